@@ -1,0 +1,220 @@
+/* cmd_eval.c: `qmc eval` measures a model's quality on labelled data with
+ * the reference interpreter, so the cost of a precision choice can be read
+ * as a number a user cares about:
+ *
+ *   qmc eval MODEL.qm --metric accuracy --input x=X.npy --labels Y.npy
+ *       top-1 accuracy of a classifier over a batch
+ *   qmc eval MODEL.qm --metric perplexity --tokens TOKENS.npy
+ *       next-token perplexity of a language model whose input is T token
+ *       ids and whose output is [T, V] logits, over consecutive sequences
+ *       tokens[sT : sT+T] predicting tokens[sT+1 : sT+T+1] */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler.h"
+
+enum { MAX_INPUTS = 64 };
+
+typedef struct eval_args {
+    const char *model, *metric, *labels, *tokens, *output;
+    pipeline_options po;
+    const char *inputs[MAX_INPUTS];
+    int n_inputs;
+    int64_t max_sequences;
+} eval_args;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: qmc eval MODEL.qm --metric accuracy --input NAME=X.npy ... --labels Y.npy [--output NAME]\n"
+               "       qmc eval MODEL.qm --metric perplexity --tokens TOKENS.npy [--sequences N]\n\n"
+               "Measures top-1 accuracy of a classifier or next-token perplexity of a language model\n"
+               "with the reference interpreter.\n"
+               "  --weights FILE   use this safetensors file instead of the model's `weights`\n");
+}
+
+static bool parse_args(int argc, char **argv, eval_args *a)
+{
+    static const char *const known[] = {"--metric", "--input", "--labels", "--tokens", "--output",
+                                        "--sequences", "--weights", "--help", NULL};
+    cli c = {argc, argv, 1, "eval", false};
+    const char *v;
+    while (c.i < c.argc && !c.failed) {
+        if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
+        if (cli_value(&c, "--metric", &a->metric) || cli_value(&c, "--labels", &a->labels) ||
+            cli_value(&c, "--tokens", &a->tokens) || cli_value(&c, "--output", &a->output) ||
+            cli_value(&c, "--weights", &a->po.weights_override))
+            continue;
+        if (cli_value(&c, "--sequences", &v)) {
+            char *end;
+            a->max_sequences = strtoll(v, &end, 10);
+            if (*end || a->max_sequences < 1) return fe_error_plain("--sequences needs a positive integer, not '%s'", v), false;
+            continue;
+        }
+        if (cli_value(&c, "--input", &v)) {
+            if (a->n_inputs == MAX_INPUTS) return fe_error_plain("too many --input options"), false;
+            a->inputs[a->n_inputs++] = v;
+            continue;
+        }
+        if (c.argv[c.i][0] == '-' || a->model) { if (!c.failed) cli_unknown(&c, known); continue; }
+        a->model = c.argv[c.i++];
+    }
+    if (c.failed) return false;
+    if (!a->model || !a->metric) return usage(stderr), false;
+    if (strcmp(a->metric, "accuracy") && strcmp(a->metric, "perplexity"))
+        return fe_error_plain("unknown metric '%s' (metrics: accuracy, perplexity)", a->metric), false;
+    if (!strcmp(a->metric, "accuracy") && !a->labels) return fe_error_plain("--metric accuracy needs --labels Y.npy"), false;
+    if (!strcmp(a->metric, "perplexity") && !a->tokens)
+        return fe_error_plain("--metric perplexity needs --tokens TOKENS.npy"), false;
+    return true;
+}
+
+/* Maps a 1-D int32/int64 .npy file and returns its values as int64. */
+static int64_t *read_ints(const char *path, int64_t *count)
+{
+    rt_mapped_file f;
+    rt_npy_header h;
+    char err[256];
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return fe_error_plain("%s: %s", path, err), NULL;
+    if (rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK) {
+        fe_error_plain("%s: malformed .npy file: %s", path, err);
+        return rt_file_unmap(&f), NULL;
+    }
+    if (h.rank != 1 || (h.dtype != QMC_DTYPE_I32 && h.dtype != QMC_DTYPE_I64)) {
+        fe_error_plain("%s: expected a 1-D int32 or int64 array, found %s with %d dimensions", path,
+                       qmc_dtype_name(h.dtype), h.rank);
+        return rt_file_unmap(&f), NULL;
+    }
+    int64_t *v = malloc(sizeof *v * (size_t)(h.count + 1));
+    for (int64_t i = 0; i < h.count; i++) {
+        if (h.dtype == QMC_DTYPE_I32) {
+            int32_t x;
+            memcpy(&x, f.data + h.data_offset + i * 4, 4);
+            v[i] = x;
+        } else {
+            memcpy(&v[i], f.data + h.data_offset + i * 8, 8);
+        }
+    }
+    *count = h.count;
+    rt_file_unmap(&f);
+    return v;
+}
+
+static int find_output(const ir_graph *g, const char *name)
+{
+    if (!name) return 0;
+    for (int o = 0; o < g->n_outputs; o++)
+        if (!strcmp(g->outputs[o].name, name)) return o;
+    fe_error_plain("the model has no output '%s'", name);
+    return -1;
+}
+
+static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
+{
+    int o = find_output(g, a->output);
+    if (o < 0) return 1;
+    const ir_port *p = &g->outputs[o];
+    if (p->rank != 1) return fe_error(p->loc, "accuracy needs a 1-D output of class scores"), 1;
+    model_input ins[MAX_INPUTS];
+    int n = 0, status = 1;
+    int64_t batch, n_labels;
+    int64_t *labels = read_ints(a->labels, &n_labels);
+    float *stacked[MAX_INPUTS] = {0};
+    if (!labels) return 1;
+    for (; n < a->n_inputs; n++)
+        if (!model_input_open(g, a->inputs[n], &ins[n])) goto done;
+    if (!model_inputs_check(g, ins, n, &batch)) goto done;
+    int64_t runs = batch < 0 ? 1 : batch;
+    if (runs != n_labels) {
+        fe_error_plain("%s holds %lld labels but the inputs hold %lld samples", a->labels, (long long)n_labels,
+                       (long long)runs);
+        goto done;
+    }
+    for (int k = 0; k < g->n_outputs; k++)
+        stacked[k] = malloc(sizeof(float) * (size_t)(ir_node_count(&g->nodes[g->outputs[k].node]) * runs));
+    if (!model_run_batches(g, it, ins, n, runs, stacked)) goto done;
+    int64_t classes = p->shape[0], correct = 0;
+    for (int64_t r = 0; r < runs; r++) {
+        const float *row = stacked[o] + r * classes;
+        int64_t best = 0;
+        for (int64_t c = 1; c < classes; c++)
+            if (row[c] > row[best]) best = c;
+        correct += best == labels[r];
+    }
+    printf("accuracy %.4f (%lld/%lld)\n", (double)correct / (double)runs, (long long)correct, (long long)runs);
+    status = 0;
+done:
+    for (int i = 0; i < n; i++) model_input_close(&ins[i]);
+    for (int k = 0; k < MAX_INPUTS; k++) free(stacked[k]);
+    free(labels);
+    return status;
+}
+
+/* Cross-entropy of row (length v) at target, computed in double. */
+static double cross_entropy(const float *row, int64_t v, int64_t target)
+{
+    double mx = row[0];
+    for (int64_t i = 1; i < v; i++) mx = row[i] > mx ? row[i] : mx;
+    double sum = 0;
+    for (int64_t i = 0; i < v; i++) sum += exp(row[i] - mx);
+    return log(sum) + mx - row[target];
+}
+
+static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
+{
+    int o = find_output(g, a->output);
+    if (o < 0) return 1;
+    const ir_port *in = &g->inputs[0], *out = &g->outputs[o];
+    if (g->n_inputs != 1 || in->dtype != QMC_DTYPE_I32 || in->rank != 1)
+        return fe_error(in->loc, "perplexity needs a model with one i32 input of T token ids"), 1;
+    int64_t t = in->shape[0];
+    if (out->rank != 2 || out->shape[0] != t)
+        return fe_error(out->loc, "perplexity needs an output of [%lld, vocabulary] logits", (long long)t), 1;
+    int64_t vocab = out->shape[1], n_tokens;
+    int64_t *tokens = read_ints(a->tokens, &n_tokens);
+    if (!tokens) return 1;
+    int64_t seqs = (n_tokens - 1) / t;
+    if (a->max_sequences && a->max_sequences < seqs) seqs = a->max_sequences;
+    if (seqs < 1) {
+        free(tokens);
+        return fe_error_plain("%s holds %lld tokens, fewer than one sequence of %lld plus its target",
+                              a->tokens, (long long)n_tokens, (long long)t), 1;
+    }
+    double total = 0;
+    int32_t *ids = interp_input(it, 0);
+    for (int64_t s = 0; s < seqs; s++) {
+        for (int64_t i = 0; i <= t; i++) {
+            int64_t tok = tokens[s * t + i];
+            if (tok < 0 || tok >= vocab) {
+                fe_error_plain("%s: token %lld at position %lld is outside the vocabulary of %lld", a->tokens,
+                               (long long)tok, (long long)(s * t + i), (long long)vocab);
+                free(tokens);
+                return 1;
+            }
+            if (i < t) ids[i] = (int32_t)tok;
+        }
+        if (!interp_run(it)) return free(tokens), 1;
+        const float *logits = interp_output(it, o);
+        for (int64_t i = 0; i < t; i++) total += cross_entropy(logits + i * vocab, vocab, tokens[s * t + i + 1]);
+    }
+    double mean = total / (double)(seqs * t);
+    printf("perplexity %.4f (mean cross-entropy %.5f nats over %lld tokens in %lld sequences)\n", exp(mean), mean,
+           (long long)(seqs * t), (long long)seqs);
+    free(tokens);
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    eval_args a = {0};
+    if (!parse_args(argc, argv, &a)) return 1;
+    fe_arena arena = {0};
+    int status = 1;
+    ir_graph *g = pipeline_load(&arena, a.model, &a.po);
+    if (g) {
+        interp *it = interp_new(&arena, g);
+        status = strcmp(a.metric, "accuracy") == 0 ? eval_accuracy(&a, g, it) : eval_perplexity(&a, g, it);
+    }
+    fe_arena_free(&arena);
+    return status;
+}

@@ -1,0 +1,69 @@
+/* cmd_inspect.c: `qmc inspect MODEL.qm` prints the graph IR (or the syntax
+ * tree with --ast, the tokens with --tokens) so users and tests can see what
+ * the compiler built. */
+#include <string.h>
+
+#include "compiler.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: qmc inspect MODEL.qm [--weights FILE] [--dump-after PASS] [--ast | --tokens]\n\n"
+               "Prints the model's graph IR after shape inference (or after PASS).\n"
+               "  --weights FILE     use this safetensors file instead of the model's `weights`\n"
+               "  --dump-after PASS  print the IR after PASS (build, shape)\n"
+               "  --ast              print the syntax tree instead\n"
+               "  --tokens           print the tokens instead\n");
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    static const char *const known[] = {"--weights", "--dump-after", "--ast", "--tokens", "--help", NULL};
+    cli c = {argc, argv, 1, "inspect", false};
+    const char *model = NULL;
+    pipeline_options po = {0};
+    bool ast = false, tokens = false;
+    while (c.i < c.argc && !c.failed) {
+        if (cli_flag(&c, "--help")) return usage(stdout), 0;
+        if (cli_value(&c, "--weights", &po.weights_override) || cli_value(&c, "--dump-after", &po.dump_after)) continue;
+        if (cli_flag(&c, "--ast")) { ast = true; continue; }
+        if (cli_flag(&c, "--tokens")) { tokens = true; continue; }
+        if (c.argv[c.i][0] == '-' || model) { if (!c.failed) cli_unknown(&c, known); continue; }
+        model = c.argv[c.i++];
+    }
+    if (c.failed) return 1;
+    if (!model) {
+        usage(stderr);
+        return 1;
+    }
+    if (po.dump_after) {
+        bool ok = false;
+        for (int i = 0; pipeline_pass_names[i]; i++) ok |= strcmp(pipeline_pass_names[i], po.dump_after) == 0;
+        if (!ok) {
+            fe_error_plain("unknown pass '%s' for --dump-after (passes: build, shape)", po.dump_after);
+            return 1;
+        }
+    }
+    fe_arena arena = {0};
+    int status = 1;
+    if (tokens || ast) {
+        fe_node *file = fe_parse_file(&arena, model);
+        if (file && ast) fe_ast_dump(stdout, file, 0), status = 0;
+        if (file && tokens) {
+            /* re-lex the source the parser read */
+            rt_mapped_file f;
+            char err[256];
+            if (rt_file_map(model, &f, err, sizeof err) == QMC_OK) {
+                status = fe_lex_dump(&arena, model, f.size ? (const char *)f.data : "", f.size, stdout) < 0;
+                rt_file_unmap(&f);
+            }
+        }
+    } else {
+        ir_graph *g = pipeline_load(&arena, model, &po);
+        if (g) {
+            if (!po.dump_after) ir_dump(stdout, g);
+            status = 0;
+        }
+    }
+    fe_arena_free(&arena);
+    return status;
+}

@@ -1,0 +1,123 @@
+/* cmd_run.c: `qmc run MODEL.qm --input NAME=FILE.npy ... --output NAME=FILE.npy ...`
+ * evaluates the model with the reference interpreter (fp32).
+ *
+ * An input with one extra leading dimension is a batch: each slice is run
+ * and the outputs are stacked. Outputs are written only after every run
+ * succeeded, each atomically. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler.h"
+
+enum { MAX_PORTS = 64 };
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: qmc run MODEL.qm --input NAME=FILE.npy ... [--output NAME=FILE.npy ...] [--weights FILE]\n\n"
+               "Evaluates the model in fp32 with the reference interpreter.\n"
+               "  --input NAME=FILE   an input (.npy float32, int32 or int64); one extra leading\n"
+               "                      dimension runs each slice and stacks the outputs\n"
+               "  --output NAME=FILE  write an output (.npy float32); without any, a summary is printed\n"
+               "  --weights FILE      use this safetensors file instead of the model's `weights`\n");
+}
+
+typedef struct run_args {
+    const char *model;
+    pipeline_options po;
+    const char *inputs[MAX_PORTS], *outputs[MAX_PORTS];
+    int n_inputs, n_outputs;
+} run_args;
+
+static bool parse_args(int argc, char **argv, run_args *a)
+{
+    static const char *const known[] = {"--input", "--output", "--weights", "--help", NULL};
+    cli c = {argc, argv, 1, "run", false};
+    const char *v;
+    while (c.i < c.argc && !c.failed) {
+        if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
+        if (cli_value(&c, "--weights", &a->po.weights_override)) continue;
+        if (cli_value(&c, "--input", &v)) {
+            if (a->n_inputs == MAX_PORTS) return fe_error_plain("too many --input options"), false;
+            a->inputs[a->n_inputs++] = v;
+            continue;
+        }
+        if (cli_value(&c, "--output", &v)) {
+            if (a->n_outputs == MAX_PORTS) return fe_error_plain("too many --output options"), false;
+            a->outputs[a->n_outputs++] = v;
+            continue;
+        }
+        if (c.argv[c.i][0] == '-' || a->model) { if (!c.failed) cli_unknown(&c, known); continue; }
+        a->model = c.argv[c.i++];
+    }
+    if (!c.failed && !a->model) usage(stderr);
+    return !c.failed && a->model;
+}
+
+static void print_summary(const ir_port *p, const float *y, int64_t count, int64_t batch)
+{
+    double mn = y[0], mx = y[0], sum = 0;
+    for (int64_t i = 0; i < count; i++) {
+        mn = y[i] < mn ? y[i] : mn;
+        mx = y[i] > mx ? y[i] : mx;
+        sum += y[i];
+    }
+    char shape[IR_SHAPE_STR_MAX];
+    ir_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape);
+    printf("%s: %s%s min %.6g max %.6g mean %.6g\n", p->name, batch >= 0 ? "batch of " : "", shape, mn, mx,
+           sum / (double)count);
+}
+
+static int run(const run_args *a, fe_arena *arena)
+{
+    ir_graph *g = pipeline_load(arena, a->model, &a->po);
+    if (!g) return 1;
+    model_input ins[MAX_PORTS];
+    int n_open = 0, status = 1;
+    int out_ports[MAX_PORTS];
+    const char *out_paths[MAX_PORTS];
+    float *stacked[MAX_PORTS] = {0};
+    int64_t batch;
+    for (int i = 0; i < a->n_outputs; i++)
+        if (!model_output_spec(g, a->outputs[i], &out_ports[i], &out_paths[i])) return 1;
+    for (; n_open < a->n_inputs; n_open++)
+        if (!model_input_open(g, a->inputs[n_open], &ins[n_open])) goto done;
+    if (!model_inputs_check(g, ins, n_open, &batch)) goto done;
+    interp *it = interp_new(arena, g);
+    int64_t runs = batch < 0 ? 1 : batch;
+    for (int o = 0; o < g->n_outputs; o++) {
+        int64_t count = ir_node_count(&g->nodes[g->outputs[o].node]);
+        stacked[o] = malloc(sizeof(float) * (size_t)(count * runs));
+        if (!stacked[o]) { fe_error_plain("out of memory for the outputs"); goto done; }
+    }
+    if (!model_run_batches(g, it, ins, n_open, runs, stacked)) goto done;
+    for (int i = 0; i < a->n_outputs; i++) {
+        const ir_port *p = &g->outputs[out_ports[i]];
+        int64_t shape[IR_MAX_RANK + 1];
+        int rank = 0;
+        if (batch >= 0) shape[rank++] = batch;
+        for (int d = 0; d < p->rank; d++) shape[rank++] = p->shape[d];
+        qmc_status st = rt_npy_write(out_paths[i], QMC_DTYPE_F32, rank, shape, stacked[out_ports[i]]);
+        if (st != QMC_OK) {
+            fe_error_plain("cannot write '%s': %s", out_paths[i], qmc_status_string(st));
+            goto done;
+        }
+    }
+    if (a->n_outputs == 0)
+        for (int o = 0; o < g->n_outputs; o++)
+            print_summary(&g->outputs[o], stacked[o], ir_node_count(&g->nodes[g->outputs[o].node]) * runs, batch);
+    status = 0;
+done:
+    for (int i = 0; i < n_open; i++) model_input_close(&ins[i]);
+    for (int o = 0; o < MAX_PORTS; o++) free(stacked[o]);
+    return status;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_args a = {0};
+    if (!parse_args(argc, argv, &a)) return 1;
+    fe_arena arena = {0};
+    int status = run(&a, &arena);
+    fe_arena_free(&arena);
+    return status;
+}

@@ -1,0 +1,241 @@
+/* compiler.h: the compiler's internal header, one section per source file.
+ *
+ * Pipeline: parse (frontend) -> build graph -> infer shapes -> calibrate ->
+ * select precision -> lower -> emit. The graph IR is an array of nodes
+ * referenced by index; ir_verify runs after every pass. */
+#ifndef QMC_COMPILER_H
+#define QMC_COMPILER_H
+
+#include "frontend.h"
+
+#define QMC_VERSION "0.1.0"
+
+/* ---- cmd_*.c: the driver's subcommands (argv[0] is the command name) --- */
+
+int cmd_inspect(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+
+/* ---- ir.c: the graph IR ------------------------------------------------ */
+
+#define IR_MAX_RANK RT_MAX_RANK
+
+typedef enum ir_op {
+    IR_OP_INPUT,     /* a model input; name = input name */
+    IR_OP_WEIGHT,    /* a tensor of the weights file, as f32; name = tensor name */
+    IR_OP_CONST,     /* a scalar f32 constant (attr.value), shape [] */
+    IR_OP_LINEAR,    /* x[..., K], W[N, K], optional b[N] -> x·Wᵀ + b [..., N] */
+    IR_OP_MATMUL,    /* a[..., M, K] · b[..., K, N], batch dims broadcast */
+    IR_OP_ADD,       /* elementwise with numpy broadcasting */
+    IR_OP_SUB,
+    IR_OP_MUL,
+    IR_OP_DIV,
+    IR_OP_RELU,
+    IR_OP_GELU,      /* exact: x/2 * (1 + erf(x/sqrt 2)) */
+    IR_OP_SILU,
+    IR_OP_TANH,
+    IR_OP_SOFTMAX,   /* over attr.axis */
+    IR_OP_LAYERNORM, /* x, weight, bias over the last axis, attr.eps */
+    IR_OP_RMSNORM,   /* x, weight over the last axis, attr.eps */
+    IR_OP_EMBEDDING, /* table[V, D], indices[...] (i32) -> [..., D] */
+    IR_OP_RESHAPE,   /* to the node's shape */
+    IR_OP_TRANSPOSE, /* attr.perm */
+    IR_OP_SLICE,     /* attr.axis, attr.start, attr.end (step 1) */
+    IR_OP_CONCAT,    /* n inputs along attr.axis */
+    IR_OP_ATTENTION, /* q, k, v [T, D] -> [T, D]; attr.heads, attr.causal, attr.scale */
+    IR_OP_COUNT
+} ir_op;
+
+typedef struct ir_attrs {
+    float eps;   /* layernorm, rmsnorm */
+    float value; /* const */
+    float scale; /* attention: multiplies q·kᵀ */
+    int axis;    /* softmax, slice, concat (non-negative after building) */
+    int heads;   /* attention */
+    bool causal; /* attention */
+    int64_t start, end; /* slice */
+    int64_t perm[IR_MAX_RANK]; /* transpose */
+} ir_attrs;
+
+typedef struct ir_node {
+    ir_op op;
+    qmc_dtype dtype; /* f32 for activations and weights, i32 for index inputs */
+    int rank;
+    int64_t shape[IR_MAX_RANK];
+    int n_inputs;
+    int32_t *inputs; /* node indices, always smaller than this node's index */
+    ir_attrs attr;
+    const char *name; /* unique in the graph; weights and inputs keep their own names */
+    fe_loc loc;       /* where the source created it */
+    /* IR_OP_WEIGHT: the tensor in the weights file, and the precision the
+     * source asked for with an annotation such as `@int4` (NULL if none) */
+    const fe_tensor *tensor;
+    const char *precision;
+    fe_loc precision_loc;
+} ir_node;
+
+/* A named model input or output. */
+typedef struct ir_port {
+    const char *name;
+    int32_t node;
+    qmc_dtype dtype;
+    int rank;
+    int64_t shape[IR_MAX_RANK];
+    fe_loc loc;  /* the declaration */
+    bool logits; /* `@logits`: the output holds logits (error measured as KL) */
+} ir_port;
+
+typedef struct ir_graph {
+    fe_arena *arena;
+    const char *name;   /* the model's name */
+    const char *source; /* path of the model file */
+    ir_node *nodes;
+    int n_nodes, cap_nodes;
+    ir_port *inputs, *outputs;
+    int n_inputs, n_outputs;
+    fe_safetensors *weights; /* NULL if the model uses none */
+    const char *weights_spec; /* the file as written in the model (or --weights) */
+    fe_loc weights_loc;      /* the `weights` statement */
+} ir_graph;
+
+const char *ir_op_name(ir_op op);
+/* Appends a node (inputs copied); returns its index. Shape is not set. */
+int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, fe_loc loc);
+int64_t ir_node_count(const ir_node *n); /* number of elements */
+/* "f32[128, 256]" into buf; returns buf. */
+char *ir_shape_str(qmc_dtype dtype, int rank, const int64_t *shape, char *buf, size_t size);
+#define IR_SHAPE_STR_MAX 160
+
+/* ---- build_graph.c: syntax tree -> graph (elaboration) ------------------ */
+
+typedef struct ir_build_options {
+    const char *weights_override; /* --weights FILE, or NULL */
+} ir_build_options;
+
+/* Evaluates constants, unrolls loops, inlines functions, resolves names and
+ * weights, and infers every node's shape as it is created, so errors point
+ * at the expression that caused them. Returns NULL after reporting errors. */
+ir_graph *ir_build_graph(fe_arena *arena, const fe_node *file, const ir_build_options *opts);
+
+/* ---- shape.c: shape inference ------------------------------------------ */
+
+/* Computes the dtype and shape of node `index` from its inputs and
+ * attributes. On a mismatch reports an error (with notes on where each
+ * operand came from) and returns false. */
+bool ir_infer_node_shape(ir_graph *g, int32_t index);
+/* The pass: re-infers every node in order. */
+bool ir_infer_shapes(ir_graph *g);
+
+/* ---- verify.c: IR invariants ------------------------------------------- */
+
+/* Checks the structural invariants every pass must keep (inputs defined
+ * before use, arities, shapes consistent with inference, names unique,
+ * ports valid). Reports an internal error and returns false if broken. */
+bool ir_verify(const ir_graph *g, const char *after_pass);
+
+/* ---- dump.c: the textual IR -------------------------------------------- */
+
+/* Writes the graph in its readable text form (see docs/ir.md). */
+void ir_dump(FILE *out, const ir_graph *g);
+
+/* ---- pipeline.c: the passes in order ------------------------------------ */
+
+typedef struct pipeline_options {
+    const char *weights_override; /* --weights */
+    const char *dump_after;       /* --dump-after=PASS: print the IR after that pass */
+} pipeline_options;
+
+/* parse -> build graph -> infer shapes, with ir_verify after each pass.
+ * Returns NULL after reporting errors. */
+ir_graph *pipeline_load(fe_arena *arena, const char *model_path, const pipeline_options *opts);
+/* The names --dump-after accepts, NULL-terminated. */
+extern const char *const pipeline_pass_names[];
+
+/* ---- ref_ops.c: fp32 reference kernels of the interpreter --------------- */
+
+/* y[m, n] = sum_k x[m, k] * wt[k, n] + b[n]; wt is the weight transposed to
+ * [K, N] (b may be NULL). */
+void ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m, int64_t k,
+                int64_t n);
+/* y[m, n] = sum_k a[m, k] * b[k, n] for one matrix pair. */
+void ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n);
+void ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t cols);
+void ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner);
+void ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t d,
+                   float eps);
+void ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d, float eps);
+float ref_gelu(float x);
+float ref_silu(float x);
+/* Multi-head attention of one sequence: q[t, d], k[s, d], v[s, dv]. */
+void ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t, int64_t s,
+                   int64_t d, int64_t dv, int heads, bool causal, float scale, float *scratch);
+
+/* ---- interp.c: the reference interpreter -------------------------------- */
+
+typedef struct interp interp;
+
+/* Prepares to evaluate g: weight views (f32 data is used in place), buffers
+ * for every node. */
+interp *interp_new(fe_arena *arena, const ir_graph *g);
+/* Replaces the f32 values a weight node evaluates to (simulated
+ * quantization); data must outlive the interpreter. */
+void interp_set_weight(interp *it, int32_t node, const float *data);
+/* The buffer of input port i (f32 or i32 as declared) to fill before a run. */
+void *interp_input(interp *it, int port);
+/* Evaluates the graph once. Reports a user error (e.g. an index out of
+ * range) and returns false on failure. */
+bool interp_run(interp *it);
+/* The f32 values of output port i after a run. */
+const float *interp_output(interp *it, int port);
+/* The f32 values of any node after a run (for calibration and tests). */
+const float *interp_node_value(interp *it, int32_t node);
+
+/* ---- cli.c: command-line options in the style of clang ------------------ */
+
+typedef struct cli {
+    int argc;
+    char **argv;
+    int i;           /* the argument being looked at */
+    const char *cmd; /* "run", "compile", ... for messages */
+    bool failed;
+} cli;
+
+/* True (and advances) if argv[i] is the flag `name` (e.g. "--ast"). */
+bool cli_flag(cli *c, const char *name);
+/* True (and advances) if argv[i] is `name VALUE` or `name=VALUE`; a missing
+ * value is reported and sets c->failed. */
+bool cli_value(cli *c, const char *name, const char **value);
+/* Reports argv[i] as unknown, suggesting the closest of the known options. */
+void cli_unknown(cli *c, const char *const *known);
+
+/* ---- model_io.c: .npy files for model inputs and outputs ---------------- */
+
+typedef struct model_input {
+    int port;         /* index into g->inputs */
+    const char *path;
+    rt_mapped_file file;
+    rt_npy_header npy;
+    int64_t batch;    /* size of the extra leading dimension, or -1 */
+} model_input;
+
+/* Parses NAME=FILE, maps the file and checks it against input NAME: dtype
+ * (f32 inputs take float32; i32 inputs take int32 or int64) and shape,
+ * which is the declared one or has one extra leading (batch) dimension.
+ * Errors point at the input's declaration. */
+bool model_input_open(const ir_graph *g, const char *spec, model_input *in);
+/* Copies batch item b (0 if unbatched) into dst as the declared dtype;
+ * int64 values outside int32 are an error. */
+bool model_input_read(const ir_graph *g, const model_input *in, int64_t b, void *dst);
+void model_input_close(model_input *in);
+/* Checks that every input is given once and that batched inputs agree;
+ * returns the batch count (-1 if none is batched) via *batch. */
+bool model_inputs_check(const ir_graph *g, const model_input *ins, int n, int64_t *batch);
+/* Runs the interpreter over `runs` batch items (1 if unbatched) and stacks
+ * each output port o into stacked[o] (runs * its count floats). */
+bool model_run_batches(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t runs,
+                       float *const *stacked);
+/* Splits NAME=FILE for an output and finds the port; reports errors. */
+bool model_output_spec(const ir_graph *g, const char *spec, int *port, const char **path);
+
+#endif

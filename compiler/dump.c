@@ -1,0 +1,75 @@
+/* dump.c: the textual form of the graph IR (`qmc inspect`, --dump-ir,
+ * --dump-after=PASS). One line per node:
+ *
+ *   %3 fc1 = linear %0, %1, %2 : f32[256]  {attrs}  ; 7:10
+ *
+ * Index, unique name, op, operands, result type, attributes, and the source
+ * line:col the node came from. The format is stable: tests compare it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler.h"
+
+/* The shortest decimal form that reads back as the same float. */
+static const char *fmt_float(float v, char *buf, size_t size)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+static void print_attrs(FILE *out, const ir_node *n)
+{
+    char f[32];
+    switch (n->op) {
+    case IR_OP_CONST: fprintf(out, " {value=%s}", fmt_float(n->attr.value, f, sizeof f)); break;
+    case IR_OP_SOFTMAX: fprintf(out, " {axis=%d}", n->attr.axis); break;
+    case IR_OP_CONCAT: fprintf(out, " {axis=%d}", n->attr.axis); break;
+    case IR_OP_LAYERNORM:
+    case IR_OP_RMSNORM: fprintf(out, " {eps=%s}", fmt_float(n->attr.eps, f, sizeof f)); break;
+    case IR_OP_SLICE:
+        fprintf(out, " {axis=%d, start=%lld, end=%lld}", n->attr.axis, (long long)n->attr.start,
+                (long long)n->attr.end);
+        break;
+    case IR_OP_TRANSPOSE:
+        fprintf(out, " {perm=[");
+        for (int i = 0; i < n->rank; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)n->attr.perm[i]);
+        fprintf(out, "]}");
+        break;
+    case IR_OP_ATTENTION:
+        fprintf(out, " {heads=%d, causal=%s, scale=%s}", n->attr.heads, n->attr.causal ? "true" : "false",
+                fmt_float(n->attr.scale, f, sizeof f));
+        break;
+    case IR_OP_WEIGHT:
+        if (n->precision) fprintf(out, " {precision=%s}", n->precision);
+        break;
+    default: break;
+    }
+}
+
+void ir_dump(FILE *out, const ir_graph *g)
+{
+    char shape[IR_SHAPE_STR_MAX];
+    fprintf(out, "model %s\n", g->name);
+    if (g->weights_spec) fprintf(out, "weights \"%s\"\n", g->weights_spec);
+    for (int i = 0; i < g->n_inputs; i++) {
+        const ir_port *p = &g->inputs[i];
+        fprintf(out, "input %s = %%%d : %s\n", p->name, p->node, ir_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape));
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        fprintf(out, "%%%d %s = %s", i, n->name ? n->name : "?", ir_op_name(n->op));
+        for (int j = 0; j < n->n_inputs; j++) fprintf(out, "%s%%%d", j ? ", " : " ", n->inputs[j]);
+        fprintf(out, " : %s", ir_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape));
+        print_attrs(out, n);
+        if (n->loc.line) fprintf(out, "  ; %d:%d", n->loc.line, n->loc.col);
+        fputc('\n', out);
+    }
+    for (int i = 0; i < g->n_outputs; i++) {
+        const ir_port *p = &g->outputs[i];
+        fprintf(out, "output %s = %%%d : %s%s\n", p->name, p->node,
+                ir_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape), p->logits ? " @logits" : "");
+    }
+}

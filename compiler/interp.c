@@ -1,0 +1,330 @@
+/* interp.c: the reference interpreter, the oracle for generated code.
+ *
+ * Needs: a verified graph.
+ * Guarantees: evaluates the nodes in array order in fp32, each into its own
+ * buffer (allocated once, at interp_new); weights stored as f32 in the
+ * weights file are read in place from the mapping, others are widened once.
+ * Nothing is allocated by interp_run. */
+#include <math.h>
+#include <string.h>
+
+#include "compiler.h"
+
+struct interp {
+    fe_arena *arena;
+    const ir_graph *g;
+    void **buf;         /* per node: float*, or int32_t* for i32 inputs */
+    const float **wt;   /* per weight node: its transpose [K, N] for linear, or NULL */
+    float *scratch;     /* attention scores, transposes of computed operands */
+    size_t scratch_floats;
+};
+
+static size_t node_floats(const ir_node *n) { return (size_t)ir_node_count(n); }
+
+/* Scratch needed by node n beyond its own buffer. */
+static size_t scratch_need(const ir_graph *g, const ir_node *n)
+{
+    if (n->op == IR_OP_ATTENTION) {
+        const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
+        return (size_t)(q->shape[0] * k->shape[0]);
+    }
+    if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].op != IR_OP_WEIGHT)
+        return node_floats(&g->nodes[n->inputs[1]]);
+    return 0;
+}
+
+static const float *weight_f32(interp *it, const ir_node *n)
+{
+    const fe_tensor *t = n->tensor;
+    if (t->dtype == QMC_DTYPE_F32 && (uintptr_t)t->data % sizeof(float) == 0) return t->data;
+    float *copy = fe_arena_alloc(it->arena, sizeof(float) * (size_t)(t->count ? t->count : 1));
+    fe_tensor_to_f32(t, copy);
+    return copy;
+}
+
+interp *interp_new(fe_arena *arena, const ir_graph *g)
+{
+    interp *it = fe_arena_alloc(arena, sizeof *it);
+    it->arena = arena;
+    it->g = g;
+    it->buf = fe_arena_alloc(arena, sizeof *it->buf * (size_t)g->n_nodes);
+    it->wt = fe_arena_alloc(arena, sizeof *it->wt * (size_t)g->n_nodes);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        size_t need = scratch_need(g, n);
+        if (need > it->scratch_floats) it->scratch_floats = need;
+        if (n->op == IR_OP_WEIGHT) {
+            it->buf[i] = (void *)weight_f32(it, n);
+        } else if (n->op == IR_OP_CONST) {
+            float *c = fe_arena_alloc(arena, sizeof(float));
+            *c = n->attr.value;
+            it->buf[i] = c;
+        } else {
+            it->buf[i] = fe_arena_alloc(arena, 4 * node_floats(n)); /* f32 or i32 */
+        }
+    }
+    it->scratch = fe_arena_alloc(arena, sizeof(float) * (it->scratch_floats + 1));
+    return it;
+}
+
+void interp_set_weight(interp *it, int32_t node, const float *data)
+{
+    QMC_ASSERT(it->g->nodes[node].op == IR_OP_WEIGHT);
+    it->buf[node] = (void *)data;
+    it->wt[node] = NULL;
+}
+
+void *interp_input(interp *it, int port) { return it->buf[it->g->inputs[port].node]; }
+
+const float *interp_output(interp *it, int port) { return it->buf[it->g->outputs[port].node]; }
+
+const float *interp_node_value(interp *it, int32_t node) { return it->buf[node]; }
+
+/* The transposed weight [K, N] of a linear, built on first use. */
+static const float *linear_wt(interp *it, int32_t w)
+{
+    const ir_node *n = &it->g->nodes[w];
+    if (n->op != IR_OP_WEIGHT) {
+        ref_transpose_2d(it->buf[w], it->scratch, n->shape[0], n->shape[1]);
+        return it->scratch;
+    }
+    if (!it->wt[w]) {
+        float *t = fe_arena_alloc(it->arena, sizeof(float) * node_floats(n));
+        ref_transpose_2d(it->buf[w], t, n->shape[0], n->shape[1]);
+        it->wt[w] = t;
+    }
+    return it->wt[w];
+}
+
+/* Strides of x's elements when x is broadcast to a shape of rank `rank`
+ * (0 along broadcast dimensions). */
+static void broadcast_strides(const ir_node *x, int rank, int64_t *strides)
+{
+    int64_t s = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        int xi = i - (rank - x->rank);
+        if (xi < 0 || x->shape[xi] == 1) {
+            strides[i] = 0;
+        } else {
+            strides[i] = s;
+        }
+        if (xi >= 0) s *= x->shape[xi];
+    }
+}
+
+static float apply(ir_op op, float a, float b)
+{
+    switch (op) {
+    case IR_OP_ADD: return a + b;
+    case IR_OP_SUB: return a - b;
+    case IR_OP_MUL: return a * b;
+    default: return a / b;
+    }
+}
+
+static void eval_elementwise(interp *it, const ir_node *n, float *y)
+{
+    const ir_node *an = &it->g->nodes[n->inputs[0]], *bn = &it->g->nodes[n->inputs[1]];
+    const float *a = it->buf[n->inputs[0]], *b = it->buf[n->inputs[1]];
+    int64_t count = ir_node_count(n), ca = ir_node_count(an), cb = ir_node_count(bn);
+    if (ca == count && cb == count) {
+        for (int64_t i = 0; i < count; i++) y[i] = apply(n->op, a[i], b[i]);
+        return;
+    }
+    if (ca == count && cb == 1) {
+        for (int64_t i = 0; i < count; i++) y[i] = apply(n->op, a[i], b[0]);
+        return;
+    }
+    int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK], idx[IR_MAX_RANK] = {0};
+    broadcast_strides(an, n->rank, sa);
+    broadcast_strides(bn, n->rank, sb);
+    int64_t oa = 0, ob = 0;
+    for (int64_t i = 0; i < count; i++) {
+        y[i] = apply(n->op, a[oa], b[ob]);
+        for (int d = n->rank - 1; d >= 0; d--) { /* odometer increment */
+            idx[d]++;
+            oa += sa[d];
+            ob += sb[d];
+            if (idx[d] < n->shape[d]) break;
+            oa -= sa[d] * idx[d];
+            ob -= sb[d] * idx[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static void eval_matmul(interp *it, const ir_node *n, float *y)
+{
+    ir_node a = it->g->nodes[n->inputs[0]], b = it->g->nodes[n->inputs[1]];
+    const float *pa = it->buf[n->inputs[0]], *pb = it->buf[n->inputs[1]];
+    if (a.rank == 1) a.shape[1] = a.shape[0], a.shape[0] = 1, a.rank = 2;
+    if (b.rank == 1) b.shape[1] = 1, b.rank = 2;
+    int64_t m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], nn = b.shape[b.rank - 1];
+    /* batch dims: everything of the output but the matrix dims */
+    ir_node abatch = a, bbatch = b;
+    abatch.rank -= 2, bbatch.rank -= 2;
+    int brank = abatch.rank > bbatch.rank ? abatch.rank : bbatch.rank;
+    int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK], shape[IR_MAX_RANK], batches = 1;
+    broadcast_strides(&abatch, brank, sa);
+    broadcast_strides(&bbatch, brank, sb);
+    for (int d = 0; d < brank; d++) {
+        int ai = d - (brank - abatch.rank), bi = d - (brank - bbatch.rank);
+        int64_t da = ai >= 0 ? abatch.shape[ai] : 1, db = bi >= 0 ? bbatch.shape[bi] : 1;
+        shape[d] = da > db ? da : db;
+        batches *= shape[d];
+    }
+    for (int64_t bidx = 0; bidx < batches; bidx++) {
+        int64_t rem = bidx, oa = 0, ob = 0;
+        for (int d = brank - 1; d >= 0; d--) {
+            int64_t i = rem % shape[d];
+            rem /= shape[d];
+            oa += i * sa[d];
+            ob += i * sb[d];
+        }
+        ref_matmul(pa + oa * m * k, pb + ob * k * nn, y + bidx * m * nn, m, k, nn);
+    }
+}
+
+static void eval_transpose(interp *it, const ir_node *n, float *y)
+{
+    const ir_node *x = &it->g->nodes[n->inputs[0]];
+    const float *px = it->buf[n->inputs[0]];
+    int64_t xs[IR_MAX_RANK], s = 1;
+    for (int d = x->rank - 1; d >= 0; d--) xs[d] = s, s *= x->shape[d];
+    int64_t idx[IR_MAX_RANK] = {0}, count = ir_node_count(n), off = 0;
+    for (int64_t i = 0; i < count; i++) {
+        y[i] = px[off];
+        for (int d = n->rank - 1; d >= 0; d--) {
+            int64_t stride = xs[n->attr.perm[d]];
+            idx[d]++;
+            off += stride;
+            if (idx[d] < n->shape[d]) break;
+            off -= stride * idx[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+/* Splits shape around axis: outer * dim * inner. */
+static void around_axis(const ir_node *x, int axis, int64_t *outer, int64_t *dim, int64_t *inner)
+{
+    *outer = *inner = 1;
+    for (int d = 0; d < axis; d++) *outer *= x->shape[d];
+    for (int d = axis + 1; d < x->rank; d++) *inner *= x->shape[d];
+    *dim = x->shape[axis];
+}
+
+static void eval_slice(interp *it, const ir_node *n, float *y)
+{
+    const ir_node *x = &it->g->nodes[n->inputs[0]];
+    const float *px = it->buf[n->inputs[0]];
+    int64_t outer, dim, inner, len = n->attr.end - n->attr.start;
+    around_axis(x, n->attr.axis, &outer, &dim, &inner);
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(y + o * len * inner, px + (o * dim + n->attr.start) * inner, sizeof(float) * (size_t)(len * inner));
+}
+
+static void eval_concat(interp *it, const ir_node *n, float *y)
+{
+    int64_t outer, dim, inner, at = 0;
+    around_axis(n, n->attr.axis, &outer, &dim, &inner);
+    for (int i = 0; i < n->n_inputs; i++) {
+        const ir_node *x = &it->g->nodes[n->inputs[i]];
+        const float *px = it->buf[n->inputs[i]];
+        int64_t len = x->shape[n->attr.axis];
+        for (int64_t o = 0; o < outer; o++)
+            memcpy(y + (o * dim + at) * inner, px + o * len * inner, sizeof(float) * (size_t)(len * inner));
+        at += len;
+    }
+}
+
+static bool eval_embedding(interp *it, const ir_node *n, float *y)
+{
+    const ir_node *t = &it->g->nodes[n->inputs[0]], *ix = &it->g->nodes[n->inputs[1]];
+    const float *table = it->buf[n->inputs[0]];
+    const int32_t *idx = it->buf[n->inputs[1]];
+    int64_t rows = t->shape[0], d = t->shape[1], count = ir_node_count(ix);
+    for (int64_t i = 0; i < count; i++) {
+        if (idx[i] < 0 || idx[i] >= rows) {
+            fe_error(n->loc, "embedding: index %d at position %lld is outside the table's %lld rows",
+                     idx[i], (long long)i, (long long)rows);
+            return false;
+        }
+        memcpy(y + i * d, table + (int64_t)idx[i] * d, sizeof(float) * (size_t)d);
+    }
+    return true;
+}
+
+static bool eval_node(interp *it, int32_t i)
+{
+    const ir_graph *g = it->g;
+    const ir_node *n = &g->nodes[i];
+    float *y = it->buf[i];
+    const float *x = n->n_inputs ? it->buf[n->inputs[0]] : NULL;
+    int64_t count = ir_node_count(n);
+    switch (n->op) {
+    case IR_OP_INPUT:
+    case IR_OP_WEIGHT:
+    case IR_OP_CONST: return true;
+    case IR_OP_LINEAR: {
+        const ir_node *w = &g->nodes[n->inputs[1]];
+        int64_t nn = w->shape[0], k = w->shape[1];
+        ref_linear(x, linear_wt(it, n->inputs[1]), n->n_inputs == 3 ? it->buf[n->inputs[2]] : NULL, y,
+                   count / nn, k, nn);
+        return true;
+    }
+    case IR_OP_MATMUL: eval_matmul(it, n, y); return true;
+    case IR_OP_ADD:
+    case IR_OP_SUB:
+    case IR_OP_MUL:
+    case IR_OP_DIV: eval_elementwise(it, n, y); return true;
+    case IR_OP_RELU:
+        for (int64_t j = 0; j < count; j++) y[j] = x[j] > 0 ? x[j] : 0;
+        return true;
+    case IR_OP_GELU:
+        for (int64_t j = 0; j < count; j++) y[j] = ref_gelu(x[j]);
+        return true;
+    case IR_OP_SILU:
+        for (int64_t j = 0; j < count; j++) y[j] = ref_silu(x[j]);
+        return true;
+    case IR_OP_TANH:
+        for (int64_t j = 0; j < count; j++) y[j] = tanhf(x[j]);
+        return true;
+    case IR_OP_SOFTMAX: {
+        int64_t outer, dim, inner;
+        around_axis(n, n->attr.axis, &outer, &dim, &inner);
+        ref_softmax(x, y, outer, dim, inner);
+        return true;
+    }
+    case IR_OP_LAYERNORM:
+    case IR_OP_RMSNORM: {
+        int64_t d = n->shape[n->rank - 1];
+        if (n->op == IR_OP_LAYERNORM)
+            ref_layernorm(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, count / d, d, n->attr.eps);
+        else
+            ref_rmsnorm(x, it->buf[n->inputs[1]], y, count / d, d, n->attr.eps);
+        return true;
+    }
+    case IR_OP_EMBEDDING: return eval_embedding(it, n, y);
+    case IR_OP_RESHAPE: memcpy(y, x, 4 * (size_t)count); return true;
+    case IR_OP_TRANSPOSE: eval_transpose(it, n, y); return true;
+    case IR_OP_SLICE: eval_slice(it, n, y); return true;
+    case IR_OP_CONCAT: eval_concat(it, n, y); return true;
+    case IR_OP_ATTENTION: {
+        const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]], *v = &g->nodes[n->inputs[2]];
+        ref_attention(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, q->shape[0], k->shape[0], q->shape[1],
+                      v->shape[1], n->attr.heads, n->attr.causal, n->attr.scale, it->scratch);
+        return true;
+    }
+    case IR_OP_COUNT: break;
+    }
+    QMC_ASSERT(!"unknown op");
+    return false;
+}
+
+bool interp_run(interp *it)
+{
+    for (int32_t i = 0; i < it->g->n_nodes; i++)
+        if (!eval_node(it, i)) return false;
+    return true;
+}

@@ -1,0 +1,64 @@
+/* ir.c: graph IR nodes and names.
+ *
+ * Nodes live in one growable array and refer to their inputs by index; a
+ * node's inputs always come before it, so the array order is a valid
+ * evaluation order. */
+#include <string.h>
+
+#include "compiler.h"
+
+const char *ir_op_name(ir_op op)
+{
+    static const char *const names[IR_OP_COUNT] = {
+        [IR_OP_INPUT] = "input",         [IR_OP_WEIGHT] = "weight",
+        [IR_OP_CONST] = "const",         [IR_OP_LINEAR] = "linear",
+        [IR_OP_MATMUL] = "matmul",       [IR_OP_ADD] = "add",
+        [IR_OP_SUB] = "sub",             [IR_OP_MUL] = "mul",
+        [IR_OP_DIV] = "div",             [IR_OP_RELU] = "relu",
+        [IR_OP_GELU] = "gelu",           [IR_OP_SILU] = "silu",
+        [IR_OP_TANH] = "tanh",           [IR_OP_SOFTMAX] = "softmax",
+        [IR_OP_LAYERNORM] = "layernorm", [IR_OP_RMSNORM] = "rmsnorm",
+        [IR_OP_EMBEDDING] = "embedding", [IR_OP_RESHAPE] = "reshape",
+        [IR_OP_TRANSPOSE] = "transpose", [IR_OP_SLICE] = "slice",
+        [IR_OP_CONCAT] = "concat",       [IR_OP_ATTENTION] = "attention",
+    };
+    return (unsigned)op < IR_OP_COUNT ? names[op] : "?";
+}
+
+int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, fe_loc loc)
+{
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
+        g->nodes = fe_arena_grow(g->arena, g->nodes, (size_t)g->cap_nodes, (size_t)cap,
+                                 sizeof *g->nodes);
+        g->cap_nodes = cap;
+    }
+    int32_t index = g->n_nodes++;
+    ir_node *n = &g->nodes[index];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->dtype = QMC_DTYPE_F32;
+    n->loc = loc;
+    n->n_inputs = n_inputs;
+    if (n_inputs) {
+        n->inputs = fe_arena_alloc(g->arena, sizeof *n->inputs * (size_t)n_inputs);
+        memcpy(n->inputs, inputs, sizeof *n->inputs * (size_t)n_inputs);
+    }
+    return index;
+}
+
+int64_t ir_node_count(const ir_node *n)
+{
+    int64_t c = 1;
+    for (int i = 0; i < n->rank; i++) c *= n->shape[i];
+    return c;
+}
+
+char *ir_shape_str(qmc_dtype dtype, int rank, const int64_t *shape, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "%s[", qmc_dtype_name(dtype));
+    for (int i = 0; i < rank && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+    return buf;
+}

@@ -1,0 +1,47 @@
+/* main.c: the qmc driver. Each subcommand lives in its own cmd_*.c file and
+ * reads like the design: parse, build the graph, run the passes, emit. */
+#include <stdio.h>
+#include <string.h>
+
+#include "compiler.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"run", cmd_run, "evaluate a model with the reference interpreter"},
+    {"eval", cmd_eval, "measure accuracy or perplexity on labelled data"},
+    {"inspect", cmd_inspect, "print a model's graph IR, syntax tree or tokens"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: qmc <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n`qmc <command> --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("qmc %s\n", QMC_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "qmc: error: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 1;
+}

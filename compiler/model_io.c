@@ -1,0 +1,159 @@
+/* model_io.c: binding .npy files to a model's inputs and outputs.
+ *
+ * An input file holds exactly the declared shape, or one extra leading
+ * dimension: then each slice along it is one run (a batch). Mismatches are
+ * reported at the input's declaration in the model source, naming the file. */
+#include <string.h>
+
+#include "compiler.h"
+
+static bool split_spec(const char *spec, const char *what, char *name, size_t size, const char **path)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || !eq[1]) {
+        fe_error_plain("expected %s NAME=FILE.npy, got '%s'", what, spec);
+        return false;
+    }
+    snprintf(name, size, "%.*s", (int)(eq - spec), spec);
+    *path = eq + 1;
+    return true;
+}
+
+static int find_port(const ir_port *ports, int n, const char *name, const char *what)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(ports[i].name, name) == 0) return i;
+    const char *names[64] = {0};
+    int k = 0;
+    for (int i = 0; i < n && k < 64; i++) names[k++] = ports[i].name;
+    const char *best = fe_closest(name, names, k);
+    if (best) fe_error_plain("the model has no %s '%s'; did you mean '%s'?", what, name, best);
+    else if (n) fe_error_plain("the model has no %s '%s' (its %ss: %s%s)", what, name, what, names[0], n > 1 ? ", ..." : "");
+    else fe_error_plain("the model has no %ss", what);
+    return -1;
+}
+
+static bool dtype_accepted(qmc_dtype declared, qmc_dtype file)
+{
+    if (declared == QMC_DTYPE_F32) return file == QMC_DTYPE_F32;
+    return file == QMC_DTYPE_I32 || file == QMC_DTYPE_I64;
+}
+
+bool model_input_open(const ir_graph *g, const char *spec, model_input *in)
+{
+    char name[128], err[256];
+    memset(in, 0, sizeof *in);
+    if (!split_spec(spec, "--input", name, sizeof name, &in->path)) return false;
+    in->port = find_port(g->inputs, g->n_inputs, name, "input");
+    if (in->port < 0) return false;
+    const ir_port *p = &g->inputs[in->port];
+    if (rt_file_map(in->path, &in->file, err, sizeof err) != QMC_OK) {
+        fe_error_plain("%s: %s", in->path, err);
+        return false;
+    }
+    if (rt_npy_parse(in->file.data, in->file.size, &in->npy, err, sizeof err) != QMC_OK) {
+        fe_error_plain("%s: malformed .npy file: %s", in->path, err);
+        return false;
+    }
+    char want[IR_SHAPE_STR_MAX], have[IR_SHAPE_STR_MAX];
+    ir_shape_str(p->dtype, p->rank, p->shape, want, sizeof want);
+    ir_shape_str(in->npy.dtype, in->npy.rank, in->npy.shape, have, sizeof have);
+    if (!dtype_accepted(p->dtype, in->npy.dtype)) {
+        fe_error(p->loc, "input '%s' is %s but '%s' holds %s (%s)", p->name, want, in->path, have,
+                 p->dtype == QMC_DTYPE_F32 ? "expected float32" : "expected int32 or int64");
+        return false;
+    }
+    int extra = in->npy.rank - p->rank;
+    bool match = (extra == 0 || extra == 1) &&
+                 memcmp(in->npy.shape + extra, p->shape, sizeof p->shape[0] * (size_t)p->rank) == 0;
+    if (!match) {
+        fe_error(p->loc, "input '%s' is %s (or a batch [N, ...] of it) but '%s' holds %s", p->name, want,
+                 in->path, have);
+        return false;
+    }
+    in->batch = extra ? in->npy.shape[0] : -1;
+    if (in->batch == 0) {
+        fe_error(p->loc, "input '%s': '%s' holds an empty batch", p->name, in->path);
+        return false;
+    }
+    return true;
+}
+
+bool model_input_read(const ir_graph *g, const model_input *in, int64_t b, void *dst)
+{
+    const ir_port *p = &g->inputs[in->port];
+    int64_t count = 1;
+    for (int i = 0; i < p->rank; i++) count *= p->shape[i];
+    size_t es = qmc_dtype_size(in->npy.dtype);
+    const uint8_t *src = in->file.data + in->npy.data_offset + (size_t)(b * count) * es;
+    if (in->npy.dtype != QMC_DTYPE_I64) {
+        memcpy(dst, src, (size_t)count * es);
+        return true;
+    }
+    int32_t *out = dst;
+    for (int64_t i = 0; i < count; i++) {
+        int64_t v;
+        memcpy(&v, src + i * 8, 8);
+        if (v < INT32_MIN || v > INT32_MAX) {
+            fe_error(p->loc, "input '%s': '%s' holds %lld, which does not fit in i32", p->name, in->path,
+                     (long long)v);
+            return false;
+        }
+        out[i] = (int32_t)v;
+    }
+    return true;
+}
+
+void model_input_close(model_input *in) { rt_file_unmap(&in->file); }
+
+bool model_inputs_check(const ir_graph *g, const model_input *ins, int n, int64_t *batch)
+{
+    *batch = -1;
+    for (int p = 0; p < g->n_inputs; p++) {
+        int given = 0;
+        for (int i = 0; i < n; i++) given += ins[i].port == p;
+        if (given == 0) {
+            fe_error(g->inputs[p].loc, "input '%s' is not given (pass --input %s=FILE.npy)", g->inputs[p].name,
+                     g->inputs[p].name);
+            return false;
+        }
+        if (given > 1) {
+            fe_error_plain("input '%s' is given more than once", g->inputs[p].name);
+            return false;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (ins[i].batch < 0) continue;
+        if (*batch >= 0 && ins[i].batch != *batch) {
+            fe_error_plain("batched inputs disagree: '%s' has %lld items but another has %lld", ins[i].path,
+                           (long long)ins[i].batch, (long long)*batch);
+            return false;
+        }
+        *batch = ins[i].batch;
+    }
+    return true;
+}
+
+bool model_output_spec(const ir_graph *g, const char *spec, int *port, const char **path)
+{
+    char name[128];
+    if (!split_spec(spec, "--output", name, sizeof name, path)) return false;
+    *port = find_port(g->outputs, g->n_outputs, name, "output");
+    return *port >= 0;
+}
+
+bool model_run_batches(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t runs,
+                       float *const *stacked)
+{
+    for (int64_t r = 0; r < runs; r++) {
+        for (int i = 0; i < n; i++)
+            if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : r, interp_input(it, ins[i].port)))
+                return false;
+        if (!interp_run(it)) return false;
+        for (int o = 0; o < g->n_outputs; o++) {
+            int64_t count = ir_node_count(&g->nodes[g->outputs[o].node]);
+            memcpy(stacked[o] + r * count, interp_output(it, o), sizeof(float) * (size_t)count);
+        }
+    }
+    return true;
+}

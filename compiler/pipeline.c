@@ -1,0 +1,30 @@
+/* pipeline.c: the compiler's passes, in the order the design names them.
+ *
+ *   parse -> build graph -> infer shapes -> (calibrate -> select precision
+ *   -> lower -> emit, added by the later stages)
+ *
+ * ir_verify runs after every pass that produces or changes the graph;
+ * --dump-after=PASS prints the IR at that point. */
+#include <string.h>
+
+#include "compiler.h"
+
+const char *const pipeline_pass_names[] = {"build", "shape", NULL};
+
+static bool after_pass(const ir_graph *g, const char *pass, const pipeline_options *opts)
+{
+    if (!ir_verify(g, pass)) return false;
+    if (opts && opts->dump_after && strcmp(opts->dump_after, pass) == 0) ir_dump(stdout, g);
+    return true;
+}
+
+ir_graph *pipeline_load(fe_arena *arena, const char *model_path, const pipeline_options *opts)
+{
+    fe_node *ast = fe_parse_file(arena, model_path);
+    if (!ast) return NULL;
+    ir_build_options bo = {.weights_override = opts ? opts->weights_override : NULL};
+    ir_graph *g = ir_build_graph(arena, ast, &bo);
+    if (!g || !after_pass(g, "build", opts)) return NULL;
+    if (!ir_infer_shapes(g) || !after_pass(g, "shape", opts)) return NULL;
+    return g;
+}

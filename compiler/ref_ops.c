@@ -1,0 +1,134 @@
+/* ref_ops.c: fp32 kernels of the reference interpreter.
+ *
+ * They define what every op computes, so they are written for clarity
+ * first; the two matrix products are blocked (the inner loop runs over
+ * contiguous output columns, which compilers vectorise without reordering
+ * any sum) so that a whole model runs in well under a second. Sums over a
+ * reduction axis run in order k = 0, 1, ...; statistics of normalisations
+ * are accumulated in double. */
+#include <math.h>
+#include <string.h>
+
+#include "compiler.h"
+
+enum { ROWS = 4, COLS = 256 };
+
+/* y[m0..m0+rows, n0..n0+cols] for the blocked products below. */
+static void block_product(const float *x, int64_t ldx, const float *w, int64_t ldw, float *y, int64_t ldy,
+                          int64_t rows, int64_t k, int64_t cols)
+{
+    float acc[ROWS][COLS];
+    memset(acc, 0, sizeof acc);
+    for (int64_t kk = 0; kk < k; kk++) {
+        const float *wr = w + kk * ldw;
+        for (int64_t r = 0; r < rows; r++) {
+            float a = x[r * ldx + kk];
+            for (int64_t j = 0; j < cols; j++) acc[r][j] += a * wr[j];
+        }
+    }
+    for (int64_t r = 0; r < rows; r++) memcpy(y + r * ldy, acc[r], sizeof(float) * (size_t)cols);
+}
+
+void ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n)
+{
+    for (int64_t m0 = 0; m0 < m; m0 += ROWS)
+        for (int64_t n0 = 0; n0 < n; n0 += COLS) {
+            int64_t rows = m - m0 < ROWS ? m - m0 : ROWS, cols = n - n0 < COLS ? n - n0 : COLS;
+            block_product(a + m0 * k, k, b + n0, n, y + m0 * n + n0, n, rows, k, cols);
+        }
+}
+
+void ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m, int64_t k, int64_t n)
+{
+    ref_matmul(x, wt, y, m, k, n);
+    if (b)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) y[i * n + j] += b[j];
+}
+
+void ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t cols)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) y[c * rows + r] = x[r * cols + c];
+}
+
+void ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t in = 0; in < inner; in++) {
+            const float *xs = x + o * dim * inner + in;
+            float *ys = y + o * dim * inner + in;
+            float mx = -INFINITY;
+            for (int64_t i = 0; i < dim; i++) mx = fmaxf(mx, xs[i * inner]);
+            double sum = 0;
+            for (int64_t i = 0; i < dim; i++) {
+                float e = mx == -INFINITY ? 0.0f : expf(xs[i * inner] - mx);
+                ys[i * inner] = e;
+                sum += e;
+            }
+            float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
+            for (int64_t i = 0; i < dim; i++) ys[i * inner] *= inv;
+        }
+}
+
+void ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t d, float eps)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * d;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < d; i++) mean += xr[i];
+        mean /= (double)d;
+        for (int64_t i = 0; i < d; i++) var += (xr[i] - mean) * (xr[i] - mean);
+        var /= (double)d;
+        float inv = (float)(1.0 / sqrt(var + eps));
+        for (int64_t i = 0; i < d; i++) y[r * d + i] = (float)(xr[i] - mean) * inv * w[i] + b[i];
+    }
+}
+
+void ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d, float eps)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * d;
+        double ss = 0;
+        for (int64_t i = 0; i < d; i++) ss += (double)xr[i] * xr[i];
+        float inv = (float)(1.0 / sqrt(ss / (double)d + eps));
+        for (int64_t i = 0; i < d; i++) y[r * d + i] = xr[i] * inv * w[i];
+    }
+}
+
+float ref_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+float ref_silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* Per head h: softmax(scale * q_h k_hᵀ + mask) v_h into columns h*dv/H... of
+ * y. scratch holds t * s floats. Causal: query i sees keys j <= i + (s - t). */
+void ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t, int64_t s, int64_t d,
+                   int64_t dv, int heads, bool causal, float scale, float *scratch)
+{
+    int64_t hd = d / heads, hv = dv / heads;
+    for (int h = 0; h < heads; h++) {
+        for (int64_t i = 0; i < t; i++) {
+            float *row = scratch + i * s;
+            int64_t visible = causal ? i + (s - t) + 1 : s;
+            for (int64_t j = 0; j < s; j++) {
+                if (j >= visible) {
+                    row[j] = -INFINITY;
+                    continue;
+                }
+                float dot = 0;
+                for (int64_t c = 0; c < hd; c++) dot += q[i * d + h * hd + c] * k[j * d + h * hd + c];
+                row[j] = dot * scale;
+            }
+        }
+        ref_softmax(scratch, scratch, t, s, 1);
+        for (int64_t i = 0; i < t; i++) {
+            float *out = y + i * dv + h * hv;
+            for (int64_t c = 0; c < hv; c++) out[c] = 0;
+            for (int64_t j = 0; j < s; j++) {
+                float p = scratch[i * s + j];
+                if (p == 0) continue;
+                for (int64_t c = 0; c < hv; c++) out[c] += p * v[j * dv + h * hv + c];
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+/* diag.c: user-facing diagnostics in the format of clang and cproc.
+ *
+ *   model.qm:7:14: error: unknown weight 'fc4.weight'; did you mean 'fc3.weight'?
+ *       h = linear(x, fc4.weight)
+ *                     ^~~~~~~~~~
+ *
+ * Sources are registered once loaded so a diagnostic found in any later pass
+ * can quote the line its location points at. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend.h"
+
+typedef struct diag_source {
+    const char *path, *text;
+    size_t len;
+} diag_source;
+
+static struct {
+    FILE *stream;
+    diag_source sources[16];
+    int n_sources;
+    int errors;
+} diag;
+
+void fe_diag_add_source(const char *path, const char *text, size_t len)
+{
+    for (int i = 0; i < diag.n_sources; i++)
+        if (strcmp(diag.sources[i].path, path) == 0) {
+            diag.sources[i].text = text;
+            diag.sources[i].len = len;
+            return;
+        }
+    if (diag.n_sources == (int)(sizeof diag.sources / sizeof diag.sources[0])) return;
+    diag.sources[diag.n_sources++] = (diag_source){path, text, len};
+}
+
+void fe_diag_set_stream(FILE *stream) { diag.stream = stream; }
+
+void fe_diag_reset(void)
+{
+    diag.n_sources = 0;
+    diag.errors = 0;
+}
+
+int fe_error_count(void) { return diag.errors; }
+
+static FILE *out(void) { return diag.stream ? diag.stream : stderr; }
+
+/* Prints source line `line` of the registered file and a caret under col. */
+static void quote_line(fe_loc loc)
+{
+    const diag_source *src = NULL;
+    for (int i = 0; i < diag.n_sources; i++)
+        if (strcmp(diag.sources[i].path, loc.file) == 0) src = &diag.sources[i];
+    if (!src) return;
+    const char *p = src->text, *end = src->text + src->len;
+    for (int l = 1; l < loc.line && p < end; l++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) return;
+        p = nl + 1;
+    }
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol) eol = end;
+    if (eol > p && eol[-1] == '\r') eol--;
+    FILE *f = out();
+    fprintf(f, "%.*s\n", (int)(eol - p), p);
+    for (int c = 1; c < loc.col && p + c - 1 < eol; c++) fputc(p[c - 1] == '\t' ? '\t' : ' ', f);
+    fputc('^', f);
+    for (int c = 1; c < loc.len && p + loc.col - 1 + c < eol; c++) fputc('~', f);
+    fputc('\n', f);
+}
+
+void fe_verror(const char *kind, fe_loc loc, const char *fmt, va_list ap)
+{
+    FILE *f = out();
+    fflush(stdout);
+    if (loc.file && loc.line > 0)
+        fprintf(f, "%s:%d:%d: %s: ", loc.file, loc.line, loc.col, kind);
+    else if (loc.file)
+        fprintf(f, "%s: %s: ", loc.file, kind);
+    else
+        fprintf(f, "qmc: %s: ", kind);
+    vfprintf(f, fmt, ap);
+    fputc('\n', f);
+    if (loc.file && loc.line > 0) quote_line(loc);
+    if (strcmp(kind, "error") == 0) diag.errors++;
+}
+
+void fe_error(fe_loc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fe_verror("error", loc, fmt, ap);
+    va_end(ap);
+}
+
+void fe_note(fe_loc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fe_verror("note", loc, fmt, ap);
+    va_end(ap);
+}
+
+void fe_warning(fe_loc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fe_verror("warning", loc, fmt, ap);
+    va_end(ap);
+}
+
+void fe_error_plain(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fe_verror("error", (fe_loc){0}, fmt, ap);
+    va_end(ap);
+}
+
+int fe_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 256 || lb > 256) return (int)(la > lb ? la : lb);
+    int row[257];
+    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag_prev = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag_prev + (a[i - 1] != b[j - 1]);
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            if (up + 1 < best) best = up + 1;
+            row[j] = best;
+            diag_prev = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *fe_closest(const char *name, const char *const *candidates, int n)
+{
+    const char *best = NULL;
+    int best_d = 0;
+    for (int i = 0; i < n; i++) {
+        int d = fe_edit_distance(name, candidates[i]);
+        if (!best || d < best_d) best = candidates[i], best_d = d;
+    }
+    /* close enough: at most a third of the name's length, and at least 1 edit allowed */
+    int limit = (int)strlen(name) / 3;
+    if (limit < 1) limit = 1;
+    return best && best_d <= limit ? best : NULL;
+}

@@ -1,0 +1,63 @@
+/* parse.c: reads a model file and runs the scanner and parser over it.
+ *
+ * Guarantees: the returned tree is syntactically valid; on any lexical or
+ * syntax error the errors have been reported and NULL is returned. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lex_state.h"
+#include "parser.h"
+#include "lexer.h"
+
+const char *fe_lex_token_text(fe_lex_state *st, const void *loc_ptr)
+{
+    const FE_YYLTYPE *loc = loc_ptr;
+    const char *p = st->text, *end = st->text + st->text_len;
+    for (int l = 1; l < loc->first_line && p < end; l++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) return "";
+        p = nl + 1;
+    }
+    p += loc->first_column - 1;
+    int n = loc->first_line == loc->last_line ? loc->last_column - loc->first_column : 1;
+    if (p > end || n < 0 || p + n > end) return "";
+    return fe_arena_strndup(st->arena, p, (size_t)n);
+}
+
+fe_node *fe_parse_text(fe_arena *arena, const char *path, const char *text, size_t len)
+{
+    fe_diag_add_source(path, text, len);
+    fe_lex_state st = {.arena = arena, .path = path, .line = 1, .col = 1, .text = text,
+                       .text_len = len};
+    yyscan_t scanner;
+    if (fe_yylex_init_extra(&st, &scanner)) {
+        fe_error_plain("cannot initialise the scanner");
+        return NULL;
+    }
+    YY_BUFFER_STATE buf = fe_yy_scan_bytes(text, (int)len, scanner);
+    int rc = fe_yyparse(scanner, &st);
+    fe_yy_delete_buffer(buf, scanner);
+    fe_yylex_destroy(scanner);
+    if (rc != 0 || st.lex_error) return NULL;
+    return st.root;
+}
+
+fe_node *fe_parse_file(fe_arena *arena, const char *path)
+{
+    rt_mapped_file f;
+    char err[256];
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) {
+        fe_error_plain("%s: %s", path, err);
+        return NULL;
+    }
+    if (f.size > (size_t)1 << 30) {
+        fe_error_plain("%s: model file is larger than 1 GiB", path);
+        rt_file_unmap(&f);
+        return NULL;
+    }
+    /* keep a copy in the arena: diagnostics quote it after the file is unmapped */
+    char *text = fe_arena_strndup(arena, f.size ? (const char *)f.data : "", f.size);
+    size_t len = f.size;
+    rt_file_unmap(&f);
+    return fe_parse_text(arena, fe_arena_strdup(arena, path), text, len);
+}

@@ -1,0 +1,235 @@
+/* safetensors.c: the weights file reader.
+ *
+ * Format: 8-byte little-endian header length N, N bytes of JSON mapping each
+ * tensor name to {dtype, shape, data_offsets: [begin, end]} (offsets relative
+ * to the byte after the header), an optional "__metadata__" object of
+ * strings, then the data.
+ *
+ * Guarantees: every tensor returned has a supported dtype (F32, F16, BF16),
+ * a shape whose byte size equals end - begin, data wholly inside the file,
+ * and no two tensors overlap. Tensor data is not copied unless it is not
+ * aligned to its element size in the mapping. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend.h"
+
+enum { HEADER_MAX = 100 * 1024 * 1024 };
+
+static qmc_status fail(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static qmc_status fail(char *err, size_t err_size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && err_size) vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+    return QMC_ERR_FORMAT;
+}
+
+static qmc_dtype dtype_from_string(const char *s, bool *known)
+{
+    static const char *const other_known[] = {"F64",  "I8",   "U8",       "I16",    "U16",
+                                              "I32",  "U32",  "I64",      "U64",    "BOOL",
+                                              "F8_E4M3", "F8_E5M2"};
+    *known = true;
+    if (strcmp(s, "F32") == 0) return QMC_DTYPE_F32;
+    if (strcmp(s, "F16") == 0) return QMC_DTYPE_F16;
+    if (strcmp(s, "BF16") == 0) return QMC_DTYPE_BF16;
+    *known = false;
+    for (size_t i = 0; i < sizeof other_known / sizeof other_known[0]; i++)
+        if (strcmp(s, other_known[i]) == 0) *known = true;
+    return QMC_DTYPE_INVALID;
+}
+
+static qmc_status read_tensor(const char *name, const fe_json *v, size_t data_size, fe_tensor *t,
+                              char *err, size_t err_size)
+{
+    if (v->kind != FE_JSON_OBJECT) return fail(err, err_size, "entry '%s' is not an object", name);
+    const fe_json *dt = fe_json_get(v, "dtype"), *shape = fe_json_get(v, "shape"),
+                  *offs = fe_json_get(v, "data_offsets");
+    if (!dt || dt->kind != FE_JSON_STRING)
+        return fail(err, err_size, "tensor '%s' has no string 'dtype'", name);
+    if (!shape || shape->kind != FE_JSON_ARRAY)
+        return fail(err, err_size, "tensor '%s' has no 'shape' array", name);
+    if (!offs || offs->kind != FE_JSON_ARRAY || offs->count != 2)
+        return fail(err, err_size, "tensor '%s' has no 'data_offsets' pair", name);
+    bool known;
+    t->name = name;
+    t->dtype = dtype_from_string(dt->string, &known);
+    if (t->dtype == QMC_DTYPE_INVALID)
+        return fail(err, err_size, "tensor '%s' has %s dtype '%s' (qmc reads F32, F16 and BF16)",
+                    name, known ? "unsupported" : "unknown", dt->string);
+    if (shape->count > RT_MAX_RANK)
+        return fail(err, err_size, "tensor '%s' has more than %d dimensions", name, RT_MAX_RANK);
+    t->rank = shape->count;
+    t->count = 1;
+    for (int i = 0; i < shape->count; i++) {
+        const fe_json *d = shape->items[i];
+        if (d->kind != FE_JSON_NUMBER || !d->is_integer || d->integer < 0)
+            return fail(err, err_size, "tensor '%s' has a dimension that is not a non-negative integer",
+                        name);
+        t->shape[i] = d->integer;
+        if (d->integer && t->count > (INT64_MAX / 8) / d->integer)
+            return fail(err, err_size, "tensor '%s' is too large", name);
+        t->count *= d->integer;
+    }
+    const fe_json *b = offs->items[0], *e = offs->items[1];
+    if (b->kind != FE_JSON_NUMBER || !b->is_integer || b->integer < 0 || e->kind != FE_JSON_NUMBER ||
+        !e->is_integer || e->integer < 0)
+        return fail(err, err_size, "tensor '%s' has data_offsets that are not non-negative integers",
+                    name);
+    if (b->integer > e->integer)
+        return fail(err, err_size, "tensor '%s' has data_offsets [%lld, %lld] that end before they begin",
+                    name, (long long)b->integer, (long long)e->integer);
+    if ((uint64_t)e->integer > data_size)
+        return fail(err, err_size,
+                    "tensor '%s' has data_offsets [%lld, %lld] beyond the %zu bytes of data in the file",
+                    name, (long long)b->integer, (long long)e->integer, data_size);
+    size_t want = (size_t)t->count * qmc_dtype_size(t->dtype);
+    if ((uint64_t)(e->integer - b->integer) != want)
+        return fail(err, err_size,
+                    "tensor '%s' has data_offsets [%lld, %lld] (%lld bytes) but its shape and dtype "
+                    "need %zu bytes",
+                    name, (long long)b->integer, (long long)e->integer,
+                    (long long)(e->integer - b->integer), want);
+    t->file_offset = (size_t)b->integer;
+    t->size = want;
+    return QMC_OK;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const fe_tensor *x = a, *y = b;
+    return x->file_offset < y->file_offset ? -1 : x->file_offset > y->file_offset;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const fe_tensor *)a)->name, ((const fe_tensor *)b)->name);
+}
+
+/* Overlap check on a copy sorted by offset; empty tensors overlap nothing. */
+static qmc_status check_overlaps(fe_arena *arena, const fe_tensor *ts, int n, char *err,
+                                 size_t err_size)
+{
+    fe_tensor *s = fe_arena_alloc(arena, sizeof *s * (size_t)(n ? n : 1));
+    memcpy(s, ts, sizeof *s * (size_t)n);
+    qsort(s, (size_t)n, sizeof *s, by_offset);
+    const fe_tensor *prev = NULL;
+    for (int i = 0; i < n; i++) {
+        if (s[i].size == 0) continue;
+        if (prev && s[i].file_offset < prev->file_offset + prev->size)
+            return fail(err, err_size, "tensors '%s' and '%s' overlap in the data section",
+                        prev->name, s[i].name);
+        prev = &s[i];
+    }
+    return QMC_OK;
+}
+
+qmc_status fe_safetensors_parse(fe_arena *arena, const uint8_t *data, size_t size,
+                                fe_safetensors *out, char *err, size_t err_size)
+{
+    out->tensors = NULL;
+    out->count = 0;
+    if (size < 8) return fail(err, err_size, "file is %zu bytes, too short for a header length", size);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | data[i];
+    if (hlen > size - 8)
+        return fail(err, err_size, "header length %llu exceeds the %zu bytes that follow it",
+                    (unsigned long long)hlen, size - 8);
+    if (hlen > HEADER_MAX)
+        return fail(err, err_size, "header length %llu is larger than 100 MiB", (unsigned long long)hlen);
+    char jerr[96];
+    size_t joff = 0;
+    fe_json *root = fe_json_parse(arena, (const char *)data + 8, (size_t)hlen, jerr, sizeof jerr, &joff);
+    if (!root) return fail(err, err_size, "bad JSON in header at byte %zu: %s", joff + 8, jerr);
+    if (root->kind != FE_JSON_OBJECT) return fail(err, err_size, "header is not a JSON object");
+    size_t data_start = 8 + (size_t)hlen, data_size = size - data_start;
+    out->tensors = fe_arena_alloc(arena, sizeof *out->tensors * (size_t)(root->count ? root->count : 1));
+    for (int i = 0; i < root->count; i++) {
+        const char *name = root->keys[i];
+        if (strcmp(name, "__metadata__") == 0) {
+            if (root->items[i]->kind != FE_JSON_OBJECT)
+                return fail(err, err_size, "'__metadata__' is not an object");
+            continue;
+        }
+        fe_tensor *t = &out->tensors[out->count];
+        qmc_status st = read_tensor(name, root->items[i], data_size, t, err, err_size);
+        if (st != QMC_OK) return st;
+        const uint8_t *p = data + data_start + t->file_offset;
+        size_t align = qmc_dtype_size(t->dtype);
+        if ((uintptr_t)p % align != 0) {
+            void *copy = fe_arena_alloc(arena, t->size ? t->size : 1);
+            memcpy(copy, p, t->size);
+            p = copy;
+        }
+        t->data = p;
+        t->file_offset += data_start;
+        out->count++;
+    }
+    qmc_status st = check_overlaps(arena, out->tensors, out->count, err, err_size);
+    if (st != QMC_OK) return st;
+    qsort(out->tensors, (size_t)out->count, sizeof *out->tensors, by_name);
+    return QMC_OK;
+}
+
+qmc_status fe_safetensors_open(fe_arena *arena, const char *path, fe_safetensors *out, char *err,
+                               size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    out->path = fe_arena_strdup(arena, path);
+    qmc_status st = rt_file_map(path, &out->file, err, err_size);
+    if (st != QMC_OK) return st;
+    st = fe_safetensors_parse(arena, out->file.data, out->file.size, out, err, err_size);
+    if (st != QMC_OK) rt_file_unmap(&out->file);
+    return st;
+}
+
+const fe_tensor *fe_safetensors_find(const fe_safetensors *st, const char *name)
+{
+    fe_tensor key = {.name = name};
+    return bsearch(&key, st->tensors, (size_t)st->count, sizeof key, by_name);
+}
+
+void fe_safetensors_close(fe_safetensors *st) { rt_file_unmap(&st->file); }
+
+static float half_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = h >> 10 & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | mant << 13;
+    } else if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else { /* subnormal: normalise */
+            int e = -1;
+            do mant <<= 1, e++;
+            while (!(mant & 0x400));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
+        }
+    } else {
+        bits = sign | (exp + 127 - 15) << 23 | mant << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void fe_tensor_to_f32(const fe_tensor *t, float *out)
+{
+    const uint16_t *h = t->data;
+    switch (t->dtype) {
+    case QMC_DTYPE_F32: memcpy(out, t->data, t->size); break;
+    case QMC_DTYPE_F16:
+        for (int64_t i = 0; i < t->count; i++) out[i] = half_to_f32(h[i]);
+        break;
+    case QMC_DTYPE_BF16:
+        for (int64_t i = 0; i < t->count; i++) {
+            uint32_t bits = (uint32_t)h[i] << 16;
+            memcpy(&out[i], &bits, 4);
+        }
+        break;
+    default: QMC_ASSERT(!"unsupported tensor dtype");
+    }
+}

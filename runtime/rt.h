@@ -1,0 +1,76 @@
+/* rt.h: the runtime's internal header, one section per source file.
+ *
+ * The runtime is what compiled models link against. It is small and
+ * dependency-free (libc and pthreads only). The compiler reuses some of it
+ * (the .npy reader and writer, atomic file output) so that both read files
+ * the same way. */
+#ifndef QMC_RT_H
+#define QMC_RT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qmc_runtime.h"
+
+#define RT_MAX_RANK 8
+
+/* ---- status.c ---------------------------------------------------------- */
+
+/* A dtype from its language name ("f32", "i32"); QMC_DTYPE_INVALID if none. */
+qmc_dtype rt_dtype_from_name(const char *name);
+
+/* ---- npy.c: NumPy .npy files ------------------------------------------- */
+
+typedef struct rt_npy_header {
+    qmc_dtype dtype;
+    int rank;
+    int64_t shape[RT_MAX_RANK];
+    int64_t count;      /* number of elements, the product of shape */
+    size_t data_offset; /* bytes from the start of the file to the data */
+    size_t data_bytes;  /* count * element size */
+} rt_npy_header;
+
+/* Parses the header of an .npy file held in buf[0..len). On failure returns
+ * QMC_ERR_FORMAT and writes a one-line reason (no file name) into err.
+ * Accepts format versions 1-3, little-endian or byte-order-free dtypes,
+ * C order; checks that the data the shape promises is present. */
+qmc_status rt_npy_parse(const void *buf, size_t len, rt_npy_header *out, char *err,
+                        size_t err_size);
+
+/* Encodes an .npy (version 1) header for the given array into out (at most
+ * out_size bytes; RT_NPY_HEADER_MAX always suffices). The length is a
+ * multiple of 64 so the data that follows is aligned. Returns the header
+ * length, 0 on error. */
+#define RT_NPY_HEADER_MAX 256
+size_t rt_npy_header_encode(qmc_dtype dtype, int rank, const int64_t *shape, char *out,
+                            size_t out_size);
+
+/* Writes an .npy file atomically (temporary file in the same directory, then
+ * rename): a failure never leaves a partial file at path. */
+qmc_status rt_npy_write(const char *path, qmc_dtype dtype, int rank, const int64_t *shape,
+                        const void *data);
+
+/* ---- file.c: whole files ------------------------------------------------ */
+
+typedef struct rt_mapped_file {
+    const uint8_t *data;
+    size_t size;
+    void *map_base; /* what to munmap, or NULL when size == 0 */
+} rt_mapped_file;
+
+/* Maps a file read-only. On failure returns QMC_ERR_IO with strerror text in
+ * err. An empty file maps to data == NULL, size == 0. */
+qmc_status rt_file_map(const char *path, rt_mapped_file *out, char *err, size_t err_size);
+void rt_file_unmap(rt_mapped_file *file);
+
+/* Writes n pieces to path atomically: a temporary file beside it, renamed
+ * over path once complete. On failure nothing is left behind. */
+typedef struct rt_write_piece {
+    const void *data;
+    size_t size;
+} rt_write_piece;
+qmc_status rt_file_write_atomic(const char *path, const rt_write_piece *pieces, int n, char *err,
+                                size_t err_size);
+
+#endif
