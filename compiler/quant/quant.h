@@ -1,0 +1,431 @@
+/* quant.h: quantization numerics, one section per source file.
+ *
+ * Everything the compiler knows about number formats lives here: the
+ * element formats (int8, uint8, int4, uint4, FP8 E4M3FN, FP8 E5M2), their
+ * encodings bit-exact with ONNX QuantizeLinear/DequantizeLinear/Cast and
+ * ml_dtypes, quantization over ONNX's tensor/axis/block layouts, parameter
+ * choice (min-max and MSE clipping), error statistics, and the packed block
+ * formats whose scalar `_ref` functions define what generated kernels must
+ * compute. docs/quantization.md is the user-facing description.
+ *
+ * Codes are always one byte per element outside the packed formats: the
+ * two's-complement byte for int8/int4 (int4 sign-extended), the value for
+ * uint8/uint4, the raw FP8 byte. int4/uint4 pack two per byte only through
+ * q_int4_pack and the block structs. */
+#ifndef QMC_QUANT_H
+#define QMC_QUANT_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frontend.h"
+
+/* ---- format.c: element formats ----------------------------------------- */
+
+typedef enum q_format {
+    QFMT_F32, /* not quantized; the other formats' reference point */
+    QFMT_INT8,
+    QFMT_UINT8,
+    QFMT_INT4,
+    QFMT_UINT4,
+    QFMT_FP8_E4M3, /* ONNX FLOAT8E4M3FN: bias 7, max 448, no inf, NaN S.1111.111 */
+    QFMT_FP8_E5M2, /* ONNX FLOAT8E5M2: bias 15, max 57344, IEEE inf and NaN */
+    QFMT_COUNT
+} q_format;
+
+/* The command-line name ("int8", "fp8e4m3"); q_format_from_name returns
+ * QFMT_COUNT for an unknown name. "f32" names QFMT_F32. */
+const char *q_format_name(q_format format);
+q_format q_format_from_name(const char *name);
+/* Bits one code takes in storage (4 for int4/uint4, packed). */
+int q_format_bits(q_format format);
+bool q_format_is_fp8(q_format format);
+bool q_format_is_int(q_format format); /* int8 uint8 int4 uint4 */
+/* Integer code range, [-128,127], [0,255], [-8,7], [0,15]; integer formats only. */
+int32_t q_format_qmin(q_format format);
+int32_t q_format_qmax(q_format format);
+/* The largest finite value a code stands for (before scaling): 127, 255,
+ * 7, 15, 448, 57344. */
+float q_format_max(q_format format);
+/* The dtype --codes files use: int8 for int8/int4, uint8 for the rest. */
+qmc_dtype q_format_code_dtype(q_format format);
+
+/* ---- fp8.c: FP8 and binary16 conversions -------------------------------- */
+
+/* ONNX Cast(float32 -> FLOAT8E4M3FN, saturate). Round to nearest, ties to
+ * even. saturate: finite values beyond ±448 and ±inf become ±448.
+ * !saturate: what ml_dtypes' astype does: a value that rounds beyond ±448
+ * and ±inf become NaN (0x7F/0xFF by sign). NaN stays NaN, sign kept. */
+uint8_t q_fp8_e4m3_encode(float x, bool saturate);
+/* Exact value of a code; NaN codes give the quiet NaN 0x7FC00000 with the
+ * code's sign (as ml_dtypes does). */
+float q_fp8_e4m3_decode(uint8_t code);
+/* ONNX Cast to FLOAT8E5M2: as above with max 57344; without saturation
+ * out-of-range values and ±inf become ±inf (0x7C/0xFC), NaN becomes
+ * 0x7E/0xFE (ml_dtypes' quiet NaN). */
+uint8_t q_fp8_e5m2_encode(float x, bool saturate);
+float q_fp8_e5m2_decode(uint8_t code);
+/* ml_dtypes' plain conversion (`x.astype(float8_*)`) is ONNX Cast with
+ * saturate=0: the reference vectors show the two agree on every input. */
+static inline uint8_t q_fp8_e4m3_encode_plain(float x) { return q_fp8_e4m3_encode(x, false); }
+static inline uint8_t q_fp8_e5m2_encode_plain(float x) { return q_fp8_e5m2_encode(x, false); }
+/* Dispatch on a format (QFMT_FP8_E4M3 or QFMT_FP8_E5M2). */
+uint8_t q_fp8_encode(q_format format, float x, bool saturate);
+float q_fp8_decode(q_format format, uint8_t code);
+/* True if the code is a NaN of that format. */
+bool q_fp8_is_nan(q_format format, uint8_t code);
+
+/* IEEE binary16, round to nearest even; overflow gives inf, NaN a quiet NaN. */
+uint16_t q_f16_from_f32(float x);
+float q_f16_to_f32(uint16_t h);
+
+/* ---- intq.c: integer codes and int4 packing ---------------------------- */
+
+/* 1.5 * 2^23: (v + M) - M rounds v to an integer, ties to even, for
+ * |v| <= 2^22 in the default rounding mode. Loops use it because rintf
+ * does not vectorize on baseline x86-64. */
+#define Q_RNE_MAGIC 12582912.0f
+
+/* The ONNX integer code of v = x / scale: clamp(rint(v) + zp, qmin, qmax).
+ * NaN gives qmin, as the ONNX reference does on x86 (numpy's cast of NaN
+ * to int32 is INT32_MIN, which the clip maps to qmin). */
+int32_t q_int_encode(float v, int32_t zp, int32_t qmin, int32_t qmax);
+
+/* Packs n int4/uint4 codes (one per byte, only the low nibble is used) two
+ * per byte as ONNX does: element 2i in the low nibble of byte i, 2i+1 in the
+ * high nibble; an odd count leaves the last high nibble 0. */
+size_t q_int4_packed_size(int64_t n);
+void q_int4_pack(const uint8_t *codes, int64_t n, uint8_t *packed);
+/* Unpacks n codes; is_signed sign-extends each nibble (int4), else 0..15. */
+void q_int4_unpack(const uint8_t *packed, int64_t n, bool is_signed, uint8_t *codes);
+
+/* ---- quantize.c: ONNX-layout quantize and dequantize ------------------- */
+
+typedef enum q_granularity {
+    Q_GRAN_TENSOR, /* one scale */
+    Q_GRAN_AXIS,   /* one scale per index along axis ("per channel") */
+    Q_GRAN_BLOCK,  /* one scale per `block` consecutive elements along axis */
+} q_granularity;
+
+const char *q_granularity_name(q_granularity granularity);
+
+/* Quantization parameters in ONNX's layout. scales has scale_shape:
+ *   tensor: rank 0;  axis: [shape[axis]];
+ *   block:  shape with dimension axis replaced by shape[axis] / block,
+ * and element i along axis uses scale index i / block. zero_points has the
+ * same shape, or is NULL for all zeros (always NULL for FP8). The scales
+ * hold values already representable in scale_dtype (F32 or F16). */
+typedef struct q_params {
+    q_format format;
+    q_granularity granularity;
+    int axis;      /* 0 <= axis < rank; 0 for Q_GRAN_TENSOR */
+    int64_t block; /* Q_GRAN_BLOCK only */
+    bool saturate; /* FP8 only; integer formats always saturate (ONNX) */
+    qmc_dtype scale_dtype;
+    int scale_rank;
+    int64_t scale_shape[RT_MAX_RANK];
+    int64_t scale_count;
+    float *scales;
+    int32_t *zero_points;
+} q_params;
+
+/* Sets scale_rank/scale_shape/scale_count from granularity, axis and block
+ * for a tensor of this shape. Normalises a negative axis (ONNX: counts from
+ * the end). Fails with a one-line reason when the axis is out of range, the
+ * block is not positive or does not divide the axis, or the tensor has rank
+ * 0 for axis/block granularity. */
+bool q_params_layout(q_params *p, int rank, const int64_t *shape, char *err, size_t err_size);
+
+/* Cuts a tensor with layout p into contiguous spans and calls fn for each:
+ * elements off .. off+len-1 all use scale index sidx (per_element false),
+ * or element off+k uses scale index sidx+k (per_element true). Spans come
+ * in memory order. Loops over a tensor's groups are built on this. */
+typedef void (*q_span_fn)(void *ctx, int64_t off, int64_t len, int64_t sidx, bool per_element);
+void q_walk_spans(const q_params *p, int rank, const int64_t *shape, q_span_fn fn, void *ctx);
+
+/* ONNX QuantizeLinear: codes[i] = saturate(rint(x / scale) + zp) for the
+ * integer formats, cast_fp8(x / scale, saturate) for FP8; one byte per
+ * element (see the top of this file). p must have a valid layout for shape. */
+void q_quantize(const float *x, int rank, const int64_t *shape, const q_params *p, uint8_t *codes);
+/* ONNX DequantizeLinear: y = (code - zp) * scale in float32. */
+void q_dequantize(const uint8_t *codes, int rank, const int64_t *shape, const q_params *p, float *y);
+
+/* ---- params.c: choosing parameters from data --------------------------- */
+
+typedef enum q_clip {
+    Q_CLIP_MINMAX, /* the range of the data */
+    Q_CLIP_MSE,    /* the clipped range that minimises each group's squared error */
+} q_clip;
+
+typedef struct q_choice {
+    q_format format;
+    q_granularity granularity;
+    int axis;      /* may be negative */
+    int64_t block; /* Q_GRAN_BLOCK */
+    bool symmetric; /* FP8 is always symmetric */
+    q_clip clip;
+    qmc_dtype scale_dtype; /* QMC_DTYPE_F32 or QMC_DTYPE_F16 */
+} q_choice;
+
+/* Chooses scales (and zero points) for x, one group per scale:
+ *   symmetric: scale = c * max|x| / (qmax - z0), z0 = 0 for int8/int4,
+ *              128/8 (the middle) for uint8/uint4, max = 448/57344 for FP8;
+ *   asymmetric: lo = c * min(min x, 0), hi = c * max(max x, 0),
+ *              scale = (hi - lo) / (qmax - qmin), zp = qmin - rint(lo / scale)
+ *              clamped to the code range, so 0.0 is exactly representable;
+ * c = 1 for min-max; MSE clipping searches c in (0, 1] per group for the
+ * least squared error after quantization. Scales are rounded to scale_dtype
+ * (a zero or overflowing f16 scale is clamped to the f16 range) and an
+ * all-zero group gets scale 1. x must be finite. Arrays live in arena.
+ * Fails with a reason for a bad layout or FP8 with !symmetric. */
+bool q_choose_params(fe_arena *arena, const float *x, int rank, const int64_t *shape,
+                     const q_choice *choice, q_params *out, char *err, size_t err_size);
+/* The min-max parameters of one group with range [mn, mx] and clip ratio c
+ * (the formula above); what q_choose_params and the _ref row quantizers use. */
+void q_group_params(q_format format, bool symmetric, qmc_dtype scale_dtype, float mn, float mx,
+                    float c, float *scale, int32_t *zp);
+/* A scale rounded to scale_dtype (F16: nearest even, clamped to
+ * [2^-24, 65504]; F32: unchanged). */
+float q_scale_round(float scale, qmc_dtype scale_dtype);
+/* Storage bits per element of a tensor of count elements: the codes plus
+ * every scale (16 or 32 bits) plus every zero point (the code's width) if
+ * p->zero_points is not NULL. */
+double q_bits_per_element(const q_params *p, int64_t count);
+
+/* ---- stats.c: error statistics ----------------------------------------- */
+
+typedef struct q_error_stats {
+    int64_t count;
+    double rmse;    /* sqrt(mean((x - y)^2)) */
+    double max_abs; /* max |x - y| */
+    double sqnr_db; /* 10 log10(sum x^2 / sum (x - y)^2); +inf if exact */
+} q_error_stats;
+
+/* Statistics of y as an approximation of x. NaN anywhere makes them NaN. */
+q_error_stats q_measure(const float *x, const float *y, int64_t n);
+
+/* ---- blocks.c: packed kernel formats and their _ref functions ---------- *
+ *
+ * Weight matrices are row-major [N output channels][K inputs] (PyTorch's
+ * layout) and are packed one row at a time; a packed row is q_row_size(f, K)
+ * bytes and rows follow each other. The `_ref` functions are plain scalar
+ * code that DEFINES each format: a generated kernel must produce the same
+ * bytes as the row quantizer and dequantizer (bit-exact: they use the ONNX
+ * rounding above, which vectorises exactly), and dot products within the
+ * named tolerance of the `_ref` dot (see q_dot_tolerance_*).
+ *
+ * int4 nibbles are packed as ONNX packs them (element 2i low, 2i+1 high).
+ * Symmetric int4 blocks hold int4 codes, zero point 0; asymmetric blocks
+ * hold uint4 codes and a uint8 zero point in [0, 15]. Scales are IEEE
+ * binary16 bits (uint16_t) unless the name ends in _sf32. */
+
+/* Per output channel (any K): a float scale, then K codes. */
+typedef struct q_row_q8 {
+    float d;
+    int8_t qs[];
+} q_row_q8;
+typedef struct q_row_f8e4m3 {
+    float d;
+    uint8_t qs[];
+} q_row_f8e4m3;
+typedef struct q_row_f8e5m2 {
+    float d;
+    uint8_t qs[];
+} q_row_f8e5m2;
+static_assert(sizeof(q_row_q8) == 4 && offsetof(q_row_q8, qs) == 4, "q_row_q8 header");
+static_assert(sizeof(q_row_f8e4m3) == 4 && sizeof(q_row_f8e5m2) == 4, "q_row_f8 header");
+
+/* int4 symmetric, f16 scale: 4.5 / 4.25 / 4.125 bits per weight. */
+typedef struct q_block_q4_g32 {
+    uint16_t d;
+    uint8_t qs[16];
+} q_block_q4_g32;
+typedef struct q_block_q4_g64 {
+    uint16_t d;
+    uint8_t qs[32];
+} q_block_q4_g64;
+typedef struct q_block_q4_g128 {
+    uint16_t d;
+    uint8_t qs[64];
+} q_block_q4_g128;
+static_assert(sizeof(q_block_q4_g32) == 18, "q_block_q4_g32 size");
+static_assert(sizeof(q_block_q4_g64) == 34, "q_block_q4_g64 size");
+static_assert(sizeof(q_block_q4_g128) == 66, "q_block_q4_g128 size");
+
+/* int4 asymmetric (uint4 codes, zero point z), f16 scale: 5.0 / 4.5 / 4.25 bits. */
+typedef struct q_block_q4a_g32 {
+    uint16_t d;
+    uint8_t z, reserved; /* reserved is 0 */
+    uint8_t qs[16];
+} q_block_q4a_g32;
+typedef struct q_block_q4a_g64 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[32];
+} q_block_q4a_g64;
+typedef struct q_block_q4a_g128 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[64];
+} q_block_q4a_g128;
+static_assert(sizeof(q_block_q4a_g32) == 20, "q_block_q4a_g32 size");
+static_assert(sizeof(q_block_q4a_g64) == 36, "q_block_q4a_g64 size");
+static_assert(sizeof(q_block_q4a_g128) == 68, "q_block_q4a_g128 size");
+
+/* The same with a float scale. */
+typedef struct q_block_q4_g32_sf32 {
+    float d;
+    uint8_t qs[16];
+} q_block_q4_g32_sf32;
+typedef struct q_block_q4_g64_sf32 {
+    float d;
+    uint8_t qs[32];
+} q_block_q4_g64_sf32;
+typedef struct q_block_q4_g128_sf32 {
+    float d;
+    uint8_t qs[64];
+} q_block_q4_g128_sf32;
+typedef struct q_block_q4a_g32_sf32 {
+    float d;
+    uint8_t z, reserved[3];
+    uint8_t qs[16];
+} q_block_q4a_g32_sf32;
+typedef struct q_block_q4a_g64_sf32 {
+    float d;
+    uint8_t z, reserved[3];
+    uint8_t qs[32];
+} q_block_q4a_g64_sf32;
+typedef struct q_block_q4a_g128_sf32 {
+    float d;
+    uint8_t z, reserved[3];
+    uint8_t qs[64];
+} q_block_q4a_g128_sf32;
+static_assert(sizeof(q_block_q4_g32_sf32) == 20, "q_block_q4_g32_sf32 size");
+static_assert(sizeof(q_block_q4_g64_sf32) == 36, "q_block_q4_g64_sf32 size");
+static_assert(sizeof(q_block_q4_g128_sf32) == 68, "q_block_q4_g128_sf32 size");
+static_assert(sizeof(q_block_q4a_g32_sf32) == 24, "q_block_q4a_g32_sf32 size");
+static_assert(sizeof(q_block_q4a_g64_sf32) == 40, "q_block_q4a_g64_sf32 size");
+static_assert(sizeof(q_block_q4a_g128_sf32) == 72, "q_block_q4a_g128_sf32 size");
+
+/* The packed formats, for table-driven code and tests. */
+typedef enum q_kfmt {
+    Q_KFMT_Q8,
+    Q_KFMT_F8E4M3,
+    Q_KFMT_F8E5M2,
+    Q_KFMT_Q4_G32,
+    Q_KFMT_Q4_G64,
+    Q_KFMT_Q4_G128,
+    Q_KFMT_Q4A_G32,
+    Q_KFMT_Q4A_G64,
+    Q_KFMT_Q4A_G128,
+    Q_KFMT_Q4_G32_SF32,
+    Q_KFMT_Q4_G64_SF32,
+    Q_KFMT_Q4_G128_SF32,
+    Q_KFMT_Q4A_G32_SF32,
+    Q_KFMT_Q4A_G64_SF32,
+    Q_KFMT_Q4A_G128_SF32,
+    Q_KFMT_COUNT
+} q_kfmt;
+
+typedef struct q_kfmt_info {
+    const char *name;      /* "q4_g32", "q4a_g64_sf32", "q8", "f8e4m3" */
+    q_format format;       /* code format: INT8, INT4, UINT4 (asym), FP8_* */
+    int group;             /* elements per scale along K; 0: the whole row */
+    bool asymmetric;       /* has a zero point */
+    qmc_dtype scale_dtype; /* F16 or F32 */
+    size_t block_bytes;    /* sizeof the block struct (row formats: the header) */
+    size_t z_offset;       /* where the uint8 zero point is (asymmetric) */
+    size_t qs_offset;      /* where the codes start in a block */
+    double tol_dot_f32;    /* the format's Q_TOL_DOT_*_F32 */
+    double tol_dot_a8;     /* the format's Q_TOL_DOT_*_A8; 0 for FP8 (no a8 dot) */
+} q_kfmt_info;
+
+const q_kfmt_info *q_kfmt_get(q_kfmt f);
+/* Bytes of one packed row of k weights. Blocked formats need k % group == 0;
+ * per-channel rows are padded to a multiple of 4 so the next scale is aligned. */
+size_t q_row_size(q_kfmt f, int64_t k);
+
+/* Tolerances: a fast dot product `got` passes if
+ *     |got - ref| <= TOL * magnitude
+ * where ref is the `_ref` dot and magnitude is q_dot_magnitude_f32 (resp.
+ * _a8): the sum of |scale| * (|q - z| + |z|) * |x| over the row, i.e. the
+ * size of the terms a kernel adds up. f32 dots: 1e-4 allows float
+ * accumulation in any order, with FMA, for the K of real models (error
+ * grows like sqrt(K) * 2^-24 in practice). a8 dots: the integer sums are
+ * exact; only the float combination of groups and scales may differ. */
+#define Q_TOL_DOT_Q8_F32 1e-4
+#define Q_TOL_DOT_Q4_F32 1e-4
+#define Q_TOL_DOT_F8_F32 1e-4
+#define Q_TOL_DOT_Q8_A8 1e-6
+#define Q_TOL_DOT_Q4_A8 1e-5
+/* Quantize and dequantize of a row have no tolerance: bytes and floats
+ * must be identical to the _ref. */
+
+/* Generic forms (f selects the format); row points at q_row_size(f, k) bytes. */
+void q_quantize_row_ref(q_kfmt f, const float *x, int64_t k, void *row);
+void q_dequantize_row_ref(q_kfmt f, const void *row, int64_t k, float *y);
+/* sum_i w_i * x_i with w the dequantized row, accumulated in double as
+ * sum over groups of scale * sum_j (q_j - z) * x_j; returned as float. */
+float q_dot_f32_ref(q_kfmt f, const void *row, const float *x, int64_t k);
+/* Activations quantized with q_quantize_row_a8_ref: x ~= x_scale * xq.
+ * Integer formats only: x_scale * sum over groups of scale * sum_j (q_j - z) * xq_j,
+ * the inner sums in exact integers. */
+float q_dot_a8_ref(q_kfmt f, const void *row, const int8_t *xq, float x_scale, int64_t k);
+double q_dot_magnitude_f32(q_kfmt f, const void *row, const float *x, int64_t k);
+double q_dot_magnitude_a8(q_kfmt f, const void *row, const int8_t *xq, float x_scale, int64_t k);
+/* The largest |got - ref| a fast kernel may show: TOL * magnitude. */
+double q_dot_tolerance_f32(q_kfmt f, const void *row, const float *x, int64_t k);
+double q_dot_tolerance_a8(q_kfmt f, const void *row, const int8_t *xq, float x_scale, int64_t k);
+
+/* Dynamic symmetric int8 quantization of an activation row: x_scale =
+ * max|x| / 127 (1 if the row is all zero), xq = clamp(rint(x / x_scale),
+ * -127, 127). */
+void q_quantize_row_a8_ref(const float *x, int64_t k, int8_t *xq, float *x_scale);
+
+/* Typed forms, one set per struct. Row quantizers choose min-max
+ * parameters per group (q_group_params with c = 1): symmetric scale
+ * max|x| / 7 (int4), / 127 (int8), / 448 or / 57344 (FP8); asymmetric
+ * (hi - lo) / 15 with zero point -rint(lo / scale). FP8 rows saturate. */
+void q_quantize_row_q8_ref(const float *x, int64_t k, q_row_q8 *w);
+void q_dequantize_row_q8_ref(const q_row_q8 *w, int64_t k, float *y);
+float q_dot_q8_f32_ref(const q_row_q8 *w, const float *x, int64_t k);
+float q_dot_q8_a8_ref(const q_row_q8 *w, const int8_t *xq, float x_scale, int64_t k);
+
+void q_quantize_row_f8e4m3_ref(const float *x, int64_t k, q_row_f8e4m3 *w);
+void q_dequantize_row_f8e4m3_ref(const q_row_f8e4m3 *w, int64_t k, float *y);
+float q_dot_f8e4m3_f32_ref(const q_row_f8e4m3 *w, const float *x, int64_t k);
+void q_quantize_row_f8e5m2_ref(const float *x, int64_t k, q_row_f8e5m2 *w);
+void q_dequantize_row_f8e5m2_ref(const q_row_f8e5m2 *w, int64_t k, float *y);
+float q_dot_f8e5m2_f32_ref(const q_row_f8e5m2 *w, const float *x, int64_t k);
+
+void q_quantize_row_q4_g32_ref(const float *x, int64_t k, q_block_q4_g32 *w);
+void q_dequantize_row_q4_g32_ref(const q_block_q4_g32 *w, int64_t k, float *y);
+float q_dot_q4_g32_f32_ref(const q_block_q4_g32 *w, const float *x, int64_t k);
+float q_dot_q4_g32_a8_ref(const q_block_q4_g32 *w, const int8_t *xq, float x_scale, int64_t k);
+void q_quantize_row_q4_g64_ref(const float *x, int64_t k, q_block_q4_g64 *w);
+void q_dequantize_row_q4_g64_ref(const q_block_q4_g64 *w, int64_t k, float *y);
+float q_dot_q4_g64_f32_ref(const q_block_q4_g64 *w, const float *x, int64_t k);
+float q_dot_q4_g64_a8_ref(const q_block_q4_g64 *w, const int8_t *xq, float x_scale, int64_t k);
+void q_quantize_row_q4_g128_ref(const float *x, int64_t k, q_block_q4_g128 *w);
+void q_dequantize_row_q4_g128_ref(const q_block_q4_g128 *w, int64_t k, float *y);
+float q_dot_q4_g128_f32_ref(const q_block_q4_g128 *w, const float *x, int64_t k);
+float q_dot_q4_g128_a8_ref(const q_block_q4_g128 *w, const int8_t *xq, float x_scale, int64_t k);
+
+void q_quantize_row_q4a_g32_ref(const float *x, int64_t k, q_block_q4a_g32 *w);
+void q_dequantize_row_q4a_g32_ref(const q_block_q4a_g32 *w, int64_t k, float *y);
+float q_dot_q4a_g32_f32_ref(const q_block_q4a_g32 *w, const float *x, int64_t k);
+float q_dot_q4a_g32_a8_ref(const q_block_q4a_g32 *w, const int8_t *xq, float x_scale, int64_t k);
+void q_quantize_row_q4a_g64_ref(const float *x, int64_t k, q_block_q4a_g64 *w);
+void q_dequantize_row_q4a_g64_ref(const q_block_q4a_g64 *w, int64_t k, float *y);
+float q_dot_q4a_g64_f32_ref(const q_block_q4a_g64 *w, const float *x, int64_t k);
+float q_dot_q4a_g64_a8_ref(const q_block_q4a_g64 *w, const int8_t *xq, float x_scale, int64_t k);
+void q_quantize_row_q4a_g128_ref(const float *x, int64_t k, q_block_q4a_g128 *w);
+void q_dequantize_row_q4a_g128_ref(const q_block_q4a_g128 *w, int64_t k, float *y);
+float q_dot_q4a_g128_f32_ref(const q_block_q4a_g128 *w, const float *x, int64_t k);
+float q_dot_q4a_g128_a8_ref(const q_block_q4a_g128 *w, const int8_t *xq, float x_scale,
+                            int64_t k);
+/* The _sf32 blocks are reached through the generic forms (Q_KFMT_*_SF32). */
+
+#endif
