@@ -15,6 +15,7 @@
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 
 /* ---- ir.c: the graph IR ------------------------------------------------ */

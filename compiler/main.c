@@ -15,6 +15,7 @@ static const command commands[] = {
     {"run", cmd_run, "evaluate a model with the reference interpreter"},
     {"eval", cmd_eval, "measure accuracy or perplexity on labelled data"},
     {"inspect", cmd_inspect, "print a model's graph IR, syntax tree or tokens"},
+    {"quantize", cmd_quantize, "quantize a tensor (.npy) and measure the error"},
 };
 
 static void usage(FILE *f)
