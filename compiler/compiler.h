@@ -7,6 +7,7 @@
 #define QMC_COMPILER_H
 
 #include "frontend.h"
+#include "quant.h"
 
 #define QMC_VERSION "0.1.0"
 
@@ -16,11 +17,15 @@ int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
+int cmd_targets(int argc, char **argv);
 
 
 /* ---- ir.c: the graph IR ------------------------------------------------ */
 
 #define IR_MAX_RANK RT_MAX_RANK
+/* No tensor has more elements (keeps every size computation in range). */
+#define IR_MAX_ELEMENTS ((int64_t)1 << 40)
 
 typedef enum ir_op {
     IR_OP_INPUT,     /* a model input; name = input name */
@@ -59,6 +64,32 @@ typedef struct ir_attrs {
     int64_t perm[IR_MAX_RANK]; /* transpose */
 } ir_attrs;
 
+/* A weight's precision: how a linear layer's weight matrix is stored and
+ * multiplied (precision.c parses it from --precision and annotations). */
+typedef struct qp_format {
+    q_format format; /* QFMT_F32, INT8, INT4 (symmetric), UINT4 (int4 with zero point), FP8_E4M3, FP8_E5M2 */
+    int group;       /* int4: elements per scale along the input dimension (32, 64, 128); 0: per output channel */
+    q_clip clip;     /* how the scales are chosen */
+    bool act8;       /* activations quantized to int8 per row (":a8") */
+} qp_format;
+
+/* The quantized form of a weight matrix W[n, k], in ONNX's conventions:
+ * one code byte per element (int8 two's complement, int4 sign-extended,
+ * uint4 0..15, FP8 raw), k padded with zeros to a multiple of the group. */
+typedef struct ir_qweight {
+    qp_format f;
+    int64_t n, k, kp;      /* rows, columns, columns padded to the group */
+    int64_t group;         /* columns per scale (kp when per channel) */
+    int64_t n_groups;      /* kp / group */
+    uint8_t *codes;        /* [n][kp] */
+    float *scales;         /* [n][n_groups] */
+    int32_t *zero_points;  /* [n][n_groups], or NULL (symmetric) */
+    float *dequant;        /* [n][k]: the values the interpreter multiplies with */
+    q_error_stats stats;   /* dequant against the original weight */
+    double bits_per_weight; /* codes + scales + zero points, per weight */
+    size_t bytes;           /* storage of codes, scales and zero points */
+} ir_qweight;
+
 typedef struct ir_node {
     ir_op op;
     qmc_dtype dtype; /* f32 for activations and weights, i32 for index inputs */
@@ -74,6 +105,11 @@ typedef struct ir_node {
     const fe_tensor *tensor;
     const char *precision;
     fe_loc precision_loc;
+    /* IR_OP_WEIGHT used as a linear layer's weight: the chosen precision
+     * (select precision) and its quantized form (quantize weights) */
+    bool is_matrix;
+    qp_format qformat;
+    ir_qweight *qw;
 } ir_node;
 
 /* A named model input or output. */
@@ -152,6 +188,97 @@ typedef struct pipeline_options {
 ir_graph *pipeline_load(fe_arena *arena, const char *model_path, const pipeline_options *opts);
 /* The names --dump-after accepts, NULL-terminated. */
 extern const char *const pipeline_pass_names[];
+struct qp_spec;
+/* select precision -> quantize weights (spec NULL: everything f32). */
+bool pipeline_quantize(ir_graph *g, const struct qp_spec *spec, const pipeline_options *opts);
+
+
+/* ---- precision.c: the select-precision pass ----------------------------- */
+
+/* --precision SPEC: a default format then GLOB=FORMAT overrides, e.g.
+ * "int4,lm_head.weight=int8,*.fc2.weight=fp8e4m3". FORMAT is one of f32,
+ * int8, int4 (groups of 32), int4:g64, int4:g128, fp8e4m3, fp8e5m2, with
+ * optional modifiers :asym (int4 with zero points), :mse (MSE clipping),
+ * :minmax, :a8 (int8 activations). */
+typedef struct qp_override {
+    const char *glob;
+    qp_format f;
+    bool used;
+} qp_override;
+
+typedef struct qp_spec {
+    qp_format dflt;
+    qp_override *overrides;
+    int n_overrides;
+} qp_spec;
+
+/* Parses one FORMAT; on failure writes a reason listing the valid formats. */
+bool qp_format_parse(const char *text, qp_format *out, char *err, size_t err_size);
+/* The canonical spelling ("int4:g32", "int8", "fp8e4m3", "int4:g64:asym:mse"). */
+const char *qp_format_name(fe_arena *arena, const qp_format *f);
+bool qp_spec_parse(fe_arena *arena, const char *text, qp_spec *out);
+/* The pass: marks the weights used as a linear layer's weight matrix and
+ * chooses each one's precision: spec default < source annotation (@int4)
+ * < spec override. An override that matches no such weight is an error
+ * that lists them. */
+bool ir_select_precision(ir_graph *g, const qp_spec *spec);
+
+/* ---- quantize_weights.c: the quantize-weights pass ---------------------- */
+
+/* Quantizes every weight matrix whose precision is not f32 (ir_qweight),
+ * with the numerics of compiler/quant. */
+bool ir_quantize_weights(ir_graph *g);
+
+
+/* ---- lower.c: the lower pass (memory plan) ------------------------------ */
+
+typedef enum ir_buffer_kind {
+    IR_BUF_NONE,      /* constants: no storage */
+    IR_BUF_WEIGHT,    /* data emitted with the code */
+    IR_BUF_INPUT,     /* the caller's input pointer `port` */
+    IR_BUF_OUTPUT,    /* the caller's output pointer `port` */
+    IR_BUF_WORKSPACE, /* bytes [offset, offset + bytes) of the workspace */
+} ir_buffer_kind;
+
+typedef struct ir_buffer {
+    ir_buffer_kind kind;
+    int port;
+    int64_t offset, bytes;
+    int64_t scratch_offset, scratch_bytes; /* workspace the op needs while it runs */
+} ir_buffer;
+
+typedef struct ir_plan {
+    ir_buffer *buf;             /* per node */
+    int64_t workspace_size;     /* bytes, a multiple of 64 */
+    int64_t peak_live_bytes;    /* the largest set of activations (and scratch) alive at once */
+    int32_t *output_copies;     /* per output port: node to copy into it, or -1 */
+} ir_plan;
+
+/* Places every activation in the workspace by liveness: a buffer is reused
+ * once the last node reading it has run (first fit, 64-byte aligned). The
+ * node computing an output writes straight into the caller's buffer. */
+bool ir_lower(ir_graph *g, ir_plan *plan);
+
+/* ---- codegen/: LLVM emission (codegen/codegen.h has the details) -------- */
+
+typedef enum cg_emit_kind {
+    CG_EMIT_EXE,
+    CG_EMIT_OBJ,    /* OUT.o + OUT.h */
+    CG_EMIT_LIB,    /* static library with the runtime inside, + OUT.h */
+    CG_EMIT_SHARED, /* shared library with the runtime inside, + OUT.h */
+    CG_EMIT_LLVM,   /* textual IR */
+    CG_EMIT_BC,     /* bitcode */
+    CG_EMIT_ASM,    /* assembly */
+} cg_emit_kind;
+
+typedef struct cg_options {
+    cg_emit_kind emit;
+    const char *output;        /* -o */
+    const char *triple, *cpu, *features;
+    int opt_level;             /* 0..3 */
+    const char *weights_file;  /* --weights-file: keep weights outside the code */
+    bool print_target;
+} cg_options;
 
 /* ---- ref_ops.c: fp32 reference kernels of the interpreter --------------- */
 

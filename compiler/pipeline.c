@@ -1,7 +1,7 @@
 /* pipeline.c: the compiler's passes, in the order the design names them.
  *
- *   parse -> build graph -> infer shapes -> (calibrate -> select precision
- *   -> lower -> emit, added by the later stages)
+ *   parse -> build graph -> infer shapes -> select precision -> quantize
+ *   weights -> lower -> emit
  *
  * ir_verify runs after every pass that produces or changes the graph;
  * --dump-after=PASS prints the IR at that point. */
@@ -9,7 +9,7 @@
 
 #include "compiler.h"
 
-const char *const pipeline_pass_names[] = {"build", "shape", NULL};
+const char *const pipeline_pass_names[] = {"build", "shape", "precision", "quantize", NULL};
 
 static bool after_pass(const ir_graph *g, const char *pass, const pipeline_options *opts)
 {
@@ -27,4 +27,11 @@ ir_graph *pipeline_load(fe_arena *arena, const char *model_path, const pipeline_
     if (!g || !after_pass(g, "build", opts)) return NULL;
     if (!ir_infer_shapes(g) || !after_pass(g, "shape", opts)) return NULL;
     return g;
+}
+
+bool pipeline_quantize(ir_graph *g, const qp_spec *spec, const pipeline_options *opts)
+{
+    if (!ir_select_precision(g, spec) || !after_pass(g, "precision", opts)) return false;
+    if (!ir_quantize_weights(g) || !after_pass(g, "quantize", opts)) return false;
+    return true;
 }

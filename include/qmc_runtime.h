@@ -12,6 +12,10 @@
 extern "C" {
 #endif
 
+/* QMC_TYPES_BEGIN: generated model headers embed the text up to QMC_TYPES_END */
+#ifndef QMC_RUNTIME_TYPES_H
+#define QMC_RUNTIME_TYPES_H
+
 /* Status codes returned by every runtime and model entry point. */
 typedef enum qmc_status {
     QMC_OK = 0,
@@ -43,12 +47,91 @@ typedef enum qmc_dtype {
     QMC_DTYPE_COUNT
 } qmc_dtype;
 
+#define QMC_MAX_RANK 8
+
+typedef struct qmc_tensor_desc {
+    const char *name;
+    qmc_dtype dtype;
+    int32_t rank;
+    int64_t shape[QMC_MAX_RANK];
+} qmc_tensor_desc;
+
+typedef qmc_status (*qmc_run_fn)(const void *const *inputs, void *const *outputs, void *workspace);
+
+typedef struct qmc_model_desc {
+    const char *name;
+    int32_t n_inputs, n_outputs;
+    const qmc_tensor_desc *inputs;
+    const qmc_tensor_desc *outputs;
+    uint64_t workspace_size;   /* bytes */
+    const char *target_triple; /* e.g. "x86_64-unknown-linux-gnu" */
+    const char *cpu;           /* e.g. "znver4" */
+    const char *features;      /* CPU features the code needs, comma-separated LLVM names ("avx2,fma") */
+    qmc_run_fn run;
+    /* Weights kept outside the binary (qmc compile --weights-file), else all NULL/0:
+     * the file the model was compiled with, its size and checksum, and the
+     * pointer the generated code reads them through (set by qmc_load_weights). */
+    const char *weights_file;
+    uint64_t weights_size;
+    uint64_t weights_checksum; /* qmc_checksum of the whole file */
+    const void **weights_base;
+} qmc_model_desc;
+#endif /* QMC_TYPES_END */
+
 /* The short name of a dtype as the model language spells it ("f32", "i64"). */
 const char *qmc_dtype_name(qmc_dtype dtype);
 /* Size of one element in bytes, 0 for QMC_DTYPE_INVALID. */
 size_t qmc_dtype_size(qmc_dtype dtype);
 /* A one-line English description of a status code. */
 const char *qmc_status_string(qmc_status status);
+
+
+/* ---- compiled models ----------------------------------------------------
+ * qmc emits, for a model named NAME (non-identifier characters become '_'):
+ *   qmc_status NAME_run(<inputs...>, <outputs...>, void *workspace);
+ *       typed entry: one pointer per input then per output, in declaration
+ *       order, each holding exactly the declared shape (C order);
+ *   qmc_status NAME_run_v(const void *const *inputs, void *const *outputs,
+ *                         void *workspace);
+ *   extern const qmc_model_desc NAME_model;
+ * and NAME.h with the shapes as macros. The workspace is NAME_WORKSPACE_SIZE
+ * bytes, 64-byte aligned, owned by the caller, reused across runs; the run
+ * path allocates nothing. One workspace must not be used by two concurrent
+ * runs. */
+
+
+
+/* The CPU features of `features` (comma-separated) that this machine lacks,
+ * written comma-separated into missing (which may be NULL); QMC_OK if none,
+ * QMC_ERR_CPU if some. */
+qmc_status qmc_check_cpu(const char *features, char *missing, size_t missing_size);
+
+/* Maps an external weights file for a model compiled with --weights-file
+ * (path NULL: the file named at compile time), checks its size and
+ * checksum, and points the model at it. Call before the first run. */
+qmc_status qmc_load_weights(const qmc_model_desc *model, const char *path);
+
+/* 64-bit FNV-1a over the bytes (the weights-file checksum). */
+uint64_t qmc_checksum(const void *data, size_t size);
+
+/* A 64-byte aligned buffer of at least size bytes for a workspace (free with
+ * qmc_workspace_free). Not for use on the run path. */
+void *qmc_workspace_alloc(size_t size);
+void qmc_workspace_free(void *workspace);
+
+/* ---- threads ------------------------------------------------------------
+ * Generated code splits its large loops over a pool of worker threads. The
+ * pool is created here, not on the run path. Default: 1 (no extra threads). */
+qmc_status qmc_set_num_threads(int n);
+int qmc_get_num_threads(void);
+
+/* Calls fn(ctx, begin, end) over disjoint ranges covering [0, n) on the pool
+ * (the calling thread takes part) and returns when all are done. Used by
+ * generated code. */
+void qmc_parallel_for(void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx, int64_t n);
+
+/* Monotonic time in nanoseconds. */
+uint64_t qmc_now_ns(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,173 @@
+/* builder.c: small helpers over the LLVM C API builder, so the emitters
+ * read like the loops they generate. Mutable values live in allocas in the
+ * entry block (SROA and mem2reg turn them into registers at -O1 and up);
+ * loop induction variables are phis. */
+#include <string.h>
+
+#include "codegen.h"
+
+LLVMValueRef cg_i32(cg *c, int64_t v) { return LLVMConstInt(c->t_i32, (unsigned long long)v, 1); }
+LLVMValueRef cg_i64(cg *c, int64_t v) { return LLVMConstInt(c->t_i64, (unsigned long long)v, 1); }
+LLVMValueRef cg_f32(cg *c, double v) { return LLVMConstReal(c->t_f32, v); }
+LLVMTypeRef cg_vec(cg *c, LLVMTypeRef elem, int n) { (void)c; return LLVMVectorType(elem, (unsigned)n); }
+
+LLVMValueRef cg_splat(cg *c, LLVMValueRef scalar, int n)
+{
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(scalar), (unsigned)n);
+    if (LLVMIsConstant(scalar)) {
+        LLVMValueRef elems[64];
+        for (int i = 0; i < n; i++) elems[i] = scalar;
+        return LLVMConstVector(elems, (unsigned)n);
+    }
+    LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetPoison(vt), scalar, cg_i32(c, 0), "");
+    LLVMValueRef mask = LLVMConstNull(LLVMVectorType(c->t_i32, (unsigned)n));
+    return LLVMBuildShuffleVector(c->b, v, LLVMGetPoison(vt), mask, "");
+}
+
+LLVMValueRef cg_vsplat_i32(cg *c, int64_t v, int n) { return cg_splat(c, cg_i32(c, v), n); }
+
+LLVMValueRef cg_function_begin(cg *c, const char *name, LLVMTypeRef type, bool exported, bool kernel)
+{
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, type);
+    LLVMSetLinkage(fn, exported ? LLVMExternalLinkage : LLVMInternalLinkage);
+    unsigned idx = (unsigned)LLVMAttributeFunctionIndex;
+    LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+    if (kernel) {
+        /* kernels may use every feature of the target CPU; entry points
+         * stay baseline so they can check the CPU before calling them */
+        LLVMAddAttributeAtIndex(fn, idx, LLVMCreateStringAttribute(c->ctx, "target-cpu", 10, c->target->cpu,
+                                                                   (unsigned)strlen(c->target->cpu)));
+        const char *f = c->target->llvm_features;
+        if (f && *f)
+            LLVMAddAttributeAtIndex(fn, idx, LLVMCreateStringAttribute(c->ctx, "target-features", 15, f, (unsigned)strlen(f)));
+    }
+    c->fn = fn;
+    c->entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(c->b, c->entry);
+    return fn;
+}
+
+void cg_param_noalias(cg *c, LLVMValueRef fn, unsigned i)
+{
+    LLVMAddAttributeAtIndex(fn, i + 1, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+    LLVMAddAttributeAtIndex(fn, i + 1,
+                            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nocapture", 9), 0));
+}
+
+LLVMValueRef cg_alloca(cg *c, LLVMTypeRef type, const char *name)
+{
+    LLVMBuilderRef tmp = LLVMCreateBuilderInContext(c->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
+    if (first) LLVMPositionBuilderBefore(tmp, first);
+    else LLVMPositionBuilderAtEnd(tmp, c->entry);
+    LLVMValueRef a = LLVMBuildAlloca(tmp, type, name);
+    LLVMDisposeBuilder(tmp);
+    return a;
+}
+
+LLVMBasicBlockRef cg_block(cg *c, const char *name) { return LLVMAppendBasicBlockInContext(c->ctx, c->fn, name); }
+
+cg_loop cg_loop_begin(cg *c, LLVMValueRef start, LLVMValueRef end, int64_t step, const char *name)
+{
+    cg_loop l = {.end = end, .step = step};
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+    l.head = cg_block(c, name);
+    l.body = cg_block(c, name);
+    l.exit = cg_block(c, name);
+    LLVMBuildBr(c->b, l.head);
+    LLVMPositionBuilderAtEnd(c->b, l.head);
+    l.iv = LLVMBuildPhi(c->b, c->t_i64, name);
+    LLVMAddIncoming(l.iv, &start, &pre, 1);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, l.iv, end, ""), l.body, l.exit);
+    LLVMPositionBuilderAtEnd(c->b, l.body);
+    return l;
+}
+
+void cg_loop_end(cg *c, cg_loop *l)
+{
+    LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, l->step), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+    LLVMAddIncoming(l->iv, &next, &latch, 1);
+    LLVMBuildBr(c->b, l->head);
+    LLVMPositionBuilderAtEnd(c->b, l->exit);
+}
+
+cg_loop cg_for(cg *c, int64_t start, int64_t end, int64_t step, const char *name)
+{
+    return cg_loop_begin(c, cg_i64(c, start), cg_i64(c, end), step, name);
+}
+
+LLVMValueRef cg_gep(cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef index)
+{
+    return LLVMBuildInBoundsGEP2(c->b, elem, base, &index, 1, "");
+}
+
+LLVMValueRef cg_load(cg *c, LLVMTypeRef type, LLVMValueRef ptr, unsigned align)
+{
+    LLVMValueRef v = LLVMBuildLoad2(c->b, type, ptr, "");
+    LLVMSetAlignment(v, align);
+    return v;
+}
+
+void cg_store(cg *c, LLVMValueRef value, LLVMValueRef ptr, unsigned align)
+{
+    LLVMValueRef s = LLVMBuildStore(c->b, value, ptr);
+    LLVMSetAlignment(s, align);
+}
+
+LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef *types, int n_types, LLVMValueRef *args, int n_args)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    QMC_ASSERT(id != 0);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, types, (size_t)n_types);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(c->ctx, id, types, (size_t)n_types);
+    return LLVMBuildCall2(c->b, ft, fn, args, (unsigned)n_args, "");
+}
+
+LLVMValueRef cg_fmuladd(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc)
+{
+    LLVMTypeRef t = LLVMTypeOf(a);
+    LLVMValueRef args[3] = {a, b, acc};
+    return cg_intrinsic(c, "llvm.fmuladd", &t, 1, args, 3);
+}
+
+LLVMValueRef cg_call_libm(cg *c, const char *name, LLVMValueRef x)
+{
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+    LLVMTypeRef ft = LLVMFunctionType(c->t_f32, &c->t_f32, 1, 0);
+    if (!fn) {
+        fn = LLVMAddFunction(c->mod, name, ft);
+        LLVMAddAttributeAtIndex(fn, (unsigned)LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+    }
+    return LLVMBuildCall2(c->b, ft, fn, &x, 1, "");
+}
+
+LLVMValueRef cg_fast(LLVMValueRef inst)
+{
+    if (LLVMCanValueUseFastMathFlags(inst))
+        LLVMSetFastMathFlags(inst, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
+    return inst;
+}
+
+int cg_blob_add(cg *c, const char *name, const void *data, size_t bytes)
+{
+    if (c->n_blobs == c->cap_blobs) {
+        int cap = c->cap_blobs ? c->cap_blobs * 2 : 64;
+        c->blobs = fe_arena_grow(c->arena, c->blobs, (size_t)c->cap_blobs, (size_t)cap, sizeof *c->blobs);
+        c->cap_blobs = cap;
+    }
+    c->blobs[c->n_blobs] = (cg_blob){name, data, bytes, NULL, -1};
+    return c->n_blobs++;
+}
+
+LLVMValueRef cg_blob_ptr(cg *c, int blob)
+{
+    const cg_blob *b = &c->blobs[blob];
+    if (c->weights_base) {
+        LLVMValueRef base = cg_load(c, c->t_ptr, c->weights_base, 8);
+        return cg_gep(c, c->t_i8, base, cg_i64(c, b->file_offset));
+    }
+    QMC_ASSERT(b->global);
+    return b->global;
+}

@@ -1,0 +1,176 @@
+/* codegen.h: the LLVM emission's internal header, one section per file.
+ *
+ * Emission works on a verified, lowered graph: every node has a buffer
+ * (lower.c) and every weight matrix a precision (precision.c) and, unless
+ * f32, its quantized form (quantize_weights.c). Each op becomes one LLVM
+ * function named after its graph node; weights become constant globals
+ * named after their tensors; the entry points call the node functions in
+ * order. Everything goes through the LLVM C API (LLVM 19). */
+#ifndef QMC_CODEGEN_H
+#define QMC_CODEGEN_H
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/BitWriter.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "compiler.h"
+
+/* ---- target.c: the machine code is generated for ------------------------ */
+
+typedef enum cg_arch { CG_ARCH_X86_64, CG_ARCH_AARCH64 } cg_arch;
+
+enum { CG_MAX_FEATURES = 40 };
+
+typedef struct cg_target {
+    cg_arch arch;
+    const char *triple;        /* canonical LLVM triple */
+    const char *cpu;           /* LLVM CPU name (native resolved to the host's) */
+    const char *llvm_features; /* the feature string handed to LLVM */
+    bool has[CG_MAX_FEATURES]; /* features of the CPU qmc knows about */
+    bool host;                 /* the target is this machine's architecture */
+} cg_target;
+
+/* Resolves --target (NULL: host), --cpu (NULL: native on the host, the
+ * architecture's baseline otherwise) and --features ("+a,-b", may be NULL).
+ * Unknown values are reported with the valid choices; returns false. */
+bool cg_target_resolve(fe_arena *arena, const char *triple, const char *cpu, const char *features, cg_target *t);
+bool cg_target_has(const cg_target *t, const char *feature);
+/* The enabled features as "avx2,fma,..." (embedded for the runtime check). */
+const char *cg_target_feature_list(fe_arena *arena, const cg_target *t);
+/* `qmc targets`: architectures, CPUs and features. */
+void cg_targets_print(FILE *out);
+/* ---- builder.c: helpers over the LLVM builder -------------------------- */
+
+/* A piece of constant data the code reads: a weight (f32) or a packed
+ * weight's codes, scales or zero points. Emitted as a 64-byte aligned
+ * constant global named after its tensor, or with --weights-file placed in
+ * that file at file_offset. */
+typedef struct cg_blob {
+    const char *name;
+    const void *data;
+    size_t bytes;
+    LLVMValueRef global;
+    int64_t file_offset;
+} cg_blob;
+
+/* The state of one module being emitted. */
+typedef struct cg {
+    fe_arena *arena;
+    const ir_graph *g;
+    const ir_plan *plan;
+    const cg_target *target;
+    const cg_options *opts;
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTypeRef t_void, t_i1, t_i8, t_i16, t_i32, t_i64, t_f16, t_f32, t_ptr;
+    int lanes;               /* f32 lanes of the vectors the kernels use (16, 8 or 4) */
+    const char *prefix;      /* the model's symbol prefix (its name as a C identifier) */
+    LLVMValueRef fn;         /* the function being emitted */
+    LLVMBasicBlockRef entry; /* its entry block (allocas go there) */
+    cg_blob *blobs;
+    int n_blobs, cap_blobs;
+    int32_t *node_blob;        /* per node: blob of a weight's f32 values, or -1 */
+    struct cg_packed *packed;  /* per node: the packed form of a weight matrix (if used by a linear) */
+    LLVMValueRef weights_base; /* --weights-file: global pointer to the mapped file, else NULL */
+} cg;
+
+/* A counted loop `for (iv = start; iv < end; iv += step)` with the
+ * induction variable as a phi; other loop-carried values live in allocas. */
+typedef struct cg_loop {
+    LLVMBasicBlockRef head, body, latch, exit;
+    LLVMValueRef iv, end;
+    int64_t step;
+} cg_loop;
+
+LLVMValueRef cg_i32(cg *c, int64_t v);
+LLVMValueRef cg_i64(cg *c, int64_t v);
+LLVMValueRef cg_f32(cg *c, double v);
+LLVMTypeRef cg_vec(cg *c, LLVMTypeRef elem, int n);
+LLVMValueRef cg_splat(cg *c, LLVMValueRef scalar, int n);
+LLVMValueRef cg_vsplat_i32(cg *c, int64_t v, int n);
+
+/* Starts a function (internal unless exported) with the target's CPU and
+ * features; positions the builder in its entry block. */
+LLVMValueRef cg_function_begin(cg *c, const char *name, LLVMTypeRef type, bool exported, bool kernel);
+/* Marks pointer parameter i noalias nocapture. */
+void cg_param_noalias(cg *c, LLVMValueRef fn, unsigned i);
+LLVMValueRef cg_alloca(cg *c, LLVMTypeRef type, const char *name);
+LLVMBasicBlockRef cg_block(cg *c, const char *name);
+
+cg_loop cg_loop_begin(cg *c, LLVMValueRef start, LLVMValueRef end, int64_t step, const char *name);
+void cg_loop_end(cg *c, cg_loop *l);
+/* Constant-bounds form. */
+cg_loop cg_for(cg *c, int64_t start, int64_t end, int64_t step, const char *name);
+
+/* Address of element `index` (i64) of an array of `elem` at base. */
+LLVMValueRef cg_gep(cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef index);
+LLVMValueRef cg_load(cg *c, LLVMTypeRef type, LLVMValueRef ptr, unsigned align);
+void cg_store(cg *c, LLVMValueRef value, LLVMValueRef ptr, unsigned align);
+/* Calls an intrinsic by name with overloaded types. */
+LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef *types, int n_types, LLVMValueRef *args, int n_args);
+LLVMValueRef cg_fmuladd(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc);
+/* A libm function float(float) (expf, erff, tanhf), declared on first use. */
+LLVMValueRef cg_call_libm(cg *c, const char *name, LLVMValueRef x);
+/* Adds reassoc/contract so a reduction may be vectorised. */
+LLVMValueRef cg_fast(LLVMValueRef inst);
+/* Registers a blob; returns its index. */
+int cg_blob_add(cg *c, const char *name, const void *data, size_t bytes);
+/* The address of a blob's data in the function being emitted. */
+LLVMValueRef cg_blob_ptr(cg *c, int blob);
+
+/* ---- emit_linear.c: linear layers with fused dequantization ------------- */
+
+/* A weight matrix laid out for the kernels: output rows in panels of
+ * `lanes` rows; within a panel, input columns in words of 4 bytes per row
+ * (4 int8/fp8 codes, 8 int4 codes, or one f32) so that one vector load
+ * gives one word for each of the panel's rows; scales (and zero points)
+ * per group and row in separate arrays of the same panel order. */
+typedef struct cg_packed {
+    qp_format f;
+    int64_t n, k, panels;
+    int per_word;        /* columns per 4-byte word: 1 (f32), 4 (8-bit), 8 (4-bit) */
+    int64_t words;       /* words per row: ceil(kp / per_word) */
+    int64_t group_words; /* words per group */
+    int64_t n_groups;
+    int codes, scales, zeros; /* blobs: codes [panels][words][lanes] 4-byte words;
+                               * scales [panels][n_groups][lanes] f32, or f16 for int4 groups (-1 for f32);
+                               * zero points [panels][n_groups][lanes] uint8 (-1 if symmetric) */
+    bool scales_f16;
+    float scale_factor;  /* multiplies every scale (FP8 decoding folds 2^8 into it) */
+    bool fp8_via_half;   /* FP8 decoded through half precision (F16C / aarch64) */
+} cg_packed;
+
+/* Packs a weight matrix (quantized or f32) for the target's lane count. */
+void cg_pack_weight(cg *c, int32_t node, cg_packed *out);
+/* Emits the function of a linear node: y[m, :] = x[m, :]·Wᵀ + b. */
+void cg_emit_linear(cg *c, int32_t node, const char *name);
+
+/* ---- emit_ops.c: every other op ----------------------------------------- */
+
+/* Emits the body of node `node`'s function; parameters are (out, operands...,
+ * scratch) as emit.c declares them. */
+void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, LLVMValueRef scratch);
+
+/* ---- emit.c: the module --------------------------------------------------- */
+
+/* Builds, verifies and optimises the module and writes the requested
+ * artefact (object, assembly, IR, bitcode) to path. */
+bool cg_emit_module(fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
+                    const cg_options *opts, const char *path, cg_emit_kind what, uint64_t *weights_checksum);
+
+/* ---- header.c: the C header of a compiled model ------------------------- */
+
+/* The model's C identifier prefix ("tiny_gpt"). */
+const char *cg_symbol_prefix(fe_arena *arena, const ir_graph *g);
+bool cg_write_header(fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t, const char *path);
+
+/* ---- link.c: executables and libraries ---------------------------------- */
+
+/* Links object `obj` into an executable or library at `out` (atomically). */
+bool cg_link(fe_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj, const char *out);
+
+#endif

@@ -1,0 +1,134 @@
+/* lower.c: the lower pass: where every tensor lives while the model runs.
+ *
+ * Needs: a verified graph.
+ * Guarantees: every node has a buffer: weights and constants are data of
+ * the code, inputs are the caller's pointers, the node that computes an
+ * output writes into the caller's output buffer, and every other activation
+ * gets a 64-byte aligned range of the workspace, reused once the last node
+ * that reads it has run (first fit). A node's buffer never overlaps its
+ * operands' buffers, so kernels need not care about aliasing. Ops that need
+ * temporary space (attention's scores) get scratch for their duration. */
+#include <string.h>
+
+#include "compiler.h"
+
+enum { ALIGN = 64 };
+
+typedef struct span {
+    int64_t offset, bytes;
+} span;
+
+typedef struct allocator {
+    span *used; /* sorted by offset */
+    int n, cap;
+    int64_t high; /* the workspace size so far */
+    int64_t live, peak;
+    fe_arena *arena;
+} allocator;
+
+static int64_t round_up(int64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
+
+/* First fit: the lowest offset where bytes fit between used spans. */
+static int64_t alloc_bytes(allocator *a, int64_t bytes)
+{
+    bytes = round_up(bytes ? bytes : 1);
+    int64_t at = 0;
+    int pos = 0;
+    for (; pos < a->n; pos++) {
+        if (a->used[pos].offset - at >= bytes) break;
+        at = a->used[pos].offset + a->used[pos].bytes;
+    }
+    if (a->n == a->cap) {
+        int cap = a->cap ? a->cap * 2 : 32;
+        a->used = fe_arena_grow(a->arena, a->used, (size_t)a->cap, (size_t)cap, sizeof *a->used);
+        a->cap = cap;
+    }
+    memmove(&a->used[pos + 1], &a->used[pos], sizeof *a->used * (size_t)(a->n - pos));
+    a->used[pos] = (span){at, bytes};
+    a->n++;
+    if (at + bytes > a->high) a->high = at + bytes;
+    a->live += bytes;
+    if (a->live > a->peak) a->peak = a->live;
+    return at;
+}
+
+static void free_bytes(allocator *a, int64_t offset)
+{
+    for (int i = 0; i < a->n; i++)
+        if (a->used[i].offset == offset) {
+            a->live -= a->used[i].bytes;
+            memmove(&a->used[i], &a->used[i + 1], sizeof *a->used * (size_t)(a->n - i - 1));
+            a->n--;
+            return;
+        }
+    QMC_ASSERT(!"freeing a span that is not allocated");
+}
+
+static int64_t scratch_bytes(const ir_graph *g, const ir_node *n)
+{
+    if (n->op == IR_OP_ATTENTION) {
+        const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
+        return (int64_t)sizeof(float) * q->shape[0] * k->shape[0];
+    }
+    return 0;
+}
+
+static bool has_storage(const ir_node *n)
+{
+    return n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_CONST;
+}
+
+bool ir_lower(ir_graph *g, ir_plan *plan)
+{
+    fe_arena *arena = g->arena;
+    memset(plan, 0, sizeof *plan);
+    plan->buf = fe_arena_alloc(arena, sizeof *plan->buf * (size_t)g->n_nodes);
+    plan->output_copies = fe_arena_alloc(arena, sizeof *plan->output_copies * (size_t)(g->n_outputs + 1));
+    int32_t *last_use = fe_arena_alloc(arena, sizeof *last_use * (size_t)g->n_nodes);
+    for (int i = 0; i < g->n_nodes; i++) {
+        last_use[i] = i;
+        for (int j = 0; j < g->nodes[i].n_inputs; j++) last_use[g->nodes[i].inputs[j]] = i;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        ir_buffer *b = &plan->buf[i];
+        b->bytes = ir_node_count(n) * 4;
+        b->kind = n->op == IR_OP_CONST ? IR_BUF_NONE : n->op == IR_OP_WEIGHT ? IR_BUF_WEIGHT : IR_BUF_WORKSPACE;
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        plan->buf[g->inputs[i].node].kind = IR_BUF_INPUT;
+        plan->buf[g->inputs[i].node].port = i;
+    }
+    for (int o = 0; o < g->n_outputs; o++) {
+        int32_t node = g->outputs[o].node;
+        plan->output_copies[o] = -1;
+        if (has_storage(&g->nodes[node]) && plan->buf[node].kind == IR_BUF_WORKSPACE) {
+            plan->buf[node].kind = IR_BUF_OUTPUT;
+            plan->buf[node].port = o;
+        } else {
+            plan->output_copies[o] = node; /* an input, weight or another output's node */
+        }
+    }
+    allocator a = {.arena = arena};
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        ir_buffer *b = &plan->buf[i];
+        if (b->kind == IR_BUF_WORKSPACE) b->offset = alloc_bytes(&a, b->bytes);
+        b->scratch_bytes = scratch_bytes(g, n);
+        if (b->scratch_bytes) {
+            b->scratch_offset = alloc_bytes(&a, b->scratch_bytes);
+            free_bytes(&a, b->scratch_offset);
+        }
+        /* operands whose last reader is this node are dead from here on */
+        for (int j = 0; j < n->n_inputs; j++) {
+            int32_t in = n->inputs[j];
+            bool first = true;
+            for (int k = 0; k < j; k++) first &= n->inputs[k] != in;
+            if (first && last_use[in] == i && plan->buf[in].kind == IR_BUF_WORKSPACE) free_bytes(&a, plan->buf[in].offset);
+        }
+        if (last_use[i] == i && b->kind == IR_BUF_WORKSPACE) free_bytes(&a, b->offset); /* never read */
+    }
+    plan->workspace_size = round_up(a.high);
+    plan->peak_live_bytes = a.peak;
+    return true;
+}

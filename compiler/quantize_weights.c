@@ -1,0 +1,87 @@
+/* quantize_weights.c: the quantize-weights pass.
+ *
+ * Needs: select precision has run.
+ * Guarantees: every weight matrix with a precision other than f32 has an
+ * ir_qweight: codes, scales (and zero points) chosen by compiler/quant from
+ * the weight's values, the dequantized matrix the interpreter uses to
+ * simulate the generated code, and its error and size. int4 groups run
+ * along the input dimension; a row whose length is not a multiple of the
+ * group is padded with zeros, which leaves every group's parameters as they
+ * would be without the padding (the range always includes 0). */
+#include <math.h>
+#include <string.h>
+
+#include "compiler.h"
+
+/* How compiler/quant is asked for a precision's parameters. */
+static q_choice choice_of(const qp_format *f)
+{
+    q_choice c = {.format = f->format, .clip = f->clip, .symmetric = f->format != QFMT_UINT4};
+    if (f->group) {
+        c.granularity = Q_GRAN_BLOCK;
+        c.axis = 1;
+        c.block = f->group;
+        c.scale_dtype = QMC_DTYPE_F16;
+    } else {
+        c.granularity = Q_GRAN_AXIS;
+        c.axis = 0;
+        c.scale_dtype = QMC_DTYPE_F32;
+    }
+    return c;
+}
+
+static bool quantize_one(ir_graph *g, ir_node *w)
+{
+    fe_arena *a = g->arena;
+    ir_qweight *q = fe_arena_alloc(a, sizeof *q);
+    q->f = w->qformat;
+    q->n = w->shape[0];
+    q->k = w->shape[1];
+    int64_t group = q->f.group ? q->f.group : 0;
+    q->kp = group ? (q->k + group - 1) / group * group : q->k;
+    float *orig = fe_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
+    fe_tensor_to_f32(w->tensor, orig);
+    for (int64_t i = 0; i < q->n * q->k; i++)
+        if (!isfinite(orig[i])) {
+            fe_error(w->loc, "weight '%s' holds a non-finite value at element %lld and cannot be quantized", w->name,
+                     (long long)i);
+            return false;
+        }
+    float *padded = fe_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
+    for (int64_t r = 0; r < q->n; r++) memcpy(padded + r * q->kp, orig + r * q->k, sizeof(float) * (size_t)q->k);
+    q_choice c = choice_of(&q->f);
+    q_params p;
+    char err[256];
+    int64_t shape[2] = {q->n, q->kp};
+    if (!q_choose_params(a, padded, 2, shape, &c, &p, err, sizeof err)) {
+        fe_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name, qp_format_name(a, &q->f), err);
+        return false;
+    }
+    q->codes = fe_arena_alloc(a, (size_t)(q->n * q->kp));
+    q_quantize(padded, 2, shape, &p, q->codes);
+    float *deq = fe_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
+    q_dequantize(q->codes, 2, shape, &p, deq);
+    q->dequant = fe_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
+    for (int64_t r = 0; r < q->n; r++) memcpy(q->dequant + r * q->k, deq + r * q->kp, sizeof(float) * (size_t)q->k);
+    q->group = group ? group : q->kp;
+    q->n_groups = q->kp / q->group;
+    q->scales = p.scales;
+    q->zero_points = p.zero_points;
+    q->stats = q_measure(orig, q->dequant, q->n * q->k);
+    size_t scale_bytes = c.scale_dtype == QMC_DTYPE_F16 ? 2 : 4;
+    size_t groups = (size_t)(q->n * q->n_groups);
+    q->bytes = (size_t)(q->n * q->kp) * (size_t)q_format_bits(q->f.format) / 8 + groups * scale_bytes +
+               (q->zero_points ? groups : 0);
+    q->bits_per_weight = 8.0 * (double)q->bytes / (double)(q->n * q->k);
+    w->qw = q;
+    return true;
+}
+
+bool ir_quantize_weights(ir_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *w = &g->nodes[i];
+        if (w->is_matrix && w->qformat.format != QFMT_F32 && !w->qw && !quantize_one(g, w)) return false;
+    }
+    return true;
+}
