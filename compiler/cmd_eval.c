@@ -19,6 +19,7 @@ enum { MAX_INPUTS = 64 };
 typedef struct eval_args {
     const char *model, *metric, *labels, *tokens, *output;
     pipeline_options po;
+    const char *precision;
     const char *inputs[MAX_INPUTS];
     int n_inputs;
     int64_t max_sequences;
@@ -30,20 +31,21 @@ static void usage(FILE *f)
                "       qmc eval MODEL.qm --metric perplexity --tokens TOKENS.npy [--sequences N]\n\n"
                "Measures top-1 accuracy of a classifier or next-token perplexity of a language model\n"
                "with the reference interpreter.\n"
-               "  --weights FILE   use this safetensors file instead of the model's `weights`\n");
+               "  --weights FILE   use this safetensors file instead of the model's `weights`\n"
+               "  --precision SPEC simulate the weight precision `qmc compile --precision SPEC` uses\n");
 }
 
 static bool parse_args(int argc, char **argv, eval_args *a)
 {
     static const char *const known[] = {"--metric", "--input", "--labels", "--tokens", "--output",
-                                        "--sequences", "--weights", "--help", NULL};
+                                        "--sequences", "--weights", "--precision", "--help", NULL};
     cli c = {argc, argv, 1, "eval", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
         if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
         if (cli_value(&c, "--metric", &a->metric) || cli_value(&c, "--labels", &a->labels) ||
             cli_value(&c, "--tokens", &a->tokens) || cli_value(&c, "--output", &a->output) ||
-            cli_value(&c, "--weights", &a->po.weights_override))
+            cli_value(&c, "--weights", &a->po.weights_override) || cli_value(&c, "--precision", &a->precision))
             continue;
         if (cli_value(&c, "--sequences", &v)) {
             char *end;
@@ -211,8 +213,9 @@ int cmd_eval(int argc, char **argv)
     fe_arena arena = {0};
     int status = 1;
     ir_graph *g = pipeline_load(&arena, a.model, &a.po);
-    if (g) {
+    if (g && pipeline_simulate_precision(&arena, g, a.precision, &a.po)) {
         interp *it = interp_new(&arena, g);
+        interp_use_quantized_weights(it, g);
         status = strcmp(a.metric, "accuracy") == 0 ? eval_accuracy(&a, g, it) : eval_perplexity(&a, g, it);
     }
     fe_arena_free(&arena);

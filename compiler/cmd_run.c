@@ -18,24 +18,26 @@ static void usage(FILE *f)
                "  --input NAME=FILE   an input (.npy float32, int32 or int64); one extra leading\n"
                "                      dimension runs each slice and stacks the outputs\n"
                "  --output NAME=FILE  write an output (.npy float32); without any, a summary is printed\n"
-               "  --weights FILE      use this safetensors file instead of the model's `weights`\n");
+               "  --weights FILE      use this safetensors file instead of the model's `weights`\n"
+               "  --precision SPEC    simulate the weight precision `qmc compile --precision SPEC` uses\n");
 }
 
 typedef struct run_args {
     const char *model;
     pipeline_options po;
+    const char *precision;
     const char *inputs[MAX_PORTS], *outputs[MAX_PORTS];
     int n_inputs, n_outputs;
 } run_args;
 
 static bool parse_args(int argc, char **argv, run_args *a)
 {
-    static const char *const known[] = {"--input", "--output", "--weights", "--help", NULL};
+    static const char *const known[] = {"--input", "--output", "--weights", "--precision", "--help", NULL};
     cli c = {argc, argv, 1, "run", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
         if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
-        if (cli_value(&c, "--weights", &a->po.weights_override)) continue;
+        if (cli_value(&c, "--weights", &a->po.weights_override) || cli_value(&c, "--precision", &a->precision)) continue;
         if (cli_value(&c, "--input", &v)) {
             if (a->n_inputs == MAX_PORTS) return fe_error_plain("too many --input options"), false;
             a->inputs[a->n_inputs++] = v;
@@ -70,7 +72,7 @@ static void print_summary(const ir_port *p, const float *y, int64_t count, int64
 static int run(const run_args *a, fe_arena *arena)
 {
     ir_graph *g = pipeline_load(arena, a->model, &a->po);
-    if (!g) return 1;
+    if (!g || !pipeline_simulate_precision(arena, g, a->precision, &a->po)) return 1;
     model_input ins[MAX_PORTS];
     int n_open = 0, status = 1;
     int out_ports[MAX_PORTS];
@@ -83,6 +85,7 @@ static int run(const run_args *a, fe_arena *arena)
         if (!model_input_open(g, a->inputs[n_open], &ins[n_open])) goto done;
     if (!model_inputs_check(g, ins, n_open, &batch)) goto done;
     interp *it = interp_new(arena, g);
+    interp_use_quantized_weights(it, g);
     int64_t runs = batch < 0 ? 1 : batch;
     for (int o = 0; o < g->n_outputs; o++) {
         int64_t count = ir_node_count(&g->nodes[g->outputs[o].node]);

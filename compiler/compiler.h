@@ -191,6 +191,8 @@ extern const char *const pipeline_pass_names[];
 struct qp_spec;
 /* select precision -> quantize weights (spec NULL: everything f32). */
 bool pipeline_quantize(ir_graph *g, const struct qp_spec *spec, const pipeline_options *opts);
+/* The same from --precision text (NULL: f32), for `qmc run` and `qmc eval`. */
+bool pipeline_simulate_precision(fe_arena *arena, ir_graph *g, const char *spec_text, const pipeline_options *opts);
 
 
 /* ---- precision.c: the select-precision pass ----------------------------- */
@@ -316,6 +318,9 @@ void *interp_input(interp *it, int port);
 bool interp_run(interp *it);
 /* The f32 values of output port i after a run. */
 const float *interp_output(interp *it, int port);
+/* Makes every quantized weight matrix evaluate to its dequantized values,
+ * so the interpreter computes what the generated code computes. */
+void interp_use_quantized_weights(interp *it, const ir_graph *g);
 /* The f32 values of any node after a run (for calibration and tests). */
 const float *interp_node_value(interp *it, int32_t node);
 

@@ -35,3 +35,10 @@ bool pipeline_quantize(ir_graph *g, const qp_spec *spec, const pipeline_options 
     if (!ir_quantize_weights(g) || !after_pass(g, "quantize", opts)) return false;
     return true;
 }
+
+bool pipeline_simulate_precision(fe_arena *arena, ir_graph *g, const char *spec_text, const pipeline_options *opts)
+{
+    qp_spec spec;
+    if (spec_text && !qp_spec_parse(arena, spec_text, &spec)) return false;
+    return pipeline_quantize(g, spec_text ? &spec : NULL, opts);
+}

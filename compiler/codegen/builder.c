@@ -33,8 +33,11 @@ LLVMValueRef cg_function_begin(cg *c, const char *name, LLVMTypeRef type, bool e
     unsigned idx = (unsigned)LLVMAttributeFunctionIndex;
     LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
     if (kernel) {
-        /* kernels may use every feature of the target CPU; entry points
-         * stay baseline so they can check the CPU before calling them */
+        /* one function per node stays visible in the IR and assembly (the
+         * cost of a call per node is nothing next to its loops); kernels
+         * may use every feature of the target CPU, entry points stay
+         * baseline so they can check the CPU before calling them */
+        LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
         LLVMAddAttributeAtIndex(fn, idx, LLVMCreateStringAttribute(c->ctx, "target-cpu", 10, c->target->cpu,
                                                                    (unsigned)strlen(c->target->cpu)));
         const char *f = c->target->llvm_features;

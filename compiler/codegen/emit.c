@@ -207,7 +207,7 @@ static void check_or_return(cg *c, LLVMValueRef cond, LLVMValueRef status)
 }
 
 /* Checks the CPU once (cached in a global) before any kernel runs. */
-static void emit_cpu_check(cg *c, const char *features)
+static void emit_cpu_check(cg *c, LLVMValueRef features)
 {
     LLVMValueRef flag = LLVMAddGlobal(c->mod, c->t_i32, fe_arena_printf(c->arena, "%s.cpu_checked", c->prefix));
     LLVMSetInitializer(flag, cg_i32(c, 0));
@@ -219,7 +219,7 @@ static void emit_cpu_check(cg *c, const char *features)
     LLVMTypeRef params[3] = {c->t_ptr, c->t_ptr, c->t_i64};
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, 3, 0);
     LLVMValueRef fn = LLVMAddFunction(c->mod, "qmc_check_cpu", ft);
-    LLVMValueRef args[3] = {string_global(c, features, ".features"), LLVMConstNull(c->t_ptr), cg_i64(c, 0)};
+    LLVMValueRef args[3] = {features, LLVMConstNull(c->t_ptr), cg_i64(c, 0)};
     LLVMValueRef st = LLVMBuildCall2(c->b, ft, fn, args, 3, "");
     LLVMValueRef good = LLVMBuildICmp(c->b, LLVMIntEQ, st, cg_i32(c, 0), "");
     cg_store(c, LLVMBuildZExt(c->b, good, c->t_i32, ""), flag, 4);
@@ -248,7 +248,7 @@ static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMV
 }
 
 /* i32 PREFIX_run_v(ptr inputs, ptr outputs, ptr workspace) */
-static LLVMValueRef emit_run_v(cg *c, LLVMValueRef *node_fns, const char *features)
+static LLVMValueRef emit_run_v(cg *c, LLVMValueRef *node_fns, LLVMValueRef features)
 {
     LLVMTypeRef params[3] = {c->t_ptr, c->t_ptr, c->t_ptr};
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, 3, 0);
@@ -317,7 +317,7 @@ static LLVMValueRef tensor_descs(cg *c, const ir_port *ports, int n, const char 
     return gv;
 }
 
-static void emit_model_desc(cg *c, LLVMValueRef run_v, const char *features, uint64_t wsize, uint64_t wsum)
+static void emit_model_desc(cg *c, LLVMValueRef run_v, LLVMValueRef features, uint64_t wsize, uint64_t wsum)
 {
     LLVMTypeRef f[14] = {c->t_ptr, c->t_i32, c->t_i32, c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr,
                          c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64, c->t_i64, c->t_ptr};
@@ -327,7 +327,7 @@ static void emit_model_desc(cg *c, LLVMValueRef run_v, const char *features, uin
         string_global(c, c->g->name, ".name"), cg_i32(c, c->g->n_inputs), cg_i32(c, c->g->n_outputs),
         tensor_descs(c, c->g->inputs, c->g->n_inputs, "inputs"), tensor_descs(c, c->g->outputs, c->g->n_outputs, "outputs"),
         cg_i64(c, c->plan->workspace_size), string_global(c, c->target->triple, ".triple"),
-        string_global(c, c->target->cpu, ".cpu"), string_global(c, features, ".features"), run_v,
+        string_global(c, c->target->cpu, ".cpu"), features, run_v,
         ext ? string_global(c, c->opts->weights_file, ".weights_file") : LLVMConstNull(c->t_ptr),
         LLVMConstInt(c->t_i64, wsize, 0), LLVMConstInt(c->t_i64, wsum, 0),
         ext ? c->weights_base : LLVMConstNull(c->t_ptr)};
@@ -423,7 +423,7 @@ static bool build_module(cg *c, uint64_t *wsize, uint64_t *wsum)
     LLVMValueRef *fns = fe_arena_alloc(c->arena, sizeof *fns * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++)
         if (c->plan->buf[i].kind == IR_BUF_WORKSPACE || c->plan->buf[i].kind == IR_BUF_OUTPUT) fns[i] = emit_node_fn(c, i);
-    const char *features = cg_target_feature_list(c->arena, c->target);
+    LLVMValueRef features = string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
     LLVMValueRef run_v = emit_run_v(c, fns, features);
     emit_run(c, run_v);
     emit_model_desc(c, run_v, features, *wsize, *wsum);

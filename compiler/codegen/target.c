@@ -126,9 +126,37 @@ static void add_features(const arch_info *ai, const char *list, bool *has)
     }
 }
 
+/* Features that others imply: "+avx512vnni" brings avx512f, avx2, ...;
+ * "-avx2" takes away everything built on it. */
+static const char *const x86_deps[][2] = {
+    {"avx512f", "avx2"},       {"avx512f", "fma"},        {"avx512f", "f16c"},       {"avx512bw", "avx512f"},
+    {"avx512dq", "avx512f"},   {"avx512vl", "avx512f"},   {"avx512cd", "avx512f"},   {"avx512vnni", "avx512f"},
+    {"avx512bf16", "avx512bw"}, {"avx512fp16", "avx512bw"}, {"avx512vbmi", "avx512bw"}, {"avx512vbmi2", "avx512bw"},
+    {"avx512ifma", "avx512f"}, {"avx512bitalg", "avx512bw"}, {"avx512vpopcntdq", "avx512f"}, {"avx2", "avx"},
+    {"fma", "avx"},            {"f16c", "avx"},           {"avx", "sse4.2"},         {"sse4.2", "sse4.1"},
+    {"sse4.1", "ssse3"},       {"ssse3", "sse3"},         {"avxvnni", "avx2"},       {"amx-int8", "amx-tile"},
+    {"amx-bf16", "amx-tile"},  {"vaes", "avx"},           {"vpclmulqdq", "avx"},     {NULL, NULL}};
+static const char *const arm_deps[][2] = {{"dotprod", "neon"}, {"i8mm", "neon"}, {"bf16", "neon"}, {"fullfp16", "fp-armv8"},
+                                          {"sve", "neon"},     {"sve2", "sve"},  {"neon", "fp-armv8"}, {NULL, NULL}};
+
+/* Sets (on) or clears feature i and, transitively, what it implies (on) or
+ * what depends on it (off). */
+static void set_feature(const arch_info *ai, bool *has, int i, bool on)
+{
+    if (has[i] == on) return;
+    has[i] = on;
+    const char *const(*deps)[2] = ai->arch == CG_ARCH_X86_64 ? x86_deps : arm_deps;
+    for (int d = 0; deps[d][0]; d++) {
+        int a = feature_index(ai, deps[d][0], strlen(deps[d][0]));
+        int b = feature_index(ai, deps[d][1], strlen(deps[d][1]));
+        if (on && a == i) set_feature(ai, has, b, true);
+        if (!on && b == i) set_feature(ai, has, a, false);
+    }
+}
+
 /* Applies an LLVM-style "+a,-b" list. Unknown names are errors when strict
  * (the user's --features), skipped otherwise (LLVM's host list names many
- * features qmc does not use). */
+ * features qmc does not use, and is complete and consistent as it is). */
 static bool apply_feature_list(const arch_info *ai, const char *list, bool *has, bool strict)
 {
     for (const char *p = list; *p;) {
@@ -145,42 +173,23 @@ static bool apply_feature_list(const arch_info *ai, const char *list, bool *has,
         }
         int i = feature_index(ai, p + 1, n - 1);
         if (i < 0 && strict) {
-            char *known = NULL;
+            char *list_text = NULL;
             size_t len = 0;
-            FILE *f = open_memstream(&known, &len);
+            FILE *f = open_memstream(&list_text, &len);
             for (int k = 0; ai->features[k]; k++) fprintf(f, "%s%s", k ? " " : "", ai->features[k]);
             fclose(f);
             fe_error_plain("--features: unknown feature '%.*s' for %s (known: %s)", (int)(n - 1), p + 1, ai->names[0],
-                           known);
-            free(known);
+                           list_text);
+            free(list_text);
             return false;
         }
-        if (i >= 0) has[i] = sign == '+';
+        if (i >= 0) {
+            if (strict) set_feature(ai, has, i, sign == '+');
+            else has[i] = sign == '+';
+        }
         p += n + (p[n] == ',');
     }
     return true;
-}
-
-/* Features that others imply, so a "-avx2" also drops avx512f etc. */
-static void close_features(const arch_info *ai, bool *has)
-{
-    static const char *const x86_deps[][2] = {
-        {"avx512f", "avx2"},    {"avx512f", "fma"},      {"avx512f", "f16c"},    {"avx512bw", "avx512f"},
-        {"avx512dq", "avx512f"}, {"avx512vl", "avx512f"}, {"avx512cd", "avx512f"}, {"avx512vnni", "avx512f"},
-        {"avx512bf16", "avx512bw"}, {"avx512fp16", "avx512bw"}, {"avx2", "avx"},  {"fma", "avx"},
-        {"f16c", "avx"},        {"avxvnni", "avx2"},     {"amx-int8", "amx-tile"}, {"amx-bf16", "amx-tile"},
-        {NULL, NULL}};
-    static const char *const arm_deps[][2] = {{"dotprod", "neon"}, {"i8mm", "neon"}, {"sve", "neon"},
-                                              {"sve2", "sve"},    {"neon", "fp-armv8"}, {NULL, NULL}};
-    const char *const(*deps)[2] = ai->arch == CG_ARCH_X86_64 ? x86_deps : arm_deps;
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (int d = 0; deps[d][0]; d++) {
-            int a = feature_index(ai, deps[d][0], strlen(deps[d][0]));
-            int b = feature_index(ai, deps[d][1], strlen(deps[d][1]));
-            if (has[a] && !has[b]) has[a] = false, changed = true;
-        }
-    }
 }
 
 /* The architecture of a Linux triple such as "aarch64-linux-gnu", or NULL. */
@@ -205,9 +214,11 @@ static const char *host_triple(void)
 #endif
 }
 
-static void print_cpu_list(FILE *f, const arch_info *ai)
+static const char *cpu_list(fe_arena *arena, const arch_info *ai)
 {
-    for (int i = 0; ai->cpus[i].name; i++) fprintf(f, "%s%s", i ? " " : "", ai->cpus[i].name);
+    const char *s = "";
+    for (int i = 0; ai->cpus[i].name; i++) s = fe_arena_printf(arena, "%s%s%s", s, i ? " " : "", ai->cpus[i].name);
+    return s;
 }
 
 /* The LLVM feature string: the CPU's own features come from LLVM's CPU
@@ -235,10 +246,8 @@ bool cg_target_resolve(fe_arena *arena, const char *triple, const char *cpu, con
     const char *base_features = NULL;
     if (strcmp(cpu, "native") == 0) {
         if (!t->host) {
-            fe_error_plain("--cpu native describes this %s machine, not target '%s'; name a CPU (%s: ", host, ai->triple,
-                           ai->names[0]);
-            print_cpu_list(stderr, ai);
-            fprintf(stderr, ")\n");
+            fe_error_plain("--cpu native describes this %s machine, not target '%s'; name a CPU (%s: %s)", host,
+                           ai->triple, ai->names[0], cpu_list(arena, ai));
             return false;
         }
         char *name = LLVMGetHostCPUName(), *feats = LLVMGetHostCPUFeatures();
@@ -256,10 +265,8 @@ bool cg_target_resolve(fe_arena *arena, const char *triple, const char *cpu, con
             int n = 0;
             for (int i = 0; ai->cpus[i].name && n < 64; i++) names[n++] = ai->cpus[i].name;
             const char *best = fe_closest(cpu, names, n);
-            fe_error_plain("unknown CPU '%s' for %s%s%s%s (CPUs: ", cpu, ai->names[0], best ? "; did you mean '" : "",
-                           best ? best : "", best ? "'?" : "");
-            print_cpu_list(stderr, ai);
-            fprintf(stderr, "; or native)\n");
+            fe_error_plain("unknown CPU '%s' for %s%s%s%s (CPUs: %s%s)", cpu, ai->names[0], best ? "; did you mean '" : "",
+                           best ? best : "", best ? "'?" : "", cpu_list(arena, ai), t->host ? " native" : "");
             return false;
         }
         t->cpu = ci->name;
@@ -267,7 +274,6 @@ bool cg_target_resolve(fe_arena *arena, const char *triple, const char *cpu, con
         if (ai->arch == CG_ARCH_AARCH64) t->has[feature_index(ai, "neon", 4)] = true;
     }
     if (features && !apply_feature_list(ai, features, t->has, true)) return false;
-    close_features(ai, t->has);
     t->llvm_features = llvm_feature_string(arena, base_features, features);
     return true;
 }
