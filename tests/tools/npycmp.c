@@ -3,6 +3,7 @@
  *   npycmp A.npy B.npy                 dtype, shape and bytes identical
  *   npycmp A.npy B.npy --atol X        float32 (or int) values within X
  *   npycmp A.npy B.npy --rtol R        |a-b| <= R * max(|b|, 1e-6 * max|B|)
+ *   npycmp A.npy B.npy --rtol-max R    |a-b| <= R * max|B| (relative to the data's scale)
  *
  * Prints `max_abs_diff=... max_rel_diff=... count=...` and exits 0 when the
  * files agree, 1 when they differ (with the first differing index), 2 on
@@ -42,7 +43,7 @@ static double value_at(const rt_npy_header *h, const uint8_t *base, int64_t i)
 int main(int argc, char **argv)
 {
     if (argc != 3 && argc != 5) {
-        fprintf(stderr, "usage: npycmp A.npy B.npy [--atol X | --rtol R]\n");
+        fprintf(stderr, "usage: npycmp A.npy B.npy [--atol X | --rtol R | --rtol-max R]\n");
         return 2;
     }
     rt_mapped_file fa, fb;
@@ -55,6 +56,11 @@ int main(int argc, char **argv)
     bool exact = argc == 3;
     double tol = exact ? 0 : atof(argv[4]);
     bool relative = !exact && strcmp(argv[3], "--rtol") == 0;
+    bool relative_max = !exact && strcmp(argv[3], "--rtol-max") == 0;
+    if (!exact && !relative && !relative_max && strcmp(argv[3], "--atol") != 0) {
+        fprintf(stderr, "npycmp: unknown option %s\n", argv[3]);
+        return 2;
+    }
     if (exact) {
         if (ha.dtype != hb.dtype) {
             fprintf(stderr, "npycmp: dtypes differ: %s vs %s\n", qmc_dtype_name(ha.dtype),
@@ -85,13 +91,14 @@ int main(int argc, char **argv)
         double d = fabs(a - b), rel = d / fmax(fabs(b), 1e-6 * max_b + 1e-30);
         max_abs = fmax(max_abs, d);
         max_rel = fmax(max_rel, rel);
-        if (first_bad < 0 && (relative ? rel > tol : d > tol)) first_bad = i;
+        double limit = relative_max ? tol * max_b : tol;
+        if (first_bad < 0 && (relative ? rel > tol : d > limit)) first_bad = i;
     }
     printf("max_abs_diff=%.3g max_rel_diff=%.3g count=%lld\n", max_abs, max_rel, (long long)ha.count);
     if (first_bad >= 0) {
         fprintf(stderr, "npycmp: flat index %lld: %.9g vs %.9g exceeds %s %g\n", (long long)first_bad,
                 value_at(&ha, fa.data, first_bad), value_at(&hb, fb.data, first_bad),
-                relative ? "rtol" : "atol", tol);
+                relative ? "rtol" : relative_max ? "rtol-max" : "atol", tol);
         return 1;
     }
     return 0;
