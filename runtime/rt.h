@@ -73,4 +73,29 @@ typedef struct rt_write_piece {
 qmc_status rt_file_write_atomic(const char *path, const rt_write_piece *pieces, int n, char *err,
                                 size_t err_size);
 
+/* ---- threads.c: the worker pool ----------------------------------------- */
+
+/* Most threads qmc_set_num_threads accepts (the caller included). */
+#define RT_MAX_THREADS 256
+
+/* Where chunk i of n_chunks starts when [0, n) is split by qmc_parallel_for:
+ * the first n % n_chunks chunks have one element more. */
+int64_t rt_chunk_begin(int64_t n, int64_t n_chunks, int64_t i);
+
+/* ---- cpu.c: CPU features -------------------------------------------------- */
+
+/* Whether this machine has one LLVM feature name (a leading '+' is allowed),
+ * by qmc_check_cpu's policy: harmless tuning names are present, names the
+ * runtime cannot detect here are not. */
+bool rt_cpu_has(const char *feature);
+
+/* ---- weights.c: external weights files ----------------------------------- */
+
+/* qmc_load_weights, with a one-line reason (naming the file) in err on
+ * failure: QMC_ERR_IO (cannot open or map), QMC_ERR_CHECKSUM (size or
+ * checksum differ), QMC_ERR_INVALID_ARGUMENT (the model has no external
+ * weights, or no path). */
+qmc_status rt_load_weights(const qmc_model_desc *model, const char *path, char *err,
+                           size_t err_size);
+
 #endif

@@ -1,0 +1,267 @@
+/* threads.c: the worker pool behind qmc_parallel_for.
+ *
+ * Needs: Linux (futex), pthreads. qmc_set_num_threads is called outside the
+ * run path; it creates the workers (and is the only place that allocates).
+ * Guarantees: qmc_parallel_for(fn, ctx, n) calls fn on min(n, threads)
+ * contiguous chunks that cover [0, n) exactly once; chunk i always is
+ * [i*(n/k) + min(i, n%k), ...) for k chunks, so the split depends only on n
+ * and the thread count. The calling thread runs chunk 0 and returns only
+ * when every chunk is done, with the workers' writes visible. It allocates
+ * nothing and takes no lock. A call from inside a chunk (nested), from a
+ * second thread while the pool is busy, or with one thread runs fn(ctx, 0, n)
+ * serially in the caller. qmc_set_num_threads refuses to run inside a chunk
+ * (QMC_ERR_INVALID_ARGUMENT) and waits for a dispatch in another thread.
+ *
+ * Protocol: the caller publishes the job and bumps `generation`; every
+ * worker (also those without a chunk) runs its chunk and decrements
+ * `pending`. Waiting threads spin (see RT_SPIN_NS), then sleep on a futex;
+ * the other side wakes them only when a `sleepers`/`caller_waiting` flag
+ * says someone sleeps, so a hot dispatch makes no system call. */
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+/* A waiting thread spins with `pause` for RT_PAUSE_NS (a hot dispatch is
+ * seen within ~0.2 us), then calling sched_yield (so on a busy machine the
+ * thread it waits for can run), and sleeps after RT_SPIN_NS. */
+#define RT_PAUSE_NS 5000
+#define RT_SPIN_NS 200000
+
+typedef void (*rt_task_fn)(void *ctx, int64_t begin, int64_t end);
+
+typedef struct rt_pool {
+    /* written by the dispatching thread before it bumps generation */
+    rt_task_fn fn;
+    void *ctx;
+    int64_t n, n_chunks;
+    bool stop;
+    pthread_t *workers; /* n_threads - 1 of them */
+    _Atomic int n_threads;
+    atomic_bool busy; /* held by a dispatch or a resize */
+    _Alignas(64) _Atomic uint32_t generation; /* futex word of the workers */
+    _Atomic uint32_t sleepers;
+    _Alignas(64) _Atomic uint32_t pending; /* futex word of the caller */
+    _Atomic uint32_t caller_waiting;
+} rt_pool;
+
+static rt_pool pool = {.n_threads = 1};
+static _Thread_local bool in_parallel; /* set in workers and in a dispatching caller */
+
+static void futex_wait(_Atomic uint32_t *word, uint32_t value)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *word, int count)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/* Bounded spinning: spin_more pauses once and says whether to go on. */
+typedef struct spinner {
+    unsigned i;
+    uint64_t start;
+} spinner;
+
+static bool spin_more(spinner *s)
+{
+    if ((++s->i & 63) == 0) {
+        uint64_t t = qmc_now_ns();
+        if (!s->start) s->start = t;
+        else if (t - s->start > RT_SPIN_NS) return false;
+        else if (t - s->start > RT_PAUSE_NS) {
+            s->i |= 63; /* from now on, check the time after every yield */
+            sched_yield();
+            return true;
+        }
+    }
+    cpu_relax();
+    return true;
+}
+
+int64_t rt_chunk_begin(int64_t n, int64_t n_chunks, int64_t i)
+{
+    int64_t q = n / n_chunks, r = n % n_chunks;
+    return i * q + (i < r ? i : r);
+}
+
+/* A worker: waits for the generation to move past `seen`; returns the new one. */
+static uint32_t wait_for_job(uint32_t seen)
+{
+    spinner s = {0};
+    uint32_t g;
+    while ((g = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen)
+        if (!spin_more(&s)) break;
+    if (g != seen) return g;
+    atomic_fetch_add(&pool.sleepers, 1);
+    while ((g = atomic_load(&pool.generation)) == seen) futex_wait(&pool.generation, seen);
+    atomic_fetch_sub(&pool.sleepers, 1);
+    return g;
+}
+
+static void worker_finish(void)
+{
+    if (atomic_fetch_sub(&pool.pending, 1) == 1 && atomic_load(&pool.caller_waiting))
+        futex_wake(&pool.pending, 1);
+}
+
+typedef struct worker_start {
+    int index;
+    uint32_t generation;
+} worker_start;
+
+static void *worker_main(void *arg)
+{
+    worker_start start = *(worker_start *)arg;
+    free(arg);
+    in_parallel = true;
+    uint32_t seen = start.generation;
+    for (;;) {
+        seen = wait_for_job(seen);
+        if (pool.stop) return NULL;
+        if (start.index < pool.n_chunks) {
+            int64_t b = rt_chunk_begin(pool.n, pool.n_chunks, start.index);
+            int64_t e = rt_chunk_begin(pool.n, pool.n_chunks, start.index + 1);
+            pool.fn(pool.ctx, b, e);
+        }
+        worker_finish();
+    }
+}
+
+/* The caller: waits until every worker has finished the current job. */
+static void wait_for_workers(void)
+{
+    spinner s = {0};
+    while (atomic_load_explicit(&pool.pending, memory_order_acquire) != 0)
+        if (!spin_more(&s)) break;
+    if (atomic_load(&pool.pending) == 0) return;
+    atomic_store(&pool.caller_waiting, 1);
+    uint32_t p;
+    while ((p = atomic_load(&pool.pending)) != 0) futex_wait(&pool.pending, p);
+    atomic_store(&pool.caller_waiting, 0);
+}
+
+static bool pool_try_acquire(void)
+{
+    bool expected = false;
+    return atomic_compare_exchange_strong_explicit(&pool.busy, &expected, true,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+static void pool_release(void) { atomic_store_explicit(&pool.busy, false, memory_order_release); }
+
+/* Publishes the job in pool.fn.. and wakes the workers. */
+static void pool_publish(int n_workers)
+{
+    atomic_store_explicit(&pool.pending, (uint32_t)n_workers, memory_order_relaxed);
+    atomic_fetch_add(&pool.generation, 1);
+    if (atomic_load(&pool.sleepers) != 0) futex_wake(&pool.generation, INT_MAX);
+}
+
+/* The whole range in the calling thread; nested calls inside stay serial. */
+static void run_serial(rt_task_fn fn, void *ctx, int64_t n)
+{
+    bool outer = in_parallel;
+    in_parallel = true;
+    fn(ctx, 0, n);
+    in_parallel = outer;
+}
+
+void qmc_parallel_for(void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx, int64_t n)
+{
+    if (n <= 0) return;
+    if (n == 1 || in_parallel || atomic_load_explicit(&pool.n_threads, memory_order_relaxed) == 1 ||
+        !pool_try_acquire()) {
+        run_serial(fn, ctx, n);
+        return;
+    }
+    int threads = atomic_load_explicit(&pool.n_threads, memory_order_relaxed);
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.n = n;
+    pool.n_chunks = n < threads ? n : threads;
+    pool_publish(threads - 1);
+    in_parallel = true;
+    fn(ctx, 0, rt_chunk_begin(n, pool.n_chunks, 1));
+    wait_for_workers();
+    in_parallel = false;
+    pool_release();
+}
+
+/* Stops and joins all workers; the pool must be held. */
+static void pool_stop_workers(void)
+{
+    int workers = atomic_load(&pool.n_threads) - 1;
+    if (workers <= 0) return;
+    pool.stop = true;
+    pool_publish(workers);
+    for (int i = 0; i < workers; i++) pthread_join(pool.workers[i], NULL);
+    pool.stop = false;
+    free(pool.workers);
+    pool.workers = NULL;
+    atomic_store(&pool.n_threads, 1);
+}
+
+static bool spawn_worker(int index, pthread_t *thread)
+{
+    worker_start *start = malloc(sizeof *start);
+    if (!start) return false;
+    start->index = index;
+    start->generation = atomic_load(&pool.generation);
+    if (pthread_create(thread, NULL, worker_main, start) != 0) {
+        free(start);
+        return false;
+    }
+    return true;
+}
+
+/* Starts n - 1 workers; the pool must be held and have none. On failure
+ * the pool is left with none. Workers block every signal, so signals go to
+ * the application's own threads. */
+static qmc_status pool_start_workers(int n)
+{
+    pool.workers = malloc(sizeof(pthread_t) * (size_t)(n - 1));
+    if (!pool.workers) return QMC_ERR_NO_MEMORY;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = 0;
+    while (started < n - 1 && spawn_worker(started + 1, &pool.workers[started])) started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    atomic_store(&pool.n_threads, started + 1);
+    if (started == n - 1) return QMC_OK;
+    pool_stop_workers();
+    return QMC_ERR_NO_MEMORY;
+}
+
+qmc_status qmc_set_num_threads(int n)
+{
+    if (n < 1 || n > RT_MAX_THREADS || in_parallel) return QMC_ERR_INVALID_ARGUMENT;
+    while (!pool_try_acquire()) sched_yield();
+    qmc_status st = QMC_OK;
+    if (n != atomic_load(&pool.n_threads)) {
+        pool_stop_workers();
+        if (n > 1) st = pool_start_workers(n);
+    }
+    pool_release();
+    return st;
+}
+
+int qmc_get_num_threads(void) { return atomic_load_explicit(&pool.n_threads, memory_order_relaxed); }
