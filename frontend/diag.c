@@ -119,25 +119,29 @@ void fe_error_plain(const char *fmt, ...)
     va_end(ap);
 }
 
+/* Optimal string alignment distance: insertions, deletions, substitutions
+ * and swaps of adjacent characters ("rleu" is one edit from "relu"). */
 int fe_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 256 || lb > 256) return (int)(la > lb ? la : lb);
-    int row[257];
-    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    int rows[3][257]; /* rows i-2, i-1 and i of the table */
+    int *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
     for (size_t i = 1; i <= la; i++) {
-        int diag_prev = row[0];
-        row[0] = (int)i;
+        cur[0] = (int)i;
         for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int best = diag_prev + (a[i - 1] != b[j - 1]);
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            if (up + 1 < best) best = up + 1;
-            row[j] = best;
-            diag_prev = up;
+            int best = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
+            if (prev[j] + 1 < best) best = prev[j] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < best)
+                best = prev2[j - 2] + 1;
+            cur[j] = best;
         }
+        int *t = prev2;
+        prev2 = prev, prev = cur, cur = t;
     }
-    return row[lb];
+    return prev[lb];
 }
 
 const char *fe_closest(const char *name, const char *const *candidates, int n)
@@ -146,6 +150,7 @@ const char *fe_closest(const char *name, const char *const *candidates, int n)
     int best_d = 0;
     for (int i = 0; i < n; i++) {
         int d = fe_edit_distance(name, candidates[i]);
+        if (d == 0) continue; /* the name itself is no suggestion */
         if (!best || d < best_d) best = candidates[i], best_d = d;
     }
     /* close enough: at most a third of the name's length, and at least 1 edit allowed */

@@ -14,7 +14,21 @@ typedef struct fe_lex_state {
     fe_node *root;          /* the parser's result */
     const char *text;       /* the whole source */
     size_t text_len;
+    /* braces still open, innermost last, for "to match this '{'" notes;
+     * glue[i] marks an interpolation brace (`fc{`), not a block */
+    int depth;
+    fe_loc brace[64];
+    bool glue[64];
 } fe_lex_state;
+
+/* The innermost open brace, or NULL (nesting deeper than 64 is not tracked). */
+static inline const fe_loc *fe_lex_open_brace(const fe_lex_state *st, bool *glue)
+{
+    int i = st->depth < 64 ? st->depth - 1 : 63;
+    if (i < 0) return NULL;
+    *glue = st->glue[i];
+    return &st->brace[i];
+}
 
 /* The source text a token at loc spans (one line at most), in the arena. */
 struct FE_YYLTYPE;

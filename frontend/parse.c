@@ -24,6 +24,28 @@ const char *fe_lex_token_text(fe_lex_state *st, const void *loc_ptr)
     return fe_arena_strndup(st->arena, p, (size_t)n);
 }
 
+enum { MAX_NESTING = 1000 };
+
+/* Every later stage walks the tree recursively; a chain like a + b + c + ...
+ * nests one level per operator without growing the parser's stack, so deep
+ * trees are rejected here (the walk itself stops at the limit). */
+static bool check_nesting(const fe_node *n, int depth)
+{
+    if (!n) return true;
+    if (depth > MAX_NESTING) {
+        fe_error(n->loc, "the expression nests more than %d levels deep", MAX_NESTING);
+        return false;
+    }
+    const fe_node *kids[] = {n->lhs, n->rhs, n->type};
+    for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++)
+        if (!check_nesting(kids[i], depth + 1)) return false;
+    for (int i = 0; i < n->list.count; i++)
+        if (!check_nesting(n->list.items[i], depth + 1)) return false;
+    for (int i = 0; i < n->body.count; i++)
+        if (!check_nesting(n->body.items[i], depth + 1)) return false;
+    return true;
+}
+
 fe_node *fe_parse_text(fe_arena *arena, const char *path, const char *text, size_t len)
 {
     fe_diag_add_source(path, text, len);
@@ -34,11 +56,17 @@ fe_node *fe_parse_text(fe_arena *arena, const char *path, const char *text, size
         fe_error_plain("cannot initialise the scanner");
         return NULL;
     }
+    if (len > INT32_MAX) {
+        fe_error_plain("%s: the source is too large", path);
+        fe_yylex_destroy(scanner);
+        return NULL;
+    }
     YY_BUFFER_STATE buf = fe_yy_scan_bytes(text, (int)len, scanner);
     int rc = fe_yyparse(scanner, &st);
     fe_yy_delete_buffer(buf, scanner);
     fe_yylex_destroy(scanner);
     if (rc != 0 || st.lex_error) return NULL;
+    if (!check_nesting(st.root, 0)) return NULL;
     return st.root;
 }
 

@@ -34,6 +34,8 @@ int fe_yylex(FE_YYSTYPE *lval, FE_YYLTYPE *lloc, void *scanner);
 }
 
 %code {
+#include <string.h>
+
 #define LOC(yl) FE_LOC_OF(st, yl)
 #define NODE(kind, yl) fe_node_new(st->arena, (kind), LOC(yl))
 #define PUSH(list, n) fe_list_push(st->arena, &(list), (n))
@@ -41,6 +43,10 @@ int fe_yylex(FE_YYSTYPE *lval, FE_YYLTYPE *lloc, void *scanner);
 static void fe_yyerror(FE_YYLTYPE *loc, void *scanner, fe_lex_state *st, const char *msg)
 {
     (void)scanner;
+    if (st->lex_error) return;
+    /* the only message bison reports itself is its stack overflowing */
+    if (strcmp(msg, "memory exhausted") == 0)
+        msg = "the source nests too deeply (more than 10000 open brackets or operators)";
     fe_error(FE_LOC_OF(st, *loc), "%s", msg);
 }
 
@@ -243,18 +249,47 @@ seg_first:
 
 %%
 
+/* Notes after a syntax error: where the innermost open brace is, when the
+ * error is that it was never closed, and what a '{' glued to a name means. */
+static void brace_notes(fe_lex_state *st, bool at_eof)
+{
+    bool glue = false;
+    const fe_loc *open = fe_lex_open_brace(st, &glue);
+    if (!open) return;
+    if (glue)
+        fe_note(*open, "'{' directly after a name starts an interpolation such as fc{i}.weight; "
+                       "put a space before it to open a block");
+    else if (at_eof)
+        fe_note(*open, "to match this '{'");
+}
+
 /* "expected ')' or ',', found identifier 'foo'" at the offending token. */
 static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, fe_lex_state *st)
 {
     (void)scanner;
+    /* after a lexical error (already reported) the parser's complaint is noise */
+    if (st->lex_error) return 0;
     enum { MAX_EXPECTED = 6 };
-    yysymbol_kind_t expected[MAX_EXPECTED];
-    int n = yypcontext_expected_tokens(ctx, expected, MAX_EXPECTED);
+    yysymbol_kind_t expected[YYNTOKENS];
+    int n = yypcontext_expected_tokens(ctx, expected, YYNTOKENS);
     yysymbol_kind_t found = yypcontext_token(ctx);
     const FE_YYLTYPE *loc = yypcontext_location(ctx);
+    bool want_rbrace = false;
+    for (int i = 0; i < n; i++) want_rbrace |= expected[i] == YYSYMBOL_31_; /* '}' */
+    bool glue = false;
+    if (found == YYSYMBOL_YYEOF && want_rbrace && fe_lex_open_brace(st, &glue) && !glue) {
+        /* clang's wording: the block was never closed */
+        fe_error(FE_LOC_OF(st, *loc), "expected '}' at end of file");
+        brace_notes(st, true);
+        return 0;
+    }
+    bool want_expr = false;
+    for (int i = 0; i < n; i++) want_expr |= expected[i] == YYSYMBOL_INT;
     char msg[512];
     size_t len = 0;
-    if (n > 0 && n < MAX_EXPECTED) {
+    if (n > MAX_EXPECTED && want_expr) {
+        len += (size_t)snprintf(msg + len, sizeof msg - len, "expected an expression, found ");
+    } else if (n > 0 && n <= MAX_EXPECTED) {
         len += (size_t)snprintf(msg + len, sizeof msg - len, "expected ");
         for (int i = 0; i < n; i++)
             len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s",
@@ -270,5 +305,6 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, fe_lex_
     else
         snprintf(msg + len, sizeof msg - len, "%s", yysymbol_name(found));
     fe_error(FE_LOC_OF(st, *loc), "%s", msg);
+    brace_notes(st, found == YYSYMBOL_YYEOF);
     return 0;
 }
