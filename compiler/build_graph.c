@@ -16,7 +16,17 @@
 
 #include "compiler.h"
 
-enum { MAX_CALL_DEPTH = 64, MAX_LOOP_TRIPS = 1 << 20, MAX_ARGS = 16 };
+/* Limits that keep a small source from unrolling into an enormous graph:
+ * calls nest at most MAX_CALL_DEPTH deep, one loop runs at most
+ * MAX_LOOP_TRIPS times, elaboration runs at most MAX_STATEMENTS statements
+ * in all and makes at most MAX_NODES nodes. */
+enum {
+    MAX_CALL_DEPTH = 64,
+    MAX_LOOP_TRIPS = 1 << 20,
+    MAX_STATEMENTS = 1 << 22,
+    MAX_NODES = 1 << 18,
+    MAX_ARGS = 16
+};
 
 typedef enum val_kind {
     VAL_NONE,
@@ -44,7 +54,7 @@ struct value {
 typedef struct binding {
     const char *name;
     value v;
-    bool is_const, is_input;
+    bool is_const, is_input, is_loop;
     fe_loc loc;
 } binding;
 
@@ -70,6 +80,8 @@ typedef struct builder {
     const fe_node **defs;
     int n_defs;
     int depth;            /* function call depth */
+    fe_loc outer_call;    /* the call made from the model that led to the current depth */
+    int64_t statements;   /* statements run so far */
     const char *context;  /* name prefix for nodes made inside a call, or NULL */
     name_map node_names;  /* node name -> uses */
     name_map weight_nodes; /* tensor name -> node */
@@ -226,28 +238,40 @@ static void name_new_nodes(builder *b, int32_t first, int32_t result, const char
 
 /* ---- weights ------------------------------------------------------------ */
 
-static const char *dirname_of(builder *b, const char *path)
+/* The weights file as written in the model, relative to the model's folder. */
+static const char *weights_path(builder *b, const char *written)
 {
-    const char *slash = strrchr(path, '/');
-    return slash ? fe_arena_strndup(b->arena, path, (size_t)(slash - path)) : ".";
+    const char *slash = strrchr(b->g->source, '/');
+    if (written[0] == '/' || !slash) return written;
+    return fe_arena_printf(b->arena, "%.*s/%s", (int)(slash - b->g->source), b->g->source, written);
 }
 
+/* Opens the weights file: --weights if given, else the `weights` statement
+ * (stmt, NULL when the model has none and --weights supplies the file). */
 static bool open_weights(builder *b, const fe_node *stmt)
 {
     ir_graph *g = b->g;
-    if (g->weights) return fail(stmt->loc, "the model already has a weights file");
-    const char *path = b->opts && b->opts->weights_override ? b->opts->weights_override : NULL;
-    if (!path) path = stmt->str[0] == '/' ? stmt->str
-                                          : fe_arena_printf(b->arena, "%s/%s", dirname_of(b, g->source), stmt->str);
+    const char *override = b->opts ? b->opts->weights_override : NULL;
+    if (stmt && g->weights) {
+        if (override && !g->weights_loc.line) { /* opened from --weights already */
+            g->weights_loc = stmt->loc;
+            return true;
+        }
+        fail(stmt->loc, "the model already has a weights file");
+        return fe_note(g->weights_loc, "the first 'weights' statement is here"), false;
+    }
+    const char *path = override ? override : weights_path(b, stmt->str);
     g->weights = fe_arena_alloc(b->arena, sizeof *g->weights);
-    g->weights_loc = stmt->loc;
-    g->weights_spec = b->opts && b->opts->weights_override ? b->opts->weights_override : stmt->str;
+    if (stmt) g->weights_loc = stmt->loc;
+    g->weights_spec = override ? override : stmt->str;
     char err[512];
     qmc_status st = fe_safetensors_open(b->arena, path, g->weights, err, sizeof err);
     if (st != QMC_OK) {
-        bool override = b->opts && b->opts->weights_override;
-        fail(stmt->loc, "%s weights file '%s'%s: %s", st == QMC_ERR_IO ? "cannot read" : "malformed",
-             path, override ? " (given with --weights)" : "", err);
+        const char *what = st == QMC_ERR_IO ? "cannot read" : "malformed";
+        if (stmt)
+            fail(stmt->loc, "%s weights file '%s'%s: %s", what, path, override ? " (given with --weights)" : "", err);
+        else
+            fe_error_plain("%s weights file '%s' (given with --weights): %s", what, path, err);
         g->weights = NULL;
         return false;
     }
@@ -256,11 +280,23 @@ static bool open_weights(builder *b, const fe_node *stmt)
     return true;
 }
 
-/* The node of weight `name`, created on first use. */
+/* The node of weight `name`, created on first use; -1 after reporting a
+ * tensor the graph cannot hold (an empty dimension, too many elements). */
 static int32_t weight_node(builder *b, const fe_tensor *t, fe_loc loc)
 {
     int32_t *slot = map_slot(b, &b->weight_nodes, t->name, false);
     if (slot) return *slot;
+    char shape[IR_SHAPE_STR_MAX];
+    for (int d = 0; d < t->rank; d++)
+        if (t->shape[d] < 1) {
+            fail(loc, "weight '%s' is empty: it has shape %s in '%s'", t->name,
+                 ir_shape_str(t->dtype, t->rank, t->shape, shape, sizeof shape), b->g->weights->path);
+            return -1;
+        }
+    if (t->count > IR_MAX_ELEMENTS) {
+        fail(loc, "weight '%s' has more than %lld elements", t->name, (long long)IR_MAX_ELEMENTS);
+        return -1;
+    }
     int32_t idx = ir_add_node(b->g, IR_OP_WEIGHT, NULL, 0, loc);
     ir_node *n = &b->g->nodes[idx];
     n->name = unique_name(b, t->name);
@@ -381,7 +417,8 @@ static bool unknown_name(builder *b, scope *s, const char *name, fe_loc loc, boo
     const char *best = fe_closest(name, cands, k);
     const char *what = dotted ? "weight" : "identifier";
     if (dotted && !b->g->weights)
-        return fail(loc, "unknown weight '%s': the model has no `weights` file", name);
+        return fail(loc, "unknown weight '%s': the model has no weights file (add `weights \"FILE\"` to the "
+                         "model or pass --weights FILE)", name);
     if (best) return fail(loc, "unknown %s '%s'; did you mean '%s'?", what, name, best);
     return fail(loc, "unknown %s '%s'", what, name);
 }
@@ -412,7 +449,7 @@ static bool eval_path(builder *b, scope *s, const fe_node *e, value *out)
     if (t) {
         out->kind = VAL_TENSOR;
         out->node = weight_node(b, t, e->loc);
-        return true;
+        return out->node >= 0;
     }
     if (is_weight_prefix(b, rest)) {
         out->kind = VAL_PREFIX;
@@ -435,6 +472,7 @@ static bool scalar_arith(char op, const value *l, const value *r, fe_loc loc, va
         case '*': overflow = __builtin_mul_overflow(a, c, &v); break;
         default:
             if (c == 0) return fail(loc, "division by zero");
+            if (c == -1) { overflow = __builtin_sub_overflow(0, a, &v); break; }
             if (a % c == 0) { v = a / c; break; }
             out->kind = VAL_FLOAT;
             out->f = (double)a / (double)c;
@@ -636,7 +674,8 @@ static bool build_reshape(builder *b, call_args *a, value *out)
     for (int i = 0; i < n; i++) {
         if (dims[i] == -1 && infer < 0) { infer = i; continue; }
         if (dims[i] < 1) return fail(a->v[1].items[i].loc, "a dimension must be positive (or one -1)");
-        known *= dims[i];
+        if (__builtin_mul_overflow(known, dims[i], &known) || known > IR_MAX_ELEMENTS)
+            return fail(a->v[1].loc, "the new shape has more than %lld elements", (long long)IR_MAX_ELEMENTS);
     }
     if (infer >= 0) {
         if (total % known) return fail(a->v[1].loc, "cannot infer the -1 dimension: %lld elements do not divide by %lld",
@@ -780,27 +819,46 @@ static int n_params(const builtin *bi)
     return n;
 }
 
+/* "layernorm(x, weight, bias, eps=...)": required parameters, then the
+ * optional ones as keywords. */
+static const char *signature(const builtin *bi, char *buf, size_t size)
+{
+    int np = n_params(bi);
+    size_t n = (size_t)snprintf(buf, size, "%s(", bi->name);
+    if (bi->variadic && n < size) n += (size_t)snprintf(buf + n, size - n, "tensors...%s", np ? ", " : "");
+    for (int k = 0; k < np && n < size; k++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s%s", k ? ", " : "", bi->params[k],
+                              k >= bi->n_required ? "=..." : "");
+    if (n < size) snprintf(buf + n, size - n, ")");
+    return buf;
+}
+
 /* Matches positional and keyword arguments to the builtin's parameters. */
 static bool bind_builtin_args(builder *b, scope *s, const builtin *bi, const fe_node *call, call_args *a)
 {
     int np = n_params(bi), pos = 0;
+    bool seen_kwarg = false;
     memset(a, 0, sizeof *a);
     a->call = call;
     for (int i = 0; i < call->list.count; i++) {
         const fe_node *arg = call->list.items[i];
         if (arg->kind != FE_KWARG) {
-            if (pos > 0 && call->list.items[i - 1]->kind == FE_KWARG)
-                return fail(arg->loc, "a positional argument cannot follow a keyword argument");
+            if (seen_kwarg) return fail(arg->loc, "a positional argument cannot follow a keyword argument");
             if (bi->variadic) {
                 if (a->n_variadic == MAX_ARGS) return fail(arg->loc, "too many arguments");
                 if (!eval(b, s, arg, &a->variadic[a->n_variadic++])) return false;
                 pos++;
                 continue;
             }
-            if (pos >= np) return fail(arg->loc, "%s takes at most %d arguments", bi->name, np);
+            if (pos >= np) {
+                char sig[160];
+                return fail(arg->loc, "%s takes at most %d argument%s: %s", bi->name, np, np == 1 ? "" : "s",
+                            signature(bi, sig, sizeof sig));
+            }
             if (!eval(b, s, arg, &a->v[pos++])) return false;
             continue;
         }
+        seen_kwarg = true;
         int k = 0;
         while (k < np && strcmp(bi->params[k], arg->name) != 0) k++;
         if (k == np) {
@@ -813,10 +871,11 @@ static bool bind_builtin_args(builder *b, scope *s, const builtin *bi, const fe_
         if (!eval(b, s, arg->lhs, &a->v[k])) return false;
     }
     for (int k = 0; k < bi->n_required; k++)
-        if (a->v[k].kind == VAL_NONE)
-            return fail(call->loc, "%s needs argument '%s' (%s(%s%s%s%s%s...))", bi->name, bi->params[k], bi->name,
-                        bi->params[0], np > 1 ? ", " : "", np > 1 ? bi->params[1] : "", np > 2 ? ", " : "",
-                        np > 2 ? bi->params[2] : "");
+        if (a->v[k].kind == VAL_NONE) {
+            char sig[160];
+            return fail(call->loc, "%s needs argument '%s': %s", bi->name, bi->params[k],
+                        signature(bi, sig, sizeof sig));
+        }
     return true;
 }
 
@@ -832,11 +891,17 @@ static const fe_node *find_def(builder *b, const char *name)
 static bool call_def(builder *b, scope *s, const fe_node *def, const fe_node *call, value *out)
 {
     int np = def->list.count;
-    if (call->list.count != np)
-        return fail(call->loc, "'%s' takes %d argument%s but %d were given", def->name, np, np == 1 ? "" : "s",
-                    call->list.count);
-    if (b->depth >= MAX_CALL_DEPTH)
-        return fail(call->loc, "functions nest deeper than %d calls (recursion?)", MAX_CALL_DEPTH);
+    if (call->list.count != np) {
+        fail(call->loc, "'%s' takes %d argument%s but %d %s given", def->name, np, np == 1 ? "" : "s",
+             call->list.count, call->list.count == 1 ? "was" : "were");
+        return fe_note(def->loc, "'%s' is defined here", def->name), false;
+    }
+    if (b->depth >= MAX_CALL_DEPTH) {
+        fail(call->loc, "calls to functions nest more than %d deep; does '%s' call itself?", MAX_CALL_DEPTH,
+             def->name);
+        return fe_note(b->outer_call, "the outermost of these calls is here"), false;
+    }
+    if (b->depth == 0) b->outer_call = call->loc;
     scope inner = {.parent = b->globals};
     const char *context = b->context;
     for (int i = 0; i < np; i++) {
@@ -852,7 +917,7 @@ static bool call_def(builder *b, scope *s, const fe_node *def, const fe_node *ca
     int32_t first = b->g->n_nodes;
     bool ok = run_stmts(b, &inner, &def->body, out, &returned);
     /* the return expression's nodes are named after the function */
-    if (ok && returned && out->kind == VAL_TENSOR) name_new_nodes(b, first, out->node, def->name);
+    if (ok && returned) name_new_nodes(b, first, out->kind == VAL_TENSOR ? out->node : -1, def->name);
     b->depth--;
     b->context = context;
     if (ok && !returned) {
@@ -899,7 +964,10 @@ static bool eval(builder *b, scope *s, const fe_node *e, value *out)
     case FE_NEG: {
         value v;
         if (!eval(b, s, e->lhs, &v)) return false;
-        if (v.kind == VAL_INT) return out->kind = VAL_INT, out->i = -v.i, true;
+        if (v.kind == VAL_INT) {
+            if (__builtin_sub_overflow(0, v.i, &out->i)) return fail(e->loc, "integer overflow in constant expression");
+            return out->kind = VAL_INT, true;
+        }
         if (v.kind == VAL_FLOAT) return out->kind = VAL_FLOAT, out->f = -v.f, true;
         int32_t in[2];
         if (!want_tensor(b, &v, "the operand of '-'", &in[0])) return false;
@@ -933,10 +1001,13 @@ static bool eval_type(builder *b, scope *s, const fe_node *t, qmc_dtype *dtype, 
         return fail(t->loc, "unsupported dtype '%s' (inputs and outputs are f32 or i32)", t->name);
     if (t->list.count > IR_MAX_RANK) return fail(t->loc, "more than %d dimensions", IR_MAX_RANK);
     *rank = t->list.count;
+    int64_t count = 1;
     for (int i = 0; i < t->list.count; i++) {
         value v;
         if (!eval(b, s, t->list.items[i], &v) || !want_int(&v, "a dimension", &shape[i])) return false;
         if (shape[i] < 1) return fail(v.loc, "a dimension must be positive, not %lld", (long long)shape[i]);
+        if (__builtin_mul_overflow(count, shape[i], &count) || count > IR_MAX_ELEMENTS)
+            return fail(t->loc, "the type has more than %lld elements", (long long)IR_MAX_ELEMENTS);
     }
     return true;
 }
@@ -968,10 +1039,16 @@ static bool declare_output(builder *b, scope *s, const fe_node *st)
         if (strcmp(g->outputs[i].name, st->name) == 0) return fail(st->loc, "output '%s' is declared twice", st->name);
     ir_port p = {.name = st->name, .loc = st->loc, .node = -1};
     if (!eval_type(b, s, st->type, &p.dtype, &p.rank, p.shape)) return false;
+    if (p.dtype != QMC_DTYPE_F32)
+        return fail(st->type->loc, "output '%s' is declared %s, but outputs are f32 tensors", st->name,
+                    qmc_dtype_name(p.dtype));
     for (int i = 0; i < st->list.count; i++) {
         const fe_node *an = st->list.items[i];
-        if (strcmp(an->name, "logits") != 0)
+        if (strcmp(an->name, "logits") != 0) {
+            if (fe_edit_distance(an->name, "logits") <= 2)
+                return fail(an->loc, "unknown output annotation '@%s'; did you mean '@logits'?", an->name);
             return fail(an->loc, "unknown output annotation '@%s' (outputs take '@logits')", an->name);
+        }
         p.logits = true;
     }
     g->outputs = fe_arena_grow(b->arena, g->outputs, (size_t)g->n_outputs, (size_t)g->n_outputs + 1, sizeof p);
@@ -983,7 +1060,7 @@ static bool assign(builder *b, scope *s, const fe_node *st)
 {
     binding *old = scope_find(s, st->name);
     if (old && old->is_const) {
-        fail(st->loc, "cannot assign to constant '%s'", st->name);
+        fail(st->loc, "cannot assign to %s '%s'", old->is_loop ? "loop variable" : "constant", st->name);
         return fe_note(old->loc, "'%s' is defined here", st->name), false;
     }
     if (old && old->is_input) {
@@ -993,7 +1070,8 @@ static bool assign(builder *b, scope *s, const fe_node *st)
     int32_t first = b->g->n_nodes;
     value v;
     if (!eval(b, s, st->lhs, &v)) return false;
-    if (v.kind == VAL_TENSOR) name_new_nodes(b, first, v.node, st->name);
+    /* every node the statement made is named, also when the value is a list */
+    name_new_nodes(b, first, v.kind == VAL_TENSOR ? v.node : -1, st->name);
     scope_bind(b, s, st->name, v, st->loc);
     return true;
 }
@@ -1019,11 +1097,17 @@ static bool run_for(builder *b, scope *s, const fe_node *st, value *ret, bool *r
     int64_t from = 0, to = 0;
     if (!eval(b, s, st->lhs, &lo) || !want_int(&lo, "a loop bound", &from)) return false;
     if (!eval(b, s, st->rhs, &hi) || !want_int(&hi, "a loop bound", &to)) return false;
-    if (to - from > MAX_LOOP_TRIPS) return fail(st->loc, "the loop runs more than %d times", MAX_LOOP_TRIPS);
+    int64_t trips;
+    if (__builtin_sub_overflow(to, from, &trips) || trips > MAX_LOOP_TRIPS)
+        return fail(st->loc, "the loop runs more than %d times", MAX_LOOP_TRIPS);
     if (scope_find(s, st->name)) return fail(st->loc, "the loop variable '%s' shadows a name in use", st->name);
     for (int64_t i = from; i < to && !*returned; i++) {
+        /* each trip counts as a statement, so empty nested loops end too */
+        if (++b->statements > MAX_STATEMENTS)
+            return fail(st->loc, "the model unrolls into more than %d statements", MAX_STATEMENTS);
         value v = {.kind = VAL_INT, .i = i, .loc = st->loc};
-        scope_bind(b, s, st->name, v, st->loc)->is_const = true;
+        binding *x = scope_bind(b, s, st->name, v, st->loc);
+        x->is_const = x->is_loop = true;
         if (!run_stmts(b, s, &st->body, ret, returned)) return false;
     }
     scope_unbind(s, st->name);
@@ -1033,6 +1117,10 @@ static bool run_for(builder *b, scope *s, const fe_node *st, value *ret, bool *r
 static bool run_stmt(builder *b, scope *s, const fe_node *st, value *ret, bool *returned)
 {
     bool in_model = b->depth == 0;
+    if (++b->statements > MAX_STATEMENTS)
+        return fail(st->loc, "the model unrolls into more than %d statements", MAX_STATEMENTS);
+    if (b->g->n_nodes > MAX_NODES)
+        return fail(st->loc, "the model unrolls into more than %d graph nodes", MAX_NODES);
     switch (st->kind) {
     case FE_WEIGHTS:
         if (!in_model) return fail(st->loc, "'weights' belongs in the model, not in a function");
@@ -1074,11 +1162,14 @@ static bool bind_outputs(builder *b, scope *s, const fe_node *model)
         ir_port *p = &g->outputs[i];
         binding *x = scope_find_local(s, p->name);
         if (!x) return fail(p->loc, "output '%s' is never assigned", p->name);
-        if (x->v.kind != VAL_TENSOR) return fail(x->loc, "output '%s' must be a tensor, not %s", p->name, kind_name(x->v.kind));
+        if (x->v.kind != VAL_TENSOR) {
+            fail(x->v.loc, "output '%s' must be a tensor, not %s", p->name, kind_name(x->v.kind));
+            return fe_note(p->loc, "'%s' is declared here", p->name), false;
+        }
         const ir_node *n = &g->nodes[x->v.node];
         if (n->dtype != p->dtype || n->rank != p->rank || memcmp(n->shape, p->shape, sizeof p->shape[0] * (size_t)p->rank)) {
             char want[IR_SHAPE_STR_MAX], have[IR_SHAPE_STR_MAX];
-            fail(x->loc, "output '%s' is declared %s but is assigned a value of shape %s", p->name,
+            fail(x->v.loc, "output '%s' is declared %s but is assigned a value of shape %s", p->name,
                  ir_shape_str(p->dtype, p->rank, p->shape, want, sizeof want),
                  ir_shape_str(n->dtype, n->rank, n->shape, have, sizeof have));
             return fe_note(p->loc, "'%s' is declared here", p->name), false;
@@ -1110,7 +1201,7 @@ static bool collect_items(builder *b, const fe_node *file, const fe_node **model
         }
     }
     if (!*model) {
-        fe_loc l = {fe_arena_strdup(b->arena, b->g->source), 1, 1, 1};
+        fe_loc l = {fe_arena_strdup(b->arena, b->g->source), 0, 0, 0}; /* the file, no line */
         return fail(l, "the file defines no model (expected `model NAME { ... }`)");
     }
     return true;
@@ -1126,6 +1217,8 @@ ir_graph *ir_build_graph(fe_arena *arena, const fe_node *file, const ir_build_op
     const fe_node *model;
     if (!collect_items(&b, file, &model)) return NULL;
     g->name = model->name;
+    /* --weights supplies the weights even to a model without a `weights` statement */
+    if (opts && opts->weights_override && !open_weights(&b, NULL)) return NULL;
     scope ms = {.parent = b.globals};
     value ret;
     bool returned = false;

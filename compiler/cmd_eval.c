@@ -58,7 +58,8 @@ static bool parse_args(int argc, char **argv, eval_args *a)
             a->inputs[a->n_inputs++] = v;
             continue;
         }
-        if (c.argv[c.i][0] == '-' || a->model) { if (!c.failed) cli_unknown(&c, known); continue; }
+        if (c.failed) break; /* an option lacked its value */
+        if (c.argv[c.i][0] == '-' || a->model) { cli_unknown(&c, known); continue; }
         a->model = c.argv[c.i++];
     }
     if (c.failed) return false;
@@ -88,6 +89,10 @@ static int64_t *read_ints(const char *path, int64_t *count)
         return rt_file_unmap(&f), NULL;
     }
     int64_t *v = malloc(sizeof *v * (size_t)(h.count + 1));
+    if (!v) {
+        fe_error_plain("%s: out of memory for %lld values", path, (long long)h.count);
+        return rt_file_unmap(&f), NULL;
+    }
     for (int64_t i = 0; i < h.count; i++) {
         if (h.dtype == QMC_DTYPE_I32) {
             int32_t x;
@@ -121,8 +126,9 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
     int n = 0, status = 1;
     int64_t batch, n_labels;
     int64_t *labels = read_ints(a->labels, &n_labels);
-    float *stacked[MAX_INPUTS] = {0};
     if (!labels) return 1;
+    float **stacked = calloc((size_t)g->n_outputs, sizeof *stacked);
+    if (!stacked) return free(labels), fe_error_plain("out of memory"), 1;
     for (; n < a->n_inputs; n++)
         if (!model_input_open(g, a->inputs[n], &ins[n])) goto done;
     if (!model_inputs_check(g, ins, n, &batch)) goto done;
@@ -132,8 +138,16 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
                        (long long)runs);
         goto done;
     }
-    for (int k = 0; k < g->n_outputs; k++)
-        stacked[k] = malloc(sizeof(float) * (size_t)(ir_node_count(&g->nodes[g->outputs[k].node]) * runs));
+    for (int k = 0; k < g->n_outputs; k++) {
+        int64_t total;
+        if (!__builtin_mul_overflow(ir_node_count(&g->nodes[g->outputs[k].node]), runs, &total) &&
+            total <= IR_MAX_ELEMENTS)
+            stacked[k] = malloc(sizeof(float) * (size_t)total);
+        if (!stacked[k]) {
+            fe_error_plain("out of memory for the outputs of %lld samples", (long long)runs);
+            goto done;
+        }
+    }
     if (!model_run_batches(g, it, ins, n, runs, stacked)) goto done;
     int64_t classes = p->shape[0], correct = 0;
     for (int64_t r = 0; r < runs; r++) {
@@ -147,7 +161,8 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
     status = 0;
 done:
     for (int i = 0; i < n; i++) model_input_close(&ins[i]);
-    for (int k = 0; k < MAX_INPUTS; k++) free(stacked[k]);
+    for (int k = 0; k < g->n_outputs; k++) free(stacked[k]);
+    free(stacked);
     free(labels);
     return status;
 }
@@ -166,8 +181,12 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
 {
     int o = find_output(g, a->output);
     if (o < 0) return 1;
-    const ir_port *in = &g->inputs[0], *out = &g->outputs[o];
-    if (g->n_inputs != 1 || in->dtype != QMC_DTYPE_I32 || in->rank != 1)
+    const ir_port *out = &g->outputs[o];
+    if (g->n_inputs != 1)
+        return fe_error(out->loc, "perplexity needs a model with one i32 input of T token ids, but '%s' has %d inputs",
+                        g->name, g->n_inputs), 1;
+    const ir_port *in = &g->inputs[0];
+    if (in->dtype != QMC_DTYPE_I32 || in->rank != 1)
         return fe_error(in->loc, "perplexity needs a model with one i32 input of T token ids"), 1;
     int64_t t = in->shape[0];
     if (out->rank != 2 || out->shape[0] != t)

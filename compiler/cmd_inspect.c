@@ -27,7 +27,8 @@ int cmd_inspect(int argc, char **argv)
         if (cli_value(&c, "--weights", &po.weights_override) || cli_value(&c, "--dump-after", &po.dump_after)) continue;
         if (cli_flag(&c, "--ast")) { ast = true; continue; }
         if (cli_flag(&c, "--tokens")) { tokens = true; continue; }
-        if (c.argv[c.i][0] == '-' || model) { if (!c.failed) cli_unknown(&c, known); continue; }
+        if (c.failed) break; /* an option lacked its value */
+        if (c.argv[c.i][0] == '-' || model) { cli_unknown(&c, known); continue; }
         model = c.argv[c.i++];
     }
     if (c.failed) return 1;

@@ -48,7 +48,8 @@ static bool parse_args(int argc, char **argv, run_args *a)
             a->outputs[a->n_outputs++] = v;
             continue;
         }
-        if (c.argv[c.i][0] == '-' || a->model) { if (!c.failed) cli_unknown(&c, known); continue; }
+        if (c.failed) break; /* an option lacked its value */
+        if (c.argv[c.i][0] == '-' || a->model) { cli_unknown(&c, known); continue; }
         a->model = c.argv[c.i++];
     }
     if (!c.failed && !a->model) usage(stderr);
@@ -69,6 +70,20 @@ static void print_summary(const ir_port *p, const float *y, int64_t count, int64
            sum / (double)count);
 }
 
+/* Writes one f32 output atomically; on failure nothing is left at path. */
+static bool write_output(const char *path, int rank, const int64_t *shape, const float *data)
+{
+    char header[RT_NPY_HEADER_MAX], err[256];
+    size_t hlen = rt_npy_header_encode(QMC_DTYPE_F32, rank, shape, header, sizeof header);
+    if (!hlen) return fe_error_plain("cannot write '%s': %d dimensions are too many for .npy", path, rank), false;
+    int64_t count = 1;
+    for (int d = 0; d < rank; d++) count *= shape[d];
+    rt_write_piece pieces[2] = {{header, hlen}, {data, sizeof(float) * (size_t)count}};
+    if (rt_file_write_atomic(path, pieces, 2, err, sizeof err) != QMC_OK)
+        return fe_error_plain("cannot write '%s': %s", path, err), false;
+    return true;
+}
+
 static int run(const run_args *a, fe_arena *arena)
 {
     ir_graph *g = pipeline_load(arena, a->model, &a->po);
@@ -77,10 +92,11 @@ static int run(const run_args *a, fe_arena *arena)
     int n_open = 0, status = 1;
     int out_ports[MAX_PORTS];
     const char *out_paths[MAX_PORTS];
-    float *stacked[MAX_PORTS] = {0};
     int64_t batch;
     for (int i = 0; i < a->n_outputs; i++)
         if (!model_output_spec(g, a->outputs[i], &out_ports[i], &out_paths[i])) return 1;
+    float **stacked = calloc((size_t)g->n_outputs, sizeof *stacked);
+    if (!stacked) return fe_error_plain("out of memory"), 1;
     for (; n_open < a->n_inputs; n_open++)
         if (!model_input_open(g, a->inputs[n_open], &ins[n_open])) goto done;
     if (!model_inputs_check(g, ins, n_open, &batch)) goto done;
@@ -88,9 +104,13 @@ static int run(const run_args *a, fe_arena *arena)
     interp_use_quantized_weights(it, g);
     int64_t runs = batch < 0 ? 1 : batch;
     for (int o = 0; o < g->n_outputs; o++) {
-        int64_t count = ir_node_count(&g->nodes[g->outputs[o].node]);
-        stacked[o] = malloc(sizeof(float) * (size_t)(count * runs));
-        if (!stacked[o]) { fe_error_plain("out of memory for the outputs"); goto done; }
+        int64_t count = ir_node_count(&g->nodes[g->outputs[o].node]), total;
+        if (!__builtin_mul_overflow(count, runs, &total) && total <= IR_MAX_ELEMENTS)
+            stacked[o] = malloc(sizeof(float) * (size_t)total);
+        if (!stacked[o]) {
+            fe_error_plain("out of memory for output '%s' of %lld runs", g->outputs[o].name, (long long)runs);
+            goto done;
+        }
     }
     if (!model_run_batches(g, it, ins, n_open, runs, stacked)) goto done;
     for (int i = 0; i < a->n_outputs; i++) {
@@ -99,11 +119,7 @@ static int run(const run_args *a, fe_arena *arena)
         int rank = 0;
         if (batch >= 0) shape[rank++] = batch;
         for (int d = 0; d < p->rank; d++) shape[rank++] = p->shape[d];
-        qmc_status st = rt_npy_write(out_paths[i], QMC_DTYPE_F32, rank, shape, stacked[out_ports[i]]);
-        if (st != QMC_OK) {
-            fe_error_plain("cannot write '%s': %s", out_paths[i], qmc_status_string(st));
-            goto done;
-        }
+        if (!write_output(out_paths[i], rank, shape, stacked[out_ports[i]])) goto done;
     }
     if (a->n_outputs == 0)
         for (int o = 0; o < g->n_outputs; o++)
@@ -111,7 +127,8 @@ static int run(const run_args *a, fe_arena *arena)
     status = 0;
 done:
     for (int i = 0; i < n_open; i++) model_input_close(&ins[i]);
-    for (int o = 0; o < MAX_PORTS; o++) free(stacked[o]);
+    for (int o = 0; o < g->n_outputs; o++) free(stacked[o]);
+    free(stacked);
     return status;
 }
 

@@ -48,11 +48,12 @@ bool model_input_open(const ir_graph *g, const char *spec, model_input *in)
     if (in->port < 0) return false;
     const ir_port *p = &g->inputs[in->port];
     if (rt_file_map(in->path, &in->file, err, sizeof err) != QMC_OK) {
-        fe_error_plain("%s: %s", in->path, err);
+        fe_error_plain("cannot read '%s' for input '%s': %s", in->path, p->name, err);
         return false;
     }
     if (rt_npy_parse(in->file.data, in->file.size, &in->npy, err, sizeof err) != QMC_OK) {
-        fe_error_plain("%s: malformed .npy file: %s", in->path, err);
+        fe_error_plain("malformed .npy file '%s' for input '%s': %s", in->path, p->name, err);
+        rt_file_unmap(&in->file);
         return false;
     }
     char want[IR_SHAPE_STR_MAX], have[IR_SHAPE_STR_MAX];
@@ -61,6 +62,7 @@ bool model_input_open(const ir_graph *g, const char *spec, model_input *in)
     if (!dtype_accepted(p->dtype, in->npy.dtype)) {
         fe_error(p->loc, "input '%s' is %s but '%s' holds %s (%s)", p->name, want, in->path, have,
                  p->dtype == QMC_DTYPE_F32 ? "expected float32" : "expected int32 or int64");
+        rt_file_unmap(&in->file);
         return false;
     }
     int extra = in->npy.rank - p->rank;
@@ -69,11 +71,13 @@ bool model_input_open(const ir_graph *g, const char *spec, model_input *in)
     if (!match) {
         fe_error(p->loc, "input '%s' is %s (or a batch [N, ...] of it) but '%s' holds %s", p->name, want,
                  in->path, have);
+        rt_file_unmap(&in->file);
         return false;
     }
     in->batch = extra ? in->npy.shape[0] : -1;
     if (in->batch == 0) {
         fe_error(p->loc, "input '%s': '%s' holds an empty batch", p->name, in->path);
+        rt_file_unmap(&in->file);
         return false;
     }
     return true;

@@ -16,7 +16,11 @@ static const char *describe(const ir_graph *g, int32_t i, char *buf, size_t size
     case IR_OP_INPUT: snprintf(buf, size, "input '%s'", n->name); break;
     case IR_OP_WEIGHT: snprintf(buf, size, "weight '%s'", n->name); break;
     case IR_OP_CONST: snprintf(buf, size, "the constant %g", n->attr.value); break;
-    default: snprintf(buf, size, "the %s '%s'", ir_op_name(n->op), n->name); break;
+    default:
+        /* nodes of the statement being built are named when it completes */
+        if (n->name) snprintf(buf, size, "the %s '%s'", ir_op_name(n->op), n->name);
+        else snprintf(buf, size, "the result of %s", ir_op_name(n->op));
+        break;
     }
     return buf;
 }
@@ -43,7 +47,11 @@ static bool fail_operands(const ir_graph *g, const ir_node *n, int n_ops, const 
     va_start(ap, fmt);
     fe_verror("error", n->loc, fmt, ap);
     va_end(ap);
-    for (int i = 0; i < n_ops; i++) note_operand(g, ops[i]);
+    for (int i = 0; i < n_ops; i++) {
+        bool seen = false; /* one note per operand, also when it is used twice */
+        for (int j = 0; j < i; j++) seen |= ops[j] == ops[i];
+        if (!seen) note_operand(g, ops[i]);
+    }
     return false;
 }
 
@@ -263,9 +271,14 @@ static bool infer_attention(ir_graph *g, ir_node *n)
         return fail_operands(g, n, 3, n->inputs,
                              "attention: q and k must have the same features and k and v the same tokens");
     int h = n->attr.heads;
-    if (h < 1 || q->shape[1] % h || v->shape[1] % h)
-        return fail_operands(g, n, 3, n->inputs, "attention: %d heads do not divide the %lld and %lld features",
-                             h, (long long)q->shape[1], (long long)v->shape[1]);
+    if (h < 1 || q->shape[1] % h || v->shape[1] % h) {
+        bool q_bad = h < 1 || q->shape[1] % h;
+        return fail_operands(g, n, 3, n->inputs, "attention: %d heads do not divide the %lld features of %s", h,
+                             (long long)(q_bad ? q->shape[1] : v->shape[1]), q_bad ? "q and k" : "v");
+    }
+    if (q->shape[0] > IR_MAX_ELEMENTS / k->shape[0])
+        return fail_operands(g, n, 2, n->inputs, "attention: %lld queries and %lld keys are too many scores",
+                             (long long)q->shape[0], (long long)k->shape[0]);
     if (n->attr.causal && q->shape[0] > k->shape[0])
         return fail_operands(g, n, 2, n->inputs, "causal attention needs at least as many keys as queries");
     int64_t shape[2] = {q->shape[0], v->shape[1]};
@@ -273,9 +286,23 @@ static bool infer_attention(ir_graph *g, ir_node *n)
     return true;
 }
 
-bool ir_infer_node_shape(ir_graph *g, int32_t index)
+/* Rejects results with more than IR_MAX_ELEMENTS elements (concat in a
+ * loop doubles a shape each time), so later size arithmetic cannot overflow. */
+static bool check_size(ir_graph *g, ir_node *n)
 {
-    ir_node *n = &g->nodes[index];
+    int64_t count = 1;
+    for (int d = 0; d < n->rank; d++)
+        if (__builtin_mul_overflow(count, n->shape[d], &count) || count > IR_MAX_ELEMENTS)
+        {
+            char what[160];
+            return fail_operands(g, n, 0, NULL, "%s would have more than %lld elements",
+                                 describe(g, (int32_t)(n - g->nodes), what, sizeof what), (long long)IR_MAX_ELEMENTS);
+        }
+    return true;
+}
+
+static bool infer_op(ir_graph *g, ir_node *n)
+{
     switch (n->op) {
     case IR_OP_INPUT:
     case IR_OP_WEIGHT:
@@ -314,6 +341,12 @@ bool ir_infer_node_shape(ir_graph *g, int32_t index)
     }
     QMC_ASSERT(!"unknown op");
     return false;
+}
+
+bool ir_infer_node_shape(ir_graph *g, int32_t index)
+{
+    ir_node *n = &g->nodes[index];
+    return infer_op(g, n) && check_size(g, n);
 }
 
 bool ir_infer_shapes(ir_graph *g)

@@ -2,6 +2,7 @@
  *
  * A broken invariant is a compiler bug, not a user error: it is reported as
  * an internal error naming the pass that broke it, and compilation stops. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "compiler.h"
@@ -42,6 +43,32 @@ static int arity_max(ir_op op)
     }
 }
 
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Node names are unique: one pass with an open-addressing table. */
+static bool names_unique(const ir_graph *g, const char *after_pass)
+{
+    size_t cap = 16;
+    while (cap < (size_t)g->n_nodes * 2) cap *= 2;
+    int32_t *slots = malloc(sizeof *slots * cap);
+    if (!slots) return broken(after_pass, -1, "out of memory checking names");
+    for (size_t i = 0; i < cap; i++) slots[i] = -1;
+    bool ok = true;
+    for (int32_t i = 0; i < g->n_nodes && ok; i++) {
+        size_t h = (size_t)hash_name(g->nodes[i].name) & (cap - 1);
+        while (slots[h] >= 0 && strcmp(g->nodes[slots[h]].name, g->nodes[i].name) != 0) h = (h + 1) & (cap - 1);
+        if (slots[h] >= 0) ok = broken(after_pass, i, "duplicate node name");
+        slots[h] = i;
+    }
+    free(slots);
+    return ok;
+}
+
 bool ir_verify(const ir_graph *g, const char *after_pass)
 {
     for (int i = 0; i < g->n_nodes; i++) {
@@ -56,10 +83,8 @@ bool ir_verify(const ir_graph *g, const char *after_pass)
         for (int d = 0; d < n->rank; d++)
             if (n->shape[d] < 1) return broken(after_pass, i, "non-positive dimension");
         if (n->op == IR_OP_WEIGHT && !n->tensor) return broken(after_pass, i, "weight without a tensor");
-        for (int j = 0; j < i; j++)
-            if (g->nodes[j].name && strcmp(g->nodes[j].name, n->name) == 0 && n->op != IR_OP_INPUT)
-                return broken(after_pass, i, "duplicate node name");
     }
+    if (!names_unique(g, after_pass)) return false;
     for (int i = 0; i < g->n_inputs; i++)
         if (g->inputs[i].node < 0 || g->inputs[i].node >= g->n_nodes || g->nodes[g->inputs[i].node].op != IR_OP_INPUT)
             return broken(after_pass, -1, "an input port does not name an input node");
