@@ -68,7 +68,8 @@ static int64_t scratch_bytes(const ir_graph *g, const ir_node *n)
 {
     if (n->op == IR_OP_ATTENTION) {
         const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
-        return (int64_t)sizeof(float) * q->shape[0] * k->shape[0];
+        /* one query's scores and one head's keys transposed */
+        return (int64_t)sizeof(float) * (k->shape[0] + q->shape[1] * k->shape[0]);
     }
     return 0;
 }

@@ -174,3 +174,57 @@ LLVMValueRef cg_blob_ptr(cg *c, int blob)
     QMC_ASSERT(b->global);
     return b->global;
 }
+
+/* ---- vector loops ----------------------------------------------------------- */
+
+LLVMValueRef cg_vload(cg *c, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask, int lanes)
+{
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, lanes);
+    LLVMValueRef p = cg_gep(c, c->t_f32, base, index);
+    if (!mask) return cg_load(c, vt, p, 4);
+    LLVMTypeRef tys[2] = {vt, c->t_ptr};
+    LLVMValueRef args[4] = {p, cg_i32(c, 4), mask, LLVMConstNull(vt)};
+    return cg_intrinsic(c, "llvm.masked.load", tys, 2, args, 4);
+}
+
+void cg_vstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask)
+{
+    LLVMValueRef p = cg_gep(c, c->t_f32, base, index);
+    if (!mask) {
+        cg_store(c, v, p, 4);
+        return;
+    }
+    LLVMTypeRef tys[2] = {LLVMTypeOf(v), c->t_ptr};
+    LLVMValueRef args[4] = {v, p, cg_i32(c, 4), mask};
+    cg_intrinsic(c, "llvm.masked.store", tys, 2, args, 4);
+}
+
+/* <0, 1, ..., lanes-1> < splat(rem) */
+static LLVMValueRef tail_mask(cg *c, LLVMValueRef rem, int lanes)
+{
+    LLVMValueRef iota[64];
+    for (int i = 0; i < lanes; i++) iota[i] = cg_i64(c, i);
+    LLVMValueRef v = LLVMConstVector(iota, (unsigned)lanes);
+    return LLVMBuildICmp(c->b, LLVMIntULT, v, cg_splat(c, rem, lanes), "tail");
+}
+
+void cg_vloop(cg *c, LLVMValueRef count, int lanes, cg_vbody body, void *ctx)
+{
+    LLVMValueRef full = LLVMBuildAnd(c->b, count, cg_i64(c, ~(int64_t)(lanes - 1)), "");
+    if (LLVMIsConstant(count)) full = cg_i64(c, LLVMConstIntGetSExtValue(count) / lanes * lanes);
+    cg_loop l = cg_loop_begin(c, cg_i64(c, 0), full, lanes, "v");
+    body(c, ctx, l.iv, NULL, lanes);
+    cg_loop_end(c, &l);
+    if (LLVMIsConstant(count)) {
+        int64_t rem = LLVMConstIntGetSExtValue(count) % lanes;
+        if (rem) body(c, ctx, full, tail_mask(c, cg_i64(c, rem), lanes), lanes);
+        return;
+    }
+    LLVMValueRef rem = LLVMBuildSub(c->b, count, full, "");
+    LLVMBasicBlockRef tail = cg_block(c, "vtail"), done = cg_block(c, "vdone");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, rem, cg_i64(c, 0), ""), tail, done);
+    LLVMPositionBuilderAtEnd(c->b, tail);
+    body(c, ctx, full, tail_mask(c, rem, lanes), lanes);
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
+}

@@ -122,6 +122,25 @@ int cg_blob_add(cg *c, const char *name, const void *data, size_t bytes);
 /* The address of a blob's data in the function being emitted. */
 LLVMValueRef cg_blob_ptr(cg *c, int blob);
 
+/* A loop over [0, count) in steps of `lanes`: body runs on full vectors
+ * (mask NULL), then once on the remainder with a lane mask (masked loads
+ * and stores). count may be a constant or a value. */
+typedef void (*cg_vbody)(cg *c, void *ctx, LLVMValueRef index, LLVMValueRef mask, int lanes);
+void cg_vloop(cg *c, LLVMValueRef count, int lanes, cg_vbody body, void *ctx);
+/* lanes floats at base[index] (masked lanes read as 0), and the store. */
+LLVMValueRef cg_vload(cg *c, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask, int lanes);
+void cg_vstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask);
+
+/* ---- emit_math.c: vectorisable transcendental functions ------------------ */
+
+/* Each works on a float or a vector of floats (see emit_math.c for the
+ * methods and error bounds). */
+LLVMValueRef cg_math_exp(cg *c, LLVMValueRef x);
+LLVMValueRef cg_math_erf(cg *c, LLVMValueRef x);
+LLVMValueRef cg_math_tanh(cg *c, LLVMValueRef x);
+LLVMValueRef cg_math_gelu(cg *c, LLVMValueRef x);
+LLVMValueRef cg_math_silu(cg *c, LLVMValueRef x);
+
 /* ---- emit_linear.c: linear layers with fused dequantization ------------- */
 
 /* A weight matrix laid out for the kernels: output rows in panels of

@@ -113,29 +113,32 @@ static void emit_elementwise(op_ctx *o)
     for (int d = n->rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
 }
 
+typedef struct unary_ctx {
+    ir_op op;
+    LLVMValueRef in, out;
+} unary_ctx;
+
+static void unary_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    unary_ctx *u = ctx;
+    LLVMValueRef x = cg_vload(c, u->in, i, mask, lanes), y;
+    switch (u->op) {
+    case IR_OP_RELU: {
+        LLVMValueRef zero = LLVMConstNull(LLVMTypeOf(x));
+        y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, zero, ""), x, zero, "");
+        break;
+    }
+    case IR_OP_GELU: y = cg_math_gelu(c, x); break;
+    case IR_OP_SILU: y = cg_math_silu(c, x); break;
+    default: y = cg_math_tanh(c, x); break;
+    }
+    cg_vstore(c, y, u->out, i, mask);
+}
+
 static void emit_unary(op_ctx *o)
 {
-    cg *c = o->c;
-    cg_loop l = cg_for(c, 0, ir_node_count(o->n), 1, "i");
-    LLVMValueRef x = fload(c, o->in[0], l.iv), y;
-    switch (o->n->op) {
-    case IR_OP_RELU:
-        y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, cg_f32(c, 0), ""), x, cg_f32(c, 0), "");
-        break;
-    case IR_OP_GELU: {
-        LLVMValueRef e = cg_call_libm(c, "erff", LLVMBuildFMul(c->b, x, cg_f32(c, 0.70710678118654752), ""));
-        y = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, cg_f32(c, 0.5), x, ""), LLVMBuildFAdd(c->b, cg_f32(c, 1), e, ""), "");
-        break;
-    }
-    case IR_OP_SILU: {
-        LLVMValueRef e = cg_call_libm(c, "expf", LLVMBuildFNeg(c->b, x, ""));
-        y = LLVMBuildFDiv(c->b, x, LLVMBuildFAdd(c->b, cg_f32(c, 1), e, ""), "");
-        break;
-    }
-    default: y = cg_call_libm(c, "tanhf", x); break;
-    }
-    fstore(c, y, o->out, l.iv);
-    cg_loop_end(c, &l);
+    unary_ctx u = {o->n->op, o->in[0], o->out};
+    cg_vloop(o->c, cg_i64(o->c, ir_node_count(o->n)), o->c->lanes, unary_body, &u);
 }
 
 /* ---- reductions over rows ------------------------------------------------- */
@@ -153,41 +156,93 @@ static LLVMValueRef reduce_sum(cg *c, LLVMValueRef len, term_fn f, void *ctx)
     return cg_load(c, c->t_f32, acc, 4);
 }
 
-/* softmax of len values at base[i * stride] in place into out (same layout) */
-typedef struct strided {
-    LLVMValueRef base;
-    int64_t stride;
-    LLVMValueRef shift; /* subtracted before exp */
-} strided;
+/* Softmax of len contiguous values (scaled by `scale` first) from in to
+ * out (which may be in): a vector max, a vector pass of exp and sum, then
+ * a pass of multiplication by 1/sum. */
+typedef struct softmax_ctx {
+    LLVMValueRef in, out, scale, acc, max;
+} softmax_ctx;
 
-static LLVMValueRef exp_term(cg *c, void *ctx, LLVMValueRef i)
+static void max_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
 {
-    strided *s = ctx;
-    LLVMValueRef x = fload(c, s->base, mul(c, i, s->stride));
-    return x; /* replaced by the caller's exp loop */
+    softmax_ctx *s = ctx;
+    LLVMValueRef x = LLVMBuildFMul(c->b, cg_vload(c, s->in, i, mask, lanes), cg_splat(c, s->scale, lanes), "");
+    if (mask) x = LLVMBuildSelect(c->b, mask, x, cg_splat(c, cg_f32(c, -INFINITY), lanes), "");
+    LLVMTypeRef vt = LLVMTypeOf(x);
+    LLVMValueRef args[2] = {cg_load(c, vt, s->acc, 64), x};
+    cg_store(c, cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2), s->acc, 64);
 }
 
-static void softmax_row(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len, int64_t stride)
+static void exp_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    softmax_ctx *s = ctx;
+    LLVMValueRef x = LLVMBuildFMul(c->b, cg_vload(c, s->in, i, mask, lanes), cg_splat(c, s->scale, lanes), "");
+    LLVMValueRef e = cg_math_exp(c, LLVMBuildFSub(c->b, x, cg_splat(c, s->max, lanes), ""));
+    if (mask) e = LLVMBuildSelect(c->b, mask, e, LLVMConstNull(LLVMTypeOf(e)), "");
+    cg_vstore(c, e, s->out, i, mask);
+    LLVMTypeRef vt = LLVMTypeOf(e);
+    cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, vt, s->acc, 64), e, ""), s->acc, 64);
+}
+
+static void scale_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    softmax_ctx *s = ctx;
+    LLVMValueRef y = LLVMBuildFMul(c->b, cg_vload(c, s->out, i, mask, lanes), cg_splat(c, s->max, lanes), "");
+    cg_vstore(c, y, s->out, i, mask);
+}
+
+static LLVMValueRef vreduce(cg *c, const char *name, LLVMValueRef v, LLVMValueRef start)
+{
+    LLVMTypeRef vt = LLVMTypeOf(v);
+    if (start) {
+        LLVMValueRef args[2] = {start, v};
+        return cg_fast(cg_intrinsic(c, name, &vt, 1, args, 2));
+    }
+    return cg_fast(cg_intrinsic(c, name, &vt, 1, &v, 1));
+}
+
+static void softmax_contiguous(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len, LLVMValueRef scale)
+{
+    int L = c->lanes;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
+    softmax_ctx s = {in, out, scale, cg_alloca(c, vt, "acc"), NULL};
+    cg_store(c, cg_splat(c, cg_f32(c, -INFINITY), L), s.acc, 64);
+    cg_vloop(c, len, L, max_body, &s);
+    s.max = vreduce(c, "llvm.vector.reduce.fmax", cg_load(c, vt, s.acc, 64), NULL);
+    /* a row of -inf gives 0s (as the interpreter does), not NaN */
+    s.max = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, s.max, cg_f32(c, -INFINITY), ""), cg_f32(c, 0), s.max, "");
+    cg_store(c, LLVMConstNull(vt), s.acc, 64);
+    cg_vloop(c, len, L, exp_body, &s);
+    LLVMValueRef sum = vreduce(c, "llvm.vector.reduce.fadd", cg_load(c, vt, s.acc, 64), cg_f32(c, 0));
+    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), sum, "");
+    s.max = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, sum, cg_f32(c, 0), ""), inv, cg_f32(c, 0), "");
+    cg_vloop(c, len, L, scale_body, &s);
+}
+
+/* Softmax over a strided axis (inner > 1): scalar loops. */
+static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len, int64_t stride)
 {
     LLVMValueRef mx = cg_alloca(c, c->t_f32, "max");
     cg_store(c, cg_f32(c, -INFINITY), mx, 4);
     cg_loop l = cg_loop_begin(c, cg_i64(c, 0), len, 1, "r");
     LLVMValueRef x = fload(c, in, mul(c, l.iv, stride));
-    LLVMValueRef m = cg_load(c, c->t_f32, mx, 4);
     LLVMTypeRef t = c->t_f32;
-    LLVMValueRef args[2] = {m, x};
-    cg_store(c, cg_fast(cg_intrinsic(c, "llvm.maxnum", &t, 1, args, 2)), mx, 4);
+    LLVMValueRef args[2] = {cg_load(c, c->t_f32, mx, 4), x};
+    cg_store(c, cg_intrinsic(c, "llvm.maxnum", &t, 1, args, 2), mx, 4);
     cg_loop_end(c, &l);
-    LLVMValueRef m_final = cg_load(c, c->t_f32, mx, 4);
+    LLVMValueRef m = cg_load(c, c->t_f32, mx, 4);
+    m = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_f32(c, -INFINITY), ""), cg_f32(c, 0), m, "");
     LLVMValueRef sum = cg_alloca(c, c->t_f32, "sum");
     cg_store(c, cg_f32(c, 0), sum, 4);
     cg_loop e = cg_loop_begin(c, cg_i64(c, 0), len, 1, "e");
     LLVMValueRef at = mul(c, e.iv, stride);
-    LLVMValueRef ex = cg_call_libm(c, "expf", LLVMBuildFSub(c->b, fload(c, in, at), m_final, ""));
+    LLVMValueRef ex = cg_math_exp(c, LLVMBuildFSub(c->b, fload(c, in, at), m, ""));
     fstore(c, ex, out, at);
-    cg_store(c, cg_fast(LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, sum, 4), ex, "")), sum, 4);
+    cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, sum, 4), ex, ""), sum, 4);
     cg_loop_end(c, &e);
-    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), cg_load(c, c->t_f32, sum, 4), "");
+    LLVMValueRef total = cg_load(c, c->t_f32, sum, 4);
+    LLVMValueRef inv = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, total, cg_f32(c, 0), ""),
+                                       LLVMBuildFDiv(c->b, cg_f32(c, 1), total, ""), cg_f32(c, 0), "");
     cg_loop s = cg_loop_begin(c, cg_i64(c, 0), len, 1, "s");
     LLVMValueRef at2 = mul(c, s.iv, stride);
     fstore(c, LLVMBuildFMul(c->b, fload(c, out, at2), inv, ""), out, at2);
@@ -202,7 +257,10 @@ static void emit_softmax(op_ctx *o)
     cg_loop lo = cg_for(c, 0, outer, 1, "o");
     cg_loop li = cg_for(c, 0, inner, 1, "in");
     LLVMValueRef at = add(c, mul(c, lo.iv, dim * inner), li.iv);
-    softmax_row(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim), inner);
+    if (inner == 1)
+        softmax_contiguous(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim), cg_f32(c, 1));
+    else
+        softmax_strided(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim), inner);
     cg_loop_end(c, &li);
     cg_loop_end(c, &lo);
 }
@@ -358,14 +416,48 @@ static void emit_matmul(op_ctx *o)
 
 /* ---- attention -------------------------------------------------------------- */
 
-typedef struct dot_ctx {
-    LLVMValueRef a, b;
-} dot_ctx;
+/* Per head h and query i: scores over the visible keys (all, or j <= i +
+ * s - t when causal) computed a vector of keys at a time from the head's
+ * keys transposed into scratch (kT[c][j]); softmax in place; then the
+ * output row as a sum of value rows weighted by the probabilities. */
+typedef struct attn_ctx {
+    int64_t t, s, d, dv, hd, hv;
+    LLVMValueRef q, k, v, out, scores, kt;
+    LLVMValueRef head, query;
+} attn_ctx;
 
-static LLVMValueRef term_dot(cg *c, void *ctx, LLVMValueRef i)
+static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int lanes)
 {
-    dot_ctx *d = ctx;
-    return LLVMBuildFMul(c->b, fload(c, d->a, i), fload(c, d->b, i), "");
+    attn_ctx *a = ctx;
+    LLVMValueRef acc = LLVMConstNull(cg_vec(c, c->t_f32, lanes));
+    LLVMValueRef qrow = fptr(c, a->q, add(c, mul(c, a->query, a->d), mul(c, a->head, a->hd)));
+    for (int64_t ch = 0; ch < a->hd; ch++) {
+        LLVMValueRef qv = cg_splat(c, fload(c, qrow, cg_i64(c, ch)), lanes);
+        LLVMValueRef kv = cg_vload(c, a->kt, add(c, cg_i64(c, ch * a->s), j), mask, lanes);
+        acc = cg_fmuladd(c, qv, kv, acc);
+    }
+    cg_vstore(c, acc, a->scores, j, mask);
+}
+
+typedef struct pv_ctx {
+    attn_ctx *a;
+    LLVMValueRef visible;
+} pv_ctx;
+
+static void pv_body(cg *c, void *ctx, LLVMValueRef ch, LLVMValueRef mask, int lanes)
+{
+    pv_ctx *pc = ctx;
+    attn_ctx *a = pc->a;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, lanes);
+    LLVMValueRef acc = cg_alloca(c, vt, "pv");
+    cg_store(c, LLVMConstNull(vt), acc, 64);
+    LLVMValueRef col = add(c, mul(c, a->head, a->hv), ch);
+    cg_loop lj = cg_loop_begin(c, cg_i64(c, 0), pc->visible, 1, "key");
+    LLVMValueRef p = cg_splat(c, fload(c, a->scores, lj.iv), lanes);
+    LLVMValueRef vv = cg_vload(c, a->v, add(c, mul(c, lj.iv, a->dv), col), mask, lanes);
+    cg_store(c, cg_fmuladd(c, p, vv, cg_load(c, vt, acc, 64)), acc, 64);
+    cg_loop_end(c, &lj);
+    cg_vstore(c, cg_load(c, vt, acc, 64), a->out, add(c, mul(c, a->query, a->dv), col), mask);
 }
 
 static void emit_attention(op_ctx *o)
@@ -373,32 +465,28 @@ static void emit_attention(op_ctx *o)
     cg *c = o->c;
     const ir_node *n = o->n, *q = &c->g->nodes[n->inputs[0]], *k = &c->g->nodes[n->inputs[1]],
                   *v = &c->g->nodes[n->inputs[2]];
-    int64_t t = q->shape[0], s = k->shape[0], d = q->shape[1], dv = v->shape[1];
-    int h = n->attr.heads;
-    int64_t hd = d / h, hv = dv / h;
-    cg_loop lh = cg_for(c, 0, h, 1, "head");
-    cg_loop li = cg_for(c, 0, t, 1, "query");
-    /* keys visible to query i: all, or j <= i + (s - t) when causal */
-    LLVMValueRef visible = n->attr.causal ? add(c, li.iv, cg_i64(c, s - t + 1)) : cg_i64(c, s);
-    LLVMValueRef scores = fptr(c, o->scratch, mul(c, li.iv, s));
-    LLVMValueRef qrow = fptr(c, o->in[0], add(c, mul(c, li.iv, d), mul(c, lh.iv, hd)));
-    cg_loop lj = cg_loop_begin(c, cg_i64(c, 0), visible, 1, "key");
-    dot_ctx dc = {qrow, fptr(c, o->in[1], add(c, mul(c, lj.iv, d), mul(c, lh.iv, hd)))};
-    LLVMValueRef dot = reduce_sum(c, cg_i64(c, hd), term_dot, &dc);
-    fstore(c, LLVMBuildFMul(c->b, dot, cg_f32(c, n->attr.scale), ""), scores, lj.iv);
-    cg_loop_end(c, &lj);
-    softmax_row(c, scores, scores, visible, 1);
-    LLVMValueRef yrow = fptr(c, o->out, add(c, mul(c, li.iv, dv), mul(c, lh.iv, hv)));
-    cg_loop lz = cg_for(c, 0, hv, 1, "z");
-    fstore(c, cg_f32(c, 0), yrow, lz.iv);
-    cg_loop_end(c, &lz);
-    cg_loop lp = cg_loop_begin(c, cg_i64(c, 0), visible, 1, "p");
-    LLVMValueRef pj = fload(c, scores, lp.iv);
-    LLVMValueRef vrow = fptr(c, o->in[2], add(c, mul(c, lp.iv, dv), mul(c, lh.iv, hv)));
-    cg_loop lc = cg_for(c, 0, hv, 1, "c");
-    fstore(c, cg_fmuladd(c, pj, fload(c, vrow, lc.iv), fload(c, yrow, lc.iv)), yrow, lc.iv);
+    attn_ctx a = {.t = q->shape[0], .s = k->shape[0], .d = q->shape[1], .dv = v->shape[1]};
+    a.hd = a.d / n->attr.heads;
+    a.hv = a.dv / n->attr.heads;
+    a.q = o->in[0], a.k = o->in[1], a.v = o->in[2], a.out = o->out;
+    a.scores = o->scratch;
+    a.kt = fptr(c, o->scratch, cg_i64(c, a.s));
+    cg_loop lh = cg_for(c, 0, n->attr.heads, 1, "head");
+    a.head = lh.iv;
+    /* kT[ch][j] = k[j][h*hd + ch] */
+    cg_loop lj = cg_for(c, 0, a.s, 1, "key");
+    cg_loop lc = cg_for(c, 0, a.hd, 1, "ch");
+    fstore(c, fload(c, a.k, add(c, mul(c, lj.iv, a.d), add(c, mul(c, lh.iv, a.hd), lc.iv))), a.kt,
+           add(c, mul(c, lc.iv, a.s), lj.iv));
     cg_loop_end(c, &lc);
-    cg_loop_end(c, &lp);
+    cg_loop_end(c, &lj);
+    cg_loop li = cg_for(c, 0, a.t, 1, "query");
+    a.query = li.iv;
+    LLVMValueRef visible = n->attr.causal ? add(c, li.iv, cg_i64(c, a.s - a.t + 1)) : cg_i64(c, a.s);
+    cg_vloop(c, visible, c->lanes, scores_body, &a);
+    softmax_contiguous(c, a.scores, a.scores, visible, cg_f32(c, n->attr.scale));
+    pv_ctx pc = {&a, visible};
+    cg_vloop(c, cg_i64(c, a.hv), c->lanes, pv_body, &pc);
     cg_loop_end(c, &li);
     cg_loop_end(c, &lh);
 }
@@ -427,5 +515,4 @@ void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, L
     case IR_OP_ATTENTION: emit_attention(&o); break;
     default: QMC_ASSERT(!"op has no emitter");
     }
-    (void)exp_term;
 }
