@@ -239,7 +239,7 @@ static int parse_args(exe *e, int argc, char **argv)
             if (!set_count(e, "--threads", v, RT_MAX_THREADS, &n)) return 1;
             e->threads = (int)n;
         } else if (cli_value(e, &c, "--bench", &v)) {
-            if (!set_count(e, "--bench", v, 100000000, &e->bench)) return 1;
+            if (!set_count(e, "--bench", v, 1000000, &e->bench)) return 1;
         } else if (!c.failed && argv[c.i][0] != '-') {
             fail(e, "unexpected argument '%s' (inputs are given as --input NAME=FILE.npy)",
                  argv[c.i]);

@@ -30,8 +30,10 @@
 #include "rt.h"
 
 /* A waiting thread spins with `pause` for RT_PAUSE_NS (a hot dispatch is
- * seen within ~0.2 us), then calling sched_yield (so on a busy machine the
- * thread it waits for can run), and sleeps after RT_SPIN_NS. */
+ * seen within ~0.2 us), then calls sched_yield between checks, and sleeps
+ * after RT_SPIN_NS. The yields matter: a woken worker is often placed on
+ * the core of the thread that woke it, and on a busy machine the thread
+ * waited for may share a core; pure spinning would keep it off the core. */
 #define RT_PAUSE_NS 5000
 #define RT_SPIN_NS 200000
 

@@ -162,7 +162,7 @@ err option "unknown option '--treads'; did you mean '--threads'?" "$exe" $x $ids
 err value "option '--bench' needs a value" "$exe" $x $ids --bench
 err positional "unexpected argument 'x.npy'" "$exe" x.npy
 err threads-0 "--threads wants a whole number from 1 to 256, got '0'" "$exe" $x $ids --threads 0
-err bench-x "--bench wants a whole number from 1 to 100000000, got '2x'" "$exe" $x $ids --bench 2x
+err bench-x "--bench wants a whole number from 1 to 1000000, got '2x'" "$exe" $x $ids --bench 2x
 export QMC_NUM_THREADS=lots
 err threads-env "QMC_NUM_THREADS wants a whole number from 1 to 256, got 'lots'" "$exe" $x $ids
 unset QMC_NUM_THREADS
