@@ -11,6 +11,7 @@
  * second thread while the pool is busy, or with one thread runs fn(ctx, 0, n)
  * serially in the caller. qmc_set_num_threads refuses to run inside a chunk
  * (QMC_ERR_INVALID_ARGUMENT) and waits for a dispatch in another thread.
+ * After fork() the child has one thread (qmc_set_num_threads again for more).
  *
  * Protocol: the caller publishes the job and bumps `generation`; every
  * worker (also those without a chunk) runs its chunk and decrements
@@ -211,11 +212,12 @@ void qmc_parallel_for(void (*fn)(void *ctx, int64_t begin, int64_t end), void *c
 static void pool_stop_workers(void)
 {
     int workers = atomic_load(&pool.n_threads) - 1;
-    if (workers <= 0) return;
-    pool.stop = true;
-    pool_publish(workers);
-    for (int i = 0; i < workers; i++) pthread_join(pool.workers[i], NULL);
-    pool.stop = false;
+    if (workers > 0) {
+        pool.stop = true;
+        pool_publish(workers);
+        for (int i = 0; i < workers; i++) pthread_join(pool.workers[i], NULL);
+        pool.stop = false;
+    }
     free(pool.workers);
     pool.workers = NULL;
     atomic_store(&pool.n_threads, 1);
@@ -253,9 +255,23 @@ static qmc_status pool_start_workers(int n)
     return QMC_ERR_NO_MEMORY;
 }
 
+/* A forked child has only the thread that forked: it starts with no pool. */
+static void pool_after_fork_child(void)
+{
+    pool.workers = NULL; /* the parent's array; the child cannot join those */
+    atomic_store(&pool.n_threads, 1);
+    atomic_store(&pool.sleepers, 0);
+    atomic_store(&pool.busy, false);
+    in_parallel = false;
+}
+
+static void pool_register_fork(void) { pthread_atfork(NULL, NULL, pool_after_fork_child); }
+
 qmc_status qmc_set_num_threads(int n)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     if (n < 1 || n > RT_MAX_THREADS || in_parallel) return QMC_ERR_INVALID_ARGUMENT;
+    pthread_once(&once, pool_register_fork);
     while (!pool_try_acquire()) sched_yield();
     qmc_status st = QMC_OK;
     if (n != atomic_load(&pool.n_threads)) {

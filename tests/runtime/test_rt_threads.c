@@ -1,7 +1,7 @@
 /* test_rt_threads.c: the worker pool. Every index is covered exactly once
  * with the deterministic split, for many sizes and thread counts; nested
  * calls run serially in the caller; resizing, thousands of dispatches,
- * sleeping workers and a sleeping caller, and concurrent callers. */
+ * sleeping workers and a sleeping caller, concurrent callers, fork. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -246,6 +247,29 @@ static void test_concurrent_callers(void **state)
     assert_int_equal(qmc_set_num_threads(1), QMC_OK);
 }
 
+/* A child forked with a pool running has one thread and still works. */
+static void test_fork(void **state)
+{
+    (void)state;
+    assert_int_equal(qmc_set_num_threads(3), QMC_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _Atomic int64_t sum = 0;
+        qmc_parallel_for(add_range, &sum, 100);
+        bool ok = atomic_load(&sum) == 4950 && qmc_get_num_threads() == 1 &&
+                  qmc_set_num_threads(2) == QMC_OK;
+        sum = 0;
+        qmc_parallel_for(add_range, &sum, 100);
+        _exit(ok && atomic_load(&sum) == 4950 ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(qmc_get_num_threads(), 3);
+    assert_int_equal(qmc_set_num_threads(1), QMC_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_negative), cmocka_unit_test(test_nested),
         cmocka_unit_test(test_resize),           cmocka_unit_test(test_many_dispatches),
         cmocka_unit_test(test_sleep_and_wake),   cmocka_unit_test(test_concurrent_callers),
+        cmocka_unit_test(test_fork),
     };
     const char *filter = getenv("RT_TEST_FILTER"); /* run some tests only: "test_nested" */
     if (filter) cmocka_set_test_filter(filter);
