@@ -30,7 +30,27 @@ static size_t scratch_need(const ir_graph *g, const ir_node *n)
     }
     if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].op != IR_OP_WEIGHT)
         return node_floats(&g->nodes[n->inputs[1]]);
+    if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].qformat.act8) {
+        /* the activations quantized to int8 and back, and one row's codes */
+        int64_t k = g->nodes[n->inputs[1]].shape[1];
+        return node_floats(&g->nodes[n->inputs[0]]) + (size_t)(k + 3) / 4;
+    }
     return 0;
+}
+
+/* `:a8`: each row of x quantized to int8 with its own scale (as the
+ * generated kernels do, q_quantize_row_a8_ref) and dequantized, into
+ * scratch; returns the rows to multiply. */
+static const float *act8_rows(interp *it, const float *x, int64_t rows, int64_t k)
+{
+    float *xs = it->scratch;
+    int8_t *xq = (int8_t *)(it->scratch + rows * k);
+    for (int64_t m = 0; m < rows; m++) {
+        float scale;
+        q_quantize_row_a8_ref(x + m * k, k, xq, &scale);
+        for (int64_t j = 0; j < k; j++) xs[m * k + j] = (float)xq[j] * scale;
+    }
+    return xs;
 }
 
 static const float *weight_f32(interp *it, const ir_node *n)
@@ -269,6 +289,7 @@ static bool eval_node(interp *it, int32_t i)
     case IR_OP_LINEAR: {
         const ir_node *w = &g->nodes[n->inputs[1]];
         int64_t nn = w->shape[0], k = w->shape[1];
+        if (w->qformat.act8) x = act8_rows(it, x, count / nn, k);
         ref_linear(x, linear_wt(it, n->inputs[1]), n->n_inputs == 3 ? it->buf[n->inputs[2]] : NULL, y,
                    count / nn, k, nn);
         return true;

@@ -161,7 +161,16 @@ typedef struct cg_packed {
     bool scales_f16;
     float scale_factor;  /* multiplies every scale (FP8 decoding folds 2^8 into it) */
     bool fp8_via_half;   /* FP8 decoded through half precision (F16C / aarch64) */
+    int a8;              /* int8 activations (`:a8`): how the integer dot products are done */
+    int32_t code_offset; /* a8: what was added to every code so it is unsigned (128 int8, 8 int4) */
 } cg_packed;
+
+enum {
+    CG_A8_NONE,
+    CG_A8_VNNI,     /* AVX-512 VNNI vpdpbusd: unsigned weight bytes x signed activations */
+    CG_A8_SDOT,     /* aarch64 dotprod sdot: signed x signed bytes */
+    CG_A8_EMULATE,  /* no integer dot product: the activations' int8 values in float math */
+};
 
 /* Packs a weight matrix (quantized or f32) for the target's lane count. */
 void cg_pack_weight(cg *c, int32_t node, cg_packed *out);

@@ -140,7 +140,7 @@ static bool write_weights_file(cg *c, const char *path, uint64_t *size, uint64_t
 
 /* ---- node functions ------------------------------------------------------------ */
 
-static bool needs_scratch(const ir_node *n) { return n->op == IR_OP_ATTENTION; }
+static bool needs_scratch(const cg *c, int32_t i) { return c->plan->buf[i].scratch_bytes > 0; }
 
 /* i32 NAME(ptr out, ptr operand..., [ptr scratch]); constants are folded in. */
 static LLVMValueRef emit_node_fn(cg *c, int32_t i)
@@ -155,7 +155,7 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
     params[np++] = c->t_ptr;
     for (int j = 0; j < n->n_inputs; j++)
         if (c->g->nodes[n->inputs[j]].op != IR_OP_CONST) params[np++] = c->t_ptr;
-    if (needs_scratch(n)) params[np++] = c->t_ptr;
+    if (needs_scratch(c, i)) params[np++] = c->t_ptr;
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)np, 0);
     LLVMValueRef fn = cg_function_begin(c, n->name, ft, false, true);
     cg_param_noalias(c, fn, 0);
@@ -163,7 +163,7 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
     int p = 1;
     for (int j = 0; j < n->n_inputs && j < 64; j++)
         if (c->g->nodes[n->inputs[j]].op != IR_OP_CONST) operands[j] = LLVMGetParam(fn, (unsigned)p++);
-    LLVMValueRef scratch = needs_scratch(n) ? LLVMGetParam(fn, (unsigned)p) : NULL;
+    LLVMValueRef scratch = needs_scratch(c, i) ? LLVMGetParam(fn, (unsigned)p) : NULL;
     cg_emit_op(c, i, LLVMGetParam(fn, 0), operands, scratch);
     LLVMBuildRet(c->b, cg_i32(c, 0));
     return fn;
@@ -242,7 +242,7 @@ static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMV
         if (linear && j == 2 && c->node_blob[in] >= 0) continue;              /* bias read as a global */
         args[na++] = buffer_ptr(c, in, ins, outs, ws);
     }
-    if (needs_scratch(n)) args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
+    if (needs_scratch(c, i)) args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
     LLVMValueRef st = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)na, "");
     check_or_return(c, LLVMBuildICmp(c->b, LLVMIntEQ, st, cg_i32(c, 0), ""), st);
 }

@@ -58,6 +58,38 @@ static void pack_scales(const cg *c, cg_packed *p, const ir_qweight *q, void *sc
             }
 }
 
+/* a8 layouts: weight bytes are unsigned (code + 128 for int8 on VNNI,
+ * code + 8 for symmetric int4, the code itself with zero points) so one
+ * integer dot product instruction multiplies them with signed activation
+ * bytes; int4 word bytes hold columns b (low nibble) and b + 4 (high), so
+ * that masking and shifting give 4 consecutive columns each. */
+static void pack_codes_a8(const cg *c, cg_packed *p, const ir_qweight *q, uint8_t *out)
+{
+    int L = c->lanes;
+    bool int4 = p->per_word == 8;
+    for (int64_t pn = 0; pn < p->panels; pn++)
+        for (int64_t wd = 0; wd < p->words; wd++)
+            for (int j = 0; j < L; j++) {
+                int64_t row = pn * L + j;
+                uint8_t *word = out + ((pn * p->words + wd) * L + j) * 4;
+                if (row >= p->n) continue;
+                for (int i = 0; i < p->per_word; i++) {
+                    int64_t col = wd * p->per_word + i;
+                    int32_t code = col < q->kp ? (int32_t)(int8_t)q->codes[row * q->kp + col] : 0;
+                    if (q->f.format == QFMT_UINT4) code = col < q->kp ? q->codes[row * q->kp + col] : 0;
+                    uint8_t u = (uint8_t)(code + p->code_offset);
+                    if (!int4) word[i] = u;
+                    else word[i % 4] |= (uint8_t)((u & 0xF) << (4 * (i / 4)));
+                }
+            }
+}
+
+static int a8_kind(const cg *c)
+{
+    if (c->target->arch == CG_ARCH_AARCH64) return cg_target_has(c->target, "dotprod") ? CG_A8_SDOT : CG_A8_EMULATE;
+    return c->lanes == 16 && cg_target_has(c->target, "avx512vnni") ? CG_A8_VNNI : CG_A8_EMULATE;
+}
+
 void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
 {
     const ir_node *w = &c->g->nodes[node];
@@ -90,7 +122,14 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
     }
     size_t code_bytes = (size_t)(p->panels * p->words * L * 4);
     uint8_t *codes = fe_arena_alloc(a, code_bytes);
-    pack_codes(c, p, q, w32, codes);
+    p->a8 = q && q->f.act8 ? a8_kind(c) : CG_A8_NONE;
+    if (p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT) {
+        bool int8 = q->f.format == QFMT_INT8;
+        p->code_offset = int8 ? (p->a8 == CG_A8_VNNI ? 128 : 0) : q->f.format == QFMT_INT4 ? 8 : 0;
+        pack_codes_a8(c, p, q, codes);
+    } else {
+        pack_codes(c, p, q, w32, codes);
+    }
     p->codes = cg_blob_add(c, w->name, codes, code_bytes);
     if (!q) return;
     p->scales_f16 = q->f.group != 0;
@@ -108,7 +147,9 @@ typedef struct linear_kernel {
     cg *c;
     const cg_packed *p;
     int64_t m, k, n; /* x is [m, k], y is [m, n] */
+    int64_t kpx;     /* a8: bytes per row of quantized activations */
     LLVMValueRef x, y, codes, scales, zeros, bias;
+    LLVMValueRef xscale, xsum; /* a8: per row scale, per row and group sum of codes */
     LLVMValueRef panel; /* i64 */
     LLVMTypeRef vf, vi; /* <L x float>, <L x i32> */
 } linear_kernel;
@@ -295,6 +336,241 @@ static void store_row(linear_kernel *lk, LLVMValueRef row, LLVMValueRef accv)
     LLVMPositionBuilderAtEnd(c->b, bdone);
 }
 
+
+/* ---- int8 activations (`:a8`) ------------------------------------------------- */
+
+enum { A8_CTX_X, A8_CTX_Y, A8_CTX_BIAS, A8_CTX_XSCALE, A8_CTX_XSUM, A8_CTX_SIZE };
+
+static int64_t align64(int64_t v) { return (v + 63) / 64 * 64; }
+
+typedef struct quant_row {
+    LLVMValueRef src, q8, qf, scale, acc; /* row in, int8 codes out, or floats out; sum */
+    LLVMValueRef amax;
+} quant_row;
+
+static void amax_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    quant_row *qr = ctx;
+    LLVMValueRef x = cg_vload(c, qr->src, i, mask, lanes);
+    LLVMTypeRef vt = LLVMTypeOf(x);
+    LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", &vt, 1, &x, 1);
+    LLVMValueRef args[2] = {cg_load(c, vt, qr->amax, 64), ax};
+    cg_store(c, cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2), qr->amax, 64);
+}
+
+/* clamp(rint(x / scale), -127, 127) as i32 lanes (masked lanes 0). */
+static LLVMValueRef quantize_lanes(cg *c, quant_row *qr, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    LLVMValueRef x = cg_vload(c, qr->src, i, mask, lanes);
+    LLVMTypeRef vt = LLVMTypeOf(x);
+    LLVMValueRef v = LLVMBuildFDiv(c->b, x, cg_splat(c, qr->scale, lanes), "");
+    v = cg_intrinsic(c, "llvm.rint", &vt, 1, &v, 1);
+    LLVMValueRef hi[2] = {v, cg_splat(c, cg_f32(c, 127), lanes)};
+    v = cg_intrinsic(c, "llvm.minnum", &vt, 1, hi, 2);
+    LLVMValueRef lo[2] = {v, cg_splat(c, cg_f32(c, -127), lanes)};
+    v = cg_intrinsic(c, "llvm.maxnum", &vt, 1, lo, 2);
+    LLVMValueRef q = LLVMBuildFPToSI(c->b, v, cg_vec(c, c->t_i32, lanes), "q");
+    if (mask) q = LLVMBuildSelect(c->b, mask, q, LLVMConstNull(LLVMTypeOf(q)), "");
+    return q;
+}
+
+static void quant_i8_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    quant_row *qr = ctx;
+    LLVMValueRef q = quantize_lanes(c, qr, i, mask, lanes);
+    LLVMValueRef b8 = LLVMBuildTrunc(c->b, q, cg_vec(c, c->t_i8, lanes), "");
+    LLVMValueRef ptr = cg_gep(c, c->t_i8, qr->q8, i);
+    if (mask) {
+        LLVMTypeRef tys[2] = {LLVMTypeOf(b8), c->t_ptr};
+        LLVMValueRef args[4] = {b8, ptr, cg_i32(c, 1), mask};
+        cg_intrinsic(c, "llvm.masked.store", tys, 2, args, 4);
+    } else {
+        cg_store(c, b8, ptr, 1);
+    }
+    LLVMTypeRef it = LLVMTypeOf(q);
+    cg_store(c, LLVMBuildAdd(c->b, cg_load(c, it, qr->acc, 64), q, ""), qr->acc, 64);
+}
+
+static void quant_f32_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    quant_row *qr = ctx;
+    LLVMValueRef q = quantize_lanes(c, qr, i, mask, lanes);
+    LLVMValueRef f = LLVMBuildFMul(c->b, LLVMBuildSIToFP(c->b, q, cg_vec(c, c->t_f32, lanes), ""),
+                                   cg_splat(c, qr->scale, lanes), "");
+    cg_vstore(c, f, qr->qf, i, mask);
+}
+
+/* Quantizes the columns [col, col + len) of one row into xq (and their sum
+ * into *sum_slot). */
+static void quantize_span(cg *c, quant_row *qr, LLVMValueRef row_x, LLVMValueRef row_q, LLVMValueRef col, int64_t len,
+                          LLVMValueRef sum_slot)
+{
+    int L = c->lanes;
+    LLVMTypeRef it = cg_vec(c, c->t_i32, L);
+    qr->src = cg_gep(c, c->t_f32, row_x, col);
+    qr->q8 = cg_gep(c, c->t_i8, row_q, col);
+    cg_store(c, LLVMConstNull(it), qr->acc, 64);
+    cg_vloop(c, cg_i64(c, len), L, quant_i8_body, qr);
+    LLVMValueRef v = cg_load(c, it, qr->acc, 64);
+    cg_store(c, cg_intrinsic(c, "llvm.vector.reduce.add", &it, 1, &v, 1), sum_slot, 4);
+}
+
+/* Each row of x quantized to int8 with its own scale, max|x| / 127 (as
+ * q_quantize_row_a8_ref): codes (zero-padded to kpx) and the sum of each
+ * group's codes, or for CG_A8_EMULATE the dequantized row in float. */
+static void emit_quantize_rows(linear_kernel *lk, LLVMValueRef x, LLVMValueRef xq, LLVMValueRef xf)
+{
+    cg *c = lk->c;
+    const cg_packed *p = lk->p;
+    int L = c->lanes;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
+    quant_row qr = {.amax = cg_alloca(c, vt, "amax"), .acc = cg_alloca(c, cg_vec(c, c->t_i32, L), "qsum")};
+    cg_loop lm = cg_for(c, 0, lk->m, 1, "row");
+    LLVMValueRef row_x = cg_gep(c, c->t_f32, x, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->k), ""));
+    qr.src = row_x;
+    cg_store(c, LLVMConstNull(vt), qr.amax, 64);
+    cg_vloop(c, cg_i64(c, lk->k), L, amax_body, &qr);
+    LLVMValueRef av = cg_load(c, vt, qr.amax, 64);
+    LLVMValueRef amax = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
+    qr.scale = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, amax, cg_f32(c, 0), ""),
+                               LLVMBuildFDiv(c->b, amax, cg_f32(c, 127), ""), cg_f32(c, 1), "scale");
+    cg_store(c, qr.scale, cg_gep(c, c->t_f32, lk->xscale, lm.iv), 4);
+    if (p->a8 == CG_A8_EMULATE) {
+        qr.qf = cg_gep(c, c->t_f32, xf, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->k), ""));
+        cg_vloop(c, cg_i64(c, lk->k), L, quant_f32_body, &qr);
+        cg_loop_end(c, &lm);
+        return;
+    }
+    LLVMValueRef row_q = cg_gep(c, c->t_i8, xq, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->kpx), ""));
+    LLVMValueRef sums = cg_gep(c, c->t_i32, lk->xsum, LLVMBuildMul(c->b, lm.iv, cg_i64(c, p->n_groups), ""));
+    int64_t glen = p->group_words * p->per_word, last = p->n_groups - 1;
+    if (last > 0) {
+        cg_loop lg = cg_for(c, 0, last, 1, "group");
+        quantize_span(c, &qr, row_x, row_q, LLVMBuildMul(c->b, lg.iv, cg_i64(c, glen), ""), glen,
+                      cg_gep(c, c->t_i32, sums, lg.iv));
+        cg_loop_end(c, &lg);
+    }
+    quantize_span(c, &qr, row_x, row_q, cg_i64(c, last * glen), lk->k - last * glen, cg_gep(c, c->t_i32, sums, cg_i64(c, last)));
+    for (int64_t col = lk->k; col < lk->kpx; col++) cg_store(c, LLVMConstInt(c->t_i8, 0, 0), cg_gep(c, c->t_i8, row_q, cg_i64(c, col)), 1);
+    cg_loop_end(c, &lm);
+}
+
+/* acc += sum over 4-byte groups of a (unsigned for VNNI) times b (signed). */
+static LLVMValueRef int_dot(linear_kernel *lk, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b)
+{
+    cg *c = lk->c;
+    int L = c->lanes;
+    if (lk->p->a8 == CG_A8_VNNI) {
+        LLVMValueRef args[3] = {acc, a, b};
+        return cg_intrinsic(c, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, args, 3);
+    }
+    /* sdot works on 4 lanes: split the vector */
+    LLVMTypeRef b16 = cg_vec(c, c->t_i8, 16), i4 = cg_vec(c, c->t_i32, 4);
+    LLVMValueRef out = LLVMGetPoison(LLVMTypeOf(acc));
+    for (int h = 0; h < L / 4; h++) {
+        LLVMValueRef idx[4], half[3];
+        for (int j = 0; j < 4; j++) idx[j] = cg_i32(c, h * 4 + j);
+        LLVMValueRef sel = LLVMConstVector(idx, 4);
+        half[0] = LLVMBuildShuffleVector(c->b, acc, LLVMGetPoison(LLVMTypeOf(acc)), sel, "");
+        half[1] = LLVMBuildBitCast(c->b, LLVMBuildShuffleVector(c->b, a, LLVMGetPoison(LLVMTypeOf(a)), sel, ""), b16, "");
+        half[2] = LLVMBuildBitCast(c->b, LLVMBuildShuffleVector(c->b, b, LLVMGetPoison(LLVMTypeOf(b)), sel, ""), b16, "");
+        LLVMTypeRef tys[2] = {i4, b16};
+        LLVMValueRef r = cg_intrinsic(c, "llvm.aarch64.neon.sdot", tys, 2, half, 3);
+        for (int j = 0; j < 4; j++) out = LLVMBuildInsertElement(c->b, out, LLVMBuildExtractElement(c->b, r, cg_i32(c, j), ""), cg_i32(c, h * 4 + j), "");
+    }
+    return out;
+}
+
+/* One word of the panel times 4 or 8 activation columns for mr rows. */
+static void a8_word(linear_kernel *lk, LLVMValueRef wd, LLVMValueRef m0, int mr, LLVMValueRef *isum)
+{
+    cg *c = lk->c;
+    int L = c->lanes;
+    LLVMValueRef at = LLVMBuildMul(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lk->panel, cg_i64(c, lk->p->words), ""), wd, ""),
+                                   cg_i64(c, L), "");
+    LLVMValueRef word = cg_load(c, lk->vi, cg_gep(c, c->t_i32, lk->codes, at), 4);
+    LLVMValueRef parts[2] = {word, NULL};
+    int n_parts = 1;
+    if (lk->p->per_word == 8) {
+        LLVMValueRef m = cg_vsplat_i32(c, 0x0F0F0F0F, L);
+        parts[0] = LLVMBuildAnd(c->b, word, m, "lo");
+        parts[1] = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, word, cg_vsplat_i32(c, 4, L), ""), m, "hi");
+        n_parts = 2;
+    }
+    LLVMValueRef col = LLVMBuildMul(c->b, wd, cg_i64(c, lk->p->per_word), "");
+    for (int pi = 0; pi < n_parts; pi++)
+        for (int r = 0; r < mr; r++) {
+            LLVMValueRef row = LLVMBuildAdd(c->b, m0, cg_i64(c, r), "");
+            LLVMValueRef off = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, lk->kpx), ""),
+                                            LLVMBuildAdd(c->b, col, cg_i64(c, 4 * pi), ""), "");
+            LLVMValueRef xb = cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, lk->x, off), 1), L);
+            cg_store(c, int_dot(lk, cg_load(c, lk->vi, isum[r], 64), parts[pi], xb), isum[r], 64);
+        }
+}
+
+/* acc += scale_g * (isum - offset * xsum_g - z_g * xsum_g) */
+static void a8_close_group(linear_kernel *lk, LLVMValueRef gi, LLVMValueRef m0, int mr, LLVMValueRef *acc, LLVMValueRef *isum)
+{
+    cg *c = lk->c;
+    const cg_packed *p = lk->p;
+    int L = c->lanes;
+    LLVMValueRef s = group_vec(lk, lk->scales, gi, p->scales_f16, false);
+    LLVMValueRef z = NULL;
+    if (p->zeros >= 0) {
+        LLVMValueRef at = LLVMBuildMul(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lk->panel, cg_i64(c, p->n_groups), ""), gi, ""),
+                                       cg_i64(c, L), "");
+        z = LLVMBuildZExt(c->b, cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, lk->zeros, at), 1), lk->vi, "z");
+    }
+    for (int r = 0; r < mr; r++) {
+        LLVMValueRef v = cg_load(c, lk->vi, isum[r], 64);
+        if (p->code_offset || z) {
+            LLVMValueRef row = LLVMBuildAdd(c->b, m0, cg_i64(c, r), "");
+            LLVMValueRef xs = cg_load(c, c->t_i32, cg_gep(c, c->t_i32, lk->xsum,
+                                                          LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, p->n_groups), ""), gi, "")), 4);
+            LLVMValueRef corr = cg_splat(c, LLVMBuildMul(c->b, xs, cg_i32(c, p->code_offset), ""), L);
+            if (z) corr = LLVMBuildAdd(c->b, corr, LLVMBuildMul(c->b, z, cg_splat(c, xs, L), ""), "");
+            v = LLVMBuildSub(c->b, v, corr, "");
+        }
+        LLVMValueRef f = LLVMBuildSIToFP(c->b, v, lk->vf, "");
+        cg_store(c, cg_fmuladd(c, f, s, cg_load(c, lk->vf, acc[r], 64)), acc[r], 64);
+    }
+}
+
+static void a8_group_words(linear_kernel *lk, LLVMValueRef w0, int64_t n_words, LLVMValueRef m0, int mr, LLVMValueRef *isum)
+{
+    cg *c = lk->c;
+    for (int r = 0; r < mr; r++) cg_store(c, LLVMConstNull(lk->vi), isum[r], 64);
+    cg_loop l = cg_for(c, 0, n_words, 1, "word");
+    a8_word(lk, LLVMBuildAdd(c->b, l.iv, w0, ""), m0, mr, isum);
+    cg_loop_end(c, &l);
+}
+
+static void emit_rows_a8(linear_kernel *lk, LLVMValueRef m0, int mr)
+{
+    cg *c = lk->c;
+    const cg_packed *p = lk->p;
+    LLVMValueRef acc[MR], isum[MR];
+    for (int r = 0; r < mr; r++) {
+        acc[r] = cg_alloca(c, lk->vf, "acc");
+        isum[r] = cg_alloca(c, lk->vi, "isum");
+        cg_store(c, LLVMConstNull(lk->vf), acc[r], 64);
+    }
+    int64_t last = p->n_groups - 1;
+    if (last > 0) {
+        cg_loop gl = cg_for(c, 0, last, 1, "group");
+        a8_group_words(lk, LLVMBuildMul(c->b, gl.iv, cg_i64(c, p->group_words), ""), p->group_words, m0, mr, isum);
+        a8_close_group(lk, gl.iv, m0, mr, acc, isum);
+        cg_loop_end(c, &gl);
+    }
+    a8_group_words(lk, cg_i64(c, last * p->group_words), p->words - last * p->group_words, m0, mr, isum);
+    a8_close_group(lk, cg_i64(c, last), m0, mr, acc, isum);
+    for (int r = 0; r < mr; r++) {
+        LLVMValueRef row = LLVMBuildAdd(c->b, m0, cg_i64(c, r), "");
+        LLVMValueRef xs = cg_splat(c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->xscale, row), 4), c->lanes);
+        store_row(lk, row, LLVMBuildFMul(c->b, cg_load(c, lk->vf, acc[r], 64), xs, ""));
+    }
+}
+
 /* The rows m0 .. m0 + mr - 1 of the current panel. */
 static void emit_rows(linear_kernel *lk, LLVMValueRef m0, int mr)
 {
@@ -344,6 +620,12 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
     LLVMValueRef ctx = LLVMGetParam(fn, 0);
     lk.x = cg_load(c, c->t_ptr, ctx, 8);
     lk.y = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, 1)), 8);
+    bool int_dot = p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT;
+    if (int_dot) {
+        lk.kpx = p->words * p->per_word;
+        lk.xscale = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
+        lk.xsum = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
+    }
     lk.bias = bias_node < 0 ? NULL
               : c->node_blob[bias_node] >= 0 ? cg_blob_ptr(c, c->node_blob[bias_node])
                                              : cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, 2)), 8);
@@ -352,13 +634,14 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
     lk.zeros = p->zeros >= 0 ? cg_blob_ptr(c, p->zeros) : NULL;
     cg_loop pl = cg_loop_begin(c, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, "panel");
     lk.panel = pl.iv;
+    void (*rows)(linear_kernel *, LLVMValueRef, int) = int_dot ? emit_rows_a8 : emit_rows;
     int64_t full = lk.m / MR * MR;
     if (full) {
         cg_loop ml = cg_for(c, 0, full, MR, "rows");
-        emit_rows(&lk, ml.iv, MR);
+        rows(&lk, ml.iv, MR);
         cg_loop_end(c, &ml);
     }
-    if (lk.m % MR) emit_rows(&lk, cg_i64(c, full), (int)(lk.m % MR));
+    if (lk.m % MR) rows(&lk, cg_i64(c, full), (int)(lk.m % MR));
     cg_loop_end(c, &pl);
     LLVMBuildRetVoid(c->b);
     return fn;
@@ -384,17 +667,37 @@ static void emit_plain_linear(cg *c, const ir_node *n, LLVMValueRef y, LLVMValue
     cg_loop_end(c, &lm);
 }
 
+/* a8: quantizes the rows of x into the node's scratch; returns what the
+ * panels read as x (the codes, or the dequantized rows when emulating) and
+ * fills the context's scale and sum pointers. */
+static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const cg_packed *p, LLVMValueRef x, LLVMValueRef scratch,
+                                       LLVMValueRef ctx)
+{
+    linear_kernel lk = {.c = c, .p = p, .n = p->n, .k = p->k, .m = ir_node_count(n) / p->n};
+    lk.kpx = p->words * p->per_word;
+    int64_t off_scale = align64(lk.m * ((lk.kpx + 7) / 8 * 8)), off_sum = off_scale + align64(4 * lk.m);
+    int64_t off_float = off_sum + align64(4 * lk.m * p->n_groups);
+    LLVMValueRef xq = scratch, xf = cg_gep(c, c->t_i8, scratch, cg_i64(c, off_float));
+    lk.xscale = cg_gep(c, c->t_i8, scratch, cg_i64(c, off_scale));
+    lk.xsum = cg_gep(c, c->t_i8, scratch, cg_i64(c, off_sum));
+    emit_quantize_rows(&lk, x, xq, xf);
+    cg_store(c, lk.xscale, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
+    cg_store(c, lk.xsum, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
+    return p->a8 == CG_A8_EMULATE ? xf : xq;
+}
+
 void cg_emit_linear(cg *c, int32_t node, const char *name)
 {
     const ir_node *n = &c->g->nodes[node];
     int32_t wnode = n->inputs[1], bnode = n->n_inputs == 3 ? n->inputs[2] : -1;
     bool packed = c->g->nodes[wnode].op == IR_OP_WEIGHT;
     bool bias_param = bnode >= 0 && c->node_blob[bnode] < 0;
-    /* i32 name(ptr y, ptr x [, ptr w] [, ptr b]) */
-    LLVMTypeRef params[4] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr};
-    int np = 2 + !packed + bias_param;
-    LLVMValueRef panels_fn = NULL;
     const cg_packed *p = packed ? &c->packed[wnode] : NULL;
+    bool act8 = p && p->a8 != CG_A8_NONE;
+    /* i32 name(ptr y, ptr x [, ptr w] [, ptr b] [, ptr scratch]) */
+    LLVMTypeRef params[5] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr};
+    int np = 2 + !packed + bias_param + act8;
+    LLVMValueRef panels_fn = NULL;
     if (packed) panels_fn = emit_panels_fn(c, p, n, name, bnode);
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)np, 0);
     LLVMValueRef fn = cg_function_begin(c, name, ft, false, true);
@@ -406,10 +709,11 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
         LLVMBuildRet(c->b, cg_i32(c, 0));
         return;
     }
-    LLVMValueRef ctx = cg_alloca(c, LLVMArrayType(c->t_ptr, 3), "ctx");
+    LLVMValueRef ctx = cg_alloca(c, LLVMArrayType(c->t_ptr, A8_CTX_SIZE), "ctx");
+    if (act8) x = emit_act8_prologue(c, n, p, x, LLVMGetParam(fn, (unsigned)(np - 1)), ctx);
     cg_store(c, x, ctx, 8);
-    cg_store(c, y, cg_gep(c, c->t_ptr, ctx, cg_i64(c, 1)), 8);
-    if (bias_param) cg_store(c, LLVMGetParam(fn, 2), cg_gep(c, c->t_ptr, ctx, cg_i64(c, 2)), 8);
+    cg_store(c, y, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
+    if (bias_param) cg_store(c, LLVMGetParam(fn, 2), cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
     int64_t work = ir_node_count(n) * p->k;
     LLVMTypeRef pft = LLVMGlobalGetValueType(panels_fn);
     if (p->panels > 1 && work >= 1 << 16) {
