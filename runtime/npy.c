@@ -212,13 +212,17 @@ size_t rt_npy_header_encode(qmc_dtype dtype, int rank, const int64_t *shape, cha
 {
     const char *descr = descr_of(dtype);
     if (!descr || rank < 0 || rank > RT_MAX_RANK || out_size < RT_NPY_HEADER_MAX) return 0;
-    char dict[200];
+    /* the longest dict (8 dimensions of 19 digits) is 232 characters */
+    char dict[RT_NPY_HEADER_MAX];
     int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
                      descr);
-    for (int i = 0; i < rank; i++)
-        n += snprintf(dict + n, sizeof dict - n, "%lld,%s", (long long)shape[i],
+    for (int i = 0; i < rank; i++) {
+        if (shape[i] < 0) return 0;
+        n += snprintf(dict + n, sizeof dict - (size_t)n, "%lld,%s", (long long)shape[i],
                       i + 1 < rank ? " " : "");
-    n += snprintf(dict + n, sizeof dict - n, "), }");
+    }
+    n += snprintf(dict + n, sizeof dict - (size_t)n, "), }");
+    if ((size_t)n >= sizeof dict) return 0;
     size_t total = 10 + (size_t)n + 1; /* magic + dict + '\n' */
     size_t padded = (total + 63) / 64 * 64;
     if (padded > out_size) return 0;

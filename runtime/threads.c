@@ -37,6 +37,7 @@
  * waited for may share a core; pure spinning would keep it off the core. */
 #define RT_PAUSE_NS 5000
 #define RT_SPIN_NS 200000
+#define RT_SWITCH_NS 1000 /* a sched_yield this long ran another thread */
 
 typedef void (*rt_task_fn)(void *ctx, int64_t begin, int64_t end);
 
@@ -77,27 +78,40 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Bounded spinning: spin_more pauses once and says whether to go on. */
+/* Bounded spinning: spin_more pauses or yields once and says whether to go
+ * on. A thread whose last wait gave its core away (a sched_yield took more
+ * than RT_SWITCH_NS: another thread ran) starts the next wait yielding:
+ * when it shares a core with the thread it waits for, a pause phase would
+ * only delay that thread. */
 typedef struct spinner {
     unsigned i;
-    uint64_t start;
+    uint64_t start, last;
+    bool yielding, gave_way;
 } spinner;
+
+static _Thread_local bool yield_first;
+
+static spinner spin_begin(void) { return (spinner){.yielding = yield_first}; }
 
 static bool spin_more(spinner *s)
 {
-    if ((++s->i & 63) == 0) {
-        uint64_t t = qmc_now_ns();
-        if (!s->start) s->start = t;
-        else if (t - s->start > RT_SPIN_NS) return false;
-        else if (t - s->start > RT_PAUSE_NS) {
-            s->i |= 63; /* from now on, check the time after every yield */
+    if (s->yielding || (++s->i & 63) == 0) {
+        s->last = qmc_now_ns();
+        if (!s->start) s->start = s->last;
+        if (s->last - s->start > RT_SPIN_NS) return false;
+        if (s->last - s->start > RT_PAUSE_NS) s->yielding = true;
+        if (s->yielding) {
             sched_yield();
+            s->gave_way |= qmc_now_ns() - s->last > RT_SWITCH_NS;
             return true;
         }
     }
     cpu_relax();
     return true;
 }
+
+/* Remembers whether this wait gave the core to another thread. */
+static void spin_end(const spinner *s) { yield_first = s->gave_way; }
 
 int64_t rt_chunk_begin(int64_t n, int64_t n_chunks, int64_t i)
 {
@@ -108,10 +122,11 @@ int64_t rt_chunk_begin(int64_t n, int64_t n_chunks, int64_t i)
 /* A worker: waits for the generation to move past `seen`; returns the new one. */
 static uint32_t wait_for_job(uint32_t seen)
 {
-    spinner s = {0};
+    spinner s = spin_begin();
     uint32_t g;
     while ((g = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen)
         if (!spin_more(&s)) break;
+    spin_end(&s);
     if (g != seen) return g;
     atomic_fetch_add(&pool.sleepers, 1);
     while ((g = atomic_load(&pool.generation)) == seen) futex_wait(&pool.generation, seen);
@@ -151,9 +166,10 @@ static void *worker_main(void *arg)
 /* The caller: waits until every worker has finished the current job. */
 static void wait_for_workers(void)
 {
-    spinner s = {0};
+    spinner s = spin_begin();
     while (atomic_load_explicit(&pool.pending, memory_order_acquire) != 0)
         if (!spin_more(&s)) break;
+    spin_end(&s);
     if (atomic_load(&pool.pending) == 0) return;
     atomic_store(&pool.caller_waiting, 1);
     uint32_t p;
