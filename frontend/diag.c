@@ -55,11 +55,12 @@ static void quote_line(fe_loc loc)
         if (strcmp(diag.sources[i].path, loc.file) == 0) src = &diag.sources[i];
     if (!src) return;
     const char *p = src->text, *end = src->text + src->len;
-    for (int l = 1; l < loc.line && p < end; l++) {
+    for (int l = 1; l < loc.line; l++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) return;
         p = nl + 1;
     }
+    if (p == end && loc.line > 1) return; /* the line after the last one */
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     if (!eol) eol = end;
     if (eol > p && eol[-1] == '\r') eol--;
@@ -156,5 +157,6 @@ const char *fe_closest(const char *name, const char *const *candidates, int n)
     /* close enough: at most a third of the name's length, and at least 1 edit allowed */
     int limit = (int)strlen(name) / 3;
     if (limit < 1) limit = 1;
-    return best && best_d <= limit ? best : NULL;
+    /* and not every character replaced ('z' is no typo of 'x') */
+    return best && best_d <= limit && best_d < (int)strlen(name) ? best : NULL;
 }
