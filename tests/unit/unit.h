@@ -1,0 +1,65 @@
+/* unit.h: helpers shared by the cmocka unit tests of the foundation.
+ *
+ * Diagnostics are captured into a string (fe_diag_set_stream on an
+ * open_memstream) so tests can assert the exact messages. */
+#ifndef QMC_TESTS_UNIT_H
+#define QMC_TESTS_UNIT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "frontend.h"
+
+/* Collects everything diagnostics print between begin and end. */
+typedef struct capture {
+    char *buf;
+    size_t len;
+    FILE *f;
+} capture;
+
+static inline void capture_begin(capture *c)
+{
+    c->buf = NULL;
+    c->len = 0;
+    c->f = open_memstream(&c->buf, &c->len);
+    assert_non_null(c->f);
+    fe_diag_reset();
+    fe_diag_set_stream(c->f);
+}
+
+/* The captured text (free it); diagnostics go back to stderr. */
+static inline char *capture_end(capture *c)
+{
+    fe_diag_set_stream(NULL);
+    fclose(c->f);
+    return c->buf;
+}
+
+/* Asserts what was captured and frees it. */
+#define assert_captured(c, expected)                                                              \
+    do {                                                                                          \
+        char *got_ = capture_end(c);                                                              \
+        assert_string_equal(got_, (expected));                                                    \
+        free(got_);                                                                               \
+    } while (0)
+
+/* A string of everything fn printed to a stream. */
+typedef void (*print_fn)(FILE *f, const void *arg);
+static inline char *print_to_string(print_fn fn, const void *arg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    fn(f, arg);
+    fclose(f);
+    return buf;
+}
+
+#endif
