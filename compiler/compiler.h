@@ -70,7 +70,9 @@ typedef struct qp_format {
     q_format format; /* QFMT_F32, INT8, INT4 (symmetric), UINT4 (int4 with zero point), FP8_E4M3, FP8_E5M2 */
     int group;       /* int4: elements per scale along the input dimension (32, 64, 128); 0: per output channel */
     q_clip clip;     /* how the scales are chosen */
-    bool act8;       /* activations quantized to int8 per row (":a8") */
+    bool act8;       /* activations quantized to int8 (":a8") */
+    float act_scale; /* act8: a fixed scale for every row (from calibration), or 0:
+                      * each row's own, max|row| / 127, computed as it runs */
 } qp_format;
 
 /* The quantized form of a weight matrix W[n, k], in ONNX's conventions:

@@ -39,15 +39,18 @@ static size_t scratch_need(const ir_graph *g, const ir_node *n)
 }
 
 /* `:a8`: each row of x quantized to int8 with its own scale (as the
- * generated kernels do, q_quantize_row_a8_ref) and dequantized, into
- * scratch; returns the rows to multiply. */
-static const float *act8_rows(interp *it, const float *x, int64_t rows, int64_t k)
+ * generated kernels do, q_quantize_row_a8_ref) or the fixed calibrated
+ * one, and dequantized, into scratch; returns the rows to multiply. */
+static const float *act8_rows(interp *it, const float *x, int64_t rows, int64_t k, float fixed_scale)
 {
     float *xs = it->scratch;
     int8_t *xq = (int8_t *)(it->scratch + rows * k);
     for (int64_t m = 0; m < rows; m++) {
-        float scale;
-        q_quantize_row_a8_ref(x + m * k, k, xq, &scale);
+        float scale = fixed_scale;
+        if (fixed_scale > 0)
+            for (int64_t j = 0; j < k; j++) xq[j] = (int8_t)q_int_encode(x[m * k + j] / scale, 0, -127, 127);
+        else
+            q_quantize_row_a8_ref(x + m * k, k, xq, &scale);
         for (int64_t j = 0; j < k; j++) xs[m * k + j] = (float)xq[j] * scale;
     }
     return xs;
@@ -289,7 +292,7 @@ static bool eval_node(interp *it, int32_t i)
     case IR_OP_LINEAR: {
         const ir_node *w = &g->nodes[n->inputs[1]];
         int64_t nn = w->shape[0], k = w->shape[1];
-        if (w->qformat.act8) x = act8_rows(it, x, count / nn, k);
+        if (w->qformat.act8) x = act8_rows(it, x, count / nn, k, w->qformat.act_scale);
         ref_linear(x, linear_wt(it, n->inputs[1]), n->n_inputs == 3 ? it->buf[n->inputs[2]] : NULL, y,
                    count / nn, k, nn);
         return true;

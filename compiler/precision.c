@@ -123,7 +123,7 @@ static void list_matrices(const ir_graph *g)
 
 bool ir_select_precision(ir_graph *g, const qp_spec *spec)
 {
-    qp_spec none = {{QFMT_F32, 0, Q_CLIP_MINMAX, false}, NULL, 0};
+    qp_spec none = {.dflt = {.format = QFMT_F32, .clip = Q_CLIP_MINMAX}};
     if (!spec) spec = &none;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].op == IR_OP_LINEAR) {

@@ -416,8 +416,9 @@ static void quantize_span(cg *c, quant_row *qr, LLVMValueRef row_x, LLVMValueRef
 }
 
 /* Each row of x quantized to int8 with its own scale, max|x| / 127 (as
- * q_quantize_row_a8_ref): codes (zero-padded to kpx) and the sum of each
- * group's codes, or for CG_A8_EMULATE the dequantized row in float. */
+ * q_quantize_row_a8_ref), or with the calibrated scale when the precision
+ * has one: codes (zero-padded to kpx) and the sum of each group's codes,
+ * or for CG_A8_EMULATE the dequantized row in float. */
 static void emit_quantize_rows(linear_kernel *lk, LLVMValueRef x, LLVMValueRef xq, LLVMValueRef xf)
 {
     cg *c = lk->c;
@@ -428,12 +429,16 @@ static void emit_quantize_rows(linear_kernel *lk, LLVMValueRef x, LLVMValueRef x
     cg_loop lm = cg_for(c, 0, lk->m, 1, "row");
     LLVMValueRef row_x = cg_gep(c, c->t_f32, x, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->k), ""));
     qr.src = row_x;
-    cg_store(c, LLVMConstNull(vt), qr.amax, 64);
-    cg_vloop(c, cg_i64(c, lk->k), L, amax_body, &qr);
-    LLVMValueRef av = cg_load(c, vt, qr.amax, 64);
-    LLVMValueRef amax = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
-    qr.scale = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, amax, cg_f32(c, 0), ""),
-                               LLVMBuildFDiv(c->b, amax, cg_f32(c, 127), ""), cg_f32(c, 1), "scale");
+    if (p->f.act_scale > 0) {
+        qr.scale = cg_f32(c, p->f.act_scale); /* calibrated, the same for every row */
+    } else {
+        cg_store(c, LLVMConstNull(vt), qr.amax, 64);
+        cg_vloop(c, cg_i64(c, lk->k), L, amax_body, &qr);
+        LLVMValueRef av = cg_load(c, vt, qr.amax, 64);
+        LLVMValueRef amax = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
+        qr.scale = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, amax, cg_f32(c, 0), ""),
+                                   LLVMBuildFDiv(c->b, amax, cg_f32(c, 127), ""), cg_f32(c, 1), "scale");
+    }
     cg_store(c, qr.scale, cg_gep(c, c->t_f32, lk->xscale, lm.iv), 4);
     if (p->a8 == CG_A8_EMULATE) {
         qr.qf = cg_gep(c, c->t_f32, xf, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->k), ""));
