@@ -7,24 +7,30 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: qmc inspect MODEL.qm [--weights FILE] [--dump-after PASS] [--ast | --tokens]\n\n"
-               "Prints the model's graph IR after shape inference (or after PASS).\n"
+    fprintf(f, "usage: qmc inspect MODEL.qm [--weights FILE] [--precision SPEC] [--dump-after PASS] [--ast | --tokens]\n\n"
+               "Prints the model's graph IR after shape inference (after precision selection and\n"
+               "weight quantization with --precision, or after PASS).\n"
                "  --weights FILE     use this safetensors file instead of the model's `weights`\n"
-               "  --dump-after PASS  print the IR after PASS (build, shape)\n"
+               "  --precision SPEC   weight precisions, as for qmc compile (e.g. int4,lm_head.weight=int8)\n"
+               "  --dump-after PASS  print the IR after PASS (");
+    for (int i = 0; pipeline_pass_names[i]; i++) fprintf(f, "%s%s", i ? ", " : "", pipeline_pass_names[i]);
+    fprintf(f, ")\n"
                "  --ast              print the syntax tree instead\n"
                "  --tokens           print the tokens instead\n");
 }
 
 int cmd_inspect(int argc, char **argv)
 {
-    static const char *const known[] = {"--weights", "--dump-after", "--ast", "--tokens", "--help", NULL};
+    static const char *const known[] = {"--weights", "--precision", "--dump-after", "--ast", "--tokens", "--help", NULL};
     cli c = {argc, argv, 1, "inspect", false};
-    const char *model = NULL;
+    const char *model = NULL, *precision = NULL;
     pipeline_options po = {0};
     bool ast = false, tokens = false;
     while (c.i < c.argc && !c.failed) {
         if (cli_flag(&c, "--help")) return usage(stdout), 0;
-        if (cli_value(&c, "--weights", &po.weights_override) || cli_value(&c, "--dump-after", &po.dump_after)) continue;
+        if (cli_value(&c, "--weights", &po.weights_override) || cli_value(&c, "--dump-after", &po.dump_after) ||
+            cli_value(&c, "--precision", &precision))
+            continue;
         if (cli_flag(&c, "--ast")) { ast = true; continue; }
         if (cli_flag(&c, "--tokens")) { tokens = true; continue; }
         if (c.failed) break; /* an option lacked its value */
@@ -40,7 +46,14 @@ int cmd_inspect(int argc, char **argv)
         bool ok = false;
         for (int i = 0; pipeline_pass_names[i]; i++) ok |= strcmp(pipeline_pass_names[i], po.dump_after) == 0;
         if (!ok) {
-            fe_error_plain("unknown pass '%s' for --dump-after (passes: build, shape)", po.dump_after);
+            char names[128] = "";
+            int n = 0;
+            for (; pipeline_pass_names[n]; n++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", n ? ", " : "",
+                         pipeline_pass_names[n]);
+            const char *best = fe_closest(po.dump_after, pipeline_pass_names, n);
+            if (best) fe_error_plain("unknown pass '%s' for --dump-after; did you mean '%s'?", po.dump_after, best);
+            else fe_error_plain("unknown pass '%s' for --dump-after (passes: %s)", po.dump_after, names);
             return 1;
         }
     }
@@ -59,8 +72,10 @@ int cmd_inspect(int argc, char **argv)
             }
         }
     } else {
+        /* the precision passes run when asked for, or when their IR is */
+        bool later = precision || (po.dump_after && strcmp(po.dump_after, "build") && strcmp(po.dump_after, "shape"));
         ir_graph *g = pipeline_load(&arena, model, &po);
-        if (g) {
+        if (g && (!later || pipeline_simulate_precision(&arena, g, precision, &po))) {
             if (!po.dump_after) ir_dump(stdout, g);
             status = 0;
         }

@@ -20,6 +20,22 @@ static const char *fmt_float(float v, char *buf, size_t size)
     return buf;
 }
 
+/* A weight's annotation, and once the precision pass has run on a weight
+ * matrix its chosen format, and once quantized its bits per weight. */
+static void print_weight_attrs(FILE *out, const ir_node *n)
+{
+    char f[32];
+    const char *sep = " {";
+    if (n->precision) fprintf(out, "%sprecision=%s", sep, n->precision), sep = ", ";
+    if (n->is_matrix) {
+        fe_arena scratch = {0};
+        fprintf(out, "%sformat=%s", sep, qp_format_name(&scratch, &n->qformat)), sep = ", ";
+        fe_arena_free(&scratch);
+    }
+    if (n->qw) fprintf(out, "%sbits=%s", sep, fmt_float((float)n->qw->bits_per_weight, f, sizeof f)), sep = ", ";
+    if (sep[0] == ',') fputc('}', out);
+}
+
 static void print_attrs(FILE *out, const ir_node *n)
 {
     char f[32];
@@ -42,9 +58,7 @@ static void print_attrs(FILE *out, const ir_node *n)
         fprintf(out, " {heads=%d, causal=%s, scale=%s}", n->attr.heads, n->attr.causal ? "true" : "false",
                 fmt_float(n->attr.scale, f, sizeof f));
         break;
-    case IR_OP_WEIGHT:
-        if (n->precision) fprintf(out, " {precision=%s}", n->precision);
-        break;
+    case IR_OP_WEIGHT: print_weight_attrs(out, n); break;
     default: break;
     }
 }
