@@ -151,8 +151,12 @@ LLVMValueRef cg_math_silu(cg *c, LLVMValueRef x);
 typedef struct cg_packed {
     qp_format f;
     int64_t n, k, panels;
-    int per_word;        /* columns per 4-byte word: 1 (f32), 4 (8-bit), 8 (4-bit) */
-    int64_t words;       /* words per row: ceil(kp / per_word) */
+    int per_word;        /* columns per step: 4 (k-major, 8-bit words), 8 (4-bit words) */
+    bool kmajor;         /* codes [panels][kcols][lanes] of elem_bytes (f32, int8, FP8 with f32
+                          * activations); else 4-byte words [panels][words][lanes] */
+    int elem_bytes;      /* k-major: 4 (f32) or 1 */
+    int64_t kcols;       /* k-major: columns stored per panel (a multiple of per_word) */
+    int64_t words;       /* steps per row: ceil(kp / per_word) */
     int64_t group_words; /* words per group */
     int64_t n_groups;
     int codes, scales, zeros; /* blobs: codes [panels][words][lanes] 4-byte words;

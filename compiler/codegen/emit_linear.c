@@ -8,7 +8,7 @@
  * Scales (and zero points) per group are vectors in the same panel order.
  * Since shapes are known, every loop bound is a constant.
  *
- * Kernel: for each panel (in parallel), for each block of MR rows of x, one
+ * Kernel: for each panel (in parallel), for each block of rows of x, one
  * accumulator vector per row holds the panel's outputs; for each column k
  * the dequantized weight vector is multiplied by x[m, k] broadcast. Per
  * group: acc += scale * sum(x * q) (asymmetric: scale * (sum(x*q) - z*sum x)).
@@ -18,13 +18,32 @@
 
 #include "codegen.h"
 
-enum { MR = 4 };
+enum { MR_MAX = 8 };
 
 /* ---- packing ------------------------------------------------------------ */
+
+/* k-major: the panel's values of each column adjacent (f32 or code bytes). */
+static void pack_kmajor(const cg *c, cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *out)
+{
+    int L = c->lanes;
+    for (int64_t pn = 0; pn < p->panels; pn++)
+        for (int64_t col = 0; col < p->kcols; col++)
+            for (int j = 0; j < L; j++) {
+                int64_t row = pn * L + j;
+                uint8_t *dst = out + ((pn * p->kcols + col) * L + j) * (size_t)p->elem_bytes;
+                if (row >= p->n || col >= (q ? q->kp : p->k)) continue;
+                if (q) *dst = q->codes[row * q->kp + col];
+                else memcpy(dst, &w32[row * p->k + col], 4);
+            }
+}
 
 static void pack_codes(const cg *c, cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *out)
 {
     int L = c->lanes;
+    if (p->kmajor) {
+        pack_kmajor(c, p, q, w32, out);
+        return;
+    }
     for (int64_t pn = 0; pn < p->panels; pn++)
         for (int64_t wd = 0; wd < p->words; wd++)
             for (int j = 0; j < L; j++) {
@@ -105,25 +124,29 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
     p->scales = p->zeros = -1;
     float *w32 = NULL;
     if (!q) {
-        p->per_word = 1;
         w32 = fe_arena_alloc(a, sizeof(float) * (size_t)(p->n * p->k));
         fe_tensor_to_f32(w->tensor, w32);
-    } else {
-        p->per_word = q_format_bits(q->f.format) == 4 ? 8 : 4;
     }
+    p->a8 = q && q->f.act8 ? a8_kind(c) : CG_A8_NONE;
+    bool int_dot = p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT;
+    bool four_bit = q && q_format_bits(q->f.format) == 4;
+    p->per_word = four_bit ? 8 : 4;
+    p->kmajor = !four_bit && !int_dot;
+    p->elem_bytes = q ? 1 : 4;
     int64_t kp = q ? q->kp : p->k;
     p->words = (kp + p->per_word - 1) / p->per_word;
+    p->kcols = p->words * p->per_word;
     p->n_groups = q ? q->n_groups : 1;
     p->group_words = q ? q->group / p->per_word : p->words;
+    if (q && !q->f.group) p->group_words = p->words; /* per channel: one group */
     if (q && q_format_is_fp8(q->f.format)) {
         p->fp8_via_half = c->target->arch == CG_ARCH_AARCH64 || cg_target_has(c->target, "f16c");
         bool e4m3 = q->f.format == QFMT_FP8_E4M3;
         p->scale_factor = p->fp8_via_half ? (e4m3 ? 256.0f : 1.0f) : (e4m3 ? 0x1p120f : 0x1p112f);
     }
-    size_t code_bytes = (size_t)(p->panels * p->words * L * 4);
+    size_t code_bytes = p->kmajor ? (size_t)(p->panels * p->kcols * L * p->elem_bytes) : (size_t)(p->panels * p->words * L * 4);
     uint8_t *codes = fe_arena_alloc(a, code_bytes);
-    p->a8 = q && q->f.act8 ? a8_kind(c) : CG_A8_NONE;
-    if (p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT) {
+    if (int_dot) {
         bool int8 = q->f.format == QFMT_INT8;
         p->code_offset = int8 ? (p->a8 == CG_A8_VNNI ? 128 : 0) : q->f.format == QFMT_INT4 ? 8 : 0;
         pack_codes_a8(c, p, q, codes);
@@ -161,72 +184,87 @@ static LLVMValueRef dequant(linear_kernel *lk, LLVMValueRef word, int i)
     LLVMBuilderRef b = c->b;
     int L = c->lanes;
     q_format f = lk->p->f.format;
-    if (lk->p->per_word == 1) return LLVMBuildBitCast(b, word, lk->vf, "w");
-    if (f == QFMT_INT8 || f == QFMT_INT4) {
-        int bits = f == QFMT_INT8 ? 8 : 4;
-        LLVMValueRef v = LLVMBuildShl(b, word, cg_vsplat_i32(c, 32 - bits * (i + 1), L), "");
-        v = LLVMBuildAShr(b, v, cg_vsplat_i32(c, 32 - bits, L), "q");
+    if (L == 16 && c->target->arch == CG_ARCH_X86_64) {
+        /* vpermps reads only the low 4 bits of each index: the nibble
+         * selects its value from a 16-entry table, no masking needed */
+        LLVMValueRef table[16];
+        for (int u = 0; u < 16; u++) table[u] = cg_f32(c, f == QFMT_INT4 && u >= 8 ? u - 16 : u);
+        LLVMValueRef idx = i ? LLVMBuildLShr(b, word, cg_vsplat_i32(c, 4 * i, L), "") : word;
+        LLVMValueRef args[2] = {LLVMConstVector(table, 16), idx};
+        return cg_intrinsic(c, "llvm.x86.avx512.permvar.sf.512", NULL, 0, args, 2);
+    }
+    if (f == QFMT_INT4) {
+        LLVMValueRef v = LLVMBuildShl(b, word, cg_vsplat_i32(c, 28 - 4 * i, L), "");
+        v = LLVMBuildAShr(b, v, cg_vsplat_i32(c, 28, L), "q");
         return LLVMBuildSIToFP(b, v, lk->vf, "w");
     }
-    if (f == QFMT_UINT4) {
-        LLVMValueRef v = LLVMBuildLShr(b, word, cg_vsplat_i32(c, 4 * i, L), "");
-        v = LLVMBuildAnd(b, v, cg_vsplat_i32(c, 15, L), "q");
-        return LLVMBuildUIToFP(b, v, lk->vf, "w");
-    }
-    /* FP8: move sign, exponent and mantissa into a half (or float) whose
-     * value is the code's times a power of two folded into the scale */
-    LLVMValueRef byte = LLVMBuildAnd(b, LLVMBuildLShr(b, word, cg_vsplat_i32(c, 8 * i, L), ""), cg_vsplat_i32(c, 0xFF, L), "");
-    bool e4m3 = f == QFMT_FP8_E4M3;
-    LLVMValueRef sign = LLVMBuildAnd(b, byte, cg_vsplat_i32(c, 0x80, L), "");
-    LLVMValueRef rest = LLVMBuildAnd(b, byte, cg_vsplat_i32(c, 0x7F, L), "");
-    if (lk->p->fp8_via_half) {
-        LLVMValueRef h = e4m3 ? LLVMBuildOr(b, LLVMBuildShl(b, sign, cg_vsplat_i32(c, 8, L), ""),
-                                            LLVMBuildShl(b, rest, cg_vsplat_i32(c, 7, L), ""), "")
-                              : LLVMBuildShl(b, byte, cg_vsplat_i32(c, 8, L), "");
-        h = LLVMBuildTrunc(b, h, cg_vec(c, c->t_i16, L), "");
-        h = LLVMBuildBitCast(b, h, cg_vec(c, c->t_f16, L), "");
-        return LLVMBuildFPExt(b, h, lk->vf, "w");
-    }
-    LLVMValueRef bits = LLVMBuildOr(b, LLVMBuildShl(b, sign, cg_vsplat_i32(c, 24, L), ""),
-                                    LLVMBuildShl(b, rest, cg_vsplat_i32(c, e4m3 ? 20 : 21, L), ""), "");
-    return LLVMBuildBitCast(b, bits, lk->vf, "w");
+    LLVMValueRef v = LLVMBuildLShr(b, word, cg_vsplat_i32(c, 4 * i, L), "");
+    v = LLVMBuildAnd(b, v, cg_vsplat_i32(c, 15, L), "q");
+    return LLVMBuildUIToFP(b, v, lk->vf, "w");
 }
 
-/* x[row, col] broadcast to a vector. */
-static LLVMValueRef x_at(linear_kernel *lk, LLVMValueRef row, int64_t col, LLVMValueRef *scalar)
+/* Column col of the panel in the k-major layout (f32, int8, FP8: the
+ * panel's values of one column are adjacent) as floats. FP8 codes become
+ * halves (or floats) whose value is the code's times a power of two that
+ * the scales absorb: E4M3 s.eeee.mmm -> half s.0eeee.mmm0000000 by a shift
+ * of the sign-extended byte and a mask; E5M2 is the top byte of a half. */
+static LLVMValueRef column(linear_kernel *lk, LLVMValueRef col)
 {
     cg *c = lk->c;
-    LLVMValueRef idx = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, lk->k), ""), cg_i64(c, col), "");
-    *scalar = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->x, idx), 4);
-    return cg_splat(c, *scalar, c->lanes);
+    LLVMBuilderRef b = c->b;
+    int L = c->lanes;
+    const cg_packed *p = lk->p;
+    LLVMValueRef at = LLVMBuildMul(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lk->panel, cg_i64(c, p->kcols), ""), col, ""),
+                                   cg_i64(c, L), "");
+    if (!lk->p->elem_bytes || p->elem_bytes == 4) return cg_load(c, lk->vf, cg_gep(c, c->t_f32, lk->codes, at), 4);
+    LLVMValueRef bytes = cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, lk->codes, at), 1);
+    q_format f = p->f.format;
+    if (f == QFMT_INT8) return LLVMBuildSIToFP(b, LLVMBuildSExt(b, bytes, lk->vi, ""), lk->vf, "w");
+    bool e4m3 = f == QFMT_FP8_E4M3;
+    if (p->fp8_via_half) {
+        LLVMTypeRef h16 = cg_vec(c, c->t_i16, L);
+        LLVMValueRef h = e4m3 ? LLVMBuildAnd(b, LLVMBuildShl(b, LLVMBuildSExt(b, bytes, h16, ""), cg_splat(c, LLVMConstInt(c->t_i16, 7, 0), L), ""),
+                                             cg_splat(c, LLVMConstInt(c->t_i16, 0xBF80, 0), L), "")
+                              : LLVMBuildShl(b, LLVMBuildZExt(b, bytes, h16, ""), cg_splat(c, LLVMConstInt(c->t_i16, 8, 0), L), "");
+        return LLVMBuildFPExt(b, LLVMBuildBitCast(b, h, cg_vec(c, c->t_f16, L), ""), lk->vf, "w");
+    }
+    LLVMValueRef s = LLVMBuildShl(b, LLVMBuildSExt(b, bytes, lk->vi, ""), cg_vsplat_i32(c, e4m3 ? 20 : 21, L), "");
+    s = LLVMBuildAnd(b, s, cg_vsplat_i32(c, e4m3 ? (int32_t)0x87F00000 : (int32_t)0x8FE00000, L), "");
+    return LLVMBuildBitCast(b, s, lk->vf, "w");
 }
 
-/* One word column block: load the panel's word `wd` and accumulate its
- * first `cols` columns into gacc (and sum x into xs for zero points). */
-static void accumulate_word(linear_kernel *lk, LLVMValueRef wd_index, int64_t col0_const, LLVMValueRef col0,
-                            int cols, LLVMValueRef m0, int mr, LLVMValueRef *gacc, LLVMValueRef *xs)
+/* Accumulators of a row block: chains[r][ch] sums the columns with
+ * (column mod chains) == ch, so that short row blocks (GEMV) still keep
+ * several independent FMA chains in flight. */
+enum { MAX_CHAINS = 8 };
+
+typedef struct accumulators {
+    int mr, chains;
+    LLVMValueRef acc[MR_MAX], g[MR_MAX][MAX_CHAINS];
+} accumulators;
+
+/* One step of `cols` columns starting at col0 for rows m0.. of the block. */
+static void accumulate_step(linear_kernel *lk, LLVMValueRef step, LLVMValueRef col0, int cols, LLVMValueRef m0,
+                            accumulators *a)
 {
     cg *c = lk->c;
     int L = c->lanes;
-    LLVMValueRef at = LLVMBuildMul(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lk->panel, cg_i64(c, lk->p->words), ""),
-                                                       wd_index, ""), cg_i64(c, L), "");
-    LLVMValueRef word = cg_load(c, lk->vi, cg_gep(c, c->t_i32, lk->codes, at), 4);
+    LLVMValueRef word = NULL;
+    if (!lk->p->kmajor) {
+        LLVMValueRef at = LLVMBuildMul(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lk->panel, cg_i64(c, lk->p->words), ""), step, ""),
+                                       cg_i64(c, L), "");
+        word = cg_load(c, lk->vi, cg_gep(c, c->t_i32, lk->codes, at), 4);
+    }
     for (int i = 0; i < cols; i++) {
-        LLVMValueRef w = dequant(lk, word, i);
-        for (int r = 0; r < mr; r++) {
+        LLVMValueRef col = LLVMBuildAdd(c->b, col0, cg_i64(c, i), "");
+        LLVMValueRef w = word ? dequant(lk, word, i) : column(lk, col);
+        int ch = i % a->chains;
+        for (int r = 0; r < a->mr; r++) {
             LLVMValueRef row = LLVMBuildAdd(c->b, m0, cg_i64(c, r), "");
-            LLVMValueRef xs_scalar, xv;
-            if (col0) {
-                LLVMValueRef idx = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, lk->k), ""),
-                                                LLVMBuildAdd(c->b, col0, cg_i64(c, i), ""), "");
-                xs_scalar = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->x, idx), 4);
-                xv = cg_splat(c, xs_scalar, L);
-            } else {
-                xv = x_at(lk, row, col0_const + i, &xs_scalar);
-            }
-            LLVMValueRef acc = cg_load(c, lk->vf, gacc[r], 64);
-            cg_store(c, cg_fmuladd(c, xv, w, acc), gacc[r], 64);
-            if (xs) cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, xs[r], 4), xs_scalar, ""), xs[r], 4);
+            LLVMValueRef idx = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, lk->k), ""), col, "");
+            LLVMValueRef xs = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->x, idx), 4);
+            LLVMValueRef g = cg_load(c, lk->vf, a->g[r][ch], 64);
+            cg_store(c, cg_fmuladd(c, cg_splat(c, xs, L), w, g), a->g[r][ch], 64);
         }
     }
 }
@@ -249,48 +287,51 @@ static LLVMValueRef group_vec(linear_kernel *lk, LLVMValueRef base, LLVMValueRef
     return cg_load(c, lk->vf, cg_gep(c, c->t_f32, base, at), 4);
 }
 
-/* acc[r] += scale_g * (gacc[r] - z_g * xs[r]) for group gi; f32 weights: acc += gacc. */
-static void close_group(linear_kernel *lk, LLVMValueRef gi, int mr, LLVMValueRef *acc, LLVMValueRef *gacc,
-                        LLVMValueRef *xs)
+static void open_group(linear_kernel *lk, accumulators *a)
+{
+    for (int r = 0; r < a->mr; r++)
+        for (int ch = 0; ch < a->chains; ch++) cg_store(lk->c, LLVMConstNull(lk->vf), a->g[r][ch], 64);
+}
+
+/* acc[r] += scale_g * (sum of chains - z_g * xsum[row][g]) for group gi;
+ * f32 weights: acc += sum of chains. */
+static void close_group(linear_kernel *lk, LLVMValueRef gi, LLVMValueRef m0, accumulators *a)
 {
     cg *c = lk->c;
     const cg_packed *p = lk->p;
     LLVMValueRef s = p->scales >= 0 ? group_vec(lk, lk->scales, gi, p->scales_f16, false) : NULL;
     LLVMValueRef z = p->zeros >= 0 ? group_vec(lk, lk->zeros, gi, false, true) : NULL;
-    for (int r = 0; r < mr; r++) {
-        LLVMValueRef g = cg_load(c, lk->vf, gacc[r], 64);
+    for (int r = 0; r < a->mr; r++) {
+        LLVMValueRef g = cg_load(c, lk->vf, a->g[r][0], 64);
+        for (int ch = 1; ch < a->chains; ch++) g = LLVMBuildFAdd(c->b, g, cg_load(c, lk->vf, a->g[r][ch], 64), "");
         if (z) {
-            LLVMValueRef sx = cg_splat(c, cg_load(c, c->t_f32, xs[r], 4), c->lanes);
+            LLVMValueRef row = LLVMBuildAdd(c->b, m0, cg_i64(c, r), "");
+            LLVMValueRef at = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, p->n_groups), ""), gi, "");
+            LLVMValueRef sx = cg_splat(c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->xsum, at), 4), c->lanes);
             g = LLVMBuildFSub(c->b, g, LLVMBuildFMul(c->b, z, sx, ""), "");
         }
-        LLVMValueRef a = cg_load(c, lk->vf, acc[r], 64);
-        cg_store(c, s ? cg_fmuladd(c, g, s, a) : LLVMBuildFAdd(c->b, g, a, ""), acc[r], 64);
+        LLVMValueRef acc = cg_load(c, lk->vf, a->acc[r], 64);
+        cg_store(c, s ? cg_fmuladd(c, g, s, acc) : LLVMBuildFAdd(c->b, g, acc, ""), a->acc[r], 64);
     }
 }
 
-static void zero_all(linear_kernel *lk, LLVMValueRef *slots, int mr, bool vec)
-{
-    for (int r = 0; r < mr; r++)
-        cg_store(lk->c, LLVMConstNull(vec ? lk->vf : lk->c->t_f32), slots[r], vec ? 64 : 4);
-}
-
-/* The columns of group gi: full words in a loop, then the partial last word. */
-static void group_columns(linear_kernel *lk, int64_t w_begin, int64_t w_end, int tail_cols, LLVMValueRef m0, int mr,
-                          LLVMValueRef *gacc, LLVMValueRef *xs, LLVMValueRef w_offset)
+/* Steps [s_begin, s_end) (+ w_offset) then `tail_cols` columns of step
+ * s_end. A step is one word (int4) or per_word columns (k-major). */
+static void group_columns(linear_kernel *lk, int64_t s_begin, int64_t s_end, int tail_cols, LLVMValueRef m0,
+                          accumulators *a, LLVMValueRef s_offset)
 {
     cg *c = lk->c;
     int pw = lk->p->per_word;
-    if (w_end > w_begin) {
-        cg_loop l = cg_for(c, w_begin, w_end, 1, "word");
-        LLVMValueRef wd = w_offset ? LLVMBuildAdd(c->b, l.iv, w_offset, "") : l.iv;
-        LLVMValueRef col0 = LLVMBuildMul(c->b, wd, cg_i64(c, pw), "col");
-        accumulate_word(lk, wd, 0, col0, pw, m0, mr, gacc, xs);
+    if (s_end > s_begin) {
+        cg_loop l = cg_for(c, s_begin, s_end, 1, "step");
+        LLVMValueRef st = s_offset ? LLVMBuildAdd(c->b, l.iv, s_offset, "") : l.iv;
+        accumulate_step(lk, st, LLVMBuildMul(c->b, st, cg_i64(c, pw), "col"), pw, m0, a);
         cg_loop_end(c, &l);
     }
     if (tail_cols) {
-        LLVMValueRef wd = cg_i64(c, w_end);
-        if (w_offset) wd = LLVMBuildAdd(c->b, wd, w_offset, "");
-        accumulate_word(lk, wd, 0, LLVMBuildMul(c->b, wd, cg_i64(c, pw), ""), tail_cols, m0, mr, gacc, xs);
+        LLVMValueRef st = cg_i64(c, s_end);
+        if (s_offset) st = LLVMBuildAdd(c->b, st, s_offset, "");
+        accumulate_step(lk, st, LLVMBuildMul(c->b, st, cg_i64(c, pw), ""), tail_cols, m0, a);
     }
 }
 
@@ -554,7 +595,7 @@ static void emit_rows_a8(linear_kernel *lk, LLVMValueRef m0, int mr)
 {
     cg *c = lk->c;
     const cg_packed *p = lk->p;
-    LLVMValueRef acc[MR], isum[MR];
+    LLVMValueRef acc[MR_MAX], isum[MR_MAX];
     for (int r = 0; r < mr; r++) {
         acc[r] = cg_alloca(c, lk->vf, "acc");
         isum[r] = cg_alloca(c, lk->vi, "isum");
@@ -581,35 +622,30 @@ static void emit_rows(linear_kernel *lk, LLVMValueRef m0, int mr)
 {
     cg *c = lk->c;
     const cg_packed *p = lk->p;
-    LLVMValueRef acc[MR], gacc[MR], xs[MR];
-    bool asym = p->zeros >= 0;
+    accumulators a = {.mr = mr, .chains = 1};
+    while (a.chains * 2 * mr <= MAX_CHAINS && a.chains * 2 <= p->per_word) a.chains *= 2;
     for (int r = 0; r < mr; r++) {
-        acc[r] = cg_alloca(c, lk->vf, "acc");
-        gacc[r] = cg_alloca(c, lk->vf, "gacc");
-        xs[r] = cg_alloca(c, c->t_f32, "xsum");
+        a.acc[r] = cg_alloca(c, lk->vf, "acc");
+        for (int ch = 0; ch < a.chains; ch++) a.g[r][ch] = cg_alloca(c, lk->vf, "gacc");
+        cg_store(c, LLVMConstNull(lk->vf), a.acc[r], 64);
     }
-    zero_all(lk, acc, mr, true);
-    int64_t full_words = lk->k / p->per_word;
+    int64_t full_steps = lk->k / p->per_word;
     int tail_cols = (int)(lk->k % p->per_word);
     /* groups before the last one are full: a loop over them */
     int64_t last_group = p->n_groups - 1;
     if (last_group > 0) {
         cg_loop gl = cg_for(c, 0, last_group, 1, "group");
-        zero_all(lk, gacc, mr, true);
-        if (asym) zero_all(lk, xs, mr, false);
-        LLVMValueRef w0 = LLVMBuildMul(c->b, gl.iv, cg_i64(c, p->group_words), "");
-        group_columns(lk, 0, p->group_words, 0, m0, mr, gacc, asym ? xs : NULL, w0);
-        close_group(lk, gl.iv, mr, acc, gacc, xs);
+        open_group(lk, &a);
+        group_columns(lk, 0, p->group_words, 0, m0, &a, LLVMBuildMul(c->b, gl.iv, cg_i64(c, p->group_words), ""));
+        close_group(lk, gl.iv, m0, &a);
         cg_loop_end(c, &gl);
     }
-    /* the last group, which holds the columns that do not fill a word */
-    zero_all(lk, gacc, mr, true);
-    if (asym) zero_all(lk, xs, mr, false);
-    int64_t w_begin = last_group * p->group_words;
-    group_columns(lk, w_begin, full_words, tail_cols, m0, mr, gacc, asym ? xs : NULL, NULL);
-    close_group(lk, cg_i64(c, last_group), mr, acc, gacc, xs);
+    /* the last group, which holds the columns that do not fill a step */
+    open_group(lk, &a);
+    group_columns(lk, last_group * p->group_words, full_steps, tail_cols, m0, &a, NULL);
+    close_group(lk, cg_i64(c, last_group), m0, &a);
     for (int r = 0; r < mr; r++)
-        store_row(lk, LLVMBuildAdd(c->b, m0, cg_i64(c, r), ""), cg_load(c, lk->vf, acc[r], 64));
+        store_row(lk, LLVMBuildAdd(c->b, m0, cg_i64(c, r), ""), cg_load(c, lk->vf, a.acc[r], 64));
 }
 
 /* void name.panels(ptr ctx, i64 begin, i64 end): the panels [begin, end). */
@@ -629,8 +665,8 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
     if (int_dot) {
         lk.kpx = p->words * p->per_word;
         lk.xscale = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
-        lk.xsum = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     }
+    if (int_dot || p->zeros >= 0) lk.xsum = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     lk.bias = bias_node < 0 ? NULL
               : c->node_blob[bias_node] >= 0 ? cg_blob_ptr(c, c->node_blob[bias_node])
                                              : cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, 2)), 8);
@@ -640,13 +676,14 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
     cg_loop pl = cg_loop_begin(c, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, "panel");
     lk.panel = pl.iv;
     void (*rows)(linear_kernel *, LLVMValueRef, int) = int_dot ? emit_rows_a8 : emit_rows;
-    int64_t full = lk.m / MR * MR;
+    int mr = c->lanes == 16 ? 8 : 4; /* rows per block: what the registers hold */
+    int64_t full = lk.m / mr * mr;
     if (full) {
-        cg_loop ml = cg_for(c, 0, full, MR, "rows");
-        rows(&lk, ml.iv, MR);
+        cg_loop ml = cg_for(c, 0, full, mr, "rows");
+        rows(&lk, ml.iv, mr);
         cg_loop_end(c, &ml);
     }
-    if (lk.m % MR) rows(&lk, cg_i64(c, full), (int)(lk.m % MR));
+    if (lk.m % mr) rows(&lk, cg_i64(c, full), (int)(lk.m % mr));
     cg_loop_end(c, &pl);
     LLVMBuildRetVoid(c->b);
     return fn;
@@ -672,6 +709,42 @@ static void emit_plain_linear(cg *c, const ir_node *n, LLVMValueRef y, LLVMValue
     cg_loop_end(c, &lm);
 }
 
+/* Zero points with float activations: sums[m][g] = the sum of row m's
+ * columns in group g, once per layer (not per panel). */
+typedef struct sum_ctx {
+    LLVMValueRef src, acc;
+} sum_ctx;
+
+static void sum_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    sum_ctx *s = ctx;
+    LLVMValueRef v = cg_vload(c, s->src, i, mask, lanes);
+    cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, LLVMTypeOf(v), s->acc, 64), v, ""), s->acc, 64);
+}
+
+static void emit_group_sums(cg *c, const cg_packed *p, LLVMValueRef x, int64_t m, LLVMValueRef sums)
+{
+    int L = c->lanes;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
+    int64_t glen = p->group_words * p->per_word;
+    sum_ctx sc = {NULL, cg_alloca(c, vt, "gsum")};
+    cg_loop lm = cg_for(c, 0, m, 1, "row");
+    cg_loop lg = cg_for(c, 0, p->n_groups, 1, "group");
+    LLVMValueRef col = LLVMBuildMul(c->b, lg.iv, cg_i64(c, glen), "");
+    sc.src = cg_gep(c, c->t_f32, x, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lm.iv, cg_i64(c, p->k), ""), col, ""));
+    /* the last group may be short: its length is k - col */
+    LLVMValueRef rest = LLVMBuildSub(c->b, cg_i64(c, p->k), col, "");
+    LLVMValueRef len = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, rest, cg_i64(c, glen), ""), rest, cg_i64(c, glen), "");
+    cg_store(c, LLVMConstNull(vt), sc.acc, 64);
+    cg_vloop(c, len, L, sum_body, &sc);
+    LLVMValueRef v = cg_load(c, vt, sc.acc, 64);
+    LLVMValueRef args[2] = {cg_f32(c, 0), v};
+    LLVMValueRef total = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fadd", &vt, 1, args, 2));
+    cg_store(c, total, cg_gep(c, c->t_f32, sums, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lm.iv, cg_i64(c, p->n_groups), ""), lg.iv, "")), 4);
+    cg_loop_end(c, &lg);
+    cg_loop_end(c, &lm);
+}
+
 /* a8: quantizes the rows of x into the node's scratch; returns what the
  * panels read as x (the codes, or the dequantized rows when emulating) and
  * fills the context's scale and sum pointers. */
@@ -688,6 +761,7 @@ static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const cg_packed 
     emit_quantize_rows(&lk, x, xq, xf);
     cg_store(c, lk.xscale, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
     cg_store(c, lk.xsum, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
+    if (p->a8 == CG_A8_EMULATE && p->zeros >= 0) emit_group_sums(c, p, xf, lk.m, lk.xsum); /* float sums of the rows used */
     return p->a8 == CG_A8_EMULATE ? xf : xq;
 }
 
@@ -698,10 +772,10 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     bool packed = c->g->nodes[wnode].op == IR_OP_WEIGHT;
     bool bias_param = bnode >= 0 && c->node_blob[bnode] < 0;
     const cg_packed *p = packed ? &c->packed[wnode] : NULL;
-    bool act8 = p && p->a8 != CG_A8_NONE;
+    bool act8 = p && p->a8 != CG_A8_NONE, scratch = act8 || (p && p->zeros >= 0);
     /* i32 name(ptr y, ptr x [, ptr w] [, ptr b] [, ptr scratch]) */
     LLVMTypeRef params[5] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr};
-    int np = 2 + !packed + bias_param + act8;
+    int np = 2 + !packed + bias_param + scratch;
     LLVMValueRef panels_fn = NULL;
     if (packed) panels_fn = emit_panels_fn(c, p, n, name, bnode);
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)np, 0);
@@ -715,7 +789,13 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
         return;
     }
     LLVMValueRef ctx = cg_alloca(c, LLVMArrayType(c->t_ptr, A8_CTX_SIZE), "ctx");
-    if (act8) x = emit_act8_prologue(c, n, p, x, LLVMGetParam(fn, (unsigned)(np - 1)), ctx);
+    if (act8) {
+        x = emit_act8_prologue(c, n, p, x, LLVMGetParam(fn, (unsigned)(np - 1)), ctx);
+    } else if (p->zeros >= 0) {
+        LLVMValueRef sums = LLVMGetParam(fn, (unsigned)(np - 1));
+        emit_group_sums(c, p, x, ir_node_count(n) / p->n, sums);
+        cg_store(c, sums, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
+    }
     cg_store(c, x, ctx, 8);
     cg_store(c, y, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
     if (bias_param) cg_store(c, LLVMGetParam(fn, 2), cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
