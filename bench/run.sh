@@ -1,0 +1,204 @@
+#!/bin/bash
+# bench/run.sh: the benchmark, in one command (see bench/README.md).
+#
+#   bench/run.sh [--threads 1,2] [--only machine|gemv|gemm|e2e] [--no-docs]
+#
+# As root it installs what is missing (the project's build dependencies,
+# libdnnl-dev, node and npm from Debian; onnxruntime-node@1.30.0 from npm
+# into bench/work/), then builds qmc (Release, build-bench/), writes the
+# synthetic weights, compiles one single-linear model per (shape, precision)
+# and the tiny-gpt builds with --emit obj, links the harness against them,
+# the qmc runtime and oneDNN, runs every case, and writes
+# bench/results/latest.json and docs/benchmarks.md.
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$BENCH")
+WORK=$BENCH/work
+BUILD=$ROOT/build-bench
+MODELS=$(cd "$ROOT/.." && pwd)/shared/models/lm-dev
+THREADS=1,2
+ONLY=""
+DOCS=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --threads) THREADS=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --no-docs) DOCS=0; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option '$1'" >&2; exit 2 ;;
+    esac
+done
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+step() { printf '\n== %s (%ds)\n' "$1" "$SECONDS"; }
+
+# ---- install what is missing ------------------------------------------------
+step "dependencies"
+need_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+missing=""
+for p in libdnnl-dev; do need_deb "$p" || missing="$missing $p"; done
+command -v node >/dev/null && command -v npm >/dev/null || missing="$missing nodejs npm"
+if [ "$(id -u)" = 0 ]; then
+    "$ROOT/.ci/deps"
+    if [ -n "$missing" ]; then
+        echo "bench: installing$missing"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    fi
+elif [ -n "$missing" ]; then
+    echo "bench: missing$missing; run as root to install them" >&2
+    exit 1
+fi
+mkdir -p "$WORK/w" "$WORK/m" "$BENCH/results"
+ORT_PKG=$WORK/node_modules/onnxruntime-node/package.json
+if ! grep -q '"version": "1.30.0"' "$ORT_PKG" 2>/dev/null; then
+    echo "bench: npm install onnxruntime-node@1.30.0"
+    (cd "$WORK" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error onnxruntime-node@1.30.0 >/dev/null)
+fi
+
+# ---- build qmc ----------------------------------------------------------------
+step "build qmc (Release, $BUILD)"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+make -C "$BUILD" -j2 --no-print-directory qmc qmc_model_runtime >/dev/null
+QMC=$BUILD/compiler/qmc
+RT=$BUILD/runtime/x86_64-linux-gnu/libqmc_rt.a
+
+# ---- weights and models ------------------------------------------------------
+CFLAGS="-O3 -march=native -std=gnu11 -Wall -Wextra -I$BENCH -I$ROOT/include"
+gcc $CFLAGS "$BENCH/gen_weights.c" -o "$WORK/gen_weights" -lm
+
+# The cases (N x K shapes; each list can be overridden from the environment).
+GEMV_SHAPES=${BENCH_GEMV_SHAPES:-"4096x4096 11008x4096"}
+GEMV_PRECISIONS=${BENCH_GEMV_PRECISIONS:-"int4:g32 int8 fp8e4m3 fp8e5m2"}
+GEMM_MS=${BENCH_GEMM_MS:-"8 64"}
+GEMM_SHAPES=${BENCH_GEMM_SHAPES:-"4096x4096"}
+GEMM_PRECISIONS=${BENCH_GEMM_PRECISIONS:-"f32 int8 int4:g32 int4:g64 int4:g128 fp8e4m3 fp8e5m2 int8:a8 int4:a8"}
+E2E_PRECISIONS=${BENCH_E2E_PRECISIONS:-"f32 int8 int4:g32 int8:a8 int4:a8"}
+
+# The weights file a precision is compiled from: lossless for its format.
+wfmt() { case $1 in int8*) echo int8 ;; int4*) echo int4 ;; fp8e4m3*) echo fp8e4m3 ;; fp8e5m2*) echo fp8e5m2 ;; *) echo f32 ;; esac; }
+ident() { echo "$1" | tr ':' '_'; }
+
+step "synthetic weights ($WORK/w)"
+specs=""
+for s in $GEMV_SHAPES; do for p in $GEMV_PRECISIONS; do specs="$specs $(wfmt "$p"):${s/x/:}"; done; done
+for s in $GEMM_SHAPES; do for p in $GEMM_PRECISIONS; do specs="$specs $(wfmt "$p"):${s/x/:}"; done; done
+"$WORK/gen_weights" "$WORK/w" $(echo "$specs" | tr ' ' '\n' | sort -u)
+
+CASES=$WORK/cases.c
+OBJS=()
+cases_body=""
+cases_decl=""
+c_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+
+# compile_case GROUP M N K PRECISION NAME QM WEIGHTS_ST [--weights-file]
+compile_case() {
+    local group=$1 m=$2 n=$3 k=$4 prec=$5 name=$6 qm=$7 wst=$8 wfile=${9:-}
+    local out=$WORK/m/$name args=(compile "$qm" -o "$WORK/m/$name" --emit obj --cpu native --precision "$prec"
+        --weights "$wst")
+    [ -n "$wfile" ] && args+=(--weights-file "$out.weights")
+    if "$QMC" "${args[@]}" 2>"$out.err"; then
+        OBJS+=("$out.o")
+        cases_decl+="extern const qmc_model_desc ${name}_model;"$'\n'
+        local wf=NULL
+        [ -n "$wfile" ] && wf=$(c_str "$out.weights")
+        cases_body+="    {\"$group\", $m, $n, $k, $(c_str "$prec"), $(c_str "$wst"), &${name}_model, $wf, NULL},"$'\n'
+        echo "  $name"
+    else
+        local err
+        err=$(grep -m1 -i 'error' "$out.err" || head -n1 "$out.err")
+        cases_body+="    {\"$group\", $m, $n, $k, $(c_str "$prec"), $(c_str "$wst"), NULL, NULL, $(c_str "$err")},"$'\n'
+        echo "  $name: unsupported: $err"
+    fi
+}
+
+linear_qm() { # NAME M N K -> the .qm of one linear layer
+    cat >"$WORK/m/$1.qm" <<EOF
+# generated by bench/run.sh: y[$2, $3] = x[$2, $4] · wᵀ
+model $1 {
+    input  x: f32[$2, $4]
+    output y: f32[$2, $3]
+    y = linear(x, w)
+}
+EOF
+}
+
+step "qmc compile (single linear layers, tiny-gpt)"
+if want gemv; then
+    for s in $GEMV_SHAPES; do
+        n=${s%x*} k=${s#*x}
+        for p in $GEMV_PRECISIONS; do
+            name=gemv_$(ident "$p")_${s}
+            linear_qm "$name" 1 "$n" "$k"
+            compile_case gemv 1 "$n" "$k" "$p" "$name" "$WORK/m/$name.qm" "$WORK/w/w_$(wfmt "$p")_${s}.safetensors" x
+        done
+    done
+fi
+if want gemm; then
+    for m in $GEMM_MS; do
+        for s in $GEMM_SHAPES; do
+            n=${s%x*} k=${s#*x}
+            for p in $GEMM_PRECISIONS; do
+                name=gemm_m${m}_$(ident "$p")_${s}
+                linear_qm "$name" "$m" "$n" "$k"
+                compile_case gemm "$m" "$n" "$k" "$p" "$name" "$WORK/m/$name.qm" "$WORK/w/w_$(wfmt "$p")_${s}.safetensors" x
+            done
+        done
+    done
+fi
+LIVE_ARGS=()
+if want e2e; then
+    for p in $E2E_PRECISIONS; do
+        name=tiny_gpt_$(ident "$p")
+        sed "s/^model tiny_gpt {/model $name {/" "$ROOT/examples/tiny-gpt/tiny-gpt.qm" >"$WORK/m/$name.qm"
+        compile_case e2e 128 256 128 "$p" "$name" "$WORK/m/$name.qm" "$MODELS/lm-dev.safetensors"
+        [ -f "$WORK/m/$name.h" ] && LIVE_ARGS+=("qmc $p=$WORK/m/$name.h")
+    done
+fi
+{
+    echo "/* generated by bench/run.sh: the qmc builds the harness times */"
+    echo "#include \"bench.h\""
+    echo
+    printf '%s' "$cases_decl"
+    echo
+    echo "const bench_qmc_case bench_qmc_cases[] = {"
+    printf '%s' "$cases_body"
+    echo "    {NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL}"
+    echo "};"
+    echo "const int bench_n_qmc_cases = (int)(sizeof bench_qmc_cases / sizeof bench_qmc_cases[0]) - 1;"
+} >"$CASES"
+
+# ---- the harness ---------------------------------------------------------------
+step "build the harness"
+H=$WORK/harness
+gcc $CFLAGS -fopenmp -c "$BENCH/harness.c" -o "$WORK/harness.o"
+gcc $CFLAGS -fopenmp -c "$BENCH/yardstick.c" -o "$WORK/yardstick.o"
+gcc $CFLAGS -fopenmp -mavx512f -mavx512vnni -c "$BENCH/vnni_peak.c" -o "$WORK/vnni_peak.o"
+for f in timing peer_dnnl e2e_qmc files; do gcc $CFLAGS -c "$BENCH/$f.c" -o "$WORK/$f.o"; done
+gcc $CFLAGS -c "$CASES" -o "$WORK/cases.o"
+gcc -fopenmp -o "$H" "$WORK"/{harness,yardstick,vnni_peak,timing,peer_dnnl,e2e_qmc,files,cases}.o "${OBJS[@]}" \
+    "$RT" -ldnnl -lpthread -lm
+
+# ---- run ----------------------------------------------------------------------
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+step "run: qmc and oneDNN (one process), threads $THREADS"
+"$H" --out "$RESULTS" --threads "$THREADS" ${ONLY:+--only "$ONLY"} \
+    --tokens "$MODELS/val_tokens.npy" --logits "$MODELS/logits_fp32_seq0.npy"
+if want e2e; then
+    step "run: ONNX Runtime (onnxruntime-node), threads $THREADS"
+    (cd "$WORK" && node "$BENCH/e2e_ort.mjs" "$MODELS" "$RESULTS" "$THREADS")
+    step "memory: tiny-gpt workspace vs live activations"
+    "$QMC" inspect "$ROOT/examples/tiny-gpt/tiny-gpt.qm" --weights "$MODELS/lm-dev.safetensors" >"$WORK/tiny-gpt.ir"
+    node "$BENCH/liveness.mjs" "$WORK/tiny-gpt.ir" "$RESULTS" "${LIVE_ARGS[@]}"
+fi
+
+step "report"
+DOC_ARGS=()
+[ "$DOCS" = 1 ] && DOC_ARGS=(--markdown "$ROOT/docs/benchmarks.md")
+node "$BENCH/report.mjs" "$RESULTS" --json "$BENCH/results/latest.json" "${DOC_ARGS[@]}" \
+    --machine "$(lscpu | sed -n 's/^Model name: *//p' | head -n1)" \
+    --cores "$(nproc)" \
+    --commit "$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- compiler runtime frontend 2>/dev/null || echo '+local changes')" \
+    --elapsed "$SECONDS"
+echo "bench: done in ${SECONDS}s"

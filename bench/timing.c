@@ -1,0 +1,211 @@
+/* timing.c: how every case is timed, and the result records.
+ *
+ * One method for qmc and its peers: a few untimed warm-up runs, then timed
+ * runs (CLOCK_MONOTONIC around the call alone) until the plan is met; the
+ * min and the median of the runs are reported. A cold run first evicts the
+ * weights of the implementation being timed from every cache level with
+ * clflushopt (outside the timed region), so they stream from DRAM. */
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+const bench_plan bench_cold = {.warmup = 3, .min_reps = 50, .max_reps = 2000, .min_seconds = 0.25, .max_wall = 3.0,
+                               .cold = true};
+const bench_plan bench_warm = {.warmup = 3, .min_reps = 20, .max_reps = 5000, .min_seconds = 0.5, .max_wall = 4.0,
+                               .cold = false};
+
+uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double bench_other_cpu_seconds(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return 0;
+    unsigned long long v[8] = {0};
+    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                     &v[6], &v[7]);
+    fclose(f);
+    if (got < 8) return 0;
+    double busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double own = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                 1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    return busy - own;
+}
+
+void bench_wait_quiet(double max_s)
+{
+    static double budget = 90; /* seconds of waiting for the whole run */
+    uint64_t start = bench_now_ns();
+    bool told = false;
+    for (;; budget -= 0.15) {
+        double c0 = bench_other_cpu_seconds();
+        uint64_t t0 = bench_now_ns();
+        bench_sleep_ms(150);
+        double load = (bench_other_cpu_seconds() - c0) / ((double)(bench_now_ns() - t0) * 1e-9);
+        if (load < 0.1 || budget <= 0 || (double)(bench_now_ns() - start) * 1e-9 > max_s) return;
+        if (!told) printf("  (waiting for a quiet machine: other processes use %.1f CPUs)\n", load), fflush(stdout);
+        told = true;
+    }
+}
+
+void bench_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+__attribute__((target("clflushopt"))) void bench_evict(const bench_range *ranges, int n)
+{
+    for (int r = 0; r < n; r++) {
+        const char *p = (const char *)((uintptr_t)ranges[r].p & ~(uintptr_t)63);
+        const char *end = (const char *)ranges[r].p + ranges[r].bytes;
+        for (; p < end; p += 64) _mm_clflushopt((void *)p);
+    }
+    _mm_mfence();
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+bench_stats bench_stats_of(double *us, int n)
+{
+    bench_stats st = {.reps = n};
+    if (!n) return st;
+    qsort(us, (size_t)n, sizeof *us, cmp_double);
+    st.min_us = us[0];
+    st.median_us = n % 2 ? us[n / 2] : 0.5 * (us[n / 2 - 1] + us[n / 2]);
+    return st;
+}
+
+bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const bench_range *evict, int n_evict)
+{
+    bench_stats st = {0};
+    bench_wait_quiet(10.0);
+    for (int i = 0; i < plan->warmup; i++) {
+        if (plan->cold) bench_evict(evict, n_evict);
+        int rc = fn(ctx);
+        if (rc) return st.failed = rc, st;
+    }
+    double *t = malloc(sizeof(double) * (size_t)plan->max_reps);
+    double timed = 0;
+    uint64_t wall0 = bench_now_ns();
+    double other0 = bench_other_cpu_seconds();
+    int n = 0;
+    while (n < plan->max_reps) {
+        if (plan->cold) bench_evict(evict, n_evict);
+        uint64_t t0 = bench_now_ns();
+        int rc = fn(ctx);
+        uint64_t t1 = bench_now_ns();
+        if (rc) {
+            st.failed = rc;
+            break;
+        }
+        t[n++] = (double)(t1 - t0) * 1e-3;
+        timed += (double)(t1 - t0) * 1e-9;
+        double wall = (double)(t1 - wall0) * 1e-9;
+        if (n >= plan->min_reps && (timed >= plan->min_seconds || wall >= plan->max_wall)) break;
+    }
+    int failed = st.failed;
+    double wall = (double)(bench_now_ns() - wall0) * 1e-9;
+    double load = wall > 0 ? (bench_other_cpu_seconds() - other0) / wall : 0;
+    st = bench_stats_of(t, n);
+    st.failed = failed;
+    st.bg_load = load > 0 ? load : 0;
+    free(t);
+    return st;
+}
+
+/* ---- records -------------------------------------------------------------- */
+
+static FILE *out;
+
+void bench_record_open(const char *path)
+{
+    out = fopen(path, "a");
+    if (!out) {
+        perror(path);
+        exit(1);
+    }
+}
+
+void bench_record_close(void)
+{
+    if (out) fclose(out);
+    out = NULL;
+}
+
+static void json_str(FILE *f, const char *key, const char *s)
+{
+    if (!s) return;
+    fprintf(f, ",\"%s\":\"", key);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', f), fputc(*s, f);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void json_num(FILE *f, const char *key, double v)
+{
+    if (v > 0) fprintf(f, ",\"%s\":%.6g", key, v);
+}
+
+void bench_record_write(const bench_record *r)
+{
+    bench_record_print(r);
+    if (!out) return;
+    const char *status = r->status ? r->status : "ok";
+    fprintf(out, "{\"group\":\"%s\"", r->group);
+    json_str(out, "case", r->case_name);
+    json_str(out, "impl", r->impl);
+    fprintf(out, ",\"threads\":%d", r->threads);
+    json_str(out, "status", status);
+    if (r->st.reps) {
+        fprintf(out, ",\"reps\":%d,\"min_us\":%.3f,\"median_us\":%.3f", r->st.reps, r->st.min_us, r->st.median_us);
+        if (r->weight_bytes > 0) fprintf(out, ",\"weight_bytes\":%.0f", r->weight_bytes);
+        fprintf(out, ",\"bg_load\":%.2f", r->st.bg_load);
+        json_num(out, "gbps", r->weight_bytes > 0 ? r->weight_bytes / (r->st.median_us * 1e3) : 0);
+        json_num(out, "gops", r->ops > 0 ? r->ops / (r->st.median_us * 1e3) : 0);
+    }
+    json_str(out, "peer", r->peer);
+    json_str(out, "goal", r->goal);
+    json_str(out, "note", r->note);
+    if (r->err > 0) fprintf(out, ",\"max_rel_err\":%.3g", r->err);
+    fprintf(out, "}\n");
+    fflush(out);
+}
+
+void bench_record_print(const bench_record *r)
+{
+    const char *status = r->status ? r->status : "ok";
+    if (!r->st.reps) {
+        printf("  %-24s %-22s %dT  %s%s%s\n", r->case_name, r->impl, r->threads, status, r->note ? ": " : "",
+               r->note ? r->note : "");
+    } else {
+        double med = r->st.median_us;
+        printf("  %-24s %-22s %dT  min %10.1f us  median %10.1f us", r->case_name, r->impl, r->threads, r->st.min_us,
+               med);
+        if (r->weight_bytes > 0) printf("  %7.2f GB/s", r->weight_bytes / (med * 1e3));
+        if (r->ops > 0) printf("  %8.1f GOP/s", r->ops / (med * 1e3));
+        if (strcmp(status, "ok")) printf("  [%s]", status);
+        if (r->st.bg_load >= 0.1) printf("  [busy machine: %.1f CPUs of other work]", r->st.bg_load);
+        if (r->note) printf("  (%s)", r->note);
+        printf("\n");
+    }
+    fflush(stdout);
+}
