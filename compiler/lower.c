@@ -73,11 +73,7 @@ static int64_t scratch_bytes(const ir_graph *g, const ir_node *n)
         int64_t m = ir_node_count(n) / q->n, kp = (q->kp + 7) / 8 * 8;
         return round_up(m * kp) + round_up(4 * m) + round_up(4 * m * q->n_groups) + round_up(4 * m * q->k);
     }
-    if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].qw && g->nodes[n->inputs[1]].qw->zero_points) {
-        /* zero points: the sum of each row's activations per group */
-        const ir_qweight *q = g->nodes[n->inputs[1]].qw;
-        return round_up(4 * (ir_node_count(n) / q->n) * q->n_groups);
-    }
+
     if (n->op == IR_OP_ATTENTION) {
         const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
         /* one query's scores and one head's keys transposed */

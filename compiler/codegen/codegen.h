@@ -176,10 +176,29 @@ enum {
     CG_A8_EMULATE,  /* no integer dot product: the activations' int8 values in float math */
 };
 
+/* What the kernel of one linear layer reads: x is [m, k] (or its int8
+ * codes, kpx bytes a row, with a8), y is [m, n]. */
+typedef struct cg_linear {
+    cg *c;
+    const cg_packed *p;
+    int64_t m, k, n, kpx;
+    LLVMValueRef x, y, codes, scales, zeros, bias;
+    LLVMValueRef xscale, xsum; /* a8: per row scale; per row and group sums (int codes, or floats with zero points) */
+    LLVMTypeRef vf, vi;        /* <lanes x float>, <lanes x i32> */
+} cg_linear;
+
 /* Packs a weight matrix (quantized or f32) for the target's lane count. */
 void cg_pack_weight(cg *c, int32_t node, cg_packed *out);
 /* Emits the function of a linear node: y[m, :] = x[m, :]·Wᵀ + b. */
 void cg_emit_linear(cg *c, int32_t node, const char *name);
+
+/* ---- emit_tile.c: register tiles of the linear kernels ----------------- */
+
+/* Rows and panels per tile for this target, format and number of rows. */
+void cg_tile_shape(const cg *c, const cg_packed *p, int64_t m, int *mr, int *np);
+/* Emits rows m0 .. m0 + mr - 1 against panels p0 .. p0 + np - 1 over the
+ * whole input dimension, and stores them (with the bias). */
+void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np);
 
 /* ---- emit_ops.c: every other op ----------------------------------------- */
 

@@ -1,24 +1,23 @@
-/* emit_linear.c: linear layers, y = x·Wᵀ + b, with the weight dequantized
- * in registers inside the dot-product loop.
+/* emit_linear.c: linear layers, y = x·Wᵀ + b, with the weight decoded in
+ * registers inside the dot-product loop; the weights are never expanded to
+ * f32 in memory.
  *
- * Layout (cg_pack_weight): output rows are grouped in panels of `lanes`
- * rows; for each panel and each 4-byte word along the input dimension, the
- * words of the panel's rows are adjacent, so one vector load brings one
- * word of every row: 4 int8 or FP8 codes, 8 int4 codes, or one f32 weight.
- * Scales (and zero points) per group are vectors in the same panel order.
- * Since shapes are known, every loop bound is a constant.
+ * Layouts (cg_pack_weight): output rows are grouped in panels of `lanes`
+ * rows. f32, int8 and FP8 weights (f32 activations) are k-major within a
+ * panel: the panel's values of one input column are adjacent, so one load
+ * brings a column for all its rows. int4 weights, and int8 weights for
+ * integer dot products, come in 4-byte words per row (8 nibbles or 4 bytes
+ * of consecutive columns) with the panel's words adjacent. Scales (and zero
+ * points) per group are vectors in panel order, in arrays of their own.
  *
- * Kernel: for each panel (in parallel), for each block of rows of x, one
- * accumulator vector per row holds the panel's outputs; for each column k
- * the dequantized weight vector is multiplied by x[m, k] broadcast. Per
- * group: acc += scale * sum(x * q) (asymmetric: scale * (sum(x*q) - z*sum x)).
- * The weights are never expanded to f32 in memory. */
+ * This file packs weights, quantizes activation rows for `:a8`, and emits
+ * the layer's function and its panels function (run by the thread pool
+ * over blocks of panels); emit_tile.c emits the register tiles. Since
+ * shapes are known, every loop bound is a constant. */
 #include <math.h>
 #include <string.h>
 
 #include "codegen.h"
-
-enum { MR_MAX = 8 };
 
 /* ---- packing ------------------------------------------------------------ */
 
@@ -164,220 +163,6 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
     if (zeros) p->zeros = cg_blob_add(c, fe_arena_printf(a, "%s.zero", w->name), zeros, n_scales);
 }
 
-/* ---- the kernel ----------------------------------------------------------- */
-
-typedef struct linear_kernel {
-    cg *c;
-    const cg_packed *p;
-    int64_t m, k, n; /* x is [m, k], y is [m, n] */
-    int64_t kpx;     /* a8: bytes per row of quantized activations */
-    LLVMValueRef x, y, codes, scales, zeros, bias;
-    LLVMValueRef xscale, xsum; /* a8: per row scale, per row and group sum of codes */
-    LLVMValueRef panel; /* i64 */
-    LLVMTypeRef vf, vi; /* <L x float>, <L x i32> */
-} linear_kernel;
-
-/* Column i of a word vector as floats (codes as integers, before scaling). */
-static LLVMValueRef dequant(linear_kernel *lk, LLVMValueRef word, int i)
-{
-    cg *c = lk->c;
-    LLVMBuilderRef b = c->b;
-    int L = c->lanes;
-    q_format f = lk->p->f.format;
-    if (L == 16 && c->target->arch == CG_ARCH_X86_64) {
-        /* vpermps reads only the low 4 bits of each index: the nibble
-         * selects its value from a 16-entry table, no masking needed */
-        LLVMValueRef table[16];
-        for (int u = 0; u < 16; u++) table[u] = cg_f32(c, f == QFMT_INT4 && u >= 8 ? u - 16 : u);
-        LLVMValueRef idx = i ? LLVMBuildLShr(b, word, cg_vsplat_i32(c, 4 * i, L), "") : word;
-        LLVMValueRef args[2] = {LLVMConstVector(table, 16), idx};
-        return cg_intrinsic(c, "llvm.x86.avx512.permvar.sf.512", NULL, 0, args, 2);
-    }
-    if (f == QFMT_INT4) {
-        LLVMValueRef v = LLVMBuildShl(b, word, cg_vsplat_i32(c, 28 - 4 * i, L), "");
-        v = LLVMBuildAShr(b, v, cg_vsplat_i32(c, 28, L), "q");
-        return LLVMBuildSIToFP(b, v, lk->vf, "w");
-    }
-    LLVMValueRef v = LLVMBuildLShr(b, word, cg_vsplat_i32(c, 4 * i, L), "");
-    v = LLVMBuildAnd(b, v, cg_vsplat_i32(c, 15, L), "q");
-    return LLVMBuildUIToFP(b, v, lk->vf, "w");
-}
-
-/* Column col of the panel in the k-major layout (f32, int8, FP8: the
- * panel's values of one column are adjacent) as floats. FP8 codes become
- * halves (or floats) whose value is the code's times a power of two that
- * the scales absorb: E4M3 s.eeee.mmm -> half s.0eeee.mmm0000000 by a shift
- * of the sign-extended byte and a mask; E5M2 is the top byte of a half. */
-static LLVMValueRef column(linear_kernel *lk, LLVMValueRef col)
-{
-    cg *c = lk->c;
-    LLVMBuilderRef b = c->b;
-    int L = c->lanes;
-    const cg_packed *p = lk->p;
-    LLVMValueRef at = LLVMBuildMul(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lk->panel, cg_i64(c, p->kcols), ""), col, ""),
-                                   cg_i64(c, L), "");
-    if (!lk->p->elem_bytes || p->elem_bytes == 4) return cg_load(c, lk->vf, cg_gep(c, c->t_f32, lk->codes, at), 4);
-    LLVMValueRef bytes = cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, lk->codes, at), 1);
-    q_format f = p->f.format;
-    if (f == QFMT_INT8) return LLVMBuildSIToFP(b, LLVMBuildSExt(b, bytes, lk->vi, ""), lk->vf, "w");
-    bool e4m3 = f == QFMT_FP8_E4M3;
-    if (p->fp8_via_half) {
-        LLVMTypeRef h16 = cg_vec(c, c->t_i16, L);
-        LLVMValueRef h = e4m3 ? LLVMBuildAnd(b, LLVMBuildShl(b, LLVMBuildSExt(b, bytes, h16, ""), cg_splat(c, LLVMConstInt(c->t_i16, 7, 0), L), ""),
-                                             cg_splat(c, LLVMConstInt(c->t_i16, 0xBF80, 0), L), "")
-                              : LLVMBuildShl(b, LLVMBuildZExt(b, bytes, h16, ""), cg_splat(c, LLVMConstInt(c->t_i16, 8, 0), L), "");
-        return LLVMBuildFPExt(b, LLVMBuildBitCast(b, h, cg_vec(c, c->t_f16, L), ""), lk->vf, "w");
-    }
-    LLVMValueRef s = LLVMBuildShl(b, LLVMBuildSExt(b, bytes, lk->vi, ""), cg_vsplat_i32(c, e4m3 ? 20 : 21, L), "");
-    s = LLVMBuildAnd(b, s, cg_vsplat_i32(c, e4m3 ? (int32_t)0x87F00000 : (int32_t)0x8FE00000, L), "");
-    return LLVMBuildBitCast(b, s, lk->vf, "w");
-}
-
-/* Accumulators of a row block: chains[r][ch] sums the columns with
- * (column mod chains) == ch, so that short row blocks (GEMV) still keep
- * several independent FMA chains in flight. */
-enum { MAX_CHAINS = 8 };
-
-typedef struct accumulators {
-    int mr, chains;
-    LLVMValueRef acc[MR_MAX], g[MR_MAX][MAX_CHAINS];
-} accumulators;
-
-/* One step of `cols` columns starting at col0 for rows m0.. of the block. */
-static void accumulate_step(linear_kernel *lk, LLVMValueRef step, LLVMValueRef col0, int cols, LLVMValueRef m0,
-                            accumulators *a)
-{
-    cg *c = lk->c;
-    int L = c->lanes;
-    LLVMValueRef word = NULL;
-    if (!lk->p->kmajor) {
-        LLVMValueRef at = LLVMBuildMul(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lk->panel, cg_i64(c, lk->p->words), ""), step, ""),
-                                       cg_i64(c, L), "");
-        word = cg_load(c, lk->vi, cg_gep(c, c->t_i32, lk->codes, at), 4);
-    }
-    for (int i = 0; i < cols; i++) {
-        LLVMValueRef col = LLVMBuildAdd(c->b, col0, cg_i64(c, i), "");
-        LLVMValueRef w = word ? dequant(lk, word, i) : column(lk, col);
-        int ch = i % a->chains;
-        for (int r = 0; r < a->mr; r++) {
-            LLVMValueRef row = LLVMBuildAdd(c->b, m0, cg_i64(c, r), "");
-            LLVMValueRef idx = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, lk->k), ""), col, "");
-            LLVMValueRef xs = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->x, idx), 4);
-            LLVMValueRef g = cg_load(c, lk->vf, a->g[r][ch], 64);
-            cg_store(c, cg_fmuladd(c, cg_splat(c, xs, L), w, g), a->g[r][ch], 64);
-        }
-    }
-}
-
-/* Scale vector of group gi (an i64 value) for the current panel. */
-static LLVMValueRef group_vec(linear_kernel *lk, LLVMValueRef base, LLVMValueRef gi, bool f16, bool u8)
-{
-    cg *c = lk->c;
-    int L = c->lanes;
-    LLVMValueRef at = LLVMBuildMul(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lk->panel, cg_i64(c, lk->p->n_groups), ""),
-                                                       gi, ""), cg_i64(c, L), "");
-    if (u8) {
-        LLVMValueRef z = cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, base, at), 1);
-        return LLVMBuildUIToFP(c->b, z, lk->vf, "z");
-    }
-    if (f16) {
-        LLVMValueRef h = cg_load(c, cg_vec(c, c->t_f16, L), cg_gep(c, c->t_f16, base, at), 2);
-        return LLVMBuildFPExt(c->b, h, lk->vf, "s");
-    }
-    return cg_load(c, lk->vf, cg_gep(c, c->t_f32, base, at), 4);
-}
-
-static void open_group(linear_kernel *lk, accumulators *a)
-{
-    for (int r = 0; r < a->mr; r++)
-        for (int ch = 0; ch < a->chains; ch++) cg_store(lk->c, LLVMConstNull(lk->vf), a->g[r][ch], 64);
-}
-
-/* acc[r] += scale_g * (sum of chains - z_g * xsum[row][g]) for group gi;
- * f32 weights: acc += sum of chains. */
-static void close_group(linear_kernel *lk, LLVMValueRef gi, LLVMValueRef m0, accumulators *a)
-{
-    cg *c = lk->c;
-    const cg_packed *p = lk->p;
-    LLVMValueRef s = p->scales >= 0 ? group_vec(lk, lk->scales, gi, p->scales_f16, false) : NULL;
-    LLVMValueRef z = p->zeros >= 0 ? group_vec(lk, lk->zeros, gi, false, true) : NULL;
-    for (int r = 0; r < a->mr; r++) {
-        LLVMValueRef g = cg_load(c, lk->vf, a->g[r][0], 64);
-        for (int ch = 1; ch < a->chains; ch++) g = LLVMBuildFAdd(c->b, g, cg_load(c, lk->vf, a->g[r][ch], 64), "");
-        if (z) {
-            LLVMValueRef row = LLVMBuildAdd(c->b, m0, cg_i64(c, r), "");
-            LLVMValueRef at = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, p->n_groups), ""), gi, "");
-            LLVMValueRef sx = cg_splat(c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->xsum, at), 4), c->lanes);
-            g = LLVMBuildFSub(c->b, g, LLVMBuildFMul(c->b, z, sx, ""), "");
-        }
-        LLVMValueRef acc = cg_load(c, lk->vf, a->acc[r], 64);
-        cg_store(c, s ? cg_fmuladd(c, g, s, acc) : LLVMBuildFAdd(c->b, g, acc, ""), a->acc[r], 64);
-    }
-}
-
-/* Steps [s_begin, s_end) (+ w_offset) then `tail_cols` columns of step
- * s_end. A step is one word (int4) or per_word columns (k-major). */
-static void group_columns(linear_kernel *lk, int64_t s_begin, int64_t s_end, int tail_cols, LLVMValueRef m0,
-                          accumulators *a, LLVMValueRef s_offset)
-{
-    cg *c = lk->c;
-    int pw = lk->p->per_word;
-    if (s_end > s_begin) {
-        cg_loop l = cg_for(c, s_begin, s_end, 1, "step");
-        LLVMValueRef st = s_offset ? LLVMBuildAdd(c->b, l.iv, s_offset, "") : l.iv;
-        accumulate_step(lk, st, LLVMBuildMul(c->b, st, cg_i64(c, pw), "col"), pw, m0, a);
-        cg_loop_end(c, &l);
-    }
-    if (tail_cols) {
-        LLVMValueRef st = cg_i64(c, s_end);
-        if (s_offset) st = LLVMBuildAdd(c->b, st, s_offset, "");
-        accumulate_step(lk, st, LLVMBuildMul(c->b, st, cg_i64(c, pw), ""), tail_cols, m0, a);
-    }
-}
-
-/* Bias and store of one row's accumulator into y (masked in the last panel
- * when n is not a multiple of the lanes). */
-static void store_row(linear_kernel *lk, LLVMValueRef row, LLVMValueRef accv)
-{
-    cg *c = lk->c;
-    int L = c->lanes;
-    int64_t rem = lk->n % L;
-    LLVMValueRef col = LLVMBuildMul(c->b, lk->panel, cg_i64(c, L), "");
-    LLVMValueRef at = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, lk->n), ""), col, "");
-    LLVMValueRef yp = cg_gep(c, c->t_f32, lk->y, at);
-    LLVMValueRef bp = lk->bias ? cg_gep(c, c->t_f32, lk->bias, col) : NULL;
-    LLVMTypeRef mask_t = cg_vec(c, c->t_i1, L);
-    LLVMValueRef full_bias = NULL;
-    if (!rem) {
-        if (bp) accv = LLVMBuildFAdd(c->b, accv, cg_load(c, lk->vf, bp, 4), "");
-        cg_store(c, accv, yp, 4);
-        return;
-    }
-    LLVMValueRef last = LLVMBuildICmp(c->b, LLVMIntEQ, lk->panel, cg_i64(c, lk->p->panels - 1), "");
-    LLVMBasicBlockRef bfull = cg_block(c, "store.full"), bpart = cg_block(c, "store.part"), bdone = cg_block(c, "store.done");
-    LLVMBuildCondBr(c->b, last, bpart, bfull);
-    LLVMPositionBuilderAtEnd(c->b, bfull);
-    full_bias = bp ? LLVMBuildFAdd(c->b, accv, cg_load(c, lk->vf, bp, 4), "") : accv;
-    cg_store(c, full_bias, yp, 4);
-    LLVMBuildBr(c->b, bdone);
-    LLVMPositionBuilderAtEnd(c->b, bpart);
-    LLVMValueRef bits[64];
-    for (int j = 0; j < L; j++) bits[j] = LLVMConstInt(c->t_i1, j < rem, 0);
-    LLVMValueRef mask = LLVMConstVector(bits, (unsigned)L);
-    LLVMValueRef v = accv;
-    LLVMTypeRef tys[2] = {lk->vf, c->t_ptr};
-    if (bp) {
-        LLVMValueRef args[4] = {bp, cg_i32(c, 4), mask, LLVMConstNull(lk->vf)};
-        v = LLVMBuildFAdd(c->b, v, cg_intrinsic(c, "llvm.masked.load", tys, 2, args, 4), "");
-    }
-    LLVMValueRef sargs[4] = {v, yp, cg_i32(c, 4), mask};
-    cg_intrinsic(c, "llvm.masked.store", tys, 2, sargs, 4);
-    (void)mask_t;
-    LLVMBuildBr(c->b, bdone);
-    LLVMPositionBuilderAtEnd(c->b, bdone);
-}
-
-
 /* ---- int8 activations (`:a8`) ------------------------------------------------- */
 
 enum { A8_CTX_X, A8_CTX_Y, A8_CTX_BIAS, A8_CTX_XSCALE, A8_CTX_XSUM, A8_CTX_SIZE };
@@ -460,7 +245,7 @@ static void quantize_span(cg *c, quant_row *qr, LLVMValueRef row_x, LLVMValueRef
  * q_quantize_row_a8_ref), or with the calibrated scale when the precision
  * has one: codes (zero-padded to kpx) and the sum of each group's codes,
  * or for CG_A8_EMULATE the dequantized row in float. */
-static void emit_quantize_rows(linear_kernel *lk, LLVMValueRef x, LLVMValueRef xq, LLVMValueRef xf)
+static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, LLVMValueRef xf)
 {
     cg *c = lk->c;
     const cg_packed *p = lk->p;
@@ -501,190 +286,70 @@ static void emit_quantize_rows(linear_kernel *lk, LLVMValueRef x, LLVMValueRef x
     cg_loop_end(c, &lm);
 }
 
-/* acc += sum over 4-byte groups of a (unsigned for VNNI) times b (signed). */
-static LLVMValueRef int_dot(linear_kernel *lk, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b)
+/* All rows of x against the np panels from p0: tiles of mr rows, then the
+ * remaining rows. */
+static void emit_block_rows(cg_linear *lk, LLVMValueRef p0, int mr, int np)
 {
     cg *c = lk->c;
-    int L = c->lanes;
-    if (lk->p->a8 == CG_A8_VNNI) {
-        LLVMValueRef args[3] = {acc, a, b};
-        return cg_intrinsic(c, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, args, 3);
+    int64_t full = lk->m / mr * mr;
+    if (full) {
+        cg_loop ml = cg_for(c, 0, full, mr, "rows");
+        cg_tile(lk, ml.iv, mr, p0, np);
+        cg_loop_end(c, &ml);
     }
-    /* sdot works on 4 lanes: split the vector */
-    LLVMTypeRef b16 = cg_vec(c, c->t_i8, 16), i4 = cg_vec(c, c->t_i32, 4);
-    LLVMValueRef out = LLVMGetPoison(LLVMTypeOf(acc));
-    for (int h = 0; h < L / 4; h++) {
-        LLVMValueRef idx[4], half[3];
-        for (int j = 0; j < 4; j++) idx[j] = cg_i32(c, h * 4 + j);
-        LLVMValueRef sel = LLVMConstVector(idx, 4);
-        half[0] = LLVMBuildShuffleVector(c->b, acc, LLVMGetPoison(LLVMTypeOf(acc)), sel, "");
-        half[1] = LLVMBuildBitCast(c->b, LLVMBuildShuffleVector(c->b, a, LLVMGetPoison(LLVMTypeOf(a)), sel, ""), b16, "");
-        half[2] = LLVMBuildBitCast(c->b, LLVMBuildShuffleVector(c->b, b, LLVMGetPoison(LLVMTypeOf(b)), sel, ""), b16, "");
-        LLVMTypeRef tys[2] = {i4, b16};
-        LLVMValueRef r = cg_intrinsic(c, "llvm.aarch64.neon.sdot", tys, 2, half, 3);
-        for (int j = 0; j < 4; j++) out = LLVMBuildInsertElement(c->b, out, LLVMBuildExtractElement(c->b, r, cg_i32(c, j), ""), cg_i32(c, h * 4 + j), "");
-    }
-    return out;
+    if (lk->m % mr) cg_tile(lk, cg_i64(c, full), (int)(lk->m % mr), p0, np);
 }
 
-/* One word of the panel times 4 or 8 activation columns for mr rows. */
-static void a8_word(linear_kernel *lk, LLVMValueRef wd, LLVMValueRef m0, int mr, LLVMValueRef *isum)
-{
-    cg *c = lk->c;
-    int L = c->lanes;
-    LLVMValueRef at = LLVMBuildMul(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lk->panel, cg_i64(c, lk->p->words), ""), wd, ""),
-                                   cg_i64(c, L), "");
-    LLVMValueRef word = cg_load(c, lk->vi, cg_gep(c, c->t_i32, lk->codes, at), 4);
-    LLVMValueRef parts[2] = {word, NULL};
-    int n_parts = 1;
-    if (lk->p->per_word == 8) {
-        LLVMValueRef m = cg_vsplat_i32(c, 0x0F0F0F0F, L);
-        parts[0] = LLVMBuildAnd(c->b, word, m, "lo");
-        parts[1] = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, word, cg_vsplat_i32(c, 4, L), ""), m, "hi");
-        n_parts = 2;
-    }
-    LLVMValueRef col = LLVMBuildMul(c->b, wd, cg_i64(c, lk->p->per_word), "");
-    for (int pi = 0; pi < n_parts; pi++)
-        for (int r = 0; r < mr; r++) {
-            LLVMValueRef row = LLVMBuildAdd(c->b, m0, cg_i64(c, r), "");
-            LLVMValueRef off = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, lk->kpx), ""),
-                                            LLVMBuildAdd(c->b, col, cg_i64(c, 4 * pi), ""), "");
-            LLVMValueRef xb = cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, lk->x, off), 1), L);
-            cg_store(c, int_dot(lk, cg_load(c, lk->vi, isum[r], 64), parts[pi], xb), isum[r], 64);
-        }
-}
-
-/* acc += scale_g * (isum - offset * xsum_g - z_g * xsum_g) */
-static void a8_close_group(linear_kernel *lk, LLVMValueRef gi, LLVMValueRef m0, int mr, LLVMValueRef *acc, LLVMValueRef *isum)
-{
-    cg *c = lk->c;
-    const cg_packed *p = lk->p;
-    int L = c->lanes;
-    LLVMValueRef s = group_vec(lk, lk->scales, gi, p->scales_f16, false);
-    LLVMValueRef z = NULL;
-    if (p->zeros >= 0) {
-        LLVMValueRef at = LLVMBuildMul(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lk->panel, cg_i64(c, p->n_groups), ""), gi, ""),
-                                       cg_i64(c, L), "");
-        z = LLVMBuildZExt(c->b, cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, lk->zeros, at), 1), lk->vi, "z");
-    }
-    for (int r = 0; r < mr; r++) {
-        LLVMValueRef v = cg_load(c, lk->vi, isum[r], 64);
-        if (p->code_offset || z) {
-            LLVMValueRef row = LLVMBuildAdd(c->b, m0, cg_i64(c, r), "");
-            LLVMValueRef xs = cg_load(c, c->t_i32, cg_gep(c, c->t_i32, lk->xsum,
-                                                          LLVMBuildAdd(c->b, LLVMBuildMul(c->b, row, cg_i64(c, p->n_groups), ""), gi, "")), 4);
-            LLVMValueRef corr = cg_splat(c, LLVMBuildMul(c->b, xs, cg_i32(c, p->code_offset), ""), L);
-            if (z) corr = LLVMBuildAdd(c->b, corr, LLVMBuildMul(c->b, z, cg_splat(c, xs, L), ""), "");
-            v = LLVMBuildSub(c->b, v, corr, "");
-        }
-        LLVMValueRef f = LLVMBuildSIToFP(c->b, v, lk->vf, "");
-        cg_store(c, cg_fmuladd(c, f, s, cg_load(c, lk->vf, acc[r], 64)), acc[r], 64);
-    }
-}
-
-static void a8_group_words(linear_kernel *lk, LLVMValueRef w0, int64_t n_words, LLVMValueRef m0, int mr, LLVMValueRef *isum)
-{
-    cg *c = lk->c;
-    for (int r = 0; r < mr; r++) cg_store(c, LLVMConstNull(lk->vi), isum[r], 64);
-    cg_loop l = cg_for(c, 0, n_words, 1, "word");
-    a8_word(lk, LLVMBuildAdd(c->b, l.iv, w0, ""), m0, mr, isum);
-    cg_loop_end(c, &l);
-}
-
-static void emit_rows_a8(linear_kernel *lk, LLVMValueRef m0, int mr)
-{
-    cg *c = lk->c;
-    const cg_packed *p = lk->p;
-    LLVMValueRef acc[MR_MAX], isum[MR_MAX];
-    for (int r = 0; r < mr; r++) {
-        acc[r] = cg_alloca(c, lk->vf, "acc");
-        isum[r] = cg_alloca(c, lk->vi, "isum");
-        cg_store(c, LLVMConstNull(lk->vf), acc[r], 64);
-    }
-    int64_t last = p->n_groups - 1;
-    if (last > 0) {
-        cg_loop gl = cg_for(c, 0, last, 1, "group");
-        a8_group_words(lk, LLVMBuildMul(c->b, gl.iv, cg_i64(c, p->group_words), ""), p->group_words, m0, mr, isum);
-        a8_close_group(lk, gl.iv, m0, mr, acc, isum);
-        cg_loop_end(c, &gl);
-    }
-    a8_group_words(lk, cg_i64(c, last * p->group_words), p->words - last * p->group_words, m0, mr, isum);
-    a8_close_group(lk, cg_i64(c, last), m0, mr, acc, isum);
-    for (int r = 0; r < mr; r++) {
-        LLVMValueRef row = LLVMBuildAdd(c->b, m0, cg_i64(c, r), "");
-        LLVMValueRef xs = cg_splat(c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->xscale, row), 4), c->lanes);
-        store_row(lk, row, LLVMBuildFMul(c->b, cg_load(c, lk->vf, acc[r], 64), xs, ""));
-    }
-}
-
-/* The rows m0 .. m0 + mr - 1 of the current panel. */
-static void emit_rows(linear_kernel *lk, LLVMValueRef m0, int mr)
-{
-    cg *c = lk->c;
-    const cg_packed *p = lk->p;
-    accumulators a = {.mr = mr, .chains = 1};
-    while (a.chains * 2 * mr <= MAX_CHAINS && a.chains * 2 <= p->per_word) a.chains *= 2;
-    for (int r = 0; r < mr; r++) {
-        a.acc[r] = cg_alloca(c, lk->vf, "acc");
-        for (int ch = 0; ch < a.chains; ch++) a.g[r][ch] = cg_alloca(c, lk->vf, "gacc");
-        cg_store(c, LLVMConstNull(lk->vf), a.acc[r], 64);
-    }
-    int64_t full_steps = lk->k / p->per_word;
-    int tail_cols = (int)(lk->k % p->per_word);
-    /* groups before the last one are full: a loop over them */
-    int64_t last_group = p->n_groups - 1;
-    if (last_group > 0) {
-        cg_loop gl = cg_for(c, 0, last_group, 1, "group");
-        open_group(lk, &a);
-        group_columns(lk, 0, p->group_words, 0, m0, &a, LLVMBuildMul(c->b, gl.iv, cg_i64(c, p->group_words), ""));
-        close_group(lk, gl.iv, m0, &a);
-        cg_loop_end(c, &gl);
-    }
-    /* the last group, which holds the columns that do not fill a step */
-    open_group(lk, &a);
-    group_columns(lk, last_group * p->group_words, full_steps, tail_cols, m0, &a, NULL);
-    close_group(lk, cg_i64(c, last_group), m0, &a);
-    for (int r = 0; r < mr; r++)
-        store_row(lk, LLVMBuildAdd(c->b, m0, cg_i64(c, r), ""), cg_load(c, lk->vf, a.acc[r], 64));
-}
-
-/* void name.panels(ptr ctx, i64 begin, i64 end): the panels [begin, end). */
-static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, const char *name, int32_t bias_node)
+/* void name.panels(ptr ctx, i64 begin, i64 end): the blocks of np panels
+ * [begin, end), each as tiles of mr rows (emit_tile.c). */
+static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, const char *name, int32_t bias_node,
+                                   int64_t *blocks)
 {
     LLVMTypeRef params[3] = {c->t_ptr, c->t_i64, c->t_i64};
     LLVMTypeRef ft = LLVMFunctionType(c->t_void, params, 3, 0);
     LLVMValueRef fn = cg_function_begin(c, fe_arena_printf(c->arena, "%s.panels", name), ft, false, true);
-    linear_kernel lk = {.c = c, .p = p, .n = p->n, .k = p->k};
+    cg_linear lk = {.c = c, .p = p, .n = p->n, .k = p->k};
     lk.m = ir_node_count(n) / p->n;
     lk.vf = cg_vec(c, c->t_f32, c->lanes);
     lk.vi = cg_vec(c, c->t_i32, c->lanes);
     LLVMValueRef ctx = LLVMGetParam(fn, 0);
     lk.x = cg_load(c, c->t_ptr, ctx, 8);
-    lk.y = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, 1)), 8);
+    lk.y = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
     bool int_dot = p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT;
     if (int_dot) {
         lk.kpx = p->words * p->per_word;
         lk.xscale = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
     }
-    if (int_dot || p->zeros >= 0) lk.xsum = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
+    if (int_dot) lk.xsum = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     lk.bias = bias_node < 0 ? NULL
               : c->node_blob[bias_node] >= 0 ? cg_blob_ptr(c, c->node_blob[bias_node])
-                                             : cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, 2)), 8);
+                                             : cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
     lk.codes = cg_blob_ptr(c, p->codes);
     lk.scales = p->scales >= 0 ? cg_blob_ptr(c, p->scales) : NULL;
     lk.zeros = p->zeros >= 0 ? cg_blob_ptr(c, p->zeros) : NULL;
-    cg_loop pl = cg_loop_begin(c, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, "panel");
-    lk.panel = pl.iv;
-    void (*rows)(linear_kernel *, LLVMValueRef, int) = int_dot ? emit_rows_a8 : emit_rows;
-    int mr = c->lanes == 16 ? 8 : 4; /* rows per block: what the registers hold */
-    int64_t full = lk.m / mr * mr;
-    if (full) {
-        cg_loop ml = cg_for(c, 0, full, mr, "rows");
-        rows(&lk, ml.iv, mr);
-        cg_loop_end(c, &ml);
+    int mr, np;
+    cg_tile_shape(c, p, lk.m, &mr, &np);
+    if (np > p->panels) np = (int)p->panels;
+    *blocks = (p->panels + np - 1) / np;
+    int rem = (int)(p->panels % np);
+    cg_loop bl = cg_loop_begin(c, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, "block");
+    LLVMValueRef p0 = LLVMBuildMul(c->b, bl.iv, cg_i64(c, np), "panel");
+    if (rem) {
+        /* the last block has fewer panels: tiles of its own */
+        LLVMBasicBlockRef bfull = cg_block(c, "block.full"), bshort = cg_block(c, "block.short"),
+                          bdone = cg_block(c, "block.done");
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, bl.iv, cg_i64(c, *blocks - 1), ""), bshort, bfull);
+        LLVMPositionBuilderAtEnd(c->b, bfull);
+        emit_block_rows(&lk, p0, mr, np);
+        LLVMBuildBr(c->b, bdone);
+        LLVMPositionBuilderAtEnd(c->b, bshort);
+        emit_block_rows(&lk, p0, mr, rem);
+        LLVMBuildBr(c->b, bdone);
+        LLVMPositionBuilderAtEnd(c->b, bdone);
+    } else {
+        emit_block_rows(&lk, p0, mr, np);
     }
-    if (lk.m % mr) rows(&lk, cg_i64(c, full), (int)(lk.m % mr));
-    cg_loop_end(c, &pl);
+    cg_loop_end(c, &bl);
     LLVMBuildRetVoid(c->b);
     return fn;
 }
@@ -709,49 +374,13 @@ static void emit_plain_linear(cg *c, const ir_node *n, LLVMValueRef y, LLVMValue
     cg_loop_end(c, &lm);
 }
 
-/* Zero points with float activations: sums[m][g] = the sum of row m's
- * columns in group g, once per layer (not per panel). */
-typedef struct sum_ctx {
-    LLVMValueRef src, acc;
-} sum_ctx;
-
-static void sum_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
-{
-    sum_ctx *s = ctx;
-    LLVMValueRef v = cg_vload(c, s->src, i, mask, lanes);
-    cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, LLVMTypeOf(v), s->acc, 64), v, ""), s->acc, 64);
-}
-
-static void emit_group_sums(cg *c, const cg_packed *p, LLVMValueRef x, int64_t m, LLVMValueRef sums)
-{
-    int L = c->lanes;
-    LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
-    int64_t glen = p->group_words * p->per_word;
-    sum_ctx sc = {NULL, cg_alloca(c, vt, "gsum")};
-    cg_loop lm = cg_for(c, 0, m, 1, "row");
-    cg_loop lg = cg_for(c, 0, p->n_groups, 1, "group");
-    LLVMValueRef col = LLVMBuildMul(c->b, lg.iv, cg_i64(c, glen), "");
-    sc.src = cg_gep(c, c->t_f32, x, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lm.iv, cg_i64(c, p->k), ""), col, ""));
-    /* the last group may be short: its length is k - col */
-    LLVMValueRef rest = LLVMBuildSub(c->b, cg_i64(c, p->k), col, "");
-    LLVMValueRef len = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, rest, cg_i64(c, glen), ""), rest, cg_i64(c, glen), "");
-    cg_store(c, LLVMConstNull(vt), sc.acc, 64);
-    cg_vloop(c, len, L, sum_body, &sc);
-    LLVMValueRef v = cg_load(c, vt, sc.acc, 64);
-    LLVMValueRef args[2] = {cg_f32(c, 0), v};
-    LLVMValueRef total = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fadd", &vt, 1, args, 2));
-    cg_store(c, total, cg_gep(c, c->t_f32, sums, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lm.iv, cg_i64(c, p->n_groups), ""), lg.iv, "")), 4);
-    cg_loop_end(c, &lg);
-    cg_loop_end(c, &lm);
-}
-
 /* a8: quantizes the rows of x into the node's scratch; returns what the
  * panels read as x (the codes, or the dequantized rows when emulating) and
  * fills the context's scale and sum pointers. */
 static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const cg_packed *p, LLVMValueRef x, LLVMValueRef scratch,
                                        LLVMValueRef ctx)
 {
-    linear_kernel lk = {.c = c, .p = p, .n = p->n, .k = p->k, .m = ir_node_count(n) / p->n};
+    cg_linear lk = {.c = c, .p = p, .n = p->n, .k = p->k, .m = ir_node_count(n) / p->n};
     lk.kpx = p->words * p->per_word;
     int64_t off_scale = align64(lk.m * ((lk.kpx + 7) / 8 * 8)), off_sum = off_scale + align64(4 * lk.m);
     int64_t off_float = off_sum + align64(4 * lk.m * p->n_groups);
@@ -761,7 +390,6 @@ static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const cg_packed 
     emit_quantize_rows(&lk, x, xq, xf);
     cg_store(c, lk.xscale, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
     cg_store(c, lk.xsum, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
-    if (p->a8 == CG_A8_EMULATE && p->zeros >= 0) emit_group_sums(c, p, xf, lk.m, lk.xsum); /* float sums of the rows used */
     return p->a8 == CG_A8_EMULATE ? xf : xq;
 }
 
@@ -772,12 +400,13 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     bool packed = c->g->nodes[wnode].op == IR_OP_WEIGHT;
     bool bias_param = bnode >= 0 && c->node_blob[bnode] < 0;
     const cg_packed *p = packed ? &c->packed[wnode] : NULL;
-    bool act8 = p && p->a8 != CG_A8_NONE, scratch = act8 || (p && p->zeros >= 0);
+    bool act8 = p && p->a8 != CG_A8_NONE, scratch = act8;
     /* i32 name(ptr y, ptr x [, ptr w] [, ptr b] [, ptr scratch]) */
     LLVMTypeRef params[5] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr};
     int np = 2 + !packed + bias_param + scratch;
     LLVMValueRef panels_fn = NULL;
-    if (packed) panels_fn = emit_panels_fn(c, p, n, name, bnode);
+    int64_t blocks = 0;
+    if (packed) panels_fn = emit_panels_fn(c, p, n, name, bnode, &blocks);
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)np, 0);
     LLVMValueRef fn = cg_function_begin(c, name, ft, false, true);
     for (int i = 0; i < np; i++) cg_param_noalias(c, fn, (unsigned)i);
@@ -791,25 +420,21 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     LLVMValueRef ctx = cg_alloca(c, LLVMArrayType(c->t_ptr, A8_CTX_SIZE), "ctx");
     if (act8) {
         x = emit_act8_prologue(c, n, p, x, LLVMGetParam(fn, (unsigned)(np - 1)), ctx);
-    } else if (p->zeros >= 0) {
-        LLVMValueRef sums = LLVMGetParam(fn, (unsigned)(np - 1));
-        emit_group_sums(c, p, x, ir_node_count(n) / p->n, sums);
-        cg_store(c, sums, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     }
     cg_store(c, x, ctx, 8);
     cg_store(c, y, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
     if (bias_param) cg_store(c, LLVMGetParam(fn, 2), cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
     int64_t work = ir_node_count(n) * p->k;
     LLVMTypeRef pft = LLVMGlobalGetValueType(panels_fn);
-    if (p->panels > 1 && work >= 1 << 16) {
+    if (blocks > 1 && work >= 1 << 16) {
         LLVMValueRef pf = LLVMGetNamedFunction(c->mod, "qmc_parallel_for");
         LLVMTypeRef pargs[3] = {c->t_ptr, c->t_ptr, c->t_i64};
         LLVMTypeRef pft2 = LLVMFunctionType(c->t_void, pargs, 3, 0);
         if (!pf) pf = LLVMAddFunction(c->mod, "qmc_parallel_for", pft2);
-        LLVMValueRef args[3] = {panels_fn, ctx, cg_i64(c, p->panels)};
+        LLVMValueRef args[3] = {panels_fn, ctx, cg_i64(c, blocks)};
         LLVMBuildCall2(c->b, pft2, pf, args, 3, "");
     } else {
-        LLVMValueRef args[3] = {ctx, cg_i64(c, 0), cg_i64(c, p->panels)};
+        LLVMValueRef args[3] = {ctx, cg_i64(c, 0), cg_i64(c, blocks)};
         LLVMBuildCall2(c->b, pft, panels_fn, args, 3, "");
     }
     LLVMBuildRet(c->b, cg_i32(c, 0));

@@ -1,0 +1,415 @@
+/* emit_tile.c: the register tiles of the linear kernels.
+ *
+ * A tile is mr rows of x times np panels of the packed weight (np * lanes
+ * output columns): mr * np accumulator vectors stay in registers across
+ * the whole input dimension, each broadcast of an activation feeds np
+ * weight vectors and each weight vector feeds mr rows. Weights are decoded
+ * in registers (emit_linear.c's layouts):
+ *
+ *   f32 activations: the column's codes become floats (sign extension, a
+ *   nibble table, FP8 bit moves), grouped formats multiply them by the
+ *   group's scale as they are decoded (with zero points: q * s - z * s, one
+ *   FMA), per-channel formats scale the finished sums once;
+ *   int8 activations (VNNI / sdot): integer dot products of 4 byte pairs
+ *   per lane into int32 sums per group, corrected for the codes' offset and
+ *   zero points with the row's code sums, then scaled into float.
+ *
+ * When mr * np is small (GEMV) each accumulator is split into several
+ * chains (columns mod chains) so that enough FMAs are in flight. */
+#include <string.h>
+
+#include "codegen.h"
+
+enum { MAX_ROWS = 8, MAX_PANELS = 2, MAX_CHAINS = 8 };
+
+/* ---- loading and decoding ------------------------------------------------ */
+
+static LLVMValueRef mul(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuildMul(c->b, a, cg_i64(c, k), ""); }
+static LLVMValueRef add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
+
+/* Word `step` of panel `panel` (word layouts). */
+static LLVMValueRef load_word(cg_linear *lk, LLVMValueRef panel, LLVMValueRef step)
+{
+    cg *c = lk->c;
+    LLVMValueRef at = mul(c, add(c, mul(c, panel, lk->p->words), step), c->lanes);
+    return cg_load(c, lk->vi, cg_gep(c, c->t_i32, lk->codes, at), 4);
+}
+
+/* Column i of a word of int4 codes as floats. */
+static LLVMValueRef nibble(cg_linear *lk, LLVMValueRef word, int i)
+{
+    cg *c = lk->c;
+    LLVMBuilderRef b = c->b;
+    int L = c->lanes;
+    q_format f = lk->p->f.format;
+    if (L == 16 && c->target->arch == CG_ARCH_X86_64) {
+        /* vpermps reads only the low 4 bits of each index: the nibble
+         * selects its value from a 16-entry table, no masking needed */
+        LLVMValueRef table[16];
+        for (int u = 0; u < 16; u++) table[u] = cg_f32(c, f == QFMT_INT4 && u >= 8 ? u - 16 : u);
+        LLVMValueRef idx = i ? LLVMBuildLShr(b, word, cg_vsplat_i32(c, 4 * i, L), "") : word;
+        LLVMValueRef args[2] = {LLVMConstVector(table, 16), idx};
+        return cg_intrinsic(c, "llvm.x86.avx512.permvar.sf.512", NULL, 0, args, 2);
+    }
+    if (f == QFMT_INT4) {
+        LLVMValueRef v = LLVMBuildShl(b, word, cg_vsplat_i32(c, 28 - 4 * i, L), "");
+        v = LLVMBuildAShr(b, v, cg_vsplat_i32(c, 28, L), "q");
+        return LLVMBuildSIToFP(b, v, lk->vf, "w");
+    }
+    LLVMValueRef v = LLVMBuildLShr(b, word, cg_vsplat_i32(c, 4 * i, L), "");
+    v = LLVMBuildAnd(b, v, cg_vsplat_i32(c, 15, L), "q");
+    return LLVMBuildUIToFP(b, v, lk->vf, "w");
+}
+
+/* Column col of a panel in the k-major layout (f32, int8, FP8) as floats.
+ * FP8 codes become halves (or floats) whose value is the code's times a
+ * power of two that the scales absorb: E4M3 s.eeee.mmm -> half
+ * s.0eeee.mmm0000000 by a shift of the sign-extended byte and a mask; E5M2
+ * is the top byte of a half. */
+static LLVMValueRef column(cg_linear *lk, LLVMValueRef panel, LLVMValueRef col)
+{
+    cg *c = lk->c;
+    LLVMBuilderRef b = c->b;
+    int L = c->lanes;
+    const cg_packed *p = lk->p;
+    LLVMValueRef at = mul(c, add(c, mul(c, panel, p->kcols), col), L);
+    if (p->elem_bytes == 4) return cg_load(c, lk->vf, cg_gep(c, c->t_f32, lk->codes, at), 4);
+    LLVMValueRef bytes = cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, lk->codes, at), 1);
+    q_format f = p->f.format;
+    if (f == QFMT_INT8) return LLVMBuildSIToFP(b, LLVMBuildSExt(b, bytes, lk->vi, ""), lk->vf, "w");
+    bool e4m3 = f == QFMT_FP8_E4M3;
+    if (p->fp8_via_half) {
+        LLVMTypeRef h16 = cg_vec(c, c->t_i16, L);
+        LLVMValueRef h = e4m3 ? LLVMBuildAnd(b, LLVMBuildShl(b, LLVMBuildSExt(b, bytes, h16, ""), cg_splat(c, LLVMConstInt(c->t_i16, 7, 0), L), ""),
+                                             cg_splat(c, LLVMConstInt(c->t_i16, 0xBF80, 0), L), "")
+                              : LLVMBuildShl(b, LLVMBuildZExt(b, bytes, h16, ""), cg_splat(c, LLVMConstInt(c->t_i16, 8, 0), L), "");
+        return LLVMBuildFPExt(b, LLVMBuildBitCast(b, h, cg_vec(c, c->t_f16, L), ""), lk->vf, "w");
+    }
+    LLVMValueRef s = LLVMBuildShl(b, LLVMBuildSExt(b, bytes, lk->vi, ""), cg_vsplat_i32(c, e4m3 ? 20 : 21, L), "");
+    s = LLVMBuildAnd(b, s, cg_vsplat_i32(c, e4m3 ? (int32_t)0x87F00000 : (int32_t)0x8FE00000, L), "");
+    return LLVMBuildBitCast(b, s, lk->vf, "w");
+}
+
+/* The scale (f32/f16) or zero point (u8) vector of group gi in a panel. */
+static LLVMValueRef group_vec(cg_linear *lk, LLVMValueRef base, LLVMValueRef panel, LLVMValueRef gi, bool u8)
+{
+    cg *c = lk->c;
+    int L = c->lanes;
+    LLVMValueRef at = mul(c, add(c, mul(c, panel, lk->p->n_groups), gi), L);
+    if (u8) return LLVMBuildZExt(c->b, cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, base, at), 1), lk->vi, "z");
+    if (lk->p->scales_f16)
+        return LLVMBuildFPExt(c->b, cg_load(c, cg_vec(c, c->t_f16, L), cg_gep(c, c->t_f16, base, at), 2), lk->vf, "s");
+    return cg_load(c, lk->vf, cg_gep(c, c->t_f32, base, at), 4);
+}
+
+/* x[row, col] as a scalar. */
+static LLVMValueRef x_at(cg_linear *lk, LLVMValueRef row, LLVMValueRef col)
+{
+    cg *c = lk->c;
+    return cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->x, add(c, mul(c, row, lk->k), col)), 4);
+}
+
+/* ---- the output ------------------------------------------------------------- */
+
+/* Bias and store of one row of one panel (masked in the last panel when n
+ * is not a multiple of the lanes). */
+static void store(cg_linear *lk, LLVMValueRef row, LLVMValueRef panel, LLVMValueRef v)
+{
+    cg *c = lk->c;
+    int L = c->lanes;
+    int64_t rem = lk->n % L;
+    LLVMValueRef col = mul(c, panel, L);
+    LLVMValueRef yp = cg_gep(c, c->t_f32, lk->y, add(c, mul(c, row, lk->n), col));
+    LLVMValueRef bp = lk->bias ? cg_gep(c, c->t_f32, lk->bias, col) : NULL;
+    if (!rem) {
+        if (bp) v = LLVMBuildFAdd(c->b, v, cg_load(c, lk->vf, bp, 4), "");
+        cg_store(c, v, yp, 4);
+        return;
+    }
+    LLVMValueRef last = LLVMBuildICmp(c->b, LLVMIntEQ, panel, cg_i64(c, lk->p->panels - 1), "");
+    LLVMBasicBlockRef bfull = cg_block(c, "store.full"), bpart = cg_block(c, "store.part"), bdone = cg_block(c, "store.done");
+    LLVMBuildCondBr(c->b, last, bpart, bfull);
+    LLVMPositionBuilderAtEnd(c->b, bfull);
+    cg_store(c, bp ? LLVMBuildFAdd(c->b, v, cg_load(c, lk->vf, bp, 4), "") : v, yp, 4);
+    LLVMBuildBr(c->b, bdone);
+    LLVMPositionBuilderAtEnd(c->b, bpart);
+    LLVMValueRef bits[64];
+    for (int j = 0; j < L; j++) bits[j] = LLVMConstInt(c->t_i1, j < rem, 0);
+    LLVMValueRef mask = LLVMConstVector(bits, (unsigned)L);
+    LLVMTypeRef tys[2] = {lk->vf, c->t_ptr};
+    if (bp) {
+        LLVMValueRef args[4] = {bp, cg_i32(c, 4), mask, LLVMConstNull(lk->vf)};
+        v = LLVMBuildFAdd(c->b, v, cg_intrinsic(c, "llvm.masked.load", tys, 2, args, 4), "");
+    }
+    LLVMValueRef sargs[4] = {v, yp, cg_i32(c, 4), mask};
+    cg_intrinsic(c, "llvm.masked.store", tys, 2, sargs, 4);
+    LLVMBuildBr(c->b, bdone);
+    LLVMPositionBuilderAtEnd(c->b, bdone);
+}
+
+/* ---- float activations ---------------------------------------------------------- */
+
+typedef struct tile {
+    cg_linear *lk;
+    LLVMValueRef m0, panel[MAX_PANELS];
+    int mr, np, chains;
+    LLVMValueRef acc[MAX_ROWS][MAX_PANELS][MAX_CHAINS + 1]; /* float sums (allocas) */
+    LLVMValueRef isum[MAX_ROWS][MAX_PANELS];            /* int sums of a group (allocas) */
+    LLVMValueRef scale[MAX_PANELS], neg_zs[MAX_PANELS];  /* the current group's, grouped formats */
+    LLVMValueRef zero[MAX_PANELS];                       /* int: zero points of the group */
+} tile;
+
+static bool grouped(const cg_packed *p) { return p->f.group != 0; }
+
+static LLVMValueRef row_of(tile *t, int r) { return add(t->lk->c, t->m0, cg_i64(t->lk->c, r)); }
+
+/* The group's scale (and -z * scale) vectors, for grouped float decoding. */
+static void load_group(tile *t, LLVMValueRef gi)
+{
+    cg_linear *lk = t->lk;
+    cg *c = lk->c;
+    for (int j = 0; j < t->np; j++) {
+        t->scale[j] = lk->scales ? group_vec(lk, lk->scales, t->panel[j], gi, false) : NULL;
+        t->neg_zs[j] = NULL;
+        if (lk->zeros) {
+            LLVMValueRef z = LLVMBuildUIToFP(c->b, group_vec(lk, lk->zeros, t->panel[j], gi, true), lk->vf, "");
+            t->neg_zs[j] = LLVMBuildFNeg(c->b, LLVMBuildFMul(c->b, z, t->scale[j], ""), "");
+        }
+    }
+}
+
+/* Grouped formats with few rows scale each group's sums (one multiply per
+ * group) rather than each decoded weight vector (one per column). */
+static bool scale_late(const tile *t) { return grouped(t->lk->p) && !t->lk->zeros && t->mr * t->np < 4; }
+
+/* Accumulates columns col0 .. col0 + cols - 1 (one step) into the tile. */
+static void float_step(tile *t, LLVMValueRef step, LLVMValueRef col0, int cols)
+{
+    cg_linear *lk = t->lk;
+    cg *c = lk->c;
+    const cg_packed *p = lk->p;
+    LLVMValueRef words[MAX_PANELS] = {0};
+    if (!p->kmajor)
+        for (int j = 0; j < t->np; j++) words[j] = load_word(lk, t->panel[j], step);
+    for (int i = 0; i < cols; i++) {
+        LLVMValueRef col = add(c, col0, cg_i64(c, i)), w[MAX_PANELS];
+        for (int j = 0; j < t->np; j++) {
+            w[j] = p->kmajor ? column(lk, t->panel[j], col) : nibble(lk, words[j], i);
+            if (grouped(p) && !scale_late(t))
+                w[j] = t->neg_zs[j] ? cg_fmuladd(c, w[j], t->scale[j], t->neg_zs[j]) : LLVMBuildFMul(c->b, w[j], t->scale[j], "");
+        }
+        int ch = scale_late(t) ? 1 + i % (t->chains - 1) : i % t->chains;
+        for (int r = 0; r < t->mr; r++) {
+            LLVMValueRef xb = cg_splat(c, x_at(lk, row_of(t, r), col), c->lanes);
+            for (int j = 0; j < t->np; j++)
+                cg_store(c, cg_fmuladd(c, xb, w[j], cg_load(c, lk->vf, t->acc[r][j][ch], 64)), t->acc[r][j][ch], 64);
+        }
+    }
+}
+
+/* Steps [s_begin, s_end) (plus s_offset) and then tail_cols columns of step s_end. */
+static void float_steps(tile *t, LLVMValueRef s_offset, int64_t s_begin, int64_t s_end, int tail_cols)
+{
+    cg *c = t->lk->c;
+    int pw = t->lk->p->per_word;
+    if (s_end > s_begin) {
+        cg_loop l = cg_for(c, s_begin, s_end, 1, "step");
+        LLVMValueRef st = s_offset ? add(c, l.iv, s_offset) : l.iv;
+        float_step(t, st, mul(c, st, pw), pw);
+        cg_loop_end(c, &l);
+    }
+    if (tail_cols) {
+        LLVMValueRef st = cg_i64(c, s_end);
+        if (s_offset) st = add(c, st, s_offset);
+        float_step(t, st, mul(c, st, pw), tail_cols);
+    }
+}
+
+/* acc[r][j][0] += scale * (the sum of the group's chains), late scaling. */
+static void fold_group(tile *t)
+{
+    cg *c = t->lk->c;
+    for (int r = 0; r < t->mr; r++)
+        for (int j = 0; j < t->np; j++) {
+            LLVMValueRef g = cg_load(c, t->lk->vf, t->acc[r][j][1], 64);
+            for (int ch = 2; ch < t->chains; ch++) g = LLVMBuildFAdd(c->b, g, cg_load(c, t->lk->vf, t->acc[r][j][ch], 64), "");
+            cg_store(c, cg_fmuladd(c, g, t->scale[j], cg_load(c, t->lk->vf, t->acc[r][j][0], 64)), t->acc[r][j][0], 64);
+            for (int ch = 1; ch < t->chains; ch++) cg_store(c, LLVMConstNull(t->lk->vf), t->acc[r][j][ch], 64);
+        }
+}
+
+static void float_tile(tile *t)
+{
+    cg_linear *lk = t->lk;
+    cg *c = lk->c;
+    const cg_packed *p = lk->p;
+    int64_t full_steps = lk->k / p->per_word, last = p->n_groups - 1;
+    int tail = (int)(lk->k % p->per_word);
+    bool late = scale_late(t);
+    if (grouped(p) && last > 0) {
+        cg_loop gl = cg_for(c, 0, last, 1, "group");
+        load_group(t, gl.iv);
+        float_steps(t, mul(c, gl.iv, p->group_words), 0, p->group_words, 0);
+        if (late) fold_group(t);
+        cg_loop_end(c, &gl);
+    }
+    if (grouped(p)) load_group(t, cg_i64(c, last));
+    float_steps(t, NULL, grouped(p) ? last * p->group_words : 0, full_steps, tail);
+    if (late) fold_group(t);
+    for (int j = 0; j < t->np; j++) {
+        /* per-channel formats scale the finished sums */
+        LLVMValueRef s = !grouped(p) && lk->scales ? group_vec(lk, lk->scales, t->panel[j], cg_i64(c, 0), false) : NULL;
+        for (int r = 0; r < t->mr; r++) {
+            LLVMValueRef v = cg_load(c, lk->vf, t->acc[r][j][0], 64);
+            for (int ch = 1; ch < t->chains; ch++) v = LLVMBuildFAdd(c->b, v, cg_load(c, lk->vf, t->acc[r][j][ch], 64), "");
+            if (s) v = LLVMBuildFMul(c->b, v, s, "");
+            store(lk, row_of(t, r), t->panel[j], v);
+        }
+    }
+}
+
+/* ---- int8 activations ------------------------------------------------------------- */
+
+/* acc += sum over 4-byte groups of a (unsigned for VNNI) times b (signed). */
+static LLVMValueRef int_dot(cg_linear *lk, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b)
+{
+    cg *c = lk->c;
+    int L = c->lanes;
+    if (lk->p->a8 == CG_A8_VNNI) {
+        LLVMValueRef args[3] = {acc, a, b};
+        return cg_intrinsic(c, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, args, 3);
+    }
+    /* sdot works on 4 lanes: split the vector */
+    LLVMTypeRef b16 = cg_vec(c, c->t_i8, 16), i4 = cg_vec(c, c->t_i32, 4);
+    LLVMValueRef out = LLVMGetPoison(LLVMTypeOf(acc));
+    for (int h = 0; h < L / 4; h++) {
+        LLVMValueRef idx[4], part[3];
+        for (int j = 0; j < 4; j++) idx[j] = cg_i32(c, h * 4 + j);
+        LLVMValueRef sel = LLVMConstVector(idx, 4);
+        part[0] = LLVMBuildShuffleVector(c->b, acc, LLVMGetPoison(LLVMTypeOf(acc)), sel, "");
+        part[1] = LLVMBuildBitCast(c->b, LLVMBuildShuffleVector(c->b, a, LLVMGetPoison(LLVMTypeOf(a)), sel, ""), b16, "");
+        part[2] = LLVMBuildBitCast(c->b, LLVMBuildShuffleVector(c->b, b, LLVMGetPoison(LLVMTypeOf(b)), sel, ""), b16, "");
+        LLVMTypeRef tys[2] = {i4, b16};
+        LLVMValueRef r = cg_intrinsic(c, "llvm.aarch64.neon.sdot", tys, 2, part, 3);
+        for (int j = 0; j < 4; j++)
+            out = LLVMBuildInsertElement(c->b, out, LLVMBuildExtractElement(c->b, r, cg_i32(c, j), ""), cg_i32(c, h * 4 + j), "");
+    }
+    return out;
+}
+
+/* One word step: 4 or 8 columns of every row and panel into the int sums. */
+static void int_step(tile *t, LLVMValueRef step)
+{
+    cg_linear *lk = t->lk;
+    cg *c = lk->c;
+    int L = c->lanes;
+    LLVMValueRef parts[2][MAX_PANELS];
+    int n_parts = lk->p->per_word == 8 ? 2 : 1;
+    for (int j = 0; j < t->np; j++) {
+        LLVMValueRef word = load_word(lk, t->panel[j], step);
+        if (n_parts == 1) {
+            parts[0][j] = word;
+            continue;
+        }
+        LLVMValueRef m = cg_vsplat_i32(c, 0x0F0F0F0F, L);
+        parts[0][j] = LLVMBuildAnd(c->b, word, m, "lo");
+        parts[1][j] = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, word, cg_vsplat_i32(c, 4, L), ""), m, "hi");
+    }
+    LLVMValueRef col = mul(c, step, lk->p->per_word);
+    for (int pi = 0; pi < n_parts; pi++)
+        for (int r = 0; r < t->mr; r++) {
+            LLVMValueRef off = add(c, mul(c, row_of(t, r), lk->kpx), add(c, col, cg_i64(c, 4 * pi)));
+            LLVMValueRef xb = cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, lk->x, off), 1), L);
+            for (int j = 0; j < t->np; j++)
+                cg_store(c, int_dot(lk, cg_load(c, lk->vi, t->isum[r][j], 64), parts[pi][j], xb), t->isum[r][j], 64);
+        }
+}
+
+/* isum - offset * xsum - z * xsum as floats, for row r, panel j, group gi. */
+static LLVMValueRef corrected(tile *t, int r, int j, LLVMValueRef gi)
+{
+    cg_linear *lk = t->lk;
+    cg *c = lk->c;
+    const cg_packed *p = lk->p;
+    LLVMValueRef v = cg_load(c, lk->vi, t->isum[r][j], 64);
+    if (p->code_offset || lk->zeros) {
+        LLVMValueRef at = add(c, mul(c, row_of(t, r), p->n_groups), gi);
+        LLVMValueRef xs = cg_load(c, c->t_i32, cg_gep(c, c->t_i32, lk->xsum, at), 4);
+        LLVMValueRef corr = cg_splat(c, LLVMBuildMul(c->b, xs, cg_i32(c, p->code_offset), ""), c->lanes);
+        if (lk->zeros) corr = add(c, corr, LLVMBuildMul(c->b, t->zero[j], cg_splat(c, xs, c->lanes), ""));
+        v = LLVMBuildSub(c->b, v, corr, "");
+    }
+    return LLVMBuildSIToFP(c->b, v, lk->vf, "");
+}
+
+/* The int sums of group gi over its words, folded into the float sums. */
+static void int_group(tile *t, LLVMValueRef gi, LLVMValueRef w0, int64_t n_words)
+{
+    cg_linear *lk = t->lk;
+    cg *c = lk->c;
+    for (int r = 0; r < t->mr; r++)
+        for (int j = 0; j < t->np; j++) cg_store(c, LLVMConstNull(lk->vi), t->isum[r][j], 64);
+    cg_loop l = cg_for(c, 0, n_words, 1, "word");
+    int_step(t, add(c, l.iv, w0));
+    cg_loop_end(c, &l);
+    for (int j = 0; j < t->np; j++) {
+        LLVMValueRef s = group_vec(lk, lk->scales, t->panel[j], gi, false);
+        if (lk->zeros) t->zero[j] = group_vec(lk, lk->zeros, t->panel[j], gi, true);
+        for (int r = 0; r < t->mr; r++)
+            cg_store(c, cg_fmuladd(c, corrected(t, r, j, gi), s, cg_load(c, lk->vf, t->acc[r][j][0], 64)), t->acc[r][j][0], 64);
+    }
+}
+
+static void int_tile(tile *t)
+{
+    cg_linear *lk = t->lk;
+    cg *c = lk->c;
+    const cg_packed *p = lk->p;
+    int64_t last = p->n_groups - 1;
+    if (last > 0) {
+        cg_loop gl = cg_for(c, 0, last, 1, "group");
+        int_group(t, gl.iv, mul(c, gl.iv, p->group_words), p->group_words);
+        cg_loop_end(c, &gl);
+    }
+    int_group(t, cg_i64(c, last), cg_i64(c, last * p->group_words), p->words - last * p->group_words);
+    for (int r = 0; r < t->mr; r++) {
+        LLVMValueRef xs = cg_splat(c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->xscale, row_of(t, r)), 4), c->lanes);
+        for (int j = 0; j < t->np; j++)
+            store(lk, row_of(t, r), t->panel[j], LLVMBuildFMul(c->b, cg_load(c, lk->vf, t->acc[r][j][0], 64), xs, ""));
+    }
+}
+
+/* ---- the tile ----------------------------------------------------------------------- */
+
+void cg_tile_shape(const cg *c, const cg_packed *p, int64_t m, int *mr, int *np)
+{
+    bool int_dot = p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT;
+    *np = c->lanes == 16 ? 2 : 1;
+    /* registers: mr * np sums (twice that for grouped int8: int and float) */
+    *mr = c->lanes == 16 ? (int_dot && p->f.group ? 4 : 8) : 4;
+    /* a few rows (GEMV): one panel at a time, its weights streamed once,
+     * several FMA chains per row instead */
+    if (m < 4) *np = 1, *mr = (int)m;
+}
+
+void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np)
+{
+    cg *c = lk->c;
+    const cg_packed *p = lk->p;
+    tile t = {.lk = lk, .m0 = m0, .mr = mr, .np = np, .chains = 1};
+    bool int_dot = p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT;
+    if (!int_dot)
+        while (t.chains * 2 * mr * np <= MAX_CHAINS && t.chains * 2 <= p->per_word) t.chains *= 2;
+    if (!int_dot && scale_late(&t)) t.chains += 1; /* chain 0 holds the scaled total */
+    for (int j = 0; j < np; j++) t.panel[j] = add(c, p0, cg_i64(c, j));
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < np; j++) {
+            for (int ch = 0; ch < t.chains; ch++) {
+                t.acc[r][j][ch] = cg_alloca(c, lk->vf, "acc");
+                cg_store(c, LLVMConstNull(lk->vf), t.acc[r][j][ch], 64);
+            }
+            if (int_dot) t.isum[r][j] = cg_alloca(c, lk->vi, "isum");
+        }
+    if (int_dot) int_tile(&t);
+    else float_tile(&t);
+}
