@@ -260,8 +260,10 @@ typedef struct ir_plan {
 
 /* Places every activation in the workspace by liveness: a buffer is reused
  * once the last node reading it has run (first fit, 64-byte aligned). The
- * node computing an output writes straight into the caller's buffer. */
-bool ir_lower(ir_graph *g, ir_plan *plan);
+ * node computing an output writes straight into the caller's buffer.
+ * a8_float_rows: `:a8` layers need room for their rows in float (the
+ * target has no integer dot product). */
+bool ir_lower(ir_graph *g, ir_plan *plan, bool a8_float_rows);
 
 /* ---- codegen/: LLVM emission (codegen/codegen.h has the details) -------- */
 

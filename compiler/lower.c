@@ -64,20 +64,20 @@ static void free_bytes(allocator *a, int64_t offset)
     QMC_ASSERT(!"freeing a span that is not allocated");
 }
 
-static int64_t scratch_bytes(const ir_graph *g, const ir_node *n)
+static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool a8_float_rows)
 {
     if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].qw && g->nodes[n->inputs[1]].qw->f.act8) {
         /* int8 activations: the codes, a scale per row and a sum per row and
          * group (or, without integer dot products, the rows in float) */
         const ir_qweight *q = g->nodes[n->inputs[1]].qw;
         int64_t m = ir_node_count(n) / q->n, kp = (q->kp + 7) / 8 * 8;
-        return round_up(m * kp) + round_up(4 * m) + round_up(4 * m * q->n_groups) + round_up(4 * m * q->k);
+        return round_up(m * kp) + round_up(4 * m) + round_up(4 * m * q->n_groups) + (a8_float_rows ? round_up(4 * m * q->k) : 0);
     }
 
     if (n->op == IR_OP_ATTENTION) {
         const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
-        /* one query's scores and one head's keys transposed */
-        return (int64_t)sizeof(float) * (k->shape[0] + q->shape[1] * k->shape[0]);
+        /* the scores of a block of up to 8 queries, one head's keys transposed */
+        return (int64_t)sizeof(float) * (8 * k->shape[0] + q->shape[1] * k->shape[0]);
     }
     return 0;
 }
@@ -87,7 +87,7 @@ static bool has_storage(const ir_node *n)
     return n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_CONST;
 }
 
-bool ir_lower(ir_graph *g, ir_plan *plan)
+bool ir_lower(ir_graph *g, ir_plan *plan, bool a8_float_rows)
 {
     fe_arena *arena = g->arena;
     memset(plan, 0, sizeof *plan);
@@ -123,7 +123,7 @@ bool ir_lower(ir_graph *g, ir_plan *plan)
         const ir_node *n = &g->nodes[i];
         ir_buffer *b = &plan->buf[i];
         if (b->kind == IR_BUF_WORKSPACE) b->offset = alloc_bytes(&a, b->bytes);
-        b->scratch_bytes = scratch_bytes(g, n);
+        b->scratch_bytes = scratch_bytes(g, n, a8_float_rows);
         if (b->scratch_bytes) {
             b->scratch_offset = alloc_bytes(&a, b->scratch_bytes);
             free_bytes(&a, b->scratch_offset);

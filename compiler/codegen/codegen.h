@@ -187,6 +187,9 @@ typedef struct cg_linear {
     LLVMTypeRef vf, vi;        /* <lanes x float>, <lanes x i32> */
 } cg_linear;
 
+/* True if `:a8` layers get integer dot products on this target (AVX-512
+ * VNNI, aarch64 dotprod); elsewhere they run in float on the int8 values. */
+bool cg_target_int8_dot(const cg_target *t);
 /* Packs a weight matrix (quantized or f32) for the target's lane count. */
 void cg_pack_weight(cg *c, int32_t node, cg_packed *out);
 /* Emits the function of a linear node: y[m, :] = x[m, :]·Wᵀ + b. */

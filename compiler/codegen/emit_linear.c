@@ -104,8 +104,14 @@ static void pack_codes_a8(const cg *c, cg_packed *p, const ir_qweight *q, uint8_
 
 static int a8_kind(const cg *c)
 {
-    if (c->target->arch == CG_ARCH_AARCH64) return cg_target_has(c->target, "dotprod") ? CG_A8_SDOT : CG_A8_EMULATE;
-    return c->lanes == 16 && cg_target_has(c->target, "avx512vnni") ? CG_A8_VNNI : CG_A8_EMULATE;
+    if (!cg_target_int8_dot(c->target)) return CG_A8_EMULATE;
+    return c->target->arch == CG_ARCH_AARCH64 ? CG_A8_SDOT : CG_A8_VNNI;
+}
+
+bool cg_target_int8_dot(const cg_target *t)
+{
+    if (t->arch == CG_ARCH_AARCH64) return cg_target_has(t, "dotprod");
+    return cg_target_has(t, "avx512f") && cg_target_has(t, "avx512vnni"); /* 16 lanes and vpdpbusd */
 }
 
 void cg_pack_weight(cg *c, int32_t node, cg_packed *p)

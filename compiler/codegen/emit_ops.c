@@ -420,44 +420,101 @@ static void emit_matmul(op_ctx *o)
  * s - t when causal) computed a vector of keys at a time from the head's
  * keys transposed into scratch (kT[c][j]); softmax in place; then the
  * output row as a sum of value rows weighted by the probabilities. */
+enum { QUERY_BLOCK = 8 }; /* queries whose scores are computed together */
+
 typedef struct attn_ctx {
     int64_t t, s, d, dv, hd, hv;
+    int qb;                    /* queries in the current block */
     LLVMValueRef q, k, v, out, scores, kt;
-    LLVMValueRef head, query;
+    LLVMValueRef head, query;  /* query: the block's first, then the one being finished */
 } attn_ctx;
 
+enum { PARTIAL_SUMS = 4 }; /* independent FMA chains per reduction */
+
+/* Scores of the block's queries against one vector of keys: each kT load
+ * feeds every query of the block (independent FMA chains). */
 static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int lanes)
 {
     attn_ctx *a = ctx;
-    LLVMValueRef acc = LLVMConstNull(cg_vec(c, c->t_f32, lanes));
-    LLVMValueRef qrow = fptr(c, a->q, add(c, mul(c, a->query, a->d), mul(c, a->head, a->hd)));
-    for (int64_t ch = 0; ch < a->hd; ch++) {
-        LLVMValueRef qv = cg_splat(c, fload(c, qrow, cg_i64(c, ch)), lanes);
-        LLVMValueRef kv = cg_vload(c, a->kt, add(c, cg_i64(c, ch * a->s), j), mask, lanes);
-        acc = cg_fmuladd(c, qv, kv, acc);
+    LLVMValueRef acc[QUERY_BLOCK], qrow[QUERY_BLOCK];
+    for (int u = 0; u < a->qb; u++) {
+        acc[u] = LLVMConstNull(cg_vec(c, c->t_f32, lanes));
+        qrow[u] = fptr(c, a->q, add(c, mul(c, add(c, a->query, cg_i64(c, u)), a->d), mul(c, a->head, a->hd)));
     }
-    cg_vstore(c, acc, a->scores, j, mask);
+    for (int64_t ch = 0; ch < a->hd; ch++) {
+        LLVMValueRef kv = cg_vload(c, a->kt, add(c, cg_i64(c, ch * a->s), j), mask, lanes);
+        for (int u = 0; u < a->qb; u++) acc[u] = cg_fmuladd(c, cg_splat(c, fload(c, qrow[u], cg_i64(c, ch)), lanes), kv, acc[u]);
+    }
+    for (int u = 0; u < a->qb; u++) cg_vstore(c, acc[u], a->scores, add(c, cg_i64(c, u * a->s), j), mask);
 }
 
-typedef struct pv_ctx {
-    attn_ctx *a;
-    LLVMValueRef visible;
-} pv_ctx;
+/* out[query, head cols c0 .. c0 + n_cv * lanes) = sum over visible keys of
+ * p[key] * v[key, cols]: each probability is broadcast once for all the
+ * chunk's vectors; keys go in steps of PARTIAL_SUMS, one chain each. */
+enum { PV_VECTORS = 4 };
 
-static void pv_body(cg *c, void *ctx, LLVMValueRef ch, LLVMValueRef mask, int lanes)
+static void pv_chunk(cg *c, attn_ctx *a, LLVMValueRef visible, int64_t c0, int n_cv)
 {
-    pv_ctx *pc = ctx;
-    attn_ctx *a = pc->a;
-    LLVMTypeRef vt = cg_vec(c, c->t_f32, lanes);
-    LLVMValueRef acc = cg_alloca(c, vt, "pv");
-    cg_store(c, LLVMConstNull(vt), acc, 64);
-    LLVMValueRef col = add(c, mul(c, a->head, a->hv), ch);
-    cg_loop lj = cg_loop_begin(c, cg_i64(c, 0), pc->visible, 1, "key");
-    LLVMValueRef p = cg_splat(c, fload(c, a->scores, lj.iv), lanes);
-    LLVMValueRef vv = cg_vload(c, a->v, add(c, mul(c, lj.iv, a->dv), col), mask, lanes);
-    cg_store(c, cg_fmuladd(c, p, vv, cg_load(c, vt, acc, 64)), acc, 64);
-    cg_loop_end(c, &lj);
-    cg_vstore(c, cg_load(c, vt, acc, 64), a->out, add(c, mul(c, a->query, a->dv), col), mask);
+    int L = c->lanes;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
+    LLVMValueRef acc[PV_VECTORS][PARTIAL_SUMS], mask[PV_VECTORS];
+    for (int cv = 0; cv < n_cv; cv++) {
+        int64_t left = a->hv - (c0 + cv * L);
+        mask[cv] = NULL;
+        if (left < L) {
+            LLVMValueRef bits[64];
+            for (int j = 0; j < L; j++) bits[j] = LLVMConstInt(c->t_i1, j < left, 0);
+            mask[cv] = LLVMConstVector(bits, (unsigned)L);
+        }
+        for (int u = 0; u < PARTIAL_SUMS; u++) {
+            acc[cv][u] = cg_alloca(c, vt, "pv");
+            cg_store(c, LLVMConstNull(vt), acc[cv][u], 64);
+        }
+    }
+    LLVMValueRef col = add(c, mul(c, a->head, a->hv), cg_i64(c, c0));
+    LLVMValueRef full = LLVMBuildAnd(c->b, visible, cg_i64(c, ~(int64_t)(PARTIAL_SUMS - 1)), "");
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: whole steps of PARTIAL_SUMS keys; pass 1: the keys left */
+        cg_loop lj = pass == 0 ? cg_loop_begin(c, cg_i64(c, 0), full, PARTIAL_SUMS, "key")
+                               : cg_loop_begin(c, full, visible, 1, "key.rest");
+        for (int u = 0; u < (pass == 0 ? PARTIAL_SUMS : 1); u++) {
+            LLVMValueRef key = add(c, lj.iv, cg_i64(c, u));
+            LLVMValueRef p = cg_splat(c, fload(c, a->scores, key), L);
+            for (int cv = 0; cv < n_cv; cv++) {
+                LLVMValueRef vv = cg_vload(c, a->v, add(c, mul(c, key, a->dv), add(c, col, cg_i64(c, cv * L))), mask[cv], L);
+                cg_store(c, cg_fmuladd(c, p, vv, cg_load(c, vt, acc[cv][u], 64)), acc[cv][u], 64);
+            }
+        }
+        cg_loop_end(c, &lj);
+    }
+    for (int cv = 0; cv < n_cv; cv++) {
+        LLVMValueRef sum = cg_load(c, vt, acc[cv][0], 64);
+        for (int u = 1; u < PARTIAL_SUMS; u++) sum = LLVMBuildFAdd(c->b, sum, cg_load(c, vt, acc[cv][u], 64), "");
+        cg_vstore(c, sum, a->out, add(c, mul(c, a->query, a->dv), add(c, col, cg_i64(c, cv * L))), mask[cv]);
+    }
+}
+
+/* Queries q0 .. q0 + qb - 1 of the current head: their scores together
+ * (over the keys the last of them sees), then each one's softmax and
+ * weighted sum of values. Query i sees keys j <= i + s - t when causal. */
+static void attention_queries(cg *c, const ir_node *n, attn_ctx *a, LLVMValueRef q0, int qb)
+{
+    LLVMValueRef scores = a->scores;
+    a->qb = qb;
+    a->query = q0;
+    LLVMValueRef seen = n->attr.causal ? add(c, q0, cg_i64(c, a->s - a->t + qb)) : cg_i64(c, a->s);
+    cg_vloop(c, seen, c->lanes, scores_body, a);
+    int64_t n_vectors = (a->hv + c->lanes - 1) / c->lanes;
+    /* a loop, not unrolled: the code of one query's softmax and sum is large */
+    cg_loop lu = cg_for(c, 0, qb, 1, "query");
+    a->query = add(c, q0, lu.iv);
+    a->scores = fptr(c, scores, mul(c, lu.iv, a->s));
+    LLVMValueRef visible = n->attr.causal ? add(c, a->query, cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
+    softmax_contiguous(c, a->scores, a->scores, visible, cg_f32(c, n->attr.scale));
+    for (int64_t c0 = 0; c0 < n_vectors; c0 += PV_VECTORS)
+        pv_chunk(c, a, visible, c0 * c->lanes, (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
+    cg_loop_end(c, &lu);
+    a->scores = scores;
 }
 
 static void emit_attention(op_ctx *o)
@@ -470,7 +527,7 @@ static void emit_attention(op_ctx *o)
     a.hv = a.dv / n->attr.heads;
     a.q = o->in[0], a.k = o->in[1], a.v = o->in[2], a.out = o->out;
     a.scores = o->scratch;
-    a.kt = fptr(c, o->scratch, cg_i64(c, a.s));
+    a.kt = fptr(c, o->scratch, cg_i64(c, QUERY_BLOCK * a.s));
     cg_loop lh = cg_for(c, 0, n->attr.heads, 1, "head");
     a.head = lh.iv;
     /* kT[ch][j] = k[j][h*hd + ch] */
@@ -480,14 +537,14 @@ static void emit_attention(op_ctx *o)
            add(c, mul(c, lc.iv, a.s), lj.iv));
     cg_loop_end(c, &lc);
     cg_loop_end(c, &lj);
-    cg_loop li = cg_for(c, 0, a.t, 1, "query");
-    a.query = li.iv;
-    LLVMValueRef visible = n->attr.causal ? add(c, li.iv, cg_i64(c, a.s - a.t + 1)) : cg_i64(c, a.s);
-    cg_vloop(c, visible, c->lanes, scores_body, &a);
-    softmax_contiguous(c, a.scores, a.scores, visible, cg_f32(c, n->attr.scale));
-    pv_ctx pc = {&a, visible};
-    cg_vloop(c, cg_i64(c, a.hv), c->lanes, pv_body, &pc);
-    cg_loop_end(c, &li);
+    int qb = c->lanes == 16 ? QUERY_BLOCK : QUERY_BLOCK / 2;
+    int64_t full = a.t / qb * qb;
+    if (full) {
+        cg_loop li = cg_for(c, 0, full, qb, "queries");
+        attention_queries(c, n, &a, li.iv, qb);
+        cg_loop_end(c, &li);
+    }
+    if (a.t % qb) attention_queries(c, n, &a, cg_i64(c, full), (int)(a.t % qb));
     cg_loop_end(c, &lh);
 }
 
