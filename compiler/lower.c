@@ -76,8 +76,9 @@ static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool a8_float_
 
     if (n->op == IR_OP_ATTENTION) {
         const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
-        /* the scores of a block of up to 8 queries, one head's keys transposed */
-        return (int64_t)sizeof(float) * (8 * k->shape[0] + q->shape[1] * k->shape[0]);
+        /* per head: the scores of a block of up to 8 queries and the head's
+         * keys transposed (heads may run in parallel) */
+        return (int64_t)sizeof(float) * (n->attr.heads * 8 * k->shape[0] + q->shape[1] * k->shape[0]);
     }
     return 0;
 }

@@ -228,3 +228,47 @@ void cg_vloop(cg *c, LLVMValueRef count, int lanes, cg_vbody body, void *ctx)
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, done);
 }
+
+/* ---- parallel loops ---------------------------------------------------------- */
+
+static LLVMValueRef parallel_for_decl(cg *c, LLVMTypeRef *type)
+{
+    LLVMTypeRef args[3] = {c->t_ptr, c->t_ptr, c->t_i64};
+    *type = LLVMFunctionType(c->t_void, args, 3, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, "qmc_parallel_for");
+    return fn ? fn : LLVMAddFunction(c->mod, "qmc_parallel_for", *type);
+}
+
+void cg_call_range(cg *c, LLVMValueRef fn, LLVMValueRef ctx, int64_t n, bool parallel)
+{
+    if (parallel && n > 1) {
+        LLVMTypeRef pt;
+        LLVMValueRef pf = parallel_for_decl(c, &pt);
+        LLVMValueRef args[3] = {fn, ctx, cg_i64(c, n)};
+        LLVMBuildCall2(c->b, pt, pf, args, 3, "");
+        return;
+    }
+    LLVMValueRef args[3] = {ctx, cg_i64(c, 0), cg_i64(c, n)};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
+}
+
+void cg_parallel(cg *c, const char *name, LLVMValueRef *vals, int n_vals, int64_t n, bool parallel, cg_range_body body,
+                 void *user)
+{
+    /* the context: the values, in an array on the caller's stack */
+    LLVMValueRef ctx = cg_alloca(c, LLVMArrayType(c->t_ptr, (unsigned)n_vals), "ctx");
+    for (int i = 0; i < n_vals; i++) cg_store(c, vals[i], cg_gep(c, c->t_ptr, ctx, cg_i64(c, i)), 8);
+    LLVMValueRef caller = c->fn;
+    LLVMBasicBlockRef caller_entry = c->entry, here = LLVMGetInsertBlock(c->b);
+    LLVMTypeRef params[3] = {c->t_ptr, c->t_i64, c->t_i64};
+    LLVMValueRef fn = cg_function_begin(c, name, LLVMFunctionType(c->t_void, params, 3, 0), false, true);
+    LLVMValueRef inner[16];
+    for (int i = 0; i < n_vals && i < 16; i++)
+        inner[i] = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, LLVMGetParam(fn, 0), cg_i64(c, i)), 8);
+    body(c, inner, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), user);
+    LLVMBuildRetVoid(c->b);
+    c->fn = caller;
+    c->entry = caller_entry;
+    LLVMPositionBuilderAtEnd(c->b, here);
+    cg_call_range(c, fn, ctx, n, parallel);
+}

@@ -131,6 +131,16 @@ void cg_vloop(cg *c, LLVMValueRef count, int lanes, cg_vbody body, void *ctx);
 LLVMValueRef cg_vload(cg *c, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask, int lanes);
 void cg_vstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask);
 
+/* Runs fn(ctx, begin, end) over [0, n): through qmc_parallel_for when
+ * parallel (and n > 1), else as one direct call. */
+void cg_call_range(cg *c, LLVMValueRef fn, LLVMValueRef ctx, int64_t n, bool parallel);
+/* Emits `void NAME(ptr ctx, i64 begin, i64 end)` whose body() sees vals
+ * (pointers, at most 16) reloaded from the context, and calls it over
+ * [0, n) from the function being emitted (see cg_call_range). */
+typedef void (*cg_range_body)(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user);
+void cg_parallel(cg *c, const char *name, LLVMValueRef *vals, int n_vals, int64_t n, bool parallel, cg_range_body body,
+                 void *user);
+
 /* ---- emit_math.c: vectorisable transcendental functions ------------------ */
 
 /* Each works on a float or a vector of floats (see emit_math.c for the

@@ -431,17 +431,6 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     cg_store(c, y, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
     if (bias_param) cg_store(c, LLVMGetParam(fn, 2), cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
     int64_t work = ir_node_count(n) * p->k;
-    LLVMTypeRef pft = LLVMGlobalGetValueType(panels_fn);
-    if (blocks > 1 && work >= 1 << 16) {
-        LLVMValueRef pf = LLVMGetNamedFunction(c->mod, "qmc_parallel_for");
-        LLVMTypeRef pargs[3] = {c->t_ptr, c->t_ptr, c->t_i64};
-        LLVMTypeRef pft2 = LLVMFunctionType(c->t_void, pargs, 3, 0);
-        if (!pf) pf = LLVMAddFunction(c->mod, "qmc_parallel_for", pft2);
-        LLVMValueRef args[3] = {panels_fn, ctx, cg_i64(c, blocks)};
-        LLVMBuildCall2(c->b, pft2, pf, args, 3, "");
-    } else {
-        LLVMValueRef args[3] = {ctx, cg_i64(c, 0), cg_i64(c, blocks)};
-        LLVMBuildCall2(c->b, pft, panels_fn, args, 3, "");
-    }
+    cg_call_range(c, panels_fn, ctx, blocks, work >= 1 << 16);
     LLVMBuildRet(c->b, cg_i32(c, 0));
 }

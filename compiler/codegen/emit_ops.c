@@ -135,10 +135,39 @@ static void unary_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int 
     cg_vstore(c, y, u->out, i, mask);
 }
 
+enum { UNARY_CHUNK = 4096 }; /* elements per parallel task */
+
+typedef struct unary_range {
+    ir_op op;
+    int64_t count;
+} unary_range;
+
+static void unary_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+{
+    unary_range *ur = user;
+    cg_loop l = cg_loop_begin(c, begin, end, 1, "chunk");
+    LLVMValueRef at = mul(c, l.iv, UNARY_CHUNK);
+    LLVMValueRef rest = LLVMBuildSub(c->b, cg_i64(c, ur->count), at, "");
+    LLVMValueRef len = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, rest, cg_i64(c, UNARY_CHUNK), ""), rest,
+                                       cg_i64(c, UNARY_CHUNK), "");
+    unary_ctx u = {ur->op, fptr(c, vals[0], at), fptr(c, vals[1], at)};
+    cg_vloop(c, len, c->lanes, unary_body, &u);
+    cg_loop_end(c, &l);
+}
+
 static void emit_unary(op_ctx *o)
 {
-    unary_ctx u = {o->n->op, o->in[0], o->out};
-    cg_vloop(o->c, cg_i64(o->c, ir_node_count(o->n)), o->c->lanes, unary_body, &u);
+    int64_t count = ir_node_count(o->n);
+    if (o->n->op == IR_OP_RELU || count < 4 * UNARY_CHUNK) {
+        unary_ctx u = {o->n->op, o->in[0], o->out};
+        cg_vloop(o->c, cg_i64(o->c, count), o->c->lanes, unary_body, &u);
+        return;
+    }
+    /* transcendental: worth spreading over the thread pool */
+    unary_range ur = {o->n->op, count};
+    LLVMValueRef vals[2] = {o->in[0], o->out};
+    cg_parallel(o->c, fe_arena_printf(o->c->arena, "%s.chunks", o->n->name), vals, 2, (count + UNARY_CHUNK - 1) / UNARY_CHUNK,
+                true, unary_chunks, &ur);
 }
 
 /* ---- reductions over rows ------------------------------------------------- */
@@ -517,19 +546,20 @@ static void attention_queries(cg *c, const ir_node *n, attn_ctx *a, LLVMValueRef
     a->scores = scores;
 }
 
-static void emit_attention(op_ctx *o)
+/* The heads [begin, end), each with its own scratch, so that the thread
+ * pool can take heads in parallel. */
+static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
 {
-    cg *c = o->c;
-    const ir_node *n = o->n, *q = &c->g->nodes[n->inputs[0]], *k = &c->g->nodes[n->inputs[1]],
+    const ir_node *n = user, *q = &c->g->nodes[n->inputs[0]], *k = &c->g->nodes[n->inputs[1]],
                   *v = &c->g->nodes[n->inputs[2]];
     attn_ctx a = {.t = q->shape[0], .s = k->shape[0], .d = q->shape[1], .dv = v->shape[1]};
     a.hd = a.d / n->attr.heads;
     a.hv = a.dv / n->attr.heads;
-    a.q = o->in[0], a.k = o->in[1], a.v = o->in[2], a.out = o->out;
-    a.scores = o->scratch;
-    a.kt = fptr(c, o->scratch, cg_i64(c, QUERY_BLOCK * a.s));
-    cg_loop lh = cg_for(c, 0, n->attr.heads, 1, "head");
+    a.q = vals[0], a.k = vals[1], a.v = vals[2], a.out = vals[3];
+    cg_loop lh = cg_loop_begin(c, begin, end, 1, "head");
     a.head = lh.iv;
+    a.scores = fptr(c, vals[4], mul(c, lh.iv, QUERY_BLOCK * a.s + a.hd * a.s));
+    a.kt = fptr(c, a.scores, cg_i64(c, QUERY_BLOCK * a.s));
     /* kT[ch][j] = k[j][h*hd + ch] */
     cg_loop lj = cg_for(c, 0, a.s, 1, "key");
     cg_loop lc = cg_for(c, 0, a.hd, 1, "ch");
@@ -546,6 +576,14 @@ static void emit_attention(op_ctx *o)
     }
     if (a.t % qb) attention_queries(c, n, &a, cg_i64(c, full), (int)(a.t % qb));
     cg_loop_end(c, &lh);
+}
+
+static void emit_attention(op_ctx *o)
+{
+    LLVMValueRef vals[5] = {o->in[0], o->in[1], o->in[2], o->out, o->scratch};
+    const ir_node *q = &o->c->g->nodes[o->n->inputs[0]];
+    cg_parallel(o->c, fe_arena_printf(o->c->arena, "%s.heads", o->n->name), vals, 5, o->n->attr.heads,
+                q->shape[0] >= 16, attention_heads, (void *)o->n);
 }
 
 void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, LLVMValueRef scratch)
