@@ -16,14 +16,17 @@
 
 #include "compiler.h"
 
-/* Limits that keep a small source from unrolling into an enormous graph:
- * calls nest at most MAX_CALL_DEPTH deep, one loop runs at most
- * MAX_LOOP_TRIPS times, elaboration runs at most MAX_STATEMENTS statements
- * in all and makes at most MAX_NODES nodes. */
+/* Limits that keep a small source from unrolling into an enormous graph,
+ * or taking long or much memory to elaborate: calls nest at most
+ * MAX_CALL_DEPTH deep, one loop runs at most MAX_LOOP_TRIPS times,
+ * elaboration runs at most MAX_STATEMENTS statements (loop trips count),
+ * evaluates at most MAX_EXPRESSIONS expressions and makes at most MAX_NODES
+ * nodes. A real model needs a few thousand of each. */
 enum {
     MAX_CALL_DEPTH = 64,
     MAX_LOOP_TRIPS = 1 << 20,
-    MAX_STATEMENTS = 1 << 22,
+    MAX_STATEMENTS = 1 << 20,
+    MAX_EXPRESSIONS = 1 << 22,
     MAX_NODES = 1 << 18,
     MAX_ARGS = 16
 };
@@ -58,6 +61,9 @@ typedef struct binding {
     fe_loc loc;
 } binding;
 
+/* A scope's bindings live in a malloc'd array freed when the scope ends
+ * (scope_free): a loop calling a function a million times must not keep a
+ * million dead scopes. Values themselves live in the arena. */
 typedef struct scope scope;
 struct scope {
     binding *b;
@@ -82,6 +88,7 @@ typedef struct builder {
     int depth;            /* function call depth */
     fe_loc outer_call;    /* the call made from the model that led to the current depth */
     int64_t statements;   /* statements run so far */
+    int64_t expressions;  /* expressions evaluated so far */
     const char *context;  /* name prefix for nodes made inside a call, or NULL */
     name_map node_names;  /* node name -> uses */
     name_map weight_nodes; /* tensor name -> node */
@@ -159,13 +166,18 @@ static binding *scope_find(scope *s, const char *name)
     return NULL;
 }
 
-static binding *scope_bind(builder *b, scope *s, const char *name, value v, fe_loc loc)
+static binding *scope_bind(scope *s, const char *name, value v, fe_loc loc)
 {
     binding *x = scope_find_local(s, name);
     if (!x) {
         if (s->n == s->cap) {
-            int cap = s->cap ? s->cap * 2 : 16;
-            s->b = fe_arena_grow(b->arena, s->b, (size_t)s->cap, (size_t)cap, sizeof *s->b);
+            int cap = s->cap ? s->cap * 2 : 8;
+            binding *grown = realloc(s->b, sizeof *s->b * (size_t)cap);
+            if (!grown) {
+                fprintf(stderr, "qmc: error: out of memory\n");
+                exit(1);
+            }
+            s->b = grown;
             s->cap = cap;
         }
         x = &s->b[s->n++];
@@ -175,6 +187,13 @@ static binding *scope_bind(builder *b, scope *s, const char *name, value v, fe_l
     x->v = v;
     x->loc = loc;
     return x;
+}
+
+static void scope_free(scope *s)
+{
+    free(s->b);
+    s->b = NULL;
+    s->n = s->cap = 0;
 }
 
 static void scope_unbind(scope *s, const char *name)
@@ -904,22 +923,27 @@ static bool call_def(builder *b, scope *s, const fe_node *def, const fe_node *ca
     if (b->depth == 0) b->outer_call = call->loc;
     scope inner = {.parent = b->globals};
     const char *context = b->context;
-    for (int i = 0; i < np; i++) {
+    bool ok = true, returned = false;
+    for (int i = 0; ok && i < np; i++) {
         const fe_node *arg = call->list.items[i];
-        if (arg->kind == FE_KWARG) return fail(arg->loc, "user functions take positional arguments only");
         value v;
-        if (!eval(b, s, arg, &v)) return false;
-        if (v.kind == VAL_PREFIX && b->context == context) b->context = v.str;
-        scope_bind(b, &inner, def->list.items[i]->name, v, arg->loc);
+        if (arg->kind == FE_KWARG) {
+            ok = fail(arg->loc, "user functions take positional arguments only");
+        } else if ((ok = eval(b, s, arg, &v))) {
+            if (v.kind == VAL_PREFIX && b->context == context) b->context = v.str;
+            scope_bind(&inner, def->list.items[i]->name, v, arg->loc);
+        }
     }
-    b->depth++;
-    bool returned = false;
-    int32_t first = b->g->n_nodes;
-    bool ok = run_stmts(b, &inner, &def->body, out, &returned);
-    /* the return expression's nodes are named after the function */
-    if (ok && returned) name_new_nodes(b, first, out->kind == VAL_TENSOR ? out->node : -1, def->name);
-    b->depth--;
+    if (ok) {
+        b->depth++;
+        int32_t first = b->g->n_nodes;
+        ok = run_stmts(b, &inner, &def->body, out, &returned);
+        /* the return expression's nodes are named after the function */
+        if (ok && returned) name_new_nodes(b, first, out->kind == VAL_TENSOR ? out->node : -1, def->name);
+        b->depth--;
+    }
     b->context = context;
+    scope_free(&inner);
     if (ok && !returned) {
         fail(call->loc, "'%s' does not return a value", def->name);
         return fe_note(def->loc, "'%s' is defined here", def->name), false;
@@ -953,6 +977,8 @@ static bool eval(builder *b, scope *s, const fe_node *e, value *out)
 {
     memset(out, 0, sizeof *out);
     out->loc = e->loc;
+    if (++b->expressions > MAX_EXPRESSIONS)
+        return fail(e->loc, "the model unrolls into more than %d expressions", MAX_EXPRESSIONS);
     switch (e->kind) {
     case FE_INT: out->kind = VAL_INT, out->i = e->ival; return true;
     case FE_FLOAT: out->kind = VAL_FLOAT, out->f = e->fval; return true;
@@ -1028,7 +1054,7 @@ static bool declare_input(builder *b, scope *s, const fe_node *st)
     g->inputs = fe_arena_grow(b->arena, g->inputs, (size_t)g->n_inputs, (size_t)g->n_inputs + 1, sizeof p);
     g->inputs[g->n_inputs++] = p;
     value v = {.kind = VAL_TENSOR, .node = p.node, .loc = st->loc};
-    scope_bind(b, s, st->name, v, st->loc)->is_input = true;
+    scope_bind(s, st->name, v, st->loc)->is_input = true;
     return true;
 }
 
@@ -1072,7 +1098,7 @@ static bool assign(builder *b, scope *s, const fe_node *st)
     if (!eval(b, s, st->lhs, &v)) return false;
     /* every node the statement made is named, also when the value is a list */
     name_new_nodes(b, first, v.kind == VAL_TENSOR ? v.node : -1, st->name);
-    scope_bind(b, s, st->name, v, st->loc);
+    scope_bind(s, st->name, v, st->loc);
     return true;
 }
 
@@ -1087,7 +1113,7 @@ static bool define_const(builder *b, scope *s, const fe_node *st)
     if (!eval(b, s, st->lhs, &v)) return false;
     if (v.kind != VAL_INT && v.kind != VAL_FLOAT && v.kind != VAL_BOOL)
         return fail(st->lhs->loc, "a constant must be a number or a boolean, not %s", kind_name(v.kind));
-    scope_bind(b, s, st->name, v, st->loc)->is_const = true;
+    scope_bind(s, st->name, v, st->loc)->is_const = true;
     return true;
 }
 
@@ -1106,7 +1132,7 @@ static bool run_for(builder *b, scope *s, const fe_node *st, value *ret, bool *r
         if (++b->statements > MAX_STATEMENTS)
             return fail(st->loc, "the model unrolls into more than %d statements", MAX_STATEMENTS);
         value v = {.kind = VAL_INT, .i = i, .loc = st->loc};
-        binding *x = scope_bind(b, s, st->name, v, st->loc);
+        binding *x = scope_bind(s, st->name, v, st->loc);
         x->is_const = x->is_loop = true;
         if (!run_stmts(b, s, &st->body, ret, returned)) return false;
     }
@@ -1213,16 +1239,18 @@ ir_graph *ir_build_graph(fe_arena *arena, const fe_node *file, const ir_build_op
     g->arena = arena;
     g->source = file->loc.file ? file->loc.file : "<input>";
     builder b = {.arena = arena, .g = g, .opts = opts};
-    b.globals = fe_arena_alloc(arena, sizeof *b.globals);
+    scope globals = {0}, ms = {.parent = &globals};
+    b.globals = &globals;
     const fe_node *model;
-    if (!collect_items(&b, file, &model)) return NULL;
-    g->name = model->name;
-    /* --weights supplies the weights even to a model without a `weights` statement */
-    if (opts && opts->weights_override && !open_weights(&b, NULL)) return NULL;
-    scope ms = {.parent = b.globals};
     value ret;
     bool returned = false;
-    if (!run_stmts(&b, &ms, &model->body, &ret, &returned)) return NULL;
-    if (!bind_outputs(&b, &ms, model)) return NULL;
-    return g;
+    bool ok = collect_items(&b, file, &model);
+    if (ok) g->name = model->name;
+    /* --weights supplies the weights even to a model without a `weights` statement */
+    if (ok && opts && opts->weights_override) ok = open_weights(&b, NULL);
+    ok = ok && run_stmts(&b, &ms, &model->body, &ret, &returned) && bind_outputs(&b, &ms, model);
+    scope_free(&ms);
+    scope_free(&globals);
+    if (!ok && g->weights) fe_safetensors_close(g->weights); /* unmapped: nobody else can */
+    return ok ? g : NULL;
 }

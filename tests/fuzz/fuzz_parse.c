@@ -83,6 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 interp_run(it); /* inputs are zeros: embedding indices 0 are valid */
             }
         }
+        if (g && g->weights) fe_safetensors_close(g->weights);
     }
     fe_arena_free(&arena);
     return 0;
