@@ -19,12 +19,14 @@ ppl() { "$QMC" eval "$gpt" --weights "$lm/lm-dev.safetensors" --metric perplexit
 
 ppl_f32=$(ppl)
 echo "format      digits-accuracy  tiny-gpt-perplexity"
-for p in f32 int8 int4 int4:g128 fp8e4m3 fp8e5m2; do
+for p in f32 int8 int4 int4:g128 fp8e4m3 fp8e5m2 int8:a8 int4:a8; do
     # digits: 500 images as one batch
     "$QMC" compile "$digits/digits.qm" --precision "$p" -o "$t/d"
     "$t/d" --input x="$digits/test_x.npy" --output logits="$t/d.npy"
     "$QMC" run "$digits/digits.qm" --precision "$p" --input x="$digits/test_x.npy" --output logits="$t/di.npy"
-    if [ "$p" = f32 ]; then tol="--atol 1e-4"; else tol="--rtol-max 1e-3"; fi
+    # int8 activations: a last-bit difference upstream can move an
+    # activation across a rounding boundary (one code), so the bound is looser
+    case $p in f32) tol="--atol 1e-4" ;; *:a8) tol="--rtol-max 1e-2" ;; *) tol="--rtol-max 1e-3" ;; esac
     "$NPYCMP" "$t/d.npy" "$t/di.npy" $tol >/dev/null || fail "digits $p: compiled differs from the interpreter"
     acc=$("$QMC" eval "$digits/digits.qm" --precision "$p" --metric accuracy --input x="$digits/test_x.npy" \
           --labels "$digits/test_y.npy" | sed 's/^accuracy \([0-9.]*\).*/\1/')
@@ -32,12 +34,15 @@ for p in f32 int8 int4 int4:g128 fp8e4m3 fp8e5m2; do
     "$QMC" compile "$gpt" --weights "$lm/lm-dev.safetensors" --precision "$p" -o "$t/g"
     "$t/g" --input idx="$t/seq0.npy" --output logits="$t/g.npy"
     "$QMC" run "$gpt" --weights "$lm/lm-dev.safetensors" --precision "$p" --input idx="$t/seq0.npy" --output logits="$t/gi.npy"
-    if [ "$p" = f32 ]; then tol="--atol 1e-3"; else tol="--rtol-max 1e-3"; fi
+    case $p in f32) tol="--atol 1e-3" ;; *:a8) tol="--rtol-max 1e-2" ;; *) tol="--rtol-max 1e-3" ;; esac
     "$NPYCMP" "$t/g.npy" "$t/gi.npy" $tol >/dev/null || fail "tiny-gpt $p: compiled differs from the interpreter"
     if [ "$p" = f32 ]; then
         "$NPYCMP" "$t/g.npy" "$lm/logits_fp32_seq0.npy" --atol 1e-3 >/dev/null || fail "tiny-gpt f32 differs from PyTorch"
         "$NPYCMP" "$t/d.npy" "$digits/logits_fp32.npy" --atol 1e-4 >/dev/null || fail "digits f32 differs from PyTorch"
     fi
+    # the same results with two threads as with one
+    "$t/g" --input idx="$t/seq0.npy" --output logits="$t/g2.npy" --threads 2
+    "$NPYCMP" "$t/g.npy" "$t/g2.npy" >/dev/null || fail "tiny-gpt $p: two threads change the results"
     pp=$(ppl --precision "$p")
     printf '%-11s %-16s %s\n' "$p" "$acc" "$pp"
     case $p in
