@@ -1,7 +1,7 @@
 /* cmd_compile.c: `qmc compile MODEL.qm -o OUT` runs the whole pipeline:
  *
- *   parse -> build graph -> infer shapes -> select precision -> quantize
- *   weights -> lower -> emit (LLVM) -> link
+ *   parse -> build graph -> infer shapes -> calibrate -> select precision
+ *   -> quantize weights -> lower -> emit (LLVM) -> link
  *
  * and writes an executable (default), an object file and header, a static or
  * shared library with the runtime inside, or LLVM IR, bitcode or assembly.
@@ -14,7 +14,7 @@
 #include "codegen/codegen.h"
 
 typedef struct compile_args {
-    const char *model, *output, *emit, *precision;
+    const char *model, *output, *emit;
     cg_options cg;
     pipeline_options po;
     bool dump_ir;
@@ -27,7 +27,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: qmc compile MODEL.qm [-o OUT] [--emit exe|obj|lib|shared|llvm|bc|asm]\n"
             "                   [--target TRIPLE] [--cpu NAME] [--features +a,-b] [-O0|-O1|-O2|-O3]\n"
-            "                   [--precision SPEC] [--weights FILE] [--weights-file FILE]\n"
+            "                   [--precision SPEC|auto] [--calib NAME=FILE.npy ...] [--budget-bits B | --max-error E]\n"
+            "                   [--report FILE.json] [-v] [--weights FILE] [--weights-file FILE]\n"
             "                   [--print-target] [--dump-ir] [--dump-after PASS]\n\n"
             "  -o OUT              the output (exe: OUT; obj: OUT.o and OUT.h; lib: OUT.a and OUT.h;\n"
             "                      shared: OUT.so and OUT.h; llvm/bc/asm: OUT). Default: the model's name\n"
@@ -39,20 +40,23 @@ static void usage(FILE *f)
             "  -O0 .. -O3          optimisation level (default -O3)\n"
             "  --precision SPEC    weight precision: f32 (default), int8, int4, int4:g64, int4:g128,\n"
             "                      fp8e4m3, fp8e5m2, then GLOB=FORMAT overrides, e.g.\n"
-            "                      int4,lm_head.weight=int8,*.fc2.weight=fp8e4m3\n"
+            "                      int4,lm_head.weight=int8,*.fc2.weight=fp8e4m3\n");
+    cli_precision_usage(f);
+    fprintf(f,
             "  --weights FILE      use this safetensors file instead of the model's `weights`\n"
             "  --weights-file FILE keep the weights in FILE (mapped and checked at load) instead of\n"
             "                      inside the code\n"
             "  --print-target      print the resolved triple, CPU and features\n"
             "  --dump-ir           print the IR after the last pass\n"
-            "  --dump-after PASS   print the IR after PASS (build, shape, precision, quantize)\n");
+            "  --dump-after PASS   print the IR after PASS (build, shape, calibrate, precision, quantize)\n");
 }
 
 static bool parse_args(int argc, char **argv, compile_args *a)
 {
     static const char *const known[] = {"-o", "--emit", "--target", "--cpu", "--features", "--precision", "--weights",
                                         "--weights-file", "--print-target", "--dump-ir", "--dump-after", "--help",
-                                        "-O0", "-O1", "-O2", "-O3", NULL};
+                                        "-O0", "-O1", "-O2", "-O3", "--calib", "--calib-method", "--budget-bits",
+                                        "--max-error", "--sensitivity-samples", "--report", "-v", NULL};
     cli c = {argc, argv, 1, "compile", false};
     a->cg.opt_level = 3;
     while (c.i < c.argc && !c.failed) {
@@ -60,7 +64,7 @@ static bool parse_args(int argc, char **argv, compile_args *a)
         if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
         if (cli_value(&c, "-o", &a->output) || cli_value(&c, "--emit", &a->emit) ||
             cli_value(&c, "--target", &a->cg.triple) || cli_value(&c, "--cpu", &a->cg.cpu) ||
-            cli_value(&c, "--features", &a->cg.features) || cli_value(&c, "--precision", &a->precision) ||
+            cli_value(&c, "--features", &a->cg.features) || cli_precision_flag(&c, &a->po.prec) ||
             cli_value(&c, "--weights", &a->po.weights_override) ||
             cli_value(&c, "--weights-file", &a->cg.weights_file) || cli_value(&c, "--dump-after", &a->po.dump_after))
             continue;
@@ -87,10 +91,10 @@ static bool parse_args(int argc, char **argv, compile_args *a)
     if (a->po.dump_after) {
         bool ok = false;
         for (int i = 0; pipeline_pass_names[i]; i++) ok |= !strcmp(pipeline_pass_names[i], a->po.dump_after);
-        if (!ok) return fe_error_plain("unknown pass '%s' for --dump-after (passes: build, shape, precision, quantize)",
-                                       a->po.dump_after), false;
+        if (!ok) return fe_error_plain("unknown pass '%s' for --dump-after (passes: build, shape, calibrate, precision, "
+                                       "quantize)", a->po.dump_after), false;
     }
-    return true;
+    return cli_precision_check(&a->po.prec);
 }
 
 /* OUT without the extension `ext` if it has it. */
@@ -143,11 +147,9 @@ static int compile(compile_args *a, fe_arena *arena)
 {
     cg_target t;
     if (!cg_target_resolve(arena, a->cg.triple, a->cg.cpu, a->cg.features, &t)) return 1;
-    qp_spec spec;
-    if (a->precision && !qp_spec_parse(arena, a->precision, &spec)) return 1;
     if (a->cg.print_target) print_target(arena, &t);
     ir_graph *g = pipeline_load(arena, a->model, &a->po);
-    if (!g || !pipeline_quantize(g, a->precision ? &spec : NULL, &a->po)) return 1;
+    if (!g || !pipeline_precision(arena, g, &a->po)) return 1;
     ir_plan plan;
     if (!ir_lower(g, &plan, !cg_target_int8_dot(&t))) return 1;
     if (a->dump_ir) ir_dump(stdout, g);

@@ -7,7 +7,11 @@
  *   qmc eval MODEL.qm --metric perplexity --tokens TOKENS.npy
  *       next-token perplexity of a language model whose input is T token
  *       ids and whose output is [T, V] logits, over consecutive sequences
- *       tokens[sT : sT+T] predicting tokens[sT+1 : sT+T+1] */
+ *       tokens[sT : sT+T] predicting tokens[sT+1 : sT+T+1]
+ *   qmc eval MODEL.qm --metric error --input NAME=X.npy ... --precision SPEC
+ *       how far the outputs of the chosen precision are from f32 on these
+ *       inputs: mean KL for @logits outputs, relative RMS otherwise (the
+ *       measure --max-error uses on the calibration set) */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +23,6 @@ enum { MAX_INPUTS = 64 };
 typedef struct eval_args {
     const char *model, *metric, *labels, *tokens, *output;
     pipeline_options po;
-    const char *precision;
     const char *inputs[MAX_INPUTS];
     int n_inputs;
     int64_t max_sequences;
@@ -28,24 +31,28 @@ typedef struct eval_args {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: qmc eval MODEL.qm --metric accuracy --input NAME=X.npy ... --labels Y.npy [--output NAME]\n"
-               "       qmc eval MODEL.qm --metric perplexity --tokens TOKENS.npy [--sequences N]\n\n"
-               "Measures top-1 accuracy of a classifier or next-token perplexity of a language model\n"
-               "with the reference interpreter.\n"
+               "       qmc eval MODEL.qm --metric perplexity --tokens TOKENS.npy [--sequences N]\n"
+               "       qmc eval MODEL.qm --metric error --input NAME=X.npy ... [--output NAME]\n\n"
+               "Measures top-1 accuracy of a classifier, next-token perplexity of a language model, or\n"
+               "the output error of the chosen precision against f32, with the reference interpreter.\n"
                "  --weights FILE   use this safetensors file instead of the model's `weights`\n"
                "  --precision SPEC simulate the weight precision `qmc compile --precision SPEC` uses\n");
+    cli_precision_usage(f);
 }
 
 static bool parse_args(int argc, char **argv, eval_args *a)
 {
     static const char *const known[] = {"--metric", "--input", "--labels", "--tokens", "--output",
-                                        "--sequences", "--weights", "--precision", "--help", NULL};
+                                        "--sequences", "--weights", "--precision", "--help", "--calib",
+                                        "--calib-method", "--budget-bits", "--max-error", "--sensitivity-samples",
+                                        "--report", "-v", NULL};
     cli c = {argc, argv, 1, "eval", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
         if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
         if (cli_value(&c, "--metric", &a->metric) || cli_value(&c, "--labels", &a->labels) ||
             cli_value(&c, "--tokens", &a->tokens) || cli_value(&c, "--output", &a->output) ||
-            cli_value(&c, "--weights", &a->po.weights_override) || cli_value(&c, "--precision", &a->precision))
+            cli_value(&c, "--weights", &a->po.weights_override) || cli_precision_flag(&c, &a->po.prec))
             continue;
         if (cli_value(&c, "--sequences", &v)) {
             char *end;
@@ -64,12 +71,14 @@ static bool parse_args(int argc, char **argv, eval_args *a)
     }
     if (c.failed) return false;
     if (!a->model || !a->metric) return usage(stderr), false;
-    if (strcmp(a->metric, "accuracy") && strcmp(a->metric, "perplexity"))
-        return fe_error_plain("unknown metric '%s' (metrics: accuracy, perplexity)", a->metric), false;
+    if (strcmp(a->metric, "accuracy") && strcmp(a->metric, "perplexity") && strcmp(a->metric, "error"))
+        return fe_error_plain("unknown metric '%s' (metrics: accuracy, perplexity, error)", a->metric), false;
     if (!strcmp(a->metric, "accuracy") && !a->labels) return fe_error_plain("--metric accuracy needs --labels Y.npy"), false;
     if (!strcmp(a->metric, "perplexity") && !a->tokens)
         return fe_error_plain("--metric perplexity needs --tokens TOKENS.npy"), false;
-    return true;
+    if (!strcmp(a->metric, "error") && !a->n_inputs)
+        return fe_error_plain("--metric error needs --input NAME=X.npy"), false;
+    return cli_precision_check(&a->po.prec);
 }
 
 /* Maps a 1-D int32/int64 .npy file and returns its values as int64. */
@@ -225,6 +234,52 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
     return 0;
 }
 
+/* The output error of the quantized interpreter `it` against an f32 one. */
+static int eval_error(const eval_args *a, ir_graph *g, interp *it, fe_arena *arena)
+{
+    int only = a->output ? find_output(g, a->output) : -1;
+    if (a->output && only < 0) return 1;
+    interp *ref = interp_new(arena, g);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].is_matrix) interp_set_act8(ref, i, false, 0);
+    model_input ins[MAX_INPUTS];
+    int n = 0, status = 1;
+    int64_t batch;
+    qp_error_acc *acc = fe_arena_alloc(arena, sizeof *acc * (size_t)g->n_outputs);
+    double **logp = fe_arena_alloc(arena, sizeof *logp * (size_t)g->n_outputs);
+    for (int o = 0; o < g->n_outputs; o++)
+        logp[o] = fe_arena_alloc(arena, sizeof(double) * (size_t)ir_node_count(&g->nodes[g->outputs[o].node]));
+    for (; n < a->n_inputs; n++)
+        if (!model_input_open(g, a->inputs[n], &ins[n])) goto done;
+    if (!model_inputs_check(g, ins, n, &batch)) goto done;
+    int64_t runs = batch < 0 ? 1 : batch;
+    for (int64_t r = 0; r < runs; r++) {
+        for (int i = 0; i < n; i++)
+            if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : r, interp_input(ref, ins[i].port)) ||
+                !model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : r, interp_input(it, ins[i].port)))
+                goto done;
+        if (!interp_run(ref) || !interp_run(it)) goto done;
+        for (int o = 0; o < g->n_outputs; o++) {
+            const ir_node *on = &g->nodes[g->outputs[o].node];
+            int64_t count = ir_node_count(on), row = on->rank ? on->shape[on->rank - 1] : 1;
+            if (g->outputs[o].logits) qp_log_softmax(interp_output(ref, o), count, row, logp[o]);
+            qp_error_add(&acc[o], g->outputs[o].logits, interp_output(ref, o), logp[o], interp_output(it, o), count,
+                         row);
+        }
+    }
+    for (int o = 0; o < g->n_outputs; o++) {
+        if (only >= 0 && o != only) continue;
+        bool lg = g->outputs[o].logits;
+        printf("error %.6g (%s of '%s' against f32 over %.0f %s in %lld runs)\n", qp_error_value(&acc[o], lg),
+               lg ? "mean KL" : "relative RMS", g->outputs[o].name, lg ? acc[o].den : (double)runs,
+               lg ? "rows" : "outputs", (long long)runs);
+    }
+    status = 0;
+done:
+    for (int i = 0; i < n; i++) model_input_close(&ins[i]);
+    return status;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     eval_args a = {0};
@@ -232,10 +287,12 @@ int cmd_eval(int argc, char **argv)
     fe_arena arena = {0};
     int status = 1;
     ir_graph *g = pipeline_load(&arena, a.model, &a.po);
-    if (g && pipeline_simulate_precision(&arena, g, a.precision, &a.po)) {
+    if (g && pipeline_precision(&arena, g, &a.po)) {
         interp *it = interp_new(&arena, g);
         interp_use_quantized_weights(it, g);
-        status = strcmp(a.metric, "accuracy") == 0 ? eval_accuracy(&a, g, it) : eval_perplexity(&a, g, it);
+        status = strcmp(a.metric, "accuracy") == 0     ? eval_accuracy(&a, g, it)
+                 : strcmp(a.metric, "perplexity") == 0 ? eval_perplexity(&a, g, it)
+                                                       : eval_error(&a, g, it, &arena);
     }
     fe_arena_free(&arena);
     return status;

@@ -20,24 +20,26 @@ static void usage(FILE *f)
                "  --output NAME=FILE  write an output (.npy float32); without any, a summary is printed\n"
                "  --weights FILE      use this safetensors file instead of the model's `weights`\n"
                "  --precision SPEC    simulate the weight precision `qmc compile --precision SPEC` uses\n");
+    cli_precision_usage(f);
 }
 
 typedef struct run_args {
     const char *model;
     pipeline_options po;
-    const char *precision;
     const char *inputs[MAX_PORTS], *outputs[MAX_PORTS];
     int n_inputs, n_outputs;
 } run_args;
 
 static bool parse_args(int argc, char **argv, run_args *a)
 {
-    static const char *const known[] = {"--input", "--output", "--weights", "--precision", "--help", NULL};
+    static const char *const known[] = {"--input", "--output", "--weights", "--precision", "--help", "--calib",
+                                        "--calib-method", "--budget-bits", "--max-error", "--sensitivity-samples",
+                                        "--report", "-v", NULL};
     cli c = {argc, argv, 1, "run", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
         if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
-        if (cli_value(&c, "--weights", &a->po.weights_override) || cli_value(&c, "--precision", &a->precision)) continue;
+        if (cli_value(&c, "--weights", &a->po.weights_override) || cli_precision_flag(&c, &a->po.prec)) continue;
         if (cli_value(&c, "--input", &v)) {
             if (a->n_inputs == MAX_PORTS) return fe_error_plain("too many --input options"), false;
             a->inputs[a->n_inputs++] = v;
@@ -53,7 +55,7 @@ static bool parse_args(int argc, char **argv, run_args *a)
         a->model = c.argv[c.i++];
     }
     if (!c.failed && !a->model) usage(stderr);
-    return !c.failed && a->model;
+    return !c.failed && a->model && cli_precision_check(&a->po.prec);
 }
 
 static void print_summary(const ir_port *p, const float *y, int64_t count, int64_t batch)
@@ -87,7 +89,7 @@ static bool write_output(const char *path, int rank, const int64_t *shape, const
 static int run(const run_args *a, fe_arena *arena)
 {
     ir_graph *g = pipeline_load(arena, a->model, &a->po);
-    if (!g || !pipeline_simulate_precision(arena, g, a->precision, &a->po)) return 1;
+    if (!g || !pipeline_precision(arena, g, &a->po)) return 1;
     model_input ins[MAX_PORTS];
     int n_open = 0, status = 1;
     int out_ports[MAX_PORTS];

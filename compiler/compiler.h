@@ -18,6 +18,7 @@ int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_targets(int argc, char **argv);
 
 
@@ -73,6 +74,12 @@ typedef struct qp_format {
     bool act8;       /* activations quantized to int8 (":a8") */
     float act_scale; /* act8: a fixed scale for every row (from calibration), or 0:
                       * each row's own, max|row| / 127, computed as it runs */
+    bool act_static; /* act8 with act_scale from calibration (":a8:static"); the
+                      * select-precision pass sets act_scale */
+    bool gptq;       /* int4 codes chosen by GPTQ (":gptq"): each column's rounding
+                      * error compensated on the columns after it, using the
+                      * calibrated second moments of the layer's input; the
+                      * format and its storage are unchanged */
 } qp_format;
 
 /* The quantized form of a weight matrix W[n, k], in ONNX's conventions:
@@ -136,6 +143,8 @@ typedef struct ir_graph {
     fe_safetensors *weights; /* NULL if the model uses none */
     const char *weights_spec; /* the file as written in the model (or --weights) */
     fe_loc weights_loc;      /* the `weights` statement */
+    struct ir_calibration *calib;   /* calibrate: activation statistics, or NULL */
+    struct qp_selection *selection; /* select precision: why each matrix got its format */
 } ir_graph;
 
 const char *ir_op_name(ir_op op);
@@ -180,9 +189,24 @@ void ir_dump(FILE *out, const ir_graph *g);
 
 /* ---- pipeline.c: the passes in order ------------------------------------ */
 
+/* What the precision flags of compile, run and eval ask for (cli_precision.c). */
+#define QP_MAX_CALIB 64
+typedef struct qp_options {
+    const char *precision;            /* --precision SPEC, or NULL (f32) */
+    const char *calib[QP_MAX_CALIB];  /* --calib NAME=FILE.npy, one per input */
+    int n_calib;
+    const char *calib_method;         /* --calib-method, or NULL (the default) */
+    double budget_bits;               /* --budget-bits B, or 0 */
+    double max_error;                 /* --max-error E, or 0 */
+    int sens_samples;                 /* --sensitivity-samples N, or 0 (the default) */
+    const char *report;               /* --report FILE.json, or NULL */
+    bool verbose;                     /* -v: the decisions as a table on stderr */
+} qp_options;
+
 typedef struct pipeline_options {
     const char *weights_override; /* --weights */
     const char *dump_after;       /* --dump-after=PASS: print the IR after that pass */
+    qp_options prec;              /* calibration and precision selection */
 } pipeline_options;
 
 /* parse -> build graph -> infer shapes, with ir_verify after each pass.
@@ -195,6 +219,10 @@ struct qp_spec;
 bool pipeline_quantize(ir_graph *g, const struct qp_spec *spec, const pipeline_options *opts);
 /* The same from --precision text (NULL: f32), for `qmc run` and `qmc eval`. */
 bool pipeline_simulate_precision(fe_arena *arena, ir_graph *g, const char *spec_text, const pipeline_options *opts);
+/* calibrate -> select precision -> quantize weights -> report, from
+ * opts->prec (its precision field, or spec_text if that is NULL). */
+bool pipeline_precision(fe_arena *arena, ir_graph *g, const pipeline_options *opts);
+
 
 
 /* ---- precision.c: the select-precision pass ----------------------------- */
@@ -203,17 +231,27 @@ bool pipeline_simulate_precision(fe_arena *arena, ir_graph *g, const char *spec_
  * "int4,lm_head.weight=int8,*.fc2.weight=fp8e4m3". FORMAT is one of f32,
  * int8, int4 (groups of 32), int4:g64, int4:g128, fp8e4m3, fp8e5m2, with
  * optional modifiers :asym (int4 with zero points), :mse (MSE clipping),
- * :minmax, :a8 (int8 activations). */
+ * :minmax, :a8 (int8 activations), :static (with :a8, one calibrated
+ * activation scale). FORMAT may also be `auto` (optionally auto:a8 or
+ * auto:a8:static): those weights are chosen by measurement (sensitivity.c)
+ * within --budget-bits or --max-error. */
 typedef struct qp_override {
     const char *glob;
     qp_format f;
+    bool automatic; /* FORMAT was auto; f holds its :a8/:static modifiers */
     bool used;
 } qp_override;
 
 typedef struct qp_spec {
+    const char *text;
     qp_format dflt;
+    bool dflt_automatic;
     qp_override *overrides;
     int n_overrides;
+    /* for auto: exactly one of these is > 0 */
+    double budget_bits;  /* average bits per weight over all weight matrices */
+    double max_error;    /* output error on the calibration set */
+    int sens_samples;    /* calibration samples the sensitivity measurement uses (0: default) */
 } qp_spec;
 
 /* Parses one FORMAT; on failure writes a reason listing the valid formats. */
@@ -221,18 +259,130 @@ bool qp_format_parse(const char *text, qp_format *out, char *err, size_t err_siz
 /* The canonical spelling ("int4:g32", "int8", "fp8e4m3", "int4:g64:asym:mse"). */
 const char *qp_format_name(fe_arena *arena, const qp_format *f);
 bool qp_spec_parse(fe_arena *arena, const char *text, qp_spec *out);
+bool qp_spec_has_auto(const qp_spec *spec);
+bool qp_spec_has_static(const qp_spec *spec);
+bool qp_spec_has_gptq(const qp_spec *spec);
+
+/* Where a weight matrix's format came from. */
+typedef enum qp_origin {
+    QP_FROM_NONE,       /* no --precision: f32 */
+    QP_FROM_DEFAULT,    /* the spec's default format */
+    QP_FROM_ANNOTATION, /* the model's `@int4` */
+    QP_FROM_OVERRIDE,   /* GLOB=FORMAT */
+    QP_FROM_AUTO,       /* chosen by measurement */
+} qp_origin;
+
+/* One format measured for one weight matrix. */
+typedef struct qp_candidate {
+    qp_format f;
+    size_t bytes;           /* codes + scales + zero points (4 per weight for f32) */
+    double bits_per_weight;
+    double sqnr_db;         /* of the weight itself (+inf for f32) */
+    double proxy;           /* the layer's output noise relative to its signal,
+                             * sum (dW_ij^2 E[x_j^2]) / sum (W_ij^2 E[x_j^2]) */
+    bool measured;          /* chosen for end-to-end measurement (the best proxy
+                             * among candidates of the same size, and int4:g32) */
+    double sensitivity;     /* output error added on the calibration set when this
+                             * matrix alone takes this format; < 0: not measured */
+    const float *dequant;   /* [n][k] while selecting; NULL afterwards */
+} qp_candidate;
+
+/* The decision for one weight matrix. */
+typedef struct qp_decision {
+    int32_t node;
+    qp_origin origin;
+    const char *origin_text;  /* the override glob or annotation */
+    qp_candidate *cands;      /* auto: every candidate; otherwise the one format */
+    int n_cands, chosen;
+    double sensitivity;       /* of the chosen format, or < 0 if not measured */
+    double sensitivity_ref;   /* at the reference format int4:g32, for ranking, or < 0 */
+    int rank;                 /* 1 = most sensitive at int4:g32; 0 unranked */
+    const char *why;
+} qp_decision;
+
+/* What select precision decided and measured (the report's contents). */
+typedef struct qp_selection {
+    qp_decision *d;           /* one per weight matrix, in node order */
+    int n;
+    const char *spec_text;
+    bool automatic;
+    double budget_bits, max_error;
+    const char *metric;       /* "kl", "rel_rms" or "mixed": how output error is measured */
+    double calib_error;       /* of the final model on the calibration set; < 0 unknown */
+    double predicted_error;   /* auto: what the allocation predicted; < 0 unknown */
+    double fixed_error;       /* auto: the (additive) error of the formats the spec fixed, alone */
+    int sens_samples;         /* samples the sensitivity measurement used */
+    int verify_runs;          /* full runs to verify and repair */
+    double seconds;           /* measuring and allocating */
+    const char *note;         /* a remark on the search (repair, fallback), or NULL */
+} qp_selection;
+
 /* The pass: marks the weights used as a linear layer's weight matrix and
  * chooses each one's precision: spec default < source annotation (@int4)
  * < spec override. An override that matches no such weight is an error
- * that lists them. */
+ * that lists them. Weights whose format is `auto` are chosen by
+ * qp_select_auto; `:static` activation scales come from g->calib. Records
+ * every decision in g->selection. */
 bool ir_select_precision(ir_graph *g, const qp_spec *spec);
+
+/* ---- sensitivity.c: automatic precision selection ------------------------ */
+
+/* Chooses the format of every matrix marked QP_FROM_AUTO in g->selection:
+ * measures each candidate's end-to-end sensitivity on the calibration
+ * samples (re-running only the nodes downstream of the changed weight),
+ * allocates by a dynamic program over bytes (least predicted error within
+ * the budget, or fewest bytes within the error), then verifies the result
+ * with full runs and repairs it if it misses. */
+bool qp_select_auto(ir_graph *g, const qp_spec *spec);
+/* Measures the sensitivity of the formats already chosen and the final
+ * output error on the calibration samples, for the report of a fixed spec. */
+bool qp_measure_fixed(ir_graph *g);
+
+/* The allocation problem: per tensor a list of (bytes, error) choices.
+ * Returns false if no choice fits; choice[t] gets the index chosen for t.
+ * budget_bytes: least total error with total bytes <= budget (max_error
+ * ignored); otherwise (budget_bytes == 0) fewest bytes with total error
+ * <= max_error (least error if none fits). */
+typedef struct qp_alloc_item {
+    const size_t *bytes;
+    const double *error;
+    int n;
+} qp_alloc_item;
+bool qp_allocate(const qp_alloc_item *items, int n_items, size_t budget_bytes, double max_error, int *choice);
+
+/* Output error between a reference and a quantized output port. */
+typedef struct qp_error_acc {
+    double num, den;
+} qp_error_acc;
+/* Adds one run's output to acc: KL(softmax(ref) || softmax(q)) per row of
+ * the last dimension for logits (num = sum of KL, den = rows), else
+ * num = sum (q - ref)^2, den = sum ref^2. ref_logp: the log-softmax of ref
+ * (logits only), from qp_log_softmax. */
+void qp_error_add(qp_error_acc *acc, bool logits, const float *ref, const double *ref_logp, const float *q,
+                  int64_t count, int64_t row);
+void qp_log_softmax(const float *x, int64_t count, int64_t row, double *out);
+/* The error the user sees: mean KL, or relative RMS sqrt(num / den). */
+double qp_error_value(const qp_error_acc *acc, bool logits);
 
 /* ---- quantize_weights.c: the quantize-weights pass ---------------------- */
 
+/* Quantizes weight matrix node w of g to format f (not f32) into arena;
+ * reports an error at the weight and returns NULL if it cannot. :gptq
+ * needs g->calib with second moments. */
+ir_qweight *ir_quantize_matrix(fe_arena *arena, const ir_graph *g, int32_t w, const qp_format *f);
+/* Storage of a matrix [n, k] in format f: codes (k padded to the group),
+ * scales and zero points; 4 bytes per weight for f32. */
+size_t qp_format_bytes(const qp_format *f, int64_t n, int64_t k);
 /* Quantizes every weight matrix whose precision is not f32 (ir_qweight),
  * with the numerics of compiler/quant. */
 bool ir_quantize_weights(ir_graph *g);
 
+/* ---- report.c: what precision selection decided --------------------------- */
+
+/* Writes the JSON report (see docs/calibration.md for the fields). */
+bool ir_report_write_json(const ir_graph *g, const char *path);
+/* The readable table of -v. */
+void ir_report_print_table(const ir_graph *g, FILE *out);
 
 /* ---- lower.c: the lower pass (memory plan) ------------------------------ */
 
@@ -327,6 +477,14 @@ const float *interp_output(interp *it, int port);
 void interp_use_quantized_weights(interp *it, const ir_graph *g);
 /* The f32 values of any node after a run (for calibration and tests). */
 const float *interp_node_value(interp *it, int32_t node);
+/* Evaluates only nodes first .. n_nodes - 1: the earlier nodes must still
+ * hold this input's values from a previous run. After changing one weight
+ * (interp_set_weight), re-running from its first consumer gives exactly
+ * what a full run would, at the cost of the downstream nodes only. */
+bool interp_run_from(interp *it, int32_t first);
+/* Simulated int8 activations for the linear layers whose weight is node w
+ * (as qp_format's act8/act_scale; the graph's choice until changed). */
+void interp_set_act8(interp *it, int32_t w, bool act8, float act_scale);
 
 /* ---- cli.c: command-line options in the style of clang ------------------ */
 
@@ -374,5 +532,107 @@ bool model_run_batches(const ir_graph *g, interp *it, const model_input *ins, in
                        float *const *stacked);
 /* Splits NAME=FILE for an output and finds the port; reports errors. */
 bool model_output_spec(const ir_graph *g, const char *spec, int *port, const char **path);
+
+/* ---- cli_precision.c: the precision flags of compile, run and eval ------ */
+
+/* True (and advances) if argv[i] is one of --calib, --calib-method,
+ * --budget-bits, --max-error, --sensitivity-samples, --report, -v. */
+bool cli_precision_flag(cli *c, qp_options *o);
+/* Checks the combination (auto needs --calib and a budget, ...). */
+bool cli_precision_check(const qp_options *o);
+/* The usage lines of those flags. */
+void cli_precision_usage(FILE *f);
+/* The flag names, for "did you mean" (NULL-terminated). */
+extern const char *const cli_precision_names[];
+
+/* ---- calibrate.c: the calibrate pass ------------------------------------ */
+
+typedef enum cal_method {
+    CAL_MINMAX,     /* the largest |x| seen */
+    CAL_PERCENTILE, /* that percentile of |x| (default 99.99) */
+    CAL_MSE,        /* the clip with the least expected int8 squared error */
+    CAL_KL,         /* the clip whose int8 histogram is closest in KL divergence (TensorRT) */
+} cal_method;
+
+/* A histogram of |x| over [0, 2^exp) in CAL_HIST_BINS equal bins. When a
+ * larger value arrives the range doubles (adjacent bins merge), so the
+ * counts depend only on the multiset of values added, never their order. */
+#define CAL_HIST_BINS 2048
+typedef struct cal_hist {
+    int exp;           /* the range is [0, 2^exp); meaningless while nonzero == 0 */
+    int64_t nonzero;   /* values added that are not 0 */
+    int64_t zeros;     /* exact zeros (in bin 0 too) */
+    float absmax;
+    uint64_t bins[CAL_HIST_BINS];
+} cal_hist;
+
+void cal_hist_init(cal_hist *h);
+void cal_hist_add(cal_hist *h, const float *x, int64_t n);
+double cal_hist_bin_width(const cal_hist *h);
+int64_t cal_hist_total(const cal_hist *h);
+/* The clip value (symmetric int8, scale = clip / 127) the method chooses;
+ * percentile is in percent. 0 for an all-zero histogram. */
+double cal_clip(const cal_hist *h, cal_method m, double percentile);
+const char *cal_method_name(cal_method m);
+/* "minmax", "percentile", "percentile=99.9", "mse", "kl". */
+bool cal_method_parse(const char *text, cal_method *m, double *percentile);
+
+/* Statistics of one activation that feeds a linear layer or a matmul. */
+typedef struct cal_stats {
+    int32_t node;
+    int64_t count;     /* elements seen over all samples */
+    float min, max;
+    cal_hist hist;     /* of |x| */
+    int64_t channels;  /* size of the last dimension */
+    double *mean_sq;   /* per channel: mean of x^2 over samples and rows */
+    double *xx;        /* linear inputs, if second moments were asked for and
+                        * channels <= CAL_XX_MAX: E[x x^T], channels^2 */
+    double clip;       /* chosen by the method */
+} cal_stats;
+
+#define CAL_XX_MAX 4096
+typedef struct ir_calibration {
+    bool second_moments;  /* xx collected (for :gptq and auto) */
+    cal_method method;
+    double percentile;
+    int64_t samples;      /* calibration samples streamed */
+    double seconds;
+    const char *const *specs; /* the --calib NAME=FILE.npy, for later passes */
+    int n_specs;
+    cal_stats **of_node;  /* per node: its statistics, or NULL */
+    int n_observed;
+    double **gptq_u;      /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */
+    bool **gptq_dead;     /* ... and which input channels never fire */
+} ir_calibration;
+
+/* The pass: streams every calibration sample through the interpreter (f32
+ * weights) and fills g->calib. No-op without --calib. Memory does not grow
+ * with the number of samples. */
+bool ir_calibrate(ir_graph *g, const qp_options *o, bool second_moments);
+/* E[x x^T] (k x k) of the inputs of the linear layers using weight node w,
+ * averaged over them, in arena; NULL if not collected. */
+const double *cal_second_moment(const ir_graph *g, int32_t w, fe_arena *arena);
+/* The int8 activation scale calibration gives the input of the linear
+ * layers using weight node w: the largest clip over them / 127 (1 if the
+ * activation was all zeros). */
+float cal_act_scale(const ir_graph *g, int32_t w);
+/* Opens the calibration files (NAME=FILE.npy) for every input of g;
+ * *samples gets the number of samples. Close them with model_input_close. */
+bool cal_open(const ir_graph *g, const char *const *specs, int n, model_input *ins, int64_t *samples);
+/* Loads sample s into the interpreter's inputs. */
+bool cal_load(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t s);
+
+/* A progress bar on stderr, shown once the work has taken a second and only
+ * if stderr is a terminal. */
+typedef struct cal_progress {
+    const char *what;
+    double start;
+    bool shown, tty;
+} cal_progress;
+void cal_progress_begin(cal_progress *p, const char *what);
+void cal_progress_update(cal_progress *p, int64_t done, int64_t total);
+void cal_progress_end(cal_progress *p);
+/* Seconds on a monotonic clock. */
+double cal_now(void);
 
 #endif

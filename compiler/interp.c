@@ -15,6 +15,9 @@ struct interp {
     const ir_graph *g;
     void **buf;         /* per node: float*, or int32_t* for i32 inputs */
     const float **wt;   /* per weight node: its transpose [K, N] for linear, or NULL */
+    float **wt_buf;     /* per weight node: storage for wt, reused when the weight changes */
+    bool *act8;         /* per weight node: simulate int8 activations (qformat.act8) */
+    float *act_scale;   /* ... with this fixed scale, or 0 per row */
     float *scratch;     /* attention scores, transposes of computed operands */
     size_t scratch_floats;
 };
@@ -30,8 +33,9 @@ static size_t scratch_need(const ir_graph *g, const ir_node *n)
     }
     if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].op != IR_OP_WEIGHT)
         return node_floats(&g->nodes[n->inputs[1]]);
-    if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].qformat.act8) {
-        /* the activations quantized to int8 and back, and one row's codes */
+    if (n->op == IR_OP_LINEAR) {
+        /* the activations quantized to int8 and back, and one row's codes
+         * (reserved for every weight matrix: interp_set_act8 may turn it on) */
         int64_t k = g->nodes[n->inputs[1]].shape[1];
         return node_floats(&g->nodes[n->inputs[0]]) + (size_t)(k + 3) / 4;
     }
@@ -72,12 +76,17 @@ interp *interp_new(fe_arena *arena, const ir_graph *g)
     it->g = g;
     it->buf = fe_arena_alloc(arena, sizeof *it->buf * (size_t)g->n_nodes);
     it->wt = fe_arena_alloc(arena, sizeof *it->wt * (size_t)g->n_nodes);
+    it->wt_buf = fe_arena_alloc(arena, sizeof *it->wt_buf * (size_t)g->n_nodes);
+    it->act8 = fe_arena_alloc(arena, sizeof *it->act8 * (size_t)g->n_nodes);
+    it->act_scale = fe_arena_alloc(arena, sizeof *it->act_scale * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         size_t need = scratch_need(g, n);
         if (need > it->scratch_floats) it->scratch_floats = need;
         if (n->op == IR_OP_WEIGHT) {
             it->buf[i] = (void *)weight_f32(it, n);
+            it->act8[i] = n->qformat.act8;
+            it->act_scale[i] = n->qformat.act_scale;
         } else if (n->op == IR_OP_CONST) {
             float *c = fe_arena_alloc(arena, sizeof(float));
             *c = n->attr.value;
@@ -97,6 +106,13 @@ void interp_set_weight(interp *it, int32_t node, const float *data)
     it->wt[node] = NULL;
 }
 
+void interp_set_act8(interp *it, int32_t w, bool act8, float act_scale)
+{
+    QMC_ASSERT(it->g->nodes[w].op == IR_OP_WEIGHT);
+    it->act8[w] = act8;
+    it->act_scale[w] = act_scale;
+}
+
 void *interp_input(interp *it, int port) { return it->buf[it->g->inputs[port].node]; }
 
 const float *interp_output(interp *it, int port) { return it->buf[it->g->outputs[port].node]; }
@@ -112,7 +128,8 @@ static const float *linear_wt(interp *it, int32_t w)
         return it->scratch;
     }
     if (!it->wt[w]) {
-        float *t = fe_arena_alloc(it->arena, sizeof(float) * node_floats(n));
+        if (!it->wt_buf[w]) it->wt_buf[w] = fe_arena_alloc(it->arena, sizeof(float) * node_floats(n));
+        float *t = it->wt_buf[w];
         ref_transpose_2d(it->buf[w], t, n->shape[0], n->shape[1]);
         it->wt[w] = t;
     }
@@ -292,7 +309,8 @@ static bool eval_node(interp *it, int32_t i)
     case IR_OP_LINEAR: {
         const ir_node *w = &g->nodes[n->inputs[1]];
         int64_t nn = w->shape[0], k = w->shape[1];
-        if (w->qformat.act8) x = act8_rows(it, x, count / nn, k, w->qformat.act_scale);
+        if (w->op == IR_OP_WEIGHT && it->act8[n->inputs[1]])
+            x = act8_rows(it, x, count / nn, k, it->act_scale[n->inputs[1]]);
         ref_linear(x, linear_wt(it, n->inputs[1]), n->n_inputs == 3 ? it->buf[n->inputs[2]] : NULL, y,
                    count / nn, k, nn);
         return true;
@@ -346,9 +364,11 @@ static bool eval_node(interp *it, int32_t i)
     return false;
 }
 
-bool interp_run(interp *it)
+bool interp_run(interp *it) { return interp_run_from(it, 0); }
+
+bool interp_run_from(interp *it, int32_t first)
 {
-    for (int32_t i = 0; i < it->g->n_nodes; i++)
+    for (int32_t i = first; i < it->g->n_nodes; i++)
         if (!eval_node(it, i)) return false;
     return true;
 }

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "measure accuracy or perplexity on labelled data"},
     {"inspect", cmd_inspect, "print a model's graph IR, syntax tree or tokens"},
     {"quantize", cmd_quantize, "quantize a tensor (.npy) and measure the error"},
+    {"report", cmd_report, "draw a precision report (--report FILE.json) as HTML or SVG"},
     {"targets", cmd_targets, "list the target architectures, CPUs and features"},
 };
 

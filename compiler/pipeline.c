@@ -1,7 +1,7 @@
 /* pipeline.c: the compiler's passes, in the order the design names them.
  *
- *   parse -> build graph -> infer shapes -> select precision -> quantize
- *   weights -> lower -> emit
+ *   parse -> build graph -> infer shapes -> calibrate -> select precision
+ *   -> quantize weights -> (report) -> lower -> emit
  *
  * ir_verify runs after every pass that produces or changes the graph;
  * --dump-after=PASS prints the IR at that point. */
@@ -9,7 +9,7 @@
 
 #include "compiler.h"
 
-const char *const pipeline_pass_names[] = {"build", "shape", "precision", "quantize", NULL};
+const char *const pipeline_pass_names[] = {"build", "shape", "calibrate", "precision", "quantize", NULL};
 
 static bool after_pass(const ir_graph *g, const char *pass, const pipeline_options *opts)
 {
@@ -38,7 +38,28 @@ bool pipeline_quantize(ir_graph *g, const qp_spec *spec, const pipeline_options 
 
 bool pipeline_simulate_precision(fe_arena *arena, ir_graph *g, const char *spec_text, const pipeline_options *opts)
 {
+    pipeline_options o = {0};
+    if (opts) o = *opts;
+    if (!o.prec.precision) o.prec.precision = spec_text;
+    return pipeline_precision(arena, g, &o);
+}
+
+bool pipeline_precision(fe_arena *arena, ir_graph *g, const pipeline_options *opts)
+{
+    const qp_options *o = &opts->prec;
     qp_spec spec;
-    if (spec_text && !qp_spec_parse(arena, spec_text, &spec)) return false;
-    return pipeline_quantize(g, spec_text ? &spec : NULL, opts);
+    if (o->precision && !qp_spec_parse(arena, o->precision, &spec)) return false;
+    spec.budget_bits = o->budget_bits;
+    spec.max_error = o->max_error;
+    spec.sens_samples = o->sens_samples;
+    bool second_moments = o->precision && (qp_spec_has_auto(&spec) || qp_spec_has_gptq(&spec));
+    if (!ir_calibrate(g, o, second_moments) || !after_pass(g, "calibrate", opts)) return false;
+    if (!ir_select_precision(g, o->precision ? &spec : NULL)) return false;
+    /* a fixed choice is measured too when someone will read the numbers */
+    bool explain = o->report || o->verbose;
+    if (explain && !g->selection->automatic && !qp_measure_fixed(g)) return false;
+    if (!after_pass(g, "precision", opts)) return false;
+    if (!ir_quantize_weights(g) || !after_pass(g, "quantize", opts)) return false;
+    if (o->verbose) ir_report_print_table(g, stderr);
+    return !o->report || ir_report_write_json(g, o->report);
 }

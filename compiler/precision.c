@@ -4,14 +4,18 @@
  * Guarantees: every weight used as the weight matrix of a linear layer is
  * marked is_matrix and has a precision (qformat); no other node changes.
  * Precedence, lowest first: the spec's default, the model's annotation
- * (`fc1.weight @int4`), the spec's GLOB=FORMAT overrides in order. */
+ * (`fc1.weight @int4`), the spec's GLOB=FORMAT overrides in order.
+ * Weights whose format resolves to `auto` are chosen by measurement
+ * (sensitivity.c); a format with `:a8:static` gets its activation scale
+ * from the calibrate pass. g->selection records where every matrix's
+ * format came from, for the report. */
 #include <fnmatch.h>
 #include <string.h>
 
 #include "compiler.h"
 
 static const char valid_formats[] =
-    "f32, int8, int4, int4:g64, int4:g128, fp8e4m3, fp8e5m2; modifiers :asym :mse :minmax :a8";
+    "f32, int8, int4, int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; modifiers :asym :mse :minmax :gptq :a8 :static";
 
 /* Splits "int4:g64:asym" at ':' and applies each modifier. */
 static bool apply_modifier(const char *m, size_t n, qp_format *f, char *err, size_t err_size)
@@ -24,6 +28,8 @@ static bool apply_modifier(const char *m, size_t n, qp_format *f, char *err, siz
     if (n == 3 && !strncmp(m, "mse", 3) && f->format != QFMT_F32) return f->clip = Q_CLIP_MSE, true;
     if (n == 6 && !strncmp(m, "minmax", 6) && f->format != QFMT_F32) return f->clip = Q_CLIP_MINMAX, true;
     if (n == 2 && !strncmp(m, "a8", 2) && (f->format == QFMT_INT8 || int4)) return f->act8 = true, true;
+    if (n == 6 && !strncmp(m, "static", 6) && (f->format == QFMT_INT8 || int4)) return f->act_static = true, true;
+    if (n == 4 && !strncmp(m, "gptq", 4) && int4) return f->gptq = true, true;
     snprintf(err, err_size, "modifier ':%.*s' does not apply here (formats: %s)", (int)n, m, valid_formats);
     return false;
 }
@@ -56,21 +62,49 @@ bool qp_format_parse(const char *text, qp_format *out, char *err, size_t err_siz
         if (!apply_modifier(p, m, out, err, err_size)) return false;
         p += m;
     }
+    if (out->act_static && !out->act8) {
+        snprintf(err, err_size, "modifier ':static' needs ':a8' (int8 activations with one calibrated scale)");
+        return false;
+    }
+    return true;
+}
+
+/* "auto", "auto:a8", "auto:a8:static": the modifiers land in *f. */
+static bool parse_auto(const char *text, bool *is_auto, qp_format *f, char *err, size_t err_size)
+{
+    *is_auto = strncmp(text, "auto", 4) == 0 && (text[4] == 0 || text[4] == ':');
+    if (!*is_auto) return true;
+    /* parse the modifiers as if on int8, the format that accepts both */
+    char buf[64];
+    if (strlen(text) + 1 > sizeof buf) return snprintf(err, err_size, "'%s' is not a format", text), false;
+    snprintf(buf, sizeof buf, "int8%s", text + 4);
+    for (const char *p = text + 4; *p == ':';) {
+        p++;
+        size_t m = strcspn(p, ":");
+        if (!(m == 2 && !strncmp(p, "a8", 2)) && !(m == 6 && !strncmp(p, "static", 6))) {
+            snprintf(err, err_size, "modifier ':%.*s' does not apply to auto (auto takes :a8 and :a8:static)", (int)m, p);
+            return false;
+        }
+        p += m;
+    }
+    if (!qp_format_parse(buf, f, err, err_size)) return false;
+    f->format = QFMT_F32; /* a placeholder until the search chooses */
     return true;
 }
 
 const char *qp_format_name(fe_arena *arena, const qp_format *f)
 {
     const char *base = f->format == QFMT_UINT4 ? "int4" : q_format_name(f->format);
-    return fe_arena_printf(arena, "%s%s%s%s%s", base,
+    return fe_arena_printf(arena, "%s%s%s%s%s%s%s", base,
                            f->group ? fe_arena_printf(arena, ":g%d", f->group) : "",
                            f->format == QFMT_UINT4 ? ":asym" : "", f->clip == Q_CLIP_MSE ? ":mse" : "",
-                           f->act8 ? ":a8" : "");
+                           f->gptq ? ":gptq" : "", f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
 }
 
 bool qp_spec_parse(fe_arena *arena, const char *text, qp_spec *out)
 {
     memset(out, 0, sizeof *out);
+    out->text = fe_arena_strdup(arena, text);
     char err[256];
     int n = 1;
     for (const char *p = text; *p; p++) n += *p == ',';
@@ -85,22 +119,47 @@ bool qp_spec_parse(fe_arena *arena, const char *text, qp_spec *out)
             return false;
         }
         qp_format f;
-        if (!qp_format_parse(eq ? eq + 1 : item, &f, err, sizeof err)) {
+        bool is_auto;
+        const char *ftext = eq ? eq + 1 : item;
+        if (!parse_auto(ftext, &is_auto, &f, err, sizeof err) ||
+            (!is_auto && !qp_format_parse(ftext, &f, err, sizeof err))) {
             fe_error_plain("--precision: %s", err);
             return false;
         }
         if (eq) {
             if (eq == item) return fe_error_plain("--precision: '%s' has an empty tensor name", item), false;
             *eq = 0;
-            out->overrides[out->n_overrides++] = (qp_override){item, f, false};
+            out->overrides[out->n_overrides++] = (qp_override){item, f, is_auto, false};
         } else {
             out->dflt = f;
+            out->dflt_automatic = is_auto;
             have_default = true;
         }
         if (!p[len]) break;
         p += len + 1;
     }
     return true;
+}
+
+bool qp_spec_has_auto(const qp_spec *spec)
+{
+    bool any = spec->dflt_automatic;
+    for (int o = 0; o < spec->n_overrides; o++) any |= spec->overrides[o].automatic;
+    return any;
+}
+
+bool qp_spec_has_static(const qp_spec *spec)
+{
+    bool any = spec->dflt.act_static;
+    for (int o = 0; o < spec->n_overrides; o++) any |= spec->overrides[o].f.act_static;
+    return any;
+}
+
+bool qp_spec_has_gptq(const qp_spec *spec)
+{
+    bool any = spec->dflt.gptq;
+    for (int o = 0; o < spec->n_overrides; o++) any |= spec->overrides[o].f.gptq;
+    return any;
 }
 
 /* The precision an annotation such as @int4g64 asks for. */
@@ -121,15 +180,71 @@ static void list_matrices(const ir_graph *g)
     fprintf(stderr, shown == 40 ? " ...\n" : "\n");
 }
 
-bool ir_select_precision(ir_graph *g, const qp_spec *spec)
+/* Marks the weight matrices of linear layers; returns how many. */
+static int mark_matrices(ir_graph *g)
 {
-    qp_spec none = {.dflt = {.format = QFMT_F32, .clip = Q_CLIP_MINMAX}};
-    if (!spec) spec = &none;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].op == IR_OP_LINEAR) {
             ir_node *w = &g->nodes[g->nodes[i].inputs[1]];
             if (w->op == IR_OP_WEIGHT) w->is_matrix = true;
         }
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) n += g->nodes[i].is_matrix;
+    return n;
+}
+
+/* Resolves one matrix's format by precedence; d records where it came from. */
+static bool resolve(ir_node *w, const qp_spec *spec, bool have_spec, qp_decision *d, bool *is_auto)
+{
+    w->qformat = spec->dflt;
+    *is_auto = spec->dflt_automatic;
+    d->origin = have_spec ? QP_FROM_DEFAULT : QP_FROM_NONE;
+    if (w->precision) {
+        if (!annotation_format(w, &w->qformat)) return false;
+        *is_auto = false;
+        d->origin = QP_FROM_ANNOTATION;
+        d->origin_text = w->precision;
+    }
+    for (int o = 0; o < spec->n_overrides; o++)
+        if (fnmatch(spec->overrides[o].glob, w->name, 0) == 0) {
+            w->qformat = spec->overrides[o].f;
+            *is_auto = spec->overrides[o].automatic;
+            spec->overrides[o].used = true;
+            d->origin = QP_FROM_OVERRIDE;
+            d->origin_text = spec->overrides[o].glob;
+        }
+    if (*is_auto) d->origin = QP_FROM_AUTO;
+    return true;
+}
+
+/* `:a8:static`: the activation scale calibration measured. */
+static bool static_scales(ir_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *w = &g->nodes[i];
+        /* (auto's placeholder is f32: the search sets the scale) */
+        if (!w->is_matrix || !w->qformat.act_static || w->qformat.format == QFMT_F32) continue;
+        if (!g->calib) {
+            fe_error_plain("--precision: '%s' needs a calibrated activation scale for '%s'; pass --calib NAME=FILE.npy",
+                           qp_format_name(g->arena, &w->qformat), w->name);
+            return false;
+        }
+        w->qformat.act_scale = cal_act_scale(g, i);
+    }
+    return true;
+}
+
+bool ir_select_precision(ir_graph *g, const qp_spec *spec)
+{
+    qp_spec none = {.dflt = {.format = QFMT_F32, .clip = Q_CLIP_MINMAX}};
+    bool have_spec = spec != NULL;
+    if (!spec) spec = &none;
+    qp_selection *sel = fe_arena_alloc(g->arena, sizeof *sel);
+    sel->spec_text = spec->text;
+    sel->calib_error = sel->predicted_error = -1;
+    sel->d = fe_arena_alloc(g->arena, sizeof *sel->d * (size_t)(mark_matrices(g) + 1));
+    g->selection = sel;
+    bool any_auto = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *w = &g->nodes[i];
         if (w->op == IR_OP_WEIGHT && w->precision && !w->is_matrix) {
@@ -138,13 +253,12 @@ bool ir_select_precision(ir_graph *g, const qp_spec *spec)
             return false;
         }
         if (!w->is_matrix) continue;
-        w->qformat = spec->dflt;
-        if (w->precision && !annotation_format(w, &w->qformat)) return false;
-        for (int o = 0; o < spec->n_overrides; o++)
-            if (fnmatch(spec->overrides[o].glob, w->name, 0) == 0) {
-                w->qformat = spec->overrides[o].f;
-                spec->overrides[o].used = true;
-            }
+        qp_decision *d = &sel->d[sel->n++];
+        d->node = i;
+        d->sensitivity = d->sensitivity_ref = -1;
+        bool is_auto;
+        if (!resolve(w, spec, have_spec, d, &is_auto)) return false;
+        any_auto |= is_auto;
     }
     for (int o = 0; o < spec->n_overrides; o++)
         if (!spec->overrides[o].used) {
@@ -152,5 +266,6 @@ bool ir_select_precision(ir_graph *g, const qp_spec *spec)
             list_matrices(g);
             return false;
         }
-    return true;
+    if (!static_scales(g)) return false;
+    return !any_auto || qp_select_auto(g, spec);
 }

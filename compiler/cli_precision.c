@@ -1,0 +1,116 @@
+/* cli_precision.c: the flags of calibration and precision selection, which
+ * `qmc compile`, `qmc run` and `qmc eval` share so that a choice can be
+ * evaluated in the interpreter before it is compiled:
+ *
+ *   --precision SPEC            formats, or auto (see precision.c)
+ *   --calib NAME=FILE.npy       calibration samples for input NAME (repeatable)
+ *   --calib-method M            minmax, percentile[=P], mse, kl
+ *   --budget-bits B             auto: average bits per weight at most B
+ *   --max-error E               auto: output error on the calibration set at most E
+ *   --sensitivity-samples N     auto: samples the sensitivity measurement uses
+ *   --report FILE.json          write the decisions
+ *   -v                          print them as a table on stderr
+ *
+ * Combinations are checked before any work is done, with messages that
+ * say what is missing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler.h"
+
+const char *const cli_precision_names[] = {"--precision", "--calib", "--calib-method", "--budget-bits", "--max-error",
+                                           "--sensitivity-samples", "--report", "-v", NULL};
+
+static bool positive_number(const char *flag, const char *v, double *out)
+{
+    char *end;
+    *out = strtod(v, &end);
+    if (*end || end == v || !(*out > 0) || *out > 1e300) {
+        fe_error_plain("%s needs a positive number, not '%s'", flag, v);
+        return false;
+    }
+    return true;
+}
+
+bool cli_precision_flag(cli *c, qp_options *o)
+{
+    const char *v;
+    if (cli_value(c, "--precision", &o->precision) || cli_value(c, "--calib-method", &o->calib_method) ||
+        cli_value(c, "--report", &o->report))
+        return true;
+    if (cli_flag(c, "-v")) return o->verbose = true, true;
+    if (cli_value(c, "--calib", &v)) {
+        if (o->n_calib == QP_MAX_CALIB) return fe_error_plain("too many --calib options"), c->failed = true, true;
+        o->calib[o->n_calib++] = v;
+        return true;
+    }
+    if (cli_value(c, "--budget-bits", &v)) {
+        if (!positive_number("--budget-bits", v, &o->budget_bits)) c->failed = true;
+        return true;
+    }
+    if (cli_value(c, "--max-error", &v)) {
+        if (!positive_number("--max-error", v, &o->max_error)) c->failed = true;
+        return true;
+    }
+    if (cli_value(c, "--sensitivity-samples", &v)) {
+        double n;
+        if (!positive_number("--sensitivity-samples", v, &n) || n != (int)n) {
+            if (n != (int)n) fe_error_plain("--sensitivity-samples needs a positive integer, not '%s'", v);
+            c->failed = true;
+        }
+        o->sens_samples = (int)n;
+        return true;
+    }
+    return false;
+}
+
+bool cli_precision_check(const qp_options *o)
+{
+    fe_arena tmp = {0};
+    qp_spec spec = {0};
+    bool ok = !o->precision || qp_spec_parse(&tmp, o->precision, &spec);
+    bool is_auto = ok && o->precision && qp_spec_has_auto(&spec);
+    bool is_static = ok && o->precision && qp_spec_has_static(&spec);
+    bool is_gptq = ok && o->precision && qp_spec_has_gptq(&spec);
+    fe_arena_free(&tmp);
+    if (!ok) return false;
+    cal_method m;
+    double pct;
+    if (o->calib_method && !cal_method_parse(o->calib_method, &m, &pct))
+        return fe_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
+                              o->calib_method), false;
+    if (o->calib_method && !o->n_calib) return fe_error_plain("--calib-method needs --calib NAME=FILE.npy"), false;
+    if (!is_auto && (o->budget_bits > 0 || o->max_error > 0 || o->sens_samples > 0))
+        return fe_error_plain("%s needs --precision auto",
+                              o->budget_bits > 0 ? "--budget-bits" : o->max_error > 0 ? "--max-error"
+                                                                                     : "--sensitivity-samples"), false;
+    if (is_auto && !o->n_calib)
+        return fe_error_plain("--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on"), false;
+    if (is_gptq && !o->n_calib)
+        return fe_error_plain("--precision: ':gptq' needs --calib NAME=FILE.npy (the second moments of each layer's "
+                              "input)"), false;
+    if (is_static && !o->n_calib)
+        return fe_error_plain("--precision: ':static' activation scales need --calib NAME=FILE.npy"), false;
+    if (is_auto && o->budget_bits > 0 && o->max_error > 0)
+        return fe_error_plain("--precision auto takes one of --budget-bits and --max-error, not both"), false;
+    if (is_auto && !(o->budget_bits > 0) && !(o->max_error > 0))
+        return fe_error_plain("--precision auto needs a budget: --budget-bits B (average bits per weight) or "
+                              "--max-error E (output error on the calibration set)"), false;
+    return true;
+}
+
+void cli_precision_usage(FILE *f)
+{
+    fprintf(f, "  --precision auto    choose every weight matrix's format by measurement (auto:a8 adds int8\n"
+               "                      activations, auto:a8:static with calibrated scales); GLOB=FORMAT\n"
+               "                      overrides still fix single tensors\n"
+               "  --calib NAME=FILE   calibration samples for input NAME (.npy, leading dimension = samples)\n"
+               "  --calib-method M    activation observer: minmax, percentile (99.99, default), percentile=P,\n"
+               "                      mse, kl\n"
+               "  --budget-bits B     auto: the least output error with at most B bits per weight on average\n"
+               "  --max-error E       auto: the fewest bytes with output error at most E on the calibration\n"
+               "                      set (mean KL for @logits outputs, else relative RMS)\n"
+               "  --sensitivity-samples N  auto: measure sensitivities on N samples (default 32)\n"
+               "  --report FILE.json  write every decision and its measurements (`qmc report` renders it)\n"
+               "  -v                  print the decisions as a table on stderr\n");
+}
