@@ -41,6 +41,9 @@ bool cli_precision_flag(cli *c, qp_options *o)
     if (cli_flag(c, "-v")) return o->verbose = true, true;
     if (cli_value(c, "--calib", &v)) {
         if (o->n_calib == QP_MAX_CALIB) return fe_error_plain("too many --calib options"), c->failed = true, true;
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v || !eq[1])
+            return fe_error_plain("expected --calib NAME=FILE.npy, got '%s'", v), c->failed = true, true;
         o->calib[o->n_calib++] = v;
         return true;
     }
@@ -105,8 +108,8 @@ void cli_precision_usage(FILE *f)
                "                      activations, auto:a8:static with calibrated scales); GLOB=FORMAT\n"
                "                      overrides still fix single tensors\n"
                "  --calib NAME=FILE   calibration samples for input NAME (.npy, leading dimension = samples)\n"
-               "  --calib-method M    activation observer: minmax, percentile (99.99, default), percentile=P,\n"
-               "                      mse, kl\n"
+               "  --calib-method M    activation observer: mse (default), minmax, percentile (99.99),\n"
+               "                      percentile=P, kl\n"
                "  --budget-bits B     auto: the least output error with at most B bits per weight on average\n"
                "  --max-error E       auto: the fewest bytes with output error at most E on the calibration\n"
                "                      set (mean KL for @logits outputs, else relative RMS)\n"

@@ -11,7 +11,8 @@ static void usage(FILE *f)
                "Prints the model's graph IR after shape inference (after precision selection and\n"
                "weight quantization with --precision, or after PASS).\n"
                "  --weights FILE     use this safetensors file instead of the model's `weights`\n"
-               "  --precision SPEC   weight precisions, as for qmc compile (e.g. int4,lm_head.weight=int8)\n"
+               "  --precision SPEC   weight precisions, as for qmc compile (e.g. int4,lm_head.weight=int8);\n"
+               "                     --calib and the other precision flags of qmc compile apply too\n"
                "  --dump-after PASS  print the IR after PASS (");
     for (int i = 0; pipeline_pass_names[i]; i++) fprintf(f, "%s%s", i ? ", " : "", pipeline_pass_names[i]);
     fprintf(f, ")\n"
@@ -21,7 +22,9 @@ static void usage(FILE *f)
 
 int cmd_inspect(int argc, char **argv)
 {
-    static const char *const known[] = {"--weights", "--precision", "--dump-after", "--ast", "--tokens", "--help", NULL};
+    static const char *const known[] = {"--weights", "--precision", "--dump-after", "--ast", "--tokens", "--help",
+                                        "--calib", "--calib-method", "--budget-bits", "--max-error",
+                                        "--sensitivity-samples", "--report", "-v", NULL};
     cli c = {argc, argv, 1, "inspect", false};
     const char *model = NULL, *precision = NULL;
     pipeline_options po = {0};
@@ -29,7 +32,7 @@ int cmd_inspect(int argc, char **argv)
     while (c.i < c.argc && !c.failed) {
         if (cli_flag(&c, "--help")) return usage(stdout), 0;
         if (cli_value(&c, "--weights", &po.weights_override) || cli_value(&c, "--dump-after", &po.dump_after) ||
-            cli_value(&c, "--precision", &precision))
+            cli_precision_flag(&c, &po.prec))
             continue;
         if (cli_flag(&c, "--ast")) { ast = true; continue; }
         if (cli_flag(&c, "--tokens")) { tokens = true; continue; }
@@ -37,7 +40,8 @@ int cmd_inspect(int argc, char **argv)
         if (c.argv[c.i][0] == '-' || model) { cli_unknown(&c, known); continue; }
         model = c.argv[c.i++];
     }
-    if (c.failed) return 1;
+    if (c.failed || !cli_precision_check(&po.prec)) return 1;
+    precision = po.prec.precision;
     if (!model) {
         usage(stderr);
         return 1;
@@ -73,7 +77,7 @@ int cmd_inspect(int argc, char **argv)
         }
     } else {
         /* the precision passes run when asked for, or when their IR is */
-        bool later = precision || (po.dump_after && strcmp(po.dump_after, "build") && strcmp(po.dump_after, "shape"));
+        bool later = precision || po.prec.n_calib || (po.dump_after && strcmp(po.dump_after, "build") && strcmp(po.dump_after, "shape"));
         ir_graph *g = pipeline_load(&arena, model, &po);
         if (g && (!later || pipeline_simulate_precision(&arena, g, precision, &po))) {
             if (!po.dump_after) ir_dump(stdout, g);

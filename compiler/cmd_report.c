@@ -108,14 +108,16 @@ static const char *human_bytes(fe_arena *a, double b)
     return fe_arena_printf(a, "%.0f B", b);
 }
 
-enum { W = 980, NAME_W = 190, BYTES_X = 200, BYTES_W = 330, SENS_X = 660, SENS_W = 250, ROW_H = 22, TOP = 86 };
+/* columns: name | format and bits | bytes bar and size | sensitivity bar and value */
+enum { W = 1020, NAME_W = 180, FMT_X = 190, BYTES_X = 410, BYTES_W = 210, SENS_X = 700, SENS_W = 240, ROW_H = 22,
+       TOP = 86 };
 
 static void svg_legend(FILE *f, const report *r)
 {
     static const struct { const char *label, *base; int group; } keys[] = {
         {"f32", "f32", 0}, {"int8", "int8", 0}, {"fp8 e4m3", "fp8e4m3", 0}, {"fp8 e5m2", "fp8e5m2", 0},
         {"int4 g32", "int4", 32}, {"int4 g64", "int4", 64}, {"int4 g128", "int4", 128}};
-    int x = BYTES_X, y = TOP + r->n * ROW_H + 18;
+    int x = FMT_X, y = TOP + r->n * ROW_H + 18;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         row k = {.base = keys[i].base, .group = keys[i].group};
         fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>", x, y, colour(&k));
@@ -136,11 +138,12 @@ static void svg_row(FILE *f, fe_arena *a, const report *r, int i, double max_byt
     fprintf(f, "</title>\n<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", NAME_W, y + 15);
     xml_text(f, w->name);
     double bw = max_bytes > 0 ? BYTES_W * w->bytes / max_bytes : 0;
+    fprintf(f, "</text><text x=\"%d\" y=\"%d\" class=\"small\">", FMT_X, y + 15);
+    xml_text(f, fe_arena_printf(a, "%s  %.4g b/w", w->format, w->bits));
     fprintf(f, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"16\" fill=\"%s\"/>", BYTES_X, y + 3, bw,
             colour(w));
-    fprintf(f, "<text x=\"%.1f\" y=\"%d\" class=\"small\">", BYTES_X + bw + 4, y + 15);
-    xml_text(f, fe_arena_printf(a, "%s  %.3g b/w  %s", w->format, w->bits, human_bytes(a, w->bytes)));
-    fprintf(f, "</text>");
+    fprintf(f, "<text x=\"%.1f\" y=\"%d\" class=\"small\">%s</text>", BYTES_X + bw + 4, y + 15,
+            human_bytes(a, w->bytes));
     if (w->sens > 0 && hi > lo) {
         double sw = SENS_W * (log10(w->sens) - lo) / (hi - lo);
         fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"10\" fill=\"#c62828\" opacity=\"0.75\"/>", SENS_X,
@@ -164,16 +167,21 @@ static void svg(FILE *f, fe_arena *a, const report *r)
     fprintf(f, "<style>.small{font-size:11px;fill:#333}.head{font-size:12px;fill:#555}</style>\n"
                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"10\" y=\"22\" font-size=\"16\" "
                "font-weight=\"bold\">");
-    xml_text(f, fe_arena_printf(a, "%s: %s", r->model, r->precision));
+    const char *goal = r->budget_bits > 0 ? fe_arena_printf(a, " within %g bits per weight", r->budget_bits)
+                       : r->max_error > 0 ? fe_arena_printf(a, " within output error %g", r->max_error)
+                                          : "";
+    xml_text(f, fe_arena_printf(a, "%s: --precision %s%s", r->model, r->precision, goal));
     fprintf(f, "</text>\n<text x=\"10\" y=\"44\">");
-    const char *err = r->calib_error >= 0 ? fe_arena_printf(a, "; output error %.4g (%s) on the calibration set",
-                                                            r->calib_error, r->metric)
+    const char *metric = !strcmp(r->metric, "kl") ? "mean KL" : !strcmp(r->metric, "rel_rms") ? "relative RMS" : "error";
+    const char *err = r->calib_error >= 0 ? fe_arena_printf(a, "; %s %.4g against f32 on the calibration set", metric,
+                                                            r->calib_error)
                                           : "";
     xml_text(f, fe_arena_printf(a, "%.4g bits per weight, %s of weights (f32: %s)%s", r->avg_bits,
                                 human_bytes(a, r->bytes), human_bytes(a, r->f32_bytes), err));
-    fprintf(f, "</text>\n<text x=\"%d\" y=\"%d\" class=\"head\">bytes, coloured by format</text>", BYTES_X, TOP - 8);
+    fprintf(f, "</text>\n<text x=\"%d\" y=\"%d\" class=\"head\">format</text>", FMT_X, TOP - 8);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"head\">bytes, coloured by format</text>", BYTES_X, TOP - 8);
     fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"head\">", SENS_X, TOP - 8);
-    if (hi > -INFINITY) fprintf(f, "sensitivity (log scale, 1e%.0f to 1e%.0f)", lo, hi);
+    if (hi > -INFINITY) fprintf(f, "sensitivity: error added alone (log, 1e%.0f to 1e%.0f)", lo, hi);
     else fprintf(f, "sensitivity (not measured)");
     fprintf(f, "</text>\n");
     for (int i = 0; i < r->n; i++) svg_row(f, a, r, i, max_bytes, lo, hi);
@@ -183,7 +191,7 @@ static void svg(FILE *f, fe_arena *a, const report *r)
 
 static void html(FILE *f, fe_arena *a, const report *r)
 {
-    fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+    fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"/><title>");
     xml_text(f, fe_arena_printf(a, "qmc precision report: %s", r->model));
     fprintf(f, "</title>\n<style>body{font-family:sans-serif;margin:20px;color:#222}table{border-collapse:collapse;"
                "font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}"
@@ -244,7 +252,8 @@ int cmd_report(int argc, char **argv)
         in = c.argv[c.i++];
     }
     if (c.failed) return 1;
-    if (!in || (!html_out && !svg_out)) return usage(stderr), 1;
+    if (!in) return usage(stderr), 1;
+    if (!html_out && !svg_out) return fe_error_plain("qmc report needs --html OUT.html or --svg OUT.svg"), 1;
     fe_arena a = {0};
     report r = {0};
     bool ok = load(&a, in, &r) && (!html_out || write(html_out, &a, &r, true)) &&

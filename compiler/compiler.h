@@ -549,8 +549,8 @@ extern const char *const cli_precision_names[];
 
 typedef enum cal_method {
     CAL_MINMAX,     /* the largest |x| seen */
-    CAL_PERCENTILE, /* that percentile of |x| (default 99.99) */
-    CAL_MSE,        /* the clip with the least expected int8 squared error */
+    CAL_PERCENTILE, /* that percentile of |x| (99.99 unless given) */
+    CAL_MSE,        /* the clip with the least expected int8 squared error (the default) */
     CAL_KL,         /* the clip whose int8 histogram is closest in KL divergence (TensorRT) */
 } cal_method;
 

@@ -32,8 +32,20 @@ static void print_weight_attrs(FILE *out, const ir_node *n)
         fprintf(out, "%sformat=%s", sep, qp_format_name(&scratch, &n->qformat)), sep = ", ";
         fe_arena_free(&scratch);
     }
+    if (n->is_matrix && n->qformat.act8 && n->qformat.act_scale > 0)
+        fprintf(out, "%sact_scale=%s", sep, fmt_float(n->qformat.act_scale, f, sizeof f)), sep = ", ";
     if (n->qw) fprintf(out, "%sbits=%s", sep, fmt_float((float)n->qw->bits_per_weight, f, sizeof f)), sep = ", ";
     if (sep[0] == ',') fputc('}', out);
+}
+
+/* After calibration: the range an activation took and the int8 clip chosen. */
+static void print_calib(FILE *out, const ir_graph *g, int i)
+{
+    const cal_stats *s = g->calib ? g->calib->of_node[i] : NULL;
+    if (!s) return;
+    char a[32], b[32], c[32];
+    fprintf(out, " {range=[%s, %s], clip=%s}", fmt_float(s->min, a, sizeof a), fmt_float(s->max, b, sizeof b),
+            fmt_float((float)s->clip, c, sizeof c));
 }
 
 static void print_attrs(FILE *out, const ir_node *n)
@@ -78,6 +90,7 @@ void ir_dump(FILE *out, const ir_graph *g)
         for (int j = 0; j < n->n_inputs; j++) fprintf(out, "%s%%%d", j ? ", " : " ", n->inputs[j]);
         fprintf(out, " : %s", ir_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape));
         print_attrs(out, n);
+        print_calib(out, g, i);
         if (n->loc.line) fprintf(out, "  ; %d:%d", n->loc.line, n->loc.col);
         fputc('\n', out);
     }

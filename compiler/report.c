@@ -97,7 +97,7 @@ static void json_candidates(FILE *f, fe_arena *a, const qp_decision *d)
         const qp_candidate *c = &d->cands[k];
         fprintf(f, "%s\n        {\"format\": ", k ? "," : "");
         json_str(f, qp_format_name(a, &c->f));
-        fprintf(f, ", \"bits_per_weight\": %.9g, \"bytes\": %zu, \"sqnr_db\": ", c->bits_per_weight, c->bytes);
+        fprintf(f, ", \"bits_per_weight\": %.12g, \"bytes\": %zu, \"sqnr_db\": ", c->bits_per_weight, c->bytes);
         json_num(f, c->sqnr_db, false);
         fprintf(f, ", \"sensitivity\": ");
         json_num(f, c->sensitivity, true);
@@ -130,7 +130,7 @@ static void json_tensor(FILE *f, fe_arena *a, const ir_graph *g, const ir_node *
     json_shape(f, w);
     fprintf(f, ", ");
     json_format_fields(f, a, &w->qformat);
-    fprintf(f, ",\n      \"weights\": %lld, \"bits_per_weight\": %.9g, \"bytes\": %zu, \"sqnr_db\": ", (long long)count,
+    fprintf(f, ",\n      \"weights\": %lld, \"bits_per_weight\": %.12g, \"bytes\": %zu, \"sqnr_db\": ", (long long)count,
             8.0 * (double)bytes / (double)count, bytes);
     json_num(f, w->qw ? w->qw->stats.sqnr_db : INFINITY, false);
     fprintf(f, ", \"sensitivity\": ");
@@ -206,7 +206,7 @@ static void json_report(FILE *f, fe_arena *a, const ir_graph *g)
     fprintf(f, ",\n  \"predicted_error\": ");
     json_num(f, sel ? sel->predicted_error : -1, true);
     fprintf(f, ",\n  \"total_weights\": %lld,\n  \"total_weight_bytes\": %zu,\n  \"f32_weight_bytes\": %zu,\n"
-               "  \"avg_bits_per_weight\": %.9g,\n  \"precision_spec\": ",
+               "  \"avg_bits_per_weight\": %.12g,\n  \"precision_spec\": ",
             (long long)t.weights, t.bytes, t.f32_bytes, t.weights ? 8.0 * (double)t.bytes / (double)t.weights : 0);
     json_str(f, reproduce_spec(a, g));
     fprintf(f, ",\n  \"selection\": ");
@@ -264,8 +264,14 @@ void ir_report_print_table(const ir_graph *g, FILE *out)
         fprintf(out, "; %lld calibration samples (%s, %.2f s)", (long long)g->calib->samples,
                 cal_method_name(g->calib->method), g->calib->seconds);
     if (sel && sel->sens_samples) fprintf(out, ", sensitivity on %d (%.2f s)", sel->sens_samples, sel->seconds);
-    fprintf(out, "\n%-24s %-12s %-18s %6s %9s %8s %11s  %s\n", "tensor", "shape", "format", "bits", "bytes", "SQNR dB",
-            "sensitivity", "why");
+    int wn = 6, wf = 6;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].is_matrix) {
+            wn = (int)fmax(wn, (double)strlen(g->nodes[i].name));
+            wf = (int)fmax(wf, (double)strlen(qp_format_name(&a, &g->nodes[i].qformat)));
+        }
+    fprintf(out, "\n%-*s %-12s %-*s %6s %9s %8s %11s  %s\n", wn, "tensor", "shape", wf, "format", "bits", "bytes",
+            "SQNR dB", "sensitivity", "why");
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *w = &g->nodes[i];
         if (!w->is_matrix) continue;
@@ -273,7 +279,7 @@ void ir_report_print_table(const ir_graph *g, FILE *out)
         char shape[64];
         snprintf(shape, sizeof shape, "[%lld, %lld]", (long long)w->shape[0], (long long)w->shape[1]);
         size_t bytes = matrix_bytes(w);
-        fprintf(out, "%-24s %-12s %-18s %6.3f %9zu %8s %11s  %s\n", w->name, shape, qp_format_name(&a, &w->qformat),
+        fprintf(out, "%-*s %-12s %-*s %6.3f %9zu %8s %11s  %s\n", wn, w->name, shape, wf, qp_format_name(&a, &w->qformat),
                 8.0 * (double)bytes / (double)(w->shape[0] * w->shape[1]), bytes,
                 num_or_dash(&a, w->qw ? w->qw->stats.sqnr_db : -1, "%.1f"),
                 num_or_dash(&a, d ? d->sensitivity : -1, "%.3g"), d && d->why ? d->why : "");

@@ -15,8 +15,10 @@
  *    groups of 32/64/128 (no larger than the row), symmetric or with zero
  *    points, min-max or MSE clipping; with auto:a8 the integer formats take
  *    int8 activations (dynamic, or :static from calibration).
- * 2. Sensitivity: for each calibration sample (at most QP_SENS_SAMPLES,
- *    evenly spaced), one f32 run gives the reference; then for each matrix,
+ * 2. Sensitivity: for each calibration sample (evenly spaced, enough to
+ *    cover 2048 output rows but at least 16: 16 sequences of tiny-gpt, all
+ *    256 samples of digits; --sensitivity-samples overrides), one f32 run
+ *    gives the reference; then for each matrix,
  *    from the last consumer to the first, each candidate replaces the weight
  *    and only the nodes from its first consumer on are re-run: the earlier
  *    nodes still hold this sample's f32 activations (the cache), because
@@ -27,8 +29,9 @@
  *    f32 weights), not the samples.
  * 3. Allocation: errors of separately quantized tensors add up to first
  *    order, so the choice is a multiple-choice knapsack over bytes, solved
- *    exactly by a dynamic program over bytes in at most 4096 units (each
- *    candidate's bytes rounded up, so the answer never exceeds the budget),
+ *    exactly by a dynamic program over bytes in 4096 units (32 per tensor if
+ *    that is more; each candidate's bytes rounded up, so the answer never
+ *    exceeds the budget),
  *    then topped up greedily with the bytes rounding left over.
  * 4. Verification: the chosen combination runs on every calibration sample.
  *    With --max-error, if it misses, the target is tightened by the ratio of
@@ -43,7 +46,7 @@
 
 #include "compiler.h"
 
-enum { QP_SENS_SAMPLES = 16, ALLOC_UNITS = 4096, REPAIR_ROUNDS = 8 };
+enum { QP_SENS_SAMPLES = 16, QP_SENS_ROWS = 2048, ALLOC_UNITS = 4096, REPAIR_ROUNDS = 8 };
 
 /* ---- output error -------------------------------------------------------- */
 
@@ -204,8 +207,11 @@ bool qp_allocate(const qp_alloc_item *items, int n, size_t budget_bytes, double 
         }
         min_bytes += lo, max_bytes += hi;
     }
+    /* each tensor may lose up to a unit to the rounding: keep units fine
+     * against the number of tensors */
     size_t limit = budget_bytes ? budget_bytes : max_bytes;
-    size_t unit = limit / ALLOC_UNITS + 1;
+    size_t units = (size_t)n * 32 > ALLOC_UNITS ? (size_t)n * 32 : ALLOC_UNITS;
+    size_t unit = limit / units + 1;
     int64_t cap = (int64_t)(limit / unit);
     double *best;
     int64_t *used;
@@ -380,9 +386,17 @@ static bool measure_sample(sens_ctx *c, int64_t s, const int *base_choice)
     return true;
 }
 
+/* How many samples the sensitivity measurement uses: --sensitivity-samples,
+ * or enough to cover QP_SENS_ROWS output rows (positions), at least
+ * QP_SENS_SAMPLES, never more than there are. */
 static int sens_count(const sens_ctx *c, const qp_spec *spec)
 {
-    int64_t n = spec && spec->sens_samples > 0 ? spec->sens_samples : QP_SENS_SAMPLES;
+    int64_t rows = 1;
+    for (int o = 0; o < c->n_out; o++)
+        if (c->out_count[o] / c->out_row[o] > rows) rows = c->out_count[o] / c->out_row[o];
+    int64_t n = (QP_SENS_ROWS + rows - 1) / rows;
+    if (n < QP_SENS_SAMPLES) n = QP_SENS_SAMPLES;
+    if (spec && spec->sens_samples > 0) n = spec->sens_samples;
     return (int)(n < c->samples ? n : c->samples);
 }
 
