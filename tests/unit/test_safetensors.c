@@ -137,6 +137,14 @@ static void test_rejections(void **state)
     assert_int_equal(fe_safetensors_parse(&arena, huge, 10, &st, err, sizeof err), QMC_ERR_FORMAT);
     assert_string_equal(err, "header length 9223372036854775808 exceeds the 2 bytes that follow it");
 
+    /* a header over 100 MiB is refused before it is read (calloc: untouched pages) */
+    size_t big = ((size_t)100 << 20) + 9;
+    uint8_t *huge_file = calloc(1, big + 8);
+    assert_non_null(huge_file);
+    huge_file[0] = 0x01, huge_file[2] = 0x40, huge_file[3] = 0x06; /* 0x06400001: 100 MiB + 1 */
+    assert_int_equal(fe_safetensors_parse(&arena, huge_file, big + 8, &st, err, sizeof err), QMC_ERR_FORMAT);
+    assert_string_equal(err, "header length 104857601 is larger than 100 MiB");
+    free(huge_file);
     expect_reject("{\"w\": 1,}", 0, "bad JSON in header at byte 16: expected a string key");
     expect_reject("[]", 0, "header is not a JSON object");
     expect_reject("{\"__metadata__\": 3}", 0, "'__metadata__' is not an object");
