@@ -62,7 +62,7 @@ typedef struct bench_stats {
 uint64_t bench_now_ns(void);
 /* CPU time (s) of every process but this one, from /proc/stat and getrusage. */
 double bench_other_cpu_seconds(void);
-/* Waits (at most max_s seconds, 90 s over the whole run) until other
+/* Waits (at most max_s seconds, 120 s over the whole run) until other
  * processes use under 0.1 CPU. */
 void bench_wait_quiet(double max_s);
 void bench_sleep_ms(int ms);
@@ -89,6 +89,12 @@ typedef struct bench_record {
 } bench_record;
 
 void bench_record_open(const char *path);
+/* Records between begin and end form one attempt at a group of cases;
+ * end returns the attempt's largest background load. After one or more
+ * attempts, commit writes the records of the least loaded one. */
+void bench_group_begin(void);
+double bench_group_end(void);
+void bench_group_commit(void);
 void bench_record_write(const bench_record *r);
 void bench_record_close(void);
 /* The table line on stdout as the run goes. */

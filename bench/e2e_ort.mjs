@@ -103,33 +103,51 @@ const tokens = readNpy(join(dir, 'val_tokens.npy')).subarray(0, 128);
 const ref = readNpy(join(dir, 'logits_fp32_seq0.npy'));
 const feeds = { idx: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, 128]) };
 
+// One build: session, timing, check. Measured again (at most twice, within
+// 60 s for the run) while other processes took 0.1 CPU or more; the least
+// disturbed attempt is kept, as the harness does.
+async function runBuild(impl, file, threads) {
+  const rec = { group: 'e2e', case: 'tiny-gpt 128 tokens', impl, threads };
+  try {
+    const session = await ort.InferenceSession.create(join(dir, file), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    let st;
+    for (let attempt = 0; ; attempt++) {
+      const t0 = Date.now();
+      const s = await measure(session, feeds);
+      retryBudget -= (Date.now() - t0) / 1e3;
+      if (!st || s.bg_load < st.bg_load) st = s;
+      if (st.bg_load < 0.1 || attempt === 2 || retryBudget <= 0) break;
+      console.log(`  (other processes took ${s.bg_load} CPUs: measuring ${impl} again)`);
+    }
+    const y = (await session.run(feeds)).logits.data;
+    const { rel, top1 } = compare(y, ref, 128, 256);
+    const ok = impl === 'ORT f32' ? rel <= 1e-3 : rel <= 0.25;
+    Object.assign(rec, {
+      status: ok ? 'ok' : 'wrong', ...st, max_rel_err: rel,
+      note: `onnxruntime-node ${ort.env.versions?.common ?? ''} ${file}; logits vs PyTorch f32: ` +
+        `rel RMS err ${rel.toPrecision(2)}, top-1 agree ${(100 * top1).toFixed(1)}%`,
+    });
+    await session.release();
+  } catch (e) {
+    Object.assign(rec, { status: 'failed', note: String(e.message ?? e).split('\n')[0] });
+  }
+  return rec;
+}
+
+let retryBudget = 60;
 for (const threads of threadList.split(',').map(Number)) {
   for (const [impl, file] of builds) {
-    const rec = { group: 'e2e', case: 'tiny-gpt 128 tokens', impl, threads };
-    try {
-      const session = await ort.InferenceSession.create(join(dir, file), {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
-      const st = await measure(session, feeds);
-      const y = (await session.run(feeds)).logits.data;
-      const { rel, top1 } = compare(y, ref, 128, 256);
-      const ok = impl === 'ORT f32' ? rel <= 1e-3 : rel <= 0.25;
-      Object.assign(rec, {
-        status: ok ? 'ok' : 'wrong', ...st, max_rel_err: rel,
-        note: `onnxruntime-node ${ort.env.versions?.common ?? ''} ${file}; logits vs PyTorch f32: ` +
-          `rel RMS err ${rel.toPrecision(2)}, top-1 agree ${(100 * top1).toFixed(1)}%`,
-      });
-      await session.release();
-    } catch (e) {
-      Object.assign(rec, { status: 'failed', note: String(e.message ?? e).split('\n')[0] });
-    }
+    const rec = await runBuild(impl, file, threads);
     appendFileSync(out, JSON.stringify(rec) + '\n');
     const line = rec.min_us
       ? `min ${rec.min_us.toFixed(1).padStart(10)} us  median ${rec.median_us.toFixed(1).padStart(10)} us`
       : rec.status;
-    console.log(`  ${rec.case.padEnd(24)} ${impl.padEnd(22)} ${threads}T  ${line}  (${rec.note})`);
+    const busy = rec.bg_load >= 0.1 ? `  [busy machine: ${rec.bg_load} CPUs of other work]` : '';
+    console.log(`  ${rec.case.padEnd(24)} ${impl.padEnd(22)} ${threads}T  ${line}${busy}  (${rec.note})`);
   }
 }

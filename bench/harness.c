@@ -63,8 +63,11 @@ static void run_machine(int threads)
     }
     double t[7];
     bench_wait_quiet(10.0);
+    double other0 = bench_other_cpu_seconds();
+    uint64_t wall0 = bench_now_ns();
     for (int i = 0; i < 7; i++) t[i] = yard_stream_read(buf, bytes, threads) * 1e6;
     bench_stats st = bench_stats_of(t, 7);
+    st.bg_load = fmax(0, (bench_other_cpu_seconds() - other0) / ((double)(bench_now_ns() - wall0) * 1e-9));
     snprintf(label, sizeof label, "stream read 1 GB");
     bench_record_write(&(bench_record){.group = "machine", .case_name = label, .impl = "machine", .threads = threads,
                                        .st = st, .weight_bytes = (double)bytes});
@@ -77,8 +80,11 @@ static void run_machine(int threads)
     yard_vnni_run(iters / 10, threads);
     double all[5];
     bench_wait_quiet(10.0);
+    other0 = bench_other_cpu_seconds();
+    wall0 = bench_now_ns();
     for (int i = 0; i < 5; i++) all[i] = yard_vnni_run(iters, threads) * 1e6;
     bench_stats vs = bench_stats_of(all, 5);
+    vs.bg_load = fmax(0, (bench_other_cpu_seconds() - other0) / ((double)(bench_now_ns() - wall0) * 1e-9));
     bench_record_write(&(bench_record){.group = "machine", .case_name = "vpdpbusd peak", .impl = "machine",
                                        .threads = threads, .st = vs, .ops = 2.0 * 64 * 16 * (double)iters * threads});
 }
@@ -261,6 +267,28 @@ static void run_qmc(const bench_qmc_case *c, const char *case_name, int threads)
     bench_sleep_ms(SETTLE_MS);
 }
 
+/* ---- retries ------------------------------------------------------------------ */
+
+/* Runs a group of cases that are compared with each other (a shape's peers
+ * and qmc builds), again (at most twice) while other processes took 0.1 CPU
+ * or more during it, within a retry budget for the whole run; the least
+ * disturbed attempt is kept. */
+static void measured_group(void (*fn)(void *), void *ctx)
+{
+    static double budget = 150; /* seconds of re-measuring per run */
+    for (int attempt = 0;; attempt++) {
+        uint64_t t0 = bench_now_ns();
+        bench_group_begin();
+        fn(ctx);
+        double load = bench_group_end();
+        budget -= (double)(bench_now_ns() - t0) * 1e-9;
+        if (load < 0.1 || attempt == 2 || budget <= 0) break;
+        printf("  (other processes took %.1f CPUs: measuring these cases again)\n", load);
+        bench_wait_quiet(30);
+    }
+    bench_group_commit();
+}
+
 /* ---- the kernel cases ------------------------------------------------------- */
 
 static bool same_shape(const bench_qmc_case *c, shape s) { return c->m == s.m && c->n == s.n && c->k == s.k; }
@@ -291,6 +319,18 @@ static void run_shape(const char *group, shape s, int threads)
     }
 }
 
+typedef struct shape_job {
+    const char *group;
+    shape s;
+    int threads;
+} shape_job;
+
+static void shape_job_run(void *ctx)
+{
+    shape_job *j = ctx;
+    run_shape(j->group, j->s, j->threads);
+}
+
 static void run_group(const char *group, int threads)
 {
     shape done[16];
@@ -302,11 +342,24 @@ static void run_group(const char *group, int threads)
         for (int d = 0; d < n_done; d++) seen |= same_shape(c, done[d]);
         if (strcmp(c->group, group) || seen || n_done == 16) continue;
         done[n_done++] = s;
-        run_shape(group, s, threads);
+        measured_group(shape_job_run, &(shape_job){group, s, threads});
     }
 }
 
 /* ---- main ------------------------------------------------------------------- */
+
+typedef struct thread_job {
+    int threads;
+    const options *o;
+} thread_job;
+
+static void machine_job(void *ctx) { run_machine(((thread_job *)ctx)->threads); }
+
+static void e2e_job(void *ctx)
+{
+    thread_job *j = ctx;
+    e2e_qmc_run(j->threads, j->o->tokens, j->o->logits);
+}
 
 static bool parse(int argc, char **argv, options *o)
 {
@@ -348,10 +401,11 @@ int main(int argc, char **argv)
         omp_set_num_threads(threads);
         if (qmc_set_num_threads(threads) != QMC_OK) fprintf(stderr, "harness: qmc_set_num_threads(%d) failed\n", threads);
         printf("--- %d thread%s\n", threads, threads > 1 ? "s" : "");
-        if (wanted(&o, "machine")) run_machine(threads);
+        thread_job job = {threads, &o};
+        if (wanted(&o, "machine")) measured_group(machine_job, &job);
         if (wanted(&o, "gemv")) run_group("gemv", threads);
         if (wanted(&o, "gemm")) run_group("gemm", threads);
-        if (wanted(&o, "e2e") && o.tokens && o.logits) e2e_qmc_run(threads, o.tokens, o.logits);
+        if (wanted(&o, "e2e") && o.tokens && o.logits) measured_group(e2e_job, &job);
     }
     bench_record_close();
     return 0;

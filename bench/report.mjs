@@ -92,6 +92,11 @@ const missed = goals.filter((r) => r.pass === false);
 const unmeasured = goals.filter((r) => r.pass === undefined);
 console.log(`\ngoals: ${goals.length - missed.length - unmeasured.length} met, ${missed.length} missed, ` +
   `${unmeasured.length} not measured (unsupported, wrong or failed)`);
+const busyRows = recs.filter((r) => r.bg_load >= 0.1).length;
+if (busyRows) {
+  console.log(`WARNING: ${busyRows} rows ran while other processes used 0.1 CPU or more (BUSY MACHINE): ` +
+    're-run on a quiet machine before acting on them');
+}
 
 // ---- latest.json -----------------------------------------------------------------
 const keep = ['case', 'impl', 'threads', 'min_us', 'median_us', 'gbps', 'gops', 'group', 'status', 'reps', 'ratio',
@@ -123,6 +128,10 @@ if (opt.markdown) {
   const busiest = Math.max(0, ...recs.map((r) => r.bg_load ?? 0));
   md.push(`| other processes | at most ${busiest.toFixed(2)} CPUs of other work during a case` +
     `${busiest >= 0.1 ? ' (rows marked BUSY MACHINE are unreliable)' : ''} |`, '');
+  if (busyRows) {
+    md.push(`**Warning: ${busyRows} rows ran while other processes used 0.1 CPU or more (marked BUSY MACHINE);`);
+    md.push('their numbers, and ratios built on them, are unreliable.**', '');
+  }
   md.push('**Method.** Each case runs 3 untimed warm-ups, then at least 20 timed runs (50 for GEMV) and 0.5 s');
   md.push('(0.25 s for GEMV) of timed work, or stops after 4 s (3 s); min and median are per run. GEMV rows are');
   md.push('*cold*: before each run the weights of the implementation being timed (qmc: its mapped weights file;');

@@ -194,10 +194,18 @@ if want e2e; then
 fi
 
 step "report"
+machine() { # lscpu's model name, family/model, L3 and the ISA the kernels care about
+    local flags
+    flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|avx512f|avx512_vnni|avx512_bf16|amx_int8' |
+        tr '\n' ' ')
+    printf '%s (family %s, model %s), L3 %s; %s' "$(lscpu | sed -n 's/^Model name: *//p' | head -n1)" \
+        "$(lscpu | sed -n 's/^CPU family: *//p')" "$(lscpu | sed -n 's/^Model: *//p')" \
+        "$(lscpu | sed -n 's/^L3 cache: *//p')" "${flags% }"
+}
 DOC_ARGS=()
 [ "$DOCS" = 1 ] && DOC_ARGS=(--markdown "$ROOT/docs/benchmarks.md")
 node "$BENCH/report.mjs" "$RESULTS" --json "$BENCH/results/latest.json" "${DOC_ARGS[@]}" \
-    --machine "$(lscpu | sed -n 's/^Model name: *//p' | head -n1)" \
+    --machine "$(machine)" \
     --cores "$(nproc)" \
     --commit "$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- compiler runtime frontend 2>/dev/null || echo '+local changes')" \
     --elapsed "$SECONDS"
