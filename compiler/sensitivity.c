@@ -416,8 +416,9 @@ static bool measure(sens_ctx *c, int n_samples, const int *base_choice)
         sens_tensor *t = &c->t[i];
         for (int k = 0; k < t->d->n_cands; k++) {
             qp_candidate *cand = &t->d->cands[k];
+            bool alone = t->automatic ? cand->measured : k == t->fixed && base_choice[i] < 0;
             if (!cand->dequant) cand->sensitivity = cand->f.format == QFMT_F32 ? 0 : -1;
-            else if ((t->automatic && cand->measured) || (!t->automatic && k == t->fixed))
+            else if (alone)
                 cand->sensitivity = fmax(0, additive(c, t->acc + (size_t)k * (size_t)c->n_out) - base);
         }
     }
@@ -612,6 +613,8 @@ static bool ctx_open(sens_ctx *c, ir_graph *g, fe_arena *tmp)
         t->first = first_consumer(g, t->d->node);
         t->orig = interp_node_value(c->it, t->d->node);
         t->cur = -1;
+        /* the reference is f32 throughout (auto:a8's placeholder asks for a8) */
+        interp_set_act8(c->it, t->d->node, false, 0);
     }
     /* in order of first consumer (node order almost always is) */
     for (int i = 1; i < c->n_t; i++)

@@ -25,6 +25,7 @@ static const char *source(fe_arena *a, const char *rel)
 static ir_graph *digits(fe_arena *a)
 {
     pipeline_options po = {0};
+    fe_diag_reset(); /* sources registered by an earlier test lived in its arena */
     ir_graph *g = pipeline_load(a, source(a, "examples/digits/digits.qm"), &po);
     assert_non_null(g);
     return g;
@@ -245,6 +246,34 @@ static void test_report_auto(void **state)
     fe_arena_free(&a);
 }
 
+/* Overrides constrain the search: a fixed tensor keeps its format and its
+ * bytes count in the budget; auto:a8:static gives the integer formats the
+ * calibrated activation scale. */
+static void test_report_auto_constrained(void **state)
+{
+    (void)state;
+    fe_arena a = {0};
+    ir_graph *g;
+    /* fc3 at f32 alone takes 0.81 of the 5 bits per weight */
+    const fe_json *j = report_of(&a, &g, "auto:a8:static,fc3.weight=f32", 5);
+    check_sums(g, j);
+    assert_true(num(j, "avg_bits_per_weight") <= 5);
+    const fe_json *t = fe_json_get(j, "tensors");
+    assert_string_equal(str(t->items[2], "format"), "f32");
+    assert_string_equal(str(t->items[2], "origin"), "override");
+    assert_true(num(t->items[2], "bytes") == 10 * 128 * 4);
+    for (int i = 0; i < 2; i++) {
+        const ir_node *w = &g->nodes[node_named(g, str(t->items[i], "name"))];
+        assert_string_equal(str(t->items[i], "origin"), "auto");
+        if (w->qformat.format == QFMT_INT8 || w->qformat.format == QFMT_INT4 || w->qformat.format == QFMT_UINT4) {
+            assert_true(w->qformat.act8 && w->qformat.act_static);
+            assert_true(w->qformat.act_scale == cal_act_scale(g, (int32_t)(w - g->nodes)));
+            assert_string_equal(str(t->items[i], "activations"), "int8-static");
+        }
+    }
+    fe_arena_free(&a);
+}
+
 static void test_budget_below_minimum(void **state)
 {
     (void)state;
@@ -269,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_spec_parse),
         cmocka_unit_test(test_report_fixed),
         cmocka_unit_test(test_report_auto),
+        cmocka_unit_test(test_report_auto_constrained),
         cmocka_unit_test(test_budget_below_minimum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
