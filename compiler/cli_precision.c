@@ -106,14 +106,16 @@ void cli_precision_usage(FILE *f)
 {
     fprintf(f, "  --precision auto    choose every weight matrix's format by measurement (auto:a8 adds int8\n"
                "                      activations, auto:a8:static with calibrated scales); GLOB=FORMAT\n"
-               "                      overrides still fix single tensors\n"
+               "                      overrides still fix single tensors. Format modifiers :asym :mse\n"
+               "                      :minmax :a8; :gptq (int4 GPTQ rounding) and :a8:static need --calib\n"
                "  --calib NAME=FILE   calibration samples for input NAME (.npy, leading dimension = samples)\n"
                "  --calib-method M    activation observer: mse (default), minmax, percentile (99.99),\n"
                "                      percentile=P, kl\n"
                "  --budget-bits B     auto: the least output error with at most B bits per weight on average\n"
                "  --max-error E       auto: the fewest bytes with output error at most E on the calibration\n"
                "                      set (mean KL for @logits outputs, else relative RMS)\n"
-               "  --sensitivity-samples N  auto: measure sensitivities on N samples (default 32)\n"
+               "  --sensitivity-samples N  auto: measure sensitivities on N samples (default: enough\n"
+               "                      for 2048 output rows, at least 16)\n"
                "  --report FILE.json  write every decision and its measurements (`qmc report` renders it)\n"
                "  -v                  print the decisions as a table on stderr\n");
 }
