@@ -948,13 +948,17 @@ static bool select_with(ir_graph *g, const qp_spec *spec, const qp_format *act, 
     sens_ctx c;
     if (!ctx_open(&c, g, tmp)) return false;
     bool ok = true;
+    cal_progress pr;
+    cal_progress_begin(&pr, "quantizing candidates");
     for (int i = 0; i < c.n_t && ok; i++) {
         sens_tensor *t = &c.t[i];
         if (t->automatic) list_candidates(g, t->d, act);
         else fixed_candidate(g, t);
         ok = prepare_candidates(&c, t->d, t->orig);
         if (t->automatic) choose_measured(t->d);
+        cal_progress_update(&pr, i + 1, c.n_t);
     }
+    cal_progress_end(&pr);
     search s = {.c = &c};
     if (ok) {
         alloc_acc(&c);
