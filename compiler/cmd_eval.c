@@ -3,7 +3,9 @@
  * as a number a user cares about:
  *
  *   qmc eval MODEL.qm --metric accuracy --input x=X.npy --labels Y.npy
- *       top-1 accuracy of a classifier over a batch
+ *       top-1 accuracy of a classifier over a batch (or, with
+ *       --predictions P.npy, of outputs computed elsewhere: by a compiled
+ *       model)
  *   qmc eval MODEL.qm --metric perplexity --tokens TOKENS.npy
  *       next-token perplexity of a language model whose input is T token
  *       ids and whose output is [T, V] logits, over consecutive sequences
@@ -21,7 +23,7 @@
 enum { MAX_INPUTS = 64 };
 
 typedef struct eval_args {
-    const char *model, *metric, *labels, *tokens, *output;
+    const char *model, *metric, *labels, *tokens, *output, *predictions;
     pipeline_options po;
     const char *inputs[MAX_INPUTS];
     int n_inputs;
@@ -31,6 +33,7 @@ typedef struct eval_args {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: qmc eval MODEL.qm --metric accuracy --input NAME=X.npy ... --labels Y.npy [--output NAME]\n"
+               "       qmc eval MODEL.qm --metric accuracy --predictions OUT.npy --labels Y.npy [--output NAME]\n"
                "       qmc eval MODEL.qm --metric perplexity --tokens TOKENS.npy [--sequences N]\n"
                "       qmc eval MODEL.qm --metric error --input NAME=X.npy ... [--output NAME]\n\n"
                "Measures top-1 accuracy of a classifier, next-token perplexity of a language model, or\n"
@@ -42,7 +45,7 @@ static void usage(FILE *f)
 
 static bool parse_args(int argc, char **argv, eval_args *a)
 {
-    static const char *const known[] = {"--metric", "--input", "--labels", "--tokens", "--output",
+    static const char *const known[] = {"--metric", "--input", "--labels", "--tokens", "--output", "--predictions",
                                         "--sequences", "--weights", "--precision", "--help", "--calib",
                                         "--calib-method", "--budget-bits", "--max-error", "--sensitivity-samples",
                                         "--report", "-v", NULL};
@@ -52,6 +55,7 @@ static bool parse_args(int argc, char **argv, eval_args *a)
         if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
         if (cli_value(&c, "--metric", &a->metric) || cli_value(&c, "--labels", &a->labels) ||
             cli_value(&c, "--tokens", &a->tokens) || cli_value(&c, "--output", &a->output) ||
+            cli_value(&c, "--predictions", &a->predictions) ||
             cli_value(&c, "--weights", &a->po.weights_override) || cli_precision_flag(&c, &a->po.prec))
             continue;
         if (cli_value(&c, "--sequences", &v)) {
@@ -74,6 +78,10 @@ static bool parse_args(int argc, char **argv, eval_args *a)
     if (strcmp(a->metric, "accuracy") && strcmp(a->metric, "perplexity") && strcmp(a->metric, "error"))
         return fe_error_plain("unknown metric '%s' (metrics: accuracy, perplexity, error)", a->metric), false;
     if (!strcmp(a->metric, "accuracy") && !a->labels) return fe_error_plain("--metric accuracy needs --labels Y.npy"), false;
+    if (a->predictions && strcmp(a->metric, "accuracy"))
+        return fe_error_plain("--predictions goes with --metric accuracy"), false;
+    if (a->predictions && a->n_inputs)
+        return fe_error_plain("--predictions replaces running the model: give it or --input, not both"), false;
     if (!strcmp(a->metric, "perplexity") && !a->tokens)
         return fe_error_plain("--metric perplexity needs --tokens TOKENS.npy"), false;
     if (!strcmp(a->metric, "error") && !a->n_inputs)
@@ -125,6 +133,49 @@ static int find_output(const ir_graph *g, const char *name)
     return -1;
 }
 
+/* Top-1 accuracy of [n][classes] scores against labels. */
+static void print_accuracy(const float *scores, int64_t n, int64_t classes, const int64_t *labels)
+{
+    int64_t correct = 0;
+    for (int64_t r = 0; r < n; r++) {
+        const float *row = scores + r * classes;
+        int64_t best = 0;
+        for (int64_t c = 1; c < classes; c++)
+            if (row[c] > row[best]) best = c;
+        correct += best == labels[r];
+    }
+    printf("accuracy %.4f (%lld/%lld)\n", (double)correct / (double)n, (long long)correct, (long long)n);
+}
+
+/* --predictions: a float32 file of [n][classes] scores for the labels. */
+static int accuracy_of_file(const eval_args *a, const ir_port *p, const int64_t *labels, int64_t n_labels)
+{
+    rt_mapped_file f;
+    rt_npy_header h;
+    char err[256];
+    if (rt_file_map(a->predictions, &f, err, sizeof err) != QMC_OK)
+        return fe_error_plain("%s: %s", a->predictions, err), 1;
+    int status = 1;
+    if (rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK) {
+        fe_error_plain("%s: malformed .npy file: %s", a->predictions, err);
+    } else if (h.dtype != QMC_DTYPE_F32 || h.rank != 2 || h.shape[0] != n_labels || h.shape[1] != p->shape[0]) {
+        char found[IR_SHAPE_STR_MAX];
+        fe_error_plain("%s: expected f32[%lld, %lld] (output '%s' for each of the %lld labels), found %s", a->predictions,
+                       (long long)n_labels, (long long)p->shape[0], p->name, (long long)n_labels,
+                       ir_shape_str(h.dtype, h.rank, h.shape, found, sizeof found));
+    } else {
+        float *scores = malloc(h.data_bytes ? h.data_bytes : 1);
+        if (scores) {
+            memcpy(scores, f.data + h.data_offset, h.data_bytes);
+            print_accuracy(scores, n_labels, p->shape[0], labels);
+            free(scores);
+            status = 0;
+        }
+    }
+    rt_file_unmap(&f);
+    return status;
+}
+
 static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
 {
     int o = find_output(g, a->output);
@@ -136,6 +187,11 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
     int64_t batch, n_labels;
     int64_t *labels = read_ints(a->labels, &n_labels);
     if (!labels) return 1;
+    if (a->predictions) {
+        int st = accuracy_of_file(a, p, labels, n_labels);
+        free(labels);
+        return st;
+    }
     float **stacked = calloc((size_t)g->n_outputs, sizeof *stacked);
     if (!stacked) return free(labels), fe_error_plain("out of memory"), 1;
     for (; n < a->n_inputs; n++)
@@ -158,15 +214,7 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
         }
     }
     if (!model_run_batches(g, it, ins, n, runs, stacked)) goto done;
-    int64_t classes = p->shape[0], correct = 0;
-    for (int64_t r = 0; r < runs; r++) {
-        const float *row = stacked[o] + r * classes;
-        int64_t best = 0;
-        for (int64_t c = 1; c < classes; c++)
-            if (row[c] > row[best]) best = c;
-        correct += best == labels[r];
-    }
-    printf("accuracy %.4f (%lld/%lld)\n", (double)correct / (double)runs, (long long)correct, (long long)runs);
+    print_accuracy(stacked[o], runs, p->shape[0], labels);
     status = 0;
 done:
     for (int i = 0; i < n; i++) model_input_close(&ins[i]);

@@ -1,8 +1,15 @@
 #!/bin/sh
-# Evaluates the digits classifier on its 500 test images and prints the
-# accuracy. Usage: examples/digits/run.sh [PATH/TO/qmc]
+# The main job on the bundled example: compile the digits classifier to a
+# native executable for this CPU with int8 weights, run it on the 500 test
+# images, and print its accuracy (PyTorch fp32: 0.970).
+# Usage: examples/digits/run.sh [PATH/TO/qmc] [qmc compile options]
 set -eu
 here=$(dirname "$0")
 qmc=${1:-qmc}
-"$qmc" eval "$here/digits.qm" --metric accuracy \
-    --input x="$here/test_x.npy" --labels "$here/test_y.npy"
+[ $# -gt 0 ] && shift
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+"$qmc" compile "$here/digits.qm" -o "$out/digits" --precision int8 --print-target "$@" | sed -n 's/^cpu: /compiled for cpu: /p'
+"$out/digits" --input x="$here/test_x.npy" --output logits="$out/logits.npy"
+printf 'digits, int8 weights, native code: '
+"$qmc" eval "$here/digits.qm" --metric accuracy --predictions "$out/logits.npy" --labels "$here/test_y.npy"

@@ -33,6 +33,16 @@ $cc -std=c11 -I"$t" "$QMC_SOURCE/tests/compile/use_header.c" "$t/libdigits_model
 $cc -std=c11 -I"$t" "$QMC_SOURCE/tests/compile/use_header.c" -L"$t" -ldigits_model -Wl,-rpath,"$t" -lm -o "$t/use_so"
 "$t/use_so" "$digits/test_x.npy" "$digits/logits_fp32.npy"
 
+# accuracy of a compiled model's outputs (what .ci/setup prints)
+"$QMC" compile "$digits/digits.qm" -o "$t/dexe"
+"$t/dexe" --input x="$digits/test_x.npy" --output logits="$t/logits.npy"
+acc=$("$QMC" eval "$digits/digits.qm" --metric accuracy --predictions "$t/logits.npy" --labels "$digits/test_y.npy")
+[ "$acc" = "accuracy 0.9700 (485/500)" ] || fail "accuracy of the compiled digits: $acc"
+if "$QMC" eval "$digits/digits.qm" --metric accuracy --predictions "$digits/test_x.npy" --labels "$digits/test_y.npy" 2>"$t/err"; then
+    fail "predictions of the wrong shape were accepted"
+fi
+grep -q "expected f32\[500, 10\].*found f32\[500, 64\]" "$t/err" || fail "unclear message: $(cat "$t/err")"
+
 # IR, bitcode and assembly
 "$QMC" compile "$digits/digits.qm" --emit llvm -o "$t/d.ll"
 grep -q '^define .*@digits_run_v' "$t/d.ll" || fail "--emit llvm lacks the entry point"
