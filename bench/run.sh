@@ -2,6 +2,7 @@
 # bench/run.sh: the benchmark, in one command (see bench/README.md).
 #
 #   bench/run.sh [--threads 1,2] [--only machine|gemv|gemm|e2e] [--no-docs]
+#   bench/run.sh --report-only      (the report of the last run again)
 #
 # As root it installs what is missing (the project's build dependencies,
 # libdnnl-dev, node and npm from Debian; onnxruntime-node@1.30.0 from npm
@@ -20,18 +21,23 @@ MODELS=$(cd "$ROOT/.." && pwd)/shared/models/lm-dev
 THREADS=1,2
 ONLY=""
 DOCS=1
+REPORT_ONLY=0
 while [ $# -gt 0 ]; do
     case $1 in
     --threads) THREADS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --no-docs) DOCS=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --report-only) REPORT_ONLY=1; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 step() { printf '\n== %s (%ds)\n' "$1" "$SECONDS"; }
 
+RESULTS=$WORK/results.jsonl
+H=$WORK/harness
+if [ "$REPORT_ONLY" = 0 ]; then
 # ---- install what is missing ------------------------------------------------
 step "dependencies"
 need_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -170,7 +176,6 @@ fi
 
 # ---- the harness ---------------------------------------------------------------
 step "build the harness"
-H=$WORK/harness
 gcc $CFLAGS -fopenmp -c "$BENCH/harness.c" -o "$WORK/harness.o"
 gcc $CFLAGS -fopenmp -c "$BENCH/yardstick.c" -o "$WORK/yardstick.o"
 gcc $CFLAGS -fopenmp -mavx512f -mavx512vnni -c "$BENCH/vnni_peak.c" -o "$WORK/vnni_peak.o"
@@ -180,7 +185,6 @@ gcc -fopenmp -o "$H" "$WORK"/{harness,yardstick,vnni_peak,timing,peer_dnnl,e2e_q
     "$RT" -ldnnl -lpthread -lm
 
 # ---- run ----------------------------------------------------------------------
-RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 step "run: qmc and oneDNN (one process), threads $THREADS"
 "$H" --out "$RESULTS" --threads "$THREADS" ${ONLY:+--only "$ONLY"} \
@@ -191,6 +195,12 @@ if want e2e; then
     step "memory: tiny-gpt workspace vs live activations"
     "$QMC" inspect "$ROOT/examples/tiny-gpt/tiny-gpt.qm" --weights "$MODELS/lm-dev.safetensors" >"$WORK/tiny-gpt.ir"
     node "$BENCH/liveness.mjs" "$WORK/tiny-gpt.ir" "$RESULTS" "${LIVE_ARGS[@]}"
+fi
+
+    COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
+    git -C "$ROOT" diff --quiet HEAD -- compiler runtime frontend include 2>/dev/null || COMMIT="$COMMIT+local changes"
+    printf '{"group":"meta","case":"run","impl":"run.sh","threads":0,"elapsed_s":%d,"commit":"%s"}\n' \
+        "$SECONDS" "$COMMIT" >>"$RESULTS"
 fi
 
 step "report"
@@ -206,7 +216,5 @@ DOC_ARGS=()
 [ "$DOCS" = 1 ] && DOC_ARGS=(--markdown "$ROOT/docs/benchmarks.md")
 node "$BENCH/report.mjs" "$RESULTS" --json "$BENCH/results/latest.json" "${DOC_ARGS[@]}" \
     --machine "$(machine)" \
-    --cores "$(nproc)" \
-    --commit "$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- compiler runtime frontend 2>/dev/null || echo '+local changes')" \
-    --elapsed "$SECONDS"
+    --cores "$(nproc)"
 echo "bench: done in ${SECONDS}s"
