@@ -71,6 +71,8 @@ static void write_body(FILE *f, fe_arena *arena, const ir_graph *g, const ir_pla
     fprintf(f, "/* Activations share the workspace by liveness: the most bytes alive at once\n"
                " * are %lld, the workspace is %lld. */\n", (long long)plan->peak_live_bytes, (long long)plan->workspace_size);
     fprintf(f, "#define %s_WORKSPACE_SIZE %lld /* bytes, 64-byte aligned */\n", PX, (long long)plan->workspace_size);
+    fprintf(f, "#define %s_PEAK_LIVE_BYTES %lld /* the most activation bytes alive at once */\n", PX,
+            (long long)plan->peak_live_bytes);
     fprintf(f, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n", PX, g->n_inputs, PX, g->n_outputs);
     for (int i = 0; i < g->n_inputs; i++) port_macros(f, arena, PX, "INPUT", &g->inputs[i]);
     for (int o = 0; o < g->n_outputs; o++) port_macros(f, arena, PX, "OUTPUT", &g->outputs[o]);
