@@ -75,7 +75,7 @@ gcc $CFLAGS "$BENCH/gen_weights.c" -o "$WORK/gen_weights" -lm
 
 # The cases (N x K shapes; each list can be overridden from the environment).
 GEMV_SHAPES=${BENCH_GEMV_SHAPES:-"4096x4096 11008x4096"}
-GEMV_PRECISIONS=${BENCH_GEMV_PRECISIONS:-"int4:g32 int8 fp8e4m3 fp8e5m2"}
+GEMV_PRECISIONS=${BENCH_GEMV_PRECISIONS:-"int4:g32 int8 fp8e4m3 fp8e5m2 int4:a8 int8:a8"}
 GEMM_MS=${BENCH_GEMM_MS:-"8 64"}
 GEMM_SHAPES=${BENCH_GEMM_SHAPES:-"4096x4096"}
 GEMM_PRECISIONS=${BENCH_GEMM_PRECISIONS:-"f32 int8 int4:g32 int4:g64 int4:g128 fp8e4m3 fp8e5m2 int8:a8 int4:a8"}
