@@ -36,28 +36,21 @@ static void pack_kmajor(const cg *c, cg_packed *p, const ir_qweight *q, const fl
             }
 }
 
-static void pack_codes(const cg *c, cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *out)
+/* int4 words: 8 columns of a row per 4-byte word, element 2b in the low
+ * nibble of byte b and 2b + 1 in the high one (ONNX's order). */
+static void pack_nibbles(const cg *c, cg_packed *p, const ir_qweight *q, uint8_t *out)
 {
     int L = c->lanes;
-    if (p->kmajor) {
-        pack_kmajor(c, p, q, w32, out);
-        return;
-    }
     for (int64_t pn = 0; pn < p->panels; pn++)
         for (int64_t wd = 0; wd < p->words; wd++)
             for (int j = 0; j < L; j++) {
                 int64_t row = pn * L + j;
                 uint8_t *word = out + ((pn * p->words + wd) * L + j) * 4;
                 if (row >= p->n) continue;
-                if (!q) {
-                    if (wd < p->k) memcpy(word, &w32[row * p->k + wd], 4);
-                    continue;
-                }
-                for (int i = 0; i < p->per_word; i++) {
-                    int64_t col = wd * p->per_word + i;
+                for (int i = 0; i < 8; i++) {
+                    int64_t col = wd * 8 + i;
                     uint8_t code = col < q->kp ? q->codes[row * q->kp + col] : 0;
-                    if (p->per_word == 4) word[i] = code;
-                    else word[i / 2] |= (uint8_t)((code & 0xF) << (4 * (i % 2)));
+                    word[i / 2] |= (uint8_t)((code & 0xF) << (4 * (i % 2)));
                 }
             }
 }
@@ -156,7 +149,8 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
         p->code_offset = int8 ? (p->a8 == CG_A8_VNNI ? 128 : 0) : q->f.format == QFMT_INT4 ? 8 : 0;
         pack_codes_a8(c, p, q, codes);
     } else {
-        pack_codes(c, p, q, w32, codes);
+        if (p->kmajor) pack_kmajor(c, p, q, w32, codes);
+        else pack_nibbles(c, p, q, codes);
     }
     p->codes = cg_blob_add(c, w->name, codes, code_bytes);
     if (!q) return;
