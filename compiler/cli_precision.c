@@ -18,9 +18,6 @@
 
 #include "compiler.h"
 
-const char *const cli_precision_names[] = {"--precision", "--calib", "--calib-method", "--budget-bits", "--max-error",
-                                           "--sensitivity-samples", "--report", "-v", NULL};
-
 static bool positive_number(const char *flag, const char *v, double *out)
 {
     char *end;

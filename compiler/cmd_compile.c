@@ -122,10 +122,10 @@ static bool emit_artefacts(fe_arena *arena, compile_args *a, const ir_graph *g, 
     const char *out = a->output ? a->output : default_output(arena, g, k);
     a->cg.output = out;
     if (k == CG_EMIT_LLVM || k == CG_EMIT_BC || k == CG_EMIT_ASM)
-        return cg_emit_module(arena, g, plan, t, &a->cg, out, k, NULL);
+        return cg_emit_module(arena, g, plan, t, &a->cg, out, k);
     if (k == CG_EMIT_OBJ) {
         const char *base = strip(arena, out, ".o");
-        return cg_emit_module(arena, g, plan, t, &a->cg, fe_arena_printf(arena, "%s.o", base), CG_EMIT_OBJ, NULL) &&
+        return cg_emit_module(arena, g, plan, t, &a->cg, fe_arena_printf(arena, "%s.o", base), CG_EMIT_OBJ) &&
                cg_write_header(arena, g, plan, t, fe_arena_printf(arena, "%s.h", base));
     }
     /* exe, lib, shared: an object in a temporary file, then link */
@@ -133,7 +133,7 @@ static bool emit_artefacts(fe_arena *arena, compile_args *a, const ir_graph *g, 
     int fd = mkstemp(obj);
     if (fd < 0) return fe_error_plain("cannot create a temporary file beside '%s'", out), false;
     close(fd);
-    bool ok = cg_emit_module(arena, g, plan, t, &a->cg, obj, CG_EMIT_OBJ, NULL) && cg_link(arena, t, k, obj, out);
+    bool ok = cg_emit_module(arena, g, plan, t, &a->cg, obj, CG_EMIT_OBJ) && cg_link(arena, t, k, obj, out);
     unlink(obj);
     if (ok && (k == CG_EMIT_LIB || k == CG_EMIT_SHARED)) {
         const char *base = strip(arena, strip(arena, out, ".a"), ".so");

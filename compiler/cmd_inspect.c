@@ -79,7 +79,7 @@ int cmd_inspect(int argc, char **argv)
         /* the precision passes run when asked for, or when their IR is */
         bool later = precision || po.prec.n_calib || (po.dump_after && strcmp(po.dump_after, "build") && strcmp(po.dump_after, "shape"));
         ir_graph *g = pipeline_load(&arena, model, &po);
-        if (g && (!later || pipeline_simulate_precision(&arena, g, precision, &po))) {
+        if (g && (!later || pipeline_precision(&arena, g, &po))) {
             if (!po.dump_after) ir_dump(stdout, g);
             status = 0;
         }

@@ -214,13 +214,8 @@ typedef struct pipeline_options {
 ir_graph *pipeline_load(fe_arena *arena, const char *model_path, const pipeline_options *opts);
 /* The names --dump-after accepts, NULL-terminated. */
 extern const char *const pipeline_pass_names[];
-struct qp_spec;
-/* select precision -> quantize weights (spec NULL: everything f32). */
-bool pipeline_quantize(ir_graph *g, const struct qp_spec *spec, const pipeline_options *opts);
-/* The same from --precision text (NULL: f32), for `qmc run` and `qmc eval`. */
-bool pipeline_simulate_precision(fe_arena *arena, ir_graph *g, const char *spec_text, const pipeline_options *opts);
 /* calibrate -> select precision -> quantize weights -> report, from
- * opts->prec (its precision field, or spec_text if that is NULL). */
+ * opts->prec (a NULL precision: everything f32). */
 bool pipeline_precision(fe_arena *arena, ir_graph *g, const pipeline_options *opts);
 
 
@@ -542,8 +537,6 @@ bool cli_precision_flag(cli *c, qp_options *o);
 bool cli_precision_check(const qp_options *o);
 /* The usage lines of those flags. */
 void cli_precision_usage(FILE *f);
-/* The flag names, for "did you mean" (NULL-terminated). */
-extern const char *const cli_precision_names[];
 
 /* ---- calibrate.c: the calibrate pass ------------------------------------ */
 

@@ -29,21 +29,6 @@ ir_graph *pipeline_load(fe_arena *arena, const char *model_path, const pipeline_
     return g;
 }
 
-bool pipeline_quantize(ir_graph *g, const qp_spec *spec, const pipeline_options *opts)
-{
-    if (!ir_select_precision(g, spec) || !after_pass(g, "precision", opts)) return false;
-    if (!ir_quantize_weights(g) || !after_pass(g, "quantize", opts)) return false;
-    return true;
-}
-
-bool pipeline_simulate_precision(fe_arena *arena, ir_graph *g, const char *spec_text, const pipeline_options *opts)
-{
-    pipeline_options o = {0};
-    if (opts) o = *opts;
-    if (!o.prec.precision) o.prec.precision = spec_text;
-    return pipeline_precision(arena, g, &o);
-}
-
 bool pipeline_precision(fe_arena *arena, ir_graph *g, const pipeline_options *opts)
 {
     const qp_options *o = &opts->prec;

@@ -72,17 +72,17 @@ LLVMBasicBlockRef cg_block(cg *c, const char *name) { return LLVMAppendBasicBloc
 
 cg_loop cg_loop_begin(cg *c, LLVMValueRef start, LLVMValueRef end, int64_t step, const char *name)
 {
-    cg_loop l = {.end = end, .step = step};
+    cg_loop l = {.step = step};
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
     l.head = cg_block(c, name);
-    l.body = cg_block(c, name);
+    LLVMBasicBlockRef body = cg_block(c, name);
     l.exit = cg_block(c, name);
     LLVMBuildBr(c->b, l.head);
     LLVMPositionBuilderAtEnd(c->b, l.head);
     l.iv = LLVMBuildPhi(c->b, c->t_i64, name);
     LLVMAddIncoming(l.iv, &start, &pre, 1);
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, l.iv, end, ""), l.body, l.exit);
-    LLVMPositionBuilderAtEnd(c->b, l.body);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, l.iv, end, ""), body, l.exit);
+    LLVMPositionBuilderAtEnd(c->b, body);
     return l;
 }
 
@@ -132,18 +132,6 @@ LLVMValueRef cg_fmuladd(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc)
     LLVMTypeRef t = LLVMTypeOf(a);
     LLVMValueRef args[3] = {a, b, acc};
     return cg_intrinsic(c, "llvm.fmuladd", &t, 1, args, 3);
-}
-
-LLVMValueRef cg_call_libm(cg *c, const char *name, LLVMValueRef x)
-{
-    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-    LLVMTypeRef ft = LLVMFunctionType(c->t_f32, &c->t_f32, 1, 0);
-    if (!fn) {
-        fn = LLVMAddFunction(c->mod, name, ft);
-        LLVMAddAttributeAtIndex(fn, (unsigned)LLVMAttributeFunctionIndex,
-                                LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
-    }
-    return LLVMBuildCall2(c->b, ft, fn, &x, 1, "");
 }
 
 LLVMValueRef cg_fast(LLVMValueRef inst)

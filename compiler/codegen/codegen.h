@@ -81,8 +81,8 @@ typedef struct cg {
 /* A counted loop `for (iv = start; iv < end; iv += step)` with the
  * induction variable as a phi; other loop-carried values live in allocas. */
 typedef struct cg_loop {
-    LLVMBasicBlockRef head, body, latch, exit;
-    LLVMValueRef iv, end;
+    LLVMBasicBlockRef head, exit;
+    LLVMValueRef iv;
     int64_t step;
 } cg_loop;
 
@@ -114,7 +114,6 @@ void cg_store(cg *c, LLVMValueRef value, LLVMValueRef ptr, unsigned align);
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef *types, int n_types, LLVMValueRef *args, int n_args);
 LLVMValueRef cg_fmuladd(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc);
 /* A libm function float(float) (expf, erff, tanhf), declared on first use. */
-LLVMValueRef cg_call_libm(cg *c, const char *name, LLVMValueRef x);
 /* Adds reassoc/contract so a reduction may be vectorised. */
 LLVMValueRef cg_fast(LLVMValueRef inst);
 /* Registers a blob; returns its index. */
@@ -224,7 +223,7 @@ void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, L
 /* Builds, verifies and optimises the module and writes the requested
  * artefact (object, assembly, IR, bitcode) to path. */
 bool cg_emit_module(fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
-                    const cg_options *opts, const char *path, cg_emit_kind what, uint64_t *weights_checksum);
+                    const cg_options *opts, const char *path, cg_emit_kind what);
 
 /* ---- header.c: the C header of a compiled model ------------------------- */
 

@@ -409,14 +409,15 @@ static void init_types(cg *c)
     c->t_ptr = LLVMPointerTypeInContext(c->ctx, 0);
 }
 
-static bool build_module(cg *c, uint64_t *wsize, uint64_t *wsum)
+static bool build_module(cg *c)
 {
     const ir_graph *g = c->g;
+    uint64_t wsize = 0, wsum = 0; /* of the --weights-file, checked when it is mapped */
     c->node_blob = fe_arena_alloc(c->arena, sizeof *c->node_blob * (size_t)g->n_nodes);
     c->packed = fe_arena_alloc(c->arena, sizeof *c->packed * (size_t)g->n_nodes);
     collect_blobs(c);
     if (c->opts->weights_file) {
-        if (!write_weights_file(c, c->opts->weights_file, wsize, wsum)) return false;
+        if (!write_weights_file(c, c->opts->weights_file, &wsize, &wsum)) return false;
     } else {
         emit_blob_globals(c);
     }
@@ -426,7 +427,7 @@ static bool build_module(cg *c, uint64_t *wsize, uint64_t *wsum)
     LLVMValueRef features = string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
     LLVMValueRef run_v = emit_run_v(c, fns, features);
     emit_run(c, run_v);
-    emit_model_desc(c, run_v, features, *wsize, *wsum);
+    emit_model_desc(c, run_v, features, wsize, wsum);
     char *msg = NULL;
     if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {
         fe_error_plain("internal error: the generated module does not verify:\n%s", msg);
@@ -438,7 +439,7 @@ static bool build_module(cg *c, uint64_t *wsize, uint64_t *wsum)
 }
 
 bool cg_emit_module(fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
-                    const cg_options *opts, const char *path, cg_emit_kind what, uint64_t *weights_checksum)
+                    const cg_options *opts, const char *path, cg_emit_kind what)
 {
     LLVMTargetMachineRef tm = make_target_machine(t, opts->opt_level);
     if (!tm) return false;
@@ -453,9 +454,7 @@ bool cg_emit_module(fe_arena *arena, const ir_graph *g, const ir_plan *plan, con
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
     LLVMSetModuleDataLayout(c.mod, td);
     LLVMDisposeTargetData(td);
-    uint64_t wsize = 0, wsum = 0;
-    bool ok = build_module(&c, &wsize, &wsum) && optimise(&c, tm, opts->opt_level) && write_output(&c, tm, path, what);
-    if (weights_checksum) *weights_checksum = wsum;
+    bool ok = build_module(&c) && optimise(&c, tm, opts->opt_level) && write_output(&c, tm, path, what);
     LLVMDisposeBuilder(c.b);
     LLVMDisposeModule(c.mod);
     LLVMContextDispose(c.ctx);

@@ -271,7 +271,6 @@ bool cg_target_resolve(fe_arena *arena, const char *triple, const char *cpu, con
         }
         t->cpu = ci->name;
         add_features(ai, ci->features, t->has);
-        if (ai->arch == CG_ARCH_AARCH64) t->has[feature_index(ai, "neon", 4)] = true;
     }
     if (features && !apply_feature_list(ai, features, t->has, true)) return false;
     t->llvm_features = llvm_feature_string(arena, base_features, features);

@@ -50,16 +50,4 @@ static inline char *capture_end(capture *c)
         free(got_);                                                                               \
     } while (0)
 
-/* A string of everything fn printed to a stream. */
-typedef void (*print_fn)(FILE *f, const void *arg);
-static inline char *print_to_string(print_fn fn, const void *arg)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    fn(f, arg);
-    fclose(f);
-    return buf;
-}
-
 #endif
