@@ -305,11 +305,11 @@ static int32_t weight_node(builder *b, const fe_tensor *t, fe_loc loc)
 {
     int32_t *slot = map_slot(b, &b->weight_nodes, t->name, false);
     if (slot) return *slot;
-    char shape[IR_SHAPE_STR_MAX];
+    char shape[RT_SHAPE_STR_MAX];
     for (int d = 0; d < t->rank; d++)
         if (t->shape[d] < 1) {
             fail(loc, "weight '%s' is empty: it has shape %s in '%s'", t->name,
-                 ir_shape_str(t->dtype, t->rank, t->shape, shape, sizeof shape), b->g->weights->path);
+                 rt_shape_str(t->dtype, t->rank, t->shape, shape, sizeof shape), b->g->weights->path);
             return -1;
         }
     if (t->count > IR_MAX_ELEMENTS) {
@@ -1194,10 +1194,10 @@ static bool bind_outputs(builder *b, scope *s, const fe_node *model)
         }
         const ir_node *n = &g->nodes[x->v.node];
         if (n->dtype != p->dtype || n->rank != p->rank || memcmp(n->shape, p->shape, sizeof p->shape[0] * (size_t)p->rank)) {
-            char want[IR_SHAPE_STR_MAX], have[IR_SHAPE_STR_MAX];
+            char want[RT_SHAPE_STR_MAX], have[RT_SHAPE_STR_MAX];
             fail(x->v.loc, "output '%s' is declared %s but is assigned a value of shape %s", p->name,
-                 ir_shape_str(p->dtype, p->rank, p->shape, want, sizeof want),
-                 ir_shape_str(n->dtype, n->rank, n->shape, have, sizeof have));
+                 rt_shape_str(p->dtype, p->rank, p->shape, want, sizeof want),
+                 rt_shape_str(n->dtype, n->rank, n->shape, have, sizeof have));
             return fe_note(p->loc, "'%s' is declared here", p->name), false;
         }
         p->node = x->v.node;

@@ -159,10 +159,10 @@ static int accuracy_of_file(const eval_args *a, const ir_port *p, const int64_t 
     if (rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK) {
         fe_error_plain("%s: malformed .npy file: %s", a->predictions, err);
     } else if (h.dtype != QMC_DTYPE_F32 || h.rank != 2 || h.shape[0] != n_labels || h.shape[1] != p->shape[0]) {
-        char found[IR_SHAPE_STR_MAX];
+        char found[RT_SHAPE_STR_MAX];
         fe_error_plain("%s: expected f32[%lld, %lld] (output '%s' for each of the %lld labels), found %s", a->predictions,
                        (long long)n_labels, (long long)p->shape[0], p->name, (long long)n_labels,
-                       ir_shape_str(h.dtype, h.rank, h.shape, found, sizeof found));
+                       rt_shape_str(h.dtype, h.rank, h.shape, found, sizeof found));
     } else {
         float *scores = malloc(h.data_bytes ? h.data_bytes : 1);
         if (scores) {

@@ -302,13 +302,10 @@ static bool parse_format(const char *name, q_format *f)
 
 static bool write_npy(const char *path, qmc_dtype dtype, const npy_file *x, const void *data)
 {
-    char header[RT_NPY_HEADER_MAX], err[256];
-    size_t hlen = rt_npy_header_encode(dtype, x->h.rank, x->h.shape, header, sizeof header);
-    QMC_ASSERT(hlen > 0);
-    rt_write_piece pieces[2] = {{header, hlen},
-                                {data, (size_t)x->h.count * qmc_dtype_size(dtype)}};
-    if (rt_file_write_atomic(path, pieces, 2, err, sizeof err) != QMC_OK)
-        return fe_error_plain("cannot write '%s': %s", path, err), false;
+    char err[256];
+    qmc_status st = rt_npy_write_err(path, dtype, x->h.rank, x->h.shape, data, err, sizeof err);
+    QMC_ASSERT(st != QMC_ERR_INVALID_ARGUMENT);
+    if (st != QMC_OK) return fe_error_plain("cannot write '%s': %s", path, err), false;
     return true;
 }
 

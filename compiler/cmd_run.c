@@ -66,8 +66,8 @@ static void print_summary(const ir_port *p, const float *y, int64_t count, int64
         mx = y[i] > mx ? y[i] : mx;
         sum += y[i];
     }
-    char shape[IR_SHAPE_STR_MAX];
-    ir_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape);
+    char shape[RT_SHAPE_STR_MAX];
+    rt_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape);
     printf("%s: %s%s min %.6g max %.6g mean %.6g\n", p->name, batch >= 0 ? "batch of " : "", shape, mn, mx,
            sum / (double)count);
 }
@@ -75,14 +75,11 @@ static void print_summary(const ir_port *p, const float *y, int64_t count, int64
 /* Writes one f32 output atomically; on failure nothing is left at path. */
 static bool write_output(const char *path, int rank, const int64_t *shape, const float *data)
 {
-    char header[RT_NPY_HEADER_MAX], err[256];
-    size_t hlen = rt_npy_header_encode(QMC_DTYPE_F32, rank, shape, header, sizeof header);
-    if (!hlen) return fe_error_plain("cannot write '%s': %d dimensions are too many for .npy", path, rank), false;
-    int64_t count = 1;
-    for (int d = 0; d < rank; d++) count *= shape[d];
-    rt_write_piece pieces[2] = {{header, hlen}, {data, sizeof(float) * (size_t)count}};
-    if (rt_file_write_atomic(path, pieces, 2, err, sizeof err) != QMC_OK)
-        return fe_error_plain("cannot write '%s': %s", path, err), false;
+    char err[256];
+    qmc_status st = rt_npy_write_err(path, QMC_DTYPE_F32, rank, shape, data, err, sizeof err);
+    if (st == QMC_ERR_INVALID_ARGUMENT)
+        return fe_error_plain("cannot write '%s': %d dimensions are too many for .npy", path, rank), false;
+    if (st != QMC_OK) return fe_error_plain("cannot write '%s': %s", path, err), false;
     return true;
 }
 

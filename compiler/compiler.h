@@ -151,9 +151,6 @@ const char *ir_op_name(ir_op op);
 /* Appends a node (inputs copied); returns its index. Shape is not set. */
 int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, fe_loc loc);
 int64_t ir_node_count(const ir_node *n); /* number of elements */
-/* "f32[128, 256]" into buf; returns buf. */
-char *ir_shape_str(qmc_dtype dtype, int rank, const int64_t *shape, char *buf, size_t size);
-#define IR_SHAPE_STR_MAX 160
 
 /* ---- build_graph.c: syntax tree -> graph (elaboration) ------------------ */
 

@@ -77,18 +77,18 @@ static void print_attrs(FILE *out, const ir_node *n)
 
 void ir_dump(FILE *out, const ir_graph *g)
 {
-    char shape[IR_SHAPE_STR_MAX];
+    char shape[RT_SHAPE_STR_MAX];
     fprintf(out, "model %s\n", g->name);
     if (g->weights_spec) fprintf(out, "weights \"%s\"\n", g->weights_spec);
     for (int i = 0; i < g->n_inputs; i++) {
         const ir_port *p = &g->inputs[i];
-        fprintf(out, "input %s = %%%d : %s\n", p->name, p->node, ir_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape));
+        fprintf(out, "input %s = %%%d : %s\n", p->name, p->node, rt_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape));
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         fprintf(out, "%%%d %s = %s", i, n->name ? n->name : "?", ir_op_name(n->op));
         for (int j = 0; j < n->n_inputs; j++) fprintf(out, "%s%%%d", j ? ", " : " ", n->inputs[j]);
-        fprintf(out, " : %s", ir_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape));
+        fprintf(out, " : %s", rt_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape));
         print_attrs(out, n);
         print_calib(out, g, i);
         if (n->loc.line) fprintf(out, "  ; %d:%d", n->loc.line, n->loc.col);
@@ -97,6 +97,6 @@ void ir_dump(FILE *out, const ir_graph *g)
     for (int i = 0; i < g->n_outputs; i++) {
         const ir_port *p = &g->outputs[i];
         fprintf(out, "output %s = %%%d : %s%s\n", p->name, p->node,
-                ir_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape), p->logits ? " @logits" : "");
+                rt_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape), p->logits ? " @logits" : "");
     }
 }

@@ -53,12 +53,3 @@ int64_t ir_node_count(const ir_node *n)
     for (int i = 0; i < n->rank; i++) c *= n->shape[i];
     return c;
 }
-
-char *ir_shape_str(qmc_dtype dtype, int rank, const int64_t *shape, char *buf, size_t size)
-{
-    size_t n = (size_t)snprintf(buf, size, "%s[", qmc_dtype_name(dtype));
-    for (int i = 0; i < rank && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-    return buf;
-}

@@ -56,9 +56,9 @@ bool model_input_open(const ir_graph *g, const char *spec, model_input *in)
         rt_file_unmap(&in->file);
         return false;
     }
-    char want[IR_SHAPE_STR_MAX], have[IR_SHAPE_STR_MAX];
-    ir_shape_str(p->dtype, p->rank, p->shape, want, sizeof want);
-    ir_shape_str(in->npy.dtype, in->npy.rank, in->npy.shape, have, sizeof have);
+    char want[RT_SHAPE_STR_MAX], have[RT_SHAPE_STR_MAX];
+    rt_shape_str(p->dtype, p->rank, p->shape, want, sizeof want);
+    rt_shape_str(in->npy.dtype, in->npy.rank, in->npy.shape, have, sizeof have);
     if (!dtype_accepted(p->dtype, in->npy.dtype)) {
         fe_error(p->loc, "input '%s' is %s but '%s' holds %s (%s)", p->name, want, in->path, have,
                  p->dtype == QMC_DTYPE_F32 ? "expected float32" : "expected int32 or int64");

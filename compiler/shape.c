@@ -29,8 +29,8 @@ static const char *describe(const ir_graph *g, int32_t i, char *buf, size_t size
 static void note_operand(const ir_graph *g, int32_t i)
 {
     const ir_node *n = &g->nodes[i];
-    char what[160], shape[IR_SHAPE_STR_MAX];
-    ir_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape);
+    char what[160], shape[RT_SHAPE_STR_MAX];
+    rt_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape);
     if (n->op == IR_OP_WEIGHT && g->weights)
         fe_note(n->loc, "%s has shape %s in '%s'", describe(g, i, what, sizeof what), shape,
                 g->weights->path);
@@ -119,10 +119,10 @@ static bool infer_elementwise(ir_graph *g, ir_node *n)
     int rank;
     int64_t shape[IR_MAX_RANK];
     if (!broadcast(a, b, 0, &rank, shape)) {
-        char sa[IR_SHAPE_STR_MAX], sb[IR_SHAPE_STR_MAX];
+        char sa[RT_SHAPE_STR_MAX], sb[RT_SHAPE_STR_MAX];
         return fail_operands(g, n, 2, n->inputs, "%s: shapes %s and %s do not broadcast",
-                             ir_op_name(n->op), ir_shape_str(a->dtype, a->rank, a->shape, sa, sizeof sa),
-                             ir_shape_str(b->dtype, b->rank, b->shape, sb, sizeof sb));
+                             ir_op_name(n->op), rt_shape_str(a->dtype, a->rank, a->shape, sa, sizeof sa),
+                             rt_shape_str(b->dtype, b->rank, b->shape, sb, sizeof sb));
     }
     set_shape(n, QMC_DTYPE_F32, rank, shape);
     return true;
@@ -191,10 +191,10 @@ static bool infer_reshape(ir_graph *g, ir_node *n)
 {
     const ir_node *x = &g->nodes[n->inputs[0]];
     if (ir_node_count(x) != ir_node_count(n)) {
-        char sx[IR_SHAPE_STR_MAX], sn[IR_SHAPE_STR_MAX];
+        char sx[RT_SHAPE_STR_MAX], sn[RT_SHAPE_STR_MAX];
         return fail_operands(g, n, 1, n->inputs, "reshape from %s to %s changes the number of elements",
-                             ir_shape_str(x->dtype, x->rank, x->shape, sx, sizeof sx),
-                             ir_shape_str(x->dtype, n->rank, n->shape, sn, sizeof sn));
+                             rt_shape_str(x->dtype, x->rank, x->shape, sx, sizeof sx),
+                             rt_shape_str(x->dtype, n->rank, n->shape, sn, sizeof sn));
     }
     n->dtype = x->dtype;
     return true;

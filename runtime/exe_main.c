@@ -26,7 +26,6 @@
 
 extern const qmc_model_desc *const qmc_exe_model;
 
-#define SHAPE_STR_MAX 160
 
 typedef struct exe_port {
     const char *path;
@@ -63,15 +62,6 @@ __attribute__((format(printf, 2, 3))) static bool fail(const exe *e, const char 
 }
 
 /* ---- names and shapes ------------------------------------------------------ */
-
-static char *shape_str(qmc_dtype dtype, int rank, const int64_t *shape, char *buf, size_t size)
-{
-    size_t n = (size_t)snprintf(buf, size, "%s[", qmc_dtype_name(dtype));
-    for (int i = 0; i < rank && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-    return buf;
-}
 
 static int64_t tensor_count(const qmc_tensor_desc *t)
 {
@@ -140,7 +130,7 @@ static int find_port(const exe *e, const qmc_tensor_desc *ports, int n, const ch
 static void usage(const exe *e, FILE *f)
 {
     const qmc_model_desc *m = e->m;
-    char s[SHAPE_STR_MAX];
+    char s[RT_SHAPE_STR_MAX];
     fprintf(f, "usage: %s --input NAME=FILE.npy ... [--output NAME=FILE.npy ...] [--threads N]\n"
                "          [--bench N]%s [--help]\n\n", e->prog, m->weights_base ? " [--weights FILE]" : "");
     fprintf(f, "Runs the model '%s' compiled by qmc for cpu '%s' (%s).\n", m->name,
@@ -148,11 +138,11 @@ static void usage(const exe *e, FILE *f)
     fprintf(f, "inputs:\n");
     for (int i = 0; i < m->n_inputs; i++)
         fprintf(f, "  %-18s %s\n", m->inputs[i].name,
-                shape_str(m->inputs[i].dtype, m->inputs[i].rank, m->inputs[i].shape, s, sizeof s));
+                rt_shape_str(m->inputs[i].dtype, m->inputs[i].rank, m->inputs[i].shape, s, sizeof s));
     fprintf(f, "outputs:\n");
     for (int i = 0; i < m->n_outputs; i++)
         fprintf(f, "  %-18s %s\n", m->outputs[i].name,
-                shape_str(m->outputs[i].dtype, m->outputs[i].rank, m->outputs[i].shape, s, sizeof s));
+                rt_shape_str(m->outputs[i].dtype, m->outputs[i].rank, m->outputs[i].shape, s, sizeof s));
     fprintf(f, "options:\n"
                "  --input NAME=FILE  an input (.npy: float32 for f32, int32 or int64 for i32); one\n"
                "                     extra leading dimension runs each slice and stacks the outputs\n"
@@ -285,9 +275,9 @@ static const char *dtype_hint(qmc_dtype declared)
 static bool input_check(const exe *e, const qmc_tensor_desc *t, const char *path,
                         const rt_npy_header *h, int64_t *batch)
 {
-    char want[SHAPE_STR_MAX], have[SHAPE_STR_MAX];
-    shape_str(t->dtype, t->rank, t->shape, want, sizeof want);
-    shape_str(h->dtype, h->rank, h->shape, have, sizeof have);
+    char want[RT_SHAPE_STR_MAX], have[RT_SHAPE_STR_MAX];
+    rt_shape_str(t->dtype, t->rank, t->shape, want, sizeof want);
+    rt_shape_str(h->dtype, h->rank, h->shape, have, sizeof have);
     if (!dtype_accepted(t->dtype, h->dtype))
         return fail(e, "input '%s' is %s but '%s' holds %s (%s)", t->name, want, path, have,
                     dtype_hint(t->dtype));
@@ -557,8 +547,8 @@ static void print_summary(const exe *e, int o)
         mx = i == 0 || y > mx ? y : mx;
         sum += y;
     }
-    char shape[SHAPE_STR_MAX];
-    shape_str(t->dtype, t->rank, t->shape, shape, sizeof shape);
+    char shape[RT_SHAPE_STR_MAX];
+    rt_shape_str(t->dtype, t->rank, t->shape, shape, sizeof shape);
     printf("%s: %s%s min %.6g max %.6g mean %.6g\n", t->name, e->batch >= 0 ? "batch of " : "",
            shape, mn, mx, count ? sum / (double)count : 0.0);
 }
@@ -570,13 +560,11 @@ static bool write_output(const exe *e, const exe_port *out)
     int rank = 0;
     if (e->batch >= 0) shape[rank++] = e->batch;
     for (int d = 0; d < t->rank; d++) shape[rank++] = t->shape[d];
-    char header[RT_NPY_HEADER_MAX], err[256];
-    size_t hlen = rt_npy_header_encode(t->dtype, rank, shape, header, sizeof header);
-    if (!hlen) return fail(e, "cannot write '%s': output '%s' has no .npy form", out->path, t->name);
-    size_t items = e->batch < 0 ? 1 : (size_t)e->batch;
-    rt_write_piece pieces[2] = {{header, hlen}, {e->out_data[out->port], items * tensor_bytes(t)}};
-    if (rt_file_write_atomic(out->path, pieces, 2, err, sizeof err) != QMC_OK)
-        return fail(e, "%s: %s", out->path, err);
+    char err[256];
+    qmc_status st = rt_npy_write_err(out->path, t->dtype, rank, shape, e->out_data[out->port], err, sizeof err);
+    if (st == QMC_ERR_INVALID_ARGUMENT)
+        return fail(e, "cannot write '%s': output '%s' has no .npy form", out->path, t->name);
+    if (st != QMC_OK) return fail(e, "%s: %s", out->path, err);
     return true;
 }
 

@@ -75,7 +75,10 @@ qmc_status rt_file_write_atomic(const char *path, const rt_write_piece *pieces, 
 {
     size_t len = strlen(path);
     char *tmp = malloc(len + 16);
-    if (!tmp) return QMC_ERR_NO_MEMORY;
+    if (!tmp) {
+        if (err && err_size) snprintf(err, err_size, "out of memory");
+        return QMC_ERR_NO_MEMORY;
+    }
     memcpy(tmp, path, len);
     memcpy(tmp + len, ".tmp.XXXXXX", 12);
     int fd = mkstemp(tmp);

@@ -236,8 +236,8 @@ size_t rt_npy_header_encode(qmc_dtype dtype, int rank, const int64_t *shape, cha
     return padded;
 }
 
-qmc_status rt_npy_write(const char *path, qmc_dtype dtype, int rank, const int64_t *shape,
-                        const void *data)
+qmc_status rt_npy_write_err(const char *path, qmc_dtype dtype, int rank, const int64_t *shape,
+                            const void *data, char *err, size_t err_size)
 {
     char header[RT_NPY_HEADER_MAX];
     size_t hlen = rt_npy_header_encode(dtype, rank, shape, header, sizeof header);
@@ -245,5 +245,11 @@ qmc_status rt_npy_write(const char *path, qmc_dtype dtype, int rank, const int64
     size_t count = 1;
     for (int i = 0; i < rank; i++) count *= (size_t)shape[i];
     rt_write_piece pieces[2] = {{header, hlen}, {data, count * qmc_dtype_size(dtype)}};
-    return rt_file_write_atomic(path, pieces, 2, NULL, 0);
+    return rt_file_write_atomic(path, pieces, 2, err, err_size);
+}
+
+qmc_status rt_npy_write(const char *path, qmc_dtype dtype, int rank, const int64_t *shape,
+                        const void *data)
+{
+    return rt_npy_write_err(path, dtype, rank, shape, data, NULL, 0);
 }

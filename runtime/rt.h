@@ -13,12 +13,15 @@
 
 #include "qmc_runtime.h"
 
-#define RT_MAX_RANK 8
+#define RT_MAX_RANK QMC_MAX_RANK
 
 /* ---- status.c ---------------------------------------------------------- */
 
 /* A dtype from its language name ("f32", "i32"); QMC_DTYPE_INVALID if none. */
 qmc_dtype rt_dtype_from_name(const char *name);
+/* "f32[128, 256]" into buf (RT_SHAPE_STR_MAX always suffices); returns buf. */
+char *rt_shape_str(qmc_dtype dtype, int rank, const int64_t *shape, char *buf, size_t size);
+#define RT_SHAPE_STR_MAX 160
 
 /* ---- npy.c: NumPy .npy files ------------------------------------------- */
 
@@ -50,6 +53,11 @@ size_t rt_npy_header_encode(qmc_dtype dtype, int rank, const int64_t *shape, cha
  * rename): a failure never leaves a partial file at path. */
 qmc_status rt_npy_write(const char *path, qmc_dtype dtype, int rank, const int64_t *shape,
                         const void *data);
+/* The same, with the reason for an I/O failure written into err. The
+ * dtype and shape are not checked first: QMC_ERR_INVALID_ARGUMENT (err
+ * untouched) says they have no .npy form. */
+qmc_status rt_npy_write_err(const char *path, qmc_dtype dtype, int rank, const int64_t *shape,
+                            const void *data, char *err, size_t err_size);
 
 /* ---- file.c: whole files ------------------------------------------------ */
 

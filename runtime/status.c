@@ -1,4 +1,5 @@
 /* status.c: names of dtypes and status codes. */
+#include <stdio.h>
 #include <string.h>
 
 #include "rt.h"
@@ -26,6 +27,15 @@ size_t qmc_dtype_size(qmc_dtype dtype)
 {
     if ((unsigned)dtype >= QMC_DTYPE_COUNT) return 0;
     return dtype_info[dtype].size;
+}
+
+char *rt_shape_str(qmc_dtype dtype, int rank, const int64_t *shape, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "%s[", qmc_dtype_name(dtype));
+    for (int i = 0; i < rank && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+    return buf;
 }
 
 qmc_dtype rt_dtype_from_name(const char *name)

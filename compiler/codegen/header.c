@@ -43,8 +43,8 @@ static void port_macros(FILE *f, fe_arena *arena, const char *pfx, const char *k
 
 static void port_comment(FILE *f, const ir_port *p, const char *note)
 {
-    char shape[IR_SHAPE_STR_MAX];
-    fprintf(f, " *   %-12s %s%s\n", p->name, ir_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape), note);
+    char shape[RT_SHAPE_STR_MAX];
+    fprintf(f, " *   %-12s %s%s\n", p->name, rt_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape), note);
 }
 
 static void write_body(FILE *f, fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,

@@ -44,8 +44,8 @@ static const ir_node *node(const ir_graph *g, const char *name)
 static void assert_shape(const ir_graph *g, const char *name, const char *expected)
 {
     const ir_node *n = node(g, name);
-    char buf[IR_SHAPE_STR_MAX];
-    assert_string_equal(ir_shape_str(n->dtype, n->rank, n->shape, buf, sizeof buf), expected);
+    char buf[RT_SHAPE_STR_MAX];
+    assert_string_equal(rt_shape_str(n->dtype, n->rank, n->shape, buf, sizeof buf), expected);
 }
 
 /* Expects the model to fail with exactly this first line of diagnostics. */
