@@ -407,6 +407,15 @@ typedef struct ir_plan {
  * target has no integer dot product). */
 bool ir_lower(ir_graph *g, ir_plan *plan, bool a8_float_rows);
 
+/* The scratch of a linear layer with int8 activations (`:a8`), as byte
+ * offsets from its start, each 64-byte aligned: the codes (m rows of kp
+ * rounded up to 8 bytes) at 0, a scale per row, a sum per row and group,
+ * then (float_rows: no integer dot product) the rows in float. */
+typedef struct ir_act8_scratch {
+    int64_t scales, sums, float_rows, bytes;
+} ir_act8_scratch;
+ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool float_rows);
+
 /* ---- codegen/: LLVM emission (codegen/codegen.h has the details) -------- */
 
 typedef enum cg_emit_kind {

@@ -64,15 +64,22 @@ static void free_bytes(allocator *a, int64_t offset)
     QMC_ASSERT(!"freeing a span that is not allocated");
 }
 
+ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool float_rows)
+{
+    const ir_qweight *q = g->nodes[n->inputs[1]].qw;
+    int64_t m = ir_node_count(n) / q->n, kp = (q->kp + 7) / 8 * 8;
+    ir_act8_scratch s;
+    s.scales = round_up(m * kp);
+    s.sums = s.scales + round_up(4 * m);
+    s.float_rows = s.sums + round_up(4 * m * q->n_groups);
+    s.bytes = s.float_rows + (float_rows ? round_up(4 * m * q->k) : 0);
+    return s;
+}
+
 static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool a8_float_rows)
 {
-    if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].qw && g->nodes[n->inputs[1]].qw->f.act8) {
-        /* int8 activations: the codes, a scale per row and a sum per row and
-         * group (or, without integer dot products, the rows in float) */
-        const ir_qweight *q = g->nodes[n->inputs[1]].qw;
-        int64_t m = ir_node_count(n) / q->n, kp = (q->kp + 7) / 8 * 8;
-        return round_up(m * kp) + round_up(4 * m) + round_up(4 * m * q->n_groups) + (a8_float_rows ? round_up(4 * m * q->k) : 0);
-    }
+    if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].qw && g->nodes[n->inputs[1]].qw->f.act8)
+        return ir_act8_scratch_layout(g, n, a8_float_rows).bytes;
 
     if (n->op == IR_OP_ATTENTION) {
         const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];

@@ -186,11 +186,11 @@ enum {
 };
 
 /* What the kernel of one linear layer reads: x is [m, k] (or its int8
- * codes, kpx bytes a row, with a8), y is [m, n]. */
+ * codes, p->kcols bytes a row, with a8), y is [m, n]. */
 typedef struct cg_linear {
     cg *c;
     const cg_packed *p;
-    int64_t m, k, n, kpx;
+    int64_t m, k, n;
     LLVMValueRef x, y, codes, scales, zeros, bias;
     LLVMValueRef xscale, xsum; /* a8: per row scale; per row and group sums (int codes, or floats with zero points) */
     LLVMTypeRef vf, vi;        /* <lanes x float>, <lanes x i32> */
@@ -199,6 +199,8 @@ typedef struct cg_linear {
 /* True if `:a8` layers get integer dot products on this target (AVX-512
  * VNNI, aarch64 dotprod); elsewhere they run in float on the int8 values. */
 bool cg_target_int8_dot(const cg_target *t);
+/* The layer multiplies int8 activations with integer dot products. */
+static inline bool cg_packed_int_dot(const cg_packed *p) { return p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT; }
 /* Packs a weight matrix (quantized or f32) for the target's lane count. */
 void cg_pack_weight(cg *c, int32_t node, cg_packed *out);
 /* Emits the function of a linear node: y[m, :] = x[m, :]·Wᵀ + b. */
@@ -217,6 +219,11 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np);
 /* Emits the body of node `node`'s function; parameters are (out, operands...,
  * scratch) as emit.c declares them. */
 void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, LLVMValueRef scratch);
+/* Whether node's function takes input j as a parameter: constants are
+ * folded in, a linear's packed weight and constant bias are globals. */
+bool cg_takes_operand(const cg *c, const ir_node *node, int j);
+/* Whether node's function takes a scratch pointer (last parameter). */
+bool cg_takes_scratch(const cg *c, int32_t node);
 
 /* ---- emit.c: the module --------------------------------------------------- */
 

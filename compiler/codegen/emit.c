@@ -140,7 +140,17 @@ static bool write_weights_file(cg *c, const char *path, uint64_t *size, uint64_t
 
 /* ---- node functions ------------------------------------------------------------ */
 
-static bool needs_scratch(const cg *c, int32_t i) { return c->plan->buf[i].scratch_bytes > 0; }
+bool cg_takes_scratch(const cg *c, int32_t node) { return c->plan->buf[node].scratch_bytes > 0; }
+
+bool cg_takes_operand(const cg *c, const ir_node *node, int j)
+{
+    const ir_node *in = &c->g->nodes[node->inputs[j]];
+    if (in->op == IR_OP_CONST) return false;
+    if (node->op != IR_OP_LINEAR) return true;
+    if (j == 1) return in->op != IR_OP_WEIGHT;               /* packed, a global */
+    if (j == 2) return c->node_blob[node->inputs[j]] < 0; /* bias read as a global */
+    return true;
+}
 
 /* i32 NAME(ptr out, ptr operand..., [ptr scratch]); constants are folded in. */
 static LLVMValueRef emit_node_fn(cg *c, int32_t i)
@@ -154,16 +164,16 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
     int np = 0;
     params[np++] = c->t_ptr;
     for (int j = 0; j < n->n_inputs; j++)
-        if (c->g->nodes[n->inputs[j]].op != IR_OP_CONST) params[np++] = c->t_ptr;
-    if (needs_scratch(c, i)) params[np++] = c->t_ptr;
+        if (cg_takes_operand(c, n, j)) params[np++] = c->t_ptr;
+    if (cg_takes_scratch(c, i)) params[np++] = c->t_ptr;
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)np, 0);
     LLVMValueRef fn = cg_function_begin(c, n->name, ft, false, true);
     cg_param_noalias(c, fn, 0);
     LLVMValueRef operands[64] = {0};
     int p = 1;
     for (int j = 0; j < n->n_inputs && j < 64; j++)
-        if (c->g->nodes[n->inputs[j]].op != IR_OP_CONST) operands[j] = LLVMGetParam(fn, (unsigned)p++);
-    LLVMValueRef scratch = needs_scratch(c, i) ? LLVMGetParam(fn, (unsigned)p) : NULL;
+        if (cg_takes_operand(c, n, j)) operands[j] = LLVMGetParam(fn, (unsigned)p++);
+    LLVMValueRef scratch = cg_takes_scratch(c, i) ? LLVMGetParam(fn, (unsigned)p) : NULL;
     cg_emit_op(c, i, LLVMGetParam(fn, 0), operands, scratch);
     LLVMBuildRet(c->b, cg_i32(c, 0));
     return fn;
@@ -234,15 +244,9 @@ static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMV
     LLVMValueRef args[64];
     int na = 0;
     args[na++] = buffer_ptr(c, i, ins, outs, ws);
-    bool linear = n->op == IR_OP_LINEAR;
-    for (int j = 0; j < n->n_inputs && na < 63; j++) {
-        int32_t in = n->inputs[j];
-        if (c->g->nodes[in].op == IR_OP_CONST) continue;
-        if (linear && j == 1 && c->g->nodes[in].op == IR_OP_WEIGHT) continue; /* packed, a global */
-        if (linear && j == 2 && c->node_blob[in] >= 0) continue;              /* bias read as a global */
-        args[na++] = buffer_ptr(c, in, ins, outs, ws);
-    }
-    if (needs_scratch(c, i)) args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
+    for (int j = 0; j < n->n_inputs && na < 63; j++)
+        if (cg_takes_operand(c, n, j)) args[na++] = buffer_ptr(c, n->inputs[j], ins, outs, ws);
+    if (cg_takes_scratch(c, i)) args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
     LLVMValueRef st = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)na, "");
     check_or_return(c, LLVMBuildICmp(c->b, LLVMIntEQ, st, cg_i32(c, 0), ""), st);
 }

@@ -126,7 +126,7 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
         fe_tensor_to_f32(w->tensor, w32);
     }
     p->a8 = q && q->f.act8 ? a8_kind(c) : CG_A8_NONE;
-    bool int_dot = p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT;
+    bool int_dot = cg_packed_int_dot(p);
     bool four_bit = q && q_format_bits(q->f.format) == 4;
     p->per_word = four_bit ? 8 : 4;
     p->kmajor = !four_bit && !int_dot;
@@ -167,7 +167,6 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
 
 enum { A8_CTX_X, A8_CTX_Y, A8_CTX_BIAS, A8_CTX_XSCALE, A8_CTX_XSUM, A8_CTX_SIZE };
 
-static int64_t align64(int64_t v) { return (v + 63) / 64 * 64; }
 
 typedef struct quant_row {
     LLVMValueRef src, q8, qf, scale, acc; /* row in, int8 codes out, or floats out; sum */
@@ -243,7 +242,7 @@ static void quantize_span(cg *c, quant_row *qr, LLVMValueRef row_x, LLVMValueRef
 
 /* Each row of x quantized to int8 with its own scale, max|x| / 127 (as
  * q_quantize_row_a8_ref), or with the calibrated scale when the precision
- * has one: codes (zero-padded to kpx) and the sum of each group's codes,
+ * has one: codes (zero-padded to kcols) and the sum of each group's codes,
  * or for CG_A8_EMULATE the dequantized row in float. */
 static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, LLVMValueRef xf)
 {
@@ -272,7 +271,7 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
         cg_loop_end(c, &lm);
         return;
     }
-    LLVMValueRef row_q = cg_gep(c, c->t_i8, xq, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->kpx), ""));
+    LLVMValueRef row_q = cg_gep(c, c->t_i8, xq, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->p->kcols), ""));
     LLVMValueRef sums = cg_gep(c, c->t_i32, lk->xsum, LLVMBuildMul(c->b, lm.iv, cg_i64(c, p->n_groups), ""));
     int64_t glen = p->group_words * p->per_word, last = p->n_groups - 1;
     if (last > 0) {
@@ -282,7 +281,7 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
         cg_loop_end(c, &lg);
     }
     quantize_span(c, &qr, row_x, row_q, cg_i64(c, last * glen), lk->k - last * glen, cg_gep(c, c->t_i32, sums, cg_i64(c, last)));
-    for (int64_t col = lk->k; col < lk->kpx; col++) cg_store(c, LLVMConstInt(c->t_i8, 0, 0), cg_gep(c, c->t_i8, row_q, cg_i64(c, col)), 1);
+    for (int64_t col = lk->k; col < lk->p->kcols; col++) cg_store(c, LLVMConstInt(c->t_i8, 0, 0), cg_gep(c, c->t_i8, row_q, cg_i64(c, col)), 1);
     cg_loop_end(c, &lm);
 }
 
@@ -315,12 +314,10 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
     LLVMValueRef ctx = LLVMGetParam(fn, 0);
     lk.x = cg_load(c, c->t_ptr, ctx, 8);
     lk.y = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
-    bool int_dot = p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT;
-    if (int_dot) {
-        lk.kpx = p->words * p->per_word;
+    if (cg_packed_int_dot(p)) {
         lk.xscale = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
+        lk.xsum = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     }
-    if (int_dot) lk.xsum = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     lk.bias = bias_node < 0 ? NULL
               : c->node_blob[bias_node] >= 0 ? cg_blob_ptr(c, c->node_blob[bias_node])
                                              : cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
@@ -381,12 +378,10 @@ static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const cg_packed 
                                        LLVMValueRef ctx)
 {
     cg_linear lk = {.c = c, .p = p, .n = p->n, .k = p->k, .m = ir_node_count(n) / p->n};
-    lk.kpx = p->words * p->per_word;
-    int64_t off_scale = align64(lk.m * ((lk.kpx + 7) / 8 * 8)), off_sum = off_scale + align64(4 * lk.m);
-    int64_t off_float = off_sum + align64(4 * lk.m * p->n_groups);
-    LLVMValueRef xq = scratch, xf = cg_gep(c, c->t_i8, scratch, cg_i64(c, off_float));
-    lk.xscale = cg_gep(c, c->t_i8, scratch, cg_i64(c, off_scale));
-    lk.xsum = cg_gep(c, c->t_i8, scratch, cg_i64(c, off_sum));
+    ir_act8_scratch at = ir_act8_scratch_layout(c->g, n, p->a8 == CG_A8_EMULATE);
+    LLVMValueRef xq = scratch, xf = cg_gep(c, c->t_i8, scratch, cg_i64(c, at.float_rows));
+    lk.xscale = cg_gep(c, c->t_i8, scratch, cg_i64(c, at.scales));
+    lk.xsum = cg_gep(c, c->t_i8, scratch, cg_i64(c, at.sums));
     emit_quantize_rows(&lk, x, xq, xf);
     cg_store(c, lk.xscale, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
     cg_store(c, lk.xsum, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
@@ -397,10 +392,11 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
 {
     const ir_node *n = &c->g->nodes[node];
     int32_t wnode = n->inputs[1], bnode = n->n_inputs == 3 ? n->inputs[2] : -1;
-    bool packed = c->g->nodes[wnode].op == IR_OP_WEIGHT;
-    bool bias_param = bnode >= 0 && c->node_blob[bnode] < 0;
+    bool packed = !cg_takes_operand(c, n, 1);
+    bool bias_param = bnode >= 0 && cg_takes_operand(c, n, 2);
     const cg_packed *p = packed ? &c->packed[wnode] : NULL;
-    bool act8 = p && p->a8 != CG_A8_NONE, scratch = act8;
+    bool act8 = p && p->a8 != CG_A8_NONE, scratch = cg_takes_scratch(c, node);
+    QMC_ASSERT(act8 == scratch); /* lower.c plans scratch for exactly these */
     /* i32 name(ptr y, ptr x [, ptr w] [, ptr b] [, ptr scratch]) */
     LLVMTypeRef params[5] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr};
     int np = 2 + !packed + bias_param + scratch;

@@ -318,7 +318,7 @@ static void int_step(tile *t, LLVMValueRef step)
     LLVMValueRef col = mul(c, step, lk->p->per_word);
     for (int pi = 0; pi < n_parts; pi++)
         for (int r = 0; r < t->mr; r++) {
-            LLVMValueRef off = add(c, mul(c, row_of(t, r), lk->kpx), add(c, col, cg_i64(c, 4 * pi)));
+            LLVMValueRef off = add(c, mul(c, row_of(t, r), lk->p->kcols), add(c, col, cg_i64(c, 4 * pi)));
             LLVMValueRef xb = cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, lk->x, off), 1), L);
             for (int j = 0; j < t->np; j++)
                 cg_store(c, int_dot(lk, cg_load(c, lk->vi, t->isum[r][j], 64), parts[pi][j], xb), t->isum[r][j], 64);
@@ -383,7 +383,7 @@ static void int_tile(tile *t)
 
 void cg_tile_shape(const cg *c, const cg_packed *p, int64_t m, int *mr, int *np)
 {
-    bool int_dot = p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT;
+    bool int_dot = cg_packed_int_dot(p);
     *np = c->lanes == 16 ? 2 : 1;
     /* registers: mr * np sums (twice that for grouped int8: int and float) */
     *mr = c->lanes == 16 ? (int_dot && p->f.group ? 4 : 8) : 4;
@@ -397,7 +397,7 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np)
     cg *c = lk->c;
     const cg_packed *p = lk->p;
     tile t = {.lk = lk, .m0 = m0, .mr = mr, .np = np, .chains = 1};
-    bool int_dot = p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT;
+    bool int_dot = cg_packed_int_dot(p);
     if (!int_dot)
         while (t.chains * 2 * mr * np <= MAX_CHAINS && t.chains * 2 <= p->per_word) t.chains *= 2;
     if (!int_dot && scale_late(&t)) t.chains += 1; /* chain 0 holds the scaled total */
