@@ -134,6 +134,24 @@ LLVMValueRef cg_fmuladd(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc)
     return cg_intrinsic(c, "llvm.fmuladd", &t, 1, args, 3);
 }
 
+LLVMValueRef cg_add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
+
+LLVMValueRef cg_mul_k(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuildMul(c->b, a, cg_i64(c, k), ""); }
+
+void cg_memcpy(cg *c, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes)
+{
+    LLVMTypeRef tys[3] = {c->t_ptr, c->t_ptr, c->t_i64};
+    LLVMValueRef args[4] = {dst, src, bytes, LLVMConstInt(c->t_i1, 0, 0)};
+    cg_intrinsic(c, "llvm.memcpy", tys, 3, args, 4);
+}
+
+LLVMValueRef cg_lane_mask(cg *c, int lanes, int64_t count)
+{
+    LLVMValueRef bits[64];
+    for (int j = 0; j < lanes; j++) bits[j] = LLVMConstInt(c->t_i1, j < count, 0);
+    return LLVMConstVector(bits, (unsigned)lanes);
+}
+
 LLVMValueRef cg_fast(LLVMValueRef inst)
 {
     if (LLVMCanValueUseFastMathFlags(inst))

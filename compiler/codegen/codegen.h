@@ -113,6 +113,15 @@ void cg_store(cg *c, LLVMValueRef value, LLVMValueRef ptr, unsigned align);
 /* Calls an intrinsic by name with overloaded types. */
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef *types, int n_types, LLVMValueRef *args, int n_args);
 LLVMValueRef cg_fmuladd(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc);
+/* Index arithmetic: a + b, and a * k for a constant k (i64). */
+LLVMValueRef cg_add(cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_mul_k(cg *c, LLVMValueRef a, int64_t k);
+/* llvm.memcpy of `bytes` (i64) bytes. */
+void cg_memcpy(cg *c, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes);
+/* The constant <lanes x i1> with the first `count` lanes set. */
+LLVMValueRef cg_lane_mask(cg *c, int lanes, int64_t count);
+/* Writes data to path atomically; reports "path: reason" on failure. */
+bool cg_write_file(const char *path, const void *data, size_t len);
 /* A libm function float(float) (expf, erff, tanhf), declared on first use. */
 /* Adds reassoc/contract so a reduction may be vectorised. */
 LLVMValueRef cg_fast(LLVMValueRef inst);

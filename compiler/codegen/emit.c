@@ -127,11 +127,9 @@ static bool write_weights_file(cg *c, const char *path, uint64_t *size, uint64_t
     for (int i = 0; i < c->n_blobs; i++) memcpy(all + c->blobs[i].file_offset, c->blobs[i].data, c->blobs[i].bytes);
     *size = (uint64_t)at;
     *checksum = qmc_checksum(all, (size_t)at);
-    char err[256];
-    rt_write_piece piece = {all, (size_t)at};
-    qmc_status st = rt_file_write_atomic(path, &piece, 1, err, sizeof err);
+    bool written = cg_write_file(path, all, (size_t)at);
     free(all);
-    if (st != QMC_OK) return fe_error_plain("%s: %s", path, err), false;
+    if (!written) return false;
     c->weights_base = LLVMAddGlobal(c->mod, c->t_ptr, fe_arena_printf(c->arena, "%s.weights_base", c->prefix));
     LLVMSetInitializer(c->weights_base, LLVMConstNull(c->t_ptr));
     LLVMSetLinkage(c->weights_base, LLVMInternalLinkage);
@@ -274,10 +272,7 @@ static LLVMValueRef emit_run_v(cg *c, LLVMValueRef *node_fns, LLVMValueRef featu
         int32_t src = c->plan->output_copies[o];
         if (src < 0) continue;
         LLVMValueRef dst = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8);
-        LLVMTypeRef tys[3] = {c->t_ptr, c->t_ptr, c->t_i64};
-        LLVMValueRef args[4] = {dst, buffer_ptr(c, src, ins, outs, ws), cg_i64(c, ir_node_count(&c->g->nodes[src]) * 4),
-                                LLVMConstInt(c->t_i1, 0, 0)};
-        cg_intrinsic(c, "llvm.memcpy", tys, 3, args, 4);
+        cg_memcpy(c, dst, buffer_ptr(c, src, ins, outs, ws), cg_i64(c, ir_node_count(&c->g->nodes[src]) * 4));
     }
     LLVMBuildRet(c->b, cg_i32(c, 0));
     return fn;
@@ -364,10 +359,10 @@ static bool optimise(cg *c, LLVMTargetMachineRef tm, int level)
     return true;
 }
 
-static bool write_text(const char *path, const char *text, size_t len)
+bool cg_write_file(const char *path, const void *data, size_t len)
 {
     char err[256];
-    rt_write_piece piece = {text, len};
+    rt_write_piece piece = {data, len};
     if (rt_file_write_atomic(path, &piece, 1, err, sizeof err) != QMC_OK)
         return fe_error_plain("%s: %s", path, err), false;
     return true;
@@ -377,13 +372,13 @@ static bool write_output(cg *c, LLVMTargetMachineRef tm, const char *path, cg_em
 {
     if (what == CG_EMIT_LLVM) {
         char *s = LLVMPrintModuleToString(c->mod);
-        bool ok = write_text(path, s, strlen(s));
+        bool ok = cg_write_file(path, s, strlen(s));
         LLVMDisposeMessage(s);
         return ok;
     }
     if (what == CG_EMIT_BC) {
         LLVMMemoryBufferRef mb = LLVMWriteBitcodeToMemoryBuffer(c->mod);
-        bool ok = write_text(path, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
+        bool ok = cg_write_file(path, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
         LLVMDisposeMemoryBuffer(mb);
         return ok;
     }
@@ -395,7 +390,7 @@ static bool write_output(cg *c, LLVMTargetMachineRef tm, const char *path, cg_em
         LLVMDisposeMessage(err);
         return false;
     }
-    bool ok = write_text(path, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
+    bool ok = cg_write_file(path, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
     LLVMDisposeMemoryBuffer(mb);
     return ok;
 }

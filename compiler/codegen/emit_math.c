@@ -36,7 +36,6 @@ static LLVMTypeRef int_type_like(cg *c, LLVMValueRef like)
     return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? LLVMVectorType(c->t_i32, LLVMGetVectorSize(t)) : c->t_i32;
 }
 
-static LLVMValueRef fma3(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc) { return cg_fmuladd(c, a, b, acc); }
 
 static LLVMValueRef unary_intrinsic(cg *c, const char *name, LLVMValueRef x)
 {
@@ -57,16 +56,16 @@ LLVMValueRef cg_math_exp(cg *c, LLVMValueRef x)
     LLVMValueRef xc = binary_intrinsic(c, "llvm.minnum", x, splat_f(c, x, 88.3762626647949));
     xc = binary_intrinsic(c, "llvm.maxnum", xc, splat_f(c, x, -87.3365478515625));
     LLVMValueRef n = unary_intrinsic(c, "llvm.rint", LLVMBuildFMul(b, xc, splat_f(c, x, 1.44269504088896341), ""));
-    LLVMValueRef r = fma3(c, n, splat_f(c, x, -0.693359375), xc);
-    r = fma3(c, n, splat_f(c, x, 2.12194440e-4), r);
+    LLVMValueRef r = cg_fmuladd(c, n, splat_f(c, x, -0.693359375), xc);
+    r = cg_fmuladd(c, n, splat_f(c, x, 2.12194440e-4), r);
     LLVMValueRef p = splat_f(c, x, 1.9875691500e-4);
-    p = fma3(c, p, r, splat_f(c, x, 1.3981999507e-3));
-    p = fma3(c, p, r, splat_f(c, x, 8.3334519073e-3));
-    p = fma3(c, p, r, splat_f(c, x, 4.1665795894e-2));
-    p = fma3(c, p, r, splat_f(c, x, 1.6666665459e-1));
-    p = fma3(c, p, r, splat_f(c, x, 5.0000001201e-1));
+    p = cg_fmuladd(c, p, r, splat_f(c, x, 1.3981999507e-3));
+    p = cg_fmuladd(c, p, r, splat_f(c, x, 8.3334519073e-3));
+    p = cg_fmuladd(c, p, r, splat_f(c, x, 4.1665795894e-2));
+    p = cg_fmuladd(c, p, r, splat_f(c, x, 1.6666665459e-1));
+    p = cg_fmuladd(c, p, r, splat_f(c, x, 5.0000001201e-1));
     LLVMValueRef r2 = LLVMBuildFMul(b, r, r, "");
-    p = fma3(c, p, r2, LLVMBuildFAdd(b, r, splat_f(c, x, 1.0), ""));
+    p = cg_fmuladd(c, p, r2, LLVMBuildFAdd(b, r, splat_f(c, x, 1.0), ""));
     LLVMTypeRef it = int_type_like(c, x);
     LLVMValueRef e = LLVMBuildFPToSI(b, n, it, "");
     e = LLVMBuildShl(b, LLVMBuildAdd(b, e, splat_i(c, x, 127), ""), splat_i(c, x, 23), "");
@@ -82,15 +81,15 @@ LLVMValueRef cg_math_erf(cg *c, LLVMValueRef x)
 {
     LLVMBuilderRef b = c->b;
     LLVMValueRef ax = unary_intrinsic(c, "llvm.fabs", x);
-    LLVMValueRef t = LLVMBuildFDiv(b, splat_f(c, x, 1.0), fma3(c, ax, splat_f(c, x, 0.3275911), splat_f(c, x, 1.0)), "");
+    LLVMValueRef t = LLVMBuildFDiv(b, splat_f(c, x, 1.0), cg_fmuladd(c, ax, splat_f(c, x, 0.3275911), splat_f(c, x, 1.0)), "");
     LLVMValueRef p = splat_f(c, x, 1.061405429);
-    p = fma3(c, p, t, splat_f(c, x, -1.453152027));
-    p = fma3(c, p, t, splat_f(c, x, 1.421413741));
-    p = fma3(c, p, t, splat_f(c, x, -0.284496736));
-    p = fma3(c, p, t, splat_f(c, x, 0.254829592));
+    p = cg_fmuladd(c, p, t, splat_f(c, x, -1.453152027));
+    p = cg_fmuladd(c, p, t, splat_f(c, x, 1.421413741));
+    p = cg_fmuladd(c, p, t, splat_f(c, x, -0.284496736));
+    p = cg_fmuladd(c, p, t, splat_f(c, x, 0.254829592));
     p = LLVMBuildFMul(b, p, t, "");
     LLVMValueRef e = cg_math_exp(c, LLVMBuildFNeg(b, LLVMBuildFMul(b, ax, ax, ""), ""));
-    LLVMValueRef y = fma3(c, LLVMBuildFNeg(b, p, ""), e, splat_f(c, x, 1.0));
+    LLVMValueRef y = cg_fmuladd(c, LLVMBuildFNeg(b, p, ""), e, splat_f(c, x, 1.0));
     return binary_intrinsic(c, "llvm.copysign", y, x);
 }
 
@@ -102,8 +101,8 @@ LLVMValueRef cg_math_tanh(cg *c, LLVMValueRef x)
     LLVMValueRef y = LLVMBuildFSub(b, splat_f(c, x, 1.0),
                                    LLVMBuildFDiv(b, splat_f(c, x, 2.0), LLVMBuildFAdd(b, e, splat_f(c, x, 1.0), ""), ""), "");
     LLVMValueRef x2 = LLVMBuildFMul(b, x, x, "");
-    LLVMValueRef small = fma3(c, x2, splat_f(c, x, 2.0 / 15.0), splat_f(c, x, -1.0 / 3.0));
-    small = fma3(c, LLVMBuildFMul(b, x2, x, ""), small, x);
+    LLVMValueRef small = cg_fmuladd(c, x2, splat_f(c, x, 2.0 / 15.0), splat_f(c, x, -1.0 / 3.0));
+    small = cg_fmuladd(c, LLVMBuildFMul(b, x2, x, ""), small, x);
     LLVMValueRef is_small = LLVMBuildFCmp(b, LLVMRealOLT, unary_intrinsic(c, "llvm.fabs", x), splat_f(c, x, 0.01), "");
     return LLVMBuildSelect(b, is_small, small, y, "");
 }

@@ -16,19 +16,10 @@ typedef struct op_ctx {
     LLVMValueRef out, *in, scratch;
 } op_ctx;
 
-static LLVMValueRef add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
-static LLVMValueRef mul(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuildMul(c->b, a, cg_i64(c, k), ""); }
 
 static LLVMValueRef fptr(cg *c, LLVMValueRef base, LLVMValueRef idx) { return cg_gep(c, c->t_f32, base, idx); }
 static LLVMValueRef fload(cg *c, LLVMValueRef base, LLVMValueRef idx) { return cg_load(c, c->t_f32, fptr(c, base, idx), 4); }
 static void fstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) { cg_store(c, v, fptr(c, base, idx), 4); }
-
-static void copy_bytes(cg *c, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes)
-{
-    LLVMTypeRef tys[3] = {c->t_ptr, c->t_ptr, c->t_i64};
-    LLVMValueRef args[4] = {dst, src, bytes, LLVMConstInt(c->t_i1, 0, 0)};
-    cg_intrinsic(c, "llvm.memcpy", tys, 3, args, 4);
-}
 
 static void split_axis(const ir_node *x, int axis, int64_t *outer, int64_t *dim, int64_t *inner)
 {
@@ -66,7 +57,7 @@ static LLVMValueRef operand_load(cg *c, const operand *op, LLVMValueRef *ivs, in
     if (!op->base) return cg_f32(c, op->value);
     LLVMValueRef idx = cg_i64(c, 0);
     for (int d = 0; d < rank; d++)
-        if (op->strides[d]) idx = add(c, idx, mul(c, ivs[d], op->strides[d]));
+        if (op->strides[d]) idx = cg_add(c, idx, cg_mul_k(c, ivs[d], op->strides[d]));
     return fload(c, op->base, idx);
 }
 
@@ -107,7 +98,7 @@ static void emit_elementwise(op_ctx *o)
     }
     LLVMValueRef idx = cg_i64(c, 0);
     int64_t s = 1;
-    for (int d = n->rank - 1; d >= 0; d--) idx = add(c, idx, mul(c, ivs[d], s)), s *= n->shape[d];
+    for (int d = n->rank - 1; d >= 0; d--) idx = cg_add(c, idx, cg_mul_k(c, ivs[d], s)), s *= n->shape[d];
     LLVMValueRef v = binary(c, n->op, operand_load(c, &a, ivs, n->rank), operand_load(c, &b, ivs, n->rank));
     fstore(c, v, o->out, idx);
     for (int d = n->rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
@@ -146,7 +137,7 @@ static void unary_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValu
 {
     unary_range *ur = user;
     cg_loop l = cg_loop_begin(c, begin, end, 1, "chunk");
-    LLVMValueRef at = mul(c, l.iv, UNARY_CHUNK);
+    LLVMValueRef at = cg_mul_k(c, l.iv, UNARY_CHUNK);
     LLVMValueRef rest = LLVMBuildSub(c->b, cg_i64(c, ur->count), at, "");
     LLVMValueRef len = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, rest, cg_i64(c, UNARY_CHUNK), ""), rest,
                                        cg_i64(c, UNARY_CHUNK), "");
@@ -254,7 +245,7 @@ static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueR
     LLVMValueRef mx = cg_alloca(c, c->t_f32, "max");
     cg_store(c, cg_f32(c, -INFINITY), mx, 4);
     cg_loop l = cg_loop_begin(c, cg_i64(c, 0), len, 1, "r");
-    LLVMValueRef x = fload(c, in, mul(c, l.iv, stride));
+    LLVMValueRef x = fload(c, in, cg_mul_k(c, l.iv, stride));
     LLVMTypeRef t = c->t_f32;
     LLVMValueRef args[2] = {cg_load(c, c->t_f32, mx, 4), x};
     cg_store(c, cg_intrinsic(c, "llvm.maxnum", &t, 1, args, 2), mx, 4);
@@ -264,7 +255,7 @@ static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueR
     LLVMValueRef sum = cg_alloca(c, c->t_f32, "sum");
     cg_store(c, cg_f32(c, 0), sum, 4);
     cg_loop e = cg_loop_begin(c, cg_i64(c, 0), len, 1, "e");
-    LLVMValueRef at = mul(c, e.iv, stride);
+    LLVMValueRef at = cg_mul_k(c, e.iv, stride);
     LLVMValueRef ex = cg_math_exp(c, LLVMBuildFSub(c->b, fload(c, in, at), m, ""));
     fstore(c, ex, out, at);
     cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, sum, 4), ex, ""), sum, 4);
@@ -273,7 +264,7 @@ static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueR
     LLVMValueRef inv = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, total, cg_f32(c, 0), ""),
                                        LLVMBuildFDiv(c->b, cg_f32(c, 1), total, ""), cg_f32(c, 0), "");
     cg_loop s = cg_loop_begin(c, cg_i64(c, 0), len, 1, "s");
-    LLVMValueRef at2 = mul(c, s.iv, stride);
+    LLVMValueRef at2 = cg_mul_k(c, s.iv, stride);
     fstore(c, LLVMBuildFMul(c->b, fload(c, out, at2), inv, ""), out, at2);
     cg_loop_end(c, &s);
 }
@@ -285,7 +276,7 @@ static void emit_softmax(op_ctx *o)
     split_axis(o->n, o->n->attr.axis, &outer, &dim, &inner);
     cg_loop lo = cg_for(c, 0, outer, 1, "o");
     cg_loop li = cg_for(c, 0, inner, 1, "in");
-    LLVMValueRef at = add(c, mul(c, lo.iv, dim * inner), li.iv);
+    LLVMValueRef at = cg_add(c, cg_mul_k(c, lo.iv, dim * inner), li.iv);
     if (inner == 1)
         softmax_contiguous(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim), cg_f32(c, 1));
     else
@@ -315,14 +306,14 @@ static void emit_norm(op_ctx *o)
     int64_t d = n->shape[n->rank - 1], rows = ir_node_count(n) / d;
     bool ln = n->op == IR_OP_LAYERNORM;
     cg_loop lr = cg_for(c, 0, rows, 1, "row");
-    norm_ctx nc = {fptr(c, o->in[0], mul(c, lr.iv, d)), NULL};
+    norm_ctx nc = {fptr(c, o->in[0], cg_mul_k(c, lr.iv, d)), NULL};
     LLVMValueRef inv_d = cg_f32(c, 1.0 / (double)d);
     if (ln) nc.mean = LLVMBuildFMul(c->b, reduce_sum(c, cg_i64(c, d), term_x, &nc), inv_d, "mean");
     LLVMValueRef var = LLVMBuildFMul(c->b, reduce_sum(c, cg_i64(c, d), term_sq_dev, &nc), inv_d, "var");
     LLVMTypeRef t = c->t_f32;
     LLVMValueRef arg = LLVMBuildFAdd(c->b, var, cg_f32(c, n->attr.eps), "");
     LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), cg_intrinsic(c, "llvm.sqrt", &t, 1, &arg, 1), "inv");
-    LLVMValueRef yrow = fptr(c, o->out, mul(c, lr.iv, d));
+    LLVMValueRef yrow = fptr(c, o->out, cg_mul_k(c, lr.iv, d));
     cg_loop li = cg_for(c, 0, d, 1, "i");
     LLVMValueRef x = fload(c, nc.row, li.iv);
     if (ln) x = LLVMBuildFSub(c->b, x, nc.mean, "");
@@ -348,7 +339,7 @@ static void emit_embedding(op_ctx *o)
     LLVMPositionBuilderAtEnd(c->b, fail);
     LLVMBuildRet(c->b, cg_i32(c, QMC_ERR_INVALID_ARGUMENT));
     LLVMPositionBuilderAtEnd(c->b, ok);
-    copy_bytes(c, fptr(c, o->out, mul(c, l.iv, d)), fptr(c, o->in[0], mul(c, idx, d)), cg_i64(c, d * 4));
+    cg_memcpy(c, fptr(c, o->out, cg_mul_k(c, l.iv, d)), fptr(c, o->in[0], cg_mul_k(c, idx, d)), cg_i64(c, d * 4));
     cg_loop_end(c, &l);
 }
 
@@ -362,8 +353,8 @@ static void emit_transpose(op_ctx *o)
     LLVMValueRef src = cg_i64(c, 0), dst = cg_i64(c, 0);
     for (int d = 0; d < n->rank; d++) {
         loops[d] = cg_for(c, 0, n->shape[d], 1, "d");
-        src = add(c, src, mul(c, loops[d].iv, xs[n->attr.perm[d]]));
-        dst = add(c, mul(c, dst, n->shape[d]), loops[d].iv);
+        src = cg_add(c, src, cg_mul_k(c, loops[d].iv, xs[n->attr.perm[d]]));
+        dst = cg_add(c, cg_mul_k(c, dst, n->shape[d]), loops[d].iv);
     }
     fstore(c, fload(c, o->in[0], src), o->out, dst);
     for (int d = n->rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
@@ -376,8 +367,8 @@ static void emit_slice(op_ctx *o)
     int64_t outer, dim, inner, len = o->n->attr.end - o->n->attr.start;
     split_axis(x, o->n->attr.axis, &outer, &dim, &inner);
     cg_loop l = cg_for(c, 0, outer, 1, "o");
-    LLVMValueRef src = add(c, mul(c, l.iv, dim * inner), cg_i64(c, o->n->attr.start * inner));
-    copy_bytes(c, fptr(c, o->out, mul(c, l.iv, len * inner)), fptr(c, o->in[0], src), cg_i64(c, len * inner * 4));
+    LLVMValueRef src = cg_add(c, cg_mul_k(c, l.iv, dim * inner), cg_i64(c, o->n->attr.start * inner));
+    cg_memcpy(c, fptr(c, o->out, cg_mul_k(c, l.iv, len * inner)), fptr(c, o->in[0], src), cg_i64(c, len * inner * 4));
     cg_loop_end(c, &l);
 }
 
@@ -389,8 +380,8 @@ static void emit_concat(op_ctx *o)
     for (int i = 0; i < o->n->n_inputs; i++) {
         int64_t len = c->g->nodes[o->n->inputs[i]].shape[o->n->attr.axis];
         cg_loop l = cg_for(c, 0, outer, 1, "o");
-        LLVMValueRef dst = add(c, mul(c, l.iv, dim * inner), cg_i64(c, at * inner));
-        copy_bytes(c, fptr(c, o->out, dst), fptr(c, o->in[i], mul(c, l.iv, len * inner)), cg_i64(c, len * inner * 4));
+        LLVMValueRef dst = cg_add(c, cg_mul_k(c, l.iv, dim * inner), cg_i64(c, at * inner));
+        cg_memcpy(c, fptr(c, o->out, dst), fptr(c, o->in[i], cg_mul_k(c, l.iv, len * inner)), cg_i64(c, len * inner * 4));
         cg_loop_end(c, &l);
         at += len;
     }
@@ -423,18 +414,18 @@ static void emit_matmul(op_ctx *o)
     for (int d = brank - 1; d >= 0; d--) {
         LLVMValueRef i = LLVMBuildSRem(c->b, rem, cg_i64(c, shape[d]), "");
         rem = LLVMBuildSDiv(c->b, rem, cg_i64(c, shape[d]), "");
-        oa = add(c, oa, mul(c, i, sa[d]));
-        ob = add(c, ob, mul(c, i, sb[d]));
+        oa = cg_add(c, oa, cg_mul_k(c, i, sa[d]));
+        ob = cg_add(c, ob, cg_mul_k(c, i, sb[d]));
     }
-    LLVMValueRef A = fptr(c, o->in[0], oa), B = fptr(c, o->in[1], ob), Y = fptr(c, o->out, mul(c, lb.iv, m * nn));
+    LLVMValueRef A = fptr(c, o->in[0], oa), B = fptr(c, o->in[1], ob), Y = fptr(c, o->out, cg_mul_k(c, lb.iv, m * nn));
     cg_loop lm = cg_for(c, 0, m, 1, "m");
-    LLVMValueRef yrow = fptr(c, Y, mul(c, lm.iv, nn));
+    LLVMValueRef yrow = fptr(c, Y, cg_mul_k(c, lm.iv, nn));
     cg_loop lz = cg_for(c, 0, nn, 1, "z");
     fstore(c, cg_f32(c, 0), yrow, lz.iv);
     cg_loop_end(c, &lz);
     cg_loop lk = cg_for(c, 0, k, 1, "k");
-    LLVMValueRef av = fload(c, A, add(c, mul(c, lm.iv, k), lk.iv));
-    LLVMValueRef brow = fptr(c, B, mul(c, lk.iv, nn));
+    LLVMValueRef av = fload(c, A, cg_add(c, cg_mul_k(c, lm.iv, k), lk.iv));
+    LLVMValueRef brow = fptr(c, B, cg_mul_k(c, lk.iv, nn));
     cg_loop ln = cg_for(c, 0, nn, 1, "n");
     fstore(c, cg_fmuladd(c, av, fload(c, brow, ln.iv), fload(c, yrow, ln.iv)), yrow, ln.iv);
     cg_loop_end(c, &ln);
@@ -468,13 +459,13 @@ static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int
     LLVMValueRef acc[QUERY_BLOCK], qrow[QUERY_BLOCK];
     for (int u = 0; u < a->qb; u++) {
         acc[u] = LLVMConstNull(cg_vec(c, c->t_f32, lanes));
-        qrow[u] = fptr(c, a->q, add(c, mul(c, add(c, a->query, cg_i64(c, u)), a->d), mul(c, a->head, a->hd)));
+        qrow[u] = fptr(c, a->q, cg_add(c, cg_mul_k(c, cg_add(c, a->query, cg_i64(c, u)), a->d), cg_mul_k(c, a->head, a->hd)));
     }
     for (int64_t ch = 0; ch < a->hd; ch++) {
-        LLVMValueRef kv = cg_vload(c, a->kt, add(c, cg_i64(c, ch * a->s), j), mask, lanes);
+        LLVMValueRef kv = cg_vload(c, a->kt, cg_add(c, cg_i64(c, ch * a->s), j), mask, lanes);
         for (int u = 0; u < a->qb; u++) acc[u] = cg_fmuladd(c, cg_splat(c, fload(c, qrow[u], cg_i64(c, ch)), lanes), kv, acc[u]);
     }
-    for (int u = 0; u < a->qb; u++) cg_vstore(c, acc[u], a->scores, add(c, cg_i64(c, u * a->s), j), mask);
+    for (int u = 0; u < a->qb; u++) cg_vstore(c, acc[u], a->scores, cg_add(c, cg_i64(c, u * a->s), j), mask);
 }
 
 /* out[query, head cols c0 .. c0 + n_cv * lanes) = sum over visible keys of
@@ -490,27 +481,23 @@ static void pv_chunk(cg *c, attn_ctx *a, LLVMValueRef visible, int64_t c0, int n
     for (int cv = 0; cv < n_cv; cv++) {
         int64_t left = a->hv - (c0 + cv * L);
         mask[cv] = NULL;
-        if (left < L) {
-            LLVMValueRef bits[64];
-            for (int j = 0; j < L; j++) bits[j] = LLVMConstInt(c->t_i1, j < left, 0);
-            mask[cv] = LLVMConstVector(bits, (unsigned)L);
-        }
+        if (left < L) mask[cv] = cg_lane_mask(c, L, left);
         for (int u = 0; u < PARTIAL_SUMS; u++) {
             acc[cv][u] = cg_alloca(c, vt, "pv");
             cg_store(c, LLVMConstNull(vt), acc[cv][u], 64);
         }
     }
-    LLVMValueRef col = add(c, mul(c, a->head, a->hv), cg_i64(c, c0));
+    LLVMValueRef col = cg_add(c, cg_mul_k(c, a->head, a->hv), cg_i64(c, c0));
     LLVMValueRef full = LLVMBuildAnd(c->b, visible, cg_i64(c, ~(int64_t)(PARTIAL_SUMS - 1)), "");
     for (int pass = 0; pass < 2; pass++) {
         /* pass 0: whole steps of PARTIAL_SUMS keys; pass 1: the keys left */
         cg_loop lj = pass == 0 ? cg_loop_begin(c, cg_i64(c, 0), full, PARTIAL_SUMS, "key")
                                : cg_loop_begin(c, full, visible, 1, "key.rest");
         for (int u = 0; u < (pass == 0 ? PARTIAL_SUMS : 1); u++) {
-            LLVMValueRef key = add(c, lj.iv, cg_i64(c, u));
+            LLVMValueRef key = cg_add(c, lj.iv, cg_i64(c, u));
             LLVMValueRef p = cg_splat(c, fload(c, a->scores, key), L);
             for (int cv = 0; cv < n_cv; cv++) {
-                LLVMValueRef vv = cg_vload(c, a->v, add(c, mul(c, key, a->dv), add(c, col, cg_i64(c, cv * L))), mask[cv], L);
+                LLVMValueRef vv = cg_vload(c, a->v, cg_add(c, cg_mul_k(c, key, a->dv), cg_add(c, col, cg_i64(c, cv * L))), mask[cv], L);
                 cg_store(c, cg_fmuladd(c, p, vv, cg_load(c, vt, acc[cv][u], 64)), acc[cv][u], 64);
             }
         }
@@ -519,7 +506,7 @@ static void pv_chunk(cg *c, attn_ctx *a, LLVMValueRef visible, int64_t c0, int n
     for (int cv = 0; cv < n_cv; cv++) {
         LLVMValueRef sum = cg_load(c, vt, acc[cv][0], 64);
         for (int u = 1; u < PARTIAL_SUMS; u++) sum = LLVMBuildFAdd(c->b, sum, cg_load(c, vt, acc[cv][u], 64), "");
-        cg_vstore(c, sum, a->out, add(c, mul(c, a->query, a->dv), add(c, col, cg_i64(c, cv * L))), mask[cv]);
+        cg_vstore(c, sum, a->out, cg_add(c, cg_mul_k(c, a->query, a->dv), cg_add(c, col, cg_i64(c, cv * L))), mask[cv]);
     }
 }
 
@@ -531,14 +518,14 @@ static void attention_queries(cg *c, const ir_node *n, attn_ctx *a, LLVMValueRef
     LLVMValueRef scores = a->scores;
     a->qb = qb;
     a->query = q0;
-    LLVMValueRef seen = n->attr.causal ? add(c, q0, cg_i64(c, a->s - a->t + qb)) : cg_i64(c, a->s);
+    LLVMValueRef seen = n->attr.causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + qb)) : cg_i64(c, a->s);
     cg_vloop(c, seen, c->lanes, scores_body, a);
     int64_t n_vectors = (a->hv + c->lanes - 1) / c->lanes;
     /* a loop, not unrolled: the code of one query's softmax and sum is large */
     cg_loop lu = cg_for(c, 0, qb, 1, "query");
-    a->query = add(c, q0, lu.iv);
-    a->scores = fptr(c, scores, mul(c, lu.iv, a->s));
-    LLVMValueRef visible = n->attr.causal ? add(c, a->query, cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
+    a->query = cg_add(c, q0, lu.iv);
+    a->scores = fptr(c, scores, cg_mul_k(c, lu.iv, a->s));
+    LLVMValueRef visible = n->attr.causal ? cg_add(c, a->query, cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
     softmax_contiguous(c, a->scores, a->scores, visible, cg_f32(c, n->attr.scale));
     for (int64_t c0 = 0; c0 < n_vectors; c0 += PV_VECTORS)
         pv_chunk(c, a, visible, c0 * c->lanes, (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
@@ -558,13 +545,13 @@ static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
     a.q = vals[0], a.k = vals[1], a.v = vals[2], a.out = vals[3];
     cg_loop lh = cg_loop_begin(c, begin, end, 1, "head");
     a.head = lh.iv;
-    a.scores = fptr(c, vals[4], mul(c, lh.iv, QUERY_BLOCK * a.s + a.hd * a.s));
+    a.scores = fptr(c, vals[4], cg_mul_k(c, lh.iv, QUERY_BLOCK * a.s + a.hd * a.s));
     a.kt = fptr(c, a.scores, cg_i64(c, QUERY_BLOCK * a.s));
     /* kT[ch][j] = k[j][h*hd + ch] */
     cg_loop lj = cg_for(c, 0, a.s, 1, "key");
     cg_loop lc = cg_for(c, 0, a.hd, 1, "ch");
-    fstore(c, fload(c, a.k, add(c, mul(c, lj.iv, a.d), add(c, mul(c, lh.iv, a.hd), lc.iv))), a.kt,
-           add(c, mul(c, lc.iv, a.s), lj.iv));
+    fstore(c, fload(c, a.k, cg_add(c, cg_mul_k(c, lj.iv, a.d), cg_add(c, cg_mul_k(c, lh.iv, a.hd), lc.iv))), a.kt,
+           cg_add(c, cg_mul_k(c, lc.iv, a.s), lj.iv));
     cg_loop_end(c, &lc);
     cg_loop_end(c, &lj);
     int qb = c->lanes == 16 ? QUERY_BLOCK : QUERY_BLOCK / 2;
@@ -602,7 +589,7 @@ void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, L
     case IR_OP_LAYERNORM:
     case IR_OP_RMSNORM: emit_norm(&o); break;
     case IR_OP_EMBEDDING: emit_embedding(&o); break;
-    case IR_OP_RESHAPE: copy_bytes(c, out, operands[0], cg_i64(c, ir_node_count(o.n) * 4)); break;
+    case IR_OP_RESHAPE: cg_memcpy(c, out, operands[0], cg_i64(c, ir_node_count(o.n) * 4)); break;
     case IR_OP_TRANSPOSE: emit_transpose(&o); break;
     case IR_OP_SLICE: emit_slice(&o); break;
     case IR_OP_CONCAT: emit_concat(&o); break;

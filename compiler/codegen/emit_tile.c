@@ -24,14 +24,12 @@ enum { MAX_ROWS = 8, MAX_PANELS = 2, MAX_CHAINS = 8 };
 
 /* ---- loading and decoding ------------------------------------------------ */
 
-static LLVMValueRef mul(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuildMul(c->b, a, cg_i64(c, k), ""); }
-static LLVMValueRef add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
 
 /* Word `step` of panel `panel` (word layouts). */
 static LLVMValueRef load_word(cg_linear *lk, LLVMValueRef panel, LLVMValueRef step)
 {
     cg *c = lk->c;
-    LLVMValueRef at = mul(c, add(c, mul(c, panel, lk->p->words), step), c->lanes);
+    LLVMValueRef at = cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, lk->p->words), step), c->lanes);
     return cg_load(c, lk->vi, cg_gep(c, c->t_i32, lk->codes, at), 4);
 }
 
@@ -72,7 +70,7 @@ static LLVMValueRef column(cg_linear *lk, LLVMValueRef panel, LLVMValueRef col)
     LLVMBuilderRef b = c->b;
     int L = c->lanes;
     const cg_packed *p = lk->p;
-    LLVMValueRef at = mul(c, add(c, mul(c, panel, p->kcols), col), L);
+    LLVMValueRef at = cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, p->kcols), col), L);
     if (p->elem_bytes == 4) return cg_load(c, lk->vf, cg_gep(c, c->t_f32, lk->codes, at), 4);
     LLVMValueRef bytes = cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, lk->codes, at), 1);
     q_format f = p->f.format;
@@ -95,7 +93,7 @@ static LLVMValueRef group_vec(cg_linear *lk, LLVMValueRef base, LLVMValueRef pan
 {
     cg *c = lk->c;
     int L = c->lanes;
-    LLVMValueRef at = mul(c, add(c, mul(c, panel, lk->p->n_groups), gi), L);
+    LLVMValueRef at = cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, lk->p->n_groups), gi), L);
     if (u8) return LLVMBuildZExt(c->b, cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, base, at), 1), lk->vi, "z");
     if (lk->p->scales_f16)
         return LLVMBuildFPExt(c->b, cg_load(c, cg_vec(c, c->t_f16, L), cg_gep(c, c->t_f16, base, at), 2), lk->vf, "s");
@@ -106,7 +104,7 @@ static LLVMValueRef group_vec(cg_linear *lk, LLVMValueRef base, LLVMValueRef pan
 static LLVMValueRef x_at(cg_linear *lk, LLVMValueRef row, LLVMValueRef col)
 {
     cg *c = lk->c;
-    return cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->x, add(c, mul(c, row, lk->k), col)), 4);
+    return cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->x, cg_add(c, cg_mul_k(c, row, lk->k), col)), 4);
 }
 
 /* ---- the output ------------------------------------------------------------- */
@@ -118,8 +116,8 @@ static void store(cg_linear *lk, LLVMValueRef row, LLVMValueRef panel, LLVMValue
     cg *c = lk->c;
     int L = c->lanes;
     int64_t rem = lk->n % L;
-    LLVMValueRef col = mul(c, panel, L);
-    LLVMValueRef yp = cg_gep(c, c->t_f32, lk->y, add(c, mul(c, row, lk->n), col));
+    LLVMValueRef col = cg_mul_k(c, panel, L);
+    LLVMValueRef yp = cg_gep(c, c->t_f32, lk->y, cg_add(c, cg_mul_k(c, row, lk->n), col));
     LLVMValueRef bp = lk->bias ? cg_gep(c, c->t_f32, lk->bias, col) : NULL;
     if (!rem) {
         if (bp) v = LLVMBuildFAdd(c->b, v, cg_load(c, lk->vf, bp, 4), "");
@@ -133,9 +131,7 @@ static void store(cg_linear *lk, LLVMValueRef row, LLVMValueRef panel, LLVMValue
     cg_store(c, bp ? LLVMBuildFAdd(c->b, v, cg_load(c, lk->vf, bp, 4), "") : v, yp, 4);
     LLVMBuildBr(c->b, bdone);
     LLVMPositionBuilderAtEnd(c->b, bpart);
-    LLVMValueRef bits[64];
-    for (int j = 0; j < L; j++) bits[j] = LLVMConstInt(c->t_i1, j < rem, 0);
-    LLVMValueRef mask = LLVMConstVector(bits, (unsigned)L);
+    LLVMValueRef mask = cg_lane_mask(c, L, rem);
     LLVMTypeRef tys[2] = {lk->vf, c->t_ptr};
     if (bp) {
         LLVMValueRef args[4] = {bp, cg_i32(c, 4), mask, LLVMConstNull(lk->vf)};
@@ -161,7 +157,7 @@ typedef struct tile {
 
 static bool grouped(const cg_packed *p) { return p->f.group != 0; }
 
-static LLVMValueRef row_of(tile *t, int r) { return add(t->lk->c, t->m0, cg_i64(t->lk->c, r)); }
+static LLVMValueRef row_of(tile *t, int r) { return cg_add(t->lk->c, t->m0, cg_i64(t->lk->c, r)); }
 
 /* The group's scale (and -z * scale) vectors, for grouped float decoding. */
 static void load_group(tile *t, LLVMValueRef gi)
@@ -192,7 +188,7 @@ static void float_step(tile *t, LLVMValueRef step, LLVMValueRef col0, int cols)
     if (!p->kmajor)
         for (int j = 0; j < t->np; j++) words[j] = load_word(lk, t->panel[j], step);
     for (int i = 0; i < cols; i++) {
-        LLVMValueRef col = add(c, col0, cg_i64(c, i)), w[MAX_PANELS];
+        LLVMValueRef col = cg_add(c, col0, cg_i64(c, i)), w[MAX_PANELS];
         for (int j = 0; j < t->np; j++) {
             w[j] = p->kmajor ? column(lk, t->panel[j], col) : nibble(lk, words[j], i);
             if (grouped(p) && !scale_late(t))
@@ -214,14 +210,14 @@ static void float_steps(tile *t, LLVMValueRef s_offset, int64_t s_begin, int64_t
     int pw = t->lk->p->per_word;
     if (s_end > s_begin) {
         cg_loop l = cg_for(c, s_begin, s_end, 1, "step");
-        LLVMValueRef st = s_offset ? add(c, l.iv, s_offset) : l.iv;
-        float_step(t, st, mul(c, st, pw), pw);
+        LLVMValueRef st = s_offset ? cg_add(c, l.iv, s_offset) : l.iv;
+        float_step(t, st, cg_mul_k(c, st, pw), pw);
         cg_loop_end(c, &l);
     }
     if (tail_cols) {
         LLVMValueRef st = cg_i64(c, s_end);
-        if (s_offset) st = add(c, st, s_offset);
-        float_step(t, st, mul(c, st, pw), tail_cols);
+        if (s_offset) st = cg_add(c, st, s_offset);
+        float_step(t, st, cg_mul_k(c, st, pw), tail_cols);
     }
 }
 
@@ -249,7 +245,7 @@ static void float_tile(tile *t)
     if (grouped(p) && last > 0) {
         cg_loop gl = cg_for(c, 0, last, 1, "group");
         load_group(t, gl.iv);
-        float_steps(t, mul(c, gl.iv, p->group_words), 0, p->group_words, 0);
+        float_steps(t, cg_mul_k(c, gl.iv, p->group_words), 0, p->group_words, 0);
         if (late) fold_group(t);
         cg_loop_end(c, &gl);
     }
@@ -315,10 +311,10 @@ static void int_step(tile *t, LLVMValueRef step)
         parts[0][j] = LLVMBuildAnd(c->b, word, m, "lo");
         parts[1][j] = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, word, cg_vsplat_i32(c, 4, L), ""), m, "hi");
     }
-    LLVMValueRef col = mul(c, step, lk->p->per_word);
+    LLVMValueRef col = cg_mul_k(c, step, lk->p->per_word);
     for (int pi = 0; pi < n_parts; pi++)
         for (int r = 0; r < t->mr; r++) {
-            LLVMValueRef off = add(c, mul(c, row_of(t, r), lk->p->kcols), add(c, col, cg_i64(c, 4 * pi)));
+            LLVMValueRef off = cg_add(c, cg_mul_k(c, row_of(t, r), lk->p->kcols), cg_add(c, col, cg_i64(c, 4 * pi)));
             LLVMValueRef xb = cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, lk->x, off), 1), L);
             for (int j = 0; j < t->np; j++)
                 cg_store(c, int_dot(lk, cg_load(c, lk->vi, t->isum[r][j], 64), parts[pi][j], xb), t->isum[r][j], 64);
@@ -333,10 +329,10 @@ static LLVMValueRef corrected(tile *t, int r, int j, LLVMValueRef gi)
     const cg_packed *p = lk->p;
     LLVMValueRef v = cg_load(c, lk->vi, t->isum[r][j], 64);
     if (p->code_offset || lk->zeros) {
-        LLVMValueRef at = add(c, mul(c, row_of(t, r), p->n_groups), gi);
+        LLVMValueRef at = cg_add(c, cg_mul_k(c, row_of(t, r), p->n_groups), gi);
         LLVMValueRef xs = cg_load(c, c->t_i32, cg_gep(c, c->t_i32, lk->xsum, at), 4);
         LLVMValueRef corr = cg_splat(c, LLVMBuildMul(c->b, xs, cg_i32(c, p->code_offset), ""), c->lanes);
-        if (lk->zeros) corr = add(c, corr, LLVMBuildMul(c->b, t->zero[j], cg_splat(c, xs, c->lanes), ""));
+        if (lk->zeros) corr = cg_add(c, corr, LLVMBuildMul(c->b, t->zero[j], cg_splat(c, xs, c->lanes), ""));
         v = LLVMBuildSub(c->b, v, corr, "");
     }
     return LLVMBuildSIToFP(c->b, v, lk->vf, "");
@@ -350,7 +346,7 @@ static void int_group(tile *t, LLVMValueRef gi, LLVMValueRef w0, int64_t n_words
     for (int r = 0; r < t->mr; r++)
         for (int j = 0; j < t->np; j++) cg_store(c, LLVMConstNull(lk->vi), t->isum[r][j], 64);
     cg_loop l = cg_for(c, 0, n_words, 1, "word");
-    int_step(t, add(c, l.iv, w0));
+    int_step(t, cg_add(c, l.iv, w0));
     cg_loop_end(c, &l);
     for (int j = 0; j < t->np; j++) {
         LLVMValueRef s = group_vec(lk, lk->scales, t->panel[j], gi, false);
@@ -368,7 +364,7 @@ static void int_tile(tile *t)
     int64_t last = p->n_groups - 1;
     if (last > 0) {
         cg_loop gl = cg_for(c, 0, last, 1, "group");
-        int_group(t, gl.iv, mul(c, gl.iv, p->group_words), p->group_words);
+        int_group(t, gl.iv, cg_mul_k(c, gl.iv, p->group_words), p->group_words);
         cg_loop_end(c, &gl);
     }
     int_group(t, cg_i64(c, last), cg_i64(c, last * p->group_words), p->words - last * p->group_words);
@@ -401,7 +397,7 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np)
     if (!int_dot)
         while (t.chains * 2 * mr * np <= MAX_CHAINS && t.chains * 2 <= p->per_word) t.chains *= 2;
     if (!int_dot && scale_late(&t)) t.chains += 1; /* chain 0 holds the scaled total */
-    for (int j = 0; j < np; j++) t.panel[j] = add(c, p0, cg_i64(c, j));
+    for (int j = 0; j < np; j++) t.panel[j] = cg_add(c, p0, cg_i64(c, j));
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < np; j++) {
             for (int ch = 0; ch < t.chains; ch++) {

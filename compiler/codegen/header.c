@@ -98,10 +98,7 @@ bool cg_write_header(fe_arena *arena, const ir_graph *g, const ir_plan *plan, co
     const char *slash = strrchr(path, '/');
     write_body(f, arena, g, plan, t, slash ? slash + 1 : path);
     fclose(f);
-    char err[256];
-    rt_write_piece piece = {buf, len};
-    qmc_status st = rt_file_write_atomic(path, &piece, 1, err, sizeof err);
+    bool written = cg_write_file(path, buf, len);
     free(buf);
-    if (st != QMC_OK) return fe_error_plain("%s: %s", path, err), false;
-    return true;
+    return written;
 }

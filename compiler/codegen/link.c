@@ -81,11 +81,9 @@ static bool copy_file(const char *from, const char *to)
     rt_mapped_file f;
     char err[256];
     if (rt_file_map(from, &f, err, sizeof err) != QMC_OK) return fe_error_plain("%s: %s", from, err), false;
-    rt_write_piece piece = {f.data, f.size};
-    qmc_status st = rt_file_write_atomic(to, &piece, 1, err, sizeof err);
+    bool written = cg_write_file(to, f.data, f.size);
     rt_file_unmap(&f);
-    if (st != QMC_OK) return fe_error_plain("%s: %s", to, err), false;
-    return true;
+    return written;
 }
 
 bool cg_link(fe_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj, const char *out)
