@@ -255,23 +255,23 @@ void cal_progress_end(cal_progress *p)
 /* Registers node x (an operand of a linear or matmul) for observation. */
 static void observe(ir_graph *g, ir_calibration *c, int32_t x, bool linear_input)
 {
-    if (c->of_node[x] && linear_input && c->second_moments && !c->of_node[x]->xx &&
-        c->of_node[x]->channels <= CAL_XX_MAX)
-        c->of_node[x]->xx = fe_arena_alloc(g->arena, sizeof(double) * (size_t)(c->of_node[x]->channels *
-                                                                                 c->of_node[x]->channels));
-    if (c->of_node[x] || g->nodes[x].dtype != QMC_DTYPE_F32) return;
-    const ir_node *n = &g->nodes[x];
-    cal_stats *s = fe_arena_alloc(g->arena, sizeof *s);
-    s->node = x;
-    s->min = INFINITY;
-    s->max = -INFINITY;
-    cal_hist_init(&s->hist);
-    s->channels = n->rank ? n->shape[n->rank - 1] : 1;
-    s->mean_sq = fe_arena_alloc(g->arena, sizeof(double) * (size_t)s->channels);
-    if (linear_input && c->second_moments && s->channels <= CAL_XX_MAX)
+    cal_stats *s = c->of_node[x];
+    if (!s) {
+        const ir_node *n = &g->nodes[x];
+        if (n->dtype != QMC_DTYPE_F32) return;
+        s = fe_arena_alloc(g->arena, sizeof *s);
+        s->node = x;
+        s->min = INFINITY;
+        s->max = -INFINITY;
+        cal_hist_init(&s->hist);
+        s->channels = n->rank ? n->shape[n->rank - 1] : 1;
+        s->mean_sq = fe_arena_alloc(g->arena, sizeof(double) * (size_t)s->channels);
+        c->of_node[x] = s;
+        c->n_observed++;
+    }
+    /* a node may be seen first as another operand, then as a linear's input */
+    if (linear_input && c->second_moments && !s->xx && s->channels <= CAL_XX_MAX)
         s->xx = fe_arena_alloc(g->arena, sizeof(double) * (size_t)(s->channels * s->channels));
-    c->of_node[x] = s;
-    c->n_observed++;
 }
 
 /* xx += sum over rows of x x^T (the upper triangle; mirrored at the end). */
@@ -312,22 +312,9 @@ static bool accumulate(const ir_graph *g, cal_stats *s, const float *x, int64_t 
 
 bool cal_open(const ir_graph *g, const char *const *specs, int n, model_input *ins, int64_t *samples)
 {
-    int opened = 0;
-    for (; opened < n; opened++)
-        if (!model_input_open(g, specs[opened], &ins[opened])) break;
     int64_t batch;
-    if (opened < n || !model_inputs_check(g, ins, n, &batch)) {
-        for (int i = 0; i < opened; i++) model_input_close(&ins[i]);
-        return false;
-    }
+    if (!model_inputs_open(g, specs, n, ins, &batch)) return false;
     *samples = batch < 0 ? 1 : batch;
-    return true;
-}
-
-bool cal_load(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t s)
-{
-    for (int i = 0; i < n; i++)
-        if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : s, interp_input(it, ins[i].port))) return false;
     return true;
 }
 
@@ -343,7 +330,7 @@ static bool stream(ir_graph *g, ir_calibration *c, model_input *ins, int n_ins)
     cal_progress_begin(&pr, "calibrating");
     bool ok = true;
     for (int64_t s = 0; s < c->samples && ok; s++) {
-        ok = cal_load(g, it, ins, n_ins, s) && interp_run(it);
+        ok = model_inputs_load(g, it, ins, n_ins, s) && interp_run(it);
         for (int i = 0; i < g->n_nodes && ok; i++)
             if (c->of_node[i]) ok = accumulate(g, c->of_node[i], interp_node_value(it, i), s, row);
         cal_progress_update(&pr, s + 1, c->samples);

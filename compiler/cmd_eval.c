@@ -194,9 +194,8 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
     }
     float **stacked = calloc((size_t)g->n_outputs, sizeof *stacked);
     if (!stacked) return free(labels), fe_error_plain("out of memory"), 1;
-    for (; n < a->n_inputs; n++)
-        if (!model_input_open(g, a->inputs[n], &ins[n])) goto done;
-    if (!model_inputs_check(g, ins, n, &batch)) goto done;
+    if (!model_inputs_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
+    n = a->n_inputs;
     int64_t runs = batch < 0 ? 1 : batch;
     if (runs != n_labels) {
         fe_error_plain("%s holds %lld labels but the inputs hold %lld samples", a->labels, (long long)n_labels,
@@ -297,15 +296,11 @@ static int eval_error(const eval_args *a, ir_graph *g, interp *it, fe_arena *are
     double **logp = fe_arena_alloc(arena, sizeof *logp * (size_t)g->n_outputs);
     for (int o = 0; o < g->n_outputs; o++)
         logp[o] = fe_arena_alloc(arena, sizeof(double) * (size_t)ir_node_count(&g->nodes[g->outputs[o].node]));
-    for (; n < a->n_inputs; n++)
-        if (!model_input_open(g, a->inputs[n], &ins[n])) goto done;
-    if (!model_inputs_check(g, ins, n, &batch)) goto done;
+    if (!model_inputs_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
+    n = a->n_inputs;
     int64_t runs = batch < 0 ? 1 : batch;
     for (int64_t r = 0; r < runs; r++) {
-        for (int i = 0; i < n; i++)
-            if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : r, interp_input(ref, ins[i].port)) ||
-                !model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : r, interp_input(it, ins[i].port)))
-                goto done;
+        if (!model_inputs_load(g, ref, ins, n, r) || !model_inputs_load(g, it, ins, n, r)) goto done;
         if (!interp_run(ref) || !interp_run(it)) goto done;
         for (int o = 0; o < g->n_outputs; o++) {
             const ir_node *on = &g->nodes[g->outputs[o].node];

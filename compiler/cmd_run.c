@@ -96,9 +96,8 @@ static int run(const run_args *a, fe_arena *arena)
         if (!model_output_spec(g, a->outputs[i], &out_ports[i], &out_paths[i])) return 1;
     float **stacked = calloc((size_t)g->n_outputs, sizeof *stacked);
     if (!stacked) return fe_error_plain("out of memory"), 1;
-    for (; n_open < a->n_inputs; n_open++)
-        if (!model_input_open(g, a->inputs[n_open], &ins[n_open])) goto done;
-    if (!model_inputs_check(g, ins, n_open, &batch)) goto done;
+    if (!model_inputs_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
+    n_open = a->n_inputs;
     interp *it = interp_new(arena, g);
     interp_use_quantized_weights(it, g);
     int64_t runs = batch < 0 ? 1 : batch;

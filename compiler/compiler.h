@@ -515,18 +515,18 @@ typedef struct model_input {
     int64_t batch;    /* size of the extra leading dimension, or -1 */
 } model_input;
 
-/* Parses NAME=FILE, maps the file and checks it against input NAME: dtype
- * (f32 inputs take float32; i32 inputs take int32 or int64) and shape,
- * which is the declared one or has one extra leading (batch) dimension.
- * Errors point at the input's declaration. */
-bool model_input_open(const ir_graph *g, const char *spec, model_input *in);
-/* Copies batch item b (0 if unbatched) into dst as the declared dtype;
- * int64 values outside int32 are an error. */
-bool model_input_read(const ir_graph *g, const model_input *in, int64_t b, void *dst);
+/* Opens the n NAME=FILE specs into ins: maps each file and checks it
+ * against input NAME, dtype (f32 inputs take float32; i32 inputs take int32
+ * or int64) and shape (the declared one, or one extra leading batch
+ * dimension); checks that every input is given once and that batched
+ * inputs agree. *batch gets the batch count (-1 if none is batched). On
+ * failure reports why (at the input's declaration) and leaves none open;
+ * on success close each with model_input_close. */
+bool model_inputs_open(const ir_graph *g, const char *const *specs, int n, model_input *ins, int64_t *batch);
+/* Loads batch item s (item 0 of unbatched inputs) into the interpreter's
+ * inputs as the declared dtypes; int64 values outside int32 are an error. */
+bool model_inputs_load(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t s);
 void model_input_close(model_input *in);
-/* Checks that every input is given once and that batched inputs agree;
- * returns the batch count (-1 if none is batched) via *batch. */
-bool model_inputs_check(const ir_graph *g, const model_input *ins, int n, int64_t *batch);
 /* Runs the interpreter over `runs` batch items (1 if unbatched) and stacks
  * each output port o into stacked[o] (runs * its count floats). */
 bool model_run_batches(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t runs,
@@ -615,11 +615,9 @@ const double *cal_second_moment(const ir_graph *g, int32_t w, fe_arena *arena);
  * layers using weight node w: the largest clip over them / 127 (1 if the
  * activation was all zeros). */
 float cal_act_scale(const ir_graph *g, int32_t w);
-/* Opens the calibration files (NAME=FILE.npy) for every input of g;
- * *samples gets the number of samples. Close them with model_input_close. */
+/* Opens the calibration files (NAME=FILE.npy) for every input of g, as
+ * model_inputs_open; *samples gets the number of samples. */
 bool cal_open(const ir_graph *g, const char *const *specs, int n, model_input *ins, int64_t *samples);
-/* Loads sample s into the interpreter's inputs. */
-bool cal_load(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t s);
 
 /* A progress bar on stderr, shown once the work has taken a second and only
  * if stderr is a terminal. */

@@ -39,7 +39,7 @@ static bool dtype_accepted(qmc_dtype declared, qmc_dtype file)
     return file == QMC_DTYPE_I32 || file == QMC_DTYPE_I64;
 }
 
-bool model_input_open(const ir_graph *g, const char *spec, model_input *in)
+static bool model_input_open(const ir_graph *g, const char *spec, model_input *in)
 {
     char name[128], err[256];
     memset(in, 0, sizeof *in);
@@ -83,7 +83,7 @@ bool model_input_open(const ir_graph *g, const char *spec, model_input *in)
     return true;
 }
 
-bool model_input_read(const ir_graph *g, const model_input *in, int64_t b, void *dst)
+static bool model_input_read(const ir_graph *g, const model_input *in, int64_t b, void *dst)
 {
     const ir_port *p = &g->inputs[in->port];
     int64_t count = 1;
@@ -110,7 +110,7 @@ bool model_input_read(const ir_graph *g, const model_input *in, int64_t b, void 
 
 void model_input_close(model_input *in) { rt_file_unmap(&in->file); }
 
-bool model_inputs_check(const ir_graph *g, const model_input *ins, int n, int64_t *batch)
+static bool model_inputs_check(const ir_graph *g, const model_input *ins, int n, int64_t *batch)
 {
     *batch = -1;
     for (int p = 0; p < g->n_inputs; p++) {
@@ -138,6 +138,25 @@ bool model_inputs_check(const ir_graph *g, const model_input *ins, int n, int64_
     return true;
 }
 
+bool model_inputs_open(const ir_graph *g, const char *const *specs, int n, model_input *ins, int64_t *batch)
+{
+    int opened = 0;
+    for (; opened < n; opened++)
+        if (!model_input_open(g, specs[opened], &ins[opened])) break;
+    if (opened < n || !model_inputs_check(g, ins, n, batch)) {
+        for (int i = 0; i < opened; i++) model_input_close(&ins[i]);
+        return false;
+    }
+    return true;
+}
+
+bool model_inputs_load(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t s)
+{
+    for (int i = 0; i < n; i++)
+        if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : s, interp_input(it, ins[i].port))) return false;
+    return true;
+}
+
 bool model_output_spec(const ir_graph *g, const char *spec, int *port, const char **path)
 {
     char name[128];
@@ -150,10 +169,7 @@ bool model_run_batches(const ir_graph *g, interp *it, const model_input *ins, in
                        float *const *stacked)
 {
     for (int64_t r = 0; r < runs; r++) {
-        for (int i = 0; i < n; i++)
-            if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : r, interp_input(it, ins[i].port)))
-                return false;
-        if (!interp_run(it)) return false;
+        if (!model_inputs_load(g, it, ins, n, r) || !interp_run(it)) return false;
         for (int o = 0; o < g->n_outputs; o++) {
             int64_t count = ir_node_count(&g->nodes[g->outputs[o].node]);
             memcpy(stacked[o] + r * count, interp_output(it, o), sizeof(float) * (size_t)count);

@@ -334,7 +334,7 @@ static void set_f32(sens_ctx *c, sens_tensor *t)
 static bool run_reference(sens_ctx *c, int64_t s)
 {
     for (int i = 0; i < c->n_t; i++) set_f32(c, &c->t[i]);
-    if (!cal_load(c->g, c->it, c->ins, c->n_ins, s) || !interp_run(c->it)) return false;
+    if (!model_inputs_load(c->g, c->it, c->ins, c->n_ins, s) || !interp_run(c->it)) return false;
     for (int o = 0; o < c->n_out; o++) {
         memcpy(c->ref[o], interp_output(c->it, o), sizeof(float) * (size_t)c->out_count[o]);
         if (c->g->outputs[o].logits) qp_log_softmax(c->ref[o], c->out_count[o], c->out_row[o], c->ref_logp[o]);
