@@ -275,7 +275,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, fe_lex_
     yysymbol_kind_t found = yypcontext_token(ctx);
     const FE_YYLTYPE *loc = yypcontext_location(ctx);
     bool want_rbrace = false;
-    for (int i = 0; i < n; i++) want_rbrace |= expected[i] == YYSYMBOL_31_; /* '}' */
+    for (int i = 0; i < n; i++) want_rbrace |= expected[i] == YYTRANSLATE('}');
     bool glue = false;
     if (found == YYSYMBOL_YYEOF && want_rbrace && fe_lex_open_brace(st, &glue) && !glue) {
         /* clang's wording: the block was never closed */
