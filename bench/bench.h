@@ -59,7 +59,6 @@ typedef struct bench_stats {
     double bg_load; /* CPUs' worth of other processes' work during the timed runs */
 } bench_stats;
 
-uint64_t bench_now_ns(void);
 /* CPU time (s) of every process but this one, from /proc/stat and getrusage. */
 double bench_other_cpu_seconds(void);
 /* Waits (at most max_s seconds, 120 s over the whole run) until other
@@ -71,6 +70,21 @@ void bench_evict(const bench_range *ranges, int n);
 /* min and median of n times (sorts them). */
 bench_stats bench_stats_of(double *us, int n);
 bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const bench_range *evict, int n_evict);
+/* Other processes' CPUs' worth of work since bench_other_cpu_seconds()
+ * was other0 and qmc_now_ns() was wall0 (never negative). */
+double bench_bg_load(double other0, uint64_t wall0);
+
+/* The pause between cases, so one case's heat and frequency settle. */
+enum { BENCH_SETTLE_MS = 60 };
+
+/* One run of a compiled model with one input and one output (bench_fn). */
+typedef struct bench_qmc_run {
+    const qmc_model_desc *model;
+    const void *in[1];
+    void *out[1];
+    void *ws;
+} bench_qmc_run;
+int bench_qmc_run_once(void *ctx);
 
 /* One result line of results.jsonl. Zero / NULL fields are left out. */
 typedef struct bench_record {

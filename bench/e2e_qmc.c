@@ -9,19 +9,6 @@
 
 #include "bench.h"
 
-typedef struct e2e_ctx {
-    const qmc_model_desc *model;
-    const void *in[1];
-    void *out[1];
-    void *ws;
-} e2e_ctx;
-
-static int e2e_once(void *ctx)
-{
-    e2e_ctx *c = ctx;
-    return (int)c->model->run(c->in, c->out, c->ws);
-}
-
 /* The ONNX Runtime build each qmc build is compared with (see report.mjs). */
 static const char *peer_of(const char *precision)
 {
@@ -68,8 +55,8 @@ static void run_one(const bench_qmc_case *c, const int32_t *tokens, const float 
     }
     int64_t t = c->model->inputs[0].shape[0], v = c->model->outputs[0].shape[1];
     float *y = calloc((size_t)(t * v), sizeof(float));
-    e2e_ctx e = {c->model, {tokens}, {y}, qmc_workspace_alloc(c->model->workspace_size ? c->model->workspace_size : 64)};
-    r.st = bench_measure(&bench_warm, e2e_once, &e, NULL, 0);
+    bench_qmc_run e = {c->model, {tokens}, {y}, qmc_workspace_alloc(c->model->workspace_size)};
+    r.st = bench_measure(&bench_warm, bench_qmc_run_once, &e, NULL, 0);
     double rel, top1;
     compare_logits(y, ref, t, v, &rel, &top1);
     /* f32 must match PyTorch; quantized builds must stay near it (a broken
@@ -83,7 +70,7 @@ static void run_one(const bench_qmc_case *c, const int32_t *tokens, const float 
     bench_record_write(&r);
     qmc_workspace_free(e.ws);
     free(y);
-    bench_sleep_ms(60);
+    bench_sleep_ms(BENCH_SETTLE_MS);
 }
 
 void e2e_qmc_run(int threads, const char *tokens_npy, const char *logits_npy)

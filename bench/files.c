@@ -9,41 +9,26 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "rt.h"
 
 int64_t npy_load(const char *path, char dtype, void **data)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return perror(path), -1;
-    unsigned char pre[10];
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6)) {
-        fclose(f);
-        return fprintf(stderr, "%s: not a .npy file\n", path), -1;
+    rt_mapped_file f;
+    rt_npy_header h;
+    char err[256];
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return fprintf(stderr, "%s: %s\n", path, err), -1;
+    if (rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK) {
+        rt_file_unmap(&f);
+        return fprintf(stderr, "%s: %s\n", path, err), -1;
     }
-    size_t hlen = pre[8] | (size_t)pre[9] << 8, pos = 10;
-    if (pre[6] >= 2) { /* version 2 and 3: a 4-byte header length */
-        unsigned char more[2];
-        if (fread(more, 1, 2, f) != 2) return fclose(f), -1;
-        hlen |= (size_t)more[0] << 16 | (size_t)more[1] << 24;
-        pos = 12;
-    }
-    char *hdr = calloc(1, hlen + 1);
-    if (fread(hdr, 1, hlen, f) != hlen) return free(hdr), fclose(f), -1;
-    char want[8];
-    snprintf(want, sizeof want, "'<%c4'", dtype);
-    bool ok = strstr(hdr, want) && strstr(hdr, "'fortran_order': False");
-    free(hdr);
-    if (!ok) {
-        fclose(f);
+    if (h.dtype != (dtype == 'f' ? QMC_DTYPE_F32 : QMC_DTYPE_I32)) {
+        rt_file_unmap(&f);
         return fprintf(stderr, "%s: expected a C-order <%c4 array\n", path, dtype), -1;
     }
-    fseek(f, 0, SEEK_END);
-    long end = ftell(f);
-    int64_t count = (end - (long)(pos + hlen)) / 4;
-    *data = malloc((size_t)count * 4 + 4);
-    fseek(f, (long)(pos + hlen), SEEK_SET);
-    size_t got = fread(*data, 4, (size_t)count, f);
-    fclose(f);
-    return (int64_t)got == count ? count : -1;
+    *data = malloc(h.data_bytes + 4);
+    if (*data) memcpy(*data, f.data + h.data_offset, h.data_bytes);
+    rt_file_unmap(&f);
+    return *data ? h.count : -1;
 }
 
 static const float *st_map_uncached(const char *path, int64_t n, int64_t k);

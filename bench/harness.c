@@ -29,7 +29,6 @@ typedef struct options {
 
 /* Before switching implementations: let spinning worker threads (OpenMP's,
  * qmc's pool) fall asleep so they do not compete with the next one. */
-enum { SETTLE_MS = 60 };
 
 static void *xalloc(size_t bytes)
 {
@@ -64,10 +63,10 @@ static void run_machine(int threads)
     double t[7];
     bench_wait_quiet(10.0);
     double other0 = bench_other_cpu_seconds();
-    uint64_t wall0 = bench_now_ns();
+    uint64_t wall0 = qmc_now_ns();
     for (int i = 0; i < 7; i++) t[i] = yard_stream_read(buf, bytes, threads) * 1e6;
     bench_stats st = bench_stats_of(t, 7);
-    st.bg_load = fmax(0, (bench_other_cpu_seconds() - other0) / ((double)(bench_now_ns() - wall0) * 1e-9));
+    st.bg_load = bench_bg_load(other0, wall0);
     snprintf(label, sizeof label, "stream read 1 GB");
     bench_record_write(&(bench_record){.group = "machine", .case_name = label, .impl = "machine", .threads = threads,
                                        .st = st, .weight_bytes = (double)bytes});
@@ -81,10 +80,10 @@ static void run_machine(int threads)
     double all[5];
     bench_wait_quiet(10.0);
     other0 = bench_other_cpu_seconds();
-    wall0 = bench_now_ns();
+    wall0 = qmc_now_ns();
     for (int i = 0; i < 5; i++) all[i] = yard_vnni_run(iters, threads) * 1e6;
     bench_stats vs = bench_stats_of(all, 5);
-    vs.bg_load = fmax(0, (bench_other_cpu_seconds() - other0) / ((double)(bench_now_ns() - wall0) * 1e-9));
+    vs.bg_load = bench_bg_load(other0, wall0);
     bench_record_write(&(bench_record){.group = "machine", .case_name = "vpdpbusd peak", .impl = "machine",
                                        .threads = threads, .st = vs, .ops = 2.0 * 64 * 16 * (double)iters * threads});
 }
@@ -193,23 +192,10 @@ static void run_dnnl(const char *group, const char *case_name, bool int8, shape 
     free(codes);
     free(scales);
     free(x);
-    bench_sleep_ms(SETTLE_MS);
+    bench_sleep_ms(BENCH_SETTLE_MS);
 }
 
 /* ---- qmc builds --------------------------------------------------------------- */
-
-typedef struct qmc_ctx {
-    const qmc_model_desc *model;
-    const void *in[1];
-    void *out[1];
-    void *ws;
-} qmc_ctx;
-
-static int qmc_run_once(void *ctx)
-{
-    qmc_ctx *c = ctx;
-    return (int)c->model->run(c->in, c->out, c->ws);
-}
 
 static const char *goal_of(const bench_qmc_case *c)
 {
@@ -245,9 +231,9 @@ static void run_qmc(const bench_qmc_case *c, const char *case_name, int threads)
     const float *w = st_map_weights(c->weights_st, c->n, c->k);
     float *x = xalloc(sizeof(float) * (size_t)(c->m * c->k)), *y = xalloc(sizeof(float) * (size_t)(c->m * c->n));
     bench_activations(c->m, c->k, x);
-    qmc_ctx q = {c->model, {x}, {y}, qmc_workspace_alloc(c->model->workspace_size ? c->model->workspace_size : 64)};
+    bench_qmc_run q = {c->model, {x}, {y}, qmc_workspace_alloc(c->model->workspace_size)};
     bench_range wr = {c->model->weights_base ? *c->model->weights_base : NULL, (size_t)c->model->weights_size};
-    r.st = bench_measure(!strcmp(c->group, "gemv") ? &bench_cold : &bench_warm, qmc_run_once, &q, &wr,
+    r.st = bench_measure(!strcmp(c->group, "gemv") ? &bench_cold : &bench_warm, bench_qmc_run_once, &q, &wr,
                          wr.p ? 1 : 0);
     r.weight_bytes = (double)c->model->weights_size;
     r.ops = 2.0 * (double)(c->m * c->n * c->k);
@@ -264,7 +250,7 @@ static void run_qmc(const bench_qmc_case *c, const char *case_name, int threads)
     qmc_workspace_free(q.ws);
     free(x);
     free(y);
-    bench_sleep_ms(SETTLE_MS);
+    bench_sleep_ms(BENCH_SETTLE_MS);
 }
 
 /* ---- retries ------------------------------------------------------------------ */
@@ -277,11 +263,11 @@ static void measured_group(void (*fn)(void *), void *ctx)
 {
     static double budget = 150; /* seconds of re-measuring per run */
     for (int attempt = 0;; attempt++) {
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = qmc_now_ns();
         bench_group_begin();
         fn(ctx);
         double load = bench_group_end();
-        budget -= (double)(bench_now_ns() - t0) * 1e-9;
+        budget -= (double)(qmc_now_ns() - t0) * 1e-9;
         if (load < 0.1 || attempt == 2 || budget <= 0) break;
         printf("  (other processes took %.1f CPUs: measuring these cases again)\n", load);
         bench_wait_quiet(30);

@@ -70,7 +70,7 @@ QMC=$BUILD/compiler/qmc
 RT=$BUILD/runtime/x86_64-linux-gnu/libqmc_rt.a
 
 # ---- weights and models ------------------------------------------------------
-CFLAGS="-O3 -march=native -std=gnu11 -Wall -Wextra -I$BENCH -I$ROOT/include"
+CFLAGS="-O3 -march=native -std=gnu11 -Wall -Wextra -I$BENCH -I$ROOT/include -I$ROOT/runtime"
 gcc $CFLAGS "$BENCH/gen_weights.c" -o "$WORK/gen_weights" -lm
 
 # The cases (N x K shapes; each list can be overridden from the environment).

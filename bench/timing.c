@@ -19,13 +19,6 @@ const bench_plan bench_cold = {.warmup = 3, .min_reps = 50, .max_reps = 2000, .m
 const bench_plan bench_warm = {.warmup = 3, .min_reps = 20, .max_reps = 5000, .min_seconds = 0.5, .max_wall = 4.0,
                                .cold = false};
 
-uint64_t bench_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 double bench_other_cpu_seconds(void)
 {
     FILE *f = fopen("/proc/stat", "r");
@@ -46,14 +39,14 @@ double bench_other_cpu_seconds(void)
 void bench_wait_quiet(double max_s)
 {
     static double budget = 120; /* seconds of waiting for the whole run */
-    uint64_t start = bench_now_ns();
+    uint64_t start = qmc_now_ns();
     bool told = false;
     for (;; budget -= 0.15) {
         double c0 = bench_other_cpu_seconds();
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = qmc_now_ns();
         bench_sleep_ms(150);
-        double load = (bench_other_cpu_seconds() - c0) / ((double)(bench_now_ns() - t0) * 1e-9);
-        if (load < 0.1 || budget <= 0 || (double)(bench_now_ns() - start) * 1e-9 > max_s) return;
+        double load = (bench_other_cpu_seconds() - c0) / ((double)(qmc_now_ns() - t0) * 1e-9);
+        if (load < 0.1 || budget <= 0 || (double)(qmc_now_ns() - start) * 1e-9 > max_s) return;
         if (!told) printf("  (waiting for a quiet machine: other processes use %.1f CPUs)\n", load), fflush(stdout);
         told = true;
     }
@@ -102,14 +95,14 @@ bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const 
     }
     double *t = malloc(sizeof(double) * (size_t)plan->max_reps);
     double timed = 0;
-    uint64_t wall0 = bench_now_ns();
+    uint64_t wall0 = qmc_now_ns();
     double other0 = bench_other_cpu_seconds();
     int n = 0;
     while (n < plan->max_reps) {
         if (plan->cold) bench_evict(evict, n_evict);
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = qmc_now_ns();
         int rc = fn(ctx);
-        uint64_t t1 = bench_now_ns();
+        uint64_t t1 = qmc_now_ns();
         if (rc) {
             st.failed = rc;
             break;
@@ -120,13 +113,25 @@ bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const 
         if (n >= plan->min_reps && (timed >= plan->min_seconds || wall >= plan->max_wall)) break;
     }
     int failed = st.failed;
-    double wall = (double)(bench_now_ns() - wall0) * 1e-9;
-    double load = wall > 0 ? (bench_other_cpu_seconds() - other0) / wall : 0;
+    double load = bench_bg_load(other0, wall0);
     st = bench_stats_of(t, n);
     st.failed = failed;
-    st.bg_load = load > 0 ? load : 0;
+    st.bg_load = load;
     free(t);
     return st;
+}
+
+double bench_bg_load(double other0, uint64_t wall0)
+{
+    double wall = (double)(qmc_now_ns() - wall0) * 1e-9;
+    double load = wall > 0 ? (bench_other_cpu_seconds() - other0) / wall : 0;
+    return load > 0 ? load : 0;
+}
+
+int bench_qmc_run_once(void *ctx)
+{
+    bench_qmc_run *c = ctx;
+    return (int)c->model->run(c->in, c->out, c->ws);
 }
 
 /* ---- records -------------------------------------------------------------- */

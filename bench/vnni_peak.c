@@ -44,11 +44,11 @@ double yard_vnni_run(int64_t iters, int threads)
     {
 #pragma omp barrier
 #pragma omp master
-        t0 = bench_now_ns();
+        t0 = qmc_now_ns();
         vnni_loop(iters);
 #pragma omp barrier
 #pragma omp master
-        t1 = bench_now_ns();
+        t1 = qmc_now_ns();
     }
     return (double)(t1 - t0) * 1e-9;
 }

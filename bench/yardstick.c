@@ -25,13 +25,13 @@ double yard_stream_read(const void *buf, size_t bytes, int threads)
 {
     size_t n = bytes / sizeof(float), chunk = n / (size_t)threads / 64 * 64;
     double sum = 0;
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = qmc_now_ns();
 #pragma omp parallel num_threads(threads) reduction(+ : sum)
     {
         size_t i = (size_t)omp_get_thread_num();
         sum += read_sum((const float *)buf + i * chunk, chunk);
     }
-    uint64_t t1 = bench_now_ns();
+    uint64_t t1 = qmc_now_ns();
     yard_sink = sum;
     return (double)(t1 - t0) * 1e-9;
 }
