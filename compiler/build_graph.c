@@ -71,13 +71,6 @@ struct scope {
     scope *parent;
 };
 
-/* A string -> int map (open addressing) for names and weight nodes. */
-typedef struct name_map {
-    const char **keys;
-    int32_t *vals;
-    int cap, n;
-} name_map;
-
 typedef struct builder {
     fe_arena *arena;
     ir_graph *g;
@@ -90,8 +83,8 @@ typedef struct builder {
     int64_t statements;   /* statements run so far */
     int64_t expressions;  /* expressions evaluated so far */
     const char *context;  /* name prefix for nodes made inside a call, or NULL */
-    name_map node_names;  /* node name -> uses */
-    name_map weight_nodes; /* tensor name -> node */
+    ir_name_map node_names;  /* node name -> uses */
+    ir_name_map weight_nodes; /* tensor name -> node */
     const char **weight_names; /* all tensor names, for suggestions */
 } builder;
 
@@ -99,37 +92,6 @@ static const char *const precision_names[] = {"f32",     "int8",    "int4",   "i
                                               "int4g128", "fp8e4m3", "fp8e5m2"};
 
 /* ---- small utilities ---------------------------------------------------- */
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static int32_t *map_slot(builder *b, name_map *m, const char *key, bool insert)
-{
-    if (insert && (m->n + 1) * 2 > m->cap) {
-        name_map old = *m;
-        m->cap = old.cap ? old.cap * 2 : 64;
-        m->keys = fe_arena_alloc(b->arena, sizeof *m->keys * (size_t)m->cap);
-        m->vals = fe_arena_alloc(b->arena, sizeof *m->vals * (size_t)m->cap);
-        m->n = 0;
-        for (int i = 0; i < old.cap; i++)
-            if (old.keys[i]) *map_slot(b, m, old.keys[i], true) = old.vals[i];
-    }
-    if (!m->cap) return NULL;
-    for (uint64_t h = hash_str(key);; h++) {
-        int i = (int)(h & (uint64_t)(m->cap - 1));
-        if (!m->keys[i]) {
-            if (!insert) return NULL;
-            m->keys[i] = key;
-            m->n++;
-            return &m->vals[i];
-        }
-        if (strcmp(m->keys[i], key) == 0) return &m->vals[i];
-    }
-}
 
 static const char *kind_name(val_kind k)
 {
@@ -210,15 +172,15 @@ static void scope_unbind(scope *s, const char *name)
 /* A unique node name: base, then base#2, base#3, ... */
 static const char *unique_name(builder *b, const char *base)
 {
-    int32_t *uses = map_slot(b, &b->node_names, base, false);
+    int32_t *uses = ir_name_map_slot(b->arena, &b->node_names, base, false);
     if (!uses) {
-        *map_slot(b, &b->node_names, base, true) = 1;
+        *ir_name_map_slot(b->arena, &b->node_names, base, true) = 1;
         return base;
     }
     for (;;) {
         const char *name = fe_arena_printf(b->arena, "%s#%d", base, ++*uses);
-        if (!map_slot(b, &b->node_names, name, false)) {
-            *map_slot(b, &b->node_names, name, true) = 1;
+        if (!ir_name_map_slot(b->arena, &b->node_names, name, false)) {
+            *ir_name_map_slot(b->arena, &b->node_names, name, true) = 1;
             return name;
         }
     }
@@ -303,7 +265,7 @@ static bool open_weights(builder *b, const fe_node *stmt)
  * tensor the graph cannot hold (an empty dimension, too many elements). */
 static int32_t weight_node(builder *b, const fe_tensor *t, fe_loc loc)
 {
-    int32_t *slot = map_slot(b, &b->weight_nodes, t->name, false);
+    int32_t *slot = ir_name_map_slot(b->arena, &b->weight_nodes, t->name, false);
     if (slot) return *slot;
     char shape[RT_SHAPE_STR_MAX];
     for (int d = 0; d < t->rank; d++)
@@ -323,7 +285,7 @@ static int32_t weight_node(builder *b, const fe_tensor *t, fe_loc loc)
     n->dtype = QMC_DTYPE_F32;
     n->rank = t->rank;
     memcpy(n->shape, t->shape, sizeof n->shape);
-    *map_slot(b, &b->weight_nodes, t->name, true) = idx;
+    *ir_name_map_slot(b->arena, &b->weight_nodes, t->name, true) = idx;
     return idx;
 }
 

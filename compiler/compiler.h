@@ -152,6 +152,16 @@ const char *ir_op_name(ir_op op);
 int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, fe_loc loc);
 int64_t ir_node_count(const ir_node *n); /* number of elements */
 
+/* A string -> int32 map (open addressing, FNV-1a) in an arena; keys are
+ * not copied. Zero-initialise it. */
+typedef struct ir_name_map {
+    const char **keys;
+    int32_t *vals;
+    int cap, n;
+} ir_name_map;
+/* The value slot of key: NULL if absent (insert false), else created. */
+int32_t *ir_name_map_slot(fe_arena *arena, ir_name_map *m, const char *key, bool insert);
+
 /* ---- build_graph.c: syntax tree -> graph (elaboration) ------------------ */
 
 typedef struct ir_build_options {

@@ -53,3 +53,34 @@ int64_t ir_node_count(const ir_node *n)
     for (int i = 0; i < n->rank; i++) c *= n->shape[i];
     return c;
 }
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+int32_t *ir_name_map_slot(fe_arena *arena, ir_name_map *m, const char *key, bool insert)
+{
+    if (insert && (m->n + 1) * 2 > m->cap) {
+        ir_name_map old = *m;
+        m->cap = old.cap ? old.cap * 2 : 64;
+        m->keys = fe_arena_alloc(arena, sizeof *m->keys * (size_t)m->cap);
+        m->vals = fe_arena_alloc(arena, sizeof *m->vals * (size_t)m->cap);
+        m->n = 0;
+        for (int i = 0; i < old.cap; i++)
+            if (old.keys[i]) *ir_name_map_slot(arena, m, old.keys[i], true) = old.vals[i];
+    }
+    if (!m->cap) return NULL;
+    for (uint64_t h = hash_str(key);; h++) {
+        int i = (int)(h & (uint64_t)(m->cap - 1));
+        if (!m->keys[i]) {
+            if (!insert) return NULL;
+            m->keys[i] = key;
+            m->n++;
+            return &m->vals[i];
+        }
+        if (strcmp(m->keys[i], key) == 0) return &m->vals[i];
+    }
+}

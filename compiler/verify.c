@@ -43,29 +43,17 @@ static int arity_max(ir_op op)
     }
 }
 
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-/* Node names are unique: one pass with an open-addressing table. */
+/* Node names are unique: one pass with a name map. */
 static bool names_unique(const ir_graph *g, const char *after_pass)
 {
-    size_t cap = 16;
-    while (cap < (size_t)g->n_nodes * 2) cap *= 2;
-    int32_t *slots = malloc(sizeof *slots * cap);
-    if (!slots) return broken(after_pass, -1, "out of memory checking names");
-    for (size_t i = 0; i < cap; i++) slots[i] = -1;
+    fe_arena tmp = {0};
+    ir_name_map seen = {0};
     bool ok = true;
     for (int32_t i = 0; i < g->n_nodes && ok; i++) {
-        size_t h = (size_t)hash_name(g->nodes[i].name) & (cap - 1);
-        while (slots[h] >= 0 && strcmp(g->nodes[slots[h]].name, g->nodes[i].name) != 0) h = (h + 1) & (cap - 1);
-        if (slots[h] >= 0) ok = broken(after_pass, i, "duplicate node name");
-        slots[h] = i;
+        if (ir_name_map_slot(&tmp, &seen, g->nodes[i].name, false)) ok = broken(after_pass, i, "duplicate node name");
+        else *ir_name_map_slot(&tmp, &seen, g->nodes[i].name, true) = i;
     }
-    free(slots);
+    fe_arena_free(&tmp);
     return ok;
 }
 
