@@ -151,7 +151,7 @@ static int compile(compile_args *a, fe_arena *arena)
     ir_graph *g = pipeline_load(arena, a->model, &a->po);
     if (!g || !pipeline_precision(arena, g, &a->po)) return 1;
     ir_plan plan;
-    if (!ir_lower(g, &plan, !cg_target_int8_dot(&t))) return 1;
+    if (!ir_lower(g, &plan, cg_target_int8_dot(&t))) return 1;
     if (a->dump_ir) ir_dump(stdout, g);
     return emit_artefacts(arena, a, g, &plan, &t) ? 0 : 1;
 }

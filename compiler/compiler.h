@@ -413,18 +413,28 @@ typedef struct ir_plan {
 /* Places every activation in the workspace by liveness: a buffer is reused
  * once the last node reading it has run (first fit, 64-byte aligned). The
  * node computing an output writes straight into the caller's buffer.
- * a8_float_rows: `:a8` layers need room for their rows in float (the
- * target has no integer dot product). */
-bool ir_lower(ir_graph *g, ir_plan *plan, bool a8_float_rows);
+ * int8_dot: the target has integer dot products (AVX-512 VNNI, aarch64
+ * dotprod), which decides the scratch of linear layers
+ * (ir_act_int8_rows). */
+bool ir_lower(ir_graph *g, ir_plan *plan, bool int8_dot);
 
-/* The scratch of a linear layer with int8 activations (`:a8`), as byte
- * offsets from its start, each 64-byte aligned: the codes (m rows of kp
- * rounded up to 8 bytes) at 0, a scale per row, a sum per row and group,
- * then (float_rows: no integer dot product) the rows in float. */
+/* How many int8 rows a linear layer makes of each activation row before
+ * its kernel runs: 1 with `:a8`; 3 (the digits of
+ * q_split_row_a8x3_ref, as accurate as f32) for 4-bit weights with f32
+ * activations when the target has integer dot products, whose decoding
+ * then costs less than decoding to float; else 0 (float activations). */
+enum { IR_A8X3_DIGITS = 3 };
+int ir_act_int8_rows(const ir_qweight *q, bool int8_dot);
+
+/* The scratch of a linear layer whose activations become int8 rows
+ * (ir_act_int8_rows > 0), as byte offsets from its start, each 64-byte
+ * aligned: the codes (m * rows rows of kp rounded up to 8 bytes) at 0, a
+ * scale per int8 row, a sum per int8 row and group, then (`:a8` without
+ * integer dot products) the rows in float. */
 typedef struct ir_act8_scratch {
     int64_t scales, sums, float_rows, bytes;
 } ir_act8_scratch;
-ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool float_rows);
+ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool int8_dot);
 
 /* ---- codegen/: LLVM emission (codegen/codegen.h has the details) -------- */
 

@@ -64,22 +64,29 @@ static void free_bytes(allocator *a, int64_t offset)
     QMC_ASSERT(!"freeing a span that is not allocated");
 }
 
-ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool float_rows)
+int ir_act_int8_rows(const ir_qweight *q, bool int8_dot)
+{
+    if (!q) return 0;
+    if (q->f.act8) return 1;
+    return int8_dot && q_format_bits(q->f.format) == 4 ? IR_A8X3_DIGITS : 0;
+}
+
+ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool int8_dot)
 {
     const ir_qweight *q = g->nodes[n->inputs[1]].qw;
-    int64_t m = ir_node_count(n) / q->n, kp = (q->kp + 7) / 8 * 8;
+    int64_t m = ir_node_count(n) / q->n * ir_act_int8_rows(q, int8_dot), kp = (q->kp + 7) / 8 * 8;
     ir_act8_scratch s;
     s.scales = round_up(m * kp);
     s.sums = s.scales + round_up(4 * m);
     s.float_rows = s.sums + round_up(4 * m * q->n_groups);
-    s.bytes = s.float_rows + (float_rows ? round_up(4 * m * q->k) : 0);
+    s.bytes = s.float_rows + (int8_dot ? 0 : round_up(4 * m * q->k));
     return s;
 }
 
-static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool a8_float_rows)
+static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool int8_dot)
 {
-    if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].qw && g->nodes[n->inputs[1]].qw->f.act8)
-        return ir_act8_scratch_layout(g, n, a8_float_rows).bytes;
+    if (n->op == IR_OP_LINEAR && ir_act_int8_rows(g->nodes[n->inputs[1]].qw, int8_dot))
+        return ir_act8_scratch_layout(g, n, int8_dot).bytes;
 
     if (n->op == IR_OP_ATTENTION) {
         const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
@@ -95,7 +102,7 @@ static bool has_storage(const ir_node *n)
     return n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_CONST;
 }
 
-bool ir_lower(ir_graph *g, ir_plan *plan, bool a8_float_rows)
+bool ir_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
 {
     fe_arena *arena = g->arena;
     memset(plan, 0, sizeof *plan);
@@ -131,7 +138,7 @@ bool ir_lower(ir_graph *g, ir_plan *plan, bool a8_float_rows)
         const ir_node *n = &g->nodes[i];
         ir_buffer *b = &plan->buf[i];
         if (b->kind == IR_BUF_WORKSPACE) b->offset = alloc_bytes(&a, b->bytes);
-        b->scratch_bytes = scratch_bytes(g, n, a8_float_rows);
+        b->scratch_bytes = scratch_bytes(g, n, int8_dot);
         if (b->scratch_bytes) {
             b->scratch_offset = alloc_bytes(&a, b->scratch_bytes);
             free_bytes(&a, b->scratch_offset);

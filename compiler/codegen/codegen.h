@@ -183,7 +183,8 @@ typedef struct cg_packed {
     bool scales_f16;
     float scale_factor;  /* multiplies every scale (FP8 decoding folds 2^8 into it) */
     bool fp8_via_half;   /* FP8 decoded through half precision (F16C / aarch64) */
-    int a8;              /* int8 activations (`:a8`): how the integer dot products are done */
+    int a8;              /* activations as int8 rows: how the integer dot products are done */
+    int act_rows;        /* int8 rows per activation row (ir_act_int8_rows): 1 `:a8`, 3 digits of f32 */
     int32_t code_offset; /* a8: what was added to every code so it is unsigned (128 int8, 8 int4) */
 } cg_packed;
 
@@ -195,13 +196,15 @@ enum {
 };
 
 /* What the kernel of one linear layer reads: x is [m, k] (or its int8
- * codes, p->kcols bytes a row, with a8), y is [m, n]. */
+ * rows, p->kcols bytes each, p->act_rows per row of x, with a8), y is
+ * [m, n]. */
 typedef struct cg_linear {
     cg *c;
     const cg_packed *p;
     int64_t m, k, n;
     LLVMValueRef x, y, codes, scales, zeros, bias;
-    LLVMValueRef xscale, xsum; /* a8: per row scale; per row and group sums (int codes, or floats with zero points) */
+    LLVMValueRef xscale, xsum; /* a8: per int8 row scale; per int8 row and group sums of the codes
+                                * (times code_offset when the weights have one) */
     LLVMTypeRef vf, vi;        /* <lanes x float>, <lanes x i32> */
 } cg_linear;
 

@@ -20,17 +20,32 @@
 
 #include "codegen.h"
 
-enum { MAX_ROWS = 8, MAX_PANELS = 2, MAX_CHAINS = 8 };
+enum { MAX_ROWS = 12, MAX_PANELS = 2, MAX_CHAINS = 8 };
 
 /* ---- loading and decoding ------------------------------------------------ */
 
 
+/* The f32-activation int4 GEMV (three int8 digits) decodes longer than
+ * its weights take to arrive: prefetching them this far ahead keeps memory
+ * busy meanwhile (with the hardware prefetcher alone, loading and
+ * arithmetic take turns). The other GEMVs measured no better with it. */
+enum { PREFETCH_BYTES = 4096 };
+
+static void prefetch(cg_linear *lk, LLVMValueRef ptr)
+{
+    cg *c = lk->c;
+    LLVMValueRef args[4] = {cg_gep(c, c->t_i8, ptr, cg_i64(c, PREFETCH_BYTES)), cg_i32(c, 0), cg_i32(c, 3), cg_i32(c, 1)};
+    cg_intrinsic(c, "llvm.prefetch", &c->t_ptr, 1, args, 4);
+}
+
 /* Word `step` of panel `panel` (word layouts). */
-static LLVMValueRef load_word(cg_linear *lk, LLVMValueRef panel, LLVMValueRef step)
+static LLVMValueRef load_word(cg_linear *lk, LLVMValueRef panel, LLVMValueRef step, bool stream)
 {
     cg *c = lk->c;
     LLVMValueRef at = cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, lk->p->words), step), c->lanes);
-    return cg_load(c, lk->vi, cg_gep(c, c->t_i32, lk->codes, at), 4);
+    LLVMValueRef ptr = cg_gep(c, c->t_i32, lk->codes, at);
+    if (stream) prefetch(lk, ptr);
+    return cg_load(c, lk->vi, ptr, 4);
 }
 
 /* Column i of a word of int4 codes as floats. */
@@ -59,6 +74,13 @@ static LLVMValueRef nibble(cg_linear *lk, LLVMValueRef word, int i)
     return LLVMBuildUIToFP(b, v, lk->vf, "w");
 }
 
+static LLVMValueRef column_ptr(cg_linear *lk, LLVMValueRef panel, LLVMValueRef col)
+{
+    cg *c = lk->c;
+    LLVMValueRef at = cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, lk->p->kcols), col), c->lanes * lk->p->elem_bytes);
+    return cg_gep(c, c->t_i8, lk->codes, at);
+}
+
 /* Column col of a panel in the k-major layout (f32, int8, FP8) as floats.
  * FP8 codes become halves (or floats) whose value is the code's times a
  * power of two that the scales absorb: E4M3 s.eeee.mmm -> half
@@ -70,9 +92,9 @@ static LLVMValueRef column(cg_linear *lk, LLVMValueRef panel, LLVMValueRef col)
     LLVMBuilderRef b = c->b;
     int L = c->lanes;
     const cg_packed *p = lk->p;
-    LLVMValueRef at = cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, p->kcols), col), L);
-    if (p->elem_bytes == 4) return cg_load(c, lk->vf, cg_gep(c, c->t_f32, lk->codes, at), 4);
-    LLVMValueRef bytes = cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, lk->codes, at), 1);
+    LLVMValueRef ptr = column_ptr(lk, panel, col);
+    if (p->elem_bytes == 4) return cg_load(c, lk->vf, ptr, 4);
+    LLVMValueRef bytes = cg_load(c, cg_vec(c, c->t_i8, L), ptr, 1);
     q_format f = p->f.format;
     if (f == QFMT_INT8) return LLVMBuildSIToFP(b, LLVMBuildSExt(b, bytes, lk->vi, ""), lk->vf, "w");
     bool e4m3 = f == QFMT_FP8_E4M3;
@@ -147,8 +169,10 @@ static void store(cg_linear *lk, LLVMValueRef row, LLVMValueRef panel, LLVMValue
 
 typedef struct tile {
     cg_linear *lk;
-    LLVMValueRef m0, panel[MAX_PANELS];
-    int mr, np, chains;
+    LLVMValueRef m0, panel[MAX_PANELS]; /* m0: the first row of x (of its int8 rows with int dots) */
+    LLVMValueRef m0_out;                /* the first row of y */
+    int mr, np, chains;                 /* mr: rows of x (int8 rows: act_rows per row of y) */
+    bool stream;                        /* prefetch the weights (see PREFETCH_BYTES) */
     LLVMValueRef acc[MAX_ROWS][MAX_PANELS][MAX_CHAINS + 1]; /* float sums (allocas) */
     LLVMValueRef isum[MAX_ROWS][MAX_PANELS];            /* int sums of a group (allocas) */
     LLVMValueRef scale[MAX_PANELS], neg_zs[MAX_PANELS];  /* the current group's, grouped formats */
@@ -186,7 +210,7 @@ static void float_step(tile *t, LLVMValueRef step, LLVMValueRef col0, int cols)
     const cg_packed *p = lk->p;
     LLVMValueRef words[MAX_PANELS] = {0};
     if (!p->kmajor)
-        for (int j = 0; j < t->np; j++) words[j] = load_word(lk, t->panel[j], step);
+        for (int j = 0; j < t->np; j++) words[j] = load_word(lk, t->panel[j], step, t->stream);
     for (int i = 0; i < cols; i++) {
         LLVMValueRef col = cg_add(c, col0, cg_i64(c, i)), w[MAX_PANELS];
         for (int j = 0; j < t->np; j++) {
@@ -302,7 +326,7 @@ static void int_step(tile *t, LLVMValueRef step)
     LLVMValueRef parts[2][MAX_PANELS];
     int n_parts = lk->p->per_word == 8 ? 2 : 1;
     for (int j = 0; j < t->np; j++) {
-        LLVMValueRef word = load_word(lk, t->panel[j], step);
+        LLVMValueRef word = load_word(lk, t->panel[j], step, t->stream);
         if (n_parts == 1) {
             parts[0][j] = word;
             continue;
@@ -321,7 +345,9 @@ static void int_step(tile *t, LLVMValueRef step)
         }
 }
 
-/* isum - offset * xsum - z * xsum as floats, for row r, panel j, group gi. */
+/* isum - offset * xsum - z * xsum as floats, for row r, panel j, group gi
+ * (the prologue stored offset * xsum when the codes have an offset, the
+ * plain sum with zero points). */
 static LLVMValueRef corrected(tile *t, int r, int j, LLVMValueRef gi)
 {
     cg_linear *lk = t->lk;
@@ -330,10 +356,8 @@ static LLVMValueRef corrected(tile *t, int r, int j, LLVMValueRef gi)
     LLVMValueRef v = cg_load(c, lk->vi, t->isum[r][j], 64);
     if (p->code_offset || lk->zeros) {
         LLVMValueRef at = cg_add(c, cg_mul_k(c, row_of(t, r), p->n_groups), gi);
-        LLVMValueRef xs = cg_load(c, c->t_i32, cg_gep(c, c->t_i32, lk->xsum, at), 4);
-        LLVMValueRef corr = cg_splat(c, LLVMBuildMul(c->b, xs, cg_i32(c, p->code_offset), ""), c->lanes);
-        if (lk->zeros) corr = cg_add(c, corr, LLVMBuildMul(c->b, t->zero[j], cg_splat(c, xs, c->lanes), ""));
-        v = LLVMBuildSub(c->b, v, corr, "");
+        LLVMValueRef xs = cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i32, lk->xsum, at), 4), c->lanes);
+        v = LLVMBuildSub(c->b, v, lk->zeros ? LLVMBuildMul(c->b, t->zero[j], xs, "") : xs, "");
     }
     return LLVMBuildSIToFP(c->b, v, lk->vf, "");
 }
@@ -368,11 +392,19 @@ static void int_tile(tile *t)
         cg_loop_end(c, &gl);
     }
     int_group(t, cg_i64(c, last), cg_i64(c, last * p->group_words), p->words - last * p->group_words);
-    for (int r = 0; r < t->mr; r++) {
-        LLVMValueRef xs = cg_splat(c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->xscale, row_of(t, r)), 4), c->lanes);
-        for (int j = 0; j < t->np; j++)
-            store(lk, row_of(t, r), t->panel[j], LLVMBuildFMul(c->b, cg_load(c, lk->vf, t->acc[r][j][0], 64), xs, ""));
-    }
+    /* each row of y: its int8 rows' sums times their scales, the smallest
+     * digit first */
+    int D = p->act_rows;
+    for (int r0 = 0; r0 < t->mr; r0 += D)
+        for (int j = 0; j < t->np; j++) {
+            LLVMValueRef v = NULL;
+            for (int r = r0 + D - 1; r >= r0; r--) {
+                LLVMValueRef xs = cg_splat(c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->xscale, row_of(t, r)), 4), c->lanes);
+                LLVMValueRef a = cg_load(c, lk->vf, t->acc[r][j][0], 64);
+                v = v ? cg_fmuladd(c, a, xs, v) : LLVMBuildFMul(c->b, a, xs, "");
+            }
+            store(lk, cg_add(c, t->m0_out, cg_i64(c, r0 / D)), t->panel[j], v);
+        }
 }
 
 /* ---- the tile ----------------------------------------------------------------------- */
@@ -381,8 +413,10 @@ void cg_tile_shape(const cg *c, const cg_packed *p, int64_t m, int *mr, int *np)
 {
     bool int_dot = cg_packed_int_dot(p);
     *np = c->lanes == 16 ? 2 : 1;
-    /* registers: mr * np sums (twice that for grouped int8: int and float) */
+    /* registers: mr * np sums (twice that for grouped int8: int and float;
+     * act_rows int8 rows for each row of x) */
     *mr = c->lanes == 16 ? (int_dot && p->f.group ? 4 : 8) : 4;
+    if (int_dot && *mr / p->act_rows >= 1) *mr /= p->act_rows;
     /* a few rows (GEMV): one panel at a time, its weights streamed once,
      * several FMA chains per row instead */
     if (m < 4) *np = 1, *mr = (int)m;
@@ -392,13 +426,15 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np)
 {
     cg *c = lk->c;
     const cg_packed *p = lk->p;
-    tile t = {.lk = lk, .m0 = m0, .mr = mr, .np = np, .chains = 1};
     bool int_dot = cg_packed_int_dot(p);
+    int rows = int_dot ? p->act_rows : 1; /* of x per row of y */
+    tile t = {.lk = lk, .m0 = rows > 1 ? cg_mul_k(c, m0, rows) : m0, .m0_out = m0, .mr = mr * rows, .np = np, .chains = 1, .stream = lk->m < 4 && rows > 1};
+    QMC_ASSERT(t.mr <= MAX_ROWS);
     if (!int_dot)
         while (t.chains * 2 * mr * np <= MAX_CHAINS && t.chains * 2 <= p->per_word) t.chains *= 2;
     if (!int_dot && scale_late(&t)) t.chains += 1; /* chain 0 holds the scaled total */
     for (int j = 0; j < np; j++) t.panel[j] = cg_add(c, p0, cg_i64(c, j));
-    for (int r = 0; r < mr; r++)
+    for (int r = 0; r < t.mr; r++)
         for (int j = 0; j < np; j++) {
             for (int ch = 0; ch < t.chains; ch++) {
                 t.acc[r][j][ch] = cg_alloca(c, lk->vf, "acc");

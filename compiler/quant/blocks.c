@@ -263,6 +263,24 @@ void q_quantize_row_a8_ref(const float *x, int64_t k, int8_t *xq, float *x_scale
     *x_scale = s;
 }
 
+void q_split_row_a8x3_ref(const float *x, int64_t k, int8_t *xq, float scales[3])
+{
+    float amax = 0;
+    for (int64_t j = 0; j < k; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float s = amax > 0 ? amax / 127.0f : 1.0f;
+    for (int64_t j = 0; j < k; j++) {
+        float r = x[j] / s;
+        for (int d = 0; d < 3; d++) {
+            int32_t q = q_int_encode(r, 0, -127, 127);
+            xq[d * k + j] = (int8_t)q;
+            r = (r - (float)q) * 254.0f; /* r - q is exact: |r - q| <= 1/2 */
+        }
+    }
+    scales[0] = s;
+    scales[1] = s / 254.0f;
+    scales[2] = s / 64516.0f;
+}
+
 /* ---- typed forms -------------------------------------------------------- */
 
 /* clang-format off */

@@ -384,6 +384,16 @@ double q_dot_tolerance_a8(q_kfmt f, const void *row, const int8_t *xq, float x_s
  * -127, 127). */
 void q_quantize_row_a8_ref(const float *x, int64_t k, int8_t *xq, float *x_scale);
 
+/* f32 activations as three int8 digits, for integer dot products at f32
+ * accuracy: with s = max|x| / 127 (1 if the row is all zero) and r = x / s,
+ * digit d is clamp(rint(r_d), -127, 127) with r_0 = r and r_{d+1} =
+ * (r_d - digit d) * 254, stored at xq[d * k + j]; scales = {s, s / 254,
+ * s / 254^2}. Digit 0 is q_quantize_row_a8_ref's code. Then
+ * |x - sum_d scales[d] * digit d| <= 2^-22 * max|x| (Q_SPLIT_A8X3_ERROR):
+ * the digits carry 23 bits of the row's largest value, as an f32 does. */
+#define Q_SPLIT_A8X3_ERROR 0x1p-22
+void q_split_row_a8x3_ref(const float *x, int64_t k, int8_t *xq, float scales[3]);
+
 /* Typed forms, one set per struct. Row quantizers choose min-max
  * parameters per group (q_group_params with c = 1): symmetric scale
  * max|x| / 7 (int4), / 127 (int8), / 448 or / 57344 (FP8); asymmetric

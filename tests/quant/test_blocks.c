@@ -154,6 +154,39 @@ static void test_a8_quantize(void **state)
     for (int i = 0; i < 5; i++) assert_int_equal(xq[i], 0);
 }
 
+/* Three int8 digits carry an activation row to 2^-22 of its largest value;
+ * two would not. */
+static void test_a8x3_split(void **state)
+{
+    (void)state;
+    fe_arena a = {0};
+    enum { KS = 4096 };
+    float *x = qt_normal(&a, KS, 77);
+    x[5] = 40.0f; /* an outlier: the scale follows it */
+    x[9] = 1e-9f;  /* and values far below it */
+    int8_t xq[3 * KS], a8[KS];
+    float sc[3], xs;
+    q_split_row_a8x3_ref(x, KS, xq, sc);
+    q_quantize_row_a8_ref(x, KS, a8, &xs);
+    assert_true(sc[0] == xs && sc[1] == xs / 254.0f && sc[2] == xs / 64516.0f);
+    long double worst2 = 0, worst3 = 0;
+    for (int j = 0; j < KS; j++) {
+        assert_int_equal(xq[j], a8[j]);
+        for (int d = 0; d < 3; d++) assert_true(xq[d * KS + j] >= -127 && xq[d * KS + j] <= 127);
+        long double two = (long double)sc[0] * xq[j] + (long double)sc[1] * xq[KS + j];
+        long double three = two + (long double)sc[2] * xq[2 * KS + j];
+        worst2 = fmaxl(worst2, fabsl(two - x[j]));
+        worst3 = fmaxl(worst3, fabsl(three - x[j]));
+    }
+    assert_true(worst3 <= Q_SPLIT_A8X3_ERROR * 40.0L);
+    assert_true(worst2 > Q_SPLIT_A8X3_ERROR * 40.0L);
+    float zero[4] = {0};
+    q_split_row_a8x3_ref(zero, 4, xq, sc);
+    assert_true(sc[0] == 1.0f);
+    for (int j = 0; j < 12; j++) assert_int_equal(xq[j], 0);
+    fe_arena_free(&a);
+}
+
 /* The _ref dots against long double sums of dequantized weights. */
 static void test_dot_refs(void **state)
 {
@@ -247,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_rows_match_onnx_layout),
         cmocka_unit_test(test_typed_forms),
         cmocka_unit_test(test_a8_quantize),
+        cmocka_unit_test(test_a8x3_split),
         cmocka_unit_test(test_dot_refs),
         cmocka_unit_test(test_tolerances),
     };
