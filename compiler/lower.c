@@ -8,6 +8,7 @@
  * that reads it has run (first fit). A node's buffer never overlaps its
  * operands' buffers, so kernels need not care about aliasing. Ops that need
  * temporary space (attention's scores) get scratch for their duration. */
+#include <stdint.h>
 #include <string.h>
 
 #include "compiler.h"
@@ -68,7 +69,10 @@ int ir_act_int8_rows(const ir_qweight *q, bool int8_dot)
 {
     if (!q) return 0;
     if (q->f.act8) return 1;
-    return int8_dot && q_format_bits(q->f.format) == 4 ? IR_A8X3_DIGITS : 0;
+    /* a group's int32 sum of byte products must not overflow */
+    int64_t group = q->f.group ? q->f.group : q->kp;
+    bool fits = group * 255 * 127 < INT32_MAX;
+    return int8_dot && q_format_is_int(q->f.format) && fits ? IR_A8X3_DIGITS : 0;
 }
 
 ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool int8_dot)
