@@ -10,7 +10,8 @@
  * of consecutive columns) with the panel's words adjacent. Scales (and zero
  * points) per group are vectors in panel order, in arrays of their own.
  *
- * This file packs weights, quantizes activation rows for `:a8`, and emits
+ * This file packs weights, turns activation rows into int8 rows (`:a8`
+ * codes, or the three digits of f32 rows for integer dot products), and emits
  * the layer's function and its panels function (run by the thread pool
  * over blocks of panels); emit_tile.c emits the register tiles. Since
  * shapes are known, every loop bound is a constant. */

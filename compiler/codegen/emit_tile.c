@@ -10,9 +10,12 @@
  *   nibble table, FP8 bit moves), grouped formats multiply them by the
  *   group's scale as they are decoded (with zero points: q * s - z * s, one
  *   FMA), per-channel formats scale the finished sums once;
- *   int8 activations (VNNI / sdot): integer dot products of 4 byte pairs
+ *   int8 rows of x (VNNI / sdot): integer dot products of 4 byte pairs
  *   per lane into int32 sums per group, corrected for the codes' offset and
- *   zero points with the row's code sums, then scaled into float.
+ *   zero points with the row's code sums, then scaled into float. With
+ *   `:a8` each row of x is one int8 row; f32 activations for int8/int4
+ *   weights are three (its digits, q_split_row_a8x3_ref), the tile runs
+ *   over all of them and each row of y adds its digits' scaled sums.
  *
  * When mr * np is small (GEMV) each accumulator is split into several
  * chains (columns mod chains) so that enough FMAs are in flight. */
