@@ -189,7 +189,10 @@ static void amax_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int l
     LLVMTypeRef vt = LLVMTypeOf(x);
     LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", &vt, 1, &x, 1);
     LLVMValueRef args[2] = {cg_load(c, vt, qr->amax, 64), ax};
-    cg_store(c, cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2), qr->amax, 64);
+    /* a plain vmaxps: a NaN in x has no defined scale either way */
+    LLVMValueRef m = cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2);
+    LLVMSetFastMathFlags(m, LLVMFastMathNoNaNs);
+    cg_store(c, m, qr->amax, 64);
 }
 
 /* clamp(rint(v), -127, 127), still in float. */
@@ -270,7 +273,8 @@ static void quantize_span(cg *c, quant_row *qr, const cg_packed *p, LLVMValueRef
  * become three digits (q_split_row_a8x3_ref). Writes the codes
  * (zero-padded to kcols), a scale per int8 row and the sum of each group's
  * codes, or for CG_A8_EMULATE the dequantized row in float. */
-static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, LLVMValueRef xf)
+static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, LLVMValueRef xf, LLVMValueRef begin,
+                               LLVMValueRef end)
 {
     cg *c = lk->c;
     const cg_packed *p = lk->p;
@@ -278,7 +282,7 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
     quant_row qr = {.amax = cg_alloca(c, vt, "amax"), .digits = D};
     for (int d = 0; d < D; d++) qr.acc[d] = cg_alloca(c, cg_vec(c, c->t_i32, L), "qsum");
-    cg_loop lm = cg_for(c, 0, lk->m, 1, "row");
+    cg_loop lm = cg_loop_begin(c, begin, end, 1, "row");
     LLVMValueRef row_x = cg_gep(c, c->t_f32, x, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->k), ""));
     LLVMValueRef first = cg_mul_k(c, lm.iv, D); /* the row's first int8 row */
     qr.src = row_x;
@@ -404,18 +408,34 @@ static void emit_plain_linear(cg *c, const ir_node *n, LLVMValueRef y, LLVMValue
     cg_loop_end(c, &lm);
 }
 
-/* a8: quantizes the rows of x into the node's scratch; returns what the
- * panels read as x (the codes, or the dequantized rows when emulating) and
- * fills the context's scale and sum pointers. */
-static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const cg_packed *p, LLVMValueRef x, LLVMValueRef scratch,
-                                       LLVMValueRef ctx)
+typedef struct split_job {
+    const cg_packed *p;
+    int64_t m, k;
+} split_job;
+
+/* rows [begin, end) of x (vals: x, codes, float rows, scales, sums) */
+static void split_rows_body(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+{
+    const split_job *job = user;
+    cg_linear lk = {.c = c, .p = job->p, .n = job->p->n, .k = job->k, .m = job->m, .xscale = vals[3], .xsum = vals[4]};
+    emit_quantize_rows(&lk, vals[0], vals[1], vals[2], begin, end);
+}
+
+/* Makes the int8 rows of x in the node's scratch (name.split, over the
+ * thread pool when there are many rows); returns what the panels read as x
+ * (the codes, or the dequantized rows when emulating) and fills the
+ * context's scale and sum pointers. */
+static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const char *name, const cg_packed *p, LLVMValueRef x,
+                                       LLVMValueRef scratch, LLVMValueRef ctx)
 {
     cg_linear lk = {.c = c, .p = p, .n = p->n, .k = p->k, .m = ir_node_count(n) / p->n};
     ir_act8_scratch at = ir_act8_scratch_layout(c->g, n, p->a8 != CG_A8_EMULATE);
     LLVMValueRef xq = scratch, xf = cg_gep(c, c->t_i8, scratch, cg_i64(c, at.float_rows));
     lk.xscale = cg_gep(c, c->t_i8, scratch, cg_i64(c, at.scales));
     lk.xsum = cg_gep(c, c->t_i8, scratch, cg_i64(c, at.sums));
-    emit_quantize_rows(&lk, x, xq, xf);
+    LLVMValueRef vals[5] = {x, xq, xf, lk.xscale, lk.xsum};
+    split_job job = {.p = p, .m = lk.m, .k = lk.k};
+    cg_parallel(c, fe_arena_printf(c->arena, "%s.split", name), vals, 5, lk.m, lk.m * lk.k >= 1 << 13, split_rows_body, &job);
     cg_store(c, lk.xscale, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
     cg_store(c, lk.xsum, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     return p->a8 == CG_A8_EMULATE ? xf : xq;
@@ -448,7 +468,7 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     }
     LLVMValueRef ctx = cg_alloca(c, LLVMArrayType(c->t_ptr, A8_CTX_SIZE), "ctx");
     if (act8) {
-        x = emit_act8_prologue(c, n, p, x, LLVMGetParam(fn, (unsigned)(np - 1)), ctx);
+        x = emit_act8_prologue(c, n, name, p, x, LLVMGetParam(fn, (unsigned)(np - 1)), ctx);
     }
     cg_store(c, x, ctx, 8);
     cg_store(c, y, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
