@@ -246,10 +246,10 @@ static void quant_f32_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, 
 }
 
 /* Quantizes the columns [col, col + len) of one row into its int8 rows
- * (row_q: the first, kcols bytes apart) and each digit's sum into
- * sums[d * n_groups]. */
+ * (row_q: the first, kcols bytes apart); part[d] gets digit d's sums per
+ * lane. */
 static void quantize_span(cg *c, quant_row *qr, const cg_packed *p, LLVMValueRef row_x, LLVMValueRef row_q, LLVMValueRef col,
-                          int64_t len, LLVMValueRef sums)
+                          int64_t len, LLVMValueRef *part)
 {
     int L = c->lanes;
     LLVMTypeRef it = cg_vec(c, c->t_i32, L);
@@ -259,11 +259,61 @@ static void quantize_span(cg *c, quant_row *qr, const cg_packed *p, LLVMValueRef
         cg_store(c, LLVMConstNull(it), qr->acc[d], 64);
     }
     cg_vloop(c, cg_i64(c, len), L, quant_i8_body, qr);
+    for (int d = 0; d < qr->digits; d++) part[d] = cg_load(c, it, qr->acc[d], 64);
+}
+
+enum { MAX_LANES = 16 };
+
+/* One vector whose lane g is the sum of the lanes of v[g] (n <= lanes;
+ * missing vectors count as zero): log2(lanes) rounds of pairing, each
+ * halving the lanes a vector spends on one of its sums (two shuffles and an
+ * add per pair), instead of a full reduction per vector. */
+static LLVMValueRef sum_lanes(cg *c, const LLVMValueRef *v, int n, int lanes)
+{
+    LLVMValueRef cur[MAX_LANES];
+    for (int i = 0; i < lanes; i++) cur[i] = i < n ? v[i] : LLVMConstNull(cg_vec(c, c->t_i32, lanes));
+    int nv = lanes;
+    for (int cw = lanes / 2; cw >= 1; cw /= 2, nv /= 2) /* lanes per sum after this round */
+        for (int i = 0; i < nv / 2; i++) {
+            LLVMValueRef lo[MAX_LANES], hi[MAX_LANES];
+            int at = 0;
+            for (int src = 0; src < 2; src++)
+                for (int blk = 0; blk < lanes / (2 * cw); blk++)
+                    for (int j = 0; j < cw; j++, at++) {
+                        lo[at] = cg_i32(c, src * lanes + blk * 2 * cw + j);
+                        hi[at] = cg_i32(c, src * lanes + blk * 2 * cw + cw + j);
+                    }
+            LLVMValueRef a = LLVMBuildShuffleVector(c->b, cur[2 * i], cur[2 * i + 1], LLVMConstVector(lo, (unsigned)lanes), "");
+            LLVMValueRef b = LLVMBuildShuffleVector(c->b, cur[2 * i], cur[2 * i + 1], LLVMConstVector(hi, (unsigned)lanes), "");
+            cur[i] = LLVMBuildAdd(c->b, a, b, "");
+        }
+    return cur[0];
+}
+
+/* Groups g0 .. g0 + count - 1 (count <= lanes; len[i] columns each, the
+ * groups glen apart) of one row into its int8 rows, and each digit's sums
+ * of them into sums[d * n_groups + g] (times the codes' offset, which the
+ * kernel subtracts). */
+static void quantize_groups(cg *c, quant_row *qr, const cg_packed *p, LLVMValueRef row_x, LLVMValueRef row_q, LLVMValueRef sums,
+                            LLVMValueRef g0, int count, const int64_t *len, int64_t glen)
+{
+    int L = c->lanes;
+    LLVMValueRef part[MAX_DIGITS][MAX_LANES], per_span[MAX_DIGITS];
+    for (int i = 0; i < count; i++) {
+        quantize_span(c, qr, p, row_x, row_q, cg_mul_k(c, cg_add(c, g0, cg_i64(c, i)), glen), len[i], per_span);
+        for (int d = 0; d < qr->digits; d++) part[d][i] = per_span[d];
+    }
     for (int d = 0; d < qr->digits; d++) {
-        LLVMValueRef v = cg_load(c, it, qr->acc[d], 64);
-        LLVMValueRef sum = cg_intrinsic(c, "llvm.vector.reduce.add", &it, 1, &v, 1);
-        if (p->code_offset) sum = LLVMBuildMul(c->b, sum, cg_i32(c, p->code_offset), ""); /* what the kernel subtracts */
-        cg_store(c, sum, cg_gep(c, c->t_i32, sums, cg_i64(c, d * p->n_groups)), 4);
+        LLVMValueRef v = sum_lanes(c, part[d], count, L);
+        if (p->code_offset) v = LLVMBuildMul(c->b, v, cg_vsplat_i32(c, p->code_offset, L), "");
+        LLVMValueRef ptr = cg_gep(c, c->t_i32, sums, cg_add(c, g0, cg_i64(c, d * p->n_groups)));
+        if (count == L) {
+            cg_store(c, v, ptr, 4);
+        } else {
+            LLVMTypeRef tys[2] = {LLVMTypeOf(v), c->t_ptr};
+            LLVMValueRef args[4] = {v, ptr, cg_i32(c, 4), cg_lane_mask(c, L, count)};
+            cg_intrinsic(c, "llvm.masked.store", tys, 2, args, 4);
+        }
     }
 }
 
@@ -308,14 +358,20 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
     }
     LLVMValueRef row_q = cg_gep(c, c->t_i8, xq, cg_mul_k(c, first, lk->p->kcols));
     LLVMValueRef sums = cg_gep(c, c->t_i32, lk->xsum, cg_mul_k(c, first, p->n_groups));
-    int64_t glen = p->group_words * p->per_word, last = p->n_groups - 1;
-    if (last > 0) {
-        cg_loop lg = cg_for(c, 0, last, 1, "group");
-        quantize_span(c, &qr, p, row_x, row_q, LLVMBuildMul(c->b, lg.iv, cg_i64(c, glen), ""), glen,
-                      cg_gep(c, c->t_i32, sums, lg.iv));
-        cg_loop_end(c, &lg);
+    /* groups in batches of L (their sums reduced together), the last
+     * (shorter) group in the final batch */
+    QMC_ASSERT(L <= MAX_LANES);
+    int64_t glen = p->group_words * p->per_word, full = p->n_groups - 1, batches = full / L;
+    int64_t len[MAX_LANES];
+    for (int i = 0; i < L; i++) len[i] = glen;
+    if (batches > 0) {
+        cg_loop lb = cg_for(c, 0, batches, 1, "groups");
+        quantize_groups(c, &qr, p, row_x, row_q, sums, cg_mul_k(c, lb.iv, L), L, len, glen);
+        cg_loop_end(c, &lb);
     }
-    quantize_span(c, &qr, p, row_x, row_q, cg_i64(c, last * glen), lk->k - last * glen, cg_gep(c, c->t_i32, sums, cg_i64(c, last)));
+    int rest = (int)(full % L);
+    len[rest] = lk->k - full * glen;
+    quantize_groups(c, &qr, p, row_x, row_q, sums, cg_i64(c, batches * L), rest + 1, len, glen);
     for (int d = 0; d < D; d++)
         for (int64_t col = lk->k; col < lk->p->kcols; col++)
             cg_store(c, LLVMConstInt(c->t_i8, 0, 0), cg_gep(c, c->t_i8, row_q, cg_i64(c, d * p->kcols + col)), 1);
