@@ -178,6 +178,7 @@ enum { MAX_DIGITS = IR_A8X3_DIGITS };
 
 typedef struct quant_row {
     LLVMValueRef src, qf, scale, amax; /* row in; floats out (emulation); its scale; max |x| */
+    LLVMValueRef total;                /* sum of x: NaN or inf when x has one */
     int digits;                        /* int8 rows made of the row (ir_act_int8_rows) */
     LLVMValueRef q8[MAX_DIGITS], acc[MAX_DIGITS]; /* int8 codes out and their sums, per digit */
 } quant_row;
@@ -189,10 +190,11 @@ static void amax_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int l
     LLVMTypeRef vt = LLVMTypeOf(x);
     LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", &vt, 1, &x, 1);
     LLVMValueRef args[2] = {cg_load(c, vt, qr->amax, 64), ax};
-    /* a plain vmaxps: a NaN in x has no defined scale either way */
+    /* a plain vmaxps: NaN and inf reach the scales through the total */
     LLVMValueRef m = cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2);
     LLVMSetFastMathFlags(m, LLVMFastMathNoNaNs);
     cg_store(c, m, qr->amax, 64);
+    cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, vt, qr->total, 64), x, ""), qr->total, 64);
 }
 
 /* clamp(rint(v), -127, 127), still in float. */
@@ -330,27 +332,35 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
     const cg_packed *p = lk->p;
     int L = c->lanes, D = p->act_rows;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
-    quant_row qr = {.amax = cg_alloca(c, vt, "amax"), .digits = D};
+    quant_row qr = {.amax = cg_alloca(c, vt, "amax"), .total = cg_alloca(c, vt, "total"), .digits = D};
     for (int d = 0; d < D; d++) qr.acc[d] = cg_alloca(c, cg_vec(c, c->t_i32, L), "qsum");
     cg_loop lm = cg_loop_begin(c, begin, end, 1, "row");
     LLVMValueRef row_x = cg_gep(c, c->t_f32, x, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->k), ""));
     LLVMValueRef first = cg_mul_k(c, lm.iv, D); /* the row's first int8 row */
     qr.src = row_x;
+    LLVMValueRef nonfinite = cg_f32(c, 0); /* 0, or NaN when x has a NaN or an inf */
     if (p->f.act_scale > 0) {
         qr.scale = cg_f32(c, p->f.act_scale); /* calibrated, the same for every row */
     } else {
         cg_store(c, LLVMConstNull(vt), qr.amax, 64);
+        cg_store(c, LLVMConstNull(vt), qr.total, 64);
         cg_vloop(c, cg_i64(c, lk->k), L, amax_body, &qr);
-        LLVMValueRef av = cg_load(c, vt, qr.amax, 64);
+        LLVMValueRef av = cg_load(c, vt, qr.amax, 64), tv = cg_load(c, vt, qr.total, 64);
         LLVMValueRef amax = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
+        LLVMValueRef targs[2] = {cg_f32(c, 0), tv};
+        nonfinite = LLVMBuildFMul(c->b, cg_f32(c, 0), cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fadd", &vt, 1, targs, 2)), "");
         qr.scale = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, amax, cg_f32(c, 0), ""),
                                    LLVMBuildFDiv(c->b, amax, cg_f32(c, 127), ""), cg_f32(c, 1), "scale");
     }
+    /* the scales of the int8 rows; a row of x with a NaN or an inf gets NaN
+     * scales, so that its outputs are NaN as in float arithmetic */
     static const float digit_weight[MAX_DIGITS] = {1, 254, 64516};
-    for (int d = 0; d < D; d++)
-        cg_store(c, d ? LLVMBuildFDiv(c->b, qr.scale, cg_f32(c, digit_weight[d]), "") : qr.scale,
-                 cg_gep(c, c->t_f32, lk->xscale, cg_add(c, first, cg_i64(c, d))), 4);
+    for (int d = 0; d < D; d++) {
+        LLVMValueRef sd = d ? LLVMBuildFDiv(c->b, qr.scale, cg_f32(c, digit_weight[d]), "") : qr.scale;
+        cg_store(c, LLVMBuildFAdd(c->b, sd, nonfinite, ""), cg_gep(c, c->t_f32, lk->xscale, cg_add(c, first, cg_i64(c, d))), 4);
+    }
     if (p->a8 == CG_A8_EMULATE) {
+        qr.scale = LLVMBuildFAdd(c->b, qr.scale, nonfinite, "");
         qr.qf = cg_gep(c, c->t_f32, xf, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->k), ""));
         cg_vloop(c, cg_i64(c, lk->k), L, quant_f32_body, &qr);
         cg_loop_end(c, &lm);
