@@ -178,7 +178,7 @@ enum { MAX_DIGITS = IR_A8X3_DIGITS };
 
 typedef struct quant_row {
     LLVMValueRef src, qf, scale, amax; /* row in; floats out (emulation); its scale; max |x| */
-    LLVMValueRef total;                /* sum of x: NaN or inf when x has one */
+    LLVMValueRef total;                /* sum of x * 0: 0, or NaN when x has a NaN or an inf */
     int digits;                        /* int8 rows made of the row (ir_act_int8_rows) */
     LLVMValueRef q8[MAX_DIGITS], acc[MAX_DIGITS]; /* int8 codes out and their sums, per digit */
 } quant_row;
@@ -194,7 +194,8 @@ static void amax_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int l
     LLVMValueRef m = cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2);
     LLVMSetFastMathFlags(m, LLVMFastMathNoNaNs);
     cg_store(c, m, qr->amax, 64);
-    cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, vt, qr->total, 64), x, ""), qr->total, 64);
+    LLVMValueRef zero_or_nan = LLVMBuildFMul(c->b, x, LLVMConstNull(vt), ""); /* no overflow, unlike a sum of x */
+    cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, vt, qr->total, 64), zero_or_nan, ""), qr->total, 64);
 }
 
 /* clamp(rint(v), -127, 127), still in float. */
@@ -348,7 +349,7 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
         LLVMValueRef av = cg_load(c, vt, qr.amax, 64), tv = cg_load(c, vt, qr.total, 64);
         LLVMValueRef amax = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
         LLVMValueRef targs[2] = {cg_f32(c, 0), tv};
-        nonfinite = LLVMBuildFMul(c->b, cg_f32(c, 0), cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fadd", &vt, 1, targs, 2)), "");
+        nonfinite = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fadd", &vt, 1, targs, 2));
         qr.scale = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, amax, cg_f32(c, 0), ""),
                                    LLVMBuildFDiv(c->b, amax, cg_f32(c, 127), ""), cg_f32(c, 1), "scale");
     }
