@@ -422,7 +422,8 @@ bool ir_lower(ir_graph *g, ir_plan *plan, bool int8_dot);
  * its kernel runs: 1 with `:a8`; 3 (the digits of q_split_row_a8x3_ref,
  * as accurate as f32) for int8 and int4 weights with f32 activations when
  * the target has integer dot products, which then do in 3 instructions
- * what decoding to float does in 12 (int8) or 8 (int4) per 64 weights;
+ * (plus 1.5 to split int4 nibbles) what decoding to float does in 12 per
+ * 64 weights;
  * else 0 (float activations: FP8, f32, or no integer dot products). */
 enum { IR_A8X3_DIGITS = 3 };
 int ir_act_int8_rows(const ir_qweight *q, bool int8_dot);
