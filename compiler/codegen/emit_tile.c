@@ -32,9 +32,9 @@ enum { MAX_ROWS = 12, MAX_PANELS = 2, MAX_CHAINS = 8 };
  * digits) computes longer on each weight than the weight takes to arrive:
  * prefetching the weights this far ahead into L2 keeps memory busy
  * meanwhile (with the hardware prefetcher alone, loading and arithmetic
- * take turns). Measured on Zen 4 (4096x4096, cold): int4 ~590 -> ~430 us
- * median against 4 KB into L1, int8 ~1000 -> ~900 us against none; the
- * `:a8` GEMV measured no better with it. */
+ * take turns). Measured on Zen 4 (4096x4096, cold, one core, medians):
+ * int4 ~700 -> ~490 us, int8 no different; the `:a8` GEMVs, whose
+ * arithmetic is lighter, ran 15-40% slower with it, so they go without. */
 enum { PREFETCH_BYTES = 16384 };
 
 static void prefetch(cg_linear *lk, LLVMValueRef ptr)
