@@ -178,6 +178,7 @@ enum { MAX_DIGITS = IR_A8X3_DIGITS };
 
 typedef struct quant_row {
     LLVMValueRef src, qf, scale, amax; /* row in; floats out (emulation); its scale; max |x| */
+    LLVMValueRef inv;                  /* three digits: units of scale / 65536 per unit of x */
     LLVMValueRef total;                /* sum of x * 0: 0, or NaN when x has a NaN or an inf */
     int digits;                        /* int8 rows made of the row (ir_act_int8_rows) */
     LLVMValueRef q8[MAX_DIGITS], acc[MAX_DIGITS]; /* int8 codes out and their sums, per digit */
@@ -198,14 +199,14 @@ static void amax_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int l
     cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, vt, qr->total, 64), zero_or_nan, ""), qr->total, 64);
 }
 
-/* clamp(rint(v), -127, 127), still in float. */
-static LLVMValueRef round_clamp(cg *c, LLVMValueRef v, int lanes)
+/* clamp(rint(v), -limit, limit), still in float (NaN becomes limit). */
+static LLVMValueRef round_clamp(cg *c, LLVMValueRef v, int lanes, int32_t limit)
 {
     LLVMTypeRef vt = LLVMTypeOf(v);
     v = cg_intrinsic(c, "llvm.rint", &vt, 1, &v, 1);
-    LLVMValueRef hi[2] = {v, cg_splat(c, cg_f32(c, 127), lanes)};
+    LLVMValueRef hi[2] = {v, cg_splat(c, cg_f32(c, (float)limit), lanes)};
     v = cg_intrinsic(c, "llvm.minnum", &vt, 1, hi, 2);
-    LLVMValueRef lo[2] = {v, cg_splat(c, cg_f32(c, -127), lanes)};
+    LLVMValueRef lo[2] = {v, cg_splat(c, cg_f32(c, (float)-limit), lanes)};
     return cg_intrinsic(c, "llvm.maxnum", &vt, 1, lo, 2);
 }
 
@@ -215,26 +216,39 @@ static LLVMValueRef to_int(cg *c, LLVMValueRef v, LLVMValueRef mask, int lanes)
     return mask ? LLVMBuildSelect(c->b, mask, q, LLVMConstNull(LLVMTypeOf(q)), "") : q;
 }
 
-/* The row's digits (as q_split_row_a8x3_ref; one digit: as
- * q_quantize_row_a8_ref) into the int8 rows, and their sums. */
+static void store_bytes(cg *c, LLVMValueRef q, LLVMValueRef base, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    LLVMValueRef b8 = LLVMBuildTrunc(c->b, q, cg_vec(c, c->t_i8, lanes), "");
+    LLVMValueRef ptr = cg_gep(c, c->t_i8, base, i);
+    if (mask) {
+        LLVMTypeRef tys[2] = {LLVMTypeOf(b8), c->t_ptr};
+        LLVMValueRef args[4] = {b8, ptr, cg_i32(c, 1), mask};
+        cg_intrinsic(c, "llvm.masked.store", tys, 2, args, 4);
+    } else {
+        cg_store(c, b8, ptr, 1);
+    }
+}
+
+/* One int8 row (`:a8`: q_quantize_row_a8_ref) or three digits
+ * (q_split_row_a8x3_ref) of the row, and per digit the sum of what it
+ * accumulates (the codes; for digits the partial numbers t, t >> 8 and
+ * t >> 16 of which quantize_groups makes the digits' sums). */
 static void quant_i8_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
 {
     quant_row *qr = ctx;
-    LLVMValueRef r = LLVMBuildFDiv(c->b, cg_vload(c, qr->src, i, mask, lanes), cg_splat(c, qr->scale, lanes), "");
-    for (int d = 0; d < qr->digits; d++) {
-        LLVMValueRef v = round_clamp(c, r, lanes), q = to_int(c, v, mask, lanes);
-        LLVMValueRef b8 = LLVMBuildTrunc(c->b, q, cg_vec(c, c->t_i8, lanes), "");
-        LLVMValueRef ptr = cg_gep(c, c->t_i8, qr->q8[d], i);
-        if (mask) {
-            LLVMTypeRef tys[2] = {LLVMTypeOf(b8), c->t_ptr};
-            LLVMValueRef args[4] = {b8, ptr, cg_i32(c, 1), mask};
-            cg_intrinsic(c, "llvm.masked.store", tys, 2, args, 4);
-        } else {
-            cg_store(c, b8, ptr, 1);
-        }
-        cg_store(c, LLVMBuildAdd(c->b, cg_load(c, LLVMTypeOf(q), qr->acc[d], 64), q, ""), qr->acc[d], 64);
-        /* r - v is exact (|r - v| <= 1/2); no FMA, as the _ref */
-        if (d + 1 < qr->digits) r = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, r, v, ""), cg_splat(c, cg_f32(c, 254), lanes), "");
+    LLVMValueRef x = cg_vload(c, qr->src, i, mask, lanes), t;
+    if (qr->digits == 1) {
+        t = to_int(c, round_clamp(c, LLVMBuildFDiv(c->b, x, cg_splat(c, qr->scale, lanes), ""), lanes, 127), mask, lanes);
+        store_bytes(c, t, qr->q8[0], i, mask, lanes);
+        cg_store(c, LLVMBuildAdd(c->b, cg_load(c, LLVMTypeOf(t), qr->acc[0], 64), t, ""), qr->acc[0], 64);
+        return;
+    }
+    LLVMValueRef v = round_clamp(c, LLVMBuildFMul(c->b, x, cg_splat(c, qr->inv, lanes), ""), lanes, Q_SPLIT_A8X3_TMAX);
+    t = to_int(c, v, mask, lanes);
+    for (int d = qr->digits - 1; d >= 0; d--) {
+        store_bytes(c, t, qr->q8[d], i, mask, lanes); /* the low byte */
+        cg_store(c, LLVMBuildAdd(c->b, cg_load(c, LLVMTypeOf(t), qr->acc[d], 64), t, ""), qr->acc[d], 64);
+        if (d) t = LLVMBuildAShr(c->b, LLVMBuildAdd(c->b, t, cg_vsplat_i32(c, 128, lanes), ""), cg_vsplat_i32(c, 8, lanes), "");
     }
 }
 
@@ -242,7 +256,7 @@ static void quant_f32_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, 
 {
     quant_row *qr = ctx;
     LLVMValueRef r = LLVMBuildFDiv(c->b, cg_vload(c, qr->src, i, mask, lanes), cg_splat(c, qr->scale, lanes), "");
-    LLVMValueRef q = to_int(c, round_clamp(c, r, lanes), mask, lanes);
+    LLVMValueRef q = to_int(c, round_clamp(c, r, lanes, 127), mask, lanes);
     LLVMValueRef f = LLVMBuildFMul(c->b, LLVMBuildSIToFP(c->b, q, cg_vec(c, c->t_f32, lanes), ""),
                                    cg_splat(c, qr->scale, lanes), "");
     cg_vstore(c, f, qr->qf, i, mask);
@@ -306,8 +320,14 @@ static void quantize_groups(cg *c, quant_row *qr, const cg_packed *p, LLVMValueR
         quantize_span(c, qr, p, row_x, row_q, cg_mul_k(c, cg_add(c, g0, cg_i64(c, i)), glen), len[i], per_span);
         for (int d = 0; d < qr->digits; d++) part[d][i] = per_span[d];
     }
+    LLVMValueRef sum[MAX_DIGITS];
+    for (int d = 0; d < qr->digits; d++) sum[d] = sum_lanes(c, part[d], count, L);
+    /* digits: the sums of t >> 8(2 - d) make the digits' sums (wrapping
+     * int32 arithmetic, exact since the results fit) */
+    for (int d = qr->digits - 1; d > 0; d--)
+        sum[d] = LLVMBuildSub(c->b, sum[d], LLVMBuildShl(c->b, sum[d - 1], cg_vsplat_i32(c, 8, L), ""), "");
     for (int d = 0; d < qr->digits; d++) {
-        LLVMValueRef v = sum_lanes(c, part[d], count, L);
+        LLVMValueRef v = sum[d];
         if (p->code_offset) v = LLVMBuildMul(c->b, v, cg_vsplat_i32(c, p->code_offset, L), "");
         LLVMValueRef ptr = cg_gep(c, c->t_i32, sums, cg_add(c, g0, cg_i64(c, d * p->n_groups)));
         if (count == L) {
@@ -340,6 +360,7 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
     LLVMValueRef first = cg_mul_k(c, lm.iv, D); /* the row's first int8 row */
     qr.src = row_x;
     LLVMValueRef nonfinite = cg_f32(c, 0); /* 0, or NaN when x has a NaN or an inf */
+    QMC_ASSERT(!(D > 1 && p->f.act_scale > 0)); /* digits are for f32 activations */
     if (p->f.act_scale > 0) {
         qr.scale = cg_f32(c, p->f.act_scale); /* calibrated, the same for every row */
     } else {
@@ -350,12 +371,13 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
         LLVMValueRef amax = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
         LLVMValueRef targs[2] = {cg_f32(c, 0), tv};
         nonfinite = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fadd", &vt, 1, targs, 2));
-        qr.scale = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, amax, cg_f32(c, 0), ""),
-                                   LLVMBuildFDiv(c->b, amax, cg_f32(c, 127), ""), cg_f32(c, 1), "scale");
+        LLVMValueRef positive = LLVMBuildFCmp(c->b, LLVMRealOGT, amax, cg_f32(c, 0), "");
+        qr.scale = LLVMBuildSelect(c->b, positive, LLVMBuildFDiv(c->b, amax, cg_f32(c, 127), ""), cg_f32(c, 1), "scale");
+        qr.inv = LLVMBuildSelect(c->b, positive, LLVMBuildFDiv(c->b, cg_f32(c, Q_SPLIT_A8X3_UNITS), amax, ""), cg_f32(c, 0), "inv");
     }
     /* the scales of the int8 rows; a row of x with a NaN or an inf gets NaN
      * scales, so that its outputs are NaN as in float arithmetic */
-    static const float digit_weight[MAX_DIGITS] = {1, 254, 64516};
+    static const float digit_weight[MAX_DIGITS] = {1, 256, 65536};
     for (int d = 0; d < D; d++) {
         LLVMValueRef sd = d ? LLVMBuildFDiv(c->b, qr.scale, cg_f32(c, digit_weight[d]), "") : qr.scale;
         cg_store(c, LLVMBuildFAdd(c->b, sd, nonfinite, ""), cg_gep(c, c->t_f32, lk->xscale, cg_add(c, first, cg_i64(c, d))), 4);

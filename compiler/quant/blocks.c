@@ -268,17 +268,22 @@ void q_split_row_a8x3_ref(const float *x, int64_t k, int8_t *xq, float scales[3]
     float amax = 0;
     for (int64_t j = 0; j < k; j++) amax = fmaxf(amax, fabsf(x[j]));
     float s = amax > 0 ? amax / 127.0f : 1.0f;
+    float inv = amax > 0 ? Q_SPLIT_A8X3_UNITS / amax : 0.0f;
     for (int64_t j = 0; j < k; j++) {
-        float r = x[j] / s;
-        for (int d = 0; d < 3; d++) {
-            int32_t q = q_int_encode(r, 0, -127, 127);
-            xq[d * k + j] = (int8_t)q;
-            r = (r - (float)q) * 254.0f; /* r - q is exact: |r - q| <= 1/2 */
+        /* t = x / (s / 65536) in whole units; |t| <= Q_SPLIT_A8X3_TMAX
+         * keeps digit 0 within [-127, 127] */
+        float v = rintf(x[j] * inv), tmax = (float)Q_SPLIT_A8X3_TMAX;
+        if (!(v <= tmax)) v = tmax; /* NaN too, as the kernels' min/max do */
+        if (v < -tmax) v = -tmax;
+        int32_t t = (int32_t)v;
+        for (int d = 2; d >= 0; d--) {
+            xq[d * k + j] = (int8_t)(uint8_t)(t & 0xFF); /* the low byte as -128..127 */
+            t = (t + 128) >> 8;                          /* the rest, rounded */
         }
     }
     scales[0] = s;
-    scales[1] = s / 254.0f;
-    scales[2] = s / 64516.0f;
+    scales[1] = s / 256.0f;
+    scales[2] = s / 65536.0f;
 }
 
 /* ---- typed forms -------------------------------------------------------- */

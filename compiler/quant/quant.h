@@ -385,13 +385,17 @@ double q_dot_tolerance_a8(q_kfmt f, const void *row, const int8_t *xq, float x_s
 void q_quantize_row_a8_ref(const float *x, int64_t k, int8_t *xq, float *x_scale);
 
 /* f32 activations as three int8 digits, for integer dot products at f32
- * accuracy: with s = max|x| / 127 (1 if the row is all zero) and r = x / s,
- * digit d is clamp(rint(r_d), -127, 127) with r_0 = r and r_{d+1} =
- * (r_d - digit d) * 254, stored at xq[d * k + j]; scales = {s, s / 254,
- * s / 254^2}. Digit 0 is q_quantize_row_a8_ref's code. Then
+ * accuracy: with s = max|x| / 127 (1 if the row is all zero), each x is
+ * t = clamp(rint(x * (127 * 65536 / max|x|)), -TMAX, TMAX) units of
+ * s / 65536, written in base 256 with digits in [-128, 127]: digit 2 is
+ * t's low byte read as signed, t <- (t + 128) >> 8, digit 1 likewise, and
+ * what remains is digit 0 (within [-127, 127]); digit d lands at
+ * xq[d * k + j], scales = {s, s / 256, s / 65536}. Then
  * |x - sum_d scales[d] * digit d| <= 2^-22 * max|x| (Q_SPLIT_A8X3_ERROR):
- * the digits carry 23 bits of the row's largest value, as an f32 does. */
+ * 23 bits of the row's largest value, as an f32 holds. */
 #define Q_SPLIT_A8X3_ERROR 0x1p-22
+#define Q_SPLIT_A8X3_UNITS 8323072.0f /* 127 * 65536 */
+#define Q_SPLIT_A8X3_TMAX 8355711     /* 32639 * 256 + 127: digit 0 stays <= 127 */
 void q_split_row_a8x3_ref(const float *x, int64_t k, int8_t *xq, float scales[3]);
 
 /* Typed forms, one set per struct. Row quantizers choose min-max
