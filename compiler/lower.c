@@ -69,8 +69,9 @@ int ir_act_int8_rows(const ir_qweight *q, bool int8_dot)
 {
     if (!q) return 0;
     if (q->f.act8) return 1;
-    /* a group's int32 sum of byte products must not overflow */
-    bool fits = q->group * 255 * 127 < INT32_MAX;
+    /* a group's int32 sum of byte products (codes up to 255, digits down
+     * to -128) must not overflow */
+    bool fits = q->group * 255 * 128 < INT32_MAX;
     return int8_dot && q_format_is_int(q->f.format) && fits ? IR_A8X3_DIGITS : 0;
 }
 

@@ -27,8 +27,8 @@ static void test_act_int8_rows(void **state)
     ir_qweight a8 = weight(QFMT_INT4, 4096, 32, true);
     assert_int_equal(ir_act_int8_rows(&a8, true), 1);
     assert_int_equal(ir_act_int8_rows(&a8, false), 1);
-    /* a group whose int32 sums could overflow: 66,400 * 255 * 127 > 2^31 */
-    ir_qweight wide = weight(QFMT_INT8, 66400, 66400, false), fits = weight(QFMT_INT8, 66304, 66304, false);
+    /* a group whose int32 sums could overflow: 65,800 * 255 * 128 > 2^31 */
+    ir_qweight wide = weight(QFMT_INT8, 65800, 65800, false), fits = weight(QFMT_INT8, 65792, 65792, false);
     assert_int_equal(ir_act_int8_rows(&wide, true), 0);
     assert_int_equal(ir_act_int8_rows(&fits, true), IR_A8X3_DIGITS);
 }
