@@ -207,7 +207,7 @@ typedef struct qp_options {
     double max_error;                 /* --max-error E, or 0 */
     int sens_samples;                 /* --sensitivity-samples N, or 0 (the default) */
     const char *report;               /* --report FILE.json, or NULL */
-    bool verbose;                     /* -v: the decisions as a table on stderr */
+    bool verbose;                     /* -v: the decisions as a table on stderr (compile: and the kernels) */
 } qp_options;
 
 typedef struct pipeline_options {

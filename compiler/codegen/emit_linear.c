@@ -108,6 +108,45 @@ bool cg_target_int8_dot(const cg_target *t)
     return cg_target_has(t, "avx512f") && cg_target_has(t, "avx512vnni"); /* 16 lanes and vpdpbusd */
 }
 
+void cg_print_kernels(FILE *f, fe_arena *arena, const ir_graph *g, const cg_target *t)
+{
+    bool dot = cg_target_int8_dot(t);
+    const char *instr = t->arch == CG_ARCH_AARCH64 ? "sdot" : "vpdpbusd";
+    /* one line per kind of kernel, naming its layers' weights */
+    const char **kinds = fe_arena_alloc(arena, sizeof *kinds * (size_t)g->n_nodes);
+    int n_kinds = 0;
+    int32_t *kind_of = fe_arena_alloc(arena, sizeof *kind_of * (size_t)g->n_nodes);
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        kind_of[i] = -1;
+        const ir_node *n = &g->nodes[i];
+        if (n->op != IR_OP_LINEAR || g->nodes[n->inputs[1]].op != IR_OP_WEIGHT) continue;
+        const ir_qweight *q = g->nodes[n->inputs[1]].qw;
+        const char *fmt = q ? qp_format_name(arena, &q->f) : "f32";
+        int rows = ir_act_int8_rows(q, dot);
+        const char *k;
+        if (!q) k = "f32 weights, FMA";
+        else if (rows == IR_A8X3_DIGITS)
+            k = fe_arena_printf(arena, "%s codes x f32 activations as three int8 digits (f32-accurate), %s", fmt, instr);
+        else if (rows == 1)
+            k = fe_arena_printf(arena, "%s codes x int8 activations (%s scale), %s", fmt,
+                                q->f.act_scale > 0 ? "calibrated" : "per-row", dot ? instr : "in float (no integer dot product)");
+        else
+            k = fe_arena_printf(arena, "%s codes decoded to float in registers, FMA", fmt);
+        int j = 0;
+        while (j < n_kinds && strcmp(kinds[j], k)) j++;
+        if (j == n_kinds) kinds[n_kinds++] = k;
+        kind_of[i] = j;
+    }
+    if (!n_kinds) return;
+    fprintf(f, "kernels for %s (%s):\n", t->cpu, t->triple);
+    for (int j = 0; j < n_kinds; j++) {
+        fprintf(f, "  %s:", kinds[j]);
+        for (int32_t i = 0; i < g->n_nodes; i++)
+            if (kind_of[i] == j) fprintf(f, " %s", g->nodes[g->nodes[i].inputs[1]].name);
+        fprintf(f, "\n");
+    }
+}
+
 void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
 {
     const ir_node *w = &c->g->nodes[node];

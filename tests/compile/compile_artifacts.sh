@@ -7,7 +7,9 @@
 #  - bad --target/--cpu/--features/--emit/--precision: exit 1, valid choices
 #    listed, nothing written;
 #  - an executable built for a CPU feature this machine lacks says which and
-#    exits 1 instead of dying on an illegal instruction.
+#    exits 1 instead of dying on an illegal instruction;
+#  - -v names each layer's kernel: how its activations meet its weights on
+#    the chosen CPU.
 set -eu
 : "${QMC:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}"
 t=$(mktemp -d)
@@ -32,6 +34,19 @@ $cc -std=c11 -I"$t" "$QMC_SOURCE/tests/compile/use_header.c" "$t/libdigits_model
 "$QMC" compile "$digits/digits.qm" --emit shared -o "$t/libdigits_model.so"
 $cc -std=c11 -I"$t" "$QMC_SOURCE/tests/compile/use_header.c" -L"$t" -ldigits_model -Wl,-rpath,"$t" -lm -o "$t/use_so"
 "$t/use_so" "$digits/test_x.npy" "$digits/logits_fp32.npy"
+
+# -v: the kernels, per CPU
+"$QMC" compile "$digits/digits.qm" --precision 'int4,fc3.weight=f32' --cpu znver4 -v --emit obj -o "$t/k" 2>"$t/v.txt"
+grep -qx "kernels for znver4 (x86_64-unknown-linux-gnu):" "$t/v.txt" || fail "-v: no kernels heading: $(cat "$t/v.txt")"
+grep -qx "  int4:g32 codes x f32 activations as three int8 digits (f32-accurate), vpdpbusd: fc1.weight fc2.weight" "$t/v.txt" ||
+    fail "-v: the int4 layers on znver4: $(cat "$t/v.txt")"
+grep -qx "  f32 weights, FMA: fc3.weight" "$t/v.txt" || fail "-v: the f32 layer: $(cat "$t/v.txt")"
+"$QMC" compile "$digits/digits.qm" --precision int8:a8 --cpu x86-64-v3 -v --emit obj -o "$t/k" 2>"$t/v.txt"
+grep -qx "  int8:a8 codes x int8 activations (per-row scale), in float (no integer dot product): fc1.weight fc2.weight fc3.weight" "$t/v.txt" ||
+    fail "-v: int8:a8 without VNNI: $(cat "$t/v.txt")"
+"$QMC" compile "$digits/digits.qm" --precision int4 --target aarch64-linux-gnu --cpu cortex-a72 -v --emit obj -o "$t/k" 2>"$t/v.txt"
+grep -qx "  int4:g32 codes decoded to float in registers, FMA: fc1.weight fc2.weight fc3.weight" "$t/v.txt" ||
+    fail "-v: int4 without dotprod: $(cat "$t/v.txt")"
 
 # accuracy of a compiled model's outputs (what .ci/setup prints)
 "$QMC" compile "$digits/digits.qm" -o "$t/dexe"
