@@ -114,5 +114,5 @@ void cli_precision_usage(FILE *f)
                "  --sensitivity-samples N  auto: measure sensitivities on N samples (default: enough\n"
                "                      for 2048 output rows, at least 16)\n"
                "  --report FILE.json  write every decision and its measurements (`qmc report` renders it)\n"
-               "  -v                  print the decisions as a table on stderr\n");
+               "  -v                  print the decisions as a table on stderr (compile: and the kernels)\n");
 }
