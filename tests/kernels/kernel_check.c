@@ -3,10 +3,12 @@
  * several targets.
  *
  * One model holds a linear layer for each shape (M in 1, 3, 17; N in 1, 7,
- * 33; K in 40, 100, 256: K not a multiple of the groups, N not a multiple of
- * any vector width). For each (precision, target) it is compiled with qmc,
- * run (aarch64 under qemu-aarch64), and every output element is compared
- * with the _ref dot product of the same quantized row:
+ * 33; K in 40, 100, 256, 1000: K not a multiple of the groups, N not a
+ * multiple of any vector width; 1000 gives 32 groups of 32, more than a
+ * vector's lanes, which the activation split sums in batches). For each
+ * (precision, target) it is compiled with qmc, run (aarch64 under
+ * qemu-aarch64), and every output element is compared with the _ref dot
+ * product of the same quantized row:
  *   f32 activations: q_dot_f32_ref, within q_dot_tolerance_f32 and
  *   within 2^-20 of (magnitude + max|x| * sum|w|), which holds for float
  *   arithmetic and for the three int8 digits of x that targets with
@@ -29,8 +31,8 @@
 
 #include "quant.h"
 
-static const int64_t Ms[] = {1, 3, 17}, Ns[] = {1, 7, 33}, Ks[] = {40, 100, 256};
-enum { NM = 3, NN = 3, NK = 3, MAXK = 256 };
+static const int64_t Ms[] = {1, 3, 17}, Ns[] = {1, 7, 33}, Ks[] = {40, 100, 256, 1000};
+enum { NM = 3, NN = 3, NK = 4, MAXK = 1024 };
 
 typedef struct precision {
     const char *spec;
@@ -193,7 +195,7 @@ static void reference(const precision *p, int mi, int ni, int ki, float *ref, do
 
 static void check(const precision *p, const target *t)
 {
-    char cmd[2048], path[512];
+    char cmd[8192], path[512];
     snprintf(cmd, sizeof cmd, "cd %s && \"%s\" compile kernels.qm --precision %s %s -o k.exe", dir, getenv("QMC"), p->spec, t->flags);
     if (system(cmd) != 0) {
         fprintf(stderr, "FAIL: %s %s: compile failed\n", p->spec, t->flags);
