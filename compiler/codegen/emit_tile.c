@@ -28,13 +28,15 @@ enum { MAX_ROWS = 12, MAX_PANELS = 2, MAX_CHAINS = 8 };
 /* ---- loading and decoding ------------------------------------------------ */
 
 
-/* A GEMV with f32 activations through integer dot products (three int8
- * digits) computes longer on each weight than the weight takes to arrive:
- * prefetching the weights this far ahead into L2 keeps memory busy
- * meanwhile (with the hardware prefetcher alone, loading and arithmetic
- * take turns). Measured on Zen 4 (4096x4096, cold, one core, medians):
- * int4 ~700 -> ~490 us, int8 no different; the `:a8` GEMVs, whose
- * arithmetic is lighter, ran 15-40% slower with it, so they go without. */
+/* A GEMV with quantized weights and f32 activations (decoded to float, or
+ * three int8 digits) computes longer on each weight than the weight takes
+ * to arrive: prefetching the weights this far ahead into L2 keeps memory
+ * busy meanwhile (with the hardware prefetcher alone, loading and
+ * arithmetic take turns). Measured on Zen 4 (4096x4096, cold, one core,
+ * medians): int4 digits ~700 -> ~490 us, FP8 ~1030 -> ~850, int4 and int8
+ * decoded to float (no VNNI) ~920 -> ~640 and ~1040 -> ~820, int8 digits no
+ * different; the `:a8` GEMVs, whose arithmetic is lighter, ran 15-40%
+ * slower with it, so they go without, as do f32 weights. */
 enum { PREFETCH_BYTES = 16384 };
 
 static void prefetch(cg_linear *lk, LLVMValueRef ptr)
@@ -217,6 +219,10 @@ static void float_step(tile *t, LLVMValueRef step, LLVMValueRef col0, int cols)
     LLVMValueRef words[MAX_PANELS] = {0};
     if (!p->kmajor)
         for (int j = 0; j < t->np; j++) words[j] = load_word(lk, t->panel[j], step, t->stream);
+    else if (t->stream) /* the step's columns: one prefetch per 64 bytes */
+        for (int j = 0; j < t->np; j++)
+            for (int at = 0; at < p->per_word * c->lanes * p->elem_bytes; at += 64)
+                prefetch(lk, cg_gep(c, c->t_i8, column_ptr(lk, t->panel[j], col0), cg_i64(c, at)));
     for (int i = 0; i < cols; i++) {
         LLVMValueRef col = cg_add(c, col0, cg_i64(c, i)), w[MAX_PANELS];
         for (int j = 0; j < t->np; j++) {
@@ -434,7 +440,7 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np)
     const cg_packed *p = lk->p;
     bool int_dot = cg_packed_int_dot(p);
     int rows = int_dot ? p->act_rows : 1; /* of x per row of y */
-    tile t = {.lk = lk, .m0 = rows > 1 ? cg_mul_k(c, m0, rows) : m0, .m0_out = m0, .mr = mr * rows, .np = np, .chains = 1, .stream = lk->m < 4 && rows > 1};
+    tile t = {.lk = lk, .m0 = rows > 1 ? cg_mul_k(c, m0, rows) : m0, .m0_out = m0, .mr = mr * rows, .np = np, .chains = 1, .stream = lk->m < 4 && p->scales >= 0 && p->act_rows != 1};
     QMC_ASSERT(t.mr <= MAX_ROWS);
     if (!int_dot)
         while (t.chains * 2 * mr * np <= MAX_CHAINS && t.chains * 2 <= p->per_word) t.chains *= 2;
