@@ -449,8 +449,6 @@ typedef struct attn_ctx {
     LLVMValueRef head, query;  /* query: the block's first, then the one being finished */
 } attn_ctx;
 
-enum { PARTIAL_SUMS = 4 }; /* independent FMA chains per reduction */
-
 /* Scores of the block's queries against one vector of keys: each kT load
  * feeds every query of the block (independent FMA chains). */
 static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int lanes)
@@ -468,51 +466,53 @@ static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int
     for (int u = 0; u < a->qb; u++) cg_vstore(c, acc[u], a->scores, cg_add(c, cg_i64(c, u * a->s), j), mask);
 }
 
-/* out[query, head cols c0 .. c0 + n_cv * lanes) = sum over visible keys of
- * p[key] * v[key, cols]: each probability is broadcast once for all the
- * chunk's vectors; keys go in steps of PARTIAL_SUMS, one chain each. */
-enum { PV_VECTORS = 4 };
+/* out[q0 + u, head cols c0 .. c0 + n_cv * lanes) for the block's queries u
+ * = sum over the keys u sees of p[u][key] * v[key, cols]: over the keys all
+ * of them see (vis0, the first query's count), each value vector loaded
+ * once feeds every query; then each query's remaining keys (causal: key
+ * vis0 + i is seen by the queries after the i-th). */
+enum { PV_VECTORS = 2 }; /* value vectors per pass: qb * PV_VECTORS sums in registers */
 
-static void pv_chunk(cg *c, attn_ctx *a, LLVMValueRef visible, int64_t c0, int n_cv)
+static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef vis0, bool causal, int64_t c0, int n_cv)
 {
     int L = c->lanes;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
-    LLVMValueRef acc[PV_VECTORS][PARTIAL_SUMS], mask[PV_VECTORS];
+    LLVMValueRef acc[QUERY_BLOCK][PV_VECTORS], mask[PV_VECTORS];
     for (int cv = 0; cv < n_cv; cv++) {
         int64_t left = a->hv - (c0 + cv * L);
-        mask[cv] = NULL;
-        if (left < L) mask[cv] = cg_lane_mask(c, L, left);
-        for (int u = 0; u < PARTIAL_SUMS; u++) {
-            acc[cv][u] = cg_alloca(c, vt, "pv");
-            cg_store(c, LLVMConstNull(vt), acc[cv][u], 64);
+        mask[cv] = left < L ? cg_lane_mask(c, L, left) : NULL;
+        for (int u = 0; u < qb; u++) {
+            acc[u][cv] = cg_alloca(c, vt, "pv");
+            cg_store(c, LLVMConstNull(vt), acc[u][cv], 64);
         }
     }
     LLVMValueRef col = cg_add(c, cg_mul_k(c, a->head, a->hv), cg_i64(c, c0));
-    LLVMValueRef full = LLVMBuildAnd(c->b, visible, cg_i64(c, ~(int64_t)(PARTIAL_SUMS - 1)), "");
-    for (int pass = 0; pass < 2; pass++) {
-        /* pass 0: whole steps of PARTIAL_SUMS keys; pass 1: the keys left */
-        cg_loop lj = pass == 0 ? cg_loop_begin(c, cg_i64(c, 0), full, PARTIAL_SUMS, "key")
-                               : cg_loop_begin(c, full, visible, 1, "key.rest");
-        for (int u = 0; u < (pass == 0 ? PARTIAL_SUMS : 1); u++) {
-            LLVMValueRef key = cg_add(c, lj.iv, cg_i64(c, u));
-            LLVMValueRef p = cg_splat(c, fload(c, a->scores, key), L);
-            for (int cv = 0; cv < n_cv; cv++) {
-                LLVMValueRef vv = cg_vload(c, a->v, cg_add(c, cg_mul_k(c, key, a->dv), cg_add(c, col, cg_i64(c, cv * L))), mask[cv], L);
-                cg_store(c, cg_fmuladd(c, p, vv, cg_load(c, vt, acc[cv][u], 64)), acc[cv][u], 64);
-            }
+    /* first queries u0 .. qb - 1 over keys [from, to) */
+    for (int tail = 0; tail < (causal ? qb : 1); tail++) {
+        int u0 = causal ? tail : 0;
+        LLVMValueRef from = tail ? cg_add(c, vis0, cg_i64(c, tail - 1)) : cg_i64(c, 0);
+        LLVMValueRef to = tail ? cg_add(c, vis0, cg_i64(c, tail)) : vis0;
+        cg_loop lj = cg_loop_begin(c, from, to, 1, tail ? "key.tail" : "key");
+        LLVMValueRef vv[PV_VECTORS];
+        for (int cv = 0; cv < n_cv; cv++)
+            vv[cv] = cg_vload(c, a->v, cg_add(c, cg_mul_k(c, lj.iv, a->dv), cg_add(c, col, cg_i64(c, cv * L))), mask[cv], L);
+        for (int u = u0; u < qb; u++) {
+            LLVMValueRef p = cg_splat(c, fload(c, a->scores, cg_add(c, cg_i64(c, u * a->s), lj.iv)), L);
+            for (int cv = 0; cv < n_cv; cv++)
+                cg_store(c, cg_fmuladd(c, p, vv[cv], cg_load(c, vt, acc[u][cv], 64)), acc[u][cv], 64);
         }
         cg_loop_end(c, &lj);
     }
-    for (int cv = 0; cv < n_cv; cv++) {
-        LLVMValueRef sum = cg_load(c, vt, acc[cv][0], 64);
-        for (int u = 1; u < PARTIAL_SUMS; u++) sum = LLVMBuildFAdd(c->b, sum, cg_load(c, vt, acc[cv][u], 64), "");
-        cg_vstore(c, sum, a->out, cg_add(c, cg_mul_k(c, a->query, a->dv), cg_add(c, col, cg_i64(c, cv * L))), mask[cv]);
-    }
+    for (int u = 0; u < qb; u++)
+        for (int cv = 0; cv < n_cv; cv++)
+            cg_vstore(c, cg_load(c, vt, acc[u][cv], 64), a->out,
+                      cg_add(c, cg_mul_k(c, cg_add(c, q0, cg_i64(c, u)), a->dv), cg_add(c, col, cg_i64(c, cv * L))), mask[cv]);
 }
 
 /* Queries q0 .. q0 + qb - 1 of the current head: their scores together
- * (over the keys the last of them sees), then each one's softmax and
- * weighted sum of values. Query i sees keys j <= i + s - t when causal. */
+ * (over the keys the last of them sees), then each one's softmax, then
+ * their weighted sums of values together. Query i sees keys j <= i + s - t
+ * when causal. */
 static void attention_queries(cg *c, const ir_node *n, attn_ctx *a, LLVMValueRef q0, int qb)
 {
     LLVMValueRef scores = a->scores;
@@ -520,17 +520,17 @@ static void attention_queries(cg *c, const ir_node *n, attn_ctx *a, LLVMValueRef
     a->query = q0;
     LLVMValueRef seen = n->attr.causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + qb)) : cg_i64(c, a->s);
     cg_vloop(c, seen, c->lanes, scores_body, a);
-    int64_t n_vectors = (a->hv + c->lanes - 1) / c->lanes;
-    /* a loop, not unrolled: the code of one query's softmax and sum is large */
+    /* a loop, not unrolled: the code of one query's softmax is large */
     cg_loop lu = cg_for(c, 0, qb, 1, "query");
-    a->query = cg_add(c, q0, lu.iv);
-    a->scores = fptr(c, scores, cg_mul_k(c, lu.iv, a->s));
-    LLVMValueRef visible = n->attr.causal ? cg_add(c, a->query, cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
-    softmax_contiguous(c, a->scores, a->scores, visible, cg_f32(c, n->attr.scale));
-    for (int64_t c0 = 0; c0 < n_vectors; c0 += PV_VECTORS)
-        pv_chunk(c, a, visible, c0 * c->lanes, (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
+    LLVMValueRef visible = n->attr.causal ? cg_add(c, cg_add(c, q0, lu.iv), cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
+    LLVMValueRef row = fptr(c, scores, cg_mul_k(c, lu.iv, a->s));
+    softmax_contiguous(c, row, row, visible, cg_f32(c, n->attr.scale));
     cg_loop_end(c, &lu);
-    a->scores = scores;
+    LLVMValueRef vis0 = n->attr.causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
+    int64_t n_vectors = (a->hv + c->lanes - 1) / c->lanes;
+    for (int64_t c0 = 0; c0 < n_vectors; c0 += PV_VECTORS)
+        pv_block(c, a, q0, qb, vis0, n->attr.causal, c0 * c->lanes,
+                 (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
 }
 
 /* The heads [begin, end), each with its own scratch, so that the thread
