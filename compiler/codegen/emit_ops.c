@@ -487,7 +487,8 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
         }
     }
     LLVMValueRef col = cg_add(c, cg_mul_k(c, a->head, a->hv), cg_i64(c, c0));
-    /* first queries u0 .. qb - 1 over keys [from, to) */
+    /* queries u0 .. qb - 1 over keys [from, to) (causal attention has at
+     * least as many keys as queries: vis0 >= 1) */
     for (int tail = 0; tail < (causal ? qb : 1); tail++) {
         int u0 = causal ? tail : 0;
         LLVMValueRef from = tail ? cg_add(c, vis0, cg_i64(c, tail - 1)) : cg_i64(c, 0);

@@ -82,6 +82,7 @@ static LLVMValueRef nibble(cg_linear *lk, LLVMValueRef word, int i)
     return LLVMBuildUIToFP(b, v, lk->vf, "w");
 }
 
+/* Where column col of a panel starts in the k-major layout. */
 static LLVMValueRef column_ptr(cg_linear *lk, LLVMValueRef panel, LLVMValueRef col)
 {
     cg *c = lk->c;
@@ -426,7 +427,7 @@ void cg_tile_shape(const cg *c, const cg_packed *p, int64_t m, int *mr, int *np)
     bool int_dot = cg_packed_int_dot(p);
     *np = c->lanes == 16 ? 2 : 1;
     /* registers: mr * np sums (twice that for grouped int8: int and float;
-     * act_rows int8 rows for each row of x) */
+     * each row of y needs act_rows int8 rows' sums) */
     *mr = c->lanes == 16 ? (int_dot && p->f.group ? 4 : 8) : 4;
     if (int_dot && *mr / p->act_rows >= 1) *mr /= p->act_rows;
     /* a few rows (GEMV): one panel at a time, its weights streamed once,
@@ -440,7 +441,8 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np)
     const cg_packed *p = lk->p;
     bool int_dot = cg_packed_int_dot(p);
     int rows = int_dot ? p->act_rows : 1; /* of x per row of y */
-    tile t = {.lk = lk, .m0 = rows > 1 ? cg_mul_k(c, m0, rows) : m0, .m0_out = m0, .mr = mr * rows, .np = np, .chains = 1, .stream = lk->m < 4 && p->scales >= 0 && p->act_rows != 1};
+    tile t = {.lk = lk, .m0 = rows > 1 ? cg_mul_k(c, m0, rows) : m0, .m0_out = m0, .mr = mr * rows, .np = np, .chains = 1};
+    t.stream = lk->m < 4 && p->scales >= 0 && p->act_rows != 1; /* see PREFETCH_BYTES */
     QMC_ASSERT(t.mr <= MAX_ROWS);
     if (!int_dot)
         while (t.chains * 2 * mr * np <= MAX_CHAINS && t.chains * 2 <= p->per_word) t.chains *= 2;
