@@ -212,7 +212,6 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
 
 enum { A8_CTX_X, A8_CTX_Y, A8_CTX_BIAS, A8_CTX_XSCALE, A8_CTX_XSUM, A8_CTX_SIZE };
 
-
 enum { MAX_DIGITS = IR_A8X3_DIGITS };
 
 typedef struct quant_row {
@@ -268,6 +267,12 @@ static void store_bytes(cg *c, LLVMValueRef q, LLVMValueRef base, LLVMValueRef i
     }
 }
 
+/* x's `:a8` codes, clamp(rint(x / scale), -127, 127), as i32 lanes. */
+static LLVMValueRef a8_codes(cg *c, const quant_row *qr, LLVMValueRef x, LLVMValueRef mask, int lanes)
+{
+    return to_int(c, round_clamp(c, LLVMBuildFDiv(c->b, x, cg_splat(c, qr->scale, lanes), ""), lanes, 127), mask, lanes);
+}
+
 /* One int8 row (`:a8`: q_quantize_row_a8_ref) or three digits
  * (q_split_row_a8x3_ref) of the row, and per digit the sum of what it
  * accumulates (the codes; for digits the partial numbers t, t >> 8 and
@@ -275,15 +280,10 @@ static void store_bytes(cg *c, LLVMValueRef q, LLVMValueRef base, LLVMValueRef i
 static void quant_i8_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
 {
     quant_row *qr = ctx;
-    LLVMValueRef x = cg_vload(c, qr->src, i, mask, lanes), t;
-    if (qr->digits == 1) {
-        t = to_int(c, round_clamp(c, LLVMBuildFDiv(c->b, x, cg_splat(c, qr->scale, lanes), ""), lanes, 127), mask, lanes);
-        store_bytes(c, t, qr->q8[0], i, mask, lanes);
-        cg_store(c, LLVMBuildAdd(c->b, cg_load(c, LLVMTypeOf(t), qr->acc[0], 64), t, ""), qr->acc[0], 64);
-        return;
-    }
-    LLVMValueRef v = round_clamp(c, LLVMBuildFMul(c->b, x, cg_splat(c, qr->inv, lanes), ""), lanes, Q_SPLIT_A8X3_TMAX);
-    t = to_int(c, v, mask, lanes);
+    LLVMValueRef x = cg_vload(c, qr->src, i, mask, lanes);
+    LLVMValueRef t = qr->digits == 1 ? a8_codes(c, qr, x, mask, lanes)
+                                     : to_int(c, round_clamp(c, LLVMBuildFMul(c->b, x, cg_splat(c, qr->inv, lanes), ""), lanes,
+                                                             Q_SPLIT_A8X3_TMAX), mask, lanes);
     for (int d = qr->digits - 1; d >= 0; d--) {
         store_bytes(c, t, qr->q8[d], i, mask, lanes); /* the low byte */
         cg_store(c, LLVMBuildAdd(c->b, cg_load(c, LLVMTypeOf(t), qr->acc[d], 64), t, ""), qr->acc[d], 64);
@@ -294,8 +294,7 @@ static void quant_i8_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, i
 static void quant_f32_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
 {
     quant_row *qr = ctx;
-    LLVMValueRef r = LLVMBuildFDiv(c->b, cg_vload(c, qr->src, i, mask, lanes), cg_splat(c, qr->scale, lanes), "");
-    LLVMValueRef q = to_int(c, round_clamp(c, r, lanes, 127), mask, lanes);
+    LLVMValueRef q = a8_codes(c, qr, cg_vload(c, qr->src, i, mask, lanes), mask, lanes);
     LLVMValueRef f = LLVMBuildFMul(c->b, LLVMBuildSIToFP(c->b, q, cg_vec(c, c->t_f32, lanes), ""),
                                    cg_splat(c, qr->scale, lanes), "");
     cg_vstore(c, f, qr->qf, i, mask);
