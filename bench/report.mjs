@@ -152,7 +152,9 @@ if (opt.markdown) {
   md.push('a row whose error exceeds the tolerance is marked WRONG.', '');
   md.push('**Ratio.** GEMV: qmc time / oneDNN u8s8 time — lower is better. GEMM and tiny-gpt: peer time / qmc');
   md.push('time, the throughput ratio — higher is better (peer: oneDNN u8s8 for `:a8` builds, oneDNN f32 for the');
-  md.push('others; ONNX Runtime\'s own build of the same precision end to end). Scaling: 2-thread / 1-thread');
+  md.push('others; end to end, ONNX Runtime\'s own build with the same weight and activation precision: `int8:a8` and');
+  md.push('ORT\'s dynamic int8, `int4:g32` and ORT int4 acc0 (f32 compute), `int4:a8` and acc4; qmc\'s `int8`, with');
+  md.push('f32-accurate activations, has no ORT build alike and shows its ratio to ORT\'s int8 without a goal). Scaling: 2-thread / 1-thread');
   md.push('throughput. Memory: workspace / largest set of simultaneously live activations. `ratio` compares');
   md.push('medians and decides the goals; `of mins` compares min times, which other work disturbs less.', '');
   md.push(`| ${header.join(' | ')} |`);

@@ -206,12 +206,12 @@ void cg_vstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index, LLV
 }
 
 /* <0, 1, ..., lanes-1> < splat(rem) */
-static LLVMValueRef tail_mask(cg *c, LLVMValueRef rem, int lanes)
+LLVMValueRef cg_lanes_below(cg *c, LLVMValueRef count, int lanes)
 {
     LLVMValueRef iota[64];
     for (int i = 0; i < lanes; i++) iota[i] = cg_i64(c, i);
     LLVMValueRef v = LLVMConstVector(iota, (unsigned)lanes);
-    return LLVMBuildICmp(c->b, LLVMIntULT, v, cg_splat(c, rem, lanes), "tail");
+    return LLVMBuildICmp(c->b, LLVMIntSLT, v, cg_splat(c, count, lanes), "below");
 }
 
 void cg_vloop(cg *c, LLVMValueRef count, int lanes, cg_vbody body, void *ctx)
@@ -223,14 +223,14 @@ void cg_vloop(cg *c, LLVMValueRef count, int lanes, cg_vbody body, void *ctx)
     cg_loop_end(c, &l);
     if (LLVMIsConstant(count)) {
         int64_t rem = LLVMConstIntGetSExtValue(count) % lanes;
-        if (rem) body(c, ctx, full, tail_mask(c, cg_i64(c, rem), lanes), lanes);
+        if (rem) body(c, ctx, full, cg_lanes_below(c, cg_i64(c, rem), lanes), lanes);
         return;
     }
     LLVMValueRef rem = LLVMBuildSub(c->b, count, full, "");
     LLVMBasicBlockRef tail = cg_block(c, "vtail"), done = cg_block(c, "vdone");
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, rem, cg_i64(c, 0), ""), tail, done);
     LLVMPositionBuilderAtEnd(c->b, tail);
-    body(c, ctx, full, tail_mask(c, rem, lanes), lanes);
+    body(c, ctx, full, cg_lanes_below(c, rem, lanes), lanes);
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, done);
 }

@@ -120,6 +120,9 @@ LLVMValueRef cg_mul_k(cg *c, LLVMValueRef a, int64_t k);
 void cg_memcpy(cg *c, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes);
 /* The constant <lanes x i1> with the first `count` lanes set. */
 LLVMValueRef cg_lane_mask(cg *c, int lanes, int64_t count);
+/* lanes i < count of a vector of `lanes` (count an i64 value; none when
+ * count <= 0) */
+LLVMValueRef cg_lanes_below(cg *c, LLVMValueRef count, int lanes);
 /* Writes data to path atomically; reports "path: reason" on failure. */
 bool cg_write_file(const char *path, const void *data, size_t len);
 /* A libm function float(float) (expf, erff, tanhf), declared on first use. */

@@ -221,6 +221,29 @@ static LLVMValueRef vreduce(cg *c, const char *name, LLVMValueRef v, LLVMValueRe
     return cg_fast(cg_intrinsic(c, name, &vt, 1, &v, 1));
 }
 
+/* The row's maximum from a vector of partial maxima; a row of -inf gives
+ * 0s (as the interpreter does), not NaN. */
+static LLVMValueRef softmax_max(cg *c, LLVMValueRef partial)
+{
+    LLVMValueRef m = vreduce(c, "llvm.vector.reduce.fmax", partial, NULL);
+    return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_f32(c, -INFINITY), ""), cg_f32(c, 0), m, "");
+}
+
+/* out[i] = e^(in[i] * scale - max) for i < len; returns 1 / their sum (0
+ * when the sum is not positive). */
+static LLVMValueRef softmax_exp(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len, LLVMValueRef scale,
+                                LLVMValueRef max)
+{
+    int L = c->lanes;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
+    softmax_ctx s = {in, out, scale, cg_alloca(c, vt, "acc"), max};
+    cg_store(c, LLVMConstNull(vt), s.acc, 64);
+    cg_vloop(c, len, L, exp_body, &s);
+    LLVMValueRef sum = vreduce(c, "llvm.vector.reduce.fadd", cg_load(c, vt, s.acc, 64), cg_f32(c, 0));
+    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), sum, "");
+    return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, sum, cg_f32(c, 0), ""), inv, cg_f32(c, 0), "");
+}
+
 static void softmax_contiguous(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len, LLVMValueRef scale)
 {
     int L = c->lanes;
@@ -228,14 +251,7 @@ static void softmax_contiguous(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMVal
     softmax_ctx s = {in, out, scale, cg_alloca(c, vt, "acc"), NULL};
     cg_store(c, cg_splat(c, cg_f32(c, -INFINITY), L), s.acc, 64);
     cg_vloop(c, len, L, max_body, &s);
-    s.max = vreduce(c, "llvm.vector.reduce.fmax", cg_load(c, vt, s.acc, 64), NULL);
-    /* a row of -inf gives 0s (as the interpreter does), not NaN */
-    s.max = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, s.max, cg_f32(c, -INFINITY), ""), cg_f32(c, 0), s.max, "");
-    cg_store(c, LLVMConstNull(vt), s.acc, 64);
-    cg_vloop(c, len, L, exp_body, &s);
-    LLVMValueRef sum = vreduce(c, "llvm.vector.reduce.fadd", cg_load(c, vt, s.acc, 64), cg_f32(c, 0));
-    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), sum, "");
-    s.max = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, sum, cg_f32(c, 0), ""), inv, cg_f32(c, 0), "");
+    s.max = softmax_exp(c, in, out, len, scale, softmax_max(c, cg_load(c, vt, s.acc, 64)));
     cg_vloop(c, len, L, scale_body, &s);
 }
 
@@ -438,19 +454,26 @@ static void emit_matmul(op_ctx *o)
 
 /* Per head h and query i: scores over the visible keys (all, or j <= i +
  * s - t when causal) computed a vector of keys at a time from the head's
- * keys transposed into scratch (kT[c][j]); softmax in place; then the
- * output row as a sum of value rows weighted by the probabilities. */
+ * keys transposed into scratch (kT[c][j]), scaled, with the row's maximum
+ * gathered on the way; e^(score - max) in place; then the output row as
+ * the sum of value rows weighted by those, times 1 / their sum. */
 enum { QUERY_BLOCK = 8 }; /* queries whose scores are computed together */
 
 typedef struct attn_ctx {
     int64_t t, s, d, dv, hd, hv;
+    bool causal;
+    float scale;
     int qb;                    /* queries in the current block */
     LLVMValueRef q, k, v, out, scores, kt;
-    LLVMValueRef head, query;  /* query: the block's first, then the one being finished */
+    LLVMValueRef head, query;  /* query: the block's first */
+    LLVMValueRef max[QUERY_BLOCK]; /* per query: a vector of partial maxima of its visible scores */
+    LLVMValueRef inv_sum;      /* per query: 1 / the sum of its exponentials (f32[QUERY_BLOCK]) */
 } attn_ctx;
 
 /* Scores of the block's queries against one vector of keys: each kT load
- * feeds every query of the block (independent FMA chains). */
+ * feeds every query of the block (independent FMA chains). Keys past the
+ * ones a query sees (the block's later queries see more) are written but
+ * left out of its maximum. */
 static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int lanes)
 {
     attn_ctx *a = ctx;
@@ -463,7 +486,20 @@ static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int
         LLVMValueRef kv = cg_vload(c, a->kt, cg_add(c, cg_i64(c, ch * a->s), j), mask, lanes);
         for (int u = 0; u < a->qb; u++) acc[u] = cg_fmuladd(c, cg_splat(c, fload(c, qrow[u], cg_i64(c, ch)), lanes), kv, acc[u]);
     }
-    for (int u = 0; u < a->qb; u++) cg_vstore(c, acc[u], a->scores, cg_add(c, cg_i64(c, u * a->s), j), mask);
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, lanes);
+    for (int u = 0; u < a->qb; u++) {
+        LLVMValueRef x = LLVMBuildFMul(c->b, acc[u], cg_splat(c, cg_f32(c, a->scale), lanes), "score");
+        cg_vstore(c, x, a->scores, cg_add(c, cg_i64(c, u * a->s), j), mask);
+        LLVMValueRef seen = mask;
+        if (a->causal) {
+            LLVMValueRef visible = cg_add(c, a->query, cg_i64(c, u + a->s - a->t + 1));
+            LLVMValueRef m = cg_lanes_below(c, LLVMBuildSub(c->b, visible, j, ""), lanes);
+            seen = seen ? LLVMBuildAnd(c->b, seen, m, "") : m;
+        }
+        if (seen) x = LLVMBuildSelect(c->b, seen, x, cg_splat(c, cg_f32(c, -INFINITY), lanes), "");
+        LLVMValueRef args[2] = {cg_load(c, vt, a->max[u], 64), x};
+        cg_store(c, cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2), a->max[u], 64);
+    }
 }
 
 /* out[q0 + u, head cols c0 .. c0 + n_cv * lanes) for the block's queries u
@@ -504,33 +540,39 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
         }
         cg_loop_end(c, &lj);
     }
-    for (int u = 0; u < qb; u++)
+    for (int u = 0; u < qb; u++) {
+        LLVMValueRef inv = cg_splat(c, fload(c, a->inv_sum, cg_i64(c, u)), L);
         for (int cv = 0; cv < n_cv; cv++)
-            cg_vstore(c, cg_load(c, vt, acc[u][cv], 64), a->out,
+            cg_vstore(c, LLVMBuildFMul(c->b, cg_load(c, vt, acc[u][cv], 64), inv, ""), a->out,
                       cg_add(c, cg_mul_k(c, cg_add(c, q0, cg_i64(c, u)), a->dv), cg_add(c, col, cg_i64(c, cv * L))), mask[cv]);
+    }
 }
 
-/* Queries q0 .. q0 + qb - 1 of the current head: their scores together
- * (over the keys the last of them sees), then each one's softmax, then
- * their weighted sums of values together. Query i sees keys j <= i + s - t
- * when causal. */
-static void attention_queries(cg *c, const ir_node *n, attn_ctx *a, LLVMValueRef q0, int qb)
+/* Queries q0 .. q0 + qb - 1 of the current head: their scores and maxima
+ * together (over the keys the last of them sees), then each one's
+ * exponentials, then their weighted sums of values together. Query i sees
+ * keys j <= i + s - t when causal. */
+static void attention_queries(cg *c, attn_ctx *a, LLVMValueRef q0, int qb)
 {
-    LLVMValueRef scores = a->scores;
+    int L = c->lanes;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
+    LLVMValueRef scores = a->scores, maxima = cg_alloca(c, LLVMArrayType(c->t_f32, QUERY_BLOCK), "maxima");
     a->qb = qb;
     a->query = q0;
-    LLVMValueRef seen = n->attr.causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + qb)) : cg_i64(c, a->s);
-    cg_vloop(c, seen, c->lanes, scores_body, a);
-    /* a loop, not unrolled: the code of one query's softmax is large */
+    for (int u = 0; u < qb; u++) cg_store(c, cg_splat(c, cg_f32(c, -INFINITY), L), a->max[u], 64);
+    LLVMValueRef seen = a->causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + qb)) : cg_i64(c, a->s);
+    cg_vloop(c, seen, L, scores_body, a);
+    for (int u = 0; u < qb; u++) fstore(c, softmax_max(c, cg_load(c, vt, a->max[u], 64)), maxima, cg_i64(c, u));
+    /* a loop, not unrolled: the code of one query's exponentials is large */
     cg_loop lu = cg_for(c, 0, qb, 1, "query");
-    LLVMValueRef visible = n->attr.causal ? cg_add(c, cg_add(c, q0, lu.iv), cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
+    LLVMValueRef visible = a->causal ? cg_add(c, cg_add(c, q0, lu.iv), cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
     LLVMValueRef row = fptr(c, scores, cg_mul_k(c, lu.iv, a->s));
-    softmax_contiguous(c, row, row, visible, cg_f32(c, n->attr.scale));
+    fstore(c, softmax_exp(c, row, row, visible, cg_f32(c, 1), fload(c, maxima, lu.iv)), a->inv_sum, lu.iv);
     cg_loop_end(c, &lu);
-    LLVMValueRef vis0 = n->attr.causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
-    int64_t n_vectors = (a->hv + c->lanes - 1) / c->lanes;
+    LLVMValueRef vis0 = a->causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
+    int64_t n_vectors = (a->hv + L - 1) / L;
     for (int64_t c0 = 0; c0 < n_vectors; c0 += PV_VECTORS)
-        pv_block(c, a, q0, qb, vis0, n->attr.causal, c0 * c->lanes,
+        pv_block(c, a, q0, qb, vis0, a->causal, c0 * L,
                  (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
 }
 
@@ -540,10 +582,13 @@ static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
 {
     const ir_node *n = user, *q = &c->g->nodes[n->inputs[0]], *k = &c->g->nodes[n->inputs[1]],
                   *v = &c->g->nodes[n->inputs[2]];
-    attn_ctx a = {.t = q->shape[0], .s = k->shape[0], .d = q->shape[1], .dv = v->shape[1]};
+    attn_ctx a = {.t = q->shape[0], .s = k->shape[0], .d = q->shape[1], .dv = v->shape[1],
+                  .causal = n->attr.causal, .scale = n->attr.scale};
     a.hd = a.d / n->attr.heads;
     a.hv = a.dv / n->attr.heads;
     a.q = vals[0], a.k = vals[1], a.v = vals[2], a.out = vals[3];
+    for (int u = 0; u < QUERY_BLOCK; u++) a.max[u] = cg_alloca(c, cg_vec(c, c->t_f32, c->lanes), "max");
+    a.inv_sum = cg_alloca(c, LLVMArrayType(c->t_f32, QUERY_BLOCK), "inv_sum");
     cg_loop lh = cg_loop_begin(c, begin, end, 1, "head");
     a.head = lh.iv;
     a.scores = fptr(c, vals[4], cg_mul_k(c, lh.iv, QUERY_BLOCK * a.s + a.hd * a.s));
@@ -559,10 +604,10 @@ static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
     int64_t full = a.t / qb * qb;
     if (full) {
         cg_loop li = cg_for(c, 0, full, qb, "queries");
-        attention_queries(c, n, &a, li.iv, qb);
+        attention_queries(c, &a, li.iv, qb);
         cg_loop_end(c, &li);
     }
-    if (a.t % qb) attention_queries(c, n, &a, cg_i64(c, full), (int)(a.t % qb));
+    if (a.t % qb) attention_queries(c, &a, cg_i64(c, full), (int)(a.t % qb));
     cg_loop_end(c, &lh);
 }
 
