@@ -30,29 +30,32 @@ enum { MAX_ROWS = 12, MAX_PANELS = 2, MAX_CHAINS = 8 };
 
 /* A GEMV with quantized weights and f32 activations (decoded to float, or
  * three int8 digits) computes longer on each weight than the weight takes
- * to arrive: prefetching the weights this far ahead into L2 keeps memory
- * busy meanwhile (with the hardware prefetcher alone, loading and
- * arithmetic take turns). Measured on Zen 4 (4096x4096, cold, one core,
- * medians): int4 digits ~700 -> ~490 us, FP8 ~1030 -> ~850, int4 and int8
- * decoded to float (no VNNI) ~920 -> ~640 and ~1040 -> ~820, int8 digits no
- * different; the `:a8` GEMVs, whose arithmetic is lighter, ran 15-40%
- * slower with it, so they go without, as do f32 weights. */
+ * to arrive: prefetching the weights this far ahead keeps memory busy
+ * meanwhile (with the hardware prefetcher alone, loading and arithmetic
+ * take turns). Measured on Zen 4 (4096x4096, cold, one core, medians):
+ * int4 digits ~700 -> ~490 us, FP8 ~1030 -> ~850, int4 and int8 decoded to
+ * float (no VNNI) ~920 -> ~640 and ~1040 -> ~820; the `:a8` GEMVs, whose
+ * arithmetic is lighter, ran 15-40% slower with it, so they go without, as
+ * do f32 weights. Into L2 (locality 2) for all but int8 codes with int8
+ * digits, whose loop is the lightest of these: its loads wait on L2, and
+ * prefetching into L1 (locality 3) took 11008x4096 from ~2300 to ~1900 us
+ * (int4 digits and FP8 ran 30-60% slower that way). */
 enum { PREFETCH_BYTES = 16384 };
 
-static void prefetch(cg_linear *lk, LLVMValueRef ptr)
+static void prefetch(cg_linear *lk, LLVMValueRef ptr, int locality)
 {
     cg *c = lk->c;
-    LLVMValueRef args[4] = {cg_gep(c, c->t_i8, ptr, cg_i64(c, PREFETCH_BYTES)), cg_i32(c, 0), cg_i32(c, 2), cg_i32(c, 1)};
+    LLVMValueRef args[4] = {cg_gep(c, c->t_i8, ptr, cg_i64(c, PREFETCH_BYTES)), cg_i32(c, 0), cg_i32(c, locality), cg_i32(c, 1)};
     cg_intrinsic(c, "llvm.prefetch", &c->t_ptr, 1, args, 4);
 }
 
 /* Word `step` of panel `panel` (word layouts). */
-static LLVMValueRef load_word(cg_linear *lk, LLVMValueRef panel, LLVMValueRef step, bool stream)
+static LLVMValueRef load_word(cg_linear *lk, LLVMValueRef panel, LLVMValueRef step, int prefetch_locality)
 {
     cg *c = lk->c;
     LLVMValueRef at = cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, lk->p->words), step), c->lanes);
     LLVMValueRef ptr = cg_gep(c, c->t_i32, lk->codes, at);
-    if (stream) prefetch(lk, ptr);
+    if (prefetch_locality) prefetch(lk, ptr, prefetch_locality);
     return cg_load(c, lk->vi, ptr, 4);
 }
 
@@ -181,7 +184,7 @@ typedef struct tile {
     LLVMValueRef m0, panel[MAX_PANELS]; /* m0: the first row of x (of its int8 rows with int dots) */
     LLVMValueRef m0_out;                /* the first row of y */
     int mr, np, chains;                 /* mr: rows of x (int8 rows: act_rows per row of y) */
-    bool stream;                        /* prefetch the weights (see PREFETCH_BYTES) */
+    int prefetch;                       /* 0, or the locality to prefetch the weights with (see PREFETCH_BYTES) */
     LLVMValueRef acc[MAX_ROWS][MAX_PANELS][MAX_CHAINS + 1]; /* float sums (allocas) */
     LLVMValueRef isum[MAX_ROWS][MAX_PANELS];            /* int sums of a group (allocas) */
     LLVMValueRef scale[MAX_PANELS], neg_zs[MAX_PANELS];  /* the current group's, grouped formats */
@@ -219,11 +222,11 @@ static void float_step(tile *t, LLVMValueRef step, LLVMValueRef col0, int cols)
     const cg_packed *p = lk->p;
     LLVMValueRef words[MAX_PANELS] = {0};
     if (!p->kmajor)
-        for (int j = 0; j < t->np; j++) words[j] = load_word(lk, t->panel[j], step, t->stream);
-    else if (t->stream) /* the step's columns: one prefetch per 64 bytes */
+        for (int j = 0; j < t->np; j++) words[j] = load_word(lk, t->panel[j], step, t->prefetch);
+    else if (t->prefetch) /* the step's columns: one prefetch per 64 bytes */
         for (int j = 0; j < t->np; j++)
             for (int at = 0; at < p->per_word * c->lanes * p->elem_bytes; at += 64)
-                prefetch(lk, cg_gep(c, c->t_i8, column_ptr(lk, t->panel[j], col0), cg_i64(c, at)));
+                prefetch(lk, cg_gep(c, c->t_i8, column_ptr(lk, t->panel[j], col0), cg_i64(c, at)), t->prefetch);
     for (int i = 0; i < cols; i++) {
         LLVMValueRef col = cg_add(c, col0, cg_i64(c, i)), w[MAX_PANELS];
         for (int j = 0; j < t->np; j++) {
@@ -339,7 +342,7 @@ static void int_step(tile *t, LLVMValueRef step)
     LLVMValueRef parts[2][MAX_PANELS];
     int n_parts = lk->p->per_word == 8 ? 2 : 1;
     for (int j = 0; j < t->np; j++) {
-        LLVMValueRef word = load_word(lk, t->panel[j], step, t->stream);
+        LLVMValueRef word = load_word(lk, t->panel[j], step, t->prefetch);
         if (n_parts == 1) {
             parts[0][j] = word;
             continue;
@@ -442,7 +445,8 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np)
     bool int_dot = cg_packed_int_dot(p);
     int rows = int_dot ? p->act_rows : 1; /* of x per row of y */
     tile t = {.lk = lk, .m0 = rows > 1 ? cg_mul_k(c, m0, rows) : m0, .m0_out = m0, .mr = mr * rows, .np = np, .chains = 1};
-    t.stream = lk->m < 4 && p->scales >= 0 && p->act_rows != 1; /* see PREFETCH_BYTES */
+    if (lk->m < 4 && p->scales >= 0 && p->act_rows != 1) /* see PREFETCH_BYTES */
+        t.prefetch = int_dot && p->per_word == 4 ? 3 : 2;
     QMC_ASSERT(t.mr <= MAX_ROWS);
     if (!int_dot)
         while (t.chains * 2 * mr * np <= MAX_CHAINS && t.chains * 2 <= p->per_word) t.chains *= 2;
