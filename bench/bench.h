@@ -70,6 +70,31 @@ void bench_evict(const bench_range *ranges, int n);
 /* min and median of n times (sorts them). */
 bench_stats bench_stats_of(double *us, int n);
 bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const bench_range *evict, int n_evict);
+
+/* One implementation of a case, for bench_measure_interleaved. */
+typedef struct bench_contender {
+    bench_fn fn;
+    void *ctx;
+    bench_range evict; /* its weights, evicted before each of its cold runs */
+    bench_stats st;    /* the result */
+} bench_contender;
+
+/* How bench_measure_interleaved alternates: blocks of `block` timed runs
+ * of each implementation in turn; before each block a pause of settle_ms
+ * (another runtime's spinning workers go to sleep) and, with warm_block,
+ * one untimed run (its own workers wake up). */
+typedef struct bench_interleave {
+    int block, settle_ms;
+    bool warm_block;
+} bench_interleave;
+
+/* Times n implementations of one case side by side, taking turns in
+ * blocks of runs (cold runs evict the implementation's weights first), so
+ * that whatever else the machine does in the meantime falls on all of them
+ * alike. Warm-ups and the repetition rules are the plan's, per
+ * implementation; max_wall is per implementation too. A failing
+ * implementation stops being run. */
+void bench_measure_interleaved(const bench_plan *plan, const bench_interleave *il, bench_contender *cs, int n);
 /* Other processes' CPUs' worth of work since bench_other_cpu_seconds()
  * was other0 and qmc_now_ns() was wall0 (never negative). */
 double bench_bg_load(double other0, uint64_t wall0);

@@ -148,51 +148,77 @@ typedef struct shape {
     int64_t m, n, k;
 } shape;
 
-static void run_dnnl(const char *group, const char *case_name, bool int8, shape s, const float *w, int threads)
+/* One implementation of a case from set-up to its record: *_open prepares
+ * it (ready = false when it cannot run: its record is final), run_shape
+ * times it, *_close checks its output, writes the record and frees it. */
+typedef struct contender {
+    bench_record r;
+    char impl[64], note[256];
+    bool ready;
+    bench_contender timing;
+    double tol; /* qmc: the largest error that is not WRONG */
+    bool a8;
+    shape s;
+    const float *w; /* the f32 weights the reference uses */
+    float *x, *y;
+    /* oneDNN */
+    dnnl_peer *peer;
+    bool int8;
+    int8_t *codes;
+    float *scales;
+    uint8_t *xu;
+    /* qmc */
+    bench_qmc_run q;
+} contender;
+
+static void dnnl_open(contender *k, const char *group, const char *case_name, bool int8, shape s, const float *w,
+                      int threads)
 {
-    const bench_plan *plan = strcmp(group, "gemv") ? &bench_warm : &bench_cold;
-    float *scales = NULL;
-    void *wbuf = (void *)w, *x;
-    int8_t *codes = NULL;
+    memset(k, 0, sizeof *k);
+    k->int8 = int8, k->s = s, k->w = w;
     if (int8) {
-        codes = xalloc((size_t)(s.n * s.k));
-        scales = xalloc(sizeof(float) * (size_t)s.n);
-        int8_codes(w, s.n, s.k, codes, scales);
-        wbuf = codes;
-        uint8_t *xu = xalloc((size_t)(s.m * s.k));
+        k->codes = xalloc((size_t)(s.n * s.k));
+        k->scales = xalloc(sizeof(float) * (size_t)s.n);
+        int8_codes(w, s.n, s.k, k->codes, k->scales);
+        k->xu = xalloc((size_t)(s.m * s.k));
         bench_rng r = bench_rng_make(77);
-        for (int64_t i = 0; i < s.m * s.k; i++) xu[i] = (uint8_t)(bench_next(&r) >> 56);
-        x = xu;
+        for (int64_t i = 0; i < s.m * s.k; i++) k->xu[i] = (uint8_t)(bench_next(&r) >> 56);
     } else {
-        float *xf = xalloc(sizeof(float) * (size_t)(s.m * s.k));
-        bench_activations(s.m, s.k, xf);
-        x = xf;
+        k->x = xalloc(sizeof(float) * (size_t)(s.m * s.k));
+        bench_activations(s.m, s.k, k->x);
     }
-    const char *impl = int8 ? "oneDNN u8s8" : "oneDNN f32";
-    dnnl_peer *p = dnnl_peer_create(int8, s.m, s.n, s.k, wbuf, scales, x);
-    bench_record r = {.group = group, .case_name = case_name, .impl = impl, .threads = threads};
-    if (!p) {
-        r.status = "failed";
-        r.note = "oneDNN primitive creation failed";
-        bench_record_write(&r);
-    } else {
-        bench_range wr = dnnl_peer_weights(p);
-        r.st = bench_measure(plan, dnnl_peer_run, p, &wr, 1);
-        r.weight_bytes = int8 ? (double)(s.n * s.k + 4 * s.n) : 4.0 * (double)(s.n * s.k);
-        r.ops = 2.0 * (double)(s.m * s.n * s.k);
-        r.err = int8 ? dnnl_int8_error(x, codes, scales, dnnl_peer_output(p), s.m, s.n, s.k)
-                     : max_rel_error(x, w, dnnl_peer_output(p), s.m, s.n, s.k);
-        r.status = r.st.failed ? "failed" : r.err > 1e-3 ? "wrong" : "ok";
-        char note[200];
-        snprintf(note, sizeof note, "%s", dnnl_peer_impl(p));
-        r.note = note;
-        bench_record_write(&r);
-        dnnl_peer_free(p);
+    k->r = (bench_record){.group = group, .case_name = case_name, .impl = int8 ? "oneDNN u8s8" : "oneDNN f32",
+                          .threads = threads};
+    k->peer = dnnl_peer_create(int8, s.m, s.n, s.k, int8 ? (const void *)k->codes : (const void *)w, k->scales,
+                               int8 ? (void *)k->xu : (void *)k->x);
+    if (!k->peer) {
+        k->r.status = "failed";
+        k->r.note = "oneDNN primitive creation failed";
+        return;
     }
-    free(codes);
-    free(scales);
-    free(x);
-    bench_sleep_ms(BENCH_SETTLE_MS);
+    k->ready = true;
+    k->timing = (bench_contender){.fn = dnnl_peer_run, .ctx = k->peer, .evict = dnnl_peer_weights(k->peer)};
+}
+
+static void dnnl_close(contender *k)
+{
+    if (k->ready) {
+        shape s = k->s;
+        k->r.st = k->timing.st;
+        k->r.weight_bytes = k->int8 ? (double)(s.n * s.k + 4 * s.n) : 4.0 * (double)(s.n * s.k);
+        k->r.ops = 2.0 * (double)(s.m * s.n * s.k);
+        k->r.err = k->int8 ? dnnl_int8_error(k->xu, k->codes, k->scales, dnnl_peer_output(k->peer), s.m, s.n, s.k)
+                           : max_rel_error(k->x, k->w, dnnl_peer_output(k->peer), s.m, s.n, s.k);
+        k->r.status = k->r.st.failed ? "failed" : k->r.err > 1e-3 ? "wrong" : "ok";
+        snprintf(k->note, sizeof k->note, "%s", dnnl_peer_impl(k->peer));
+        k->r.note = k->note;
+        dnnl_peer_free(k->peer);
+    }
+    bench_record_write(&k->r);
+    free(k->codes);
+    free(k->scales);
+    free(k->xu);
+    free(k->x);
 }
 
 /* ---- qmc builds --------------------------------------------------------------- */
@@ -205,52 +231,63 @@ static const char *goal_of(const bench_qmc_case *c)
     return "speed>=0.8";
 }
 
-static void run_qmc(const bench_qmc_case *c, const char *case_name, int threads)
+static void qmc_open(contender *k, const bench_qmc_case *c, const char *case_name, int threads)
 {
-    char impl[64], note[256] = "";
-    snprintf(impl, sizeof impl, "qmc %s", c->precision);
-    bool a8 = strstr(c->precision, ":a8") != NULL;
-    bench_record r = {.group = c->group, .case_name = case_name, .impl = impl, .threads = threads,
-                      .peer = a8 || !strcmp(c->group, "gemv") ? "oneDNN u8s8" : "oneDNN f32", .goal = goal_of(c)};
+    memset(k, 0, sizeof *k);
+    snprintf(k->impl, sizeof k->impl, "qmc %s", c->precision);
+    k->a8 = strstr(c->precision, ":a8") != NULL;
+    k->tol = k->a8 ? 3e-2 : 1e-3;
+    k->s = (shape){c->m, c->n, c->k};
+    k->r = (bench_record){.group = c->group, .case_name = case_name, .impl = k->impl, .threads = threads,
+                          .peer = k->a8 || !strcmp(c->group, "gemv") ? "oneDNN u8s8" : "oneDNN f32",
+                          .goal = goal_of(c)};
     if (!c->model) {
-        r.status = "unsupported";
-        r.note = c->error;
-        bench_record_write(&r);
+        k->r.status = "unsupported";
+        k->r.note = c->error;
         return;
     }
     if (c->weights_file && c->model->weights_base && !*c->model->weights_base) {
         qmc_status ls = qmc_load_weights(c->model, c->weights_file);
         if (ls != QMC_OK) {
-            r.status = "failed";
-            snprintf(note, sizeof note, "qmc_load_weights: %s", qmc_status_string(ls));
-            r.note = note;
-            bench_record_write(&r);
+            k->r.status = "failed";
+            snprintf(k->note, sizeof k->note, "qmc_load_weights: %s", qmc_status_string(ls));
+            k->r.note = k->note;
             return;
         }
     }
-    const float *w = st_map_weights(c->weights_st, c->n, c->k);
-    float *x = xalloc(sizeof(float) * (size_t)(c->m * c->k)), *y = xalloc(sizeof(float) * (size_t)(c->m * c->n));
-    bench_activations(c->m, c->k, x);
-    bench_qmc_run q = {c->model, {x}, {y}, qmc_workspace_alloc(c->model->workspace_size)};
-    bench_range wr = {c->model->weights_base ? *c->model->weights_base : NULL, (size_t)c->model->weights_size};
-    r.st = bench_measure(!strcmp(c->group, "gemv") ? &bench_cold : &bench_warm, bench_qmc_run_once, &q, &wr,
-                         wr.p ? 1 : 0);
-    r.weight_bytes = (double)c->model->weights_size;
-    r.ops = 2.0 * (double)(c->m * c->n * c->k);
-    r.err = w ? max_rel_error(x, w, y, c->m, c->n, c->k) : INFINITY;
-    double tol = a8 ? 3e-2 : 1e-3;
-    r.status = r.st.failed ? "failed" : !(r.err <= tol) ? "wrong" : "ok";
-    if (r.st.failed) snprintf(note, sizeof note, "run returned %s", qmc_status_string((qmc_status)r.st.failed));
-    else if (!(r.err <= tol)) snprintf(note, sizeof note, "max error %.3g of sum|xw| exceeds %.0e", r.err, tol);
-    else if (a8 && r.err < 1e-5)
-        snprintf(note, sizeof note, "output equals f32-activation math (error %.1e): activations not quantized?",
-                 r.err);
-    r.note = note[0] ? note : NULL;
-    bench_record_write(&r);
-    qmc_workspace_free(q.ws);
-    free(x);
-    free(y);
-    bench_sleep_ms(BENCH_SETTLE_MS);
+    k->w = st_map_weights(c->weights_st, c->n, c->k);
+    k->x = xalloc(sizeof(float) * (size_t)(c->m * c->k));
+    k->y = xalloc(sizeof(float) * (size_t)(c->m * c->n));
+    bench_activations(c->m, c->k, k->x);
+    k->q = (bench_qmc_run){c->model, {k->x}, {k->y}, qmc_workspace_alloc(c->model->workspace_size)};
+    k->r.weight_bytes = (double)c->model->weights_size;
+    k->ready = true;
+    k->timing = (bench_contender){.fn = bench_qmc_run_once, .ctx = &k->q,
+                                  .evict = {c->model->weights_base ? *c->model->weights_base : NULL,
+                                            (size_t)c->model->weights_size}};
+}
+
+static void qmc_close(contender *k)
+{
+    if (k->ready) {
+        shape s = k->s;
+        k->r.st = k->timing.st;
+        k->r.ops = 2.0 * (double)(s.m * s.n * s.k);
+        k->r.err = k->w ? max_rel_error(k->x, k->w, k->y, s.m, s.n, s.k) : INFINITY;
+        k->r.status = k->r.st.failed ? "failed" : !(k->r.err <= k->tol) ? "wrong" : "ok";
+        if (k->r.st.failed)
+            snprintf(k->note, sizeof k->note, "run returned %s", qmc_status_string((qmc_status)k->r.st.failed));
+        else if (!(k->r.err <= k->tol))
+            snprintf(k->note, sizeof k->note, "max error %.3g of sum|xw| exceeds %.0e", k->r.err, k->tol);
+        else if (k->a8 && k->r.err < 1e-5)
+            snprintf(k->note, sizeof k->note,
+                     "output equals f32-activation math (error %.1e): activations not quantized?", k->r.err);
+        k->r.note = k->note[0] ? k->note : NULL;
+        qmc_workspace_free(k->q.ws);
+    }
+    bench_record_write(&k->r);
+    free(k->x);
+    free(k->y);
 }
 
 /* ---- retries ------------------------------------------------------------------ */
@@ -291,18 +328,52 @@ static const char *weights_of(shape s, const char *fmt)
     return NULL;
 }
 
+/* Every implementation of one shape. Cold (GEMV): side by side
+ * (bench_measure_interleaved), so that the memory traffic of the machine's
+ * other tenants falls on all alike: run by run at one thread; at two, in
+ * blocks of 50 runs with a pause before each, since one runtime's spinning
+ * workers (libgomp's spin ~10 ms after a parallel region) would take a
+ * core from the other. (Shorter blocks measured qmc 20-40% slower: its
+ * workers sleep during each eviction, and for the first few runs after a
+ * pause a woken worker often shares the caller's core.) Warm (GEMM): one
+ * after the other with a pause between, since a warm run leaves its caches
+ * to the next. */
 static void run_shape(const char *group, shape s, int threads)
 {
     char name[64];
-    if (!strcmp(group, "gemv")) snprintf(name, sizeof name, "gemv %lldx%lld", (long long)s.n, (long long)s.k);
+    bool gemv = !strcmp(group, "gemv");
+    if (gemv) snprintf(name, sizeof name, "gemv %lldx%lld", (long long)s.n, (long long)s.k);
     else snprintf(name, sizeof name, "gemm M=%lld %lldx%lld", (long long)s.m, (long long)s.n, (long long)s.k);
     const char *w8 = weights_of(s, "int8"), *w32 = weights_of(s, "f32");
-    if (w8) run_dnnl(group, name, true, s, st_map_weights(w8, s.n, s.k), threads);
-    if (w32 && strcmp(group, "gemv")) run_dnnl(group, name, false, s, st_map_weights(w32, s.n, s.k), threads);
-    for (int i = 0; i < bench_n_qmc_cases; i++) {
+    enum { MAX_CONTENDERS = 16 };
+    contender *ks = calloc(MAX_CONTENDERS, sizeof *ks);
+    bool peer[MAX_CONTENDERS] = {0};
+    int n = 0;
+    if (w8) peer[n] = true, dnnl_open(&ks[n++], group, name, true, s, st_map_weights(w8, s.n, s.k), threads);
+    if (w32 && !gemv) peer[n] = true, dnnl_open(&ks[n++], group, name, false, s, st_map_weights(w32, s.n, s.k), threads);
+    for (int i = 0; i < bench_n_qmc_cases && n < MAX_CONTENDERS; i++) {
         const bench_qmc_case *c = &bench_qmc_cases[i];
-        if (!strcmp(c->group, group) && same_shape(c, s)) run_qmc(c, name, threads);
+        if (!strcmp(c->group, group) && same_shape(c, s)) qmc_open(&ks[n++], c, name, threads);
     }
+    if (gemv) {
+        bench_contender tc[MAX_CONTENDERS];
+        int idx[MAX_CONTENDERS], m = 0;
+        for (int i = 0; i < n; i++)
+            if (ks[i].ready) idx[m] = i, tc[m++] = ks[i].timing;
+        bench_interleave il = threads == 1 ? (bench_interleave){.block = 1}
+                                           : (bench_interleave){.block = 50, .settle_ms = BENCH_SETTLE_MS, .warm_block = true};
+        bench_measure_interleaved(&bench_cold, &il, tc, m);
+        for (int j = 0; j < m; j++) ks[idx[j]].timing.st = tc[j].st;
+    } else {
+        for (int i = 0; i < n; i++) {
+            if (!ks[i].ready) continue;
+            bench_contender *t = &ks[i].timing;
+            t->st = bench_measure(&bench_warm, t->fn, t->ctx, NULL, 0);
+            bench_sleep_ms(BENCH_SETTLE_MS);
+        }
+    }
+    for (int i = 0; i < n; i++) peer[i] ? dnnl_close(&ks[i]) : qmc_close(&ks[i]);
+    free(ks);
 }
 
 typedef struct shape_job {

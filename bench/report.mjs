@@ -145,8 +145,10 @@ if (opt.markdown) {
   md.push('**Method.** Each case runs 3 untimed warm-ups, then at least 20 timed runs (50 for GEMV) and 0.5 s');
   md.push('(0.25 s for GEMV) of timed work, or stops after 4 s (3 s); min and median are per run. GEMV rows are');
   md.push('*cold*: before each run the weights of the implementation being timed (qmc: its mapped weights file;');
-  md.push('oneDNN: its reordered weights) are evicted with `clflushopt`, outside the timed region. GEMM and');
-  md.push('tiny-gpt rows run warm, back to back. qmc gets `qmc_set_num_threads(T)`, oneDNN (OpenMP)');
+  md.push('oneDNN: its reordered weights) are evicted with `clflushopt`, outside the timed region, and a shape\'s');
+  md.push('implementations take turns (run by run at one thread, in blocks of 50 runs at two), so that other');
+  md.push('tenants\' memory traffic falls on all alike. GEMM and tiny-gpt rows run warm, back to back, one');
+  md.push('implementation after the other. qmc gets `qmc_set_num_threads(T)`, oneDNN (OpenMP)');
   md.push('`omp_set_num_threads(T)`, ONNX Runtime `intraOpNumThreads = T`. qmc outputs are checked against a');
   md.push('double-precision reference on the same quantized weights (the synthetic weights quantize losslessly):');
   md.push('a row whose error exceeds the tolerance is marked WRONG.', '');

@@ -61,6 +61,7 @@ void bench_sleep_ms(int ms)
 __attribute__((target("clflushopt"))) void bench_evict(const bench_range *ranges, int n)
 {
     for (int r = 0; r < n; r++) {
+        if (!ranges[r].p) continue; /* nothing to evict (weights inside the code) */
         const char *p = (const char *)((uintptr_t)ranges[r].p & ~(uintptr_t)63);
         const char *end = (const char *)ranges[r].p + ranges[r].bytes;
         for (; p < end; p += 64) _mm_clflushopt((void *)p);
@@ -119,6 +120,57 @@ bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const 
     st.bg_load = load;
     free(t);
     return st;
+}
+
+void bench_measure_interleaved(const bench_plan *plan, const bench_interleave *il, bench_contender *cs, int n)
+{
+    bench_wait_quiet(10.0);
+    double **t = calloc((size_t)n, sizeof *t), *timed = calloc((size_t)n, sizeof *timed);
+    int *reps = calloc((size_t)n, sizeof *reps);
+    for (int i = 0; i < n; i++) {
+        cs[i].st = (bench_stats){0};
+        t[i] = malloc(sizeof(double) * (size_t)plan->max_reps);
+        if (il->settle_ms) bench_sleep_ms(il->settle_ms);
+        for (int w = 0; w < plan->warmup && !cs[i].st.failed; w++) {
+            if (plan->cold) bench_evict(&cs[i].evict, 1);
+            cs[i].st.failed = cs[i].fn(cs[i].ctx);
+        }
+    }
+    uint64_t wall0 = qmc_now_ns();
+    double other0 = bench_other_cpu_seconds();
+    for (bool done = false; !done;) {
+        done = true;
+        for (int i = 0; i < n; i++) {
+            if (cs[i].st.failed || reps[i] >= plan->max_reps) continue;
+            if (il->settle_ms) bench_sleep_ms(il->settle_ms);
+            if (il->warm_block) {
+                if (plan->cold) bench_evict(&cs[i].evict, 1);
+                cs[i].st.failed = cs[i].fn(cs[i].ctx);
+            }
+            for (int b = 0; b < il->block && !cs[i].st.failed && reps[i] < plan->max_reps; b++) {
+                if (plan->cold) bench_evict(&cs[i].evict, 1);
+                uint64_t t0 = qmc_now_ns();
+                int rc = cs[i].fn(cs[i].ctx);
+                uint64_t t1 = qmc_now_ns();
+                if (rc) cs[i].st.failed = rc;
+                else t[i][reps[i]++] = (double)(t1 - t0) * 1e-3, timed[i] += (double)(t1 - t0) * 1e-9;
+            }
+            double wall = (double)(qmc_now_ns() - wall0) * 1e-9;
+            bool enough = reps[i] >= plan->min_reps && (timed[i] >= plan->min_seconds || wall >= plan->max_wall * n);
+            done &= enough || cs[i].st.failed || reps[i] >= plan->max_reps;
+        }
+    }
+    double load = bench_bg_load(other0, wall0);
+    for (int i = 0; i < n; i++) {
+        int failed = cs[i].st.failed;
+        cs[i].st = bench_stats_of(t[i], reps[i]);
+        cs[i].st.failed = failed;
+        cs[i].st.bg_load = load;
+        free(t[i]);
+    }
+    free(t);
+    free(timed);
+    free(reps);
 }
 
 double bench_bg_load(double other0, uint64_t wall0)
