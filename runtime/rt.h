@@ -86,6 +86,23 @@ qmc_status rt_file_write_atomic(const char *path, const rt_write_piece *pieces, 
 /* Most threads qmc_set_num_threads accepts (the caller included). */
 #define RT_MAX_THREADS 256
 
+/* How long a waiting thread of the pool spins (yielding) before it sleeps.
+ * Waking a sleeping worker can take longer than a kernel runs (in a VM an
+ * idle vCPU is descheduled): a 4096x4096 int4 GEMV called every 0.5 or
+ * 2 ms took 290-310 us on two threads with workers that slept after
+ * 0.2 ms, as on one, and 150 us with 3 ms of spinning. Like OpenMP's
+ * (libgomp spins ~10 ms), it trades CPU time after a call for latency. */
+#define RT_SPIN_NS 2000000
+
+/* Chunks per thread qmc_parallel_for splits a range into (when it is long
+ * enough): a thread that starts late or runs slowly leaves its share to
+ * the others. */
+#define RT_CHUNKS_PER_THREAD 4
+
+/* How many chunks qmc_parallel_for splits [0, n > 0) into for `threads`
+ * threads: 1 for one thread, else min(n, threads * RT_CHUNKS_PER_THREAD). */
+int64_t rt_chunk_count(int64_t n, int threads);
+
 /* Where chunk i of n_chunks starts when [0, n) is split by qmc_parallel_for:
  * the first n % n_chunks chunks have one element more. */
 int64_t rt_chunk_begin(int64_t n, int64_t n_chunks, int64_t i);

@@ -2,22 +2,34 @@
  *
  * Needs: Linux (futex), pthreads. qmc_set_num_threads is called outside the
  * run path; it creates the workers (and is the only place that allocates).
- * Guarantees: qmc_parallel_for(fn, ctx, n) calls fn on min(n, threads)
- * contiguous chunks that cover [0, n) exactly once; chunk i always is
- * [i*(n/k) + min(i, n%k), ...) for k chunks, so the split depends only on n
- * and the thread count. The calling thread runs chunk 0 and returns only
- * when every chunk is done, with the workers' writes visible. It allocates
- * nothing and takes no lock. A call from inside a chunk (nested), from a
- * second thread while the pool is busy, or with one thread runs fn(ctx, 0, n)
- * serially in the caller. qmc_set_num_threads refuses to run inside a chunk
- * (QMC_ERR_INVALID_ARGUMENT) and waits for a dispatch in another thread.
- * After fork() the child has one thread (qmc_set_num_threads again for more).
+ * Guarantees: qmc_parallel_for(fn, ctx, n) splits [0, n) into
+ * k = rt_chunk_count(n, threads) contiguous chunks, chunk i always being
+ * [rt_chunk_begin(n, k, i), rt_chunk_begin(n, k, i + 1)), so the split
+ * depends only on n and the thread count, and calls fn once on each. The
+ * threads, the caller among them, take chunks as they become free, so
+ * which thread runs a chunk varies (qmc's kernels compute every index the
+ * same way whichever chunk holds it, so their results do not). It returns
+ * when every chunk is done, with the writes of all of them visible. It
+ * allocates nothing and takes no lock. A call from inside a chunk
+ * (nested), from a second thread while the pool is busy, or with one
+ * thread runs fn(ctx, 0, n) serially in the caller. qmc_set_num_threads
+ * refuses to run inside a chunk (QMC_ERR_INVALID_ARGUMENT) and waits for a
+ * dispatch in another thread. After fork() the child has one thread
+ * (qmc_set_num_threads again for more).
  *
- * Protocol: the caller publishes the job and bumps `generation`; every
- * worker (also those without a chunk) runs its chunk and decrements
- * `pending`. Waiting threads spin (see RT_SPIN_NS), then sleep on a futex;
- * the other side wakes them only when a `sleepers`/`caller_waiting` flag
- * says someone sleeps, so a hot dispatch makes no system call. */
+ * Protocol: the caller writes the job (fn, ctx, n) and `chunks_left`,
+ * publishes the 64-bit word `claim` (generation, chunk count, next chunk)
+ * and bumps `generation`, which wakes the workers; then every thread takes
+ * chunks by compare-and-swap on `claim` (one still on an older generation
+ * fails and waits for the next) and counts `chunks_left` down as it
+ * finishes them; the caller returns when that reaches 0. A worker that
+ * wakes late finds its share taken rather than holding the caller up (in
+ * a virtual machine an idle vCPU can take longer to wake than a short
+ * kernel takes to run: with static halves, a 4096x4096 int4 GEMV called
+ * every 2 ms ran no faster on two threads than on one). Waiting threads
+ * spin (see RT_SPIN_NS), then sleep on a futex; the other side wakes them
+ * only when a `sleepers` / `caller_waiting` flag says someone sleeps, so a
+ * hot dispatch makes no system call. */
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -32,27 +44,28 @@
 
 /* A waiting thread spins with `pause` for RT_PAUSE_NS (a hot dispatch is
  * seen within ~0.2 us), then calls sched_yield between checks, and sleeps
- * after RT_SPIN_NS. The yields matter: a woken worker is often placed on
- * the core of the thread that woke it, and on a busy machine the thread
- * waited for may share a core; pure spinning would keep it off the core. */
+ * after RT_SPIN_NS (rt.h). The yields matter: a woken worker is often
+ * placed on the core of the thread that woke it, and on a busy machine the
+ * thread waited for may share a core; pure spinning would keep it off the
+ * core. */
 #define RT_PAUSE_NS 5000
-#define RT_SPIN_NS 200000
 #define RT_SWITCH_NS 1000 /* a sched_yield this long ran another thread */
 
 typedef void (*rt_task_fn)(void *ctx, int64_t begin, int64_t end);
 
 typedef struct rt_pool {
-    /* written by the dispatching thread before it bumps generation */
+    /* written by the dispatching thread before it publishes `claim` */
     rt_task_fn fn;
     void *ctx;
-    int64_t n, n_chunks;
-    bool stop;
+    int64_t n;
+    atomic_bool stop; /* read by workers that may have seen no job since it was last written */
     pthread_t *workers; /* n_threads - 1 of them */
     _Atomic int n_threads;
     atomic_bool busy; /* held by a dispatch or a resize */
     _Alignas(64) _Atomic uint32_t generation; /* futex word of the workers */
     _Atomic uint32_t sleepers;
-    _Alignas(64) _Atomic uint32_t pending; /* futex word of the caller */
+    _Alignas(64) _Atomic uint64_t claim;       /* see claim_word */
+    _Alignas(64) _Atomic uint32_t chunks_left; /* futex word of the caller */
     _Atomic uint32_t caller_waiting;
 } rt_pool;
 
@@ -119,6 +132,41 @@ int64_t rt_chunk_begin(int64_t n, int64_t n_chunks, int64_t i)
     return i * q + (i < r ? i : r);
 }
 
+int64_t rt_chunk_count(int64_t n, int threads)
+{
+    if (threads <= 1) return n > 0; /* serial: one call */
+    int64_t most = (int64_t)threads * RT_CHUNKS_PER_THREAD;
+    return n <= most ? n : most;
+}
+
+/* `claim`: the generation of the job (high 32 bits), its chunk count (16)
+ * and the next chunk to take (low 16). */
+static uint64_t claim_word(uint32_t generation, int64_t n_chunks, int64_t next)
+{
+    return (uint64_t)generation << 32 | (uint64_t)n_chunks << 16 | (uint64_t)next;
+}
+
+/* Takes and runs chunks of the job of `generation` until none is left; for
+ * any other generation returns at once. */
+static void run_chunks(uint32_t generation)
+{
+    uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    for (;;) {
+        int64_t n_chunks = (int64_t)(c >> 16 & 0xFFFF), next = (int64_t)(c & 0xFFFF);
+        if ((uint32_t)(c >> 32) != generation || next >= n_chunks) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acquire,
+                                                   memory_order_acquire))
+            continue;
+        /* the job stays as it is until this chunk is counted done */
+        pool.fn(pool.ctx, rt_chunk_begin(pool.n, n_chunks, next), rt_chunk_begin(pool.n, n_chunks, next + 1));
+        /* seq_cst, as caller_waiting's store and load in wait_for_chunks:
+         * either the caller sees 0 or this thread sees it waiting */
+        if (atomic_fetch_sub(&pool.chunks_left, 1) == 1 && atomic_load(&pool.caller_waiting))
+            futex_wake(&pool.chunks_left, 1);
+        c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    }
+}
+
 /* A worker: waits for the generation to move past `seen`; returns the new one. */
 static uint32_t wait_for_job(uint32_t seen)
 {
@@ -134,46 +182,29 @@ static uint32_t wait_for_job(uint32_t seen)
     return g;
 }
 
-static void worker_finish(void)
-{
-    if (atomic_fetch_sub(&pool.pending, 1) == 1 && atomic_load(&pool.caller_waiting))
-        futex_wake(&pool.pending, 1);
-}
-
-typedef struct worker_start {
-    int index;
-    uint32_t generation;
-} worker_start;
-
 static void *worker_main(void *arg)
 {
-    worker_start start = *(worker_start *)arg;
+    uint32_t seen = *(uint32_t *)arg;
     free(arg);
     in_parallel = true;
-    uint32_t seen = start.generation;
     for (;;) {
         seen = wait_for_job(seen);
         if (pool.stop) return NULL;
-        if (start.index < pool.n_chunks) {
-            int64_t b = rt_chunk_begin(pool.n, pool.n_chunks, start.index);
-            int64_t e = rt_chunk_begin(pool.n, pool.n_chunks, start.index + 1);
-            pool.fn(pool.ctx, b, e);
-        }
-        worker_finish();
+        run_chunks(seen);
     }
 }
 
-/* The caller: waits until every worker has finished the current job. */
-static void wait_for_workers(void)
+/* The caller: waits until every chunk of its job is done. */
+static void wait_for_chunks(void)
 {
     spinner s = spin_begin();
-    while (atomic_load_explicit(&pool.pending, memory_order_acquire) != 0)
+    while (atomic_load_explicit(&pool.chunks_left, memory_order_acquire) != 0)
         if (!spin_more(&s)) break;
     spin_end(&s);
-    if (atomic_load(&pool.pending) == 0) return;
+    if (atomic_load(&pool.chunks_left) == 0) return;
     atomic_store(&pool.caller_waiting, 1);
-    uint32_t p;
-    while ((p = atomic_load(&pool.pending)) != 0) futex_wait(&pool.pending, p);
+    uint32_t left;
+    while ((left = atomic_load(&pool.chunks_left)) != 0) futex_wait(&pool.chunks_left, left);
     atomic_store(&pool.caller_waiting, 0);
 }
 
@@ -186,12 +217,12 @@ static bool pool_try_acquire(void)
 
 static void pool_release(void) { atomic_store_explicit(&pool.busy, false, memory_order_release); }
 
-/* Publishes the job in pool.fn.. and wakes the workers. */
-static void pool_publish(int n_workers)
+/* Bumps the generation and wakes the sleeping workers. */
+static uint32_t pool_wake_workers(void)
 {
-    atomic_store_explicit(&pool.pending, (uint32_t)n_workers, memory_order_relaxed);
-    atomic_fetch_add(&pool.generation, 1);
+    uint32_t generation = atomic_fetch_add(&pool.generation, 1) + 1;
     if (atomic_load(&pool.sleepers) != 0) futex_wake(&pool.generation, INT_MAX);
+    return generation;
 }
 
 /* The whole range in the calling thread; nested calls inside stay serial. */
@@ -211,15 +242,17 @@ void qmc_parallel_for(void (*fn)(void *ctx, int64_t begin, int64_t end), void *c
         run_serial(fn, ctx, n);
         return;
     }
-    int threads = atomic_load_explicit(&pool.n_threads, memory_order_relaxed);
+    int64_t n_chunks = rt_chunk_count(n, atomic_load_explicit(&pool.n_threads, memory_order_relaxed));
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n = n;
-    pool.n_chunks = n < threads ? n : threads;
-    pool_publish(threads - 1);
+    atomic_store_explicit(&pool.chunks_left, (uint32_t)n_chunks, memory_order_relaxed);
+    uint32_t generation = atomic_load_explicit(&pool.generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&pool.claim, claim_word(generation, n_chunks, 0), memory_order_release);
+    pool_wake_workers();
     in_parallel = true;
-    fn(ctx, 0, rt_chunk_begin(n, pool.n_chunks, 1));
-    wait_for_workers();
+    run_chunks(generation);
+    wait_for_chunks();
     in_parallel = false;
     pool_release();
 }
@@ -230,7 +263,7 @@ static void pool_stop_workers(void)
     int workers = atomic_load(&pool.n_threads) - 1;
     if (workers > 0) {
         pool.stop = true;
-        pool_publish(workers);
+        pool_wake_workers();
         for (int i = 0; i < workers; i++) pthread_join(pool.workers[i], NULL);
         pool.stop = false;
     }
@@ -239,12 +272,11 @@ static void pool_stop_workers(void)
     atomic_store(&pool.n_threads, 1);
 }
 
-static bool spawn_worker(int index, pthread_t *thread)
+static bool spawn_worker(pthread_t *thread)
 {
-    worker_start *start = malloc(sizeof *start);
+    uint32_t *start = malloc(sizeof *start); /* the generation the worker has seen */
     if (!start) return false;
-    start->index = index;
-    start->generation = atomic_load(&pool.generation);
+    *start = atomic_load(&pool.generation);
     if (pthread_create(thread, NULL, worker_main, start) != 0) {
         free(start);
         return false;
@@ -263,7 +295,7 @@ static qmc_status pool_start_workers(int n)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int started = 0;
-    while (started < n - 1 && spawn_worker(started + 1, &pool.workers[started])) started++;
+    while (started < n - 1 && spawn_worker(&pool.workers[started])) started++;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     atomic_store(&pool.n_threads, started + 1);
     if (started == n - 1) return QMC_OK;

@@ -1,5 +1,6 @@
 /* test_rt_threads.c: the worker pool. Every index is covered exactly once
- * with the deterministic split, for many sizes and thread counts; nested
+ * with the deterministic split, for many sizes and thread counts; chunks
+ * go to whichever thread is free; nested
  * calls run serially in the caller; resizing, thousands of dispatches,
  * sleeping workers and a sleeping caller, concurrent callers, fork. */
 #include <pthread.h>
@@ -18,7 +19,7 @@
 #include "rt.h"
 
 #define MAX_N 20000
-#define MAX_CHUNKS RT_MAX_THREADS
+#define MAX_CHUNKS (RT_MAX_THREADS * RT_CHUNKS_PER_THREAD)
 
 /* What one dispatch saw: every chunk, and how often each index came up. */
 typedef struct record {
@@ -50,8 +51,7 @@ static void check_dispatch(record *r, int64_t n)
 {
     memset(r, 0, sizeof *r);
     qmc_parallel_for(record_chunk, r, n);
-    int threads = qmc_get_num_threads();
-    int64_t k = n < threads ? n : threads;
+    int64_t k = rt_chunk_count(n, qmc_get_num_threads());
     assert_int_equal(atomic_load(&r->n_chunks), n > 0 ? k : 0);
     for (int64_t i = 0; i < n; i++) {
         assert_int_equal(atomic_load(&r->hits[i]), 1);
@@ -91,6 +91,56 @@ static void test_split_is_balanced(void **state)
                 int64_t len = rt_chunk_begin(n, k, i + 1) - rt_chunk_begin(n, k, i);
                 assert_true(len == n / k || len == n / k + 1);
             }
+}
+
+static void test_chunk_count(void **state)
+{
+    (void)state;
+    assert_int_equal(rt_chunk_count(0, 2), 0);
+    assert_int_equal(rt_chunk_count(1000, 1), 1);
+    assert_int_equal(rt_chunk_count(1, 2), 1);
+    assert_int_equal(rt_chunk_count(2, 2), 2);
+    assert_int_equal(rt_chunk_count(5, 2), 5);
+    assert_int_equal(rt_chunk_count(8, 2), 8);
+    assert_int_equal(rt_chunk_count(9, 2), 2 * RT_CHUNKS_PER_THREAD);
+    assert_int_equal(rt_chunk_count(100000, 3), 3 * RT_CHUNKS_PER_THREAD);
+    assert_int_equal(rt_chunk_count(1 << 30, RT_MAX_THREADS), RT_MAX_THREADS * RT_CHUNKS_PER_THREAD);
+    /* the chunk index and count fit pool.claim's 16-bit fields */
+    assert_true(RT_MAX_THREADS * RT_CHUNKS_PER_THREAD < 1 << 16);
+}
+
+/* Chunks go to whoever is free: a worker stuck in its first chunk leaves
+ * the rest to the caller (with one fixed chunk per thread the caller
+ * would run half of them and then wait). */
+typedef struct who_ran {
+    pthread_t caller;
+    atomic_int by_caller, by_worker;
+} who_ran;
+
+static void slow_on_workers(void *ctx, int64_t begin, int64_t end)
+{
+    who_ran *w = ctx;
+    (void)begin, (void)end;
+    if (pthread_equal(pthread_self(), w->caller)) {
+        atomic_fetch_add(&w->by_caller, 1);
+    } else {
+        atomic_fetch_add(&w->by_worker, 1);
+        usleep(100 * 1000);
+    }
+}
+
+static void test_free_threads_take_chunks(void **state)
+{
+    (void)state;
+    assert_int_equal(qmc_set_num_threads(2), QMC_OK);
+    who_ran w = {.caller = pthread_self()};
+    int64_t k = rt_chunk_count(1000, 2);
+    qmc_parallel_for(slow_on_workers, &w, 1000);
+    assert_int_equal(atomic_load(&w.by_caller) + atomic_load(&w.by_worker), k);
+    /* the worker sleeps 100 ms in each chunk it takes; the caller's chunks
+     * take microseconds */
+    assert_true(atomic_load(&w.by_caller) >= k - 2);
+    assert_int_equal(qmc_set_num_threads(1), QMC_OK);
 }
 
 static void never_called(void *ctx, int64_t begin, int64_t end)
@@ -203,7 +253,7 @@ static void test_many_dispatches(void **state)
  * while a worker's chunk is slow. */
 static void slow_tail(void *ctx, int64_t begin, int64_t end)
 {
-    if (begin != 0) usleep(2000);
+    if (begin != 0) usleep(RT_SPIN_NS / 1000 + 1000);
     add_range(ctx, begin, end);
 }
 
@@ -212,7 +262,7 @@ static void test_sleep_and_wake(void **state)
     (void)state;
     assert_int_equal(qmc_set_num_threads(3), QMC_OK);
     for (int k = 0; k < 20; k++) {
-        usleep(1000);
+        usleep(RT_SPIN_NS / 1000 + 1000);
         _Atomic int64_t sum = 0;
         qmc_parallel_for(k % 2 ? slow_tail : add_range, &sum, 100);
         assert_int_equal(atomic_load(&sum), 4950);
@@ -274,6 +324,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_coverage),         cmocka_unit_test(test_split_is_balanced),
+        cmocka_unit_test(test_chunk_count),      cmocka_unit_test(test_free_threads_take_chunks),
         cmocka_unit_test(test_empty_and_negative), cmocka_unit_test(test_nested),
         cmocka_unit_test(test_resize),           cmocka_unit_test(test_many_dispatches),
         cmocka_unit_test(test_sleep_and_wake),   cmocka_unit_test(test_concurrent_callers),
