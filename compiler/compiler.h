@@ -401,6 +401,10 @@ typedef struct ir_buffer {
     int port;
     int64_t offset, bytes;
     int64_t scratch_offset, scratch_bytes; /* workspace the op needs while it runs */
+    /* a linear layer whose scratch holds the int8 rows an earlier linear
+     * layer made of the same input (ir_same_act_rows): it reads them and
+     * makes none */
+    bool reuses_act_rows;
 } ir_buffer;
 
 typedef struct ir_plan {
@@ -417,6 +421,11 @@ typedef struct ir_plan {
  * dotprod), which decides the scratch of linear layers
  * (ir_act_int8_rows). */
 bool ir_lower(ir_graph *g, ir_plan *plan, bool int8_dot);
+/* Whether linear layers a and b turn their input into the very same int8
+ * rows (same input node and rows, same weight format, K and groups, same
+ * activation scale): then b reads a's, which ir_lower keeps alive until b
+ * has run (q, k and v of attention read one normalised x). */
+bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, bool int8_dot);
 
 /* How many int8 rows a linear layer makes of each activation row before
  * its kernel runs: 1 with `:a8`; 3 (the digits of q_split_row_a8x3_ref,

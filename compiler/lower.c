@@ -7,7 +7,9 @@
  * gets a 64-byte aligned range of the workspace, reused once the last node
  * that reads it has run (first fit). A node's buffer never overlaps its
  * operands' buffers, so kernels need not care about aliasing. Ops that need
- * temporary space (attention's scores) get scratch for their duration. */
+ * temporary space (attention's scores, a linear layer's int8 rows) get
+ * scratch for their duration; int8 rows that later linear layers can read
+ * (ir_same_act_rows) stay until the last of them has run. */
 #include <stdint.h>
 #include <string.h>
 
@@ -101,6 +103,19 @@ static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool int8_dot)
     return 0;
 }
 
+bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, bool int8_dot)
+{
+    if (a->op != IR_OP_LINEAR || b->op != IR_OP_LINEAR || a->inputs[0] != b->inputs[0]) return false;
+    const ir_qweight *qa = g->nodes[a->inputs[1]].qw, *qb = g->nodes[b->inputs[1]].qw;
+    int rows = ir_act_int8_rows(qa, int8_dot);
+    if (!rows || !qb || ir_act_int8_rows(qb, int8_dot) != rows) return false;
+    /* the rows' layout (K padded to the group, the groups' code sums) and
+     * values (the scale, the weights' code offset) follow from these */
+    return ir_node_count(a) / qa->n == ir_node_count(b) / qb->n && qa->k == qb->k && qa->kp == qb->kp &&
+           qa->group == qb->group && qa->f.format == qb->f.format && qa->f.act8 == qb->f.act8 &&
+           qa->f.act_scale == qb->f.act_scale && (qa->zero_points != NULL) == (qb->zero_points != NULL);
+}
+
 static bool has_storage(const ir_node *n)
 {
     return n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_CONST;
@@ -137,16 +152,31 @@ bool ir_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
             plan->output_copies[o] = node; /* an input, weight or another output's node */
         }
     }
+    /* scratch_until[i]: the last node reading node i's scratch (its int8 rows) */
+    int32_t *scratch_until = fe_arena_alloc(arena, sizeof *scratch_until * (size_t)g->n_nodes);
     allocator a = {.arena = arena};
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         ir_buffer *b = &plan->buf[i];
         if (b->kind == IR_BUF_WORKSPACE) b->offset = alloc_bytes(&a, b->bytes);
-        b->scratch_bytes = scratch_bytes(g, n, int8_dot);
-        if (b->scratch_bytes) {
-            b->scratch_offset = alloc_bytes(&a, b->scratch_bytes);
-            free_bytes(&a, b->scratch_offset);
+        if (!b->reuses_act_rows) {
+            b->scratch_bytes = scratch_bytes(g, n, int8_dot);
+            scratch_until[i] = i;
+            if (b->scratch_bytes) {
+                b->scratch_offset = alloc_bytes(&a, b->scratch_bytes);
+                for (int j = i + 1; j <= last_use[n->inputs[0]] && n->op == IR_OP_LINEAR; j++)
+                    if (!plan->buf[j].reuses_act_rows && ir_same_act_rows(g, n, &g->nodes[j], int8_dot)) {
+                        plan->buf[j].reuses_act_rows = true;
+                        plan->buf[j].scratch_offset = b->scratch_offset;
+                        plan->buf[j].scratch_bytes = b->scratch_bytes;
+                        scratch_until[i] = j;
+                    }
+            }
         }
+        /* scratch whose last reader is this node is free from here on */
+        for (int j = 0; j <= i; j++)
+            if (scratch_until[j] == i && plan->buf[j].scratch_bytes && !plan->buf[j].reuses_act_rows)
+                free_bytes(&a, plan->buf[j].scratch_offset);
         /* operands whose last reader is this node are dead from here on */
         for (int j = 0; j < n->n_inputs; j++) {
             int32_t in = n->inputs[j];

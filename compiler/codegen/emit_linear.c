@@ -549,11 +549,12 @@ static void split_rows_body(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
 }
 
 /* Makes the int8 rows of x in the node's scratch (name.split, over the
- * thread pool when there are many rows); returns what the panels read as x
- * (the codes, or the dequantized rows when emulating) and fills the
- * context's scale and sum pointers. */
+ * thread pool when there are many rows), unless an earlier linear layer
+ * left them there (make_rows false: ir_same_act_rows); returns what the
+ * panels read as x (the codes, or the dequantized rows when emulating)
+ * and fills the context's scale and sum pointers. */
 static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const char *name, const cg_packed *p, LLVMValueRef x,
-                                       LLVMValueRef scratch, LLVMValueRef ctx)
+                                       LLVMValueRef scratch, LLVMValueRef ctx, bool make_rows)
 {
     cg_linear lk = {.c = c, .p = p, .n = p->n, .k = p->k, .m = ir_node_count(n) / p->n};
     ir_act8_scratch at = ir_act8_scratch_layout(c->g, n, p->a8 != CG_A8_EMULATE);
@@ -562,7 +563,9 @@ static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const char *name
     lk.xsum = cg_gep(c, c->t_i8, scratch, cg_i64(c, at.sums));
     LLVMValueRef vals[5] = {x, xq, xf, lk.xscale, lk.xsum};
     split_job job = {.p = p, .m = lk.m, .k = lk.k};
-    cg_parallel(c, fe_arena_printf(c->arena, "%s.split", name), vals, 5, lk.m, lk.m * lk.k >= 1 << 13, split_rows_body, &job);
+    if (make_rows)
+        cg_parallel(c, fe_arena_printf(c->arena, "%s.split", name), vals, 5, lk.m, lk.m * lk.k >= 1 << 13,
+                    split_rows_body, &job);
     cg_store(c, lk.xscale, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
     cg_store(c, lk.xsum, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     return p->a8 == CG_A8_EMULATE ? xf : xq;
@@ -595,7 +598,8 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     }
     LLVMValueRef ctx = cg_alloca(c, LLVMArrayType(c->t_ptr, A8_CTX_SIZE), "ctx");
     if (act8) {
-        x = emit_act8_prologue(c, n, name, p, x, LLVMGetParam(fn, (unsigned)(np - 1)), ctx);
+        x = emit_act8_prologue(c, n, name, p, x, LLVMGetParam(fn, (unsigned)(np - 1)), ctx,
+                               !c->plan->buf[node].reuses_act_rows);
     }
     cg_store(c, x, ctx, 8);
     cg_store(c, y, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
