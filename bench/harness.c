@@ -333,9 +333,8 @@ static const char *weights_of(shape s, const char *fmt)
  * other tenants falls on all alike: run by run at one thread; at two, in
  * blocks of 50 runs with a pause before each, since one runtime's spinning
  * workers (libgomp's spin ~10 ms after a parallel region) would take a
- * core from the other. (Shorter blocks measured qmc 20-40% slower: its
- * workers sleep during each eviction, and for the first few runs after a
- * pause a woken worker often shares the caller's core.) Warm (GEMM): one
+ * core from the other. (Blocks of 10 measured qmc 20-40% slower when its
+ * workers slept 0.2 ms after a run, through every eviction.) Warm (GEMM): one
  * after the other with a pause between, since a warm run leaves its caches
  * to the next. */
 static void run_shape(const char *group, shape s, int threads)
