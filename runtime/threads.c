@@ -141,6 +141,8 @@ int64_t rt_chunk_count(int64_t n, int threads)
 
 /* `claim`: the generation of the job (high 32 bits), its chunk count (16)
  * and the next chunk to take (low 16). */
+_Static_assert(RT_MAX_THREADS * RT_CHUNKS_PER_THREAD <= 0xFFFF, "chunk counts must fit claim's 16-bit fields");
+
 static uint64_t claim_word(uint32_t generation, int64_t n_chunks, int64_t next)
 {
     return (uint64_t)generation << 32 | (uint64_t)n_chunks << 16 | (uint64_t)next;
@@ -158,7 +160,8 @@ static void run_chunks(uint32_t generation)
                                                    memory_order_acquire))
             continue;
         /* the job stays as it is until this chunk is counted done */
-        pool.fn(pool.ctx, rt_chunk_begin(pool.n, n_chunks, next), rt_chunk_begin(pool.n, n_chunks, next + 1));
+        int64_t begin = rt_chunk_begin(pool.n, n_chunks, next), end = rt_chunk_begin(pool.n, n_chunks, next + 1);
+        pool.fn(pool.ctx, begin, end);
         /* seq_cst, as caller_waiting's store and load in wait_for_chunks:
          * either the caller sees 0 or this thread sees it waiting */
         if (atomic_fetch_sub(&pool.chunks_left, 1) == 1 && atomic_load(&pool.caller_waiting))
@@ -310,6 +313,8 @@ static void pool_after_fork_child(void)
     atomic_store(&pool.n_threads, 1);
     atomic_store(&pool.sleepers, 0);
     atomic_store(&pool.busy, false);
+    atomic_store(&pool.stop, false); /* forked while another thread resized the pool */
+    atomic_store(&pool.caller_waiting, 0);
     in_parallel = false;
 }
 

@@ -250,11 +250,24 @@ static void test_many_dispatches(void **state)
 }
 
 /* Workers asleep (gaps longer than their spin), and a caller that sleeps
- * while a worker's chunk is slow. */
-static void slow_tail(void *ctx, int64_t begin, int64_t end)
+ * while a worker's chunk is slow: the caller's first chunk waits until a
+ * worker has taken one, which then takes longer than the caller spins. */
+typedef struct slow_job {
+    _Atomic int64_t sum;
+    pthread_t caller;
+    atomic_bool worker_started;
+} slow_job;
+
+static void slow_on_worker(void *ctx, int64_t begin, int64_t end)
 {
-    if (begin != 0) usleep(RT_SPIN_NS / 1000 + 1000);
-    add_range(ctx, begin, end);
+    slow_job *j = ctx;
+    if (!pthread_equal(pthread_self(), j->caller)) {
+        atomic_store(&j->worker_started, true);
+        usleep(RT_SPIN_NS / 1000 + 2000);
+    } else {
+        while (!atomic_load(&j->worker_started)) usleep(50);
+    }
+    add_range(&j->sum, begin, end);
 }
 
 static void test_sleep_and_wake(void **state)
@@ -263,9 +276,10 @@ static void test_sleep_and_wake(void **state)
     assert_int_equal(qmc_set_num_threads(3), QMC_OK);
     for (int k = 0; k < 20; k++) {
         usleep(RT_SPIN_NS / 1000 + 1000);
-        _Atomic int64_t sum = 0;
-        qmc_parallel_for(k % 2 ? slow_tail : add_range, &sum, 100);
-        assert_int_equal(atomic_load(&sum), 4950);
+        slow_job j = {.caller = pthread_self()};
+        if (k % 2) qmc_parallel_for(slow_on_worker, &j, 100);
+        else qmc_parallel_for(add_range, &j.sum, 100);
+        assert_int_equal(atomic_load(&j.sum), 4950);
     }
     assert_int_equal(qmc_set_num_threads(1), QMC_OK);
 }
