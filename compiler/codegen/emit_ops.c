@@ -71,6 +71,29 @@ static LLVMValueRef binary(cg *c, ir_op op, LLVMValueRef a, LLVMValueRef b)
     }
 }
 
+/* A flat elementwise op over chunks [begin, end) of ELEMENTWISE_CHUNK
+ * (vals: a, b, out; a constant operand's value instead of its vals entry). */
+enum { ELEMENTWISE_CHUNK = 4096 };
+enum { PARALLEL_ELEMENTS = 16384 }; /* elementwise ops and norms take the thread pool from this size */
+
+typedef struct flat_job {
+    ir_op op;
+    int64_t count;
+    const float *a_value, *b_value;
+} flat_job;
+
+static void flat_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+{
+    const flat_job *f = user;
+    LLVMValueRef hi = cg_mul_k(c, end, ELEMENTWISE_CHUNK);
+    hi = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, hi, cg_i64(c, f->count), ""), hi, cg_i64(c, f->count), "");
+    cg_loop l = cg_loop_begin(c, cg_mul_k(c, begin, ELEMENTWISE_CHUNK), hi, 1, "i");
+    LLVMValueRef va = f->a_value ? cg_f32(c, *f->a_value) : fload(c, vals[0], l.iv);
+    LLVMValueRef vb = f->b_value ? cg_f32(c, *f->b_value) : fload(c, vals[1], l.iv);
+    fstore(c, binary(c, f->op, va, vb), vals[2], l.iv);
+    cg_loop_end(c, &l);
+}
+
 static void emit_elementwise(op_ctx *o)
 {
     cg *c = o->c;
@@ -83,11 +106,10 @@ static void emit_elementwise(op_ctx *o)
     bool flat_a = !a.base || ir_node_count(&c->g->nodes[n->inputs[0]]) == count;
     bool flat_b = !b.base || ir_node_count(&c->g->nodes[n->inputs[1]]) == count;
     if (flat_a && flat_b) {
-        cg_loop l = cg_for(c, 0, count, 1, "i");
-        LLVMValueRef va = a.base ? fload(c, a.base, l.iv) : cg_f32(c, a.value);
-        LLVMValueRef vb = b.base ? fload(c, b.base, l.iv) : cg_f32(c, b.value);
-        fstore(c, binary(c, n->op, va, vb), o->out, l.iv);
-        cg_loop_end(c, &l);
+        flat_job f = {n->op, count, a.base ? NULL : &a.value, b.base ? NULL : &b.value};
+        LLVMValueRef vals[3] = {a.base ? a.base : o->out, b.base ? b.base : o->out, o->out};
+        cg_parallel(c, fe_arena_printf(c->arena, "%s.chunks", n->name), vals, 3,
+                    (count + ELEMENTWISE_CHUNK - 1) / ELEMENTWISE_CHUNK, count >= PARALLEL_ELEMENTS, flat_chunks, &f);
         return;
     }
     LLVMValueRef ivs[IR_MAX_RANK];
@@ -315,29 +337,39 @@ static LLVMValueRef term_sq_dev(cg *c, void *ctx, LLVMValueRef i)
     return LLVMBuildFMul(c->b, d, d, "");
 }
 
-static void emit_norm(op_ctx *o)
+/* Rows [begin, end) (vals: x, scale, shift or NULL, y); each row's sums in
+ * the same order whichever thread runs it. */
+static void norm_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
 {
-    cg *c = o->c;
-    const ir_node *n = o->n;
-    int64_t d = n->shape[n->rank - 1], rows = ir_node_count(n) / d;
+    const ir_node *n = user;
+    int64_t d = n->shape[n->rank - 1];
     bool ln = n->op == IR_OP_LAYERNORM;
-    cg_loop lr = cg_for(c, 0, rows, 1, "row");
-    norm_ctx nc = {fptr(c, o->in[0], cg_mul_k(c, lr.iv, d)), NULL};
+    cg_loop lr = cg_loop_begin(c, begin, end, 1, "row");
+    norm_ctx nc = {fptr(c, vals[0], cg_mul_k(c, lr.iv, d)), NULL};
     LLVMValueRef inv_d = cg_f32(c, 1.0 / (double)d);
     if (ln) nc.mean = LLVMBuildFMul(c->b, reduce_sum(c, cg_i64(c, d), term_x, &nc), inv_d, "mean");
     LLVMValueRef var = LLVMBuildFMul(c->b, reduce_sum(c, cg_i64(c, d), term_sq_dev, &nc), inv_d, "var");
     LLVMTypeRef t = c->t_f32;
     LLVMValueRef arg = LLVMBuildFAdd(c->b, var, cg_f32(c, n->attr.eps), "");
     LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), cg_intrinsic(c, "llvm.sqrt", &t, 1, &arg, 1), "inv");
-    LLVMValueRef yrow = fptr(c, o->out, cg_mul_k(c, lr.iv, d));
+    LLVMValueRef yrow = fptr(c, vals[3], cg_mul_k(c, lr.iv, d));
     cg_loop li = cg_for(c, 0, d, 1, "i");
     LLVMValueRef x = fload(c, nc.row, li.iv);
     if (ln) x = LLVMBuildFSub(c->b, x, nc.mean, "");
-    LLVMValueRef y = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, x, inv, ""), fload(c, o->in[1], li.iv), "");
-    if (ln) y = LLVMBuildFAdd(c->b, y, fload(c, o->in[2], li.iv), "");
+    LLVMValueRef y = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, x, inv, ""), fload(c, vals[1], li.iv), "");
+    if (ln) y = LLVMBuildFAdd(c->b, y, fload(c, vals[2], li.iv), "");
     fstore(c, y, yrow, li.iv);
     cg_loop_end(c, &li);
     cg_loop_end(c, &lr);
+}
+
+static void emit_norm(op_ctx *o)
+{
+    const ir_node *n = o->n;
+    int64_t count = ir_node_count(n), rows = count / n->shape[n->rank - 1];
+    LLVMValueRef vals[4] = {o->in[0], o->in[1], n->op == IR_OP_LAYERNORM ? o->in[2] : o->in[1], o->out};
+    cg_parallel(o->c, fe_arena_printf(o->c->arena, "%s.rows", n->name), vals, 4, rows, count >= PARALLEL_ELEMENTS,
+                norm_rows, (void *)n);
 }
 
 /* ---- data movement -------------------------------------------------------- */
