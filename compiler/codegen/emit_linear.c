@@ -145,6 +145,21 @@ void cg_print_kernels(FILE *f, fe_arena *arena, const ir_graph *g, const cg_targ
             if (kind_of[i] == j) fprintf(f, " %s", g->nodes[g->nodes[i].inputs[1]].name);
         fprintf(f, "\n");
     }
+    /* layers that read one input's int8 rows, made once (lower.c) */
+    bool *shares = fe_arena_alloc(arena, sizeof *shares * (size_t)g->n_nodes), any = false;
+    memset(shares, 0, sizeof *shares * (size_t)g->n_nodes);
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        if (kind_of[i] < 0 || shares[i]) continue;
+        bool first = true;
+        for (int32_t j = i + 1; j < g->n_nodes; j++) {
+            if (shares[j] || !ir_same_act_rows(g, &g->nodes[i], &g->nodes[j], dot)) continue;
+            if (!any) fprintf(f, "  int8 rows made once for layers with the same input:");
+            if (first) fprintf(f, " %s", g->nodes[g->nodes[i].inputs[1]].name);
+            fprintf(f, "+%s", g->nodes[g->nodes[j].inputs[1]].name);
+            shares[j] = any = true, first = false;
+        }
+    }
+    if (any) fprintf(f, "\n");
 }
 
 void cg_pack_weight(cg *c, int32_t node, cg_packed *p)

@@ -9,9 +9,9 @@
 #  - an executable built for a CPU feature this machine lacks says which and
 #    exits 1 instead of dying on an illegal instruction;
 #  - -v names each layer's kernel: how its activations meet its weights on
-#    the chosen CPU.
+#    the chosen CPU, and the layers that share one input's int8 rows.
 set -eu
-: "${QMC:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}"
+: "${QMC:?}" "${QMC_SOURCE:?}" "${QMC_SHARED:?}" "${NPYCMP:?}"
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 digits=$QMC_SOURCE/examples/digits
@@ -47,6 +47,12 @@ grep -qx "  int8:a8 codes x int8 activations (per-row scale), in float (no integ
 "$QMC" compile "$digits/digits.qm" --precision int4 --target aarch64-linux-gnu --cpu cortex-a72 -v --emit obj -o "$t/k" 2>"$t/v.txt"
 grep -qx "  int4:g32 codes decoded to float in registers, FMA: fc1.weight fc2.weight fc3.weight" "$t/v.txt" ||
     fail "-v: int4 without dotprod: $(cat "$t/v.txt")"
+# -v: layers reading one input with weights of one format share its int8
+# rows (tiny-gpt's q, k and v; not a v with int8 weights)
+"$QMC" compile "$QMC_SOURCE/examples/tiny-gpt/tiny-gpt.qm" --weights "$QMC_SHARED/models/lm-dev/lm-dev.safetensors" \
+    --precision 'int4,blocks.1.v.weight=int8' --cpu znver4 -v --emit obj -o "$t/g" 2>"$t/v.txt"
+grep -qx "  int8 rows made once for layers with the same input: blocks.0.q.weight+blocks.0.k.weight+blocks.0.v.weight blocks.1.q.weight+blocks.1.k.weight" "$t/v.txt" ||
+    fail "-v: shared int8 rows: $(cat "$t/v.txt")"
 
 # accuracy of a compiled model's outputs (what .ci/setup prints)
 "$QMC" compile "$digits/digits.qm" -o "$t/dexe"
