@@ -152,31 +152,30 @@ bool ir_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
             plan->output_copies[o] = node; /* an input, weight or another output's node */
         }
     }
-    /* scratch_until[i]: the last node reading node i's scratch (its int8 rows) */
-    int32_t *scratch_until = fe_arena_alloc(arena, sizeof *scratch_until * (size_t)g->n_nodes);
+    /* rows_die_after[i]: the layer whose shared int8 rows are free once
+     * node i (their last reader) has run, or -1 */
+    int32_t *rows_die_after = fe_arena_alloc(arena, sizeof *rows_die_after * (size_t)g->n_nodes);
+    for (int i = 0; i < g->n_nodes; i++) rows_die_after[i] = -1;
     allocator a = {.arena = arena};
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         ir_buffer *b = &plan->buf[i];
         if (b->kind == IR_BUF_WORKSPACE) b->offset = alloc_bytes(&a, b->bytes);
-        if (!b->reuses_act_rows) {
-            b->scratch_bytes = scratch_bytes(g, n, int8_dot);
-            scratch_until[i] = i;
-            if (b->scratch_bytes) {
-                b->scratch_offset = alloc_bytes(&a, b->scratch_bytes);
-                for (int j = i + 1; j <= last_use[n->inputs[0]] && n->op == IR_OP_LINEAR; j++)
-                    if (!plan->buf[j].reuses_act_rows && ir_same_act_rows(g, n, &g->nodes[j], int8_dot)) {
-                        plan->buf[j].reuses_act_rows = true;
-                        plan->buf[j].scratch_offset = b->scratch_offset;
-                        plan->buf[j].scratch_bytes = b->scratch_bytes;
-                        scratch_until[i] = j;
-                    }
-            }
+        b->scratch_bytes = b->reuses_act_rows ? b->scratch_bytes : scratch_bytes(g, n, int8_dot);
+        if (b->scratch_bytes && !b->reuses_act_rows) {
+            b->scratch_offset = alloc_bytes(&a, b->scratch_bytes);
+            int32_t last = i;
+            for (int32_t j = i + 1; n->op == IR_OP_LINEAR && j <= last_use[n->inputs[0]]; j++)
+                if (!plan->buf[j].reuses_act_rows && ir_same_act_rows(g, n, &g->nodes[j], int8_dot)) {
+                    plan->buf[j].reuses_act_rows = true;
+                    plan->buf[j].scratch_offset = b->scratch_offset;
+                    plan->buf[j].scratch_bytes = b->scratch_bytes;
+                    last = j;
+                }
+            if (last == i) free_bytes(&a, b->scratch_offset); /* for this node's run alone */
+            else rows_die_after[last] = i;
         }
-        /* scratch whose last reader is this node is free from here on */
-        for (int j = 0; j <= i; j++)
-            if (scratch_until[j] == i && plan->buf[j].scratch_bytes && !plan->buf[j].reuses_act_rows)
-                free_bytes(&a, plan->buf[j].scratch_offset);
+        if (rows_die_after[i] >= 0) free_bytes(&a, plan->buf[rows_die_after[i]].scratch_offset);
         /* operands whose last reader is this node are dead from here on */
         for (int j = 0; j < n->n_inputs; j++) {
             int32_t in = n->inputs[j];
