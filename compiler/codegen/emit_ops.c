@@ -337,8 +337,8 @@ static LLVMValueRef term_sq_dev(cg *c, void *ctx, LLVMValueRef i)
     return LLVMBuildFMul(c->b, d, d, "");
 }
 
-/* Rows [begin, end) (vals: x, scale, shift or NULL, y); each row's sums in
- * the same order whichever thread runs it. */
+/* Rows [begin, end) (vals: x, scale, shift (rmsnorm: unused), y); each
+ * row's sums in the same order whichever thread runs it. */
 static void norm_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
 {
     const ir_node *n = user;
