@@ -125,6 +125,15 @@ void qmc_workspace_free(void *workspace);
 qmc_status qmc_set_num_threads(int n);
 int qmc_get_num_threads(void);
 
+/* How long, in microseconds, the pool's idle threads spin (yielding the
+ * core to anything else runnable) before they sleep: 0 to 1,000,000,
+ * default 2,000. Waking a sleeping thread can take longer than a small
+ * model's layer runs, so calls less than this apart run at full speed;
+ * less spinning saves CPU time between calls further apart. Takes effect
+ * from the next wait; QMC_ERR_INVALID_ARGUMENT outside the range. */
+qmc_status qmc_set_thread_spin_us(int us);
+int qmc_get_thread_spin_us(void);
+
 /* Calls fn(ctx, begin, end) over disjoint ranges covering [0, n) on the pool
  * (the calling thread takes part) and returns when all are done. Used by
  * generated code. */

@@ -147,7 +147,8 @@ static void usage(const exe *e, FILE *f)
                "  --input NAME=FILE  an input (.npy: float32 for f32, int32 or int64 for i32); one\n"
                "                     extra leading dimension runs each slice and stacks the outputs\n"
                "  --output NAME=FILE write an output (.npy); without any, a summary is printed\n"
-               "  --threads N        worker threads (default: $QMC_NUM_THREADS, else 1)\n"
+               "  --threads N        worker threads (default: $QMC_NUM_THREADS, else 1); idle ones\n"
+               "                     spin $QMC_THREAD_SPIN_US microseconds (default 2000) before sleeping\n"
                "  --bench N          after one warm-up run, time N runs of the first item\n");
     if (m->weights_base)
         fprintf(f, "  --weights FILE     the weights file (default: '%s')\n",
@@ -385,6 +386,13 @@ static bool set_threads(exe *e)
             return fail(e, "QMC_NUM_THREADS wants a whole number from 1 to %d, got '%s'",
                         RT_MAX_THREADS, env);
         e->threads = (int)n;
+    }
+    const char *spin = getenv("QMC_THREAD_SPIN_US");
+    if (spin && *spin) {
+        long us = parse_count(spin, 0, RT_MAX_SPIN_US);
+        if (us < 0)
+            return fail(e, "QMC_THREAD_SPIN_US wants a whole number from 0 to %d, got '%s'", RT_MAX_SPIN_US, spin);
+        qmc_set_thread_spin_us((int)us);
     }
     qmc_status st = qmc_set_num_threads(e->threads);
     if (st != QMC_OK) return fail(e, "cannot start %d threads: %s", e->threads, qmc_status_string(st));

@@ -86,13 +86,18 @@ qmc_status rt_file_write_atomic(const char *path, const rt_write_piece *pieces, 
 /* Most threads qmc_set_num_threads accepts (the caller included). */
 #define RT_MAX_THREADS 256
 
-/* How long a waiting thread of the pool spins (yielding) before it sleeps.
- * Waking a sleeping worker can take longer than a kernel runs (in a VM an
- * idle vCPU is descheduled): a 4096x4096 int4 GEMV called every 0.5 or
- * 2 ms took 290-310 us on two threads with workers that slept after
- * 0.2 ms, as on one, and 150 us with 3 ms of spinning. Like OpenMP's
- * (libgomp spins ~10 ms), it trades CPU time after a call for latency. */
+/* How long a waiting thread of the pool spins (yielding) before it sleeps,
+ * by default (qmc_set_thread_spin_us changes it). Waking a sleeping worker
+ * can take longer than a kernel runs (in a VM an idle vCPU is
+ * descheduled): a 4096x4096 int4 GEMV called every 0.5 or 2 ms took
+ * 290-310 us on two threads with workers that slept after 0.2 ms, as on
+ * one, and 150 us with 3 ms of spinning. Like OpenMP's (libgomp spins
+ * ~10 ms), it trades CPU time after a call for latency. */
 #define RT_SPIN_NS 2000000
+#define RT_MAX_SPIN_US 1000000
+
+/* Workers asleep on the futex right now (for tests). */
+int rt_pool_sleepers(void);
 
 /* Chunks per thread qmc_parallel_for splits a range into (when it is long
  * enough): a thread that starts late or runs slowly leaves its share to

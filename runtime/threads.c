@@ -27,7 +27,7 @@
  * a virtual machine an idle vCPU can take longer to wake than a short
  * kernel takes to run: with static halves, a 4096x4096 int4 GEMV called
  * every 2 ms ran no faster on two threads than on one). Waiting threads
- * spin (see RT_SPIN_NS), then sleep on a futex; the other side wakes them
+ * spin (RT_SPIN_NS, qmc_set_thread_spin_us), then sleep on a futex; the other side wakes them
  * only when a `sleepers` / `caller_waiting` flag says someone sleeps, so a
  * hot dispatch makes no system call. */
 #include <limits.h>
@@ -44,12 +44,14 @@
 
 /* A waiting thread spins with `pause` for RT_PAUSE_NS (a hot dispatch is
  * seen within ~0.2 us), then calls sched_yield between checks, and sleeps
- * after RT_SPIN_NS (rt.h). The yields matter: a woken worker is often
+ * after spin_ns (qmc_set_thread_spin_us). The yields matter: a woken worker is often
  * placed on the core of the thread that woke it, and on a busy machine the
  * thread waited for may share a core; pure spinning would keep it off the
  * core. */
 #define RT_PAUSE_NS 5000
 #define RT_SWITCH_NS 1000 /* a sched_yield this long ran another thread */
+
+static _Atomic uint64_t spin_ns = RT_SPIN_NS;
 
 typedef void (*rt_task_fn)(void *ctx, int64_t begin, int64_t end);
 
@@ -111,7 +113,7 @@ static bool spin_more(spinner *s)
     if (s->yielding || (++s->i & 63) == 0) {
         s->last = qmc_now_ns();
         if (!s->start) s->start = s->last;
-        if (s->last - s->start > RT_SPIN_NS) return false;
+        if (s->last - s->start > atomic_load_explicit(&spin_ns, memory_order_relaxed)) return false;
         if (s->last - s->start > RT_PAUSE_NS) s->yielding = true;
         if (s->yielding) {
             sched_yield();
@@ -336,3 +338,14 @@ qmc_status qmc_set_num_threads(int n)
 }
 
 int qmc_get_num_threads(void) { return atomic_load_explicit(&pool.n_threads, memory_order_relaxed); }
+
+qmc_status qmc_set_thread_spin_us(int us)
+{
+    if (us < 0 || us > RT_MAX_SPIN_US) return QMC_ERR_INVALID_ARGUMENT;
+    atomic_store_explicit(&spin_ns, (uint64_t)us * 1000, memory_order_relaxed);
+    return QMC_OK;
+}
+
+int qmc_get_thread_spin_us(void) { return (int)(atomic_load_explicit(&spin_ns, memory_order_relaxed) / 1000); }
+
+int rt_pool_sleepers(void) { return (int)atomic_load(&pool.sleepers); }

@@ -130,7 +130,10 @@ same threads-eq yt.npy y_want.npy
 export QMC_NUM_THREADS=2
 ok threads-env "$exe" --input x=xb.npy $ids --output y=yt.npy
 same threads-env yt.npy yb_want.npy
-unset QMC_NUM_THREADS
+export QMC_THREAD_SPIN_US=0
+ok spin-env "$exe" --input x=xb.npy $ids --output y=yt.npy
+same spin-env yt.npy yb_want.npy
+unset QMC_NUM_THREADS QMC_THREAD_SPIN_US
 
 ok help "$exe" --help
 grep -q "^usage: $prog --input NAME=FILE.npy" out || bad "help: no usage line: $(head -1 out)"
@@ -166,6 +169,9 @@ err bench-x "--bench wants a whole number from 1 to 1000000, got '2x'" "$exe" $x
 export QMC_NUM_THREADS=lots
 err threads-env "QMC_NUM_THREADS wants a whole number from 1 to 256, got 'lots'" "$exe" $x $ids
 unset QMC_NUM_THREADS
+export QMC_THREAD_SPIN_US=-1
+err spin-env "QMC_THREAD_SPIN_US wants a whole number from 0 to 1000000, got '-1'" "$exe" $x $ids
+unset QMC_THREAD_SPIN_US
 err built-in "the model 'fake' has its weights built in; --weights is not used" \
     "$exe" $x $ids --weights w.bin
 rm -f never.npy

@@ -284,6 +284,44 @@ static void test_sleep_and_wake(void **state)
     assert_int_equal(qmc_set_num_threads(1), QMC_OK);
 }
 
+/* The spin before sleeping is the caller's to choose: idle workers stay
+ * awake that long after a dispatch (by the clock, however busy the
+ * machine), and go to sleep at once with 0. */
+static void dispatch(void)
+{
+    _Atomic int64_t sum = 0;
+    qmc_parallel_for(add_range, &sum, 1000);
+    assert_int_equal(atomic_load(&sum), 499500);
+}
+
+/* Waits up to 5 s for n sleeping workers. */
+static bool sleepers_reach(int n)
+{
+    for (int i = 0; i < 5000 && rt_pool_sleepers() != n; i++) usleep(1000);
+    return rt_pool_sleepers() == n;
+}
+
+static void test_spin_time(void **state)
+{
+    (void)state;
+    assert_int_equal(qmc_get_thread_spin_us(), RT_SPIN_NS / 1000);
+    assert_int_equal(qmc_set_thread_spin_us(-1), QMC_ERR_INVALID_ARGUMENT);
+    assert_int_equal(qmc_set_thread_spin_us(RT_MAX_SPIN_US + 1), QMC_ERR_INVALID_ARGUMENT);
+    assert_int_equal(qmc_get_thread_spin_us(), RT_SPIN_NS / 1000);
+    assert_int_equal(qmc_set_num_threads(3), QMC_OK);
+    assert_true(sleepers_reach(2)); /* idle since they started */
+    assert_int_equal(qmc_set_thread_spin_us(RT_MAX_SPIN_US), QMC_OK);
+    dispatch();
+    assert_true(sleepers_reach(0)); /* woken (on a busy machine, maybe late) */
+    usleep(20 * 1000);
+    assert_int_equal(rt_pool_sleepers(), 0); /* still spinning: at most 20 ms into 1 s */
+    assert_int_equal(qmc_set_thread_spin_us(0), QMC_OK);
+    dispatch(); /* the workers' next wait takes the new spin */
+    assert_true(sleepers_reach(2));
+    assert_int_equal(qmc_set_thread_spin_us(RT_SPIN_NS / 1000), QMC_OK);
+    assert_int_equal(qmc_set_num_threads(1), QMC_OK);
+}
+
 /* Two application threads dispatching at once: one gets the pool, the other
  * runs serially; both get exact results. */
 static void *client(void *arg)
@@ -339,6 +377,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_coverage),         cmocka_unit_test(test_split_is_balanced),
         cmocka_unit_test(test_chunk_count),      cmocka_unit_test(test_free_threads_take_chunks),
+        cmocka_unit_test(test_spin_time),
         cmocka_unit_test(test_empty_and_negative), cmocka_unit_test(test_nested),
         cmocka_unit_test(test_resize),           cmocka_unit_test(test_many_dispatches),
         cmocka_unit_test(test_sleep_and_wake),   cmocka_unit_test(test_concurrent_callers),
