@@ -152,7 +152,7 @@ static int compile(compile_args *a, fe_arena *arena)
     if (!g || !pipeline_precision(arena, g, &a->po)) return 1;
     ir_plan plan;
     if (!ir_lower(g, &plan, cg_target_int8_dot(&t))) return 1;
-    if (a->po.prec.verbose) cg_print_kernels(stderr, arena, g, &t);
+    if (a->po.prec.verbose) cg_print_kernels(stderr, arena, g, &plan, &t);
     if (a->dump_ir) ir_dump(stdout, g);
     return emit_artefacts(arena, a, g, &plan, &t) ? 0 : 1;
 }

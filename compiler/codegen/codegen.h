@@ -218,8 +218,8 @@ bool cg_target_int8_dot(const cg_target *t);
 static inline bool cg_packed_int_dot(const cg_packed *p) { return p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT; }
 /* -v: how the linear layers' kernels multiply on this target, one line
  * per kind (the format, how activations enter, the instruction) with the
- * weights that use it. */
-void cg_print_kernels(FILE *f, fe_arena *arena, const ir_graph *g, const cg_target *t);
+ * weights that use it, and which layers share int8 rows in the plan. */
+void cg_print_kernels(FILE *f, fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t);
 /* Packs a weight matrix (quantized or f32) for the target's lane count. */
 void cg_pack_weight(cg *c, int32_t node, cg_packed *out);
 /* Emits the function of a linear node: y[m, :] = x[m, :]·Wᵀ + b. */

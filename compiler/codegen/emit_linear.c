@@ -108,7 +108,7 @@ bool cg_target_int8_dot(const cg_target *t)
     return cg_target_has(t, "avx512f") && cg_target_has(t, "avx512vnni"); /* 16 lanes and vpdpbusd */
 }
 
-void cg_print_kernels(FILE *f, fe_arena *arena, const ir_graph *g, const cg_target *t)
+void cg_print_kernels(FILE *f, fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t)
 {
     bool dot = cg_target_int8_dot(t);
     const char *instr = t->arch == CG_ARCH_AARCH64 ? "sdot" : "vpdpbusd";
@@ -145,18 +145,22 @@ void cg_print_kernels(FILE *f, fe_arena *arena, const ir_graph *g, const cg_targ
             if (kind_of[i] == j) fprintf(f, " %s", g->nodes[g->nodes[i].inputs[1]].name);
         fprintf(f, "\n");
     }
-    /* layers that read one input's int8 rows, made once (lower.c) */
-    bool *shares = fe_arena_alloc(arena, sizeof *shares * (size_t)g->n_nodes), any = false;
-    memset(shares, 0, sizeof *shares * (size_t)g->n_nodes);
+    /* layers that read the int8 rows an earlier one made (lower.c decided:
+     * their scratch is its scratch, which stays taken until the last of
+     * them, so the nearest earlier maker at that offset is theirs) */
+    bool any = false;
     for (int32_t i = 0; i < g->n_nodes; i++) {
-        if (kind_of[i] < 0 || shares[i]) continue;
+        const ir_buffer *b = &plan->buf[i];
+        if (kind_of[i] < 0 || !b->scratch_bytes || b->reuses_act_rows) continue;
         bool first = true;
         for (int32_t j = i + 1; j < g->n_nodes; j++) {
-            if (shares[j] || !ir_same_act_rows(g, &g->nodes[i], &g->nodes[j], dot)) continue;
+            const ir_buffer *bj = &plan->buf[j];
+            if (bj->scratch_bytes && bj->scratch_offset == b->scratch_offset && !bj->reuses_act_rows) break;
+            if (!bj->reuses_act_rows || bj->scratch_offset != b->scratch_offset) continue;
             if (!any) fprintf(f, "  int8 rows made once for layers with the same input:");
             if (first) fprintf(f, " %s", g->nodes[g->nodes[i].inputs[1]].name);
             fprintf(f, "+%s", g->nodes[g->nodes[j].inputs[1]].name);
-            shares[j] = any = true, first = false;
+            any = true, first = false;
         }
     }
     if (any) fprintf(f, "\n");
