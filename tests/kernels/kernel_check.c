@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compiled_check.h"
 #include "quant.h"
 
 static const int64_t Ms[] = {1, 3, 17}, Ns[] = {1, 7, 33}, Ks[] = {40, 100, 256, 1000};
@@ -55,10 +56,6 @@ static const precision precisions[] = {
     {"int4:g128:a8", Q_KFMT_Q4_G128, 128, false, true},
     {"int4:asym:a8", Q_KFMT_Q4A_G32, 32, false, true},
 };
-
-typedef struct target {
-    const char *flags, *runner;
-} target;
 
 static const target targets[] = {
     {"", ""},                                   /* this machine: AVX-512 (VNNI) here */
@@ -137,22 +134,6 @@ static void write_model(void)
     fclose(f);
 }
 
-static float *read_npy(const char *path, int64_t count)
-{
-    rt_mapped_file f;
-    rt_npy_header h;
-    char err[256];
-    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK || rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK ||
-        h.count != count || h.dtype != QMC_DTYPE_F32) {
-        fprintf(stderr, "FAIL: %s: unreadable output\n", path);
-        exit(1);
-    }
-    float *v = malloc(sizeof(float) * (size_t)count);
-    memcpy(v, f.data + h.data_offset, sizeof(float) * (size_t)count);
-    rt_file_unmap(&f);
-    return v;
-}
-
 /* Reference outputs of one linear and their tolerances. */
 static void reference(const precision *p, int mi, int ni, int ki, float *ref, double *tol)
 {
@@ -223,7 +204,7 @@ static void check(const precision *p, const target *t)
             for (int k = 0; k < NK; k++) {
                 int64_t count = Ms[m] * Ns[nn];
                 snprintf(path, sizeof path, "%s/y%d%d%d.npy", dir, m, nn, k);
-                float *got = read_npy(path, count), ref[17 * 33];
+                float *got = read_f32_npy(path, count), ref[17 * 33];
                 double tol[17 * 33];
                 reference(p, m, nn, k, ref, tol);
                 for (int64_t i = 0; i < count; i++) {
@@ -266,7 +247,7 @@ static void check_nonfinite(const precision *p)
         snprintf(path, sizeof path, "%s/ybad.npy", dir);
         char good[512];
         snprintf(good, sizeof good, "%s/y%d%d%d.npy", dir, 1, 2, 1);
-        float *got = system(cmd) == 0 ? read_npy(path, 3 * 33) : NULL, *want = read_npy(good, 3 * 33);
+        float *got = system(cmd) == 0 ? read_f32_npy(path, 3 * 33) : NULL, *want = read_f32_npy(good, 3 * 33);
         for (int i = 0; got && i < 3 * 33; i++) {
             bool row1 = i / 33 == 1;
             if (row1 ? !isnan(got[i]) && !isinf(got[i]) : got[i] != want[i]) {
@@ -299,21 +280,14 @@ int main(void)
         }
     write_weights();
     write_model();
-    bool qemu = system("command -v qemu-aarch64 >/dev/null") == 0;
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
-        if (*targets[t].runner && !qemu) {
-            fprintf(stderr, "FAIL: qemu-aarch64 is not installed\n");
-            failures++;
-            continue;
-        }
+        if (!target_runs_here(&targets[t], &failures)) continue;
         for (size_t p = 0; p < sizeof precisions / sizeof precisions[0]; p++) {
             int before = failures;
             check(&precisions[p], &targets[t]);
             if (t == 0 && failures == before) check_nonfinite(&precisions[p]);
         }
     }
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    remove_dir(dir);
     return failures ? 1 : 0;
 }

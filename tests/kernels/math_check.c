@@ -17,13 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rt.h"
+#include "compiled_check.h"
 
 enum { STEPS = 200001, N = STEPS + 6 };
-
-typedef struct target {
-    const char *flags, *runner;
-} target;
 
 static const target targets[] = {
     {"", ""},                                   /* this machine */
@@ -41,19 +37,9 @@ static double silu_exact(double v) { return v / (1 + exp(-v)); }
 
 static float *read_output(const char *name)
 {
-    char path[512], err[256];
+    char path[512];
     snprintf(path, sizeof path, "%s/%s.npy", dir, name);
-    rt_mapped_file f;
-    rt_npy_header h;
-    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK || rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK ||
-        h.count != N || h.dtype != QMC_DTYPE_F32) {
-        fprintf(stderr, "FAIL: %s: unreadable output\n", path);
-        exit(1);
-    }
-    float *v = malloc(sizeof(float) * N);
-    memcpy(v, f.data + h.data_offset, sizeof(float) * N);
-    rt_file_unmap(&f);
-    return v;
+    return read_f32_npy(path, N);
 }
 
 /* Checks one function's outputs; returns the worst error over its bound. */
@@ -130,17 +116,8 @@ int main(void)
     fprintf(f, "model m {\n    input x: f32[%d]\n    output g: f32[%d]\n    output t: f32[%d]\n    output s: f32[%d]\n"
                "    g = gelu(x)\n    t = tanh(x)\n    s = silu(x)\n}\n", N, N, N, N);
     fclose(f);
-    bool qemu = system("command -v qemu-aarch64 >/dev/null") == 0;
-    for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
-        if (*targets[t].runner && !qemu) {
-            fprintf(stderr, "FAIL: qemu-aarch64 is not installed\n");
-            failures++;
-            continue;
-        }
-        check(&targets[t]);
-    }
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++)
+        if (target_runs_here(&targets[t], &failures)) check(&targets[t]);
+    remove_dir(dir);
     return failures ? 1 : 0;
 }
