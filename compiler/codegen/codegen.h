@@ -42,6 +42,9 @@ bool cg_target_has(const cg_target *t, const char *feature);
 const char *cg_target_feature_list(fe_arena *arena, const cg_target *t);
 /* `qmc targets`: architectures, CPUs and features. */
 void cg_targets_print(FILE *out);
+/* The features qmc's kernels choose from on arch (LLVM's names,
+ * NULL-terminated): the only ones a compiled model asks the runtime for. */
+const char *const *cg_arch_feature_names(cg_arch arch);
 /* ---- builder.c: helpers over the LLVM builder -------------------------- */
 
 /* A piece of constant data the code reads: a weight (f32) or a packed

@@ -299,6 +299,8 @@ const char *cg_target_feature_list(fe_arena *arena, const cg_target *t)
     return s;
 }
 
+const char *const *cg_arch_feature_names(cg_arch arch) { return arch_of(arch)->features; }
+
 void cg_targets_print(FILE *out)
 {
     for (size_t a = 0; a < sizeof arches / sizeof arches[0]; a++) {

@@ -10,11 +10,15 @@
 
 #include "rt.h"
 
-/* A target: qmc compile flags, and the command prefix that runs its code
- * here ("" or "qemu-aarch64 "). */
+/* A target: qmc compile flags, the command prefix that runs its code here
+ * ("" or "qemu-aarch64 "), and the features the host needs to run it
+ * natively (its CPU's, as target.c lists them; "" for the host's own). */
 typedef struct target {
-    const char *flags, *runner;
+    const char *flags, *runner, *needs;
 } target;
+
+/* The x86-64-v3 level (AVX2, FMA, ...), as codegen's CPU table has it. */
+#define X86_64_V3_FEATURES "sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma,f16c,bmi,bmi2,lzcnt,movbe"
 
 /* An f32 .npy output of count values (malloc'd); exits on anything else. */
 static float *read_f32_npy(const char *path, int64_t count)
@@ -34,11 +38,19 @@ static float *read_f32_npy(const char *path, int64_t count)
 }
 
 /* Whether t's code can run here; counts a failure when its runner
- * (qemu-aarch64) is missing. */
+ * (qemu-aarch64) is missing. A native target whose CPU level this machine
+ * lacks (x86-64-v3 code on a CPU without AVX2) is skipped, saying why. */
 static bool target_runs_here(const target *t, int *failures)
 {
     static int qemu = -1;
-    if (!*t->runner) return true;
+    if (!*t->runner) {
+        char missing[256];
+        if (t->needs && qmc_check_cpu(t->needs, missing, sizeof missing) != QMC_OK) {
+            fprintf(stderr, "skipped '%s': this CPU lacks %s\n", t->flags, missing);
+            return false;
+        }
+        return true;
+    }
     if (qemu < 0) qemu = system("command -v qemu-aarch64 >/dev/null") == 0;
     if (!qemu) {
         fprintf(stderr, "FAIL: qemu-aarch64 is not installed\n");

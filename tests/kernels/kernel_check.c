@@ -58,11 +58,11 @@ static const precision precisions[] = {
 };
 
 static const target targets[] = {
-    {"", ""},                                   /* this machine: AVX-512 (VNNI) here */
-    {"--cpu x86-64-v3", ""},                    /* AVX2, 8 lanes, no VNNI */
-    {"--cpu x86-64", ""},                       /* SSE, 4 lanes, FP8 without F16C */
-    {"--target aarch64-linux-gnu --cpu neoverse-n1", "qemu-aarch64 "}, /* NEON + dotprod */
-    {"--target aarch64-linux-gnu --cpu cortex-a72", "qemu-aarch64 "},  /* NEON only */
+    {"", "", ""},                               /* this machine (native) */
+    {"--cpu x86-64-v3", "", X86_64_V3_FEATURES},                  /* AVX2, 8 lanes, no VNNI */
+    {"--cpu x86-64", "", ""},                    /* SSE, 4 lanes, FP8 without F16C */
+    {"--target aarch64-linux-gnu --cpu neoverse-n1", "qemu-aarch64 ", ""}, /* NEON + dotprod */
+    {"--target aarch64-linux-gnu --cpu cortex-a72", "qemu-aarch64 ", ""},  /* NEON only */
 };
 
 static float w[NN][NK][33 * MAXK], x[NM][NK][17 * MAXK];

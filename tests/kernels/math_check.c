@@ -22,10 +22,10 @@
 enum { STEPS = 200001, N = STEPS + 6 };
 
 static const target targets[] = {
-    {"", ""},                                   /* this machine */
-    {"--cpu x86-64-v3", ""},                    /* AVX2 + FMA, 8 lanes */
-    {"--cpu x86-64", ""},                       /* SSE, 4 lanes, no FMA */
-    {"--target aarch64-linux-gnu --cpu neoverse-n1", "qemu-aarch64 "},
+    {"", "", ""},                               /* this machine (native) */
+    {"--cpu x86-64-v3", "", X86_64_V3_FEATURES},                  /* AVX2 + FMA, 8 lanes */
+    {"--cpu x86-64", "", ""},                    /* SSE, 4 lanes, no FMA */
+    {"--target aarch64-linux-gnu --cpu neoverse-n1", "qemu-aarch64 ", ""},
 };
 
 static float x[N];
