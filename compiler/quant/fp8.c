@@ -3,7 +3,7 @@
  * Needs: float32 inputs in the default rounding mode (round to nearest even).
  * Guarantees: the codes ONNX's Cast and ml_dtypes produce, bit for bit, for
  * every float32 input including NaN, infinities and subnormals (checked
- * against ../shared/refs/fp8 by tests/quant/test_fp8.c), and exact decoding.
+ * against tests/data/refs/fp8 by tests/quant/test_fp8.c), and exact decoding.
  *
  * Encoding works on the float32 bit pattern: in the normal range, adding
  * half a unit in the last kept place (minus one, plus the kept LSB) and

@@ -11,7 +11,7 @@
 #  - -v names each layer's kernel: how its activations meet its weights on
 #    the chosen CPU, and the layers that share one input's int8 rows.
 set -eu
-: "${QMC:?}" "${QMC_SOURCE:?}" "${QMC_SHARED:?}" "${NPYCMP:?}"
+: "${QMC:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}"
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 digits=$QMC_SOURCE/examples/digits
@@ -49,7 +49,7 @@ grep -qx "  int4:g32 codes decoded to float in registers, FMA: fc1.weight fc2.we
     fail "-v: int4 without dotprod: $(cat "$t/v.txt")"
 # -v: layers reading one input with weights of one format share its int8
 # rows (tiny-gpt's q, k and v; not a v with int8 weights)
-"$QMC" compile "$QMC_SOURCE/examples/tiny-gpt/tiny-gpt.qm" --weights "$QMC_SHARED/models/lm-dev/lm-dev.safetensors" \
+"$QMC" compile "$QMC_SOURCE/examples/tiny-gpt/tiny-gpt.qm" --weights "$QMC_SOURCE/examples/tiny-gpt/lm-dev.safetensors" \
     --precision 'int4,blocks.1.v.weight=int8' --cpu znver4 -v --emit obj -o "$t/g" 2>"$t/v.txt"
 grep -qx "  int8 rows made once for layers with the same input: blocks.0.q.weight+blocks.0.k.weight+blocks.0.v.weight blocks.1.q.weight+blocks.1.k.weight" "$t/v.txt" ||
     fail "-v: shared int8 rows: $(cat "$t/v.txt")"

@@ -5,12 +5,12 @@
 # accuracy and perplexity per format printed; the int8 and int4 perplexity
 # bounds of the codegen issue asserted.
 set -eu
-: "${QMC:?}" "${QMC_SHARED:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}" "${NPYSLICE:?}"
+: "${QMC:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}" "${NPYSLICE:?}"
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 digits=$QMC_SOURCE/examples/digits
 gpt=$QMC_SOURCE/examples/tiny-gpt/tiny-gpt.qm
-lm=$QMC_SHARED/models/lm-dev
+lm=$QMC_SOURCE/examples/tiny-gpt
 "$NPYSLICE" "$lm/val_tokens.npy" 0 128 "$t/seq0.npy"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -2,12 +2,12 @@
 # Both models cross-compiled for aarch64-linux-gnu (Neoverse N1), run under
 # qemu-aarch64, and compared with the same models compiled for the host.
 set -eu
-: "${QMC:?}" "${QMC_SHARED:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}" "${NPYSLICE:?}"
+: "${QMC:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}" "${NPYSLICE:?}"
 command -v qemu-aarch64 >/dev/null || { echo "qemu-aarch64 is not installed (apt-get install qemu-user)"; exit 1; }
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 digits=$QMC_SOURCE/examples/digits
-lm=$QMC_SHARED/models/lm-dev
+lm=$QMC_SOURCE/examples/tiny-gpt
 gpt="$QMC_SOURCE/examples/tiny-gpt/tiny-gpt.qm --weights $lm/lm-dev.safetensors"
 "$NPYSLICE" "$lm/val_tokens.npy" 0 128 "$t/seq0.npy"
 for p in f32 int8 int4 fp8e4m3; do

@@ -11,7 +11,7 @@
 # Substitutions in commands and paths:
 #   %s  the case file's name     %T  an empty temporary folder for this case
 #   %B  the generated files (tests/diag/make_bad_files)
-#   %S  $QMC_SHARED   %src  $QMC_SOURCE   %qmc  $QMC
+#   %src  $QMC_SOURCE   %qmc  $QMC
 #   %npycmp  %npyslice  the test tools
 # The command runs in the case's folder, so messages name it relatively.
 # Its stderr, with absolute paths turned back into the placeholders above,
@@ -34,7 +34,7 @@ while [ $# -gt 1 ]; do
     esac
 done
 [ $# -eq 1 ] || { echo "usage: run-case.sh [--exit N] [--stdout EXT] CASE" >&2; exit 2; }
-: "${QMC:?QMC is not set}" "${QMC_SOURCE:?}" "${QMC_SHARED:?}"
+: "${QMC:?QMC is not set}" "${QMC_SOURCE:?}"
 
 dir=$(cd "$(dirname "$1")" && pwd -P)
 name=$(basename "$1")
@@ -57,7 +57,6 @@ substitute() {
         -e "s${sep}%npycmp${sep}$(repl_quote "${NPYCMP:-npycmp}")${sep}g" \
         -e "s${sep}%npyslice${sep}$(repl_quote "${NPYSLICE:-npyslice}")${sep}g" \
         -e "s${sep}%src${sep}$(repl_quote "$QMC_SOURCE")${sep}g" \
-        -e "s${sep}%S${sep}$(repl_quote "$QMC_SHARED")${sep}g" \
         -e "s${sep}%B${sep}$(repl_quote "${QMC_BAD:-}")${sep}g" \
         -e "s${sep}%T${sep}$(repl_quote "$tmp")${sep}g" \
         -e "s${sep}%s${sep}$(repl_quote "$name")${sep}g"
@@ -67,8 +66,7 @@ substitute() {
 normalise() {
     set -- -e "s${sep}$(pat_quote "$tmp")${sep}%T${sep}g"
     [ -n "${QMC_BAD:-}" ] && set -- "$@" -e "s${sep}$(pat_quote "$QMC_BAD")${sep}%B${sep}g"
-    set -- "$@" -e "s${sep}$(pat_quote "$QMC_SHARED")${sep}%S${sep}g" \
-        -e "s${sep}$(pat_quote "$QMC_SOURCE")${sep}%src${sep}g"
+    set -- "$@" -e "s${sep}$(pat_quote "$QMC_SOURCE")${sep}%src${sep}g"
     sed "$@"
 }
 

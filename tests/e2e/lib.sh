@@ -1,10 +1,10 @@
 # lib.sh: what the end-to-end scripts share. Sourced with the test's
-# environment (QMC, QMC_SHARED, QMC_SOURCE, NPYCMP, NPYSLICE, NPYTOOL).
+# environment (QMC, QMC_SOURCE, NPYCMP, NPYSLICE, NPYTOOL).
 set -eu
-: "${QMC:?}" "${QMC_SHARED:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}" "${NPYSLICE:?}" "${NPYTOOL:?}"
+: "${QMC:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}" "${NPYSLICE:?}" "${NPYTOOL:?}"
 examples=$QMC_SOURCE/examples
-digits=$QMC_SHARED/models/digits-mlp
-lm=$QMC_SHARED/models/lm-dev
+digits=$QMC_SOURCE/examples/digits
+lm=$QMC_SOURCE/examples/tiny-gpt
 work=$(mktemp -d "${TMPDIR:-/tmp}/qmc-e2e.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

@@ -2,7 +2,7 @@
 # examples/tiny-gpt/perplexity.sh gives PyTorch's fp32 perplexity over the
 # 16 validation sequences: 8.703 +- 0.001.
 . "$(dirname "$0")/lib.sh"
-out=$(QMC_SHARED=$QMC_SHARED sh "$examples/tiny-gpt/perplexity.sh" "$QMC" --weights "$lm/lm-dev.safetensors")
+out=$(sh "$examples/tiny-gpt/perplexity.sh" "$QMC" --weights "$lm/lm-dev.safetensors")
 echo "$out"
 ppl=$(printf '%s\n' "$out" | sed -n 's/^perplexity \([0-9.]*\) .*/\1/p')
 [ -n "$ppl" ] || fail "no perplexity in '$out'"

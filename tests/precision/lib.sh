@@ -1,9 +1,9 @@
 # lib.sh: what the precision scripts share. Sourced with the test's
-# environment (QMC, QMC_SHARED, QMC_SOURCE, NPYCMP, NPYSLICE, NPYTOOL).
+# environment (QMC, QMC_SOURCE, NPYCMP, NPYSLICE, NPYTOOL).
 set -eu
-: "${QMC:?}" "${QMC_SHARED:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}" "${NPYSLICE:?}" "${NPYTOOL:?}"
+: "${QMC:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}" "${NPYSLICE:?}" "${NPYTOOL:?}"
 digits=$QMC_SOURCE/examples/digits
-lm=$QMC_SHARED/models/lm-dev
+lm=$QMC_SOURCE/examples/tiny-gpt
 gpt_model=$QMC_SOURCE/examples/tiny-gpt/tiny-gpt.qm
 work=$(mktemp -d "${TMPDIR:-/tmp}/qmc-precision.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -46,7 +46,7 @@ static int64_t attr_int(const fe_json *attrs, const char *key, int64_t dflt)
 
 onnx_case *onnx_cases(fe_arena *a, int *count)
 {
-    const char *root = qt_shared(a, "refs/quantizelinear");
+    const char *root = qt_data(a, "refs/quantizelinear");
     char **names = qt_list_dirs(a, root, "case", count);
     if (*count == 0) fail_msg("no cases in %s", root);
     onnx_case *cases = fe_arena_alloc(a, sizeof *cases * (size_t)*count);

@@ -1,5 +1,5 @@
 /* onnx_case.h: one ONNX QuantizeLinear/DequantizeLinear reference case
- * (../shared/refs/quantizelinear/caseNNN), read from its case.json. */
+ * (tests/data/refs/quantizelinear/caseNNN), read from its case.json. */
 #ifndef QMC_ONNX_CASE_H
 #define QMC_ONNX_CASE_H
 

@@ -19,10 +19,10 @@
 
 extern char **environ;
 
-const char *qt_shared(fe_arena *arena, const char *rel)
+const char *qt_data(fe_arena *arena, const char *rel)
 {
-    const char *root = getenv("QMC_SHARED");
-    if (!root) root = "../shared";
+    const char *root = getenv("QMC_DATA");
+    if (!root) root = "tests/data";
     return fe_arena_printf(arena, "%s/%s", root, rel);
 }
 

@@ -1,6 +1,6 @@
 /* qtest.h: helpers shared by the quantization tests (tests/quant).
  *
- * Reads .npy and JSON files from ../shared, lists the ONNX reference cases,
+ * Reads .npy and JSON files from tests/data, lists the ONNX reference cases,
  * generates normal random tensors from a fixed seed, and runs `qmc` as a
  * child process with its output captured. Everything lives in an arena. */
 #ifndef QMC_QTEST_H
@@ -16,8 +16,8 @@ typedef struct qt_npy {
     void *data; /* an aligned copy of the elements */
 } qt_npy;
 
-/* $QMC_SHARED (or ../shared from the source tree) joined with rel. */
-const char *qt_shared(fe_arena *arena, const char *rel);
+/* $QMC_DATA (the repository's tests/data) joined with rel. */
+const char *qt_data(fe_arena *arena, const char *rel);
 /* Loads an .npy file; fails the test with a message if it cannot. */
 qt_npy qt_load(fe_arena *arena, const char *path);
 bool qt_exists(const char *path);

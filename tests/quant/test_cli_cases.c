@@ -1,7 +1,7 @@
 /* test_cli_cases.c: the reference vectors through `qmc quantize`, bit for
- * bit: every ONNX case in ../shared/refs/quantizelinear (whatever caseNNN
+ * bit: every ONNX case in tests/data/refs/quantizelinear (whatever caseNNN
  * folders exist; --axis/--block/--no-saturate from case.json) and every FP8
- * file in ../shared/refs/fp8 (with scale 1, x / 1 = x, so the codes are
+ * file in tests/data/refs/fp8 (with scale 1, x / 1 = x, so the codes are
  * ONNX Cast's and ml_dtypes'). The output .npy files must equal the
  * reference files in dtype, shape and bytes. */
 #include <math.h>
@@ -90,7 +90,7 @@ static void quantize_fp8(fe_arena *a, const char *dir, const char *in, const cha
     assert_int_equal(rt_npy_write(one, QMC_DTYPE_F32, 0, NULL, &v), QMC_OK);
     *qpath = fe_arena_printf(a, "%s/q.npy", dir);
     *ypath = fe_arena_printf(a, "%s/y.npy", dir);
-    const char *argv[] = {"quantize", qt_shared(a, fe_arena_printf(a, "refs/fp8/%s", in)),
+    const char *argv[] = {"quantize", qt_data(a, fe_arena_printf(a, "refs/fp8/%s", in)),
                           "--format", format, "--scale", one, "--codes", *qpath, "--dequant",
                           *ypath, saturate ? NULL : "--no-saturate", NULL};
     run_ok(a, argv);
@@ -112,8 +112,8 @@ static void test_fp8_encode_files_through_cli(void **state)
                          fp8_kinds[t].format, sets[s].saturate, &q, &y);
             const char *ref = fe_arena_printf(&a, "refs/fp8/%s_encode_%s", fp8_kinds[t].file,
                                               sets[s].set);
-            assert_same_npy(&a, q, qt_shared(&a, fe_arena_printf(&a, "%s.codes.npy", ref)));
-            assert_same_npy(&a, y, qt_shared(&a, fe_arena_printf(&a, "%s.f32.npy", ref)));
+            assert_same_npy(&a, q, qt_data(&a, fe_arena_printf(&a, "%s.codes.npy", ref)));
+            assert_same_npy(&a, y, qt_data(&a, fe_arena_printf(&a, "%s.f32.npy", ref)));
         }
     qt_rmdir(dir);
     fe_arena_free(&a);
@@ -132,9 +132,9 @@ static void test_fp8_decode_files_through_cli(void **state)
         quantize_fp8(&a, dir, fe_arena_printf(&a, "%s_decode.f32.npy", fp8_kinds[t].file),
                      fp8_kinds[t].format, false, &q, &y);
         const char *ref = fe_arena_printf(&a, "refs/fp8/%s_decode", fp8_kinds[t].file);
-        assert_same_npy(&a, y, qt_shared(&a, fe_arena_printf(&a, "%s.f32.npy", ref)));
+        assert_same_npy(&a, y, qt_data(&a, fe_arena_printf(&a, "%s.f32.npy", ref)));
         qt_npy got = qt_load(&a, q);
-        qt_npy want = qt_load(&a, qt_shared(&a, fe_arena_printf(&a, "%s.codes.npy", ref)));
+        qt_npy want = qt_load(&a, qt_data(&a, fe_arena_printf(&a, "%s.codes.npy", ref)));
         assert_int_equal(got.h.dtype, QMC_DTYPE_U8);
         assert_int_equal(got.h.count, 256);
         q_format f = q_format_from_name(fp8_kinds[t].format);

@@ -1,4 +1,4 @@
-/* test_fp8.c: FP8 and binary16 conversions against ../shared/refs/fp8
+/* test_fp8.c: FP8 and binary16 conversions against tests/data/refs/fp8
  * (ONNX Cast and ml_dtypes), bit for bit, NaN codes included; and the
  * round-trip properties of every code. */
 #include <math.h>
@@ -28,7 +28,7 @@ static const fp8_kind kinds[] = {{"e4m3fn", QFMT_FP8_E4M3}, {"e5m2", QFMT_FP8_E5
 
 static qt_npy load_ref(fe_arena *a, const char *name, qmc_dtype dtype)
 {
-    qt_npy r = qt_load(a, qt_shared(a, fe_arena_printf(a, "refs/fp8/%s", name)));
+    qt_npy r = qt_load(a, qt_data(a, fe_arena_printf(a, "refs/fp8/%s", name)));
     assert_int_equal(r.h.dtype, dtype);
     return r;
 }

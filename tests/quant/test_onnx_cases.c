@@ -1,5 +1,5 @@
 /* test_onnx_cases.c: every ONNX QuantizeLinear + DequantizeLinear case in
- * ../shared/refs/quantizelinear (whatever caseNNN folders exist, read from
+ * tests/data/refs/quantizelinear (whatever caseNNN folders exist, read from
  * their case.json) reproduced bit for bit by the library: the codes of
  * q_quantize, and the float32 bits of q_dequantize applied both to the
  * reference codes and to ours. test_cli_cases.c does the same through
