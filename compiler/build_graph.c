@@ -51,14 +51,14 @@ struct value {
     int32_t node;
     value *items;
     int n_items;
-    fe_loc loc; /* the expression it came from */
+    sup_loc loc; /* the expression it came from */
 };
 
 typedef struct binding {
     const char *name;
     value v;
     bool is_const, is_input, is_loop;
-    fe_loc loc;
+    sup_loc loc;
 } binding;
 
 /* A scope's bindings live in a malloc'd array freed when the scope ends
@@ -72,14 +72,14 @@ struct scope {
 };
 
 typedef struct builder {
-    fe_arena *arena;
+    sup_arena *arena;
     ir_graph *g;
-    const ir_build_options *opts;
+    const pass_build_options *opts;
     scope *globals;
     const fe_node **defs;
     int n_defs;
     int depth;            /* function call depth */
-    fe_loc outer_call;    /* the call made from the model that led to the current depth */
+    sup_loc outer_call;    /* the call made from the model that led to the current depth */
     int64_t statements;   /* statements run so far */
     int64_t expressions;  /* expressions evaluated so far */
     const char *context;  /* name prefix for nodes made inside a call, or NULL */
@@ -100,12 +100,12 @@ static const char *kind_name(val_kind k)
     return names[k];
 }
 
-static bool fail(fe_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool fail(fe_loc loc, const char *fmt, ...)
+static bool fail(sup_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool fail(sup_loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fe_verror("error", loc, fmt, ap);
+    sup_verror("error", loc, fmt, ap);
     va_end(ap);
     return false;
 }
@@ -128,7 +128,7 @@ static binding *scope_find(scope *s, const char *name)
     return NULL;
 }
 
-static binding *scope_bind(scope *s, const char *name, value v, fe_loc loc)
+static binding *scope_bind(scope *s, const char *name, value v, sup_loc loc)
 {
     binding *x = scope_find_local(s, name);
     if (!x) {
@@ -178,7 +178,7 @@ static const char *unique_name(builder *b, const char *base)
         return base;
     }
     for (;;) {
-        const char *name = fe_arena_printf(b->arena, "%s#%d", base, ++*uses);
+        const char *name = sup_arena_printf(b->arena, "%s#%d", base, ++*uses);
         if (!ir_name_map_slot(b->arena, &b->node_names, name, false)) {
             *ir_name_map_slot(b->arena, &b->node_names, name, true) = 1;
             return name;
@@ -187,7 +187,7 @@ static const char *unique_name(builder *b, const char *base)
 }
 
 /* Adds an op node and infers its shape; -1 after reporting an error. */
-static int32_t add_op(builder *b, ir_op op, const int32_t *inputs, int n, fe_loc loc,
+static int32_t add_op(builder *b, ir_op op, const int32_t *inputs, int n, sup_loc loc,
                       const ir_attrs *attr)
 {
     int32_t idx = ir_add_node(b->g, op, inputs, n, loc);
@@ -197,7 +197,7 @@ static int32_t add_op(builder *b, ir_op op, const int32_t *inputs, int n, fe_loc
     return idx;
 }
 
-static int32_t add_const(builder *b, double v, fe_loc loc)
+static int32_t add_const(builder *b, double v, sup_loc loc)
 {
     int32_t idx = ir_add_node(b->g, IR_OP_CONST, NULL, 0, loc);
     b->g->nodes[idx].attr.value = (float)v;
@@ -211,8 +211,8 @@ static void name_new_nodes(builder *b, int32_t first, int32_t result, const char
     for (int32_t i = first; i < b->g->n_nodes; i++) {
         ir_node *n = &b->g->nodes[i];
         if (n->name) continue;
-        const char *base = i == result ? var : fe_arena_printf(b->arena, "%s.%s", var, ir_op_name(n->op));
-        if (b->context) base = fe_arena_printf(b->arena, "%s/%s", b->context, base);
+        const char *base = i == result ? var : sup_arena_printf(b->arena, "%s.%s", var, ir_op_name(n->op));
+        if (b->context) base = sup_arena_printf(b->arena, "%s/%s", b->context, base);
         n->name = unique_name(b, base);
     }
 }
@@ -224,7 +224,7 @@ static const char *weights_path(builder *b, const char *written)
 {
     const char *slash = strrchr(b->g->source, '/');
     if (written[0] == '/' || !slash) return written;
-    return fe_arena_printf(b->arena, "%.*s/%s", (int)(slash - b->g->source), b->g->source, written);
+    return sup_arena_printf(b->arena, "%.*s/%s", (int)(slash - b->g->source), b->g->source, written);
 }
 
 /* Opens the weights file: --weights if given, else the `weights` statement
@@ -239,10 +239,10 @@ static bool open_weights(builder *b, const fe_node *stmt)
             return true;
         }
         fail(stmt->loc, "the model already has a weights file");
-        return fe_note(g->weights_loc, "the first 'weights' statement is here"), false;
+        return sup_note(g->weights_loc, "the first 'weights' statement is here"), false;
     }
     const char *path = override ? override : weights_path(b, stmt->str);
-    g->weights = fe_arena_alloc(b->arena, sizeof *g->weights);
+    g->weights = sup_arena_alloc(b->arena, sizeof *g->weights);
     if (stmt) g->weights_loc = stmt->loc;
     g->weights_spec = override ? override : stmt->str;
     char err[512];
@@ -252,18 +252,18 @@ static bool open_weights(builder *b, const fe_node *stmt)
         if (stmt)
             fail(stmt->loc, "%s weights file '%s'%s: %s", what, path, override ? " (given with --weights)" : "", err);
         else
-            fe_error_plain("%s weights file '%s' (given with --weights): %s", what, path, err);
+            sup_error_plain("%s weights file '%s' (given with --weights): %s", what, path, err);
         g->weights = NULL;
         return false;
     }
-    b->weight_names = fe_arena_alloc(b->arena, sizeof *b->weight_names * (size_t)(g->weights->count + 1));
+    b->weight_names = sup_arena_alloc(b->arena, sizeof *b->weight_names * (size_t)(g->weights->count + 1));
     for (int i = 0; i < g->weights->count; i++) b->weight_names[i] = g->weights->tensors[i].name;
     return true;
 }
 
 /* The node of weight `name`, created on first use; -1 after reporting a
  * tensor the graph cannot hold (an empty dimension, too many elements). */
-static int32_t weight_node(builder *b, const fe_tensor *t, fe_loc loc)
+static int32_t weight_node(builder *b, const fe_tensor *t, sup_loc loc)
 {
     int32_t *slot = ir_name_map_slot(b->arena, &b->weight_nodes, t->name, false);
     if (slot) return *slot;
@@ -343,7 +343,7 @@ static bool check_annotation(builder *b, const fe_node *e, value *v)
         ir_node *w = &b->g->nodes[v->node];
         if (w->precision && strcmp(w->precision, a) != 0) {
             fail(e->loc, "weight '%s' is annotated both '@%s' and '@%s'", w->name, w->precision, a);
-            return fe_note(w->precision_loc, "the first annotation is here"), false;
+            return sup_note(w->precision_loc, "the first annotation is here"), false;
         }
         w->precision = a;
         w->precision_loc = e->loc;
@@ -351,7 +351,7 @@ static bool check_annotation(builder *b, const fe_node *e, value *v)
     }
     if (strcmp(a, "logits") == 0)
         return fail(e->loc, "'@logits' marks an output declaration, not an expression");
-    const char *best = fe_closest(a, precision_names, sizeof precision_names / sizeof precision_names[0]);
+    const char *best = rt_closest(a, precision_names, sizeof precision_names / sizeof precision_names[0]);
     if (best) return fail(e->loc, "unknown annotation '@%s'; did you mean '@%s'?", a, best);
     return fail(e->loc, "unknown annotation '@%s' (precisions: f32, int8, int4, int4g64, int4g128, "
                         "fp8e4m3, fp8e5m2)", a);
@@ -378,24 +378,24 @@ static bool path_string(builder *b, scope *s, const fe_node *path, int from, cha
         }
     }
     if (f) fclose(f);
-    if (ok) *out = fe_arena_strndup(b->arena, buf, len);
+    if (ok) *out = sup_arena_strndup(b->arena, buf, len);
     free(buf);
     return ok;
 }
 
 /* Reports an unknown name, suggesting the closest local or weight name. */
-static bool unknown_name(builder *b, scope *s, const char *name, fe_loc loc, bool dotted)
+static bool unknown_name(builder *b, scope *s, const char *name, sup_loc loc, bool dotted)
 {
     int n_weights = b->g->weights ? b->g->weights->count : 0;
     int n_cands = n_weights;
     for (scope *x = s; x; x = x->parent) n_cands += x->n;
-    const char **cands = fe_arena_alloc(b->arena, sizeof *cands * (size_t)(n_cands + 1));
+    const char **cands = sup_arena_alloc(b->arena, sizeof *cands * (size_t)(n_cands + 1));
     int k = 0;
     for (int i = 0; i < n_weights; i++) cands[k++] = b->weight_names[i];
     if (!dotted)
         for (scope *x = s; x; x = x->parent)
             for (int i = 0; i < x->n; i++) cands[k++] = x->b[i].name;
-    const char *best = fe_closest(name, cands, k);
+    const char *best = rt_closest(name, cands, k);
     const char *what = dotted ? "weight" : "identifier";
     if (dotted && !b->g->weights)
         return fail(loc, "unknown weight '%s': the model has no weights file (add `weights \"FILE\"` to the "
@@ -423,7 +423,7 @@ static bool eval_path(builder *b, scope *s, const fe_node *e, value *out)
     }
     char *tail;
     if (!path_string(b, s, e, prefix ? 1 : 0, &tail)) return false;
-    rest = prefix ? fe_arena_printf(b->arena, "%s.%s", prefix, tail) : tail;
+    rest = prefix ? sup_arena_printf(b->arena, "%s.%s", prefix, tail) : tail;
     const fe_tensor *t = b->g->weights ? fe_safetensors_find(b->g->weights, rest) : NULL;
     memset(out, 0, sizeof *out);
     out->loc = e->loc;
@@ -440,7 +440,7 @@ static bool eval_path(builder *b, scope *s, const fe_node *e, value *out)
     return unknown_name(b, s, rest, e->loc, e->list.count > 1 || prefix);
 }
 
-static bool scalar_arith(char op, const value *l, const value *r, fe_loc loc, value *out)
+static bool scalar_arith(char op, const value *l, const value *r, sup_loc loc, value *out)
 {
     memset(out, 0, sizeof *out);
     out->loc = loc;
@@ -552,7 +552,7 @@ static bool build_linear(builder *b, call_args *a, value *out)
     if (w->op == IR_OP_WEIGHT) {
         size_t len = strlen(w->name);
         const char *base = len > 7 && strcmp(w->name + len - 7, ".weight") == 0
-                               ? fe_arena_strndup(b->arena, w->name, len - 7)
+                               ? sup_arena_strndup(b->arena, w->name, len - 7)
                                : w->name;
         b->g->nodes[out->node].name = unique_name(b, base);
     }
@@ -843,7 +843,7 @@ static bool bind_builtin_args(builder *b, scope *s, const builtin *bi, const fe_
         int k = 0;
         while (k < np && strcmp(bi->params[k], arg->name) != 0) k++;
         if (k == np) {
-            const char *best = fe_closest(arg->name, bi->params, np);
+            const char *best = rt_closest(arg->name, bi->params, np);
             if (best) return fail(arg->loc, "%s has no parameter '%s'; did you mean '%s'?", bi->name, arg->name, best);
             return fail(arg->loc, "%s has no parameter '%s'", bi->name, arg->name);
         }
@@ -875,12 +875,12 @@ static bool call_def(builder *b, scope *s, const fe_node *def, const fe_node *ca
     if (call->list.count != np) {
         fail(call->loc, "'%s' takes %d argument%s but %d %s given", def->name, np, np == 1 ? "" : "s",
              call->list.count, call->list.count == 1 ? "was" : "were");
-        return fe_note(def->loc, "'%s' is defined here", def->name), false;
+        return sup_note(def->loc, "'%s' is defined here", def->name), false;
     }
     if (b->depth >= MAX_CALL_DEPTH) {
         fail(call->loc, "calls to functions nest more than %d deep; does '%s' call itself?", MAX_CALL_DEPTH,
              def->name);
-        return fe_note(b->outer_call, "the outermost of these calls is here"), false;
+        return sup_note(b->outer_call, "the outermost of these calls is here"), false;
     }
     if (b->depth == 0) b->outer_call = call->loc;
     scope inner = {.parent = b->globals};
@@ -908,7 +908,7 @@ static bool call_def(builder *b, scope *s, const fe_node *def, const fe_node *ca
     scope_free(&inner);
     if (ok && !returned) {
         fail(call->loc, "'%s' does not return a value", def->name);
-        return fe_note(def->loc, "'%s' is defined here", def->name), false;
+        return sup_note(def->loc, "'%s' is defined here", def->name), false;
     }
     out->loc = call->loc;
     return ok;
@@ -924,8 +924,8 @@ static bool eval_call(builder *b, scope *s, const fe_node *e, value *out)
         int n = 0;
         for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) names[n++] = builtins[i].name;
         for (int i = 0; i < b->n_defs && n < 64; i++) names[n++] = b->defs[i]->name;
-        const char *best = fe_closest(e->name, names, n);
-        fe_loc l = e->loc;
+        const char *best = rt_closest(e->name, names, n);
+        sup_loc l = e->loc;
         l.len = (int)strlen(e->name);
         if (best) return fail(l, "unknown function '%s'; did you mean '%s'?", e->name, best);
         return fail(l, "unknown function '%s'", e->name);
@@ -967,7 +967,7 @@ static bool eval(builder *b, scope *s, const fe_node *e, value *out)
     case FE_LIST:
         out->kind = VAL_LIST;
         out->n_items = e->list.count;
-        out->items = fe_arena_alloc(b->arena, sizeof *out->items * (size_t)(e->list.count + 1));
+        out->items = sup_arena_alloc(b->arena, sizeof *out->items * (size_t)(e->list.count + 1));
         for (int i = 0; i < e->list.count; i++)
             if (!eval(b, s, e->list.items[i], &out->items[i])) return false;
         return true;
@@ -1013,7 +1013,7 @@ static bool declare_input(builder *b, scope *s, const fe_node *st)
     n->dtype = p.dtype;
     n->rank = p.rank;
     memcpy(n->shape, p.shape, sizeof n->shape);
-    g->inputs = fe_arena_grow(b->arena, g->inputs, (size_t)g->n_inputs, (size_t)g->n_inputs + 1, sizeof p);
+    g->inputs = sup_arena_grow(b->arena, g->inputs, (size_t)g->n_inputs, (size_t)g->n_inputs + 1, sizeof p);
     g->inputs[g->n_inputs++] = p;
     value v = {.kind = VAL_TENSOR, .node = p.node, .loc = st->loc};
     scope_bind(s, st->name, v, st->loc)->is_input = true;
@@ -1033,13 +1033,13 @@ static bool declare_output(builder *b, scope *s, const fe_node *st)
     for (int i = 0; i < st->list.count; i++) {
         const fe_node *an = st->list.items[i];
         if (strcmp(an->name, "logits") != 0) {
-            if (fe_edit_distance(an->name, "logits") <= 2)
+            if (rt_edit_distance(an->name, "logits") <= 2)
                 return fail(an->loc, "unknown output annotation '@%s'; did you mean '@logits'?", an->name);
             return fail(an->loc, "unknown output annotation '@%s' (outputs take '@logits')", an->name);
         }
         p.logits = true;
     }
-    g->outputs = fe_arena_grow(b->arena, g->outputs, (size_t)g->n_outputs, (size_t)g->n_outputs + 1, sizeof p);
+    g->outputs = sup_arena_grow(b->arena, g->outputs, (size_t)g->n_outputs, (size_t)g->n_outputs + 1, sizeof p);
     g->outputs[g->n_outputs++] = p;
     return true;
 }
@@ -1049,11 +1049,11 @@ static bool assign(builder *b, scope *s, const fe_node *st)
     binding *old = scope_find(s, st->name);
     if (old && old->is_const) {
         fail(st->loc, "cannot assign to %s '%s'", old->is_loop ? "loop variable" : "constant", st->name);
-        return fe_note(old->loc, "'%s' is defined here", st->name), false;
+        return sup_note(old->loc, "'%s' is defined here", st->name), false;
     }
     if (old && old->is_input) {
         fail(st->loc, "cannot assign to input '%s'", st->name);
-        return fe_note(old->loc, "'%s' is declared here", st->name), false;
+        return sup_note(old->loc, "'%s' is declared here", st->name), false;
     }
     int32_t first = b->g->n_nodes;
     value v;
@@ -1069,7 +1069,7 @@ static bool define_const(builder *b, scope *s, const fe_node *st)
     binding *old = scope_find_local(s, st->name);
     if (old) {
         fail(st->loc, "'%s' is already defined", st->name);
-        return fe_note(old->loc, "the previous definition is here"), false;
+        return sup_note(old->loc, "the previous definition is here"), false;
     }
     value v;
     if (!eval(b, s, st->lhs, &v)) return false;
@@ -1152,7 +1152,7 @@ static bool bind_outputs(builder *b, scope *s, const fe_node *model)
         if (!x) return fail(p->loc, "output '%s' is never assigned", p->name);
         if (x->v.kind != VAL_TENSOR) {
             fail(x->v.loc, "output '%s' must be a tensor, not %s", p->name, kind_name(x->v.kind));
-            return fe_note(p->loc, "'%s' is declared here", p->name), false;
+            return sup_note(p->loc, "'%s' is declared here", p->name), false;
         }
         const ir_node *n = &g->nodes[x->v.node];
         if (n->dtype != p->dtype || n->rank != p->rank || memcmp(n->shape, p->shape, sizeof p->shape[0] * (size_t)p->rank)) {
@@ -1160,7 +1160,7 @@ static bool bind_outputs(builder *b, scope *s, const fe_node *model)
             fail(x->v.loc, "output '%s' is declared %s but is assigned a value of shape %s", p->name,
                  rt_shape_str(p->dtype, p->rank, p->shape, want, sizeof want),
                  rt_shape_str(n->dtype, n->rank, n->shape, have, sizeof have));
-            return fe_note(p->loc, "'%s' is declared here", p->name), false;
+            return sup_note(p->loc, "'%s' is declared here", p->name), false;
         }
         p->node = x->v.node;
     }
@@ -1170,7 +1170,7 @@ static bool bind_outputs(builder *b, scope *s, const fe_node *model)
 static bool collect_items(builder *b, const fe_node *file, const fe_node **model)
 {
     *model = NULL;
-    b->defs = fe_arena_alloc(b->arena, sizeof *b->defs * (size_t)(file->body.count + 1));
+    b->defs = sup_arena_alloc(b->arena, sizeof *b->defs * (size_t)(file->body.count + 1));
     for (int i = 0; i < file->body.count; i++) {
         const fe_node *it = file->body.items[i];
         if (it->kind == FE_MODEL) {
@@ -1189,15 +1189,15 @@ static bool collect_items(builder *b, const fe_node *file, const fe_node **model
         }
     }
     if (!*model) {
-        fe_loc l = {fe_arena_strdup(b->arena, b->g->source), 0, 0, 0}; /* the file, no line */
+        sup_loc l = {sup_arena_strdup(b->arena, b->g->source), 0, 0, 0}; /* the file, no line */
         return fail(l, "the file defines no model (expected `model NAME { ... }`)");
     }
     return true;
 }
 
-ir_graph *ir_build_graph(fe_arena *arena, const fe_node *file, const ir_build_options *opts)
+ir_graph *pass_build_graph(sup_arena *arena, const fe_node *file, const pass_build_options *opts)
 {
-    ir_graph *g = fe_arena_alloc(arena, sizeof *g);
+    ir_graph *g = sup_arena_alloc(arena, sizeof *g);
     g->arena = arena;
     g->source = file->loc.file ? file->loc.file : "<input>";
     builder b = {.arena = arena, .g = g, .opts = opts};

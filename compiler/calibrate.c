@@ -7,14 +7,14 @@
  * layer or a matmul: its range, a histogram of |x|, the mean square of each
  * channel (the last dimension), and the clip an observer chose for int8
  * (scale = clip / 127); when asked (for :gptq and auto), the second moment
- * E[x x^T] of every linear layer's input of at most CAL_XX_MAX channels
+ * E[x x^T] of every linear layer's input of at most IR_CALIB_XX_MAX channels
  * (8 K^2 bytes each). The graph itself does not change. Without --calib
  * the pass does nothing.
  *
  * Memory is bounded whatever the number of samples: they are read one at a
  * time from the mapped files and run through the interpreter (f32
  * weights), and every statistic has a fixed size. The histogram covers
- * [0, 2^e) in CAL_HIST_BINS bins and doubles its range (merging pairs of
+ * [0, 2^e) in Q_HIST_BINS bins and doubles its range (merging pairs of
  * bins) when a larger value arrives, so its counts are exactly those a
  * histogram over the final range would hold: the result does not depend on
  * the order of the samples.
@@ -41,13 +41,13 @@
 
 /* ---- histograms ---------------------------------------------------------- */
 
-enum { HIST_LOG2 = 11 }; /* CAL_HIST_BINS == 1 << HIST_LOG2 */
-_Static_assert(CAL_HIST_BINS == 1 << HIST_LOG2, "CAL_HIST_BINS is a power of two");
+enum { HIST_LOG2 = 11 }; /* Q_HIST_BINS == 1 << HIST_LOG2 */
+_Static_assert(Q_HIST_BINS == 1 << HIST_LOG2, "Q_HIST_BINS is a power of two");
 
-void cal_hist_init(cal_hist *h) { memset(h, 0, sizeof *h); }
+void q_hist_init(q_hist *h) { memset(h, 0, sizeof *h); }
 
 /* Doubles the range until it holds a (a > 0, finite). */
-static void hist_grow(cal_hist *h, float a)
+static void hist_grow(q_hist *h, float a)
 {
     int e = ilogbf(a) + 1; /* a < 2^e */
     if (h->nonzero == 0) {
@@ -57,7 +57,7 @@ static void hist_grow(cal_hist *h, float a)
     int shift = e - h->exp;
     if (shift <= 0) return;
     if (shift > HIST_LOG2) shift = HIST_LOG2 + 1;
-    for (int i = 0; i < CAL_HIST_BINS; i++) {
+    for (int i = 0; i < Q_HIST_BINS; i++) {
         uint64_t c = h->bins[i];
         h->bins[i] = 0;
         h->bins[shift > HIST_LOG2 ? 0 : i >> shift] += c;
@@ -65,7 +65,7 @@ static void hist_grow(cal_hist *h, float a)
     h->exp = e;
 }
 
-void cal_hist_add(cal_hist *h, const float *x, int64_t n)
+void q_hist_add(q_hist *h, const float *x, int64_t n)
 {
     double limit = h->nonzero ? ldexp(1, h->exp) : 0;
     double to_bin = h->nonzero ? ldexp(1, HIST_LOG2 - h->exp) : 0;
@@ -87,23 +87,23 @@ void cal_hist_add(cal_hist *h, const float *x, int64_t n)
     }
 }
 
-double cal_hist_bin_width(const cal_hist *h) { return h->nonzero ? ldexp(1, h->exp - HIST_LOG2) : 0; }
+double q_hist_bin_width(const q_hist *h) { return h->nonzero ? ldexp(1, h->exp - HIST_LOG2) : 0; }
 
-int64_t cal_hist_total(const cal_hist *h) { return h->nonzero + h->zeros; }
+int64_t q_hist_total(const q_hist *h) { return h->nonzero + h->zeros; }
 
 /* One past the last nonempty bin. */
-static int hist_top(const cal_hist *h)
+static int hist_top(const q_hist *h)
 {
-    int top = CAL_HIST_BINS;
+    int top = Q_HIST_BINS;
     while (top > 0 && h->bins[top - 1] == 0) top--;
     return top;
 }
 
-static double clip_percentile(const cal_hist *h, double percentile)
+static double clip_percentile(const q_hist *h, double percentile)
 {
-    double want = percentile / 100.0 * (double)cal_hist_total(h), w = cal_hist_bin_width(h);
+    double want = percentile / 100.0 * (double)q_hist_total(h), w = q_hist_bin_width(h);
     uint64_t cum = 0;
-    for (int i = 0; i < CAL_HIST_BINS; i++) {
+    for (int i = 0; i < Q_HIST_BINS; i++) {
         cum += h->bins[i];
         if ((double)cum >= want) return fmin((i + 1) * w, h->absmax);
     }
@@ -112,10 +112,10 @@ static double clip_percentile(const cal_hist *h, double percentile)
 
 /* Expected squared error of symmetric int8 with clip c, from prefix sums
  * over bins [0, i) (count, sum of centres, sum of squared centres). */
-static double clip_mse(const cal_hist *h)
+static double clip_mse(const q_hist *h)
 {
     int top = hist_top(h);
-    double w = cal_hist_bin_width(h), n_all = 0, s_all = 0, q_all = 0;
+    double w = q_hist_bin_width(h), n_all = 0, s_all = 0, q_all = 0;
     for (int i = 0; i < top; i++) {
         double c = (i + 0.5) * w, n = (double)h->bins[i] - (i == 0 ? (double)h->zeros : 0);
         n_all += n, s_all += n * c, q_all += n * c * c;
@@ -156,10 +156,10 @@ static double kl_div(const double *p, const double *q, int n)
 }
 
 /* The KL divergence of keeping bins [0, i) and folding them into `levels`. */
-static double kl_at(const cal_hist *h, int i, int levels, double *p, double *q)
+static double kl_at(const q_hist *h, int i, int levels, double *p, double *q)
 {
     double outliers = 0;
-    for (int j = i; j < CAL_HIST_BINS; j++) outliers += (double)h->bins[j];
+    for (int j = i; j < Q_HIST_BINS; j++) outliers += (double)h->bins[j];
     for (int j = 0; j < i; j++) p[j] = (double)h->bins[j];
     p[i - 1] += outliers;
     int merged = i / levels;
@@ -174,12 +174,12 @@ static double kl_at(const cal_hist *h, int i, int levels, double *p, double *q)
     return kl_div(p, q, i);
 }
 
-static double clip_kl(const cal_hist *h)
+static double clip_kl(const q_hist *h)
 {
     enum { LEVELS = 128 };
     int top = hist_top(h);
     if (top <= LEVELS) return h->absmax;
-    double p[CAL_HIST_BINS], q[CAL_HIST_BINS], w = cal_hist_bin_width(h);
+    double p[Q_HIST_BINS], q[Q_HIST_BINS], w = q_hist_bin_width(h);
     double best = h->absmax, best_kl = INFINITY;
     for (int i = LEVELS; i <= top; i++) {
         double kl = kl_at(h, i, LEVELS, p, q);
@@ -188,33 +188,33 @@ static double clip_kl(const cal_hist *h)
     return fmin(best, h->absmax);
 }
 
-double cal_clip(const cal_hist *h, cal_method m, double percentile)
+double q_observer_clip(const q_hist *h, q_observer m, double percentile)
 {
     if (h->nonzero == 0) return 0;
     switch (m) {
-    case CAL_MINMAX: return h->absmax;
-    case CAL_PERCENTILE: return clip_percentile(h, percentile);
-    case CAL_MSE: return clip_mse(h);
-    case CAL_KL: return clip_kl(h);
+    case Q_OBS_MINMAX: return h->absmax;
+    case Q_OBS_PERCENTILE: return clip_percentile(h, percentile);
+    case Q_OBS_MSE: return clip_mse(h);
+    case Q_OBS_KL: return clip_kl(h);
     }
     return h->absmax;
 }
 
-const char *cal_method_name(cal_method m)
+const char *q_observer_name(q_observer m)
 {
     static const char *const names[] = {"minmax", "percentile", "mse", "kl"};
     return names[m];
 }
 
-bool cal_method_parse(const char *text, cal_method *m, double *percentile)
+bool q_observer_parse(const char *text, q_observer *m, double *percentile)
 {
     *percentile = 99.99;
-    for (int i = 0; i <= CAL_KL; i++)
-        if (strcmp(text, cal_method_name((cal_method)i)) == 0) return *m = (cal_method)i, true;
+    for (int i = 0; i <= Q_OBS_KL; i++)
+        if (strcmp(text, q_observer_name((q_observer)i)) == 0) return *m = (q_observer)i, true;
     if (strncmp(text, "percentile=", 11) == 0) {
         char *end;
         *percentile = strtod(text + 11, &end);
-        *m = CAL_PERCENTILE;
+        *m = Q_OBS_PERCENTILE;
         return *end == 0 && end != text + 11 && *percentile > 0 && *percentile <= 100;
     }
     return false;
@@ -222,24 +222,24 @@ bool cal_method_parse(const char *text, cal_method *m, double *percentile)
 
 /* ---- the pass ------------------------------------------------------------ */
 
-double cal_now(void)
+double sup_now(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
 }
 
-void cal_progress_begin(cal_progress *p, const char *what)
+void sup_progress_begin(sup_progress *p, const char *what)
 {
     p->what = what;
     p->shown = false;
     p->tty = isatty(2);
-    p->start = cal_now();
+    p->start = sup_now();
 }
 
-void cal_progress_update(cal_progress *p, int64_t done, int64_t total)
+void sup_progress_update(sup_progress *p, int64_t done, int64_t total)
 {
-    if (!p->tty || cal_now() - p->start < 1.0) return;
+    if (!p->tty || sup_now() - p->start < 1.0) return;
     int width = 30, fill = (int)(width * done / (total ? total : 1));
     fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld", p->what, fill, "==============================", width - fill, "",
             (long long)done, (long long)total);
@@ -247,7 +247,7 @@ void cal_progress_update(cal_progress *p, int64_t done, int64_t total)
     p->shown = true;
 }
 
-void cal_progress_end(cal_progress *p)
+void sup_progress_end(sup_progress *p)
 {
     if (p->shown) fprintf(stderr, "\r%*s\r", (int)strlen(p->what) + 50, "");
 }
@@ -255,23 +255,23 @@ void cal_progress_end(cal_progress *p)
 /* Registers node x (an operand of a linear or matmul) for observation. */
 static void observe(ir_graph *g, ir_calibration *c, int32_t x, bool linear_input)
 {
-    cal_stats *s = c->of_node[x];
+    ir_calib_stats *s = c->of_node[x];
     if (!s) {
         const ir_node *n = &g->nodes[x];
         if (n->dtype != QMC_DTYPE_F32) return;
-        s = fe_arena_alloc(g->arena, sizeof *s);
+        s = sup_arena_alloc(g->arena, sizeof *s);
         s->node = x;
         s->min = INFINITY;
         s->max = -INFINITY;
-        cal_hist_init(&s->hist);
+        q_hist_init(&s->hist);
         s->channels = n->rank ? n->shape[n->rank - 1] : 1;
-        s->mean_sq = fe_arena_alloc(g->arena, sizeof(double) * (size_t)s->channels);
+        s->mean_sq = sup_arena_alloc(g->arena, sizeof(double) * (size_t)s->channels);
         c->of_node[x] = s;
         c->n_observed++;
     }
     /* a node may be seen first as another operand, then as a linear's input */
-    if (linear_input && c->second_moments && !s->xx && s->channels <= CAL_XX_MAX)
-        s->xx = fe_arena_alloc(g->arena, sizeof(double) * (size_t)(s->channels * s->channels));
+    if (linear_input && c->second_moments && !s->xx && s->channels <= IR_CALIB_XX_MAX)
+        s->xx = sup_arena_alloc(g->arena, sizeof(double) * (size_t)(s->channels * s->channels));
 }
 
 /* xx += sum over rows of x x^T (the upper triangle; mirrored at the end). */
@@ -288,12 +288,12 @@ static void add_outer(double *xx, const float *x, int64_t rows, int64_t k, doubl
     }
 }
 
-static bool accumulate(const ir_graph *g, cal_stats *s, const float *x, int64_t sample, double *row)
+static bool accumulate(const ir_graph *g, ir_calib_stats *s, const float *x, int64_t sample, double *row)
 {
     int64_t n = ir_node_count(&g->nodes[s->node]), ch = s->channels;
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(x[i])) {
-            fe_error(g->nodes[s->node].loc, "'%s' is %g at element %lld on calibration sample %lld",
+            sup_error(g->nodes[s->node].loc, "'%s' is %g at element %lld on calibration sample %lld",
                      g->nodes[s->node].name, x[i], (long long)i, (long long)sample);
             return false;
         }
@@ -304,87 +304,87 @@ static bool accumulate(const ir_graph *g, cal_stats *s, const float *x, int64_t 
             s->max = fmaxf(s->max, v);
             s->mean_sq[j] += (double)v * v; /* sums until the end */
         }
-    cal_hist_add(&s->hist, x, n);
+    q_hist_add(&s->hist, x, n);
     s->count += n;
     if (s->xx) add_outer(s->xx, x, n / ch, ch, row);
     return true;
 }
 
-bool cal_open(const ir_graph *g, const char *const *specs, int n, model_input *ins, int64_t *samples)
+bool pass_calib_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *samples)
 {
     int64_t batch;
-    if (!model_inputs_open(g, specs, n, ins, &batch)) return false;
+    if (!interp_files_open(g, specs, n, ins, &batch)) return false;
     *samples = batch < 0 ? 1 : batch;
     return true;
 }
 
-static bool stream(ir_graph *g, ir_calibration *c, model_input *ins, int n_ins)
+static bool stream(ir_graph *g, ir_calibration *c, interp_file *ins, int n_ins)
 {
-    fe_arena scratch = {0};
+    sup_arena scratch = {0};
     interp *it = interp_new(&scratch, g);
     int64_t widest = 1;
     for (int i = 0; i < g->n_nodes; i++)
         if (c->of_node[i] && c->of_node[i]->channels > widest) widest = c->of_node[i]->channels;
-    double *row = fe_arena_alloc(&scratch, sizeof(double) * (size_t)widest);
-    cal_progress pr;
-    cal_progress_begin(&pr, "calibrating");
+    double *row = sup_arena_alloc(&scratch, sizeof(double) * (size_t)widest);
+    sup_progress pr;
+    sup_progress_begin(&pr, "calibrating");
     bool ok = true;
     for (int64_t s = 0; s < c->samples && ok; s++) {
-        ok = model_inputs_load(g, it, ins, n_ins, s) && interp_run(it);
+        ok = interp_files_load(g, it, ins, n_ins, s) && interp_run(it);
         for (int i = 0; i < g->n_nodes && ok; i++)
             if (c->of_node[i]) ok = accumulate(g, c->of_node[i], interp_node_value(it, i), s, row);
-        cal_progress_update(&pr, s + 1, c->samples);
+        sup_progress_update(&pr, s + 1, c->samples);
     }
-    cal_progress_end(&pr);
-    fe_arena_free(&scratch);
+    sup_progress_end(&pr);
+    sup_arena_free(&scratch);
     return ok;
 }
 
-bool ir_calibrate(ir_graph *g, const qp_options *o, bool second_moments)
+bool pass_calibrate(ir_graph *g, const pass_prec_options *o, bool second_moments)
 {
     if (!o || o->n_calib == 0) return true;
-    double t0 = cal_now();
-    ir_calibration *c = fe_arena_alloc(g->arena, sizeof *c);
+    double t0 = sup_now();
+    ir_calibration *c = sup_arena_alloc(g->arena, sizeof *c);
     c->second_moments = second_moments;
-    c->method = CAL_MSE;
+    c->method = Q_OBS_MSE;
     c->percentile = 99.99;
-    if (o->calib_method && !cal_method_parse(o->calib_method, &c->method, &c->percentile)) {
-        fe_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
+    if (o->calib_method && !q_observer_parse(o->calib_method, &c->method, &c->percentile)) {
+        sup_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
                        o->calib_method);
         return false;
     }
     c->specs = o->calib;
     c->n_specs = o->n_calib;
-    c->of_node = fe_arena_alloc(g->arena, sizeof *c->of_node * (size_t)g->n_nodes);
-    c->gptq_u = fe_arena_alloc(g->arena, sizeof *c->gptq_u * (size_t)g->n_nodes);
-    c->gptq_dead = fe_arena_alloc(g->arena, sizeof *c->gptq_dead * (size_t)g->n_nodes);
+    c->of_node = sup_arena_alloc(g->arena, sizeof *c->of_node * (size_t)g->n_nodes);
+    c->gptq_u = sup_arena_alloc(g->arena, sizeof *c->gptq_u * (size_t)g->n_nodes);
+    c->gptq_dead = sup_arena_alloc(g->arena, sizeof *c->gptq_dead * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         bool weight_matrix = n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].op == IR_OP_WEIGHT;
         if (n->op == IR_OP_LINEAR) observe(g, c, n->inputs[0], weight_matrix);
         if (n->op == IR_OP_MATMUL) observe(g, c, n->inputs[0], false), observe(g, c, n->inputs[1], false);
     }
-    model_input ins[QP_MAX_CALIB];
-    if (!cal_open(g, o->calib, o->n_calib, ins, &c->samples)) return false;
+    interp_file ins[PASS_MAX_CALIB];
+    if (!pass_calib_open(g, o->calib, o->n_calib, ins, &c->samples)) return false;
     bool ok = stream(g, c, ins, o->n_calib);
-    for (int i = 0; i < o->n_calib; i++) model_input_close(&ins[i]);
+    for (int i = 0; i < o->n_calib; i++) interp_file_close(&ins[i]);
     if (!ok) return false;
     for (int i = 0; i < g->n_nodes; i++) {
-        cal_stats *s = c->of_node[i];
+        ir_calib_stats *s = c->of_node[i];
         if (!s) continue;
         double rows = (double)s->count / (double)s->channels;
         for (int64_t j = 0; j < s->channels; j++) s->mean_sq[j] /= rows;
         int64_t k = s->channels;
         for (int64_t a = 0; s->xx && a < k; a++)
             for (int64_t b = a; b < k; b++) s->xx[a * k + b] = s->xx[b * k + a] = s->xx[a * k + b] / rows;
-        s->clip = cal_clip(&s->hist, c->method, c->percentile);
+        s->clip = q_observer_clip(&s->hist, c->method, c->percentile);
     }
-    c->seconds = cal_now() - t0;
+    c->seconds = sup_now() - t0;
     g->calib = c;
     return true;
 }
 
-float cal_act_scale(const ir_graph *g, int32_t w)
+float pass_calib_act_scale(const ir_graph *g, int32_t w)
 {
     double clip = 0;
     for (int i = 0; g->calib && i < g->n_nodes; i++) {
@@ -395,7 +395,7 @@ float cal_act_scale(const ir_graph *g, int32_t w)
     return clip > 0 ? (float)(clip / 127) : 1.0f;
 }
 
-const double *cal_second_moment(const ir_graph *g, int32_t w, fe_arena *arena)
+const double *pass_calib_second_moment(const ir_graph *g, int32_t w, sup_arena *arena)
 {
     int64_t k = g->nodes[w].shape[1];
     double *h = NULL;
@@ -403,9 +403,9 @@ const double *cal_second_moment(const ir_graph *g, int32_t w, fe_arena *arena)
     for (int i = w + 1; g->calib && i < g->n_nodes; i++) {
         const ir_node *l = &g->nodes[i];
         if (l->op != IR_OP_LINEAR || l->inputs[1] != w) continue;
-        const cal_stats *s = g->calib->of_node[l->inputs[0]];
+        const ir_calib_stats *s = g->calib->of_node[l->inputs[0]];
         if (!s || !s->xx || s->channels != k) return NULL;
-        if (!h) h = fe_arena_alloc(arena, sizeof(double) * (size_t)(k * k));
+        if (!h) h = sup_arena_alloc(arena, sizeof(double) * (size_t)(k * k));
         for (int64_t j = 0; j < k * k; j++) h[j] += s->xx[j];
         n++;
     }

@@ -25,7 +25,7 @@ bool cli_value(cli *c, const char *name, const char **value)
     }
     if (arg[n] != 0) return false;
     if (c->i + 1 >= c->argc) {
-        fe_error_plain("option '%s' needs a value", name);
+        sup_error_plain("option '%s' needs a value", name);
         c->failed = true;
         c->i++;
         return false;
@@ -42,11 +42,11 @@ void cli_unknown(cli *c, const char *const *known)
     while (known[n]) n++;
     char name[128];
     snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
-    const char *best = fe_closest(name, known, n);
+    const char *best = rt_closest(name, known, n);
     if (best)
-        fe_error_plain("unknown option '%s' for 'qmc %s'; did you mean '%s'?", arg, c->cmd, best);
+        sup_error_plain("unknown option '%s' for 'qmc %s'; did you mean '%s'?", arg, c->cmd, best);
     else
-        fe_error_plain("unknown option '%s' for 'qmc %s' (see 'qmc %s --help')", arg, c->cmd, c->cmd);
+        sup_error_plain("unknown option '%s' for 'qmc %s' (see 'qmc %s --help')", arg, c->cmd, c->cmd);
     c->failed = true;
     c->i++;
 }

@@ -23,13 +23,13 @@ static bool positive_number(const char *flag, const char *v, double *out)
     char *end;
     *out = strtod(v, &end);
     if (*end || end == v || !(*out > 0) || *out > 1e300) {
-        fe_error_plain("%s needs a positive number, not '%s'", flag, v);
+        sup_error_plain("%s needs a positive number, not '%s'", flag, v);
         return false;
     }
     return true;
 }
 
-bool cli_precision_flag(cli *c, qp_options *o)
+bool cli_precision_flag(cli *c, pass_prec_options *o)
 {
     const char *v;
     if (cli_value(c, "--precision", &o->precision) || cli_value(c, "--calib-method", &o->calib_method) ||
@@ -37,10 +37,10 @@ bool cli_precision_flag(cli *c, qp_options *o)
         return true;
     if (cli_flag(c, "-v")) return o->verbose = true, true;
     if (cli_value(c, "--calib", &v)) {
-        if (o->n_calib == QP_MAX_CALIB) return fe_error_plain("too many --calib options"), c->failed = true, true;
+        if (o->n_calib == PASS_MAX_CALIB) return sup_error_plain("too many --calib options"), c->failed = true, true;
         const char *eq = strchr(v, '=');
         if (!eq || eq == v || !eq[1])
-            return fe_error_plain("expected --calib NAME=FILE.npy, got '%s'", v), c->failed = true, true;
+            return sup_error_plain("expected --calib NAME=FILE.npy, got '%s'", v), c->failed = true, true;
         o->calib[o->n_calib++] = v;
         return true;
     }
@@ -55,7 +55,7 @@ bool cli_precision_flag(cli *c, qp_options *o)
     if (cli_value(c, "--sensitivity-samples", &v)) {
         double n;
         if (!positive_number("--sensitivity-samples", v, &n) || n != (int)n) {
-            if (n != (int)n) fe_error_plain("--sensitivity-samples needs a positive integer, not '%s'", v);
+            if (n != (int)n) sup_error_plain("--sensitivity-samples needs a positive integer, not '%s'", v);
             c->failed = true;
         }
         o->sens_samples = (int)n;
@@ -64,37 +64,37 @@ bool cli_precision_flag(cli *c, qp_options *o)
     return false;
 }
 
-bool cli_precision_check(const qp_options *o)
+bool cli_precision_check(const pass_prec_options *o)
 {
-    fe_arena tmp = {0};
-    qp_spec spec = {0};
-    bool ok = !o->precision || qp_spec_parse(&tmp, o->precision, &spec);
-    bool is_auto = ok && o->precision && qp_spec_has_auto(&spec);
-    bool is_static = ok && o->precision && qp_spec_has_static(&spec);
-    bool is_gptq = ok && o->precision && qp_spec_has_gptq(&spec);
-    fe_arena_free(&tmp);
+    sup_arena tmp = {0};
+    pass_spec spec = {0};
+    bool ok = !o->precision || pass_spec_parse(&tmp, o->precision, &spec);
+    bool is_auto = ok && o->precision && pass_spec_has_auto(&spec);
+    bool is_static = ok && o->precision && pass_spec_has_static(&spec);
+    bool is_gptq = ok && o->precision && pass_spec_has_gptq(&spec);
+    sup_arena_free(&tmp);
     if (!ok) return false;
-    cal_method m;
+    q_observer m;
     double pct;
-    if (o->calib_method && !cal_method_parse(o->calib_method, &m, &pct))
-        return fe_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
+    if (o->calib_method && !q_observer_parse(o->calib_method, &m, &pct))
+        return sup_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
                               o->calib_method), false;
-    if (o->calib_method && !o->n_calib) return fe_error_plain("--calib-method needs --calib NAME=FILE.npy"), false;
+    if (o->calib_method && !o->n_calib) return sup_error_plain("--calib-method needs --calib NAME=FILE.npy"), false;
     if (!is_auto && (o->budget_bits > 0 || o->max_error > 0 || o->sens_samples > 0))
-        return fe_error_plain("%s needs --precision auto",
+        return sup_error_plain("%s needs --precision auto",
                               o->budget_bits > 0 ? "--budget-bits" : o->max_error > 0 ? "--max-error"
                                                                                      : "--sensitivity-samples"), false;
     if (is_auto && !o->n_calib)
-        return fe_error_plain("--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on"), false;
+        return sup_error_plain("--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on"), false;
     if (is_gptq && !o->n_calib)
-        return fe_error_plain("--precision: ':gptq' needs --calib NAME=FILE.npy (the second moments of each layer's "
+        return sup_error_plain("--precision: ':gptq' needs --calib NAME=FILE.npy (the second moments of each layer's "
                               "input)"), false;
     if (is_static && !o->n_calib)
-        return fe_error_plain("--precision: ':static' activation scales need --calib NAME=FILE.npy"), false;
+        return sup_error_plain("--precision: ':static' activation scales need --calib NAME=FILE.npy"), false;
     if (is_auto && o->budget_bits > 0 && o->max_error > 0)
-        return fe_error_plain("--precision auto takes one of --budget-bits and --max-error, not both"), false;
+        return sup_error_plain("--precision auto takes one of --budget-bits and --max-error, not both"), false;
     if (is_auto && !(o->budget_bits > 0) && !(o->max_error > 0))
-        return fe_error_plain("--precision auto needs a budget: --budget-bits B (average bits per weight) or "
+        return sup_error_plain("--precision auto needs a budget: --budget-bits B (average bits per weight) or "
                               "--max-error E (output error on the calibration set)"), false;
     return true;
 }

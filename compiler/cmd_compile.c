@@ -16,7 +16,7 @@
 typedef struct compile_args {
     const char *model, *output, *emit;
     cg_options cg;
-    pipeline_options po;
+    pass_options po;
     bool dump_ir;
 } compile_args;
 
@@ -85,38 +85,38 @@ static bool parse_args(int argc, char **argv, compile_args *a)
         int k = 0;
         while (emit_names[k] && strcmp(emit_names[k], a->emit)) k++;
         if (!emit_names[k])
-            return fe_error_plain("unknown --emit '%s' (choices: exe, obj, lib, shared, llvm, bc, asm)", a->emit), false;
+            return sup_error_plain("unknown --emit '%s' (choices: exe, obj, lib, shared, llvm, bc, asm)", a->emit), false;
         a->cg.emit = (cg_emit_kind)k;
     }
     if (a->po.dump_after) {
         bool ok = false;
-        for (int i = 0; pipeline_pass_names[i]; i++) ok |= !strcmp(pipeline_pass_names[i], a->po.dump_after);
-        if (!ok) return fe_error_plain("unknown pass '%s' for --dump-after (passes: build, shape, calibrate, precision, "
+        for (int i = 0; pass_names[i]; i++) ok |= !strcmp(pass_names[i], a->po.dump_after);
+        if (!ok) return sup_error_plain("unknown pass '%s' for --dump-after (passes: build, shape, calibrate, precision, "
                                        "quantize)", a->po.dump_after), false;
     }
     return cli_precision_check(&a->po.prec);
 }
 
 /* OUT without the extension `ext` if it has it. */
-static const char *strip(fe_arena *arena, const char *path, const char *ext)
+static const char *strip(sup_arena *arena, const char *path, const char *ext)
 {
     size_t n = strlen(path), e = strlen(ext);
-    return n > e && !strcmp(path + n - e, ext) ? fe_arena_strndup(arena, path, n - e) : path;
+    return n > e && !strcmp(path + n - e, ext) ? sup_arena_strndup(arena, path, n - e) : path;
 }
 
-static const char *default_output(fe_arena *arena, const ir_graph *g, cg_emit_kind k)
+static const char *default_output(sup_arena *arena, const ir_graph *g, cg_emit_kind k)
 {
     const char *base = cg_symbol_prefix(arena, g);
     static const char *const ext[] = {"", "", ".a", ".so", ".ll", ".bc", ".s"};
-    return fe_arena_printf(arena, "%s%s", base, ext[k]);
+    return sup_arena_printf(arena, "%s%s", base, ext[k]);
 }
 
-static void print_target(fe_arena *arena, const cg_target *t)
+static void print_target(sup_arena *arena, const cg_target *t)
 {
     printf("target: %s\ncpu: %s\nfeatures: %s\n", t->triple, t->cpu, cg_target_feature_list(arena, t));
 }
 
-static bool emit_artefacts(fe_arena *arena, compile_args *a, const ir_graph *g, const ir_plan *plan, const cg_target *t)
+static bool emit_artefacts(sup_arena *arena, compile_args *a, const ir_graph *g, const ir_plan *plan, const cg_target *t)
 {
     cg_emit_kind k = a->cg.emit;
     const char *out = a->output ? a->output : default_output(arena, g, k);
@@ -125,53 +125,53 @@ static bool emit_artefacts(fe_arena *arena, compile_args *a, const ir_graph *g, 
         return cg_emit_module(arena, g, plan, t, &a->cg, out, k);
     if (k == CG_EMIT_OBJ) {
         const char *base = strip(arena, out, ".o");
-        return cg_emit_module(arena, g, plan, t, &a->cg, fe_arena_printf(arena, "%s.o", base), CG_EMIT_OBJ) &&
-               cg_write_header(arena, g, plan, t, fe_arena_printf(arena, "%s.h", base));
+        return cg_emit_module(arena, g, plan, t, &a->cg, sup_arena_printf(arena, "%s.o", base), CG_EMIT_OBJ) &&
+               cg_write_header(arena, g, plan, t, sup_arena_printf(arena, "%s.h", base));
     }
     /* exe, lib, shared: an object in a temporary file, then link */
-    char *obj = fe_arena_printf(arena, "%s.obj.XXXXXX", out);
+    char *obj = sup_arena_printf(arena, "%s.obj.XXXXXX", out);
     int fd = mkstemp(obj);
-    if (fd < 0) return fe_error_plain("cannot create a temporary file beside '%s'", out), false;
+    if (fd < 0) return sup_error_plain("cannot create a temporary file beside '%s'", out), false;
     close(fd);
     bool ok = cg_emit_module(arena, g, plan, t, &a->cg, obj, CG_EMIT_OBJ) && cg_link(arena, t, k, obj, out);
     unlink(obj);
     if (ok && (k == CG_EMIT_LIB || k == CG_EMIT_SHARED)) {
         const char *base = strip(arena, strip(arena, out, ".a"), ".so");
-        ok = cg_write_header(arena, g, plan, t, fe_arena_printf(arena, "%s.h", base));
+        ok = cg_write_header(arena, g, plan, t, sup_arena_printf(arena, "%s.h", base));
         if (!ok) unlink(out);
     }
     return ok;
 }
 
-static int compile(compile_args *a, fe_arena *arena)
+static int compile(compile_args *a, sup_arena *arena)
 {
     cg_target t;
     if (!cg_target_resolve(arena, a->cg.triple, a->cg.cpu, a->cg.features, &t)) return 1;
     if (a->cg.print_target) print_target(arena, &t);
-    ir_graph *g = pipeline_load(arena, a->model, &a->po);
-    if (!g || !pipeline_precision(arena, g, &a->po)) return 1;
+    ir_graph *g = pass_pipeline_load(arena, a->model, &a->po);
+    if (!g || !pass_pipeline_precision(arena, g, &a->po)) return 1;
     ir_plan plan;
-    if (!ir_lower(g, &plan, cg_target_int8_dot(&t))) return 1;
+    if (!pass_lower(g, &plan, cg_target_int8_dot(&t))) return 1;
     if (a->po.prec.verbose) cg_print_kernels(stderr, arena, g, &plan, &t);
     if (a->dump_ir) ir_dump(stdout, g);
     return emit_artefacts(arena, a, g, &plan, &t) ? 0 : 1;
 }
 
-int cmd_compile(int argc, char **argv)
+int cli_compile(int argc, char **argv)
 {
     compile_args a = {0};
     if (!parse_args(argc, argv, &a)) return 1;
-    fe_arena arena = {0};
+    sup_arena arena = {0};
     int status = compile(&a, &arena);
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return status;
 }
 
-int cmd_targets(int argc, char **argv)
+int cli_targets(int argc, char **argv)
 {
     (void)argv;
     if (argc > 1) {
-        fe_error_plain("'qmc targets' takes no arguments");
+        sup_error_plain("'qmc targets' takes no arguments");
         return 1;
     }
     cg_targets_print(stdout);

@@ -24,7 +24,7 @@ enum { MAX_INPUTS = 64 };
 
 typedef struct eval_args {
     const char *model, *metric, *labels, *tokens, *output, *predictions;
-    pipeline_options po;
+    pass_options po;
     const char *inputs[MAX_INPUTS];
     int n_inputs;
     int64_t max_sequences;
@@ -61,11 +61,11 @@ static bool parse_args(int argc, char **argv, eval_args *a)
         if (cli_value(&c, "--sequences", &v)) {
             char *end;
             a->max_sequences = strtoll(v, &end, 10);
-            if (*end || a->max_sequences < 1) return fe_error_plain("--sequences needs a positive integer, not '%s'", v), false;
+            if (*end || a->max_sequences < 1) return sup_error_plain("--sequences needs a positive integer, not '%s'", v), false;
             continue;
         }
         if (cli_value(&c, "--input", &v)) {
-            if (a->n_inputs == MAX_INPUTS) return fe_error_plain("too many --input options"), false;
+            if (a->n_inputs == MAX_INPUTS) return sup_error_plain("too many --input options"), false;
             a->inputs[a->n_inputs++] = v;
             continue;
         }
@@ -76,16 +76,16 @@ static bool parse_args(int argc, char **argv, eval_args *a)
     if (c.failed) return false;
     if (!a->model || !a->metric) return usage(stderr), false;
     if (strcmp(a->metric, "accuracy") && strcmp(a->metric, "perplexity") && strcmp(a->metric, "error"))
-        return fe_error_plain("unknown metric '%s' (metrics: accuracy, perplexity, error)", a->metric), false;
-    if (!strcmp(a->metric, "accuracy") && !a->labels) return fe_error_plain("--metric accuracy needs --labels Y.npy"), false;
+        return sup_error_plain("unknown metric '%s' (metrics: accuracy, perplexity, error)", a->metric), false;
+    if (!strcmp(a->metric, "accuracy") && !a->labels) return sup_error_plain("--metric accuracy needs --labels Y.npy"), false;
     if (a->predictions && strcmp(a->metric, "accuracy"))
-        return fe_error_plain("--predictions goes with --metric accuracy"), false;
+        return sup_error_plain("--predictions goes with --metric accuracy"), false;
     if (a->predictions && a->n_inputs)
-        return fe_error_plain("--predictions replaces running the model: give it or --input, not both"), false;
+        return sup_error_plain("--predictions replaces running the model: give it or --input, not both"), false;
     if (!strcmp(a->metric, "perplexity") && !a->tokens)
-        return fe_error_plain("--metric perplexity needs --tokens TOKENS.npy"), false;
+        return sup_error_plain("--metric perplexity needs --tokens TOKENS.npy"), false;
     if (!strcmp(a->metric, "error") && !a->n_inputs)
-        return fe_error_plain("--metric error needs --input NAME=X.npy"), false;
+        return sup_error_plain("--metric error needs --input NAME=X.npy"), false;
     return cli_precision_check(&a->po.prec);
 }
 
@@ -95,19 +95,19 @@ static int64_t *read_ints(const char *path, int64_t *count)
     rt_mapped_file f;
     rt_npy_header h;
     char err[256];
-    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return fe_error_plain("%s: %s", path, err), NULL;
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return sup_error_plain("%s: %s", path, err), NULL;
     if (rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK) {
-        fe_error_plain("%s: malformed .npy file: %s", path, err);
+        sup_error_plain("%s: malformed .npy file: %s", path, err);
         return rt_file_unmap(&f), NULL;
     }
     if (h.rank != 1 || (h.dtype != QMC_DTYPE_I32 && h.dtype != QMC_DTYPE_I64)) {
-        fe_error_plain("%s: expected a 1-D int32 or int64 array, found %s with %d dimensions", path,
+        sup_error_plain("%s: expected a 1-D int32 or int64 array, found %s with %d dimensions", path,
                        qmc_dtype_name(h.dtype), h.rank);
         return rt_file_unmap(&f), NULL;
     }
     int64_t *v = malloc(sizeof *v * (size_t)(h.count + 1));
     if (!v) {
-        fe_error_plain("%s: out of memory for %lld values", path, (long long)h.count);
+        sup_error_plain("%s: out of memory for %lld values", path, (long long)h.count);
         return rt_file_unmap(&f), NULL;
     }
     for (int64_t i = 0; i < h.count; i++) {
@@ -129,7 +129,7 @@ static int find_output(const ir_graph *g, const char *name)
     if (!name) return 0;
     for (int o = 0; o < g->n_outputs; o++)
         if (!strcmp(g->outputs[o].name, name)) return o;
-    fe_error_plain("the model has no output '%s'", name);
+    sup_error_plain("the model has no output '%s'", name);
     return -1;
 }
 
@@ -154,13 +154,13 @@ static int accuracy_of_file(const eval_args *a, const ir_port *p, const int64_t 
     rt_npy_header h;
     char err[256];
     if (rt_file_map(a->predictions, &f, err, sizeof err) != QMC_OK)
-        return fe_error_plain("%s: %s", a->predictions, err), 1;
+        return sup_error_plain("%s: %s", a->predictions, err), 1;
     int status = 1;
     if (rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK) {
-        fe_error_plain("%s: malformed .npy file: %s", a->predictions, err);
+        sup_error_plain("%s: malformed .npy file: %s", a->predictions, err);
     } else if (h.dtype != QMC_DTYPE_F32 || h.rank != 2 || h.shape[0] != n_labels || h.shape[1] != p->shape[0]) {
         char found[RT_SHAPE_STR_MAX];
-        fe_error_plain("%s: expected f32[%lld, %lld] (output '%s' for each of the %lld labels), found %s", a->predictions,
+        sup_error_plain("%s: expected f32[%lld, %lld] (output '%s' for each of the %lld labels), found %s", a->predictions,
                        (long long)n_labels, (long long)p->shape[0], p->name, (long long)n_labels,
                        rt_shape_str(h.dtype, h.rank, h.shape, found, sizeof found));
     } else {
@@ -181,8 +181,8 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
     int o = find_output(g, a->output);
     if (o < 0) return 1;
     const ir_port *p = &g->outputs[o];
-    if (p->rank != 1) return fe_error(p->loc, "accuracy needs a 1-D output of class scores"), 1;
-    model_input ins[MAX_INPUTS];
+    if (p->rank != 1) return sup_error(p->loc, "accuracy needs a 1-D output of class scores"), 1;
+    interp_file ins[MAX_INPUTS];
     int n = 0, status = 1;
     int64_t batch, n_labels;
     int64_t *labels = read_ints(a->labels, &n_labels);
@@ -193,12 +193,12 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
         return st;
     }
     float **stacked = calloc((size_t)g->n_outputs, sizeof *stacked);
-    if (!stacked) return free(labels), fe_error_plain("out of memory"), 1;
-    if (!model_inputs_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
+    if (!stacked) return free(labels), sup_error_plain("out of memory"), 1;
+    if (!interp_files_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
     n = a->n_inputs;
     int64_t runs = batch < 0 ? 1 : batch;
     if (runs != n_labels) {
-        fe_error_plain("%s holds %lld labels but the inputs hold %lld samples", a->labels, (long long)n_labels,
+        sup_error_plain("%s holds %lld labels but the inputs hold %lld samples", a->labels, (long long)n_labels,
                        (long long)runs);
         goto done;
     }
@@ -208,15 +208,15 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
             total <= IR_MAX_ELEMENTS)
             stacked[k] = malloc(sizeof(float) * (size_t)total);
         if (!stacked[k]) {
-            fe_error_plain("out of memory for the outputs of %lld samples", (long long)runs);
+            sup_error_plain("out of memory for the outputs of %lld samples", (long long)runs);
             goto done;
         }
     }
-    if (!model_run_batches(g, it, ins, n, runs, stacked)) goto done;
+    if (!interp_run_batches(g, it, ins, n, runs, stacked)) goto done;
     print_accuracy(stacked[o], runs, p->shape[0], labels);
     status = 0;
 done:
-    for (int i = 0; i < n; i++) model_input_close(&ins[i]);
+    for (int i = 0; i < n; i++) interp_file_close(&ins[i]);
     for (int k = 0; k < g->n_outputs; k++) free(stacked[k]);
     free(stacked);
     free(labels);
@@ -239,14 +239,14 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
     if (o < 0) return 1;
     const ir_port *out = &g->outputs[o];
     if (g->n_inputs != 1)
-        return fe_error(out->loc, "perplexity needs a model with one i32 input of T token ids, but '%s' has %d inputs",
+        return sup_error(out->loc, "perplexity needs a model with one i32 input of T token ids, but '%s' has %d inputs",
                         g->name, g->n_inputs), 1;
     const ir_port *in = &g->inputs[0];
     if (in->dtype != QMC_DTYPE_I32 || in->rank != 1)
-        return fe_error(in->loc, "perplexity needs a model with one i32 input of T token ids"), 1;
+        return sup_error(in->loc, "perplexity needs a model with one i32 input of T token ids"), 1;
     int64_t t = in->shape[0];
     if (out->rank != 2 || out->shape[0] != t)
-        return fe_error(out->loc, "perplexity needs an output of [%lld, vocabulary] logits", (long long)t), 1;
+        return sup_error(out->loc, "perplexity needs an output of [%lld, vocabulary] logits", (long long)t), 1;
     int64_t vocab = out->shape[1], n_tokens;
     int64_t *tokens = read_ints(a->tokens, &n_tokens);
     if (!tokens) return 1;
@@ -254,7 +254,7 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
     if (a->max_sequences && a->max_sequences < seqs) seqs = a->max_sequences;
     if (seqs < 1) {
         free(tokens);
-        return fe_error_plain("%s holds %lld tokens, fewer than one sequence of %lld plus its target",
+        return sup_error_plain("%s holds %lld tokens, fewer than one sequence of %lld plus its target",
                               a->tokens, (long long)n_tokens, (long long)t), 1;
     }
     double total = 0;
@@ -263,7 +263,7 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
         for (int64_t i = 0; i <= t; i++) {
             int64_t tok = tokens[s * t + i];
             if (tok < 0 || tok >= vocab) {
-                fe_error_plain("%s: token %lld at position %lld is outside the vocabulary of %lld", a->tokens,
+                sup_error_plain("%s: token %lld at position %lld is outside the vocabulary of %lld", a->tokens,
                                (long long)tok, (long long)(s * t + i), (long long)vocab);
                 free(tokens);
                 return 1;
@@ -282,61 +282,61 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
 }
 
 /* The output error of the quantized interpreter `it` against an f32 one. */
-static int eval_error(const eval_args *a, ir_graph *g, interp *it, fe_arena *arena)
+static int eval_error(const eval_args *a, ir_graph *g, interp *it, sup_arena *arena)
 {
     int only = a->output ? find_output(g, a->output) : -1;
     if (a->output && only < 0) return 1;
     interp *ref = interp_new(arena, g);
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].is_matrix) interp_set_act8(ref, i, false, 0);
-    model_input ins[MAX_INPUTS];
+    interp_file ins[MAX_INPUTS];
     int n = 0, status = 1;
     int64_t batch;
-    qp_error_acc *acc = fe_arena_alloc(arena, sizeof *acc * (size_t)g->n_outputs);
-    double **logp = fe_arena_alloc(arena, sizeof *logp * (size_t)g->n_outputs);
+    q_error_acc *acc = sup_arena_alloc(arena, sizeof *acc * (size_t)g->n_outputs);
+    double **logp = sup_arena_alloc(arena, sizeof *logp * (size_t)g->n_outputs);
     for (int o = 0; o < g->n_outputs; o++)
-        logp[o] = fe_arena_alloc(arena, sizeof(double) * (size_t)ir_node_count(&g->nodes[g->outputs[o].node]));
-    if (!model_inputs_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
+        logp[o] = sup_arena_alloc(arena, sizeof(double) * (size_t)ir_node_count(&g->nodes[g->outputs[o].node]));
+    if (!interp_files_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
     n = a->n_inputs;
     int64_t runs = batch < 0 ? 1 : batch;
     for (int64_t r = 0; r < runs; r++) {
-        if (!model_inputs_load(g, ref, ins, n, r) || !model_inputs_load(g, it, ins, n, r)) goto done;
+        if (!interp_files_load(g, ref, ins, n, r) || !interp_files_load(g, it, ins, n, r)) goto done;
         if (!interp_run(ref) || !interp_run(it)) goto done;
         for (int o = 0; o < g->n_outputs; o++) {
             const ir_node *on = &g->nodes[g->outputs[o].node];
             int64_t count = ir_node_count(on), row = on->rank ? on->shape[on->rank - 1] : 1;
-            if (g->outputs[o].logits) qp_log_softmax(interp_output(ref, o), count, row, logp[o]);
-            qp_error_add(&acc[o], g->outputs[o].logits, interp_output(ref, o), logp[o], interp_output(it, o), count,
+            if (g->outputs[o].logits) q_log_softmax(interp_output(ref, o), count, row, logp[o]);
+            q_error_add(&acc[o], g->outputs[o].logits, interp_output(ref, o), logp[o], interp_output(it, o), count,
                          row);
         }
     }
     for (int o = 0; o < g->n_outputs; o++) {
         if (only >= 0 && o != only) continue;
         bool lg = g->outputs[o].logits;
-        printf("error %.6g (%s of '%s' against f32 over %.0f %s in %lld runs)\n", qp_error_value(&acc[o], lg),
+        printf("error %.6g (%s of '%s' against f32 over %.0f %s in %lld runs)\n", q_error_value(&acc[o], lg),
                lg ? "mean KL" : "relative RMS", g->outputs[o].name, lg ? acc[o].den : (double)runs,
                lg ? "rows" : "outputs", (long long)runs);
     }
     status = 0;
 done:
-    for (int i = 0; i < n; i++) model_input_close(&ins[i]);
+    for (int i = 0; i < n; i++) interp_file_close(&ins[i]);
     return status;
 }
 
-int cmd_eval(int argc, char **argv)
+int cli_eval(int argc, char **argv)
 {
     eval_args a = {0};
     if (!parse_args(argc, argv, &a)) return 1;
-    fe_arena arena = {0};
+    sup_arena arena = {0};
     int status = 1;
-    ir_graph *g = pipeline_load(&arena, a.model, &a.po);
-    if (g && pipeline_precision(&arena, g, &a.po)) {
+    ir_graph *g = pass_pipeline_load(&arena, a.model, &a.po);
+    if (g && pass_pipeline_precision(&arena, g, &a.po)) {
         interp *it = interp_new(&arena, g);
         interp_use_quantized_weights(it, g);
         status = strcmp(a.metric, "accuracy") == 0     ? eval_accuracy(&a, g, it)
                  : strcmp(a.metric, "perplexity") == 0 ? eval_perplexity(&a, g, it)
                                                        : eval_error(&a, g, it, &arena);
     }
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return status;
 }

@@ -14,20 +14,20 @@ static void usage(FILE *f)
                "  --precision SPEC   weight precisions, as for qmc compile (e.g. int4,lm_head.weight=int8);\n"
                "                     --calib and the other precision flags of qmc compile apply too\n"
                "  --dump-after PASS  print the IR after PASS (");
-    for (int i = 0; pipeline_pass_names[i]; i++) fprintf(f, "%s%s", i ? ", " : "", pipeline_pass_names[i]);
+    for (int i = 0; pass_names[i]; i++) fprintf(f, "%s%s", i ? ", " : "", pass_names[i]);
     fprintf(f, ")\n"
                "  --ast              print the syntax tree instead\n"
                "  --tokens           print the tokens instead\n");
 }
 
-int cmd_inspect(int argc, char **argv)
+int cli_inspect(int argc, char **argv)
 {
     static const char *const known[] = {"--weights", "--precision", "--dump-after", "--ast", "--tokens", "--help",
                                         "--calib", "--calib-method", "--budget-bits", "--max-error",
                                         "--sensitivity-samples", "--report", "-v", NULL};
     cli c = {argc, argv, 1, "inspect", false};
     const char *model = NULL, *precision = NULL;
-    pipeline_options po = {0};
+    pass_options po = {0};
     bool ast = false, tokens = false;
     while (c.i < c.argc && !c.failed) {
         if (cli_flag(&c, "--help")) return usage(stdout), 0;
@@ -48,20 +48,20 @@ int cmd_inspect(int argc, char **argv)
     }
     if (po.dump_after) {
         bool ok = false;
-        for (int i = 0; pipeline_pass_names[i]; i++) ok |= strcmp(pipeline_pass_names[i], po.dump_after) == 0;
+        for (int i = 0; pass_names[i]; i++) ok |= strcmp(pass_names[i], po.dump_after) == 0;
         if (!ok) {
             char names[128] = "";
             int n = 0;
-            for (; pipeline_pass_names[n]; n++)
+            for (; pass_names[n]; n++)
                 snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", n ? ", " : "",
-                         pipeline_pass_names[n]);
-            const char *best = fe_closest(po.dump_after, pipeline_pass_names, n);
-            if (best) fe_error_plain("unknown pass '%s' for --dump-after; did you mean '%s'?", po.dump_after, best);
-            else fe_error_plain("unknown pass '%s' for --dump-after (passes: %s)", po.dump_after, names);
+                         pass_names[n]);
+            const char *best = rt_closest(po.dump_after, pass_names, n);
+            if (best) sup_error_plain("unknown pass '%s' for --dump-after; did you mean '%s'?", po.dump_after, best);
+            else sup_error_plain("unknown pass '%s' for --dump-after (passes: %s)", po.dump_after, names);
             return 1;
         }
     }
-    fe_arena arena = {0};
+    sup_arena arena = {0};
     int status = 1;
     if (tokens || ast) {
         fe_node *file = fe_parse_file(&arena, model);
@@ -78,12 +78,12 @@ int cmd_inspect(int argc, char **argv)
     } else {
         /* the precision passes run when asked for, or when their IR is */
         bool later = precision || po.prec.n_calib || (po.dump_after && strcmp(po.dump_after, "build") && strcmp(po.dump_after, "shape"));
-        ir_graph *g = pipeline_load(&arena, model, &po);
-        if (g && (!later || pipeline_precision(&arena, g, &po))) {
+        ir_graph *g = pass_pipeline_load(&arena, model, &po);
+        if (g && (!later || pass_pipeline_precision(&arena, g, &po))) {
             if (!po.dump_after) ir_dump(stdout, g);
             status = 0;
         }
     }
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return status;
 }

@@ -78,8 +78,8 @@ static bool parse_args(int argc, char **argv, quant_args *a)
         a->in = c.argv[c.i++];
     }
     if (c.failed) return false;
-    if (!a->in) return fe_error_plain("no input file (see 'qmc quantize --help')"), false;
-    if (!a->format) return fe_error_plain("--format is required (see 'qmc quantize --help')"), false;
+    if (!a->in) return sup_error_plain("no input file (see 'qmc quantize --help')"), false;
+    if (!a->format) return sup_error_plain("--format is required (see 'qmc quantize --help')"), false;
     return true;
 }
 
@@ -88,7 +88,7 @@ static bool parse_int(const char *opt, const char *s, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno) return fe_error_plain("%s takes an integer, not '%s'", opt, s), false;
+    if (!*s || *end || errno) return sup_error_plain("%s takes an integer, not '%s'", opt, s), false;
     *out = v;
     return true;
 }
@@ -101,24 +101,24 @@ typedef struct npy_file {
     void *data; /* an aligned copy of the elements */
 } npy_file;
 
-static bool load_npy(fe_arena *arena, const char *path, npy_file *f)
+static bool load_npy(sup_arena *arena, const char *path, npy_file *f)
 {
     rt_mapped_file m;
     char err[256];
     f->path = path;
     if (rt_file_map(path, &m, err, sizeof err) != QMC_OK)
-        return fe_error_plain("cannot read '%s': %s", path, err), false;
+        return sup_error_plain("cannot read '%s': %s", path, err), false;
     if (rt_npy_parse(m.data, m.size, &f->h, err, sizeof err) != QMC_OK) {
         rt_file_unmap(&m);
-        return fe_error_plain("'%s' is not a valid .npy file: %s", path, err), false;
+        return sup_error_plain("'%s' is not a valid .npy file: %s", path, err), false;
     }
-    f->data = fe_arena_alloc(arena, f->h.data_bytes + 16);
+    f->data = sup_arena_alloc(arena, f->h.data_bytes + 16);
     if (f->h.data_bytes) memcpy(f->data, m.data + f->h.data_offset, f->h.data_bytes);
     rt_file_unmap(&m);
     return true;
 }
 
-static const char *shape_str(fe_arena *arena, int rank, const int64_t *shape)
+static const char *shape_str(sup_arena *arena, int rank, const int64_t *shape)
 {
     char buf[256];
     int n = snprintf(buf, sizeof buf, "(");
@@ -126,7 +126,7 @@ static const char *shape_str(fe_arena *arena, int rank, const int64_t *shape)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "%lld%s", (long long)shape[d],
                       rank == 1 ? "," : d + 1 < rank ? ", " : "");
     snprintf(buf + n, sizeof buf - (size_t)n, ")");
-    return fe_arena_strdup(arena, buf);
+    return sup_arena_strdup(arena, buf);
 }
 
 static bool same_shape(const rt_npy_header *h, int rank, const int64_t *shape)
@@ -139,19 +139,19 @@ static bool same_shape(const rt_npy_header *h, int rank, const int64_t *shape)
 
 /* ---- parameters from --scale / --zero-point ------------------------------ */
 
-static bool read_scales(fe_arena *arena, const npy_file *s, q_params *p)
+static bool read_scales(sup_arena *arena, const npy_file *s, q_params *p)
 {
     if (s->h.dtype != QMC_DTYPE_F32 && s->h.dtype != QMC_DTYPE_F16)
-        return fe_error_plain("'%s': scales must be float32 or float16, not %s", s->path,
+        return sup_error_plain("'%s': scales must be float32 or float16, not %s", s->path,
                               qmc_dtype_name(s->h.dtype)),
                false;
     p->scale_dtype = s->h.dtype;
-    p->scales = fe_arena_alloc(arena, sizeof(float) * (size_t)s->h.count + 4);
+    p->scales = sup_arena_alloc(arena, sizeof(float) * (size_t)s->h.count + 4);
     for (int64_t i = 0; i < s->h.count; i++) {
         float v = s->h.dtype == QMC_DTYPE_F32 ? ((const float *)s->data)[i]
                                               : q_f16_to_f32(((const uint16_t *)s->data)[i]);
         if (!isfinite(v) || v == 0)
-            return fe_error_plain("'%s': scale %lld is %g; scales must be finite and nonzero",
+            return sup_error_plain("'%s': scale %lld is %g; scales must be finite and nonzero",
                                   s->path, (long long)i, v),
                    false;
         p->scales[i] = v;
@@ -161,20 +161,20 @@ static bool read_scales(fe_arena *arena, const npy_file *s, q_params *p)
 
 /* Granularity as ONNX finds it: --block blocks; a single scale is per
  * tensor; otherwise one scale per index along the axis. */
-static bool scale_layout(fe_arena *arena, const npy_file *x, const npy_file *s, q_params *p)
+static bool scale_layout(sup_arena *arena, const npy_file *x, const npy_file *s, q_params *p)
 {
     char err[256];
     p->granularity = p->block ? Q_GRAN_BLOCK : s->h.count == 1 ? Q_GRAN_TENSOR : Q_GRAN_AXIS;
     if (!q_params_layout(p, x->h.rank, x->h.shape, err, sizeof err))
-        return fe_error_plain("%s", err), false;
+        return sup_error_plain("%s", err), false;
     if (p->granularity == Q_GRAN_TENSOR ||
         same_shape(&s->h, p->scale_rank, p->scale_shape))
         return true;
     const char *why = p->granularity == Q_GRAN_BLOCK
-                          ? fe_arena_printf(arena, "axis %d and block %lld", p->axis,
+                          ? sup_arena_printf(arena, "axis %d and block %lld", p->axis,
                                             (long long)p->block)
-                          : fe_arena_printf(arena, "axis %d", p->axis);
-    fe_error_plain("'%s' has shape %s, which does not fit x of shape %s with %s: expected %s%s",
+                          : sup_arena_printf(arena, "axis %d", p->axis);
+    sup_error_plain("'%s' has shape %s, which does not fit x of shape %s with %s: expected %s%s",
                    s->path, shape_str(arena, s->h.rank, s->h.shape),
                    shape_str(arena, x->h.rank, x->h.shape), why,
                    shape_str(arena, p->scale_rank, p->scale_shape),
@@ -182,10 +182,10 @@ static bool scale_layout(fe_arena *arena, const npy_file *x, const npy_file *s, 
     return false;
 }
 
-static bool read_zero_points(fe_arena *arena, const npy_file *z, const npy_file *s, q_params *p)
+static bool read_zero_points(sup_arena *arena, const npy_file *z, const npy_file *s, q_params *p)
 {
     if (!same_shape(&z->h, s->h.rank, s->h.shape))
-        return fe_error_plain("'%s' has shape %s; zero points have the shape of the scales, %s",
+        return sup_error_plain("'%s' has shape %s; zero points have the shape of the scales, %s",
                               z->path, shape_str(arena, z->h.rank, z->h.shape),
                               shape_str(arena, s->h.rank, s->h.shape)),
                false;
@@ -196,22 +196,22 @@ static bool read_zero_points(fe_arena *arena, const npy_file *z, const npy_file 
         const uint8_t *b = z->data;
         for (size_t i = 0; ok && i < z->h.data_bytes; i++) ok = b[i] == 0;
         if (!ok)
-            return fe_error_plain("'%s': %s zero points must be 0 (uint8 codes or float32)",
+            return sup_error_plain("'%s': %s zero points must be 0 (uint8 codes or float32)",
                                   z->path, q_format_name(p->format)),
                    false;
         return true;
     }
     qmc_dtype want = q_format_code_dtype(p->format);
     if (z->h.dtype != want)
-        return fe_error_plain("'%s': %s zero points must be %s, not %s", z->path,
+        return sup_error_plain("'%s': %s zero points must be %s, not %s", z->path,
                               q_format_name(p->format), qmc_dtype_name(want),
                               qmc_dtype_name(z->h.dtype)),
                false;
-    p->zero_points = fe_arena_alloc(arena, sizeof(int32_t) * (size_t)z->h.count + 4);
+    p->zero_points = sup_arena_alloc(arena, sizeof(int32_t) * (size_t)z->h.count + 4);
     for (int64_t i = 0; i < z->h.count; i++) {
         int32_t v = want == QMC_DTYPE_I8 ? ((const int8_t *)z->data)[i] : ((const uint8_t *)z->data)[i];
         if (v < q_format_qmin(p->format) || v > q_format_qmax(p->format))
-            return fe_error_plain("'%s': zero point %lld is %d, outside the %s range [%d, %d]",
+            return sup_error_plain("'%s': zero point %lld is %d, outside the %s range [%d, %d]",
                                   z->path, (long long)i, v, q_format_name(p->format),
                                   q_format_qmin(p->format), q_format_qmax(p->format)),
                    false;
@@ -220,7 +220,7 @@ static bool read_zero_points(fe_arena *arena, const npy_file *z, const npy_file 
     return true;
 }
 
-static bool params_from_files(fe_arena *arena, const quant_args *a, const npy_file *x,
+static bool params_from_files(sup_arena *arena, const quant_args *a, const npy_file *x,
                               q_params *p)
 {
     npy_file s, z;
@@ -233,12 +233,12 @@ static bool params_from_files(fe_arena *arena, const quant_args *a, const npy_fi
 
 /* ---- parameters chosen from the data ---------------------------------------- */
 
-static bool choose_params(fe_arena *arena, const quant_args *a, const npy_file *x, q_params *p)
+static bool choose_params(sup_arena *arena, const quant_args *a, const npy_file *x, q_params *p)
 {
     const float *v = x->data;
     for (int64_t i = 0; i < x->h.count; i++)
         if (!isfinite(v[i]))
-            return fe_error_plain("'%s': element %lld is %g; qmc chooses parameters only for "
+            return sup_error_plain("'%s': element %lld is %g; qmc chooses parameters only for "
                                   "finite data (give --scale to quantize it as ONNX would)",
                                   x->path, (long long)i, v[i]),
                    false;
@@ -254,7 +254,7 @@ static bool choose_params(fe_arena *arena, const quant_args *a, const npy_file *
     char err[256];
     bool saturate = p->saturate;
     if (!q_choose_params(arena, x->data, x->h.rank, x->h.shape, &c, p, err, sizeof err))
-        return fe_error_plain("%s", err), false;
+        return sup_error_plain("%s", err), false;
     p->saturate = saturate;
     return true;
 }
@@ -264,21 +264,21 @@ static bool choose_params(fe_arena *arena, const quant_args *a, const npy_file *
 static bool check_options(const quant_args *a, q_format f)
 {
     if (a->zero_point && !a->scale)
-        return fe_error_plain("--zero-point needs --scale"), false;
+        return sup_error_plain("--zero-point needs --scale"), false;
     if (a->scale && (a->symmetric >= 0 || a->clip || a->scale_type))
-        return fe_error_plain("--%s chooses parameters; it cannot be combined with --scale",
+        return sup_error_plain("--%s chooses parameters; it cannot be combined with --scale",
                               a->symmetric >= 0 ? (a->symmetric ? "symmetric" : "asymmetric")
                               : a->clip         ? "clip"
                                                 : "scale-type"),
                false;
     if (a->symmetric == 0 && q_format_is_fp8(f))
-        return fe_error_plain("%s is symmetric only (its zero point is 0)", q_format_name(f)), false;
+        return sup_error_plain("%s is symmetric only (its zero point is 0)", q_format_name(f)), false;
     if (a->clip && strcmp(a->clip, "minmax") != 0 && strcmp(a->clip, "mse") != 0)
-        return fe_error_plain("--clip takes minmax or mse, not '%s'", a->clip), false;
+        return sup_error_plain("--clip takes minmax or mse, not '%s'", a->clip), false;
     if (a->scale_type && strcmp(a->scale_type, "f32") != 0 && strcmp(a->scale_type, "f16") != 0)
-        return fe_error_plain("--scale-type takes f32 or f16, not '%s'", a->scale_type), false;
+        return sup_error_plain("--scale-type takes f32 or f16, not '%s'", a->scale_type), false;
     if (a->codes && a->dequant && strcmp(a->codes, a->dequant) == 0)
-        return fe_error_plain("--codes and --dequant name the same file '%s'", a->codes), false;
+        return sup_error_plain("--codes and --dequant name the same file '%s'", a->codes), false;
     if (a->no_saturate && q_format_is_int(f))
         fprintf(stderr, "qmc: warning: --no-saturate has no effect on %s: integer formats "
                         "always saturate, as in ONNX\n", q_format_name(f));
@@ -290,8 +290,8 @@ static bool parse_format(const char *name, q_format *f)
     *f = q_format_from_name(name);
     if (*f == QFMT_COUNT || *f == QFMT_F32) {
         static const char *const names[] = {"int8", "uint8", "int4", "uint4", "fp8e4m3", "fp8e5m2"};
-        const char *best = fe_closest(name, names, 6);
-        fe_error_plain("unknown format '%s'%s%s%s (one of int8 uint8 int4 uint4 fp8e4m3 fp8e5m2)",
+        const char *best = rt_closest(name, names, 6);
+        sup_error_plain("unknown format '%s'%s%s%s (one of int8 uint8 int4 uint4 fp8e4m3 fp8e5m2)",
                        name, best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
         return false;
     }
@@ -305,7 +305,7 @@ static bool write_npy(const char *path, qmc_dtype dtype, const npy_file *x, cons
     char err[256];
     qmc_status st = rt_npy_write_err(path, dtype, x->h.rank, x->h.shape, data, err, sizeof err);
     QMC_ASSERT(st != QMC_ERR_INVALID_ARGUMENT);
-    if (st != QMC_OK) return fe_error_plain("cannot write '%s': %s", path, err), false;
+    if (st != QMC_OK) return sup_error_plain("cannot write '%s': %s", path, err), false;
     return true;
 }
 
@@ -322,32 +322,32 @@ static void print_summary(const q_params *p, int64_t count, q_error_stats st)
            st.sqnr_db);
 }
 
-static int quantize(fe_arena *arena, const quant_args *a)
+static int quantize(sup_arena *arena, const quant_args *a)
 {
     q_params p = {.saturate = !a->no_saturate};
     npy_file x;
     if (!parse_format(a->format, &p.format) || !check_options(a, p.format)) return 1;
     if (!load_npy(arena, a->in, &x)) return 1;
     if (x.h.dtype != QMC_DTYPE_F32)
-        return fe_error_plain("'%s': expected float32 data, not %s", a->in,
+        return sup_error_plain("'%s': expected float32 data, not %s", a->in,
                               qmc_dtype_name(x.h.dtype)),
                1;
     int64_t axis = x.h.rank >= 2 ? 1 : 0;
     if (a->axis && !parse_int("--axis", a->axis, &axis)) return 1;
     if (a->block && !parse_int("--block", a->block, &p.block)) return 1;
     if (a->block && p.block <= 0)
-        return fe_error_plain("--block takes a positive integer, not '%s'", a->block), 1;
+        return sup_error_plain("--block takes a positive integer, not '%s'", a->block), 1;
     if ((a->axis || a->block) && x.h.rank == 0)
-        return fe_error_plain("'%s' is a scalar; --axis and --block need rank 1 or more", a->in), 1;
+        return sup_error_plain("'%s' is a scalar; --axis and --block need rank 1 or more", a->in), 1;
     if (axis < -x.h.rank || axis >= x.h.rank)
-        return fe_error_plain("axis %lld is out of range for '%s' of shape %s", (long long)axis,
+        return sup_error_plain("axis %lld is out of range for '%s' of shape %s", (long long)axis,
                               a->in, shape_str(arena, x.h.rank, x.h.shape)),
                1;
     p.axis = (int)axis;
     if (!(a->scale ? params_from_files(arena, a, &x, &p) : choose_params(arena, a, &x, &p)))
         return 1;
-    uint8_t *codes = fe_arena_alloc(arena, (size_t)x.h.count + 16);
-    float *y = fe_arena_alloc(arena, sizeof(float) * (size_t)x.h.count + 16);
+    uint8_t *codes = sup_arena_alloc(arena, (size_t)x.h.count + 16);
+    float *y = sup_arena_alloc(arena, sizeof(float) * (size_t)x.h.count + 16);
     q_quantize(x.data, x.h.rank, x.h.shape, &p, codes);
     q_dequantize(codes, x.h.rank, x.h.shape, &p, y);
     q_error_stats st = q_measure(x.data, y, x.h.count);
@@ -360,12 +360,12 @@ static int quantize(fe_arena *arena, const quant_args *a)
     return 0;
 }
 
-int cmd_quantize(int argc, char **argv)
+int cli_quantize(int argc, char **argv)
 {
     quant_args a = {0};
     if (!parse_args(argc, argv, &a)) return 1;
-    fe_arena arena = {0};
+    sup_arena arena = {0};
     int status = quantize(&arena, &a);
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return status;
 }

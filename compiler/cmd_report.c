@@ -36,27 +36,27 @@ static const char *str(const fe_json *o, const char *key, const char *dflt)
     return v && v->kind == FE_JSON_STRING ? v->string : dflt;
 }
 
-static const char *shape_text(fe_arena *a, const fe_json *v)
+static const char *shape_text(sup_arena *a, const fe_json *v)
 {
     if (!v || v->kind != FE_JSON_ARRAY) return "";
     const char *s = "[";
     for (int i = 0; i < v->count; i++)
-        s = fe_arena_printf(a, "%s%s%.0f", s, i ? ", " : "", v->items[i]->number);
-    return fe_arena_printf(a, "%s]", s);
+        s = sup_arena_printf(a, "%s%s%.0f", s, i ? ", " : "", v->items[i]->number);
+    return sup_arena_printf(a, "%s]", s);
 }
 
-static bool load(fe_arena *a, const char *path, report *r)
+static bool load(sup_arena *a, const char *path, report *r)
 {
     rt_mapped_file f;
     char err[256];
     size_t at;
-    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return fe_error_plain("cannot read '%s': %s", path, err), false;
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return sup_error_plain("cannot read '%s': %s", path, err), false;
     fe_json *j = fe_json_parse(a, (const char *)f.data, f.size, err, sizeof err, &at);
     rt_file_unmap(&f);
-    if (!j) return fe_error_plain("%s: not JSON at byte %zu: %s", path, at, err), false;
+    if (!j) return sup_error_plain("%s: not JSON at byte %zu: %s", path, at, err), false;
     const fe_json *tensors = j->kind == FE_JSON_OBJECT ? fe_json_get(j, "tensors") : NULL;
     if (!tensors || tensors->kind != FE_JSON_ARRAY || !fe_json_get(j, "qmc_report"))
-        return fe_error_plain("%s is not a qmc precision report (no 'qmc_report' and 'tensors')", path), false;
+        return sup_error_plain("%s is not a qmc precision report (no 'qmc_report' and 'tensors')", path), false;
     r->model = str(j, "model", "?");
     r->mode = str(j, "mode", "?");
     r->metric = str(j, "error_metric", "");
@@ -67,7 +67,7 @@ static bool load(fe_arena *a, const char *path, report *r)
     r->calib_error = num(j, "calib_error", -1);
     r->budget_bits = num(j, "budget_bits", -1);
     r->max_error = num(j, "max_error", -1);
-    r->rows = fe_arena_alloc(a, sizeof *r->rows * (size_t)(tensors->count + 1));
+    r->rows = sup_arena_alloc(a, sizeof *r->rows * (size_t)(tensors->count + 1));
     for (int i = 0; i < tensors->count; i++) {
         const fe_json *t = tensors->items[i];
         if (t->kind != FE_JSON_OBJECT) continue;
@@ -101,11 +101,11 @@ static void xml_text(FILE *f, const char *s)
     }
 }
 
-static const char *human_bytes(fe_arena *a, double b)
+static const char *human_bytes(sup_arena *a, double b)
 {
-    if (b >= 1 << 20) return fe_arena_printf(a, "%.2f MiB", b / (1 << 20));
-    if (b >= 1 << 10) return fe_arena_printf(a, "%.1f KiB", b / (1 << 10));
-    return fe_arena_printf(a, "%.0f B", b);
+    if (b >= 1 << 20) return sup_arena_printf(a, "%.2f MiB", b / (1 << 20));
+    if (b >= 1 << 10) return sup_arena_printf(a, "%.1f KiB", b / (1 << 10));
+    return sup_arena_printf(a, "%.0f B", b);
 }
 
 /* columns: name | format and bits | bytes bar and size | sensitivity bar and value */
@@ -126,20 +126,20 @@ static void svg_legend(FILE *f, const report *r)
     }
 }
 
-static void svg_row(FILE *f, fe_arena *a, const report *r, int i, double max_bytes, double lo, double hi)
+static void svg_row(FILE *f, sup_arena *a, const report *r, int i, double max_bytes, double lo, double hi)
 {
     const row *w = &r->rows[i];
     int y = TOP + i * ROW_H;
     fprintf(f, "<g><title>");
-    xml_text(f, fe_arena_printf(a, "%s %s: %s, %.4g bits/weight, %.0f bytes, SQNR %s, sensitivity %s. %s", w->name,
+    xml_text(f, sup_arena_printf(a, "%s %s: %s, %.4g bits/weight, %.0f bytes, SQNR %s, sensitivity %s. %s", w->name,
                                 w->shape, w->format, w->bits, w->bytes,
-                                w->sqnr >= 0 ? fe_arena_printf(a, "%.1f dB", w->sqnr) : "-",
-                                w->sens >= 0 ? fe_arena_printf(a, "%.3g", w->sens) : "-", w->why));
+                                w->sqnr >= 0 ? sup_arena_printf(a, "%.1f dB", w->sqnr) : "-",
+                                w->sens >= 0 ? sup_arena_printf(a, "%.3g", w->sens) : "-", w->why));
     fprintf(f, "</title>\n<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", NAME_W, y + 15);
     xml_text(f, w->name);
     double bw = max_bytes > 0 ? BYTES_W * w->bytes / max_bytes : 0;
     fprintf(f, "</text><text x=\"%d\" y=\"%d\" class=\"small\">", FMT_X, y + 15);
-    xml_text(f, fe_arena_printf(a, "%s  %.4g b/w", w->format, w->bits));
+    xml_text(f, sup_arena_printf(a, "%s  %.4g b/w", w->format, w->bits));
     fprintf(f, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"16\" fill=\"%s\"/>", BYTES_X, y + 3, bw,
             colour(w));
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" class=\"small\">%s</text>", BYTES_X + bw + 4, y + 15,
@@ -150,10 +150,10 @@ static void svg_row(FILE *f, fe_arena *a, const report *r, int i, double max_byt
                 y + 6, sw < 2 ? 2 : sw);
     }
     fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"small\" text-anchor=\"end\">%s</text></g>\n", W - 6, y + 15,
-            w->sens >= 0 ? fe_arena_printf(a, "%.2g", w->sens) : "-");
+            w->sens >= 0 ? sup_arena_printf(a, "%.2g", w->sens) : "-");
 }
 
-static void svg(FILE *f, fe_arena *a, const report *r)
+static void svg(FILE *f, sup_arena *a, const report *r)
 {
     double max_bytes = 0, lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < r->n; i++) {
@@ -167,16 +167,16 @@ static void svg(FILE *f, fe_arena *a, const report *r)
     fprintf(f, "<style>.small{font-size:11px;fill:#333}.head{font-size:12px;fill:#555}</style>\n"
                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"10\" y=\"22\" font-size=\"16\" "
                "font-weight=\"bold\">");
-    const char *goal = r->budget_bits > 0 ? fe_arena_printf(a, " within %g bits per weight", r->budget_bits)
-                       : r->max_error > 0 ? fe_arena_printf(a, " within output error %g", r->max_error)
+    const char *goal = r->budget_bits > 0 ? sup_arena_printf(a, " within %g bits per weight", r->budget_bits)
+                       : r->max_error > 0 ? sup_arena_printf(a, " within output error %g", r->max_error)
                                           : "";
-    xml_text(f, fe_arena_printf(a, "%s: --precision %s%s", r->model, r->precision, goal));
+    xml_text(f, sup_arena_printf(a, "%s: --precision %s%s", r->model, r->precision, goal));
     fprintf(f, "</text>\n<text x=\"10\" y=\"44\">");
     const char *metric = !strcmp(r->metric, "kl") ? "mean KL" : !strcmp(r->metric, "rel_rms") ? "relative RMS" : "error";
-    const char *err = r->calib_error >= 0 ? fe_arena_printf(a, "; %s %.4g against f32 on the calibration set", metric,
+    const char *err = r->calib_error >= 0 ? sup_arena_printf(a, "; %s %.4g against f32 on the calibration set", metric,
                                                             r->calib_error)
                                           : "";
-    xml_text(f, fe_arena_printf(a, "%.4g bits per weight, %s of weights (f32: %s)%s", r->avg_bits,
+    xml_text(f, sup_arena_printf(a, "%.4g bits per weight, %s of weights (f32: %s)%s", r->avg_bits,
                                 human_bytes(a, r->bytes), human_bytes(a, r->f32_bytes), err));
     fprintf(f, "</text>\n<text x=\"%d\" y=\"%d\" class=\"head\">format</text>", FMT_X, TOP - 8);
     fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"head\">bytes, coloured by format</text>", BYTES_X, TOP - 8);
@@ -189,10 +189,10 @@ static void svg(FILE *f, fe_arena *a, const report *r)
     fprintf(f, "</svg>\n");
 }
 
-static void html(FILE *f, fe_arena *a, const report *r)
+static void html(FILE *f, sup_arena *a, const report *r)
 {
     fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"/><title>");
-    xml_text(f, fe_arena_printf(a, "qmc precision report: %s", r->model));
+    xml_text(f, sup_arena_printf(a, "qmc precision report: %s", r->model));
     fprintf(f, "</title>\n<style>body{font-family:sans-serif;margin:20px;color:#222}table{border-collapse:collapse;"
                "font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}"
                "td.n{text-align:right;font-variant-numeric:tabular-nums}</style></head><body>\n");
@@ -207,8 +207,8 @@ static void html(FILE *f, fe_arena *a, const report *r)
         xml_text(f, w->format);
         fprintf(f, "</td><td class=\"n\">%.4g</td><td class=\"n\">%.0f</td><td class=\"n\">%s</td>"
                    "<td class=\"n\">%s</td><td>", w->bits, w->bytes,
-                w->sqnr >= 0 ? fe_arena_printf(a, "%.1f", w->sqnr) : "-",
-                w->sens >= 0 ? fe_arena_printf(a, "%.3g", w->sens) : "-");
+                w->sqnr >= 0 ? sup_arena_printf(a, "%.1f", w->sqnr) : "-",
+                w->sens >= 0 ? sup_arena_printf(a, "%.3g", w->sens) : "-");
         xml_text(f, w->why);
         fprintf(f, "</td></tr>\n");
     }
@@ -223,23 +223,23 @@ static void usage(FILE *f)
                "end-to-end sensitivity on a log scale. Viewable offline in any browser.\n");
 }
 
-static bool write(const char *path, fe_arena *a, const report *r, bool as_html)
+static bool write(const char *path, sup_arena *a, const report *r, bool as_html)
 {
     char *buf = NULL, err[256];
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) return fe_error_plain("out of memory"), false;
+    if (!f) return sup_error_plain("out of memory"), false;
     if (as_html) html(f, a, r);
     else svg(f, a, r);
     fclose(f);
     rt_write_piece piece = {buf, len};
     bool ok = rt_file_write_atomic(path, &piece, 1, err, sizeof err) == QMC_OK;
-    if (!ok) fe_error_plain("cannot write '%s': %s", path, err);
+    if (!ok) sup_error_plain("cannot write '%s': %s", path, err);
     free(buf);
     return ok;
 }
 
-int cmd_report(int argc, char **argv)
+int cli_report(int argc, char **argv)
 {
     static const char *const known[] = {"--html", "--svg", "--help", NULL};
     cli c = {argc, argv, 1, "report", false};
@@ -253,11 +253,11 @@ int cmd_report(int argc, char **argv)
     }
     if (c.failed) return 1;
     if (!in) return usage(stderr), 1;
-    if (!html_out && !svg_out) return fe_error_plain("qmc report needs --html OUT.html or --svg OUT.svg"), 1;
-    fe_arena a = {0};
+    if (!html_out && !svg_out) return sup_error_plain("qmc report needs --html OUT.html or --svg OUT.svg"), 1;
+    sup_arena a = {0};
     report r = {0};
     bool ok = load(&a, in, &r) && (!html_out || write(html_out, &a, &r, true)) &&
               (!svg_out || write(svg_out, &a, &r, false));
-    fe_arena_free(&a);
+    sup_arena_free(&a);
     return ok ? 0 : 1;
 }

@@ -25,7 +25,7 @@ static void usage(FILE *f)
 
 typedef struct run_args {
     const char *model;
-    pipeline_options po;
+    pass_options po;
     const char *inputs[MAX_PORTS], *outputs[MAX_PORTS];
     int n_inputs, n_outputs;
 } run_args;
@@ -41,12 +41,12 @@ static bool parse_args(int argc, char **argv, run_args *a)
         if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
         if (cli_value(&c, "--weights", &a->po.weights_override) || cli_precision_flag(&c, &a->po.prec)) continue;
         if (cli_value(&c, "--input", &v)) {
-            if (a->n_inputs == MAX_PORTS) return fe_error_plain("too many --input options"), false;
+            if (a->n_inputs == MAX_PORTS) return sup_error_plain("too many --input options"), false;
             a->inputs[a->n_inputs++] = v;
             continue;
         }
         if (cli_value(&c, "--output", &v)) {
-            if (a->n_outputs == MAX_PORTS) return fe_error_plain("too many --output options"), false;
+            if (a->n_outputs == MAX_PORTS) return sup_error_plain("too many --output options"), false;
             a->outputs[a->n_outputs++] = v;
             continue;
         }
@@ -78,25 +78,25 @@ static bool write_output(const char *path, int rank, const int64_t *shape, const
     char err[256];
     qmc_status st = rt_npy_write_err(path, QMC_DTYPE_F32, rank, shape, data, err, sizeof err);
     if (st == QMC_ERR_INVALID_ARGUMENT)
-        return fe_error_plain("cannot write '%s': %d dimensions are too many for .npy", path, rank), false;
-    if (st != QMC_OK) return fe_error_plain("cannot write '%s': %s", path, err), false;
+        return sup_error_plain("cannot write '%s': %d dimensions are too many for .npy", path, rank), false;
+    if (st != QMC_OK) return sup_error_plain("cannot write '%s': %s", path, err), false;
     return true;
 }
 
-static int run(const run_args *a, fe_arena *arena)
+static int run(const run_args *a, sup_arena *arena)
 {
-    ir_graph *g = pipeline_load(arena, a->model, &a->po);
-    if (!g || !pipeline_precision(arena, g, &a->po)) return 1;
-    model_input ins[MAX_PORTS];
+    ir_graph *g = pass_pipeline_load(arena, a->model, &a->po);
+    if (!g || !pass_pipeline_precision(arena, g, &a->po)) return 1;
+    interp_file ins[MAX_PORTS];
     int n_open = 0, status = 1;
     int out_ports[MAX_PORTS];
     const char *out_paths[MAX_PORTS];
     int64_t batch;
     for (int i = 0; i < a->n_outputs; i++)
-        if (!model_output_spec(g, a->outputs[i], &out_ports[i], &out_paths[i])) return 1;
+        if (!interp_output_spec(g, a->outputs[i], &out_ports[i], &out_paths[i])) return 1;
     float **stacked = calloc((size_t)g->n_outputs, sizeof *stacked);
-    if (!stacked) return fe_error_plain("out of memory"), 1;
-    if (!model_inputs_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
+    if (!stacked) return sup_error_plain("out of memory"), 1;
+    if (!interp_files_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
     n_open = a->n_inputs;
     interp *it = interp_new(arena, g);
     interp_use_quantized_weights(it, g);
@@ -106,11 +106,11 @@ static int run(const run_args *a, fe_arena *arena)
         if (!__builtin_mul_overflow(count, runs, &total) && total <= IR_MAX_ELEMENTS)
             stacked[o] = malloc(sizeof(float) * (size_t)total);
         if (!stacked[o]) {
-            fe_error_plain("out of memory for output '%s' of %lld runs", g->outputs[o].name, (long long)runs);
+            sup_error_plain("out of memory for output '%s' of %lld runs", g->outputs[o].name, (long long)runs);
             goto done;
         }
     }
-    if (!model_run_batches(g, it, ins, n_open, runs, stacked)) goto done;
+    if (!interp_run_batches(g, it, ins, n_open, runs, stacked)) goto done;
     for (int i = 0; i < a->n_outputs; i++) {
         const ir_port *p = &g->outputs[out_ports[i]];
         int64_t shape[IR_MAX_RANK + 1];
@@ -124,18 +124,18 @@ static int run(const run_args *a, fe_arena *arena)
             print_summary(&g->outputs[o], stacked[o], ir_node_count(&g->nodes[g->outputs[o].node]) * runs, batch);
     status = 0;
 done:
-    for (int i = 0; i < n_open; i++) model_input_close(&ins[i]);
+    for (int i = 0; i < n_open; i++) interp_file_close(&ins[i]);
     for (int o = 0; o < g->n_outputs; o++) free(stacked[o]);
     free(stacked);
     return status;
 }
 
-int cmd_run(int argc, char **argv)
+int cli_run(int argc, char **argv)
 {
     run_args a = {0};
     if (!parse_args(argc, argv, &a)) return 1;
-    fe_arena arena = {0};
+    sup_arena arena = {0};
     int status = run(&a, &arena);
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return status;
 }

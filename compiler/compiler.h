@@ -13,13 +13,13 @@
 
 /* ---- cmd_*.c: the driver's subcommands (argv[0] is the command name) --- */
 
-int cmd_inspect(int argc, char **argv);
-int cmd_run(int argc, char **argv);
-int cmd_eval(int argc, char **argv);
-int cmd_quantize(int argc, char **argv);
-int cmd_compile(int argc, char **argv);
-int cmd_report(int argc, char **argv);
-int cmd_targets(int argc, char **argv);
+int cli_inspect(int argc, char **argv);
+int cli_run(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_quantize(int argc, char **argv);
+int cli_compile(int argc, char **argv);
+int cli_report(int argc, char **argv);
+int cli_targets(int argc, char **argv);
 
 
 /* ---- ir.c: the graph IR ------------------------------------------------ */
@@ -67,7 +67,7 @@ typedef struct ir_attrs {
 
 /* A weight's precision: how a linear layer's weight matrix is stored and
  * multiplied (precision.c parses it from --precision and annotations). */
-typedef struct qp_format {
+typedef struct q_precision {
     q_format format; /* QFMT_F32, INT8, INT4 (symmetric), UINT4 (int4 with zero point), FP8_E4M3, FP8_E5M2 */
     int group;       /* int4: elements per scale along the input dimension (32, 64, 128); 0: per output channel */
     q_clip clip;     /* how the scales are chosen */
@@ -80,13 +80,13 @@ typedef struct qp_format {
                       * error compensated on the columns after it, using the
                       * calibrated second moments of the layer's input; the
                       * format and its storage are unchanged */
-} qp_format;
+} q_precision;
 
 /* The quantized form of a weight matrix W[n, k], in ONNX's conventions:
  * one code byte per element (int8 two's complement, int4 sign-extended,
  * uint4 0..15, FP8 raw), k padded with zeros to a multiple of the group. */
 typedef struct ir_qweight {
-    qp_format f;
+    q_precision f;
     int64_t n, k, kp;      /* rows, columns, columns padded to the group */
     int64_t group;         /* columns per scale (kp when per channel) */
     int64_t n_groups;      /* kp / group */
@@ -108,16 +108,16 @@ typedef struct ir_node {
     int32_t *inputs; /* node indices, always smaller than this node's index */
     ir_attrs attr;
     const char *name; /* unique in the graph; weights and inputs keep their own names */
-    fe_loc loc;       /* where the source created it */
+    sup_loc loc;       /* where the source created it */
     /* IR_OP_WEIGHT: the tensor in the weights file, and the precision the
      * source asked for with an annotation such as `@int4` (NULL if none) */
     const fe_tensor *tensor;
     const char *precision;
-    fe_loc precision_loc;
+    sup_loc precision_loc;
     /* IR_OP_WEIGHT used as a linear layer's weight: the chosen precision
      * (select precision) and its quantized form (quantize weights) */
     bool is_matrix;
-    qp_format qformat;
+    q_precision qformat;
     ir_qweight *qw;
 } ir_node;
 
@@ -128,12 +128,12 @@ typedef struct ir_port {
     qmc_dtype dtype;
     int rank;
     int64_t shape[IR_MAX_RANK];
-    fe_loc loc;  /* the declaration */
+    sup_loc loc;  /* the declaration */
     bool logits; /* `@logits`: the output holds logits (error measured as KL) */
 } ir_port;
 
 typedef struct ir_graph {
-    fe_arena *arena;
+    sup_arena *arena;
     const char *name;   /* the model's name */
     const char *source; /* path of the model file */
     ir_node *nodes;
@@ -142,14 +142,14 @@ typedef struct ir_graph {
     int n_inputs, n_outputs;
     fe_safetensors *weights; /* NULL if the model uses none */
     const char *weights_spec; /* the file as written in the model (or --weights) */
-    fe_loc weights_loc;      /* the `weights` statement */
+    sup_loc weights_loc;      /* the `weights` statement */
     struct ir_calibration *calib;   /* calibrate: activation statistics, or NULL */
-    struct qp_selection *selection; /* select precision: why each matrix got its format */
+    struct ir_selection *selection; /* select precision: why each matrix got its format */
 } ir_graph;
 
 const char *ir_op_name(ir_op op);
 /* Appends a node (inputs copied); returns its index. Shape is not set. */
-int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, fe_loc loc);
+int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, sup_loc loc);
 int64_t ir_node_count(const ir_node *n); /* number of elements */
 
 /* A string -> int32 map (open addressing, FNV-1a) in an arena; keys are
@@ -160,18 +160,18 @@ typedef struct ir_name_map {
     int cap, n;
 } ir_name_map;
 /* The value slot of key: NULL if absent (insert false), else created. */
-int32_t *ir_name_map_slot(fe_arena *arena, ir_name_map *m, const char *key, bool insert);
+int32_t *ir_name_map_slot(sup_arena *arena, ir_name_map *m, const char *key, bool insert);
 
 /* ---- build_graph.c: syntax tree -> graph (elaboration) ------------------ */
 
-typedef struct ir_build_options {
+typedef struct pass_build_options {
     const char *weights_override; /* --weights FILE, or NULL */
-} ir_build_options;
+} pass_build_options;
 
 /* Evaluates constants, unrolls loops, inlines functions, resolves names and
  * weights, and infers every node's shape as it is created, so errors point
  * at the expression that caused them. Returns NULL after reporting errors. */
-ir_graph *ir_build_graph(fe_arena *arena, const fe_node *file, const ir_build_options *opts);
+ir_graph *pass_build_graph(sup_arena *arena, const fe_node *file, const pass_build_options *opts);
 
 /* ---- shape.c: shape inference ------------------------------------------ */
 
@@ -180,7 +180,7 @@ ir_graph *ir_build_graph(fe_arena *arena, const fe_node *file, const ir_build_op
  * operand came from) and returns false. */
 bool ir_infer_node_shape(ir_graph *g, int32_t index);
 /* The pass: re-infers every node in order. */
-bool ir_infer_shapes(ir_graph *g);
+bool pass_infer_shapes(ir_graph *g);
 
 /* ---- verify.c: IR invariants ------------------------------------------- */
 
@@ -197,10 +197,10 @@ void ir_dump(FILE *out, const ir_graph *g);
 /* ---- pipeline.c: the passes in order ------------------------------------ */
 
 /* What the precision flags of compile, run and eval ask for (cli_precision.c). */
-#define QP_MAX_CALIB 64
-typedef struct qp_options {
+#define PASS_MAX_CALIB 64
+typedef struct pass_prec_options {
     const char *precision;            /* --precision SPEC, or NULL (f32) */
-    const char *calib[QP_MAX_CALIB];  /* --calib NAME=FILE.npy, one per input */
+    const char *calib[PASS_MAX_CALIB];  /* --calib NAME=FILE.npy, one per input */
     int n_calib;
     const char *calib_method;         /* --calib-method, or NULL (the default) */
     double budget_bits;               /* --budget-bits B, or 0 */
@@ -208,22 +208,22 @@ typedef struct qp_options {
     int sens_samples;                 /* --sensitivity-samples N, or 0 (the default) */
     const char *report;               /* --report FILE.json, or NULL */
     bool verbose;                     /* -v: the decisions as a table on stderr (compile: and the kernels) */
-} qp_options;
+} pass_prec_options;
 
-typedef struct pipeline_options {
+typedef struct pass_options {
     const char *weights_override; /* --weights */
     const char *dump_after;       /* --dump-after=PASS: print the IR after that pass */
-    qp_options prec;              /* calibration and precision selection */
-} pipeline_options;
+    pass_prec_options prec;              /* calibration and precision selection */
+} pass_options;
 
 /* parse -> build graph -> infer shapes, with ir_verify after each pass.
  * Returns NULL after reporting errors. */
-ir_graph *pipeline_load(fe_arena *arena, const char *model_path, const pipeline_options *opts);
+ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pass_options *opts);
 /* The names --dump-after accepts, NULL-terminated. */
-extern const char *const pipeline_pass_names[];
+extern const char *const pass_names[];
 /* calibrate -> select precision -> quantize weights -> report, from
  * opts->prec (a NULL precision: everything f32). */
-bool pipeline_precision(fe_arena *arena, ir_graph *g, const pipeline_options *opts);
+bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts);
 
 
 
@@ -237,46 +237,46 @@ bool pipeline_precision(fe_arena *arena, ir_graph *g, const pipeline_options *op
  * activation scale). FORMAT may also be `auto` (optionally auto:a8 or
  * auto:a8:static): those weights are chosen by measurement (sensitivity.c)
  * within --budget-bits or --max-error. */
-typedef struct qp_override {
+typedef struct pass_override {
     const char *glob;
-    qp_format f;
+    q_precision f;
     bool automatic; /* FORMAT was auto; f holds its :a8/:static modifiers */
     bool used;
-} qp_override;
+} pass_override;
 
-typedef struct qp_spec {
+typedef struct pass_spec {
     const char *text;
-    qp_format dflt;
+    q_precision dflt;
     bool dflt_automatic;
-    qp_override *overrides;
+    pass_override *overrides;
     int n_overrides;
     /* for auto: exactly one of these is > 0 */
     double budget_bits;  /* average bits per weight over all weight matrices */
     double max_error;    /* output error on the calibration set */
     int sens_samples;    /* calibration samples the sensitivity measurement uses (0: default) */
-} qp_spec;
+} pass_spec;
 
 /* Parses one FORMAT; on failure writes a reason listing the valid formats. */
-bool qp_format_parse(const char *text, qp_format *out, char *err, size_t err_size);
+bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err_size);
 /* The canonical spelling ("int4:g32", "int8", "fp8e4m3", "int4:g64:asym:mse"). */
-const char *qp_format_name(fe_arena *arena, const qp_format *f);
-bool qp_spec_parse(fe_arena *arena, const char *text, qp_spec *out);
-bool qp_spec_has_auto(const qp_spec *spec);
-bool qp_spec_has_static(const qp_spec *spec);
-bool qp_spec_has_gptq(const qp_spec *spec);
+const char *q_precision_name(sup_arena *arena, const q_precision *f);
+bool pass_spec_parse(sup_arena *arena, const char *text, pass_spec *out);
+bool pass_spec_has_auto(const pass_spec *spec);
+bool pass_spec_has_static(const pass_spec *spec);
+bool pass_spec_has_gptq(const pass_spec *spec);
 
 /* Where a weight matrix's format came from. */
-typedef enum qp_origin {
-    QP_FROM_NONE,       /* no --precision: f32 */
-    QP_FROM_DEFAULT,    /* the spec's default format */
-    QP_FROM_ANNOTATION, /* the model's `@int4` */
-    QP_FROM_OVERRIDE,   /* GLOB=FORMAT */
-    QP_FROM_AUTO,       /* chosen by measurement */
-} qp_origin;
+typedef enum ir_origin {
+    IR_FROM_NONE,       /* no --precision: f32 */
+    IR_FROM_DEFAULT,    /* the spec's default format */
+    IR_FROM_ANNOTATION, /* the model's `@int4` */
+    IR_FROM_OVERRIDE,   /* GLOB=FORMAT */
+    IR_FROM_AUTO,       /* chosen by measurement */
+} ir_origin;
 
 /* One format measured for one weight matrix. */
-typedef struct qp_candidate {
-    qp_format f;
+typedef struct ir_candidate {
+    q_precision f;
     size_t bytes;           /* codes + scales + zero points (4 per weight for f32) */
     double bits_per_weight;
     double sqnr_db;         /* of the weight itself (+inf for f32) */
@@ -287,24 +287,24 @@ typedef struct qp_candidate {
     double sensitivity;     /* output error added on the calibration set when this
                              * matrix alone takes this format; < 0: not measured */
     const float *dequant;   /* [n][k] while selecting; NULL afterwards */
-} qp_candidate;
+} ir_candidate;
 
 /* The decision for one weight matrix. */
-typedef struct qp_decision {
+typedef struct ir_decision {
     int32_t node;
-    qp_origin origin;
+    ir_origin origin;
     const char *origin_text;  /* the override glob or annotation */
-    qp_candidate *cands;      /* auto: every candidate; otherwise the one format */
+    ir_candidate *cands;      /* auto: every candidate; otherwise the one format */
     int n_cands, chosen;
     double sensitivity;       /* of the chosen format, or < 0 if not measured */
     double sensitivity_ref;   /* at the reference format int4:g32, for ranking, or < 0 */
     int rank;                 /* 1 = most sensitive at int4:g32; 0 unranked */
     const char *why;
-} qp_decision;
+} ir_decision;
 
 /* What select precision decided and measured (the report's contents). */
-typedef struct qp_selection {
-    qp_decision *d;           /* one per weight matrix, in node order */
+typedef struct ir_selection {
+    ir_decision *d;           /* one per weight matrix, in node order */
     int n;
     const char *spec_text;
     bool automatic;
@@ -317,67 +317,67 @@ typedef struct qp_selection {
     int verify_runs;          /* full runs to verify and repair */
     double seconds;           /* measuring and allocating */
     const char *note;         /* a remark on the search (repair, fallback), or NULL */
-} qp_selection;
+} ir_selection;
 
 /* The pass: marks the weights used as a linear layer's weight matrix and
  * chooses each one's precision: spec default < source annotation (@int4)
  * < spec override. An override that matches no such weight is an error
  * that lists them. Weights whose format is `auto` are chosen by
- * qp_select_auto; `:static` activation scales come from g->calib. Records
+ * pass_select_auto; `:static` activation scales come from g->calib. Records
  * every decision in g->selection. */
-bool ir_select_precision(ir_graph *g, const qp_spec *spec);
+bool pass_select_precision(ir_graph *g, const pass_spec *spec);
 
 /* ---- sensitivity.c: automatic precision selection ------------------------ */
 
-/* Chooses the format of every matrix marked QP_FROM_AUTO in g->selection:
+/* Chooses the format of every matrix marked IR_FROM_AUTO in g->selection:
  * measures each candidate's end-to-end sensitivity on the calibration
  * samples (re-running only the nodes downstream of the changed weight),
  * allocates by a dynamic program over bytes (least predicted error within
  * the budget, or fewest bytes within the error), then verifies the result
  * with full runs and repairs it if it misses. */
-bool qp_select_auto(ir_graph *g, const qp_spec *spec);
+bool pass_select_auto(ir_graph *g, const pass_spec *spec);
 /* Measures the sensitivity of the formats already chosen and the final
  * output error on the calibration samples, for the report of a fixed spec. */
-bool qp_measure_fixed(ir_graph *g);
+bool pass_measure_fixed(ir_graph *g);
 
 /* The allocation problem: per tensor a list of (bytes, error) choices.
  * Returns false if no choice fits; choice[t] gets the index chosen for t.
  * budget_bytes: least total error with total bytes <= budget (max_error
  * ignored); otherwise (budget_bytes == 0) fewest bytes with total error
  * <= max_error (least error if none fits). */
-typedef struct qp_alloc_item {
+typedef struct q_alloc_item {
     const size_t *bytes;
     const double *error;
     int n;
-} qp_alloc_item;
-bool qp_allocate(const qp_alloc_item *items, int n_items, size_t budget_bytes, double max_error, int *choice);
+} q_alloc_item;
+bool q_allocate(const q_alloc_item *items, int n_items, size_t budget_bytes, double max_error, int *choice);
 
 /* Output error between a reference and a quantized output port. */
-typedef struct qp_error_acc {
+typedef struct q_error_acc {
     double num, den;
-} qp_error_acc;
+} q_error_acc;
 /* Adds one run's output to acc: KL(softmax(ref) || softmax(q)) per row of
  * the last dimension for logits (num = sum of KL, den = rows), else
  * num = sum (q - ref)^2, den = sum ref^2. ref_logp: the log-softmax of ref
- * (logits only), from qp_log_softmax. */
-void qp_error_add(qp_error_acc *acc, bool logits, const float *ref, const double *ref_logp, const float *q,
+ * (logits only), from q_log_softmax. */
+void q_error_add(q_error_acc *acc, bool logits, const float *ref, const double *ref_logp, const float *q,
                   int64_t count, int64_t row);
-void qp_log_softmax(const float *x, int64_t count, int64_t row, double *out);
+void q_log_softmax(const float *x, int64_t count, int64_t row, double *out);
 /* The error the user sees: mean KL, or relative RMS sqrt(num / den). */
-double qp_error_value(const qp_error_acc *acc, bool logits);
+double q_error_value(const q_error_acc *acc, bool logits);
 
 /* ---- quantize_weights.c: the quantize-weights pass ---------------------- */
 
 /* Quantizes weight matrix node w of g to format f (not f32) into arena;
  * reports an error at the weight and returns NULL if it cannot. :gptq
  * needs g->calib with second moments. */
-ir_qweight *ir_quantize_matrix(fe_arena *arena, const ir_graph *g, int32_t w, const qp_format *f);
+ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w, const q_precision *f);
 /* Storage of a matrix [n, k] in format f: codes (k padded to the group),
  * scales and zero points; 4 bytes per weight for f32. */
-size_t qp_format_bytes(const qp_format *f, int64_t n, int64_t k);
+size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k);
 /* Quantizes every weight matrix whose precision is not f32 (ir_qweight),
  * with the numerics of compiler/quant. */
-bool ir_quantize_weights(ir_graph *g);
+bool pass_quantize_weights(ir_graph *g);
 
 /* ---- report.c: what precision selection decided --------------------------- */
 
@@ -420,10 +420,10 @@ typedef struct ir_plan {
  * int8_dot: the target has integer dot products (AVX-512 VNNI, aarch64
  * dotprod), which decides the scratch of linear layers
  * (ir_act_int8_rows). */
-bool ir_lower(ir_graph *g, ir_plan *plan, bool int8_dot);
+bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot);
 /* Whether linear layers a and b turn their input into the very same int8
  * rows (same input node and rows, same weight format, K and groups, same
- * activation scale): then b reads a's, which ir_lower keeps alive until b
+ * activation scale): then b reads a's, which pass_lower keeps alive until b
  * has run (q, k and v of attention read one normalised x). */
 bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, bool int8_dot);
 
@@ -472,19 +472,19 @@ typedef struct cg_options {
 
 /* y[m, n] = sum_k x[m, k] * wt[k, n] + b[n]; wt is the weight transposed to
  * [K, N] (b may be NULL). */
-void ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m, int64_t k,
+void interp_ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m, int64_t k,
                 int64_t n);
 /* y[m, n] = sum_k a[m, k] * b[k, n] for one matrix pair. */
-void ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n);
-void ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t cols);
-void ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner);
-void ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t d,
+void interp_ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n);
+void interp_ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t cols);
+void interp_ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner);
+void interp_ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t d,
                    float eps);
-void ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d, float eps);
-float ref_gelu(float x);
-float ref_silu(float x);
+void interp_ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d, float eps);
+float interp_ref_gelu(float x);
+float interp_ref_silu(float x);
 /* Multi-head attention of one sequence: q[t, d], k[s, d], v[s, dv]. */
-void ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t, int64_t s,
+void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t, int64_t s,
                    int64_t d, int64_t dv, int heads, bool causal, float scale, float *scratch);
 
 /* ---- interp.c: the reference interpreter -------------------------------- */
@@ -493,7 +493,7 @@ typedef struct interp interp;
 
 /* Prepares to evaluate g: weight views (f32 data is used in place), buffers
  * for every node. */
-interp *interp_new(fe_arena *arena, const ir_graph *g);
+interp *interp_new(sup_arena *arena, const ir_graph *g);
 /* Replaces the f32 values a weight node evaluates to (simulated
  * quantization); data must outlive the interpreter. */
 void interp_set_weight(interp *it, int32_t node, const float *data);
@@ -515,7 +515,7 @@ const float *interp_node_value(interp *it, int32_t node);
  * what a full run would, at the cost of the downstream nodes only. */
 bool interp_run_from(interp *it, int32_t first);
 /* Simulated int8 activations for the linear layers whose weight is node w
- * (as qp_format's act8/act_scale; the graph's choice until changed). */
+ * (as q_precision's act8/act_scale; the graph's choice until changed). */
 void interp_set_act8(interp *it, int32_t w, bool act8, float act_scale);
 
 /* ---- cli.c: command-line options in the style of clang ------------------ */
@@ -538,13 +538,13 @@ void cli_unknown(cli *c, const char *const *known);
 
 /* ---- model_io.c: .npy files for model inputs and outputs ---------------- */
 
-typedef struct model_input {
+typedef struct interp_file {
     int port;         /* index into g->inputs */
     const char *path;
     rt_mapped_file file;
     rt_npy_header npy;
     int64_t batch;    /* size of the extra leading dimension, or -1 */
-} model_input;
+} interp_file;
 
 /* Opens the n NAME=FILE specs into ins: maps each file and checks it
  * against input NAME, dtype (f32 inputs take float32; i32 inputs take int32
@@ -552,84 +552,84 @@ typedef struct model_input {
  * dimension); checks that every input is given once and that batched
  * inputs agree. *batch gets the batch count (-1 if none is batched). On
  * failure reports why (at the input's declaration) and leaves none open;
- * on success close each with model_input_close. */
-bool model_inputs_open(const ir_graph *g, const char *const *specs, int n, model_input *ins, int64_t *batch);
+ * on success close each with interp_file_close. */
+bool interp_files_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *batch);
 /* Loads batch item s (item 0 of unbatched inputs) into the interpreter's
  * inputs as the declared dtypes; int64 values outside int32 are an error. */
-bool model_inputs_load(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t s);
-void model_input_close(model_input *in);
+bool interp_files_load(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t s);
+void interp_file_close(interp_file *in);
 /* Runs the interpreter over `runs` batch items (1 if unbatched) and stacks
  * each output port o into stacked[o] (runs * its count floats). */
-bool model_run_batches(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t runs,
+bool interp_run_batches(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t runs,
                        float *const *stacked);
 /* Splits NAME=FILE for an output and finds the port; reports errors. */
-bool model_output_spec(const ir_graph *g, const char *spec, int *port, const char **path);
+bool interp_output_spec(const ir_graph *g, const char *spec, int *port, const char **path);
 
 /* ---- cli_precision.c: the precision flags of compile, run and eval ------ */
 
 /* True (and advances) if argv[i] is one of --calib, --calib-method,
  * --budget-bits, --max-error, --sensitivity-samples, --report, -v. */
-bool cli_precision_flag(cli *c, qp_options *o);
+bool cli_precision_flag(cli *c, pass_prec_options *o);
 /* Checks the combination (auto needs --calib and a budget, ...). */
-bool cli_precision_check(const qp_options *o);
+bool cli_precision_check(const pass_prec_options *o);
 /* The usage lines of those flags. */
 void cli_precision_usage(FILE *f);
 
 /* ---- calibrate.c: the calibrate pass ------------------------------------ */
 
-typedef enum cal_method {
-    CAL_MINMAX,     /* the largest |x| seen */
-    CAL_PERCENTILE, /* that percentile of |x| (99.99 unless given) */
-    CAL_MSE,        /* the clip with the least expected int8 squared error (the default) */
-    CAL_KL,         /* the clip whose int8 histogram is closest in KL divergence (TensorRT) */
-} cal_method;
+typedef enum q_observer {
+    Q_OBS_MINMAX,     /* the largest |x| seen */
+    Q_OBS_PERCENTILE, /* that percentile of |x| (99.99 unless given) */
+    Q_OBS_MSE,        /* the clip with the least expected int8 squared error (the default) */
+    Q_OBS_KL,         /* the clip whose int8 histogram is closest in KL divergence (TensorRT) */
+} q_observer;
 
-/* A histogram of |x| over [0, 2^exp) in CAL_HIST_BINS equal bins. When a
+/* A histogram of |x| over [0, 2^exp) in Q_HIST_BINS equal bins. When a
  * larger value arrives the range doubles (adjacent bins merge), so the
  * counts depend only on the multiset of values added, never their order. */
-#define CAL_HIST_BINS 2048
-typedef struct cal_hist {
+#define Q_HIST_BINS 2048
+typedef struct q_hist {
     int exp;           /* the range is [0, 2^exp); meaningless while nonzero == 0 */
     int64_t nonzero;   /* values added that are not 0 */
     int64_t zeros;     /* exact zeros (in bin 0 too) */
     float absmax;
-    uint64_t bins[CAL_HIST_BINS];
-} cal_hist;
+    uint64_t bins[Q_HIST_BINS];
+} q_hist;
 
-void cal_hist_init(cal_hist *h);
-void cal_hist_add(cal_hist *h, const float *x, int64_t n);
-double cal_hist_bin_width(const cal_hist *h);
-int64_t cal_hist_total(const cal_hist *h);
+void q_hist_init(q_hist *h);
+void q_hist_add(q_hist *h, const float *x, int64_t n);
+double q_hist_bin_width(const q_hist *h);
+int64_t q_hist_total(const q_hist *h);
 /* The clip value (symmetric int8, scale = clip / 127) the method chooses;
  * percentile is in percent. 0 for an all-zero histogram. */
-double cal_clip(const cal_hist *h, cal_method m, double percentile);
-const char *cal_method_name(cal_method m);
+double q_observer_clip(const q_hist *h, q_observer m, double percentile);
+const char *q_observer_name(q_observer m);
 /* "minmax", "percentile", "percentile=99.9", "mse", "kl". */
-bool cal_method_parse(const char *text, cal_method *m, double *percentile);
+bool q_observer_parse(const char *text, q_observer *m, double *percentile);
 
 /* Statistics of one activation that feeds a linear layer or a matmul. */
-typedef struct cal_stats {
+typedef struct ir_calib_stats {
     int32_t node;
     int64_t count;     /* elements seen over all samples */
     float min, max;
-    cal_hist hist;     /* of |x| */
+    q_hist hist;     /* of |x| */
     int64_t channels;  /* size of the last dimension */
     double *mean_sq;   /* per channel: mean of x^2 over samples and rows */
     double *xx;        /* linear inputs, if second moments were asked for and
-                        * channels <= CAL_XX_MAX: E[x x^T], channels^2 */
+                        * channels <= IR_CALIB_XX_MAX: E[x x^T], channels^2 */
     double clip;       /* chosen by the method */
-} cal_stats;
+} ir_calib_stats;
 
-#define CAL_XX_MAX 4096
+#define IR_CALIB_XX_MAX 4096
 typedef struct ir_calibration {
     bool second_moments;  /* xx collected (for :gptq and auto) */
-    cal_method method;
+    q_observer method;
     double percentile;
     int64_t samples;      /* calibration samples streamed */
     double seconds;
     const char *const *specs; /* the --calib NAME=FILE.npy, for later passes */
     int n_specs;
-    cal_stats **of_node;  /* per node: its statistics, or NULL */
+    ir_calib_stats **of_node;  /* per node: its statistics, or NULL */
     int n_observed;
     double **gptq_u;      /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */
     bool **gptq_dead;     /* ... and which input channels never fire */
@@ -638,29 +638,29 @@ typedef struct ir_calibration {
 /* The pass: streams every calibration sample through the interpreter (f32
  * weights) and fills g->calib. No-op without --calib. Memory does not grow
  * with the number of samples. */
-bool ir_calibrate(ir_graph *g, const qp_options *o, bool second_moments);
+bool pass_calibrate(ir_graph *g, const pass_prec_options *o, bool second_moments);
 /* E[x x^T] (k x k) of the inputs of the linear layers using weight node w,
  * averaged over them, in arena; NULL if not collected. */
-const double *cal_second_moment(const ir_graph *g, int32_t w, fe_arena *arena);
+const double *pass_calib_second_moment(const ir_graph *g, int32_t w, sup_arena *arena);
 /* The int8 activation scale calibration gives the input of the linear
  * layers using weight node w: the largest clip over them / 127 (1 if the
  * activation was all zeros). */
-float cal_act_scale(const ir_graph *g, int32_t w);
+float pass_calib_act_scale(const ir_graph *g, int32_t w);
 /* Opens the calibration files (NAME=FILE.npy) for every input of g, as
- * model_inputs_open; *samples gets the number of samples. */
-bool cal_open(const ir_graph *g, const char *const *specs, int n, model_input *ins, int64_t *samples);
+ * interp_files_open; *samples gets the number of samples. */
+bool pass_calib_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *samples);
 
 /* A progress bar on stderr, shown once the work has taken a second and only
  * if stderr is a terminal. */
-typedef struct cal_progress {
+typedef struct sup_progress {
     const char *what;
     double start;
     bool shown, tty;
-} cal_progress;
-void cal_progress_begin(cal_progress *p, const char *what);
-void cal_progress_update(cal_progress *p, int64_t done, int64_t total);
-void cal_progress_end(cal_progress *p);
+} sup_progress;
+void sup_progress_begin(sup_progress *p, const char *what);
+void sup_progress_update(sup_progress *p, int64_t done, int64_t total);
+void sup_progress_end(sup_progress *p);
 /* Seconds on a monotonic clock. */
-double cal_now(void);
+double sup_now(void);
 
 #endif

@@ -28,9 +28,9 @@ static void print_weight_attrs(FILE *out, const ir_node *n)
     const char *sep = " {";
     if (n->precision) fprintf(out, "%sprecision=%s", sep, n->precision), sep = ", ";
     if (n->is_matrix) {
-        fe_arena scratch = {0};
-        fprintf(out, "%sformat=%s", sep, qp_format_name(&scratch, &n->qformat)), sep = ", ";
-        fe_arena_free(&scratch);
+        sup_arena scratch = {0};
+        fprintf(out, "%sformat=%s", sep, q_precision_name(&scratch, &n->qformat)), sep = ", ";
+        sup_arena_free(&scratch);
     }
     if (n->is_matrix && n->qformat.act8 && n->qformat.act_scale > 0)
         fprintf(out, "%sact_scale=%s", sep, fmt_float(n->qformat.act_scale, f, sizeof f)), sep = ", ";
@@ -41,7 +41,7 @@ static void print_weight_attrs(FILE *out, const ir_node *n)
 /* After calibration: the range an activation took and the int8 clip chosen. */
 static void print_calib(FILE *out, const ir_graph *g, int i)
 {
-    const cal_stats *s = g->calib ? g->calib->of_node[i] : NULL;
+    const ir_calib_stats *s = g->calib ? g->calib->of_node[i] : NULL;
     if (!s) return;
     char a[32], b[32], c[32];
     fprintf(out, " {range=[%s, %s], clip=%s}", fmt_float(s->min, a, sizeof a), fmt_float(s->max, b, sizeof b),

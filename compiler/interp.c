@@ -11,7 +11,7 @@
 #include "compiler.h"
 
 struct interp {
-    fe_arena *arena;
+    sup_arena *arena;
     const ir_graph *g;
     void **buf;         /* per node: float*, or int32_t* for i32 inputs */
     const float **wt;   /* per weight node: its transpose [K, N] for linear, or NULL */
@@ -64,21 +64,21 @@ static const float *weight_f32(interp *it, const ir_node *n)
 {
     const fe_tensor *t = n->tensor;
     if (t->dtype == QMC_DTYPE_F32 && (uintptr_t)t->data % sizeof(float) == 0) return t->data;
-    float *copy = fe_arena_alloc(it->arena, sizeof(float) * (size_t)(t->count ? t->count : 1));
+    float *copy = sup_arena_alloc(it->arena, sizeof(float) * (size_t)(t->count ? t->count : 1));
     fe_tensor_to_f32(t, copy);
     return copy;
 }
 
-interp *interp_new(fe_arena *arena, const ir_graph *g)
+interp *interp_new(sup_arena *arena, const ir_graph *g)
 {
-    interp *it = fe_arena_alloc(arena, sizeof *it);
+    interp *it = sup_arena_alloc(arena, sizeof *it);
     it->arena = arena;
     it->g = g;
-    it->buf = fe_arena_alloc(arena, sizeof *it->buf * (size_t)g->n_nodes);
-    it->wt = fe_arena_alloc(arena, sizeof *it->wt * (size_t)g->n_nodes);
-    it->wt_buf = fe_arena_alloc(arena, sizeof *it->wt_buf * (size_t)g->n_nodes);
-    it->act8 = fe_arena_alloc(arena, sizeof *it->act8 * (size_t)g->n_nodes);
-    it->act_scale = fe_arena_alloc(arena, sizeof *it->act_scale * (size_t)g->n_nodes);
+    it->buf = sup_arena_alloc(arena, sizeof *it->buf * (size_t)g->n_nodes);
+    it->wt = sup_arena_alloc(arena, sizeof *it->wt * (size_t)g->n_nodes);
+    it->wt_buf = sup_arena_alloc(arena, sizeof *it->wt_buf * (size_t)g->n_nodes);
+    it->act8 = sup_arena_alloc(arena, sizeof *it->act8 * (size_t)g->n_nodes);
+    it->act_scale = sup_arena_alloc(arena, sizeof *it->act_scale * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         size_t need = scratch_need(g, n);
@@ -88,14 +88,14 @@ interp *interp_new(fe_arena *arena, const ir_graph *g)
             it->act8[i] = n->qformat.act8;
             it->act_scale[i] = n->qformat.act_scale;
         } else if (n->op == IR_OP_CONST) {
-            float *c = fe_arena_alloc(arena, sizeof(float));
+            float *c = sup_arena_alloc(arena, sizeof(float));
             *c = n->attr.value;
             it->buf[i] = c;
         } else {
-            it->buf[i] = fe_arena_alloc(arena, 4 * node_floats(n)); /* f32 or i32 */
+            it->buf[i] = sup_arena_alloc(arena, 4 * node_floats(n)); /* f32 or i32 */
         }
     }
-    it->scratch = fe_arena_alloc(arena, sizeof(float) * (it->scratch_floats + 1));
+    it->scratch = sup_arena_alloc(arena, sizeof(float) * (it->scratch_floats + 1));
     return it;
 }
 
@@ -124,13 +124,13 @@ static const float *linear_wt(interp *it, int32_t w)
 {
     const ir_node *n = &it->g->nodes[w];
     if (n->op != IR_OP_WEIGHT) {
-        ref_transpose_2d(it->buf[w], it->scratch, n->shape[0], n->shape[1]);
+        interp_ref_transpose_2d(it->buf[w], it->scratch, n->shape[0], n->shape[1]);
         return it->scratch;
     }
     if (!it->wt[w]) {
-        if (!it->wt_buf[w]) it->wt_buf[w] = fe_arena_alloc(it->arena, sizeof(float) * node_floats(n));
+        if (!it->wt_buf[w]) it->wt_buf[w] = sup_arena_alloc(it->arena, sizeof(float) * node_floats(n));
         float *t = it->wt_buf[w];
-        ref_transpose_2d(it->buf[w], t, n->shape[0], n->shape[1]);
+        interp_ref_transpose_2d(it->buf[w], t, n->shape[0], n->shape[1]);
         it->wt[w] = t;
     }
     return it->wt[w];
@@ -221,7 +221,7 @@ static void eval_matmul(interp *it, const ir_node *n, float *y)
             oa += i * sa[d];
             ob += i * sb[d];
         }
-        ref_matmul(pa + oa * m * k, pb + ob * k * nn, y + bidx * m * nn, m, k, nn);
+        interp_ref_matmul(pa + oa * m * k, pb + ob * k * nn, y + bidx * m * nn, m, k, nn);
     }
 }
 
@@ -286,7 +286,7 @@ static bool eval_embedding(interp *it, const ir_node *n, float *y)
     int64_t rows = t->shape[0], d = t->shape[1], count = ir_node_count(ix);
     for (int64_t i = 0; i < count; i++) {
         if (idx[i] < 0 || idx[i] >= rows) {
-            fe_error(n->loc, "embedding: index %d at position %lld is outside the table's %lld rows",
+            sup_error(n->loc, "embedding: index %d at position %lld is outside the table's %lld rows",
                      idx[i], (long long)i, (long long)rows);
             return false;
         }
@@ -311,7 +311,7 @@ static bool eval_node(interp *it, int32_t i)
         int64_t nn = w->shape[0], k = w->shape[1];
         if (w->op == IR_OP_WEIGHT && it->act8[n->inputs[1]])
             x = act8_rows(it, x, count / nn, k, it->act_scale[n->inputs[1]]);
-        ref_linear(x, linear_wt(it, n->inputs[1]), n->n_inputs == 3 ? it->buf[n->inputs[2]] : NULL, y,
+        interp_ref_linear(x, linear_wt(it, n->inputs[1]), n->n_inputs == 3 ? it->buf[n->inputs[2]] : NULL, y,
                    count / nn, k, nn);
         return true;
     }
@@ -324,10 +324,10 @@ static bool eval_node(interp *it, int32_t i)
         for (int64_t j = 0; j < count; j++) y[j] = x[j] > 0 ? x[j] : 0;
         return true;
     case IR_OP_GELU:
-        for (int64_t j = 0; j < count; j++) y[j] = ref_gelu(x[j]);
+        for (int64_t j = 0; j < count; j++) y[j] = interp_ref_gelu(x[j]);
         return true;
     case IR_OP_SILU:
-        for (int64_t j = 0; j < count; j++) y[j] = ref_silu(x[j]);
+        for (int64_t j = 0; j < count; j++) y[j] = interp_ref_silu(x[j]);
         return true;
     case IR_OP_TANH:
         for (int64_t j = 0; j < count; j++) y[j] = tanhf(x[j]);
@@ -335,16 +335,16 @@ static bool eval_node(interp *it, int32_t i)
     case IR_OP_SOFTMAX: {
         int64_t outer, dim, inner;
         around_axis(n, n->attr.axis, &outer, &dim, &inner);
-        ref_softmax(x, y, outer, dim, inner);
+        interp_ref_softmax(x, y, outer, dim, inner);
         return true;
     }
     case IR_OP_LAYERNORM:
     case IR_OP_RMSNORM: {
         int64_t d = n->shape[n->rank - 1];
         if (n->op == IR_OP_LAYERNORM)
-            ref_layernorm(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, count / d, d, n->attr.eps);
+            interp_ref_layernorm(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, count / d, d, n->attr.eps);
         else
-            ref_rmsnorm(x, it->buf[n->inputs[1]], y, count / d, d, n->attr.eps);
+            interp_ref_rmsnorm(x, it->buf[n->inputs[1]], y, count / d, d, n->attr.eps);
         return true;
     }
     case IR_OP_EMBEDDING: return eval_embedding(it, n, y);
@@ -354,7 +354,7 @@ static bool eval_node(interp *it, int32_t i)
     case IR_OP_CONCAT: eval_concat(it, n, y); return true;
     case IR_OP_ATTENTION: {
         const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]], *v = &g->nodes[n->inputs[2]];
-        ref_attention(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, q->shape[0], k->shape[0], q->shape[1],
+        interp_ref_attention(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, q->shape[0], k->shape[0], q->shape[1],
                       v->shape[1], n->attr.heads, n->attr.causal, n->attr.scale, it->scratch);
         return true;
     }

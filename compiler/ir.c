@@ -25,11 +25,11 @@ const char *ir_op_name(ir_op op)
     return (unsigned)op < IR_OP_COUNT ? names[op] : "?";
 }
 
-int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, fe_loc loc)
+int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, sup_loc loc)
 {
     if (g->n_nodes == g->cap_nodes) {
         int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
-        g->nodes = fe_arena_grow(g->arena, g->nodes, (size_t)g->cap_nodes, (size_t)cap,
+        g->nodes = sup_arena_grow(g->arena, g->nodes, (size_t)g->cap_nodes, (size_t)cap,
                                  sizeof *g->nodes);
         g->cap_nodes = cap;
     }
@@ -41,7 +41,7 @@ int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, 
     n->loc = loc;
     n->n_inputs = n_inputs;
     if (n_inputs) {
-        n->inputs = fe_arena_alloc(g->arena, sizeof *n->inputs * (size_t)n_inputs);
+        n->inputs = sup_arena_alloc(g->arena, sizeof *n->inputs * (size_t)n_inputs);
         memcpy(n->inputs, inputs, sizeof *n->inputs * (size_t)n_inputs);
     }
     return index;
@@ -61,13 +61,13 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-int32_t *ir_name_map_slot(fe_arena *arena, ir_name_map *m, const char *key, bool insert)
+int32_t *ir_name_map_slot(sup_arena *arena, ir_name_map *m, const char *key, bool insert)
 {
     if (insert && (m->n + 1) * 2 > m->cap) {
         ir_name_map old = *m;
         m->cap = old.cap ? old.cap * 2 : 64;
-        m->keys = fe_arena_alloc(arena, sizeof *m->keys * (size_t)m->cap);
-        m->vals = fe_arena_alloc(arena, sizeof *m->vals * (size_t)m->cap);
+        m->keys = sup_arena_alloc(arena, sizeof *m->keys * (size_t)m->cap);
+        m->vals = sup_arena_alloc(arena, sizeof *m->vals * (size_t)m->cap);
         m->n = 0;
         for (int i = 0; i < old.cap; i++)
             if (old.keys[i]) *ir_name_map_slot(arena, m, old.keys[i], true) = old.vals[i];

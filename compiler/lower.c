@@ -26,7 +26,7 @@ typedef struct allocator {
     int n, cap;
     int64_t high; /* the workspace size so far */
     int64_t live, peak;
-    fe_arena *arena;
+    sup_arena *arena;
 } allocator;
 
 static int64_t round_up(int64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
@@ -43,7 +43,7 @@ static int64_t alloc_bytes(allocator *a, int64_t bytes)
     }
     if (a->n == a->cap) {
         int cap = a->cap ? a->cap * 2 : 32;
-        a->used = fe_arena_grow(a->arena, a->used, (size_t)a->cap, (size_t)cap, sizeof *a->used);
+        a->used = sup_arena_grow(a->arena, a->used, (size_t)a->cap, (size_t)cap, sizeof *a->used);
         a->cap = cap;
     }
     memmove(&a->used[pos + 1], &a->used[pos], sizeof *a->used * (size_t)(a->n - pos));
@@ -121,13 +121,13 @@ static bool has_storage(const ir_node *n)
     return n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_CONST;
 }
 
-bool ir_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
+bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
 {
-    fe_arena *arena = g->arena;
+    sup_arena *arena = g->arena;
     memset(plan, 0, sizeof *plan);
-    plan->buf = fe_arena_alloc(arena, sizeof *plan->buf * (size_t)g->n_nodes);
-    plan->output_copies = fe_arena_alloc(arena, sizeof *plan->output_copies * (size_t)(g->n_outputs + 1));
-    int32_t *last_use = fe_arena_alloc(arena, sizeof *last_use * (size_t)g->n_nodes);
+    plan->buf = sup_arena_alloc(arena, sizeof *plan->buf * (size_t)g->n_nodes);
+    plan->output_copies = sup_arena_alloc(arena, sizeof *plan->output_copies * (size_t)(g->n_outputs + 1));
+    int32_t *last_use = sup_arena_alloc(arena, sizeof *last_use * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++) {
         last_use[i] = i;
         for (int j = 0; j < g->nodes[i].n_inputs; j++) last_use[g->nodes[i].inputs[j]] = i;
@@ -154,7 +154,7 @@ bool ir_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
     }
     /* rows_die_after[i]: the layer whose shared int8 rows are free once
      * node i (their last reader) has run, or -1 */
-    int32_t *rows_die_after = fe_arena_alloc(arena, sizeof *rows_die_after * (size_t)g->n_nodes);
+    int32_t *rows_die_after = sup_arena_alloc(arena, sizeof *rows_die_after * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++) rows_die_after[i] = -1;
     allocator a = {.arena = arena};
     for (int i = 0; i < g->n_nodes; i++) {

@@ -12,13 +12,13 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"compile", cmd_compile, "compile a model to an executable, object, library, IR or assembly"},
-    {"run", cmd_run, "evaluate a model with the reference interpreter"},
-    {"eval", cmd_eval, "measure accuracy or perplexity on labelled data"},
-    {"inspect", cmd_inspect, "print a model's graph IR, syntax tree or tokens"},
-    {"quantize", cmd_quantize, "quantize a tensor (.npy) and measure the error"},
-    {"report", cmd_report, "draw a precision report (--report FILE.json) as HTML or SVG"},
-    {"targets", cmd_targets, "list the target architectures, CPUs and features"},
+    {"compile", cli_compile, "compile a model to an executable, object, library, IR or assembly"},
+    {"run", cli_run, "evaluate a model with the reference interpreter"},
+    {"eval", cli_eval, "measure accuracy or perplexity on labelled data"},
+    {"inspect", cli_inspect, "print a model's graph IR, syntax tree or tokens"},
+    {"quantize", cli_quantize, "quantize a tensor (.npy) and measure the error"},
+    {"report", cli_report, "draw a precision report (--report FILE.json) as HTML or SVG"},
+    {"targets", cli_targets, "list the target architectures, CPUs and features"},
 };
 
 static void usage(FILE *f)

@@ -11,7 +11,7 @@ static bool split_spec(const char *spec, const char *what, char *name, size_t si
 {
     const char *eq = strchr(spec, '=');
     if (!eq || eq == spec || !eq[1]) {
-        fe_error_plain("expected %s NAME=FILE.npy, got '%s'", what, spec);
+        sup_error_plain("expected %s NAME=FILE.npy, got '%s'", what, spec);
         return false;
     }
     snprintf(name, size, "%.*s", (int)(eq - spec), spec);
@@ -26,10 +26,10 @@ static int find_port(const ir_port *ports, int n, const char *name, const char *
     const char *names[64] = {0};
     int k = 0;
     for (int i = 0; i < n && k < 64; i++) names[k++] = ports[i].name;
-    const char *best = fe_closest(name, names, k);
-    if (best) fe_error_plain("the model has no %s '%s'; did you mean '%s'?", what, name, best);
-    else if (n) fe_error_plain("the model has no %s '%s' (its %ss: %s%s)", what, name, what, names[0], n > 1 ? ", ..." : "");
-    else fe_error_plain("the model has no %ss", what);
+    const char *best = rt_closest(name, names, k);
+    if (best) sup_error_plain("the model has no %s '%s'; did you mean '%s'?", what, name, best);
+    else if (n) sup_error_plain("the model has no %s '%s' (its %ss: %s%s)", what, name, what, names[0], n > 1 ? ", ..." : "");
+    else sup_error_plain("the model has no %ss", what);
     return -1;
 }
 
@@ -39,7 +39,7 @@ static bool dtype_accepted(qmc_dtype declared, qmc_dtype file)
     return file == QMC_DTYPE_I32 || file == QMC_DTYPE_I64;
 }
 
-static bool model_input_open(const ir_graph *g, const char *spec, model_input *in)
+static bool model_input_open(const ir_graph *g, const char *spec, interp_file *in)
 {
     char name[128], err[256];
     memset(in, 0, sizeof *in);
@@ -48,11 +48,11 @@ static bool model_input_open(const ir_graph *g, const char *spec, model_input *i
     if (in->port < 0) return false;
     const ir_port *p = &g->inputs[in->port];
     if (rt_file_map(in->path, &in->file, err, sizeof err) != QMC_OK) {
-        fe_error_plain("cannot read '%s' for input '%s': %s", in->path, p->name, err);
+        sup_error_plain("cannot read '%s' for input '%s': %s", in->path, p->name, err);
         return false;
     }
     if (rt_npy_parse(in->file.data, in->file.size, &in->npy, err, sizeof err) != QMC_OK) {
-        fe_error_plain("malformed .npy file '%s' for input '%s': %s", in->path, p->name, err);
+        sup_error_plain("malformed .npy file '%s' for input '%s': %s", in->path, p->name, err);
         rt_file_unmap(&in->file);
         return false;
     }
@@ -60,7 +60,7 @@ static bool model_input_open(const ir_graph *g, const char *spec, model_input *i
     rt_shape_str(p->dtype, p->rank, p->shape, want, sizeof want);
     rt_shape_str(in->npy.dtype, in->npy.rank, in->npy.shape, have, sizeof have);
     if (!dtype_accepted(p->dtype, in->npy.dtype)) {
-        fe_error(p->loc, "input '%s' is %s but '%s' holds %s (%s)", p->name, want, in->path, have,
+        sup_error(p->loc, "input '%s' is %s but '%s' holds %s (%s)", p->name, want, in->path, have,
                  p->dtype == QMC_DTYPE_F32 ? "expected float32" : "expected int32 or int64");
         rt_file_unmap(&in->file);
         return false;
@@ -69,21 +69,21 @@ static bool model_input_open(const ir_graph *g, const char *spec, model_input *i
     bool match = (extra == 0 || extra == 1) &&
                  memcmp(in->npy.shape + extra, p->shape, sizeof p->shape[0] * (size_t)p->rank) == 0;
     if (!match) {
-        fe_error(p->loc, "input '%s' is %s (or a batch [N, ...] of it) but '%s' holds %s", p->name, want,
+        sup_error(p->loc, "input '%s' is %s (or a batch [N, ...] of it) but '%s' holds %s", p->name, want,
                  in->path, have);
         rt_file_unmap(&in->file);
         return false;
     }
     in->batch = extra ? in->npy.shape[0] : -1;
     if (in->batch == 0) {
-        fe_error(p->loc, "input '%s': '%s' holds an empty batch", p->name, in->path);
+        sup_error(p->loc, "input '%s': '%s' holds an empty batch", p->name, in->path);
         rt_file_unmap(&in->file);
         return false;
     }
     return true;
 }
 
-static bool model_input_read(const ir_graph *g, const model_input *in, int64_t b, void *dst)
+static bool model_input_read(const ir_graph *g, const interp_file *in, int64_t b, void *dst)
 {
     const ir_port *p = &g->inputs[in->port];
     int64_t count = 1;
@@ -99,7 +99,7 @@ static bool model_input_read(const ir_graph *g, const model_input *in, int64_t b
         int64_t v;
         memcpy(&v, src + i * 8, 8);
         if (v < INT32_MIN || v > INT32_MAX) {
-            fe_error(p->loc, "input '%s': '%s' holds %lld, which does not fit in i32", p->name, in->path,
+            sup_error(p->loc, "input '%s': '%s' holds %lld, which does not fit in i32", p->name, in->path,
                      (long long)v);
             return false;
         }
@@ -108,28 +108,28 @@ static bool model_input_read(const ir_graph *g, const model_input *in, int64_t b
     return true;
 }
 
-void model_input_close(model_input *in) { rt_file_unmap(&in->file); }
+void interp_file_close(interp_file *in) { rt_file_unmap(&in->file); }
 
-static bool model_inputs_check(const ir_graph *g, const model_input *ins, int n, int64_t *batch)
+static bool model_inputs_check(const ir_graph *g, const interp_file *ins, int n, int64_t *batch)
 {
     *batch = -1;
     for (int p = 0; p < g->n_inputs; p++) {
         int given = 0;
         for (int i = 0; i < n; i++) given += ins[i].port == p;
         if (given == 0) {
-            fe_error(g->inputs[p].loc, "input '%s' is not given (pass --input %s=FILE.npy)", g->inputs[p].name,
+            sup_error(g->inputs[p].loc, "input '%s' is not given (pass --input %s=FILE.npy)", g->inputs[p].name,
                      g->inputs[p].name);
             return false;
         }
         if (given > 1) {
-            fe_error_plain("input '%s' is given more than once", g->inputs[p].name);
+            sup_error_plain("input '%s' is given more than once", g->inputs[p].name);
             return false;
         }
     }
     for (int i = 0; i < n; i++) {
         if (ins[i].batch < 0) continue;
         if (*batch >= 0 && ins[i].batch != *batch) {
-            fe_error_plain("batched inputs disagree: '%s' has %lld items but another has %lld", ins[i].path,
+            sup_error_plain("batched inputs disagree: '%s' has %lld items but another has %lld", ins[i].path,
                            (long long)ins[i].batch, (long long)*batch);
             return false;
         }
@@ -138,26 +138,26 @@ static bool model_inputs_check(const ir_graph *g, const model_input *ins, int n,
     return true;
 }
 
-bool model_inputs_open(const ir_graph *g, const char *const *specs, int n, model_input *ins, int64_t *batch)
+bool interp_files_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *batch)
 {
     int opened = 0;
     for (; opened < n; opened++)
         if (!model_input_open(g, specs[opened], &ins[opened])) break;
     if (opened < n || !model_inputs_check(g, ins, n, batch)) {
-        for (int i = 0; i < opened; i++) model_input_close(&ins[i]);
+        for (int i = 0; i < opened; i++) interp_file_close(&ins[i]);
         return false;
     }
     return true;
 }
 
-bool model_inputs_load(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t s)
+bool interp_files_load(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t s)
 {
     for (int i = 0; i < n; i++)
         if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : s, interp_input(it, ins[i].port))) return false;
     return true;
 }
 
-bool model_output_spec(const ir_graph *g, const char *spec, int *port, const char **path)
+bool interp_output_spec(const ir_graph *g, const char *spec, int *port, const char **path)
 {
     char name[128];
     if (!split_spec(spec, "--output", name, sizeof name, path)) return false;
@@ -165,11 +165,11 @@ bool model_output_spec(const ir_graph *g, const char *spec, int *port, const cha
     return *port >= 0;
 }
 
-bool model_run_batches(const ir_graph *g, interp *it, const model_input *ins, int n, int64_t runs,
+bool interp_run_batches(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t runs,
                        float *const *stacked)
 {
     for (int64_t r = 0; r < runs; r++) {
-        if (!model_inputs_load(g, it, ins, n, r) || !interp_run(it)) return false;
+        if (!interp_files_load(g, it, ins, n, r) || !interp_run(it)) return false;
         for (int o = 0; o < g->n_outputs; o++) {
             int64_t count = ir_node_count(&g->nodes[g->outputs[o].node]);
             memcpy(stacked[o] + r * count, interp_output(it, o), sizeof(float) * (size_t)count);

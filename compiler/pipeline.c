@@ -9,42 +9,42 @@
 
 #include "compiler.h"
 
-const char *const pipeline_pass_names[] = {"build", "shape", "calibrate", "precision", "quantize", NULL};
+const char *const pass_names[] = {"build", "shape", "calibrate", "precision", "quantize", NULL};
 
-static bool after_pass(const ir_graph *g, const char *pass, const pipeline_options *opts)
+static bool after_pass(const ir_graph *g, const char *pass, const pass_options *opts)
 {
     if (!ir_verify(g, pass)) return false;
     if (opts && opts->dump_after && strcmp(opts->dump_after, pass) == 0) ir_dump(stdout, g);
     return true;
 }
 
-ir_graph *pipeline_load(fe_arena *arena, const char *model_path, const pipeline_options *opts)
+ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pass_options *opts)
 {
     fe_node *ast = fe_parse_file(arena, model_path);
     if (!ast) return NULL;
-    ir_build_options bo = {.weights_override = opts ? opts->weights_override : NULL};
-    ir_graph *g = ir_build_graph(arena, ast, &bo);
+    pass_build_options bo = {.weights_override = opts ? opts->weights_override : NULL};
+    ir_graph *g = pass_build_graph(arena, ast, &bo);
     if (!g || !after_pass(g, "build", opts)) return NULL;
-    if (!ir_infer_shapes(g) || !after_pass(g, "shape", opts)) return NULL;
+    if (!pass_infer_shapes(g) || !after_pass(g, "shape", opts)) return NULL;
     return g;
 }
 
-bool pipeline_precision(fe_arena *arena, ir_graph *g, const pipeline_options *opts)
+bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts)
 {
-    const qp_options *o = &opts->prec;
-    qp_spec spec;
-    if (o->precision && !qp_spec_parse(arena, o->precision, &spec)) return false;
+    const pass_prec_options *o = &opts->prec;
+    pass_spec spec;
+    if (o->precision && !pass_spec_parse(arena, o->precision, &spec)) return false;
     spec.budget_bits = o->budget_bits;
     spec.max_error = o->max_error;
     spec.sens_samples = o->sens_samples;
-    bool second_moments = o->precision && (qp_spec_has_auto(&spec) || qp_spec_has_gptq(&spec));
-    if (!ir_calibrate(g, o, second_moments) || !after_pass(g, "calibrate", opts)) return false;
-    if (!ir_select_precision(g, o->precision ? &spec : NULL)) return false;
+    bool second_moments = o->precision && (pass_spec_has_auto(&spec) || pass_spec_has_gptq(&spec));
+    if (!pass_calibrate(g, o, second_moments) || !after_pass(g, "calibrate", opts)) return false;
+    if (!pass_select_precision(g, o->precision ? &spec : NULL)) return false;
     /* a fixed choice is measured too when someone will read the numbers */
     bool explain = o->report || o->verbose;
-    if (explain && !g->selection->automatic && !qp_measure_fixed(g)) return false;
+    if (explain && !g->selection->automatic && !pass_measure_fixed(g)) return false;
     if (!after_pass(g, "precision", opts)) return false;
-    if (!ir_quantize_weights(g) || !after_pass(g, "quantize", opts)) return false;
+    if (!pass_quantize_weights(g) || !after_pass(g, "quantize", opts)) return false;
     if (o->verbose) ir_report_print_table(g, stderr);
     return !o->report || ir_report_write_json(g, o->report);
 }

@@ -18,7 +18,7 @@ static const char valid_formats[] =
     "f32, int8, int4, int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; modifiers :asym :mse :minmax :gptq :a8 :static";
 
 /* Splits "int4:g64:asym" at ':' and applies each modifier. */
-static bool apply_modifier(const char *m, size_t n, qp_format *f, char *err, size_t err_size)
+static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, size_t err_size)
 {
     bool int4 = f->format == QFMT_INT4 || f->format == QFMT_UINT4;
     if (n == 3 && !strncmp(m, "g32", 3) && int4) return f->group = 32, true;
@@ -34,7 +34,7 @@ static bool apply_modifier(const char *m, size_t n, qp_format *f, char *err, siz
     return false;
 }
 
-bool qp_format_parse(const char *text, qp_format *out, char *err, size_t err_size)
+bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err_size)
 {
     memset(out, 0, sizeof *out);
     size_t n = strcspn(text, ":");
@@ -70,7 +70,7 @@ bool qp_format_parse(const char *text, qp_format *out, char *err, size_t err_siz
 }
 
 /* "auto", "auto:a8", "auto:a8:static": the modifiers land in *f. */
-static bool parse_auto(const char *text, bool *is_auto, qp_format *f, char *err, size_t err_size)
+static bool parse_auto(const char *text, bool *is_auto, q_precision *f, char *err, size_t err_size)
 {
     *is_auto = strncmp(text, "auto", 4) == 0 && (text[4] == 0 || text[4] == ':');
     if (!*is_auto) return true;
@@ -87,49 +87,49 @@ static bool parse_auto(const char *text, bool *is_auto, qp_format *f, char *err,
         }
         p += m;
     }
-    if (!qp_format_parse(buf, f, err, err_size)) return false;
+    if (!q_precision_parse(buf, f, err, err_size)) return false;
     f->format = QFMT_F32; /* a placeholder until the search chooses */
     return true;
 }
 
-const char *qp_format_name(fe_arena *arena, const qp_format *f)
+const char *q_precision_name(sup_arena *arena, const q_precision *f)
 {
     const char *base = f->format == QFMT_UINT4 ? "int4" : q_format_name(f->format);
-    return fe_arena_printf(arena, "%s%s%s%s%s%s%s", base,
-                           f->group ? fe_arena_printf(arena, ":g%d", f->group) : "",
+    return sup_arena_printf(arena, "%s%s%s%s%s%s%s", base,
+                           f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
                            f->format == QFMT_UINT4 ? ":asym" : "", f->clip == Q_CLIP_MSE ? ":mse" : "",
                            f->gptq ? ":gptq" : "", f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
 }
 
-bool qp_spec_parse(fe_arena *arena, const char *text, qp_spec *out)
+bool pass_spec_parse(sup_arena *arena, const char *text, pass_spec *out)
 {
     memset(out, 0, sizeof *out);
-    out->text = fe_arena_strdup(arena, text);
+    out->text = sup_arena_strdup(arena, text);
     char err[256];
     int n = 1;
     for (const char *p = text; *p; p++) n += *p == ',';
-    out->overrides = fe_arena_alloc(arena, sizeof *out->overrides * (size_t)n);
+    out->overrides = sup_arena_alloc(arena, sizeof *out->overrides * (size_t)n);
     bool have_default = false;
     for (const char *p = text;;) {
         size_t len = strcspn(p, ",");
-        char *item = fe_arena_strndup(arena, p, len);
+        char *item = sup_arena_strndup(arena, p, len);
         char *eq = strchr(item, '=');
         if (!eq && have_default) {
-            fe_error_plain("--precision: '%s' is a second default format; per-tensor overrides are GLOB=FORMAT", item);
+            sup_error_plain("--precision: '%s' is a second default format; per-tensor overrides are GLOB=FORMAT", item);
             return false;
         }
-        qp_format f;
+        q_precision f;
         bool is_auto;
         const char *ftext = eq ? eq + 1 : item;
         if (!parse_auto(ftext, &is_auto, &f, err, sizeof err) ||
-            (!is_auto && !qp_format_parse(ftext, &f, err, sizeof err))) {
-            fe_error_plain("--precision: %s", err);
+            (!is_auto && !q_precision_parse(ftext, &f, err, sizeof err))) {
+            sup_error_plain("--precision: %s", err);
             return false;
         }
         if (eq) {
-            if (eq == item) return fe_error_plain("--precision: '%s' has an empty tensor name", item), false;
+            if (eq == item) return sup_error_plain("--precision: '%s' has an empty tensor name", item), false;
             *eq = 0;
-            out->overrides[out->n_overrides++] = (qp_override){item, f, is_auto, false};
+            out->overrides[out->n_overrides++] = (pass_override){item, f, is_auto, false};
         } else {
             out->dflt = f;
             out->dflt_automatic = is_auto;
@@ -141,21 +141,21 @@ bool qp_spec_parse(fe_arena *arena, const char *text, qp_spec *out)
     return true;
 }
 
-bool qp_spec_has_auto(const qp_spec *spec)
+bool pass_spec_has_auto(const pass_spec *spec)
 {
     bool any = spec->dflt_automatic;
     for (int o = 0; o < spec->n_overrides; o++) any |= spec->overrides[o].automatic;
     return any;
 }
 
-bool qp_spec_has_static(const qp_spec *spec)
+bool pass_spec_has_static(const pass_spec *spec)
 {
     bool any = spec->dflt.act_static;
     for (int o = 0; o < spec->n_overrides; o++) any |= spec->overrides[o].f.act_static;
     return any;
 }
 
-bool qp_spec_has_gptq(const qp_spec *spec)
+bool pass_spec_has_gptq(const pass_spec *spec)
 {
     bool any = spec->dflt.gptq;
     for (int o = 0; o < spec->n_overrides; o++) any |= spec->overrides[o].f.gptq;
@@ -163,11 +163,11 @@ bool qp_spec_has_gptq(const qp_spec *spec)
 }
 
 /* The precision an annotation such as @int4g64 asks for. */
-static bool annotation_format(const ir_node *w, qp_format *f)
+static bool annotation_format(const ir_node *w, q_precision *f)
 {
     char err[256];
-    if (qp_format_parse(w->precision, f, err, sizeof err)) return true;
-    fe_error(w->precision_loc, "%s", err);
+    if (q_precision_parse(w->precision, f, err, sizeof err)) return true;
+    sup_error(w->precision_loc, "%s", err);
     return false;
 }
 
@@ -194,15 +194,15 @@ static int mark_matrices(ir_graph *g)
 }
 
 /* Resolves one matrix's format by precedence; d records where it came from. */
-static bool resolve(ir_node *w, const qp_spec *spec, bool have_spec, qp_decision *d, bool *is_auto)
+static bool resolve(ir_node *w, const pass_spec *spec, bool have_spec, ir_decision *d, bool *is_auto)
 {
     w->qformat = spec->dflt;
     *is_auto = spec->dflt_automatic;
-    d->origin = have_spec ? QP_FROM_DEFAULT : QP_FROM_NONE;
+    d->origin = have_spec ? IR_FROM_DEFAULT : IR_FROM_NONE;
     if (w->precision) {
         if (!annotation_format(w, &w->qformat)) return false;
         *is_auto = false;
-        d->origin = QP_FROM_ANNOTATION;
+        d->origin = IR_FROM_ANNOTATION;
         d->origin_text = w->precision;
     }
     for (int o = 0; o < spec->n_overrides; o++)
@@ -210,10 +210,10 @@ static bool resolve(ir_node *w, const qp_spec *spec, bool have_spec, qp_decision
             w->qformat = spec->overrides[o].f;
             *is_auto = spec->overrides[o].automatic;
             spec->overrides[o].used = true;
-            d->origin = QP_FROM_OVERRIDE;
+            d->origin = IR_FROM_OVERRIDE;
             d->origin_text = spec->overrides[o].glob;
         }
-    if (*is_auto) d->origin = QP_FROM_AUTO;
+    if (*is_auto) d->origin = IR_FROM_AUTO;
     return true;
 }
 
@@ -225,35 +225,35 @@ static bool static_scales(ir_graph *g)
         /* (auto's placeholder is f32: the search sets the scale) */
         if (!w->is_matrix || !w->qformat.act_static || w->qformat.format == QFMT_F32) continue;
         if (!g->calib) {
-            fe_error_plain("--precision: '%s' needs a calibrated activation scale for '%s'; pass --calib NAME=FILE.npy",
-                           qp_format_name(g->arena, &w->qformat), w->name);
+            sup_error_plain("--precision: '%s' needs a calibrated activation scale for '%s'; pass --calib NAME=FILE.npy",
+                           q_precision_name(g->arena, &w->qformat), w->name);
             return false;
         }
-        w->qformat.act_scale = cal_act_scale(g, i);
+        w->qformat.act_scale = pass_calib_act_scale(g, i);
     }
     return true;
 }
 
-bool ir_select_precision(ir_graph *g, const qp_spec *spec)
+bool pass_select_precision(ir_graph *g, const pass_spec *spec)
 {
-    qp_spec none = {.dflt = {.format = QFMT_F32, .clip = Q_CLIP_MINMAX}};
+    pass_spec none = {.dflt = {.format = QFMT_F32, .clip = Q_CLIP_MINMAX}};
     bool have_spec = spec != NULL;
     if (!spec) spec = &none;
-    qp_selection *sel = fe_arena_alloc(g->arena, sizeof *sel);
+    ir_selection *sel = sup_arena_alloc(g->arena, sizeof *sel);
     sel->spec_text = spec->text;
     sel->calib_error = sel->predicted_error = -1;
-    sel->d = fe_arena_alloc(g->arena, sizeof *sel->d * (size_t)(mark_matrices(g) + 1));
+    sel->d = sup_arena_alloc(g->arena, sizeof *sel->d * (size_t)(mark_matrices(g) + 1));
     g->selection = sel;
     bool any_auto = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *w = &g->nodes[i];
         if (w->op == IR_OP_WEIGHT && w->precision && !w->is_matrix) {
-            fe_error(w->precision_loc, "'@%s' asks to quantize '%s', but only weights used as a linear layer's "
+            sup_error(w->precision_loc, "'@%s' asks to quantize '%s', but only weights used as a linear layer's "
                                        "weight matrix can be quantized", w->precision, w->name);
             return false;
         }
         if (!w->is_matrix) continue;
-        qp_decision *d = &sel->d[sel->n++];
+        ir_decision *d = &sel->d[sel->n++];
         d->node = i;
         d->sensitivity = d->sensitivity_ref = -1;
         bool is_auto;
@@ -262,10 +262,10 @@ bool ir_select_precision(ir_graph *g, const qp_spec *spec)
     }
     for (int o = 0; o < spec->n_overrides; o++)
         if (!spec->overrides[o].used) {
-            fe_error_plain("--precision: '%s' matches no weight matrix of a linear layer", spec->overrides[o].glob);
+            sup_error_plain("--precision: '%s' matches no weight matrix of a linear layer", spec->overrides[o].glob);
             list_matrices(g);
             return false;
         }
     if (!static_scales(g)) return false;
-    return !any_auto || qp_select_auto(g, spec);
+    return !any_auto || pass_select_auto(g, spec);
 }

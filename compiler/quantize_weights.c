@@ -14,7 +14,7 @@
 #include "compiler.h"
 
 /* How compiler/quant is asked for a precision's parameters. */
-static q_choice choice_of(const qp_format *f)
+static q_choice choice_of(const q_precision *f)
 {
     q_choice c = {.format = f->format, .clip = f->clip, .symmetric = f->format != QFMT_UINT4};
     if (f->group) {
@@ -30,7 +30,7 @@ static q_choice choice_of(const qp_format *f)
     return c;
 }
 
-size_t qp_format_bytes(const qp_format *f, int64_t n, int64_t k)
+size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k)
 {
     if (f->format == QFMT_F32) return (size_t)(n * k) * 4;
     int64_t kp = f->group ? (k + f->group - 1) / f->group * f->group : k;
@@ -70,9 +70,9 @@ static bool cholesky(double *a, int64_t k)
 
 /* U, upper, with U^T U = H^-1: from H = L L^T, H^-1 = L^-T L^-1; its
  * Cholesky factor is computed directly on the inverse. */
-static bool gptq_factor(fe_arena *a, const double *h, int64_t k, double *u, bool *dead)
+static bool gptq_factor(sup_arena *a, const double *h, int64_t k, double *u, bool *dead)
 {
-    double *m = fe_arena_alloc(a, sizeof(double) * (size_t)(k * k));
+    double *m = sup_arena_alloc(a, sizeof(double) * (size_t)(k * k));
     memcpy(m, h, sizeof(double) * (size_t)(k * k));
     double mean = 0;
     for (int64_t i = 0; i < k; i++) {
@@ -83,7 +83,7 @@ static bool gptq_factor(fe_arena *a, const double *h, int64_t k, double *u, bool
     for (int64_t i = 0; i < k; i++) m[i * k + i] += 0.01 * mean / (double)k;
     if (!cholesky(m, k)) return false;
     /* inv = L^-1 (lower), by forward substitution */
-    double *inv = fe_arena_alloc(a, sizeof(double) * (size_t)(k * k));
+    double *inv = sup_arena_alloc(a, sizeof(double) * (size_t)(k * k));
     for (int64_t c = 0; c < k; c++)
         for (int64_t i = c; i < k; i++) {
             double v = i == c ? 1 : 0;
@@ -104,11 +104,11 @@ static bool gptq_factor(fe_arena *a, const double *h, int64_t k, double *u, bool
 }
 
 /* The parameters of the group starting at column c, from the current values. */
-static void gptq_group_params(fe_arena *a, const double *w, int64_t n, int64_t k, int64_t c, const q_choice *ch,
+static void gptq_group_params(sup_arena *a, const double *w, int64_t n, int64_t k, int64_t c, const q_choice *ch,
                               float *scales, int32_t *zps, int64_t ng)
 {
     int64_t g = ch->block;
-    float *slice = fe_arena_alloc(a, sizeof(float) * (size_t)(n * g));
+    float *slice = sup_arena_alloc(a, sizeof(float) * (size_t)(n * g));
     for (int64_t r = 0; r < n; r++)
         for (int64_t j = 0; j < g; j++) slice[r * g + j] = c + j < k ? (float)w[r * k + c + j] : 0;
     q_params p;
@@ -123,10 +123,10 @@ static void gptq_group_params(fe_arena *a, const double *w, int64_t n, int64_t k
 }
 
 /* Codes [n][kp] of orig [n][k] by GPTQ; fills p's scales and zero points. */
-static void gptq_codes(fe_arena *a, const float *orig, int64_t n, int64_t k, int64_t kp, const double *u,
+static void gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t kp, const double *u,
                        const bool *dead, const q_choice *ch, q_params *p, uint8_t *codes)
 {
-    double *w = fe_arena_alloc(a, sizeof(double) * (size_t)(n * k));
+    double *w = sup_arena_alloc(a, sizeof(double) * (size_t)(n * k));
     for (int64_t i = 0; i < n * k; i++) w[i] = dead[i % k] ? 0 : orig[i];
     int64_t ng = kp / ch->block;
     int32_t qmin = q_format_qmin(ch->format), qmax = q_format_qmax(ch->format);
@@ -155,21 +155,21 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
     const ir_node *w = &g->nodes[node];
     ir_calibration *cal = g->calib;
     if (cal && cal->gptq_u[node]) return true;
-    fe_arena tmp = {0};
-    const double *h = cal ? cal_second_moment(g, node, &tmp) : NULL;
+    sup_arena tmp = {0};
+    const double *h = cal ? pass_calib_second_moment(g, node, &tmp) : NULL;
     if (!h) {
-        fe_arena_free(&tmp);
-        fe_error(w->loc, "quantizing '%s' by GPTQ needs the second moments of its input from calibration (--calib)",
+        sup_arena_free(&tmp);
+        sup_error(w->loc, "quantizing '%s' by GPTQ needs the second moments of its input from calibration (--calib)",
                  w->name);
         return false;
     }
     int64_t k = w->shape[1];
-    double *u = fe_arena_alloc(g->arena, sizeof(double) * (size_t)(k * k));
-    bool *dead = fe_arena_alloc(g->arena, sizeof(bool) * (size_t)k);
+    double *u = sup_arena_alloc(g->arena, sizeof(double) * (size_t)(k * k));
+    bool *dead = sup_arena_alloc(g->arena, sizeof(bool) * (size_t)k);
     bool ok = gptq_factor(&tmp, h, k, u, dead);
-    fe_arena_free(&tmp);
+    sup_arena_free(&tmp);
     if (!ok) {
-        fe_error(w->loc, "cannot quantize weight '%s' by GPTQ: its input's second moment is singular", w->name);
+        sup_error(w->loc, "cannot quantize weight '%s' by GPTQ: its input's second moment is singular", w->name);
         return false;
     }
     cal->gptq_u[node] = u;
@@ -177,59 +177,59 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
     return true;
 }
 
-ir_qweight *ir_quantize_matrix(fe_arena *a, const ir_graph *g, int32_t node, const qp_format *f)
+ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node, const q_precision *f)
 {
     const ir_node *w = &g->nodes[node];
-    ir_qweight *q = fe_arena_alloc(a, sizeof *q);
+    ir_qweight *q = sup_arena_alloc(a, sizeof *q);
     q->f = *f;
     q->n = w->shape[0];
     q->k = w->shape[1];
     int64_t group = q->f.group ? q->f.group : 0;
     q->kp = group ? (q->k + group - 1) / group * group : q->k;
-    float *orig = fe_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
+    float *orig = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
     fe_tensor_to_f32(w->tensor, orig);
     for (int64_t i = 0; i < q->n * q->k; i++)
         if (!isfinite(orig[i])) {
-            fe_error(w->loc, "weight '%s' holds a non-finite value at element %lld and cannot be quantized", w->name,
+            sup_error(w->loc, "weight '%s' holds a non-finite value at element %lld and cannot be quantized", w->name,
                      (long long)i);
             return NULL;
         }
-    float *padded = fe_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
+    float *padded = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
     for (int64_t r = 0; r < q->n; r++) memcpy(padded + r * q->kp, orig + r * q->k, sizeof(float) * (size_t)q->k);
     q_choice c = choice_of(&q->f);
     q_params p;
     char err[256];
     int64_t shape[2] = {q->n, q->kp};
     if (!q_choose_params(a, padded, 2, shape, &c, &p, err, sizeof err)) {
-        fe_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name, qp_format_name(a, &q->f), err);
+        sup_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name, q_precision_name(a, &q->f), err);
         return NULL;
     }
-    q->codes = fe_arena_alloc(a, (size_t)(q->n * q->kp));
+    q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
     if (f->gptq) {
         if (!gptq_prepare(g, node)) return NULL;
         gptq_codes(a, orig, q->n, q->k, q->kp, g->calib->gptq_u[node], g->calib->gptq_dead[node], &c, &p, q->codes);
     } else {
         q_quantize(padded, 2, shape, &p, q->codes);
     }
-    float *deq = fe_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
+    float *deq = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
     q_dequantize(q->codes, 2, shape, &p, deq);
-    q->dequant = fe_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
+    q->dequant = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
     for (int64_t r = 0; r < q->n; r++) memcpy(q->dequant + r * q->k, deq + r * q->kp, sizeof(float) * (size_t)q->k);
     q->group = group ? group : q->kp;
     q->n_groups = q->kp / q->group;
     q->scales = p.scales;
     q->zero_points = p.zero_points;
     q->stats = q_measure(orig, q->dequant, q->n * q->k);
-    q->bytes = qp_format_bytes(&q->f, q->n, q->k);
+    q->bytes = q_precision_bytes(&q->f, q->n, q->k);
     q->bits_per_weight = 8.0 * (double)q->bytes / (double)(q->n * q->k);
     return q;
 }
 
-bool ir_quantize_weights(ir_graph *g)
+bool pass_quantize_weights(ir_graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *w = &g->nodes[i];
-        if (w->is_matrix && w->qformat.format != QFMT_F32 && !w->qw && !(w->qw = ir_quantize_matrix(g->arena, g, i, &w->qformat)))
+        if (w->is_matrix && w->qformat.format != QFMT_F32 && !w->qw && !(w->qw = pass_quantize_matrix(g->arena, g, i, &w->qformat)))
             return false;
     }
     return true;

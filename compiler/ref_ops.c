@@ -29,7 +29,7 @@ static void block_product(const float *x, int64_t ldx, const float *w, int64_t l
     for (int64_t r = 0; r < rows; r++) memcpy(y + r * ldy, acc[r], sizeof(float) * (size_t)cols);
 }
 
-void ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n)
+void interp_ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n)
 {
     for (int64_t m0 = 0; m0 < m; m0 += ROWS)
         for (int64_t n0 = 0; n0 < n; n0 += COLS) {
@@ -38,21 +38,21 @@ void ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, 
         }
 }
 
-void ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m, int64_t k, int64_t n)
+void interp_ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m, int64_t k, int64_t n)
 {
-    ref_matmul(x, wt, y, m, k, n);
+    interp_ref_matmul(x, wt, y, m, k, n);
     if (b)
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) y[i * n + j] += b[j];
 }
 
-void ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t cols)
+void interp_ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t cols)
 {
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) y[c * rows + r] = x[r * cols + c];
 }
 
-void ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner)
+void interp_ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner)
 {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t in = 0; in < inner; in++) {
@@ -71,7 +71,7 @@ void ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t i
         }
 }
 
-void ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t d, float eps)
+void interp_ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t d, float eps)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * d;
@@ -85,7 +85,7 @@ void ref_layernorm(const float *x, const float *w, const float *b, float *y, int
     }
 }
 
-void ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d, float eps)
+void interp_ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d, float eps)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * d;
@@ -96,13 +96,13 @@ void ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t
     }
 }
 
-float ref_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+float interp_ref_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 
-float ref_silu(float x) { return x / (1.0f + expf(-x)); }
+float interp_ref_silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* Per head h: softmax(scale * q_h k_hᵀ + mask) v_h into columns h*dv/H... of
  * y. scratch holds t * s floats. Causal: query i sees keys j <= i + (s - t). */
-void ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t, int64_t s, int64_t d,
+void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t, int64_t s, int64_t d,
                    int64_t dv, int heads, bool causal, float scale, float *scratch)
 {
     int64_t hd = d / heads, hv = dv / heads;
@@ -120,7 +120,7 @@ void ref_attention(const float *q, const float *k, const float *v, float *y, int
                 row[j] = dot * scale;
             }
         }
-        ref_softmax(scratch, scratch, t, s, 1);
+        interp_ref_softmax(scratch, scratch, t, s, 1);
         for (int64_t i = 0; i < t; i++) {
             float *out = y + i * dv + h * hv;
             for (int64_t c = 0; c < hv; c++) out[c] = 0;

@@ -23,7 +23,7 @@ typedef struct totals {
 
 static size_t matrix_bytes(const ir_node *w)
 {
-    return w->qw ? w->qw->bytes : qp_format_bytes(&w->qformat, w->shape[0], w->shape[1]);
+    return w->qw ? w->qw->bytes : q_precision_bytes(&w->qformat, w->shape[0], w->shape[1]);
 }
 
 static totals sum_up(const ir_graph *g)
@@ -39,14 +39,14 @@ static totals sum_up(const ir_graph *g)
     return t;
 }
 
-static const char *mode_name(const qp_selection *sel)
+static const char *mode_name(const ir_selection *sel)
 {
     if (!sel || !sel->spec_text) return "f32";
     if (!sel->automatic) return "fixed";
     return sel->budget_bits > 0 ? "auto-budget-bits" : "auto-max-error";
 }
 
-static const char *act_name(const qp_format *f)
+static const char *act_name(const q_precision *f)
 {
     return !f->act8 ? "f32" : f->act_scale > 0 ? "int8-static" : "int8-dynamic";
 }
@@ -79,24 +79,24 @@ static void json_shape(FILE *f, const ir_node *n)
     fputc(']', f);
 }
 
-static void json_format_fields(FILE *f, fe_arena *a, const qp_format *q)
+static void json_format_fields(FILE *f, sup_arena *a, const q_precision *q)
 {
     const char *base = q->format == QFMT_UINT4 ? "int4" : q_format_name(q->format);
     fprintf(f, "\"format\": ");
-    json_str(f, qp_format_name(a, q));
+    json_str(f, q_precision_name(a, q));
     fprintf(f, ", \"base\": \"%s\", \"group\": %d, \"symmetric\": %s, \"clip\": \"%s\", \"activations\": \"%s\"",
             base, q->group, q->format == QFMT_UINT4 ? "false" : "true",
             q->format == QFMT_F32 ? "none" : q->clip == Q_CLIP_MSE ? "mse" : "minmax", act_name(q));
     if (q->act8 && q->act_scale > 0) fprintf(f, ", \"act_scale\": %.9g", q->act_scale);
 }
 
-static void json_candidates(FILE *f, fe_arena *a, const qp_decision *d)
+static void json_candidates(FILE *f, sup_arena *a, const ir_decision *d)
 {
     fprintf(f, ",\n      \"candidates\": [");
     for (int k = 0; k < d->n_cands; k++) {
-        const qp_candidate *c = &d->cands[k];
+        const ir_candidate *c = &d->cands[k];
         fprintf(f, "%s\n        {\"format\": ", k ? "," : "");
-        json_str(f, qp_format_name(a, &c->f));
+        json_str(f, q_precision_name(a, &c->f));
         fprintf(f, ", \"bits_per_weight\": %.12g, \"bytes\": %zu, \"sqnr_db\": ", c->bits_per_weight, c->bytes);
         json_num(f, c->sqnr_db, false);
         fprintf(f, ", \"sensitivity\": ");
@@ -106,22 +106,22 @@ static void json_candidates(FILE *f, fe_arena *a, const qp_decision *d)
     fprintf(f, "]");
 }
 
-static const qp_decision *decision_of(const ir_graph *g, int32_t node)
+static const ir_decision *decision_of(const ir_graph *g, int32_t node)
 {
     for (int i = 0; g->selection && i < g->selection->n; i++)
         if (g->selection->d[i].node == node) return &g->selection->d[i];
     return NULL;
 }
 
-static const char *origin_name(qp_origin o)
+static const char *origin_name(ir_origin o)
 {
     static const char *const names[] = {"none", "default", "annotation", "override", "auto"};
     return names[o];
 }
 
-static void json_tensor(FILE *f, fe_arena *a, const ir_graph *g, const ir_node *w, bool first)
+static void json_tensor(FILE *f, sup_arena *a, const ir_graph *g, const ir_node *w, bool first)
 {
-    const qp_decision *d = decision_of(g, (int32_t)(w - g->nodes));
+    const ir_decision *d = decision_of(g, (int32_t)(w - g->nodes));
     int64_t count = w->shape[0] * w->shape[1];
     size_t bytes = matrix_bytes(w);
     fprintf(f, "%s\n    {\"name\": ", first ? "" : ",");
@@ -137,9 +137,9 @@ static void json_tensor(FILE *f, fe_arena *a, const ir_graph *g, const ir_node *
     json_num(f, d ? d->sensitivity : -1, true);
     fprintf(f, ", \"sensitivity_int4_g32\": ");
     json_num(f, d ? d->sensitivity_ref : -1, true);
-    fprintf(f, ", \"rank\": %d, \"origin\": \"%s\", \"why\": ", d ? d->rank : 0, origin_name(d ? d->origin : QP_FROM_NONE));
+    fprintf(f, ", \"rank\": %d, \"origin\": \"%s\", \"why\": ", d ? d->rank : 0, origin_name(d ? d->origin : IR_FROM_NONE));
     json_str(f, d && d->why ? d->why : "");
-    if (d && d->origin == QP_FROM_AUTO) json_candidates(f, a, d);
+    if (d && d->origin == IR_FROM_AUTO) json_candidates(f, a, d);
     fputc('}', f);
 }
 
@@ -148,12 +148,12 @@ static void json_calibration(FILE *f, const ir_graph *g)
     const ir_calibration *c = g->calib;
     if (!c) return (void)fprintf(f, "null");
     fprintf(f, "{\"samples\": %lld, \"method\": \"%s\", \"percentile\": ", (long long)c->samples,
-            cal_method_name(c->method));
-    json_num(f, c->method == CAL_PERCENTILE ? c->percentile : NAN, false);
+            q_observer_name(c->method));
+    json_num(f, c->method == Q_OBS_PERCENTILE ? c->percentile : NAN, false);
     fprintf(f, ", \"seconds\": %.3f, \"activations\": [", c->seconds);
     bool first = true;
     for (int i = 0; i < g->n_nodes; i++) {
-        const cal_stats *s = c->of_node[i];
+        const ir_calib_stats *s = c->of_node[i];
         if (!s) continue;
         fprintf(f, "%s\n    {\"name\": ", first ? "" : ",");
         json_str(f, g->nodes[i].name);
@@ -167,25 +167,25 @@ static void json_calibration(FILE *f, const ir_graph *g)
 }
 
 /* A --precision spec that reproduces every matrix's format. */
-static const char *reproduce_spec(fe_arena *a, const ir_graph *g)
+static const char *reproduce_spec(sup_arena *a, const ir_graph *g)
 {
     const char *s = "f32";
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *w = &g->nodes[i];
         if (!w->is_matrix || w->qformat.format == QFMT_F32) continue;
-        char *name = fe_arena_alloc(a, 2 * strlen(w->name) + 1), *p = name;
+        char *name = sup_arena_alloc(a, 2 * strlen(w->name) + 1), *p = name;
         for (const char *q = w->name; *q; q++) {
             if (strchr("*?[]\\", *q)) *p++ = '\\';
             *p++ = *q;
         }
-        s = fe_arena_printf(a, "%s,%s=%s", s, name, qp_format_name(a, &w->qformat));
+        s = sup_arena_printf(a, "%s,%s=%s", s, name, q_precision_name(a, &w->qformat));
     }
     return s;
 }
 
-static void json_report(FILE *f, fe_arena *a, const ir_graph *g)
+static void json_report(FILE *f, sup_arena *a, const ir_graph *g)
 {
-    const qp_selection *sel = g->selection;
+    const ir_selection *sel = g->selection;
     totals t = sum_up(g);
     fprintf(f, "{\n  \"qmc_report\": 1,\n  \"model\": ");
     json_str(f, g->name);
@@ -233,53 +233,53 @@ bool ir_report_write_json(const ir_graph *g, const char *path)
     char *buf = NULL, err[256];
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) return fe_error_plain("out of memory writing the report"), false;
-    fe_arena a = {0};
+    if (!f) return sup_error_plain("out of memory writing the report"), false;
+    sup_arena a = {0};
     json_report(f, &a, g);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
     fclose(f);
     rt_write_piece piece = {buf, len};
     bool ok = rt_file_write_atomic(path, &piece, 1, err, sizeof err) == QMC_OK;
-    if (!ok) fe_error_plain("cannot write the report '%s': %s", path, err);
+    if (!ok) sup_error_plain("cannot write the report '%s': %s", path, err);
     free(buf);
     return ok;
 }
 
 /* ---- the table --------------------------------------------------------------- */
 
-static const char *num_or_dash(fe_arena *a, double v, const char *fmt)
+static const char *num_or_dash(sup_arena *a, double v, const char *fmt)
 {
-    return v < 0 || !isfinite(v) ? "-" : fe_arena_printf(a, fmt, v);
+    return v < 0 || !isfinite(v) ? "-" : sup_arena_printf(a, fmt, v);
 }
 
 void ir_report_print_table(const ir_graph *g, FILE *out)
 {
-    const qp_selection *sel = g->selection;
-    fe_arena a = {0};
+    const ir_selection *sel = g->selection;
+    sup_arena a = {0};
     totals t = sum_up(g);
     fprintf(out, "precision of %s: %s", g->name, sel && sel->spec_text ? sel->spec_text : "f32");
     if (sel && sel->budget_bits > 0) fprintf(out, ", --budget-bits %g", sel->budget_bits);
     if (sel && sel->max_error > 0) fprintf(out, ", --max-error %g", sel->max_error);
     if (g->calib)
         fprintf(out, "; %lld calibration samples (%s, %.2f s)", (long long)g->calib->samples,
-                cal_method_name(g->calib->method), g->calib->seconds);
+                q_observer_name(g->calib->method), g->calib->seconds);
     if (sel && sel->sens_samples) fprintf(out, ", sensitivity on %d (%.2f s)", sel->sens_samples, sel->seconds);
     int wn = 6, wf = 6;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].is_matrix) {
             wn = (int)fmax(wn, (double)strlen(g->nodes[i].name));
-            wf = (int)fmax(wf, (double)strlen(qp_format_name(&a, &g->nodes[i].qformat)));
+            wf = (int)fmax(wf, (double)strlen(q_precision_name(&a, &g->nodes[i].qformat)));
         }
     fprintf(out, "\n%-*s %-12s %-*s %6s %9s %8s %11s  %s\n", wn, "tensor", "shape", wf, "format", "bits", "bytes",
             "SQNR dB", "sensitivity", "why");
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *w = &g->nodes[i];
         if (!w->is_matrix) continue;
-        const qp_decision *d = decision_of(g, i);
+        const ir_decision *d = decision_of(g, i);
         char shape[64];
         snprintf(shape, sizeof shape, "[%lld, %lld]", (long long)w->shape[0], (long long)w->shape[1]);
         size_t bytes = matrix_bytes(w);
-        fprintf(out, "%-*s %-12s %-*s %6.3f %9zu %8s %11s  %s\n", wn, w->name, shape, wf, qp_format_name(&a, &w->qformat),
+        fprintf(out, "%-*s %-12s %-*s %6.3f %9zu %8s %11s  %s\n", wn, w->name, shape, wf, q_precision_name(&a, &w->qformat),
                 8.0 * (double)bytes / (double)(w->shape[0] * w->shape[1]), bytes,
                 num_or_dash(&a, w->qw ? w->qw->stats.sqnr_db : -1, "%.1f"),
                 num_or_dash(&a, d ? d->sensitivity : -1, "%.3g"), d && d->why ? d->why : "");
@@ -292,5 +292,5 @@ void ir_report_print_table(const ir_graph *g, FILE *out)
     if (sel && sel->predicted_error >= 0) fprintf(out, ", predicted %.4g", sel->predicted_error);
     fputc('\n', out);
     if (sel && sel->note) fprintf(out, "note: %s\n", sel->note);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }

@@ -2,7 +2,7 @@
  * select-precision pass.
  *
  * Needs: select precision has resolved every fixed format and marked the
- * other weight matrices QP_FROM_AUTO in g->selection; the calibrate pass
+ * other weight matrices IR_FROM_AUTO in g->selection; the calibrate pass
  * has run (g->calib).
  * Guarantees: every auto matrix gets a format from its candidates: the
  * least output error whose average bits per weight (over all weight
@@ -50,7 +50,7 @@ enum { QP_SENS_SAMPLES = 16, QP_SENS_ROWS = 2048, ALLOC_UNITS = 4096, REPAIR_ROU
 
 /* ---- output error -------------------------------------------------------- */
 
-void qp_log_softmax(const float *x, int64_t count, int64_t row, double *out)
+void q_log_softmax(const float *x, int64_t count, int64_t row, double *out)
 {
     for (int64_t r = 0; r < count / row; r++) {
         const float *v = x + r * row;
@@ -62,7 +62,7 @@ void qp_log_softmax(const float *x, int64_t count, int64_t row, double *out)
     }
 }
 
-void qp_error_add(qp_error_acc *acc, bool logits, const float *ref, const double *ref_logp, const float *q,
+void q_error_add(q_error_acc *acc, bool logits, const float *ref, const double *ref_logp, const float *q,
                   int64_t count, int64_t row)
 {
     if (!logits) {
@@ -86,7 +86,7 @@ void qp_error_add(qp_error_acc *acc, bool logits, const float *ref, const double
     }
 }
 
-double qp_error_value(const qp_error_acc *acc, bool logits)
+double q_error_value(const q_error_acc *acc, bool logits)
 {
     if (acc->den <= 0) return acc->num > 0 ? INFINITY : 0;
     return logits ? acc->num / acc->den : sqrt(acc->num / acc->den);
@@ -99,7 +99,7 @@ static bool better(double e1, int64_t u1, double e2, int64_t u2) { return e1 < e
 
 /* The DP: best[x] = least error of items 0..t with at most x units;
  * arg[t][x] the choice of item t there. Returns the table of choices. */
-static uint8_t *alloc_dp(const qp_alloc_item *items, int n, size_t unit, int64_t cap, double **best_out,
+static uint8_t *alloc_dp(const q_alloc_item *items, int n, size_t unit, int64_t cap, double **best_out,
                          int64_t **units_out)
 {
     size_t w = (size_t)cap + 1;
@@ -133,7 +133,7 @@ static uint8_t *alloc_dp(const qp_alloc_item *items, int n, size_t unit, int64_t
     return arg;
 }
 
-static void alloc_backtrack(const qp_alloc_item *items, int n, size_t unit, int64_t cap, const uint8_t *arg,
+static void alloc_backtrack(const q_alloc_item *items, int n, size_t unit, int64_t cap, const uint8_t *arg,
                             int64_t x, int *choice)
 {
     for (int t = n - 1; t >= 0; t--) {
@@ -143,14 +143,14 @@ static void alloc_backtrack(const qp_alloc_item *items, int n, size_t unit, int6
     }
 }
 
-static size_t total_bytes(const qp_alloc_item *items, int n, const int *choice)
+static size_t total_bytes(const q_alloc_item *items, int n, const int *choice)
 {
     size_t b = 0;
     for (int t = 0; t < n; t++) b += items[t].bytes[choice[t]];
     return b;
 }
 
-static double total_error(const qp_alloc_item *items, int n, const int *choice)
+static double total_error(const q_alloc_item *items, int n, const int *choice)
 {
     double e = 0;
     for (int t = 0; t < n; t++) e += items[t].error[choice[t]];
@@ -159,7 +159,7 @@ static double total_error(const qp_alloc_item *items, int n, const int *choice)
 
 /* Spends what the rounding left: the change with the most error saved,
  * repeatedly, while it fits. */
-static void fill_budget(const qp_alloc_item *items, int n, size_t budget, int *choice)
+static void fill_budget(const q_alloc_item *items, int n, size_t budget, int *choice)
 {
     for (;;) {
         size_t used = total_bytes(items, n, choice);
@@ -177,7 +177,7 @@ static void fill_budget(const qp_alloc_item *items, int n, size_t budget, int *c
 }
 
 /* Saves what bytes it can while the error stays within max_error. */
-static void trim_bytes(const qp_alloc_item *items, int n, double max_error, int *choice)
+static void trim_bytes(const q_alloc_item *items, int n, double max_error, int *choice)
 {
     for (;;) {
         double err = total_error(items, n, choice);
@@ -195,7 +195,7 @@ static void trim_bytes(const qp_alloc_item *items, int n, double max_error, int 
     }
 }
 
-bool qp_allocate(const qp_alloc_item *items, int n, size_t budget_bytes, double max_error, int *choice)
+bool q_allocate(const q_alloc_item *items, int n, size_t budget_bytes, double max_error, int *choice)
 {
     size_t min_bytes = 0, max_bytes = 0;
     for (int t = 0; t < n; t++) {
@@ -246,28 +246,28 @@ bool qp_allocate(const qp_alloc_item *items, int n, size_t budget_bytes, double 
 
 /* One weight matrix during selection. */
 typedef struct sens_tensor {
-    qp_decision *d;
+    ir_decision *d;
     ir_node *w;
     bool automatic;
     int32_t first;        /* its first consumer */
     const float *orig;    /* the f32 values */
     int fixed;            /* !automatic: the candidate that is its format */
     int cur;              /* the candidate the interpreter has, -1: f32 */
-    qp_error_acc *acc;    /* [candidate][output] */
+    q_error_acc *acc;    /* [candidate][output] */
 } sens_tensor;
 
 typedef struct sens_ctx {
     ir_graph *g;
-    fe_arena *tmp;
+    sup_arena *tmp;
     interp *it;
-    model_input ins[QP_MAX_CALIB];
+    interp_file ins[PASS_MAX_CALIB];
     int n_ins;
     int64_t samples;
     int n_out;
     int64_t *out_count, *out_row;
     float **ref;
     double **ref_logp;
-    qp_error_acc *base; /* [output] */
+    q_error_acc *base; /* [output] */
     sens_tensor *t;
     int n_t;
 } sens_ctx;
@@ -281,7 +281,7 @@ static int32_t first_consumer(const ir_graph *g, int32_t w)
 }
 
 /* The additive error (mean over outputs of KL, or squared relative error). */
-static double additive(const sens_ctx *c, const qp_error_acc *acc)
+static double additive(const sens_ctx *c, const q_error_acc *acc)
 {
     double e = 0;
     for (int o = 0; o < c->n_out; o++) e += acc[o].den > 0 ? acc[o].num / acc[o].den : 0;
@@ -289,10 +289,10 @@ static double additive(const sens_ctx *c, const qp_error_acc *acc)
 }
 
 /* The error the user sees: mean over outputs of KL or relative RMS. */
-static double user_error(const sens_ctx *c, const qp_error_acc *acc)
+static double user_error(const sens_ctx *c, const q_error_acc *acc)
 {
     double e = 0;
-    for (int o = 0; o < c->n_out; o++) e += qp_error_value(&acc[o], c->g->outputs[o].logits);
+    for (int o = 0; o < c->n_out; o++) e += q_error_value(&acc[o], c->g->outputs[o].logits);
     return e / c->n_out;
 }
 
@@ -314,7 +314,7 @@ static double user_from_additive(const sens_ctx *c, double e)
 
 static void set_candidate(sens_ctx *c, sens_tensor *t, int k)
 {
-    const qp_candidate *cand = &t->d->cands[k];
+    const ir_candidate *cand = &t->d->cands[k];
     if (!cand->dequant) k = -1;
     if (t->cur == k) return;
     interp_set_weight(c->it, t->d->node, cand->dequant ? cand->dequant : t->orig);
@@ -334,24 +334,24 @@ static void set_f32(sens_ctx *c, sens_tensor *t)
 static bool run_reference(sens_ctx *c, int64_t s)
 {
     for (int i = 0; i < c->n_t; i++) set_f32(c, &c->t[i]);
-    if (!model_inputs_load(c->g, c->it, c->ins, c->n_ins, s) || !interp_run(c->it)) return false;
+    if (!interp_files_load(c->g, c->it, c->ins, c->n_ins, s) || !interp_run(c->it)) return false;
     for (int o = 0; o < c->n_out; o++) {
         memcpy(c->ref[o], interp_output(c->it, o), sizeof(float) * (size_t)c->out_count[o]);
-        if (c->g->outputs[o].logits) qp_log_softmax(c->ref[o], c->out_count[o], c->out_row[o], c->ref_logp[o]);
+        if (c->g->outputs[o].logits) q_log_softmax(c->ref[o], c->out_count[o], c->out_row[o], c->ref_logp[o]);
     }
     return true;
 }
 
-static void add_error(sens_ctx *c, qp_error_acc *acc)
+static void add_error(sens_ctx *c, q_error_acc *acc)
 {
     for (int o = 0; o < c->n_out; o++)
-        qp_error_add(&acc[o], c->g->outputs[o].logits, c->ref[o], c->ref_logp[o], interp_output(c->it, o),
+        q_error_add(&acc[o], c->g->outputs[o].logits, c->ref[o], c->ref_logp[o], interp_output(c->it, o),
                      c->out_count[o], c->out_row[o]);
 }
 
 /* Sets every tensor to choice[i] (-1: f32) and re-runs from the first
  * changed consumer; adds the error to acc. */
-static bool run_config(sens_ctx *c, const int *choice, qp_error_acc *acc)
+static bool run_config(sens_ctx *c, const int *choice, q_error_acc *acc)
 {
     int32_t first = c->g->n_nodes;
     for (int i = 0; i < c->n_t; i++) {
@@ -389,7 +389,7 @@ static bool measure_sample(sens_ctx *c, int64_t s, const int *base_choice)
 /* How many samples the sensitivity measurement uses: --sensitivity-samples,
  * or enough to cover QP_SENS_ROWS output rows (positions), at least
  * QP_SENS_SAMPLES, never more than there are. */
-static int sens_count(const sens_ctx *c, const qp_spec *spec)
+static int sens_count(const sens_ctx *c, const pass_spec *spec)
 {
     int64_t rows = 1;
     for (int o = 0; o < c->n_out; o++)
@@ -404,18 +404,18 @@ static int sens_count(const sens_ctx *c, const qp_spec *spec)
  * fixed tensors' formats in the base (-1: f32). */
 static bool measure(sens_ctx *c, int n_samples, const int *base_choice)
 {
-    cal_progress pr;
-    cal_progress_begin(&pr, "measuring sensitivity");
+    sup_progress pr;
+    sup_progress_begin(&pr, "measuring sensitivity");
     for (int i = 0; i < n_samples; i++) {
         if (!measure_sample(c, (int64_t)i * c->samples / n_samples, base_choice)) return false;
-        cal_progress_update(&pr, i + 1, n_samples);
+        sup_progress_update(&pr, i + 1, n_samples);
     }
-    cal_progress_end(&pr);
+    sup_progress_end(&pr);
     double base = additive(c, c->base);
     for (int i = 0; i < c->n_t; i++) {
         sens_tensor *t = &c->t[i];
         for (int k = 0; k < t->d->n_cands; k++) {
-            qp_candidate *cand = &t->d->cands[k];
+            ir_candidate *cand = &t->d->cands[k];
             bool alone = t->automatic ? cand->measured : k == t->fixed && base_choice[i] < 0;
             if (!cand->dequant) cand->sensitivity = cand->f.format == QFMT_F32 ? 0 : -1;
             else if (alone)
@@ -428,14 +428,14 @@ static bool measure(sens_ctx *c, int n_samples, const int *base_choice)
 /* The error of one combination over every calibration sample. */
 static bool verify(sens_ctx *c, const int *choice, double *err, double *err_add)
 {
-    qp_error_acc *acc = fe_arena_alloc(c->tmp, sizeof *acc * (size_t)c->n_out);
-    cal_progress pr;
-    cal_progress_begin(&pr, "verifying");
+    q_error_acc *acc = sup_arena_alloc(c->tmp, sizeof *acc * (size_t)c->n_out);
+    sup_progress pr;
+    sup_progress_begin(&pr, "verifying");
     for (int64_t s = 0; s < c->samples; s++) {
         if (!run_reference(c, s) || !run_config(c, choice, acc)) return false;
-        cal_progress_update(&pr, s + 1, c->samples);
+        sup_progress_update(&pr, s + 1, c->samples);
     }
-    cal_progress_end(&pr);
+    sup_progress_end(&pr);
     *err = user_error(c, acc);
     *err_add = additive(c, acc);
     c->g->selection->verify_runs++;
@@ -444,40 +444,40 @@ static bool verify(sens_ctx *c, const int *choice, double *err, double *err_add)
 
 /* ---- candidates ----------------------------------------------------------- */
 
-static void add_candidate(fe_arena *a, qp_decision *d, qp_format f)
+static void add_candidate(sup_arena *a, ir_decision *d, q_precision f)
 {
-    d->cands = fe_arena_grow(a, d->cands, (size_t)d->n_cands, (size_t)d->n_cands + 1, sizeof *d->cands);
-    d->cands[d->n_cands++] = (qp_candidate){.f = f, .sensitivity = -1};
+    d->cands = sup_arena_grow(a, d->cands, (size_t)d->n_cands, (size_t)d->n_cands + 1, sizeof *d->cands);
+    d->cands[d->n_cands++] = (ir_candidate){.f = f, .sensitivity = -1};
 }
 
 /* Every format the search considers for this matrix; act: the :a8 and
  * :static modifiers of the `auto` that chose it. */
-static void list_candidates(ir_graph *g, qp_decision *d, const qp_format *act)
+static void list_candidates(ir_graph *g, ir_decision *d, const q_precision *act)
 {
     const ir_node *w = &g->nodes[d->node];
-    float scale = act->act_static ? cal_act_scale(g, d->node) : 0;
+    float scale = act->act_static ? pass_calib_act_scale(g, d->node) : 0;
     static const int groups[] = {128, 64, 32};
-    int rounding = g->calib->second_moments && w->shape[1] <= CAL_XX_MAX ? 2 : 1;
+    int rounding = g->calib->second_moments && w->shape[1] <= IR_CALIB_XX_MAX ? 2 : 1;
     for (int gi = 0; gi < 3; gi++) {
         if (groups[gi] > w->shape[1] && gi < 2) continue; /* a group wider than the row only pads */
         for (int asym = 0; asym < 2; asym++)
             for (int mse = 0; mse < 2; mse++)
                 for (int gptq = 0; gptq < rounding; gptq++)
-                    add_candidate(g->arena, d, (qp_format){.format = asym ? QFMT_UINT4 : QFMT_INT4,
+                    add_candidate(g->arena, d, (q_precision){.format = asym ? QFMT_UINT4 : QFMT_INT4,
                                                            .group = groups[gi], .clip = mse ? Q_CLIP_MSE : Q_CLIP_MINMAX,
                                                            .gptq = gptq, .act8 = act->act8,
                                                            .act_static = act->act_static, .act_scale = scale});
     }
-    add_candidate(g->arena, d, (qp_format){.format = QFMT_INT8, .act8 = act->act8, .act_static = act->act_static,
+    add_candidate(g->arena, d, (q_precision){.format = QFMT_INT8, .act8 = act->act8, .act_static = act->act_static,
                                            .act_scale = scale});
-    add_candidate(g->arena, d, (qp_format){.format = QFMT_FP8_E4M3});
-    add_candidate(g->arena, d, (qp_format){.format = QFMT_FP8_E5M2});
-    add_candidate(g->arena, d, (qp_format){.format = QFMT_F32});
+    add_candidate(g->arena, d, (q_precision){.format = QFMT_FP8_E4M3});
+    add_candidate(g->arena, d, (q_precision){.format = QFMT_FP8_E5M2});
+    add_candidate(g->arena, d, (q_precision){.format = QFMT_F32});
 }
 
 /* E[x_j^2] of the activations multiplying the columns of w (averaged over
  * its linear layers), or NULL if calibration did not see them. */
-static const double *input_mean_sq(const ir_graph *g, int32_t w, fe_arena *a)
+static const double *input_mean_sq(const ir_graph *g, int32_t w, sup_arena *a)
 {
     int64_t k = g->nodes[w].shape[1];
     double *m = NULL;
@@ -485,9 +485,9 @@ static const double *input_mean_sq(const ir_graph *g, int32_t w, fe_arena *a)
     for (int i = w + 1; i < g->n_nodes; i++) {
         const ir_node *l = &g->nodes[i];
         if (l->op != IR_OP_LINEAR || l->inputs[1] != w) continue;
-        const cal_stats *st = g->calib->of_node[l->inputs[0]];
+        const ir_calib_stats *st = g->calib->of_node[l->inputs[0]];
         if (!st || st->channels != k) continue;
-        if (!m) m = fe_arena_alloc(a, sizeof(double) * (size_t)k);
+        if (!m) m = sup_arena_alloc(a, sizeof(double) * (size_t)k);
         for (int64_t j = 0; j < k; j++) m[j] += st->mean_sq[j];
         n++;
     }
@@ -522,38 +522,38 @@ static double quad(const float *a, const float *b, const double *h, const double
 }
 
 static double proxy_of(const float *orig, const float *deq, const double *h, const double *m, int64_t n, int64_t k,
-                       fe_arena *a)
+                       sup_arena *a)
 {
-    double *row = fe_arena_alloc(a, sizeof(double) * (size_t)(2 * k));
+    double *row = sup_arena_alloc(a, sizeof(double) * (size_t)(2 * k));
     return quad(orig, deq, h, m, n, k, row);
 }
 
 /* Quantizes each candidate (dequantized values into c->tmp) and measures
  * its SQNR and output-noise proxy. */
-static bool prepare_candidates(sens_ctx *c, qp_decision *d, const float *orig)
+static bool prepare_candidates(sens_ctx *c, ir_decision *d, const float *orig)
 {
     ir_node *w = &c->g->nodes[d->node];
     int64_t count = w->shape[0] * w->shape[1];
     const double *m = input_mean_sq(c->g, d->node, c->tmp);
-    const double *h = cal_second_moment(c->g, d->node, c->tmp);
+    const double *h = pass_calib_second_moment(c->g, d->node, c->tmp);
     double signal = proxy_of(orig, NULL, h, m, w->shape[0], w->shape[1], c->tmp);
     if (!(signal > 0)) signal = 1;
     for (int k = 0; k < d->n_cands; k++) {
-        qp_candidate *cand = &d->cands[k];
-        cand->bytes = qp_format_bytes(&cand->f, w->shape[0], w->shape[1]);
+        ir_candidate *cand = &d->cands[k];
+        cand->bytes = q_precision_bytes(&cand->f, w->shape[0], w->shape[1]);
         cand->bits_per_weight = 8.0 * (double)cand->bytes / (double)count;
         cand->sqnr_db = INFINITY;
         if (cand->f.format == QFMT_F32) continue;
-        fe_arena scratch = {0};
-        ir_qweight *q = ir_quantize_matrix(&scratch, c->g, d->node, &cand->f);
+        sup_arena scratch = {0};
+        ir_qweight *q = pass_quantize_matrix(&scratch, c->g, d->node, &cand->f);
         if (q) {
-            float *keep = fe_arena_alloc(c->tmp, sizeof(float) * (size_t)count);
+            float *keep = sup_arena_alloc(c->tmp, sizeof(float) * (size_t)count);
             memcpy(keep, q->dequant, sizeof(float) * (size_t)count);
             cand->dequant = keep;
             cand->sqnr_db = q->stats.sqnr_db;
             cand->proxy = proxy_of(orig, keep, h, m, w->shape[0], w->shape[1], &scratch) / signal;
         }
-        fe_arena_free(&scratch);
+        sup_arena_free(&scratch);
         if (!q) return false;
     }
     return true;
@@ -562,12 +562,12 @@ static bool prepare_candidates(sens_ctx *c, qp_decision *d, const float *orig)
 /* Which candidates are worth a measurement: at each size the one with the
  * least proxy error unless a smaller candidate has less, and int4:g32 (the
  * reference of the ranking). */
-static int find_ref_candidate(const qp_decision *d);
-static void choose_measured(qp_decision *d)
+static int find_ref_candidate(const ir_decision *d);
+static void choose_measured(ir_decision *d)
 {
     int ref = find_ref_candidate(d);
     for (int k = 0; k < d->n_cands; k++) {
-        qp_candidate *x = &d->cands[k];
+        ir_candidate *x = &d->cands[k];
         x->measured = k == ref;
         if (!x->dequant) continue;
         bool best = true;
@@ -582,34 +582,34 @@ static void choose_measured(qp_decision *d)
 
 /* ---- setting up ------------------------------------------------------------ */
 
-static bool ctx_open(sens_ctx *c, ir_graph *g, fe_arena *tmp)
+static bool ctx_open(sens_ctx *c, ir_graph *g, sup_arena *tmp)
 {
     memset(c, 0, sizeof *c);
     c->g = g;
     c->tmp = tmp;
     c->n_ins = g->calib->n_specs;
-    if (!cal_open(g, g->calib->specs, c->n_ins, c->ins, &c->samples)) return false;
+    if (!pass_calib_open(g, g->calib->specs, c->n_ins, c->ins, &c->samples)) return false;
     c->n_out = g->n_outputs;
-    c->out_count = fe_arena_alloc(tmp, sizeof(int64_t) * (size_t)c->n_out);
-    c->out_row = fe_arena_alloc(tmp, sizeof(int64_t) * (size_t)c->n_out);
-    c->ref = fe_arena_alloc(tmp, sizeof(float *) * (size_t)c->n_out);
-    c->ref_logp = fe_arena_alloc(tmp, sizeof(double *) * (size_t)c->n_out);
-    c->base = fe_arena_alloc(tmp, sizeof *c->base * (size_t)c->n_out);
+    c->out_count = sup_arena_alloc(tmp, sizeof(int64_t) * (size_t)c->n_out);
+    c->out_row = sup_arena_alloc(tmp, sizeof(int64_t) * (size_t)c->n_out);
+    c->ref = sup_arena_alloc(tmp, sizeof(float *) * (size_t)c->n_out);
+    c->ref_logp = sup_arena_alloc(tmp, sizeof(double *) * (size_t)c->n_out);
+    c->base = sup_arena_alloc(tmp, sizeof *c->base * (size_t)c->n_out);
     for (int o = 0; o < c->n_out; o++) {
         const ir_node *n = &g->nodes[g->outputs[o].node];
         c->out_count[o] = ir_node_count(n);
         c->out_row[o] = n->rank ? n->shape[n->rank - 1] : 1;
-        c->ref[o] = fe_arena_alloc(tmp, sizeof(float) * (size_t)c->out_count[o]);
-        c->ref_logp[o] = fe_arena_alloc(tmp, sizeof(double) * (size_t)c->out_count[o]);
+        c->ref[o] = sup_arena_alloc(tmp, sizeof(float) * (size_t)c->out_count[o]);
+        c->ref_logp[o] = sup_arena_alloc(tmp, sizeof(double) * (size_t)c->out_count[o]);
     }
     c->it = interp_new(tmp, g);
-    qp_selection *sel = g->selection;
-    c->t = fe_arena_alloc(tmp, sizeof *c->t * (size_t)(sel->n + 1));
+    ir_selection *sel = g->selection;
+    c->t = sup_arena_alloc(tmp, sizeof *c->t * (size_t)(sel->n + 1));
     for (int i = 0; i < sel->n; i++) {
         sens_tensor *t = &c->t[c->n_t++];
         t->d = &sel->d[i];
         t->w = &g->nodes[t->d->node];
-        t->automatic = t->d->origin == QP_FROM_AUTO;
+        t->automatic = t->d->origin == IR_FROM_AUTO;
         t->first = first_consumer(g, t->d->node);
         t->orig = interp_node_value(c->it, t->d->node);
         t->cur = -1;
@@ -627,18 +627,18 @@ static bool ctx_open(sens_ctx *c, ir_graph *g, fe_arena *tmp)
 
 static void ctx_close(sens_ctx *c)
 {
-    for (int i = 0; i < c->n_ins; i++) model_input_close(&c->ins[i]);
+    for (int i = 0; i < c->n_ins; i++) interp_file_close(&c->ins[i]);
 }
 
 static void alloc_acc(sens_ctx *c)
 {
     for (int i = 0; i < c->n_t; i++)
-        c->t[i].acc = fe_arena_alloc(c->tmp, sizeof(qp_error_acc) * (size_t)c->n_out * (size_t)c->t[i].d->n_cands);
+        c->t[i].acc = sup_arena_alloc(c->tmp, sizeof(q_error_acc) * (size_t)c->n_out * (size_t)c->t[i].d->n_cands);
 }
 
 /* ---- explaining ------------------------------------------------------------ */
 
-static int find_ref_candidate(const qp_decision *d)
+static int find_ref_candidate(const ir_decision *d)
 {
     for (int k = 0; k < d->n_cands; k++)
         if (d->cands[k].f.format == QFMT_INT4 && d->cands[k].f.group == 32 && d->cands[k].f.clip == Q_CLIP_MINMAX)
@@ -647,15 +647,15 @@ static int find_ref_candidate(const qp_decision *d)
 }
 
 /* Ranks the matrices by sensitivity at int4:g32 (or at their own format). */
-static void rank_tensors(qp_selection *sel)
+static void rank_tensors(ir_selection *sel)
 {
     for (int i = 0; i < sel->n; i++) {
-        qp_decision *d = &sel->d[i];
+        ir_decision *d = &sel->d[i];
         int r = find_ref_candidate(d);
         d->sensitivity_ref = r >= 0 && d->cands[r].sensitivity >= 0 ? d->cands[r].sensitivity : d->sensitivity;
     }
     for (int i = 0; i < sel->n; i++) {
-        qp_decision *d = &sel->d[i];
+        ir_decision *d = &sel->d[i];
         if (d->sensitivity_ref < 0) continue;
         d->rank = 1;
         for (int j = 0; j < sel->n; j++)
@@ -665,57 +665,57 @@ static void rank_tensors(qp_selection *sel)
     }
 }
 
-static const char *origin_why(fe_arena *a, const qp_decision *d)
+static const char *origin_why(sup_arena *a, const ir_decision *d)
 {
     switch (d->origin) {
-    case QP_FROM_NONE: return "no --precision: f32";
-    case QP_FROM_DEFAULT: return "the --precision default";
-    case QP_FROM_ANNOTATION: return fe_arena_printf(a, "fixed by the model's annotation @%s", d->origin_text);
-    case QP_FROM_OVERRIDE: return fe_arena_printf(a, "fixed by the --precision override '%s'", d->origin_text);
-    case QP_FROM_AUTO: break;
+    case IR_FROM_NONE: return "no --precision: f32";
+    case IR_FROM_DEFAULT: return "the --precision default";
+    case IR_FROM_ANNOTATION: return sup_arena_printf(a, "fixed by the model's annotation @%s", d->origin_text);
+    case IR_FROM_OVERRIDE: return sup_arena_printf(a, "fixed by the --precision override '%s'", d->origin_text);
+    case IR_FROM_AUTO: break;
     }
     return "";
 }
 
 /* The reason for an automatic choice: what the best smaller format would
  * cost in error, or what a larger one would save. */
-static const char *auto_why(fe_arena *a, const qp_selection *sel, const qp_decision *d, int n_ranked)
+static const char *auto_why(sup_arena *a, const ir_selection *sel, const ir_decision *d, int n_ranked)
 {
-    const qp_candidate *ch = &d->cands[d->chosen];
-    const char *name = qp_format_name(a, &ch->f);
+    const ir_candidate *ch = &d->cands[d->chosen];
+    const char *name = q_precision_name(a, &ch->f);
     int smaller = -1, larger = -1;
     for (int k = 0; k < d->n_cands; k++) {
-        const qp_candidate *x = &d->cands[k];
+        const ir_candidate *x = &d->cands[k];
         if (x->sensitivity < 0) continue;
         if (x->bytes < ch->bytes && (smaller < 0 || x->sensitivity < d->cands[smaller].sensitivity)) smaller = k;
         if (x->bytes > ch->bytes && x->sensitivity < ch->sensitivity &&
             (larger < 0 || x->sensitivity < d->cands[larger].sensitivity))
             larger = k;
     }
-    const char *rank = d->rank ? fe_arena_printf(a, " (sensitivity rank %d of %d)", d->rank, n_ranked) : "";
-    if (smaller < 0 && larger < 0) return fe_arena_printf(a, "%s: the smallest format, and no larger one measures better%s", name, rank);
+    const char *rank = d->rank ? sup_arena_printf(a, " (sensitivity rank %d of %d)", d->rank, n_ranked) : "";
+    if (smaller < 0 && larger < 0) return sup_arena_printf(a, "%s: the smallest format, and no larger one measures better%s", name, rank);
     if (smaller < 0)
-        return fe_arena_printf(a, "%s: the smallest format; %s would remove %.2g error for %zu more bytes%s", name,
-                               qp_format_name(a, &d->cands[larger].f), ch->sensitivity - d->cands[larger].sensitivity,
+        return sup_arena_printf(a, "%s: the smallest format; %s would remove %.2g error for %zu more bytes%s", name,
+                               q_precision_name(a, &d->cands[larger].f), ch->sensitivity - d->cands[larger].sensitivity,
                                d->cands[larger].bytes - ch->bytes, rank);
-    const char *s = fe_arena_printf(a, "%s: %s, the best smaller format, would add %.2g error%s", name,
-                                    qp_format_name(a, &d->cands[smaller].f),
+    const char *s = sup_arena_printf(a, "%s: %s, the best smaller format, would add %.2g error%s", name,
+                                    q_precision_name(a, &d->cands[smaller].f),
                                     d->cands[smaller].sensitivity - ch->sensitivity, rank);
     if (larger >= 0 && sel->budget_bits > 0)
-        s = fe_arena_printf(a, "%s; %s would remove %.2g more but does not fit the budget", s,
-                            qp_format_name(a, &d->cands[larger].f), ch->sensitivity - d->cands[larger].sensitivity);
+        s = sup_arena_printf(a, "%s; %s would remove %.2g more but does not fit the budget", s,
+                            q_precision_name(a, &d->cands[larger].f), ch->sensitivity - d->cands[larger].sensitivity);
     return s;
 }
 
 static void explain(ir_graph *g)
 {
-    qp_selection *sel = g->selection;
+    ir_selection *sel = g->selection;
     rank_tensors(sel);
     int ranked = 0;
     for (int i = 0; i < sel->n; i++) ranked += sel->d[i].rank > 0;
     for (int i = 0; i < sel->n; i++) {
-        qp_decision *d = &sel->d[i];
-        d->why = d->origin == QP_FROM_AUTO ? auto_why(g->arena, sel, d, ranked) : origin_why(g->arena, d);
+        ir_decision *d = &sel->d[i];
+        d->why = d->origin == IR_FROM_AUTO ? auto_why(g->arena, sel, d, ranked) : origin_why(g->arena, d);
         for (int k = 0; k < d->n_cands; k++) d->cands[k].dequant = NULL; /* freed with the scratch arena */
     }
 }
@@ -724,7 +724,7 @@ static void explain(ir_graph *g)
 
 typedef struct search {
     sens_ctx *c;
-    qp_alloc_item *items; /* auto tensors only, their measured candidates and f32 */
+    q_alloc_item *items; /* auto tensors only, their measured candidates and f32 */
     int *auto_of;         /* items index -> c->t index */
     int **cand_of;        /* items index, choice -> candidate index */
     int n_items;
@@ -736,10 +736,10 @@ typedef struct search {
 static void build_items(search *s)
 {
     sens_ctx *c = s->c;
-    s->items = fe_arena_alloc(c->tmp, sizeof *s->items * (size_t)(c->n_t + 1));
-    s->auto_of = fe_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1));
-    s->cand_of = fe_arena_alloc(c->tmp, sizeof(int *) * (size_t)(c->n_t + 1));
-    s->config = fe_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1));
+    s->items = sup_arena_alloc(c->tmp, sizeof *s->items * (size_t)(c->n_t + 1));
+    s->auto_of = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1));
+    s->cand_of = sup_arena_alloc(c->tmp, sizeof(int *) * (size_t)(c->n_t + 1));
+    s->config = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1));
     for (int i = 0; i < c->n_t; i++) {
         sens_tensor *t = &c->t[i];
         s->weights += t->w->shape[0] * t->w->shape[1];
@@ -748,14 +748,14 @@ static void build_items(search *s)
             s->fixed_bytes += t->d->cands[t->fixed].bytes;
             continue;
         }
-        size_t *bytes = fe_arena_alloc(c->tmp, sizeof(size_t) * (size_t)t->d->n_cands);
-        double *err = fe_arena_alloc(c->tmp, sizeof(double) * (size_t)t->d->n_cands);
-        int *map = fe_arena_alloc(c->tmp, sizeof(int) * (size_t)t->d->n_cands), n = 0;
+        size_t *bytes = sup_arena_alloc(c->tmp, sizeof(size_t) * (size_t)t->d->n_cands);
+        double *err = sup_arena_alloc(c->tmp, sizeof(double) * (size_t)t->d->n_cands);
+        int *map = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)t->d->n_cands), n = 0;
         for (int k = 0; k < t->d->n_cands; k++)
             if (t->d->cands[k].measured || t->d->cands[k].f.format == QFMT_F32) map[n] = k, bytes[n++] = t->d->cands[k].bytes;
         s->auto_of[s->n_items] = i;
         s->cand_of[s->n_items] = map;
-        s->items[s->n_items++] = (qp_alloc_item){bytes, err, n};
+        s->items[s->n_items++] = (q_alloc_item){bytes, err, n};
     }
 }
 
@@ -763,7 +763,7 @@ static void build_items(search *s)
 static void fill_errors(search *s)
 {
     for (int j = 0; j < s->n_items; j++) {
-        const qp_decision *d = s->c->t[s->auto_of[j]].d;
+        const ir_decision *d = s->c->t[s->auto_of[j]].d;
         double *err = (double *)s->items[j].error;
         for (int m = 0; m < s->items[j].n; m++) err[m] = d->cands[s->cand_of[j][m]].sensitivity;
     }
@@ -771,7 +771,7 @@ static void fill_errors(search *s)
 
 /* --budget-bits below what the candidates can reach is an error, before
  * anything is measured. */
-static bool check_budget(const search *s, const qp_spec *spec)
+static bool check_budget(const search *s, const pass_spec *spec)
 {
     size_t min_bytes = s->fixed_bytes;
     for (int j = 0; j < s->n_items; j++) {
@@ -780,7 +780,7 @@ static bool check_budget(const search *s, const qp_spec *spec)
         min_bytes += lo;
     }
     if (spec->budget_bits <= 0 || (size_t)floor(spec->budget_bits * (double)s->weights / 8) >= min_bytes) return true;
-    fe_error_plain("--budget-bits %g is below the smallest achievable %.4g bits per weight (every searched weight "
+    sup_error_plain("--budget-bits %g is below the smallest achievable %.4g bits per weight (every searched weight "
                    "matrix at its smallest format%s)", spec->budget_bits, 8.0 * (double)min_bytes / (double)s->weights,
                    s->fixed_bytes ? ", the others as --precision fixes them" : "");
     return false;
@@ -796,7 +796,7 @@ static double bits_of(const search *s, const int *choice)
     return 8.0 * (double)(total_bytes(s->items, s->n_items, choice) + s->fixed_bytes) / (double)s->weights;
 }
 
-static bool same_format(const qp_format *a, const qp_format *b)
+static bool same_format(const q_precision *a, const q_precision *b)
 {
     return a->format == b->format && a->group == b->group && a->clip == b->clip && a->act8 == b->act8 &&
            a->act_static == b->act_static && a->gptq == b->gptq;
@@ -804,10 +804,10 @@ static bool same_format(const qp_format *a, const qp_format *b)
 
 /* The choices of a uniform format f (measured on every auto tensor); false
  * if some tensor has no measurement of it. */
-static bool uniform_choice(const search *s, const qp_format *f, int *uni)
+static bool uniform_choice(const search *s, const q_precision *f, int *uni)
 {
     for (int j = 0; j < s->n_items; j++) {
-        const qp_decision *d = s->c->t[s->auto_of[j]].d;
+        const ir_decision *d = s->c->t[s->auto_of[j]].d;
         uni[j] = -1;
         for (int m = 0; m < s->items[j].n; m++)
             if (same_format(&d->cands[s->cand_of[j][m]].f, f)) uni[j] = m;
@@ -820,10 +820,10 @@ static bool uniform_choice(const search *s, const qp_format *f, int *uni)
  * the budget is measured too, and kept if it does better. */
 static bool uniform_fallback(search *s, int *choice, double *err, double *err_add)
 {
-    const qp_decision *d0 = s->c->t[s->auto_of[0]].d;
-    const qp_format *best = NULL;
+    const ir_decision *d0 = s->c->t[s->auto_of[0]].d;
+    const q_precision *best = NULL;
     double best_pred = INFINITY;
-    int *uni = fe_arena_alloc(s->c->tmp, sizeof(int) * (size_t)s->n_items);
+    int *uni = sup_arena_alloc(s->c->tmp, sizeof(int) * (size_t)s->n_items);
     for (int k = 0; k < d0->n_cands; k++) {
         if (!uniform_choice(s, &d0->cands[k].f, uni) || bits_of(s, uni) > s->c->g->selection->budget_bits) continue;
         double pred = total_error(s->items, s->n_items, uni);
@@ -837,9 +837,9 @@ static bool uniform_fallback(search *s, int *choice, double *err, double *err_ad
     if (!verify(s->c, s->config, &uerr, &uerr_add)) return false;
     if (uerr < *err) {
         memcpy(choice, uni, sizeof(int) * (size_t)s->n_items);
-        s->c->g->selection->note = fe_arena_printf(s->c->g->arena,
+        s->c->g->selection->note = sup_arena_printf(s->c->g->arena,
             "uniform %s measured better than the allocation (%.4g against %.4g) and was kept",
-            qp_format_name(s->c->g->arena, best), uerr, *err);
+            q_precision_name(s->c->g->arena, best), uerr, *err);
         *err = uerr, *err_add = uerr_add;
     }
     apply_choice(s, choice);
@@ -852,7 +852,7 @@ static bool upgrade_one(search *s, int *choice)
     int bj = -1, bk = -1;
     double best = 0;
     for (int j = 0; j < s->n_items; j++) {
-        const qp_alloc_item *it = &s->items[j];
+        const q_alloc_item *it = &s->items[j];
         for (int k = 0; k < it->n; k++) {
             double saved = it->error[choice[j]] - it->error[k];
             if (saved <= 0 || it->bytes[k] <= it->bytes[choice[j]]) continue;
@@ -868,38 +868,38 @@ static bool upgrade_one(search *s, int *choice)
 /* --max-error: tighten the target until the measured error holds. */
 static bool repair(search *s, int *choice, double target_add, double *err, double *err_add)
 {
-    qp_selection *sel = s->c->g->selection;
-    int *next = fe_arena_alloc(s->c->tmp, sizeof(int) * (size_t)s->n_items);
+    ir_selection *sel = s->c->g->selection;
+    int *next = sup_arena_alloc(s->c->tmp, sizeof(int) * (size_t)s->n_items);
     for (int round = 0; round < REPAIR_ROUNDS && *err > sel->max_error; round++) {
         target_add *= fmin(0.9, *err_add > 0 ? additive_target(s->c, sel->max_error) / *err_add : 0.5);
-        qp_allocate(s->items, s->n_items, 0, target_add, next);
+        q_allocate(s->items, s->n_items, 0, target_add, next);
         if (!memcmp(next, choice, sizeof(int) * (size_t)s->n_items)) {
             if (!upgrade_one(s, next)) break;
         }
         memcpy(choice, next, sizeof(int) * (size_t)s->n_items);
         apply_choice(s, choice);
         if (!verify(s->c, s->config, err, err_add)) return false;
-        sel->note = fe_arena_printf(s->c->g->arena, "repaired in %d round%s: the first allocation missed --max-error",
+        sel->note = sup_arena_printf(s->c->g->arena, "repaired in %d round%s: the first allocation missed --max-error",
                                     round + 1, round ? "s" : "");
     }
     return true;
 }
 
-static bool allocate(search *s, const qp_spec *spec)
+static bool allocate(search *s, const pass_spec *spec)
 {
     sens_ctx *c = s->c;
-    qp_selection *sel = c->g->selection;
-    int *choice = fe_arena_alloc(c->tmp, sizeof(int) * (size_t)(s->n_items + 1));
+    ir_selection *sel = c->g->selection;
+    int *choice = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(s->n_items + 1));
     double target_add = 0;
     if (spec->budget_bits > 0) {
         size_t budget = (size_t)floor(spec->budget_bits * (double)s->weights / 8);
-        qp_allocate(s->items, s->n_items, budget - s->fixed_bytes, 0, choice);
+        q_allocate(s->items, s->n_items, budget - s->fixed_bytes, 0, choice);
     } else {
         target_add = additive_target(c, spec->max_error) - sel->fixed_error;
-        if (target_add <= 0 || !qp_allocate(s->items, s->n_items, 0, target_add, choice)) {
+        if (target_add <= 0 || !q_allocate(s->items, s->n_items, 0, target_add, choice)) {
             fprintf(stderr, "qmc: warning: --max-error %g cannot be met: the predicted error stays above it; "
                             "choosing the least error\n", spec->max_error);
-            qp_allocate(s->items, s->n_items, 0, 0, choice);
+            q_allocate(s->items, s->n_items, 0, 0, choice);
         }
     }
     sel->predicted_error = user_from_additive(c, total_error(s->items, s->n_items, choice) + sel->fixed_error);
@@ -942,23 +942,23 @@ static void fixed_candidate(ir_graph *g, sens_tensor *t)
     t->fixed = t->d->n_cands - 1;
 }
 
-static bool select_with(ir_graph *g, const qp_spec *spec, const qp_format *act, fe_arena *tmp)
+static bool select_with(ir_graph *g, const pass_spec *spec, const q_precision *act, sup_arena *tmp)
 {
-    qp_selection *sel = g->selection;
+    ir_selection *sel = g->selection;
     sens_ctx c;
     if (!ctx_open(&c, g, tmp)) return false;
     bool ok = true;
-    cal_progress pr;
-    cal_progress_begin(&pr, "quantizing candidates");
+    sup_progress pr;
+    sup_progress_begin(&pr, "quantizing candidates");
     for (int i = 0; i < c.n_t && ok; i++) {
         sens_tensor *t = &c.t[i];
         if (t->automatic) list_candidates(g, t->d, act);
         else fixed_candidate(g, t);
         ok = prepare_candidates(&c, t->d, t->orig);
         if (t->automatic) choose_measured(t->d);
-        cal_progress_update(&pr, i + 1, c.n_t);
+        sup_progress_update(&pr, i + 1, c.n_t);
     }
-    cal_progress_end(&pr);
+    sup_progress_end(&pr);
     search s = {.c = &c};
     if (ok) {
         alloc_acc(&c);
@@ -977,42 +977,42 @@ static bool select_with(ir_graph *g, const qp_spec *spec, const qp_format *act, 
     return ok;
 }
 
-bool qp_select_auto(ir_graph *g, const qp_spec *spec)
+bool pass_select_auto(ir_graph *g, const pass_spec *spec)
 {
-    qp_selection *sel = g->selection;
+    ir_selection *sel = g->selection;
     if (!g->calib) {
-        fe_error_plain("--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on");
+        sup_error_plain("--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on");
         return false;
     }
     if ((spec->budget_bits > 0) == (spec->max_error > 0)) {
-        fe_error_plain("--precision auto needs one of --budget-bits B or --max-error E");
+        sup_error_plain("--precision auto needs one of --budget-bits B or --max-error E");
         return false;
     }
-    double t0 = cal_now();
+    double t0 = sup_now();
     sel->automatic = true;
     sel->budget_bits = spec->budget_bits;
     sel->max_error = spec->max_error;
     sel->metric = metric_name(g);
     /* the :a8 / :static of the auto that applies (the default's, else the first override's) */
-    qp_format act = spec->dflt;
+    q_precision act = spec->dflt;
     for (int o = 0; o < spec->n_overrides && !spec->dflt_automatic; o++)
         if (spec->overrides[o].automatic) act = spec->overrides[o].f;
-    fe_arena tmp = {0};
+    sup_arena tmp = {0};
     bool ok = select_with(g, spec, &act, &tmp);
-    fe_arena_free(&tmp);
+    sup_arena_free(&tmp);
     if (!ok) return false;
     explain(g);
-    sel->seconds = cal_now() - t0;
+    sel->seconds = sup_now() - t0;
     return true;
 }
 
-bool qp_measure_fixed(ir_graph *g)
+bool pass_measure_fixed(ir_graph *g)
 {
-    qp_selection *sel = g->selection;
+    ir_selection *sel = g->selection;
     if (!g->calib || !sel) return true;
-    double t0 = cal_now();
+    double t0 = sup_now();
     sel->metric = metric_name(g);
-    fe_arena tmp = {0};
+    sup_arena tmp = {0};
     sens_ctx c;
     bool ok = ctx_open(&c, g, &tmp);
     for (int i = 0; ok && i < c.n_t; i++) {
@@ -1023,7 +1023,7 @@ bool qp_measure_fixed(ir_graph *g)
         search s = {.c = &c};
         alloc_acc(&c);
         build_items(&s);
-        int *none = fe_arena_alloc(&tmp, sizeof(int) * (size_t)(c.n_t + 1));
+        int *none = sup_arena_alloc(&tmp, sizeof(int) * (size_t)(c.n_t + 1));
         for (int i = 0; i < c.n_t; i++) none[i] = -1;
         sel->sens_samples = sens_count(&c, NULL);
         double e_add;
@@ -1031,9 +1031,9 @@ bool qp_measure_fixed(ir_graph *g)
         if (ok) commit(&s);
     }
     ctx_close(&c);
-    fe_arena_free(&tmp);
+    sup_arena_free(&tmp);
     if (!ok) return false;
     explain(g);
-    sel->seconds = cal_now() - t0;
+    sel->seconds = sup_now() - t0;
     return true;
 }

@@ -32,10 +32,10 @@ static void note_operand(const ir_graph *g, int32_t i)
     char what[160], shape[RT_SHAPE_STR_MAX];
     rt_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape);
     if (n->op == IR_OP_WEIGHT && g->weights)
-        fe_note(n->loc, "%s has shape %s in '%s'", describe(g, i, what, sizeof what), shape,
+        sup_note(n->loc, "%s has shape %s in '%s'", describe(g, i, what, sizeof what), shape,
                 g->weights->path);
     else
-        fe_note(n->loc, "%s has shape %s", describe(g, i, what, sizeof what), shape);
+        sup_note(n->loc, "%s has shape %s", describe(g, i, what, sizeof what), shape);
 }
 
 static bool fail_operands(const ir_graph *g, const ir_node *n, int n_ops, const int32_t *ops,
@@ -45,7 +45,7 @@ static bool fail_operands(const ir_graph *g, const ir_node *n, int n_ops, const 
 {
     va_list ap;
     va_start(ap, fmt);
-    fe_verror("error", n->loc, fmt, ap);
+    sup_verror("error", n->loc, fmt, ap);
     va_end(ap);
     for (int i = 0; i < n_ops; i++) {
         bool seen = false; /* one note per operand, also when it is used twice */
@@ -349,7 +349,7 @@ bool ir_infer_node_shape(ir_graph *g, int32_t index)
     return infer_op(g, n) && check_size(g, n);
 }
 
-bool ir_infer_shapes(ir_graph *g)
+bool pass_infer_shapes(ir_graph *g)
 {
     for (int32_t i = 0; i < g->n_nodes; i++)
         if (!ir_infer_node_shape(g, i)) return false;

@@ -46,14 +46,14 @@ static int arity_max(ir_op op)
 /* Node names are unique: one pass with a name map. */
 static bool names_unique(const ir_graph *g, const char *after_pass)
 {
-    fe_arena tmp = {0};
+    sup_arena tmp = {0};
     ir_name_map seen = {0};
     bool ok = true;
     for (int32_t i = 0; i < g->n_nodes && ok; i++) {
         if (ir_name_map_slot(&tmp, &seen, g->nodes[i].name, false)) ok = broken(after_pass, i, "duplicate node name");
         else *ir_name_map_slot(&tmp, &seen, g->nodes[i].name, true) = i;
     }
-    fe_arena_free(&tmp);
+    sup_arena_free(&tmp);
     return ok;
 }
 
@@ -81,9 +81,9 @@ bool ir_verify(const ir_graph *g, const char *after_pass)
             return broken(after_pass, -1, "an output port does not name a node");
     /* shapes must be what inference says; re-infer on a scratch copy */
     ir_graph copy = *g;
-    fe_arena scratch = {0};
+    sup_arena scratch = {0};
     copy.arena = &scratch;
-    copy.nodes = fe_arena_alloc(&scratch, sizeof *copy.nodes * (size_t)(g->n_nodes + 1));
+    copy.nodes = sup_arena_alloc(&scratch, sizeof *copy.nodes * (size_t)(g->n_nodes + 1));
     memcpy(copy.nodes, g->nodes, sizeof *copy.nodes * (size_t)g->n_nodes);
     bool ok = true;
     for (int i = 0; i < g->n_nodes && ok; i++) {
@@ -92,6 +92,6 @@ bool ir_verify(const ir_graph *g, const char *after_pass)
                  memcmp(copy.nodes[i].shape, g->nodes[i].shape, sizeof g->nodes[i].shape[0] * (size_t)g->nodes[i].rank))
             ok = broken(after_pass, i, "shape differs from inference");
     }
-    fe_arena_free(&scratch);
+    sup_arena_free(&scratch);
     return ok;
 }

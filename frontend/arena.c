@@ -9,25 +9,25 @@
 
 #include "frontend.h"
 
-struct fe_arena_block {
-    fe_arena_block *next;
+struct sup_arena_block {
+    sup_arena_block *next;
     size_t used, size;
     _Alignas(16) unsigned char data[];
 };
 
 enum { ARENA_BLOCK_SIZE = 64 * 1024 };
 
-_Noreturn void fe_assert_fail(const char *file, int line, const char *cond)
+_Noreturn void sup_assert_fail(const char *file, int line, const char *cond)
 {
     fflush(stdout);
     fprintf(stderr, "qmc: internal error: %s:%d: assertion failed: %s\n", file, line, cond);
     abort();
 }
 
-void *fe_arena_alloc(fe_arena *arena, size_t size)
+void *sup_arena_alloc(sup_arena *arena, size_t size)
 {
     size = (size + 15) & ~(size_t)15;
-    fe_arena_block *b = arena->head;
+    sup_arena_block *b = arena->head;
     if (!b || b->size - b->used < size) {
         size_t cap = size > ARENA_BLOCK_SIZE / 4 ? size : ARENA_BLOCK_SIZE;
         b = malloc(sizeof *b + cap);
@@ -53,44 +53,44 @@ void *fe_arena_alloc(fe_arena *arena, size_t size)
     return p;
 }
 
-void *fe_arena_grow(fe_arena *arena, void *old, size_t n_old, size_t n_new, size_t elem)
+void *sup_arena_grow(sup_arena *arena, void *old, size_t n_old, size_t n_new, size_t elem)
 {
-    void *p = fe_arena_alloc(arena, n_new * elem);
+    void *p = sup_arena_alloc(arena, n_new * elem);
     if (old && n_old) memcpy(p, old, n_old * elem);
     return p;
 }
 
-char *fe_arena_strndup(fe_arena *arena, const char *s, size_t n)
+char *sup_arena_strndup(sup_arena *arena, const char *s, size_t n)
 {
-    char *p = fe_arena_alloc(arena, n + 1);
+    char *p = sup_arena_alloc(arena, n + 1);
     memcpy(p, s, n);
     p[n] = 0;
     return p;
 }
 
-char *fe_arena_strdup(fe_arena *arena, const char *s)
+char *sup_arena_strdup(sup_arena *arena, const char *s)
 {
-    return fe_arena_strndup(arena, s, strlen(s));
+    return sup_arena_strndup(arena, s, strlen(s));
 }
 
-char *fe_arena_printf(fe_arena *arena, const char *fmt, ...)
+char *sup_arena_printf(sup_arena *arena, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    char *p = fe_arena_alloc(arena, (size_t)n + 1);
+    char *p = sup_arena_alloc(arena, (size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return p;
 }
 
-void fe_arena_free(fe_arena *arena)
+void sup_arena_free(sup_arena *arena)
 {
-    fe_arena_block *b = arena->head;
+    sup_arena_block *b = arena->head;
     while (b) {
-        fe_arena_block *next = b->next;
+        sup_arena_block *next = b->next;
         free(b);
         b = next;
     }

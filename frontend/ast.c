@@ -5,19 +5,19 @@
 
 #include "frontend.h"
 
-fe_node *fe_node_new(fe_arena *arena, fe_kind kind, fe_loc loc)
+fe_node *fe_node_new(sup_arena *arena, fe_kind kind, sup_loc loc)
 {
-    fe_node *n = fe_arena_alloc(arena, sizeof *n);
+    fe_node *n = sup_arena_alloc(arena, sizeof *n);
     n->kind = kind;
     n->loc = loc;
     return n;
 }
 
-void fe_list_push(fe_arena *arena, fe_list *list, fe_node *node)
+void fe_list_push(sup_arena *arena, fe_list *list, fe_node *node)
 {
     if (list->count == list->cap) {
         int cap = list->cap ? list->cap * 2 : 4;
-        list->items = fe_arena_grow(arena, list->items, (size_t)list->cap, (size_t)cap,
+        list->items = sup_arena_grow(arena, list->items, (size_t)list->cap, (size_t)cap,
                                     sizeof *list->items);
         list->cap = cap;
     }
@@ -87,7 +87,7 @@ static void expr_text(FILE *f, const fe_node *n)
     }
 }
 
-const char *fe_path_text(fe_arena *arena, const fe_node *path)
+const char *fe_path_text(sup_arena *arena, const fe_node *path)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -95,7 +95,7 @@ const char *fe_path_text(fe_arena *arena, const fe_node *path)
     if (!f) return "?";
     path_text(f, path);
     fclose(f);
-    const char *s = fe_arena_strndup(arena, buf, len);
+    const char *s = sup_arena_strndup(arena, buf, len);
     free(buf);
     return s;
 }

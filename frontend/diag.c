@@ -23,7 +23,7 @@ static struct {
     int errors;
 } diag;
 
-void fe_diag_add_source(const char *path, const char *text, size_t len)
+void sup_diag_add_source(const char *path, const char *text, size_t len)
 {
     for (int i = 0; i < diag.n_sources; i++)
         if (strcmp(diag.sources[i].path, path) == 0) {
@@ -35,20 +35,20 @@ void fe_diag_add_source(const char *path, const char *text, size_t len)
     diag.sources[diag.n_sources++] = (diag_source){path, text, len};
 }
 
-void fe_diag_set_stream(FILE *stream) { diag.stream = stream; }
+void sup_diag_set_stream(FILE *stream) { diag.stream = stream; }
 
-void fe_diag_reset(void)
+void sup_diag_reset(void)
 {
     diag.n_sources = 0;
     diag.errors = 0;
 }
 
-int fe_error_count(void) { return diag.errors; }
+int sup_error_count(void) { return diag.errors; }
 
 static FILE *out(void) { return diag.stream ? diag.stream : stderr; }
 
 /* Prints source line `line` of the registered file and a caret under col. */
-static void quote_line(fe_loc loc)
+static void quote_line(sup_loc loc)
 {
     const diag_source *src = NULL;
     for (int i = 0; i < diag.n_sources; i++)
@@ -72,7 +72,7 @@ static void quote_line(fe_loc loc)
     fputc('\n', f);
 }
 
-void fe_verror(const char *kind, fe_loc loc, const char *fmt, va_list ap)
+void sup_verror(const char *kind, sup_loc loc, const char *fmt, va_list ap)
 {
     FILE *f = out();
     fflush(stdout);
@@ -88,41 +88,41 @@ void fe_verror(const char *kind, fe_loc loc, const char *fmt, va_list ap)
     if (strcmp(kind, "error") == 0) diag.errors++;
 }
 
-void fe_error(fe_loc loc, const char *fmt, ...)
+void sup_error(sup_loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fe_verror("error", loc, fmt, ap);
+    sup_verror("error", loc, fmt, ap);
     va_end(ap);
 }
 
-void fe_note(fe_loc loc, const char *fmt, ...)
+void sup_note(sup_loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fe_verror("note", loc, fmt, ap);
+    sup_verror("note", loc, fmt, ap);
     va_end(ap);
 }
 
-void fe_warning(fe_loc loc, const char *fmt, ...)
+void sup_warning(sup_loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fe_verror("warning", loc, fmt, ap);
+    sup_verror("warning", loc, fmt, ap);
     va_end(ap);
 }
 
-void fe_error_plain(const char *fmt, ...)
+void sup_error_plain(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fe_verror("error", (fe_loc){0}, fmt, ap);
+    sup_verror("error", (sup_loc){0}, fmt, ap);
     va_end(ap);
 }
 
 /* Optimal string alignment distance: insertions, deletions, substitutions
  * and swaps of adjacent characters ("rleu" is one edit from "relu"). */
-int fe_edit_distance(const char *a, const char *b)
+int rt_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 256 || lb > 256) return (int)(la > lb ? la : lb);
@@ -145,12 +145,12 @@ int fe_edit_distance(const char *a, const char *b)
     return prev[lb];
 }
 
-const char *fe_closest(const char *name, const char *const *candidates, int n)
+const char *rt_closest(const char *name, const char *const *candidates, int n)
 {
     const char *best = NULL;
     int best_d = 0;
     for (int i = 0; i < n; i++) {
-        int d = fe_edit_distance(name, candidates[i]);
+        int d = rt_edit_distance(name, candidates[i]);
         if (d == 0) continue; /* the name itself is no suggestion */
         if (!best || d < best_d) best = candidates[i], best_d = d;
     }

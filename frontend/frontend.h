@@ -20,63 +20,63 @@
  * for user errors. */
 #define QMC_ASSERT(cond)                                                                          \
     do {                                                                                          \
-        if (!(cond)) fe_assert_fail(__FILE__, __LINE__, #cond);                                   \
+        if (!(cond)) sup_assert_fail(__FILE__, __LINE__, #cond);                                   \
     } while (0)
-_Noreturn void fe_assert_fail(const char *file, int line, const char *cond);
+_Noreturn void sup_assert_fail(const char *file, int line, const char *cond);
 
 /* ---- arena.c: bulk-freed memory ---------------------------------------- */
 
-typedef struct fe_arena_block fe_arena_block;
-typedef struct fe_arena {
-    fe_arena_block *head;
+typedef struct sup_arena_block sup_arena_block;
+typedef struct sup_arena {
+    sup_arena_block *head;
     size_t total; /* bytes handed out, for statistics */
-} fe_arena;
+} sup_arena;
 
-/* Zeroed, 16-byte aligned memory that lives until fe_arena_free. Aborts on
+/* Zeroed, 16-byte aligned memory that lives until sup_arena_free. Aborts on
  * out-of-memory (the compiler cannot continue without it). */
-void *fe_arena_alloc(fe_arena *arena, size_t size);
+void *sup_arena_alloc(sup_arena *arena, size_t size);
 /* Grows an array allocated in the arena: returns a new copy of n_old * elem
  * bytes with room for n_new elements. */
-void *fe_arena_grow(fe_arena *arena, void *old, size_t n_old, size_t n_new, size_t elem);
-char *fe_arena_strdup(fe_arena *arena, const char *s);
-char *fe_arena_strndup(fe_arena *arena, const char *s, size_t n);
-char *fe_arena_printf(fe_arena *arena, const char *fmt, ...)
+void *sup_arena_grow(sup_arena *arena, void *old, size_t n_old, size_t n_new, size_t elem);
+char *sup_arena_strdup(sup_arena *arena, const char *s);
+char *sup_arena_strndup(sup_arena *arena, const char *s, size_t n);
+char *sup_arena_printf(sup_arena *arena, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void fe_arena_free(fe_arena *arena);
+void sup_arena_free(sup_arena *arena);
 
 /* ---- diag.c: diagnostics ----------------------------------------------- */
 
 /* A place in a source file. line == 0 means "no source position"; len is
  * the number of columns to underline (0 or 1: just the caret). */
-typedef struct fe_loc {
+typedef struct sup_loc {
     const char *file;
     int line, col, len;
-} fe_loc;
+} sup_loc;
 
 /* Registers a source text so diagnostics can quote its lines. The text must
  * outlive all diagnostics (it lives in an arena or a mapping). */
-void fe_diag_add_source(const char *path, const char *text, size_t len);
+void sup_diag_add_source(const char *path, const char *text, size_t len);
 /* Where diagnostics go (stderr by default); tests redirect it. */
-void fe_diag_set_stream(FILE *stream);
+void sup_diag_set_stream(FILE *stream);
 /* Forgets all sources and counts (between independent compilations). */
-void fe_diag_reset(void);
+void sup_diag_reset(void);
 
 /* `file:line:col: error: message`, the source line and a caret. */
-void fe_error(fe_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sup_error(sup_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same shape with `note:`, for context after an error. */
-void fe_note(fe_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sup_note(sup_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* `file:line:col: warning: ...` */
-void fe_warning(fe_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sup_warning(sup_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* An error about something that has no source position (a command-line flag,
  * a binary file): `qmc: error: message`. */
-void fe_error_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void fe_verror(const char *kind, fe_loc loc, const char *fmt, va_list ap);
-int fe_error_count(void);
+void sup_error_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sup_verror(const char *kind, sup_loc loc, const char *fmt, va_list ap);
+int sup_error_count(void);
 
 /* Levenshtein distance, for "did you mean" suggestions. */
-int fe_edit_distance(const char *a, const char *b);
+int rt_edit_distance(const char *a, const char *b);
 /* The candidate closest to name if it is close enough to suggest, else NULL. */
-const char *fe_closest(const char *name, const char *const *candidates, int n);
+const char *rt_closest(const char *name, const char *const *candidates, int n);
 
 /* ---- json.c: a strict JSON reader -------------------------------------- */
 
@@ -107,7 +107,7 @@ struct fe_json {
 /* Parses text[0..len). On failure returns NULL, writes a reason into err and
  * the byte offset of the problem into *err_offset. Duplicate object keys are
  * an error. Nesting deeper than 64 is an error. */
-fe_json *fe_json_parse(fe_arena *arena, const char *text, size_t len, char *err, size_t err_size,
+fe_json *fe_json_parse(sup_arena *arena, const char *text, size_t len, char *err, size_t err_size,
                        size_t *err_offset);
 /* The member of an object with this key, or NULL. */
 const fe_json *fe_json_get(const fe_json *object, const char *key);
@@ -136,10 +136,10 @@ typedef struct fe_safetensors {
  * dtypes, shapes, offsets in range, no overlaps, sizes consistent. On
  * failure returns the status and a one-line reason in err (without the
  * file name). Tensor data stays memory-mapped. */
-qmc_status fe_safetensors_open(fe_arena *arena, const char *path, fe_safetensors *out, char *err,
+qmc_status fe_safetensors_open(sup_arena *arena, const char *path, fe_safetensors *out, char *err,
                                size_t err_size);
 /* Validates a safetensors image held in memory (used by open and the fuzzer). */
-qmc_status fe_safetensors_parse(fe_arena *arena, const uint8_t *data, size_t size,
+qmc_status fe_safetensors_parse(sup_arena *arena, const uint8_t *data, size_t size,
                                 fe_safetensors *out, char *err, size_t err_size);
 const fe_tensor *fe_safetensors_find(const fe_safetensors *st, const char *name);
 void fe_safetensors_close(fe_safetensors *st);
@@ -193,7 +193,7 @@ typedef struct fe_list {
 
 struct fe_node {
     fe_kind kind;
-    fe_loc loc;
+    sup_loc loc;
     const char *name;
     const char *str;
     int64_t ival;
@@ -204,12 +204,12 @@ struct fe_node {
     fe_list body; /* statements */
 };
 
-fe_node *fe_node_new(fe_arena *arena, fe_kind kind, fe_loc loc);
-void fe_list_push(fe_arena *arena, fe_list *list, fe_node *node);
+fe_node *fe_node_new(sup_arena *arena, fe_kind kind, sup_loc loc);
+void fe_list_push(sup_arena *arena, fe_list *list, fe_node *node);
 /* Name of a node kind for dumps and internal errors. */
 const char *fe_kind_name(fe_kind kind);
 /* Prints a path like `blocks.{i}.q.weight` (as written) into the arena. */
-const char *fe_path_text(fe_arena *arena, const fe_node *path);
+const char *fe_path_text(sup_arena *arena, const fe_node *path);
 /* Writes the tree in an indented, one-node-per-line form (for tests). */
 void fe_ast_dump(FILE *out, const fe_node *node, int indent);
 
@@ -218,14 +218,14 @@ void fe_ast_dump(FILE *out, const fe_node *node, int indent);
 /* Reads and parses a model file. On syntax errors, reports them (as many as
  * can be recovered) and returns NULL. The source text is registered with
  * diagnostics. */
-fe_node *fe_parse_file(fe_arena *arena, const char *path);
+fe_node *fe_parse_file(sup_arena *arena, const char *path);
 /* Parses text already in memory; path names it in diagnostics. */
-fe_node *fe_parse_text(fe_arena *arena, const char *path, const char *text, size_t len);
+fe_node *fe_parse_text(sup_arena *arena, const char *path, const char *text, size_t len);
 
 /* ---- lexer.l: tokens (for tests) --------------------------------------- */
 
 /* Tokenises text and writes one token per line (kind, text, line:col) into
  * out; returns the number of tokens, or -1 after reporting a lexical error. */
-int fe_lex_dump(fe_arena *arena, const char *path, const char *text, size_t len, FILE *out);
+int fe_lex_dump(sup_arena *arena, const char *path, const char *text, size_t len, FILE *out);
 
 #endif

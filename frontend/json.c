@@ -12,7 +12,7 @@
 enum { JSON_MAX_DEPTH = 64 };
 
 typedef struct json_parser {
-    fe_arena *arena;
+    sup_arena *arena;
     const char *text;
     size_t len, pos;
     char *err;
@@ -95,7 +95,7 @@ static const char *parse_string(json_parser *p, size_t *out_len)
     while (end < p->len && p->text[end] != '"') end += p->text[end] == '\\' ? 2 : 1;
     if (end >= p->len) return json_fail(p, "unterminated string"), NULL;
     /* decoded text is never longer than the source */
-    char *o = fe_arena_alloc(p->arena, end - start + 1);
+    char *o = sup_arena_alloc(p->arena, end - start + 1);
     size_t n = 0;
     while (p->pos < end) {
         unsigned char c = (unsigned char)p->text[p->pos];
@@ -205,7 +205,7 @@ static fe_json *parse_array(json_parser *p, fe_json *v, int depth)
         if (!item) return NULL;
         if (v->count == cap) {
             int ncap = cap ? cap * 2 : 4;
-            v->items = fe_arena_grow(p->arena, v->items, (size_t)cap, (size_t)ncap, sizeof *v->items);
+            v->items = sup_arena_grow(p->arena, v->items, (size_t)cap, (size_t)ncap, sizeof *v->items);
             cap = ncap;
         }
         v->items[v->count++] = item;
@@ -243,8 +243,8 @@ static fe_json *parse_object(json_parser *p, fe_json *v, int depth)
         if (!item) return NULL;
         if (v->count == cap) {
             int ncap = cap ? cap * 2 : 8;
-            v->items = fe_arena_grow(p->arena, v->items, (size_t)cap, (size_t)ncap, sizeof *v->items);
-            v->keys = fe_arena_grow(p->arena, v->keys, (size_t)cap, (size_t)ncap, sizeof *v->keys);
+            v->items = sup_arena_grow(p->arena, v->items, (size_t)cap, (size_t)ncap, sizeof *v->items);
+            v->keys = sup_arena_grow(p->arena, v->keys, (size_t)cap, (size_t)ncap, sizeof *v->keys);
             cap = ncap;
         }
         v->keys[v->count] = key;
@@ -264,7 +264,7 @@ static fe_json *parse_value(json_parser *p, int depth)
     if (depth > JSON_MAX_DEPTH) return json_fail(p, "nesting too deep");
     skip_ws(p);
     if (p->pos >= p->len) return json_fail(p, "unexpected end of JSON");
-    fe_json *v = fe_arena_alloc(p->arena, sizeof *v);
+    fe_json *v = sup_arena_alloc(p->arena, sizeof *v);
     v->offset = p->pos;
     char c = p->text[p->pos];
     if (c == '{') return parse_object(p, v, depth);
@@ -281,7 +281,7 @@ static fe_json *parse_value(json_parser *p, int depth)
     return json_fail(p, "unexpected character");
 }
 
-fe_json *fe_json_parse(fe_arena *arena, const char *text, size_t len, char *err, size_t err_size,
+fe_json *fe_json_parse(sup_arena *arena, const char *text, size_t len, char *err, size_t err_size,
                        size_t *err_offset)
 {
     json_parser p = {.arena = arena, .text = text, .len = len, .err = err, .err_size = err_size};

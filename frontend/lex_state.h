@@ -5,7 +5,7 @@
 #include "frontend.h"
 
 typedef struct fe_lex_state {
-    fe_arena *arena;
+    sup_arena *arena;
     const char *path;
     int line, col;          /* where the next character is (1-based) */
     int last_token;         /* kind of the previous token, 0 at the start */
@@ -17,12 +17,12 @@ typedef struct fe_lex_state {
     /* braces still open, innermost last, for "to match this '{'" notes;
      * glue[i] marks an interpolation brace (`fc{`), not a block */
     int depth;
-    fe_loc brace[64];
+    sup_loc brace[64];
     bool glue[64];
 } fe_lex_state;
 
 /* The innermost open brace, or NULL (nesting deeper than 64 is not tracked). */
-static inline const fe_loc *fe_lex_open_brace(const fe_lex_state *st, bool *glue)
+static inline const sup_loc *fe_lex_open_brace(const fe_lex_state *st, bool *glue)
 {
     int i = st->depth < 64 ? st->depth - 1 : 63;
     if (i < 0) return NULL;
@@ -36,7 +36,7 @@ const char *fe_lex_token_text(fe_lex_state *st, const void *loc);
 
 /* Converts a bison location to a diagnostic location. */
 #define FE_LOC_OF(st, yl)                                                                        \
-    ((fe_loc){(st)->path, (yl).first_line, (yl).first_column,                                   \
+    ((sup_loc){(st)->path, (yl).first_line, (yl).first_column,                                   \
               (yl).first_line == (yl).last_line ? (yl).last_column - (yl).first_column : 1})
 
 #endif

@@ -21,7 +21,7 @@ const char *fe_lex_token_text(fe_lex_state *st, const void *loc_ptr)
     p += loc->first_column - 1;
     int n = loc->first_line == loc->last_line ? loc->last_column - loc->first_column : 1;
     if (p > end || n < 0 || p + n > end) return "";
-    return fe_arena_strndup(st->arena, p, (size_t)n);
+    return sup_arena_strndup(st->arena, p, (size_t)n);
 }
 
 enum { MAX_NESTING = 1000 };
@@ -33,7 +33,7 @@ static bool check_nesting(const fe_node *n, int depth)
 {
     if (!n) return true;
     if (depth > MAX_NESTING) {
-        fe_error(n->loc, "the expression nests more than %d levels deep", MAX_NESTING);
+        sup_error(n->loc, "the expression nests more than %d levels deep", MAX_NESTING);
         return false;
     }
     const fe_node *kids[] = {n->lhs, n->rhs, n->type};
@@ -46,18 +46,18 @@ static bool check_nesting(const fe_node *n, int depth)
     return true;
 }
 
-fe_node *fe_parse_text(fe_arena *arena, const char *path, const char *text, size_t len)
+fe_node *fe_parse_text(sup_arena *arena, const char *path, const char *text, size_t len)
 {
-    fe_diag_add_source(path, text, len);
+    sup_diag_add_source(path, text, len);
     fe_lex_state st = {.arena = arena, .path = path, .line = 1, .col = 1, .text = text,
                        .text_len = len};
     yyscan_t scanner;
     if (fe_yylex_init_extra(&st, &scanner)) {
-        fe_error_plain("cannot initialise the scanner");
+        sup_error_plain("cannot initialise the scanner");
         return NULL;
     }
     if (len > INT32_MAX) {
-        fe_error_plain("%s: the source is too large", path);
+        sup_error_plain("%s: the source is too large", path);
         fe_yylex_destroy(scanner);
         return NULL;
     }
@@ -70,22 +70,22 @@ fe_node *fe_parse_text(fe_arena *arena, const char *path, const char *text, size
     return st.root;
 }
 
-fe_node *fe_parse_file(fe_arena *arena, const char *path)
+fe_node *fe_parse_file(sup_arena *arena, const char *path)
 {
     rt_mapped_file f;
     char err[256];
     if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) {
-        fe_error_plain("%s: %s", path, err);
+        sup_error_plain("%s: %s", path, err);
         return NULL;
     }
     if (f.size > (size_t)1 << 30) {
-        fe_error_plain("%s: model file is larger than 1 GiB", path);
+        sup_error_plain("%s: model file is larger than 1 GiB", path);
         rt_file_unmap(&f);
         return NULL;
     }
     /* keep a copy in the arena: diagnostics quote it after the file is unmapped */
-    char *text = fe_arena_strndup(arena, f.size ? (const char *)f.data : "", f.size);
+    char *text = sup_arena_strndup(arena, f.size ? (const char *)f.data : "", f.size);
     size_t len = f.size;
     rt_file_unmap(&f);
-    return fe_parse_text(arena, fe_arena_strdup(arena, path), text, len);
+    return fe_parse_text(arena, sup_arena_strdup(arena, path), text, len);
 }

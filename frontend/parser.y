@@ -47,13 +47,13 @@ static void fe_yyerror(FE_YYLTYPE *loc, void *scanner, fe_lex_state *st, const c
     /* the only message bison reports itself is its stack overflowing */
     if (strcmp(msg, "memory exhausted") == 0)
         msg = "the source nests too deeply (more than 10000 open brackets or operators)";
-    fe_error(FE_LOC_OF(st, *loc), "%s", msg);
+    sup_error(FE_LOC_OF(st, *loc), "%s", msg);
 }
 
 /* Joins two locations on one line into one span. */
-static fe_loc span(fe_lex_state *st, FE_YYLTYPE a, FE_YYLTYPE b)
+static sup_loc span(fe_lex_state *st, FE_YYLTYPE a, FE_YYLTYPE b)
 {
-    fe_loc l = FE_LOC_OF(st, a);
+    sup_loc l = FE_LOC_OF(st, a);
     if (a.first_line == b.last_line) l.len = b.last_column - a.first_column;
     return l;
 }
@@ -254,13 +254,13 @@ seg_first:
 static void brace_notes(fe_lex_state *st, bool at_eof)
 {
     bool glue = false;
-    const fe_loc *open = fe_lex_open_brace(st, &glue);
+    const sup_loc *open = fe_lex_open_brace(st, &glue);
     if (!open) return;
     if (glue)
-        fe_note(*open, "'{' directly after a name starts an interpolation such as fc{i}.weight; "
+        sup_note(*open, "'{' directly after a name starts an interpolation such as fc{i}.weight; "
                        "put a space before it to open a block");
     else if (at_eof)
-        fe_note(*open, "to match this '{'");
+        sup_note(*open, "to match this '{'");
 }
 
 /* "expected ')' or ',', found identifier 'foo'" at the offending token. */
@@ -279,7 +279,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, fe_lex_
     bool glue = false;
     if (found == YYSYMBOL_YYEOF && want_rbrace && fe_lex_open_brace(st, &glue) && !glue) {
         /* clang's wording: the block was never closed */
-        fe_error(FE_LOC_OF(st, *loc), "expected '}' at end of file");
+        sup_error(FE_LOC_OF(st, *loc), "expected '}' at end of file");
         brace_notes(st, true);
         return 0;
     }
@@ -304,7 +304,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, fe_lex_
         snprintf(msg + len, sizeof msg - len, "%s '%s'", yysymbol_name(found), fe_lex_token_text(st, loc));
     else
         snprintf(msg + len, sizeof msg - len, "%s", yysymbol_name(found));
-    fe_error(FE_LOC_OF(st, *loc), "%s", msg);
+    sup_error(FE_LOC_OF(st, *loc), "%s", msg);
     brace_notes(st, found == YYSYMBOL_YYEOF);
     return 0;
 }

@@ -110,10 +110,10 @@ static int by_name(const void *a, const void *b)
 }
 
 /* Overlap check on a copy sorted by offset; empty tensors overlap nothing. */
-static qmc_status check_overlaps(fe_arena *arena, const fe_tensor *ts, int n, char *err,
+static qmc_status check_overlaps(sup_arena *arena, const fe_tensor *ts, int n, char *err,
                                  size_t err_size)
 {
-    fe_tensor *s = fe_arena_alloc(arena, sizeof *s * (size_t)(n ? n : 1));
+    fe_tensor *s = sup_arena_alloc(arena, sizeof *s * (size_t)(n ? n : 1));
     memcpy(s, ts, sizeof *s * (size_t)n);
     qsort(s, (size_t)n, sizeof *s, by_offset);
     const fe_tensor *prev = NULL;
@@ -127,7 +127,7 @@ static qmc_status check_overlaps(fe_arena *arena, const fe_tensor *ts, int n, ch
     return QMC_OK;
 }
 
-qmc_status fe_safetensors_parse(fe_arena *arena, const uint8_t *data, size_t size,
+qmc_status fe_safetensors_parse(sup_arena *arena, const uint8_t *data, size_t size,
                                 fe_safetensors *out, char *err, size_t err_size)
 {
     out->tensors = NULL;
@@ -146,7 +146,7 @@ qmc_status fe_safetensors_parse(fe_arena *arena, const uint8_t *data, size_t siz
     if (!root) return fail(err, err_size, "bad JSON in header at byte %zu: %s", joff + 8, jerr);
     if (root->kind != FE_JSON_OBJECT) return fail(err, err_size, "header is not a JSON object");
     size_t data_start = 8 + (size_t)hlen, data_size = size - data_start;
-    out->tensors = fe_arena_alloc(arena, sizeof *out->tensors * (size_t)(root->count ? root->count : 1));
+    out->tensors = sup_arena_alloc(arena, sizeof *out->tensors * (size_t)(root->count ? root->count : 1));
     for (int i = 0; i < root->count; i++) {
         const char *name = root->keys[i];
         if (strcmp(name, "__metadata__") == 0) {
@@ -160,7 +160,7 @@ qmc_status fe_safetensors_parse(fe_arena *arena, const uint8_t *data, size_t siz
         const uint8_t *p = data + data_start + t->file_offset;
         size_t align = qmc_dtype_size(t->dtype);
         if ((uintptr_t)p % align != 0) {
-            void *copy = fe_arena_alloc(arena, t->size ? t->size : 1);
+            void *copy = sup_arena_alloc(arena, t->size ? t->size : 1);
             memcpy(copy, p, t->size);
             p = copy;
         }
@@ -174,11 +174,11 @@ qmc_status fe_safetensors_parse(fe_arena *arena, const uint8_t *data, size_t siz
     return QMC_OK;
 }
 
-qmc_status fe_safetensors_open(fe_arena *arena, const char *path, fe_safetensors *out, char *err,
+qmc_status fe_safetensors_open(sup_arena *arena, const char *path, fe_safetensors *out, char *err,
                                size_t err_size)
 {
     memset(out, 0, sizeof *out);
-    out->path = fe_arena_strdup(arena, path);
+    out->path = sup_arena_strdup(arena, path);
     qmc_status st = rt_file_map(path, &out->file, err, err_size);
     if (st != QMC_OK) return st;
     st = fe_safetensors_parse(arena, out->file.data, out->file.size, out, err, err_size);

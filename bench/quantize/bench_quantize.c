@@ -42,7 +42,7 @@ typedef struct run {
 static run time_once(const float *x, int64_t rows, int64_t cols, q_clip clip, uint8_t *codes,
                      float *y)
 {
-    fe_arena arena = {0};
+    sup_arena arena = {0};
     int64_t shape[2] = {rows, cols};
     q_choice c = {QFMT_INT4, Q_GRAN_BLOCK, 1, 32, true, clip, QMC_DTYPE_F16};
     q_params p;
@@ -60,7 +60,7 @@ static run time_once(const float *x, int64_t rows, int64_t cols, q_clip clip, ui
     r.quant_ms = t2 - t1;
     q_dequantize(codes, 2, shape, &p, y);
     r.sqnr_db = q_measure(x, y, rows * cols).sqnr_db;
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return r;
 }
 

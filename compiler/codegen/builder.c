@@ -163,7 +163,7 @@ int cg_blob_add(cg *c, const char *name, const void *data, size_t bytes)
 {
     if (c->n_blobs == c->cap_blobs) {
         int cap = c->cap_blobs ? c->cap_blobs * 2 : 64;
-        c->blobs = fe_arena_grow(c->arena, c->blobs, (size_t)c->cap_blobs, (size_t)cap, sizeof *c->blobs);
+        c->blobs = sup_arena_grow(c->arena, c->blobs, (size_t)c->cap_blobs, (size_t)cap, sizeof *c->blobs);
         c->cap_blobs = cap;
     }
     c->blobs[c->n_blobs] = (cg_blob){name, data, bytes, NULL, -1};

@@ -36,10 +36,10 @@ typedef struct cg_target {
 /* Resolves --target (NULL: host), --cpu (NULL: native on the host, the
  * architecture's baseline otherwise) and --features ("+a,-b", may be NULL).
  * Unknown values are reported with the valid choices; returns false. */
-bool cg_target_resolve(fe_arena *arena, const char *triple, const char *cpu, const char *features, cg_target *t);
+bool cg_target_resolve(sup_arena *arena, const char *triple, const char *cpu, const char *features, cg_target *t);
 bool cg_target_has(const cg_target *t, const char *feature);
 /* The enabled features as "avx2,fma,..." (embedded for the runtime check). */
-const char *cg_target_feature_list(fe_arena *arena, const cg_target *t);
+const char *cg_target_feature_list(sup_arena *arena, const cg_target *t);
 /* `qmc targets`: architectures, CPUs and features. */
 void cg_targets_print(FILE *out);
 /* The features qmc's kernels choose from on arch (LLVM's names,
@@ -61,7 +61,7 @@ typedef struct cg_blob {
 
 /* The state of one module being emitted. */
 typedef struct cg {
-    fe_arena *arena;
+    sup_arena *arena;
     const ir_graph *g;
     const ir_plan *plan;
     const cg_target *target;
@@ -173,7 +173,7 @@ LLVMValueRef cg_math_silu(cg *c, LLVMValueRef x);
  * gives one word for each of the panel's rows; scales (and zero points)
  * per group and row in separate arrays of the same panel order. */
 typedef struct cg_packed {
-    qp_format f;
+    q_precision f;
     int64_t n, k, panels;
     int per_word;        /* columns per step: 4 (k-major, 8-bit words), 8 (4-bit words) */
     bool kmajor;         /* codes [panels][kcols][lanes] of elem_bytes (f32, int8, FP8 with f32
@@ -222,7 +222,7 @@ static inline bool cg_packed_int_dot(const cg_packed *p) { return p->a8 == CG_A8
 /* -v: how the linear layers' kernels multiply on this target, one line
  * per kind (the format, how activations enter, the instruction) with the
  * weights that use it, and which layers share int8 rows in the plan. */
-void cg_print_kernels(FILE *f, fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t);
+void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t);
 /* Packs a weight matrix (quantized or f32) for the target's lane count. */
 void cg_pack_weight(cg *c, int32_t node, cg_packed *out);
 /* Emits the function of a linear node: y[m, :] = x[m, :]·Wᵀ + b. */
@@ -251,18 +251,18 @@ bool cg_takes_scratch(const cg *c, int32_t node);
 
 /* Builds, verifies and optimises the module and writes the requested
  * artefact (object, assembly, IR, bitcode) to path. */
-bool cg_emit_module(fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
+bool cg_emit_module(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
                     const cg_options *opts, const char *path, cg_emit_kind what);
 
 /* ---- header.c: the C header of a compiled model ------------------------- */
 
 /* The model's C identifier prefix ("tiny_gpt"). */
-const char *cg_symbol_prefix(fe_arena *arena, const ir_graph *g);
-bool cg_write_header(fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t, const char *path);
+const char *cg_symbol_prefix(sup_arena *arena, const ir_graph *g);
+bool cg_write_header(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t, const char *path);
 
 /* ---- link.c: executables and libraries ---------------------------------- */
 
 /* Links object `obj` into an executable or library at `out` (atomically). */
-bool cg_link(fe_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj, const char *out);
+bool cg_link(sup_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj, const char *out);
 
 #endif

@@ -40,7 +40,7 @@ static LLVMTargetMachineRef make_target_machine(const cg_target *t, int opt_leve
     LLVMTargetRef target;
     char *err = NULL;
     if (LLVMGetTargetFromTriple(t->triple, &target, &err)) {
-        fe_error_plain("LLVM does not support target '%s': %s", t->triple, err);
+        sup_error_plain("LLVM does not support target '%s': %s", t->triple, err);
         LLVMDisposeMessage(err);
         return NULL;
     }
@@ -69,7 +69,7 @@ static int choose_lanes(const cg_target *t)
 static void collect_blobs(cg *c)
 {
     const ir_graph *g = c->g;
-    bool *raw = fe_arena_alloc(c->arena, (size_t)g->n_nodes);
+    bool *raw = sup_arena_alloc(c->arena, (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         for (int j = 0; j < n->n_inputs; j++) {
@@ -90,12 +90,12 @@ static void collect_blobs(cg *c)
         const void *data = n->tensor->data;
         size_t bytes = (size_t)n->tensor->count * 4;
         if (n->tensor->dtype != QMC_DTYPE_F32) {
-            float *f = fe_arena_alloc(c->arena, bytes ? bytes : 4);
+            float *f = sup_arena_alloc(c->arena, bytes ? bytes : 4);
             fe_tensor_to_f32(n->tensor, f);
             data = f;
         }
         /* a matrix that is also read as plain data keeps both forms */
-        const char *name = n->is_matrix ? fe_arena_printf(c->arena, "%s.f32", n->name) : n->name;
+        const char *name = n->is_matrix ? sup_arena_printf(c->arena, "%s.f32", n->name) : n->name;
         c->node_blob[i] = cg_blob_add(c, name, data, bytes);
     }
 }
@@ -123,14 +123,14 @@ static bool write_weights_file(cg *c, const char *path, uint64_t *size, uint64_t
         at = (at + (int64_t)c->blobs[i].bytes + 63) / 64 * 64;
     }
     uint8_t *all = calloc(1, (size_t)at + 1);
-    if (!all) return fe_error_plain("out of memory for the weights file"), false;
+    if (!all) return sup_error_plain("out of memory for the weights file"), false;
     for (int i = 0; i < c->n_blobs; i++) memcpy(all + c->blobs[i].file_offset, c->blobs[i].data, c->blobs[i].bytes);
     *size = (uint64_t)at;
     *checksum = qmc_checksum(all, (size_t)at);
     bool written = cg_write_file(path, all, (size_t)at);
     free(all);
     if (!written) return false;
-    c->weights_base = LLVMAddGlobal(c->mod, c->t_ptr, fe_arena_printf(c->arena, "%s.weights_base", c->prefix));
+    c->weights_base = LLVMAddGlobal(c->mod, c->t_ptr, sup_arena_printf(c->arena, "%s.weights_base", c->prefix));
     LLVMSetInitializer(c->weights_base, LLVMConstNull(c->t_ptr));
     LLVMSetLinkage(c->weights_base, LLVMInternalLinkage);
     return true;
@@ -217,7 +217,7 @@ static void check_or_return(cg *c, LLVMValueRef cond, LLVMValueRef status)
 /* Checks the CPU once (cached in a global) before any kernel runs. */
 static void emit_cpu_check(cg *c, LLVMValueRef features)
 {
-    LLVMValueRef flag = LLVMAddGlobal(c->mod, c->t_i32, fe_arena_printf(c->arena, "%s.cpu_checked", c->prefix));
+    LLVMValueRef flag = LLVMAddGlobal(c->mod, c->t_i32, sup_arena_printf(c->arena, "%s.cpu_checked", c->prefix));
     LLVMSetInitializer(flag, cg_i32(c, 0));
     LLVMSetLinkage(flag, LLVMInternalLinkage);
     LLVMBasicBlockRef check = cg_block(c, "check_cpu"), go = cg_block(c, "cpu_ok");
@@ -254,7 +254,7 @@ static LLVMValueRef emit_run_v(cg *c, LLVMValueRef *node_fns, LLVMValueRef featu
 {
     LLVMTypeRef params[3] = {c->t_ptr, c->t_ptr, c->t_ptr};
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, 3, 0);
-    LLVMValueRef fn = cg_function_begin(c, fe_arena_printf(c->arena, "%s_run_v", c->prefix), ft, true, false);
+    LLVMValueRef fn = cg_function_begin(c, sup_arena_printf(c->arena, "%s_run_v", c->prefix), ft, true, false);
     LLVMValueRef ins = LLVMGetParam(fn, 0), outs = LLVMGetParam(fn, 1), ws = LLVMGetParam(fn, 2);
     emit_cpu_check(c, features);
     LLVMValueRef bad_arg = cg_i32(c, QMC_ERR_INVALID_ARGUMENT);
@@ -282,10 +282,10 @@ static LLVMValueRef emit_run_v(cg *c, LLVMValueRef *node_fns, LLVMValueRef featu
 static void emit_run(cg *c, LLVMValueRef run_v)
 {
     int ni = c->g->n_inputs, no = c->g->n_outputs;
-    LLVMTypeRef *params = fe_arena_alloc(c->arena, sizeof *params * (size_t)(ni + no + 1));
+    LLVMTypeRef *params = sup_arena_alloc(c->arena, sizeof *params * (size_t)(ni + no + 1));
     for (int i = 0; i < ni + no + 1; i++) params[i] = c->t_ptr;
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)(ni + no + 1), 0);
-    LLVMValueRef fn = cg_function_begin(c, fe_arena_printf(c->arena, "%s_run", c->prefix), ft, true, false);
+    LLVMValueRef fn = cg_function_begin(c, sup_arena_printf(c->arena, "%s_run", c->prefix), ft, true, false);
     LLVMValueRef ins = cg_alloca(c, LLVMArrayType(c->t_ptr, (unsigned)(ni ? ni : 1)), "inputs");
     LLVMValueRef outs = cg_alloca(c, LLVMArrayType(c->t_ptr, (unsigned)no), "outputs");
     for (int i = 0; i < ni; i++) cg_store(c, LLVMGetParam(fn, (unsigned)i), cg_gep(c, c->t_ptr, ins, cg_i64(c, i)), 8);
@@ -300,7 +300,7 @@ static LLVMValueRef tensor_descs(cg *c, const ir_port *ports, int n, const char 
 {
     LLVMTypeRef fields[4] = {c->t_ptr, c->t_i32, c->t_i32, LLVMArrayType(c->t_i64, QMC_MAX_RANK)};
     LLVMTypeRef td = LLVMStructTypeInContext(c->ctx, fields, 4, 0);
-    LLVMValueRef *items = fe_arena_alloc(c->arena, sizeof *items * (size_t)(n + 1));
+    LLVMValueRef *items = sup_arena_alloc(c->arena, sizeof *items * (size_t)(n + 1));
     for (int i = 0; i < n; i++) {
         LLVMValueRef dims[QMC_MAX_RANK];
         for (int d = 0; d < QMC_MAX_RANK; d++) dims[d] = cg_i64(c, d < ports[i].rank ? ports[i].shape[d] : 0);
@@ -309,7 +309,7 @@ static LLVMValueRef tensor_descs(cg *c, const ir_port *ports, int n, const char 
         items[i] = LLVMConstNamedStruct(td, vals, 4);
     }
     LLVMValueRef init = LLVMConstArray2(td, items, (uint64_t)n);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), fe_arena_printf(c->arena, "%s.%s", c->prefix, what));
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), sup_arena_printf(c->arena, "%s.%s", c->prefix, what));
     LLVMSetInitializer(gv, init);
     LLVMSetGlobalConstant(gv, 1);
     LLVMSetLinkage(gv, LLVMInternalLinkage);
@@ -331,7 +331,7 @@ static void emit_model_desc(cg *c, LLVMValueRef run_v, LLVMValueRef features, ui
         LLVMConstInt(c->t_i64, wsize, 0), LLVMConstInt(c->t_i64, wsum, 0),
         ext ? c->weights_base : LLVMConstNull(c->t_ptr)};
     LLVMValueRef init = LLVMConstNamedStruct(md, v, 14);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, md, fe_arena_printf(c->arena, "%s_model", c->prefix));
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, md, sup_arena_printf(c->arena, "%s_model", c->prefix));
     LLVMSetInitializer(gv, init);
     LLVMSetGlobalConstant(gv, 1);
     if (c->opts->emit == CG_EMIT_EXE) {
@@ -352,7 +352,7 @@ static bool optimise(cg *c, LLVMTargetMachineRef tm, int level)
     LLVMDisposePassBuilderOptions(po);
     if (err) {
         char *msg = LLVMGetErrorMessage(err);
-        fe_error_plain("internal error: LLVM optimisation failed: %s", msg);
+        sup_error_plain("internal error: LLVM optimisation failed: %s", msg);
         LLVMDisposeErrorMessage(msg);
         return false;
     }
@@ -364,7 +364,7 @@ bool cg_write_file(const char *path, const void *data, size_t len)
     char err[256];
     rt_write_piece piece = {data, len};
     if (rt_file_write_atomic(path, &piece, 1, err, sizeof err) != QMC_OK)
-        return fe_error_plain("%s: %s", path, err), false;
+        return sup_error_plain("%s: %s", path, err), false;
     return true;
 }
 
@@ -386,7 +386,7 @@ static bool write_output(cg *c, LLVMTargetMachineRef tm, const char *path, cg_em
     char *err = NULL;
     LLVMCodeGenFileType ft = what == CG_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile;
     if (LLVMTargetMachineEmitToMemoryBuffer(tm, c->mod, ft, &err, &mb)) {
-        fe_error_plain("internal error: LLVM code generation failed: %s", err);
+        sup_error_plain("internal error: LLVM code generation failed: %s", err);
         LLVMDisposeMessage(err);
         return false;
     }
@@ -412,15 +412,15 @@ static bool build_module(cg *c)
 {
     const ir_graph *g = c->g;
     uint64_t wsize = 0, wsum = 0; /* of the --weights-file, checked when it is mapped */
-    c->node_blob = fe_arena_alloc(c->arena, sizeof *c->node_blob * (size_t)g->n_nodes);
-    c->packed = fe_arena_alloc(c->arena, sizeof *c->packed * (size_t)g->n_nodes);
+    c->node_blob = sup_arena_alloc(c->arena, sizeof *c->node_blob * (size_t)g->n_nodes);
+    c->packed = sup_arena_alloc(c->arena, sizeof *c->packed * (size_t)g->n_nodes);
     collect_blobs(c);
     if (c->opts->weights_file) {
         if (!write_weights_file(c, c->opts->weights_file, &wsize, &wsum)) return false;
     } else {
         emit_blob_globals(c);
     }
-    LLVMValueRef *fns = fe_arena_alloc(c->arena, sizeof *fns * (size_t)g->n_nodes);
+    LLVMValueRef *fns = sup_arena_alloc(c->arena, sizeof *fns * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++)
         if (c->plan->buf[i].kind == IR_BUF_WORKSPACE || c->plan->buf[i].kind == IR_BUF_OUTPUT) fns[i] = emit_node_fn(c, i);
     LLVMValueRef features = string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
@@ -429,7 +429,7 @@ static bool build_module(cg *c)
     emit_model_desc(c, run_v, features, wsize, wsum);
     char *msg = NULL;
     if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {
-        fe_error_plain("internal error: the generated module does not verify:\n%s", msg);
+        sup_error_plain("internal error: the generated module does not verify:\n%s", msg);
         LLVMDisposeMessage(msg);
         return false;
     }
@@ -437,7 +437,7 @@ static bool build_module(cg *c)
     return true;
 }
 
-bool cg_emit_module(fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
+bool cg_emit_module(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
                     const cg_options *opts, const char *path, cg_emit_kind what)
 {
     LLVMTargetMachineRef tm = make_target_machine(t, opts->opt_level);

@@ -108,30 +108,30 @@ bool cg_target_int8_dot(const cg_target *t)
     return cg_target_has(t, "avx512f") && cg_target_has(t, "avx512vnni"); /* 16 lanes and vpdpbusd */
 }
 
-void cg_print_kernels(FILE *f, fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t)
+void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t)
 {
     bool dot = cg_target_int8_dot(t);
     const char *instr = t->arch == CG_ARCH_AARCH64 ? "sdot" : "vpdpbusd";
     /* one line per kind of kernel, naming its layers' weights */
-    const char **kinds = fe_arena_alloc(arena, sizeof *kinds * (size_t)g->n_nodes);
+    const char **kinds = sup_arena_alloc(arena, sizeof *kinds * (size_t)g->n_nodes);
     int n_kinds = 0;
-    int32_t *kind_of = fe_arena_alloc(arena, sizeof *kind_of * (size_t)g->n_nodes);
+    int32_t *kind_of = sup_arena_alloc(arena, sizeof *kind_of * (size_t)g->n_nodes);
     for (int32_t i = 0; i < g->n_nodes; i++) {
         kind_of[i] = -1;
         const ir_node *n = &g->nodes[i];
         if (n->op != IR_OP_LINEAR || g->nodes[n->inputs[1]].op != IR_OP_WEIGHT) continue;
         const ir_qweight *q = g->nodes[n->inputs[1]].qw;
-        const char *fmt = q ? qp_format_name(arena, &q->f) : "f32";
+        const char *fmt = q ? q_precision_name(arena, &q->f) : "f32";
         int rows = ir_act_int8_rows(q, dot);
         const char *k;
         if (!q) k = "f32 weights, FMA";
         else if (rows == IR_A8X3_DIGITS)
-            k = fe_arena_printf(arena, "%s codes x f32 activations as three int8 digits (f32-accurate), %s", fmt, instr);
+            k = sup_arena_printf(arena, "%s codes x f32 activations as three int8 digits (f32-accurate), %s", fmt, instr);
         else if (rows == 1)
-            k = fe_arena_printf(arena, "%s codes x int8 activations (%s scale), %s", fmt,
+            k = sup_arena_printf(arena, "%s codes x int8 activations (%s scale), %s", fmt,
                                 q->f.act_scale > 0 ? "calibrated" : "per-row", dot ? instr : "in float (no integer dot product)");
         else
-            k = fe_arena_printf(arena, "%s codes decoded to float in registers, FMA", fmt);
+            k = sup_arena_printf(arena, "%s codes decoded to float in registers, FMA", fmt);
         int j = 0;
         while (j < n_kinds && strcmp(kinds[j], k)) j++;
         if (j == n_kinds) kinds[n_kinds++] = k;
@@ -170,7 +170,7 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
 {
     const ir_node *w = &c->g->nodes[node];
     const ir_qweight *q = w->qw;
-    fe_arena *a = c->arena;
+    sup_arena *a = c->arena;
     int L = c->lanes;
     memset(p, 0, sizeof *p);
     p->f = w->qformat;
@@ -181,7 +181,7 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
     p->scales = p->zeros = -1;
     float *w32 = NULL;
     if (!q) {
-        w32 = fe_arena_alloc(a, sizeof(float) * (size_t)(p->n * p->k));
+        w32 = sup_arena_alloc(a, sizeof(float) * (size_t)(p->n * p->k));
         fe_tensor_to_f32(w->tensor, w32);
     }
     p->act_rows = ir_act_int8_rows(q, cg_target_int8_dot(c->target));
@@ -206,7 +206,7 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
         p->scale_factor = p->fp8_via_half ? (e4m3 ? 256.0f : 1.0f) : (e4m3 ? 0x1p120f : 0x1p112f);
     }
     size_t code_bytes = p->kmajor ? (size_t)(p->panels * p->kcols * L * p->elem_bytes) : (size_t)(p->panels * p->words * L * 4);
-    uint8_t *codes = fe_arena_alloc(a, code_bytes);
+    uint8_t *codes = sup_arena_alloc(a, code_bytes);
     if (int_dot) {
         bool int8 = q->f.format == QFMT_INT8;
         p->code_offset = int8 ? (p->a8 == CG_A8_VNNI ? 128 : 0) : q->f.format == QFMT_INT4 ? 8 : 0;
@@ -220,11 +220,11 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
     if (!q) return;
     p->scales_f16 = q->f.group != 0;
     size_t n_scales = (size_t)(p->panels * p->n_groups * L);
-    void *scales = fe_arena_alloc(a, n_scales * (p->scales_f16 ? 2 : 4));
-    uint8_t *zeros = q->zero_points ? fe_arena_alloc(a, n_scales) : NULL;
+    void *scales = sup_arena_alloc(a, n_scales * (p->scales_f16 ? 2 : 4));
+    uint8_t *zeros = q->zero_points ? sup_arena_alloc(a, n_scales) : NULL;
     pack_scales(c, p, q, scales, zeros);
-    p->scales = cg_blob_add(c, fe_arena_printf(a, "%s.scale", w->name), scales, n_scales * (p->scales_f16 ? 2 : 4));
-    if (zeros) p->zeros = cg_blob_add(c, fe_arena_printf(a, "%s.zero", w->name), zeros, n_scales);
+    p->scales = cg_blob_add(c, sup_arena_printf(a, "%s.scale", w->name), scales, n_scales * (p->scales_f16 ? 2 : 4));
+    if (zeros) p->zeros = cg_blob_add(c, sup_arena_printf(a, "%s.zero", w->name), zeros, n_scales);
 }
 
 /* ---- int8 activations (`:a8`) ------------------------------------------------- */
@@ -489,7 +489,7 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
 {
     LLVMTypeRef params[3] = {c->t_ptr, c->t_i64, c->t_i64};
     LLVMTypeRef ft = LLVMFunctionType(c->t_void, params, 3, 0);
-    LLVMValueRef fn = cg_function_begin(c, fe_arena_printf(c->arena, "%s.panels", name), ft, false, true);
+    LLVMValueRef fn = cg_function_begin(c, sup_arena_printf(c->arena, "%s.panels", name), ft, false, true);
     cg_linear lk = {.c = c, .p = p, .n = p->n, .k = p->k};
     lk.m = ir_node_count(n) / p->n;
     lk.vf = cg_vec(c, c->t_f32, c->lanes);
@@ -583,7 +583,7 @@ static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const char *name
     LLVMValueRef vals[5] = {x, xq, xf, lk.xscale, lk.xsum};
     split_job job = {.p = p, .m = lk.m, .k = lk.k};
     if (make_rows)
-        cg_parallel(c, fe_arena_printf(c->arena, "%s.split", name), vals, 5, lk.m, lk.m * lk.k >= 1 << 13,
+        cg_parallel(c, sup_arena_printf(c->arena, "%s.split", name), vals, 5, lk.m, lk.m * lk.k >= 1 << 13,
                     split_rows_body, &job);
     cg_store(c, lk.xscale, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
     cg_store(c, lk.xsum, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);

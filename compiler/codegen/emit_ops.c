@@ -108,7 +108,7 @@ static void emit_elementwise(op_ctx *o)
     if (flat_a && flat_b) {
         flat_job f = {n->op, count, a.base ? NULL : &a.value, b.base ? NULL : &b.value};
         LLVMValueRef vals[3] = {a.base ? a.base : o->out, b.base ? b.base : o->out, o->out};
-        cg_parallel(c, fe_arena_printf(c->arena, "%s.chunks", n->name), vals, 3,
+        cg_parallel(c, sup_arena_printf(c->arena, "%s.chunks", n->name), vals, 3,
                     (count + ELEMENTWISE_CHUNK - 1) / ELEMENTWISE_CHUNK, count >= PARALLEL_ELEMENTS, flat_chunks, &f);
         return;
     }
@@ -179,7 +179,7 @@ static void emit_unary(op_ctx *o)
     /* transcendental: worth spreading over the thread pool */
     unary_range ur = {o->n->op, count};
     LLVMValueRef vals[2] = {o->in[0], o->out};
-    cg_parallel(o->c, fe_arena_printf(o->c->arena, "%s.chunks", o->n->name), vals, 2, (count + UNARY_CHUNK - 1) / UNARY_CHUNK,
+    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.chunks", o->n->name), vals, 2, (count + UNARY_CHUNK - 1) / UNARY_CHUNK,
                 true, unary_chunks, &ur);
 }
 
@@ -368,7 +368,7 @@ static void emit_norm(op_ctx *o)
     const ir_node *n = o->n;
     int64_t count = ir_node_count(n), rows = count / n->shape[n->rank - 1];
     LLVMValueRef vals[4] = {o->in[0], o->in[1], n->op == IR_OP_LAYERNORM ? o->in[2] : o->in[1], o->out};
-    cg_parallel(o->c, fe_arena_printf(o->c->arena, "%s.rows", n->name), vals, 4, rows, count >= PARALLEL_ELEMENTS,
+    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.rows", n->name), vals, 4, rows, count >= PARALLEL_ELEMENTS,
                 norm_rows, (void *)n);
 }
 
@@ -647,7 +647,7 @@ static void emit_attention(op_ctx *o)
 {
     LLVMValueRef vals[5] = {o->in[0], o->in[1], o->in[2], o->out, o->scratch};
     const ir_node *q = &o->c->g->nodes[o->n->inputs[0]];
-    cg_parallel(o->c, fe_arena_printf(o->c->arena, "%s.heads", o->n->name), vals, 5, o->n->attr.heads,
+    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.heads", o->n->name), vals, 5, o->n->attr.heads,
                 q->shape[0] >= 16, attention_heads, (void *)o->n);
 }
 

@@ -12,18 +12,18 @@
 
 extern const char cg_runtime_types[];
 
-const char *cg_symbol_prefix(fe_arena *arena, const ir_graph *g)
+const char *cg_symbol_prefix(sup_arena *arena, const ir_graph *g)
 {
-    char *p = fe_arena_strdup(arena, g->name);
+    char *p = sup_arena_strdup(arena, g->name);
     for (char *s = p; *s; s++)
         if (!isalnum((unsigned char)*s) && *s != '_') *s = '_';
-    if (isdigit((unsigned char)p[0])) p = fe_arena_printf(arena, "m_%s", p);
+    if (isdigit((unsigned char)p[0])) p = sup_arena_printf(arena, "m_%s", p);
     return p;
 }
 
-static const char *upper(fe_arena *arena, const char *s)
+static const char *upper(sup_arena *arena, const char *s)
 {
-    char *u = fe_arena_strdup(arena, s);
+    char *u = sup_arena_strdup(arena, s);
     for (char *p = u; *p; p++) *p = (char)toupper((unsigned char)*p);
     return u;
 }
@@ -32,9 +32,9 @@ static const char *c_type(qmc_dtype d) { return d == QMC_DTYPE_I32 ? "int32_t" :
 
 static const char *dtype_macro(qmc_dtype d) { return d == QMC_DTYPE_I32 ? "QMC_DTYPE_I32" : "QMC_DTYPE_F32"; }
 
-static void port_macros(FILE *f, fe_arena *arena, const char *pfx, const char *kind, const ir_port *p)
+static void port_macros(FILE *f, sup_arena *arena, const char *pfx, const char *kind, const ir_port *p)
 {
-    const char *m = fe_arena_printf(arena, "%s_%s_%s", pfx, kind, upper(arena, cg_symbol_prefix(arena, &(ir_graph){.name = p->name})));
+    const char *m = sup_arena_printf(arena, "%s_%s_%s", pfx, kind, upper(arena, cg_symbol_prefix(arena, &(ir_graph){.name = p->name})));
     int64_t count = 1;
     fprintf(f, "#define %s_DTYPE %s\n#define %s_RANK %d\n#define %s_SHAPE {", m, dtype_macro(p->dtype), m, p->rank, m);
     for (int d = 0; d < p->rank; d++) fprintf(f, "%s%lld", d ? ", " : "", (long long)p->shape[d]), count *= p->shape[d];
@@ -47,7 +47,7 @@ static void port_comment(FILE *f, const ir_port *p, const char *note)
     fprintf(f, " *   %-12s %s%s\n", p->name, rt_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape), note);
 }
 
-static void write_body(FILE *f, fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
+static void write_body(FILE *f, sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
                        const char *name)
 {
     const char *px = cg_symbol_prefix(arena, g), *PX = upper(arena, px);
@@ -89,12 +89,12 @@ static void write_body(FILE *f, fe_arena *arena, const ir_graph *g, const ir_pla
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
 }
 
-bool cg_write_header(fe_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t, const char *path)
+bool cg_write_header(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t, const char *path)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) return fe_error_plain("out of memory"), false;
+    if (!f) return sup_error_plain("out of memory"), false;
     const char *slash = strrchr(path, '/');
     write_body(f, arena, g, plan, t, slash ? slash + 1 : path);
     fclose(f);

@@ -36,7 +36,7 @@ static bool exists(const char *path)
 }
 
 /* The directory holding libqmc_rt.a for the target, or NULL (reported). */
-static const char *runtime_dir(fe_arena *arena, const cg_target *t)
+static const char *runtime_dir(sup_arena *arena, const cg_target *t)
 {
     const char *candidates[3] = {getenv("QMC_RUNTIME_DIR"), QMC_RUNTIME_LIB_DIR, NULL};
     char self[4096];
@@ -45,14 +45,14 @@ static const char *runtime_dir(fe_arena *arena, const cg_target *t)
         self[n] = 0;
         char *slash = strrchr(self, '/');
         if (slash) *slash = 0;
-        candidates[2] = fe_arena_printf(arena, "%s/../lib/qmc", self);
+        candidates[2] = sup_arena_printf(arena, "%s/../lib/qmc", self);
     }
     for (int i = 0; i < 3; i++) {
         if (!candidates[i] || !*candidates[i]) continue;
-        const char *dir = fe_arena_printf(arena, "%s/%s", candidates[i], arch_dir(t));
-        if (exists(fe_arena_printf(arena, "%s/libqmc_rt.a", dir))) return dir;
+        const char *dir = sup_arena_printf(arena, "%s/%s", candidates[i], arch_dir(t));
+        if (exists(sup_arena_printf(arena, "%s/libqmc_rt.a", dir))) return dir;
     }
-    fe_error_plain("cannot find the qmc runtime for %s (libqmc_rt.a in $QMC_RUNTIME_DIR/%s or the build tree)",
+    sup_error_plain("cannot find the qmc runtime for %s (libqmc_rt.a in $QMC_RUNTIME_DIR/%s or the build tree)",
                    t->triple, arch_dir(t));
     return NULL;
 }
@@ -63,14 +63,14 @@ static bool run_tool(char *const *argv)
     pid_t pid;
     int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
     if (rc != 0) {
-        fe_error_plain("cannot run '%s': %s (is it installed?)", argv[0], strerror(rc));
+        sup_error_plain("cannot run '%s': %s (is it installed?)", argv[0], strerror(rc));
         return false;
     }
     int status;
     while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return fe_error_plain("waiting for '%s': %s", argv[0], strerror(errno)), false;
+        if (errno != EINTR) return sup_error_plain("waiting for '%s': %s", argv[0], strerror(errno)), false;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fe_error_plain("'%s' failed while linking", argv[0]);
+        sup_error_plain("'%s' failed while linking", argv[0]);
         return false;
     }
     return true;
@@ -80,20 +80,20 @@ static bool copy_file(const char *from, const char *to)
 {
     rt_mapped_file f;
     char err[256];
-    if (rt_file_map(from, &f, err, sizeof err) != QMC_OK) return fe_error_plain("%s: %s", from, err), false;
+    if (rt_file_map(from, &f, err, sizeof err) != QMC_OK) return sup_error_plain("%s: %s", from, err), false;
     bool written = cg_write_file(to, f.data, f.size);
     rt_file_unmap(&f);
     return written;
 }
 
-bool cg_link(fe_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj, const char *out)
+bool cg_link(sup_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj, const char *out)
 {
     const char *dir = runtime_dir(arena, t);
     if (!dir) return false;
-    const char *rt = fe_arena_printf(arena, "%s/libqmc_rt.a", dir), *main_lib = fe_arena_printf(arena, "%s/libqmc_main.a", dir);
-    char *tmp = fe_arena_printf(arena, "%s.link.XXXXXX", out);
+    const char *rt = sup_arena_printf(arena, "%s/libqmc_rt.a", dir), *main_lib = sup_arena_printf(arena, "%s/libqmc_main.a", dir);
+    char *tmp = sup_arena_printf(arena, "%s.link.XXXXXX", out);
     int fd = mkstemp(tmp);
-    if (fd < 0) return fe_error_plain("cannot create '%s': %s", tmp, strerror(errno)), false;
+    if (fd < 0) return sup_error_plain("cannot create '%s': %s", tmp, strerror(errno)), false;
     close(fd);
     bool host = t->arch == CG_ARCH_X86_64;
     const char *cc = host ? "clang-19" : "aarch64-linux-gnu-gcc";
@@ -114,7 +114,7 @@ bool cg_link(fe_arena *arena, const cg_target *t, cg_emit_kind kind, const char 
         ok = run_tool(argv);
     }
     if (ok && kind == CG_EMIT_EXE) chmod(tmp, 0755);
-    if (ok && rename(tmp, out) != 0) ok = false, fe_error_plain("cannot write '%s': %s", out, strerror(errno));
+    if (ok && rename(tmp, out) != 0) ok = false, sup_error_plain("cannot write '%s': %s", out, strerror(errno));
     if (!ok) unlink(tmp);
     return ok;
 }

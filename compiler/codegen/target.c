@@ -165,7 +165,7 @@ static bool apply_feature_list(const arch_info *ai, const char *list, bool *has,
         char sign = *p;
         if (sign != '+' && sign != '-') {
             if (strict) {
-                fe_error_plain("--features: '%.*s' must start with '+' or '-' (e.g. +avx512vnni,-avx512f)", (int)n, p);
+                sup_error_plain("--features: '%.*s' must start with '+' or '-' (e.g. +avx512vnni,-avx512f)", (int)n, p);
                 return false;
             }
             p += n + (p[n] == ',');
@@ -178,7 +178,7 @@ static bool apply_feature_list(const arch_info *ai, const char *list, bool *has,
             FILE *f = open_memstream(&list_text, &len);
             for (int k = 0; ai->features[k]; k++) fprintf(f, "%s%s", k ? " " : "", ai->features[k]);
             fclose(f);
-            fe_error_plain("--features: unknown feature '%.*s' for %s (known: %s)", (int)(n - 1), p + 1, ai->names[0],
+            sup_error_plain("--features: unknown feature '%.*s' for %s (known: %s)", (int)(n - 1), p + 1, ai->names[0],
                            list_text);
             free(list_text);
             return false;
@@ -214,29 +214,29 @@ static const char *host_triple(void)
 #endif
 }
 
-static const char *cpu_list(fe_arena *arena, const arch_info *ai)
+static const char *cpu_list(sup_arena *arena, const arch_info *ai)
 {
     const char *s = "";
-    for (int i = 0; ai->cpus[i].name; i++) s = fe_arena_printf(arena, "%s%s%s", s, i ? " " : "", ai->cpus[i].name);
+    for (int i = 0; ai->cpus[i].name; i++) s = sup_arena_printf(arena, "%s%s%s", s, i ? " " : "", ai->cpus[i].name);
     return s;
 }
 
 /* The LLVM feature string: the CPU's own features come from LLVM's CPU
  * model, so only the user's modifications (or the host's list) are passed. */
-static char *llvm_feature_string(fe_arena *arena, const char *base, const char *user)
+static char *llvm_feature_string(sup_arena *arena, const char *base, const char *user)
 {
-    if (!base || !*base) return fe_arena_strdup(arena, user ? user : "");
-    if (!user || !*user) return fe_arena_strdup(arena, base);
-    return fe_arena_printf(arena, "%s,%s", base, user);
+    if (!base || !*base) return sup_arena_strdup(arena, user ? user : "");
+    if (!user || !*user) return sup_arena_strdup(arena, base);
+    return sup_arena_printf(arena, "%s,%s", base, user);
 }
 
-bool cg_target_resolve(fe_arena *arena, const char *triple, const char *cpu, const char *features, cg_target *t)
+bool cg_target_resolve(sup_arena *arena, const char *triple, const char *cpu, const char *features, cg_target *t)
 {
     memset(t, 0, sizeof *t);
     const char *host = host_triple();
     const arch_info *ai = find_arch(triple ? triple : host);
     if (!ai) {
-        fe_error_plain("unknown target '%s' (targets: x86_64-linux-gnu, aarch64-linux-gnu)", triple ? triple : host);
+        sup_error_plain("unknown target '%s' (targets: x86_64-linux-gnu, aarch64-linux-gnu)", triple ? triple : host);
         return false;
     }
     t->arch = ai->arch;
@@ -246,13 +246,13 @@ bool cg_target_resolve(fe_arena *arena, const char *triple, const char *cpu, con
     const char *base_features = NULL;
     if (strcmp(cpu, "native") == 0) {
         if (!t->host) {
-            fe_error_plain("--cpu native describes this %s machine, not target '%s'; name a CPU (%s: %s)", host,
+            sup_error_plain("--cpu native describes this %s machine, not target '%s'; name a CPU (%s: %s)", host,
                            ai->triple, ai->names[0], cpu_list(arena, ai));
             return false;
         }
         char *name = LLVMGetHostCPUName(), *feats = LLVMGetHostCPUFeatures();
-        t->cpu = fe_arena_strdup(arena, name);
-        base_features = fe_arena_strdup(arena, feats);
+        t->cpu = sup_arena_strdup(arena, name);
+        base_features = sup_arena_strdup(arena, feats);
         LLVMDisposeMessage(name);
         LLVMDisposeMessage(feats);
         apply_feature_list(ai, base_features, t->has, false);
@@ -264,8 +264,8 @@ bool cg_target_resolve(fe_arena *arena, const char *triple, const char *cpu, con
             const char *names[64];
             int n = 0;
             for (int i = 0; ai->cpus[i].name && n < 64; i++) names[n++] = ai->cpus[i].name;
-            const char *best = fe_closest(cpu, names, n);
-            fe_error_plain("unknown CPU '%s' for %s%s%s%s (CPUs: %s%s)", cpu, ai->names[0], best ? "; did you mean '" : "",
+            const char *best = rt_closest(cpu, names, n);
+            sup_error_plain("unknown CPU '%s' for %s%s%s%s (CPUs: %s%s)", cpu, ai->names[0], best ? "; did you mean '" : "",
                            best ? best : "", best ? "'?" : "", cpu_list(arena, ai), t->host ? " native" : "");
             return false;
         }
@@ -284,7 +284,7 @@ bool cg_target_has(const cg_target *t, const char *feature)
     return i >= 0 && t->has[i];
 }
 
-const char *cg_target_feature_list(fe_arena *arena, const cg_target *t)
+const char *cg_target_feature_list(sup_arena *arena, const cg_target *t)
 {
     const arch_info *ai = arch_of(t->arch);
     char *buf = NULL;
@@ -294,7 +294,7 @@ const char *cg_target_feature_list(fe_arena *arena, const cg_target *t)
     for (int i = 0; ai->features[i]; i++)
         if (t->has[i]) fprintf(f, "%s%s", n++ ? "," : "", ai->features[i]);
     fclose(f);
-    const char *s = fe_arena_strndup(arena, buf, len);
+    const char *s = sup_arena_strndup(arena, buf, len);
     free(buf);
     return s;
 }

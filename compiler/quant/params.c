@@ -205,7 +205,7 @@ static void gather_span(void *vctx, int64_t off, int64_t len, int64_t sidx, bool
 
 /* x reordered so that each group's elements are contiguous, group after
  * group; x itself when they already are. */
-static const float *groups_contiguous(fe_arena *arena, const float *x, int rank,
+static const float *groups_contiguous(sup_arena *arena, const float *x, int rank,
                                       const int64_t *shape, const q_params *p, int64_t count)
 {
     int64_t outer = 1, inner = 1;
@@ -214,9 +214,9 @@ static const float *groups_contiguous(fe_arena *arena, const float *x, int rank,
     if (p->granularity == Q_GRAN_TENSOR || (p->granularity == Q_GRAN_AXIS && outer == 1) ||
         (p->granularity == Q_GRAN_BLOCK && inner == 1))
         return x;
-    gather_ctx c = {x, fe_arena_alloc(arena, (size_t)count * sizeof(float)),
+    gather_ctx c = {x, sup_arena_alloc(arena, (size_t)count * sizeof(float)),
                     count / p->scale_count,
-                    fe_arena_alloc(arena, (size_t)p->scale_count * sizeof(int64_t))};
+                    sup_arena_alloc(arena, (size_t)p->scale_count * sizeof(int64_t))};
     q_walk_spans(p, rank, shape, gather_span, &c);
     return c.buf;
 }
@@ -239,7 +239,7 @@ static bool check_choice(const q_choice *c, char *err, size_t err_size)
     return true;
 }
 
-bool q_choose_params(fe_arena *arena, const float *x, int rank, const int64_t *shape,
+bool q_choose_params(sup_arena *arena, const float *x, int rank, const int64_t *shape,
                      const q_choice *choice, q_params *out, char *err, size_t err_size)
 {
     if (!check_choice(choice, err, err_size)) return false;
@@ -253,13 +253,13 @@ bool q_choose_params(fe_arena *arena, const float *x, int rank, const int64_t *s
     if (!q_params_layout(out, rank, shape, err, err_size)) return false;
     int64_t ng = out->scale_count, count = 1;
     for (int d = 0; d < rank; d++) count *= shape[d];
-    out->scales = fe_arena_alloc(arena, (size_t)ng * sizeof(float));
+    out->scales = sup_arena_alloc(arena, (size_t)ng * sizeof(float));
     bool need_zp = q_format_is_int(choice->format) &&
                    (!choice->symmetric || q_format_qmin(choice->format) == 0);
-    if (need_zp) out->zero_points = fe_arena_alloc(arena, (size_t)ng * sizeof(int32_t));
+    if (need_zp) out->zero_points = sup_arena_alloc(arena, (size_t)ng * sizeof(int32_t));
     int32_t zdummy;
-    range_ctx rc = {x, fe_arena_alloc(arena, (size_t)ng * sizeof(float)),
-                    fe_arena_alloc(arena, (size_t)ng * sizeof(float))};
+    range_ctx rc = {x, sup_arena_alloc(arena, (size_t)ng * sizeof(float)),
+                    sup_arena_alloc(arena, (size_t)ng * sizeof(float))};
     q_walk_spans(out, rank, shape, range_span, &rc);
     group_job job = {choice->format, choice->symmetric || q_format_is_fp8(choice->format),
                      choice->scale_dtype, 0, 0};

@@ -180,7 +180,7 @@ typedef struct q_choice {
  * (a zero or overflowing f16 scale is clamped to the f16 range) and an
  * all-zero group gets scale 1. x must be finite. Arrays live in arena.
  * Fails with a reason for a bad layout or FP8 with !symmetric. */
-bool q_choose_params(fe_arena *arena, const float *x, int rank, const int64_t *shape,
+bool q_choose_params(sup_arena *arena, const float *x, int rank, const int64_t *shape,
                      const q_choice *choice, q_params *out, char *err, size_t err_size);
 /* The min-max parameters of one group with range [mn, mx] and clip ratio c
  * (the formula above); what q_choose_params and the _ref row quantizers use. */

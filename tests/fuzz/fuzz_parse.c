@@ -1,5 +1,5 @@
 /* fuzz_parse: model source text -> fe_parse_text, and when it parses,
- * elaboration (ir_build_graph), the verifier, the shape pass, the IR dump
+ * elaboration (pass_build_graph), the verifier, the shape pass, the IR dump
  * and, for small graphs, the interpreter on zero inputs. Diagnostics are
  * formatted (into /dev/null) like real ones.
  *
@@ -66,17 +66,17 @@ static bool small_enough(const ir_graph *g)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fe_arena arena = {0};
-    fe_diag_reset();
-    fe_diag_set_stream(sink());
+    sup_arena arena = {0};
+    sup_diag_reset();
+    sup_diag_set_stream(sink());
     /* the parser takes any bytes; keep a copy it may quote from */
-    char *text = fe_arena_strndup(&arena, (const char *)data, size);
+    char *text = sup_arena_strndup(&arena, (const char *)data, size);
     fe_node *file = fe_parse_text(&arena, "fuzz.qm", text, size);
     if (file) {
-        ir_build_options opts = {0};
+        pass_build_options opts = {0};
         if (memmem(data, size, "weights", 7)) opts.weights_override = weights();
-        ir_graph *g = ir_build_graph(&arena, file, &opts);
-        if (g && ir_verify(g, "build") && ir_infer_shapes(g) && ir_verify(g, "shape")) {
+        ir_graph *g = pass_build_graph(&arena, file, &opts);
+        if (g && ir_verify(g, "build") && pass_infer_shapes(g) && ir_verify(g, "shape")) {
             ir_dump(sink(), g);
             if (small_enough(g)) {
                 interp *it = interp_new(&arena, g);
@@ -85,6 +85,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (g && g->weights) fe_safetensors_close(g->weights);
     }
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return 0;
 }

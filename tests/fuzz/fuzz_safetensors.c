@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fe_arena arena = {0};
+    sup_arena arena = {0};
     fe_safetensors st;
     char err[256];
     if (fe_safetensors_parse(&arena, data, size, &st, err, sizeof err) == QMC_OK) {
@@ -26,6 +26,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!memchr(err, 0, sizeof err) || !err[0]) {
         abort(); /* every rejection has a reason */
     }
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return 0;
 }

@@ -23,7 +23,7 @@ enum { MAX_T = 6, MAX_C = 5 };
 typedef struct table {
     size_t bytes[MAX_T][MAX_C];
     double error[MAX_T][MAX_C];
-    qp_alloc_item items[MAX_T];
+    q_alloc_item items[MAX_T];
     int n;
 } table;
 
@@ -36,7 +36,7 @@ static void random_table(table *t)
             t->bytes[i][c] = 20 + next_u32() % 600;
             t->error[i][c] = (double)(next_u32() % 10000) / 1000.0;
         }
-        t->items[i] = (qp_alloc_item){t->bytes[i], t->error[i], nc};
+        t->items[i] = (q_alloc_item){t->bytes[i], t->error[i], nc};
     }
 }
 
@@ -80,7 +80,7 @@ static void test_budget_matches_exhaustive(void **state)
         }
         size_t budget = lo + next_u32() % (hi - lo + 1);
         int choice[MAX_T];
-        assert_true(qp_allocate(t.items, t.n, budget, 0, choice));
+        assert_true(q_allocate(t.items, t.n, budget, 0, choice));
         double e, be;
         size_t b, bb;
         totals(&t, choice, &e, &b);
@@ -105,7 +105,7 @@ static void test_max_error_matches_exhaustive(void **state)
         }
         double target = min_err + (max_err - min_err) * (double)(next_u32() % 1000) / 1000.0;
         int choice[MAX_T];
-        assert_true(qp_allocate(t.items, t.n, 0, target, choice));
+        assert_true(q_allocate(t.items, t.n, 0, target, choice));
         double e, be;
         size_t b, bb;
         totals(&t, choice, &e, &b);
@@ -123,19 +123,19 @@ static void test_sensitive_tensor_gets_int8(void **state)
     size_t bytes[4] = {8448, 9216, 16896, 65536};
     double err[5][4] = {{4e-4, 3e-4, 2e-6, 0}, {5e-4, 4e-4, 3e-6, 0}, {1e-2, 8e-3, 2e-5, 0},
                         {3e-4, 2e-4, 1e-6, 0}, {6e-4, 5e-4, 4e-6, 0}};
-    qp_alloc_item items[5];
-    for (int i = 0; i < 5; i++) items[i] = (qp_alloc_item){bytes, err[i], 4};
+    q_alloc_item items[5];
+    for (int i = 0; i < 5; i++) items[i] = (q_alloc_item){bytes, err[i], 4};
     int choice[5];
     /* everything at g32 costs 46080 bytes; one int8 instead costs 7680 more */
-    assert_true(qp_allocate(items, 5, 46080 + 7680, 0, choice));
+    assert_true(q_allocate(items, 5, 46080 + 7680, 0, choice));
     assert_int_equal(choice[2], 2);
     for (int i = 0; i < 5; i++)
         if (i != 2) assert_true(choice[i] <= 1);
     /* the smallest budget: all at the smallest format */
-    assert_true(qp_allocate(items, 5, 5 * 8448, 0, choice));
+    assert_true(q_allocate(items, 5, 5 * 8448, 0, choice));
     for (int i = 0; i < 5; i++) assert_int_equal(choice[i], 0);
     /* an error target that the sensitive tensor alone exceeds at int4 */
-    assert_true(qp_allocate(items, 5, 0, 5e-3, choice));
+    assert_true(q_allocate(items, 5, 0, 5e-3, choice));
     assert_int_equal(choice[2], 2);
     for (int i = 0; i < 5; i++)
         if (i != 2) assert_int_equal(choice[i], 0); /* the rest fits at the smallest size */
@@ -146,11 +146,11 @@ static void test_ties_prefer_fewer_bytes(void **state)
     (void)state;
     size_t bytes[3] = {300, 100, 200};
     double err[3] = {0, 0, 0};
-    qp_alloc_item items[3] = {{bytes, err, 3}, {bytes, err, 3}, {bytes, err, 3}};
+    q_alloc_item items[3] = {{bytes, err, 3}, {bytes, err, 3}, {bytes, err, 3}};
     int choice[3];
-    assert_true(qp_allocate(items, 3, 900, 0, choice));
+    assert_true(q_allocate(items, 3, 900, 0, choice));
     for (int i = 0; i < 3; i++) assert_int_equal(choice[i], 1);
-    assert_true(qp_allocate(items, 3, 0, 0, choice));
+    assert_true(q_allocate(items, 3, 0, 0, choice));
     for (int i = 0; i < 3; i++) assert_int_equal(choice[i], 1);
 }
 
@@ -159,11 +159,11 @@ static void test_infeasible(void **state)
     (void)state;
     size_t bytes[2] = {100, 400};
     double err[2] = {1.0, 0.5};
-    qp_alloc_item items[2] = {{bytes, err, 2}, {bytes, err, 2}};
+    q_alloc_item items[2] = {{bytes, err, 2}, {bytes, err, 2}};
     int choice[2];
-    assert_false(qp_allocate(items, 2, 199, 0, choice));
+    assert_false(q_allocate(items, 2, 199, 0, choice));
     /* no error target below 1.0 is reachable: the least error is returned */
-    assert_false(qp_allocate(items, 2, 0, 0.9, choice));
+    assert_false(q_allocate(items, 2, 0, 0.9, choice));
     assert_int_equal(choice[0], 1);
     assert_int_equal(choice[1], 1);
 }
@@ -174,7 +174,7 @@ static void test_large_table_respects_budget(void **state)
     enum { N = 1000, C = 6 };
     static size_t bytes[N][C];
     static double err[N][C];
-    static qp_alloc_item items[N];
+    static q_alloc_item items[N];
     static int choice[N];
     lcg_state = 3;
     size_t lo = 0;
@@ -185,11 +185,11 @@ static void test_large_table_respects_budget(void **state)
             err[i][c] = (double)(next_u32() % 1000) * pow(0.3, c);
         }
         lo += bytes[i][0] < bytes[i][1] ? bytes[i][0] : bytes[i][1];
-        items[i] = (qp_alloc_item){bytes[i], err[i], C};
+        items[i] = (q_alloc_item){bytes[i], err[i], C};
     }
     for (int k = 0; k < 5; k++) {
         size_t budget = lo + lo * (size_t)k / 4;
-        assert_true(qp_allocate(items, N, budget, 0, choice));
+        assert_true(q_allocate(items, N, budget, 0, choice));
         size_t b = 0;
         for (int i = 0; i < N; i++) b += bytes[i][choice[i]];
         assert_true(b <= budget);

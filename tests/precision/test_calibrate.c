@@ -31,24 +31,24 @@ static float gaussian(void)
 static void test_hist_exact_bins(void **state)
 {
     (void)state;
-    cal_hist h;
-    cal_hist_init(&h);
+    q_hist h;
+    q_hist_init(&h);
     float a[] = {0.5f, 0, -0.5f};
-    cal_hist_add(&h, a, 3);
+    q_hist_add(&h, a, 3);
     /* 0.5 < 2^0: range [0, 1), bin 0.5 * 2048 */
     assert_int_equal(h.exp, 0);
     assert_int_equal(h.bins[1024], 2);
     assert_int_equal(h.zeros, 1);
     assert_int_equal(h.bins[0], 1);
     float b[] = {3.0f};
-    cal_hist_add(&h, b, 1);
+    q_hist_add(&h, b, 1);
     /* range [0, 4): the old bins merge by 4 */
     assert_int_equal(h.exp, 2);
     assert_int_equal(h.bins[256], 2);
     assert_int_equal(h.bins[1536], 1);
     assert_int_equal(h.bins[0], 1);
-    assert_int_equal(cal_hist_total(&h), 4);
-    assert_true(cal_hist_bin_width(&h) == 4.0 / 2048);
+    assert_int_equal(q_hist_total(&h), 4);
+    assert_true(q_hist_bin_width(&h) == 4.0 / 2048);
     assert_true(h.absmax == 3.0f);
 }
 
@@ -62,10 +62,10 @@ static void fill_mixture(float *x, int n)
     }
 }
 
-static void add_chunks(cal_hist *h, const float *x, int n, int chunk)
+static void add_chunks(q_hist *h, const float *x, int n, int chunk)
 {
-    cal_hist_init(h);
-    for (int i = 0; i < n; i += chunk) cal_hist_add(h, x + i, n - i < chunk ? n - i : chunk);
+    q_hist_init(h);
+    for (int i = 0; i < n; i += chunk) q_hist_add(h, x + i, n - i < chunk ? n - i : chunk);
 }
 
 static int cmp_abs(const void *a, const void *b)
@@ -80,7 +80,7 @@ static void test_hist_order_independent(void **state)
     enum { N = 100000 };
     float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * N);
     fill_mixture(x, N);
-    cal_hist *ref = malloc(sizeof *ref), *h = malloc(sizeof *h);
+    q_hist *ref = malloc(sizeof *ref), *h = malloc(sizeof *h);
     add_chunks(ref, x, N, N);
     /* the same values in pieces, reversed, sorted up and down */
     add_chunks(h, x, N, 7);
@@ -105,58 +105,58 @@ static void test_hist_bounded(void **state)
 {
     (void)state;
     /* fixed storage whatever is added; the range holds the largest value */
-    assert_true(sizeof(cal_hist) <= 64 + sizeof(uint64_t) * CAL_HIST_BINS);
-    cal_hist h;
-    cal_hist_init(&h);
+    assert_true(sizeof(q_hist) <= 64 + sizeof(uint64_t) * Q_HIST_BINS);
+    q_hist h;
+    q_hist_init(&h);
     float v[1000];
     uint64_t added = 0;
     for (int round = 0; round < 200; round++) {
         for (int i = 0; i < 1000; i++) v[i] = (float)ldexp(1.0 + i / 1000.0, round % 40 - 20);
-        cal_hist_add(&h, v, 1000);
+        q_hist_add(&h, v, 1000);
         added += 1000;
         assert_true(ldexp(1, h.exp - 1) <= h.absmax && h.absmax < ldexp(1, h.exp));
     }
     uint64_t sum = 0;
-    for (int i = 0; i < CAL_HIST_BINS; i++) sum += h.bins[i];
+    for (int i = 0; i < Q_HIST_BINS; i++) sum += h.bins[i];
     assert_int_equal(sum, added);
-    assert_int_equal(cal_hist_total(&h), (int64_t)added);
+    assert_int_equal(q_hist_total(&h), (int64_t)added);
 }
 
 static void test_minmax(void **state)
 {
     (void)state;
-    cal_hist h;
-    cal_hist_init(&h);
+    q_hist h;
+    q_hist_init(&h);
     float x[] = {0.25f, -7.5f, 3.0f, 1e-3f};
-    cal_hist_add(&h, x, 4);
-    assert_true(cal_clip(&h, CAL_MINMAX, 0) == 7.5);
-    cal_hist_init(&h);
+    q_hist_add(&h, x, 4);
+    assert_true(q_observer_clip(&h, Q_OBS_MINMAX, 0) == 7.5);
+    q_hist_init(&h);
     float z[] = {0, 0, 0};
-    cal_hist_add(&h, z, 3);
-    assert_true(cal_clip(&h, CAL_MINMAX, 0) == 0);
-    assert_true(cal_clip(&h, CAL_MSE, 0) == 0 && cal_clip(&h, CAL_KL, 0) == 0);
+    q_hist_add(&h, z, 3);
+    assert_true(q_observer_clip(&h, Q_OBS_MINMAX, 0) == 0);
+    assert_true(q_observer_clip(&h, Q_OBS_MSE, 0) == 0 && q_observer_clip(&h, Q_OBS_KL, 0) == 0);
 }
 
 /* |x| uniform on a grid over (0, 1]: a percentile P lands at P/100 (to the bin). */
-static void uniform_grid(cal_hist *h, int n)
+static void uniform_grid(q_hist *h, int n)
 {
-    cal_hist_init(h);
+    q_hist_init(h);
     float *x = malloc(sizeof(float) * (size_t)n);
     for (int i = 0; i < n; i++) x[i] = (float)(i + 1) / (float)n * (i % 2 ? 1 : -1);
-    cal_hist_add(h, x, n);
+    q_hist_add(h, x, n);
     free(x);
 }
 
 static void test_percentile(void **state)
 {
     (void)state;
-    cal_hist h;
+    q_hist h;
     uniform_grid(&h, 200000);
-    double w = cal_hist_bin_width(&h); /* 1/2048 */
-    assert_true(fabs(cal_clip(&h, CAL_PERCENTILE, 99.99) - 0.9999) <= w);
-    assert_true(fabs(cal_clip(&h, CAL_PERCENTILE, 50) - 0.5) <= w);
-    assert_true(fabs(cal_clip(&h, CAL_PERCENTILE, 90) - 0.9) <= w);
-    assert_true(cal_clip(&h, CAL_PERCENTILE, 100) == 1.0);
+    double w = q_hist_bin_width(&h); /* 1/2048 */
+    assert_true(fabs(q_observer_clip(&h, Q_OBS_PERCENTILE, 99.99) - 0.9999) <= w);
+    assert_true(fabs(q_observer_clip(&h, Q_OBS_PERCENTILE, 50) - 0.5) <= w);
+    assert_true(fabs(q_observer_clip(&h, Q_OBS_PERCENTILE, 90) - 0.9) <= w);
+    assert_true(q_observer_clip(&h, Q_OBS_PERCENTILE, 100) == 1.0);
 }
 
 /* Uniform on (0, 1]: noise (c/127)^2/12 inside against (1 - c)^3/3 of
@@ -165,9 +165,9 @@ static void test_percentile(void **state)
 static void test_mse_uniform(void **state)
 {
     (void)state;
-    cal_hist h;
+    q_hist h;
     uniform_grid(&h, 200000);
-    double c = cal_clip(&h, CAL_MSE, 0);
+    double c = q_observer_clip(&h, Q_OBS_MSE, 0);
     assert_true(c > 0.993 && c < 0.9995);
 }
 
@@ -192,10 +192,10 @@ static void test_mse_matches_brute_force(void **state)
     for (int i = 0; i < N; i++) x[i] = gaussian();
     /* Laplace tails too: a mixture where clipping clearly pays */
     for (int i = 0; i < N; i += 4) x[i] = (float)(-log(uniform01() + 1e-12) * (uniform01() < 0.5 ? -1 : 1)) * 2;
-    cal_hist h;
-    cal_hist_init(&h);
-    cal_hist_add(&h, x, N);
-    double c = cal_clip(&h, CAL_MSE, 0);
+    q_hist h;
+    q_hist_init(&h);
+    q_hist_add(&h, x, N);
+    double c = q_observer_clip(&h, Q_OBS_MSE, 0);
     double best = INFINITY, best_c = 0;
     for (double t = 0.5; t <= h.absmax; t *= 1.01) {
         double e = int8_sq_error(x, N, t);
@@ -211,9 +211,9 @@ static void test_mse_matches_brute_force(void **state)
 static void test_kl_uniform_keeps_range(void **state)
 {
     (void)state;
-    cal_hist h;
+    q_hist h;
     uniform_grid(&h, 400000);
-    double c = cal_clip(&h, CAL_KL, 0);
+    double c = q_observer_clip(&h, Q_OBS_KL, 0);
     assert_true(c >= 0.98 && c <= 1.0);
 }
 
@@ -225,56 +225,56 @@ static void test_kl_clips_outliers(void **state)
     lcg_state = 11;
     for (int i = 0; i < N; i++) x[i] = gaussian();
     for (int i = 0; i < 20; i++) x[i * 997] = 50.0f;
-    cal_hist h;
-    cal_hist_init(&h);
-    cal_hist_add(&h, x, N);
-    double kl = cal_clip(&h, CAL_KL, 0), mm = cal_clip(&h, CAL_MINMAX, 0);
+    q_hist h;
+    q_hist_init(&h);
+    q_hist_add(&h, x, N);
+    double kl = q_observer_clip(&h, Q_OBS_KL, 0), mm = q_observer_clip(&h, Q_OBS_MINMAX, 0);
     assert_true(mm == 50.0);
     /* the Gaussian body spans about 4.5 sigma; KL keeps it and drops the outliers */
     assert_true(kl > 2.5 && kl < 10);
-    assert_true(cal_clip(&h, CAL_PERCENTILE, 99.99) < 10);
+    assert_true(q_observer_clip(&h, Q_OBS_PERCENTILE, 99.99) < 10);
     free(x);
 }
 
 static void test_method_parse(void **state)
 {
     (void)state;
-    cal_method m;
+    q_observer m;
     double p;
-    assert_true(cal_method_parse("kl", &m, &p) && m == CAL_KL && p == 99.99);
-    assert_true(cal_method_parse("mse", &m, &p) && m == CAL_MSE);
-    assert_true(cal_method_parse("minmax", &m, &p) && m == CAL_MINMAX);
-    assert_true(cal_method_parse("percentile", &m, &p) && m == CAL_PERCENTILE && p == 99.99);
-    assert_true(cal_method_parse("percentile=99.9", &m, &p) && m == CAL_PERCENTILE && p == 99.9);
-    assert_false(cal_method_parse("percentile=", &m, &p));
-    assert_false(cal_method_parse("percentile=101", &m, &p));
-    assert_false(cal_method_parse("entropy", &m, &p));
-    assert_string_equal(cal_method_name(CAL_KL), "kl");
+    assert_true(q_observer_parse("kl", &m, &p) && m == Q_OBS_KL && p == 99.99);
+    assert_true(q_observer_parse("mse", &m, &p) && m == Q_OBS_MSE);
+    assert_true(q_observer_parse("minmax", &m, &p) && m == Q_OBS_MINMAX);
+    assert_true(q_observer_parse("percentile", &m, &p) && m == Q_OBS_PERCENTILE && p == 99.99);
+    assert_true(q_observer_parse("percentile=99.9", &m, &p) && m == Q_OBS_PERCENTILE && p == 99.9);
+    assert_false(q_observer_parse("percentile=", &m, &p));
+    assert_false(q_observer_parse("percentile=101", &m, &p));
+    assert_false(q_observer_parse("entropy", &m, &p));
+    assert_string_equal(q_observer_name(Q_OBS_KL), "kl");
 }
 
 /* ---- the pass on digits -------------------------------------------------- */
 
-static ir_graph *digits(fe_arena *a)
+static ir_graph *digits(sup_arena *a)
 {
     const char *src = getenv("QMC_SOURCE");
     assert_non_null(src);
-    pipeline_options po = {0};
-    fe_diag_reset(); /* sources registered by an earlier test lived in its arena */
-    return pipeline_load(a, fe_arena_printf(a, "%s/examples/digits/digits.qm", src), &po);
+    pass_options po = {0};
+    sup_diag_reset(); /* sources registered by an earlier test lived in its arena */
+    return pass_pipeline_load(a, sup_arena_printf(a, "%s/examples/digits/digits.qm", src), &po);
 }
 
 static void test_pass_on_digits(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     ir_graph *g = digits(&a);
     assert_non_null(g);
-    const char *calib = fe_arena_printf(&a, "x=%s/examples/digits/calib_x.npy", getenv("QMC_SOURCE"));
-    qp_options o = {.calib = {calib}, .n_calib = 1, .calib_method = "percentile"};
-    assert_true(ir_calibrate(g, &o, true));
+    const char *calib = sup_arena_printf(&a, "x=%s/examples/digits/calib_x.npy", getenv("QMC_SOURCE"));
+    pass_prec_options o = {.calib = {calib}, .n_calib = 1, .calib_method = "percentile"};
+    assert_true(pass_calibrate(g, &o, true));
     assert_int_equal(g->calib->samples, 256);
     assert_int_equal(g->calib->n_observed, 3); /* x, h, h#2: the inputs of fc1, fc2, fc3 */
-    const cal_stats *x = g->calib->of_node[g->inputs[0].node];
+    const ir_calib_stats *x = g->calib->of_node[g->inputs[0].node];
     assert_non_null(x);
     assert_int_equal(x->count, 256 * 64);
     assert_true(x->min >= 0 && x->max <= 1 && x->max > 0.9); /* pixels scaled to [0, 1] */
@@ -284,20 +284,20 @@ static void test_pass_on_digits(void **state)
     int32_t fc1 = -1;
     for (int i = 0; i < g->n_nodes; i++)
         if (!strcmp(g->nodes[i].name, "fc1.weight")) fc1 = i;
-    assert_true(cal_act_scale(g, fc1) == (float)(x->clip / 127));
-    fe_arena_free(&a);
+    assert_true(pass_calib_act_scale(g, fc1) == (float)(x->clip / 127));
+    sup_arena_free(&a);
 }
 
 static void test_pass_order_independent(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     const char *src = getenv("QMC_SOURCE");
     /* the calibration samples reversed into a temporary file */
     rt_mapped_file f;
     rt_npy_header hd;
     char err[256];
-    const char *path = fe_arena_printf(&a, "%s/examples/digits/calib_x.npy", src);
+    const char *path = sup_arena_printf(&a, "%s/examples/digits/calib_x.npy", src);
     assert_int_equal(rt_file_map(path, &f, err, sizeof err), QMC_OK);
     assert_int_equal(rt_npy_parse(f.data, f.size, &hd, err, sizeof err), QMC_OK);
     float *rev = malloc(sizeof(float) * (size_t)hd.count);
@@ -305,15 +305,15 @@ static void test_pass_order_independent(void **state)
     for (int64_t s = 0; s < 256; s++) memcpy(rev + s * 64, data + (255 - s) * 64, sizeof(float) * 64);
     char tmp[] = "/tmp/qmc-calib-XXXXXX";
     assert_true(mkdtemp(tmp) != NULL);
-    const char *rpath = fe_arena_printf(&a, "%s/rev.npy", tmp);
+    const char *rpath = sup_arena_printf(&a, "%s/rev.npy", tmp);
     assert_int_equal(rt_npy_write(rpath, QMC_DTYPE_F32, hd.rank, hd.shape, rev), QMC_OK);
     rt_file_unmap(&f);
     ir_graph *g1 = digits(&a), *g2 = digits(&a);
-    qp_options o1 = {.calib = {fe_arena_printf(&a, "x=%s", path)}, .n_calib = 1};
-    qp_options o2 = {.calib = {fe_arena_printf(&a, "x=%s", rpath)}, .n_calib = 1};
-    assert_true(ir_calibrate(g1, &o1, false) && ir_calibrate(g2, &o2, false));
+    pass_prec_options o1 = {.calib = {sup_arena_printf(&a, "x=%s", path)}, .n_calib = 1};
+    pass_prec_options o2 = {.calib = {sup_arena_printf(&a, "x=%s", rpath)}, .n_calib = 1};
+    assert_true(pass_calibrate(g1, &o1, false) && pass_calibrate(g2, &o2, false));
     for (int i = 0; i < g1->n_nodes; i++) {
-        const cal_stats *s1 = g1->calib->of_node[i], *s2 = g2->calib->of_node[i];
+        const ir_calib_stats *s1 = g1->calib->of_node[i], *s2 = g2->calib->of_node[i];
         assert_true((s1 == NULL) == (s2 == NULL));
         if (!s1) continue;
         assert_memory_equal(&s1->hist, &s2->hist, sizeof s1->hist);
@@ -322,7 +322,7 @@ static void test_pass_order_independent(void **state)
     unlink(rpath);
     rmdir(tmp);
     free(rev);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 int main(void)

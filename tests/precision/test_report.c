@@ -15,18 +15,18 @@
 
 #include "compiler.h"
 
-static const char *source(fe_arena *a, const char *rel)
+static const char *source(sup_arena *a, const char *rel)
 {
     const char *src = getenv("QMC_SOURCE");
     assert_non_null(src);
-    return fe_arena_printf(a, "%s/%s", src, rel);
+    return sup_arena_printf(a, "%s/%s", src, rel);
 }
 
-static ir_graph *digits(fe_arena *a)
+static ir_graph *digits(sup_arena *a)
 {
-    pipeline_options po = {0};
-    fe_diag_reset(); /* sources registered by an earlier test lived in its arena */
-    ir_graph *g = pipeline_load(a, source(a, "examples/digits/digits.qm"), &po);
+    pass_options po = {0};
+    sup_diag_reset(); /* sources registered by an earlier test lived in its arena */
+    ir_graph *g = pass_pipeline_load(a, source(a, "examples/digits/digits.qm"), &po);
     assert_non_null(g);
     return g;
 }
@@ -42,14 +42,14 @@ static int32_t node_named(const ir_graph *g, const char *name)
 static void test_run_from_matches_full_run(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     ir_graph *g = digits(&a);
     interp *it = interp_new(&a, g), *fresh = interp_new(&a, g);
     float *x = interp_input(it, 0), *xf = interp_input(fresh, 0);
     for (int i = 0; i < 64; i++) x[i] = xf[i] = (float)((i * 7) % 17) / 16.0f;
     assert_true(interp_run(it));
     int32_t w = node_named(g, "fc2.weight"), first = node_named(g, "fc2");
-    float *changed = fe_arena_alloc(&a, sizeof(float) * 128 * 256);
+    float *changed = sup_arena_alloc(&a, sizeof(float) * 128 * 256);
     const float *orig = interp_node_value(it, w);
     for (int i = 0; i < 128 * 256; i++) changed[i] = orig[i] * (i % 3 ? 1.25f : -0.5f);
     interp_set_weight(it, w, changed);
@@ -67,7 +67,7 @@ static void test_run_from_matches_full_run(void **state)
     memcpy(interp_input(clean, 0), x, sizeof(float) * 64);
     assert_true(interp_run(clean));
     assert_memory_equal(interp_output(it, 0), interp_output(clean, 0), sizeof(float) * 10);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static void test_error_measures(void **state)
@@ -76,63 +76,63 @@ static void test_error_measures(void **state)
     /* p = (1/2, 1/2), q = (3/4, 1/4): KL = ln 2 / 2 + ln(2/3) / 2 */
     float ref[4] = {0, 0, 5, 5}, q[4] = {(float)log(3.0), 0, 5, 5};
     double logp[4];
-    qp_log_softmax(ref, 4, 2, logp);
-    qp_error_acc acc = {0};
-    qp_error_add(&acc, true, ref, logp, q, 4, 2);
+    q_log_softmax(ref, 4, 2, logp);
+    q_error_acc acc = {0};
+    q_error_add(&acc, true, ref, logp, q, 4, 2);
     assert_true(acc.den == 2);
     double want = (0.5 * log(0.5 / 0.75) + 0.5 * log(0.5 / 0.25)) / 2; /* the second row is unchanged */
-    assert_true(fabs(qp_error_value(&acc, true) - want) < 1e-7);
-    qp_error_acc same = {0};
-    qp_error_add(&same, true, ref, logp, ref, 4, 2);
-    assert_true(qp_error_value(&same, true) == 0);
+    assert_true(fabs(q_error_value(&acc, true) - want) < 1e-7);
+    q_error_acc same = {0};
+    q_error_add(&same, true, ref, logp, ref, 4, 2);
+    assert_true(q_error_value(&same, true) == 0);
     /* relative RMS of y against 2y is 1 */
     float y[3] = {1, -2, 3}, y2[3] = {2, -4, 6};
-    qp_error_acc r = {0};
-    qp_error_add(&r, false, y, NULL, y2, 3, 3);
-    assert_true(fabs(qp_error_value(&r, false) - 1.0) < 1e-12);
+    q_error_acc r = {0};
+    q_error_add(&r, false, y, NULL, y2, 3, 3);
+    assert_true(fabs(q_error_value(&r, false) - 1.0) < 1e-12);
 }
 
 static void test_spec_parse(void **state)
 {
     (void)state;
-    fe_arena a = {0};
-    qp_spec s;
-    assert_true(qp_spec_parse(&a, "auto", &s) && s.dflt_automatic && !s.dflt.act8);
-    assert_true(qp_spec_parse(&a, "auto:a8:static,lm_head.weight=int8", &s) && s.dflt_automatic && s.dflt.act8 &&
+    sup_arena a = {0};
+    pass_spec s;
+    assert_true(pass_spec_parse(&a, "auto", &s) && s.dflt_automatic && !s.dflt.act8);
+    assert_true(pass_spec_parse(&a, "auto:a8:static,lm_head.weight=int8", &s) && s.dflt_automatic && s.dflt.act8 &&
                 s.dflt.act_static && s.n_overrides == 1 && !s.overrides[0].automatic);
-    assert_true(qp_spec_parse(&a, "int8,blocks.*=auto", &s) && !s.dflt_automatic && s.overrides[0].automatic);
-    assert_true(qp_spec_has_auto(&s));
-    assert_true(qp_spec_parse(&a, "int4:g64:mse:gptq", &s) && s.dflt.gptq && qp_spec_has_gptq(&s));
-    assert_string_equal(qp_format_name(&a, &s.dflt), "int4:g64:mse:gptq");
+    assert_true(pass_spec_parse(&a, "int8,blocks.*=auto", &s) && !s.dflt_automatic && s.overrides[0].automatic);
+    assert_true(pass_spec_has_auto(&s));
+    assert_true(pass_spec_parse(&a, "int4:g64:mse:gptq", &s) && s.dflt.gptq && pass_spec_has_gptq(&s));
+    assert_string_equal(q_precision_name(&a, &s.dflt), "int4:g64:mse:gptq");
     capture c;
     capture_begin(&c);
-    assert_false(qp_spec_parse(&a, "auto:mse", &s));
-    assert_false(qp_spec_parse(&a, "int8:static", &s));
-    assert_false(qp_spec_parse(&a, "int8:gptq", &s));
+    assert_false(pass_spec_parse(&a, "auto:mse", &s));
+    assert_false(pass_spec_parse(&a, "int8:static", &s));
+    assert_false(pass_spec_parse(&a, "int8:gptq", &s));
     assert_captured(&c, "qmc: error: --precision: modifier ':mse' does not apply to auto (auto takes :a8 and :a8:static)\n"
                         "qmc: error: --precision: modifier ':static' needs ':a8' (int8 activations with one "
                         "calibrated scale)\n"
                         "qmc: error: --precision: modifier ':gptq' does not apply here (formats: f32, int8, int4, "
                         "int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; modifiers :asym :mse :minmax :gptq :a8 "
                         ":static)\n");
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 /* Runs the precision passes on digits with a report; returns the parsed JSON. */
-static const fe_json *report_of(fe_arena *a, ir_graph **gp, const char *precision, double budget)
+static const fe_json *report_of(sup_arena *a, ir_graph **gp, const char *precision, double budget)
 {
     char dir[] = "/tmp/qmc-report-XXXXXX";
     assert_true(mkdtemp(dir) != NULL);
-    const char *path = fe_arena_printf(a, "%s/r.json", dir);
-    pipeline_options po = {.prec = {.precision = precision, .n_calib = 1, .budget_bits = budget, .report = path}};
-    po.prec.calib[0] = fe_arena_printf(a, "x=%s", source(a, "examples/digits/calib_x.npy"));
+    const char *path = sup_arena_printf(a, "%s/r.json", dir);
+    pass_options po = {.prec = {.precision = precision, .n_calib = 1, .budget_bits = budget, .report = path}};
+    po.prec.calib[0] = sup_arena_printf(a, "x=%s", source(a, "examples/digits/calib_x.npy"));
     ir_graph *g = digits(a);
-    assert_true(pipeline_precision(a, g, &po));
+    assert_true(pass_pipeline_precision(a, g, &po));
     rt_mapped_file f;
     char err[256];
     size_t at;
     assert_int_equal(rt_file_map(path, &f, err, sizeof err), QMC_OK);
-    char *text = fe_arena_strndup(a, (const char *)f.data, f.size);
+    char *text = sup_arena_strndup(a, (const char *)f.data, f.size);
     size_t len = f.size;
     rt_file_unmap(&f);
     unlink(path);
@@ -178,10 +178,10 @@ static void check_sums(const ir_graph *g, const fe_json *j)
         double n = num(e, "weights"), b = num(e, "bytes");
         assert_true(n == (double)(w->shape[0] * w->shape[1]));
         assert_true(fabs(num(e, "bits_per_weight") - 8 * b / n) < 1e-9);
-        assert_true(b == (double)qp_format_bytes(&w->qformat, w->shape[0], w->shape[1]));
-        fe_arena a = {0};
-        assert_string_equal(str(e, "format"), qp_format_name(&a, &w->qformat));
-        fe_arena_free(&a);
+        assert_true(b == (double)q_precision_bytes(&w->qformat, w->shape[0], w->shape[1]));
+        sup_arena a = {0};
+        assert_string_equal(str(e, "format"), q_precision_name(&a, &w->qformat));
+        sup_arena_free(&a);
         assert_true(strlen(str(e, "why")) > 0);
         bytes += b, weights += n;
     }
@@ -195,7 +195,7 @@ static void check_sums(const ir_graph *g, const fe_json *j)
 static void test_report_fixed(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     ir_graph *g;
     const fe_json *j = report_of(&a, &g, "int4,fc3.weight=int8", 0);
     check_sums(g, j);
@@ -210,13 +210,13 @@ static void test_report_fixed(void **state)
     assert_string_equal(str(j, "precision_spec"), "f32,fc1.weight=int4:g32,fc2.weight=int4:g32,fc3.weight=int8");
     /* each tensor's sensitivity was measured alone */
     for (int i = 0; i < 3; i++) assert_true(num(t->items[i], "sensitivity") >= 0);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static void test_report_auto(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     ir_graph *g;
     const fe_json *j = report_of(&a, &g, "auto", 4.5);
     check_sums(g, j);
@@ -233,17 +233,17 @@ static void test_report_auto(void **state)
     }
     /* the reproducing spec gives the same formats without a search */
     const char *spec = str(j, "precision_spec");
-    fe_arena b = {0};
+    sup_arena b = {0};
     ir_graph *g2;
     const fe_json *j2 = report_of(&b, &g2, spec, 0);
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].is_matrix)
-            assert_string_equal(qp_format_name(&a, &g->nodes[i].qformat), qp_format_name(&b, &g2->nodes[i].qformat));
+            assert_string_equal(q_precision_name(&a, &g->nodes[i].qformat), q_precision_name(&b, &g2->nodes[i].qformat));
     assert_true(num(j2, "total_weight_bytes") == num(j, "total_weight_bytes"));
     /* and the same numerics: the final error on the calibration set */
     assert_true(fabs(num(j2, "calib_error") - num(j, "calib_error")) <= 1e-12 * (1 + num(j, "calib_error")));
-    fe_arena_free(&b);
-    fe_arena_free(&a);
+    sup_arena_free(&b);
+    sup_arena_free(&a);
 }
 
 /* Overrides constrain the search: a fixed tensor keeps its format and its
@@ -252,7 +252,7 @@ static void test_report_auto(void **state)
 static void test_report_auto_constrained(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     ir_graph *g;
     /* fc3 at f32 alone takes 0.81 of the 5 bits per weight */
     const fe_json *j = report_of(&a, &g, "auto:a8:static,fc3.weight=f32", 5);
@@ -267,27 +267,27 @@ static void test_report_auto_constrained(void **state)
         assert_string_equal(str(t->items[i], "origin"), "auto");
         if (w->qformat.format == QFMT_INT8 || w->qformat.format == QFMT_INT4 || w->qformat.format == QFMT_UINT4) {
             assert_true(w->qformat.act8 && w->qformat.act_static);
-            assert_true(w->qformat.act_scale == cal_act_scale(g, (int32_t)(w - g->nodes)));
+            assert_true(w->qformat.act_scale == pass_calib_act_scale(g, (int32_t)(w - g->nodes)));
             assert_string_equal(str(t->items[i], "activations"), "int8-static");
         }
     }
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static void test_budget_below_minimum(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     ir_graph *g = digits(&a);
-    pipeline_options po = {.prec = {.precision = "auto", .n_calib = 1, .budget_bits = 3}};
-    po.prec.calib[0] = fe_arena_printf(&a, "x=%s", source(&a, "examples/digits/calib_x.npy"));
+    pass_options po = {.prec = {.precision = "auto", .n_calib = 1, .budget_bits = 3}};
+    po.prec.calib[0] = sup_arena_printf(&a, "x=%s", source(&a, "examples/digits/calib_x.npy"));
     capture c;
     capture_begin(&c);
-    assert_false(pipeline_precision(&a, g, &po));
+    assert_false(pass_pipeline_precision(&a, g, &po));
     /* fc1 (K 64) at int4:g64, 8704 bytes; fc2 and fc3 at int4:g128, 16896 and 660: 26260 bytes of 50432 weights */
     assert_captured(&c, "qmc: error: --budget-bits 3 is below the smallest achievable 4.166 bits per weight (every "
                         "searched weight matrix at its smallest format)\n");
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 int main(void)

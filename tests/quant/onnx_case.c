@@ -23,7 +23,7 @@ static q_format format_of_qtype(const char *qtype)
 }
 
 /* The file of a tensor entry: the only one, or the .codes.npy of a pair. */
-static const char *file_of(fe_arena *a, const onnx_case *c, const fe_json *j, const char *key)
+static const char *file_of(sup_arena *a, const onnx_case *c, const fe_json *j, const char *key)
 {
     const fe_json *t = fe_json_get(j, key);
     if (!t) return NULL;
@@ -33,7 +33,7 @@ static const char *file_of(fe_arena *a, const onnx_case *c, const fe_json *j, co
     const char *pick = files->items[0]->string;
     for (int i = 0; i < files->count; i++)
         if (strstr(files->items[i]->string, ".codes.npy")) pick = files->items[i]->string;
-    return fe_arena_printf(a, "%s/%s", c->dir, pick);
+    return sup_arena_printf(a, "%s/%s", c->dir, pick);
 }
 
 static int64_t attr_int(const fe_json *attrs, const char *key, int64_t dflt)
@@ -44,17 +44,17 @@ static int64_t attr_int(const fe_json *attrs, const char *key, int64_t dflt)
     return v->integer;
 }
 
-onnx_case *onnx_cases(fe_arena *a, int *count)
+onnx_case *onnx_cases(sup_arena *a, int *count)
 {
     const char *root = qt_data(a, "refs/quantizelinear");
     char **names = qt_list_dirs(a, root, "case", count);
     if (*count == 0) fail_msg("no cases in %s", root);
-    onnx_case *cases = fe_arena_alloc(a, sizeof *cases * (size_t)*count);
+    onnx_case *cases = sup_arena_alloc(a, sizeof *cases * (size_t)*count);
     for (int i = 0; i < *count; i++) {
         onnx_case *c = &cases[i];
         c->name = names[i];
-        c->dir = fe_arena_printf(a, "%s/%s", root, names[i]);
-        const fe_json *j = qt_read_json(a, fe_arena_printf(a, "%s/case.json", c->dir));
+        c->dir = sup_arena_printf(a, "%s/%s", root, names[i]);
+        const fe_json *j = qt_read_json(a, sup_arena_printf(a, "%s/case.json", c->dir));
         const fe_json *qtype = fe_json_get(j, "qtype");
         assert_non_null(qtype);
         c->format = format_of_qtype(qtype->string);

@@ -17,6 +17,6 @@ typedef struct onnx_case {
 
 /* All cases present (whatever caseNNN folders exist); fails the test if
  * there are none. */
-onnx_case *onnx_cases(fe_arena *arena, int *count);
+onnx_case *onnx_cases(sup_arena *arena, int *count);
 
 #endif

@@ -19,14 +19,14 @@
 
 extern char **environ;
 
-const char *qt_data(fe_arena *arena, const char *rel)
+const char *qt_data(sup_arena *arena, const char *rel)
 {
     const char *root = getenv("QMC_DATA");
     if (!root) root = "tests/data";
-    return fe_arena_printf(arena, "%s/%s", root, rel);
+    return sup_arena_printf(arena, "%s/%s", root, rel);
 }
 
-qt_npy qt_load(fe_arena *arena, const char *path)
+qt_npy qt_load(sup_arena *arena, const char *path)
 {
     qt_npy r;
     rt_mapped_file f;
@@ -34,7 +34,7 @@ qt_npy qt_load(fe_arena *arena, const char *path)
     if (rt_file_map(path, &f, err, sizeof err) != QMC_OK ||
         rt_npy_parse(f.data, f.size, &r.h, err, sizeof err) != QMC_OK)
         fail_msg("%s: %s", path, err);
-    r.data = fe_arena_alloc(arena, r.h.data_bytes + 1);
+    r.data = sup_arena_alloc(arena, r.h.data_bytes + 1);
     memcpy(r.data, f.data + r.h.data_offset, r.h.data_bytes);
     rt_file_unmap(&f);
     return r;
@@ -51,7 +51,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-char **qt_list_dirs(fe_arena *arena, const char *dir, const char *prefix, int *count)
+char **qt_list_dirs(sup_arena *arena, const char *dir, const char *prefix, int *count)
 {
     DIR *d = opendir(dir);
     if (!d) fail_msg("cannot open %s", dir);
@@ -60,11 +60,11 @@ char **qt_list_dirs(fe_arena *arena, const char *dir, const char *prefix, int *c
     struct dirent *e;
     while ((e = readdir(d))) {
         if (strncmp(e->d_name, prefix, strlen(prefix)) != 0) continue;
-        const char *path = fe_arena_printf(arena, "%s/%s", dir, e->d_name);
+        const char *path = sup_arena_printf(arena, "%s/%s", dir, e->d_name);
         struct stat st;
         if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
-        names = fe_arena_grow(arena, names, (size_t)n, (size_t)n + 1, sizeof *names);
-        names[n++] = fe_arena_strdup(arena, e->d_name);
+        names = sup_arena_grow(arena, names, (size_t)n, (size_t)n + 1, sizeof *names);
+        names[n++] = sup_arena_strdup(arena, e->d_name);
     }
     closedir(d);
     if (n) qsort(names, (size_t)n, sizeof *names, cmp_str);
@@ -72,13 +72,13 @@ char **qt_list_dirs(fe_arena *arena, const char *dir, const char *prefix, int *c
     return names;
 }
 
-const fe_json *qt_read_json(fe_arena *arena, const char *path)
+const fe_json *qt_read_json(sup_arena *arena, const char *path)
 {
     rt_mapped_file f;
     char err[256];
     size_t off = 0;
     if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) fail_msg("%s: %s", path, err);
-    char *text = fe_arena_strndup(arena, (const char *)f.data, f.size);
+    char *text = sup_arena_strndup(arena, (const char *)f.data, f.size);
     rt_file_unmap(&f);
     const fe_json *j = fe_json_parse(arena, text, strlen(text), err, sizeof err, &off);
     if (!j) fail_msg("%s: byte %zu: %s", path, off, err);
@@ -93,9 +93,9 @@ static uint64_t splitmix64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-float *qt_normal(fe_arena *arena, int64_t n, uint64_t seed)
+float *qt_normal(sup_arena *arena, int64_t n, uint64_t seed)
 {
-    float *x = fe_arena_alloc(arena, (size_t)n * sizeof(float));
+    float *x = sup_arena_alloc(arena, (size_t)n * sizeof(float));
     uint64_t s = seed;
     for (int64_t i = 0; i < n; i += 2) {
         double u1 = ((double)(splitmix64(&s) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1] */
@@ -107,10 +107,10 @@ float *qt_normal(fe_arena *arena, int64_t n, uint64_t seed)
     return x;
 }
 
-char *qt_tmpdir(fe_arena *arena)
+char *qt_tmpdir(sup_arena *arena)
 {
     const char *base = getenv("TMPDIR");
-    char *tmpl = fe_arena_printf(arena, "%s/qmc-quant-XXXXXX", base ? base : "/tmp");
+    char *tmpl = sup_arena_printf(arena, "%s/qmc-quant-XXXXXX", base ? base : "/tmp");
     if (!mkdtemp(tmpl)) fail_msg("mkdtemp failed");
     return tmpl;
 }
@@ -130,31 +130,31 @@ void qt_rmdir(const char *dir)
     rmdir(dir);
 }
 
-static char *slurp(fe_arena *arena, const char *path)
+static char *slurp(sup_arena *arena, const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return fe_arena_strdup(arena, "");
+    if (!f) return sup_arena_strdup(arena, "");
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    char *s = fe_arena_alloc(arena, (size_t)n + 1);
+    char *s = sup_arena_alloc(arena, (size_t)n + 1);
     if (n > 0 && fread(s, 1, (size_t)n, f) != (size_t)n) s[0] = 0;
     fclose(f);
     return s;
 }
 
-int qt_run_qmc(fe_arena *arena, const char *const *argv, char **out, char **err)
+int qt_run_qmc(sup_arena *arena, const char *const *argv, char **out, char **err)
 {
     const char *qmc = getenv("QMC");
     if (!qmc) fail_msg("QMC is not set (run the tests through ctest)");
     int argc = 0;
     while (argv[argc]) argc++;
-    char **args = fe_arena_alloc(arena, sizeof(char *) * (size_t)(argc + 2));
+    char **args = sup_arena_alloc(arena, sizeof(char *) * (size_t)(argc + 2));
     args[0] = (char *)qmc;
     for (int i = 0; i < argc; i++) args[i + 1] = (char *)argv[i];
     char *dir = qt_tmpdir(arena);
-    char *opath = fe_arena_printf(arena, "%s/stdout", dir);
-    char *epath = fe_arena_printf(arena, "%s/stderr", dir);
+    char *opath = sup_arena_printf(arena, "%s/stdout", dir);
+    char *epath = sup_arena_printf(arena, "%s/stderr", dir);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);

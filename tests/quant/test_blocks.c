@@ -41,7 +41,7 @@ static void test_sizes(void **state)
 
 /* A weight matrix whose rows have different magnitudes, a few outliers,
  * and one all-positive row (asymmetric formats use it). */
-static float *weights(fe_arena *a)
+static float *weights(sup_arena *a)
 {
     float *w = qt_normal(a, N * K, 1234);
     for (int r = 0; r < N; r++)
@@ -74,7 +74,7 @@ static int32_t code_at(const q_kfmt_info *fi, const uint8_t *row, int64_t j, int
 static void test_rows_match_onnx_layout(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     float *w = weights(&a);
     const int64_t shape[2] = {N, K};
     for (int f = 0; f < Q_KFMT_COUNT; f++) {
@@ -89,7 +89,7 @@ static void test_rows_match_onnx_layout(void **state)
         q_quantize(w, 2, shape, &p, codes);
         q_dequantize(codes, 2, shape, &p, y);
         size_t rs = q_row_size((q_kfmt)f, K);
-        uint8_t *row = fe_arena_alloc(&a, rs);
+        uint8_t *row = sup_arena_alloc(&a, rs);
         for (int r = 0; r < N; r++) {
             memset(row, 0xAB, rs);
             q_quantize_row_ref((q_kfmt)f, w + r * K, K, row);
@@ -111,13 +111,13 @@ static void test_rows_match_onnx_layout(void **state)
             assert_memory_equal(yr, y + r * K, sizeof yr);
         }
     }
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static void test_typed_forms(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     float *w = weights(&a), *x = qt_normal(&a, K, 77), y1[K], y2[K];
     q_block_q4_g32 b32[K / 32];
     uint8_t generic[sizeof b32];
@@ -136,7 +136,7 @@ static void test_typed_forms(void **state)
     q_quantize_row_a8_ref(x, K, xq, &xs);
     assert_true(q_dot_q8_a8_ref((q_row_q8 *)q8, xq, xs, K) ==
                 q_dot_a8_ref(Q_KFMT_Q8, q8, xq, xs, K));
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static void test_a8_quantize(void **state)
@@ -160,7 +160,7 @@ static void test_a8_quantize(void **state)
 static void test_a8x3_split(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     enum { KS = 4096 };
     float *x = qt_normal(&a, KS, 77);
     x[5] = 40.0f; /* an outlier: the scale follows it */
@@ -196,21 +196,21 @@ static void test_a8x3_split(void **state)
     q_split_row_a8x3_ref(zero, 4, xq, sc);
     assert_true(sc[0] == 1.0f);
     for (int j = 0; j < 12; j++) assert_int_equal(xq[j], 0);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 /* The _ref dots against long double sums of dequantized weights. */
 static void test_dot_refs(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     float *w = weights(&a), *x = qt_normal(&a, K, 99), y[K];
     int8_t xq[K];
     float xs;
     q_quantize_row_a8_ref(x, K, xq, &xs);
     for (int f = 0; f < Q_KFMT_COUNT; f++) {
         const q_kfmt_info *fi = q_kfmt_get((q_kfmt)f);
-        uint8_t *row = fe_arena_alloc(&a, q_row_size((q_kfmt)f, K));
+        uint8_t *row = sup_arena_alloc(&a, q_row_size((q_kfmt)f, K));
         for (int r = 0; r < N; r++) {
             q_quantize_row_ref((q_kfmt)f, w + r * K, K, row);
             q_dequantize_row_ref((q_kfmt)f, row, K, y);
@@ -226,7 +226,7 @@ static void test_dot_refs(void **state)
             assert_true(fabsl(q_dot_a8_ref((q_kfmt)f, row, xq, xs, K) - want8 * xs) <= 1e-6 * m8);
         }
     }
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 /* What a fast kernel does: float lanes, zero point folded out of the sum
@@ -257,11 +257,11 @@ static float fast_dot(const q_kfmt_info *fi, const uint8_t *row, const float *x,
 static void test_tolerances(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     float *w = weights(&a), *x = qt_normal(&a, K, 5);
     for (int f = 0; f < Q_KFMT_COUNT; f++) {
         const q_kfmt_info *fi = q_kfmt_get((q_kfmt)f);
-        uint8_t *row = fe_arena_alloc(&a, q_row_size((q_kfmt)f, K));
+        uint8_t *row = sup_arena_alloc(&a, q_row_size((q_kfmt)f, K));
         for (int r = 0; r < N; r++) {
             q_quantize_row_ref((q_kfmt)f, w + r * K, K, row);
             double ref = q_dot_f32_ref((q_kfmt)f, row, x, K);
@@ -282,7 +282,7 @@ static void test_tolerances(void **state)
             assert_true(any_zp == (fi->asymmetric && r != 5));
         }
     }
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 int main(void)

@@ -16,13 +16,13 @@
 #include "qtest.h"
 
 typedef struct fixture {
-    fe_arena arena;
+    sup_arena arena;
     char *dir;
 } fixture;
 
 static const char *path(fixture *f, const char *name)
 {
-    return fe_arena_printf(&f->arena, "%s/%s", f->dir, name);
+    return sup_arena_printf(&f->arena, "%s/%s", f->dir, name);
 }
 
 static void write_f32(fixture *f, const char *name, int rank, const int64_t *shape,
@@ -73,7 +73,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     qt_rmdir(f->dir);
-    fe_arena_free(&f->arena);
+    sup_arena_free(&f->arena);
     free(f);
     return 0;
 }

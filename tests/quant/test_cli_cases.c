@@ -16,7 +16,7 @@
 #include "onnx_case.h"
 
 /* got and want hold the same array: dtype, shape and every byte. */
-static void assert_same_npy(fe_arena *a, const char *got_path, const char *want_path)
+static void assert_same_npy(sup_arena *a, const char *got_path, const char *want_path)
 {
     qt_npy got = qt_load(a, got_path), want = qt_load(a, want_path);
     if (got.h.dtype != want.h.dtype)
@@ -31,7 +31,7 @@ static void assert_same_npy(fe_arena *a, const char *got_path, const char *want_
             fail_msg("%s: element %lld differs", want_path, (long long)i);
 }
 
-static void run_ok(fe_arena *a, const char *const *argv)
+static void run_ok(sup_arena *a, const char *const *argv)
 {
     char *out, *err;
     int status = qt_run_qmc(a, argv, &out, &err);
@@ -42,12 +42,12 @@ static void run_ok(fe_arena *a, const char *const *argv)
 static void test_onnx_cases_through_cli(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     int n;
     onnx_case *cases = onnx_cases(&a, &n);
     char *dir = qt_tmpdir(&a);
-    const char *qpath = fe_arena_printf(&a, "%s/q.npy", dir);
-    const char *ypath = fe_arena_printf(&a, "%s/y.npy", dir);
+    const char *qpath = sup_arena_printf(&a, "%s/q.npy", dir);
+    const char *ypath = sup_arena_printf(&a, "%s/y.npy", dir);
     for (int i = 0; i < n; i++) {
         const onnx_case *c = &cases[i];
         const char *argv[24];
@@ -56,8 +56,8 @@ static void test_onnx_cases_through_cli(void **state)
         argv[k++] = c->x_path;
         argv[k++] = "--format";
         argv[k++] = q_format_name(c->format);
-        if (c->has_axis) argv[k++] = "--axis", argv[k++] = fe_arena_printf(&a, "%d", c->axis);
-        if (c->block) argv[k++] = "--block", argv[k++] = fe_arena_printf(&a, "%lld", (long long)c->block);
+        if (c->has_axis) argv[k++] = "--axis", argv[k++] = sup_arena_printf(&a, "%d", c->axis);
+        if (c->block) argv[k++] = "--block", argv[k++] = sup_arena_printf(&a, "%lld", (long long)c->block);
         argv[k++] = "--scale";
         argv[k++] = c->scale_path;
         if (c->zp_path) argv[k++] = "--zero-point", argv[k++] = c->zp_path;
@@ -73,7 +73,7 @@ static void test_onnx_cases_through_cli(void **state)
         print_message("%s through qmc quantize: ok\n", c->name);
     }
     qt_rmdir(dir);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static const struct {
@@ -82,15 +82,15 @@ static const struct {
 
 /* Quantizes refs/fp8/IN with scale 1 into dir; returns the codes and
  * dequant paths. */
-static void quantize_fp8(fe_arena *a, const char *dir, const char *in, const char *format,
+static void quantize_fp8(sup_arena *a, const char *dir, const char *in, const char *format,
                          bool saturate, const char **qpath, const char **ypath)
 {
-    const char *one = fe_arena_printf(a, "%s/one.npy", dir);
+    const char *one = sup_arena_printf(a, "%s/one.npy", dir);
     float v = 1.0f;
     assert_int_equal(rt_npy_write(one, QMC_DTYPE_F32, 0, NULL, &v), QMC_OK);
-    *qpath = fe_arena_printf(a, "%s/q.npy", dir);
-    *ypath = fe_arena_printf(a, "%s/y.npy", dir);
-    const char *argv[] = {"quantize", qt_data(a, fe_arena_printf(a, "refs/fp8/%s", in)),
+    *qpath = sup_arena_printf(a, "%s/q.npy", dir);
+    *ypath = sup_arena_printf(a, "%s/y.npy", dir);
+    const char *argv[] = {"quantize", qt_data(a, sup_arena_printf(a, "refs/fp8/%s", in)),
                           "--format", format, "--scale", one, "--codes", *qpath, "--dequant",
                           *ypath, saturate ? NULL : "--no-saturate", NULL};
     run_ok(a, argv);
@@ -99,7 +99,7 @@ static void quantize_fp8(fe_arena *a, const char *dir, const char *in, const cha
 static void test_fp8_encode_files_through_cli(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     char *dir = qt_tmpdir(&a);
     static const struct {
         const char *set;
@@ -108,15 +108,15 @@ static void test_fp8_encode_files_through_cli(void **state)
     for (int t = 0; t < 2; t++)
         for (int s = 0; s < 3; s++) {
             const char *q, *y;
-            quantize_fp8(&a, dir, fe_arena_printf(&a, "%s_encode_in.npy", fp8_kinds[t].file),
+            quantize_fp8(&a, dir, sup_arena_printf(&a, "%s_encode_in.npy", fp8_kinds[t].file),
                          fp8_kinds[t].format, sets[s].saturate, &q, &y);
-            const char *ref = fe_arena_printf(&a, "refs/fp8/%s_encode_%s", fp8_kinds[t].file,
+            const char *ref = sup_arena_printf(&a, "refs/fp8/%s_encode_%s", fp8_kinds[t].file,
                                               sets[s].set);
-            assert_same_npy(&a, q, qt_data(&a, fe_arena_printf(&a, "%s.codes.npy", ref)));
-            assert_same_npy(&a, y, qt_data(&a, fe_arena_printf(&a, "%s.f32.npy", ref)));
+            assert_same_npy(&a, q, qt_data(&a, sup_arena_printf(&a, "%s.codes.npy", ref)));
+            assert_same_npy(&a, y, qt_data(&a, sup_arena_printf(&a, "%s.f32.npy", ref)));
         }
     qt_rmdir(dir);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 /* The decode tables: quantizing the 256 decoded values gives back the
@@ -125,16 +125,16 @@ static void test_fp8_encode_files_through_cli(void **state)
 static void test_fp8_decode_files_through_cli(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     char *dir = qt_tmpdir(&a);
     for (int t = 0; t < 2; t++) {
         const char *q, *y;
-        quantize_fp8(&a, dir, fe_arena_printf(&a, "%s_decode.f32.npy", fp8_kinds[t].file),
+        quantize_fp8(&a, dir, sup_arena_printf(&a, "%s_decode.f32.npy", fp8_kinds[t].file),
                      fp8_kinds[t].format, false, &q, &y);
-        const char *ref = fe_arena_printf(&a, "refs/fp8/%s_decode", fp8_kinds[t].file);
-        assert_same_npy(&a, y, qt_data(&a, fe_arena_printf(&a, "%s.f32.npy", ref)));
+        const char *ref = sup_arena_printf(&a, "refs/fp8/%s_decode", fp8_kinds[t].file);
+        assert_same_npy(&a, y, qt_data(&a, sup_arena_printf(&a, "%s.f32.npy", ref)));
         qt_npy got = qt_load(&a, q);
-        qt_npy want = qt_load(&a, qt_data(&a, fe_arena_printf(&a, "%s.codes.npy", ref)));
+        qt_npy want = qt_load(&a, qt_data(&a, sup_arena_printf(&a, "%s.codes.npy", ref)));
         assert_int_equal(got.h.dtype, QMC_DTYPE_U8);
         assert_int_equal(got.h.count, 256);
         q_format f = q_format_from_name(fp8_kinds[t].format);
@@ -145,7 +145,7 @@ static void test_fp8_decode_files_through_cli(void **state)
         }
     }
     qt_rmdir(dir);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 int main(void)

@@ -26,9 +26,9 @@ typedef struct fp8_kind {
 
 static const fp8_kind kinds[] = {{"e4m3fn", QFMT_FP8_E4M3}, {"e5m2", QFMT_FP8_E5M2}};
 
-static qt_npy load_ref(fe_arena *a, const char *name, qmc_dtype dtype)
+static qt_npy load_ref(sup_arena *a, const char *name, qmc_dtype dtype)
 {
-    qt_npy r = qt_load(a, qt_data(a, fe_arena_printf(a, "refs/fp8/%s", name)));
+    qt_npy r = qt_load(a, qt_data(a, sup_arena_printf(a, "refs/fp8/%s", name)));
     assert_int_equal(r.h.dtype, dtype);
     return r;
 }
@@ -38,11 +38,11 @@ static qt_npy load_ref(fe_arena *a, const char *name, qmc_dtype dtype)
 static void test_decode_all_codes(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     for (size_t t = 0; t < 2; t++) {
-        qt_npy codes = load_ref(&a, fe_arena_printf(&a, "%s_decode.codes.npy", kinds[t].file),
+        qt_npy codes = load_ref(&a, sup_arena_printf(&a, "%s_decode.codes.npy", kinds[t].file),
                                 QMC_DTYPE_U8);
-        qt_npy vals = load_ref(&a, fe_arena_printf(&a, "%s_decode.f32.npy", kinds[t].file),
+        qt_npy vals = load_ref(&a, sup_arena_printf(&a, "%s_decode.f32.npy", kinds[t].file),
                                QMC_DTYPE_F32);
         assert_int_equal(codes.h.count, 256);
         assert_int_equal(vals.h.count, 256);
@@ -55,18 +55,18 @@ static void test_decode_all_codes(void **state)
                          c[i], got, bits_of(got), v[i], bits_of(v[i]));
         }
     }
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 /* Encoding: every input of every reference set gives the reference code,
  * and the decoded code the reference float32 bits. */
-static void check_encode(fe_arena *a, const fp8_kind *k, const char *set, bool saturate,
+static void check_encode(sup_arena *a, const fp8_kind *k, const char *set, bool saturate,
                          bool plain)
 {
-    qt_npy in = load_ref(a, fe_arena_printf(a, "%s_encode_in.npy", k->file), QMC_DTYPE_F32);
-    qt_npy codes = load_ref(a, fe_arena_printf(a, "%s_encode_%s.codes.npy", k->file, set),
+    qt_npy in = load_ref(a, sup_arena_printf(a, "%s_encode_in.npy", k->file), QMC_DTYPE_F32);
+    qt_npy codes = load_ref(a, sup_arena_printf(a, "%s_encode_%s.codes.npy", k->file, set),
                             QMC_DTYPE_U8);
-    qt_npy vals = load_ref(a, fe_arena_printf(a, "%s_encode_%s.f32.npy", k->file, set),
+    qt_npy vals = load_ref(a, sup_arena_printf(a, "%s_encode_%s.f32.npy", k->file, set),
                            QMC_DTYPE_F32);
     assert_int_equal(in.h.count, codes.h.count);
     assert_int_equal(in.h.count, vals.h.count);
@@ -91,25 +91,25 @@ static void check_encode(fe_arena *a, const fp8_kind *k, const char *set, bool s
 static void test_encode_onnx_cast_saturate(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     for (size_t t = 0; t < 2; t++) check_encode(&a, &kinds[t], "onnxcast_sat1", true, false);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static void test_encode_onnx_cast_no_saturate(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     for (size_t t = 0; t < 2; t++) check_encode(&a, &kinds[t], "onnxcast_sat0", false, false);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static void test_encode_mldtypes(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     for (size_t t = 0; t < 2; t++) check_encode(&a, &kinds[t], "mldtypes", false, true);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 /* decode then encode gives the code back for all 256 codes, with and

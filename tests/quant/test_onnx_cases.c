@@ -17,7 +17,7 @@
 /* The case's scale and zero point as q_params, granularity found as ONNX
  * finds it: block_size > 0 blocks; a one-element scale is per tensor;
  * otherwise per axis. */
-static q_params case_params(fe_arena *a, const onnx_case *c, const qt_npy *x)
+static q_params case_params(sup_arena *a, const onnx_case *c, const qt_npy *x)
 {
     q_params p = {.format = c->format, .axis = c->axis, .block = c->block,
                   .saturate = c->saturate};
@@ -33,7 +33,7 @@ static q_params case_params(fe_arena *a, const onnx_case *c, const qt_npy *x)
         assert_int_equal(p.scale_rank, s.h.rank);
         assert_memory_equal(p.scale_shape, s.h.shape, sizeof(int64_t) * (size_t)s.h.rank);
     }
-    p.scales = fe_arena_alloc(a, sizeof(float) * (size_t)s.h.count);
+    p.scales = sup_arena_alloc(a, sizeof(float) * (size_t)s.h.count);
     for (int64_t i = 0; i < s.h.count; i++)
         p.scales[i] = s.h.dtype == QMC_DTYPE_F32 ? ((float *)s.data)[i]
                                                  : q_f16_to_f32(((uint16_t *)s.data)[i]);
@@ -44,7 +44,7 @@ static q_params case_params(fe_arena *a, const onnx_case *c, const qt_npy *x)
         if (q_format_is_fp8(c->format)) {
             for (int64_t i = 0; i < z.h.count; i++) assert_int_equal(((uint8_t *)z.data)[i], 0);
         } else {
-            p.zero_points = fe_arena_alloc(a, sizeof(int32_t) * (size_t)z.h.count);
+            p.zero_points = sup_arena_alloc(a, sizeof(int32_t) * (size_t)z.h.count);
             for (int64_t i = 0; i < z.h.count; i++)
                 p.zero_points[i] = z.h.dtype == QMC_DTYPE_I8 ? ((int8_t *)z.data)[i]
                                                              : ((uint8_t *)z.data)[i];
@@ -61,7 +61,7 @@ static int64_t count_diff_bytes(const void *a, const void *b, int64_t n, size_t 
     return bad;
 }
 
-static void check_case(fe_arena *a, const onnx_case *c)
+static void check_case(sup_arena *a, const onnx_case *c)
 {
     qt_npy x = qt_load(a, c->x_path), q = qt_load(a, c->q_path), y = qt_load(a, c->y_path);
     assert_int_equal(x.h.dtype, QMC_DTYPE_F32);
@@ -69,8 +69,8 @@ static void check_case(fe_arena *a, const onnx_case *c)
     assert_int_equal(q.h.dtype, q_format_code_dtype(c->format));
     assert_int_equal(q.h.count, x.h.count);
     q_params p = case_params(a, c, &x);
-    uint8_t *codes = fe_arena_alloc(a, (size_t)x.h.count + 1);
-    float *out = fe_arena_alloc(a, sizeof(float) * (size_t)x.h.count + 1);
+    uint8_t *codes = sup_arena_alloc(a, (size_t)x.h.count + 1);
+    float *out = sup_arena_alloc(a, sizeof(float) * (size_t)x.h.count + 1);
     q_quantize(x.data, x.h.rank, x.h.shape, &p, codes);
     int64_t bad = count_diff_bytes(codes, q.data, x.h.count, 1);
     if (bad) fail_msg("%s: %lld of %lld codes differ", c->name, (long long)bad, (long long)x.h.count);
@@ -84,14 +84,14 @@ static void check_case(fe_arena *a, const onnx_case *c)
 static void test_all_cases(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     int n;
     onnx_case *cases = onnx_cases(&a, &n);
     for (int i = 0; i < n; i++) {
         check_case(&a, &cases[i]);
         print_message("%s %s: ok\n", cases[i].name, q_format_name(cases[i].format));
     }
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 int main(void)

@@ -16,7 +16,7 @@
 enum { ROWS = 256, COLS = 4096, SEED = 20240501 };
 static const int64_t shape2[2] = {ROWS, COLS};
 
-static q_params choose(fe_arena *a, const float *x, int rank, const int64_t *shape, q_choice c)
+static q_params choose(sup_arena *a, const float *x, int rank, const int64_t *shape, q_choice c)
 {
     q_params p;
     char err[200];
@@ -25,19 +25,19 @@ static q_params choose(fe_arena *a, const float *x, int rank, const int64_t *sha
 }
 
 /* Quantize, dequantize, measure. */
-static q_error_stats round_trip(fe_arena *a, const float *x, int rank, const int64_t *shape,
+static q_error_stats round_trip(sup_arena *a, const float *x, int rank, const int64_t *shape,
                                 const q_params *p)
 {
     int64_t n = 1;
     for (int d = 0; d < rank; d++) n *= shape[d];
-    uint8_t *codes = fe_arena_alloc(a, (size_t)n + 1);
-    float *y = fe_arena_alloc(a, sizeof(float) * (size_t)n + 1);
+    uint8_t *codes = sup_arena_alloc(a, (size_t)n + 1);
+    float *y = sup_arena_alloc(a, sizeof(float) * (size_t)n + 1);
     q_quantize(x, rank, shape, p, codes);
     q_dequantize(codes, rank, shape, p, y);
     return q_measure(x, y, n);
 }
 
-static double sqnr(fe_arena *a, const float *x, q_choice c)
+static double sqnr(sup_arena *a, const float *x, q_choice c)
 {
     q_params p = choose(a, x, 2, shape2, c);
     double db = round_trip(a, x, 2, shape2, &p).sqnr_db;
@@ -51,7 +51,7 @@ static double sqnr(fe_arena *a, const float *x, q_choice c)
 static void test_sqnr_floors(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     float *x = qt_normal(&a, ROWS * COLS, SEED);
     /* int8 per output channel (axis 0 of [N][K]), symmetric */
     assert_true(sqnr(&a, x, (q_choice){QFMT_INT8, Q_GRAN_AXIS, 0, 0, true, Q_CLIP_MINMAX,
@@ -68,7 +68,7 @@ static void test_sqnr_floors(void **state)
     /* FP8 E4M3 per output channel */
     assert_true(sqnr(&a, x, (q_choice){QFMT_FP8_E4M3, Q_GRAN_AXIS, 0, 0, true, Q_CLIP_MINMAX,
                                        QMC_DTYPE_F32}) >= 30.0);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 /* Asymmetric parameters: every zero point is a code, so 0.0 quantizes to it
@@ -76,10 +76,10 @@ static void test_sqnr_floors(void **state)
 static void test_asymmetric_zero_exact(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     enum { R = 8, C = 64 };
     const int64_t shape[2] = {R, C};
-    float *base = qt_normal(&a, R * C, 7), *x = fe_arena_alloc(&a, sizeof(float) * R * C);
+    float *base = qt_normal(&a, R * C, 7), *x = sup_arena_alloc(&a, sizeof(float) * R * C);
     float zeros[R * C] = {0}, y[R * C];
     uint8_t codes[R * C];
     static const q_format formats[] = {QFMT_INT8, QFMT_UINT8, QFMT_INT4, QFMT_UINT4};
@@ -113,7 +113,7 @@ static void test_asymmetric_zero_exact(void **state)
                         assert_true(p.scales[g] > 0);
                     }
                 }
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 /* MSE clipping includes the min-max choice, so it is never worse, for any
@@ -121,7 +121,7 @@ static void test_asymmetric_zero_exact(void **state)
 static void test_mse_never_worse(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     enum { R = 16, C = 256 };
     const int64_t shape[2] = {R, C};
     float *x = qt_normal(&a, R * C, 99);
@@ -139,7 +139,7 @@ static void test_mse_never_worse(void **state)
             double ee = round_trip(&a, x, 2, shape, &pe).rmse;
             assert_true(ee <= em);
         }
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 /* A negative axis counts from the end, as in ONNX; the gathered (strided)
@@ -147,7 +147,7 @@ static void test_mse_never_worse(void **state)
 static void test_negative_axis_and_strided_groups(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     const int64_t shape[3] = {4, 6, 32};
     float *x = qt_normal(&a, 4 * 6 * 32, 5);
     q_params p1 = choose(&a, x, 3, shape,
@@ -163,13 +163,13 @@ static void test_negative_axis_and_strided_groups(void **state)
     q_params p3 = choose(&a, ch, 1, flat,
                          (q_choice){QFMT_INT4, Q_GRAN_TENSOR, 0, 0, true, Q_CLIP_MSE, QMC_DTYPE_F32});
     assert_true(p3.scales[0] == p1.scales[1]);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static void test_bits_per_element(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     float *x = qt_normal(&a, ROWS * COLS, 3);
     q_choice c = {QFMT_INT4, Q_GRAN_BLOCK, 1, 32, true, Q_CLIP_MINMAX, QMC_DTYPE_F16};
     q_params p = choose(&a, x, 2, shape2, c);
@@ -187,13 +187,13 @@ static void test_bits_per_element(void **state)
     p = choose(&a, x, 2, shape2, c); /* uint symmetric: zero point 128, stored */
     assert_int_equal(p.zero_points[0], 128);
     assert_true(q_bits_per_element(&p, ROWS * COLS) == 8.0 + 40.0 / (ROWS * COLS));
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static void test_layout_errors(void **state)
 {
     (void)state;
-    fe_arena a = {0};
+    sup_arena a = {0};
     float x[12] = {0};
     const int64_t shape[2] = {3, 4};
     q_params p;
@@ -219,7 +219,7 @@ static void test_layout_errors(void **state)
     c.granularity = Q_GRAN_TENSOR;
     assert_true(q_choose_params(&a, x, 2, shape, &c, &p, err, sizeof err));
     assert_true(p.scales[0] == 1.0f);
-    fe_arena_free(&a);
+    sup_arena_free(&a);
 }
 
 static void test_scale_round(void **state)

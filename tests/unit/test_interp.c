@@ -9,18 +9,18 @@
 
 #include "compiler.h"
 
-static fe_arena arena;
+static sup_arena arena;
 
 static ir_graph *build(const char *src)
 {
     capture c;
     capture_begin(&c);
     fe_node *file = fe_parse_text(&arena, "i.qm", src, strlen(src));
-    ir_build_options opts = {0};
-    ir_graph *g = file ? ir_build_graph(&arena, file, &opts) : NULL;
+    pass_build_options opts = {0};
+    ir_graph *g = file ? pass_build_graph(&arena, file, &opts) : NULL;
     assert_captured(&c, "");
     assert_non_null(g);
-    assert_true(ir_infer_shapes(g) && ir_verify(g, "shape"));
+    assert_true(pass_infer_shapes(g) && ir_verify(g, "shape"));
     return g;
 }
 
@@ -161,21 +161,21 @@ static void test_softmax_norm_attention_nodes(void **state)
     const float *s = interp_output(it, 0), *n = interp_output(it, 1), *a = interp_output(it, 2),
                 *h = interp_output(it, 3);
     float want[12], scratch[9];
-    ref_softmax(x, want, 1, 3, 4);
+    interp_ref_softmax(x, want, 1, 3, 4);
     assert_memory_equal(s, want, sizeof want);
-    ref_layernorm(x, g0, g0, want, 3, 4, 1e-5f);
+    interp_ref_layernorm(x, g0, g0, want, 3, 4, 1e-5f);
     assert_memory_equal(n, want, sizeof want);
-    ref_attention(x, x, x, want, 3, 3, 4, 4, 2, true, (float)(1 / sqrt(2.0)), scratch);
+    interp_ref_attention(x, x, x, want, 3, 3, 4, 4, 2, true, (float)(1 / sqrt(2.0)), scratch);
     assert_memory_equal(a, want, sizeof want);
     for (int i = 0; i < 12; i++)
-        assert_true(h[i] == ((ref_gelu(x[i]) + ref_silu(x[i])) + tanhf(x[i])) + (x[i] > 0 ? x[i] : 0));
+        assert_true(h[i] == ((interp_ref_gelu(x[i]) + interp_ref_silu(x[i])) + tanhf(x[i])) + (x[i] > 0 ? x[i] : 0));
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    fe_arena_free(&arena);
-    fe_diag_reset();
+    sup_arena_free(&arena);
+    sup_diag_reset();
     return 0;
 }
 

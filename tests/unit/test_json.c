@@ -3,7 +3,7 @@
  * keys, the depth limit and integers beyond 64 bits. */
 #include "unit.h"
 
-static fe_arena arena;
+static sup_arena arena;
 
 static fe_json *parse(const char *text)
 {
@@ -164,7 +164,7 @@ static void test_error_buffer(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return 0;
 }
 

@@ -6,7 +6,7 @@
 /* Lexes src; returns the dump (free it) and the count in *n. */
 static char *lex(const char *src, int *n, char **diag)
 {
-    fe_arena arena = {0};
+    sup_arena arena = {0};
     capture c;
     capture_begin(&c);
     char *buf = NULL;
@@ -17,7 +17,7 @@ static char *lex(const char *src, int *n, char **diag)
     char *d = capture_end(&c);
     if (diag) *diag = d;
     else free(d);
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return buf;
 }
 
@@ -96,7 +96,7 @@ static void test_comments_strings_keywords(void **state)
 
 static void expect_error(const char *src, int len, const char *diag_expected)
 {
-    fe_arena arena = {0};
+    sup_arena arena = {0};
     capture c;
     capture_begin(&c);
     FILE *devnull = fopen("/dev/null", "w");
@@ -104,7 +104,7 @@ static void expect_error(const char *src, int len, const char *diag_expected)
     fclose(devnull);
     assert_int_equal(n, -1);
     assert_captured(&c, diag_expected);
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
 }
 
 static void test_errors(void **state)
@@ -127,7 +127,7 @@ static void test_length_bounded(void **state)
 {
     (void)state;
     const char src[] = "ab cd";
-    fe_arena arena = {0};
+    sup_arena arena = {0};
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -135,7 +135,7 @@ static void test_length_bounded(void **state)
     fclose(f);
     assert_string_equal(buf, "1:1 ident ab\n");
     free(buf);
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
 }
 
 int main(void)

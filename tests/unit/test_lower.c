@@ -37,11 +37,11 @@ static void test_act_int8_rows(void **state)
 /* A graph: input x [4, 64], then one linear layer per weight (each with
  * its own format) reading x, then their sum chain; every output alive to
  * the end. */
-static fe_arena arena;
+static sup_arena arena;
 
 static int32_t node(ir_graph *g, ir_op op, const int32_t *in, int n_in, int64_t rows, int64_t cols)
 {
-    int32_t i = ir_add_node(g, op, in, n_in, (fe_loc){0});
+    int32_t i = ir_add_node(g, op, in, n_in, (sup_loc){0});
     g->nodes[i].rank = 2;
     g->nodes[i].shape[0] = rows;
     g->nodes[i].shape[1] = cols;
@@ -50,11 +50,11 @@ static int32_t node(ir_graph *g, ir_op op, const int32_t *in, int n_in, int64_t 
 
 static ir_graph *linears_of_one_input(ir_qweight *qs, int n, int32_t *lin)
 {
-    ir_graph *g = fe_arena_alloc(&arena, sizeof *g);
+    ir_graph *g = sup_arena_alloc(&arena, sizeof *g);
     memset(g, 0, sizeof *g);
     g->arena = &arena;
     int32_t x = node(g, IR_OP_INPUT, NULL, 0, 4, 64), sum = -1;
-    g->inputs = fe_arena_alloc(&arena, sizeof *g->inputs);
+    g->inputs = sup_arena_alloc(&arena, sizeof *g->inputs);
     g->inputs[0] = (ir_port){.node = x};
     g->n_inputs = 1;
     for (int i = 0; i < n; i++) {
@@ -63,7 +63,7 @@ static ir_graph *linears_of_one_input(ir_qweight *qs, int n, int32_t *lin)
         lin[i] = node(g, IR_OP_LINEAR, (int32_t[]){x, w}, 2, 4, qs[i].n);
         sum = sum < 0 ? lin[i] : node(g, IR_OP_ADD, (int32_t[]){sum, lin[i]}, 2, 4, qs[i].n);
     }
-    g->outputs = fe_arena_alloc(&arena, sizeof *g->outputs);
+    g->outputs = sup_arena_alloc(&arena, sizeof *g->outputs);
     g->outputs[0] = (ir_port){.node = sum};
     g->n_outputs = 1;
     return g;
@@ -88,7 +88,7 @@ static void test_shared_act_rows(void **state)
     assert_false(ir_same_act_rows(g, &g->nodes[lin[0]], &g->nodes[lin[4]], true)); /* :a8 */
     assert_false(ir_same_act_rows(g, &g->nodes[lin[0]], &g->nodes[lin[1]], false)); /* floats: no rows */
     ir_plan plan;
-    assert_true(ir_lower(g, &plan, true));
+    assert_true(pass_lower(g, &plan, true));
     const ir_buffer *b = plan.buf;
     assert_false(b[lin[0]].reuses_act_rows);
     assert_true(b[lin[0]].scratch_bytes > 0);
@@ -109,9 +109,9 @@ static void test_shared_act_rows(void **state)
                                  b[lin[0]].scratch_bytes));
     }
     /* without integer dot products f32 activations make no int8 rows */
-    assert_true(ir_lower(g, &plan, false));
+    assert_true(pass_lower(g, &plan, false));
     for (int i = 1; i <= 5; i++) assert_false(plan.buf[lin[i]].reuses_act_rows);
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
 }
 
 int main(void)

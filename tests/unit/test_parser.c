@@ -2,7 +2,7 @@
  * messages, captured exactly. */
 #include "unit.h"
 
-static fe_arena arena;
+static sup_arena arena;
 
 /* Parses src and returns the tree dump (free it), or NULL on error. */
 static char *parse_dump(const char *src)
@@ -34,7 +34,7 @@ static void expect_syntax_error(const char *src, const char *expected)
     capture_begin(&c);
     assert_null(fe_parse_text(&arena, "t.qm", src, strlen(src)));
     assert_captured(&c, expected);
-    assert_int_equal(fe_error_count(), 1);
+    assert_int_equal(sup_error_count(), 1);
 }
 
 static void test_model(void **state)
@@ -192,8 +192,8 @@ static void test_path_text(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    fe_arena_free(&arena);
-    fe_diag_reset();
+    sup_arena_free(&arena);
+    sup_diag_reset();
     return 0;
 }
 

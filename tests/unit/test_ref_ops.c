@@ -29,7 +29,7 @@ static void test_matmul_odd_shapes(void **state)
         fill(a, m * k, 1 + (uint32_t)s);
         fill(b, k * n, 100 + (uint32_t)s);
         fill(bias, n, 7);
-        ref_matmul(a, b, y, m, k, n);
+        interp_ref_matmul(a, b, y, m, k, n);
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) {
                 /* the naive triple loop, summing k in order in float: the
@@ -38,7 +38,7 @@ static void test_matmul_odd_shapes(void **state)
                 for (int64_t q = 0; q < k; q++) acc += a[i * k + q] * b[q * n + j];
                 assert_true(y[i * n + j] == acc);
             }
-        ref_linear(a, b, bias, y, m, k, n);
+        interp_ref_linear(a, b, bias, y, m, k, n);
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) {
                 float acc = 0;
@@ -53,7 +53,7 @@ static void test_transpose(void **state)
 {
     (void)state;
     float x[6] = {1, 2, 3, 4, 5, 6}, y[6];
-    ref_transpose_2d(x, y, 2, 3);
+    interp_ref_transpose_2d(x, y, 2, 3);
     const float want[6] = {1, 4, 2, 5, 3, 6};
     assert_memory_equal(y, want, sizeof want);
 }
@@ -62,26 +62,26 @@ static void test_softmax(void **state)
 {
     (void)state;
     float x[3] = {1, 2, 3}, y[3];
-    ref_softmax(x, y, 1, 3, 1);
+    interp_ref_softmax(x, y, 1, 3, 1);
     double e1 = exp(-2.0), e2 = exp(-1.0), sum = e1 + e2 + 1;
     assert_float_equal(y[0], e1 / sum, 1e-7);
     assert_float_equal(y[1], e2 / sum, 1e-7);
     assert_float_equal(y[2], 1 / sum, 1e-7);
     /* large values do not overflow; -inf gets exactly 0; in place works */
     float big[4] = {1000, 1000, -INFINITY, 999};
-    ref_softmax(big, big, 1, 4, 1);
+    interp_ref_softmax(big, big, 1, 4, 1);
     double z = 2 + exp(-1.0);
     assert_float_equal(big[0], 1 / z, 1e-7);
     assert_true(big[2] == 0.0f);
     assert_float_equal(big[3], exp(-1.0) / z, 1e-7);
     /* a row of only -inf (fully masked) gives zeros, not NaN */
     float masked[2] = {-INFINITY, -INFINITY};
-    ref_softmax(masked, masked, 1, 2, 1);
+    interp_ref_softmax(masked, masked, 1, 2, 1);
     assert_true(masked[0] == 0.0f && masked[1] == 0.0f);
     /* over a middle axis: [2, 3, 2], softmax over the 3 */
     float t[12], u[12];
     fill(t, 12, 5);
-    ref_softmax(t, u, 2, 3, 2);
+    interp_ref_softmax(t, u, 2, 3, 2);
     for (int o = 0; o < 2; o++)
         for (int in = 0; in < 2; in++) {
             double s = 0, mx = -INFINITY;
@@ -101,7 +101,7 @@ static void test_layernorm_rmsnorm(void **state)
     fill(w, D, 12);
     fill(b, D, 13);
     for (int i = 0; i < D; i++) x[D + i] = x[D + i] * 100 + 1000; /* large mean: the double statistics matter */
-    ref_layernorm(x, w, b, y, ROWS, D, 1e-5f);
+    interp_ref_layernorm(x, w, b, y, ROWS, D, 1e-5f);
     for (int r = 0; r < ROWS; r++) {
         double mean = 0, var = 0;
         for (int i = 0; i < D; i++) mean += x[r * D + i];
@@ -111,7 +111,7 @@ static void test_layernorm_rmsnorm(void **state)
         for (int i = 0; i < D; i++)
             assert_float_equal(y[r * D + i], (x[r * D + i] - mean) / sqrt(var + 1e-5) * w[i] + b[i], 2e-5);
     }
-    ref_rmsnorm(x, w, y, ROWS, D, 1e-6f);
+    interp_ref_rmsnorm(x, w, y, ROWS, D, 1e-6f);
     for (int r = 0; r < ROWS; r++) {
         double ss = 0;
         for (int i = 0; i < D; i++) ss += (double)x[r * D + i] * x[r * D + i];
@@ -120,7 +120,7 @@ static void test_layernorm_rmsnorm(void **state)
     }
     /* a constant row normalises to the bias */
     float c[4] = {5, 5, 5, 5}, ones[4] = {1, 1, 1, 1}, bias[4] = {1, 2, 3, 4}, out[4];
-    ref_layernorm(c, ones, bias, out, 1, 4, 1e-5f);
+    interp_ref_layernorm(c, ones, bias, out, 1, 4, 1e-5f);
     assert_memory_equal(out, bias, sizeof bias);
 }
 
@@ -128,10 +128,10 @@ static void test_activations(void **state)
 {
     (void)state;
     for (double x = -6; x <= 6; x += 0.25) {
-        assert_float_equal(ref_gelu((float)x), 0.5 * x * (1 + erf(x / sqrt(2.0))), 2e-6);
-        assert_float_equal(ref_silu((float)x), x / (1 + exp(-x)), 2e-6);
+        assert_float_equal(interp_ref_gelu((float)x), 0.5 * x * (1 + erf(x / sqrt(2.0))), 2e-6);
+        assert_float_equal(interp_ref_silu((float)x), x / (1 + exp(-x)), 2e-6);
     }
-    assert_true(ref_gelu(0) == 0);
+    assert_true(interp_ref_gelu(0) == 0);
 }
 
 /* softmax(scale q_h k_h^T + mask) v_h per head, in double. */
@@ -168,14 +168,14 @@ static void test_attention(void **state)
     fill(k, S * D, 22);
     fill(v, S * DV, 23);
     for (int causal = 0; causal <= 1; causal++) {
-        ref_attention(q, k, v, y, T, S, D, DV, H, causal, 0.5f, scratch);
+        interp_ref_attention(q, k, v, y, T, S, D, DV, H, causal, 0.5f, scratch);
         naive_attention(q, k, v, want, T, S, D, DV, H, causal, 0.5);
         for (int i = 0; i < T * DV; i++) assert_float_equal(y[i], want[i], 1e-6);
     }
     /* causal with t == s: the first query sees only the first key, so its
      * output is exactly v's first row whatever q and k are */
     float y2[S * DV], scratch2[S * S];
-    ref_attention(k, k, v, y2, S, S, D, DV, 1, true, 1.0f, scratch2);
+    interp_ref_attention(k, k, v, y2, S, S, D, DV, 1, true, 1.0f, scratch2);
     assert_memory_equal(y2, v, sizeof(float) * DV);
     /* and changing a later key or value does not change earlier rows */
     float y3[S * DV];
@@ -184,7 +184,7 @@ static void test_attention(void **state)
     memcpy(v2, v, sizeof v2);
     for (int c = 0; c < D; c++) k2[(S - 1) * D + c] += 3;
     for (int c = 0; c < DV; c++) v2[(S - 1) * DV + c] -= 5;
-    ref_attention(k, k2, v2, y3, S, S, D, DV, 1, true, 1.0f, scratch2);
+    interp_ref_attention(k, k2, v2, y3, S, S, D, DV, 1, true, 1.0f, scratch2);
     assert_memory_equal(y3, y2, sizeof(float) * (S - 1) * DV);
     assert_memory_not_equal(y3 + (S - 1) * DV, y2 + (S - 1) * DV, sizeof(float) * DV);
 }

@@ -6,7 +6,7 @@
 
 #include "unit.h"
 
-static fe_arena arena;
+static sup_arena arena;
 
 /* An image: 8-byte length, the header, then data. The buffer is 16-byte
  * aligned (malloc), so data alignment is decided by the header length. */
@@ -26,7 +26,7 @@ static qmc_status parse(const char *json, const void *data, size_t data_size, fe
     size_t size;
     uint8_t *buf = image(json, data, data_size, &size);
     /* the image must outlive st: keep it in the arena */
-    uint8_t *kept = fe_arena_alloc(&arena, size + 1);
+    uint8_t *kept = sup_arena_alloc(&arena, size + 1);
     memcpy(kept, buf, size);
     free(buf);
     memset(st, 0, sizeof *st);
@@ -298,7 +298,7 @@ static void test_open(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    fe_arena_free(&arena);
+    sup_arena_free(&arena);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /* test_shape.c: shape and dtype inference on graphs built from source text
- * (fe_parse_text + ir_build_graph, no weights file: weights are inputs),
+ * (fe_parse_text + pass_build_graph, no weights file: weights are inputs),
  * and the exact errors for operands that do not fit. */
 #include "unit.h"
 
@@ -7,14 +7,14 @@
 
 #include "compiler.h"
 
-static fe_arena arena;
+static sup_arena arena;
 
 static ir_graph *build(const char *src)
 {
     fe_node *file = fe_parse_text(&arena, "s.qm", src, strlen(src));
     assert_non_null(file);
-    ir_build_options opts = {0};
-    return ir_build_graph(&arena, file, &opts);
+    pass_build_options opts = {0};
+    return pass_build_graph(&arena, file, &opts);
 }
 
 /* Builds a model and checks the graph is valid before and after the pass. */
@@ -25,7 +25,7 @@ static ir_graph *build_ok(const char *src)
     ir_graph *g = build(src);
     if (g) {
         assert_true(ir_verify(g, "build"));
-        assert_true(ir_infer_shapes(g));
+        assert_true(pass_infer_shapes(g));
         assert_true(ir_verify(g, "shape"));
     }
     assert_captured(&c, "");
@@ -274,8 +274,8 @@ static void test_values_and_names(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    fe_arena_free(&arena);
-    fe_diag_reset();
+    sup_arena_free(&arena);
+    sup_diag_reset();
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /* unit.h: helpers shared by the cmocka unit tests of the foundation.
  *
- * Diagnostics are captured into a string (fe_diag_set_stream on an
+ * Diagnostics are captured into a string (sup_diag_set_stream on an
  * open_memstream) so tests can assert the exact messages. */
 #ifndef QMC_TESTS_UNIT_H
 #define QMC_TESTS_UNIT_H
@@ -30,14 +30,14 @@ static inline void capture_begin(capture *c)
     c->len = 0;
     c->f = open_memstream(&c->buf, &c->len);
     assert_non_null(c->f);
-    fe_diag_reset();
-    fe_diag_set_stream(c->f);
+    sup_diag_reset();
+    sup_diag_set_stream(c->f);
 }
 
 /* The captured text (free it); diagnostics go back to stderr. */
 static inline char *capture_end(capture *c)
 {
-    fe_diag_set_stream(NULL);
+    sup_diag_set_stream(NULL);
     fclose(c->f);
     return c->buf;
 }
