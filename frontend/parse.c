@@ -9,21 +9,6 @@
 #include "parser.h"
 #include "lexer.h"
 
-const char *fe_lex_token_text(fe_lex_state *st, const void *loc_ptr)
-{
-    const FE_YYLTYPE *loc = loc_ptr;
-    const char *p = st->text, *end = st->text + st->text_len;
-    for (int l = 1; l < loc->first_line && p < end; l++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl) return "";
-        p = nl + 1;
-    }
-    p += loc->first_column - 1;
-    int n = loc->first_line == loc->last_line ? loc->last_column - loc->first_column : 1;
-    if (p > end || n < 0 || p + n > end) return "";
-    return sup_arena_strndup(st->arena, p, (size_t)n);
-}
-
 enum { MAX_NESTING = 1000 };
 
 /* Every later stage walks the tree recursively; a chain like a + b + c + ...
