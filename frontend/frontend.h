@@ -73,11 +73,6 @@ void sup_error_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 void sup_verror(const char *kind, sup_loc loc, const char *fmt, va_list ap);
 int sup_error_count(void);
 
-/* Levenshtein distance, for "did you mean" suggestions. */
-int rt_edit_distance(const char *a, const char *b);
-/* The candidate closest to name if it is close enough to suggest, else NULL. */
-const char *rt_closest(const char *name, const char *const *candidates, int n);
-
 /* ---- json.c: a strict JSON reader -------------------------------------- */
 
 typedef enum fe_json_kind {

@@ -75,38 +75,6 @@ static size_t tensor_bytes(const qmc_tensor_desc *t)
     return (size_t)tensor_count(t) * qmc_dtype_size(t->dtype);
 }
 
-static int edit_distance(const char *a, const char *b)
-{
-    enum { MAX = 64 };
-    int la = (int)strnlen(a, MAX), lb = (int)strnlen(b, MAX);
-    int row[MAX + 1];
-    for (int j = 0; j <= lb; j++) row[j] = j;
-    for (int i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= lb; j++) {
-            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[lb];
-}
-
-/* The candidate within a third of name's length in edits (at least 1), or NULL. */
-static const char *closest(const char *name, const char *const *cands, int n)
-{
-    const char *best = NULL;
-    int best_d = 0, limit = (int)strlen(name) / 3;
-    for (int i = 0; i < n; i++) {
-        int d = edit_distance(name, cands[i]);
-        if (d > 0 && (!best || d < best_d)) best = cands[i], best_d = d;
-    }
-    return best && best_d <= (limit < 1 ? 1 : limit) ? best : NULL;
-}
-
 static int find_port(const exe *e, const qmc_tensor_desc *ports, int n, const char *name,
                      const char *what)
 {
@@ -115,7 +83,7 @@ static int find_port(const exe *e, const qmc_tensor_desc *ports, int n, const ch
     const char *names[64];
     int k = 0;
     for (int i = 0; i < n && k < 64; i++) names[k++] = ports[i].name;
-    const char *best = closest(name, names, k);
+    const char *best = rt_closest(name, names, k);
     if (best) fail(e, "the model has no %s '%s'; did you mean '%s'?", what, name, best);
     else if (n) {
         fprintf(stderr, "%s: error: the model has no %s '%s' (its %ss:", e->prog, what, name, what);
@@ -201,7 +169,7 @@ static void cli_unknown(const exe *e, cli *c)
     const char *arg = c->argv[c->i++];
     char name[128];
     snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
-    const char *best = closest(name, known, (int)(sizeof known / sizeof known[0]));
+    const char *best = rt_closest(name, known, (int)(sizeof known / sizeof known[0]));
     if (best) fail(e, "unknown option '%s'; did you mean '%s'?", arg, best);
     else fail(e, "unknown option '%s' (see '%s --help')", arg, e->prog);
     c->failed = true;

@@ -128,4 +128,13 @@ bool rt_cpu_has(const char *feature);
 qmc_status rt_load_weights(const qmc_model_desc *model, const char *path, char *err,
                            size_t err_size);
 
+/* ---- suggest.c: "did you mean" ------------------------------------------- */
+
+/* Optimal string alignment distance: Levenshtein where a swap of adjacent
+ * characters is one edit ("rleu" is one edit from "relu"); strings longer
+ * than 256 characters are not compared (the longer length). */
+int rt_edit_distance(const char *a, const char *b);
+/* The candidate closest to name if it is close enough to suggest, else NULL. */
+const char *rt_closest(const char *name, const char *const *candidates, int n);
+
 #endif

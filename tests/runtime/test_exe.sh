@@ -152,6 +152,7 @@ err batch-disagree "batched inputs disagree: 'idsb3.npy' has 3 items but another
     "$exe" --input x=xb.npy --input ids=idsb3.npy
 err empty-batch "input 'x': 'xempty.npy' holds an empty batch" "$exe" --input x=xempty.npy $ids
 err unknown-input "the model has no input 'xx'; did you mean 'x'?" "$exe" --input xx=x.npy $ids
+err swap-input "the model has no input 'dis'; did you mean 'ids'?" "$exe" --input dis=ids.npy $x
 err unknown-input-far "the model has no input 'weights' (its inputs: x, ids)" \
     "$exe" $x $ids --input weights=x.npy
 err unknown-output "the model has no output 'yy'; did you mean 'y'?" "$exe" $x $ids --output yy=o.npy
