@@ -9,8 +9,6 @@
 #include "frontend.h"
 #include "quant.h"
 
-#define QMC_VERSION "0.1.0"
-
 /* ---- cmd_*.c: the driver's subcommands (argv[0] is the command name) --- */
 
 int cli_inspect(int argc, char **argv);
@@ -649,18 +647,5 @@ float pass_calib_act_scale(const ir_graph *g, int32_t w);
 /* Opens the calibration files (NAME=FILE.npy) for every input of g, as
  * interp_files_open; *samples gets the number of samples. */
 bool pass_calib_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *samples);
-
-/* A progress bar on stderr, shown once the work has taken a second and only
- * if stderr is a terminal. */
-typedef struct sup_progress {
-    const char *what;
-    double start;
-    bool shown, tty;
-} sup_progress;
-void sup_progress_begin(sup_progress *p, const char *what);
-void sup_progress_update(sup_progress *p, int64_t done, int64_t total);
-void sup_progress_end(sup_progress *p);
-/* Seconds on a monotonic clock. */
-double sup_now(void);
 
 #endif

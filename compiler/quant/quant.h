@@ -20,7 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "frontend.h"
+#include "rt.h"
+#include "support.h"
 
 /* ---- format.c: element formats ----------------------------------------- */
 

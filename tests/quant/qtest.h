@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "frontend.h"
 #include "quant.h"
 
 typedef struct qt_npy {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend.h"
+#include "support.h"
 
 struct sup_arena_block {
     sup_arena_block *next;
@@ -16,13 +16,6 @@ struct sup_arena_block {
 };
 
 enum { ARENA_BLOCK_SIZE = 64 * 1024 };
-
-_Noreturn void sup_assert_fail(const char *file, int line, const char *cond)
-{
-    fflush(stdout);
-    fprintf(stderr, "qmc: internal error: %s:%d: assertion failed: %s\n", file, line, cond);
-    abort();
-}
 
 void *sup_arena_alloc(sup_arena *arena, size_t size)
 {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend.h"
+#include "support.h"
 
 typedef struct diag_source {
     const char *path, *text;
@@ -118,4 +118,11 @@ void sup_error_plain(const char *fmt, ...)
     va_start(ap, fmt);
     sup_verror("error", (sup_loc){0}, fmt, ap);
     va_end(ap);
+}
+
+_Noreturn void sup_assert_fail(const char *file, int line, const char *cond)
+{
+    fflush(stdout);
+    fprintf(stderr, "qmc: internal error: %s:%d: assertion failed: %s\n", file, line, cond);
+    abort();
 }
