@@ -63,23 +63,6 @@ typedef struct ir_attrs {
     int64_t perm[IR_MAX_RANK]; /* transpose */
 } ir_attrs;
 
-/* A weight's precision: how a linear layer's weight matrix is stored and
- * multiplied (precision.c parses it from --precision and annotations). */
-typedef struct q_precision {
-    q_format format; /* QFMT_F32, INT8, INT4 (symmetric), UINT4 (int4 with zero point), FP8_E4M3, FP8_E5M2 */
-    int group;       /* int4: elements per scale along the input dimension (32, 64, 128); 0: per output channel */
-    q_clip clip;     /* how the scales are chosen */
-    bool act8;       /* activations quantized to int8 (":a8") */
-    float act_scale; /* act8: a fixed scale for every row (from calibration), or 0:
-                      * each row's own, max|row| / 127, computed as it runs */
-    bool act_static; /* act8 with act_scale from calibration (":a8:static"); the
-                      * select-precision pass sets act_scale */
-    bool gptq;       /* int4 codes chosen by GPTQ (":gptq"): each column's rounding
-                      * error compensated on the columns after it, using the
-                      * calibrated second moments of the layer's input; the
-                      * format and its storage are unchanged */
-} q_precision;
-
 /* The quantized form of a weight matrix W[n, k], in ONNX's conventions:
  * one code byte per element (int8 two's complement, int4 sign-extended,
  * uint4 0..15, FP8 raw), k padded with zeros to a multiple of the group. */
@@ -254,10 +237,6 @@ typedef struct pass_spec {
     int sens_samples;    /* calibration samples the sensitivity measurement uses (0: default) */
 } pass_spec;
 
-/* Parses one FORMAT; on failure writes a reason listing the valid formats. */
-bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err_size);
-/* The canonical spelling ("int4:g32", "int8", "fp8e4m3", "int4:g64:asym:mse"). */
-const char *q_precision_name(sup_arena *arena, const q_precision *f);
 bool pass_spec_parse(sup_arena *arena, const char *text, pass_spec *out);
 bool pass_spec_has_auto(const pass_spec *spec);
 bool pass_spec_has_static(const pass_spec *spec);
@@ -338,41 +317,12 @@ bool pass_select_auto(ir_graph *g, const pass_spec *spec);
  * output error on the calibration samples, for the report of a fixed spec. */
 bool pass_measure_fixed(ir_graph *g);
 
-/* The allocation problem: per tensor a list of (bytes, error) choices.
- * Returns false if no choice fits; choice[t] gets the index chosen for t.
- * budget_bytes: least total error with total bytes <= budget (max_error
- * ignored); otherwise (budget_bytes == 0) fewest bytes with total error
- * <= max_error (least error if none fits). */
-typedef struct q_alloc_item {
-    const size_t *bytes;
-    const double *error;
-    int n;
-} q_alloc_item;
-bool q_allocate(const q_alloc_item *items, int n_items, size_t budget_bytes, double max_error, int *choice);
-
-/* Output error between a reference and a quantized output port. */
-typedef struct q_error_acc {
-    double num, den;
-} q_error_acc;
-/* Adds one run's output to acc: KL(softmax(ref) || softmax(q)) per row of
- * the last dimension for logits (num = sum of KL, den = rows), else
- * num = sum (q - ref)^2, den = sum ref^2. ref_logp: the log-softmax of ref
- * (logits only), from q_log_softmax. */
-void q_error_add(q_error_acc *acc, bool logits, const float *ref, const double *ref_logp, const float *q,
-                  int64_t count, int64_t row);
-void q_log_softmax(const float *x, int64_t count, int64_t row, double *out);
-/* The error the user sees: mean KL, or relative RMS sqrt(num / den). */
-double q_error_value(const q_error_acc *acc, bool logits);
-
 /* ---- quantize_weights.c: the quantize-weights pass ---------------------- */
 
 /* Quantizes weight matrix node w of g to format f (not f32) into arena;
  * reports an error at the weight and returns NULL if it cannot. :gptq
  * needs g->calib with second moments. */
 ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w, const q_precision *f);
-/* Storage of a matrix [n, k] in format f: codes (k padded to the group),
- * scales and zero points; 4 bytes per weight for f32. */
-size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k);
 /* Quantizes every weight matrix whose precision is not f32 (ir_qweight),
  * with the numerics of compiler/quant. */
 bool pass_quantize_weights(ir_graph *g);
@@ -574,36 +524,6 @@ bool cli_precision_check(const pass_prec_options *o);
 void cli_precision_usage(FILE *f);
 
 /* ---- calibrate.c: the calibrate pass ------------------------------------ */
-
-typedef enum q_observer {
-    Q_OBS_MINMAX,     /* the largest |x| seen */
-    Q_OBS_PERCENTILE, /* that percentile of |x| (99.99 unless given) */
-    Q_OBS_MSE,        /* the clip with the least expected int8 squared error (the default) */
-    Q_OBS_KL,         /* the clip whose int8 histogram is closest in KL divergence (TensorRT) */
-} q_observer;
-
-/* A histogram of |x| over [0, 2^exp) in Q_HIST_BINS equal bins. When a
- * larger value arrives the range doubles (adjacent bins merge), so the
- * counts depend only on the multiset of values added, never their order. */
-#define Q_HIST_BINS 2048
-typedef struct q_hist {
-    int exp;           /* the range is [0, 2^exp); meaningless while nonzero == 0 */
-    int64_t nonzero;   /* values added that are not 0 */
-    int64_t zeros;     /* exact zeros (in bin 0 too) */
-    float absmax;
-    uint64_t bins[Q_HIST_BINS];
-} q_hist;
-
-void q_hist_init(q_hist *h);
-void q_hist_add(q_hist *h, const float *x, int64_t n);
-double q_hist_bin_width(const q_hist *h);
-int64_t q_hist_total(const q_hist *h);
-/* The clip value (symmetric int8, scale = clip / 127) the method chooses;
- * percentile is in percent. 0 for an all-zero histogram. */
-double q_observer_clip(const q_hist *h, q_observer m, double percentile);
-const char *q_observer_name(q_observer m);
-/* "minmax", "percentile", "percentile=99.9", "mse", "kl". */
-bool q_observer_parse(const char *text, q_observer *m, double *percentile);
 
 /* Statistics of one activation that feeds a linear layer or a matmul. */
 typedef struct ir_calib_stats {

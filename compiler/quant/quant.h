@@ -4,9 +4,12 @@
  * element formats (int8, uint8, int4, uint4, FP8 E4M3FN, FP8 E5M2), their
  * encodings bit-exact with ONNX QuantizeLinear/DequantizeLinear/Cast and
  * ml_dtypes, quantization over ONNX's tensor/axis/block layouts, parameter
- * choice (min-max and MSE clipping), error statistics, and the packed block
- * formats whose scalar `_ref` functions define what generated kernels must
- * compute. docs/quantization.md is the user-facing description.
+ * choice (min-max and MSE clipping), a weight matrix's precision, GPTQ
+ * rounding, error statistics (of tensors and of model outputs), activation
+ * histograms and their observers, the bytes/error allocation of automatic
+ * precision selection, and the packed block formats whose scalar `_ref`
+ * functions define what generated kernels must compute.
+ * docs/quantization.md is the user-facing description.
  *
  * Codes are always one byte per element outside the packed formats: the
  * two's-complement byte for int8/int4 (int4 sign-extended), the value for
@@ -195,6 +198,44 @@ float q_scale_round(float scale, qmc_dtype scale_dtype);
  * p->zero_points is not NULL. */
 double q_bits_per_element(const q_params *p, int64_t count);
 
+/* ---- precision.c: a weight matrix's precision --------------------------- */
+
+/* A weight's precision: how a linear layer's weight matrix is stored and
+ * multiplied (from --precision and annotations). */
+typedef struct q_precision {
+    q_format format; /* QFMT_F32, INT8, INT4 (symmetric), UINT4 (int4 with zero point), FP8_E4M3, FP8_E5M2 */
+    int group;       /* int4: elements per scale along the input dimension (32, 64, 128); 0: per output channel */
+    q_clip clip;     /* how the scales are chosen */
+    bool act8;       /* activations quantized to int8 (":a8") */
+    float act_scale; /* act8: a fixed scale for every row (from calibration), or 0:
+                      * each row's own, max|row| / 127, computed as it runs */
+    bool act_static; /* act8 with act_scale from calibration (":a8:static"); the
+                      * select-precision pass sets act_scale */
+    bool gptq;       /* int4 codes chosen by GPTQ (":gptq"): each column's rounding
+                      * error compensated on the columns after it, using the
+                      * calibrated second moments of the layer's input; the
+                      * format and its storage are unchanged */
+} q_precision;
+
+/* Parses one FORMAT; on failure writes a reason listing the valid formats. */
+bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err_size);
+/* The canonical spelling ("int4:g32", "int8", "fp8e4m3", "int4:g64:asym:mse"). */
+const char *q_precision_name(sup_arena *arena, const q_precision *f);
+/* Storage of a matrix [n, k] in format f: codes (k padded to the group),
+ * scales and zero points; 4 bytes per weight for f32. */
+size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k);
+
+/* ---- gptq.c: GPTQ rounding ------------------------------------------------ */
+
+/* u (k x k, upper), with u^T u = (H + dampening)^-1 for H = E[x x^T] (k x k)
+ * of a layer's input; dead[i]: input channel i never fires (its weights
+ * become 0). Scratch in a. False if H is singular. */
+bool q_gptq_factor(sup_arena *a, const double *h, int64_t k, double *u, bool *dead);
+/* Codes [n][kp] of orig [n][k] by GPTQ with factor u (block layout ch);
+ * fills p's scales and zero points (allocated like q_choose_params'). */
+void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t kp, const double *u,
+                  const bool *dead, const q_choice *ch, q_params *p, uint8_t *codes);
+
 /* ---- stats.c: error statistics ----------------------------------------- */
 
 typedef struct q_error_stats {
@@ -206,6 +247,69 @@ typedef struct q_error_stats {
 
 /* Statistics of y as an approximation of x. NaN anywhere makes them NaN. */
 q_error_stats q_measure(const float *x, const float *y, int64_t n);
+
+/* Output error between a reference and a quantized output port. */
+typedef struct q_error_acc {
+    double num, den;
+} q_error_acc;
+/* Adds one run's output to acc: KL(softmax(ref) || softmax(q)) per row of
+ * the last dimension for logits (num = sum of KL, den = rows), else
+ * num = sum (q - ref)^2, den = sum ref^2. ref_logp: the log-softmax of ref
+ * (logits only), from q_log_softmax. */
+void q_error_add(q_error_acc *acc, bool logits, const float *ref, const double *ref_logp, const float *q,
+                  int64_t count, int64_t row);
+void q_log_softmax(const float *x, int64_t count, int64_t row, double *out);
+/* The error the user sees: mean KL, or relative RMS sqrt(num / den). */
+double q_error_value(const q_error_acc *acc, bool logits);
+
+/* ---- hist.c: activation histograms and observers ------------------------ */
+
+typedef enum q_observer {
+    Q_OBS_MINMAX,     /* the largest |x| seen */
+    Q_OBS_PERCENTILE, /* that percentile of |x| (99.99 unless given) */
+    Q_OBS_MSE,        /* the clip with the least expected int8 squared error (the default) */
+    Q_OBS_KL,         /* the clip whose int8 histogram is closest in KL divergence (TensorRT) */
+} q_observer;
+
+/* A histogram of |x| over [0, 2^exp) in Q_HIST_BINS equal bins. When a
+ * larger value arrives the range doubles (adjacent bins merge), so the
+ * counts depend only on the multiset of values added, never their order. */
+#define Q_HIST_BINS 2048
+typedef struct q_hist {
+    int exp;           /* the range is [0, 2^exp); meaningless while nonzero == 0 */
+    int64_t nonzero;   /* values added that are not 0 */
+    int64_t zeros;     /* exact zeros (in bin 0 too) */
+    float absmax;
+    uint64_t bins[Q_HIST_BINS];
+} q_hist;
+
+void q_hist_init(q_hist *h);
+void q_hist_add(q_hist *h, const float *x, int64_t n);
+double q_hist_bin_width(const q_hist *h);
+int64_t q_hist_total(const q_hist *h);
+/* The clip value (symmetric int8, scale = clip / 127) the method chooses;
+ * percentile is in percent. 0 for an all-zero histogram. */
+double q_observer_clip(const q_hist *h, q_observer m, double percentile);
+const char *q_observer_name(q_observer m);
+/* "minmax", "percentile", "percentile=99.9", "mse", "kl". */
+bool q_observer_parse(const char *text, q_observer *m, double *percentile);
+
+/* ---- alloc.c: bytes against error ------------------------------------------ */
+
+/* The allocation problem: per tensor a list of (bytes, error) choices.
+ * Returns false if no choice fits; choice[t] gets the index chosen for t.
+ * budget_bytes: least total error with total bytes <= budget (max_error
+ * ignored); otherwise (budget_bytes == 0) fewest bytes with total error
+ * <= max_error (least error if none fits). */
+typedef struct q_alloc_item {
+    const size_t *bytes;
+    const double *error;
+    int n;
+} q_alloc_item;
+bool q_allocate(const q_alloc_item *items, int n_items, size_t budget_bytes, double max_error, int *choice);
+/* The total bytes and the total error of one choice per item. */
+size_t q_alloc_bytes(const q_alloc_item *items, int n, const int *choice);
+double q_alloc_error(const q_alloc_item *items, int n, const int *choice);
 
 /* ---- blocks.c: packed kernel formats and their _ref functions ---------- *
  *

@@ -1,0 +1,86 @@
+/* precision.c: a weight matrix's precision: its spelling on the command
+ * line and in annotations (`int4:g64:asym:mse`, `int8:a8:static`), its
+ * canonical name, and the bytes it stores.
+ *
+ * Needs: nothing but the element formats (format.c).
+ * Guarantees: q_precision_parse accepts exactly the formats and modifiers
+ * valid_formats lists, and q_precision_name spells a parsed precision so
+ * that it parses back to the same one. */
+#include <stdio.h>
+#include <string.h>
+
+#include "quant.h"
+
+static const char valid_formats[] =
+    "f32, int8, int4, int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; modifiers :asym :mse :minmax :gptq :a8 :static";
+
+/* Splits "int4:g64:asym" at ':' and applies each modifier. */
+static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, size_t err_size)
+{
+    bool int4 = f->format == QFMT_INT4 || f->format == QFMT_UINT4;
+    if (n == 3 && !strncmp(m, "g32", 3) && int4) return f->group = 32, true;
+    if (n == 3 && !strncmp(m, "g64", 3) && int4) return f->group = 64, true;
+    if (n == 4 && !strncmp(m, "g128", 4) && int4) return f->group = 128, true;
+    if (n == 4 && !strncmp(m, "asym", 4) && int4) return f->format = QFMT_UINT4, true;
+    if (n == 3 && !strncmp(m, "mse", 3) && f->format != QFMT_F32) return f->clip = Q_CLIP_MSE, true;
+    if (n == 6 && !strncmp(m, "minmax", 6) && f->format != QFMT_F32) return f->clip = Q_CLIP_MINMAX, true;
+    if (n == 2 && !strncmp(m, "a8", 2) && (f->format == QFMT_INT8 || int4)) return f->act8 = true, true;
+    if (n == 6 && !strncmp(m, "static", 6) && (f->format == QFMT_INT8 || int4)) return f->act_static = true, true;
+    if (n == 4 && !strncmp(m, "gptq", 4) && int4) return f->gptq = true, true;
+    snprintf(err, err_size, "modifier ':%.*s' does not apply here (formats: %s)", (int)n, m, valid_formats);
+    return false;
+}
+
+bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = strcspn(text, ":");
+    static const struct {
+        const char *name;
+        q_format format;
+        int group;
+    } bases[] = {{"f32", QFMT_F32, 0},          {"int8", QFMT_INT8, 0},           {"int4", QFMT_INT4, 32},
+                 {"int4g64", QFMT_INT4, 64},    {"int4g128", QFMT_INT4, 128},     {"fp8e4m3", QFMT_FP8_E4M3, 0},
+                 {"fp8e5m2", QFMT_FP8_E5M2, 0}};
+    bool found = false;
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++)
+        if (strlen(bases[i].name) == n && !strncmp(bases[i].name, text, n)) {
+            out->format = bases[i].format;
+            out->group = bases[i].group;
+            found = true;
+        }
+    if (!found) {
+        snprintf(err, err_size, "unknown format '%.*s' (formats: %s)", (int)n, text, valid_formats);
+        return false;
+    }
+    for (const char *p = text + n; *p == ':';) {
+        p++;
+        size_t m = strcspn(p, ":");
+        if (!apply_modifier(p, m, out, err, err_size)) return false;
+        p += m;
+    }
+    if (out->act_static && !out->act8) {
+        snprintf(err, err_size, "modifier ':static' needs ':a8' (int8 activations with one calibrated scale)");
+        return false;
+    }
+    return true;
+}
+
+const char *q_precision_name(sup_arena *arena, const q_precision *f)
+{
+    const char *base = f->format == QFMT_UINT4 ? "int4" : q_format_name(f->format);
+    return sup_arena_printf(arena, "%s%s%s%s%s%s%s", base,
+                           f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
+                           f->format == QFMT_UINT4 ? ":asym" : "", f->clip == Q_CLIP_MSE ? ":mse" : "",
+                           f->gptq ? ":gptq" : "", f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
+}
+
+size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k)
+{
+    if (f->format == QFMT_F32) return (size_t)(n * k) * 4;
+    int64_t kp = f->group ? (k + f->group - 1) / f->group * f->group : k;
+    int64_t groups = n * (f->group ? kp / f->group : 1);
+    size_t scale_bytes = f->group ? 2 : 4; /* f16 scales for groups, f32 per channel */
+    return (size_t)(n * kp) * (size_t)q_format_bits(f->format) / 8 + (size_t)groups * scale_bytes +
+           (f->format == QFMT_UINT4 ? (size_t)groups : 0);
+}
