@@ -214,6 +214,15 @@ LLVMValueRef cg_lanes_below(cg *c, LLVMValueRef count, int lanes)
     return LLVMBuildICmp(c->b, LLVMIntSLT, v, cg_splat(c, count, lanes), "below");
 }
 
+bool cg_write_file(const char *path, const void *data, size_t len)
+{
+    char err[256];
+    rt_write_piece piece = {data, len};
+    if (rt_file_write_atomic(path, &piece, 1, err, sizeof err) != QMC_OK)
+        return sup_error_plain("%s: %s", path, err), false;
+    return true;
+}
+
 void cg_vloop(cg *c, LLVMValueRef count, int lanes, cg_vbody body, void *ctx)
 {
     LLVMValueRef full = LLVMBuildAnd(c->b, count, cg_i64(c, ~(int64_t)(lanes - 1)), "");

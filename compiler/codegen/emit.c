@@ -138,18 +138,6 @@ static bool write_weights_file(cg *c, const char *path, uint64_t *size, uint64_t
 
 /* ---- node functions ------------------------------------------------------------ */
 
-bool cg_takes_scratch(const cg *c, int32_t node) { return c->plan->buf[node].scratch_bytes > 0; }
-
-bool cg_takes_operand(const cg *c, const ir_node *node, int j)
-{
-    const ir_node *in = &c->g->nodes[node->inputs[j]];
-    if (in->op == IR_OP_CONST) return false;
-    if (node->op != IR_OP_LINEAR) return true;
-    if (j == 1) return in->op != IR_OP_WEIGHT;               /* packed, a global */
-    if (j == 2) return c->node_blob[node->inputs[j]] < 0; /* bias read as a global */
-    return true;
-}
-
 /* i32 NAME(ptr out, ptr operand..., [ptr scratch]); constants are folded in. */
 static LLVMValueRef emit_node_fn(cg *c, int32_t i)
 {
@@ -356,15 +344,6 @@ static bool optimise(cg *c, LLVMTargetMachineRef tm, int level)
         LLVMDisposeErrorMessage(msg);
         return false;
     }
-    return true;
-}
-
-bool cg_write_file(const char *path, const void *data, size_t len)
-{
-    char err[256];
-    rt_write_piece piece = {data, len};
-    if (rt_file_write_atomic(path, &piece, 1, err, sizeof err) != QMC_OK)
-        return sup_error_plain("%s: %s", path, err), false;
     return true;
 }
 

@@ -676,3 +676,15 @@ void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, L
     default: QMC_ASSERT(!"op has no emitter");
     }
 }
+
+bool cg_takes_operand(const cg *c, const ir_node *node, int j)
+{
+    const ir_node *in = &c->g->nodes[node->inputs[j]];
+    if (in->op == IR_OP_CONST) return false;
+    if (node->op != IR_OP_LINEAR) return true;
+    if (j == 1) return in->op != IR_OP_WEIGHT;               /* packed, a global */
+    if (j == 2) return c->node_blob[node->inputs[j]] < 0; /* bias read as a global */
+    return true;
+}
+
+bool cg_takes_scratch(const cg *c, int32_t node) { return c->plan->buf[node].scratch_bytes > 0; }
