@@ -6,8 +6,7 @@
 #ifndef QMC_COMPILER_H
 #define QMC_COMPILER_H
 
-#include "frontend.h"
-#include "quant.h"
+#include "ir.h"
 
 /* ---- cmd_*.c: the driver's subcommands (argv[0] is the command name) --- */
 
@@ -20,129 +19,6 @@ int cli_report(int argc, char **argv);
 int cli_targets(int argc, char **argv);
 
 
-/* ---- ir.c: the graph IR ------------------------------------------------ */
-
-#define IR_MAX_RANK RT_MAX_RANK
-/* No tensor has more elements (keeps every size computation in range). */
-#define IR_MAX_ELEMENTS ((int64_t)1 << 40)
-
-typedef enum ir_op {
-    IR_OP_INPUT,     /* a model input; name = input name */
-    IR_OP_WEIGHT,    /* a tensor of the weights file, as f32; name = tensor name */
-    IR_OP_CONST,     /* a scalar f32 constant (attr.value), shape [] */
-    IR_OP_LINEAR,    /* x[..., K], W[N, K], optional b[N] -> x·Wᵀ + b [..., N] */
-    IR_OP_MATMUL,    /* a[..., M, K] · b[..., K, N], batch dims broadcast */
-    IR_OP_ADD,       /* elementwise with numpy broadcasting */
-    IR_OP_SUB,
-    IR_OP_MUL,
-    IR_OP_DIV,
-    IR_OP_RELU,
-    IR_OP_GELU,      /* exact: x/2 * (1 + erf(x/sqrt 2)) */
-    IR_OP_SILU,
-    IR_OP_TANH,
-    IR_OP_SOFTMAX,   /* over attr.axis */
-    IR_OP_LAYERNORM, /* x, weight, bias over the last axis, attr.eps */
-    IR_OP_RMSNORM,   /* x, weight over the last axis, attr.eps */
-    IR_OP_EMBEDDING, /* table[V, D], indices[...] (i32) -> [..., D] */
-    IR_OP_RESHAPE,   /* to the node's shape */
-    IR_OP_TRANSPOSE, /* attr.perm */
-    IR_OP_SLICE,     /* attr.axis, attr.start, attr.end (step 1) */
-    IR_OP_CONCAT,    /* n inputs along attr.axis */
-    IR_OP_ATTENTION, /* q, k, v [T, D] -> [T, D]; attr.heads, attr.causal, attr.scale */
-    IR_OP_COUNT
-} ir_op;
-
-typedef struct ir_attrs {
-    float eps;   /* layernorm, rmsnorm */
-    float value; /* const */
-    float scale; /* attention: multiplies q·kᵀ */
-    int axis;    /* softmax, slice, concat (non-negative after building) */
-    int heads;   /* attention */
-    bool causal; /* attention */
-    int64_t start, end; /* slice */
-    int64_t perm[IR_MAX_RANK]; /* transpose */
-} ir_attrs;
-
-/* The quantized form of a weight matrix W[n, k], in ONNX's conventions:
- * one code byte per element (int8 two's complement, int4 sign-extended,
- * uint4 0..15, FP8 raw), k padded with zeros to a multiple of the group. */
-typedef struct ir_qweight {
-    q_precision f;
-    int64_t n, k, kp;      /* rows, columns, columns padded to the group */
-    int64_t group;         /* columns per scale (kp when per channel) */
-    int64_t n_groups;      /* kp / group */
-    uint8_t *codes;        /* [n][kp] */
-    float *scales;         /* [n][n_groups] */
-    int32_t *zero_points;  /* [n][n_groups], or NULL (symmetric) */
-    float *dequant;        /* [n][k]: the values the interpreter multiplies with */
-    q_error_stats stats;   /* dequant against the original weight */
-    double bits_per_weight; /* codes + scales + zero points, per weight */
-    size_t bytes;           /* storage of codes, scales and zero points */
-} ir_qweight;
-
-typedef struct ir_node {
-    ir_op op;
-    qmc_dtype dtype; /* f32 for activations and weights, i32 for index inputs */
-    int rank;
-    int64_t shape[IR_MAX_RANK];
-    int n_inputs;
-    int32_t *inputs; /* node indices, always smaller than this node's index */
-    ir_attrs attr;
-    const char *name; /* unique in the graph; weights and inputs keep their own names */
-    sup_loc loc;       /* where the source created it */
-    /* IR_OP_WEIGHT: the tensor in the weights file, and the precision the
-     * source asked for with an annotation such as `@int4` (NULL if none) */
-    const fe_tensor *tensor;
-    const char *precision;
-    sup_loc precision_loc;
-    /* IR_OP_WEIGHT used as a linear layer's weight: the chosen precision
-     * (select precision) and its quantized form (quantize weights) */
-    bool is_matrix;
-    q_precision qformat;
-    ir_qweight *qw;
-} ir_node;
-
-/* A named model input or output. */
-typedef struct ir_port {
-    const char *name;
-    int32_t node;
-    qmc_dtype dtype;
-    int rank;
-    int64_t shape[IR_MAX_RANK];
-    sup_loc loc;  /* the declaration */
-    bool logits; /* `@logits`: the output holds logits (error measured as KL) */
-} ir_port;
-
-typedef struct ir_graph {
-    sup_arena *arena;
-    const char *name;   /* the model's name */
-    const char *source; /* path of the model file */
-    ir_node *nodes;
-    int n_nodes, cap_nodes;
-    ir_port *inputs, *outputs;
-    int n_inputs, n_outputs;
-    fe_safetensors *weights; /* NULL if the model uses none */
-    const char *weights_spec; /* the file as written in the model (or --weights) */
-    sup_loc weights_loc;      /* the `weights` statement */
-    struct ir_calibration *calib;   /* calibrate: activation statistics, or NULL */
-    struct ir_selection *selection; /* select precision: why each matrix got its format */
-} ir_graph;
-
-const char *ir_op_name(ir_op op);
-/* Appends a node (inputs copied); returns its index. Shape is not set. */
-int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, sup_loc loc);
-int64_t ir_node_count(const ir_node *n); /* number of elements */
-
-/* A string -> int32 map (open addressing, FNV-1a) in an arena; keys are
- * not copied. Zero-initialise it. */
-typedef struct ir_name_map {
-    const char **keys;
-    int32_t *vals;
-    int cap, n;
-} ir_name_map;
-/* The value slot of key: NULL if absent (insert false), else created. */
-int32_t *ir_name_map_slot(sup_arena *arena, ir_name_map *m, const char *key, bool insert);
-
 /* ---- build_graph.c: syntax tree -> graph (elaboration) ------------------ */
 
 typedef struct pass_build_options {
@@ -154,26 +30,10 @@ typedef struct pass_build_options {
  * at the expression that caused them. Returns NULL after reporting errors. */
 ir_graph *pass_build_graph(sup_arena *arena, const fe_node *file, const pass_build_options *opts);
 
-/* ---- shape.c: shape inference ------------------------------------------ */
+/* ---- passes/shape.c: the infer-shapes pass ------------------------------ */
 
-/* Computes the dtype and shape of node `index` from its inputs and
- * attributes. On a mismatch reports an error (with notes on where each
- * operand came from) and returns false. */
-bool ir_infer_node_shape(ir_graph *g, int32_t index);
-/* The pass: re-infers every node in order. */
+/* Re-infers every node in order (ir_infer_node_shape). */
 bool pass_infer_shapes(ir_graph *g);
-
-/* ---- verify.c: IR invariants ------------------------------------------- */
-
-/* Checks the structural invariants every pass must keep (inputs defined
- * before use, arities, shapes consistent with inference, names unique,
- * ports valid). Reports an internal error and returns false if broken. */
-bool ir_verify(const ir_graph *g, const char *after_pass);
-
-/* ---- dump.c: the textual IR -------------------------------------------- */
-
-/* Writes the graph in its readable text form (see docs/ir.md). */
-void ir_dump(FILE *out, const ir_graph *g);
 
 /* ---- pipeline.c: the passes in order ------------------------------------ */
 
@@ -242,60 +102,6 @@ bool pass_spec_has_auto(const pass_spec *spec);
 bool pass_spec_has_static(const pass_spec *spec);
 bool pass_spec_has_gptq(const pass_spec *spec);
 
-/* Where a weight matrix's format came from. */
-typedef enum ir_origin {
-    IR_FROM_NONE,       /* no --precision: f32 */
-    IR_FROM_DEFAULT,    /* the spec's default format */
-    IR_FROM_ANNOTATION, /* the model's `@int4` */
-    IR_FROM_OVERRIDE,   /* GLOB=FORMAT */
-    IR_FROM_AUTO,       /* chosen by measurement */
-} ir_origin;
-
-/* One format measured for one weight matrix. */
-typedef struct ir_candidate {
-    q_precision f;
-    size_t bytes;           /* codes + scales + zero points (4 per weight for f32) */
-    double bits_per_weight;
-    double sqnr_db;         /* of the weight itself (+inf for f32) */
-    double proxy;           /* the layer's output noise relative to its signal,
-                             * sum (dW_ij^2 E[x_j^2]) / sum (W_ij^2 E[x_j^2]) */
-    bool measured;          /* chosen for end-to-end measurement (the best proxy
-                             * among candidates of the same size, and int4:g32) */
-    double sensitivity;     /* output error added on the calibration set when this
-                             * matrix alone takes this format; < 0: not measured */
-    const float *dequant;   /* [n][k] while selecting; NULL afterwards */
-} ir_candidate;
-
-/* The decision for one weight matrix. */
-typedef struct ir_decision {
-    int32_t node;
-    ir_origin origin;
-    const char *origin_text;  /* the override glob or annotation */
-    ir_candidate *cands;      /* auto: every candidate; otherwise the one format */
-    int n_cands, chosen;
-    double sensitivity;       /* of the chosen format, or < 0 if not measured */
-    double sensitivity_ref;   /* at the reference format int4:g32, for ranking, or < 0 */
-    int rank;                 /* 1 = most sensitive at int4:g32; 0 unranked */
-    const char *why;
-} ir_decision;
-
-/* What select precision decided and measured (the report's contents). */
-typedef struct ir_selection {
-    ir_decision *d;           /* one per weight matrix, in node order */
-    int n;
-    const char *spec_text;
-    bool automatic;
-    double budget_bits, max_error;
-    const char *metric;       /* "kl", "rel_rms" or "mixed": how output error is measured */
-    double calib_error;       /* of the final model on the calibration set; < 0 unknown */
-    double predicted_error;   /* auto: what the allocation predicted; < 0 unknown */
-    double fixed_error;       /* auto: the (additive) error of the formats the spec fixed, alone */
-    int sens_samples;         /* samples the sensitivity measurement used */
-    int verify_runs;          /* full runs to verify and repair */
-    double seconds;           /* measuring and allocating */
-    const char *note;         /* a remark on the search (repair, fallback), or NULL */
-} ir_selection;
-
 /* The pass: marks the weights used as a linear layer's weight matrix and
  * chooses each one's precision: spec default < source annotation (@int4)
  * < spec override. An override that matches no such weight is an error
@@ -327,40 +133,7 @@ ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w,
  * with the numerics of compiler/quant. */
 bool pass_quantize_weights(ir_graph *g);
 
-/* ---- report.c: what precision selection decided --------------------------- */
-
-/* Writes the JSON report (see docs/calibration.md for the fields). */
-bool ir_report_write_json(const ir_graph *g, const char *path);
-/* The readable table of -v. */
-void ir_report_print_table(const ir_graph *g, FILE *out);
-
 /* ---- lower.c: the lower pass (memory plan) ------------------------------ */
-
-typedef enum ir_buffer_kind {
-    IR_BUF_NONE,      /* constants: no storage */
-    IR_BUF_WEIGHT,    /* data emitted with the code */
-    IR_BUF_INPUT,     /* the caller's input pointer `port` */
-    IR_BUF_OUTPUT,    /* the caller's output pointer `port` */
-    IR_BUF_WORKSPACE, /* bytes [offset, offset + bytes) of the workspace */
-} ir_buffer_kind;
-
-typedef struct ir_buffer {
-    ir_buffer_kind kind;
-    int port;
-    int64_t offset, bytes;
-    int64_t scratch_offset, scratch_bytes; /* workspace the op needs while it runs */
-    /* a linear layer whose scratch holds the int8 rows an earlier linear
-     * layer made of the same input (ir_same_act_rows): it reads them and
-     * makes none */
-    bool reuses_act_rows;
-} ir_buffer;
-
-typedef struct ir_plan {
-    ir_buffer *buf;             /* per node */
-    int64_t workspace_size;     /* bytes, a multiple of 64 */
-    int64_t peak_live_bytes;    /* the largest set of activations (and scratch) alive at once */
-    int32_t *output_copies;     /* per output port: node to copy into it, or -1 */
-} ir_plan;
 
 /* Places every activation in the workspace by liveness: a buffer is reused
  * once the last node reading it has run (first fit, 64-byte aligned). The
@@ -369,53 +142,6 @@ typedef struct ir_plan {
  * dotprod), which decides the scratch of linear layers
  * (ir_act_int8_rows). */
 bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot);
-/* Whether linear layers a and b turn their input into the very same int8
- * rows (same input node and rows, same weight format, K and groups, same
- * activation scale): then b reads a's, which pass_lower keeps alive until b
- * has run (q, k and v of attention read one normalised x). */
-bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, bool int8_dot);
-
-/* How many int8 rows a linear layer makes of each activation row before
- * its kernel runs: 1 with `:a8`; 3 (the digits of q_split_row_a8x3_ref,
- * as accurate as f32) for int8 and int4 weights with f32 activations when
- * the target has integer dot products, which then do in 3 instructions
- * (plus 1.5 to split int4 nibbles) what decoding to float does in 12 per
- * 64 weights;
- * else 0 (float activations: FP8, f32, or no integer dot products). */
-enum { IR_A8X3_DIGITS = 3 };
-int ir_act_int8_rows(const ir_qweight *q, bool int8_dot);
-
-/* The scratch of a linear layer whose activations become int8 rows
- * (ir_act_int8_rows > 0), as byte offsets from its start, each 64-byte
- * aligned: the codes (m * rows rows of kp rounded up to 8 bytes) at 0, a
- * scale per int8 row, a sum per int8 row and group, then (`:a8` without
- * integer dot products) the rows in float. */
-typedef struct ir_act8_scratch {
-    int64_t scales, sums, float_rows, bytes;
-} ir_act8_scratch;
-ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool int8_dot);
-
-/* ---- codegen/: LLVM emission (codegen/codegen.h has the details) -------- */
-
-typedef enum cg_emit_kind {
-    CG_EMIT_EXE,
-    CG_EMIT_OBJ,    /* OUT.o + OUT.h */
-    CG_EMIT_LIB,    /* static library with the runtime inside, + OUT.h */
-    CG_EMIT_SHARED, /* shared library with the runtime inside, + OUT.h */
-    CG_EMIT_LLVM,   /* textual IR */
-    CG_EMIT_BC,     /* bitcode */
-    CG_EMIT_ASM,    /* assembly */
-} cg_emit_kind;
-
-typedef struct cg_options {
-    cg_emit_kind emit;
-    const char *output;        /* -o */
-    const char *triple, *cpu, *features;
-    int opt_level;             /* 0..3 */
-    const char *weights_file;  /* --weights-file: keep weights outside the code */
-    bool print_target;
-} cg_options;
-
 /* ---- ref_ops.c: fp32 reference kernels of the interpreter --------------- */
 
 /* y[m, n] = sum_k x[m, k] * wt[k, n] + b[n]; wt is the weight transposed to
@@ -524,34 +250,6 @@ bool cli_precision_check(const pass_prec_options *o);
 void cli_precision_usage(FILE *f);
 
 /* ---- calibrate.c: the calibrate pass ------------------------------------ */
-
-/* Statistics of one activation that feeds a linear layer or a matmul. */
-typedef struct ir_calib_stats {
-    int32_t node;
-    int64_t count;     /* elements seen over all samples */
-    float min, max;
-    q_hist hist;     /* of |x| */
-    int64_t channels;  /* size of the last dimension */
-    double *mean_sq;   /* per channel: mean of x^2 over samples and rows */
-    double *xx;        /* linear inputs, if second moments were asked for and
-                        * channels <= IR_CALIB_XX_MAX: E[x x^T], channels^2 */
-    double clip;       /* chosen by the method */
-} ir_calib_stats;
-
-#define IR_CALIB_XX_MAX 4096
-typedef struct ir_calibration {
-    bool second_moments;  /* xx collected (for :gptq and auto) */
-    q_observer method;
-    double percentile;
-    int64_t samples;      /* calibration samples streamed */
-    double seconds;
-    const char *const *specs; /* the --calib NAME=FILE.npy, for later passes */
-    int n_specs;
-    ir_calib_stats **of_node;  /* per node: its statistics, or NULL */
-    int n_observed;
-    double **gptq_u;      /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */
-    bool **gptq_dead;     /* ... and which input channels never fire */
-} ir_calibration;
 
 /* The pass: streams every calibration sample through the interpreter (f32
  * weights) and fills g->calib. No-op without --calib. Memory does not grow

@@ -15,8 +15,6 @@
 
 #include "compiler.h"
 
-enum { ALIGN = 64 };
-
 typedef struct span {
     int64_t offset, bytes;
 } span;
@@ -29,12 +27,10 @@ typedef struct allocator {
     sup_arena *arena;
 } allocator;
 
-static int64_t round_up(int64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
-
 /* First fit: the lowest offset where bytes fit between used spans. */
 static int64_t alloc_bytes(allocator *a, int64_t bytes)
 {
-    bytes = round_up(bytes ? bytes : 1);
+    bytes = ir_align64(bytes ? bytes : 1);
     int64_t at = 0;
     int pos = 0;
     for (; pos < a->n; pos++) {
@@ -67,28 +63,6 @@ static void free_bytes(allocator *a, int64_t offset)
     QMC_ASSERT(!"freeing a span that is not allocated");
 }
 
-int ir_act_int8_rows(const ir_qweight *q, bool int8_dot)
-{
-    if (!q) return 0;
-    if (q->f.act8) return 1;
-    /* a group's int32 sum of byte products (codes up to 255, digits down
-     * to -128) must not overflow */
-    bool fits = q->group * 255 * 128 < INT32_MAX;
-    return int8_dot && q_format_is_int(q->f.format) && fits ? IR_A8X3_DIGITS : 0;
-}
-
-ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool int8_dot)
-{
-    const ir_qweight *q = g->nodes[n->inputs[1]].qw;
-    int64_t m = ir_node_count(n) / q->n * ir_act_int8_rows(q, int8_dot), kp = (q->kp + 7) / 8 * 8;
-    ir_act8_scratch s;
-    s.scales = round_up(m * kp);
-    s.sums = s.scales + round_up(4 * m);
-    s.float_rows = s.sums + round_up(4 * m * q->n_groups);
-    s.bytes = s.float_rows + (int8_dot ? 0 : round_up(4 * m * q->k));
-    return s;
-}
-
 static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool int8_dot)
 {
     if (n->op == IR_OP_LINEAR && ir_act_int8_rows(g->nodes[n->inputs[1]].qw, int8_dot))
@@ -101,19 +75,6 @@ static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool int8_dot)
         return (int64_t)sizeof(float) * (n->attr.heads * 8 * k->shape[0] + q->shape[1] * k->shape[0]);
     }
     return 0;
-}
-
-bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, bool int8_dot)
-{
-    if (a->op != IR_OP_LINEAR || b->op != IR_OP_LINEAR || a->inputs[0] != b->inputs[0]) return false;
-    const ir_qweight *qa = g->nodes[a->inputs[1]].qw, *qb = g->nodes[b->inputs[1]].qw;
-    int rows = ir_act_int8_rows(qa, int8_dot);
-    if (!rows || !qb || ir_act_int8_rows(qb, int8_dot) != rows) return false;
-    /* the rows' layout (K padded to the group, the groups' code sums) and
-     * values (the scale, the weights' code offset) follow from these */
-    return ir_node_count(a) / qa->n == ir_node_count(b) / qb->n && qa->k == qb->k && qa->kp == qb->kp &&
-           qa->group == qb->group && qa->f.format == qb->f.format && qa->f.act8 == qb->f.act8 &&
-           qa->f.act_scale == qb->f.act_scale && (qa->zero_points != NULL) == (qb->zero_points != NULL);
 }
 
 static bool has_storage(const ir_node *n)
@@ -185,7 +146,7 @@ bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
         }
         if (last_use[i] == i && b->kind == IR_BUF_WORKSPACE) free_bytes(&a, b->offset); /* never read */
     }
-    plan->workspace_size = round_up(a.high);
+    plan->workspace_size = ir_align64(a.high);
     plan->peak_live_bytes = a.peak;
     return true;
 }

@@ -16,7 +16,27 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
-#include "compiler.h"
+#include "ir.h"
+
+/* What `qmc compile` asks codegen for (--emit, -o, --target, ...). */
+typedef enum cg_emit_kind {
+    CG_EMIT_EXE,
+    CG_EMIT_OBJ,    /* OUT.o + OUT.h */
+    CG_EMIT_LIB,    /* static library with the runtime inside, + OUT.h */
+    CG_EMIT_SHARED, /* shared library with the runtime inside, + OUT.h */
+    CG_EMIT_LLVM,   /* textual IR */
+    CG_EMIT_BC,     /* bitcode */
+    CG_EMIT_ASM,    /* assembly */
+} cg_emit_kind;
+
+typedef struct cg_options {
+    cg_emit_kind emit;
+    const char *output;        /* -o */
+    const char *triple, *cpu, *features;
+    int opt_level;             /* 0..3 */
+    const char *weights_file;  /* --weights-file: keep weights outside the code */
+    bool print_target;
+} cg_options;
 
 /* ---- target.c: the machine code is generated for ------------------------ */
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "ir.h"
 
 static bool broken(const char *pass, int node, const char *what)
 {

@@ -6,7 +6,7 @@
  * and adds a note at the place each operand came from. */
 #include <string.h>
 
-#include "compiler.h"
+#include "ir.h"
 
 /* "input 'x'", "weight 'fc1.weight'", "the result of linear 'h'" */
 static const char *describe(const ir_graph *g, int32_t i, char *buf, size_t size)
@@ -347,11 +347,4 @@ bool ir_infer_node_shape(ir_graph *g, int32_t index)
 {
     ir_node *n = &g->nodes[index];
     return infer_op(g, n) && check_size(g, n);
-}
-
-bool pass_infer_shapes(ir_graph *g)
-{
-    for (int32_t i = 0; i < g->n_nodes; i++)
-        if (!ir_infer_node_shape(g, i)) return false;
-    return true;
 }

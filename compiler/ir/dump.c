@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "ir.h"
 
 /* The shortest decimal form that reads back as the same float. */
 static const char *fmt_float(float v, char *buf, size_t size)

@@ -5,7 +5,7 @@
  * evaluation order. */
 #include <string.h>
 
-#include "compiler.h"
+#include "ir.h"
 
 const char *ir_op_name(ir_op op)
 {

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "ir.h"
 
 typedef struct totals {
     int64_t weights;

@@ -1,0 +1,49 @@
+/* plan.c: questions about the memory plan that the lower pass answers and
+ * codegen relies on: how many int8 rows a linear layer makes of its input,
+ * where they sit in its scratch, and which layers can share them.
+ *
+ * Needs: weight matrices quantized (node->qw) where they are not f32.
+ * Guarantees: lower and codegen agree on every scratch layout, because
+ * both ask these functions. Offsets are 64-byte aligned (ir_align64). */
+#include <stdint.h>
+
+#include "ir.h"
+
+enum { ALIGN = 64 };
+
+int64_t ir_align64(int64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
+
+int ir_act_int8_rows(const ir_qweight *q, bool int8_dot)
+{
+    if (!q) return 0;
+    if (q->f.act8) return 1;
+    /* a group's int32 sum of byte products (codes up to 255, digits down
+     * to -128) must not overflow */
+    bool fits = q->group * 255 * 128 < INT32_MAX;
+    return int8_dot && q_format_is_int(q->f.format) && fits ? IR_A8X3_DIGITS : 0;
+}
+
+ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool int8_dot)
+{
+    const ir_qweight *q = g->nodes[n->inputs[1]].qw;
+    int64_t m = ir_node_count(n) / q->n * ir_act_int8_rows(q, int8_dot), kp = (q->kp + 7) / 8 * 8;
+    ir_act8_scratch s;
+    s.scales = ir_align64(m * kp);
+    s.sums = s.scales + ir_align64(4 * m);
+    s.float_rows = s.sums + ir_align64(4 * m * q->n_groups);
+    s.bytes = s.float_rows + (int8_dot ? 0 : ir_align64(4 * m * q->k));
+    return s;
+}
+
+bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, bool int8_dot)
+{
+    if (a->op != IR_OP_LINEAR || b->op != IR_OP_LINEAR || a->inputs[0] != b->inputs[0]) return false;
+    const ir_qweight *qa = g->nodes[a->inputs[1]].qw, *qb = g->nodes[b->inputs[1]].qw;
+    int rows = ir_act_int8_rows(qa, int8_dot);
+    if (!rows || !qb || ir_act_int8_rows(qb, int8_dot) != rows) return false;
+    /* the rows' layout (K padded to the group, the groups' code sums) and
+     * values (the scale, the weights' code offset) follow from these */
+    return ir_node_count(a) / qa->n == ir_node_count(b) / qb->n && qa->k == qb->k && qa->kp == qb->kp &&
+           qa->group == qb->group && qa->f.format == qb->f.format && qa->f.act8 == qb->f.act8 &&
+           qa->f.act_scale == qb->f.act_scale && (qa->zero_points != NULL) == (qb->zero_points != NULL);
+}
