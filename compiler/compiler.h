@@ -6,7 +6,7 @@
 #ifndef QMC_COMPILER_H
 #define QMC_COMPILER_H
 
-#include "ir.h"
+#include "interp.h"
 
 /* ---- cmd_*.c: the driver's subcommands (argv[0] is the command name) --- */
 
@@ -142,56 +142,6 @@ bool pass_quantize_weights(ir_graph *g);
  * dotprod), which decides the scratch of linear layers
  * (ir_act_int8_rows). */
 bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot);
-/* ---- ref_ops.c: fp32 reference kernels of the interpreter --------------- */
-
-/* y[m, n] = sum_k x[m, k] * wt[k, n] + b[n]; wt is the weight transposed to
- * [K, N] (b may be NULL). */
-void interp_ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m, int64_t k,
-                int64_t n);
-/* y[m, n] = sum_k a[m, k] * b[k, n] for one matrix pair. */
-void interp_ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n);
-void interp_ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t cols);
-void interp_ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner);
-void interp_ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t d,
-                   float eps);
-void interp_ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d, float eps);
-float interp_ref_gelu(float x);
-float interp_ref_silu(float x);
-/* Multi-head attention of one sequence: q[t, d], k[s, d], v[s, dv]. */
-void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t, int64_t s,
-                   int64_t d, int64_t dv, int heads, bool causal, float scale, float *scratch);
-
-/* ---- interp.c: the reference interpreter -------------------------------- */
-
-typedef struct interp interp;
-
-/* Prepares to evaluate g: weight views (f32 data is used in place), buffers
- * for every node. */
-interp *interp_new(sup_arena *arena, const ir_graph *g);
-/* Replaces the f32 values a weight node evaluates to (simulated
- * quantization); data must outlive the interpreter. */
-void interp_set_weight(interp *it, int32_t node, const float *data);
-/* The buffer of input port i (f32 or i32 as declared) to fill before a run. */
-void *interp_input(interp *it, int port);
-/* Evaluates the graph once. Reports a user error (e.g. an index out of
- * range) and returns false on failure. */
-bool interp_run(interp *it);
-/* The f32 values of output port i after a run. */
-const float *interp_output(interp *it, int port);
-/* Makes every quantized weight matrix evaluate to its dequantized values,
- * so the interpreter computes what the generated code computes. */
-void interp_use_quantized_weights(interp *it, const ir_graph *g);
-/* The f32 values of any node after a run (for calibration and tests). */
-const float *interp_node_value(interp *it, int32_t node);
-/* Evaluates only nodes first .. n_nodes - 1: the earlier nodes must still
- * hold this input's values from a previous run. After changing one weight
- * (interp_set_weight), re-running from its first consumer gives exactly
- * what a full run would, at the cost of the downstream nodes only. */
-bool interp_run_from(interp *it, int32_t first);
-/* Simulated int8 activations for the linear layers whose weight is node w
- * (as q_precision's act8/act_scale; the graph's choice until changed). */
-void interp_set_act8(interp *it, int32_t w, bool act8, float act_scale);
-
 /* ---- cli.c: command-line options in the style of clang ------------------ */
 
 typedef struct cli {
@@ -209,35 +159,6 @@ bool cli_flag(cli *c, const char *name);
 bool cli_value(cli *c, const char *name, const char **value);
 /* Reports argv[i] as unknown, suggesting the closest of the known options. */
 void cli_unknown(cli *c, const char *const *known);
-
-/* ---- model_io.c: .npy files for model inputs and outputs ---------------- */
-
-typedef struct interp_file {
-    int port;         /* index into g->inputs */
-    const char *path;
-    rt_mapped_file file;
-    rt_npy_header npy;
-    int64_t batch;    /* size of the extra leading dimension, or -1 */
-} interp_file;
-
-/* Opens the n NAME=FILE specs into ins: maps each file and checks it
- * against input NAME, dtype (f32 inputs take float32; i32 inputs take int32
- * or int64) and shape (the declared one, or one extra leading batch
- * dimension); checks that every input is given once and that batched
- * inputs agree. *batch gets the batch count (-1 if none is batched). On
- * failure reports why (at the input's declaration) and leaves none open;
- * on success close each with interp_file_close. */
-bool interp_files_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *batch);
-/* Loads batch item s (item 0 of unbatched inputs) into the interpreter's
- * inputs as the declared dtypes; int64 values outside int32 are an error. */
-bool interp_files_load(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t s);
-void interp_file_close(interp_file *in);
-/* Runs the interpreter over `runs` batch items (1 if unbatched) and stacks
- * each output port o into stacked[o] (runs * its count floats). */
-bool interp_run_batches(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t runs,
-                       float *const *stacked);
-/* Splits NAME=FILE for an output and finds the port; reports errors. */
-bool interp_output_spec(const ir_graph *g, const char *spec, int *port, const char **path);
 
 /* ---- cli_precision.c: the precision flags of compile, run and eval ------ */
 

@@ -115,9 +115,3 @@ bool pass_quantize_weights(ir_graph *g)
     }
     return true;
 }
-
-void interp_use_quantized_weights(interp *it, const ir_graph *g)
-{
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].qw) interp_set_weight(it, i, g->nodes[i].qw->dequant);
-}

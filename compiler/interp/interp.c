@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "interp.h"
 
 struct interp {
     sup_arena *arena;
@@ -116,6 +116,12 @@ void interp_set_act8(interp *it, int32_t w, bool act8, float act_scale)
 void *interp_input(interp *it, int port) { return it->buf[it->g->inputs[port].node]; }
 
 const float *interp_output(interp *it, int port) { return it->buf[it->g->outputs[port].node]; }
+
+void interp_use_quantized_weights(interp *it, const ir_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].qw) interp_set_weight(it, i, g->nodes[i].qw->dequant);
+}
 
 const float *interp_node_value(interp *it, int32_t node) { return it->buf[node]; }
 

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "interp.h"
 
 enum { ROWS = 4, COLS = 256 };
 

@@ -5,7 +5,7 @@
  * reported at the input's declaration in the model source, naming the file. */
 #include <string.h>
 
-#include "compiler.h"
+#include "interp.h"
 
 static bool split_spec(const char *spec, const char *what, char *name, size_t size, const char **path)
 {
