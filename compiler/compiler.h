@@ -6,7 +6,7 @@
 #ifndef QMC_COMPILER_H
 #define QMC_COMPILER_H
 
-#include "interp.h"
+#include "passes.h"
 
 /* ---- cmd_*.c: the driver's subcommands (argv[0] is the command name) --- */
 
@@ -18,130 +18,6 @@ int cli_compile(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_targets(int argc, char **argv);
 
-
-/* ---- build_graph.c: syntax tree -> graph (elaboration) ------------------ */
-
-typedef struct pass_build_options {
-    const char *weights_override; /* --weights FILE, or NULL */
-} pass_build_options;
-
-/* Evaluates constants, unrolls loops, inlines functions, resolves names and
- * weights, and infers every node's shape as it is created, so errors point
- * at the expression that caused them. Returns NULL after reporting errors. */
-ir_graph *pass_build_graph(sup_arena *arena, const fe_node *file, const pass_build_options *opts);
-
-/* ---- passes/shape.c: the infer-shapes pass ------------------------------ */
-
-/* Re-infers every node in order (ir_infer_node_shape). */
-bool pass_infer_shapes(ir_graph *g);
-
-/* ---- pipeline.c: the passes in order ------------------------------------ */
-
-/* What the precision flags of compile, run and eval ask for (cli_precision.c). */
-#define PASS_MAX_CALIB 64
-typedef struct pass_prec_options {
-    const char *precision;            /* --precision SPEC, or NULL (f32) */
-    const char *calib[PASS_MAX_CALIB];  /* --calib NAME=FILE.npy, one per input */
-    int n_calib;
-    const char *calib_method;         /* --calib-method, or NULL (the default) */
-    double budget_bits;               /* --budget-bits B, or 0 */
-    double max_error;                 /* --max-error E, or 0 */
-    int sens_samples;                 /* --sensitivity-samples N, or 0 (the default) */
-    const char *report;               /* --report FILE.json, or NULL */
-    bool verbose;                     /* -v: the decisions as a table on stderr (compile: and the kernels) */
-} pass_prec_options;
-
-typedef struct pass_options {
-    const char *weights_override; /* --weights */
-    const char *dump_after;       /* --dump-after=PASS: print the IR after that pass */
-    pass_prec_options prec;              /* calibration and precision selection */
-} pass_options;
-
-/* parse -> build graph -> infer shapes, with ir_verify after each pass.
- * Returns NULL after reporting errors. */
-ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pass_options *opts);
-/* The names --dump-after accepts, NULL-terminated. */
-extern const char *const pass_names[];
-/* calibrate -> select precision -> quantize weights -> report, from
- * opts->prec (a NULL precision: everything f32). */
-bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts);
-
-
-
-/* ---- precision.c: the select-precision pass ----------------------------- */
-
-/* --precision SPEC: a default format then GLOB=FORMAT overrides, e.g.
- * "int4,lm_head.weight=int8,*.fc2.weight=fp8e4m3". FORMAT is one of f32,
- * int8, int4 (groups of 32), int4:g64, int4:g128, fp8e4m3, fp8e5m2, with
- * optional modifiers :asym (int4 with zero points), :mse (MSE clipping),
- * :minmax, :a8 (int8 activations), :static (with :a8, one calibrated
- * activation scale). FORMAT may also be `auto` (optionally auto:a8 or
- * auto:a8:static): those weights are chosen by measurement (sensitivity.c)
- * within --budget-bits or --max-error. */
-typedef struct pass_override {
-    const char *glob;
-    q_precision f;
-    bool automatic; /* FORMAT was auto; f holds its :a8/:static modifiers */
-    bool used;
-} pass_override;
-
-typedef struct pass_spec {
-    const char *text;
-    q_precision dflt;
-    bool dflt_automatic;
-    pass_override *overrides;
-    int n_overrides;
-    /* for auto: exactly one of these is > 0 */
-    double budget_bits;  /* average bits per weight over all weight matrices */
-    double max_error;    /* output error on the calibration set */
-    int sens_samples;    /* calibration samples the sensitivity measurement uses (0: default) */
-} pass_spec;
-
-bool pass_spec_parse(sup_arena *arena, const char *text, pass_spec *out);
-bool pass_spec_has_auto(const pass_spec *spec);
-bool pass_spec_has_static(const pass_spec *spec);
-bool pass_spec_has_gptq(const pass_spec *spec);
-
-/* The pass: marks the weights used as a linear layer's weight matrix and
- * chooses each one's precision: spec default < source annotation (@int4)
- * < spec override. An override that matches no such weight is an error
- * that lists them. Weights whose format is `auto` are chosen by
- * pass_select_auto; `:static` activation scales come from g->calib. Records
- * every decision in g->selection. */
-bool pass_select_precision(ir_graph *g, const pass_spec *spec);
-
-/* ---- sensitivity.c: automatic precision selection ------------------------ */
-
-/* Chooses the format of every matrix marked IR_FROM_AUTO in g->selection:
- * measures each candidate's end-to-end sensitivity on the calibration
- * samples (re-running only the nodes downstream of the changed weight),
- * allocates by a dynamic program over bytes (least predicted error within
- * the budget, or fewest bytes within the error), then verifies the result
- * with full runs and repairs it if it misses. */
-bool pass_select_auto(ir_graph *g, const pass_spec *spec);
-/* Measures the sensitivity of the formats already chosen and the final
- * output error on the calibration samples, for the report of a fixed spec. */
-bool pass_measure_fixed(ir_graph *g);
-
-/* ---- quantize_weights.c: the quantize-weights pass ---------------------- */
-
-/* Quantizes weight matrix node w of g to format f (not f32) into arena;
- * reports an error at the weight and returns NULL if it cannot. :gptq
- * needs g->calib with second moments. */
-ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w, const q_precision *f);
-/* Quantizes every weight matrix whose precision is not f32 (ir_qweight),
- * with the numerics of compiler/quant. */
-bool pass_quantize_weights(ir_graph *g);
-
-/* ---- lower.c: the lower pass (memory plan) ------------------------------ */
-
-/* Places every activation in the workspace by liveness: a buffer is reused
- * once the last node reading it has run (first fit, 64-byte aligned). The
- * node computing an output writes straight into the caller's buffer.
- * int8_dot: the target has integer dot products (AVX-512 VNNI, aarch64
- * dotprod), which decides the scratch of linear layers
- * (ir_act_int8_rows). */
-bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot);
 /* ---- cli.c: command-line options in the style of clang ------------------ */
 
 typedef struct cli {
@@ -169,22 +45,5 @@ bool cli_precision_flag(cli *c, pass_prec_options *o);
 bool cli_precision_check(const pass_prec_options *o);
 /* The usage lines of those flags. */
 void cli_precision_usage(FILE *f);
-
-/* ---- calibrate.c: the calibrate pass ------------------------------------ */
-
-/* The pass: streams every calibration sample through the interpreter (f32
- * weights) and fills g->calib. No-op without --calib. Memory does not grow
- * with the number of samples. */
-bool pass_calibrate(ir_graph *g, const pass_prec_options *o, bool second_moments);
-/* E[x x^T] (k x k) of the inputs of the linear layers using weight node w,
- * averaged over them, in arena; NULL if not collected. */
-const double *pass_calib_second_moment(const ir_graph *g, int32_t w, sup_arena *arena);
-/* The int8 activation scale calibration gives the input of the linear
- * layers using weight node w: the largest clip over them / 127 (1 if the
- * activation was all zeros). */
-float pass_calib_act_scale(const ir_graph *g, int32_t w);
-/* Opens the calibration files (NAME=FILE.npy) for every input of g, as
- * interp_files_open; *samples gets the number of samples. */
-bool pass_calib_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *samples);
 
 #endif

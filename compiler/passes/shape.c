@@ -5,7 +5,7 @@
  * ir/shape.c give (build already inferred them as it created each node;
  * this pass re-checks the whole graph, so a later change that breaks a
  * shape is caught here, with the user-facing error). */
-#include "compiler.h"
+#include "passes.h"
 
 bool pass_infer_shapes(ir_graph *g)
 {

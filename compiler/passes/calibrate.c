@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "passes.h"
 
 /* ---- the pass ------------------------------------------------------------ */
 

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "passes.h"
 
 /* How compiler/quant is asked for a precision's parameters. */
 static q_choice choice_of(const q_precision *f)

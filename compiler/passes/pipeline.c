@@ -7,7 +7,7 @@
  * --dump-after=PASS prints the IR at that point. */
 #include <string.h>
 
-#include "compiler.h"
+#include "passes.h"
 
 const char *const pass_names[] = {"build", "shape", "calibrate", "precision", "quantize", NULL};
 

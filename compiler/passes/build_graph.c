@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "passes.h"
 
 /* Limits that keep a small source from unrolling into an enormous graph,
  * or taking long or much memory to elaborate: calls nest at most

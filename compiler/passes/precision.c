@@ -12,7 +12,7 @@
 #include <fnmatch.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "passes.h"
 
 /* "auto", "auto:a8", "auto:a8:static": the modifiers land in *f. */
 static bool parse_auto(const char *text, bool *is_auto, q_precision *f, char *err, size_t err_size)

@@ -44,7 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "passes.h"
 
 enum { QP_SENS_SAMPLES = 16, QP_SENS_ROWS = 2048, REPAIR_ROUNDS = 8 };
 

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "passes.h"
 
 typedef struct span {
     int64_t offset, bytes;
