@@ -9,7 +9,7 @@
 
 #include <math.h>
 
-#include "compiler.h"
+#include "quant.h"
 
 static uint64_t lcg_state;
 static uint32_t next_u32(void)

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <unistd.h>
 
-#include "compiler.h"
+#include "passes.h"
 
 /* A deterministic generator (no libc rand: results must not vary). */
 static uint64_t lcg_state;

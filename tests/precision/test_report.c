@@ -13,7 +13,7 @@
 #include <math.h>
 #include <unistd.h>
 
-#include "compiler.h"
+#include "passes.h"
 
 static const char *source(sup_arena *a, const char *rel)
 {

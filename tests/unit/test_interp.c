@@ -7,7 +7,7 @@
 
 #include "unit.h"
 
-#include "compiler.h"
+#include "passes.h"
 
 static sup_arena arena;
 

@@ -3,7 +3,7 @@
  * (ir_same_act_rows) and the scratch they take. */
 #include "unit.h"
 
-#include "compiler.h"
+#include "passes.h"
 
 static ir_qweight weight(q_format format, int64_t kp, int64_t group, bool act8)
 {

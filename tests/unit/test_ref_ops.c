@@ -5,7 +5,7 @@
 
 #include "unit.h"
 
-#include "compiler.h"
+#include "interp.h"
 
 /* Deterministic values in [-1, 1). */
 static void fill(float *x, int64_t n, uint32_t seed)

@@ -5,7 +5,7 @@
 
 #include <math.h>
 
-#include "compiler.h"
+#include "passes.h"
 
 static sup_arena arena;
 

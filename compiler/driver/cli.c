@@ -3,7 +3,7 @@
  * `qmc: error: unknown option '--wieghts'; did you mean '--weights'?` */
 #include <string.h>
 
-#include "compiler.h"
+#include "driver.h"
 
 bool cli_flag(cli *c, const char *name)
 {

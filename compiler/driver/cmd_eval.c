@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "driver.h"
 
 enum { MAX_INPUTS = 64 };
 

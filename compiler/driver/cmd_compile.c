@@ -10,8 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "compiler.h"
-#include "codegen/codegen.h"
+#include "driver.h"
 
 typedef struct compile_args {
     const char *model, *output, *emit;

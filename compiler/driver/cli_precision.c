@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "driver.h"
 
 static bool positive_number(const char *flag, const char *v, double *out)
 {

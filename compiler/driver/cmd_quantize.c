@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "compiler.h"
+#include "driver.h"
 #include "quant.h"
 
 static void usage(FILE *f)

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "driver.h"
 
 typedef struct command {
     const char *name;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "driver.h"
 
 typedef struct row {
     const char *name, *shape, *format, *base, *why, *origin;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler.h"
+#include "driver.h"
 
 enum { MAX_PORTS = 64 };
 

@@ -1,22 +1,13 @@
-/* compiler.h: the compiler's internal header, one section per source file.
+/* driver.h: the qmc driver's header, one section per source file of
+ * compiler/driver.
  *
- * Pipeline: parse (frontend) -> build graph -> infer shapes -> calibrate ->
- * select precision -> lower -> emit. The graph IR is an array of nodes
- * referenced by index; ir_verify runs after every pass. */
-#ifndef QMC_COMPILER_H
-#define QMC_COMPILER_H
+ * The driver parses the command line (in the style of clang) and calls the
+ * pipeline (passes/pipeline.c) or, for `qmc quantize` and `qmc report`, the
+ * numerics and the report directly. Prefix cli_. */
+#ifndef QMC_DRIVER_H
+#define QMC_DRIVER_H
 
 #include "passes.h"
-
-/* ---- cmd_*.c: the driver's subcommands (argv[0] is the command name) --- */
-
-int cli_inspect(int argc, char **argv);
-int cli_run(int argc, char **argv);
-int cli_eval(int argc, char **argv);
-int cli_quantize(int argc, char **argv);
-int cli_compile(int argc, char **argv);
-int cli_report(int argc, char **argv);
-int cli_targets(int argc, char **argv);
 
 /* ---- cli.c: command-line options in the style of clang ------------------ */
 
@@ -45,5 +36,15 @@ bool cli_precision_flag(cli *c, pass_prec_options *o);
 bool cli_precision_check(const pass_prec_options *o);
 /* The usage lines of those flags. */
 void cli_precision_usage(FILE *f);
+
+/* ---- cmd_*.c: the driver's subcommands (argv[0] is the command name) --- */
+
+int cli_inspect(int argc, char **argv);
+int cli_run(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_quantize(int argc, char **argv);
+int cli_compile(int argc, char **argv);
+int cli_report(int argc, char **argv);
+int cli_targets(int argc, char **argv);
 
 #endif

@@ -3,7 +3,7 @@
  * the compiler built. */
 #include <string.h>
 
-#include "compiler.h"
+#include "driver.h"
 
 static void usage(FILE *f)
 {
