@@ -44,11 +44,111 @@ extern const char *const pass_names[];
  * opts->prec (a NULL precision: everything f32). */
 bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts);
 
-/* ---- build_graph.c: syntax tree -> graph (elaboration) ------------------ */
+/* ---- build_values.c: values during elaboration -------------------------- */
 
 typedef struct pass_build_options {
     const char *weights_override; /* --weights FILE, or NULL */
 } pass_build_options;
+
+/* The most arguments a builtin call takes (and tensors concat joins). */
+enum { PASS_MAX_ARGS = 16 };
+
+typedef enum pass_val_kind {
+    PASS_VAL_NONE,
+    PASS_VAL_INT,
+    PASS_VAL_FLOAT,
+    PASS_VAL_BOOL,
+    PASS_VAL_STRING,
+    PASS_VAL_TENSOR, /* node */
+    PASS_VAL_PREFIX, /* str: a weight-name prefix such as "blocks.0" */
+    PASS_VAL_LIST,   /* items */
+} pass_val_kind;
+
+typedef struct pass_value pass_value;
+struct pass_value {
+    pass_val_kind kind;
+    int64_t i;
+    double f;
+    const char *str;
+    int32_t node;
+    pass_value *items;
+    int n_items;
+    sup_loc loc; /* the expression it came from */
+};
+
+/* The state of one elaboration. */
+typedef struct pass_builder {
+    sup_arena *arena;
+    ir_graph *g;
+    const pass_build_options *opts;
+    struct pass_scope *globals; /* the file's constants (build_graph.c) */
+    const fe_node **defs;
+    int n_defs;
+    int depth;            /* function call depth */
+    sup_loc outer_call;    /* the call made from the model that led to the current depth */
+    int64_t statements;   /* statements run so far */
+    int64_t expressions;  /* expressions evaluated so far */
+    const char *context;  /* name prefix for nodes made inside a call, or NULL */
+    ir_name_map node_names;  /* node name -> uses */
+    ir_name_map weight_nodes; /* tensor name -> node */
+    const char **weight_names; /* all tensor names, for suggestions */
+} pass_builder;
+
+/* The article and name of a kind ("an integer"), for messages. */
+const char *pass_build_kind_name(pass_val_kind k);
+/* Reports an error at loc; returns false. */
+bool pass_build_fail(sup_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A unique node name: base, then base#2, base#3, ... */
+const char *pass_build_unique_name(pass_builder *b, const char *base);
+/* Adds an op node and infers its shape; -1 after reporting an error. */
+int32_t pass_build_op(pass_builder *b, ir_op op, const int32_t *inputs, int n, sup_loc loc, const ir_attrs *attr);
+int32_t pass_build_const(pass_builder *b, double v, sup_loc loc);
+/* The value as an integer, a number or a tensor (numbers become scalar
+ * constants), or false after reporting that `what` is not one. */
+bool pass_build_want_int(const pass_value *v, const char *what, int64_t *out);
+bool pass_build_want_number(const pass_value *v, const char *what, double *out);
+bool pass_build_want_tensor(pass_builder *b, const pass_value *v, const char *what, int32_t *out);
+
+/* ---- build_weights.c: the weights file during elaboration ---------------- */
+
+/* Opens the weights file: --weights if given, else the `weights` statement
+ * (stmt, NULL when the model has none and --weights supplies the file). */
+bool pass_build_open_weights(pass_builder *b, const fe_node *stmt);
+/* The node of weight tensor t, created on first use; -1 after reporting a
+ * tensor the graph cannot hold (an empty dimension, too many elements). */
+int32_t pass_build_weight_node(pass_builder *b, const fe_tensor *t, sup_loc loc);
+/* True if some tensor name starts with `prefix.` */
+bool pass_build_is_weight_prefix(pass_builder *b, const char *prefix);
+
+/* ---- build_builtins.c: the built-in operations --------------------------- */
+
+typedef struct pass_call_args {
+    const fe_node *call;
+    pass_value v[PASS_MAX_ARGS]; /* by parameter position; PASS_VAL_NONE when not given */
+    int n_variadic;    /* concat: positional tensors */
+    pass_value variadic[PASS_MAX_ARGS];
+} pass_call_args;
+
+typedef bool (*pass_builtin_fn)(pass_builder *b, pass_call_args *a, pass_value *out);
+
+typedef struct pass_builtin {
+    const char *name;
+    int n_required;
+    const char *params[6]; /* parameter names in positional order */
+    pass_builtin_fn build;
+    bool variadic; /* positional arguments are a list of tensors (concat) */
+} pass_builtin;
+
+/* The builtin called name, or NULL. */
+const pass_builtin *pass_builtin_find(const char *name);
+int pass_builtin_n_params(const pass_builtin *bi);
+/* "layernorm(x, weight, bias, eps=...)": required parameters, then the
+ * optional ones as keywords. */
+const char *pass_builtin_signature(const pass_builtin *bi, char *buf, size_t size);
+/* The builtins' names (at most max) into names; returns how many. */
+int pass_builtin_names(const char **names, int max);
+
+/* ---- build_graph.c: syntax tree -> graph (elaboration) ------------------ */
 
 /* Evaluates constants, unrolls loops, inlines functions, resolves names and
  * weights, and infers every node's shape as it is created, so errors point
