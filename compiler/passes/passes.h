@@ -219,7 +219,71 @@ bool pass_spec_has_gptq(const pass_spec *spec);
  * every decision in g->selection. */
 bool pass_select_precision(ir_graph *g, const pass_spec *spec);
 
-/* ---- sensitivity.c: automatic precision selection ------------------------ */
+/* ---- sensitivity.c: measuring candidates for automatic selection -------- */
+
+/* One weight matrix during selection. */
+typedef struct pass_sens_tensor {
+    ir_decision *d;
+    ir_node *w;
+    bool automatic;
+    int32_t first;        /* its first consumer */
+    const float *orig;    /* the f32 values */
+    int fixed;            /* !automatic: the candidate that is its format */
+    int cur;              /* the candidate the interpreter has, -1: f32 */
+    q_error_acc *acc;    /* [candidate][output] */
+} pass_sens_tensor;
+
+typedef struct pass_sens {
+    ir_graph *g;
+    sup_arena *tmp;
+    interp *it;
+    interp_file ins[PASS_MAX_CALIB];
+    int n_ins;
+    int64_t samples;
+    int n_out;
+    int64_t *out_count, *out_row;
+    float **ref;
+    double **ref_logp;
+    q_error_acc *base; /* [output] */
+    pass_sens_tensor *t;
+    int n_t;
+} pass_sens;
+
+/* Opens the calibration data and an interpreter over g, and a tensor per
+ * weight matrix of g->selection (in order of first consumer); tmp holds
+ * everything. Close with pass_sens_close. */
+bool pass_sens_open(pass_sens *c, ir_graph *g, sup_arena *tmp);
+void pass_sens_close(pass_sens *c);
+/* The auto candidates of d: f32, int8, FP8 and int4 variants (act: the
+ * auto's :a8/:static modifiers). */
+void pass_sens_list_candidates(ir_graph *g, ir_decision *d, const q_precision *act);
+/* The one candidate of a fixed matrix: its own format. */
+void pass_sens_fixed_candidate(ir_graph *g, pass_sens_tensor *t);
+/* Quantizes every candidate of d (orig: the f32 values) and its proxy error. */
+bool pass_sens_prepare_candidates(pass_sens *c, ir_decision *d, const float *orig);
+/* The reference candidate of the ranking, int4:g32 (min-max), or -1. */
+int pass_sens_ref_candidate(const ir_decision *d);
+/* Marks the candidates worth an end-to-end measurement. */
+void pass_sens_choose_measured(ir_decision *d);
+/* Room for every tensor's per-candidate, per-output errors (after the
+ * candidates are listed). */
+void pass_sens_alloc_acc(pass_sens *c);
+/* How many samples the measurement uses (--sensitivity-samples, or enough
+ * to cover 2048 output rows, at least 16, at most all). */
+int pass_sens_count(const pass_sens *c, const pass_spec *spec);
+/* Measures sensitivities over n_samples evenly spaced samples; base_choice:
+ * the fixed tensors' formats in the base (-1: f32). */
+bool pass_sens_measure(pass_sens *c, int n_samples, const int *base_choice);
+/* The error of one combination over every calibration sample, in the
+ * user's units (err) and additive ones (err_add). */
+bool pass_sens_verify(pass_sens *c, const int *choice, double *err, double *err_add);
+/* The additive error of acc (mean over outputs of KL, or squared relative
+ * error), a user error target in additive units, and back. */
+double pass_sens_additive(const pass_sens *c, const q_error_acc *acc);
+double pass_sens_additive_target(const pass_sens *c, double e);
+double pass_sens_user_from_additive(const pass_sens *c, double e);
+
+/* ---- allocate.c: choosing formats for automatic selection ---------------- */
 
 /* Chooses the format of every matrix marked IR_FROM_AUTO in g->selection:
  * measures each candidate's end-to-end sensitivity on the calibration

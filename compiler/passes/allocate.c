@@ -1,0 +1,420 @@
+/* allocate.c: automatic precision selection, the choosing half of the
+ * select-precision pass (sensitivity.c measures).
+ *
+ * Needs: select precision has resolved every fixed format and marked the
+ * other weight matrices IR_FROM_AUTO in g->selection; the calibrate pass
+ * has run (g->calib).
+ * Guarantees: every auto matrix gets a format from its candidates: the
+ * least output error whose average bits per weight (over all weight
+ * matrices, f32 counted as 32) is within --budget-bits, or the fewest bytes
+ * whose output error on the calibration samples is within --max-error.
+ * Each decision keeps its measurements and a one-line reason.
+ *
+ * Method (1 and 2, candidates and their sensitivity: sensitivity.c).
+ * 3. Allocation: errors of separately quantized tensors add up to first
+ *    order, so the choice is a multiple-choice knapsack over bytes, solved
+ *    exactly by a dynamic program over bytes in 4096 units (32 per tensor if
+ *    that is more; each candidate's bytes rounded up, so the answer never
+ *    exceeds the budget),
+ *    then topped up greedily with the bytes rounding left over (q_allocate).
+ * 4. Verification: the chosen combination runs on every calibration sample.
+ *    With --max-error, if it misses, the target is tightened by the ratio of
+ *    measured to predicted error and the allocation re-run (or, when that
+ *    changes nothing, the tensor with the best error saved per byte is
+ *    upgraded) until it holds. With --budget-bits the best uniform format
+ *    within the budget is measured too and wins if it is better.
+ * Everything is deterministic: no randomness, fixed sample order. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+enum { REPAIR_ROUNDS = 8 };
+
+/* ---- explaining ------------------------------------------------------------ */
+
+/* Ranks the matrices by sensitivity at int4:g32 (or at their own format). */
+static void rank_tensors(ir_selection *sel)
+{
+    for (int i = 0; i < sel->n; i++) {
+        ir_decision *d = &sel->d[i];
+        int r = pass_sens_ref_candidate(d);
+        d->sensitivity_ref = r >= 0 && d->cands[r].sensitivity >= 0 ? d->cands[r].sensitivity : d->sensitivity;
+    }
+    for (int i = 0; i < sel->n; i++) {
+        ir_decision *d = &sel->d[i];
+        if (d->sensitivity_ref < 0) continue;
+        d->rank = 1;
+        for (int j = 0; j < sel->n; j++)
+            if (sel->d[j].sensitivity_ref > d->sensitivity_ref ||
+                (sel->d[j].sensitivity_ref == d->sensitivity_ref && j < i))
+                d->rank++;
+    }
+}
+
+static const char *origin_why(sup_arena *a, const ir_decision *d)
+{
+    switch (d->origin) {
+    case IR_FROM_NONE: return "no --precision: f32";
+    case IR_FROM_DEFAULT: return "the --precision default";
+    case IR_FROM_ANNOTATION: return sup_arena_printf(a, "fixed by the model's annotation @%s", d->origin_text);
+    case IR_FROM_OVERRIDE: return sup_arena_printf(a, "fixed by the --precision override '%s'", d->origin_text);
+    case IR_FROM_AUTO: break;
+    }
+    return "";
+}
+
+/* The reason for an automatic choice: what the best smaller format would
+ * cost in error, or what a larger one would save. */
+static const char *auto_why(sup_arena *a, const ir_selection *sel, const ir_decision *d, int n_ranked)
+{
+    const ir_candidate *ch = &d->cands[d->chosen];
+    const char *name = q_precision_name(a, &ch->f);
+    int smaller = -1, larger = -1;
+    for (int k = 0; k < d->n_cands; k++) {
+        const ir_candidate *x = &d->cands[k];
+        if (x->sensitivity < 0) continue;
+        if (x->bytes < ch->bytes && (smaller < 0 || x->sensitivity < d->cands[smaller].sensitivity)) smaller = k;
+        if (x->bytes > ch->bytes && x->sensitivity < ch->sensitivity &&
+            (larger < 0 || x->sensitivity < d->cands[larger].sensitivity))
+            larger = k;
+    }
+    const char *rank = d->rank ? sup_arena_printf(a, " (sensitivity rank %d of %d)", d->rank, n_ranked) : "";
+    if (smaller < 0 && larger < 0) return sup_arena_printf(a, "%s: the smallest format, and no larger one measures better%s", name, rank);
+    if (smaller < 0)
+        return sup_arena_printf(a, "%s: the smallest format; %s would remove %.2g error for %zu more bytes%s", name,
+                               q_precision_name(a, &d->cands[larger].f), ch->sensitivity - d->cands[larger].sensitivity,
+                               d->cands[larger].bytes - ch->bytes, rank);
+    const char *s = sup_arena_printf(a, "%s: %s, the best smaller format, would add %.2g error%s", name,
+                                    q_precision_name(a, &d->cands[smaller].f),
+                                    d->cands[smaller].sensitivity - ch->sensitivity, rank);
+    if (larger >= 0 && sel->budget_bits > 0)
+        s = sup_arena_printf(a, "%s; %s would remove %.2g more but does not fit the budget", s,
+                            q_precision_name(a, &d->cands[larger].f), ch->sensitivity - d->cands[larger].sensitivity);
+    return s;
+}
+
+static void explain(ir_graph *g)
+{
+    ir_selection *sel = g->selection;
+    rank_tensors(sel);
+    int ranked = 0;
+    for (int i = 0; i < sel->n; i++) ranked += sel->d[i].rank > 0;
+    for (int i = 0; i < sel->n; i++) {
+        ir_decision *d = &sel->d[i];
+        d->why = d->origin == IR_FROM_AUTO ? auto_why(g->arena, sel, d, ranked) : origin_why(g->arena, d);
+        for (int k = 0; k < d->n_cands; k++) d->cands[k].dequant = NULL; /* freed with the scratch arena */
+    }
+}
+
+/* ---- the search ------------------------------------------------------------ */
+
+typedef struct search {
+    pass_sens *c;
+    q_alloc_item *items; /* auto tensors only, their measured candidates and f32 */
+    int *auto_of;         /* items index -> c->t index */
+    int **cand_of;        /* items index, choice -> candidate index */
+    int n_items;
+    int *config;          /* per c->t: candidate, or -1 for f32 without a candidate */
+    size_t fixed_bytes;
+    int64_t weights;      /* all matrices */
+} search;
+
+static void build_items(search *s)
+{
+    pass_sens *c = s->c;
+    s->items = sup_arena_alloc(c->tmp, sizeof *s->items * (size_t)(c->n_t + 1));
+    s->auto_of = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1));
+    s->cand_of = sup_arena_alloc(c->tmp, sizeof(int *) * (size_t)(c->n_t + 1));
+    s->config = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1));
+    for (int i = 0; i < c->n_t; i++) {
+        pass_sens_tensor *t = &c->t[i];
+        s->weights += t->w->shape[0] * t->w->shape[1];
+        s->config[i] = t->automatic ? -1 : t->fixed;
+        if (!t->automatic) {
+            s->fixed_bytes += t->d->cands[t->fixed].bytes;
+            continue;
+        }
+        size_t *bytes = sup_arena_alloc(c->tmp, sizeof(size_t) * (size_t)t->d->n_cands);
+        double *err = sup_arena_alloc(c->tmp, sizeof(double) * (size_t)t->d->n_cands);
+        int *map = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)t->d->n_cands), n = 0;
+        for (int k = 0; k < t->d->n_cands; k++)
+            if (t->d->cands[k].measured || t->d->cands[k].f.format == QFMT_F32) map[n] = k, bytes[n++] = t->d->cands[k].bytes;
+        s->auto_of[s->n_items] = i;
+        s->cand_of[s->n_items] = map;
+        s->items[s->n_items++] = (q_alloc_item){bytes, err, n};
+    }
+}
+
+/* The measured sensitivities into the items. */
+static void fill_errors(search *s)
+{
+    for (int j = 0; j < s->n_items; j++) {
+        const ir_decision *d = s->c->t[s->auto_of[j]].d;
+        double *err = (double *)s->items[j].error;
+        for (int m = 0; m < s->items[j].n; m++) err[m] = d->cands[s->cand_of[j][m]].sensitivity;
+    }
+}
+
+/* --budget-bits below what the candidates can reach is an error, before
+ * anything is measured. */
+static bool check_budget(const search *s, const pass_spec *spec)
+{
+    size_t min_bytes = s->fixed_bytes;
+    for (int j = 0; j < s->n_items; j++) {
+        size_t lo = SIZE_MAX;
+        for (int k = 0; k < s->items[j].n; k++) lo = s->items[j].bytes[k] < lo ? s->items[j].bytes[k] : lo;
+        min_bytes += lo;
+    }
+    if (spec->budget_bits <= 0 || (size_t)floor(spec->budget_bits * (double)s->weights / 8) >= min_bytes) return true;
+    sup_error_plain("--budget-bits %g is below the smallest achievable %.4g bits per weight (every searched weight "
+                   "matrix at its smallest format%s)", spec->budget_bits, 8.0 * (double)min_bytes / (double)s->weights,
+                   s->fixed_bytes ? ", the others as --precision fixes them" : "");
+    return false;
+}
+
+static void apply_choice(search *s, const int *choice)
+{
+    for (int j = 0; j < s->n_items; j++) s->config[s->auto_of[j]] = s->cand_of[j][choice[j]];
+}
+
+static double bits_of(const search *s, const int *choice)
+{
+    return 8.0 * (double)(q_alloc_bytes(s->items, s->n_items, choice) + s->fixed_bytes) / (double)s->weights;
+}
+
+static bool same_format(const q_precision *a, const q_precision *b)
+{
+    return a->format == b->format && a->group == b->group && a->clip == b->clip && a->act8 == b->act8 &&
+           a->act_static == b->act_static && a->gptq == b->gptq;
+}
+
+/* The choices of a uniform format f (measured on every auto tensor); false
+ * if some tensor has no measurement of it. */
+static bool uniform_choice(const search *s, const q_precision *f, int *uni)
+{
+    for (int j = 0; j < s->n_items; j++) {
+        const ir_decision *d = s->c->t[s->auto_of[j]].d;
+        uni[j] = -1;
+        for (int m = 0; m < s->items[j].n; m++)
+            if (same_format(&d->cands[s->cand_of[j][m]].f, f)) uni[j] = m;
+        if (uni[j] < 0) return false;
+    }
+    return true;
+}
+
+/* --budget-bits: the uniform format with the least predicted error within
+ * the budget is measured too, and kept if it does better. */
+static bool uniform_fallback(search *s, int *choice, double *err, double *err_add)
+{
+    const ir_decision *d0 = s->c->t[s->auto_of[0]].d;
+    const q_precision *best = NULL;
+    double best_pred = INFINITY;
+    int *uni = sup_arena_alloc(s->c->tmp, sizeof(int) * (size_t)s->n_items);
+    for (int k = 0; k < d0->n_cands; k++) {
+        if (!uniform_choice(s, &d0->cands[k].f, uni) || bits_of(s, uni) > s->c->g->selection->budget_bits) continue;
+        double pred = q_alloc_error(s->items, s->n_items, uni);
+        if (pred < best_pred) best_pred = pred, best = &d0->cands[k].f;
+    }
+    if (!best) return true;
+    uniform_choice(s, best, uni);
+    if (!memcmp(uni, choice, sizeof(int) * (size_t)s->n_items)) return true;
+    double uerr, uerr_add;
+    apply_choice(s, uni);
+    if (!pass_sens_verify(s->c, s->config, &uerr, &uerr_add)) return false;
+    if (uerr < *err) {
+        memcpy(choice, uni, sizeof(int) * (size_t)s->n_items);
+        s->c->g->selection->note = sup_arena_printf(s->c->g->arena,
+            "uniform %s measured better than the allocation (%.4g against %.4g) and was kept",
+            q_precision_name(s->c->g->arena, best), uerr, *err);
+        *err = uerr, *err_add = uerr_add;
+    }
+    apply_choice(s, choice);
+    return true;
+}
+
+/* Upgrades the tensor with the most predicted error saved per byte. */
+static bool upgrade_one(search *s, int *choice)
+{
+    int bj = -1, bk = -1;
+    double best = 0;
+    for (int j = 0; j < s->n_items; j++) {
+        const q_alloc_item *it = &s->items[j];
+        for (int k = 0; k < it->n; k++) {
+            double saved = it->error[choice[j]] - it->error[k];
+            if (saved <= 0 || it->bytes[k] <= it->bytes[choice[j]]) continue;
+            double per_byte = saved / (double)(it->bytes[k] - it->bytes[choice[j]]);
+            if (per_byte > best) best = per_byte, bj = j, bk = k;
+        }
+    }
+    if (bj < 0) return false;
+    choice[bj] = bk;
+    return true;
+}
+
+/* --max-error: tighten the target until the measured error holds. */
+static bool repair(search *s, int *choice, double target_add, double *err, double *err_add)
+{
+    ir_selection *sel = s->c->g->selection;
+    int *next = sup_arena_alloc(s->c->tmp, sizeof(int) * (size_t)s->n_items);
+    for (int round = 0; round < REPAIR_ROUNDS && *err > sel->max_error; round++) {
+        target_add *= fmin(0.9, *err_add > 0 ? pass_sens_additive_target(s->c, sel->max_error) / *err_add : 0.5);
+        q_allocate(s->items, s->n_items, 0, target_add, next);
+        if (!memcmp(next, choice, sizeof(int) * (size_t)s->n_items)) {
+            if (!upgrade_one(s, next)) break;
+        }
+        memcpy(choice, next, sizeof(int) * (size_t)s->n_items);
+        apply_choice(s, choice);
+        if (!pass_sens_verify(s->c, s->config, err, err_add)) return false;
+        sel->note = sup_arena_printf(s->c->g->arena, "repaired in %d round%s: the first allocation missed --max-error",
+                                    round + 1, round ? "s" : "");
+    }
+    return true;
+}
+
+static bool allocate(search *s, const pass_spec *spec)
+{
+    pass_sens *c = s->c;
+    ir_selection *sel = c->g->selection;
+    int *choice = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(s->n_items + 1));
+    double target_add = 0;
+    if (spec->budget_bits > 0) {
+        size_t budget = (size_t)floor(spec->budget_bits * (double)s->weights / 8);
+        q_allocate(s->items, s->n_items, budget - s->fixed_bytes, 0, choice);
+    } else {
+        target_add = pass_sens_additive_target(c, spec->max_error) - sel->fixed_error;
+        if (target_add <= 0 || !q_allocate(s->items, s->n_items, 0, target_add, choice)) {
+            fprintf(stderr, "qmc: warning: --max-error %g cannot be met: the predicted error stays above it; "
+                            "choosing the least error\n", spec->max_error);
+            q_allocate(s->items, s->n_items, 0, 0, choice);
+        }
+    }
+    sel->predicted_error = pass_sens_user_from_additive(c, q_alloc_error(s->items, s->n_items, choice) + sel->fixed_error);
+    apply_choice(s, choice);
+    double err, err_add;
+    if (!pass_sens_verify(c, s->config, &err, &err_add)) return false;
+    if (spec->budget_bits > 0 && !uniform_fallback(s, choice, &err, &err_add)) return false;
+    if (spec->max_error > 0 && err > spec->max_error && !repair(s, choice, target_add, &err, &err_add)) return false;
+    if (spec->max_error > 0 && err > spec->max_error)
+        fprintf(stderr, "qmc: warning: the chosen formats give output error %.4g on the calibration set, above "
+                        "--max-error %g\n", err, spec->max_error);
+    sel->calib_error = err;
+    apply_choice(s, choice);
+    return true;
+}
+
+/* Sets every matrix's format from the configuration. */
+static void commit(search *s)
+{
+    for (int i = 0; i < s->c->n_t; i++) {
+        pass_sens_tensor *t = &s->c->t[i];
+        int k = s->config[i];
+        t->d->chosen = k;
+        t->d->sensitivity = k >= 0 ? t->d->cands[k].sensitivity : 0;
+        if (t->automatic) t->w->qformat = t->d->cands[k].f;
+    }
+}
+
+static const char *metric_name(const ir_graph *g)
+{
+    int logits = 0;
+    for (int o = 0; o < g->n_outputs; o++) logits += g->outputs[o].logits;
+    return logits == g->n_outputs ? "kl" : logits ? "mixed" : "rel_rms";
+}
+
+static bool select_with(ir_graph *g, const pass_spec *spec, const q_precision *act, sup_arena *tmp)
+{
+    ir_selection *sel = g->selection;
+    pass_sens c;
+    if (!pass_sens_open(&c, g, tmp)) return false;
+    bool ok = true;
+    sup_progress pr;
+    sup_progress_begin(&pr, "quantizing candidates");
+    for (int i = 0; i < c.n_t && ok; i++) {
+        pass_sens_tensor *t = &c.t[i];
+        if (t->automatic) pass_sens_list_candidates(g, t->d, act);
+        else pass_sens_fixed_candidate(g, t);
+        ok = pass_sens_prepare_candidates(&c, t->d, t->orig);
+        if (t->automatic) pass_sens_choose_measured(t->d);
+        sup_progress_update(&pr, i + 1, c.n_t);
+    }
+    sup_progress_end(&pr);
+    search s = {.c = &c};
+    if (ok) {
+        pass_sens_alloc_acc(&c);
+        build_items(&s);
+        sel->sens_samples = pass_sens_count(&c, spec);
+        ok = check_budget(&s, spec) && pass_sens_measure(&c, sel->sens_samples, s.config);
+    }
+    if (ok) {
+        fill_errors(&s);
+        sel->fixed_error = pass_sens_additive(&c, c.base);
+        if (s.n_items) ok = allocate(&s, spec);
+        else ok = pass_sens_verify(&c, s.config, &sel->calib_error, &(double){0});
+    }
+    if (ok) commit(&s);
+    pass_sens_close(&c);
+    return ok;
+}
+
+bool pass_select_auto(ir_graph *g, const pass_spec *spec)
+{
+    ir_selection *sel = g->selection;
+    if (!g->calib) {
+        sup_error_plain("--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on");
+        return false;
+    }
+    if ((spec->budget_bits > 0) == (spec->max_error > 0)) {
+        sup_error_plain("--precision auto needs one of --budget-bits B or --max-error E");
+        return false;
+    }
+    double t0 = sup_now();
+    sel->automatic = true;
+    sel->budget_bits = spec->budget_bits;
+    sel->max_error = spec->max_error;
+    sel->metric = metric_name(g);
+    /* the :a8 / :static of the auto that applies (the default's, else the first override's) */
+    q_precision act = spec->dflt;
+    for (int o = 0; o < spec->n_overrides && !spec->dflt_automatic; o++)
+        if (spec->overrides[o].automatic) act = spec->overrides[o].f;
+    sup_arena tmp = {0};
+    bool ok = select_with(g, spec, &act, &tmp);
+    sup_arena_free(&tmp);
+    if (!ok) return false;
+    explain(g);
+    sel->seconds = sup_now() - t0;
+    return true;
+}
+
+bool pass_measure_fixed(ir_graph *g)
+{
+    ir_selection *sel = g->selection;
+    if (!g->calib || !sel) return true;
+    double t0 = sup_now();
+    sel->metric = metric_name(g);
+    sup_arena tmp = {0};
+    pass_sens c;
+    bool ok = pass_sens_open(&c, g, &tmp);
+    for (int i = 0; ok && i < c.n_t; i++) {
+        pass_sens_fixed_candidate(g, &c.t[i]);
+        ok = pass_sens_prepare_candidates(&c, c.t[i].d, c.t[i].orig);
+    }
+    if (ok) {
+        search s = {.c = &c};
+        pass_sens_alloc_acc(&c);
+        build_items(&s);
+        int *none = sup_arena_alloc(&tmp, sizeof(int) * (size_t)(c.n_t + 1));
+        for (int i = 0; i < c.n_t; i++) none[i] = -1;
+        sel->sens_samples = pass_sens_count(&c, NULL);
+        double e_add;
+        ok = pass_sens_measure(&c, sel->sens_samples, none) && pass_sens_verify(&c, s.config, &sel->calib_error, &e_add);
+        if (ok) commit(&s);
+    }
+    pass_sens_close(&c);
+    sup_arena_free(&tmp);
+    if (!ok) return false;
+    explain(g);
+    sel->seconds = sup_now() - t0;
+    return true;
+}
