@@ -158,8 +158,6 @@ typedef struct ir_calibration {
     double percentile;
     int64_t samples;      /* calibration samples streamed */
     double seconds;
-    const char *const *specs; /* the --calib NAME=FILE.npy, for later passes */
-    int n_specs;
     ir_calib_stats **of_node;  /* per node: its statistics, or NULL */
     int n_observed;
     double **gptq_u;      /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */

@@ -323,11 +323,12 @@ static const char *metric_name(const ir_graph *g)
     return logits == g->n_outputs ? "kl" : logits ? "mixed" : "rel_rms";
 }
 
-static bool select_with(ir_graph *g, const pass_spec *spec, const q_precision *act, sup_arena *tmp)
+static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_data *data, const q_precision *act,
+                        sup_arena *tmp)
 {
     ir_selection *sel = g->selection;
     pass_sens c;
-    if (!pass_sens_open(&c, g, tmp)) return false;
+    if (!pass_sens_open(&c, g, data, tmp)) return false;
     bool ok = true;
     sup_progress pr;
     sup_progress_begin(&pr, "quantizing candidates");
@@ -354,11 +355,10 @@ static bool select_with(ir_graph *g, const pass_spec *spec, const q_precision *a
         else ok = pass_sens_verify(&c, s.config, &sel->calib_error, &(double){0});
     }
     if (ok) commit(&s);
-    pass_sens_close(&c);
     return ok;
 }
 
-bool pass_select_auto(ir_graph *g, const pass_spec *spec)
+bool pass_select_auto(ir_graph *g, const pass_spec *spec, const pass_calib_data *data)
 {
     ir_selection *sel = g->selection;
     if (!g->calib) {
@@ -379,7 +379,7 @@ bool pass_select_auto(ir_graph *g, const pass_spec *spec)
     for (int o = 0; o < spec->n_overrides && !spec->dflt_automatic; o++)
         if (spec->overrides[o].automatic) act = spec->overrides[o].f;
     sup_arena tmp = {0};
-    bool ok = select_with(g, spec, &act, &tmp);
+    bool ok = select_with(g, spec, data, &act, &tmp);
     sup_arena_free(&tmp);
     if (!ok) return false;
     explain(g);
@@ -387,7 +387,7 @@ bool pass_select_auto(ir_graph *g, const pass_spec *spec)
     return true;
 }
 
-bool pass_measure_fixed(ir_graph *g)
+bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data)
 {
     ir_selection *sel = g->selection;
     if (!g->calib || !sel) return true;
@@ -395,7 +395,7 @@ bool pass_measure_fixed(ir_graph *g)
     sel->metric = metric_name(g);
     sup_arena tmp = {0};
     pass_sens c;
-    bool ok = pass_sens_open(&c, g, &tmp);
+    bool ok = pass_sens_open(&c, g, data, &tmp);
     for (int i = 0; ok && i < c.n_t; i++) {
         pass_sens_fixed_candidate(g, &c.t[i]);
         ok = pass_sens_prepare_candidates(&c, c.t[i].d, c.t[i].orig);
@@ -411,7 +411,6 @@ bool pass_measure_fixed(ir_graph *g)
         ok = pass_sens_measure(&c, sel->sens_samples, none) && pass_sens_verify(&c, s.config, &sel->calib_error, &e_add);
         if (ok) commit(&s);
     }
-    pass_sens_close(&c);
     sup_arena_free(&tmp);
     if (!ok) return false;
     explain(g);

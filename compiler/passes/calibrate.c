@@ -86,15 +86,31 @@ static bool accumulate(const ir_graph *g, ir_calib_stats *s, const float *x, int
     return true;
 }
 
-bool pass_calib_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *samples)
+bool pass_calib_open(const ir_graph *g, const pass_prec_options *o, pass_calib_data *d)
 {
+    memset(d, 0, sizeof *d);
+    if (!o || o->n_calib == 0) return true;
+    d->method = Q_OBS_MSE;
+    d->percentile = 99.99;
+    if (o->calib_method && !q_observer_parse(o->calib_method, &d->method, &d->percentile)) {
+        sup_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
+                       o->calib_method);
+        return false;
+    }
     int64_t batch;
-    if (!interp_files_open(g, specs, n, ins, &batch)) return false;
-    *samples = batch < 0 ? 1 : batch;
+    if (!interp_files_open(g, o->calib, o->n_calib, d->ins, &batch)) return false;
+    d->n = o->n_calib;
+    d->samples = batch < 0 ? 1 : batch;
     return true;
 }
 
-static bool stream(ir_graph *g, ir_calibration *c, interp_file *ins, int n_ins)
+void pass_calib_close(pass_calib_data *d)
+{
+    for (int i = 0; i < d->n; i++) interp_file_close(&d->ins[i]);
+    d->n = 0;
+}
+
+static bool stream(ir_graph *g, ir_calibration *c, const interp_file *ins, int n_ins)
 {
     sup_arena scratch = {0};
     interp *it = interp_new(&scratch, g);
@@ -116,21 +132,15 @@ static bool stream(ir_graph *g, ir_calibration *c, interp_file *ins, int n_ins)
     return ok;
 }
 
-bool pass_calibrate(ir_graph *g, const pass_prec_options *o, bool second_moments)
+bool pass_calibrate(ir_graph *g, const pass_calib_data *d, bool second_moments)
 {
-    if (!o || o->n_calib == 0) return true;
+    if (!d || d->n == 0) return true;
     double t0 = sup_now();
     ir_calibration *c = sup_arena_alloc(g->arena, sizeof *c);
     c->second_moments = second_moments;
-    c->method = Q_OBS_MSE;
-    c->percentile = 99.99;
-    if (o->calib_method && !q_observer_parse(o->calib_method, &c->method, &c->percentile)) {
-        sup_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
-                       o->calib_method);
-        return false;
-    }
-    c->specs = o->calib;
-    c->n_specs = o->n_calib;
+    c->method = d->method;
+    c->percentile = d->percentile;
+    c->samples = d->samples;
     c->of_node = sup_arena_alloc(g->arena, sizeof *c->of_node * (size_t)g->n_nodes);
     c->gptq_u = sup_arena_alloc(g->arena, sizeof *c->gptq_u * (size_t)g->n_nodes);
     c->gptq_dead = sup_arena_alloc(g->arena, sizeof *c->gptq_dead * (size_t)g->n_nodes);
@@ -140,11 +150,7 @@ bool pass_calibrate(ir_graph *g, const pass_prec_options *o, bool second_moments
         if (n->op == IR_OP_LINEAR) observe(g, c, n->inputs[0], weight_matrix);
         if (n->op == IR_OP_MATMUL) observe(g, c, n->inputs[0], false), observe(g, c, n->inputs[1], false);
     }
-    interp_file ins[PASS_MAX_CALIB];
-    if (!pass_calib_open(g, o->calib, o->n_calib, ins, &c->samples)) return false;
-    bool ok = stream(g, c, ins, o->n_calib);
-    for (int i = 0; i < o->n_calib; i++) interp_file_close(&ins[i]);
-    if (!ok) return false;
+    if (!stream(g, c, d->ins, d->n)) return false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_calib_stats *s = c->of_node[i];
         if (!s) continue;

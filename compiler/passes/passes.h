@@ -162,10 +162,27 @@ bool pass_infer_shapes(ir_graph *g);
 
 /* ---- calibrate.c: the calibrate pass ------------------------------------ */
 
+/* The calibration samples (--calib NAME=FILE.npy for every input), opened
+ * once by the pipeline and read by calibrate, select precision and the
+ * automatic selection. */
+typedef struct pass_calib_data {
+    interp_file ins[PASS_MAX_CALIB];
+    int n;           /* 0: no --calib */
+    int64_t samples; /* in every file (1 if none is batched) */
+    q_observer method;
+    double percentile;
+} pass_calib_data;
+
+/* Parses --calib-method and opens the calibration files for every input of
+ * g (as interp_files_open); without --calib, n = 0 and nothing is checked.
+ * On failure reports why and leaves nothing open; on success close with
+ * pass_calib_close. */
+bool pass_calib_open(const ir_graph *g, const pass_prec_options *o, pass_calib_data *d);
+void pass_calib_close(pass_calib_data *d);
 /* The pass: streams every calibration sample through the interpreter (f32
- * weights) and fills g->calib. No-op without --calib. Memory does not grow
- * with the number of samples. */
-bool pass_calibrate(ir_graph *g, const pass_prec_options *o, bool second_moments);
+ * weights) and fills g->calib. No-op without calibration data. Memory does
+ * not grow with the number of samples. */
+bool pass_calibrate(ir_graph *g, const pass_calib_data *d, bool second_moments);
 /* E[x x^T] (k x k) of the inputs of the linear layers using weight node w,
  * averaged over them, in arena; NULL if not collected. */
 const double *pass_calib_second_moment(const ir_graph *g, int32_t w, sup_arena *arena);
@@ -173,9 +190,6 @@ const double *pass_calib_second_moment(const ir_graph *g, int32_t w, sup_arena *
  * layers using weight node w: the largest clip over them / 127 (1 if the
  * activation was all zeros). */
 float pass_calib_act_scale(const ir_graph *g, int32_t w);
-/* Opens the calibration files (NAME=FILE.npy) for every input of g, as
- * interp_files_open; *samples gets the number of samples. */
-bool pass_calib_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *samples);
 
 /* ---- precision.c: the select-precision pass ----------------------------- */
 
@@ -217,7 +231,7 @@ bool pass_spec_has_gptq(const pass_spec *spec);
  * that lists them. Weights whose format is `auto` are chosen by
  * pass_select_auto; `:static` activation scales come from g->calib. Records
  * every decision in g->selection. */
-bool pass_select_precision(ir_graph *g, const pass_spec *spec);
+bool pass_select_precision(ir_graph *g, const pass_spec *spec, const pass_calib_data *data);
 
 /* ---- sensitivity.c: measuring candidates for automatic selection -------- */
 
@@ -237,9 +251,7 @@ typedef struct pass_sens {
     ir_graph *g;
     sup_arena *tmp;
     interp *it;
-    interp_file ins[PASS_MAX_CALIB];
-    int n_ins;
-    int64_t samples;
+    const pass_calib_data *data; /* the calibration samples */
     int n_out;
     int64_t *out_count, *out_row;
     float **ref;
@@ -249,11 +261,10 @@ typedef struct pass_sens {
     int n_t;
 } pass_sens;
 
-/* Opens the calibration data and an interpreter over g, and a tensor per
+/* An interpreter over g reading the calibration data, and a tensor per
  * weight matrix of g->selection (in order of first consumer); tmp holds
- * everything. Close with pass_sens_close. */
-bool pass_sens_open(pass_sens *c, ir_graph *g, sup_arena *tmp);
-void pass_sens_close(pass_sens *c);
+ * everything (freeing tmp is the only clean-up). */
+bool pass_sens_open(pass_sens *c, ir_graph *g, const pass_calib_data *data, sup_arena *tmp);
 /* The auto candidates of d: f32, int8, FP8 and int4 variants (act: the
  * auto's :a8/:static modifiers). */
 void pass_sens_list_candidates(ir_graph *g, ir_decision *d, const q_precision *act);
@@ -291,10 +302,10 @@ double pass_sens_user_from_additive(const pass_sens *c, double e);
  * allocates by a dynamic program over bytes (least predicted error within
  * the budget, or fewest bytes within the error), then verifies the result
  * with full runs and repairs it if it misses. */
-bool pass_select_auto(ir_graph *g, const pass_spec *spec);
+bool pass_select_auto(ir_graph *g, const pass_spec *spec, const pass_calib_data *data);
 /* Measures the sensitivity of the formats already chosen and the final
  * output error on the calibration samples, for the report of a fixed spec. */
-bool pass_measure_fixed(ir_graph *g);
+bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data);
 
 /* ---- quantize_weights.c: the quantize-weights pass ---------------------- */
 

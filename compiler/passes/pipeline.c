@@ -29,6 +29,21 @@ ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pas
     return g;
 }
 
+/* calibrate -> select precision -> quantize weights, on the calibration
+ * data the caller opened. */
+static bool precision_passes(ir_graph *g, const pass_spec *spec, const pass_calib_data *data, bool second_moments,
+                             const pass_options *opts)
+{
+    const pass_prec_options *o = &opts->prec;
+    if (!pass_calibrate(g, data, second_moments) || !after_pass(g, "calibrate", opts)) return false;
+    if (!pass_select_precision(g, spec, data)) return false;
+    /* a fixed choice is measured too when someone will read the numbers */
+    bool explain = o->report || o->verbose;
+    if (explain && !g->selection->automatic && !pass_measure_fixed(g, data)) return false;
+    if (!after_pass(g, "precision", opts)) return false;
+    return pass_quantize_weights(g) && after_pass(g, "quantize", opts);
+}
+
 bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts)
 {
     const pass_prec_options *o = &opts->prec;
@@ -38,13 +53,11 @@ bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *
     spec.max_error = o->max_error;
     spec.sens_samples = o->sens_samples;
     bool second_moments = o->precision && (pass_spec_has_auto(&spec) || pass_spec_has_gptq(&spec));
-    if (!pass_calibrate(g, o, second_moments) || !after_pass(g, "calibrate", opts)) return false;
-    if (!pass_select_precision(g, o->precision ? &spec : NULL)) return false;
-    /* a fixed choice is measured too when someone will read the numbers */
-    bool explain = o->report || o->verbose;
-    if (explain && !g->selection->automatic && !pass_measure_fixed(g)) return false;
-    if (!after_pass(g, "precision", opts)) return false;
-    if (!pass_quantize_weights(g) || !after_pass(g, "quantize", opts)) return false;
+    pass_calib_data data;
+    if (!pass_calib_open(g, o, &data)) return false;
+    bool ok = precision_passes(g, o->precision ? &spec : NULL, &data, second_moments, opts);
+    pass_calib_close(&data);
+    if (!ok) return false;
     if (o->verbose) ir_report_print_table(g, stderr);
     return !o->report || ir_report_write_json(g, o->report);
 }

@@ -170,7 +170,7 @@ static bool static_scales(ir_graph *g)
     return true;
 }
 
-bool pass_select_precision(ir_graph *g, const pass_spec *spec)
+bool pass_select_precision(ir_graph *g, const pass_spec *spec, const pass_calib_data *data)
 {
     pass_spec none = {.dflt = {.format = QFMT_F32, .clip = Q_CLIP_MINMAX}};
     bool have_spec = spec != NULL;
@@ -203,5 +203,5 @@ bool pass_select_precision(ir_graph *g, const pass_spec *spec)
             return false;
         }
     if (!static_scales(g)) return false;
-    return !any_auto || pass_select_auto(g, spec);
+    return !any_auto || pass_select_auto(g, spec, data);
 }

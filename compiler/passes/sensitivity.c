@@ -103,7 +103,7 @@ static void set_f32(pass_sens *c, pass_sens_tensor *t)
 static bool run_reference(pass_sens *c, int64_t s)
 {
     for (int i = 0; i < c->n_t; i++) set_f32(c, &c->t[i]);
-    if (!interp_files_load(c->g, c->it, c->ins, c->n_ins, s) || !interp_run(c->it)) return false;
+    if (!interp_files_load(c->g, c->it, c->data->ins, c->data->n, s) || !interp_run(c->it)) return false;
     for (int o = 0; o < c->n_out; o++) {
         memcpy(c->ref[o], interp_output(c->it, o), sizeof(float) * (size_t)c->out_count[o]);
         if (c->g->outputs[o].logits) q_log_softmax(c->ref[o], c->out_count[o], c->out_row[o], c->ref_logp[o]);
@@ -166,7 +166,7 @@ int pass_sens_count(const pass_sens *c, const pass_spec *spec)
     int64_t n = (QP_SENS_ROWS + rows - 1) / rows;
     if (n < QP_SENS_SAMPLES) n = QP_SENS_SAMPLES;
     if (spec && spec->sens_samples > 0) n = spec->sens_samples;
-    return (int)(n < c->samples ? n : c->samples);
+    return (int)(n < c->data->samples ? n : c->data->samples);
 }
 
 /* Measures sensitivities over evenly spaced samples. base_choice: the
@@ -176,7 +176,7 @@ bool pass_sens_measure(pass_sens *c, int n_samples, const int *base_choice)
     sup_progress pr;
     sup_progress_begin(&pr, "measuring sensitivity");
     for (int i = 0; i < n_samples; i++) {
-        if (!measure_sample(c, (int64_t)i * c->samples / n_samples, base_choice)) return false;
+        if (!measure_sample(c, (int64_t)i * c->data->samples / n_samples, base_choice)) return false;
         sup_progress_update(&pr, i + 1, n_samples);
     }
     sup_progress_end(&pr);
@@ -200,9 +200,9 @@ bool pass_sens_verify(pass_sens *c, const int *choice, double *err, double *err_
     q_error_acc *acc = sup_arena_alloc(c->tmp, sizeof *acc * (size_t)c->n_out);
     sup_progress pr;
     sup_progress_begin(&pr, "verifying");
-    for (int64_t s = 0; s < c->samples; s++) {
+    for (int64_t s = 0; s < c->data->samples; s++) {
         if (!run_reference(c, s) || !run_config(c, choice, acc)) return false;
-        sup_progress_update(&pr, s + 1, c->samples);
+        sup_progress_update(&pr, s + 1, c->data->samples);
     }
     sup_progress_end(&pr);
     *err = user_error(c, acc);
@@ -366,13 +366,12 @@ void pass_sens_fixed_candidate(ir_graph *g, pass_sens_tensor *t)
 
 /* ---- setting up ------------------------------------------------------------ */
 
-bool pass_sens_open(pass_sens *c, ir_graph *g, sup_arena *tmp)
+bool pass_sens_open(pass_sens *c, ir_graph *g, const pass_calib_data *data, sup_arena *tmp)
 {
     memset(c, 0, sizeof *c);
     c->g = g;
     c->tmp = tmp;
-    c->n_ins = g->calib->n_specs;
-    if (!pass_calib_open(g, g->calib->specs, c->n_ins, c->ins, &c->samples)) return false;
+    c->data = data;
     c->n_out = g->n_outputs;
     c->out_count = sup_arena_alloc(tmp, sizeof(int64_t) * (size_t)c->n_out);
     c->out_row = sup_arena_alloc(tmp, sizeof(int64_t) * (size_t)c->n_out);
@@ -407,11 +406,6 @@ bool pass_sens_open(pass_sens *c, ir_graph *g, sup_arena *tmp)
             c->t[j] = c->t[j - 1], c->t[j - 1] = tt;
         }
     return true;
-}
-
-void pass_sens_close(pass_sens *c)
-{
-    for (int i = 0; i < c->n_ins; i++) interp_file_close(&c->ins[i]);
 }
 
 void pass_sens_alloc_acc(pass_sens *c)

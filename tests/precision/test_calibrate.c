@@ -271,7 +271,9 @@ static void test_pass_on_digits(void **state)
     assert_non_null(g);
     const char *calib = sup_arena_printf(&a, "x=%s/examples/digits/calib_x.npy", getenv("QMC_SOURCE"));
     pass_prec_options o = {.calib = {calib}, .n_calib = 1, .calib_method = "percentile"};
-    assert_true(pass_calibrate(g, &o, true));
+    pass_calib_data d;
+    assert_true(pass_calib_open(g, &o, &d) && pass_calibrate(g, &d, true));
+    pass_calib_close(&d);
     assert_int_equal(g->calib->samples, 256);
     assert_int_equal(g->calib->n_observed, 3); /* x, h, h#2: the inputs of fc1, fc2, fc3 */
     const ir_calib_stats *x = g->calib->of_node[g->inputs[0].node];
@@ -311,7 +313,11 @@ static void test_pass_order_independent(void **state)
     ir_graph *g1 = digits(&a), *g2 = digits(&a);
     pass_prec_options o1 = {.calib = {sup_arena_printf(&a, "x=%s", path)}, .n_calib = 1};
     pass_prec_options o2 = {.calib = {sup_arena_printf(&a, "x=%s", rpath)}, .n_calib = 1};
-    assert_true(pass_calibrate(g1, &o1, false) && pass_calibrate(g2, &o2, false));
+    pass_calib_data d1, d2;
+    assert_true(pass_calib_open(g1, &o1, &d1) && pass_calibrate(g1, &d1, false));
+    assert_true(pass_calib_open(g2, &o2, &d2) && pass_calibrate(g2, &d2, false));
+    pass_calib_close(&d1);
+    pass_calib_close(&d2);
     for (int i = 0; i < g1->n_nodes; i++) {
         const ir_calib_stats *s1 = g1->calib->of_node[i], *s2 = g2->calib->of_node[i];
         assert_true((s1 == NULL) == (s2 == NULL));
