@@ -62,6 +62,8 @@ bool cg_target_has(const cg_target *t, const char *feature);
 const char *cg_target_feature_list(sup_arena *arena, const cg_target *t);
 /* `qmc targets`: architectures, CPUs and features. */
 void cg_targets_print(FILE *out);
+/* --print-target: the resolved triple, CPU and features. */
+void cg_target_print(FILE *out, sup_arena *arena, const cg_target *t);
 /* The features qmc's kernels choose from on arch (LLVM's names,
  * NULL-terminated): the only ones a compiled model asks the runtime for. */
 const char *const *cg_arch_feature_names(cg_arch arch);
@@ -284,5 +286,12 @@ bool cg_write_header(sup_arena *arena, const ir_graph *g, const ir_plan *plan, c
 
 /* Links object `obj` into an executable or library at `out` (atomically). */
 bool cg_link(sup_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj, const char *out);
+
+/* ---- output.c: the artefacts of qmc compile ---------------------------- */
+
+/* Writes what o->emit asks for (exe, obj + header, lib/shared + header,
+ * llvm, bc, asm) at o->output, or a name made from the model's (then set
+ * in o->output). Atomic; false after reporting errors. */
+bool cg_write_output(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t, cg_options *o);
 
 #endif

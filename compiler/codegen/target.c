@@ -313,3 +313,8 @@ void cg_targets_print(FILE *out)
         fputc('\n', out);
     }
 }
+
+void cg_target_print(FILE *out, sup_arena *arena, const cg_target *t)
+{
+    fprintf(out, "target: %s\ncpu: %s\nfeatures: %s\n", t->triple, t->cpu, cg_target_feature_list(arena, t));
+}

@@ -329,8 +329,8 @@ int cli_eval(int argc, char **argv)
     if (!parse_args(argc, argv, &a)) return 1;
     sup_arena arena = {0};
     int status = 1;
-    ir_graph *g = pass_pipeline_load(&arena, a.model, &a.po);
-    if (g && pass_pipeline_precision(&arena, g, &a.po)) {
+    ir_graph *g = pass_pipeline(&arena, a.model, &a.po, PASS_UNTIL_QUANTIZE);
+    if (g) {
         interp *it = interp_new(&arena, g);
         interp_use_quantized_weights(it, g);
         status = strcmp(a.metric, "accuracy") == 0     ? eval_accuracy(&a, g, it)

@@ -78,8 +78,8 @@ int cli_inspect(int argc, char **argv)
     } else {
         /* the precision passes run when asked for, or when their IR is */
         bool later = precision || po.prec.n_calib || (po.dump_after && strcmp(po.dump_after, "build") && strcmp(po.dump_after, "shape"));
-        ir_graph *g = pass_pipeline_load(&arena, model, &po);
-        if (g && (!later || pass_pipeline_precision(&arena, g, &po))) {
+        ir_graph *g = pass_pipeline(&arena, model, &po, later ? PASS_UNTIL_QUANTIZE : PASS_UNTIL_SHAPE);
+        if (g) {
             if (!po.dump_after) ir_dump(stdout, g);
             status = 0;
         }

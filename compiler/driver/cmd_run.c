@@ -83,10 +83,10 @@ static bool write_output(const char *path, int rank, const int64_t *shape, const
     return true;
 }
 
-static int run(const run_args *a, sup_arena *arena)
+static int run(run_args *a, sup_arena *arena)
 {
-    ir_graph *g = pass_pipeline_load(arena, a->model, &a->po);
-    if (!g || !pass_pipeline_precision(arena, g, &a->po)) return 1;
+    ir_graph *g = pass_pipeline(arena, a->model, &a->po, PASS_UNTIL_QUANTIZE);
+    if (!g) return 1;
     interp_file ins[MAX_PORTS];
     int n_open = 0, status = 1;
     int out_ports[MAX_PORTS];

@@ -33,16 +33,33 @@ typedef struct pass_options {
     const char *weights_override; /* --weights */
     const char *dump_after;       /* --dump-after=PASS: print the IR after that pass */
     pass_prec_options prec;              /* calibration and precision selection */
+    cg_options cg;                /* emit only: what to write, for which target */
+    bool dump_ir;                 /* emit only: --dump-ir, the IR after the last pass */
 } pass_options;
 
-/* parse -> build graph -> infer shapes, with ir_verify after each pass.
- * Returns NULL after reporting errors. */
-ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pass_options *opts);
+/* How far pass_pipeline goes. */
+typedef enum pass_until {
+    PASS_UNTIL_SHAPE,    /* parse, build graph, infer shapes */
+    PASS_UNTIL_QUANTIZE, /* ... calibrate, select precision, quantize weights (and the report) */
+    PASS_UNTIL_EMIT,     /* ... lower, emit */
+} pass_until;
+
+/* The whole pipeline, with ir_verify after every pass:
+ *   parse -> build graph -> infer shapes -> calibrate -> select precision
+ *   -> quantize weights -> lower -> emit
+ * up to `until`. Returns the graph, or NULL after reporting errors. For
+ * EMIT the target is resolved (and printed, --print-target) first and
+ * opts->cg.output gets the path written. */
+ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *opts, pass_until until);
 /* The names --dump-after accepts, NULL-terminated. */
 extern const char *const pass_names[];
+/* Its three stretches. parse -> build graph -> infer shapes. */
+ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pass_options *opts);
 /* calibrate -> select precision -> quantize weights -> report, from
  * opts->prec (a NULL precision: everything f32). */
 bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts);
+/* lower -> emit, for target t, as opts->cg asks. */
+bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_options *opts);
 
 /* ---- build_values.c: values during elaboration -------------------------- */
 

@@ -4,7 +4,10 @@
  *   -> quantize weights -> (report) -> lower -> emit
  *
  * ir_verify runs after every pass that produces or changes the graph;
- * --dump-after=PASS prints the IR at that point. */
+ * --dump-after=PASS prints the IR at that point. The calibration samples
+ * are opened once, here, and handed to the passes that read them. The
+ * driver parses options and calls pass_pipeline; `qmc run`, `eval` and
+ * `inspect` stop before lower. */
 #include <string.h>
 
 #include "passes.h"
@@ -60,4 +63,28 @@ bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *
     if (!ok) return false;
     if (o->verbose) ir_report_print_table(g, stderr);
     return !o->report || ir_report_write_json(g, o->report);
+}
+
+bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_options *opts)
+{
+    ir_plan plan;
+    if (!pass_lower(g, &plan, cg_target_int8_dot(t)) || !after_pass(g, "lower", opts)) return false;
+    if (opts->prec.verbose) cg_print_kernels(stderr, arena, g, &plan, t);
+    if (opts->dump_ir) ir_dump(stdout, g);
+    return cg_write_output(arena, g, &plan, t, &opts->cg);
+}
+
+ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *opts, pass_until until)
+{
+    cg_target t;
+    if (until == PASS_UNTIL_EMIT) {
+        const cg_options *cg = &opts->cg;
+        if (!cg_target_resolve(arena, cg->triple, cg->cpu, cg->features, &t)) return NULL;
+        if (cg->print_target) cg_target_print(stdout, arena, &t);
+    }
+    ir_graph *g = pass_pipeline_load(arena, model_path, opts);
+    if (!g || until == PASS_UNTIL_SHAPE) return g;
+    if (!pass_pipeline_precision(arena, g, opts)) return NULL;
+    if (until == PASS_UNTIL_QUANTIZE) return g;
+    return pass_pipeline_emit(arena, g, &t, opts) ? g : NULL;
 }
