@@ -1,6 +1,7 @@
 /* test_json.c: the strict JSON reader (fe_json_parse): values, escapes and
  * surrogates, rejection with the byte offset of the problem, duplicate
  * keys, the depth limit and integers beyond 64 bits. */
+#include "frontend.h"
 #include "unit.h"
 
 static sup_arena arena;

@@ -8,7 +8,7 @@
  *   fe_json_parse, its names and shapes are the model's, the bytes and
  *   bits add up to the totals, and its precision_spec reproduces the
  *   formats. */
-#include "../unit/unit.h"
+#include "unit.h"
 
 #include <math.h>
 #include <unistd.h>

@@ -8,7 +8,7 @@
  * a brute-force search that quantizes every sample; KL keeps a uniform
  * distribution whole and clips far outliers. The pass: the statistics of
  * digits' activations, and the same histograms with the samples reversed. */
-#include "../unit/unit.h"
+#include "unit.h"
 
 #include <math.h>
 #include <unistd.h>

@@ -1,5 +1,6 @@
 /* test_parser.c: the grammar (fe_parse_text + fe_ast_dump) and its error
  * messages, captured exactly. */
+#include "frontend.h"
 #include "unit.h"
 
 static sup_arena arena;

@@ -1,6 +1,7 @@
 /* test_lexer.c: tokens of the model language (fe_lex_dump), in particular
  * the two context rules: digits after '.' are integers, and '{' glued to a
  * name, integer or '}' is an interpolation. */
+#include "frontend.h"
 #include "unit.h"
 
 /* Lexes src; returns the dump (free it) and the count in *n. */

@@ -1,4 +1,4 @@
-/* unit.h: helpers shared by the cmocka unit tests of the foundation.
+/* unit.h: helpers shared by the cmocka unit tests (tests/<folder>/test_*.c).
  *
  * Diagnostics are captured into a string (sup_diag_set_stream on an
  * open_memstream) so tests can assert the exact messages. */
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "frontend.h"
+#include "support.h"
 
 /* Collects everything diagnostics print between begin and end. */
 typedef struct capture {

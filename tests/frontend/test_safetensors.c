@@ -4,6 +4,7 @@
 #include <math.h>
 #include <unistd.h>
 
+#include "frontend.h"
 #include "unit.h"
 
 static sup_arena arena;

@@ -5,7 +5,7 @@
  * model (one sensitive tensor gets int8 when the budget allows); ties go to
  * fewer bytes; budgets below the minimum and unreachable errors are
  * reported; large tables never exceed the budget despite rounding. */
-#include "../unit/unit.h"
+#include "unit.h"
 
 #include <math.h>
 

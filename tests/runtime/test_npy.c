@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rt.h"
 #include "unit.h"
 
 /* An .npy image: magic, version, dict padded with spaces to a multiple of
