@@ -12,7 +12,7 @@
 // and attention also holds its T x T scores (f32), as qmc's attention does.
 // A linear layer of an :a8 build also holds its input quantized to int8 while
 // it runs: one code per element (rows padded to the int4 group), a scale
-// per row and a sum per row and group, as compiler/lower.c describes them
+// per row and a sum per row and group, as compiler/ir/plan.c describes them
 // (not its float copy of the rows, which a target with integer dot
 // products does not need). Peak = max over nodes of the bytes live then
 // (4-byte elements; also given with each buffer rounded up to 64 bytes, as

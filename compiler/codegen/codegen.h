@@ -1,8 +1,9 @@
 /* codegen.h: the LLVM emission's internal header, one section per file.
  *
  * Emission works on a verified, lowered graph: every node has a buffer
- * (lower.c) and every weight matrix a precision (precision.c) and, unless
- * f32, its quantized form (quantize_weights.c). Each op becomes one LLVM
+ * (passes/lower.c, ir/plan.c) and every weight matrix a precision
+ * (passes/precision.c) and, unless f32, its quantized form
+ * (passes/quantize_weights.c). Each op becomes one LLVM
  * function named after its graph node; weights become constant globals
  * named after their tensors; the entry points call the node functions in
  * order. Everything goes through the LLVM C API (LLVM 19). */

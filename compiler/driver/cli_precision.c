@@ -2,7 +2,7 @@
  * `qmc compile`, `qmc run` and `qmc eval` share so that a choice can be
  * evaluated in the interpreter before it is compiled:
  *
- *   --precision SPEC            formats, or auto (see precision.c)
+ *   --precision SPEC            formats, or auto (see passes/precision.c)
  *   --calib NAME=FILE.npy       calibration samples for input NAME (repeatable)
  *   --calib-method M            minmax, percentile[=P], mse, kl
  *   --budget-bits B             auto: average bits per weight at most B

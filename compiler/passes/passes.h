@@ -216,7 +216,8 @@ float pass_calib_act_scale(const ir_graph *g, int32_t w);
  * optional modifiers :asym (int4 with zero points), :mse (MSE clipping),
  * :minmax, :a8 (int8 activations), :static (with :a8, one calibrated
  * activation scale). FORMAT may also be `auto` (optionally auto:a8 or
- * auto:a8:static): those weights are chosen by measurement (sensitivity.c)
+ * auto:a8:static): those weights are chosen by measurement (sensitivity.c,
+ * allocate.c)
  * within --budget-bits or --max-error. */
 typedef struct pass_override {
     const char *glob;

@@ -6,7 +6,7 @@
  * Precedence, lowest first: the spec's default, the model's annotation
  * (`fc1.weight @int4`), the spec's GLOB=FORMAT overrides in order.
  * Weights whose format resolves to `auto` are chosen by measurement
- * (sensitivity.c); a format with `:a8:static` gets its activation scale
+ * (sensitivity.c, allocate.c); a format with `:a8:static` gets its activation scale
  * from the calibrate pass. g->selection records where every matrix's
  * format came from, for the report. */
 #include <fnmatch.h>
