@@ -93,13 +93,19 @@ static const char *parse_string(json_parser *p, size_t *out_len)
     p->pos++; /* opening quote */
     size_t start = p->pos, end = start;
     while (end < p->len && p->text[end] != '"') end += p->text[end] == '\\' ? 2 : 1;
-    if (end >= p->len) return json_fail(p, "unterminated string"), NULL;
+    if (end >= p->len) {
+        json_fail(p, "unterminated string");
+        return NULL;
+    }
     /* decoded text is never longer than the source */
     char *o = sup_arena_alloc(p->arena, end - start + 1);
     size_t n = 0;
     while (p->pos < end) {
         unsigned char c = (unsigned char)p->text[p->pos];
-        if (c < 0x20) return json_fail(p, "control character in string"), NULL;
+        if (c < 0x20) {
+            json_fail(p, "control character in string");
+            return NULL;
+        }
         if (c != '\\') {
             o[n++] = (char)c;
             p->pos++;
@@ -118,21 +124,30 @@ static const char *parse_string(json_parser *p, size_t *out_len)
         case 't': o[n++] = '\t'; break;
         case 'u': {
             unsigned cp, lo;
-            if (!read_hex4(p, &cp)) return json_fail(p, "bad \\u escape"), NULL;
+            if (!read_hex4(p, &cp)) {
+                json_fail(p, "bad \\u escape");
+                return NULL;
+            }
             if (cp >= 0xd800 && cp < 0xdc00) {
-                if (!match_word(p, "\\u") || !read_hex4(p, &lo) || lo < 0xdc00 || lo >= 0xe000)
-                    return json_fail(p, "unpaired surrogate in \\u escape"), NULL;
+                if (!match_word(p, "\\u") || !read_hex4(p, &lo) || lo < 0xdc00 || lo >= 0xe000) {
+                    json_fail(p, "unpaired surrogate in \\u escape");
+                    return NULL;
+                }
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             } else if (cp >= 0xdc00 && cp < 0xe000) {
-                return json_fail(p, "unpaired surrogate in \\u escape"), NULL;
+                json_fail(p, "unpaired surrogate in \\u escape");
+                return NULL;
             }
             n += put_utf8(o + n, cp);
             break;
         }
-        default: p->pos--; return json_fail(p, "bad escape in string"), NULL;
+        default: p->pos--; json_fail(p, "bad escape in string"); return NULL;
         }
     }
-    if (p->pos != end) return json_fail(p, "bad escape in string"), NULL;
+    if (p->pos != end) {
+        json_fail(p, "bad escape in string");
+        return NULL;
+    }
     p->pos = end + 1;
     o[n] = 0;
     *out_len = n;

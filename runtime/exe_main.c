@@ -189,8 +189,10 @@ static int parse_args(exe *e, int argc, char **argv)
     const char *v;
     long n;
     while (c.i < c.argc && !c.failed) {
-        if (strcmp(argv[c.i], "--help") == 0 || strcmp(argv[c.i], "-h") == 0)
-            return usage(e, stdout), -1;
+        if (strcmp(argv[c.i], "--help") == 0 || strcmp(argv[c.i], "-h") == 0) {
+            usage(e, stdout);
+            return -1;
+        }
         if (cli_value(e, &c, "--input", &v)) e->ins[e->n_ins++].path = v;
         else if (cli_value(e, &c, "--output", &v)) e->outs[e->n_outs++].path = v;
         else if (cli_value(e, &c, "--weights", &v)) e->weights = v;

@@ -218,8 +218,10 @@ bool cg_write_file(const char *path, const void *data, size_t len)
 {
     char err[256];
     rt_write_piece piece = {data, len};
-    if (rt_file_write_atomic(path, &piece, 1, err, sizeof err) != QMC_OK)
-        return sup_error_plain("%s: %s", path, err), false;
+    if (rt_file_write_atomic(path, &piece, 1, err, sizeof err) != QMC_OK) {
+        sup_error_plain("%s: %s", path, err);
+        return false;
+    }
     return true;
 }
 

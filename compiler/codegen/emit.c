@@ -123,7 +123,10 @@ static bool write_weights_file(cg *c, const char *path, uint64_t *size, uint64_t
         at = (at + (int64_t)c->blobs[i].bytes + 63) / 64 * 64;
     }
     uint8_t *all = calloc(1, (size_t)at + 1);
-    if (!all) return sup_error_plain("out of memory for the weights file"), false;
+    if (!all) {
+        sup_error_plain("out of memory for the weights file");
+        return false;
+    }
     for (int i = 0; i < c->n_blobs; i++) memcpy(all + c->blobs[i].file_offset, c->blobs[i].data, c->blobs[i].bytes);
     *size = (uint64_t)at;
     *checksum = qmc_checksum(all, (size_t)at);

@@ -94,7 +94,10 @@ bool cg_write_header(sup_arena *arena, const ir_graph *g, const ir_plan *plan, c
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) return sup_error_plain("out of memory"), false;
+    if (!f) {
+        sup_error_plain("out of memory");
+        return false;
+    }
     const char *slash = strrchr(path, '/');
     write_body(f, arena, g, plan, t, slash ? slash + 1 : path);
     fclose(f);

@@ -68,7 +68,10 @@ static bool run_tool(char *const *argv)
     }
     int status;
     while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return sup_error_plain("waiting for '%s': %s", argv[0], strerror(errno)), false;
+        if (errno != EINTR) {
+            sup_error_plain("waiting for '%s': %s", argv[0], strerror(errno));
+            return false;
+        }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         sup_error_plain("'%s' failed while linking", argv[0]);
         return false;
@@ -80,7 +83,10 @@ static bool copy_file(const char *from, const char *to)
 {
     rt_mapped_file f;
     char err[256];
-    if (rt_file_map(from, &f, err, sizeof err) != QMC_OK) return sup_error_plain("%s: %s", from, err), false;
+    if (rt_file_map(from, &f, err, sizeof err) != QMC_OK) {
+        sup_error_plain("%s: %s", from, err);
+        return false;
+    }
     bool written = cg_write_file(to, f.data, f.size);
     rt_file_unmap(&f);
     return written;
@@ -93,7 +99,10 @@ bool cg_link(sup_arena *arena, const cg_target *t, cg_emit_kind kind, const char
     const char *rt = sup_arena_printf(arena, "%s/libqmc_rt.a", dir), *main_lib = sup_arena_printf(arena, "%s/libqmc_main.a", dir);
     char *tmp = sup_arena_printf(arena, "%s.link.XXXXXX", out);
     int fd = mkstemp(tmp);
-    if (fd < 0) return sup_error_plain("cannot create '%s': %s", tmp, strerror(errno)), false;
+    if (fd < 0) {
+        sup_error_plain("cannot create '%s': %s", tmp, strerror(errno));
+        return false;
+    }
     close(fd);
     bool host = t->arch == CG_ARCH_X86_64;
     const char *cc = host ? "clang-19" : "aarch64-linux-gnu-gcc";

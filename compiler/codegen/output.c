@@ -44,7 +44,10 @@ bool cg_write_output(sup_arena *arena, const ir_graph *g, const ir_plan *plan, c
     /* exe, lib, shared: an object in a temporary file, then link */
     char *obj = sup_arena_printf(arena, "%s.obj.XXXXXX", out);
     int fd = mkstemp(obj);
-    if (fd < 0) return sup_error_plain("cannot create a temporary file beside '%s'", out), false;
+    if (fd < 0) {
+        sup_error_plain("cannot create a temporary file beside '%s'", out);
+        return false;
+    }
     close(fd);
     bool ok = cg_emit_module(arena, g, plan, t, o, obj, CG_EMIT_OBJ) && cg_link(arena, t, k, obj, out);
     unlink(obj);

@@ -37,10 +37,17 @@ bool cli_precision_flag(cli *c, pass_prec_options *o)
         return true;
     if (cli_flag(c, "-v")) return o->verbose = true, true;
     if (cli_value(c, "--calib", &v)) {
-        if (o->n_calib == PASS_MAX_CALIB) return sup_error_plain("too many --calib options"), c->failed = true, true;
+        if (o->n_calib == PASS_MAX_CALIB) {
+            sup_error_plain("too many --calib options");
+            c->failed = true;
+            return true;
+        }
         const char *eq = strchr(v, '=');
-        if (!eq || eq == v || !eq[1])
-            return sup_error_plain("expected --calib NAME=FILE.npy, got '%s'", v), c->failed = true, true;
+        if (!eq || eq == v || !eq[1]) {
+            sup_error_plain("expected --calib NAME=FILE.npy, got '%s'", v);
+            c->failed = true;
+            return true;
+        }
         o->calib[o->n_calib++] = v;
         return true;
     }
@@ -76,26 +83,43 @@ bool cli_precision_check(const pass_prec_options *o)
     if (!ok) return false;
     q_observer m;
     double pct;
-    if (o->calib_method && !q_observer_parse(o->calib_method, &m, &pct))
-        return sup_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
-                              o->calib_method), false;
-    if (o->calib_method && !o->n_calib) return sup_error_plain("--calib-method needs --calib NAME=FILE.npy"), false;
-    if (!is_auto && (o->budget_bits > 0 || o->max_error > 0 || o->sens_samples > 0))
-        return sup_error_plain("%s needs --precision auto",
-                              o->budget_bits > 0 ? "--budget-bits" : o->max_error > 0 ? "--max-error"
-                                                                                     : "--sensitivity-samples"), false;
-    if (is_auto && !o->n_calib)
-        return sup_error_plain("--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on"), false;
-    if (is_gptq && !o->n_calib)
-        return sup_error_plain("--precision: ':gptq' needs --calib NAME=FILE.npy (the second moments of each layer's "
-                              "input)"), false;
-    if (is_static && !o->n_calib)
-        return sup_error_plain("--precision: ':static' activation scales need --calib NAME=FILE.npy"), false;
-    if (is_auto && o->budget_bits > 0 && o->max_error > 0)
-        return sup_error_plain("--precision auto takes one of --budget-bits and --max-error, not both"), false;
-    if (is_auto && !(o->budget_bits > 0) && !(o->max_error > 0))
-        return sup_error_plain("--precision auto needs a budget: --budget-bits B (average bits per weight) or "
-                              "--max-error E (output error on the calibration set)"), false;
+    if (o->calib_method && !q_observer_parse(o->calib_method, &m, &pct)) {
+        sup_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
+            o->calib_method);
+        return false;
+    }
+    if (o->calib_method && !o->n_calib) {
+        sup_error_plain("--calib-method needs --calib NAME=FILE.npy");
+        return false;
+    }
+    if (!is_auto && (o->budget_bits > 0 || o->max_error > 0 || o->sens_samples > 0)) {
+        sup_error_plain("%s needs --precision auto",
+            o->budget_bits > 0 ? "--budget-bits" : o->max_error > 0 ? "--max-error"
+            : "--sensitivity-samples");
+        return false;
+    }
+    if (is_auto && !o->n_calib) {
+        sup_error_plain("--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on");
+        return false;
+    }
+    if (is_gptq && !o->n_calib) {
+        sup_error_plain("--precision: ':gptq' needs --calib NAME=FILE.npy (the second moments of each layer's "
+            "input)");
+        return false;
+    }
+    if (is_static && !o->n_calib) {
+        sup_error_plain("--precision: ':static' activation scales need --calib NAME=FILE.npy");
+        return false;
+    }
+    if (is_auto && o->budget_bits > 0 && o->max_error > 0) {
+        sup_error_plain("--precision auto takes one of --budget-bits and --max-error, not both");
+        return false;
+    }
+    if (is_auto && !(o->budget_bits > 0) && !(o->max_error > 0)) {
+        sup_error_plain("--precision auto needs a budget: --budget-bits B (average bits per weight) or "
+            "--max-error E (output error on the calibration set)");
+        return false;
+    }
     return true;
 }
 

@@ -59,7 +59,10 @@ static bool parse_args(int argc, char **argv, compile_args *a)
     a->po.cg.opt_level = 3;
     while (c.i < c.argc && !c.failed) {
         const char *arg = c.argv[c.i];
-        if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
+        if (cli_flag(&c, "--help")) {
+            usage(stdout);
+            exit(0);
+        }
         if (cli_value(&c, "-o", &a->po.cg.output) || cli_value(&c, "--emit", &a->emit) ||
             cli_value(&c, "--target", &a->po.cg.triple) || cli_value(&c, "--cpu", &a->po.cg.cpu) ||
             cli_value(&c, "--features", &a->po.cg.features) || cli_precision_flag(&c, &a->po.prec) ||
@@ -77,20 +80,28 @@ static bool parse_args(int argc, char **argv, compile_args *a)
         a->model = c.argv[c.i++];
     }
     if (c.failed) return false;
-    if (!a->model) return usage(stderr), false;
+    if (!a->model) {
+        usage(stderr);
+        return false;
+    }
     a->po.cg.emit = CG_EMIT_EXE;
     if (a->emit) {
         int k = 0;
         while (emit_names[k] && strcmp(emit_names[k], a->emit)) k++;
-        if (!emit_names[k])
-            return sup_error_plain("unknown --emit '%s' (choices: exe, obj, lib, shared, llvm, bc, asm)", a->emit), false;
+        if (!emit_names[k]) {
+            sup_error_plain("unknown --emit '%s' (choices: exe, obj, lib, shared, llvm, bc, asm)", a->emit);
+            return false;
+        }
         a->po.cg.emit = (cg_emit_kind)k;
     }
     if (a->po.dump_after) {
         bool ok = false;
         for (int i = 0; pass_names[i]; i++) ok |= !strcmp(pass_names[i], a->po.dump_after);
-        if (!ok) return sup_error_plain("unknown pass '%s' for --dump-after (passes: build, shape, calibrate, precision, "
-                                       "quantize)", a->po.dump_after), false;
+        if (!ok) {
+            sup_error_plain("unknown pass '%s' for --dump-after (passes: build, shape, calibrate, precision, "
+                "quantize)", a->po.dump_after);
+            return false;
+        }
     }
     return cli_precision_check(&a->po.prec);
 }

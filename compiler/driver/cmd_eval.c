@@ -52,7 +52,10 @@ static bool parse_args(int argc, char **argv, eval_args *a)
     cli c = {argc, argv, 1, "eval", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
-        if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
+        if (cli_flag(&c, "--help")) {
+            usage(stdout);
+            exit(0);
+        }
         if (cli_value(&c, "--metric", &a->metric) || cli_value(&c, "--labels", &a->labels) ||
             cli_value(&c, "--tokens", &a->tokens) || cli_value(&c, "--output", &a->output) ||
             cli_value(&c, "--predictions", &a->predictions) ||
@@ -61,11 +64,17 @@ static bool parse_args(int argc, char **argv, eval_args *a)
         if (cli_value(&c, "--sequences", &v)) {
             char *end;
             a->max_sequences = strtoll(v, &end, 10);
-            if (*end || a->max_sequences < 1) return sup_error_plain("--sequences needs a positive integer, not '%s'", v), false;
+            if (*end || a->max_sequences < 1) {
+                sup_error_plain("--sequences needs a positive integer, not '%s'", v);
+                return false;
+            }
             continue;
         }
         if (cli_value(&c, "--input", &v)) {
-            if (a->n_inputs == MAX_INPUTS) return sup_error_plain("too many --input options"), false;
+            if (a->n_inputs == MAX_INPUTS) {
+                sup_error_plain("too many --input options");
+                return false;
+            }
             a->inputs[a->n_inputs++] = v;
             continue;
         }
@@ -74,18 +83,34 @@ static bool parse_args(int argc, char **argv, eval_args *a)
         a->model = c.argv[c.i++];
     }
     if (c.failed) return false;
-    if (!a->model || !a->metric) return usage(stderr), false;
-    if (strcmp(a->metric, "accuracy") && strcmp(a->metric, "perplexity") && strcmp(a->metric, "error"))
-        return sup_error_plain("unknown metric '%s' (metrics: accuracy, perplexity, error)", a->metric), false;
-    if (!strcmp(a->metric, "accuracy") && !a->labels) return sup_error_plain("--metric accuracy needs --labels Y.npy"), false;
-    if (a->predictions && strcmp(a->metric, "accuracy"))
-        return sup_error_plain("--predictions goes with --metric accuracy"), false;
-    if (a->predictions && a->n_inputs)
-        return sup_error_plain("--predictions replaces running the model: give it or --input, not both"), false;
-    if (!strcmp(a->metric, "perplexity") && !a->tokens)
-        return sup_error_plain("--metric perplexity needs --tokens TOKENS.npy"), false;
-    if (!strcmp(a->metric, "error") && !a->n_inputs)
-        return sup_error_plain("--metric error needs --input NAME=X.npy"), false;
+    if (!a->model || !a->metric) {
+        usage(stderr);
+        return false;
+    }
+    if (strcmp(a->metric, "accuracy") && strcmp(a->metric, "perplexity") && strcmp(a->metric, "error")) {
+        sup_error_plain("unknown metric '%s' (metrics: accuracy, perplexity, error)", a->metric);
+        return false;
+    }
+    if (!strcmp(a->metric, "accuracy") && !a->labels) {
+        sup_error_plain("--metric accuracy needs --labels Y.npy");
+        return false;
+    }
+    if (a->predictions && strcmp(a->metric, "accuracy")) {
+        sup_error_plain("--predictions goes with --metric accuracy");
+        return false;
+    }
+    if (a->predictions && a->n_inputs) {
+        sup_error_plain("--predictions replaces running the model: give it or --input, not both");
+        return false;
+    }
+    if (!strcmp(a->metric, "perplexity") && !a->tokens) {
+        sup_error_plain("--metric perplexity needs --tokens TOKENS.npy");
+        return false;
+    }
+    if (!strcmp(a->metric, "error") && !a->n_inputs) {
+        sup_error_plain("--metric error needs --input NAME=X.npy");
+        return false;
+    }
     return cli_precision_check(&a->po.prec);
 }
 
@@ -95,20 +120,26 @@ static int64_t *read_ints(const char *path, int64_t *count)
     rt_mapped_file f;
     rt_npy_header h;
     char err[256];
-    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return sup_error_plain("%s: %s", path, err), NULL;
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) {
+        sup_error_plain("%s: %s", path, err);
+        return NULL;
+    }
     if (rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK) {
         sup_error_plain("%s: malformed .npy file: %s", path, err);
-        return rt_file_unmap(&f), NULL;
+        rt_file_unmap(&f);
+        return NULL;
     }
     if (h.rank != 1 || (h.dtype != QMC_DTYPE_I32 && h.dtype != QMC_DTYPE_I64)) {
         sup_error_plain("%s: expected a 1-D int32 or int64 array, found %s with %d dimensions", path,
                        qmc_dtype_name(h.dtype), h.rank);
-        return rt_file_unmap(&f), NULL;
+        rt_file_unmap(&f);
+        return NULL;
     }
     int64_t *v = malloc(sizeof *v * (size_t)(h.count + 1));
     if (!v) {
         sup_error_plain("%s: out of memory for %lld values", path, (long long)h.count);
-        return rt_file_unmap(&f), NULL;
+        rt_file_unmap(&f);
+        return NULL;
     }
     for (int64_t i = 0; i < h.count; i++) {
         if (h.dtype == QMC_DTYPE_I32) {
@@ -153,8 +184,10 @@ static int accuracy_of_file(const eval_args *a, const ir_port *p, const int64_t 
     rt_mapped_file f;
     rt_npy_header h;
     char err[256];
-    if (rt_file_map(a->predictions, &f, err, sizeof err) != QMC_OK)
-        return sup_error_plain("%s: %s", a->predictions, err), 1;
+    if (rt_file_map(a->predictions, &f, err, sizeof err) != QMC_OK) {
+        sup_error_plain("%s: %s", a->predictions, err);
+        return 1;
+    }
     int status = 1;
     if (rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK) {
         sup_error_plain("%s: malformed .npy file: %s", a->predictions, err);
@@ -181,7 +214,10 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
     int o = find_output(g, a->output);
     if (o < 0) return 1;
     const ir_port *p = &g->outputs[o];
-    if (p->rank != 1) return sup_error(p->loc, "accuracy needs a 1-D output of class scores"), 1;
+    if (p->rank != 1) {
+        sup_error(p->loc, "accuracy needs a 1-D output of class scores");
+        return 1;
+    }
     interp_file ins[MAX_INPUTS];
     int n = 0, status = 1;
     int64_t batch, n_labels;
@@ -193,7 +229,11 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
         return st;
     }
     float **stacked = calloc((size_t)g->n_outputs, sizeof *stacked);
-    if (!stacked) return free(labels), sup_error_plain("out of memory"), 1;
+    if (!stacked) {
+        free(labels);
+        sup_error_plain("out of memory");
+        return 1;
+    }
     if (!interp_files_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
     n = a->n_inputs;
     int64_t runs = batch < 0 ? 1 : batch;
@@ -238,15 +278,21 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
     int o = find_output(g, a->output);
     if (o < 0) return 1;
     const ir_port *out = &g->outputs[o];
-    if (g->n_inputs != 1)
-        return sup_error(out->loc, "perplexity needs a model with one i32 input of T token ids, but '%s' has %d inputs",
-                        g->name, g->n_inputs), 1;
+    if (g->n_inputs != 1) {
+        sup_error(out->loc, "perplexity needs a model with one i32 input of T token ids, but '%s' has %d inputs",
+            g->name, g->n_inputs);
+        return 1;
+    }
     const ir_port *in = &g->inputs[0];
-    if (in->dtype != QMC_DTYPE_I32 || in->rank != 1)
-        return sup_error(in->loc, "perplexity needs a model with one i32 input of T token ids"), 1;
+    if (in->dtype != QMC_DTYPE_I32 || in->rank != 1) {
+        sup_error(in->loc, "perplexity needs a model with one i32 input of T token ids");
+        return 1;
+    }
     int64_t t = in->shape[0];
-    if (out->rank != 2 || out->shape[0] != t)
-        return sup_error(out->loc, "perplexity needs an output of [%lld, vocabulary] logits", (long long)t), 1;
+    if (out->rank != 2 || out->shape[0] != t) {
+        sup_error(out->loc, "perplexity needs an output of [%lld, vocabulary] logits", (long long)t);
+        return 1;
+    }
     int64_t vocab = out->shape[1], n_tokens;
     int64_t *tokens = read_ints(a->tokens, &n_tokens);
     if (!tokens) return 1;
@@ -254,8 +300,9 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
     if (a->max_sequences && a->max_sequences < seqs) seqs = a->max_sequences;
     if (seqs < 1) {
         free(tokens);
-        return sup_error_plain("%s holds %lld tokens, fewer than one sequence of %lld plus its target",
-                              a->tokens, (long long)n_tokens, (long long)t), 1;
+        sup_error_plain("%s holds %lld tokens, fewer than one sequence of %lld plus its target",
+            a->tokens, (long long)n_tokens, (long long)t);
+        return 1;
     }
     double total = 0;
     int32_t *ids = interp_input(it, 0);
@@ -270,7 +317,10 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
             }
             if (i < t) ids[i] = (int32_t)tok;
         }
-        if (!interp_run(it)) return free(tokens), 1;
+        if (!interp_run(it)) {
+            free(tokens);
+            return 1;
+        }
         const float *logits = interp_output(it, o);
         for (int64_t i = 0; i < t; i++) total += cross_entropy(logits + i * vocab, vocab, tokens[s * t + i + 1]);
     }

@@ -30,7 +30,10 @@ int cli_inspect(int argc, char **argv)
     pass_options po = {0};
     bool ast = false, tokens = false;
     while (c.i < c.argc && !c.failed) {
-        if (cli_flag(&c, "--help")) return usage(stdout), 0;
+        if (cli_flag(&c, "--help")) {
+            usage(stdout);
+            return 0;
+        }
         if (cli_value(&c, "--weights", &po.weights_override) || cli_value(&c, "--dump-after", &po.dump_after) ||
             cli_precision_flag(&c, &po.prec))
             continue;

@@ -63,7 +63,10 @@ static bool parse_args(int argc, char **argv, quant_args *a)
     cli c = {argc, argv, 1, "quantize", false};
     a->symmetric = -1;
     while (c.i < c.argc && !c.failed) {
-        if (cli_flag(&c, "--help") || cli_flag(&c, "-h")) return usage(stdout), exit(0), false;
+        if (cli_flag(&c, "--help") || cli_flag(&c, "-h")) {
+            usage(stdout);
+            exit(0);
+        }
         if (cli_value(&c, "--format", &a->format) || cli_value(&c, "--axis", &a->axis) ||
             cli_value(&c, "--block", &a->block) || cli_value(&c, "--clip", &a->clip) ||
             cli_value(&c, "--scale", &a->scale) || cli_value(&c, "--zero-point", &a->zero_point) ||
@@ -78,8 +81,14 @@ static bool parse_args(int argc, char **argv, quant_args *a)
         a->in = c.argv[c.i++];
     }
     if (c.failed) return false;
-    if (!a->in) return sup_error_plain("no input file (see 'qmc quantize --help')"), false;
-    if (!a->format) return sup_error_plain("--format is required (see 'qmc quantize --help')"), false;
+    if (!a->in) {
+        sup_error_plain("no input file (see 'qmc quantize --help')");
+        return false;
+    }
+    if (!a->format) {
+        sup_error_plain("--format is required (see 'qmc quantize --help')");
+        return false;
+    }
     return true;
 }
 
@@ -88,7 +97,10 @@ static bool parse_int(const char *opt, const char *s, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno) return sup_error_plain("%s takes an integer, not '%s'", opt, s), false;
+    if (!*s || *end || errno) {
+        sup_error_plain("%s takes an integer, not '%s'", opt, s);
+        return false;
+    }
     *out = v;
     return true;
 }
@@ -106,11 +118,14 @@ static bool load_npy(sup_arena *arena, const char *path, npy_file *f)
     rt_mapped_file m;
     char err[256];
     f->path = path;
-    if (rt_file_map(path, &m, err, sizeof err) != QMC_OK)
-        return sup_error_plain("cannot read '%s': %s", path, err), false;
+    if (rt_file_map(path, &m, err, sizeof err) != QMC_OK) {
+        sup_error_plain("cannot read '%s': %s", path, err);
+        return false;
+    }
     if (rt_npy_parse(m.data, m.size, &f->h, err, sizeof err) != QMC_OK) {
         rt_file_unmap(&m);
-        return sup_error_plain("'%s' is not a valid .npy file: %s", path, err), false;
+        sup_error_plain("'%s' is not a valid .npy file: %s", path, err);
+        return false;
     }
     f->data = sup_arena_alloc(arena, f->h.data_bytes + 16);
     if (f->h.data_bytes) memcpy(f->data, m.data + f->h.data_offset, f->h.data_bytes);
@@ -141,19 +156,21 @@ static bool same_shape(const rt_npy_header *h, int rank, const int64_t *shape)
 
 static bool read_scales(sup_arena *arena, const npy_file *s, q_params *p)
 {
-    if (s->h.dtype != QMC_DTYPE_F32 && s->h.dtype != QMC_DTYPE_F16)
-        return sup_error_plain("'%s': scales must be float32 or float16, not %s", s->path,
-                              qmc_dtype_name(s->h.dtype)),
-               false;
+    if (s->h.dtype != QMC_DTYPE_F32 && s->h.dtype != QMC_DTYPE_F16) {
+        sup_error_plain("'%s': scales must be float32 or float16, not %s", s->path,
+            qmc_dtype_name(s->h.dtype));
+        return false;
+    }
     p->scale_dtype = s->h.dtype;
     p->scales = sup_arena_alloc(arena, sizeof(float) * (size_t)s->h.count + 4);
     for (int64_t i = 0; i < s->h.count; i++) {
         float v = s->h.dtype == QMC_DTYPE_F32 ? ((const float *)s->data)[i]
                                               : q_f16_to_f32(((const uint16_t *)s->data)[i]);
-        if (!isfinite(v) || v == 0)
-            return sup_error_plain("'%s': scale %lld is %g; scales must be finite and nonzero",
-                                  s->path, (long long)i, v),
-                   false;
+        if (!isfinite(v) || v == 0) {
+            sup_error_plain("'%s': scale %lld is %g; scales must be finite and nonzero",
+                s->path, (long long)i, v);
+            return false;
+        }
         p->scales[i] = v;
     }
     return true;
@@ -165,8 +182,10 @@ static bool scale_layout(sup_arena *arena, const npy_file *x, const npy_file *s,
 {
     char err[256];
     p->granularity = p->block ? Q_GRAN_BLOCK : s->h.count == 1 ? Q_GRAN_TENSOR : Q_GRAN_AXIS;
-    if (!q_params_layout(p, x->h.rank, x->h.shape, err, sizeof err))
-        return sup_error_plain("%s", err), false;
+    if (!q_params_layout(p, x->h.rank, x->h.shape, err, sizeof err)) {
+        sup_error_plain("%s", err);
+        return false;
+    }
     if (p->granularity == Q_GRAN_TENSOR ||
         same_shape(&s->h, p->scale_rank, p->scale_shape))
         return true;
@@ -184,37 +203,41 @@ static bool scale_layout(sup_arena *arena, const npy_file *x, const npy_file *s,
 
 static bool read_zero_points(sup_arena *arena, const npy_file *z, const npy_file *s, q_params *p)
 {
-    if (!same_shape(&z->h, s->h.rank, s->h.shape))
-        return sup_error_plain("'%s' has shape %s; zero points have the shape of the scales, %s",
-                              z->path, shape_str(arena, z->h.rank, z->h.shape),
-                              shape_str(arena, s->h.rank, s->h.shape)),
-               false;
+    if (!same_shape(&z->h, s->h.rank, s->h.shape)) {
+        sup_error_plain("'%s' has shape %s; zero points have the shape of the scales, %s",
+            z->path, shape_str(arena, z->h.rank, z->h.shape),
+            shape_str(arena, s->h.rank, s->h.shape));
+        return false;
+    }
     if (q_format_is_fp8(p->format)) {
         /* ONNX DequantizeLinear rejects nonzero FP8 zero points; accept the
          * raw codes (uint8) or the decoded values (float32) */
         bool ok = z->h.dtype == QMC_DTYPE_U8 || z->h.dtype == QMC_DTYPE_F32;
         const uint8_t *b = z->data;
         for (size_t i = 0; ok && i < z->h.data_bytes; i++) ok = b[i] == 0;
-        if (!ok)
-            return sup_error_plain("'%s': %s zero points must be 0 (uint8 codes or float32)",
-                                  z->path, q_format_name(p->format)),
-                   false;
+        if (!ok) {
+            sup_error_plain("'%s': %s zero points must be 0 (uint8 codes or float32)",
+                z->path, q_format_name(p->format));
+            return false;
+        }
         return true;
     }
     qmc_dtype want = q_format_code_dtype(p->format);
-    if (z->h.dtype != want)
-        return sup_error_plain("'%s': %s zero points must be %s, not %s", z->path,
-                              q_format_name(p->format), qmc_dtype_name(want),
-                              qmc_dtype_name(z->h.dtype)),
-               false;
+    if (z->h.dtype != want) {
+        sup_error_plain("'%s': %s zero points must be %s, not %s", z->path,
+            q_format_name(p->format), qmc_dtype_name(want),
+            qmc_dtype_name(z->h.dtype));
+        return false;
+    }
     p->zero_points = sup_arena_alloc(arena, sizeof(int32_t) * (size_t)z->h.count + 4);
     for (int64_t i = 0; i < z->h.count; i++) {
         int32_t v = want == QMC_DTYPE_I8 ? ((const int8_t *)z->data)[i] : ((const uint8_t *)z->data)[i];
-        if (v < q_format_qmin(p->format) || v > q_format_qmax(p->format))
-            return sup_error_plain("'%s': zero point %lld is %d, outside the %s range [%d, %d]",
-                                  z->path, (long long)i, v, q_format_name(p->format),
-                                  q_format_qmin(p->format), q_format_qmax(p->format)),
-                   false;
+        if (v < q_format_qmin(p->format) || v > q_format_qmax(p->format)) {
+            sup_error_plain("'%s': zero point %lld is %d, outside the %s range [%d, %d]",
+                z->path, (long long)i, v, q_format_name(p->format),
+                q_format_qmin(p->format), q_format_qmax(p->format));
+            return false;
+        }
         p->zero_points[i] = v;
     }
     return true;
@@ -237,11 +260,12 @@ static bool choose_params(sup_arena *arena, const quant_args *a, const npy_file 
 {
     const float *v = x->data;
     for (int64_t i = 0; i < x->h.count; i++)
-        if (!isfinite(v[i]))
-            return sup_error_plain("'%s': element %lld is %g; qmc chooses parameters only for "
-                                  "finite data (give --scale to quantize it as ONNX would)",
-                                  x->path, (long long)i, v[i]),
-                   false;
+        if (!isfinite(v[i])) {
+            sup_error_plain("'%s': element %lld is %g; qmc chooses parameters only for "
+                "finite data (give --scale to quantize it as ONNX would)",
+                x->path, (long long)i, v[i]);
+            return false;
+        }
     q_choice c = {.format = p->format, .axis = p->axis, .block = p->block,
                   .granularity = p->block ? Q_GRAN_BLOCK : a->axis ? Q_GRAN_AXIS : Q_GRAN_TENSOR,
                   .symmetric = a->symmetric >= 0 ? a->symmetric
@@ -253,8 +277,10 @@ static bool choose_params(sup_arena *arena, const quant_args *a, const npy_file 
                                      : QMC_DTYPE_F32};
     char err[256];
     bool saturate = p->saturate;
-    if (!q_choose_params(arena, x->data, x->h.rank, x->h.shape, &c, p, err, sizeof err))
-        return sup_error_plain("%s", err), false;
+    if (!q_choose_params(arena, x->data, x->h.rank, x->h.shape, &c, p, err, sizeof err)) {
+        sup_error_plain("%s", err);
+        return false;
+    }
     p->saturate = saturate;
     return true;
 }
@@ -263,22 +289,33 @@ static bool choose_params(sup_arena *arena, const quant_args *a, const npy_file 
 
 static bool check_options(const quant_args *a, q_format f)
 {
-    if (a->zero_point && !a->scale)
-        return sup_error_plain("--zero-point needs --scale"), false;
-    if (a->scale && (a->symmetric >= 0 || a->clip || a->scale_type))
-        return sup_error_plain("--%s chooses parameters; it cannot be combined with --scale",
-                              a->symmetric >= 0 ? (a->symmetric ? "symmetric" : "asymmetric")
-                              : a->clip         ? "clip"
-                                                : "scale-type"),
-               false;
-    if (a->symmetric == 0 && q_format_is_fp8(f))
-        return sup_error_plain("%s is symmetric only (its zero point is 0)", q_format_name(f)), false;
-    if (a->clip && strcmp(a->clip, "minmax") != 0 && strcmp(a->clip, "mse") != 0)
-        return sup_error_plain("--clip takes minmax or mse, not '%s'", a->clip), false;
-    if (a->scale_type && strcmp(a->scale_type, "f32") != 0 && strcmp(a->scale_type, "f16") != 0)
-        return sup_error_plain("--scale-type takes f32 or f16, not '%s'", a->scale_type), false;
-    if (a->codes && a->dequant && strcmp(a->codes, a->dequant) == 0)
-        return sup_error_plain("--codes and --dequant name the same file '%s'", a->codes), false;
+    if (a->zero_point && !a->scale) {
+        sup_error_plain("--zero-point needs --scale");
+        return false;
+    }
+    if (a->scale && (a->symmetric >= 0 || a->clip || a->scale_type)) {
+        sup_error_plain("--%s chooses parameters; it cannot be combined with --scale",
+            a->symmetric >= 0 ? (a->symmetric ? "symmetric" : "asymmetric")
+            : a->clip         ? "clip"
+            : "scale-type");
+        return false;
+    }
+    if (a->symmetric == 0 && q_format_is_fp8(f)) {
+        sup_error_plain("%s is symmetric only (its zero point is 0)", q_format_name(f));
+        return false;
+    }
+    if (a->clip && strcmp(a->clip, "minmax") != 0 && strcmp(a->clip, "mse") != 0) {
+        sup_error_plain("--clip takes minmax or mse, not '%s'", a->clip);
+        return false;
+    }
+    if (a->scale_type && strcmp(a->scale_type, "f32") != 0 && strcmp(a->scale_type, "f16") != 0) {
+        sup_error_plain("--scale-type takes f32 or f16, not '%s'", a->scale_type);
+        return false;
+    }
+    if (a->codes && a->dequant && strcmp(a->codes, a->dequant) == 0) {
+        sup_error_plain("--codes and --dequant name the same file '%s'", a->codes);
+        return false;
+    }
     if (a->no_saturate && q_format_is_int(f))
         fprintf(stderr, "qmc: warning: --no-saturate has no effect on %s: integer formats "
                         "always saturate, as in ONNX\n", q_format_name(f));
@@ -305,7 +342,10 @@ static bool write_npy(const char *path, qmc_dtype dtype, const npy_file *x, cons
     char err[256];
     qmc_status st = rt_npy_write_err(path, dtype, x->h.rank, x->h.shape, data, err, sizeof err);
     QMC_ASSERT(st != QMC_ERR_INVALID_ARGUMENT);
-    if (st != QMC_OK) return sup_error_plain("cannot write '%s': %s", path, err), false;
+    if (st != QMC_OK) {
+        sup_error_plain("cannot write '%s': %s", path, err);
+        return false;
+    }
     return true;
 }
 
@@ -328,21 +368,27 @@ static int quantize(sup_arena *arena, const quant_args *a)
     npy_file x;
     if (!parse_format(a->format, &p.format) || !check_options(a, p.format)) return 1;
     if (!load_npy(arena, a->in, &x)) return 1;
-    if (x.h.dtype != QMC_DTYPE_F32)
-        return sup_error_plain("'%s': expected float32 data, not %s", a->in,
-                              qmc_dtype_name(x.h.dtype)),
-               1;
+    if (x.h.dtype != QMC_DTYPE_F32) {
+        sup_error_plain("'%s': expected float32 data, not %s", a->in,
+            qmc_dtype_name(x.h.dtype));
+        return 1;
+    }
     int64_t axis = x.h.rank >= 2 ? 1 : 0;
     if (a->axis && !parse_int("--axis", a->axis, &axis)) return 1;
     if (a->block && !parse_int("--block", a->block, &p.block)) return 1;
-    if (a->block && p.block <= 0)
-        return sup_error_plain("--block takes a positive integer, not '%s'", a->block), 1;
-    if ((a->axis || a->block) && x.h.rank == 0)
-        return sup_error_plain("'%s' is a scalar; --axis and --block need rank 1 or more", a->in), 1;
-    if (axis < -x.h.rank || axis >= x.h.rank)
-        return sup_error_plain("axis %lld is out of range for '%s' of shape %s", (long long)axis,
-                              a->in, shape_str(arena, x.h.rank, x.h.shape)),
-               1;
+    if (a->block && p.block <= 0) {
+        sup_error_plain("--block takes a positive integer, not '%s'", a->block);
+        return 1;
+    }
+    if ((a->axis || a->block) && x.h.rank == 0) {
+        sup_error_plain("'%s' is a scalar; --axis and --block need rank 1 or more", a->in);
+        return 1;
+    }
+    if (axis < -x.h.rank || axis >= x.h.rank) {
+        sup_error_plain("axis %lld is out of range for '%s' of shape %s", (long long)axis,
+            a->in, shape_str(arena, x.h.rank, x.h.shape));
+        return 1;
+    }
     p.axis = (int)axis;
     if (!(a->scale ? params_from_files(arena, a, &x, &p) : choose_params(arena, a, &x, &p)))
         return 1;

@@ -50,13 +50,21 @@ static bool load(sup_arena *a, const char *path, report *r)
     rt_mapped_file f;
     char err[256];
     size_t at;
-    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return sup_error_plain("cannot read '%s': %s", path, err), false;
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) {
+        sup_error_plain("cannot read '%s': %s", path, err);
+        return false;
+    }
     fe_json *j = fe_json_parse(a, (const char *)f.data, f.size, err, sizeof err, &at);
     rt_file_unmap(&f);
-    if (!j) return sup_error_plain("%s: not JSON at byte %zu: %s", path, at, err), false;
+    if (!j) {
+        sup_error_plain("%s: not JSON at byte %zu: %s", path, at, err);
+        return false;
+    }
     const fe_json *tensors = j->kind == FE_JSON_OBJECT ? fe_json_get(j, "tensors") : NULL;
-    if (!tensors || tensors->kind != FE_JSON_ARRAY || !fe_json_get(j, "qmc_report"))
-        return sup_error_plain("%s is not a qmc precision report (no 'qmc_report' and 'tensors')", path), false;
+    if (!tensors || tensors->kind != FE_JSON_ARRAY || !fe_json_get(j, "qmc_report")) {
+        sup_error_plain("%s is not a qmc precision report (no 'qmc_report' and 'tensors')", path);
+        return false;
+    }
     r->model = str(j, "model", "?");
     r->mode = str(j, "mode", "?");
     r->metric = str(j, "error_metric", "");
@@ -228,7 +236,10 @@ static bool write(const char *path, sup_arena *a, const report *r, bool as_html)
     char *buf = NULL, err[256];
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) return sup_error_plain("out of memory"), false;
+    if (!f) {
+        sup_error_plain("out of memory");
+        return false;
+    }
     if (as_html) html(f, a, r);
     else svg(f, a, r);
     fclose(f);
@@ -245,15 +256,24 @@ int cli_report(int argc, char **argv)
     cli c = {argc, argv, 1, "report", false};
     const char *in = NULL, *html_out = NULL, *svg_out = NULL;
     while (c.i < c.argc && !c.failed) {
-        if (cli_flag(&c, "--help")) return usage(stdout), 0;
+        if (cli_flag(&c, "--help")) {
+            usage(stdout);
+            return 0;
+        }
         if (cli_value(&c, "--html", &html_out) || cli_value(&c, "--svg", &svg_out)) continue;
         if (c.failed) break;
         if (c.argv[c.i][0] == '-' || in) { cli_unknown(&c, known); continue; }
         in = c.argv[c.i++];
     }
     if (c.failed) return 1;
-    if (!in) return usage(stderr), 1;
-    if (!html_out && !svg_out) return sup_error_plain("qmc report needs --html OUT.html or --svg OUT.svg"), 1;
+    if (!in) {
+        usage(stderr);
+        return 1;
+    }
+    if (!html_out && !svg_out) {
+        sup_error_plain("qmc report needs --html OUT.html or --svg OUT.svg");
+        return 1;
+    }
     sup_arena a = {0};
     report r = {0};
     bool ok = load(&a, in, &r) && (!html_out || write(html_out, &a, &r, true)) &&

@@ -38,15 +38,24 @@ static bool parse_args(int argc, char **argv, run_args *a)
     cli c = {argc, argv, 1, "run", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
-        if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
+        if (cli_flag(&c, "--help")) {
+            usage(stdout);
+            exit(0);
+        }
         if (cli_value(&c, "--weights", &a->po.weights_override) || cli_precision_flag(&c, &a->po.prec)) continue;
         if (cli_value(&c, "--input", &v)) {
-            if (a->n_inputs == MAX_PORTS) return sup_error_plain("too many --input options"), false;
+            if (a->n_inputs == MAX_PORTS) {
+                sup_error_plain("too many --input options");
+                return false;
+            }
             a->inputs[a->n_inputs++] = v;
             continue;
         }
         if (cli_value(&c, "--output", &v)) {
-            if (a->n_outputs == MAX_PORTS) return sup_error_plain("too many --output options"), false;
+            if (a->n_outputs == MAX_PORTS) {
+                sup_error_plain("too many --output options");
+                return false;
+            }
             a->outputs[a->n_outputs++] = v;
             continue;
         }
@@ -77,9 +86,14 @@ static bool write_output(const char *path, int rank, const int64_t *shape, const
 {
     char err[256];
     qmc_status st = rt_npy_write_err(path, QMC_DTYPE_F32, rank, shape, data, err, sizeof err);
-    if (st == QMC_ERR_INVALID_ARGUMENT)
-        return sup_error_plain("cannot write '%s': %d dimensions are too many for .npy", path, rank), false;
-    if (st != QMC_OK) return sup_error_plain("cannot write '%s': %s", path, err), false;
+    if (st == QMC_ERR_INVALID_ARGUMENT) {
+        sup_error_plain("cannot write '%s': %d dimensions are too many for .npy", path, rank);
+        return false;
+    }
+    if (st != QMC_OK) {
+        sup_error_plain("cannot write '%s': %s", path, err);
+        return false;
+    }
     return true;
 }
 
@@ -95,7 +109,10 @@ static int run(run_args *a, sup_arena *arena)
     for (int i = 0; i < a->n_outputs; i++)
         if (!interp_output_spec(g, a->outputs[i], &out_ports[i], &out_paths[i])) return 1;
     float **stacked = calloc((size_t)g->n_outputs, sizeof *stacked);
-    if (!stacked) return sup_error_plain("out of memory"), 1;
+    if (!stacked) {
+        sup_error_plain("out of memory");
+        return 1;
+    }
     if (!interp_files_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
     n_open = a->n_inputs;
     interp *it = interp_new(arena, g);

@@ -233,7 +233,10 @@ bool ir_report_write_json(const ir_graph *g, const char *path)
     char *buf = NULL, err[256];
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) return sup_error_plain("out of memory writing the report"), false;
+    if (!f) {
+        sup_error_plain("out of memory writing the report");
+        return false;
+    }
     sup_arena a = {0};
     json_report(f, &a, g);
     sup_arena_free(&a);

@@ -140,7 +140,8 @@ static bool check_annotation(pass_builder *b, const fe_node *e, pass_value *v)
         ir_node *w = &b->g->nodes[v->node];
         if (w->precision && strcmp(w->precision, a) != 0) {
             pass_build_fail(e->loc, "weight '%s' is annotated both '@%s' and '@%s'", w->name, w->precision, a);
-            return sup_note(w->precision_loc, "the first annotation is here"), false;
+            sup_note(w->precision_loc, "the first annotation is here");
+            return false;
         }
         w->precision = a;
         w->precision_loc = e->loc;
@@ -355,12 +356,14 @@ static bool call_def(pass_builder *b, scope *s, const fe_node *def, const fe_nod
     if (call->list.count != np) {
         pass_build_fail(call->loc, "'%s' takes %d argument%s but %d %s given", def->name, np, np == 1 ? "" : "s",
              call->list.count, call->list.count == 1 ? "was" : "were");
-        return sup_note(def->loc, "'%s' is defined here", def->name), false;
+        sup_note(def->loc, "'%s' is defined here", def->name);
+        return false;
     }
     if (b->depth >= MAX_CALL_DEPTH) {
         pass_build_fail(call->loc, "calls to functions nest more than %d deep; does '%s' call itself?", MAX_CALL_DEPTH,
              def->name);
-        return sup_note(b->outer_call, "the outermost of these calls is here"), false;
+        sup_note(b->outer_call, "the outermost of these calls is here");
+        return false;
     }
     if (b->depth == 0) b->outer_call = call->loc;
     scope inner = {.parent = b->globals};
@@ -388,7 +391,8 @@ static bool call_def(pass_builder *b, scope *s, const fe_node *def, const fe_nod
     scope_free(&inner);
     if (ok && !returned) {
         pass_build_fail(call->loc, "'%s' does not return a value", def->name);
-        return sup_note(def->loc, "'%s' is defined here", def->name), false;
+        sup_note(def->loc, "'%s' is defined here", def->name);
+        return false;
     }
     out->loc = call->loc;
     return ok;
@@ -528,11 +532,13 @@ static bool assign(pass_builder *b, scope *s, const fe_node *st)
     binding *old = scope_find(s, st->name);
     if (old && old->is_const) {
         pass_build_fail(st->loc, "cannot assign to %s '%s'", old->is_loop ? "loop variable" : "constant", st->name);
-        return sup_note(old->loc, "'%s' is defined here", st->name), false;
+        sup_note(old->loc, "'%s' is defined here", st->name);
+        return false;
     }
     if (old && old->is_input) {
         pass_build_fail(st->loc, "cannot assign to input '%s'", st->name);
-        return sup_note(old->loc, "'%s' is declared here", st->name), false;
+        sup_note(old->loc, "'%s' is declared here", st->name);
+        return false;
     }
     int32_t first = b->g->n_nodes;
     pass_value v;
@@ -548,7 +554,8 @@ static bool define_const(pass_builder *b, scope *s, const fe_node *st)
     binding *old = scope_find_local(s, st->name);
     if (old) {
         pass_build_fail(st->loc, "'%s' is already defined", st->name);
-        return sup_note(old->loc, "the previous definition is here"), false;
+        sup_note(old->loc, "the previous definition is here");
+        return false;
     }
     pass_value v;
     if (!eval(b, s, st->lhs, &v)) return false;
@@ -631,7 +638,8 @@ static bool bind_outputs(pass_builder *b, scope *s, const fe_node *model)
         if (!x) return pass_build_fail(p->loc, "output '%s' is never assigned", p->name);
         if (x->v.kind != PASS_VAL_TENSOR) {
             pass_build_fail(x->v.loc, "output '%s' must be a tensor, not %s", p->name, pass_build_kind_name(x->v.kind));
-            return sup_note(p->loc, "'%s' is declared here", p->name), false;
+            sup_note(p->loc, "'%s' is declared here", p->name);
+            return false;
         }
         const ir_node *n = &g->nodes[x->v.node];
         if (n->dtype != p->dtype || n->rank != p->rank || memcmp(n->shape, p->shape, sizeof p->shape[0] * (size_t)p->rank)) {
@@ -639,7 +647,8 @@ static bool bind_outputs(pass_builder *b, scope *s, const fe_node *model)
             pass_build_fail(x->v.loc, "output '%s' is declared %s but is assigned a value of shape %s", p->name,
                  rt_shape_str(p->dtype, p->rank, p->shape, want, sizeof want),
                  rt_shape_str(n->dtype, n->rank, n->shape, have, sizeof have));
-            return sup_note(p->loc, "'%s' is declared here", p->name), false;
+            sup_note(p->loc, "'%s' is declared here", p->name);
+            return false;
         }
         p->node = x->v.node;
     }

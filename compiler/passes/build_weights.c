@@ -29,7 +29,8 @@ bool pass_build_open_weights(pass_builder *b, const fe_node *stmt)
             return true;
         }
         pass_build_fail(stmt->loc, "the model already has a weights file");
-        return sup_note(g->weights_loc, "the first 'weights' statement is here"), false;
+        sup_note(g->weights_loc, "the first 'weights' statement is here");
+        return false;
     }
     const char *path = override ? override : weights_path(b, stmt->str);
     g->weights = sup_arena_alloc(b->arena, sizeof *g->weights);

@@ -21,7 +21,10 @@ static bool parse_auto(const char *text, bool *is_auto, q_precision *f, char *er
     if (!*is_auto) return true;
     /* parse the modifiers as if on int8, the format that accepts both */
     char buf[64];
-    if (strlen(text) + 1 > sizeof buf) return snprintf(err, err_size, "'%s' is not a format", text), false;
+    if (strlen(text) + 1 > sizeof buf) {
+        snprintf(err, err_size, "'%s' is not a format", text);
+        return false;
+    }
     snprintf(buf, sizeof buf, "int8%s", text + 4);
     for (const char *p = text + 4; *p == ':';) {
         p++;
@@ -63,7 +66,10 @@ bool pass_spec_parse(sup_arena *arena, const char *text, pass_spec *out)
             return false;
         }
         if (eq) {
-            if (eq == item) return sup_error_plain("--precision: '%s' has an empty tensor name", item), false;
+            if (eq == item) {
+                sup_error_plain("--precision: '%s' has an empty tensor name", item);
+                return false;
+            }
             *eq = 0;
             out->overrides[out->n_overrides++] = (pass_override){item, f, is_auto, false};
         } else {
