@@ -21,8 +21,8 @@
 typedef struct bench_qmc_case {
     const char *group; /* gemv, gemm, e2e */
     int64_t m, n, k;
-    const char *precision;    /* as given to qmc compile --precision */
-    const char *weights_st;   /* the safetensors file it was compiled from */
+    const char *precision;  /* as given to qmc compile --precision */
+    const char *weights_st; /* the safetensors file it was compiled from */
     const qmc_model_desc *model;
     const char *weights_file; /* its --weights-file, NULL for embedded weights */
     const char *error;
@@ -69,7 +69,8 @@ void bench_sleep_ms(int ms);
 void bench_evict(const bench_range *ranges, int n);
 /* min and median of n times (sorts them). */
 bench_stats bench_stats_of(double *us, int n);
-bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const bench_range *evict, int n_evict);
+bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const bench_range *evict,
+                          int n_evict);
 
 /* One implementation of a case, for bench_measure_interleaved. */
 typedef struct bench_contender {
@@ -94,7 +95,8 @@ typedef struct bench_interleave {
  * alike. Warm-ups and the repetition rules are the plan's, per
  * implementation; max_wall is per implementation too. A failing
  * implementation stops being run. */
-void bench_measure_interleaved(const bench_plan *plan, const bench_interleave *il, bench_contender *cs, int n);
+void bench_measure_interleaved(const bench_plan *plan, const bench_interleave *il,
+                               bench_contender *cs, int n);
 /* Other processes' CPUs' worth of work since bench_other_cpu_seconds()
  * was other0 and qmc_now_ns() was wall0 (never negative). */
 double bench_bg_load(double other0, uint64_t wall0);
@@ -124,7 +126,7 @@ typedef struct bench_record {
     const char *peer;    /* the peer impl this row is compared with */
     const char *goal;    /* e.g. "time<=0.65", "speed>=0.9" */
     const char *note;
-    double err;          /* correctness: max error relative to sum |x||w| */
+    double err; /* correctness: max error relative to sum |x||w| */
 } bench_record;
 
 void bench_record_open(const char *path);
@@ -147,8 +149,8 @@ typedef struct dnnl_peer dnnl_peer;
  * with f32 x and W (int8 false). The weights are reordered into the layout
  * the primitive prefers (weights prepacked, as a real deployment does).
  * Created for the current OpenMP thread count. NULL on failure. */
-dnnl_peer *dnnl_peer_create(bool int8, int64_t m, int64_t n, int64_t k, const void *w, const float *scales,
-                            const void *x);
+dnnl_peer *dnnl_peer_create(bool int8, int64_t m, int64_t n, int64_t k, const void *w,
+                            const float *scales, const void *x);
 int dnnl_peer_run(void *peer);
 const float *dnnl_peer_output(const dnnl_peer *p);
 bench_range dnnl_peer_weights(const dnnl_peer *p);

@@ -24,14 +24,7 @@
 
 enum { BENCH_SEED = 20240611 };
 
-typedef enum bench_wfmt {
-    BW_F32,
-    BW_INT8,
-    BW_INT4,
-    BW_E4M3,
-    BW_E5M2,
-    BW_COUNT
-} bench_wfmt;
+typedef enum bench_wfmt { BW_F32, BW_INT8, BW_INT4, BW_E4M3, BW_E5M2, BW_COUNT } bench_wfmt;
 
 static const char *const bench_wfmt_names[BW_COUNT] = {"f32", "int8", "int4", "fp8e4m3", "fp8e5m2"};
 
@@ -118,7 +111,8 @@ static inline void bench_weight_row(bench_wfmt f, int64_t n, int64_t k, float *w
             uint8_t code = (uint8_t)(mag | ((bench_next(&r) & 1) << 7));
             w[i] = bench_fp8_decode(e5, code);
         }
-        w[bench_next(&r) % (uint64_t)k] = bench_fp8_decode(e5, (uint8_t)(top | ((bench_next(&r) & 1) << 7)));
+        w[bench_next(&r) % (uint64_t)k] =
+            bench_fp8_decode(e5, (uint8_t)(top | ((bench_next(&r) & 1) << 7)));
         break;
     }
     default: break;

@@ -32,7 +32,8 @@ static const char *peer_of(const char *precision, bool *like_for_like)
 }
 
 /* Relative RMS error and top-1 agreement of logits [t, v] against ref. */
-static void compare_logits(const float *y, const float *ref, int64_t t, int64_t v, double *rel, double *top1)
+static void compare_logits(const float *y, const float *ref, int64_t t, int64_t v, double *rel,
+                           double *top1)
 {
     double num = 0, den = 0;
     int agree = 0;
@@ -57,7 +58,10 @@ static void run_one(const bench_qmc_case *c, const int32_t *tokens, const float 
     char impl[64], note[256] = "";
     snprintf(impl, sizeof impl, "qmc %s", c->precision);
     bool f32 = !strcmp(c->precision, "f32"), like_for_like;
-    bench_record r = {.group = "e2e", .case_name = "tiny-gpt 128 tokens", .impl = impl, .threads = threads,
+    bench_record r = {.group = "e2e",
+                      .case_name = "tiny-gpt 128 tokens",
+                      .impl = impl,
+                      .threads = threads,
                       .peer = peer_of(c->precision, &like_for_like)};
     if (like_for_like) r.goal = f32 ? "speed>=1.0" : "speed>=1.5";
     if (!c->model) {
@@ -76,9 +80,12 @@ static void run_one(const bench_qmc_case *c, const int32_t *tokens, const float 
      * kernel gives errors of order 1) */
     double tol = f32 ? 1e-3 : 0.25;
     r.status = r.st.failed ? "failed" : rel <= tol ? "ok" : "wrong";
-    snprintf(note, sizeof note, "logits vs PyTorch f32: rel RMS err %.2g, top-1 agree %.1f%%; workspace %llu B%s",
-             rel, 100 * top1, (unsigned long long)c->model->workspace_size,
-             like_for_like ? "" : "; f32-accurate activations, no ORT build alike (its int8 model has int8 activations)");
+    snprintf(note, sizeof note,
+             "logits vs PyTorch f32: rel RMS err %.2g, top-1 agree %.1f%%; workspace %llu B%s", rel,
+             100 * top1, (unsigned long long)c->model->workspace_size,
+             like_for_like ? ""
+                           : "; f32-accurate activations, no ORT build alike (its int8 model has "
+                             "int8 activations)");
     r.note = note;
     r.err = rel;
     bench_record_write(&r);
@@ -91,12 +98,15 @@ void e2e_qmc_run(int threads, const char *tokens_npy, const char *logits_npy)
 {
     int32_t *tokens = NULL;
     float *ref = NULL;
-    if (npy_load(tokens_npy, 'i', (void **)&tokens) < 128 || npy_load(logits_npy, 'f', (void **)&ref) < 128 * 256) {
-        fprintf(stderr, "harness: cannot read %s or %s; skipping tiny-gpt\n", tokens_npy, logits_npy);
+    if (npy_load(tokens_npy, 'i', (void **)&tokens) < 128 ||
+        npy_load(logits_npy, 'f', (void **)&ref) < 128 * 256) {
+        fprintf(stderr, "harness: cannot read %s or %s; skipping tiny-gpt\n", tokens_npy,
+                logits_npy);
         return;
     }
     for (int i = 0; i < bench_n_qmc_cases; i++)
-        if (!strcmp(bench_qmc_cases[i].group, "e2e")) run_one(&bench_qmc_cases[i], tokens, ref, threads);
+        if (!strcmp(bench_qmc_cases[i].group, "e2e"))
+            run_one(&bench_qmc_cases[i], tokens, ref, threads);
     free(tokens);
     free(ref);
 }

@@ -16,7 +16,8 @@ int64_t npy_load(const char *path, char dtype, void **data)
     rt_mapped_file f;
     rt_npy_header h;
     char err[256];
-    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return fprintf(stderr, "%s: %s\n", path, err), -1;
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK)
+        return fprintf(stderr, "%s: %s\n", path, err), -1;
     if (rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK) {
         rt_file_unmap(&f);
         return fprintf(stderr, "%s: %s\n", path, err), -1;
@@ -54,13 +55,15 @@ static const float *st_map_uncached(const char *path, int64_t n, int64_t k)
     if (fd < 0) return perror(path), NULL;
     struct stat st;
     fstat(fd, &st);
-    unsigned char *p = st.st_size > 8 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    unsigned char *p =
+        st.st_size > 8 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     close(fd);
     if (p == MAP_FAILED) return fprintf(stderr, "%s: cannot map\n", path), NULL;
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++) hlen |= (uint64_t)p[i] << (8 * i);
     if (8 + hlen + (uint64_t)(n * k * 4) != (uint64_t)st.st_size)
-        return fprintf(stderr, "%s: not a [%lld, %lld] f32 file of gen_weights\n", path, (long long)n, (long long)k),
+        return fprintf(stderr, "%s: not a [%lld, %lld] f32 file of gen_weights\n", path,
+                       (long long)n, (long long)k),
                NULL;
     return (const float *)(p + 8 + hlen);
 }

@@ -25,8 +25,9 @@ static int parse_format(const char *name)
 /* The safetensors header, padded with spaces to a multiple of 8 bytes. */
 static size_t header(char *buf, size_t size, int64_t n, int64_t k)
 {
-    int len = snprintf(buf, size, "{\"w\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],\"data_offsets\":[0,%lld]}}",
-                       (long long)n, (long long)k, (long long)(n * k * 4));
+    int len = snprintf(
+        buf, size, "{\"w\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],\"data_offsets\":[0,%lld]}}",
+        (long long)n, (long long)k, (long long)(n * k * 4));
     while (len % 8) buf[len++] = ' ';
     buf[len] = 0;
     return (size_t)len;
@@ -35,7 +36,8 @@ static size_t header(char *buf, size_t size, int64_t n, int64_t k)
 static int write_one(const char *dir, int f, int64_t n, int64_t k)
 {
     char path[4096], hdr[256], tmp[4200];
-    snprintf(path, sizeof path, "%s/w_%s_%lldx%lld.safetensors", dir, bench_wfmt_names[f], (long long)n, (long long)k);
+    snprintf(path, sizeof path, "%s/w_%s_%lldx%lld.safetensors", dir, bench_wfmt_names[f],
+             (long long)n, (long long)k);
     size_t hlen = header(hdr, sizeof hdr, n, k);
     struct stat st;
     if (stat(path, &st) == 0 && (uint64_t)st.st_size == 8 + hlen + (uint64_t)(n * k * 4)) return 0;
@@ -69,10 +71,12 @@ int main(int argc, char **argv)
         char name[32];
         long long n, k;
         int f;
-        if (sscanf(argv[i], "%31[^:]:%lld:%lld", name, &n, &k) != 3 || (f = parse_format(name)) < 0 || n <= 0 ||
-            k <= 0) {
-            fprintf(stderr, "gen_weights: bad spec '%s' (FORMAT:N:K, formats f32 int8 int4 fp8e4m3 fp8e5m2)\n",
-                    argv[i]);
+        if (sscanf(argv[i], "%31[^:]:%lld:%lld", name, &n, &k) != 3 ||
+            (f = parse_format(name)) < 0 || n <= 0 || k <= 0) {
+            fprintf(
+                stderr,
+                "gen_weights: bad spec '%s' (FORMAT:N:K, formats f32 int8 int4 fp8e4m3 fp8e5m2)\n",
+                argv[i]);
             return 2;
         }
         if (write_one(argv[1], f, n, k)) return 1;

@@ -41,7 +41,10 @@ static void *xalloc(size_t bytes)
     return p;
 }
 
-static bool wanted(const options *o, const char *group) { return !o->only || !strcmp(o->only, group); }
+static bool wanted(const options *o, const char *group)
+{
+    return !o->only || !strcmp(o->only, group);
+}
 
 /* ---- the machine ------------------------------------------------------------ */
 
@@ -68,11 +71,19 @@ static void run_machine(int threads)
     bench_stats st = bench_stats_of(t, 7);
     st.bg_load = bench_bg_load(other0, wall0);
     snprintf(label, sizeof label, "stream read 1 GB");
-    bench_record_write(&(bench_record){.group = "machine", .case_name = label, .impl = "machine", .threads = threads,
-                                       .st = st, .weight_bytes = (double)bytes});
+    bench_record_write(&(bench_record){.group = "machine",
+                                       .case_name = label,
+                                       .impl = "machine",
+                                       .threads = threads,
+                                       .st = st,
+                                       .weight_bytes = (double)bytes});
     if (!cpu_has_vnni()) {
-        bench_record_write(&(bench_record){.group = "machine", .case_name = "vpdpbusd peak", .impl = "machine",
-                                           .threads = threads, .status = "unsupported", .note = "no AVX512-VNNI"});
+        bench_record_write(&(bench_record){.group = "machine",
+                                           .case_name = "vpdpbusd peak",
+                                           .impl = "machine",
+                                           .threads = threads,
+                                           .status = "unsupported",
+                                           .note = "no AVX512-VNNI"});
         return;
     }
     int64_t iters = 20000000;
@@ -84,15 +95,20 @@ static void run_machine(int threads)
     for (int i = 0; i < 5; i++) all[i] = yard_vnni_run(iters, threads) * 1e6;
     bench_stats vs = bench_stats_of(all, 5);
     vs.bg_load = bench_bg_load(other0, wall0);
-    bench_record_write(&(bench_record){.group = "machine", .case_name = "vpdpbusd peak", .impl = "machine",
-                                       .threads = threads, .st = vs, .ops = 2.0 * 64 * 16 * (double)iters * threads});
+    bench_record_write(&(bench_record){.group = "machine",
+                                       .case_name = "vpdpbusd peak",
+                                       .impl = "machine",
+                                       .threads = threads,
+                                       .st = vs,
+                                       .ops = 2.0 * 64 * 16 * (double)iters * threads});
 }
 
 /* ---- correctness ---------------------------------------------------------- */
 
 /* max over checked outputs of |y - ref| / sum_k |x w|, ref in double, on
  * every output column (every 7th for large cases). */
-static double max_rel_error(const float *x, const float *w, const float *y, int64_t m, int64_t n, int64_t k)
+static double max_rel_error(const float *x, const float *w, const float *y, int64_t m, int64_t n,
+                            int64_t k)
 {
     int64_t stride = m * n * k > ((int64_t)1 << 28) ? 7 : 1;
     double worst = 0;
@@ -126,8 +142,8 @@ static void int8_codes(const float *w, int64_t n, int64_t k, int8_t *codes, floa
 }
 
 /* oneDNN's u8 x s8 output against the integer reference. */
-static double dnnl_int8_error(const uint8_t *x, const int8_t *w, const float *scales, const float *y, int64_t m,
-                              int64_t n, int64_t k)
+static double dnnl_int8_error(const uint8_t *x, const int8_t *w, const float *scales,
+                              const float *y, int64_t m, int64_t n, int64_t k)
 {
     double worst = 0;
     for (int64_t j = 0; j < n; j += 13)
@@ -138,7 +154,8 @@ static double dnnl_int8_error(const uint8_t *x, const int8_t *w, const float *sc
                 s += p;
                 a += p < 0 ? -p : p;
             }
-            double e = fabs(y[i * n + j] - (double)s * scales[j]) / ((double)(a ? a : 1) * scales[j]);
+            double e =
+                fabs(y[i * n + j] - (double)s * scales[j]) / ((double)(a ? a : 1) * scales[j]);
             worst = fmax(worst, e);
         }
     return worst;
@@ -171,8 +188,8 @@ typedef struct contender {
     bench_qmc_run q;
 } contender;
 
-static void dnnl_open(contender *k, const char *group, const char *case_name, bool int8, shape s, const float *w,
-                      int threads)
+static void dnnl_open(contender *k, const char *group, const char *case_name, bool int8, shape s,
+                      const float *w, int threads)
 {
     memset(k, 0, sizeof *k);
     k->int8 = int8, k->s = s, k->w = w;
@@ -187,17 +204,20 @@ static void dnnl_open(contender *k, const char *group, const char *case_name, bo
         k->x = xalloc(sizeof(float) * (size_t)(s.m * s.k));
         bench_activations(s.m, s.k, k->x);
     }
-    k->r = (bench_record){.group = group, .case_name = case_name, .impl = int8 ? "oneDNN u8s8" : "oneDNN f32",
+    k->r = (bench_record){.group = group,
+                          .case_name = case_name,
+                          .impl = int8 ? "oneDNN u8s8" : "oneDNN f32",
                           .threads = threads};
-    k->peer = dnnl_peer_create(int8, s.m, s.n, s.k, int8 ? (const void *)k->codes : (const void *)w, k->scales,
-                               int8 ? (void *)k->xu : (void *)k->x);
+    k->peer = dnnl_peer_create(int8, s.m, s.n, s.k, int8 ? (const void *)k->codes : (const void *)w,
+                               k->scales, int8 ? (void *)k->xu : (void *)k->x);
     if (!k->peer) {
         k->r.status = "failed";
         k->r.note = "oneDNN primitive creation failed";
         return;
     }
     k->ready = true;
-    k->timing = (bench_contender){.fn = dnnl_peer_run, .ctx = k->peer, .evict = dnnl_peer_weights(k->peer)};
+    k->timing =
+        (bench_contender){.fn = dnnl_peer_run, .ctx = k->peer, .evict = dnnl_peer_weights(k->peer)};
 }
 
 static void dnnl_close(contender *k)
@@ -207,7 +227,8 @@ static void dnnl_close(contender *k)
         k->r.st = k->timing.st;
         k->r.weight_bytes = k->int8 ? (double)(s.n * s.k + 4 * s.n) : 4.0 * (double)(s.n * s.k);
         k->r.ops = 2.0 * (double)(s.m * s.n * s.k);
-        k->r.err = k->int8 ? dnnl_int8_error(k->xu, k->codes, k->scales, dnnl_peer_output(k->peer), s.m, s.n, s.k)
+        k->r.err = k->int8 ? dnnl_int8_error(k->xu, k->codes, k->scales, dnnl_peer_output(k->peer),
+                                             s.m, s.n, s.k)
                            : max_rel_error(k->x, k->w, dnnl_peer_output(k->peer), s.m, s.n, s.k);
         k->r.status = k->r.st.failed ? "failed" : k->r.err > 1e-3 ? "wrong" : "ok";
         snprintf(k->note, sizeof k->note, "%s", dnnl_peer_impl(k->peer));
@@ -226,7 +247,8 @@ static void dnnl_close(contender *k)
 static const char *goal_of(const bench_qmc_case *c)
 {
     bool a8 = strstr(c->precision, ":a8") != NULL;
-    if (!strcmp(c->group, "gemv")) return !strncmp(c->precision, "int4", 4) ? "time<=0.65" : "time<=1.1";
+    if (!strcmp(c->group, "gemv"))
+        return !strncmp(c->precision, "int4", 4) ? "time<=0.65" : "time<=1.1";
     if (a8) return !strncmp(c->precision, "int8", 4) ? "speed>=0.9" : "speed>=0.8";
     return "speed>=0.8";
 }
@@ -238,7 +260,10 @@ static void qmc_open(contender *k, const bench_qmc_case *c, const char *case_nam
     k->a8 = strstr(c->precision, ":a8") != NULL;
     k->tol = k->a8 ? 3e-2 : 1e-3;
     k->s = (shape){c->m, c->n, c->k};
-    k->r = (bench_record){.group = c->group, .case_name = case_name, .impl = k->impl, .threads = threads,
+    k->r = (bench_record){.group = c->group,
+                          .case_name = case_name,
+                          .impl = k->impl,
+                          .threads = threads,
                           .peer = k->a8 || !strcmp(c->group, "gemv") ? "oneDNN u8s8" : "oneDNN f32",
                           .goal = goal_of(c)};
     if (!c->model) {
@@ -262,7 +287,8 @@ static void qmc_open(contender *k, const bench_qmc_case *c, const char *case_nam
     k->q = (bench_qmc_run){c->model, {k->x}, {k->y}, qmc_workspace_alloc(c->model->workspace_size)};
     k->r.weight_bytes = (double)c->model->weights_size;
     k->ready = true;
-    k->timing = (bench_contender){.fn = bench_qmc_run_once, .ctx = &k->q,
+    k->timing = (bench_contender){.fn = bench_qmc_run_once,
+                                  .ctx = &k->q,
                                   .evict = {c->model->weights_base ? *c->model->weights_base : NULL,
                                             (size_t)c->model->weights_size}};
 }
@@ -276,12 +302,15 @@ static void qmc_close(contender *k)
         k->r.err = k->w ? max_rel_error(k->x, k->w, k->y, s.m, s.n, s.k) : INFINITY;
         k->r.status = k->r.st.failed ? "failed" : !(k->r.err <= k->tol) ? "wrong" : "ok";
         if (k->r.st.failed)
-            snprintf(k->note, sizeof k->note, "run returned %s", qmc_status_string((qmc_status)k->r.st.failed));
+            snprintf(k->note, sizeof k->note, "run returned %s",
+                     qmc_status_string((qmc_status)k->r.st.failed));
         else if (!(k->r.err <= k->tol))
-            snprintf(k->note, sizeof k->note, "max error %.3g of sum|xw| exceeds %.0e", k->r.err, k->tol);
+            snprintf(k->note, sizeof k->note, "max error %.3g of sum|xw| exceeds %.0e", k->r.err,
+                     k->tol);
         else if (k->a8 && k->r.err < 1e-5)
             snprintf(k->note, sizeof k->note,
-                     "output equals f32-activation math (error %.1e): activations not quantized?", k->r.err);
+                     "output equals f32-activation math (error %.1e): activations not quantized?",
+                     k->r.err);
         k->r.note = k->note[0] ? k->note : NULL;
         qmc_workspace_free(k->q.ws);
     }
@@ -314,7 +343,10 @@ static void measured_group(void (*fn)(void *), void *ctx)
 
 /* ---- the kernel cases ------------------------------------------------------- */
 
-static bool same_shape(const bench_qmc_case *c, shape s) { return c->m == s.m && c->n == s.n && c->k == s.k; }
+static bool same_shape(const bench_qmc_case *c, shape s)
+{
+    return c->m == s.m && c->n == s.n && c->k == s.k;
+}
 
 /* The safetensors file of format fmt for a shape, from the case table. */
 static const char *weights_of(shape s, const char *fmt)
@@ -322,7 +354,8 @@ static const char *weights_of(shape s, const char *fmt)
     for (int i = 0; i < bench_n_qmc_cases; i++) {
         const bench_qmc_case *c = &bench_qmc_cases[i];
         char want[64];
-        snprintf(want, sizeof want, "/w_%s_%lldx%lld.safetensors", fmt, (long long)s.n, (long long)s.k);
+        snprintf(want, sizeof want, "/w_%s_%lldx%lld.safetensors", fmt, (long long)s.n,
+                 (long long)s.k);
         if (c->n == s.n && c->k == s.k && strstr(c->weights_st, want)) return c->weights_st;
     }
     return NULL;
@@ -341,15 +374,22 @@ static void run_shape(const char *group, shape s, int threads)
 {
     char name[64];
     bool gemv = !strcmp(group, "gemv");
-    if (gemv) snprintf(name, sizeof name, "gemv %lldx%lld", (long long)s.n, (long long)s.k);
-    else snprintf(name, sizeof name, "gemm M=%lld %lldx%lld", (long long)s.m, (long long)s.n, (long long)s.k);
+    if (gemv)
+        snprintf(name, sizeof name, "gemv %lldx%lld", (long long)s.n, (long long)s.k);
+    else
+        snprintf(name, sizeof name, "gemm M=%lld %lldx%lld", (long long)s.m, (long long)s.n,
+                 (long long)s.k);
     const char *w8 = weights_of(s, "int8"), *w32 = weights_of(s, "f32");
     enum { MAX_CONTENDERS = 16 };
     contender *ks = calloc(MAX_CONTENDERS, sizeof *ks);
     bool peer[MAX_CONTENDERS] = {0};
     int n = 0;
-    if (w8) peer[n] = true, dnnl_open(&ks[n++], group, name, true, s, st_map_weights(w8, s.n, s.k), threads);
-    if (w32 && !gemv) peer[n] = true, dnnl_open(&ks[n++], group, name, false, s, st_map_weights(w32, s.n, s.k), threads);
+    if (w8)
+        peer[n] = true,
+        dnnl_open(&ks[n++], group, name, true, s, st_map_weights(w8, s.n, s.k), threads);
+    if (w32 && !gemv)
+        peer[n] = true,
+        dnnl_open(&ks[n++], group, name, false, s, st_map_weights(w32, s.n, s.k), threads);
     for (int i = 0; i < bench_n_qmc_cases && n < MAX_CONTENDERS; i++) {
         const bench_qmc_case *c = &bench_qmc_cases[i];
         if (!strcmp(c->group, group) && same_shape(c, s)) qmc_open(&ks[n++], c, name, threads);
@@ -359,8 +399,10 @@ static void run_shape(const char *group, shape s, int threads)
         int idx[MAX_CONTENDERS], m = 0;
         for (int i = 0; i < n; i++)
             if (ks[i].ready) idx[m] = i, tc[m++] = ks[i].timing;
-        bench_interleave il = threads == 1 ? (bench_interleave){.block = 1}
-                                           : (bench_interleave){.block = 50, .settle_ms = BENCH_SETTLE_MS, .warm_block = true};
+        bench_interleave il =
+            threads == 1
+                ? (bench_interleave){.block = 1}
+                : (bench_interleave){.block = 50, .settle_ms = BENCH_SETTLE_MS, .warm_block = true};
         bench_measure_interleaved(&bench_cold, &il, tc, m);
         for (int j = 0; j < m; j++) ks[idx[j]].timing.st = tc[j].st;
     } else {
@@ -424,17 +466,24 @@ static bool parse(int argc, char **argv, options *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return fprintf(stderr, "harness: '%s' needs a value\n", a), false;
-        if (!strcmp(a, "--out")) o->out = v;
-        else if (!strcmp(a, "--threads")) threads = v;
-        else if (!strcmp(a, "--only")) o->only = v;
-        else if (!strcmp(a, "--tokens")) o->tokens = v;
-        else if (!strcmp(a, "--logits")) o->logits = v;
-        else return fprintf(stderr, "harness: unknown option '%s'\n", a), false;
+        if (!strcmp(a, "--out"))
+            o->out = v;
+        else if (!strcmp(a, "--threads"))
+            threads = v;
+        else if (!strcmp(a, "--only"))
+            o->only = v;
+        else if (!strcmp(a, "--tokens"))
+            o->tokens = v;
+        else if (!strcmp(a, "--logits"))
+            o->logits = v;
+        else
+            return fprintf(stderr, "harness: unknown option '%s'\n", a), false;
         i++;
     }
     for (const char *p = threads; *p && o->n_threads < 4; p += strcspn(p, ","), p += *p == ',') {
         int t = atoi(p);
-        if (t < 1 || t > 64) return fprintf(stderr, "harness: bad --threads '%s'\n", threads), false;
+        if (t < 1 || t > 64)
+            return fprintf(stderr, "harness: bad --threads '%s'\n", threads), false;
         o->threads[o->n_threads++] = t;
     }
     return o->out && o->n_threads;
@@ -444,18 +493,23 @@ int main(int argc, char **argv)
 {
     options o;
     if (!parse(argc, argv, &o)) {
-        fprintf(stderr, "usage: harness --out RESULTS.jsonl [--threads 1,2] [--only machine|gemv|gemm|e2e]\n"
-                        "               [--tokens VAL_TOKENS.npy --logits LOGITS.npy]\n");
+        fprintf(
+            stderr,
+            "usage: harness --out RESULTS.jsonl [--threads 1,2] [--only machine|gemv|gemm|e2e]\n"
+            "               [--tokens VAL_TOKENS.npy --logits LOGITS.npy]\n");
         return 2;
     }
     bench_record_open(o.out);
     printf("harness: %s; %d qmc builds\n", dnnl_version_string(), bench_n_qmc_cases);
-    bench_record_write(&(bench_record){.group = "meta", .case_name = "peer library", .impl = "oneDNN",
+    bench_record_write(&(bench_record){.group = "meta",
+                                       .case_name = "peer library",
+                                       .impl = "oneDNN",
                                        .note = dnnl_version_string()});
     for (int t = 0; t < o.n_threads; t++) {
         int threads = o.threads[t];
         omp_set_num_threads(threads);
-        if (qmc_set_num_threads(threads) != QMC_OK) fprintf(stderr, "harness: qmc_set_num_threads(%d) failed\n", threads);
+        if (qmc_set_num_threads(threads) != QMC_OK)
+            fprintf(stderr, "harness: qmc_set_num_threads(%d) failed\n", threads);
         printf("--- %d thread%s\n", threads, threads > 1 ? "s" : "");
         thread_job job = {threads, &o};
         if (wanted(&o, "machine")) measured_group(machine_job, &job);

@@ -24,13 +24,13 @@ struct dnnl_peer {
     char impl_buf[128];
 };
 
-#define CHECK(call)                                                                                                    \
-    do {                                                                                                               \
-        dnnl_status_t s_ = (call);                                                                                     \
-        if (s_ != dnnl_success) {                                                                                      \
-            fprintf(stderr, "oneDNN: %s failed (%d)\n", #call, (int)s_);                                               \
-            goto fail;                                                                                                 \
-        }                                                                                                              \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        dnnl_status_t s_ = (call);                                                                 \
+        if (s_ != dnnl_success) {                                                                  \
+            fprintf(stderr, "oneDNN: %s failed (%d)\n", #call, (int)s_);                           \
+            goto fail;                                                                             \
+        }                                                                                          \
     } while (0)
 
 /* Reorders the user's [N, K] weights into wei_md's layout. */
@@ -57,8 +57,8 @@ fail:
     return rc;
 }
 
-dnnl_peer *dnnl_peer_create(bool int8, int64_t m, int64_t n, int64_t k, const void *w, const float *scales,
-                            const void *x)
+dnnl_peer *dnnl_peer_create(bool int8, int64_t m, int64_t n, int64_t k, const void *w,
+                            const float *scales, const void *x)
 {
     dnnl_peer *p = calloc(1, sizeof *p);
     dnnl_primitive_desc_t pd = NULL;
@@ -99,7 +99,8 @@ fail:
 int dnnl_peer_run(void *ctx)
 {
     dnnl_peer *p = ctx;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, p->wei}, {DNNL_ARG_DST, p->dst}};
+    dnnl_exec_arg_t args[3] = {
+        {DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, p->wei}, {DNNL_ARG_DST, p->dst}};
     if (dnnl_primitive_execute(p->prim, p->stream, 3, args) != dnnl_success) return 1;
     return dnnl_stream_wait(p->stream) != dnnl_success;
 }

@@ -14,9 +14,17 @@
 
 #include "bench.h"
 
-const bench_plan bench_cold = {.warmup = 3, .min_reps = 50, .max_reps = 2000, .min_seconds = 0.25, .max_wall = 3.0,
+const bench_plan bench_cold = {.warmup = 3,
+                               .min_reps = 50,
+                               .max_reps = 2000,
+                               .min_seconds = 0.25,
+                               .max_wall = 3.0,
                                .cold = true};
-const bench_plan bench_warm = {.warmup = 3, .min_reps = 20, .max_reps = 5000, .min_seconds = 0.5, .max_wall = 4.0,
+const bench_plan bench_warm = {.warmup = 3,
+                               .min_reps = 20,
+                               .max_reps = 5000,
+                               .min_seconds = 0.5,
+                               .max_wall = 4.0,
                                .cold = false};
 
 double bench_other_cpu_seconds(void)
@@ -24,8 +32,8 @@ double bench_other_cpu_seconds(void)
     FILE *f = fopen("/proc/stat", "r");
     if (!f) return 0;
     unsigned long long v[8] = {0};
-    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                     &v[6], &v[7]);
+    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                     &v[4], &v[5], &v[6], &v[7]);
     fclose(f);
     if (got < 8) return 0;
     double busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
@@ -47,7 +55,9 @@ void bench_wait_quiet(double max_s)
         bench_sleep_ms(150);
         double load = (bench_other_cpu_seconds() - c0) / ((double)(qmc_now_ns() - t0) * 1e-9);
         if (load < 0.1 || budget <= 0 || (double)(qmc_now_ns() - start) * 1e-9 > max_s) return;
-        if (!told) printf("  (waiting for a quiet machine: other processes use %.1f CPUs)\n", load), fflush(stdout);
+        if (!told)
+            printf("  (waiting for a quiet machine: other processes use %.1f CPUs)\n", load),
+                fflush(stdout);
         told = true;
     }
 }
@@ -85,7 +95,8 @@ bench_stats bench_stats_of(double *us, int n)
     return st;
 }
 
-bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const bench_range *evict, int n_evict)
+bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const bench_range *evict,
+                          int n_evict)
 {
     bench_stats st = {0};
     bench_wait_quiet(10.0);
@@ -122,7 +133,8 @@ bench_stats bench_measure(const bench_plan *plan, bench_fn fn, void *ctx, const 
     return st;
 }
 
-void bench_measure_interleaved(const bench_plan *plan, const bench_interleave *il, bench_contender *cs, int n)
+void bench_measure_interleaved(const bench_plan *plan, const bench_interleave *il,
+                               bench_contender *cs, int n)
 {
     bench_wait_quiet(10.0);
     double **t = calloc((size_t)n, sizeof *t), *timed = calloc((size_t)n, sizeof *timed);
@@ -152,11 +164,15 @@ void bench_measure_interleaved(const bench_plan *plan, const bench_interleave *i
                 uint64_t t0 = qmc_now_ns();
                 int rc = cs[i].fn(cs[i].ctx);
                 uint64_t t1 = qmc_now_ns();
-                if (rc) cs[i].st.failed = rc;
-                else t[i][reps[i]++] = (double)(t1 - t0) * 1e-3, timed[i] += (double)(t1 - t0) * 1e-9;
+                if (rc)
+                    cs[i].st.failed = rc;
+                else
+                    t[i][reps[i]++] = (double)(t1 - t0) * 1e-3,
+                    timed[i] += (double)(t1 - t0) * 1e-9;
             }
             double wall = (double)(qmc_now_ns() - wall0) * 1e-9;
-            bool enough = reps[i] >= plan->min_reps && (timed[i] >= plan->min_seconds || wall >= plan->max_wall * n);
+            bool enough = reps[i] >= plan->min_reps &&
+                          (timed[i] >= plan->min_seconds || wall >= plan->max_wall * n);
             done &= enough || cs[i].st.failed || reps[i] >= plan->max_reps;
         }
     }
@@ -210,9 +226,12 @@ static void json_str(FILE *f, const char *key, const char *s)
     if (!s) return;
     fprintf(f, ",\"%s\":\"", key);
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fputc('\\', f), fputc(*s, f);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f), fputc(*s, f);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
     }
     fputc('"', f);
 }
@@ -235,7 +254,8 @@ static char *record_json(const bench_record *r)
     fprintf(f, ",\"threads\":%d", r->threads);
     json_str(f, "status", status);
     if (r->st.reps) {
-        fprintf(f, ",\"reps\":%d,\"min_us\":%.3f,\"median_us\":%.3f", r->st.reps, r->st.min_us, r->st.median_us);
+        fprintf(f, ",\"reps\":%d,\"min_us\":%.3f,\"median_us\":%.3f", r->st.reps, r->st.min_us,
+                r->st.median_us);
         if (r->weight_bytes > 0) fprintf(f, ",\"weight_bytes\":%.0f", r->weight_bytes);
         fprintf(f, ",\"bg_load\":%.2f", r->st.bg_load);
         json_num(f, "gbps", r->weight_bytes > 0 ? r->weight_bytes / (r->st.median_us * 1e3) : 0);
@@ -315,16 +335,17 @@ void bench_record_print(const bench_record *r)
 {
     const char *status = r->status ? r->status : "ok";
     if (!r->st.reps) {
-        printf("  %-24s %-22s %dT  %s%s%s\n", r->case_name, r->impl, r->threads, status, r->note ? ": " : "",
-               r->note ? r->note : "");
+        printf("  %-24s %-22s %dT  %s%s%s\n", r->case_name, r->impl, r->threads, status,
+               r->note ? ": " : "", r->note ? r->note : "");
     } else {
         double med = r->st.median_us;
-        printf("  %-24s %-22s %dT  min %10.1f us  median %10.1f us", r->case_name, r->impl, r->threads, r->st.min_us,
-               med);
+        printf("  %-24s %-22s %dT  min %10.1f us  median %10.1f us", r->case_name, r->impl,
+               r->threads, r->st.min_us, med);
         if (r->weight_bytes > 0) printf("  %7.2f GB/s", r->weight_bytes / (med * 1e3));
         if (r->ops > 0) printf("  %8.1f GOP/s", r->ops / (med * 1e3));
         if (strcmp(status, "ok")) printf("  [%s]", status);
-        if (r->st.bg_load >= 0.1) printf("  [busy machine: %.1f CPUs of other work]", r->st.bg_load);
+        if (r->st.bg_load >= 0.1)
+            printf("  [busy machine: %.1f CPUs of other work]", r->st.bg_load);
         if (r->note) printf("  (%s)", r->note);
         printf("\n");
     }

@@ -9,32 +9,32 @@
 
 static void vnni_loop(int64_t iters)
 {
-    __asm__ volatile(
-        "vpternlogd $0xff, %%zmm16, %%zmm16, %%zmm16\n\t"
-        "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
-        "1:\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm0\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm1\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm2\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm3\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm4\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm5\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm6\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm7\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm8\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm9\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm10\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm11\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm12\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm13\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm14\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm15\n\t"
-        "dec %0\n\t"
-        "jnz 1b\n\t"
-        : "+r"(iters)
-        :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "cc");
+    __asm__ volatile("vpternlogd $0xff, %%zmm16, %%zmm16, %%zmm16\n\t"
+                     "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+                     "1:\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm0\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm1\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm2\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm3\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm4\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm5\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm6\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm7\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm8\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm9\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm10\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm11\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm12\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm13\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm14\n\t"
+                     "vpdpbusd %%zmm16, %%zmm17, %%zmm15\n\t"
+                     "dec %0\n\t"
+                     "jnz 1b\n\t"
+                     : "+r"(iters)
+                     :
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+                       "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16",
+                       "xmm17", "cc");
 }
 
 double yard_vnni_run(int64_t iters, int threads)

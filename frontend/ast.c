@@ -17,8 +17,8 @@ void fe_list_push(sup_arena *arena, fe_list *list, fe_node *node)
 {
     if (list->count == list->cap) {
         int cap = list->cap ? list->cap * 2 : 4;
-        list->items = sup_arena_grow(arena, list->items, (size_t)list->cap, (size_t)cap,
-                                    sizeof *list->items);
+        list->items =
+            sup_arena_grow(arena, list->items, (size_t)list->cap, (size_t)cap, sizeof *list->items);
         list->cap = cap;
     }
     list->items[list->count++] = node;
@@ -50,9 +50,12 @@ static void path_text(FILE *f, const fe_node *path)
         if (i) fputc('.', f);
         for (int j = 0; j < seg->list.count; j++) {
             const fe_node *part = seg->list.items[j];
-            if (part->kind == FE_PART_NAME) fputs(part->str, f);
-            else if (part->kind == FE_PART_INT) fprintf(f, "%lld", (long long)part->ival);
-            else fputc('{', f), expr_text(f, part->lhs), fputc('}', f);
+            if (part->kind == FE_PART_NAME)
+                fputs(part->str, f);
+            else if (part->kind == FE_PART_INT)
+                fprintf(f, "%lld", (long long)part->ival);
+            else
+                fputc('{', f), expr_text(f, part->lhs), fputc('}', f);
         }
     }
 }

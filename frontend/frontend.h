@@ -34,13 +34,13 @@ struct fe_json {
     bool boolean;
     bool is_integer; /* a number written without fraction or exponent */
     double number;
-    int64_t integer; /* valid when is_integer and it fits */
+    int64_t integer;    /* valid when is_integer and it fits */
     const char *string; /* NUL-terminated, decoded */
     size_t string_len;
-    int count;          /* array items or object members */
-    fe_json **items;    /* array items / object values */
-    const char **keys;  /* object keys, in file order */
-    size_t offset;      /* byte offset where the value starts */
+    int count;         /* array items or object members */
+    fe_json **items;   /* array items / object values */
+    const char **keys; /* object keys, in file order */
+    size_t offset;     /* byte offset where the value starts */
 };
 
 /* Parses text[0..len). On failure returns NULL, writes a reason into err and
@@ -59,8 +59,8 @@ typedef struct fe_tensor {
     int rank;
     int64_t shape[RT_MAX_RANK];
     int64_t count;
-    const void *data; /* into the mapping (or an aligned copy if the file's data is misaligned) */
-    size_t size;      /* bytes */
+    const void *data;   /* into the mapping (or an aligned copy if the file's data is misaligned) */
+    size_t size;        /* bytes */
     size_t file_offset; /* where the data starts in the file */
 } fe_tensor;
 
@@ -90,17 +90,17 @@ void fe_tensor_to_f32(const fe_tensor *t, float *out);
 
 typedef enum fe_kind {
     /* expressions */
-    FE_INT,     /* ival */
-    FE_FLOAT,   /* fval */
-    FE_BOOL,    /* ival 0/1 */
-    FE_STRING,  /* str */
-    FE_PATH,    /* list: segments (FE_SEG); a name or a dotted weight path */
-    FE_CALL,    /* name(list); items may be FE_KWARG */
-    FE_KWARG,   /* name = lhs */
-    FE_BINARY,  /* lhs op rhs, op one of + - * / */
-    FE_NEG,     /* -lhs */
-    FE_LIST,    /* [list] */
-    FE_ANNOT,   /* lhs @name */
+    FE_INT,    /* ival */
+    FE_FLOAT,  /* fval */
+    FE_BOOL,   /* ival 0/1 */
+    FE_STRING, /* str */
+    FE_PATH,   /* list: segments (FE_SEG); a name or a dotted weight path */
+    FE_CALL,   /* name(list); items may be FE_KWARG */
+    FE_KWARG,  /* name = lhs */
+    FE_BINARY, /* lhs op rhs, op one of + - * / */
+    FE_NEG,    /* -lhs */
+    FE_LIST,   /* [list] */
+    FE_ANNOT,  /* lhs @name */
     /* path segments: a segment is a sequence of parts glued together */
     FE_SEG,       /* list: parts */
     FE_PART_NAME, /* str */
@@ -109,13 +109,13 @@ typedef enum fe_kind {
     /* types */
     FE_TYPE, /* name = dtype, list = dimension expressions */
     /* statements */
-    FE_WEIGHTS, /* weights "str" */
-    FE_INPUT,   /* input name : type, list = annotations (FE_ANNOT_NAME) */
-    FE_OUTPUT,  /* output name : type, list = annotations */
-    FE_CONST,   /* const name = lhs */
-    FE_ASSIGN,  /* name = lhs */
-    FE_FOR,     /* for name in lhs .. rhs { body } */
-    FE_RETURN,  /* return lhs */
+    FE_WEIGHTS,    /* weights "str" */
+    FE_INPUT,      /* input name : type, list = annotations (FE_ANNOT_NAME) */
+    FE_OUTPUT,     /* output name : type, list = annotations */
+    FE_CONST,      /* const name = lhs */
+    FE_ASSIGN,     /* name = lhs */
+    FE_FOR,        /* for name in lhs .. rhs { body } */
+    FE_RETURN,     /* return lhs */
     FE_ANNOT_NAME, /* @name on a declaration */
     /* top level */
     FE_DEF,   /* def name(list of FE_PARAM) { body } */

@@ -141,7 +141,10 @@ static const char *parse_string(json_parser *p, size_t *out_len)
             n += put_utf8(o + n, cp);
             break;
         }
-        default: p->pos--; json_fail(p, "bad escape in string"); return NULL;
+        default:
+            p->pos--;
+            json_fail(p, "bad escape in string");
+            return NULL;
         }
     }
     if (p->pos != end) {
@@ -162,8 +165,10 @@ static fe_json *parse_number(json_parser *p, fe_json *v)
     bool integer = true;
     if (p->text[p->pos] == '-') p->pos++;
     if (p->pos >= p->len || !is_digit(p->text[p->pos])) return json_fail(p, "bad number");
-    if (p->text[p->pos] == '0') p->pos++;
-    else while (p->pos < p->len && is_digit(p->text[p->pos])) p->pos++;
+    if (p->text[p->pos] == '0')
+        p->pos++;
+    else
+        while (p->pos < p->len && is_digit(p->text[p->pos])) p->pos++;
     if (p->pos < p->len && p->text[p->pos] == '.') {
         integer = false;
         p->pos++;
@@ -220,7 +225,8 @@ static fe_json *parse_array(json_parser *p, fe_json *v, int depth)
         if (!item) return NULL;
         if (v->count == cap) {
             int ncap = cap ? cap * 2 : 4;
-            v->items = sup_arena_grow(p->arena, v->items, (size_t)cap, (size_t)ncap, sizeof *v->items);
+            v->items =
+                sup_arena_grow(p->arena, v->items, (size_t)cap, (size_t)ncap, sizeof *v->items);
             cap = ncap;
         }
         v->items[v->count++] = item;
@@ -243,7 +249,8 @@ static fe_json *parse_object(json_parser *p, fe_json *v, int depth)
     if (p->pos < p->len && p->text[p->pos] == '}') return p->pos++, v;
     for (;;) {
         skip_ws(p);
-        if (p->pos >= p->len || p->text[p->pos] != '"') return json_fail(p, "expected a string key");
+        if (p->pos >= p->len || p->text[p->pos] != '"')
+            return json_fail(p, "expected a string key");
         size_t key_pos = p->pos, key_len;
         const char *key = parse_string(p, &key_len);
         if (!key) return NULL;
@@ -258,7 +265,8 @@ static fe_json *parse_object(json_parser *p, fe_json *v, int depth)
         if (!item) return NULL;
         if (v->count == cap) {
             int ncap = cap ? cap * 2 : 8;
-            v->items = sup_arena_grow(p->arena, v->items, (size_t)cap, (size_t)ncap, sizeof *v->items);
+            v->items =
+                sup_arena_grow(p->arena, v->items, (size_t)cap, (size_t)ncap, sizeof *v->items);
             v->keys = sup_arena_grow(p->arena, v->keys, (size_t)cap, (size_t)ncap, sizeof *v->keys);
             cap = ncap;
         }

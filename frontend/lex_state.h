@@ -7,12 +7,12 @@
 typedef struct fe_lex_state {
     sup_arena *arena;
     const char *path;
-    int line, col;          /* where the next character is (1-based) */
-    int last_token;         /* kind of the previous token, 0 at the start */
+    int line, col;  /* where the next character is (1-based) */
+    int last_token; /* kind of the previous token, 0 at the start */
     int last_end_line, last_end_col;
-    bool lex_error;         /* a lexical error was reported */
-    fe_node *root;          /* the parser's result */
-    const char *text;       /* the whole source */
+    bool lex_error;   /* a lexical error was reported */
+    fe_node *root;    /* the parser's result */
+    const char *text; /* the whole source */
     size_t text_len;
     /* braces still open, innermost last, for "to match this '{'" notes;
      * glue[i] marks an interpolation brace (`fc{`), not a block */
@@ -35,8 +35,8 @@ struct FE_YYLTYPE;
 const char *fe_lex_token_text(fe_lex_state *st, const void *loc);
 
 /* Converts a bison location to a diagnostic location. */
-#define FE_LOC_OF(st, yl)                                                                        \
-    ((sup_loc){(st)->path, (yl).first_line, (yl).first_column,                                   \
-              (yl).first_line == (yl).last_line ? (yl).last_column - (yl).first_column : 1})
+#define FE_LOC_OF(st, yl)                                                                          \
+    ((sup_loc){(st)->path, (yl).first_line, (yl).first_column,                                     \
+               (yl).first_line == (yl).last_line ? (yl).last_column - (yl).first_column : 1})
 
 #endif

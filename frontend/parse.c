@@ -34,8 +34,8 @@ static bool check_nesting(const fe_node *n, int depth)
 fe_node *fe_parse_text(sup_arena *arena, const char *path, const char *text, size_t len)
 {
     sup_diag_add_source(path, text, len);
-    fe_lex_state st = {.arena = arena, .path = path, .line = 1, .col = 1, .text = text,
-                       .text_len = len};
+    fe_lex_state st = {
+        .arena = arena, .path = path, .line = 1, .col = 1, .text = text, .text_len = len};
     yyscan_t scanner;
     if (fe_yylex_init_extra(&st, &scanner)) {
         sup_error_plain("cannot initialise the scanner");

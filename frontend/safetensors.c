@@ -29,9 +29,8 @@ static qmc_status fail(char *err, size_t err_size, const char *fmt, ...)
 
 static qmc_dtype dtype_from_string(const char *s, bool *known)
 {
-    static const char *const other_known[] = {"F64",  "I8",   "U8",       "I16",    "U16",
-                                              "I32",  "U32",  "I64",      "U64",    "BOOL",
-                                              "F8_E4M3", "F8_E5M2"};
+    static const char *const other_known[] = {"F64", "I8",  "U8",  "I16",  "U16",     "I32",
+                                              "U32", "I64", "U64", "BOOL", "F8_E4M3", "F8_E5M2"};
     *known = true;
     if (strcmp(s, "F32") == 0) return QMC_DTYPE_F32;
     if (strcmp(s, "F16") == 0) return QMC_DTYPE_F16;
@@ -67,32 +66,35 @@ static qmc_status read_tensor(const char *name, const fe_json *v, size_t data_si
     for (int i = 0; i < shape->count; i++) {
         const fe_json *d = shape->items[i];
         if (d->kind != FE_JSON_NUMBER || !d->is_integer || d->integer < 0)
-            return fail(err, err_size, "tensor '%s' has a dimension that is not a non-negative integer",
-                        name);
+            return fail(err, err_size,
+                        "tensor '%s' has a dimension that is not a non-negative integer", name);
         t->shape[i] = d->integer;
         if (d->integer && t->count > (INT64_MAX / 8) / d->integer)
             return fail(err, err_size, "tensor '%s' is too large", name);
         t->count *= d->integer;
     }
     const fe_json *b = offs->items[0], *e = offs->items[1];
-    if (b->kind != FE_JSON_NUMBER || !b->is_integer || b->integer < 0 || e->kind != FE_JSON_NUMBER ||
-        !e->is_integer || e->integer < 0)
-        return fail(err, err_size, "tensor '%s' has data_offsets that are not non-negative integers",
-                    name);
-    if (b->integer > e->integer)
-        return fail(err, err_size, "tensor '%s' has data_offsets [%lld, %lld] that end before they begin",
-                    name, (long long)b->integer, (long long)e->integer);
-    if ((uint64_t)e->integer > data_size)
+    if (b->kind != FE_JSON_NUMBER || !b->is_integer || b->integer < 0 ||
+        e->kind != FE_JSON_NUMBER || !e->is_integer || e->integer < 0)
         return fail(err, err_size,
-                    "tensor '%s' has data_offsets [%lld, %lld] beyond the %zu bytes of data in the file",
-                    name, (long long)b->integer, (long long)e->integer, data_size);
+                    "tensor '%s' has data_offsets that are not non-negative integers", name);
+    if (b->integer > e->integer)
+        return fail(err, err_size,
+                    "tensor '%s' has data_offsets [%lld, %lld] that end before they begin", name,
+                    (long long)b->integer, (long long)e->integer);
+    if ((uint64_t)e->integer > data_size)
+        return fail(
+            err, err_size,
+            "tensor '%s' has data_offsets [%lld, %lld] beyond the %zu bytes of data in the file",
+            name, (long long)b->integer, (long long)e->integer, data_size);
     size_t want = (size_t)t->count * qmc_dtype_size(t->dtype);
     if ((uint64_t)(e->integer - b->integer) != want)
-        return fail(err, err_size,
-                    "tensor '%s' has data_offsets [%lld, %lld] (%lld bytes) but its shape and dtype "
-                    "need %zu bytes",
-                    name, (long long)b->integer, (long long)e->integer,
-                    (long long)(e->integer - b->integer), want);
+        return fail(
+            err, err_size,
+            "tensor '%s' has data_offsets [%lld, %lld] (%lld bytes) but its shape and dtype "
+            "need %zu bytes",
+            name, (long long)b->integer, (long long)e->integer,
+            (long long)(e->integer - b->integer), want);
     t->file_offset = (size_t)b->integer;
     t->size = want;
     return QMC_OK;
@@ -132,21 +134,25 @@ qmc_status fe_safetensors_parse(sup_arena *arena, const uint8_t *data, size_t si
 {
     out->tensors = NULL;
     out->count = 0;
-    if (size < 8) return fail(err, err_size, "file is %zu bytes, too short for a header length", size);
+    if (size < 8)
+        return fail(err, err_size, "file is %zu bytes, too short for a header length", size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | data[i];
     if (hlen > size - 8)
         return fail(err, err_size, "header length %llu exceeds the %zu bytes that follow it",
                     (unsigned long long)hlen, size - 8);
     if (hlen > HEADER_MAX)
-        return fail(err, err_size, "header length %llu is larger than 100 MiB", (unsigned long long)hlen);
+        return fail(err, err_size, "header length %llu is larger than 100 MiB",
+                    (unsigned long long)hlen);
     char jerr[96];
     size_t joff = 0;
-    fe_json *root = fe_json_parse(arena, (const char *)data + 8, (size_t)hlen, jerr, sizeof jerr, &joff);
+    fe_json *root =
+        fe_json_parse(arena, (const char *)data + 8, (size_t)hlen, jerr, sizeof jerr, &joff);
     if (!root) return fail(err, err_size, "bad JSON in header at byte %zu: %s", joff + 8, jerr);
     if (root->kind != FE_JSON_OBJECT) return fail(err, err_size, "header is not a JSON object");
     size_t data_start = 8 + (size_t)hlen, data_size = size - data_start;
-    out->tensors = sup_arena_alloc(arena, sizeof *out->tensors * (size_t)(root->count ? root->count : 1));
+    out->tensors =
+        sup_arena_alloc(arena, sizeof *out->tensors * (size_t)(root->count ? root->count : 1));
     for (int i = 0; i < root->count; i++) {
         const char *name = root->keys[i];
         if (strcmp(name, "__metadata__") == 0) {

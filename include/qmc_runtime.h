@@ -66,7 +66,7 @@ typedef struct qmc_model_desc {
     uint64_t workspace_size;   /* bytes */
     const char *target_triple; /* e.g. "x86_64-unknown-linux-gnu" */
     const char *cpu;           /* e.g. "znver4" */
-    const char *features;      /* CPU features the code needs, comma-separated LLVM names ("avx2,fma") */
+    const char *features; /* CPU features the code needs, comma-separated LLVM names ("avx2,fma") */
     qmc_run_fn run;
     /* Weights kept outside the binary (qmc compile --weights-file), else all NULL/0:
      * the file the model was compiled with, its size and checksum, and the
@@ -85,7 +85,6 @@ size_t qmc_dtype_size(qmc_dtype dtype);
 /* A one-line English description of a status code. */
 const char *qmc_status_string(qmc_status status);
 
-
 /* ---- compiled models ----------------------------------------------------
  * qmc emits, for a model named NAME (non-identifier characters become '_'):
  *   qmc_status NAME_run(<inputs...>, <outputs...>, void *workspace);
@@ -98,8 +97,6 @@ const char *qmc_status_string(qmc_status status);
  * bytes, 64-byte aligned, owned by the caller, reused across runs; the run
  * path allocates nothing. One workspace must not be used by two concurrent
  * runs. */
-
-
 
 /* The CPU features of `features` (comma-separated) that this machine lacks,
  * written comma-separated into missing (which may be NULL); QMC_OK if none,

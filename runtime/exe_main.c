@@ -26,7 +26,6 @@
 
 extern const qmc_model_desc *const qmc_exe_model;
 
-
 typedef struct exe_port {
     const char *path;
     int port;      /* index into the model's inputs or outputs */
@@ -84,12 +83,14 @@ static int find_port(const exe *e, const qmc_tensor_desc *ports, int n, const ch
     int k = 0;
     for (int i = 0; i < n && k < 64; i++) names[k++] = ports[i].name;
     const char *best = rt_closest(name, names, k);
-    if (best) fail(e, "the model has no %s '%s'; did you mean '%s'?", what, name, best);
+    if (best)
+        fail(e, "the model has no %s '%s'; did you mean '%s'?", what, name, best);
     else if (n) {
         fprintf(stderr, "%s: error: the model has no %s '%s' (its %ss:", e->prog, what, name, what);
         for (int i = 0; i < n; i++) fprintf(stderr, "%s %s", i ? "," : "", ports[i].name);
         fprintf(stderr, ")\n");
-    } else fail(e, "the model has no %ss", what);
+    } else
+        fail(e, "the model has no %ss", what);
     return -1;
 }
 
@@ -99,25 +100,31 @@ static void usage(const exe *e, FILE *f)
 {
     const qmc_model_desc *m = e->m;
     char s[RT_SHAPE_STR_MAX];
-    fprintf(f, "usage: %s --input NAME=FILE.npy ... [--output NAME=FILE.npy ...] [--threads N]\n"
-               "          [--bench N]%s [--help]\n\n", e->prog, m->weights_base ? " [--weights FILE]" : "");
+    fprintf(f,
+            "usage: %s --input NAME=FILE.npy ... [--output NAME=FILE.npy ...] [--threads N]\n"
+            "          [--bench N]%s [--help]\n\n",
+            e->prog, m->weights_base ? " [--weights FILE]" : "");
     fprintf(f, "Runs the model '%s' compiled by qmc for cpu '%s' (%s).\n", m->name,
             m->cpu ? m->cpu : "generic", m->target_triple ? m->target_triple : "host");
     fprintf(f, "inputs:\n");
     for (int i = 0; i < m->n_inputs; i++)
-        fprintf(f, "  %-18s %s\n", m->inputs[i].name,
-                rt_shape_str(m->inputs[i].dtype, m->inputs[i].rank, m->inputs[i].shape, s, sizeof s));
+        fprintf(
+            f, "  %-18s %s\n", m->inputs[i].name,
+            rt_shape_str(m->inputs[i].dtype, m->inputs[i].rank, m->inputs[i].shape, s, sizeof s));
     fprintf(f, "outputs:\n");
     for (int i = 0; i < m->n_outputs; i++)
         fprintf(f, "  %-18s %s\n", m->outputs[i].name,
-                rt_shape_str(m->outputs[i].dtype, m->outputs[i].rank, m->outputs[i].shape, s, sizeof s));
-    fprintf(f, "options:\n"
-               "  --input NAME=FILE  an input (.npy: float32 for f32, int32 or int64 for i32); one\n"
-               "                     extra leading dimension runs each slice and stacks the outputs\n"
-               "  --output NAME=FILE write an output (.npy); without any, a summary is printed\n"
-               "  --threads N        worker threads (default: $QMC_NUM_THREADS, else 1); idle ones\n"
-               "                     spin $QMC_THREAD_SPIN_US microseconds (default 2000) before sleeping\n"
-               "  --bench N          after one warm-up run, time N runs of the first item\n");
+                rt_shape_str(m->outputs[i].dtype, m->outputs[i].rank, m->outputs[i].shape, s,
+                             sizeof s));
+    fprintf(f,
+            "options:\n"
+            "  --input NAME=FILE  an input (.npy: float32 for f32, int32 or int64 for i32); one\n"
+            "                     extra leading dimension runs each slice and stacks the outputs\n"
+            "  --output NAME=FILE write an output (.npy); without any, a summary is printed\n"
+            "  --threads N        worker threads (default: $QMC_NUM_THREADS, else 1); idle ones\n"
+            "                     spin $QMC_THREAD_SPIN_US microseconds (default 2000) before "
+            "sleeping\n"
+            "  --bench N          after one warm-up run, time N runs of the first item\n");
     if (m->weights_base)
         fprintf(f, "  --weights FILE     the weights file (default: '%s')\n",
                 m->weights_file ? m->weights_file : "");
@@ -164,14 +171,16 @@ static bool cli_value(const exe *e, cli *c, const char *name, const char **value
 
 static void cli_unknown(const exe *e, cli *c)
 {
-    static const char *const known[] = {"--input", "--output", "--threads", "--bench", "--weights",
-                                        "--help"};
+    static const char *const known[] = {"--input", "--output",  "--threads",
+                                        "--bench", "--weights", "--help"};
     const char *arg = c->argv[c->i++];
     char name[128];
     snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
     const char *best = rt_closest(name, known, (int)(sizeof known / sizeof known[0]));
-    if (best) fail(e, "unknown option '%s'; did you mean '%s'?", arg, best);
-    else fail(e, "unknown option '%s' (see '%s --help')", arg, e->prog);
+    if (best)
+        fail(e, "unknown option '%s'; did you mean '%s'?", arg, best);
+    else
+        fail(e, "unknown option '%s' (see '%s --help')", arg, e->prog);
     c->failed = true;
 }
 
@@ -193,9 +202,12 @@ static int parse_args(exe *e, int argc, char **argv)
             usage(e, stdout);
             return -1;
         }
-        if (cli_value(e, &c, "--input", &v)) e->ins[e->n_ins++].path = v;
-        else if (cli_value(e, &c, "--output", &v)) e->outs[e->n_outs++].path = v;
-        else if (cli_value(e, &c, "--weights", &v)) e->weights = v;
+        if (cli_value(e, &c, "--input", &v))
+            e->ins[e->n_ins++].path = v;
+        else if (cli_value(e, &c, "--output", &v))
+            e->outs[e->n_outs++].path = v;
+        else if (cli_value(e, &c, "--weights", &v))
+            e->weights = v;
         else if (cli_value(e, &c, "--threads", &v)) {
             if (!set_count(e, "--threads", v, RT_MAX_THREADS, &n)) return 1;
             e->threads = (int)n;
@@ -205,7 +217,8 @@ static int parse_args(exe *e, int argc, char **argv)
             fail(e, "unexpected argument '%s' (inputs are given as --input NAME=FILE.npy)",
                  argv[c.i]);
             return 1;
-        } else if (!c.failed) cli_unknown(e, &c);
+        } else if (!c.failed)
+            cli_unknown(e, &c);
     }
     return c.failed;
 }
@@ -297,8 +310,10 @@ static bool input_load(exe *e, exe_port *in)
     else if (input_check(e, t, in->path, &h, &in->batch)) {
         size_t items = in->batch < 0 ? 1 : (size_t)in->batch;
         e->in_data[in->port] = qmc_workspace_alloc(items * tensor_bytes(t));
-        if (!e->in_data[in->port]) fail(e, "out of memory for input '%s'", t->name);
-        else ok = input_copy(e, t, in->path, &h, f.data + h.data_offset, e->in_data[in->port]);
+        if (!e->in_data[in->port])
+            fail(e, "out of memory for input '%s'", t->name);
+        else
+            ok = input_copy(e, t, in->path, &h, f.data + h.data_offset, e->in_data[in->port]);
     }
     rt_file_unmap(&f);
     return ok;
@@ -361,11 +376,13 @@ static bool set_threads(exe *e)
     if (spin && *spin) {
         long us = parse_count(spin, 0, RT_MAX_SPIN_US);
         if (us < 0)
-            return fail(e, "QMC_THREAD_SPIN_US wants a whole number from 0 to %d, got '%s'", RT_MAX_SPIN_US, spin);
+            return fail(e, "QMC_THREAD_SPIN_US wants a whole number from 0 to %d, got '%s'",
+                        RT_MAX_SPIN_US, spin);
         qmc_set_thread_spin_us((int)us);
     }
     qmc_status st = qmc_set_num_threads(e->threads);
-    if (st != QMC_OK) return fail(e, "cannot start %d threads: %s", e->threads, qmc_status_string(st));
+    if (st != QMC_OK)
+        return fail(e, "cannot start %d threads: %s", e->threads, qmc_status_string(st));
     return true;
 }
 
@@ -388,11 +405,14 @@ static const char *default_weights(const char *named, char *buf, size_t size)
 static bool load_weights(const exe *e)
 {
     if (!e->m->weights_base) {
-        if (e->weights) return fail(e, "the model '%s' has its weights built in; --weights is not used", e->m->name);
+        if (e->weights)
+            return fail(e, "the model '%s' has its weights built in; --weights is not used",
+                        e->m->name);
         return true;
     }
     char buf[PATH_MAX + 256], err[PATH_MAX + 256];
-    const char *path = e->weights ? e->weights : default_weights(e->m->weights_file, buf, sizeof buf);
+    const char *path =
+        e->weights ? e->weights : default_weights(e->m->weights_file, buf, sizeof buf);
     if (rt_load_weights(e->m, path, err, sizeof err) == QMC_OK) return true;
     return fail(e, "%s%s", err, e->weights ? "" : " (pass --weights FILE)");
 }
@@ -406,8 +426,9 @@ static bool buffers_alloc(exe *e)
         if (!e->out_data[o]) return fail(e, "out of memory for output '%s'", m->outputs[o].name);
     }
     e->workspace = qmc_workspace_alloc(m->workspace_size);
-    if (!e->workspace) return fail(e, "out of memory for the workspace (%llu bytes)",
-                                   (unsigned long long)m->workspace_size);
+    if (!e->workspace)
+        return fail(e, "out of memory for the workspace (%llu bytes)",
+                    (unsigned long long)m->workspace_size);
     return true;
 }
 
@@ -472,9 +493,12 @@ static double f16_to_double(uint16_t h)
 {
     unsigned exp = h >> 10 & 0x1f, man = h & 0x3ff;
     double v;
-    if (exp == 31) v = man ? NAN : INFINITY;
-    else if (exp == 0) v = man / 16777216.0;                           /* man * 2^-24 */
-    else v = (double)(1024 + man) * (double)(1u << exp) / 33554432.0; /* 2^(exp-25) */
+    if (exp == 31)
+        v = man ? NAN : INFINITY;
+    else if (exp == 0)
+        v = man / 16777216.0; /* man * 2^-24 */
+    else
+        v = (double)(1024 + man) * (double)(1u << exp) / 33554432.0; /* 2^(exp-25) */
     return h >> 15 ? -v : v;
 }
 
@@ -503,7 +527,8 @@ static double value_at(qmc_dtype dtype, const uint8_t *base, int64_t i)
         return f;
     }
     case QMC_DTYPE_I8: return (int8_t)*p;
-    case QMC_DTYPE_U8: case QMC_DTYPE_BOOL: return *p;
+    case QMC_DTYPE_U8:
+    case QMC_DTYPE_BOOL: return *p;
     case QMC_DTYPE_I16: return v.i16;
     case QMC_DTYPE_U16: return v.u16;
     case QMC_DTYPE_I32: return v.i32;
@@ -539,7 +564,8 @@ static bool write_output(const exe *e, const exe_port *out)
     if (e->batch >= 0) shape[rank++] = e->batch;
     for (int d = 0; d < t->rank; d++) shape[rank++] = t->shape[d];
     char err[256];
-    qmc_status st = rt_npy_write_err(out->path, t->dtype, rank, shape, e->out_data[out->port], err, sizeof err);
+    qmc_status st =
+        rt_npy_write_err(out->path, t->dtype, rank, shape, e->out_data[out->port], err, sizeof err);
     if (st == QMC_ERR_INVALID_ARGUMENT)
         return fail(e, "cannot write '%s': output '%s' has no .npy form", out->path, t->name);
     if (st != QMC_OK) return fail(e, "%s: %s", out->path, err);

@@ -68,10 +68,9 @@ static qmc_dtype dtype_from_descr(const char *d)
         const char *code;
         qmc_dtype dtype;
     } table[] = {
-        {"f4", QMC_DTYPE_F32}, {"f8", QMC_DTYPE_F64}, {"f2", QMC_DTYPE_F16},
-        {"i1", QMC_DTYPE_I8},  {"u1", QMC_DTYPE_U8},  {"i2", QMC_DTYPE_I16},
-        {"u2", QMC_DTYPE_U16}, {"i4", QMC_DTYPE_I32}, {"u4", QMC_DTYPE_U32},
-        {"i8", QMC_DTYPE_I64}, {"u8", QMC_DTYPE_U64}, {"b1", QMC_DTYPE_BOOL},
+        {"f4", QMC_DTYPE_F32}, {"f8", QMC_DTYPE_F64}, {"f2", QMC_DTYPE_F16}, {"i1", QMC_DTYPE_I8},
+        {"u1", QMC_DTYPE_U8},  {"i2", QMC_DTYPE_I16}, {"u2", QMC_DTYPE_U16}, {"i4", QMC_DTYPE_I32},
+        {"u4", QMC_DTYPE_U32}, {"i8", QMC_DTYPE_I64}, {"u8", QMC_DTYPE_U64}, {"b1", QMC_DTYPE_BOOL},
     };
     if (d[0] != '<' && d[0] != '|' && d[0] != '=') return QMC_DTYPE_INVALID;
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -120,7 +119,8 @@ static qmc_status read_shape(cursor *c, rt_npy_header *h, char *err, size_t err_
         }
         if (h->rank == RT_MAX_RANK) return fail(err, err_size, "more than 8 dimensions");
         h->shape[h->rank++] = v;
-        if (v != 0 && h->count > INT64_MAX / v) return fail(err, err_size, "the shape is too large");
+        if (v != 0 && h->count > INT64_MAX / v)
+            return fail(err, err_size, "the shape is too large");
         h->count *= v;
         if (!eat(c, ',')) {
             if (!eat(c, ')')) return fail(err, err_size, "'shape' tuple is not closed");
@@ -171,8 +171,7 @@ static qmc_status parse_dict(cursor *c, rt_npy_header *h, char *err, size_t err_
     return QMC_OK;
 }
 
-qmc_status rt_npy_parse(const void *buf, size_t len, rt_npy_header *out, char *err,
-                        size_t err_size)
+qmc_status rt_npy_parse(const void *buf, size_t len, rt_npy_header *out, char *err, size_t err_size)
 {
     const uint8_t *b = buf;
     memset(out, 0, sizeof *out);
@@ -214,8 +213,8 @@ size_t rt_npy_header_encode(qmc_dtype dtype, int rank, const int64_t *shape, cha
     if (!descr || rank < 0 || rank > RT_MAX_RANK || out_size < RT_NPY_HEADER_MAX) return 0;
     /* the longest dict (8 dimensions of 19 digits) is 232 characters */
     char dict[RT_NPY_HEADER_MAX];
-    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                     descr);
+    int n =
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int i = 0; i < rank; i++) {
         if (shape[i] < 0) return 0;
         n += snprintf(dict + n, sizeof dict - (size_t)n, "%lld,%s", (long long)shape[i],

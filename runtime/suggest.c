@@ -23,7 +23,8 @@ int rt_edit_distance(const char *a, const char *b)
             int best = prev[j - 1] + (a[i - 1] != b[j - 1]);
             if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
             if (prev[j] + 1 < best) best = prev[j] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < best)
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                prev2[j - 2] + 1 < best)
                 best = prev2[j - 2] + 1;
             cur[j] = best;
         }

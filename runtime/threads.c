@@ -60,10 +60,10 @@ typedef struct rt_pool {
     rt_task_fn fn;
     void *ctx;
     int64_t n;
-    atomic_bool stop; /* read by workers that may have seen no job since it was last written */
+    atomic_bool stop;   /* read by workers that may have seen no job since it was last written */
     pthread_t *workers; /* n_threads - 1 of them */
     _Atomic int n_threads;
-    atomic_bool busy; /* held by a dispatch or a resize */
+    atomic_bool busy;                         /* held by a dispatch or a resize */
     _Alignas(64) _Atomic uint32_t generation; /* futex word of the workers */
     _Atomic uint32_t sleepers;
     _Alignas(64) _Atomic uint64_t claim;       /* see claim_word */
@@ -143,7 +143,8 @@ int64_t rt_chunk_count(int64_t n, int threads)
 
 /* `claim`: the generation of the job (high 32 bits), its chunk count (16)
  * and the next chunk to take (low 16). */
-_Static_assert(RT_MAX_THREADS * RT_CHUNKS_PER_THREAD <= 0xFFFF, "chunk counts must fit claim's 16-bit fields");
+_Static_assert(RT_MAX_THREADS *RT_CHUNKS_PER_THREAD <= 0xFFFF,
+               "chunk counts must fit claim's 16-bit fields");
 
 static uint64_t claim_word(uint32_t generation, int64_t n_chunks, int64_t next)
 {
@@ -162,7 +163,8 @@ static void run_chunks(uint32_t generation)
                                                    memory_order_acquire))
             continue;
         /* the job stays as it is until this chunk is counted done */
-        int64_t begin = rt_chunk_begin(pool.n, n_chunks, next), end = rt_chunk_begin(pool.n, n_chunks, next + 1);
+        int64_t begin = rt_chunk_begin(pool.n, n_chunks, next),
+                end = rt_chunk_begin(pool.n, n_chunks, next + 1);
         pool.fn(pool.ctx, begin, end);
         /* seq_cst, as caller_waiting's store and load in wait_for_chunks:
          * either the caller sees 0 or this thread sees it waiting */
@@ -247,7 +249,8 @@ void qmc_parallel_for(void (*fn)(void *ctx, int64_t begin, int64_t end), void *c
         run_serial(fn, ctx, n);
         return;
     }
-    int64_t n_chunks = rt_chunk_count(n, atomic_load_explicit(&pool.n_threads, memory_order_relaxed));
+    int64_t n_chunks =
+        rt_chunk_count(n, atomic_load_explicit(&pool.n_threads, memory_order_relaxed));
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n = n;
@@ -337,7 +340,10 @@ qmc_status qmc_set_num_threads(int n)
     return st;
 }
 
-int qmc_get_num_threads(void) { return atomic_load_explicit(&pool.n_threads, memory_order_relaxed); }
+int qmc_get_num_threads(void)
+{
+    return atomic_load_explicit(&pool.n_threads, memory_order_relaxed);
+}
 
 qmc_status qmc_set_thread_spin_us(int us)
 {
@@ -346,6 +352,9 @@ qmc_status qmc_set_thread_spin_us(int us)
     return QMC_OK;
 }
 
-int qmc_get_thread_spin_us(void) { return (int)(atomic_load_explicit(&spin_ns, memory_order_relaxed) / 1000); }
+int qmc_get_thread_spin_us(void)
+{
+    return (int)(atomic_load_explicit(&spin_ns, memory_order_relaxed) / 1000);
+}
 
 int rt_pool_sleepers(void) { return (int)atomic_load(&pool.sleepers); }

@@ -23,8 +23,8 @@ uint64_t qmc_checksum(const void *data, size_t size)
     return h;
 }
 
-__attribute__((format(printf, 4, 5)))
-static qmc_status weights_fail(qmc_status st, char *err, size_t err_size, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static qmc_status
+weights_fail(qmc_status st, char *err, size_t err_size, const char *fmt, ...)
 {
     if (err && err_size) {
         va_list ap;

@@ -43,11 +43,11 @@ static inline char *capture_end(capture *c)
 }
 
 /* Asserts what was captured and frees it. */
-#define assert_captured(c, expected)                                                              \
-    do {                                                                                          \
-        char *got_ = capture_end(c);                                                              \
-        assert_string_equal(got_, (expected));                                                    \
-        free(got_);                                                                               \
+#define assert_captured(c, expected)                                                               \
+    do {                                                                                           \
+        char *got_ = capture_end(c);                                                               \
+        assert_string_equal(got_, (expected));                                                     \
+        free(got_);                                                                                \
     } while (0)
 
 #endif

@@ -82,11 +82,14 @@ int main(int argc, char **argv)
     int64_t rows = 4096, cols = 4096;
     int repeat = 5;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) repeat = atoi(argv[++i]);
-        else if (i + 1 < argc) rows = atoll(argv[i]), cols = atoll(argv[++i]);
+        if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
+            repeat = atoi(argv[++i]);
+        else if (i + 1 < argc)
+            rows = atoll(argv[i]), cols = atoll(argv[++i]);
     }
     if (rows <= 0 || cols <= 0 || cols % 32 || repeat <= 0) {
-        fprintf(stderr, "usage: bench_quantize [ROWS COLS] [--repeat N]  (COLS a multiple of 32)\n");
+        fprintf(stderr,
+                "usage: bench_quantize [ROWS COLS] [--repeat N]  (COLS a multiple of 32)\n");
         return 1;
     }
     int64_t n = rows * cols;

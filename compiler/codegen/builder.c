@@ -9,7 +9,11 @@
 LLVMValueRef cg_i32(cg *c, int64_t v) { return LLVMConstInt(c->t_i32, (unsigned long long)v, 1); }
 LLVMValueRef cg_i64(cg *c, int64_t v) { return LLVMConstInt(c->t_i64, (unsigned long long)v, 1); }
 LLVMValueRef cg_f32(cg *c, double v) { return LLVMConstReal(c->t_f32, v); }
-LLVMTypeRef cg_vec(cg *c, LLVMTypeRef elem, int n) { (void)c; return LLVMVectorType(elem, (unsigned)n); }
+LLVMTypeRef cg_vec(cg *c, LLVMTypeRef elem, int n)
+{
+    (void)c;
+    return LLVMVectorType(elem, (unsigned)n);
+}
 
 LLVMValueRef cg_splat(cg *c, LLVMValueRef scalar, int n)
 {
@@ -26,23 +30,31 @@ LLVMValueRef cg_splat(cg *c, LLVMValueRef scalar, int n)
 
 LLVMValueRef cg_vsplat_i32(cg *c, int64_t v, int n) { return cg_splat(c, cg_i32(c, v), n); }
 
-LLVMValueRef cg_function_begin(cg *c, const char *name, LLVMTypeRef type, bool exported, bool kernel)
+LLVMValueRef cg_function_begin(cg *c, const char *name, LLVMTypeRef type, bool exported,
+                               bool kernel)
 {
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, type);
     LLVMSetLinkage(fn, exported ? LLVMExternalLinkage : LLVMInternalLinkage);
     unsigned idx = (unsigned)LLVMAttributeFunctionIndex;
-    LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+    LLVMAddAttributeAtIndex(
+        fn, idx,
+        LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
     if (kernel) {
         /* one function per node stays visible in the IR and assembly (the
          * cost of a call per node is nothing next to its loops); kernels
          * may use every feature of the target CPU, entry points stay
          * baseline so they can check the CPU before calling them */
-        LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
-        LLVMAddAttributeAtIndex(fn, idx, LLVMCreateStringAttribute(c->ctx, "target-cpu", 10, c->target->cpu,
-                                                                   (unsigned)strlen(c->target->cpu)));
+        LLVMAddAttributeAtIndex(
+            fn, idx,
+            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+        LLVMAddAttributeAtIndex(fn, idx,
+                                LLVMCreateStringAttribute(c->ctx, "target-cpu", 10, c->target->cpu,
+                                                          (unsigned)strlen(c->target->cpu)));
         const char *f = c->target->llvm_features;
         if (f && *f)
-            LLVMAddAttributeAtIndex(fn, idx, LLVMCreateStringAttribute(c->ctx, "target-features", 15, f, (unsigned)strlen(f)));
+            LLVMAddAttributeAtIndex(
+                fn, idx,
+                LLVMCreateStringAttribute(c->ctx, "target-features", 15, f, (unsigned)strlen(f)));
     }
     c->fn = fn;
     c->entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
@@ -52,23 +64,31 @@ LLVMValueRef cg_function_begin(cg *c, const char *name, LLVMTypeRef type, bool e
 
 void cg_param_noalias(cg *c, LLVMValueRef fn, unsigned i)
 {
-    LLVMAddAttributeAtIndex(fn, i + 1, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
-    LLVMAddAttributeAtIndex(fn, i + 1,
-                            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nocapture", 9), 0));
+    LLVMAddAttributeAtIndex(
+        fn, i + 1,
+        LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+    LLVMAddAttributeAtIndex(
+        fn, i + 1,
+        LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nocapture", 9), 0));
 }
 
 LLVMValueRef cg_alloca(cg *c, LLVMTypeRef type, const char *name)
 {
     LLVMBuilderRef tmp = LLVMCreateBuilderInContext(c->ctx);
     LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
-    if (first) LLVMPositionBuilderBefore(tmp, first);
-    else LLVMPositionBuilderAtEnd(tmp, c->entry);
+    if (first)
+        LLVMPositionBuilderBefore(tmp, first);
+    else
+        LLVMPositionBuilderAtEnd(tmp, c->entry);
     LLVMValueRef a = LLVMBuildAlloca(tmp, type, name);
     LLVMDisposeBuilder(tmp);
     return a;
 }
 
-LLVMBasicBlockRef cg_block(cg *c, const char *name) { return LLVMAppendBasicBlockInContext(c->ctx, c->fn, name); }
+LLVMBasicBlockRef cg_block(cg *c, const char *name)
+{
+    return LLVMAppendBasicBlockInContext(c->ctx, c->fn, name);
+}
 
 cg_loop cg_loop_begin(cg *c, LLVMValueRef start, LLVMValueRef end, int64_t step, const char *name)
 {
@@ -118,7 +138,8 @@ void cg_store(cg *c, LLVMValueRef value, LLVMValueRef ptr, unsigned align)
     LLVMSetAlignment(s, align);
 }
 
-LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef *types, int n_types, LLVMValueRef *args, int n_args)
+LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef *types, int n_types,
+                          LLVMValueRef *args, int n_args)
 {
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     QMC_ASSERT(id != 0);
@@ -136,7 +157,10 @@ LLVMValueRef cg_fmuladd(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc)
 
 LLVMValueRef cg_add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
 
-LLVMValueRef cg_mul_k(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuildMul(c->b, a, cg_i64(c, k), ""); }
+LLVMValueRef cg_mul_k(cg *c, LLVMValueRef a, int64_t k)
+{
+    return LLVMBuildMul(c->b, a, cg_i64(c, k), "");
+}
 
 void cg_memcpy(cg *c, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes)
 {
@@ -163,7 +187,8 @@ int cg_blob_add(cg *c, const char *name, const void *data, size_t bytes)
 {
     if (c->n_blobs == c->cap_blobs) {
         int cap = c->cap_blobs ? c->cap_blobs * 2 : 64;
-        c->blobs = sup_arena_grow(c->arena, c->blobs, (size_t)c->cap_blobs, (size_t)cap, sizeof *c->blobs);
+        c->blobs =
+            sup_arena_grow(c->arena, c->blobs, (size_t)c->cap_blobs, (size_t)cap, sizeof *c->blobs);
         c->cap_blobs = cap;
     }
     c->blobs[c->n_blobs] = (cg_blob){name, data, bytes, NULL, -1};
@@ -269,16 +294,18 @@ void cg_call_range(cg *c, LLVMValueRef fn, LLVMValueRef ctx, int64_t n, bool par
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
 }
 
-void cg_parallel(cg *c, const char *name, LLVMValueRef *vals, int n_vals, int64_t n, bool parallel, cg_range_body body,
-                 void *user)
+void cg_parallel(cg *c, const char *name, LLVMValueRef *vals, int n_vals, int64_t n, bool parallel,
+                 cg_range_body body, void *user)
 {
     /* the context: the values, in an array on the caller's stack */
     LLVMValueRef ctx = cg_alloca(c, LLVMArrayType(c->t_ptr, (unsigned)n_vals), "ctx");
-    for (int i = 0; i < n_vals; i++) cg_store(c, vals[i], cg_gep(c, c->t_ptr, ctx, cg_i64(c, i)), 8);
+    for (int i = 0; i < n_vals; i++)
+        cg_store(c, vals[i], cg_gep(c, c->t_ptr, ctx, cg_i64(c, i)), 8);
     LLVMValueRef caller = c->fn;
     LLVMBasicBlockRef caller_entry = c->entry, here = LLVMGetInsertBlock(c->b);
     LLVMTypeRef params[3] = {c->t_ptr, c->t_i64, c->t_i64};
-    LLVMValueRef fn = cg_function_begin(c, name, LLVMFunctionType(c->t_void, params, 3, 0), false, true);
+    LLVMValueRef fn =
+        cg_function_begin(c, name, LLVMFunctionType(c->t_void, params, 3, 0), false, true);
     LLVMValueRef inner[16];
     for (int i = 0; i < n_vals && i < 16; i++)
         inner[i] = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, LLVMGetParam(fn, 0), cg_i64(c, i)), 8);

@@ -32,10 +32,10 @@ typedef enum cg_emit_kind {
 
 typedef struct cg_options {
     cg_emit_kind emit;
-    const char *output;        /* -o */
+    const char *output; /* -o */
     const char *triple, *cpu, *features;
-    int opt_level;             /* 0..3 */
-    const char *weights_file;  /* --weights-file: keep weights outside the code */
+    int opt_level;            /* 0..3 */
+    const char *weights_file; /* --weights-file: keep weights outside the code */
     bool print_target;
 } cg_options;
 
@@ -57,7 +57,8 @@ typedef struct cg_target {
 /* Resolves --target (NULL: host), --cpu (NULL: native on the host, the
  * architecture's baseline otherwise) and --features ("+a,-b", may be NULL).
  * Unknown values are reported with the valid choices; returns false. */
-bool cg_target_resolve(sup_arena *arena, const char *triple, const char *cpu, const char *features, cg_target *t);
+bool cg_target_resolve(sup_arena *arena, const char *triple, const char *cpu, const char *features,
+                       cg_target *t);
 bool cg_target_has(const cg_target *t, const char *feature);
 /* The enabled features as "avx2,fma,..." (embedded for the runtime check). */
 const char *cg_target_feature_list(sup_arena *arena, const cg_target *t);
@@ -99,8 +100,9 @@ typedef struct cg {
     LLVMBasicBlockRef entry; /* its entry block (allocas go there) */
     cg_blob *blobs;
     int n_blobs, cap_blobs;
-    int32_t *node_blob;        /* per node: blob of a weight's f32 values, or -1 */
-    struct cg_packed *packed;  /* per node: the packed form of a weight matrix (if used by a linear) */
+    int32_t *node_blob; /* per node: blob of a weight's f32 values, or -1 */
+    struct cg_packed
+        *packed; /* per node: the packed form of a weight matrix (if used by a linear) */
     LLVMValueRef weights_base; /* --weights-file: global pointer to the mapped file, else NULL */
 } cg;
 
@@ -121,7 +123,8 @@ LLVMValueRef cg_vsplat_i32(cg *c, int64_t v, int n);
 
 /* Starts a function (internal unless exported) with the target's CPU and
  * features; positions the builder in its entry block. */
-LLVMValueRef cg_function_begin(cg *c, const char *name, LLVMTypeRef type, bool exported, bool kernel);
+LLVMValueRef cg_function_begin(cg *c, const char *name, LLVMTypeRef type, bool exported,
+                               bool kernel);
 /* Marks pointer parameter i noalias nocapture. */
 void cg_param_noalias(cg *c, LLVMValueRef fn, unsigned i);
 LLVMValueRef cg_alloca(cg *c, LLVMTypeRef type, const char *name);
@@ -137,7 +140,8 @@ LLVMValueRef cg_gep(cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef ind
 LLVMValueRef cg_load(cg *c, LLVMTypeRef type, LLVMValueRef ptr, unsigned align);
 void cg_store(cg *c, LLVMValueRef value, LLVMValueRef ptr, unsigned align);
 /* Calls an intrinsic by name with overloaded types. */
-LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef *types, int n_types, LLVMValueRef *args, int n_args);
+LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef *types, int n_types,
+                          LLVMValueRef *args, int n_args);
 LLVMValueRef cg_fmuladd(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc);
 /* Index arithmetic: a + b, and a * k for a constant k (i64). */
 LLVMValueRef cg_add(cg *c, LLVMValueRef a, LLVMValueRef b);
@@ -174,9 +178,10 @@ void cg_call_range(cg *c, LLVMValueRef fn, LLVMValueRef ctx, int64_t n, bool par
 /* Emits `void NAME(ptr ctx, i64 begin, i64 end)` whose body() sees vals
  * (pointers, at most 16) reloaded from the context, and calls it over
  * [0, n) from the function being emitted (see cg_call_range). */
-typedef void (*cg_range_body)(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user);
-void cg_parallel(cg *c, const char *name, LLVMValueRef *vals, int n_vals, int64_t n, bool parallel, cg_range_body body,
-                 void *user);
+typedef void (*cg_range_body)(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
+                              void *user);
+void cg_parallel(cg *c, const char *name, LLVMValueRef *vals, int n_vals, int64_t n, bool parallel,
+                 cg_range_body body, void *user);
 
 /* ---- emit_math.c: vectorisable transcendental functions ------------------ */
 
@@ -206,22 +211,23 @@ typedef struct cg_packed {
     int64_t words;       /* steps per row: ceil(kp / per_word) */
     int64_t group_words; /* words per group */
     int64_t n_groups;
-    int codes, scales, zeros; /* blobs: codes [panels][words][lanes] 4-byte words;
-                               * scales [panels][n_groups][lanes] f32, or f16 for int4 groups (-1 for f32);
-                               * zero points [panels][n_groups][lanes] uint8 (-1 if symmetric) */
+    int codes, scales,
+        zeros; /* blobs: codes [panels][words][lanes] 4-byte words;
+                * scales [panels][n_groups][lanes] f32, or f16 for int4 groups (-1 for f32);
+                * zero points [panels][n_groups][lanes] uint8 (-1 if symmetric) */
     bool scales_f16;
-    float scale_factor;  /* multiplies every scale (FP8 decoding folds 2^8 into it) */
-    bool fp8_via_half;   /* FP8 decoded through half precision (F16C / aarch64) */
-    int a8;              /* activations as int8 rows: how the integer dot products are done */
-    int act_rows;        /* int8 rows per activation row (ir_act_int8_rows): 1 `:a8`, 3 digits of f32 */
+    float scale_factor; /* multiplies every scale (FP8 decoding folds 2^8 into it) */
+    bool fp8_via_half;  /* FP8 decoded through half precision (F16C / aarch64) */
+    int a8;             /* activations as int8 rows: how the integer dot products are done */
+    int act_rows; /* int8 rows per activation row (ir_act_int8_rows): 1 `:a8`, 3 digits of f32 */
     int32_t code_offset; /* a8: what was added to every code so it is unsigned (128 int8, 8 int4) */
 } cg_packed;
 
 enum {
     CG_A8_NONE,
-    CG_A8_VNNI,     /* AVX-512 VNNI vpdpbusd: unsigned weight bytes x signed activations */
-    CG_A8_SDOT,     /* aarch64 dotprod sdot: signed x signed bytes */
-    CG_A8_EMULATE,  /* no integer dot product: the activations' int8 values in float math */
+    CG_A8_VNNI,    /* AVX-512 VNNI vpdpbusd: unsigned weight bytes x signed activations */
+    CG_A8_SDOT,    /* aarch64 dotprod sdot: signed x signed bytes */
+    CG_A8_EMULATE, /* no integer dot product: the activations' int8 values in float math */
 };
 
 /* What the kernel of one linear layer reads: x is [m, k] (or its int8
@@ -241,11 +247,15 @@ typedef struct cg_linear {
  * VNNI, aarch64 dotprod); elsewhere they run in float on the int8 values. */
 bool cg_target_int8_dot(const cg_target *t);
 /* The layer multiplies int8 activations with integer dot products. */
-static inline bool cg_packed_int_dot(const cg_packed *p) { return p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT; }
+static inline bool cg_packed_int_dot(const cg_packed *p)
+{
+    return p->a8 == CG_A8_VNNI || p->a8 == CG_A8_SDOT;
+}
 /* -v: how the linear layers' kernels multiply on this target, one line
  * per kind (the format, how activations enter, the instruction) with the
  * weights that use it, and which layers share int8 rows in the plan. */
-void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t);
+void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_plan *plan,
+                      const cg_target *t);
 /* Packs a weight matrix (quantized or f32) for the target's lane count. */
 void cg_pack_weight(cg *c, int32_t node, cg_packed *out);
 /* Emits the function of a linear node: y[m, :] = x[m, :]·Wᵀ + b. */
@@ -263,7 +273,8 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np);
 
 /* Emits the body of node `node`'s function; parameters are (out, operands...,
  * scratch) as emit.c declares them. */
-void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, LLVMValueRef scratch);
+void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands,
+                LLVMValueRef scratch);
 /* Whether node's function takes input j as a parameter: constants are
  * folded in, a linear's packed weight and constant bias are globals. */
 bool cg_takes_operand(const cg *c, const ir_node *node, int j);
@@ -281,18 +292,21 @@ bool cg_emit_module(sup_arena *arena, const ir_graph *g, const ir_plan *plan, co
 
 /* The model's C identifier prefix ("tiny_gpt"). */
 const char *cg_symbol_prefix(sup_arena *arena, const ir_graph *g);
-bool cg_write_header(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t, const char *path);
+bool cg_write_header(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
+                     const char *path);
 
 /* ---- link.c: executables and libraries ---------------------------------- */
 
 /* Links object `obj` into an executable or library at `out` (atomically). */
-bool cg_link(sup_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj, const char *out);
+bool cg_link(sup_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj,
+             const char *out);
 
 /* ---- output.c: the artefacts of qmc compile ---------------------------- */
 
 /* Writes what o->emit asks for (exe, obj + header, lib/shared + header,
  * llvm, bc, asm) at o->output, or a name made from the model's (then set
  * in o->output). Atomic; false after reporting errors. */
-bool cg_write_output(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t, cg_options *o);
+bool cg_write_output(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
+                     cg_options *o);
 
 #endif

@@ -44,14 +44,15 @@ static LLVMTargetMachineRef make_target_machine(const cg_target *t, int opt_leve
         LLVMDisposeMessage(err);
         return NULL;
     }
-    LLVMCodeGenOptLevel level = opt_level <= 0 ? LLVMCodeGenLevelNone
+    LLVMCodeGenOptLevel level = opt_level <= 0   ? LLVMCodeGenLevelNone
                                 : opt_level == 1 ? LLVMCodeGenLevelLess
                                 : opt_level == 2 ? LLVMCodeGenLevelDefault
                                                  : LLVMCodeGenLevelAggressive;
     /* medium code model on x86-64: big constant data goes to .lrodata */
     LLVMCodeModel cm = t->arch == CG_ARCH_X86_64 ? LLVMCodeModelMedium : LLVMCodeModelDefault;
-    return LLVMCreateTargetMachine(target, t->triple, t->cpu, t->llvm_features ? t->llvm_features : "", level,
-                                   LLVMRelocPIC, cm);
+    return LLVMCreateTargetMachine(target, t->triple, t->cpu,
+                                   t->llvm_features ? t->llvm_features : "", level, LLVMRelocPIC,
+                                   cm);
 }
 
 static int choose_lanes(const cg_target *t)
@@ -127,13 +128,15 @@ static bool write_weights_file(cg *c, const char *path, uint64_t *size, uint64_t
         sup_error_plain("out of memory for the weights file");
         return false;
     }
-    for (int i = 0; i < c->n_blobs; i++) memcpy(all + c->blobs[i].file_offset, c->blobs[i].data, c->blobs[i].bytes);
+    for (int i = 0; i < c->n_blobs; i++)
+        memcpy(all + c->blobs[i].file_offset, c->blobs[i].data, c->blobs[i].bytes);
     *size = (uint64_t)at;
     *checksum = qmc_checksum(all, (size_t)at);
     bool written = cg_write_file(path, all, (size_t)at);
     free(all);
     if (!written) return false;
-    c->weights_base = LLVMAddGlobal(c->mod, c->t_ptr, sup_arena_printf(c->arena, "%s.weights_base", c->prefix));
+    c->weights_base =
+        LLVMAddGlobal(c->mod, c->t_ptr, sup_arena_printf(c->arena, "%s.weights_base", c->prefix));
     LLVMSetInitializer(c->weights_base, LLVMConstNull(c->t_ptr));
     LLVMSetLinkage(c->weights_base, LLVMInternalLinkage);
     return true;
@@ -171,12 +174,14 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
 /* ---- entry points ------------------------------------------------------------- */
 
 /* The pointer where node i's value lives, inside the entry function. */
-static LLVMValueRef buffer_ptr(cg *c, int32_t i, LLVMValueRef ins, LLVMValueRef outs, LLVMValueRef ws)
+static LLVMValueRef buffer_ptr(cg *c, int32_t i, LLVMValueRef ins, LLVMValueRef outs,
+                               LLVMValueRef ws)
 {
     const ir_buffer *b = &c->plan->buf[i];
     switch (b->kind) {
     case IR_BUF_INPUT: return cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ins, cg_i64(c, b->port)), 8);
-    case IR_BUF_OUTPUT: return cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, b->port)), 8);
+    case IR_BUF_OUTPUT:
+        return cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, b->port)), 8);
     case IR_BUF_WORKSPACE: return cg_gep(c, c->t_i8, ws, cg_i64(c, b->offset));
     case IR_BUF_WEIGHT: return cg_blob_ptr(c, c->node_blob[i]);
     case IR_BUF_NONE: break;
@@ -208,11 +213,13 @@ static void check_or_return(cg *c, LLVMValueRef cond, LLVMValueRef status)
 /* Checks the CPU once (cached in a global) before any kernel runs. */
 static void emit_cpu_check(cg *c, LLVMValueRef features)
 {
-    LLVMValueRef flag = LLVMAddGlobal(c->mod, c->t_i32, sup_arena_printf(c->arena, "%s.cpu_checked", c->prefix));
+    LLVMValueRef flag =
+        LLVMAddGlobal(c->mod, c->t_i32, sup_arena_printf(c->arena, "%s.cpu_checked", c->prefix));
     LLVMSetInitializer(flag, cg_i32(c, 0));
     LLVMSetLinkage(flag, LLVMInternalLinkage);
     LLVMBasicBlockRef check = cg_block(c, "check_cpu"), go = cg_block(c, "cpu_ok");
-    LLVMValueRef known = LLVMBuildICmp(c->b, LLVMIntEQ, cg_load(c, c->t_i32, flag, 4), cg_i32(c, 1), "");
+    LLVMValueRef known =
+        LLVMBuildICmp(c->b, LLVMIntEQ, cg_load(c, c->t_i32, flag, 4), cg_i32(c, 1), "");
     LLVMBuildCondBr(c->b, known, go, check);
     LLVMPositionBuilderAtEnd(c->b, check);
     LLVMTypeRef params[3] = {c->t_ptr, c->t_ptr, c->t_i64};
@@ -227,7 +234,8 @@ static void emit_cpu_check(cg *c, LLVMValueRef features)
     LLVMPositionBuilderAtEnd(c->b, go);
 }
 
-static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMValueRef outs, LLVMValueRef ws)
+static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMValueRef outs,
+                      LLVMValueRef ws)
 {
     const ir_node *n = &c->g->nodes[i];
     LLVMValueRef args[64];
@@ -235,7 +243,8 @@ static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMV
     args[na++] = buffer_ptr(c, i, ins, outs, ws);
     for (int j = 0; j < n->n_inputs && na < 63; j++)
         if (cg_takes_operand(c, n, j)) args[na++] = buffer_ptr(c, n->inputs[j], ins, outs, ws);
-    if (cg_takes_scratch(c, i)) args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
+    if (cg_takes_scratch(c, i))
+        args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
     LLVMValueRef st = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)na, "");
     check_or_return(c, LLVMBuildICmp(c->b, LLVMIntEQ, st, cg_i32(c, 0), ""), st);
 }
@@ -245,25 +254,39 @@ static LLVMValueRef emit_run_v(cg *c, LLVMValueRef *node_fns, LLVMValueRef featu
 {
     LLVMTypeRef params[3] = {c->t_ptr, c->t_ptr, c->t_ptr};
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, 3, 0);
-    LLVMValueRef fn = cg_function_begin(c, sup_arena_printf(c->arena, "%s_run_v", c->prefix), ft, true, false);
+    LLVMValueRef fn =
+        cg_function_begin(c, sup_arena_printf(c->arena, "%s_run_v", c->prefix), ft, true, false);
     LLVMValueRef ins = LLVMGetParam(fn, 0), outs = LLVMGetParam(fn, 1), ws = LLVMGetParam(fn, 2);
     emit_cpu_check(c, features);
     LLVMValueRef bad_arg = cg_i32(c, QMC_ERR_INVALID_ARGUMENT);
-    check_or_return(c, LLVMBuildAnd(c->b, LLVMBuildIsNotNull(c->b, ins, ""), LLVMBuildIsNotNull(c->b, outs, ""), ""), bad_arg);
+    check_or_return(c,
+                    LLVMBuildAnd(c->b, LLVMBuildIsNotNull(c->b, ins, ""),
+                                 LLVMBuildIsNotNull(c->b, outs, ""), ""),
+                    bad_arg);
     if (c->plan->workspace_size) check_or_return(c, LLVMBuildIsNotNull(c->b, ws, ""), bad_arg);
     for (int i = 0; i < c->g->n_inputs; i++)
-        check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ins, cg_i64(c, i)), 8), ""), bad_arg);
+        check_or_return(
+            c,
+            LLVMBuildIsNotNull(c->b,
+                               cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ins, cg_i64(c, i)), 8), ""),
+            bad_arg);
     for (int o = 0; o < c->g->n_outputs; o++)
-        check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8), ""), bad_arg);
+        check_or_return(
+            c,
+            LLVMBuildIsNotNull(
+                c->b, cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8), ""),
+            bad_arg);
     if (c->weights_base)
-        check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, c->weights_base, 8), ""), cg_i32(c, QMC_ERR_IO));
+        check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, c->weights_base, 8), ""),
+                        cg_i32(c, QMC_ERR_IO));
     for (int i = 0; i < c->g->n_nodes; i++)
         if (node_fns[i]) call_node(c, i, node_fns[i], ins, outs, ws);
     for (int o = 0; o < c->g->n_outputs; o++) {
         int32_t src = c->plan->output_copies[o];
         if (src < 0) continue;
         LLVMValueRef dst = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8);
-        cg_memcpy(c, dst, buffer_ptr(c, src, ins, outs, ws), cg_i64(c, ir_node_count(&c->g->nodes[src]) * 4));
+        cg_memcpy(c, dst, buffer_ptr(c, src, ins, outs, ws),
+                  cg_i64(c, ir_node_count(&c->g->nodes[src]) * 4));
     }
     LLVMBuildRet(c->b, cg_i32(c, 0));
     return fn;
@@ -276,11 +299,15 @@ static void emit_run(cg *c, LLVMValueRef run_v)
     LLVMTypeRef *params = sup_arena_alloc(c->arena, sizeof *params * (size_t)(ni + no + 1));
     for (int i = 0; i < ni + no + 1; i++) params[i] = c->t_ptr;
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)(ni + no + 1), 0);
-    LLVMValueRef fn = cg_function_begin(c, sup_arena_printf(c->arena, "%s_run", c->prefix), ft, true, false);
+    LLVMValueRef fn =
+        cg_function_begin(c, sup_arena_printf(c->arena, "%s_run", c->prefix), ft, true, false);
     LLVMValueRef ins = cg_alloca(c, LLVMArrayType(c->t_ptr, (unsigned)(ni ? ni : 1)), "inputs");
     LLVMValueRef outs = cg_alloca(c, LLVMArrayType(c->t_ptr, (unsigned)no), "outputs");
-    for (int i = 0; i < ni; i++) cg_store(c, LLVMGetParam(fn, (unsigned)i), cg_gep(c, c->t_ptr, ins, cg_i64(c, i)), 8);
-    for (int o = 0; o < no; o++) cg_store(c, LLVMGetParam(fn, (unsigned)(ni + o)), cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8);
+    for (int i = 0; i < ni; i++)
+        cg_store(c, LLVMGetParam(fn, (unsigned)i), cg_gep(c, c->t_ptr, ins, cg_i64(c, i)), 8);
+    for (int o = 0; o < no; o++)
+        cg_store(c, LLVMGetParam(fn, (unsigned)(ni + o)), cg_gep(c, c->t_ptr, outs, cg_i64(c, o)),
+                 8);
     LLVMValueRef args[3] = {ins, outs, LLVMGetParam(fn, (unsigned)(ni + no))};
     LLVMBuildRet(c->b, LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run_v), run_v, args, 3, ""));
 }
@@ -294,33 +321,44 @@ static LLVMValueRef tensor_descs(cg *c, const ir_port *ports, int n, const char 
     LLVMValueRef *items = sup_arena_alloc(c->arena, sizeof *items * (size_t)(n + 1));
     for (int i = 0; i < n; i++) {
         LLVMValueRef dims[QMC_MAX_RANK];
-        for (int d = 0; d < QMC_MAX_RANK; d++) dims[d] = cg_i64(c, d < ports[i].rank ? ports[i].shape[d] : 0);
-        LLVMValueRef vals[4] = {string_global(c, ports[i].name, ".name"), cg_i32(c, ports[i].dtype), cg_i32(c, ports[i].rank),
+        for (int d = 0; d < QMC_MAX_RANK; d++)
+            dims[d] = cg_i64(c, d < ports[i].rank ? ports[i].shape[d] : 0);
+        LLVMValueRef vals[4] = {string_global(c, ports[i].name, ".name"), cg_i32(c, ports[i].dtype),
+                                cg_i32(c, ports[i].rank),
                                 LLVMConstArray2(c->t_i64, dims, QMC_MAX_RANK)};
         items[i] = LLVMConstNamedStruct(td, vals, 4);
     }
     LLVMValueRef init = LLVMConstArray2(td, items, (uint64_t)n);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), sup_arena_printf(c->arena, "%s.%s", c->prefix, what));
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init),
+                                    sup_arena_printf(c->arena, "%s.%s", c->prefix, what));
     LLVMSetInitializer(gv, init);
     LLVMSetGlobalConstant(gv, 1);
     LLVMSetLinkage(gv, LLVMInternalLinkage);
     return gv;
 }
 
-static void emit_model_desc(cg *c, LLVMValueRef run_v, LLVMValueRef features, uint64_t wsize, uint64_t wsum)
+static void emit_model_desc(cg *c, LLVMValueRef run_v, LLVMValueRef features, uint64_t wsize,
+                            uint64_t wsum)
 {
     LLVMTypeRef f[14] = {c->t_ptr, c->t_i32, c->t_i32, c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr,
                          c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64, c->t_i64, c->t_ptr};
     LLVMTypeRef md = LLVMStructTypeInContext(c->ctx, f, 14, 0);
     bool ext = c->weights_base != NULL;
-    LLVMValueRef v[14] = {
-        string_global(c, c->g->name, ".name"), cg_i32(c, c->g->n_inputs), cg_i32(c, c->g->n_outputs),
-        tensor_descs(c, c->g->inputs, c->g->n_inputs, "inputs"), tensor_descs(c, c->g->outputs, c->g->n_outputs, "outputs"),
-        cg_i64(c, c->plan->workspace_size), string_global(c, c->target->triple, ".triple"),
-        string_global(c, c->target->cpu, ".cpu"), features, run_v,
-        ext ? string_global(c, c->opts->weights_file, ".weights_file") : LLVMConstNull(c->t_ptr),
-        LLVMConstInt(c->t_i64, wsize, 0), LLVMConstInt(c->t_i64, wsum, 0),
-        ext ? c->weights_base : LLVMConstNull(c->t_ptr)};
+    LLVMValueRef v[14] = {string_global(c, c->g->name, ".name"),
+                          cg_i32(c, c->g->n_inputs),
+                          cg_i32(c, c->g->n_outputs),
+                          tensor_descs(c, c->g->inputs, c->g->n_inputs, "inputs"),
+                          tensor_descs(c, c->g->outputs, c->g->n_outputs, "outputs"),
+                          cg_i64(c, c->plan->workspace_size),
+                          string_global(c, c->target->triple, ".triple"),
+                          string_global(c, c->target->cpu, ".cpu"),
+                          features,
+                          run_v,
+                          ext ? string_global(c, c->opts->weights_file, ".weights_file")
+                              : LLVMConstNull(c->t_ptr),
+                          LLVMConstInt(c->t_i64, wsize, 0),
+                          LLVMConstInt(c->t_i64, wsum, 0),
+                          ext ? c->weights_base : LLVMConstNull(c->t_ptr)};
     LLVMValueRef init = LLVMConstNamedStruct(md, v, 14);
     LLVMValueRef gv = LLVMAddGlobal(c->mod, md, sup_arena_printf(c->arena, "%s_model", c->prefix));
     LLVMSetInitializer(gv, init);
@@ -404,8 +442,10 @@ static bool build_module(cg *c)
     }
     LLVMValueRef *fns = sup_arena_alloc(c->arena, sizeof *fns * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++)
-        if (c->plan->buf[i].kind == IR_BUF_WORKSPACE || c->plan->buf[i].kind == IR_BUF_OUTPUT) fns[i] = emit_node_fn(c, i);
-    LLVMValueRef features = string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
+        if (c->plan->buf[i].kind == IR_BUF_WORKSPACE || c->plan->buf[i].kind == IR_BUF_OUTPUT)
+            fns[i] = emit_node_fn(c, i);
+    LLVMValueRef features =
+        string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
     LLVMValueRef run_v = emit_run_v(c, fns, features);
     emit_run(c, run_v);
     emit_model_desc(c, run_v, features, wsize, wsum);
@@ -435,7 +475,8 @@ bool cg_emit_module(sup_arena *arena, const ir_graph *g, const ir_plan *plan, co
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
     LLVMSetModuleDataLayout(c.mod, td);
     LLVMDisposeTargetData(td);
-    bool ok = build_module(&c) && optimise(&c, tm, opts->opt_level) && write_output(&c, tm, path, what);
+    bool ok =
+        build_module(&c) && optimise(&c, tm, opts->opt_level) && write_output(&c, tm, path, what);
     LLVMDisposeBuilder(c.b);
     LLVMDisposeModule(c.mod);
     LLVMContextDispose(c.ctx);

@@ -23,7 +23,8 @@
 /* ---- packing ------------------------------------------------------------ */
 
 /* k-major: the panel's values of each column adjacent (f32 or code bytes). */
-static void pack_kmajor(const cg *c, cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *out)
+static void pack_kmajor(const cg *c, cg_packed *p, const ir_qweight *q, const float *w32,
+                        uint8_t *out)
 {
     int L = c->lanes;
     for (int64_t pn = 0; pn < p->panels; pn++)
@@ -32,8 +33,10 @@ static void pack_kmajor(const cg *c, cg_packed *p, const ir_qweight *q, const fl
                 int64_t row = pn * L + j;
                 uint8_t *dst = out + ((pn * p->kcols + col) * L + j) * (size_t)p->elem_bytes;
                 if (row >= p->n || col >= (q ? q->kp : p->k)) continue;
-                if (q) *dst = q->codes[row * q->kp + col];
-                else memcpy(dst, &w32[row * p->k + col], 4);
+                if (q)
+                    *dst = q->codes[row * q->kp + col];
+                else
+                    memcpy(dst, &w32[row * p->k + col], 4);
             }
 }
 
@@ -56,7 +59,8 @@ static void pack_nibbles(const cg *c, cg_packed *p, const ir_qweight *q, uint8_t
             }
 }
 
-static void pack_scales(const cg *c, cg_packed *p, const ir_qweight *q, void *scales, uint8_t *zeros)
+static void pack_scales(const cg *c, cg_packed *p, const ir_qweight *q, void *scales,
+                        uint8_t *zeros)
 {
     int L = c->lanes;
     for (int64_t pn = 0; pn < p->panels; pn++)
@@ -64,9 +68,12 @@ static void pack_scales(const cg *c, cg_packed *p, const ir_qweight *q, void *sc
             for (int j = 0; j < L; j++) {
                 int64_t row = pn * L + j, at = (pn * p->n_groups + gi) * L + j;
                 float s = row < p->n ? q->scales[row * q->n_groups + gi] * p->scale_factor : 0.0f;
-                if (p->scales_f16) ((uint16_t *)scales)[at] = q_f16_from_f32(s);
-                else ((float *)scales)[at] = s;
-                if (zeros) zeros[at] = row < p->n ? (uint8_t)q->zero_points[row * q->n_groups + gi] : 0;
+                if (p->scales_f16)
+                    ((uint16_t *)scales)[at] = q_f16_from_f32(s);
+                else
+                    ((float *)scales)[at] = s;
+                if (zeros)
+                    zeros[at] = row < p->n ? (uint8_t)q->zero_points[row * q->n_groups + gi] : 0;
             }
 }
 
@@ -88,10 +95,13 @@ static void pack_codes_a8(const cg *c, cg_packed *p, const ir_qweight *q, uint8_
                 for (int i = 0; i < p->per_word; i++) {
                     int64_t col = wd * p->per_word + i;
                     int32_t code = col < q->kp ? (int32_t)(int8_t)q->codes[row * q->kp + col] : 0;
-                    if (q->f.format == QFMT_UINT4) code = col < q->kp ? q->codes[row * q->kp + col] : 0;
+                    if (q->f.format == QFMT_UINT4)
+                        code = col < q->kp ? q->codes[row * q->kp + col] : 0;
                     uint8_t u = (uint8_t)(code + p->code_offset);
-                    if (!int4) word[i] = u;
-                    else word[i % 4] |= (uint8_t)((u & 0xF) << (4 * (i / 4)));
+                    if (!int4)
+                        word[i] = u;
+                    else
+                        word[i % 4] |= (uint8_t)((u & 0xF) << (4 * (i / 4)));
                 }
             }
 }
@@ -105,10 +115,12 @@ static int a8_kind(const cg *c)
 bool cg_target_int8_dot(const cg_target *t)
 {
     if (t->arch == CG_ARCH_AARCH64) return cg_target_has(t, "dotprod");
-    return cg_target_has(t, "avx512f") && cg_target_has(t, "avx512vnni"); /* 16 lanes and vpdpbusd */
+    return cg_target_has(t, "avx512f") &&
+           cg_target_has(t, "avx512vnni"); /* 16 lanes and vpdpbusd */
 }
 
-void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t)
+void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_plan *plan,
+                      const cg_target *t)
 {
     bool dot = cg_target_int8_dot(t);
     const char *instr = t->arch == CG_ARCH_AARCH64 ? "sdot" : "vpdpbusd";
@@ -124,12 +136,16 @@ void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_pla
         const char *fmt = q ? q_precision_name(arena, &q->f) : "f32";
         int rows = ir_act_int8_rows(q, dot);
         const char *k;
-        if (!q) k = "f32 weights, FMA";
+        if (!q)
+            k = "f32 weights, FMA";
         else if (rows == IR_A8X3_DIGITS)
-            k = sup_arena_printf(arena, "%s codes x f32 activations as three int8 digits (f32-accurate), %s", fmt, instr);
+            k = sup_arena_printf(
+                arena, "%s codes x f32 activations as three int8 digits (f32-accurate), %s", fmt,
+                instr);
         else if (rows == 1)
             k = sup_arena_printf(arena, "%s codes x int8 activations (%s scale), %s", fmt,
-                                q->f.act_scale > 0 ? "calibrated" : "per-row", dot ? instr : "in float (no integer dot product)");
+                                 q->f.act_scale > 0 ? "calibrated" : "per-row",
+                                 dot ? instr : "in float (no integer dot product)");
         else
             k = sup_arena_printf(arena, "%s codes decoded to float in registers, FMA", fmt);
         int j = 0;
@@ -155,7 +171,9 @@ void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_pla
         bool first = true;
         for (int32_t j = i + 1; j < g->n_nodes; j++) {
             const ir_buffer *bj = &plan->buf[j];
-            if (bj->scratch_bytes && bj->scratch_offset == b->scratch_offset && !bj->reuses_act_rows) break;
+            if (bj->scratch_bytes && bj->scratch_offset == b->scratch_offset &&
+                !bj->reuses_act_rows)
+                break;
             if (!bj->reuses_act_rows || bj->scratch_offset != b->scratch_offset) continue;
             if (!any) fprintf(f, "  int8 rows made once for layers with the same input:");
             if (first) fprintf(f, " %s", g->nodes[g->nodes[i].inputs[1]].name);
@@ -200,12 +218,14 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
     if (q && q_format_is_fp8(q->f.format)) {
         /* AVX-512: the float bit moves (4 ops for 16 weights) beat a
          * 512-bit vcvtph2ps (measured 18% faster GEMV on Zen 4) */
-        p->fp8_via_half = c->target->arch == CG_ARCH_AARCH64 ||
-                          (cg_target_has(c->target, "f16c") && !cg_target_has(c->target, "avx512f"));
+        p->fp8_via_half =
+            c->target->arch == CG_ARCH_AARCH64 ||
+            (cg_target_has(c->target, "f16c") && !cg_target_has(c->target, "avx512f"));
         bool e4m3 = q->f.format == QFMT_FP8_E4M3;
         p->scale_factor = p->fp8_via_half ? (e4m3 ? 256.0f : 1.0f) : (e4m3 ? 0x1p120f : 0x1p112f);
     }
-    size_t code_bytes = p->kmajor ? (size_t)(p->panels * p->kcols * L * p->elem_bytes) : (size_t)(p->panels * p->words * L * 4);
+    size_t code_bytes = p->kmajor ? (size_t)(p->panels * p->kcols * L * p->elem_bytes)
+                                  : (size_t)(p->panels * p->words * L * 4);
     uint8_t *codes = sup_arena_alloc(a, code_bytes);
     if (int_dot) {
         bool int8 = q->f.format == QFMT_INT8;
@@ -213,8 +233,10 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
         QMC_ASSERT(!(p->code_offset && q->zero_points)); /* the sums of x serve one correction */
         pack_codes_a8(c, p, q, codes);
     } else {
-        if (p->kmajor) pack_kmajor(c, p, q, w32, codes);
-        else pack_nibbles(c, p, q, codes);
+        if (p->kmajor)
+            pack_kmajor(c, p, q, w32, codes);
+        else
+            pack_nibbles(c, p, q, codes);
     }
     p->codes = cg_blob_add(c, w->name, codes, code_bytes);
     if (!q) return;
@@ -223,7 +245,8 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
     void *scales = sup_arena_alloc(a, n_scales * (p->scales_f16 ? 2 : 4));
     uint8_t *zeros = q->zero_points ? sup_arena_alloc(a, n_scales) : NULL;
     pack_scales(c, p, q, scales, zeros);
-    p->scales = cg_blob_add(c, sup_arena_printf(a, "%s.scale", w->name), scales, n_scales * (p->scales_f16 ? 2 : 4));
+    p->scales = cg_blob_add(c, sup_arena_printf(a, "%s.scale", w->name), scales,
+                            n_scales * (p->scales_f16 ? 2 : 4));
     if (zeros) p->zeros = cg_blob_add(c, sup_arena_printf(a, "%s.zero", w->name), zeros, n_scales);
 }
 
@@ -252,7 +275,8 @@ static void amax_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int l
     LLVMValueRef m = cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2);
     LLVMSetFastMathFlags(m, LLVMFastMathNoNaNs);
     cg_store(c, m, qr->amax, 64);
-    LLVMValueRef zero_or_nan = LLVMBuildFMul(c->b, x, LLVMConstNull(vt), ""); /* no overflow, unlike a sum of x */
+    LLVMValueRef zero_or_nan =
+        LLVMBuildFMul(c->b, x, LLVMConstNull(vt), ""); /* no overflow, unlike a sum of x */
     cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, vt, qr->total, 64), zero_or_nan, ""), qr->total, 64);
 }
 
@@ -273,7 +297,8 @@ static LLVMValueRef to_int(cg *c, LLVMValueRef v, LLVMValueRef mask, int lanes)
     return mask ? LLVMBuildSelect(c->b, mask, q, LLVMConstNull(LLVMTypeOf(q)), "") : q;
 }
 
-static void store_bytes(cg *c, LLVMValueRef q, LLVMValueRef base, LLVMValueRef i, LLVMValueRef mask, int lanes)
+static void store_bytes(cg *c, LLVMValueRef q, LLVMValueRef base, LLVMValueRef i, LLVMValueRef mask,
+                        int lanes)
 {
     LLVMValueRef b8 = LLVMBuildTrunc(c->b, q, cg_vec(c, c->t_i8, lanes), "");
     LLVMValueRef ptr = cg_gep(c, c->t_i8, base, i);
@@ -287,9 +312,12 @@ static void store_bytes(cg *c, LLVMValueRef q, LLVMValueRef base, LLVMValueRef i
 }
 
 /* x's `:a8` codes, clamp(rint(x / scale), -127, 127), as i32 lanes. */
-static LLVMValueRef a8_codes(cg *c, const quant_row *qr, LLVMValueRef x, LLVMValueRef mask, int lanes)
+static LLVMValueRef a8_codes(cg *c, const quant_row *qr, LLVMValueRef x, LLVMValueRef mask,
+                             int lanes)
 {
-    return to_int(c, round_clamp(c, LLVMBuildFDiv(c->b, x, cg_splat(c, qr->scale, lanes), ""), lanes, 127), mask, lanes);
+    return to_int(
+        c, round_clamp(c, LLVMBuildFDiv(c->b, x, cg_splat(c, qr->scale, lanes), ""), lanes, 127),
+        mask, lanes);
 }
 
 /* One int8 row (`:a8`: q_quantize_row_a8_ref) or three digits
@@ -300,13 +328,20 @@ static void quant_i8_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, i
 {
     quant_row *qr = ctx;
     LLVMValueRef x = cg_vload(c, qr->src, i, mask, lanes);
-    LLVMValueRef t = qr->digits == 1 ? a8_codes(c, qr, x, mask, lanes)
-                                     : to_int(c, round_clamp(c, LLVMBuildFMul(c->b, x, cg_splat(c, qr->inv, lanes), ""), lanes,
-                                                             Q_SPLIT_A8X3_TMAX), mask, lanes);
+    LLVMValueRef t =
+        qr->digits == 1
+            ? a8_codes(c, qr, x, mask, lanes)
+            : to_int(c,
+                     round_clamp(c, LLVMBuildFMul(c->b, x, cg_splat(c, qr->inv, lanes), ""), lanes,
+                                 Q_SPLIT_A8X3_TMAX),
+                     mask, lanes);
     for (int d = qr->digits - 1; d >= 0; d--) {
         store_bytes(c, t, qr->q8[d], i, mask, lanes); /* the low byte */
-        cg_store(c, LLVMBuildAdd(c->b, cg_load(c, LLVMTypeOf(t), qr->acc[d], 64), t, ""), qr->acc[d], 64);
-        if (d) t = LLVMBuildAShr(c->b, LLVMBuildAdd(c->b, t, cg_vsplat_i32(c, 128, lanes), ""), cg_vsplat_i32(c, 8, lanes), "");
+        cg_store(c, LLVMBuildAdd(c->b, cg_load(c, LLVMTypeOf(t), qr->acc[d], 64), t, ""),
+                 qr->acc[d], 64);
+        if (d)
+            t = LLVMBuildAShr(c->b, LLVMBuildAdd(c->b, t, cg_vsplat_i32(c, 128, lanes), ""),
+                              cg_vsplat_i32(c, 8, lanes), "");
     }
 }
 
@@ -322,8 +357,8 @@ static void quant_f32_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, 
 /* Quantizes the columns [col, col + len) of one row into its int8 rows
  * (row_q: the first, kcols bytes apart); part[d] gets digit d's sums per
  * lane. */
-static void quantize_span(cg *c, quant_row *qr, const cg_packed *p, LLVMValueRef row_x, LLVMValueRef row_q, LLVMValueRef col,
-                          int64_t len, LLVMValueRef *part)
+static void quantize_span(cg *c, quant_row *qr, const cg_packed *p, LLVMValueRef row_x,
+                          LLVMValueRef row_q, LLVMValueRef col, int64_t len, LLVMValueRef *part)
 {
     int L = c->lanes;
     LLVMTypeRef it = cg_vec(c, c->t_i32, L);
@@ -345,7 +380,8 @@ enum { MAX_LANES = 16 };
 static LLVMValueRef sum_lanes(cg *c, const LLVMValueRef *v, int n, int lanes)
 {
     LLVMValueRef cur[MAX_LANES];
-    for (int i = 0; i < lanes; i++) cur[i] = i < n ? v[i] : LLVMConstNull(cg_vec(c, c->t_i32, lanes));
+    for (int i = 0; i < lanes; i++)
+        cur[i] = i < n ? v[i] : LLVMConstNull(cg_vec(c, c->t_i32, lanes));
     int nv = lanes;
     for (int cw = lanes / 2; cw >= 1; cw /= 2, nv /= 2) /* lanes per sum after this round */
         for (int i = 0; i < nv / 2; i++) {
@@ -357,8 +393,10 @@ static LLVMValueRef sum_lanes(cg *c, const LLVMValueRef *v, int n, int lanes)
                         lo[at] = cg_i32(c, src * lanes + blk * 2 * cw + j);
                         hi[at] = cg_i32(c, src * lanes + blk * 2 * cw + cw + j);
                     }
-            LLVMValueRef a = LLVMBuildShuffleVector(c->b, cur[2 * i], cur[2 * i + 1], LLVMConstVector(lo, (unsigned)lanes), "");
-            LLVMValueRef b = LLVMBuildShuffleVector(c->b, cur[2 * i], cur[2 * i + 1], LLVMConstVector(hi, (unsigned)lanes), "");
+            LLVMValueRef a = LLVMBuildShuffleVector(c->b, cur[2 * i], cur[2 * i + 1],
+                                                    LLVMConstVector(lo, (unsigned)lanes), "");
+            LLVMValueRef b = LLVMBuildShuffleVector(c->b, cur[2 * i], cur[2 * i + 1],
+                                                    LLVMConstVector(hi, (unsigned)lanes), "");
             cur[i] = LLVMBuildAdd(c->b, a, b, "");
         }
     return cur[0];
@@ -368,13 +406,15 @@ static LLVMValueRef sum_lanes(cg *c, const LLVMValueRef *v, int n, int lanes)
  * groups glen apart) of one row into its int8 rows, and each digit's sums
  * of them into sums[d * n_groups + g] (times the codes' offset, which the
  * kernel subtracts). */
-static void quantize_groups(cg *c, quant_row *qr, const cg_packed *p, LLVMValueRef row_x, LLVMValueRef row_q, LLVMValueRef sums,
-                            LLVMValueRef g0, int count, const int64_t *len, int64_t glen)
+static void quantize_groups(cg *c, quant_row *qr, const cg_packed *p, LLVMValueRef row_x,
+                            LLVMValueRef row_q, LLVMValueRef sums, LLVMValueRef g0, int count,
+                            const int64_t *len, int64_t glen)
 {
     int L = c->lanes;
     LLVMValueRef part[MAX_DIGITS][MAX_LANES], per_span[MAX_DIGITS];
     for (int i = 0; i < count; i++) {
-        quantize_span(c, qr, p, row_x, row_q, cg_mul_k(c, cg_add(c, g0, cg_i64(c, i)), glen), len[i], per_span);
+        quantize_span(c, qr, p, row_x, row_q, cg_mul_k(c, cg_add(c, g0, cg_i64(c, i)), glen),
+                      len[i], per_span);
         for (int d = 0; d < qr->digits; d++) part[d][i] = per_span[d];
     }
     LLVMValueRef sum[MAX_DIGITS];
@@ -382,7 +422,8 @@ static void quantize_groups(cg *c, quant_row *qr, const cg_packed *p, LLVMValueR
     /* digits: the sums of t >> 8(2 - d) make the digits' sums (wrapping
      * int32 arithmetic, exact since the results fit) */
     for (int d = qr->digits - 1; d > 0; d--)
-        sum[d] = LLVMBuildSub(c->b, sum[d], LLVMBuildShl(c->b, sum[d - 1], cg_vsplat_i32(c, 8, L), ""), "");
+        sum[d] = LLVMBuildSub(c->b, sum[d],
+                              LLVMBuildShl(c->b, sum[d - 1], cg_vsplat_i32(c, 8, L), ""), "");
     for (int d = 0; d < qr->digits; d++) {
         LLVMValueRef v = sum[d];
         if (p->code_offset) v = LLVMBuildMul(c->b, v, cg_vsplat_i32(c, p->code_offset, L), "");
@@ -403,20 +444,21 @@ static void quantize_groups(cg *c, quant_row *qr, const cg_packed *p, LLVMValueR
  * become three digits (q_split_row_a8x3_ref). Writes the codes
  * (zero-padded to kcols), a scale per int8 row and the sum of each group's
  * codes, or for CG_A8_EMULATE the dequantized row in float. */
-static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, LLVMValueRef xf, LLVMValueRef begin,
-                               LLVMValueRef end)
+static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, LLVMValueRef xf,
+                               LLVMValueRef begin, LLVMValueRef end)
 {
     cg *c = lk->c;
     const cg_packed *p = lk->p;
     int L = c->lanes, D = p->act_rows;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
-    quant_row qr = {.amax = cg_alloca(c, vt, "amax"), .total = cg_alloca(c, vt, "total"), .digits = D};
+    quant_row qr = {
+        .amax = cg_alloca(c, vt, "amax"), .total = cg_alloca(c, vt, "total"), .digits = D};
     for (int d = 0; d < D; d++) qr.acc[d] = cg_alloca(c, cg_vec(c, c->t_i32, L), "qsum");
     cg_loop lm = cg_loop_begin(c, begin, end, 1, "row");
     LLVMValueRef row_x = cg_gep(c, c->t_f32, x, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->k), ""));
     LLVMValueRef first = cg_mul_k(c, lm.iv, D); /* the row's first int8 row */
     qr.src = row_x;
-    LLVMValueRef nonfinite = cg_f32(c, 0); /* 0, or NaN when x has a NaN or an inf */
+    LLVMValueRef nonfinite = cg_f32(c, 0);      /* 0, or NaN when x has a NaN or an inf */
     QMC_ASSERT(!(D > 1 && p->f.act_scale > 0)); /* digits are for f32 activations */
     if (p->f.act_scale > 0) {
         qr.scale = cg_f32(c, p->f.act_scale); /* calibrated, the same for every row */
@@ -429,15 +471,20 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
         LLVMValueRef targs[2] = {cg_f32(c, 0), tv};
         nonfinite = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fadd", &vt, 1, targs, 2));
         LLVMValueRef positive = LLVMBuildFCmp(c->b, LLVMRealOGT, amax, cg_f32(c, 0), "");
-        qr.scale = LLVMBuildSelect(c->b, positive, LLVMBuildFDiv(c->b, amax, cg_f32(c, 127), ""), cg_f32(c, 1), "scale");
-        qr.inv = LLVMBuildSelect(c->b, positive, LLVMBuildFDiv(c->b, cg_f32(c, Q_SPLIT_A8X3_UNITS), amax, ""), cg_f32(c, 0), "inv");
+        qr.scale = LLVMBuildSelect(c->b, positive, LLVMBuildFDiv(c->b, amax, cg_f32(c, 127), ""),
+                                   cg_f32(c, 1), "scale");
+        qr.inv = LLVMBuildSelect(c->b, positive,
+                                 LLVMBuildFDiv(c->b, cg_f32(c, Q_SPLIT_A8X3_UNITS), amax, ""),
+                                 cg_f32(c, 0), "inv");
     }
     /* the scales of the int8 rows; a row of x with a NaN or an inf gets NaN
      * scales, so that its outputs are NaN as in float arithmetic */
     static const float digit_weight[MAX_DIGITS] = {1, 256, 65536};
     for (int d = 0; d < D; d++) {
-        LLVMValueRef sd = d ? LLVMBuildFDiv(c->b, qr.scale, cg_f32(c, digit_weight[d]), "") : qr.scale;
-        cg_store(c, LLVMBuildFAdd(c->b, sd, nonfinite, ""), cg_gep(c, c->t_f32, lk->xscale, cg_add(c, first, cg_i64(c, d))), 4);
+        LLVMValueRef sd =
+            d ? LLVMBuildFDiv(c->b, qr.scale, cg_f32(c, digit_weight[d]), "") : qr.scale;
+        cg_store(c, LLVMBuildFAdd(c->b, sd, nonfinite, ""),
+                 cg_gep(c, c->t_f32, lk->xscale, cg_add(c, first, cg_i64(c, d))), 4);
     }
     if (p->a8 == CG_A8_EMULATE) {
         qr.scale = LLVMBuildFAdd(c->b, qr.scale, nonfinite, "");
@@ -464,7 +511,8 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
     quantize_groups(c, &qr, p, row_x, row_q, sums, cg_i64(c, batches * L), rest + 1, len, glen);
     for (int d = 0; d < D; d++)
         for (int64_t col = lk->k; col < lk->p->kcols; col++)
-            cg_store(c, LLVMConstInt(c->t_i8, 0, 0), cg_gep(c, c->t_i8, row_q, cg_i64(c, d * p->kcols + col)), 1);
+            cg_store(c, LLVMConstInt(c->t_i8, 0, 0),
+                     cg_gep(c, c->t_i8, row_q, cg_i64(c, d * p->kcols + col)), 1);
     cg_loop_end(c, &lm);
 }
 
@@ -484,12 +532,13 @@ static void emit_block_rows(cg_linear *lk, LLVMValueRef p0, int mr, int np)
 
 /* void name.panels(ptr ctx, i64 begin, i64 end): the blocks of np panels
  * [begin, end), each as tiles of mr rows (emit_tile.c). */
-static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, const char *name, int32_t bias_node,
-                                   int64_t *blocks)
+static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, const char *name,
+                                   int32_t bias_node, int64_t *blocks)
 {
     LLVMTypeRef params[3] = {c->t_ptr, c->t_i64, c->t_i64};
     LLVMTypeRef ft = LLVMFunctionType(c->t_void, params, 3, 0);
-    LLVMValueRef fn = cg_function_begin(c, sup_arena_printf(c->arena, "%s.panels", name), ft, false, true);
+    LLVMValueRef fn =
+        cg_function_begin(c, sup_arena_printf(c->arena, "%s.panels", name), ft, false, true);
     cg_linear lk = {.c = c, .p = p, .n = p->n, .k = p->k};
     lk.m = ir_node_count(n) / p->n;
     lk.vf = cg_vec(c, c->t_f32, c->lanes);
@@ -502,8 +551,9 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
         lk.xsum = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     }
     lk.bias = bias_node < 0 ? NULL
-              : c->node_blob[bias_node] >= 0 ? cg_blob_ptr(c, c->node_blob[bias_node])
-                                             : cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
+              : c->node_blob[bias_node] >= 0
+                  ? cg_blob_ptr(c, c->node_blob[bias_node])
+                  : cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
     lk.codes = cg_blob_ptr(c, p->codes);
     lk.scales = p->scales >= 0 ? cg_blob_ptr(c, p->scales) : NULL;
     lk.zeros = p->zeros >= 0 ? cg_blob_ptr(c, p->zeros) : NULL;
@@ -518,7 +568,8 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
         /* the last block has fewer panels: tiles of its own */
         LLVMBasicBlockRef bfull = cg_block(c, "block.full"), bshort = cg_block(c, "block.short"),
                           bdone = cg_block(c, "block.done");
-        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, bl.iv, cg_i64(c, *blocks - 1), ""), bshort, bfull);
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, bl.iv, cg_i64(c, *blocks - 1), ""),
+                        bshort, bfull);
         LLVMPositionBuilderAtEnd(c->b, bfull);
         emit_block_rows(&lk, p0, mr, np);
         LLVMBuildBr(c->b, bdone);
@@ -535,7 +586,8 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
 }
 
 /* Computed (non-weight) matrices: plain loops, y[m, n] = sum_k x[m, k] w[n, k] + b[n]. */
-static void emit_plain_linear(cg *c, const ir_node *n, LLVMValueRef y, LLVMValueRef x, LLVMValueRef w, LLVMValueRef b)
+static void emit_plain_linear(cg *c, const ir_node *n, LLVMValueRef y, LLVMValueRef x,
+                              LLVMValueRef w, LLVMValueRef b)
 {
     const ir_node *wn = &c->g->nodes[n->inputs[1]];
     int64_t nn = wn->shape[0], k = wn->shape[1], m = ir_node_count(n) / nn;
@@ -544,12 +596,25 @@ static void emit_plain_linear(cg *c, const ir_node *n, LLVMValueRef y, LLVMValue
     LLVMValueRef sum = cg_alloca(c, c->t_f32, "sum");
     cg_store(c, b ? cg_load(c, c->t_f32, cg_gep(c, c->t_f32, b, ln.iv), 4) : cg_f32(c, 0), sum, 4);
     cg_loop lk = cg_for(c, 0, k, 1, "k");
-    LLVMValueRef xv = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, x, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lm.iv, cg_i64(c, k), ""), lk.iv, "")), 4);
-    LLVMValueRef wv = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, w, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, ln.iv, cg_i64(c, k), ""), lk.iv, "")), 4);
-    cg_store(c, cg_fast(LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, sum, 4), LLVMBuildFMul(c->b, xv, wv, ""), "")), sum, 4);
+    LLVMValueRef xv =
+        cg_load(c, c->t_f32,
+                cg_gep(c, c->t_f32, x,
+                       LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lm.iv, cg_i64(c, k), ""), lk.iv, "")),
+                4);
+    LLVMValueRef wv =
+        cg_load(c, c->t_f32,
+                cg_gep(c, c->t_f32, w,
+                       LLVMBuildAdd(c->b, LLVMBuildMul(c->b, ln.iv, cg_i64(c, k), ""), lk.iv, "")),
+                4);
+    cg_store(c,
+             cg_fast(LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, sum, 4),
+                                   LLVMBuildFMul(c->b, xv, wv, ""), "")),
+             sum, 4);
     cg_loop_end(c, &lk);
     cg_store(c, cg_load(c, c->t_f32, sum, 4),
-             cg_gep(c, c->t_f32, y, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lm.iv, cg_i64(c, nn), ""), ln.iv, "")), 4);
+             cg_gep(c, c->t_f32, y,
+                    LLVMBuildAdd(c->b, LLVMBuildMul(c->b, lm.iv, cg_i64(c, nn), ""), ln.iv, "")),
+             4);
     cg_loop_end(c, &ln);
     cg_loop_end(c, &lm);
 }
@@ -560,10 +625,17 @@ typedef struct split_job {
 } split_job;
 
 /* rows [begin, end) of x (vals: x, codes, float rows, scales, sums) */
-static void split_rows_body(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+static void split_rows_body(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
+                            void *user)
 {
     const split_job *job = user;
-    cg_linear lk = {.c = c, .p = job->p, .n = job->p->n, .k = job->k, .m = job->m, .xscale = vals[3], .xsum = vals[4]};
+    cg_linear lk = {.c = c,
+                    .p = job->p,
+                    .n = job->p->n,
+                    .k = job->k,
+                    .m = job->m,
+                    .xscale = vals[3],
+                    .xsum = vals[4]};
     emit_quantize_rows(&lk, vals[0], vals[1], vals[2], begin, end);
 }
 
@@ -572,8 +644,9 @@ static void split_rows_body(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
  * left them there (make_rows false: ir_same_act_rows); returns what the
  * panels read as x (the codes, or the dequantized rows when emulating)
  * and fills the context's scale and sum pointers. */
-static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const char *name, const cg_packed *p, LLVMValueRef x,
-                                       LLVMValueRef scratch, LLVMValueRef ctx, bool make_rows)
+static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const char *name,
+                                       const cg_packed *p, LLVMValueRef x, LLVMValueRef scratch,
+                                       LLVMValueRef ctx, bool make_rows)
 {
     cg_linear lk = {.c = c, .p = p, .n = p->n, .k = p->k, .m = ir_node_count(n) / p->n};
     ir_act8_scratch at = ir_act8_scratch_layout(c->g, n, p->a8 != CG_A8_EMULATE);
@@ -583,8 +656,8 @@ static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const char *name
     LLVMValueRef vals[5] = {x, xq, xf, lk.xscale, lk.xsum};
     split_job job = {.p = p, .m = lk.m, .k = lk.k};
     if (make_rows)
-        cg_parallel(c, sup_arena_printf(c->arena, "%s.split", name), vals, 5, lk.m, lk.m * lk.k >= 1 << 13,
-                    split_rows_body, &job);
+        cg_parallel(c, sup_arena_printf(c->arena, "%s.split", name), vals, 5, lk.m,
+                    lk.m * lk.k >= 1 << 13, split_rows_body, &job);
     cg_store(c, lk.xscale, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
     cg_store(c, lk.xsum, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     return p->a8 == CG_A8_EMULATE ? xf : xq;
@@ -610,7 +683,9 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     for (int i = 0; i < np; i++) cg_param_noalias(c, fn, (unsigned)i);
     LLVMValueRef y = LLVMGetParam(fn, 0), x = LLVMGetParam(fn, 1);
     if (!packed) {
-        LLVMValueRef b = bnode < 0 ? NULL : bias_param ? LLVMGetParam(fn, 3) : cg_blob_ptr(c, c->node_blob[bnode]);
+        LLVMValueRef b = bnode < 0    ? NULL
+                         : bias_param ? LLVMGetParam(fn, 3)
+                                      : cg_blob_ptr(c, c->node_blob[bnode]);
         emit_plain_linear(c, n, y, x, LLVMGetParam(fn, 2), b);
         LLVMBuildRet(c->b, cg_i32(c, 0));
         return;
@@ -622,7 +697,8 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     }
     cg_store(c, x, ctx, 8);
     cg_store(c, y, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
-    if (bias_param) cg_store(c, LLVMGetParam(fn, 2), cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
+    if (bias_param)
+        cg_store(c, LLVMGetParam(fn, 2), cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
     int64_t work = ir_node_count(n) * p->k;
     cg_call_range(c, panels_fn, ctx, blocks, work >= 1 << 16);
     LLVMBuildRet(c->b, cg_i32(c, 0));

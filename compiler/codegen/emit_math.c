@@ -42,9 +42,9 @@ static LLVMValueRef splat_i(cg *c, LLVMValueRef like, int64_t v)
 static LLVMTypeRef int_type_like(cg *c, LLVMValueRef like)
 {
     LLVMTypeRef t = LLVMTypeOf(like);
-    return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? LLVMVectorType(c->t_i32, LLVMGetVectorSize(t)) : c->t_i32;
+    return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? LLVMVectorType(c->t_i32, LLVMGetVectorSize(t))
+                                                    : c->t_i32;
 }
-
 
 static LLVMValueRef unary_intrinsic(cg *c, const char *name, LLVMValueRef x)
 {
@@ -64,7 +64,8 @@ LLVMValueRef cg_math_exp(cg *c, LLVMValueRef x)
     LLVMBuilderRef b = c->b;
     LLVMValueRef xc = binary_intrinsic(c, "llvm.minnum", x, splat_f(c, x, 88.3762626647949));
     xc = binary_intrinsic(c, "llvm.maxnum", xc, splat_f(c, x, -87.3365478515625));
-    LLVMValueRef n = unary_intrinsic(c, "llvm.rint", LLVMBuildFMul(b, xc, splat_f(c, x, 1.44269504088896341), ""));
+    LLVMValueRef n = unary_intrinsic(c, "llvm.rint",
+                                     LLVMBuildFMul(b, xc, splat_f(c, x, 1.44269504088896341), ""));
     LLVMValueRef r = cg_fmuladd(c, n, splat_f(c, x, -0.693359375), xc);
     r = cg_fmuladd(c, n, splat_f(c, x, 2.12194440e-4), r);
     LLVMValueRef p = splat_f(c, x, 1.9875691500e-4);
@@ -88,13 +89,18 @@ LLVMValueRef cg_math_exp(cg *c, LLVMValueRef x)
 
 LLVMValueRef cg_math_erf(cg *c, LLVMValueRef x)
 {
-    static const double p[] = {1.1283789765293522, 0.1962474300087803, 0.053467269692381844,
+    static const double p[] = {1.1283789765293522,  0.1962474300087803,    0.053467269692381844,
                                0.00400357814108141, 0.0002880396529123008, 1.9748387432734665e-06};
-    static const double q[] = {1.0, 0.5072509161221767, 0.11647578291939759,
-                               0.01544428700093395, 0.0012163429994585084, 3.748085967369522e-05};
+    static const double q[] = {1.0,
+                               0.5072509161221767,
+                               0.11647578291939759,
+                               0.01544428700093395,
+                               0.0012163429994585084,
+                               3.748085967369522e-05};
     LLVMBuilderRef b = c->b;
     /* |x| < 4 or NaN: the fit (NaN flows through it); else +-1 */
-    LLVMValueRef inside = LLVMBuildFCmp(b, LLVMRealULT, unary_intrinsic(c, "llvm.fabs", x), splat_f(c, x, 4.0), "");
+    LLVMValueRef inside =
+        LLVMBuildFCmp(b, LLVMRealULT, unary_intrinsic(c, "llvm.fabs", x), splat_f(c, x, 4.0), "");
     LLVMValueRef z = LLVMBuildSelect(b, inside, x, splat_f(c, x, 0.0), "");
     LLVMValueRef u = LLVMBuildFMul(b, z, z, "");
     LLVMValueRef pu = splat_f(c, x, p[5]), qu = splat_f(c, x, q[5]);
@@ -103,24 +109,27 @@ LLVMValueRef cg_math_erf(cg *c, LLVMValueRef x)
         qu = cg_fmuladd(c, qu, u, splat_f(c, x, q[k]));
     }
     LLVMValueRef r = LLVMBuildFDiv(b, LLVMBuildFMul(b, z, pu, ""), qu, "erf");
-    return LLVMBuildSelect(b, inside, r, binary_intrinsic(c, "llvm.copysign", splat_f(c, x, 1.0), x), "");
+    return LLVMBuildSelect(b, inside, r,
+                           binary_intrinsic(c, "llvm.copysign", splat_f(c, x, 1.0), x), "");
 }
 
 LLVMValueRef cg_math_tanh(cg *c, LLVMValueRef x)
 {
-    static const double p[] = {-0.33333295464924906, 0.13332345183244165, -0.053879840699263326,
-                               0.021486767164271336, -0.007946267202302276, 0.0023014811118628213,
+    static const double p[] = {-0.33333295464924906,  0.13332345183244165,   -0.053879840699263326,
+                               0.021486767164271336,  -0.007946267202302276, 0.0023014811118628213,
                                -0.0003584851283759335};
     LLVMBuilderRef b = c->b;
     /* 1 - 2 / (e^{2x} + 1) saturates to +-1 through exp's clamps */
     LLVMValueRef e = cg_math_exp(c, LLVMBuildFMul(b, x, splat_f(c, x, 2.0), ""));
-    LLVMValueRef y = LLVMBuildFSub(b, splat_f(c, x, 1.0),
-                                   LLVMBuildFDiv(b, splat_f(c, x, 2.0), LLVMBuildFAdd(b, e, splat_f(c, x, 1.0), ""), ""), "");
+    LLVMValueRef y = LLVMBuildFSub(
+        b, splat_f(c, x, 1.0),
+        LLVMBuildFDiv(b, splat_f(c, x, 2.0), LLVMBuildFAdd(b, e, splat_f(c, x, 1.0), ""), ""), "");
     LLVMValueRef u = LLVMBuildFMul(b, x, x, "");
     LLVMValueRef pu = splat_f(c, x, p[6]);
     for (int k = 5; k >= 0; k--) pu = cg_fmuladd(c, pu, u, splat_f(c, x, p[k]));
     LLVMValueRef small = cg_fmuladd(c, LLVMBuildFMul(b, x, u, ""), pu, x);
-    LLVMValueRef is_small = LLVMBuildFCmp(b, LLVMRealOLT, unary_intrinsic(c, "llvm.fabs", x), splat_f(c, x, 1.0), "");
+    LLVMValueRef is_small =
+        LLVMBuildFCmp(b, LLVMRealOLT, unary_intrinsic(c, "llvm.fabs", x), splat_f(c, x, 1.0), "");
     return LLVMBuildSelect(b, is_small, small, y, "");
 }
 
@@ -128,7 +137,8 @@ LLVMValueRef cg_math_gelu(cg *c, LLVMValueRef x)
 {
     LLVMBuilderRef b = c->b;
     LLVMValueRef e = cg_math_erf(c, LLVMBuildFMul(b, x, splat_f(c, x, 0.70710678118654752), ""));
-    return LLVMBuildFMul(b, LLVMBuildFMul(b, x, splat_f(c, x, 0.5), ""), LLVMBuildFAdd(b, e, splat_f(c, x, 1.0), ""), "");
+    return LLVMBuildFMul(b, LLVMBuildFMul(b, x, splat_f(c, x, 0.5), ""),
+                         LLVMBuildFAdd(b, e, splat_f(c, x, 1.0), ""), "");
 }
 
 LLVMValueRef cg_math_silu(cg *c, LLVMValueRef x)

@@ -16,10 +16,18 @@ typedef struct op_ctx {
     LLVMValueRef out, *in, scratch;
 } op_ctx;
 
-
-static LLVMValueRef fptr(cg *c, LLVMValueRef base, LLVMValueRef idx) { return cg_gep(c, c->t_f32, base, idx); }
-static LLVMValueRef fload(cg *c, LLVMValueRef base, LLVMValueRef idx) { return cg_load(c, c->t_f32, fptr(c, base, idx), 4); }
-static void fstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) { cg_store(c, v, fptr(c, base, idx), 4); }
+static LLVMValueRef fptr(cg *c, LLVMValueRef base, LLVMValueRef idx)
+{
+    return cg_gep(c, c->t_f32, base, idx);
+}
+static LLVMValueRef fload(cg *c, LLVMValueRef base, LLVMValueRef idx)
+{
+    return cg_load(c, c->t_f32, fptr(c, base, idx), 4);
+}
+static void fstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx)
+{
+    cg_store(c, v, fptr(c, base, idx), 4);
+}
 
 static void split_axis(const ir_node *x, int axis, int64_t *outer, int64_t *dim, int64_t *inner)
 {
@@ -33,8 +41,8 @@ static void split_axis(const ir_node *x, int axis, int64_t *outer, int64_t *dim,
 
 /* An operand of an elementwise op: its value at the current position. */
 typedef struct operand {
-    LLVMValueRef base;   /* NULL for a constant */
-    float value;         /* the constant */
+    LLVMValueRef base; /* NULL for a constant */
+    float value;       /* the constant */
     int64_t strides[IR_MAX_RANK];
 } operand;
 
@@ -74,7 +82,9 @@ static LLVMValueRef binary(cg *c, ir_op op, LLVMValueRef a, LLVMValueRef b)
 /* A flat elementwise op over chunks [begin, end) of ELEMENTWISE_CHUNK
  * (vals: a, b, out; a constant operand's value instead of its vals entry). */
 enum { ELEMENTWISE_CHUNK = 4096 };
-enum { PARALLEL_ELEMENTS = 16384 }; /* elementwise ops and norms take the thread pool from this size */
+enum {
+    PARALLEL_ELEMENTS = 16384
+}; /* elementwise ops and norms take the thread pool from this size */
 
 typedef struct flat_job {
     ir_op op;
@@ -86,7 +96,8 @@ static void flat_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValue
 {
     const flat_job *f = user;
     LLVMValueRef hi = cg_mul_k(c, end, ELEMENTWISE_CHUNK);
-    hi = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, hi, cg_i64(c, f->count), ""), hi, cg_i64(c, f->count), "");
+    hi = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, hi, cg_i64(c, f->count), ""), hi,
+                         cg_i64(c, f->count), "");
     cg_loop l = cg_loop_begin(c, cg_mul_k(c, begin, ELEMENTWISE_CHUNK), hi, 1, "i");
     LLVMValueRef va = f->a_value ? cg_f32(c, *f->a_value) : fload(c, vals[0], l.iv);
     LLVMValueRef vb = f->b_value ? cg_f32(c, *f->b_value) : fload(c, vals[1], l.iv);
@@ -109,7 +120,8 @@ static void emit_elementwise(op_ctx *o)
         flat_job f = {n->op, count, a.base ? NULL : &a.value, b.base ? NULL : &b.value};
         LLVMValueRef vals[3] = {a.base ? a.base : o->out, b.base ? b.base : o->out, o->out};
         cg_parallel(c, sup_arena_printf(c->arena, "%s.chunks", n->name), vals, 3,
-                    (count + ELEMENTWISE_CHUNK - 1) / ELEMENTWISE_CHUNK, count >= PARALLEL_ELEMENTS, flat_chunks, &f);
+                    (count + ELEMENTWISE_CHUNK - 1) / ELEMENTWISE_CHUNK, count >= PARALLEL_ELEMENTS,
+                    flat_chunks, &f);
         return;
     }
     LLVMValueRef ivs[IR_MAX_RANK];
@@ -120,8 +132,10 @@ static void emit_elementwise(op_ctx *o)
     }
     LLVMValueRef idx = cg_i64(c, 0);
     int64_t s = 1;
-    for (int d = n->rank - 1; d >= 0; d--) idx = cg_add(c, idx, cg_mul_k(c, ivs[d], s)), s *= n->shape[d];
-    LLVMValueRef v = binary(c, n->op, operand_load(c, &a, ivs, n->rank), operand_load(c, &b, ivs, n->rank));
+    for (int d = n->rank - 1; d >= 0; d--)
+        idx = cg_add(c, idx, cg_mul_k(c, ivs[d], s)), s *= n->shape[d];
+    LLVMValueRef v =
+        binary(c, n->op, operand_load(c, &a, ivs, n->rank), operand_load(c, &b, ivs, n->rank));
     fstore(c, v, o->out, idx);
     for (int d = n->rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
 }
@@ -155,14 +169,16 @@ typedef struct unary_range {
     int64_t count;
 } unary_range;
 
-static void unary_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+static void unary_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
+                         void *user)
 {
     unary_range *ur = user;
     cg_loop l = cg_loop_begin(c, begin, end, 1, "chunk");
     LLVMValueRef at = cg_mul_k(c, l.iv, UNARY_CHUNK);
     LLVMValueRef rest = LLVMBuildSub(c->b, cg_i64(c, ur->count), at, "");
-    LLVMValueRef len = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, rest, cg_i64(c, UNARY_CHUNK), ""), rest,
-                                       cg_i64(c, UNARY_CHUNK), "");
+    LLVMValueRef len =
+        LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, rest, cg_i64(c, UNARY_CHUNK), ""),
+                        rest, cg_i64(c, UNARY_CHUNK), "");
     unary_ctx u = {ur->op, fptr(c, vals[0], at), fptr(c, vals[1], at)};
     cg_vloop(c, len, c->lanes, unary_body, &u);
     cg_loop_end(c, &l);
@@ -179,8 +195,8 @@ static void emit_unary(op_ctx *o)
     /* transcendental: worth spreading over the thread pool */
     unary_range ur = {o->n->op, count};
     LLVMValueRef vals[2] = {o->in[0], o->out};
-    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.chunks", o->n->name), vals, 2, (count + UNARY_CHUNK - 1) / UNARY_CHUNK,
-                true, unary_chunks, &ur);
+    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.chunks", o->n->name), vals, 2,
+                (count + UNARY_CHUNK - 1) / UNARY_CHUNK, true, unary_chunks, &ur);
 }
 
 /* ---- reductions over rows ------------------------------------------------- */
@@ -193,7 +209,8 @@ static LLVMValueRef reduce_sum(cg *c, LLVMValueRef len, term_fn f, void *ctx)
     LLVMValueRef acc = cg_alloca(c, c->t_f32, "sum");
     cg_store(c, cg_f32(c, 0), acc, 4);
     cg_loop l = cg_loop_begin(c, cg_i64(c, 0), len, 1, "r");
-    cg_store(c, cg_fast(LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, acc, 4), f(c, ctx, l.iv), "")), acc, 4);
+    cg_store(c, cg_fast(LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, acc, 4), f(c, ctx, l.iv), "")),
+             acc, 4);
     cg_loop_end(c, &l);
     return cg_load(c, c->t_f32, acc, 4);
 }
@@ -208,7 +225,8 @@ typedef struct softmax_ctx {
 static void max_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
 {
     softmax_ctx *s = ctx;
-    LLVMValueRef x = LLVMBuildFMul(c->b, cg_vload(c, s->in, i, mask, lanes), cg_splat(c, s->scale, lanes), "");
+    LLVMValueRef x =
+        LLVMBuildFMul(c->b, cg_vload(c, s->in, i, mask, lanes), cg_splat(c, s->scale, lanes), "");
     if (mask) x = LLVMBuildSelect(c->b, mask, x, cg_splat(c, cg_f32(c, -INFINITY), lanes), "");
     LLVMTypeRef vt = LLVMTypeOf(x);
     LLVMValueRef args[2] = {cg_load(c, vt, s->acc, 64), x};
@@ -218,7 +236,8 @@ static void max_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int la
 static void exp_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
 {
     softmax_ctx *s = ctx;
-    LLVMValueRef x = LLVMBuildFMul(c->b, cg_vload(c, s->in, i, mask, lanes), cg_splat(c, s->scale, lanes), "");
+    LLVMValueRef x =
+        LLVMBuildFMul(c->b, cg_vload(c, s->in, i, mask, lanes), cg_splat(c, s->scale, lanes), "");
     LLVMValueRef e = cg_math_exp(c, LLVMBuildFSub(c->b, x, cg_splat(c, s->max, lanes), ""));
     if (mask) e = LLVMBuildSelect(c->b, mask, e, LLVMConstNull(LLVMTypeOf(e)), "");
     cg_vstore(c, e, s->out, i, mask);
@@ -229,7 +248,8 @@ static void exp_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int la
 static void scale_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
 {
     softmax_ctx *s = ctx;
-    LLVMValueRef y = LLVMBuildFMul(c->b, cg_vload(c, s->out, i, mask, lanes), cg_splat(c, s->max, lanes), "");
+    LLVMValueRef y =
+        LLVMBuildFMul(c->b, cg_vload(c, s->out, i, mask, lanes), cg_splat(c, s->max, lanes), "");
     cg_vstore(c, y, s->out, i, mask);
 }
 
@@ -248,25 +268,29 @@ static LLVMValueRef vreduce(cg *c, const char *name, LLVMValueRef v, LLVMValueRe
 static LLVMValueRef softmax_max(cg *c, LLVMValueRef partial)
 {
     LLVMValueRef m = vreduce(c, "llvm.vector.reduce.fmax", partial, NULL);
-    return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_f32(c, -INFINITY), ""), cg_f32(c, 0), m, "");
+    return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_f32(c, -INFINITY), ""),
+                           cg_f32(c, 0), m, "");
 }
 
 /* out[i] = e^(in[i] * scale - max) for i < len; returns 1 / their sum (0
  * when the sum is not positive). */
-static LLVMValueRef softmax_exp(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len, LLVMValueRef scale,
-                                LLVMValueRef max)
+static LLVMValueRef softmax_exp(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len,
+                                LLVMValueRef scale, LLVMValueRef max)
 {
     int L = c->lanes;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
     softmax_ctx s = {in, out, scale, cg_alloca(c, vt, "acc"), max};
     cg_store(c, LLVMConstNull(vt), s.acc, 64);
     cg_vloop(c, len, L, exp_body, &s);
-    LLVMValueRef sum = vreduce(c, "llvm.vector.reduce.fadd", cg_load(c, vt, s.acc, 64), cg_f32(c, 0));
+    LLVMValueRef sum =
+        vreduce(c, "llvm.vector.reduce.fadd", cg_load(c, vt, s.acc, 64), cg_f32(c, 0));
     LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), sum, "");
-    return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, sum, cg_f32(c, 0), ""), inv, cg_f32(c, 0), "");
+    return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, sum, cg_f32(c, 0), ""), inv,
+                           cg_f32(c, 0), "");
 }
 
-static void softmax_contiguous(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len, LLVMValueRef scale)
+static void softmax_contiguous(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len,
+                               LLVMValueRef scale)
 {
     int L = c->lanes;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
@@ -278,7 +302,8 @@ static void softmax_contiguous(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMVal
 }
 
 /* Softmax over a strided axis (inner > 1): scalar loops. */
-static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len, int64_t stride)
+static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len,
+                            int64_t stride)
 {
     LLVMValueRef mx = cg_alloca(c, c->t_f32, "max");
     cg_store(c, cg_f32(c, -INFINITY), mx, 4);
@@ -289,7 +314,8 @@ static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueR
     cg_store(c, cg_intrinsic(c, "llvm.maxnum", &t, 1, args, 2), mx, 4);
     cg_loop_end(c, &l);
     LLVMValueRef m = cg_load(c, c->t_f32, mx, 4);
-    m = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_f32(c, -INFINITY), ""), cg_f32(c, 0), m, "");
+    m = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_f32(c, -INFINITY), ""),
+                        cg_f32(c, 0), m, "");
     LLVMValueRef sum = cg_alloca(c, c->t_f32, "sum");
     cg_store(c, cg_f32(c, 0), sum, 4);
     cg_loop e = cg_loop_begin(c, cg_i64(c, 0), len, 1, "e");
@@ -299,8 +325,9 @@ static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueR
     cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, sum, 4), ex, ""), sum, 4);
     cg_loop_end(c, &e);
     LLVMValueRef total = cg_load(c, c->t_f32, sum, 4);
-    LLVMValueRef inv = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, total, cg_f32(c, 0), ""),
-                                       LLVMBuildFDiv(c->b, cg_f32(c, 1), total, ""), cg_f32(c, 0), "");
+    LLVMValueRef inv =
+        LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, total, cg_f32(c, 0), ""),
+                        LLVMBuildFDiv(c->b, cg_f32(c, 1), total, ""), cg_f32(c, 0), "");
     cg_loop s = cg_loop_begin(c, cg_i64(c, 0), len, 1, "s");
     LLVMValueRef at2 = cg_mul_k(c, s.iv, stride);
     fstore(c, LLVMBuildFMul(c->b, fload(c, out, at2), inv, ""), out, at2);
@@ -316,7 +343,8 @@ static void emit_softmax(op_ctx *o)
     cg_loop li = cg_for(c, 0, inner, 1, "in");
     LLVMValueRef at = cg_add(c, cg_mul_k(c, lo.iv, dim * inner), li.iv);
     if (inner == 1)
-        softmax_contiguous(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim), cg_f32(c, 1));
+        softmax_contiguous(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim),
+                           cg_f32(c, 1));
     else
         softmax_strided(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim), inner);
     cg_loop_end(c, &li);
@@ -327,7 +355,10 @@ typedef struct norm_ctx {
     LLVMValueRef row, mean;
 } norm_ctx;
 
-static LLVMValueRef term_x(cg *c, void *ctx, LLVMValueRef i) { return fload(c, ((norm_ctx *)ctx)->row, i); }
+static LLVMValueRef term_x(cg *c, void *ctx, LLVMValueRef i)
+{
+    return fload(c, ((norm_ctx *)ctx)->row, i);
+}
 
 static LLVMValueRef term_sq_dev(cg *c, void *ctx, LLVMValueRef i)
 {
@@ -348,15 +379,18 @@ static void norm_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRe
     norm_ctx nc = {fptr(c, vals[0], cg_mul_k(c, lr.iv, d)), NULL};
     LLVMValueRef inv_d = cg_f32(c, 1.0 / (double)d);
     if (ln) nc.mean = LLVMBuildFMul(c->b, reduce_sum(c, cg_i64(c, d), term_x, &nc), inv_d, "mean");
-    LLVMValueRef var = LLVMBuildFMul(c->b, reduce_sum(c, cg_i64(c, d), term_sq_dev, &nc), inv_d, "var");
+    LLVMValueRef var =
+        LLVMBuildFMul(c->b, reduce_sum(c, cg_i64(c, d), term_sq_dev, &nc), inv_d, "var");
     LLVMTypeRef t = c->t_f32;
     LLVMValueRef arg = LLVMBuildFAdd(c->b, var, cg_f32(c, n->attr.eps), "");
-    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), cg_intrinsic(c, "llvm.sqrt", &t, 1, &arg, 1), "inv");
+    LLVMValueRef inv =
+        LLVMBuildFDiv(c->b, cg_f32(c, 1), cg_intrinsic(c, "llvm.sqrt", &t, 1, &arg, 1), "inv");
     LLVMValueRef yrow = fptr(c, vals[3], cg_mul_k(c, lr.iv, d));
     cg_loop li = cg_for(c, 0, d, 1, "i");
     LLVMValueRef x = fload(c, nc.row, li.iv);
     if (ln) x = LLVMBuildFSub(c->b, x, nc.mean, "");
-    LLVMValueRef y = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, x, inv, ""), fload(c, vals[1], li.iv), "");
+    LLVMValueRef y =
+        LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, x, inv, ""), fload(c, vals[1], li.iv), "");
     if (ln) y = LLVMBuildFAdd(c->b, y, fload(c, vals[2], li.iv), "");
     fstore(c, y, yrow, li.iv);
     cg_loop_end(c, &li);
@@ -367,9 +401,10 @@ static void emit_norm(op_ctx *o)
 {
     const ir_node *n = o->n;
     int64_t count = ir_node_count(n), rows = count / n->shape[n->rank - 1];
-    LLVMValueRef vals[4] = {o->in[0], o->in[1], n->op == IR_OP_LAYERNORM ? o->in[2] : o->in[1], o->out};
-    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.rows", n->name), vals, 4, rows, count >= PARALLEL_ELEMENTS,
-                norm_rows, (void *)n);
+    LLVMValueRef vals[4] = {o->in[0], o->in[1], n->op == IR_OP_LAYERNORM ? o->in[2] : o->in[1],
+                            o->out};
+    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.rows", n->name), vals, 4, rows,
+                count >= PARALLEL_ELEMENTS, norm_rows, (void *)n);
 }
 
 /* ---- data movement -------------------------------------------------------- */
@@ -380,14 +415,16 @@ static void emit_embedding(op_ctx *o)
     const ir_node *t = &c->g->nodes[o->n->inputs[0]], *ix = &c->g->nodes[o->n->inputs[1]];
     int64_t rows = t->shape[0], d = t->shape[1];
     cg_loop l = cg_for(c, 0, ir_node_count(ix), 1, "i");
-    LLVMValueRef idx = LLVMBuildSExt(c->b, cg_load(c, c->t_i32, cg_gep(c, c->t_i32, o->in[1], l.iv), 4), c->t_i64, "");
+    LLVMValueRef idx = LLVMBuildSExt(
+        c->b, cg_load(c, c->t_i32, cg_gep(c, c->t_i32, o->in[1], l.iv), 4), c->t_i64, "");
     LLVMValueRef bad = LLVMBuildICmp(c->b, LLVMIntUGE, idx, cg_i64(c, rows), "");
     LLVMBasicBlockRef fail = cg_block(c, "bad_index"), ok = cg_block(c, "copy");
     LLVMBuildCondBr(c->b, bad, fail, ok);
     LLVMPositionBuilderAtEnd(c->b, fail);
     LLVMBuildRet(c->b, cg_i32(c, QMC_ERR_INVALID_ARGUMENT));
     LLVMPositionBuilderAtEnd(c->b, ok);
-    cg_memcpy(c, fptr(c, o->out, cg_mul_k(c, l.iv, d)), fptr(c, o->in[0], cg_mul_k(c, idx, d)), cg_i64(c, d * 4));
+    cg_memcpy(c, fptr(c, o->out, cg_mul_k(c, l.iv, d)), fptr(c, o->in[0], cg_mul_k(c, idx, d)),
+              cg_i64(c, d * 4));
     cg_loop_end(c, &l);
 }
 
@@ -415,8 +452,10 @@ static void emit_slice(op_ctx *o)
     int64_t outer, dim, inner, len = o->n->attr.end - o->n->attr.start;
     split_axis(x, o->n->attr.axis, &outer, &dim, &inner);
     cg_loop l = cg_for(c, 0, outer, 1, "o");
-    LLVMValueRef src = cg_add(c, cg_mul_k(c, l.iv, dim * inner), cg_i64(c, o->n->attr.start * inner));
-    cg_memcpy(c, fptr(c, o->out, cg_mul_k(c, l.iv, len * inner)), fptr(c, o->in[0], src), cg_i64(c, len * inner * 4));
+    LLVMValueRef src =
+        cg_add(c, cg_mul_k(c, l.iv, dim * inner), cg_i64(c, o->n->attr.start * inner));
+    cg_memcpy(c, fptr(c, o->out, cg_mul_k(c, l.iv, len * inner)), fptr(c, o->in[0], src),
+              cg_i64(c, len * inner * 4));
     cg_loop_end(c, &l);
 }
 
@@ -429,7 +468,8 @@ static void emit_concat(op_ctx *o)
         int64_t len = c->g->nodes[o->n->inputs[i]].shape[o->n->attr.axis];
         cg_loop l = cg_for(c, 0, outer, 1, "o");
         LLVMValueRef dst = cg_add(c, cg_mul_k(c, l.iv, dim * inner), cg_i64(c, at * inner));
-        cg_memcpy(c, fptr(c, o->out, dst), fptr(c, o->in[i], cg_mul_k(c, l.iv, len * inner)), cg_i64(c, len * inner * 4));
+        cg_memcpy(c, fptr(c, o->out, dst), fptr(c, o->in[i], cg_mul_k(c, l.iv, len * inner)),
+                  cg_i64(c, len * inner * 4));
         cg_loop_end(c, &l);
         at += len;
     }
@@ -465,7 +505,8 @@ static void emit_matmul(op_ctx *o)
         oa = cg_add(c, oa, cg_mul_k(c, i, sa[d]));
         ob = cg_add(c, ob, cg_mul_k(c, i, sb[d]));
     }
-    LLVMValueRef A = fptr(c, o->in[0], oa), B = fptr(c, o->in[1], ob), Y = fptr(c, o->out, cg_mul_k(c, lb.iv, m * nn));
+    LLVMValueRef A = fptr(c, o->in[0], oa), B = fptr(c, o->in[1], ob),
+                 Y = fptr(c, o->out, cg_mul_k(c, lb.iv, m * nn));
     cg_loop lm = cg_for(c, 0, m, 1, "m");
     LLVMValueRef yrow = fptr(c, Y, cg_mul_k(c, lm.iv, nn));
     cg_loop lz = cg_for(c, 0, nn, 1, "z");
@@ -495,11 +536,11 @@ typedef struct attn_ctx {
     int64_t t, s, d, dv, hd, hv;
     bool causal;
     float scale;
-    int qb;                    /* queries in the current block */
+    int qb; /* queries in the current block */
     LLVMValueRef q, k, v, out, scores, kt;
-    LLVMValueRef head, query;  /* query: the block's first */
+    LLVMValueRef head, query;      /* query: the block's first */
     LLVMValueRef max[QUERY_BLOCK]; /* per query: a vector of partial maxima of its visible scores */
-    LLVMValueRef inv_sum;      /* per query: 1 / the sum of its exponentials (f32[QUERY_BLOCK]) */
+    LLVMValueRef inv_sum; /* per query: 1 / the sum of its exponentials (f32[QUERY_BLOCK]) */
 } attn_ctx;
 
 /* Scores of the block's queries against one vector of keys: each kT load
@@ -512,15 +553,20 @@ static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int
     LLVMValueRef acc[QUERY_BLOCK], qrow[QUERY_BLOCK];
     for (int u = 0; u < a->qb; u++) {
         acc[u] = LLVMConstNull(cg_vec(c, c->t_f32, lanes));
-        qrow[u] = fptr(c, a->q, cg_add(c, cg_mul_k(c, cg_add(c, a->query, cg_i64(c, u)), a->d), cg_mul_k(c, a->head, a->hd)));
+        qrow[u] = fptr(c, a->q,
+                       cg_add(c, cg_mul_k(c, cg_add(c, a->query, cg_i64(c, u)), a->d),
+                              cg_mul_k(c, a->head, a->hd)));
     }
     for (int64_t ch = 0; ch < a->hd; ch++) {
         LLVMValueRef kv = cg_vload(c, a->kt, cg_add(c, cg_i64(c, ch * a->s), j), mask, lanes);
-        for (int u = 0; u < a->qb; u++) acc[u] = cg_fmuladd(c, cg_splat(c, fload(c, qrow[u], cg_i64(c, ch)), lanes), kv, acc[u]);
+        for (int u = 0; u < a->qb; u++)
+            acc[u] =
+                cg_fmuladd(c, cg_splat(c, fload(c, qrow[u], cg_i64(c, ch)), lanes), kv, acc[u]);
     }
     LLVMTypeRef vt = cg_vec(c, c->t_f32, lanes);
     for (int u = 0; u < a->qb; u++) {
-        LLVMValueRef x = LLVMBuildFMul(c->b, acc[u], cg_splat(c, cg_f32(c, a->scale), lanes), "score");
+        LLVMValueRef x =
+            LLVMBuildFMul(c->b, acc[u], cg_splat(c, cg_f32(c, a->scale), lanes), "score");
         cg_vstore(c, x, a->scores, cg_add(c, cg_i64(c, u * a->s), j), mask);
         LLVMValueRef seen = mask;
         if (a->causal) {
@@ -541,7 +587,8 @@ static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int
  * vis0 + i is seen by the queries after the i-th). */
 enum { PV_VECTORS = 2 }; /* value vectors per pass: qb * PV_VECTORS sums in registers */
 
-static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef vis0, bool causal, int64_t c0, int n_cv)
+static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef vis0, bool causal,
+                     int64_t c0, int n_cv)
 {
     int L = c->lanes;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
@@ -564,11 +611,15 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
         cg_loop lj = cg_loop_begin(c, from, to, 1, tail ? "key.tail" : "key");
         LLVMValueRef vv[PV_VECTORS];
         for (int cv = 0; cv < n_cv; cv++)
-            vv[cv] = cg_vload(c, a->v, cg_add(c, cg_mul_k(c, lj.iv, a->dv), cg_add(c, col, cg_i64(c, cv * L))), mask[cv], L);
+            vv[cv] = cg_vload(
+                c, a->v, cg_add(c, cg_mul_k(c, lj.iv, a->dv), cg_add(c, col, cg_i64(c, cv * L))),
+                mask[cv], L);
         for (int u = u0; u < qb; u++) {
-            LLVMValueRef p = cg_splat(c, fload(c, a->scores, cg_add(c, cg_i64(c, u * a->s), lj.iv)), L);
+            LLVMValueRef p =
+                cg_splat(c, fload(c, a->scores, cg_add(c, cg_i64(c, u * a->s), lj.iv)), L);
             for (int cv = 0; cv < n_cv; cv++)
-                cg_store(c, cg_fmuladd(c, p, vv[cv], cg_load(c, vt, acc[u][cv], 64)), acc[u][cv], 64);
+                cg_store(c, cg_fmuladd(c, p, vv[cv], cg_load(c, vt, acc[u][cv], 64)), acc[u][cv],
+                         64);
         }
         cg_loop_end(c, &lj);
     }
@@ -576,7 +627,9 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
         LLVMValueRef inv = cg_splat(c, fload(c, a->inv_sum, cg_i64(c, u)), L);
         for (int cv = 0; cv < n_cv; cv++)
             cg_vstore(c, LLVMBuildFMul(c->b, cg_load(c, vt, acc[u][cv], 64), inv, ""), a->out,
-                      cg_add(c, cg_mul_k(c, cg_add(c, q0, cg_i64(c, u)), a->dv), cg_add(c, col, cg_i64(c, cv * L))), mask[cv]);
+                      cg_add(c, cg_mul_k(c, cg_add(c, q0, cg_i64(c, u)), a->dv),
+                             cg_add(c, col, cg_i64(c, cv * L))),
+                      mask[cv]);
     }
 }
 
@@ -588,18 +641,22 @@ static void attention_queries(cg *c, attn_ctx *a, LLVMValueRef q0, int qb)
 {
     int L = c->lanes;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
-    LLVMValueRef scores = a->scores, maxima = cg_alloca(c, LLVMArrayType(c->t_f32, QUERY_BLOCK), "maxima");
+    LLVMValueRef scores = a->scores,
+                 maxima = cg_alloca(c, LLVMArrayType(c->t_f32, QUERY_BLOCK), "maxima");
     a->qb = qb;
     a->query = q0;
     for (int u = 0; u < qb; u++) cg_store(c, cg_splat(c, cg_f32(c, -INFINITY), L), a->max[u], 64);
     LLVMValueRef seen = a->causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + qb)) : cg_i64(c, a->s);
     cg_vloop(c, seen, L, scores_body, a);
-    for (int u = 0; u < qb; u++) fstore(c, softmax_max(c, cg_load(c, vt, a->max[u], 64)), maxima, cg_i64(c, u));
+    for (int u = 0; u < qb; u++)
+        fstore(c, softmax_max(c, cg_load(c, vt, a->max[u], 64)), maxima, cg_i64(c, u));
     /* a loop, not unrolled: the code of one query's exponentials is large */
     cg_loop lu = cg_for(c, 0, qb, 1, "query");
-    LLVMValueRef visible = a->causal ? cg_add(c, cg_add(c, q0, lu.iv), cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
+    LLVMValueRef visible =
+        a->causal ? cg_add(c, cg_add(c, q0, lu.iv), cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
     LLVMValueRef row = fptr(c, scores, cg_mul_k(c, lu.iv, a->s));
-    fstore(c, softmax_exp(c, row, row, visible, cg_f32(c, 1), fload(c, maxima, lu.iv)), a->inv_sum, lu.iv);
+    fstore(c, softmax_exp(c, row, row, visible, cg_f32(c, 1), fload(c, maxima, lu.iv)), a->inv_sum,
+           lu.iv);
     cg_loop_end(c, &lu);
     LLVMValueRef vis0 = a->causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
     int64_t n_vectors = (a->hv + L - 1) / L;
@@ -610,16 +667,22 @@ static void attention_queries(cg *c, attn_ctx *a, LLVMValueRef q0, int qb)
 
 /* The heads [begin, end), each with its own scratch, so that the thread
  * pool can take heads in parallel. */
-static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
+                            void *user)
 {
     const ir_node *n = user, *q = &c->g->nodes[n->inputs[0]], *k = &c->g->nodes[n->inputs[1]],
                   *v = &c->g->nodes[n->inputs[2]];
-    attn_ctx a = {.t = q->shape[0], .s = k->shape[0], .d = q->shape[1], .dv = v->shape[1],
-                  .causal = n->attr.causal, .scale = n->attr.scale};
+    attn_ctx a = {.t = q->shape[0],
+                  .s = k->shape[0],
+                  .d = q->shape[1],
+                  .dv = v->shape[1],
+                  .causal = n->attr.causal,
+                  .scale = n->attr.scale};
     a.hd = a.d / n->attr.heads;
     a.hv = a.dv / n->attr.heads;
     a.q = vals[0], a.k = vals[1], a.v = vals[2], a.out = vals[3];
-    for (int u = 0; u < QUERY_BLOCK; u++) a.max[u] = cg_alloca(c, cg_vec(c, c->t_f32, c->lanes), "max");
+    for (int u = 0; u < QUERY_BLOCK; u++)
+        a.max[u] = cg_alloca(c, cg_vec(c, c->t_f32, c->lanes), "max");
     a.inv_sum = cg_alloca(c, LLVMArrayType(c->t_f32, QUERY_BLOCK), "inv_sum");
     cg_loop lh = cg_loop_begin(c, begin, end, 1, "head");
     a.head = lh.iv;
@@ -628,8 +691,10 @@ static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
     /* kT[ch][j] = k[j][h*hd + ch] */
     cg_loop lj = cg_for(c, 0, a.s, 1, "key");
     cg_loop lc = cg_for(c, 0, a.hd, 1, "ch");
-    fstore(c, fload(c, a.k, cg_add(c, cg_mul_k(c, lj.iv, a.d), cg_add(c, cg_mul_k(c, lh.iv, a.hd), lc.iv))), a.kt,
-           cg_add(c, cg_mul_k(c, lc.iv, a.s), lj.iv));
+    fstore(c,
+           fload(c, a.k,
+                 cg_add(c, cg_mul_k(c, lj.iv, a.d), cg_add(c, cg_mul_k(c, lh.iv, a.hd), lc.iv))),
+           a.kt, cg_add(c, cg_mul_k(c, lc.iv, a.s), lj.iv));
     cg_loop_end(c, &lc);
     cg_loop_end(c, &lj);
     int qb = c->lanes == 16 ? QUERY_BLOCK : QUERY_BLOCK / 2;
@@ -647,8 +712,8 @@ static void emit_attention(op_ctx *o)
 {
     LLVMValueRef vals[5] = {o->in[0], o->in[1], o->in[2], o->out, o->scratch};
     const ir_node *q = &o->c->g->nodes[o->n->inputs[0]];
-    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.heads", o->n->name), vals, 5, o->n->attr.heads,
-                q->shape[0] >= 16, attention_heads, (void *)o->n);
+    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.heads", o->n->name), vals, 5,
+                o->n->attr.heads, q->shape[0] >= 16, attention_heads, (void *)o->n);
 }
 
 void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, LLVMValueRef scratch)
@@ -682,7 +747,7 @@ bool cg_takes_operand(const cg *c, const ir_node *node, int j)
     const ir_node *in = &c->g->nodes[node->inputs[j]];
     if (in->op == IR_OP_CONST) return false;
     if (node->op != IR_OP_LINEAR) return true;
-    if (j == 1) return in->op != IR_OP_WEIGHT;               /* packed, a global */
+    if (j == 1) return in->op != IR_OP_WEIGHT;            /* packed, a global */
     if (j == 2) return c->node_blob[node->inputs[j]] < 0; /* bias read as a global */
     return true;
 }

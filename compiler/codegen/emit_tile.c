@@ -27,7 +27,6 @@ enum { MAX_ROWS = 12, MAX_PANELS = 2, MAX_CHAINS = 8 };
 
 /* ---- loading and decoding ------------------------------------------------ */
 
-
 /* A GEMV with quantized weights and f32 activations (decoded to float, or
  * three int8 digits) computes longer on each weight than the weight takes
  * to arrive: prefetching the weights this far ahead keeps memory busy
@@ -45,12 +44,14 @@ enum { PREFETCH_BYTES = 16384 };
 static void prefetch(cg_linear *lk, LLVMValueRef ptr, int locality)
 {
     cg *c = lk->c;
-    LLVMValueRef args[4] = {cg_gep(c, c->t_i8, ptr, cg_i64(c, PREFETCH_BYTES)), cg_i32(c, 0), cg_i32(c, locality), cg_i32(c, 1)};
+    LLVMValueRef args[4] = {cg_gep(c, c->t_i8, ptr, cg_i64(c, PREFETCH_BYTES)), cg_i32(c, 0),
+                            cg_i32(c, locality), cg_i32(c, 1)};
     cg_intrinsic(c, "llvm.prefetch", &c->t_ptr, 1, args, 4);
 }
 
 /* Word `step` of panel `panel` (word layouts). */
-static LLVMValueRef load_word(cg_linear *lk, LLVMValueRef panel, LLVMValueRef step, int prefetch_locality)
+static LLVMValueRef load_word(cg_linear *lk, LLVMValueRef panel, LLVMValueRef step,
+                              int prefetch_locality)
 {
     cg *c = lk->c;
     LLVMValueRef at = cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, lk->p->words), step), c->lanes);
@@ -89,7 +90,8 @@ static LLVMValueRef nibble(cg_linear *lk, LLVMValueRef word, int i)
 static LLVMValueRef column_ptr(cg_linear *lk, LLVMValueRef panel, LLVMValueRef col)
 {
     cg *c = lk->c;
-    LLVMValueRef at = cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, lk->p->kcols), col), c->lanes * lk->p->elem_bytes);
+    LLVMValueRef at =
+        cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, lk->p->kcols), col), c->lanes * lk->p->elem_bytes);
     return cg_gep(c, c->t_i8, lk->codes, at);
 }
 
@@ -112,25 +114,36 @@ static LLVMValueRef column(cg_linear *lk, LLVMValueRef panel, LLVMValueRef col)
     bool e4m3 = f == QFMT_FP8_E4M3;
     if (p->fp8_via_half) {
         LLVMTypeRef h16 = cg_vec(c, c->t_i16, L);
-        LLVMValueRef h = e4m3 ? LLVMBuildAnd(b, LLVMBuildShl(b, LLVMBuildSExt(b, bytes, h16, ""), cg_splat(c, LLVMConstInt(c->t_i16, 7, 0), L), ""),
-                                             cg_splat(c, LLVMConstInt(c->t_i16, 0xBF80, 0), L), "")
-                              : LLVMBuildShl(b, LLVMBuildZExt(b, bytes, h16, ""), cg_splat(c, LLVMConstInt(c->t_i16, 8, 0), L), "");
+        LLVMValueRef h =
+            e4m3 ? LLVMBuildAnd(b,
+                                LLVMBuildShl(b, LLVMBuildSExt(b, bytes, h16, ""),
+                                             cg_splat(c, LLVMConstInt(c->t_i16, 7, 0), L), ""),
+                                cg_splat(c, LLVMConstInt(c->t_i16, 0xBF80, 0), L), "")
+                 : LLVMBuildShl(b, LLVMBuildZExt(b, bytes, h16, ""),
+                                cg_splat(c, LLVMConstInt(c->t_i16, 8, 0), L), "");
         return LLVMBuildFPExt(b, LLVMBuildBitCast(b, h, cg_vec(c, c->t_f16, L), ""), lk->vf, "w");
     }
-    LLVMValueRef s = LLVMBuildShl(b, LLVMBuildSExt(b, bytes, lk->vi, ""), cg_vsplat_i32(c, e4m3 ? 20 : 21, L), "");
-    s = LLVMBuildAnd(b, s, cg_vsplat_i32(c, e4m3 ? (int32_t)0x87F00000 : (int32_t)0x8FE00000, L), "");
+    LLVMValueRef s = LLVMBuildShl(b, LLVMBuildSExt(b, bytes, lk->vi, ""),
+                                  cg_vsplat_i32(c, e4m3 ? 20 : 21, L), "");
+    s = LLVMBuildAnd(b, s, cg_vsplat_i32(c, e4m3 ? (int32_t)0x87F00000 : (int32_t)0x8FE00000, L),
+                     "");
     return LLVMBuildBitCast(b, s, lk->vf, "w");
 }
 
 /* The scale (f32/f16) or zero point (u8) vector of group gi in a panel. */
-static LLVMValueRef group_vec(cg_linear *lk, LLVMValueRef base, LLVMValueRef panel, LLVMValueRef gi, bool u8)
+static LLVMValueRef group_vec(cg_linear *lk, LLVMValueRef base, LLVMValueRef panel, LLVMValueRef gi,
+                              bool u8)
 {
     cg *c = lk->c;
     int L = c->lanes;
     LLVMValueRef at = cg_mul_k(c, cg_add(c, cg_mul_k(c, panel, lk->p->n_groups), gi), L);
-    if (u8) return LLVMBuildZExt(c->b, cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, base, at), 1), lk->vi, "z");
+    if (u8)
+        return LLVMBuildZExt(
+            c->b, cg_load(c, cg_vec(c, c->t_i8, L), cg_gep(c, c->t_i8, base, at), 1), lk->vi, "z");
     if (lk->p->scales_f16)
-        return LLVMBuildFPExt(c->b, cg_load(c, cg_vec(c, c->t_f16, L), cg_gep(c, c->t_f16, base, at), 2), lk->vf, "s");
+        return LLVMBuildFPExt(c->b,
+                              cg_load(c, cg_vec(c, c->t_f16, L), cg_gep(c, c->t_f16, base, at), 2),
+                              lk->vf, "s");
     return cg_load(c, lk->vf, cg_gep(c, c->t_f32, base, at), 4);
 }
 
@@ -138,7 +151,8 @@ static LLVMValueRef group_vec(cg_linear *lk, LLVMValueRef base, LLVMValueRef pan
 static LLVMValueRef x_at(cg_linear *lk, LLVMValueRef row, LLVMValueRef col)
 {
     cg *c = lk->c;
-    return cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->x, cg_add(c, cg_mul_k(c, row, lk->k), col)), 4);
+    return cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->x, cg_add(c, cg_mul_k(c, row, lk->k), col)),
+                   4);
 }
 
 /* ---- the output ------------------------------------------------------------- */
@@ -159,7 +173,8 @@ static void store(cg_linear *lk, LLVMValueRef row, LLVMValueRef panel, LLVMValue
         return;
     }
     LLVMValueRef last = LLVMBuildICmp(c->b, LLVMIntEQ, panel, cg_i64(c, lk->p->panels - 1), "");
-    LLVMBasicBlockRef bfull = cg_block(c, "store.full"), bpart = cg_block(c, "store.part"), bdone = cg_block(c, "store.done");
+    LLVMBasicBlockRef bfull = cg_block(c, "store.full"), bpart = cg_block(c, "store.part"),
+                      bdone = cg_block(c, "store.done");
     LLVMBuildCondBr(c->b, last, bpart, bfull);
     LLVMPositionBuilderAtEnd(c->b, bfull);
     cg_store(c, bp ? LLVMBuildFAdd(c->b, v, cg_load(c, lk->vf, bp, 4), "") : v, yp, 4);
@@ -181,14 +196,15 @@ static void store(cg_linear *lk, LLVMValueRef row, LLVMValueRef panel, LLVMValue
 
 typedef struct tile {
     cg_linear *lk;
-    LLVMValueRef m0, panel[MAX_PANELS]; /* m0: the first row of x (of its int8 rows with int dots) */
-    LLVMValueRef m0_out;                /* the first row of y */
-    int mr, np, chains;                 /* mr: rows of x (int8 rows: act_rows per row of y) */
-    int prefetch;                       /* 0, or the locality to prefetch the weights with (see PREFETCH_BYTES) */
+    LLVMValueRef m0,
+        panel[MAX_PANELS]; /* m0: the first row of x (of its int8 rows with int dots) */
+    LLVMValueRef m0_out;   /* the first row of y */
+    int mr, np, chains;    /* mr: rows of x (int8 rows: act_rows per row of y) */
+    int prefetch; /* 0, or the locality to prefetch the weights with (see PREFETCH_BYTES) */
     LLVMValueRef acc[MAX_ROWS][MAX_PANELS][MAX_CHAINS + 1]; /* float sums (allocas) */
-    LLVMValueRef isum[MAX_ROWS][MAX_PANELS];            /* int sums of a group (allocas) */
-    LLVMValueRef scale[MAX_PANELS], neg_zs[MAX_PANELS];  /* the current group's, grouped formats */
-    LLVMValueRef zero[MAX_PANELS];                       /* int: zero points of the group */
+    LLVMValueRef isum[MAX_ROWS][MAX_PANELS];                /* int sums of a group (allocas) */
+    LLVMValueRef scale[MAX_PANELS], neg_zs[MAX_PANELS]; /* the current group's, grouped formats */
+    LLVMValueRef zero[MAX_PANELS];                      /* int: zero points of the group */
 } tile;
 
 static bool grouped(const cg_packed *p) { return p->f.group != 0; }
@@ -204,7 +220,8 @@ static void load_group(tile *t, LLVMValueRef gi)
         t->scale[j] = lk->scales ? group_vec(lk, lk->scales, t->panel[j], gi, false) : NULL;
         t->neg_zs[j] = NULL;
         if (lk->zeros) {
-            LLVMValueRef z = LLVMBuildUIToFP(c->b, group_vec(lk, lk->zeros, t->panel[j], gi, true), lk->vf, "");
+            LLVMValueRef z =
+                LLVMBuildUIToFP(c->b, group_vec(lk, lk->zeros, t->panel[j], gi, true), lk->vf, "");
             t->neg_zs[j] = LLVMBuildFNeg(c->b, LLVMBuildFMul(c->b, z, t->scale[j], ""), "");
         }
     }
@@ -212,7 +229,10 @@ static void load_group(tile *t, LLVMValueRef gi)
 
 /* Grouped formats with few rows scale each group's sums (one multiply per
  * group) rather than each decoded weight vector (one per column). */
-static bool scale_late(const tile *t) { return grouped(t->lk->p) && !t->lk->zeros && t->mr * t->np < 4; }
+static bool scale_late(const tile *t)
+{
+    return grouped(t->lk->p) && !t->lk->zeros && t->mr * t->np < 4;
+}
 
 /* Accumulates columns col0 .. col0 + cols - 1 (one step) into the tile. */
 static void float_step(tile *t, LLVMValueRef step, LLVMValueRef col0, int cols)
@@ -226,25 +246,29 @@ static void float_step(tile *t, LLVMValueRef step, LLVMValueRef col0, int cols)
     else if (t->prefetch) /* the step's columns: one prefetch per 64 bytes */
         for (int j = 0; j < t->np; j++)
             for (int at = 0; at < p->per_word * c->lanes * p->elem_bytes; at += 64)
-                prefetch(lk, cg_gep(c, c->t_i8, column_ptr(lk, t->panel[j], col0), cg_i64(c, at)), t->prefetch);
+                prefetch(lk, cg_gep(c, c->t_i8, column_ptr(lk, t->panel[j], col0), cg_i64(c, at)),
+                         t->prefetch);
     for (int i = 0; i < cols; i++) {
         LLVMValueRef col = cg_add(c, col0, cg_i64(c, i)), w[MAX_PANELS];
         for (int j = 0; j < t->np; j++) {
             w[j] = p->kmajor ? column(lk, t->panel[j], col) : nibble(lk, words[j], i);
             if (grouped(p) && !scale_late(t))
-                w[j] = t->neg_zs[j] ? cg_fmuladd(c, w[j], t->scale[j], t->neg_zs[j]) : LLVMBuildFMul(c->b, w[j], t->scale[j], "");
+                w[j] = t->neg_zs[j] ? cg_fmuladd(c, w[j], t->scale[j], t->neg_zs[j])
+                                    : LLVMBuildFMul(c->b, w[j], t->scale[j], "");
         }
         int ch = scale_late(t) ? 1 + i % (t->chains - 1) : i % t->chains;
         for (int r = 0; r < t->mr; r++) {
             LLVMValueRef xb = cg_splat(c, x_at(lk, row_of(t, r), col), c->lanes);
             for (int j = 0; j < t->np; j++)
-                cg_store(c, cg_fmuladd(c, xb, w[j], cg_load(c, lk->vf, t->acc[r][j][ch], 64)), t->acc[r][j][ch], 64);
+                cg_store(c, cg_fmuladd(c, xb, w[j], cg_load(c, lk->vf, t->acc[r][j][ch], 64)),
+                         t->acc[r][j][ch], 64);
         }
     }
 }
 
 /* Steps [s_begin, s_end) (plus s_offset) and then tail_cols columns of step s_end. */
-static void float_steps(tile *t, LLVMValueRef s_offset, int64_t s_begin, int64_t s_end, int tail_cols)
+static void float_steps(tile *t, LLVMValueRef s_offset, int64_t s_begin, int64_t s_end,
+                        int tail_cols)
 {
     cg *c = t->lk->c;
     int pw = t->lk->p->per_word;
@@ -268,9 +292,12 @@ static void fold_group(tile *t)
     for (int r = 0; r < t->mr; r++)
         for (int j = 0; j < t->np; j++) {
             LLVMValueRef g = cg_load(c, t->lk->vf, t->acc[r][j][1], 64);
-            for (int ch = 2; ch < t->chains; ch++) g = LLVMBuildFAdd(c->b, g, cg_load(c, t->lk->vf, t->acc[r][j][ch], 64), "");
-            cg_store(c, cg_fmuladd(c, g, t->scale[j], cg_load(c, t->lk->vf, t->acc[r][j][0], 64)), t->acc[r][j][0], 64);
-            for (int ch = 1; ch < t->chains; ch++) cg_store(c, LLVMConstNull(t->lk->vf), t->acc[r][j][ch], 64);
+            for (int ch = 2; ch < t->chains; ch++)
+                g = LLVMBuildFAdd(c->b, g, cg_load(c, t->lk->vf, t->acc[r][j][ch], 64), "");
+            cg_store(c, cg_fmuladd(c, g, t->scale[j], cg_load(c, t->lk->vf, t->acc[r][j][0], 64)),
+                     t->acc[r][j][0], 64);
+            for (int ch = 1; ch < t->chains; ch++)
+                cg_store(c, LLVMConstNull(t->lk->vf), t->acc[r][j][ch], 64);
         }
 }
 
@@ -294,10 +321,13 @@ static void float_tile(tile *t)
     if (late) fold_group(t);
     for (int j = 0; j < t->np; j++) {
         /* per-channel formats scale the finished sums */
-        LLVMValueRef s = !grouped(p) && lk->scales ? group_vec(lk, lk->scales, t->panel[j], cg_i64(c, 0), false) : NULL;
+        LLVMValueRef s = !grouped(p) && lk->scales
+                             ? group_vec(lk, lk->scales, t->panel[j], cg_i64(c, 0), false)
+                             : NULL;
         for (int r = 0; r < t->mr; r++) {
             LLVMValueRef v = cg_load(c, lk->vf, t->acc[r][j][0], 64);
-            for (int ch = 1; ch < t->chains; ch++) v = LLVMBuildFAdd(c->b, v, cg_load(c, lk->vf, t->acc[r][j][ch], 64), "");
+            for (int ch = 1; ch < t->chains; ch++)
+                v = LLVMBuildFAdd(c->b, v, cg_load(c, lk->vf, t->acc[r][j][ch], 64), "");
             if (s) v = LLVMBuildFMul(c->b, v, s, "");
             store(lk, row_of(t, r), t->panel[j], v);
         }
@@ -323,12 +353,16 @@ static LLVMValueRef int_dot(cg_linear *lk, LLVMValueRef acc, LLVMValueRef a, LLV
         for (int j = 0; j < 4; j++) idx[j] = cg_i32(c, h * 4 + j);
         LLVMValueRef sel = LLVMConstVector(idx, 4);
         part[0] = LLVMBuildShuffleVector(c->b, acc, LLVMGetPoison(LLVMTypeOf(acc)), sel, "");
-        part[1] = LLVMBuildBitCast(c->b, LLVMBuildShuffleVector(c->b, a, LLVMGetPoison(LLVMTypeOf(a)), sel, ""), b16, "");
-        part[2] = LLVMBuildBitCast(c->b, LLVMBuildShuffleVector(c->b, b, LLVMGetPoison(LLVMTypeOf(b)), sel, ""), b16, "");
+        part[1] = LLVMBuildBitCast(
+            c->b, LLVMBuildShuffleVector(c->b, a, LLVMGetPoison(LLVMTypeOf(a)), sel, ""), b16, "");
+        part[2] = LLVMBuildBitCast(
+            c->b, LLVMBuildShuffleVector(c->b, b, LLVMGetPoison(LLVMTypeOf(b)), sel, ""), b16, "");
         LLVMTypeRef tys[2] = {i4, b16};
         LLVMValueRef r = cg_intrinsic(c, "llvm.aarch64.neon.sdot", tys, 2, part, 3);
         for (int j = 0; j < 4; j++)
-            out = LLVMBuildInsertElement(c->b, out, LLVMBuildExtractElement(c->b, r, cg_i32(c, j), ""), cg_i32(c, h * 4 + j), "");
+            out = LLVMBuildInsertElement(c->b, out,
+                                         LLVMBuildExtractElement(c->b, r, cg_i32(c, j), ""),
+                                         cg_i32(c, h * 4 + j), "");
     }
     return out;
 }
@@ -349,15 +383,19 @@ static void int_step(tile *t, LLVMValueRef step)
         }
         LLVMValueRef m = cg_vsplat_i32(c, 0x0F0F0F0F, L);
         parts[0][j] = LLVMBuildAnd(c->b, word, m, "lo");
-        parts[1][j] = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, word, cg_vsplat_i32(c, 4, L), ""), m, "hi");
+        parts[1][j] =
+            LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, word, cg_vsplat_i32(c, 4, L), ""), m, "hi");
     }
     LLVMValueRef col = cg_mul_k(c, step, lk->p->per_word);
     for (int pi = 0; pi < n_parts; pi++)
         for (int r = 0; r < t->mr; r++) {
-            LLVMValueRef off = cg_add(c, cg_mul_k(c, row_of(t, r), lk->p->kcols), cg_add(c, col, cg_i64(c, 4 * pi)));
-            LLVMValueRef xb = cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, lk->x, off), 1), L);
+            LLVMValueRef off = cg_add(c, cg_mul_k(c, row_of(t, r), lk->p->kcols),
+                                      cg_add(c, col, cg_i64(c, 4 * pi)));
+            LLVMValueRef xb =
+                cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, lk->x, off), 1), L);
             for (int j = 0; j < t->np; j++)
-                cg_store(c, int_dot(lk, cg_load(c, lk->vi, t->isum[r][j], 64), parts[pi][j], xb), t->isum[r][j], 64);
+                cg_store(c, int_dot(lk, cg_load(c, lk->vi, t->isum[r][j], 64), parts[pi][j], xb),
+                         t->isum[r][j], 64);
         }
 }
 
@@ -372,7 +410,8 @@ static LLVMValueRef corrected(tile *t, int r, int j, LLVMValueRef gi)
     LLVMValueRef v = cg_load(c, lk->vi, t->isum[r][j], 64);
     if (p->code_offset || lk->zeros) {
         LLVMValueRef at = cg_add(c, cg_mul_k(c, row_of(t, r), p->n_groups), gi);
-        LLVMValueRef xs = cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i32, lk->xsum, at), 4), c->lanes);
+        LLVMValueRef xs =
+            cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i32, lk->xsum, at), 4), c->lanes);
         v = LLVMBuildSub(c->b, v, lk->zeros ? LLVMBuildMul(c->b, t->zero[j], xs, "") : xs, "");
     }
     return LLVMBuildSIToFP(c->b, v, lk->vf, "");
@@ -392,7 +431,10 @@ static void int_group(tile *t, LLVMValueRef gi, LLVMValueRef w0, int64_t n_words
         LLVMValueRef s = group_vec(lk, lk->scales, t->panel[j], gi, false);
         if (lk->zeros) t->zero[j] = group_vec(lk, lk->zeros, t->panel[j], gi, true);
         for (int r = 0; r < t->mr; r++)
-            cg_store(c, cg_fmuladd(c, corrected(t, r, j, gi), s, cg_load(c, lk->vf, t->acc[r][j][0], 64)), t->acc[r][j][0], 64);
+            cg_store(
+                c,
+                cg_fmuladd(c, corrected(t, r, j, gi), s, cg_load(c, lk->vf, t->acc[r][j][0], 64)),
+                t->acc[r][j][0], 64);
     }
 }
 
@@ -407,7 +449,8 @@ static void int_tile(tile *t)
         int_group(t, gl.iv, cg_mul_k(c, gl.iv, p->group_words), p->group_words);
         cg_loop_end(c, &gl);
     }
-    int_group(t, cg_i64(c, last), cg_i64(c, last * p->group_words), p->words - last * p->group_words);
+    int_group(t, cg_i64(c, last), cg_i64(c, last * p->group_words),
+              p->words - last * p->group_words);
     /* each row of y: its int8 rows' sums times their scales, the smallest
      * digit first */
     int D = p->act_rows;
@@ -415,7 +458,9 @@ static void int_tile(tile *t)
         for (int j = 0; j < t->np; j++) {
             LLVMValueRef v = NULL;
             for (int r = r0 + D - 1; r >= r0; r--) {
-                LLVMValueRef xs = cg_splat(c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->xscale, row_of(t, r)), 4), c->lanes);
+                LLVMValueRef xs = cg_splat(
+                    c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, lk->xscale, row_of(t, r)), 4),
+                    c->lanes);
                 LLVMValueRef a = cg_load(c, lk->vf, t->acc[r][j][0], 64);
                 v = v ? cg_fmuladd(c, a, xs, v) : LLVMBuildFMul(c->b, a, xs, "");
             }
@@ -444,7 +489,12 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np)
     const cg_packed *p = lk->p;
     bool int_dot = cg_packed_int_dot(p);
     int rows = int_dot ? p->act_rows : 1; /* of x per row of y */
-    tile t = {.lk = lk, .m0 = rows > 1 ? cg_mul_k(c, m0, rows) : m0, .m0_out = m0, .mr = mr * rows, .np = np, .chains = 1};
+    tile t = {.lk = lk,
+              .m0 = rows > 1 ? cg_mul_k(c, m0, rows) : m0,
+              .m0_out = m0,
+              .mr = mr * rows,
+              .np = np,
+              .chains = 1};
     if (lk->m < 4 && p->scales >= 0 && p->act_rows != 1) /* see PREFETCH_BYTES */
         t.prefetch = int_dot && p->per_word == 4 ? 3 : 2;
     QMC_ASSERT(t.mr <= MAX_ROWS);
@@ -460,6 +510,8 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np)
             }
             if (int_dot) t.isum[r][j] = cg_alloca(c, lk->vi, "isum");
         }
-    if (int_dot) int_tile(&t);
-    else float_tile(&t);
+    if (int_dot)
+        int_tile(&t);
+    else
+        float_tile(&t);
 }

@@ -52,8 +52,9 @@ static const char *runtime_dir(sup_arena *arena, const cg_target *t)
         const char *dir = sup_arena_printf(arena, "%s/%s", candidates[i], arch_dir(t));
         if (exists(sup_arena_printf(arena, "%s/libqmc_rt.a", dir))) return dir;
     }
-    sup_error_plain("cannot find the qmc runtime for %s (libqmc_rt.a in $QMC_RUNTIME_DIR/%s or the build tree)",
-                   t->triple, arch_dir(t));
+    sup_error_plain(
+        "cannot find the qmc runtime for %s (libqmc_rt.a in $QMC_RUNTIME_DIR/%s or the build tree)",
+        t->triple, arch_dir(t));
     return NULL;
 }
 
@@ -92,11 +93,13 @@ static bool copy_file(const char *from, const char *to)
     return written;
 }
 
-bool cg_link(sup_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj, const char *out)
+bool cg_link(sup_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj,
+             const char *out)
 {
     const char *dir = runtime_dir(arena, t);
     if (!dir) return false;
-    const char *rt = sup_arena_printf(arena, "%s/libqmc_rt.a", dir), *main_lib = sup_arena_printf(arena, "%s/libqmc_main.a", dir);
+    const char *rt = sup_arena_printf(arena, "%s/libqmc_rt.a", dir),
+               *main_lib = sup_arena_printf(arena, "%s/libqmc_main.a", dir);
     char *tmp = sup_arena_printf(arena, "%s.link.XXXXXX", out);
     int fd = mkstemp(tmp);
     if (fd < 0) {
@@ -112,18 +115,25 @@ bool cg_link(sup_arena *arena, const cg_target *t, cg_emit_kind kind, const char
         char *argv[] = {"llvm-ar-19", "qs", tmp, (char *)obj, NULL};
         ok = copy_file(rt, tmp) && run_tool(argv);
     } else if (kind == CG_EMIT_SHARED) {
-        char *argv[] = {(char *)cc, "-shared", "-o", tmp, (char *)obj, "-Wl,--whole-archive", (char *)rt,
-                        "-Wl,--no-whole-archive", "-lpthread", "-lm", NULL};
+        char *argv[] = {(char *)cc,  "-shared",
+                        "-o",        tmp,
+                        (char *)obj, "-Wl,--whole-archive",
+                        (char *)rt,  "-Wl,--no-whole-archive",
+                        "-lpthread", "-lm",
+                        NULL};
         ok = run_tool(argv);
     } else if (host) {
-        char *argv[] = {(char *)cc, "-o", tmp, (char *)obj, (char *)main_lib, (char *)rt, "-lpthread", "-lm", NULL};
+        char *argv[] = {(char *)cc, "-o",        tmp,   (char *)obj, (char *)main_lib,
+                        (char *)rt, "-lpthread", "-lm", NULL};
         ok = run_tool(argv);
     } else {
-        char *argv[] = {(char *)cc, "-static", "-o", tmp, (char *)obj, (char *)main_lib, (char *)rt, "-lpthread", "-lm", NULL};
+        char *argv[] = {(char *)cc,       "-static",  "-o",        tmp,   (char *)obj,
+                        (char *)main_lib, (char *)rt, "-lpthread", "-lm", NULL};
         ok = run_tool(argv);
     }
     if (ok && kind == CG_EMIT_EXE) chmod(tmp, 0755);
-    if (ok && rename(tmp, out) != 0) ok = false, sup_error_plain("cannot write '%s': %s", out, strerror(errno));
+    if (ok && rename(tmp, out) != 0)
+        ok = false, sup_error_plain("cannot write '%s': %s", out, strerror(errno));
     if (!ok) unlink(tmp);
     return ok;
 }

@@ -29,7 +29,8 @@ static const char *default_output(sup_arena *arena, const ir_graph *g, cg_emit_k
     return sup_arena_printf(arena, "%s%s", base, ext[k]);
 }
 
-bool cg_write_output(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t, cg_options *o)
+bool cg_write_output(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
+                     cg_options *o)
 {
     cg_emit_kind k = o->emit;
     const char *out = o->output ? o->output : default_output(arena, g, k);
@@ -38,7 +39,8 @@ bool cg_write_output(sup_arena *arena, const ir_graph *g, const ir_plan *plan, c
         return cg_emit_module(arena, g, plan, t, o, out, k);
     if (k == CG_EMIT_OBJ) {
         const char *base = strip(arena, out, ".o");
-        return cg_emit_module(arena, g, plan, t, o, sup_arena_printf(arena, "%s.o", base), CG_EMIT_OBJ) &&
+        return cg_emit_module(arena, g, plan, t, o, sup_arena_printf(arena, "%s.o", base),
+                              CG_EMIT_OBJ) &&
                cg_write_header(arena, g, plan, t, sup_arena_printf(arena, "%s.h", base));
     }
     /* exe, lib, shared: an object in a temporary file, then link */
@@ -49,7 +51,8 @@ bool cg_write_output(sup_arena *arena, const ir_graph *g, const ir_plan *plan, c
         return false;
     }
     close(fd);
-    bool ok = cg_emit_module(arena, g, plan, t, o, obj, CG_EMIT_OBJ) && cg_link(arena, t, k, obj, out);
+    bool ok =
+        cg_emit_module(arena, g, plan, t, o, obj, CG_EMIT_OBJ) && cg_link(arena, t, k, obj, out);
     unlink(obj);
     if (ok && (k == CG_EMIT_LIB || k == CG_EMIT_SHARED)) {
         const char *base = strip(arena, strip(arena, out, ".a"), ".so");

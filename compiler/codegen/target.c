@@ -19,23 +19,55 @@
 #include "codegen.h"
 
 /* Feature names as LLVM spells them, per architecture. */
-static const char *const x86_feature_names[] = {
-    "sse3",       "ssse3",      "sse4.1",       "sse4.2",          "popcnt",     "avx",
-    "avx2",       "fma",        "f16c",         "bmi",             "bmi2",       "lzcnt",
-    "movbe",      "avx512f",    "avx512bw",     "avx512cd",        "avx512dq",   "avx512vl",
-    "avx512vnni", "avx512bf16", "avx512vbmi",   "avx512vbmi2",     "avx512ifma", "avx512bitalg",
-    "avx512vpopcntdq", "avx512fp16", "avxvnni", "gfni",           "vaes",       "vpclmulqdq",
-    "amx-tile",   "amx-int8",   "amx-bf16",     NULL};
-static const char *const arm_feature_names[] = {"neon", "fp-armv8", "dotprod", "fullfp16", "i8mm", "bf16",
-                                                "sve",  "sve2",     "rcpc",    "lse",      "crc",  NULL};
+static const char *const x86_feature_names[] = {"sse3",
+                                                "ssse3",
+                                                "sse4.1",
+                                                "sse4.2",
+                                                "popcnt",
+                                                "avx",
+                                                "avx2",
+                                                "fma",
+                                                "f16c",
+                                                "bmi",
+                                                "bmi2",
+                                                "lzcnt",
+                                                "movbe",
+                                                "avx512f",
+                                                "avx512bw",
+                                                "avx512cd",
+                                                "avx512dq",
+                                                "avx512vl",
+                                                "avx512vnni",
+                                                "avx512bf16",
+                                                "avx512vbmi",
+                                                "avx512vbmi2",
+                                                "avx512ifma",
+                                                "avx512bitalg",
+                                                "avx512vpopcntdq",
+                                                "avx512fp16",
+                                                "avxvnni",
+                                                "gfni",
+                                                "vaes",
+                                                "vpclmulqdq",
+                                                "amx-tile",
+                                                "amx-int8",
+                                                "amx-bf16",
+                                                NULL};
+static const char *const arm_feature_names[] = {"neon", "fp-armv8", "dotprod", "fullfp16",
+                                                "i8mm", "bf16",     "sve",     "sve2",
+                                                "rcpc", "lse",      "crc",     NULL};
 
 #define X86_V2 "sse3,ssse3,sse4.1,sse4.2,popcnt"
 #define X86_V3 X86_V2 ",avx,avx2,fma,f16c,bmi,bmi2,lzcnt,movbe"
 #define X86_V4 X86_V3 ",avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
-#define X86_ICL X86_V4 ",avx512vnni,avx512vbmi,avx512vbmi2,avx512ifma,avx512bitalg,avx512vpopcntdq,gfni,vaes,vpclmulqdq"
+#define X86_ICL                                                                                    \
+    X86_V4 ",avx512vnni,avx512vbmi,avx512vbmi2,avx512ifma,avx512bitalg,avx512vpopcntdq,gfni,vaes," \
+           "vpclmulqdq"
 #define X86_SPR X86_ICL ",avx512bf16,avx512fp16,avxvnni,amx-tile,amx-int8,amx-bf16"
 #define X86_ZEN3 X86_V3 ",vaes,vpclmulqdq"
-#define X86_ZEN4 X86_ZEN3 ",avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512vnni,avx512bf16,avx512vbmi,avx512vbmi2,avx512ifma,avx512bitalg,avx512vpopcntdq,gfni"
+#define X86_ZEN4                                                                                   \
+    X86_ZEN3 ",avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512vnni,avx512bf16,avx512vbmi,"      \
+             "avx512vbmi2,avx512ifma,avx512bitalg,avx512vpopcntdq,gfni"
 #define ARM_V8 "neon,fp-armv8"
 #define ARM_V82 ARM_V8 ",dotprod,fullfp16,rcpc,lse,crc"
 
@@ -99,9 +131,17 @@ typedef struct arch_info {
 } arch_info;
 
 static const arch_info arches[] = {
-    {CG_ARCH_X86_64, {"x86_64", "x86-64", "amd64", NULL}, "x86_64-unknown-linux-gnu", x86_feature_names, x86_cpus,
+    {CG_ARCH_X86_64,
+     {"x86_64", "x86-64", "amd64", NULL},
+     "x86_64-unknown-linux-gnu",
+     x86_feature_names,
+     x86_cpus,
      "x86-64"},
-    {CG_ARCH_AARCH64, {"aarch64", "arm64", NULL, NULL}, "aarch64-unknown-linux-gnu", arm_feature_names, arm_cpus,
+    {CG_ARCH_AARCH64,
+     {"aarch64", "arm64", NULL, NULL},
+     "aarch64-unknown-linux-gnu",
+     arm_feature_names,
+     arm_cpus,
      "generic"},
 };
 
@@ -128,16 +168,37 @@ static void add_features(const arch_info *ai, const char *list, bool *has)
 
 /* Features that others imply: "+avx512vnni" brings avx512f, avx2, ...;
  * "-avx2" takes away everything built on it. */
-static const char *const x86_deps[][2] = {
-    {"avx512f", "avx2"},       {"avx512f", "fma"},        {"avx512f", "f16c"},       {"avx512bw", "avx512f"},
-    {"avx512dq", "avx512f"},   {"avx512vl", "avx512f"},   {"avx512cd", "avx512f"},   {"avx512vnni", "avx512f"},
-    {"avx512bf16", "avx512bw"}, {"avx512fp16", "avx512bw"}, {"avx512vbmi", "avx512bw"}, {"avx512vbmi2", "avx512bw"},
-    {"avx512ifma", "avx512f"}, {"avx512bitalg", "avx512bw"}, {"avx512vpopcntdq", "avx512f"}, {"avx2", "avx"},
-    {"fma", "avx"},            {"f16c", "avx"},           {"avx", "sse4.2"},         {"sse4.2", "sse4.1"},
-    {"sse4.1", "ssse3"},       {"ssse3", "sse3"},         {"avxvnni", "avx2"},       {"amx-int8", "amx-tile"},
-    {"amx-bf16", "amx-tile"},  {"vaes", "avx"},           {"vpclmulqdq", "avx"},     {NULL, NULL}};
-static const char *const arm_deps[][2] = {{"dotprod", "neon"}, {"i8mm", "neon"}, {"bf16", "neon"}, {"fullfp16", "fp-armv8"},
-                                          {"sve", "neon"},     {"sve2", "sve"},  {"neon", "fp-armv8"}, {NULL, NULL}};
+static const char *const x86_deps[][2] = {{"avx512f", "avx2"},
+                                          {"avx512f", "fma"},
+                                          {"avx512f", "f16c"},
+                                          {"avx512bw", "avx512f"},
+                                          {"avx512dq", "avx512f"},
+                                          {"avx512vl", "avx512f"},
+                                          {"avx512cd", "avx512f"},
+                                          {"avx512vnni", "avx512f"},
+                                          {"avx512bf16", "avx512bw"},
+                                          {"avx512fp16", "avx512bw"},
+                                          {"avx512vbmi", "avx512bw"},
+                                          {"avx512vbmi2", "avx512bw"},
+                                          {"avx512ifma", "avx512f"},
+                                          {"avx512bitalg", "avx512bw"},
+                                          {"avx512vpopcntdq", "avx512f"},
+                                          {"avx2", "avx"},
+                                          {"fma", "avx"},
+                                          {"f16c", "avx"},
+                                          {"avx", "sse4.2"},
+                                          {"sse4.2", "sse4.1"},
+                                          {"sse4.1", "ssse3"},
+                                          {"ssse3", "sse3"},
+                                          {"avxvnni", "avx2"},
+                                          {"amx-int8", "amx-tile"},
+                                          {"amx-bf16", "amx-tile"},
+                                          {"vaes", "avx"},
+                                          {"vpclmulqdq", "avx"},
+                                          {NULL, NULL}};
+static const char *const arm_deps[][2] = {
+    {"dotprod", "neon"}, {"i8mm", "neon"}, {"bf16", "neon"},     {"fullfp16", "fp-armv8"},
+    {"sve", "neon"},     {"sve2", "sve"},  {"neon", "fp-armv8"}, {NULL, NULL}};
 
 /* Sets (on) or clears feature i and, transitively, what it implies (on) or
  * what depends on it (off). */
@@ -161,11 +222,16 @@ static bool apply_feature_list(const arch_info *ai, const char *list, bool *has,
 {
     for (const char *p = list; *p;) {
         size_t n = strcspn(p, ",");
-        if (n == 0) { p++; continue; }
+        if (n == 0) {
+            p++;
+            continue;
+        }
         char sign = *p;
         if (sign != '+' && sign != '-') {
             if (strict) {
-                sup_error_plain("--features: '%.*s' must start with '+' or '-' (e.g. +avx512vnni,-avx512f)", (int)n, p);
+                sup_error_plain(
+                    "--features: '%.*s' must start with '+' or '-' (e.g. +avx512vnni,-avx512f)",
+                    (int)n, p);
                 return false;
             }
             p += n + (p[n] == ',');
@@ -178,14 +244,16 @@ static bool apply_feature_list(const arch_info *ai, const char *list, bool *has,
             FILE *f = open_memstream(&list_text, &len);
             for (int k = 0; ai->features[k]; k++) fprintf(f, "%s%s", k ? " " : "", ai->features[k]);
             fclose(f);
-            sup_error_plain("--features: unknown feature '%.*s' for %s (known: %s)", (int)(n - 1), p + 1, ai->names[0],
-                           list_text);
+            sup_error_plain("--features: unknown feature '%.*s' for %s (known: %s)", (int)(n - 1),
+                            p + 1, ai->names[0], list_text);
             free(list_text);
             return false;
         }
         if (i >= 0) {
-            if (strict) set_feature(ai, has, i, sign == '+');
-            else has[i] = sign == '+';
+            if (strict)
+                set_feature(ai, has, i, sign == '+');
+            else
+                has[i] = sign == '+';
         }
         p += n + (p[n] == ',');
     }
@@ -199,7 +267,8 @@ static const arch_info *find_arch(const char *triple)
     if (!strstr(triple, "-linux")) return NULL;
     for (size_t a = 0; a < sizeof arches / sizeof arches[0]; a++)
         for (int k = 0; arches[a].names[k]; k++)
-            if (strlen(arches[a].names[k]) == n && strncmp(arches[a].names[k], triple, n) == 0) return &arches[a];
+            if (strlen(arches[a].names[k]) == n && strncmp(arches[a].names[k], triple, n) == 0)
+                return &arches[a];
     return NULL;
 }
 
@@ -217,7 +286,8 @@ static const char *host_triple(void)
 static const char *cpu_list(sup_arena *arena, const arch_info *ai)
 {
     const char *s = "";
-    for (int i = 0; ai->cpus[i].name; i++) s = sup_arena_printf(arena, "%s%s%s", s, i ? " " : "", ai->cpus[i].name);
+    for (int i = 0; ai->cpus[i].name; i++)
+        s = sup_arena_printf(arena, "%s%s%s", s, i ? " " : "", ai->cpus[i].name);
     return s;
 }
 
@@ -230,13 +300,15 @@ static char *llvm_feature_string(sup_arena *arena, const char *base, const char 
     return sup_arena_printf(arena, "%s,%s", base, user);
 }
 
-bool cg_target_resolve(sup_arena *arena, const char *triple, const char *cpu, const char *features, cg_target *t)
+bool cg_target_resolve(sup_arena *arena, const char *triple, const char *cpu, const char *features,
+                       cg_target *t)
 {
     memset(t, 0, sizeof *t);
     const char *host = host_triple();
     const arch_info *ai = find_arch(triple ? triple : host);
     if (!ai) {
-        sup_error_plain("unknown target '%s' (targets: x86_64-linux-gnu, aarch64-linux-gnu)", triple ? triple : host);
+        sup_error_plain("unknown target '%s' (targets: x86_64-linux-gnu, aarch64-linux-gnu)",
+                        triple ? triple : host);
         return false;
     }
     t->arch = ai->arch;
@@ -246,8 +318,9 @@ bool cg_target_resolve(sup_arena *arena, const char *triple, const char *cpu, co
     const char *base_features = NULL;
     if (strcmp(cpu, "native") == 0) {
         if (!t->host) {
-            sup_error_plain("--cpu native describes this %s machine, not target '%s'; name a CPU (%s: %s)", host,
-                           ai->triple, ai->names[0], cpu_list(arena, ai));
+            sup_error_plain(
+                "--cpu native describes this %s machine, not target '%s'; name a CPU (%s: %s)",
+                host, ai->triple, ai->names[0], cpu_list(arena, ai));
             return false;
         }
         char *name = LLVMGetHostCPUName(), *feats = LLVMGetHostCPUFeatures();
@@ -265,8 +338,9 @@ bool cg_target_resolve(sup_arena *arena, const char *triple, const char *cpu, co
             int n = 0;
             for (int i = 0; ai->cpus[i].name && n < 64; i++) names[n++] = ai->cpus[i].name;
             const char *best = rt_closest(cpu, names, n);
-            sup_error_plain("unknown CPU '%s' for %s%s%s%s (CPUs: %s%s)", cpu, ai->names[0], best ? "; did you mean '" : "",
-                           best ? best : "", best ? "'?" : "", cpu_list(arena, ai), t->host ? " native" : "");
+            sup_error_plain("unknown CPU '%s' for %s%s%s%s (CPUs: %s%s)", cpu, ai->names[0],
+                            best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "",
+                            cpu_list(arena, ai), t->host ? " native" : "");
             return false;
         }
         t->cpu = ci->name;
@@ -316,5 +390,6 @@ void cg_targets_print(FILE *out)
 
 void cg_target_print(FILE *out, sup_arena *arena, const cg_target *t)
 {
-    fprintf(out, "target: %s\ncpu: %s\nfeatures: %s\n", t->triple, t->cpu, cg_target_feature_list(arena, t));
+    fprintf(out, "target: %s\ncpu: %s\nfeatures: %s\n", t->triple, t->cpu,
+            cg_target_feature_list(arena, t));
 }

@@ -46,7 +46,8 @@ void cli_unknown(cli *c, const char *const *known)
     if (best)
         sup_error_plain("unknown option '%s' for 'qmc %s'; did you mean '%s'?", arg, c->cmd, best);
     else
-        sup_error_plain("unknown option '%s' for 'qmc %s' (see 'qmc %s --help')", arg, c->cmd, c->cmd);
+        sup_error_plain("unknown option '%s' for 'qmc %s' (see 'qmc %s --help')", arg, c->cmd,
+                        c->cmd);
     c->failed = true;
     c->i++;
 }

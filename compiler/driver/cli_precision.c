@@ -32,8 +32,8 @@ static bool positive_number(const char *flag, const char *v, double *out)
 bool cli_precision_flag(cli *c, pass_prec_options *o)
 {
     const char *v;
-    if (cli_value(c, "--precision", &o->precision) || cli_value(c, "--calib-method", &o->calib_method) ||
-        cli_value(c, "--report", &o->report))
+    if (cli_value(c, "--precision", &o->precision) ||
+        cli_value(c, "--calib-method", &o->calib_method) || cli_value(c, "--report", &o->report))
         return true;
     if (cli_flag(c, "-v")) return o->verbose = true, true;
     if (cli_value(c, "--calib", &v)) {
@@ -62,7 +62,8 @@ bool cli_precision_flag(cli *c, pass_prec_options *o)
     if (cli_value(c, "--sensitivity-samples", &v)) {
         double n;
         if (!positive_number("--sensitivity-samples", v, &n) || n != (int)n) {
-            if (n != (int)n) sup_error_plain("--sensitivity-samples needs a positive integer, not '%s'", v);
+            if (n != (int)n)
+                sup_error_plain("--sensitivity-samples needs a positive integer, not '%s'", v);
             c->failed = true;
         }
         o->sens_samples = (int)n;
@@ -84,7 +85,8 @@ bool cli_precision_check(const pass_prec_options *o)
     q_observer m;
     double pct;
     if (o->calib_method && !q_observer_parse(o->calib_method, &m, &pct)) {
-        sup_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
+        sup_error_plain(
+            "unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
             o->calib_method);
         return false;
     }
@@ -93,17 +95,19 @@ bool cli_precision_check(const pass_prec_options *o)
         return false;
     }
     if (!is_auto && (o->budget_bits > 0 || o->max_error > 0 || o->sens_samples > 0)) {
-        sup_error_plain("%s needs --precision auto",
-            o->budget_bits > 0 ? "--budget-bits" : o->max_error > 0 ? "--max-error"
-            : "--sensitivity-samples");
+        sup_error_plain("%s needs --precision auto", o->budget_bits > 0 ? "--budget-bits"
+                                                     : o->max_error > 0 ? "--max-error"
+                                                                        : "--sensitivity-samples");
         return false;
     }
     if (is_auto && !o->n_calib) {
-        sup_error_plain("--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on");
+        sup_error_plain(
+            "--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on");
         return false;
     }
     if (is_gptq && !o->n_calib) {
-        sup_error_plain("--precision: ':gptq' needs --calib NAME=FILE.npy (the second moments of each layer's "
+        sup_error_plain(
+            "--precision: ':gptq' needs --calib NAME=FILE.npy (the second moments of each layer's "
             "input)");
         return false;
     }
@@ -116,7 +120,8 @@ bool cli_precision_check(const pass_prec_options *o)
         return false;
     }
     if (is_auto && !(o->budget_bits > 0) && !(o->max_error > 0)) {
-        sup_error_plain("--precision auto needs a budget: --budget-bits B (average bits per weight) or "
+        sup_error_plain(
+            "--precision auto needs a budget: --budget-bits B (average bits per weight) or "
             "--max-error E (output error on the calibration set)");
         return false;
     }
@@ -125,18 +130,27 @@ bool cli_precision_check(const pass_prec_options *o)
 
 void cli_precision_usage(FILE *f)
 {
-    fprintf(f, "  --precision auto    choose every weight matrix's format by measurement (auto:a8 adds int8\n"
-               "                      activations, auto:a8:static with calibrated scales); GLOB=FORMAT\n"
-               "                      overrides still fix single tensors. Format modifiers :asym :mse\n"
-               "                      :minmax :a8; :gptq (int4 GPTQ rounding) and :a8:static need --calib\n"
-               "  --calib NAME=FILE   calibration samples for input NAME (.npy, leading dimension = samples)\n"
-               "  --calib-method M    activation observer: mse (default), minmax, percentile (99.99),\n"
-               "                      percentile=P, kl\n"
-               "  --budget-bits B     auto: the least output error with at most B bits per weight on average\n"
-               "  --max-error E       auto: the fewest bytes with output error at most E on the calibration\n"
-               "                      set (mean KL for @logits outputs, else relative RMS)\n"
-               "  --sensitivity-samples N  auto: measure sensitivities on N samples (default: enough\n"
-               "                      for 2048 output rows, at least 16)\n"
-               "  --report FILE.json  write every decision and its measurements (`qmc report` renders it)\n"
-               "  -v                  print the decisions as a table on stderr (compile: and the kernels)\n");
+    fprintf(
+        f,
+        "  --precision auto    choose every weight matrix's format by measurement (auto:a8 adds "
+        "int8\n"
+        "                      activations, auto:a8:static with calibrated scales); GLOB=FORMAT\n"
+        "                      overrides still fix single tensors. Format modifiers :asym :mse\n"
+        "                      :minmax :a8; :gptq (int4 GPTQ rounding) and :a8:static need "
+        "--calib\n"
+        "  --calib NAME=FILE   calibration samples for input NAME (.npy, leading dimension = "
+        "samples)\n"
+        "  --calib-method M    activation observer: mse (default), minmax, percentile (99.99),\n"
+        "                      percentile=P, kl\n"
+        "  --budget-bits B     auto: the least output error with at most B bits per weight on "
+        "average\n"
+        "  --max-error E       auto: the fewest bytes with output error at most E on the "
+        "calibration\n"
+        "                      set (mean KL for @logits outputs, else relative RMS)\n"
+        "  --sensitivity-samples N  auto: measure sensitivities on N samples (default: enough\n"
+        "                      for 2048 output rows, at least 16)\n"
+        "  --report FILE.json  write every decision and its measurements (`qmc report` renders "
+        "it)\n"
+        "  -v                  print the decisions as a table on stderr (compile: and the "
+        "kernels)\n");
 }

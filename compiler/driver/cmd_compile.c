@@ -22,39 +22,65 @@ static const char *const emit_names[] = {"exe", "obj", "lib", "shared", "llvm", 
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: qmc compile MODEL.qm [-o OUT] [--emit exe|obj|lib|shared|llvm|bc|asm]\n"
-            "                   [--target TRIPLE] [--cpu NAME] [--features +a,-b] [-O0|-O1|-O2|-O3]\n"
-            "                   [--precision SPEC|auto] [--calib NAME=FILE.npy ...] [--budget-bits B | --max-error E]\n"
-            "                   [--report FILE.json] [-v] [--weights FILE] [--weights-file FILE]\n"
-            "                   [--print-target] [--dump-ir] [--dump-after PASS]\n\n"
-            "  -o OUT              the output (exe: OUT; obj: OUT.o and OUT.h; lib: OUT.a and OUT.h;\n"
-            "                      shared: OUT.so and OUT.h; llvm/bc/asm: OUT). Default: the model's name\n"
-            "  --emit KIND         what to write (default exe)\n"
-            "  --target TRIPLE     x86_64-linux-gnu (default on this machine) or aarch64-linux-gnu\n"
-            "  --cpu NAME          an LLVM CPU name (znver4, sapphirerapids, x86-64-v3, neoverse-n1, ...)\n"
-            "                      or native (the default for the host); see `qmc targets`\n"
-            "  --features LIST     add or remove CPU features: +avx512vnni,-avx512f\n"
-            "  -O0 .. -O3          optimisation level (default -O3)\n"
-            "  --precision SPEC    weight precision: f32 (default), int8, int4, int4:g64, int4:g128,\n"
-            "                      fp8e4m3, fp8e5m2, then GLOB=FORMAT overrides, e.g.\n"
-            "                      int4,lm_head.weight=int8,*.fc2.weight=fp8e4m3\n");
+    fprintf(
+        f,
+        "usage: qmc compile MODEL.qm [-o OUT] [--emit exe|obj|lib|shared|llvm|bc|asm]\n"
+        "                   [--target TRIPLE] [--cpu NAME] [--features +a,-b] [-O0|-O1|-O2|-O3]\n"
+        "                   [--precision SPEC|auto] [--calib NAME=FILE.npy ...] [--budget-bits B | "
+        "--max-error E]\n"
+        "                   [--report FILE.json] [-v] [--weights FILE] [--weights-file FILE]\n"
+        "                   [--print-target] [--dump-ir] [--dump-after PASS]\n\n"
+        "  -o OUT              the output (exe: OUT; obj: OUT.o and OUT.h; lib: OUT.a and OUT.h;\n"
+        "                      shared: OUT.so and OUT.h; llvm/bc/asm: OUT). Default: the model's "
+        "name\n"
+        "  --emit KIND         what to write (default exe)\n"
+        "  --target TRIPLE     x86_64-linux-gnu (default on this machine) or aarch64-linux-gnu\n"
+        "  --cpu NAME          an LLVM CPU name (znver4, sapphirerapids, x86-64-v3, neoverse-n1, "
+        "...)\n"
+        "                      or native (the default for the host); see `qmc targets`\n"
+        "  --features LIST     add or remove CPU features: +avx512vnni,-avx512f\n"
+        "  -O0 .. -O3          optimisation level (default -O3)\n"
+        "  --precision SPEC    weight precision: f32 (default), int8, int4, int4:g64, int4:g128,\n"
+        "                      fp8e4m3, fp8e5m2, then GLOB=FORMAT overrides, e.g.\n"
+        "                      int4,lm_head.weight=int8,*.fc2.weight=fp8e4m3\n");
     cli_precision_usage(f);
-    fprintf(f,
-            "  --weights FILE      use this safetensors file instead of the model's `weights`\n"
-            "  --weights-file FILE keep the weights in FILE (mapped and checked at load) instead of\n"
-            "                      inside the code\n"
-            "  --print-target      print the resolved triple, CPU and features\n"
-            "  --dump-ir           print the IR after the last pass\n"
-            "  --dump-after PASS   print the IR after PASS (build, shape, calibrate, precision, quantize)\n");
+    fprintf(
+        f,
+        "  --weights FILE      use this safetensors file instead of the model's `weights`\n"
+        "  --weights-file FILE keep the weights in FILE (mapped and checked at load) instead of\n"
+        "                      inside the code\n"
+        "  --print-target      print the resolved triple, CPU and features\n"
+        "  --dump-ir           print the IR after the last pass\n"
+        "  --dump-after PASS   print the IR after PASS (build, shape, calibrate, precision, "
+        "quantize)\n");
 }
 
 static bool parse_args(int argc, char **argv, compile_args *a)
 {
-    static const char *const known[] = {"-o", "--emit", "--target", "--cpu", "--features", "--precision", "--weights",
-                                        "--weights-file", "--print-target", "--dump-ir", "--dump-after", "--help",
-                                        "-O0", "-O1", "-O2", "-O3", "--calib", "--calib-method", "--budget-bits",
-                                        "--max-error", "--sensitivity-samples", "--report", "-v", NULL};
+    static const char *const known[] = {"-o",
+                                        "--emit",
+                                        "--target",
+                                        "--cpu",
+                                        "--features",
+                                        "--precision",
+                                        "--weights",
+                                        "--weights-file",
+                                        "--print-target",
+                                        "--dump-ir",
+                                        "--dump-after",
+                                        "--help",
+                                        "-O0",
+                                        "-O1",
+                                        "-O2",
+                                        "-O3",
+                                        "--calib",
+                                        "--calib-method",
+                                        "--budget-bits",
+                                        "--max-error",
+                                        "--sensitivity-samples",
+                                        "--report",
+                                        "-v",
+                                        NULL};
     cli c = {argc, argv, 1, "compile", false};
     a->po.cg.opt_level = 3;
     while (c.i < c.argc && !c.failed) {
@@ -65,18 +91,29 @@ static bool parse_args(int argc, char **argv, compile_args *a)
         }
         if (cli_value(&c, "-o", &a->po.cg.output) || cli_value(&c, "--emit", &a->emit) ||
             cli_value(&c, "--target", &a->po.cg.triple) || cli_value(&c, "--cpu", &a->po.cg.cpu) ||
-            cli_value(&c, "--features", &a->po.cg.features) || cli_precision_flag(&c, &a->po.prec) ||
+            cli_value(&c, "--features", &a->po.cg.features) ||
+            cli_precision_flag(&c, &a->po.prec) ||
             cli_value(&c, "--weights", &a->po.weights_override) ||
-            cli_value(&c, "--weights-file", &a->po.cg.weights_file) || cli_value(&c, "--dump-after", &a->po.dump_after))
+            cli_value(&c, "--weights-file", &a->po.cg.weights_file) ||
+            cli_value(&c, "--dump-after", &a->po.dump_after))
             continue;
-        if (cli_flag(&c, "--print-target")) { a->po.cg.print_target = true; continue; }
-        if (cli_flag(&c, "--dump-ir")) { a->po.dump_ir = true; continue; }
+        if (cli_flag(&c, "--print-target")) {
+            a->po.cg.print_target = true;
+            continue;
+        }
+        if (cli_flag(&c, "--dump-ir")) {
+            a->po.dump_ir = true;
+            continue;
+        }
         if (strlen(arg) == 3 && arg[0] == '-' && arg[1] == 'O' && arg[2] >= '0' && arg[2] <= '3') {
             a->po.cg.opt_level = arg[2] - '0';
             c.i++;
             continue;
         }
-        if (arg[0] == '-' || a->model) { if (!c.failed) cli_unknown(&c, known); continue; }
+        if (arg[0] == '-' || a->model) {
+            if (!c.failed) cli_unknown(&c, known);
+            continue;
+        }
         a->model = c.argv[c.i++];
     }
     if (c.failed) return false;
@@ -89,7 +126,8 @@ static bool parse_args(int argc, char **argv, compile_args *a)
         int k = 0;
         while (emit_names[k] && strcmp(emit_names[k], a->emit)) k++;
         if (!emit_names[k]) {
-            sup_error_plain("unknown --emit '%s' (choices: exe, obj, lib, shared, llvm, bc, asm)", a->emit);
+            sup_error_plain("unknown --emit '%s' (choices: exe, obj, lib, shared, llvm, bc, asm)",
+                            a->emit);
             return false;
         }
         a->po.cg.emit = (cg_emit_kind)k;
@@ -98,8 +136,10 @@ static bool parse_args(int argc, char **argv, compile_args *a)
         bool ok = false;
         for (int i = 0; pass_names[i]; i++) ok |= !strcmp(pass_names[i], a->po.dump_after);
         if (!ok) {
-            sup_error_plain("unknown pass '%s' for --dump-after (passes: build, shape, calibrate, precision, "
-                "quantize)", a->po.dump_after);
+            sup_error_plain(
+                "unknown pass '%s' for --dump-after (passes: build, shape, calibrate, precision, "
+                "quantize)",
+                a->po.dump_after);
             return false;
         }
     }

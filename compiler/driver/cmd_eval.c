@@ -32,23 +32,29 @@ typedef struct eval_args {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: qmc eval MODEL.qm --metric accuracy --input NAME=X.npy ... --labels Y.npy [--output NAME]\n"
-               "       qmc eval MODEL.qm --metric accuracy --predictions OUT.npy --labels Y.npy [--output NAME]\n"
-               "       qmc eval MODEL.qm --metric perplexity --tokens TOKENS.npy [--sequences N]\n"
-               "       qmc eval MODEL.qm --metric error --input NAME=X.npy ... [--output NAME]\n\n"
-               "Measures top-1 accuracy of a classifier, next-token perplexity of a language model, or\n"
-               "the output error of the chosen precision against f32, with the reference interpreter.\n"
-               "  --weights FILE   use this safetensors file instead of the model's `weights`\n"
-               "  --precision SPEC simulate the weight precision `qmc compile --precision SPEC` uses\n");
+    fprintf(
+        f,
+        "usage: qmc eval MODEL.qm --metric accuracy --input NAME=X.npy ... --labels Y.npy "
+        "[--output NAME]\n"
+        "       qmc eval MODEL.qm --metric accuracy --predictions OUT.npy --labels Y.npy [--output "
+        "NAME]\n"
+        "       qmc eval MODEL.qm --metric perplexity --tokens TOKENS.npy [--sequences N]\n"
+        "       qmc eval MODEL.qm --metric error --input NAME=X.npy ... [--output NAME]\n\n"
+        "Measures top-1 accuracy of a classifier, next-token perplexity of a language model, or\n"
+        "the output error of the chosen precision against f32, with the reference interpreter.\n"
+        "  --weights FILE   use this safetensors file instead of the model's `weights`\n"
+        "  --precision SPEC simulate the weight precision `qmc compile --precision SPEC` uses\n");
     cli_precision_usage(f);
 }
 
 static bool parse_args(int argc, char **argv, eval_args *a)
 {
-    static const char *const known[] = {"--metric", "--input", "--labels", "--tokens", "--output", "--predictions",
-                                        "--sequences", "--weights", "--precision", "--help", "--calib",
-                                        "--calib-method", "--budget-bits", "--max-error", "--sensitivity-samples",
-                                        "--report", "-v", NULL};
+    static const char *const known[] = {"--metric",      "--input",     "--labels",
+                                        "--tokens",      "--output",    "--predictions",
+                                        "--sequences",   "--weights",   "--precision",
+                                        "--help",        "--calib",     "--calib-method",
+                                        "--budget-bits", "--max-error", "--sensitivity-samples",
+                                        "--report",      "-v",          NULL};
     cli c = {argc, argv, 1, "eval", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
@@ -59,7 +65,8 @@ static bool parse_args(int argc, char **argv, eval_args *a)
         if (cli_value(&c, "--metric", &a->metric) || cli_value(&c, "--labels", &a->labels) ||
             cli_value(&c, "--tokens", &a->tokens) || cli_value(&c, "--output", &a->output) ||
             cli_value(&c, "--predictions", &a->predictions) ||
-            cli_value(&c, "--weights", &a->po.weights_override) || cli_precision_flag(&c, &a->po.prec))
+            cli_value(&c, "--weights", &a->po.weights_override) ||
+            cli_precision_flag(&c, &a->po.prec))
             continue;
         if (cli_value(&c, "--sequences", &v)) {
             char *end;
@@ -79,7 +86,10 @@ static bool parse_args(int argc, char **argv, eval_args *a)
             continue;
         }
         if (c.failed) break; /* an option lacked its value */
-        if (c.argv[c.i][0] == '-' || a->model) { cli_unknown(&c, known); continue; }
+        if (c.argv[c.i][0] == '-' || a->model) {
+            cli_unknown(&c, known);
+            continue;
+        }
         a->model = c.argv[c.i++];
     }
     if (c.failed) return false;
@@ -87,7 +97,8 @@ static bool parse_args(int argc, char **argv, eval_args *a)
         usage(stderr);
         return false;
     }
-    if (strcmp(a->metric, "accuracy") && strcmp(a->metric, "perplexity") && strcmp(a->metric, "error")) {
+    if (strcmp(a->metric, "accuracy") && strcmp(a->metric, "perplexity") &&
+        strcmp(a->metric, "error")) {
         sup_error_plain("unknown metric '%s' (metrics: accuracy, perplexity, error)", a->metric);
         return false;
     }
@@ -130,8 +141,8 @@ static int64_t *read_ints(const char *path, int64_t *count)
         return NULL;
     }
     if (h.rank != 1 || (h.dtype != QMC_DTYPE_I32 && h.dtype != QMC_DTYPE_I64)) {
-        sup_error_plain("%s: expected a 1-D int32 or int64 array, found %s with %d dimensions", path,
-                       qmc_dtype_name(h.dtype), h.rank);
+        sup_error_plain("%s: expected a 1-D int32 or int64 array, found %s with %d dimensions",
+                        path, qmc_dtype_name(h.dtype), h.rank);
         rt_file_unmap(&f);
         return NULL;
     }
@@ -175,11 +186,13 @@ static void print_accuracy(const float *scores, int64_t n, int64_t classes, cons
             if (row[c] > row[best]) best = c;
         correct += best == labels[r];
     }
-    printf("accuracy %.4f (%lld/%lld)\n", (double)correct / (double)n, (long long)correct, (long long)n);
+    printf("accuracy %.4f (%lld/%lld)\n", (double)correct / (double)n, (long long)correct,
+           (long long)n);
 }
 
 /* --predictions: a float32 file of [n][classes] scores for the labels. */
-static int accuracy_of_file(const eval_args *a, const ir_port *p, const int64_t *labels, int64_t n_labels)
+static int accuracy_of_file(const eval_args *a, const ir_port *p, const int64_t *labels,
+                            int64_t n_labels)
 {
     rt_mapped_file f;
     rt_npy_header h;
@@ -191,11 +204,13 @@ static int accuracy_of_file(const eval_args *a, const ir_port *p, const int64_t 
     int status = 1;
     if (rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK) {
         sup_error_plain("%s: malformed .npy file: %s", a->predictions, err);
-    } else if (h.dtype != QMC_DTYPE_F32 || h.rank != 2 || h.shape[0] != n_labels || h.shape[1] != p->shape[0]) {
+    } else if (h.dtype != QMC_DTYPE_F32 || h.rank != 2 || h.shape[0] != n_labels ||
+               h.shape[1] != p->shape[0]) {
         char found[RT_SHAPE_STR_MAX];
-        sup_error_plain("%s: expected f32[%lld, %lld] (output '%s' for each of the %lld labels), found %s", a->predictions,
-                       (long long)n_labels, (long long)p->shape[0], p->name, (long long)n_labels,
-                       rt_shape_str(h.dtype, h.rank, h.shape, found, sizeof found));
+        sup_error_plain(
+            "%s: expected f32[%lld, %lld] (output '%s' for each of the %lld labels), found %s",
+            a->predictions, (long long)n_labels, (long long)p->shape[0], p->name,
+            (long long)n_labels, rt_shape_str(h.dtype, h.rank, h.shape, found, sizeof found));
     } else {
         float *scores = malloc(h.data_bytes ? h.data_bytes : 1);
         if (scores) {
@@ -238,8 +253,8 @@ static int eval_accuracy(const eval_args *a, ir_graph *g, interp *it)
     n = a->n_inputs;
     int64_t runs = batch < 0 ? 1 : batch;
     if (runs != n_labels) {
-        sup_error_plain("%s holds %lld labels but the inputs hold %lld samples", a->labels, (long long)n_labels,
-                       (long long)runs);
+        sup_error_plain("%s holds %lld labels but the inputs hold %lld samples", a->labels,
+                        (long long)n_labels, (long long)runs);
         goto done;
     }
     for (int k = 0; k < g->n_outputs; k++) {
@@ -279,7 +294,9 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
     if (o < 0) return 1;
     const ir_port *out = &g->outputs[o];
     if (g->n_inputs != 1) {
-        sup_error(out->loc, "perplexity needs a model with one i32 input of T token ids, but '%s' has %d inputs",
+        sup_error(
+            out->loc,
+            "perplexity needs a model with one i32 input of T token ids, but '%s' has %d inputs",
             g->name, g->n_inputs);
         return 1;
     }
@@ -290,7 +307,8 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
     }
     int64_t t = in->shape[0];
     if (out->rank != 2 || out->shape[0] != t) {
-        sup_error(out->loc, "perplexity needs an output of [%lld, vocabulary] logits", (long long)t);
+        sup_error(out->loc, "perplexity needs an output of [%lld, vocabulary] logits",
+                  (long long)t);
         return 1;
     }
     int64_t vocab = out->shape[1], n_tokens;
@@ -301,7 +319,7 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
     if (seqs < 1) {
         free(tokens);
         sup_error_plain("%s holds %lld tokens, fewer than one sequence of %lld plus its target",
-            a->tokens, (long long)n_tokens, (long long)t);
+                        a->tokens, (long long)n_tokens, (long long)t);
         return 1;
     }
     double total = 0;
@@ -310,8 +328,9 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
         for (int64_t i = 0; i <= t; i++) {
             int64_t tok = tokens[s * t + i];
             if (tok < 0 || tok >= vocab) {
-                sup_error_plain("%s: token %lld at position %lld is outside the vocabulary of %lld", a->tokens,
-                               (long long)tok, (long long)(s * t + i), (long long)vocab);
+                sup_error_plain("%s: token %lld at position %lld is outside the vocabulary of %lld",
+                                a->tokens, (long long)tok, (long long)(s * t + i),
+                                (long long)vocab);
                 free(tokens);
                 return 1;
             }
@@ -322,11 +341,12 @@ static int eval_perplexity(const eval_args *a, ir_graph *g, interp *it)
             return 1;
         }
         const float *logits = interp_output(it, o);
-        for (int64_t i = 0; i < t; i++) total += cross_entropy(logits + i * vocab, vocab, tokens[s * t + i + 1]);
+        for (int64_t i = 0; i < t; i++)
+            total += cross_entropy(logits + i * vocab, vocab, tokens[s * t + i + 1]);
     }
     double mean = total / (double)(seqs * t);
-    printf("perplexity %.4f (mean cross-entropy %.5f nats over %lld tokens in %lld sequences)\n", exp(mean), mean,
-           (long long)(seqs * t), (long long)seqs);
+    printf("perplexity %.4f (mean cross-entropy %.5f nats over %lld tokens in %lld sequences)\n",
+           exp(mean), mean, (long long)(seqs * t), (long long)seqs);
     free(tokens);
     return 0;
 }
@@ -345,27 +365,29 @@ static int eval_error(const eval_args *a, ir_graph *g, interp *it, sup_arena *ar
     q_error_acc *acc = sup_arena_alloc(arena, sizeof *acc * (size_t)g->n_outputs);
     double **logp = sup_arena_alloc(arena, sizeof *logp * (size_t)g->n_outputs);
     for (int o = 0; o < g->n_outputs; o++)
-        logp[o] = sup_arena_alloc(arena, sizeof(double) * (size_t)ir_node_count(&g->nodes[g->outputs[o].node]));
+        logp[o] = sup_arena_alloc(arena, sizeof(double) *
+                                             (size_t)ir_node_count(&g->nodes[g->outputs[o].node]));
     if (!interp_files_open(g, a->inputs, a->n_inputs, ins, &batch)) goto done;
     n = a->n_inputs;
     int64_t runs = batch < 0 ? 1 : batch;
     for (int64_t r = 0; r < runs; r++) {
-        if (!interp_files_load(g, ref, ins, n, r) || !interp_files_load(g, it, ins, n, r)) goto done;
+        if (!interp_files_load(g, ref, ins, n, r) || !interp_files_load(g, it, ins, n, r))
+            goto done;
         if (!interp_run(ref) || !interp_run(it)) goto done;
         for (int o = 0; o < g->n_outputs; o++) {
             const ir_node *on = &g->nodes[g->outputs[o].node];
             int64_t count = ir_node_count(on), row = on->rank ? on->shape[on->rank - 1] : 1;
             if (g->outputs[o].logits) q_log_softmax(interp_output(ref, o), count, row, logp[o]);
-            q_error_add(&acc[o], g->outputs[o].logits, interp_output(ref, o), logp[o], interp_output(it, o), count,
-                         row);
+            q_error_add(&acc[o], g->outputs[o].logits, interp_output(ref, o), logp[o],
+                        interp_output(it, o), count, row);
         }
     }
     for (int o = 0; o < g->n_outputs; o++) {
         if (only >= 0 && o != only) continue;
         bool lg = g->outputs[o].logits;
-        printf("error %.6g (%s of '%s' against f32 over %.0f %s in %lld runs)\n", q_error_value(&acc[o], lg),
-               lg ? "mean KL" : "relative RMS", g->outputs[o].name, lg ? acc[o].den : (double)runs,
-               lg ? "rows" : "outputs", (long long)runs);
+        printf("error %.6g (%s of '%s' against f32 over %.0f %s in %lld runs)\n",
+               q_error_value(&acc[o], lg), lg ? "mean KL" : "relative RMS", g->outputs[o].name,
+               lg ? acc[o].den : (double)runs, lg ? "rows" : "outputs", (long long)runs);
     }
     status = 0;
 done:

@@ -7,13 +7,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: qmc inspect MODEL.qm [--weights FILE] [--precision SPEC] [--dump-after PASS] [--ast | --tokens]\n\n"
-               "Prints the model's graph IR after shape inference (after precision selection and\n"
-               "weight quantization with --precision, or after PASS).\n"
-               "  --weights FILE     use this safetensors file instead of the model's `weights`\n"
-               "  --precision SPEC   weight precisions, as for qmc compile (e.g. int4,lm_head.weight=int8);\n"
-               "                     --calib and the other precision flags of qmc compile apply too\n"
-               "  --dump-after PASS  print the IR after PASS (");
+    fprintf(f,
+            "usage: qmc inspect MODEL.qm [--weights FILE] [--precision SPEC] [--dump-after PASS] "
+            "[--ast | --tokens]\n\n"
+            "Prints the model's graph IR after shape inference (after precision selection and\n"
+            "weight quantization with --precision, or after PASS).\n"
+            "  --weights FILE     use this safetensors file instead of the model's `weights`\n"
+            "  --precision SPEC   weight precisions, as for qmc compile (e.g. "
+            "int4,lm_head.weight=int8);\n"
+            "                     --calib and the other precision flags of qmc compile apply too\n"
+            "  --dump-after PASS  print the IR after PASS (");
     for (int i = 0; pass_names[i]; i++) fprintf(f, "%s%s", i ? ", " : "", pass_names[i]);
     fprintf(f, ")\n"
                "  --ast              print the syntax tree instead\n"
@@ -22,9 +25,20 @@ static void usage(FILE *f)
 
 int cli_inspect(int argc, char **argv)
 {
-    static const char *const known[] = {"--weights", "--precision", "--dump-after", "--ast", "--tokens", "--help",
-                                        "--calib", "--calib-method", "--budget-bits", "--max-error",
-                                        "--sensitivity-samples", "--report", "-v", NULL};
+    static const char *const known[] = {"--weights",
+                                        "--precision",
+                                        "--dump-after",
+                                        "--ast",
+                                        "--tokens",
+                                        "--help",
+                                        "--calib",
+                                        "--calib-method",
+                                        "--budget-bits",
+                                        "--max-error",
+                                        "--sensitivity-samples",
+                                        "--report",
+                                        "-v",
+                                        NULL};
     cli c = {argc, argv, 1, "inspect", false};
     const char *model = NULL, *precision = NULL;
     pass_options po = {0};
@@ -34,13 +48,22 @@ int cli_inspect(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (cli_value(&c, "--weights", &po.weights_override) || cli_value(&c, "--dump-after", &po.dump_after) ||
-            cli_precision_flag(&c, &po.prec))
+        if (cli_value(&c, "--weights", &po.weights_override) ||
+            cli_value(&c, "--dump-after", &po.dump_after) || cli_precision_flag(&c, &po.prec))
             continue;
-        if (cli_flag(&c, "--ast")) { ast = true; continue; }
-        if (cli_flag(&c, "--tokens")) { tokens = true; continue; }
+        if (cli_flag(&c, "--ast")) {
+            ast = true;
+            continue;
+        }
+        if (cli_flag(&c, "--tokens")) {
+            tokens = true;
+            continue;
+        }
         if (c.failed) break; /* an option lacked its value */
-        if (c.argv[c.i][0] == '-' || model) { cli_unknown(&c, known); continue; }
+        if (c.argv[c.i][0] == '-' || model) {
+            cli_unknown(&c, known);
+            continue;
+        }
         model = c.argv[c.i++];
     }
     if (c.failed || !cli_precision_check(&po.prec)) return 1;
@@ -59,8 +82,12 @@ int cli_inspect(int argc, char **argv)
                 snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", n ? ", " : "",
                          pass_names[n]);
             const char *best = rt_closest(po.dump_after, pass_names, n);
-            if (best) sup_error_plain("unknown pass '%s' for --dump-after; did you mean '%s'?", po.dump_after, best);
-            else sup_error_plain("unknown pass '%s' for --dump-after (passes: %s)", po.dump_after, names);
+            if (best)
+                sup_error_plain("unknown pass '%s' for --dump-after; did you mean '%s'?",
+                                po.dump_after, best);
+            else
+                sup_error_plain("unknown pass '%s' for --dump-after (passes: %s)", po.dump_after,
+                                names);
             return 1;
         }
     }
@@ -74,14 +101,18 @@ int cli_inspect(int argc, char **argv)
             rt_mapped_file f;
             char err[256];
             if (rt_file_map(model, &f, err, sizeof err) == QMC_OK) {
-                status = fe_lex_dump(&arena, model, f.size ? (const char *)f.data : "", f.size, stdout) < 0;
+                status = fe_lex_dump(&arena, model, f.size ? (const char *)f.data : "", f.size,
+                                     stdout) < 0;
                 rt_file_unmap(&f);
             }
         }
     } else {
         /* the precision passes run when asked for, or when their IR is */
-        bool later = precision || po.prec.n_calib || (po.dump_after && strcmp(po.dump_after, "build") && strcmp(po.dump_after, "shape"));
-        ir_graph *g = pass_pipeline(&arena, model, &po, later ? PASS_UNTIL_QUANTIZE : PASS_UNTIL_SHAPE);
+        bool later =
+            precision || po.prec.n_calib ||
+            (po.dump_after && strcmp(po.dump_after, "build") && strcmp(po.dump_after, "shape"));
+        ir_graph *g =
+            pass_pipeline(&arena, model, &po, later ? PASS_UNTIL_QUANTIZE : PASS_UNTIL_SHAPE);
         if (g) {
             if (!po.dump_after) ir_dump(stdout, g);
             status = 0;

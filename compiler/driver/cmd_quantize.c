@@ -20,7 +20,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: qmc quantize IN.npy --format F [--axis A] [--block B]\n"
-            "                    [--symmetric|--asymmetric] [--clip minmax|mse] [--scale-type f32|f16]\n"
+            "                    [--symmetric|--asymmetric] [--clip minmax|mse] [--scale-type "
+            "f32|f16]\n"
             "                    [--scale S.npy [--zero-point Z.npy]] [--no-saturate]\n"
             "                    [--codes OUT.npy] [--dequant OUT.npy]\n\n"
             "Quantizes a float32 tensor and prints one line: format, granularity, bits per\n"
@@ -56,10 +57,13 @@ typedef struct quant_args {
 
 static bool parse_args(int argc, char **argv, quant_args *a)
 {
-    static const char *const known[] = {
-        "--format", "--axis",       "--block",      "--symmetric", "--asymmetric",
-        "--clip",   "--scale",      "--zero-point", "--scale-type", "--no-saturate",
-        "--codes",  "--dequant",    "--help",       NULL};
+    static const char *const known[] = {"--format",     "--axis",
+                                        "--block",      "--symmetric",
+                                        "--asymmetric", "--clip",
+                                        "--scale",      "--zero-point",
+                                        "--scale-type", "--no-saturate",
+                                        "--codes",      "--dequant",
+                                        "--help",       NULL};
     cli c = {argc, argv, 1, "quantize", false};
     a->symmetric = -1;
     while (c.i < c.argc && !c.failed) {
@@ -73,11 +77,23 @@ static bool parse_args(int argc, char **argv, quant_args *a)
             cli_value(&c, "--scale-type", &a->scale_type) || cli_value(&c, "--codes", &a->codes) ||
             cli_value(&c, "--dequant", &a->dequant))
             continue;
-        if (cli_flag(&c, "--symmetric")) { a->symmetric = 1; continue; }
-        if (cli_flag(&c, "--asymmetric")) { a->symmetric = 0; continue; }
-        if (cli_flag(&c, "--no-saturate")) { a->no_saturate = true; continue; }
+        if (cli_flag(&c, "--symmetric")) {
+            a->symmetric = 1;
+            continue;
+        }
+        if (cli_flag(&c, "--asymmetric")) {
+            a->symmetric = 0;
+            continue;
+        }
+        if (cli_flag(&c, "--no-saturate")) {
+            a->no_saturate = true;
+            continue;
+        }
         if (c.failed) break;
-        if (c.argv[c.i][0] == '-' || a->in) { cli_unknown(&c, known); continue; }
+        if (c.argv[c.i][0] == '-' || a->in) {
+            cli_unknown(&c, known);
+            continue;
+        }
         a->in = c.argv[c.i++];
     }
     if (c.failed) return false;
@@ -139,7 +155,9 @@ static const char *shape_str(sup_arena *arena, int rank, const int64_t *shape)
     int n = snprintf(buf, sizeof buf, "(");
     for (int d = 0; d < rank; d++)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "%lld%s", (long long)shape[d],
-                      rank == 1 ? "," : d + 1 < rank ? ", " : "");
+                      rank == 1      ? ","
+                      : d + 1 < rank ? ", "
+                                     : "");
     snprintf(buf + n, sizeof buf - (size_t)n, ")");
     return sup_arena_strdup(arena, buf);
 }
@@ -158,7 +176,7 @@ static bool read_scales(sup_arena *arena, const npy_file *s, q_params *p)
 {
     if (s->h.dtype != QMC_DTYPE_F32 && s->h.dtype != QMC_DTYPE_F16) {
         sup_error_plain("'%s': scales must be float32 or float16, not %s", s->path,
-            qmc_dtype_name(s->h.dtype));
+                        qmc_dtype_name(s->h.dtype));
         return false;
     }
     p->scale_dtype = s->h.dtype;
@@ -167,8 +185,8 @@ static bool read_scales(sup_arena *arena, const npy_file *s, q_params *p)
         float v = s->h.dtype == QMC_DTYPE_F32 ? ((const float *)s->data)[i]
                                               : q_f16_to_f32(((const uint16_t *)s->data)[i]);
         if (!isfinite(v) || v == 0) {
-            sup_error_plain("'%s': scale %lld is %g; scales must be finite and nonzero",
-                s->path, (long long)i, v);
+            sup_error_plain("'%s': scale %lld is %g; scales must be finite and nonzero", s->path,
+                            (long long)i, v);
             return false;
         }
         p->scales[i] = v;
@@ -186,27 +204,26 @@ static bool scale_layout(sup_arena *arena, const npy_file *x, const npy_file *s,
         sup_error_plain("%s", err);
         return false;
     }
-    if (p->granularity == Q_GRAN_TENSOR ||
-        same_shape(&s->h, p->scale_rank, p->scale_shape))
+    if (p->granularity == Q_GRAN_TENSOR || same_shape(&s->h, p->scale_rank, p->scale_shape))
         return true;
-    const char *why = p->granularity == Q_GRAN_BLOCK
-                          ? sup_arena_printf(arena, "axis %d and block %lld", p->axis,
-                                            (long long)p->block)
-                          : sup_arena_printf(arena, "axis %d", p->axis);
+    const char *why =
+        p->granularity == Q_GRAN_BLOCK
+            ? sup_arena_printf(arena, "axis %d and block %lld", p->axis, (long long)p->block)
+            : sup_arena_printf(arena, "axis %d", p->axis);
     sup_error_plain("'%s' has shape %s, which does not fit x of shape %s with %s: expected %s%s",
-                   s->path, shape_str(arena, s->h.rank, s->h.shape),
-                   shape_str(arena, x->h.rank, x->h.shape), why,
-                   shape_str(arena, p->scale_rank, p->scale_shape),
-                   p->granularity == Q_GRAN_AXIS ? " or a single scale" : "");
+                    s->path, shape_str(arena, s->h.rank, s->h.shape),
+                    shape_str(arena, x->h.rank, x->h.shape), why,
+                    shape_str(arena, p->scale_rank, p->scale_shape),
+                    p->granularity == Q_GRAN_AXIS ? " or a single scale" : "");
     return false;
 }
 
 static bool read_zero_points(sup_arena *arena, const npy_file *z, const npy_file *s, q_params *p)
 {
     if (!same_shape(&z->h, s->h.rank, s->h.shape)) {
-        sup_error_plain("'%s' has shape %s; zero points have the shape of the scales, %s",
-            z->path, shape_str(arena, z->h.rank, z->h.shape),
-            shape_str(arena, s->h.rank, s->h.shape));
+        sup_error_plain("'%s' has shape %s; zero points have the shape of the scales, %s", z->path,
+                        shape_str(arena, z->h.rank, z->h.shape),
+                        shape_str(arena, s->h.rank, s->h.shape));
         return false;
     }
     if (q_format_is_fp8(p->format)) {
@@ -216,8 +233,8 @@ static bool read_zero_points(sup_arena *arena, const npy_file *z, const npy_file
         const uint8_t *b = z->data;
         for (size_t i = 0; ok && i < z->h.data_bytes; i++) ok = b[i] == 0;
         if (!ok) {
-            sup_error_plain("'%s': %s zero points must be 0 (uint8 codes or float32)",
-                z->path, q_format_name(p->format));
+            sup_error_plain("'%s': %s zero points must be 0 (uint8 codes or float32)", z->path,
+                            q_format_name(p->format));
             return false;
         }
         return true;
@@ -225,17 +242,17 @@ static bool read_zero_points(sup_arena *arena, const npy_file *z, const npy_file
     qmc_dtype want = q_format_code_dtype(p->format);
     if (z->h.dtype != want) {
         sup_error_plain("'%s': %s zero points must be %s, not %s", z->path,
-            q_format_name(p->format), qmc_dtype_name(want),
-            qmc_dtype_name(z->h.dtype));
+                        q_format_name(p->format), qmc_dtype_name(want), qmc_dtype_name(z->h.dtype));
         return false;
     }
     p->zero_points = sup_arena_alloc(arena, sizeof(int32_t) * (size_t)z->h.count + 4);
     for (int64_t i = 0; i < z->h.count; i++) {
-        int32_t v = want == QMC_DTYPE_I8 ? ((const int8_t *)z->data)[i] : ((const uint8_t *)z->data)[i];
+        int32_t v =
+            want == QMC_DTYPE_I8 ? ((const int8_t *)z->data)[i] : ((const uint8_t *)z->data)[i];
         if (v < q_format_qmin(p->format) || v > q_format_qmax(p->format)) {
-            sup_error_plain("'%s': zero point %lld is %d, outside the %s range [%d, %d]",
-                z->path, (long long)i, v, q_format_name(p->format),
-                q_format_qmin(p->format), q_format_qmax(p->format));
+            sup_error_plain("'%s': zero point %lld is %d, outside the %s range [%d, %d]", z->path,
+                            (long long)i, v, q_format_name(p->format), q_format_qmin(p->format),
+                            q_format_qmax(p->format));
             return false;
         }
         p->zero_points[i] = v;
@@ -243,13 +260,13 @@ static bool read_zero_points(sup_arena *arena, const npy_file *z, const npy_file
     return true;
 }
 
-static bool params_from_files(sup_arena *arena, const quant_args *a, const npy_file *x,
-                              q_params *p)
+static bool params_from_files(sup_arena *arena, const quant_args *a, const npy_file *x, q_params *p)
 {
     npy_file s, z;
     if (!load_npy(arena, a->scale, &s) || !read_scales(arena, &s, p)) return false;
     if (!scale_layout(arena, x, &s, p)) return false;
-    if (a->zero_point && (!load_npy(arena, a->zero_point, &z) || !read_zero_points(arena, &z, &s, p)))
+    if (a->zero_point &&
+        (!load_npy(arena, a->zero_point, &z) || !read_zero_points(arena, &z, &s, p)))
         return false;
     return true;
 }
@@ -262,15 +279,19 @@ static bool choose_params(sup_arena *arena, const quant_args *a, const npy_file 
     for (int64_t i = 0; i < x->h.count; i++)
         if (!isfinite(v[i])) {
             sup_error_plain("'%s': element %lld is %g; qmc chooses parameters only for "
-                "finite data (give --scale to quantize it as ONNX would)",
-                x->path, (long long)i, v[i]);
+                            "finite data (give --scale to quantize it as ONNX would)",
+                            x->path, (long long)i, v[i]);
             return false;
         }
-    q_choice c = {.format = p->format, .axis = p->axis, .block = p->block,
-                  .granularity = p->block ? Q_GRAN_BLOCK : a->axis ? Q_GRAN_AXIS : Q_GRAN_TENSOR,
-                  .symmetric = a->symmetric >= 0 ? a->symmetric
-                                                 : !q_format_is_int(p->format) ||
-                                                       q_format_qmin(p->format) < 0,
+    q_choice c = {.format = p->format,
+                  .axis = p->axis,
+                  .block = p->block,
+                  .granularity = p->block  ? Q_GRAN_BLOCK
+                                 : a->axis ? Q_GRAN_AXIS
+                                           : Q_GRAN_TENSOR,
+                  .symmetric = a->symmetric >= 0
+                                   ? a->symmetric
+                                   : !q_format_is_int(p->format) || q_format_qmin(p->format) < 0,
                   .clip = a->clip && strcmp(a->clip, "mse") == 0 ? Q_CLIP_MSE : Q_CLIP_MINMAX,
                   .scale_dtype = a->scale_type && strcmp(a->scale_type, "f16") == 0
                                      ? QMC_DTYPE_F16
@@ -295,9 +316,9 @@ static bool check_options(const quant_args *a, q_format f)
     }
     if (a->scale && (a->symmetric >= 0 || a->clip || a->scale_type)) {
         sup_error_plain("--%s chooses parameters; it cannot be combined with --scale",
-            a->symmetric >= 0 ? (a->symmetric ? "symmetric" : "asymmetric")
-            : a->clip         ? "clip"
-            : "scale-type");
+                        a->symmetric >= 0 ? (a->symmetric ? "symmetric" : "asymmetric")
+                        : a->clip         ? "clip"
+                                          : "scale-type");
         return false;
     }
     if (a->symmetric == 0 && q_format_is_fp8(f)) {
@@ -317,8 +338,10 @@ static bool check_options(const quant_args *a, q_format f)
         return false;
     }
     if (a->no_saturate && q_format_is_int(f))
-        fprintf(stderr, "qmc: warning: --no-saturate has no effect on %s: integer formats "
-                        "always saturate, as in ONNX\n", q_format_name(f));
+        fprintf(stderr,
+                "qmc: warning: --no-saturate has no effect on %s: integer formats "
+                "always saturate, as in ONNX\n",
+                q_format_name(f));
     return true;
 }
 
@@ -329,7 +352,7 @@ static bool parse_format(const char *name, q_format *f)
         static const char *const names[] = {"int8", "uint8", "int4", "uint4", "fp8e4m3", "fp8e5m2"};
         const char *best = rt_closest(name, names, 6);
         sup_error_plain("unknown format '%s'%s%s%s (one of int8 uint8 int4 uint4 fp8e4m3 fp8e5m2)",
-                       name, best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
+                        name, best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
         return false;
     }
     return true;
@@ -352,9 +375,12 @@ static bool write_npy(const char *path, qmc_dtype dtype, const npy_file *x, cons
 static void print_summary(const q_params *p, int64_t count, q_error_stats st)
 {
     char gran[64];
-    if (p->granularity == Q_GRAN_TENSOR) snprintf(gran, sizeof gran, "tensor");
-    else if (p->granularity == Q_GRAN_AXIS) snprintf(gran, sizeof gran, "axis%d", p->axis);
-    else snprintf(gran, sizeof gran, "block%lld(axis%d)", (long long)p->block, p->axis);
+    if (p->granularity == Q_GRAN_TENSOR)
+        snprintf(gran, sizeof gran, "tensor");
+    else if (p->granularity == Q_GRAN_AXIS)
+        snprintf(gran, sizeof gran, "axis%d", p->axis);
+    else
+        snprintf(gran, sizeof gran, "block%lld(axis%d)", (long long)p->block, p->axis);
     printf("format=%s granularity=%s scale=%s zero_point=%s bits_per_element=%.4f rmse=%.6g "
            "max_abs_error=%.6g sqnr_db=%.2f\n",
            q_format_name(p->format), gran, p->scale_dtype == QMC_DTYPE_F16 ? "f16" : "f32",
@@ -369,8 +395,7 @@ static int quantize(sup_arena *arena, const quant_args *a)
     if (!parse_format(a->format, &p.format) || !check_options(a, p.format)) return 1;
     if (!load_npy(arena, a->in, &x)) return 1;
     if (x.h.dtype != QMC_DTYPE_F32) {
-        sup_error_plain("'%s': expected float32 data, not %s", a->in,
-            qmc_dtype_name(x.h.dtype));
+        sup_error_plain("'%s': expected float32 data, not %s", a->in, qmc_dtype_name(x.h.dtype));
         return 1;
     }
     int64_t axis = x.h.rank >= 2 ? 1 : 0;
@@ -385,8 +410,8 @@ static int quantize(sup_arena *arena, const quant_args *a)
         return 1;
     }
     if (axis < -x.h.rank || axis >= x.h.rank) {
-        sup_error_plain("axis %lld is out of range for '%s' of shape %s", (long long)axis,
-            a->in, shape_str(arena, x.h.rank, x.h.shape));
+        sup_error_plain("axis %lld is out of range for '%s' of shape %s", (long long)axis, a->in,
+                        shape_str(arena, x.h.rank, x.h.shape));
         return 1;
     }
     p.axis = (int)axis;

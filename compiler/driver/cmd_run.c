@@ -13,13 +13,17 @@ enum { MAX_PORTS = 64 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: qmc run MODEL.qm --input NAME=FILE.npy ... [--output NAME=FILE.npy ...] [--weights FILE]\n\n"
-               "Evaluates the model in fp32 with the reference interpreter.\n"
-               "  --input NAME=FILE   an input (.npy float32, int32 or int64); one extra leading\n"
-               "                      dimension runs each slice and stacks the outputs\n"
-               "  --output NAME=FILE  write an output (.npy float32); without any, a summary is printed\n"
-               "  --weights FILE      use this safetensors file instead of the model's `weights`\n"
-               "  --precision SPEC    simulate the weight precision `qmc compile --precision SPEC` uses\n");
+    fprintf(
+        f,
+        "usage: qmc run MODEL.qm --input NAME=FILE.npy ... [--output NAME=FILE.npy ...] [--weights "
+        "FILE]\n\n"
+        "Evaluates the model in fp32 with the reference interpreter.\n"
+        "  --input NAME=FILE   an input (.npy float32, int32 or int64); one extra leading\n"
+        "                      dimension runs each slice and stacks the outputs\n"
+        "  --output NAME=FILE  write an output (.npy float32); without any, a summary is printed\n"
+        "  --weights FILE      use this safetensors file instead of the model's `weights`\n"
+        "  --precision SPEC    simulate the weight precision `qmc compile --precision SPEC` "
+        "uses\n");
     cli_precision_usage(f);
 }
 
@@ -32,9 +36,19 @@ typedef struct run_args {
 
 static bool parse_args(int argc, char **argv, run_args *a)
 {
-    static const char *const known[] = {"--input", "--output", "--weights", "--precision", "--help", "--calib",
-                                        "--calib-method", "--budget-bits", "--max-error", "--sensitivity-samples",
-                                        "--report", "-v", NULL};
+    static const char *const known[] = {"--input",
+                                        "--output",
+                                        "--weights",
+                                        "--precision",
+                                        "--help",
+                                        "--calib",
+                                        "--calib-method",
+                                        "--budget-bits",
+                                        "--max-error",
+                                        "--sensitivity-samples",
+                                        "--report",
+                                        "-v",
+                                        NULL};
     cli c = {argc, argv, 1, "run", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
@@ -42,7 +56,9 @@ static bool parse_args(int argc, char **argv, run_args *a)
             usage(stdout);
             exit(0);
         }
-        if (cli_value(&c, "--weights", &a->po.weights_override) || cli_precision_flag(&c, &a->po.prec)) continue;
+        if (cli_value(&c, "--weights", &a->po.weights_override) ||
+            cli_precision_flag(&c, &a->po.prec))
+            continue;
         if (cli_value(&c, "--input", &v)) {
             if (a->n_inputs == MAX_PORTS) {
                 sup_error_plain("too many --input options");
@@ -60,7 +76,10 @@ static bool parse_args(int argc, char **argv, run_args *a)
             continue;
         }
         if (c.failed) break; /* an option lacked its value */
-        if (c.argv[c.i][0] == '-' || a->model) { cli_unknown(&c, known); continue; }
+        if (c.argv[c.i][0] == '-' || a->model) {
+            cli_unknown(&c, known);
+            continue;
+        }
         a->model = c.argv[c.i++];
     }
     if (!c.failed && !a->model) usage(stderr);
@@ -77,8 +96,8 @@ static void print_summary(const ir_port *p, const float *y, int64_t count, int64
     }
     char shape[RT_SHAPE_STR_MAX];
     rt_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape);
-    printf("%s: %s%s min %.6g max %.6g mean %.6g\n", p->name, batch >= 0 ? "batch of " : "", shape, mn, mx,
-           sum / (double)count);
+    printf("%s: %s%s min %.6g max %.6g mean %.6g\n", p->name, batch >= 0 ? "batch of " : "", shape,
+           mn, mx, sum / (double)count);
 }
 
 /* Writes one f32 output atomically; on failure nothing is left at path. */
@@ -123,7 +142,8 @@ static int run(run_args *a, sup_arena *arena)
         if (!__builtin_mul_overflow(count, runs, &total) && total <= IR_MAX_ELEMENTS)
             stacked[o] = malloc(sizeof(float) * (size_t)total);
         if (!stacked[o]) {
-            sup_error_plain("out of memory for output '%s' of %lld runs", g->outputs[o].name, (long long)runs);
+            sup_error_plain("out of memory for output '%s' of %lld runs", g->outputs[o].name,
+                            (long long)runs);
             goto done;
         }
     }
@@ -138,7 +158,8 @@ static int run(run_args *a, sup_arena *arena)
     }
     if (a->n_outputs == 0)
         for (int o = 0; o < g->n_outputs; o++)
-            print_summary(&g->outputs[o], stacked[o], ir_node_count(&g->nodes[g->outputs[o].node]) * runs, batch);
+            print_summary(&g->outputs[o], stacked[o],
+                          ir_node_count(&g->nodes[g->outputs[o].node]) * runs, batch);
     status = 0;
 done:
     for (int i = 0; i < n_open; i++) interp_file_close(&ins[i]);

@@ -13,12 +13,12 @@
 struct interp {
     sup_arena *arena;
     const ir_graph *g;
-    void **buf;         /* per node: float*, or int32_t* for i32 inputs */
-    const float **wt;   /* per weight node: its transpose [K, N] for linear, or NULL */
-    float **wt_buf;     /* per weight node: storage for wt, reused when the weight changes */
-    bool *act8;         /* per weight node: simulate int8 activations (qformat.act8) */
-    float *act_scale;   /* ... with this fixed scale, or 0 per row */
-    float *scratch;     /* attention scores, transposes of computed operands */
+    void **buf;       /* per node: float*, or int32_t* for i32 inputs */
+    const float **wt; /* per weight node: its transpose [K, N] for linear, or NULL */
+    float **wt_buf;   /* per weight node: storage for wt, reused when the weight changes */
+    bool *act8;       /* per weight node: simulate int8 activations (qformat.act8) */
+    float *act_scale; /* ... with this fixed scale, or 0 per row */
+    float *scratch;   /* attention scores, transposes of computed operands */
     size_t scratch_floats;
 };
 
@@ -45,14 +45,16 @@ static size_t scratch_need(const ir_graph *g, const ir_node *n)
 /* `:a8`: each row of x quantized to int8 with its own scale (as the
  * generated kernels do, q_quantize_row_a8_ref) or the fixed calibrated
  * one, and dequantized, into scratch; returns the rows to multiply. */
-static const float *act8_rows(interp *it, const float *x, int64_t rows, int64_t k, float fixed_scale)
+static const float *act8_rows(interp *it, const float *x, int64_t rows, int64_t k,
+                              float fixed_scale)
 {
     float *xs = it->scratch;
     int8_t *xq = (int8_t *)(it->scratch + rows * k);
     for (int64_t m = 0; m < rows; m++) {
         float scale = fixed_scale;
         if (fixed_scale > 0)
-            for (int64_t j = 0; j < k; j++) xq[j] = (int8_t)q_int_encode(x[m * k + j] / scale, 0, -127, 127);
+            for (int64_t j = 0; j < k; j++)
+                xq[j] = (int8_t)q_int_encode(x[m * k + j] / scale, 0, -127, 127);
         else
             q_quantize_row_a8_ref(x + m * k, k, xq, &scale);
         for (int64_t j = 0; j < k; j++) xs[m * k + j] = (float)xq[j] * scale;
@@ -134,7 +136,8 @@ static const float *linear_wt(interp *it, int32_t w)
         return it->scratch;
     }
     if (!it->wt[w]) {
-        if (!it->wt_buf[w]) it->wt_buf[w] = sup_arena_alloc(it->arena, sizeof(float) * node_floats(n));
+        if (!it->wt_buf[w])
+            it->wt_buf[w] = sup_arena_alloc(it->arena, sizeof(float) * node_floats(n));
         float *t = it->wt_buf[w];
         interp_ref_transpose_2d(it->buf[w], t, n->shape[0], n->shape[1]);
         it->wt[w] = t;
@@ -267,7 +270,8 @@ static void eval_slice(interp *it, const ir_node *n, float *y)
     int64_t outer, dim, inner, len = n->attr.end - n->attr.start;
     around_axis(x, n->attr.axis, &outer, &dim, &inner);
     for (int64_t o = 0; o < outer; o++)
-        memcpy(y + o * len * inner, px + (o * dim + n->attr.start) * inner, sizeof(float) * (size_t)(len * inner));
+        memcpy(y + o * len * inner, px + (o * dim + n->attr.start) * inner,
+               sizeof(float) * (size_t)(len * inner));
 }
 
 static void eval_concat(interp *it, const ir_node *n, float *y)
@@ -279,7 +283,8 @@ static void eval_concat(interp *it, const ir_node *n, float *y)
         const float *px = it->buf[n->inputs[i]];
         int64_t len = x->shape[n->attr.axis];
         for (int64_t o = 0; o < outer; o++)
-            memcpy(y + (o * dim + at) * inner, px + o * len * inner, sizeof(float) * (size_t)(len * inner));
+            memcpy(y + (o * dim + at) * inner, px + o * len * inner,
+                   sizeof(float) * (size_t)(len * inner));
         at += len;
     }
 }
@@ -292,8 +297,9 @@ static bool eval_embedding(interp *it, const ir_node *n, float *y)
     int64_t rows = t->shape[0], d = t->shape[1], count = ir_node_count(ix);
     for (int64_t i = 0; i < count; i++) {
         if (idx[i] < 0 || idx[i] >= rows) {
-            sup_error(n->loc, "embedding: index %d at position %lld is outside the table's %lld rows",
-                     idx[i], (long long)i, (long long)rows);
+            sup_error(n->loc,
+                      "embedding: index %d at position %lld is outside the table's %lld rows",
+                      idx[i], (long long)i, (long long)rows);
             return false;
         }
         memcpy(y + i * d, table + (int64_t)idx[i] * d, sizeof(float) * (size_t)d);
@@ -317,8 +323,8 @@ static bool eval_node(interp *it, int32_t i)
         int64_t nn = w->shape[0], k = w->shape[1];
         if (w->op == IR_OP_WEIGHT && it->act8[n->inputs[1]])
             x = act8_rows(it, x, count / nn, k, it->act_scale[n->inputs[1]]);
-        interp_ref_linear(x, linear_wt(it, n->inputs[1]), n->n_inputs == 3 ? it->buf[n->inputs[2]] : NULL, y,
-                   count / nn, k, nn);
+        interp_ref_linear(x, linear_wt(it, n->inputs[1]),
+                          n->n_inputs == 3 ? it->buf[n->inputs[2]] : NULL, y, count / nn, k, nn);
         return true;
     }
     case IR_OP_MATMUL: eval_matmul(it, n, y); return true;
@@ -348,7 +354,8 @@ static bool eval_node(interp *it, int32_t i)
     case IR_OP_RMSNORM: {
         int64_t d = n->shape[n->rank - 1];
         if (n->op == IR_OP_LAYERNORM)
-            interp_ref_layernorm(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, count / d, d, n->attr.eps);
+            interp_ref_layernorm(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, count / d, d,
+                                 n->attr.eps);
         else
             interp_ref_rmsnorm(x, it->buf[n->inputs[1]], y, count / d, d, n->attr.eps);
         return true;
@@ -359,9 +366,11 @@ static bool eval_node(interp *it, int32_t i)
     case IR_OP_SLICE: eval_slice(it, n, y); return true;
     case IR_OP_CONCAT: eval_concat(it, n, y); return true;
     case IR_OP_ATTENTION: {
-        const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]], *v = &g->nodes[n->inputs[2]];
-        interp_ref_attention(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, q->shape[0], k->shape[0], q->shape[1],
-                      v->shape[1], n->attr.heads, n->attr.causal, n->attr.scale, it->scratch);
+        const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]],
+                      *v = &g->nodes[n->inputs[2]];
+        interp_ref_attention(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, q->shape[0],
+                             k->shape[0], q->shape[1], v->shape[1], n->attr.heads, n->attr.causal,
+                             n->attr.scale, it->scratch);
         return true;
     }
     case IR_OP_COUNT: break;

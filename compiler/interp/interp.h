@@ -14,20 +14,22 @@
 
 /* y[m, n] = sum_k x[m, k] * wt[k, n] + b[n]; wt is the weight transposed to
  * [K, N] (b may be NULL). */
-void interp_ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m, int64_t k,
-                int64_t n);
+void interp_ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m,
+                       int64_t k, int64_t n);
 /* y[m, n] = sum_k a[m, k] * b[k, n] for one matrix pair. */
 void interp_ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n);
 void interp_ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t cols);
 void interp_ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner);
-void interp_ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t d,
-                   float eps);
-void interp_ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d, float eps);
+void interp_ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows,
+                          int64_t d, float eps);
+void interp_ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d,
+                        float eps);
 float interp_ref_gelu(float x);
 float interp_ref_silu(float x);
 /* Multi-head attention of one sequence: q[t, d], k[s, d], v[s, dv]. */
-void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t, int64_t s,
-                   int64_t d, int64_t dv, int heads, bool causal, float scale, float *scratch);
+void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t,
+                          int64_t s, int64_t d, int64_t dv, int heads, bool causal, float scale,
+                          float *scratch);
 
 /* ---- interp.c: the reference interpreter -------------------------------- */
 
@@ -63,11 +65,11 @@ void interp_set_act8(interp *it, int32_t w, bool act8, float act_scale);
 /* ---- model_io.c: .npy files for model inputs and outputs ---------------- */
 
 typedef struct interp_file {
-    int port;         /* index into g->inputs */
+    int port; /* index into g->inputs */
     const char *path;
     rt_mapped_file file;
     rt_npy_header npy;
-    int64_t batch;    /* size of the extra leading dimension, or -1 */
+    int64_t batch; /* size of the extra leading dimension, or -1 */
 } interp_file;
 
 /* Opens the n NAME=FILE specs into ins: maps each file and checks it
@@ -77,7 +79,8 @@ typedef struct interp_file {
  * inputs agree. *batch gets the batch count (-1 if none is batched). On
  * failure reports why (at the input's declaration) and leaves none open;
  * on success close each with interp_file_close. */
-bool interp_files_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *batch);
+bool interp_files_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins,
+                       int64_t *batch);
 /* Loads batch item s (item 0 of unbatched inputs) into the interpreter's
  * inputs as the declared dtypes; int64 values outside int32 are an error. */
 bool interp_files_load(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t s);
@@ -85,7 +88,7 @@ void interp_file_close(interp_file *in);
 /* Runs the interpreter over `runs` batch items (1 if unbatched) and stacks
  * each output port o into stacked[o] (runs * its count floats). */
 bool interp_run_batches(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t runs,
-                       float *const *stacked);
+                        float *const *stacked);
 /* Splits NAME=FILE for an output and finds the port; reports errors. */
 bool interp_output_spec(const ir_graph *g, const char *spec, int *port, const char **path);
 

@@ -7,7 +7,8 @@
 
 #include "interp.h"
 
-static bool split_spec(const char *spec, const char *what, char *name, size_t size, const char **path)
+static bool split_spec(const char *spec, const char *what, char *name, size_t size,
+                       const char **path)
 {
     const char *eq = strchr(spec, '=');
     if (!eq || eq == spec || !eq[1]) {
@@ -27,9 +28,13 @@ static int find_port(const ir_port *ports, int n, const char *name, const char *
     int k = 0;
     for (int i = 0; i < n && k < 64; i++) names[k++] = ports[i].name;
     const char *best = rt_closest(name, names, k);
-    if (best) sup_error_plain("the model has no %s '%s'; did you mean '%s'?", what, name, best);
-    else if (n) sup_error_plain("the model has no %s '%s' (its %ss: %s%s)", what, name, what, names[0], n > 1 ? ", ..." : "");
-    else sup_error_plain("the model has no %ss", what);
+    if (best)
+        sup_error_plain("the model has no %s '%s'; did you mean '%s'?", what, name, best);
+    else if (n)
+        sup_error_plain("the model has no %s '%s' (its %ss: %s%s)", what, name, what, names[0],
+                        n > 1 ? ", ..." : "");
+    else
+        sup_error_plain("the model has no %ss", what);
     return -1;
 }
 
@@ -61,7 +66,7 @@ static bool model_input_open(const ir_graph *g, const char *spec, interp_file *i
     rt_shape_str(in->npy.dtype, in->npy.rank, in->npy.shape, have, sizeof have);
     if (!dtype_accepted(p->dtype, in->npy.dtype)) {
         sup_error(p->loc, "input '%s' is %s but '%s' holds %s (%s)", p->name, want, in->path, have,
-                 p->dtype == QMC_DTYPE_F32 ? "expected float32" : "expected int32 or int64");
+                  p->dtype == QMC_DTYPE_F32 ? "expected float32" : "expected int32 or int64");
         rt_file_unmap(&in->file);
         return false;
     }
@@ -69,8 +74,8 @@ static bool model_input_open(const ir_graph *g, const char *spec, interp_file *i
     bool match = (extra == 0 || extra == 1) &&
                  memcmp(in->npy.shape + extra, p->shape, sizeof p->shape[0] * (size_t)p->rank) == 0;
     if (!match) {
-        sup_error(p->loc, "input '%s' is %s (or a batch [N, ...] of it) but '%s' holds %s", p->name, want,
-                 in->path, have);
+        sup_error(p->loc, "input '%s' is %s (or a batch [N, ...] of it) but '%s' holds %s", p->name,
+                  want, in->path, have);
         rt_file_unmap(&in->file);
         return false;
     }
@@ -99,8 +104,8 @@ static bool model_input_read(const ir_graph *g, const interp_file *in, int64_t b
         int64_t v;
         memcpy(&v, src + i * 8, 8);
         if (v < INT32_MIN || v > INT32_MAX) {
-            sup_error(p->loc, "input '%s': '%s' holds %lld, which does not fit in i32", p->name, in->path,
-                     (long long)v);
+            sup_error(p->loc, "input '%s': '%s' holds %lld, which does not fit in i32", p->name,
+                      in->path, (long long)v);
             return false;
         }
         out[i] = (int32_t)v;
@@ -117,8 +122,8 @@ static bool model_inputs_check(const ir_graph *g, const interp_file *ins, int n,
         int given = 0;
         for (int i = 0; i < n; i++) given += ins[i].port == p;
         if (given == 0) {
-            sup_error(g->inputs[p].loc, "input '%s' is not given (pass --input %s=FILE.npy)", g->inputs[p].name,
-                     g->inputs[p].name);
+            sup_error(g->inputs[p].loc, "input '%s' is not given (pass --input %s=FILE.npy)",
+                      g->inputs[p].name, g->inputs[p].name);
             return false;
         }
         if (given > 1) {
@@ -129,8 +134,8 @@ static bool model_inputs_check(const ir_graph *g, const interp_file *ins, int n,
     for (int i = 0; i < n; i++) {
         if (ins[i].batch < 0) continue;
         if (*batch >= 0 && ins[i].batch != *batch) {
-            sup_error_plain("batched inputs disagree: '%s' has %lld items but another has %lld", ins[i].path,
-                           (long long)ins[i].batch, (long long)*batch);
+            sup_error_plain("batched inputs disagree: '%s' has %lld items but another has %lld",
+                            ins[i].path, (long long)ins[i].batch, (long long)*batch);
             return false;
         }
         *batch = ins[i].batch;
@@ -138,7 +143,8 @@ static bool model_inputs_check(const ir_graph *g, const interp_file *ins, int n,
     return true;
 }
 
-bool interp_files_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins, int64_t *batch)
+bool interp_files_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins,
+                       int64_t *batch)
 {
     int opened = 0;
     for (; opened < n; opened++)
@@ -153,7 +159,8 @@ bool interp_files_open(const ir_graph *g, const char *const *specs, int n, inter
 bool interp_files_load(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t s)
 {
     for (int i = 0; i < n; i++)
-        if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : s, interp_input(it, ins[i].port))) return false;
+        if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : s, interp_input(it, ins[i].port)))
+            return false;
     return true;
 }
 
@@ -166,7 +173,7 @@ bool interp_output_spec(const ir_graph *g, const char *spec, int *port, const ch
 }
 
 bool interp_run_batches(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t runs,
-                       float *const *stacked)
+                        float *const *stacked)
 {
     for (int64_t r = 0; r < runs; r++) {
         if (!interp_files_load(g, it, ins, n, r) || !interp_run(it)) return false;

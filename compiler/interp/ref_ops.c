@@ -14,8 +14,8 @@
 enum { ROWS = 4, COLS = 256 };
 
 /* y[m0..m0+rows, n0..n0+cols] for the blocked products below. */
-static void block_product(const float *x, int64_t ldx, const float *w, int64_t ldw, float *y, int64_t ldy,
-                          int64_t rows, int64_t k, int64_t cols)
+static void block_product(const float *x, int64_t ldx, const float *w, int64_t ldw, float *y,
+                          int64_t ldy, int64_t rows, int64_t k, int64_t cols)
 {
     float acc[ROWS][COLS];
     memset(acc, 0, sizeof acc);
@@ -38,7 +38,8 @@ void interp_ref_matmul(const float *a, const float *b, float *y, int64_t m, int6
         }
 }
 
-void interp_ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m, int64_t k, int64_t n)
+void interp_ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m,
+                       int64_t k, int64_t n)
 {
     interp_ref_matmul(x, wt, y, m, k, n);
     if (b)
@@ -71,7 +72,8 @@ void interp_ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, in
         }
 }
 
-void interp_ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t d, float eps)
+void interp_ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows,
+                          int64_t d, float eps)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * d;
@@ -85,7 +87,8 @@ void interp_ref_layernorm(const float *x, const float *w, const float *b, float 
     }
 }
 
-void interp_ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d, float eps)
+void interp_ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d,
+                        float eps)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * d;
@@ -102,8 +105,9 @@ float interp_ref_silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* Per head h: softmax(scale * q_h k_hᵀ + mask) v_h into columns h*dv/H... of
  * y. scratch holds t * s floats. Causal: query i sees keys j <= i + (s - t). */
-void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t, int64_t s, int64_t d,
-                   int64_t dv, int heads, bool causal, float scale, float *scratch)
+void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t,
+                          int64_t s, int64_t d, int64_t dv, int heads, bool causal, float scale,
+                          float *scratch)
 {
     int64_t hd = d / heads, hv = dv / heads;
     for (int h = 0; h < heads; h++) {
@@ -116,7 +120,8 @@ void interp_ref_attention(const float *q, const float *k, const float *v, float 
                     continue;
                 }
                 float dot = 0;
-                for (int64_t c = 0; c < hd; c++) dot += q[i * d + h * hd + c] * k[j * d + h * hd + c];
+                for (int64_t c = 0; c < hd; c++)
+                    dot += q[i * d + h * hd + c] * k[j * d + h * hd + c];
                 row[j] = dot * scale;
             }
         }

@@ -33,8 +33,11 @@ static void print_weight_attrs(FILE *out, const ir_node *n)
         sup_arena_free(&scratch);
     }
     if (n->is_matrix && n->qformat.act8 && n->qformat.act_scale > 0)
-        fprintf(out, "%sact_scale=%s", sep, fmt_float(n->qformat.act_scale, f, sizeof f)), sep = ", ";
-    if (n->qw) fprintf(out, "%sbits=%s", sep, fmt_float((float)n->qw->bits_per_weight, f, sizeof f)), sep = ", ";
+        fprintf(out, "%sact_scale=%s", sep, fmt_float(n->qformat.act_scale, f, sizeof f)),
+            sep = ", ";
+    if (n->qw)
+        fprintf(out, "%sbits=%s", sep, fmt_float((float)n->qw->bits_per_weight, f, sizeof f)),
+            sep = ", ";
     if (sep[0] == ',') fputc('}', out);
 }
 
@@ -44,8 +47,8 @@ static void print_calib(FILE *out, const ir_graph *g, int i)
     const ir_calib_stats *s = g->calib ? g->calib->of_node[i] : NULL;
     if (!s) return;
     char a[32], b[32], c[32];
-    fprintf(out, " {range=[%s, %s], clip=%s}", fmt_float(s->min, a, sizeof a), fmt_float(s->max, b, sizeof b),
-            fmt_float((float)s->clip, c, sizeof c));
+    fprintf(out, " {range=[%s, %s], clip=%s}", fmt_float(s->min, a, sizeof a),
+            fmt_float(s->max, b, sizeof b), fmt_float((float)s->clip, c, sizeof c));
 }
 
 static void print_attrs(FILE *out, const ir_node *n)
@@ -63,12 +66,13 @@ static void print_attrs(FILE *out, const ir_node *n)
         break;
     case IR_OP_TRANSPOSE:
         fprintf(out, " {perm=[");
-        for (int i = 0; i < n->rank; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)n->attr.perm[i]);
+        for (int i = 0; i < n->rank; i++)
+            fprintf(out, "%s%lld", i ? ", " : "", (long long)n->attr.perm[i]);
         fprintf(out, "]}");
         break;
     case IR_OP_ATTENTION:
-        fprintf(out, " {heads=%d, causal=%s, scale=%s}", n->attr.heads, n->attr.causal ? "true" : "false",
-                fmt_float(n->attr.scale, f, sizeof f));
+        fprintf(out, " {heads=%d, causal=%s, scale=%s}", n->attr.heads,
+                n->attr.causal ? "true" : "false", fmt_float(n->attr.scale, f, sizeof f));
         break;
     case IR_OP_WEIGHT: print_weight_attrs(out, n); break;
     default: break;
@@ -82,7 +86,8 @@ void ir_dump(FILE *out, const ir_graph *g)
     if (g->weights_spec) fprintf(out, "weights \"%s\"\n", g->weights_spec);
     for (int i = 0; i < g->n_inputs; i++) {
         const ir_port *p = &g->inputs[i];
-        fprintf(out, "input %s = %%%d : %s\n", p->name, p->node, rt_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape));
+        fprintf(out, "input %s = %%%d : %s\n", p->name, p->node,
+                rt_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape));
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
@@ -97,6 +102,7 @@ void ir_dump(FILE *out, const ir_graph *g)
     for (int i = 0; i < g->n_outputs; i++) {
         const ir_port *p = &g->outputs[i];
         fprintf(out, "output %s = %%%d : %s%s\n", p->name, p->node,
-                rt_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape), p->logits ? " @logits" : "");
+                rt_shape_str(p->dtype, p->rank, p->shape, shape, sizeof shape),
+                p->logits ? " @logits" : "");
     }
 }

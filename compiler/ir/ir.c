@@ -10,17 +10,28 @@
 const char *ir_op_name(ir_op op)
 {
     static const char *const names[IR_OP_COUNT] = {
-        [IR_OP_INPUT] = "input",         [IR_OP_WEIGHT] = "weight",
-        [IR_OP_CONST] = "const",         [IR_OP_LINEAR] = "linear",
-        [IR_OP_MATMUL] = "matmul",       [IR_OP_ADD] = "add",
-        [IR_OP_SUB] = "sub",             [IR_OP_MUL] = "mul",
-        [IR_OP_DIV] = "div",             [IR_OP_RELU] = "relu",
-        [IR_OP_GELU] = "gelu",           [IR_OP_SILU] = "silu",
-        [IR_OP_TANH] = "tanh",           [IR_OP_SOFTMAX] = "softmax",
-        [IR_OP_LAYERNORM] = "layernorm", [IR_OP_RMSNORM] = "rmsnorm",
-        [IR_OP_EMBEDDING] = "embedding", [IR_OP_RESHAPE] = "reshape",
-        [IR_OP_TRANSPOSE] = "transpose", [IR_OP_SLICE] = "slice",
-        [IR_OP_CONCAT] = "concat",       [IR_OP_ATTENTION] = "attention",
+        [IR_OP_INPUT] = "input",
+        [IR_OP_WEIGHT] = "weight",
+        [IR_OP_CONST] = "const",
+        [IR_OP_LINEAR] = "linear",
+        [IR_OP_MATMUL] = "matmul",
+        [IR_OP_ADD] = "add",
+        [IR_OP_SUB] = "sub",
+        [IR_OP_MUL] = "mul",
+        [IR_OP_DIV] = "div",
+        [IR_OP_RELU] = "relu",
+        [IR_OP_GELU] = "gelu",
+        [IR_OP_SILU] = "silu",
+        [IR_OP_TANH] = "tanh",
+        [IR_OP_SOFTMAX] = "softmax",
+        [IR_OP_LAYERNORM] = "layernorm",
+        [IR_OP_RMSNORM] = "rmsnorm",
+        [IR_OP_EMBEDDING] = "embedding",
+        [IR_OP_RESHAPE] = "reshape",
+        [IR_OP_TRANSPOSE] = "transpose",
+        [IR_OP_SLICE] = "slice",
+        [IR_OP_CONCAT] = "concat",
+        [IR_OP_ATTENTION] = "attention",
     };
     return (unsigned)op < IR_OP_COUNT ? names[op] : "?";
 }
@@ -29,8 +40,8 @@ int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, 
 {
     if (g->n_nodes == g->cap_nodes) {
         int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
-        g->nodes = sup_arena_grow(g->arena, g->nodes, (size_t)g->cap_nodes, (size_t)cap,
-                                 sizeof *g->nodes);
+        g->nodes =
+            sup_arena_grow(g->arena, g->nodes, (size_t)g->cap_nodes, (size_t)cap, sizeof *g->nodes);
         g->cap_nodes = cap;
     }
     int32_t index = g->n_nodes++;

@@ -20,17 +20,17 @@
 #define IR_MAX_ELEMENTS ((int64_t)1 << 40)
 
 typedef enum ir_op {
-    IR_OP_INPUT,     /* a model input; name = input name */
-    IR_OP_WEIGHT,    /* a tensor of the weights file, as f32; name = tensor name */
-    IR_OP_CONST,     /* a scalar f32 constant (attr.value), shape [] */
-    IR_OP_LINEAR,    /* x[..., K], W[N, K], optional b[N] -> x·Wᵀ + b [..., N] */
-    IR_OP_MATMUL,    /* a[..., M, K] · b[..., K, N], batch dims broadcast */
-    IR_OP_ADD,       /* elementwise with numpy broadcasting */
+    IR_OP_INPUT,  /* a model input; name = input name */
+    IR_OP_WEIGHT, /* a tensor of the weights file, as f32; name = tensor name */
+    IR_OP_CONST,  /* a scalar f32 constant (attr.value), shape [] */
+    IR_OP_LINEAR, /* x[..., K], W[N, K], optional b[N] -> x·Wᵀ + b [..., N] */
+    IR_OP_MATMUL, /* a[..., M, K] · b[..., K, N], batch dims broadcast */
+    IR_OP_ADD,    /* elementwise with numpy broadcasting */
     IR_OP_SUB,
     IR_OP_MUL,
     IR_OP_DIV,
     IR_OP_RELU,
-    IR_OP_GELU,      /* exact: x/2 * (1 + erf(x/sqrt 2)) */
+    IR_OP_GELU, /* exact: x/2 * (1 + erf(x/sqrt 2)) */
     IR_OP_SILU,
     IR_OP_TANH,
     IR_OP_SOFTMAX,   /* over attr.axis */
@@ -46,13 +46,13 @@ typedef enum ir_op {
 } ir_op;
 
 typedef struct ir_attrs {
-    float eps;   /* layernorm, rmsnorm */
-    float value; /* const */
-    float scale; /* attention: multiplies q·kᵀ */
-    int axis;    /* softmax, slice, concat (non-negative after building) */
-    int heads;   /* attention */
-    bool causal; /* attention */
-    int64_t start, end; /* slice */
+    float eps;                 /* layernorm, rmsnorm */
+    float value;               /* const */
+    float scale;               /* attention: multiplies q·kᵀ */
+    int axis;                  /* softmax, slice, concat (non-negative after building) */
+    int heads;                 /* attention */
+    bool causal;               /* attention */
+    int64_t start, end;        /* slice */
     int64_t perm[IR_MAX_RANK]; /* transpose */
 } ir_attrs;
 
@@ -61,14 +61,14 @@ typedef struct ir_attrs {
  * uint4 0..15, FP8 raw), k padded with zeros to a multiple of the group. */
 typedef struct ir_qweight {
     q_precision f;
-    int64_t n, k, kp;      /* rows, columns, columns padded to the group */
-    int64_t group;         /* columns per scale (kp when per channel) */
-    int64_t n_groups;      /* kp / group */
-    uint8_t *codes;        /* [n][kp] */
-    float *scales;         /* [n][n_groups] */
-    int32_t *zero_points;  /* [n][n_groups], or NULL (symmetric) */
-    float *dequant;        /* [n][k]: the values the interpreter multiplies with */
-    q_error_stats stats;   /* dequant against the original weight */
+    int64_t n, k, kp;       /* rows, columns, columns padded to the group */
+    int64_t group;          /* columns per scale (kp when per channel) */
+    int64_t n_groups;       /* kp / group */
+    uint8_t *codes;         /* [n][kp] */
+    float *scales;          /* [n][n_groups] */
+    int32_t *zero_points;   /* [n][n_groups], or NULL (symmetric) */
+    float *dequant;         /* [n][k]: the values the interpreter multiplies with */
+    q_error_stats stats;    /* dequant against the original weight */
     double bits_per_weight; /* codes + scales + zero points, per weight */
     size_t bytes;           /* storage of codes, scales and zero points */
 } ir_qweight;
@@ -82,7 +82,7 @@ typedef struct ir_node {
     int32_t *inputs; /* node indices, always smaller than this node's index */
     ir_attrs attr;
     const char *name; /* unique in the graph; weights and inputs keep their own names */
-    sup_loc loc;       /* where the source created it */
+    sup_loc loc;      /* where the source created it */
     /* IR_OP_WEIGHT: the tensor in the weights file, and the precision the
      * source asked for with an annotation such as `@int4` (NULL if none) */
     const fe_tensor *tensor;
@@ -102,7 +102,7 @@ typedef struct ir_port {
     qmc_dtype dtype;
     int rank;
     int64_t shape[IR_MAX_RANK];
-    sup_loc loc;  /* the declaration */
+    sup_loc loc; /* the declaration */
     bool logits; /* `@logits`: the output holds logits (error measured as KL) */
 } ir_port;
 
@@ -114,9 +114,9 @@ typedef struct ir_graph {
     int n_nodes, cap_nodes;
     ir_port *inputs, *outputs;
     int n_inputs, n_outputs;
-    fe_safetensors *weights; /* NULL if the model uses none */
-    const char *weights_spec; /* the file as written in the model (or --weights) */
-    sup_loc weights_loc;      /* the `weights` statement */
+    fe_safetensors *weights;        /* NULL if the model uses none */
+    const char *weights_spec;       /* the file as written in the model (or --weights) */
+    sup_loc weights_loc;            /* the `weights` statement */
     struct ir_calibration *calib;   /* calibrate: activation statistics, or NULL */
     struct ir_selection *selection; /* select precision: why each matrix got its format */
 } ir_graph;
@@ -140,28 +140,28 @@ int32_t *ir_name_map_slot(sup_arena *arena, ir_name_map *m, const char *key, boo
  * one activation that feeds a linear layer or a matmul, ... */
 typedef struct ir_calib_stats {
     int32_t node;
-    int64_t count;     /* elements seen over all samples */
+    int64_t count; /* elements seen over all samples */
     float min, max;
-    q_hist hist;     /* of |x| */
-    int64_t channels;  /* size of the last dimension */
-    double *mean_sq;   /* per channel: mean of x^2 over samples and rows */
-    double *xx;        /* linear inputs, if second moments were asked for and
-                        * channels <= IR_CALIB_XX_MAX: E[x x^T], channels^2 */
-    double clip;       /* chosen by the method */
+    q_hist hist;      /* of |x| */
+    int64_t channels; /* size of the last dimension */
+    double *mean_sq;  /* per channel: mean of x^2 over samples and rows */
+    double *xx;       /* linear inputs, if second moments were asked for and
+                       * channels <= IR_CALIB_XX_MAX: E[x x^T], channels^2 */
+    double clip;      /* chosen by the method */
 } ir_calib_stats;
 
 #define IR_CALIB_XX_MAX 4096
 /* ... and all of them. */
 typedef struct ir_calibration {
-    bool second_moments;  /* xx collected (for :gptq and auto) */
+    bool second_moments; /* xx collected (for :gptq and auto) */
     q_observer method;
     double percentile;
-    int64_t samples;      /* calibration samples streamed */
+    int64_t samples; /* calibration samples streamed */
     double seconds;
-    ir_calib_stats **of_node;  /* per node: its statistics, or NULL */
+    ir_calib_stats **of_node; /* per node: its statistics, or NULL */
     int n_observed;
-    double **gptq_u;      /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */
-    bool **gptq_dead;     /* ... and which input channels never fire */
+    double **gptq_u;  /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */
+    bool **gptq_dead; /* ... and which input channels never fire */
 } ir_calibration;
 
 /* What the select-precision pass records on the graph (g->selection):
@@ -177,46 +177,46 @@ typedef enum ir_origin {
 /* ... one format measured for one weight matrix, ... */
 typedef struct ir_candidate {
     q_precision f;
-    size_t bytes;           /* codes + scales + zero points (4 per weight for f32) */
+    size_t bytes; /* codes + scales + zero points (4 per weight for f32) */
     double bits_per_weight;
-    double sqnr_db;         /* of the weight itself (+inf for f32) */
-    double proxy;           /* the layer's output noise relative to its signal,
-                             * sum (dW_ij^2 E[x_j^2]) / sum (W_ij^2 E[x_j^2]) */
-    bool measured;          /* chosen for end-to-end measurement (the best proxy
-                             * among candidates of the same size, and int4:g32) */
-    double sensitivity;     /* output error added on the calibration set when this
-                             * matrix alone takes this format; < 0: not measured */
-    const float *dequant;   /* [n][k] while selecting; NULL afterwards */
+    double sqnr_db;       /* of the weight itself (+inf for f32) */
+    double proxy;         /* the layer's output noise relative to its signal,
+                           * sum (dW_ij^2 E[x_j^2]) / sum (W_ij^2 E[x_j^2]) */
+    bool measured;        /* chosen for end-to-end measurement (the best proxy
+                           * among candidates of the same size, and int4:g32) */
+    double sensitivity;   /* output error added on the calibration set when this
+                           * matrix alone takes this format; < 0: not measured */
+    const float *dequant; /* [n][k] while selecting; NULL afterwards */
 } ir_candidate;
 
 /* ... the decision for one weight matrix, ... */
 typedef struct ir_decision {
     int32_t node;
     ir_origin origin;
-    const char *origin_text;  /* the override glob or annotation */
-    ir_candidate *cands;      /* auto: every candidate; otherwise the one format */
+    const char *origin_text; /* the override glob or annotation */
+    ir_candidate *cands;     /* auto: every candidate; otherwise the one format */
     int n_cands, chosen;
-    double sensitivity;       /* of the chosen format, or < 0 if not measured */
-    double sensitivity_ref;   /* at the reference format int4:g32, for ranking, or < 0 */
-    int rank;                 /* 1 = most sensitive at int4:g32; 0 unranked */
+    double sensitivity;     /* of the chosen format, or < 0 if not measured */
+    double sensitivity_ref; /* at the reference format int4:g32, for ranking, or < 0 */
+    int rank;               /* 1 = most sensitive at int4:g32; 0 unranked */
     const char *why;
 } ir_decision;
 
 /* ... and what it decided and measured (the report's contents). */
 typedef struct ir_selection {
-    ir_decision *d;           /* one per weight matrix, in node order */
+    ir_decision *d; /* one per weight matrix, in node order */
     int n;
     const char *spec_text;
     bool automatic;
     double budget_bits, max_error;
-    const char *metric;       /* "kl", "rel_rms" or "mixed": how output error is measured */
-    double calib_error;       /* of the final model on the calibration set; < 0 unknown */
-    double predicted_error;   /* auto: what the allocation predicted; < 0 unknown */
-    double fixed_error;       /* auto: the (additive) error of the formats the spec fixed, alone */
-    int sens_samples;         /* samples the sensitivity measurement used */
-    int verify_runs;          /* full runs to verify and repair */
-    double seconds;           /* measuring and allocating */
-    const char *note;         /* a remark on the search (repair, fallback), or NULL */
+    const char *metric;     /* "kl", "rel_rms" or "mixed": how output error is measured */
+    double calib_error;     /* of the final model on the calibration set; < 0 unknown */
+    double predicted_error; /* auto: what the allocation predicted; < 0 unknown */
+    double fixed_error;     /* auto: the (additive) error of the formats the spec fixed, alone */
+    int sens_samples;       /* samples the sensitivity measurement used */
+    int verify_runs;        /* full runs to verify and repair */
+    double seconds;         /* measuring and allocating */
+    const char *note;       /* a remark on the search (repair, fallback), or NULL */
 } ir_selection;
 
 /* ---- shape.c: shape inference ------------------------------------------ */
@@ -267,10 +267,10 @@ typedef struct ir_buffer {
 } ir_buffer;
 
 typedef struct ir_plan {
-    ir_buffer *buf;             /* per node */
-    int64_t workspace_size;     /* bytes, a multiple of 64 */
-    int64_t peak_live_bytes;    /* the largest set of activations (and scratch) alive at once */
-    int32_t *output_copies;     /* per output port: node to copy into it, or -1 */
+    ir_buffer *buf;          /* per node */
+    int64_t workspace_size;  /* bytes, a multiple of 64 */
+    int64_t peak_live_bytes; /* the largest set of activations (and scratch) alive at once */
+    int32_t *output_copies;  /* per output port: node to copy into it, or -1 */
 } ir_plan;
 
 /* Whether linear layers a and b turn their input into the very same int8

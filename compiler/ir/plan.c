@@ -37,13 +37,15 @@ ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool
 
 bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, bool int8_dot)
 {
-    if (a->op != IR_OP_LINEAR || b->op != IR_OP_LINEAR || a->inputs[0] != b->inputs[0]) return false;
+    if (a->op != IR_OP_LINEAR || b->op != IR_OP_LINEAR || a->inputs[0] != b->inputs[0])
+        return false;
     const ir_qweight *qa = g->nodes[a->inputs[1]].qw, *qb = g->nodes[b->inputs[1]].qw;
     int rows = ir_act_int8_rows(qa, int8_dot);
     if (!rows || !qb || ir_act_int8_rows(qb, int8_dot) != rows) return false;
     /* the rows' layout (K padded to the group, the groups' code sums) and
      * values (the scale, the weights' code offset) follow from these */
-    return ir_node_count(a) / qa->n == ir_node_count(b) / qb->n && qa->k == qb->k && qa->kp == qb->kp &&
-           qa->group == qb->group && qa->f.format == qb->f.format && qa->f.act8 == qb->f.act8 &&
-           qa->f.act_scale == qb->f.act_scale && (qa->zero_points != NULL) == (qb->zero_points != NULL);
+    return ir_node_count(a) / qa->n == ir_node_count(b) / qb->n && qa->k == qb->k &&
+           qa->kp == qb->kp && qa->group == qb->group && qa->f.format == qb->f.format &&
+           qa->f.act8 == qb->f.act8 && qa->f.act_scale == qb->f.act_scale &&
+           (qa->zero_points != NULL) == (qb->zero_points != NULL);
 }

@@ -57,10 +57,14 @@ static void json_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
     }
     fputc('"', f);
 }
@@ -68,8 +72,10 @@ static void json_str(FILE *f, const char *s)
 /* A number, or null when unknown (< 0 if negative_unknown) or not finite. */
 static void json_num(FILE *f, double v, bool negative_unknown)
 {
-    if (!isfinite(v) || (negative_unknown && v < 0)) fputs("null", f);
-    else fprintf(f, "%.9g", v);
+    if (!isfinite(v) || (negative_unknown && v < 0))
+        fputs("null", f);
+    else
+        fprintf(f, "%.9g", v);
 }
 
 static void json_shape(FILE *f, const ir_node *n)
@@ -84,9 +90,14 @@ static void json_format_fields(FILE *f, sup_arena *a, const q_precision *q)
     const char *base = q->format == QFMT_UINT4 ? "int4" : q_format_name(q->format);
     fprintf(f, "\"format\": ");
     json_str(f, q_precision_name(a, q));
-    fprintf(f, ", \"base\": \"%s\", \"group\": %d, \"symmetric\": %s, \"clip\": \"%s\", \"activations\": \"%s\"",
+    fprintf(f,
+            ", \"base\": \"%s\", \"group\": %d, \"symmetric\": %s, \"clip\": \"%s\", "
+            "\"activations\": \"%s\"",
             base, q->group, q->format == QFMT_UINT4 ? "false" : "true",
-            q->format == QFMT_F32 ? "none" : q->clip == Q_CLIP_MSE ? "mse" : "minmax", act_name(q));
+            q->format == QFMT_F32   ? "none"
+            : q->clip == Q_CLIP_MSE ? "mse"
+                                    : "minmax",
+            act_name(q));
     if (q->act8 && q->act_scale > 0) fprintf(f, ", \"act_scale\": %.9g", q->act_scale);
 }
 
@@ -97,7 +108,9 @@ static void json_candidates(FILE *f, sup_arena *a, const ir_decision *d)
         const ir_candidate *c = &d->cands[k];
         fprintf(f, "%s\n        {\"format\": ", k ? "," : "");
         json_str(f, q_precision_name(a, &c->f));
-        fprintf(f, ", \"bits_per_weight\": %.12g, \"bytes\": %zu, \"sqnr_db\": ", c->bits_per_weight, c->bytes);
+        fprintf(f,
+                ", \"bits_per_weight\": %.12g, \"bytes\": %zu, \"sqnr_db\": ", c->bits_per_weight,
+                c->bytes);
         json_num(f, c->sqnr_db, false);
         fprintf(f, ", \"sensitivity\": ");
         json_num(f, c->sensitivity, true);
@@ -130,14 +143,16 @@ static void json_tensor(FILE *f, sup_arena *a, const ir_graph *g, const ir_node 
     json_shape(f, w);
     fprintf(f, ", ");
     json_format_fields(f, a, &w->qformat);
-    fprintf(f, ",\n      \"weights\": %lld, \"bits_per_weight\": %.12g, \"bytes\": %zu, \"sqnr_db\": ", (long long)count,
-            8.0 * (double)bytes / (double)count, bytes);
+    fprintf(f,
+            ",\n      \"weights\": %lld, \"bits_per_weight\": %.12g, \"bytes\": %zu, \"sqnr_db\": ",
+            (long long)count, 8.0 * (double)bytes / (double)count, bytes);
     json_num(f, w->qw ? w->qw->stats.sqnr_db : INFINITY, false);
     fprintf(f, ", \"sensitivity\": ");
     json_num(f, d ? d->sensitivity : -1, true);
     fprintf(f, ", \"sensitivity_int4_g32\": ");
     json_num(f, d ? d->sensitivity_ref : -1, true);
-    fprintf(f, ", \"rank\": %d, \"origin\": \"%s\", \"why\": ", d ? d->rank : 0, origin_name(d ? d->origin : IR_FROM_NONE));
+    fprintf(f, ", \"rank\": %d, \"origin\": \"%s\", \"why\": ", d ? d->rank : 0,
+            origin_name(d ? d->origin : IR_FROM_NONE));
     json_str(f, d && d->why ? d->why : "");
     if (d && d->origin == IR_FROM_AUTO) json_candidates(f, a, d);
     fputc('}', f);
@@ -159,8 +174,10 @@ static void json_calibration(FILE *f, const ir_graph *g)
         json_str(f, g->nodes[i].name);
         fprintf(f, ", \"shape\": ");
         json_shape(f, &g->nodes[i]);
-        fprintf(f, ", \"min\": %.9g, \"max\": %.9g, \"absmax\": %.9g, \"clip\": %.9g, \"int8_scale\": %.9g}", s->min,
-                s->max, s->hist.absmax, s->clip, s->clip > 0 ? s->clip / 127 : 1.0);
+        fprintf(f,
+                ", \"min\": %.9g, \"max\": %.9g, \"absmax\": %.9g, \"clip\": %.9g, \"int8_scale\": "
+                "%.9g}",
+                s->min, s->max, s->hist.absmax, s->clip, s->clip > 0 ? s->clip / 127 : 1.0);
         first = false;
     }
     fprintf(f, "]}");
@@ -192,29 +209,39 @@ static void json_report(FILE *f, sup_arena *a, const ir_graph *g)
     fprintf(f, ",\n  \"source\": ");
     json_str(f, g->source);
     fprintf(f, ",\n  \"precision\": ");
-    if (sel && sel->spec_text) json_str(f, sel->spec_text);
-    else fputs("null", f);
+    if (sel && sel->spec_text)
+        json_str(f, sel->spec_text);
+    else
+        fputs("null", f);
     fprintf(f, ",\n  \"mode\": \"%s\",\n  \"budget_bits\": ", mode_name(sel));
     json_num(f, sel && sel->budget_bits > 0 ? sel->budget_bits : NAN, false);
     fprintf(f, ",\n  \"max_error\": ");
     json_num(f, sel && sel->max_error > 0 ? sel->max_error : NAN, false);
     fprintf(f, ",\n  \"error_metric\": ");
-    if (sel && sel->metric) json_str(f, sel->metric);
-    else fputs("null", f);
+    if (sel && sel->metric)
+        json_str(f, sel->metric);
+    else
+        fputs("null", f);
     fprintf(f, ",\n  \"calib_error\": ");
     json_num(f, sel ? sel->calib_error : -1, true);
     fprintf(f, ",\n  \"predicted_error\": ");
     json_num(f, sel ? sel->predicted_error : -1, true);
-    fprintf(f, ",\n  \"total_weights\": %lld,\n  \"total_weight_bytes\": %zu,\n  \"f32_weight_bytes\": %zu,\n"
-               "  \"avg_bits_per_weight\": %.12g,\n  \"precision_spec\": ",
-            (long long)t.weights, t.bytes, t.f32_bytes, t.weights ? 8.0 * (double)t.bytes / (double)t.weights : 0);
+    fprintf(f,
+            ",\n  \"total_weights\": %lld,\n  \"total_weight_bytes\": %zu,\n  "
+            "\"f32_weight_bytes\": %zu,\n"
+            "  \"avg_bits_per_weight\": %.12g,\n  \"precision_spec\": ",
+            (long long)t.weights, t.bytes, t.f32_bytes,
+            t.weights ? 8.0 * (double)t.bytes / (double)t.weights : 0);
     json_str(f, reproduce_spec(a, g));
     fprintf(f, ",\n  \"selection\": ");
     if (sel && (sel->automatic || sel->sens_samples)) {
-        fprintf(f, "{\"sensitivity_samples\": %d, \"verify_runs\": %d, \"seconds\": %.3f, \"note\": ",
+        fprintf(f,
+                "{\"sensitivity_samples\": %d, \"verify_runs\": %d, \"seconds\": %.3f, \"note\": ",
                 sel->sens_samples, sel->verify_runs, sel->seconds);
-        if (sel->note) json_str(f, sel->note);
-        else fputs("null", f);
+        if (sel->note)
+            json_str(f, sel->note);
+        else
+            fputs("null", f);
         fputc('}', f);
     } else {
         fputs("null", f);
@@ -266,32 +293,38 @@ void ir_report_print_table(const ir_graph *g, FILE *out)
     if (g->calib)
         fprintf(out, "; %lld calibration samples (%s, %.2f s)", (long long)g->calib->samples,
                 q_observer_name(g->calib->method), g->calib->seconds);
-    if (sel && sel->sens_samples) fprintf(out, ", sensitivity on %d (%.2f s)", sel->sens_samples, sel->seconds);
+    if (sel && sel->sens_samples)
+        fprintf(out, ", sensitivity on %d (%.2f s)", sel->sens_samples, sel->seconds);
     int wn = 6, wf = 6;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].is_matrix) {
             wn = (int)fmax(wn, (double)strlen(g->nodes[i].name));
             wf = (int)fmax(wf, (double)strlen(q_precision_name(&a, &g->nodes[i].qformat)));
         }
-    fprintf(out, "\n%-*s %-12s %-*s %6s %9s %8s %11s  %s\n", wn, "tensor", "shape", wf, "format", "bits", "bytes",
-            "SQNR dB", "sensitivity", "why");
+    fprintf(out, "\n%-*s %-12s %-*s %6s %9s %8s %11s  %s\n", wn, "tensor", "shape", wf, "format",
+            "bits", "bytes", "SQNR dB", "sensitivity", "why");
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *w = &g->nodes[i];
         if (!w->is_matrix) continue;
         const ir_decision *d = decision_of(g, i);
         char shape[64];
-        snprintf(shape, sizeof shape, "[%lld, %lld]", (long long)w->shape[0], (long long)w->shape[1]);
+        snprintf(shape, sizeof shape, "[%lld, %lld]", (long long)w->shape[0],
+                 (long long)w->shape[1]);
         size_t bytes = matrix_bytes(w);
-        fprintf(out, "%-*s %-12s %-*s %6.3f %9zu %8s %11s  %s\n", wn, w->name, shape, wf, q_precision_name(&a, &w->qformat),
+        fprintf(out, "%-*s %-12s %-*s %6.3f %9zu %8s %11s  %s\n", wn, w->name, shape, wf,
+                q_precision_name(&a, &w->qformat),
                 8.0 * (double)bytes / (double)(w->shape[0] * w->shape[1]), bytes,
                 num_or_dash(&a, w->qw ? w->qw->stats.sqnr_db : -1, "%.1f"),
                 num_or_dash(&a, d ? d->sensitivity : -1, "%.3g"), d && d->why ? d->why : "");
     }
-    fprintf(out, "total: %lld weights in %zu bytes, %.4f bits per weight (f32: %zu bytes)", (long long)t.weights,
-            t.bytes, t.weights ? 8.0 * (double)t.bytes / (double)t.weights : 0, t.f32_bytes);
+    fprintf(out, "total: %lld weights in %zu bytes, %.4f bits per weight (f32: %zu bytes)",
+            (long long)t.weights, t.bytes,
+            t.weights ? 8.0 * (double)t.bytes / (double)t.weights : 0, t.f32_bytes);
     if (sel && sel->calib_error >= 0)
         fprintf(out, "; output error %.4g (%s) on the calibration set", sel->calib_error,
-                !strcmp(sel->metric, "kl") ? "mean KL" : !strcmp(sel->metric, "rel_rms") ? "relative RMS" : "mixed");
+                !strcmp(sel->metric, "kl")        ? "mean KL"
+                : !strcmp(sel->metric, "rel_rms") ? "relative RMS"
+                                                  : "mixed");
     if (sel && sel->predicted_error >= 0) fprintf(out, ", predicted %.4g", sel->predicted_error);
     fputc('\n', out);
     if (sel && sel->note) fprintf(out, "note: %s\n", sel->note);

@@ -18,8 +18,10 @@ static const char *describe(const ir_graph *g, int32_t i, char *buf, size_t size
     case IR_OP_CONST: snprintf(buf, size, "the constant %g", n->attr.value); break;
     default:
         /* nodes of the statement being built are named when it completes */
-        if (n->name) snprintf(buf, size, "the %s '%s'", ir_op_name(n->op), n->name);
-        else snprintf(buf, size, "the result of %s", ir_op_name(n->op));
+        if (n->name)
+            snprintf(buf, size, "the %s '%s'", ir_op_name(n->op), n->name);
+        else
+            snprintf(buf, size, "the result of %s", ir_op_name(n->op));
         break;
     }
     return buf;
@@ -33,7 +35,7 @@ static void note_operand(const ir_graph *g, int32_t i)
     rt_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape);
     if (n->op == IR_OP_WEIGHT && g->weights)
         sup_note(n->loc, "%s has shape %s in '%s'", describe(g, i, what, sizeof what), shape,
-                g->weights->path);
+                 g->weights->path);
     else
         sup_note(n->loc, "%s has shape %s", describe(g, i, what, sizeof what), shape);
 }
@@ -74,13 +76,12 @@ static bool infer_linear(ir_graph *g, ir_node *n)
     const ir_node *x = &g->nodes[n->inputs[0]], *w = &g->nodes[n->inputs[1]];
     if (!need_f32(g, n, n->inputs[0])) return false;
     if (w->rank != 2)
-        return fail_operands(g, n, 1, &n->inputs[1], "linear needs a 2-D weight [out, in], not %d-D",
-                             w->rank);
+        return fail_operands(g, n, 1, &n->inputs[1],
+                             "linear needs a 2-D weight [out, in], not %d-D", w->rank);
     if (x->rank < 1 || x->shape[x->rank - 1] != w->shape[1])
-        return fail_operands(g, n, 2, n->inputs,
-                             "linear: the input has %lld features but the weight expects %lld",
-                             x->rank ? (long long)x->shape[x->rank - 1] : 0LL,
-                             (long long)w->shape[1]);
+        return fail_operands(
+            g, n, 2, n->inputs, "linear: the input has %lld features but the weight expects %lld",
+            x->rank ? (long long)x->shape[x->rank - 1] : 0LL, (long long)w->shape[1]);
     if (n->n_inputs == 3) {
         const ir_node *b = &g->nodes[n->inputs[2]];
         if (b->rank != 1 || b->shape[0] != w->shape[0]) {
@@ -121,7 +122,8 @@ static bool infer_elementwise(ir_graph *g, ir_node *n)
     if (!broadcast(a, b, 0, &rank, shape)) {
         char sa[RT_SHAPE_STR_MAX], sb[RT_SHAPE_STR_MAX];
         return fail_operands(g, n, 2, n->inputs, "%s: shapes %s and %s do not broadcast",
-                             ir_op_name(n->op), rt_shape_str(a->dtype, a->rank, a->shape, sa, sizeof sa),
+                             ir_op_name(n->op),
+                             rt_shape_str(a->dtype, a->rank, a->shape, sa, sizeof sa),
                              rt_shape_str(b->dtype, b->rank, b->shape, sb, sizeof sb));
     }
     set_shape(n, QMC_DTYPE_F32, rank, shape);
@@ -139,9 +141,10 @@ static bool infer_matmul(ir_graph *g, ir_node *n)
     if (b_vec) b.shape[1] = 1, b.rank = 2;
     int64_t k = a.shape[a.rank - 1];
     if (b.shape[b.rank - 2] != k)
-        return fail_operands(g, n, 2, n->inputs,
-                             "matmul: the left operand has %lld columns but the right one has %lld rows",
-                             (long long)k, (long long)b.shape[b.rank - 2]);
+        return fail_operands(
+            g, n, 2, n->inputs,
+            "matmul: the left operand has %lld columns but the right one has %lld rows",
+            (long long)k, (long long)b.shape[b.rank - 2]);
     int rank;
     int64_t shape[IR_MAX_RANK];
     if (!broadcast(&a, &b, 2, &rank, shape) || rank + 2 > IR_MAX_RANK)
@@ -156,13 +159,16 @@ static bool infer_norm(ir_graph *g, ir_node *n)
 {
     const ir_node *x = &g->nodes[n->inputs[0]];
     if (!need_f32(g, n, n->inputs[0])) return false;
-    if (x->rank < 1) return fail_operands(g, n, 1, n->inputs, "%s needs at least one dimension", ir_op_name(n->op));
+    if (x->rank < 1)
+        return fail_operands(g, n, 1, n->inputs, "%s needs at least one dimension",
+                             ir_op_name(n->op));
     int64_t d = x->shape[x->rank - 1];
     for (int i = 1; i < n->n_inputs; i++) {
         const ir_node *p = &g->nodes[n->inputs[i]];
         if (p->rank != 1 || p->shape[0] != d) {
             int32_t ops[2] = {n->inputs[0], n->inputs[i]};
-            return fail_operands(g, n, 2, ops, "%s: the %s must have shape [%lld], the size of the last axis",
+            return fail_operands(g, n, 2, ops,
+                                 "%s: the %s must have shape [%lld], the size of the last axis",
                                  ir_op_name(n->op), i == 1 ? "weight" : "bias", (long long)d);
         }
     }
@@ -192,7 +198,8 @@ static bool infer_reshape(ir_graph *g, ir_node *n)
     const ir_node *x = &g->nodes[n->inputs[0]];
     if (ir_node_count(x) != ir_node_count(n)) {
         char sx[RT_SHAPE_STR_MAX], sn[RT_SHAPE_STR_MAX];
-        return fail_operands(g, n, 1, n->inputs, "reshape from %s to %s changes the number of elements",
+        return fail_operands(g, n, 1, n->inputs,
+                             "reshape from %s to %s changes the number of elements",
                              rt_shape_str(x->dtype, x->rank, x->shape, sx, sizeof sx),
                              rt_shape_str(x->dtype, n->rank, n->shape, sn, sizeof sn));
     }
@@ -208,7 +215,8 @@ static bool infer_transpose(ir_graph *g, ir_node *n)
     for (int i = 0; i < x->rank; i++) {
         int64_t p = n->attr.perm[i];
         if (p < 0 || p >= x->rank || seen[p])
-            return fail_operands(g, n, 1, n->inputs, "transpose: the permutation is not a permutation of %d axes",
+            return fail_operands(g, n, 1, n->inputs,
+                                 "transpose: the permutation is not a permutation of %d axes",
                                  x->rank);
         seen[p] = true;
         shape[i] = x->shape[p];
@@ -222,12 +230,12 @@ static bool infer_slice(ir_graph *g, ir_node *n)
     const ir_node *x = &g->nodes[n->inputs[0]];
     int axis = n->attr.axis;
     if (axis < 0 || axis >= x->rank)
-        return fail_operands(g, n, 1, n->inputs, "slice: axis %d is out of range for %d dimensions", axis,
-                             x->rank);
+        return fail_operands(g, n, 1, n->inputs, "slice: axis %d is out of range for %d dimensions",
+                             axis, x->rank);
     if (n->attr.start < 0 || n->attr.end > x->shape[axis] || n->attr.start >= n->attr.end)
-        return fail_operands(g, n, 1, n->inputs, "slice: [%lld, %lld) is empty or outside axis %d of size %lld",
-                             (long long)n->attr.start, (long long)n->attr.end, axis,
-                             (long long)x->shape[axis]);
+        return fail_operands(
+            g, n, 1, n->inputs, "slice: [%lld, %lld) is empty or outside axis %d of size %lld",
+            (long long)n->attr.start, (long long)n->attr.end, axis, (long long)x->shape[axis]);
     int64_t shape[IR_MAX_RANK];
     memcpy(shape, x->shape, sizeof shape);
     shape[axis] = n->attr.end - n->attr.start;
@@ -240,8 +248,8 @@ static bool infer_concat(ir_graph *g, ir_node *n)
     const ir_node *x = &g->nodes[n->inputs[0]];
     int axis = n->attr.axis;
     if (axis < 0 || axis >= x->rank)
-        return fail_operands(g, n, 1, n->inputs, "concat: axis %d is out of range for %d dimensions", axis,
-                             x->rank);
+        return fail_operands(g, n, 1, n->inputs,
+                             "concat: axis %d is out of range for %d dimensions", axis, x->rank);
     int64_t shape[IR_MAX_RANK];
     memcpy(shape, x->shape, sizeof shape);
     for (int i = 1; i < n->n_inputs; i++) {
@@ -250,7 +258,8 @@ static bool infer_concat(ir_graph *g, ir_node *n)
         for (int d = 0; ok && d < x->rank; d++) ok = d == axis || y->shape[d] == x->shape[d];
         if (!ok) {
             int32_t ops[2] = {n->inputs[0], n->inputs[i]};
-            return fail_operands(g, n, 2, ops, "concat: operand %d does not match operand 1 outside axis %d",
+            return fail_operands(g, n, 2, ops,
+                                 "concat: operand %d does not match operand 1 outside axis %d",
                                  i + 1, axis);
         }
         shape[axis] += y->shape[axis];
@@ -266,21 +275,26 @@ static bool infer_attention(ir_graph *g, ir_node *n)
     for (int i = 0; i < 3; i++)
         if (!need_f32(g, n, n->inputs[i])) return false;
     if (q->rank != 2 || k->rank != 2 || v->rank != 2)
-        return fail_operands(g, n, 3, n->inputs, "attention needs 2-D q, k and v [tokens, features]");
-    if (q->shape[1] != k->shape[1] || k->shape[0] != v->shape[0])
         return fail_operands(g, n, 3, n->inputs,
-                             "attention: q and k must have the same features and k and v the same tokens");
+                             "attention needs 2-D q, k and v [tokens, features]");
+    if (q->shape[1] != k->shape[1] || k->shape[0] != v->shape[0])
+        return fail_operands(
+            g, n, 3, n->inputs,
+            "attention: q and k must have the same features and k and v the same tokens");
     int h = n->attr.heads;
     if (h < 1 || q->shape[1] % h || v->shape[1] % h) {
         bool q_bad = h < 1 || q->shape[1] % h;
-        return fail_operands(g, n, 3, n->inputs, "attention: %d heads do not divide the %lld features of %s", h,
-                             (long long)(q_bad ? q->shape[1] : v->shape[1]), q_bad ? "q and k" : "v");
+        return fail_operands(
+            g, n, 3, n->inputs, "attention: %d heads do not divide the %lld features of %s", h,
+            (long long)(q_bad ? q->shape[1] : v->shape[1]), q_bad ? "q and k" : "v");
     }
     if (q->shape[0] > IR_MAX_ELEMENTS / k->shape[0])
-        return fail_operands(g, n, 2, n->inputs, "attention: %lld queries and %lld keys are too many scores",
+        return fail_operands(g, n, 2, n->inputs,
+                             "attention: %lld queries and %lld keys are too many scores",
                              (long long)q->shape[0], (long long)k->shape[0]);
     if (n->attr.causal && q->shape[0] > k->shape[0])
-        return fail_operands(g, n, 2, n->inputs, "causal attention needs at least as many keys as queries");
+        return fail_operands(g, n, 2, n->inputs,
+                             "causal attention needs at least as many keys as queries");
     int64_t shape[2] = {q->shape[0], v->shape[1]};
     set_shape(n, QMC_DTYPE_F32, 2, shape);
     return true;
@@ -292,11 +306,11 @@ static bool check_size(ir_graph *g, ir_node *n)
 {
     int64_t count = 1;
     for (int d = 0; d < n->rank; d++)
-        if (__builtin_mul_overflow(count, n->shape[d], &count) || count > IR_MAX_ELEMENTS)
-        {
+        if (__builtin_mul_overflow(count, n->shape[d], &count) || count > IR_MAX_ELEMENTS) {
             char what[160];
             return fail_operands(g, n, 0, NULL, "%s would have more than %lld elements",
-                                 describe(g, (int32_t)(n - g->nodes), what, sizeof what), (long long)IR_MAX_ELEMENTS);
+                                 describe(g, (int32_t)(n - g->nodes), what, sizeof what),
+                                 (long long)IR_MAX_ELEMENTS);
         }
     return true;
 }
@@ -324,8 +338,9 @@ static bool infer_op(ir_graph *g, ir_node *n)
         const ir_node *x = &g->nodes[n->inputs[0]];
         if (!need_f32(g, n, n->inputs[0])) return false;
         if (n->attr.axis < 0 || n->attr.axis >= x->rank)
-            return fail_operands(g, n, 1, n->inputs, "softmax: axis %d is out of range for %d dimensions",
-                                 n->attr.axis, x->rank);
+            return fail_operands(g, n, 1, n->inputs,
+                                 "softmax: axis %d is out of range for %d dimensions", n->attr.axis,
+                                 x->rank);
         set_shape(n, QMC_DTYPE_F32, x->rank, x->shape);
         return true;
     }

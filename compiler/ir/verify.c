@@ -9,7 +9,8 @@
 
 static bool broken(const char *pass, int node, const char *what)
 {
-    fprintf(stderr, "qmc: internal error: IR invariant broken after %s at node %%%d: %s\n", pass, node, what);
+    fprintf(stderr, "qmc: internal error: IR invariant broken after %s at node %%%d: %s\n", pass,
+            node, what);
     return false;
 }
 
@@ -50,8 +51,10 @@ static bool names_unique(const ir_graph *g, const char *after_pass)
     ir_name_map seen = {0};
     bool ok = true;
     for (int32_t i = 0; i < g->n_nodes && ok; i++) {
-        if (ir_name_map_slot(&tmp, &seen, g->nodes[i].name, false)) ok = broken(after_pass, i, "duplicate node name");
-        else *ir_name_map_slot(&tmp, &seen, g->nodes[i].name, true) = i;
+        if (ir_name_map_slot(&tmp, &seen, g->nodes[i].name, false))
+            ok = broken(after_pass, i, "duplicate node name");
+        else
+            *ir_name_map_slot(&tmp, &seen, g->nodes[i].name, true) = i;
     }
     sup_arena_free(&tmp);
     return ok;
@@ -66,15 +69,18 @@ bool ir_verify(const ir_graph *g, const char *after_pass)
         if (n->n_inputs < arity_min(n->op) || n->n_inputs > arity_max(n->op))
             return broken(after_pass, i, "wrong number of operands");
         for (int j = 0; j < n->n_inputs; j++)
-            if (n->inputs[j] < 0 || n->inputs[j] >= i) return broken(after_pass, i, "operand defined after use");
+            if (n->inputs[j] < 0 || n->inputs[j] >= i)
+                return broken(after_pass, i, "operand defined after use");
         if (n->rank < 0 || n->rank > IR_MAX_RANK) return broken(after_pass, i, "bad rank");
         for (int d = 0; d < n->rank; d++)
             if (n->shape[d] < 1) return broken(after_pass, i, "non-positive dimension");
-        if (n->op == IR_OP_WEIGHT && !n->tensor) return broken(after_pass, i, "weight without a tensor");
+        if (n->op == IR_OP_WEIGHT && !n->tensor)
+            return broken(after_pass, i, "weight without a tensor");
     }
     if (!names_unique(g, after_pass)) return false;
     for (int i = 0; i < g->n_inputs; i++)
-        if (g->inputs[i].node < 0 || g->inputs[i].node >= g->n_nodes || g->nodes[g->inputs[i].node].op != IR_OP_INPUT)
+        if (g->inputs[i].node < 0 || g->inputs[i].node >= g->n_nodes ||
+            g->nodes[g->inputs[i].node].op != IR_OP_INPUT)
             return broken(after_pass, -1, "an input port does not name an input node");
     for (int i = 0; i < g->n_outputs; i++)
         if (g->outputs[i].node < 0 || g->outputs[i].node >= g->n_nodes)
@@ -87,9 +93,12 @@ bool ir_verify(const ir_graph *g, const char *after_pass)
     memcpy(copy.nodes, g->nodes, sizeof *copy.nodes * (size_t)g->n_nodes);
     bool ok = true;
     for (int i = 0; i < g->n_nodes && ok; i++) {
-        if (!ir_infer_node_shape(&copy, i)) ok = broken(after_pass, i, "shape inference fails");
-        else if (copy.nodes[i].rank != g->nodes[i].rank || copy.nodes[i].dtype != g->nodes[i].dtype ||
-                 memcmp(copy.nodes[i].shape, g->nodes[i].shape, sizeof g->nodes[i].shape[0] * (size_t)g->nodes[i].rank))
+        if (!ir_infer_node_shape(&copy, i))
+            ok = broken(after_pass, i, "shape inference fails");
+        else if (copy.nodes[i].rank != g->nodes[i].rank ||
+                 copy.nodes[i].dtype != g->nodes[i].dtype ||
+                 memcmp(copy.nodes[i].shape, g->nodes[i].shape,
+                        sizeof g->nodes[i].shape[0] * (size_t)g->nodes[i].rank))
             ok = broken(after_pass, i, "shape differs from inference");
     }
     sup_arena_free(&scratch);

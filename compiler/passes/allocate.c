@@ -40,7 +40,8 @@ static void rank_tensors(ir_selection *sel)
     for (int i = 0; i < sel->n; i++) {
         ir_decision *d = &sel->d[i];
         int r = pass_sens_ref_candidate(d);
-        d->sensitivity_ref = r >= 0 && d->cands[r].sensitivity >= 0 ? d->cands[r].sensitivity : d->sensitivity;
+        d->sensitivity_ref =
+            r >= 0 && d->cands[r].sensitivity >= 0 ? d->cands[r].sensitivity : d->sensitivity;
     }
     for (int i = 0; i < sel->n; i++) {
         ir_decision *d = &sel->d[i];
@@ -58,8 +59,10 @@ static const char *origin_why(sup_arena *a, const ir_decision *d)
     switch (d->origin) {
     case IR_FROM_NONE: return "no --precision: f32";
     case IR_FROM_DEFAULT: return "the --precision default";
-    case IR_FROM_ANNOTATION: return sup_arena_printf(a, "fixed by the model's annotation @%s", d->origin_text);
-    case IR_FROM_OVERRIDE: return sup_arena_printf(a, "fixed by the --precision override '%s'", d->origin_text);
+    case IR_FROM_ANNOTATION:
+        return sup_arena_printf(a, "fixed by the model's annotation @%s", d->origin_text);
+    case IR_FROM_OVERRIDE:
+        return sup_arena_printf(a, "fixed by the --precision override '%s'", d->origin_text);
     case IR_FROM_AUTO: break;
     }
     return "";
@@ -67,7 +70,8 @@ static const char *origin_why(sup_arena *a, const ir_decision *d)
 
 /* The reason for an automatic choice: what the best smaller format would
  * cost in error, or what a larger one would save. */
-static const char *auto_why(sup_arena *a, const ir_selection *sel, const ir_decision *d, int n_ranked)
+static const char *auto_why(sup_arena *a, const ir_selection *sel, const ir_decision *d,
+                            int n_ranked)
 {
     const ir_candidate *ch = &d->cands[d->chosen];
     const char *name = q_precision_name(a, &ch->f);
@@ -75,23 +79,30 @@ static const char *auto_why(sup_arena *a, const ir_selection *sel, const ir_deci
     for (int k = 0; k < d->n_cands; k++) {
         const ir_candidate *x = &d->cands[k];
         if (x->sensitivity < 0) continue;
-        if (x->bytes < ch->bytes && (smaller < 0 || x->sensitivity < d->cands[smaller].sensitivity)) smaller = k;
+        if (x->bytes < ch->bytes && (smaller < 0 || x->sensitivity < d->cands[smaller].sensitivity))
+            smaller = k;
         if (x->bytes > ch->bytes && x->sensitivity < ch->sensitivity &&
             (larger < 0 || x->sensitivity < d->cands[larger].sensitivity))
             larger = k;
     }
-    const char *rank = d->rank ? sup_arena_printf(a, " (sensitivity rank %d of %d)", d->rank, n_ranked) : "";
-    if (smaller < 0 && larger < 0) return sup_arena_printf(a, "%s: the smallest format, and no larger one measures better%s", name, rank);
+    const char *rank =
+        d->rank ? sup_arena_printf(a, " (sensitivity rank %d of %d)", d->rank, n_ranked) : "";
+    if (smaller < 0 && larger < 0)
+        return sup_arena_printf(a, "%s: the smallest format, and no larger one measures better%s",
+                                name, rank);
     if (smaller < 0)
-        return sup_arena_printf(a, "%s: the smallest format; %s would remove %.2g error for %zu more bytes%s", name,
-                               q_precision_name(a, &d->cands[larger].f), ch->sensitivity - d->cands[larger].sensitivity,
-                               d->cands[larger].bytes - ch->bytes, rank);
-    const char *s = sup_arena_printf(a, "%s: %s, the best smaller format, would add %.2g error%s", name,
-                                    q_precision_name(a, &d->cands[smaller].f),
-                                    d->cands[smaller].sensitivity - ch->sensitivity, rank);
+        return sup_arena_printf(
+            a, "%s: the smallest format; %s would remove %.2g error for %zu more bytes%s", name,
+            q_precision_name(a, &d->cands[larger].f),
+            ch->sensitivity - d->cands[larger].sensitivity, d->cands[larger].bytes - ch->bytes,
+            rank);
+    const char *s = sup_arena_printf(a, "%s: %s, the best smaller format, would add %.2g error%s",
+                                     name, q_precision_name(a, &d->cands[smaller].f),
+                                     d->cands[smaller].sensitivity - ch->sensitivity, rank);
     if (larger >= 0 && sel->budget_bits > 0)
         s = sup_arena_printf(a, "%s; %s would remove %.2g more but does not fit the budget", s,
-                            q_precision_name(a, &d->cands[larger].f), ch->sensitivity - d->cands[larger].sensitivity);
+                             q_precision_name(a, &d->cands[larger].f),
+                             ch->sensitivity - d->cands[larger].sensitivity);
     return s;
 }
 
@@ -103,8 +114,10 @@ static void explain(ir_graph *g)
     for (int i = 0; i < sel->n; i++) ranked += sel->d[i].rank > 0;
     for (int i = 0; i < sel->n; i++) {
         ir_decision *d = &sel->d[i];
-        d->why = d->origin == IR_FROM_AUTO ? auto_why(g->arena, sel, d, ranked) : origin_why(g->arena, d);
-        for (int k = 0; k < d->n_cands; k++) d->cands[k].dequant = NULL; /* freed with the scratch arena */
+        d->why = d->origin == IR_FROM_AUTO ? auto_why(g->arena, sel, d, ranked)
+                                           : origin_why(g->arena, d);
+        for (int k = 0; k < d->n_cands; k++)
+            d->cands[k].dequant = NULL; /* freed with the scratch arena */
     }
 }
 
@@ -113,12 +126,12 @@ static void explain(ir_graph *g)
 typedef struct search {
     pass_sens *c;
     q_alloc_item *items; /* auto tensors only, their measured candidates and f32 */
-    int *auto_of;         /* items index -> c->t index */
-    int **cand_of;        /* items index, choice -> candidate index */
+    int *auto_of;        /* items index -> c->t index */
+    int **cand_of;       /* items index, choice -> candidate index */
     int n_items;
-    int *config;          /* per c->t: candidate, or -1 for f32 without a candidate */
+    int *config; /* per c->t: candidate, or -1 for f32 without a candidate */
     size_t fixed_bytes;
-    int64_t weights;      /* all matrices */
+    int64_t weights; /* all matrices */
 } search;
 
 static void build_items(search *s)
@@ -140,7 +153,8 @@ static void build_items(search *s)
         double *err = sup_arena_alloc(c->tmp, sizeof(double) * (size_t)t->d->n_cands);
         int *map = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)t->d->n_cands), n = 0;
         for (int k = 0; k < t->d->n_cands; k++)
-            if (t->d->cands[k].measured || t->d->cands[k].f.format == QFMT_F32) map[n] = k, bytes[n++] = t->d->cands[k].bytes;
+            if (t->d->cands[k].measured || t->d->cands[k].f.format == QFMT_F32)
+                map[n] = k, bytes[n++] = t->d->cands[k].bytes;
         s->auto_of[s->n_items] = i;
         s->cand_of[s->n_items] = map;
         s->items[s->n_items++] = (q_alloc_item){bytes, err, n};
@@ -164,13 +178,18 @@ static bool check_budget(const search *s, const pass_spec *spec)
     size_t min_bytes = s->fixed_bytes;
     for (int j = 0; j < s->n_items; j++) {
         size_t lo = SIZE_MAX;
-        for (int k = 0; k < s->items[j].n; k++) lo = s->items[j].bytes[k] < lo ? s->items[j].bytes[k] : lo;
+        for (int k = 0; k < s->items[j].n; k++)
+            lo = s->items[j].bytes[k] < lo ? s->items[j].bytes[k] : lo;
         min_bytes += lo;
     }
-    if (spec->budget_bits <= 0 || (size_t)floor(spec->budget_bits * (double)s->weights / 8) >= min_bytes) return true;
-    sup_error_plain("--budget-bits %g is below the smallest achievable %.4g bits per weight (every searched weight "
-                   "matrix at its smallest format%s)", spec->budget_bits, 8.0 * (double)min_bytes / (double)s->weights,
-                   s->fixed_bytes ? ", the others as --precision fixes them" : "");
+    if (spec->budget_bits <= 0 ||
+        (size_t)floor(spec->budget_bits * (double)s->weights / 8) >= min_bytes)
+        return true;
+    sup_error_plain("--budget-bits %g is below the smallest achievable %.4g bits per weight (every "
+                    "searched weight "
+                    "matrix at its smallest format%s)",
+                    spec->budget_bits, 8.0 * (double)min_bytes / (double)s->weights,
+                    s->fixed_bytes ? ", the others as --precision fixes them" : "");
     return false;
 }
 
@@ -181,13 +200,14 @@ static void apply_choice(search *s, const int *choice)
 
 static double bits_of(const search *s, const int *choice)
 {
-    return 8.0 * (double)(q_alloc_bytes(s->items, s->n_items, choice) + s->fixed_bytes) / (double)s->weights;
+    return 8.0 * (double)(q_alloc_bytes(s->items, s->n_items, choice) + s->fixed_bytes) /
+           (double)s->weights;
 }
 
 static bool same_format(const q_precision *a, const q_precision *b)
 {
-    return a->format == b->format && a->group == b->group && a->clip == b->clip && a->act8 == b->act8 &&
-           a->act_static == b->act_static && a->gptq == b->gptq;
+    return a->format == b->format && a->group == b->group && a->clip == b->clip &&
+           a->act8 == b->act8 && a->act_static == b->act_static && a->gptq == b->gptq;
 }
 
 /* The choices of a uniform format f (measured on every auto tensor); false
@@ -213,7 +233,9 @@ static bool uniform_fallback(search *s, int *choice, double *err, double *err_ad
     double best_pred = INFINITY;
     int *uni = sup_arena_alloc(s->c->tmp, sizeof(int) * (size_t)s->n_items);
     for (int k = 0; k < d0->n_cands; k++) {
-        if (!uniform_choice(s, &d0->cands[k].f, uni) || bits_of(s, uni) > s->c->g->selection->budget_bits) continue;
+        if (!uniform_choice(s, &d0->cands[k].f, uni) ||
+            bits_of(s, uni) > s->c->g->selection->budget_bits)
+            continue;
         double pred = q_alloc_error(s->items, s->n_items, uni);
         if (pred < best_pred) best_pred = pred, best = &d0->cands[k].f;
     }
@@ -225,7 +247,8 @@ static bool uniform_fallback(search *s, int *choice, double *err, double *err_ad
     if (!pass_sens_verify(s->c, s->config, &uerr, &uerr_add)) return false;
     if (uerr < *err) {
         memcpy(choice, uni, sizeof(int) * (size_t)s->n_items);
-        s->c->g->selection->note = sup_arena_printf(s->c->g->arena,
+        s->c->g->selection->note = sup_arena_printf(
+            s->c->g->arena,
             "uniform %s measured better than the allocation (%.4g against %.4g) and was kept",
             q_precision_name(s->c->g->arena, best), uerr, *err);
         *err = uerr, *err_add = uerr_add;
@@ -259,7 +282,8 @@ static bool repair(search *s, int *choice, double target_add, double *err, doubl
     ir_selection *sel = s->c->g->selection;
     int *next = sup_arena_alloc(s->c->tmp, sizeof(int) * (size_t)s->n_items);
     for (int round = 0; round < REPAIR_ROUNDS && *err > sel->max_error; round++) {
-        target_add *= fmin(0.9, *err_add > 0 ? pass_sens_additive_target(s->c, sel->max_error) / *err_add : 0.5);
+        target_add *= fmin(
+            0.9, *err_add > 0 ? pass_sens_additive_target(s->c, sel->max_error) / *err_add : 0.5);
         q_allocate(s->items, s->n_items, 0, target_add, next);
         if (!memcmp(next, choice, sizeof(int) * (size_t)s->n_items)) {
             if (!upgrade_one(s, next)) break;
@@ -267,8 +291,9 @@ static bool repair(search *s, int *choice, double target_add, double *err, doubl
         memcpy(choice, next, sizeof(int) * (size_t)s->n_items);
         apply_choice(s, choice);
         if (!pass_sens_verify(s->c, s->config, err, err_add)) return false;
-        sel->note = sup_arena_printf(s->c->g->arena, "repaired in %d round%s: the first allocation missed --max-error",
-                                    round + 1, round ? "s" : "");
+        sel->note = sup_arena_printf(
+            s->c->g->arena, "repaired in %d round%s: the first allocation missed --max-error",
+            round + 1, round ? "s" : "");
     }
     return true;
 }
@@ -285,20 +310,29 @@ static bool allocate(search *s, const pass_spec *spec)
     } else {
         target_add = pass_sens_additive_target(c, spec->max_error) - sel->fixed_error;
         if (target_add <= 0 || !q_allocate(s->items, s->n_items, 0, target_add, choice)) {
-            fprintf(stderr, "qmc: warning: --max-error %g cannot be met: the predicted error stays above it; "
-                            "choosing the least error\n", spec->max_error);
+            fprintf(
+                stderr,
+                "qmc: warning: --max-error %g cannot be met: the predicted error stays above it; "
+                "choosing the least error\n",
+                spec->max_error);
             q_allocate(s->items, s->n_items, 0, 0, choice);
         }
     }
-    sel->predicted_error = pass_sens_user_from_additive(c, q_alloc_error(s->items, s->n_items, choice) + sel->fixed_error);
+    sel->predicted_error = pass_sens_user_from_additive(
+        c, q_alloc_error(s->items, s->n_items, choice) + sel->fixed_error);
     apply_choice(s, choice);
     double err, err_add;
     if (!pass_sens_verify(c, s->config, &err, &err_add)) return false;
     if (spec->budget_bits > 0 && !uniform_fallback(s, choice, &err, &err_add)) return false;
-    if (spec->max_error > 0 && err > spec->max_error && !repair(s, choice, target_add, &err, &err_add)) return false;
+    if (spec->max_error > 0 && err > spec->max_error &&
+        !repair(s, choice, target_add, &err, &err_add))
+        return false;
     if (spec->max_error > 0 && err > spec->max_error)
-        fprintf(stderr, "qmc: warning: the chosen formats give output error %.4g on the calibration set, above "
-                        "--max-error %g\n", err, spec->max_error);
+        fprintf(
+            stderr,
+            "qmc: warning: the chosen formats give output error %.4g on the calibration set, above "
+            "--max-error %g\n",
+            err, spec->max_error);
     sel->calib_error = err;
     apply_choice(s, choice);
     return true;
@@ -323,8 +357,8 @@ static const char *metric_name(const ir_graph *g)
     return logits == g->n_outputs ? "kl" : logits ? "mixed" : "rel_rms";
 }
 
-static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_data *data, const q_precision *act,
-                        sup_arena *tmp)
+static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_data *data,
+                        const q_precision *act, sup_arena *tmp)
 {
     ir_selection *sel = g->selection;
     pass_sens c;
@@ -334,8 +368,10 @@ static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_dat
     sup_progress_begin(&pr, "quantizing candidates");
     for (int i = 0; i < c.n_t && ok; i++) {
         pass_sens_tensor *t = &c.t[i];
-        if (t->automatic) pass_sens_list_candidates(g, t->d, act);
-        else pass_sens_fixed_candidate(g, t);
+        if (t->automatic)
+            pass_sens_list_candidates(g, t->d, act);
+        else
+            pass_sens_fixed_candidate(g, t);
         ok = pass_sens_prepare_candidates(&c, t->d, t->orig);
         if (t->automatic) pass_sens_choose_measured(t->d);
         sup_progress_update(&pr, i + 1, c.n_t);
@@ -351,8 +387,10 @@ static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_dat
     if (ok) {
         fill_errors(&s);
         sel->fixed_error = pass_sens_additive(&c, c.base);
-        if (s.n_items) ok = allocate(&s, spec);
-        else ok = pass_sens_verify(&c, s.config, &sel->calib_error, &(double){0});
+        if (s.n_items)
+            ok = allocate(&s, spec);
+        else
+            ok = pass_sens_verify(&c, s.config, &sel->calib_error, &(double){0});
     }
     if (ok) commit(&s);
     return ok;
@@ -362,7 +400,8 @@ bool pass_select_auto(ir_graph *g, const pass_spec *spec, const pass_calib_data 
 {
     ir_selection *sel = g->selection;
     if (!g->calib) {
-        sup_error_plain("--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on");
+        sup_error_plain(
+            "--precision auto needs --calib NAME=FILE.npy: calibration samples to measure on");
         return false;
     }
     if ((spec->budget_bits > 0) == (spec->max_error > 0)) {
@@ -408,7 +447,8 @@ bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data)
         for (int i = 0; i < c.n_t; i++) none[i] = -1;
         sel->sens_samples = pass_sens_count(&c, NULL);
         double e_add;
-        ok = pass_sens_measure(&c, sel->sens_samples, none) && pass_sens_verify(&c, s.config, &sel->calib_error, &e_add);
+        ok = pass_sens_measure(&c, sel->sens_samples, none) &&
+             pass_sens_verify(&c, s.config, &sel->calib_error, &e_add);
         if (ok) commit(&s);
     }
     sup_arena_free(&tmp);

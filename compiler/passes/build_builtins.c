@@ -30,7 +30,8 @@ static bool axis_arg(const pass_value *v, int rank, int *out)
     int64_t ax = 0;
     if (!pass_build_want_int(v, "the axis", &ax)) return false;
     if (ax < -rank || ax >= rank)
-        return pass_build_fail(v->loc, "axis %lld is out of range for a tensor of %d dimensions", (long long)ax, rank);
+        return pass_build_fail(v->loc, "axis %lld is out of range for a tensor of %d dimensions",
+                               (long long)ax, rank);
     *out = (int)(ax < 0 ? ax + rank : ax);
     return true;
 }
@@ -40,7 +41,11 @@ static bool build_linear(pass_builder *b, pass_call_args *a, pass_value *out)
     int32_t in[3];
     int n = a->v[2].kind == PASS_VAL_NONE ? 2 : 3;
     for (int i = 0; i < n; i++)
-        if (!pass_build_want_tensor(b, &a->v[i], i == 0 ? "the input" : i == 1 ? "the weight" : "the bias", &in[i]))
+        if (!pass_build_want_tensor(b, &a->v[i],
+                                    i == 0   ? "the input"
+                                    : i == 1 ? "the weight"
+                                             : "the bias",
+                                    &in[i]))
             return false;
     if (!tensor_result(b, IR_OP_LINEAR, in, n, a, NULL, out)) return false;
     /* name a linear after its weight, as a user would look for it */
@@ -64,11 +69,26 @@ static bool build_binary(pass_builder *b, pass_call_args *a, pass_value *out, ir
     return tensor_result(b, op, in, 2, a, NULL, out);
 }
 
-static bool build_matmul(pass_builder *b, pass_call_args *a, pass_value *out) { return build_binary(b, a, out, IR_OP_MATMUL); }
-static bool build_add(pass_builder *b, pass_call_args *a, pass_value *out) { return build_binary(b, a, out, IR_OP_ADD); }
-static bool build_sub(pass_builder *b, pass_call_args *a, pass_value *out) { return build_binary(b, a, out, IR_OP_SUB); }
-static bool build_mul(pass_builder *b, pass_call_args *a, pass_value *out) { return build_binary(b, a, out, IR_OP_MUL); }
-static bool build_div(pass_builder *b, pass_call_args *a, pass_value *out) { return build_binary(b, a, out, IR_OP_DIV); }
+static bool build_matmul(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    return build_binary(b, a, out, IR_OP_MATMUL);
+}
+static bool build_add(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    return build_binary(b, a, out, IR_OP_ADD);
+}
+static bool build_sub(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    return build_binary(b, a, out, IR_OP_SUB);
+}
+static bool build_mul(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    return build_binary(b, a, out, IR_OP_MUL);
+}
+static bool build_div(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    return build_binary(b, a, out, IR_OP_DIV);
+}
 
 static bool build_unary(pass_builder *b, pass_call_args *a, pass_value *out, ir_op op)
 {
@@ -77,10 +97,22 @@ static bool build_unary(pass_builder *b, pass_call_args *a, pass_value *out, ir_
     return tensor_result(b, op, &x, 1, a, NULL, out);
 }
 
-static bool build_relu(pass_builder *b, pass_call_args *a, pass_value *out) { return build_unary(b, a, out, IR_OP_RELU); }
-static bool build_gelu(pass_builder *b, pass_call_args *a, pass_value *out) { return build_unary(b, a, out, IR_OP_GELU); }
-static bool build_silu(pass_builder *b, pass_call_args *a, pass_value *out) { return build_unary(b, a, out, IR_OP_SILU); }
-static bool build_tanh(pass_builder *b, pass_call_args *a, pass_value *out) { return build_unary(b, a, out, IR_OP_TANH); }
+static bool build_relu(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    return build_unary(b, a, out, IR_OP_RELU);
+}
+static bool build_gelu(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    return build_unary(b, a, out, IR_OP_GELU);
+}
+static bool build_silu(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    return build_unary(b, a, out, IR_OP_SILU);
+}
+static bool build_tanh(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    return build_unary(b, a, out, IR_OP_TANH);
+}
 
 static bool build_softmax(pass_builder *b, pass_call_args *a, pass_value *out)
 {
@@ -97,7 +129,8 @@ static bool eps_arg(const pass_value *v, double dflt, float *out)
 {
     double eps = dflt;
     if (v->kind != PASS_VAL_NONE && !pass_build_want_number(v, "eps", &eps)) return false;
-    if (!(eps >= 0) || !isfinite(eps)) return pass_build_fail(v->loc, "eps must be a finite non-negative number");
+    if (!(eps >= 0) || !isfinite(eps))
+        return pass_build_fail(v->loc, "eps must be a finite non-negative number");
     *out = (float)eps;
     return true;
 }
@@ -106,8 +139,10 @@ static bool build_layernorm(pass_builder *b, pass_call_args *a, pass_value *out)
 {
     int32_t in[3];
     ir_attrs attr = {0};
-    if (!pass_build_want_tensor(b, &a->v[0], "the input", &in[0]) || !pass_build_want_tensor(b, &a->v[1], "the weight", &in[1]) ||
-        !pass_build_want_tensor(b, &a->v[2], "the bias", &in[2]) || !eps_arg(&a->v[3], 1e-5, &attr.eps))
+    if (!pass_build_want_tensor(b, &a->v[0], "the input", &in[0]) ||
+        !pass_build_want_tensor(b, &a->v[1], "the weight", &in[1]) ||
+        !pass_build_want_tensor(b, &a->v[2], "the bias", &in[2]) ||
+        !eps_arg(&a->v[3], 1e-5, &attr.eps))
         return false;
     return tensor_result(b, IR_OP_LAYERNORM, in, 3, a, &attr, out);
 }
@@ -116,7 +151,8 @@ static bool build_rmsnorm(pass_builder *b, pass_call_args *a, pass_value *out)
 {
     int32_t in[2];
     ir_attrs attr = {0};
-    if (!pass_build_want_tensor(b, &a->v[0], "the input", &in[0]) || !pass_build_want_tensor(b, &a->v[1], "the weight", &in[1]) ||
+    if (!pass_build_want_tensor(b, &a->v[0], "the input", &in[0]) ||
+        !pass_build_want_tensor(b, &a->v[1], "the weight", &in[1]) ||
         !eps_arg(&a->v[2], 1e-6, &attr.eps))
         return false;
     return tensor_result(b, IR_OP_RMSNORM, in, 2, a, &attr, out);
@@ -125,15 +161,18 @@ static bool build_rmsnorm(pass_builder *b, pass_call_args *a, pass_value *out)
 static bool build_embedding(pass_builder *b, pass_call_args *a, pass_value *out)
 {
     int32_t in[2];
-    if (!pass_build_want_tensor(b, &a->v[0], "the table", &in[0]) || !pass_build_want_tensor(b, &a->v[1], "the indices", &in[1]))
+    if (!pass_build_want_tensor(b, &a->v[0], "the table", &in[0]) ||
+        !pass_build_want_tensor(b, &a->v[1], "the indices", &in[1]))
         return false;
     return tensor_result(b, IR_OP_EMBEDDING, in, 2, a, NULL, out);
 }
 
 static bool int_list(const pass_value *v, const char *what, int64_t *out, int *n)
 {
-    if (v->kind != PASS_VAL_LIST) return pass_build_fail(v->loc, "%s must be a list of integers like [2, 64]", what);
-    if (v->n_items > IR_MAX_RANK) return pass_build_fail(v->loc, "%s has more than %d entries", what, IR_MAX_RANK);
+    if (v->kind != PASS_VAL_LIST)
+        return pass_build_fail(v->loc, "%s must be a list of integers like [2, 64]", what);
+    if (v->n_items > IR_MAX_RANK)
+        return pass_build_fail(v->loc, "%s has more than %d entries", what, IR_MAX_RANK);
     for (int i = 0; i < v->n_items; i++)
         if (!pass_build_want_int(&v->items[i], what, &out[i])) return false;
     *n = v->n_items;
@@ -145,18 +184,27 @@ static bool build_reshape(pass_builder *b, pass_call_args *a, pass_value *out)
     int32_t x;
     int64_t dims[IR_MAX_RANK];
     int n = 0, infer = -1;
-    if (!pass_build_want_tensor(b, &a->v[0], "the input", &x) || !int_list(&a->v[1], "the new shape", dims, &n))
+    if (!pass_build_want_tensor(b, &a->v[0], "the input", &x) ||
+        !int_list(&a->v[1], "the new shape", dims, &n))
         return false;
     int64_t known = 1, total = ir_node_count(&b->g->nodes[x]);
     for (int i = 0; i < n; i++) {
-        if (dims[i] == -1 && infer < 0) { infer = i; continue; }
-        if (dims[i] < 1) return pass_build_fail(a->v[1].items[i].loc, "a dimension must be positive (or one -1)");
+        if (dims[i] == -1 && infer < 0) {
+            infer = i;
+            continue;
+        }
+        if (dims[i] < 1)
+            return pass_build_fail(a->v[1].items[i].loc,
+                                   "a dimension must be positive (or one -1)");
         if (__builtin_mul_overflow(known, dims[i], &known) || known > IR_MAX_ELEMENTS)
-            return pass_build_fail(a->v[1].loc, "the new shape has more than %lld elements", (long long)IR_MAX_ELEMENTS);
+            return pass_build_fail(a->v[1].loc, "the new shape has more than %lld elements",
+                                   (long long)IR_MAX_ELEMENTS);
     }
     if (infer >= 0) {
-        if (total % known) return pass_build_fail(a->v[1].loc, "cannot infer the -1 dimension: %lld elements do not divide by %lld",
-                                       (long long)total, (long long)known);
+        if (total % known)
+            return pass_build_fail(
+                a->v[1].loc, "cannot infer the -1 dimension: %lld elements do not divide by %lld",
+                (long long)total, (long long)known);
         dims[infer] = total / known;
     }
     int32_t idx = ir_add_node(b->g, IR_OP_RESHAPE, &x, 1, a->call->loc);
@@ -183,7 +231,9 @@ static bool build_transpose(pass_builder *b, pass_call_args *a, pass_value *out)
     } else {
         if (!int_list(&a->v[1], "the permutation", attr.perm, &n)) return false;
         if (n != rank)
-            return pass_build_fail(a->v[1].loc, "the permutation has %d entries but the tensor has %d dimensions", n, rank);
+            return pass_build_fail(
+                a->v[1].loc, "the permutation has %d entries but the tensor has %d dimensions", n,
+                rank);
         for (int i = 0; i < n; i++)
             if (attr.perm[i] < 0) attr.perm[i] += rank;
     }
@@ -196,7 +246,8 @@ static bool build_slice(pass_builder *b, pass_call_args *a, pass_value *out)
     ir_attrs attr = {0};
     if (!pass_build_want_tensor(b, &a->v[0], "the input", &x)) return false;
     const ir_node *n = &b->g->nodes[x];
-    if (!axis_arg(&a->v[1], n->rank, &attr.axis) || !pass_build_want_int(&a->v[2], "the start", &attr.start) ||
+    if (!axis_arg(&a->v[1], n->rank, &attr.axis) ||
+        !pass_build_want_int(&a->v[2], "the start", &attr.start) ||
         !pass_build_want_int(&a->v[3], "the end", &attr.end))
         return false;
     int64_t dim = n->shape[attr.axis];
@@ -212,7 +263,8 @@ static bool build_concat(pass_builder *b, pass_call_args *a, pass_value *out)
     if (n == 1 && items[0].kind == PASS_VAL_LIST) n = items[0].n_items, items = items[0].items;
     if (n < 1) return pass_build_fail(a->call->loc, "concat needs at least one tensor");
     int32_t in[PASS_MAX_ARGS];
-    if (n > PASS_MAX_ARGS) return pass_build_fail(a->call->loc, "concat takes at most %d tensors", PASS_MAX_ARGS);
+    if (n > PASS_MAX_ARGS)
+        return pass_build_fail(a->call->loc, "concat takes at most %d tensors", PASS_MAX_ARGS);
     for (int i = 0; i < n; i++)
         if (!pass_build_want_tensor(b, &items[i], "an operand of concat", &in[i])) return false;
     ir_attrs attr = {0};
@@ -230,18 +282,24 @@ static bool build_attention(pass_builder *b, pass_call_args *a, pass_value *out)
     int32_t in[3];
     ir_attrs attr = {.heads = 1};
     for (int i = 0; i < 3; i++)
-        if (!pass_build_want_tensor(b, &a->v[i], i == 0 ? "q" : i == 1 ? "k" : "v", &in[i])) return false;
+        if (!pass_build_want_tensor(b, &a->v[i], i == 0 ? "q" : i == 1 ? "k" : "v", &in[i]))
+            return false;
     int64_t heads = 1;
-    if (a->v[3].kind != PASS_VAL_NONE && !pass_build_want_int(&a->v[3], "heads", &heads)) return false;
-    if (heads < 1 || heads > 4096) return pass_build_fail(a->v[3].loc, "heads must be between 1 and 4096");
+    if (a->v[3].kind != PASS_VAL_NONE && !pass_build_want_int(&a->v[3], "heads", &heads))
+        return false;
+    if (heads < 1 || heads > 4096)
+        return pass_build_fail(a->v[3].loc, "heads must be between 1 and 4096");
     attr.heads = (int)heads;
     if (a->v[4].kind != PASS_VAL_NONE) {
-        if (a->v[4].kind != PASS_VAL_BOOL) return pass_build_fail(a->v[4].loc, "causal must be true or false");
+        if (a->v[4].kind != PASS_VAL_BOOL)
+            return pass_build_fail(a->v[4].loc, "causal must be true or false");
         attr.causal = a->v[4].i != 0;
     }
     const ir_node *q = &b->g->nodes[in[0]];
-    double scale = q->rank == 2 && q->shape[1] % heads == 0 ? 1.0 / sqrt((double)(q->shape[1] / heads)) : 1.0;
-    if (a->v[5].kind != PASS_VAL_NONE && !pass_build_want_number(&a->v[5], "scale", &scale)) return false;
+    double scale =
+        q->rank == 2 && q->shape[1] % heads == 0 ? 1.0 / sqrt((double)(q->shape[1] / heads)) : 1.0;
+    if (a->v[5].kind != PASS_VAL_NONE && !pass_build_want_number(&a->v[5], "scale", &scale))
+        return false;
     attr.scale = (float)scale;
     return tensor_result(b, IR_OP_ATTENTION, in, 3, a, &attr, out);
 }
@@ -302,7 +360,8 @@ const char *pass_builtin_signature(const pass_builtin *bi, char *buf, size_t siz
 {
     int np = pass_builtin_n_params(bi);
     size_t n = (size_t)snprintf(buf, size, "%s(", bi->name);
-    if (bi->variadic && n < size) n += (size_t)snprintf(buf + n, size - n, "tensors...%s", np ? ", " : "");
+    if (bi->variadic && n < size)
+        n += (size_t)snprintf(buf + n, size - n, "tensors...%s", np ? ", " : "");
     for (int k = 0; k < np && n < size; k++)
         n += (size_t)snprintf(buf + n, size - n, "%s%s%s", k ? ", " : "", bi->params[k],
                               k >= bi->n_required ? "=..." : "");
@@ -313,6 +372,7 @@ const char *pass_builtin_signature(const pass_builtin *bi, char *buf, size_t siz
 int pass_builtin_names(const char **names, int max)
 {
     int n = 0;
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0] && n < max; i++) names[n++] = builtins[i].name;
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0] && n < max; i++)
+        names[n++] = builtins[i].name;
     return n;
 }

@@ -49,7 +49,7 @@ struct pass_scope {
     scope *parent;
 };
 
-static const char *const precision_names[] = {"f32",     "int8",    "int4",   "int4g64",
+static const char *const precision_names[] = {"f32",      "int8",    "int4",   "int4g64",
                                               "int4g128", "fp8e4m3", "fp8e5m2"};
 
 /* ---- scopes ------------------------------------------------------------- */
@@ -118,7 +118,8 @@ static void name_new_nodes(pass_builder *b, int32_t first, int32_t result, const
     for (int32_t i = first; i < b->g->n_nodes; i++) {
         ir_node *n = &b->g->nodes[i];
         if (n->name) continue;
-        const char *base = i == result ? var : sup_arena_printf(b->arena, "%s.%s", var, ir_op_name(n->op));
+        const char *base =
+            i == result ? var : sup_arena_printf(b->arena, "%s.%s", var, ir_op_name(n->op));
         if (b->context) base = sup_arena_printf(b->arena, "%s/%s", b->context, base);
         n->name = pass_build_unique_name(b, base);
     }
@@ -127,7 +128,8 @@ static void name_new_nodes(pass_builder *b, int32_t first, int32_t result, const
 /* ---- expressions -------------------------------------------------------- */
 
 static bool eval(pass_builder *b, scope *s, const fe_node *e, pass_value *out);
-static bool run_stmts(pass_builder *b, scope *s, const fe_list *body, pass_value *ret, bool *returned);
+static bool run_stmts(pass_builder *b, scope *s, const fe_list *body, pass_value *ret,
+                      bool *returned);
 
 static bool check_annotation(pass_builder *b, const fe_node *e, pass_value *v)
 {
@@ -135,11 +137,13 @@ static bool check_annotation(pass_builder *b, const fe_node *e, pass_value *v)
     for (size_t i = 0; i < sizeof precision_names / sizeof precision_names[0]; i++) {
         if (strcmp(a, precision_names[i]) != 0) continue;
         if (v->kind != PASS_VAL_TENSOR || b->g->nodes[v->node].op != IR_OP_WEIGHT)
-            return pass_build_fail(e->loc, "the precision annotation '@%s' applies to a weight, not to %s", a,
-                        v->kind == PASS_VAL_TENSOR ? "a computed tensor" : pass_build_kind_name(v->kind));
+            return pass_build_fail(
+                e->loc, "the precision annotation '@%s' applies to a weight, not to %s", a,
+                v->kind == PASS_VAL_TENSOR ? "a computed tensor" : pass_build_kind_name(v->kind));
         ir_node *w = &b->g->nodes[v->node];
         if (w->precision && strcmp(w->precision, a) != 0) {
-            pass_build_fail(e->loc, "weight '%s' is annotated both '@%s' and '@%s'", w->name, w->precision, a);
+            pass_build_fail(e->loc, "weight '%s' is annotated both '@%s' and '@%s'", w->name,
+                            w->precision, a);
             sup_note(w->precision_loc, "the first annotation is here");
             return false;
         }
@@ -149,10 +153,15 @@ static bool check_annotation(pass_builder *b, const fe_node *e, pass_value *v)
     }
     if (strcmp(a, "logits") == 0)
         return pass_build_fail(e->loc, "'@logits' marks an output declaration, not an expression");
-    const char *best = rt_closest(a, precision_names, sizeof precision_names / sizeof precision_names[0]);
-    if (best) return pass_build_fail(e->loc, "unknown annotation '@%s'; did you mean '@%s'?", a, best);
-    return pass_build_fail(e->loc, "unknown annotation '@%s' (precisions: f32, int8, int4, int4g64, int4g128, "
-                        "fp8e4m3, fp8e5m2)", a);
+    const char *best =
+        rt_closest(a, precision_names, sizeof precision_names / sizeof precision_names[0]);
+    if (best)
+        return pass_build_fail(e->loc, "unknown annotation '@%s'; did you mean '@%s'?", a, best);
+    return pass_build_fail(
+        e->loc,
+        "unknown annotation '@%s' (precisions: f32, int8, int4, int4g64, int4g128, "
+        "fp8e4m3, fp8e5m2)",
+        a);
 }
 
 /* Renders a path's segments with interpolations evaluated ("blocks.0.fc1"). */
@@ -167,11 +176,18 @@ static bool path_string(pass_builder *b, scope *s, const fe_node *path, int from
         if (i > from) fputc('.', f);
         for (int j = 0; ok && j < seg->list.count; j++) {
             const fe_node *part = seg->list.items[j];
-            if (part->kind == FE_PART_NAME) { fputs(part->str, f); continue; }
-            if (part->kind == FE_PART_INT) { fprintf(f, "%lld", (long long)part->ival); continue; }
+            if (part->kind == FE_PART_NAME) {
+                fputs(part->str, f);
+                continue;
+            }
+            if (part->kind == FE_PART_INT) {
+                fprintf(f, "%lld", (long long)part->ival);
+                continue;
+            }
             pass_value v;
             int64_t k = 0;
-            ok = eval(b, s, part->lhs, &v) && pass_build_want_int(&v, "an interpolated path segment", &k);
+            ok = eval(b, s, part->lhs, &v) &&
+                 pass_build_want_int(&v, "an interpolated path segment", &k);
             if (ok) fprintf(f, "%lld", (long long)k);
         }
     }
@@ -196,8 +212,11 @@ static bool unknown_name(pass_builder *b, scope *s, const char *name, sup_loc lo
     const char *best = rt_closest(name, cands, k);
     const char *what = dotted ? "weight" : "identifier";
     if (dotted && !b->g->weights)
-        return pass_build_fail(loc, "unknown weight '%s': the model has no weights file (add `weights \"FILE\"` to the "
-                         "model or pass --weights FILE)", name);
+        return pass_build_fail(
+            loc,
+            "unknown weight '%s': the model has no weights file (add `weights \"FILE\"` to the "
+            "model or pass --weights FILE)",
+            name);
     if (best) return pass_build_fail(loc, "unknown %s '%s'; did you mean '%s'?", what, name, best);
     return pass_build_fail(loc, "unknown %s '%s'", what, name);
 }
@@ -215,8 +234,9 @@ static bool eval_path(pass_builder *b, scope *s, const fe_node *e, pass_value *o
             return true;
         }
         if (x && x->v.kind != PASS_VAL_PREFIX)
-            return pass_build_fail(e->loc, "'%s' is %s, not a weight prefix, so '.' cannot follow it", x->name,
-                        pass_build_kind_name(x->v.kind));
+            return pass_build_fail(e->loc,
+                                   "'%s' is %s, not a weight prefix, so '.' cannot follow it",
+                                   x->name, pass_build_kind_name(x->v.kind));
         if (x) prefix = x->v.str;
     }
     char *tail;
@@ -238,7 +258,8 @@ static bool eval_path(pass_builder *b, scope *s, const fe_node *e, pass_value *o
     return unknown_name(b, s, rest, e->loc, e->list.count > 1 || prefix);
 }
 
-static bool scalar_arith(char op, const pass_value *l, const pass_value *r, sup_loc loc, pass_value *out)
+static bool scalar_arith(char op, const pass_value *l, const pass_value *r, sup_loc loc,
+                         pass_value *out)
 {
     memset(out, 0, sizeof *out);
     out->loc = loc;
@@ -251,8 +272,14 @@ static bool scalar_arith(char op, const pass_value *l, const pass_value *r, sup_
         case '*': overflow = __builtin_mul_overflow(a, c, &v); break;
         default:
             if (c == 0) return pass_build_fail(loc, "division by zero");
-            if (c == -1) { overflow = __builtin_sub_overflow(0, a, &v); break; }
-            if (a % c == 0) { v = a / c; break; }
+            if (c == -1) {
+                overflow = __builtin_sub_overflow(0, a, &v);
+                break;
+            }
+            if (a % c == 0) {
+                v = a / c;
+                break;
+            }
             out->kind = PASS_VAL_FLOAT;
             out->f = (double)a / (double)c;
             return true;
@@ -262,7 +289,8 @@ static bool scalar_arith(char op, const pass_value *l, const pass_value *r, sup_
         out->i = v;
         return true;
     }
-    double a = l->kind == PASS_VAL_INT ? (double)l->i : l->f, c = r->kind == PASS_VAL_INT ? (double)r->i : r->f;
+    double a = l->kind == PASS_VAL_INT ? (double)l->i : l->f,
+           c = r->kind == PASS_VAL_INT ? (double)r->i : r->f;
     out->kind = PASS_VAL_FLOAT;
     switch (op) {
     case '+': out->f = a + c; break;
@@ -275,7 +303,10 @@ static bool scalar_arith(char op, const pass_value *l, const pass_value *r, sup_
     return true;
 }
 
-static bool is_number(const pass_value *v) { return v->kind == PASS_VAL_INT || v->kind == PASS_VAL_FLOAT; }
+static bool is_number(const pass_value *v)
+{
+    return v->kind == PASS_VAL_INT || v->kind == PASS_VAL_FLOAT;
+}
 
 static bool eval_binary(pass_builder *b, scope *s, const fe_node *e, pass_value *out)
 {
@@ -286,7 +317,9 @@ static bool eval_binary(pass_builder *b, scope *s, const fe_node *e, pass_value 
     static const ir_op irops[] = {IR_OP_ADD, IR_OP_SUB, IR_OP_MUL, IR_OP_DIV};
     int32_t in[2];
     const char *what = "an operand of an arithmetic operator";
-    if (!pass_build_want_tensor(b, &l, what, &in[0]) || !pass_build_want_tensor(b, &r, what, &in[1])) return false;
+    if (!pass_build_want_tensor(b, &l, what, &in[0]) ||
+        !pass_build_want_tensor(b, &r, what, &in[1]))
+        return false;
     ir_op op = irops[strchr(ops, e->op) - ops];
     memset(out, 0, sizeof *out);
     out->kind = PASS_VAL_TENSOR;
@@ -296,7 +329,8 @@ static bool eval_binary(pass_builder *b, scope *s, const fe_node *e, pass_value 
 }
 
 /* Matches positional and keyword arguments to the builtin's parameters. */
-static bool bind_builtin_args(pass_builder *b, scope *s, const pass_builtin *bi, const fe_node *call, pass_call_args *a)
+static bool bind_builtin_args(pass_builder *b, scope *s, const pass_builtin *bi,
+                              const fe_node *call, pass_call_args *a)
 {
     int np = pass_builtin_n_params(bi), pos = 0;
     bool seen_kwarg = false;
@@ -305,17 +339,21 @@ static bool bind_builtin_args(pass_builder *b, scope *s, const pass_builtin *bi,
     for (int i = 0; i < call->list.count; i++) {
         const fe_node *arg = call->list.items[i];
         if (arg->kind != FE_KWARG) {
-            if (seen_kwarg) return pass_build_fail(arg->loc, "a positional argument cannot follow a keyword argument");
+            if (seen_kwarg)
+                return pass_build_fail(arg->loc,
+                                       "a positional argument cannot follow a keyword argument");
             if (bi->variadic) {
-                if (a->n_variadic == PASS_MAX_ARGS) return pass_build_fail(arg->loc, "too many arguments");
+                if (a->n_variadic == PASS_MAX_ARGS)
+                    return pass_build_fail(arg->loc, "too many arguments");
                 if (!eval(b, s, arg, &a->variadic[a->n_variadic++])) return false;
                 pos++;
                 continue;
             }
             if (pos >= np) {
                 char sig[160];
-                return pass_build_fail(arg->loc, "%s takes at most %d argument%s: %s", bi->name, np, np == 1 ? "" : "s",
-                            pass_builtin_signature(bi, sig, sizeof sig));
+                return pass_build_fail(arg->loc, "%s takes at most %d argument%s: %s", bi->name, np,
+                                       np == 1 ? "" : "s",
+                                       pass_builtin_signature(bi, sig, sizeof sig));
             }
             if (!eval(b, s, arg, &a->v[pos++])) return false;
             continue;
@@ -325,7 +363,9 @@ static bool bind_builtin_args(pass_builder *b, scope *s, const pass_builtin *bi,
         while (k < np && strcmp(bi->params[k], arg->name) != 0) k++;
         if (k == np) {
             const char *best = rt_closest(arg->name, bi->params, np);
-            if (best) return pass_build_fail(arg->loc, "%s has no parameter '%s'; did you mean '%s'?", bi->name, arg->name, best);
+            if (best)
+                return pass_build_fail(arg->loc, "%s has no parameter '%s'; did you mean '%s'?",
+                                       bi->name, arg->name, best);
             return pass_build_fail(arg->loc, "%s has no parameter '%s'", bi->name, arg->name);
         }
         if (a->v[k].kind != PASS_VAL_NONE || (!bi->variadic && k < pos))
@@ -336,7 +376,7 @@ static bool bind_builtin_args(pass_builder *b, scope *s, const pass_builtin *bi,
         if (a->v[k].kind == PASS_VAL_NONE) {
             char sig[160];
             return pass_build_fail(call->loc, "%s needs argument '%s': %s", bi->name, bi->params[k],
-                        pass_builtin_signature(bi, sig, sizeof sig));
+                                   pass_builtin_signature(bi, sig, sizeof sig));
         }
     return true;
 }
@@ -350,18 +390,21 @@ static const fe_node *find_def(pass_builder *b, const char *name)
 
 /* Inlines a user function: binds its parameters in a fresh scope whose
  * parent is the globals, runs the body, returns the `return` value. */
-static bool call_def(pass_builder *b, scope *s, const fe_node *def, const fe_node *call, pass_value *out)
+static bool call_def(pass_builder *b, scope *s, const fe_node *def, const fe_node *call,
+                     pass_value *out)
 {
     int np = def->list.count;
     if (call->list.count != np) {
-        pass_build_fail(call->loc, "'%s' takes %d argument%s but %d %s given", def->name, np, np == 1 ? "" : "s",
-             call->list.count, call->list.count == 1 ? "was" : "were");
+        pass_build_fail(call->loc, "'%s' takes %d argument%s but %d %s given", def->name, np,
+                        np == 1 ? "" : "s", call->list.count,
+                        call->list.count == 1 ? "was" : "were");
         sup_note(def->loc, "'%s' is defined here", def->name);
         return false;
     }
     if (b->depth >= MAX_CALL_DEPTH) {
-        pass_build_fail(call->loc, "calls to functions nest more than %d deep; does '%s' call itself?", MAX_CALL_DEPTH,
-             def->name);
+        pass_build_fail(call->loc,
+                        "calls to functions nest more than %d deep; does '%s' call itself?",
+                        MAX_CALL_DEPTH, def->name);
         sup_note(b->outer_call, "the outermost of these calls is here");
         return false;
     }
@@ -384,7 +427,8 @@ static bool call_def(pass_builder *b, scope *s, const fe_node *def, const fe_nod
         int32_t first = b->g->n_nodes;
         ok = run_stmts(b, &inner, &def->body, out, &returned);
         /* the return expression's nodes are named after the function */
-        if (ok && returned) name_new_nodes(b, first, out->kind == PASS_VAL_TENSOR ? out->node : -1, def->name);
+        if (ok && returned)
+            name_new_nodes(b, first, out->kind == PASS_VAL_TENSOR ? out->node : -1, def->name);
         b->depth--;
     }
     b->context = context;
@@ -410,7 +454,8 @@ static bool eval_call(pass_builder *b, scope *s, const fe_node *e, pass_value *o
         const char *best = rt_closest(e->name, names, n);
         sup_loc l = e->loc;
         l.len = (int)strlen(e->name);
-        if (best) return pass_build_fail(l, "unknown function '%s'; did you mean '%s'?", e->name, best);
+        if (best)
+            return pass_build_fail(l, "unknown function '%s'; did you mean '%s'?", e->name, best);
         return pass_build_fail(l, "unknown function '%s'", e->name);
     }
     pass_call_args a;
@@ -423,7 +468,8 @@ static bool eval(pass_builder *b, scope *s, const fe_node *e, pass_value *out)
     memset(out, 0, sizeof *out);
     out->loc = e->loc;
     if (++b->expressions > MAX_EXPRESSIONS)
-        return pass_build_fail(e->loc, "the model unrolls into more than %d expressions", MAX_EXPRESSIONS);
+        return pass_build_fail(e->loc, "the model unrolls into more than %d expressions",
+                               MAX_EXPRESSIONS);
     switch (e->kind) {
     case FE_INT: out->kind = PASS_VAL_INT, out->i = e->ival; return true;
     case FE_FLOAT: out->kind = PASS_VAL_FLOAT, out->f = e->fval; return true;
@@ -436,7 +482,8 @@ static bool eval(pass_builder *b, scope *s, const fe_node *e, pass_value *out)
         pass_value v;
         if (!eval(b, s, e->lhs, &v)) return false;
         if (v.kind == PASS_VAL_INT) {
-            if (__builtin_sub_overflow(0, v.i, &out->i)) return pass_build_fail(e->loc, "integer overflow in constant expression");
+            if (__builtin_sub_overflow(0, v.i, &out->i))
+                return pass_build_fail(e->loc, "integer overflow in constant expression");
             return out->kind = PASS_VAL_INT, true;
         }
         if (v.kind == PASS_VAL_FLOAT) return out->kind = PASS_VAL_FLOAT, out->f = -v.f, true;
@@ -454,8 +501,7 @@ static bool eval(pass_builder *b, scope *s, const fe_node *e, pass_value *out)
         for (int i = 0; i < e->list.count; i++)
             if (!eval(b, s, e->list.items[i], &out->items[i])) return false;
         return true;
-    case FE_ANNOT:
-        return eval(b, s, e->lhs, out) && check_annotation(b, e, out);
+    case FE_ANNOT: return eval(b, s, e->lhs, out) && check_annotation(b, e, out);
     case FE_KWARG: return pass_build_fail(e->loc, "a keyword argument is only allowed in a call");
     default: break;
     }
@@ -465,20 +511,27 @@ static bool eval(pass_builder *b, scope *s, const fe_node *e, pass_value *out)
 
 /* ---- statements --------------------------------------------------------- */
 
-static bool eval_type(pass_builder *b, scope *s, const fe_node *t, qmc_dtype *dtype, int *rank, int64_t *shape)
+static bool eval_type(pass_builder *b, scope *s, const fe_node *t, qmc_dtype *dtype, int *rank,
+                      int64_t *shape)
 {
     *dtype = rt_dtype_from_name(t->name);
     if (*dtype != QMC_DTYPE_F32 && *dtype != QMC_DTYPE_I32)
-        return pass_build_fail(t->loc, "unsupported dtype '%s' (inputs and outputs are f32 or i32)", t->name);
-    if (t->list.count > IR_MAX_RANK) return pass_build_fail(t->loc, "more than %d dimensions", IR_MAX_RANK);
+        return pass_build_fail(t->loc, "unsupported dtype '%s' (inputs and outputs are f32 or i32)",
+                               t->name);
+    if (t->list.count > IR_MAX_RANK)
+        return pass_build_fail(t->loc, "more than %d dimensions", IR_MAX_RANK);
     *rank = t->list.count;
     int64_t count = 1;
     for (int i = 0; i < t->list.count; i++) {
         pass_value v;
-        if (!eval(b, s, t->list.items[i], &v) || !pass_build_want_int(&v, "a dimension", &shape[i])) return false;
-        if (shape[i] < 1) return pass_build_fail(v.loc, "a dimension must be positive, not %lld", (long long)shape[i]);
+        if (!eval(b, s, t->list.items[i], &v) || !pass_build_want_int(&v, "a dimension", &shape[i]))
+            return false;
+        if (shape[i] < 1)
+            return pass_build_fail(v.loc, "a dimension must be positive, not %lld",
+                                   (long long)shape[i]);
         if (__builtin_mul_overflow(count, shape[i], &count) || count > IR_MAX_ELEMENTS)
-            return pass_build_fail(t->loc, "the type has more than %lld elements", (long long)IR_MAX_ELEMENTS);
+            return pass_build_fail(t->loc, "the type has more than %lld elements",
+                                   (long long)IR_MAX_ELEMENTS);
     }
     return true;
 }
@@ -486,17 +539,20 @@ static bool eval_type(pass_builder *b, scope *s, const fe_node *t, qmc_dtype *dt
 static bool declare_input(pass_builder *b, scope *s, const fe_node *st)
 {
     ir_graph *g = b->g;
-    if (scope_find_local(s, st->name)) return pass_build_fail(st->loc, "'%s' is already defined", st->name);
+    if (scope_find_local(s, st->name))
+        return pass_build_fail(st->loc, "'%s' is already defined", st->name);
     ir_port p = {.name = st->name, .loc = st->loc};
     if (!eval_type(b, s, st->type, &p.dtype, &p.rank, p.shape)) return false;
-    if (st->list.count) return pass_build_fail(st->list.items[0]->loc, "inputs take no annotations");
+    if (st->list.count)
+        return pass_build_fail(st->list.items[0]->loc, "inputs take no annotations");
     p.node = ir_add_node(g, IR_OP_INPUT, NULL, 0, st->loc);
     ir_node *n = &g->nodes[p.node];
     n->name = pass_build_unique_name(b, st->name);
     n->dtype = p.dtype;
     n->rank = p.rank;
     memcpy(n->shape, p.shape, sizeof n->shape);
-    g->inputs = sup_arena_grow(b->arena, g->inputs, (size_t)g->n_inputs, (size_t)g->n_inputs + 1, sizeof p);
+    g->inputs =
+        sup_arena_grow(b->arena, g->inputs, (size_t)g->n_inputs, (size_t)g->n_inputs + 1, sizeof p);
     g->inputs[g->n_inputs++] = p;
     pass_value v = {.kind = PASS_VAL_TENSOR, .node = p.node, .loc = st->loc};
     scope_bind(s, st->name, v, st->loc)->is_input = true;
@@ -507,22 +563,27 @@ static bool declare_output(pass_builder *b, scope *s, const fe_node *st)
 {
     ir_graph *g = b->g;
     for (int i = 0; i < g->n_outputs; i++)
-        if (strcmp(g->outputs[i].name, st->name) == 0) return pass_build_fail(st->loc, "output '%s' is declared twice", st->name);
+        if (strcmp(g->outputs[i].name, st->name) == 0)
+            return pass_build_fail(st->loc, "output '%s' is declared twice", st->name);
     ir_port p = {.name = st->name, .loc = st->loc, .node = -1};
     if (!eval_type(b, s, st->type, &p.dtype, &p.rank, p.shape)) return false;
     if (p.dtype != QMC_DTYPE_F32)
-        return pass_build_fail(st->type->loc, "output '%s' is declared %s, but outputs are f32 tensors", st->name,
-                    qmc_dtype_name(p.dtype));
+        return pass_build_fail(st->type->loc,
+                               "output '%s' is declared %s, but outputs are f32 tensors", st->name,
+                               qmc_dtype_name(p.dtype));
     for (int i = 0; i < st->list.count; i++) {
         const fe_node *an = st->list.items[i];
         if (strcmp(an->name, "logits") != 0) {
             if (rt_edit_distance(an->name, "logits") <= 2)
-                return pass_build_fail(an->loc, "unknown output annotation '@%s'; did you mean '@logits'?", an->name);
-            return pass_build_fail(an->loc, "unknown output annotation '@%s' (outputs take '@logits')", an->name);
+                return pass_build_fail(
+                    an->loc, "unknown output annotation '@%s'; did you mean '@logits'?", an->name);
+            return pass_build_fail(
+                an->loc, "unknown output annotation '@%s' (outputs take '@logits')", an->name);
         }
         p.logits = true;
     }
-    g->outputs = sup_arena_grow(b->arena, g->outputs, (size_t)g->n_outputs, (size_t)g->n_outputs + 1, sizeof p);
+    g->outputs = sup_arena_grow(b->arena, g->outputs, (size_t)g->n_outputs,
+                                (size_t)g->n_outputs + 1, sizeof p);
     g->outputs[g->n_outputs++] = p;
     return true;
 }
@@ -531,7 +592,8 @@ static bool assign(pass_builder *b, scope *s, const fe_node *st)
 {
     binding *old = scope_find(s, st->name);
     if (old && old->is_const) {
-        pass_build_fail(st->loc, "cannot assign to %s '%s'", old->is_loop ? "loop variable" : "constant", st->name);
+        pass_build_fail(st->loc, "cannot assign to %s '%s'",
+                        old->is_loop ? "loop variable" : "constant", st->name);
         sup_note(old->loc, "'%s' is defined here", st->name);
         return false;
     }
@@ -560,7 +622,8 @@ static bool define_const(pass_builder *b, scope *s, const fe_node *st)
     pass_value v;
     if (!eval(b, s, st->lhs, &v)) return false;
     if (v.kind != PASS_VAL_INT && v.kind != PASS_VAL_FLOAT && v.kind != PASS_VAL_BOOL)
-        return pass_build_fail(st->lhs->loc, "a constant must be a number or a boolean, not %s", pass_build_kind_name(v.kind));
+        return pass_build_fail(st->lhs->loc, "a constant must be a number or a boolean, not %s",
+                               pass_build_kind_name(v.kind));
     scope_bind(s, st->name, v, st->loc)->is_const = true;
     return true;
 }
@@ -574,11 +637,13 @@ static bool run_for(pass_builder *b, scope *s, const fe_node *st, pass_value *re
     int64_t trips;
     if (__builtin_sub_overflow(to, from, &trips) || trips > MAX_LOOP_TRIPS)
         return pass_build_fail(st->loc, "the loop runs more than %d times", MAX_LOOP_TRIPS);
-    if (scope_find(s, st->name)) return pass_build_fail(st->loc, "the loop variable '%s' shadows a name in use", st->name);
+    if (scope_find(s, st->name))
+        return pass_build_fail(st->loc, "the loop variable '%s' shadows a name in use", st->name);
     for (int64_t i = from; i < to && !*returned; i++) {
         /* each trip counts as a statement, so empty nested loops end too */
         if (++b->statements > MAX_STATEMENTS)
-            return pass_build_fail(st->loc, "the model unrolls into more than %d statements", MAX_STATEMENTS);
+            return pass_build_fail(st->loc, "the model unrolls into more than %d statements",
+                                   MAX_STATEMENTS);
         pass_value v = {.kind = PASS_VAL_INT, .i = i, .loc = st->loc};
         binding *x = scope_bind(s, st->name, v, st->loc);
         x->is_const = x->is_loop = true;
@@ -592,16 +657,21 @@ static bool run_stmt(pass_builder *b, scope *s, const fe_node *st, pass_value *r
 {
     bool in_model = b->depth == 0;
     if (++b->statements > MAX_STATEMENTS)
-        return pass_build_fail(st->loc, "the model unrolls into more than %d statements", MAX_STATEMENTS);
+        return pass_build_fail(st->loc, "the model unrolls into more than %d statements",
+                               MAX_STATEMENTS);
     if (b->g->n_nodes > MAX_NODES)
-        return pass_build_fail(st->loc, "the model unrolls into more than %d graph nodes", MAX_NODES);
+        return pass_build_fail(st->loc, "the model unrolls into more than %d graph nodes",
+                               MAX_NODES);
     switch (st->kind) {
     case FE_WEIGHTS:
-        if (!in_model) return pass_build_fail(st->loc, "'weights' belongs in the model, not in a function");
+        if (!in_model)
+            return pass_build_fail(st->loc, "'weights' belongs in the model, not in a function");
         return pass_build_open_weights(b, st);
     case FE_INPUT:
     case FE_OUTPUT:
-        if (!in_model) return pass_build_fail(st->loc, "'%s' belongs in the model, not in a function", fe_kind_name(st->kind));
+        if (!in_model)
+            return pass_build_fail(st->loc, "'%s' belongs in the model, not in a function",
+                                   fe_kind_name(st->kind));
         return st->kind == FE_INPUT ? declare_input(b, s, st) : declare_output(b, s, st);
     case FE_CONST: return define_const(b, s, st);
     case FE_ASSIGN: return assign(b, s, st);
@@ -616,10 +686,12 @@ static bool run_stmt(pass_builder *b, scope *s, const fe_node *st, pass_value *r
     return false;
 }
 
-static bool run_stmts(pass_builder *b, scope *s, const fe_list *body, pass_value *ret, bool *returned)
+static bool run_stmts(pass_builder *b, scope *s, const fe_list *body, pass_value *ret,
+                      bool *returned)
 {
     for (int i = 0; i < body->count; i++) {
-        if (*returned) return pass_build_fail(body->items[i]->loc, "statement after 'return' is never run");
+        if (*returned)
+            return pass_build_fail(body->items[i]->loc, "statement after 'return' is never run");
         if (!run_stmt(b, s, body->items[i], ret, returned)) return false;
     }
     return true;
@@ -631,22 +703,26 @@ static bool run_stmts(pass_builder *b, scope *s, const fe_list *body, pass_value
 static bool bind_outputs(pass_builder *b, scope *s, const fe_node *model)
 {
     ir_graph *g = b->g;
-    if (g->n_outputs == 0) return pass_build_fail(model->loc, "model '%s' declares no outputs", model->name);
+    if (g->n_outputs == 0)
+        return pass_build_fail(model->loc, "model '%s' declares no outputs", model->name);
     for (int i = 0; i < g->n_outputs; i++) {
         ir_port *p = &g->outputs[i];
         binding *x = scope_find_local(s, p->name);
         if (!x) return pass_build_fail(p->loc, "output '%s' is never assigned", p->name);
         if (x->v.kind != PASS_VAL_TENSOR) {
-            pass_build_fail(x->v.loc, "output '%s' must be a tensor, not %s", p->name, pass_build_kind_name(x->v.kind));
+            pass_build_fail(x->v.loc, "output '%s' must be a tensor, not %s", p->name,
+                            pass_build_kind_name(x->v.kind));
             sup_note(p->loc, "'%s' is declared here", p->name);
             return false;
         }
         const ir_node *n = &g->nodes[x->v.node];
-        if (n->dtype != p->dtype || n->rank != p->rank || memcmp(n->shape, p->shape, sizeof p->shape[0] * (size_t)p->rank)) {
+        if (n->dtype != p->dtype || n->rank != p->rank ||
+            memcmp(n->shape, p->shape, sizeof p->shape[0] * (size_t)p->rank)) {
             char want[RT_SHAPE_STR_MAX], have[RT_SHAPE_STR_MAX];
-            pass_build_fail(x->v.loc, "output '%s' is declared %s but is assigned a value of shape %s", p->name,
-                 rt_shape_str(p->dtype, p->rank, p->shape, want, sizeof want),
-                 rt_shape_str(n->dtype, n->rank, n->shape, have, sizeof have));
+            pass_build_fail(x->v.loc,
+                            "output '%s' is declared %s but is assigned a value of shape %s",
+                            p->name, rt_shape_str(p->dtype, p->rank, p->shape, want, sizeof want),
+                            rt_shape_str(n->dtype, n->rank, n->shape, have, sizeof have));
             sup_note(p->loc, "'%s' is declared here", p->name);
             return false;
         }
@@ -662,15 +738,21 @@ static bool collect_items(pass_builder *b, const fe_node *file, const fe_node **
     for (int i = 0; i < file->body.count; i++) {
         const fe_node *it = file->body.items[i];
         if (it->kind == FE_MODEL) {
-            if (*model) return pass_build_fail(it->loc, "a file holds one model; '%s' is the second", it->name);
+            if (*model)
+                return pass_build_fail(it->loc, "a file holds one model; '%s' is the second",
+                                       it->name);
             *model = it;
         } else if (it->kind == FE_DEF) {
-            if (pass_builtin_find(it->name)) return pass_build_fail(it->loc, "'%s' is a built-in operation and cannot be redefined", it->name);
-            if (find_def(b, it->name)) return pass_build_fail(it->loc, "function '%s' is defined twice", it->name);
+            if (pass_builtin_find(it->name))
+                return pass_build_fail(
+                    it->loc, "'%s' is a built-in operation and cannot be redefined", it->name);
+            if (find_def(b, it->name))
+                return pass_build_fail(it->loc, "function '%s' is defined twice", it->name);
             for (int p = 0; p < it->list.count; p++)
                 for (int q = 0; q < p; q++)
                     if (strcmp(it->list.items[p]->name, it->list.items[q]->name) == 0)
-                        return pass_build_fail(it->list.items[p]->loc, "parameter '%s' is repeated", it->list.items[p]->name);
+                        return pass_build_fail(it->list.items[p]->loc, "parameter '%s' is repeated",
+                                               it->list.items[p]->name);
             b->defs[b->n_defs++] = it;
         } else if (it->kind == FE_CONST) {
             if (!define_const(b, b->globals, it)) return false;

@@ -13,8 +13,8 @@
 
 const char *pass_build_kind_name(pass_val_kind k)
 {
-    static const char *const names[] = {"nothing", "an integer", "a number", "a boolean",
-                                        "a string", "a tensor", "a weight prefix", "a list"};
+    static const char *const names[] = {"nothing",  "an integer", "a number",        "a boolean",
+                                        "a string", "a tensor",   "a weight prefix", "a list"};
     return names[k];
 }
 
@@ -45,7 +45,8 @@ const char *pass_build_unique_name(pass_builder *b, const char *base)
 }
 
 /* Adds an op node and infers its shape; -1 after reporting an error. */
-int32_t pass_build_op(pass_builder *b, ir_op op, const int32_t *inputs, int n, sup_loc loc, const ir_attrs *attr)
+int32_t pass_build_op(pass_builder *b, ir_op op, const int32_t *inputs, int n, sup_loc loc,
+                      const ir_attrs *attr)
 {
     int32_t idx = ir_add_node(b->g, op, inputs, n, loc);
     if (attr) b->g->nodes[idx].attr = *attr;
@@ -64,14 +65,16 @@ int32_t pass_build_const(pass_builder *b, double v, sup_loc loc)
 bool pass_build_want_int(const pass_value *v, const char *what, int64_t *out)
 {
     if (v->kind == PASS_VAL_INT) return *out = v->i, true;
-    return pass_build_fail(v->loc, "%s must be an integer, not %s", what, pass_build_kind_name(v->kind));
+    return pass_build_fail(v->loc, "%s must be an integer, not %s", what,
+                           pass_build_kind_name(v->kind));
 }
 
 bool pass_build_want_number(const pass_value *v, const char *what, double *out)
 {
     if (v->kind == PASS_VAL_INT) return *out = (double)v->i, true;
     if (v->kind == PASS_VAL_FLOAT) return *out = v->f, true;
-    return pass_build_fail(v->loc, "%s must be a number, not %s", what, pass_build_kind_name(v->kind));
+    return pass_build_fail(v->loc, "%s must be a number, not %s", what,
+                           pass_build_kind_name(v->kind));
 }
 
 /* A tensor operand; numbers become scalar constants. */
@@ -83,6 +86,8 @@ bool pass_build_want_tensor(pass_builder *b, const pass_value *v, const char *wh
         return true;
     }
     if (v->kind == PASS_VAL_PREFIX)
-        return pass_build_fail(v->loc, "%s must be a tensor, but '%s' is only a prefix of weight names", what, v->str);
-    return pass_build_fail(v->loc, "%s must be a tensor, not %s", what, pass_build_kind_name(v->kind));
+        return pass_build_fail(
+            v->loc, "%s must be a tensor, but '%s' is only a prefix of weight names", what, v->str);
+    return pass_build_fail(v->loc, "%s must be a tensor, not %s", what,
+                           pass_build_kind_name(v->kind));
 }

@@ -14,7 +14,8 @@ static const char *weights_path(pass_builder *b, const char *written)
 {
     const char *slash = strrchr(b->g->source, '/');
     if (written[0] == '/' || !slash) return written;
-    return sup_arena_printf(b->arena, "%.*s/%s", (int)(slash - b->g->source), b->g->source, written);
+    return sup_arena_printf(b->arena, "%.*s/%s", (int)(slash - b->g->source), b->g->source,
+                            written);
 }
 
 /* Opens the weights file: --weights if given, else the `weights` statement
@@ -41,13 +42,15 @@ bool pass_build_open_weights(pass_builder *b, const fe_node *stmt)
     if (st != QMC_OK) {
         const char *what = st == QMC_ERR_IO ? "cannot read" : "malformed";
         if (stmt)
-            pass_build_fail(stmt->loc, "%s weights file '%s'%s: %s", what, path, override ? " (given with --weights)" : "", err);
+            pass_build_fail(stmt->loc, "%s weights file '%s'%s: %s", what, path,
+                            override ? " (given with --weights)" : "", err);
         else
             sup_error_plain("%s weights file '%s' (given with --weights): %s", what, path, err);
         g->weights = NULL;
         return false;
     }
-    b->weight_names = sup_arena_alloc(b->arena, sizeof *b->weight_names * (size_t)(g->weights->count + 1));
+    b->weight_names =
+        sup_arena_alloc(b->arena, sizeof *b->weight_names * (size_t)(g->weights->count + 1));
     for (int i = 0; i < g->weights->count; i++) b->weight_names[i] = g->weights->tensors[i].name;
     return true;
 }
@@ -62,11 +65,13 @@ int32_t pass_build_weight_node(pass_builder *b, const fe_tensor *t, sup_loc loc)
     for (int d = 0; d < t->rank; d++)
         if (t->shape[d] < 1) {
             pass_build_fail(loc, "weight '%s' is empty: it has shape %s in '%s'", t->name,
-                 rt_shape_str(t->dtype, t->rank, t->shape, shape, sizeof shape), b->g->weights->path);
+                            rt_shape_str(t->dtype, t->rank, t->shape, shape, sizeof shape),
+                            b->g->weights->path);
             return -1;
         }
     if (t->count > IR_MAX_ELEMENTS) {
-        pass_build_fail(loc, "weight '%s' has more than %lld elements", t->name, (long long)IR_MAX_ELEMENTS);
+        pass_build_fail(loc, "weight '%s' has more than %lld elements", t->name,
+                        (long long)IR_MAX_ELEMENTS);
         return -1;
     }
     int32_t idx = ir_add_node(b->g, IR_OP_WEIGHT, NULL, 0, loc);

@@ -64,13 +64,15 @@ static void add_outer(double *xx, const float *x, int64_t rows, int64_t k, doubl
     }
 }
 
-static bool accumulate(const ir_graph *g, ir_calib_stats *s, const float *x, int64_t sample, double *row)
+static bool accumulate(const ir_graph *g, ir_calib_stats *s, const float *x, int64_t sample,
+                       double *row)
 {
     int64_t n = ir_node_count(&g->nodes[s->node]), ch = s->channels;
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(x[i])) {
-            sup_error(g->nodes[s->node].loc, "'%s' is %g at element %lld on calibration sample %lld",
-                     g->nodes[s->node].name, x[i], (long long)i, (long long)sample);
+            sup_error(g->nodes[s->node].loc,
+                      "'%s' is %g at element %lld on calibration sample %lld",
+                      g->nodes[s->node].name, x[i], (long long)i, (long long)sample);
             return false;
         }
     for (int64_t r = 0; r < n / ch; r++)
@@ -93,8 +95,9 @@ bool pass_calib_open(const ir_graph *g, const pass_prec_options *o, pass_calib_d
     d->method = Q_OBS_MSE;
     d->percentile = 99.99;
     if (o->calib_method && !q_observer_parse(o->calib_method, &d->method, &d->percentile)) {
-        sup_error_plain("unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
-                       o->calib_method);
+        sup_error_plain(
+            "unknown --calib-method '%s' (methods: minmax, percentile, percentile=P, mse, kl)",
+            o->calib_method);
         return false;
     }
     int64_t batch;
@@ -148,7 +151,8 @@ bool pass_calibrate(ir_graph *g, const pass_calib_data *d, bool second_moments)
         const ir_node *n = &g->nodes[i];
         bool weight_matrix = n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].op == IR_OP_WEIGHT;
         if (n->op == IR_OP_LINEAR) observe(g, c, n->inputs[0], weight_matrix);
-        if (n->op == IR_OP_MATMUL) observe(g, c, n->inputs[0], false), observe(g, c, n->inputs[1], false);
+        if (n->op == IR_OP_MATMUL)
+            observe(g, c, n->inputs[0], false), observe(g, c, n->inputs[1], false);
     }
     if (!stream(g, c, d->ins, d->n)) return false;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -158,7 +162,8 @@ bool pass_calibrate(ir_graph *g, const pass_calib_data *d, bool second_moments)
         for (int64_t j = 0; j < s->channels; j++) s->mean_sq[j] /= rows;
         int64_t k = s->channels;
         for (int64_t a = 0; s->xx && a < k; a++)
-            for (int64_t b = a; b < k; b++) s->xx[a * k + b] = s->xx[b * k + a] = s->xx[a * k + b] / rows;
+            for (int64_t b = a; b < k; b++)
+                s->xx[a * k + b] = s->xx[b * k + a] = s->xx[a * k + b] / rows;
         s->clip = q_observer_clip(&s->hist, c->method, c->percentile);
     }
     c->seconds = sup_now() - t0;
@@ -171,7 +176,8 @@ float pass_calib_act_scale(const ir_graph *g, int32_t w)
     double clip = 0;
     for (int i = 0; g->calib && i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
-        if (n->op != IR_OP_LINEAR || n->inputs[1] != w || !g->calib->of_node[n->inputs[0]]) continue;
+        if (n->op != IR_OP_LINEAR || n->inputs[1] != w || !g->calib->of_node[n->inputs[0]])
+            continue;
         clip = fmax(clip, g->calib->of_node[n->inputs[0]]->clip);
     }
     return clip > 0 ? (float)(clip / 127) : 1.0f;

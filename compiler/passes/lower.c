@@ -72,7 +72,8 @@ static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool int8_dot)
         const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
         /* per head: the scores of a block of up to 8 queries and the head's
          * keys transposed (heads may run in parallel) */
-        return (int64_t)sizeof(float) * (n->attr.heads * 8 * k->shape[0] + q->shape[1] * k->shape[0]);
+        return (int64_t)sizeof(float) *
+               (n->attr.heads * 8 * k->shape[0] + q->shape[1] * k->shape[0]);
     }
     return 0;
 }
@@ -87,7 +88,8 @@ bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
     sup_arena *arena = g->arena;
     memset(plan, 0, sizeof *plan);
     plan->buf = sup_arena_alloc(arena, sizeof *plan->buf * (size_t)g->n_nodes);
-    plan->output_copies = sup_arena_alloc(arena, sizeof *plan->output_copies * (size_t)(g->n_outputs + 1));
+    plan->output_copies =
+        sup_arena_alloc(arena, sizeof *plan->output_copies * (size_t)(g->n_outputs + 1));
     int32_t *last_use = sup_arena_alloc(arena, sizeof *last_use * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++) {
         last_use[i] = i;
@@ -97,7 +99,9 @@ bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
         const ir_node *n = &g->nodes[i];
         ir_buffer *b = &plan->buf[i];
         b->bytes = ir_node_count(n) * 4;
-        b->kind = n->op == IR_OP_CONST ? IR_BUF_NONE : n->op == IR_OP_WEIGHT ? IR_BUF_WEIGHT : IR_BUF_WORKSPACE;
+        b->kind = n->op == IR_OP_CONST    ? IR_BUF_NONE
+                  : n->op == IR_OP_WEIGHT ? IR_BUF_WEIGHT
+                                          : IR_BUF_WORKSPACE;
     }
     for (int i = 0; i < g->n_inputs; i++) {
         plan->buf[g->inputs[i].node].kind = IR_BUF_INPUT;
@@ -127,14 +131,17 @@ bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
             b->scratch_offset = alloc_bytes(&a, b->scratch_bytes);
             int32_t last = i;
             for (int32_t j = i + 1; n->op == IR_OP_LINEAR && j <= last_use[n->inputs[0]]; j++)
-                if (!plan->buf[j].reuses_act_rows && ir_same_act_rows(g, n, &g->nodes[j], int8_dot)) {
+                if (!plan->buf[j].reuses_act_rows &&
+                    ir_same_act_rows(g, n, &g->nodes[j], int8_dot)) {
                     plan->buf[j].reuses_act_rows = true;
                     plan->buf[j].scratch_offset = b->scratch_offset;
                     plan->buf[j].scratch_bytes = b->scratch_bytes;
                     last = j;
                 }
-            if (last == i) free_bytes(&a, b->scratch_offset); /* for this node's run alone */
-            else rows_die_after[last] = i;
+            if (last == i)
+                free_bytes(&a, b->scratch_offset); /* for this node's run alone */
+            else
+                rows_die_after[last] = i;
         }
         if (rows_die_after[i] >= 0) free_bytes(&a, plan->buf[rows_die_after[i]].scratch_offset);
         /* operands whose last reader is this node are dead from here on */
@@ -142,9 +149,11 @@ bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot)
             int32_t in = n->inputs[j];
             bool first = true;
             for (int k = 0; k < j; k++) first &= n->inputs[k] != in;
-            if (first && last_use[in] == i && plan->buf[in].kind == IR_BUF_WORKSPACE) free_bytes(&a, plan->buf[in].offset);
+            if (first && last_use[in] == i && plan->buf[in].kind == IR_BUF_WORKSPACE)
+                free_bytes(&a, plan->buf[in].offset);
         }
-        if (last_use[i] == i && b->kind == IR_BUF_WORKSPACE) free_bytes(&a, b->offset); /* never read */
+        if (last_use[i] == i && b->kind == IR_BUF_WORKSPACE)
+            free_bytes(&a, b->offset); /* never read */
     }
     plan->workspace_size = ir_align64(a.high);
     plan->peak_live_bytes = a.peak;

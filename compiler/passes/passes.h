@@ -18,21 +18,21 @@
 /* What the precision flags of compile, run and eval ask for (cli_precision.c). */
 #define PASS_MAX_CALIB 64
 typedef struct pass_prec_options {
-    const char *precision;            /* --precision SPEC, or NULL (f32) */
-    const char *calib[PASS_MAX_CALIB];  /* --calib NAME=FILE.npy, one per input */
+    const char *precision;             /* --precision SPEC, or NULL (f32) */
+    const char *calib[PASS_MAX_CALIB]; /* --calib NAME=FILE.npy, one per input */
     int n_calib;
-    const char *calib_method;         /* --calib-method, or NULL (the default) */
-    double budget_bits;               /* --budget-bits B, or 0 */
-    double max_error;                 /* --max-error E, or 0 */
-    int sens_samples;                 /* --sensitivity-samples N, or 0 (the default) */
-    const char *report;               /* --report FILE.json, or NULL */
-    bool verbose;                     /* -v: the decisions as a table on stderr (compile: and the kernels) */
+    const char *calib_method; /* --calib-method, or NULL (the default) */
+    double budget_bits;       /* --budget-bits B, or 0 */
+    double max_error;         /* --max-error E, or 0 */
+    int sens_samples;         /* --sensitivity-samples N, or 0 (the default) */
+    const char *report;       /* --report FILE.json, or NULL */
+    bool verbose; /* -v: the decisions as a table on stderr (compile: and the kernels) */
 } pass_prec_options;
 
 typedef struct pass_options {
     const char *weights_override; /* --weights */
     const char *dump_after;       /* --dump-after=PASS: print the IR after that pass */
-    pass_prec_options prec;              /* calibration and precision selection */
+    pass_prec_options prec;       /* calibration and precision selection */
     cg_options cg;                /* emit only: what to write, for which target */
     bool dump_ir;                 /* emit only: --dump-ir, the IR after the last pass */
 } pass_options;
@@ -50,7 +50,8 @@ typedef enum pass_until {
  * up to `until`. Returns the graph, or NULL after reporting errors. For
  * EMIT the target is resolved (and printed, --print-target) first and
  * opts->cg.output gets the path written. */
-ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *opts, pass_until until);
+ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *opts,
+                        pass_until until);
 /* The names --dump-after accepts, NULL-terminated. */
 extern const char *const pass_names[];
 /* Its three stretches. parse -> build graph -> infer shapes. */
@@ -101,13 +102,13 @@ typedef struct pass_builder {
     struct pass_scope *globals; /* the file's constants (build_graph.c) */
     const fe_node **defs;
     int n_defs;
-    int depth;            /* function call depth */
-    sup_loc outer_call;    /* the call made from the model that led to the current depth */
-    int64_t statements;   /* statements run so far */
-    int64_t expressions;  /* expressions evaluated so far */
-    const char *context;  /* name prefix for nodes made inside a call, or NULL */
-    ir_name_map node_names;  /* node name -> uses */
-    ir_name_map weight_nodes; /* tensor name -> node */
+    int depth;                 /* function call depth */
+    sup_loc outer_call;        /* the call made from the model that led to the current depth */
+    int64_t statements;        /* statements run so far */
+    int64_t expressions;       /* expressions evaluated so far */
+    const char *context;       /* name prefix for nodes made inside a call, or NULL */
+    ir_name_map node_names;    /* node name -> uses */
+    ir_name_map weight_nodes;  /* tensor name -> node */
     const char **weight_names; /* all tensor names, for suggestions */
 } pass_builder;
 
@@ -118,7 +119,8 @@ bool pass_build_fail(sup_loc loc, const char *fmt, ...) __attribute__((format(pr
 /* A unique node name: base, then base#2, base#3, ... */
 const char *pass_build_unique_name(pass_builder *b, const char *base);
 /* Adds an op node and infers its shape; -1 after reporting an error. */
-int32_t pass_build_op(pass_builder *b, ir_op op, const int32_t *inputs, int n, sup_loc loc, const ir_attrs *attr);
+int32_t pass_build_op(pass_builder *b, ir_op op, const int32_t *inputs, int n, sup_loc loc,
+                      const ir_attrs *attr);
 int32_t pass_build_const(pass_builder *b, double v, sup_loc loc);
 /* The value as an integer, a number or a tensor (numbers become scalar
  * constants), or false after reporting that `what` is not one. */
@@ -142,7 +144,7 @@ bool pass_build_is_weight_prefix(pass_builder *b, const char *prefix);
 typedef struct pass_call_args {
     const fe_node *call;
     pass_value v[PASS_MAX_ARGS]; /* by parameter position; PASS_VAL_NONE when not given */
-    int n_variadic;    /* concat: positional tensors */
+    int n_variadic;              /* concat: positional tensors */
     pass_value variadic[PASS_MAX_ARGS];
 } pass_call_args;
 
@@ -233,9 +235,9 @@ typedef struct pass_spec {
     pass_override *overrides;
     int n_overrides;
     /* for auto: exactly one of these is > 0 */
-    double budget_bits;  /* average bits per weight over all weight matrices */
-    double max_error;    /* output error on the calibration set */
-    int sens_samples;    /* calibration samples the sensitivity measurement uses (0: default) */
+    double budget_bits; /* average bits per weight over all weight matrices */
+    double max_error;   /* output error on the calibration set */
+    int sens_samples;   /* calibration samples the sensitivity measurement uses (0: default) */
 } pass_spec;
 
 bool pass_spec_parse(sup_arena *arena, const char *text, pass_spec *out);
@@ -258,11 +260,11 @@ typedef struct pass_sens_tensor {
     ir_decision *d;
     ir_node *w;
     bool automatic;
-    int32_t first;        /* its first consumer */
-    const float *orig;    /* the f32 values */
-    int fixed;            /* !automatic: the candidate that is its format */
-    int cur;              /* the candidate the interpreter has, -1: f32 */
-    q_error_acc *acc;    /* [candidate][output] */
+    int32_t first;     /* its first consumer */
+    const float *orig; /* the f32 values */
+    int fixed;         /* !automatic: the candidate that is its format */
+    int cur;           /* the candidate the interpreter has, -1: f32 */
+    q_error_acc *acc;  /* [candidate][output] */
 } pass_sens_tensor;
 
 typedef struct pass_sens {
@@ -330,7 +332,8 @@ bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data);
 /* Quantizes weight matrix node w of g to format f (not f32) into arena;
  * reports an error at the weight and returns NULL if it cannot. :gptq
  * needs g->calib with second moments. */
-ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w, const q_precision *f);
+ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w,
+                                 const q_precision *f);
 /* Quantizes every weight matrix whose precision is not f32 (ir_qweight),
  * with the numerics of compiler/quant. */
 bool pass_quantize_weights(ir_graph *g);

@@ -34,8 +34,8 @@ ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pas
 
 /* calibrate -> select precision -> quantize weights, on the calibration
  * data the caller opened. */
-static bool precision_passes(ir_graph *g, const pass_spec *spec, const pass_calib_data *data, bool second_moments,
-                             const pass_options *opts)
+static bool precision_passes(ir_graph *g, const pass_spec *spec, const pass_calib_data *data,
+                             bool second_moments, const pass_options *opts)
 {
     const pass_prec_options *o = &opts->prec;
     if (!pass_calibrate(g, data, second_moments) || !after_pass(g, "calibrate", opts)) return false;
@@ -74,7 +74,8 @@ bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_
     return cg_write_output(arena, g, &plan, t, &opts->cg);
 }
 
-ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *opts, pass_until until)
+ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *opts,
+                        pass_until until)
 {
     cg_target t;
     if (until == PASS_UNTIL_EMIT) {

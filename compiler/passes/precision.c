@@ -30,7 +30,9 @@ static bool parse_auto(const char *text, bool *is_auto, q_precision *f, char *er
         p++;
         size_t m = strcspn(p, ":");
         if (!(m == 2 && !strncmp(p, "a8", 2)) && !(m == 6 && !strncmp(p, "static", 6))) {
-            snprintf(err, err_size, "modifier ':%.*s' does not apply to auto (auto takes :a8 and :a8:static)", (int)m, p);
+            snprintf(err, err_size,
+                     "modifier ':%.*s' does not apply to auto (auto takes :a8 and :a8:static)",
+                     (int)m, p);
             return false;
         }
         p += m;
@@ -54,7 +56,9 @@ bool pass_spec_parse(sup_arena *arena, const char *text, pass_spec *out)
         char *item = sup_arena_strndup(arena, p, len);
         char *eq = strchr(item, '=');
         if (!eq && have_default) {
-            sup_error_plain("--precision: '%s' is a second default format; per-tensor overrides are GLOB=FORMAT", item);
+            sup_error_plain("--precision: '%s' is a second default format; per-tensor overrides "
+                            "are GLOB=FORMAT",
+                            item);
             return false;
         }
         q_precision f;
@@ -136,7 +140,8 @@ static int mark_matrices(ir_graph *g)
 }
 
 /* Resolves one matrix's format by precedence; d records where it came from. */
-static bool resolve(ir_node *w, const pass_spec *spec, bool have_spec, ir_decision *d, bool *is_auto)
+static bool resolve(ir_node *w, const pass_spec *spec, bool have_spec, ir_decision *d,
+                    bool *is_auto)
 {
     w->qformat = spec->dflt;
     *is_auto = spec->dflt_automatic;
@@ -167,8 +172,9 @@ static bool static_scales(ir_graph *g)
         /* (auto's placeholder is f32: the search sets the scale) */
         if (!w->is_matrix || !w->qformat.act_static || w->qformat.format == QFMT_F32) continue;
         if (!g->calib) {
-            sup_error_plain("--precision: '%s' needs a calibrated activation scale for '%s'; pass --calib NAME=FILE.npy",
-                           q_precision_name(g->arena, &w->qformat), w->name);
+            sup_error_plain("--precision: '%s' needs a calibrated activation scale for '%s'; pass "
+                            "--calib NAME=FILE.npy",
+                            q_precision_name(g->arena, &w->qformat), w->name);
             return false;
         }
         w->qformat.act_scale = pass_calib_act_scale(g, i);
@@ -190,8 +196,10 @@ bool pass_select_precision(ir_graph *g, const pass_spec *spec, const pass_calib_
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *w = &g->nodes[i];
         if (w->op == IR_OP_WEIGHT && w->precision && !w->is_matrix) {
-            sup_error(w->precision_loc, "'@%s' asks to quantize '%s', but only weights used as a linear layer's "
-                                       "weight matrix can be quantized", w->precision, w->name);
+            sup_error(w->precision_loc,
+                      "'@%s' asks to quantize '%s', but only weights used as a linear layer's "
+                      "weight matrix can be quantized",
+                      w->precision, w->name);
             return false;
         }
         if (!w->is_matrix) continue;
@@ -204,7 +212,8 @@ bool pass_select_precision(ir_graph *g, const pass_spec *spec, const pass_calib_
     }
     for (int o = 0; o < spec->n_overrides; o++)
         if (!spec->overrides[o].used) {
-            sup_error_plain("--precision: '%s' matches no weight matrix of a linear layer", spec->overrides[o].glob);
+            sup_error_plain("--precision: '%s' matches no weight matrix of a linear layer",
+                            spec->overrides[o].glob);
             list_matrices(g);
             return false;
         }

@@ -40,8 +40,10 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
     const double *h = cal ? pass_calib_second_moment(g, node, &tmp) : NULL;
     if (!h) {
         sup_arena_free(&tmp);
-        sup_error(w->loc, "quantizing '%s' by GPTQ needs the second moments of its input from calibration (--calib)",
-                 w->name);
+        sup_error(w->loc,
+                  "quantizing '%s' by GPTQ needs the second moments of its input from calibration "
+                  "(--calib)",
+                  w->name);
         return false;
     }
     int64_t k = w->shape[1];
@@ -50,7 +52,9 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
     bool ok = q_gptq_factor(&tmp, h, k, u, dead);
     sup_arena_free(&tmp);
     if (!ok) {
-        sup_error(w->loc, "cannot quantize weight '%s' by GPTQ: its input's second moment is singular", w->name);
+        sup_error(w->loc,
+                  "cannot quantize weight '%s' by GPTQ: its input's second moment is singular",
+                  w->name);
         return false;
     }
     cal->gptq_u[node] = u;
@@ -58,7 +62,8 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
     return true;
 }
 
-ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node, const q_precision *f)
+ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
+                                 const q_precision *f)
 {
     const ir_node *w = &g->nodes[node];
     ir_qweight *q = sup_arena_alloc(a, sizeof *q);
@@ -71,31 +76,37 @@ ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node, 
     fe_tensor_to_f32(w->tensor, orig);
     for (int64_t i = 0; i < q->n * q->k; i++)
         if (!isfinite(orig[i])) {
-            sup_error(w->loc, "weight '%s' holds a non-finite value at element %lld and cannot be quantized", w->name,
-                     (long long)i);
+            sup_error(
+                w->loc,
+                "weight '%s' holds a non-finite value at element %lld and cannot be quantized",
+                w->name, (long long)i);
             return NULL;
         }
     float *padded = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
-    for (int64_t r = 0; r < q->n; r++) memcpy(padded + r * q->kp, orig + r * q->k, sizeof(float) * (size_t)q->k);
+    for (int64_t r = 0; r < q->n; r++)
+        memcpy(padded + r * q->kp, orig + r * q->k, sizeof(float) * (size_t)q->k);
     q_choice c = choice_of(&q->f);
     q_params p;
     char err[256];
     int64_t shape[2] = {q->n, q->kp};
     if (!q_choose_params(a, padded, 2, shape, &c, &p, err, sizeof err)) {
-        sup_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name, q_precision_name(a, &q->f), err);
+        sup_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name,
+                  q_precision_name(a, &q->f), err);
         return NULL;
     }
     q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
     if (f->gptq) {
         if (!gptq_prepare(g, node)) return NULL;
-        q_gptq_codes(a, orig, q->n, q->k, q->kp, g->calib->gptq_u[node], g->calib->gptq_dead[node], &c, &p, q->codes);
+        q_gptq_codes(a, orig, q->n, q->k, q->kp, g->calib->gptq_u[node], g->calib->gptq_dead[node],
+                     &c, &p, q->codes);
     } else {
         q_quantize(padded, 2, shape, &p, q->codes);
     }
     float *deq = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
     q_dequantize(q->codes, 2, shape, &p, deq);
     q->dequant = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
-    for (int64_t r = 0; r < q->n; r++) memcpy(q->dequant + r * q->k, deq + r * q->kp, sizeof(float) * (size_t)q->k);
+    for (int64_t r = 0; r < q->n; r++)
+        memcpy(q->dequant + r * q->k, deq + r * q->kp, sizeof(float) * (size_t)q->k);
     q->group = group ? group : q->kp;
     q->n_groups = q->kp / q->group;
     q->scales = p.scales;
@@ -110,7 +121,8 @@ bool pass_quantize_weights(ir_graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *w = &g->nodes[i];
-        if (w->is_matrix && w->qformat.format != QFMT_F32 && !w->qw && !(w->qw = pass_quantize_matrix(g->arena, g, i, &w->qformat)))
+        if (w->is_matrix && w->qformat.format != QFMT_F32 && !w->qw &&
+            !(w->qw = pass_quantize_matrix(g->arena, g, i, &w->qformat)))
             return false;
     }
     return true;

@@ -103,10 +103,12 @@ static void set_f32(pass_sens *c, pass_sens_tensor *t)
 static bool run_reference(pass_sens *c, int64_t s)
 {
     for (int i = 0; i < c->n_t; i++) set_f32(c, &c->t[i]);
-    if (!interp_files_load(c->g, c->it, c->data->ins, c->data->n, s) || !interp_run(c->it)) return false;
+    if (!interp_files_load(c->g, c->it, c->data->ins, c->data->n, s) || !interp_run(c->it))
+        return false;
     for (int o = 0; o < c->n_out; o++) {
         memcpy(c->ref[o], interp_output(c->it, o), sizeof(float) * (size_t)c->out_count[o]);
-        if (c->g->outputs[o].logits) q_log_softmax(c->ref[o], c->out_count[o], c->out_row[o], c->ref_logp[o]);
+        if (c->g->outputs[o].logits)
+            q_log_softmax(c->ref[o], c->out_count[o], c->out_row[o], c->ref_logp[o]);
     }
     return true;
 }
@@ -114,8 +116,8 @@ static bool run_reference(pass_sens *c, int64_t s)
 static void add_error(pass_sens *c, q_error_acc *acc)
 {
     for (int o = 0; o < c->n_out; o++)
-        q_error_add(&acc[o], c->g->outputs[o].logits, c->ref[o], c->ref_logp[o], interp_output(c->it, o),
-                     c->out_count[o], c->out_row[o]);
+        q_error_add(&acc[o], c->g->outputs[o].logits, c->ref[o], c->ref_logp[o],
+                    interp_output(c->it, o), c->out_count[o], c->out_row[o]);
 }
 
 /* Sets every tensor to choice[i] (-1: f32) and re-runs from the first
@@ -140,7 +142,8 @@ static bool measure_sample(pass_sens *c, int64_t s, const int *base_choice)
     /* matrices by decreasing first consumer: earlier nodes keep their values */
     for (int i = c->n_t - 1; i >= 0; i--) {
         pass_sens_tensor *t = &c->t[i];
-        if (!t->automatic && base_choice[i] >= 0) continue; /* part of the base: not measured alone */
+        if (!t->automatic && base_choice[i] >= 0)
+            continue; /* part of the base: not measured alone */
         for (int k = 0; k < t->d->n_cands; k++) {
             if (!t->d->cands[k].dequant || (!t->automatic && k != t->fixed)) continue;
             if (t->automatic && !t->d->cands[k].measured) continue;
@@ -148,9 +151,12 @@ static bool measure_sample(pass_sens *c, int64_t s, const int *base_choice)
             if (!interp_run_from(c->it, t->first)) return false;
             add_error(c, t->acc + (size_t)k * (size_t)c->n_out);
         }
-        if (t->automatic) set_f32(c, t);
-        else if (base_choice[i] >= 0) set_candidate(c, t, base_choice[i]);
-        else set_f32(c, t);
+        if (t->automatic)
+            set_f32(c, t);
+        else if (base_choice[i] >= 0)
+            set_candidate(c, t, base_choice[i]);
+        else
+            set_f32(c, t);
     }
     return true;
 }
@@ -176,7 +182,8 @@ bool pass_sens_measure(pass_sens *c, int n_samples, const int *base_choice)
     sup_progress pr;
     sup_progress_begin(&pr, "measuring sensitivity");
     for (int i = 0; i < n_samples; i++) {
-        if (!measure_sample(c, (int64_t)i * c->data->samples / n_samples, base_choice)) return false;
+        if (!measure_sample(c, (int64_t)i * c->data->samples / n_samples, base_choice))
+            return false;
         sup_progress_update(&pr, i + 1, n_samples);
     }
     sup_progress_end(&pr);
@@ -186,9 +193,11 @@ bool pass_sens_measure(pass_sens *c, int n_samples, const int *base_choice)
         for (int k = 0; k < t->d->n_cands; k++) {
             ir_candidate *cand = &t->d->cands[k];
             bool alone = t->automatic ? cand->measured : k == t->fixed && base_choice[i] < 0;
-            if (!cand->dequant) cand->sensitivity = cand->f.format == QFMT_F32 ? 0 : -1;
+            if (!cand->dequant)
+                cand->sensitivity = cand->f.format == QFMT_F32 ? 0 : -1;
             else if (alone)
-                cand->sensitivity = fmax(0, pass_sens_additive(c, t->acc + (size_t)k * (size_t)c->n_out) - base);
+                cand->sensitivity =
+                    fmax(0, pass_sens_additive(c, t->acc + (size_t)k * (size_t)c->n_out) - base);
         }
     }
     return true;
@@ -215,7 +224,8 @@ bool pass_sens_verify(pass_sens *c, const int *choice, double *err, double *err_
 
 static void add_candidate(sup_arena *a, ir_decision *d, q_precision f)
 {
-    d->cands = sup_arena_grow(a, d->cands, (size_t)d->n_cands, (size_t)d->n_cands + 1, sizeof *d->cands);
+    d->cands =
+        sup_arena_grow(a, d->cands, (size_t)d->n_cands, (size_t)d->n_cands + 1, sizeof *d->cands);
     d->cands[d->n_cands++] = (ir_candidate){.f = f, .sensitivity = -1};
 }
 
@@ -232,13 +242,20 @@ void pass_sens_list_candidates(ir_graph *g, ir_decision *d, const q_precision *a
         for (int asym = 0; asym < 2; asym++)
             for (int mse = 0; mse < 2; mse++)
                 for (int gptq = 0; gptq < rounding; gptq++)
-                    add_candidate(g->arena, d, (q_precision){.format = asym ? QFMT_UINT4 : QFMT_INT4,
-                                                           .group = groups[gi], .clip = mse ? Q_CLIP_MSE : Q_CLIP_MINMAX,
-                                                           .gptq = gptq, .act8 = act->act8,
-                                                           .act_static = act->act_static, .act_scale = scale});
+                    add_candidate(g->arena, d,
+                                  (q_precision){.format = asym ? QFMT_UINT4 : QFMT_INT4,
+                                                .group = groups[gi],
+                                                .clip = mse ? Q_CLIP_MSE : Q_CLIP_MINMAX,
+                                                .gptq = gptq,
+                                                .act8 = act->act8,
+                                                .act_static = act->act_static,
+                                                .act_scale = scale});
     }
-    add_candidate(g->arena, d, (q_precision){.format = QFMT_INT8, .act8 = act->act8, .act_static = act->act_static,
-                                           .act_scale = scale});
+    add_candidate(g->arena, d,
+                  (q_precision){.format = QFMT_INT8,
+                                .act8 = act->act8,
+                                .act_static = act->act_static,
+                                .act_scale = scale});
     add_candidate(g->arena, d, (q_precision){.format = QFMT_FP8_E4M3});
     add_candidate(g->arena, d, (q_precision){.format = QFMT_FP8_E5M2});
     add_candidate(g->arena, d, (q_precision){.format = QFMT_F32});
@@ -266,12 +283,13 @@ static const double *input_mean_sq(const ir_graph *g, int32_t w, sup_arena *a)
 
 /* sum_r v_r^T H v_r for the rows v_r of a (H = E[x x^T]), or with only H's
  * diagonal m, or neither (plain squares). */
-static double quad(const float *a, const float *b, const double *h, const double *m, int64_t n, int64_t k,
-                   double *row)
+static double quad(const float *a, const float *b, const double *h, const double *m, int64_t n,
+                   int64_t k, double *row)
 {
     double sum = 0;
     for (int64_t r = 0; r < n; r++) {
-        for (int64_t j = 0; j < k; j++) row[j] = (double)a[r * k + j] - (b ? (double)b[r * k + j] : 0.0);
+        for (int64_t j = 0; j < k; j++)
+            row[j] = (double)a[r * k + j] - (b ? (double)b[r * k + j] : 0.0);
         if (!h) {
             for (int64_t j = 0; j < k; j++) sum += row[j] * row[j] * (m ? m[j] : 1);
             continue;
@@ -290,8 +308,8 @@ static double quad(const float *a, const float *b, const double *h, const double
     return sum;
 }
 
-static double proxy_of(const float *orig, const float *deq, const double *h, const double *m, int64_t n, int64_t k,
-                       sup_arena *a)
+static double proxy_of(const float *orig, const float *deq, const double *h, const double *m,
+                       int64_t n, int64_t k, sup_arena *a)
 {
     double *row = sup_arena_alloc(a, sizeof(double) * (size_t)(2 * k));
     return quad(orig, deq, h, m, n, k, row);
@@ -332,7 +350,8 @@ bool pass_sens_prepare_candidates(pass_sens *c, ir_decision *d, const float *ori
 int pass_sens_ref_candidate(const ir_decision *d)
 {
     for (int k = 0; k < d->n_cands; k++)
-        if (d->cands[k].f.format == QFMT_INT4 && d->cands[k].f.group == 32 && d->cands[k].f.clip == Q_CLIP_MINMAX)
+        if (d->cands[k].f.format == QFMT_INT4 && d->cands[k].f.group == 32 &&
+            d->cands[k].f.clip == Q_CLIP_MINMAX)
             return k;
     return -1;
 }
@@ -411,6 +430,6 @@ bool pass_sens_open(pass_sens *c, ir_graph *g, const pass_calib_data *data, sup_
 void pass_sens_alloc_acc(pass_sens *c)
 {
     for (int i = 0; i < c->n_t; i++)
-        c->t[i].acc = sup_arena_alloc(c->tmp, sizeof(q_error_acc) * (size_t)c->n_out * (size_t)c->t[i].d->n_cands);
+        c->t[i].acc = sup_arena_alloc(c->tmp, sizeof(q_error_acc) * (size_t)c->n_out *
+                                                  (size_t)c->t[i].d->n_cands);
 }
-

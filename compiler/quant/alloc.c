@@ -17,12 +17,15 @@
 enum { ALLOC_UNITS = 4096 };
 
 /* Lexicographic: less error, then fewer units. */
-static bool better(double e1, int64_t u1, double e2, int64_t u2) { return e1 < e2 || (e1 == e2 && u1 < u2); }
+static bool better(double e1, int64_t u1, double e2, int64_t u2)
+{
+    return e1 < e2 || (e1 == e2 && u1 < u2);
+}
 
 /* The DP: best[x] = least error of items 0..t with at most x units;
  * arg[t][x] the choice of item t there. Returns the table of choices. */
-static uint8_t *alloc_dp(const q_alloc_item *items, int n, size_t unit, int64_t cap, double **best_out,
-                         int64_t **units_out)
+static uint8_t *alloc_dp(const q_alloc_item *items, int n, size_t unit, int64_t cap,
+                         double **best_out, int64_t **units_out)
 {
     size_t w = (size_t)cap + 1;
     double *best = calloc(w, sizeof *best), *next = malloc(w * sizeof *next);
@@ -55,8 +58,8 @@ static uint8_t *alloc_dp(const q_alloc_item *items, int n, size_t unit, int64_t 
     return arg;
 }
 
-static void alloc_backtrack(const q_alloc_item *items, int n, size_t unit, int64_t cap, const uint8_t *arg,
-                            int64_t x, int *choice)
+static void alloc_backtrack(const q_alloc_item *items, int n, size_t unit, int64_t cap,
+                            const uint8_t *arg, int64_t x, int *choice)
 {
     for (int t = n - 1; t >= 0; t--) {
         int c = arg[(size_t)t * ((size_t)cap + 1) + (size_t)x];
@@ -110,14 +113,16 @@ static void trim_bytes(const q_alloc_item *items, int n, double max_error, int *
                 size_t cur = items[t].bytes[choice[t]];
                 if (items[t].bytes[c] >= cur) continue;
                 if (err - items[t].error[choice[t]] + items[t].error[c] > max_error) continue;
-                if (cur - items[t].bytes[c] > saved) saved = cur - items[t].bytes[c], bt = t, bc = c;
+                if (cur - items[t].bytes[c] > saved)
+                    saved = cur - items[t].bytes[c], bt = t, bc = c;
             }
         if (bt < 0) return;
         choice[bt] = bc;
     }
 }
 
-bool q_allocate(const q_alloc_item *items, int n, size_t budget_bytes, double max_error, int *choice)
+bool q_allocate(const q_alloc_item *items, int n, size_t budget_bytes, double max_error,
+                int *choice)
 {
     size_t min_bytes = 0, max_bytes = 0;
     for (int t = 0; t < n; t++) {

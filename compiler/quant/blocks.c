@@ -15,9 +15,17 @@
 
 #include "quant.h"
 
-#define Q4(name_, fmt, grp, asym, sd, T)                                                       \
-    {name_, fmt, grp, asym, sd, sizeof(T), asym ? (sd == QMC_DTYPE_F16 ? 2 : 4) : 0,           \
-     offsetof(T, qs), Q_TOL_DOT_Q4_F32, Q_TOL_DOT_Q4_A8}
+#define Q4(name_, fmt, grp, asym, sd, T)                                                           \
+    {name_,                                                                                        \
+     fmt,                                                                                          \
+     grp,                                                                                          \
+     asym,                                                                                         \
+     sd,                                                                                           \
+     sizeof(T),                                                                                    \
+     asym ? (sd == QMC_DTYPE_F16 ? 2 : 4) : 0,                                                     \
+     offsetof(T, qs),                                                                              \
+     Q_TOL_DOT_Q4_F32,                                                                             \
+     Q_TOL_DOT_Q4_A8}
 
 static const q_kfmt_info kinfo[Q_KFMT_COUNT] = {
     [Q_KFMT_Q8] = {"q8", QFMT_INT8, 0, false, QMC_DTYPE_F32, sizeof(q_row_q8), 0,
@@ -186,8 +194,7 @@ float q_dot_f32_ref(q_kfmt f, const void *row, const float *x, int64_t k)
         int32_t z = get_zp(v.fi, b);
         double sum = 0;
         for (int64_t j = 0; j < v.gsize; j++)
-            sum += code_value(v.fi, get_code(v.fi, b + v.fi->qs_offset, j), z) *
-                   x[g * v.gsize + j];
+            sum += code_value(v.fi, get_code(v.fi, b + v.fi->qs_offset, j), z) * x[g * v.gsize + j];
         total += (double)get_scale(v.fi, b) * sum;
     }
     return (float)total;

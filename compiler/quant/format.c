@@ -41,10 +41,7 @@ q_format q_format_from_name(const char *name)
 
 int q_format_bits(q_format format) { return get(format)->bits; }
 
-bool q_format_is_fp8(q_format format)
-{
-    return format == QFMT_FP8_E4M3 || format == QFMT_FP8_E5M2;
-}
+bool q_format_is_fp8(q_format format) { return format == QFMT_FP8_E4M3 || format == QFMT_FP8_E5M2; }
 
 bool q_format_is_int(q_format format)
 {

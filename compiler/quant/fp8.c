@@ -65,7 +65,7 @@ static uint8_t fp8_encode(float x, bool saturate, const fp8_spec *s)
     int shift = 23 - s->mbits;
     uint32_t r = a + ((1u << (shift - 1)) - 1) + ((a >> shift) & 1);
     r >>= shift;
-    r -= (uint32_t)(127 - s->bias) << s->mbits; /* rebias the exponent */
+    r -= (uint32_t)(127 - s->bias) << s->mbits;          /* rebias the exponent */
     if (r > s->max_code) return sign | s->overflow_code; /* inf (E5M2) or NaN (E4M3FN) */
     return sign | (uint8_t)r;
 }

@@ -70,8 +70,8 @@ bool q_gptq_factor(sup_arena *a, const double *h, int64_t k, double *u, bool *de
 }
 
 /* The parameters of the group starting at column c, from the current values. */
-static void gptq_group_params(sup_arena *a, const double *w, int64_t n, int64_t k, int64_t c, const q_choice *ch,
-                              float *scales, int32_t *zps, int64_t ng)
+static void gptq_group_params(sup_arena *a, const double *w, int64_t n, int64_t k, int64_t c,
+                              const q_choice *ch, float *scales, int32_t *zps, int64_t ng)
 {
     int64_t g = ch->block;
     float *slice = sup_arena_alloc(a, sizeof(float) * (size_t)(n * g));
@@ -89,8 +89,9 @@ static void gptq_group_params(sup_arena *a, const double *w, int64_t n, int64_t 
 }
 
 /* Codes [n][kp] of orig [n][k] by GPTQ; fills p's scales and zero points. */
-void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t kp, const double *u,
-                       const bool *dead, const q_choice *ch, q_params *p, uint8_t *codes)
+void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t kp,
+                  const double *u, const bool *dead, const q_choice *ch, q_params *p,
+                  uint8_t *codes)
 {
     double *w = sup_arena_alloc(a, sizeof(double) * (size_t)(n * k));
     for (int64_t i = 0; i < n * k; i++) w[i] = dead[i % k] ? 0 : orig[i];
@@ -112,5 +113,7 @@ void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t
     }
     /* padding columns quantize 0 exactly */
     for (int64_t r = 0; r < n; r++)
-        for (int64_t c = k; c < kp; c++) codes[r * kp + c] = (uint8_t)(p->zero_points ? p->zero_points[r * ng + c / ch->block] : 0);
+        for (int64_t c = k; c < kp; c++)
+            codes[r * kp + c] =
+                (uint8_t)(p->zero_points ? p->zero_points[r * ng + c / ch->block] : 0);
 }

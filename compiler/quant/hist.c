@@ -107,7 +107,8 @@ static double clip_mse(const q_hist *h)
         double clip = (i + 1) * w, step = clip / 127;
         double n_out = n_all - n_in;
         /* beyond: sum (x - clip)^2 = q - 2 clip s + clip^2 n */
-        double err = n_in * step * step / 12 + fmax(0, q_all - 2 * clip * s_all + clip * clip * n_out);
+        double err =
+            n_in * step * step / 12 + fmax(0, q_all - 2 * clip * s_all + clip * clip * n_out);
         if (err < best_err) best_err = err, best = clip;
     }
     return fmin(best, h->absmax);

@@ -176,8 +176,10 @@ static void search_group(const group_job *j, const float *x, int64_t n, float *s
     double best = try_clip(j, x, n, 1.0f, scale, zp);
     for (int pc = 95; pc >= 10 && worse < 4; pc -= 5) {
         double e = try_clip(j, x, n, (float)pc / 100.0f, &s, &z);
-        if (e < best) best = e, best_pc = pc, *scale = s, *zp = z, worse = 0;
-        else worse++;
+        if (e < best)
+            best = e, best_pc = pc, *scale = s, *zp = z, worse = 0;
+        else
+            worse++;
     }
     int centre = best_pc;
     for (int pc = centre - 4; pc <= centre + 4; pc++) {
@@ -271,9 +273,11 @@ bool q_choose_params(sup_arena *arena, const float *x, int rank, const int64_t *
         int32_t *zp = need_zp ? &out->zero_points[g] : &zdummy;
         job.mn = rc.mn[g];
         job.mx = rc.mx[g];
-        if (gx) search_group(&job, gx + g * gsize, gsize, &out->scales[g], zp);
-        else q_group_params(job.format, job.symmetric, job.scale_dtype, job.mn, job.mx, 1.0f,
-                            &out->scales[g], zp);
+        if (gx)
+            search_group(&job, gx + g * gsize, gsize, &out->scales[g], zp);
+        else
+            q_group_params(job.format, job.symmetric, job.scale_dtype, job.mn, job.mx, 1.0f,
+                           &out->scales[g], zp);
     }
     return true;
 }

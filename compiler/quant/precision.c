@@ -11,8 +11,8 @@
 
 #include "quant.h"
 
-static const char valid_formats[] =
-    "f32, int8, int4, int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; modifiers :asym :mse :minmax :gptq :a8 :static";
+static const char valid_formats[] = "f32, int8, int4, int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; "
+                                    "modifiers :asym :mse :minmax :gptq :a8 :static";
 
 /* Splits "int4:g64:asym" at ':' and applies each modifier. */
 static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, size_t err_size)
@@ -23,11 +23,15 @@ static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, s
     if (n == 4 && !strncmp(m, "g128", 4) && int4) return f->group = 128, true;
     if (n == 4 && !strncmp(m, "asym", 4) && int4) return f->format = QFMT_UINT4, true;
     if (n == 3 && !strncmp(m, "mse", 3) && f->format != QFMT_F32) return f->clip = Q_CLIP_MSE, true;
-    if (n == 6 && !strncmp(m, "minmax", 6) && f->format != QFMT_F32) return f->clip = Q_CLIP_MINMAX, true;
-    if (n == 2 && !strncmp(m, "a8", 2) && (f->format == QFMT_INT8 || int4)) return f->act8 = true, true;
-    if (n == 6 && !strncmp(m, "static", 6) && (f->format == QFMT_INT8 || int4)) return f->act_static = true, true;
+    if (n == 6 && !strncmp(m, "minmax", 6) && f->format != QFMT_F32)
+        return f->clip = Q_CLIP_MINMAX, true;
+    if (n == 2 && !strncmp(m, "a8", 2) && (f->format == QFMT_INT8 || int4))
+        return f->act8 = true, true;
+    if (n == 6 && !strncmp(m, "static", 6) && (f->format == QFMT_INT8 || int4))
+        return f->act_static = true, true;
     if (n == 4 && !strncmp(m, "gptq", 4) && int4) return f->gptq = true, true;
-    snprintf(err, err_size, "modifier ':%.*s' does not apply here (formats: %s)", (int)n, m, valid_formats);
+    snprintf(err, err_size, "modifier ':%.*s' does not apply here (formats: %s)", (int)n, m,
+             valid_formats);
     return false;
 }
 
@@ -39,8 +43,9 @@ bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err
         const char *name;
         q_format format;
         int group;
-    } bases[] = {{"f32", QFMT_F32, 0},          {"int8", QFMT_INT8, 0},           {"int4", QFMT_INT4, 32},
-                 {"int4g64", QFMT_INT4, 64},    {"int4g128", QFMT_INT4, 128},     {"fp8e4m3", QFMT_FP8_E4M3, 0},
+    } bases[] = {{"f32", QFMT_F32, 0},         {"int8", QFMT_INT8, 0},
+                 {"int4", QFMT_INT4, 32},      {"int4g64", QFMT_INT4, 64},
+                 {"int4g128", QFMT_INT4, 128}, {"fp8e4m3", QFMT_FP8_E4M3, 0},
                  {"fp8e5m2", QFMT_FP8_E5M2, 0}};
     bool found = false;
     for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++)
@@ -60,7 +65,8 @@ bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err
         p += m;
     }
     if (out->act_static && !out->act8) {
-        snprintf(err, err_size, "modifier ':static' needs ':a8' (int8 activations with one calibrated scale)");
+        snprintf(err, err_size,
+                 "modifier ':static' needs ':a8' (int8 activations with one calibrated scale)");
         return false;
     }
     return true;
@@ -69,10 +75,10 @@ bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err
 const char *q_precision_name(sup_arena *arena, const q_precision *f)
 {
     const char *base = f->format == QFMT_UINT4 ? "int4" : q_format_name(f->format);
-    return sup_arena_printf(arena, "%s%s%s%s%s%s%s", base,
-                           f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
-                           f->format == QFMT_UINT4 ? ":asym" : "", f->clip == Q_CLIP_MSE ? ":mse" : "",
-                           f->gptq ? ":gptq" : "", f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
+    return sup_arena_printf(
+        arena, "%s%s%s%s%s%s%s", base, f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
+        f->format == QFMT_UINT4 ? ":asym" : "", f->clip == Q_CLIP_MSE ? ":mse" : "",
+        f->gptq ? ":gptq" : "", f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
 }
 
 size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k)

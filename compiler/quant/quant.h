@@ -154,7 +154,8 @@ void q_walk_spans(const q_params *p, int rank, const int64_t *shape, q_span_fn f
  * element (see the top of this file). p must have a valid layout for shape. */
 void q_quantize(const float *x, int rank, const int64_t *shape, const q_params *p, uint8_t *codes);
 /* ONNX DequantizeLinear: y = (code - zp) * scale in float32. */
-void q_dequantize(const uint8_t *codes, int rank, const int64_t *shape, const q_params *p, float *y);
+void q_dequantize(const uint8_t *codes, int rank, const int64_t *shape, const q_params *p,
+                  float *y);
 
 /* ---- params.c: choosing parameters from data --------------------------- */
 
@@ -166,8 +167,8 @@ typedef enum q_clip {
 typedef struct q_choice {
     q_format format;
     q_granularity granularity;
-    int axis;      /* may be negative */
-    int64_t block; /* Q_GRAN_BLOCK */
+    int axis;       /* may be negative */
+    int64_t block;  /* Q_GRAN_BLOCK */
     bool symmetric; /* FP8 is always symmetric */
     q_clip clip;
     qmc_dtype scale_dtype; /* QMC_DTYPE_F32 or QMC_DTYPE_F16 */
@@ -203,10 +204,12 @@ double q_bits_per_element(const q_params *p, int64_t count);
 /* A weight's precision: how a linear layer's weight matrix is stored and
  * multiplied (from --precision and annotations). */
 typedef struct q_precision {
-    q_format format; /* QFMT_F32, INT8, INT4 (symmetric), UINT4 (int4 with zero point), FP8_E4M3, FP8_E5M2 */
-    int group;       /* int4: elements per scale along the input dimension (32, 64, 128); 0: per output channel */
-    q_clip clip;     /* how the scales are chosen */
-    bool act8;       /* activations quantized to int8 (":a8") */
+    q_format format; /* QFMT_F32, INT8, INT4 (symmetric), UINT4 (int4 with zero point), FP8_E4M3,
+                        FP8_E5M2 */
+    int group;   /* int4: elements per scale along the input dimension (32, 64, 128); 0: per output
+                    channel */
+    q_clip clip; /* how the scales are chosen */
+    bool act8;   /* activations quantized to int8 (":a8") */
     float act_scale; /* act8: a fixed scale for every row (from calibration), or 0:
                       * each row's own, max|row| / 127, computed as it runs */
     bool act_static; /* act8 with act_scale from calibration (":a8:static"); the
@@ -233,8 +236,9 @@ size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k);
 bool q_gptq_factor(sup_arena *a, const double *h, int64_t k, double *u, bool *dead);
 /* Codes [n][kp] of orig [n][k] by GPTQ with factor u (block layout ch);
  * fills p's scales and zero points (allocated like q_choose_params'). */
-void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t kp, const double *u,
-                  const bool *dead, const q_choice *ch, q_params *p, uint8_t *codes);
+void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t kp,
+                  const double *u, const bool *dead, const q_choice *ch, q_params *p,
+                  uint8_t *codes);
 
 /* ---- stats.c: error statistics ----------------------------------------- */
 
@@ -256,8 +260,8 @@ typedef struct q_error_acc {
  * the last dimension for logits (num = sum of KL, den = rows), else
  * num = sum (q - ref)^2, den = sum ref^2. ref_logp: the log-softmax of ref
  * (logits only), from q_log_softmax. */
-void q_error_add(q_error_acc *acc, bool logits, const float *ref, const double *ref_logp, const float *q,
-                  int64_t count, int64_t row);
+void q_error_add(q_error_acc *acc, bool logits, const float *ref, const double *ref_logp,
+                 const float *q, int64_t count, int64_t row);
 void q_log_softmax(const float *x, int64_t count, int64_t row, double *out);
 /* The error the user sees: mean KL, or relative RMS sqrt(num / den). */
 double q_error_value(const q_error_acc *acc, bool logits);
@@ -276,9 +280,9 @@ typedef enum q_observer {
  * counts depend only on the multiset of values added, never their order. */
 #define Q_HIST_BINS 2048
 typedef struct q_hist {
-    int exp;           /* the range is [0, 2^exp); meaningless while nonzero == 0 */
-    int64_t nonzero;   /* values added that are not 0 */
-    int64_t zeros;     /* exact zeros (in bin 0 too) */
+    int exp;         /* the range is [0, 2^exp); meaningless while nonzero == 0 */
+    int64_t nonzero; /* values added that are not 0 */
+    int64_t zeros;   /* exact zeros (in bin 0 too) */
     float absmax;
     uint64_t bins[Q_HIST_BINS];
 } q_hist;
@@ -306,7 +310,8 @@ typedef struct q_alloc_item {
     const double *error;
     int n;
 } q_alloc_item;
-bool q_allocate(const q_alloc_item *items, int n_items, size_t budget_bytes, double max_error, int *choice);
+bool q_allocate(const q_alloc_item *items, int n_items, size_t budget_bytes, double max_error,
+                int *choice);
 /* The total bytes and the total error of one choice per item. */
 size_t q_alloc_bytes(const q_alloc_item *items, int n, const int *choice);
 double q_alloc_error(const q_alloc_item *items, int n, const int *choice);
@@ -543,8 +548,7 @@ float q_dot_q4a_g64_a8_ref(const q_block_q4a_g64 *w, const int8_t *xq, float x_s
 void q_quantize_row_q4a_g128_ref(const float *x, int64_t k, q_block_q4a_g128 *w);
 void q_dequantize_row_q4a_g128_ref(const q_block_q4a_g128 *w, int64_t k, float *y);
 float q_dot_q4a_g128_f32_ref(const q_block_q4a_g128 *w, const float *x, int64_t k);
-float q_dot_q4a_g128_a8_ref(const q_block_q4a_g128 *w, const int8_t *xq, float x_scale,
-                            int64_t k);
+float q_dot_q4a_g128_a8_ref(const q_block_q4a_g128 *w, const int8_t *xq, float x_scale, int64_t k);
 /* The _sf32 blocks are reached through the generic forms (Q_KFMT_*_SF32). */
 
 #endif

@@ -35,7 +35,8 @@ bool q_params_layout(q_params *p, int rank, const int64_t *shape, char *err, siz
         return true;
     }
     if (rank == 0) {
-        snprintf(err, err_size, "per-axis and blocked quantization need a tensor of rank 1 or more");
+        snprintf(err, err_size,
+                 "per-axis and blocked quantization need a tensor of rank 1 or more");
         return false;
     }
     if (p->axis < -rank || p->axis >= rank) {
@@ -72,9 +73,12 @@ void q_walk_spans(const q_params *p, int rank, const int64_t *shape, q_span_fn f
 {
     int64_t outer = 1, n = 1, inner = 1;
     for (int d = 0; d < rank; d++) {
-        if (p->granularity == Q_GRAN_TENSOR || d == p->axis) n *= shape[d];
-        else if (d < p->axis) outer *= shape[d];
-        else inner *= shape[d];
+        if (p->granularity == Q_GRAN_TENSOR || d == p->axis)
+            n *= shape[d];
+        else if (d < p->axis)
+            outer *= shape[d];
+        else
+            inner *= shape[d];
     }
     if (p->granularity == Q_GRAN_TENSOR) {
         fn(ctx, 0, n, 0, false);

@@ -42,8 +42,8 @@ void q_log_softmax(const float *x, int64_t count, int64_t row, double *out)
     }
 }
 
-void q_error_add(q_error_acc *acc, bool logits, const float *ref, const double *ref_logp, const float *q,
-                  int64_t count, int64_t row)
+void q_error_add(q_error_acc *acc, bool logits, const float *ref, const double *ref_logp,
+                 const float *q, int64_t count, int64_t row)
 {
     if (!logits) {
         for (int64_t i = 0; i < count; i++) {

@@ -29,8 +29,8 @@ void sup_progress_update(sup_progress *p, int64_t done, int64_t total)
 {
     if (!p->tty || sup_now() - p->start < 1.0) return;
     int width = 30, fill = (int)(width * done / (total ? total : 1));
-    fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld", p->what, fill, "==============================", width - fill, "",
-            (long long)done, (long long)total);
+    fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld", p->what, fill,
+            "==============================", width - fill, "", (long long)done, (long long)total);
     fflush(stderr);
     p->shown = true;
 }

@@ -15,8 +15,8 @@
 
 /* Internal invariant check: prints where it failed and aborts. Never used
  * for user errors. */
-#define QMC_ASSERT(cond)                                                                          \
-    do {                                                                                          \
+#define QMC_ASSERT(cond)                                                                           \
+    do {                                                                                           \
         if (!(cond)) sup_assert_fail(__FILE__, __LINE__, #cond);                                   \
     } while (0)
 

@@ -22,7 +22,8 @@ static float *read_npy(const char *path, long *count)
     long bytes = ftell(f) - 10 - hlen;
     fseek(f, 10 + hlen, SEEK_SET);
     float *data = malloc((size_t)bytes);
-    if (!data || fread(data, 1, (size_t)bytes, f) != (size_t)bytes) return fclose(f), free(data), NULL;
+    if (!data || fread(data, 1, (size_t)bytes, f) != (size_t)bytes)
+        return fclose(f), free(data), NULL;
     fclose(f);
     *count = bytes / 4;
     return data;

@@ -52,16 +52,18 @@ typedef struct st_builder {
     size_t dlen;
 } st_builder;
 
-static void st_add(st_builder *b, const char *name, const char *dtype, int rank, const int64_t *shape,
-                   const void *data, size_t size)
+static void st_add(st_builder *b, const char *name, const char *dtype, int rank,
+                   const int64_t *shape, const void *data, size_t size)
 {
     char dims[128] = "";
     size_t n = 0;
     for (int i = 0; i < rank; i++)
-        n += (size_t)snprintf(dims + n, sizeof dims - n, "%s%lld", i ? "," : "", (long long)shape[i]);
-    b->jlen += (size_t)snprintf(b->json + b->jlen, sizeof b->json - b->jlen,
-                                "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%zu,%zu]}",
-                                b->jlen ? "," : "{", name, dtype, dims, b->dlen, b->dlen + size);
+        n += (size_t)snprintf(dims + n, sizeof dims - n, "%s%lld", i ? "," : "",
+                              (long long)shape[i]);
+    b->jlen +=
+        (size_t)snprintf(b->json + b->jlen, sizeof b->json - b->jlen,
+                         "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%zu,%zu]}",
+                         b->jlen ? "," : "{", name, dtype, dims, b->dlen, b->dlen + size);
     if (size) memcpy(b->data + b->dlen, data, size);
     b->dlen += size;
 }
@@ -124,8 +126,10 @@ static void weights_files(void)
             "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", 0, 16);
     st_file("st-overlap.safetensors",
             "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-            "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", 0, 24);
-    st_file("st-f64.safetensors", "{\"w\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]}}", 0, 16);
+            "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
+            0, 24);
+    st_file("st-f64.safetensors",
+            "{\"w\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]}}", 0, 16);
     st_file("st-unknown-dtype.safetensors",
             "{\"w\":{\"dtype\":\"F17\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8);
     st_file("st-size-mismatch.safetensors",
@@ -134,14 +138,16 @@ static void weights_files(void)
             "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 0, 4);
     st_file("st-duplicate-name.safetensors",
             "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-            "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 0, 8);
+            "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+            0, 8);
     st_file("st-no-dtype.safetensors", "{\"w\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 0, 4);
 }
 
 /* ---- .npy --------------------------------------------------------------- */
 
 /* magic, version, a header dict padded to 64 bytes, then data_size bytes */
-static void npy_file(const char *name, int version, const char *dict, const void *data, size_t data_size)
+static void npy_file(const char *name, int version, const char *dict, const void *data,
+                     size_t data_size)
 {
     size_t prefix = version == 1 ? 10 : 12, dlen = strlen(dict);
     size_t total = (prefix + dlen + 1 + 63) / 64 * 64, hlen = total - prefix;
@@ -157,7 +163,8 @@ static void npy_file(const char *name, int version, const char *dict, const void
     free(buf);
 }
 
-static void npy_write(const char *name, qmc_dtype dtype, int rank, const int64_t *shape, const void *data)
+static void npy_write(const char *name, qmc_dtype dtype, int rank, const int64_t *shape,
+                      const void *data)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", outdir, name);
@@ -188,12 +195,18 @@ static void npy_files(void)
     write_file("npy-bad-magic.npy", "\x93NUMPX\x01\x00\x10\x00{}              ", 26);
     write_file("npy-short.npy", "\x93NUMPY", 6);
     write_file("npy-empty.npy", "", 0);
-    npy_file("npy-truncated.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", x, 8);
-    npy_file("npy-fortran.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", x, 16);
-    npy_file("npy-big-endian.npy", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }", x, 16);
-    npy_file("npy-version.npy", 7, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", x, 16);
-    npy_file("npy-unknown-key.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'x': 1}", x, 16);
-    npy_file("npy-bad-shape.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4.5,), }", x, 16);
+    npy_file("npy-truncated.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", x,
+             8);
+    npy_file("npy-fortran.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", x,
+             16);
+    npy_file("npy-big-endian.npy", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }",
+             x, 16);
+    npy_file("npy-version.npy", 7, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", x,
+             16);
+    npy_file("npy-unknown-key.npy", 1,
+             "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'x': 1}", x, 16);
+    npy_file("npy-bad-shape.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4.5,), }",
+             x, 16);
     npy_file("npy-v2.npy", 2, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", x, 16);
     /* a header length beyond the end of the file */
     write_file("npy-header-too-long.npy", "\x93NUMPY\x01\x00\xff\x7f{'descr'", 17);

@@ -11,7 +11,8 @@
 static int load(const char *path, rt_mapped_file *f, rt_npy_header *h)
 {
     char err[256];
-    if (rt_file_map(path, f, err, sizeof err) != QMC_OK || rt_npy_parse(f->data, f->size, h, err, sizeof err) != QMC_OK) {
+    if (rt_file_map(path, f, err, sizeof err) != QMC_OK ||
+        rt_npy_parse(f->data, f->size, h, err, sizeof err) != QMC_OK) {
         fprintf(stderr, "npytool: %s: %s\n", path, err);
         return 0;
     }
@@ -27,12 +28,15 @@ static int reshape(int argc, char **argv)
     int rank = argc - 4, infer = -1;
     for (int i = 0; i < rank; i++) {
         shape[i] = atoll(argv[4 + i]);
-        if (shape[i] == -1) infer = i;
-        else known *= shape[i];
+        if (shape[i] == -1)
+            infer = i;
+        else
+            known *= shape[i];
     }
     if (infer >= 0 && known > 0) shape[infer] = h.count / known, known *= shape[infer];
     if (known != h.count) {
-        fprintf(stderr, "npytool: %s has %lld elements, not %lld\n", argv[2], (long long)h.count, (long long)known);
+        fprintf(stderr, "npytool: %s has %lld elements, not %lld\n", argv[2], (long long)h.count,
+                (long long)known);
         return 2;
     }
     return rt_npy_write(argv[3], h.dtype, rank, shape, f.data + h.data_offset) == QMC_OK ? 0 : 2;

@@ -61,7 +61,8 @@ static void test_integers(void **state)
 {
     (void)state;
     fe_json *v = parse("[9223372036854775807, -9223372036854775807, 9223372036854775808, "
-                       "18446744073709551616, 123456789012345678901234567890123456789012345678901234567890123456]");
+                       "18446744073709551616, "
+                       "123456789012345678901234567890123456789012345678901234567890123456]");
     assert_true(v->items[0]->is_integer);
     assert_int_equal(v->items[0]->integer, INT64_MAX);
     assert_true(v->items[1]->is_integer);
@@ -77,12 +78,14 @@ static void test_integers(void **state)
 static void test_strings(void **state)
 {
     (void)state;
-    fe_json *v = parse("[\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\", \"\\u0041\\u00e9\\u20ac\", \"\\ud83d\\ude00\", "
-                       "\"\\u0000x\", \"caf\xc3\xa9\"]");
+    fe_json *v =
+        parse("[\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\", \"\\u0041\\u00e9\\u20ac\", \"\\ud83d\\ude00\", "
+              "\"\\u0000x\", \"caf\xc3\xa9\"]");
     assert_string_equal(v->items[0]->string, "a\"b\\c/d\b\f\n\r\t");
     assert_string_equal(v->items[1]->string, "A\xc3\xa9\xe2\x82\xac");
-    assert_string_equal(v->items[2]->string, "\xf0\x9f\x98\x80"); /* U+1F600 from a surrogate pair */
-    assert_int_equal(v->items[3]->string_len, 2);                /* an escaped NUL is kept */
+    assert_string_equal(v->items[2]->string,
+                        "\xf0\x9f\x98\x80");      /* U+1F600 from a surrogate pair */
+    assert_int_equal(v->items[3]->string_len, 2); /* an escaped NUL is kept */
     assert_memory_equal(v->items[3]->string, "\0x", 2);
     assert_string_equal(v->items[4]->string, "caf\xc3\xa9"); /* raw UTF-8 passes through */
 }
@@ -172,12 +175,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_integers),
-        cmocka_unit_test(test_strings),
-        cmocka_unit_test(test_rejections),
-        cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_error_buffer),
+        cmocka_unit_test(test_values),      cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_strings),     cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_depth_limit), cmocka_unit_test(test_error_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -16,8 +16,10 @@ static char *lex(const char *src, int *n, char **diag)
     *n = fe_lex_dump(&arena, "t.qm", src, strlen(src), f);
     fclose(f);
     char *d = capture_end(&c);
-    if (diag) *diag = d;
-    else free(d);
+    if (diag)
+        *diag = d;
+    else
+        free(d);
     sup_arena_free(&arena);
     return buf;
 }
@@ -40,7 +42,8 @@ static void test_weight_paths(void **state)
 {
     (void)state;
     /* blocks.0.1 is three segments, never the float 0.1 */
-    expect_tokens("blocks.0.1", "1:1 ident blocks\n1:7 punct .\n1:8 int 0\n1:9 punct .\n1:10 int 1\n");
+    expect_tokens("blocks.0.1",
+                  "1:1 ident blocks\n1:7 punct .\n1:8 int 0\n1:9 punct .\n1:10 int 1\n");
     expect_tokens("a.0.5e3",
                   "1:1 ident a\n1:2 punct .\n1:3 int 0\n1:4 punct .\n1:5 int 5\n1:6 ident e3\n");
     expect_tokens("fc{i}.weight", "1:1 ident fc\n1:3 glue-'{' {\n1:4 ident i\n1:5 punct }\n"
@@ -55,7 +58,8 @@ static void test_weight_paths(void **state)
 static void test_numbers(void **state)
 {
     (void)state;
-    expect_tokens("0.5 1e-3 2.5E+2 7", "1:1 float 0.5\n1:5 float 1e-3\n1:10 float 2.5E+2\n1:17 int 7\n");
+    expect_tokens("0.5 1e-3 2.5E+2 7",
+                  "1:1 float 0.5\n1:5 float 1e-3\n1:10 float 2.5E+2\n1:17 int 7\n");
     /* a '.' not followed by digits ends the integer */
     expect_tokens("2.", "1:1 int 2\n1:2 punct .\n");
     /* 0..L is a range, not the float 0. */
@@ -81,16 +85,19 @@ static void test_comments_strings_keywords(void **state)
 {
     (void)state;
     expect_tokens("x # comment { \"\n  y", "1:1 ident x\n2:3 ident y\n");
-    expect_tokens("\"a\\\"b\" \"w.safetensors\"", "1:1 string \"a\\\"b\"\n1:8 string \"w.safetensors\"\n");
-    expect_tokens("model weights input output const def for in return true false modelx",
-                  "1:1 keyword model\n1:7 keyword weights\n1:15 keyword input\n1:21 keyword output\n"
-                  "1:28 keyword const\n1:34 keyword def\n1:38 keyword for\n1:42 keyword in\n"
-                  "1:45 keyword return\n1:52 keyword true\n1:57 keyword false\n1:63 ident modelx\n");
-    expect_tokens("(a)[b],c:d=e+f-g*h/i@j;k",
-                  "1:1 punct (\n1:2 ident a\n1:3 punct )\n1:4 punct [\n1:5 ident b\n1:6 punct ]\n"
-                  "1:7 punct ,\n1:8 ident c\n1:9 punct :\n1:10 ident d\n1:11 punct =\n1:12 ident e\n"
-                  "1:13 punct +\n1:14 ident f\n1:15 punct -\n1:16 ident g\n1:17 punct *\n1:18 ident h\n"
-                  "1:19 punct /\n1:20 ident i\n1:21 punct @\n1:22 ident j\n1:23 punct ;\n1:24 ident k\n");
+    expect_tokens("\"a\\\"b\" \"w.safetensors\"",
+                  "1:1 string \"a\\\"b\"\n1:8 string \"w.safetensors\"\n");
+    expect_tokens(
+        "model weights input output const def for in return true false modelx",
+        "1:1 keyword model\n1:7 keyword weights\n1:15 keyword input\n1:21 keyword output\n"
+        "1:28 keyword const\n1:34 keyword def\n1:38 keyword for\n1:42 keyword in\n"
+        "1:45 keyword return\n1:52 keyword true\n1:57 keyword false\n1:63 ident modelx\n");
+    expect_tokens(
+        "(a)[b],c:d=e+f-g*h/i@j;k",
+        "1:1 punct (\n1:2 ident a\n1:3 punct )\n1:4 punct [\n1:5 ident b\n1:6 punct ]\n"
+        "1:7 punct ,\n1:8 ident c\n1:9 punct :\n1:10 ident d\n1:11 punct =\n1:12 ident e\n"
+        "1:13 punct +\n1:14 ident f\n1:15 punct -\n1:16 ident g\n1:17 punct *\n1:18 ident h\n"
+        "1:19 punct /\n1:20 ident i\n1:21 punct @\n1:22 ident j\n1:23 punct ;\n1:24 ident k\n");
     /* tabs count as one column, CRLF line ends */
     expect_tokens("\tx\r\ny", "1:2 ident x\n2:1 ident y\n");
 }
@@ -119,7 +126,8 @@ static void test_errors(void **state)
     expect_error("a\0b\nc", 5, "t.qm:1:2: error: unexpected byte 0x00\n");
     expect_error("123456789012345678901", 21,
                  "t.qm:1:1: error: integer literal '123456789012345678901' is too large\n");
-    expect_error("9007199254740993", 16, "t.qm:1:1: error: integer literal '9007199254740993' is too large\n");
+    expect_error("9007199254740993", 16,
+                 "t.qm:1:1: error: integer literal '9007199254740993' is too large\n");
     expect_error("1e999", 5, "t.qm:1:1: error: number literal '1e999' is too large\n");
 }
 
@@ -142,12 +150,9 @@ static void test_length_bounded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_weight_paths),
-        cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_blocks_and_glue),
-        cmocka_unit_test(test_comments_strings_keywords),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_length_bounded),
+        cmocka_unit_test(test_weight_paths),    cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_blocks_and_glue), cmocka_unit_test(test_comments_strings_keywords),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_length_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,16 +65,17 @@ static void test_model(void **state)
 static void test_items_and_expressions(void **state)
 {
     (void)state;
-    expect_tree("const D = 2 * (3 + 4) - -1\n"
-                "def block(x, p) { return x + linear(x, p.w) }\n"
-                "model m{ y = attention(q, k, v, heads=4, causal=true) @int8; z = [1, 2.5, \"s\", false] }",
-                "file  @1:1\n"
-                "  const D = ((2 * (3 + 4)) - -1)  @1:7\n"
-                "  def block(x, p)  @2:5\n"
-                "    return (x + linear(x, p.w))  @2:19\n"
-                "  model m  @3:7\n"
-                "    assign y = attention(q, k, v, heads=4, causal=true) @int8  @3:10\n"
-                "    assign z = [1, 2.5, \"s\", false]  @3:62\n");
+    expect_tree(
+        "const D = 2 * (3 + 4) - -1\n"
+        "def block(x, p) { return x + linear(x, p.w) }\n"
+        "model m{ y = attention(q, k, v, heads=4, causal=true) @int8; z = [1, 2.5, \"s\", false] }",
+        "file  @1:1\n"
+        "  const D = ((2 * (3 + 4)) - -1)  @1:7\n"
+        "  def block(x, p)  @2:5\n"
+        "    return (x + linear(x, p.w))  @2:19\n"
+        "  model m  @3:7\n"
+        "    assign y = attention(q, k, v, heads=4, causal=true) @int8  @3:10\n"
+        "    assign z = [1, 2.5, \"s\", false]  @3:62\n");
     /* precedence: * over +, left associativity, unary minus binds tightest */
     expect_tree("model m { y = a - b - c * d / e + -f * g }",
                 "file  @1:1\n"
@@ -104,14 +105,15 @@ static void test_syntax_errors(void **state)
                         "t.qm:2:5: error: expected '=', found identifier 'relu'\n"
                         "  y relu(x)\n"
                         "    ^~~~\n");
-    expect_syntax_error("model m {\n  for i in 0..L{\n    y = x\n  }\n}\n",
-                        "t.qm:3:7: error: expected '+', '-', '*', '/', '@' or '}', found '='\n"
-                        "    y = x\n"
-                        "      ^\n"
-                        "t.qm:2:16: note: '{' directly after a name starts an interpolation such as "
-                        "fc{i}.weight; put a space before it to open a block\n"
-                        "  for i in 0..L{\n"
-                        "               ^\n");
+    expect_syntax_error(
+        "model m {\n  for i in 0..L{\n    y = x\n  }\n}\n",
+        "t.qm:3:7: error: expected '+', '-', '*', '/', '@' or '}', found '='\n"
+        "    y = x\n"
+        "      ^\n"
+        "t.qm:2:16: note: '{' directly after a name starts an interpolation such as "
+        "fc{i}.weight; put a space before it to open a block\n"
+        "  for i in 0..L{\n"
+        "               ^\n");
     expect_syntax_error("model m { y = f(x,) }",
                         "t.qm:1:19: error: expected an expression, found ')'\n"
                         "model m { y = f(x,) }\n"
@@ -120,15 +122,13 @@ static void test_syntax_errors(void **state)
                         "t.qm:1:17: error: expected identifier, found 'in'\n"
                         "model m { input in: f32[4] }\n"
                         "                ^~\n");
-    expect_syntax_error("const = 3",
-                        "t.qm:1:7: error: expected identifier, found '='\n"
-                        "const = 3\n"
-                        "      ^\n");
+    expect_syntax_error("const = 3", "t.qm:1:7: error: expected identifier, found '='\n"
+                                     "const = 3\n"
+                                     "      ^\n");
     /* a lexical error is reported once, without a parser error after it */
-    expect_syntax_error("model m { y = x $ 2 }",
-                        "t.qm:1:17: error: unexpected character '$'\n"
-                        "model m { y = x $ 2 }\n"
-                        "                ^\n");
+    expect_syntax_error("model m { y = x $ 2 }", "t.qm:1:17: error: unexpected character '$'\n"
+                                                 "model m { y = x $ 2 }\n"
+                                                 "                ^\n");
 }
 
 static void test_nesting_limits(void **state)
@@ -152,7 +152,8 @@ static void test_nesting_limits(void **state)
             assert_string_equal(diag, "");
         } else {
             assert_null(root);
-            assert_non_null(strstr(diag, "error: the expression nests more than 1000 levels deep\n"));
+            assert_non_null(
+                strstr(diag, "error: the expression nests more than 1000 levels deep\n"));
         }
         free(diag);
         free(src);
@@ -201,10 +202,8 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_model),
-        cmocka_unit_test(test_items_and_expressions),
-        cmocka_unit_test(test_syntax_errors),
-        cmocka_unit_test(test_nesting_limits),
+        cmocka_unit_test(test_model),         cmocka_unit_test(test_items_and_expressions),
+        cmocka_unit_test(test_syntax_errors), cmocka_unit_test(test_nesting_limits),
         cmocka_unit_test(test_path_text),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

@@ -22,7 +22,8 @@ static uint8_t *image(const char *json, const void *data, size_t data_size, size
     return buf;
 }
 
-static qmc_status parse(const char *json, const void *data, size_t data_size, fe_safetensors *st, char *err)
+static qmc_status parse(const char *json, const void *data, size_t data_size, fe_safetensors *st,
+                        char *err)
 {
     size_t size;
     uint8_t *buf = image(json, data, data_size, &size);
@@ -136,25 +137,30 @@ static void test_rejections(void **state)
     assert_string_equal(err, "header length 4 exceeds the 0 bytes that follow it");
     uint8_t huge[10] = {0, 0, 0, 0, 0, 0, 0, 0x80, '{', '}'};
     assert_int_equal(fe_safetensors_parse(&arena, huge, 10, &st, err, sizeof err), QMC_ERR_FORMAT);
-    assert_string_equal(err, "header length 9223372036854775808 exceeds the 2 bytes that follow it");
+    assert_string_equal(err,
+                        "header length 9223372036854775808 exceeds the 2 bytes that follow it");
 
     /* a header over 100 MiB is refused before it is read (calloc: untouched pages) */
     size_t big = ((size_t)100 << 20) + 9;
     uint8_t *huge_file = calloc(1, big + 8);
     assert_non_null(huge_file);
     huge_file[0] = 0x01, huge_file[2] = 0x40, huge_file[3] = 0x06; /* 0x06400001: 100 MiB + 1 */
-    assert_int_equal(fe_safetensors_parse(&arena, huge_file, big + 8, &st, err, sizeof err), QMC_ERR_FORMAT);
+    assert_int_equal(fe_safetensors_parse(&arena, huge_file, big + 8, &st, err, sizeof err),
+                     QMC_ERR_FORMAT);
     assert_string_equal(err, "header length 104857601 is larger than 100 MiB");
     free(huge_file);
     expect_reject("{\"w\": 1,}", 0, "bad JSON in header at byte 16: expected a string key");
     expect_reject("[]", 0, "header is not a JSON object");
     expect_reject("{\"__metadata__\": 3}", 0, "'__metadata__' is not an object");
     expect_reject("{\"w\": 3}", 0, "entry 'w' is not an object");
-    expect_reject("{\"w\": {\"shape\": [1], \"data_offsets\": [0, 4]}}", 4, "tensor 'w' has no string 'dtype'");
+    expect_reject("{\"w\": {\"shape\": [1], \"data_offsets\": [0, 4]}}", 4,
+                  "tensor 'w' has no string 'dtype'");
     expect_reject("{\"w\": {\"dtype\": 4, \"shape\": [1], \"data_offsets\": [0, 4]}}", 4,
                   "tensor 'w' has no string 'dtype'");
-    expect_reject("{\"w\": {\"dtype\": \"F32\", \"data_offsets\": [0, 4]}}", 4, "tensor 'w' has no 'shape' array");
-    expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1]}}", 4, "tensor 'w' has no 'data_offsets' pair");
+    expect_reject("{\"w\": {\"dtype\": \"F32\", \"data_offsets\": [0, 4]}}", 4,
+                  "tensor 'w' has no 'shape' array");
+    expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1]}}", 4,
+                  "tensor 'w' has no 'data_offsets' pair");
     expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0]}}", 4,
                   "tensor 'w' has no 'data_offsets' pair");
     expect_reject("{\"w\": {\"dtype\": \"F64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", 8,
@@ -163,16 +169,18 @@ static void test_rejections(void **state)
                   "tensor 'w' has unsupported dtype 'I8' (qmc reads F32, F16 and BF16)");
     expect_reject("{\"w\": {\"dtype\": \"f32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 4,
                   "tensor 'w' has unknown dtype 'f32' (qmc reads F32, F16 and BF16)");
-    expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1,1,1,1,1,1,1,1,1], \"data_offsets\": [0, 4]}}", 4,
-                  "tensor 'w' has more than 8 dimensions");
+    expect_reject(
+        "{\"w\": {\"dtype\": \"F32\", \"shape\": [1,1,1,1,1,1,1,1,1], \"data_offsets\": [0, 4]}}",
+        4, "tensor 'w' has more than 8 dimensions");
     expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [-1], \"data_offsets\": [0, 4]}}", 4,
                   "tensor 'w' has a dimension that is not a non-negative integer");
     expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1.0], \"data_offsets\": [0, 4]}}", 4,
                   "tensor 'w' has a dimension that is not a non-negative integer");
     expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [\"1\"], \"data_offsets\": [0, 4]}}", 4,
                   "tensor 'w' has a dimension that is not a non-negative integer");
-    expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296], \"data_offsets\": [0, 4]}}", 4,
-                  "tensor 'w' is too large");
+    expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296], "
+                  "\"data_offsets\": [0, 4]}}",
+                  4, "tensor 'w' is too large");
     expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [-4, 0]}}", 4,
                   "tensor 'w' has data_offsets that are not non-negative integers");
     expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4.0]}}", 4,
@@ -181,22 +189,25 @@ static void test_rejections(void **state)
                   "tensor 'w' has data_offsets [8, 4] that end before they begin");
     expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 7,
                   "tensor 'w' has data_offsets [4, 8] beyond the 7 bytes of data in the file");
-    expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 18446744073709551615]}}", 4,
-                  "tensor 'w' has data_offsets that are not non-negative integers");
-    expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 20]}}", 20,
-                  "tensor 'w' has data_offsets [0, 20] (20 bytes) but its shape and dtype need 24 bytes");
-    expect_reject("{\"w\": {\"dtype\": \"BF16\", \"shape\": [3], \"data_offsets\": [0, 8]}}", 8,
-                  "tensor 'w' has data_offsets [0, 8] (8 bytes) but its shape and dtype need 6 bytes");
+    expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, "
+                  "18446744073709551615]}}",
+                  4, "tensor 'w' has data_offsets that are not non-negative integers");
+    expect_reject(
+        "{\"w\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 20]}}", 20,
+        "tensor 'w' has data_offsets [0, 20] (20 bytes) but its shape and dtype need 24 bytes");
+    expect_reject(
+        "{\"w\": {\"dtype\": \"BF16\", \"shape\": [3], \"data_offsets\": [0, 8]}}", 8,
+        "tensor 'w' has data_offsets [0, 8] (8 bytes) but its shape and dtype need 6 bytes");
     expect_reject("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
-                  " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 12,
-                  "tensors 'a' and 'b' overlap in the data section");
+                  " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}",
+                  12, "tensors 'a' and 'b' overlap in the data section");
     /* overlap found whatever the order in the header */
     expect_reject("{\"b\": {\"dtype\": \"F16\", \"shape\": [2], \"data_offsets\": [6, 10]},"
-                  " \"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 12,
-                  "tensors 'a' and 'b' overlap in the data section");
+                  " \"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}",
+                  12, "tensors 'a' and 'b' overlap in the data section");
     expect_reject("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
-                  " \"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 8,
-                  "bad JSON in header at byte 70: duplicate key in object");
+                  " \"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}",
+                  8, "bad JSON in header at byte 70: duplicate key in object");
 }
 
 static void test_no_overlap_edges(void **state)
@@ -206,11 +217,12 @@ static void test_no_overlap_edges(void **state)
     fe_safetensors st;
     char err[256];
     static const uint8_t zeros[16];
-    assert_int_equal(parse("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
-                           " \"z\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [4, 4]},"
-                           " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 16]}}",
-                           zeros, 16, &st, err),
-                     QMC_OK);
+    assert_int_equal(
+        parse("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
+              " \"z\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [4, 4]},"
+              " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 16]}}",
+              zeros, 16, &st, err),
+        QMC_OK);
     assert_int_equal(st.count, 3);
 }
 
@@ -236,9 +248,9 @@ static void test_f16_widening(void **state)
     assert_true(half(0x3c00) == 1.0f);
     assert_true(half(0xc000) == -2.0f);
     assert_true(half(0x3555) == 0x1.554p-2f);
-    assert_true(half(0x7bff) == 65504.0f);   /* largest normal */
-    assert_true(half(0x0400) == 0x1p-14f);   /* smallest normal */
-    assert_true(half(0x0001) == 0x1p-24f);   /* smallest subnormal */
+    assert_true(half(0x7bff) == 65504.0f);     /* largest normal */
+    assert_true(half(0x0400) == 0x1p-14f);     /* smallest normal */
+    assert_true(half(0x0001) == 0x1p-24f);     /* smallest subnormal */
     assert_true(half(0x03ff) == 0x1.ff8p-15f); /* largest subnormal */
     assert_true(half(0x0200) == 0x1p-15f);
     assert_true(half(0x8001) == -0x1p-24f);
@@ -280,7 +292,8 @@ static void test_open(void **state)
     assert_true(fd >= 0);
     size_t size;
     float w[2] = {1, 2};
-    uint8_t *buf = image("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}   ", w, 8, &size);
+    uint8_t *buf =
+        image("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}   ", w, 8, &size);
     assert_int_equal(write(fd, buf, size), (ssize_t)size);
     close(fd);
     free(buf);
@@ -306,12 +319,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_misaligned_copy),
-        cmocka_unit_test(test_rejections),
-        cmocka_unit_test(test_no_overlap_edges),
-        cmocka_unit_test(test_f16_widening),
-        cmocka_unit_test(test_bf16_widening),
+        cmocka_unit_test(test_valid),        cmocka_unit_test(test_misaligned_copy),
+        cmocka_unit_test(test_rejections),   cmocka_unit_test(test_no_overlap_edges),
+        cmocka_unit_test(test_f16_widening), cmocka_unit_test(test_bf16_widening),
         cmocka_unit_test(test_open),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

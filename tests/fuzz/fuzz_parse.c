@@ -46,8 +46,11 @@ static const char *weights(void)
     uint64_t hlen = sizeof header - 1;
     uint8_t len[8], data[368];
     for (int i = 0; i < 8; i++) len[i] = (uint8_t)(hlen >> (8 * i));
-    for (int i = 0; i < 368; i++) data[i] = (uint8_t)(i % 7 == 3 ? 0x3c : i % 5); /* small finite values */
-    if (write(fd, len, 8) != 8 || write(fd, header, hlen) != (ssize_t)hlen || write(fd, data, 368) != 368) abort();
+    for (int i = 0; i < 368; i++)
+        data[i] = (uint8_t)(i % 7 == 3 ? 0x3c : i % 5); /* small finite values */
+    if (write(fd, len, 8) != 8 || write(fd, header, hlen) != (ssize_t)hlen ||
+        write(fd, data, 368) != 368)
+        abort();
     close(fd);
     atexit(remove_weights);
     return weights_path;

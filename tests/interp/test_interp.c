@@ -69,13 +69,15 @@ static void test_matmul_batched(void **state)
                         "y = matmul(a, b)  z = matmul(a, v) }");
     interp *it = run(g);
     assert_true(interp_run(it));
-    const float *a = in(it, 0), *b = in(it, 1), *v = in(it, 2), *y = interp_output(it, 0), *z = interp_output(it, 1);
+    const float *a = in(it, 0), *b = in(it, 1), *v = in(it, 2), *y = interp_output(it, 0),
+                *z = interp_output(it, 1);
     for (int p = 0; p < 3; p++)
         for (int q = 0; q < 4; q++)
             for (int i = 0; i < 2; i++)
                 for (int j = 0; j < 6; j++) {
                     float acc = 0;
-                    for (int k = 0; k < 5; k++) acc += a[(p * 2 + i) * 5 + k] * b[(q * 5 + k) * 6 + j];
+                    for (int k = 0; k < 5; k++)
+                        acc += a[(p * 2 + i) * 5 + k] * b[(q * 5 + k) * 6 + j];
                     assert_true(y[((p * 4 + q) * 2 + i) * 6 + j] == acc);
                 }
     for (int p = 0; p < 3; p++)
@@ -89,10 +91,12 @@ static void test_matmul_batched(void **state)
 static void test_layout_ops(void **state)
 {
     (void)state;
-    ir_graph *g = build("model m { input x: f32[2, 3, 4] input u: f32[2, 5, 4]\n"
-                        "output t: f32[4, 2, 3] output s: f32[2, 2, 4] output c: f32[2, 11, 4] output r: f32[6, 4]\n"
-                        "t = transpose(x, [2, 0, 1])  s = slice(x, 1, -2, 3)  c = concat(x, u, x, axis=1)\n"
-                        "r = reshape(x, [-1, 4]) }");
+    ir_graph *g =
+        build("model m { input x: f32[2, 3, 4] input u: f32[2, 5, 4]\n"
+              "output t: f32[4, 2, 3] output s: f32[2, 2, 4] output c: f32[2, 11, 4] output r: "
+              "f32[6, 4]\n"
+              "t = transpose(x, [2, 0, 1])  s = slice(x, 1, -2, 3)  c = concat(x, u, x, axis=1)\n"
+              "r = reshape(x, [-1, 4]) }");
     interp *it = run(g);
     assert_true(interp_run(it));
     const float *x = in(it, 0), *u = in(it, 1);
@@ -100,14 +104,18 @@ static void test_layout_ops(void **state)
                 *r = interp_output(it, 3);
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 3; j++)
-            for (int k = 0; k < 4; k++) assert_true(t[(k * 2 + i) * 3 + j] == x[(i * 3 + j) * 4 + k]);
+            for (int k = 0; k < 4; k++)
+                assert_true(t[(k * 2 + i) * 3 + j] == x[(i * 3 + j) * 4 + k]);
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++)
-            for (int k = 0; k < 4; k++) assert_true(s[(i * 2 + j) * 4 + k] == x[(i * 3 + j + 1) * 4 + k]);
+            for (int k = 0; k < 4; k++)
+                assert_true(s[(i * 2 + j) * 4 + k] == x[(i * 3 + j + 1) * 4 + k]);
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 11; j++)
             for (int k = 0; k < 4; k++) {
-                float want = j < 3 ? x[(i * 3 + j) * 4 + k] : j < 8 ? u[(i * 5 + j - 3) * 4 + k] : x[(i * 3 + j - 8) * 4 + k];
+                float want = j < 3   ? x[(i * 3 + j) * 4 + k]
+                             : j < 8 ? u[(i * 5 + j - 3) * 4 + k]
+                                     : x[(i * 3 + j - 8) * 4 + k];
                 assert_true(c[(i * 11 + j) * 4 + k] == want);
             }
     assert_memory_equal(r, x, sizeof(float) * 24);
@@ -116,16 +124,19 @@ static void test_layout_ops(void **state)
 static void test_embedding_and_linear(void **state)
 {
     (void)state;
-    ir_graph *g = build("model m { input table: f32[5, 3] input idx: i32[2, 2] input x: f32[2, 3] input w: f32[4, 3]\n"
+    ir_graph *g = build("model m { input table: f32[5, 3] input idx: i32[2, 2] input x: f32[2, 3] "
+                        "input w: f32[4, 3]\n"
                         "output e: f32[2, 2, 3] output l: f32[2, 4] output n: f32[2, 4]\n"
-                        "e = embedding(table, idx)  l = linear(x, w)  n = linear(x, w * 2, slice(reshape(w, [12]), 0, 0, 4) * 0 + 1) }");
+                        "e = embedding(table, idx)  l = linear(x, w)  n = linear(x, w * 2, "
+                        "slice(reshape(w, [12]), 0, 0, 4) * 0 + 1) }");
     interp *it = run(g);
     int32_t *idx = interp_input(it, 1);
     idx[0] = 4, idx[1] = 0, idx[2] = 2, idx[3] = 4;
     assert_true(interp_run(it));
     const float *table = in(it, 0), *x = in(it, 2), *w = in(it, 3);
     const float *e = interp_output(it, 0), *l = interp_output(it, 1), *n = interp_output(it, 2);
-    for (int i = 0; i < 4; i++) assert_memory_equal(e + i * 3, table + idx[i] * 3, sizeof(float) * 3);
+    for (int i = 0; i < 4; i++)
+        assert_memory_equal(e + i * 3, table + idx[i] * 3, sizeof(float) * 3);
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 4; j++) {
             float acc = 0;
@@ -141,7 +152,8 @@ static void test_embedding_and_linear(void **state)
     capture_begin(&c);
     assert_false(interp_run(it));
     /* (capture_begin forgets the registered sources: no quoted line) */
-    assert_captured(&c, "i.qm:3:5: error: embedding: index 5 at position 2 is outside the table's 5 rows\n");
+    assert_captured(
+        &c, "i.qm:3:5: error: embedding: index 5 at position 2 is outside the table's 5 rows\n");
     idx[2] = -1;
     capture_begin(&c);
     assert_false(interp_run(it));
@@ -151,10 +163,12 @@ static void test_embedding_and_linear(void **state)
 static void test_softmax_norm_attention_nodes(void **state)
 {
     (void)state;
-    ir_graph *g = build("model m { input x: f32[3, 4] input g: f32[4]\n"
-                        "output s: f32[3, 4] output n: f32[3, 4] output a: f32[3, 4] output h: f32[3, 4]\n"
-                        "s = softmax(x, axis=0)  n = layernorm(x, g, g)  a = attention(x, x, x, heads=2, causal=true)\n"
-                        "h = gelu(x) + silu(x) + tanh(x) + relu(x) }");
+    ir_graph *g =
+        build("model m { input x: f32[3, 4] input g: f32[4]\n"
+              "output s: f32[3, 4] output n: f32[3, 4] output a: f32[3, 4] output h: f32[3, 4]\n"
+              "s = softmax(x, axis=0)  n = layernorm(x, g, g)  a = attention(x, x, x, heads=2, "
+              "causal=true)\n"
+              "h = gelu(x) + silu(x) + tanh(x) + relu(x) }");
     interp *it = run(g);
     assert_true(interp_run(it));
     const float *x = in(it, 0), *g0 = in(it, 1);
@@ -168,7 +182,8 @@ static void test_softmax_norm_attention_nodes(void **state)
     interp_ref_attention(x, x, x, want, 3, 3, 4, 4, 2, true, (float)(1 / sqrt(2.0)), scratch);
     assert_memory_equal(a, want, sizeof want);
     for (int i = 0; i < 12; i++)
-        assert_true(h[i] == ((interp_ref_gelu(x[i]) + interp_ref_silu(x[i])) + tanhf(x[i])) + (x[i] > 0 ? x[i] : 0));
+        assert_true(h[i] == ((interp_ref_gelu(x[i]) + interp_ref_silu(x[i])) + tanhf(x[i])) +
+                                (x[i] > 0 ? x[i] : 0));
 }
 
 static int teardown(void **state)

@@ -20,12 +20,14 @@ static void test_matmul_odd_shapes(void **state)
 {
     (void)state;
     /* rows and columns around the 4 x 256 blocks, and k = 1 */
-    static const int64_t shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 1, 256}, {5, 7, 257},
+    static const int64_t shapes[][3] = {{1, 1, 1},    {3, 5, 7},   {4, 1, 256}, {5, 7, 257},
                                         {9, 33, 513}, {13, 17, 3}, {2, 300, 1}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
-        float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(k * n));
-        float *y = malloc(sizeof(float) * (size_t)(m * n)), *bias = malloc(sizeof(float) * (size_t)n);
+        float *a = malloc(sizeof(float) * (size_t)(m * k)),
+              *b = malloc(sizeof(float) * (size_t)(k * n));
+        float *y = malloc(sizeof(float) * (size_t)(m * n)),
+              *bias = malloc(sizeof(float) * (size_t)n);
         fill(a, m * k, 1 + (uint32_t)s);
         fill(b, k * n, 100 + (uint32_t)s);
         fill(bias, n, 7);
@@ -88,7 +90,8 @@ static void test_softmax(void **state)
             for (int i = 0; i < 3; i++) mx = fmax(mx, t[o * 6 + i * 2 + in]);
             for (int i = 0; i < 3; i++) s += exp(t[o * 6 + i * 2 + in] - mx);
             for (int i = 0; i < 3; i++)
-                assert_float_equal(u[o * 6 + i * 2 + in], exp(t[o * 6 + i * 2 + in] - mx) / s, 1e-6);
+                assert_float_equal(u[o * 6 + i * 2 + in], exp(t[o * 6 + i * 2 + in] - mx) / s,
+                                   1e-6);
         }
 }
 
@@ -100,7 +103,8 @@ static void test_layernorm_rmsnorm(void **state)
     fill(x, ROWS * D, 11);
     fill(w, D, 12);
     fill(b, D, 13);
-    for (int i = 0; i < D; i++) x[D + i] = x[D + i] * 100 + 1000; /* large mean: the double statistics matter */
+    for (int i = 0; i < D; i++)
+        x[D + i] = x[D + i] * 100 + 1000; /* large mean: the double statistics matter */
     interp_ref_layernorm(x, w, b, y, ROWS, D, 1e-5f);
     for (int r = 0; r < ROWS; r++) {
         double mean = 0, var = 0;
@@ -109,7 +113,8 @@ static void test_layernorm_rmsnorm(void **state)
         for (int i = 0; i < D; i++) var += (x[r * D + i] - mean) * (x[r * D + i] - mean);
         var /= D;
         for (int i = 0; i < D; i++)
-            assert_float_equal(y[r * D + i], (x[r * D + i] - mean) / sqrt(var + 1e-5) * w[i] + b[i], 2e-5);
+            assert_float_equal(y[r * D + i], (x[r * D + i] - mean) / sqrt(var + 1e-5) * w[i] + b[i],
+                               2e-5);
     }
     interp_ref_rmsnorm(x, w, y, ROWS, D, 1e-6f);
     for (int r = 0; r < ROWS; r++) {
@@ -135,8 +140,8 @@ static void test_activations(void **state)
 }
 
 /* softmax(scale q_h k_h^T + mask) v_h per head, in double. */
-static void naive_attention(const float *q, const float *k, const float *v, double *y, int t, int s, int d, int dv,
-                            int heads, bool causal, double scale)
+static void naive_attention(const float *q, const float *k, const float *v, double *y, int t, int s,
+                            int d, int dv, int heads, bool causal, double scale)
 {
     int hd = d / heads, hv = dv / heads;
     for (int h = 0; h < heads; h++)
@@ -145,7 +150,8 @@ static void naive_attention(const float *q, const float *k, const float *v, doub
             int visible = causal ? i + (s - t) + 1 : s;
             for (int j = 0; j < visible; j++) {
                 double dot = 0;
-                for (int c = 0; c < hd; c++) dot += (double)q[i * d + h * hd + c] * k[j * d + h * hd + c];
+                for (int c = 0; c < hd; c++)
+                    dot += (double)q[i * d + h * hd + c] * k[j * d + h * hd + c];
                 sc[j] = dot * scale;
                 mx = fmax(mx, sc[j]);
             }
@@ -192,12 +198,9 @@ static void test_attention(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matmul_odd_shapes),
-        cmocka_unit_test(test_transpose),
-        cmocka_unit_test(test_softmax),
-        cmocka_unit_test(test_layernorm_rmsnorm),
-        cmocka_unit_test(test_activations),
-        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_matmul_odd_shapes), cmocka_unit_test(test_transpose),
+        cmocka_unit_test(test_softmax),           cmocka_unit_test(test_layernorm_rmsnorm),
+        cmocka_unit_test(test_activations),       cmocka_unit_test(test_attention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,7 +61,9 @@ static void expect_error(const char *src, const char *first_line)
     free(got);
 }
 
-#define MODEL(inputs, body) "model m {\n" inputs "\noutput y: f32[1]\n" body "\ny = reshape(slice(reshape(z, [-1]), 0, 0, 1), [1])\n}\n"
+#define MODEL(inputs, body)                                                                        \
+    "model m {\n" inputs "\noutput y: f32[1]\n" body                                               \
+    "\ny = reshape(slice(reshape(z, [-1]), 0, 0, 1), [1])\n}\n"
 
 static void test_broadcasting(void **state)
 {
@@ -75,7 +77,8 @@ static void test_broadcasting(void **state)
     assert_shape(g, "w", "f32[4, 1, 3]");
     assert_shape(g, "t", "f32[3]");
     assert_int_equal(node(g, "t")->op, IR_OP_MUL); /* -x is x * -1 */
-    g = build_ok(MODEL("input a: f32[1, 5] input b: f32[7, 1]", "z = add(a, b)\nq = sub(a, b)\nr = mul(b, a)\ns = div(a, a)"));
+    g = build_ok(MODEL("input a: f32[1, 5] input b: f32[7, 1]",
+                       "z = add(a, b)\nq = sub(a, b)\nr = mul(b, a)\ns = div(a, a)"));
     assert_shape(g, "z", "f32[7, 5]");
     assert_shape(g, "r", "f32[7, 5]");
     assert_shape(g, "s", "f32[1, 5]");
@@ -88,22 +91,25 @@ static void test_broadcasting(void **state)
 static void test_matmul(void **state)
 {
     (void)state;
-    ir_graph *g = build_ok(MODEL("input a: f32[2, 3] input b: f32[3, 4] input v: f32[3] input w: f32[2]",
-                                 "z = matmul(a, b)\nvm = matmul(v, b)\nmv = matmul(a, v)\nvv = matmul(v, v)\n"
-                                 "wm = matmul(w, a)"));
+    ir_graph *g =
+        build_ok(MODEL("input a: f32[2, 3] input b: f32[3, 4] input v: f32[3] input w: f32[2]",
+                       "z = matmul(a, b)\nvm = matmul(v, b)\nmv = matmul(a, v)\nvv = matmul(v, v)\n"
+                       "wm = matmul(w, a)"));
     assert_shape(g, "z", "f32[2, 4]");
     assert_shape(g, "vm", "f32[4]");
     assert_shape(g, "mv", "f32[2]");
     assert_shape(g, "vv", "f32[]");
     assert_shape(g, "wm", "f32[3]");
     /* batch dimensions broadcast, the matrix dimensions do not */
-    g = build_ok(MODEL("input a: f32[5, 1, 2, 3] input b: f32[4, 3, 6] input v: f32[3]",
-                       "z = matmul(a, b)\nbv = matmul(transpose(b), reshape(v, [3, 1]))\nav = matmul(a, v)"));
+    g = build_ok(MODEL(
+        "input a: f32[5, 1, 2, 3] input b: f32[4, 3, 6] input v: f32[3]",
+        "z = matmul(a, b)\nbv = matmul(transpose(b), reshape(v, [3, 1]))\nav = matmul(a, v)"));
     assert_shape(g, "z", "f32[5, 4, 2, 6]");
     assert_shape(g, "bv", "f32[4, 6, 1]");
     assert_shape(g, "av", "f32[5, 1, 2]");
-    expect_error(MODEL("input a: f32[2, 3] input b: f32[4, 5]", "z = matmul(a, b)"),
-                 "s.qm:4:5: error: matmul: the left operand has 3 columns but the right one has 4 rows");
+    expect_error(
+        MODEL("input a: f32[2, 3] input b: f32[4, 5]", "z = matmul(a, b)"),
+        "s.qm:4:5: error: matmul: the left operand has 3 columns but the right one has 4 rows");
     expect_error(MODEL("input a: f32[2, 2, 3] input b: f32[3, 3, 4]", "z = matmul(a, b)"),
                  "s.qm:4:5: error: matmul: the batch dimensions do not broadcast");
     expect_error(MODEL("input a: f32[2, 3]", "z = matmul(a, 2)"),
@@ -113,10 +119,11 @@ static void test_matmul(void **state)
 static void test_linear_norms_activations(void **state)
 {
     (void)state;
-    ir_graph *g = build_ok(MODEL("input x: f32[2, 5, 4] input w: f32[3, 4] input b: f32[3] input g: f32[4]",
-                                 "l = linear(x, w, b)\nln = layernorm(x, g, g)\nrn = rmsnorm(x, g)\n"
-                                 "r = relu(x)\ne = gelu(l)\ns = silu(l)\nt = tanh(l)\nsm = softmax(l)\n"
-                                 "z = softmax(l, axis=-2)"));
+    ir_graph *g =
+        build_ok(MODEL("input x: f32[2, 5, 4] input w: f32[3, 4] input b: f32[3] input g: f32[4]",
+                       "l = linear(x, w, b)\nln = layernorm(x, g, g)\nrn = rmsnorm(x, g)\n"
+                       "r = relu(x)\ne = gelu(l)\ns = silu(l)\nt = tanh(l)\nsm = softmax(l)\n"
+                       "z = softmax(l, axis=-2)"));
     assert_shape(g, "l", "f32[2, 5, 3]");
     assert_shape(g, "ln", "f32[2, 5, 4]");
     assert_true(node(g, "ln")->attr.eps == 1e-5f);
@@ -124,7 +131,8 @@ static void test_linear_norms_activations(void **state)
     assert_shape(g, "e", "f32[2, 5, 3]");
     assert_int_equal(node(g, "sm")->attr.axis, 2);
     assert_int_equal(node(g, "z")->attr.axis, 1);
-    g = build_ok(MODEL("input x: f32[4] input g: f32[4]", "z = layernorm(x, g, g, eps=0.001)\nq = rmsnorm(x, g, eps=1)"));
+    g = build_ok(MODEL("input x: f32[4] input g: f32[4]",
+                       "z = layernorm(x, g, g, eps=0.001)\nq = rmsnorm(x, g, eps=1)"));
     assert_true(node(g, "z")->attr.eps == 0.001f);
     assert_true(node(g, "q")->attr.eps == 1.0f);
     expect_error(MODEL("input x: f32[2, 5] input w: f32[3, 4]", "z = linear(x, w)"),
@@ -133,8 +141,9 @@ static void test_linear_norms_activations(void **state)
                  "s.qm:4:5: error: linear: the bias must have shape [3]");
     expect_error(MODEL("input x: f32[4] input w: f32[4]", "z = linear(x, w)"),
                  "s.qm:4:5: error: linear needs a 2-D weight [out, in], not 1-D");
-    expect_error(MODEL("input x: f32[2, 4] input g: f32[2]", "z = rmsnorm(x, g)"),
-                 "s.qm:4:5: error: rmsnorm: the weight must have shape [4], the size of the last axis");
+    expect_error(
+        MODEL("input x: f32[2, 4] input g: f32[2]", "z = rmsnorm(x, g)"),
+        "s.qm:4:5: error: rmsnorm: the weight must have shape [4], the size of the last axis");
     expect_error(MODEL("input x: f32[4] input g: f32[4]", "z = layernorm(x, g, g, eps=-1)"),
                  "s.qm:4:28: error: eps must be a finite non-negative number");
     expect_error(MODEL("input x: f32[4]", "z = softmax(x, axis=1)"),
@@ -144,10 +153,11 @@ static void test_linear_norms_activations(void **state)
 static void test_reshape_transpose(void **state)
 {
     (void)state;
-    ir_graph *g = build_ok(MODEL("input x: f32[4, 6] input i: i32[2, 3]",
-                                 "z = reshape(x, [-1, 3])\nr = reshape(x, [2, -1, 4])\ns = reshape(x, [24])\n"
-                                 "ri = reshape(i, [6])\nt = transpose(r)\np = transpose(r, [2, 0, 1])\n"
-                                 "q = transpose(r, [-1, 0, 1])\nti = transpose(i)"));
+    ir_graph *g =
+        build_ok(MODEL("input x: f32[4, 6] input i: i32[2, 3]",
+                       "z = reshape(x, [-1, 3])\nr = reshape(x, [2, -1, 4])\ns = reshape(x, [24])\n"
+                       "ri = reshape(i, [6])\nt = transpose(r)\np = transpose(r, [2, 0, 1])\n"
+                       "q = transpose(r, [-1, 0, 1])\nti = transpose(i)"));
     assert_shape(g, "z", "f32[8, 3]");
     assert_shape(g, "r", "f32[2, 3, 4]");
     assert_shape(g, "s", "f32[24]");
@@ -163,10 +173,12 @@ static void test_reshape_transpose(void **state)
                  "s.qm:4:21: error: a dimension must be positive (or one -1)");
     expect_error(MODEL("input x: f32[4, 6]", "z = reshape(x, [0, 3])"),
                  "s.qm:4:17: error: a dimension must be positive (or one -1)");
-    expect_error(MODEL("input x: f32[4, 6]", "z = reshape(x, [5, 5])"),
-                 "s.qm:4:5: error: reshape from f32[4, 6] to f32[5, 5] changes the number of elements");
-    expect_error(MODEL("input x: f32[4, 6]", "z = reshape(x, [9007199254740992, 9007199254740992])"),
-                 "s.qm:4:16: error: the new shape has more than 1099511627776 elements");
+    expect_error(
+        MODEL("input x: f32[4, 6]", "z = reshape(x, [5, 5])"),
+        "s.qm:4:5: error: reshape from f32[4, 6] to f32[5, 5] changes the number of elements");
+    expect_error(
+        MODEL("input x: f32[4, 6]", "z = reshape(x, [9007199254740992, 9007199254740992])"),
+        "s.qm:4:16: error: the new shape has more than 1099511627776 elements");
     expect_error(MODEL("input x: f32[4, 6]", "z = reshape(x, 24)"),
                  "s.qm:4:16: error: the new shape must be a list of integers like [2, 64]");
     expect_error(MODEL("input x: f32[4, 6]", "z = transpose(x, [0, 0])"),
@@ -180,9 +192,10 @@ static void test_reshape_transpose(void **state)
 static void test_slice_concat(void **state)
 {
     (void)state;
-    ir_graph *g = build_ok(MODEL("input x: f32[4, 6] input a: f32[2, 3] input b: f32[4, 3]",
-                                 "z = slice(x, -1, -3, -1)\nf = slice(x, 0, 1, 4)\nc = concat(a, b, axis=0)\n"
-                                 "l = concat([b, b, b])\nn = concat(b, axis=-1)"));
+    ir_graph *g =
+        build_ok(MODEL("input x: f32[4, 6] input a: f32[2, 3] input b: f32[4, 3]",
+                       "z = slice(x, -1, -3, -1)\nf = slice(x, 0, 1, 4)\nc = concat(a, b, axis=0)\n"
+                       "l = concat([b, b, b])\nn = concat(b, axis=-1)"));
     const ir_node *z = node(g, "z");
     assert_shape(g, "z", "f32[4, 2]");
     assert_int_equal(z->attr.axis, 1);
@@ -201,18 +214,21 @@ static void test_slice_concat(void **state)
                  "s.qm:4:14: error: axis 2 is out of range for a tensor of 2 dimensions");
     expect_error(MODEL("input a: f32[2, 3] input b: f32[2, 4]", "z = concat(a, b, axis=0)"),
                  "s.qm:4:5: error: concat: operand 2 does not match operand 1 outside axis 0");
-    expect_error(MODEL("input a: f32[2, 3]", "z = concat(axis=0)"), "s.qm:4:5: error: concat needs at least one tensor");
-    expect_error(MODEL("input a: f32[2]", "z = a\nfor i in 0..60 {\nz = concat(z, z)\n}"),
-                 "s.qm:6:5: error: the result of concat would have more than 1099511627776 elements");
+    expect_error(MODEL("input a: f32[2, 3]", "z = concat(axis=0)"),
+                 "s.qm:4:5: error: concat needs at least one tensor");
+    expect_error(
+        MODEL("input a: f32[2]", "z = a\nfor i in 0..60 {\nz = concat(z, z)\n}"),
+        "s.qm:6:5: error: the result of concat would have more than 1099511627776 elements");
 }
 
 static void test_attention_embedding(void **state)
 {
     (void)state;
-    ir_graph *g = build_ok(MODEL("input q: f32[8, 12] input k: f32[10, 12] input v: f32[10, 6]\n"
-                                 "input t: f32[10, 4] input i: i32[2, 3]",
-                                 "z = attention(q, k, v, heads=3)\nc = attention(k, k, v, causal=true)\n"
-                                 "s = attention(q, k, v, scale=0.25)\ne = embedding(t, i)"));
+    ir_graph *g =
+        build_ok(MODEL("input q: f32[8, 12] input k: f32[10, 12] input v: f32[10, 6]\n"
+                       "input t: f32[10, 4] input i: i32[2, 3]",
+                       "z = attention(q, k, v, heads=3)\nc = attention(k, k, v, causal=true)\n"
+                       "s = attention(q, k, v, scale=0.25)\ne = embedding(t, i)"));
     const ir_node *z = node(g, "z");
     assert_shape(g, "z", "f32[8, 6]");
     assert_int_equal(z->attr.heads, 3);
@@ -222,10 +238,12 @@ static void test_attention_embedding(void **state)
     assert_true(node(g, "c")->attr.scale == (float)(1 / sqrt(12.0)));
     assert_true(node(g, "s")->attr.scale == 0.25f);
     assert_shape(g, "e", "f32[2, 3, 4]");
-    expect_error(MODEL("input q: f32[8, 12] input k: f32[4, 12]", "z = attention(q, k, k, causal=true)"),
-                 "s.qm:4:5: error: causal attention needs at least as many keys as queries");
+    expect_error(
+        MODEL("input q: f32[8, 12] input k: f32[4, 12]", "z = attention(q, k, k, causal=true)"),
+        "s.qm:4:5: error: causal attention needs at least as many keys as queries");
     expect_error(MODEL("input q: f32[8, 12] input k: f32[8, 10]", "z = attention(q, k, k)"),
-                 "s.qm:4:5: error: attention: q and k must have the same features and k and v the same tokens");
+                 "s.qm:4:5: error: attention: q and k must have the same features and k and v the "
+                 "same tokens");
     expect_error(MODEL("input q: f32[8, 12]", "z = attention(q, q, q, heads=0)"),
                  "s.qm:4:30: error: heads must be between 1 and 4096");
     expect_error(MODEL("input q: f32[8, 12]", "z = attention(q, q, q, causal=1)"),
@@ -263,8 +281,9 @@ static void test_values_and_names(void **state)
                  "s.qm:3:9: error: unknown identifier 'z'");
     expect_error("model m { input x: f32[4]\noutput y: f32[4]\ny = sqrt(-1)\n}",
                  "s.qm:3:10: error: sqrt of a negative number");
-    expect_error("model m { input x: f32[4]\noutput y: f32[4]\ny = x + \"s\"\n}",
-                 "s.qm:3:9: error: an operand of an arithmetic operator must be a tensor, not a string");
+    expect_error(
+        "model m { input x: f32[4]\noutput y: f32[4]\ny = x + \"s\"\n}",
+        "s.qm:3:9: error: an operand of an arithmetic operator must be a tensor, not a string");
     expect_error("model m { input x: f32[4]\noutput y: f32[4]\ny = relu(true)\n}",
                  "s.qm:3:10: error: the input must be a tensor, not a boolean");
     expect_error("model m { input x: f32[4]\noutput y: f32[4]\nfor x in 0..2 { }\n}",

@@ -26,8 +26,9 @@ static float *read_f32_npy(const char *path, int64_t count)
     rt_mapped_file f;
     rt_npy_header h;
     char err[256];
-    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK || rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK ||
-        h.count != count || h.dtype != QMC_DTYPE_F32) {
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK ||
+        rt_npy_parse(f.data, f.size, &h, err, sizeof err) != QMC_OK || h.count != count ||
+        h.dtype != QMC_DTYPE_F32) {
         fprintf(stderr, "FAIL: %s: unreadable output\n", path);
         exit(1);
     }

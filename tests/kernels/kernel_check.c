@@ -58,8 +58,8 @@ static const precision precisions[] = {
 };
 
 static const target targets[] = {
-    {"", "", ""},                               /* this machine (native) */
-    {"--cpu x86-64-v3", "", X86_64_V3_FEATURES},                  /* AVX2, 8 lanes, no VNNI */
+    {"", "", ""},                                /* this machine (native) */
+    {"--cpu x86-64-v3", "", X86_64_V3_FEATURES}, /* AVX2, 8 lanes, no VNNI */
     {"--cpu x86-64", "", ""},                    /* SSE, 4 lanes, FP8 without F16C */
     {"--target aarch64-linux-gnu --cpu neoverse-n1", "qemu-aarch64 ", ""}, /* NEON + dotprod */
     {"--target aarch64-linux-gnu --cpu cortex-a72", "qemu-aarch64 ", ""},  /* NEON only */
@@ -94,8 +94,10 @@ static void write_weights(void)
     for (int n = 0; n < NN; n++)
         for (int k = 0; k < NK; k++) {
             size_t bytes = (size_t)(Ns[n] * Ks[k] * 4);
-            hl += (size_t)snprintf(header + hl, sizeof header - hl, "%s\"w_n%lld_k%lld\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],"
-                                   "\"data_offsets\":[%zu,%zu]}", hl > 1 ? "," : "", (long long)Ns[n], (long long)Ks[k],
+            hl += (size_t)snprintf(header + hl, sizeof header - hl,
+                                   "%s\"w_n%lld_k%lld\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],"
+                                   "\"data_offsets\":[%zu,%zu]}",
+                                   hl > 1 ? "," : "", (long long)Ns[n], (long long)Ks[k],
                                    (long long)Ns[n], (long long)Ks[k], off, off + bytes);
             off += bytes;
         }
@@ -119,17 +121,20 @@ static void write_model(void)
     FILE *f = fopen(path, "w");
     fprintf(f, "model kernels {\n    weights \"weights.safetensors\"\n");
     for (int m = 0; m < NM; m++)
-        for (int k = 0; k < NK; k++) fprintf(f, "    input x_m%lld_k%lld: f32[%lld, %lld]\n", (long long)Ms[m], (long long)Ks[k], (long long)Ms[m], (long long)Ks[k]);
+        for (int k = 0; k < NK; k++)
+            fprintf(f, "    input x_m%lld_k%lld: f32[%lld, %lld]\n", (long long)Ms[m],
+                    (long long)Ks[k], (long long)Ms[m], (long long)Ks[k]);
     for (int m = 0; m < NM; m++)
         for (int n = 0; n < NN; n++)
             for (int k = 0; k < NK; k++)
-                fprintf(f, "    output y_m%lld_n%lld_k%lld: f32[%lld, %lld]\n", (long long)Ms[m], (long long)Ns[n], (long long)Ks[k],
-                        (long long)Ms[m], (long long)Ns[n]);
+                fprintf(f, "    output y_m%lld_n%lld_k%lld: f32[%lld, %lld]\n", (long long)Ms[m],
+                        (long long)Ns[n], (long long)Ks[k], (long long)Ms[m], (long long)Ns[n]);
     for (int m = 0; m < NM; m++)
         for (int n = 0; n < NN; n++)
             for (int k = 0; k < NK; k++)
-                fprintf(f, "    y_m%lld_n%lld_k%lld = linear(x_m%lld_k%lld, w_n%lld_k%lld)\n", (long long)Ms[m], (long long)Ns[n],
-                        (long long)Ks[k], (long long)Ms[m], (long long)Ks[k], (long long)Ns[n], (long long)Ks[k]);
+                fprintf(f, "    y_m%lld_n%lld_k%lld = linear(x_m%lld_k%lld, w_n%lld_k%lld)\n",
+                        (long long)Ms[m], (long long)Ns[n], (long long)Ks[k], (long long)Ms[m],
+                        (long long)Ks[k], (long long)Ns[n], (long long)Ks[k]);
     fprintf(f, "}\n");
     fclose(f);
 }
@@ -153,7 +158,8 @@ static void reference(const precision *p, int mi, int ni, int ki, float *ref, do
             double *t = &tol[m * N + n];
             if (p->f32) {
                 double s = 0, mag = 0;
-                for (int64_t k = 0; k < K; k++) s += (double)row[k] * xrow[k], mag += fabs((double)row[k] * xrow[k]);
+                for (int64_t k = 0; k < K; k++)
+                    s += (double)row[k] * xrow[k], mag += fabs((double)row[k] * xrow[k]);
                 *out = (float)s;
                 *t = 1e-5 * mag + 1e-30;
             } else if (p->a8) {
@@ -166,8 +172,10 @@ static void reference(const precision *p, int mi, int ni, int ki, float *ref, do
                 float wrow[MAXK];
                 q_dequantize_row_ref(p->kfmt, packed, kp, wrow);
                 double amax = 0, wsum = 0;
-                for (int64_t k = 0; k < K; k++) amax = fmax(amax, fabs(xrow[k])), wsum += fabs(wrow[k]);
-                double f32_accurate = 0x1p-20 * (q_dot_magnitude_f32(p->kfmt, packed, xrow, kp) + amax * wsum);
+                for (int64_t k = 0; k < K; k++)
+                    amax = fmax(amax, fabs(xrow[k])), wsum += fabs(wrow[k]);
+                double f32_accurate =
+                    0x1p-20 * (q_dot_magnitude_f32(p->kfmt, packed, xrow, kp) + amax * wsum);
                 *t = fmin(q_dot_tolerance_f32(p->kfmt, packed, xrow, kp), f32_accurate) + 1e-30;
             }
         }
@@ -177,7 +185,8 @@ static void reference(const precision *p, int mi, int ni, int ki, float *ref, do
 static void check(const precision *p, const target *t)
 {
     char cmd[8192], path[512];
-    snprintf(cmd, sizeof cmd, "cd %s && \"%s\" compile kernels.qm --precision %s %s -o k.exe", dir, getenv("QMC"), p->spec, t->flags);
+    snprintf(cmd, sizeof cmd, "cd %s && \"%s\" compile kernels.qm --precision %s %s -o k.exe", dir,
+             getenv("QMC"), p->spec, t->flags);
     if (system(cmd) != 0) {
         fprintf(stderr, "FAIL: %s %s: compile failed\n", p->spec, t->flags);
         failures++;
@@ -186,12 +195,14 @@ static void check(const precision *p, const target *t)
     size_t n = (size_t)snprintf(cmd, sizeof cmd, "cd %s && %s./k.exe", dir, t->runner);
     for (int m = 0; m < NM; m++)
         for (int k = 0; k < NK; k++)
-            n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --input x_m%lld_k%lld=x_m%lld_k%lld.npy", (long long)Ms[m],
+            n += (size_t)snprintf(cmd + n, sizeof cmd - n,
+                                  " --input x_m%lld_k%lld=x_m%lld_k%lld.npy", (long long)Ms[m],
                                   (long long)Ks[k], (long long)Ms[m], (long long)Ks[k]);
     for (int m = 0; m < NM; m++)
         for (int nn = 0; nn < NN; nn++)
             for (int k = 0; k < NK; k++)
-                n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --output y_m%lld_n%lld_k%lld=y%d%d%d.npy", (long long)Ms[m],
+                n += (size_t)snprintf(cmd + n, sizeof cmd - n,
+                                      " --output y_m%lld_n%lld_k%lld=y%d%d%d.npy", (long long)Ms[m],
                                       (long long)Ns[nn], (long long)Ks[k], m, nn, k);
     if (system(cmd) != 0) {
         fprintf(stderr, "FAIL: %s %s: the compiled model failed\n", p->spec, t->flags);
@@ -211,9 +222,11 @@ static void check(const precision *p, const target *t)
                     double err = fabs((double)got[i] - ref[i]);
                     if (err / tol[i] > worst) worst = err / tol[i];
                     if (err > tol[i]) {
-                        fprintf(stderr, "FAIL: %s %s: M=%lld N=%lld K=%lld element %lld: %.9g, the _ref gives %.9g (tolerance %.3g)\n",
-                                p->spec, t->flags, (long long)Ms[m], (long long)Ns[nn], (long long)Ks[k], (long long)i, got[i],
-                                ref[i], tol[i]);
+                        fprintf(stderr,
+                                "FAIL: %s %s: M=%lld N=%lld K=%lld element %lld: %.9g, the _ref "
+                                "gives %.9g (tolerance %.3g)\n",
+                                p->spec, t->flags, (long long)Ms[m], (long long)Ns[nn],
+                                (long long)Ks[k], (long long)i, got[i], ref[i], tol[i]);
                         failures++;
                         free(got);
                         return;
@@ -221,7 +234,8 @@ static void check(const precision *p, const target *t)
                 }
                 free(got);
             }
-    printf("%-14s %-45s worst error %.3f of the tolerance\n", p->spec, *t->flags ? t->flags : "(host)", worst);
+    printf("%-14s %-45s worst error %.3f of the tolerance\n", p->spec,
+           *t->flags ? t->flags : "(host)", worst);
 }
 
 /* Row 1 of x_m3_k100 gets a NaN (then an inf): every output of that row
@@ -236,28 +250,35 @@ static void check_nonfinite(const precision *p)
         char path[512], cmd[1024];
         snprintf(path, sizeof path, "%s/xbad.npy", dir);
         write_npy(path, 3, 100, xs);
-        snprintf(cmd, sizeof cmd, "cd %s && ./k.exe --input x_m3_k100=xbad.npy --output y_m3_n33_k100=ybad.npy", dir);
+        snprintf(cmd, sizeof cmd,
+                 "cd %s && ./k.exe --input x_m3_k100=xbad.npy --output y_m3_n33_k100=ybad.npy",
+                 dir);
         /* the other inputs: their usual files */
         size_t n = strlen(cmd);
         for (int m = 0; m < NM; m++)
             for (int k = 0; k < NK; k++)
                 if (!(m == 1 && k == 1))
-                    n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --input x_m%lld_k%lld=x_m%lld_k%lld.npy", (long long)Ms[m],
-                                          (long long)Ks[k], (long long)Ms[m], (long long)Ks[k]);
+                    n += (size_t)snprintf(
+                        cmd + n, sizeof cmd - n, " --input x_m%lld_k%lld=x_m%lld_k%lld.npy",
+                        (long long)Ms[m], (long long)Ks[k], (long long)Ms[m], (long long)Ks[k]);
         snprintf(path, sizeof path, "%s/ybad.npy", dir);
         char good[512];
         snprintf(good, sizeof good, "%s/y%d%d%d.npy", dir, 1, 2, 1);
-        float *got = system(cmd) == 0 ? read_f32_npy(path, 3 * 33) : NULL, *want = read_f32_npy(good, 3 * 33);
+        float *got = system(cmd) == 0 ? read_f32_npy(path, 3 * 33) : NULL,
+              *want = read_f32_npy(good, 3 * 33);
         for (int i = 0; got && i < 3 * 33; i++) {
             bool row1 = i / 33 == 1;
             if (row1 ? !isnan(got[i]) && !isinf(got[i]) : got[i] != want[i]) {
-                fprintf(stderr, "FAIL: %s: x with %s in row 1: output %d is %.9g (%s)\n", p->spec, b ? "an inf" : "a NaN", i, got[i],
+                fprintf(stderr, "FAIL: %s: x with %s in row 1: output %d is %.9g (%s)\n", p->spec,
+                        b ? "an inf" : "a NaN", i, got[i],
                         row1 ? "should not be finite" : "changed");
                 failures++;
                 break;
             }
         }
-        if (!got) fprintf(stderr, "FAIL: %s: the model failed on non-finite input\n", p->spec), failures++;
+        if (!got)
+            fprintf(stderr, "FAIL: %s: the model failed on non-finite input\n", p->spec),
+                failures++;
         free(got);
         free(want);
     }
@@ -275,7 +296,8 @@ int main(void)
         for (int k = 0; k < NK; k++) {
             for (int64_t i = 0; i < Ms[m] * Ks[k]; i++) x[m][k][i] = uniform() * 2;
             char path[512];
-            snprintf(path, sizeof path, "%s/x_m%lld_k%lld.npy", dir, (long long)Ms[m], (long long)Ks[k]);
+            snprintf(path, sizeof path, "%s/x_m%lld_k%lld.npy", dir, (long long)Ms[m],
+                     (long long)Ks[k]);
             write_npy(path, Ms[m], Ks[k], x[m][k]);
         }
     write_weights();

@@ -22,8 +22,8 @@
 enum { STEPS = 200001, N = STEPS + 6 };
 
 static const target targets[] = {
-    {"", "", ""},                               /* this machine (native) */
-    {"--cpu x86-64-v3", "", X86_64_V3_FEATURES},                  /* AVX2 + FMA, 8 lanes */
+    {"", "", ""},                                /* this machine (native) */
+    {"--cpu x86-64-v3", "", X86_64_V3_FEATURES}, /* AVX2 + FMA, 8 lanes */
     {"--cpu x86-64", "", ""},                    /* SSE, 4 lanes, no FMA */
     {"--target aarch64-linux-gnu --cpu neoverse-n1", "qemu-aarch64 ", ""},
 };
@@ -43,15 +43,17 @@ static float *read_output(const char *name)
 }
 
 /* Checks one function's outputs; returns the worst error over its bound. */
-static double check_fn(const char *what, const target *t, const float *got, double (*exact)(double), bool gelu)
+static double check_fn(const char *what, const target *t, const float *got, double (*exact)(double),
+                       bool gelu)
 {
     double worst = 0;
     for (int i = 0; i < STEPS; i++) {
         double want = exact(x[i]), err = fabs(got[i] - want);
-        double bound = gelu ? 3e-7 * fabs(x[i]) + 0x1p-23 * fabs(want) : 4 * 0x1p-24 * fabs(want) + 1e-37;
+        double bound =
+            gelu ? 3e-7 * fabs(x[i]) + 0x1p-23 * fabs(want) : 4 * 0x1p-24 * fabs(want) + 1e-37;
         if (!(err <= bound)) {
-            fprintf(stderr, "FAIL: %s %s: %s(%.9g) = %.9g, exact %.9g (error %.3g, bound %.3g)\n", what, t->flags,
-                    what, x[i], got[i], want, err, bound);
+            fprintf(stderr, "FAIL: %s %s: %s(%.9g) = %.9g, exact %.9g (error %.3g, bound %.3g)\n",
+                    what, t->flags, what, x[i], got[i], want, err, bound);
             failures++;
             return INFINITY;
         }
@@ -63,14 +65,17 @@ static double check_fn(const char *what, const target *t, const float *got, doub
 static void check(const target *t)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s compile %s/m.qm %s -o %s/m.exe", getenv("QMC"), dir, t->flags, dir);
+    snprintf(cmd, sizeof cmd, "%s compile %s/m.qm %s -o %s/m.exe", getenv("QMC"), dir, t->flags,
+             dir);
     if (system(cmd) != 0) {
         fprintf(stderr, "FAIL: %s: compile failed\n", t->flags);
         failures++;
         return;
     }
-    snprintf(cmd, sizeof cmd, "cd %s && %s./m.exe --input x=x.npy --output g=g.npy --output t=t.npy --output s=s.npy",
-             dir, t->runner);
+    snprintf(
+        cmd, sizeof cmd,
+        "cd %s && %s./m.exe --input x=x.npy --output g=g.npy --output t=t.npy --output s=s.npy",
+        dir, t->runner);
     if (system(cmd) != 0) {
         fprintf(stderr, "FAIL: %s: the compiled model failed\n", t->flags);
         failures++;
@@ -80,19 +85,23 @@ static void check(const target *t)
     double wg = check_fn("gelu", t, g, gelu_exact, true), wt = check_fn("tanh", t, th, tanh, false),
            ws = check_fn("silu", t, s, silu_exact, false);
     /* the special values after the grid: +inf, -inf, NaN, -0, 1e30, -1e30 */
-    bool ok = isinf(g[STEPS]) && g[STEPS] > 0 && th[STEPS] == 1 && th[STEPS + 1] == -1 && isinf(s[STEPS]) &&
-              s[STEPS] > 0 && isnan(g[STEPS + 2]) && isnan(th[STEPS + 2]) && isnan(s[STEPS + 2]) && g[STEPS + 3] == 0 &&
-              th[STEPS + 3] == 0 && s[STEPS + 3] == 0 && g[STEPS + 4] == 1e30f && th[STEPS + 4] == 1 &&
-              s[STEPS + 4] == 1e30f && g[STEPS + 5] == 0 && th[STEPS + 5] == -1;
+    bool ok = isinf(g[STEPS]) && g[STEPS] > 0 && th[STEPS] == 1 && th[STEPS + 1] == -1 &&
+              isinf(s[STEPS]) && s[STEPS] > 0 && isnan(g[STEPS + 2]) && isnan(th[STEPS + 2]) &&
+              isnan(s[STEPS + 2]) && g[STEPS + 3] == 0 && th[STEPS + 3] == 0 && s[STEPS + 3] == 0 &&
+              g[STEPS + 4] == 1e30f && th[STEPS + 4] == 1 && s[STEPS + 4] == 1e30f &&
+              g[STEPS + 5] == 0 && th[STEPS + 5] == -1;
     if (!ok) {
-        fprintf(stderr, "FAIL: %s: special values: gelu %g %g %g %g %g %g, tanh %g %g %g %g %g %g, silu %g %g %g %g %g %g\n",
-                t->flags, g[STEPS], g[STEPS + 1], g[STEPS + 2], g[STEPS + 3], g[STEPS + 4], g[STEPS + 5], th[STEPS],
-                th[STEPS + 1], th[STEPS + 2], th[STEPS + 3], th[STEPS + 4], th[STEPS + 5], s[STEPS], s[STEPS + 1],
-                s[STEPS + 2], s[STEPS + 3], s[STEPS + 4], s[STEPS + 5]);
+        fprintf(stderr,
+                "FAIL: %s: special values: gelu %g %g %g %g %g %g, tanh %g %g %g %g %g %g, silu %g "
+                "%g %g %g %g %g\n",
+                t->flags, g[STEPS], g[STEPS + 1], g[STEPS + 2], g[STEPS + 3], g[STEPS + 4],
+                g[STEPS + 5], th[STEPS], th[STEPS + 1], th[STEPS + 2], th[STEPS + 3], th[STEPS + 4],
+                th[STEPS + 5], s[STEPS], s[STEPS + 1], s[STEPS + 2], s[STEPS + 3], s[STEPS + 4],
+                s[STEPS + 5]);
         failures++;
     }
-    printf("%-45s worst error / bound: gelu %.2f, tanh %.2f, silu %.2f\n", *t->flags ? t->flags : "(this machine)", wg,
-           wt, ws);
+    printf("%-45s worst error / bound: gelu %.2f, tanh %.2f, silu %.2f\n",
+           *t->flags ? t->flags : "(this machine)", wg, wt, ws);
     free(g);
     free(th);
     free(s);
@@ -109,12 +118,16 @@ int main(void)
     char path[512];
     snprintf(path, sizeof path, "%s/x.npy", dir);
     int64_t shape[1] = {N};
-    if (rt_npy_write(path, QMC_DTYPE_F32, 1, shape, x) != QMC_OK) return fprintf(stderr, "cannot write %s\n", path), 2;
+    if (rt_npy_write(path, QMC_DTYPE_F32, 1, shape, x) != QMC_OK)
+        return fprintf(stderr, "cannot write %s\n", path), 2;
     snprintf(path, sizeof path, "%s/m.qm", dir);
     FILE *f = fopen(path, "w");
     if (!f) return 2;
-    fprintf(f, "model m {\n    input x: f32[%d]\n    output g: f32[%d]\n    output t: f32[%d]\n    output s: f32[%d]\n"
-               "    g = gelu(x)\n    t = tanh(x)\n    s = silu(x)\n}\n", N, N, N, N);
+    fprintf(f,
+            "model m {\n    input x: f32[%d]\n    output g: f32[%d]\n    output t: f32[%d]\n    "
+            "output s: f32[%d]\n"
+            "    g = gelu(x)\n    t = tanh(x)\n    s = silu(x)\n}\n",
+            N, N, N, N);
     fclose(f);
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++)
         if (target_runs_here(&targets[t], &failures)) check(&targets[t]);

@@ -191,7 +191,8 @@ static void test_mse_matches_brute_force(void **state)
     lcg_state = 7;
     for (int i = 0; i < N; i++) x[i] = gaussian();
     /* Laplace tails too: a mixture where clipping clearly pays */
-    for (int i = 0; i < N; i += 4) x[i] = (float)(-log(uniform01() + 1e-12) * (uniform01() < 0.5 ? -1 : 1)) * 2;
+    for (int i = 0; i < N; i += 4)
+        x[i] = (float)(-log(uniform01() + 1e-12) * (uniform01() < 0.5 ? -1 : 1)) * 2;
     q_hist h;
     q_hist_init(&h);
     q_hist_add(&h, x, N);
@@ -269,7 +270,8 @@ static void test_pass_on_digits(void **state)
     sup_arena a = {0};
     ir_graph *g = digits(&a);
     assert_non_null(g);
-    const char *calib = sup_arena_printf(&a, "x=%s/examples/digits/calib_x.npy", getenv("QMC_SOURCE"));
+    const char *calib =
+        sup_arena_printf(&a, "x=%s/examples/digits/calib_x.npy", getenv("QMC_SOURCE"));
     pass_prec_options o = {.calib = {calib}, .n_calib = 1, .calib_method = "percentile"};
     pass_calib_data d;
     assert_true(pass_calib_open(g, &o, &d) && pass_calibrate(g, &d, true));
@@ -304,7 +306,8 @@ static void test_pass_order_independent(void **state)
     assert_int_equal(rt_npy_parse(f.data, f.size, &hd, err, sizeof err), QMC_OK);
     float *rev = malloc(sizeof(float) * (size_t)hd.count);
     const float *data = (const float *)(f.data + hd.data_offset);
-    for (int64_t s = 0; s < 256; s++) memcpy(rev + s * 64, data + (255 - s) * 64, sizeof(float) * 64);
+    for (int64_t s = 0; s < 256; s++)
+        memcpy(rev + s * 64, data + (255 - s) * 64, sizeof(float) * 64);
     char tmp[] = "/tmp/qmc-calib-XXXXXX";
     assert_true(mkdtemp(tmp) != NULL);
     const char *rpath = sup_arena_printf(&a, "%s/rev.npy", tmp);

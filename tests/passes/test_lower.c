@@ -8,7 +8,11 @@
 static ir_qweight weight(q_format format, int64_t kp, int64_t group, bool act8)
 {
     ir_qweight q = {.f = {.format = format, .group = (int)(group == kp ? 0 : group), .act8 = act8},
-                    .n = 16, .k = kp, .kp = kp, .group = group, .n_groups = kp / group};
+                    .n = 16,
+                    .k = kp,
+                    .kp = kp,
+                    .group = group,
+                    .n_groups = kp / group};
     return q;
 }
 
@@ -16,8 +20,10 @@ static void test_act_int8_rows(void **state)
 {
     (void)state;
     assert_int_equal(ir_act_int8_rows(NULL, true), 0); /* f32 weights */
-    ir_qweight int4 = weight(QFMT_INT4, 4096, 32, false), int8 = weight(QFMT_INT8, 4096, 4096, false);
-    ir_qweight asym = weight(QFMT_UINT4, 4096, 32, false), fp8 = weight(QFMT_FP8_E4M3, 4096, 4096, false);
+    ir_qweight int4 = weight(QFMT_INT4, 4096, 32, false),
+               int8 = weight(QFMT_INT8, 4096, 4096, false);
+    ir_qweight asym = weight(QFMT_UINT4, 4096, 32, false),
+               fp8 = weight(QFMT_FP8_E4M3, 4096, 4096, false);
     /* f32 activations: three digits with integer dot products, else floats */
     assert_int_equal(ir_act_int8_rows(&int4, true), IR_A8X3_DIGITS);
     assert_int_equal(ir_act_int8_rows(&int8, true), IR_A8X3_DIGITS);
@@ -29,7 +35,8 @@ static void test_act_int8_rows(void **state)
     assert_int_equal(ir_act_int8_rows(&a8, true), 1);
     assert_int_equal(ir_act_int8_rows(&a8, false), 1);
     /* a group whose int32 sums could overflow: 65,800 * 255 * 128 > 2^31 */
-    ir_qweight wide = weight(QFMT_INT8, 65800, 65800, false), fits = weight(QFMT_INT8, 65792, 65792, false);
+    ir_qweight wide = weight(QFMT_INT8, 65800, 65800, false),
+               fits = weight(QFMT_INT8, 65792, 65792, false);
     assert_int_equal(ir_act_int8_rows(&wide, true), 0);
     assert_int_equal(ir_act_int8_rows(&fits, true), IR_A8X3_DIGITS);
 }
@@ -69,7 +76,10 @@ static ir_graph *linears_of_one_input(ir_qweight *qs, int n, int32_t *lin)
     return g;
 }
 
-static bool overlap(int64_t a, int64_t an, int64_t b, int64_t bn) { return a < b + bn && b < a + an; }
+static bool overlap(int64_t a, int64_t an, int64_t b, int64_t bn)
+{
+    return a < b + bn && b < a + an;
+}
 
 static void test_shared_act_rows(void **state)
 {
@@ -84,9 +94,11 @@ static void test_shared_act_rows(void **state)
     int32_t lin[6];
     ir_graph *g = linears_of_one_input(qs, 6, lin);
     assert_true(ir_same_act_rows(g, &g->nodes[lin[0]], &g->nodes[lin[1]], true));
-    assert_false(ir_same_act_rows(g, &g->nodes[lin[0]], &g->nodes[lin[3]], true)); /* other format */
+    assert_false(
+        ir_same_act_rows(g, &g->nodes[lin[0]], &g->nodes[lin[3]], true)); /* other format */
     assert_false(ir_same_act_rows(g, &g->nodes[lin[0]], &g->nodes[lin[4]], true)); /* :a8 */
-    assert_false(ir_same_act_rows(g, &g->nodes[lin[0]], &g->nodes[lin[1]], false)); /* floats: no rows */
+    assert_false(
+        ir_same_act_rows(g, &g->nodes[lin[0]], &g->nodes[lin[1]], false)); /* floats: no rows */
     ir_plan plan;
     assert_true(pass_lower(g, &plan, true));
     const ir_buffer *b = plan.buf;
@@ -96,14 +108,17 @@ static void test_shared_act_rows(void **state)
         bool shares = i != 3 && i != 4;
         assert_int_equal(b[lin[i]].reuses_act_rows, shares);
         assert_true(b[lin[i]].scratch_bytes > 0);
-        if (shares) assert_int_equal(b[lin[i]].scratch_offset, b[lin[0]].scratch_offset);
-        else assert_int_not_equal(b[lin[i]].scratch_offset, b[lin[0]].scratch_offset);
+        if (shares)
+            assert_int_equal(b[lin[i]].scratch_offset, b[lin[0]].scratch_offset);
+        else
+            assert_int_not_equal(b[lin[i]].scratch_offset, b[lin[0]].scratch_offset);
     }
     /* the shared rows stay intact until the last layer reading them: no
      * buffer or scratch computed in between lies on them */
     for (int32_t i = lin[0] + 1; i <= lin[5]; i++) {
         if (b[i].kind == IR_BUF_WORKSPACE)
-            assert_false(overlap(b[i].offset, b[i].bytes, b[lin[0]].scratch_offset, b[lin[0]].scratch_bytes));
+            assert_false(overlap(b[i].offset, b[i].bytes, b[lin[0]].scratch_offset,
+                                 b[lin[0]].scratch_bytes));
         if (b[i].scratch_bytes && !b[i].reuses_act_rows)
             assert_false(overlap(b[i].scratch_offset, b[i].scratch_bytes, b[lin[0]].scratch_offset,
                                  b[lin[0]].scratch_bytes));

@@ -80,7 +80,8 @@ static void test_error_measures(void **state)
     q_error_acc acc = {0};
     q_error_add(&acc, true, ref, logp, q, 4, 2);
     assert_true(acc.den == 2);
-    double want = (0.5 * log(0.5 / 0.75) + 0.5 * log(0.5 / 0.25)) / 2; /* the second row is unchanged */
+    double want =
+        (0.5 * log(0.5 / 0.75) + 0.5 * log(0.5 / 0.25)) / 2; /* the second row is unchanged */
     assert_true(fabs(q_error_value(&acc, true) - want) < 1e-7);
     q_error_acc same = {0};
     q_error_add(&same, true, ref, logp, ref, 4, 2);
@@ -98,23 +99,29 @@ static void test_spec_parse(void **state)
     sup_arena a = {0};
     pass_spec s;
     assert_true(pass_spec_parse(&a, "auto", &s) && s.dflt_automatic && !s.dflt.act8);
-    assert_true(pass_spec_parse(&a, "auto:a8:static,lm_head.weight=int8", &s) && s.dflt_automatic && s.dflt.act8 &&
-                s.dflt.act_static && s.n_overrides == 1 && !s.overrides[0].automatic);
-    assert_true(pass_spec_parse(&a, "int8,blocks.*=auto", &s) && !s.dflt_automatic && s.overrides[0].automatic);
+    assert_true(pass_spec_parse(&a, "auto:a8:static,lm_head.weight=int8", &s) && s.dflt_automatic &&
+                s.dflt.act8 && s.dflt.act_static && s.n_overrides == 1 &&
+                !s.overrides[0].automatic);
+    assert_true(pass_spec_parse(&a, "int8,blocks.*=auto", &s) && !s.dflt_automatic &&
+                s.overrides[0].automatic);
     assert_true(pass_spec_has_auto(&s));
-    assert_true(pass_spec_parse(&a, "int4:g64:mse:gptq", &s) && s.dflt.gptq && pass_spec_has_gptq(&s));
+    assert_true(pass_spec_parse(&a, "int4:g64:mse:gptq", &s) && s.dflt.gptq &&
+                pass_spec_has_gptq(&s));
     assert_string_equal(q_precision_name(&a, &s.dflt), "int4:g64:mse:gptq");
     capture c;
     capture_begin(&c);
     assert_false(pass_spec_parse(&a, "auto:mse", &s));
     assert_false(pass_spec_parse(&a, "int8:static", &s));
     assert_false(pass_spec_parse(&a, "int8:gptq", &s));
-    assert_captured(&c, "qmc: error: --precision: modifier ':mse' does not apply to auto (auto takes :a8 and :a8:static)\n"
-                        "qmc: error: --precision: modifier ':static' needs ':a8' (int8 activations with one "
-                        "calibrated scale)\n"
-                        "qmc: error: --precision: modifier ':gptq' does not apply here (formats: f32, int8, int4, "
-                        "int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; modifiers :asym :mse :minmax :gptq :a8 "
-                        ":static)\n");
+    assert_captured(
+        &c,
+        "qmc: error: --precision: modifier ':mse' does not apply to auto (auto takes :a8 and "
+        ":a8:static)\n"
+        "qmc: error: --precision: modifier ':static' needs ':a8' (int8 activations with one "
+        "calibrated scale)\n"
+        "qmc: error: --precision: modifier ':gptq' does not apply here (formats: f32, int8, int4, "
+        "int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; modifiers :asym :mse :minmax :gptq :a8 "
+        ":static)\n");
     sup_arena_free(&a);
 }
 
@@ -124,7 +131,8 @@ static const fe_json *report_of(sup_arena *a, ir_graph **gp, const char *precisi
     char dir[] = "/tmp/qmc-report-XXXXXX";
     assert_true(mkdtemp(dir) != NULL);
     const char *path = sup_arena_printf(a, "%s/r.json", dir);
-    pass_options po = {.prec = {.precision = precision, .n_calib = 1, .budget_bits = budget, .report = path}};
+    pass_options po = {
+        .prec = {.precision = precision, .n_calib = 1, .budget_bits = budget, .report = path}};
     po.prec.calib[0] = sup_arena_printf(a, "x=%s", source(a, "examples/digits/calib_x.npy"));
     ir_graph *g = digits(a);
     assert_true(pass_pipeline_precision(a, g, &po));
@@ -174,7 +182,8 @@ static void check_sums(const ir_graph *g, const fe_json *j)
         assert_string_equal(str(e, "name"), w->name);
         const fe_json *shape = fe_json_get(e, "shape");
         assert_int_equal(shape->count, 2);
-        assert_true(shape->items[0]->number == (double)w->shape[0] && shape->items[1]->number == (double)w->shape[1]);
+        assert_true(shape->items[0]->number == (double)w->shape[0] &&
+                    shape->items[1]->number == (double)w->shape[1]);
         double n = num(e, "weights"), b = num(e, "bytes");
         assert_true(n == (double)(w->shape[0] * w->shape[1]));
         assert_true(fabs(num(e, "bits_per_weight") - 8 * b / n) < 1e-9);
@@ -207,7 +216,8 @@ static void test_report_fixed(void **state)
     assert_true(num(t->items[2], "bits_per_weight") == 8.25);
     assert_string_equal(str(t->items[2], "origin"), "override");
     assert_string_equal(str(t->items[2], "why"), "fixed by the --precision override 'fc3.weight'");
-    assert_string_equal(str(j, "precision_spec"), "f32,fc1.weight=int4:g32,fc2.weight=int4:g32,fc3.weight=int8");
+    assert_string_equal(str(j, "precision_spec"),
+                        "f32,fc1.weight=int4:g32,fc2.weight=int4:g32,fc3.weight=int8");
     /* each tensor's sensitivity was measured alone */
     for (int i = 0; i < 3; i++) assert_true(num(t->items[i], "sensitivity") >= 0);
     sup_arena_free(&a);
@@ -238,10 +248,12 @@ static void test_report_auto(void **state)
     const fe_json *j2 = report_of(&b, &g2, spec, 0);
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].is_matrix)
-            assert_string_equal(q_precision_name(&a, &g->nodes[i].qformat), q_precision_name(&b, &g2->nodes[i].qformat));
+            assert_string_equal(q_precision_name(&a, &g->nodes[i].qformat),
+                                q_precision_name(&b, &g2->nodes[i].qformat));
     assert_true(num(j2, "total_weight_bytes") == num(j, "total_weight_bytes"));
     /* and the same numerics: the final error on the calibration set */
-    assert_true(fabs(num(j2, "calib_error") - num(j, "calib_error")) <= 1e-12 * (1 + num(j, "calib_error")));
+    assert_true(fabs(num(j2, "calib_error") - num(j, "calib_error")) <=
+                1e-12 * (1 + num(j, "calib_error")));
     sup_arena_free(&b);
     sup_arena_free(&a);
 }
@@ -265,7 +277,8 @@ static void test_report_auto_constrained(void **state)
     for (int i = 0; i < 2; i++) {
         const ir_node *w = &g->nodes[node_named(g, str(t->items[i], "name"))];
         assert_string_equal(str(t->items[i], "origin"), "auto");
-        if (w->qformat.format == QFMT_INT8 || w->qformat.format == QFMT_INT4 || w->qformat.format == QFMT_UINT4) {
+        if (w->qformat.format == QFMT_INT8 || w->qformat.format == QFMT_INT4 ||
+            w->qformat.format == QFMT_UINT4) {
             assert_true(w->qformat.act8 && w->qformat.act_static);
             assert_true(w->qformat.act_scale == pass_calib_act_scale(g, (int32_t)(w - g->nodes)));
             assert_string_equal(str(t->items[i], "activations"), "int8-static");
@@ -284,9 +297,12 @@ static void test_budget_below_minimum(void **state)
     capture c;
     capture_begin(&c);
     assert_false(pass_pipeline_precision(&a, g, &po));
-    /* fc1 (K 64) at int4:g64, 8704 bytes; fc2 and fc3 at int4:g128, 16896 and 660: 26260 bytes of 50432 weights */
-    assert_captured(&c, "qmc: error: --budget-bits 3 is below the smallest achievable 4.166 bits per weight (every "
-                        "searched weight matrix at its smallest format)\n");
+    /* fc1 (K 64) at int4:g64, 8704 bytes; fc2 and fc3 at int4:g128, 16896 and 660: 26260 bytes of
+     * 50432 weights */
+    assert_captured(
+        &c,
+        "qmc: error: --budget-bits 3 is below the smallest achievable 4.166 bits per weight (every "
+        "searched weight matrix at its smallest format)\n");
     sup_arena_free(&a);
 }
 

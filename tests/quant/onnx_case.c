@@ -13,9 +13,9 @@ static q_format format_of_qtype(const char *qtype)
     static const struct {
         const char *qtype;
         q_format format;
-    } map[] = {{"INT8", QFMT_INT8},   {"UINT8", QFMT_UINT8},
-               {"INT4", QFMT_INT4},   {"UINT4", QFMT_UINT4},
-               {"FLOAT8E4M3FN", QFMT_FP8_E4M3}, {"FLOAT8E5M2", QFMT_FP8_E5M2}};
+    } map[] = {
+        {"INT8", QFMT_INT8},   {"UINT8", QFMT_UINT8},           {"INT4", QFMT_INT4},
+        {"UINT4", QFMT_UINT4}, {"FLOAT8E4M3FN", QFMT_FP8_E4M3}, {"FLOAT8E5M2", QFMT_FP8_E5M2}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(qtype, map[i].qtype) == 0) return map[i].format;
     fail_msg("unknown qtype %s", qtype);

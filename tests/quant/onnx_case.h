@@ -9,9 +9,9 @@ typedef struct onnx_case {
     const char *name, *dir;
     q_format format;
     bool has_axis;
-    int axis;       /* attrs.axis, ONNX's default 1 */
-    int64_t block;  /* attrs.block_size, 0 if absent */
-    bool saturate;  /* attrs.saturate, default 1 */
+    int axis;                                                    /* attrs.axis, ONNX's default 1 */
+    int64_t block;                                               /* attrs.block_size, 0 if absent */
+    bool saturate;                                               /* attrs.saturate, default 1 */
     const char *x_path, *scale_path, *zp_path, *q_path, *y_path; /* zp_path may be NULL */
 } onnx_case;
 

@@ -41,7 +41,8 @@ static void random_table(table *t)
 }
 
 /* Exhaustive search: the best (error, bytes) under the rule. */
-static void brute(const table *t, size_t budget, double max_error, double *best_err, size_t *best_bytes)
+static void brute(const table *t, size_t budget, double max_error, double *best_err,
+                  size_t *best_bytes)
 {
     int idx[MAX_T] = {0};
     *best_err = INFINITY;
@@ -75,7 +76,9 @@ static void test_budget_matches_exhaustive(void **state)
         size_t lo = 0, hi = 0;
         for (int i = 0; i < t.n; i++) {
             size_t mn = SIZE_MAX, mx = 0;
-            for (int c = 0; c < t.items[i].n; c++) mn = t.bytes[i][c] < mn ? t.bytes[i][c] : mn, mx = t.bytes[i][c] > mx ? t.bytes[i][c] : mx;
+            for (int c = 0; c < t.items[i].n; c++)
+                mn = t.bytes[i][c] < mn ? t.bytes[i][c] : mn,
+                mx = t.bytes[i][c] > mx ? t.bytes[i][c] : mx;
             lo += mn, hi += mx;
         }
         size_t budget = lo + next_u32() % (hi - lo + 1);
@@ -100,7 +103,8 @@ static void test_max_error_matches_exhaustive(void **state)
         double min_err = 0, max_err = 0;
         for (int i = 0; i < t.n; i++) {
             double mn = INFINITY, mx = 0;
-            for (int c = 0; c < t.items[i].n; c++) mn = fmin(mn, t.error[i][c]), mx = fmax(mx, t.error[i][c]);
+            for (int c = 0; c < t.items[i].n; c++)
+                mn = fmin(mn, t.error[i][c]), mx = fmax(mx, t.error[i][c]);
             min_err += mn, max_err += mx;
         }
         double target = min_err + (max_err - min_err) * (double)(next_u32() % 1000) / 1000.0;
@@ -121,8 +125,11 @@ static void test_sensitive_tensor_gets_int8(void **state)
 {
     (void)state;
     size_t bytes[4] = {8448, 9216, 16896, 65536};
-    double err[5][4] = {{4e-4, 3e-4, 2e-6, 0}, {5e-4, 4e-4, 3e-6, 0}, {1e-2, 8e-3, 2e-5, 0},
-                        {3e-4, 2e-4, 1e-6, 0}, {6e-4, 5e-4, 4e-6, 0}};
+    double err[5][4] = {{4e-4, 3e-4, 2e-6, 0},
+                        {5e-4, 4e-4, 3e-6, 0},
+                        {1e-2, 8e-3, 2e-5, 0},
+                        {3e-4, 2e-4, 1e-6, 0},
+                        {6e-4, 5e-4, 4e-6, 0}};
     q_alloc_item items[5];
     for (int i = 0; i < 5; i++) items[i] = (q_alloc_item){bytes, err[i], 4};
     int choice[5];

@@ -79,8 +79,10 @@ static void test_rows_match_onnx_layout(void **state)
     const int64_t shape[2] = {N, K};
     for (int f = 0; f < Q_KFMT_COUNT; f++) {
         const q_kfmt_info *fi = q_kfmt_get((q_kfmt)f);
-        q_choice c = {fi->format, fi->group ? Q_GRAN_BLOCK : Q_GRAN_AXIS, fi->group ? 1 : 0,
-                      fi->group, !fi->asymmetric, Q_CLIP_MINMAX, fi->scale_dtype};
+        q_choice c = {fi->format,        fi->group ? Q_GRAN_BLOCK : Q_GRAN_AXIS,
+                      fi->group ? 1 : 0, fi->group,
+                      !fi->asymmetric,   Q_CLIP_MINMAX,
+                      fi->scale_dtype};
         q_params p;
         char err[200];
         assert_true(q_choose_params(&a, w, 2, shape, &c, &p, err, sizeof err));
@@ -101,8 +103,8 @@ static void test_rows_match_onnx_layout(void **state)
                 if (s != p.scales[g] || zp != (p.zero_points ? p.zero_points[g] : 0) ||
                     (uint8_t)code != codes[r * K + j])
                     fail_msg("%s row %d element %lld: code %d scale %g zp %d; ONNX layout: "
-                             "code %d scale %g", fi->name, r, (long long)j, code, s, zp,
-                             codes[r * K + j], p.scales[g]);
+                             "code %d scale %g",
+                             fi->name, r, (long long)j, code, s, zp, codes[r * K + j], p.scales[g]);
             }
             if (fi->asymmetric) /* reserved bytes are zero */
                 for (int64_t g = 0; g < K / fi->group; g++)
@@ -164,7 +166,7 @@ static void test_a8x3_split(void **state)
     enum { KS = 4096 };
     float *x = qt_normal(&a, KS, 77);
     x[5] = 40.0f; /* an outlier: the scale follows it */
-    x[9] = 1e-9f;  /* and values far below it */
+    x[9] = 1e-9f; /* and values far below it */
     int8_t xq[3 * KS], a8[KS];
     float sc[3], xs;
     q_split_row_a8x3_ref(x, KS, xq, sc);
@@ -231,8 +233,7 @@ static void test_dot_refs(void **state)
 
 /* What a fast kernel does: float lanes, zero point folded out of the sum
  * (sum q x - z sum x), groups combined in float. */
-static float fast_dot(const q_kfmt_info *fi, const uint8_t *row, const float *x, int64_t k,
-                      int bug)
+static float fast_dot(const q_kfmt_info *fi, const uint8_t *row, const float *x, int64_t k, int bug)
 {
     int64_t gs = fi->group ? fi->group : k;
     float total = 0;
@@ -268,7 +269,8 @@ static void test_tolerances(void **state)
             double tol = q_dot_tolerance_f32((q_kfmt)f, row, x, K);
             assert_true(tol > 0);
             double ok = fast_dot(fi, row, x, K, 0);
-            if (fabs(ok - ref) > tol) fail_msg("%s: a correct fast dot is off by %g > %g", fi->name, fabs(ok - ref), tol);
+            if (fabs(ok - ref) > tol)
+                fail_msg("%s: a correct fast dot is off by %g > %g", fi->name, fabs(ok - ref), tol);
             if (!q_format_is_fp8(fi->format))
                 assert_true(fabs(fast_dot(fi, row, x, K, 1) - ref) > tol);
             bool any_zp = false; /* the all-positive row has zero points 0 */
@@ -288,12 +290,9 @@ static void test_tolerances(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_rows_match_onnx_layout),
-        cmocka_unit_test(test_typed_forms),
-        cmocka_unit_test(test_a8_quantize),
-        cmocka_unit_test(test_a8x3_split),
-        cmocka_unit_test(test_dot_refs),
+        cmocka_unit_test(test_sizes),       cmocka_unit_test(test_rows_match_onnx_layout),
+        cmocka_unit_test(test_typed_forms), cmocka_unit_test(test_a8_quantize),
+        cmocka_unit_test(test_a8x3_split),  cmocka_unit_test(test_dot_refs),
         cmocka_unit_test(test_tolerances),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

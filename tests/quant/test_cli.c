@@ -25,8 +25,7 @@ static const char *path(fixture *f, const char *name)
     return sup_arena_printf(&f->arena, "%s/%s", f->dir, name);
 }
 
-static void write_f32(fixture *f, const char *name, int rank, const int64_t *shape,
-                      const float *v)
+static void write_f32(fixture *f, const char *name, int rank, const int64_t *shape, const float *v)
 {
     assert_int_equal(rt_npy_write(path(f, name), QMC_DTYPE_F32, rank, shape, v), QMC_OK);
 }
@@ -37,8 +36,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     f->dir = qt_tmpdir(&f->arena);
-    const int64_t xs[2] = {R, C}, s64[1] = {C}, s63[1] = {C - 1}, sb[2] = {R, 4},
-                  sb2[2] = {R, 2};
+    const int64_t xs[2] = {R, C}, s64[1] = {C}, s63[1] = {C - 1}, sb[2] = {R, 4}, sb2[2] = {R, 2};
     float *x = qt_normal(&f->arena, R * C, 11);
     write_f32(f, "x.npy", 2, xs, x);
     x[77] = NAN;
@@ -93,7 +91,8 @@ static char *run(fixture *f, int want_status, char **err, const char *const *arg
     char *out, *e;
     int status = qt_run_qmc(&f->arena, argv, &out, &e);
     if (status != want_status)
-        fail_msg("%s: exit %d, want %d; stderr: %s", args[1] ? args[1] : "", status, want_status, e);
+        fail_msg("%s: exit %d, want %d; stderr: %s", args[1] ? args[1] : "", status, want_status,
+                 e);
     if (err) *err = e;
     return out;
 }
@@ -165,15 +164,18 @@ static void test_errors(void **state)
         assert_false(qt_exists(path(f, "d.npy")));
     }
     /* the same file for both outputs */
-    const char *argv[] = {"quantize", x, "--format", "int8", "--codes", path(f, "c.npy"),
-                          "--dequant", path(f, "c.npy"), NULL};
+    const char *argv[] = {"quantize",       x,           "--format",       "int8", "--codes",
+                          path(f, "c.npy"), "--dequant", path(f, "c.npy"), NULL};
     char *err;
     assert_int_equal(qt_run_qmc(&f->arena, argv, NULL, &err), 1);
     assert_non_null(strstr(err, "name the same file"));
     assert_false(qt_exists(path(f, "c.npy")));
     /* the second output cannot be written: the first must not stay */
-    const char *argv3[] = {"quantize", x, "--format", "int8", "--codes", path(f, "c.npy"),
-                           "--dequant", "/nonexistent-dir/d.npy", NULL};
+    const char *argv3[] = {"quantize",  x,
+                           "--format",  "int8",
+                           "--codes",   path(f, "c.npy"),
+                           "--dequant", "/nonexistent-dir/d.npy",
+                           NULL};
     assert_int_equal(qt_run_qmc(&f->arena, argv3, NULL, &err), 1);
     assert_non_null(strstr(err, "qmc: error: cannot write '/nonexistent-dir/d.npy'"));
     assert_false(qt_exists(path(f, "c.npy")));
@@ -187,7 +189,8 @@ static void test_summary_line(void **state)
 {
     fixture *f = *state;
     const char *x = path(f, "x.npy");
-    char *out = run(f, 0, NULL, ARGS(x, "--format", "int4", "--block", "32", "--scale-type", "f16"));
+    char *out =
+        run(f, 0, NULL, ARGS(x, "--format", "int4", "--block", "32", "--scale-type", "f16"));
     assert_non_null(strstr(out, "format=int4 granularity=block32(axis1) scale=f16 zero_point=no "
                                 "bits_per_element=4.5000 rmse="));
     assert_non_null(strstr(out, " max_abs_error="));
@@ -199,7 +202,8 @@ static void test_summary_line(void **state)
     out = run(f, 0, NULL, ARGS(x, "--format", "fp8e5m2"));
     assert_non_null(strstr(out, "format=fp8e5m2 granularity=tensor scale=f32 zero_point=no"));
     /* with given scales: ONNX's per-axis layout */
-    out = run(f, 0, NULL, ARGS(x, "--format", "int8", "--axis", "1", "--scale", path(f, "s64.npy")));
+    out =
+        run(f, 0, NULL, ARGS(x, "--format", "int8", "--axis", "1", "--scale", path(f, "s64.npy")));
     assert_non_null(strstr(out, "format=int8 granularity=axis1 scale=f32 zero_point=no"));
     char *err;
     run(f, 0, &err, ARGS(x, "--format", "int8", "--no-saturate"));
@@ -228,14 +232,22 @@ static void test_choose_matches_library(void **state)
     static const struct {
         const char *format, *clip;
         bool symmetric;
-    } runs[] = {{"int4", "mse", true}, {"uint4", "minmax", false}, {"int8", "mse", false},
+    } runs[] = {{"int4", "mse", true},
+                {"uint4", "minmax", false},
+                {"int8", "mse", false},
                 {"fp8e4m3", "mse", true}};
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
-        run(f, 0, NULL, ARGS(path(f, "x.npy"), "--format", runs[r].format, "--block", "16",
-                             "--clip", runs[r].clip, runs[r].symmetric ? "--symmetric" : "--asymmetric",
-                             "--scale-type", "f16"));
-        q_choice c = {q_format_from_name(runs[r].format), Q_GRAN_BLOCK, 1, 16, runs[r].symmetric,
-                      strcmp(runs[r].clip, "mse") == 0 ? Q_CLIP_MSE : Q_CLIP_MINMAX, QMC_DTYPE_F16};
+        run(f, 0, NULL,
+            ARGS(path(f, "x.npy"), "--format", runs[r].format, "--block", "16", "--clip",
+                 runs[r].clip, runs[r].symmetric ? "--symmetric" : "--asymmetric", "--scale-type",
+                 "f16"));
+        q_choice c = {q_format_from_name(runs[r].format),
+                      Q_GRAN_BLOCK,
+                      1,
+                      16,
+                      runs[r].symmetric,
+                      strcmp(runs[r].clip, "mse") == 0 ? Q_CLIP_MSE : Q_CLIP_MINMAX,
+                      QMC_DTYPE_F16};
         q_params p;
         char err[200];
         assert_true(q_choose_params(&f->arena, x.data, 2, shape, &c, &p, err, sizeof err));

@@ -57,7 +57,8 @@ static void test_onnx_cases_through_cli(void **state)
         argv[k++] = "--format";
         argv[k++] = q_format_name(c->format);
         if (c->has_axis) argv[k++] = "--axis", argv[k++] = sup_arena_printf(&a, "%d", c->axis);
-        if (c->block) argv[k++] = "--block", argv[k++] = sup_arena_printf(&a, "%lld", (long long)c->block);
+        if (c->block)
+            argv[k++] = "--block", argv[k++] = sup_arena_printf(&a, "%lld", (long long)c->block);
         argv[k++] = "--scale";
         argv[k++] = c->scale_path;
         if (c->zp_path) argv[k++] = "--zero-point", argv[k++] = c->zp_path;
@@ -90,9 +91,18 @@ static void quantize_fp8(sup_arena *a, const char *dir, const char *in, const ch
     assert_int_equal(rt_npy_write(one, QMC_DTYPE_F32, 0, NULL, &v), QMC_OK);
     *qpath = sup_arena_printf(a, "%s/q.npy", dir);
     *ypath = sup_arena_printf(a, "%s/y.npy", dir);
-    const char *argv[] = {"quantize", qt_data(a, sup_arena_printf(a, "refs/fp8/%s", in)),
-                          "--format", format, "--scale", one, "--codes", *qpath, "--dequant",
-                          *ypath, saturate ? NULL : "--no-saturate", NULL};
+    const char *argv[] = {"quantize",
+                          qt_data(a, sup_arena_printf(a, "refs/fp8/%s", in)),
+                          "--format",
+                          format,
+                          "--scale",
+                          one,
+                          "--codes",
+                          *qpath,
+                          "--dequant",
+                          *ypath,
+                          saturate ? NULL : "--no-saturate",
+                          NULL};
     run_ok(a, argv);
 }
 
@@ -110,8 +120,8 @@ static void test_fp8_encode_files_through_cli(void **state)
             const char *q, *y;
             quantize_fp8(&a, dir, sup_arena_printf(&a, "%s_encode_in.npy", fp8_kinds[t].file),
                          fp8_kinds[t].format, sets[s].saturate, &q, &y);
-            const char *ref = sup_arena_printf(&a, "refs/fp8/%s_encode_%s", fp8_kinds[t].file,
-                                              sets[s].set);
+            const char *ref =
+                sup_arena_printf(&a, "refs/fp8/%s_encode_%s", fp8_kinds[t].file, sets[s].set);
             assert_same_npy(&a, q, qt_data(&a, sup_arena_printf(&a, "%s.codes.npy", ref)));
             assert_same_npy(&a, y, qt_data(&a, sup_arena_printf(&a, "%s.f32.npy", ref)));
         }
@@ -140,8 +150,10 @@ static void test_fp8_decode_files_through_cli(void **state)
         q_format f = q_format_from_name(fp8_kinds[t].format);
         for (int i = 0; i < 256; i++) {
             uint8_t g = ((uint8_t *)got.data)[i], w = ((uint8_t *)want.data)[i];
-            if (q_fp8_is_nan(f, w)) assert_int_equal(g, (w & 0x80) | (t == 0 ? 0x7F : 0x7E));
-            else assert_int_equal(g, w);
+            if (q_fp8_is_nan(f, w))
+                assert_int_equal(g, (w & 0x80) | (t == 0 ? 0x7F : 0x7E));
+            else
+                assert_int_equal(g, w);
         }
     }
     qt_rmdir(dir);

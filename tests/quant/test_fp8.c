@@ -40,10 +40,10 @@ static void test_decode_all_codes(void **state)
     (void)state;
     sup_arena a = {0};
     for (size_t t = 0; t < 2; t++) {
-        qt_npy codes = load_ref(&a, sup_arena_printf(&a, "%s_decode.codes.npy", kinds[t].file),
-                                QMC_DTYPE_U8);
-        qt_npy vals = load_ref(&a, sup_arena_printf(&a, "%s_decode.f32.npy", kinds[t].file),
-                               QMC_DTYPE_F32);
+        qt_npy codes =
+            load_ref(&a, sup_arena_printf(&a, "%s_decode.codes.npy", kinds[t].file), QMC_DTYPE_U8);
+        qt_npy vals =
+            load_ref(&a, sup_arena_printf(&a, "%s_decode.f32.npy", kinds[t].file), QMC_DTYPE_F32);
         assert_int_equal(codes.h.count, 256);
         assert_int_equal(vals.h.count, 256);
         const uint8_t *c = codes.data;
@@ -51,8 +51,8 @@ static void test_decode_all_codes(void **state)
         for (int i = 0; i < 256; i++) {
             float got = q_fp8_decode(kinds[t].format, c[i]);
             if (bits_of(got) != bits_of(v[i]))
-                fail_msg("%s decode 0x%02x: got %a (0x%08x), want %a (0x%08x)", kinds[t].file,
-                         c[i], got, bits_of(got), v[i], bits_of(v[i]));
+                fail_msg("%s decode 0x%02x: got %a (0x%08x), want %a (0x%08x)", kinds[t].file, c[i],
+                         got, bits_of(got), v[i], bits_of(v[i]));
         }
     }
     sup_arena_free(&a);
@@ -64,10 +64,10 @@ static void check_encode(sup_arena *a, const fp8_kind *k, const char *set, bool 
                          bool plain)
 {
     qt_npy in = load_ref(a, sup_arena_printf(a, "%s_encode_in.npy", k->file), QMC_DTYPE_F32);
-    qt_npy codes = load_ref(a, sup_arena_printf(a, "%s_encode_%s.codes.npy", k->file, set),
-                            QMC_DTYPE_U8);
-    qt_npy vals = load_ref(a, sup_arena_printf(a, "%s_encode_%s.f32.npy", k->file, set),
-                           QMC_DTYPE_F32);
+    qt_npy codes =
+        load_ref(a, sup_arena_printf(a, "%s_encode_%s.codes.npy", k->file, set), QMC_DTYPE_U8);
+    qt_npy vals =
+        load_ref(a, sup_arena_printf(a, "%s_encode_%s.f32.npy", k->file, set), QMC_DTYPE_F32);
     assert_int_equal(in.h.count, codes.h.count);
     assert_int_equal(in.h.count, vals.h.count);
     assert_true(in.h.count > 1000);
@@ -113,9 +113,9 @@ static void test_encode_mldtypes(void **state)
 }
 
 /* decode then encode gives the code back for all 256 codes, with and
- * without saturation (with it, E5M2's ±inf become ±max, as they must). E5M2 has six NaN codes that all decode to the one
- * quiet NaN the references use, so those come back as the canonical NaN
- * code of their sign (0x7E / 0xFE); E4M3FN's two NaN codes are exact. */
+ * without saturation (with it, E5M2's ±inf become ±max, as they must). E5M2 has six NaN codes that
+ * all decode to the one quiet NaN the references use, so those come back as the canonical NaN code
+ * of their sign (0x7E / 0xFE); E4M3FN's two NaN codes are exact. */
 static void test_decode_encode_identity(void **state)
 {
     (void)state;
@@ -133,8 +133,8 @@ static void test_decode_encode_identity(void **state)
                 } else if (sat && isinf(v)) {
                     assert_int_equal(back, (c & 0x80) | 0x7B); /* saturation: ±inf -> ±max */
                 } else if (back != c) {
-                    fail_msg("%s: code 0x%02x -> %a -> 0x%02x (saturate=%d)", kinds[t].file, c,
-                             v, back, sat);
+                    fail_msg("%s: code 0x%02x -> %a -> 0x%02x (saturate=%d)", kinds[t].file, c, v,
+                             back, sat);
                 }
             }
             nans += q_fp8_is_nan(f, (uint8_t)c);
@@ -148,7 +148,7 @@ static void test_fp8_rules(void **state)
 {
     (void)state;
     assert_int_equal(q_fp8_e4m3_encode(448.0f, false), 0x7E);
-    assert_int_equal(q_fp8_e4m3_encode(464.0f, false), 0x7E); /* tie -> even 448 */
+    assert_int_equal(q_fp8_e4m3_encode(464.0f, false), 0x7E);    /* tie -> even 448 */
     assert_int_equal(q_fp8_e4m3_encode(464.0001f, false), 0x7F); /* NaN */
     assert_int_equal(q_fp8_e4m3_encode(1e9f, true), 0x7E);
     assert_int_equal(q_fp8_e4m3_encode(-INFINITY, true), 0xFE);
@@ -173,11 +173,11 @@ static void test_f16(void **state)
         if (isnan(f)) continue;
         assert_int_equal(q_f16_from_f32(f), h);
     }
-    assert_int_equal(q_f16_from_f32(1.0f + ldexpf(1.0f, -11)), 0x3C00);     /* tie -> even */
-    assert_int_equal(q_f16_from_f32(1.0f + ldexpf(3.0f, -11)), 0x3C02);     /* tie -> even */
+    assert_int_equal(q_f16_from_f32(1.0f + ldexpf(1.0f, -11)), 0x3C00); /* tie -> even */
+    assert_int_equal(q_f16_from_f32(1.0f + ldexpf(3.0f, -11)), 0x3C02); /* tie -> even */
     assert_int_equal(q_f16_from_f32(65519.996f), 0x7BFF);
     assert_int_equal(q_f16_from_f32(65520.0f), 0x7C00);
-    assert_int_equal(q_f16_from_f32(ldexpf(1.0f, -25)), 0x0000);           /* tie -> 0 */
+    assert_int_equal(q_f16_from_f32(ldexpf(1.0f, -25)), 0x0000); /* tie -> 0 */
     assert_int_equal(q_f16_from_f32(ldexpf(3.0f, -25)), 0x0002);
     assert_int_equal(q_f16_from_f32(-NAN) & 0x7E00, 0x7E00);
 }

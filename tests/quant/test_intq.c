@@ -16,7 +16,7 @@ static void test_round_half_even(void **state)
     static const struct {
         float v;
         int32_t want;
-    } cases[] = {{0.5f, 0},   {1.5f, 2},   {2.5f, 2},    {-0.5f, 0},   {-1.5f, -2},
+    } cases[] = {{0.5f, 0},   {1.5f, 2},        {2.5f, 2},       {-0.5f, 0},    {-1.5f, -2},
                  {-2.5f, -2}, {0.49999997f, 0}, {2.5000002f, 3}, {126.5f, 126}, {-127.5f, -128}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         assert_int_equal(q_int_encode(cases[i].v, 0, -128, 127), cases[i].want);

@@ -19,8 +19,7 @@
  * otherwise per axis. */
 static q_params case_params(sup_arena *a, const onnx_case *c, const qt_npy *x)
 {
-    q_params p = {.format = c->format, .axis = c->axis, .block = c->block,
-                  .saturate = c->saturate};
+    q_params p = {.format = c->format, .axis = c->axis, .block = c->block, .saturate = c->saturate};
     qt_npy s = qt_load(a, c->scale_path);
     assert_true(s.h.dtype == QMC_DTYPE_F32 || s.h.dtype == QMC_DTYPE_F16);
     p.scale_dtype = s.h.dtype;
@@ -46,8 +45,8 @@ static q_params case_params(sup_arena *a, const onnx_case *c, const qt_npy *x)
         } else {
             p.zero_points = sup_arena_alloc(a, sizeof(int32_t) * (size_t)z.h.count);
             for (int64_t i = 0; i < z.h.count; i++)
-                p.zero_points[i] = z.h.dtype == QMC_DTYPE_I8 ? ((int8_t *)z.data)[i]
-                                                             : ((uint8_t *)z.data)[i];
+                p.zero_points[i] =
+                    z.h.dtype == QMC_DTYPE_I8 ? ((int8_t *)z.data)[i] : ((uint8_t *)z.data)[i];
         }
     }
     return p;
@@ -73,7 +72,8 @@ static void check_case(sup_arena *a, const onnx_case *c)
     float *out = sup_arena_alloc(a, sizeof(float) * (size_t)x.h.count + 1);
     q_quantize(x.data, x.h.rank, x.h.shape, &p, codes);
     int64_t bad = count_diff_bytes(codes, q.data, x.h.count, 1);
-    if (bad) fail_msg("%s: %lld of %lld codes differ", c->name, (long long)bad, (long long)x.h.count);
+    if (bad)
+        fail_msg("%s: %lld of %lld codes differ", c->name, (long long)bad, (long long)x.h.count);
     q_dequantize(q.data, x.h.rank, x.h.shape, &p, out);
     bad = count_diff_bytes(out, y.data, x.h.count, 4);
     if (bad) fail_msg("%s: %lld dequantized values differ", c->name, (long long)bad);

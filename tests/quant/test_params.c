@@ -54,20 +54,23 @@ static void test_sqnr_floors(void **state)
     sup_arena a = {0};
     float *x = qt_normal(&a, ROWS * COLS, SEED);
     /* int8 per output channel (axis 0 of [N][K]), symmetric */
-    assert_true(sqnr(&a, x, (q_choice){QFMT_INT8, Q_GRAN_AXIS, 0, 0, true, Q_CLIP_MINMAX,
-                                       QMC_DTYPE_F32}) >= 40.5);
+    assert_true(
+        sqnr(&a, x, (q_choice){QFMT_INT8, Q_GRAN_AXIS, 0, 0, true, Q_CLIP_MINMAX, QMC_DTYPE_F32}) >=
+        40.5);
     /* int4 in groups of 32 along K, symmetric: min-max >= 20 dB, MSE clipping
      * at least 0.8 dB better; with f32 and with f16 scales */
     for (int sd = 0; sd < 2; sd++) {
         qmc_dtype dt = sd ? QMC_DTYPE_F16 : QMC_DTYPE_F32;
-        double mm = sqnr(&a, x, (q_choice){QFMT_INT4, Q_GRAN_BLOCK, 1, 32, true, Q_CLIP_MINMAX, dt});
+        double mm =
+            sqnr(&a, x, (q_choice){QFMT_INT4, Q_GRAN_BLOCK, 1, 32, true, Q_CLIP_MINMAX, dt});
         double mse = sqnr(&a, x, (q_choice){QFMT_INT4, Q_GRAN_BLOCK, 1, 32, true, Q_CLIP_MSE, dt});
         assert_true(mm >= 20.0);
         assert_true(mse >= mm + 0.8);
     }
     /* FP8 E4M3 per output channel */
-    assert_true(sqnr(&a, x, (q_choice){QFMT_FP8_E4M3, Q_GRAN_AXIS, 0, 0, true, Q_CLIP_MINMAX,
-                                       QMC_DTYPE_F32}) >= 30.0);
+    assert_true(sqnr(&a, x,
+                     (q_choice){QFMT_FP8_E4M3, Q_GRAN_AXIS, 0, 0, true, Q_CLIP_MINMAX,
+                                QMC_DTYPE_F32}) >= 30.0);
     sup_arena_free(&a);
 }
 
@@ -152,16 +155,18 @@ static void test_negative_axis_and_strided_groups(void **state)
     float *x = qt_normal(&a, 4 * 6 * 32, 5);
     q_params p1 = choose(&a, x, 3, shape,
                          (q_choice){QFMT_INT4, Q_GRAN_AXIS, 1, 0, true, Q_CLIP_MSE, QMC_DTYPE_F32});
-    q_params p2 = choose(&a, x, 3, shape,
-                         (q_choice){QFMT_INT4, Q_GRAN_AXIS, -2, 0, true, Q_CLIP_MSE, QMC_DTYPE_F32});
+    q_params p2 =
+        choose(&a, x, 3, shape,
+               (q_choice){QFMT_INT4, Q_GRAN_AXIS, -2, 0, true, Q_CLIP_MSE, QMC_DTYPE_F32});
     assert_int_equal(p2.axis, 1);
     assert_memory_equal(p1.scales, p2.scales, sizeof(float) * 6);
     /* channel 1 by hand: its elements gathered, then searched alone */
     float ch[4 * 32];
     for (int o = 0; o < 4; o++) memcpy(ch + o * 32, x + (o * 6 + 1) * 32, sizeof(float) * 32);
     const int64_t flat[1] = {4 * 32};
-    q_params p3 = choose(&a, ch, 1, flat,
-                         (q_choice){QFMT_INT4, Q_GRAN_TENSOR, 0, 0, true, Q_CLIP_MSE, QMC_DTYPE_F32});
+    q_params p3 =
+        choose(&a, ch, 1, flat,
+               (q_choice){QFMT_INT4, Q_GRAN_TENSOR, 0, 0, true, Q_CLIP_MSE, QMC_DTYPE_F32});
     assert_true(p3.scales[0] == p1.scales[1]);
     sup_arena_free(&a);
 }

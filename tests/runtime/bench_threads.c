@@ -6,7 +6,8 @@
  * (n = threads, one element per thread), for 1 thread (the serial path) and
  * 2 threads: back to back (workers hot), with 20 or 100 us of serial work
  * between calls (as between a model's layers), and after an idle pause
- * longer than the workers spin (RT_SPIN_NS: they sleep, a futex wake). Makes no claim about the numbers: it only fails if a result is wrong. */
+ * longer than the workers spin (RT_SPIN_NS: they sleep, a futex wake). Makes no claim about the
+ * numbers: it only fails if a result is wrong. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,8 @@ int main(int argc, char **argv)
     measure("2 threads, back to back", 2, iters, 0, 0, &bad);
     measure("2 threads, 20 us apart", 2, iters, 20000, 0, &bad);
     measure("2 threads, 100 us apart", 2, cold * 4, 100000, 0, &bad);
-    measure("2 threads, after 3 ms idle", 2, cold / 10 > 0 ? cold / 10 : 1, 0, RT_SPIN_NS / 1000 + 1000, &bad);
+    measure("2 threads, after 3 ms idle", 2, cold / 10 > 0 ? cold / 10 : 1, 0,
+            RT_SPIN_NS / 1000 + 1000, &bad);
     qmc_set_num_threads(1);
     return bad ? 1 : 0;
 }

@@ -20,13 +20,30 @@ typedef struct value {
 static void store(qmc_dtype dtype, void *p, value v)
 {
     switch (dtype) {
-    case QMC_DTYPE_F32: { float f = (float)v.d; memcpy(p, &f, 4); break; }
+    case QMC_DTYPE_F32: {
+        float f = (float)v.d;
+        memcpy(p, &f, 4);
+        break;
+    }
     case QMC_DTYPE_F64: memcpy(p, &v.d, 8); break;
     case QMC_DTYPE_I8: *(int8_t *)p = (int8_t)v.i; break;
-    case QMC_DTYPE_U8: case QMC_DTYPE_BOOL: *(uint8_t *)p = (uint8_t)v.i; break;
-    case QMC_DTYPE_I16: { int16_t x = (int16_t)v.i; memcpy(p, &x, 2); break; }
-    case QMC_DTYPE_I32: { int32_t x = (int32_t)v.i; memcpy(p, &x, 4); break; }
-    case QMC_DTYPE_I64: { int64_t x = v.i; memcpy(p, &x, 8); break; }
+    case QMC_DTYPE_U8:
+    case QMC_DTYPE_BOOL: *(uint8_t *)p = (uint8_t)v.i; break;
+    case QMC_DTYPE_I16: {
+        int16_t x = (int16_t)v.i;
+        memcpy(p, &x, 2);
+        break;
+    }
+    case QMC_DTYPE_I32: {
+        int32_t x = (int32_t)v.i;
+        memcpy(p, &x, 4);
+        break;
+    }
+    case QMC_DTYPE_I64: {
+        int64_t x = v.i;
+        memcpy(p, &x, 8);
+        break;
+    }
     default: fprintf(stderr, "mknpy: unsupported dtype\n"); exit(2);
     }
 }
@@ -60,7 +77,8 @@ int main(int argc, char **argv)
     int rank = parse_list(argv[3 + raw], dims, RT_MAX_RANK + 1);
     bool arange = strcmp(values, "arange") == 0;
     int nv = arange ? 0 : parse_list(values, vals, 4096);
-    if (dtype == QMC_DTYPE_INVALID || rank < 0 || rank > RT_MAX_RANK || nv < 0 || (!arange && !nv)) {
+    if (dtype == QMC_DTYPE_INVALID || rank < 0 || rank > RT_MAX_RANK || nv < 0 ||
+        (!arange && !nv)) {
         fprintf(stderr, "mknpy: bad dtype, shape or values\n");
         return 2;
     }

@@ -90,7 +90,8 @@ static void test_versions(void **state)
                  {"=f4", QMC_DTYPE_F32}, {"<i1", QMC_DTYPE_I8}};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         char dict[128];
-        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (2,), }", codes[i].descr);
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (2,), }",
+                 codes[i].descr);
         expect_ok(1, dict, 16, &h);
         assert_int_equal(h.dtype, codes[i].dtype);
     }
@@ -119,24 +120,28 @@ static void test_rejections(void **state)
                   "unsupported dtype '<c8' (big-endian or structured)");
     expect_reject("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", 8,
                   "Fortran-ordered arrays are not supported");
-    expect_reject("{'descr': '<f4', 'fortran_order': 0, 'shape': (2,), }", 8, "'fortran_order' is not a bool");
-    expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': [2], }", 8, "'shape' is not a tuple");
+    expect_reject("{'descr': '<f4', 'fortran_order': 0, 'shape': (2,), }", 8,
+                  "'fortran_order' is not a bool");
+    expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': [2], }", 8,
+                  "'shape' is not a tuple");
     expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", 8,
                   "'shape' holds something other than integers");
-    expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3}", 24, "'shape' tuple is not closed");
+    expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3}", 24,
+                  "'shape' tuple is not closed");
     expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (92233720368547758070,), }", 8,
                   "a dimension is too large");
     expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", 4,
                   "more than 8 dimensions");
-    expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", 8,
-                  "the shape is too large");
+    expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
+                  8, "the shape is too large");
     expect_reject("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904,), }", 8,
                   "the shape is too large");
     expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'extra': 1}", 8,
                   "header has an unknown key");
     expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (2,) 'x'", 8,
                   "header dictionary is not closed");
-    expect_reject("{'descr': '<f4', 'shape': (2,), }", 8, "header lacks 'descr', 'fortran_order' or 'shape'");
+    expect_reject("{'descr': '<f4', 'shape': (2,), }", 8,
+                  "header lacks 'descr', 'fortran_order' or 'shape'");
     expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 20,
                   "truncated data: the shape needs 24 bytes, the file has 20");
     expect_reject("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 0,
@@ -150,14 +155,15 @@ static void test_header_encode(void **state)
     int64_t shape[8] = {500, 64};
     size_t n = rt_npy_header_encode(QMC_DTYPE_F32, 2, shape, out, sizeof out);
     assert_int_equal(n, 128);
-    static const char expect[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (500, 64,), }";
+    static const char expect[] =
+        "\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (500, 64,), }";
     assert_memory_equal(out, expect, sizeof expect - 1);
     for (size_t i = sizeof expect - 1; i < 127; i++) assert_int_equal(out[i], ' ');
     assert_int_equal(out[127], '\n');
     /* the round trip through the parser, for every dtype and rank */
-    const qmc_dtype dtypes[] = {QMC_DTYPE_F32, QMC_DTYPE_F64, QMC_DTYPE_F16, QMC_DTYPE_I8,  QMC_DTYPE_U8,
-                                QMC_DTYPE_I16, QMC_DTYPE_U16, QMC_DTYPE_I32, QMC_DTYPE_U32, QMC_DTYPE_I64,
-                                QMC_DTYPE_U64, QMC_DTYPE_BOOL};
+    const qmc_dtype dtypes[] = {QMC_DTYPE_F32, QMC_DTYPE_F64, QMC_DTYPE_F16, QMC_DTYPE_I8,
+                                QMC_DTYPE_U8,  QMC_DTYPE_I16, QMC_DTYPE_U16, QMC_DTYPE_I32,
+                                QMC_DTYPE_U32, QMC_DTYPE_I64, QMC_DTYPE_U64, QMC_DTYPE_BOOL};
     for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
         for (int rank = 0; rank <= 8; rank++) {
             int64_t s[8];

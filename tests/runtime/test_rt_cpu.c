@@ -54,33 +54,75 @@ typedef struct pair {
 #if defined(__x86_64__)
 static const cg_arch host_arch = CG_ARCH_X86_64;
 static const pair pairs[] = {
-    {"sse", "sse"}, {"sse2", "sse2"}, {"sse3", "pni"}, {"ssse3", "ssse3"},
-    {"sse4.1", "sse4_1"}, {"sse4.2", "sse4_2"}, {"popcnt", "popcnt"}, {"cx8", "cx8"},
-    {"cx16", "cx16"}, {"cmov", "cmov"}, {"mmx", "mmx"}, {"fxsr", "fxsr"},
-    {"pclmul", "pclmulqdq"}, {"aes", "aes"}, {"movbe", "movbe"}, {"xsave", "xsave"},
-    {"avx", "avx"}, {"f16c", "f16c"}, {"fma", "fma"}, {"rdrnd", "rdrand"},
-    {"avx2", "avx2"}, {"bmi", "bmi1"}, {"bmi2", "bmi2"}, {"adx", "adx"},
-    {"rdseed", "rdseed"}, {"clflushopt", "clflushopt"}, {"clwb", "clwb"}, {"sha", "sha_ni"},
-    {"avx512f", "avx512f"}, {"avx512dq", "avx512dq"}, {"avx512cd", "avx512cd"},
-    {"avx512bw", "avx512bw"}, {"avx512vl", "avx512vl"}, {"avx512ifma", "avx512ifma"},
-    {"avx512vbmi", "avx512vbmi"}, {"avx512vbmi2", "avx512_vbmi2"},
-    {"avx512vnni", "avx512_vnni"}, {"avx512bitalg", "avx512_bitalg"},
-    {"avx512vpopcntdq", "avx512_vpopcntdq"}, {"avx512bf16", "avx512_bf16"},
-    {"avx512fp16", "avx512_fp16"}, {"avxvnni", "avx_vnni"}, {"gfni", "gfni"},
-    {"vaes", "vaes"}, {"vpclmulqdq", "vpclmulqdq"}, {"amx-tile", "amx_tile"},
-    {"amx-int8", "amx_int8"}, {"amx-bf16", "amx_bf16"}, {"rdpid", "rdpid"},
-    {"xsaveopt", "xsaveopt"}, {"xsavec", "xsavec"}, {"xsaves", "xsaves"},
-    {"sahf", "lahf_lm"}, {"lzcnt", "abm"}, {"sse4a", "sse4a"}, {"prfchw", "3dnowprefetch"},
-    {"clzero", "clzero"}, {"64bit", "lm"}, {"movdiri", "movdiri"}, {"serialize", "serialize"},
+    {"sse", "sse"},
+    {"sse2", "sse2"},
+    {"sse3", "pni"},
+    {"ssse3", "ssse3"},
+    {"sse4.1", "sse4_1"},
+    {"sse4.2", "sse4_2"},
+    {"popcnt", "popcnt"},
+    {"cx8", "cx8"},
+    {"cx16", "cx16"},
+    {"cmov", "cmov"},
+    {"mmx", "mmx"},
+    {"fxsr", "fxsr"},
+    {"pclmul", "pclmulqdq"},
+    {"aes", "aes"},
+    {"movbe", "movbe"},
+    {"xsave", "xsave"},
+    {"avx", "avx"},
+    {"f16c", "f16c"},
+    {"fma", "fma"},
+    {"rdrnd", "rdrand"},
+    {"avx2", "avx2"},
+    {"bmi", "bmi1"},
+    {"bmi2", "bmi2"},
+    {"adx", "adx"},
+    {"rdseed", "rdseed"},
+    {"clflushopt", "clflushopt"},
+    {"clwb", "clwb"},
+    {"sha", "sha_ni"},
+    {"avx512f", "avx512f"},
+    {"avx512dq", "avx512dq"},
+    {"avx512cd", "avx512cd"},
+    {"avx512bw", "avx512bw"},
+    {"avx512vl", "avx512vl"},
+    {"avx512ifma", "avx512ifma"},
+    {"avx512vbmi", "avx512vbmi"},
+    {"avx512vbmi2", "avx512_vbmi2"},
+    {"avx512vnni", "avx512_vnni"},
+    {"avx512bitalg", "avx512_bitalg"},
+    {"avx512vpopcntdq", "avx512_vpopcntdq"},
+    {"avx512bf16", "avx512_bf16"},
+    {"avx512fp16", "avx512_fp16"},
+    {"avxvnni", "avx_vnni"},
+    {"gfni", "gfni"},
+    {"vaes", "vaes"},
+    {"vpclmulqdq", "vpclmulqdq"},
+    {"amx-tile", "amx_tile"},
+    {"amx-int8", "amx_int8"},
+    {"amx-bf16", "amx_bf16"},
+    {"rdpid", "rdpid"},
+    {"xsaveopt", "xsaveopt"},
+    {"xsavec", "xsavec"},
+    {"xsaves", "xsaves"},
+    {"sahf", "lahf_lm"},
+    {"lzcnt", "abm"},
+    {"sse4a", "sse4a"},
+    {"prfchw", "3dnowprefetch"},
+    {"clzero", "clzero"},
+    {"64bit", "lm"},
+    {"movdiri", "movdiri"},
+    {"serialize", "serialize"},
 };
 static const char *const native[] = {"sse2", "+sse2", "64bit", "nopl", "x87"};
 static const char *const foreign[] = {"neon", "sve", "fp-armv8", "dotprod"};
 #elif defined(__aarch64__)
 static const cg_arch host_arch = CG_ARCH_AARCH64;
 static const pair pairs[] = {
-    {"fp-armv8", "fp"}, {"neon", "asimd"}, {"crc", "crc32"}, {"lse", "atomics"},
-    {"dotprod", "asimddp"}, {"rcpc", "lrcpc"}, {"sve", "sve"}, {"sve2", "sve2"},
-    {"i8mm", "i8mm"}, {"bf16", "bf16"}, {"rdm", "asimdrdm"}, {"sb", "sb"},
+    {"fp-armv8", "fp"},      {"neon", "asimd"}, {"crc", "crc32"},    {"lse", "atomics"},
+    {"dotprod", "asimddp"},  {"rcpc", "lrcpc"}, {"sve", "sve"},      {"sve2", "sve2"},
+    {"i8mm", "i8mm"},        {"bf16", "bf16"},  {"rdm", "asimdrdm"}, {"sb", "sb"},
     {"fullfp16", "asimdhp"},
 };
 static const char *const native[] = {"neon", "+fp-armv8", "v8a"};
@@ -121,11 +163,13 @@ static void test_agrees_with_cpuinfo(void **state)
     int checked = 0;
     for (const char *const *f = cg_arch_feature_names(host_arch); *f; f++) {
         const char *kernel = kernel_name(*f);
-        if (!kernel) fail_msg("%s: qmc compiles for it, but this test does not know its /proc/cpuinfo name", *f);
+        if (!kernel)
+            fail_msg("%s: qmc compiles for it, but this test does not know its /proc/cpuinfo name",
+                     *f);
         bool in_kernel = flag_in(flags, kernel), ours = rt_cpu_has(*f);
         if (in_kernel != ours)
-            fail_msg("%s: the runtime says %s, /proc/cpuinfo's '%s' says %s", *f, ours ? "present" : "missing",
-                     kernel, in_kernel ? "present" : "missing");
+            fail_msg("%s: the runtime says %s, /proc/cpuinfo's '%s' says %s", *f,
+                     ours ? "present" : "missing", kernel, in_kernel ? "present" : "missing");
         checked++;
     }
     assert_true(checked > 0);
@@ -143,7 +187,8 @@ static void test_other_features_reported(void **state)
         if (compiled_for(pairs[i].llvm)) continue;
         bool in_kernel = flag_in(flags, pairs[i].kernel), ours = rt_cpu_has(pairs[i].llvm);
         if (in_kernel != ours)
-            print_message("note: %s: cpuid says %s, /proc/cpuinfo's '%s' says %s (qmc never compiles for it)\n",
+            print_message("note: %s: cpuid says %s, /proc/cpuinfo's '%s' says %s (qmc never "
+                          "compiles for it)\n",
                           pairs[i].llvm, ours ? "present" : "missing", pairs[i].kernel,
                           in_kernel ? "present" : "missing");
     }
@@ -182,8 +227,8 @@ static void test_composites_and_harmless(void **state)
 #if defined(__x86_64__)
     assert_int_equal(rt_cpu_has("crc32"), rt_cpu_has("sse4.2"));
     assert_int_equal(rt_cpu_has("evex512"), rt_cpu_has("avx512f"));
-    static const char *const tuning[] = {"fast-gather", "slow-3ops-lea", "prefer-256-bit",
-                                         "false-deps-popcnt", "macrofusion", "idivq-to-divl"};
+    static const char *const tuning[] = {"fast-gather",       "slow-3ops-lea", "prefer-256-bit",
+                                         "false-deps-popcnt", "macrofusion",   "idivq-to-divl"};
 #elif defined(__aarch64__)
     assert_int_equal(rt_cpu_has("crypto"), rt_cpu_has("aes") && rt_cpu_has("sha2"));
     static const char *const tuning[] = {"fuse-aes", "slow-paired-128", "use-postra-scheduler"};
@@ -191,7 +236,8 @@ static void test_composites_and_harmless(void **state)
     static const char *const tuning[] = {""};
     skip();
 #endif
-    for (size_t i = 0; i < sizeof tuning / sizeof tuning[0]; i++) assert_true(rt_cpu_has(tuning[i]));
+    for (size_t i = 0; i < sizeof tuning / sizeof tuning[0]; i++)
+        assert_true(rt_cpu_has(tuning[i]));
     char missing[64];
     assert_int_equal(qmc_check_cpu(tuning[0], missing, sizeof missing), QMC_OK);
 }
@@ -254,10 +300,13 @@ static void test_missing_buffer_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_agrees_with_cpuinfo),   cmocka_unit_test(test_other_features_reported),
+        cmocka_unit_test(test_agrees_with_cpuinfo),
+        cmocka_unit_test(test_other_features_reported),
         cmocka_unit_test(test_native_and_foreign),
-        cmocka_unit_test(test_amx_missing_here),      cmocka_unit_test(test_composites_and_harmless),
-        cmocka_unit_test(test_parse_lists),           cmocka_unit_test(test_missing_buffer_limits),
+        cmocka_unit_test(test_amx_missing_here),
+        cmocka_unit_test(test_composites_and_harmless),
+        cmocka_unit_test(test_parse_lists),
+        cmocka_unit_test(test_missing_buffer_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

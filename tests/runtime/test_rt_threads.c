@@ -104,7 +104,8 @@ static void test_chunk_count(void **state)
     assert_int_equal(rt_chunk_count(8, 2), 8);
     assert_int_equal(rt_chunk_count(9, 2), 2 * RT_CHUNKS_PER_THREAD);
     assert_int_equal(rt_chunk_count(100000, 3), 3 * RT_CHUNKS_PER_THREAD);
-    assert_int_equal(rt_chunk_count(1 << 30, RT_MAX_THREADS), RT_MAX_THREADS * RT_CHUNKS_PER_THREAD);
+    assert_int_equal(rt_chunk_count(1 << 30, RT_MAX_THREADS),
+                     RT_MAX_THREADS * RT_CHUNKS_PER_THREAD);
     /* the chunk index and count fit pool.claim's 16-bit fields */
     assert_true(RT_MAX_THREADS * RT_CHUNKS_PER_THREAD < 1 << 16);
 }
@@ -277,8 +278,10 @@ static void test_sleep_and_wake(void **state)
     for (int k = 0; k < 20; k++) {
         usleep(RT_SPIN_NS / 1000 + 1000);
         slow_job j = {.caller = pthread_self()};
-        if (k % 2) qmc_parallel_for(slow_on_worker, &j, 100);
-        else qmc_parallel_for(add_range, &j.sum, 100);
+        if (k % 2)
+            qmc_parallel_for(slow_on_worker, &j, 100);
+        else
+            qmc_parallel_for(add_range, &j.sum, 100);
         assert_int_equal(atomic_load(&j.sum), 4950);
     }
     assert_int_equal(qmc_set_num_threads(1), QMC_OK);
@@ -375,12 +378,17 @@ static void test_fork(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_coverage),         cmocka_unit_test(test_split_is_balanced),
-        cmocka_unit_test(test_chunk_count),      cmocka_unit_test(test_free_threads_take_chunks),
+        cmocka_unit_test(test_coverage),
+        cmocka_unit_test(test_split_is_balanced),
+        cmocka_unit_test(test_chunk_count),
+        cmocka_unit_test(test_free_threads_take_chunks),
         cmocka_unit_test(test_spin_time),
-        cmocka_unit_test(test_empty_and_negative), cmocka_unit_test(test_nested),
-        cmocka_unit_test(test_resize),           cmocka_unit_test(test_many_dispatches),
-        cmocka_unit_test(test_sleep_and_wake),   cmocka_unit_test(test_concurrent_callers),
+        cmocka_unit_test(test_empty_and_negative),
+        cmocka_unit_test(test_nested),
+        cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_many_dispatches),
+        cmocka_unit_test(test_sleep_and_wake),
+        cmocka_unit_test(test_concurrent_callers),
         cmocka_unit_test(test_fork),
     };
     const char *filter = getenv("RT_TEST_FILTER"); /* run some tests only: "test_nested" */

@@ -39,7 +39,9 @@ static const void *base;
 
 static qmc_model_desc weights_model(const char *file)
 {
-    qmc_model_desc m = {.name = "w", .weights_file = file, .weights_size = sizeof payload,
+    qmc_model_desc m = {.name = "w",
+                        .weights_file = file,
+                        .weights_size = sizeof payload,
                         .weights_checksum = qmc_checksum(payload, sizeof payload),
                         .weights_base = &base};
     return m;
@@ -102,7 +104,8 @@ static void test_missing_file(void **state)
     assert_int_equal(qmc_load_weights(&m, NULL), QMC_ERR_IO);
     assert_int_equal(rt_load_weights(&m, NULL, err, sizeof err), QMC_ERR_IO);
     assert_null(base);
-    assert_string_equal(err, "weights file 'rt_weights_none.bin': cannot open: No such file or directory");
+    assert_string_equal(
+        err, "weights file 'rt_weights_none.bin': cannot open: No such file or directory");
     assert_int_equal(rt_load_weights(&m, ".", err, sizeof err), QMC_ERR_IO);
     assert_string_equal(err, "weights file '.': cannot read: Is a directory");
 }

@@ -29,7 +29,8 @@ static void test_format(void **state)
                         "d.qm: error: whole file\n"
                         "qmc: error: no place 7\n"
                         "other.qm:1:1: error: unregistered\n");
-    assert_int_equal(sup_error_count(), 4); /* since capture_begin; notes and warnings do not count */
+    assert_int_equal(sup_error_count(),
+                     4); /* since capture_begin; notes and warnings do not count */
 }
 
 int main(void)

@@ -30,12 +30,28 @@ static double value_at(const rt_npy_header *h, const uint8_t *base, int64_t i)
 {
     const uint8_t *p = base + h->data_offset + (size_t)i * qmc_dtype_size(h->dtype);
     switch (h->dtype) {
-    case QMC_DTYPE_F32: { float v; memcpy(&v, p, 4); return v; }
-    case QMC_DTYPE_F64: { double v; memcpy(&v, p, 8); return v; }
+    case QMC_DTYPE_F32: {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case QMC_DTYPE_F64: {
+        double v;
+        memcpy(&v, p, 8);
+        return v;
+    }
     case QMC_DTYPE_I8: return *(const int8_t *)p;
     case QMC_DTYPE_U8: return *p;
-    case QMC_DTYPE_I32: { int32_t v; memcpy(&v, p, 4); return v; }
-    case QMC_DTYPE_I64: { int64_t v; memcpy(&v, p, 8); return (double)v; }
+    case QMC_DTYPE_I32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case QMC_DTYPE_I64: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        return (double)v;
+    }
     default: return NAN;
     }
 }
@@ -49,7 +65,8 @@ int main(int argc, char **argv)
     rt_mapped_file fa, fb;
     rt_npy_header ha, hb;
     if (!load(argv[1], &fa, &ha) || !load(argv[2], &fb, &hb)) return 2;
-    if (ha.rank != hb.rank || memcmp(ha.shape, hb.shape, sizeof ha.shape[0] * (size_t)ha.rank) != 0) {
+    if (ha.rank != hb.rank ||
+        memcmp(ha.shape, hb.shape, sizeof ha.shape[0] * (size_t)ha.rank) != 0) {
         fprintf(stderr, "npycmp: shapes differ\n");
         return 1;
     }
@@ -94,11 +111,16 @@ int main(int argc, char **argv)
         double limit = relative_max ? tol * max_b : tol;
         if (first_bad < 0 && (relative ? rel > tol : d > limit)) first_bad = i;
     }
-    printf("max_abs_diff=%.3g max_rel_diff=%.3g count=%lld\n", max_abs, max_rel, (long long)ha.count);
+    printf("max_abs_diff=%.3g max_rel_diff=%.3g count=%lld\n", max_abs, max_rel,
+           (long long)ha.count);
     if (first_bad >= 0) {
-        fprintf(stderr, "npycmp: flat index %lld: %.9g vs %.9g exceeds %s %g\n", (long long)first_bad,
-                value_at(&ha, fa.data, first_bad), value_at(&hb, fb.data, first_bad),
-                relative ? "rtol" : relative_max ? "rtol-max" : "atol", tol);
+        fprintf(stderr, "npycmp: flat index %lld: %.9g vs %.9g exceeds %s %g\n",
+                (long long)first_bad, value_at(&ha, fa.data, first_bad),
+                value_at(&hb, fb.data, first_bad),
+                relative       ? "rtol"
+                : relative_max ? "rtol-max"
+                               : "atol",
+                tol);
         return 1;
     }
     return 0;
