@@ -12,7 +12,7 @@
 //   goal speed>=X (GEMM, end to end) ratio = peer time / qmc time (throughput
 //                                    ratio), higher is better.
 // Scaling rows: two threads' throughput over one thread's, GEMM M = 64.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 const input = args[0];
@@ -170,5 +170,13 @@ if (opt.markdown) {
   }
   md.push('', `${goals.length - missed.length - unmeasured.length} met, ${missed.length} missed, ` +
     `${unmeasured.length} not measured.`, '');
+  // bench/scale.sh's section (scale_report.mjs) is kept, at the end
+  const old = existsSync(opt.markdown) ? readFileSync(opt.markdown, 'utf8').split('\n') : [];
+  const start = old.findIndex((l) => l.trim() === '## Scale: compile time and memory');
+  if (start >= 0) {
+    let end = old.findIndex((l, i) => i > start && /^##? /.test(l));
+    if (end < 0) end = old.length;
+    md.push(...old.slice(start, end));
+  }
   writeFileSync(opt.markdown, md.join('\n'));
 }
