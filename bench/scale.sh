@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
     --no-docs) DOCS=""; shift ;;
     --docs) DOCS=$2; shift 2 ;;
     --report-only) REPORT_ONLY=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "scale.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
