@@ -167,4 +167,176 @@ fe_node *fe_parse_text(sup_arena *arena, const char *path, const char *text, siz
  * out; returns the number of tokens, or -1 after reporting a lexical error. */
 int fe_lex_dump(sup_arena *arena, const char *path, const char *text, size_t len, FILE *out);
 
+/* ---- onnx.c: ONNX model files ------------------------------------------ */
+
+/* ONNX's TensorProto.DataType codes, including those newer than the 1.12
+ * schema qmc is built with (17-22). */
+enum {
+    FE_ONNX_UNDEFINED = 0,
+    FE_ONNX_FLOAT = 1,
+    FE_ONNX_UINT8 = 2,
+    FE_ONNX_INT8 = 3,
+    FE_ONNX_UINT16 = 4,
+    FE_ONNX_INT16 = 5,
+    FE_ONNX_INT32 = 6,
+    FE_ONNX_INT64 = 7,
+    FE_ONNX_STRING = 8,
+    FE_ONNX_BOOL = 9,
+    FE_ONNX_FLOAT16 = 10,
+    FE_ONNX_DOUBLE = 11,
+    FE_ONNX_UINT32 = 12,
+    FE_ONNX_UINT64 = 13,
+    FE_ONNX_COMPLEX64 = 14,
+    FE_ONNX_COMPLEX128 = 15,
+    FE_ONNX_BFLOAT16 = 16,
+    FE_ONNX_FLOAT8E4M3FN = 17,
+    FE_ONNX_FLOAT8E4M3FNUZ = 18,
+    FE_ONNX_FLOAT8E5M2 = 19,
+    FE_ONNX_FLOAT8E5M2FNUZ = 20,
+    FE_ONNX_UINT4 = 21,
+    FE_ONNX_INT4 = 22,
+    FE_ONNX_DTYPE_COUNT
+};
+
+/* Limits that keep a small file from describing an enormous object. */
+#define FE_ONNX_MAX_RANK 64
+
+/* The ONNX name of a data type ("float", "int64", "float8e4m3fn"), or NULL
+ * for a code qmc does not know. */
+const char *fe_onnx_dtype_name(int dtype);
+/* Bits per element (4 for int4/uint4); 0 for strings and unknown codes. */
+int fe_onnx_dtype_bits(int dtype);
+
+/* A tensor: an initializer, the value of a Constant node or a tensor
+ * attribute. Data is little-endian and packed as ONNX's raw_data is (int4:
+ * element 2i in the low nibble of byte i), whatever field the file used. */
+typedef struct fe_onnx_tensor {
+    const char *name; /* "" for an unnamed attribute tensor */
+    int dtype;        /* FE_ONNX_* */
+    int rank;
+    const int64_t *dims;
+    int64_t count;              /* elements: the product of dims */
+    const void *data;           /* NULL when count is 0; may be unaligned (external data) */
+    size_t size;                /* bytes: ceil(count * bits / 8) */
+    bool external;              /* read from an external data file */
+    const char *const *strings; /* dtype STRING: count strings (NUL-terminated) */
+} fe_onnx_tensor;
+
+/* A dimension of a graph input or output: a number, or a symbolic name
+ * (param != NULL), or unknown (value < 0 and param == NULL). */
+typedef struct fe_onnx_dim {
+    int64_t value;
+    const char *param;
+} fe_onnx_dim;
+
+typedef struct fe_onnx_value_info {
+    const char *name;
+    int elem_type; /* FE_ONNX_*; 0 if not given or not a tensor */
+    int rank;      /* -1 if the shape is not given */
+    const fe_onnx_dim *dims;
+} fe_onnx_value_info;
+
+typedef enum fe_onnx_attr_type {
+    FE_ONNX_ATTR_FLOAT = 1,
+    FE_ONNX_ATTR_INT,
+    FE_ONNX_ATTR_STRING,
+    FE_ONNX_ATTR_TENSOR,
+    FE_ONNX_ATTR_GRAPH,
+    FE_ONNX_ATTR_FLOATS,
+    FE_ONNX_ATTR_INTS,
+    FE_ONNX_ATTR_STRINGS,
+    FE_ONNX_ATTR_TENSORS,
+    FE_ONNX_ATTR_GRAPHS,
+    FE_ONNX_ATTR_SPARSE_TENSOR,
+    FE_ONNX_ATTR_SPARSE_TENSORS,
+    FE_ONNX_ATTR_TYPE_PROTO,
+    FE_ONNX_ATTR_TYPE_PROTOS,
+} fe_onnx_attr_type;
+
+/* A node attribute. Graphs, sparse tensors and type protos are recorded by
+ * type only (qmc translates no operator that needs them). */
+typedef struct fe_onnx_attr {
+    const char *name;
+    fe_onnx_attr_type type;
+    float f;
+    int64_t i;
+    const char *s; /* STRING: NUL-terminated (s_len bytes before the NUL) */
+    size_t s_len;
+    const fe_onnx_tensor *t;
+    int n; /* FLOATS, INTS, STRINGS, TENSORS: items */
+    const float *floats;
+    const int64_t *ints;
+    const char *const *strings;
+    const fe_onnx_tensor *tensors;
+} fe_onnx_attr;
+
+typedef struct fe_onnx_node {
+    const char *name; /* "" when the file gives none (fe_onnx_node_label names it) */
+    const char *op_type;
+    const char *domain; /* "" for the default domain (ai.onnx) */
+    int n_inputs, n_outputs, n_attrs;
+    const char *const *inputs; /* "" for an omitted optional input */
+    const char *const *outputs;
+    const fe_onnx_attr *attrs;
+    const fe_onnx_tensor *value; /* Constant nodes: the constant, named after the output */
+    int64_t opset;               /* the version imported for the node's domain, 0 if none */
+} fe_onnx_node;
+
+typedef struct fe_onnx_opset {
+    const char *domain; /* "" for ai.onnx */
+    int64_t version;
+} fe_onnx_opset;
+
+typedef struct fe_onnx_file fe_onnx_file; /* a mapped external data file */
+
+typedef struct fe_onnx_model {
+    const char *path; /* as given; names the model in errors */
+    int64_t ir_version;
+    const char *producer; /* "pytorch 2.11.0", "" if none */
+    int n_opsets, n_inputs, n_outputs, n_initializers, n_nodes;
+    const fe_onnx_opset *opsets;
+    const fe_onnx_value_info *inputs; /* graph inputs without an initializer */
+    const fe_onnx_value_info *outputs;
+    const fe_onnx_tensor *initializers;
+    const fe_onnx_node *nodes; /* in the file's (topological) order */
+    fe_onnx_file *files;       /* external data mappings, released by fe_onnx_close */
+} fe_onnx_model;
+
+/* Reads and checks an ONNX model file: the protobuf, every tensor's type,
+ * dims and data size, external data (relative to the model's folder, inside
+ * it, bounds-checked), names (present, initializers unique, every value
+ * defined once and before its use). Errors are reported as
+ * `PATH: error: ...`; returns false after the first. Everything lives in the
+ * arena, external data files stay mapped until fe_onnx_close. */
+bool fe_onnx_open(sup_arena *arena, const char *path, fe_onnx_model *out);
+/* The same for a model image in memory (the fuzzer's entry point); path
+ * names it in errors. External data is refused: there is no folder. */
+bool fe_onnx_parse(sup_arena *arena, const char *path, const uint8_t *data, size_t size,
+                   fe_onnx_model *out);
+void fe_onnx_close(fe_onnx_model *model);
+
+/* "'/blocks.0/q/MatMul'" or, for an unnamed node, "#12" (its index), into
+ * the arena. */
+const char *fe_onnx_node_label(sup_arena *arena, const fe_onnx_model *m, const fe_onnx_node *n);
+/* The opset version imported for a domain ("" and "ai.onnx" are the same),
+ * 0 if the model imports none. */
+int64_t fe_onnx_opset_version(const fe_onnx_model *m, const char *domain);
+/* A node's attribute by name, or NULL. */
+const fe_onnx_attr *fe_onnx_attr_find(const fe_onnx_node *n, const char *name);
+/* Element i of a tensor as a double (floats, integers, bool; fp8 and int4
+ * decoded); false for strings and complex numbers. */
+bool fe_onnx_tensor_get(const fe_onnx_tensor *t, int64_t i, double *out);
+/* Element i of an integer or bool tensor. */
+bool fe_onnx_tensor_get_int(const fe_onnx_tensor *t, int64_t i, int64_t *out);
+
+/* A string -> int32 map in an arena (value names to indices). */
+typedef struct fe_onnx_map {
+    const char **keys;
+    int32_t *vals;
+    size_t cap, count;
+} fe_onnx_map;
+/* The slot for key: NULL if absent and !insert, else a pointer to its value
+ * (a new key's value starts at -1). The key is not copied. */
+int32_t *fe_onnx_map_slot(sup_arena *arena, fe_onnx_map *m, const char *key, bool insert);
+
 #endif
