@@ -339,4 +339,54 @@ typedef struct fe_onnx_map {
  * (a new key's value starts at -1). The key is not copied. */
 int32_t *fe_onnx_map_slot(sup_arena *arena, fe_onnx_map *m, const char *key, bool insert);
 
+/* ---- onnx_import.c: an ONNX graph as a model in qmc's language --------- */
+
+/* A shape given on the command line for an input (`--shape NAME=1x128`). */
+typedef struct fe_onnx_shape {
+    const char *name;
+    int rank;
+    int64_t dims[RT_MAX_RANK];
+} fe_onnx_shape;
+
+typedef struct fe_onnx_import_options {
+    const char *model_name;   /* `model NAME` (made an identifier); NULL: "imported" */
+    const char *weights_file; /* what the text's `weights "..."` names */
+    const char *source_name;  /* the ONNX file as the header comment names it */
+    const fe_onnx_shape *shapes;
+    int n_shapes;
+} fe_onnx_import_options;
+
+/* A tensor of the weights file the import writes (always F32). */
+typedef struct fe_onnx_weight {
+    const char *name;      /* in the safetensors file and the text */
+    const char *onnx_name; /* the ONNX initializer or value it holds */
+    int rank;
+    int64_t shape[RT_MAX_RANK];
+    bool transposed;   /* the 2-D transpose of the ONNX value (linear's [N, K]) */
+    const void *value; /* private: where the elements come from */
+} fe_onnx_weight;
+
+typedef struct fe_onnx_imported {
+    const char *text; /* the model in qmc's language */
+    size_t len;
+    fe_onnx_weight *weights;
+    int n_weights;
+} fe_onnx_imported;
+
+/* Translates the model into qmc's language: the text of a .qm file and the
+ * weights it names (initializers keep their names where the language can
+ * write them). Constant subgraphs and shape computations are evaluated;
+ * node patterns become built-ins (linear, gelu, attention, ...). Reports
+ * every problem (each unsupported operator type once) as
+ * `model.onnx: error: ...` and returns false. */
+bool fe_onnx_import(sup_arena *arena, const fe_onnx_model *m, const fe_onnx_import_options *o,
+                    fe_onnx_imported *out);
+/* A weight's elements as f32, in its stored layout. */
+void fe_onnx_weight_read(const fe_onnx_weight *w, float *out);
+/* Writes the weights as a safetensors file (F32), atomically: a temporary
+ * file beside path, renamed once complete. One tensor is converted at a
+ * time. `source` goes into the metadata. On failure, the reason is in err. */
+bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const char *source,
+                           char *err, size_t err_size);
+
 #endif

@@ -45,6 +45,7 @@ int cli_eval(int argc, char **argv);
 int cli_quantize(int argc, char **argv);
 int cli_compile(int argc, char **argv);
 int cli_report(int argc, char **argv);
+int cli_import(int argc, char **argv);
 int cli_targets(int argc, char **argv);
 
 #endif

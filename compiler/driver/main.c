@@ -15,6 +15,7 @@ static const command commands[] = {
     {"compile", cli_compile, "compile a model to an executable, object, library, IR or assembly"},
     {"run", cli_run, "evaluate a model with the reference interpreter"},
     {"eval", cli_eval, "measure accuracy or perplexity on labelled data"},
+    {"import", cli_import, "translate an ONNX model into a model file and weights"},
     {"inspect", cli_inspect, "print a model's graph IR, syntax tree or tokens"},
     {"quantize", cli_quantize, "quantize a tensor (.npy) and measure the error"},
     {"report", cli_report, "draw a precision report (--report FILE.json) as HTML or SVG"},
