@@ -140,7 +140,8 @@ static bool materialize(imp *p, imp_value *v)
     if (!v->is_const || !v->tensor || !is_numeric(v->dtype) || !is_numeric(v->tensor->dtype))
         return false;
     int64_t n = imp_count(v);
-    if (n > IMP_FOLD_MAX) return false;
+    if (n > IMP_FOLD_MAX || n > p->budget) return false;
+    p->budget -= n;
     if (imp_is_float(v->dtype)) {
         double *f = sup_arena_alloc(p->arena, sizeof *f * (size_t)(n + 1));
         for (int64_t k = 0; k < n; k++) f[k] = imp_const_at(p, v, k);
@@ -242,7 +243,8 @@ static bool set_shape(imp_value *v, int dtype, int rank, const int64_t *dims)
 static bool alloc_const(imp *p, imp_value *v)
 {
     int64_t n = imp_count(v);
-    if (n > IMP_FOLD_MAX || !is_numeric(v->dtype)) return false;
+    if (n > IMP_FOLD_MAX || n > p->budget || !is_numeric(v->dtype)) return false;
+    p->budget -= n;
     if (imp_is_float(v->dtype))
         v->f = sup_arena_alloc(p->arena, sizeof *v->f * (size_t)(n + 1));
     else
@@ -927,6 +929,8 @@ static void op_reduce(ctx *c)
     imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
     int64_t total = imp_count(&tmp), per = imp_count(x) / (total ? total : 1);
+    if (total > c->p->budget) return;
+    c->p->budget -= total;
     double *acc = sup_arena_alloc(c->p->arena, sizeof *acc * (size_t)(total + 1));
     bool *seen = sup_arena_alloc(c->p->arena, (size_t)total + 1);
     int64_t co[IMP_MAX_RANK] = {0};

@@ -771,14 +771,26 @@ static bool op_pow(node_ctx *c)
     return no(c, "only constant exponents 1 and 2");
 }
 
+/* The operators translated one by one (others only inside patterns). */
+static const char *const translated[] = {
+    "Add",    "Sub",        "Mul",     "Div",      "Relu",      "Tanh",      "Gelu",
+    "Neg",    "Reciprocal", "Pow",     "MatMul",   "Gemm",      "Softmax",   "LayerNormalization",
+    "Gather", "Reshape",    "Flatten", "Squeeze",  "Unsqueeze", "Transpose", "Concat",
+    "Slice",  "Split",      "Cast",    "Identity", "Dropout",   "Expand",    NULL};
+
+static bool known_op(const fe_onnx_node *nd)
+{
+    return !*nd->domain && in_set(nd->op_type, translated);
+}
+
 static bool translate(node_ctx *c)
 {
     const fe_onnx_node *nd = c->node;
     const char *op = nd->op_type;
     em *e = c->e;
     int out = imp_out(&e->p, c->n, 0);
-    if (*nd->domain) return false;
     if (e->p.matches[c->n].kind != IMP_PAT_NONE) return emit_match(c, &e->p.matches[c->n]);
+    if (!known_op(nd)) return false;
     imp_value *o = imp_v(&e->p, out);
     if (o->rank < 0) return no(c, "its result's shape is not known");
     for (int d = 0; d < o->rank; d++)
@@ -956,17 +968,22 @@ static bool setup_inputs(em *e)
         v->rank = vi->rank;
         for (int d = 0; d < vi->rank; d++) {
             v->dims[d] = vi->dims[d].value;
-            if (vi->dims[d].value <= 0) {
-                err(e,
-                    "input '%s' has a %s dimension%s%s%s (dimension %d): give its size with "
-                    "--shape %s=%s",
-                    printable(e, vi->name), vi->dims[d].value == 0 ? "zero" : "dynamic",
-                    vi->dims[d].param ? " '" : "",
-                    vi->dims[d].param ? printable(e, vi->dims[d].param) : "",
-                    vi->dims[d].param ? "'" : "", d, printable(e, vi->name),
-                    vi->rank == 2 ? "1x128" : "...");
-                break;
-            }
+            if (vi->dims[d].value > 0) continue;
+            /* suggest the known dims, N for the others */
+            const char *dims = "";
+            for (int k = 0; k < vi->rank; k++)
+                dims = vi->dims[k].value > 0
+                           ? sup_arena_printf(p->arena, "%s%s%lld", dims, k ? "x" : "",
+                                              (long long)vi->dims[k].value)
+                           : sup_arena_printf(p->arena, "%s%sN", dims, k ? "x" : "");
+            err(e,
+                "input '%s' has a %s dimension%s%s%s (dimension %d): give its size with --shape "
+                "%s=%s",
+                printable(e, vi->name), vi->dims[d].value == 0 ? "zero" : "dynamic",
+                vi->dims[d].param ? " '" : "",
+                vi->dims[d].param ? printable(e, vi->dims[d].param) : "",
+                vi->dims[d].param ? "'" : "", d, printable(e, vi->name), dims);
+            break;
         }
     }
     return !e->failed;
@@ -1042,7 +1059,11 @@ static void emit_nodes(em *e)
             if (vi >= 0 && !imp_v(p, vi)->is_const && !imp_v(p, vi)->text)
                 runtime_inputs_ok = false;
         }
-        if (!runtime_inputs_ok) continue;
+        if (!runtime_inputs_ok) {
+            /* an operator qmc never translates is still listed */
+            if (!known_op(nd) && !mt->kind) report_bad(e, n, NULL);
+            continue;
+        }
         if (!translate(&c)) report_bad(e, n, c.why);
     }
 }
@@ -1135,7 +1156,7 @@ bool fe_onnx_import(sup_arena *arena, const fe_onnx_model *m, const fe_onnx_impo
                     fe_onnx_imported *out)
 {
     memset(out, 0, sizeof *out);
-    em e = {.p = {.arena = arena, .m = m}, .o = o};
+    em e = {.p = {.arena = arena, .m = m, .budget = IMP_FOLD_BUDGET}, .o = o};
     if (!check_opsets(&e) || !setup_values(&e) || !setup_inputs(&e)) return false;
     for (int n = 0; n < m->n_nodes; n++) imp_fold_node(&e.p, n);
     for (int n = 0; n < m->n_nodes; n++) imp_match_node(&e.p, n);

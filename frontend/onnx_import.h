@@ -16,6 +16,8 @@ enum {
     IMP_MAX_RANK = RT_MAX_RANK,
     /* constants up to this many elements are evaluated at import time */
     IMP_FOLD_MAX = 1 << 22,
+    /* and all of them together up to this many (bounds the memory) */
+    IMP_FOLD_BUDGET = 1 << 25,
 };
 
 typedef struct imp_value {
@@ -70,7 +72,7 @@ typedef struct imp {
     fe_onnx_map by_name;
     int *node_out;      /* per node: index of its first output's value (outputs are consecutive) */
     imp_match *matches; /* per node: the pattern rooted there */
-    char *why;          /* the reason of the last failed translation */
+    int64_t budget;     /* elements constants may still take (IMP_FOLD_BUDGET) */
 } imp;
 
 /* The value of a name ("" -> -1). */

@@ -1,0 +1,340 @@
+#!/usr/bin/python3
+"""Writes the small ONNX models the ONNX tests read (tests/onnx), with
+numpy reference outputs, into this folder. The outputs are committed, so
+the tests need no Python; rerun after changing this file:
+
+    /usr/bin/python3 tests/data/onnx/make_onnx_tests.py
+
+Needs Debian's python3-onnx (1.12) and python3-numpy (`/usr/bin/python3`:
+a pyenv python on PATH does not see them). Deterministic: fixed seeds.
+
+  ext/    a model whose weights are external data, and its reference output
+  ops/    one model per translation the importer does (patterns, folding of
+          shape subgraphs, layout operators), each with inputs and outputs
+  bad/    malformed models (tests/onnx/bad.sh compares the errors with .err)
+  types/  tensors in every data type and storage field the reader converts
+"""
+import math
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPSET = [helper.make_opsetid("", 17)]
+erf = np.vectorize(math.erf)
+
+
+def path(*parts):
+    p = os.path.join(HERE, *parts)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    return p
+
+
+def model(nodes, inputs, outputs, inits=(), opset=OPSET, ir=8, name="g"):
+    g = helper.make_graph(nodes, name, inputs, outputs, initializer=list(inits))
+    m = helper.make_model(g, opset_imports=opset, producer_name="make_onnx_tests.py")
+    m.ir_version = ir
+    return m
+
+
+def f32(*shape, seed=0, scale=0.5):
+    return (np.random.RandomState(seed).randn(*shape) * scale).astype(np.float32)
+
+
+def init(name, a):
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+def vi(name, dtype, shape):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def const(name, a):
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(a), name))
+
+
+def save_case(name, m, ins, out):
+    onnx.checker.check_model(m)
+    onnx.save_model(m, path("ops", name + ".onnx"))
+    for k, v in ins.items():
+        np.save(path("ops", "%s.in.%s.npy" % (name, k)), v)
+    np.save(path("ops", name + ".out.npy"), out.astype(np.float32))
+
+
+# ---- ext/: external data ------------------------------------------------------
+
+
+def ext_model():
+    w1, b1, w2 = f32(16, 32, seed=1), f32(32, seed=2), f32(32, 4, seed=3)
+    x = f32(1, 16, seed=4, scale=1.0)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"]),
+        helper.make_node("Add", ["h", "b1"], ["hb"]),
+        helper.make_node("Relu", ["hb"], ["r"]),
+        helper.make_node("MatMul", ["r", "w2"], ["y"]),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [1, 16])], [vi("y", TensorProto.FLOAT, [1, 4])],
+              [init("w1", w1), init("b1", b1), init("w2", w2)])
+    if os.path.exists(path("ext", "ext-mlp.data")):
+        os.remove(path("ext", "ext-mlp.data"))  # onnx appends to it
+    onnx.save_model(m, path("ext", "ext-mlp.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="ext-mlp.data", size_threshold=0)
+    np.save(path("ext", "ext-mlp.in.x.npy"), x)
+    np.save(path("ext", "ext-mlp.out.npy"), np.maximum(x @ w1 + b1, 0) @ w2)
+
+
+# ---- ops/: translations ----------------------------------------------------------
+
+
+def gelu_silu():
+    """MatMul + bias -> gelu written as (x*0.5)*(1+erf(x*(1/sqrt2))) -> silu
+    -> Gemm with alpha, beta and transB=0 -> Softmax over axis 0."""
+    w, b = f32(16, 32, seed=5), f32(32, seed=6)
+    gw, gc = f32(32, 8, seed=7), f32(8, seed=8)
+    x = f32(4, 16, seed=9, scale=1.0)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["mm"]),
+        helper.make_node("Add", ["b", "mm"], ["lin"]),
+        const("half", np.float32(0.5)), const("one", np.float32(1.0)),
+        const("rsqrt2", np.float32(1 / math.sqrt(2))),
+        helper.make_node("Mul", ["lin", "half"], ["xh"]),
+        helper.make_node("Mul", ["lin", "rsqrt2"], ["xs"]),
+        helper.make_node("Erf", ["xs"], ["e"]),
+        helper.make_node("Add", ["one", "e"], ["e1"]),
+        helper.make_node("Mul", ["xh", "e1"], ["g"]),
+        helper.make_node("Sigmoid", ["g"], ["sg"]),
+        helper.make_node("Mul", ["sg", "g"], ["s"]),
+        helper.make_node("Gemm", ["s", "gw", "gc"], ["gm"], alpha=0.5, beta=2.0),
+        helper.make_node("Softmax", ["gm"], ["y"], axis=0),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [4, 16])], [vi("y", TensorProto.FLOAT, [4, 8])],
+              [init("w", w), init("b", b), init("gw", gw), init("gc", gc)])
+    lin = x @ w + b
+    g = lin * 0.5 * (1 + erf(lin / math.sqrt(2)))
+    s = g / (1 + np.exp(-g))
+    gm = 0.5 * (s @ gw) + 2.0 * gc
+    e = np.exp(gm - gm.max(axis=0, keepdims=True))
+    save_case("gelu-silu", m, {"x": x}, e / e.sum(axis=0, keepdims=True))
+
+
+def shapes():
+    """Shape -> Gather -> Unsqueeze -> Concat -> Reshape folded at import
+    time, then Transpose, Slice, Concat with a constant, Split, Squeeze,
+    Unsqueeze, Flatten, Identity, Dropout, Cast, Expand, Neg, Reciprocal,
+    Pow 2, Tanh, Gather of consecutive indices and LayerNormalization
+    without a bias."""
+    x = f32(2, 3, 4, seed=10, scale=1.0)
+    c = f32(2, 2, seed=11)
+    lnw = f32(2, seed=12) + 1
+    i64 = lambda *v: np.array(v, dtype=np.int64)
+    nodes = [
+        helper.make_node("Shape", ["x"], ["sh"]),
+        const("zero", np.array(0, np.int64)), const("minus1", np.array(-1, np.int64)), const("ax0", i64(0)),
+        helper.make_node("Gather", ["sh", "zero"], ["n"]),
+        helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
+        helper.make_node("Unsqueeze", ["minus1", "ax0"], ["m1"]),
+        helper.make_node("Concat", ["n1", "m1"], ["newshape"], axis=0),
+        helper.make_node("Reshape", ["x", "newshape"], ["r"]),                 # [2, 12]
+        helper.make_node("Transpose", ["r"], ["t"], perm=[1, 0]),              # [12, 2]
+        const("st", i64(1)), const("en", i64(11)),
+        helper.make_node("Slice", ["t", "st", "en", "ax0"], ["sl"]),           # [10, 2]
+        helper.make_node("Concat", ["sl", "c"], ["cc"], axis=0),               # [12, 2]
+        const("parts", i64(6, 6)),
+        helper.make_node("Split", ["cc", "parts"], ["p0", "p1"], axis=0),      # 2 x [6, 2]
+        helper.make_node("Identity", ["p0"], ["id"]),
+        helper.make_node("Dropout", ["p1"], ["dr"]),
+        helper.make_node("Cast", ["dr"], ["ca"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["id", "ca"], ["s"]),
+        helper.make_node("Unsqueeze", ["s", "ax0"], ["u"]),                    # [1, 6, 2]
+        helper.make_node("Squeeze", ["u", "ax0"], ["q"]),                      # [6, 2]
+        helper.make_node("Neg", ["q"], ["ng"]),
+        helper.make_node("Tanh", ["ng"], ["th"]),
+        helper.make_node("Pow", ["th", "two"], ["pw"]),
+        const("two", np.float32(2.0)),
+        helper.make_node("Reciprocal", ["one_plus"], ["rc"]),
+        helper.make_node("Add", ["pw", "onef"], ["one_plus"]),
+        const("onef", np.float32(1.0)),
+        const("shape62", i64(6, 2)),
+        helper.make_node("Expand", ["rc", "shape62"], ["ex"]),
+        helper.make_node("LayerNormalization", ["ex", "lnw"], ["ln"], epsilon=1e-3),
+        const("rows", i64(1, 2, 3, 4)),
+        helper.make_node("Gather", ["ln", "rows"], ["ga"], axis=0),            # [4, 2]
+        helper.make_node("Flatten", ["ga"], ["y"], axis=0),                    # [1, 8]
+    ]
+    # topological order: the constants first
+    order = [n for n in nodes if n.op_type == "Constant"] + [n for n in nodes if n.op_type != "Constant"]
+    order = [n for n in order if n.output[0] not in ("rc", "one_plus")]
+    at = [i for i, n in enumerate(order) if n.output[0] == "pw"][0] + 1
+    order[at:at] = [nodes[[n.output[0] for n in nodes].index("one_plus")], nodes[[n.output[0] for n in nodes].index("rc")]]
+    m = model(order, [vi("x", TensorProto.FLOAT, [2, 3, 4])], [vi("y", TensorProto.FLOAT, [1, 8])],
+              [init("c", c), init("lnw", lnw)])
+    t = x.reshape(2, 12).T[1:11]
+    cc = np.concatenate([t, c], 0)
+    s = cc[:6] + cc[6:]
+    rc = 1 / (np.tanh(-s) ** 2 + 1)
+    mu = rc.mean(-1, keepdims=True)
+    ln = (rc - mu) / np.sqrt(((rc - mu) ** 2).mean(-1, keepdims=True) + 1e-3) * lnw
+    save_case("shapes", m, {"x": x}, ln[1:5].reshape(1, 8))
+
+
+def attention():
+    """Causal self-attention of one sequence in ONNX's primitives: a Mul
+    scale that is not the default, the mask as an Add of -inf above the
+    diagonal, K transposed by two Transposes; batch 1, T 8, D 16, 2 heads."""
+    T, D, H = 8, 16, 2
+    d = D // H
+    wq, wk, wv = f32(D, D, seed=13), f32(D, D, seed=14), f32(D, D, seed=15)
+    x = f32(1, T, D, seed=16, scale=1.0)
+    mask = np.triu(np.full((T, T), -np.inf, dtype=np.float32), 1)
+    i64 = lambda *v: np.array(v, dtype=np.int64)
+    scale = 0.3
+    nodes = [const("s4", i64(1, T, H, d)), const("s3", i64(1, T, D)), const("scale", np.float32(scale))]
+    for n in "qkv":
+        nodes += [helper.make_node("MatMul", ["x", "w" + n], [n]),
+                  helper.make_node("Reshape", [n, "s4"], [n + "4"]),
+                  helper.make_node("Transpose", [n + "4"], [n + "t"], perm=[0, 2, 1, 3])]
+    nodes += [
+        helper.make_node("Transpose", ["kt"], ["ktt"], perm=[0, 1, 3, 2]),
+        helper.make_node("MatMul", ["qt", "ktt"], ["sc"]),
+        helper.make_node("Mul", ["sc", "scale"], ["scs"]),
+        helper.make_node("Add", ["scs", "mask"], ["scm"]),
+        helper.make_node("Softmax", ["scm"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "vt"], ["o"]),
+        helper.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["ot", "s3"], ["y"]),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [1, T, D])], [vi("y", TensorProto.FLOAT, [1, T, D])],
+              [init("wq", wq), init("wk", wk), init("wv", wv), init("mask", mask)])
+    q, k, v = (x[0] @ w for w in (wq, wk, wv))
+    out = np.zeros((T, D), np.float32)
+    for h in range(H):
+        c = slice(h * d, (h + 1) * d)
+        s = q[:, c] @ k[:, c].T * scale + mask
+        p = np.exp(s - s.max(-1, keepdims=True))
+        out[:, c] = (p / p.sum(-1, keepdims=True)) @ v[:, c]
+    save_case("attention", m, {"x": x}, out.reshape(1, T, D))
+
+
+def embedding():
+    """int64 token ids -> Gather of a table, plus a position table added."""
+    table, pos = f32(10, 8, seed=17), f32(5, 8, seed=18)
+    idx = np.array([[3, 1, 4, 1, 5]], dtype=np.int64)
+    nodes = [helper.make_node("Gather", ["table", "idx"], ["e"]), helper.make_node("Add", ["e", "pos"], ["y"])]
+    m = model(nodes, [vi("idx", TensorProto.INT64, [1, 5])], [vi("y", TensorProto.FLOAT, [1, 5, 8])],
+              [init("table", table), init("pos", pos)])
+    save_case("embedding", m, {"idx": idx}, table[idx] + pos)
+
+
+# ---- bad/: malformed models ---------------------------------------------------------
+
+
+def bad_models():
+    x, y = vi("x", TensorProto.FLOAT, [1, 4]), vi("y", TensorProto.FLOAT, [1, 4])
+    w = init("w", f32(4, 4, seed=19))
+
+    def mm(*inits, nodes=None, ins=(x,)):
+        return model(nodes or [helper.make_node("MatMul", ["x", "w"], ["y"])], list(ins), [y], inits)
+
+    def ext(name, **kv):
+        t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 4])
+        t.data_location = TensorProto.EXTERNAL
+        for k, v in kv.items():
+            t.external_data.add(key=k, value=str(v))
+        return t
+
+    def save(name, m):
+        with open(path("bad", name + ".onnx"), "wb") as f:
+            f.write(m.SerializeToString())
+
+    with open(path("bad", "w.data"), "wb") as f:
+        f.write(f32(4, 4, seed=19).tobytes())
+    save("ext-offset", mm(ext("w", location="w.data", offset=80)))
+    save("ext-length", mm(ext("w", location="w.data", offset=0, length=60)))
+    save("ext-short", mm(ext("w", location="w.data", offset=8)))
+    save("ext-escape", mm(ext("w", location="../onnx/bad/w.data")))
+    save("ext-absolute", mm(ext("w", location="/etc/passwd")))
+    save("ext-missing", mm(ext("w", location="missing.data")))
+    save("ext-nolocation", mm(ext("w", offset=0)))
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 4], raw_data=b"\0" * 60)
+    save("raw-size", mm(t))
+    t = TensorProto(name="w", data_type=42, dims=[4, 4], raw_data=b"\0" * 64)
+    save("dtype-unknown", mm(t))
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, -4], raw_data=b"")
+    save("dim-negative", mm(t))
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 40, 1 << 40], raw_data=b"")
+    save("dim-overflow", mm(t))
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 4], float_data=[1.0] * 15)
+    save("typed-count", mm(t))
+    t = TensorProto(name="", data_type=TensorProto.FLOAT, dims=[4, 4], raw_data=b"\0" * 64)
+    save("init-noname", mm(t))
+    save("init-duplicate", mm(w, init("w", f32(4, 4))))
+    save("undefined-input", mm(w, nodes=[helper.make_node("MatMul", ["x", "v"], ["y"], name="mm")]))
+    save("defined-twice", mm(w, nodes=[helper.make_node("MatMul", ["x", "w"], ["y"], name="a"),
+                                       helper.make_node("Relu", ["x"], ["y"], name="b")]))
+    save("output-undefined", model([helper.make_node("Relu", ["x"], ["z"])], [x], [y]))
+    # translation errors
+    save("unsupported", model([helper.make_node("Sigmoid", ["x"], ["s"], name="sig"),
+                               helper.make_node("Erf", ["s"], ["e"], name="erf1"),
+                               helper.make_node("Erf", ["e"], ["e2"], name="erf2"),
+                               helper.make_node("Conv", ["e2", "w"], ["c"], name="conv"),
+                               helper.make_node("MatMulNBits", ["c", "w"], ["y"], name="q4", domain="com.microsoft")],
+                              [x], [y], [w], opset=OPSET + [helper.make_opsetid("com.microsoft", 1)]))
+    save("dynamic", model([helper.make_node("Relu", ["x"], ["y"])],
+                          [vi("x", TensorProto.FLOAT, ["batch", 4])], [vi("y", TensorProto.FLOAT, ["batch", 4])]))
+    save("opset-new", model([helper.make_node("Relu", ["x"], ["y"])], [x], [y], opset=[helper.make_opsetid("", 99)]))
+    with open(path("bad", "not-onnx.onnx"), "wb") as f:
+        f.write(b"\xff\xff\xff\xff this is not a protobuf\n")
+
+
+# ---- types/: every storage form ---------------------------------------------------------
+
+
+def types_model():
+    """Initializers in typed fields and raw_data for the types the reader
+    converts, plus FP8 and int4 codes the 1.12 schema has no names for."""
+    ts = [
+        helper.make_tensor("f32_typed", TensorProto.FLOAT, [3], [1.5, -2.0, 0.25]),
+        helper.make_tensor("f64_typed", TensorProto.DOUBLE, [2], [0.1, -3.0]),
+        helper.make_tensor("i64_typed", TensorProto.INT64, [3], [-1, 2, 1 << 40]),
+        helper.make_tensor("i8_typed", TensorProto.INT8, [3], [-128, 0, 127]),
+        helper.make_tensor("u16_typed", TensorProto.UINT16, [2], [65535, 7]),
+        helper.make_tensor("bool_typed", TensorProto.BOOL, [3], [True, False, True]),
+        helper.make_tensor("f16_typed", TensorProto.FLOAT16, [2], [1.5, -0.5]),  # int32_data bit patterns
+        helper.make_tensor("u32_typed", TensorProto.UINT32, [2], [4000000000, 1]),
+        helper.make_tensor("f16_raw", TensorProto.FLOAT16, [2], np.array([65504, -2], np.float16).tobytes(), raw=True),
+        helper.make_tensor("bf16_raw", TensorProto.BFLOAT16, [2], b"\x80\x3f\x00\xc0", raw=True),  # 1.0, -2.0
+        helper.make_tensor("str_typed", TensorProto.STRING, [2], [b"ab", b""]),
+        helper.make_tensor("empty", TensorProto.FLOAT, [0, 3], []),
+    ]
+
+    def raw(name, dtype, dims, data):
+        return TensorProto(name=name, data_type=dtype, dims=dims, raw_data=bytes(data))
+
+    ts += [
+        raw("e4m3fn", 17, [4], [0x38, 0xB8, 0x7E, 0x7F]),  # 1.0, -1.0, 448, NaN
+        raw("e4m3fnuz", 18, [2], [0x40, 0x80]),  # 1.0, NaN
+        raw("e5m2", 19, [3], [0x3C, 0x7C, 0x01]),  # 1.0, inf, 2^-16
+        raw("e5m2fnuz", 20, [1], [0x40]),  # 1.0
+        raw("uint4", 21, [3], [0x21, 0x0F]),  # 1, 2, 15
+        raw("int4", 22, [3], [0xF7, 0x08]),  # 7, -1, -8
+    ]
+    i4 = TensorProto(name="int4_typed", data_type=22, dims=[3], int32_data=[0xF7, 0x08])
+    ts.append(i4)
+    nodes = [helper.make_node("Constant", [], ["cf"], value_float=2.5),
+             helper.make_node("Constant", [], ["cis"], value_ints=[1, 2, 3]),
+             helper.make_node("Identity", ["x"], ["y"])]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [1])], [vi("y", TensorProto.FLOAT, [1])], ts)
+    with open(path("types", "types.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+
+
+if __name__ == "__main__":
+    ext_model()
+    gelu_silu()
+    shapes()
+    attention()
+    embedding()
+    bad_models()
+    types_model()

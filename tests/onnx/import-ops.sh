@@ -1,0 +1,25 @@
+#!/bin/sh
+# Each generated model of tests/data/onnx/ops (and the external-data model
+# of ext/) imported and run: the outputs match numpy's (make_onnx_tests.py)
+# within 1e-5; the patterns become the built-ins they are.
+. "$(dirname "$0")/../e2e/lib.sh"
+data=$QMC_SOURCE/tests/data/onnx
+check() { # DIR NAME
+    "$QMC" import "$data/$1/$2.onnx" -o "$work/$2.qm"
+    args=""
+    for f in "$data/$1/$2".in.*.npy; do
+        k=${f##*/$2.in.}
+        args="$args --input ${k%.npy}=$f"
+    done
+    "$QMC" run "$work/$2.qm" $args --output y="$work/$2.y.npy"
+    "$NPYCMP" "$work/$2.y.npy" "$data/$1/$2.out.npy" --atol 1e-5
+}
+check ext ext-mlp
+for n in gelu-silu shapes attention embedding; do check ops $n; done
+grep -q '= gelu(lin)' "$work/gelu-silu.qm" || fail "no gelu"
+grep -q '= silu(g)' "$work/gelu-silu.qm" || fail "no silu"
+grep -q 'linear(s, gw) \* 0.5 + gc \* 2.0' "$work/gelu-silu.qm" || fail "Gemm alpha/beta"
+grep -q 'heads=2, causal=true, scale=0.3)' "$work/attention.qm" || fail "no attention"
+grep -q 'r = reshape(x, \[2, 12\])' "$work/shapes.qm" || fail "the shape subgraph is not folded"
+! grep -q 'Shape\|Concat)' "$work/shapes.qm" || grep -q 'cc = concat' "$work/shapes.qm" || fail "shape nodes left"
+grep -q '= embedding(table, idx)' "$work/embedding.qm" || fail "no embedding"
