@@ -167,8 +167,9 @@ static bool read_typed(reader *r, const Onnx__TensorProto *tp, const char *what,
     if (dt == FE_ONNX_STRING) {
         char **s = sup_arena_alloc(r->arena, sizeof *s * n);
         for (size_t i = 0; i < n; i++)
-            s[i] = sup_arena_strndup(r->arena, (const char *)tp->string_data[i].data,
-                                     tp->string_data[i].len);
+            s[i] = sup_arena_strndup(
+                r->arena, tp->string_data[i].data ? (const char *)tp->string_data[i].data : "",
+                tp->string_data[i].len);
         t->strings = (const char *const *)s;
         return true;
     }

@@ -208,7 +208,7 @@ static bool int_list(ctx *c, const char *name, int k, int64_t *out, int *n, int 
     *n = -1;
     if (a && a->type == FE_ONNX_ATTR_INTS) {
         if (a->n > max) return false;
-        memcpy(out, a->ints, sizeof *out * (size_t)a->n);
+        if (a->n) memcpy(out, a->ints, sizeof *out * (size_t)a->n);
         *n = a->n;
         return true;
     }
@@ -218,7 +218,7 @@ static bool int_list(ctx *c, const char *name, int k, int64_t *out, int *n, int 
     const int64_t *x = imp_const_i(c->p, v);
     if (!x) return false;
     *n = (int)imp_count(v);
-    memcpy(out, x, sizeof *out * (size_t)*n);
+    if (*n) memcpy(out, x, sizeof *out * (size_t)*n);
     return true;
 }
 
@@ -1081,7 +1081,7 @@ void imp_fold_node(imp *p, int n)
         if (t->rank > IMP_MAX_RANK) return;
         out->dtype = t->dtype;
         out->rank = t->rank;
-        memcpy(out->dims, t->dims, sizeof *t->dims * (size_t)t->rank);
+        if (t->rank) memcpy(out->dims, t->dims, sizeof *t->dims * (size_t)t->rank);
         out->is_const = is_numeric(t->dtype);
         out->tensor = t;
         return;

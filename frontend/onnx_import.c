@@ -878,8 +878,10 @@ static bool setup_values(em *e)
                          .tensor = t,
                          .is_const = t->dtype != FE_ONNX_STRING && t->dtype != FE_ONNX_COMPLEX64 &&
                                      t->dtype != FE_ONNX_COMPLEX128};
-        if (t->rank <= IMP_MAX_RANK)
-            v->rank = t->rank, memcpy(v->dims, t->dims, sizeof *t->dims * (size_t)t->rank);
+        if (t->rank <= IMP_MAX_RANK) {
+            v->rank = t->rank;
+            if (t->rank) memcpy(v->dims, t->dims, sizeof *t->dims * (size_t)t->rank);
+        }
         *fe_onnx_map_slot(p->arena, &p->by_name, t->name, true) = p->n_values++;
     }
     for (int i = 0; i < m->n_inputs; i++) {
