@@ -354,6 +354,7 @@ typedef struct fe_onnx_import_options {
     const char *source_name;  /* the ONNX file as the header comment names it */
     const fe_onnx_shape *shapes;
     int n_shapes;
+    bool drop_batch; /* inputs and outputs lose a leading dimension of size 1 */
 } fe_onnx_import_options;
 
 /* A tensor of the weights file the import writes (always F32). */

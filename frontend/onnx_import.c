@@ -37,7 +37,8 @@ typedef struct em {
     int n_tnames;
     fe_onnx_weight *weights;
     int n_weights, cap_weights;
-    fe_onnx_map bad_types; /* op type -> index into bad */
+    const char **in_decl, **out_decl; /* the names the ports are declared with */
+    fe_onnx_map bad_types;            /* op type -> index into bad */
     struct bad {
         int node, count;
         const char *why;
@@ -792,7 +793,12 @@ static bool translate(node_ctx *c)
     if (e->p.matches[c->n].kind != IMP_PAT_NONE) return emit_match(c, &e->p.matches[c->n]);
     if (!known_op(nd)) return false;
     imp_value *o = imp_v(&e->p, out);
-    if (o->rank < 0) return no(c, "its result's shape is not known");
+    if (o->rank < 0) {
+        for (int k = 1; k < nd->n_inputs; k++)
+            if (val(c, k) && !val(c, k)->is_const)
+                return no(c, "its parameters are computed at run time, not constants");
+        return no(c, "its result's shape is not known");
+    }
     for (int d = 0; d < o->rank; d++)
         if (o->dims[d] == 0) return no(c, "its result is empty");
     if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div"))
@@ -1017,25 +1023,48 @@ static void mark_live(em *e)
     }
 }
 
+/* With --drop-batch, a port whose leading dimension is 1 loses it. */
+static bool drops(const em *e, const imp_value *v)
+{
+    return e->o->drop_batch && v->rank >= 1 && v->dims[0] == 1;
+}
+
 /* Names of inputs and outputs (their ONNX names where those are
- * identifiers) and of the weights, reserved before any variable. */
+ * identifiers) and of the weights, reserved before any variable. A value
+ * that is an output is computed under the output's name, unless the port
+ * drops its batch dimension or the value has a name already (an input, an
+ * earlier output): emit_outputs assigns those at the end. */
 static void reserve_names(em *e)
 {
     imp *p = &e->p;
     const fe_onnx_model *m = p->m;
     for (int i = 0; reserved[i]; i++) take(e, reserved[i]);
+    e->in_decl = sup_arena_alloc(p->arena, sizeof *e->in_decl * (size_t)(m->n_inputs + 1));
+    e->out_decl = sup_arena_alloc(p->arena, sizeof *e->out_decl * (size_t)(m->n_outputs + 1));
     for (int i = 0; i < m->n_inputs; i++) {
         imp_value *v = imp_v(p, imp_find(p, m->inputs[i].name));
         const char *name = is_ident(v->name) ? v->name : ident_base(p->arena, v->name);
-        v->text = unique_ident(e, name);
+        v->text = e->in_decl[i] = unique_ident(e, name);
         *fe_onnx_map_slot(p->arena, &e->used, v->text, true) = 2;
     }
     for (int i = 0; i < m->n_outputs; i++) {
         imp_value *v = imp_v(p, imp_find(p, m->outputs[i].name));
-        if (v->is_input) continue; /* an input that is also an output keeps its name */
         const char *name = is_ident(v->name) ? v->name : ident_base(p->arena, v->name);
-        v->text = unique_ident(e, name);
-        *fe_onnx_map_slot(p->arena, &e->used, v->text, true) = 2;
+        if (v->is_input && !drops(e, v) && strcmp(v->text, name) == 0) {
+            e->out_decl[i] = v->text; /* an input that is also an output */
+            continue;
+        }
+        e->out_decl[i] = unique_ident(e, name);
+        *fe_onnx_map_slot(p->arena, &e->used, e->out_decl[i], true) = 2;
+        if (!v->text && !drops(e, v)) v->text = e->out_decl[i];
+    }
+    /* inputs that drop their batch dimension are reshaped back first */
+    for (int i = 0; i < m->n_inputs; i++) {
+        imp_value *v = imp_v(p, imp_find(p, m->inputs[i].name));
+        if (v->rank < 0 || !drops(e, v)) continue;
+        v->text = unique_ident(e, sup_arena_printf(p->arena, "%s_1", e->in_decl[i]));
+        fprintf(e->body, "    %s = reshape(%s, %s)\n", v->text, e->in_decl[i],
+                int_list_text(e, v->dims, v->rank));
     }
     for (int i = 0; i < m->n_initializers; i++) name_tensor(e, m->initializers[i].name);
     for (int n = 0; n < m->n_nodes; n++)
@@ -1070,7 +1099,8 @@ static void emit_nodes(em *e)
     }
 }
 
-/* Graph outputs that are inputs or constants, or aliases of other values. */
+/* Outputs not computed under their own name: constants, inputs, values
+ * that are two outputs, ports that drop their batch dimension. */
 static void emit_outputs(em *e)
 {
     imp *p = &e->p;
@@ -1082,16 +1112,20 @@ static void emit_outputs(em *e)
                 fe_onnx_dtype_name(v->dtype));
             continue;
         }
+        const char *t = v->text;
         if (v->is_const) {
             node_ctx c = {e, -1, NULL, NULL};
-            const char *t = tensor(&c, vi);
-            if (!t) {
+            if (!(t = tensor(&c, vi))) {
                 err(e, "output '%s' is a constant that is not a float tensor",
                     printable(e, v->name));
                 continue;
             }
-            fprintf(e->body, "    %s = %s    # a constant\n", v->text, t);
         }
+        if (!t || (strcmp(t, e->out_decl[i]) == 0 && !v->is_const)) continue;
+        if (drops(e, v))
+            t = sup_arena_printf(p->arena, "reshape(%s, %s)", t,
+                                 int_list_text(e, v->dims + 1, v->rank - 1));
+        fprintf(e->body, "    %s = %s\n", e->out_decl[i], t);
     }
 }
 
@@ -1126,19 +1160,21 @@ static void declarations(em *e, FILE *f)
     const fe_onnx_model *m = p->m;
     for (int i = 0; i < m->n_inputs; i++) {
         imp_value *v = imp_v(p, imp_find(p, m->inputs[i].name));
-        fprintf(f, "    input %s: %s%s", v->text, v->dtype == FE_ONNX_FLOAT ? "f32" : "i32",
-                int_list_text(e, v->dims, v->rank));
+        int drop = drops(e, v);
+        fprintf(f, "    input %s: %s%s", e->in_decl[i], v->dtype == FE_ONNX_FLOAT ? "f32" : "i32",
+                int_list_text(e, v->dims + drop, v->rank - drop));
         if (v->dtype != FE_ONNX_FLOAT) fprintf(f, "    # ONNX %s", fe_onnx_dtype_name(v->dtype));
-        if (strcmp(v->text, v->name) != 0)
+        if (strcmp(e->in_decl[i], v->name) != 0)
             fprintf(f, "    # ONNX name '%s'", printable(e, v->name));
         fputc('\n', f);
     }
     for (int i = 0; i < m->n_outputs; i++) {
         imp_value *v = imp_v(p, imp_find(p, m->outputs[i].name));
+        int drop = drops(e, v);
         bool logits = strstr(v->name, "logits") != NULL;
-        fprintf(f, "    output %s: f32%s%s", v->text, int_list_text(e, v->dims, v->rank),
-                logits ? " @logits" : "");
-        if (strcmp(v->text, v->name) != 0)
+        fprintf(f, "    output %s: f32%s%s", e->out_decl[i],
+                int_list_text(e, v->dims + drop, v->rank - drop), logits ? " @logits" : "");
+        if (strcmp(e->out_decl[i], v->name) != 0)
             fprintf(f, "    # ONNX name '%s'", printable(e, v->name));
         fputc('\n', f);
     }
@@ -1163,11 +1199,11 @@ bool fe_onnx_import(sup_arena *arena, const fe_onnx_model *m, const fe_onnx_impo
     for (int n = 0; n < m->n_nodes; n++) imp_fold_node(&e.p, n);
     for (int n = 0; n < m->n_nodes; n++) imp_match_node(&e.p, n);
     mark_live(&e);
-    reserve_names(&e);
     char *body = NULL;
     size_t body_len = 0;
     e.body = open_memstream(&body, &body_len);
     if (!e.body) return err(&e, "out of memory");
+    reserve_names(&e);
     emit_nodes(&e);
     emit_outputs(&e);
     fclose(e.body);

@@ -11,15 +11,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: qmc import MODEL.onnx [-o OUT.qm] [--shape NAME=DIMS ...] [--force]\n\n"
-            "Translates an ONNX model into qmc's language: OUT.qm (default: the model's name\n"
-            "with .qm, in the current folder) and the weights OUT.safetensors beside it.\n"
-            "  -o OUT.qm            where to write the model\n"
-            "  --shape NAME=DIMS    the static shape of an input with dynamic dimensions,\n"
-            "                       e.g. --shape input_ids=1x128\n"
-            "  --force              overwrite OUT.safetensors even if qmc import did not write it\n"
-            "See docs/onnx.md for the operators and patterns qmc translates.\n");
+    fprintf(
+        f,
+        "usage: qmc import MODEL.onnx [-o OUT.qm] [--shape NAME=DIMS ...] [--drop-batch] "
+        "[--force]\n\n"
+        "Translates an ONNX model into qmc's language: OUT.qm (default: the model's name\n"
+        "with .qm, in the current folder) and the weights OUT.safetensors beside it.\n"
+        "  -o OUT.qm            where to write the model\n"
+        "  --shape NAME=DIMS    the static shape of an input with dynamic dimensions,\n"
+        "                       e.g. --shape input_ids=1x128\n"
+        "  --drop-batch         inputs and outputs lose a leading dimension of size 1, so the "
+        "model\n"
+        "                       takes one item and qmc's extra leading dimension makes the batch\n"
+        "  --force              overwrite OUT.safetensors even if qmc import did not write it\n"
+        "See docs/onnx.md for the operators and patterns qmc translates.\n");
 }
 
 /* "1x128" (or "1,128") into dims; false on anything else. */
@@ -86,16 +91,20 @@ typedef struct import_args {
     const char *model, *out;
     fe_onnx_shape shapes[64];
     int n_shapes;
-    bool force;
+    bool force, drop_batch;
 } import_args;
 
 static bool parse_args(int argc, char **argv, import_args *a)
 {
-    static const char *const known[] = {"-o", "--shape", "--force", "--help", NULL};
+    static const char *const known[] = {"-o", "--shape", "--drop-batch", "--force", "--help", NULL};
     cli c = {argc, argv, 1, "import", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
         if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
+        if (cli_flag(&c, "--drop-batch")) {
+            a->drop_batch = true;
+            continue;
+        }
         if (cli_flag(&c, "--force")) {
             a->force = true;
             continue;
@@ -138,7 +147,8 @@ static int import(const import_args *a, sup_arena *arena)
                                 .weights_file = base_name(wpath),
                                 .source_name = base_name(a->model),
                                 .shapes = a->shapes,
-                                .n_shapes = a->n_shapes};
+                                .n_shapes = a->n_shapes,
+                                .drop_batch = a->drop_batch};
     fe_onnx_imported imp;
     int status = 1;
     char err[512];

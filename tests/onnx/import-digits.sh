@@ -28,3 +28,8 @@ cmp "$digits/digits-mlp.safetensors" "$work/e.safetensors"
 [ ! -e "$work/e.qm" ] || fail "wrote e.qm after an error"
 "$QMC" import "$digits/digits-mlp.onnx" -o "$work/e.qm" --force
 cmp "$work/d.safetensors" "$work/e.safetensors"
+# --drop-batch: x f32[64], so the [500, 64] test set is a batch as it is
+"$QMC" import "$digits/digits-mlp.onnx" --drop-batch -o "$work/b.qm"
+"$QMC" run "$work/b.qm" --input x="$digits/test_x.npy" --output logits="$work/b.npy"
+"$NPYCMP" "$work/b.npy" "$work/ref.npy"
+"$QMC" eval "$work/b.qm" --metric accuracy --input x="$digits/test_x.npy" --labels "$digits/test_y.npy" | grep -q '^accuracy 0.9700 ' || fail "accuracy"

@@ -19,3 +19,11 @@ grep -q "onnx__MatMul_270: ONNX 'onnx::MatMul_270', transposed" "$work/g.qm" || 
 gpt run "$examples/tiny-gpt/tiny-gpt.qm" --input idx="$work/s.npy" --output logits="$work/ref.npy"
 "$NPYCMP" "$work/l.npy" "$work/ref.npy"
 "$NPYCMP" "$work/l.npy" "$lm/logits_fp32_seq0.npy" --atol 1e-3
+# --drop-batch: idx i32[128], logits [128, 256], so qmc eval's perplexity
+# over the 16 validation sequences is the example's (PyTorch: 8.7032)
+"$QMC" import "$lm/lm-dev.onnx" --drop-batch -o "$work/d.qm"
+grep -q 'input idx: i32\[128\]' "$work/d.qm" || fail "--drop-batch kept the batch dimension"
+a=$("$QMC" eval "$work/d.qm" --metric perplexity --tokens "$lm/val_tokens.npy")
+b=$(gpt eval "$examples/tiny-gpt/tiny-gpt.qm" --metric perplexity --tokens "$lm/val_tokens.npy")
+echo "$a"
+[ "$a" = "$b" ] || fail "imported: '$a', tiny-gpt.qm: '$b'"
