@@ -138,8 +138,10 @@ static const char *weight_path(em *e, const char *name)
         for (size_t i = 0; i < len; i++) *o++ = alnum(seg[i]) || seg[i] == '_' ? seg[i] : '_';
         if (len == 0) *o++ = '_';
         *o = 0;
+        /* a segment is an identifier or an integer as the lexer reads it back */
         bool digits = strspn(start, "0123456789") == (size_t)(o - start);
-        if (digits && (k == 0 || (start[0] == '0' && o - start > 1) || o - start > 15)) {
+        bool lead = start[0] >= '0' && start[0] <= '9';
+        if (lead && (!digits || k == 0 || (start[0] == '0' && o - start > 1) || o - start > 15)) {
             memmove(start + 1, start, (size_t)(o - start) + 1);
             *start = k == 0 ? 'w' : 'n';
             o++;
@@ -160,10 +162,13 @@ static const char *first_segment(em *e, const char *path)
 
 /* Reserves the weight name for a tensor (initializer or Constant output):
  * unique among weights, its first segment no input's or output's name. */
-static void name_tensor(em *e, const char *onnx_name)
+static void name_tensor(em *e, const char *onnx_name, bool path_like)
 {
     if (fe_onnx_map_slot(e->p.arena, &e->tensor_name, onnx_name, false)) return;
-    const char *path = weight_path(e, onnx_name), *base;
+    /* initializers keep their dotted names; Constant outputs
+     * ("/blocks.0/Constant_output_0") become one identifier */
+    const char *path = path_like ? weight_path(e, onnx_name) : ident_base(e->p.arena, onnx_name);
+    const char *base;
     int32_t *first = fe_onnx_map_slot(e->p.arena, &e->used, first_segment(e, path), false);
     if (first && *first == 2) path = sup_arena_printf(e->p.arena, "w_%s", path);
     base = path;
@@ -318,7 +323,8 @@ static const char *tensor(node_ctx *c, int vi)
     if (!v->is_const) return v->text ? v->text : (no(c, NULL), NULL);
     if (!imp_is_float(v->dtype))
         return no(c, "an integer constant is used as a tensor at run time"), NULL;
-    if (v->rank < 0 || imp_count(v) == 0) return no(c, "a constant is empty"), NULL;
+    if (v->rank < 0) return no(c, "a constant has more dimensions than qmc's 8"), NULL;
+    if (imp_count(v) == 0) return no(c, "a constant is empty"), NULL;
     return weight(c->e, v, false, false);
 }
 
@@ -1066,9 +1072,9 @@ static void reserve_names(em *e)
         fprintf(e->body, "    %s = reshape(%s, %s)\n", v->text, e->in_decl[i],
                 int_list_text(e, v->dims, v->rank));
     }
-    for (int i = 0; i < m->n_initializers; i++) name_tensor(e, m->initializers[i].name);
+    for (int i = 0; i < m->n_initializers; i++) name_tensor(e, m->initializers[i].name, true);
     for (int n = 0; n < m->n_nodes; n++)
-        if (m->nodes[n].value) name_tensor(e, m->nodes[n].value->name);
+        if (m->nodes[n].value) name_tensor(e, m->nodes[n].value->name, false);
 }
 
 static void emit_nodes(em *e)

@@ -16,6 +16,14 @@ check() { # DIR NAME
 }
 check ext ext-mlp
 for n in gelu-silu shapes attention embedding; do check ops $n; done
+# names the language cannot write are made paths and identifiers
+"$QMC" import "$data/ops/names.onnx" -o "$work/names.qm"
+"$QMC" run "$work/names.qm" --input input_="$data/ops/names.in.input.npy" --output out_0="$work/names.y.npy"
+"$NPYCMP" "$work/names.y.npy" "$data/ops/names.out.npy" --atol 1e-5
+grep -q "input input_: f32\[2, 4\]    # ONNX name 'input'" "$work/names.qm" || fail "keyword input"
+grep -q "out_0 = b + blocks_0_Constant    # " "$work/names.qm" || fail "Constant weight name"
+grep -q 'a = m_Mul + model_.0.weight' "$work/names.qm" || fail "keyword segment"
+grep -q '#   layers.n0a.1: ONNX' "$work/names.qm" || fail "digit segment" 
 grep -q '= gelu(lin)' "$work/gelu-silu.qm" || fail "no gelu"
 grep -q '= silu(g)' "$work/gelu-silu.qm" || fail "no silu"
 grep -q 'linear(s, gw) \* 0.5 + gc \* 2.0' "$work/gelu-silu.qm" || fail "Gemm alpha/beta"

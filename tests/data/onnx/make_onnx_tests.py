@@ -227,6 +227,25 @@ def embedding():
     save_case("embedding", m, {"idx": idx}, table[idx] + pos)
 
 
+def names():
+    """Names the language cannot write: a keyword input, an output with ':',
+    initializers with '::', a keyword segment and a segment starting with a
+    digit, a Constant with a path-like name used as a weight."""
+    w1, w2, w3 = f32(4, seed=20), f32(4, seed=21), f32(4, seed=22)
+    cst = f32(4, seed=23)
+    x = f32(2, 4, seed=24, scale=1.0)
+    nodes = [
+        helper.make_node("Constant", [], ["/blocks.0/Constant_output_0"], value=numpy_helper.from_array(cst)),
+        helper.make_node("Mul", ["input", "onnx::Mul_7"], ["/m/Mul_output_0"]),
+        helper.make_node("Add", ["/m/Mul_output_0", "model.0.weight"], ["a"]),
+        helper.make_node("Add", ["a", "layers.0a.1"], ["b"]),
+        helper.make_node("Add", ["b", "/blocks.0/Constant_output_0"], ["out:0"]),
+    ]
+    m = model(nodes, [vi("input", TensorProto.FLOAT, [2, 4])], [vi("out:0", TensorProto.FLOAT, [2, 4])],
+              [init("onnx::Mul_7", w1), init("model.0.weight", w2), init("layers.0a.1", w3)])
+    save_case("names", m, {"input": x}, x * w1 + w2 + w3 + cst)
+
+
 # ---- bad/: malformed models ---------------------------------------------------------
 
 
@@ -336,5 +355,6 @@ if __name__ == "__main__":
     shapes()
     attention()
     embedding()
+    names()
     bad_models()
     types_model()
