@@ -14,9 +14,10 @@
  * defined once, before the nodes that use it. Each problem is reported as
  * one `model.onnx: error: ...` naming the node or tensor.
  *
- * Memory: protobuf-c allocates through the arena (the raw_data it copies at
- * unpack is the only copy the model keeps: tensors point into it), and the
- * file's mapping is released once decoded. External data stays mapped. */
+ * Memory: protobuf-c allocates through the arena; what it copies at unpack
+ * (raw_data, and typed fields already in raw form: float, int64, double)
+ * is the only copy the model keeps, tensors point into it, and the file's
+ * mapping is released once decoded. External data stays mapped. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -173,21 +174,26 @@ static bool read_typed(reader *r, const Onnx__TensorProto *tp, const char *what,
         t->strings = (const char *const *)s;
         return true;
     }
+    /* fields whose values are already the raw form are used in place (the
+     * arena owns them), so typed weights are not held twice */
+    switch (dt) {
+    case FE_ONNX_FLOAT:
+    case FE_ONNX_COMPLEX64: t->data = tp->float_data; return true;
+    case FE_ONNX_INT64: t->data = tp->int64_data; return true;
+    case FE_ONNX_DOUBLE:
+    case FE_ONNX_COMPLEX128: t->data = tp->double_data; return true;
+    case FE_ONNX_UINT64: t->data = tp->uint64_data; return true;
+    default: break;
+    }
     uint8_t *out = sup_arena_alloc(r->arena, t->size);
     int bytes = fe_onnx_dtype_bits(dt) / 8;
     for (size_t i = 0; i < n; i++) {
         switch (dt) {
-        case FE_ONNX_FLOAT:
-        case FE_ONNX_COMPLEX64: memcpy(out + 4 * i, &tp->float_data[i], 4); break;
-        case FE_ONNX_INT64: memcpy(out + 8 * i, &tp->int64_data[i], 8); break;
-        case FE_ONNX_DOUBLE:
-        case FE_ONNX_COMPLEX128: memcpy(out + 8 * i, &tp->double_data[i], 8); break;
         case FE_ONNX_UINT32: {
             uint32_t v = (uint32_t)tp->uint64_data[i];
             memcpy(out + 4 * i, &v, 4);
             break;
         }
-        case FE_ONNX_UINT64: memcpy(out + 8 * i, &tp->uint64_data[i], 8); break;
         case FE_ONNX_UINT4:
         case FE_ONNX_INT4: out[i] = (uint8_t)tp->int32_data[i]; break; /* two nibbles per value */
         default: {
