@@ -698,6 +698,10 @@ static void op_concat(ctx *c)
         if (!materialize(c->p, c->in[k])) return;
     imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
+    if (imp_count(&tmp) == 0) { /* dims around the axis may be huge: do not loop over them */
+        *c->out = tmp;
+        return;
+    }
     int64_t outer = 1, inner = 1, j = 0;
     for (int d = 0; d < axis; d++) outer *= dims[d];
     for (int d = axis + 1; d < x0->rank; d++) inner *= dims[d];
@@ -725,6 +729,10 @@ static void op_gather(ctx *c)
     if (!materialize(c->p, x) || !materialize(c->p, ix) || !ix->i) return;
     imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
+    if (imp_count(&tmp) == 0) {
+        *c->out = tmp;
+        return;
+    }
     int64_t outer = 1, inner = 1, n_idx = imp_count(ix), len = x->dims[axis], j = 0;
     for (int d = 0; d < axis; d++) outer *= x->dims[d];
     for (int d = axis + 1; d < x->rank; d++) inner *= x->dims[d];
