@@ -2,12 +2,12 @@
  *
  * Needs: the values of a node's inputs (types, shapes, constants) set by
  * the nodes before it, and graph inputs with static shapes.
- * Guarantees: after imp_fold_node(n), each output of n has its element type
+ * Guarantees: after fe_imp_fold_node(n), each output of n has its element type
  * and shape when the operator is one qmc knows (rank at most 8), and is a
  * constant when all its inputs are constants or, for Shape and Size, when
  * the input's shape is known; what a model computes from shapes alone
  * (Shape -> Gather -> Concat -> Reshape, masks, ranges) is folded away
- * here. Constants of more than IMP_FOLD_MAX elements are only ever viewed
+ * here. Constants of more than FE_IMP_FOLD_MAX elements are only ever viewed
  * (Identity, Cast, Reshape and the like, and 2-D Transpose), never copied,
  * so weights are not held twice. Unknown operators and malformed attributes
  * leave shapes unknown; the translation reports the node. */
@@ -18,20 +18,20 @@
 
 /* ---- values ---------------------------------------------------------------- */
 
-int imp_find(const imp *p, const char *name)
+int fe_imp_find(const fe_imp *p, const char *name)
 {
     if (!*name) return -1;
     int32_t *slot = fe_onnx_map_slot(p->arena, (fe_onnx_map *)&p->by_name, name, false);
     return slot ? *slot : -1;
 }
 
-int imp_in(const imp *p, int n, int k)
+int fe_imp_in(const fe_imp *p, int n, int k)
 {
     const fe_onnx_node *nd = &p->m->nodes[n];
-    return k < nd->n_inputs ? imp_find(p, nd->inputs[k]) : -1;
+    return k < nd->n_inputs ? fe_imp_find(p, nd->inputs[k]) : -1;
 }
 
-bool imp_is_float(int dtype)
+bool fe_imp_is_float(int dtype)
 {
     switch (dtype) {
     case FE_ONNX_FLOAT:
@@ -52,7 +52,7 @@ static bool is_numeric(int dtype)
            fe_onnx_dtype_name(dtype) != NULL;
 }
 
-int64_t imp_count(const imp_value *v)
+int64_t fe_imp_count(const fe_imp_value *v)
 {
     int64_t c = 1;
     for (int d = 0; d < v->rank; d++) c *= v->dims[d];
@@ -102,7 +102,7 @@ static int64_t to_int(double x)
 }
 
 /* Element i of a tensor view, in the view's logical order. */
-static double view_at(const imp_value *v, int64_t i, bool *is_int, int64_t *iv)
+static double view_at(const fe_imp_value *v, int64_t i, bool *is_int, int64_t *iv)
 {
     const fe_onnx_tensor *t = v->tensor;
     int64_t k = i;
@@ -110,7 +110,7 @@ static double view_at(const imp_value *v, int64_t i, bool *is_int, int64_t *iv)
         int64_t b = v->dims[1];
         k = (i % b) * v->dims[0] + i / b;
     }
-    *is_int = !imp_is_float(t->dtype);
+    *is_int = !fe_imp_is_float(t->dtype);
     double x = 0;
     if (*is_int) {
         fe_onnx_tensor_get_int(t, k, iv);
@@ -122,7 +122,7 @@ static double view_at(const imp_value *v, int64_t i, bool *is_int, int64_t *iv)
     return x;
 }
 
-double imp_const_at(imp *p, const imp_value *v, int64_t i)
+double fe_imp_const_at(fe_imp *p, const fe_imp_value *v, int64_t i)
 {
     (void)p;
     if (v->f) return v->f[i];
@@ -130,21 +130,21 @@ double imp_const_at(imp *p, const imp_value *v, int64_t i)
     bool is_int;
     int64_t iv;
     double x = view_at(v, i, &is_int, &iv);
-    return imp_is_float(v->dtype) ? round_to(v->dtype, x) : (double)wrap_int(v->dtype, iv);
+    return fe_imp_is_float(v->dtype) ? round_to(v->dtype, x) : (double)wrap_int(v->dtype, iv);
 }
 
 /* Reads a view into f or i (by the value's dtype). */
-static bool materialize(imp *p, imp_value *v)
+static bool materialize(fe_imp *p, fe_imp_value *v)
 {
     if (v->f || v->i) return true;
     if (!v->is_const || !v->tensor || !is_numeric(v->dtype) || !is_numeric(v->tensor->dtype))
         return false;
-    int64_t n = imp_count(v);
-    if (n > IMP_FOLD_MAX || n > p->budget) return false;
+    int64_t n = fe_imp_count(v);
+    if (n > FE_IMP_FOLD_MAX || n > p->budget) return false;
     p->budget -= n;
-    if (imp_is_float(v->dtype)) {
+    if (fe_imp_is_float(v->dtype)) {
         double *f = sup_arena_alloc(p->arena, sizeof *f * (size_t)(n + 1));
-        for (int64_t k = 0; k < n; k++) f[k] = imp_const_at(p, v, k);
+        for (int64_t k = 0; k < n; k++) f[k] = fe_imp_const_at(p, v, k);
         v->f = f;
     } else {
         int64_t *o = sup_arena_alloc(p->arena, sizeof *o * (size_t)(n + 1));
@@ -159,39 +159,39 @@ static bool materialize(imp *p, imp_value *v)
     return true;
 }
 
-const double *imp_const_f(imp *p, imp_value *v)
+const double *fe_imp_const_f(fe_imp *p, fe_imp_value *v)
 {
-    if (!imp_is_float(v->dtype) || !materialize(p, v)) return NULL;
+    if (!fe_imp_is_float(v->dtype) || !materialize(p, v)) return NULL;
     return v->f;
 }
 
-const int64_t *imp_const_i(imp *p, imp_value *v)
+const int64_t *fe_imp_const_i(fe_imp *p, fe_imp_value *v)
 {
-    if (imp_is_float(v->dtype) || !materialize(p, v)) return NULL;
+    if (fe_imp_is_float(v->dtype) || !materialize(p, v)) return NULL;
     return v->i;
 }
 
-bool imp_const_scalar(imp *p, imp_value *v, double *out)
+bool fe_imp_const_scalar(fe_imp *p, fe_imp_value *v, double *out)
 {
-    if (!v->is_const || v->rank < 0 || imp_count(v) != 1 || !is_numeric(v->dtype)) return false;
-    *out = imp_const_at(p, v, 0);
+    if (!v->is_const || v->rank < 0 || fe_imp_count(v) != 1 || !is_numeric(v->dtype)) return false;
+    *out = fe_imp_const_at(p, v, 0);
     return true;
 }
 
 /* ---- the node context -------------------------------------------------------- */
 
 typedef struct ctx {
-    imp *p;
+    fe_imp *p;
     int n;
     const fe_onnx_node *node;
     int n_in;
-    imp_value **in; /* NULL for an absent input */
-    imp_value *out; /* output 0 */
-    bool known;     /* every present input has a known shape */
-    bool consts;    /* every present input is a constant */
+    fe_imp_value **in; /* NULL for an absent input */
+    fe_imp_value *out; /* output 0 */
+    bool known;        /* every present input has a known shape */
+    bool consts;       /* every present input is a constant */
 } ctx;
 
-static imp_value *in(const ctx *c, int k) { return k < c->n_in ? c->in[k] : NULL; }
+static fe_imp_value *in(const ctx *c, int k) { return k < c->n_in ? c->in[k] : NULL; }
 
 static int64_t attr_int(const ctx *c, const char *name, int64_t dflt)
 {
@@ -212,12 +212,13 @@ static bool int_list(ctx *c, const char *name, int k, int64_t *out, int *n, int 
         *n = a->n;
         return true;
     }
-    imp_value *v = k >= 0 ? in(c, k) : NULL;
+    fe_imp_value *v = k >= 0 ? in(c, k) : NULL;
     if (!v) return true;
-    if (!v->is_const || v->rank > 1 || imp_count(v) > max || imp_is_float(v->dtype)) return false;
-    const int64_t *x = imp_const_i(c->p, v);
+    if (!v->is_const || v->rank > 1 || fe_imp_count(v) > max || fe_imp_is_float(v->dtype))
+        return false;
+    const int64_t *x = fe_imp_const_i(c->p, v);
     if (!x) return false;
-    *n = (int)imp_count(v);
+    *n = (int)fe_imp_count(v);
     if (*n) memcpy(out, x, sizeof *out * (size_t)*n);
     return true;
 }
@@ -229,10 +230,10 @@ static bool norm_axis(int64_t axis, int rank, int *out)
     return true;
 }
 
-static bool set_shape(imp_value *v, int dtype, int rank, const int64_t *dims)
+static bool set_shape(fe_imp_value *v, int dtype, int rank, const int64_t *dims)
 {
     int64_t count;
-    if (rank < 0 || rank > IMP_MAX_RANK || !dims_count(rank, dims, &count)) return false;
+    if (rank < 0 || rank > FE_IMP_MAX_RANK || !dims_count(rank, dims, &count)) return false;
     v->dtype = dtype;
     v->rank = rank;
     memmove(v->dims, dims, sizeof *dims * (size_t)rank);
@@ -240,12 +241,12 @@ static bool set_shape(imp_value *v, int dtype, int rank, const int64_t *dims)
 }
 
 /* Gives out (already shaped) room for its elements; false if too large. */
-static bool alloc_const(imp *p, imp_value *v)
+static bool alloc_const(fe_imp *p, fe_imp_value *v)
 {
-    int64_t n = imp_count(v);
-    if (n > IMP_FOLD_MAX || n > p->budget || !is_numeric(v->dtype)) return false;
+    int64_t n = fe_imp_count(v);
+    if (n > FE_IMP_FOLD_MAX || n > p->budget || !is_numeric(v->dtype)) return false;
     p->budget -= n;
-    if (imp_is_float(v->dtype))
+    if (fe_imp_is_float(v->dtype))
         v->f = sup_arena_alloc(p->arena, sizeof *v->f * (size_t)(n + 1));
     else
         v->i = sup_arena_alloc(p->arena, sizeof *v->i * (size_t)(n + 1));
@@ -254,7 +255,7 @@ static bool alloc_const(imp *p, imp_value *v)
 }
 
 /* Copies element k of a (materialized) constant to element j of out (same dtype). */
-static void copy_elem(imp_value *out, int64_t j, const imp_value *a, int64_t k)
+static void copy_elem(fe_imp_value *out, int64_t j, const fe_imp_value *a, int64_t k)
 {
     if (out->f)
         out->f[j] = a->f[k];
@@ -263,7 +264,7 @@ static void copy_elem(imp_value *out, int64_t j, const imp_value *a, int64_t k)
 }
 
 /* A view of a constant with new dims (same elements, same order). */
-static void view_of(imp_value *out, const imp_value *a, int dtype)
+static void view_of(fe_imp_value *out, const fe_imp_value *a, int dtype)
 {
     out->is_const = true;
     out->tensor = a->tensor;
@@ -277,7 +278,7 @@ static void view_of(imp_value *out, const imp_value *a, int dtype)
 
 /* ---- broadcasting ------------------------------------------------------------ */
 
-static bool broadcast(imp_value *const *vs, int n, int *rank, int64_t *dims)
+static bool broadcast(fe_imp_value *const *vs, int n, int *rank, int64_t *dims)
 {
     int r = 0;
     for (int i = 0; i < n; i++)
@@ -298,7 +299,7 @@ static bool broadcast(imp_value *const *vs, int n, int *rank, int64_t *dims)
 }
 
 /* Index into v of the broadcast element at coordinates co (of rank r). */
-static int64_t bcast_index(const imp_value *v, int r, const int64_t *co)
+static int64_t bcast_index(const fe_imp_value *v, int r, const int64_t *co)
 {
     int64_t idx = 0;
     for (int d = 0; d < v->rank; d++) {
@@ -325,7 +326,7 @@ static bool ew_compute(const char *op, int dtype, const double *fx, const int64_
 {
     double a = nx > 0 ? fx[0] : 0, b = nx > 1 ? fx[1] : 0;
     int64_t ia = nx > 0 ? ix[0] : 0, ib = nx > 1 ? ix[1] : 0;
-    bool fl = imp_is_float(dtype);
+    bool fl = fe_imp_is_float(dtype);
 #define OP(name) (strcmp(op, name) == 0)
     if (OP("Add"))
         return fl ? (*fo = a + b, true) : (*io = (int64_t)((uint64_t)ia + (uint64_t)ib), true);
@@ -425,14 +426,14 @@ static int result_dtype(const char *op, int dtype)
 static void op_elementwise(ctx *c)
 {
     const char *op = c->node->op_type;
-    imp_value *xs[16];
+    fe_imp_value *xs[16];
     int nx = 0;
     int limit = strcmp(op, "Clip") == 0 || strcmp(op, "CumSum") == 0 ? 1 : 16;
     for (int k = 0; k < c->n_in && nx < limit; k++)
         if (c->in[k]) xs[nx++] = c->in[k];
     if (nx == 0 || nx > 16) return;
     int rank;
-    int64_t dims[IMP_MAX_RANK];
+    int64_t dims[FE_IMP_MAX_RANK];
     if (!broadcast(xs, nx, &rank, dims)) return;
     int dtype = result_dtype(op, xs[0]->dtype);
     if (!set_shape(c->out, dtype, rank, dims)) return;
@@ -442,9 +443,9 @@ static void op_elementwise(ctx *c)
     if (!c->consts || !foldable || !is_numeric(xs[0]->dtype)) return;
     for (int k = 0; k < nx; k++)
         if (!materialize(c->p, xs[k])) return;
-    imp_value tmp = *c->out;
+    fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
-    int64_t co[IMP_MAX_RANK] = {0}, total = imp_count(&tmp);
+    int64_t co[FE_IMP_MAX_RANK] = {0}, total = fe_imp_count(&tmp);
     for (int64_t j = 0; j < total; j++, next_coord(rank, dims, co)) {
         double fx[2], fo = 0, acc = 0;
         int64_t ix[2], io = 0, iacc = 0;
@@ -475,20 +476,20 @@ static void op_elementwise(ctx *c)
 
 static void op_where(ctx *c)
 {
-    imp_value *xs[3] = {in(c, 0), in(c, 1), in(c, 2)};
+    fe_imp_value *xs[3] = {in(c, 0), in(c, 1), in(c, 2)};
     if (!xs[0] || !xs[1] || !xs[2]) return;
     int rank;
-    int64_t dims[IMP_MAX_RANK];
+    int64_t dims[FE_IMP_MAX_RANK];
     if (!broadcast(xs, 3, &rank, dims) || !set_shape(c->out, xs[1]->dtype, rank, dims)) return;
     if (!c->consts || !materialize(c->p, xs[0]) || !materialize(c->p, xs[1]) ||
         !materialize(c->p, xs[2]))
         return;
     if (xs[1]->dtype != xs[2]->dtype || !xs[0]->i) return;
-    imp_value tmp = *c->out;
+    fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
-    int64_t co[IMP_MAX_RANK] = {0}, total = imp_count(&tmp);
+    int64_t co[FE_IMP_MAX_RANK] = {0}, total = fe_imp_count(&tmp);
     for (int64_t j = 0; j < total; j++, next_coord(rank, dims, co)) {
-        const imp_value *src = xs[0]->i[bcast_index(xs[0], rank, co)] ? xs[1] : xs[2];
+        const fe_imp_value *src = xs[0]->i[bcast_index(xs[0], rank, co)] ? xs[1] : xs[2];
         copy_elem(&tmp, j, src, bcast_index(src, rank, co));
     }
     *c->out = tmp;
@@ -496,7 +497,7 @@ static void op_where(ctx *c)
 
 static void op_cast(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     int64_t to = attr_int(c, "to", 0);
     if (!x || !fe_onnx_dtype_name((int)to) || !set_shape(c->out, (int)to, x->rank, x->dims)) return;
     if (!c->consts || !is_numeric((int)to) || !is_numeric(x->dtype)) return;
@@ -504,9 +505,9 @@ static void op_cast(ctx *c)
         view_of(c->out, x, (int)to);
         return;
     }
-    imp_value tmp = *c->out;
+    fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
-    for (int64_t j = 0; j < imp_count(&tmp); j++) {
+    for (int64_t j = 0; j < fe_imp_count(&tmp); j++) {
         if (tmp.f)
             tmp.f[j] = round_to((int)to, x->f ? x->f[j] : (double)x->i[j]);
         else
@@ -519,18 +520,18 @@ static void op_cast(ctx *c)
 
 static void op_identity(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     if (!x || !set_shape(c->out, x->dtype, x->rank, x->dims)) return;
     if (c->consts) view_of(c->out, x, x->dtype);
     if (strcmp(c->node->op_type, "Dropout") == 0 && c->node->n_outputs > 1) {
-        imp_value *mask = imp_v(c->p, imp_out(c->p, c->n, 1));
+        fe_imp_value *mask = fe_imp_v(c->p, fe_imp_out(c->p, c->n, 1));
         if (mask->name) set_shape(mask, FE_ONNX_BOOL, x->rank, x->dims);
     }
 }
 
 static void op_shape(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     if (!x || x->rank < 0) return;
     int64_t r = x->rank, start = attr_int(c, "start", 0), end = attr_int(c, "end", r);
     if (start < 0) start += r;
@@ -544,18 +545,18 @@ static void op_shape(ctx *c)
 
 static void op_size(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     if (!x || x->rank < 0 || !set_shape(c->out, FE_ONNX_INT64, 0, NULL) ||
         !alloc_const(c->p, c->out))
         return;
-    c->out->i[0] = imp_count(x);
+    c->out->i[0] = fe_imp_count(x);
 }
 
 /* Output dims computed, same elements in the same order. */
-static void reshaped(ctx *c, imp_value *x, int rank, const int64_t *dims)
+static void reshaped(ctx *c, fe_imp_value *x, int rank, const int64_t *dims)
 {
     int64_t count;
-    if (!dims_count(rank, dims, &count) || count != imp_count(x)) return;
+    if (!dims_count(rank, dims, &count) || count != fe_imp_count(x)) return;
     if (!set_shape(c->out, x->dtype, rank, dims)) return;
     if (c->consts && x->is_const && !x->transposed)
         view_of(c->out, x, x->dtype);
@@ -567,10 +568,10 @@ static void reshaped(ctx *c, imp_value *x, int rank, const int64_t *dims)
 
 static void op_reshape(ctx *c)
 {
-    imp_value *x = in(c, 0);
-    int64_t shape[IMP_MAX_RANK];
+    fe_imp_value *x = in(c, 0);
+    int64_t shape[FE_IMP_MAX_RANK];
     int n;
-    if (!x || x->rank < 0 || !int_list(c, NULL, 1, shape, &n, IMP_MAX_RANK) || n < 0) return;
+    if (!x || x->rank < 0 || !int_list(c, NULL, 1, shape, &n, FE_IMP_MAX_RANK) || n < 0) return;
     bool allowzero = attr_int(c, "allowzero", 0) != 0;
     int infer = -1;
     int64_t known = 1;
@@ -587,15 +588,15 @@ static void op_reshape(ctx *c)
         if (shape[d] < 0 || __builtin_mul_overflow(known, shape[d], &known)) return;
     }
     if (infer >= 0) {
-        if (known == 0 || imp_count(x) % known) return;
-        shape[infer] = imp_count(x) / known;
+        if (known == 0 || fe_imp_count(x) % known) return;
+        shape[infer] = fe_imp_count(x) / known;
     }
     reshaped(c, x, n, shape);
 }
 
 static void op_flatten(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     if (!x || x->rank < 0) return;
     int64_t axis = attr_int(c, "axis", 1);
     if (axis < 0) axis += x->rank;
@@ -607,17 +608,17 @@ static void op_flatten(ctx *c)
 
 static void op_squeeze(ctx *c, bool un)
 {
-    imp_value *x = in(c, 0);
-    int64_t axes[IMP_MAX_RANK * 2];
+    fe_imp_value *x = in(c, 0);
+    int64_t axes[FE_IMP_MAX_RANK * 2];
     int n;
-    if (!x || x->rank < 0 || !int_list(c, "axes", 1, axes, &n, IMP_MAX_RANK * 2)) return;
-    int64_t dims[IMP_MAX_RANK];
+    if (!x || x->rank < 0 || !int_list(c, "axes", 1, axes, &n, FE_IMP_MAX_RANK * 2)) return;
+    int64_t dims[FE_IMP_MAX_RANK];
     int rank = 0;
     if (un) {
         if (n < 0) return;
         int out_rank = x->rank + n, src = 0;
-        if (out_rank > IMP_MAX_RANK) return;
-        bool mark[IMP_MAX_RANK] = {0};
+        if (out_rank > FE_IMP_MAX_RANK) return;
+        bool mark[FE_IMP_MAX_RANK] = {0};
         for (int k = 0; k < n; k++) {
             int a;
             if (!norm_axis(axes[k], out_rank, &a) || mark[a]) return;
@@ -625,7 +626,7 @@ static void op_squeeze(ctx *c, bool un)
         }
         for (int d = 0; d < out_rank; d++) dims[rank++] = mark[d] ? 1 : x->dims[src++];
     } else {
-        bool mark[IMP_MAX_RANK] = {0};
+        bool mark[FE_IMP_MAX_RANK] = {0};
         for (int k = 0; k < n; k++) {
             int a;
             if (!norm_axis(axes[k], x->rank, &a) || x->dims[a] != 1) return;
@@ -639,18 +640,18 @@ static void op_squeeze(ctx *c, bool un)
 
 static void op_transpose(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     if (!x || x->rank < 0) return;
-    int64_t perm[IMP_MAX_RANK];
+    int64_t perm[FE_IMP_MAX_RANK];
     int n;
-    if (!int_list(c, "perm", -1, perm, &n, IMP_MAX_RANK)) return;
+    if (!int_list(c, "perm", -1, perm, &n, FE_IMP_MAX_RANK)) return;
     if (n < 0) {
         n = x->rank;
         for (int d = 0; d < n; d++) perm[d] = n - 1 - d;
     }
     if (n != x->rank) return;
-    int64_t dims[IMP_MAX_RANK];
-    bool seen[IMP_MAX_RANK] = {0};
+    int64_t dims[FE_IMP_MAX_RANK];
+    bool seen[FE_IMP_MAX_RANK] = {0};
     for (int d = 0; d < n; d++) {
         int a;
         if (!norm_axis(perm[d], n, &a) || seen[a]) return;
@@ -665,11 +666,11 @@ static void op_transpose(ctx *c)
         return;
     }
     if (!materialize(c->p, x)) return;
-    imp_value tmp = *c->out;
+    fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
-    int64_t co[IMP_MAX_RANK] = {0}, strides[IMP_MAX_RANK], s = 1;
+    int64_t co[FE_IMP_MAX_RANK] = {0}, strides[FE_IMP_MAX_RANK], s = 1;
     for (int d = n - 1; d >= 0; d--) strides[d] = s, s *= x->dims[d];
-    for (int64_t j = 0; j < imp_count(&tmp); j++, next_coord(n, dims, co)) {
+    for (int64_t j = 0; j < fe_imp_count(&tmp); j++, next_coord(n, dims, co)) {
         int64_t k = 0;
         for (int d = 0; d < n; d++) k += co[d] * strides[perm[d]];
         copy_elem(&tmp, j, x, k);
@@ -679,15 +680,15 @@ static void op_transpose(ctx *c)
 
 static void op_concat(ctx *c)
 {
-    imp_value *x0 = in(c, 0);
+    fe_imp_value *x0 = in(c, 0);
     if (!x0 || x0->rank < 0 || c->n_in < 1) return;
     int axis;
     if (!norm_axis(attr_int(c, "axis", 0), x0->rank, &axis)) return;
-    int64_t dims[IMP_MAX_RANK];
+    int64_t dims[FE_IMP_MAX_RANK];
     memcpy(dims, x0->dims, sizeof dims);
     dims[axis] = 0;
     for (int k = 0; k < c->n_in; k++) {
-        imp_value *x = c->in[k];
+        fe_imp_value *x = c->in[k];
         if (!x || x->rank != x0->rank || x->dtype != x0->dtype) return;
         for (int d = 0; d < x->rank; d++)
             if (d != axis && x->dims[d] != x0->dims[d]) return;
@@ -696,9 +697,9 @@ static void op_concat(ctx *c)
     if (!set_shape(c->out, x0->dtype, x0->rank, dims) || !c->consts) return;
     for (int k = 0; k < c->n_in; k++)
         if (!materialize(c->p, c->in[k])) return;
-    imp_value tmp = *c->out;
+    fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
-    if (imp_count(&tmp) == 0) { /* dims around the axis may be huge: do not loop over them */
+    if (fe_imp_count(&tmp) == 0) { /* dims around the axis may be huge: do not loop over them */
         *c->out = tmp;
         return;
     }
@@ -715,25 +716,25 @@ static void op_concat(ctx *c)
 
 static void op_gather(ctx *c)
 {
-    imp_value *x = in(c, 0), *ix = in(c, 1);
+    fe_imp_value *x = in(c, 0), *ix = in(c, 1);
     if (!x || !ix || x->rank < 0 || ix->rank < 0) return;
     int axis;
     if (!norm_axis(attr_int(c, "axis", 0), x->rank, &axis)) return;
-    int64_t dims[IMP_MAX_RANK];
+    int64_t dims[FE_IMP_MAX_RANK];
     int rank = 0;
-    if (x->rank - 1 + ix->rank > IMP_MAX_RANK) return;
+    if (x->rank - 1 + ix->rank > FE_IMP_MAX_RANK) return;
     for (int d = 0; d < axis; d++) dims[rank++] = x->dims[d];
     for (int d = 0; d < ix->rank; d++) dims[rank++] = ix->dims[d];
     for (int d = axis + 1; d < x->rank; d++) dims[rank++] = x->dims[d];
     if (!set_shape(c->out, x->dtype, rank, dims) || !c->consts) return;
     if (!materialize(c->p, x) || !materialize(c->p, ix) || !ix->i) return;
-    imp_value tmp = *c->out;
+    fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
-    if (imp_count(&tmp) == 0) {
+    if (fe_imp_count(&tmp) == 0) {
         *c->out = tmp;
         return;
     }
-    int64_t outer = 1, inner = 1, n_idx = imp_count(ix), len = x->dims[axis], j = 0;
+    int64_t outer = 1, inner = 1, n_idx = fe_imp_count(ix), len = x->dims[axis], j = 0;
     for (int d = 0; d < axis; d++) outer *= x->dims[d];
     for (int d = axis + 1; d < x->rank; d++) inner *= x->dims[d];
     for (int64_t o = 0; o < outer; o++)
@@ -751,23 +752,24 @@ static void op_gather(ctx *c)
 /* Slice's starts/ends/axes/steps (inputs from opset 10, attributes before). */
 typedef struct slice_spec {
     int n;
-    int axis[IMP_MAX_RANK];
-    int64_t start[IMP_MAX_RANK], end[IMP_MAX_RANK], step[IMP_MAX_RANK];
+    int axis[FE_IMP_MAX_RANK];
+    int64_t start[FE_IMP_MAX_RANK], end[FE_IMP_MAX_RANK], step[FE_IMP_MAX_RANK];
 } slice_spec;
 
-static bool slice_params(ctx *c, const imp_value *x, slice_spec *s, int64_t *dims)
+static bool slice_params(ctx *c, const fe_imp_value *x, slice_spec *s, int64_t *dims)
 {
-    int64_t starts[IMP_MAX_RANK], ends[IMP_MAX_RANK], axes[IMP_MAX_RANK], steps[IMP_MAX_RANK];
+    int64_t starts[FE_IMP_MAX_RANK], ends[FE_IMP_MAX_RANK], axes[FE_IMP_MAX_RANK],
+        steps[FE_IMP_MAX_RANK];
     int ns, ne, na, nt;
     bool attrs = c->node->opset > 0 && c->node->opset < 10;
-    if (!int_list(c, attrs ? "starts" : NULL, attrs ? -1 : 1, starts, &ns, IMP_MAX_RANK) ||
-        !int_list(c, attrs ? "ends" : NULL, attrs ? -1 : 2, ends, &ne, IMP_MAX_RANK) ||
-        !int_list(c, attrs ? "axes" : NULL, attrs ? -1 : 3, axes, &na, IMP_MAX_RANK) ||
-        !int_list(c, NULL, attrs ? -1 : 4, steps, &nt, IMP_MAX_RANK))
+    if (!int_list(c, attrs ? "starts" : NULL, attrs ? -1 : 1, starts, &ns, FE_IMP_MAX_RANK) ||
+        !int_list(c, attrs ? "ends" : NULL, attrs ? -1 : 2, ends, &ne, FE_IMP_MAX_RANK) ||
+        !int_list(c, attrs ? "axes" : NULL, attrs ? -1 : 3, axes, &na, FE_IMP_MAX_RANK) ||
+        !int_list(c, NULL, attrs ? -1 : 4, steps, &nt, FE_IMP_MAX_RANK))
         return false;
     if (ns < 0 || ns != ne || (na >= 0 && na != ns) || (nt >= 0 && nt != ns)) return false;
     memcpy(dims, x->dims, sizeof *dims * (size_t)x->rank);
-    bool seen[IMP_MAX_RANK] = {0};
+    bool seen[FE_IMP_MAX_RANK] = {0};
     s->n = ns;
     for (int k = 0; k < ns; k++) {
         int a;
@@ -795,19 +797,19 @@ static bool slice_params(ctx *c, const imp_value *x, slice_spec *s, int64_t *dim
 
 static void op_slice(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     slice_spec s;
-    int64_t dims[IMP_MAX_RANK];
+    int64_t dims[FE_IMP_MAX_RANK];
     if (!x || x->rank < 0 || !slice_params(c, x, &s, dims)) return;
     if (!set_shape(c->out, x->dtype, x->rank, dims) || !c->consts || !materialize(c->p, x)) return;
-    imp_value tmp = *c->out;
+    fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
-    int64_t start[IMP_MAX_RANK] = {0}, step[IMP_MAX_RANK], strides[IMP_MAX_RANK], st = 1;
+    int64_t start[FE_IMP_MAX_RANK] = {0}, step[FE_IMP_MAX_RANK], strides[FE_IMP_MAX_RANK], st = 1;
     for (int d = 0; d < x->rank; d++) step[d] = 1;
     for (int k = 0; k < s.n; k++) start[s.axis[k]] = s.start[k], step[s.axis[k]] = s.step[k];
     for (int d = x->rank - 1; d >= 0; d--) strides[d] = st, st *= x->dims[d];
-    int64_t co[IMP_MAX_RANK] = {0};
-    for (int64_t j = 0; j < imp_count(&tmp); j++, next_coord(x->rank, dims, co)) {
+    int64_t co[FE_IMP_MAX_RANK] = {0};
+    for (int64_t j = 0; j < fe_imp_count(&tmp); j++, next_coord(x->rank, dims, co)) {
         int64_t k = 0;
         for (int d = 0; d < x->rank; d++) k += (start[d] + co[d] * step[d]) * strides[d];
         copy_elem(&tmp, j, x, k);
@@ -817,30 +819,30 @@ static void op_slice(ctx *c)
 
 static void op_expand(ctx *c)
 {
-    imp_value *x = in(c, 0);
-    int64_t shape[IMP_MAX_RANK];
+    fe_imp_value *x = in(c, 0);
+    int64_t shape[FE_IMP_MAX_RANK];
     int n;
-    if (!x || x->rank < 0 || !int_list(c, NULL, 1, shape, &n, IMP_MAX_RANK) || n < 0) return;
-    imp_value s = {.rank = n};
+    if (!x || x->rank < 0 || !int_list(c, NULL, 1, shape, &n, FE_IMP_MAX_RANK) || n < 0) return;
+    fe_imp_value s = {.rank = n};
     memcpy(s.dims, shape, sizeof *shape * (size_t)n);
-    imp_value *xs[2] = {x, &s};
+    fe_imp_value *xs[2] = {x, &s};
     int rank;
-    int64_t dims[IMP_MAX_RANK];
+    int64_t dims[FE_IMP_MAX_RANK];
     if (!broadcast(xs, 2, &rank, dims) || !set_shape(c->out, x->dtype, rank, dims)) return;
     if (!c->consts || !materialize(c->p, x)) return;
-    imp_value tmp = *c->out;
+    fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
-    int64_t co[IMP_MAX_RANK] = {0};
-    for (int64_t j = 0; j < imp_count(&tmp); j++, next_coord(rank, dims, co))
+    int64_t co[FE_IMP_MAX_RANK] = {0};
+    for (int64_t j = 0; j < fe_imp_count(&tmp); j++, next_coord(rank, dims, co))
         copy_elem(&tmp, j, x, bcast_index(x, rank, co));
     *c->out = tmp;
 }
 
 static void op_constant_of_shape(ctx *c)
 {
-    int64_t shape[IMP_MAX_RANK];
+    int64_t shape[FE_IMP_MAX_RANK];
     int n;
-    if (!int_list(c, NULL, 0, shape, &n, IMP_MAX_RANK) || n < 0) return;
+    if (!int_list(c, NULL, 0, shape, &n, FE_IMP_MAX_RANK) || n < 0) return;
     const fe_onnx_attr *a = fe_onnx_attr_find(c->node, "value");
     const fe_onnx_tensor *t = a && a->type == FE_ONNX_ATTR_TENSOR ? a->t : NULL;
     int dtype = t ? t->dtype : FE_ONNX_FLOAT;
@@ -848,9 +850,9 @@ static void op_constant_of_shape(ctx *c)
     if (!set_shape(c->out, dtype, n, shape) || !alloc_const(c->p, c->out)) return;
     double f = 0;
     int64_t i = 0;
-    if (t && imp_is_float(dtype)) fe_onnx_tensor_get(t, 0, &f);
-    if (t && !imp_is_float(dtype)) fe_onnx_tensor_get_int(t, 0, &i);
-    for (int64_t j = 0; j < imp_count(c->out); j++) {
+    if (t && fe_imp_is_float(dtype)) fe_onnx_tensor_get(t, 0, &f);
+    if (t && !fe_imp_is_float(dtype)) fe_onnx_tensor_get_int(t, 0, &i);
+    for (int64_t j = 0; j < fe_imp_count(c->out); j++) {
         if (c->out->f)
             c->out->f[j] = f;
         else
@@ -860,15 +862,15 @@ static void op_constant_of_shape(ctx *c)
 
 static void op_range(ctx *c)
 {
-    imp_value *s = in(c, 0), *l = in(c, 1), *d = in(c, 2);
+    fe_imp_value *s = in(c, 0), *l = in(c, 1), *d = in(c, 2);
     if (!s || !l || !d || !c->consts) return;
     double fs, fl, fd;
-    if (!imp_const_scalar(c->p, s, &fs) || !imp_const_scalar(c->p, l, &fl) ||
-        !imp_const_scalar(c->p, d, &fd) || fd == 0)
+    if (!fe_imp_const_scalar(c->p, s, &fs) || !fe_imp_const_scalar(c->p, l, &fl) ||
+        !fe_imp_const_scalar(c->p, d, &fd) || fd == 0)
         return;
     double n = ceil((fl - fs) / fd);
     if (!(n >= 0)) n = 0;
-    if (n > IMP_FOLD_MAX) return;
+    if (n > FE_IMP_FOLD_MAX) return;
     int64_t len = (int64_t)n;
     if (!set_shape(c->out, s->dtype, 1, &len) || !alloc_const(c->p, c->out)) return;
     for (int64_t j = 0; j < len; j++) {
@@ -881,20 +883,20 @@ static void op_range(ctx *c)
 
 static void op_trilu(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     if (!x || x->rank < 2 || !set_shape(c->out, x->dtype, x->rank, x->dims)) return;
     int64_t k = 0;
     if (in(c, 1)) {
         double kk;
-        if (!imp_const_scalar(c->p, in(c, 1), &kk)) return;
+        if (!fe_imp_const_scalar(c->p, in(c, 1), &kk)) return;
         k = (int64_t)kk;
     }
     if (!c->consts || !materialize(c->p, x)) return;
     bool upper = attr_int(c, "upper", 1) != 0;
-    imp_value tmp = *c->out;
+    fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
     int64_t rows = x->dims[x->rank - 2], cols = x->dims[x->rank - 1];
-    for (int64_t j = 0; j < imp_count(&tmp); j++) {
+    for (int64_t j = 0; j < fe_imp_count(&tmp); j++) {
         int64_t col = j % cols, row = j / cols % rows;
         bool keep = upper ? col - row >= k : col - row <= k;
         if (keep) copy_elem(&tmp, j, x, j);
@@ -904,16 +906,16 @@ static void op_trilu(ctx *c)
 
 static void op_reduce(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     if (!x || x->rank < 0) return;
-    int64_t axes[IMP_MAX_RANK];
+    int64_t axes[FE_IMP_MAX_RANK];
     int n;
     bool axes_input = c->node->opset >= 18 ||
                       (strcmp(c->node->op_type, "ReduceSum") == 0 && c->node->opset >= 13);
-    if (!int_list(c, axes_input ? NULL : "axes", axes_input ? 1 : -1, axes, &n, IMP_MAX_RANK))
+    if (!int_list(c, axes_input ? NULL : "axes", axes_input ? 1 : -1, axes, &n, FE_IMP_MAX_RANK))
         return;
     bool keep = attr_int(c, "keepdims", 1) != 0, noop = attr_int(c, "noop_with_empty_axes", 0) != 0;
-    bool mark[IMP_MAX_RANK] = {0};
+    bool mark[FE_IMP_MAX_RANK] = {0};
     if (n <= 0 && noop) {
         op_identity(c);
         return;
@@ -923,7 +925,7 @@ static void op_reduce(ctx *c)
         if (!norm_axis(axes[k], x->rank, &a)) return;
         mark[a] = true;
     }
-    int64_t dims[IMP_MAX_RANK];
+    int64_t dims[FE_IMP_MAX_RANK];
     int rank = 0;
     for (int d = 0; d < x->rank; d++) {
         if (n <= 0) mark[d] = true;
@@ -934,15 +936,15 @@ static void op_reduce(ctx *c)
     }
     if (!set_shape(c->out, x->dtype, rank, dims) || !c->consts || !materialize(c->p, x)) return;
     const char *op = c->node->op_type + 6; /* after "Reduce" */
-    imp_value tmp = *c->out;
+    fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
-    int64_t total = imp_count(&tmp), per = imp_count(x) / (total ? total : 1);
+    int64_t total = fe_imp_count(&tmp), per = fe_imp_count(x) / (total ? total : 1);
     if (total > c->p->budget) return;
     c->p->budget -= total;
     double *acc = sup_arena_alloc(c->p->arena, sizeof *acc * (size_t)(total + 1));
     bool *seen = sup_arena_alloc(c->p->arena, (size_t)total + 1);
-    int64_t co[IMP_MAX_RANK] = {0};
-    for (int64_t j = 0; j < imp_count(x); j++, next_coord(x->rank, x->dims, co)) {
+    int64_t co[FE_IMP_MAX_RANK] = {0};
+    for (int64_t j = 0; j < fe_imp_count(x); j++, next_coord(x->rank, x->dims, co)) {
         int64_t o = 0;
         for (int d = 0; d < x->rank; d++)
             if (!mark[d]) o = o * x->dims[d] + co[d];
@@ -977,18 +979,18 @@ static void op_reduce(ctx *c)
 
 static void op_matmul(ctx *c)
 {
-    imp_value *a = in(c, 0), *b = in(c, 1);
+    fe_imp_value *a = in(c, 0), *b = in(c, 1);
     if (!a || !b || a->rank < 1 || b->rank < 1) return;
-    imp_value x = *a, y = *b;
+    fe_imp_value x = *a, y = *b;
     if (x.rank == 1) x.dims[1] = x.dims[0], x.dims[0] = 1, x.rank = 2;
     if (y.rank == 1) y.dims[1] = 1, y.rank = 2;
     if (x.dims[x.rank - 1] != y.dims[y.rank - 2]) return;
-    imp_value bx = x, by = y;
+    fe_imp_value bx = x, by = y;
     bx.rank -= 2, by.rank -= 2;
-    imp_value *xs[2] = {&bx, &by};
+    fe_imp_value *xs[2] = {&bx, &by};
     int rank;
-    int64_t dims[IMP_MAX_RANK + 2];
-    if (!broadcast(xs, 2, &rank, dims) || rank + 2 > IMP_MAX_RANK) return;
+    int64_t dims[FE_IMP_MAX_RANK + 2];
+    if (!broadcast(xs, 2, &rank, dims) || rank + 2 > FE_IMP_MAX_RANK) return;
     if (a->rank > 1) dims[rank++] = x.dims[x.rank - 2];
     if (b->rank > 1) dims[rank++] = y.dims[y.rank - 1];
     set_shape(c->out, a->dtype, rank, dims);
@@ -996,7 +998,7 @@ static void op_matmul(ctx *c)
 
 static void op_gemm(ctx *c)
 {
-    imp_value *a = in(c, 0), *b = in(c, 1);
+    fe_imp_value *a = in(c, 0), *b = in(c, 1);
     if (!a || !b || a->rank != 2 || b->rank != 2) return;
     bool ta = attr_int(c, "transA", 0) != 0, tb = attr_int(c, "transB", 0) != 0;
     int64_t m = a->dims[ta ? 1 : 0], k = a->dims[ta ? 0 : 1], k2 = b->dims[tb ? 1 : 0],
@@ -1008,21 +1010,21 @@ static void op_gemm(ctx *c)
 
 static void op_layernorm(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     if (!x || x->rank < 1 || !set_shape(c->out, x->dtype, x->rank, x->dims)) return;
     int axis;
     if (!norm_axis(attr_int(c, "axis", -1), x->rank, &axis)) return;
-    int64_t dims[IMP_MAX_RANK];
+    int64_t dims[FE_IMP_MAX_RANK];
     for (int d = 0; d < x->rank; d++) dims[d] = d < axis ? x->dims[d] : 1;
     for (int k = 1; k < c->node->n_outputs && k < 3; k++) {
-        imp_value *o = imp_v(c->p, imp_out(c->p, c->n, k));
+        fe_imp_value *o = fe_imp_v(c->p, fe_imp_out(c->p, c->n, k));
         if (o->name) set_shape(o, FE_ONNX_FLOAT, x->rank, dims);
     }
 }
 
 static void op_split(ctx *c)
 {
-    imp_value *x = in(c, 0);
+    fe_imp_value *x = in(c, 0);
     if (!x || x->rank < 0) return;
     int axis, n_out = c->node->n_outputs;
     if (!norm_axis(attr_int(c, "axis", 0), x->rank, &axis) || n_out < 1 || n_out > 64) return;
@@ -1046,9 +1048,9 @@ static void op_split(ctx *c)
     }
     if (sum != dim) return;
     for (int k = 0; k < n_out; k++) {
-        imp_value *o = imp_v(c->p, imp_out(c->p, c->n, k));
+        fe_imp_value *o = fe_imp_v(c->p, fe_imp_out(c->p, c->n, k));
         if (!o->name) continue;
-        int64_t dims[IMP_MAX_RANK];
+        int64_t dims[FE_IMP_MAX_RANK];
         memcpy(dims, x->dims, sizeof dims);
         dims[axis] = split[k];
         set_shape(o, x->dtype, x->rank, dims);
@@ -1079,14 +1081,14 @@ static const struct {
 static void op_squeeze_fn(ctx *c) { op_squeeze(c, false); }
 static void op_unsqueeze_fn(ctx *c) { op_squeeze(c, true); }
 
-void imp_fold_node(imp *p, int n)
+void fe_imp_fold_node(fe_imp *p, int n)
 {
     const fe_onnx_node *nd = &p->m->nodes[n];
     if (nd->n_outputs < 1 || !*nd->outputs[0]) return;
-    imp_value *out = imp_v(p, imp_out(p, n, 0));
+    fe_imp_value *out = fe_imp_v(p, fe_imp_out(p, n, 0));
     if (nd->value) { /* Constant */
         const fe_onnx_tensor *t = nd->value;
-        if (t->rank > IMP_MAX_RANK) return;
+        if (t->rank > FE_IMP_MAX_RANK) return;
         out->dtype = t->dtype;
         out->rank = t->rank;
         if (t->rank) memcpy(out->dims, t->dims, sizeof *t->dims * (size_t)t->rank);
@@ -1104,8 +1106,8 @@ void imp_fold_node(imp *p, int n)
              .consts = true};
     c.in = sup_arena_alloc(p->arena, sizeof *c.in * (size_t)(nd->n_inputs + 1));
     for (int k = 0; k < nd->n_inputs; k++) {
-        int v = imp_in(p, n, k);
-        c.in[k] = v >= 0 ? imp_v(p, v) : NULL;
+        int v = fe_imp_in(p, n, k);
+        c.in[k] = v >= 0 ? fe_imp_v(p, v) : NULL;
         if (!c.in[k]) continue;
         c.known &= c.in[k]->rank >= 0;
         c.consts &= c.in[k]->is_const;

@@ -26,7 +26,7 @@
 enum { MAX_OPSET = 21 };
 
 typedef struct em {
-    imp p;
+    fe_imp p;
     const fe_onnx_import_options *o;
     FILE *body;
     fe_onnx_map used;        /* identifiers and first path segments taken */
@@ -227,13 +227,13 @@ static const char *dims_key(em *e, int rank, const int64_t *dims)
 
 /* The weight holding value v (a float constant) in a layout: its logical
  * dims, their 2-D transpose, or flattened to [count] (a bias). */
-static const char *weight(em *e, imp_value *v, bool transpose, bool flat)
+static const char *weight(em *e, fe_imp_value *v, bool transpose, bool flat)
 {
     int rank = v->rank;
-    int64_t dims[IMP_MAX_RANK];
+    int64_t dims[FE_IMP_MAX_RANK];
     memcpy(dims, v->dims, sizeof dims);
     if (transpose) dims[0] = v->dims[1], dims[1] = v->dims[0];
-    if (flat) rank = 1, dims[0] = imp_count(v);
+    if (flat) rank = 1, dims[0] = fe_imp_count(v);
     bool view = v->tensor && !v->f && !v->i;
     const void *src = view ? (const void *)v->tensor : (const void *)v;
     bool rel = transpose != (view && v->transposed);
@@ -275,7 +275,7 @@ static const char *weight(em *e, imp_value *v, bool transpose, bool flat)
 
 void fe_onnx_weight_read(const fe_onnx_weight *w, float *out)
 {
-    const imp_value *v = w->value;
+    const fe_imp_value *v = w->value;
     int64_t n = 1;
     for (int d = 0; d < w->rank; d++) n *= w->shape[d];
     bool view = v->tensor && !v->f && !v->i;
@@ -284,13 +284,13 @@ void fe_onnx_weight_read(const fe_onnx_weight *w, float *out)
         return;
     }
     if (!w->transposed) {
-        for (int64_t i = 0; i < n; i++) out[i] = (float)imp_const_at(NULL, v, i);
+        for (int64_t i = 0; i < n; i++) out[i] = (float)fe_imp_const_at(NULL, v, i);
         return;
     }
     int64_t rows = v->dims[0], cols = v->dims[1]; /* logical [rows, cols] stored as [cols, rows] */
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++)
-            out[c * rows + r] = (float)imp_const_at(NULL, v, r * cols + c);
+            out[c * rows + r] = (float)fe_imp_const_at(NULL, v, r * cols + c);
 }
 
 /* ---- operands -------------------------------------------------------------------------- */
@@ -308,10 +308,10 @@ static bool no(node_ctx *c, const char *why)
     return false;
 }
 
-static imp_value *val(node_ctx *c, int k)
+static fe_imp_value *val(node_ctx *c, int k)
 {
-    int v = imp_in(&c->e->p, c->n, k);
-    return v >= 0 ? imp_v(&c->e->p, v) : NULL;
+    int v = fe_imp_in(&c->e->p, c->n, k);
+    return v >= 0 ? fe_imp_v(&c->e->p, v) : NULL;
 }
 
 /* A tensor operand: a run-time value's variable, or a float constant as a
@@ -319,12 +319,12 @@ static imp_value *val(node_ctx *c, int k)
 static const char *tensor(node_ctx *c, int vi)
 {
     if (vi < 0) return no(c, "an input is missing"), NULL;
-    imp_value *v = imp_v(&c->e->p, vi);
+    fe_imp_value *v = fe_imp_v(&c->e->p, vi);
     if (!v->is_const) return v->text ? v->text : (no(c, NULL), NULL);
-    if (!imp_is_float(v->dtype))
+    if (!fe_imp_is_float(v->dtype))
         return no(c, "an integer constant is used as a tensor at run time"), NULL;
     if (v->rank < 0) return no(c, "a constant has more dimensions than qmc's 8"), NULL;
-    if (imp_count(v) == 0) return no(c, "a constant is empty"), NULL;
+    if (fe_imp_count(v) == 0) return no(c, "a constant is empty"), NULL;
     return weight(c->e, v, false, false);
 }
 
@@ -332,27 +332,27 @@ static const char *tensor(node_ctx *c, int vi)
  * broadcasting would not add dims for, else a tensor. */
 static const char *operand(node_ctx *c, int vi, int result_rank)
 {
-    imp_value *v = vi >= 0 ? imp_v(&c->e->p, vi) : NULL;
+    fe_imp_value *v = vi >= 0 ? fe_imp_v(&c->e->p, vi) : NULL;
     double x;
-    if (v && v->is_const && imp_is_float(v->dtype) && v->rank <= result_rank &&
-        imp_const_scalar(&c->e->p, v, &x)) {
+    if (v && v->is_const && fe_imp_is_float(v->dtype) && v->rank <= result_rank &&
+        fe_imp_const_scalar(&c->e->p, v, &x)) {
         const char *s = number(c->e, x);
         if (s) return s;
     }
     return tensor(c, vi);
 }
 
-static int in_idx(node_ctx *c, int k) { return imp_in(&c->e->p, c->n, k); }
+static int in_idx(node_ctx *c, int k) { return fe_imp_in(&c->e->p, c->n, k); }
 
 static const char *var_of(node_ctx *c, int k)
 {
-    imp_value *v = val(c, k);
+    fe_imp_value *v = val(c, k);
     if (!v || v->is_const) return tensor(c, in_idx(c, k));
     return v->text;
 }
 
-static bool is_f32(const imp_value *v) { return v && v->dtype == FE_ONNX_FLOAT; }
-static bool is_index(const imp_value *v)
+static bool is_f32(const fe_imp_value *v) { return v && v->dtype == FE_ONNX_FLOAT; }
+static bool is_index(const fe_imp_value *v)
 {
     return v && (v->dtype == FE_ONNX_INT64 || v->dtype == FE_ONNX_INT32);
 }
@@ -384,7 +384,7 @@ static const char *origin(em *e, int first, int root, int n_nodes)
 /* `name = expr` for output value vi; the value is then known by name. */
 static void assign(node_ctx *c, int vi, const char *expr, const char *comment)
 {
-    imp_value *v = imp_v(&c->e->p, vi);
+    fe_imp_value *v = fe_imp_v(&c->e->p, vi);
     if (!v->text) v->text = unique_ident(c->e, ident_base(c->e->p.arena, v->name));
     fprintf(c->e->body, "    %s = %s", v->text, expr);
     if (comment) fprintf(c->e->body, "    # %s", comment);
@@ -397,7 +397,7 @@ static bool alias(node_ctx *c, int vi, int x)
 {
     const char *t = tensor(c, x);
     if (!t) return false;
-    imp_value *v = imp_v(&c->e->p, vi);
+    fe_imp_value *v = fe_imp_v(&c->e->p, vi);
     if (v->is_output)
         assign(c, vi, t, origin(c->e, c->n, c->n, 1));
     else
@@ -412,7 +412,7 @@ static bool emit(node_ctx *c, int vi, const char *expr)
     return true;
 }
 
-static bool same_dims(const imp_value *a, const imp_value *b)
+static bool same_dims(const fe_imp_value *a, const fe_imp_value *b)
 {
     return a->rank == b->rank && memcmp(a->dims, b->dims, sizeof *a->dims * (size_t)a->rank) == 0;
 }
@@ -420,7 +420,7 @@ static bool same_dims(const imp_value *a, const imp_value *b)
 /* reshape(x, dims of out), or x itself when the dims are the same. */
 static bool reshape_to(node_ctx *c, int out, int x)
 {
-    imp_value *o = imp_v(&c->e->p, out), *xv = imp_v(&c->e->p, x);
+    fe_imp_value *o = fe_imp_v(&c->e->p, out), *xv = fe_imp_v(&c->e->p, x);
     if (same_dims(o, xv)) return alias(c, out, x);
     const char *t = tensor(c, x);
     return t && emit(c, out,
@@ -430,27 +430,27 @@ static bool reshape_to(node_ctx *c, int out, int x)
 
 /* ---- patterns ---------------------------------------------------------------------------- */
 
-static bool emit_match(node_ctx *c, const imp_match *m)
+static bool emit_match(node_ctx *c, const fe_imp_match *m)
 {
     em *e = c->e;
     sup_arena *a = e->p.arena;
-    int out = imp_out(&e->p, m->root, 0);
+    int out = fe_imp_out(&e->p, m->root, 0);
     const char *expr = NULL, *x = tensor(c, m->ops[0]);
     if (!x) return false;
     switch (m->kind) {
-    case IMP_PAT_LINEAR: {
-        const char *w = weight(e, imp_v(&e->p, m->ops[1]), m->transpose_w, false);
+    case FE_IMP_PAT_LINEAR: {
+        const char *w = weight(e, fe_imp_v(&e->p, m->ops[1]), m->transpose_w, false);
         expr = m->ops[2] >= 0 ? sup_arena_printf(a, "linear(%s, %s, %s)", x, w,
-                                                 weight(e, imp_v(&e->p, m->ops[2]), false, true))
+                                                 weight(e, fe_imp_v(&e->p, m->ops[2]), false, true))
                               : sup_arena_printf(a, "linear(%s, %s)", x, w);
         break;
     }
-    case IMP_PAT_GELU: expr = sup_arena_printf(a, "gelu(%s)", x); break;
-    case IMP_PAT_SILU: expr = sup_arena_printf(a, "silu(%s)", x); break;
-    case IMP_PAT_ATTENTION: {
+    case FE_IMP_PAT_GELU: expr = sup_arena_printf(a, "gelu(%s)", x); break;
+    case FE_IMP_PAT_SILU: expr = sup_arena_printf(a, "silu(%s)", x); break;
+    case FE_IMP_PAT_ATTENTION: {
         const char *qkv[3];
         for (int i = 0; i < 3; i++) {
-            const imp_value *v = imp_v(&e->p, m->ops[i]);
+            const fe_imp_value *v = fe_imp_v(&e->p, m->ops[i]);
             qkv[i] = tensor(c, m->ops[i]);
             if (!qkv[i]) return false;
             if (v->rank == 3) {
@@ -462,14 +462,14 @@ static bool emit_match(node_ctx *c, const imp_match *m)
                                 qkv[2], m->heads, m->causal ? "true" : "false");
         if (m->scale != 0) expr = sup_arena_printf(a, "%s, scale=%s", expr, number(e, m->scale));
         expr = sup_arena_printf(a, "%s)", expr);
-        const imp_value *o = imp_v(&e->p, out), *q = imp_v(&e->p, m->ops[0]),
-                        *v = imp_v(&e->p, m->ops[2]);
+        const fe_imp_value *o = fe_imp_v(&e->p, out), *q = fe_imp_v(&e->p, m->ops[0]),
+                           *v = fe_imp_v(&e->p, m->ops[2]);
         int64_t d2[2] = {q->dims[q->rank - 2], v->dims[v->rank - 1]};
         if (o->rank != 2 || o->dims[0] != d2[0] || o->dims[1] != d2[1])
             expr = sup_arena_printf(a, "reshape(%s, %s)", expr, int_list_text(e, o->dims, o->rank));
         break;
     }
-    case IMP_PAT_NONE: return false;
+    case FE_IMP_PAT_NONE: return false;
     }
     assign(c, out, expr, origin(e, m->first, m->root, m->n_nodes));
     return true;
@@ -481,13 +481,14 @@ static bool op_binary(node_ctx *c)
 {
     static const char *const ops[] = {"Add", "Sub", "Mul", "Div"};
     static const char sym[] = "+-*/";
-    imp_value *o = imp_v(&c->e->p, imp_out(&c->e->p, c->n, 0)), *a = val(c, 0), *b = val(c, 1);
+    fe_imp_value *o = fe_imp_v(&c->e->p, fe_imp_out(&c->e->p, c->n, 0)), *a = val(c, 0),
+                 *b = val(c, 1);
     if (!is_f32(o) || !a || !b) return no(c, "only float arithmetic is supported at run time");
     int k = 0;
     while (strcmp(ops[k], c->node->op_type) != 0) k++;
     const char *x = operand(c, in_idx(c, 0), o->rank), *y = operand(c, in_idx(c, 1), o->rank);
     return x && y &&
-           emit(c, imp_out(&c->e->p, c->n, 0),
+           emit(c, fe_imp_out(&c->e->p, c->n, 0),
                 sup_arena_printf(c->e->p.arena, "%s %c %s", x, sym[k], y));
 }
 
@@ -495,7 +496,7 @@ static bool op_unary(node_ctx *c, const char *fn)
 {
     const char *x = var_of(c, 0);
     if (!x || !is_f32(val(c, 0))) return x ? no(c, "the input is not float") : false;
-    return emit(c, imp_out(&c->e->p, c->n, 0), sup_arena_printf(c->e->p.arena, "%s(%s)", fn, x));
+    return emit(c, fe_imp_out(&c->e->p, c->n, 0), sup_arena_printf(c->e->p.arena, "%s(%s)", fn, x));
 }
 
 static bool op_matmul(node_ctx *c)
@@ -503,7 +504,7 @@ static bool op_matmul(node_ctx *c)
     const char *a = tensor(c, in_idx(c, 0)), *b = tensor(c, in_idx(c, 1));
     if (!a || !b) return false;
     if (!is_f32(val(c, 0)) || !is_f32(val(c, 1))) return no(c, "only float operands are supported");
-    return emit(c, imp_out(&c->e->p, c->n, 0),
+    return emit(c, fe_imp_out(&c->e->p, c->n, 0),
                 sup_arena_printf(c->e->p.arena, "matmul(%s, %s)", a, b));
 }
 
@@ -512,14 +513,14 @@ static bool op_gemm(node_ctx *c)
 {
     sup_arena *ar = c->e->p.arena;
     const fe_onnx_node *nd = c->node;
-    imp_value *o = imp_v(&c->e->p, imp_out(&c->e->p, c->n, 0)), *b = val(c, 1);
+    fe_imp_value *o = fe_imp_v(&c->e->p, fe_imp_out(&c->e->p, c->n, 0)), *b = val(c, 1);
     const char *a = tensor(c, in_idx(c, 0));
     if (!a || !b) return false;
     if (attr_int(nd, "transA", 0)) a = sup_arena_printf(ar, "transpose(%s)", a);
     bool tb = attr_int(nd, "transB", 0) != 0;
     const char *core;
     if (b->is_const) {
-        if (!imp_is_float(b->dtype)) return no(c, "B is not float");
+        if (!fe_imp_is_float(b->dtype)) return no(c, "B is not float");
         core = sup_arena_printf(ar, "linear(%s, %s)", a, weight(c->e, b, !tb, false));
     } else {
         const char *bt = tensor(c, in_idx(c, 1));
@@ -535,12 +536,12 @@ static bool op_gemm(node_ctx *c)
         core = beta == 1 ? sup_arena_printf(ar, "%s + %s", core, cc)
                          : sup_arena_printf(ar, "%s + %s * %s", core, cc, number(c->e, beta));
     }
-    return emit(c, imp_out(&c->e->p, c->n, 0), core);
+    return emit(c, fe_imp_out(&c->e->p, c->n, 0), core);
 }
 
 static bool op_softmax(node_ctx *c)
 {
-    imp_value *x = val(c, 0);
+    fe_imp_value *x = val(c, 0);
     const char *t = var_of(c, 0);
     if (!t) return false;
     if (!is_f32(x) || x->rank < 1) return no(c, "the input is not a float tensor");
@@ -551,12 +552,12 @@ static bool op_softmax(node_ctx *c)
     if (c->node->opset >= 13 || axis == x->rank - 1) {
         const char *ax =
             axis == x->rank - 1 ? "" : sup_arena_printf(a, ", axis=%lld", (long long)axis);
-        return emit(c, imp_out(&c->e->p, c->n, 0), sup_arena_printf(a, "softmax(%s%s)", t, ax));
+        return emit(c, fe_imp_out(&c->e->p, c->n, 0), sup_arena_printf(a, "softmax(%s%s)", t, ax));
     }
     /* before opset 13: over the dims from axis on, flattened */
     int64_t d2[2] = {1, 1};
     for (int d = 0; d < x->rank; d++) d2[d >= axis] *= x->dims[d];
-    return emit(c, imp_out(&c->e->p, c->n, 0),
+    return emit(c, fe_imp_out(&c->e->p, c->n, 0),
                 sup_arena_printf(a, "reshape(softmax(reshape(%s, %s)), %s)", t,
                                  int_list_text(c->e, d2, 2),
                                  int_list_text(c->e, x->dims, x->rank)));
@@ -566,9 +567,9 @@ static bool op_softmax(node_ctx *c)
 static const char *norm_param(node_ctx *c, int k, int64_t d)
 {
     int vi = in_idx(c, k);
-    imp_value *v = vi >= 0 ? imp_v(&c->e->p, vi) : NULL;
+    fe_imp_value *v = vi >= 0 ? fe_imp_v(&c->e->p, vi) : NULL;
     if (!v) return NULL;
-    if (v->is_const && imp_is_float(v->dtype) && imp_count(v) == d)
+    if (v->is_const && fe_imp_is_float(v->dtype) && fe_imp_count(v) == d)
         return weight(c->e, v, false, true);
     if (!v->is_const && is_f32(v) && v->rank == 1 && v->dims[0] == d) return v->text;
     return no(c, "the scale and bias must have the size of the last axis"), NULL;
@@ -577,11 +578,11 @@ static const char *norm_param(node_ctx *c, int k, int64_t d)
 static bool op_layernorm(node_ctx *c)
 {
     em *e = c->e;
-    imp_value *x = val(c, 0);
+    fe_imp_value *x = val(c, 0);
     const char *t = var_of(c, 0);
     if (!t) return false;
     for (int k = 1; k < c->node->n_outputs && k < 3; k++) {
-        imp_value *o = imp_v(&e->p, imp_out(&e->p, c->n, k));
+        fe_imp_value *o = fe_imp_v(&e->p, fe_imp_out(&e->p, c->n, k));
         if (o->live) return no(c, "its Mean and InvStdDev outputs are used");
     }
     int64_t axis = attr_int(c->node, "axis", -1);
@@ -593,40 +594,41 @@ static bool op_layernorm(node_ctx *c)
     if (in_idx(c, 2) >= 0) {
         if (!(b = norm_param(c, 2, d))) return false;
     } else { /* the language's layernorm takes a bias: zeros */
-        imp_value *z = sup_arena_alloc(e->p.arena, sizeof *z);
-        *z = (imp_value){.name = sup_arena_printf(e->p.arena, "%s_bias",
-                                                  imp_v(&e->p, imp_out(&e->p, c->n, 0))->name),
-                         .dtype = FE_ONNX_FLOAT,
-                         .rank = 1,
-                         .dims = {d},
-                         .producer = -1,
-                         .is_const = true};
+        fe_imp_value *z = sup_arena_alloc(e->p.arena, sizeof *z);
+        *z = (fe_imp_value){.name =
+                                sup_arena_printf(e->p.arena, "%s_bias",
+                                                 fe_imp_v(&e->p, fe_imp_out(&e->p, c->n, 0))->name),
+                            .dtype = FE_ONNX_FLOAT,
+                            .rank = 1,
+                            .dims = {d},
+                            .producer = -1,
+                            .is_const = true};
         z->f = sup_arena_alloc(e->p.arena, sizeof *z->f * (size_t)d);
         b = weight(e, z, false, false);
     }
     const char *eps = number(e, attr_float(c->node, "epsilon", 1e-5f));
-    return emit(c, imp_out(&e->p, c->n, 0),
+    return emit(c, fe_imp_out(&e->p, c->n, 0),
                 sup_arena_printf(e->p.arena, "layernorm(%s, %s, %s, eps=%s)", t, w, b, eps));
 }
 
 static bool op_gather(node_ctx *c)
 {
     em *e = c->e;
-    imp_value *data = val(c, 0), *idx = val(c, 1);
-    int out = imp_out(&e->p, c->n, 0);
+    fe_imp_value *data = val(c, 0), *idx = val(c, 1);
+    int out = fe_imp_out(&e->p, c->n, 0);
     int64_t axis = attr_int(c->node, "axis", 0);
     if (!data || !idx) return false;
     if (axis < 0) axis += data->rank;
     if (data->is_const && !idx->is_const) { /* a table lookup */
-        if (axis != 0 || data->rank != 2 || !imp_is_float(data->dtype) || !is_index(idx))
+        if (axis != 0 || data->rank != 2 || !fe_imp_is_float(data->dtype) || !is_index(idx))
             return no(c, "only rows of a 2-D float table by run-time indices");
         const char *t = tensor(c, in_idx(c, 0));
         return t && idx->text &&
                emit(c, out, sup_arena_printf(e->p.arena, "embedding(%s, %s)", t, idx->text));
     }
     if (!data->is_const && idx->is_const && idx->rank <= 1) { /* consecutive indices: a slice */
-        const int64_t *iv = imp_const_i(&e->p, idx);
-        int64_t n = imp_count(idx), dim = data->dims[axis],
+        const int64_t *iv = fe_imp_const_i(&e->p, idx);
+        int64_t n = fe_imp_count(idx), dim = data->dims[axis],
                 first = iv && n ? (iv[0] < 0 ? iv[0] + dim : iv[0]) : -1;
         for (int64_t k = 0; iv && k < n; k++)
             if ((iv[k] < 0 ? iv[k] + dim : iv[k]) != first + k) iv = NULL;
@@ -634,7 +636,7 @@ static bool op_gather(node_ctx *c)
             return no(c, "only consecutive constant indices");
         const char *s = sup_arena_printf(e->p.arena, "slice(%s, %lld, %lld, %lld)", data->text,
                                          (long long)axis, (long long)first, (long long)(first + n));
-        imp_value *o = imp_v(&e->p, out);
+        fe_imp_value *o = fe_imp_v(&e->p, out);
         if (idx->rank == 0)
             s = sup_arena_printf(e->p.arena, "reshape(%s, %s)", s,
                                  int_list_text(e, o->dims, o->rank));
@@ -645,9 +647,9 @@ static bool op_gather(node_ctx *c)
 
 static bool op_transpose(node_ctx *c)
 {
-    imp_value *x = val(c, 0), *o = imp_v(&c->e->p, imp_out(&c->e->p, c->n, 0));
+    fe_imp_value *x = val(c, 0), *o = fe_imp_v(&c->e->p, fe_imp_out(&c->e->p, c->n, 0));
     const fe_onnx_attr *a = fe_onnx_attr_find(c->node, "perm");
-    int64_t perm[IMP_MAX_RANK];
+    int64_t perm[FE_IMP_MAX_RANK];
     bool identity = true;
     for (int d = 0; d < x->rank; d++) {
         perm[d] =
@@ -655,10 +657,10 @@ static bool op_transpose(node_ctx *c)
         if (perm[d] < 0) perm[d] += x->rank;
         identity &= perm[d] == d;
     }
-    if (identity) return alias(c, imp_out(&c->e->p, c->n, 0), in_idx(c, 0));
+    if (identity) return alias(c, fe_imp_out(&c->e->p, c->n, 0), in_idx(c, 0));
     const char *t = var_of(c, 0);
     (void)o;
-    return t && emit(c, imp_out(&c->e->p, c->n, 0),
+    return t && emit(c, fe_imp_out(&c->e->p, c->n, 0),
                      sup_arena_printf(c->e->p.arena, "transpose(%s, %s)", t,
                                       int_list_text(c->e, perm, x->rank)));
 }
@@ -666,16 +668,16 @@ static bool op_transpose(node_ctx *c)
 static bool op_concat(node_ctx *c)
 {
     em *e = c->e;
-    imp_value *o = imp_v(&e->p, imp_out(&e->p, c->n, 0));
+    fe_imp_value *o = fe_imp_v(&e->p, fe_imp_out(&e->p, c->n, 0));
     int64_t axis = attr_int(c->node, "axis", 0);
     if (axis < 0) axis += o->rank;
     const char *acc = NULL;
     int in_chunk = 0;
     char *list = NULL;
     for (int k = 0; k < c->node->n_inputs; k++) {
-        imp_value *v = val(c, k);
+        fe_imp_value *v = val(c, k);
         if (!v) continue;
-        if (imp_count(v) == 0) continue; /* empty pieces add nothing */
+        if (fe_imp_count(v) == 0) continue; /* empty pieces add nothing */
         const char *t = tensor(c, in_idx(c, k));
         if (!t) return false;
         /* at most 16 operands per concat: chain them */
@@ -689,7 +691,7 @@ static bool op_concat(node_ctx *c)
         in_chunk++;
     }
     if (!list) return no(c, "all its inputs are empty");
-    return emit(c, imp_out(&e->p, c->n, 0),
+    return emit(c, fe_imp_out(&e->p, c->n, 0),
                 sup_arena_printf(e->p.arena, "concat(%s], axis=%lld)", list, (long long)axis));
 }
 
@@ -697,20 +699,20 @@ static bool op_concat(node_ctx *c)
 static bool op_slice(node_ctx *c)
 {
     em *e = c->e;
-    imp_value *x = val(c, 0), *o = imp_v(&e->p, imp_out(&e->p, c->n, 0));
+    fe_imp_value *x = val(c, 0), *o = fe_imp_v(&e->p, fe_imp_out(&e->p, c->n, 0));
     const char *t = var_of(c, 0);
     if (!t) return false;
     /* the folded output shape tells each axis' length; recover starts from the parameters */
-    int64_t starts[IMP_MAX_RANK] = {0};
+    int64_t starts[FE_IMP_MAX_RANK] = {0};
     const fe_onnx_attr *sa = fe_onnx_attr_find(c->node, "starts"),
                        *aa = fe_onnx_attr_find(c->node, "axes");
     bool attrs = c->node->opset > 0 && c->node->opset < 10;
-    imp_value *vs = attrs ? NULL : val(c, 1), *va = attrs ? NULL : val(c, 3),
-              *vt = attrs ? NULL : val(c, 4);
-    const int64_t *s = attrs ? (sa ? sa->ints : NULL) : (vs ? imp_const_i(&e->p, vs) : NULL);
-    int ns = attrs ? (sa ? sa->n : 0) : (vs ? (int)imp_count(vs) : 0);
-    const int64_t *ax = attrs ? (aa ? aa->ints : NULL) : (va ? imp_const_i(&e->p, va) : NULL);
-    const int64_t *st = vt ? imp_const_i(&e->p, vt) : NULL;
+    fe_imp_value *vs = attrs ? NULL : val(c, 1), *va = attrs ? NULL : val(c, 3),
+                 *vt = attrs ? NULL : val(c, 4);
+    const int64_t *s = attrs ? (sa ? sa->ints : NULL) : (vs ? fe_imp_const_i(&e->p, vs) : NULL);
+    int ns = attrs ? (sa ? sa->n : 0) : (vs ? (int)fe_imp_count(vs) : 0);
+    const int64_t *ax = attrs ? (aa ? aa->ints : NULL) : (va ? fe_imp_const_i(&e->p, va) : NULL);
+    const int64_t *st = vt ? fe_imp_const_i(&e->p, vt) : NULL;
     if (!s || (va && !ax) || (vt && !st)) return no(c, "its parameters are not constants");
     for (int k = 0; k < ns; k++) {
         int64_t a = ax ? ax[k] : k;
@@ -727,21 +729,21 @@ static bool op_slice(node_ctx *c)
         t = sup_arena_printf(e->p.arena, "slice(%s, %d, %lld, %lld)", t, a, (long long)starts[a],
                              (long long)(starts[a] + o->dims[a]));
     }
-    if (same_dims(o, x)) return alias(c, imp_out(&e->p, c->n, 0), in_idx(c, 0));
-    return emit(c, imp_out(&e->p, c->n, 0), t);
+    if (same_dims(o, x)) return alias(c, fe_imp_out(&e->p, c->n, 0), in_idx(c, 0));
+    return emit(c, fe_imp_out(&e->p, c->n, 0), t);
 }
 
 static bool op_split(node_ctx *c)
 {
     em *e = c->e;
-    imp_value *x = val(c, 0);
+    fe_imp_value *x = val(c, 0);
     const char *t = var_of(c, 0);
     if (!t) return false;
     int64_t axis = attr_int(c->node, "axis", 0), start = 0;
     if (axis < 0) axis += x->rank;
     for (int k = 0; k < c->node->n_outputs; k++) {
-        int out = imp_out(&e->p, c->n, k);
-        imp_value *o = imp_v(&e->p, out);
+        int out = fe_imp_out(&e->p, c->n, k);
+        fe_imp_value *o = fe_imp_v(&e->p, out);
         if (o->rank < 0) return no(c, "the split sizes are not known");
         int64_t len = o->dims[axis];
         if (o->live) {
@@ -757,23 +759,23 @@ static bool op_split(node_ctx *c)
 
 static bool op_cast(node_ctx *c)
 {
-    imp_value *x = val(c, 0), *o = imp_v(&c->e->p, imp_out(&c->e->p, c->n, 0));
+    fe_imp_value *x = val(c, 0), *o = fe_imp_v(&c->e->p, fe_imp_out(&c->e->p, c->n, 0));
     if ((is_f32(x) && is_f32(o)) || (is_index(x) && is_index(o)))
-        return alias(c, imp_out(&c->e->p, c->n, 0), in_idx(c, 0));
+        return alias(c, fe_imp_out(&c->e->p, c->n, 0), in_idx(c, 0));
     return no(c, "only casts between float types or between integer index types at run time");
 }
 
 static bool op_pow(node_ctx *c)
 {
     double y;
-    imp_value *e = val(c, 1);
+    fe_imp_value *e = val(c, 1);
     const char *x = var_of(c, 0);
     if (!x) return false;
-    if (!e || !imp_const_scalar(&c->e->p, e, &y) || !is_f32(val(c, 0)))
+    if (!e || !fe_imp_const_scalar(&c->e->p, e, &y) || !is_f32(val(c, 0)))
         return no(c, "only constant exponents 1 and 2");
-    if (y == 1) return alias(c, imp_out(&c->e->p, c->n, 0), in_idx(c, 0));
+    if (y == 1) return alias(c, fe_imp_out(&c->e->p, c->n, 0), in_idx(c, 0));
     if (y == 2)
-        return emit(c, imp_out(&c->e->p, c->n, 0),
+        return emit(c, fe_imp_out(&c->e->p, c->n, 0),
                     sup_arena_printf(c->e->p.arena, "%s * %s", x, x));
     return no(c, "only constant exponents 1 and 2");
 }
@@ -795,10 +797,10 @@ static bool translate(node_ctx *c)
     const fe_onnx_node *nd = c->node;
     const char *op = nd->op_type;
     em *e = c->e;
-    int out = imp_out(&e->p, c->n, 0);
-    if (e->p.matches[c->n].kind != IMP_PAT_NONE) return emit_match(c, &e->p.matches[c->n]);
+    int out = fe_imp_out(&e->p, c->n, 0);
+    if (e->p.matches[c->n].kind != FE_IMP_PAT_NONE) return emit_match(c, &e->p.matches[c->n]);
     if (!known_op(nd)) return false;
-    imp_value *o = imp_v(&e->p, out);
+    fe_imp_value *o = fe_imp_v(&e->p, out);
     if (o->rank < 0) {
         for (int k = 1; k < nd->n_inputs; k++)
             if (val(c, k) && !val(c, k)->is_const)
@@ -841,12 +843,12 @@ static bool translate(node_ctx *c)
     if (!strcmp(op, "Cast")) return op_cast(c);
     if (!strcmp(op, "Identity")) return alias(c, out, in_idx(c, 0));
     if (!strcmp(op, "Dropout")) {
-        if (nd->n_outputs > 1 && imp_v(&e->p, imp_out(&e->p, c->n, 1))->live)
+        if (nd->n_outputs > 1 && fe_imp_v(&e->p, fe_imp_out(&e->p, c->n, 1))->live)
             return no(c, "its mask output is used");
         return alias(c, out, in_idx(c, 0));
     }
     if (!strcmp(op, "Expand")) {
-        imp_value *x = val(c, 0);
+        fe_imp_value *x = val(c, 0);
         if (x && same_dims(x, o)) return alias(c, out, in_idx(c, 0));
         return no(c, "only when the shape does not change");
     }
@@ -873,7 +875,7 @@ static void report_bad(em *e, int n, const char *why)
 
 static bool setup_values(em *e)
 {
-    imp *p = &e->p;
+    fe_imp *p = &e->p;
     const fe_onnx_model *m = p->m;
     int total = m->n_inputs + m->n_initializers;
     for (int n = 0; n < m->n_nodes; n++) total += m->nodes[n].n_outputs;
@@ -882,42 +884,44 @@ static bool setup_values(em *e)
     p->matches = sup_arena_alloc(p->arena, sizeof *p->matches * (size_t)(m->n_nodes + 1));
     for (int i = 0; i < m->n_initializers; i++) {
         const fe_onnx_tensor *t = &m->initializers[i];
-        imp_value *v = &p->values[p->n_values];
-        *v = (imp_value){.name = t->name,
-                         .dtype = t->dtype,
-                         .rank = -1,
-                         .producer = -1,
-                         .tensor = t,
-                         .is_const = t->dtype != FE_ONNX_STRING && t->dtype != FE_ONNX_COMPLEX64 &&
-                                     t->dtype != FE_ONNX_COMPLEX128};
-        if (t->rank <= IMP_MAX_RANK) {
+        fe_imp_value *v = &p->values[p->n_values];
+        *v = (fe_imp_value){.name = t->name,
+                            .dtype = t->dtype,
+                            .rank = -1,
+                            .producer = -1,
+                            .tensor = t,
+                            .is_const = t->dtype != FE_ONNX_STRING &&
+                                        t->dtype != FE_ONNX_COMPLEX64 &&
+                                        t->dtype != FE_ONNX_COMPLEX128};
+        if (t->rank <= FE_IMP_MAX_RANK) {
             v->rank = t->rank;
             if (t->rank) memcpy(v->dims, t->dims, sizeof *t->dims * (size_t)t->rank);
         }
         *fe_onnx_map_slot(p->arena, &p->by_name, t->name, true) = p->n_values++;
     }
     for (int i = 0; i < m->n_inputs; i++) {
-        imp_value *v = &p->values[p->n_values];
-        *v = (imp_value){.name = m->inputs[i].name, .rank = -1, .producer = -1, .is_input = true};
+        fe_imp_value *v = &p->values[p->n_values];
+        *v =
+            (fe_imp_value){.name = m->inputs[i].name, .rank = -1, .producer = -1, .is_input = true};
         *fe_onnx_map_slot(p->arena, &p->by_name, v->name, true) = p->n_values++;
     }
     for (int n = 0; n < m->n_nodes; n++) {
         const fe_onnx_node *nd = &m->nodes[n];
         p->node_out[n] = p->n_values;
         for (int k = 0; k < nd->n_outputs; k++) {
-            imp_value *v = &p->values[p->n_values];
-            *v = (imp_value){
+            fe_imp_value *v = &p->values[p->n_values];
+            *v = (fe_imp_value){
                 .name = *nd->outputs[k] ? nd->outputs[k] : NULL, .rank = -1, .producer = n};
             if (v->name) *fe_onnx_map_slot(p->arena, &p->by_name, v->name, true) = p->n_values;
             p->n_values++;
         }
         for (int k = 0; k < nd->n_inputs; k++) {
-            int vi = imp_in(p, n, k);
+            int vi = fe_imp_in(p, n, k);
             if (vi >= 0) p->values[vi].n_uses++;
         }
     }
     for (int i = 0; i < m->n_outputs; i++) {
-        imp_value *v = imp_v(p, imp_find(p, m->outputs[i].name));
+        fe_imp_value *v = fe_imp_v(p, fe_imp_find(p, m->outputs[i].name));
         v->is_output = true;
         v->n_uses++;
     }
@@ -934,7 +938,7 @@ static const fe_onnx_shape *shape_arg(em *e, const char *name)
 /* Types and static shapes of the graph inputs (with --shape). */
 static bool setup_inputs(em *e)
 {
-    imp *p = &e->p;
+    fe_imp *p = &e->p;
     const fe_onnx_model *m = p->m;
     for (int i = 0; i < e->o->n_shapes; i++) {
         bool found = false;
@@ -946,7 +950,7 @@ static bool setup_inputs(em *e)
     }
     for (int i = 0; i < m->n_inputs; i++) {
         const fe_onnx_value_info *vi = &m->inputs[i];
-        imp_value *v = imp_v(p, imp_find(p, vi->name));
+        fe_imp_value *v = fe_imp_v(p, fe_imp_find(p, vi->name));
         const fe_onnx_shape *s = shape_arg(e, vi->name);
         int t = vi->elem_type;
         if (t != FE_ONNX_FLOAT && t != FE_ONNX_INT64 && t != FE_ONNX_INT32) {
@@ -955,9 +959,9 @@ static bool setup_inputs(em *e)
             continue;
         }
         v->dtype = t;
-        if (vi->rank > IMP_MAX_RANK) {
+        if (vi->rank > FE_IMP_MAX_RANK) {
             err(e, "input '%s' has %d dimensions, more than %d", printable(e, vi->name), vi->rank,
-                IMP_MAX_RANK);
+                FE_IMP_MAX_RANK);
             continue;
         }
         if (s && vi->rank >= 0 && s->rank != vi->rank) {
@@ -1005,32 +1009,32 @@ static bool setup_inputs(em *e)
 
 static void mark_live(em *e)
 {
-    imp *p = &e->p;
+    fe_imp *p = &e->p;
     for (int i = 0; i < p->m->n_outputs; i++)
-        imp_v(p, imp_find(p, p->m->outputs[i].name))->live = true;
+        fe_imp_v(p, fe_imp_find(p, p->m->outputs[i].name))->live = true;
     for (int n = p->m->n_nodes - 1; n >= 0; n--) {
         const fe_onnx_node *nd = &p->m->nodes[n];
         bool live = false;
         for (int k = 0; k < nd->n_outputs; k++) {
-            imp_value *v = imp_v(p, imp_out(p, n, k));
+            fe_imp_value *v = fe_imp_v(p, fe_imp_out(p, n, k));
             live |= v->live && !v->is_const;
         }
         if (!live) continue;
-        const imp_match *mt = &p->matches[n];
-        if (mt->kind != IMP_PAT_NONE) {
+        const fe_imp_match *mt = &p->matches[n];
+        if (mt->kind != FE_IMP_PAT_NONE) {
             for (int k = 0; k < mt->n_ops; k++)
-                if (mt->ops[k] >= 0) imp_v(p, mt->ops[k])->live = true;
+                if (mt->ops[k] >= 0) fe_imp_v(p, mt->ops[k])->live = true;
             continue;
         }
         for (int k = 0; k < nd->n_inputs; k++) {
-            int vi = imp_in(p, n, k);
-            if (vi >= 0) imp_v(p, vi)->live = true;
+            int vi = fe_imp_in(p, n, k);
+            if (vi >= 0) fe_imp_v(p, vi)->live = true;
         }
     }
 }
 
 /* With --drop-batch, a port whose leading dimension is 1 loses it. */
-static bool drops(const em *e, const imp_value *v)
+static bool drops(const em *e, const fe_imp_value *v)
 {
     return e->o->drop_batch && v->rank >= 1 && v->dims[0] == 1;
 }
@@ -1042,19 +1046,19 @@ static bool drops(const em *e, const imp_value *v)
  * earlier output): emit_outputs assigns those at the end. */
 static void reserve_names(em *e)
 {
-    imp *p = &e->p;
+    fe_imp *p = &e->p;
     const fe_onnx_model *m = p->m;
     for (int i = 0; reserved[i]; i++) take(e, reserved[i]);
     e->in_decl = sup_arena_alloc(p->arena, sizeof *e->in_decl * (size_t)(m->n_inputs + 1));
     e->out_decl = sup_arena_alloc(p->arena, sizeof *e->out_decl * (size_t)(m->n_outputs + 1));
     for (int i = 0; i < m->n_inputs; i++) {
-        imp_value *v = imp_v(p, imp_find(p, m->inputs[i].name));
+        fe_imp_value *v = fe_imp_v(p, fe_imp_find(p, m->inputs[i].name));
         const char *name = is_ident(v->name) ? v->name : ident_base(p->arena, v->name);
         v->text = e->in_decl[i] = unique_ident(e, name);
         *fe_onnx_map_slot(p->arena, &e->used, v->text, true) = 2;
     }
     for (int i = 0; i < m->n_outputs; i++) {
-        imp_value *v = imp_v(p, imp_find(p, m->outputs[i].name));
+        fe_imp_value *v = fe_imp_v(p, fe_imp_find(p, m->outputs[i].name));
         const char *name = is_ident(v->name) ? v->name : ident_base(p->arena, v->name);
         if (v->is_input && !drops(e, v) && strcmp(v->text, name) == 0) {
             e->out_decl[i] = v->text; /* an input that is also an output */
@@ -1066,7 +1070,7 @@ static void reserve_names(em *e)
     }
     /* inputs that drop their batch dimension are reshaped back first */
     for (int i = 0; i < m->n_inputs; i++) {
-        imp_value *v = imp_v(p, imp_find(p, m->inputs[i].name));
+        fe_imp_value *v = fe_imp_v(p, fe_imp_find(p, m->inputs[i].name));
         if (v->rank < 0 || !drops(e, v)) continue;
         v->text = unique_ident(e, sup_arena_printf(p->arena, "%s_1", e->in_decl[i]));
         fprintf(e->body, "    %s = reshape(%s, %s)\n", v->text, e->in_decl[i],
@@ -1079,21 +1083,21 @@ static void reserve_names(em *e)
 
 static void emit_nodes(em *e)
 {
-    imp *p = &e->p;
+    fe_imp *p = &e->p;
     for (int n = 0; n < p->m->n_nodes; n++) {
         const fe_onnx_node *nd = &p->m->nodes[n];
         bool live = false, runtime_inputs_ok = true;
         for (int k = 0; k < nd->n_outputs; k++) {
-            imp_value *v = imp_v(p, imp_out(p, n, k));
+            fe_imp_value *v = fe_imp_v(p, fe_imp_out(p, n, k));
             live |= v->live && !v->is_const;
         }
         if (!live) continue;
         node_ctx c = {e, n, nd, NULL};
         /* a node after an untranslatable one is not reported again */
-        const imp_match *mt = &p->matches[n];
+        const fe_imp_match *mt = &p->matches[n];
         for (int k = 0; k < (mt->kind ? mt->n_ops : nd->n_inputs); k++) {
-            int vi = mt->kind ? mt->ops[k] : imp_in(p, n, k);
-            if (vi >= 0 && !imp_v(p, vi)->is_const && !imp_v(p, vi)->text)
+            int vi = mt->kind ? mt->ops[k] : fe_imp_in(p, n, k);
+            if (vi >= 0 && !fe_imp_v(p, vi)->is_const && !fe_imp_v(p, vi)->text)
                 runtime_inputs_ok = false;
         }
         if (!runtime_inputs_ok) {
@@ -1109,10 +1113,10 @@ static void emit_nodes(em *e)
  * that are two outputs, ports that drop their batch dimension. */
 static void emit_outputs(em *e)
 {
-    imp *p = &e->p;
+    fe_imp *p = &e->p;
     for (int i = 0; i < p->m->n_outputs; i++) {
-        int vi = imp_find(p, p->m->outputs[i].name);
-        imp_value *v = imp_v(p, vi);
+        int vi = fe_imp_find(p, p->m->outputs[i].name);
+        fe_imp_value *v = fe_imp_v(p, vi);
         if (v->dtype != FE_ONNX_FLOAT && v->dtype) {
             err(e, "output '%s' is %s; qmc's outputs are float", printable(e, v->name),
                 fe_onnx_dtype_name(v->dtype));
@@ -1137,7 +1141,7 @@ static void emit_outputs(em *e)
 
 static void header(em *e, FILE *f)
 {
-    imp *p = &e->p;
+    fe_imp *p = &e->p;
     const fe_onnx_model *m = p->m;
     const fe_onnx_import_options *o = e->o;
     fprintf(f, "# Imported from %s by `qmc import`.\n",
@@ -1162,10 +1166,10 @@ static void header(em *e, FILE *f)
 
 static void declarations(em *e, FILE *f)
 {
-    imp *p = &e->p;
+    fe_imp *p = &e->p;
     const fe_onnx_model *m = p->m;
     for (int i = 0; i < m->n_inputs; i++) {
-        imp_value *v = imp_v(p, imp_find(p, m->inputs[i].name));
+        fe_imp_value *v = fe_imp_v(p, fe_imp_find(p, m->inputs[i].name));
         int drop = drops(e, v);
         fprintf(f, "    input %s: %s%s", e->in_decl[i], v->dtype == FE_ONNX_FLOAT ? "f32" : "i32",
                 int_list_text(e, v->dims + drop, v->rank - drop));
@@ -1175,7 +1179,7 @@ static void declarations(em *e, FILE *f)
         fputc('\n', f);
     }
     for (int i = 0; i < m->n_outputs; i++) {
-        imp_value *v = imp_v(p, imp_find(p, m->outputs[i].name));
+        fe_imp_value *v = fe_imp_v(p, fe_imp_find(p, m->outputs[i].name));
         int drop = drops(e, v);
         bool logits = strstr(v->name, "logits") != NULL;
         fprintf(f, "    output %s: f32%s%s", e->out_decl[i],
@@ -1200,10 +1204,10 @@ bool fe_onnx_import(sup_arena *arena, const fe_onnx_model *m, const fe_onnx_impo
                     fe_onnx_imported *out)
 {
     memset(out, 0, sizeof *out);
-    em e = {.p = {.arena = arena, .m = m, .budget = IMP_FOLD_BUDGET}, .o = o};
+    em e = {.p = {.arena = arena, .m = m, .budget = FE_IMP_FOLD_BUDGET}, .o = o};
     if (!check_opsets(&e) || !setup_values(&e) || !setup_inputs(&e)) return false;
-    for (int n = 0; n < m->n_nodes; n++) imp_fold_node(&e.p, n);
-    for (int n = 0; n < m->n_nodes; n++) imp_match_node(&e.p, n);
+    for (int n = 0; n < m->n_nodes; n++) fe_imp_fold_node(&e.p, n);
+    for (int n = 0; n < m->n_nodes; n++) fe_imp_match_node(&e.p, n);
     mark_live(&e);
     char *body = NULL;
     size_t body_len = 0;

@@ -2,7 +2,7 @@
  * onnx_fold.c, onnx_match.c and onnx_import.c; users see frontend.h).
  *
  * The importer works on values: every name in the ONNX graph (graph input,
- * initializer, node output) is one `imp_value` with its element type and,
+ * initializer, node output) is one `fe_imp_value` with its element type and,
  * once known, its shape. A value is either computed when the model runs
  * (it becomes a variable of the .qm text) or a constant known at import
  * time (an initializer, a Constant node, or a node whose inputs are all
@@ -13,18 +13,18 @@
 #include "frontend.h"
 
 enum {
-    IMP_MAX_RANK = RT_MAX_RANK,
+    FE_IMP_MAX_RANK = RT_MAX_RANK,
     /* constants up to this many elements are evaluated at import time */
-    IMP_FOLD_MAX = 1 << 22,
+    FE_IMP_FOLD_MAX = 1 << 22,
     /* and all of them together up to this many (bounds the memory) */
-    IMP_FOLD_BUDGET = 1 << 25,
+    FE_IMP_FOLD_BUDGET = 1 << 25,
 };
 
-typedef struct imp_value {
+typedef struct fe_imp_value {
     const char *name; /* the ONNX name */
     int dtype;        /* FE_ONNX_*; 0 if unknown */
     int rank;         /* -1 while unknown */
-    int64_t dims[IMP_MAX_RANK];
+    int64_t dims[FE_IMP_MAX_RANK];
     int producer;   /* node index, -1 for graph inputs and initializers */
     int n_uses;     /* node operands plus graph outputs that read it */
     bool is_output; /* a graph output */
@@ -40,19 +40,19 @@ typedef struct imp_value {
     /* emission */
     bool live;
     const char *text; /* how the .qm names it: a variable, a weight, a number */
-} imp_value;
+} fe_imp_value;
 
 /* What a matched pattern of several nodes becomes (onnx_match.c). */
-typedef enum imp_pattern {
-    IMP_PAT_NONE,
-    IMP_PAT_LINEAR,    /* MatMul(x, W) [+ bias], Gemm: linear(x, W, b) */
-    IMP_PAT_GELU,      /* x/2 * (1 + erf(x/sqrt2)) */
-    IMP_PAT_SILU,      /* x * sigmoid(x) */
-    IMP_PAT_ATTENTION, /* Reshape/Transpose/MatMul/scale/mask/Softmax/MatMul/Transpose/Reshape */
-} imp_pattern;
+typedef enum fe_imp_pattern {
+    FE_IMP_PAT_NONE,
+    FE_IMP_PAT_LINEAR,    /* MatMul(x, W) [+ bias], Gemm: linear(x, W, b) */
+    FE_IMP_PAT_GELU,      /* x/2 * (1 + erf(x/sqrt2)) */
+    FE_IMP_PAT_SILU,      /* x * sigmoid(x) */
+    FE_IMP_PAT_ATTENTION, /* Reshape/Transpose/MatMul/scale/mask/Softmax/MatMul/Transpose/Reshape */
+} fe_imp_pattern;
 
-typedef struct imp_match {
-    imp_pattern kind;
+typedef struct fe_imp_match {
+    fe_imp_pattern kind;
     int root;         /* the last node; its output 0 is the result */
     int first;        /* the earliest node covered (for comments) */
     int n_nodes;      /* nodes covered */
@@ -62,46 +62,46 @@ typedef struct imp_match {
     int heads;
     bool causal;
     double scale; /* attention: 0 when it is the default 1/sqrt(head size) */
-} imp_match;
+} fe_imp_match;
 
-typedef struct imp {
+typedef struct fe_imp {
     sup_arena *arena;
     const fe_onnx_model *m;
-    imp_value *values;
+    fe_imp_value *values;
     int n_values;
     fe_onnx_map by_name;
-    int *node_out;      /* per node: index of its first output's value (outputs are consecutive) */
-    imp_match *matches; /* per node: the pattern rooted there */
-    int64_t budget;     /* elements constants may still take (IMP_FOLD_BUDGET) */
-} imp;
+    int *node_out; /* per node: index of its first output's value (outputs are consecutive) */
+    fe_imp_match *matches; /* per node: the pattern rooted there */
+    int64_t budget;        /* elements constants may still take (FE_IMP_FOLD_BUDGET) */
+} fe_imp;
 
 /* The value of a name ("" -> -1). */
-int imp_find(const imp *p, const char *name);
+int fe_imp_find(const fe_imp *p, const char *name);
 /* The value index of output k of node n. */
-static inline int imp_out(const imp *p, int n, int k) { return p->node_out[n] + k; }
-static inline imp_value *imp_v(const imp *p, int v) { return &p->values[v]; }
+static inline int fe_imp_out(const fe_imp *p, int n, int k) { return p->node_out[n] + k; }
+static inline fe_imp_value *fe_imp_v(const fe_imp *p, int v) { return &p->values[v]; }
 /* The node's input k as a value, -1 if absent or empty. */
-int imp_in(const imp *p, int n, int k);
-bool imp_is_float(int dtype);
-int64_t imp_count(const imp_value *v);
+int fe_imp_in(const fe_imp *p, int n, int k);
+bool fe_imp_is_float(int dtype);
+int64_t fe_imp_count(const fe_imp_value *v);
 
 /* ---- onnx_fold.c ------------------------------------------------------------ */
 
 /* Infers node n's output types and shapes and, when its inputs are known,
  * evaluates it. Unknown operators leave their outputs' shapes unknown. */
-void imp_fold_node(imp *p, int n);
+void fe_imp_fold_node(fe_imp *p, int n);
 /* The constant's elements as numbers (computed on first use); NULL when it
  * is too large or its type is not numeric. */
-const double *imp_const_f(imp *p, imp_value *v);
-const int64_t *imp_const_i(imp *p, imp_value *v);
+const double *fe_imp_const_f(fe_imp *p, fe_imp_value *v);
+const int64_t *fe_imp_const_i(fe_imp *p, fe_imp_value *v);
 /* A constant with one element: its value. */
-bool imp_const_scalar(imp *p, imp_value *v, double *out);
+bool fe_imp_const_scalar(fe_imp *p, fe_imp_value *v, double *out);
 /* Element i of a constant (row-major over its logical dims), any size. */
-double imp_const_at(imp *p, const imp_value *v, int64_t i);
+double fe_imp_const_at(fe_imp *p, const fe_imp_value *v, int64_t i);
 
 /* ---- onnx_match.c ------------------------------------------------------------- */
 
 /* Looks for a pattern ending at node n; fills p->matches[n]. */
-void imp_match_node(imp *p, int n);
+void fe_imp_match_node(fe_imp *p, int n);
 
 #endif

@@ -26,7 +26,7 @@
 #include "onnx_import.h"
 
 /* The node producing value v if it is `op` of the default domain, else -1. */
-static int prod(const imp *p, int v, const char *op)
+static int prod(const fe_imp *p, int v, const char *op)
 {
     if (v < 0) return -1;
     int n = p->values[v].producer;
@@ -36,27 +36,27 @@ static int prod(const imp *p, int v, const char *op)
 }
 
 /* Used once, and not a graph output: its node can be folded into the next. */
-static bool single(const imp *p, int v)
+static bool single(const fe_imp *p, int v)
 {
     return v >= 0 && p->values[v].n_uses == 1 && !p->values[v].is_output;
 }
 
-static bool runtime_float(const imp *p, int v)
+static bool runtime_float(const fe_imp *p, int v)
 {
     return v >= 0 && !p->values[v].is_const && p->values[v].dtype == FE_ONNX_FLOAT &&
            p->values[v].rank >= 0;
 }
 
-static bool const_float(const imp *p, int v)
+static bool const_float(const fe_imp *p, int v)
 {
-    return v >= 0 && p->values[v].is_const && imp_is_float(p->values[v].dtype) &&
+    return v >= 0 && p->values[v].is_const && fe_imp_is_float(p->values[v].dtype) &&
            p->values[v].rank >= 0;
 }
 
-static bool scalar_near(imp *p, int v, double want, double tol)
+static bool scalar_near(fe_imp *p, int v, double want, double tol)
 {
     double x;
-    return v >= 0 && imp_const_scalar(p, imp_v(p, v), &x) && fabs(x - want) <= tol;
+    return v >= 0 && fe_imp_const_scalar(p, fe_imp_v(p, v), &x) && fabs(x - want) <= tol;
 }
 
 static int64_t attr_int(const fe_onnx_node *n, const char *name, int64_t dflt)
@@ -80,7 +80,7 @@ static bool perm_is(const fe_onnx_node *n, const int64_t *want, int len)
     return true;
 }
 
-static void cover(imp_match *m, int n)
+static void cover(fe_imp_match *m, int n)
 {
     m->n_nodes++;
     if (n < m->first) m->first = n;
@@ -90,37 +90,40 @@ static void cover(imp_match *m, int n)
 
 /* A bias for an output of n features: a float constant of n elements whose
  * other dims are 1 and whose rank does not exceed the result's. */
-static bool bias_like(const imp *p, int b, int64_t n, int result_rank)
+static bool bias_like(const fe_imp *p, int b, int64_t n, int result_rank)
 {
     if (!const_float(p, b)) return false;
-    const imp_value *v = &p->values[b];
+    const fe_imp_value *v = &p->values[b];
     if (v->rank < 1 || v->rank > result_rank || v->dims[v->rank - 1] != n) return false;
-    return imp_count(v) == n;
+    return fe_imp_count(v) == n;
 }
 
-static bool weight_like(const imp *p, int w) { return const_float(p, w) && p->values[w].rank == 2; }
-
-static bool match_matmul(imp *p, int n, imp_match *m)
+static bool weight_like(const fe_imp *p, int w)
 {
-    int x = imp_in(p, n, 0), w = imp_in(p, n, 1);
+    return const_float(p, w) && p->values[w].rank == 2;
+}
+
+static bool match_matmul(fe_imp *p, int n, fe_imp_match *m)
+{
+    int x = fe_imp_in(p, n, 0), w = fe_imp_in(p, n, 1);
     if (!runtime_float(p, x) || !weight_like(p, w) || p->values[x].rank < 1) return false;
-    *m = (imp_match){.kind = IMP_PAT_LINEAR,
-                     .root = n,
-                     .first = n,
-                     .n_nodes = 1,
-                     .n_ops = 3,
-                     .ops = {x, w, -1},
-                     .transpose_w = true};
+    *m = (fe_imp_match){.kind = FE_IMP_PAT_LINEAR,
+                        .root = n,
+                        .first = n,
+                        .n_nodes = 1,
+                        .n_ops = 3,
+                        .ops = {x, w, -1},
+                        .transpose_w = true};
     return true;
 }
 
-static bool match_linear_bias(imp *p, int n, imp_match *m)
+static bool match_linear_bias(fe_imp *p, int n, fe_imp_match *m)
 {
     for (int side = 0; side < 2; side++) {
-        int y = imp_in(p, n, side), b = imp_in(p, n, 1 - side);
+        int y = fe_imp_in(p, n, side), b = fe_imp_in(p, n, 1 - side);
         int mm = prod(p, y, "MatMul");
         if (mm < 0 || !single(p, y) || !match_matmul(p, mm, m)) continue;
-        const imp_value *w = &p->values[m->ops[1]];
+        const fe_imp_value *w = &p->values[m->ops[1]];
         if (!bias_like(p, b, w->dims[1], p->values[y].rank)) continue;
         m->root = n;
         m->ops[2] = b;
@@ -130,46 +133,46 @@ static bool match_linear_bias(imp *p, int n, imp_match *m)
     return false;
 }
 
-static bool match_gemm(imp *p, int n, imp_match *m)
+static bool match_gemm(fe_imp *p, int n, fe_imp_match *m)
 {
     const fe_onnx_node *nd = &p->m->nodes[n];
-    int x = imp_in(p, n, 0), w = imp_in(p, n, 1), b = imp_in(p, n, 2);
+    int x = fe_imp_in(p, n, 0), w = fe_imp_in(p, n, 1), b = fe_imp_in(p, n, 2);
     if (attr_int(nd, "transA", 0) || attr_float(nd, "alpha", 1) != 1.0f) return false;
     if (!runtime_float(p, x) || !weight_like(p, w)) return false;
     bool tb = attr_int(nd, "transB", 0) != 0;
     int64_t n_out = p->values[w].dims[tb ? 0 : 1];
     if (b >= 0 && (attr_float(nd, "beta", 1) != 1.0f || !bias_like(p, b, n_out, 2))) return false;
-    *m = (imp_match){.kind = IMP_PAT_LINEAR,
-                     .root = n,
-                     .first = n,
-                     .n_nodes = 1,
-                     .n_ops = 3,
-                     .ops = {x, w, b},
-                     .transpose_w = !tb};
+    *m = (fe_imp_match){.kind = FE_IMP_PAT_LINEAR,
+                        .root = n,
+                        .first = n,
+                        .n_nodes = 1,
+                        .n_ops = 3,
+                        .ops = {x, w, b},
+                        .transpose_w = !tb};
     return true;
 }
 
 /* ---- gelu, silu -------------------------------------------------------------- */
 
 /* e = Add(Erf(x / sqrt 2), 1): sets *x and covers the three nodes. */
-static bool erf_part(imp *p, int e, int *x, imp_match *m)
+static bool erf_part(fe_imp *p, int e, int *x, fe_imp_match *m)
 {
     int add = prod(p, e, "Add");
     if (add < 0 || !single(p, e)) return false;
     for (int side = 0; side < 2; side++) {
-        int er = imp_in(p, add, side);
-        if (!scalar_near(p, imp_in(p, add, 1 - side), 1.0, 1e-6)) continue;
+        int er = fe_imp_in(p, add, side);
+        if (!scalar_near(p, fe_imp_in(p, add, 1 - side), 1.0, 1e-6)) continue;
         int erf = prod(p, er, "Erf");
         if (erf < 0 || !single(p, er)) continue;
-        int d = imp_in(p, erf, 0), dn;
+        int d = fe_imp_in(p, erf, 0), dn;
         if (!single(p, d)) continue;
-        if ((dn = prod(p, d, "Div")) >= 0 && scalar_near(p, imp_in(p, dn, 1), sqrt(2.0), 1e-5)) {
-            *x = imp_in(p, dn, 0);
+        if ((dn = prod(p, d, "Div")) >= 0 && scalar_near(p, fe_imp_in(p, dn, 1), sqrt(2.0), 1e-5)) {
+            *x = fe_imp_in(p, dn, 0);
         } else if ((dn = prod(p, d, "Mul")) >= 0 &&
-                   scalar_near(p, imp_in(p, dn, 1), sqrt(0.5), 1e-6)) {
-            *x = imp_in(p, dn, 0);
-        } else if (dn >= 0 && scalar_near(p, imp_in(p, dn, 0), sqrt(0.5), 1e-6)) {
-            *x = imp_in(p, dn, 1);
+                   scalar_near(p, fe_imp_in(p, dn, 1), sqrt(0.5), 1e-6)) {
+            *x = fe_imp_in(p, dn, 0);
+        } else if (dn >= 0 && scalar_near(p, fe_imp_in(p, dn, 0), sqrt(0.5), 1e-6)) {
+            *x = fe_imp_in(p, dn, 1);
         } else {
             continue;
         }
@@ -180,14 +183,14 @@ static bool erf_part(imp *p, int e, int *x, imp_match *m)
 }
 
 /* y = Mul(x, e) (either order) with e an erf part of the same x. */
-static bool mul_x_erf(imp *p, int y, int *x, imp_match *m)
+static bool mul_x_erf(fe_imp *p, int y, int *x, fe_imp_match *m)
 {
     int mul = prod(p, y, "Mul");
     if (mul < 0 || !single(p, y)) return false;
     for (int side = 0; side < 2; side++) {
-        imp_match t = *m;
-        int xx = imp_in(p, mul, side), ex;
-        if (erf_part(p, imp_in(p, mul, 1 - side), &ex, &t) && ex == xx) {
+        fe_imp_match t = *m;
+        int xx = fe_imp_in(p, mul, side), ex;
+        if (erf_part(p, fe_imp_in(p, mul, 1 - side), &ex, &t) && ex == xx) {
             *m = t;
             cover(m, mul);
             *x = xx;
@@ -197,11 +200,11 @@ static bool mul_x_erf(imp *p, int y, int *x, imp_match *m)
     return false;
 }
 
-static bool match_gelu(imp *p, int n, imp_match *m)
+static bool match_gelu(fe_imp *p, int n, fe_imp_match *m)
 {
     for (int side = 0; side < 2; side++) {
-        int a = imp_in(p, n, side), b = imp_in(p, n, 1 - side), x;
-        imp_match t = {.kind = IMP_PAT_GELU, .root = n, .first = n, .n_nodes = 1, .n_ops = 1};
+        int a = fe_imp_in(p, n, side), b = fe_imp_in(p, n, 1 - side), x;
+        fe_imp_match t = {.kind = FE_IMP_PAT_GELU, .root = n, .first = n, .n_nodes = 1, .n_ops = 1};
         /* (x * (1 + erf)) * 0.5 */
         if (scalar_near(p, a, 0.5, 1e-7) && mul_x_erf(p, b, &x, &t) && runtime_float(p, x)) {
             t.ops[0] = x;
@@ -211,9 +214,9 @@ static bool match_gelu(imp *p, int n, imp_match *m)
         int h = prod(p, a, "Mul"), ex;
         if (h < 0 || !single(p, a)) continue;
         for (int hs = 0; hs < 2; hs++) {
-            imp_match u = t;
-            x = imp_in(p, h, hs);
-            if (scalar_near(p, imp_in(p, h, 1 - hs), 0.5, 1e-7) && erf_part(p, b, &ex, &u) &&
+            fe_imp_match u = t;
+            x = fe_imp_in(p, h, hs);
+            if (scalar_near(p, fe_imp_in(p, h, 1 - hs), 0.5, 1e-7) && erf_part(p, b, &ex, &u) &&
                 ex == x && runtime_float(p, x)) {
                 cover(&u, h);
                 u.ops[0] = x;
@@ -224,17 +227,17 @@ static bool match_gelu(imp *p, int n, imp_match *m)
     return false;
 }
 
-static bool match_silu(imp *p, int n, imp_match *m)
+static bool match_silu(fe_imp *p, int n, fe_imp_match *m)
 {
     for (int side = 0; side < 2; side++) {
-        int x = imp_in(p, n, side), s = imp_in(p, n, 1 - side), sg = prod(p, s, "Sigmoid");
-        if (sg < 0 || !single(p, s) || imp_in(p, sg, 0) != x || !runtime_float(p, x)) continue;
-        *m = (imp_match){.kind = IMP_PAT_SILU,
-                         .root = n,
-                         .first = sg < n ? sg : n,
-                         .n_nodes = 2,
-                         .n_ops = 1,
-                         .ops = {x}};
+        int x = fe_imp_in(p, n, side), s = fe_imp_in(p, n, 1 - side), sg = prod(p, s, "Sigmoid");
+        if (sg < 0 || !single(p, s) || fe_imp_in(p, sg, 0) != x || !runtime_float(p, x)) continue;
+        *m = (fe_imp_match){.kind = FE_IMP_PAT_SILU,
+                            .root = n,
+                            .first = sg < n ? sg : n,
+                            .n_nodes = 2,
+                            .n_ops = 1,
+                            .ops = {x}};
         return true;
     }
     return false;
@@ -243,16 +246,17 @@ static bool match_silu(imp *p, int n, imp_match *m)
 /* ---- attention ------------------------------------------------------------------ */
 
 /* v4 = Transpose(Reshape(x, [1, T, H, d]), perm) with x [1, T, H*d] or [T, H*d]. */
-static bool head_split(imp *p, int v4, const int64_t *perm, int *x, int64_t *heads, imp_match *m)
+static bool head_split(fe_imp *p, int v4, const int64_t *perm, int *x, int64_t *heads,
+                       fe_imp_match *m)
 {
     int tr = prod(p, v4, "Transpose");
     if (tr < 0 || !single(p, v4) || !perm_is(&p->m->nodes[tr], perm, 4)) return false;
-    int r = imp_in(p, tr, 0), rs = prod(p, r, "Reshape");
+    int r = fe_imp_in(p, tr, 0), rs = prod(p, r, "Reshape");
     if (rs < 0 || !single(p, r)) return false;
-    const imp_value *rv = &p->values[r];
-    *x = imp_in(p, rs, 0);
+    const fe_imp_value *rv = &p->values[r];
+    *x = fe_imp_in(p, rs, 0);
     if (!runtime_float(p, *x) || rv->rank != 4 || rv->dims[0] != 1) return false;
-    const imp_value *xv = &p->values[*x];
+    const fe_imp_value *xv = &p->values[*x];
     int64_t feat = rv->dims[2] * rv->dims[3];
     bool ok =
         (xv->rank == 3 && xv->dims[0] == 1 && xv->dims[1] == rv->dims[1] && xv->dims[2] == feat) ||
@@ -266,17 +270,17 @@ static bool head_split(imp *p, int v4, const int64_t *perm, int *x, int64_t *hea
 /* Which positions a mask hides: masked(i, j) for a [.., T, S] constant whose
  * leading dims are 1. Returns false if the mask is not exactly causal or
  * empty; *causal says which. `hide` decides per element. */
-static bool check_mask(imp *p, int mv, int64_t t, int64_t s, bool hide_when, bool additive,
+static bool check_mask(fe_imp *p, int mv, int64_t t, int64_t s, bool hide_when, bool additive,
                        bool *causal)
 {
-    imp_value *v = &p->values[mv];
+    fe_imp_value *v = &p->values[mv];
     if (v->rank < 2 || v->dims[v->rank - 2] != t || v->dims[v->rank - 1] != s ||
-        imp_count(v) != t * s)
+        fe_imp_count(v) != t * s)
         return false;
     int n_hidden = 0;
     for (int64_t i = 0; i < t; i++)
         for (int64_t j = 0; j < s; j++) {
-            double x = imp_const_at(p, v, i * s + j);
+            double x = fe_imp_const_at(p, v, i * s + j);
             bool hidden;
             if (additive) {
                 if (x != 0 && !(x <= -1e9)) return false;
@@ -293,16 +297,17 @@ static bool check_mask(imp *p, int mv, int64_t t, int64_t s, bool hide_when, boo
 
 /* s = Where(mask, fill, x) / Where(mask, x, fill) / Add(x, mask) or x: the
  * scores before the mask in *x. */
-static bool strip_mask(imp *p, int s, int64_t t, int64_t len, int *x, bool *causal, imp_match *m)
+static bool strip_mask(fe_imp *p, int s, int64_t t, int64_t len, int *x, bool *causal,
+                       fe_imp_match *m)
 {
     int w = prod(p, s, "Where"), add = prod(p, s, "Add");
     *causal = false;
     if (w >= 0 && single(p, s)) {
-        int cond = imp_in(p, w, 0), a = imp_in(p, w, 1), b = imp_in(p, w, 2);
+        int cond = fe_imp_in(p, w, 0), a = fe_imp_in(p, w, 1), b = fe_imp_in(p, w, 2);
         double f;
         for (int side = 0; side < 2; side++) {
             int fill = side ? b : a, other = side ? a : b;
-            if (!p->values[cond].is_const || !imp_const_scalar(p, imp_v(p, fill), &f) ||
+            if (!p->values[cond].is_const || !fe_imp_const_scalar(p, fe_imp_v(p, fill), &f) ||
                 !(f <= -1e9))
                 continue;
             if (!check_mask(p, cond, t, len, side == 0, false, causal)) return false;
@@ -314,9 +319,9 @@ static bool strip_mask(imp *p, int s, int64_t t, int64_t len, int *x, bool *caus
     }
     if (add >= 0 && single(p, s)) {
         for (int side = 0; side < 2; side++) {
-            int mk = imp_in(p, add, side);
+            int mk = fe_imp_in(p, add, side);
             if (!const_float(p, mk) || !check_mask(p, mk, t, len, true, true, causal)) continue;
-            *x = imp_in(p, add, 1 - side);
+            *x = fe_imp_in(p, add, 1 - side);
             cover(m, add);
             return true;
         }
@@ -326,51 +331,52 @@ static bool strip_mask(imp *p, int s, int64_t t, int64_t len, int *x, bool *caus
 }
 
 /* Rows of a [1, T, D] or [T, D] value. */
-static int64_t tokens(const imp *p, int v)
+static int64_t tokens(const fe_imp *p, int v)
 {
-    const imp_value *x = &p->values[v];
+    const fe_imp_value *x = &p->values[v];
     return x->dims[x->rank - 2];
 }
 
-static bool match_attention(imp *p, int n, imp_match *m)
+static bool match_attention(fe_imp *p, int n, fe_imp_match *m)
 {
     static const int64_t p0213[4] = {0, 2, 1, 3}, p0231[4] = {0, 2, 3, 1}, p0132[4] = {0, 1, 3, 2};
-    *m = (imp_match){.kind = IMP_PAT_ATTENTION, .root = n, .first = n, .n_nodes = 1, .n_ops = 3};
-    int t3 = imp_in(p, n, 0), tr = prod(p, t3, "Transpose");
+    *m = (fe_imp_match){
+        .kind = FE_IMP_PAT_ATTENTION, .root = n, .first = n, .n_nodes = 1, .n_ops = 3};
+    int t3 = fe_imp_in(p, n, 0), tr = prod(p, t3, "Transpose");
     if (tr < 0 || !single(p, t3) || !perm_is(&p->m->nodes[tr], p0213, 4)) return false;
-    int o = imp_in(p, tr, 0), mm2 = prod(p, o, "MatMul");
+    int o = fe_imp_in(p, tr, 0), mm2 = prod(p, o, "MatMul");
     if (mm2 < 0 || !single(p, o)) return false;
-    int pr = imp_in(p, mm2, 0), sm = prod(p, pr, "Softmax");
+    int pr = fe_imp_in(p, mm2, 0), sm = prod(p, pr, "Softmax");
     if (sm < 0 || !single(p, pr)) return false;
     int64_t axis = attr_int(&p->m->nodes[sm], "axis", p->m->nodes[sm].opset >= 13 ? -1 : 1);
     if (axis != -1 && axis != 3) return false;
     cover(m, tr), cover(m, mm2), cover(m, sm);
     int64_t hq, hk, hv;
-    if (!head_split(p, imp_in(p, mm2, 1), p0213, &m->ops[2], &hv, m)) return false;
+    if (!head_split(p, fe_imp_in(p, mm2, 1), p0213, &m->ops[2], &hv, m)) return false;
     /* the scores [1, H, T, S] */
-    int sc = imp_in(p, sm, 0);
-    const imp_value *sv = &p->values[sc];
+    int sc = fe_imp_in(p, sm, 0);
+    const fe_imp_value *sv = &p->values[sc];
     if (sv->rank != 4) return false;
     int64_t t = sv->dims[2], len = sv->dims[3];
     int x, mm1, sn;
     if (!strip_mask(p, sc, t, len, &x, &m->causal, m)) return false;
     double scale = 1, c;
     if ((sn = prod(p, x, "Div")) >= 0 && single(p, x) &&
-        imp_const_scalar(p, imp_v(p, imp_in(p, sn, 1)), &c) && c != 0) {
-        scale = 1 / c, x = imp_in(p, sn, 0), cover(m, sn);
+        fe_imp_const_scalar(p, fe_imp_v(p, fe_imp_in(p, sn, 1)), &c) && c != 0) {
+        scale = 1 / c, x = fe_imp_in(p, sn, 0), cover(m, sn);
     } else if ((sn = prod(p, x, "Mul")) >= 0 && single(p, x)) {
-        int side = imp_const_scalar(p, imp_v(p, imp_in(p, sn, 1)), &c) ? 0 : 1;
-        if (!imp_const_scalar(p, imp_v(p, imp_in(p, sn, 1 - side)), &c)) return false;
-        scale = c, x = imp_in(p, sn, side), cover(m, sn);
+        int side = fe_imp_const_scalar(p, fe_imp_v(p, fe_imp_in(p, sn, 1)), &c) ? 0 : 1;
+        if (!fe_imp_const_scalar(p, fe_imp_v(p, fe_imp_in(p, sn, 1 - side)), &c)) return false;
+        scale = c, x = fe_imp_in(p, sn, side), cover(m, sn);
     }
     if ((mm1 = prod(p, x, "MatMul")) < 0 || !single(p, x)) return false;
     cover(m, mm1);
-    if (!head_split(p, imp_in(p, mm1, 0), p0213, &m->ops[0], &hq, m)) return false;
-    int kt = imp_in(p, mm1, 1), ktn = prod(p, kt, "Transpose");
+    if (!head_split(p, fe_imp_in(p, mm1, 0), p0213, &m->ops[0], &hq, m)) return false;
+    int kt = fe_imp_in(p, mm1, 1), ktn = prod(p, kt, "Transpose");
     if (ktn >= 0 && perm_is(&p->m->nodes[ktn], p0132, 4) &&
         single(p, kt)) { /* K^T from K [1, H, S, d] */
         cover(m, ktn);
-        if (!head_split(p, imp_in(p, ktn, 0), p0213, &m->ops[1], &hk, m)) return false;
+        if (!head_split(p, fe_imp_in(p, ktn, 0), p0213, &m->ops[1], &hk, m)) return false;
     } else if (!head_split(p, kt, p0231, &m->ops[1], &hk, m)) {
         return false;
     }
@@ -379,7 +385,7 @@ static bool match_attention(imp *p, int n, imp_match *m)
         return false;
     if (m->causal && t > len) return false;
     m->heads = (int)hq;
-    const imp_value *q = &p->values[m->ops[0]];
+    const fe_imp_value *q = &p->values[m->ops[0]];
     int64_t d = q->dims[q->rank - 1];
     if (d % hq) return false;
     double dflt = 1 / sqrt((double)(d / hq));
@@ -389,14 +395,14 @@ static bool match_attention(imp *p, int n, imp_match *m)
 
 /* ---- dispatch ---------------------------------------------------------------------- */
 
-void imp_match_node(imp *p, int n)
+void fe_imp_match_node(fe_imp *p, int n)
 {
     const fe_onnx_node *nd = &p->m->nodes[n];
-    imp_match *m = &p->matches[n];
-    m->kind = IMP_PAT_NONE;
+    fe_imp_match *m = &p->matches[n];
+    m->kind = FE_IMP_PAT_NONE;
     if (*nd->domain || nd->n_outputs < 1) return;
     const char *op = nd->op_type;
-    imp_match t;
+    fe_imp_match t;
     if (strcmp(op, "Reshape") == 0 && match_attention(p, n, &t))
         *m = t;
     else if (strcmp(op, "Mul") == 0 && match_gelu(p, n, &t))
