@@ -1122,6 +1122,10 @@ static void emit_outputs(em *e)
                 fe_onnx_dtype_name(v->dtype));
             continue;
         }
+        if (v->rank < 0) {
+            if (!e->n_bad) err(e, "output '%s' has no shape qmc can infer", printable(e, v->name));
+            continue;
+        }
         const char *t = v->text;
         if (v->is_const) {
             node_ctx c = {e, -1, NULL, NULL};
