@@ -273,6 +273,23 @@ static const char *weight(em *e, fe_imp_value *v, bool transpose, bool flat)
     return name;
 }
 
+/* A weight of d copies of x computed by the import (a norm's missing scale
+ * or bias), named after node n's output. */
+static const char *filled(em *e, int n, int64_t d, double x, const char *what)
+{
+    fe_imp_value *z = sup_arena_alloc(e->p.arena, sizeof *z);
+    const char *base = fe_imp_v(&e->p, fe_imp_out(&e->p, n, 0))->name;
+    *z = (fe_imp_value){.name = sup_arena_printf(e->p.arena, "%s_%s", base, what),
+                        .dtype = FE_ONNX_FLOAT,
+                        .rank = 1,
+                        .dims = {d},
+                        .producer = -1,
+                        .is_const = true};
+    z->f = sup_arena_alloc(e->p.arena, sizeof *z->f * (size_t)d);
+    for (int64_t i = 0; i < d; i++) z->f[i] = x;
+    return weight(e, z, false, false);
+}
+
 void fe_onnx_weight_read(const fe_onnx_weight *w, float *out)
 {
     const fe_imp_value *v = w->value;
@@ -469,6 +486,22 @@ static bool emit_match(node_ctx *c, const fe_imp_match *m)
             expr = sup_arena_printf(a, "reshape(%s, %s)", expr, int_list_text(e, o->dims, o->rank));
         break;
     }
+    case FE_IMP_PAT_LAYERNORM:
+    case FE_IMP_PAT_RMSNORM: {
+        const fe_imp_value *xv = fe_imp_v(&e->p, m->ops[0]);
+        int64_t d = xv->dims[xv->rank - 1];
+        const char *w = m->ops[1] >= 0 ? weight(e, fe_imp_v(&e->p, m->ops[1]), false, true)
+                                       : filled(e, m->root, d, 1, "weight");
+        const char *eps = number(e, m->scale);
+        if (m->kind == FE_IMP_PAT_RMSNORM) {
+            expr = sup_arena_printf(a, "rmsnorm(%s, %s, eps=%s)", x, w, eps);
+            break;
+        }
+        const char *b = m->ops[2] >= 0 ? weight(e, fe_imp_v(&e->p, m->ops[2]), false, true)
+                                       : filled(e, m->root, d, 0, "bias");
+        expr = sup_arena_printf(a, "layernorm(%s, %s, %s, eps=%s)", x, w, b, eps);
+        break;
+    }
     case FE_IMP_PAT_NONE: return false;
     }
     assign(c, out, expr, origin(e, m->first, m->root, m->n_nodes));
@@ -594,17 +627,7 @@ static bool op_layernorm(node_ctx *c)
     if (in_idx(c, 2) >= 0) {
         if (!(b = norm_param(c, 2, d))) return false;
     } else { /* the language's layernorm takes a bias: zeros */
-        fe_imp_value *z = sup_arena_alloc(e->p.arena, sizeof *z);
-        *z = (fe_imp_value){.name =
-                                sup_arena_printf(e->p.arena, "%s_bias",
-                                                 fe_imp_v(&e->p, fe_imp_out(&e->p, c->n, 0))->name),
-                            .dtype = FE_ONNX_FLOAT,
-                            .rank = 1,
-                            .dims = {d},
-                            .producer = -1,
-                            .is_const = true};
-        z->f = sup_arena_alloc(e->p.arena, sizeof *z->f * (size_t)d);
-        b = weight(e, z, false, false);
+        b = filled(e, c->n, d, 0, "bias");
     }
     const char *eps = number(e, attr_float(c->node, "epsilon", 1e-5f));
     return emit(c, fe_imp_out(&e->p, c->n, 0),

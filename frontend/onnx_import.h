@@ -49,6 +49,8 @@ typedef enum fe_imp_pattern {
     FE_IMP_PAT_GELU,      /* x/2 * (1 + erf(x/sqrt2)) */
     FE_IMP_PAT_SILU,      /* x * sigmoid(x) */
     FE_IMP_PAT_ATTENTION, /* Reshape/Transpose/MatMul/scale/mask/Softmax/MatMul/Transpose/Reshape */
+    FE_IMP_PAT_LAYERNORM, /* (x - mean) / sqrt(mean((x - mean)^2) + eps) [* w] [+ b] */
+    FE_IMP_PAT_RMSNORM,   /* x / sqrt(mean(x^2) + eps) [* w] */
 } fe_imp_pattern;
 
 typedef struct fe_imp_match {
@@ -61,7 +63,7 @@ typedef struct fe_imp_match {
     bool transpose_w; /* linear: W is [K, N] and must be stored as [N, K] */
     int heads;
     bool causal;
-    double scale; /* attention: 0 when it is the default 1/sqrt(head size) */
+    double scale; /* attention: 0 when it is the default 1/sqrt(head size); norms: eps */
 } fe_imp_match;
 
 typedef struct fe_imp {

@@ -10,6 +10,9 @@
  *   gelu       Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5) in any order
  *              of the operands (PyTorch's exact GELU)
  *   silu       Mul(x, Sigmoid(x))
+ *   layernorm  d = x - ReduceMean(x); d / Sqrt(ReduceMean(d^2) + eps) [* w] [+ b]
+ *              over the last axis (LayerNormalization before opset 17)
+ *   rmsnorm    x * Reciprocal(Sqrt(ReduceMean(x^2) + eps)) [* w], or x / Sqrt(...)
  *   attention  Reshape(Transpose(MatMul(Softmax(mask(scale(MatMul(Q, K)))), V)))
  *              with Q, K, V each Reshape [1, T, H, D/H] + Transpose, the
  *              scale a Div or Mul by a constant, and the mask, if any, a
@@ -18,8 +21,9 @@
  *
  * Needs: types, shapes and constants of every value (onnx_fold.c) and use
  * counts. Guarantees: a match covers only nodes whose intermediate values
- * are used once, by the next node of the pattern, and are not graph
- * outputs, so replacing the nodes by one operation changes nothing else. */
+ * are used only by the pattern's next nodes (once, except layernorm's
+ * x - mean, used twice) and are not graph outputs, so replacing the nodes by
+ * one operation changes nothing else. */
 #include <math.h>
 #include <string.h>
 
@@ -243,6 +247,168 @@ static bool match_silu(fe_imp *p, int n, fe_imp_match *m)
     return false;
 }
 
+/* ---- layernorm, rmsnorm ------------------------------------------------------ */
+
+/* v = ReduceMean(x) over the last axis only, keeping it: sets *x. */
+static bool mean_last(fe_imp *p, int v, int *x)
+{
+    int rm = prod(p, v, "ReduceMean");
+    if (rm < 0 || !single(p, v)) return false;
+    const fe_onnx_node *nd = &p->m->nodes[rm];
+    *x = fe_imp_in(p, rm, 0);
+    if (*x < 0 || p->values[*x].rank < 1 || attr_int(nd, "keepdims", 1) != 1) return false;
+    int64_t axis, rank = p->values[*x].rank;
+    const fe_onnx_attr *a = fe_onnx_attr_find(nd, "axes");
+    int ax = fe_imp_in(p, rm, 1);
+    double c;
+    if (a && a->type == FE_ONNX_ATTR_INTS && a->n == 1)
+        axis = a->ints[0];
+    else if (!a && ax >= 0 && fe_imp_const_scalar(p, fe_imp_v(p, ax), &c))
+        axis = (int64_t)c;
+    else
+        return false;
+    return axis == -1 || axis == rank - 1;
+}
+
+/* s = Sqrt(ReduceMean(sq) + eps) with sq = Pow(y, 2) or Mul(y, y): sets *y,
+ * *eps and *square (the Pow or Mul node), covers the four nodes. */
+static bool rms_of(fe_imp *p, int s, int *y, double *eps, int *square, fe_imp_match *m)
+{
+    int sq = prod(p, s, "Sqrt");
+    if (sq < 0 || !single(p, s)) return false;
+    int a = fe_imp_in(p, sq, 0), add = prod(p, a, "Add");
+    if (add < 0 || !single(p, a)) return false;
+    int side = fe_imp_const_scalar(p, fe_imp_v(p, fe_imp_in(p, add, 1)), eps) ? 0 : 1;
+    if (side == 1 && !fe_imp_const_scalar(p, fe_imp_v(p, fe_imp_in(p, add, 0)), eps)) return false;
+    int v = fe_imp_in(p, add, side), pw;
+    if (!(*eps >= 0) || !mean_last(p, v, &pw) || !single(p, pw)) return false;
+    int pn = prod(p, pw, "Pow"), mn = prod(p, pw, "Mul");
+    if (pn >= 0 && scalar_near(p, fe_imp_in(p, pn, 1), 2.0, 0))
+        *y = fe_imp_in(p, pn, 0), *square = pn;
+    else if (mn >= 0 && fe_imp_in(p, mn, 0) == fe_imp_in(p, mn, 1))
+        *y = fe_imp_in(p, mn, 0), *square = mn;
+    else
+        return false;
+    cover(m, sq), cover(m, add), cover(m, p->values[v].producer), cover(m, *square);
+    return true;
+}
+
+/* Root node n = op(v, c) or op(c, v) with c a float constant of d elements:
+ * sets *c and returns v, else -1. */
+static int affine(fe_imp *p, int n, const char *op, int64_t d, int *c)
+{
+    const fe_onnx_node *nd = &p->m->nodes[n];
+    if (*nd->domain || strcmp(nd->op_type, op) != 0) return -1;
+    for (int side = 0; side < 2; side++) {
+        int v = fe_imp_in(p, n, side), k = fe_imp_in(p, n, 1 - side);
+        if (runtime_float(p, v) && const_float(p, k) && fe_imp_count(&p->values[k]) == d) {
+            *c = k;
+            return v;
+        }
+    }
+    return -1;
+}
+
+static int64_t last_dim(const fe_imp *p, int v)
+{
+    const fe_imp_value *x = &p->values[v];
+    return x->rank >= 1 ? x->dims[x->rank - 1] : -1;
+}
+
+/* Strips an optional `op` by a [d] constant at node *node: *cur becomes its
+ * other operand, *node that operand's producer. */
+static void strip_affine(fe_imp *p, const char *op, int64_t d, int *node, int *cur, int *c,
+                         fe_imp_match *m)
+{
+    int y;
+    *c = -1;
+    if (*node < 0 || (y = affine(p, *node, op, d, c)) < 0 || !single(p, y)) {
+        *c = -1;
+        return;
+    }
+    cover(m, *node);
+    *cur = y;
+    *node = p->values[y].producer;
+}
+
+static bool match_layernorm(fe_imp *p, int n, fe_imp_match *m)
+{
+    int out = fe_imp_out(p, n, 0), cur = out, node = n, w, b, x, x2, sq, square;
+    int64_t d = last_dim(p, out);
+    *m = (fe_imp_match){.kind = FE_IMP_PAT_LAYERNORM, .root = n, .first = n, .n_ops = 3};
+    strip_affine(p, "Add", d, &node, &cur, &b, m);
+    strip_affine(p, "Mul", d, &node, &cur, &w, m);
+    int dv = prod(p, cur, "Div");
+    if (dv < 0 || (cur != out && !single(p, cur))) return false;
+    cover(m, dv);
+    int dd = fe_imp_in(p, dv, 0), sub = prod(p, dd, "Sub"),
+        mean = sub >= 0 ? fe_imp_in(p, sub, 1) : -1;
+    double eps;
+    if (sub < 0 || p->values[dd].is_output) return false;
+    if (!rms_of(p, fe_imp_in(p, dv, 1), &sq, &eps, &square, m) || sq != dd) return false;
+    /* x - mean is used by the Div and the square only */
+    int square_uses = strcmp(p->m->nodes[square].op_type, "Mul") == 0 ? 2 : 1;
+    if (p->values[dd].n_uses != 1 + square_uses || !mean_last(p, mean, &x2)) return false;
+    x = fe_imp_in(p, sub, 0);
+    if (x != x2 || !runtime_float(p, x) || last_dim(p, x) != d) return false;
+    cover(m, sub), cover(m, p->values[mean].producer);
+    m->ops[0] = x, m->ops[1] = w, m->ops[2] = b;
+    m->scale = eps;
+    return true;
+}
+
+/* v = x * Reciprocal(s), Reciprocal(s) * x, x * (1 / s) or x / s with s the
+ * root mean square of x. */
+static bool rms_core(fe_imp *p, int v, int *x, double *eps, fe_imp_match *m)
+{
+    int mul = prod(p, v, "Mul"), dv = prod(p, v, "Div"), y, square;
+    if (dv >= 0) {
+        *x = fe_imp_in(p, dv, 0);
+        if (!rms_of(p, fe_imp_in(p, dv, 1), &y, eps, &square, m) || y != *x) return false;
+        cover(m, dv);
+        return true;
+    }
+    if (mul < 0) return false;
+    for (int side = 0; side < 2; side++) {
+        fe_imp_match t = *m;
+        int r = fe_imp_in(p, mul, 1 - side), rn = prod(p, r, "Reciprocal"), s;
+        *x = fe_imp_in(p, mul, side);
+        if (rn >= 0) {
+            s = fe_imp_in(p, rn, 0);
+        } else if ((rn = prod(p, r, "Div")) >= 0 && scalar_near(p, fe_imp_in(p, rn, 0), 1.0, 0)) {
+            s = fe_imp_in(p, rn, 1);
+        } else {
+            continue;
+        }
+        if (!single(p, r) || !rms_of(p, s, &y, eps, &square, &t) || y != *x) continue;
+        cover(&t, rn), cover(&t, mul);
+        *m = t;
+        return true;
+    }
+    return false;
+}
+
+static bool match_rmsnorm(fe_imp *p, int n, fe_imp_match *m)
+{
+    int out = fe_imp_out(p, n, 0), x;
+    int64_t d = last_dim(p, out);
+    double eps;
+    /* with a weight: Mul(norm, w); without: the norm is the root */
+    for (int with_w = 1; with_w >= 0; with_w--) {
+        int cur = out, node = n, w = -1;
+        *m = (fe_imp_match){.kind = FE_IMP_PAT_RMSNORM, .root = n, .first = n, .n_ops = 2};
+        if (with_w) {
+            strip_affine(p, "Mul", d, &node, &cur, &w, m);
+            if (w < 0) continue;
+        }
+        if (!rms_core(p, cur, &x, &eps, m) || !runtime_float(p, x) || last_dim(p, x) != d) continue;
+        m->ops[0] = x, m->ops[1] = w;
+        m->scale = eps;
+        return true;
+    }
+    return false;
+}
+
 /* ---- attention ------------------------------------------------------------------ */
 
 /* v4 = Transpose(Reshape(x, [1, T, H, d]), perm) with x [1, T, H*d] or [T, H*d]. */
@@ -404,6 +570,11 @@ void fe_imp_match_node(fe_imp *p, int n)
     const char *op = nd->op_type;
     fe_imp_match t;
     if (strcmp(op, "Reshape") == 0 && match_attention(p, n, &t))
+        *m = t;
+    else if ((!strcmp(op, "Add") || !strcmp(op, "Mul") || !strcmp(op, "Div")) &&
+             match_layernorm(p, n, &t))
+        *m = t;
+    else if ((!strcmp(op, "Mul") || !strcmp(op, "Div")) && match_rmsnorm(p, n, &t))
         *m = t;
     else if (strcmp(op, "Mul") == 0 && match_gelu(p, n, &t))
         *m = t;

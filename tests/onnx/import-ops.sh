@@ -15,7 +15,7 @@ check() { # DIR NAME
     "$NPYCMP" "$work/$2.y.npy" "$data/$1/$2.out.npy" --atol 1e-5
 }
 check ext ext-mlp
-for n in gelu-silu shapes attention embedding; do check ops $n; done
+for n in gelu-silu shapes attention embedding norms; do check ops $n; done
 # names the language cannot write are made paths and identifiers
 "$QMC" import "$data/ops/names.onnx" -o "$work/names.qm"
 "$QMC" run "$work/names.qm" --input input_="$data/ops/names.in.input.npy" --output out_0="$work/names.y.npy"
@@ -31,3 +31,5 @@ grep -q 'heads=2, causal=true, scale=0.3)' "$work/attention.qm" || fail "no atte
 grep -q 'r = reshape(x, \[2, 12\])' "$work/shapes.qm" || fail "the shape subgraph is not folded"
 ! grep -q 'Shape\|Concat)' "$work/shapes.qm" || grep -q 'cc = concat' "$work/shapes.qm" || fail "shape nodes left"
 grep -q '= embedding(table, idx)' "$work/embedding.qm" || fail "no embedding"
+[ "$(grep -c '= layernorm(' "$work/norms.qm")" = 2 ] || fail "expected two layernorm"
+[ "$(grep -c '= rmsnorm(' "$work/norms.qm")" = 2 ] || fail "expected two rmsnorm"

@@ -227,6 +227,63 @@ def embedding():
     save_case("embedding", m, {"idx": idx}, table[idx] + pos)
 
 
+def norms():
+    """LayerNorm and RMSNorm written out in primitives (opset 13, as PyTorch
+    exports LayerNorm before opset 17 and RMSNorm always): with and without
+    scale and bias, the square as Pow or Mul, 1/x as Reciprocal or Div."""
+    x = f32(2, 3, 8, seed=25, scale=2.0) + 1
+    w1, b1, w3 = f32(8, seed=26) + 1, f32(8, seed=27), f32(8, seed=28) + 1
+    ax = dict(axes=[-1])
+    nodes = [
+        const("eps1", np.float32(1e-5)), const("eps2", np.float32(1e-3)), const("two", np.float32(2.0)),
+        # layernorm(x, w1, b1): Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add
+        helper.make_node("ReduceMean", ["x"], ["m1"], **ax),
+        helper.make_node("Sub", ["x", "m1"], ["d1"]),
+        helper.make_node("Pow", ["d1", "two"], ["p1"]),
+        helper.make_node("ReduceMean", ["p1"], ["v1"], **ax),
+        helper.make_node("Add", ["v1", "eps1"], ["a1"]),
+        helper.make_node("Sqrt", ["a1"], ["s1"]),
+        helper.make_node("Div", ["d1", "s1"], ["n1"]),
+        helper.make_node("Mul", ["n1", "w1"], ["y1w"]),
+        helper.make_node("Add", ["y1w", "b1"], ["y1"]),
+        # layernorm without scale or bias, the square as Mul, eps first
+        helper.make_node("ReduceMean", ["y1"], ["m2"], **ax),
+        helper.make_node("Sub", ["y1", "m2"], ["d2"]),
+        helper.make_node("Mul", ["d2", "d2"], ["p2"]),
+        helper.make_node("ReduceMean", ["p2"], ["v2"], **ax),
+        helper.make_node("Add", ["eps2", "v2"], ["a2"]),
+        helper.make_node("Sqrt", ["a2"], ["s2"]),
+        helper.make_node("Div", ["d2", "s2"], ["y2"]),
+        # rmsnorm with a scale: x * Reciprocal(Sqrt(mean(x^2) + eps)) * w
+        helper.make_node("Pow", ["y2", "two"], ["p3"]),
+        helper.make_node("ReduceMean", ["p3"], ["v3"], **ax),
+        helper.make_node("Add", ["v3", "eps1"], ["a3"]),
+        helper.make_node("Sqrt", ["a3"], ["s3"]),
+        helper.make_node("Reciprocal", ["s3"], ["r3"]),
+        helper.make_node("Mul", ["y2", "r3"], ["n3"]),
+        helper.make_node("Mul", ["w3", "n3"], ["y3"]),
+        # rmsnorm without a scale: x / Sqrt(mean(x*x) + eps)
+        helper.make_node("Mul", ["y3", "y3"], ["p4"]),
+        helper.make_node("ReduceMean", ["p4"], ["v4"], **ax),
+        helper.make_node("Add", ["v4", "eps2"], ["a4"]),
+        helper.make_node("Sqrt", ["a4"], ["s4"]),
+        helper.make_node("Div", ["y3", "s4"], ["y"]),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [2, 3, 8])], [vi("y", TensorProto.FLOAT, [2, 3, 8])],
+              [init("w1", w1), init("b1", b1), init("w3", w3)], opset=[helper.make_opsetid("", 13)])
+
+    def ln(v, eps):
+        d = v - v.mean(-1, keepdims=True)
+        return d / np.sqrt((d * d).mean(-1, keepdims=True) + eps)
+
+    def rms(v, eps):
+        return v / np.sqrt((v * v).mean(-1, keepdims=True) + eps)
+
+    y1 = ln(x, 1e-5) * w1 + b1
+    y3 = rms(ln(y1, 1e-3), 1e-5) * w3
+    save_case("norms", m, {"x": x}, rms(y3, 1e-3))
+
+
 def names():
     """Names the language cannot write: a keyword input, an output with ':',
     initializers with '::', a keyword segment and a segment starting with a
@@ -355,6 +412,7 @@ if __name__ == "__main__":
     shapes()
     attention()
     embedding()
+    norms()
     names()
     bad_models()
     types_model()
