@@ -526,7 +526,10 @@ static bool read_value_info(reader *r, const Onnx__ValueInfoProto *vp, const cha
 
 static bool infer_attr_type(const Onnx__AttributeProto *a, fe_onnx_attr_type *t)
 {
-    if (a->has_type) return *t = (fe_onnx_attr_type)a->type, true;
+    if (a->has_type) {
+        *t = (fe_onnx_attr_type)a->type;
+        return true;
+    }
     /* IR version 1 had no type: take the one field that is set */
     int n = 0;
     if (a->has_f) *t = FE_ONNX_ATTR_FLOAT, n++;

@@ -321,63 +321,120 @@ static void next_coord(int r, const int64_t *dims, int64_t *co)
 
 typedef enum ew_kind { EW_ARITH, EW_COMPARE, EW_LOGIC } ew_kind;
 
-static bool ew_compute(const char *op, int dtype, const double *fx, const int64_t *ix, int nx,
-                       double *fo, int64_t *io)
-{
-    double a = nx > 0 ? fx[0] : 0, b = nx > 1 ? fx[1] : 0;
-    int64_t ia = nx > 0 ? ix[0] : 0, ib = nx > 1 ? ix[1] : 0;
-    bool fl = fe_imp_is_float(dtype);
 #define OP(name) (strcmp(op, name) == 0)
+
+/* a op b (or op a) on numbers; comparisons and logic give 0 or 1 */
+static bool ew_float(const char *op, double a, double b, double *r)
+{
     if (OP("Add"))
-        return fl ? (*fo = a + b, true) : (*io = (int64_t)((uint64_t)ia + (uint64_t)ib), true);
-    if (OP("Sub"))
-        return fl ? (*fo = a - b, true) : (*io = (int64_t)((uint64_t)ia - (uint64_t)ib), true);
-    if (OP("Mul"))
-        return fl ? (*fo = a * b, true) : (*io = (int64_t)((uint64_t)ia * (uint64_t)ib), true);
-    if (OP("Div")) {
-        if (fl) return *fo = a / b, true;
-        if (ib == 0 || (ia == INT64_MIN && ib == -1)) return false;
-        return *io = ia / ib, true;
-    }
-    if (OP("Mod")) {
-        if (fl || ib == 0 || (ia == INT64_MIN && ib == -1)) return false;
-        int64_t r = ia % ib; /* fmod=0: the sign of the divisor */
-        if (r != 0 && (r < 0) != (ib < 0)) r += ib;
-        return *io = r, true;
-    }
-    if (OP("Pow")) return fl ? (*fo = pow(a, b), true) : false;
-    if (OP("Max")) return fl ? (*fo = a > b ? a : b, true) : (*io = ia > ib ? ia : ib, true);
-    if (OP("Min")) return fl ? (*fo = a < b ? a : b, true) : (*io = ia < ib ? ia : ib, true);
-    if (OP("Equal")) return *io = fl ? a == b : ia == ib, true;
-    if (OP("Less")) return *io = fl ? a < b : ia < ib, true;
-    if (OP("Greater")) return *io = fl ? a > b : ia > ib, true;
-    if (OP("LessOrEqual")) return *io = fl ? a <= b : ia <= ib, true;
-    if (OP("GreaterOrEqual")) return *io = fl ? a >= b : ia >= ib, true;
-    if (OP("And")) return *io = ia && ib, true;
-    if (OP("Or")) return *io = ia || ib, true;
-    if (OP("Xor")) return *io = (ia != 0) != (ib != 0), true;
-    if (OP("Not")) return *io = !ia, true;
-    if (OP("Neg")) return fl ? (*fo = -a, true) : (*io = (int64_t)(0 - (uint64_t)ia), true);
-    if (OP("Abs"))
-        return fl ? (*fo = fabs(a), true) : (*io = ia < 0 ? (int64_t)(0 - (uint64_t)ia) : ia, true);
-    if (OP("Sign")) return fl ? (*fo = (a > 0) - (a < 0), true) : (*io = (ia > 0) - (ia < 0), true);
-    if (!fl) return false;
-    if (OP("Sqrt")) return *fo = sqrt(a), true;
-    if (OP("Exp")) return *fo = exp(a), true;
-    if (OP("Log")) return *fo = log(a), true;
-    if (OP("Reciprocal")) return *fo = 1 / a, true;
-    if (OP("Floor")) return *fo = floor(a), true;
-    if (OP("Ceil")) return *fo = ceil(a), true;
-    if (OP("Round")) return *fo = nearbyint(a), true;
-    if (OP("Erf")) return *fo = erf(a), true;
-    if (OP("Relu")) return *fo = a > 0 ? a : 0, true;
-    if (OP("Sigmoid")) return *fo = 1 / (1 + exp(-a)), true;
-    if (OP("Tanh")) return *fo = tanh(a), true;
-    if (OP("Sin")) return *fo = sin(a), true;
-    if (OP("Cos")) return *fo = cos(a), true;
-#undef OP
-    return false;
+        *r = a + b;
+    else if (OP("Sub"))
+        *r = a - b;
+    else if (OP("Mul"))
+        *r = a * b;
+    else if (OP("Div"))
+        *r = a / b;
+    else if (OP("Pow"))
+        *r = pow(a, b);
+    else if (OP("Max"))
+        *r = a > b ? a : b;
+    else if (OP("Min"))
+        *r = a < b ? a : b;
+    else if (OP("Equal"))
+        *r = a == b;
+    else if (OP("Less"))
+        *r = a < b;
+    else if (OP("Greater"))
+        *r = a > b;
+    else if (OP("LessOrEqual"))
+        *r = a <= b;
+    else if (OP("GreaterOrEqual"))
+        *r = a >= b;
+    else if (OP("Neg"))
+        *r = -a;
+    else if (OP("Abs"))
+        *r = fabs(a);
+    else if (OP("Sign"))
+        *r = (a > 0) - (a < 0);
+    else if (OP("Sqrt"))
+        *r = sqrt(a);
+    else if (OP("Exp"))
+        *r = exp(a);
+    else if (OP("Log"))
+        *r = log(a);
+    else if (OP("Reciprocal"))
+        *r = 1 / a;
+    else if (OP("Floor"))
+        *r = floor(a);
+    else if (OP("Ceil"))
+        *r = ceil(a);
+    else if (OP("Round"))
+        *r = nearbyint(a);
+    else if (OP("Erf"))
+        *r = erf(a);
+    else if (OP("Relu"))
+        *r = a > 0 ? a : 0;
+    else if (OP("Sigmoid"))
+        *r = 1 / (1 + exp(-a));
+    else if (OP("Tanh"))
+        *r = tanh(a);
+    else if (OP("Sin"))
+        *r = sin(a);
+    else if (OP("Cos"))
+        *r = cos(a);
+    else
+        return false;
+    return true;
 }
+
+/* The same on integers and booleans (wrapping like two's complement). */
+static bool ew_int(const char *op, int64_t a, int64_t b, int64_t *r)
+{
+    uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+    if (OP("Add"))
+        *r = (int64_t)(ua + ub);
+    else if (OP("Sub"))
+        *r = (int64_t)(ua - ub);
+    else if (OP("Mul"))
+        *r = (int64_t)(ua * ub);
+    else if (OP("Div") || OP("Mod")) {
+        if (b == 0 || (a == INT64_MIN && b == -1)) return false;
+        int64_t m = a % b; /* Mod with fmod=0 takes the divisor's sign */
+        if (m != 0 && (m < 0) != (b < 0)) m += b;
+        *r = OP("Div") ? a / b : m;
+    } else if (OP("Max"))
+        *r = a > b ? a : b;
+    else if (OP("Min"))
+        *r = a < b ? a : b;
+    else if (OP("Equal"))
+        *r = a == b;
+    else if (OP("Less"))
+        *r = a < b;
+    else if (OP("Greater"))
+        *r = a > b;
+    else if (OP("LessOrEqual"))
+        *r = a <= b;
+    else if (OP("GreaterOrEqual"))
+        *r = a >= b;
+    else if (OP("And"))
+        *r = a && b;
+    else if (OP("Or"))
+        *r = a || b;
+    else if (OP("Xor"))
+        *r = (a != 0) != (b != 0);
+    else if (OP("Not"))
+        *r = !a;
+    else if (OP("Neg"))
+        *r = (int64_t)(0 - ua);
+    else if (OP("Abs"))
+        *r = a < 0 ? (int64_t)(0 - ua) : a;
+    else if (OP("Sign"))
+        *r = (a > 0) - (a < 0);
+    else
+        return false;
+    return true;
+}
+#undef OP
 
 static const char *const unary_ops[] = {
     "Neg", "Abs", "Sign", "Sqrt", "Exp", "Log", "Reciprocal", "Floor", "Ceil", "Round", "Erf",
@@ -445,31 +502,27 @@ static void op_elementwise(ctx *c)
         if (!materialize(c->p, xs[k])) return;
     fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
+    bool fl = fe_imp_is_float(xs[0]->dtype);
     int64_t co[FE_IMP_MAX_RANK] = {0}, total = fe_imp_count(&tmp);
     for (int64_t j = 0; j < total; j++, next_coord(rank, dims, co)) {
-        double fx[2], fo = 0, acc = 0;
-        int64_t ix[2], io = 0, iacc = 0;
-        for (int k = 0; k < nx; k++) {
+        double f = 0, fv;
+        int64_t i = 0, iv;
+        for (int k = 0; k < nx; k++) { /* variadic Max and Min fold pairwise */
             int64_t idx = bcast_index(xs[k], rank, co);
-            double fv = xs[k]->f ? xs[k]->f[idx] : (double)xs[k]->i[idx];
-            int64_t iv = xs[k]->i ? xs[k]->i[idx] : to_int(fv);
-            if (k == 0) {
-                acc = fv, iacc = iv;
+            fv = xs[k]->f ? xs[k]->f[idx] : (double)xs[k]->i[idx];
+            iv = xs[k]->i ? xs[k]->i[idx] : to_int(fv);
+            if (k == 0 && nx > 1) {
+                f = fv, i = iv;
                 continue;
             }
-            fx[0] = acc, fx[1] = fv, ix[0] = iacc, ix[1] = iv; /* variadic Max/Min fold pairwise */
-            if (!ew_compute(op, xs[0]->dtype, fx, ix, 2, &acc, &iacc)) return;
-        }
-        if (nx == 1) {
-            fx[0] = acc, ix[0] = iacc;
-            if (!ew_compute(op, xs[0]->dtype, fx, ix, 1, &fo, &io)) return;
-        } else {
-            fo = acc, io = iacc;
+            bool ok =
+                fl ? ew_float(op, nx == 1 ? fv : f, fv, &f) : ew_int(op, nx == 1 ? iv : i, iv, &i);
+            if (!ok) return;
         }
         if (tmp.f)
-            tmp.f[j] = round_to(dtype, fo);
+            tmp.f[j] = round_to(dtype, f);
         else
-            tmp.i[j] = wrap_int(dtype, io);
+            tmp.i[j] = wrap_int(dtype, fl ? to_int(f) : i);
     }
     *c->out = tmp;
 }

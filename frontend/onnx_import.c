@@ -319,6 +319,13 @@ typedef struct node_ctx {
     const char *why; /* set when the node cannot be translated for a specific reason */
 } node_ctx;
 
+/* The node cannot be translated, for this reason. */
+static const char *no_text(node_ctx *c, const char *why)
+{
+    c->why = why;
+    return NULL;
+}
+
 static bool no(node_ctx *c, const char *why)
 {
     c->why = why;
@@ -335,13 +342,13 @@ static fe_imp_value *val(node_ctx *c, int k)
  * weight. NULL (with a reason) otherwise. */
 static const char *tensor(node_ctx *c, int vi)
 {
-    if (vi < 0) return no(c, "an input is missing"), NULL;
+    if (vi < 0) return no_text(c, "an input is missing");
     fe_imp_value *v = fe_imp_v(&c->e->p, vi);
-    if (!v->is_const) return v->text ? v->text : (no(c, NULL), NULL);
+    if (!v->is_const) return v->text ? v->text : no_text(c, NULL);
     if (!fe_imp_is_float(v->dtype))
-        return no(c, "an integer constant is used as a tensor at run time"), NULL;
-    if (v->rank < 0) return no(c, "a constant has more dimensions than qmc's 8"), NULL;
-    if (fe_imp_count(v) == 0) return no(c, "a constant is empty"), NULL;
+        return no_text(c, "an integer constant is used as a tensor at run time");
+    if (v->rank < 0) return no_text(c, "a constant has more dimensions than qmc's 8");
+    if (fe_imp_count(v) == 0) return no_text(c, "a constant is empty");
     return weight(c->e, v, false, false);
 }
 
@@ -605,7 +612,7 @@ static const char *norm_param(node_ctx *c, int k, int64_t d)
     if (v->is_const && fe_imp_is_float(v->dtype) && fe_imp_count(v) == d)
         return weight(c->e, v, false, true);
     if (!v->is_const && is_f32(v) && v->rank == 1 && v->dims[0] == d) return v->text;
-    return no(c, "the scale and bias must have the size of the last axis"), NULL;
+    return no_text(c, "the scale and bias must have the size of the last axis");
 }
 
 static bool op_layernorm(node_ctx *c)
@@ -1306,7 +1313,10 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
     char *hdr = NULL;
     size_t hlen = 0, offset = 0, max_bytes = 0;
     FILE *h = open_memstream(&hdr, &hlen);
-    if (!h) return snprintf(errbuf, err_size, "out of memory"), false;
+    if (!h) {
+        snprintf(errbuf, err_size, "out of memory");
+        return false;
+    }
     fprintf(h, "{\"__metadata__\":{\"format\":\"pt\",\"generator\":\"qmc import\",\"source\":");
     json_string(h, source ? source : "");
     fputc('}', h);

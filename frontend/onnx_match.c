@@ -212,7 +212,8 @@ static bool match_gelu(fe_imp *p, int n, fe_imp_match *m)
         /* (x * (1 + erf)) * 0.5 */
         if (scalar_near(p, a, 0.5, 1e-7) && mul_x_erf(p, b, &x, &t) && runtime_float(p, x)) {
             t.ops[0] = x;
-            return *m = t, true;
+            *m = t;
+            return true;
         }
         /* (x * 0.5) * (1 + erf) */
         int h = prod(p, a, "Mul"), ex;
@@ -224,7 +225,8 @@ static bool match_gelu(fe_imp *p, int n, fe_imp_match *m)
                 ex == x && runtime_float(p, x)) {
                 cover(&u, h);
                 u.ops[0] = x;
-                return *m = u, true;
+                *m = u;
+                return true;
             }
         }
     }

@@ -100,7 +100,10 @@ static bool parse_args(int argc, char **argv, import_args *a)
     cli c = {argc, argv, 1, "import", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
-        if (cli_flag(&c, "--help")) return usage(stdout), exit(0), false;
+        if (cli_flag(&c, "--help")) {
+            usage(stdout);
+            exit(0);
+        }
         if (cli_flag(&c, "--drop-batch")) {
             a->drop_batch = true;
             continue;
@@ -113,11 +116,14 @@ static bool parse_args(int argc, char **argv, import_args *a)
         if (cli_value(&c, "--shape", &v)) {
             const char *eq = strchr(v, '=');
             fe_onnx_shape *s = &a->shapes[a->n_shapes];
-            if (a->n_shapes == 64) return sup_error_plain("too many --shape options"), false;
-            if (!eq || eq == v || !parse_dims(eq + 1, s))
-                return sup_error_plain("--shape '%s': expected NAME=DIMS such as input_ids=1x128",
-                                       v),
-                       false;
+            if (a->n_shapes == 64) {
+                sup_error_plain("too many --shape options");
+                return false;
+            }
+            if (!eq || eq == v || !parse_dims(eq + 1, s)) {
+                sup_error_plain("--shape '%s': expected NAME=DIMS such as input_ids=1x128", v);
+                return false;
+            }
             char *name = malloc((size_t)(eq - v) + 1);
             memcpy(name, v, (size_t)(eq - v));
             name[eq - v] = 0;
