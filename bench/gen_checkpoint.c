@@ -322,8 +322,7 @@ static void layout_shards(plan *p)
             bputs(&h, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", t->offset, s->data_bytes);
         }
         bputs(&h, "}");
-        while (h.len % 8)
-            bputs(&h, " ");
+        while (h.len % 8) bputs(&h, " ");
         s->header = h.s;
         s->header_len = h.len;
     }
@@ -334,8 +333,7 @@ static void layout_shards(plan *p)
 static char *index_json(const plan *p)
 {
     int *all = xmalloc(sizeof(int) * (size_t)p->nt);
-    for (int i = 0; i < p->nt; i++)
-        all[i] = i;
+    for (int i = 0; i < p->nt; i++) all[i] = i;
     sort_plan = p;
     qsort(all, (size_t)p->nt, sizeof(int), by_name);
     buf b = {0};
@@ -527,8 +525,7 @@ static void write_shard(const plan *p, const shard *s, const char *dir, float *f
     FILE *f = fopen(path, "wb");
     if (!f) fail(1, "%s: %s", path, strerror(errno));
     unsigned char le[8];
-    for (int i = 0; i < 8; i++)
-        le[i] = (unsigned char)(s->header_len >> (8 * i));
+    for (int i = 0; i < 8; i++) le[i] = (unsigned char)(s->header_len >> (8 * i));
     write_or_die(f, le, 8, path);
     write_or_die(f, s->header, s->header_len, path);
     int dt = p->c.dtype;
@@ -647,15 +644,11 @@ static void describe(const plan *p, const char *dir)
            c->layout == LAYOUT_LLAMA ? (c->tied ? ", tied" : ", untied") : "", p->params,
            p->params / 1e6, dtype_name[c->dtype]);
     uint64_t total = 0;
-    for (int k = 0; k < p->ns; k++)
-        total += 8 + p->s[k].header_len + p->s[k].data_bytes;
+    for (int k = 0; k < p->ns; k++) total += 8 + p->s[k].header_len + p->s[k].data_bytes;
     printf(", %.3f GB in %d file%s\n", total / 1e9, p->ns, p->ns == 1 ? "" : "s");
 }
 
-static uint64_t file_bytes(const shard *s)
-{
-    return 8 + s->header_len + s->data_bytes;
-}
+static uint64_t file_bytes(const shard *s) { return 8 + s->header_len + s->data_bytes; }
 
 /* An earlier run left this very checkpoint (its stamp is written last). */
 static int up_to_date(const plan *p, const char *dir, const char *stamp)
@@ -674,8 +667,7 @@ static int up_to_date(const plan *p, const char *dir, const char *stamp)
 static uint64_t check_space(const plan *p, const char *dir)
 {
     uint64_t need = 0;
-    for (int k = 0; k < p->ns; k++)
-        need += file_bytes(&p->s[k]);
+    for (int k = 0; k < p->ns; k++) need += file_bytes(&p->s[k]);
     struct statvfs vfs;
     if (statvfs(dir, &vfs) != 0) fail(1, "%s: %s", dir, strerror(errno));
     uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize + remove_old(dir, 0);
@@ -714,8 +706,7 @@ static void generate(plan *p, const char *dir, int dry_run)
     float *fb = xmalloc(sizeof(float) * CHUNK);
     uint16_t *hb = xmalloc(sizeof(uint16_t) * CHUNK);
     progress pr = {0, p->tensor_bytes, now_s(), 0, isatty(2)};
-    for (int k = 0; k < p->ns; k++)
-        write_shard(p, &p->s[k], dir, fb, hb, &pr);
+    for (int k = 0; k < p->ns; k++) write_shard(p, &p->s[k], dir, fb, hb, &pr);
     show(&pr, 1);
     if (pr.tty) fprintf(stderr, "\n");
     write_side_files(p, dir);
@@ -735,8 +726,7 @@ static void write_tokens(const char *path, int64_t samples, int64_t seq, int64_t
         snprintf(hdr, sizeof hdr,
                  "{'descr': '<i4', 'fortran_order': False, 'shape': (%" PRId64 ", %" PRId64 "), }",
                  samples, seq);
-    while ((10 + len + 1) % 64)
-        hdr[len++] = ' ';
+    while ((10 + len + 1) % 64) hdr[len++] = ' ';
     hdr[len++] = '\n';
     FILE *f = fopen(path, "wb");
     if (!f) fail(1, "%s: %s", path, strerror(errno));
