@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "qmc_version.h" /* generated at build time: QMC_GIT_COMMIT, QMC_LLVM_VERSION */
 
 typedef struct command {
     const char *name;
@@ -27,7 +28,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: qmc <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n`qmc <command> --help` describes a command's options.\n");
+    fprintf(f, "\n`qmc <command> --help` describes a command's options; `qmc --version` prints\n"
+               "the version, the LLVM version and the git commit.\n");
 }
 
 int main(int argc, char **argv)
@@ -42,7 +44,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("qmc %s\n", QMC_VERSION);
+        printf("qmc %s\nLLVM %s\ncommit %s\n", QMC_VERSION, QMC_LLVM_VERSION, QMC_GIT_COMMIT);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define QMC_VERSION "0.1.0"
+#define QMC_VERSION "0.2.0"
 
 /* Internal invariant check: prints where it failed and aborts. Never used
  * for user errors. */
