@@ -2,12 +2,17 @@
  * with the runtime inside.
  *
  * The runtime is prebuilt for each target (libqmc_rt.a, and libqmc_main.a
- * with the executable's main) in QMC_RUNTIME_DIR/<arch>-linux-gnu: by
- * default the build tree's runtime directory, or lib/qmc next to the qmc
- * executable when installed. Host executables are linked with clang-19,
- * aarch64 ones statically with aarch64-linux-gnu-gcc (so qemu-aarch64 runs
- * them without a sysroot). Every artefact is produced under a temporary
- * name and renamed into place, so a failed link leaves nothing behind. */
+ * with the executable's main) in DIR/<arch>-linux-gnu, DIR the first of
+ *   $QMC_RUNTIME_DIR   when set: an explicit choice
+ *   PREFIX/lib/qmc     installed: the layout of `cmake --install` and the .deb
+ *   PREFIX/runtime     the build tree (its qmc is build/compiler/qmc)
+ * that holds the target's libqmc_rt.a, PREFIX being the folder above the
+ * running qmc's (/proc/self/exe): an installed prefix or a build tree can
+ * be moved, and an installed qmc never reads a build tree. Host
+ * executables are linked with clang-19, aarch64 ones statically with
+ * aarch64-linux-gnu-gcc (so qemu-aarch64 runs them without a sysroot).
+ * Every artefact is produced under a temporary name and renamed into
+ * place, so a failed link leaves nothing behind. */
 #include <errno.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -19,10 +24,6 @@
 #include "codegen.h"
 
 extern char **environ;
-
-#ifndef QMC_RUNTIME_LIB_DIR
-#define QMC_RUNTIME_LIB_DIR ""
-#endif
 
 static const char *arch_dir(const cg_target *t)
 {
@@ -38,23 +39,35 @@ static bool exists(const char *path)
 /* The directory holding libqmc_rt.a for the target, or NULL (reported). */
 static const char *runtime_dir(sup_arena *arena, const cg_target *t)
 {
-    const char *candidates[3] = {getenv("QMC_RUNTIME_DIR"), QMC_RUNTIME_LIB_DIR, NULL};
+    const char *candidates[3] = {getenv("QMC_RUNTIME_DIR"), NULL, NULL};
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    const char *why = n > 0 ? "" : strerror(errno);
     if (n > 0) {
         self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash) *slash = 0;
-        candidates[2] = sup_arena_printf(arena, "%s/../lib/qmc", self);
+        for (int up = 0; up < 2; up++) { /* PREFIX/bin/qmc -> PREFIX */
+            char *slash = strrchr(self, '/');
+            if (slash) *slash = 0;
+        }
+        candidates[1] = sup_arena_printf(arena, "%s/lib/qmc", self);
+        candidates[2] = sup_arena_printf(arena, "%s/runtime", self);
     }
+    const char *tried = "";
     for (int i = 0; i < 3; i++) {
         if (!candidates[i] || !*candidates[i]) continue;
         const char *dir = sup_arena_printf(arena, "%s/%s", candidates[i], arch_dir(t));
         if (exists(sup_arena_printf(arena, "%s/libqmc_rt.a", dir))) return dir;
+        tried = sup_arena_printf(arena, "%s, %s", tried, dir);
     }
-    sup_error_plain(
-        "cannot find the qmc runtime for %s (libqmc_rt.a in $QMC_RUNTIME_DIR/%s or the build tree)",
-        t->triple, arch_dir(t));
+    if (*why)
+        sup_error_plain(
+            "cannot find the qmc runtime for %s: qmc cannot read /proc/self/exe to look "
+            "beside itself (%s); set $QMC_RUNTIME_DIR to the folder holding %s/",
+            t->triple, why, arch_dir(t));
+    else
+        sup_error_plain("cannot find the qmc runtime for %s: no libqmc_rt.a in %s (set "
+                        "$QMC_RUNTIME_DIR to the folder holding %s/)",
+                        t->triple, tried + 2, arch_dir(t));
     return NULL;
 }
 
