@@ -7,14 +7,16 @@
  * which writes an executable (default), an object file and header, a static
  * or shared library with the runtime inside, or LLVM IR, bitcode or assembly
  * (codegen/output.c). Every artefact is written atomically: a failed compile
- * leaves nothing. */
+ * leaves nothing. --depfile FILE then writes a Make rule naming the files
+ * the artefact was made from (the model, its weights, the calibration
+ * data), for build systems (CMake's qmc_add_model, make's -include). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "driver.h"
 
 typedef struct compile_args {
-    const char *model, *emit;
+    const char *model, *emit, *depfile;
     pass_options po;
 } compile_args;
 
@@ -29,7 +31,7 @@ static void usage(FILE *f)
         "                   [--precision SPEC|auto] [--calib NAME=FILE.npy ...] [--budget-bits B | "
         "--max-error E]\n"
         "                   [--report FILE.json] [-v] [--weights FILE] [--weights-file FILE]\n"
-        "                   [--print-target] [--dump-ir] [--dump-after PASS]\n\n"
+        "                   [--print-target] [--dump-ir] [--dump-after PASS] [--depfile FILE]\n\n"
         "  -o OUT              the output (exe: OUT; obj: OUT.o and OUT.h; lib: OUT.a and OUT.h;\n"
         "                      shared: OUT.so and OUT.h; llvm/bc/asm: OUT). Default: the model's "
         "name\n"
@@ -49,6 +51,9 @@ static void usage(FILE *f)
         "  --weights FILE      use this safetensors file instead of the model's `weights`\n"
         "  --weights-file FILE keep the weights in FILE (mapped and checked at load) instead of\n"
         "                      inside the code\n"
+        "  --depfile FILE      also write a Make rule: the outputs depend on the model, its "
+        "weights\n"
+        "                      and the --calib files\n"
         "  --print-target      print the resolved triple, CPU and features\n"
         "  --dump-ir           print the IR after the last pass\n"
         "  --dump-after PASS   print the IR after PASS (build, shape, calibrate, precision, "
@@ -68,6 +73,7 @@ static bool parse_args(int argc, char **argv, compile_args *a)
                                         "--print-target",
                                         "--dump-ir",
                                         "--dump-after",
+                                        "--depfile",
                                         "--help",
                                         "-O0",
                                         "-O1",
@@ -95,7 +101,8 @@ static bool parse_args(int argc, char **argv, compile_args *a)
             cli_precision_flag(&c, &a->po.prec) ||
             cli_value(&c, "--weights", &a->po.weights_override) ||
             cli_value(&c, "--weights-file", &a->po.cg.weights_file) ||
-            cli_value(&c, "--dump-after", &a->po.dump_after))
+            cli_value(&c, "--dump-after", &a->po.dump_after) ||
+            cli_value(&c, "--depfile", &a->depfile))
             continue;
         if (cli_flag(&c, "--print-target")) {
             a->po.cg.print_target = true;
@@ -146,12 +153,65 @@ static bool parse_args(int argc, char **argv, compile_args *a)
     return cli_precision_check(&a->po.prec);
 }
 
+/* Appends path to the rule, escaped for Make: "\ " for a space, "$$" for a
+ * dollar, "\#" for a hash. */
+static const char *make_path(sup_arena *arena, const char *rule, const char *path)
+{
+    size_t n = strlen(rule), len = n + 1;
+    for (const char *p = path; *p; p++) len += 2;
+    char *out = sup_arena_alloc(arena, len + 1), *o = out + n;
+    memcpy(out, rule, n);
+    *o++ = ' ';
+    for (const char *p = path; *p; p++) {
+        if (*p == ' ' || *p == '#') *o++ = '\\';
+        if (*p == '$') *o++ = '$';
+        *o++ = *p;
+    }
+    *o = 0;
+    return out;
+}
+
+/* OUT without the extension ext if it has it (as codegen/output.c names files). */
+static const char *strip(sup_arena *arena, const char *path, const char *ext)
+{
+    size_t n = strlen(path), e = strlen(ext);
+    return n > e && !strcmp(path + n - e, ext) ? sup_arena_strndup(arena, path, n - e) : path;
+}
+
+/* The --depfile rule: what was written, then what it was made from. */
+static bool write_depfile(sup_arena *arena, const compile_args *a, const ir_graph *g)
+{
+    const char *out = a->po.cg.output, *rule = "";
+    cg_emit_kind k = a->po.cg.emit;
+    if (k == CG_EMIT_OBJ) {
+        const char *base = strip(arena, out, ".o");
+        rule = make_path(arena, make_path(arena, rule, sup_arena_printf(arena, "%s.o", base)),
+                         sup_arena_printf(arena, "%s.h", base));
+    } else {
+        rule = make_path(arena, rule, out);
+        if (k == CG_EMIT_LIB || k == CG_EMIT_SHARED)
+            rule = make_path(
+                arena, rule,
+                sup_arena_printf(arena, "%s.h", strip(arena, strip(arena, out, ".a"), ".so")));
+    }
+    rule = sup_arena_printf(arena, "%s:", rule + 1);
+    rule = make_path(arena, rule, a->model);
+    if (g->weights) rule = make_path(arena, rule, g->weights->path);
+    for (int i = 0; i < a->po.prec.n_calib; i++) {
+        const char *eq = strchr(a->po.prec.calib[i], '=');
+        rule = make_path(arena, rule, eq ? eq + 1 : a->po.prec.calib[i]);
+    }
+    rule = sup_arena_printf(arena, "%s\n", rule);
+    return cg_write_file(a->depfile, rule, strlen(rule));
+}
+
 int cli_compile(int argc, char **argv)
 {
     compile_args a = {0};
     if (!parse_args(argc, argv, &a)) return 1;
     sup_arena arena = {0};
-    int status = pass_pipeline(&arena, a.model, &a.po, PASS_UNTIL_EMIT) ? 0 : 1;
+    const ir_graph *g = pass_pipeline(&arena, a.model, &a.po, PASS_UNTIL_EMIT);
+    int status = g && (!a.depfile || write_depfile(&arena, &a, g)) ? 0 : 1;
     sup_arena_free(&arena);
     return status;
 }
