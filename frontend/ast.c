@@ -27,15 +27,34 @@ void fe_list_push(sup_arena *arena, fe_list *list, fe_node *node)
 const char *fe_kind_name(fe_kind kind)
 {
     static const char *const names[] = {
-        [FE_INT] = "int",        [FE_FLOAT] = "float",     [FE_BOOL] = "bool",
-        [FE_STRING] = "string",  [FE_PATH] = "path",       [FE_CALL] = "call",
-        [FE_KWARG] = "kwarg",    [FE_BINARY] = "binary",   [FE_NEG] = "neg",
-        [FE_LIST] = "list",      [FE_ANNOT] = "annot",     [FE_SEG] = "seg",
-        [FE_PART_NAME] = "name", [FE_PART_INT] = "index",  [FE_PART_EXPR] = "interp",
-        [FE_TYPE] = "type",      [FE_WEIGHTS] = "weights", [FE_INPUT] = "input",
-        [FE_OUTPUT] = "output",  [FE_CONST] = "const",     [FE_ASSIGN] = "assign",
-        [FE_FOR] = "for",        [FE_RETURN] = "return",   [FE_ANNOT_NAME] = "annotation",
-        [FE_DEF] = "def",        [FE_PARAM] = "param",     [FE_MODEL] = "model",
+        [FE_INT] = "int",
+        [FE_FLOAT] = "float",
+        [FE_BOOL] = "bool",
+        [FE_STRING] = "string",
+        [FE_PATH] = "path",
+        [FE_CALL] = "call",
+        [FE_KWARG] = "kwarg",
+        [FE_BINARY] = "binary",
+        [FE_NEG] = "neg",
+        [FE_LIST] = "list",
+        [FE_ANNOT] = "annot",
+        [FE_SEG] = "seg",
+        [FE_PART_NAME] = "name",
+        [FE_PART_INT] = "index",
+        [FE_PART_EXPR] = "interp",
+        [FE_TYPE] = "type",
+        [FE_WEIGHTS] = "weights",
+        [FE_INPUT] = "input",
+        [FE_OUTPUT] = "output",
+        [FE_CONST] = "const",
+        [FE_ASSIGN] = "assign",
+        [FE_FOR] = "for",
+        [FE_RETURN] = "return",
+        [FE_SEQUENCE] = "sequence",
+        [FE_ANNOT_NAME] = "annotation",
+        [FE_DEF] = "def",
+        [FE_PARAM] = "param",
+        [FE_MODEL] = "model",
         [FE_FILE] = "file",
     };
     return (unsigned)kind < sizeof names / sizeof names[0] && names[kind] ? names[kind] : "?";
@@ -135,6 +154,7 @@ void fe_ast_dump(FILE *out, const fe_node *n, int indent)
     case FE_CONST:
     case FE_ASSIGN: fprintf(out, " %s = ", n->name), expr_text(out, n->lhs); break;
     case FE_RETURN: fputc(' ', out), expr_text(out, n->lhs); break;
+    case FE_SEQUENCE: fprintf(out, " %s <= ", n->name), expr_text(out, n->lhs); break;
     case FE_FOR:
         fprintf(out, " %s in ", n->name), expr_text(out, n->lhs), fputs(" .. ", out);
         expr_text(out, n->rhs);

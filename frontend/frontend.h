@@ -116,6 +116,7 @@ typedef enum fe_kind {
     FE_ASSIGN,     /* name = lhs */
     FE_FOR,        /* for name in lhs .. rhs { body } */
     FE_RETURN,     /* return lhs */
+    FE_SEQUENCE,   /* sequence name <= lhs */
     FE_ANNOT_NAME, /* @name on a declaration */
     /* top level */
     FE_DEF,   /* def name(list of FE_PARAM) { body } */

@@ -61,12 +61,14 @@ static bool err(em *e, const char *fmt, ...)
 /* ---- names ------------------------------------------------------------------ */
 
 static const char *const reserved[] = {
-    "model",     "weights", "input",     "output", "const",  "def",       "for",       "in",
-    "return",    "true",    "false",     "linear", "matmul", "add",       "sub",       "mul",
-    "div",       "relu",    "gelu",      "silu",   "tanh",   "softmax",   "layernorm", "rmsnorm",
-    "embedding", "reshape", "transpose", "slice",  "concat", "attention", "sqrt",      NULL};
-static const char *const keywords[] = {"model", "weights", "input",  "output", "const", "def",
-                                       "for",   "in",      "return", "true",   "false", NULL};
+    "model",   "weights",   "input",   "output",    "const",     "def",       "for",
+    "in",      "return",    "true",    "false",     "linear",    "matmul",    "add",
+    "sub",     "mul",       "div",     "relu",      "gelu",      "silu",      "tanh",
+    "softmax", "layernorm", "rmsnorm", "embedding", "reshape",   "transpose", "slice",
+    "concat",  "attention", "sqrt",    "rope",      "positions", "sequence",  NULL};
+static const char *const keywords[] = {"model", "weights",  "input", "output", "const",
+                                       "def",   "for",      "in",    "return", "true",
+                                       "false", "sequence", NULL};
 
 static bool in_set(const char *s, const char *const *list)
 {

@@ -12,6 +12,9 @@
  *     logits = ...
  *   }
  *
+ * A model that generates text declares the tokens of one call with
+ *   sequence T <= 256            (T is 1..256 at run time; a KV cache keeps the rest)
+ *
  * Statements need no separator (an optional ';' is allowed): every statement
  * starts with a keyword or `name =`. The parser only builds the tree; names,
  * shapes and weights are resolved when the graph is built. */
@@ -82,6 +85,8 @@ static fe_node *binary(fe_lex_state *st, char op, fe_node *l, fe_node *r, FE_YYL
 %token MODEL "'model'" WEIGHTS "'weights'" INPUT "'input'" OUTPUT "'output'"
 %token CONST "'const'" DEF "'def'" FOR "'for'" IN "'in'" RETURN "'return'"
 %token TRUE "'true'" FALSE "'false'"
+%token SEQUENCE "'sequence'"
+%token LE "'<='"
 %token DOTDOT "'..'"
 %token GLUE_LBRACE "'{' directly after a name"
 
@@ -156,6 +161,8 @@ stmt:
   | FOR IDENT IN expr DOTDOT expr '{' stmts '}'
                         { $$ = NODE(FE_FOR, @2); $$->name = $2; $$->lhs = $4; $$->rhs = $6; $$->body = $8->body; }
   | RETURN expr         { $$ = NODE(FE_RETURN, @1); $$->lhs = $2; }
+  | SEQUENCE IDENT LE expr
+                        { $$ = NODE(FE_SEQUENCE, @2); $$->name = $2; $$->lhs = $4; }
   | ';'                 { $$ = NULL; }
   ;
 

@@ -1,6 +1,7 @@
 /* cli.c: option parsing shared by the subcommands. Options are long flags
  * (`--weights FILE` or `--weights=FILE`); errors look like clang's:
  * `qmc: error: unknown option '--wieghts'; did you mean '--weights'?` */
+#include <stdlib.h>
 #include <string.h>
 
 #include "driver.h"
@@ -50,4 +51,18 @@ void cli_unknown(cli *c, const char *const *known)
                         c->cmd);
     c->failed = true;
     c->i++;
+}
+
+bool cli_seq(cli *c, int64_t *seq_len)
+{
+    const char *v;
+    if (!cli_value(c, "--seq", &v)) return false;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (end == v || *end || n < 1 || n > (1 << 20)) {
+        sup_error_plain("--seq needs a number of tokens from 1 to %d, not '%s'", 1 << 20, v);
+        c->failed = true;
+    }
+    *seq_len = n;
+    return true;
 }

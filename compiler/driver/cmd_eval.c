@@ -43,18 +43,33 @@ static void usage(FILE *f)
         "Measures top-1 accuracy of a classifier, next-token perplexity of a language model, or\n"
         "the output error of the chosen precision against f32, with the reference interpreter.\n"
         "  --weights FILE   use this safetensors file instead of the model's `weights`\n"
-        "  --precision SPEC simulate the weight precision `qmc compile --precision SPEC` uses\n");
+        "  --seq N          a model with `sequence T <= C`: calls of N tokens (default C)\n"
+        "  --precision SPEC simulate the weight precision `qmc compile --precision SPEC` "
+        "uses\n");
     cli_precision_usage(f);
 }
 
 static bool parse_args(int argc, char **argv, eval_args *a)
 {
-    static const char *const known[] = {"--metric",      "--input",     "--labels",
-                                        "--tokens",      "--output",    "--predictions",
-                                        "--sequences",   "--weights",   "--precision",
-                                        "--help",        "--calib",     "--calib-method",
-                                        "--budget-bits", "--max-error", "--sensitivity-samples",
-                                        "--report",      "-v",          NULL};
+    static const char *const known[] = {"--metric",
+                                        "--input",
+                                        "--labels",
+                                        "--tokens",
+                                        "--output",
+                                        "--predictions",
+                                        "--sequences",
+                                        "--weights",
+                                        "--seq",
+                                        "--precision",
+                                        "--help",
+                                        "--calib",
+                                        "--calib-method",
+                                        "--budget-bits",
+                                        "--max-error",
+                                        "--sensitivity-samples",
+                                        "--report",
+                                        "-v",
+                                        NULL};
     cli c = {argc, argv, 1, "eval", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
@@ -65,7 +80,7 @@ static bool parse_args(int argc, char **argv, eval_args *a)
         if (cli_value(&c, "--metric", &a->metric) || cli_value(&c, "--labels", &a->labels) ||
             cli_value(&c, "--tokens", &a->tokens) || cli_value(&c, "--output", &a->output) ||
             cli_value(&c, "--predictions", &a->predictions) ||
-            cli_value(&c, "--weights", &a->po.weights_override) ||
+            cli_value(&c, "--weights", &a->po.weights_override) || cli_seq(&c, &a->po.seq_len) ||
             cli_precision_flag(&c, &a->po.prec))
             continue;
         if (cli_value(&c, "--sequences", &v)) {

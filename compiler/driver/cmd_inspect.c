@@ -13,6 +13,7 @@ static void usage(FILE *f)
             "Prints the model's graph IR after shape inference (after precision selection and\n"
             "weight quantization with --precision, or after PASS).\n"
             "  --weights FILE     use this safetensors file instead of the model's `weights`\n"
+            "  --seq N            a model with `sequence T <= C`: calls of N tokens (default C)\n"
             "  --precision SPEC   weight precisions, as for qmc compile (e.g. "
             "int4,lm_head.weight=int8);\n"
             "                     --calib and the other precision flags of qmc compile apply too\n"
@@ -25,20 +26,11 @@ static void usage(FILE *f)
 
 int cli_inspect(int argc, char **argv)
 {
-    static const char *const known[] = {"--weights",
-                                        "--precision",
-                                        "--dump-after",
-                                        "--ast",
-                                        "--tokens",
-                                        "--help",
-                                        "--calib",
-                                        "--calib-method",
-                                        "--budget-bits",
-                                        "--max-error",
-                                        "--sensitivity-samples",
-                                        "--report",
-                                        "-v",
-                                        NULL};
+    static const char *const known[] = {"--weights",     "--seq",       "--precision",
+                                        "--dump-after",  "--ast",       "--tokens",
+                                        "--help",        "--calib",     "--calib-method",
+                                        "--budget-bits", "--max-error", "--sensitivity-samples",
+                                        "--report",      "-v",          NULL};
     cli c = {argc, argv, 1, "inspect", false};
     const char *model = NULL, *precision = NULL;
     pass_options po = {0};
@@ -48,7 +40,7 @@ int cli_inspect(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (cli_value(&c, "--weights", &po.weights_override) ||
+        if (cli_value(&c, "--weights", &po.weights_override) || cli_seq(&c, &po.seq_len) ||
             cli_value(&c, "--dump-after", &po.dump_after) || cli_precision_flag(&c, &po.prec))
             continue;
         if (cli_flag(&c, "--ast")) {

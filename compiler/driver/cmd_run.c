@@ -22,6 +22,7 @@ static void usage(FILE *f)
         "                      dimension runs each slice and stacks the outputs\n"
         "  --output NAME=FILE  write an output (.npy float32); without any, a summary is printed\n"
         "  --weights FILE      use this safetensors file instead of the model's `weights`\n"
+        "  --seq N             a model with `sequence T <= C`: calls of N tokens (default C)\n"
         "  --precision SPEC    simulate the weight precision `qmc compile --precision SPEC` "
         "uses\n");
     cli_precision_usage(f);
@@ -39,6 +40,7 @@ static bool parse_args(int argc, char **argv, run_args *a)
     static const char *const known[] = {"--input",
                                         "--output",
                                         "--weights",
+                                        "--seq",
                                         "--precision",
                                         "--help",
                                         "--calib",
@@ -56,7 +58,7 @@ static bool parse_args(int argc, char **argv, run_args *a)
             usage(stdout);
             exit(0);
         }
-        if (cli_value(&c, "--weights", &a->po.weights_override) ||
+        if (cli_value(&c, "--weights", &a->po.weights_override) || cli_seq(&c, &a->po.seq_len) ||
             cli_precision_flag(&c, &a->po.prec))
             continue;
         if (cli_value(&c, "--input", &v)) {

@@ -26,6 +26,9 @@ bool cli_flag(cli *c, const char *name);
 bool cli_value(cli *c, const char *name, const char **value);
 /* Reports argv[i] as unknown, suggesting the closest of the known options. */
 void cli_unknown(cli *c, const char *const *known);
+/* True (and advances) if argv[i] is `--seq N`: a model with a sequence is
+ * built for calls of N tokens (default: its context). */
+bool cli_seq(cli *c, int64_t *seq_len);
 
 /* ---- cli_precision.c: the precision flags of compile, run and eval ------ */
 

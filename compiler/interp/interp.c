@@ -4,7 +4,9 @@
  * Guarantees: evaluates the nodes in array order in fp32, each into its own
  * buffer (allocated once, at interp_new); weights stored as f32 in the
  * weights file are read in place from the mapping, others are widened once.
- * Nothing is allocated by interp_run. */
+ * Nothing is allocated by interp_run. A model with a sequence runs at a
+ * position (0 unless set): its cached attentions write their keys and
+ * values there and attend to every position before. */
 #include <math.h>
 #include <string.h>
 
@@ -20,6 +22,8 @@ struct interp {
     float *act_scale; /* ... with this fixed scale, or 0 per row */
     float *scratch;   /* attention scores, transposes of computed operands */
     size_t scratch_floats;
+    int64_t pos;                /* a model with a sequence: the position of the first token */
+    float **cache_k, **cache_v; /* per cache: [context][k_dim], [context][v_dim] */
 };
 
 static size_t node_floats(const ir_node *n) { return (size_t)ir_node_count(n); }
@@ -29,7 +33,7 @@ static size_t scratch_need(const ir_graph *g, const ir_node *n)
 {
     if (n->op == IR_OP_ATTENTION) {
         const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
-        return (size_t)(q->shape[0] * k->shape[0]);
+        return (size_t)(q->shape[0] * (n->attr.cached ? g->context : k->shape[0]));
     }
     if (n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].op != IR_OP_WEIGHT)
         return node_floats(&g->nodes[n->inputs[1]]);
@@ -98,8 +102,18 @@ interp *interp_new(sup_arena *arena, const ir_graph *g)
         }
     }
     it->scratch = sup_arena_alloc(arena, sizeof(float) * (it->scratch_floats + 1));
+    it->cache_k = sup_arena_alloc(arena, sizeof *it->cache_k * (size_t)(g->n_caches + 1));
+    it->cache_v = sup_arena_alloc(arena, sizeof *it->cache_v * (size_t)(g->n_caches + 1));
+    for (int c = 0; c < g->n_caches; c++) {
+        it->cache_k[c] =
+            sup_arena_alloc(arena, sizeof(float) * (size_t)(g->context * g->caches[c].k_dim));
+        it->cache_v[c] =
+            sup_arena_alloc(arena, sizeof(float) * (size_t)(g->context * g->caches[c].v_dim));
+    }
     return it;
 }
+
+void interp_set_position(interp *it, int64_t pos) { it->pos = pos; }
 
 void interp_set_weight(interp *it, int32_t node, const float *data)
 {
@@ -307,6 +321,40 @@ static bool eval_embedding(interp *it, const ir_node *n, float *y)
     return true;
 }
 
+/* Attention, through its cache when it has one: the new keys and values
+ * are stored at the model's position, and the queries (the last t
+ * positions) attend to everything stored so far. */
+static bool eval_attention(interp *it, const ir_node *n, float *y)
+{
+    const ir_graph *g = it->g;
+    const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]],
+                  *v = &g->nodes[n->inputs[2]];
+    interp_attn a = {.t = q->shape[0],
+                     .s = k->shape[0],
+                     .d = q->shape[1],
+                     .dv = n->shape[1],
+                     .heads = n->attr.heads,
+                     .kv_heads = n->attr.kv_heads ? n->attr.kv_heads : n->attr.heads,
+                     .causal = n->attr.causal,
+                     .scale = n->attr.scale};
+    const float *kp = it->buf[n->inputs[1]], *vp = it->buf[n->inputs[2]];
+    if (n->attr.cached) {
+        if (it->pos < 0 || it->pos + a.t > g->context) {
+            sup_error(n->loc,
+                      "the context is full: %lld tokens at position %lld do not fit in %lld",
+                      (long long)a.t, (long long)it->pos, (long long)g->context);
+            return false;
+        }
+        float *ck = it->cache_k[n->attr.slot], *cv = it->cache_v[n->attr.slot];
+        memcpy(ck + it->pos * k->shape[1], kp, sizeof(float) * (size_t)(a.t * k->shape[1]));
+        memcpy(cv + it->pos * v->shape[1], vp, sizeof(float) * (size_t)(a.t * v->shape[1]));
+        kp = ck, vp = cv;
+        a.s = it->pos + a.t;
+    }
+    interp_ref_attention_grouped(it->buf[n->inputs[0]], kp, vp, y, &a, it->scratch);
+    return true;
+}
+
 static bool eval_node(interp *it, int32_t i)
 {
     const ir_graph *g = it->g;
@@ -365,14 +413,14 @@ static bool eval_node(interp *it, int32_t i)
     case IR_OP_TRANSPOSE: eval_transpose(it, n, y); return true;
     case IR_OP_SLICE: eval_slice(it, n, y); return true;
     case IR_OP_CONCAT: eval_concat(it, n, y); return true;
-    case IR_OP_ATTENTION: {
-        const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]],
-                      *v = &g->nodes[n->inputs[2]];
-        interp_ref_attention(x, it->buf[n->inputs[1]], it->buf[n->inputs[2]], y, q->shape[0],
-                             k->shape[0], q->shape[1], v->shape[1], n->attr.heads, n->attr.causal,
-                             n->attr.scale, it->scratch);
+    case IR_OP_ATTENTION: return eval_attention(it, n, y);
+    case IR_OP_ROPE:
+        interp_ref_rope(x, y, n->shape[0], n->shape[1], n->attr.heads, n->attr.theta,
+                        n->attr.interleaved, it->pos);
         return true;
-    }
+    case IR_OP_POSITIONS:
+        for (int64_t j = 0; j < count; j++) ((int32_t *)y)[j] = (int32_t)(it->pos + j);
+        return true;
     case IR_OP_COUNT: break;
     }
     QMC_ASSERT(!"unknown op");

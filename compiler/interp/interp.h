@@ -26,6 +26,21 @@ void interp_ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, 
                         float eps);
 float interp_ref_gelu(float x);
 float interp_ref_silu(float x);
+/* Attention with kv_heads key/value heads shared by heads query heads:
+ * q[t, d], k[s, d * kv_heads / heads], v[s, dv * kv_heads / heads] ->
+ * y[t, dv]. */
+typedef struct interp_attn {
+    int64_t t, s, d, dv;
+    int heads, kv_heads;
+    bool causal;
+    float scale;
+} interp_attn;
+void interp_ref_attention_grouped(const float *q, const float *k, const float *v, float *y,
+                                  const interp_attn *a, float *scratch);
+/* Rotary position embedding of x[rows, d] (heads of d / heads) at the
+ * positions first .. first + rows - 1. */
+void interp_ref_rope(const float *x, float *y, int64_t rows, int64_t d, int heads, float theta,
+                     bool interleaved, int64_t first);
 /* Multi-head attention of one sequence: q[t, d], k[s, d], v[s, dv]. */
 void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t,
                           int64_t s, int64_t d, int64_t dv, int heads, bool causal, float scale,
@@ -43,6 +58,9 @@ interp *interp_new(sup_arena *arena, const ir_graph *g);
 void interp_set_weight(interp *it, int32_t node, const float *data);
 /* The buffer of input port i (f32 or i32 as declared) to fill before a run. */
 void *interp_input(interp *it, int port);
+/* A model with a sequence: the position of the next run's first token
+ * (0 at first). The caches keep what earlier runs stored before it. */
+void interp_set_position(interp *it, int64_t pos);
 /* Evaluates the graph once. Reports a user error (e.g. an index out of
  * range) and returns false on failure. */
 bool interp_run(interp *it);

@@ -103,17 +103,21 @@ float interp_ref_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811
 
 float interp_ref_silu(float x) { return x / (1.0f + expf(-x)); }
 
-/* Per head h: softmax(scale * q_h k_hᵀ + mask) v_h into columns h*dv/H... of
- * y. scratch holds t * s floats. Causal: query i sees keys j <= i + (s - t). */
-void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t,
-                          int64_t s, int64_t d, int64_t dv, int heads, bool causal, float scale,
-                          float *scratch)
+/* Per head h: softmax(scale * q_h k_gᵀ + mask) v_g into columns h*hv... of
+ * y, where g = h / (heads / kv_heads) is the key/value head query head h
+ * reads. scratch holds t * s floats. Causal: query i sees keys
+ * j <= i + (s - t) (the queries are the last t positions). */
+void interp_ref_attention_grouped(const float *q, const float *k, const float *v, float *y,
+                                  const interp_attn *a, float *scratch)
 {
-    int64_t hd = d / heads, hv = dv / heads;
-    for (int h = 0; h < heads; h++) {
+    int64_t t = a->t, s = a->s, hd = a->d / a->heads, hv = a->dv / a->heads;
+    int64_t kd = hd * a->kv_heads, vd = hv * a->kv_heads;
+    int group = a->heads / a->kv_heads;
+    for (int h = 0; h < a->heads; h++) {
+        int64_t kh = h / group;
         for (int64_t i = 0; i < t; i++) {
             float *row = scratch + i * s;
-            int64_t visible = causal ? i + (s - t) + 1 : s;
+            int64_t visible = a->causal ? i + (s - t) + 1 : s;
             for (int64_t j = 0; j < s; j++) {
                 if (j >= visible) {
                     row[j] = -INFINITY;
@@ -121,19 +125,50 @@ void interp_ref_attention(const float *q, const float *k, const float *v, float 
                 }
                 float dot = 0;
                 for (int64_t c = 0; c < hd; c++)
-                    dot += q[i * d + h * hd + c] * k[j * d + h * hd + c];
-                row[j] = dot * scale;
+                    dot += q[i * a->d + h * hd + c] * k[j * kd + kh * hd + c];
+                row[j] = dot * a->scale;
             }
         }
         interp_ref_softmax(scratch, scratch, t, s, 1);
         for (int64_t i = 0; i < t; i++) {
-            float *out = y + i * dv + h * hv;
+            float *out = y + i * a->dv + h * hv;
             for (int64_t c = 0; c < hv; c++) out[c] = 0;
             for (int64_t j = 0; j < s; j++) {
                 float p = scratch[i * s + j];
                 if (p == 0) continue;
-                for (int64_t c = 0; c < hv; c++) out[c] += p * v[j * dv + h * hv + c];
+                for (int64_t c = 0; c < hv; c++) out[c] += p * v[j * vd + kh * hv + c];
             }
         }
     }
+}
+
+void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t,
+                          int64_t s, int64_t d, int64_t dv, int heads, bool causal, float scale,
+                          float *scratch)
+{
+    interp_attn a = {t, s, d, dv, heads, heads, causal, scale};
+    interp_ref_attention_grouped(q, k, v, y, &a, scratch);
+}
+
+/* Rotary position embedding of rows at positions first, first + 1, ...:
+ * each head's pairs (j, j + hd/2), or (2j, 2j + 1) interleaved, turn by
+ * the angle p * theta^(-2j/hd), whose cosine and sine are computed in
+ * double precision and rounded to float (as Hugging Face's tables). */
+void interp_ref_rope(const float *x, float *y, int64_t rows, int64_t d, int heads, float theta,
+                     bool interleaved, int64_t first)
+{
+    int64_t hd = d / heads, half = hd / 2;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < half; j++) {
+            double angle = (double)(first + r) * pow((double)theta, -2.0 * (double)j / (double)hd);
+            float c = (float)cos(angle), sn = (float)sin(angle);
+            for (int h = 0; h < heads; h++) {
+                int64_t base = r * d + h * hd;
+                int64_t i0 = interleaved ? base + 2 * j : base + j;
+                int64_t i1 = interleaved ? i0 + 1 : i0 + half;
+                float a = x[i0], b = x[i1];
+                y[i0] = a * c - b * sn;
+                y[i1] = b * c + a * sn;
+            }
+        }
 }

@@ -71,8 +71,16 @@ static void print_attrs(FILE *out, const ir_node *n)
         fprintf(out, "]}");
         break;
     case IR_OP_ATTENTION:
-        fprintf(out, " {heads=%d, causal=%s, scale=%s}", n->attr.heads,
-                n->attr.causal ? "true" : "false", fmt_float(n->attr.scale, f, sizeof f));
+        fprintf(out, " {heads=%d", n->attr.heads);
+        if (n->attr.kv_heads != n->attr.heads) fprintf(out, ", kv_heads=%d", n->attr.kv_heads);
+        fprintf(out, ", causal=%s, scale=%s", n->attr.causal ? "true" : "false",
+                fmt_float(n->attr.scale, f, sizeof f));
+        if (n->attr.cached) fprintf(out, ", cache=%d", n->attr.slot);
+        fputc('}', out);
+        break;
+    case IR_OP_ROPE:
+        fprintf(out, " {heads=%d, theta=%s%s}", n->attr.heads,
+                fmt_float(n->attr.theta, f, sizeof f), n->attr.interleaved ? ", interleaved" : "");
         break;
     case IR_OP_WEIGHT: print_weight_attrs(out, n); break;
     default: break;
@@ -84,6 +92,9 @@ void ir_dump(FILE *out, const ir_graph *g)
     char shape[RT_SHAPE_STR_MAX];
     fprintf(out, "model %s\n", g->name);
     if (g->weights_spec) fprintf(out, "weights \"%s\"\n", g->weights_spec);
+    if (g->context)
+        fprintf(out, "sequence %s = %lld <= %lld, %d cache%s\n", g->seq_name, (long long)g->seq_len,
+                (long long)g->context, g->n_caches, g->n_caches == 1 ? "" : "s");
     for (int i = 0; i < g->n_inputs; i++) {
         const ir_port *p = &g->inputs[i];
         fprintf(out, "input %s = %%%d : %s\n", p->name, p->node,

@@ -32,6 +32,8 @@ const char *ir_op_name(ir_op op)
         [IR_OP_SLICE] = "slice",
         [IR_OP_CONCAT] = "concat",
         [IR_OP_ATTENTION] = "attention",
+        [IR_OP_ROPE] = "rope",
+        [IR_OP_POSITIONS] = "positions",
     };
     return (unsigned)op < IR_OP_COUNT ? names[op] : "?";
 }

@@ -41,7 +41,14 @@ typedef enum ir_op {
     IR_OP_TRANSPOSE, /* attr.perm */
     IR_OP_SLICE,     /* attr.axis, attr.start, attr.end (step 1) */
     IR_OP_CONCAT,    /* n inputs along attr.axis */
-    IR_OP_ATTENTION, /* q, k, v [T, D] -> [T, D]; attr.heads, attr.causal, attr.scale */
+    IR_OP_ATTENTION, /* q [T, H*d], k [S, KVH*d], v [S, KVH*dv] -> [T, H*dv]; attr.heads,
+                      * attr.kv_heads (query head h uses kv head h / (H/KVH)), attr.causal,
+                      * attr.scale; attr.cached: k and v are appended to cache attr.slot
+                      * at the model's position and the queries attend to the cache */
+    IR_OP_ROPE,      /* x [T, H*d] -> rotary position embedding of each head at the
+                      * absolute positions pos .. pos+T-1; attr.heads, attr.theta,
+                      * attr.interleaved (GPT-J pairs) or not (rotate-half, as HF) */
+    IR_OP_POSITIONS, /* no inputs -> i32 [T]: the absolute positions pos .. pos+T-1 */
     IR_OP_COUNT
 } ir_op;
 
@@ -50,8 +57,13 @@ typedef struct ir_attrs {
     float value;               /* const */
     float scale;               /* attention: multiplies q·kᵀ */
     int axis;                  /* softmax, slice, concat (non-negative after building) */
-    int heads;                 /* attention */
+    int heads;                 /* attention, rope */
+    int kv_heads;              /* attention: key/value heads (heads when they are as many) */
     bool causal;               /* attention */
+    bool cached;               /* attention: through the KV cache attr.slot */
+    int slot;                  /* attention: its cache, 0 .. g->n_caches - 1 */
+    bool interleaved;          /* rope: pairs (2i, 2i+1), else (i, i + d/2) */
+    float theta;               /* rope: the base of the angles */
     int64_t start, end;        /* slice */
     int64_t perm[IR_MAX_RANK]; /* transpose */
 } ir_attrs;
@@ -106,6 +118,16 @@ typedef struct ir_port {
     bool logits; /* `@logits`: the output holds logits (error measured as KL) */
 } ir_port;
 
+/* A model that keeps state between calls (`sequence T <= N`): each call
+ * takes T tokens at positions pos .. pos+T-1 (T from 1 to the context at
+ * run time; the graph is built for one value of T, seq_len), and each
+ * cached attention keeps the keys and values of every position so far. */
+typedef struct ir_cache {
+    int32_t node;         /* the attention that owns it */
+    int64_t k_dim, v_dim; /* features of a key and of a value (kv heads * head size) */
+    int kv_heads;
+} ir_cache;
+
 typedef struct ir_graph {
     sup_arena *arena;
     const char *name;   /* the model's name */
@@ -119,6 +141,12 @@ typedef struct ir_graph {
     sup_loc weights_loc;            /* the `weights` statement */
     struct ir_calibration *calib;   /* calibrate: activation statistics, or NULL */
     struct ir_selection *selection; /* select precision: why each matrix got its format */
+    /* `sequence NAME <= N`: context N > 0, the graph built for T = seq_len */
+    int64_t context, seq_len;
+    const char *seq_name;
+    sup_loc seq_loc;
+    ir_cache *caches; /* one per cached attention, in node order */
+    int n_caches;
 } ir_graph;
 
 const char *ir_op_name(ir_op op);

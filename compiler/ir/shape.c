@@ -277,17 +277,34 @@ static bool infer_attention(ir_graph *g, ir_node *n)
     if (q->rank != 2 || k->rank != 2 || v->rank != 2)
         return fail_operands(g, n, 3, n->inputs,
                              "attention needs 2-D q, k and v [tokens, features]");
-    if (q->shape[1] != k->shape[1] || k->shape[0] != v->shape[0])
+    int h = n->attr.heads, kvh = n->attr.kv_heads ? n->attr.kv_heads : h;
+    if (kvh == h && (q->shape[1] != k->shape[1] || k->shape[0] != v->shape[0]))
         return fail_operands(
             g, n, 3, n->inputs,
             "attention: q and k must have the same features and k and v the same tokens");
-    int h = n->attr.heads;
-    if (h < 1 || q->shape[1] % h || v->shape[1] % h) {
-        bool q_bad = h < 1 || q->shape[1] % h;
-        return fail_operands(
-            g, n, 3, n->inputs, "attention: %d heads do not divide the %lld features of %s", h,
-            (long long)(q_bad ? q->shape[1] : v->shape[1]), q_bad ? "q and k" : "v");
-    }
+    if (h < 1 || q->shape[1] % h)
+        return fail_operands(g, n, 3, n->inputs,
+                             "attention: %d heads do not divide the %lld features of %s", h,
+                             (long long)q->shape[1], kvh == h ? "q and k" : "q");
+    if (kvh < 1 || h % kvh)
+        return fail_operands(g, n, 3, n->inputs,
+                             "attention: %d key/value heads do not divide the %d query heads", kvh,
+                             h);
+    int64_t hd = q->shape[1] / h;
+    if (k->shape[1] != hd * kvh)
+        return fail_operands(g, n, 3, n->inputs,
+                             "attention: k must have %d heads of %lld features (%lld), like q's "
+                             "heads, not %lld",
+                             kvh, (long long)hd, (long long)(hd * kvh), (long long)k->shape[1]);
+    if (v->shape[1] % kvh)
+        return fail_operands(g, n, 3, n->inputs,
+                             "attention: %d %sheads do not divide the %lld features of v", kvh,
+                             kvh == h ? "" : "key/value ", (long long)v->shape[1]);
+    if (k->shape[0] != v->shape[0])
+        return fail_operands(g, n, 3, n->inputs, "attention: k and v must have the same tokens");
+    if (n->attr.cached && k->shape[0] != q->shape[0])
+        return fail_operands(g, n, 3, n->inputs,
+                             "attention with a cache needs as many new keys as queries");
     if (q->shape[0] > IR_MAX_ELEMENTS / k->shape[0])
         return fail_operands(g, n, 2, n->inputs,
                              "attention: %lld queries and %lld keys are too many scores",
@@ -295,8 +312,23 @@ static bool infer_attention(ir_graph *g, ir_node *n)
     if (n->attr.causal && q->shape[0] > k->shape[0])
         return fail_operands(g, n, 2, n->inputs,
                              "causal attention needs at least as many keys as queries");
-    int64_t shape[2] = {q->shape[0], v->shape[1]};
+    int64_t shape[2] = {q->shape[0], v->shape[1] / kvh * h};
     set_shape(n, QMC_DTYPE_F32, 2, shape);
+    return true;
+}
+
+static bool infer_rope(ir_graph *g, ir_node *n)
+{
+    const ir_node *x = &g->nodes[n->inputs[0]];
+    if (!need_f32(g, n, n->inputs[0])) return false;
+    if (x->rank != 2)
+        return fail_operands(g, n, 1, n->inputs, "rope needs a 2-D input [tokens, features]");
+    int h = n->attr.heads;
+    if (h < 1 || x->shape[1] % h || (x->shape[1] / h) % 2)
+        return fail_operands(g, n, 1, n->inputs,
+                             "rope: %lld features are not %d heads of an even size",
+                             (long long)x->shape[1], h);
+    set_shape(n, QMC_DTYPE_F32, 2, x->shape);
     return true;
 }
 
@@ -352,6 +384,12 @@ static bool infer_op(ir_graph *g, ir_node *n)
     case IR_OP_SLICE: return infer_slice(g, n);
     case IR_OP_CONCAT: return infer_concat(g, n);
     case IR_OP_ATTENTION: return infer_attention(g, n);
+    case IR_OP_ROPE: return infer_rope(g, n);
+    case IR_OP_POSITIONS: {
+        int64_t t = g->seq_len;
+        set_shape(n, QMC_DTYPE_I32, 1, &t);
+        return true;
+    }
     case IR_OP_COUNT: break;
     }
     QMC_ASSERT(!"unknown op");

@@ -19,7 +19,8 @@ static int arity_min(ir_op op)
     switch (op) {
     case IR_OP_INPUT:
     case IR_OP_WEIGHT:
-    case IR_OP_CONST: return 0;
+    case IR_OP_CONST:
+    case IR_OP_POSITIONS: return 0;
     case IR_OP_LINEAR: return 2;
     case IR_OP_MATMUL:
     case IR_OP_ADD:
@@ -76,6 +77,12 @@ bool ir_verify(const ir_graph *g, const char *after_pass)
             if (n->shape[d] < 1) return broken(after_pass, i, "non-positive dimension");
         if (n->op == IR_OP_WEIGHT && !n->tensor)
             return broken(after_pass, i, "weight without a tensor");
+        if (n->op == IR_OP_ATTENTION && n->attr.cached &&
+            (!g->context || n->attr.slot < 0 || n->attr.slot >= g->n_caches ||
+             g->caches[n->attr.slot].node != i))
+            return broken(after_pass, i, "a cached attention does not own its cache");
+        if ((n->op == IR_OP_POSITIONS || n->op == IR_OP_ROPE) && g->context && g->seq_len < 1)
+            return broken(after_pass, i, "a sequence of no tokens");
     }
     if (!names_unique(g, after_pass)) return false;
     for (int i = 0; i < g->n_inputs; i++)

@@ -301,7 +301,73 @@ static bool build_attention(pass_builder *b, pass_call_args *a, pass_value *out)
     if (a->v[5].kind != PASS_VAL_NONE && !pass_build_want_number(&a->v[5], "scale", &scale))
         return false;
     attr.scale = (float)scale;
-    return tensor_result(b, IR_OP_ATTENTION, in, 3, a, &attr, out);
+    int64_t kv_heads = heads;
+    if (a->v[6].kind != PASS_VAL_NONE && !pass_build_want_int(&a->v[6], "kv_heads", &kv_heads))
+        return false;
+    if (kv_heads < 1 || kv_heads > heads || heads % kv_heads)
+        return pass_build_fail(a->v[6].loc, "kv_heads must divide heads (%lld)", (long long)heads);
+    attr.kv_heads = (int)kv_heads;
+    if (a->v[7].kind != PASS_VAL_NONE) {
+        if (a->v[7].kind != PASS_VAL_BOOL)
+            return pass_build_fail(a->v[7].loc, "cache must be true or false");
+        attr.cached = a->v[7].i != 0;
+    }
+    if (attr.cached) {
+        if (!b->g->context)
+            return pass_build_fail(a->v[7].loc, "a cache needs the model to declare the tokens "
+                                                "of a call: `sequence T <= N`");
+        if (a->v[4].kind == PASS_VAL_NONE) attr.causal = true;
+        if (!attr.causal)
+            return pass_build_fail(a->v[4].loc,
+                                   "attention with a cache is causal: each position sees the "
+                                   "ones before it");
+        attr.slot = b->g->n_caches;
+    }
+    if (!tensor_result(b, IR_OP_ATTENTION, in, 3, a, &attr, out)) return false;
+    if (attr.cached) {
+        ir_graph *g = b->g;
+        ir_cache c = {.node = out->node,
+                      .k_dim = g->nodes[in[1]].shape[1],
+                      .v_dim = g->nodes[in[2]].shape[1],
+                      .kv_heads = attr.kv_heads};
+        g->caches = sup_arena_grow(b->arena, g->caches, (size_t)g->n_caches,
+                                   (size_t)g->n_caches + 1, sizeof c);
+        g->caches[g->n_caches++] = c;
+    }
+    return true;
+}
+
+static bool build_rope(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    int32_t x;
+    ir_attrs attr = {.heads = 1, .theta = 10000};
+    if (!pass_build_want_tensor(b, &a->v[0], "the input", &x)) return false;
+    int64_t heads = 1;
+    if (a->v[1].kind != PASS_VAL_NONE && !pass_build_want_int(&a->v[1], "heads", &heads))
+        return false;
+    if (heads < 1 || heads > 4096)
+        return pass_build_fail(a->v[1].loc, "heads must be between 1 and 4096");
+    attr.heads = (int)heads;
+    double theta = 10000;
+    if (a->v[2].kind != PASS_VAL_NONE && !pass_build_want_number(&a->v[2], "theta", &theta))
+        return false;
+    if (!(theta > 1) || !isfinite(theta) || theta > 1e12)
+        return pass_build_fail(a->v[2].loc, "theta must be a number above 1");
+    attr.theta = (float)theta;
+    if (a->v[3].kind != PASS_VAL_NONE) {
+        if (a->v[3].kind != PASS_VAL_BOOL)
+            return pass_build_fail(a->v[3].loc, "interleaved must be true or false");
+        attr.interleaved = a->v[3].i != 0;
+    }
+    return tensor_result(b, IR_OP_ROPE, &x, 1, a, &attr, out);
+}
+
+static bool build_positions(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    if (!b->g->context)
+        return pass_build_fail(a->call->loc, "positions() counts the tokens of a call: the model "
+                                             "must declare them with `sequence T <= N`");
+    return tensor_result(b, IR_OP_POSITIONS, NULL, 0, a, NULL, out);
 }
 
 static bool build_sqrt(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -336,7 +402,13 @@ static const pass_builtin builtins[] = {
     {"transpose", 1, {"x", "perm"}, build_transpose, false},
     {"slice", 4, {"x", "axis", "start", "end"}, build_slice, false},
     {"concat", 0, {"axis"}, build_concat, true},
-    {"attention", 3, {"q", "k", "v", "heads", "causal", "scale"}, build_attention, false},
+    {"attention",
+     3,
+     {"q", "k", "v", "heads", "causal", "scale", "kv_heads", "cache"},
+     build_attention,
+     false},
+    {"rope", 1, {"x", "heads", "theta", "interleaved"}, build_rope, false},
+    {"positions", 0, {NULL}, build_positions, false},
     {"sqrt", 1, {"x"}, build_sqrt, false},
 };
 
@@ -350,7 +422,7 @@ const pass_builtin *pass_builtin_find(const char *name)
 int pass_builtin_n_params(const pass_builtin *bi)
 {
     int n = 0;
-    while (n < 6 && bi->params[n]) n++;
+    while (n < 8 && bi->params[n]) n++;
     return n;
 }
 

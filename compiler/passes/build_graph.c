@@ -30,6 +30,7 @@ enum {
     MAX_STATEMENTS = 1 << 20,
     MAX_EXPRESSIONS = 1 << 22,
     MAX_NODES = 1 << 18,
+    MAX_CONTEXT = 1 << 20, /* tokens a KV cache holds */
 };
 
 typedef struct binding {
@@ -628,6 +629,37 @@ static bool define_const(pass_builder *b, scope *s, const fe_node *st)
     return true;
 }
 
+/* sequence T <= N: T is bound to the length this graph is built for. */
+static bool declare_sequence(pass_builder *b, scope *s, const fe_node *st)
+{
+    ir_graph *g = b->g;
+    if (g->context) {
+        pass_build_fail(st->loc, "the model declares its sequence twice");
+        sup_note(g->seq_loc, "the first declaration is here");
+        return false;
+    }
+    if (scope_find_local(s, st->name))
+        return pass_build_fail(st->loc, "'%s' is already defined", st->name);
+    pass_value v;
+    int64_t n = 0;
+    if (!eval(b, s, st->lhs, &v) || !pass_build_want_int(&v, "the context", &n)) return false;
+    if (n < 1 || n > MAX_CONTEXT)
+        return pass_build_fail(v.loc, "the context must be between 1 and %d tokens, not %lld",
+                               MAX_CONTEXT, (long long)n);
+    int64_t t = b->opts && b->opts->seq_len ? b->opts->seq_len : n;
+    if (t > n)
+        return pass_build_fail(st->loc,
+                               "--seq asks for calls of %lld tokens, but the context is %lld",
+                               (long long)t, (long long)n);
+    g->context = n;
+    g->seq_len = t;
+    g->seq_name = st->name;
+    g->seq_loc = st->loc;
+    pass_value tv = {.kind = PASS_VAL_INT, .i = t, .loc = st->loc};
+    scope_bind(s, st->name, tv, st->loc)->is_const = true;
+    return true;
+}
+
 static bool run_for(pass_builder *b, scope *s, const fe_node *st, pass_value *ret, bool *returned)
 {
     pass_value lo, hi;
@@ -673,6 +705,10 @@ static bool run_stmt(pass_builder *b, scope *s, const fe_node *st, pass_value *r
             return pass_build_fail(st->loc, "'%s' belongs in the model, not in a function",
                                    fe_kind_name(st->kind));
         return st->kind == FE_INPUT ? declare_input(b, s, st) : declare_output(b, s, st);
+    case FE_SEQUENCE:
+        if (!in_model)
+            return pass_build_fail(st->loc, "'sequence' belongs in the model, not in a function");
+        return declare_sequence(b, s, st);
     case FE_CONST: return define_const(b, s, st);
     case FE_ASSIGN: return assign(b, s, st);
     case FE_FOR: return run_for(b, s, st, ret, returned);

@@ -31,6 +31,7 @@ typedef struct pass_prec_options {
 
 typedef struct pass_options {
     const char *weights_override; /* --weights */
+    int64_t seq_len;              /* --seq: a model with a sequence, built for that many tokens */
     const char *dump_after;       /* --dump-after=PASS: print the IR after that pass */
     pass_prec_options prec;       /* calibration and precision selection */
     cg_options cg;                /* emit only: what to write, for which target */
@@ -66,6 +67,7 @@ bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_
 
 typedef struct pass_build_options {
     const char *weights_override; /* --weights FILE, or NULL */
+    int64_t seq_len;              /* a model with `sequence T <= N`: the T to build it for (0: N) */
 } pass_build_options;
 
 /* The most arguments a builtin call takes (and tensors concat joins). */
@@ -153,7 +155,7 @@ typedef bool (*pass_builtin_fn)(pass_builder *b, pass_call_args *a, pass_value *
 typedef struct pass_builtin {
     const char *name;
     int n_required;
-    const char *params[6]; /* parameter names in positional order */
+    const char *params[8]; /* parameter names in positional order */
     pass_builtin_fn build;
     bool variadic; /* positional arguments are a list of tensors (concat) */
 } pass_builtin;

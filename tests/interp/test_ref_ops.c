@@ -1,6 +1,7 @@
 /* test_ref_ops.c: the interpreter's fp32 kernels against plain double
  * precision formulas: matmul on odd shapes (not multiples of the blocking),
- * softmax, layernorm, rmsnorm, gelu, attention with causal masking. */
+ * softmax, layernorm, rmsnorm, gelu, attention with causal masking,
+ * grouped-query attention, rotary embeddings. */
 #include <math.h>
 
 #include "unit.h"
@@ -195,12 +196,74 @@ static void test_attention(void **state)
     assert_memory_not_equal(y3 + (S - 1) * DV, y2 + (S - 1) * DV, sizeof(float) * DV);
 }
 
+/* Grouped-query attention equals plain attention with each key/value head
+ * repeated for the query heads that share it; a causal offset (queries at
+ * the last t of s positions) masks the same keys. */
+static void test_attention_grouped(void **state)
+{
+    (void)state;
+    enum { T = 3, S = 5, H = 4, KVH = 2, HD = 6, D = H * HD, KD = KVH * HD };
+    float q[T * D], k[S * KD], v[S * KD], kr[S * D], vr[S * D], y[T * D], want[T * D];
+    float scratch[T * S];
+    fill(q, T * D, 1), fill(k, S * KD, 2), fill(v, S * KD, 3);
+    for (int j = 0; j < S; j++)
+        for (int h = 0; h < H; h++)
+            for (int c = 0; c < HD; c++) {
+                kr[j * D + h * HD + c] = k[j * KD + (h / (H / KVH)) * HD + c];
+                vr[j * D + h * HD + c] = v[j * KD + (h / (H / KVH)) * HD + c];
+            }
+    interp_attn a = {T, S, D, D, H, KVH, true, 0.4f};
+    interp_ref_attention_grouped(q, k, v, y, &a, scratch);
+    interp_ref_attention(q, kr, vr, want, T, S, D, D, H, true, 0.4f, scratch);
+    for (int i = 0; i < T * D; i++) assert_true(y[i] == want[i]);
+}
+
+/* Rotary embeddings: the angle of pair j at position p is p * theta^(-2j/hd)
+ * (checked in double precision); position 0 changes nothing; the
+ * interleaved layout rotates the pairs (2j, 2j+1) as the rotate-half layout
+ * rotates (j, j + hd/2). */
+static void test_rope(void **state)
+{
+    (void)state;
+    enum { R = 3, H = 2, HD = 8, D = H * HD, HALF = HD / 2 };
+    float x[R * D], y[R * D], xi[R * D], yi[R * D];
+    fill(x, R * D, 7);
+    interp_ref_rope(x, y, R, D, H, 10000, false, 5);
+    for (int r = 0; r < R; r++)
+        for (int h = 0; h < H; h++)
+            for (int j = 0; j < HALF; j++) {
+                double ang = (5.0 + r) * pow(10000.0, -2.0 * j / HD);
+                double a = x[r * D + h * HD + j], b = x[r * D + h * HD + j + HALF];
+                assert_true(fabs(y[r * D + h * HD + j] - (a * cos(ang) - b * sin(ang))) < 1e-6);
+                assert_true(fabs(y[r * D + h * HD + j + HALF] - (b * cos(ang) + a * sin(ang))) <
+                            1e-6);
+            }
+    interp_ref_rope(x, y, R, D, H, 10000, false, 0);
+    for (int i = 0; i < D; i++) assert_true(y[i] == x[i]); /* row 0 is at position 0 */
+    /* xi holds x's pairs interleaved */
+    for (int r = 0; r < R; r++)
+        for (int h = 0; h < H; h++)
+            for (int j = 0; j < HALF; j++) {
+                xi[r * D + h * HD + 2 * j] = x[r * D + h * HD + j];
+                xi[r * D + h * HD + 2 * j + 1] = x[r * D + h * HD + j + HALF];
+            }
+    interp_ref_rope(x, y, R, D, H, 500000, false, 11);
+    interp_ref_rope(xi, yi, R, D, H, 500000, true, 11);
+    for (int r = 0; r < R; r++)
+        for (int h = 0; h < H; h++)
+            for (int j = 0; j < HALF; j++) {
+                assert_true(yi[r * D + h * HD + 2 * j] == y[r * D + h * HD + j]);
+                assert_true(yi[r * D + h * HD + 2 * j + 1] == y[r * D + h * HD + j + HALF]);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_odd_shapes), cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_softmax),           cmocka_unit_test(test_layernorm_rmsnorm),
         cmocka_unit_test(test_activations),       cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_attention_grouped), cmocka_unit_test(test_rope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
