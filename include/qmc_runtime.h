@@ -26,6 +26,7 @@ typedef enum qmc_status {
     QMC_ERR_NO_MEMORY = 5,        /* an allocation failed (never on the run path) */
     QMC_ERR_CPU = 6,              /* the CPU lacks a feature the code was built for */
     QMC_ERR_CHECKSUM = 7,         /* a weights file does not match the model */
+    QMC_ERR_CONTEXT = 8,          /* a sequence model's state has no room for the tokens */
 } qmc_status;
 
 /* Element types of tensors in files and at a model's interface. */
@@ -58,6 +59,15 @@ typedef struct qmc_tensor_desc {
 
 typedef qmc_status (*qmc_run_fn)(const void *const *inputs, void *const *outputs, void *workspace);
 
+/* A model with a sequence is compiled for calls of a few token counts (its
+ * steps); each step function runs `tokens` tokens at position pos. */
+typedef qmc_status (*qmc_step_fn)(const void *const *inputs, void *const *outputs, void *workspace,
+                                  void *state, int64_t pos);
+typedef struct qmc_step_desc {
+    int64_t tokens;
+    qmc_step_fn fn;
+} qmc_step_desc;
+
 typedef struct qmc_model_desc {
     const char *name;
     int32_t n_inputs, n_outputs;
@@ -75,6 +85,17 @@ typedef struct qmc_model_desc {
     uint64_t weights_size;
     uint64_t weights_checksum; /* qmc_checksum of the whole file */
     const void **weights_base;
+    /* A model with a sequence (`sequence T <= N`), else all 0/NULL: every
+     * input and output has T rows (shape[0] is the context N, the most T
+     * can be), and qmc_model_step runs it; run is NULL. The state (KV
+     * caches and the position) is state_size bytes, 64-byte aligned. */
+    int64_t context;
+    uint64_t state_size;
+    int32_t n_steps;
+    const qmc_step_desc *steps; /* by increasing tokens; steps[0].tokens == 1 */
+    const uint64_t *staging;    /* per input, then per output: where a step's rows are
+                                 * staged in the workspace (byte offsets) */
+    const char *kv_cache;       /* the cache's element format: "f32", "int8", "fp8e4m3" */
 } qmc_model_desc;
 #endif /* QMC_TYPES_END */
 
@@ -97,6 +118,32 @@ const char *qmc_status_string(qmc_status status);
  * bytes, 64-byte aligned, owned by the caller, reused across runs; the run
  * path allocates nothing. One workspace must not be used by two concurrent
  * runs. */
+
+/* ---- models with a sequence (generation) --------------------------------
+ * A model declaring `sequence T <= N` keeps state between calls: per layer
+ * the keys and values of every position so far, and the position. qmc
+ * emits for it, instead of NAME_run:
+ *   qmc_status NAME_reset(void *state);
+ *   qmc_status NAME_step(void *state, <inputs...>, int64_t n, <outputs...>,
+ *                        int64_t rows, void *workspace);
+ *   qmc_status NAME_step_v(void *state, const void *const *inputs, int64_t n,
+ *                          void *const *outputs, int64_t rows, void *workspace);
+ * A step takes n tokens (each input holds n rows) at the current position
+ * and advances it by n; each output receives the last `rows` of its n rows
+ * (0 <= rows <= n; outputs may be NULL when rows is 0): n = prompt length
+ * and rows = 1 to prefill a prompt, n = 1 to decode a token, rows = n for
+ * every position's logits. The state is NAME_STATE_SIZE bytes, 64-byte
+ * aligned, owned by the caller; reset it before the first step. A step that
+ * would pass the context returns QMC_ERR_CONTEXT and changes nothing. */
+
+/* Starts a sequence over: position 0. */
+qmc_status qmc_model_reset(const qmc_model_desc *model, void *state);
+/* One step, as NAME_step_v. */
+qmc_status qmc_model_step(const qmc_model_desc *model, void *state, const void *const *inputs,
+                          int64_t n, void *const *outputs, int64_t rows, void *workspace);
+/* The position of the next token (the tokens stepped since the reset), or
+ * -1 if the state was never reset. */
+int64_t qmc_model_position(const qmc_model_desc *model, const void *state);
 
 /* The CPU features of `features` (comma-separated) that this machine lacks,
  * written comma-separated into missing (which may be NULL); QMC_OK if none,

@@ -128,6 +128,13 @@ bool rt_cpu_has(const char *feature);
 qmc_status rt_load_weights(const qmc_model_desc *model, const char *path, char *err,
                            size_t err_size);
 
+/* ---- step.c: models with a sequence ------------------------------------ */
+
+/* How many tokens the next step of a call takes when `left` tokens remain
+ * at position pos: one of the model's step sizes (the next larger one when
+ * padding it wastes less than half of it and it fits the context). */
+int64_t rt_step_choose(const qmc_model_desc *model, int64_t left, int64_t pos);
+
 /* ---- suggest.c: "did you mean" ------------------------------------------- */
 
 /* Optimal string alignment distance: Levenshtein where a swap of adjacent

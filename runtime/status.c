@@ -56,6 +56,7 @@ const char *qmc_status_string(qmc_status status)
     case QMC_ERR_NO_MEMORY: return "out of memory";
     case QMC_ERR_CPU: return "CPU lacks a required feature";
     case QMC_ERR_CHECKSUM: return "weights file does not match the model";
+    case QMC_ERR_CONTEXT: return "the sequence does not fit in the model's context";
     }
     return "unknown status";
 }

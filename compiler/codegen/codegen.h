@@ -271,15 +271,26 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np);
 
 /* ---- emit_ops.c: every other op ----------------------------------------- */
 
+/* What the ops of a model with a sequence read besides their operands: the
+ * position of the call's first token (i64), and a cached attention's keys
+ * and values (its regions of the caller's state). */
+typedef struct cg_state_args {
+    LLVMValueRef pos, cache_k, cache_v;
+} cg_state_args;
 /* Emits the body of node `node`'s function; parameters are (out, operands...,
- * scratch) as emit.c declares them. */
-void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands,
-                LLVMValueRef scratch);
+ * scratch, [cache_k, cache_v], [pos]) as emit.c declares them; state is
+ * NULL for a node that takes no position. */
+void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, LLVMValueRef scratch,
+                const cg_state_args *state);
 /* Whether node's function takes input j as a parameter: constants are
  * folded in, a linear's packed weight and constant bias are globals. */
 bool cg_takes_operand(const cg *c, const ir_node *node, int j);
-/* Whether node's function takes a scratch pointer (last parameter). */
+/* Whether node's function takes a scratch pointer (after its operands). */
 bool cg_takes_scratch(const cg *c, int32_t node);
+/* Whether node's function takes the position (rope, positions, cached
+ * attention; the last parameter), and, for a cached attention, its cache's
+ * keys and values before it. */
+bool cg_takes_position(const ir_node *node);
 
 /* ---- emit.c: the module --------------------------------------------------- */
 

@@ -158,6 +158,9 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
     for (int j = 0; j < n->n_inputs; j++)
         if (cg_takes_operand(c, n, j)) params[np++] = c->t_ptr;
     if (cg_takes_scratch(c, i)) params[np++] = c->t_ptr;
+    bool cached = n->op == IR_OP_ATTENTION && n->attr.cached;
+    if (cached) params[np++] = c->t_ptr, params[np++] = c->t_ptr;
+    if (cg_takes_position(n)) params[np++] = c->t_i64;
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)np, 0);
     LLVMValueRef fn = cg_function_begin(c, n->name, ft, false, true);
     cg_param_noalias(c, fn, 0);
@@ -165,8 +168,14 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
     int p = 1;
     for (int j = 0; j < n->n_inputs && j < 64; j++)
         if (cg_takes_operand(c, n, j)) operands[j] = LLVMGetParam(fn, (unsigned)p++);
-    LLVMValueRef scratch = cg_takes_scratch(c, i) ? LLVMGetParam(fn, (unsigned)p) : NULL;
-    cg_emit_op(c, i, LLVMGetParam(fn, 0), operands, scratch);
+    LLVMValueRef scratch = cg_takes_scratch(c, i) ? LLVMGetParam(fn, (unsigned)p++) : NULL;
+    cg_state_args state = {0};
+    if (cached) {
+        state.cache_k = LLVMGetParam(fn, (unsigned)p++);
+        state.cache_v = LLVMGetParam(fn, (unsigned)p++);
+    }
+    if (cg_takes_position(n)) state.pos = LLVMGetParam(fn, (unsigned)p++);
+    cg_emit_op(c, i, LLVMGetParam(fn, 0), operands, scratch, cg_takes_position(n) ? &state : NULL);
     LLVMBuildRet(c->b, cg_i32(c, 0));
     return fn;
 }
@@ -234,19 +243,45 @@ static void emit_cpu_check(cg *c, LLVMValueRef features)
     LLVMPositionBuilderAtEnd(c->b, go);
 }
 
+/* A step's view of the state: its base pointer and the position. */
+typedef struct state_view {
+    LLVMValueRef base, pos;
+    const int64_t *k_offset, *v_offset;
+} state_view;
+
 static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMValueRef outs,
-                      LLVMValueRef ws)
+                      LLVMValueRef ws, const state_view *sv)
 {
     const ir_node *n = &c->g->nodes[i];
     LLVMValueRef args[64];
     int na = 0;
     args[na++] = buffer_ptr(c, i, ins, outs, ws);
-    for (int j = 0; j < n->n_inputs && na < 63; j++)
+    for (int j = 0; j < n->n_inputs && na < 60; j++)
         if (cg_takes_operand(c, n, j)) args[na++] = buffer_ptr(c, n->inputs[j], ins, outs, ws);
     if (cg_takes_scratch(c, i))
         args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
+    if (n->op == IR_OP_ATTENTION && n->attr.cached) {
+        args[na++] = cg_gep(c, c->t_i8, sv->base, cg_i64(c, sv->k_offset[n->attr.slot]));
+        args[na++] = cg_gep(c, c->t_i8, sv->base, cg_i64(c, sv->v_offset[n->attr.slot]));
+    }
+    if (cg_takes_position(n)) args[na++] = sv ? sv->pos : cg_i64(c, 0);
     LLVMValueRef st = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)na, "");
     check_or_return(c, LLVMBuildICmp(c->b, LLVMIntEQ, st, cg_i32(c, 0), ""), st);
+}
+
+/* Every node in order, then the outputs no node writes directly. */
+static void call_nodes(cg *c, LLVMValueRef *node_fns, LLVMValueRef ins, LLVMValueRef outs,
+                       LLVMValueRef ws, const state_view *sv)
+{
+    for (int i = 0; i < c->g->n_nodes; i++)
+        if (node_fns[i]) call_node(c, i, node_fns[i], ins, outs, ws, sv);
+    for (int o = 0; o < c->g->n_outputs; o++) {
+        int32_t src = c->plan->output_copies[o];
+        if (src < 0) continue;
+        LLVMValueRef dst = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8);
+        cg_memcpy(c, dst, buffer_ptr(c, src, ins, outs, ws),
+                  cg_i64(c, ir_node_count(&c->g->nodes[src]) * 4));
+    }
 }
 
 /* i32 PREFIX_run_v(ptr inputs, ptr outputs, ptr workspace) */
@@ -279,15 +314,7 @@ static LLVMValueRef emit_run_v(cg *c, LLVMValueRef *node_fns, LLVMValueRef featu
     if (c->weights_base)
         check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, c->weights_base, 8), ""),
                         cg_i32(c, QMC_ERR_IO));
-    for (int i = 0; i < c->g->n_nodes; i++)
-        if (node_fns[i]) call_node(c, i, node_fns[i], ins, outs, ws);
-    for (int o = 0; o < c->g->n_outputs; o++) {
-        int32_t src = c->plan->output_copies[o];
-        if (src < 0) continue;
-        LLVMValueRef dst = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8);
-        cg_memcpy(c, dst, buffer_ptr(c, src, ins, outs, ws),
-                  cg_i64(c, ir_node_count(&c->g->nodes[src]) * 4));
-    }
+    call_nodes(c, node_fns, ins, outs, ws, NULL);
     LLVMBuildRet(c->b, cg_i32(c, 0));
     return fn;
 }
@@ -337,37 +364,77 @@ static LLVMValueRef tensor_descs(cg *c, const ir_port *ports, int n, const char 
     return gv;
 }
 
-static void emit_model_desc(cg *c, LLVMValueRef run_v, LLVMValueRef features, uint64_t wsize,
-                            uint64_t wsum)
+/* What a model with a sequence adds to its descriptor. */
+typedef struct seq_desc {
+    int64_t context, state_size;
+    int n_steps;
+    LLVMValueRef steps, staging, kv_cache;
+} seq_desc;
+
+/* The descriptor's LLVM type (struct qmc_model_desc). */
+static LLVMTypeRef model_desc_type(cg *c)
 {
-    LLVMTypeRef f[14] = {c->t_ptr, c->t_i32, c->t_i32, c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr,
-                         c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64, c->t_i64, c->t_ptr};
-    LLVMTypeRef md = LLVMStructTypeInContext(c->ctx, f, 14, 0);
+    LLVMTypeRef f[20] = {c->t_ptr, c->t_i32, c->t_i32, c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr,
+                         c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64, c->t_i64, c->t_ptr,
+                         c->t_i64, c->t_i64, c->t_i32, c->t_ptr, c->t_ptr, c->t_ptr};
+    return LLVMStructTypeInContext(c->ctx, f, 20, 0);
+}
+
+/* The ports as the descriptor states them: a model with a sequence has
+ * up to `context` rows. */
+static const ir_port *desc_ports(cg *c, const ir_port *ports, int n)
+{
+    if (!c->g->context) return ports;
+    ir_port *p = sup_arena_alloc(c->arena, sizeof *p * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) p[i] = ports[i], p[i].shape[0] = c->g->context;
+    return p;
+}
+
+static void emit_model_desc(cg *c, LLVMValueRef gv, LLVMValueRef run_v, LLVMValueRef features,
+                            int64_t workspace_size, uint64_t wsize, uint64_t wsum,
+                            const seq_desc *seq)
+{
+    LLVMTypeRef md = model_desc_type(c);
     bool ext = c->weights_base != NULL;
-    LLVMValueRef v[14] = {string_global(c, c->g->name, ".name"),
-                          cg_i32(c, c->g->n_inputs),
-                          cg_i32(c, c->g->n_outputs),
-                          tensor_descs(c, c->g->inputs, c->g->n_inputs, "inputs"),
-                          tensor_descs(c, c->g->outputs, c->g->n_outputs, "outputs"),
-                          cg_i64(c, c->plan->workspace_size),
-                          string_global(c, c->target->triple, ".triple"),
-                          string_global(c, c->target->cpu, ".cpu"),
-                          features,
-                          run_v,
-                          ext ? string_global(c, c->opts->weights_file, ".weights_file")
-                              : LLVMConstNull(c->t_ptr),
-                          LLVMConstInt(c->t_i64, wsize, 0),
-                          LLVMConstInt(c->t_i64, wsum, 0),
-                          ext ? c->weights_base : LLVMConstNull(c->t_ptr)};
-    LLVMValueRef init = LLVMConstNamedStruct(md, v, 14);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, md, sup_arena_printf(c->arena, "%s_model", c->prefix));
-    LLVMSetInitializer(gv, init);
+    seq_desc none = {0};
+    if (!seq) seq = &none;
+    LLVMValueRef null = LLVMConstNull(c->t_ptr);
+    LLVMValueRef v[20] = {
+        string_global(c, c->g->name, ".name"),
+        cg_i32(c, c->g->n_inputs),
+        cg_i32(c, c->g->n_outputs),
+        tensor_descs(c, desc_ports(c, c->g->inputs, c->g->n_inputs), c->g->n_inputs, "inputs"),
+        tensor_descs(c, desc_ports(c, c->g->outputs, c->g->n_outputs), c->g->n_outputs, "outputs"),
+        cg_i64(c, workspace_size),
+        string_global(c, c->target->triple, ".triple"),
+        string_global(c, c->target->cpu, ".cpu"),
+        features,
+        run_v ? run_v : null,
+        ext ? string_global(c, c->opts->weights_file, ".weights_file") : LLVMConstNull(c->t_ptr),
+        LLVMConstInt(c->t_i64, wsize, 0),
+        LLVMConstInt(c->t_i64, wsum, 0),
+        ext ? c->weights_base : null,
+        cg_i64(c, seq->context),
+        cg_i64(c, seq->state_size),
+        cg_i32(c, seq->n_steps),
+        seq->steps ? seq->steps : null,
+        seq->staging ? seq->staging : null,
+        seq->kv_cache ? seq->kv_cache : null};
+    LLVMSetInitializer(gv, LLVMConstNamedStruct(md, v, 20));
+}
+
+/* PREFIX_model, its initializer set once everything it names exists. */
+static LLVMValueRef model_desc_global(cg *c)
+{
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, model_desc_type(c),
+                                    sup_arena_printf(c->arena, "%s_model", c->prefix));
     LLVMSetGlobalConstant(gv, 1);
     if (c->opts->emit == CG_EMIT_EXE) {
         LLVMValueRef p = LLVMAddGlobal(c->mod, c->t_ptr, "qmc_exe_model");
         LLVMSetInitializer(p, gv);
         LLVMSetGlobalConstant(p, 1);
     }
+    return gv;
 }
 
 /* ---- optimisation and output ------------------------------------------------------ */
@@ -428,6 +495,172 @@ static void init_types(cg *c)
     c->t_ptr = LLVMPointerTypeInContext(c->ctx, 0);
 }
 
+static bool verify_module(cg *c)
+{
+    char *msg = NULL;
+    if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {
+        sup_error_plain("internal error: the generated module does not verify:\n%s", msg);
+        LLVMDisposeMessage(msg);
+        return false;
+    }
+    LLVMDisposeMessage(msg);
+    return true;
+}
+
+/* ---- a model with a sequence -------------------------------------------------- */
+
+/* Step graphs read the model graph's weights: the blobs and packed forms
+ * of the weight nodes of the same names. */
+static void share_weights(cg *c, const ir_graph *model, const int32_t *model_blob,
+                          const cg_packed *model_packed, const ir_graph *step)
+{
+    ir_name_map by_name = {0};
+    for (int32_t i = 0; i < model->n_nodes; i++)
+        if (model->nodes[i].op == IR_OP_WEIGHT)
+            *ir_name_map_slot(c->arena, &by_name, model->nodes[i].name, true) = i;
+    c->node_blob = sup_arena_alloc(c->arena, sizeof *c->node_blob * (size_t)step->n_nodes);
+    c->packed = sup_arena_alloc(c->arena, sizeof *c->packed * (size_t)step->n_nodes);
+    for (int32_t i = 0; i < step->n_nodes; i++) {
+        c->node_blob[i] = -1;
+        if (step->nodes[i].op != IR_OP_WEIGHT) continue;
+        int32_t *m = ir_name_map_slot(c->arena, &by_name, step->nodes[i].name, false);
+        QMC_ASSERT(m); /* the same source elaborated again names the same weights */
+        c->node_blob[i] = model_blob[*m];
+        c->packed[i] = model_packed[*m];
+    }
+}
+
+/* i32 PREFIX.stepT(ptr inputs, ptr outputs, ptr workspace, ptr state, i64 pos): the step
+ * graph's nodes in order (qmc_step_fn). */
+static LLVMValueRef emit_step_fn(cg *c, const ir_step *s, const state_view *layout)
+{
+    LLVMValueRef *fns = sup_arena_alloc(c->arena, sizeof *fns * (size_t)c->g->n_nodes);
+    for (int i = 0; i < c->g->n_nodes; i++)
+        if (c->plan->buf[i].kind == IR_BUF_WORKSPACE || c->plan->buf[i].kind == IR_BUF_OUTPUT)
+            fns[i] = emit_node_fn(c, i);
+    LLVMTypeRef params[5] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64};
+    LLVMValueRef fn = cg_function_begin(
+        c, sup_arena_printf(c->arena, "%s.step%lld", c->prefix, (long long)s->tokens),
+        LLVMFunctionType(c->t_i32, params, 5, 0), false, false);
+    state_view sv = *layout;
+    sv.base = LLVMGetParam(fn, 3);
+    sv.pos = LLVMGetParam(fn, 4);
+    call_nodes(c, fns, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), &sv);
+    LLVMBuildRet(c->b, cg_i32(c, 0));
+    return fn;
+}
+
+static LLVMValueRef declare(cg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int n)
+{
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+    return fn ? fn : LLVMAddFunction(c->mod, name, LLVMFunctionType(ret, params, (unsigned)n, 0));
+}
+
+/* PREFIX_reset(ptr state), PREFIX_step_v(ptr state, ptr inputs, i64 n, ptr outputs, i64 rows,
+ * ptr workspace) and the typed PREFIX_step(ptr state, ptr in..., i64 n, ptr out..., i64 rows,
+ * ptr workspace): the runtime's qmc_model_reset and qmc_model_step on PREFIX_model, after the
+ * CPU (and weights file) checks. */
+static void emit_sequence_entries(cg *c, LLVMValueRef desc, LLVMValueRef features)
+{
+    LLVMTypeRef p2[2] = {c->t_ptr, c->t_ptr};
+    LLVMValueRef reset = declare(c, "qmc_model_reset", c->t_i32, p2, 2);
+    LLVMValueRef fn = cg_function_begin(c, sup_arena_printf(c->arena, "%s_reset", c->prefix),
+                                        LLVMFunctionType(c->t_i32, &c->t_ptr, 1, 0), true, false);
+    LLVMValueRef args[7] = {desc, LLVMGetParam(fn, 0)};
+    LLVMBuildRet(c->b, LLVMBuildCall2(c->b, LLVMGlobalGetValueType(reset), reset, args, 2, ""));
+
+    LLVMTypeRef p7[7] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr, c->t_i64, c->t_ptr};
+    LLVMValueRef step = declare(c, "qmc_model_step", c->t_i32, p7, 7);
+    LLVMValueRef step_v = cg_function_begin(c, sup_arena_printf(c->arena, "%s_step_v", c->prefix),
+                                            LLVMFunctionType(c->t_i32, p7 + 1, 6, 0), true, false);
+    emit_cpu_check(c, features);
+    if (c->weights_base)
+        check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, c->weights_base, 8), ""),
+                        cg_i32(c, QMC_ERR_IO));
+    args[0] = desc;
+    for (int i = 0; i < 6; i++) args[i + 1] = LLVMGetParam(step_v, (unsigned)i);
+    LLVMBuildRet(c->b, LLVMBuildCall2(c->b, LLVMGlobalGetValueType(step), step, args, 7, ""));
+
+    int ni = c->g->n_inputs, no = c->g->n_outputs, np = ni + no + 4;
+    LLVMTypeRef *params = sup_arena_alloc(c->arena, sizeof *params * (size_t)np);
+    for (int i = 0; i < np; i++) params[i] = c->t_ptr;
+    params[1 + ni] = params[2 + ni + no] = c->t_i64;
+    fn = cg_function_begin(c, sup_arena_printf(c->arena, "%s_step", c->prefix),
+                           LLVMFunctionType(c->t_i32, params, (unsigned)np, 0), true, false);
+    LLVMValueRef ins = cg_alloca(c, LLVMArrayType(c->t_ptr, (unsigned)(ni ? ni : 1)), "inputs");
+    LLVMValueRef outs = cg_alloca(c, LLVMArrayType(c->t_ptr, (unsigned)(no ? no : 1)), "outputs");
+    for (int i = 0; i < ni; i++)
+        cg_store(c, LLVMGetParam(fn, (unsigned)(1 + i)), cg_gep(c, c->t_ptr, ins, cg_i64(c, i)), 8);
+    for (int o = 0; o < no; o++)
+        cg_store(c, LLVMGetParam(fn, (unsigned)(2 + ni + o)),
+                 cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8);
+    LLVMValueRef a6[6] = {LLVMGetParam(fn, 0),
+                          ins,
+                          LLVMGetParam(fn, (unsigned)(1 + ni)),
+                          outs,
+                          LLVMGetParam(fn, (unsigned)(2 + ni + no)),
+                          LLVMGetParam(fn, (unsigned)(3 + ni + no))};
+    LLVMBuildRet(c->b, LLVMBuildCall2(c->b, LLVMGlobalGetValueType(step_v), step_v, a6, 6, ""));
+}
+
+static LLVMValueRef i64_array(cg *c, const int64_t *v, int n, const char *what)
+{
+    LLVMValueRef *items = sup_arena_alloc(c->arena, sizeof *items * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) items[i] = cg_i64(c, v[i]);
+    LLVMValueRef init = LLVMConstArray2(c->t_i64, items, (uint64_t)n);
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init),
+                                    sup_arena_printf(c->arena, "%s.%s", c->prefix, what));
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    return gv;
+}
+
+static bool build_sequence_module(cg *c, uint64_t wsize, uint64_t wsum)
+{
+    const ir_graph *model = c->g;
+    const ir_plan *model_plan = c->plan;
+    const int32_t *model_blob = c->node_blob;
+    const cg_packed *model_packed = c->packed;
+    int64_t *k_offset = sup_arena_alloc(c->arena, sizeof(int64_t) * (size_t)(model->n_caches + 1));
+    int64_t *v_offset = sup_arena_alloc(c->arena, sizeof(int64_t) * (size_t)(model->n_caches + 1));
+    state_view layout = {.k_offset = k_offset, .v_offset = v_offset};
+    int64_t state_size = ir_state_layout(model, k_offset, v_offset);
+    ir_seq_workspace ws = ir_sequence_workspace(c->arena, model);
+    LLVMTypeRef step_t = LLVMStructTypeInContext(c->ctx, (LLVMTypeRef[]){c->t_i64, c->t_ptr}, 2, 0);
+    LLVMValueRef *steps = sup_arena_alloc(c->arena, sizeof *steps * (size_t)model->n_steps);
+    for (int s = 0; s < model->n_steps; s++) {
+        const ir_step *st = &model->steps[s];
+        c->g = st->g;
+        c->plan = &st->plan;
+        share_weights(c, model, model_blob, model_packed, st->g);
+        LLVMValueRef fn = emit_step_fn(c, st, &layout);
+        LLVMValueRef f[2] = {cg_i64(c, st->tokens), fn};
+        steps[s] = LLVMConstNamedStruct(step_t, f, 2);
+    }
+    c->g = model;
+    c->plan = model_plan;
+    LLVMValueRef steps_init = LLVMConstArray2(step_t, steps, (uint64_t)model->n_steps);
+    LLVMValueRef steps_gv = LLVMAddGlobal(c->mod, LLVMTypeOf(steps_init),
+                                          sup_arena_printf(c->arena, "%s.steps", c->prefix));
+    LLVMSetInitializer(steps_gv, steps_init);
+    LLVMSetGlobalConstant(steps_gv, 1);
+    LLVMSetLinkage(steps_gv, LLVMInternalLinkage);
+    LLVMValueRef features =
+        string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
+    LLVMValueRef desc = model_desc_global(c);
+    emit_sequence_entries(c, desc, features);
+    seq_desc seq = {.context = model->context,
+                    .state_size = state_size,
+                    .n_steps = model->n_steps,
+                    .steps = steps_gv,
+                    .staging =
+                        i64_array(c, ws.staging, model->n_inputs + model->n_outputs, "staging"),
+                    .kv_cache = string_global(c, "f32", ".kv_cache")};
+    emit_model_desc(c, desc, NULL, features, ws.size, wsize, wsum, &seq);
+    return verify_module(c);
+}
+
 static bool build_module(cg *c)
 {
     const ir_graph *g = c->g;
@@ -440,6 +673,7 @@ static bool build_module(cg *c)
     } else {
         emit_blob_globals(c);
     }
+    if (g->n_steps) return build_sequence_module(c, wsize, wsum);
     LLVMValueRef *fns = sup_arena_alloc(c->arena, sizeof *fns * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++)
         if (c->plan->buf[i].kind == IR_BUF_WORKSPACE || c->plan->buf[i].kind == IR_BUF_OUTPUT)
@@ -448,15 +682,9 @@ static bool build_module(cg *c)
         string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
     LLVMValueRef run_v = emit_run_v(c, fns, features);
     emit_run(c, run_v);
-    emit_model_desc(c, run_v, features, wsize, wsum);
-    char *msg = NULL;
-    if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {
-        sup_error_plain("internal error: the generated module does not verify:\n%s", msg);
-        LLVMDisposeMessage(msg);
-        return false;
-    }
-    LLVMDisposeMessage(msg);
-    return true;
+    emit_model_desc(c, model_desc_global(c), run_v, features, c->plan->workspace_size, wsize, wsum,
+                    NULL);
+    return verify_module(c);
 }
 
 bool cg_emit_module(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,

@@ -1,4 +1,5 @@
-/* emit_ops.c: every op but linear, as loops over known shapes.
+/* emit_ops.c: every op but linear, as loops over known shapes (and, for the
+ * ops of a model with a sequence, its run-time position).
  *
  * These kernels are written as the scalar loops they compute, with every
  * bound a constant; LLVM's loop vectoriser turns the inner loops into
@@ -14,6 +15,8 @@ typedef struct op_ctx {
     cg *c;
     const ir_node *n;
     LLVMValueRef out, *in, scratch;
+    LLVMValueRef pos;              /* i64: the position of the first token (or NULL: 0) */
+    LLVMValueRef cache_k, cache_v; /* a cached attention's keys and values */
 } op_ctx;
 
 static LLVMValueRef fptr(cg *c, LLVMValueRef base, LLVMValueRef idx)
@@ -529,19 +532,33 @@ static void emit_matmul(op_ctx *o)
  * s - t when causal) computed a vector of keys at a time from the head's
  * keys transposed into scratch (kT[c][j]), scaled, with the row's maximum
  * gathered on the way; e^(score - max) in place; then the output row as
- * the sum of value rows weighted by those, times 1 / their sum. */
+ * the sum of value rows weighted by those, times 1 / their sum. Query head
+ * h reads key/value head h / (heads / kv_heads). With a cache, the new keys
+ * and values are stored at the model's position first, and the keys are
+ * the cache's first pos + t: s is known only at run time (scratch rows are
+ * laid out for the context). */
 enum { QUERY_BLOCK = 8 }; /* queries whose scores are computed together */
 
 typedef struct attn_ctx {
-    int64_t t, s, d, dv, hd, hv;
+    int64_t t, d, dv, hd, hv, kd, vd; /* q, out row: d, dv; k, v row: kd, vd */
+    int group;                        /* query heads per key/value head */
+    int64_t stride;                   /* of a score row and a kT row: s, or the context */
+    LLVMValueRef s, off;              /* keys, and s - t (the first query's position) */
     bool causal;
     float scale;
     int qb; /* queries in the current block */
     LLVMValueRef q, k, v, out, scores, kt;
-    LLVMValueRef head, query;      /* query: the block's first */
+    LLVMValueRef head, kv_head, query; /* query: the block's first */
     LLVMValueRef max[QUERY_BLOCK]; /* per query: a vector of partial maxima of its visible scores */
     LLVMValueRef inv_sum; /* per query: 1 / the sum of its exponentials (f32[QUERY_BLOCK]) */
 } attn_ctx;
+
+/* The number of keys query q0 + u sees. */
+static LLVMValueRef visible_keys(cg *c, const attn_ctx *a, LLVMValueRef q0, int64_t u)
+{
+    if (!a->causal) return a->s;
+    return cg_add(c, cg_add(c, q0, a->off), cg_i64(c, u + 1));
+}
 
 /* Scores of the block's queries against one vector of keys: each kT load
  * feeds every query of the block (independent FMA chains). Keys past the
@@ -558,7 +575,7 @@ static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int
                               cg_mul_k(c, a->head, a->hd)));
     }
     for (int64_t ch = 0; ch < a->hd; ch++) {
-        LLVMValueRef kv = cg_vload(c, a->kt, cg_add(c, cg_i64(c, ch * a->s), j), mask, lanes);
+        LLVMValueRef kv = cg_vload(c, a->kt, cg_add(c, cg_i64(c, ch * a->stride), j), mask, lanes);
         for (int u = 0; u < a->qb; u++)
             acc[u] =
                 cg_fmuladd(c, cg_splat(c, fload(c, qrow[u], cg_i64(c, ch)), lanes), kv, acc[u]);
@@ -567,10 +584,10 @@ static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int
     for (int u = 0; u < a->qb; u++) {
         LLVMValueRef x =
             LLVMBuildFMul(c->b, acc[u], cg_splat(c, cg_f32(c, a->scale), lanes), "score");
-        cg_vstore(c, x, a->scores, cg_add(c, cg_i64(c, u * a->s), j), mask);
+        cg_vstore(c, x, a->scores, cg_add(c, cg_i64(c, u * a->stride), j), mask);
         LLVMValueRef seen = mask;
         if (a->causal) {
-            LLVMValueRef visible = cg_add(c, a->query, cg_i64(c, u + a->s - a->t + 1));
+            LLVMValueRef visible = visible_keys(c, a, a->query, u);
             LLVMValueRef m = cg_lanes_below(c, LLVMBuildSub(c->b, visible, j, ""), lanes);
             seen = seen ? LLVMBuildAnd(c->b, seen, m, "") : m;
         }
@@ -601,7 +618,8 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
             cg_store(c, LLVMConstNull(vt), acc[u][cv], 64);
         }
     }
-    LLVMValueRef col = cg_add(c, cg_mul_k(c, a->head, a->hv), cg_i64(c, c0));
+    LLVMValueRef in_col = cg_add(c, cg_mul_k(c, a->kv_head, a->hv), cg_i64(c, c0));
+    LLVMValueRef out_col = cg_add(c, cg_mul_k(c, a->head, a->hv), cg_i64(c, c0));
     /* queries u0 .. qb - 1 over keys [from, to) (causal attention has at
      * least as many keys as queries: vis0 >= 1) */
     for (int tail = 0; tail < (causal ? qb : 1); tail++) {
@@ -612,11 +630,11 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
         LLVMValueRef vv[PV_VECTORS];
         for (int cv = 0; cv < n_cv; cv++)
             vv[cv] = cg_vload(
-                c, a->v, cg_add(c, cg_mul_k(c, lj.iv, a->dv), cg_add(c, col, cg_i64(c, cv * L))),
+                c, a->v, cg_add(c, cg_mul_k(c, lj.iv, a->vd), cg_add(c, in_col, cg_i64(c, cv * L))),
                 mask[cv], L);
         for (int u = u0; u < qb; u++) {
             LLVMValueRef p =
-                cg_splat(c, fload(c, a->scores, cg_add(c, cg_i64(c, u * a->s), lj.iv)), L);
+                cg_splat(c, fload(c, a->scores, cg_add(c, cg_i64(c, u * a->stride), lj.iv)), L);
             for (int cv = 0; cv < n_cv; cv++)
                 cg_store(c, cg_fmuladd(c, p, vv[cv], cg_load(c, vt, acc[u][cv], 64)), acc[u][cv],
                          64);
@@ -628,7 +646,7 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
         for (int cv = 0; cv < n_cv; cv++)
             cg_vstore(c, LLVMBuildFMul(c->b, cg_load(c, vt, acc[u][cv], 64), inv, ""), a->out,
                       cg_add(c, cg_mul_k(c, cg_add(c, q0, cg_i64(c, u)), a->dv),
-                             cg_add(c, col, cg_i64(c, cv * L))),
+                             cg_add(c, out_col, cg_i64(c, cv * L))),
                       mask[cv]);
     }
 }
@@ -646,55 +664,75 @@ static void attention_queries(cg *c, attn_ctx *a, LLVMValueRef q0, int qb)
     a->qb = qb;
     a->query = q0;
     for (int u = 0; u < qb; u++) cg_store(c, cg_splat(c, cg_f32(c, -INFINITY), L), a->max[u], 64);
-    LLVMValueRef seen = a->causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + qb)) : cg_i64(c, a->s);
-    cg_vloop(c, seen, L, scores_body, a);
+    cg_vloop(c, visible_keys(c, a, q0, qb - 1), L, scores_body, a);
     for (int u = 0; u < qb; u++)
         fstore(c, softmax_max(c, cg_load(c, vt, a->max[u], 64)), maxima, cg_i64(c, u));
     /* a loop, not unrolled: the code of one query's exponentials is large */
     cg_loop lu = cg_for(c, 0, qb, 1, "query");
-    LLVMValueRef visible =
-        a->causal ? cg_add(c, cg_add(c, q0, lu.iv), cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
-    LLVMValueRef row = fptr(c, scores, cg_mul_k(c, lu.iv, a->s));
+    LLVMValueRef visible = visible_keys(c, a, cg_add(c, q0, lu.iv), 0);
+    LLVMValueRef row = fptr(c, scores, cg_mul_k(c, lu.iv, a->stride));
     fstore(c, softmax_exp(c, row, row, visible, cg_f32(c, 1), fload(c, maxima, lu.iv)), a->inv_sum,
            lu.iv);
     cg_loop_end(c, &lu);
-    LLVMValueRef vis0 = a->causal ? cg_add(c, q0, cg_i64(c, a->s - a->t + 1)) : cg_i64(c, a->s);
+    LLVMValueRef vis0 = visible_keys(c, a, q0, 0);
     int64_t n_vectors = (a->hv + L - 1) / L;
     for (int64_t c0 = 0; c0 < n_vectors; c0 += PV_VECTORS)
         pv_block(c, a, q0, qb, vis0, a->causal, c0 * L,
                  (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
 }
 
-/* The heads [begin, end), each with its own scratch, so that the thread
- * pool can take heads in parallel. */
-static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
-                            void *user)
+/* The shapes of attention node n (s, off: as run-time values). */
+static attn_ctx attention_shape(cg *c, const ir_node *n, LLVMValueRef pos)
 {
-    const ir_node *n = user, *q = &c->g->nodes[n->inputs[0]], *k = &c->g->nodes[n->inputs[1]],
+    const ir_node *q = &c->g->nodes[n->inputs[0]], *k = &c->g->nodes[n->inputs[1]],
                   *v = &c->g->nodes[n->inputs[2]];
+    int kvh = n->attr.kv_heads ? n->attr.kv_heads : n->attr.heads;
     attn_ctx a = {.t = q->shape[0],
-                  .s = k->shape[0],
                   .d = q->shape[1],
-                  .dv = v->shape[1],
+                  .dv = n->shape[1],
+                  .kd = k->shape[1],
+                  .vd = v->shape[1],
+                  .group = n->attr.heads / kvh,
                   .causal = n->attr.causal,
                   .scale = n->attr.scale};
     a.hd = a.d / n->attr.heads;
     a.hv = a.dv / n->attr.heads;
+    if (n->attr.cached) {
+        a.stride = c->g->context;
+        a.off = pos;
+        a.s = cg_add(c, pos, cg_i64(c, a.t));
+    } else {
+        a.stride = k->shape[0];
+        a.off = cg_i64(c, k->shape[0] - a.t);
+        a.s = cg_i64(c, k->shape[0]);
+    }
+    return a;
+}
+
+/* The heads [begin, end), each with its own scratch, so that the thread
+ * pool can take heads in parallel (vals: q, k, v, out, scratch, pos). */
+static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
+                            void *user)
+{
+    const ir_node *n = user;
+    attn_ctx a = attention_shape(c, n, LLVMBuildPtrToInt(c->b, vals[5], c->t_i64, "pos"));
     a.q = vals[0], a.k = vals[1], a.v = vals[2], a.out = vals[3];
     for (int u = 0; u < QUERY_BLOCK; u++)
         a.max[u] = cg_alloca(c, cg_vec(c, c->t_f32, c->lanes), "max");
     a.inv_sum = cg_alloca(c, LLVMArrayType(c->t_f32, QUERY_BLOCK), "inv_sum");
     cg_loop lh = cg_loop_begin(c, begin, end, 1, "head");
     a.head = lh.iv;
-    a.scores = fptr(c, vals[4], cg_mul_k(c, lh.iv, QUERY_BLOCK * a.s + a.hd * a.s));
-    a.kt = fptr(c, a.scores, cg_i64(c, QUERY_BLOCK * a.s));
-    /* kT[ch][j] = k[j][h*hd + ch] */
-    cg_loop lj = cg_for(c, 0, a.s, 1, "key");
+    a.kv_head = LLVMBuildSDiv(c->b, lh.iv, cg_i64(c, a.group), "kv_head");
+    a.scores = fptr(c, vals[4], cg_mul_k(c, lh.iv, (QUERY_BLOCK + a.hd) * a.stride));
+    a.kt = fptr(c, a.scores, cg_i64(c, QUERY_BLOCK * a.stride));
+    /* kT[ch][j] = k[j][kv_head*hd + ch] */
+    cg_loop lj = cg_loop_begin(c, cg_i64(c, 0), a.s, 1, "key");
     cg_loop lc = cg_for(c, 0, a.hd, 1, "ch");
-    fstore(c,
-           fload(c, a.k,
-                 cg_add(c, cg_mul_k(c, lj.iv, a.d), cg_add(c, cg_mul_k(c, lh.iv, a.hd), lc.iv))),
-           a.kt, cg_add(c, cg_mul_k(c, lc.iv, a.s), lj.iv));
+    fstore(
+        c,
+        fload(c, a.k,
+              cg_add(c, cg_mul_k(c, lj.iv, a.kd), cg_add(c, cg_mul_k(c, a.kv_head, a.hd), lc.iv))),
+        a.kt, cg_add(c, cg_mul_k(c, lc.iv, a.stride), lj.iv));
     cg_loop_end(c, &lc);
     cg_loop_end(c, &lj);
     int qb = c->lanes == 16 ? QUERY_BLOCK : QUERY_BLOCK / 2;
@@ -710,15 +748,103 @@ static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
 
 static void emit_attention(op_ctx *o)
 {
-    LLVMValueRef vals[5] = {o->in[0], o->in[1], o->in[2], o->out, o->scratch};
-    const ir_node *q = &o->c->g->nodes[o->n->inputs[0]];
-    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.heads", o->n->name), vals, 5,
-                o->n->attr.heads, q->shape[0] >= 16, attention_heads, (void *)o->n);
+    cg *c = o->c;
+    const ir_node *n = o->n, *q = &c->g->nodes[n->inputs[0]];
+    LLVMValueRef k = o->in[1], v = o->in[2], pos = o->pos ? o->pos : cg_i64(c, 0);
+    if (n->attr.cached) {
+        /* the new keys and values go to the cache at pos; the heads read it */
+        const ir_cache *cache = &c->g->caches[n->attr.slot];
+        int64_t t = q->shape[0];
+        cg_memcpy(c, fptr(c, o->cache_k, cg_mul_k(c, pos, cache->k_dim)), k,
+                  cg_i64(c, t * cache->k_dim * 4));
+        cg_memcpy(c, fptr(c, o->cache_v, cg_mul_k(c, pos, cache->v_dim)), v,
+                  cg_i64(c, t * cache->v_dim * 4));
+        k = o->cache_k, v = o->cache_v;
+    }
+    LLVMValueRef vals[6] = {o->in[0], k,          v,
+                            o->out,   o->scratch, LLVMBuildIntToPtr(c->b, pos, c->t_ptr, "")};
+    cg_parallel(c, sup_arena_printf(c->arena, "%s.heads", n->name), vals, 6, n->attr.heads,
+                q->shape[0] >= 16, attention_heads, (void *)n);
 }
 
-void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, LLVMValueRef scratch)
+/* ---- positions -------------------------------------------------------------- */
+
+/* The positions of a call's tokens: pos, pos + 1, ... (i32). */
+static void emit_positions(op_ctx *o)
 {
-    op_ctx o = {c, &c->g->nodes[node], out, operands, scratch};
+    cg *c = o->c;
+    cg_loop l = cg_for(c, 0, ir_node_count(o->n), 1, "i");
+    LLVMValueRef p = LLVMBuildTrunc(c->b, cg_add(c, o->pos, l.iv), c->t_i32, "");
+    cg_store(c, p, cg_gep(c, c->t_i32, o->out, l.iv), 4);
+    cg_loop_end(c, &l);
+}
+
+/* Rotary embeddings read the cosine and sine of each position and pair
+ * from a table computed here in double precision and rounded to float, as
+ * the interpreter computes them ([positions][hd/2][2]: cos, sin). */
+static LLVMValueRef rope_table(cg *c, const ir_node *n, int64_t positions)
+{
+    int64_t hd = n->shape[1] / n->attr.heads, half = hd / 2;
+    const char *name = sup_arena_printf(c->arena, "rope.%g.%lld.%lld", (double)n->attr.theta,
+                                        (long long)hd, (long long)positions);
+    LLVMValueRef gv = LLVMGetNamedGlobal(c->mod, name);
+    if (gv) return gv;
+    float *t = sup_arena_alloc(c->arena, sizeof(float) * (size_t)(positions * half * 2));
+    for (int64_t p = 0; p < positions; p++)
+        for (int64_t j = 0; j < half; j++) {
+            double angle = (double)p * pow((double)n->attr.theta, -2.0 * (double)j / (double)hd);
+            t[(p * half + j) * 2] = (float)cos(angle);
+            t[(p * half + j) * 2 + 1] = (float)sin(angle);
+        }
+    LLVMValueRef init = LLVMConstStringInContext2(
+        c->ctx, (const char *)t, sizeof(float) * (size_t)(positions * half * 2), 1);
+    gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    LLVMSetAlignment(gv, 64);
+    return gv;
+}
+
+/* y = x with each head's pairs (j, j + hd/2), or (2j, 2j + 1), rotated by
+ * the angle of the row's position: a = x0 cos - x1 sin, b = x1 cos + x0 sin. */
+static void emit_rope(op_ctx *o)
+{
+    cg *c = o->c;
+    const ir_node *n = o->n;
+    int64_t rows = n->shape[0], d = n->shape[1], hd = d / n->attr.heads, half = hd / 2;
+    LLVMValueRef table = rope_table(c, n, c->g->context ? c->g->context : rows);
+    LLVMValueRef pos = o->pos ? o->pos : cg_i64(c, 0);
+    cg_loop lr = cg_for(c, 0, rows, 1, "row");
+    LLVMValueRef trow = cg_mul_k(c, cg_add(c, pos, lr.iv), half * 2);
+    cg_loop lh = cg_for(c, 0, n->attr.heads, 1, "head");
+    LLVMValueRef base = cg_add(c, cg_mul_k(c, lr.iv, d), cg_mul_k(c, lh.iv, hd));
+    cg_loop lj = cg_for(c, 0, half, 1, "pair");
+    LLVMValueRef cs = fload(c, table, cg_add(c, trow, cg_mul_k(c, lj.iv, 2)));
+    LLVMValueRef sn =
+        fload(c, table, cg_add(c, trow, cg_add(c, cg_mul_k(c, lj.iv, 2), cg_i64(c, 1))));
+    LLVMValueRef i0 =
+        n->attr.interleaved ? cg_add(c, base, cg_mul_k(c, lj.iv, 2)) : cg_add(c, base, lj.iv);
+    LLVMValueRef i1 = cg_add(c, i0, cg_i64(c, n->attr.interleaved ? 1 : half));
+    LLVMValueRef x0 = fload(c, o->in[0], i0), x1 = fload(c, o->in[0], i1);
+    fstore(
+        c,
+        LLVMBuildFSub(c->b, LLVMBuildFMul(c->b, x0, cs, ""), LLVMBuildFMul(c->b, x1, sn, ""), ""),
+        o->out, i0);
+    fstore(
+        c,
+        LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, x1, cs, ""), LLVMBuildFMul(c->b, x0, sn, ""), ""),
+        o->out, i1);
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lh);
+    cg_loop_end(c, &lr);
+}
+
+void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, LLVMValueRef scratch,
+                const cg_state_args *state)
+{
+    op_ctx o = {.c = c, .n = &c->g->nodes[node], .out = out, .in = operands, .scratch = scratch};
+    if (state) o.pos = state->pos, o.cache_k = state->cache_k, o.cache_v = state->cache_v;
     switch (o.n->op) {
     case IR_OP_ADD:
     case IR_OP_SUB:
@@ -738,6 +864,8 @@ void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, L
     case IR_OP_CONCAT: emit_concat(&o); break;
     case IR_OP_MATMUL: emit_matmul(&o); break;
     case IR_OP_ATTENTION: emit_attention(&o); break;
+    case IR_OP_ROPE: emit_rope(&o); break;
+    case IR_OP_POSITIONS: emit_positions(&o); break;
     default: QMC_ASSERT(!"op has no emitter");
     }
 }
@@ -753,3 +881,9 @@ bool cg_takes_operand(const cg *c, const ir_node *node, int j)
 }
 
 bool cg_takes_scratch(const cg *c, int32_t node) { return c->plan->buf[node].scratch_bytes > 0; }
+
+bool cg_takes_position(const ir_node *node)
+{
+    return node->op == IR_OP_ROPE || node->op == IR_OP_POSITIONS ||
+           (node->op == IR_OP_ATTENTION && node->attr.cached);
+}

@@ -147,6 +147,10 @@ typedef struct ir_graph {
     sup_loc seq_loc;
     ir_cache *caches; /* one per cached attention, in node order */
     int n_caches;
+    /* compile: the graph specialised for calls of a few token counts (the
+     * steps; filled by the pipeline, lowered each) */
+    struct ir_step *steps;
+    int n_steps;
 } ir_graph;
 
 const char *ir_op_name(ir_op op);
@@ -300,6 +304,31 @@ typedef struct ir_plan {
     int64_t peak_live_bytes; /* the largest set of activations (and scratch) alive at once */
     int32_t *output_copies;  /* per output port: node to copy into it, or -1 */
 } ir_plan;
+
+/* One specialisation of a model with a sequence: the graph built for calls
+ * of `tokens` tokens, with the precision decisions of the model's graph,
+ * and its memory plan. */
+typedef struct ir_step {
+    int64_t tokens;
+    ir_graph *g;
+    ir_plan plan;
+} ir_step;
+
+/* Where a model with a sequence keeps its state (the caller's memory): a
+ * 64-byte header (the position), then per cache its keys [context][k_dim]
+ * and values [context][v_dim] as f32, each range 64-byte aligned. Fills
+ * k_offset and v_offset (n_caches each) and returns the total size. */
+enum { IR_STATE_HEADER = 64 };
+int64_t ir_state_layout(const ir_graph *g, int64_t *k_offset, int64_t *v_offset);
+
+/* The workspace of a model with a sequence: any step's plan, then where a
+ * step's rows of each input, then each output, are staged (staging[port]:
+ * room for the largest step's rows), as qmc_model_step expects. */
+typedef struct ir_seq_workspace {
+    int64_t size;
+    int64_t *staging; /* n_inputs + n_outputs byte offsets */
+} ir_seq_workspace;
+ir_seq_workspace ir_sequence_workspace(sup_arena *arena, const ir_graph *g);
 
 /* Whether linear layers a and b turn their input into the very same int8
  * rows (same input node and rows, same weight format, K and groups, same

@@ -49,3 +49,35 @@ bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, boo
            qa->f.act8 == qb->f.act8 && qa->f.act_scale == qb->f.act_scale &&
            (qa->zero_points != NULL) == (qb->zero_points != NULL);
 }
+
+int64_t ir_state_layout(const ir_graph *g, int64_t *k_offset, int64_t *v_offset)
+{
+    int64_t at = IR_STATE_HEADER;
+    for (int c = 0; c < g->n_caches; c++) {
+        k_offset[c] = at;
+        at = ir_align64(at + g->context * g->caches[c].k_dim * (int64_t)sizeof(float));
+        v_offset[c] = at;
+        at = ir_align64(at + g->context * g->caches[c].v_dim * (int64_t)sizeof(float));
+    }
+    return at;
+}
+
+ir_seq_workspace ir_sequence_workspace(sup_arena *arena, const ir_graph *g)
+{
+    ir_seq_workspace w = {0};
+    int64_t tokens = 0;
+    for (int s = 0; s < g->n_steps; s++) {
+        if (g->steps[s].plan.workspace_size > w.size) w.size = g->steps[s].plan.workspace_size;
+        if (g->steps[s].tokens > tokens) tokens = g->steps[s].tokens;
+    }
+    int n = g->n_inputs + g->n_outputs;
+    w.staging = sup_arena_alloc(arena, sizeof *w.staging * (size_t)(n + 1));
+    for (int p = 0; p < n; p++) {
+        const ir_port *port = p < g->n_inputs ? &g->inputs[p] : &g->outputs[p - g->n_inputs];
+        int64_t row = 4; /* f32 and i32 */
+        for (int d = 1; d < port->rank; d++) row *= port->shape[d];
+        w.staging[p] = w.size;
+        w.size = ir_align64(w.size + tokens * row);
+    }
+    return w;
+}

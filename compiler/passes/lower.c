@@ -71,9 +71,10 @@ static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool int8_dot)
     if (n->op == IR_OP_ATTENTION) {
         const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
         /* per head: the scores of a block of up to 8 queries and the head's
-         * keys transposed (heads may run in parallel) */
-        return (int64_t)sizeof(float) *
-               (n->attr.heads * 8 * k->shape[0] + q->shape[1] * k->shape[0]);
+         * keys transposed (heads may run in parallel); through a cache, for
+         * as many keys as the context holds */
+        int64_t keys = n->attr.cached ? g->context : k->shape[0];
+        return (int64_t)sizeof(float) * (n->attr.heads * 8 * keys + q->shape[1] * keys);
     }
     return 0;
 }

@@ -32,6 +32,7 @@ typedef struct pass_prec_options {
 typedef struct pass_options {
     const char *weights_override; /* --weights */
     int64_t seq_len;              /* --seq: a model with a sequence, built for that many tokens */
+    const char *steps;            /* --steps: the token counts a compiled step takes, or NULL */
     const char *dump_after;       /* --dump-after=PASS: print the IR after that pass */
     pass_prec_options prec;       /* calibration and precision selection */
     cg_options cg;                /* emit only: what to write, for which target */
@@ -349,5 +350,12 @@ bool pass_quantize_weights(ir_graph *g);
  * dotprod), which decides the scratch of linear layers
  * (ir_act_int8_rows). */
 bool pass_lower(ir_graph *g, ir_plan *plan, bool int8_dot);
+
+/* ---- specialize.c: a model with a sequence, once per step size ---------- */
+
+/* The step sizes when --steps is not given (capped at the context). */
+#define PASS_DEFAULT_STEPS "1,16,128"
+/* The pass: fills g->steps with the model built for calls of each size. */
+bool pass_specialize(sup_arena *arena, ir_graph *g, const pass_options *opts);
 
 #endif

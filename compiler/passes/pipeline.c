@@ -69,7 +69,15 @@ bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *
 bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_options *opts)
 {
     ir_plan plan;
-    if (!pass_lower(g, &plan, cg_target_int8_dot(t)) || !after_pass(g, "lower", opts)) return false;
+    bool int8_dot = cg_target_int8_dot(t);
+    if (!pass_lower(g, &plan, int8_dot) || !after_pass(g, "lower", opts)) return false;
+    if (g->context) {
+        if (!pass_specialize(arena, g, opts)) return false;
+        for (int s = 0; s < g->n_steps; s++)
+            if (!pass_lower(g->steps[s].g, &g->steps[s].plan, int8_dot) ||
+                !ir_verify(g->steps[s].g, "lower"))
+                return false;
+    }
     if (opts->prec.verbose) cg_print_kernels(stderr, arena, g, &plan, t);
     if (opts->dump_ir) ir_dump(stdout, g);
     return cg_write_output(arena, g, &plan, t, &opts->cg);
