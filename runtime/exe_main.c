@@ -121,23 +121,14 @@ static void usage(const exe *e, FILE *f)
             "  --input NAME=FILE  an input (.npy: float32 for f32, int32 or int64 for i32); one\n"
             "                     extra leading dimension runs each slice and stacks the outputs\n"
             "  --output NAME=FILE write an output (.npy); without any, a summary is printed\n"
-            "  --threads N        worker threads (default: $QMC_NUM_THREADS, else 1); idle ones\n"
-            "                     spin $QMC_THREAD_SPIN_US microseconds (default 2000) before "
-            "sleeping\n"
+            "  --threads N        worker threads (default: $QMC_NUM_THREADS, else every core);\n"
+            "                     idle ones spin $QMC_THREAD_SPIN_US microseconds (default "
+            "2000)\n"
+            "                     before sleeping\n"
             "  --bench N          after one warm-up run, time N runs of the first item\n");
     if (m->weights_base)
         fprintf(f, "  --weights FILE     the weights file (default: '%s')\n",
                 m->weights_file ? m->weights_file : "");
-}
-
-/* A whole number in [lo, hi], or -1. */
-static long parse_count(const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) return -1;
-    return v;
 }
 
 typedef struct cli {
@@ -186,7 +177,7 @@ static void cli_unknown(const exe *e, cli *c)
 
 static bool set_count(const exe *e, const char *opt, const char *v, long hi, long *out)
 {
-    *out = parse_count(v, 1, hi);
+    *out = rt_parse_count(v, 1, hi);
     if (*out < 0) return fail(e, "%s wants a whole number from 1 to %ld, got '%s'", opt, hi, v);
     return true;
 }
@@ -347,75 +338,6 @@ static bool inputs_bind(exe *e)
 }
 
 /* ---- set-up: CPU, threads, weights, buffers --------------------------------- */
-
-static bool check_cpu(const exe *e)
-{
-    char missing[1024];
-    if (qmc_check_cpu(e->m->features, missing, sizeof missing) == QMC_OK) return true;
-    fprintf(stderr, "%s: error: this CPU lacks features the model was compiled for: ", e->prog);
-    for (const char *p = missing; *p; p++) {
-        fputc(*p, stderr);
-        if (*p == ',') fputc(' ', stderr);
-    }
-    fprintf(stderr, " (compiled for cpu '%s', target %s)\n", e->m->cpu ? e->m->cpu : "generic",
-            e->m->target_triple ? e->m->target_triple : "unknown");
-    return false;
-}
-
-static bool set_threads(exe *e)
-{
-    if (!e->threads) {
-        const char *env = getenv("QMC_NUM_THREADS");
-        long n = env && *env ? parse_count(env, 1, RT_MAX_THREADS) : 1;
-        if (n < 0)
-            return fail(e, "QMC_NUM_THREADS wants a whole number from 1 to %d, got '%s'",
-                        RT_MAX_THREADS, env);
-        e->threads = (int)n;
-    }
-    const char *spin = getenv("QMC_THREAD_SPIN_US");
-    if (spin && *spin) {
-        long us = parse_count(spin, 0, RT_MAX_SPIN_US);
-        if (us < 0)
-            return fail(e, "QMC_THREAD_SPIN_US wants a whole number from 0 to %d, got '%s'",
-                        RT_MAX_SPIN_US, spin);
-        qmc_set_thread_spin_us((int)us);
-    }
-    qmc_status st = qmc_set_num_threads(e->threads);
-    if (st != QMC_OK)
-        return fail(e, "cannot start %d threads: %s", e->threads, qmc_status_string(st));
-    return true;
-}
-
-/* The model's default weights file: as named, else beside the executable. */
-static const char *default_weights(const char *named, char *buf, size_t size)
-{
-    if (!named || named[0] == '/' || access(named, F_OK) == 0) return named;
-    char exe_path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
-    if (n <= 0) return named;
-    exe_path[n] = 0;
-    char *slash = strrchr(exe_path, '/');
-    const char *base = strrchr(named, '/');
-    if (!slash) return named;
-    *slash = 0;
-    snprintf(buf, size, "%s/%s", exe_path, base ? base + 1 : named);
-    return access(buf, F_OK) == 0 ? buf : named;
-}
-
-static bool load_weights(const exe *e)
-{
-    if (!e->m->weights_base) {
-        if (e->weights)
-            return fail(e, "the model '%s' has its weights built in; --weights is not used",
-                        e->m->name);
-        return true;
-    }
-    char buf[PATH_MAX + 256], err[PATH_MAX + 256];
-    const char *path =
-        e->weights ? e->weights : default_weights(e->m->weights_file, buf, sizeof buf);
-    if (rt_load_weights(e->m, path, err, sizeof err) == QMC_OK) return true;
-    return fail(e, "%s%s", err, e->weights ? "" : " (pass --weights FILE)");
-}
 
 static bool buffers_alloc(exe *e)
 {
@@ -619,8 +541,9 @@ static void exe_free(exe *e)
 
 static bool exe_main(exe *e)
 {
-    if (!outputs_bind(e) || !set_threads(e) || !load_weights(e) || !inputs_bind(e) ||
-        !buffers_alloc(e) || !run_all(e))
+    if (!outputs_bind(e) || !rt_exe_threads(e->prog, e->threads) ||
+        !rt_exe_weights(e->prog, e->m, e->weights) || !inputs_bind(e) || !buffers_alloc(e) ||
+        !run_all(e))
         return false;
     if (e->bench && !bench(e)) return false;
     for (int i = 0; i < e->n_outs; i++)
@@ -636,7 +559,8 @@ int main(int argc, char **argv)
     const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
     e.prog = argc > 0 ? (slash ? slash + 1 : argv[0]) : "model";
     e.m = qmc_exe_model;
-    if (!check_cpu(&e)) return 1;
+    if (!rt_exe_check_cpu(e.prog, e.m)) return 1;
+    if (e.m->context) return rt_generate_main(e.prog, e.m, argc, argv);
     int status = 1;
     if (exe_init(&e, argc)) {
         int parsed = parse_args(&e, argc, argv);

@@ -135,6 +135,26 @@ qmc_status rt_load_weights(const qmc_model_desc *model, const char *path, char *
  * padding it wastes less than half of it and it fits the context). */
 int64_t rt_step_choose(const qmc_model_desc *model, int64_t left, int64_t pos);
 
+/* ---- exe_setup.c: what the executables' drivers share (libqmc_main.a) --- */
+
+/* "PROG: error: MESSAGE" on stderr; returns false. */
+bool rt_exe_fail(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A whole number in [lo, hi], or -1. */
+long rt_parse_count(const char *s, long lo, long hi);
+/* The CPU has every feature the model needs, or a message says which lack. */
+bool rt_exe_check_cpu(const char *prog, const qmc_model_desc *model);
+/* Starts the worker threads: threads, else $QMC_NUM_THREADS, else one per
+ * core this process may use; $QMC_THREAD_SPIN_US sets their spin. */
+bool rt_exe_threads(const char *prog, int threads);
+/* Maps the weights file of a --weights-file model (weights, else the file
+ * named at compile time, else that name beside the executable). */
+bool rt_exe_weights(const char *prog, const qmc_model_desc *model, const char *weights);
+
+/* ---- generate.c: the driver of an executable with a sequence ------------ */
+
+/* main() for a model with a sequence: generation, perplexity, full runs. */
+int rt_generate_main(const char *prog, const qmc_model_desc *model, int argc, char **argv);
+
 /* ---- suggest.c: "did you mean" ------------------------------------------- */
 
 /* Optimal string alignment distance: Levenshtein where a swap of adjacent

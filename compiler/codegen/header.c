@@ -36,7 +36,7 @@ static const char *dtype_macro(qmc_dtype d)
 }
 
 static void port_macros(FILE *f, sup_arena *arena, const char *pfx, const char *kind,
-                        const ir_port *p)
+                        const ir_port *p, bool rows)
 {
     const char *m =
         sup_arena_printf(arena, "%s_%s_%s", pfx, kind,
@@ -47,6 +47,9 @@ static void port_macros(FILE *f, sup_arena *arena, const char *pfx, const char *
     for (int d = 0; d < p->rank; d++)
         fprintf(f, "%s%lld", d ? ", " : "", (long long)p->shape[d]), count *= p->shape[d];
     fprintf(f, "}\n#define %s_COUNT %lld\n", m, (long long)count);
+    if (rows) /* a model with a sequence: one row per token */
+        fprintf(f, "#define %s_ROW %lld /* elements per token */\n", m,
+                (long long)(count / p->shape[0]));
 }
 
 static void port_comment(FILE *f, const ir_port *p, const char *note)
@@ -186,17 +189,21 @@ static void write_body(FILE *f, sup_arena *arena, const ir_graph *g, const ir_pl
     }
     fprintf(f, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n", PX, g->n_inputs, PX,
             g->n_outputs);
-    for (int i = 0; i < g->n_inputs; i++) port_macros(f, arena, PX, "INPUT", &ins[i]);
-    for (int o = 0; o < g->n_outputs; o++) port_macros(f, arena, PX, "OUTPUT", &outs[o]);
+    for (int i = 0; i < g->n_inputs; i++) port_macros(f, arena, PX, "INPUT", &ins[i], seq);
+    for (int o = 0; o < g->n_outputs; o++) port_macros(f, arena, PX, "OUTPUT", &outs[o], seq);
     (seq ? step_api : run_api)(f, g, px, PX, false);
     fprintf(f,
             "/* The model's description (names, shapes, workspace, target). */\nextern const "
             "qmc_model_desc %s_model;\n\n",
             px);
-    fprintf(f, "/* From the runtime: worker threads for the kernels (default 1), and the\n"
-               " * loader of a weights file kept outside the code (--weights-file). */\n"
+    fprintf(f, "/* From the runtime: worker threads for the kernels (default 1), the loader\n"
+               " * of a weights file kept outside the code (--weights-file), 64-byte aligned\n"
+               " * buffers for a workspace or a state, and what a status means. */\n"
                "qmc_status qmc_set_num_threads(int n);\n"
-               "qmc_status qmc_load_weights(const qmc_model_desc *model, const char *path);\n\n");
+               "qmc_status qmc_load_weights(const qmc_model_desc *model, const char *path);\n"
+               "void *qmc_workspace_alloc(size_t size);\n"
+               "void qmc_workspace_free(void *workspace);\n"
+               "const char *qmc_status_string(qmc_status status);\n\n");
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
 }
 
