@@ -128,6 +128,19 @@ bool rt_cpu_has(const char *feature);
 qmc_status rt_load_weights(const qmc_model_desc *model, const char *path, char *err,
                            size_t err_size);
 
+/* ---- kvcache.c: the numbers of a quantized KV cache ---------------------- */
+
+typedef enum rt_kv_format { RT_KV_F32, RT_KV_INT8, RT_KV_FP8E4M3 } rt_kv_format;
+/* "f32", "int8", "fp8e4m3" */
+const char *rt_kv_format_name(rt_kv_format format);
+bool rt_kv_format_parse(const char *name, rt_kv_format *out);
+/* One head's vector x[n] as codes (int8, or FP8 E4M3) and the scale it
+ * returns: x ~ rt_kv_decode(code) * scale, with scale = max|x| / 127 (int8,
+ * codes rounded to the nearest even, within +-127) or max|x| / 448 (FP8,
+ * rounded to the nearest even); an all-zero vector has scale 0. */
+float rt_kv_quantize(rt_kv_format format, const float *x, int64_t n, uint8_t *codes);
+float rt_kv_decode(rt_kv_format format, uint8_t code);
+
 /* ---- step.c: models with a sequence ------------------------------------ */
 
 /* How many tokens the next step of a call takes when `left` tokens remain

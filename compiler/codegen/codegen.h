@@ -275,7 +275,7 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np);
  * position of the call's first token (i64), and a cached attention's keys
  * and values (its regions of the caller's state). */
 typedef struct cg_state_args {
-    LLVMValueRef pos, cache_k, cache_v;
+    LLVMValueRef pos, cache_k, cache_v, scale_k, scale_v;
 } cg_state_args;
 /* Emits the body of node `node`'s function; parameters are (out, operands...,
  * scratch, [cache_k, cache_v], [pos]) as emit.c declares them; state is

@@ -159,7 +159,7 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
         if (cg_takes_operand(c, n, j)) params[np++] = c->t_ptr;
     if (cg_takes_scratch(c, i)) params[np++] = c->t_ptr;
     bool cached = n->op == IR_OP_ATTENTION && n->attr.cached;
-    if (cached) params[np++] = c->t_ptr, params[np++] = c->t_ptr;
+    for (int k = 0; cached && k < 4; k++) params[np++] = c->t_ptr; /* keys, values, scales */
     if (cg_takes_position(n)) params[np++] = c->t_i64;
     LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)np, 0);
     LLVMValueRef fn = cg_function_begin(c, n->name, ft, false, true);
@@ -173,6 +173,8 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
     if (cached) {
         state.cache_k = LLVMGetParam(fn, (unsigned)p++);
         state.cache_v = LLVMGetParam(fn, (unsigned)p++);
+        state.scale_k = LLVMGetParam(fn, (unsigned)p++);
+        state.scale_v = LLVMGetParam(fn, (unsigned)p++);
     }
     if (cg_takes_position(n)) state.pos = LLVMGetParam(fn, (unsigned)p++);
     cg_emit_op(c, i, LLVMGetParam(fn, 0), operands, scratch, cg_takes_position(n) ? &state : NULL);
@@ -246,7 +248,7 @@ static void emit_cpu_check(cg *c, LLVMValueRef features)
 /* A step's view of the state: its base pointer and the position. */
 typedef struct state_view {
     LLVMValueRef base, pos;
-    const int64_t *k_offset, *v_offset;
+    const ir_state *layout;
 } state_view;
 
 static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMValueRef outs,
@@ -261,8 +263,10 @@ static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMV
     if (cg_takes_scratch(c, i))
         args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
     if (n->op == IR_OP_ATTENTION && n->attr.cached) {
-        args[na++] = cg_gep(c, c->t_i8, sv->base, cg_i64(c, sv->k_offset[n->attr.slot]));
-        args[na++] = cg_gep(c, c->t_i8, sv->base, cg_i64(c, sv->v_offset[n->attr.slot]));
+        const ir_state *l = sv->layout;
+        int s = n->attr.slot;
+        int64_t at[4] = {l->k[s], l->v[s], l->k_scale[s], l->v_scale[s]};
+        for (int i = 0; i < 4; i++) args[na++] = cg_gep(c, c->t_i8, sv->base, cg_i64(c, at[i]));
     }
     if (cg_takes_position(n)) args[na++] = sv ? sv->pos : cg_i64(c, 0);
     LLVMValueRef st = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)na, "");
@@ -622,10 +626,8 @@ static bool build_sequence_module(cg *c, uint64_t wsize, uint64_t wsum)
     const ir_plan *model_plan = c->plan;
     const int32_t *model_blob = c->node_blob;
     const cg_packed *model_packed = c->packed;
-    int64_t *k_offset = sup_arena_alloc(c->arena, sizeof(int64_t) * (size_t)(model->n_caches + 1));
-    int64_t *v_offset = sup_arena_alloc(c->arena, sizeof(int64_t) * (size_t)(model->n_caches + 1));
-    state_view layout = {.k_offset = k_offset, .v_offset = v_offset};
-    int64_t state_size = ir_state_layout(model, k_offset, v_offset);
+    ir_state state = ir_state_layout(c->arena, model);
+    state_view layout = {.layout = &state};
     ir_seq_workspace ws = ir_sequence_workspace(c->arena, model);
     LLVMTypeRef step_t = LLVMStructTypeInContext(c->ctx, (LLVMTypeRef[]){c->t_i64, c->t_ptr}, 2, 0);
     LLVMValueRef *steps = sup_arena_alloc(c->arena, sizeof *steps * (size_t)model->n_steps);
@@ -651,12 +653,12 @@ static bool build_sequence_module(cg *c, uint64_t wsize, uint64_t wsum)
     LLVMValueRef desc = model_desc_global(c);
     emit_sequence_entries(c, desc, features);
     seq_desc seq = {.context = model->context,
-                    .state_size = state_size,
+                    .state_size = state.size,
                     .n_steps = model->n_steps,
                     .steps = steps_gv,
                     .staging =
                         i64_array(c, ws.staging, model->n_inputs + model->n_outputs, "staging"),
-                    .kv_cache = string_global(c, "f32", ".kv_cache")};
+                    .kv_cache = string_global(c, rt_kv_format_name(model->kv_format), ".kv_cache")};
     emit_model_desc(c, desc, NULL, features, ws.size, wsize, wsum, &seq);
     return verify_module(c);
 }

@@ -16,7 +16,8 @@ typedef struct op_ctx {
     const ir_node *n;
     LLVMValueRef out, *in, scratch;
     LLVMValueRef pos;              /* i64: the position of the first token (or NULL: 0) */
-    LLVMValueRef cache_k, cache_v; /* a cached attention's keys and values */
+    LLVMValueRef cache_k, cache_v; /* a cached attention's keys and values ... */
+    LLVMValueRef scale_k, scale_v; /* ... and their scales (quantized caches) */
 } op_ctx;
 
 static LLVMValueRef fptr(cg *c, LLVMValueRef base, LLVMValueRef idx)
@@ -549,6 +550,9 @@ typedef struct attn_ctx {
     int qb; /* queries in the current block */
     LLVMValueRef q, k, v, out, scores, kt;
     LLVMValueRef head, kv_head, query; /* query: the block's first */
+    LLVMValueRef v_col;                /* the head's first column of v */
+    rt_kv_format kv;                   /* a cached attention's format (f32 otherwise) */
+    LLVMValueRef k_scale, v_scale;     /* quantized: per position and kv head */
     LLVMValueRef max[QUERY_BLOCK]; /* per query: a vector of partial maxima of its visible scores */
     LLVMValueRef inv_sum; /* per query: 1 / the sum of its exponentials (f32[QUERY_BLOCK]) */
 } attn_ctx;
@@ -618,7 +622,7 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
             cg_store(c, LLVMConstNull(vt), acc[u][cv], 64);
         }
     }
-    LLVMValueRef in_col = cg_add(c, cg_mul_k(c, a->kv_head, a->hv), cg_i64(c, c0));
+    LLVMValueRef in_col = cg_add(c, a->v_col, cg_i64(c, c0));
     LLVMValueRef out_col = cg_add(c, cg_mul_k(c, a->head, a->hv), cg_i64(c, c0));
     /* queries u0 .. qb - 1 over keys [from, to) (causal attention has at
      * least as many keys as queries: vis0 >= 1) */
@@ -709,6 +713,33 @@ static attn_ctx attention_shape(cg *c, const ir_node *n, LLVMValueRef pos)
     return a;
 }
 
+/* The value of a quantized cache at byte `at` of position j: its code
+ * decoded (int8 as is, FP8 E4M3 through a table of the 256 codes) times the
+ * scale of j's key/value head, as the interpreter reads it. */
+static LLVMValueRef cache_value(cg *c, const attn_ctx *a, LLVMValueRef codes, LLVMValueRef scales,
+                                LLVMValueRef j, LLVMValueRef at)
+{
+    LLVMValueRef code = cg_load(c, c->t_i8, cg_gep(c, c->t_i8, codes, at), 1), v;
+    if (a->kv == RT_KV_INT8) {
+        v = LLVMBuildSIToFP(c->b, code, c->t_f32, "");
+    } else {
+        LLVMValueRef table = LLVMGetNamedGlobal(c->mod, "kv.fp8e4m3");
+        if (!table) {
+            float t[256];
+            for (int i = 0; i < 256; i++) t[i] = rt_kv_decode(RT_KV_FP8E4M3, (uint8_t)i);
+            LLVMValueRef init = LLVMConstStringInContext2(c->ctx, (const char *)t, sizeof t, 1);
+            table = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "kv.fp8e4m3");
+            LLVMSetInitializer(table, init);
+            LLVMSetGlobalConstant(table, 1);
+            LLVMSetLinkage(table, LLVMInternalLinkage);
+            LLVMSetAlignment(table, 64);
+        }
+        v = fload(c, table, LLVMBuildZExt(c->b, code, c->t_i64, ""));
+    }
+    LLVMValueRef s = fload(c, scales, cg_add(c, cg_mul_k(c, j, a->kd / a->hd), a->kv_head));
+    return LLVMBuildFMul(c->b, v, s, "");
+}
+
 /* The heads [begin, end), each with its own scratch, so that the thread
  * pool can take heads in parallel (vals: q, k, v, out, scratch, pos). */
 static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
@@ -720,21 +751,37 @@ static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
     for (int u = 0; u < QUERY_BLOCK; u++)
         a.max[u] = cg_alloca(c, cg_vec(c, c->t_f32, c->lanes), "max");
     a.inv_sum = cg_alloca(c, LLVMArrayType(c->t_f32, QUERY_BLOCK), "inv_sum");
+    bool quantized = n->attr.cached && c->g->kv_format != RT_KV_F32;
+    a.kv = quantized ? c->g->kv_format : RT_KV_F32;
+    a.k_scale = vals[6], a.v_scale = vals[7];
+    int64_t per_head = (QUERY_BLOCK + a.hd + (quantized ? a.hv : 0)) * a.stride;
     cg_loop lh = cg_loop_begin(c, begin, end, 1, "head");
     a.head = lh.iv;
     a.kv_head = LLVMBuildSDiv(c->b, lh.iv, cg_i64(c, a.group), "kv_head");
-    a.scores = fptr(c, vals[4], cg_mul_k(c, lh.iv, (QUERY_BLOCK + a.hd) * a.stride));
+    a.scores = fptr(c, vals[4], cg_mul_k(c, lh.iv, per_head));
     a.kt = fptr(c, a.scores, cg_i64(c, QUERY_BLOCK * a.stride));
+    a.v_col = cg_mul_k(c, a.kv_head, a.hv);
     /* kT[ch][j] = k[j][kv_head*hd + ch] */
     cg_loop lj = cg_loop_begin(c, cg_i64(c, 0), a.s, 1, "key");
     cg_loop lc = cg_for(c, 0, a.hd, 1, "ch");
-    fstore(
-        c,
-        fload(c, a.k,
-              cg_add(c, cg_mul_k(c, lj.iv, a.kd), cg_add(c, cg_mul_k(c, a.kv_head, a.hd), lc.iv))),
-        a.kt, cg_add(c, cg_mul_k(c, lc.iv, a.stride), lj.iv));
+    LLVMValueRef at =
+        cg_add(c, cg_mul_k(c, lj.iv, a.kd), cg_add(c, cg_mul_k(c, a.kv_head, a.hd), lc.iv));
+    fstore(c, quantized ? cache_value(c, &a, a.k, a.k_scale, lj.iv, at) : fload(c, a.k, at), a.kt,
+           cg_add(c, cg_mul_k(c, lc.iv, a.stride), lj.iv));
     cg_loop_end(c, &lc);
     cg_loop_end(c, &lj);
+    if (quantized) {
+        /* the head's values decoded: vd[j][c] = v[j][kv_head*hv + c] */
+        LLVMValueRef vd = fptr(c, a.kt, cg_i64(c, a.hd * a.stride));
+        cg_loop lk = cg_loop_begin(c, cg_i64(c, 0), a.s, 1, "key");
+        cg_loop lv = cg_for(c, 0, a.hv, 1, "col");
+        LLVMValueRef src = cg_add(c, cg_mul_k(c, lk.iv, a.vd), cg_add(c, a.v_col, lv.iv));
+        fstore(c, cache_value(c, &a, a.v, a.v_scale, lk.iv, src), vd,
+               cg_add(c, cg_mul_k(c, lk.iv, a.hv), lv.iv));
+        cg_loop_end(c, &lv);
+        cg_loop_end(c, &lk);
+        a.v = vd, a.vd = a.hv, a.v_col = cg_i64(c, 0);
+    }
     int qb = c->lanes == 16 ? QUERY_BLOCK : QUERY_BLOCK / 2;
     int64_t full = a.t / qb * qb;
     if (full) {
@@ -746,6 +793,29 @@ static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
     cg_loop_end(c, &lh);
 }
 
+/* Rows x[t][dim] into a quantized cache at position pos: each key/value
+ * head's vector through the runtime's rt_kv_quantize (the codes at
+ * codes[pos + r][...], the scale at scales[pos + r][head]). */
+static void store_quantized(cg *c, LLVMValueRef codes, LLVMValueRef scales, LLVMValueRef x,
+                            LLVMValueRef pos, int64_t t, int64_t dim, int kv_heads)
+{
+    LLVMTypeRef params[4] = {c->t_i32, c->t_ptr, c->t_i64, c->t_ptr};
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, "rt_kv_quantize");
+    if (!fn)
+        fn = LLVMAddFunction(c->mod, "rt_kv_quantize", LLVMFunctionType(c->t_f32, params, 4, 0));
+    int64_t hd = dim / kv_heads;
+    cg_loop lr = cg_for(c, 0, t, 1, "row");
+    cg_loop lh = cg_for(c, 0, kv_heads, 1, "kv_head");
+    LLVMValueRef at = cg_add(c, cg_mul_k(c, lr.iv, dim), cg_mul_k(c, lh.iv, hd));
+    LLVMValueRef to = cg_add(c, cg_mul_k(c, cg_add(c, pos, lr.iv), dim), cg_mul_k(c, lh.iv, hd));
+    LLVMValueRef args[4] = {cg_i32(c, c->g->kv_format), fptr(c, x, at), cg_i64(c, hd),
+                            cg_gep(c, c->t_i8, codes, to)};
+    LLVMValueRef s = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 4, "");
+    fstore(c, s, scales, cg_add(c, cg_mul_k(c, cg_add(c, pos, lr.iv), kv_heads), lh.iv));
+    cg_loop_end(c, &lh);
+    cg_loop_end(c, &lr);
+}
+
 static void emit_attention(op_ctx *o)
 {
     cg *c = o->c;
@@ -755,15 +825,27 @@ static void emit_attention(op_ctx *o)
         /* the new keys and values go to the cache at pos; the heads read it */
         const ir_cache *cache = &c->g->caches[n->attr.slot];
         int64_t t = q->shape[0];
-        cg_memcpy(c, fptr(c, o->cache_k, cg_mul_k(c, pos, cache->k_dim)), k,
-                  cg_i64(c, t * cache->k_dim * 4));
-        cg_memcpy(c, fptr(c, o->cache_v, cg_mul_k(c, pos, cache->v_dim)), v,
-                  cg_i64(c, t * cache->v_dim * 4));
+        if (c->g->kv_format == RT_KV_F32) {
+            cg_memcpy(c, fptr(c, o->cache_k, cg_mul_k(c, pos, cache->k_dim)), k,
+                      cg_i64(c, t * cache->k_dim * 4));
+            cg_memcpy(c, fptr(c, o->cache_v, cg_mul_k(c, pos, cache->v_dim)), v,
+                      cg_i64(c, t * cache->v_dim * 4));
+        } else {
+            store_quantized(c, o->cache_k, o->scale_k, k, pos, t, cache->k_dim, cache->kv_heads);
+            store_quantized(c, o->cache_v, o->scale_v, v, pos, t, cache->v_dim, cache->kv_heads);
+        }
         k = o->cache_k, v = o->cache_v;
     }
-    LLVMValueRef vals[6] = {o->in[0], k,          v,
-                            o->out,   o->scratch, LLVMBuildIntToPtr(c->b, pos, c->t_ptr, "")};
-    cg_parallel(c, sup_arena_printf(c->arena, "%s.heads", n->name), vals, 6, n->attr.heads,
+    LLVMValueRef null = LLVMConstNull(c->t_ptr);
+    LLVMValueRef vals[8] = {o->in[0],
+                            k,
+                            v,
+                            o->out,
+                            o->scratch,
+                            LLVMBuildIntToPtr(c->b, pos, c->t_ptr, ""),
+                            o->scale_k ? o->scale_k : null,
+                            o->scale_v ? o->scale_v : null};
+    cg_parallel(c, sup_arena_printf(c->arena, "%s.heads", n->name), vals, 8, n->attr.heads,
                 q->shape[0] >= 16, attention_heads, (void *)n);
 }
 
@@ -844,7 +926,10 @@ void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, L
                 const cg_state_args *state)
 {
     op_ctx o = {.c = c, .n = &c->g->nodes[node], .out = out, .in = operands, .scratch = scratch};
-    if (state) o.pos = state->pos, o.cache_k = state->cache_k, o.cache_v = state->cache_v;
+    if (state) {
+        o.pos = state->pos, o.cache_k = state->cache_k, o.cache_v = state->cache_v;
+        o.scale_k = state->scale_k, o.scale_v = state->scale_v;
+    }
     switch (o.n->op) {
     case IR_OP_ADD:
     case IR_OP_SUB:

@@ -180,12 +180,10 @@ static void write_body(FILE *f, sup_arena *arena, const ir_graph *g, const ir_pl
     fprintf(f, "#define %s_PEAK_LIVE_BYTES %lld /* the most activation bytes alive at once */\n",
             PX, (long long)peak);
     if (seq) {
-        int64_t *k = sup_arena_alloc(arena, sizeof *k * (size_t)(g->n_caches + 1));
-        int64_t *v = sup_arena_alloc(arena, sizeof *v * (size_t)(g->n_caches + 1));
         fprintf(f, "#define %s_CONTEXT %lld /* the most tokens a sequence holds */\n", PX,
                 (long long)g->context);
-        fprintf(f, "#define %s_STATE_SIZE %lld /* bytes, 64-byte aligned: the KV caches */\n", PX,
-                (long long)ir_state_layout(g, k, v));
+        fprintf(f, "#define %s_STATE_SIZE %lld /* bytes, 64-byte aligned: the KV caches (%s) */\n",
+                PX, (long long)ir_state_layout(arena, g).size, rt_kv_format_name(g->kv_format));
     }
     fprintf(f, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n", PX, g->n_inputs, PX,
             g->n_outputs);

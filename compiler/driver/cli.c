@@ -66,3 +66,14 @@ bool cli_seq(cli *c, int64_t *seq_len)
     *seq_len = n;
     return true;
 }
+
+bool cli_kv_cache(cli *c, rt_kv_format *format)
+{
+    const char *v;
+    if (!cli_value(c, "--kv-cache", &v)) return false;
+    if (!rt_kv_format_parse(v, format)) {
+        sup_error_plain("--kv-cache: unknown format '%s' (formats: f32, int8, fp8e4m3)", v);
+        c->failed = true;
+    }
+    return true;
+}

@@ -31,7 +31,8 @@ static void usage(FILE *f)
         "                   [--precision SPEC|auto] [--calib NAME=FILE.npy ...] [--budget-bits B | "
         "--max-error E]\n"
         "                   [--report FILE.json] [-v] [--weights FILE] [--weights-file FILE]\n"
-        "                   [--print-target] [--dump-ir] [--dump-after PASS] [--depfile FILE]\n\n"
+        "                   [--print-target] [--dump-ir] [--dump-after PASS] [--depfile FILE]\n"
+        "                   [--seq N] [--steps LIST] [--kv-cache f32|int8|fp8e4m3]\n\n"
         "  -o OUT              the output (exe: OUT; obj: OUT.o and OUT.h; lib: OUT.a and OUT.h;\n"
         "                      shared: OUT.so and OUT.h; llvm/bc/asm: OUT). Default: the model's "
         "name\n"
@@ -54,6 +55,11 @@ static void usage(FILE *f)
         "  --depfile FILE      also write a Make rule: the outputs depend on the model, its "
         "weights\n"
         "                      and the --calib files\n"
+        "  --seq N             a model with `sequence T <= C`: calibrate on calls of N tokens\n"
+        "  --steps LIST        ... the token counts its steps are compiled for "
+        "(default " PASS_DEFAULT_STEPS ")\n"
+        "  --kv-cache FORMAT   ... how its KV caches hold keys and values: f32 (default), int8 or\n"
+        "                      fp8e4m3 (per position and head, one byte each and a scale)\n"
         "  --print-target      print the resolved triple, CPU and features\n"
         "  --dump-ir           print the IR after the last pass\n"
         "  --dump-after PASS   print the IR after PASS (build, shape, calibrate, precision, "
@@ -86,6 +92,9 @@ static bool parse_args(int argc, char **argv, compile_args *a)
                                         "--sensitivity-samples",
                                         "--report",
                                         "-v",
+                                        "--seq",
+                                        "--steps",
+                                        "--kv-cache",
                                         NULL};
     cli c = {argc, argv, 1, "compile", false};
     a->po.cg.opt_level = 3;
@@ -102,7 +111,8 @@ static bool parse_args(int argc, char **argv, compile_args *a)
             cli_value(&c, "--weights", &a->po.weights_override) ||
             cli_value(&c, "--weights-file", &a->po.cg.weights_file) ||
             cli_value(&c, "--dump-after", &a->po.dump_after) ||
-            cli_value(&c, "--depfile", &a->depfile))
+            cli_value(&c, "--depfile", &a->depfile) || cli_seq(&c, &a->po.seq_len) ||
+            cli_value(&c, "--steps", &a->po.steps) || cli_kv_cache(&c, &a->po.kv_format))
             continue;
         if (cli_flag(&c, "--print-target")) {
             a->po.cg.print_target = true;

@@ -44,6 +44,7 @@ static void usage(FILE *f)
         "the output error of the chosen precision against f32, with the reference interpreter.\n"
         "  --weights FILE   use this safetensors file instead of the model's `weights`\n"
         "  --seq N          a model with `sequence T <= C`: calls of N tokens (default C)\n"
+        "  --kv-cache FORMAT... its KV caches: f32 (default), int8 or fp8e4m3\n"
         "  --precision SPEC simulate the weight precision `qmc compile --precision SPEC` "
         "uses\n");
     cli_precision_usage(f);
@@ -60,6 +61,7 @@ static bool parse_args(int argc, char **argv, eval_args *a)
                                         "--sequences",
                                         "--weights",
                                         "--seq",
+                                        "--kv-cache",
                                         "--precision",
                                         "--help",
                                         "--calib",
@@ -81,7 +83,7 @@ static bool parse_args(int argc, char **argv, eval_args *a)
             cli_value(&c, "--tokens", &a->tokens) || cli_value(&c, "--output", &a->output) ||
             cli_value(&c, "--predictions", &a->predictions) ||
             cli_value(&c, "--weights", &a->po.weights_override) || cli_seq(&c, &a->po.seq_len) ||
-            cli_precision_flag(&c, &a->po.prec))
+            cli_kv_cache(&c, &a->po.kv_format) || cli_precision_flag(&c, &a->po.prec))
             continue;
         if (cli_value(&c, "--sequences", &v)) {
             char *end;

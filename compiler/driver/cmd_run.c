@@ -23,6 +23,7 @@ static void usage(FILE *f)
         "  --output NAME=FILE  write an output (.npy float32); without any, a summary is printed\n"
         "  --weights FILE      use this safetensors file instead of the model's `weights`\n"
         "  --seq N             a model with `sequence T <= C`: calls of N tokens (default C)\n"
+        "  --kv-cache FORMAT   ... its KV caches: f32 (default), int8 or fp8e4m3\n"
         "  --precision SPEC    simulate the weight precision `qmc compile --precision SPEC` "
         "uses\n");
     cli_precision_usage(f);
@@ -37,20 +38,11 @@ typedef struct run_args {
 
 static bool parse_args(int argc, char **argv, run_args *a)
 {
-    static const char *const known[] = {"--input",
-                                        "--output",
-                                        "--weights",
-                                        "--seq",
-                                        "--precision",
-                                        "--help",
-                                        "--calib",
-                                        "--calib-method",
-                                        "--budget-bits",
-                                        "--max-error",
-                                        "--sensitivity-samples",
-                                        "--report",
-                                        "-v",
-                                        NULL};
+    static const char *const known[] = {"--input",       "--output",    "--weights",
+                                        "--seq",         "--kv-cache",  "--precision",
+                                        "--help",        "--calib",     "--calib-method",
+                                        "--budget-bits", "--max-error", "--sensitivity-samples",
+                                        "--report",      "-v",          NULL};
     cli c = {argc, argv, 1, "run", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
@@ -59,7 +51,7 @@ static bool parse_args(int argc, char **argv, run_args *a)
             exit(0);
         }
         if (cli_value(&c, "--weights", &a->po.weights_override) || cli_seq(&c, &a->po.seq_len) ||
-            cli_precision_flag(&c, &a->po.prec))
+            cli_kv_cache(&c, &a->po.kv_format) || cli_precision_flag(&c, &a->po.prec))
             continue;
         if (cli_value(&c, "--input", &v)) {
             if (a->n_inputs == MAX_PORTS) {

@@ -29,6 +29,8 @@ void cli_unknown(cli *c, const char *const *known);
 /* True (and advances) if argv[i] is `--seq N`: a model with a sequence is
  * built for calls of N tokens (default: its context). */
 bool cli_seq(cli *c, int64_t *seq_len);
+/* True (and advances) if argv[i] is `--kv-cache FORMAT` (f32, int8, fp8e4m3). */
+bool cli_kv_cache(cli *c, rt_kv_format *format);
 
 /* ---- cli_precision.c: the precision flags of compile, run and eval ------ */
 

@@ -321,6 +321,23 @@ static bool eval_embedding(interp *it, const ir_node *n, float *y)
     return true;
 }
 
+/* n vectors of d values into a cache: as they are, or as a quantized
+ * cache holds them (each vector's codes times its scale, as generated code
+ * reads them back). */
+static void store_rows(interp *it, float *dst, const float *src, int64_t n, int64_t d)
+{
+    rt_kv_format f = it->g->kv_format;
+    if (f == RT_KV_F32) {
+        memcpy(dst, src, sizeof(float) * (size_t)(n * d));
+        return;
+    }
+    uint8_t *codes = (uint8_t *)it->scratch;
+    for (int64_t r = 0; r < n; r++) {
+        float scale = rt_kv_quantize(f, src + r * d, d, codes);
+        for (int64_t i = 0; i < d; i++) dst[r * d + i] = rt_kv_decode(f, codes[i]) * scale;
+    }
+}
+
 /* Attention, through its cache when it has one: the new keys and values
  * are stored at the model's position, and the queries (the last t
  * positions) attend to everything stored so far. */
@@ -346,8 +363,8 @@ static bool eval_attention(interp *it, const ir_node *n, float *y)
             return false;
         }
         float *ck = it->cache_k[n->attr.slot], *cv = it->cache_v[n->attr.slot];
-        memcpy(ck + it->pos * k->shape[1], kp, sizeof(float) * (size_t)(a.t * k->shape[1]));
-        memcpy(cv + it->pos * v->shape[1], vp, sizeof(float) * (size_t)(a.t * v->shape[1]));
+        store_rows(it, ck + it->pos * k->shape[1], kp, a.t * a.kv_heads, k->shape[1] / a.kv_heads);
+        store_rows(it, cv + it->pos * v->shape[1], vp, a.t * a.kv_heads, v->shape[1] / a.kv_heads);
         kp = ck, vp = cv;
         a.s = it->pos + a.t;
     }

@@ -147,6 +147,7 @@ typedef struct ir_graph {
     sup_loc seq_loc;
     ir_cache *caches; /* one per cached attention, in node order */
     int n_caches;
+    rt_kv_format kv_format; /* how the caches hold keys and values (--kv-cache) */
     /* compile: the graph specialised for calls of a few token counts (the
      * steps; filled by the pipeline, lowered each) */
     struct ir_step *steps;
@@ -316,10 +317,16 @@ typedef struct ir_step {
 
 /* Where a model with a sequence keeps its state (the caller's memory): a
  * 64-byte header (the position), then per cache its keys [context][k_dim]
- * and values [context][v_dim] as f32, each range 64-byte aligned. Fills
- * k_offset and v_offset (n_caches each) and returns the total size. */
+ * and values [context][v_dim] in the cache's format (f32, or one byte per
+ * value followed by the scales [context][kv_heads] f32), each range 64-byte
+ * aligned. */
 enum { IR_STATE_HEADER = 64 };
-int64_t ir_state_layout(const ir_graph *g, int64_t *k_offset, int64_t *v_offset);
+typedef struct ir_state {
+    int64_t size;
+    int64_t *k, *v;             /* per cache: its keys' and values' offsets */
+    int64_t *k_scale, *v_scale; /* ... and their scales' (quantized formats) */
+} ir_state;
+ir_state ir_state_layout(sup_arena *arena, const ir_graph *g);
 
 /* The workspace of a model with a sequence: any step's plan, then where a
  * step's rows of each input, then each output, are staged (staging[port]:

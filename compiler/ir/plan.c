@@ -50,16 +50,28 @@ bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, boo
            (qa->zero_points != NULL) == (qb->zero_points != NULL);
 }
 
-int64_t ir_state_layout(const ir_graph *g, int64_t *k_offset, int64_t *v_offset)
+ir_state ir_state_layout(sup_arena *arena, const ir_graph *g)
 {
-    int64_t at = IR_STATE_HEADER;
+    ir_state st;
+    size_t n = sizeof(int64_t) * (size_t)(g->n_caches + 1);
+    st.k = sup_arena_alloc(arena, n), st.v = sup_arena_alloc(arena, n);
+    st.k_scale = sup_arena_alloc(arena, n), st.v_scale = sup_arena_alloc(arena, n);
+    bool quantized = g->kv_format != RT_KV_F32;
+    int64_t elem = quantized ? 1 : (int64_t)sizeof(float), at = IR_STATE_HEADER;
     for (int c = 0; c < g->n_caches; c++) {
-        k_offset[c] = at;
-        at = ir_align64(at + g->context * g->caches[c].k_dim * (int64_t)sizeof(float));
-        v_offset[c] = at;
-        at = ir_align64(at + g->context * g->caches[c].v_dim * (int64_t)sizeof(float));
+        const ir_cache *k = &g->caches[c];
+        int64_t scales = g->context * k->kv_heads * (int64_t)sizeof(float);
+        st.k[c] = at;
+        at = ir_align64(at + g->context * k->k_dim * elem);
+        st.k_scale[c] = at;
+        at = quantized ? ir_align64(at + scales) : at;
+        st.v[c] = at;
+        at = ir_align64(at + g->context * k->v_dim * elem);
+        st.v_scale[c] = at;
+        at = quantized ? ir_align64(at + scales) : at;
     }
-    return at;
+    st.size = at;
+    return st;
 }
 
 ir_seq_workspace ir_sequence_workspace(sup_arena *arena, const ir_graph *g)

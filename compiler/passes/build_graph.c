@@ -654,6 +654,7 @@ static bool declare_sequence(pass_builder *b, scope *s, const fe_node *st)
     g->context = n;
     g->seq_len = t;
     g->seq_name = st->name;
+    g->kv_format = b->opts ? b->opts->kv_format : RT_KV_F32;
     g->seq_loc = st->loc;
     pass_value tv = {.kind = PASS_VAL_INT, .i = t, .loc = st->loc};
     scope_bind(s, st->name, tv, st->loc)->is_const = true;

@@ -74,7 +74,11 @@ static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool int8_dot)
          * keys transposed (heads may run in parallel); through a cache, for
          * as many keys as the context holds */
         int64_t keys = n->attr.cached ? g->context : k->shape[0];
-        return (int64_t)sizeof(float) * (n->attr.heads * 8 * keys + q->shape[1] * keys);
+        int64_t per_head = (8 + q->shape[1] / n->attr.heads) * keys;
+        /* a quantized cache's values are decoded for the head too */
+        if (n->attr.cached && g->kv_format != RT_KV_F32)
+            per_head += n->shape[1] / n->attr.heads * keys;
+        return (int64_t)sizeof(float) * n->attr.heads * per_head;
     }
     return 0;
 }

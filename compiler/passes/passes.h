@@ -33,6 +33,7 @@ typedef struct pass_options {
     const char *weights_override; /* --weights */
     int64_t seq_len;              /* --seq: a model with a sequence, built for that many tokens */
     const char *steps;            /* --steps: the token counts a compiled step takes, or NULL */
+    rt_kv_format kv_format;       /* --kv-cache */
     const char *dump_after;       /* --dump-after=PASS: print the IR after that pass */
     pass_prec_options prec;       /* calibration and precision selection */
     cg_options cg;                /* emit only: what to write, for which target */
@@ -69,6 +70,7 @@ bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_
 typedef struct pass_build_options {
     const char *weights_override; /* --weights FILE, or NULL */
     int64_t seq_len;              /* a model with `sequence T <= N`: the T to build it for (0: N) */
+    rt_kv_format kv_format;       /* ... and how its caches hold keys and values */
 } pass_build_options;
 
 /* The most arguments a builtin call takes (and tensors concat joins). */

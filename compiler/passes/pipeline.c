@@ -26,7 +26,8 @@ ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pas
     fe_node *ast = fe_parse_file(arena, model_path);
     if (!ast) return NULL;
     pass_build_options bo = {.weights_override = opts ? opts->weights_override : NULL,
-                             .seq_len = opts ? opts->seq_len : 0};
+                             .seq_len = opts ? opts->seq_len : 0,
+                             .kv_format = opts ? opts->kv_format : RT_KV_F32};
     ir_graph *g = pass_build_graph(arena, ast, &bo);
     if (!g || !after_pass(g, "build", opts)) return NULL;
     if (!pass_infer_shapes(g) || !after_pass(g, "shape", opts)) return NULL;

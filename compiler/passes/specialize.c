@@ -81,7 +81,9 @@ bool pass_specialize(sup_arena *arena, ir_graph *g, const pass_options *opts)
     g->steps = sup_arena_alloc(arena, sizeof *g->steps * (size_t)n);
     for (int s = 0; s < n; s++) {
         fe_node *ast = fe_parse_file(arena, g->source);
-        pass_build_options bo = {.weights_override = opts->weights_override, .seq_len = sizes[s]};
+        pass_build_options bo = {.weights_override = opts->weights_override,
+                                 .seq_len = sizes[s],
+                                 .kv_format = opts->kv_format};
         ir_graph *sg = ast ? pass_build_graph(arena, ast, &bo) : NULL;
         if (!sg || !pass_infer_shapes(sg)) return false;
         share_precision(arena, g, sg);
