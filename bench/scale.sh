@@ -19,8 +19,9 @@
 # Precisions: int4, int8, fp8e4m3, f32-wf (f32 --weights-file), auto-4.5 (auto
 # --budget-bits 4.5 --calib idx=...); any qmc precision X, X-wf (with
 # --weights-file) and auto-B are accepted.
-# The llama layout is compiled only with QMC_LLAMA_QM=FILE.qm ({size} in the
-# name is replaced by the size); today's language cannot express it.
+# The llama layout compiles gen_checkpoint's model.qm (examples/llama/llama.qm
+# with the size's constants: generation steps over a KV cache), or
+# QMC_LLAMA_QM=FILE.qm ({size} in the name is replaced by the size).
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
@@ -207,6 +208,8 @@ compile_case() { # MODEL DIR QM WEIGHTS CASE PARAMS
     [[ $p == *-wf ]] && p=${p%-wf} && args+=(--weights-file "$out.weights")
     if [[ $p == auto-* ]]; then
         args+=(--precision auto --budget-bits "${p#auto-}" --calib "idx=$dir/calib.npy")
+        # a model with a sequence calibrates on calls of the calibration's length
+        grep -q '^ *sequence ' "$qm" && args+=(--seq "$SEQ")
     else
         args+=(--precision "$p")
     fi
@@ -306,14 +309,7 @@ run_model() { # LAYOUT SIZE
         >>"$RESULTS"
 
     local qm=$dir/model.qm
-    if [ "$layout" = llama ]; then
-        if [ -z "${QMC_LLAMA_QM:-}" ]; then
-            echo "scale: llama layout: needs the generation issue's language (set QMC_LLAMA_QM to a .qm to compile it)"
-            for c in ${PRECISIONS//,/ }; do row "$model" "$c" "skipped: llama layout: needs the generation issue's language"; done
-            return
-        fi
-        qm=${QMC_LLAMA_QM//\{size\}/$size}
-    fi
+    [ "$layout" = llama ] && [ -n "${QMC_LLAMA_QM:-}" ] && qm=${QMC_LLAMA_QM//\{size\}/$size}
     step "$model: qmc compile --emit obj (timeout $TIMEOUT s, killed over $MAX_RSS_GB GB)"
     for c in ${PRECISIONS//,/ }; do compile_case "$model" "$dir" "$qm" "$weights" "$c" "$params"; done
 }
