@@ -345,6 +345,17 @@ static void emit_run(cg *c, LLVMValueRef run_v)
 
 /* ---- the model descriptor (struct qmc_model_desc of qmc_runtime.h) ------------ */
 
+/* PREFIX.what: an internal constant of the model's descriptor. */
+static LLVMValueRef model_global(cg *c, LLVMValueRef init, const char *what)
+{
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init),
+                                    sup_arena_printf(c->arena, "%s.%s", c->prefix, what));
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    return gv;
+}
+
 static LLVMValueRef tensor_descs(cg *c, const ir_port *ports, int n, const char *what)
 {
     LLVMTypeRef fields[4] = {c->t_ptr, c->t_i32, c->t_i32, LLVMArrayType(c->t_i64, QMC_MAX_RANK)};
@@ -359,13 +370,7 @@ static LLVMValueRef tensor_descs(cg *c, const ir_port *ports, int n, const char 
                                 LLVMConstArray2(c->t_i64, dims, QMC_MAX_RANK)};
         items[i] = LLVMConstNamedStruct(td, vals, 4);
     }
-    LLVMValueRef init = LLVMConstArray2(td, items, (uint64_t)n);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init),
-                                    sup_arena_printf(c->arena, "%s.%s", c->prefix, what));
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, 1);
-    LLVMSetLinkage(gv, LLVMInternalLinkage);
-    return gv;
+    return model_global(c, LLVMConstArray2(td, items, (uint64_t)n), what);
 }
 
 /* What a model with a sequence adds to its descriptor. */
@@ -611,13 +616,7 @@ static LLVMValueRef i64_array(cg *c, const int64_t *v, int n, const char *what)
 {
     LLVMValueRef *items = sup_arena_alloc(c->arena, sizeof *items * (size_t)(n + 1));
     for (int i = 0; i < n; i++) items[i] = cg_i64(c, v[i]);
-    LLVMValueRef init = LLVMConstArray2(c->t_i64, items, (uint64_t)n);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init),
-                                    sup_arena_printf(c->arena, "%s.%s", c->prefix, what));
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, 1);
-    LLVMSetLinkage(gv, LLVMInternalLinkage);
-    return gv;
+    return model_global(c, LLVMConstArray2(c->t_i64, items, (uint64_t)n), what);
 }
 
 static bool build_sequence_module(cg *c, uint64_t wsize, uint64_t wsum)
@@ -642,12 +641,8 @@ static bool build_sequence_module(cg *c, uint64_t wsize, uint64_t wsum)
     }
     c->g = model;
     c->plan = model_plan;
-    LLVMValueRef steps_init = LLVMConstArray2(step_t, steps, (uint64_t)model->n_steps);
-    LLVMValueRef steps_gv = LLVMAddGlobal(c->mod, LLVMTypeOf(steps_init),
-                                          sup_arena_printf(c->arena, "%s.steps", c->prefix));
-    LLVMSetInitializer(steps_gv, steps_init);
-    LLVMSetGlobalConstant(steps_gv, 1);
-    LLVMSetLinkage(steps_gv, LLVMInternalLinkage);
+    LLVMValueRef steps_gv =
+        model_global(c, LLVMConstArray2(step_t, steps, (uint64_t)model->n_steps), "steps");
     LLVMValueRef features =
         string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
     LLVMValueRef desc = model_desc_global(c);
