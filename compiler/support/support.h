@@ -78,13 +78,25 @@ _Noreturn void sup_assert_fail(const char *file, int line, const char *cond);
  * if stderr is a terminal. */
 typedef struct sup_progress {
     const char *what;
-    double start;
+    double start, last;
     bool shown, tty;
 } sup_progress;
 void sup_progress_begin(sup_progress *p, const char *what);
 void sup_progress_update(sup_progress *p, int64_t done, int64_t total);
+/* The same with the work measured in bytes as well, the bar by bytes:
+ * "weights [====      ] 12/291, 812 MB/s, 0:41 left". */
+void sup_progress_update_bytes(sup_progress *p, int64_t done, int64_t total, double bytes,
+                               double total_bytes);
 void sup_progress_end(sup_progress *p);
 /* Seconds on a monotonic clock. */
 double sup_now(void);
+
+/* The stages of a compile, each with its time, the resident set at its
+ * end and the peak so far (-v): sup_stages_begin starts the clock (before
+ * it, sup_stage_end records nothing), each sup_stage_end(name) closes the
+ * stage since the previous one, sup_stages_print writes the table. */
+void sup_stages_begin(void);
+void sup_stage_end(const char *name);
+void sup_stages_print(FILE *out);
 
 #endif
