@@ -99,6 +99,8 @@ void fe_tensor_to_f32_range(const fe_tensor *t, int64_t begin, int64_t end, floa
  * again), so that reading a model one tensor at a time keeps the resident
  * set at one tensor. Nothing for data not mapped from a file. */
 void fe_tensor_release(const fe_tensor *t);
+/* The same for elements [begin, end) (a tensor read in chunks). */
+void fe_tensor_release_range(const fe_tensor *t, int64_t begin, int64_t end);
 
 /* ---- checkpoint.c: weights from a file, a sharded checkpoint or a folder */
 

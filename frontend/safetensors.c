@@ -210,14 +210,20 @@ void fe_safetensors_close(fe_safetensors *st)
     st->n_files = 0;
 }
 
-void fe_tensor_release(const fe_tensor *t)
+void fe_tensor_release_range(const fe_tensor *t, int64_t begin, int64_t end)
 {
-    if (!t->mapped || !t->size) return;
-    /* the whole pages inside the tensor: a neighbour's partial page stays */
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), at = (uintptr_t)t->data;
-    uintptr_t begin = (at + page - 1) / page * page, end = (at + t->size) / page * page;
-    if (end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
+    size_t elem = qmc_dtype_size(t->dtype);
+    if (!t->mapped || end <= begin) return;
+    /* the whole pages inside the range: a neighbour's partial page stays */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = (uintptr_t)t->data + (uintptr_t)begin * elem,
+              to = (uintptr_t)t->data + (uintptr_t)end * elem;
+    from = (from + page - 1) / page * page;
+    to = to / page * page;
+    if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
 }
+
+void fe_tensor_release(const fe_tensor *t) { fe_tensor_release_range(t, 0, t->count); }
 
 static float half_to_f32(uint16_t h)
 {

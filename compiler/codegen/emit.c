@@ -1,17 +1,26 @@
 /* emit.c: the emit pass: one LLVM module per model.
  *
- * Needs: a lowered graph (every node has a buffer) and a target.
+ * Needs: a lowered graph (every node has a buffer), a target and the
+ * weights' layout (weights.c).
  * Guarantees: a module that passes LLVMVerifyModule, holding
- *   - one constant global per weight blob, named after its tensor
- *     ("blocks.0.fc1.weight", ".scale", ".zero"), 64-byte aligned (large
- *     ones land in .lrodata on x86-64: the medium code model), or with
- *     --weights-file none, and a pointer the runtime sets to the mapped file;
+ *   - no weight bytes (but with --emit llvm/bc/asm): the code reads every
+ *     blob at its offset from one pointer, PREFIX.weights_base, which
+ *     points at the object's weights section (the hidden symbol
+ *     PREFIX.weights, object.c) or, with --weights-file, is set by the
+ *     runtime to the mapped file; for llvm/bc/asm each blob is a 64-byte
+ *     aligned constant named after its tensor ("blocks.0.fc1.weight",
+ *     ".scale", ".zero");
  *   - one function per node, named after it (linear layers also get a
- *     "NAME.panels" function that the thread pool runs);
+ *     "NAME.panels" function that the thread pool runs), with everything
+ *     it reads, weights included, as parameters, so that the nodes of
+ *     repeated blocks are equal functions, merged into one before the
+ *     optimiser runs (mergefunc: a 20-block model costs LLVM about one
+ *     block);
  *   - PREFIX_run_v, PREFIX_run and PREFIX_model (a qmc_model_desc), and for
  *     executables qmc_exe_model;
  * optimised with the new pass manager (default<O3> etc.) and written as an
- * object, assembly, IR or bitcode file, atomically. */
+ * object (appended to the weights already in its file), assembly, IR or
+ * bitcode file, atomically. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,91 +64,56 @@ static LLVMTargetMachineRef make_target_machine(const cg_target *t, int opt_leve
                                    cm);
 }
 
-static int choose_lanes(const cg_target *t)
-{
-    if (t->arch == CG_ARCH_AARCH64) return 8;
-    if (cg_target_has(t, "avx512f")) return 16;
-    if (cg_target_has(t, "avx")) return 8;
-    return 4;
-}
-
 /* ---- weights ---------------------------------------------------------------- */
 
-/* Registers the blobs: packed matrices for linear layers, f32 data for
- * weights read by other ops (or as a bias). */
-static void collect_blobs(cg *c)
-{
-    const ir_graph *g = c->g;
-    bool *raw = sup_arena_alloc(c->arena, (size_t)g->n_nodes);
-    for (int i = 0; i < g->n_nodes; i++) {
-        const ir_node *n = &g->nodes[i];
-        for (int j = 0; j < n->n_inputs; j++) {
-            int32_t in = n->inputs[j];
-            if (g->nodes[in].op != IR_OP_WEIGHT) continue;
-            if (n->op == IR_OP_LINEAR && j == 1) continue; /* packed instead */
-            raw[in] = true;
-        }
-    }
-    for (int o = 0; o < g->n_outputs; o++)
-        if (g->nodes[g->outputs[o].node].op == IR_OP_WEIGHT) raw[g->outputs[o].node] = true;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const ir_node *n = &g->nodes[i];
-        c->node_blob[i] = -1;
-        if (n->op != IR_OP_WEIGHT) continue;
-        if (n->is_matrix) cg_pack_weight(c, i, &c->packed[i]);
-        if (!raw[i]) continue;
-        const void *data = n->tensor->data;
-        size_t bytes = (size_t)n->tensor->count * 4;
-        if (n->tensor->dtype != QMC_DTYPE_F32) {
-            float *f = sup_arena_alloc(c->arena, bytes ? bytes : 4);
-            fe_tensor_to_f32(n->tensor, f);
-            data = f;
-        }
-        /* a matrix that is also read as plain data keeps both forms */
-        const char *name = n->is_matrix ? sup_arena_printf(c->arena, "%s.f32", n->name) : n->name;
-        c->node_blob[i] = cg_blob_add(c, name, data, bytes);
-    }
-}
-
+/* --emit llvm/bc/asm: each blob a constant named after its tensor. */
 static void emit_blob_globals(cg *c)
 {
-    for (int i = 0; i < c->n_blobs; i++) {
-        cg_blob *b = &c->blobs[i];
+    c->globals = sup_arena_alloc(c->arena, sizeof *c->globals * (size_t)(c->w->n_blobs + 1));
+    for (int i = 0; i < c->w->n_blobs; i++) {
+        const cg_blob *b = &c->w->blobs[i];
+        QMC_ASSERT(b->data);
         LLVMValueRef init = LLVMConstStringInContext2(c->ctx, b->data, b->bytes, 1);
-        b->global = LLVMAddGlobal(c->mod, LLVMTypeOf(init), b->name);
-        LLVMSetInitializer(b->global, init);
-        LLVMSetGlobalConstant(b->global, 1);
-        LLVMSetLinkage(b->global, LLVMInternalLinkage);
-        LLVMSetUnnamedAddress(b->global, LLVMGlobalUnnamedAddr);
-        LLVMSetAlignment(b->global, 64);
+        LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), b->name);
+        LLVMSetInitializer(gv, init);
+        LLVMSetGlobalConstant(gv, 1);
+        LLVMSetLinkage(gv, LLVMInternalLinkage);
+        LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+        LLVMSetAlignment(gv, 64);
+        c->globals[i] = gv;
     }
 }
 
-/* --weights-file: blobs are laid out 64-byte aligned in one file. */
-static bool write_weights_file(cg *c, const char *path, uint64_t *size, uint64_t *checksum)
+/* The pointer the code reads the weights through: set by the runtime
+ * (--weights-file) or pointing at the object's weights section. */
+static void emit_weights_base(cg *c)
 {
-    int64_t at = 0;
-    for (int i = 0; i < c->n_blobs; i++) {
-        c->blobs[i].file_offset = at;
-        at = (at + (int64_t)c->blobs[i].bytes + 63) / 64 * 64;
-    }
-    uint8_t *all = calloc(1, (size_t)at + 1);
-    if (!all) {
-        sup_error_plain("out of memory for the weights file");
-        return false;
-    }
-    for (int i = 0; i < c->n_blobs; i++)
-        memcpy(all + c->blobs[i].file_offset, c->blobs[i].data, c->blobs[i].bytes);
-    *size = (uint64_t)at;
-    *checksum = qmc_checksum(all, (size_t)at);
-    bool written = cg_write_file(path, all, (size_t)at);
-    free(all);
-    if (!written) return false;
+    const cg_weights *w = c->w;
     c->weights_base =
         LLVMAddGlobal(c->mod, c->t_ptr, sup_arena_printf(c->arena, "%s.weights_base", c->prefix));
-    LLVMSetInitializer(c->weights_base, LLVMConstNull(c->t_ptr));
     LLVMSetLinkage(c->weights_base, LLVMInternalLinkage);
-    return true;
+    if (w->kind == CG_WEIGHTS_FILE) {
+        LLVMSetInitializer(c->weights_base, LLVMConstNull(c->t_ptr));
+        return;
+    }
+    LLVMValueRef data = LLVMAddGlobal(c->mod, LLVMArrayType2(c->t_i8, w->size), w->symbol);
+    LLVMSetLinkage(data, LLVMExternalLinkage);
+    LLVMSetVisibility(data, LLVMHiddenVisibility);
+    LLVMSetGlobalConstant(data, 1);
+    if (c->target->arch == CG_ARCH_X86_64) LLVMSetSection(data, ".lrodata.qmc_weights");
+    LLVMSetInitializer(c->weights_base, data);
+    /* kept a load (one per layer call), not folded into the code as the
+     * symbol's address: a 64-bit pointer reaches weights of any size from
+     * code of any model (aarch64's ADRP reaches 4 GB) */
+    LLVMSetExternallyInitialized(c->weights_base, 1);
+}
+
+static void emit_weights(cg *c)
+{
+    if (c->w->kind == CG_WEIGHTS_MEMORY)
+        emit_blob_globals(c);
+    else if (c->w->kind == CG_WEIGHTS_FILE || c->w->n_blobs)
+        emit_weights_base(c); /* a weights file is loaded even when empty */
 }
 
 /* ---- node functions ------------------------------------------------------------ */
@@ -183,7 +157,7 @@ static LLVMValueRef buffer_ptr(cg *c, int32_t i, LLVMValueRef ins, LLVMValueRef 
     case IR_BUF_OUTPUT:
         return cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, b->port)), 8);
     case IR_BUF_WORKSPACE: return cg_gep(c, c->t_i8, ws, cg_i64(c, b->offset));
-    case IR_BUF_WEIGHT: return cg_blob_ptr(c, c->node_blob[i]);
+    case IR_BUF_WEIGHT: return cg_blob_ptr(c, c->w->node_blob[i]);
     case IR_BUF_NONE: break;
     }
     return LLVMConstNull(c->t_ptr);
@@ -245,6 +219,7 @@ static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMV
         if (cg_takes_operand(c, n, j)) args[na++] = buffer_ptr(c, n->inputs[j], ins, outs, ws);
     if (cg_takes_scratch(c, i))
         args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
+    na += cg_linear_weight_args(c, i, args + na);
     LLVMValueRef st = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)na, "");
     check_or_return(c, LLVMBuildICmp(c->b, LLVMIntEQ, st, cg_i32(c, 0), ""), st);
 }
@@ -276,7 +251,7 @@ static LLVMValueRef emit_run_v(cg *c, LLVMValueRef *node_fns, LLVMValueRef featu
             LLVMBuildIsNotNull(
                 c->b, cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8), ""),
             bad_arg);
-    if (c->weights_base)
+    if (c->weights_base && c->w->kind == CG_WEIGHTS_FILE)
         check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, c->weights_base, 8), ""),
                         cg_i32(c, QMC_ERR_IO));
     for (int i = 0; i < c->g->n_nodes; i++)
@@ -337,13 +312,14 @@ static LLVMValueRef tensor_descs(cg *c, const ir_port *ports, int n, const char 
     return gv;
 }
 
-static void emit_model_desc(cg *c, LLVMValueRef run_v, LLVMValueRef features, uint64_t wsize,
-                            uint64_t wsum)
+static void emit_model_desc(cg *c, LLVMValueRef run_v, LLVMValueRef features)
 {
     LLVMTypeRef f[14] = {c->t_ptr, c->t_i32, c->t_i32, c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr,
                          c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64, c->t_i64, c->t_ptr};
     LLVMTypeRef md = LLVMStructTypeInContext(c->ctx, f, 14, 0);
-    bool ext = c->weights_base != NULL;
+    /* a weights file of its own, even an empty one: the runtime loads and checks it */
+    bool ext = c->w->kind == CG_WEIGHTS_FILE;
+    uint64_t wsize = ext ? c->w->size : 0, wsum = ext ? c->w->checksum : 0;
     LLVMValueRef v[14] = {string_global(c, c->g->name, ".name"),
                           cg_i32(c, c->g->n_inputs),
                           cg_i32(c, c->g->n_outputs),
@@ -358,7 +334,7 @@ static void emit_model_desc(cg *c, LLVMValueRef run_v, LLVMValueRef features, ui
                               : LLVMConstNull(c->t_ptr),
                           LLVMConstInt(c->t_i64, wsize, 0),
                           LLVMConstInt(c->t_i64, wsum, 0),
-                          ext ? c->weights_base : LLVMConstNull(c->t_ptr)};
+                          ext && c->weights_base ? c->weights_base : LLVMConstNull(c->t_ptr)};
     LLVMValueRef init = LLVMConstNamedStruct(md, v, 14);
     LLVMValueRef gv = LLVMAddGlobal(c->mod, md, sup_arena_printf(c->arena, "%s_model", c->prefix));
     LLVMSetInitializer(gv, init);
@@ -375,8 +351,13 @@ static void emit_model_desc(cg *c, LLVMValueRef run_v, LLVMValueRef features, ui
 static bool optimise(cg *c, LLVMTargetMachineRef tm, int level)
 {
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    char passes[32];
-    snprintf(passes, sizeof passes, "default<O%d>", level < 0 ? 0 : level > 3 ? 3 : level);
+    char passes[48];
+    /* equal functions (the layers of repeated blocks) merge first: the
+     * optimiser and the code generator then see each once */
+    snprintf(passes, sizeof passes, "mergefunc,default<O%d>",
+             level < 0   ? 0
+             : level > 3 ? 3
+                         : level);
     LLVMErrorRef err = LLVMRunPasses(c->mod, passes, tm, po);
     LLVMDisposePassBuilderOptions(po);
     if (err) {
@@ -385,6 +366,7 @@ static bool optimise(cg *c, LLVMTargetMachineRef tm, int level)
         LLVMDisposeErrorMessage(msg);
         return false;
     }
+    sup_stage_end("optimise");
     return true;
 }
 
@@ -410,7 +392,10 @@ static bool write_output(cg *c, LLVMTargetMachineRef tm, const char *path, cg_em
         LLVMDisposeMessage(err);
         return false;
     }
-    bool ok = cg_write_file(path, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
+    sup_stage_end("machine code");
+    bool ok = what == CG_EMIT_OBJ && c->w->kind == CG_WEIGHTS_OBJECT
+                  ? cg_object_finish(c->w, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb))
+                  : cg_write_file(path, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
     LLVMDisposeMemoryBuffer(mb);
     return ok;
 }
@@ -431,15 +416,7 @@ static void init_types(cg *c)
 static bool build_module(cg *c)
 {
     const ir_graph *g = c->g;
-    uint64_t wsize = 0, wsum = 0; /* of the --weights-file, checked when it is mapped */
-    c->node_blob = sup_arena_alloc(c->arena, sizeof *c->node_blob * (size_t)g->n_nodes);
-    c->packed = sup_arena_alloc(c->arena, sizeof *c->packed * (size_t)g->n_nodes);
-    collect_blobs(c);
-    if (c->opts->weights_file) {
-        if (!write_weights_file(c, c->opts->weights_file, &wsize, &wsum)) return false;
-    } else {
-        emit_blob_globals(c);
-    }
+    emit_weights(c);
     LLVMValueRef *fns = sup_arena_alloc(c->arena, sizeof *fns * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++)
         if (c->plan->buf[i].kind == IR_BUF_WORKSPACE || c->plan->buf[i].kind == IR_BUF_OUTPUT)
@@ -448,7 +425,7 @@ static bool build_module(cg *c)
         string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
     LLVMValueRef run_v = emit_run_v(c, fns, features);
     emit_run(c, run_v);
-    emit_model_desc(c, run_v, features, wsize, wsum);
+    emit_model_desc(c, run_v, features);
     char *msg = NULL;
     if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {
         sup_error_plain("internal error: the generated module does not verify:\n%s", msg);
@@ -456,20 +433,23 @@ static bool build_module(cg *c)
         return false;
     }
     LLVMDisposeMessage(msg);
+    sup_stage_end("module");
     return true;
 }
 
 bool cg_emit_module(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
-                    const cg_options *opts, const char *path, cg_emit_kind what)
+                    const cg_options *opts, const cg_weights *w, const char *path,
+                    cg_emit_kind what)
 {
+    QMC_ASSERT(w->n_put == w->n_nodes);
     LLVMTargetMachineRef tm = make_target_machine(t, opts->opt_level);
     if (!tm) return false;
-    cg c = {.arena = arena, .g = g, .plan = plan, .target = t, .opts = opts};
+    cg c = {.arena = arena, .g = g, .plan = plan, .target = t, .opts = opts, .w = w};
     c.ctx = LLVMContextCreate();
     c.mod = LLVMModuleCreateWithNameInContext(g->name, c.ctx);
     c.b = LLVMCreateBuilderInContext(c.ctx);
     init_types(&c);
-    c.lanes = choose_lanes(t);
+    c.lanes = w->lanes;
     c.prefix = cg_symbol_prefix(arena, g);
     LLVMSetTarget(c.mod, t->triple);
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);

@@ -210,8 +210,10 @@ int cli_compile(int argc, char **argv)
     compile_args a = {0};
     if (!parse_args(argc, argv, &a)) return 1;
     sup_arena arena = {0};
+    sup_stages_begin();
     const ir_graph *g = pass_pipeline(&arena, a.model, &a.po, PASS_UNTIL_EMIT);
     int status = g && (!a.depfile || write_depfile(&arena, &a, g)) ? 0 : 1;
+    if (a.po.prec.verbose && !status) sup_stages_print(stderr);
     sup_arena_free(&arena);
     return status;
 }

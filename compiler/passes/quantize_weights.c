@@ -1,4 +1,5 @@
-/* quantize_weights.c: the quantize-weights pass.
+/* quantize_weights.c: the quantize-weights pass, and the stream of
+ * quantized weights into a compiled model.
  *
  * Needs: select precision has run.
  * Guarantees: every weight matrix with a precision other than f32 has an
@@ -7,7 +8,14 @@
  * simulate the generated code, and its error and size. int4 groups run
  * along the input dimension; a row whose length is not a multiple of the
  * group is padded with zeros, which leaves every group's parameters as they
- * would be without the padding (the range always includes 0). */
+ * would be without the padding (the range always includes 0).
+ *
+ * `qmc compile` keeps none of those arrays: pass_quantize_layouts gives
+ * each matrix only its shape, groups and size (what lowering and codegen
+ * plan with), and pass_stream_weights later quantizes one weight at a
+ * time, hands it to codegen to pack and write, keeps its error statistics
+ * for the report and frees the rest, and releases the weight's input
+ * pages: memory holds one weight, whatever the model's size. */
 #include <math.h>
 #include <string.h>
 
@@ -62,16 +70,32 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
     return true;
 }
 
-ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
-                                 const q_precision *f)
+/* The shape, groups and size of f's quantized form of node's matrix. */
+static void layout(const ir_graph *g, int32_t node, const q_precision *f, ir_qweight *q)
 {
     const ir_node *w = &g->nodes[node];
-    ir_qweight *q = sup_arena_alloc(a, sizeof *q);
     q->f = *f;
     q->n = w->shape[0];
     q->k = w->shape[1];
     int64_t group = q->f.group ? q->f.group : 0;
     q->kp = group ? (q->k + group - 1) / group * group : q->k;
+    q->group = group ? group : q->kp;
+    q->n_groups = q->kp / q->group;
+    /* compiler/quant's rule: integer formats without a symmetric range
+     * about 0 (uint4) have zero points */
+    q_choice c = choice_of(&q->f);
+    q->zero_point = q_format_is_int(c.format) && (!c.symmetric || q_format_qmin(c.format) == 0);
+    q->bytes = q_precision_bytes(&q->f, q->n, q->k);
+    q->bits_per_weight = 8.0 * (double)q->bytes / (double)(q->n * q->k);
+    q->stats = (q_error_stats){.count = -1}; /* not measured yet */
+}
+
+ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
+                                 const q_precision *f)
+{
+    const ir_node *w = &g->nodes[node];
+    ir_qweight *q = sup_arena_alloc(a, sizeof *q);
+    layout(g, node, f, q);
     float *orig = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
     fe_tensor_to_f32(w->tensor, orig);
     for (int64_t i = 0; i < q->n * q->k; i++)
@@ -82,9 +106,12 @@ ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
                 w->name, (long long)i);
             return NULL;
         }
-    float *padded = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
-    for (int64_t r = 0; r < q->n; r++)
-        memcpy(padded + r * q->kp, orig + r * q->k, sizeof(float) * (size_t)q->k);
+    float *padded = orig;
+    if (q->kp != q->k) {
+        padded = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
+        for (int64_t r = 0; r < q->n; r++)
+            memcpy(padded + r * q->kp, orig + r * q->k, sizeof(float) * (size_t)q->k);
+    }
     q_choice c = choice_of(&q->f);
     q_params p;
     char err[256];
@@ -94,6 +121,7 @@ ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
                   q_precision_name(a, &q->f), err);
         return NULL;
     }
+    QMC_ASSERT((p.zero_points != NULL) == q->zero_point);
     q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
     if (f->gptq) {
         if (!gptq_prepare(g, node)) return NULL;
@@ -102,18 +130,15 @@ ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
     } else {
         q_quantize(padded, 2, shape, &p, q->codes);
     }
+    /* the dequantized matrix, its rows closed up over the padding in place */
     float *deq = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
     q_dequantize(q->codes, 2, shape, &p, deq);
-    q->dequant = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
-    for (int64_t r = 0; r < q->n; r++)
-        memcpy(q->dequant + r * q->k, deq + r * q->kp, sizeof(float) * (size_t)q->k);
-    q->group = group ? group : q->kp;
-    q->n_groups = q->kp / q->group;
+    for (int64_t r = 1; q->kp != q->k && r < q->n; r++)
+        memmove(deq + r * q->k, deq + r * q->kp, sizeof(float) * (size_t)q->k);
+    q->dequant = deq;
     q->scales = p.scales;
     q->zero_points = p.zero_points;
     q->stats = q_measure(orig, q->dequant, q->n * q->k);
-    q->bytes = q_precision_bytes(&q->f, q->n, q->k);
-    q->bits_per_weight = 8.0 * (double)q->bytes / (double)(q->n * q->k);
     return q;
 }
 
@@ -124,6 +149,37 @@ bool pass_quantize_weights(ir_graph *g)
         if (w->is_matrix && w->qformat.format != QFMT_F32 && !w->qw &&
             !(w->qw = pass_quantize_matrix(g->arena, g, i, &w->qformat)))
             return false;
+    }
+    return true;
+}
+
+bool pass_quantize_layouts(ir_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *w = &g->nodes[i];
+        if (!w->is_matrix || w->qformat.format == QFMT_F32 || w->qw) continue;
+        w->qw = sup_arena_alloc(g->arena, sizeof *w->qw);
+        layout(g, i, &w->qformat, w->qw);
+    }
+    return true;
+}
+
+bool pass_stream_weights(ir_graph *g, cg_weights *out)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (!cg_weights_wants(out, i)) continue;
+        ir_node *w = &g->nodes[i];
+        sup_arena tmp = {0};
+        const ir_qweight *q = NULL;
+        if (w->qw) {
+            /* the quantized form (a layout until now, or the one that was kept) */
+            q = w->qw->codes ? w->qw : pass_quantize_matrix(&tmp, g, i, &w->qformat);
+            if (q) w->qw->stats = q->stats;
+        }
+        bool ok = (!w->qw || q) && cg_weights_put(out, &tmp, i, q);
+        sup_arena_free(&tmp);
+        fe_tensor_release(w->tensor);
+        if (!ok) return false;
     }
     return true;
 }
