@@ -158,10 +158,18 @@ static qmc_status check_listing(const fe_safetensors *out, listed *entries, int 
             return fail(QMC_ERR_FORMAT, err, err_size,
                         "shard '%s' holds tensor '%s', which the index does not list", shard,
                         t->name);
-        if (e->shard != t->file)
+        if (e->shard != t->file) {
+            const char *listed = out->file_names[e->shard];
+            for (int j = 0; j < out->count; j++)
+                if (out->tensors[j].file == e->shard && !strcmp(out->tensors[j].name, t->name))
+                    return fail(QMC_ERR_FORMAT, err, err_size,
+                                "tensor '%s' is in two shards, '%s' and '%s' (the index lists it "
+                                "in '%s')",
+                                t->name, listed, shard, listed);
             return fail(QMC_ERR_FORMAT, err, err_size,
                         "shard '%s' holds tensor '%s', which the index lists in shard '%s'", shard,
-                        t->name, out->file_names[e->shard]);
+                        t->name, listed);
+        }
         e->found = true;
     }
     for (int i = 0; i < n_entries; i++)
