@@ -251,7 +251,8 @@ static LLVMValueRef emit_run_v(cg *c, LLVMValueRef *node_fns, LLVMValueRef featu
             LLVMBuildIsNotNull(
                 c->b, cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8), ""),
             bad_arg);
-    if (c->weights_base && c->w->kind == CG_WEIGHTS_FILE)
+    if (c->weights_base && c->w->kind == CG_WEIGHTS_FILE &&
+        c->w->n_blobs) /* (an empty file maps to null) */
         check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, c->weights_base, 8), ""),
                         cg_i32(c, QMC_ERR_IO));
     for (int i = 0; i < c->g->n_nodes; i++)

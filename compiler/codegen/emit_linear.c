@@ -50,11 +50,14 @@ static void pack_nibbles(const cg_packed *p, const ir_qweight *q, uint8_t *out)
                 int64_t row = pn * L + j;
                 uint8_t *word = out + ((pn * p->words + wd) * L + j) * 4;
                 if (row >= p->n) continue;
-                for (int i = 0; i < 8; i++) {
-                    int64_t col = wd * 8 + i;
-                    uint8_t code = col < q->kp ? q->codes[row * q->kp + col] : 0;
-                    word[i / 2] |= (uint8_t)((code & 0xF) << (4 * (i % 2)));
+                const uint8_t *c = q->codes + row * q->kp + wd * 8;
+                if (wd * 8 + 8 <= q->kp) { /* a whole word of columns */
+                    for (int b = 0; b < 4; b++)
+                        word[b] = (uint8_t)((c[2 * b] & 0xF) | (c[2 * b + 1] & 0xF) << 4);
+                    continue;
                 }
+                for (int i = 0; wd * 8 + i < q->kp; i++)
+                    word[i / 2] |= (uint8_t)((c[i] & 0xF) << (4 * (i % 2)));
             }
 }
 

@@ -346,10 +346,11 @@ bool pass_quantize_layouts(ir_graph *g);
 /* Writes the weights into the compiled model, one weight node at a time in
  * out's order: quantizes it (a matrix whose form is only a layout), has
  * codegen pack and write it (cg_weights_put), records its error statistics
- * on its ir_qweight, then frees everything of it and releases its input
- * pages. False after reporting (a weight that cannot be quantized, a write
- * error). */
-bool pass_stream_weights(ir_graph *g, cg_weights *out);
+ * on its ir_qweight if `measure` (a report will show them; else they stay
+ * unmeasured, stats.count -1), then frees everything of it and releases its
+ * input pages. False after reporting (a weight that cannot be quantized, a
+ * write error). */
+bool pass_stream_weights(ir_graph *g, cg_weights *out, bool measure);
 
 /* ---- lower.c: the lower pass (memory plan) ------------------------------ */
 

@@ -14,8 +14,9 @@
  * each matrix only its shape, groups and size (what lowering and codegen
  * plan with), and pass_stream_weights later quantizes one weight at a
  * time, hands it to codegen to pack and write, keeps its error statistics
- * for the report and frees the rest, and releases the weight's input
- * pages: memory holds one weight, whatever the model's size. */
+ * for the report (measured only when there is one to write) and frees the
+ * rest, and releases the weight's input pages: memory holds one weight,
+ * whatever the model's size. */
 #include <math.h>
 #include <string.h>
 
@@ -90,8 +91,10 @@ static void layout(const ir_graph *g, int32_t node, const q_precision *f, ir_qwe
     q->stats = (q_error_stats){.count = -1}; /* not measured yet */
 }
 
-ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
-                                 const q_precision *f)
+/* The quantized form; without `measure`, neither the dequantized matrix nor
+ * the error statistics (nobody will read them). */
+static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const q_precision *f,
+                            bool measure)
 {
     const ir_node *w = &g->nodes[node];
     ir_qweight *q = sup_arena_alloc(a, sizeof *q);
@@ -130,16 +133,23 @@ ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
     } else {
         q_quantize(padded, 2, shape, &p, q->codes);
     }
+    q->scales = p.scales;
+    q->zero_points = p.zero_points;
+    if (!measure) return q;
     /* the dequantized matrix, its rows closed up over the padding in place */
     float *deq = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
     q_dequantize(q->codes, 2, shape, &p, deq);
     for (int64_t r = 1; q->kp != q->k && r < q->n; r++)
         memmove(deq + r * q->k, deq + r * q->kp, sizeof(float) * (size_t)q->k);
     q->dequant = deq;
-    q->scales = p.scales;
-    q->zero_points = p.zero_points;
     q->stats = q_measure(orig, q->dequant, q->n * q->k);
     return q;
+}
+
+ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
+                                 const q_precision *f)
+{
+    return quantize(a, g, node, f, true);
 }
 
 bool pass_quantize_weights(ir_graph *g)
@@ -164,7 +174,7 @@ bool pass_quantize_layouts(ir_graph *g)
     return true;
 }
 
-bool pass_stream_weights(ir_graph *g, cg_weights *out)
+bool pass_stream_weights(ir_graph *g, cg_weights *out, bool measure)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         if (!cg_weights_wants(out, i)) continue;
@@ -173,7 +183,7 @@ bool pass_stream_weights(ir_graph *g, cg_weights *out)
         const ir_qweight *q = NULL;
         if (w->qw) {
             /* the quantized form (a layout until now, or the one that was kept) */
-            q = w->qw->codes ? w->qw : pass_quantize_matrix(&tmp, g, i, &w->qformat);
+            q = w->qw->codes ? w->qw : quantize(&tmp, g, i, &w->qformat, measure);
             if (q) w->qw->stats = q->stats;
         }
         bool ok = (!w->qw || q) && cg_weights_put(out, &tmp, i, q);

@@ -85,6 +85,7 @@ static void memory_mb(double *now, double *peak)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     *peak = (double)ru.ru_maxrss / 1024.0;
+    if (*peak < *now) *peak = *now; /* the kernel updates the peak lazily */
 }
 
 void sup_stages_begin(void)
