@@ -180,14 +180,14 @@ static bool write_bytes(cg_weights *w, const void *data, size_t size)
 
 /* Blob b's bytes (all of them, or the first `size` when more follow), the
  * padding after them once done. */
-static bool emit(cg_weights *w, const cg_blob *b, const void *data, size_t size, bool done)
+static bool emit(cg_weights *w, cg_blob *b, const void *data, size_t size, bool done)
 {
     static const uint8_t zeros[64];
     if (w->kind == CG_WEIGHTS_MEMORY) {
         QMC_ASSERT(done && size == b->bytes);
         void *copy = sup_arena_alloc(w->arena, size ? size : 1);
         memcpy(copy, data, size);
-        ((cg_blob *)b)->data = copy;
+        b->data = copy;
         return true;
     }
     if (!write_bytes(w, data, size)) return false;
@@ -201,7 +201,7 @@ static bool emit(cg_weights *w, const cg_blob *b, const void *data, size_t size,
 
 /* A weight's f32 values, a chunk at a time (f32 data goes straight from
  * the mapping), each chunk's input pages released once written. */
-static bool put_values(cg_weights *w, sup_arena *tmp, const cg_blob *b, const fe_tensor *t)
+static bool put_values(cg_weights *w, sup_arena *tmp, cg_blob *b, const fe_tensor *t)
 {
     int64_t count = t->count;
     if (w->kind == CG_WEIGHTS_MEMORY) {
