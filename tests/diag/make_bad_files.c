@@ -114,6 +114,13 @@ static void weights_files(void)
     st_add(&b, "empty.weight", "F32", 2, (int64_t[]){0, 4}, NULL, 0);
     st_write(&b, "tiny.safetensors");
 
+    static st_builder nan;
+    float w[32];
+    for (int i = 0; i < 32; i++) w[i] = i == 13 ? 0.0f / 0.0f : (float)i / 32.0f;
+    st_add(&nan, "fc1.weight", "F32", 2, (int64_t[]){8, 4}, w, sizeof w);
+    st_add_f32(&nan, "fc1.bias", 1, (int64_t[]){8}, 0.5f);
+    st_write(&nan, "nan-weight.safetensors");
+
     write_file("st-empty.safetensors", "", 0);
     write_file("st-short.safetensors", "\x10\0\0\0\0", 5);
     st_file("st-header-too-long.safetensors", "{}", 4096, 0);
