@@ -179,7 +179,7 @@ case_label() {
 output_estimate() {
     local c=${1%-wf} bpp=1.2
     case $c in f32) bpp=4.1 ;; int8*|fp8*) bpp=1.2 ;; int4*) bpp=0.7 ;; esac
-    awk -v p="$2" -v b="$bpp" 'BEGIN {printf "%d", p * b + 268435456}'
+    awk -v p="$2" -v b="$bpp" 'BEGIN {printf "%.0f", p * b + 268435456}'
 }
 
 # row MODEL CASE STATUS [FIELDS]: one compile record
@@ -292,7 +292,7 @@ run_model() { # LAYOUT SIZE
     local params bytes cached read_s vocab
     params=$(stamp parameters "$dir")
     vocab=$(stamp vocab "$dir")
-    bytes=$(stat -c %s "${files[@]}" | awk '{s += $1} END {printf "%d", s}')
+    bytes=$(stat -c %s "${files[@]}" | awk '{s += $1} END {printf "%.0f", s}')
     cached=$(cached_fraction "${files[@]}")
     read_s=$(read_once "${files[@]}")
     echo "scale: $model: $params parameters, $bytes bytes in ${#files[@]} file(s); one read: $read_s s (${cached} cached before)"

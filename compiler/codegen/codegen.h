@@ -325,7 +325,11 @@ typedef struct cg_weights {
     char *tmp;        /* the temporary file */
     int fd;           /* open on tmp, or -1 */
     uint64_t at;      /* bytes of blobs written */
-    double in_bytes;  /* bytes of the tensors read, and all of them */
+    uint8_t *stage;   /* the staging buffer: the file's bytes [flushed, flushed + fill) */
+    size_t fill;
+    uint64_t flushed;
+    bool direct;     /* fd writes with O_DIRECT */
+    double in_bytes; /* bytes of the tensors read, and all of them */
     double in_total;
     sup_progress progress;
 } cg_weights;

@@ -22,21 +22,27 @@
 
 /* ---- packing ------------------------------------------------------------ */
 
-/* k-major: the panel's values of each column adjacent (f32 or code bytes). */
+/* k-major: the panel's values of each column adjacent (f32 or code bytes);
+ * rows past n and columns past the data stay zero. */
 static void pack_kmajor(const cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *out)
 {
     int L = p->lanes;
-    for (int64_t pn = 0; pn < p->panels; pn++)
-        for (int64_t col = 0; col < p->kcols; col++)
-            for (int j = 0; j < L; j++) {
-                int64_t row = pn * L + j;
-                uint8_t *dst = out + ((pn * p->kcols + col) * L + j) * (size_t)p->elem_bytes;
-                if (row >= p->n || col >= (q ? q->kp : p->k)) continue;
-                if (q)
-                    *dst = q->codes[row * q->kp + col];
-                else
-                    memcpy(dst, &w32[row * p->k + col], 4);
+    int64_t cols = q ? q->kp : p->k, stride = cols;
+    for (int64_t pn = 0; pn < p->panels; pn++) {
+        int rows = (int)(p->n - pn * L < L ? p->n - pn * L : L);
+        uint8_t *panel = out + pn * p->kcols * L * (size_t)p->elem_bytes;
+        for (int j = 0; j < rows; j++) {
+            int64_t row = pn * L + j;
+            if (q) {
+                const uint8_t *src = q->codes + row * stride;
+                for (int64_t col = 0; col < cols; col++) panel[col * L + j] = src[col];
+            } else {
+                const float *src = w32 + row * stride;
+                float *dst = (float *)panel;
+                for (int64_t col = 0; col < cols; col++) dst[col * L + j] = src[col];
             }
+        }
+    }
 }
 
 /* int4 words: 8 columns of a row per 4-byte word, element 2b in the low

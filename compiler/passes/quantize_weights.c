@@ -176,20 +176,21 @@ bool pass_quantize_layouts(ir_graph *g)
 
 bool pass_stream_weights(ir_graph *g, cg_weights *out, bool measure)
 {
-    for (int i = 0; i < g->n_nodes; i++) {
+    sup_arena tmp = {0}; /* one weight's memory, reused by the next */
+    bool ok = true;
+    for (int i = 0; ok && i < g->n_nodes; i++) {
         if (!cg_weights_wants(out, i)) continue;
         ir_node *w = &g->nodes[i];
-        sup_arena tmp = {0};
         const ir_qweight *q = NULL;
         if (w->qw) {
             /* the quantized form (a layout until now, or the one that was kept) */
             q = w->qw->codes ? w->qw : quantize(&tmp, g, i, &w->qformat, measure);
             if (q) w->qw->stats = q->stats;
         }
-        bool ok = (!w->qw || q) && cg_weights_put(out, &tmp, i, q);
-        sup_arena_free(&tmp);
+        ok = (!w->qw || q) && cg_weights_put(out, &tmp, i, q);
+        sup_arena_reset(&tmp);
         fe_tensor_release(w->tensor);
-        if (!ok) return false;
     }
-    return true;
+    sup_arena_free(&tmp);
+    return ok;
 }

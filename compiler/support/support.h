@@ -25,7 +25,8 @@
 typedef struct sup_arena_block sup_arena_block;
 typedef struct sup_arena {
     sup_arena_block *head;
-    size_t total; /* bytes handed out, for statistics */
+    size_t total;           /* bytes handed out, for statistics */
+    sup_arena_block *spare; /* blocks kept by sup_arena_reset, for reuse */
 } sup_arena;
 
 /* Zeroed, 16-byte aligned memory that lives until sup_arena_free. Aborts on
@@ -39,6 +40,10 @@ char *sup_arena_strndup(sup_arena *arena, const char *s, size_t n);
 char *sup_arena_printf(sup_arena *arena, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sup_arena_free(sup_arena *arena);
+/* Forgets everything allocated (as free) but keeps the blocks, which later
+ * allocations reuse (the smallest block that fits); sup_arena_free
+ * releases them. For loops that need similar memory each time. */
+void sup_arena_reset(sup_arena *arena);
 
 /* ---- diag.c: diagnostics ----------------------------------------------- */
 
