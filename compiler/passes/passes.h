@@ -348,8 +348,10 @@ bool pass_quantize_layouts(ir_graph *g);
  * codegen pack and write it (cg_weights_put), records its error statistics
  * on its ir_qweight if `measure` (a report will show them; else they stay
  * unmeasured, stats.count -1), then frees everything of it and releases its
- * input pages. False after reporting (a weight that cannot be quantized, a
- * write error). */
+ * input pages. Ends the stage "weights", with its parts: reading the
+ * matrices, quantizing them, measuring their errors, packing and writing
+ * everything. False after
+ * reporting (a weight that cannot be quantized, a write error). */
 bool pass_stream_weights(ir_graph *g, cg_weights *out, bool measure);
 
 /* ---- lower.c: the lower pass (memory plan) ------------------------------ */

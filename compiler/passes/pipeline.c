@@ -96,7 +96,6 @@ bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_
     cg_weights w;
     if (!cg_weights_open(arena, g, t, kind, path, &w)) return false;
     bool ok = pass_stream_weights(g, &w, opts->prec.report || opts->prec.verbose);
-    if (ok) sup_stage_end("weights");
     ok = ok && report(g, &opts->prec);
     if (!ok) {
         cg_weights_discard(&w);

@@ -91,16 +91,24 @@ static void layout(const ir_graph *g, int32_t node, const q_precision *f, ir_qwe
     q->stats = (q_error_stats){.count = -1}; /* not measured yet */
 }
 
+/* Seconds spent reading weights and measuring their errors (-v). */
+typedef struct times {
+    double read, measure;
+} times;
+
 /* The quantized form; without `measure`, neither the dequantized matrix nor
- * the error statistics (nobody will read them). */
+ * the error statistics (nobody will read them). The time spent reading
+ * the weight and measuring its error is added to *t (if not NULL). */
 static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const q_precision *f,
-                            bool measure)
+                            bool measure, times *t)
 {
     const ir_node *w = &g->nodes[node];
     ir_qweight *q = sup_arena_alloc(a, sizeof *q);
     layout(g, node, f, q);
     float *orig = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
+    double t0 = sup_now();
     fe_tensor_to_f32(w->tensor, orig);
+    if (t) t->read += sup_now() - t0;
     for (int64_t i = 0; i < q->n * q->k; i++)
         if (!isfinite(orig[i])) {
             sup_error(
@@ -136,6 +144,7 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
     q->scales = p.scales;
     q->zero_points = p.zero_points;
     if (!measure) return q;
+    t0 = sup_now();
     /* the dequantized matrix, its rows closed up over the padding in place */
     float *deq = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
     q_dequantize(q->codes, 2, shape, &p, deq);
@@ -143,13 +152,14 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
         memmove(deq + r * q->k, deq + r * q->kp, sizeof(float) * (size_t)q->k);
     q->dequant = deq;
     q->stats = q_measure(orig, q->dequant, q->n * q->k);
+    if (t) t->measure += sup_now() - t0;
     return q;
 }
 
 ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
                                  const q_precision *f)
 {
-    return quantize(a, g, node, f, true);
+    return quantize(a, g, node, f, true, NULL);
 }
 
 bool pass_quantize_weights(ir_graph *g)
@@ -178,19 +188,31 @@ bool pass_stream_weights(ir_graph *g, cg_weights *out, bool measure)
 {
     sup_arena tmp = {0}; /* one weight's memory, reused by the next */
     bool ok = true;
+    times t = {0, 0};
+    double quantizing = 0, writing = 0; /* seconds, for -v */
     for (int i = 0; ok && i < g->n_nodes; i++) {
         if (!cg_weights_wants(out, i)) continue;
         ir_node *w = &g->nodes[i];
         const ir_qweight *q = NULL;
+        double t0 = sup_now();
         if (w->qw) {
             /* the quantized form (a layout until now, or the one that was kept) */
-            q = w->qw->codes ? w->qw : quantize(&tmp, g, i, &w->qformat, measure);
+            q = w->qw->codes ? w->qw : quantize(&tmp, g, i, &w->qformat, measure, &t);
             if (q) w->qw->stats = q->stats;
         }
+        double t1 = sup_now();
         ok = (!w->qw || q) && cg_weights_put(out, &tmp, i, q);
+        writing += sup_now() - t1;
+        quantizing += t1 - t0;
         sup_arena_reset(&tmp);
         fe_tensor_release(w->tensor);
     }
     sup_arena_free(&tmp);
-    return ok;
+    if (!ok) return false;
+    sup_stage_end("weights");
+    sup_stage_part("read", t.read);
+    sup_stage_part("quantize", quantizing - t.read - t.measure);
+    if (measure) sup_stage_part("error", t.measure);
+    sup_stage_part("pack, write", writing);
+    return true;
 }

@@ -105,13 +105,25 @@ void sup_stage_end(const char *name)
     stages.last = now;
 }
 
+void sup_stage_part(const char *name, double seconds)
+{
+    if (!stages.start || stages.n == MAX_STAGES) return;
+    stages.s[stages.n].name = name;
+    stages.s[stages.n].seconds = seconds;
+    stages.s[stages.n].rss_mb = -1; /* a part of the stage before it */
+    stages.n++;
+}
+
 void sup_stages_print(FILE *out)
 {
     if (!stages.start) return;
     fprintf(out, "\n%-14s %9s %12s %12s\n", "stage", "seconds", "resident MB", "peak MB");
     for (int i = 0; i < stages.n; i++)
-        fprintf(out, "%-14s %9.2f %12.0f %12.0f\n", stages.s[i].name, stages.s[i].seconds,
-                stages.s[i].rss_mb, stages.s[i].peak_mb);
+        if (stages.s[i].rss_mb < 0)
+            fprintf(out, "  %-12s %9.2f\n", stages.s[i].name, stages.s[i].seconds);
+        else
+            fprintf(out, "%-14s %9.2f %12.0f %12.0f\n", stages.s[i].name, stages.s[i].seconds,
+                    stages.s[i].rss_mb, stages.s[i].peak_mb);
     double rss, peak;
     memory_mb(&rss, &peak);
     fprintf(out, "%-14s %9.2f %12s %12.0f\n", "total", sup_now() - stages.start, "", peak);

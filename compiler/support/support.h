@@ -102,6 +102,9 @@ double sup_now(void);
  * stage since the previous one, sup_stages_print writes the table. */
 void sup_stages_begin(void);
 void sup_stage_end(const char *name);
+/* A part of the stage just ended, with its own time (printed indented
+ * under it). */
+void sup_stage_part(const char *name, double seconds);
 void sup_stages_print(FILE *out);
 
 #endif
