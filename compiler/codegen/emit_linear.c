@@ -2,19 +2,21 @@
  * registers inside the dot-product loop; the weights are never expanded to
  * f32 in memory.
  *
- * Layouts (cg_pack_weight): output rows are grouped in panels of `lanes`
- * rows. f32, int8 and FP8 weights (f32 activations) are k-major within a
- * panel: the panel's values of one input column are adjacent, so one load
- * brings a column for all its rows. int4 weights, and int8 weights for
- * integer dot products, come in 4-byte words per row (8 nibbles or 4 bytes
- * of consecutive columns) with the panel's words adjacent. Scales (and zero
- * points) per group are vectors in panel order, in arrays of their own.
+ * Layouts (cg_pack_layout, cg_pack_data): output rows are grouped in
+ * panels of `lanes` rows. f32, int8 and FP8 weights (f32 activations) are
+ * k-major within a panel: the panel's values of one input column are
+ * adjacent, so one load brings a column for all its rows. int4 weights, and
+ * int8 weights for integer dot products, come in 4-byte words per row (8
+ * nibbles or 4 bytes of consecutive columns) with the panel's words
+ * adjacent. Scales (and zero points) per group are vectors in panel order,
+ * in arrays of their own.
  *
- * This file packs weights, turns activation rows into int8 rows (`:a8`
- * codes, or the three digits of f32 rows for integer dot products), and emits
- * the layer's function and its panels function (run by the thread pool
- * over blocks of panels); emit_tile.c emits the register tiles. Since
- * shapes are known, every loop bound is a constant. */
+ * This file lays out and packs weights (one at a time, for weights.c),
+ * turns activation rows into int8 rows (`:a8` codes, or the three digits of
+ * f32 rows for integer dot products), and emits the layer's function and
+ * its panels function (run by the thread pool over blocks of panels), which
+ * take the packed weight as arguments; emit_tile.c emits the register
+ * tiles. Since shapes are known, every loop bound is a constant. */
 #include <math.h>
 #include <string.h>
 
