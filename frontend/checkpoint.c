@@ -122,9 +122,15 @@ static qmc_status open_shards(sup_arena *arena, const char *dir, const char **sh
     out->files = sup_arena_alloc(arena, sizeof *out->files * (size_t)(n + 1));
     out->file_names = shards;
     fe_safetensors *parts = sup_arena_alloc(arena, sizeof *parts * (size_t)(n + 1));
+    const char **sources = sup_arena_alloc(arena, sizeof *sources * (size_t)(n + 2));
+    sources[0] = out->sources[0]; /* the index */
+    out->sources = sources;
     int total = 0;
     for (int s = 0; s < n; s++) {
-        const char *path = sup_arena_printf(arena, "%s/%s", dir, shards[s]);
+        const char *path = !strcmp(dir, ".")   ? shards[s]
+                           : !strcmp(dir, "/") ? sup_arena_printf(arena, "/%s", shards[s])
+                                               : sup_arena_printf(arena, "%s/%s", dir, shards[s]);
+        sources[out->n_sources++] = path;
         qmc_status st = rt_file_map(path, &out->files[s], why, sizeof why);
         if (st == QMC_OK) {
             out->n_files = s + 1;
@@ -204,6 +210,10 @@ static qmc_status open_index(sup_arena *arena, const char *path, fe_safetensors 
     const char *slash = strrchr(path, '/');
     const char *dir = slash ? sup_arena_strndup(arena, path, (size_t)(slash - path)) : ".";
     if (slash == path) dir = "/";
+    const char **index = sup_arena_alloc(arena, sizeof *index);
+    index[0] = sup_arena_strdup(arena, path);
+    out->sources = index;
+    out->n_sources = 1;
     st = open_shards(arena, dir, shards, n_shards, out, err, err_size);
     if (st == QMC_OK) st = check_listing(out, entries, map->count, err, err_size);
     if (st != QMC_OK) {

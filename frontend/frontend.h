@@ -73,6 +73,9 @@ typedef struct fe_safetensors {
     rt_mapped_file *files;         /* the mapped files (one, or one per shard) */
     const char *const *file_names; /* ... as the index names them (the path for one file) */
     int n_files;
+    const char *const *sources; /* every file read, as paths: the index if any, then the
+                                 * files (for dependency lists) */
+    int n_sources;
     fe_tensor *tensors; /* sorted by name */
     int count;
 } fe_safetensors;

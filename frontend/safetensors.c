@@ -185,7 +185,8 @@ qmc_status fe_safetensors_open(sup_arena *arena, const char *path, fe_safetensor
     out->files = sup_arena_alloc(arena, sizeof *out->files);
     const char **names = sup_arena_alloc(arena, sizeof *names);
     names[0] = out->path;
-    out->file_names = names;
+    out->file_names = out->sources = names;
+    out->n_sources = 1;
     qmc_status st = rt_file_map(path, &out->files[0], err, err_size);
     if (st != QMC_OK) return st;
     out->n_files = 1;

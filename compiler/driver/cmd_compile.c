@@ -196,7 +196,8 @@ static bool write_depfile(sup_arena *arena, const compile_args *a, const ir_grap
     }
     rule = sup_arena_printf(arena, "%s:", rule + 1);
     rule = make_path(arena, rule, a->model);
-    if (g->weights) rule = make_path(arena, rule, g->weights->path);
+    for (int i = 0; g->weights && i < g->weights->n_sources; i++) /* a sharded one: each file */
+        rule = make_path(arena, rule, g->weights->sources[i]);
     for (int i = 0; i < a->po.prec.n_calib; i++) {
         const char *eq = strchr(a->po.prec.calib[i], '=');
         rule = make_path(arena, rule, eq ? eq + 1 : a->po.prec.calib[i]);

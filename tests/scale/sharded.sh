@@ -6,7 +6,8 @@
 #  - `qmc run` gives bit-identical logits from the file, the index and the
 #    folder, with f32 and with int4 weights;
 #  - `qmc compile --emit obj` writes the very same object file from either;
-#  - executables compiled from either print bit-identical logits.
+#  - executables compiled from either print bit-identical logits;
+#  - --depfile names the index and every shard.
 set -eu
 : "${QMC:?}" "${GEN_CHECKPOINT:?}"
 t=$(mktemp -d "${TMPDIR:-/tmp}/qmc-sharded.XXXXXX")
@@ -38,6 +39,10 @@ for dtype in f32 bf16; do
     "$QMC" compile "$one/model.qm" --weights "$sharded/model.safetensors.index.json" --precision int4 \
         --emit obj -o "$t/sharded"
     same "$t/one.o" "$t/sharded.o" "$dtype: the object files"
+    "$QMC" compile "$sharded/model.qm" --precision int4 --emit obj -o "$t/dep" --depfile "$t/dep.d"
+    for f in "$sharded/model.safetensors.index.json" "$sharded"/model-*-of-*.safetensors; do
+        grep -qF " $f" "$t/dep.d" || fail "$dtype: --depfile lacks $f: $(cat "$t/dep.d")"
+    done
 
     "$QMC" compile "$one/model.qm" --precision int8 -o "$t/one.exe"
     "$QMC" compile "$sharded/model.qm" --precision int8 -o "$t/sharded.exe"
