@@ -70,12 +70,15 @@ typedef struct ir_attrs {
 
 /* The quantized form of a weight matrix W[n, k], in ONNX's conventions:
  * one code byte per element (int8 two's complement, int4 sign-extended,
- * uint4 0..15, FP8 raw), k padded with zeros to a multiple of the group. */
+ * uint4 0..15, FP8 raw), k padded with zeros to a multiple of the group.
+ * `qmc compile` keeps only its layout (the arrays NULL, stats.count -1
+ * until the weight is streamed into the output: pass_stream_weights). */
 typedef struct ir_qweight {
     q_precision f;
     int64_t n, k, kp;       /* rows, columns, columns padded to the group */
     int64_t group;          /* columns per scale (kp when per channel) */
     int64_t n_groups;       /* kp / group */
+    bool zero_point;        /* has zero points (asymmetric formats) */
     uint8_t *codes;         /* [n][kp] */
     float *scales;          /* [n][n_groups] */
     int32_t *zero_points;   /* [n][n_groups], or NULL (symmetric) */

@@ -62,7 +62,9 @@ ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pas
 /* calibrate -> select precision -> quantize weights -> report, from
  * opts->prec (a NULL precision: everything f32). */
 bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts);
-/* lower -> emit, for target t, as opts->cg asks. */
+/* lower -> write the weights (quantizing them, pass_stream_weights) ->
+ * report -> emit, for target t, as opts->cg asks; the graph's matrices
+ * have their quantized layouts (or whole quantized forms). */
 bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_options *opts);
 
 /* ---- build_values.c: values during elaboration -------------------------- */
@@ -342,6 +344,20 @@ ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w,
 /* Quantizes every weight matrix whose precision is not f32 (ir_qweight),
  * with the numerics of compiler/quant. */
 bool pass_quantize_weights(ir_graph *g);
+/* The same for `qmc compile`: each such matrix gets only the layout of its
+ * quantized form (shape, groups, zero points, size; no arrays, no
+ * statistics), which is all lowering and codegen plan with. */
+bool pass_quantize_layouts(ir_graph *g);
+/* Writes the weights into the compiled model, one weight node at a time in
+ * out's order: quantizes it (a matrix whose form is only a layout), has
+ * codegen pack and write it (cg_weights_put), records its error statistics
+ * on its ir_qweight if `measure` (a report will show them; else they stay
+ * unmeasured, stats.count -1), then frees everything of it and releases its
+ * input pages. Ends the stage "weights", with its parts: reading the
+ * matrices, quantizing them, measuring their errors, packing and writing
+ * everything. False after
+ * reporting (a weight that cannot be quantized, a write error). */
+bool pass_stream_weights(ir_graph *g, cg_weights *out, bool measure);
 
 /* ---- lower.c: the lower pass (memory plan) ------------------------------ */
 
