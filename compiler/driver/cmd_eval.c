@@ -49,12 +49,25 @@ static void usage(FILE *f)
 
 static bool parse_args(int argc, char **argv, eval_args *a)
 {
-    static const char *const known[] = {"--metric",      "--input",     "--labels",
-                                        "--tokens",      "--output",    "--predictions",
-                                        "--sequences",   "--weights",   "--precision",
-                                        "--help",        "--calib",     "--calib-method",
-                                        "--budget-bits", "--max-error", "--sensitivity-samples",
-                                        "--report",      "-v",          NULL};
+    static const char *const known[] = {"--metric",
+                                        "--input",
+                                        "--labels",
+                                        "--tokens",
+                                        "--output",
+                                        "--predictions",
+                                        "--sequences",
+                                        "--weights",
+                                        "--precision",
+                                        "--help",
+                                        "--calib",
+                                        "--calib-method",
+                                        "--budget-bits",
+                                        "--max-error",
+                                        "--sensitivity-samples",
+                                        "--sensitivity",
+                                        "--report",
+                                        "-v",
+                                        NULL};
     cli c = {argc, argv, 1, "eval", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {

@@ -36,6 +36,7 @@ int cli_inspect(int argc, char **argv)
                                         "--budget-bits",
                                         "--max-error",
                                         "--sensitivity-samples",
+                                        "--sensitivity",
                                         "--report",
                                         "-v",
                                         NULL};

@@ -46,6 +46,7 @@ static bool parse_args(int argc, char **argv, run_args *a)
                                         "--budget-bits",
                                         "--max-error",
                                         "--sensitivity-samples",
+                                        "--sensitivity",
                                         "--report",
                                         "-v",
                                         NULL};

@@ -31,6 +31,9 @@
 #include "passes.h"
 
 enum { REPAIR_ROUNDS = 8 };
+/* fast, --budget-bits: a measured error this many times the predicted one
+ * makes the uniform alternative worth a second check */
+#define DISAGREE 1.25
 
 /* ---- explaining ------------------------------------------------------------ */
 
@@ -152,8 +155,9 @@ static void build_items(search *s)
         size_t *bytes = sup_arena_alloc(c->tmp, sizeof(size_t) * (size_t)t->d->n_cands);
         double *err = sup_arena_alloc(c->tmp, sizeof(double) * (size_t)t->d->n_cands);
         int *map = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)t->d->n_cands), n = 0;
+        /* exact: the measured candidates; fast: every one (all estimated) */
         for (int k = 0; k < t->d->n_cands; k++)
-            if (t->d->cands[k].measured || t->d->cands[k].f.format == QFMT_F32)
+            if (c->fast || t->d->cands[k].measured || t->d->cands[k].f.format == QFMT_F32)
                 map[n] = k, bytes[n++] = t->d->cands[k].bytes;
         s->auto_of[s->n_items] = i;
         s->cand_of[s->n_items] = map;
@@ -169,28 +173,6 @@ static void fill_errors(search *s)
         double *err = (double *)s->items[j].error;
         for (int m = 0; m < s->items[j].n; m++) err[m] = d->cands[s->cand_of[j][m]].sensitivity;
     }
-}
-
-/* --budget-bits below what the candidates can reach is an error, before
- * anything is measured. */
-static bool check_budget(const search *s, const pass_spec *spec)
-{
-    size_t min_bytes = s->fixed_bytes;
-    for (int j = 0; j < s->n_items; j++) {
-        size_t lo = SIZE_MAX;
-        for (int k = 0; k < s->items[j].n; k++)
-            lo = s->items[j].bytes[k] < lo ? s->items[j].bytes[k] : lo;
-        min_bytes += lo;
-    }
-    if (spec->budget_bits <= 0 ||
-        (size_t)floor(spec->budget_bits * (double)s->weights / 8) >= min_bytes)
-        return true;
-    sup_error_plain("--budget-bits %g is below the smallest achievable %.4g bits per weight (every "
-                    "searched weight "
-                    "matrix at its smallest format%s)",
-                    spec->budget_bits, 8.0 * (double)min_bytes / (double)s->weights,
-                    s->fixed_bytes ? ", the others as --precision fixes them" : "");
-    return false;
 }
 
 static void apply_choice(search *s, const int *choice)
@@ -323,7 +305,12 @@ static bool allocate(search *s, const pass_spec *spec)
     apply_choice(s, choice);
     double err, err_add;
     if (!pass_sens_verify(c, s->config, &err, &err_add)) return false;
-    if (spec->budget_bits > 0 && !uniform_fallback(s, choice, &err, &err_add)) return false;
+    /* exact: the best uniform format is always measured too; fast: when the
+     * check disagrees with the estimate */
+    bool disagree = err > DISAGREE * sel->predicted_error;
+    if (spec->budget_bits > 0 && (!c->fast || disagree) &&
+        !uniform_fallback(s, choice, &err, &err_add))
+        return false;
     if (spec->max_error > 0 && err > spec->max_error &&
         !repair(s, choice, target_add, &err, &err_add))
         return false;
@@ -358,22 +345,19 @@ static const char *metric_name(const ir_graph *g)
 }
 
 static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_data *data,
-                        const q_precision *act, sup_arena *tmp)
+                        sup_arena *tmp)
 {
     ir_selection *sel = g->selection;
     pass_sens c;
     if (!pass_sens_open(&c, g, data, tmp)) return false;
     bool ok = true;
     sup_progress pr;
-    sup_progress_begin(&pr, "quantizing candidates");
+    sup_progress_begin(&pr, c.fast ? "estimating candidates" : "quantizing candidates");
     for (int i = 0; i < c.n_t && ok; i++) {
         pass_sens_tensor *t = &c.t[i];
-        if (t->automatic)
-            pass_sens_list_candidates(g, t->d, act);
-        else
-            pass_sens_fixed_candidate(g, t);
-        ok = pass_sens_prepare_candidates(&c, t->d, t->orig);
-        if (t->automatic) pass_sens_choose_measured(t->d);
+        if (!t->automatic) pass_sens_fixed_candidate(g, t);
+        ok = pass_sens_prepare_candidates(&c, t);
+        if (t->automatic && !c.fast) pass_sens_choose_measured(t->d);
         sup_progress_update(&pr, i + 1, c.n_t);
     }
     sup_progress_end(&pr);
@@ -382,7 +366,7 @@ static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_dat
         pass_sens_alloc_acc(&c);
         build_items(&s);
         sel->sens_samples = pass_sens_count(&c, spec);
-        ok = check_budget(&s, spec) && pass_sens_measure(&c, sel->sens_samples, s.config);
+        ok = pass_sens_measure(&c, sel->sens_samples, s.config);
     }
     if (ok) {
         fill_errors(&s);
@@ -393,6 +377,7 @@ static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_dat
             ok = pass_sens_verify(&c, s.config, &sel->calib_error, &(double){0});
     }
     if (ok) commit(&s);
+    pass_sens_close(&c);
     return ok;
 }
 
@@ -413,12 +398,8 @@ bool pass_select_auto(ir_graph *g, const pass_spec *spec, const pass_calib_data 
     sel->budget_bits = spec->budget_bits;
     sel->max_error = spec->max_error;
     sel->metric = metric_name(g);
-    /* the :a8 / :static of the auto that applies (the default's, else the first override's) */
-    q_precision act = spec->dflt;
-    for (int o = 0; o < spec->n_overrides && !spec->dflt_automatic; o++)
-        if (spec->overrides[o].automatic) act = spec->overrides[o].f;
     sup_arena tmp = {0};
-    bool ok = select_with(g, spec, data, &act, &tmp);
+    bool ok = select_with(g, spec, data, &tmp);
     sup_arena_free(&tmp);
     if (!ok) return false;
     explain(g);
@@ -437,7 +418,7 @@ bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data)
     bool ok = pass_sens_open(&c, g, data, &tmp);
     for (int i = 0; ok && i < c.n_t; i++) {
         pass_sens_fixed_candidate(g, &c.t[i]);
-        ok = pass_sens_prepare_candidates(&c, c.t[i].d, c.t[i].orig);
+        ok = pass_sens_prepare_candidates(&c, &c.t[i]);
     }
     if (ok) {
         search s = {.c = &c};
@@ -451,6 +432,7 @@ bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data)
              pass_sens_verify(&c, s.config, &sel->calib_error, &e_add);
         if (ok) commit(&s);
     }
+    pass_sens_close(&c);
     sup_arena_free(&tmp);
     if (!ok) return false;
     explain(g);
