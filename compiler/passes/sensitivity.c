@@ -340,6 +340,34 @@ static const float *weight_values(const ir_node *w, sup_arena *tmp)
     return out;
 }
 
+/* The input of the one linear layer using weight node w, or -1. */
+static int32_t only_input(const ir_graph *g, int32_t w)
+{
+    int32_t x = -1;
+    for (int i = w + 1; i < g->n_nodes; i++) {
+        const ir_node *l = &g->nodes[i];
+        if (l->op != IR_OP_LINEAR || l->inputs[1] != w) continue;
+        if (x >= 0) return -1;
+        x = l->inputs[0];
+    }
+    return x;
+}
+
+/* Weight nodes whose only linear layer reads the same input as w's get
+ * w's GPTQ factor too: the same second moment, the same factor (q, k and
+ * v of attention). */
+static void share_factor(const ir_graph *g, int32_t w)
+{
+    ir_calibration *cal = g->calib;
+    int32_t x = only_input(g, w);
+    for (int i = 0; x >= 0 && i < g->n_nodes; i++)
+        if (i != w && g->nodes[i].is_matrix && !cal->gptq_u[i] &&
+            g->nodes[i].shape[1] == g->nodes[w].shape[1] && only_input(g, i) == x) {
+            cal->gptq_u[i] = cal->gptq_u[w];
+            cal->gptq_dead[i] = cal->gptq_dead[w];
+        }
+}
+
 /* GPTQ's factor of weight node w (cached on g->calib, where the
  * quantize-weights pass finds it). */
 static bool gptq_factor(const ir_graph *g, int32_t node, const double **u, const bool **dead)
@@ -365,6 +393,7 @@ static bool gptq_factor(const ir_graph *g, int32_t node, const double **u, const
         }
         cal->gptq_u[node] = uu;
         cal->gptq_dead[node] = dd;
+        share_factor(g, node);
     }
     *u = cal->gptq_u[node];
     *dead = cal->gptq_dead[node];
@@ -564,8 +593,10 @@ static bool measure_batch(pass_sens *c, const int64_t *samples, int n, const int
     sup_progress_begin(&pr, "measuring sensitivity");
     for (int i = c->n_t - 1; i >= 0; i--) {
         pass_sens_tensor *t = &c->t[i];
-        int k = pass_sens_ref_candidate(t->d);
-        if (t->automatic && k >= 0) {
+        /* an auto matrix at its reference candidate, a fixed one alone at
+         * its format unless it is part of the base */
+        int k = t->automatic ? pass_sens_ref_candidate(t->d) : base_choice[i] < 0 ? t->fixed : -1;
+        if (k >= 0) {
             if (!set_candidate(c, t, k) || !interp_run_from(c->it, t->first)) return false;
             add_error(c, t->acc + (size_t)k * (size_t)c->n_out);
             set_f32(c, t);
@@ -674,38 +705,11 @@ static const double *input_mean_sq(const ir_graph *g, int32_t w, sup_arena *a)
     return m;
 }
 
-/* sum_r v_r^T H v_r for the rows v_r of a - b (b may be NULL) (H = E[x x^T]),
- * or with only H's diagonal m, or neither (plain squares). */
-static double quad(const float *a, const float *b, const double *h, const double *m, int64_t n,
-                   int64_t k, double *row)
-{
-    double sum = 0;
-    for (int64_t r = 0; r < n; r++) {
-        for (int64_t j = 0; j < k; j++)
-            row[j] = (double)a[r * k + j] - (b ? (double)b[r * k + j] : 0.0);
-        if (!h) {
-            for (int64_t j = 0; j < k; j++) sum += row[j] * row[j] * (m ? m[j] : 1);
-            continue;
-        }
-        /* y = H v as a sum of H's rows (H is symmetric): no reduction in the
-         * inner loop, so it vectorises */
-        double *y = row + k;
-        memset(y, 0, sizeof(double) * (size_t)k);
-        for (int64_t j = 0; j < k; j++) {
-            double v = row[j];
-            const double *hj = h + j * k;
-            for (int64_t i = 0; i < k; i++) y[i] += hj[i] * v;
-        }
-        for (int64_t i = 0; i < k; i++) sum += row[i] * y[i];
-    }
-    return sum;
-}
-
 static double proxy_of(const float *orig, const float *deq, const double *h, const double *m,
                        int64_t n, int64_t k, sup_arena *a)
 {
-    double *row = sup_arena_alloc(a, sizeof(double) * (size_t)(2 * k));
-    return quad(orig, deq, h, m, n, k, row);
+    (void)a;
+    return q_quad_error(orig, deq, h, m, n, k);
 }
 
 /* exact: every candidate quantized whole, its dequantized values kept. */
@@ -845,7 +849,9 @@ bool pass_sens_open(pass_sens *c, ir_graph *g, const pass_calib_data *data, sup_
     c->g = g;
     c->tmp = tmp;
     c->data = data;
-    c->fast = g->selection->method && !strcmp(g->selection->method, "fast");
+    /* fixed formats (no method) are measured one perturbation per matrix,
+     * as fast measures: held as codes, never the whole model dequantized */
+    c->fast = !g->selection->method || !strcmp(g->selection->method, "fast");
     c->slots = pass_batch_slots(g, data->samples);
     c->n_out = g->n_outputs;
     c->out_count = sup_arena_alloc(tmp, sizeof(int64_t) * (size_t)c->n_out);
@@ -901,6 +907,7 @@ int pass_sens_count(const pass_sens *c, const pass_spec *spec)
 {
     costs k = plan_costs(c->g);
     int given = spec ? spec->sens_samples : 0;
-    return c->fast ? fast_samples(&k, c->g->selection, c->data->samples, given)
-                   : exact_samples(&k, c->g->selection, c->data->samples, given);
+    bool fast = c->fast && c->g->selection->automatic;
+    return fast ? fast_samples(&k, c->g->selection, c->data->samples, given)
+                : exact_samples(&k, c->g->selection, c->data->samples, given);
 }

@@ -301,6 +301,12 @@ double q_error_value(const q_error_acc *acc, bool logits);
 /* xx[i][j] += sum over the rows of x[rows][k] of x[r][i] * x[r][j], for
  * j >= i (the upper triangle of the k x k matrix), each sum in row order. */
 void q_second_moment_add(double *xx, const float *x, int64_t rows, int64_t k);
+/* The noise a change of a layer's weight a[n][k] to b adds to its output:
+ * sum over rows of (a - b)_r H (a - b)_r^T with H = E[x x^T] (k x k) of its
+ * input, or with only H's diagonal m when h is NULL, or plain squares when
+ * both are NULL; b NULL: the output's own energy. */
+double q_quad_error(const float *a, const float *b, const double *h, const double *m, int64_t n,
+                    int64_t k);
 
 /* ---- hist.c: activation histograms and observers ------------------------ */
 

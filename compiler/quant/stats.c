@@ -5,6 +5,8 @@
  * figures do not depend on the tensor's size or order of elements beyond
  * double rounding. */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "quant.h"
 
@@ -132,4 +134,48 @@ void q_second_moment_add(double *xx, const float *x, int64_t rows, int64_t k)
                 xx_tile(xx, x + r0 * k, n, k, i0, i1, j0, j0 + TJ < k ? j0 + TJ : k);
         }
     }
+}
+
+/* ---- a layer's output noise ------------------------------------------------ *
+ * sum_r v_r^T H v_r for the rows v_r of a - b: H y for eight rows at once,
+ * as sums of H's rows (H is symmetric), so each row of H is read once per
+ * eight rows and the inner loop runs over contiguous memory; every y_r[i]
+ * and the total still add in the order of one row at a time. */
+enum { QR = 8 };
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) static double
+quad_rows(double sum, const double *d, int nr, const double *h, int64_t k, double *y)
+{
+    memset(y, 0, sizeof(double) * (size_t)(nr * k));
+    for (int64_t j = 0; j < k; j++) {
+        const double *hj = h + j * k;
+        for (int q = 0; q < nr; q++) {
+            double v = d[q * k + j];
+            double *yq = y + q * k;
+            for (int64_t i = 0; i < k; i++) yq[i] += hj[i] * v;
+        }
+    }
+    for (int q = 0; q < nr; q++)
+        for (int64_t i = 0; i < k; i++) sum += d[q * k + i] * y[q * k + i];
+    return sum;
+}
+
+double q_quad_error(const float *a, const float *b, const double *h, const double *m, int64_t n,
+                    int64_t k)
+{
+    double *d = malloc(sizeof(double) * (size_t)(2 * QR * k)); /* the rows, then H v */
+    QMC_ASSERT(d);
+    double sum = 0;
+    for (int64_t r0 = 0; r0 < n; r0 += QR) {
+        int nr = (int)(n - r0 < QR ? n - r0 : QR);
+        for (int64_t e = 0; e < nr * k; e++)
+            d[e] = (double)a[r0 * k + e] - (b ? (double)b[r0 * k + e] : 0.0);
+        if (h) {
+            sum = quad_rows(sum, d, nr, h, k, d + QR * k);
+            continue;
+        }
+        for (int64_t e = 0; e < nr * k; e++) sum += d[e] * d[e] * (m ? m[e % k] : 1);
+    }
+    free(d);
+    return sum;
 }
