@@ -31,6 +31,7 @@ struct interp {
     sup_arena *arena;
     const ir_graph *g;
     int cap, batch;         /* slots allocated, slots evaluated */
+    int failed_slot;        /* the slot whose evaluation failed last, or -1 */
     void **buf;             /* per node: its slots (f32, or i32 for i32 inputs); per
                              * weight node: its f32 values in place or widened once,
                              * or NULL (converted per use) */
@@ -144,6 +145,7 @@ interp *interp_new_batch(sup_arena *arena, const ir_graph *g, int cap)
     it->arena = arena;
     it->g = g;
     it->cap = it->batch = cap;
+    it->failed_slot = -1;
     size_t nn = (size_t)g->n_nodes;
     it->buf = sup_arena_alloc(arena, sizeof *it->buf * nn);
     it->wset = sup_arena_alloc(arena, sizeof *it->wset * nn);
@@ -186,6 +188,8 @@ void interp_set_batch(interp *it, int batch)
 }
 
 int interp_batch(const interp *it) { return it->batch; }
+
+int interp_failed_slot(const interp *it) { return it->failed_slot; }
 
 size_t interp_slot_bytes(const ir_graph *g)
 {
@@ -579,6 +583,7 @@ static bool eval_node(interp *it, int32_t i)
         for (int b = 0; b < it->batch && ok; b++) {
             view_slot(it, n, i, b);
             ok = eval_slot(it, i);
+            if (!ok) it->failed_slot = b;
         }
     for (int j = 0; it->release && j < n->n_inputs; j++) {
         int32_t in = n->inputs[j];

@@ -74,8 +74,10 @@ void interp_weight_release(const ir_graph *g, int32_t node);
 void *interp_input(interp *it, int port);
 void *interp_input_slot(interp *it, int port, int slot);
 /* Evaluates the graph once. Reports a user error (e.g. an index out of
- * range) and returns false on failure. */
+ * range) and returns false on failure; interp_failed_slot then says which
+ * slot's values caused it (-1 before any failure). */
 bool interp_run(interp *it);
+int interp_failed_slot(const interp *it);
 /* The f32 values of output port i after a run; _slot: of one slot. */
 const float *interp_output(interp *it, int port);
 const float *interp_output_slot(interp *it, int port, int slot);

@@ -138,7 +138,13 @@ static bool stream_batch(ir_graph *g, ir_calibration *c, interp *it, const inter
     interp_set_batch(it, n);
     for (int b = 0; b < n; b++)
         if (!interp_files_load_slot(g, it, ins, n_ins, s0 + b, b)) return false;
-    if (!interp_run(it)) return false;
+    if (!interp_run(it)) {
+        int b = interp_failed_slot(it);
+        if (b >= 0)
+            sup_note(g->inputs[ins[0].port].loc, "on calibration sample %lld of '%s'",
+                     (long long)(s0 + b), ins[0].path);
+        return false;
+    }
     for (int b = 0; b < n; b++)
         for (int i = 0; i < g->n_nodes; i++) {
             ir_calib_stats *st = c->of_node[i];
