@@ -351,6 +351,11 @@ int pass_sens_count(const pass_sens *c, const pass_spec *spec);
  * marked measured; fast: the reference candidate, and every other
  * candidate's sensitivity estimated from it by the ratio of their proxies. */
 bool pass_sens_measure(pass_sens *c, int n_samples, const int *base_choice);
+/* fast: measures, end to end on the same samples, the candidate choice[i]
+ * of every auto matrix where it was estimated, and re-estimates each such
+ * matrix's other candidates from its nearest measured one. Returns how
+ * many were measured (0: nothing to refine), -1 after reporting an error. */
+int pass_sens_refine(pass_sens *c, int n_samples, const int *base_choice, const int *choice);
 /* The error of one combination over every calibration sample, in the
  * user's units (err) and additive ones (err_add). */
 bool pass_sens_verify(pass_sens *c, const int *choice, double *err, double *err_add);

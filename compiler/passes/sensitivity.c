@@ -571,10 +571,11 @@ static bool measure_exact(pass_sens *c, int n_samples, const int *base_choice)
 
 /* ---- fast: one perturbation per matrix, scaled by proxies ------------------------------ */
 
-/* Samples s0 .. s0 + n - 1: the reference, the base, then each auto matrix
- * at its reference candidate, re-run from its first consumer for every
+/* The given samples: the reference, the base, then each matrix at the
+ * candidate want[i] (-1: none), re-run from its first consumer for every
  * slot at once. */
-static bool measure_batch(pass_sens *c, const int64_t *samples, int n, const int *base_choice)
+static bool measure_batch(pass_sens *c, const int64_t *samples, int n, const int *base_choice,
+                          const int *want)
 {
     interp_set_batch(c->it, n);
     for (int b = 0; b < n; b++)
@@ -593,9 +594,7 @@ static bool measure_batch(pass_sens *c, const int64_t *samples, int n, const int
     sup_progress_begin(&pr, "measuring sensitivity");
     for (int i = c->n_t - 1; i >= 0; i--) {
         pass_sens_tensor *t = &c->t[i];
-        /* an auto matrix at its reference candidate, a fixed one alone at
-         * its format unless it is part of the base */
-        int k = t->automatic ? pass_sens_ref_candidate(t->d) : base_choice[i] < 0 ? t->fixed : -1;
+        int k = want[i];
         if (k >= 0) {
             if (!set_candidate(c, t, k) || !interp_run_from(c->it, t->first)) return false;
             add_error(c, t->acc + (size_t)k * (size_t)c->n_out);
@@ -609,58 +608,105 @@ static bool measure_batch(pass_sens *c, const int64_t *samples, int n, const int
     return true;
 }
 
-static bool measure_fast(pass_sens *c, int n_samples, const int *base_choice)
+/* One round over n_samples evenly spaced samples, measuring want[i] of
+ * each matrix; the base's error starts again (the same samples give it the
+ * same value). */
+static bool measure_fast(pass_sens *c, int n_samples, const int *base_choice, const int *want)
 {
     int64_t *samples = sup_arena_alloc(c->tmp, sizeof(int64_t) * (size_t)c->slots);
+    memset(c->base, 0, sizeof *c->base * (size_t)c->n_out);
     for (int i = 0; i < n_samples; i += c->slots) {
         int n = n_samples - i < c->slots ? n_samples - i : c->slots;
         for (int b = 0; b < n; b++) samples[b] = (int64_t)(i + b) * c->data->samples / n_samples;
-        if (!measure_batch(c, samples, n, base_choice)) return false;
+        if (!measure_batch(c, samples, n, base_choice, want)) return false;
     }
     return true;
 }
 
-/* fast: every candidate's sensitivity from the measured one, by the ratio
- * of proxies (the gain: output error per unit of the layer's own noise). */
+/* fast: every candidate not measured gets the sensitivity of the gain
+ * (measured sensitivity over proxy) of the measured candidate nearest to it
+ * in proxy (by ratio), times its own proxy. d->gain: int4:g32's. */
 static void estimate(pass_sens_tensor *t)
 {
     ir_decision *d = t->d;
     int r = pass_sens_ref_candidate(d);
-    if (r < 0) return;
-    ir_candidate *ref = &d->cands[r];
-    if (ref->sensitivity < 0) return;
-    d->gain = ref->proxy > 0 ? ref->sensitivity / ref->proxy : 0;
+    if (r >= 0 && d->cands[r].sensitivity >= 0)
+        d->gain = d->cands[r].proxy > 0 ? d->cands[r].sensitivity / d->cands[r].proxy : 0;
     for (int k = 0; k < d->n_cands; k++) {
         ir_candidate *x = &d->cands[k];
-        if (k == r) continue;
-        x->sensitivity = x->f.format == QFMT_F32 ? 0 : d->gain * x->proxy;
+        if (x->measured || x->f.format == QFMT_F32) continue;
+        int near = -1;
+        double dist = INFINITY;
+        for (int m = 0; m < d->n_cands; m++) {
+            const ir_candidate *y = &d->cands[m];
+            if (!y->measured || y->sensitivity < 0 || y->f.format == QFMT_F32) continue;
+            double dm = fabs(log((y->proxy + 1e-30) / (x->proxy + 1e-30)));
+            if (dm < dist) dist = dm, near = m;
+        }
+        if (near < 0) continue;
+        const ir_candidate *y = &d->cands[near];
+        x->sensitivity = y->proxy > 0 ? y->sensitivity / y->proxy * x->proxy : 0;
     }
 }
 
-bool pass_sens_measure(pass_sens *c, int n_samples, const int *base_choice)
+/* The measured sensitivities of the candidates just measured (want), and
+ * the estimates of the others. */
+static void collect(pass_sens *c, const int *base_choice, const int *want)
 {
-    if (!(c->fast ? measure_fast(c, n_samples, base_choice)
-                  : measure_exact(c, n_samples, base_choice)))
-        return false;
     double base = pass_sens_additive(c, c->base);
     for (int i = 0; i < c->n_t; i++) {
         pass_sens_tensor *t = &c->t[i];
-        if (c->fast && t->automatic) {
-            int r = pass_sens_ref_candidate(t->d);
-            if (r >= 0) t->d->cands[r].measured = true;
-        }
         for (int k = 0; k < t->d->n_cands; k++) {
             ir_candidate *cand = &t->d->cands[k];
-            bool alone = t->automatic ? cand->measured : k == t->fixed && base_choice[i] < 0;
+            bool alone = want           ? k == want[i]
+                         : t->automatic ? cand->measured
+                                        : k == t->fixed && base_choice[i] < 0;
             if (cand->f.format == QFMT_F32)
                 cand->sensitivity = 0;
             else if (alone)
                 cand->sensitivity =
                     fmax(0, pass_sens_additive(c, t->acc + (size_t)k * (size_t)c->n_out) - base);
+            if (alone && want && t->automatic) cand->measured = true;
         }
         if (c->fast && t->automatic) estimate(t);
     }
+}
+
+bool pass_sens_measure(pass_sens *c, int n_samples, const int *base_choice)
+{
+    if (!c->fast) {
+        if (!measure_exact(c, n_samples, base_choice)) return false;
+        collect(c, base_choice, NULL);
+        return true;
+    }
+    /* an auto matrix at its reference candidate, a fixed one alone at its
+     * format unless it is part of the base */
+    int *want = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1));
+    for (int i = 0; i < c->n_t; i++) {
+        pass_sens_tensor *t = &c->t[i];
+        want[i] = t->automatic ? pass_sens_ref_candidate(t->d) : base_choice[i] < 0 ? t->fixed : -1;
+    }
+    if (!measure_fast(c, n_samples, base_choice, want)) return false;
+    collect(c, base_choice, want);
     return true;
+}
+
+int pass_sens_refine(pass_sens *c, int n_samples, const int *base_choice, const int *choice)
+{
+    int *want = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1)), n = 0;
+    for (int i = 0; i < c->n_t; i++) {
+        pass_sens_tensor *t = &c->t[i];
+        int k = choice[i];
+        want[i] = t->automatic && k >= 0 && !t->d->cands[k].measured &&
+                          t->d->cands[k].f.format != QFMT_F32
+                      ? k
+                      : -1;
+        n += want[i] >= 0;
+    }
+    if (n == 0) return 0;
+    if (!measure_fast(c, n_samples, base_choice, want)) return -1;
+    collect(c, base_choice, want);
+    return n;
 }
 
 /* The error of one combination over every calibration sample. */
