@@ -317,16 +317,19 @@ static double predicted(const search *s, const int *choice)
                                                   s->c->g->selection->fixed_error);
 }
 
-/* fast: when the check and the estimate disagree by more than REFINE, the
- * candidates chosen are measured end to end, the allocation re-run with
- * what that taught and verified, and the better of the two kept (once). */
+/* fast: when the check is worse than the estimate by more than REFINE (or,
+ * with --max-error, better by as much), the candidates chosen are measured
+ * end to end, the allocation re-run with what that taught and verified,
+ * and the better of the two kept (once). */
 static bool refine(search *s, const pass_spec *spec, int *choice, double target_add, double *err,
                    double *err_add)
 {
     pass_sens *c = s->c;
     ir_selection *sel = c->g->selection;
     double pred = sel->predicted_error;
-    if (*err <= pred * REFINE && *err * REFINE >= pred) return true;
+    /* (with a budget, a check better than the estimate needs nothing; with
+     * an error target it may leave bytes to save) */
+    if (*err <= pred * REFINE && (spec->budget_bits > 0 || *err * REFINE >= pred)) return true;
     int measured = pass_sens_refine(c, sel->sens_samples, s->base, s->config);
     if (measured < 0) return false;
     if (measured == 0) return true;
