@@ -60,8 +60,8 @@ enum {
     QP_SENS_SAMPLES = 16,    /* at least this many samples */
     QP_SENS_ROWS = 2048,     /* ... or enough for this many output rows */
     EXACT_MEASURED = 8,      /* candidates exact measures per matrix, about */
-    PROXY_WEIGHTS = 1 << 18, /* fast: proxies on about this many weights a matrix */
-    PROXY_MIN_ROWS = 64,     /* ... and at least this many rows */
+    PROXY_WEIGHTS = 1 << 15, /* fast: proxies on about this many weights a matrix */
+    PROXY_MIN_ROWS = 32,     /* ... and at least this many rows */
 };
 /* auto: exact when measuring every candidate costs at most this many
  * floating-point operations, and every candidate's dequantized values fit */

@@ -137,22 +137,37 @@ void q_second_moment_add(double *xx, const float *x, int64_t rows, int64_t k)
 }
 
 /* ---- a layer's output noise ------------------------------------------------ *
- * sum_r v_r^T H v_r for the rows v_r of a - b: H y for eight rows at once,
- * as sums of H's rows (H is symmetric), so each row of H is read once per
- * eight rows and the inner loop runs over contiguous memory; every y_r[i]
- * and the total still add in the order of one row at a time. */
-enum { QR = 8 };
+ * sum_r v_r^T H v_r for the rows v_r of a - b: y_r = H v_r for eight rows
+ * at once, eight outputs at a time held in registers while j runs, so each
+ * row of H is read once per eight rows; every y_r[i] is still summed in
+ * order j = 0, 1, ... and the total in the order of one row at a time. */
+enum { QR = 8, QI = 8 };
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) static double
 quad_rows(double sum, const double *d, int nr, const double *h, int64_t k, double *y)
 {
-    memset(y, 0, sizeof(double) * (size_t)(nr * k));
-    for (int64_t j = 0; j < k; j++) {
+    int64_t i0 = 0;
+    for (; i0 + QI <= k && nr == QR; i0 += QI) {
+        double acc[QR][QI] = {{0}};
+        for (int64_t j = 0; j < k; j++) {
+            const double *hj = h + j * k + i0;
+            for (int q = 0; q < QR; q++) {
+                double v = d[q * k + j];
+                for (int i = 0; i < QI; i++) acc[q][i] += hj[i] * v;
+            }
+        }
+        for (int q = 0; q < QR; q++)
+            for (int i = 0; i < QI; i++) y[q * k + i0 + i] = acc[q][i];
+    }
+    /* the rest: the columns left over, or all of them for fewer rows */
+    for (int q = 0; q < nr; q++)
+        for (int64_t i = i0; i < k; i++) y[q * k + i] = 0;
+    for (int64_t j = 0; j < k && i0 < k; j++) {
         const double *hj = h + j * k;
         for (int q = 0; q < nr; q++) {
             double v = d[q * k + j];
             double *yq = y + q * k;
-            for (int64_t i = 0; i < k; i++) yq[i] += hj[i] * v;
+            for (int64_t i = i0; i < k; i++) yq[i] += hj[i] * v;
         }
     }
     for (int q = 0; q < nr; q++)
