@@ -36,14 +36,18 @@
  *    candidate's sensitivity is the gain times its own proxy. Proxies come
  *    from a deterministic sample of the matrix's rows (every format is
  *    chosen row by row, so a row's error does not depend on the others).
- *    Nothing but the matrix being measured is held quantized, and it as
- *    int4 codes: memory does not grow with the model beyond one matrix.
+ *    While measuring, only the matrix being measured is held quantized;
+ *    a combination being verified is held as codes (int4 two per byte:
+ *    about 0.6 bytes per weight at 4.5 bits) and dequantized one matrix
+ *    at a time as the interpreter reaches it.
  *    The output error is KL for @logits outputs and squared error relative
  *    to the output's energy otherwise, units in which independent errors
  *    add.
  * 3. Allocation: allocate.c (and quant/alloc.c).
  * 4. Verification: the chosen combination runs on every calibration sample
- *    (pass_sens_verify) against the f32 outputs calibration kept.
+ *    (pass_sens_verify) against the f32 outputs calibration kept; fast
+ *    measures the chosen candidates too where the check and the estimate
+ *    disagree (pass_sens_refine, called by allocate.c).
  * Planning (pass_sens_plan, before calibration) picks the method: exact
  * when measuring every candidate is cheap (digits), fast otherwise
  * (tiny-gpt and anything larger), and leaves GPTQ candidates out of the
@@ -149,9 +153,8 @@ static costs plan_costs(const ir_graph *g)
 /* The samples exact measures on: --sensitivity-samples, or enough to cover
  * QP_SENS_ROWS output rows, at least QP_SENS_SAMPLES, never more than
  * there are. */
-static int exact_samples(const costs *k, const ir_selection *sel, int64_t samples, int given)
+static int exact_samples(const costs *k, int64_t samples, int given)
 {
-    (void)sel;
     int64_t n = (QP_SENS_ROWS + k->out_rows - 1) / k->out_rows;
     if (n < QP_SENS_SAMPLES) n = QP_SENS_SAMPLES;
     if (given > 0) n = given;
@@ -160,9 +163,9 @@ static int exact_samples(const costs *k, const ir_selection *sel, int64_t sample
 
 /* fast: as many of those as cost about one calibration pass (at least
  * FAST_MIN_FLOPS, at least one sample). */
-static int fast_samples(const costs *k, const ir_selection *sel, int64_t samples, int given)
+static int fast_samples(const costs *k, int64_t samples, int given)
 {
-    int n = exact_samples(k, sel, samples, given);
+    int n = exact_samples(k, samples, given);
     if (given > 0) return n;
     double per = 2 * k->forward + k->downstream_auto;
     double cap = fmax(FAST_MIN_FLOPS, (double)samples * k->forward);
@@ -239,8 +242,7 @@ static void list_candidates(ir_graph *g, ir_decision *d, const q_precision *act,
 static const char *method_why(ir_graph *g, const pass_spec *spec, const costs *k, int64_t samples,
                               bool fast)
 {
-    ir_selection *sel = g->selection;
-    int se = exact_samples(k, sel, samples, spec->sens_samples);
+    int se = exact_samples(k, samples, spec->sens_samples);
     double exact = se * (k->forward + EXACT_MEASURED * k->downstream_auto) / 1e9;
     if (spec->sens_method != PASS_SENS_AUTO)
         return sup_arena_printf(g->arena, "%s: asked for (--sensitivity %s)",
@@ -250,7 +252,7 @@ static const char *method_why(ir_graph *g, const pass_spec *spec, const costs *k
                                 "exact: measuring every candidate end to end costs about %.2g "
                                 "GFLOP on %d samples (auto measures exhaustively up to %.0f)",
                                 exact, se, EXACT_AUTO_FLOPS / 1e9);
-    int sf = fast_samples(k, sel, samples, spec->sens_samples);
+    int sf = fast_samples(k, samples, spec->sens_samples);
     return sup_arena_printf(
         g->arena,
         "fast: measuring every candidate end to end would cost about %.3g GFLOP on %d samples "
@@ -269,7 +271,7 @@ void pass_sens_plan(ir_graph *g, const pass_spec *spec, const q_precision *act, 
     costs k = plan_costs(g);
     bool fast = spec->sens_method == PASS_SENS_FAST;
     if (spec->sens_method == PASS_SENS_AUTO) {
-        int se = exact_samples(&k, sel, samples, spec->sens_samples);
+        int se = exact_samples(&k, samples, spec->sens_samples);
         double exact = se * (k.forward + EXACT_MEASURED * k.downstream_auto);
         fast = exact > EXACT_AUTO_FLOPS || k.candidate_bytes > EXACT_AUTO_BYTES;
     }
@@ -751,20 +753,13 @@ static const double *input_mean_sq(const ir_graph *g, int32_t w, sup_arena *a)
     return m;
 }
 
-static double proxy_of(const float *orig, const float *deq, const double *h, const double *m,
-                       int64_t n, int64_t k, sup_arena *a)
-{
-    (void)a;
-    return q_quad_error(orig, deq, h, m, n, k);
-}
-
 /* exact: every candidate quantized whole, its dequantized values kept. */
 static bool prepare_exact(pass_sens *c, ir_decision *d, const float *orig, const double *h,
                           const double *m)
 {
     ir_node *w = &c->g->nodes[d->node];
     int64_t count = w->shape[0] * w->shape[1];
-    double signal = proxy_of(orig, NULL, h, m, w->shape[0], w->shape[1], c->tmp);
+    double signal = q_quad_error(orig, NULL, h, m, w->shape[0], w->shape[1]);
     if (!(signal > 0)) signal = 1;
     for (int k = 0; k < d->n_cands; k++) {
         ir_candidate *cand = &d->cands[k];
@@ -776,7 +771,7 @@ static bool prepare_exact(pass_sens *c, ir_decision *d, const float *orig, const
             memcpy(keep, q->dequant, sizeof(float) * (size_t)count);
             cand->dequant = keep;
             cand->sqnr_db = q->stats.sqnr_db;
-            cand->proxy = proxy_of(orig, keep, h, m, w->shape[0], w->shape[1], &scratch) / signal;
+            cand->proxy = q_quad_error(orig, keep, h, m, w->shape[0], w->shape[1]) / signal;
         }
         sup_arena_free(&scratch);
         if (!q) return false;
@@ -811,7 +806,7 @@ static bool prepare_fast(pass_sens *c, ir_decision *d, const double *h, const do
         fe_tensor_to_f32(&view, rows + i * k);
     }
     interp_weight_release(g, d->node);
-    double signal = proxy_of(rows, NULL, h, m, ns, k, &tmp);
+    double signal = q_quad_error(rows, NULL, h, m, ns, k);
     if (!(signal > 0)) signal = 1;
     float *deq = sup_arena_alloc(&tmp, sizeof(float) * (size_t)(ns * k));
     bool ok = true;
@@ -824,7 +819,7 @@ static bool prepare_fast(pass_sens *c, ir_decision *d, const double *h, const do
         if (ok) {
             q_matrix_dequantize_rows(&q, 0, ns, deq, sup_arena_alloc(&qa, q_matrix_scratch(&q)));
             cand->sqnr_db = q_measure(rows, deq, ns * k).sqnr_db;
-            cand->proxy = proxy_of(rows, deq, h, m, ns, k, &qa) / signal;
+            cand->proxy = q_quad_error(rows, deq, h, m, ns, k) / signal;
         }
         sup_arena_free(&qa);
     }
@@ -954,6 +949,6 @@ int pass_sens_count(const pass_sens *c, const pass_spec *spec)
     costs k = plan_costs(c->g);
     int given = spec ? spec->sens_samples : 0;
     bool fast = c->fast && c->g->selection->automatic;
-    return fast ? fast_samples(&k, c->g->selection, c->data->samples, given)
-                : exact_samples(&k, c->g->selection, c->data->samples, given);
+    return fast ? fast_samples(&k, c->data->samples, given)
+                : exact_samples(&k, c->data->samples, given);
 }
