@@ -232,16 +232,8 @@ void interp_release_weights(interp *it, bool on) { it->release = on; }
 
 void interp_weight_release(const ir_graph *g, int32_t node)
 {
-    const fe_safetensors *st = g->weights;
     const fe_tensor *t = g->nodes[node].tensor;
-    if (!st || !st->file.data || !t || !t->data) return;
-    uintptr_t lo = (uintptr_t)st->file.data, a = (uintptr_t)t->data, e = a + t->size;
-    if (a < lo || e > lo + st->file.size) return; /* an aligned copy, not the mapping */
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t from = (a + page - 1) / page * page, to = e / page * page;
-    /* the pages shared with the neighbours stay; the rest read back from
-     * the page cache when next touched */
-    if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
+    if (t) fe_tensor_release(t);
 }
 
 void *interp_input(interp *it, int port) { return it->buf[it->g->inputs[port].node]; }
