@@ -90,6 +90,7 @@ static bool parse_args(int argc, char **argv, compile_args *a)
                                         "--budget-bits",
                                         "--max-error",
                                         "--sensitivity-samples",
+                                        "--sensitivity",
                                         "--report",
                                         "-v",
                                         "--seq",

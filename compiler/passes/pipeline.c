@@ -42,12 +42,16 @@ ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pas
 
 /* calibrate -> select precision -> quantize weights, on the calibration
  * data the caller opened; only the quantized layouts when `late` (the
- * weights are quantized while they are written). */
+ * weights are quantized while they are written). The formats are resolved
+ * and the search planned first, so that a spec that cannot work fails
+ * before calibration. */
 static bool precision_passes(ir_graph *g, const pass_spec *spec, const pass_calib_data *data,
-                             bool second_moments, const pass_options *opts, bool late)
+                             const pass_options *opts, bool late)
 {
     const pass_prec_options *o = &opts->prec;
-    if (!pass_calibrate(g, data, second_moments) || !after_pass(g, "calibrate", opts)) return false;
+    if (!pass_plan_precision(g, spec, data->n ? data->samples : 0)) return false;
+    if (!pass_calibrate(g, data, g->selection->second_moments) || !after_pass(g, "calibrate", opts))
+        return false;
     if (!pass_select_precision(g, spec, data)) return false;
     /* a fixed choice is measured too when someone will read the numbers */
     bool explain = o->report || o->verbose;
@@ -72,10 +76,10 @@ static bool precision_stage(sup_arena *arena, ir_graph *g, const pass_options *o
     spec.budget_bits = o->budget_bits;
     spec.max_error = o->max_error;
     spec.sens_samples = o->sens_samples;
-    bool second_moments = o->precision && (pass_spec_has_auto(&spec) || pass_spec_has_gptq(&spec));
+    spec.sens_method = o->sens_method;
     pass_calib_data data;
     if (!pass_calib_open(g, o, &data)) return false;
-    bool ok = precision_passes(g, o->precision ? &spec : NULL, &data, second_moments, opts, late);
+    bool ok = precision_passes(g, o->precision ? &spec : NULL, &data, opts, late);
     pass_calib_close(&data);
     if (!ok) return false;
     sup_stage_end("precision");
