@@ -13,12 +13,9 @@
  * weight holds exactly the ONNX values (linear's weight transposed to
  * [N, K]). Every live node the language cannot express is reported, each
  * operator type once, and nothing is produced. */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "onnx_import.h"
 
@@ -290,26 +287,6 @@ static const char *filled(em *e, int n, int64_t d, double x, const char *what)
     z->f = sup_arena_alloc(e->p.arena, sizeof *z->f * (size_t)d);
     for (int64_t i = 0; i < d; i++) z->f[i] = x;
     return weight(e, z, false, false);
-}
-
-void fe_onnx_weight_read(const fe_onnx_weight *w, float *out)
-{
-    const fe_imp_value *v = w->value;
-    int64_t n = 1;
-    for (int d = 0; d < w->rank; d++) n *= w->shape[d];
-    bool view = v->tensor && !v->f && !v->i;
-    if (view && v->tensor->dtype == FE_ONNX_FLOAT && w->transposed == v->transposed) {
-        memcpy(out, v->tensor->data, sizeof(float) * (size_t)n); /* the tensor as the file has it */
-        return;
-    }
-    if (!w->transposed) {
-        for (int64_t i = 0; i < n; i++) out[i] = (float)fe_imp_const_at(NULL, v, i);
-        return;
-    }
-    int64_t rows = v->dims[0], cols = v->dims[1]; /* logical [rows, cols] stored as [cols, rows] */
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++)
-            out[c * rows + r] = (float)fe_imp_const_at(NULL, v, r * cols + c);
 }
 
 /* ---- operands -------------------------------------------------------------------------- */
@@ -1288,93 +1265,4 @@ bool fe_onnx_import(sup_arena *arena, const fe_onnx_model *m, const fe_onnx_impo
     out->weights = e.weights;
     out->n_weights = e.n_weights;
     return true;
-}
-
-/* ---- the weights file ------------------------------------------------------------------------ */
-
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 32)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
-static bool write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n; }
-
-bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const char *source,
-                           char *errbuf, size_t err_size)
-{
-    char *hdr = NULL;
-    size_t hlen = 0, offset = 0, max_bytes = 0;
-    FILE *h = open_memstream(&hdr, &hlen);
-    if (!h) {
-        snprintf(errbuf, err_size, "out of memory");
-        return false;
-    }
-    fprintf(h, "{\"__metadata__\":{\"format\":\"pt\",\"generator\":\"qmc import\",\"source\":");
-    json_string(h, source ? source : "");
-    fputc('}', h);
-    for (int i = 0; i < imp->n_weights; i++) {
-        const fe_onnx_weight *w = &imp->weights[i];
-        size_t bytes = sizeof(float);
-        for (int d = 0; d < w->rank; d++) bytes *= (size_t)w->shape[d];
-        fputc(',', h);
-        json_string(h, w->name);
-        fprintf(h, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int d = 0; d < w->rank; d++)
-            fprintf(h, "%s%lld", d ? "," : "", (long long)w->shape[d]);
-        fprintf(h, "],\"data_offsets\":[%zu,%zu]}", offset, offset + bytes);
-        offset += bytes;
-        if (bytes > max_bytes) max_bytes = bytes;
-    }
-    fputc('}', h);
-    fflush(h);
-    while ((8 + hlen) % 64) fputc(' ', h), fflush(h); /* aligns the data */
-    fclose(h);
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 16);
-    float *buf = malloc(max_bytes ? max_bytes : 1);
-    int fd = -1;
-    FILE *f = NULL;
-    bool ok = tmp && buf;
-    if (ok) {
-        memcpy(tmp, path, len);
-        memcpy(tmp + len, ".tmp.XXXXXX", 12);
-        fd = mkstemp(tmp);
-        ok = fd >= 0 && (f = fdopen(fd, "wb")) != NULL;
-    }
-    uint8_t lenbytes[8];
-    for (int i = 0; i < 8; i++) lenbytes[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-    ok = ok && write_all(f, lenbytes, 8) && write_all(f, hdr, hlen);
-    for (int i = 0; ok && i < imp->n_weights; i++) {
-        const fe_onnx_weight *w = &imp->weights[i];
-        size_t n = 1;
-        for (int d = 0; d < w->rank; d++) n *= (size_t)w->shape[d];
-        fe_onnx_weight_read(w, buf);
-        ok = write_all(f, buf, n * sizeof(float));
-    }
-    if (f && fclose(f) != 0) ok = false;
-    if (!f && fd >= 0) close(fd);
-    if (ok) {
-        mode_t mask = umask(0);
-        umask(mask);
-        chmod(tmp, 0666 & ~mask);
-        ok = rename(tmp, path) == 0;
-    }
-    if (!ok) {
-        snprintf(errbuf, err_size, "cannot write '%s': %s", path, strerror(errno));
-        if (tmp && fd >= 0) unlink(tmp);
-    }
-    free(tmp);
-    free(buf);
-    free(hdr);
-    return ok;
 }

@@ -13,6 +13,7 @@ a pyenv python on PATH does not see them). Deterministic: fixed seeds.
           shape subgraphs, layout operators), each with inputs and outputs
   bad/    malformed models (tests/onnx/bad.sh compares the errors with .err)
   types/  tensors in every data type and storage field the reader converts
+  direct/ models for `qmc run|compile MODEL.onnx` (tests/onnx/direct.sh)
 """
 import math
 import os
@@ -364,6 +365,38 @@ def bad_models():
         f.write(b"\xff\xff\xff\xff this is not a protobuf\n")
 
 
+# ---- direct/: ONNX models compiled and run without `qmc import` ---------------------
+
+
+def direct_models():
+    # one tensor in both layouts (MatMul's transposed weight, and added as it
+    # is), another transposed by the model itself, a third read once
+    w, v, u = f32(4, 4, seed=40), f32(4, 6, seed=41), f32(6, 3, seed=42)
+    x = f32(4, 4, seed=43, scale=1.0)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["a"]),
+        helper.make_node("Add", ["a", "w"], ["b"]),
+        helper.make_node("Transpose", ["v"], ["vt"], perm=[1, 0]),
+        helper.make_node("Gemm", ["b", "vt"], ["c"], transB=1),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MatMul", ["r", "u"], ["y"]),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [4, 4])], [vi("y", TensorProto.FLOAT, [4, 3])],
+              [init("w", w), init("v", v), init("u", u)])
+    onnx.checker.check_model(m)
+    onnx.save_model(m, path("direct", "layouts.onnx"))
+    np.save(path("direct", "layouts.in.x.npy"), x)
+    y = np.maximum((x @ w + w) @ v, 0) @ u
+    np.save(path("direct", "layouts.out.npy"), y.astype(np.float32))
+    # a Concat of so many inputs that the language's concat (16 operands)
+    # nests past the parser's 1000 levels: an error located in the text
+    n = 16 + 15 * 1000
+    m = model([helper.make_node("Concat", ["x"] * n, ["y"], axis=0)],
+              [vi("x", TensorProto.FLOAT, [1, 2])], [vi("y", TensorProto.FLOAT, [n, 2])])
+    with open(path("direct", "deep-concat.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+
+
 # ---- types/: every storage form ---------------------------------------------------------
 
 
@@ -415,4 +448,5 @@ if __name__ == "__main__":
     norms()
     names()
     bad_models()
+    direct_models()
     types_model()
