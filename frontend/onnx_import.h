@@ -81,7 +81,11 @@ typedef struct fe_imp {
 int fe_imp_find(const fe_imp *p, const char *name);
 /* The value index of output k of node n. */
 static inline int fe_imp_out(const fe_imp *p, int n, int k) { return p->node_out[n] + k; }
-static inline fe_imp_value *fe_imp_v(const fe_imp *p, int v) { return &p->values[v]; }
+static inline fe_imp_value *fe_imp_v(const fe_imp *p, int v)
+{
+    QMC_ASSERT(v >= 0 && v < p->n_values);
+    return &p->values[v];
+}
 /* The node's input k as a value, -1 if absent or empty. */
 int fe_imp_in(const fe_imp *p, int n, int k);
 bool fe_imp_is_float(int dtype);
