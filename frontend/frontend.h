@@ -315,6 +315,10 @@ bool fe_onnx_open(sup_arena *arena, const char *path, fe_onnx_model *out);
 bool fe_onnx_parse(sup_arena *arena, const char *path, const uint8_t *data, size_t size,
                    fe_onnx_model *out);
 void fe_onnx_close(fe_onnx_model *model);
+/* Reads a file holding one TensorProto (ONNX's test data, input_0.pb), as
+ * fe_onnx_open reads initializers; external data is refused. Errors are
+ * reported as `PATH: error: ...`. */
+bool fe_onnx_read_tensor(sup_arena *arena, const char *path, fe_onnx_tensor *out);
 /* The external data files the model's tensors are read from, as opened, in
  * the order first used: up to max into paths; returns how many there are. */
 int fe_onnx_data_files(const fe_onnx_model *m, const char **paths, int max);

@@ -832,6 +832,20 @@ bool fe_onnx_open(sup_arena *arena, const char *path, fe_onnx_model *out)
     return ok;
 }
 
+bool fe_onnx_read_tensor(sup_arena *arena, const char *path, fe_onnx_tensor *out)
+{
+    fe_onnx_model m = {.path = path};
+    reader r = {.arena = arena, .path = path, .m = &m};
+    rt_mapped_file f;
+    char err[256];
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return fail(&r, "%s", err);
+    ProtobufCAllocator alloc = {pb_alloc, pb_free, arena};
+    Onnx__TensorProto *tp = f.size ? onnx__tensor_proto__unpack(&alloc, f.size, f.data) : NULL;
+    rt_file_unmap(&f);
+    if (!tp) return fail(&r, "not an ONNX tensor: the protobuf is empty, truncated or malformed");
+    return read_tensor(&r, tp, "the tensor", out);
+}
+
 void fe_onnx_close(fe_onnx_model *model)
 {
     for (fe_onnx_file *f = model->files; f; f = f->next) rt_file_unmap(&f->map);

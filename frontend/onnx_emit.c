@@ -16,11 +16,17 @@
 /* ---- names ------------------------------------------------------------------ */
 
 const char *const fe_imp_reserved[] = {
-    "model",   "weights",   "input",   "output",    "const",     "def",       "for",
-    "in",      "return",    "true",    "false",     "linear",    "matmul",    "add",
-    "sub",     "mul",       "div",     "relu",      "gelu",      "silu",      "tanh",
-    "softmax", "layernorm", "rmsnorm", "embedding", "reshape",   "transpose", "slice",
-    "concat",  "attention", "sqrt",    "rope",      "positions", "sequence",  NULL};
+    "model",        "weights",     "input",      "output",     "const",         "def",
+    "for",          "in",          "return",     "true",       "false",         "linear",
+    "matmul",       "add",         "sub",        "mul",        "div",           "relu",
+    "gelu",         "silu",        "tanh",       "softmax",    "layernorm",     "rmsnorm",
+    "embedding",    "reshape",     "transpose",  "slice",      "concat",        "attention",
+    "sqrt",         "rope",        "positions",  "sequence",   "exp",           "log",
+    "erf",          "sigmoid",     "abs",        "floor",      "ceil",          "leaky_relu",
+    "hard_sigmoid", "hard_swish",  "clip",       "pow",        "maximum",       "minimum",
+    "equal",        "less",        "less_equal", "greater",    "greater_equal", "where",
+    "reduce_sum",   "reduce_mean", "reduce_max", "reduce_min", "log_softmax",   "expand",
+    "gather",       NULL};
 static const char *const keywords[] = {"model", "weights",  "input", "output", "const",
                                        "def",   "for",      "in",    "return", "true",
                                        "false", "sequence", NULL};
@@ -272,14 +278,17 @@ fe_imp_value *fe_imp_val(fe_imp_node *c, int k)
     return v >= 0 ? fe_imp_v(&c->e->p, v) : NULL;
 }
 
-/* A tensor operand: a run-time value's variable, or a float constant as a
- * weight. NULL (with a reason) otherwise. */
+/* Float or bool: a constant the text can hold as a weight (bool as 0 and 1). */
+static bool float_like(int dtype) { return fe_imp_is_float(dtype) || dtype == FE_ONNX_BOOL; }
+
+/* A tensor operand: a run-time value's variable, or a float (or bool)
+ * constant as a weight. NULL (with a reason) otherwise. */
 const char *fe_imp_tensor(fe_imp_node *c, int vi)
 {
     if (vi < 0) return fe_imp_no_text(c, "an input is missing");
     fe_imp_value *v = fe_imp_v(&c->e->p, vi);
     if (!v->is_const) return v->text ? v->text : fe_imp_no_text(c, NULL);
-    if (!fe_imp_is_float(v->dtype))
+    if (!float_like(v->dtype))
         return fe_imp_no_text(c, "an integer constant is used as a tensor at run time");
     if (v->rank < 0) return fe_imp_no_text(c, "a constant has more dimensions than qmc's 8");
     if (fe_imp_count(v) == 0) return fe_imp_no_text(c, "a constant is empty");
@@ -292,7 +301,7 @@ const char *fe_imp_operand(fe_imp_node *c, int vi, int result_rank)
 {
     fe_imp_value *v = vi >= 0 ? fe_imp_v(&c->e->p, vi) : NULL;
     double x;
-    if (v && v->is_const && fe_imp_is_float(v->dtype) && v->rank <= result_rank &&
+    if (v && v->is_const && float_like(v->dtype) && v->rank <= result_rank &&
         fe_imp_const_scalar(&c->e->p, v, &x)) {
         const char *s = fe_imp_number(c->e, x);
         if (s) return s;

@@ -130,8 +130,9 @@ static bool setup_inputs(fe_imp_em *e)
         fe_imp_value *v = fe_imp_v(p, fe_imp_find(p, vi->name));
         const fe_onnx_shape *s = shape_arg(e, vi->name);
         int t = vi->elem_type;
-        if (t != FE_ONNX_FLOAT && t != FE_ONNX_INT64 && t != FE_ONNX_INT32) {
-            err(e, "input '%s' is %s; qmc takes float inputs, and int64 or int32 indices",
+        if (t != FE_ONNX_FLOAT && t != FE_ONNX_INT64 && t != FE_ONNX_INT32 && t != FE_ONNX_BOOL) {
+            err(e,
+                "input '%s' is %s; qmc takes float inputs, int64 or int32 indices and bool masks",
                 fe_imp_printable(e, vi->name),
                 t ? fe_onnx_dtype_name(t) : "not a tensor of a known type");
             continue;
@@ -298,9 +299,10 @@ static void emit_outputs(fe_imp_em *e)
     for (int i = 0; i < p->m->n_outputs; i++) {
         int vi = fe_imp_find(p, p->m->outputs[i].name);
         fe_imp_value *v = fe_imp_v(p, vi);
-        if (v->dtype != FE_ONNX_FLOAT && v->dtype) {
-            err(e, "output '%s' is %s; qmc's outputs are float", fe_imp_printable(e, v->name),
-                fe_onnx_dtype_name(v->dtype));
+        /* float outputs; bool ones as 0 and 1; integer ones if constant */
+        if (v->dtype != FE_ONNX_FLOAT && v->dtype != FE_ONNX_BOOL && v->dtype && !v->is_const) {
+            err(e, "output '%s' is %s computed at run time; qmc's outputs are float",
+                fe_imp_printable(e, v->name), fe_onnx_dtype_name(v->dtype));
             continue;
         }
         if (v->rank < 0) {
@@ -311,8 +313,12 @@ static void emit_outputs(fe_imp_em *e)
         const char *t = v->text;
         if (v->is_const) {
             fe_imp_node c = {e, -1, NULL, NULL};
-            if (!(t = fe_imp_tensor(&c, vi))) {
-                err(e, "output '%s' is a constant that is not a float tensor",
+            bool number = fe_imp_is_float(v->dtype) || v->dtype == FE_ONNX_BOOL;
+            t = number                                        ? fe_imp_tensor(&c, vi)
+                : fe_imp_count(v) > 0 && fe_imp_const_i(p, v) ? fe_imp_weight(e, v, false, false)
+                                                              : NULL;
+            if (!t) {
+                err(e, "output '%s' is a constant that qmc cannot hold as floats",
                     fe_imp_printable(e, v->name));
                 continue;
             }
@@ -357,9 +363,12 @@ static void declarations(fe_imp_em *e, FILE *f)
     for (int i = 0; i < m->n_inputs; i++) {
         fe_imp_value *v = fe_imp_v(p, fe_imp_find(p, m->inputs[i].name));
         int drop = drops(e, v);
-        fprintf(f, "    input %s: %s%s", e->in_decl[i], v->dtype == FE_ONNX_FLOAT ? "f32" : "i32",
+        bool f32 = v->dtype == FE_ONNX_FLOAT || v->dtype == FE_ONNX_BOOL;
+        fprintf(f, "    input %s: %s%s", e->in_decl[i], f32 ? "f32" : "i32",
                 fe_imp_int_list_text(e, v->dims + drop, v->rank - drop));
-        if (v->dtype != FE_ONNX_FLOAT) fprintf(f, "    # ONNX %s", fe_onnx_dtype_name(v->dtype));
+        if (v->dtype != FE_ONNX_FLOAT)
+            fprintf(f, "    # ONNX %s%s", fe_onnx_dtype_name(v->dtype),
+                    v->dtype == FE_ONNX_BOOL ? ": 0 or 1" : "");
         if (strcmp(e->in_decl[i], v->name) != 0)
             fprintf(f, "    # ONNX name '%s'", fe_imp_printable(e, v->name));
         fputc('\n', f);
@@ -370,6 +379,9 @@ static void declarations(fe_imp_em *e, FILE *f)
         bool logits = strstr(v->name, "logits") != NULL;
         fprintf(f, "    output %s: f32%s%s", e->out_decl[i],
                 fe_imp_int_list_text(e, v->dims + drop, v->rank - drop), logits ? " @logits" : "");
+        if (v->dtype != FE_ONNX_FLOAT && v->dtype)
+            fprintf(f, "    # ONNX %s%s", fe_onnx_dtype_name(v->dtype),
+                    v->dtype == FE_ONNX_BOOL ? ": 0 or 1" : ", a constant");
         if (strcmp(e->out_decl[i], v->name) != 0)
             fprintf(f, "    # ONNX name '%s'", fe_imp_printable(e, v->name));
         fputc('\n', f);

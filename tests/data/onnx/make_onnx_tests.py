@@ -352,12 +352,19 @@ def bad_models():
                                        helper.make_node("Relu", ["x"], ["y"], name="b")]))
     save("output-undefined", model([helper.make_node("Relu", ["x"], ["z"])], [x], [y]))
     # translation errors
+    # Sigmoid translates; Sin does not (listed once, for its first node);
+    # Conv and MatMulNBits after it are listed though their inputs are not
+    # translated; Range with a run-time limit has a reason
     save("unsupported", model([helper.make_node("Sigmoid", ["x"], ["s"], name="sig"),
-                               helper.make_node("Erf", ["s"], ["e"], name="erf1"),
-                               helper.make_node("Erf", ["e"], ["e2"], name="erf2"),
+                               helper.make_node("Sin", ["s"], ["e"], name="sin1"),
+                               helper.make_node("Sin", ["e"], ["e2"], name="sin2"),
                                helper.make_node("Conv", ["e2", "w"], ["c"], name="conv"),
-                               helper.make_node("MatMulNBits", ["c", "w"], ["y"], name="q4", domain="com.microsoft")],
-                              [x], [y], [w], opset=OPSET + [helper.make_opsetid("com.microsoft", 1)]))
+                               helper.make_node("MatMulNBits", ["c", "w"], ["y"], name="q4", domain="com.microsoft"),
+                               helper.make_node("ReduceMax", ["x"], ["m"], name="max", keepdims=0),
+                               helper.make_node("Range", ["zero", "m", "one"], ["r"], name="range")],
+                              [x], [y, vi("r", TensorProto.FLOAT, ["n"])],
+                              [w, init("zero", np.float32(0)), init("one", np.float32(1))],
+                              opset=OPSET + [helper.make_opsetid("com.microsoft", 1)]))
     save("dynamic", model([helper.make_node("Relu", ["x"], ["y"])],
                           [vi("x", TensorProto.FLOAT, ["batch", 4])], [vi("y", TensorProto.FLOAT, ["batch", 4])]))
     save("opset-new", model([helper.make_node("Relu", ["x"], ["y"])], [x], [y], opset=[helper.make_opsetid("", 99)]))
