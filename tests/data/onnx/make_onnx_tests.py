@@ -304,6 +304,67 @@ def names():
     save_case("names", m, {"input": x}, x * w1 + w2 + w3 + cst)
 
 
+def functions():
+    """The run-time translations the node tests do not reach: Gelu (opset
+    20, not in ONNX 1.12's schema: no checker), Where on a comparison,
+    Trilu of a run-time matrix, Gather by run-time indices along axis 1,
+    Expand of a run-time tensor, Clip with a run-time bound, Pow with a general exponent,
+    LayerNormalization's Mean and InvStdDev used, LogSoftmax before opset
+    13 (flattened), ReduceMean, HardSwish, LeakyRelu, Max of three."""
+    x = f32(3, 4, seed=30, scale=1.5)
+    idx = np.array([[3, 0], [1, 1]], np.int64)
+    nodes = [
+        helper.make_node("Gelu", ["x"], ["g"]),
+        helper.make_node("Greater", ["x", "zero"], ["pos"]),
+        helper.make_node("Where", ["pos", "g", "x"], ["w"]),
+        helper.make_node("Trilu", ["w"], ["t"], upper=0),
+        helper.make_node("Gather", ["t", "idx"], ["ga"], axis=1),            # [3, 2, 2]
+        helper.make_node("ReduceMean", ["ga", "ax2"], ["gm"], keepdims=0),  # [3, 2]
+        helper.make_node("ReduceMean", ["x"], ["xm"], keepdims=0),            # a run-time scalar
+        helper.make_node("Clip", ["x", "xm"], ["c"]),
+        helper.make_node("ReduceMean", ["x", "ax1"], ["rm"]),                 # [3, 1]
+        helper.make_node("Expand", ["rm", "shape34"], ["ex"]),
+        helper.make_node("Abs", ["c"], ["ca"]),
+        helper.make_node("Pow", ["ca", "p15"], ["pw"]),
+        helper.make_node("LayerNormalization", ["x", "lnw"], ["ln", "mean", "inv"], epsilon=1e-3),
+        helper.make_node("HardSwish", ["ln"], ["hs"]),
+        helper.make_node("LeakyRelu", ["hs"], ["lr"], alpha=0.2),
+        helper.make_node("Max", ["lr", "pw", "mean", "ex"], ["mx"]),
+        helper.make_node("Mul", ["mx", "inv"], ["mi"]),
+        helper.make_node("LogSoftmax", ["mi"], ["y"], axis=1),
+        helper.make_node("Concat", ["gm", "gm"], ["y2"], axis=1),             # [3, 4]
+    ]
+    lnw = f32(4, seed=32) + 1
+    opset = [helper.make_opsetid("", 20)]
+    g = helper.make_graph(nodes, "g", [vi("x", TensorProto.FLOAT, [3, 4]), vi("idx", TensorProto.INT64, [2, 2])],
+                          [vi("y", TensorProto.FLOAT, [3, 4]), vi("y2", TensorProto.FLOAT, [3, 4])],
+                          initializer=[init("zero", np.float32(0)), init("shape34", np.array([3, 4])),
+                                       init("p15", np.float32(1.5)), init("lnw", lnw), init("ax2", np.array([2])),
+                                       init("ax1", np.array([1]))])
+    m = helper.make_model(g, opset_imports=opset, producer_name="make_onnx_tests.py")
+    m.ir_version = 9
+    onnx.save_model(m, path("ops", "functions.onnx"))
+    gel = x * 0.5 * (1 + erf(x / math.sqrt(2)))
+    w = np.where(x > 0, gel, x)
+    t = np.tril(w)
+    gm = t[:, idx].mean(axis=2)
+    pw = np.abs(np.maximum(x, x.mean())) ** 1.5
+    ex = np.broadcast_to(x.mean(axis=1, keepdims=True), (3, 4))
+    mean = x.mean(axis=1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
+    inv = 1 / np.sqrt(var + 1e-3)
+    ln = (x - mean) * inv * lnw
+    hs = ln * np.clip(ln / 6 + 0.5, 0, 1)
+    lr = np.where(hs < 0, 0.2 * hs, hs)
+    mi = np.maximum(np.maximum(np.maximum(lr, pw), mean), ex) * inv
+    y = mi - mi.max(axis=1, keepdims=True)
+    y = y - np.log(np.exp(y).sum(axis=1, keepdims=True))
+    np.save(path("ops", "functions.in.x.npy"), x)
+    np.save(path("ops", "functions.in.idx.npy"), idx)
+    np.save(path("ops", "functions.out.npy"), y.astype(np.float32))
+    np.save(path("ops", "functions.out2.npy"), np.ascontiguousarray(np.concatenate([gm, gm], axis=1), np.float32))
+
+
 # ---- bad/: malformed models ---------------------------------------------------------
 
 
@@ -454,6 +515,7 @@ if __name__ == "__main__":
     embedding()
     norms()
     names()
+    functions()
     bad_models()
     direct_models()
     types_model()
