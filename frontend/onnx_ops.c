@@ -685,6 +685,9 @@ static bool op_sized(fe_imp_node *c)
     return fe_imp_no(c, "its size depends on values computed at run time");
 }
 
+/* Shape and Size are evaluated when their input's shape is known. */
+static bool op_shape(fe_imp_node *c) { return fe_imp_no(c, "its input's shape is not known"); }
+
 static bool op_relu(fe_imp_node *c) { return op_unary(c, "relu"); }
 static bool op_tanh(fe_imp_node *c) { return op_unary(c, "tanh"); }
 
@@ -868,6 +871,8 @@ static const struct {
     {"Trilu", op_trilu},
     {"Range", op_sized},
     {"ConstantOfShape", op_sized},
+    {"Shape", op_shape},
+    {"Size", op_shape},
 };
 
 static int translation(const fe_onnx_node *nd)
@@ -890,7 +895,8 @@ bool fe_imp_translate(fe_imp_node *c)
     if (t < 0) return false;
     fe_imp_value *o = fe_imp_v(&e->p, out0(c));
     if (o->rank < 0) {
-        if (translated[t].fn == op_sized) return op_sized(c);
+        if (translated[t].fn == op_sized || translated[t].fn == op_shape)
+            return translated[t].fn(c);
         for (int k = 1; k < nd->n_inputs; k++)
             if (fe_imp_val(c, k) && !fe_imp_val(c, k)->is_const)
                 return fe_imp_no(c, "its parameters are computed at run time, not constants");
