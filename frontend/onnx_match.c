@@ -528,8 +528,8 @@ static bool match_attention(fe_imp *p, int n, fe_imp_match *m)
     if (!head_split(p, fe_imp_in(p, mm2, 1), p0213, &m->ops[2], &hv, m)) return false;
     /* the scores [1, H, T, S] */
     int sc = fe_imp_in(p, sm, 0);
+    if (sc < 0 || fe_imp_v(p, sc)->rank != 4) return false;
     const fe_imp_value *sv = fe_imp_v(p, sc);
-    if (sv->rank != 4) return false;
     int64_t t = sv->dims[2], len = sv->dims[3];
     int x, mm1, sn;
     if (!strip_mask(p, sc, t, len, &x, &m->causal, m)) return false;
