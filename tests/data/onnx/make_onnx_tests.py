@@ -438,23 +438,27 @@ def bad_models():
 
 def direct_models():
     # one tensor in both layouts (MatMul's transposed weight, and added as it
-    # is), another transposed by the model itself, a third read once
-    w, v, u = f32(4, 4, seed=40), f32(4, 6, seed=41), f32(6, 3, seed=42)
+    # is), another transposed by the model for Gemm, a third read once as a
+    # MatMul weight, a fourth transposed by the model and added (both
+    # transposed where they lie, non-square)
+    w, v, u, t = f32(4, 4, seed=40), f32(4, 6, seed=41), f32(6, 3, seed=42), f32(6, 4, seed=44)
     x = f32(4, 4, seed=43, scale=1.0)
     nodes = [
         helper.make_node("MatMul", ["x", "w"], ["a"]),
         helper.make_node("Add", ["a", "w"], ["b"]),
         helper.make_node("Transpose", ["v"], ["vt"], perm=[1, 0]),
         helper.make_node("Gemm", ["b", "vt"], ["c"], transB=1),
-        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Transpose", ["t"], ["tt"], perm=[1, 0]),
+        helper.make_node("Add", ["c", "tt"], ["ct"]),
+        helper.make_node("Relu", ["ct"], ["r"]),
         helper.make_node("MatMul", ["r", "u"], ["y"]),
     ]
     m = model(nodes, [vi("x", TensorProto.FLOAT, [4, 4])], [vi("y", TensorProto.FLOAT, [4, 3])],
-              [init("w", w), init("v", v), init("u", u)])
+              [init("w", w), init("v", v), init("u", u), init("t", t)])
     onnx.checker.check_model(m)
     onnx.save_model(m, path("direct", "layouts.onnx"))
     np.save(path("direct", "layouts.in.x.npy"), x)
-    y = np.maximum((x @ w + w) @ v, 0) @ u
+    y = np.maximum((x @ w + w) @ v + t.T, 0) @ u
     np.save(path("direct", "layouts.out.npy"), y.astype(np.float32))
     # a Concat of so many inputs that the language's concat (16 operands)
     # nests past the parser's 1000 levels: an error located in the text
