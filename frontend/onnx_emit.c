@@ -26,7 +26,7 @@ const char *const fe_imp_reserved[] = {
     "hard_sigmoid", "hard_swish",  "clip",       "pow",        "maximum",       "minimum",
     "equal",        "less",        "less_equal", "greater",    "greater_equal", "where",
     "reduce_sum",   "reduce_mean", "reduce_max", "reduce_min", "log_softmax",   "expand",
-    "gather",       NULL};
+    "gather",       "to_f32",      "to_i32",     NULL};
 static const char *const keywords[] = {"model", "weights",  "input", "output", "const",
                                        "def",   "for",      "in",    "return", "true",
                                        "false", "sequence", NULL};
@@ -296,13 +296,13 @@ const char *fe_imp_tensor(fe_imp_node *c, int vi)
 }
 
 /* An elementwise operand: a number when the constant is one element that
- * broadcasting would not add dims for, else a tensor. */
+ * broadcasting would not add dims for (an integer one too: Pow's
+ * exponent), else a tensor. */
 const char *fe_imp_operand(fe_imp_node *c, int vi, int result_rank)
 {
     fe_imp_value *v = vi >= 0 ? fe_imp_v(&c->e->p, vi) : NULL;
     double x;
-    if (v && v->is_const && float_like(v->dtype) && v->rank <= result_rank &&
-        fe_imp_const_scalar(&c->e->p, v, &x)) {
+    if (v && v->is_const && v->rank <= result_rank && fe_imp_const_scalar(&c->e->p, v, &x)) {
         const char *s = fe_imp_number(c->e, x);
         if (s) return s;
     }

@@ -241,13 +241,15 @@ static void reserve_names(fe_imp_em *e)
         fe_imp_value *v = fe_imp_v(p, fe_imp_find(p, m->outputs[i].name));
         const char *name =
             fe_imp_is_ident(v->name) ? v->name : fe_imp_ident_base(p->arena, v->name);
-        if (v->is_input && !drops(e, v) && strcmp(v->text, name) == 0) {
+        if (v->is_input && !drops(e, v) && strcmp(v->text, name) == 0 &&
+            v->dtype != FE_ONNX_INT64 && v->dtype != FE_ONNX_INT32) {
             e->out_decl[i] = v->text; /* an input that is also an output */
             continue;
         }
         e->out_decl[i] = fe_imp_unique_ident(e, name);
         *fe_onnx_map_slot(p->arena, &e->used, e->out_decl[i], true) = 2;
-        if (!v->text && !drops(e, v)) v->text = e->out_decl[i];
+        bool index = v->dtype == FE_ONNX_INT64 || v->dtype == FE_ONNX_INT32;
+        if (!v->text && !drops(e, v) && !index) v->text = e->out_decl[i];
     }
     /* inputs that drop their batch dimension are reshaped back first */
     for (int i = 0; i < m->n_inputs; i++) {
@@ -299,8 +301,11 @@ static void emit_outputs(fe_imp_em *e)
     for (int i = 0; i < p->m->n_outputs; i++) {
         int vi = fe_imp_find(p, p->m->outputs[i].name);
         fe_imp_value *v = fe_imp_v(p, vi);
-        /* float outputs; bool ones as 0 and 1; integer ones if constant */
-        if (v->dtype != FE_ONNX_FLOAT && v->dtype != FE_ONNX_BOOL && v->dtype && !v->is_const) {
+        /* float outputs; bool ones as 0 and 1; int32 and int64 ones as
+         * floats (to_f32 at run time) */
+        bool index = v->dtype == FE_ONNX_INT64 || v->dtype == FE_ONNX_INT32;
+        if (v->dtype != FE_ONNX_FLOAT && v->dtype != FE_ONNX_BOOL && v->dtype && !v->is_const &&
+            !index) {
             err(e, "output '%s' is %s computed at run time; qmc's outputs are float",
                 fe_imp_printable(e, v->name), fe_onnx_dtype_name(v->dtype));
             continue;
@@ -323,6 +328,7 @@ static void emit_outputs(fe_imp_em *e)
                 continue;
             }
         }
+        if (t && index && !v->is_const) t = sup_arena_printf(p->arena, "to_f32(%s)", t);
         if (!t || (strcmp(t, e->out_decl[i]) == 0 && !v->is_const)) continue;
         if (drops(e, v))
             t = sup_arena_printf(p->arena, "reshape(%s, %s)", t,
@@ -381,7 +387,7 @@ static void declarations(fe_imp_em *e, FILE *f)
                 fe_imp_int_list_text(e, v->dims + drop, v->rank - drop), logits ? " @logits" : "");
         if (v->dtype != FE_ONNX_FLOAT && v->dtype)
             fprintf(f, "    # ONNX %s%s", fe_onnx_dtype_name(v->dtype),
-                    v->dtype == FE_ONNX_BOOL ? ": 0 or 1" : ", a constant");
+                    v->dtype == FE_ONNX_BOOL ? ": 0 or 1" : ", as floats");
         if (strcmp(e->out_decl[i], v->name) != 0)
             fprintf(f, "    # ONNX name '%s'", fe_imp_printable(e, v->name));
         fputc('\n', f);

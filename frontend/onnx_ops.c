@@ -483,8 +483,9 @@ static bool op_pow(fe_imp_node *c)
 {
     double y;
     fe_imp_value *a = fe_imp_val(c, 0), *b = fe_imp_val(c, 1), *o = fe_imp_v(&c->e->p, out0(c));
-    if (!a || !b || !fe_imp_is_f32(o) || !fe_imp_is_float(a->dtype) || !fe_imp_is_float(b->dtype))
-        return fe_imp_no(c, "only float bases and exponents");
+    if (!a || !b || !fe_imp_is_f32(o) || !fe_imp_is_float(a->dtype) ||
+        !(fe_imp_is_float(b->dtype) || fe_imp_is_index(b)))
+        return fe_imp_no(c, "only float bases, and float or integer exponents");
     const char *x = a->is_const ? NULL : fe_imp_var_of(c, 0);
     if (x && b->is_const && fe_imp_const_scalar(&c->e->p, b, &y) && b->rank <= a->rank) {
         if (y == 1) return fe_imp_alias(c, out0(c), fe_imp_in_idx(c, 0));
@@ -493,7 +494,10 @@ static bool op_pow(fe_imp_node *c)
         if (y == -1) return fe_imp_emit(c, out0(c), fmt(c, "1.0 / %s", x));
     }
     const char *p = fe_imp_operand(c, fe_imp_in_idx(c, 0), o->rank),
-               *q = fe_imp_operand(c, fe_imp_in_idx(c, 1), o->rank);
+               *q = b->is_const || fe_imp_is_float(b->dtype)
+                        ? fe_imp_operand(c, fe_imp_in_idx(c, 1), o->rank)
+                        : fe_imp_var_of(c, 1);
+    if (q && !b->is_const && fe_imp_is_index(b)) q = fmt(c, "to_f32(%s)", q);
     return p && q && fe_imp_emit(c, out0(c), fmt(c, "pow(%s, %s)", p, q));
 }
 
@@ -564,20 +568,25 @@ static bool op_where(fe_imp_node *c)
     return t && x && y && fe_imp_emit(c, out0(c), fmt(c, "where(%s, %s, %s)", t, x, y));
 }
 
-/* Cast at run time: between float types, between integer types, from a
- * mask to float (the same 0 and 1), or from float to bool (x != 0). */
+/* Cast at run time: between float types and between integer types the
+ * operand itself (qmc's f32 and i32), a mask to float as it is (0 and 1);
+ * between float (or a mask) and int32/int64 to_i32 and to_f32; to bool
+ * x != 0. */
 static bool op_cast(fe_imp_node *c)
 {
     fe_imp_value *x = fe_imp_val(c, 0), *o = fe_imp_v(&c->e->p, out0(c));
     bool xf = fe_imp_is_f32(x) || is_mask(x), of = fe_imp_is_float(o->dtype);
     if ((xf && of) || (fe_imp_is_index(x) && fe_imp_is_index(o)) || (is_mask(x) && is_mask(o)))
         return fe_imp_alias(c, out0(c), fe_imp_in_idx(c, 0));
-    if (fe_imp_is_f32(x) && is_mask(o)) {
-        const char *t = fe_imp_var_of(c, 0);
-        return t && fe_imp_emit(c, out0(c), fmt(c, "1.0 - equal(%s, 0.0)", t));
-    }
-    return fe_imp_no(c, "only casts between float types, between integer types, and between bool "
-                        "and float at run time");
+    const char *t = fe_imp_var_of(c, 0);
+    if (!t) return false;
+    if (xf && fe_imp_is_index(o)) return fe_imp_emit(c, out0(c), fmt(c, "to_i32(%s)", t));
+    if (fe_imp_is_index(x) && of) return fe_imp_emit(c, out0(c), fmt(c, "to_f32(%s)", t));
+    if ((fe_imp_is_f32(x) || fe_imp_is_index(x)) && is_mask(o))
+        return fe_imp_emit(
+            c, out0(c),
+            fmt(c, fe_imp_is_f32(x) ? "1.0 - equal(%s, 0.0)" : "1.0 - equal(to_f32(%s), 0.0)", t));
+    return fe_imp_no(c, "only casts between float, int32, int64 and bool at run time");
 }
 
 /* ReduceSum/Mean/Max/Min with constant axes (an attribute before opset 18,

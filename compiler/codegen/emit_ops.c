@@ -328,6 +328,30 @@ static void emit_reduce(op_ctx *o)
 
 /* ---- data movement -------------------------------------------------------- */
 
+/* to_f32, to_i32: sitofp, or fptosi.sat (truncation, saturating, NaN to 0). */
+static void emit_cast(op_ctx *o)
+{
+    cg *c = o->c;
+    const ir_node *n = o->n, *x = &c->g->nodes[n->inputs[0]];
+    int64_t count = ir_node_count(n);
+    if (x->dtype == n->dtype) {
+        cg_memcpy(c, o->out, o->in[0], cg_i64(c, count * 4));
+        return;
+    }
+    cg_loop l = cg_for(c, 0, count, 1, "i");
+    LLVMValueRef y;
+    if (n->dtype == QMC_DTYPE_F32) {
+        LLVMValueRef v = cg_load(c, c->t_i32, cg_gep(c, c->t_i32, o->in[0], l.iv), 4);
+        y = LLVMBuildSIToFP(c->b, v, c->t_f32, "");
+    } else {
+        LLVMValueRef v = fload(c, o->in[0], l.iv);
+        LLVMTypeRef types[2] = {c->t_i32, c->t_f32};
+        y = cg_intrinsic(c, "llvm.fptosi.sat", types, 2, &v, 1);
+    }
+    cg_store(c, y, cg_gep(c, LLVMTypeOf(y), o->out, l.iv), 4);
+    cg_loop_end(c, &l);
+}
+
 /* gather: per outer index and index, inner elements copied; an index
  * outside -dim .. dim - 1 makes the model fail (QMC_ERR_INVALID_ARGUMENT),
  * as embedding's do. */
@@ -907,6 +931,7 @@ void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, L
     case IR_OP_UNARY: cg_emit_pointwise(c, o.n, out, operands); break;
     case IR_OP_REDUCE: emit_reduce(&o); break;
     case IR_OP_GATHER: emit_gather(&o); break;
+    case IR_OP_CAST: emit_cast(&o); break;
     case IR_OP_SOFTMAX: emit_softmax(&o); break;
     case IR_OP_LAYERNORM:
     case IR_OP_RMSNORM: emit_norm(&o); break;

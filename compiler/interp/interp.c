@@ -444,6 +444,9 @@ static bool eval_node(interp *it, int32_t i)
     }
     case IR_OP_REDUCE: interp_ref_reduce(&g->nodes[n->inputs[0]], x, n, y); return true;
     case IR_OP_GATHER: return eval_gather(it, n, y);
+    case IR_OP_CAST:
+        interp_ref_cast(g->nodes[n->inputs[0]].dtype, n->dtype, x, y, count);
+        return true;
     case IR_OP_LAYERNORM:
     case IR_OP_RMSNORM: {
         int64_t d = n->shape[n->rank - 1];

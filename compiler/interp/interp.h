@@ -61,6 +61,9 @@ void interp_ref_broadcast(const ir_node *n, const ir_node *const *in, const void
                           void *out);
 /* Reduce node n of x's values xv into y. */
 void interp_ref_reduce(const ir_node *x, const float *xv, const ir_node *n, float *y);
+/* count elements of x (from) as to (i32 to f32 rounds; f32 to i32
+ * truncates toward zero, saturating, NaN to 0). */
+void interp_ref_cast(qmc_dtype from, qmc_dtype to, const void *x, void *y, int64_t count);
 /* gather along axis of x (4-byte elements) by idx's values iv into y;
  * returns the position of the first index outside -dim .. dim - 1, or -1. */
 int64_t interp_ref_gather(const ir_node *x, const void *xv, const ir_node *idx, const int32_t *iv,

@@ -151,6 +151,23 @@ void interp_ref_reduce(const ir_node *x, const float *xv, const ir_node *n, floa
     }
 }
 
+void interp_ref_cast(qmc_dtype from, qmc_dtype to, const void *x, void *y, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++) {
+        if (from == to) {
+            ((uint32_t *)y)[i] = ((const uint32_t *)x)[i];
+        } else if (to == QMC_DTYPE_F32) {
+            ((float *)y)[i] = (float)((const int32_t *)x)[i];
+        } else {
+            float v = ((const float *)x)[i];
+            ((int32_t *)y)[i] = isnan(v)              ? 0
+                                : v >= 2147483648.0f  ? INT32_MAX
+                                : v <= -2147483648.0f ? INT32_MIN
+                                                      : (int32_t)v;
+        }
+    }
+}
+
 int64_t interp_ref_gather(const ir_node *x, const void *xv, const ir_node *idx, const int32_t *iv,
                           int axis, void *y)
 {

@@ -40,6 +40,7 @@ const char *ir_op_name(ir_op op)
         [IR_OP_REDUCE] = "reduce",
         [IR_OP_EXPAND] = "expand",
         [IR_OP_GATHER] = "gather",
+        [IR_OP_CAST] = "cast",
     };
     return (unsigned)op < IR_OP_COUNT ? names[op] : "?";
 }
@@ -92,6 +93,7 @@ const char *ir_node_op_name(const ir_node *n)
     case IR_OP_BINARY: return ir_binary_name((ir_binary)n->attr.fn);
     case IR_OP_REDUCE: return ir_reduce_name((ir_reduce)n->attr.fn);
     case IR_OP_SOFTMAX: return n->attr.log ? "log_softmax" : "softmax";
+    case IR_OP_CAST: return n->attr.fn == QMC_DTYPE_I32 ? "to_i32" : "to_f32";
     default: return ir_op_name(n->op);
     }
 }

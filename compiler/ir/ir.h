@@ -58,6 +58,9 @@ typedef enum ir_op {
     IR_OP_EXPAND,    /* x broadcast to the node's shape (any dtype) */
     IR_OP_GATHER,    /* data[..., idx, ...] along attr.axis by i32 indices (negative count
                       * from the end); data f32 or i32 */
+    IR_OP_CAST,      /* x as dtype attr.fn (QMC_DTYPE_F32 or QMC_DTYPE_I32): i32 to f32
+                      * rounds to nearest; f32 to i32 truncates toward zero, saturating
+                      * (NaN gives 0) */
     IR_OP_COUNT
 } ir_op;
 

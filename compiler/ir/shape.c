@@ -430,6 +430,10 @@ static bool infer_op(ir_graph *g, ir_node *n)
     case IR_OP_EXPAND: return infer_expand(g, n);
     case IR_OP_REDUCE: return infer_reduce(g, n);
     case IR_OP_GATHER: return infer_gather(g, n);
+    case IR_OP_CAST:
+        set_shape(n, (qmc_dtype)n->attr.fn, g->nodes[n->inputs[0]].rank,
+                  g->nodes[n->inputs[0]].shape);
+        return true;
     case IR_OP_RELU:
     case IR_OP_GELU:
     case IR_OP_SILU:

@@ -84,7 +84,9 @@ bool ir_verify(const ir_graph *g, const char *after_pass)
                     : n->op == IR_OP_BINARY ? IR_BIN_COUNT
                     : n->op == IR_OP_REDUCE ? IR_RED_COUNT
                                             : 1;
-        if (n->attr.fn < 0 || n->attr.fn >= n_fns) return broken(after_pass, i, "unknown function");
+        if (n->op == IR_OP_CAST ? n->attr.fn != QMC_DTYPE_F32 && n->attr.fn != QMC_DTYPE_I32
+                                : n->attr.fn < 0 || n->attr.fn >= n_fns)
+            return broken(after_pass, i, "unknown function");
         if (n->op == IR_OP_ATTENTION && n->attr.cached &&
             (!g->context || n->attr.slot < 0 || n->attr.slot >= g->n_caches ||
              g->caches[n->attr.slot].node != i))

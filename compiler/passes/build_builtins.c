@@ -527,6 +527,15 @@ static bool build_expand(pass_builder *b, pass_call_args *a, pass_value *out)
     return ir_infer_node_shape(b->g, idx);
 }
 
+/* to_f32(x), to_i32(x) */
+static bool build_cast(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    int32_t x;
+    ir_attrs attr = {.fn = strcmp(a->call->name, "to_i32") == 0 ? QMC_DTYPE_I32 : QMC_DTYPE_F32};
+    if (!pass_build_want_tensor(b, &a->v[0], "the input", &x)) return false;
+    return tensor_result(b, IR_OP_CAST, &x, 1, a, &attr, out);
+}
+
 static bool build_gather(pass_builder *b, pass_call_args *a, pass_value *out)
 {
     int32_t in[2];
@@ -593,6 +602,8 @@ static const pass_builtin builtins[] = {
     {"log_softmax", 1, {"x", "axis"}, build_log_softmax, false},
     {"expand", 2, {"x", "shape"}, build_expand, false},
     {"gather", 2, {"x", "indices", "axis"}, build_gather, false},
+    {"to_f32", 1, {"x"}, build_cast, false},
+    {"to_i32", 1, {"x"}, build_cast, false},
 };
 
 const pass_builtin *pass_builtin_find(const char *name)

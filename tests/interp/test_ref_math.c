@@ -117,12 +117,25 @@ static void test_gather(void **state)
     assert_int_equal(interp_ref_gather(&x, xv, &idx, bad, 1, y), 1);
 }
 
+static void test_cast(void **state)
+{
+    (void)state;
+    float x[6] = {1.9f, -1.9f, NAN, 3e9f, -3e9f, -0.5f};
+    int32_t y[6], want[6] = {1, -1, 0, INT32_MAX, INT32_MIN, 0};
+    interp_ref_cast(QMC_DTYPE_F32, QMC_DTYPE_I32, x, y, 6);
+    assert_memory_equal(y, want, sizeof want);
+    int32_t i[2] = {16777217, -3};
+    float f[2];
+    interp_ref_cast(QMC_DTYPE_I32, QMC_DTYPE_F32, i, f, 2);
+    assert_true(f[0] == 16777216.0f && f[1] == -3.0f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unary),        cmocka_unit_test(test_binary),
         cmocka_unit_test(test_where_expand), cmocka_unit_test(test_reduce),
-        cmocka_unit_test(test_gather),
+        cmocka_unit_test(test_gather),       cmocka_unit_test(test_cast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
