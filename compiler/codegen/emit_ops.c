@@ -953,8 +953,7 @@ bool cg_takes_operand(const cg *c, const ir_node *node, int j)
     const ir_node *in = &c->g->nodes[node->inputs[j]];
     if (in->op == IR_OP_CONST) return false;
     if (node->op != IR_OP_LINEAR) return true;
-    if (j == 1) return in->op != IR_OP_WEIGHT;            /* packed, a global */
-    if (j == 2) return c->node_blob[node->inputs[j]] < 0; /* bias read as a global */
+    if (j == 1) return in->op != IR_OP_WEIGHT; /* packed: cg_linear_weight_args */
     return true;
 }
 

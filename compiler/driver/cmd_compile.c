@@ -91,6 +91,7 @@ static bool parse_args(int argc, char **argv, compile_args *a)
                                         "--budget-bits",
                                         "--max-error",
                                         "--sensitivity-samples",
+                                        "--sensitivity",
                                         "--report",
                                         "-v",
                                         "--seq",
@@ -210,8 +211,8 @@ static bool write_depfile(sup_arena *arena, const compile_args *a, const ir_grap
     }
     rule = sup_arena_printf(arena, "%s:", rule + 1);
     rule = make_path(arena, rule, a->model);
-    if (g->weights && strcmp(g->weights->path, a->model) != 0) /* an ONNX model holds its own */
-        rule = make_path(arena, rule, g->weights->path);
+    for (int i = 0; g->weights && i < g->weights->n_sources; i++) /* a sharded one: each file */
+        rule = make_path(arena, rule, g->weights->sources[i]);
     for (int i = 0; i < a->po.n_data_files; i++) rule = make_path(arena, rule, a->po.data_files[i]);
     for (int i = 0; i < a->po.prec.n_calib; i++) {
         const char *eq = strchr(a->po.prec.calib[i], '=');
@@ -226,8 +227,10 @@ int cli_compile(int argc, char **argv)
     compile_args a = {0};
     if (!parse_args(argc, argv, &a)) return 1;
     sup_arena arena = {0};
+    sup_stages_begin();
     const ir_graph *g = pass_pipeline(&arena, a.model, &a.po, PASS_UNTIL_EMIT);
     int status = g && (!a.depfile || write_depfile(&arena, &a, g)) ? 0 : 1;
+    if (a.po.prec.verbose && !status) sup_stages_print(stderr);
     sup_arena_free(&arena);
     cli_import_free(&a.po.import);
     return status;

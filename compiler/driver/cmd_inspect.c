@@ -89,12 +89,12 @@ static int inspect(const char *model, pass_options *po, bool ast, bool tokens)
 
 int cli_inspect(int argc, char **argv)
 {
-    static const char *const known[] = {"--weights",     "--seq",       "--precision",
-                                        "--dump-after",  "--ast",       "--tokens",
-                                        "--help",        "--calib",     "--calib-method",
-                                        "--budget-bits", "--max-error", "--sensitivity-samples",
-                                        "--report",      "-v",          "--shape",
-                                        "--drop-batch",  NULL};
+    static const char *const known[] = {"--weights",     "--seq",        "--precision",
+                                        "--dump-after",  "--ast",        "--tokens",
+                                        "--help",        "--calib",      "--calib-method",
+                                        "--budget-bits", "--max-error",  "--sensitivity-samples",
+                                        "--sensitivity", "--report",     "-v",
+                                        "--shape",       "--drop-batch", NULL};
     cli c = {argc, argv, 1, "inspect", false};
     const char *model = NULL;
     pass_options po = {0};

@@ -39,12 +39,12 @@ typedef struct run_args {
 
 static bool parse_args(int argc, char **argv, run_args *a)
 {
-    static const char *const known[] = {"--input",       "--output",    "--weights",
-                                        "--seq",         "--kv-cache",  "--precision",
-                                        "--help",        "--calib",     "--calib-method",
-                                        "--budget-bits", "--max-error", "--sensitivity-samples",
-                                        "--report",      "-v",          "--shape",
-                                        "--drop-batch",  NULL};
+    static const char *const known[] = {"--input",       "--output",     "--weights",
+                                        "--seq",         "--kv-cache",   "--precision",
+                                        "--help",        "--calib",      "--calib-method",
+                                        "--budget-bits", "--max-error",  "--sensitivity-samples",
+                                        "--sensitivity", "--report",     "-v",
+                                        "--shape",       "--drop-batch", NULL};
     cli c = {argc, argv, 1, "run", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
