@@ -246,8 +246,20 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
         snprintf(errbuf, err_size, "out of memory");
         return false;
     }
+    /* the codes weights arrived with, written beside them (fe_safetensors_parse) */
+    sup_arena qa = {0};
+    const fe_quantized **given = sup_arena_alloc(&qa, sizeof *given * (size_t)(imp->n_weights + 1));
     fprintf(h, "{\"__metadata__\":{\"format\":\"pt\",\"generator\":\"qmc import\",\"source\":");
     json_string(h, source ? source : "");
+    for (int i = 0; i < imp->n_weights; i++) {
+        const fe_quantized *q = given[i] = fe_onnx_weight_given(&qa, &imp->weights[i]);
+        if (!q) continue;
+        fputc(',', h);
+        json_string(h, sup_arena_printf(&qa, "qmc:quantized:%s", imp->weights[i].name));
+        fputc(':', h);
+        json_string(h, sup_arena_printf(&qa, "bits=%d group=%lld asym=%d act8=%d; %s", q->bits,
+                                        (long long)q->group, q->asym, q->act8, q->how));
+    }
     fputc('}', h);
     for (int i = 0; i < imp->n_weights; i++) {
         const fe_onnx_weight *w = &imp->weights[i];
@@ -261,6 +273,21 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
         fprintf(h, "],\"data_offsets\":[%zu,%zu]}", offset, offset + bytes);
         offset += bytes;
         if (bytes > max_bytes) max_bytes = bytes;
+        const fe_quantized *q = given[i];
+        if (!q) continue;
+        int64_t rows = w->shape[0], cols = w->shape[1], ng = (cols + q->group - 1) / q->group;
+        static const char *const part[] = {"codes", "scales", "zero_points"};
+        for (int k = 0; k < (q->asym ? 3 : 2); k++) {
+            size_t n = k ? (size_t)(rows * ng) * (k == 1 ? 4 : 1) : (size_t)(rows * cols);
+            fputc(',', h);
+            json_string(h, sup_arena_printf(&qa, "%s:%s", w->name, part[k]));
+            fprintf(h, ":{\"dtype\":\"%s\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
+                    k == 1               ? "F32"
+                    : k == 0 && !q->asym ? "I8"
+                                         : "U8",
+                    (long long)rows, (long long)(k ? ng : cols), offset, offset + n);
+            offset += n;
+        }
     }
     fputc('}', h);
     fflush(h);
@@ -287,6 +314,11 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
         for (int d = 0; d < w->rank; d++) n *= (size_t)w->shape[d];
         fe_onnx_weight_read(w, buf);
         ok = write_all(f, buf, n * sizeof(float));
+        const fe_quantized *q = given[i];
+        if (!ok || !q) continue;
+        size_t ng = (size_t)((w->shape[1] + q->group - 1) / q->group) * (size_t)w->shape[0];
+        ok = write_all(f, q->codes, n) && write_all(f, q->scales, ng * sizeof(float)) &&
+             (!q->asym || write_all(f, q->zero_points, ng));
     }
     if (f && fclose(f) != 0) ok = false;
     if (!f && fd >= 0) close(fd);
@@ -303,5 +335,6 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
     free(tmp);
     free(buf);
     free(hdr);
+    sup_arena_free(&qa);
     return ok;
 }

@@ -16,11 +16,17 @@ for n in qdq nbits dynamic; do
     ./$n --input x="$data/quant/$n.in.x.npy" --output y=$n.exe.npy
     "$NPYCMP" $n.exe.npy "$ort/quant-$n.npy" --rtol-range 1e-5
     # the codes and scales are the model's: the quantized weights hold
-    # exactly the values the imported f32 weights do (scales the tests
-    # chose representable in f16 for int4's groups)
+    # exactly the values of the ONNX model (scales the tests chose
+    # representable in f16 for int4's groups)
+    "$NPYCMP" $n.run.npy "$data/quant/$n.out.npy" --atol 0
+    # `qmc import` writes the codes beside the weights: the .qm model is
+    # the same model, with the same report
     "$QMC" import "$m" -o $n.qm
-    "$QMC" run $n.qm --input x="$data/quant/$n.in.x.npy" --output y=$n.f32.npy
-    "$NPYCMP" $n.run.npy $n.f32.npy --atol 0
+    "$QMC" run $n.qm --input x="$data/quant/$n.in.x.npy" --output y=$n.qm.npy --report $n.qm.json
+    "$NPYCMP" $n.run.npy $n.qm.npy --atol 0
+    grep '"origin"' $n.json >$n.o1
+    grep '"origin"' $n.qm.json >$n.o2
+    cmp -s $n.o1 $n.o2 || fail "$n: the imported .qm's report differs"
 done
 # the report says where each format came from
 want() { # FILE NAME FORMAT ORIGIN
