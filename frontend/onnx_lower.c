@@ -107,6 +107,20 @@ static const char *new_init(lower *l, const char *name, int dtype, int64_t d0, i
     return name;
 }
 
+/* A new initializer of rank 0 (a float) or 1 (int64s). */
+static const char *small_init(lower *l, const char *name, int rank, const void *v, int n)
+{
+    size_t size = rank ? sizeof(int64_t) * (size_t)n : sizeof(float);
+    void *data = sup_arena_alloc(l->a, size);
+    memcpy(data, v, size);
+    const char *t =
+        new_init(l, name, rank ? FE_ONNX_INT64 : FE_ONNX_FLOAT, rank ? n : 1, 1, data, size);
+    fe_onnx_tensor *x = &l->new_inits[l->n_new - 1];
+    x->rank = rank;
+    x->count = rank ? n : 1;
+    return t;
+}
+
 static fe_onnx_attr int_attr(const char *name, int64_t v)
 {
     return (fe_onnx_attr){.name = name, .type = FE_ONNX_ATTR_INT, .i = v};
@@ -154,7 +168,45 @@ static uint8_t nibble(const uint8_t *p, int64_t i)
     return (uint8_t)(p[i / 2] >> (i % 2 * 4) & 15);
 }
 
-/* MatMulNBits: up to three nodes into out; how many, 0 if it stays. */
+/* accuracy_level 4: ONNX Runtime's kernel quantizes the input to int8 in
+ * blocks of bs along K, symmetric, scale = max|block| / 127, codes
+ * rint(x * (1 / scale)) (equal to what it computes up to the order of the
+ * sums): a's blocks so quantized and dequantized, in nine nodes written to
+ * out from *n; returns the result's name. */
+static const char *int8_blocks(lower *l, const fe_onnx_node *nd, const char *a, int64_t bs,
+                               fe_onnx_node *out, int *n)
+{
+    const char *base = sup_arena_printf(l->a, "%s_int8", nd->outputs[0]);
+    int64_t rows[2] = {-1, bs}, axes[1] = {1};
+    float f127 = 127.0f, tiny = 1e-30f;
+    const char *shape = small_init(l, sup_arena_printf(l->a, "%s_blocks", base), 1, rows, 2);
+    const char *c127 = small_init(l, sup_arena_printf(l->a, "%s_127", base), 0, &f127, 1);
+    const char *ctiny = small_init(l, sup_arena_printf(l->a, "%s_tiny", base), 0, &tiny, 1);
+    const char *ax = small_init(l, sup_arena_printf(l->a, "%s_axes", base), 1, axes, 1);
+    const char *v[9];
+    static const char *const what[] = {"r", "abs", "max", "scale", "safe", "inv", "v", "q", "d"};
+    for (int i = 0; i < 9; i++) v[i] = fresh(l, sup_arena_printf(l->a, "%s_%s", base, what[i]));
+    fe_onnx_attr keep = int_attr("keepdims", 1);
+    const char *in[9][2] = {{a, shape}, {v[0], ""},   {v[1], ax}, {v[2], c127}, {v[3], ctiny},
+                            {v[4], ""}, {v[0], v[5]}, {v[6], ""}, {v[7], v[3]}};
+    static const char *const ops[] = {"Reshape",    "Abs", "ReduceMax", "Div", "Max",
+                                      "Reciprocal", "Mul", "Round",     "Mul"};
+    static const int n_in[] = {2, 1, 2, 2, 2, 1, 2, 1, 2};
+    for (int i = 0; i < 9; i++) {
+        out[*n] = make_node(l, nd, ops[i], n_in[i], in[i], v[i], i == 2 ? &keep : NULL, i == 2);
+        if (i == 2) out[*n].opset = 18; /* axes as an input */
+        (*n)++;
+    }
+    /* back to a's shape */
+    const char *sh = fresh(l, sup_arena_printf(l->a, "%s_shape", base)),
+               *res = fresh(l, sup_arena_printf(l->a, "%s_dequantized", base));
+    const char *shape_in[1] = {a}, *back_in[2] = {v[8], sh};
+    out[(*n)++] = make_node(l, nd, "Shape", 1, shape_in, sh, NULL, 0);
+    out[(*n)++] = make_node(l, nd, "Reshape", 2, back_in, res, NULL, 0);
+    return res;
+}
+
+/* MatMulNBits: up to fourteen nodes into out; how many, 0 if it stays. */
 static int lower_nbits(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
 {
     int64_t k = node_int(nd, "K", 0), n = node_int(nd, "N", 0), bits = node_int(nd, "bits", 4),
@@ -212,20 +264,26 @@ static int lower_nbits(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
                               blocks, n, zps, zsize);
     const char *w = weight_name(l, b->name);
     const char *how =
-        sup_arena_printf(l->a, "com.microsoft.MatMulNBits (%lld bits, blocks of %lld%s)",
-                         (long long)bits, (long long)bs, zd ? ", zero points" : "");
+        sup_arena_printf(l->a, "com.microsoft.MatMulNBits (%lld bits, blocks of %lld%s%s)",
+                         (long long)bits, (long long)bs, zd ? ", zero points" : "",
+                         node_int(nd, "accuracy_level", 0) == 4 && bits == 4 && k % bs == 0
+                             ? "; accuracy_level 4: its input quantized to int8 in blocks"
+                             : "");
     fe_onnx_attr at[3] = {int_attr("axis", 0), int_attr("block_size", bs),
                           string_attr("qmc_how", how)};
     const char *dq_in[3] = {cn, sn, zn};
     out[0] = make_node(l, nd, "DequantizeLinear", 3, dq_in, w, at, 3);
-    const char *y = nd->outputs[0];
+    const char *y = nd->outputs[0], *a = in_name(nd, 0);
+    int n_out = 1;
+    if (node_int(nd, "accuracy_level", 0) == 4 && bits == 4 && k % bs == 0)
+        a = int8_blocks(l, nd, a, bs, out, &n_out);
     const char *mm = *bias ? fresh(l, sup_arena_printf(l->a, "%s_matmul", y)) : y;
-    const char *mm_in[2] = {in_name(nd, 0), w};
-    out[1] = make_node(l, nd, "MatMul", 2, mm_in, mm, NULL, 0);
-    if (!*bias) return 2;
+    const char *mm_in[2] = {a, w};
+    out[n_out++] = make_node(l, nd, "MatMul", 2, mm_in, mm, NULL, 0);
+    if (!*bias) return n_out;
     const char *add_in[2] = {mm, bias};
-    out[2] = make_node(l, nd, "Add", 2, add_in, y, NULL, 0);
-    return 3;
+    out[n_out++] = make_node(l, nd, "Add", 2, add_in, y, NULL, 0);
+    return n_out;
 }
 
 /* The only node reading name, or -1. */
@@ -372,7 +430,7 @@ void fe_imp_lower_quantized(sup_arena *arena, const fe_onnx_model *m, fe_onnx_mo
     fe_onnx_node *at_mul = sup_arena_alloc(arena, sizeof *at_mul * (size_t)(2 * m->n_nodes + 1));
     bool *has_mul = sup_arena_alloc(arena, (size_t)m->n_nodes + 1);
     memset(has_mul, 0, (size_t)m->n_nodes + 1);
-    fe_onnx_node *nodes = sup_arena_alloc(arena, sizeof *nodes * (size_t)(3 * m->n_nodes + 1));
+    fe_onnx_node *nodes = sup_arena_alloc(arena, sizeof *nodes * (size_t)(14 * m->n_nodes + 1));
     int n_out = 0;
     for (int i = 0; i < m->n_nodes; i++) {
         const fe_onnx_node *nd = &m->nodes[i];

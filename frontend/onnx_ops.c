@@ -441,6 +441,10 @@ static bool op_function(fe_imp_node *c)
             c, out0(c), fmt(c, "where(greater(%s, %s), %s, 0.0)", x, fe_imp_number(e, alpha), x));
     if (!strcmp(op, "Sign"))
         return fe_imp_emit(c, out0(c), fmt(c, "greater(%s, 0.0) - less(%s, 0.0)", x, x));
+    if (!strcmp(op, "Round")) /* ties to even: (x + 1.5 * 2^23) - 1.5 * 2^23 below 2^22 */
+        return fe_imp_emit(
+            c, out0(c),
+            fmt(c, "where(less(abs(%s), 4194304.0), (%s + 12582912.0) - 12582912.0, %s)", x, x, x));
     return false;
 }
 
@@ -927,6 +931,7 @@ static const struct {
     {"Selu", op_function},
     {"Celu", op_function},
     {"Softplus", op_function},
+    {"Round", op_function},
     {"Softsign", op_function},
     {"ThresholdedRelu", op_function},
     {"Sign", op_function},

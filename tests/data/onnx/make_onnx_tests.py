@@ -612,6 +612,24 @@ def nbits():
     save_quant("nbits", m, {"x": x}, ((x @ w1 + b1) @ w2) @ w3, check=False)
 
 
+def nbits_acc4():
+    """MatMulNBits with accuracy_level 4: ONNX Runtime's kernel quantizes the
+    input to int8 in blocks of 32 along K (symmetric, max|block| / 127)."""
+    rs = np.random.RandomState(16)
+    K, N = 128, 32
+    x = f32(1, 6, K, seed=17, scale=1.0)
+    i1, w1 = nbits_weight(rs, K, N, 32, False, "w")
+    ms = "com.microsoft"
+    nodes = [helper.make_node("MatMulNBits", ["x", "w_Q4", "w_scales"], ["y"], domain=ms, K=K, N=N, bits=4,
+                              block_size=32, accuracy_level=4)]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [1, 6, K])], [vi("y", TensorProto.FLOAT, [1, 6, N])], i1,
+              opset=OPSET + [helper.make_opsetid(ms, 1)])
+    xb = x.reshape(-1, 32)
+    s = (np.abs(xb).max(axis=1, keepdims=True) / np.float32(127)).astype(np.float32)
+    xq = (np.rint(xb * (np.float32(1) / s)) * s).astype(np.float32).reshape(x.shape)
+    save_quant("nbits-acc4", m, {"x": x}, xq @ w1, check=False)
+
+
 def dynamic():
     """DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul by the product
     of the scales, as onnxruntime.quantization.quantize_dynamic writes it
@@ -654,4 +672,5 @@ if __name__ == "__main__":
     types_model()
     qdq()
     nbits()
+    nbits_acc4()
     dynamic()
