@@ -57,11 +57,12 @@ const fe_json *fe_json_get(const fe_json *object, const char *key);
  * of integer codes, com.microsoft.MatMulNBits, MatMulInteger): its codes
  * and scales for the [rows, cols] matrix the tensor holds (linear's
  * [N, K]), in one of the forms qmc's weight formats store: 8-bit signed
- * codes with one scale per row, or 4-bit codes in groups of 32, 64 or 128
+ * or FP8 codes with one scale per row, or 4-bit codes in groups of 32, 64 or 128
  * along a row (signed, or unsigned with a zero point per group). The
  * tensor's f32 data is exactly (code - zero point) * scale. */
 typedef struct fe_quantized {
     int bits;                   /* 8 or 4 */
+    int fp8;                    /* FP8 codes (8 bits): FE_ONNX_FLOAT8E4M3FN or _E5M2; else 0 */
     bool asym;                  /* codes 0..15 and a zero point per group (4 bits only) */
     int64_t group;              /* elements per scale along a row (cols for 8 bits) */
     const uint8_t *codes;       /* rows * cols, one per byte (signed ones as two's complement) */

@@ -1168,21 +1168,29 @@ static void op_dequantize(ctx *c)
 {
     fe_imp_value *x = in(c, 0), *s = in(c, 1), *z = in(c, 2);
     int64_t lo, hi;
-    if (!x || !s || s->dtype != FE_ONNX_FLOAT || !code_range(x->dtype, &lo, &hi)) return;
+    bool fp8 = x && (x->dtype == FE_ONNX_FLOAT8E4M3FN || x->dtype == FE_ONNX_FLOAT8E5M2);
+    if (!x || !s || s->dtype != FE_ONNX_FLOAT || (!fp8 && !code_range(x->dtype, &lo, &hi))) return;
     if (z && z->dtype != x->dtype) return;
     int axis;
     int64_t block;
     if (!qdq_layout(c, x, s, &axis, &block) || (z && !same_dims(s, z))) return;
     if (!set_shape(c->out, FE_ONNX_FLOAT, x->rank, x->dims) || !c->consts) return;
-    const int64_t *xi = fe_imp_const_i(c->p, x), *zi = z ? fe_imp_const_i(c->p, z) : NULL;
+    /* FP8 codes: their values (the zero point must be 0) */
+    const double *xf = fp8 ? fe_imp_const_f(c->p, x) : NULL,
+                 *zf = fp8 && z ? fe_imp_const_f(c->p, z) : NULL;
+    const int64_t *xi = fp8 ? NULL : fe_imp_const_i(c->p, x),
+                  *zi = z && !fp8 ? fe_imp_const_i(c->p, z) : NULL;
     const double *sf = fe_imp_const_f(c->p, s);
-    if (!xi || !sf || (z && !zi)) return;
+    if ((fp8 ? !xf : !xi) || !sf || (z && !zi && !zf)) return;
+    for (int64_t k = 0; zf && k < fe_imp_count(z); k++)
+        if (zf[k] != 0) return;
     fe_imp_value tmp = *c->out;
     if (!alloc_const(c->p, &tmp)) return;
     int64_t co[FE_IMP_MAX_RANK] = {0}, total = fe_imp_count(&tmp);
     for (int64_t j = 0; j < total; j++, next_coord(x->rank, x->dims, co)) {
         int64_t k = qdq_index(s, axis, block, x->rank, co);
-        tmp.f[j] = (double)((float)(xi[j] - (zi ? zi[k] : 0)) * (float)sf[k]);
+        float v = fp8 ? (float)xf[j] : (float)(xi[j] - (zi ? zi[k] : 0));
+        tmp.f[j] = (double)(v * (float)sf[k]);
     }
     fe_imp_quant *q = sup_arena_alloc(c->p->arena, sizeof *q);
     const fe_onnx_attr *how = fe_onnx_attr_find(c->node, "qmc_how");

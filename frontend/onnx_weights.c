@@ -62,9 +62,15 @@ const fe_quantized *fe_onnx_weight_given(sup_arena *arena, const fe_onnx_weight 
     const fe_imp_quant *q = v->quant;
     if (!w->quantized || !q || w->rank != 2 || v->rank != 2) return NULL;
     int dt = q->codes->dtype;
-    int bits = dt == FE_ONNX_INT8 || dt == FE_ONNX_UINT8   ? 8
-               : dt == FE_ONNX_INT4 || dt == FE_ONNX_UINT4 ? 4
-                                                           : 0;
+    int fp8 = dt == FE_ONNX_FLOAT8E4M3FN || dt == FE_ONNX_FLOAT8E5M2 ? dt : 0;
+    /* FP8: the raw bytes of an initializer read in its own order */
+    const fe_imp_value *cv = q->codes;
+    if (fp8 && (!cv->tensor || cv->tensor->dtype != dt || cv->transposed ||
+                cv->tensor->count != fe_imp_count(cv)))
+        return NULL;
+    int bits = fp8 || dt == FE_ONNX_INT8 || dt == FE_ONNX_UINT8 ? 8
+               : dt == FE_ONNX_INT4 || dt == FE_ONNX_UINT4      ? 4
+                                                                : 0;
     bool is_signed = dt == FE_ONNX_INT8 || dt == FE_ONNX_INT4;
     int64_t rows = w->shape[0], cols = w->shape[1];
     int row_axis = w->transposed ? 1 : 0;
@@ -80,7 +86,7 @@ const fe_quantized *fe_onnx_weight_given(sup_arena *arena, const fe_onnx_weight 
     if (bits == 4 && group != 32 && group != 64 && group != 128) return NULL;
     int64_t ng = (cols + group - 1) / group;
     const double *sf = q->scale->f;
-    if (!sf || !q->codes->i || (q->zero_point && !q->zero_point->i)) return NULL;
+    if (!sf || (!fp8 && !q->codes->i) || (!fp8 && q->zero_point && !q->zero_point->i)) return NULL;
     uint8_t *codes = sup_arena_alloc(arena, (size_t)(rows * cols));
     float *scales = sup_arena_alloc(arena, sizeof *scales * (size_t)(rows * ng));
     uint8_t *zps = sup_arena_alloc(arena, (size_t)(rows * ng));
@@ -91,7 +97,8 @@ const fe_quantized *fe_onnx_weight_given(sup_arena *arena, const fe_onnx_weight 
             int64_t co[2];
             value_coord(w, r, c, co);
             int64_t s = scale_index(q, co), i = co[0] * v->dims[1] + co[1];
-            int64_t u = q->codes->i[i], z = q->zero_point ? q->zero_point->i[s] : 0;
+            int64_t u = fp8 ? ((const uint8_t *)cv->tensor->data)[i] : q->codes->i[i],
+                    z = q->zero_point && !fp8 ? q->zero_point->i[s] : 0;
             int64_t g = r * ng + c / group;
             if (c % group == 0) {
                 scales[g] = (float)sf[s];
@@ -100,7 +107,9 @@ const fe_quantized *fe_onnx_weight_given(sup_arena *arena, const fe_onnx_weight 
                 return NULL; /* not one scale per group */
             }
             symmetric &= z == mid;
-            if (bits == 8) {
+            if (fp8) {
+                codes[r * cols + c] = (uint8_t)u; /* the byte as it is */
+            } else if (bits == 8) {
                 if (u - z < -128 || u - z > 127) return NULL;
                 codes[r * cols + c] = (uint8_t)(int8_t)(u - z);
             } else {
@@ -109,6 +118,7 @@ const fe_quantized *fe_onnx_weight_given(sup_arena *arena, const fe_onnx_weight 
         }
     fe_quantized *out = sup_arena_alloc(arena, sizeof *out);
     *out = (fe_quantized){.bits = bits,
+                          .fp8 = fp8,
                           .group = group,
                           .codes = codes,
                           .scales = scales,
@@ -257,8 +267,9 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
         fputc(',', h);
         json_string(h, sup_arena_printf(&qa, "qmc:quantized:%s", imp->weights[i].name));
         fputc(':', h);
-        json_string(h, sup_arena_printf(&qa, "bits=%d group=%lld asym=%d act8=%d; %s", q->bits,
-                                        (long long)q->group, q->asym, q->act8, q->how));
+        json_string(h,
+                    sup_arena_printf(&qa, "bits=%d group=%lld asym=%d act8=%d fp8=%d; %s", q->bits,
+                                     (long long)q->group, q->asym, q->act8, q->fp8, q->how));
     }
     fputc('}', h);
     for (int i = 0; i < imp->n_weights; i++) {
@@ -282,9 +293,9 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
             fputc(',', h);
             json_string(h, sup_arena_printf(&qa, "%s:%s", w->name, part[k]));
             fprintf(h, ":{\"dtype\":\"%s\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
-                    k == 1               ? "F32"
-                    : k == 0 && !q->asym ? "I8"
-                                         : "U8",
+                    k == 1                          ? "F32"
+                    : k == 0 && !q->asym && !q->fp8 ? "I8"
+                                                    : "U8",
                     (long long)rows, (long long)(k ? ng : cols), offset, offset + n);
             offset += n;
         }

@@ -153,7 +153,8 @@ static fe_tensor *find(fe_safetensors *set, const char *name)
 /* The codes a weight arrived with, which `qmc import` writes beside it:
  * "W:codes" (I8, or U8 with zero points) [rows, cols], "W:scales" (F32)
  * and "W:zero_points" (U8) [rows, ceil(cols / group)], described by the
- * metadata entry "qmc:quantized:W" = "bits=B group=G asym=A act8=X; how".
+ * metadata entry "qmc:quantized:W" = "bits=B group=G asym=A act8=X fp8=F; how"
+ * (F: 0, or the ONNX type of FP8 codes, which are held as U8).
  * They become W's fe_tensor.given and leave the set. */
 static qmc_status attach_given(sup_arena *arena, fe_safetensors *set, const fe_json *meta,
                                char *err, size_t err_size)
@@ -168,12 +169,12 @@ static qmc_status attach_given(sup_arena *arena, fe_safetensors *set, const fe_j
         fe_tensor *zp = find(set, sup_arena_printf(arena, "%s:zero_points", base));
         const fe_json *d =
             meta ? fe_json_get(meta, sup_arena_printf(arena, "qmc:quantized:%s", base)) : NULL;
-        int bits, asym, act8, used = 0;
+        int bits, asym, act8, fp8, used = 0;
         long long group;
         if (!w || w->dtype != QMC_DTYPE_F32 || w->rank != 2 || !sc || sc->dtype != QMC_DTYPE_F32 ||
             !d || d->kind != FE_JSON_STRING ||
-            sscanf(d->string, "bits=%d group=%lld asym=%d act8=%d;%n", &bits, &group, &asym, &act8,
-                   &used) != 4 ||
+            sscanf(d->string, "bits=%d group=%lld asym=%d act8=%d fp8=%d;%n", &bits, &group, &asym,
+                   &act8, &fp8, &used) != 5 ||
             !used)
             return fail(err, err_size,
                         "tensor '%s' holds codes but its weight '%s', scales or metadata "
@@ -182,10 +183,11 @@ static qmc_status attach_given(sup_arena *arena, fe_safetensors *set, const fe_j
         int64_t rows = w->shape[0], cols = w->shape[1];
         int64_t ng = group > 0 ? (cols + group - 1) / group : 0;
         bool ok = (bits == 8 && !asym && group == cols) ||
-                  (bits == 4 && (group == 32 || group == 64 || group == 128));
+                  (bits == 4 && !fp8 && (group == 32 || group == 64 || group == 128));
+        ok = ok && (fp8 == 0 || fp8 == FE_ONNX_FLOAT8E4M3FN || fp8 == FE_ONNX_FLOAT8E5M2);
         ok = ok && (asym == 0 || asym == 1) && (act8 == 0 || act8 == 1) && c->rank == 2 &&
              c->shape[0] == rows && c->shape[1] == cols &&
-             c->dtype == (asym ? QMC_DTYPE_U8 : QMC_DTYPE_I8) && sc->rank == 2 &&
+             c->dtype == (asym || fp8 ? QMC_DTYPE_U8 : QMC_DTYPE_I8) && sc->rank == 2 &&
              sc->shape[0] == rows && sc->shape[1] == ng &&
              (!asym || (zp && zp->dtype == QMC_DTYPE_U8 && zp->rank == 2 && zp->shape[0] == rows &&
                         zp->shape[1] == ng));
@@ -203,6 +205,7 @@ static qmc_status attach_given(sup_arena *arena, fe_safetensors *set, const fe_j
         memcpy(scales, sc->data, sizeof *scales * (size_t)(rows * ng)); /* may be unaligned */
         *q = (fe_quantized){
             .bits = bits,
+            .fp8 = fp8,
             .asym = asym,
             .group = group,
             .codes = codes,

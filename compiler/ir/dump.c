@@ -30,7 +30,10 @@ static void print_weight_attrs(FILE *out, const ir_node *n)
     if (n->precision) fprintf(out, "%sprecision=%s", sep, n->precision), sep = ", ";
     const fe_quantized *q = n->op == IR_OP_WEIGHT && n->tensor ? n->tensor->given : NULL;
     if (q) /* codes that came with the model (docs/onnx.md) */
-        fprintf(out, "%scodes=\"%s%s%s: %s\"", sep, q->bits == 8 ? "int8" : "int4",
+        fprintf(out, "%scodes=\"%s%s%s: %s\"", sep,
+                q->fp8         ? (q->fp8 == FE_ONNX_FLOAT8E5M2 ? "fp8e5m2" : "fp8e4m3")
+                : q->bits == 8 ? "int8"
+                               : "int4",
                 q->bits == 4 ? (q->group == 32   ? ":g32"
                                 : q->group == 64 ? ":g64"
                                                  : ":g128")

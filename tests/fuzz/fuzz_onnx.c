@@ -4,6 +4,7 @@
  * must parse; then the weights become the in-memory set `qmc compile
  * MODEL.onnx` uses (transposed in place where they lie) and are read
  * again. Diagnostics go to /dev/null. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,19 @@ static void read_tensor(const fe_onnx_tensor *t)
     }
 }
 
+/* The value of an FP8 code (E4M3FN: bias 7, S.1111.111 NaN; E5M2: bias 15, IEEE). */
+static float fp8_value(int type, uint8_t c)
+{
+    int e5 = type == FE_ONNX_FLOAT8E5M2, mb = e5 ? 2 : 3, bias = e5 ? 15 : 7;
+    int e = (c >> mb) & (e5 ? 31 : 15), m = c & ((1 << mb) - 1);
+    float sign = c & 0x80 ? -1.0f : 1.0f;
+    if (!e5 && e == 15 && m == 7) return NAN;
+    if (e5 && e == 31) return m ? NAN : sign * INFINITY;
+    float v = e ? ldexpf(1.0f + (float)m / (float)(1 << mb), e - bias)
+                : ldexpf((float)m / (float)(1 << mb), 1 - bias);
+    return sign * v;
+}
+
 /* A weight that arrived quantized holds exactly (code - zero point) * scale. */
 static void check_given(const fe_tensor *t)
 {
@@ -33,8 +47,9 @@ static void check_given(const fe_tensor *t)
         for (int64_t c = 0; c < cols; c++) {
             int64_t g = r * ng + c / q->group;
             int code = q->asym ? q->codes[r * cols + c] : (int8_t)q->codes[r * cols + c];
-            float want = (float)(code - (q->asym ? q->zero_points[g] : 0)) * q->scales[g],
-                  got = ((const float *)t->data)[r * cols + c];
+            float v = q->fp8 ? fp8_value(q->fp8, q->codes[r * cols + c])
+                             : (float)(code - (q->asym ? q->zero_points[g] : 0));
+            float want = v * q->scales[g], got = ((const float *)t->data)[r * cols + c];
             if (memcmp(&want, &got, sizeof want) != 0 && !(want != want && got != got)) abort();
         }
 }

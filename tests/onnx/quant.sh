@@ -7,7 +7,7 @@
 data=$QMC_SOURCE/tests/data/onnx
 ort=$data/ort
 cd "$work"
-for n in qdq nbits nbits-acc4 dynamic; do
+for n in qdq nbits nbits-acc4 fp8 dynamic; do
     m=$data/quant/$n.onnx
     "$QMC" run "$m" --input x="$data/quant/$n.in.x.npy" --output y=$n.run.npy --report $n.json
     "$NPYCMP" $n.run.npy "$data/quant/$n.out.npy" --rtol-range 1e-6
@@ -41,6 +41,8 @@ want nbits.json w1 int4:g32:asym model "com.microsoft.MatMulNBits (4 bits, block
 want nbits.json w2 int4:g64 model "com.microsoft.MatMulNBits (4 bits, blocks of 64)"
 want nbits.json w3 f32 none ""
 want nbits-acc4.json w int4:g32 model "com.microsoft.MatMulNBits (4 bits, blocks of 32; accuracy_level 4: its input quantized to int8 in blocks)"
+want fp8.json w1 fp8e4m3 model "DequantizeLinear of float8e4m3fn codes (a scale per output channel)"
+want fp8.json w2 fp8e5m2 model "DequantizeLinear of float8e5m2 codes (one scale)"
 want dynamic.json wq_dequantized int8 model "MatMulInteger (int8 codes, a scale per output channel"
 # qmc inspect shows the codes a weight came with
 "$QMC" inspect "$data/quant/nbits.onnx" >nbits.ir

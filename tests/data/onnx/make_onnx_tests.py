@@ -630,6 +630,44 @@ def nbits_acc4():
     save_quant("nbits-acc4", m, {"x": x}, xq @ w1, check=False)
 
 
+def fp8_decode(codes, e5m2):
+    """The values of FP8 codes (E4M3FN: bias 7, no inf; E5M2: bias 15), no NaNs given."""
+    c = codes.astype(np.int64)
+    sign = np.where(c & 0x80, -1.0, 1.0)
+    mbits, bias = (2, 15) if e5m2 else (3, 7)
+    e = (c >> mbits) & ((1 << (7 - mbits)) - 1)
+    m = c & ((1 << mbits) - 1)
+    v = np.where(e == 0, m / 2.0 ** mbits * 2.0 ** (1 - bias), (1 + m / 2.0 ** mbits) * 2.0 ** (e - bias))
+    return (sign * v).astype(np.float32)
+
+
+def fp8():
+    """DequantizeLinear of FP8 codes (opset 19): E4M3FN with a scale per
+    output channel, E5M2 with one scale."""
+    rs = np.random.RandomState(18)
+    K, H, N = 32, 16, 8
+    x = f32(2, K, seed=19, scale=1.0)
+    c1 = rs.randint(0, 256, size=(K, H)).astype(np.uint8)
+    c1[(c1 & 0x7F) == 0x7F] = 0x10  # no NaN
+    c2 = rs.randint(0, 256, size=(H, N)).astype(np.uint8)
+    c2[(c2 & 0x7C) == 0x7C] = 0x10  # no inf or NaN
+    s1 = (rs.rand(H) * 0.01 + 0.001).astype(np.float32)
+    s2 = np.float32(0.002)
+    t1 = TensorProto(name="w1q", data_type=17, dims=[K, H], raw_data=c1.tobytes())
+    t2 = TensorProto(name="w2q", data_type=19, dims=[H, N], raw_data=c2.tobytes())
+    nodes = [
+        helper.make_node("DequantizeLinear", ["w1q", "s1"], ["w1"], axis=1),
+        helper.make_node("MatMul", ["x", "w1"], ["h"]),
+        helper.make_node("DequantizeLinear", ["w2q", "s2"], ["w2"]),
+        helper.make_node("MatMul", ["h", "w2"], ["y"]),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [2, K])], [vi("y", TensorProto.FLOAT, [2, N])],
+              [t1, t2, init("s1", s1), init("s2", s2)], opset=[helper.make_opsetid("", 19)], ir=9)
+    w1 = (fp8_decode(c1, False) * s1).astype(np.float32)
+    w2 = (fp8_decode(c2, True) * s2).astype(np.float32)
+    save_quant("fp8", m, {"x": x}, (x @ w1) @ w2, check=False)
+
+
 def dynamic():
     """DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul by the product
     of the scales, as onnxruntime.quantization.quantize_dynamic writes it
@@ -673,4 +711,5 @@ if __name__ == "__main__":
     qdq()
     nbits()
     nbits_acc4()
+    fp8()
     dynamic()
