@@ -179,6 +179,9 @@ LLVMValueRef cg_math_erf(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_tanh(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_gelu(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_silu(cg *c, LLVMValueRef x);
+LLVMValueRef cg_math_log(cg *c, LLVMValueRef x);
+LLVMValueRef cg_math_sigmoid(cg *c, LLVMValueRef x);
+LLVMValueRef cg_math_pow(cg *c, LLVMValueRef a, LLVMValueRef y);
 
 /* ---- emit_linear.c: linear layers with fused dequantization ------------- */
 
@@ -268,6 +271,13 @@ void cg_tile_shape(const cg *c, const cg_packed *p, int64_t m, int *mr, int *np)
 /* Emits rows m0 .. m0 + mr - 1 against panels p0 .. p0 + np - 1 over the
  * whole input dimension, and stores them (with the bias). */
 void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np);
+
+/* ---- emit_pointwise.c: elementwise ops ------------------------------------- */
+
+/* Emits node n (add, sub, mul, div, binary, where, expand, relu, gelu,
+ * silu, tanh, unary) writing out from its operands in[] (a constant's entry
+ * may be anything: its value is folded in). */
+void cg_emit_pointwise(cg *c, const ir_node *n, LLVMValueRef out, LLVMValueRef *in);
 
 /* ---- emit_ops.c: every other op ----------------------------------------- */
 

@@ -20,13 +20,26 @@ static const char *fmt_float(float v, char *buf, size_t size)
     return buf;
 }
 
-/* A weight's annotation, and once the precision pass has run on a weight
- * matrix its chosen format, and once quantized its bits per weight. */
+/* A weight's annotation, the codes it came with (an imported quantized
+ * model), and once the precision pass has run on a weight matrix its
+ * chosen format, and once quantized its bits per weight. */
 static void print_weight_attrs(FILE *out, const ir_node *n)
 {
     char f[32];
     const char *sep = " {";
     if (n->precision) fprintf(out, "%sprecision=%s", sep, n->precision), sep = ", ";
+    const fe_quantized *q = n->op == IR_OP_WEIGHT && n->tensor ? n->tensor->given : NULL;
+    if (q) /* codes that came with the model (docs/onnx.md) */
+        fprintf(out, "%scodes=\"%s%s%s: %s\"", sep,
+                q->fp8         ? (q->fp8 == FE_ONNX_FLOAT8E5M2 ? "fp8e5m2" : "fp8e4m3")
+                : q->bits == 8 ? "int8"
+                               : "int4",
+                q->bits == 4 ? (q->group == 32   ? ":g32"
+                                : q->group == 64 ? ":g64"
+                                                 : ":g128")
+                             : "",
+                q->asym ? ":asym" : "", q->how),
+            sep = ", ";
     if (n->is_matrix) {
         sup_arena scratch = {0};
         fprintf(out, "%sformat=%s", sep, q_precision_name(&scratch, &n->qformat)), sep = ", ";
@@ -56,7 +69,30 @@ static void print_attrs(FILE *out, const ir_node *n)
     char f[32];
     switch (n->op) {
     case IR_OP_CONST: fprintf(out, " {value=%s}", fmt_float(n->attr.value, f, sizeof f)); break;
-    case IR_OP_SOFTMAX: fprintf(out, " {axis=%d}", n->attr.axis); break;
+    case IR_OP_SOFTMAX:
+    case IR_OP_GATHER: fprintf(out, " {axis=%d}", n->attr.axis); break;
+    case IR_OP_UNARY:
+        if (n->attr.fn == IR_UN_LEAKY_RELU)
+            fprintf(out, " {alpha=%s}", fmt_float(n->attr.alpha, f, sizeof f));
+        if (n->attr.fn == IR_UN_HARD_SIGMOID) {
+            char g[32];
+            fprintf(out, " {alpha=%s, beta=%s}", fmt_float(n->attr.alpha, f, sizeof f),
+                    fmt_float(n->attr.beta, g, sizeof g));
+        }
+        if (n->attr.fn == IR_UN_CLIP) {
+            char g[32];
+            fprintf(out, " {min=%s, max=%s}", fmt_float(n->attr.alpha, f, sizeof f),
+                    fmt_float(n->attr.beta, g, sizeof g));
+        }
+        break;
+    case IR_OP_REDUCE: {
+        const char *sep = "";
+        fprintf(out, " {axes=[");
+        for (int d = 0; d < IR_MAX_RANK; d++)
+            if (n->attr.axes >> d & 1) fprintf(out, "%s%d", sep, d), sep = ", ";
+        fprintf(out, "]%s}", n->attr.keepdims ? ", keepdims" : "");
+        break;
+    }
     case IR_OP_CONCAT: fprintf(out, " {axis=%d}", n->attr.axis); break;
     case IR_OP_LAYERNORM:
     case IR_OP_RMSNORM: fprintf(out, " {eps=%s}", fmt_float(n->attr.eps, f, sizeof f)); break;
@@ -102,7 +138,7 @@ void ir_dump(FILE *out, const ir_graph *g)
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
-        fprintf(out, "%%%d %s = %s", i, n->name ? n->name : "?", ir_op_name(n->op));
+        fprintf(out, "%%%d %s = %s", i, n->name ? n->name : "?", ir_node_op_name(n));
         for (int j = 0; j < n->n_inputs; j++) fprintf(out, "%s%%%d", j ? ", " : " ", n->inputs[j]);
         fprintf(out, " : %s", rt_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape));
         print_attrs(out, n);

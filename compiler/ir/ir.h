@@ -49,8 +49,53 @@ typedef enum ir_op {
                       * absolute positions pos .. pos+T-1; attr.heads, attr.theta,
                       * attr.interleaved (GPT-J pairs) or not (rotate-half, as HF) */
     IR_OP_POSITIONS, /* no inputs -> i32 [T]: the absolute positions pos .. pos+T-1 */
+    IR_OP_UNARY,     /* elementwise function attr.fn (ir_unary) of x, with attr.alpha, beta */
+    IR_OP_BINARY,    /* elementwise attr.fn (ir_binary) of a, b with broadcasting; the
+                      * comparisons give 1.0 where true, 0.0 where false */
+    IR_OP_WHERE,     /* cond, a, b broadcast: a where cond != 0, else b */
+    IR_OP_REDUCE,    /* attr.fn (ir_reduce) over the axes in the mask attr.axes; kept as
+                      * size 1 with attr.keepdims, else dropped */
+    IR_OP_EXPAND,    /* x broadcast to the node's shape (any dtype) */
+    IR_OP_GATHER,    /* data[..., idx, ...] along attr.axis by i32 indices (negative count
+                      * from the end); data f32 or i32 */
+    IR_OP_CAST,      /* x as dtype attr.fn (QMC_DTYPE_F32 or QMC_DTYPE_I32): i32 to f32
+                      * rounds to nearest; f32 to i32 truncates toward zero, saturating
+                      * (NaN gives 0) */
     IR_OP_COUNT
 } ir_op;
+
+/* The functions of IR_OP_UNARY (attr.fn). */
+typedef enum ir_unary {
+    IR_UN_EXP,
+    IR_UN_LOG,
+    IR_UN_SQRT,
+    IR_UN_ERF,
+    IR_UN_SIGMOID,
+    IR_UN_ABS,
+    IR_UN_FLOOR,
+    IR_UN_CEIL,
+    IR_UN_LEAKY_RELU,   /* x < 0 ? alpha x : x */
+    IR_UN_HARD_SIGMOID, /* max(0, min(1, alpha x + beta)) */
+    IR_UN_HARD_SWISH,   /* x * max(0, min(1, x / 6 + 1/2)) */
+    IR_UN_CLIP,         /* min(max(x, alpha), beta); NaN stays NaN */
+    IR_UN_COUNT
+} ir_unary;
+
+/* The functions of IR_OP_BINARY (attr.fn). */
+typedef enum ir_binary {
+    IR_BIN_POW,
+    IR_BIN_MAX, /* NaN if either is NaN; -0 < +0 */
+    IR_BIN_MIN,
+    IR_BIN_EQUAL,
+    IR_BIN_LESS,
+    IR_BIN_LESS_EQUAL,
+    IR_BIN_GREATER,
+    IR_BIN_GREATER_EQUAL,
+    IR_BIN_COUNT
+} ir_binary;
+
+/* The reductions of IR_OP_REDUCE (attr.fn). */
+typedef enum ir_reduce { IR_RED_SUM, IR_RED_MEAN, IR_RED_MAX, IR_RED_MIN, IR_RED_COUNT } ir_reduce;
 
 typedef struct ir_attrs {
     float eps;                 /* layernorm, rmsnorm */
@@ -66,6 +111,11 @@ typedef struct ir_attrs {
     float theta;               /* rope: the base of the angles */
     int64_t start, end;        /* slice */
     int64_t perm[IR_MAX_RANK]; /* transpose */
+    int fn;                    /* unary, binary, reduce: which function */
+    float alpha, beta;         /* unary: the function's parameters (clip: min, max) */
+    unsigned axes;             /* reduce: bit d set for each reduced axis d of the input */
+    bool keepdims;             /* reduce: reduced axes stay, of size 1 */
+    bool log;                  /* softmax: log of it (log_softmax) */
 } ir_attrs;
 
 /* The quantized form of a weight matrix W[n, k], in ONNX's conventions:
@@ -158,6 +208,13 @@ typedef struct ir_graph {
 } ir_graph;
 
 const char *ir_op_name(ir_op op);
+/* What the node computes as the language spells it: the op's name, or its
+ * function's for unary, binary and reduce ("sigmoid", "pow",
+ * "reduce_mean"), "log_softmax". */
+const char *ir_node_op_name(const ir_node *n);
+const char *ir_unary_name(ir_unary fn);
+const char *ir_binary_name(ir_binary fn);
+const char *ir_reduce_name(ir_reduce fn);
 /* Appends a node (inputs copied); returns its index. Shape is not set. */
 int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, sup_loc loc);
 int64_t ir_node_count(const ir_node *n); /* number of elements */
@@ -210,6 +267,7 @@ typedef enum ir_origin {
     IR_FROM_ANNOTATION, /* the model's `@int4` */
     IR_FROM_OVERRIDE,   /* GLOB=FORMAT */
     IR_FROM_AUTO,       /* chosen by measurement */
+    IR_FROM_MODEL,      /* the codes the model came with (an imported quantized ONNX model) */
 } ir_origin;
 
 /* ... one format measured for one weight matrix, ... */
@@ -233,8 +291,9 @@ typedef struct ir_candidate {
 typedef struct ir_decision {
     int32_t node;
     ir_origin origin;
-    const char *origin_text; /* the override glob or annotation */
-    ir_candidate *cands;     /* auto: every candidate; otherwise the one format */
+    const char
+        *origin_text;    /* the override glob, annotation, or where the model's codes came from */
+    ir_candidate *cands; /* auto: every candidate; otherwise the one format */
     int n_cands, chosen;
     double sensitivity;     /* of the chosen format, or < 0 if not measured */
     double sensitivity_ref; /* at the reference format int4:g32, for ranking, or < 0 */

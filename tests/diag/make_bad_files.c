@@ -149,6 +149,12 @@ static void weights_files(void)
             "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
             0, 8);
     st_file("st-no-dtype.safetensors", "{\"w\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 0, 4);
+    /* codes `qmc import` writes beside a weight, without their metadata */
+    st_file("st-codes-no-metadata.safetensors",
+            "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,32],\"data_offsets\":[0,256]},"
+            "\"w:codes\":{\"dtype\":\"I8\",\"shape\":[2,32],\"data_offsets\":[256,320]},"
+            "\"w:scales\":{\"dtype\":\"F32\",\"shape\":[2,1],\"data_offsets\":[320,328]}}",
+            0, 328);
 }
 
 /* ---- sharded checkpoints -------------------------------------------------- */
@@ -254,7 +260,7 @@ static void npy_files(void)
 {
     float x[12];
     for (int i = 0; i < 12; i++) x[i] = (float)(i % 5) - 2.0f;
-    int32_t k[4] = {0, 3, 1, 9}, k_oob[4] = {0, 3, 10, 1};
+    int32_t k[4] = {0, 3, 1, 9}, k_oob[4] = {0, 3, 10, 1}, k_gather[2] = {-3, -4};
     int64_t k64[4] = {0, 3, 1, 9}, k64_big[4] = {0, 1, (int64_t)1 << 40, 2};
     double x64[4] = {1, 2, 3, 4};
     npy_write("x4.npy", QMC_DTYPE_F32, 1, (int64_t[]){4}, x);
@@ -266,6 +272,7 @@ static void npy_files(void)
     npy_write("x4-f64.npy", QMC_DTYPE_F64, 1, (int64_t[]){4}, x64);
     npy_write("k4.npy", QMC_DTYPE_I32, 1, (int64_t[]){4}, k);
     npy_write("k4-oob.npy", QMC_DTYPE_I32, 1, (int64_t[]){4}, k_oob);
+    npy_write("gather_index.npy", QMC_DTYPE_I32, 1, (int64_t[]){2}, k_gather);
     npy_write("k4-i64.npy", QMC_DTYPE_I64, 1, (int64_t[]){4}, k64);
     npy_write("k4-i64-big.npy", QMC_DTYPE_I64, 1, (int64_t[]){4}, k64_big);
     write_file("npy-bad-magic.npy", "\x93NUMPX\x01\x00\x10\x00{}              ", 26);

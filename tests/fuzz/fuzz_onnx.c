@@ -1,7 +1,10 @@
 /* fuzz_onnx: any bytes -> fe_onnx_parse, then the import into qmc's
  * language. Every element of every tensor the reader accepts is read;
  * every weight the import produces is read in full, and the text it writes
- * must parse. Diagnostics go to /dev/null. */
+ * must parse; then the weights become the in-memory set `qmc compile
+ * MODEL.onnx` uses (transposed in place where they lie) and are read
+ * again. Diagnostics go to /dev/null. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,36 @@ static void read_tensor(const fe_onnx_tensor *t)
         double v;
         if (fe_onnx_tensor_get(t, i, &v)) sum += v;
     }
+}
+
+/* The value of an FP8 code (E4M3FN: bias 7, S.1111.111 NaN; E5M2: bias 15, IEEE). */
+static float fp8_value(int type, uint8_t c)
+{
+    int e5 = type == FE_ONNX_FLOAT8E5M2, mb = e5 ? 2 : 3, bias = e5 ? 15 : 7;
+    int e = (c >> mb) & (e5 ? 31 : 15), m = c & ((1 << mb) - 1);
+    float sign = c & 0x80 ? -1.0f : 1.0f;
+    if (!e5 && e == 15 && m == 7) return NAN;
+    if (e5 && e == 31) return m ? NAN : sign * INFINITY;
+    float v = e ? ldexpf(1.0f + (float)m / (float)(1 << mb), e - bias)
+                : ldexpf((float)m / (float)(1 << mb), 1 - bias);
+    return sign * v;
+}
+
+/* A weight that arrived quantized holds exactly (code - zero point) * scale. */
+static void check_given(const fe_tensor *t)
+{
+    const fe_quantized *q = t->given;
+    int64_t rows = t->shape[0], cols = t->shape[1], ng = (cols + q->group - 1) / q->group;
+    if (t->rank != 2 || (q->bits != 4 && q->bits != 8) || (q->asym && !q->zero_points)) abort();
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) {
+            int64_t g = r * ng + c / q->group;
+            int code = q->asym ? q->codes[r * cols + c] : (int8_t)q->codes[r * cols + c];
+            float v = q->fp8 ? fp8_value(q->fp8, q->codes[r * cols + c])
+                             : (float)(code - (q->asym ? q->zero_points[g] : 0));
+            float want = v * q->scales[g], got = ((const float *)t->data)[r * cols + c];
+            if (memcmp(&want, &got, sizeof want) != 0 && !(want != want && got != got)) abort();
+        }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -45,6 +78,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 free(buf);
             }
             if (!fe_parse_text(&arena, "fuzz.qm", imp.text, imp.len)) abort();
+            fe_safetensors set;
+            fe_onnx_weights_source(&arena, &imp, "fuzz.onnx", &set);
+            volatile float sum = 0;
+            for (int i = 0; i < set.count; i++) {
+                const fe_tensor *t = &set.tensors[i];
+                if (t->size != sizeof(float) * (size_t)t->count) abort();
+                for (int64_t k = 0; k < t->count; k++) sum += ((const float *)t->data)[k];
+                if (t->given) check_given(t);
+            }
         } else if (sup_error_count() == 0) {
             abort(); /* every failure is reported */
         }
