@@ -34,6 +34,17 @@ const char *ir_op_name(ir_op op)
         [IR_OP_ATTENTION] = "attention",
         [IR_OP_ROPE] = "rope",
         [IR_OP_POSITIONS] = "positions",
+        [IR_OP_CONV] = "conv",
+        [IR_OP_CONV_TRANSPOSE] = "conv_transpose",
+        [IR_OP_BATCHNORM] = "batchnorm",
+        [IR_OP_MAXPOOL] = "maxpool",
+        [IR_OP_AVGPOOL] = "avgpool",
+        [IR_OP_GLOBAL_AVGPOOL] = "global_avgpool",
+        [IR_OP_RESIZE] = "resize",
+        [IR_OP_PAD] = "pad",
+        [IR_OP_HARDSIGMOID] = "hardsigmoid",
+        [IR_OP_HARDSWISH] = "hardswish",
+        [IR_OP_PRELU] = "prelu",
     };
     return (unsigned)op < IR_OP_COUNT ? names[op] : "?";
 }

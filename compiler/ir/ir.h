@@ -49,11 +49,77 @@ typedef enum ir_op {
                       * absolute positions pos .. pos+T-1; attr.heads, attr.theta,
                       * attr.interleaved (GPT-J pairs) or not (rotate-half, as HF) */
     IR_OP_POSITIONS, /* no inputs -> i32 [T]: the absolute positions pos .. pos+T-1 */
+    /* convolutional networks (attr.win, attr.cnn; shape_cnn.c): x is [N, C, (H,) W], or
+     * [N, (H,) W, C] when attr.win.nhwc (the layout pass's channels-last form) */
+    IR_OP_CONV,           /* x, w [M, C/groups·kh·kw] (the matrix view of the file's [M, C/groups,
+                           * kh, kw]), optional b [M] -> [N, M, OH, OW]; attr.win.act fused */
+    IR_OP_CONV_TRANSPOSE, /* x, w [C, M/groups, kh, kw], optional b [M] -> [N, M, OH, OW] */
+    IR_OP_BATCHNORM,      /* x, scale, bias, mean, var [C] (inference form); attr.eps */
+    IR_OP_MAXPOOL,        /* x -> windows' maxima; attr.win */
+    IR_OP_AVGPOOL,        /* x -> windows' means; attr.win (count_include_pad) */
+    IR_OP_GLOBAL_AVGPOOL, /* x [N, C, ...] -> [N, C, 1, ...]: the mean over the spatial axes */
+    IR_OP_RESIZE,         /* x -> each axis scaled by attr.cnn.scales, to the node's shape */
+    IR_OP_PAD,            /* x -> attr.cnn.pads added around each axis (attr.cnn.pad_mode) */
+    IR_OP_HARDSIGMOID,    /* max(0, min(1, alpha·x + beta)); attr.cnn.alpha, beta */
+    IR_OP_HARDSWISH,      /* x · max(0, min(1, x/6 + 1/2)) */
+    IR_OP_PRELU,          /* x, slope (broadcast to x) -> x < 0 ? slope·x : x */
     IR_OP_COUNT
 } ir_op;
 
+/* An activation fused into a convolution's output (the layout pass). */
+typedef enum ir_act {
+    IR_ACT_NONE,
+    IR_ACT_RELU,
+    IR_ACT_CLIP, /* min(max(x, act_min), act_max) */
+    IR_ACT_HARDSWISH,
+} ir_act;
+
+/* The window of a convolution or pooling, in two spatial dimensions (a
+ * 1-D op has a height of 1: kernel, stride and dilation 1, no padding). */
+typedef struct ir_window {
+    int spatial;       /* 1 or 2: the spatial axes of x */
+    int64_t kernel[2]; /* height, width */
+    int64_t stride[2], dilation[2];
+    int64_t pad[4];         /* top, left, bottom, right (explicit after building) */
+    int64_t out_pad[2];     /* conv_transpose: added at the bottom and right */
+    int64_t groups;         /* conv, conv_transpose */
+    bool ceil_mode;         /* pooling: output size rounded up */
+    bool count_include_pad; /* avgpool: padding counts in the divisor */
+    bool nhwc;              /* channels last: x [N, (H,) W, C] */
+    ir_act act;             /* conv: fused activation */
+    float act_min, act_max; /* IR_ACT_CLIP */
+} ir_window;
+
+typedef enum ir_resize_mode { IR_RESIZE_NEAREST, IR_RESIZE_LINEAR } ir_resize_mode;
+/* How an output coordinate maps to an input one (ONNX's names). */
+typedef enum ir_coord_mode {
+    IR_COORD_HALF_PIXEL,         /* (o + 0.5) / scale - 0.5 */
+    IR_COORD_PYTORCH_HALF_PIXEL, /* the same, but 0 when the output axis has length 1 */
+    IR_COORD_ALIGN_CORNERS,      /* o · (in - 1) / (out - 1) */
+    IR_COORD_ASYMMETRIC,         /* o / scale */
+} ir_coord_mode;
+typedef enum ir_nearest_mode {
+    IR_NEAREST_ROUND_PREFER_FLOOR,
+    IR_NEAREST_ROUND_PREFER_CEIL,
+    IR_NEAREST_FLOOR,
+    IR_NEAREST_CEIL,
+} ir_nearest_mode;
+typedef enum ir_pad_mode { IR_PAD_CONSTANT, IR_PAD_REFLECT, IR_PAD_EDGE } ir_pad_mode;
+
+/* Attributes of resize, pad and the hard activations. */
+typedef struct ir_cnn_attrs {
+    float scales[IR_MAX_RANK]; /* resize: output / input length per axis */
+    ir_resize_mode mode;
+    ir_coord_mode coord;
+    ir_nearest_mode nearest;
+    int64_t pads[2 * IR_MAX_RANK]; /* pad: begin of each axis, then end (ONNX's order) */
+    ir_pad_mode pad_mode;
+    float pad_value;
+    float alpha, beta; /* hardsigmoid */
+} ir_cnn_attrs;
+
 typedef struct ir_attrs {
-    float eps;                 /* layernorm, rmsnorm */
+    float eps;                 /* layernorm, rmsnorm, batchnorm */
     float value;               /* const */
     float scale;               /* attention: multiplies q·kᵀ */
     int axis;                  /* softmax, slice, concat (non-negative after building) */
@@ -66,6 +132,8 @@ typedef struct ir_attrs {
     float theta;               /* rope: the base of the angles */
     int64_t start, end;        /* slice */
     int64_t perm[IR_MAX_RANK]; /* transpose */
+    ir_window win;             /* conv, conv_transpose, maxpool, avgpool, global_avgpool */
+    ir_cnn_attrs cnn;          /* resize, pad, hardsigmoid */
 } ir_attrs;
 
 /* The quantized form of a weight matrix W[n, k], in ONNX's conventions:
@@ -258,6 +326,26 @@ typedef struct ir_selection {
  * attributes. On a mismatch reports an error (with notes on where each
  * operand came from) and returns false. */
 bool ir_infer_node_shape(ir_graph *g, int32_t index);
+
+/* ---- shape_cnn.c: shape rules of the convolutional ops -------------------- */
+
+/* conv .. prelu: the ops of shape_cnn.c; and those of them with a window. */
+bool ir_is_cnn_op(ir_op op);
+bool ir_is_windowed(ir_op op);
+/* An activation of a windowed op seen as images: batch, channels, height
+ * (1 for a 1-D op), width, and the element stride of each. */
+typedef struct ir_image {
+    int64_t n, c, h, w;
+    int64_t sn, sc, sh, sw;
+} ir_image;
+ir_image ir_image_of(const int64_t *shape, int spatial, bool nhwc);
+/* How many windows of k (dilated by dil, sliding by stride) fit in in
+ * padded by pb and pe; with ceil_mode a partial last window counts unless
+ * it would start in the end padding. 0 if none fits. */
+int64_t ir_window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pb, int64_t pe,
+                      bool ceil_mode);
+/* The shape rule of a convolutional op (called by ir_infer_node_shape). */
+bool ir_infer_cnn_shape(ir_graph *g, ir_node *n);
 
 /* ---- verify.c: IR invariants ------------------------------------------- */
 

@@ -172,6 +172,14 @@ const char *pass_builtin_signature(const pass_builtin *bi, char *buf, size_t siz
 /* The builtins' names (at most max) into names; returns how many. */
 int pass_builtin_names(const char **names, int max);
 
+/* ---- build_cnn.c: the built-in operations of convolutional networks ------ */
+
+/* conv, conv_transpose, batchnorm, maxpool, avgpool, global_avgpool,
+ * resize, pad, hardsigmoid, hardswish, prelu (pass_builtin_find looks
+ * here too). */
+extern const pass_builtin pass_cnn_builtins[];
+extern const int pass_n_cnn_builtins;
+
 /* ---- build_graph.c: syntax tree -> graph (elaboration) ------------------ */
 
 /* Evaluates constants, unrolls loops, inlines functions, resolves names and
