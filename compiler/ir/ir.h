@@ -347,6 +347,28 @@ int64_t ir_window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_
 /* The shape rule of a convolutional op (called by ir_infer_node_shape). */
 bool ir_infer_cnn_shape(ir_graph *g, ir_node *n);
 
+/* ---- rewrite.c: a new graph made from an old one -------------------------- */
+
+/* Copying src's nodes in order into dst (src's ports and model data; no
+ * calibration or selection, which name src's nodes): map[old] is the new
+ * index of an old node once copied, or what a pass made it stand for. */
+typedef struct ir_rewrite {
+    const ir_graph *src;
+    ir_graph *dst;
+    int32_t *map;
+} ir_rewrite;
+void ir_rewrite_begin(sup_arena *arena, const ir_graph *src, ir_rewrite *rw);
+/* Copies old node i with its operands renumbered (they must be mapped). */
+int32_t ir_rewrite_copy(ir_rewrite *rw, int32_t i);
+/* Appends a node whose operands are already new indices. */
+int32_t ir_rewrite_add(ir_rewrite *rw, const ir_node *n);
+/* The new graph, its ports and caches renumbered. */
+ir_graph *ir_rewrite_end(ir_rewrite *rw);
+/* g without the nodes no output (or cache) needs; inputs stay. */
+ir_graph *ir_prune(sup_arena *arena, const ir_graph *g);
+/* Per node: how many operands and outputs refer to it. */
+int32_t *ir_use_counts(sup_arena *arena, const ir_graph *g);
+
 /* ---- verify.c: IR invariants ------------------------------------------- */
 
 /* Checks the structural invariants every pass must keep (inputs defined

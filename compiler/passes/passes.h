@@ -2,7 +2,7 @@
  * compiler/passes.
  *
  * One file per pass, and pipeline.c that runs them in order:
- *   parse -> build graph -> infer shapes -> calibrate -> select precision
+ *   parse -> build graph -> infer shapes -> fold -> calibrate -> select precision
  *   -> quantize weights -> lower -> emit,
  * with ir_verify after each. Each pass reads and changes the graph
  * (compiler/ir) using the numerics of compiler/quant, the interpreter of
@@ -48,7 +48,7 @@ typedef enum pass_until {
 } pass_until;
 
 /* The whole pipeline, with ir_verify after every pass:
- *   parse -> build graph -> infer shapes -> calibrate -> select precision
+ *   parse -> build graph -> infer shapes -> fold -> calibrate -> select precision
  *   -> quantize weights -> lower -> emit
  * up to `until`. Returns the graph, or NULL after reporting errors. For
  * EMIT the target is resolved (and printed, --print-target) first and
@@ -191,6 +191,12 @@ ir_graph *pass_build_graph(sup_arena *arena, const fe_node *file, const pass_bui
 
 /* Re-infers every node in order (ir_infer_node_shape). */
 bool pass_infer_shapes(ir_graph *g);
+
+/* ---- fold.c: the fold pass ------------------------------------------------ */
+
+/* Folds each batchnorm into the conv before it when nothing else reads
+ * the conv (see fold.c); returns the new graph, or g when nothing folds. */
+ir_graph *pass_fold(sup_arena *arena, ir_graph *g);
 
 /* ---- calibrate.c: the calibrate pass ------------------------------------ */
 

@@ -1,6 +1,6 @@
 /* pipeline.c: the compiler's passes, in the order the design names them.
  *
- *   parse -> build graph -> infer shapes -> calibrate -> select precision
+ *   parse -> build graph -> infer shapes -> fold -> calibrate -> select precision
  *   -> quantize weights -> (report) -> lower -> emit
  *
  * ir_verify runs after every pass that produces or changes the graph;
@@ -12,7 +12,8 @@
 
 #include "passes.h"
 
-const char *const pass_names[] = {"build", "shape", "calibrate", "precision", "quantize", NULL};
+const char *const pass_names[] = {"build",     "shape",    "fold", "calibrate",
+                                  "precision", "quantize", NULL};
 
 static bool after_pass(const ir_graph *g, const char *pass, const pass_options *opts)
 {
@@ -31,6 +32,8 @@ ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pas
     ir_graph *g = pass_build_graph(arena, ast, &bo);
     if (!g || !after_pass(g, "build", opts)) return NULL;
     if (!pass_infer_shapes(g) || !after_pass(g, "shape", opts)) return NULL;
+    g = pass_fold(arena, g);
+    if (!after_pass(g, "fold", opts)) return NULL;
     return g;
 }
 
