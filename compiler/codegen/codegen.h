@@ -69,6 +69,9 @@ void cg_target_print(FILE *out, sup_arena *arena, const cg_target *t);
 /* The features qmc's kernels choose from on arch (LLVM's names,
  * NULL-terminated): the only ones a compiled model asks the runtime for. */
 const char *const *cg_arch_feature_names(cg_arch arch);
+/* True if `:a8` layers get integer dot products on this target (AVX-512
+ * VNNI, aarch64 dotprod); elsewhere they run in float on the int8 values. */
+bool cg_target_int8_dot(const cg_target *t);
 /* ---- builder.c: helpers over the LLVM builder -------------------------- */
 
 /* A piece of constant data the code reads: a weight (f32) or a packed
@@ -103,7 +106,8 @@ typedef struct cg {
     int32_t *node_blob; /* per node: blob of a weight's f32 values, or -1 */
     struct cg_packed
         *packed; /* per node: the packed form of a weight matrix (if used by a linear) */
-    LLVMValueRef weights_base; /* --weights-file: global pointer to the mapped file, else NULL */
+    struct cg_conv_packed *conv; /* per node: the packed form of a conv's weight */
+    LLVMValueRef weights_base;   /* --weights-file: global pointer to the mapped file, else NULL */
 } cg;
 
 /* A counted loop `for (iv = start; iv < end; iv += step)` with the
@@ -192,6 +196,9 @@ LLVMValueRef cg_math_erf(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_tanh(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_gelu(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_silu(cg *c, LLVMValueRef x);
+/* max(0, min(1, alpha·x + beta)), times x if times_x (hardswish with 1/6
+ * and 1/2), in the interpreter's order of operations. */
+LLVMValueRef cg_math_hard_sigmoid(cg *c, LLVMValueRef x, float alpha, float beta, bool times_x);
 
 /* ---- emit_linear.c: linear layers with fused dequantization ------------- */
 
@@ -243,9 +250,6 @@ typedef struct cg_linear {
     LLVMTypeRef vf, vi;        /* <lanes x float>, <lanes x i32> */
 } cg_linear;
 
-/* True if `:a8` layers get integer dot products on this target (AVX-512
- * VNNI, aarch64 dotprod); elsewhere they run in float on the int8 values. */
-bool cg_target_int8_dot(const cg_target *t);
 /* The layer multiplies int8 activations with integer dot products. */
 static inline bool cg_packed_int_dot(const cg_packed *p)
 {
@@ -268,6 +272,40 @@ void cg_tile_shape(const cg *c, const cg_packed *p, int64_t m, int *mr, int *np)
 /* Emits rows m0 .. m0 + mr - 1 against panels p0 .. p0 + np - 1 over the
  * whole input dimension, and stores them (with the bias). */
 void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np);
+
+/* ---- emit_conv.c: convolutions --------------------------------------------- */
+
+/* A conv's (or conv_transpose's) weight laid out for its kernel
+ * (ir_conv_kernel_of): dense [group][panel][tap·cg + c][lanes] of f32 or
+ * codes (int8 activations: words of 4 codes, [group][panel][tap·cgp/4 +
+ * word][lanes][4]); depthwise [tap][channel]; generic and conv_transpose
+ * [group][tap][c][channel of the group], f32. */
+typedef struct cg_conv_packed {
+    ir_conv_kernel kernel;
+    int64_t m, groups, mg, cg, cgp, kh, kw;
+    int64_t panels, kcols;   /* dense: panels of lanes channels per group; columns (int8: words) */
+    bool int8;               /* int8 codes for integer dot products with int8 activations */
+    bool codes_kept;         /* quantized codes (int8, FP8) decoded in registers, else f32 */
+    q_format fmt;            /* of the codes (QFMT_F32 for values) */
+    int elem;                /* bytes per packed value: 4, or 1 for codes */
+    bool fp8_via_half;       /* FP8 decoded through half precision */
+    float scale_factor;      /* multiplies every channel scale (FP8 decoding) */
+    int codes, scales, comp; /* blobs: the values or codes; per channel (panel order) scales, and
+                              * 128 · Σ codes (VNNI's offset), int32; -1 if none */
+} cg_conv_packed;
+
+/* Whether weight node w is read by a conv or conv_transpose. */
+bool cg_is_conv_weight(const ir_graph *g, int32_t w);
+/* Packs weight node `node` for the conv reading it into blobs. */
+void cg_conv_pack(cg *c, int32_t node, cg_conv_packed *p);
+/* The functions' bodies: out, the operands (those cg_takes_operand),
+ * the scratch (ir_conv_input_layout). */
+void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch);
+void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in);
+
+/* ---- emit_cnn.c: pooling, batchnorm, resize, pad, prelu, hard activations -- */
+
+void cg_emit_cnn_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch);
 
 /* ---- emit_ops.c: every other op ----------------------------------------- */
 

@@ -77,6 +77,7 @@ static void collect_blobs(cg *c)
             int32_t in = n->inputs[j];
             if (g->nodes[in].op != IR_OP_WEIGHT) continue;
             if (n->op == IR_OP_LINEAR && j == 1) continue; /* packed instead */
+            if ((n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE) && j == 1) continue;
             raw[in] = true;
         }
     }
@@ -86,7 +87,10 @@ static void collect_blobs(cg *c)
         const ir_node *n = &g->nodes[i];
         c->node_blob[i] = -1;
         if (n->op != IR_OP_WEIGHT) continue;
-        if (n->is_matrix) cg_pack_weight(c, i, &c->packed[i]);
+        if (cg_is_conv_weight(g, i))
+            cg_conv_pack(c, i, &c->conv[i]);
+        else if (n->is_matrix)
+            cg_pack_weight(c, i, &c->packed[i]);
         if (!raw[i]) continue;
         const void *data = n->tensor->data;
         size_t bytes = (size_t)n->tensor->count * 4;
@@ -516,7 +520,8 @@ static bool verify_module(cg *c)
 /* Step graphs read the model graph's weights: the blobs and packed forms
  * of the weight nodes of the same names. */
 static void share_weights(cg *c, const ir_graph *model, const int32_t *model_blob,
-                          const cg_packed *model_packed, const ir_graph *step)
+                          const cg_packed *model_packed, const cg_conv_packed *model_conv,
+                          const ir_graph *step)
 {
     ir_name_map by_name = {0};
     for (int32_t i = 0; i < model->n_nodes; i++)
@@ -524,6 +529,7 @@ static void share_weights(cg *c, const ir_graph *model, const int32_t *model_blo
             *ir_name_map_slot(c->arena, &by_name, model->nodes[i].name, true) = i;
     c->node_blob = sup_arena_alloc(c->arena, sizeof *c->node_blob * (size_t)step->n_nodes);
     c->packed = sup_arena_alloc(c->arena, sizeof *c->packed * (size_t)step->n_nodes);
+    c->conv = sup_arena_alloc(c->arena, sizeof *c->conv * (size_t)step->n_nodes);
     for (int32_t i = 0; i < step->n_nodes; i++) {
         c->node_blob[i] = -1;
         if (step->nodes[i].op != IR_OP_WEIGHT) continue;
@@ -531,6 +537,7 @@ static void share_weights(cg *c, const ir_graph *model, const int32_t *model_blo
         QMC_ASSERT(m); /* the same source elaborated again names the same weights */
         c->node_blob[i] = model_blob[*m];
         c->packed[i] = model_packed[*m];
+        c->conv[i] = model_conv[*m];
     }
 }
 
@@ -626,6 +633,7 @@ static bool build_sequence_module(cg *c, uint64_t wsize, uint64_t wsum)
     const ir_plan *model_plan = c->plan;
     const int32_t *model_blob = c->node_blob;
     const cg_packed *model_packed = c->packed;
+    const cg_conv_packed *model_conv = c->conv;
     ir_state state = ir_state_layout(c->arena, model);
     state_view layout = {.layout = &state};
     ir_seq_workspace ws = ir_sequence_workspace(c->arena, model);
@@ -635,7 +643,7 @@ static bool build_sequence_module(cg *c, uint64_t wsize, uint64_t wsum)
         const ir_step *st = &model->steps[s];
         c->g = st->g;
         c->plan = &st->plan;
-        share_weights(c, model, model_blob, model_packed, st->g);
+        share_weights(c, model, model_blob, model_packed, model_conv, st->g);
         LLVMValueRef fn = emit_step_fn(c, st, &layout);
         LLVMValueRef f[2] = {cg_i64(c, st->tokens), fn};
         steps[s] = LLVMConstNamedStruct(step_t, f, 2);
@@ -669,6 +677,7 @@ static bool build_module(cg *c)
     uint64_t wsize = 0, wsum = 0; /* of the --weights-file, checked when it is mapped */
     c->node_blob = sup_arena_alloc(c->arena, sizeof *c->node_blob * (size_t)g->n_nodes);
     c->packed = sup_arena_alloc(c->arena, sizeof *c->packed * (size_t)g->n_nodes);
+    c->conv = sup_arena_alloc(c->arena, sizeof *c->conv * (size_t)g->n_nodes);
     collect_blobs(c);
     if (c->opts->weights_file) {
         if (!write_weights_file(c, c->opts->weights_file, &wsize, &wsum)) return false;

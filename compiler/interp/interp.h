@@ -72,9 +72,6 @@ void interp_ref_batchnorm_coeffs(const float *scale, const float *bias, const fl
 size_t interp_ref_resize_scratch(const int64_t *yshape, int rank);
 void interp_ref_resize(const float *x, const int64_t *xshape, float *y, const int64_t *yshape,
                        int rank, const ir_cnn_attrs *a, float *scratch);
-/* The input index that output index o of an axis of length n (padded by
- * begin before it) reads, or -1 for the constant. */
-int64_t interp_ref_pad_source(ir_pad_mode mode, int64_t o, int64_t begin, int64_t n);
 void interp_ref_pad(const float *x, const int64_t *xshape, float *y, const int64_t *yshape,
                     int rank, const ir_cnn_attrs *a);
 /* Floats of scratch interp_eval_cnn needs for node n. */

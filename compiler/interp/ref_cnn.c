@@ -164,40 +164,6 @@ void interp_ref_batchnorm_coeffs(const float *scale, const float *bias, const fl
 
 /* ---- resize and pad --------------------------------------------------------------- */
 
-/* Where output index o of an axis reads: neighbours i0, i1 (clamped to the
- * axis) and the weight of i1; nearest modes give one neighbour. */
-static void resize_axis(const ir_cnn_attrs *a, int d, int64_t in, int64_t out, int64_t o,
-                        int64_t *i0, int64_t *i1, float *frac)
-{
-    /* the resized length is in · scale, unrounded, as ONNX's reference has it */
-    float s = a->scales[d], len = (float)in * s, xo;
-    (void)out;
-    switch (a->coord) {
-    case IR_COORD_PYTORCH_HALF_PIXEL: xo = len > 1 ? ((float)o + 0.5f) / s - 0.5f : 0.0f; break;
-    case IR_COORD_ALIGN_CORNERS:
-        xo = len > 1 ? (float)o * (float)(in - 1) / (len - 1) : 0.0f;
-        break;
-    case IR_COORD_ASYMMETRIC: xo = (float)o / s; break;
-    default: xo = ((float)o + 0.5f) / s - 0.5f; break;
-    }
-    float fl = floorf(xo), f = xo - fl;
-    int64_t lo = (int64_t)fl, hi = lo + 1;
-    if (a->mode == IR_RESIZE_NEAREST) {
-        bool up;
-        switch (a->nearest) {
-        case IR_NEAREST_ROUND_PREFER_CEIL: up = f >= 0.5f; break;
-        case IR_NEAREST_FLOOR: up = false; break;
-        case IR_NEAREST_CEIL: up = f > 0; break;
-        default: up = f > 0.5f; break;
-        }
-        lo = hi = up ? hi : lo;
-        f = 0;
-    }
-    *i0 = lo < 0 ? 0 : lo >= in ? in - 1 : lo;
-    *i1 = hi < 0 ? 0 : hi >= in ? in - 1 : hi;
-    *frac = f;
-}
-
 size_t interp_ref_resize_scratch(const int64_t *yshape, int rank)
 {
     size_t n = 0;
@@ -219,7 +185,7 @@ void interp_ref_resize(const float *x, const int64_t *xshape, float *y, const in
         for (int64_t o = 0; o < yshape[d]; o++) {
             int64_t i0, i1;
             float f;
-            resize_axis(a, d, xshape[d], yshape[d], o, &i0, &i1, &f);
+            ir_resize_source(a, d, xshape[d], o, &i0, &i1, &f);
             tab[d][o * 3] = (float)i0, tab[d][o * 3 + 1] = (float)i1, tab[d][o * 3 + 2] = f;
         }
     }
@@ -247,20 +213,6 @@ void interp_ref_resize(const float *x, const int64_t *xshape, float *y, const in
     }
 }
 
-/* The input index output index o of an axis of length n reads, or -1 for
- * the constant. */
-int64_t interp_ref_pad_source(ir_pad_mode mode, int64_t o, int64_t begin, int64_t n)
-{
-    int64_t i = o - begin;
-    if (i >= 0 && i < n) return i;
-    switch (mode) {
-    case IR_PAD_REFLECT: return i < 0 ? -i : 2 * (n - 1) - i;
-    case IR_PAD_EDGE: return i < 0 ? 0 : n - 1;
-    case IR_PAD_CONSTANT: break;
-    }
-    return -1;
-}
-
 void interp_ref_pad(const float *x, const int64_t *xshape, float *y, const int64_t *yshape,
                     int rank, const ir_cnn_attrs *a)
 {
@@ -269,7 +221,7 @@ void interp_ref_pad(const float *x, const int64_t *xshape, float *y, const int64
     for (int64_t e = 0; e < count; e++) {
         int64_t off = 0;
         for (int d = 0; d < rank && off >= 0; d++) {
-            int64_t i = interp_ref_pad_source(a->pad_mode, idx[d], a->pads[d], xshape[d]);
+            int64_t i = ir_pad_source(a->pad_mode, idx[d], a->pads[d], xshape[d]);
             off = i < 0 ? -1 : off + i * xs[d];
         }
         y[e] = off < 0 ? a->pad_value : x[off];

@@ -344,8 +344,43 @@ ir_image ir_image_of(const int64_t *shape, int spatial, bool nhwc);
  * it would start in the end padding. 0 if none fits. */
 int64_t ir_window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pb, int64_t pe,
                       bool ceil_mode);
+/* Where output index o of resize's axis d (of input length in) reads: the
+ * neighbours i0 and i1, clamped to the axis, and the weight of i1 (0 for
+ * nearest, where i0 = i1): ONNX's coordinate transforms and rounding. */
+void ir_resize_source(const ir_cnn_attrs *a, int d, int64_t in, int64_t o, int64_t *i0, int64_t *i1,
+                      float *frac);
+/* The input index output index o of a padded axis of length n reads
+ * (begin: the padding before it), or -1 for the constant. */
+int64_t ir_pad_source(ir_pad_mode mode, int64_t o, int64_t begin, int64_t n);
 /* The shape rule of a convolutional op (called by ir_infer_node_shape). */
 bool ir_infer_cnn_shape(ir_graph *g, ir_node *n);
+
+/* ---- plan_cnn.c: what a convolution's kernel reads ------------------------ */
+
+typedef enum ir_conv_kernel {
+    IR_CONV_DENSE,     /* tiles of pixels x output channels of a group */
+    IR_CONV_DEPTHWISE, /* groups = C = M: vectors of channels */
+    IR_CONV_GENERIC,   /* anything else (few output channels per group) */
+} ir_conv_kernel;
+ir_conv_kernel ir_conv_kernel_of(const ir_graph *g, const ir_node *n);
+
+/* Rows of an image whose maximum one task takes (`:a8`'s scales). */
+enum { IR_CONV_MAX_ROWS = 8 };
+/* A channels-last conv's scratch: its input copied with the padding made
+ * explicit and, with `:a8`, quantized per image. The copy is [N][hp][wp]
+ * [cs] of f32 or int8 codes (cs = groups · cgp, a group's channels padded
+ * with zeros to cgp); the scales are one f32 per image; the partial maxima
+ * one f32 per image and chunk of IR_CONV_MAX_ROWS rows. Without a copy the
+ * kernel reads x as it is (hp, wp, cs: x's). Offsets in bytes. */
+typedef struct ir_conv_input {
+    ir_conv_kernel kernel;
+    bool act8; /* quantized per image (the weight's precision has :a8) */
+    bool int8; /* the copy holds int8 codes (integer dot products), else floats */
+    bool copy; /* the kernel reads the copy (padding or :a8), else x */
+    int64_t hp, wp, cs, cgp;
+    int64_t scales, partial, bytes;
+} ir_conv_input;
+ir_conv_input ir_conv_input_layout(const ir_graph *g, const ir_node *n, bool int8_dot);
 
 /* ---- rewrite.c: a new graph made from an old one -------------------------- */
 

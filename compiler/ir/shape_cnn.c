@@ -8,6 +8,7 @@
  * these ops are [N, C, (H,) W] (ONNX's layout), or [N, (H,) W, C] when the
  * layout pass made them channels-last (attr.win.nhwc); a 1-D op is a 2-D
  * one of height 1 (ir_image). */
+#include <math.h>
 #include <string.h>
 
 #include "ir.h"
@@ -62,6 +63,49 @@ int64_t ir_window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_
      * would start in the end padding (PyTorch's and ONNX's rule) */
     if (ceil_mode && span % stride && (out * stride < in + pb)) out++;
     return out;
+}
+
+void ir_resize_source(const ir_cnn_attrs *a, int d, int64_t in, int64_t o, int64_t *i0, int64_t *i1,
+                      float *frac)
+{
+    /* the resized length is in · scale, unrounded, as ONNX's reference has it */
+    float s = a->scales[d], len = (float)in * s, xo;
+    switch (a->coord) {
+    case IR_COORD_PYTORCH_HALF_PIXEL: xo = len > 1 ? ((float)o + 0.5f) / s - 0.5f : 0.0f; break;
+    case IR_COORD_ALIGN_CORNERS:
+        xo = len > 1 ? (float)o * (float)(in - 1) / (len - 1) : 0.0f;
+        break;
+    case IR_COORD_ASYMMETRIC: xo = (float)o / s; break;
+    default: xo = ((float)o + 0.5f) / s - 0.5f; break;
+    }
+    float fl = floorf(xo), f = xo - fl;
+    int64_t lo = (int64_t)fl, hi = lo + 1;
+    if (a->mode == IR_RESIZE_NEAREST) {
+        bool up;
+        switch (a->nearest) {
+        case IR_NEAREST_ROUND_PREFER_CEIL: up = f >= 0.5f; break;
+        case IR_NEAREST_FLOOR: up = false; break;
+        case IR_NEAREST_CEIL: up = f > 0; break;
+        default: up = f > 0.5f; break;
+        }
+        lo = hi = up ? hi : lo;
+        f = 0;
+    }
+    *i0 = lo < 0 ? 0 : lo >= in ? in - 1 : lo;
+    *i1 = hi < 0 ? 0 : hi >= in ? in - 1 : hi;
+    *frac = f;
+}
+
+int64_t ir_pad_source(ir_pad_mode mode, int64_t o, int64_t begin, int64_t n)
+{
+    int64_t i = o - begin;
+    if (i >= 0 && i < n) return i;
+    switch (mode) {
+    case IR_PAD_REFLECT: return i < 0 ? -i : 2 * (n - 1) - i;
+    case IR_PAD_EDGE: return i < 0 ? 0 : n - 1;
+    case IR_PAD_CONSTANT: break;
+    }
+    return -1;
 }
 
 /* ---- errors ------------------------------------------------------------ */

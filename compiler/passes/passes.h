@@ -3,7 +3,7 @@
  *
  * One file per pass, and pipeline.c that runs them in order:
  *   parse -> build graph -> infer shapes -> fold -> calibrate -> select precision
- *   -> quantize weights -> lower -> emit,
+ *   -> quantize weights -> layout -> lower -> emit,
  * with ir_verify after each. Each pass reads and changes the graph
  * (compiler/ir) using the numerics of compiler/quant, the interpreter of
  * compiler/interp and the emitter of compiler/codegen. Prefix pass_. */
@@ -55,8 +55,10 @@ typedef enum pass_until {
  * opts->cg.output gets the path written. */
 ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *opts,
                         pass_until until);
-/* The names --dump-after accepts, NULL-terminated. */
+/* The names --dump-after accepts, NULL-terminated; and those only
+ * qmc compile runs. */
 extern const char *const pass_names[];
+extern const char *const pass_compile_names[];
 /* Its three stretches. parse -> build graph -> infer shapes. */
 ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pass_options *opts);
 /* calibrate -> select precision -> quantize weights -> report, from
@@ -356,6 +358,14 @@ ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w,
 /* Quantizes every weight matrix whose precision is not f32 (ir_qweight),
  * with the numerics of compiler/quant. */
 bool pass_quantize_weights(ir_graph *g);
+
+/* ---- layout.c: the layout pass ------------------------------------------ */
+
+/* Makes the convolutional ops work on channels-last activations, with
+ * transposes where the rest of the model needs ONNX's layout, and fuses a
+ * conv's relu or hardswish into it (see layout.c); returns the new graph,
+ * or g when it has no convolutional op. */
+ir_graph *pass_layout(sup_arena *arena, ir_graph *g);
 
 /* ---- lower.c: the lower pass (memory plan) ------------------------------ */
 

@@ -1,7 +1,7 @@
 /* pipeline.c: the compiler's passes, in the order the design names them.
  *
  *   parse -> build graph -> infer shapes -> fold -> calibrate -> select precision
- *   -> quantize weights -> (report) -> lower -> emit
+ *   -> quantize weights -> (report) -> layout -> lower -> emit
  *
  * ir_verify runs after every pass that produces or changes the graph;
  * --dump-after=PASS prints the IR at that point. The calibration samples
@@ -14,6 +14,7 @@
 
 const char *const pass_names[] = {"build",     "shape",    "fold", "calibrate",
                                   "precision", "quantize", NULL};
+const char *const pass_compile_names[] = {"layout", "lower", NULL};
 
 static bool after_pass(const ir_graph *g, const char *pass, const pass_options *opts)
 {
@@ -74,13 +75,18 @@ bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_
 {
     ir_plan plan;
     bool int8_dot = cg_target_int8_dot(t);
+    g = pass_layout(arena, g);
+    if (!after_pass(g, "layout", opts)) return false;
     if (!pass_lower(g, &plan, int8_dot) || !after_pass(g, "lower", opts)) return false;
     if (g->context) {
         if (!pass_specialize(arena, g, opts)) return false;
-        for (int s = 0; s < g->n_steps; s++)
-            if (!pass_lower(g->steps[s].g, &g->steps[s].plan, int8_dot) ||
-                !ir_verify(g->steps[s].g, "lower"))
+        for (int s = 0; s < g->n_steps; s++) {
+            ir_step *st = &g->steps[s];
+            st->g = pass_layout(arena, st->g);
+            if (!ir_verify(st->g, "layout") || !pass_lower(st->g, &st->plan, int8_dot) ||
+                !ir_verify(st->g, "lower"))
                 return false;
+        }
     }
     if (opts->prec.verbose) cg_print_kernels(stderr, arena, g, &plan, t);
     if (opts->dump_ir) ir_dump(stdout, g);

@@ -1,0 +1,1015 @@
+/* emit_conv.c: convolutions (channels-last, after the layout pass) and
+ * transposed convolutions.
+ *
+ * A conv's function first makes its input copy when it has one
+ * (ir_conv_input_layout: the padding made explicit; with `:a8` each image
+ * quantized with one scale, max|x| / 127 or the calibrated one, as
+ * q_quantize_row_a8_ref), then runs one of three kernels over the thread
+ * pool:
+ *
+ *   dense      output pixels x output channels as a matrix product over
+ *              the window's taps and the group's input channels (implicit
+ *              GEMM, no im2col): a tile of mr pixels x np panels of `lanes`
+ *              output channels keeps its sums in registers; each input value
+ *              is broadcast once for the np weight vectors, each weight
+ *              vector meets the mr pixels. Weights are packed k-major per
+ *              panel ([group][panel][tap·cg + c][lanes]), f32 or the codes of
+ *              int8/FP8 decoded in registers (the channel's scale multiplies
+ *              the finished sums). With int8 activations and integer dot
+ *              products the input copy holds 4 channels to a word and the
+ *              weights words of 4 codes: vpdpbusd multiplies the unsigned
+ *              activations (codes + 128) with the signed weights, and the
+ *              +128 comes back out as 128 · Σ w per output channel, computed
+ *              at compile time (sdot on aarch64: signed with signed, no
+ *              offset);
+ *   depthwise  a vector of channels per pixel, a few pixels of a row at a
+ *              time, the taps' weights [tap][channel];
+ *   generic    per pixel, its output channels accumulated from each tap and
+ *              input channel (weights [group][tap][c][channel]).
+ *
+ * Bias and the fused activation are applied as the sums are stored. The
+ * results are the interpreter's (ref_cnn.c) up to the order of sums; `:a8`
+ * integer sums are exact. */
+#include <math.h>
+#include <string.h>
+
+#include "codegen.h"
+
+enum { MAX_MR = 16, MAX_NP = 4 };
+
+/* ---- packing -------------------------------------------------------------- */
+
+/* The conv that reads weight node w (the first; convs sharing a weight
+ * share its attributes). */
+static const ir_node *conv_of(const ir_graph *g, int32_t w)
+{
+    for (int32_t i = w + 1; i < g->n_nodes; i++)
+        if ((g->nodes[i].op == IR_OP_CONV || g->nodes[i].op == IR_OP_CONV_TRANSPOSE) &&
+            g->nodes[i].inputs[1] == w)
+            return &g->nodes[i];
+    return NULL;
+}
+
+/* The weight's values as float: dequantized, or the tensor's. */
+static const float *weight_values(cg *c, const ir_node *w)
+{
+    if (w->qw) return w->qw->dequant;
+    float *f = sup_arena_alloc(c->arena, sizeof(float) * (size_t)w->tensor->count);
+    fe_tensor_to_f32(w->tensor, f);
+    return f;
+}
+
+/* The code of weight [row][col] (the matrix view's column order). */
+static int32_t code_at(const ir_qweight *q, int64_t row, int64_t col)
+{
+    return (int32_t)(int8_t)q->codes[row * q->kp + col];
+}
+
+/* Dense: [group][panel][tap·cg + c][lanes] of elem bytes (f32 values or
+ * codes), or int8 words [group][panel][tap·cgp/4 + word][lanes][4]. */
+static void pack_dense(cg *c, const ir_node *w, cg_conv_packed *p)
+{
+    int L = c->lanes;
+    const ir_qweight *q = w->qw;
+    const float *v = q && !p->codes_kept ? q->dequant : q ? NULL : weight_values(c, w);
+    size_t bytes = (size_t)(p->groups * p->panels * p->kcols * L) * (size_t)(p->int8 ? 4 : p->elem);
+    uint8_t *out = sup_arena_alloc(c->arena, bytes ? bytes : 1);
+    int64_t kk = p->kh * p->kw, cols = p->cg * kk; /* the matrix view: [m][c][kh][kw] */
+    for (int64_t g = 0; g < p->groups; g++)
+        for (int64_t pn = 0; pn < p->panels; pn++)
+            for (int64_t tap = 0; tap < kk; tap++)
+                for (int64_t ci = 0; ci < (p->int8 ? p->cgp : p->cg); ci++)
+                    for (int j = 0; j < L; j++) {
+                        int64_t ch = pn * L + j, row = g * p->mg + ch, col = ci * kk + tap;
+                        if (ch >= p->mg || ci >= p->cg) continue;
+                        int64_t at;
+                        if (p->int8) {
+                            int64_t word = tap * (p->cgp / 4) + ci / 4;
+                            at = (((g * p->panels + pn) * p->kcols + word) * L + j) * 4 + ci % 4;
+                            out[at] = (uint8_t)(int8_t)code_at(q, row, col);
+                            continue;
+                        }
+                        at = ((g * p->panels + pn) * p->kcols + tap * p->cg + ci) * L + j;
+                        if (p->elem == 4)
+                            memcpy(out + at * 4, &v[row * cols + col], 4);
+                        else
+                            out[at] = q->codes[row * q->kp + col];
+                    }
+    p->codes = cg_blob_add(c, w->name, out, bytes);
+    if (!p->codes_kept) return;
+    /* per channel: the scale (times what the FP8 decoding leaves out), and
+     * for VNNI 128 · Σ w (the activations' offset) */
+    size_t ns = (size_t)(p->groups * p->panels * L);
+    float *sc = sup_arena_alloc(c->arena, ns * 4);
+    int32_t *comp = sup_arena_alloc(c->arena, ns * 4);
+    for (int64_t g = 0; g < p->groups; g++)
+        for (int64_t pn = 0; pn < p->panels; pn++)
+            for (int j = 0; j < L; j++) {
+                int64_t ch = pn * L + j, row = g * p->mg + ch, at = (g * p->panels + pn) * L + j;
+                if (ch >= p->mg) continue;
+                sc[at] = q->scales[row * q->n_groups] * p->scale_factor;
+                int32_t sum = 0;
+                for (int64_t col = 0; col < cols; col++) sum += code_at(q, row, col);
+                comp[at] = p->int8 && c->target->arch != CG_ARCH_AARCH64 ? 128 * sum : 0;
+            }
+    p->scales = cg_blob_add(c, sup_arena_printf(c->arena, "%s.scale", w->name), sc, ns * 4);
+    if (p->int8)
+        p->comp = cg_blob_add(c, sup_arena_printf(c->arena, "%s.comp", w->name), comp, ns * 4);
+}
+
+/* Depthwise: [tap][channels rounded up to lanes] f32. Generic: [group]
+ * [tap][c][channel of the group] f32. conv_transpose ([C][M/g][kh][kw]):
+ * generic's layout with its input and output channels' roles swapped. */
+static void pack_float(cg *c, const ir_node *w, const ir_node *conv, cg_conv_packed *p)
+{
+    const float *v = weight_values(c, w);
+    int64_t kk = p->kh * p->kw;
+    size_t bytes;
+    float *out;
+    if (p->kernel == IR_CONV_DEPTHWISE) {
+        int64_t cp = (p->m + c->lanes - 1) / c->lanes * c->lanes;
+        bytes = (size_t)(kk * cp) * 4;
+        out = sup_arena_alloc(c->arena, bytes);
+        for (int64_t ch = 0; ch < p->m; ch++)
+            for (int64_t tap = 0; tap < kk; tap++) out[tap * cp + ch] = v[ch * kk + tap];
+    } else {
+        bytes = (size_t)(p->groups * kk * p->cg * p->mg) * 4;
+        out = sup_arena_alloc(c->arena, bytes);
+        bool transposed = conv->op == IR_OP_CONV_TRANSPOSE;
+        for (int64_t g = 0; g < p->groups; g++)
+            for (int64_t tap = 0; tap < kk; tap++)
+                for (int64_t ci = 0; ci < p->cg; ci++)
+                    for (int64_t co = 0; co < p->mg; co++) {
+                        int64_t src = transposed ? ((g * p->cg + ci) * p->mg + co) * kk + tap
+                                                 : ((g * p->mg + co) * p->cg + ci) * kk + tap;
+                        out[((g * kk + tap) * p->cg + ci) * p->mg + co] = v[src];
+                    }
+    }
+    p->codes = cg_blob_add(c, w->name, out, bytes);
+}
+
+bool cg_is_conv_weight(const ir_graph *g, int32_t w) { return conv_of(g, w) != NULL; }
+
+void cg_conv_pack(cg *c, int32_t node, cg_conv_packed *p)
+{
+    const ir_node *w = &c->g->nodes[node], *conv = conv_of(c->g, node);
+    QMC_ASSERT(conv);
+    const ir_window *win = &conv->attr.win;
+    memset(p, 0, sizeof *p);
+    p->codes = p->scales = p->comp = -1;
+    p->groups = win->groups;
+    p->kh = win->kernel[0], p->kw = win->kernel[1];
+    ir_image xi = ir_image_of(c->g->nodes[conv->inputs[0]].shape, win->spatial, win->nhwc);
+    p->cg = xi.c / p->groups;
+    if (conv->op == IR_OP_CONV_TRANSPOSE) {
+        p->kernel = IR_CONV_GENERIC;
+        p->m = w->shape[1] * p->groups;
+        p->mg = w->shape[1];
+        pack_float(c, w, conv, p);
+        return;
+    }
+    p->m = w->shape[0];
+    p->mg = p->m / p->groups;
+    p->kernel = ir_conv_kernel_of(c->g, conv);
+    ir_conv_input in = ir_conv_input_layout(c->g, conv, cg_target_int8_dot(c->target));
+    p->int8 = in.int8;
+    p->cgp = in.cgp;
+    if (p->kernel != IR_CONV_DENSE) {
+        pack_float(c, w, conv, p);
+        return;
+    }
+    int L = c->lanes;
+    const ir_qweight *q = w->qw;
+    q_format f = q ? q->f.format : QFMT_F32;
+    /* codes stay codes (decoded in registers) for per-channel int8 and FP8 */
+    p->codes_kept =
+        q && !q->f.group && !q->zero_points && (f == QFMT_INT8 || (!p->int8 && q_format_is_fp8(f)));
+    p->fmt = p->codes_kept ? f : QFMT_F32;
+    p->elem = p->codes_kept ? 1 : 4;
+    p->scale_factor = 1;
+    if (q_format_is_fp8(p->fmt)) {
+        p->fp8_via_half =
+            c->target->arch == CG_ARCH_AARCH64 ||
+            (cg_target_has(c->target, "f16c") && !cg_target_has(c->target, "avx512f"));
+        bool e4m3 = f == QFMT_FP8_E4M3;
+        p->scale_factor = p->fp8_via_half ? (e4m3 ? 256.0f : 1.0f) : (e4m3 ? 0x1p120f : 0x1p112f);
+    }
+    p->panels = (p->mg + L - 1) / L;
+    p->kcols = p->int8 ? p->kh * p->kw * (p->cgp / 4) : p->kh * p->kw * p->cg;
+    pack_dense(c, w, p);
+}
+
+/* ---- the input copy ----------------------------------------------------------- */
+
+typedef struct conv_job {
+    const ir_node *n;
+    const cg_conv_packed *p;
+    ir_conv_input in;
+    ir_image xi, yi;
+    int64_t sh, sw; /* the source's element strides of a row and a pixel */
+    int mr, np;     /* dense: the tile */
+    bool vnni;
+    bool has_bias; /* vals carry a bias pointer */
+} conv_job;
+
+/* max |x| over chunks of IR_CONV_MAX_ROWS rows of each image (vals: x,
+ * partial maxima) */
+static void max_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+{
+    const conv_job *j = user;
+    int64_t chunks = (j->xi.h + IR_CONV_MAX_ROWS - 1) / IR_CONV_MAX_ROWS, row = j->xi.w * j->xi.c;
+    int L = c->lanes;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
+    cg_loop l = cg_loop_begin(c, begin, end, 1, "chunk");
+    LLVMValueRef n = LLVMBuildSDiv(c->b, l.iv, cg_i64(c, chunks), "");
+    LLVMValueRef h0 =
+        cg_mul_k(c, LLVMBuildSRem(c->b, l.iv, cg_i64(c, chunks), ""), IR_CONV_MAX_ROWS);
+    LLVMValueRef h1 = cg_add(c, h0, cg_i64(c, IR_CONV_MAX_ROWS));
+    h1 = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, h1, cg_i64(c, j->xi.h), ""), h1,
+                         cg_i64(c, j->xi.h), "");
+    LLVMValueRef base = cg_add(c, cg_mul_k(c, n, j->xi.sn), cg_mul_k(c, h0, row));
+    LLVMValueRef count = cg_mul_k(c, LLVMBuildSub(c->b, h1, h0, ""), row);
+    LLVMValueRef acc = cg_alloca(c, vt, "amax");
+    cg_store(c, LLVMConstNull(vt), acc, 64);
+    LLVMValueRef full = LLVMBuildAnd(c->b, count, cg_i64(c, ~(int64_t)(L - 1)), "");
+    cg_loop lv = cg_loop_begin(c, cg_i64(c, 0), full, L, "v");
+    LLVMValueRef x = cg_vload(c, vals[0], cg_add(c, base, lv.iv), NULL, L);
+    LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", &vt, 1, &x, 1);
+    LLVMValueRef args[2] = {cg_load(c, vt, acc, 64), ax};
+    cg_store(c, cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2), acc, 64);
+    cg_loop_end(c, &lv);
+    LLVMValueRef av = cg_load(c, vt, acc, 64);
+    LLVMValueRef m = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
+    LLVMValueRef mp = cg_alloca(c, c->t_f32, "m");
+    cg_store(c, m, mp, 4);
+    cg_loop lt = cg_loop_begin(c, full, count, 1, "t");
+    LLVMValueRef xs = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, vals[0], cg_add(c, base, lt.iv)), 4);
+    LLVMTypeRef ft = c->t_f32;
+    LLVMValueRef a2[2] = {cg_load(c, c->t_f32, mp, 4),
+                          cg_intrinsic(c, "llvm.fabs", &ft, 1, &xs, 1)};
+    cg_store(c, cg_intrinsic(c, "llvm.maxnum", &ft, 1, a2, 2), mp, 4);
+    cg_loop_end(c, &lt);
+    cg_store(c, cg_load(c, c->t_f32, mp, 4), cg_gep(c, c->t_f32, vals[1], l.iv), 4);
+    cg_loop_end(c, &l);
+}
+
+/* the scale of each image from its chunks' maxima (vals: partial, scales) */
+static void image_scales(cg *c, const conv_job *j, LLVMValueRef partial, LLVMValueRef scales)
+{
+    int64_t chunks = (j->xi.h + IR_CONV_MAX_ROWS - 1) / IR_CONV_MAX_ROWS;
+    float fixed = c->g->nodes[j->n->inputs[1]].qformat.act_scale;
+    cg_loop ln = cg_for(c, 0, j->xi.n, 1, "n");
+    LLVMValueRef s;
+    if (fixed > 0) {
+        s = cg_f32(c, fixed);
+    } else {
+        LLVMValueRef mp = cg_alloca(c, c->t_f32, "m");
+        cg_store(c, cg_f32(c, 0), mp, 4);
+        cg_loop lc = cg_for(c, 0, chunks, 1, "chunk");
+        LLVMTypeRef ft = c->t_f32;
+        LLVMValueRef a[2] = {
+            cg_load(c, ft, mp, 4),
+            cg_load(c, ft, cg_gep(c, ft, partial, cg_add(c, cg_mul_k(c, ln.iv, chunks), lc.iv)),
+                    4)};
+        cg_store(c, cg_intrinsic(c, "llvm.maxnum", &ft, 1, a, 2), mp, 4);
+        cg_loop_end(c, &lc);
+        LLVMValueRef m = cg_load(c, ft, mp, 4);
+        s = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, m, cg_f32(c, 0), ""),
+                            LLVMBuildFDiv(c->b, m, cg_f32(c, 127), ""), cg_f32(c, 1), "scale");
+    }
+    cg_store(c, s, cg_gep(c, c->t_f32, scales, ln.iv), 4);
+    cg_loop_end(c, &ln);
+}
+
+/* x / s quantized: clamp(rint(x / s), -127, 127) as in q_quantize_row_a8_ref. */
+static LLVMValueRef quantize(cg *c, LLVMValueRef x, LLVMValueRef s, int lanes)
+{
+    LLVMTypeRef vt = LLVMTypeOf(x);
+    LLVMValueRef v = LLVMBuildFDiv(c->b, x, cg_splat(c, s, lanes), "");
+    v = cg_intrinsic(c, "llvm.rint", &vt, 1, &v, 1);
+    LLVMValueRef hi[2] = {v, cg_splat(c, cg_f32(c, 127), lanes)};
+    v = cg_intrinsic(c, "llvm.minnum", &vt, 1, hi, 2);
+    LLVMValueRef lo[2] = {v, cg_splat(c, cg_f32(c, -127), lanes)};
+    return cg_intrinsic(c, "llvm.maxnum", &vt, 1, lo, 2);
+}
+
+typedef struct copy_pixel {
+    const conv_job *j;
+    LLVMValueRef src, dst, scale; /* scale: NULL without :a8 */
+    int zero;                     /* int8: the code of 0 */
+} copy_pixel;
+
+/* One pixel's channels (group by group for an int8 copy's padded groups). */
+static void copy_channels(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    copy_pixel *cp = ctx;
+    const conv_job *j = cp->j;
+    LLVMValueRef x = cg_vload(c, cp->src, i, mask, lanes);
+    if (!cp->scale) {
+        cg_vstore(c, x, cp->dst, i, mask);
+        return;
+    }
+    LLVMValueRef q = quantize(c, x, cp->scale, lanes);
+    if (!j->in.int8) {
+        cg_vstore(c, LLVMBuildFMul(c->b, q, cg_splat(c, cp->scale, lanes), ""), cp->dst, i, mask);
+        return;
+    }
+    LLVMValueRef qi = LLVMBuildFPToSI(c->b, q, cg_vec(c, c->t_i32, lanes), "");
+    if (cp->zero) qi = LLVMBuildAdd(c->b, qi, cg_vsplat_i32(c, cp->zero, lanes), "");
+    LLVMValueRef b8 = LLVMBuildTrunc(c->b, qi, cg_vec(c, c->t_i8, lanes), "");
+    LLVMValueRef ptr = cg_gep(c, c->t_i8, cp->dst, i);
+    if (mask) {
+        LLVMTypeRef tys[2] = {LLVMTypeOf(b8), c->t_ptr};
+        LLVMValueRef args[4] = {b8, ptr, cg_i32(c, 1), mask};
+        cg_intrinsic(c, "llvm.masked.store", tys, 2, args, 4);
+    } else {
+        cg_store(c, b8, ptr, 1);
+    }
+}
+
+/* rows [begin, end) of the copy (n·hp + row): padding, or the input's
+ * row (vals: x, copy, scales) */
+static void copy_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+{
+    const conv_job *j = user;
+    const ir_window *w = &j->n->attr.win;
+    int esize = j->in.int8 ? 1 : 4;
+    int zero = j->in.int8 && c->target->arch != CG_ARCH_AARCH64 ? 128 : 0;
+    int64_t row_bytes = j->in.wp * j->in.cs * esize;
+    cg_loop l = cg_loop_begin(c, begin, end, 1, "row");
+    LLVMValueRef n = LLVMBuildSDiv(c->b, l.iv, cg_i64(c, j->in.hp), "");
+    LLVMValueRef ih = LLVMBuildSub(c->b, LLVMBuildSRem(c->b, l.iv, cg_i64(c, j->in.hp), ""),
+                                   cg_i64(c, w->pad[0]), "ih");
+    LLVMValueRef dst = cg_gep(c, c->t_i8, vals[1], cg_mul_k(c, l.iv, row_bytes));
+    LLVMTypeRef mt[2] = {c->t_ptr, c->t_i64};
+    /* the whole row to "zero" first when it is padding or the pixels have
+     * padding (at the sides, or the channels of an int8 copy's groups) */
+    LLVMValueRef zargs[4] = {dst, LLVMConstInt(c->t_i8, (unsigned)zero, 0), cg_i64(c, row_bytes),
+                             LLVMConstInt(c->t_i1, 0, 0)};
+    cg_intrinsic(c, "llvm.memset", mt, 2, zargs, 4);
+    LLVMBasicBlockRef in_row = cg_block(c, "in"), done = cg_block(c, "done");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntULT, ih, cg_i64(c, j->xi.h), ""), in_row,
+                    done);
+    LLVMPositionBuilderAtEnd(c->b, in_row);
+    copy_pixel cp = {.j = j, .zero = zero};
+    if (j->in.act8) cp.scale = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, vals[2], n), 4);
+    cg_loop lw = cg_for(c, 0, j->xi.w, 1, "iw");
+    LLVMValueRef src =
+        cg_gep(c, c->t_f32, vals[0],
+               cg_add(c, cg_mul_k(c, n, j->xi.sn),
+                      cg_add(c, cg_mul_k(c, ih, j->xi.sh), cg_mul_k(c, lw.iv, j->xi.sw))));
+    LLVMValueRef px = cg_gep(c, c->t_i8, dst,
+                             cg_mul_k(c, cg_add(c, lw.iv, cg_i64(c, w->pad[1])), j->in.cs * esize));
+    if (j->in.cgp == j->p->cg) {
+        cp.src = src, cp.dst = px;
+        cg_vloop(c, cg_i64(c, j->xi.c), c->lanes, copy_channels, &cp);
+    } else {
+        /* an int8 copy's groups start every cgp channels */
+        cg_loop lg = cg_for(c, 0, j->p->groups, 1, "g");
+        cp.src = cg_gep(c, c->t_f32, src, cg_mul_k(c, lg.iv, j->p->cg));
+        cp.dst = cg_gep(c, c->t_i8, px, cg_mul_k(c, lg.iv, j->in.cgp));
+        cg_vloop(c, cg_i64(c, j->p->cg), c->lanes, copy_channels, &cp);
+        cg_loop_end(c, &lg);
+    }
+    cg_loop_end(c, &lw);
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
+    cg_loop_end(c, &l);
+}
+
+/* The copy and its scales in scratch; returns where the kernel reads. */
+static LLVMValueRef make_copy(cg *c, conv_job *j, LLVMValueRef x, LLVMValueRef scratch)
+{
+    if (!j->in.copy) return x;
+    const char *name = j->n->name;
+    LLVMValueRef scales = cg_gep(c, c->t_i8, scratch, cg_i64(c, j->in.scales));
+    int64_t work = ir_node_count(&c->g->nodes[j->n->inputs[0]]);
+    if (j->in.act8) {
+        LLVMValueRef partial = cg_gep(c, c->t_i8, scratch, cg_i64(c, j->in.partial));
+        if (c->g->nodes[j->n->inputs[1]].qformat.act_scale <= 0) {
+            LLVMValueRef vals[2] = {x, partial};
+            int64_t chunks = (j->xi.h + IR_CONV_MAX_ROWS - 1) / IR_CONV_MAX_ROWS;
+            cg_parallel(c, sup_arena_printf(c->arena, "%s.max", name), vals, 2, j->xi.n * chunks,
+                        work >= 1 << 15, max_chunks, j);
+        }
+        image_scales(c, j, partial, scales);
+    }
+    LLVMValueRef vals[3] = {x, scratch, scales};
+    cg_parallel(c, sup_arena_printf(c->arena, "%s.copy", name), vals, 3, j->xi.n * j->in.hp,
+                work >= 1 << 15, copy_rows, j);
+    return scratch;
+}
+
+/* ---- shared: a pixel's place, the epilogue ------------------------------------- */
+
+/* Where output pixel q (flat over n, oh, ow) reads its window's first tap,
+ * in elements of the source; and its image. */
+static LLVMValueRef window_base(cg *c, const conv_job *j, LLVMValueRef q, LLVMValueRef *image)
+{
+    const ir_window *w = &j->n->attr.win;
+    int64_t per_image = j->yi.h * j->yi.w;
+    LLVMValueRef n = LLVMBuildUDiv(c->b, q, cg_i64(c, per_image), "");
+    LLVMValueRef rem = LLVMBuildURem(c->b, q, cg_i64(c, per_image), "");
+    LLVMValueRef oh = LLVMBuildUDiv(c->b, rem, cg_i64(c, j->yi.w), "");
+    LLVMValueRef ow = LLVMBuildURem(c->b, rem, cg_i64(c, j->yi.w), "");
+    if (image) *image = n;
+    return cg_add(
+        c, cg_mul_k(c, n, j->in.hp * j->in.wp * j->in.cs),
+        cg_add(c, cg_mul_k(c, oh, w->stride[0] * j->sh), cg_mul_k(c, ow, w->stride[1] * j->sw)));
+}
+
+/* The fused activation of a vector. */
+static LLVMValueRef activate(cg *c, const ir_window *w, LLVMValueRef v, int lanes)
+{
+    LLVMTypeRef vt = LLVMTypeOf(v);
+    switch (w->act) {
+    case IR_ACT_RELU: {
+        LLVMValueRef zero = LLVMConstNull(vt);
+        return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, v, zero, ""), v, zero, "");
+    }
+    case IR_ACT_CLIP: {
+        LLVMValueRef lo[2] = {v, cg_splat(c, cg_f32(c, w->act_min), lanes)};
+        v = cg_intrinsic(c, "llvm.maxnum", &vt, 1, lo, 2);
+        LLVMValueRef hi[2] = {v, cg_splat(c, cg_f32(c, w->act_max), lanes)};
+        return cg_intrinsic(c, "llvm.minnum", &vt, 1, hi, 2);
+    }
+    case IR_ACT_HARDSWISH: return cg_math_hard_sigmoid(c, v, 1.0f / 6, 0.5f, true);
+    case IR_ACT_NONE: break;
+    }
+    return v;
+}
+
+/* ---- generic -------------------------------------------------------------------- */
+
+typedef struct generic_px {
+    const conv_job *j;
+    LLVMValueRef y, bias;
+} generic_px;
+
+static void generic_init(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    generic_px *g = ctx;
+    LLVMValueRef v =
+        g->bias ? cg_vload(c, g->bias, i, mask, lanes) : LLVMConstNull(cg_vec(c, c->t_f32, lanes));
+    cg_vstore(c, v, g->y, i, mask);
+}
+
+static void generic_act(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    generic_px *g = ctx;
+    cg_vstore(c, activate(c, &g->j->n->attr.win, cg_vload(c, g->y, i, mask, lanes), lanes), g->y, i,
+              mask);
+}
+
+typedef struct generic_acc {
+    LLVMValueRef y, w, xv;
+} generic_acc;
+
+static void generic_fma(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    generic_acc *a = ctx;
+    LLVMValueRef y = cg_vload(c, a->y, i, mask, lanes);
+    LLVMValueRef w = cg_vload(c, a->w, i, mask, lanes);
+    cg_vstore(c, cg_fmuladd(c, cg_splat(c, a->xv, lanes), w, y), a->y, i, mask);
+}
+
+/* output pixels [begin, end) (vals: source, y, weights, bias) */
+static void generic_pixels(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
+                           void *user)
+{
+    const conv_job *j = user;
+    const cg_conv_packed *p = j->p;
+    const ir_window *w = &j->n->attr.win;
+    cg_loop lq = cg_loop_begin(c, begin, end, 1, "pixel");
+    generic_px gp = {.j = j,
+                     .y = cg_gep(c, c->t_f32, vals[1], cg_mul_k(c, lq.iv, p->m)),
+                     .bias = j->has_bias ? vals[3] : NULL};
+    cg_vloop(c, cg_i64(c, p->m), c->lanes, generic_init, &gp);
+    LLVMValueRef base = window_base(c, j, lq.iv, NULL);
+    for (int64_t kh = 0; kh < p->kh; kh++)
+        for (int64_t kw = 0; kw < p->kw; kw++) {
+            LLVMValueRef at = cg_add(
+                c, base, cg_i64(c, kh * w->dilation[0] * j->sh + kw * w->dilation[1] * j->sw));
+            cg_loop lg = cg_for(c, 0, p->groups, 1, "g");
+            cg_loop lc = cg_for(c, 0, p->cg, 1, "c");
+            LLVMValueRef ch = cg_add(c, cg_mul_k(c, lg.iv, j->in.cgp), lc.iv);
+            generic_acc a = {
+                .y = cg_gep(c, c->t_f32, gp.y, cg_mul_k(c, lg.iv, p->mg)),
+                .xv = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, vals[0], cg_add(c, at, ch)), 4)};
+            LLVMValueRef wrow = cg_add(
+                c, cg_mul_k(c, lg.iv, p->kh * p->kw * p->cg * p->mg),
+                cg_add(c, cg_i64(c, (kh * p->kw + kw) * p->cg * p->mg), cg_mul_k(c, lc.iv, p->mg)));
+            a.w = cg_gep(c, c->t_f32, vals[2], wrow);
+            cg_vloop(c, cg_i64(c, p->mg), c->lanes, generic_fma, &a);
+            cg_loop_end(c, &lc);
+            cg_loop_end(c, &lg);
+        }
+    if (w->act != IR_ACT_NONE) cg_vloop(c, cg_i64(c, p->m), c->lanes, generic_act, &gp);
+    cg_loop_end(c, &lq);
+}
+
+/* ---- depthwise -------------------------------------------------------------------- */
+
+enum { DW_PIXELS = 4 }; /* output pixels of a row per step */
+
+typedef struct dw_step {
+    const conv_job *j;
+    LLVMValueRef src, y, w, bias, base; /* base: the step's first pixel's window in src */
+    int pixels;
+} dw_step;
+
+static void dw_channels(cg *c, void *ctx, LLVMValueRef ci, LLVMValueRef mask, int lanes)
+{
+    dw_step *d = ctx;
+    const conv_job *j = d->j;
+    const ir_window *w = &j->n->attr.win;
+    const cg_conv_packed *p = j->p;
+    int64_t cp = (p->m + c->lanes - 1) / c->lanes * c->lanes;
+    LLVMValueRef acc[DW_PIXELS];
+    LLVMValueRef b =
+        d->bias ? cg_vload(c, d->bias, ci, mask, lanes) : LLVMConstNull(cg_vec(c, c->t_f32, lanes));
+    for (int t = 0; t < d->pixels; t++) acc[t] = b;
+    for (int64_t kh = 0; kh < p->kh; kh++)
+        for (int64_t kw = 0; kw < p->kw; kw++) {
+            LLVMValueRef wv =
+                cg_vload(c, d->w, cg_add(c, ci, cg_i64(c, (kh * p->kw + kw) * cp)), NULL, lanes);
+            for (int t = 0; t < d->pixels; t++) {
+                int64_t off =
+                    kh * w->dilation[0] * j->sh + (kw * w->dilation[1] + t * w->stride[1]) * j->sw;
+                LLVMValueRef x = cg_vload(
+                    c, d->src, cg_add(c, cg_add(c, d->base, cg_i64(c, off)), ci), mask, lanes);
+                acc[t] = cg_fmuladd(c, x, wv, acc[t]);
+            }
+        }
+    for (int t = 0; t < d->pixels; t++)
+        cg_vstore(c, activate(c, w, acc[t], lanes), d->y, cg_add(c, cg_i64(c, t * p->m), ci), mask);
+}
+
+/* output rows [begin, end) (n·oh) (vals: source, y, weights, bias) */
+static void dw_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+{
+    const conv_job *j = user;
+    const ir_window *w = &j->n->attr.win;
+    dw_step d = {.j = j, .src = vals[0], .w = vals[2], .bias = j->has_bias ? vals[3] : NULL};
+    cg_loop lr = cg_loop_begin(c, begin, end, 1, "row");
+    LLVMValueRef q0 = cg_mul_k(c, lr.iv, j->yi.w); /* the row's first pixel */
+    int64_t full = j->yi.w / DW_PIXELS * DW_PIXELS;
+    if (full) {
+        cg_loop lw = cg_for(c, 0, full, DW_PIXELS, "ow");
+        LLVMValueRef q = cg_add(c, q0, lw.iv);
+        d.base = window_base(c, j, q, NULL);
+        d.y = cg_gep(c, c->t_f32, vals[1], cg_mul_k(c, q, j->p->m));
+        d.pixels = DW_PIXELS;
+        cg_vloop(c, cg_i64(c, j->p->m), c->lanes, dw_channels, &d);
+        cg_loop_end(c, &lw);
+    }
+    for (int64_t ow = full; ow < j->yi.w; ow++) {
+        LLVMValueRef q = cg_add(c, q0, cg_i64(c, ow));
+        d.base = window_base(c, j, q, NULL);
+        d.y = cg_gep(c, c->t_f32, vals[1], cg_mul_k(c, q, j->p->m));
+        d.pixels = 1;
+        cg_vloop(c, cg_i64(c, j->p->m), c->lanes, dw_channels, &d);
+    }
+    (void)w;
+    cg_loop_end(c, &lr);
+}
+
+/* ---- dense ----------------------------------------------------------------------------- */
+
+typedef struct tile {
+    const conv_job *j;
+    LLVMValueRef src, y, codes, scales, comp, bias, xscales;
+    LLVMValueRef base[MAX_MR], image[MAX_MR], q[MAX_MR];
+    LLVMValueRef wbase[MAX_NP]; /* the panels' packed weights */
+    LLVMValueRef acc[MAX_MR][MAX_NP];
+    int mr, np;
+    LLVMValueRef g, p0; /* group, first panel */
+    LLVMTypeRef vf, vi;
+} tile;
+
+/* The weight vector of column k of panel j (f32 or decoded codes). */
+static LLVMValueRef weight_column(cg *c, tile *t, int jp, LLVMValueRef k)
+{
+    const cg_conv_packed *p = t->j->p;
+    int L = c->lanes;
+    LLVMValueRef ptr = cg_gep(c, c->t_i8, t->wbase[jp], cg_mul_k(c, k, L * p->elem));
+    if (p->elem == 4) return cg_load(c, t->vf, ptr, 4);
+    LLVMValueRef bytes = cg_load(c, cg_vec(c, c->t_i8, L), ptr, 1);
+    LLVMBuilderRef b = c->b;
+    if (p->fmt == QFMT_INT8)
+        return LLVMBuildSIToFP(b, LLVMBuildSExt(b, bytes, t->vi, ""), t->vf, "");
+    bool e4m3 = p->fmt == QFMT_FP8_E4M3;
+    if (p->fp8_via_half) {
+        LLVMTypeRef h16 = cg_vec(c, c->t_i16, L);
+        LLVMValueRef h =
+            e4m3 ? LLVMBuildAnd(b,
+                                LLVMBuildShl(b, LLVMBuildSExt(b, bytes, h16, ""),
+                                             cg_splat(c, LLVMConstInt(c->t_i16, 7, 0), L), ""),
+                                cg_splat(c, LLVMConstInt(c->t_i16, 0xBF80, 0), L), "")
+                 : LLVMBuildShl(b, LLVMBuildZExt(b, bytes, h16, ""),
+                                cg_splat(c, LLVMConstInt(c->t_i16, 8, 0), L), "");
+        return LLVMBuildFPExt(b, LLVMBuildBitCast(b, h, cg_vec(c, c->t_f16, L), ""), t->vf, "");
+    }
+    LLVMValueRef s = LLVMBuildShl(b, LLVMBuildSExt(b, bytes, t->vi, ""),
+                                  cg_vsplat_i32(c, e4m3 ? 20 : 21, L), "");
+    s = LLVMBuildAnd(b, s, cg_vsplat_i32(c, e4m3 ? (int32_t)0x87F00000 : (int32_t)0x8FE00000, L),
+                     "");
+    return LLVMBuildBitCast(b, s, t->vf, "");
+}
+
+/* acc += a (unsigned on VNNI) · b (signed) over 4-byte groups */
+static LLVMValueRef int_dot(cg *c, bool vnni, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b)
+{
+    if (vnni) {
+        LLVMValueRef args[3] = {acc, a, b};
+        return cg_intrinsic(c, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, args, 3);
+    }
+    int L = c->lanes;
+    LLVMTypeRef b16 = cg_vec(c, c->t_i8, 16), i4 = cg_vec(c, c->t_i32, 4);
+    LLVMValueRef out = LLVMGetPoison(LLVMTypeOf(acc));
+    for (int h = 0; h < L / 4; h++) {
+        LLVMValueRef idx[4], part[3];
+        for (int k = 0; k < 4; k++) idx[k] = cg_i32(c, h * 4 + k);
+        LLVMValueRef sel = LLVMConstVector(idx, 4);
+        part[0] = LLVMBuildShuffleVector(c->b, acc, LLVMGetPoison(LLVMTypeOf(acc)), sel, "");
+        part[1] = LLVMBuildBitCast(
+            c->b, LLVMBuildShuffleVector(c->b, a, LLVMGetPoison(LLVMTypeOf(a)), sel, ""), b16, "");
+        part[2] = LLVMBuildBitCast(
+            c->b, LLVMBuildShuffleVector(c->b, b, LLVMGetPoison(LLVMTypeOf(b)), sel, ""), b16, "");
+        LLVMTypeRef tys[2] = {i4, b16};
+        LLVMValueRef r = cg_intrinsic(c, "llvm.aarch64.neon.sdot", tys, 2, part, 3);
+        for (int k = 0; k < 4; k++)
+            out = LLVMBuildInsertElement(c->b, out,
+                                         LLVMBuildExtractElement(c->b, r, cg_i32(c, k), ""),
+                                         cg_i32(c, h * 4 + k), "");
+    }
+    return out;
+}
+
+/* The sums over the group's input channels at tap offset `off`. */
+static void tile_tap(cg *c, tile *t, int64_t tap, int64_t off)
+{
+    const cg_conv_packed *p = t->j->p;
+    int L = c->lanes;
+    LLVMValueRef choff = cg_mul_k(c, t->g, t->j->in.cgp);
+    if (p->int8) {
+        int64_t words = p->cgp / 4;
+        cg_loop l = cg_for(c, 0, words, 1, "word");
+        LLVMValueRef wv[MAX_NP];
+        for (int jp = 0; jp < t->np; jp++)
+            wv[jp] = cg_load(c, t->vi,
+                             cg_gep(c, c->t_i32, t->wbase[jp],
+                                    cg_mul_k(c, cg_add(c, cg_i64(c, tap * words), l.iv), L)),
+                             4);
+        for (int r = 0; r < t->mr; r++) {
+            LLVMValueRef at = cg_add(c, cg_add(c, t->base[r], cg_i64(c, off)),
+                                     cg_add(c, choff, cg_mul_k(c, l.iv, 4)));
+            LLVMValueRef xb =
+                cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, t->src, at), 1), L);
+            for (int jp = 0; jp < t->np; jp++)
+                cg_store(c,
+                         int_dot(c, t->j->vnni, cg_load(c, t->vi, t->acc[r][jp], 64), xb, wv[jp]),
+                         t->acc[r][jp], 64);
+        }
+        cg_loop_end(c, &l);
+        return;
+    }
+    cg_loop l = cg_for(c, 0, p->cg, 1, "c");
+    LLVMValueRef k = cg_add(c, cg_i64(c, tap * p->cg), l.iv), wv[MAX_NP];
+    for (int jp = 0; jp < t->np; jp++) wv[jp] = weight_column(c, t, jp, k);
+    for (int r = 0; r < t->mr; r++) {
+        LLVMValueRef at = cg_add(c, cg_add(c, t->base[r], cg_i64(c, off)), cg_add(c, choff, l.iv));
+        LLVMValueRef xb = cg_splat(c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, t->src, at), 4), L);
+        for (int jp = 0; jp < t->np; jp++)
+            cg_store(c, cg_fmuladd(c, xb, wv[jp], cg_load(c, t->vf, t->acc[r][jp], 64)),
+                     t->acc[r][jp], 64);
+    }
+    cg_loop_end(c, &l);
+}
+
+/* Scale, bias, activation and store of the tile's sums. */
+static void tile_store(cg *c, tile *t)
+{
+    const conv_job *j = t->j;
+    const cg_conv_packed *p = j->p;
+    int L = c->lanes;
+    int64_t rem = p->mg % L;
+    for (int jp = 0; jp < t->np; jp++) {
+        LLVMValueRef panel = cg_add(c, t->p0, cg_i64(c, jp));
+        LLVMValueRef gp = cg_add(c, cg_mul_k(c, t->g, p->panels), panel); /* packed panel */
+        LLVMValueRef ch = cg_add(c, cg_mul_k(c, t->g, p->mg), cg_mul_k(c, panel, L));
+        LLVMValueRef mask = NULL;
+        if (rem) {
+            /* the group's last panel stores rem channels */
+            LLVMValueRef left = LLVMBuildSub(c->b, cg_i64(c, p->mg), cg_mul_k(c, panel, L), "");
+            mask = cg_lanes_below(c, left, L);
+        }
+        LLVMValueRef sc =
+            p->scales >= 0 ? cg_vload(c, t->scales, cg_mul_k(c, gp, L), NULL, L) : NULL;
+        LLVMValueRef comp =
+            p->comp >= 0 ? cg_load(c, t->vi, cg_gep(c, c->t_i32, t->comp, cg_mul_k(c, gp, L)), 4)
+                         : NULL;
+        LLVMValueRef bias = t->bias ? cg_vload(c, t->bias, ch, mask, L) : NULL;
+        for (int r = 0; r < t->mr; r++) {
+            LLVMValueRef v = cg_load(c, p->int8 ? t->vi : t->vf, t->acc[r][jp], 64);
+            if (p->int8) {
+                if (comp) v = LLVMBuildSub(c->b, v, comp, "");
+                v = LLVMBuildSIToFP(c->b, v, t->vf, "");
+                LLVMValueRef xs =
+                    cg_load(c, c->t_f32, cg_gep(c, c->t_f32, t->xscales, t->image[r]), 4);
+                v = LLVMBuildFMul(c->b, v, LLVMBuildFMul(c->b, sc, cg_splat(c, xs, L), ""), "");
+            } else if (sc) {
+                v = LLVMBuildFMul(c->b, v, sc, "");
+            }
+            if (bias) v = LLVMBuildFAdd(c->b, v, bias, "");
+            v = activate(c, &j->n->attr.win, v, L);
+            cg_vstore(c, v, t->y, cg_add(c, cg_mul_k(c, t->q[r], p->m), ch), mask);
+        }
+    }
+}
+
+/* Pixels q0 .. q0 + mr - 1 against panels p0 .. p0 + np - 1 of group g. */
+static void dense_tile(cg *c, tile *t, LLVMValueRef q0, int mr, int np)
+{
+    const conv_job *j = t->j;
+    const cg_conv_packed *p = j->p;
+    const ir_window *w = &j->n->attr.win;
+    int L = c->lanes;
+    t->mr = mr, t->np = np;
+    for (int r = 0; r < mr; r++) {
+        t->q[r] = cg_add(c, q0, cg_i64(c, r));
+        t->base[r] = window_base(c, j, t->q[r], &t->image[r]);
+    }
+    for (int jp = 0; jp < np; jp++) {
+        LLVMValueRef gp = cg_add(c, cg_mul_k(c, t->g, p->panels), cg_add(c, t->p0, cg_i64(c, jp)));
+        t->wbase[jp] =
+            cg_gep(c, c->t_i8, t->codes, cg_mul_k(c, gp, p->kcols * L * (p->int8 ? 4 : p->elem)));
+        for (int r = 0; r < mr; r++) {
+            t->acc[r][jp] = cg_alloca(c, p->int8 ? t->vi : t->vf, "acc");
+            cg_store(c, LLVMConstNull(p->int8 ? t->vi : t->vf), t->acc[r][jp], 64);
+        }
+    }
+    for (int64_t kh = 0; kh < p->kh; kh++)
+        for (int64_t kw = 0; kw < p->kw; kw++)
+            tile_tap(c, t, kh * p->kw + kw,
+                     kh * w->dilation[0] * j->sh + kw * w->dilation[1] * j->sw);
+    tile_store(c, t);
+}
+
+/* The tiles of a range of work items: an item is a run of tiles of pixels
+ * against a block of np panels of one group (vals: source, y, codes,
+ * scales, comp, bias, image scales). */
+enum { TILES_PER_ITEM = 4 };
+
+typedef struct dense_plan {
+    int64_t pixel_items, blocks, blocks_per_group;
+    bool pixels_outer; /* items ordered pixel-run major (the weights fit in L2) */
+} dense_plan;
+
+static dense_plan plan_of(const cg *c, const conv_job *j)
+{
+    const cg_conv_packed *p = j->p;
+    dense_plan d = {0};
+    int64_t pixels = j->yi.n * j->yi.h * j->yi.w;
+    d.pixel_items = (pixels + j->mr * TILES_PER_ITEM - 1) / (j->mr * TILES_PER_ITEM);
+    d.blocks_per_group = (p->panels + j->np - 1) / j->np;
+    d.blocks = p->groups * d.blocks_per_group;
+    int64_t wbytes = p->groups * p->panels * p->kcols * c->lanes * (p->int8 ? 4 : p->elem);
+    d.pixels_outer = wbytes <= 512 * 1024;
+    return d;
+}
+
+static void dense_block(cg *c, tile *t, LLVMValueRef pix_item, int np)
+{
+    const conv_job *j = t->j;
+    int64_t pixels = j->yi.n * j->yi.h * j->yi.w, run = j->mr * TILES_PER_ITEM;
+    LLVMValueRef q0 = cg_mul_k(c, pix_item, run);
+    /* full tiles of the run, then the last run's remainder (the image's
+     * last pixels) */
+    int64_t last_item = (pixels - 1) / run, last_full = (pixels - last_item * run) / j->mr;
+    int rest = (int)((pixels - last_item * run) % j->mr);
+    LLVMValueRef is_last = LLVMBuildICmp(c->b, LLVMIntEQ, pix_item, cg_i64(c, last_item), "");
+    LLVMValueRef ntiles =
+        LLVMBuildSelect(c->b, is_last, cg_i64(c, last_full), cg_i64(c, TILES_PER_ITEM), "");
+    cg_loop lt = cg_loop_begin(c, cg_i64(c, 0), ntiles, 1, "tile");
+    dense_tile(c, t, cg_add(c, q0, cg_mul_k(c, lt.iv, j->mr)), j->mr, np);
+    cg_loop_end(c, &lt);
+    if (rest) {
+        LLVMBasicBlockRef tail = cg_block(c, "rest"), done = cg_block(c, "rest.done");
+        LLVMBuildCondBr(c->b, is_last, tail, done);
+        LLVMPositionBuilderAtEnd(c->b, tail);
+        dense_tile(c, t, cg_add(c, q0, cg_i64(c, last_full * j->mr)), rest, np);
+        LLVMBuildBr(c->b, done);
+        LLVMPositionBuilderAtEnd(c->b, done);
+    }
+}
+
+static void dense_items(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+{
+    const conv_job *j = user;
+    const cg_conv_packed *p = j->p;
+    dense_plan d = plan_of(c, j);
+    tile t = {.j = j,
+              .src = vals[0],
+              .y = vals[1],
+              .codes = vals[2],
+              .scales = vals[3],
+              .comp = vals[4],
+              .bias = j->has_bias ? vals[5] : NULL,
+              .xscales = vals[6],
+              .vf = cg_vec(c, c->t_f32, c->lanes),
+              .vi = cg_vec(c, c->t_i32, c->lanes)};
+    cg_loop li = cg_loop_begin(c, begin, end, 1, "item");
+    LLVMValueRef pix, blk;
+    if (d.pixels_outer) {
+        pix = LLVMBuildUDiv(c->b, li.iv, cg_i64(c, d.blocks), "");
+        blk = LLVMBuildURem(c->b, li.iv, cg_i64(c, d.blocks), "");
+    } else {
+        blk = LLVMBuildUDiv(c->b, li.iv, cg_i64(c, d.pixel_items), "");
+        pix = LLVMBuildURem(c->b, li.iv, cg_i64(c, d.pixel_items), "");
+    }
+    t.g = LLVMBuildUDiv(c->b, blk, cg_i64(c, d.blocks_per_group), "g");
+    t.p0 = cg_mul_k(c, LLVMBuildURem(c->b, blk, cg_i64(c, d.blocks_per_group), ""), j->np);
+    int rem = (int)(p->panels % j->np);
+    if (rem) {
+        LLVMValueRef last = LLVMBuildICmp(
+            c->b, LLVMIntEQ, LLVMBuildURem(c->b, blk, cg_i64(c, d.blocks_per_group), ""),
+            cg_i64(c, d.blocks_per_group - 1), "");
+        LLVMBasicBlockRef bfull = cg_block(c, "np.full"), bshort = cg_block(c, "np.short"),
+                          bdone = cg_block(c, "np.done");
+        LLVMBuildCondBr(c->b, last, bshort, bfull);
+        LLVMPositionBuilderAtEnd(c->b, bfull);
+        dense_block(c, &t, pix, j->np);
+        LLVMBuildBr(c->b, bdone);
+        LLVMPositionBuilderAtEnd(c->b, bshort);
+        dense_block(c, &t, pix, rem);
+        LLVMBuildBr(c->b, bdone);
+        LLVMPositionBuilderAtEnd(c->b, bdone);
+    } else {
+        dense_block(c, &t, pix, j->np);
+    }
+    cg_loop_end(c, &li);
+}
+
+/* Registers: mr · np sums plus np weight vectors. */
+static void tile_shape(const cg *c, const cg_conv_packed *p, int *mr, int *np)
+{
+    if (c->lanes == 16) {
+        *np = p->panels >= 2 ? 2 : 1;
+        *mr = *np == 2 ? 12 : 16;
+        if (p->elem == 1 && !p->int8) *mr = *np == 2 ? 10 : 14; /* registers to decode */
+    } else {
+        *np = p->panels >= 2 ? 2 : 1;
+        *mr = *np == 2 ? 4 : 8;
+    }
+}
+
+/* ---- the op -------------------------------------------------------------------------- */
+
+void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch)
+{
+    const ir_node *n = &c->g->nodes[node];
+    const ir_window *w = &n->attr.win;
+    QMC_ASSERT(w->nhwc); /* the layout pass made it channels-last */
+    const cg_conv_packed *p = &c->conv[n->inputs[1]];
+    conv_job j = {.n = n, .p = p};
+    j.in = ir_conv_input_layout(c->g, n, cg_target_int8_dot(c->target));
+    QMC_ASSERT(j.in.kernel == p->kernel && j.in.int8 == p->int8);
+    j.xi = ir_image_of(c->g->nodes[n->inputs[0]].shape, w->spatial, true);
+    j.yi = ir_image_of(n->shape, w->spatial, true);
+    j.sh = j.in.wp * j.in.cs, j.sw = j.in.cs;
+    j.vnni = c->target->arch != CG_ARCH_AARCH64;
+    LLVMValueRef src = make_copy(c, &j, in[0], scratch);
+    j.has_bias = n->n_inputs == 3;
+    LLVMValueRef bias = !j.has_bias ? LLVMConstNull(c->t_ptr)
+                        : c->node_blob[n->inputs[2]] >= 0
+                            ? cg_blob_ptr(c, c->node_blob[n->inputs[2]])
+                            : in[2];
+    LLVMValueRef codes = cg_blob_ptr(c, p->codes);
+    int64_t pixels = j.yi.n * j.yi.h * j.yi.w;
+    int64_t work = pixels * p->m * p->cg * p->kh * p->kw;
+    const char *name = sup_arena_printf(c->arena, "%s.tiles", n->name);
+    if (p->kernel == IR_CONV_DENSE) {
+        tile_shape(c, p, &j.mr, &j.np);
+        dense_plan d = plan_of(c, &j);
+        LLVMValueRef null = LLVMConstNull(c->t_ptr);
+        LLVMValueRef vals[7] = {
+            src,
+            out,
+            codes,
+            p->scales >= 0 ? cg_blob_ptr(c, p->scales) : null,
+            p->comp >= 0 ? cg_blob_ptr(c, p->comp) : null,
+            bias,
+            cg_gep(c, c->t_i8, scratch ? scratch : null, cg_i64(c, j.in.scales))};
+        cg_parallel(c, name, vals, 7, d.pixel_items * d.blocks, work >= 1 << 16, dense_items, &j);
+        return;
+    }
+    LLVMValueRef vals[4] = {src, out, codes, bias};
+    if (p->kernel == IR_CONV_DEPTHWISE)
+        cg_parallel(c, name, vals, 4, j.yi.n * j.yi.h, work >= 1 << 16, dw_rows, &j);
+    else
+        cg_parallel(c, name, vals, 4, pixels, work >= 1 << 16, generic_pixels, &j);
+}
+
+/* ---- conv_transpose -------------------------------------------------------------------- */
+
+typedef struct convt_job {
+    const ir_node *n;
+    const cg_conv_packed *p;
+    ir_image xi, yi;
+    bool has_bias;
+} convt_job;
+
+/* output pixels [begin, end): y = bias, then for every tap whose input
+ * pixel lands here (oh = ih·stride - pad + kh·dilation), every input
+ * channel of the group adds x · w (vals: x, y, weights, bias) */
+static void convt_pixels(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
+                         void *user)
+{
+    const convt_job *j = user;
+    const cg_conv_packed *p = j->p;
+    const ir_window *w = &j->n->attr.win;
+    cg_loop lq = cg_loop_begin(c, begin, end, 1, "pixel");
+    int64_t per_image = j->yi.h * j->yi.w;
+    LLVMValueRef n = LLVMBuildUDiv(c->b, lq.iv, cg_i64(c, per_image), "");
+    LLVMValueRef rem = LLVMBuildURem(c->b, lq.iv, cg_i64(c, per_image), "");
+    LLVMValueRef oh = LLVMBuildUDiv(c->b, rem, cg_i64(c, j->yi.w), "");
+    LLVMValueRef ow = LLVMBuildURem(c->b, rem, cg_i64(c, j->yi.w), "");
+    conv_job dummy = {.n = j->n};
+    generic_px gp = {.j = &dummy,
+                     .y = cg_gep(c, c->t_f32, vals[1], cg_mul_k(c, lq.iv, p->m)),
+                     .bias = j->has_bias ? vals[3] : NULL};
+    cg_vloop(c, cg_i64(c, p->m), c->lanes, generic_init, &gp);
+    for (int64_t kh = 0; kh < p->kh; kh++) {
+        /* ih · stride = oh + pad - kh · dilation */
+        LLVMValueRef th = LLVMBuildSub(c->b, cg_add(c, oh, cg_i64(c, w->pad[0])),
+                                       cg_i64(c, kh * w->dilation[0]), "");
+        LLVMValueRef ih = LLVMBuildSDiv(c->b, th, cg_i64(c, w->stride[0]), "ih");
+        LLVMValueRef okh = LLVMBuildAnd(
+            c->b, LLVMBuildICmp(c->b, LLVMIntSGE, th, cg_i64(c, 0), ""),
+            LLVMBuildAnd(c->b,
+                         LLVMBuildICmp(c->b, LLVMIntEQ,
+                                       LLVMBuildSRem(c->b, th, cg_i64(c, w->stride[0]), ""),
+                                       cg_i64(c, 0), ""),
+                         LLVMBuildICmp(c->b, LLVMIntSLT, ih, cg_i64(c, j->xi.h), ""), ""),
+            "");
+        for (int64_t kw = 0; kw < p->kw; kw++) {
+            LLVMValueRef tw = LLVMBuildSub(c->b, cg_add(c, ow, cg_i64(c, w->pad[1])),
+                                           cg_i64(c, kw * w->dilation[1]), "");
+            LLVMValueRef iw = LLVMBuildSDiv(c->b, tw, cg_i64(c, w->stride[1]), "iw");
+            LLVMValueRef ok = LLVMBuildAnd(
+                c->b, okh,
+                LLVMBuildAnd(
+                    c->b, LLVMBuildICmp(c->b, LLVMIntSGE, tw, cg_i64(c, 0), ""),
+                    LLVMBuildAnd(c->b,
+                                 LLVMBuildICmp(c->b, LLVMIntEQ,
+                                               LLVMBuildSRem(c->b, tw, cg_i64(c, w->stride[1]), ""),
+                                               cg_i64(c, 0), ""),
+                                 LLVMBuildICmp(c->b, LLVMIntSLT, iw, cg_i64(c, j->xi.w), ""), ""),
+                    ""),
+                "");
+            LLVMBasicBlockRef then = cg_block(c, "tap"), done = cg_block(c, "tap.done");
+            LLVMBuildCondBr(c->b, ok, then, done);
+            LLVMPositionBuilderAtEnd(c->b, then);
+            LLVMValueRef xpix =
+                cg_add(c, cg_mul_k(c, n, j->xi.sn),
+                       cg_add(c, cg_mul_k(c, ih, j->xi.sh), cg_mul_k(c, iw, j->xi.sw)));
+            cg_loop lg = cg_for(c, 0, p->groups, 1, "g");
+            cg_loop lc = cg_for(c, 0, p->cg, 1, "c");
+            generic_acc a = {.y = cg_gep(c, c->t_f32, gp.y, cg_mul_k(c, lg.iv, p->mg))};
+            a.xv = cg_load(c, c->t_f32,
+                           cg_gep(c, c->t_f32, vals[0],
+                                  cg_add(c, xpix, cg_add(c, cg_mul_k(c, lg.iv, p->cg), lc.iv))),
+                           4);
+            LLVMValueRef wrow = cg_add(
+                c, cg_mul_k(c, lg.iv, p->kh * p->kw * p->cg * p->mg),
+                cg_add(c, cg_i64(c, (kh * p->kw + kw) * p->cg * p->mg), cg_mul_k(c, lc.iv, p->mg)));
+            a.w = cg_gep(c, c->t_f32, vals[2], wrow);
+            cg_vloop(c, cg_i64(c, p->mg), c->lanes, generic_fma, &a);
+            cg_loop_end(c, &lc);
+            cg_loop_end(c, &lg);
+            LLVMBuildBr(c->b, done);
+            LLVMPositionBuilderAtEnd(c->b, done);
+        }
+    }
+    cg_loop_end(c, &lq);
+}
+
+void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in)
+{
+    const ir_node *n = &c->g->nodes[node];
+    const ir_window *w = &n->attr.win;
+    QMC_ASSERT(w->nhwc);
+    convt_job j = {.n = n, .p = &c->conv[n->inputs[1]]};
+    j.xi = ir_image_of(c->g->nodes[n->inputs[0]].shape, w->spatial, true);
+    j.yi = ir_image_of(n->shape, w->spatial, true);
+    j.has_bias = n->n_inputs == 3;
+    LLVMValueRef bias = !j.has_bias ? LLVMConstNull(c->t_ptr)
+                        : c->node_blob[n->inputs[2]] >= 0
+                            ? cg_blob_ptr(c, c->node_blob[n->inputs[2]])
+                            : in[2];
+    LLVMValueRef vals[4] = {in[0], out, cg_blob_ptr(c, j.p->codes), bias};
+    int64_t pixels = j.yi.n * j.yi.h * j.yi.w;
+    cg_parallel(c, sup_arena_printf(c->arena, "%s.pixels", n->name), vals, 4, pixels,
+                pixels * j.p->m * j.xi.c * j.p->kh * j.p->kw >= 1 << 16, convt_pixels, &j);
+}
