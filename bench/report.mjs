@@ -73,7 +73,7 @@ const statusText = (r) => {
   else if (r.group !== 'scaling' && r.note) parts.push(r.note);
   return parts.join('; ');
 };
-const order = ['machine', 'gemv', 'gemm', 'scaling', 'e2e', 'memory'];
+const order = ['machine', 'gemv', 'gemm', 'scaling', 'conv', 'e2e', 'memory'];
 const rows = recs
   .map((r, i) => ({ r, i }))
   .sort((a, b) => order.indexOf(a.r.group) - order.indexOf(b.r.group) || a.i - b.i)

@@ -35,7 +35,7 @@
 
 #include "codegen.h"
 
-enum { MAX_MR = 16, MAX_NP = 4 };
+enum { MAX_MR = 28, MAX_NP = 2 };
 
 /* ---- packing -------------------------------------------------------------- */
 
@@ -281,11 +281,12 @@ static void image_scales(cg *c, const conv_job *j, LLVMValueRef partial, LLVMVal
     cg_loop_end(c, &ln);
 }
 
-/* x / s quantized: clamp(rint(x / s), -127, 127) as in q_quantize_row_a8_ref. */
-static LLVMValueRef quantize(cg *c, LLVMValueRef x, LLVMValueRef s, int lanes)
+/* x quantized: clamp(rint(x · inv), -127, 127), inv = 1 / scale (the
+ * interpreter's ref_cnn.c quantize_row). */
+static LLVMValueRef quantize(cg *c, LLVMValueRef x, LLVMValueRef inv, int lanes)
 {
     LLVMTypeRef vt = LLVMTypeOf(x);
-    LLVMValueRef v = LLVMBuildFDiv(c->b, x, cg_splat(c, s, lanes), "");
+    LLVMValueRef v = LLVMBuildFMul(c->b, x, cg_splat(c, inv, lanes), "");
     v = cg_intrinsic(c, "llvm.rint", &vt, 1, &v, 1);
     LLVMValueRef hi[2] = {v, cg_splat(c, cg_f32(c, 127), lanes)};
     v = cg_intrinsic(c, "llvm.minnum", &vt, 1, hi, 2);
@@ -295,8 +296,8 @@ static LLVMValueRef quantize(cg *c, LLVMValueRef x, LLVMValueRef s, int lanes)
 
 typedef struct copy_pixel {
     const conv_job *j;
-    LLVMValueRef src, dst, scale; /* scale: NULL without :a8 */
-    int zero;                     /* int8: the code of 0 */
+    LLVMValueRef src, dst, scale, inv; /* scale (and 1 / scale): NULL without :a8 */
+    int zero;                          /* int8: the code of 0 */
 } copy_pixel;
 
 /* One pixel's channels (group by group for an int8 copy's padded groups). */
@@ -309,7 +310,7 @@ static void copy_channels(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, i
         cg_vstore(c, x, cp->dst, i, mask);
         return;
     }
-    LLVMValueRef q = quantize(c, x, cp->scale, lanes);
+    LLVMValueRef q = quantize(c, x, cp->inv, lanes);
     if (!j->in.int8) {
         cg_vstore(c, LLVMBuildFMul(c->b, q, cg_splat(c, cp->scale, lanes), ""), cp->dst, i, mask);
         return;
@@ -346,13 +347,17 @@ static void copy_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRe
      * padding (at the sides, or the channels of an int8 copy's groups) */
     LLVMValueRef zargs[4] = {dst, LLVMConstInt(c->t_i8, (unsigned)zero, 0), cg_i64(c, row_bytes),
                              LLVMConstInt(c->t_i1, 0, 0)};
-    cg_intrinsic(c, "llvm.memset", mt, 2, zargs, 4);
+    bool pads = w->pad[0] || w->pad[1] || w->pad[2] || w->pad[3];
+    if (pads || j->in.cgp != j->p->cg) cg_intrinsic(c, "llvm.memset", mt, 2, zargs, 4);
     LLVMBasicBlockRef in_row = cg_block(c, "in"), done = cg_block(c, "done");
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntULT, ih, cg_i64(c, j->xi.h), ""), in_row,
                     done);
     LLVMPositionBuilderAtEnd(c->b, in_row);
     copy_pixel cp = {.j = j, .zero = zero};
-    if (j->in.act8) cp.scale = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, vals[2], n), 4);
+    if (j->in.act8) {
+        cp.scale = cg_load(c, c->t_f32, cg_gep(c, c->t_f32, vals[2], n), 4);
+        cp.inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), cp.scale, "inv");
+    }
     cg_loop lw = cg_for(c, 0, j->xi.w, 1, "iw");
     LLVMValueRef src =
         cg_gep(c, c->t_f32, vals[0],
@@ -377,6 +382,66 @@ static void copy_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRe
     cg_loop_end(c, &l);
 }
 
+/* max |x| over count floats at src (a pixel's channels) */
+typedef struct pixel_max {
+    LLVMValueRef src, acc;
+} pixel_max;
+
+static void pixel_max_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    pixel_max *m = ctx;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, lanes);
+    LLVMValueRef x = cg_vload(c, m->src, i, mask, lanes);
+    LLVMValueRef a[2] = {cg_load(c, vt, m->acc, 64), cg_intrinsic(c, "llvm.fabs", &vt, 1, &x, 1)};
+    cg_store(c, cg_intrinsic(c, "llvm.maxnum", &vt, 1, a, 2), m->acc, 64);
+}
+
+/* rows [begin, end) of a pointwise conv's per-pixel copy (n·hp + oh): each
+ * pixel the output reads, quantized with its own scale max|x| / 127 (or
+ * the calibrated one), which goes to scales (vals: x, copy, scales) */
+static void copy_pixels(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+{
+    const conv_job *j = user;
+    const ir_window *w = &j->n->attr.win;
+    int esize = j->in.int8 ? 1 : 4, L = c->lanes;
+    int zero = j->in.int8 && c->target->arch != CG_ARCH_AARCH64 ? 128 : 0;
+    float fixed = c->g->nodes[j->n->inputs[1]].qformat.act_scale;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
+    LLVMValueRef acc = cg_alloca(c, vt, "amax");
+    cg_loop l = cg_loop_begin(c, begin, end, 1, "row");
+    LLVMValueRef n = LLVMBuildUDiv(c->b, l.iv, cg_i64(c, j->in.hp), "");
+    LLVMValueRef ih = cg_mul_k(c, LLVMBuildURem(c->b, l.iv, cg_i64(c, j->in.hp), ""), w->stride[0]);
+    cg_loop lw = cg_for(c, 0, j->in.wp, 1, "ow");
+    LLVMValueRef q = cg_add(c, cg_mul_k(c, l.iv, j->in.wp), lw.iv); /* the copy's pixel */
+    copy_pixel cp = {.j = j, .zero = zero};
+    cp.src = cg_gep(
+        c, c->t_f32, vals[0],
+        cg_add(c, cg_mul_k(c, n, j->xi.sn),
+               cg_add(c, cg_mul_k(c, ih, j->xi.sh), cg_mul_k(c, lw.iv, w->stride[1] * j->xi.sw))));
+    cp.dst = cg_gep(c, c->t_i8, vals[1], cg_mul_k(c, q, j->in.cs * esize));
+    if (fixed > 0) {
+        cp.scale = cg_f32(c, fixed);
+    } else {
+        pixel_max m = {cp.src, acc};
+        cg_store(c, LLVMConstNull(vt), acc, 64);
+        cg_vloop(c, cg_i64(c, j->xi.c), L, pixel_max_body, &m);
+        LLVMValueRef av = cg_load(c, vt, acc, 64);
+        LLVMValueRef mx = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
+        cp.scale = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, mx, cg_f32(c, 0), ""),
+                                   LLVMBuildFDiv(c->b, mx, cg_f32(c, 127), ""), cg_f32(c, 1), "");
+    }
+    cg_store(c, cp.scale, cg_gep(c, c->t_f32, vals[2], q), 4);
+    cp.inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), cp.scale, "inv");
+    if (j->in.cgp != j->p->cg) { /* channels beyond C: zero codes */
+        for (int64_t k = j->p->cg; k < j->in.cgp; k++)
+            cg_store(c, LLVMConstInt(c->t_i8, (unsigned)zero, 0),
+                     cg_gep(c, c->t_i8, cp.dst, cg_i64(c, k)), 1);
+    }
+    cg_vloop(c, cg_i64(c, j->xi.c), L, copy_channels, &cp);
+    cg_loop_end(c, &lw);
+    cg_loop_end(c, &l);
+}
+
 /* The copy and its scales in scratch; returns where the kernel reads. */
 static LLVMValueRef make_copy(cg *c, conv_job *j, LLVMValueRef x, LLVMValueRef scratch)
 {
@@ -384,6 +449,12 @@ static LLVMValueRef make_copy(cg *c, conv_job *j, LLVMValueRef x, LLVMValueRef s
     const char *name = j->n->name;
     LLVMValueRef scales = cg_gep(c, c->t_i8, scratch, cg_i64(c, j->in.scales));
     int64_t work = ir_node_count(&c->g->nodes[j->n->inputs[0]]);
+    if (j->in.per_pixel) {
+        LLVMValueRef vals[3] = {x, scratch, scales};
+        cg_parallel(c, sup_arena_printf(c->arena, "%s.copy", name), vals, 3, j->xi.n * j->in.hp,
+                    work >= 1 << 15, copy_pixels, j);
+        return scratch;
+    }
     if (j->in.act8) {
         LLVMValueRef partial = cg_gep(c, c->t_i8, scratch, cg_i64(c, j->in.partial));
         if (c->g->nodes[j->n->inputs[1]].qformat.act_scale <= 0) {
@@ -406,16 +477,14 @@ static LLVMValueRef make_copy(cg *c, conv_job *j, LLVMValueRef x, LLVMValueRef s
  * in elements of the source; and its image. */
 static LLVMValueRef window_base(cg *c, const conv_job *j, LLVMValueRef q, LLVMValueRef *image)
 {
-    const ir_window *w = &j->n->attr.win;
     int64_t per_image = j->yi.h * j->yi.w;
     LLVMValueRef n = LLVMBuildUDiv(c->b, q, cg_i64(c, per_image), "");
     LLVMValueRef rem = LLVMBuildURem(c->b, q, cg_i64(c, per_image), "");
     LLVMValueRef oh = LLVMBuildUDiv(c->b, rem, cg_i64(c, j->yi.w), "");
     LLVMValueRef ow = LLVMBuildURem(c->b, rem, cg_i64(c, j->yi.w), "");
     if (image) *image = n;
-    return cg_add(
-        c, cg_mul_k(c, n, j->in.hp * j->in.wp * j->in.cs),
-        cg_add(c, cg_mul_k(c, oh, w->stride[0] * j->sh), cg_mul_k(c, ow, w->stride[1] * j->sw)));
+    return cg_add(c, cg_mul_k(c, n, j->in.hp * j->in.wp * j->in.cs),
+                  cg_add(c, cg_mul_k(c, oh, j->in.sh * j->sh), cg_mul_k(c, ow, j->in.sw * j->sw)));
 }
 
 /* The fused activation of a vector. */
@@ -510,11 +579,19 @@ static void generic_pixels(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMVa
 
 /* ---- depthwise -------------------------------------------------------------------- */
 
-enum { DW_PIXELS = 4 }; /* output pixels of a row per step */
+/* A depthwise conv reads x itself: each output row runs its taps' rows
+ * inside the input (kh from kh0 to kh1, computed per row), the pixels of
+ * the row whose windows lie inside the input DW_PIXELS at a time with every
+ * column tap, the few at the borders one by one with the column taps
+ * inside (known at compile time). Each pixel is a vector of channels. */
+enum { DW_PIXELS = 8 };
 
 typedef struct dw_step {
     const conv_job *j;
-    LLVMValueRef src, y, w, bias, base; /* base: the step's first pixel's window in src */
+    LLVMValueRef src, y, w, bias;
+    LLVMValueRef xrow;     /* the row's first input row (n · sn + ih0 · sh) */
+    LLVMValueRef kh0, kh1; /* the row's taps inside the input */
+    int64_t ow, kw0, kw1;  /* the first pixel, its column taps */
     int pixels;
 } dw_step;
 
@@ -525,52 +602,83 @@ static void dw_channels(cg *c, void *ctx, LLVMValueRef ci, LLVMValueRef mask, in
     const ir_window *w = &j->n->attr.win;
     const cg_conv_packed *p = j->p;
     int64_t cp = (p->m + c->lanes - 1) / c->lanes * c->lanes;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, lanes);
     LLVMValueRef acc[DW_PIXELS];
-    LLVMValueRef b =
-        d->bias ? cg_vload(c, d->bias, ci, mask, lanes) : LLVMConstNull(cg_vec(c, c->t_f32, lanes));
-    for (int t = 0; t < d->pixels; t++) acc[t] = b;
-    for (int64_t kh = 0; kh < p->kh; kh++)
-        for (int64_t kw = 0; kw < p->kw; kw++) {
-            LLVMValueRef wv =
-                cg_vload(c, d->w, cg_add(c, ci, cg_i64(c, (kh * p->kw + kw) * cp)), NULL, lanes);
-            for (int t = 0; t < d->pixels; t++) {
-                int64_t off =
-                    kh * w->dilation[0] * j->sh + (kw * w->dilation[1] + t * w->stride[1]) * j->sw;
-                LLVMValueRef x = cg_vload(
-                    c, d->src, cg_add(c, cg_add(c, d->base, cg_i64(c, off)), ci), mask, lanes);
-                acc[t] = cg_fmuladd(c, x, wv, acc[t]);
-            }
+    LLVMValueRef b = d->bias ? cg_vload(c, d->bias, ci, mask, lanes) : LLVMConstNull(vt);
+    for (int t = 0; t < d->pixels; t++) {
+        acc[t] = cg_alloca(c, vt, "acc");
+        cg_store(c, b, acc[t], 64);
+    }
+    cg_loop lk = cg_loop_begin(c, d->kh0, d->kh1, 1, "kh");
+    LLVMValueRef row = cg_add(c, d->xrow, cg_mul_k(c, lk.iv, w->dilation[0] * j->xi.sh));
+    LLVMValueRef wrow = cg_mul_k(c, lk.iv, p->kw * cp);
+    for (int64_t kw = d->kw0; kw < d->kw1; kw++) {
+        LLVMValueRef wv =
+            cg_vload(c, d->w, cg_add(c, cg_add(c, wrow, cg_i64(c, kw * cp)), ci), NULL, lanes);
+        for (int t = 0; t < d->pixels; t++) {
+            int64_t iw = (d->ow + t) * w->stride[1] - w->pad[1] + kw * w->dilation[1];
+            LLVMValueRef x = cg_vload(
+                c, d->src, cg_add(c, cg_add(c, row, cg_i64(c, iw * j->xi.sw)), ci), mask, lanes);
+            cg_store(c, cg_fmuladd(c, x, wv, cg_load(c, vt, acc[t], 64)), acc[t], 64);
         }
+    }
+    cg_loop_end(c, &lk);
     for (int t = 0; t < d->pixels; t++)
-        cg_vstore(c, activate(c, w, acc[t], lanes), d->y, cg_add(c, cg_i64(c, t * p->m), ci), mask);
+        cg_vstore(c, activate(c, w, cg_load(c, vt, acc[t], 64), lanes), d->y,
+                  cg_add(c, cg_i64(c, (d->ow + t) * p->m), ci), mask);
 }
 
-/* output rows [begin, end) (n·oh) (vals: source, y, weights, bias) */
+/* The pixels ow .. ow + pixels - 1 of a row, column taps kw0 .. kw1 - 1 */
+static void dw_pixels(cg *c, dw_step *d, int64_t ow, int pixels, int64_t kw0, int64_t kw1)
+{
+    d->ow = ow, d->pixels = pixels, d->kw0 = kw0, d->kw1 = kw1;
+    cg_vloop(c, cg_i64(c, d->j->p->m), c->lanes, dw_channels, d);
+}
+
+/* output rows [begin, end) (n·oh) (vals: x, y, weights, bias) */
 static void dw_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
 {
     const conv_job *j = user;
     const ir_window *w = &j->n->attr.win;
+    const cg_conv_packed *p = j->p;
+    int64_t sh = w->stride[0], dh = w->dilation[0], pt = w->pad[0];
     dw_step d = {.j = j, .src = vals[0], .w = vals[2], .bias = j->has_bias ? vals[3] : NULL};
     cg_loop lr = cg_loop_begin(c, begin, end, 1, "row");
-    LLVMValueRef q0 = cg_mul_k(c, lr.iv, j->yi.w); /* the row's first pixel */
-    int64_t full = j->yi.w / DW_PIXELS * DW_PIXELS;
-    if (full) {
-        cg_loop lw = cg_for(c, 0, full, DW_PIXELS, "ow");
-        LLVMValueRef q = cg_add(c, q0, lw.iv);
-        d.base = window_base(c, j, q, NULL);
-        d.y = cg_gep(c, c->t_f32, vals[1], cg_mul_k(c, q, j->p->m));
-        d.pixels = DW_PIXELS;
-        cg_vloop(c, cg_i64(c, j->p->m), c->lanes, dw_channels, &d);
-        cg_loop_end(c, &lw);
+    LLVMValueRef n = LLVMBuildUDiv(c->b, lr.iv, cg_i64(c, j->yi.h), "n");
+    LLVMValueRef oh = LLVMBuildURem(c->b, lr.iv, cg_i64(c, j->yi.h), "oh");
+    /* ih = oh·sh - pt + kh·dh inside [0, H): kh0 = ceil((pt - oh·sh) / dh),
+     * kh1 = floor((H - 1 + pt - oh·sh) / dh) + 1, clamped to [0, KH] */
+    LLVMValueRef top = LLVMBuildSub(c->b, cg_i64(c, pt), cg_mul_k(c, oh, sh), "");
+    LLVMValueRef kh0 = LLVMBuildSDiv(c->b, cg_add(c, top, cg_i64(c, dh - 1)), cg_i64(c, dh), "");
+    LLVMValueRef zero = cg_i64(c, 0), kk = cg_i64(c, p->kh);
+    kh0 = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, top, zero, ""), kh0, zero, "kh0");
+    LLVMValueRef last = cg_add(c, top, cg_i64(c, j->xi.h - 1));
+    LLVMValueRef kh1 = cg_add(c, LLVMBuildSDiv(c->b, last, cg_i64(c, dh), ""), cg_i64(c, 1));
+    kh1 = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, kh1, kk, ""), kh1, kk, "kh1");
+    d.kh0 = kh0, d.kh1 = kh1;
+    /* the row's input rows start at ih0 = oh·sh - pt (kh0 keeps them inside) */
+    d.xrow = LLVMBuildSub(c->b, cg_add(c, cg_mul_k(c, n, j->xi.sn), cg_mul_k(c, oh, sh * j->xi.sh)),
+                          cg_i64(c, pt * j->xi.sh), "xrow");
+    d.y = cg_gep(c, c->t_f32, vals[1], cg_mul_k(c, cg_mul_k(c, lr.iv, j->yi.w), p->m));
+    /* columns: ow whose taps are all inside [lo, hi); the others alone */
+    int64_t sw = w->stride[1], dw = w->dilation[1], pl = w->pad[1];
+    int64_t lo = (pl + sw - 1) / sw, hi = (j->xi.w - 1 + pl - (p->kw - 1) * dw) / sw + 1;
+    if (hi > j->yi.w) hi = j->yi.w;
+    if (hi < lo) hi = lo;
+    for (int64_t ow = 0; ow < j->yi.w; ow++) {
+        if (ow >= lo && ow < hi) {
+            int64_t run = hi - lo, full = run / DW_PIXELS * DW_PIXELS;
+            for (int64_t at = lo; at < lo + full; at += DW_PIXELS)
+                dw_pixels(c, &d, at, DW_PIXELS, 0, p->kw);
+            if (run % DW_PIXELS) dw_pixels(c, &d, lo + full, (int)(run % DW_PIXELS), 0, p->kw);
+            ow = hi - 1;
+            continue;
+        }
+        int64_t kw0 = 0, kw1 = p->kw, iw0 = ow * sw - pl;
+        while (kw0 < kw1 && iw0 + kw0 * dw < 0) kw0++;
+        while (kw1 > kw0 && iw0 + (kw1 - 1) * dw >= j->xi.w) kw1--;
+        dw_pixels(c, &d, ow, 1, kw0, kw1);
     }
-    for (int64_t ow = full; ow < j->yi.w; ow++) {
-        LLVMValueRef q = cg_add(c, q0, cg_i64(c, ow));
-        d.base = window_base(c, j, q, NULL);
-        d.y = cg_gep(c, c->t_f32, vals[1], cg_mul_k(c, q, j->p->m));
-        d.pixels = 1;
-        cg_vloop(c, cg_i64(c, j->p->m), c->lanes, dw_channels, &d);
-    }
-    (void)w;
     cg_loop_end(c, &lr);
 }
 
@@ -579,7 +687,7 @@ static void dw_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef 
 typedef struct tile {
     const conv_job *j;
     LLVMValueRef src, y, codes, scales, comp, bias, xscales;
-    LLVMValueRef base[MAX_MR], image[MAX_MR], q[MAX_MR];
+    LLVMValueRef base[MAX_MR], q[MAX_MR], image;
     LLVMValueRef wbase[MAX_NP]; /* the panels' packed weights */
     LLVMValueRef acc[MAX_MR][MAX_NP];
     int mr, np;
@@ -715,8 +823,9 @@ static void tile_store(cg *c, tile *t)
             if (p->int8) {
                 if (comp) v = LLVMBuildSub(c->b, v, comp, "");
                 v = LLVMBuildSIToFP(c->b, v, t->vf, "");
-                LLVMValueRef xs =
-                    cg_load(c, c->t_f32, cg_gep(c, c->t_f32, t->xscales, t->image[r]), 4);
+                LLVMValueRef xs = cg_load(
+                    c, c->t_f32,
+                    cg_gep(c, c->t_f32, t->xscales, j->in.per_pixel ? t->q[r] : t->image), 4);
                 v = LLVMBuildFMul(c->b, v, LLVMBuildFMul(c->b, sc, cg_splat(c, xs, L), ""), "");
             } else if (sc) {
                 v = LLVMBuildFMul(c->b, v, sc, "");
@@ -728,8 +837,10 @@ static void tile_store(cg *c, tile *t)
     }
 }
 
-/* Pixels q0 .. q0 + mr - 1 against panels p0 .. p0 + np - 1 of group g. */
-static void dense_tile(cg *c, tile *t, LLVMValueRef q0, int mr, int np)
+/* Pixels q0 .. q0 + mr - 1 of one output row (their windows start at
+ * `base` and every stride · sw elements after: one address for all rows)
+ * against panels p0 .. p0 + np - 1 of group g. */
+static void dense_tile(cg *c, tile *t, LLVMValueRef q0, LLVMValueRef base, int mr, int np)
 {
     const conv_job *j = t->j;
     const cg_conv_packed *p = j->p;
@@ -738,7 +849,7 @@ static void dense_tile(cg *c, tile *t, LLVMValueRef q0, int mr, int np)
     t->mr = mr, t->np = np;
     for (int r = 0; r < mr; r++) {
         t->q[r] = cg_add(c, q0, cg_i64(c, r));
-        t->base[r] = window_base(c, j, t->q[r], &t->image[r]);
+        t->base[r] = cg_add(c, base, cg_i64(c, r * j->in.sw * j->sw));
     }
     for (int jp = 0; jp < np; jp++) {
         LLVMValueRef gp = cg_add(c, cg_mul_k(c, t->g, p->panels), cg_add(c, t->p0, cg_i64(c, jp)));
@@ -756,52 +867,48 @@ static void dense_tile(cg *c, tile *t, LLVMValueRef q0, int mr, int np)
     tile_store(c, t);
 }
 
-/* The tiles of a range of work items: an item is a run of tiles of pixels
- * against a block of np panels of one group (vals: source, y, codes,
- * scales, comp, bias, image scales). */
-enum { TILES_PER_ITEM = 4 };
-
+/* Work items: an output row against a block of np panels of one group
+ * (vals: source, y, codes, scales, comp, bias, image scales). */
 typedef struct dense_plan {
-    int64_t pixel_items, blocks, blocks_per_group;
-    bool pixels_outer; /* items ordered pixel-run major (the weights fit in L2) */
+    int64_t rows, blocks, blocks_per_group;
+    bool rows_outer; /* items ordered row major (the weights fit in L2) */
 } dense_plan;
 
 static dense_plan plan_of(const cg *c, const conv_job *j)
 {
     const cg_conv_packed *p = j->p;
     dense_plan d = {0};
-    int64_t pixels = j->yi.n * j->yi.h * j->yi.w;
-    d.pixel_items = (pixels + j->mr * TILES_PER_ITEM - 1) / (j->mr * TILES_PER_ITEM);
+    d.rows = j->yi.n * j->yi.h;
     d.blocks_per_group = (p->panels + j->np - 1) / j->np;
     d.blocks = p->groups * d.blocks_per_group;
     int64_t wbytes = p->groups * p->panels * p->kcols * c->lanes * (p->int8 ? 4 : p->elem);
-    d.pixels_outer = wbytes <= 512 * 1024;
+    d.rows_outer = wbytes <= 512 * 1024;
     return d;
 }
 
-static void dense_block(cg *c, tile *t, LLVMValueRef pix_item, int np)
+/* One output row: its tiles of mr pixels, then the rest. */
+static void dense_row(cg *c, tile *t, LLVMValueRef row, int np)
 {
     const conv_job *j = t->j;
-    int64_t pixels = j->yi.n * j->yi.h * j->yi.w, run = j->mr * TILES_PER_ITEM;
-    LLVMValueRef q0 = cg_mul_k(c, pix_item, run);
-    /* full tiles of the run, then the last run's remainder (the image's
-     * last pixels) */
-    int64_t last_item = (pixels - 1) / run, last_full = (pixels - last_item * run) / j->mr;
-    int rest = (int)((pixels - last_item * run) % j->mr);
-    LLVMValueRef is_last = LLVMBuildICmp(c->b, LLVMIntEQ, pix_item, cg_i64(c, last_item), "");
-    LLVMValueRef ntiles =
-        LLVMBuildSelect(c->b, is_last, cg_i64(c, last_full), cg_i64(c, TILES_PER_ITEM), "");
-    cg_loop lt = cg_loop_begin(c, cg_i64(c, 0), ntiles, 1, "tile");
-    dense_tile(c, t, cg_add(c, q0, cg_mul_k(c, lt.iv, j->mr)), j->mr, np);
-    cg_loop_end(c, &lt);
-    if (rest) {
-        LLVMBasicBlockRef tail = cg_block(c, "rest"), done = cg_block(c, "rest.done");
-        LLVMBuildCondBr(c->b, is_last, tail, done);
-        LLVMPositionBuilderAtEnd(c->b, tail);
-        dense_tile(c, t, cg_add(c, q0, cg_i64(c, last_full * j->mr)), rest, np);
-        LLVMBuildBr(c->b, done);
-        LLVMPositionBuilderAtEnd(c->b, done);
+    LLVMValueRef n = LLVMBuildUDiv(c->b, row, cg_i64(c, j->yi.h), "n");
+    LLVMValueRef oh = LLVMBuildURem(c->b, row, cg_i64(c, j->yi.h), "oh");
+    LLVMValueRef base = cg_add(c, cg_mul_k(c, n, j->in.hp * j->in.wp * j->in.cs),
+                               cg_mul_k(c, oh, j->in.sh * j->sh));
+    LLVMValueRef q0 = cg_mul_k(c, row, j->yi.w);
+    t->image = n;
+    int64_t full = j->yi.w / j->mr, step = j->mr * j->in.sw * j->sw;
+    int rest = (int)(j->yi.w % j->mr);
+    if (full == 1) {
+        dense_tile(c, t, q0, base, j->mr, np);
+    } else if (full > 1) {
+        cg_loop lt = cg_for(c, 0, full, 1, "tile");
+        dense_tile(c, t, cg_add(c, q0, cg_mul_k(c, lt.iv, j->mr)),
+                   cg_add(c, base, cg_mul_k(c, lt.iv, step)), j->mr, np);
+        cg_loop_end(c, &lt);
     }
+    if (rest)
+        dense_tile(c, t, cg_add(c, q0, cg_i64(c, full * j->mr)),
+                   cg_add(c, base, cg_i64(c, full * step)), rest, np);
 }
 
 static void dense_items(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
@@ -820,13 +927,13 @@ static void dense_items(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValue
               .vf = cg_vec(c, c->t_f32, c->lanes),
               .vi = cg_vec(c, c->t_i32, c->lanes)};
     cg_loop li = cg_loop_begin(c, begin, end, 1, "item");
-    LLVMValueRef pix, blk;
-    if (d.pixels_outer) {
-        pix = LLVMBuildUDiv(c->b, li.iv, cg_i64(c, d.blocks), "");
+    LLVMValueRef row, blk;
+    if (d.rows_outer) {
+        row = LLVMBuildUDiv(c->b, li.iv, cg_i64(c, d.blocks), "");
         blk = LLVMBuildURem(c->b, li.iv, cg_i64(c, d.blocks), "");
     } else {
-        blk = LLVMBuildUDiv(c->b, li.iv, cg_i64(c, d.pixel_items), "");
-        pix = LLVMBuildURem(c->b, li.iv, cg_i64(c, d.pixel_items), "");
+        blk = LLVMBuildUDiv(c->b, li.iv, cg_i64(c, d.rows), "");
+        row = LLVMBuildURem(c->b, li.iv, cg_i64(c, d.rows), "");
     }
     t.g = LLVMBuildUDiv(c->b, blk, cg_i64(c, d.blocks_per_group), "g");
     t.p0 = cg_mul_k(c, LLVMBuildURem(c->b, blk, cg_i64(c, d.blocks_per_group), ""), j->np);
@@ -839,29 +946,36 @@ static void dense_items(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValue
                           bdone = cg_block(c, "np.done");
         LLVMBuildCondBr(c->b, last, bshort, bfull);
         LLVMPositionBuilderAtEnd(c->b, bfull);
-        dense_block(c, &t, pix, j->np);
+        dense_row(c, &t, row, j->np);
         LLVMBuildBr(c->b, bdone);
         LLVMPositionBuilderAtEnd(c->b, bshort);
-        dense_block(c, &t, pix, rem);
+        dense_row(c, &t, row, rem);
         LLVMBuildBr(c->b, bdone);
         LLVMPositionBuilderAtEnd(c->b, bdone);
     } else {
-        dense_block(c, &t, pix, j->np);
+        dense_row(c, &t, row, j->np);
     }
     cg_loop_end(c, &li);
 }
 
-/* Registers: mr · np sums plus np weight vectors. */
-static void tile_shape(const cg *c, const cg_conv_packed *p, int *mr, int *np)
+/* The tile: np panels (2 when there are) and as many pixels mr as the
+ * registers hold next to them (mr · np sums, np weight vectors, and the
+ * decoding of codes), evened out over the output row (56 pixels: 4 tiles
+ * of 14, not 4 of 12 and one of 8). */
+static void tile_shape(const cg *c, const cg_conv_packed *p, int64_t ow, int *mr, int *np)
 {
-    if (c->lanes == 16) {
-        *np = p->panels >= 2 ? 2 : 1;
-        *mr = *np == 2 ? 12 : 16;
-        if (p->elem == 1 && !p->int8) *mr = *np == 2 ? 10 : 14; /* registers to decode */
-    } else {
-        *np = p->panels >= 2 ? 2 : 1;
-        *mr = *np == 2 ? 4 : 8;
-    }
+    *np = p->panels >= 2 ? 2 : 1;
+    int most;
+    if (c->lanes == 16)
+        most =
+            *np == 2 ? (p->elem == 1 && !p->int8 ? 12 : 14) : (p->elem == 1 && !p->int8 ? 24 : 28);
+    else if (c->target->arch == CG_ARCH_AARCH64)
+        most = *np == 2 ? 6 : 12;
+    else
+        most = *np == 2 ? 6 : 12;
+    if (most > MAX_MR) most = MAX_MR;
+    int64_t tiles = (ow + most - 1) / most;
+    *mr = (int)((ow + tiles - 1) / tiles);
 }
 
 /* ---- the op -------------------------------------------------------------------------- */
@@ -890,7 +1004,7 @@ void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMV
     int64_t work = pixels * p->m * p->cg * p->kh * p->kw;
     const char *name = sup_arena_printf(c->arena, "%s.tiles", n->name);
     if (p->kernel == IR_CONV_DENSE) {
-        tile_shape(c, p, &j.mr, &j.np);
+        tile_shape(c, p, j.yi.w, &j.mr, &j.np);
         dense_plan d = plan_of(c, &j);
         LLVMValueRef null = LLVMConstNull(c->t_ptr);
         LLVMValueRef vals[7] = {
@@ -901,7 +1015,7 @@ void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMV
             p->comp >= 0 ? cg_blob_ptr(c, p->comp) : null,
             bias,
             cg_gep(c, c->t_i8, scratch ? scratch : null, cg_i64(c, j.in.scales))};
-        cg_parallel(c, name, vals, 7, d.pixel_items * d.blocks, work >= 1 << 16, dense_items, &j);
+        cg_parallel(c, name, vals, 7, d.rows * d.blocks, work >= 1 << 16, dense_items, &j);
         return;
     }
     LLVMValueRef vals[4] = {src, out, codes, bias};

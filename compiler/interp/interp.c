@@ -443,7 +443,9 @@ static bool eval_node(interp *it, int32_t i)
     default: {
         int32_t w = n->op == IR_OP_CONV ? n->inputs[1] : 0;
         interp_eval_cnn(g, n, (const void *const *)it->buf, y, it->scratch,
-                        n->op == IR_OP_CONV && it->act8[w], it->act_scale[w]);
+                        n->op == IR_OP_CONV && it->act8[w] &&
+                            ir_conv_kernel_of(g, n) != IR_CONV_DEPTHWISE,
+                        it->act_scale[w]);
         return true;
     }
     }

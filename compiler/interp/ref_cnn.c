@@ -9,9 +9,10 @@
  * strides, so channels-first and channels-last layouts (attr.win.nhwc) are
  * the same code. Resize and pad follow ONNX's reference (edge-clamped
  * neighbours, per-axis coordinate transforms). With `:a8` on a conv's
- * weight, each image of its input is quantized to int8 with one scale
- * (max|x| / 127 over the image, q_quantize_row_a8_ref, or the calibrated
- * one) and dequantized before the product, as the kernels compute. */
+ * weight its input is quantized to int8 (scale max|x| / 127 or the
+ * calibrated one, codes x · (1/scale)) and dequantized before the product, as the
+ * kernels compute: a pointwise conv (ir_conv_pointwise) quantizes each
+ * pixel's channels with their own scale, any other conv each image. */
 #include <math.h>
 #include <string.h>
 
@@ -245,9 +246,10 @@ size_t interp_cnn_scratch(const ir_graph *g, const ir_node *n)
     switch (n->op) {
     case IR_OP_CONV: {
         ir_image xi = image(x, n), yi = image(n, n);
-        /* the im2col matrix and product, and (:a8) the quantized input and its codes */
+        /* the im2col matrix and product, and (:a8) the quantized input, a
+         * row of it and its codes */
         return interp_ref_conv_scratch(&xi, &yi, &n->attr.win, yi.c) +
-               (size_t)ir_node_count(x) * 5 / 4 + 1;
+               (size_t)ir_node_count(x) * 9 / 4 + 1;
     }
     case IR_OP_BATCHNORM: return (size_t)(2 * g->nodes[n->inputs[1]].shape[0]);
     case IR_OP_RESIZE: return interp_ref_resize_scratch(n->shape, n->rank);
@@ -255,20 +257,39 @@ size_t interp_cnn_scratch(const ir_graph *g, const ir_node *n)
     }
 }
 
-/* `:a8`: each image of x quantized to int8 and back, into xs. */
-static const float *quantize_images(const float *x, const ir_image *xi, float fixed_scale,
-                                    float *xs)
+/* One row of count values (stride apart) quantized to int8 and back, into
+ * xs: scale s = max|x| / 127 (1 for a row of zeros; NaN is not a maximum)
+ * or the fixed one, codes q_int_encode(x · (1/s)) (a multiplication by the
+ * reciprocal, as the kernels compute it: a division per value would cost
+ * them more than the convolution of a pointwise layer). */
+static void quantize_row(const float *x, int64_t count, int64_t stride, float fixed_scale,
+                         float *row, int8_t *codes, float *xs)
 {
-    int8_t *codes = (int8_t *)(xs + xi->n * xi->sn);
+    float amax = 0;
+    for (int64_t j = 0; j < count; j++) row[j] = x[j * stride], amax = fmaxf(amax, fabsf(row[j]));
+    float scale = fixed_scale > 0 ? fixed_scale : amax > 0 ? amax / 127.0f : 1.0f;
+    float inv = 1.0f / scale;
+    for (int64_t j = 0; j < count; j++) codes[j] = (int8_t)q_int_encode(row[j] * inv, 0, -127, 127);
+    for (int64_t j = 0; j < count; j++) xs[j * stride] = (float)codes[j] * scale;
+}
+
+/* `:a8`: x quantized to int8 and back, into xs: each pixel's channels
+ * (pointwise convs), or each image. */
+static const float *quantize_input(const float *x, const ir_image *xi, bool per_pixel,
+                                   float fixed_scale, float *xs)
+{
+    float *row = xs + xi->n * xi->sn;
+    int8_t *codes = (int8_t *)(row + xi->sn);
     for (int64_t n = 0; n < xi->n; n++) {
-        const float *src = x + n * xi->sn;
-        float scale = fixed_scale;
-        if (fixed_scale > 0)
-            for (int64_t j = 0; j < xi->sn; j++)
-                codes[j] = (int8_t)q_int_encode(src[j] / scale, 0, -127, 127);
-        else
-            q_quantize_row_a8_ref(src, xi->sn, codes, &scale);
-        for (int64_t j = 0; j < xi->sn; j++) xs[n * xi->sn + j] = (float)codes[j] * scale;
+        if (!per_pixel) {
+            quantize_row(x + n * xi->sn, xi->sn, 1, fixed_scale, row, codes, xs + n * xi->sn);
+            continue;
+        }
+        for (int64_t h = 0; h < xi->h; h++)
+            for (int64_t w = 0; w < xi->w; w++) {
+                int64_t at = n * xi->sn + h * xi->sh + w * xi->sw;
+                quantize_row(x + at, xi->c, xi->sc, fixed_scale, row, codes, xs + at);
+            }
     }
     return xs;
 }
@@ -285,8 +306,8 @@ void interp_eval_cnn(const ir_graph *g, const ir_node *n, const void *const *buf
         ir_image xi = image(xn, n), yi = image(n, n);
         float *conv_scratch = scratch;
         if (act8) {
-            x = quantize_images(x, &xi, act_scale, scratch);
-            conv_scratch = scratch + ir_node_count(xn) * 5 / 4 + 1;
+            x = quantize_input(x, &xi, ir_conv_pointwise(n), act_scale, scratch);
+            conv_scratch = scratch + ir_node_count(xn) * 9 / 4 + 1;
         }
         interp_ref_conv(x, &xi, in1, n->n_inputs == 3 ? buf[n->inputs[2]] : NULL, y, &yi,
                         &n->attr.win, conv_scratch);

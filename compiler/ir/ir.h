@@ -367,19 +367,28 @@ ir_conv_kernel ir_conv_kernel_of(const ir_graph *g, const ir_node *n);
 /* Rows of an image whose maximum one task takes (`:a8`'s scales). */
 enum { IR_CONV_MAX_ROWS = 8 };
 /* A channels-last conv's scratch: its input copied with the padding made
- * explicit and, with `:a8`, quantized per image. The copy is [N][hp][wp]
- * [cs] of f32 or int8 codes (cs = groups · cgp, a group's channels padded
- * with zeros to cgp); the scales are one f32 per image; the partial maxima
- * one f32 per image and chunk of IR_CONV_MAX_ROWS rows. Without a copy the
- * kernel reads x as it is (hp, wp, cs: x's). Offsets in bytes. */
+ * explicit and, with `:a8`, quantized (per pixel or per image). The copy
+ * is [N][hp][wp][cs] of f32 or int8 codes (cs = groups · cgp, a group's
+ * channels padded with zeros to cgp); the scales one f32 per image (per
+ * copied pixel); the partial maxima one f32 per image and chunk of
+ * IR_CONV_MAX_ROWS rows. Without a copy the kernel reads x as it is (hp,
+ * wp, cs: x's). Offsets in bytes. */
 typedef struct ir_conv_input {
     ir_conv_kernel kernel;
-    bool act8; /* quantized per image (the weight's precision has :a8) */
-    bool int8; /* the copy holds int8 codes (integer dot products), else floats */
-    bool copy; /* the kernel reads the copy (padding or :a8), else x */
+    bool act8;      /* quantized (the weight's precision has :a8) */
+    bool per_pixel; /* ... each pixel read with its own scale (ir_conv_pointwise) */
+    bool int8;      /* the copy holds int8 codes (integer dot products), else floats */
+    bool copy;      /* the kernel reads the copy (padding or :a8), else x */
     int64_t hp, wp, cs, cgp;
+    int64_t sh, sw; /* the stride of windows in the source (1 in a per-pixel copy) */
     int64_t scales, partial, bytes;
 } ir_conv_input;
+/* A conv that is a linear layer over pixels (1x1, one group, no padding):
+ * `:a8` quantizes each pixel it reads with its own scale. */
+bool ir_conv_pointwise(const ir_node *n);
+/* Whether conv n quantizes its input to int8 (its weight's precision has
+ * `:a8`, and it is not depthwise: those keep f32 activations). */
+bool ir_conv_act8(const ir_graph *g, const ir_node *n);
 ir_conv_input ir_conv_input_layout(const ir_graph *g, const ir_node *n, bool int8_dot);
 
 /* ---- rewrite.c: a new graph made from an old one -------------------------- */

@@ -63,9 +63,23 @@ static int32_t transpose(layout *l, int32_t src, const int64_t *perm, const char
     return add(l, &t);
 }
 
-/* Old node i channels-last in the new graph (transposed on first need). */
+/* A transpose from the model's layout to channels-last (to_nhwc), or back. */
+static bool is_layout_transpose(const ir_node *n, bool to_nhwc)
+{
+    if (n->op != IR_OP_TRANSPOSE || !image_rank(n->rank)) return false;
+    const int64_t *perm = to_nhwc ? TO_NHWC[n->rank == 4] : TO_NCHW[n->rank == 4];
+    for (int d = 0; d < n->rank; d++)
+        if (n->attr.perm[d] != perm[d]) return false;
+    return true;
+}
+
+/* Old node i channels-last in the new graph (transposed on first need; a
+ * transpose of the model's own from channels-last is undone). */
 static int32_t get_nhwc(layout *l, int32_t i)
 {
+    const ir_node *n = &l->g->nodes[i];
+    if (l->nhwc[i] < 0 && is_layout_transpose(n, false) && l->nchw[n->inputs[0]] >= 0)
+        l->nhwc[i] = l->nchw[n->inputs[0]];
     if (l->nhwc[i] < 0) {
         const ir_node *n = &l->g->nodes[i];
         l->nhwc[i] = transpose(l, l->nchw[i], TO_NHWC[n->rank - 3],
@@ -214,6 +228,10 @@ ir_graph *pass_layout(sup_arena *arena, ir_graph *g)
     for (int32_t i = 0; i < g->n_nodes; i++) {
         if (to_channels_last(&l, i)) continue;
         const ir_node *node = &g->nodes[i];
+        if (is_layout_transpose(node, true) && l.native[node->inputs[0]]) {
+            l.nchw[i] = l.nhwc[node->inputs[0]]; /* the model's own transpose to channels-last */
+            continue;
+        }
         for (int j = 0; j < node->n_inputs; j++) /* operands back to the model's layout */
             if (l.nchw[node->inputs[j]] < 0) get_nchw(&l, node->inputs[j]);
         for (int j = 0; j < node->n_inputs; j++)

@@ -4,10 +4,14 @@
 # precision: every output within 1e-4 of its largest value (f32 and
 # dequantized int8/FP8 weights differ from the interpreter only in the
 # order of sums; with `:a8` the compiled integer sums are exact, the
-# interpreter's float sums of the same products round). Host (AVX-512 VNNI
-# where present), x86-64-v3 and baseline x86-64 (no integer dot products:
-# `:a8` in float), aarch64 Neoverse N1 (sdot) and Cortex-A72 (none) under
-# qemu.
+# interpreter's float sums of the same products round). When every layer
+# has int8 activations, a value an earlier layer's float sums put on a
+# rounding boundary can take the neighbouring code, which moves later
+# outputs by up to a quantum: such whole-model `:a8` builds are held to
+# 1e-2, and one `:a8` layer at a time (dense, generic, pointwise, the rest
+# f32) to 1e-4. Host (AVX-512 VNNI where present), x86-64-v3 and baseline
+# x86-64 (no integer dot products: `:a8` in float), aarch64 Neoverse N1
+# (sdot) and Cortex-A72 (none) under qemu.
 set -eu
 : "${QMC:?}" "${QMC_SOURCE:?}" "${NPYCMP:?}" "${MKDATA:?}"
 t=$(mktemp -d)
@@ -35,10 +39,13 @@ check() { # NAME PRECISION RUNNER COMPILE-FLAGS...
     args=""
     for o in $outs; do args="$args --output $o=$t/got_$o.npy"; done
     $runner "$t/m" --input x="$t/x.npy" $args
+    tol=1e-4
+    case $prec in *:a8*) tol=1e-2 ;; esac
+    case $prec in *=*) tol=1e-4 ;; esac
     for o in $outs; do
-        "$NPYCMP" "$t/got_$o.npy" "$t/ref_$o.npy" --rtol-max 1e-4 >/dev/null || {
+        "$NPYCMP" "$t/got_$o.npy" "$t/ref_$o.npy" --rtol-max $tol >/dev/null || {
             echo "FAIL: $name $prec: output $o differs from the interpreter"
-            "$NPYCMP" "$t/got_$o.npy" "$t/ref_$o.npy" --rtol-max 1e-4
+            "$NPYCMP" "$t/got_$o.npy" "$t/ref_$o.npy" --rtol-max $tol
             exit 1
         }
     done
@@ -61,6 +68,11 @@ for prec in f32 int8 int8:a8 fp8e4m3 fp8e5m2 int4 int4:a8; do
 done
 run_ref f32
 check "host -O0" f32 "" -O0
+for one in gr.weight gen.weight pw.weight; do
+    run_ref "f32,$one=int8:a8"
+    check host "f32,$one=int8:a8" ""
+    check neoverse-n1 "f32,$one=int8:a8" qemu-aarch64 --target aarch64-linux-gnu --cpu neoverse-n1
+done
 run_ref int8:a8:static calib
 check host int8:a8:static "" --calib x="$t/calib.npy"
 check neoverse-n1 int8:a8:static qemu-aarch64 --target aarch64-linux-gnu --cpu neoverse-n1 --calib x="$t/calib.npy"
