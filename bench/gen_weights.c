@@ -8,8 +8,10 @@
  * FORMAT's quantization is lossless; for conv:..., DIR/c_MxCGxKHxKW
  * .safetensors holding a conv's weight "w" [M, CG, KH, KW] (each output
  * channel a row of int8-lossless values, as bench/conv.c builds them) and
- * bias "b" [M]. An existing file of the right size is kept (the data is
- * deterministic). */
+ * bias "b" [M]; for act:H:W:C, DIR/x_HxWxC.npy, the conv cases' input
+ * [1, H, W, C] (bench_activations of H·W rows of C, as bench/conv.c feeds
+ * it), for calibration. An existing file of the right size is kept (the
+ * data is deterministic). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +106,29 @@ static int write_conv(const char *dir, int64_t m, int64_t cg, int64_t kh, int64_
     return 0;
 }
 
+static int write_act(const char *dir, int64_t h, int64_t w, int64_t c)
+{
+    char path[4096], hdr[128];
+    snprintf(path, sizeof path, "%s/x_%lldx%lldx%lld.npy", dir, (long long)h, (long long)w,
+             (long long)c);
+    int len = snprintf(hdr, sizeof hdr,
+                       "{'descr': '<f4', 'fortran_order': False, 'shape': (1, %lld, %lld, %lld), }",
+                       (long long)h, (long long)w, (long long)c);
+    while ((10 + len + 1) % 64) hdr[len++] = ' ';
+    hdr[len++] = '\n';
+    FILE *out = fopen(path, "wb");
+    if (!out) return fprintf(stderr, "gen_weights: %s: %s\n", path, strerror(errno)), 1;
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)len,
+                             (unsigned char)(len >> 8)};
+    fwrite(pre, 1, 10, out);
+    fwrite(hdr, 1, (size_t)len, out);
+    float *x = malloc(sizeof(float) * (size_t)(h * w * c));
+    bench_activations(h * w, c, x);
+    fwrite(x, sizeof(float), (size_t)(h * w * c), out);
+    free(x);
+    return fclose(out) != 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -114,6 +139,11 @@ int main(int argc, char **argv)
         char name[32];
         long long n, k, m, cg, kh, kw;
         int f;
+        if (sscanf(argv[i], "act:%lld:%lld:%lld", &m, &cg, &kh) == 3) {
+            if (m <= 0 || cg <= 0 || kh <= 0 || write_act(argv[1], m, cg, kh))
+                return fprintf(stderr, "gen_weights: bad act spec '%s'\n", argv[i]), 1;
+            continue;
+        }
         if (sscanf(argv[i], "conv:%lld:%lld:%lld:%lld", &m, &cg, &kh, &kw) == 4) {
             if (m <= 0 || cg <= 0 || kh <= 0 || kw <= 0 || write_conv(argv[1], m, cg, kh, kw))
                 return fprintf(stderr, "gen_weights: bad conv spec '%s'\n", argv[i]), 1;

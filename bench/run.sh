@@ -87,7 +87,7 @@ rn50_1x1_s2:256:56:56:512:1:2:0:1 rn50_3x3_14:256:14:14:256:3:1:1:1 rn50_1x1_14:
 rn50_3x3_7:512:7:7:512:3:1:1:1 mb_1x1_expand:24:56:56:144:1:1:0:1 mb_1x1_project:144:56:56:24:1:1:0:1
 mb_dw3_112:32:112:112:32:3:1:1:32 mb_dw3_56:144:56:56:144:3:1:1:144 mb_dw3_s2:144:56:56:144:3:2:1:144
 mb_dw5_28:240:28:28:240:5:1:2:240"}
-CONV_PRECISIONS=${BENCH_CONV_PRECISIONS:-"f32 int8:a8"}
+CONV_PRECISIONS=${BENCH_CONV_PRECISIONS:-"f32 int8:a8 int8:a8:static"}
 
 # The weights file a precision is compiled from: lossless for its format.
 wfmt() { case $1 in int8*) echo int8 ;; int4*) echo int4 ;; fp8e4m3*) echo fp8e4m3 ;; fp8e5m2*) echo fp8e5m2 ;; *) echo f32 ;; esac; }
@@ -99,8 +99,8 @@ for s in $GEMV_SHAPES; do for p in $GEMV_PRECISIONS; do specs="$specs $(wfmt "$p
 for s in $GEMM_SHAPES; do for p in $GEMM_PRECISIONS; do specs="$specs $(wfmt "$p"):${s/x/:}"; done; done
 if want conv; then
     for s in $CONV_SHAPES; do
-        IFS=: read -r _ c _ _ m k _ _ g <<<"$s"
-        specs="$specs conv:$m:$((c / g)):$k:$k"
+        IFS=: read -r _ c h w m k _ _ g <<<"$s"
+        specs="$specs conv:$m:$((c / g)):$k:$k act:$h:$w:$c"
     done
 fi
 "$WORK/gen_weights" "$WORK/w" $(echo "$specs" | tr ' ' '\n' | sort -u)
@@ -185,8 +185,10 @@ if want conv; then
             } >"$WORK/m/$name.qm"
             shape="{\"$cname\", $c, $h, $w, $m, $k, $k, $st, $pad, $g, true}"
             out=$WORK/m/$name
+            calib=()
+            case $p in *:static*) calib=(--calib "x=$WORK/w/x_${h}x${w}x${c}.npy") ;; esac
             if "$QMC" compile "$WORK/m/$name.qm" -o "$out" --emit obj --cpu native --precision "$p" \
-                --weights "$wst" 2>"$out.err"; then
+                --weights "$wst" "${calib[@]}" 2>"$out.err"; then
                 OBJS+=("$out.o")
                 cases_decl+="extern const qmc_model_desc ${name}_model;"$'\n'
                 conv_body+="    {$shape, $(c_str "$p"), &${name}_model, NULL},"$'\n'

@@ -208,6 +208,7 @@ typedef struct conv_job {
     ir_image xi, yi;
     int64_t sh, sw; /* the source's element strides of a row and a pixel */
     int mr, np;     /* dense: the tile */
+    int rpt;        /* dense: output rows per tile (several when a row is short) */
     bool vnni;
     bool has_bias; /* vals carry a bias pointer */
 } conv_job;
@@ -849,7 +850,9 @@ static void dense_tile(cg *c, tile *t, LLVMValueRef q0, LLVMValueRef base, int m
     t->mr = mr, t->np = np;
     for (int r = 0; r < mr; r++) {
         t->q[r] = cg_add(c, q0, cg_i64(c, r));
-        t->base[r] = cg_add(c, base, cg_i64(c, r * j->in.sw * j->sw));
+        /* a tile of several rows takes whole rows: pixel r is at r / OW, r % OW */
+        int64_t dr = j->rpt > 1 ? r / j->yi.w : 0, dc = j->rpt > 1 ? r % j->yi.w : r;
+        t->base[r] = cg_add(c, base, cg_i64(c, dr * j->in.sh * j->sh + dc * j->in.sw * j->sw));
     }
     for (int jp = 0; jp < np; jp++) {
         LLVMValueRef gp = cg_add(c, cg_mul_k(c, t->g, p->panels), cg_add(c, t->p0, cg_i64(c, jp)));
@@ -878,7 +881,7 @@ static dense_plan plan_of(const cg *c, const conv_job *j)
 {
     const cg_conv_packed *p = j->p;
     dense_plan d = {0};
-    d.rows = j->yi.n * j->yi.h;
+    d.rows = j->yi.n * ((j->yi.h + j->rpt - 1) / j->rpt); /* groups of rpt rows */
     d.blocks_per_group = (p->panels + j->np - 1) / j->np;
     d.blocks = p->groups * d.blocks_per_group;
     int64_t wbytes = p->groups * p->panels * p->kcols * c->lanes * (p->int8 ? 4 : p->elem);
@@ -886,16 +889,39 @@ static dense_plan plan_of(const cg *c, const conv_job *j)
     return d;
 }
 
-/* One output row: its tiles of mr pixels, then the rest. */
+/* One output row (or group of rpt rows): its tiles of mr pixels, then
+ * the rest. */
 static void dense_row(cg *c, tile *t, LLVMValueRef row, int np)
 {
     const conv_job *j = t->j;
-    LLVMValueRef n = LLVMBuildUDiv(c->b, row, cg_i64(c, j->yi.h), "n");
-    LLVMValueRef oh = LLVMBuildURem(c->b, row, cg_i64(c, j->yi.h), "oh");
+    int64_t groups = (j->yi.h + j->rpt - 1) / j->rpt;
+    LLVMValueRef n = LLVMBuildUDiv(c->b, row, cg_i64(c, groups), "n");
+    LLVMValueRef oh = cg_mul_k(c, LLVMBuildURem(c->b, row, cg_i64(c, groups), ""), j->rpt);
     LLVMValueRef base = cg_add(c, cg_mul_k(c, n, j->in.hp * j->in.wp * j->in.cs),
                                cg_mul_k(c, oh, j->in.sh * j->sh));
-    LLVMValueRef q0 = cg_mul_k(c, row, j->yi.w);
+    LLVMValueRef q0 = cg_mul_k(c, cg_add(c, cg_mul_k(c, n, j->yi.h), oh), j->yi.w);
     t->image = n;
+    if (j->rpt > 1) {
+        /* rpt whole rows, fewer in an image's last group */
+        int64_t last = j->yi.h % j->rpt;
+        if (!last) {
+            dense_tile(c, t, q0, base, j->mr, np);
+            return;
+        }
+        LLVMValueRef short_group =
+            LLVMBuildICmp(c->b, LLVMIntEQ, oh, cg_i64(c, j->yi.h - last), "");
+        LLVMBasicBlockRef bfull = cg_block(c, "rows.full"), bshort = cg_block(c, "rows.short"),
+                          bdone = cg_block(c, "rows.done");
+        LLVMBuildCondBr(c->b, short_group, bshort, bfull);
+        LLVMPositionBuilderAtEnd(c->b, bfull);
+        dense_tile(c, t, q0, base, j->mr, np);
+        LLVMBuildBr(c->b, bdone);
+        LLVMPositionBuilderAtEnd(c->b, bshort);
+        dense_tile(c, t, q0, base, (int)(last * j->yi.w), np);
+        LLVMBuildBr(c->b, bdone);
+        LLVMPositionBuilderAtEnd(c->b, bdone);
+        return;
+    }
     int64_t full = j->yi.w / j->mr, step = j->mr * j->in.sw * j->sw;
     int rest = (int)(j->yi.w % j->mr);
     if (full == 1) {
@@ -961,8 +987,10 @@ static void dense_items(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValue
 /* The tile: np panels (2 when there are) and as many pixels mr as the
  * registers hold next to them (mr · np sums, np weight vectors, and the
  * decoding of codes), evened out over the output row (56 pixels: 4 tiles
- * of 14, not 4 of 12 and one of 8). */
-static void tile_shape(const cg *c, const cg_conv_packed *p, int64_t ow, int *mr, int *np)
+ * of 14, not 4 of 12 and one of 8), or whole rows when they are short (7
+ * pixels: tiles of 2 rows). */
+static void tile_shape(const cg *c, const cg_conv_packed *p, int64_t ow, int *mr, int *np,
+                       int *rpt)
 {
     *np = p->panels >= 2 ? 2 : 1;
     int most;
@@ -974,6 +1002,12 @@ static void tile_shape(const cg *c, const cg_conv_packed *p, int64_t ow, int *mr
     else
         most = *np == 2 ? 6 : 12;
     if (most > MAX_MR) most = MAX_MR;
+    *rpt = 1;
+    if (2 * ow <= most) { /* short rows: several per tile */
+        *rpt = (int)(most / ow);
+        *mr = (int)(*rpt * ow);
+        return;
+    }
     int64_t tiles = (ow + most - 1) / most;
     *mr = (int)((ow + tiles - 1) / tiles);
 }
@@ -1004,7 +1038,7 @@ void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMV
     int64_t work = pixels * p->m * p->cg * p->kh * p->kw;
     const char *name = sup_arena_printf(c->arena, "%s.tiles", n->name);
     if (p->kernel == IR_CONV_DENSE) {
-        tile_shape(c, p, j.yi.w, &j.mr, &j.np);
+        tile_shape(c, p, j.yi.w, &j.mr, &j.np, &j.rpt);
         dense_plan d = plan_of(c, &j);
         LLVMValueRef null = LLVMConstNull(c->t_ptr);
         LLVMValueRef vals[7] = {
