@@ -302,6 +302,9 @@ void cg_conv_pack(cg *c, int32_t node, cg_conv_packed *p);
  * the scratch (ir_conv_input_layout). */
 void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch);
 void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in);
+/* -v: one line per kind of conv kernel (dense, depthwise, generic; the
+ * weights' format; how activations enter) with the weights using it. */
+void cg_print_conv_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const cg_target *t);
 
 /* ---- emit_cnn.c: pooling, batchnorm, resize, pad, prelu, hard activations -- */
 

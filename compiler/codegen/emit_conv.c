@@ -989,8 +989,7 @@ static void dense_items(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValue
  * decoding of codes), evened out over the output row (56 pixels: 4 tiles
  * of 14, not 4 of 12 and one of 8), or whole rows when they are short (7
  * pixels: tiles of 2 rows). */
-static void tile_shape(const cg *c, const cg_conv_packed *p, int64_t ow, int *mr, int *np,
-                       int *rpt)
+static void tile_shape(const cg *c, const cg_conv_packed *p, int64_t ow, int *mr, int *np, int *rpt)
 {
     *np = p->panels >= 2 ? 2 : 1;
     int most;
@@ -1160,4 +1159,44 @@ void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef 
     int64_t pixels = j.yi.n * j.yi.h * j.yi.w;
     cg_parallel(c, sup_arena_printf(c->arena, "%s.pixels", n->name), vals, 4, pixels,
                 pixels * j.p->m * j.xi.c * j.p->kh * j.p->kw >= 1 << 16, convt_pixels, &j);
+}
+
+/* ---- -v -------------------------------------------------------------------------------- */
+
+/* One line per kind of conv kernel, with the weights that use it. */
+void cg_print_conv_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const cg_target *t)
+{
+    bool dot = cg_target_int8_dot(t);
+    const char *instr = t->arch == CG_ARCH_AARCH64 ? "sdot" : "vpdpbusd";
+    static const char *const kinds[] = {"dense (implicit GEMM)", "depthwise", "generic"};
+    const char **lines = sup_arena_alloc(arena, sizeof *lines * (size_t)(g->n_nodes + 1));
+    int32_t *line_of = sup_arena_alloc(arena, sizeof *line_of * (size_t)(g->n_nodes + 1));
+    int n_lines = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        line_of[i] = -1;
+        if (n->op != IR_OP_CONV) continue;
+        ir_conv_input in = ir_conv_input_layout(g, n, dot);
+        const ir_node *w = &g->nodes[n->inputs[1]];
+        const char *fmt = w->qw ? q_precision_name(arena, &w->qw->f) : "f32";
+        const char *acts = !in.act8 ? "f32 activations"
+                           : in.int8
+                               ? sup_arena_printf(arena, "int8 activations (%s), %s",
+                                                  in.per_pixel ? "per pixel" : "per image", instr)
+                               : "int8 activations in float";
+        const char *line =
+            sup_arena_printf(arena, "%s, %s weights, %s", kinds[in.kernel], fmt, acts);
+        int k = 0;
+        while (k < n_lines && strcmp(lines[k], line)) k++;
+        if (k == n_lines) lines[n_lines++] = line;
+        line_of[i] = k;
+    }
+    if (!n_lines) return;
+    fprintf(f, "conv kernels for %s (%s):\n", t->cpu, t->triple);
+    for (int k = 0; k < n_lines; k++) {
+        fprintf(f, "  %s:", lines[k]);
+        for (int32_t i = 0; i < g->n_nodes; i++)
+            if (line_of[i] == k) fprintf(f, " %s", g->nodes[g->nodes[i].inputs[1]].name);
+        fprintf(f, "\n");
+    }
 }

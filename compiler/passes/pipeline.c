@@ -88,7 +88,10 @@ bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_
                 return false;
         }
     }
-    if (opts->prec.verbose) cg_print_kernels(stderr, arena, g, &plan, t);
+    if (opts->prec.verbose) {
+        cg_print_kernels(stderr, arena, g, &plan, t);
+        cg_print_conv_kernels(stderr, arena, g, t);
+    }
     if (opts->dump_ir) ir_dump(stdout, g);
     return cg_write_output(arena, g, &plan, t, &opts->cg);
 }
