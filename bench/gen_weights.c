@@ -118,8 +118,8 @@ static int write_act(const char *dir, int64_t h, int64_t w, int64_t c)
     hdr[len++] = '\n';
     FILE *out = fopen(path, "wb");
     if (!out) return fprintf(stderr, "gen_weights: %s: %s\n", path, strerror(errno)), 1;
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)len,
-                             (unsigned char)(len >> 8)};
+    unsigned char pre[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)len, (unsigned char)(len >> 8)};
     fwrite(pre, 1, 10, out);
     fwrite(hdr, 1, (size_t)len, out);
     float *x = malloc(sizeof(float) * (size_t)(h * w * c));

@@ -180,13 +180,31 @@ case_label() {
 output_estimate() {
     local c=${1%-wf} bpp=1.2
     case $c in f32) bpp=4.1 ;; int8*|fp8*) bpp=1.2 ;; int4*) bpp=0.7 ;; esac
-    awk -v p="$2" -v b="$bpp" 'BEGIN {printf "%d", p * b + 268435456}'
+    awk -v p="$2" -v b="$bpp" 'BEGIN {printf "%.0f", p * b + 268435456}'
 }
 
 # row MODEL CASE STATUS [FIELDS]: one compile record
 row() {
     printf '{"kind":"compile","model":"%s","case":"%s","label":%s,"status":%s%s}\n' "$1" "$2" \
         "$(jstr "$(case_label "$2")")" "$(jstr "$3")" "${4:-}" >>"$RESULTS"
+}
+
+# stage_split OUT QM WEIGHTS ARGS...: the case compiled again with -v, whose
+# stage table says where the time goes (read, quantize, error statistics,
+# pack and write, the code); prints the record's "stages" field. The
+# measured run has no -v: -v also measures every weight's error.
+stage_split() {
+    local out=$1 qm=$2 weights=$3 log=$1.vlog
+    shift 3
+    timeout -k 10 "$TIMEOUT" "$QMC" compile "$qm" -o "$out" --emit obj --weights "$weights" "$@" -v \
+        >"$log" 2>&1 || return 0
+    local fields="" name key v
+    for name in weights read quantize error 'pack, write' module optimise 'machine code'; do
+        key=${name//, /_}
+        v=$(sed -n "s/^ *$name  *\([0-9.][0-9.]*\).*/\1/p" "$log" | head -n1)
+        [ -n "$v" ] && fields="$fields${fields:+,}\"${key// /_}\":$v"
+    done
+    printf ',"stages":{%s}' "$fields"
 }
 
 compile_case() { # MODEL DIR QM WEIGHTS CASE PARAMS
@@ -240,8 +258,10 @@ compile_case() { # MODEL DIR QM WEIGHTS CASE PARAMS
         status="failed (exit $RC)"
         [ "$RC" -gt 128 ] && status="failed (signal $((RC - 128)))"
     fi
-    row "$model" "$c" "$status" "$(printf ',"exit":%s,"wall_s":%s,"user_s":%s,"sys_s":%s,"peak_rss_kb":%s,"obj_bytes":%s,"weights_bytes":%s,"bg_load":%s,"message":%s' \
-        "$RC" "$wall" "${user:-0}" "${sys:-0}" "${rss:-0}" "$obj" "$wts" "$bg" "$(jstr "$msg")")"
+    local stages=""
+    [ "$status" = ok ] && [ "$p" = int4 ] && stages=$(stage_split "$out" "$qm" "$weights" "${args[@]}")
+    row "$model" "$c" "$status" "$(printf ',"exit":%s,"wall_s":%s,"user_s":%s,"sys_s":%s,"peak_rss_kb":%s,"obj_bytes":%s,"weights_bytes":%s,"bg_load":%s,"message":%s%s' \
+        "$RC" "$wall" "${user:-0}" "${sys:-0}" "${rss:-0}" "$obj" "$wts" "$bg" "$(jstr "$msg")" "$stages")"
     printf '  %-22s %s: %s s, peak RSS %s MB, output %s MB%s\n' "$(case_label "$c")" "$status" "$wall" \
         "$(( ${rss:-0} / 1024 ))" "$(( (obj + wts) / 1048576 ))" "${msg:+ ($msg)}"
     [ "$KEEP" = 1 ] || rm -f "$out.o" "$out.h" "$out.weights"
@@ -295,7 +315,7 @@ run_model() { # LAYOUT SIZE
     local params bytes cached read_s vocab
     params=$(stamp parameters "$dir")
     vocab=$(stamp vocab "$dir")
-    bytes=$(stat -c %s "${files[@]}" | awk '{s += $1} END {printf "%d", s}')
+    bytes=$(stat -c %s "${files[@]}" | awk '{s += $1} END {printf "%.0f", s}')
     cached=$(cached_fraction "${files[@]}")
     read_s=$(read_once "${files[@]}")
     echo "scale: $model: $params parameters, $bytes bytes in ${#files[@]} file(s); one read: $read_s s (${cached} cached before)"

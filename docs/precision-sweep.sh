@@ -15,6 +15,8 @@
 #             calibration set (what --max-error bounds)
 #   KL val    the same on the 16 validation sequences
 #   ppl       perplexity on the validation sequences
+#   method    how auto measured sensitivities (fast, the default for
+#             tiny-gpt, or exact: --sensitivity exact)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 QMC=${QMC:-qmc}
@@ -62,11 +64,12 @@ run() {
     spec=$(json_str "$tmp/r.json" precision_spec)
     klv=$(gpt eval --metric error --input idx="$tmp/val.npy" --precision "$spec" $calib |
           sed -n 's/^error \([-0-9.e]*\) .*/\1/p')
-    secs=$(sed -n 's/.*"selection": {"sensitivity_samples": [0-9]*, "verify_runs": [0-9]*, "seconds": \([0-9.]*\),.*/\1/p' "$tmp/r.json")
-    case $name in auto*) ;; *) secs= ;; esac
-    printf '%s|%s|%s|%s|%s|%s|%s|%s\n' "$name" "$(json_num "$tmp/r.json" avg_bits_per_weight)" \
+    secs=$(sed -n 's/.*"selection": {.*"seconds": \([0-9.]*\),.*/\1/p' "$tmp/r.json")
+    method=$(sed -n 's/.*"selection": {"method": "\([a-z]*\)".*/\1/p' "$tmp/r.json")
+    case $name in auto*) ;; *) secs= method= ;; esac
+    printf '%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$name" "$(json_num "$tmp/r.json" avg_bits_per_weight)" \
         "$(json_num "$tmp/r.json" total_weight_bytes)" "$(json_num "$tmp/r.json" calib_error)" "$klv" "$ppl" \
-        "${secs:-}" "$spec" >>"$tmp/rows"
+        "${secs:-}" "${method:-}" "$spec" >>"$tmp/rows"
     echo "$name: ppl $ppl" >&2
 }
 
@@ -84,6 +87,9 @@ done
 for e in 0.01 0.005 0.002; do
     run "auto --max-error $e" --precision auto --max-error $e
 done
+# the exhaustive method, for comparison
+run "auto --budget-bits 4.5 --sensitivity exact" --precision auto --budget-bits 4.5 --sensitivity exact
+run "auto --max-error 0.005 --sensitivity exact" --precision auto --max-error 0.005 --sensitivity exact
 
 # ---- the table -----------------------------------------------------------
 {
@@ -104,27 +110,33 @@ $f32, 32 bits per weight (1,703,936 bytes of weight matrices).
   validation sequences.
 - **select s**: seconds \`auto\` took to measure, allocate and verify (one
   core), calibration not included; "-" for fixed formats.
+- **method**: how \`auto\` measured sensitivities: \`fast\` (the default for
+  tiny-gpt: one measured perturbation per matrix, every candidate
+  estimated from it) or \`exact\` (\`--sensitivity exact\`: every
+  candidate worth it measured end to end).
 
 Perplexity on 2048 validation tokens moves by a few hundredths between
 choices of similar error (KL val): differences under about 0.03 are noise,
 the KL columns are the steadier measure.
 
-| configuration | bits | weight bytes | KL calib | KL val | perplexity | select s |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+| configuration | bits | weight bytes | KL calib | KL val | perplexity | select s | method |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |
 EOF
-    awk -F'|' '{ printf "| %s | %.4f | %d | %.5f | %.5f | %.4f | %s |\n", $1, $2, $3, $4, $5, $6, ($7 == "" ? "-" : sprintf("%.1f", $7)) }' "$tmp/rows"
+    awk -F'|' '{ printf "| %s | %.4f | %d | %.5f | %.5f | %.4f | %s | %s |\n", $1, $2, $3, $4, $5, $6, ($7 == "" ? "-" : sprintf("%.1f", $7)), ($8 == "" ? "-" : $8) }' "$tmp/rows"
     cat <<EOF
 
 Uniform int4 g32 with round-to-nearest (4.5 bits) is the baseline of the
 issue (PyTorch's simulation 8.865, ONNX Runtime's block-32 quantizer 8.834
-at 5 bits). \`auto\` measures every candidate format of every weight matrix
-on the calibration set, keeps the combination with the least predicted
-error in the budget and verifies it; docs/calibration.md describes the
-method. The formats each \`auto\` row chose, as the \`--precision\` that
-reproduces them (\`:gptq\` needs the same \`--calib\`):
+at 5 bits). \`auto\` weighs every candidate format of every weight matrix
+on the calibration set (fast: one measured perturbation per matrix scaled
+by each candidate's error on the layer's own output; exact: each candidate
+measured end to end), keeps the combination with the least predicted error
+in the budget and verifies it; docs/calibration.md describes the methods.
+The formats each \`auto\` row chose, as the \`--precision\` that reproduces
+them (\`:gptq\` needs the same \`--calib\`):
 
 EOF
-    awk -F'|' '$1 ~ /^auto/ { spec = $8; sub(/^f32,/, "", spec); gsub(/,/, ", ", spec); printf "- `%s`: %s\n", $1, spec }' "$tmp/rows"
+    awk -F'|' '$1 ~ /^auto/ { spec = $9; sub(/^f32,/, "", spec); gsub(/,/, ", ", spec); printf "- `%s`: %s\n", $1, spec }' "$tmp/rows"
 } >"$here/precision.md"
 
 # ---- the plot ------------------------------------------------------------
@@ -152,7 +164,7 @@ END {
         printf "<%s fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text>\n", k <= 2 ? sprintf("circle cx=\"%d\" cy=\"%d\" r=\"4\"", 520, 44 + 15 * k) : sprintf("rect x=\"%d\" y=\"%d\" width=\"8\" height=\"8\" transform=\"rotate(45 %d %d)\"", 516, 40 + 15 * k, 520, 44 + 15 * k), c, 530, 48 + 15 * k, t
     }
     path = ""
-    for (i = 1; i <= n; i++) if (name[i] ~ /budget/) path = path sprintf("%s%.1f,%.1f", path == "" ? "M" : " L", px(bits[i]), py(ppl[i]))
+    for (i = 1; i <= n; i++) if (name[i] ~ /budget/ && name[i] !~ /exact/) path = path sprintf("%s%.1f,%.1f", path == "" ? "M" : " L", px(bits[i]), py(ppl[i]))
     if (path != "") printf "<path d=\"%s\" fill=\"none\" stroke=\"#c62828\" stroke-width=\"1.5\"/>\n", path
     for (i = 1; i <= n; i++) {
         x = px(bits[i]); y = py(ppl[i])
@@ -163,7 +175,7 @@ END {
             col = name[i] ~ /GPTQ/ ? "#2e7d32" : "#1565c0"
             printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\"><title>%s: %.4f bits, perplexity %.4f</title></circle>\n", x, y, col, name[i], bits[i], ppl[i]
         }
-        label = name[i]; sub(/ \(round to nearest\)/, " RTN", label); sub(/auto --budget-bits /, "auto ", label); sub(/auto --max-error /, "auto E=", label)
+        label = name[i]; sub(/ \(round to nearest\)/, " RTN", label); sub(/auto --budget-bits /, "auto ", label); sub(/auto --max-error /, "auto E=", label); sub(/ --sensitivity exact/, " exact", label)
         anchor = bits[i] > 7 ? "end" : "start"; dx = bits[i] > 7 ? -8 : 8
         dy = (name[i] ~ /max-error/) ? 13 : -6
         printf "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"%s\">%s (%.3f)</text>\n", x + dx, y + dy, anchor, col, label, ppl[i]

@@ -59,14 +59,23 @@ typedef struct fe_tensor {
     int rank;
     int64_t shape[RT_MAX_RANK];
     int64_t count;
-    const void *data;   /* into the mapping (or an aligned copy if the file's data is misaligned) */
+    const void *data;   /* into the mapping; may be misaligned for the dtype */
     size_t size;        /* bytes */
-    size_t file_offset; /* where the data starts in the file */
+    size_t file_offset; /* where the data starts in its file */
+    int file;           /* which file holds it (fe_safetensors.files) */
+    bool mapped;        /* data is in a file mapping (fe_tensor_release drops its pages) */
 } fe_tensor;
 
+/* The tensors of one safetensors file, or of every shard of a sharded
+ * checkpoint (checkpoint.c), as one set. */
 typedef struct fe_safetensors {
-    const char *path;
-    rt_mapped_file file;
+    const char *path;              /* as opened: the file, the index or the folder */
+    rt_mapped_file *files;         /* the mapped files (one, or one per shard) */
+    const char *const *file_names; /* ... as the index names them (the path for one file) */
+    int n_files;
+    const char *const *sources; /* every file read, as paths: the index if any, then the
+                                 * files (for dependency lists) */
+    int n_sources;
     fe_tensor *tensors; /* sorted by name */
     int count;
 } fe_safetensors;
@@ -81,10 +90,35 @@ qmc_status fe_safetensors_open(sup_arena *arena, const char *path, fe_safetensor
 qmc_status fe_safetensors_parse(sup_arena *arena, const uint8_t *data, size_t size,
                                 fe_safetensors *out, char *err, size_t err_size);
 const fe_tensor *fe_safetensors_find(const fe_safetensors *st, const char *name);
+/* Unmaps every file (the tensors' data with them). */
 void fe_safetensors_close(fe_safetensors *st);
 
-/* Converts a tensor's elements to f32 (f32 copies, f16/bf16 widen). */
+/* Converts a tensor's elements to f32 (f32 copies, f16/bf16 widen), or
+ * elements [begin, end) of it. */
 void fe_tensor_to_f32(const fe_tensor *t, float *out);
+void fe_tensor_to_f32_range(const fe_tensor *t, int64_t begin, int64_t end, float *out);
+/* Done with a tensor for now: the pages of its mapping leave the process
+ * (MADV_DONTNEED; they stay in the page cache and come back if it is read
+ * again), so that reading a model one tensor at a time keeps the resident
+ * set at one tensor. Nothing for data not mapped from a file. */
+void fe_tensor_release(const fe_tensor *t);
+/* The same for elements [begin, end) (a tensor read in chunks). */
+void fe_tensor_release_range(const fe_tensor *t, int64_t begin, int64_t end);
+
+/* ---- checkpoint.c: weights from a file, a sharded checkpoint or a folder */
+
+/* Opens the weights a `weights` statement or --weights names:
+ *   a safetensors file;
+ *   the index of a Hugging Face sharded checkpoint (a path ending in .json,
+ *   e.g. model.safetensors.index.json): {"weight_map": {tensor: shard}},
+ *   each shard a file in the index's folder, validated as a single file;
+ *   a folder: its model.safetensors.index.json, else its model.safetensors.
+ * The result is one set of tensors whatever the form; every tensor the index
+ * lists is in the shard it names and every tensor of a shard is listed
+ * for that shard. On failure: QMC_ERR_IO or QMC_ERR_FORMAT and a one-line
+ * reason (naming the shard) in err; nothing stays mapped. */
+qmc_status fe_checkpoint_open(sup_arena *arena, const char *path, fe_safetensors *out, char *err,
+                              size_t err_size);
 
 /* ---- ast.c: the syntax tree -------------------------------------------- */
 

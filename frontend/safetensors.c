@@ -7,10 +7,14 @@
  *
  * Guarantees: every tensor returned has a supported dtype (F32, F16, BF16),
  * a shape whose byte size equals end - begin, data wholly inside the file,
- * and no two tensors overlap. Tensor data is not copied unless it is not
- * aligned to its element size in the mapping. */
+ * and no two tensors overlap. Tensor data is never copied: it stays in the
+ * mapping, where it may be misaligned for its element type
+ * (fe_tensor_to_f32 reads it either way), and fe_tensor_release gives a
+ * tensor's pages back once it has been read. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "frontend.h"
 
@@ -163,14 +167,7 @@ qmc_status fe_safetensors_parse(sup_arena *arena, const uint8_t *data, size_t si
         fe_tensor *t = &out->tensors[out->count];
         qmc_status st = read_tensor(name, root->items[i], data_size, t, err, err_size);
         if (st != QMC_OK) return st;
-        const uint8_t *p = data + data_start + t->file_offset;
-        size_t align = qmc_dtype_size(t->dtype);
-        if ((uintptr_t)p % align != 0) {
-            void *copy = sup_arena_alloc(arena, t->size ? t->size : 1);
-            memcpy(copy, p, t->size);
-            p = copy;
-        }
-        t->data = p;
+        t->data = data + data_start + t->file_offset;
         t->file_offset += data_start;
         out->count++;
     }
@@ -185,11 +182,21 @@ qmc_status fe_safetensors_open(sup_arena *arena, const char *path, fe_safetensor
 {
     memset(out, 0, sizeof *out);
     out->path = sup_arena_strdup(arena, path);
-    qmc_status st = rt_file_map(path, &out->file, err, err_size);
+    out->files = sup_arena_alloc(arena, sizeof *out->files);
+    const char **names = sup_arena_alloc(arena, sizeof *names);
+    names[0] = out->path;
+    out->file_names = out->sources = names;
+    out->n_sources = 1;
+    qmc_status st = rt_file_map(path, &out->files[0], err, err_size);
     if (st != QMC_OK) return st;
-    st = fe_safetensors_parse(arena, out->file.data, out->file.size, out, err, err_size);
-    if (st != QMC_OK) rt_file_unmap(&out->file);
-    return st;
+    out->n_files = 1;
+    st = fe_safetensors_parse(arena, out->files[0].data, out->files[0].size, out, err, err_size);
+    if (st != QMC_OK) {
+        fe_safetensors_close(out);
+        return st;
+    }
+    for (int i = 0; i < out->count; i++) out->tensors[i].mapped = true;
+    return QMC_OK;
 }
 
 const fe_tensor *fe_safetensors_find(const fe_safetensors *st, const char *name)
@@ -198,7 +205,26 @@ const fe_tensor *fe_safetensors_find(const fe_safetensors *st, const char *name)
     return bsearch(&key, st->tensors, (size_t)st->count, sizeof key, by_name);
 }
 
-void fe_safetensors_close(fe_safetensors *st) { rt_file_unmap(&st->file); }
+void fe_safetensors_close(fe_safetensors *st)
+{
+    for (int i = 0; i < st->n_files; i++) rt_file_unmap(&st->files[i]);
+    st->n_files = 0;
+}
+
+void fe_tensor_release_range(const fe_tensor *t, int64_t begin, int64_t end)
+{
+    size_t elem = qmc_dtype_size(t->dtype);
+    if (!t->mapped || end <= begin) return;
+    /* the whole pages inside the range: a neighbour's partial page stays */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = (uintptr_t)t->data + (uintptr_t)begin * elem,
+              to = (uintptr_t)t->data + (uintptr_t)end * elem;
+    from = (from + page - 1) / page * page;
+    to = to / page * page;
+    if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
+void fe_tensor_release(const fe_tensor *t) { fe_tensor_release_range(t, 0, t->count); }
 
 static float half_to_f32(uint16_t h)
 {
@@ -222,20 +248,33 @@ static float half_to_f32(uint16_t h)
     return f;
 }
 
-void fe_tensor_to_f32(const fe_tensor *t, float *out)
+/* Element i of 16-bit data that may be misaligned. */
+static uint16_t load16(const uint8_t *p, int64_t i)
 {
-    const uint16_t *h = t->data;
+    uint16_t h;
+    memcpy(&h, p + 2 * i, 2);
+    return h;
+}
+
+void fe_tensor_to_f32_range(const fe_tensor *t, int64_t begin, int64_t end, float *out)
+{
+    const uint8_t *p = t->data;
     switch (t->dtype) {
-    case QMC_DTYPE_F32: memcpy(out, t->data, t->size); break;
+    case QMC_DTYPE_F32: memcpy(out, p + 4 * begin, (size_t)(end - begin) * 4); break;
     case QMC_DTYPE_F16:
-        for (int64_t i = 0; i < t->count; i++) out[i] = half_to_f32(h[i]);
+        for (int64_t i = begin; i < end; i++) out[i - begin] = half_to_f32(load16(p, i));
         break;
     case QMC_DTYPE_BF16:
-        for (int64_t i = 0; i < t->count; i++) {
-            uint32_t bits = (uint32_t)h[i] << 16;
-            memcpy(&out[i], &bits, 4);
+        for (int64_t i = begin; i < end; i++) {
+            uint32_t bits = (uint32_t)load16(p, i) << 16;
+            memcpy(&out[i - begin], &bits, 4);
         }
         break;
     default: QMC_ASSERT(!"unsupported tensor dtype");
     }
+}
+
+void fe_tensor_to_f32(const fe_tensor *t, float *out)
+{
+    fe_tensor_to_f32_range(t, 0, t->count, out);
 }

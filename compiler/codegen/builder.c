@@ -35,6 +35,8 @@ LLVMValueRef cg_function_begin(cg *c, const char *name, LLVMTypeRef type, bool e
 {
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, type);
     LLVMSetLinkage(fn, exported ? LLVMExternalLinkage : LLVMInternalLinkage);
+    /* nothing compares the addresses of qmc's functions: equal ones merge */
+    if (!exported) LLVMSetUnnamedAddress(fn, LLVMGlobalUnnamedAddr);
     unsigned idx = (unsigned)LLVMAttributeFunctionIndex;
     LLVMAddAttributeAtIndex(
         fn, idx,
@@ -183,27 +185,12 @@ LLVMValueRef cg_fast(LLVMValueRef inst)
     return inst;
 }
 
-int cg_blob_add(cg *c, const char *name, const void *data, size_t bytes)
-{
-    if (c->n_blobs == c->cap_blobs) {
-        int cap = c->cap_blobs ? c->cap_blobs * 2 : 64;
-        c->blobs =
-            sup_arena_grow(c->arena, c->blobs, (size_t)c->cap_blobs, (size_t)cap, sizeof *c->blobs);
-        c->cap_blobs = cap;
-    }
-    c->blobs[c->n_blobs] = (cg_blob){name, data, bytes, NULL, -1};
-    return c->n_blobs++;
-}
-
 LLVMValueRef cg_blob_ptr(cg *c, int blob)
 {
-    const cg_blob *b = &c->blobs[blob];
-    if (c->weights_base) {
-        LLVMValueRef base = cg_load(c, c->t_ptr, c->weights_base, 8);
-        return cg_gep(c, c->t_i8, base, cg_i64(c, b->file_offset));
-    }
-    QMC_ASSERT(b->global);
-    return b->global;
+    QMC_ASSERT(blob >= 0 && blob < c->w->n_blobs);
+    if (c->globals) return c->globals[blob];
+    LLVMValueRef base = cg_load(c, c->t_ptr, c->weights_base, 8);
+    return cg_gep(c, c->t_i8, base, cg_i64(c, c->w->blobs[blob].offset));
 }
 
 /* ---- vector loops ----------------------------------------------------------- */

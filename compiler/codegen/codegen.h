@@ -3,10 +3,12 @@
  * Emission works on a verified, lowered graph: every node has a buffer
  * (passes/lower.c, ir/plan.c) and every weight matrix a precision
  * (passes/precision.c) and, unless f32, its quantized form
- * (passes/quantize_weights.c). Each op becomes one LLVM
- * function named after its graph node; weights become constant globals
- * named after their tensors; the entry points call the node functions in
- * order. Everything goes through the LLVM C API (LLVM 19). */
+ * (passes/quantize_weights.c: its layout; the codes themselves arrive one
+ * weight at a time through weights.c). Each op becomes one LLVM function
+ * named after its graph node; the weights are laid out in one block that
+ * the code reads through a base pointer (weights.c, object.c); the entry
+ * points call the node functions in order. Everything goes through the
+ * LLVM C API (LLVM 19). */
 #ifndef QMC_CODEGEN_H
 #define QMC_CODEGEN_H
 
@@ -74,18 +76,6 @@ const char *const *cg_arch_feature_names(cg_arch arch);
 bool cg_target_int8_dot(const cg_target *t);
 /* ---- builder.c: helpers over the LLVM builder -------------------------- */
 
-/* A piece of constant data the code reads: a weight (f32) or a packed
- * weight's codes, scales or zero points. Emitted as a 64-byte aligned
- * constant global named after its tensor, or with --weights-file placed in
- * that file at file_offset. */
-typedef struct cg_blob {
-    const char *name;
-    const void *data;
-    size_t bytes;
-    LLVMValueRef global;
-    int64_t file_offset;
-} cg_blob;
-
 /* The state of one module being emitted. */
 typedef struct cg {
     sup_arena *arena;
@@ -93,21 +83,17 @@ typedef struct cg {
     const ir_plan *plan;
     const cg_target *target;
     const cg_options *opts;
+    const struct cg_weights *w; /* the weights' layout (weights.c) */
     LLVMContextRef ctx;
     LLVMModuleRef mod;
     LLVMBuilderRef b;
     LLVMTypeRef t_void, t_i1, t_i8, t_i16, t_i32, t_i64, t_f16, t_f32, t_ptr;
-    int lanes;               /* f32 lanes of the vectors the kernels use (16, 8 or 4) */
-    const char *prefix;      /* the model's symbol prefix (its name as a C identifier) */
-    LLVMValueRef fn;         /* the function being emitted */
-    LLVMBasicBlockRef entry; /* its entry block (allocas go there) */
-    cg_blob *blobs;
-    int n_blobs, cap_blobs;
-    int32_t *node_blob; /* per node: blob of a weight's f32 values, or -1 */
-    struct cg_packed
-        *packed; /* per node: the packed form of a weight matrix (if used by a linear) */
-    struct cg_conv_packed *conv; /* per node: the packed form of a conv's weight */
-    LLVMValueRef weights_base;   /* --weights-file: global pointer to the mapped file, else NULL */
+    int lanes;                 /* f32 lanes of the vectors the kernels use (16, 8 or 4) */
+    const char *prefix;        /* the model's symbol prefix (its name as a C identifier) */
+    LLVMValueRef fn;           /* the function being emitted */
+    LLVMBasicBlockRef entry;   /* its entry block (allocas go there) */
+    LLVMValueRef *globals;     /* --emit llvm/bc/asm: per blob, its constant */
+    LLVMValueRef weights_base; /* the pointer the code reads weights through, or NULL */
 } cg;
 
 /* A counted loop `for (iv = start; iv < end; iv += step)` with the
@@ -162,9 +148,9 @@ bool cg_write_file(const char *path, const void *data, size_t len);
 /* A libm function float(float) (expf, erff, tanhf), declared on first use. */
 /* Adds reassoc/contract so a reduction may be vectorised. */
 LLVMValueRef cg_fast(LLVMValueRef inst);
-/* Registers a blob; returns its index. */
-int cg_blob_add(cg *c, const char *name, const void *data, size_t bytes);
-/* The address of a blob's data in the function being emitted. */
+/* The address of a blob's data in the function being emitted: the
+ * weights' base pointer plus the blob's offset, or (weights in memory) its
+ * constant. */
 LLVMValueRef cg_blob_ptr(cg *c, int blob);
 
 /* A loop over [0, count) in steps of `lanes`: body runs on full vectors
@@ -209,6 +195,7 @@ LLVMValueRef cg_math_hard_sigmoid(cg *c, LLVMValueRef x, float alpha, float beta
  * per group and row in separate arrays of the same panel order. */
 typedef struct cg_packed {
     q_precision f;
+    int lanes;
     int64_t n, k, panels;
     int per_word;        /* columns per step: 4 (k-major, 8-bit words), 8 (4-bit words) */
     bool kmajor;         /* codes [panels][kcols][lanes] of elem_bytes (f32, int8, FP8 with f32
@@ -219,9 +206,10 @@ typedef struct cg_packed {
     int64_t group_words; /* words per group */
     int64_t n_groups;
     int codes, scales,
-        zeros; /* blobs: codes [panels][words][lanes] 4-byte words;
-                * scales [panels][n_groups][lanes] f32, or f16 for int4 groups (-1 for f32);
-                * zero points [panels][n_groups][lanes] uint8 (-1 if symmetric) */
+        zeros;                                  /* blobs: codes [panels][words][lanes] 4-byte words;
+                                                 * scales [panels][n_groups][lanes] f32, or f16 for int4 groups (-1 for f32);
+                                                 * zero points [panels][n_groups][lanes] uint8 (-1 if symmetric) */
+    size_t code_bytes, scale_bytes, zero_bytes; /* their sizes (0: none) */
     bool scales_f16;
     float scale_factor; /* multiplies every scale (FP8 decoding folds 2^8 into it) */
     bool fp8_via_half;  /* FP8 decoded through half precision (F16C / aarch64) */
@@ -260,10 +248,21 @@ static inline bool cg_packed_int_dot(const cg_packed *p)
  * weights that use it, and which layers share int8 rows in the plan. */
 void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_plan *plan,
                       const cg_target *t);
-/* Packs a weight matrix (quantized or f32) for the target's lane count. */
-void cg_pack_weight(cg *c, int32_t node, cg_packed *out);
+/* The packed layout of weight matrix w (f32, or quantized: w->qw gives
+ * its shape and groups) for the target and lane count: everything but the
+ * blobs' indices, which weights.c assigns. */
+void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *p);
+/* Packs the values: q's codes, scales and zero points, or (f32) w32
+ * [n][k]; codes, scales and zeros hold p's code_bytes, scale_bytes and
+ * zero_bytes. */
+void cg_pack_data(const cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *codes,
+                  void *scales, uint8_t *zeros);
 /* Emits the function of a linear node: y[m, :] = x[m, :]·Wᵀ + b. */
 void cg_emit_linear(cg *c, int32_t node, const char *name);
+/* The arguments a linear node's call passes after its others: its packed
+ * weight's codes, scales and zero points (those it has); returns how many
+ * (0 for other nodes). */
+int cg_linear_weight_args(cg *c, int32_t node, LLVMValueRef *args);
 
 /* ---- emit_tile.c: register tiles of the linear kernels ----------------- */
 
@@ -282,9 +281,12 @@ void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np);
  * [group][tap][c][channel of the group], f32. */
 typedef struct cg_conv_packed {
     ir_conv_kernel kernel;
+    int lanes;
     int64_t m, groups, mg, cg, cgp, kh, kw;
     int64_t panels, kcols;   /* dense: panels of lanes channels per group; columns (int8: words) */
+    bool transposed;         /* a conv_transpose's weight [C][M/g][kh][kw] */
     bool int8;               /* int8 codes for integer dot products with int8 activations */
+    bool vnni;               /* ... by vpdpbusd: unsigned activations, the +128 taken back out */
     bool codes_kept;         /* quantized codes (int8, FP8) decoded in registers, else f32 */
     q_format fmt;            /* of the codes (QFMT_F32 for values) */
     int elem;                /* bytes per packed value: 4, or 1 for codes */
@@ -292,16 +294,39 @@ typedef struct cg_conv_packed {
     float scale_factor;      /* multiplies every channel scale (FP8 decoding) */
     int codes, scales, comp; /* blobs: the values or codes; per channel (panel order) scales, and
                               * 128 · Σ codes (VNNI's offset), int32; -1 if none */
+    size_t code_bytes, scale_bytes, comp_bytes; /* their sizes (0: none) */
 } cg_conv_packed;
 
-/* Whether weight node w is read by a conv or conv_transpose. */
-bool cg_is_conv_weight(const ir_graph *g, int32_t w);
-/* Packs weight node `node` for the conv reading it into blobs. */
-void cg_conv_pack(cg *c, int32_t node, cg_conv_packed *p);
-/* The functions' bodies: out, the operands (those cg_takes_operand),
- * the scratch (ir_conv_input_layout). */
-void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch);
-void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in);
+/* The layout of the weight read by conv (or conv_transpose) node `conv`
+ * of g (after the layout pass) for the target and lane count: everything
+ * but the blobs' indices, which weights.c assigns. */
+void cg_conv_layout(const ir_graph *g, const cg_target *t, int lanes, int32_t conv,
+                    cg_conv_packed *p);
+/* Whether packing needs the weight's values although it is quantized
+ * (codes that are not kept: the dequantized matrix, q->dequant). */
+static inline bool cg_conv_needs_dequant(const cg_conv_packed *p, const ir_qweight *q)
+{
+    return q && !p->codes_kept;
+}
+/* Packs the weight: q's codes and scales when p keeps codes, else the
+ * values v (the dequantized matrix, or the tensor's [M][C/g·kh·kw], a
+ * conv_transpose's [C][M/g·kh·kw]); codes, scales and comp hold p's
+ * code_bytes, scale_bytes and comp_bytes. */
+void cg_conv_pack_data(const cg_conv_packed *p, const ir_qweight *q, const float *v, uint8_t *codes,
+                       float *scales, int32_t *comp);
+/* The arguments a conv's (or conv_transpose's) call passes after its
+ * others: its packed weight's codes, scales and offsets (those it has);
+ * returns how many (0 for other nodes); cg_conv_weight_count without
+ * emitting them. */
+int cg_conv_weight_args(cg *c, int32_t node, LLVMValueRef *args);
+int cg_conv_weight_count(const cg *c, int32_t node);
+/* The functions' bodies: out, the operands (those cg_takes_operand), the
+ * scratch (ir_conv_input_layout), the packed weight's pointers
+ * (cg_conv_weight_args). */
+void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch,
+                  LLVMValueRef *weight);
+void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in,
+                            LLVMValueRef *weight);
 /* -v: one line per kind of conv kernel (dense, depthwise, generic; the
  * weights' format; how activations enter) with the weights using it. */
 void cg_print_conv_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const cg_target *t);
@@ -324,7 +349,7 @@ typedef struct cg_state_args {
 void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, LLVMValueRef scratch,
                 const cg_state_args *state);
 /* Whether node's function takes input j as a parameter: constants are
- * folded in, a linear's packed weight and constant bias are globals. */
+ * folded in, a linear's packed weight comes as cg_linear_weight_args. */
 bool cg_takes_operand(const cg *c, const ir_node *node, int j);
 /* Whether node's function takes a scratch pointer (after its operands). */
 bool cg_takes_scratch(const cg *c, int32_t node);
@@ -333,12 +358,90 @@ bool cg_takes_scratch(const cg *c, int32_t node);
  * keys and values before it. */
 bool cg_takes_position(const ir_node *node);
 
+/* ---- weights.c: the weights, laid out and streamed ---------------------- */
+
+/* A piece of constant data the code reads: a weight's f32 values or a
+ * packed matrix's codes, scales or zero points, at a 64-byte aligned
+ * offset in the weights (named after its tensor: "fc1.weight",
+ * "fc1.weight.scale", ".zero", ".f32" for a matrix also read as values). */
+typedef struct cg_blob {
+    const char *name;
+    size_t bytes;
+    int64_t offset;
+    int32_t node;     /* the weight node it comes from */
+    const void *data; /* CG_WEIGHTS_MEMORY: its bytes, once put */
+} cg_blob;
+
+/* Where the weights go. */
+typedef enum cg_weights_kind {
+    CG_WEIGHTS_OBJECT, /* the data section of the object (object.c), written first */
+    CG_WEIGHTS_FILE,   /* --weights-file */
+    CG_WEIGHTS_MEMORY, /* --emit llvm/bc/asm: per-blob constants of the module */
+} cg_weights_kind;
+
+/* The bytes before the data in CG_WEIGHTS_OBJECT's file: the ELF header. */
+enum { CG_OBJECT_DATA_START = 64 };
+
+typedef struct cg_weights {
+    cg_weights_kind kind;
+    sup_arena *arena;
+    const ir_graph *g;
+    const cg_target *target;
+    int lanes;
+    cg_blob *blobs; /* in offset order */
+    int n_blobs;
+    int32_t *node_blob;   /* per node: the blob of a weight's f32 values, or -1 */
+    cg_packed *packed;    /* per node: a weight matrix's packed form (codes -1: none) */
+    cg_conv_packed *conv; /* per node: a conv's weight's packed form (codes -1: none) */
+    int32_t *first;       /* per node: its first blob, or -1 (a node's blobs are adjacent) */
+    int n_nodes, n_put;   /* weight nodes with blobs, and how many are written */
+    uint64_t size;        /* all blobs, each padded to 64 bytes */
+    uint64_t checksum;    /* qmc_checksum of those bytes, complete once every node is put */
+    const char *symbol;   /* CG_WEIGHTS_OBJECT: the data's symbol ("PREFIX.weights") */
+    /* the file being written (OBJECT, FILE) */
+    const char *path; /* FILE: where it goes once committed */
+    char *tmp;        /* the temporary file */
+    int fd;           /* open on tmp, or -1 */
+    uint64_t at;      /* bytes of blobs written */
+    uint8_t *stage;   /* the staging buffer: the file's bytes [flushed, flushed + fill) */
+    size_t fill;
+    uint64_t flushed;
+    bool direct;     /* fd writes with O_DIRECT */
+    double in_bytes; /* bytes of the tensors read, and all of them */
+    double in_total;
+    sup_progress progress;
+} cg_weights;
+
+/* Lays out the weights of g for target t and, for OBJECT and FILE, creates
+ * the temporary file they are written to, beside `path` (the object or
+ * the weights file). False after reporting an error. */
+bool cg_weights_open(sup_arena *arena, const ir_graph *g, const cg_target *t, cg_weights_kind kind,
+                     const char *path, cg_weights *w);
+/* Whether weight node `node` has blobs to put. */
+bool cg_weights_wants(const cg_weights *w, int32_t node);
+/* Whether cg_weights_put needs node's quantized form with its dequantized
+ * matrix (q->dequant): a conv's weight whose codes are not kept. */
+bool cg_weights_wants_dequant(const cg_weights *w, int32_t node);
+/* Packs and writes node's blobs, the next ones in order: a matrix from q
+ * (its codes, scales and zero points; NULL when it stays f32) and f32
+ * values read from the node's tensor. Temporary buffers come from tmp.
+ * Shows progress on a terminal. False after reporting a write error. */
+bool cg_weights_put(cg_weights *w, sup_arena *tmp, int32_t node, const ir_qweight *q);
+/* The temporary file, complete (every node put; OBJECT: the object too),
+ * renamed to path with the usual permissions. False after reporting. */
+bool cg_weights_rename(cg_weights *w, const char *path);
+/* Closes the temporary file and removes it (on failure, or once linked). */
+void cg_weights_discard(cg_weights *w);
+
 /* ---- emit.c: the module --------------------------------------------------- */
 
-/* Builds, verifies and optimises the module and writes the requested
- * artefact (object, assembly, IR, bitcode) to path. */
+/* Builds, verifies and optimises the module reading the weights w (all put)
+ * and writes the requested artefact: assembly, IR or bitcode to path, or
+ * for CG_EMIT_OBJ the object, appended to the weights' file when they are
+ * in it (object.c), else to path. */
 bool cg_emit_module(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
-                    const cg_options *opts, const char *path, cg_emit_kind what);
+                    const cg_options *opts, const cg_weights *w, const char *path,
+                    cg_emit_kind what);
 
 /* ---- header.c: the C header of a compiled model ------------------------- */
 
@@ -353,12 +456,28 @@ bool cg_write_header(sup_arena *arena, const ir_graph *g, const ir_plan *plan, c
 bool cg_link(sup_arena *arena, const cg_target *t, cg_emit_kind kind, const char *obj,
              const char *out);
 
+/* ---- object.c: the model's object file: code and weights -------------- */
+
+/* Completes the object in w's file: LLVM's relocatable object `code`
+ * (size bytes) appended after the weights already written at
+ * CG_OBJECT_DATA_START, the weights becoming a section of their own (x86-64:
+ * .lrodata, a large section, so that any size links with the medium code
+ * model; aarch64: .rodata) that defines the symbol the code refers to
+ * them by (w->symbol), then the section headers and the ELF header. The
+ * code object's sections keep their indices. False after reporting. */
+bool cg_object_finish(const cg_weights *w, const void *code, size_t size);
+
 /* ---- output.c: the artefacts of qmc compile ---------------------------- */
 
+/* The output: o->output, or a name made from the model's (then set in
+ * o->output); and where the weights go, as cg_weights_open takes them. */
+void cg_output_weights(sup_arena *arena, const ir_graph *g, cg_options *o, cg_weights_kind *kind,
+                       const char **path);
 /* Writes what o->emit asks for (exe, obj + header, lib/shared + header,
- * llvm, bc, asm) at o->output, or a name made from the model's (then set
- * in o->output). Atomic; false after reporting errors. */
+ * llvm, bc, asm) at o->output, from the weights w (all put, from
+ * cg_output_weights' kind and path). Atomic: on failure nothing is left,
+ * w's temporary file included; false after reporting errors. */
 bool cg_write_output(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
-                     cg_options *o);
+                     cg_options *o, cg_weights *w);
 
 #endif

@@ -1,17 +1,26 @@
 /* emit.c: the emit pass: one LLVM module per model.
  *
- * Needs: a lowered graph (every node has a buffer) and a target.
+ * Needs: a lowered graph (every node has a buffer), a target and the
+ * weights' layout (weights.c).
  * Guarantees: a module that passes LLVMVerifyModule, holding
- *   - one constant global per weight blob, named after its tensor
- *     ("blocks.0.fc1.weight", ".scale", ".zero"), 64-byte aligned (large
- *     ones land in .lrodata on x86-64: the medium code model), or with
- *     --weights-file none, and a pointer the runtime sets to the mapped file;
+ *   - no weight bytes (but with --emit llvm/bc/asm): the code reads every
+ *     blob at its offset from one pointer, PREFIX.weights_base, which
+ *     points at the object's weights section (the hidden symbol
+ *     PREFIX.weights, object.c) or, with --weights-file, is set by the
+ *     runtime to the mapped file; for llvm/bc/asm each blob is a 64-byte
+ *     aligned constant named after its tensor ("blocks.0.fc1.weight",
+ *     ".scale", ".zero");
  *   - one function per node, named after it (linear layers also get a
- *     "NAME.panels" function that the thread pool runs);
+ *     "NAME.panels" function that the thread pool runs), with everything
+ *     it reads, weights included, as parameters, so that the nodes of
+ *     repeated blocks are equal functions, merged into one before the
+ *     optimiser runs (mergefunc: a 20-block model costs LLVM about one
+ *     block);
  *   - PREFIX_run_v, PREFIX_run and PREFIX_model (a qmc_model_desc), and for
  *     executables qmc_exe_model;
  * optimised with the new pass manager (default<O3> etc.) and written as an
- * object, assembly, IR or bitcode file, atomically. */
+ * object (appended to the weights already in its file), assembly, IR or
+ * bitcode file, atomically. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,100 +64,62 @@ static LLVMTargetMachineRef make_target_machine(const cg_target *t, int opt_leve
                                    cm);
 }
 
-static int choose_lanes(const cg_target *t)
-{
-    if (t->arch == CG_ARCH_AARCH64) return 8;
-    if (cg_target_has(t, "avx512f")) return 16;
-    if (cg_target_has(t, "avx")) return 8;
-    return 4;
-}
-
 /* ---- weights ---------------------------------------------------------------- */
 
-/* Registers the blobs: packed matrices for linear layers, f32 data for
- * weights read by other ops (or as a bias). */
-static void collect_blobs(cg *c)
-{
-    const ir_graph *g = c->g;
-    bool *raw = sup_arena_alloc(c->arena, (size_t)g->n_nodes);
-    for (int i = 0; i < g->n_nodes; i++) {
-        const ir_node *n = &g->nodes[i];
-        for (int j = 0; j < n->n_inputs; j++) {
-            int32_t in = n->inputs[j];
-            if (g->nodes[in].op != IR_OP_WEIGHT) continue;
-            if (n->op == IR_OP_LINEAR && j == 1) continue; /* packed instead */
-            if ((n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE) && j == 1) continue;
-            raw[in] = true;
-        }
-    }
-    for (int o = 0; o < g->n_outputs; o++)
-        if (g->nodes[g->outputs[o].node].op == IR_OP_WEIGHT) raw[g->outputs[o].node] = true;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const ir_node *n = &g->nodes[i];
-        c->node_blob[i] = -1;
-        if (n->op != IR_OP_WEIGHT) continue;
-        if (cg_is_conv_weight(g, i))
-            cg_conv_pack(c, i, &c->conv[i]);
-        else if (n->is_matrix)
-            cg_pack_weight(c, i, &c->packed[i]);
-        if (!raw[i]) continue;
-        const void *data = n->tensor->data;
-        size_t bytes = (size_t)n->tensor->count * 4;
-        if (n->tensor->dtype != QMC_DTYPE_F32) {
-            float *f = sup_arena_alloc(c->arena, bytes ? bytes : 4);
-            fe_tensor_to_f32(n->tensor, f);
-            data = f;
-        }
-        /* a matrix that is also read as plain data keeps both forms */
-        const char *name = n->is_matrix ? sup_arena_printf(c->arena, "%s.f32", n->name) : n->name;
-        c->node_blob[i] = cg_blob_add(c, name, data, bytes);
-    }
-}
-
+/* --emit llvm/bc/asm: each blob a constant named after its tensor. */
 static void emit_blob_globals(cg *c)
 {
-    for (int i = 0; i < c->n_blobs; i++) {
-        cg_blob *b = &c->blobs[i];
+    c->globals = sup_arena_alloc(c->arena, sizeof *c->globals * (size_t)(c->w->n_blobs + 1));
+    for (int i = 0; i < c->w->n_blobs; i++) {
+        const cg_blob *b = &c->w->blobs[i];
+        QMC_ASSERT(b->data);
         LLVMValueRef init = LLVMConstStringInContext2(c->ctx, b->data, b->bytes, 1);
-        b->global = LLVMAddGlobal(c->mod, LLVMTypeOf(init), b->name);
-        LLVMSetInitializer(b->global, init);
-        LLVMSetGlobalConstant(b->global, 1);
-        LLVMSetLinkage(b->global, LLVMInternalLinkage);
-        LLVMSetUnnamedAddress(b->global, LLVMGlobalUnnamedAddr);
-        LLVMSetAlignment(b->global, 64);
+        LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), b->name);
+        LLVMSetInitializer(gv, init);
+        LLVMSetGlobalConstant(gv, 1);
+        LLVMSetLinkage(gv, LLVMInternalLinkage);
+        LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+        LLVMSetAlignment(gv, 64);
+        c->globals[i] = gv;
     }
 }
 
-/* --weights-file: blobs are laid out 64-byte aligned in one file. */
-static bool write_weights_file(cg *c, const char *path, uint64_t *size, uint64_t *checksum)
+/* The pointer the code reads the weights through: set by the runtime
+ * (--weights-file) or pointing at the object's weights section. */
+static void emit_weights_base(cg *c)
 {
-    int64_t at = 0;
-    for (int i = 0; i < c->n_blobs; i++) {
-        c->blobs[i].file_offset = at;
-        at = (at + (int64_t)c->blobs[i].bytes + 63) / 64 * 64;
-    }
-    uint8_t *all = calloc(1, (size_t)at + 1);
-    if (!all) {
-        sup_error_plain("out of memory for the weights file");
-        return false;
-    }
-    for (int i = 0; i < c->n_blobs; i++)
-        memcpy(all + c->blobs[i].file_offset, c->blobs[i].data, c->blobs[i].bytes);
-    *size = (uint64_t)at;
-    *checksum = qmc_checksum(all, (size_t)at);
-    bool written = cg_write_file(path, all, (size_t)at);
-    free(all);
-    if (!written) return false;
+    const cg_weights *w = c->w;
     c->weights_base =
         LLVMAddGlobal(c->mod, c->t_ptr, sup_arena_printf(c->arena, "%s.weights_base", c->prefix));
-    LLVMSetInitializer(c->weights_base, LLVMConstNull(c->t_ptr));
     LLVMSetLinkage(c->weights_base, LLVMInternalLinkage);
-    return true;
+    if (w->kind == CG_WEIGHTS_FILE) {
+        LLVMSetInitializer(c->weights_base, LLVMConstNull(c->t_ptr));
+        return;
+    }
+    LLVMValueRef data = LLVMAddGlobal(c->mod, LLVMArrayType2(c->t_i8, w->size), w->symbol);
+    LLVMSetLinkage(data, LLVMExternalLinkage);
+    LLVMSetVisibility(data, LLVMHiddenVisibility);
+    LLVMSetGlobalConstant(data, 1);
+    if (c->target->arch == CG_ARCH_X86_64) LLVMSetSection(data, ".lrodata.qmc_weights");
+    LLVMSetInitializer(c->weights_base, data);
+    /* kept a load (one per layer call), not folded into the code as the
+     * symbol's address: a 64-bit pointer reaches weights of any size from
+     * code of any model (aarch64's ADRP reaches 4 GB) */
+    LLVMSetExternallyInitialized(c->weights_base, 1);
+}
+
+static void emit_weights(cg *c)
+{
+    if (c->w->kind == CG_WEIGHTS_MEMORY)
+        emit_blob_globals(c);
+    else if (c->w->kind == CG_WEIGHTS_FILE || c->w->n_blobs)
+        emit_weights_base(c); /* a weights file is loaded even when empty */
 }
 
 /* ---- node functions ------------------------------------------------------------ */
 
-/* i32 NAME(ptr out, ptr operand..., [ptr scratch]); constants are folded in. */
+/* i32 NAME(ptr out, ptr operand..., [ptr scratch], [conv weight...], ...): constants
+ * are folded in, a conv's packed weight comes as cg_conv_weight_args. */
 static LLVMValueRef emit_node_fn(cg *c, int32_t i)
 {
     const ir_node *n = &c->g->nodes[i];
@@ -162,6 +133,8 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
     for (int j = 0; j < n->n_inputs; j++)
         if (cg_takes_operand(c, n, j)) params[np++] = c->t_ptr;
     if (cg_takes_scratch(c, i)) params[np++] = c->t_ptr;
+    int n_weight = cg_conv_weight_count(c, i);
+    for (int k = 0; k < n_weight; k++) params[np++] = c->t_ptr;
     bool cached = n->op == IR_OP_ATTENTION && n->attr.cached;
     for (int k = 0; cached && k < 4; k++) params[np++] = c->t_ptr; /* keys, values, scales */
     if (cg_takes_position(n)) params[np++] = c->t_i64;
@@ -173,6 +146,8 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
     for (int j = 0; j < n->n_inputs && j < 64; j++)
         if (cg_takes_operand(c, n, j)) operands[j] = LLVMGetParam(fn, (unsigned)p++);
     LLVMValueRef scratch = cg_takes_scratch(c, i) ? LLVMGetParam(fn, (unsigned)p++) : NULL;
+    LLVMValueRef weight[4] = {0};
+    for (int k = 0; k < n_weight; k++) weight[k] = LLVMGetParam(fn, (unsigned)p++);
     cg_state_args state = {0};
     if (cached) {
         state.cache_k = LLVMGetParam(fn, (unsigned)p++);
@@ -181,7 +156,13 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
         state.scale_v = LLVMGetParam(fn, (unsigned)p++);
     }
     if (cg_takes_position(n)) state.pos = LLVMGetParam(fn, (unsigned)p++);
-    cg_emit_op(c, i, LLVMGetParam(fn, 0), operands, scratch, cg_takes_position(n) ? &state : NULL);
+    if (n->op == IR_OP_CONV)
+        cg_emit_conv(c, i, LLVMGetParam(fn, 0), operands, scratch, weight);
+    else if (n->op == IR_OP_CONV_TRANSPOSE)
+        cg_emit_conv_transpose(c, i, LLVMGetParam(fn, 0), operands, weight);
+    else
+        cg_emit_op(c, i, LLVMGetParam(fn, 0), operands, scratch,
+                   cg_takes_position(n) ? &state : NULL);
     LLVMBuildRet(c->b, cg_i32(c, 0));
     return fn;
 }
@@ -198,7 +179,7 @@ static LLVMValueRef buffer_ptr(cg *c, int32_t i, LLVMValueRef ins, LLVMValueRef 
     case IR_BUF_OUTPUT:
         return cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, b->port)), 8);
     case IR_BUF_WORKSPACE: return cg_gep(c, c->t_i8, ws, cg_i64(c, b->offset));
-    case IR_BUF_WEIGHT: return cg_blob_ptr(c, c->node_blob[i]);
+    case IR_BUF_WEIGHT: return cg_blob_ptr(c, c->w->node_blob[i]);
     case IR_BUF_NONE: break;
     }
     return LLVMConstNull(c->t_ptr);
@@ -223,6 +204,15 @@ static void check_or_return(cg *c, LLVMValueRef cond, LLVMValueRef status)
     LLVMPositionBuilderAtEnd(c->b, bad);
     LLVMBuildRet(c->b, status);
     LLVMPositionBuilderAtEnd(c->b, ok);
+}
+
+/* With --weights-file, returns QMC_ERR_IO unless the runtime mapped it
+ * (an empty file maps to null). */
+static void check_weights_mapped(cg *c)
+{
+    if (c->weights_base && c->w->kind == CG_WEIGHTS_FILE && c->w->n_blobs)
+        check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, c->weights_base, 8), ""),
+                        cg_i32(c, QMC_ERR_IO));
 }
 
 /* Checks the CPU once (cached in a global) before any kernel runs. */
@@ -266,6 +256,8 @@ static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMV
         if (cg_takes_operand(c, n, j)) args[na++] = buffer_ptr(c, n->inputs[j], ins, outs, ws);
     if (cg_takes_scratch(c, i))
         args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
+    na += cg_linear_weight_args(c, i, args + na);
+    na += cg_conv_weight_args(c, i, args + na);
     if (n->op == IR_OP_ATTENTION && n->attr.cached) {
         const ir_state *l = sv->layout;
         int s = n->attr.slot;
@@ -319,9 +311,7 @@ static LLVMValueRef emit_run_v(cg *c, LLVMValueRef *node_fns, LLVMValueRef featu
             LLVMBuildIsNotNull(
                 c->b, cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, outs, cg_i64(c, o)), 8), ""),
             bad_arg);
-    if (c->weights_base)
-        check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, c->weights_base, 8), ""),
-                        cg_i32(c, QMC_ERR_IO));
+    check_weights_mapped(c);
     call_nodes(c, node_fns, ins, outs, ws, NULL);
     LLVMBuildRet(c->b, cg_i32(c, 0));
     return fn;
@@ -349,6 +339,17 @@ static void emit_run(cg *c, LLVMValueRef run_v)
 
 /* ---- the model descriptor (struct qmc_model_desc of qmc_runtime.h) ------------ */
 
+/* PREFIX.what: an internal constant of the model's descriptor. */
+static LLVMValueRef model_global(cg *c, LLVMValueRef init, const char *what)
+{
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init),
+                                    sup_arena_printf(c->arena, "%s.%s", c->prefix, what));
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    return gv;
+}
+
 static LLVMValueRef tensor_descs(cg *c, const ir_port *ports, int n, const char *what)
 {
     LLVMTypeRef fields[4] = {c->t_ptr, c->t_i32, c->t_i32, LLVMArrayType(c->t_i64, QMC_MAX_RANK)};
@@ -363,13 +364,7 @@ static LLVMValueRef tensor_descs(cg *c, const ir_port *ports, int n, const char 
                                 LLVMConstArray2(c->t_i64, dims, QMC_MAX_RANK)};
         items[i] = LLVMConstNamedStruct(td, vals, 4);
     }
-    LLVMValueRef init = LLVMConstArray2(td, items, (uint64_t)n);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init),
-                                    sup_arena_printf(c->arena, "%s.%s", c->prefix, what));
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, 1);
-    LLVMSetLinkage(gv, LLVMInternalLinkage);
-    return gv;
+    return model_global(c, LLVMConstArray2(td, items, (uint64_t)n), what);
 }
 
 /* What a model with a sequence adds to its descriptor. */
@@ -399,11 +394,12 @@ static const ir_port *desc_ports(cg *c, const ir_port *ports, int n)
 }
 
 static void emit_model_desc(cg *c, LLVMValueRef gv, LLVMValueRef run_v, LLVMValueRef features,
-                            int64_t workspace_size, uint64_t wsize, uint64_t wsum,
-                            const seq_desc *seq)
+                            int64_t workspace_size, const seq_desc *seq)
 {
     LLVMTypeRef md = model_desc_type(c);
-    bool ext = c->weights_base != NULL;
+    /* a weights file of its own, even an empty one: the runtime loads and checks it */
+    bool ext = c->w->kind == CG_WEIGHTS_FILE;
+    uint64_t wsize = ext ? c->w->size : 0, wsum = ext ? c->w->checksum : 0;
     seq_desc none = {0};
     if (!seq) seq = &none;
     LLVMValueRef null = LLVMConstNull(c->t_ptr);
@@ -421,7 +417,7 @@ static void emit_model_desc(cg *c, LLVMValueRef gv, LLVMValueRef run_v, LLVMValu
         ext ? string_global(c, c->opts->weights_file, ".weights_file") : LLVMConstNull(c->t_ptr),
         LLVMConstInt(c->t_i64, wsize, 0),
         LLVMConstInt(c->t_i64, wsum, 0),
-        ext ? c->weights_base : null,
+        ext && c->weights_base ? c->weights_base : null,
         cg_i64(c, seq->context),
         cg_i64(c, seq->state_size),
         cg_i32(c, seq->n_steps),
@@ -450,8 +446,13 @@ static LLVMValueRef model_desc_global(cg *c)
 static bool optimise(cg *c, LLVMTargetMachineRef tm, int level)
 {
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    char passes[32];
-    snprintf(passes, sizeof passes, "default<O%d>", level < 0 ? 0 : level > 3 ? 3 : level);
+    char passes[48];
+    /* equal functions (the layers of repeated blocks) merge first: the
+     * optimiser and the code generator then see each once */
+    snprintf(passes, sizeof passes, "mergefunc,default<O%d>",
+             level < 0   ? 0
+             : level > 3 ? 3
+                         : level);
     LLVMErrorRef err = LLVMRunPasses(c->mod, passes, tm, po);
     LLVMDisposePassBuilderOptions(po);
     if (err) {
@@ -460,6 +461,7 @@ static bool optimise(cg *c, LLVMTargetMachineRef tm, int level)
         LLVMDisposeErrorMessage(msg);
         return false;
     }
+    sup_stage_end("optimise");
     return true;
 }
 
@@ -485,7 +487,10 @@ static bool write_output(cg *c, LLVMTargetMachineRef tm, const char *path, cg_em
         LLVMDisposeMessage(err);
         return false;
     }
-    bool ok = cg_write_file(path, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
+    sup_stage_end("machine code");
+    bool ok = what == CG_EMIT_OBJ && c->w->kind == CG_WEIGHTS_OBJECT
+                  ? cg_object_finish(c->w, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb))
+                  : cg_write_file(path, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
     LLVMDisposeMemoryBuffer(mb);
     return ok;
 }
@@ -512,33 +517,42 @@ static bool verify_module(cg *c)
         return false;
     }
     LLVMDisposeMessage(msg);
+    sup_stage_end("module");
     return true;
 }
 
 /* ---- a model with a sequence -------------------------------------------------- */
 
-/* Step graphs read the model graph's weights: the blobs and packed forms
- * of the weight nodes of the same names. */
-static void share_weights(cg *c, const ir_graph *model, const int32_t *model_blob,
-                          const cg_packed *model_packed, const cg_conv_packed *model_conv,
-                          const ir_graph *step)
+/* Step graphs read the model graph's weights: a view of its layout in
+ * which each weight node of the step has the blobs and packed form of the
+ * model's weight node of the same name. */
+static const cg_weights *share_weights(cg *c, const cg_weights *model_w, const ir_graph *model,
+                                       const ir_graph *step)
 {
     ir_name_map by_name = {0};
     for (int32_t i = 0; i < model->n_nodes; i++)
         if (model->nodes[i].op == IR_OP_WEIGHT)
             *ir_name_map_slot(c->arena, &by_name, model->nodes[i].name, true) = i;
-    c->node_blob = sup_arena_alloc(c->arena, sizeof *c->node_blob * (size_t)step->n_nodes);
-    c->packed = sup_arena_alloc(c->arena, sizeof *c->packed * (size_t)step->n_nodes);
-    c->conv = sup_arena_alloc(c->arena, sizeof *c->conv * (size_t)step->n_nodes);
+    cg_weights *v = sup_arena_alloc(c->arena, sizeof *v);
+    *v = *model_w;
+    size_t n = (size_t)step->n_nodes + 1;
+    v->node_blob = sup_arena_alloc(c->arena, sizeof *v->node_blob * n);
+    v->packed = sup_arena_alloc(c->arena, sizeof *v->packed * n);
+    v->conv = sup_arena_alloc(c->arena, sizeof *v->conv * n);
+    v->first = sup_arena_alloc(c->arena, sizeof *v->first * n);
     for (int32_t i = 0; i < step->n_nodes; i++) {
-        c->node_blob[i] = -1;
+        v->node_blob[i] = v->first[i] = -1;
+        v->packed[i].codes = v->packed[i].scales = v->packed[i].zeros = -1;
+        v->conv[i].codes = v->conv[i].scales = v->conv[i].comp = -1;
         if (step->nodes[i].op != IR_OP_WEIGHT) continue;
         int32_t *m = ir_name_map_slot(c->arena, &by_name, step->nodes[i].name, false);
         QMC_ASSERT(m); /* the same source elaborated again names the same weights */
-        c->node_blob[i] = model_blob[*m];
-        c->packed[i] = model_packed[*m];
-        c->conv[i] = model_conv[*m];
+        v->node_blob[i] = model_w->node_blob[*m];
+        v->packed[i] = model_w->packed[*m];
+        v->conv[i] = model_w->conv[*m];
+        v->first[i] = model_w->first[*m];
     }
+    return v;
 }
 
 /* i32 PREFIX.stepT(ptr inputs, ptr outputs, ptr workspace, ptr state, i64 pos): the step
@@ -585,9 +599,7 @@ static void emit_sequence_entries(cg *c, LLVMValueRef desc, LLVMValueRef feature
     LLVMValueRef step_v = cg_function_begin(c, sup_arena_printf(c->arena, "%s_step_v", c->prefix),
                                             LLVMFunctionType(c->t_i32, p7 + 1, 6, 0), true, false);
     emit_cpu_check(c, features);
-    if (c->weights_base)
-        check_or_return(c, LLVMBuildIsNotNull(c->b, cg_load(c, c->t_ptr, c->weights_base, 8), ""),
-                        cg_i32(c, QMC_ERR_IO));
+    check_weights_mapped(c);
     args[0] = desc;
     for (int i = 0; i < 6; i++) args[i + 1] = LLVMGetParam(step_v, (unsigned)i);
     LLVMBuildRet(c->b, LLVMBuildCall2(c->b, LLVMGlobalGetValueType(step), step, args, 7, ""));
@@ -618,22 +630,14 @@ static LLVMValueRef i64_array(cg *c, const int64_t *v, int n, const char *what)
 {
     LLVMValueRef *items = sup_arena_alloc(c->arena, sizeof *items * (size_t)(n + 1));
     for (int i = 0; i < n; i++) items[i] = cg_i64(c, v[i]);
-    LLVMValueRef init = LLVMConstArray2(c->t_i64, items, (uint64_t)n);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init),
-                                    sup_arena_printf(c->arena, "%s.%s", c->prefix, what));
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, 1);
-    LLVMSetLinkage(gv, LLVMInternalLinkage);
-    return gv;
+    return model_global(c, LLVMConstArray2(c->t_i64, items, (uint64_t)n), what);
 }
 
-static bool build_sequence_module(cg *c, uint64_t wsize, uint64_t wsum)
+static bool build_sequence_module(cg *c)
 {
     const ir_graph *model = c->g;
     const ir_plan *model_plan = c->plan;
-    const int32_t *model_blob = c->node_blob;
-    const cg_packed *model_packed = c->packed;
-    const cg_conv_packed *model_conv = c->conv;
+    const cg_weights *model_w = c->w;
     ir_state state = ir_state_layout(c->arena, model);
     state_view layout = {.layout = &state};
     ir_seq_workspace ws = ir_sequence_workspace(c->arena, model);
@@ -643,19 +647,16 @@ static bool build_sequence_module(cg *c, uint64_t wsize, uint64_t wsum)
         const ir_step *st = &model->steps[s];
         c->g = st->g;
         c->plan = &st->plan;
-        share_weights(c, model, model_blob, model_packed, model_conv, st->g);
+        c->w = share_weights(c, model_w, model, st->g);
         LLVMValueRef fn = emit_step_fn(c, st, &layout);
         LLVMValueRef f[2] = {cg_i64(c, st->tokens), fn};
         steps[s] = LLVMConstNamedStruct(step_t, f, 2);
     }
     c->g = model;
     c->plan = model_plan;
-    LLVMValueRef steps_init = LLVMConstArray2(step_t, steps, (uint64_t)model->n_steps);
-    LLVMValueRef steps_gv = LLVMAddGlobal(c->mod, LLVMTypeOf(steps_init),
-                                          sup_arena_printf(c->arena, "%s.steps", c->prefix));
-    LLVMSetInitializer(steps_gv, steps_init);
-    LLVMSetGlobalConstant(steps_gv, 1);
-    LLVMSetLinkage(steps_gv, LLVMInternalLinkage);
+    c->w = model_w;
+    LLVMValueRef steps_gv =
+        model_global(c, LLVMConstArray2(step_t, steps, (uint64_t)model->n_steps), "steps");
     LLVMValueRef features =
         string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
     LLVMValueRef desc = model_desc_global(c);
@@ -667,24 +668,15 @@ static bool build_sequence_module(cg *c, uint64_t wsize, uint64_t wsum)
                     .staging =
                         i64_array(c, ws.staging, model->n_inputs + model->n_outputs, "staging"),
                     .kv_cache = string_global(c, rt_kv_format_name(model->kv_format), ".kv_cache")};
-    emit_model_desc(c, desc, NULL, features, ws.size, wsize, wsum, &seq);
+    emit_model_desc(c, desc, NULL, features, ws.size, &seq);
     return verify_module(c);
 }
 
 static bool build_module(cg *c)
 {
     const ir_graph *g = c->g;
-    uint64_t wsize = 0, wsum = 0; /* of the --weights-file, checked when it is mapped */
-    c->node_blob = sup_arena_alloc(c->arena, sizeof *c->node_blob * (size_t)g->n_nodes);
-    c->packed = sup_arena_alloc(c->arena, sizeof *c->packed * (size_t)g->n_nodes);
-    c->conv = sup_arena_alloc(c->arena, sizeof *c->conv * (size_t)g->n_nodes);
-    collect_blobs(c);
-    if (c->opts->weights_file) {
-        if (!write_weights_file(c, c->opts->weights_file, &wsize, &wsum)) return false;
-    } else {
-        emit_blob_globals(c);
-    }
-    if (g->n_steps) return build_sequence_module(c, wsize, wsum);
+    emit_weights(c);
+    if (g->n_steps) return build_sequence_module(c);
     LLVMValueRef *fns = sup_arena_alloc(c->arena, sizeof *fns * (size_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++)
         if (c->plan->buf[i].kind == IR_BUF_WORKSPACE || c->plan->buf[i].kind == IR_BUF_OUTPUT)
@@ -693,22 +685,23 @@ static bool build_module(cg *c)
         string_global(c, cg_target_feature_list(c->arena, c->target), ".features");
     LLVMValueRef run_v = emit_run_v(c, fns, features);
     emit_run(c, run_v);
-    emit_model_desc(c, model_desc_global(c), run_v, features, c->plan->workspace_size, wsize, wsum,
-                    NULL);
+    emit_model_desc(c, model_desc_global(c), run_v, features, c->plan->workspace_size, NULL);
     return verify_module(c);
 }
 
 bool cg_emit_module(sup_arena *arena, const ir_graph *g, const ir_plan *plan, const cg_target *t,
-                    const cg_options *opts, const char *path, cg_emit_kind what)
+                    const cg_options *opts, const cg_weights *w, const char *path,
+                    cg_emit_kind what)
 {
+    QMC_ASSERT(w->n_put == w->n_nodes);
     LLVMTargetMachineRef tm = make_target_machine(t, opts->opt_level);
     if (!tm) return false;
-    cg c = {.arena = arena, .g = g, .plan = plan, .target = t, .opts = opts};
+    cg c = {.arena = arena, .g = g, .plan = plan, .target = t, .opts = opts, .w = w};
     c.ctx = LLVMContextCreate();
     c.mod = LLVMModuleCreateWithNameInContext(g->name, c.ctx);
     c.b = LLVMCreateBuilderInContext(c.ctx);
     init_types(&c);
-    c.lanes = choose_lanes(t);
+    c.lanes = w->lanes;
     c.prefix = cg_symbol_prefix(arena, g);
     LLVMSetTarget(c.mod, t->triple);
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);

@@ -39,41 +39,84 @@ enum { MAX_MR = 28, MAX_NP = 2 };
 
 /* ---- packing -------------------------------------------------------------- */
 
-/* The conv that reads weight node w (the first; convs sharing a weight
- * share its attributes). */
-static const ir_node *conv_of(const ir_graph *g, int32_t w)
-{
-    for (int32_t i = w + 1; i < g->n_nodes; i++)
-        if ((g->nodes[i].op == IR_OP_CONV || g->nodes[i].op == IR_OP_CONV_TRANSPOSE) &&
-            g->nodes[i].inputs[1] == w)
-            return &g->nodes[i];
-    return NULL;
-}
-
-/* The weight's values as float: dequantized, or the tensor's. */
-static const float *weight_values(cg *c, const ir_node *w)
-{
-    if (w->qw) return w->qw->dequant;
-    float *f = sup_arena_alloc(c->arena, sizeof(float) * (size_t)w->tensor->count);
-    fe_tensor_to_f32(w->tensor, f);
-    return f;
-}
-
 /* The code of weight [row][col] (the matrix view's column order). */
 static int32_t code_at(const ir_qweight *q, int64_t row, int64_t col)
 {
     return (int32_t)(int8_t)q->codes[row * q->kp + col];
 }
 
-/* Dense: [group][panel][tap·cg + c][lanes] of elem bytes (f32 values or
- * codes), or int8 words [group][panel][tap·cgp/4 + word][lanes][4]. */
-static void pack_dense(cg *c, const ir_node *w, cg_conv_packed *p)
+void cg_conv_layout(const ir_graph *g, const cg_target *t, int lanes, int32_t conv_node,
+                    cg_conv_packed *p)
 {
-    int L = c->lanes;
+    const ir_node *conv = &g->nodes[conv_node], *w = &g->nodes[conv->inputs[1]];
+    const ir_window *win = &conv->attr.win;
+    memset(p, 0, sizeof *p);
+    p->codes = p->scales = p->comp = -1;
+    p->lanes = lanes;
+    p->groups = win->groups;
+    p->kh = win->kernel[0], p->kw = win->kernel[1];
+    p->fmt = QFMT_F32;
+    p->elem = 4;
+    p->scale_factor = 1;
+    ir_image xi = ir_image_of(g->nodes[conv->inputs[0]].shape, win->spatial, win->nhwc);
+    p->cg = xi.c / p->groups;
+    int64_t kk = p->kh * p->kw;
+    if (conv->op == IR_OP_CONV_TRANSPOSE) {
+        p->kernel = IR_CONV_GENERIC;
+        p->transposed = true;
+        p->m = w->shape[1] * p->groups;
+        p->mg = w->shape[1];
+        p->code_bytes = (size_t)(p->groups * kk * p->cg * p->mg) * 4;
+        return;
+    }
+    p->m = w->shape[0];
+    p->mg = p->m / p->groups;
+    p->kernel = ir_conv_kernel_of(g, conv);
+    ir_conv_input in = ir_conv_input_layout(g, conv, cg_target_int8_dot(t));
+    p->int8 = in.int8;
+    p->vnni = in.int8 && t->arch != CG_ARCH_AARCH64;
+    p->cgp = in.cgp;
+    if (p->kernel == IR_CONV_DEPTHWISE) {
+        int64_t cp = (p->m + lanes - 1) / lanes * lanes;
+        p->code_bytes = (size_t)(kk * cp) * 4;
+        return;
+    }
+    if (p->kernel == IR_CONV_GENERIC) {
+        p->code_bytes = (size_t)(p->groups * kk * p->cg * p->mg) * 4;
+        return;
+    }
     const ir_qweight *q = w->qw;
-    const float *v = q && !p->codes_kept ? q->dequant : q ? NULL : weight_values(c, w);
-    size_t bytes = (size_t)(p->groups * p->panels * p->kcols * L) * (size_t)(p->int8 ? 4 : p->elem);
-    uint8_t *out = sup_arena_alloc(c->arena, bytes ? bytes : 1);
+    q_format f = q ? q->f.format : QFMT_F32;
+    /* codes stay codes (decoded in registers) for per-channel int8 and FP8 */
+    p->codes_kept =
+        q && !q->f.group && !q->zero_point && (f == QFMT_INT8 || (!p->int8 && q_format_is_fp8(f)));
+    p->fmt = p->codes_kept ? f : QFMT_F32;
+    p->elem = p->codes_kept ? 1 : 4;
+    if (q_format_is_fp8(p->fmt)) {
+        p->fp8_via_half = t->arch == CG_ARCH_AARCH64 ||
+                          (cg_target_has(t, "f16c") && !cg_target_has(t, "avx512f"));
+        bool e4m3 = f == QFMT_FP8_E4M3;
+        p->scale_factor = p->fp8_via_half ? (e4m3 ? 256.0f : 1.0f) : (e4m3 ? 0x1p120f : 0x1p112f);
+    }
+    p->panels = (p->mg + lanes - 1) / lanes;
+    p->kcols = p->int8 ? kk * (p->cgp / 4) : kk * p->cg;
+    p->code_bytes =
+        (size_t)(p->groups * p->panels * p->kcols * lanes) * (size_t)(p->int8 ? 4 : p->elem);
+    if (!p->codes_kept) return;
+    size_t ns = (size_t)(p->groups * p->panels * lanes);
+    p->scale_bytes = ns * 4;
+    if (p->int8) p->comp_bytes = ns * 4;
+}
+
+/* Dense: [group][panel][tap·cg + c][lanes] of elem bytes (f32 values or
+ * codes), or int8 words [group][panel][tap·cgp/4 + word][lanes][4]; per
+ * channel the scale (times what the FP8 decoding leaves out) and, for
+ * VNNI, 128 · Σ w (the activations' offset). */
+static void pack_dense(const cg_conv_packed *p, const ir_qweight *q, const float *v, uint8_t *out,
+                       float *sc, int32_t *comp)
+{
+    int L = p->lanes;
+    memset(out, 0, p->code_bytes);
     int64_t kk = p->kh * p->kw, cols = p->cg * kk; /* the matrix view: [m][c][kh][kw] */
     for (int64_t g = 0; g < p->groups; g++)
         for (int64_t pn = 0; pn < p->panels; pn++)
@@ -95,108 +138,73 @@ static void pack_dense(cg *c, const ir_node *w, cg_conv_packed *p)
                         else
                             out[at] = q->codes[row * q->kp + col];
                     }
-    p->codes = cg_blob_add(c, w->name, out, bytes);
     if (!p->codes_kept) return;
-    /* per channel: the scale (times what the FP8 decoding leaves out), and
-     * for VNNI 128 · Σ w (the activations' offset) */
-    size_t ns = (size_t)(p->groups * p->panels * L);
-    float *sc = sup_arena_alloc(c->arena, ns * 4);
-    int32_t *comp = sup_arena_alloc(c->arena, ns * 4);
+    memset(sc, 0, p->scale_bytes);
+    if (comp) memset(comp, 0, p->comp_bytes);
     for (int64_t g = 0; g < p->groups; g++)
         for (int64_t pn = 0; pn < p->panels; pn++)
             for (int j = 0; j < L; j++) {
                 int64_t ch = pn * L + j, row = g * p->mg + ch, at = (g * p->panels + pn) * L + j;
                 if (ch >= p->mg) continue;
                 sc[at] = q->scales[row * q->n_groups] * p->scale_factor;
+                if (!comp) continue;
                 int32_t sum = 0;
                 for (int64_t col = 0; col < cols; col++) sum += code_at(q, row, col);
-                comp[at] = p->int8 && c->target->arch != CG_ARCH_AARCH64 ? 128 * sum : 0;
+                comp[at] = p->vnni ? 128 * sum : 0;
             }
-    p->scales = cg_blob_add(c, sup_arena_printf(c->arena, "%s.scale", w->name), sc, ns * 4);
-    if (p->int8)
-        p->comp = cg_blob_add(c, sup_arena_printf(c->arena, "%s.comp", w->name), comp, ns * 4);
 }
 
 /* Depthwise: [tap][channels rounded up to lanes] f32. Generic: [group]
  * [tap][c][channel of the group] f32. conv_transpose ([C][M/g][kh][kw]):
  * generic's layout with its input and output channels' roles swapped. */
-static void pack_float(cg *c, const ir_node *w, const ir_node *conv, cg_conv_packed *p)
+static void pack_float(const cg_conv_packed *p, const float *v, float *out)
 {
-    const float *v = weight_values(c, w);
     int64_t kk = p->kh * p->kw;
-    size_t bytes;
-    float *out;
+    memset(out, 0, p->code_bytes);
     if (p->kernel == IR_CONV_DEPTHWISE) {
-        int64_t cp = (p->m + c->lanes - 1) / c->lanes * c->lanes;
-        bytes = (size_t)(kk * cp) * 4;
-        out = sup_arena_alloc(c->arena, bytes);
+        int64_t cp = (p->m + p->lanes - 1) / p->lanes * p->lanes;
         for (int64_t ch = 0; ch < p->m; ch++)
             for (int64_t tap = 0; tap < kk; tap++) out[tap * cp + ch] = v[ch * kk + tap];
-    } else {
-        bytes = (size_t)(p->groups * kk * p->cg * p->mg) * 4;
-        out = sup_arena_alloc(c->arena, bytes);
-        bool transposed = conv->op == IR_OP_CONV_TRANSPOSE;
-        for (int64_t g = 0; g < p->groups; g++)
-            for (int64_t tap = 0; tap < kk; tap++)
-                for (int64_t ci = 0; ci < p->cg; ci++)
-                    for (int64_t co = 0; co < p->mg; co++) {
-                        int64_t src = transposed ? ((g * p->cg + ci) * p->mg + co) * kk + tap
-                                                 : ((g * p->mg + co) * p->cg + ci) * kk + tap;
-                        out[((g * kk + tap) * p->cg + ci) * p->mg + co] = v[src];
-                    }
+        return;
     }
-    p->codes = cg_blob_add(c, w->name, out, bytes);
+    for (int64_t g = 0; g < p->groups; g++)
+        for (int64_t tap = 0; tap < kk; tap++)
+            for (int64_t ci = 0; ci < p->cg; ci++)
+                for (int64_t co = 0; co < p->mg; co++) {
+                    int64_t src = p->transposed ? ((g * p->cg + ci) * p->mg + co) * kk + tap
+                                                : ((g * p->mg + co) * p->cg + ci) * kk + tap;
+                    out[((g * kk + tap) * p->cg + ci) * p->mg + co] = v[src];
+                }
 }
 
-bool cg_is_conv_weight(const ir_graph *g, int32_t w) { return conv_of(g, w) != NULL; }
-
-void cg_conv_pack(cg *c, int32_t node, cg_conv_packed *p)
+void cg_conv_pack_data(const cg_conv_packed *p, const ir_qweight *q, const float *v, uint8_t *codes,
+                       float *scales, int32_t *comp)
 {
-    const ir_node *w = &c->g->nodes[node], *conv = conv_of(c->g, node);
-    QMC_ASSERT(conv);
-    const ir_window *win = &conv->attr.win;
-    memset(p, 0, sizeof *p);
-    p->codes = p->scales = p->comp = -1;
-    p->groups = win->groups;
-    p->kh = win->kernel[0], p->kw = win->kernel[1];
-    ir_image xi = ir_image_of(c->g->nodes[conv->inputs[0]].shape, win->spatial, win->nhwc);
-    p->cg = xi.c / p->groups;
-    if (conv->op == IR_OP_CONV_TRANSPOSE) {
-        p->kernel = IR_CONV_GENERIC;
-        p->m = w->shape[1] * p->groups;
-        p->mg = w->shape[1];
-        pack_float(c, w, conv, p);
-        return;
-    }
-    p->m = w->shape[0];
-    p->mg = p->m / p->groups;
-    p->kernel = ir_conv_kernel_of(c->g, conv);
-    ir_conv_input in = ir_conv_input_layout(c->g, conv, cg_target_int8_dot(c->target));
-    p->int8 = in.int8;
-    p->cgp = in.cgp;
-    if (p->kernel != IR_CONV_DENSE) {
-        pack_float(c, w, conv, p);
-        return;
-    }
-    int L = c->lanes;
-    const ir_qweight *q = w->qw;
-    q_format f = q ? q->f.format : QFMT_F32;
-    /* codes stay codes (decoded in registers) for per-channel int8 and FP8 */
-    p->codes_kept =
-        q && !q->f.group && !q->zero_points && (f == QFMT_INT8 || (!p->int8 && q_format_is_fp8(f)));
-    p->fmt = p->codes_kept ? f : QFMT_F32;
-    p->elem = p->codes_kept ? 1 : 4;
-    p->scale_factor = 1;
-    if (q_format_is_fp8(p->fmt)) {
-        p->fp8_via_half =
-            c->target->arch == CG_ARCH_AARCH64 ||
-            (cg_target_has(c->target, "f16c") && !cg_target_has(c->target, "avx512f"));
-        bool e4m3 = f == QFMT_FP8_E4M3;
-        p->scale_factor = p->fp8_via_half ? (e4m3 ? 256.0f : 1.0f) : (e4m3 ? 0x1p120f : 0x1p112f);
-    }
-    p->panels = (p->mg + L - 1) / L;
-    p->kcols = p->int8 ? p->kh * p->kw * (p->cgp / 4) : p->kh * p->kw * p->cg;
-    pack_dense(c, w, p);
+    QMC_ASSERT(p->codes_kept ? q && q->codes : v != NULL);
+    if (p->kernel == IR_CONV_DENSE)
+        pack_dense(p, q, v, codes, scales, comp);
+    else
+        pack_float(p, v, (float *)codes);
+}
+
+int cg_conv_weight_count(const cg *c, int32_t node)
+{
+    const ir_node *n = &c->g->nodes[node];
+    if (n->op != IR_OP_CONV && n->op != IR_OP_CONV_TRANSPOSE) return 0;
+    const cg_conv_packed *p = &c->w->conv[n->inputs[1]];
+    return 1 + (p->scales >= 0) + (p->comp >= 0);
+}
+
+int cg_conv_weight_args(cg *c, int32_t node, LLVMValueRef *args)
+{
+    int na = cg_conv_weight_count(c, node);
+    if (!na) return 0;
+    const cg_conv_packed *p = &c->w->conv[c->g->nodes[node].inputs[1]];
+    int k = 0;
+    args[k++] = cg_blob_ptr(c, p->codes);
+    if (p->scales >= 0) args[k++] = cg_blob_ptr(c, p->scales);
+    if (p->comp >= 0) args[k++] = cg_blob_ptr(c, p->comp);
+    return na;
 }
 
 /* ---- the input copy ----------------------------------------------------------- */
@@ -1013,12 +1021,13 @@ static void tile_shape(const cg *c, const cg_conv_packed *p, int64_t ow, int *mr
 
 /* ---- the op -------------------------------------------------------------------------- */
 
-void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch)
+void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch,
+                  LLVMValueRef *weight)
 {
     const ir_node *n = &c->g->nodes[node];
     const ir_window *w = &n->attr.win;
     QMC_ASSERT(w->nhwc); /* the layout pass made it channels-last */
-    const cg_conv_packed *p = &c->conv[n->inputs[1]];
+    const cg_conv_packed *p = &c->w->conv[n->inputs[1]];
     conv_job j = {.n = n, .p = p};
     j.in = ir_conv_input_layout(c->g, n, cg_target_int8_dot(c->target));
     QMC_ASSERT(j.in.kernel == p->kernel && j.in.int8 == p->int8);
@@ -1028,24 +1037,25 @@ void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMV
     j.vnni = c->target->arch != CG_ARCH_AARCH64;
     LLVMValueRef src = make_copy(c, &j, in[0], scratch);
     j.has_bias = n->n_inputs == 3;
-    LLVMValueRef bias = !j.has_bias ? LLVMConstNull(c->t_ptr)
-                        : c->node_blob[n->inputs[2]] >= 0
-                            ? cg_blob_ptr(c, c->node_blob[n->inputs[2]])
-                            : in[2];
-    LLVMValueRef codes = cg_blob_ptr(c, p->codes);
+    LLVMValueRef bias = j.has_bias ? in[2] : LLVMConstNull(c->t_ptr);
+    QMC_ASSERT(bias);
+    LLVMValueRef codes = weight[0];
+    int k = 1;
+    LLVMValueRef null = LLVMConstNull(c->t_ptr);
+    LLVMValueRef scales = p->scales >= 0 ? weight[k++] : null;
+    LLVMValueRef comp = p->comp >= 0 ? weight[k++] : null;
     int64_t pixels = j.yi.n * j.yi.h * j.yi.w;
     int64_t work = pixels * p->m * p->cg * p->kh * p->kw;
     const char *name = sup_arena_printf(c->arena, "%s.tiles", n->name);
     if (p->kernel == IR_CONV_DENSE) {
         tile_shape(c, p, j.yi.w, &j.mr, &j.np, &j.rpt);
         dense_plan d = plan_of(c, &j);
-        LLVMValueRef null = LLVMConstNull(c->t_ptr);
         LLVMValueRef vals[7] = {
             src,
             out,
             codes,
-            p->scales >= 0 ? cg_blob_ptr(c, p->scales) : null,
-            p->comp >= 0 ? cg_blob_ptr(c, p->comp) : null,
+            scales,
+            comp,
             bias,
             cg_gep(c, c->t_i8, scratch ? scratch : null, cg_i64(c, j.in.scales))};
         cg_parallel(c, name, vals, 7, d.rows * d.blocks, work >= 1 << 16, dense_items, &j);
@@ -1142,20 +1152,19 @@ static void convt_pixels(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValu
     cg_loop_end(c, &lq);
 }
 
-void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in)
+void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in,
+                            LLVMValueRef *weight)
 {
     const ir_node *n = &c->g->nodes[node];
     const ir_window *w = &n->attr.win;
     QMC_ASSERT(w->nhwc);
-    convt_job j = {.n = n, .p = &c->conv[n->inputs[1]]};
+    convt_job j = {.n = n, .p = &c->w->conv[n->inputs[1]]};
     j.xi = ir_image_of(c->g->nodes[n->inputs[0]].shape, w->spatial, true);
     j.yi = ir_image_of(n->shape, w->spatial, true);
     j.has_bias = n->n_inputs == 3;
-    LLVMValueRef bias = !j.has_bias ? LLVMConstNull(c->t_ptr)
-                        : c->node_blob[n->inputs[2]] >= 0
-                            ? cg_blob_ptr(c, c->node_blob[n->inputs[2]])
-                            : in[2];
-    LLVMValueRef vals[4] = {in[0], out, cg_blob_ptr(c, j.p->codes), bias};
+    LLVMValueRef bias = j.has_bias ? in[2] : LLVMConstNull(c->t_ptr);
+    QMC_ASSERT(bias);
+    LLVMValueRef vals[4] = {in[0], out, weight[0], bias};
     int64_t pixels = j.yi.n * j.yi.h * j.yi.w;
     cg_parallel(c, sup_arena_printf(c->arena, "%s.pixels", n->name), vals, 4, pixels,
                 pixels * j.p->m * j.xi.c * j.p->kh * j.p->kw >= 1 << 16, convt_pixels, &j);

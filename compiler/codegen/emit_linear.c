@@ -2,19 +2,21 @@
  * registers inside the dot-product loop; the weights are never expanded to
  * f32 in memory.
  *
- * Layouts (cg_pack_weight): output rows are grouped in panels of `lanes`
- * rows. f32, int8 and FP8 weights (f32 activations) are k-major within a
- * panel: the panel's values of one input column are adjacent, so one load
- * brings a column for all its rows. int4 weights, and int8 weights for
- * integer dot products, come in 4-byte words per row (8 nibbles or 4 bytes
- * of consecutive columns) with the panel's words adjacent. Scales (and zero
- * points) per group are vectors in panel order, in arrays of their own.
+ * Layouts (cg_pack_layout, cg_pack_data): output rows are grouped in
+ * panels of `lanes` rows. f32, int8 and FP8 weights (f32 activations) are
+ * k-major within a panel: the panel's values of one input column are
+ * adjacent, so one load brings a column for all its rows. int4 weights, and
+ * int8 weights for integer dot products, come in 4-byte words per row (8
+ * nibbles or 4 bytes of consecutive columns) with the panel's words
+ * adjacent. Scales (and zero points) per group are vectors in panel order,
+ * in arrays of their own.
  *
- * This file packs weights, turns activation rows into int8 rows (`:a8`
- * codes, or the three digits of f32 rows for integer dot products), and emits
- * the layer's function and its panels function (run by the thread pool
- * over blocks of panels); emit_tile.c emits the register tiles. Since
- * shapes are known, every loop bound is a constant. */
+ * This file lays out and packs weights (one at a time, for weights.c),
+ * turns activation rows into int8 rows (`:a8` codes, or the three digits of
+ * f32 rows for integer dot products), and emits the layer's function and
+ * its panels function (run by the thread pool over blocks of panels), which
+ * take the packed weight as arguments; emit_tile.c emits the register
+ * tiles. Since shapes are known, every loop bound is a constant. */
 #include <math.h>
 #include <string.h>
 
@@ -22,47 +24,54 @@
 
 /* ---- packing ------------------------------------------------------------ */
 
-/* k-major: the panel's values of each column adjacent (f32 or code bytes). */
-static void pack_kmajor(const cg *c, cg_packed *p, const ir_qweight *q, const float *w32,
-                        uint8_t *out)
+/* k-major: the panel's values of each column adjacent (f32 or code bytes);
+ * rows past n and columns past the data stay zero. */
+static void pack_kmajor(const cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *out)
 {
-    int L = c->lanes;
-    for (int64_t pn = 0; pn < p->panels; pn++)
-        for (int64_t col = 0; col < p->kcols; col++)
-            for (int j = 0; j < L; j++) {
-                int64_t row = pn * L + j;
-                uint8_t *dst = out + ((pn * p->kcols + col) * L + j) * (size_t)p->elem_bytes;
-                if (row >= p->n || col >= (q ? q->kp : p->k)) continue;
-                if (q)
-                    *dst = q->codes[row * q->kp + col];
-                else
-                    memcpy(dst, &w32[row * p->k + col], 4);
+    int L = p->lanes;
+    int64_t cols = q ? q->kp : p->k, stride = cols;
+    for (int64_t pn = 0; pn < p->panels; pn++) {
+        int rows = (int)(p->n - pn * L < L ? p->n - pn * L : L);
+        uint8_t *panel = out + pn * p->kcols * L * (size_t)p->elem_bytes;
+        for (int j = 0; j < rows; j++) {
+            int64_t row = pn * L + j;
+            if (q) {
+                const uint8_t *src = q->codes + row * stride;
+                for (int64_t col = 0; col < cols; col++) panel[col * L + j] = src[col];
+            } else {
+                const float *src = w32 + row * stride;
+                float *dst = (float *)panel;
+                for (int64_t col = 0; col < cols; col++) dst[col * L + j] = src[col];
             }
+        }
+    }
 }
 
 /* int4 words: 8 columns of a row per 4-byte word, element 2b in the low
  * nibble of byte b and 2b + 1 in the high one (ONNX's order). */
-static void pack_nibbles(const cg *c, cg_packed *p, const ir_qweight *q, uint8_t *out)
+static void pack_nibbles(const cg_packed *p, const ir_qweight *q, uint8_t *out)
 {
-    int L = c->lanes;
+    int L = p->lanes;
     for (int64_t pn = 0; pn < p->panels; pn++)
         for (int64_t wd = 0; wd < p->words; wd++)
             for (int j = 0; j < L; j++) {
                 int64_t row = pn * L + j;
                 uint8_t *word = out + ((pn * p->words + wd) * L + j) * 4;
                 if (row >= p->n) continue;
-                for (int i = 0; i < 8; i++) {
-                    int64_t col = wd * 8 + i;
-                    uint8_t code = col < q->kp ? q->codes[row * q->kp + col] : 0;
-                    word[i / 2] |= (uint8_t)((code & 0xF) << (4 * (i % 2)));
+                const uint8_t *c = q->codes + row * q->kp + wd * 8;
+                if (wd * 8 + 8 <= q->kp) { /* a whole word of columns */
+                    for (int b = 0; b < 4; b++)
+                        word[b] = (uint8_t)((c[2 * b] & 0xF) | (c[2 * b + 1] & 0xF) << 4);
+                    continue;
                 }
+                for (int i = 0; wd * 8 + i < q->kp; i++)
+                    word[i / 2] |= (uint8_t)((c[i] & 0xF) << (4 * (i % 2)));
             }
 }
 
-static void pack_scales(const cg *c, cg_packed *p, const ir_qweight *q, void *scales,
-                        uint8_t *zeros)
+static void pack_scales(const cg_packed *p, const ir_qweight *q, void *scales, uint8_t *zeros)
 {
-    int L = c->lanes;
+    int L = p->lanes;
     for (int64_t pn = 0; pn < p->panels; pn++)
         for (int64_t gi = 0; gi < p->n_groups; gi++)
             for (int j = 0; j < L; j++) {
@@ -82,9 +91,9 @@ static void pack_scales(const cg *c, cg_packed *p, const ir_qweight *q, void *sc
  * integer dot product instruction multiplies them with signed activation
  * bytes; int4 word bytes hold columns b (low nibble) and b + 4 (high), so
  * that masking and shifting give 4 consecutive columns each. */
-static void pack_codes_a8(const cg *c, cg_packed *p, const ir_qweight *q, uint8_t *out)
+static void pack_codes_a8(const cg_packed *p, const ir_qweight *q, uint8_t *out)
 {
-    int L = c->lanes;
+    int L = p->lanes;
     bool int4 = p->per_word == 8;
     for (int64_t pn = 0; pn < p->panels; pn++)
         for (int64_t wd = 0; wd < p->words; wd++)
@@ -106,10 +115,10 @@ static void pack_codes_a8(const cg *c, cg_packed *p, const ir_qweight *q, uint8_
             }
 }
 
-static int a8_kind(const cg *c)
+static int a8_kind(const cg_target *t)
 {
-    if (!cg_target_int8_dot(c->target)) return CG_A8_EMULATE;
-    return c->target->arch == CG_ARCH_AARCH64 ? CG_A8_SDOT : CG_A8_VNNI;
+    if (!cg_target_int8_dot(t)) return CG_A8_EMULATE;
+    return t->arch == CG_ARCH_AARCH64 ? CG_A8_SDOT : CG_A8_VNNI;
 }
 
 void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_plan *plan,
@@ -177,26 +186,20 @@ void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_pla
     if (any) fprintf(f, "\n");
 }
 
-void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
+void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *p)
 {
-    const ir_node *w = &c->g->nodes[node];
     const ir_qweight *q = w->qw;
-    sup_arena *a = c->arena;
-    int L = c->lanes;
+    int L = lanes;
     memset(p, 0, sizeof *p);
     p->f = w->qformat;
+    p->lanes = lanes;
     p->n = w->shape[0];
     p->k = w->shape[1];
     p->panels = (p->n + L - 1) / L;
     p->scale_factor = 1.0f;
-    p->scales = p->zeros = -1;
-    float *w32 = NULL;
-    if (!q) {
-        w32 = sup_arena_alloc(a, sizeof(float) * (size_t)(p->n * p->k));
-        fe_tensor_to_f32(w->tensor, w32);
-    }
-    p->act_rows = ir_act_int8_rows(q, cg_target_int8_dot(c->target));
-    p->a8 = p->act_rows ? a8_kind(c) : CG_A8_NONE;
+    p->codes = p->scales = p->zeros = -1;
+    p->act_rows = ir_act_int8_rows(q, cg_target_int8_dot(t));
+    p->a8 = p->act_rows ? a8_kind(t) : CG_A8_NONE;
     bool int_dot = cg_packed_int_dot(p);
     bool four_bit = q && q_format_bits(q->f.format) == 4;
     p->per_word = four_bit ? 8 : 4;
@@ -211,41 +214,53 @@ void cg_pack_weight(cg *c, int32_t node, cg_packed *p)
     if (q && q_format_is_fp8(q->f.format)) {
         /* AVX-512: the float bit moves (4 ops for 16 weights) beat a
          * 512-bit vcvtph2ps (measured 18% faster GEMV on Zen 4) */
-        p->fp8_via_half =
-            c->target->arch == CG_ARCH_AARCH64 ||
-            (cg_target_has(c->target, "f16c") && !cg_target_has(c->target, "avx512f"));
+        p->fp8_via_half = t->arch == CG_ARCH_AARCH64 ||
+                          (cg_target_has(t, "f16c") && !cg_target_has(t, "avx512f"));
         bool e4m3 = q->f.format == QFMT_FP8_E4M3;
         p->scale_factor = p->fp8_via_half ? (e4m3 ? 256.0f : 1.0f) : (e4m3 ? 0x1p120f : 0x1p112f);
     }
-    size_t code_bytes = p->kmajor ? (size_t)(p->panels * p->kcols * L * p->elem_bytes)
-                                  : (size_t)(p->panels * p->words * L * 4);
-    uint8_t *codes = sup_arena_alloc(a, code_bytes);
+    p->code_bytes = p->kmajor ? (size_t)(p->panels * p->kcols * L * p->elem_bytes)
+                              : (size_t)(p->panels * p->words * L * 4);
     if (int_dot) {
         bool int8 = q->f.format == QFMT_INT8;
         p->code_offset = int8 ? (p->a8 == CG_A8_VNNI ? 128 : 0) : q->f.format == QFMT_INT4 ? 8 : 0;
-        QMC_ASSERT(!(p->code_offset && q->zero_points)); /* the sums of x serve one correction */
-        pack_codes_a8(c, p, q, codes);
-    } else {
-        if (p->kmajor)
-            pack_kmajor(c, p, q, w32, codes);
-        else
-            pack_nibbles(c, p, q, codes);
+        QMC_ASSERT(!(p->code_offset && q->zero_point)); /* the sums of x serve one correction */
     }
-    p->codes = cg_blob_add(c, w->name, codes, code_bytes);
     if (!q) return;
     p->scales_f16 = q->f.group != 0;
     size_t n_scales = (size_t)(p->panels * p->n_groups * L);
-    void *scales = sup_arena_alloc(a, n_scales * (p->scales_f16 ? 2 : 4));
-    uint8_t *zeros = q->zero_points ? sup_arena_alloc(a, n_scales) : NULL;
-    pack_scales(c, p, q, scales, zeros);
-    p->scales = cg_blob_add(c, sup_arena_printf(a, "%s.scale", w->name), scales,
-                            n_scales * (p->scales_f16 ? 2 : 4));
-    if (zeros) p->zeros = cg_blob_add(c, sup_arena_printf(a, "%s.zero", w->name), zeros, n_scales);
+    p->scale_bytes = n_scales * (p->scales_f16 ? 2 : 4);
+    p->zero_bytes = q->zero_point ? n_scales : 0;
+}
+
+void cg_pack_data(const cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *codes,
+                  void *scales, uint8_t *zeros)
+{
+    QMC_ASSERT(q ? q->codes && q->scales && (q->zero_points != NULL) == (zeros != NULL) : !!w32);
+    memset(codes, 0, p->code_bytes);
+    if (cg_packed_int_dot(p))
+        pack_codes_a8(p, q, codes);
+    else if (p->kmajor)
+        pack_kmajor(p, q, w32, codes);
+    else
+        pack_nibbles(p, q, codes);
+    if (q) pack_scales(p, q, scales, zeros);
 }
 
 /* ---- int8 activations (`:a8`) ------------------------------------------------- */
 
-enum { A8_CTX_X, A8_CTX_Y, A8_CTX_BIAS, A8_CTX_XSCALE, A8_CTX_XSUM, A8_CTX_SIZE };
+/* What a linear layer's function hands its panels function, by slot. */
+enum {
+    A8_CTX_X,
+    A8_CTX_Y,
+    A8_CTX_BIAS,
+    A8_CTX_XSCALE,
+    A8_CTX_XSUM,
+    A8_CTX_CODES,
+    A8_CTX_SCALES,
+    A8_CTX_ZEROS,
+    A8_CTX_SIZE
+};
 
 enum { MAX_DIGITS = IR_A8X3_DIGITS };
 
@@ -523,10 +538,18 @@ static void emit_block_rows(cg_linear *lk, LLVMValueRef p0, int mr, int np)
     if (lk->m % mr) cg_tile(lk, cg_i64(c, full), (int)(lk->m % mr), p0, np);
 }
 
+static LLVMValueRef ctx_load(cg *c, LLVMValueRef ctx, int slot)
+{
+    return cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, slot)), 8);
+}
+
 /* void name.panels(ptr ctx, i64 begin, i64 end): the blocks of np panels
- * [begin, end), each as tiles of mr rows (emit_tile.c). */
+ * [begin, end), each as tiles of mr rows (emit_tile.c). Everything it
+ * reads comes through the context, the weights included, so that the
+ * layers of a model's repeated blocks get one body (emit.c merges equal
+ * functions). */
 static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, const char *name,
-                                   int32_t bias_node, int64_t *blocks)
+                                   bool bias, int64_t *blocks)
 {
     LLVMTypeRef params[3] = {c->t_ptr, c->t_i64, c->t_i64};
     LLVMTypeRef ft = LLVMFunctionType(c->t_void, params, 3, 0);
@@ -543,13 +566,10 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
         lk.xscale = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSCALE)), 8);
         lk.xsum = cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_XSUM)), 8);
     }
-    lk.bias = bias_node < 0 ? NULL
-              : c->node_blob[bias_node] >= 0
-                  ? cg_blob_ptr(c, c->node_blob[bias_node])
-                  : cg_load(c, c->t_ptr, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
-    lk.codes = cg_blob_ptr(c, p->codes);
-    lk.scales = p->scales >= 0 ? cg_blob_ptr(c, p->scales) : NULL;
-    lk.zeros = p->zeros >= 0 ? cg_blob_ptr(c, p->zeros) : NULL;
+    lk.bias = bias ? ctx_load(c, ctx, A8_CTX_BIAS) : NULL;
+    lk.codes = ctx_load(c, ctx, A8_CTX_CODES);
+    lk.scales = p->scale_bytes ? ctx_load(c, ctx, A8_CTX_SCALES) : NULL;
+    lk.zeros = p->zero_bytes ? ctx_load(c, ctx, A8_CTX_ZEROS) : NULL;
     int mr, np;
     cg_tile_shape(c, p, lk.m, &mr, &np);
     if (np > p->panels) np = (int)p->panels;
@@ -656,29 +676,44 @@ static LLVMValueRef emit_act8_prologue(cg *c, const ir_node *n, const char *name
     return p->a8 == CG_A8_EMULATE ? xf : xq;
 }
 
+int cg_linear_weight_args(cg *c, int32_t node, LLVMValueRef *args)
+{
+    const ir_node *n = &c->g->nodes[node];
+    if (n->op != IR_OP_LINEAR || cg_takes_operand(c, n, 1)) return 0;
+    const cg_packed *p = &c->w->packed[n->inputs[1]];
+    int na = 0;
+    args[na++] = cg_blob_ptr(c, p->codes);
+    if (p->scales >= 0) args[na++] = cg_blob_ptr(c, p->scales);
+    if (p->zeros >= 0) args[na++] = cg_blob_ptr(c, p->zeros);
+    return na;
+}
+
 void cg_emit_linear(cg *c, int32_t node, const char *name)
 {
     const ir_node *n = &c->g->nodes[node];
     int32_t wnode = n->inputs[1], bnode = n->n_inputs == 3 ? n->inputs[2] : -1;
     bool packed = !cg_takes_operand(c, n, 1);
     bool bias_param = bnode >= 0 && cg_takes_operand(c, n, 2);
-    const cg_packed *p = packed ? &c->packed[wnode] : NULL;
+    QMC_ASSERT(bnode < 0 || bias_param);
+    const cg_packed *p = packed ? &c->w->packed[wnode] : NULL;
     bool act8 = p && p->a8 != CG_A8_NONE, scratch = cg_takes_scratch(c, node);
     QMC_ASSERT(act8 == scratch); /* lower.c plans scratch for exactly these */
-    /* i32 name(ptr y, ptr x [, ptr w] [, ptr b] [, ptr scratch]) */
-    LLVMTypeRef params[5] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr};
-    int np = 2 + !packed + bias_param + scratch;
+    /* i32 name(ptr y, ptr x [, ptr w] [, ptr b] [, ptr scratch]
+     *          [, ptr codes [, ptr scales] [, ptr zeros]]): a packed weight
+     * comes last (cg_linear_weight_args) */
+    int n_weight = packed ? 1 + (p->scale_bytes > 0) + (p->zero_bytes > 0) : 0;
+    int np = 2 + !packed + bias_param + scratch, at_weight = np;
+    LLVMTypeRef params[8];
+    for (int i = 0; i < np + n_weight; i++) params[i] = c->t_ptr;
     LLVMValueRef panels_fn = NULL;
     int64_t blocks = 0;
-    if (packed) panels_fn = emit_panels_fn(c, p, n, name, bnode, &blocks);
-    LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)np, 0);
+    if (packed) panels_fn = emit_panels_fn(c, p, n, name, bias_param, &blocks);
+    LLVMTypeRef ft = LLVMFunctionType(c->t_i32, params, (unsigned)(np + n_weight), 0);
     LLVMValueRef fn = cg_function_begin(c, name, ft, false, true);
-    for (int i = 0; i < np; i++) cg_param_noalias(c, fn, (unsigned)i);
+    for (int i = 0; i < np + n_weight; i++) cg_param_noalias(c, fn, (unsigned)i);
     LLVMValueRef y = LLVMGetParam(fn, 0), x = LLVMGetParam(fn, 1);
+    LLVMValueRef b = bias_param ? LLVMGetParam(fn, packed ? 2 : 3) : NULL;
     if (!packed) {
-        LLVMValueRef b = bnode < 0    ? NULL
-                         : bias_param ? LLVMGetParam(fn, 3)
-                                      : cg_blob_ptr(c, c->node_blob[bnode]);
         emit_plain_linear(c, n, y, x, LLVMGetParam(fn, 2), b);
         LLVMBuildRet(c->b, cg_i32(c, 0));
         return;
@@ -690,8 +725,11 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     }
     cg_store(c, x, ctx, 8);
     cg_store(c, y, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
-    if (bias_param)
-        cg_store(c, LLVMGetParam(fn, 2), cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
+    if (b) cg_store(c, b, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
+    int slot[3] = {A8_CTX_CODES, p->scale_bytes ? A8_CTX_SCALES : A8_CTX_ZEROS, A8_CTX_ZEROS};
+    for (int i = 0; i < n_weight; i++)
+        cg_store(c, LLVMGetParam(fn, (unsigned)(at_weight + i)),
+                 cg_gep(c, c->t_ptr, ctx, cg_i64(c, slot[i])), 8);
     int64_t work = ir_node_count(n) * p->k;
     cg_call_range(c, panels_fn, ctx, blocks, work >= 1 << 16);
     LLVMBuildRet(c->b, cg_i32(c, 0));

@@ -8,6 +8,7 @@
  *   --budget-bits B             auto: average bits per weight at most B
  *   --max-error E               auto: output error on the calibration set at most E
  *   --sensitivity-samples N     auto: samples the sensitivity measurement uses
+ *   --sensitivity M             auto: fast, exact or auto (how it measures)
  *   --report FILE.json          write the decisions
  *   -v                          print them as a table on stderr
  *
@@ -59,6 +60,15 @@ bool cli_precision_flag(cli *c, pass_prec_options *o)
         if (!positive_number("--max-error", v, &o->max_error)) c->failed = true;
         return true;
     }
+    if (cli_value(c, "--sensitivity", &v)) {
+        static const char *const names[] = {"auto", "fast", "exact"};
+        o->sens_method_given = true;
+        for (int m = 0; m < 3; m++)
+            if (!strcmp(v, names[m])) return o->sens_method = (pass_sens_method)m, true;
+        sup_error_plain("unknown --sensitivity '%s' (methods: fast, exact, auto)", v);
+        c->failed = true;
+        return true;
+    }
     if (cli_value(c, "--sensitivity-samples", &v)) {
         double n;
         if (!positive_number("--sensitivity-samples", v, &n) || n != (int)n) {
@@ -94,10 +104,12 @@ bool cli_precision_check(const pass_prec_options *o)
         sup_error_plain("--calib-method needs --calib NAME=FILE.npy");
         return false;
     }
-    if (!is_auto && (o->budget_bits > 0 || o->max_error > 0 || o->sens_samples > 0)) {
-        sup_error_plain("%s needs --precision auto", o->budget_bits > 0 ? "--budget-bits"
-                                                     : o->max_error > 0 ? "--max-error"
-                                                                        : "--sensitivity-samples");
+    if (!is_auto &&
+        (o->budget_bits > 0 || o->max_error > 0 || o->sens_samples > 0 || o->sens_method_given)) {
+        sup_error_plain("%s needs --precision auto", o->budget_bits > 0    ? "--budget-bits"
+                                                     : o->max_error > 0    ? "--max-error"
+                                                     : o->sens_samples > 0 ? "--sensitivity-samples"
+                                                                           : "--sensitivity");
         return false;
     }
     if (is_auto && !o->n_calib) {
@@ -147,8 +159,13 @@ void cli_precision_usage(FILE *f)
         "  --max-error E       auto: the fewest bytes with output error at most E on the "
         "calibration\n"
         "                      set (mean KL for @logits outputs, else relative RMS)\n"
+        "  --sensitivity M     auto: how sensitivities are measured: exact (every candidate end\n"
+        "                      to end), fast (one measured perturbation per matrix, the others\n"
+        "                      estimated from calibration statistics), auto (default: exact\n"
+        "                      when that is cheap)\n"
         "  --sensitivity-samples N  auto: measure sensitivities on N samples (default: enough\n"
-        "                      for 2048 output rows, at least 16)\n"
+        "                      for 2048 output rows, at least 16; fast: at most about one\n"
+        "                      calibration pass of work)\n"
         "  --report FILE.json  write every decision and its measurements (`qmc report` renders "
         "it)\n"
         "  -v                  print the decisions as a table on stderr (compile: and the "

@@ -90,6 +90,7 @@ static bool parse_args(int argc, char **argv, compile_args *a)
                                         "--budget-bits",
                                         "--max-error",
                                         "--sensitivity-samples",
+                                        "--sensitivity",
                                         "--report",
                                         "-v",
                                         "--seq",
@@ -213,7 +214,8 @@ static bool write_depfile(sup_arena *arena, const compile_args *a, const ir_grap
     }
     rule = sup_arena_printf(arena, "%s:", rule + 1);
     rule = make_path(arena, rule, a->model);
-    if (g->weights) rule = make_path(arena, rule, g->weights->path);
+    for (int i = 0; g->weights && i < g->weights->n_sources; i++) /* a sharded one: each file */
+        rule = make_path(arena, rule, g->weights->sources[i]);
     for (int i = 0; i < a->po.prec.n_calib; i++) {
         const char *eq = strchr(a->po.prec.calib[i], '=');
         rule = make_path(arena, rule, eq ? eq + 1 : a->po.prec.calib[i]);
@@ -227,8 +229,10 @@ int cli_compile(int argc, char **argv)
     compile_args a = {0};
     if (!parse_args(argc, argv, &a)) return 1;
     sup_arena arena = {0};
+    sup_stages_begin();
     const ir_graph *g = pass_pipeline(&arena, a.model, &a.po, PASS_UNTIL_EMIT);
     int status = g && (!a.depfile || write_depfile(&arena, &a, g)) ? 0 : 1;
+    if (a.po.prec.verbose && !status) sup_stages_print(stderr);
     sup_arena_free(&arena);
     return status;
 }

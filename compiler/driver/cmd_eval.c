@@ -69,6 +69,7 @@ static bool parse_args(int argc, char **argv, eval_args *a)
                                         "--budget-bits",
                                         "--max-error",
                                         "--sensitivity-samples",
+                                        "--sensitivity",
                                         "--report",
                                         "-v",
                                         NULL};

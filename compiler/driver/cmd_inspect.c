@@ -26,11 +26,11 @@ static void usage(FILE *f)
 
 int cli_inspect(int argc, char **argv)
 {
-    static const char *const known[] = {"--weights",     "--seq",       "--precision",
-                                        "--dump-after",  "--ast",       "--tokens",
-                                        "--help",        "--calib",     "--calib-method",
-                                        "--budget-bits", "--max-error", "--sensitivity-samples",
-                                        "--report",      "-v",          NULL};
+    static const char *const known[] = {
+        "--weights",      "--seq",         "--precision", "--dump-after",
+        "--ast",          "--tokens",      "--help",      "--calib",
+        "--calib-method", "--budget-bits", "--max-error", "--sensitivity-samples",
+        "--sensitivity",  "--report",      "-v",          NULL};
     cli c = {argc, argv, 1, "inspect", false};
     const char *model = NULL, *precision = NULL;
     pass_options po = {0};

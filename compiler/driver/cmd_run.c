@@ -38,11 +38,11 @@ typedef struct run_args {
 
 static bool parse_args(int argc, char **argv, run_args *a)
 {
-    static const char *const known[] = {"--input",       "--output",    "--weights",
-                                        "--seq",         "--kv-cache",  "--precision",
-                                        "--help",        "--calib",     "--calib-method",
-                                        "--budget-bits", "--max-error", "--sensitivity-samples",
-                                        "--report",      "-v",          NULL};
+    static const char *const known[] = {
+        "--input",        "--output",      "--weights",   "--seq",
+        "--kv-cache",     "--precision",   "--help",      "--calib",
+        "--calib-method", "--budget-bits", "--max-error", "--sensitivity-samples",
+        "--sensitivity",  "--report",      "-v",          NULL};
     cli c = {argc, argv, 1, "run", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {

@@ -35,7 +35,8 @@ bool cli_kv_cache(cli *c, rt_kv_format *format);
 /* ---- cli_precision.c: the precision flags of compile, run and eval ------ */
 
 /* True (and advances) if argv[i] is one of --calib, --calib-method,
- * --budget-bits, --max-error, --sensitivity-samples, --report, -v. */
+ * --budget-bits, --max-error, --sensitivity, --sensitivity-samples,
+ * --report, -v. */
 bool cli_precision_flag(cli *c, pass_prec_options *o);
 /* Checks the combination (auto needs --calib and a budget, ...). */
 bool cli_precision_check(const pass_prec_options *o);

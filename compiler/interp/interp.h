@@ -12,10 +12,12 @@
 
 /* ---- ref_ops.c: fp32 reference kernels of the interpreter --------------- */
 
-/* y[m, n] = sum_k x[m, k] * wt[k, n] + b[n]; wt is the weight transposed to
- * [K, N] (b may be NULL). */
-void interp_ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m,
-                       int64_t k, int64_t n);
+/* y[m, n] = sum_k x[m, k] * w[n, k] + b[n] (b may be NULL), w in PyTorch's
+ * [N, K] layout, each sum in order k = 0, 1, ...; xt is scratch of
+ * interp_ref_linear_scratch(m, k) floats. */
+void interp_ref_linear(const float *x, const float *w, const float *b, float *y, int64_t m,
+                       int64_t k, int64_t n, float *xt);
+size_t interp_ref_linear_scratch(int64_t m, int64_t k);
 /* y[m, n] = sum_k a[m, k] * b[k, n] for one matrix pair. */
 void interp_ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n);
 void interp_ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t cols);
@@ -28,7 +30,7 @@ float interp_ref_gelu(float x);
 float interp_ref_silu(float x);
 /* Attention with kv_heads key/value heads shared by heads query heads:
  * q[t, d], k[s, d * kv_heads / heads], v[s, dv * kv_heads / heads] ->
- * y[t, dv]. */
+ * y[t, dv]; scratch: t * s + s * d / heads floats. */
 typedef struct interp_attn {
     int64_t t, s, d, dv;
     int heads, kv_heads;
@@ -41,7 +43,8 @@ void interp_ref_attention_grouped(const float *q, const float *k, const float *v
  * positions first .. first + rows - 1. */
 void interp_ref_rope(const float *x, float *y, int64_t rows, int64_t d, int heads, float theta,
                      bool interleaved, int64_t first);
-/* Multi-head attention of one sequence: q[t, d], k[s, d], v[s, dv]. */
+/* Multi-head attention of one sequence: q[t, d], k[s, d], v[s, dv];
+ * scratch: t * s + s * d / heads floats. */
 void interp_ref_attention(const float *q, const float *k, const float *v, float *y, int64_t t,
                           int64_t s, int64_t d, int64_t dv, int heads, bool causal, float scale,
                           float *scratch);
@@ -86,26 +89,59 @@ void interp_eval_cnn(const ir_graph *g, const ir_node *n, const void *const *buf
 
 typedef struct interp interp;
 
-/* Prepares to evaluate g: weight views (f32 data is used in place), buffers
- * for every node. */
+/* Prepares to evaluate g: buffers for every node, weights read in place
+ * (f32) or widened (others: small ones once, large ones per use). */
 interp *interp_new(sup_arena *arena, const ir_graph *g);
+/* The same for up to cap samples at once: slot b of an input, an output or
+ * any computed node is at b times its element count from the start of its
+ * buffer (interp_input, interp_output and interp_node_value give slot 0,
+ * the slots follow it). Each slot computes exactly what a batch of one
+ * would. */
+interp *interp_new_batch(sup_arena *arena, const ir_graph *g, int cap);
+/* How many slots the next runs evaluate (1..cap; cap at first). */
+void interp_set_batch(interp *it, int batch);
+int interp_batch(const interp *it);
+/* The bytes of one slot: every computed node's buffer. */
+size_t interp_slot_bytes(const ir_graph *g);
 /* Replaces the f32 values a weight node evaluates to (simulated
  * quantization); data must outlive the interpreter. */
 void interp_set_weight(interp *it, int32_t node, const float *data);
-/* The buffer of input port i (f32 or i32 as declared) to fill before a run. */
+/* ... or computes them each time a node reads them: fn writes the weight's
+ * values into out (its element count of floats). */
+typedef void interp_weight_fn(void *ctx, int32_t node, float *out);
+void interp_set_weight_fn(interp *it, int32_t node, interp_weight_fn *fn, void *ctx);
+/* ... or back to the weights file's values. */
+void interp_reset_weight(interp *it, int32_t node);
+/* On: after the last node reading a weight of the weights file has run,
+ * its mapped pages are dropped (interp_weight_release), so a run over a
+ * model larger than memory keeps about one weight resident. */
+void interp_release_weights(interp *it, bool on);
+/* Drops the resident pages of weight node's data in the mapped weights
+ * file (madvise MADV_DONTNEED; nothing for a copy). The data stays valid:
+ * the next read faults the pages back in from the page cache. */
+void interp_weight_release(const ir_graph *g, int32_t node);
+/* The buffer of input port i (f32 or i32 as declared) to fill before a
+ * run; _slot: of one slot. */
 void *interp_input(interp *it, int port);
+void *interp_input_slot(interp *it, int port, int slot);
 /* A model with a sequence: the position of the next run's first token
  * (0 at first). The caches keep what earlier runs stored before it. */
 void interp_set_position(interp *it, int64_t pos);
 /* Evaluates the graph once. Reports a user error (e.g. an index out of
- * range) and returns false on failure. */
+ * range) and returns false on failure; interp_failed_slot then says which
+ * slot's values caused it (-1 before any failure). */
 bool interp_run(interp *it);
-/* The f32 values of output port i after a run. */
+int interp_failed_slot(const interp *it);
+/* The f32 values of output port i after a run; _slot: of one slot. */
 const float *interp_output(interp *it, int port);
+const float *interp_output_slot(interp *it, int port, int slot);
 /* Makes every quantized weight matrix evaluate to its dequantized values,
  * so the interpreter computes what the generated code computes. */
 void interp_use_quantized_weights(interp *it, const ir_graph *g);
-/* The f32 values of any node after a run (for calibration and tests). */
+/* The f32 values of any node after a run (for calibration and tests): for
+ * a computed node every slot in turn; for a weight the values it
+ * evaluates to (a weight converted per use is converted into a copy kept
+ * from then on). */
 const float *interp_node_value(interp *it, int32_t node);
 /* Evaluates only nodes first .. n_nodes - 1: the earlier nodes must still
  * hold this input's values from a previous run. After changing one weight
@@ -136,8 +172,11 @@ typedef struct interp_file {
 bool interp_files_open(const ir_graph *g, const char *const *specs, int n, interp_file *ins,
                        int64_t *batch);
 /* Loads batch item s (item 0 of unbatched inputs) into the interpreter's
- * inputs as the declared dtypes; int64 values outside int32 are an error. */
+ * inputs as the declared dtypes; int64 values outside int32 are an error.
+ * _slot: into slot `slot` of a batched interpreter. */
 bool interp_files_load(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t s);
+bool interp_files_load_slot(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t s,
+                            int slot);
 void interp_file_close(interp_file *in);
 /* Runs the interpreter over `runs` batch items (1 if unbatched) and stacks
  * each output port o into stacked[o] (runs * its count floats). */

@@ -156,12 +156,19 @@ bool interp_files_open(const ir_graph *g, const char *const *specs, int n, inter
     return true;
 }
 
-bool interp_files_load(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t s)
+bool interp_files_load_slot(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t s,
+                            int slot)
 {
     for (int i = 0; i < n; i++)
-        if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : s, interp_input(it, ins[i].port)))
+        if (!model_input_read(g, &ins[i], ins[i].batch < 0 ? 0 : s,
+                              interp_input_slot(it, ins[i].port, slot)))
             return false;
     return true;
+}
+
+bool interp_files_load(const ir_graph *g, interp *it, const interp_file *ins, int n, int64_t s)
+{
+    return interp_files_load_slot(g, it, ins, n, s, 0);
 }
 
 bool interp_output_spec(const ir_graph *g, const char *spec, int *port, const char **path)

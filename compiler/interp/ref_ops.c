@@ -2,8 +2,10 @@
  *
  * They define what every op computes, so they are written for clarity
  * first; the two matrix products are blocked (the inner loop runs over
- * contiguous output columns, which compilers vectorise without reordering
- * any sum) so that a whole model runs in well under a second. Sums over a
+ * contiguous output columns or rows, which compilers vectorise without
+ * reordering any sum) so that a whole model runs in well under a second,
+ * and a linear layer reads its weight in place, as [N, K] (no transposed
+ * copy: a 1 B-parameter model's weights are read from the mapped file). Sums over a
  * reduction axis run in order k = 0, 1, ...; statistics of normalisations
  * are accumulated in double. */
 #include <math.h>
@@ -38,10 +40,69 @@ void interp_ref_matmul(const float *a, const float *b, float *y, int64_t m, int6
         }
 }
 
-void interp_ref_linear(const float *x, const float *wt, const float *b, float *y, int64_t m,
-                       int64_t k, int64_t n)
+/* ---- linear: x[m, k] · w[n, k]ᵀ ------------------------------------------ *
+ * Rows of x are taken MB at a time, transposed into xt[k][MB], and each
+ * tile of NB outputs keeps its MB x NB sums in registers while k runs in
+ * order; panels of NP rows of w stay in cache across the row blocks. Each
+ * sum is the same sequence of float multiplies and adds as the naive loop
+ * (no fused multiply-add: the library is built with -ffp-contract=off), so
+ * the clones for wider vectors give the same bits as the baseline one. */
+enum { MB = 16, NB = 4, NP = 64 };
+
+/* y[r][j] = sum over kk of xt[kk][r] * w[j][kk], for r < rows, j < nb. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+linear_tile(const float *xt, const float *w, int64_t k, int nb, float *y, int64_t ldy, int rows)
 {
-    interp_ref_matmul(x, wt, y, m, k, n);
+    float acc[NB][MB];
+    memset(acc, 0, sizeof acc);
+    if (nb == NB) {
+        const float *w0 = w, *w1 = w + k, *w2 = w + 2 * k, *w3 = w + 3 * k;
+        for (int64_t kk = 0; kk < k; kk++) {
+            const float *xr = xt + kk * MB;
+            float a0 = w0[kk], a1 = w1[kk], a2 = w2[kk], a3 = w3[kk];
+            for (int r = 0; r < MB; r++) {
+                acc[0][r] += xr[r] * a0;
+                acc[1][r] += xr[r] * a1;
+                acc[2][r] += xr[r] * a2;
+                acc[3][r] += xr[r] * a3;
+            }
+        }
+    } else {
+        for (int j = 0; j < nb; j++)
+            for (int64_t kk = 0; kk < k; kk++) {
+                const float *xr = xt + kk * MB;
+                float a = w[j * k + kk];
+                for (int r = 0; r < MB; r++) acc[j][r] += xr[r] * a;
+            }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < nb; j++) y[r * ldy + j] = acc[j][r];
+}
+
+size_t interp_ref_linear_scratch(int64_t m, int64_t k)
+{
+    return (size_t)((m + MB - 1) / MB * MB * k);
+}
+
+void interp_ref_linear(const float *x, const float *w, const float *b, float *y, int64_t m,
+                       int64_t k, int64_t n, float *xt)
+{
+    int64_t blocks = (m + MB - 1) / MB;
+    for (int64_t bi = 0; bi < blocks; bi++) {
+        float *t = xt + bi * k * MB;
+        int64_t rows = m - bi * MB < MB ? m - bi * MB : MB;
+        for (int64_t kk = 0; kk < k; kk++)
+            for (int r = 0; r < MB; r++) t[kk * MB + r] = r < rows ? x[(bi * MB + r) * k + kk] : 0;
+    }
+    for (int64_t n0 = 0; n0 < n; n0 += NP) {
+        int64_t n1 = n0 + NP < n ? n0 + NP : n;
+        for (int64_t bi = 0; bi < blocks; bi++) {
+            int rows = (int)(m - bi * MB < MB ? m - bi * MB : MB);
+            for (int64_t j = n0; j < n1; j += NB)
+                linear_tile(xt + bi * k * MB, w + j * k, k, (int)(n1 - j < NB ? n1 - j : NB),
+                            y + bi * MB * n + j, n, rows);
+        }
+    }
     if (b)
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) y[i * n + j] += b[j];
@@ -105,29 +166,36 @@ float interp_ref_silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* Per head h: softmax(scale * q_h k_gᵀ + mask) v_g into columns h*hv... of
  * y, where g = h / (heads / kv_heads) is the key/value head query head h
- * reads. scratch holds t * s floats. Causal: query i sees keys
- * j <= i + (s - t) (the queries are the last t positions). */
+ * reads. scratch holds t * s + s * d/heads floats (the scores, then k_g
+ * transposed, so that a query's dot products with every key run over
+ * contiguous keys, each still summed in order c = 0, 1, ...). Causal:
+ * query i sees keys j <= i + (s - t) (the queries are the last t
+ * positions). */
 void interp_ref_attention_grouped(const float *q, const float *k, const float *v, float *y,
                                   const interp_attn *a, float *scratch)
 {
     int64_t t = a->t, s = a->s, hd = a->d / a->heads, hv = a->dv / a->heads;
     int64_t kd = hd * a->kv_heads, vd = hv * a->kv_heads;
     int group = a->heads / a->kv_heads;
+    float *kt = scratch + t * s;
     for (int h = 0; h < a->heads; h++) {
         int64_t kh = h / group;
+        if (h % group == 0)
+            for (int64_t j = 0; j < s; j++)
+                for (int64_t c = 0; c < hd; c++) kt[c * s + j] = k[j * kd + kh * hd + c];
         for (int64_t i = 0; i < t; i++) {
             float *row = scratch + i * s;
             int64_t visible = a->causal ? i + (s - t) + 1 : s;
-            for (int64_t j = 0; j < s; j++) {
-                if (j >= visible) {
-                    row[j] = -INFINITY;
-                    continue;
-                }
-                float dot = 0;
-                for (int64_t c = 0; c < hd; c++)
-                    dot += q[i * a->d + h * hd + c] * k[j * kd + kh * hd + c];
-                row[j] = dot * a->scale;
+            if (visible > s) visible = s;
+            if (visible < 0) visible = 0;
+            for (int64_t j = 0; j < visible; j++) row[j] = 0;
+            for (int64_t c = 0; c < hd; c++) {
+                float qc = q[i * a->d + h * hd + c];
+                const float *kc = kt + c * s;
+                for (int64_t j = 0; j < visible; j++) row[j] += qc * kc[j];
             }
+            for (int64_t j = 0; j < visible; j++) row[j] *= a->scale;
+            for (int64_t j = visible; j < s; j++) row[j] = -INFINITY;
         }
         interp_ref_softmax(scratch, scratch, t, s, 1);
         for (int64_t i = 0; i < t; i++) {

@@ -138,12 +138,15 @@ typedef struct ir_attrs {
 
 /* The quantized form of a weight matrix W[n, k], in ONNX's conventions:
  * one code byte per element (int8 two's complement, int4 sign-extended,
- * uint4 0..15, FP8 raw), k padded with zeros to a multiple of the group. */
+ * uint4 0..15, FP8 raw), k padded with zeros to a multiple of the group.
+ * `qmc compile` keeps only its layout (the arrays NULL, stats.count -1
+ * until the weight is streamed into the output: pass_stream_weights). */
 typedef struct ir_qweight {
     q_precision f;
     int64_t n, k, kp;       /* rows, columns, columns padded to the group */
     int64_t group;          /* columns per scale (kp when per channel) */
     int64_t n_groups;       /* kp / group */
+    bool zero_point;        /* has zero points (asymmetric formats) */
     uint8_t *codes;         /* [n][kp] */
     float *scales;          /* [n][n_groups] */
     int32_t *zero_points;   /* [n][n_groups], or NULL (symmetric) */
@@ -263,6 +266,8 @@ typedef struct ir_calibration {
     int n_observed;
     double **gptq_u;  /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */
     bool **gptq_dead; /* ... and which input channels never fire */
+    float **ref_out;  /* per output port: the f32 model's values on every sample
+                       * (samples x its count), or NULL when too large to keep */
 } ir_calibration;
 
 /* What the select-precision pass records on the graph (g->selection):
@@ -283,10 +288,12 @@ typedef struct ir_candidate {
     double sqnr_db;       /* of the weight itself (+inf for f32) */
     double proxy;         /* the layer's output noise relative to its signal,
                            * sum (dW_ij^2 E[x_j^2]) / sum (W_ij^2 E[x_j^2]) */
-    bool measured;        /* chosen for end-to-end measurement (the best proxy
-                           * among candidates of the same size, and int4:g32) */
+    bool measured;        /* measured end to end (exact: the best proxy among
+                           * candidates of the same size, and int4:g32; fast:
+                           * int4:g32 only) */
     double sensitivity;   /* output error added on the calibration set when this
-                           * matrix alone takes this format; < 0: not measured */
+                           * matrix alone takes this format (fast: measured, or
+                           * estimated as gain x proxy); < 0: unknown */
     const float *dequant; /* [n][k] while selecting; NULL afterwards */
 } ir_candidate;
 
@@ -299,6 +306,7 @@ typedef struct ir_decision {
     int n_cands, chosen;
     double sensitivity;     /* of the chosen format, or < 0 if not measured */
     double sensitivity_ref; /* at the reference format int4:g32, for ranking, or < 0 */
+    double gain;            /* fast: measured sensitivity / proxy at int4:g32, or < 0 */
     int rank;               /* 1 = most sensitive at int4:g32; 0 unranked */
     const char *why;
 } ir_decision;
@@ -309,6 +317,10 @@ typedef struct ir_selection {
     int n;
     const char *spec_text;
     bool automatic;
+    const char *method;     /* auto: "fast" or "exact" (how sensitivities were measured) */
+    const char *method_why; /* ... and why, and whether GPTQ candidates were searched */
+    bool gptq_candidates;   /* auto: GPTQ rounding among the candidates */
+    bool second_moments;    /* calibration collects E[x x^T] (GPTQ needs it) */
     double budget_bits, max_error;
     const char *metric;     /* "kl", "rel_rms" or "mixed": how output error is measured */
     double calib_error;     /* of the final model on the calibration set; < 0 unknown */

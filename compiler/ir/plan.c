@@ -47,7 +47,7 @@ bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, boo
     return ir_node_count(a) / qa->n == ir_node_count(b) / qb->n && qa->k == qb->k &&
            qa->kp == qb->kp && qa->group == qb->group && qa->f.format == qb->f.format &&
            qa->f.act8 == qb->f.act8 && qa->f.act_scale == qb->f.act_scale &&
-           (qa->zero_points != NULL) == (qb->zero_points != NULL);
+           qa->zero_point == qb->zero_point;
 }
 
 ir_state ir_state_layout(sup_arena *arena, const ir_graph *g)

@@ -112,9 +112,11 @@ static void json_candidates(FILE *f, sup_arena *a, const ir_decision *d)
                 ", \"bits_per_weight\": %.12g, \"bytes\": %zu, \"sqnr_db\": ", c->bits_per_weight,
                 c->bytes);
         json_num(f, c->sqnr_db, false);
+        fprintf(f, ", \"proxy\": ");
+        json_num(f, c->f.format == QFMT_F32 ? 0 : c->proxy, false);
         fprintf(f, ", \"sensitivity\": ");
         json_num(f, c->sensitivity, true);
-        fputc('}', f);
+        fprintf(f, ", \"measured\": %s}", c->measured ? "true" : "false");
     }
     fprintf(f, "]");
 }
@@ -151,6 +153,8 @@ static void json_tensor(FILE *f, sup_arena *a, const ir_graph *g, const ir_node 
     json_num(f, d ? d->sensitivity : -1, true);
     fprintf(f, ", \"sensitivity_int4_g32\": ");
     json_num(f, d ? d->sensitivity_ref : -1, true);
+    fprintf(f, ", \"gain\": ");
+    json_num(f, d ? d->gain : -1, true);
     fprintf(f, ", \"rank\": %d, \"origin\": \"%s\", \"why\": ", d ? d->rank : 0,
             origin_name(d ? d->origin : IR_FROM_NONE));
     json_str(f, d && d->why ? d->why : "");
@@ -235,9 +239,16 @@ static void json_report(FILE *f, sup_arena *a, const ir_graph *g)
     json_str(f, reproduce_spec(a, g));
     fprintf(f, ",\n  \"selection\": ");
     if (sel && (sel->automatic || sel->sens_samples)) {
+        fprintf(f, "{\"method\": ");
+        json_str(f, sel->method ? sel->method : "exact");
+        fprintf(f, ", \"method_why\": ");
+        json_str(f, sel->method_why ? sel->method_why
+                                    : "the formats are fixed: each is measured once");
         fprintf(f,
-                "{\"sensitivity_samples\": %d, \"verify_runs\": %d, \"seconds\": %.3f, \"note\": ",
-                sel->sens_samples, sel->verify_runs, sel->seconds);
+                ", \"gptq_candidates\": %s, \"sensitivity_samples\": %d, \"verify_runs\": %d, "
+                "\"seconds\": %.3f, \"note\": ",
+                sel->automatic && sel->gptq_candidates ? "true" : "false", sel->sens_samples,
+                sel->verify_runs, sel->seconds);
         if (sel->note)
             json_str(f, sel->note);
         else
@@ -294,7 +305,8 @@ void ir_report_print_table(const ir_graph *g, FILE *out)
         fprintf(out, "; %lld calibration samples (%s, %.2f s)", (long long)g->calib->samples,
                 q_observer_name(g->calib->method), g->calib->seconds);
     if (sel && sel->sens_samples)
-        fprintf(out, ", sensitivity on %d (%.2f s)", sel->sens_samples, sel->seconds);
+        fprintf(out, ", sensitivity on %d (%s, %.2f s)", sel->sens_samples,
+                sel->method ? sel->method : "exact", sel->seconds);
     int wn = 6, wf = 6;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].is_matrix) {
@@ -327,6 +339,7 @@ void ir_report_print_table(const ir_graph *g, FILE *out)
                                                   : "mixed");
     if (sel && sel->predicted_error >= 0) fprintf(out, ", predicted %.4g", sel->predicted_error);
     fputc('\n', out);
+    if (sel && sel->method_why) fprintf(out, "method: %s\n", sel->method_why);
     if (sel && sel->note) fprintf(out, "note: %s\n", sel->note);
     sup_arena_free(&a);
 }

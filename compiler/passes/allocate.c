@@ -31,6 +31,12 @@
 #include "passes.h"
 
 enum { REPAIR_ROUNDS = 8 };
+/* fast: a check this far (as a ratio) from the estimate makes the chosen
+ * candidates worth measuring */
+#define REFINE 1.1
+/* fast, --budget-bits: a measured error this many times the predicted one
+ * makes the uniform alternative worth a second check */
+#define DISAGREE 1.25
 
 /* ---- explaining ------------------------------------------------------------ */
 
@@ -130,6 +136,7 @@ typedef struct search {
     int **cand_of;       /* items index, choice -> candidate index */
     int n_items;
     int *config; /* per c->t: candidate, or -1 for f32 without a candidate */
+    int *base;   /* per c->t: the fixed formats alone (what sensitivities add to) */
     size_t fixed_bytes;
     int64_t weights; /* all matrices */
 } search;
@@ -141,10 +148,11 @@ static void build_items(search *s)
     s->auto_of = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1));
     s->cand_of = sup_arena_alloc(c->tmp, sizeof(int *) * (size_t)(c->n_t + 1));
     s->config = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1));
+    s->base = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(c->n_t + 1));
     for (int i = 0; i < c->n_t; i++) {
         pass_sens_tensor *t = &c->t[i];
         s->weights += t->w->shape[0] * t->w->shape[1];
-        s->config[i] = t->automatic ? -1 : t->fixed;
+        s->config[i] = s->base[i] = t->automatic ? -1 : t->fixed;
         if (!t->automatic) {
             s->fixed_bytes += t->d->cands[t->fixed].bytes;
             continue;
@@ -152,8 +160,9 @@ static void build_items(search *s)
         size_t *bytes = sup_arena_alloc(c->tmp, sizeof(size_t) * (size_t)t->d->n_cands);
         double *err = sup_arena_alloc(c->tmp, sizeof(double) * (size_t)t->d->n_cands);
         int *map = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)t->d->n_cands), n = 0;
+        /* exact: the measured candidates; fast: every one (all estimated) */
         for (int k = 0; k < t->d->n_cands; k++)
-            if (t->d->cands[k].measured || t->d->cands[k].f.format == QFMT_F32)
+            if (c->fast || t->d->cands[k].measured || t->d->cands[k].f.format == QFMT_F32)
                 map[n] = k, bytes[n++] = t->d->cands[k].bytes;
         s->auto_of[s->n_items] = i;
         s->cand_of[s->n_items] = map;
@@ -171,26 +180,11 @@ static void fill_errors(search *s)
     }
 }
 
-/* --budget-bits below what the candidates can reach is an error, before
- * anything is measured. */
-static bool check_budget(const search *s, const pass_spec *spec)
+/* A remark on the search after the ones before it (base: the note before
+ * this step, which a step of several rounds keeps). */
+static void set_note(ir_selection *sel, sup_arena *a, const char *base, const char *text)
 {
-    size_t min_bytes = s->fixed_bytes;
-    for (int j = 0; j < s->n_items; j++) {
-        size_t lo = SIZE_MAX;
-        for (int k = 0; k < s->items[j].n; k++)
-            lo = s->items[j].bytes[k] < lo ? s->items[j].bytes[k] : lo;
-        min_bytes += lo;
-    }
-    if (spec->budget_bits <= 0 ||
-        (size_t)floor(spec->budget_bits * (double)s->weights / 8) >= min_bytes)
-        return true;
-    sup_error_plain("--budget-bits %g is below the smallest achievable %.4g bits per weight (every "
-                    "searched weight "
-                    "matrix at its smallest format%s)",
-                    spec->budget_bits, 8.0 * (double)min_bytes / (double)s->weights,
-                    s->fixed_bytes ? ", the others as --precision fixes them" : "");
-    return false;
+    sel->note = base ? sup_arena_printf(a, "%s; %s", base, text) : text;
 }
 
 static void apply_choice(search *s, const int *choice)
@@ -247,10 +241,13 @@ static bool uniform_fallback(search *s, int *choice, double *err, double *err_ad
     if (!pass_sens_verify(s->c, s->config, &uerr, &uerr_add)) return false;
     if (uerr < *err) {
         memcpy(choice, uni, sizeof(int) * (size_t)s->n_items);
-        s->c->g->selection->note = sup_arena_printf(
-            s->c->g->arena,
-            "uniform %s measured better than the allocation (%.4g against %.4g) and was kept",
-            q_precision_name(s->c->g->arena, best), uerr, *err);
+        ir_selection *sel = s->c->g->selection;
+        set_note(
+            sel, s->c->g->arena, sel->note,
+            sup_arena_printf(
+                s->c->g->arena,
+                "uniform %s measured better than the allocation (%.4g against %.4g) and was kept",
+                q_precision_name(s->c->g->arena, best), uerr, *err));
         *err = uerr, *err_add = uerr_add;
     }
     apply_choice(s, choice);
@@ -281,6 +278,7 @@ static bool repair(search *s, int *choice, double target_add, double *err, doubl
 {
     ir_selection *sel = s->c->g->selection;
     int *next = sup_arena_alloc(s->c->tmp, sizeof(int) * (size_t)s->n_items);
+    const char *before = sel->note;
     for (int round = 0; round < REPAIR_ROUNDS && *err > sel->max_error; round++) {
         target_add *= fmin(
             0.9, *err_add > 0 ? pass_sens_additive_target(s->c, sel->max_error) / *err_add : 0.5);
@@ -291,10 +289,80 @@ static bool repair(search *s, int *choice, double target_add, double *err, doubl
         memcpy(choice, next, sizeof(int) * (size_t)s->n_items);
         apply_choice(s, choice);
         if (!pass_sens_verify(s->c, s->config, err, err_add)) return false;
-        sel->note = sup_arena_printf(
-            s->c->g->arena, "repaired in %d round%s: the first allocation missed --max-error",
-            round + 1, round ? "s" : "");
+        set_note(sel, s->c->g->arena, before,
+                 sup_arena_printf(s->c->g->arena,
+                                  "repaired in %d round%s: the allocation missed --max-error",
+                                  round + 1, round ? "s" : ""));
     }
+    return true;
+}
+
+/* The allocation under the budget or the error target (additive units),
+ * into choice; false if the target cannot be met (then the least error). */
+static bool allocate_once(search *s, const pass_spec *spec, double target_add, int *choice)
+{
+    if (spec->budget_bits > 0) {
+        size_t budget = (size_t)floor(spec->budget_bits * (double)s->weights / 8);
+        q_allocate(s->items, s->n_items, budget - s->fixed_bytes, 0, choice);
+        return true;
+    }
+    if (target_add > 0 && q_allocate(s->items, s->n_items, 0, target_add, choice)) return true;
+    q_allocate(s->items, s->n_items, 0, 0, choice);
+    return false;
+}
+
+static double predicted(const search *s, const int *choice)
+{
+    return pass_sens_user_from_additive(s->c, q_alloc_error(s->items, s->n_items, choice) +
+                                                  s->c->g->selection->fixed_error);
+}
+
+/* fast: when the check is worse than the estimate by more than REFINE (or,
+ * with --max-error, better by as much), the candidates chosen are measured
+ * end to end, the allocation re-run with what that taught and verified,
+ * and the better of the two kept (once). */
+static bool refine(search *s, const pass_spec *spec, int *choice, double target_add, double *err,
+                   double *err_add)
+{
+    pass_sens *c = s->c;
+    ir_selection *sel = c->g->selection;
+    double pred = sel->predicted_error;
+    /* (with a budget, a check better than the estimate needs nothing; with
+     * an error target it may leave bytes to save) */
+    if (*err <= pred * REFINE && (spec->budget_bits > 0 || *err * REFINE >= pred)) return true;
+    int measured = pass_sens_refine(c, sel->sens_samples, s->base, s->config);
+    if (measured < 0) return false;
+    if (measured == 0) return true;
+    fill_errors(s);
+    int *next = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(s->n_items + 1));
+    allocate_once(s, spec, target_add, next);
+    const char *what = sup_arena_printf(
+        c->g->arena,
+        "the check (%.4g) was %.0f%% off the estimate (%.4g): %d chosen candidate%s measured", *err,
+        100 * fabs(*err / pred - 1), pred, measured, measured > 1 ? "s" : "");
+    if (!memcmp(next, choice, sizeof(int) * (size_t)s->n_items)) {
+        sel->predicted_error = predicted(s, choice);
+        set_note(sel, c->g->arena, sel->note,
+                 sup_arena_printf(c->g->arena, "%s; the allocation stayed", what));
+        return true;
+    }
+    double e2, e2_add;
+    apply_choice(s, next);
+    if (!pass_sens_verify(c, s->config, &e2, &e2_add)) return false;
+    bool better = spec->budget_bits > 0 ? e2 < *err
+                  : *err > spec->max_error
+                      ? e2 < *err
+                      : e2 <= spec->max_error && q_alloc_bytes(s->items, s->n_items, next) <
+                                                     q_alloc_bytes(s->items, s->n_items, choice);
+    set_note(sel, c->g->arena, sel->note,
+             sup_arena_printf(c->g->arena, "%s; the new allocation measured %.4g and was %s", what,
+                              e2, better ? "kept" : "dropped"));
+    if (better) {
+        memcpy(choice, next, sizeof(int) * (size_t)s->n_items);
+        *err = e2, *err_add = e2_add;
+    }
+    sel->predicted_error = predicted(s, choice);
+    apply_choice(s, choice);
     return true;
 }
 
@@ -304,26 +372,24 @@ static bool allocate(search *s, const pass_spec *spec)
     ir_selection *sel = c->g->selection;
     int *choice = sup_arena_alloc(c->tmp, sizeof(int) * (size_t)(s->n_items + 1));
     double target_add = 0;
-    if (spec->budget_bits > 0) {
-        size_t budget = (size_t)floor(spec->budget_bits * (double)s->weights / 8);
-        q_allocate(s->items, s->n_items, budget - s->fixed_bytes, 0, choice);
-    } else {
+    if (spec->max_error > 0)
         target_add = pass_sens_additive_target(c, spec->max_error) - sel->fixed_error;
-        if (target_add <= 0 || !q_allocate(s->items, s->n_items, 0, target_add, choice)) {
-            fprintf(
-                stderr,
+    if (!allocate_once(s, spec, target_add, choice))
+        fprintf(stderr,
                 "qmc: warning: --max-error %g cannot be met: the predicted error stays above it; "
                 "choosing the least error\n",
                 spec->max_error);
-            q_allocate(s->items, s->n_items, 0, 0, choice);
-        }
-    }
-    sel->predicted_error = pass_sens_user_from_additive(
-        c, q_alloc_error(s->items, s->n_items, choice) + sel->fixed_error);
+    sel->predicted_error = predicted(s, choice);
     apply_choice(s, choice);
     double err, err_add;
     if (!pass_sens_verify(c, s->config, &err, &err_add)) return false;
-    if (spec->budget_bits > 0 && !uniform_fallback(s, choice, &err, &err_add)) return false;
+    if (c->fast && !refine(s, spec, choice, target_add, &err, &err_add)) return false;
+    /* exact: the best uniform format is always measured too; fast: when the
+     * check still disagrees with the estimate */
+    bool disagree = err > DISAGREE * sel->predicted_error;
+    if (spec->budget_bits > 0 && (!c->fast || disagree) &&
+        !uniform_fallback(s, choice, &err, &err_add))
+        return false;
     if (spec->max_error > 0 && err > spec->max_error &&
         !repair(s, choice, target_add, &err, &err_add))
         return false;
@@ -358,22 +424,19 @@ static const char *metric_name(const ir_graph *g)
 }
 
 static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_data *data,
-                        const q_precision *act, sup_arena *tmp)
+                        sup_arena *tmp)
 {
     ir_selection *sel = g->selection;
     pass_sens c;
     if (!pass_sens_open(&c, g, data, tmp)) return false;
     bool ok = true;
     sup_progress pr;
-    sup_progress_begin(&pr, "quantizing candidates");
+    sup_progress_begin(&pr, c.fast ? "estimating candidates" : "quantizing candidates");
     for (int i = 0; i < c.n_t && ok; i++) {
         pass_sens_tensor *t = &c.t[i];
-        if (t->automatic)
-            pass_sens_list_candidates(g, t->d, act);
-        else
-            pass_sens_fixed_candidate(g, t);
-        ok = pass_sens_prepare_candidates(&c, t->d, t->orig);
-        if (t->automatic) pass_sens_choose_measured(t->d);
+        if (!t->automatic) pass_sens_fixed_candidate(g, t);
+        ok = pass_sens_prepare_candidates(&c, t);
+        if (t->automatic && !c.fast) pass_sens_choose_measured(t->d);
         sup_progress_update(&pr, i + 1, c.n_t);
     }
     sup_progress_end(&pr);
@@ -382,7 +445,7 @@ static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_dat
         pass_sens_alloc_acc(&c);
         build_items(&s);
         sel->sens_samples = pass_sens_count(&c, spec);
-        ok = check_budget(&s, spec) && pass_sens_measure(&c, sel->sens_samples, s.config);
+        ok = pass_sens_measure(&c, sel->sens_samples, s.config);
     }
     if (ok) {
         fill_errors(&s);
@@ -393,6 +456,7 @@ static bool select_with(ir_graph *g, const pass_spec *spec, const pass_calib_dat
             ok = pass_sens_verify(&c, s.config, &sel->calib_error, &(double){0});
     }
     if (ok) commit(&s);
+    pass_sens_close(&c);
     return ok;
 }
 
@@ -413,12 +477,8 @@ bool pass_select_auto(ir_graph *g, const pass_spec *spec, const pass_calib_data 
     sel->budget_bits = spec->budget_bits;
     sel->max_error = spec->max_error;
     sel->metric = metric_name(g);
-    /* the :a8 / :static of the auto that applies (the default's, else the first override's) */
-    q_precision act = spec->dflt;
-    for (int o = 0; o < spec->n_overrides && !spec->dflt_automatic; o++)
-        if (spec->overrides[o].automatic) act = spec->overrides[o].f;
     sup_arena tmp = {0};
-    bool ok = select_with(g, spec, data, &act, &tmp);
+    bool ok = select_with(g, spec, data, &tmp);
     sup_arena_free(&tmp);
     if (!ok) return false;
     explain(g);
@@ -437,7 +497,7 @@ bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data)
     bool ok = pass_sens_open(&c, g, data, &tmp);
     for (int i = 0; ok && i < c.n_t; i++) {
         pass_sens_fixed_candidate(g, &c.t[i]);
-        ok = pass_sens_prepare_candidates(&c, c.t[i].d, c.t[i].orig);
+        ok = pass_sens_prepare_candidates(&c, &c.t[i]);
     }
     if (ok) {
         search s = {.c = &c};
@@ -451,6 +511,7 @@ bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data)
              pass_sens_verify(&c, s.config, &sel->calib_error, &e_add);
         if (ok) commit(&s);
     }
+    pass_sens_close(&c);
     sup_arena_free(&tmp);
     if (!ok) return false;
     explain(g);

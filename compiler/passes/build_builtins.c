@@ -277,6 +277,25 @@ static bool build_concat(pass_builder *b, pass_call_args *a, pass_value *out)
     return tensor_result(b, IR_OP_CONCAT, in, n, a, &attr, out);
 }
 
+/* heads=: 1 to 4096 (unchanged when not given). */
+static bool heads_arg(const pass_value *v, int64_t *heads)
+{
+    if (v->kind == PASS_VAL_NONE) return true;
+    if (!pass_build_want_int(v, "heads", heads)) return false;
+    if (*heads < 1 || *heads > 4096)
+        return pass_build_fail(v->loc, "heads must be between 1 and 4096");
+    return true;
+}
+
+/* A boolean keyword (unchanged when not given). */
+static bool bool_arg(const pass_value *v, const char *what, bool *out)
+{
+    if (v->kind == PASS_VAL_NONE) return true;
+    if (v->kind != PASS_VAL_BOOL) return pass_build_fail(v->loc, "%s must be true or false", what);
+    *out = v->i != 0;
+    return true;
+}
+
 static bool build_attention(pass_builder *b, pass_call_args *a, pass_value *out)
 {
     int32_t in[3];
@@ -285,16 +304,9 @@ static bool build_attention(pass_builder *b, pass_call_args *a, pass_value *out)
         if (!pass_build_want_tensor(b, &a->v[i], i == 0 ? "q" : i == 1 ? "k" : "v", &in[i]))
             return false;
     int64_t heads = 1;
-    if (a->v[3].kind != PASS_VAL_NONE && !pass_build_want_int(&a->v[3], "heads", &heads))
-        return false;
-    if (heads < 1 || heads > 4096)
-        return pass_build_fail(a->v[3].loc, "heads must be between 1 and 4096");
+    if (!heads_arg(&a->v[3], &heads)) return false;
     attr.heads = (int)heads;
-    if (a->v[4].kind != PASS_VAL_NONE) {
-        if (a->v[4].kind != PASS_VAL_BOOL)
-            return pass_build_fail(a->v[4].loc, "causal must be true or false");
-        attr.causal = a->v[4].i != 0;
-    }
+    if (!bool_arg(&a->v[4], "causal", &attr.causal)) return false;
     const ir_node *q = &b->g->nodes[in[0]];
     double scale =
         q->rank == 2 && q->shape[1] % heads == 0 ? 1.0 / sqrt((double)(q->shape[1] / heads)) : 1.0;
@@ -307,11 +319,7 @@ static bool build_attention(pass_builder *b, pass_call_args *a, pass_value *out)
     if (kv_heads < 1 || kv_heads > heads || heads % kv_heads)
         return pass_build_fail(a->v[6].loc, "kv_heads must divide heads (%lld)", (long long)heads);
     attr.kv_heads = (int)kv_heads;
-    if (a->v[7].kind != PASS_VAL_NONE) {
-        if (a->v[7].kind != PASS_VAL_BOOL)
-            return pass_build_fail(a->v[7].loc, "cache must be true or false");
-        attr.cached = a->v[7].i != 0;
-    }
+    if (!bool_arg(&a->v[7], "cache", &attr.cached)) return false;
     if (attr.cached) {
         if (!b->g->context)
             return pass_build_fail(a->v[7].loc, "a cache needs the model to declare the tokens "
@@ -343,10 +351,7 @@ static bool build_rope(pass_builder *b, pass_call_args *a, pass_value *out)
     ir_attrs attr = {.heads = 1, .theta = 10000};
     if (!pass_build_want_tensor(b, &a->v[0], "the input", &x)) return false;
     int64_t heads = 1;
-    if (a->v[1].kind != PASS_VAL_NONE && !pass_build_want_int(&a->v[1], "heads", &heads))
-        return false;
-    if (heads < 1 || heads > 4096)
-        return pass_build_fail(a->v[1].loc, "heads must be between 1 and 4096");
+    if (!heads_arg(&a->v[1], &heads)) return false;
     attr.heads = (int)heads;
     double theta = 10000;
     if (a->v[2].kind != PASS_VAL_NONE && !pass_build_want_number(&a->v[2], "theta", &theta))
@@ -354,11 +359,7 @@ static bool build_rope(pass_builder *b, pass_call_args *a, pass_value *out)
     if (!(theta > 1) || !isfinite(theta) || theta > 1e12)
         return pass_build_fail(a->v[2].loc, "theta must be a number above 1");
     attr.theta = (float)theta;
-    if (a->v[3].kind != PASS_VAL_NONE) {
-        if (a->v[3].kind != PASS_VAL_BOOL)
-            return pass_build_fail(a->v[3].loc, "interleaved must be true or false");
-        attr.interleaved = a->v[3].i != 0;
-    }
+    if (!bool_arg(&a->v[3], "interleaved", &attr.interleaved)) return false;
     return tensor_result(b, IR_OP_ROPE, &x, 1, a, &attr, out);
 }
 

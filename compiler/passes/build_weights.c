@@ -1,10 +1,11 @@
 /* build_weights.c: the weights file of elaboration.
  *
- * Opens the file the model's `weights` statement (or --weights) names,
- * relative to the model's folder, and turns its tensors into weight nodes,
- * one per tensor, created on first use: a model may use a weight many
- * times, and a dotted name that is only a prefix (`blocks.0`) is a value of
- * its own. */
+ * Opens the weights the model's `weights` statement (or --weights) names,
+ * relative to the model's folder: a safetensors file, the index of a
+ * sharded checkpoint or a folder (frontend/checkpoint.c), and turns their
+ * tensors into weight nodes, one per tensor, created on first use: a model
+ * may use a weight many times, and a dotted name that is only a prefix
+ * (`blocks.0`) is a value of its own. */
 #include <string.h>
 
 #include "passes.h"
@@ -38,7 +39,7 @@ bool pass_build_open_weights(pass_builder *b, const fe_node *stmt)
     if (stmt) g->weights_loc = stmt->loc;
     g->weights_spec = override ? override : stmt->str;
     char err[512];
-    qmc_status st = fe_safetensors_open(b->arena, path, g->weights, err, sizeof err);
+    qmc_status st = fe_checkpoint_open(b->arena, path, g->weights, err, sizeof err);
     if (st != QMC_OK) {
         const char *what = st == QMC_ERR_IO ? "cannot read" : "malformed";
         if (stmt)

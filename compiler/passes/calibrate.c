@@ -11,9 +11,13 @@
  * (8 K^2 bytes each). The graph itself does not change. Without --calib
  * the pass does nothing.
  *
- * Memory is bounded whatever the number of samples: they are read one at a
- * time from the mapped files and run through the interpreter (f32
- * weights), and every statistic has a fixed size. The histograms and the
+ * Memory is bounded whatever the number of samples and the model's size:
+ * samples are read from the mapped files a batch at a time (as many as
+ * PASS_BATCH_BYTES of activations hold) and run through the interpreter
+ * (f32 weights, each weight's mapped pages dropped once read, so a model
+ * larger than memory streams through), and every statistic has a fixed
+ * size. The f32 outputs of every sample are kept too when they are small
+ * (the precision search compares with them instead of re-running). The histograms and the
  * observers that choose the clip (--calib-method: minmax, percentile, mse,
  * kl) are compiler/quant's (hist.c): their counts, and so the result, do
  * not depend on the order of the samples.
@@ -50,22 +54,9 @@ static void observe(ir_graph *g, ir_calibration *c, int32_t x, bool linear_input
         s->xx = sup_arena_alloc(g->arena, sizeof(double) * (size_t)(s->channels * s->channels));
 }
 
-/* xx += sum over rows of x x^T (the upper triangle; mirrored at the end). */
-static void add_outer(double *xx, const float *x, int64_t rows, int64_t k, double *row)
-{
-    for (int64_t r = 0; r < rows; r++) {
-        for (int64_t j = 0; j < k; j++) row[j] = x[r * k + j];
-        for (int64_t i = 0; i < k; i++) {
-            double xi = row[i];
-            double *out = xx + i * k;
-            if (xi != 0)
-                for (int64_t j = i; j < k; j++) out[j] += xi * row[j];
-        }
-    }
-}
-
-static bool accumulate(const ir_graph *g, ir_calib_stats *s, const float *x, int64_t sample,
-                       double *row)
+/* Adds one sample's values of s's node (the second moments: below, for
+ * the whole batch at once). */
+static bool accumulate(const ir_graph *g, ir_calib_stats *s, const float *x, int64_t sample)
 {
     int64_t n = ir_node_count(&g->nodes[s->node]), ch = s->channels;
     for (int64_t i = 0; i < n; i++)
@@ -84,7 +75,6 @@ static bool accumulate(const ir_graph *g, ir_calib_stats *s, const float *x, int
         }
     q_hist_add(&s->hist, x, n);
     s->count += n;
-    if (s->xx) add_outer(s->xx, x, n / ch, ch, row);
     return true;
 }
 
@@ -113,22 +103,83 @@ void pass_calib_close(pass_calib_data *d)
     d->n = 0;
 }
 
+/* Samples per run: as many as PASS_BATCH_BYTES of activations hold. */
+int pass_batch_slots(const ir_graph *g, int64_t samples)
+{
+    size_t slot = interp_slot_bytes(g);
+    int64_t n = slot ? (int64_t)(PASS_BATCH_BYTES / slot) : samples;
+    if (n > PASS_BATCH_MAX) n = PASS_BATCH_MAX;
+    if (n > samples) n = samples;
+    return n < 1 ? 1 : (int)n;
+}
+
+/* The f32 outputs of every sample are kept for the precision search when
+ * they take at most this much. */
+#define REF_OUT_MAX_BYTES ((size_t)256 << 20)
+
+static void keep_outputs(ir_graph *g, ir_calibration *c)
+{
+    size_t bytes = 0;
+    for (int o = 0; o < g->n_outputs; o++)
+        bytes += sizeof(float) * (size_t)ir_node_count(&g->nodes[g->outputs[o].node]);
+    if (bytes * (size_t)c->samples > REF_OUT_MAX_BYTES) return;
+    c->ref_out = sup_arena_alloc(g->arena, sizeof *c->ref_out * (size_t)g->n_outputs);
+    for (int o = 0; o < g->n_outputs; o++)
+        c->ref_out[o] =
+            sup_arena_alloc(g->arena, sizeof(float) * (size_t)c->samples *
+                                          (size_t)ir_node_count(&g->nodes[g->outputs[o].node]));
+}
+
+/* Runs samples s0 .. s0 + n - 1 (one per slot) and adds their statistics,
+ * in sample order. */
+static bool stream_batch(ir_graph *g, ir_calibration *c, interp *it, const interp_file *ins,
+                         int n_ins, int64_t s0, int n)
+{
+    interp_set_batch(it, n);
+    for (int b = 0; b < n; b++)
+        if (!interp_files_load_slot(g, it, ins, n_ins, s0 + b, b)) return false;
+    if (!interp_run(it)) {
+        int b = interp_failed_slot(it);
+        if (b >= 0)
+            sup_note(g->inputs[ins[0].port].loc, "on calibration sample %lld of '%s'",
+                     (long long)(s0 + b), ins[0].path);
+        return false;
+    }
+    for (int b = 0; b < n; b++)
+        for (int i = 0; i < g->n_nodes; i++) {
+            ir_calib_stats *st = c->of_node[i];
+            if (!st) continue;
+            int64_t count = ir_node_count(&g->nodes[i]);
+            if (!accumulate(g, st, interp_node_value(it, i) + count * b, s0 + b)) return false;
+        }
+    /* E[x x^T]: every slot's rows in order, as one product */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_calib_stats *st = c->of_node[i];
+        if (st && st->xx)
+            q_second_moment_add(st->xx, interp_node_value(it, i),
+                                ir_node_count(&g->nodes[i]) * n / st->channels, st->channels);
+    }
+    for (int o = 0; c->ref_out && o < g->n_outputs; o++) {
+        int64_t count = ir_node_count(&g->nodes[g->outputs[o].node]);
+        memcpy(c->ref_out[o] + s0 * count, interp_output(it, o),
+               sizeof(float) * (size_t)(count * n));
+    }
+    return true;
+}
+
 static bool stream(ir_graph *g, ir_calibration *c, const interp_file *ins, int n_ins)
 {
     sup_arena scratch = {0};
-    interp *it = interp_new(&scratch, g);
-    int64_t widest = 1;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (c->of_node[i] && c->of_node[i]->channels > widest) widest = c->of_node[i]->channels;
-    double *row = sup_arena_alloc(&scratch, sizeof(double) * (size_t)widest);
+    int slots = pass_batch_slots(g, c->samples);
+    interp *it = interp_new_batch(&scratch, g, slots);
+    interp_release_weights(it, true);
     sup_progress pr;
     sup_progress_begin(&pr, "calibrating");
     bool ok = true;
-    for (int64_t s = 0; s < c->samples && ok; s++) {
-        ok = interp_files_load(g, it, ins, n_ins, s) && interp_run(it);
-        for (int i = 0; i < g->n_nodes && ok; i++)
-            if (c->of_node[i]) ok = accumulate(g, c->of_node[i], interp_node_value(it, i), s, row);
-        sup_progress_update(&pr, s + 1, c->samples);
+    for (int64_t s = 0; s < c->samples && ok; s += slots) {
+        int n = (int)(c->samples - s < slots ? c->samples - s : slots);
+        ok = stream_batch(g, c, it, ins, n_ins, s, n);
+        sup_progress_update(&pr, s + n, c->samples);
     }
     sup_progress_end(&pr);
     sup_arena_free(&scratch);
@@ -147,6 +198,7 @@ bool pass_calibrate(ir_graph *g, const pass_calib_data *d, bool second_moments)
     c->of_node = sup_arena_alloc(g->arena, sizeof *c->of_node * (size_t)g->n_nodes);
     c->gptq_u = sup_arena_alloc(g->arena, sizeof *c->gptq_u * (size_t)g->n_nodes);
     c->gptq_dead = sup_arena_alloc(g->arena, sizeof *c->gptq_dead * (size_t)g->n_nodes);
+    keep_outputs(g, c);
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         bool weight_matrix = n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].op == IR_OP_WEIGHT;

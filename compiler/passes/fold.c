@@ -40,6 +40,8 @@ static const fe_tensor *memory_tensor(sup_arena *arena, const fe_tensor *like, c
     t->data = data;
     t->size = (size_t)count * sizeof(float);
     t->file_offset = 0;
+    t->file = 0;
+    t->mapped = false; /* nothing for fe_tensor_release to drop */
     return t;
 }
 

@@ -15,17 +15,29 @@
 
 /* ---- pipeline.c: the passes in order ------------------------------------ */
 
+/* How `auto` measures sensitivities (--sensitivity): exact re-runs the model
+ * for every candidate; fast measures one perturbation per matrix and
+ * scales it by each candidate's error on the layer's own output; auto
+ * takes exact when that is cheap (sensitivity.c). */
+typedef enum pass_sens_method {
+    PASS_SENS_AUTO,
+    PASS_SENS_FAST,
+    PASS_SENS_EXACT,
+} pass_sens_method;
+
 /* What the precision flags of compile, run and eval ask for (cli_precision.c). */
 #define PASS_MAX_CALIB 64
 typedef struct pass_prec_options {
     const char *precision;             /* --precision SPEC, or NULL (f32) */
     const char *calib[PASS_MAX_CALIB]; /* --calib NAME=FILE.npy, one per input */
     int n_calib;
-    const char *calib_method; /* --calib-method, or NULL (the default) */
-    double budget_bits;       /* --budget-bits B, or 0 */
-    double max_error;         /* --max-error E, or 0 */
-    int sens_samples;         /* --sensitivity-samples N, or 0 (the default) */
-    const char *report;       /* --report FILE.json, or NULL */
+    const char *calib_method;     /* --calib-method, or NULL (the default) */
+    double budget_bits;           /* --budget-bits B, or 0 */
+    double max_error;             /* --max-error E, or 0 */
+    int sens_samples;             /* --sensitivity-samples N, or 0 (the default) */
+    pass_sens_method sens_method; /* --sensitivity fast|exact|auto */
+    bool sens_method_given;       /* --sensitivity was given */
+    const char *report;           /* --report FILE.json, or NULL */
     bool verbose; /* -v: the decisions as a table on stderr (compile: and the kernels) */
 } pass_prec_options;
 
@@ -64,7 +76,9 @@ ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pas
 /* calibrate -> select precision -> quantize weights -> report, from
  * opts->prec (a NULL precision: everything f32). */
 bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts);
-/* lower -> emit, for target t, as opts->cg asks. */
+/* lower -> write the weights (quantizing them, pass_stream_weights) ->
+ * report -> emit, for target t, as opts->cg asks; the graph's matrices
+ * have their quantized layouts (or whole quantized forms). */
 bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_options *opts);
 
 /* ---- build_values.c: values during elaboration -------------------------- */
@@ -223,6 +237,11 @@ void pass_calib_close(pass_calib_data *d);
  * weights) and fills g->calib. No-op without calibration data. Memory does
  * not grow with the number of samples. */
 bool pass_calibrate(ir_graph *g, const pass_calib_data *d, bool second_moments);
+/* The interpreter's slots for a run over `samples` samples: as many as
+ * PASS_BATCH_BYTES of activations hold, at most PASS_BATCH_MAX. */
+#define PASS_BATCH_BYTES ((size_t)256 << 20)
+#define PASS_BATCH_MAX 64
+int pass_batch_slots(const ir_graph *g, int64_t samples);
 /* E[x x^T] (k x k) of the inputs of the linear layers using weight node w,
  * averaged over them, in arena; NULL if not collected. */
 const double *pass_calib_second_moment(const ir_graph *g, int32_t w, sup_arena *arena);
@@ -259,6 +278,7 @@ typedef struct pass_spec {
     double budget_bits; /* average bits per weight over all weight matrices */
     double max_error;   /* output error on the calibration set */
     int sens_samples;   /* calibration samples the sensitivity measurement uses (0: default) */
+    pass_sens_method sens_method;
 } pass_spec;
 
 bool pass_spec_parse(sup_arena *arena, const char *text, pass_spec *out);
@@ -266,13 +286,22 @@ bool pass_spec_has_auto(const pass_spec *spec);
 bool pass_spec_has_static(const pass_spec *spec);
 bool pass_spec_has_gptq(const pass_spec *spec);
 
-/* The pass: marks the weights used as a linear layer's weight matrix and
- * chooses each one's precision: spec default < source annotation (@int4)
- * < spec override. An override that matches no such weight is an error
- * that lists them. Weights whose format is `auto` are chosen by
- * pass_select_auto; `:static` activation scales come from g->calib. Records
- * every decision in g->selection. */
+/* Before calibration (spec NULL: everything f32): marks the weights used as
+ * a linear layer's weight matrix and resolves each one's format: spec
+ * default < source annotation (@int4) < spec override. An override that
+ * matches no such weight is an error that lists them. For `auto` it lists
+ * every matrix's candidates, refuses a --budget-bits below the smallest
+ * achievable (before any calibration or measuring work) and plans the
+ * search (pass_sens_plan), which decides whether calibration collects
+ * second moments (g->selection->second_moments). Records every decision
+ * in g->selection. `samples`: calibration samples there will be. */
+bool pass_plan_precision(ir_graph *g, const pass_spec *spec, int64_t samples);
+/* The pass, after calibration: `:static` activation scales from g->calib,
+ * and the weights whose format is `auto` chosen by pass_select_auto. */
 bool pass_select_precision(ir_graph *g, const pass_spec *spec, const pass_calib_data *data);
+/* The :a8 / :static modifiers of the `auto` that applies (the default's,
+ * else the first override's). */
+q_precision pass_spec_auto_act(const pass_spec *spec);
 
 /* ---- sensitivity.c: measuring candidates for automatic selection -------- */
 
@@ -282,50 +311,72 @@ typedef struct pass_sens_tensor {
     ir_node *w;
     bool automatic;
     int32_t first;     /* its first consumer */
-    const float *orig; /* the f32 values */
+    const float *orig; /* exact: the f32 values (fast reads rows from the weights file) */
     int fixed;         /* !automatic: the candidate that is its format */
     int cur;           /* the candidate the interpreter has, -1: f32 */
     q_error_acc *acc;  /* [candidate][output] */
+    /* fast: the candidate `held` quantized (q), in its own arena */
+    int held;
+    q_matrix q;
+    sup_arena qa;
+    void *deq_scratch;
 } pass_sens_tensor;
 
 typedef struct pass_sens {
     ir_graph *g;
     sup_arena *tmp;
     interp *it;
+    int slots; /* samples per run */
+    bool fast;
     const pass_calib_data *data; /* the calibration samples */
     int n_out;
     int64_t *out_count, *out_row;
-    float **ref;
-    double **ref_logp;
+    float **ref;       /* per output: the f32 values of every slot */
+    double **ref_logp; /* ... their log-softmax (logits) */
     q_error_acc *base; /* [output] */
     pass_sens_tensor *t;
     int n_t;
 } pass_sens;
 
+/* Before calibration: chooses the method (spec->sens_method, or for auto
+ * exact when measuring every candidate is cheap), whether GPTQ candidates
+ * are searched (fast: when their second moments fit PASS_FAST_XX_BYTES),
+ * and lists every auto matrix's candidates with their bytes. Fills
+ * g->selection's method, method_why, gptq_candidates, second_moments. */
+#define PASS_FAST_XX_BYTES ((size_t)128 << 20)
+void pass_sens_plan(ir_graph *g, const pass_spec *spec, const q_precision *act, int64_t samples);
 /* An interpreter over g reading the calibration data, and a tensor per
  * weight matrix of g->selection (in order of first consumer); tmp holds
  * everything (freeing tmp is the only clean-up). */
 bool pass_sens_open(pass_sens *c, ir_graph *g, const pass_calib_data *data, sup_arena *tmp);
-/* The auto candidates of d: f32, int8, FP8 and int4 variants (act: the
- * auto's :a8/:static modifiers). */
-void pass_sens_list_candidates(ir_graph *g, ir_decision *d, const q_precision *act);
+void pass_sens_close(pass_sens *c);
 /* The one candidate of a fixed matrix: its own format. */
 void pass_sens_fixed_candidate(ir_graph *g, pass_sens_tensor *t);
-/* Quantizes every candidate of d (orig: the f32 values) and its proxy error. */
-bool pass_sens_prepare_candidates(pass_sens *c, ir_decision *d, const float *orig);
+/* exact: quantizes every candidate of t (dequantized values kept) and its
+ * proxy error. fast: the proxy error and SQNR of every candidate, from a
+ * sample of the matrix's rows; nothing is kept. */
+bool pass_sens_prepare_candidates(pass_sens *c, pass_sens_tensor *t);
 /* The reference candidate of the ranking, int4:g32 (min-max), or -1. */
 int pass_sens_ref_candidate(const ir_decision *d);
-/* Marks the candidates worth an end-to-end measurement. */
+/* exact: marks the candidates worth an end-to-end measurement. */
 void pass_sens_choose_measured(ir_decision *d);
 /* Room for every tensor's per-candidate, per-output errors (after the
  * candidates are listed). */
 void pass_sens_alloc_acc(pass_sens *c);
 /* How many samples the measurement uses (--sensitivity-samples, or enough
- * to cover 2048 output rows, at least 16, at most all). */
+ * to cover 2048 output rows, at least 16, at most all; fast: at most what
+ * costs about one calibration pass, at least 1). */
 int pass_sens_count(const pass_sens *c, const pass_spec *spec);
 /* Measures sensitivities over n_samples evenly spaced samples; base_choice:
- * the fixed tensors' formats in the base (-1: f32). */
+ * the fixed tensors' formats in the base (-1: f32). exact: every candidate
+ * marked measured; fast: the reference candidate, and every other
+ * candidate's sensitivity estimated from it by the ratio of their proxies. */
 bool pass_sens_measure(pass_sens *c, int n_samples, const int *base_choice);
+/* fast: measures, end to end on the same samples, the candidate choice[i]
+ * of every auto matrix where it was estimated, and re-estimates each such
+ * matrix's other candidates from its nearest measured one. Returns how
+ * many were measured (0: nothing to refine), -1 after reporting an error. */
+int pass_sens_refine(pass_sens *c, int n_samples, const int *base_choice, const int *choice);
 /* The error of one combination over every calibration sample, in the
  * user's units (err) and additive ones (err_add). */
 bool pass_sens_verify(pass_sens *c, const int *choice, double *err, double *err_add);
@@ -358,6 +409,20 @@ ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w,
 /* Quantizes every weight matrix whose precision is not f32 (ir_qweight),
  * with the numerics of compiler/quant. */
 bool pass_quantize_weights(ir_graph *g);
+/* The same for `qmc compile`: each such matrix gets only the layout of its
+ * quantized form (shape, groups, zero points, size; no arrays, no
+ * statistics), which is all lowering and codegen plan with. */
+bool pass_quantize_layouts(ir_graph *g);
+/* Writes the weights into the compiled model, one weight node at a time in
+ * out's order: quantizes it (a matrix whose form is only a layout), has
+ * codegen pack and write it (cg_weights_put), records its error statistics
+ * on its ir_qweight if `measure` (a report will show them; else they stay
+ * unmeasured, stats.count -1), then frees everything of it and releases its
+ * input pages. Ends the stage "weights", with its parts: reading the
+ * matrices, quantizing them, measuring their errors, packing and writing
+ * everything. False after
+ * reporting (a weight that cannot be quantized, a write error). */
+bool pass_stream_weights(ir_graph *g, cg_weights *out, bool measure);
 
 /* ---- layout.c: the layout pass ------------------------------------------ */
 

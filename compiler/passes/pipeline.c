@@ -7,7 +7,13 @@
  * --dump-after=PASS prints the IR at that point. The calibration samples
  * are opened once, here, and handed to the passes that read them. The
  * driver parses options and calls pass_pipeline; `qmc run`, `eval` and
- * `inspect` stop before lower. */
+ * `inspect` stop before lower.
+ *
+ * `qmc compile` quantizes late: the quantize pass gives the matrices only
+ * their layout, lower and codegen plan with it, then the weights stream
+ * into the output one at a time (quantize, pack, write, forget), and only
+ * then is the report (which shows their errors) written. Each stretch ends
+ * a stage (-v prints their times and memory). */
 #include <string.h>
 
 #include "passes.h"
@@ -39,21 +45,34 @@ ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pas
 }
 
 /* calibrate -> select precision -> quantize weights, on the calibration
- * data the caller opened. */
+ * data the caller opened; only the quantized layouts when `late` (the
+ * weights are quantized while they are written). The formats are resolved
+ * and the search planned first, so that a spec that cannot work fails
+ * before calibration. */
 static bool precision_passes(ir_graph *g, const pass_spec *spec, const pass_calib_data *data,
-                             bool second_moments, const pass_options *opts)
+                             const pass_options *opts, bool late)
 {
     const pass_prec_options *o = &opts->prec;
-    if (!pass_calibrate(g, data, second_moments) || !after_pass(g, "calibrate", opts)) return false;
+    if (!pass_plan_precision(g, spec, data->n ? data->samples : 0)) return false;
+    if (!pass_calibrate(g, data, g->selection->second_moments) || !after_pass(g, "calibrate", opts))
+        return false;
     if (!pass_select_precision(g, spec, data)) return false;
     /* a fixed choice is measured too when someone will read the numbers */
     bool explain = o->report || o->verbose;
     if (explain && !g->selection->automatic && !pass_measure_fixed(g, data)) return false;
     if (!after_pass(g, "precision", opts)) return false;
-    return pass_quantize_weights(g) && after_pass(g, "quantize", opts);
+    return (late ? pass_quantize_layouts(g) : pass_quantize_weights(g)) &&
+           after_pass(g, "quantize", opts);
 }
 
-bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts)
+/* The decisions as a table (-v) and as JSON (--report). */
+static bool report(const ir_graph *g, const pass_prec_options *o)
+{
+    if (o->verbose) ir_report_print_table(g, stderr);
+    return !o->report || ir_report_write_json(g, o->report);
+}
+
+static bool precision_stage(sup_arena *arena, ir_graph *g, const pass_options *opts, bool late)
 {
     const pass_prec_options *o = &opts->prec;
     pass_spec spec;
@@ -61,14 +80,19 @@ bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *
     spec.budget_bits = o->budget_bits;
     spec.max_error = o->max_error;
     spec.sens_samples = o->sens_samples;
-    bool second_moments = o->precision && (pass_spec_has_auto(&spec) || pass_spec_has_gptq(&spec));
+    spec.sens_method = o->sens_method;
     pass_calib_data data;
     if (!pass_calib_open(g, o, &data)) return false;
-    bool ok = precision_passes(g, o->precision ? &spec : NULL, &data, second_moments, opts);
+    bool ok = precision_passes(g, o->precision ? &spec : NULL, &data, opts, late);
     pass_calib_close(&data);
     if (!ok) return false;
-    if (o->verbose) ir_report_print_table(g, stderr);
-    return !o->report || ir_report_write_json(g, o->report);
+    sup_stage_end("precision");
+    return late || report(g, o);
+}
+
+bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts)
+{
+    return precision_stage(arena, g, opts, false);
 }
 
 bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_options *opts)
@@ -88,12 +112,24 @@ bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_
                 return false;
         }
     }
+    sup_stage_end("lower");
+    cg_weights_kind kind;
+    const char *path;
+    cg_output_weights(arena, g, &opts->cg, &kind, &path);
+    cg_weights w;
+    if (!cg_weights_open(arena, g, t, kind, path, &w)) return false;
+    bool ok = pass_stream_weights(g, &w, opts->prec.report || opts->prec.verbose);
+    ok = ok && report(g, &opts->prec);
+    if (!ok) {
+        cg_weights_discard(&w);
+        return false;
+    }
     if (opts->prec.verbose) {
         cg_print_kernels(stderr, arena, g, &plan, t);
         cg_print_conv_kernels(stderr, arena, g, t);
     }
     if (opts->dump_ir) ir_dump(stdout, g);
-    return cg_write_output(arena, g, &plan, t, &opts->cg);
+    return cg_write_output(arena, g, &plan, t, &opts->cg, &w);
 }
 
 ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *opts,
@@ -107,7 +143,8 @@ ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *
     }
     ir_graph *g = pass_pipeline_load(arena, model_path, opts);
     if (!g || until == PASS_UNTIL_SHAPE) return g;
-    if (!pass_pipeline_precision(arena, g, opts)) return NULL;
+    sup_stage_end("load");
+    if (!precision_stage(arena, g, opts, until == PASS_UNTIL_EMIT)) return NULL;
     if (until == PASS_UNTIL_QUANTIZE) return g;
     return pass_pipeline_emit(arena, g, &t, opts) ? g : NULL;
 }

@@ -1,8 +1,11 @@
 /* precision.c: the select-precision pass.
  *
- * Needs: a graph after shape inference.
+ * Needs: a graph after shape inference; pass_plan_precision runs before
+ * calibration, pass_select_precision after it.
  * Guarantees: every weight used as the weight matrix of a linear layer is
  * marked is_matrix and has a precision (qformat); no other node changes.
+ * Every error of the spec (an override matching nothing, a budget below
+ * what the candidates reach) is reported by the plan, before calibration.
  * Precedence, lowest first: the spec's default, the model's annotation
  * (`fc1.weight @int4`), the spec's GLOB=FORMAT overrides in order.
  * Weights whose format resolves to `auto` are chosen by measurement
@@ -10,6 +13,8 @@
  * from the calibrate pass. g->selection records where every matrix's
  * format came from, for the report. */
 #include <fnmatch.h>
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "passes.h"
@@ -183,7 +188,48 @@ static bool static_scales(ir_graph *g)
     return true;
 }
 
-bool pass_select_precision(ir_graph *g, const pass_spec *spec, const pass_calib_data *data)
+q_precision pass_spec_auto_act(const pass_spec *spec)
+{
+    q_precision act = spec->dflt;
+    for (int o = 0; o < spec->n_overrides && !spec->dflt_automatic; o++)
+        if (spec->overrides[o].automatic) {
+            act = spec->overrides[o].f;
+            break;
+        }
+    return act;
+}
+
+/* The smallest bytes the candidates reach, against --budget-bits: an error
+ * before anything is calibrated or measured. */
+static bool check_budget(const ir_graph *g, const pass_spec *spec)
+{
+    const ir_selection *sel = g->selection;
+    size_t min_bytes = 0, fixed_bytes = 0;
+    int64_t weights = 0;
+    for (int i = 0; i < sel->n; i++) {
+        const ir_decision *d = &sel->d[i];
+        const ir_node *w = &g->nodes[d->node];
+        weights += w->shape[0] * w->shape[1];
+        if (d->origin != IR_FROM_AUTO) {
+            size_t b = q_precision_bytes(&w->qformat, w->shape[0], w->shape[1]);
+            fixed_bytes += b, min_bytes += b;
+            continue;
+        }
+        size_t lo = SIZE_MAX;
+        for (int k = 0; k < d->n_cands; k++) lo = d->cands[k].bytes < lo ? d->cands[k].bytes : lo;
+        min_bytes += lo;
+    }
+    if (spec->budget_bits <= 0 ||
+        (size_t)floor(spec->budget_bits * (double)weights / 8) >= min_bytes)
+        return true;
+    sup_error_plain("--budget-bits %g is below the smallest achievable %.4g bits per weight (every "
+                    "searched weight matrix at its smallest format%s)",
+                    spec->budget_bits, 8.0 * (double)min_bytes / (double)weights,
+                    fixed_bytes ? ", the others as --precision fixes them" : "");
+    return false;
+}
+
+bool pass_plan_precision(ir_graph *g, const pass_spec *spec, int64_t samples)
 {
     pass_spec none = {.dflt = {.format = QFMT_F32, .clip = Q_CLIP_MINMAX}};
     bool have_spec = spec != NULL;
@@ -206,10 +252,11 @@ bool pass_select_precision(ir_graph *g, const pass_spec *spec, const pass_calib_
         if (!w->is_matrix) continue;
         ir_decision *d = &sel->d[sel->n++];
         d->node = i;
-        d->sensitivity = d->sensitivity_ref = -1;
+        d->sensitivity = d->sensitivity_ref = d->gain = -1;
         bool is_auto;
         if (!resolve(w, spec, have_spec, d, &is_auto)) return false;
         any_auto |= is_auto;
+        sel->second_moments |= !is_auto && w->qformat.gptq;
     }
     for (int o = 0; o < spec->n_overrides; o++)
         if (!spec->overrides[o].used) {
@@ -218,6 +265,17 @@ bool pass_select_precision(ir_graph *g, const pass_spec *spec, const pass_calib_
             list_matrices(g);
             return false;
         }
+    if (!any_auto) return true;
+    q_precision act = pass_spec_auto_act(spec);
+    pass_sens_plan(g, spec, &act, samples);
+    return check_budget(g, spec);
+}
+
+bool pass_select_precision(ir_graph *g, const pass_spec *spec, const pass_calib_data *data)
+{
     if (!static_scales(g)) return false;
+    bool any_auto = false;
+    for (int i = 0; g->selection && i < g->selection->n; i++)
+        any_auto |= g->selection->d[i].origin == IR_FROM_AUTO;
     return !any_auto || pass_select_auto(g, spec, data);
 }

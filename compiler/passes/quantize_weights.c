@@ -1,4 +1,5 @@
-/* quantize_weights.c: the quantize-weights pass.
+/* quantize_weights.c: the quantize-weights pass, and the stream of
+ * quantized weights into a compiled model.
  *
  * Needs: select precision has run.
  * Guarantees: every weight matrix with a precision other than f32 has an
@@ -7,7 +8,15 @@
  * simulate the generated code, and its error and size. int4 groups run
  * along the input dimension; a row whose length is not a multiple of the
  * group is padded with zeros, which leaves every group's parameters as they
- * would be without the padding (the range always includes 0). */
+ * would be without the padding (the range always includes 0).
+ *
+ * `qmc compile` keeps none of those arrays: pass_quantize_layouts gives
+ * each matrix only its shape, groups and size (what lowering and codegen
+ * plan with), and pass_stream_weights later quantizes one weight at a
+ * time, hands it to codegen to pack and write, keeps its error statistics
+ * for the report (measured only when there is one to write) and frees the
+ * rest, and releases the weight's input pages: memory holds one weight,
+ * whatever the model's size. */
 #include <math.h>
 #include <string.h>
 
@@ -62,18 +71,44 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
     return true;
 }
 
-ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
-                                 const q_precision *f)
+/* The shape, groups and size of f's quantized form of node's matrix. */
+static void layout(const ir_graph *g, int32_t node, const q_precision *f, ir_qweight *q)
 {
     const ir_node *w = &g->nodes[node];
-    ir_qweight *q = sup_arena_alloc(a, sizeof *q);
     q->f = *f;
     q->n = w->shape[0];
     q->k = w->shape[1];
     int64_t group = q->f.group ? q->f.group : 0;
     q->kp = group ? (q->k + group - 1) / group * group : q->k;
+    q->group = group ? group : q->kp;
+    q->n_groups = q->kp / q->group;
+    /* compiler/quant's rule: integer formats without a symmetric range
+     * about 0 (uint4) have zero points */
+    q_choice c = choice_of(&q->f);
+    q->zero_point = q_format_is_int(c.format) && (!c.symmetric || q_format_qmin(c.format) == 0);
+    q->bytes = q_precision_bytes(&q->f, q->n, q->k);
+    q->bits_per_weight = 8.0 * (double)q->bytes / (double)(q->n * q->k);
+    q->stats = (q_error_stats){.count = -1}; /* not measured yet */
+}
+
+/* Seconds spent reading weights and measuring their errors (-v). */
+typedef struct times {
+    double read, measure;
+} times;
+
+/* The quantized form; without `measure`, neither the dequantized matrix nor
+ * the error statistics (nobody will read them). The time spent reading
+ * the weight and measuring its error is added to *t (if not NULL). */
+static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const q_precision *f,
+                            bool measure, times *t)
+{
+    const ir_node *w = &g->nodes[node];
+    ir_qweight *q = sup_arena_alloc(a, sizeof *q);
+    layout(g, node, f, q);
     float *orig = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
+    double t0 = sup_now();
     fe_tensor_to_f32(w->tensor, orig);
+    if (t) t->read += sup_now() - t0;
     for (int64_t i = 0; i < q->n * q->k; i++)
         if (!isfinite(orig[i])) {
             sup_error(
@@ -82,9 +117,12 @@ ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
                 w->name, (long long)i);
             return NULL;
         }
-    float *padded = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
-    for (int64_t r = 0; r < q->n; r++)
-        memcpy(padded + r * q->kp, orig + r * q->k, sizeof(float) * (size_t)q->k);
+    float *padded = orig;
+    if (q->kp != q->k) {
+        padded = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
+        for (int64_t r = 0; r < q->n; r++)
+            memcpy(padded + r * q->kp, orig + r * q->k, sizeof(float) * (size_t)q->k);
+    }
     q_choice c = choice_of(&q->f);
     q_params p;
     char err[256];
@@ -94,6 +132,7 @@ ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
                   q_precision_name(a, &q->f), err);
         return NULL;
     }
+    QMC_ASSERT((p.zero_points != NULL) == q->zero_point);
     q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
     if (f->gptq) {
         if (!gptq_prepare(g, node)) return NULL;
@@ -102,19 +141,25 @@ ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
     } else {
         q_quantize(padded, 2, shape, &p, q->codes);
     }
-    float *deq = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
-    q_dequantize(q->codes, 2, shape, &p, deq);
-    q->dequant = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->k));
-    for (int64_t r = 0; r < q->n; r++)
-        memcpy(q->dequant + r * q->k, deq + r * q->kp, sizeof(float) * (size_t)q->k);
-    q->group = group ? group : q->kp;
-    q->n_groups = q->kp / q->group;
     q->scales = p.scales;
     q->zero_points = p.zero_points;
+    if (!measure) return q;
+    t0 = sup_now();
+    /* the dequantized matrix, its rows closed up over the padding in place */
+    float *deq = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * q->kp));
+    q_dequantize(q->codes, 2, shape, &p, deq);
+    for (int64_t r = 1; q->kp != q->k && r < q->n; r++)
+        memmove(deq + r * q->k, deq + r * q->kp, sizeof(float) * (size_t)q->k);
+    q->dequant = deq;
     q->stats = q_measure(orig, q->dequant, q->n * q->k);
-    q->bytes = q_precision_bytes(&q->f, q->n, q->k);
-    q->bits_per_weight = 8.0 * (double)q->bytes / (double)(q->n * q->k);
+    if (t) t->measure += sup_now() - t0;
     return q;
+}
+
+ir_qweight *pass_quantize_matrix(sup_arena *a, const ir_graph *g, int32_t node,
+                                 const q_precision *f)
+{
+    return quantize(a, g, node, f, true, NULL);
 }
 
 bool pass_quantize_weights(ir_graph *g)
@@ -125,5 +170,50 @@ bool pass_quantize_weights(ir_graph *g)
             !(w->qw = pass_quantize_matrix(g->arena, g, i, &w->qformat)))
             return false;
     }
+    return true;
+}
+
+bool pass_quantize_layouts(ir_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *w = &g->nodes[i];
+        if (!w->is_matrix || w->qformat.format == QFMT_F32 || w->qw) continue;
+        w->qw = sup_arena_alloc(g->arena, sizeof *w->qw);
+        layout(g, i, &w->qformat, w->qw);
+    }
+    return true;
+}
+
+bool pass_stream_weights(ir_graph *g, cg_weights *out, bool measure)
+{
+    sup_arena tmp = {0}; /* one weight's memory, reused by the next */
+    bool ok = true;
+    times t = {0, 0};
+    double quantizing = 0, writing = 0; /* seconds, for -v */
+    for (int i = 0; ok && i < g->n_nodes; i++) {
+        if (!cg_weights_wants(out, i)) continue;
+        ir_node *w = &g->nodes[i];
+        const ir_qweight *q = NULL;
+        double t0 = sup_now();
+        if (w->qw) {
+            /* the quantized form (a layout until now, or the one that was kept) */
+            bool dequant = measure || cg_weights_wants_dequant(out, i);
+            q = w->qw->codes ? w->qw : quantize(&tmp, g, i, &w->qformat, dequant, &t);
+            if (q) w->qw->stats = q->stats;
+        }
+        double t1 = sup_now();
+        ok = (!w->qw || q) && cg_weights_put(out, &tmp, i, q);
+        writing += sup_now() - t1;
+        quantizing += t1 - t0;
+        sup_arena_reset(&tmp);
+        fe_tensor_release(w->tensor);
+    }
+    sup_arena_free(&tmp);
+    if (!ok) return false;
+    sup_stage_end("weights");
+    sup_stage_part("read", t.read);
+    sup_stage_part("quantize", quantizing - t.read - t.measure);
+    if (measure) sup_stage_part("error", t.measure);
+    sup_stage_part("pack, write", writing);
     return true;
 }

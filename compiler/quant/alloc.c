@@ -101,20 +101,24 @@ static void fill_budget(const q_alloc_item *items, int n, size_t budget, int *ch
     }
 }
 
-/* Saves what bytes it can while the error stays within max_error. */
+/* Saves what bytes it can while the error stays within max_error: the
+ * change saving the most bytes, and of those the one adding the least
+ * error, repeatedly. */
 static void trim_bytes(const q_alloc_item *items, int n, double max_error, int *choice)
 {
     for (;;) {
-        double err = q_alloc_error(items, n, choice);
+        double err = q_alloc_error(items, n, choice), best_err = INFINITY;
         int bt = -1, bc = -1;
         size_t saved = 0;
         for (int t = 0; t < n; t++)
             for (int c = 0; c < items[t].n; c++) {
                 size_t cur = items[t].bytes[choice[t]];
                 if (items[t].bytes[c] >= cur) continue;
-                if (err - items[t].error[choice[t]] + items[t].error[c] > max_error) continue;
-                if (cur - items[t].bytes[c] > saved)
-                    saved = cur - items[t].bytes[c], bt = t, bc = c;
+                double e = err - items[t].error[choice[t]] + items[t].error[c];
+                if (e > max_error) continue;
+                if (cur - items[t].bytes[c] > saved ||
+                    (cur - items[t].bytes[c] == saved && e < best_err))
+                    saved = cur - items[t].bytes[c], best_err = e, bt = t, bc = c;
             }
         if (bt < 0) return;
         choice[bt] = bc;

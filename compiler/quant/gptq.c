@@ -48,19 +48,25 @@ bool q_gptq_factor(sup_arena *a, const double *h, int64_t k, double *u, bool *de
     }
     for (int64_t i = 0; i < k; i++) m[i * k + i] += 0.01 * mean / (double)k;
     if (!cholesky(m, k)) return false;
-    /* inv = L^-1 (lower), by forward substitution */
-    double *inv = sup_arena_alloc(a, sizeof(double) * (size_t)(k * k));
-    for (int64_t c = 0; c < k; c++)
+    /* inv = L^-1 (lower), by forward substitution, stored transposed
+     * (invt[c][i] = inv[i][c]) so that every sum runs over contiguous
+     * memory; each is still the same sequence of operations */
+    double *invt = sup_arena_alloc(a, sizeof(double) * (size_t)(k * k));
+    for (int64_t c = 0; c < k; c++) {
+        double *col = invt + c * k;
         for (int64_t i = c; i < k; i++) {
             double v = i == c ? 1 : 0;
-            for (int64_t p = c; p < i; p++) v -= m[i * k + p] * inv[p * k + c];
-            inv[i * k + c] = v / m[i * k + i];
+            const double *mi = m + i * k;
+            for (int64_t p = c; p < i; p++) v -= mi[p] * col[p];
+            col[i] = v / mi[i];
         }
+    }
     /* H^-1 = inv^T inv, then its lower Cholesky factor, transposed */
     for (int64_t i = 0; i < k; i++)
         for (int64_t j = 0; j <= i; j++) {
             double v = 0;
-            for (int64_t p = i; p < k; p++) v += inv[p * k + i] * inv[p * k + j];
+            const double *ci = invt + i * k, *cj = invt + j * k;
+            for (int64_t p = i; p < k; p++) v += ci[p] * cj[p];
             m[i * k + j] = m[j * k + i] = v;
         }
     if (!cholesky(m, k)) return false;

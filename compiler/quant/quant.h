@@ -240,6 +240,39 @@ void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t
                   const double *u, const bool *dead, const q_choice *ch, q_params *p,
                   uint8_t *codes);
 
+/* ---- matrix.c: a weight matrix quantized, held compactly ------------------ */
+
+/* How the parameters of a precision are chosen (q_choose_params): int4
+ * groups along the input dimension with f16 scales, else one f32 scale per
+ * output channel. */
+q_choice q_precision_choice(const q_precision *f);
+
+/* W[n, k] quantized to f: codes (int4 two per byte), scales and zero
+ * points, rows padded with zeros to kp (a multiple of the group). */
+typedef struct q_matrix {
+    q_precision f;
+    int64_t n, k, kp;
+    q_params p; /* scales (and zero points): [n][kp / group], or [n] per channel */
+    bool packed;
+    size_t row_bytes;
+    uint8_t *codes; /* n rows of row_bytes */
+} q_matrix;
+
+/* Quantizes orig[n][k] to f (not f32) exactly as the quantize-weights pass
+ * does; u and dead are GPTQ's factor (q_gptq_factor) when f.gptq, else
+ * NULL. The result lives in keep (temporaries do not). False with a reason
+ * if the layout is invalid. */
+bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
+                       const q_precision *f, const double *u, const bool *dead, q_matrix *out,
+                       char *err, size_t err_size);
+/* Rows r0 .. r0 + rows - 1 dequantized into out[rows][k], bit for bit what
+ * the pass's dequantized matrix holds; scratch: q_matrix_scratch bytes. */
+void q_matrix_dequantize_rows(const q_matrix *m, int64_t r0, int64_t rows, float *out,
+                              void *scratch);
+size_t q_matrix_scratch(const q_matrix *m);
+/* The bytes it holds (codes, scales, zero points). */
+size_t q_matrix_bytes_held(const q_matrix *m);
+
 /* ---- stats.c: error statistics ----------------------------------------- */
 
 typedef struct q_error_stats {
@@ -265,6 +298,15 @@ void q_error_add(q_error_acc *acc, bool logits, const float *ref, const double *
 void q_log_softmax(const float *x, int64_t count, int64_t row, double *out);
 /* The error the user sees: mean KL, or relative RMS sqrt(num / den). */
 double q_error_value(const q_error_acc *acc, bool logits);
+/* xx[i][j] += sum over the rows of x[rows][k] of x[r][i] * x[r][j], for
+ * j >= i (the upper triangle of the k x k matrix), each sum in row order. */
+void q_second_moment_add(double *xx, const float *x, int64_t rows, int64_t k);
+/* The noise a change of a layer's weight a[n][k] to b adds to its output:
+ * sum over rows of (a - b)_r H (a - b)_r^T with H = E[x x^T] (k x k) of its
+ * input, or with only H's diagonal m when h is NULL, or plain squares when
+ * both are NULL; b NULL: the output's own energy. */
+double q_quad_error(const float *a, const float *b, const double *h, const double *m, int64_t n,
+                    int64_t k);
 
 /* ---- hist.c: activation histograms and observers ------------------------ */
 

@@ -2,7 +2,10 @@
  *
  * Blocks of 64 KiB (larger requests get a block of their own); nothing is
  * freed individually. Passes allocate freely and the driver frees the arena
- * once at the end. */
+ * once at the end. A loop that needs the same kind of memory over and over
+ * (one weight after another) resets its arena instead: the blocks are kept
+ * and handed out again (the smallest that fits), so their pages are not
+ * faulted in anew each time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,18 +20,34 @@ struct sup_arena_block {
 
 enum { ARENA_BLOCK_SIZE = 64 * 1024 };
 
+/* The smallest block kept by sup_arena_reset with room for cap bytes,
+ * taken off the list, or NULL. */
+static sup_arena_block *spare_block(sup_arena *arena, size_t cap)
+{
+    sup_arena_block **best = NULL;
+    for (sup_arena_block **p = &arena->spare; *p; p = &(*p)->next)
+        if ((*p)->size >= cap && (!best || (*p)->size < (*best)->size)) best = p;
+    if (!best) return NULL;
+    sup_arena_block *b = *best;
+    *best = b->next;
+    return b;
+}
+
 void *sup_arena_alloc(sup_arena *arena, size_t size)
 {
     size = (size + 15) & ~(size_t)15;
     sup_arena_block *b = arena->head;
     if (!b || b->size - b->used < size) {
         size_t cap = size > ARENA_BLOCK_SIZE / 4 ? size : ARENA_BLOCK_SIZE;
-        b = malloc(sizeof *b + cap);
+        b = spare_block(arena, cap);
         if (!b) {
-            fprintf(stderr, "qmc: error: out of memory (%zu bytes)\n", size);
-            exit(1);
+            b = malloc(sizeof *b + cap);
+            if (!b) {
+                fprintf(stderr, "qmc: error: out of memory (%zu bytes)\n", size);
+                exit(1);
+            }
+            b->size = cap;
         }
-        b->size = cap;
         b->used = 0;
         if (cap != ARENA_BLOCK_SIZE && arena->head) {
             /* a big one-off block: keep the current small block in front */
@@ -79,14 +98,32 @@ char *sup_arena_printf(sup_arena *arena, const char *fmt, ...)
     return p;
 }
 
-void sup_arena_free(sup_arena *arena)
+static void free_blocks(sup_arena_block *b)
 {
-    sup_arena_block *b = arena->head;
     while (b) {
         sup_arena_block *next = b->next;
         free(b);
         b = next;
     }
+}
+
+void sup_arena_reset(sup_arena *arena)
+{
+    sup_arena_block *b = arena->head;
+    while (b) {
+        sup_arena_block *next = b->next;
+        b->next = arena->spare;
+        arena->spare = b;
+        b = next;
+    }
     arena->head = NULL;
+    arena->total = 0;
+}
+
+void sup_arena_free(sup_arena *arena)
+{
+    free_blocks(arena->head);
+    free_blocks(arena->spare);
+    arena->head = arena->spare = NULL;
     arena->total = 0;
 }

@@ -25,7 +25,8 @@
 typedef struct sup_arena_block sup_arena_block;
 typedef struct sup_arena {
     sup_arena_block *head;
-    size_t total; /* bytes handed out, for statistics */
+    size_t total;           /* bytes handed out, for statistics */
+    sup_arena_block *spare; /* blocks kept by sup_arena_reset, for reuse */
 } sup_arena;
 
 /* Zeroed, 16-byte aligned memory that lives until sup_arena_free. Aborts on
@@ -39,6 +40,10 @@ char *sup_arena_strndup(sup_arena *arena, const char *s, size_t n);
 char *sup_arena_printf(sup_arena *arena, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sup_arena_free(sup_arena *arena);
+/* Forgets everything allocated (as free) but keeps the blocks, which later
+ * allocations reuse (the smallest block that fits); sup_arena_free
+ * releases them. For loops that need similar memory each time. */
+void sup_arena_reset(sup_arena *arena);
 
 /* ---- diag.c: diagnostics ----------------------------------------------- */
 
@@ -78,13 +83,28 @@ _Noreturn void sup_assert_fail(const char *file, int line, const char *cond);
  * if stderr is a terminal. */
 typedef struct sup_progress {
     const char *what;
-    double start;
+    double start, last;
     bool shown, tty;
 } sup_progress;
 void sup_progress_begin(sup_progress *p, const char *what);
 void sup_progress_update(sup_progress *p, int64_t done, int64_t total);
+/* The same with the work measured in bytes as well, the bar by bytes:
+ * "weights [====      ] 12/291, 812 MB/s, 0:41 left". */
+void sup_progress_update_bytes(sup_progress *p, int64_t done, int64_t total, double bytes,
+                               double total_bytes);
 void sup_progress_end(sup_progress *p);
 /* Seconds on a monotonic clock. */
 double sup_now(void);
+
+/* The stages of a compile, each with its time, the resident set at its
+ * end and the peak so far (-v): sup_stages_begin starts the clock (before
+ * it, sup_stage_end records nothing), each sup_stage_end(name) closes the
+ * stage since the previous one, sup_stages_print writes the table. */
+void sup_stages_begin(void);
+void sup_stage_end(const char *name);
+/* A part of the stage just ended, with its own time (printed indented
+ * under it). */
+void sup_stage_part(const char *name, double seconds);
+void sup_stages_print(FILE *out);
 
 #endif

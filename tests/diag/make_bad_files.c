@@ -7,6 +7,7 @@
  * the cases use), x4.npy and friends. Every other file is wrong in exactly
  * one way, named after it. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,13 @@ static void weights_files(void)
     st_add(&b, "empty.weight", "F32", 2, (int64_t[]){0, 4}, NULL, 0);
     st_write(&b, "tiny.safetensors");
 
+    static st_builder nan;
+    float w[32];
+    for (int i = 0; i < 32; i++) w[i] = i == 13 ? 0.0f / 0.0f : (float)i / 32.0f;
+    st_add(&nan, "fc1.weight", "F32", 2, (int64_t[]){8, 4}, w, sizeof w);
+    st_add_f32(&nan, "fc1.bias", 1, (int64_t[]){8}, 0.5f);
+    st_write(&nan, "nan-weight.safetensors");
+
     write_file("st-empty.safetensors", "", 0);
     write_file("st-short.safetensors", "\x10\0\0\0\0", 5);
     st_file("st-header-too-long.safetensors", "{}", 4096, 0);
@@ -141,6 +149,74 @@ static void weights_files(void)
             "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
             0, 8);
     st_file("st-no-dtype.safetensors", "{\"w\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 0, 4);
+}
+
+/* ---- sharded checkpoints -------------------------------------------------- */
+
+static void make_dir(const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", outdir, name);
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "make_bad_files: cannot create %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+}
+
+/* DIR/model-00001-of-00002.safetensors (fc1.weight, fc1.bias, and `extra1`
+ * if not NULL) and -00002 (fc2.weight, fc2.bias unless drop_fc2_bias, and
+ * `extra2`), as tiny.safetensors holds them, and the index `index`. */
+static void shard_set(const char *dir, const char *index, const char *extra1, const char *extra2,
+                      bool drop_fc2_bias)
+{
+    static st_builder b1, b2;
+    memset(&b1, 0, sizeof b1);
+    memset(&b2, 0, sizeof b2);
+    make_dir(dir);
+    st_add_f32(&b1, "fc1.weight", 2, (int64_t[]){8, 4}, 1.0f);
+    st_add_f32(&b1, "fc1.bias", 1, (int64_t[]){8}, 0.5f);
+    if (extra1) st_add_f32(&b1, extra1, 1, (int64_t[]){8}, 0.5f);
+    st_add_f32(&b2, "fc2.weight", 2, (int64_t[]){3, 8}, 1.0f);
+    if (!drop_fc2_bias) st_add_f32(&b2, "fc2.bias", 1, (int64_t[]){3}, 0.25f);
+    if (extra2) st_add_f32(&b2, extra2, 1, (int64_t[]){8}, 0.5f);
+    char path[512];
+    snprintf(path, sizeof path, "%s/model-00001-of-00002.safetensors", dir);
+    st_write(&b1, path);
+    snprintf(path, sizeof path, "%s/model-00002-of-00002.safetensors", dir);
+    st_write(&b2, path);
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    write_file(path, index, strlen(index));
+}
+
+#define SHARD1 "\"model-00001-of-00002.safetensors\""
+#define SHARD2 "\"model-00002-of-00002.safetensors\""
+#define WEIGHT_MAP                                                                                 \
+    "\"weight_map\": {\"fc1.bias\": " SHARD1 ", \"fc1.weight\": " SHARD1 ", \"fc2.bias\": " SHARD2 \
+    ", \"fc2.weight\": " SHARD2 "}"
+
+/* A good sharded copy of tiny.safetensors' fc1 and fc2, and sets that are
+ * wrong in one way each (named after it). */
+static void sharded_files(void)
+{
+    const char *good = "{\"metadata\": {\"total_size\": 268}, " WEIGHT_MAP "}\n";
+    shard_set("sharded-good", good, NULL, NULL, false);
+    shard_set("sharded-missing-shard", good, NULL, NULL, false);
+    char path[512];
+    snprintf(path, sizeof path, "%s/sharded-missing-shard/model-00002-of-00002.safetensors",
+             outdir);
+    remove(path);
+    shard_set("sharded-tensor-absent", good, NULL, NULL, true);
+    shard_set("sharded-tensor-twice", good, NULL, "fc1.bias", false);
+    shard_set("sharded-unlisted", good, "fc1.extra", NULL, false);
+    shard_set("sharded-bad-json", "{\"weight_map\": {\"fc1.weight\": " SHARD1 ",}}", NULL, NULL,
+              false);
+    shard_set("sharded-no-weight-map", "{\"metadata\": {\"total_size\": 268}}", NULL, NULL, false);
+    shard_set("sharded-shard-path", "{\"weight_map\": {\"fc1.weight\": \"../tiny.safetensors\"}}",
+              NULL, NULL, false);
+    shard_set("sharded-bad-shard", good, NULL, NULL, false);
+    snprintf(path, sizeof path, "sharded-bad-shard/model-00002-of-00002.safetensors");
+    st_file(path, "{\"w\":{\"dtype\":\"F32\",\"shape\":[100],\"data_offsets\":[0,400]}}", 0, 16);
+    make_dir("sharded-empty-folder");
 }
 
 /* ---- .npy --------------------------------------------------------------- */
@@ -224,6 +300,7 @@ int main(int argc, char **argv)
         return 1;
     }
     weights_files();
+    sharded_files();
     npy_files();
     return 0;
 }

@@ -2,7 +2,8 @@
  * source, each op checked against an index-by-index computation: numpy
  * broadcasting, batched matmul with broadcast batch dimensions, general
  * transposes, slices, concatenation, embedding, reshape, linear with a
- * computed weight. */
+ * computed weight; and on tiny-gpt, batches of samples, weight providers
+ * and released weight pages giving bit for bit what single runs give. */
 #include <math.h>
 
 #include "unit.h"
@@ -174,7 +175,7 @@ static void test_softmax_norm_attention_nodes(void **state)
     const float *x = in(it, 0), *g0 = in(it, 1);
     const float *s = interp_output(it, 0), *n = interp_output(it, 1), *a = interp_output(it, 2),
                 *h = interp_output(it, 3);
-    float want[12], scratch[9];
+    float want[12], scratch[9 + 3 * 2];
     interp_ref_softmax(x, want, 1, 3, 4);
     assert_memory_equal(s, want, sizeof want);
     interp_ref_layernorm(x, g0, g0, want, 3, 4, 1e-5f);
@@ -194,6 +195,84 @@ static int teardown(void **state)
     return 0;
 }
 
+/* ---- batches and weights on tiny-gpt ------------------------------------ */
+
+static ir_graph *tiny_gpt(sup_arena *a, interp_file *in)
+{
+    const char *src = getenv("QMC_SOURCE");
+    assert_non_null(src);
+    pass_options po = {0};
+    sup_diag_reset();
+    ir_graph *g =
+        pass_pipeline_load(a, sup_arena_printf(a, "%s/examples/tiny-gpt/tiny-gpt.qm", src), &po);
+    assert_non_null(g);
+    const char *spec = sup_arena_printf(a, "idx=%s/examples/tiny-gpt/calib_tokens.npy", src);
+    int64_t batch;
+    assert_true(interp_files_open(g, &spec, 1, in, &batch));
+    assert_int_equal(batch, 32);
+    return g;
+}
+
+/* A provider that hands out the weights file's values, times 1 or 2. */
+static void twice_lm_head(void *ctx, int32_t node, float *out)
+{
+    const ir_graph *g = ctx;
+    fe_tensor_to_f32(g->nodes[node].tensor, out);
+    if (!strcmp(g->nodes[node].name, "lm_head.weight"))
+        for (int64_t i = 0; i < ir_node_count(&g->nodes[node]); i++) out[i] *= 2;
+}
+
+static void test_batch_matches_single_runs(void **state)
+{
+    (void)state;
+    sup_arena a = {0};
+    interp_file in;
+    ir_graph *g = tiny_gpt(&a, &in);
+    enum { B = 3 };
+    interp *one = interp_new(&a, g), *many = interp_new_batch(&a, g, B);
+    interp_release_weights(many, true);
+    for (int s = 0; s < B; s++) assert_true(interp_files_load_slot(g, many, &in, 1, 5 + s, s));
+    assert_true(interp_run(many));
+    /* every node of every slot: a batch of three computes three single runs */
+    for (int s = 0; s < B; s++) {
+        assert_true(interp_files_load(g, one, &in, 1, 5 + s) && interp_run(one));
+        for (int i = 0; i < g->n_nodes; i++) {
+            const ir_node *n = &g->nodes[i];
+            if (n->op == IR_OP_WEIGHT || n->op == IR_OP_CONST) continue;
+            size_t count = (size_t)ir_node_count(n);
+            assert_memory_equal(interp_node_value(many, i) + count * (size_t)s,
+                                interp_node_value(one, i), 4 * count);
+        }
+        assert_memory_equal(interp_output_slot(many, 0, s), interp_output(one, 0),
+                            4 * (size_t)ir_node_count(&g->nodes[g->outputs[0].node]));
+    }
+    /* fewer slots than allocated, re-run after the pages were released:
+     * the same values; a provider doubling lm_head equals setting the
+     * doubled weight */
+    interp_set_batch(many, 1);
+    int32_t head = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].op != IR_OP_WEIGHT) continue;
+        interp_set_weight_fn(many, i, twice_lm_head, g);
+        if (!strcmp(g->nodes[i].name, "lm_head.weight")) head = i;
+    }
+    assert_true(head >= 0);
+    float *twice = sup_arena_alloc(&a, sizeof(float) * (size_t)ir_node_count(&g->nodes[head]));
+    twice_lm_head(g, head, twice);
+    interp_set_weight(one, head, twice);
+    assert_true(interp_files_load(g, many, &in, 1, 7) && interp_run(many));
+    assert_true(interp_run(one)); /* sample 7 is still loaded */
+    assert_memory_equal(interp_output(many, 0), interp_output(one, 0), 4 * 128 * 256);
+    /* and back to the file's values */
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == IR_OP_WEIGHT) interp_reset_weight(many, i);
+    interp_reset_weight(one, head);
+    assert_true(interp_run(many) && interp_run(one));
+    assert_memory_equal(interp_output(many, 0), interp_output(one, 0), 4 * 128 * 256);
+    interp_file_close(&in);
+    sup_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_layout_ops),
         cmocka_unit_test(test_embedding_and_linear),
         cmocka_unit_test(test_softmax_norm_attention_nodes),
+        cmocka_unit_test(test_batch_matches_single_runs),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -1,7 +1,7 @@
 /* test_ref_ops.c: the interpreter's fp32 kernels against plain double
- * precision formulas: matmul on odd shapes (not multiples of the blocking),
- * softmax, layernorm, rmsnorm, gelu, attention with causal masking,
- * grouped-query attention, rotary embeddings. */
+ * precision formulas: matmul and linear on odd shapes (not multiples of the
+ * blocking), softmax, layernorm, rmsnorm, gelu, attention with causal
+ * masking, grouped-query attention, rotary embeddings. */
 #include <math.h>
 
 #include "unit.h"
@@ -20,9 +20,11 @@ static void fill(float *x, int64_t n, uint32_t seed)
 static void test_matmul_odd_shapes(void **state)
 {
     (void)state;
-    /* rows and columns around the 4 x 256 blocks, and k = 1 */
-    static const int64_t shapes[][3] = {{1, 1, 1},    {3, 5, 7},   {4, 1, 256}, {5, 7, 257},
-                                        {9, 33, 513}, {13, 17, 3}, {2, 300, 1}};
+    /* rows and columns around the blocks (matmul 4 x 256; linear 16 rows,
+     * tiles of 4 outputs, panels of 64), and k = 1 */
+    static const int64_t shapes[][3] = {{1, 1, 1},     {3, 5, 7},    {4, 1, 256}, {5, 7, 257},
+                                        {9, 33, 513},  {13, 17, 3},  {2, 300, 1}, {16, 8, 64},
+                                        {17, 19, 131}, {33, 64, 66}, {48, 3, 4}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
         float *a = malloc(sizeof(float) * (size_t)(m * k)),
@@ -41,14 +43,19 @@ static void test_matmul_odd_shapes(void **state)
                 for (int64_t q = 0; q < k; q++) acc += a[i * k + q] * b[q * n + j];
                 assert_true(y[i * n + j] == acc);
             }
-        interp_ref_linear(a, b, bias, y, m, k, n);
+        /* linear takes the weight as [n, k] */
+        float *w = malloc(sizeof(float) * (size_t)(k * n)),
+              *xt = malloc(sizeof(float) * interp_ref_linear_scratch(m, k));
+        for (int64_t q = 0; q < k; q++)
+            for (int64_t j = 0; j < n; j++) w[j * k + q] = b[q * n + j];
+        interp_ref_linear(a, w, bias, y, m, k, n, xt);
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) {
                 float acc = 0;
                 for (int64_t q = 0; q < k; q++) acc += a[i * k + q] * b[q * n + j];
                 assert_true(y[i * n + j] == acc + bias[j]);
             }
-        free(a), free(b), free(y), free(bias);
+        free(a), free(b), free(y), free(bias), free(w), free(xt);
     }
 }
 
@@ -169,7 +176,7 @@ static void test_attention(void **state)
 {
     (void)state;
     enum { T = 5, S = 7, D = 12, DV = 6, H = 3 };
-    float q[T * D], k[S * D], v[S * DV], y[T * DV], scratch[T * S];
+    float q[T * D], k[S * D], v[S * DV], y[T * DV], scratch[T * S + S * D / H];
     double want[T * DV];
     fill(q, T * D, 21);
     fill(k, S * D, 22);
@@ -181,7 +188,7 @@ static void test_attention(void **state)
     }
     /* causal with t == s: the first query sees only the first key, so its
      * output is exactly v's first row whatever q and k are */
-    float y2[S * DV], scratch2[S * S];
+    float y2[S * DV], scratch2[S * S + S * D];
     interp_ref_attention(k, k, v, y2, S, S, D, DV, 1, true, 1.0f, scratch2);
     assert_memory_equal(y2, v, sizeof(float) * DV);
     /* and changing a later key or value does not change earlier rows */
@@ -204,7 +211,7 @@ static void test_attention_grouped(void **state)
     (void)state;
     enum { T = 3, S = 5, H = 4, KVH = 2, HD = 6, D = H * HD, KD = KVH * HD };
     float q[T * D], k[S * KD], v[S * KD], kr[S * D], vr[S * D], y[T * D], want[T * D];
-    float scratch[T * S];
+    float scratch[T * S + S * HD];
     fill(q, T * D, 1), fill(k, S * KD, 2), fill(v, S * KD, 3);
     for (int j = 0; j < S; j++)
         for (int h = 0; h < H; h++)

@@ -306,6 +306,51 @@ static void test_budget_below_minimum(void **state)
     sup_arena_free(&a);
 }
 
+static void test_held_matrix_matches_pass(void **state)
+{
+    (void)state;
+    sup_arena a = {0};
+    ir_graph *g = digits(&a);
+    pass_prec_options o = {.n_calib = 1};
+    o.calib[0] = sup_arena_printf(&a, "x=%s", source(&a, "examples/digits/calib_x.npy"));
+    pass_calib_data d;
+    assert_true(pass_calib_open(g, &o, &d) && pass_calibrate(g, &d, true));
+    pass_calib_close(&d);
+    static const char *const formats[] = {
+        "int4", "int4:g64:asym:mse", "int4:g128:mse:gptq", "int4:asym:gptq",
+        "int8", "fp8e4m3",           "fp8e5m2:mse",        "int4:g128:asym"};
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *w = &g->nodes[i];
+        if (w->op != IR_OP_WEIGHT || w->rank != 2 || strstr(w->name, "bias")) continue;
+        w->is_matrix = true;
+        int64_t n = w->shape[0], k = w->shape[1];
+        float *orig = sup_arena_alloc(&a, sizeof(float) * (size_t)(n * k));
+        fe_tensor_to_f32(w->tensor, orig);
+        for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+            q_precision p;
+            char err[256];
+            assert_true(q_precision_parse(formats[f], &p, err, sizeof err));
+            ir_qweight *q = pass_quantize_matrix(&a, g, i, &p);
+            assert_non_null(q);
+            q_matrix m;
+            assert_true(q_matrix_quantize(&a, orig, n, k, &p, g->calib->gptq_u[i],
+                                          g->calib->gptq_dead[i], &m, err, sizeof err));
+            float *y = sup_arena_alloc(&a, sizeof(float) * (size_t)(n * k));
+            q_matrix_dequantize_rows(&m, 0, n, y, sup_arena_alloc(&a, q_matrix_scratch(&m)));
+            assert_memory_equal(y, q->dequant, sizeof(float) * (size_t)(n * k));
+            /* and rows taken alone (the search quantizes a sample of rows) */
+            q_matrix_dequantize_rows(&m, n / 2, 1, y, sup_arena_alloc(&a, q_matrix_scratch(&m)));
+            assert_memory_equal(y, q->dequant + n / 2 * k, sizeof(float) * (size_t)k);
+            q_matrix one;
+            assert_true(q_matrix_quantize(&a, orig + n / 2 * k, 1, k, &p, g->calib->gptq_u[i],
+                                          g->calib->gptq_dead[i], &one, err, sizeof err));
+            q_matrix_dequantize_rows(&one, 0, 1, y, sup_arena_alloc(&a, q_matrix_scratch(&one)));
+            assert_memory_equal(y, q->dequant + n / 2 * k, sizeof(float) * (size_t)k);
+        }
+    }
+    sup_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_report_auto),
         cmocka_unit_test(test_report_auto_constrained),
         cmocka_unit_test(test_budget_below_minimum),
+        cmocka_unit_test(test_held_matrix_matches_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

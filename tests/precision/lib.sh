@@ -39,7 +39,9 @@ check_report_sums() {
     ' "$1" || fail "$1: bytes and bits do not add up"
 }
 
-# Compares two numbers with awk: holds "A < B" etc.
+# Compares two numbers with awk: holds A "<" B etc.; A and B may be
+# expressions ("2 * 0.005"), evaluated as numbers (passed with -v they
+# would be strings, and compared as strings).
 holds() {
-    awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"
+    awk "BEGIN { exit !(($1) $2 ($3)) }"
 }
