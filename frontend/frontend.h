@@ -349,6 +349,13 @@ bool fe_onnx_open(sup_arena *arena, const char *path, fe_onnx_model *out);
 bool fe_onnx_parse(sup_arena *arena, const char *path, const uint8_t *data, size_t size,
                    fe_onnx_model *out);
 void fe_onnx_close(fe_onnx_model *model);
+/* Reads a file holding one TensorProto (ONNX's test data, input_0.pb), as
+ * fe_onnx_open reads initializers; external data is refused. Errors are
+ * reported as `PATH: error: ...`. */
+bool fe_onnx_read_tensor(sup_arena *arena, const char *path, fe_onnx_tensor *out);
+/* The external data files the model's tensors are read from, as opened, in
+ * the order first used: up to max into paths; returns how many there are. */
+int fe_onnx_data_files(const fe_onnx_model *m, const char **paths, int max);
 
 /* "'/blocks.0/q/MatMul'" or, for an unnamed node, "#12" (its index), into
  * the arena. */
@@ -417,6 +424,8 @@ typedef struct fe_onnx_imported {
  * `model.onnx: error: ...` and returns false. */
 bool fe_onnx_import(sup_arena *arena, const fe_onnx_model *m, const fe_onnx_import_options *o,
                     fe_onnx_imported *out);
+/* ---- onnx_weights.c: the imported weights, in a file or in memory ----- */
+
 /* A weight's elements as f32, in its stored layout. */
 void fe_onnx_weight_read(const fe_onnx_weight *w, float *out);
 /* Writes the weights as a safetensors file (F32), atomically: a temporary
@@ -424,5 +433,13 @@ void fe_onnx_weight_read(const fe_onnx_weight *w, float *out);
  * time. `source` goes into the metadata. On failure, the reason is in err. */
 bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const char *source,
                            char *err, size_t err_size);
+/* The weights as a set of F32 tensors in memory (no file: path names the
+ * set in messages), for compiling an ONNX model directly. The ONNX data is
+ * used where it lies; a transposed weight whose tensor nothing else reads
+ * is transposed in place, so the model's tensors must not be read for
+ * anything else afterwards (and the model must stay open while the set is
+ * used); other weights are converted into copies in the arena. */
+void fe_onnx_weights_source(sup_arena *arena, fe_onnx_imported *imp, const char *path,
+                            fe_safetensors *out);
 
 #endif

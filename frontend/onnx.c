@@ -29,7 +29,8 @@
 
 struct fe_onnx_file {
     fe_onnx_file *next;
-    const char *location;
+    const char *location; /* as the model names it */
+    const char *path;     /* as opened */
     rt_mapped_file map;
 };
 
@@ -269,6 +270,7 @@ static const rt_mapped_file *map_file(reader *r, const char *what, const char *l
         return NULL;
     }
     f->location = loc;
+    f->path = full;
     f->next = r->m->files;
     r->m->files = f;
     return &f->map;
@@ -830,10 +832,34 @@ bool fe_onnx_open(sup_arena *arena, const char *path, fe_onnx_model *out)
     return ok;
 }
 
+bool fe_onnx_read_tensor(sup_arena *arena, const char *path, fe_onnx_tensor *out)
+{
+    fe_onnx_model m = {.path = path};
+    reader r = {.arena = arena, .path = path, .m = &m};
+    rt_mapped_file f;
+    char err[256];
+    if (rt_file_map(path, &f, err, sizeof err) != QMC_OK) return fail(&r, "%s", err);
+    ProtobufCAllocator alloc = {pb_alloc, pb_free, arena};
+    Onnx__TensorProto *tp = f.size ? onnx__tensor_proto__unpack(&alloc, f.size, f.data) : NULL;
+    rt_file_unmap(&f);
+    if (!tp) return fail(&r, "not an ONNX tensor: the protobuf is empty, truncated or malformed");
+    return read_tensor(&r, tp, "the tensor", out);
+}
+
 void fe_onnx_close(fe_onnx_model *model)
 {
     for (fe_onnx_file *f = model->files; f; f = f->next) rt_file_unmap(&f->map);
     model->files = NULL;
+}
+
+int fe_onnx_data_files(const fe_onnx_model *m, const char **paths, int max)
+{
+    int n = 0;
+    for (const fe_onnx_file *f = m->files; f; f = f->next) n++;
+    int k = n;
+    for (const fe_onnx_file *f = m->files; f; f = f->next)
+        if (--k < max) paths[k] = f->path; /* the list is newest first */
+    return n;
 }
 
 int64_t fe_onnx_opset_version(const fe_onnx_model *m, const char *domain)

@@ -81,7 +81,11 @@ typedef struct fe_imp {
 int fe_imp_find(const fe_imp *p, const char *name);
 /* The value index of output k of node n. */
 static inline int fe_imp_out(const fe_imp *p, int n, int k) { return p->node_out[n] + k; }
-static inline fe_imp_value *fe_imp_v(const fe_imp *p, int v) { return &p->values[v]; }
+static inline fe_imp_value *fe_imp_v(const fe_imp *p, int v)
+{
+    QMC_ASSERT(v >= 0 && v < p->n_values);
+    return &p->values[v];
+}
 /* The node's input k as a value, -1 if absent or empty. */
 int fe_imp_in(const fe_imp *p, int n, int k);
 bool fe_imp_is_float(int dtype);
@@ -105,5 +109,98 @@ double fe_imp_const_at(fe_imp *p, const fe_imp_value *v, int64_t i);
 
 /* Looks for a pattern ending at node n; fills p->matches[n]. */
 void fe_imp_match_node(fe_imp *p, int n);
+
+/* ---- onnx_emit.c -------------------------------------------------------------- */
+
+/* The state of one translation (onnx_import.c runs it). */
+typedef struct fe_imp_em {
+    fe_imp p;
+    const fe_onnx_import_options *o;
+    FILE *body;
+    fe_onnx_map used;        /* identifiers and first path segments taken */
+    fe_onnx_map wnames;      /* full weight names taken */
+    fe_onnx_map wkeys;       /* source and layout -> weight index */
+    fe_onnx_map tensor_name; /* ONNX tensor name -> index into tnames */
+    const char **tnames;     /* the weight name chosen for each named tensor */
+    int n_tnames;
+    fe_onnx_weight *weights;
+    int n_weights, cap_weights;
+    const char **in_decl, **out_decl; /* the names the ports are declared with */
+    fe_onnx_map bad_types;            /* op type -> index into bad */
+    struct bad {
+        int node, count;
+        const char *why;
+    } *bad;
+    int n_bad;
+    bool failed;
+} fe_imp_em;
+
+/* One node being translated. */
+typedef struct fe_imp_node {
+    fe_imp_em *e;
+    int n;
+    const fe_onnx_node *node;
+    const char *why; /* set when the node cannot be translated for a specific reason */
+} fe_imp_node;
+
+/* Identifiers the text never uses for its variables: keywords, builtins. */
+extern const char *const fe_imp_reserved[];
+bool fe_imp_in_set(const char *s, const char *const *list);
+bool fe_imp_is_ident(const char *s);
+/* "/blocks.0/q/Add_output_0" -> "blocks_0_q_Add" */
+char *fe_imp_ident_base(sup_arena *a, const char *name);
+void fe_imp_take(fe_imp_em *e, const char *s);
+/* An identifier not used yet: base, base_2, base_3, ... */
+const char *fe_imp_unique_ident(fe_imp_em *e, const char *base);
+/* Reserves the weight name for a tensor (initializer or Constant output). */
+void fe_imp_name_tensor(fe_imp_em *e, const char *onnx_name, bool path_like);
+/* s with characters that would end or garble a comment replaced. */
+const char *fe_imp_printable(fe_imp_em *e, const char *s);
+/* The shortest text that reads back as the same f32 (negative numbers in
+ * parentheses); NULL if not finite. */
+const char *fe_imp_number(fe_imp_em *e, double x);
+/* "[1, 2, 3]" */
+const char *fe_imp_int_list_text(fe_imp_em *e, const int64_t *v, int n);
+/* The weight holding constant v: in its dims, their 2-D transpose, or
+ * flattened; its name. */
+const char *fe_imp_weight(fe_imp_em *e, fe_imp_value *v, bool transpose, bool flat);
+/* A weight of d copies of x made by the import, named after node n's output
+ * and `what`. */
+const char *fe_imp_filled(fe_imp_em *e, int n, int64_t d, double x, const char *what);
+/* The node cannot be translated for this reason (NULL, false). */
+const char *fe_imp_no_text(fe_imp_node *c, const char *why);
+bool fe_imp_no(fe_imp_node *c, const char *why);
+/* The node's input k (NULL if absent) and its value index (-1). */
+fe_imp_value *fe_imp_val(fe_imp_node *c, int k);
+int fe_imp_in_idx(fe_imp_node *c, int k);
+/* A tensor operand: a run-time value's variable, or a constant as a weight;
+ * NULL (with a reason) otherwise. */
+const char *fe_imp_tensor(fe_imp_node *c, int vi);
+/* An elementwise operand: a number for a one-element constant that
+ * broadcasting adds no dims for, else a tensor. */
+const char *fe_imp_operand(fe_imp_node *c, int vi, int result_rank);
+/* Input k as a tensor operand. */
+const char *fe_imp_var_of(fe_imp_node *c, int k);
+bool fe_imp_is_f32(const fe_imp_value *v);
+bool fe_imp_is_index(const fe_imp_value *v);
+int64_t fe_imp_attr_int(const fe_onnx_node *n, const char *name, int64_t dflt);
+float fe_imp_attr_float(const fe_onnx_node *n, const char *name, float dflt);
+/* Output vi is input value x under another name. */
+bool fe_imp_alias(fe_imp_node *c, int vi, int x);
+/* `name = expr` for output value vi (false if expr is NULL). */
+bool fe_imp_emit(fe_imp_node *c, int vi, const char *expr);
+bool fe_imp_same_dims(const fe_imp_value *a, const fe_imp_value *b);
+/* reshape(x, dims of out), or x itself when the dims are the same. */
+bool fe_imp_reshape_to(fe_imp_node *c, int out, int x);
+/* The statement of a matched pattern. */
+bool fe_imp_emit_match(fe_imp_node *c, const fe_imp_match *m);
+
+/* ---- onnx_ops.c ------------------------------------------------------------------ */
+
+/* An operator qmc translates on its own (others only inside patterns). */
+bool fe_imp_known_op(const fe_onnx_node *nd);
+/* Writes the statement of node c (its pattern's, or its own); false with
+ * c->why set (or NULL) when it cannot. */
+bool fe_imp_translate(fe_imp_node *c);
 
 #endif

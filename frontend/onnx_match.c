@@ -33,7 +33,7 @@
 static int prod(const fe_imp *p, int v, const char *op)
 {
     if (v < 0) return -1;
-    int n = p->values[v].producer;
+    int n = fe_imp_v(p, v)->producer;
     if (n < 0) return -1;
     const fe_onnx_node *nd = &p->m->nodes[n];
     return !*nd->domain && strcmp(nd->op_type, op) == 0 ? n : -1;
@@ -42,25 +42,31 @@ static int prod(const fe_imp *p, int v, const char *op)
 /* Used once, and not a graph output: its node can be folded into the next. */
 static bool single(const fe_imp *p, int v)
 {
-    return v >= 0 && p->values[v].n_uses == 1 && !p->values[v].is_output;
+    return v >= 0 && fe_imp_v(p, v)->n_uses == 1 && !fe_imp_v(p, v)->is_output;
 }
 
 static bool runtime_float(const fe_imp *p, int v)
 {
-    return v >= 0 && !p->values[v].is_const && p->values[v].dtype == FE_ONNX_FLOAT &&
-           p->values[v].rank >= 0;
+    return v >= 0 && !fe_imp_v(p, v)->is_const && fe_imp_v(p, v)->dtype == FE_ONNX_FLOAT &&
+           fe_imp_v(p, v)->rank >= 0;
 }
 
 static bool const_float(const fe_imp *p, int v)
 {
-    return v >= 0 && p->values[v].is_const && fe_imp_is_float(p->values[v].dtype) &&
-           p->values[v].rank >= 0;
+    return v >= 0 && fe_imp_v(p, v)->is_const && fe_imp_is_float(fe_imp_v(p, v)->dtype) &&
+           fe_imp_v(p, v)->rank >= 0;
+}
+
+/* Value v (-1 for an absent input) is a one-element constant: *x. */
+static bool scalar(fe_imp *p, int v, double *x)
+{
+    return v >= 0 && fe_imp_const_scalar(p, fe_imp_v(p, v), x);
 }
 
 static bool scalar_near(fe_imp *p, int v, double want, double tol)
 {
     double x;
-    return v >= 0 && fe_imp_const_scalar(p, fe_imp_v(p, v), &x) && fabs(x - want) <= tol;
+    return scalar(p, v, &x) && fabs(x - want) <= tol;
 }
 
 static int64_t attr_int(const fe_onnx_node *n, const char *name, int64_t dflt)
@@ -97,20 +103,20 @@ static void cover(fe_imp_match *m, int n)
 static bool bias_like(const fe_imp *p, int b, int64_t n, int result_rank)
 {
     if (!const_float(p, b)) return false;
-    const fe_imp_value *v = &p->values[b];
+    const fe_imp_value *v = fe_imp_v(p, b);
     if (v->rank < 1 || v->rank > result_rank || v->dims[v->rank - 1] != n) return false;
     return fe_imp_count(v) == n;
 }
 
 static bool weight_like(const fe_imp *p, int w)
 {
-    return const_float(p, w) && p->values[w].rank == 2;
+    return const_float(p, w) && fe_imp_v(p, w)->rank == 2;
 }
 
 static bool match_matmul(fe_imp *p, int n, fe_imp_match *m)
 {
     int x = fe_imp_in(p, n, 0), w = fe_imp_in(p, n, 1);
-    if (!runtime_float(p, x) || !weight_like(p, w) || p->values[x].rank < 1) return false;
+    if (!runtime_float(p, x) || !weight_like(p, w) || fe_imp_v(p, x)->rank < 1) return false;
     *m = (fe_imp_match){.kind = FE_IMP_PAT_LINEAR,
                         .root = n,
                         .first = n,
@@ -127,8 +133,8 @@ static bool match_linear_bias(fe_imp *p, int n, fe_imp_match *m)
         int y = fe_imp_in(p, n, side), b = fe_imp_in(p, n, 1 - side);
         int mm = prod(p, y, "MatMul");
         if (mm < 0 || !single(p, y) || !match_matmul(p, mm, m)) continue;
-        const fe_imp_value *w = &p->values[m->ops[1]];
-        if (!bias_like(p, b, w->dims[1], p->values[y].rank)) continue;
+        const fe_imp_value *w = fe_imp_v(p, m->ops[1]);
+        if (!bias_like(p, b, w->dims[1], fe_imp_v(p, y)->rank)) continue;
         m->root = n;
         m->ops[2] = b;
         cover(m, n);
@@ -144,7 +150,7 @@ static bool match_gemm(fe_imp *p, int n, fe_imp_match *m)
     if (attr_int(nd, "transA", 0) || attr_float(nd, "alpha", 1) != 1.0f) return false;
     if (!runtime_float(p, x) || !weight_like(p, w)) return false;
     bool tb = attr_int(nd, "transB", 0) != 0;
-    int64_t n_out = p->values[w].dims[tb ? 0 : 1];
+    int64_t n_out = fe_imp_v(p, w)->dims[tb ? 0 : 1];
     if (b >= 0 && (attr_float(nd, "beta", 1) != 1.0f || !bias_like(p, b, n_out, 2))) return false;
     *m = (fe_imp_match){.kind = FE_IMP_PAT_LINEAR,
                         .root = n,
@@ -258,14 +264,14 @@ static bool mean_last(fe_imp *p, int v, int *x)
     if (rm < 0 || !single(p, v)) return false;
     const fe_onnx_node *nd = &p->m->nodes[rm];
     *x = fe_imp_in(p, rm, 0);
-    if (*x < 0 || p->values[*x].rank < 1 || attr_int(nd, "keepdims", 1) != 1) return false;
-    int64_t axis, rank = p->values[*x].rank;
+    if (*x < 0 || fe_imp_v(p, *x)->rank < 1 || attr_int(nd, "keepdims", 1) != 1) return false;
+    int64_t axis, rank = fe_imp_v(p, *x)->rank;
     const fe_onnx_attr *a = fe_onnx_attr_find(nd, "axes");
     int ax = fe_imp_in(p, rm, 1);
     double c;
     if (a && a->type == FE_ONNX_ATTR_INTS && a->n == 1)
         axis = a->ints[0];
-    else if (!a && ax >= 0 && fe_imp_const_scalar(p, fe_imp_v(p, ax), &c))
+    else if (!a && ax >= 0 && scalar(p, ax, &c))
         axis = (int64_t)c;
     else
         return false;
@@ -280,8 +286,8 @@ static bool rms_of(fe_imp *p, int s, int *y, double *eps, int *square, fe_imp_ma
     if (sq < 0 || !single(p, s)) return false;
     int a = fe_imp_in(p, sq, 0), add = prod(p, a, "Add");
     if (add < 0 || !single(p, a)) return false;
-    int side = fe_imp_const_scalar(p, fe_imp_v(p, fe_imp_in(p, add, 1)), eps) ? 0 : 1;
-    if (side == 1 && !fe_imp_const_scalar(p, fe_imp_v(p, fe_imp_in(p, add, 0)), eps)) return false;
+    int side = scalar(p, fe_imp_in(p, add, 1), eps) ? 0 : 1;
+    if (side == 1 && !scalar(p, fe_imp_in(p, add, 0), eps)) return false;
     int v = fe_imp_in(p, add, side), pw;
     if (!(*eps >= 0) || !mean_last(p, v, &pw) || !single(p, pw)) return false;
     int pn = prod(p, pw, "Pow"), mn = prod(p, pw, "Mul");
@@ -291,7 +297,7 @@ static bool rms_of(fe_imp *p, int s, int *y, double *eps, int *square, fe_imp_ma
         *y = fe_imp_in(p, mn, 0), *square = mn;
     else
         return false;
-    cover(m, sq), cover(m, add), cover(m, p->values[v].producer), cover(m, *square);
+    cover(m, sq), cover(m, add), cover(m, fe_imp_v(p, v)->producer), cover(m, *square);
     return true;
 }
 
@@ -303,7 +309,7 @@ static int affine(fe_imp *p, int n, const char *op, int64_t d, int *c)
     if (*nd->domain || strcmp(nd->op_type, op) != 0) return -1;
     for (int side = 0; side < 2; side++) {
         int v = fe_imp_in(p, n, side), k = fe_imp_in(p, n, 1 - side);
-        if (runtime_float(p, v) && const_float(p, k) && fe_imp_count(&p->values[k]) == d) {
+        if (runtime_float(p, v) && const_float(p, k) && fe_imp_count(fe_imp_v(p, k)) == d) {
             *c = k;
             return v;
         }
@@ -313,7 +319,7 @@ static int affine(fe_imp *p, int n, const char *op, int64_t d, int *c)
 
 static int64_t last_dim(const fe_imp *p, int v)
 {
-    const fe_imp_value *x = &p->values[v];
+    const fe_imp_value *x = fe_imp_v(p, v);
     return x->rank >= 1 ? x->dims[x->rank - 1] : -1;
 }
 
@@ -330,7 +336,7 @@ static void strip_affine(fe_imp *p, const char *op, int64_t d, int *node, int *c
     }
     cover(m, *node);
     *cur = y;
-    *node = p->values[y].producer;
+    *node = fe_imp_v(p, y)->producer;
 }
 
 static bool match_layernorm(fe_imp *p, int n, fe_imp_match *m)
@@ -346,14 +352,14 @@ static bool match_layernorm(fe_imp *p, int n, fe_imp_match *m)
     int dd = fe_imp_in(p, dv, 0), sub = prod(p, dd, "Sub"),
         mean = sub >= 0 ? fe_imp_in(p, sub, 1) : -1;
     double eps;
-    if (sub < 0 || p->values[dd].is_output) return false;
+    if (sub < 0 || fe_imp_v(p, dd)->is_output) return false;
     if (!rms_of(p, fe_imp_in(p, dv, 1), &sq, &eps, &square, m) || sq != dd) return false;
     /* x - mean is used by the Div and the square only */
     int square_uses = strcmp(p->m->nodes[square].op_type, "Mul") == 0 ? 2 : 1;
-    if (p->values[dd].n_uses != 1 + square_uses || !mean_last(p, mean, &x2)) return false;
+    if (fe_imp_v(p, dd)->n_uses != 1 + square_uses || !mean_last(p, mean, &x2)) return false;
     x = fe_imp_in(p, sub, 0);
     if (x != x2 || !runtime_float(p, x) || last_dim(p, x) != d) return false;
-    cover(m, sub), cover(m, p->values[mean].producer);
+    cover(m, sub), cover(m, fe_imp_v(p, mean)->producer);
     m->ops[0] = x, m->ops[1] = w, m->ops[2] = b;
     m->scale = eps;
     return true;
@@ -421,10 +427,10 @@ static bool head_split(fe_imp *p, int v4, const int64_t *perm, int *x, int64_t *
     if (tr < 0 || !single(p, v4) || !perm_is(&p->m->nodes[tr], perm, 4)) return false;
     int r = fe_imp_in(p, tr, 0), rs = prod(p, r, "Reshape");
     if (rs < 0 || !single(p, r)) return false;
-    const fe_imp_value *rv = &p->values[r];
+    const fe_imp_value *rv = fe_imp_v(p, r);
     *x = fe_imp_in(p, rs, 0);
     if (!runtime_float(p, *x) || rv->rank != 4 || rv->dims[0] != 1) return false;
-    const fe_imp_value *xv = &p->values[*x];
+    const fe_imp_value *xv = fe_imp_v(p, *x);
     int64_t feat = rv->dims[2] * rv->dims[3];
     bool ok =
         (xv->rank == 3 && xv->dims[0] == 1 && xv->dims[1] == rv->dims[1] && xv->dims[2] == feat) ||
@@ -441,7 +447,7 @@ static bool head_split(fe_imp *p, int v4, const int64_t *perm, int *x, int64_t *
 static bool check_mask(fe_imp *p, int mv, int64_t t, int64_t s, bool hide_when, bool additive,
                        bool *causal)
 {
-    fe_imp_value *v = &p->values[mv];
+    fe_imp_value *v = fe_imp_v(p, mv);
     if (v->rank < 2 || v->dims[v->rank - 2] != t || v->dims[v->rank - 1] != s ||
         fe_imp_count(v) != t * s)
         return false;
@@ -475,8 +481,7 @@ static bool strip_mask(fe_imp *p, int s, int64_t t, int64_t len, int *x, bool *c
         double f;
         for (int side = 0; side < 2; side++) {
             int fill = side ? b : a, other = side ? a : b;
-            if (!p->values[cond].is_const || !fe_imp_const_scalar(p, fe_imp_v(p, fill), &f) ||
-                !(f <= -1e9))
+            if (cond < 0 || !fe_imp_v(p, cond)->is_const || !scalar(p, fill, &f) || !(f <= -1e9))
                 continue;
             if (!check_mask(p, cond, t, len, side == 0, false, causal)) return false;
             *x = other;
@@ -501,7 +506,7 @@ static bool strip_mask(fe_imp *p, int s, int64_t t, int64_t len, int *x, bool *c
 /* Rows of a [1, T, D] or [T, D] value. */
 static int64_t tokens(const fe_imp *p, int v)
 {
-    const fe_imp_value *x = &p->values[v];
+    const fe_imp_value *x = fe_imp_v(p, v);
     return x->dims[x->rank - 2];
 }
 
@@ -523,18 +528,18 @@ static bool match_attention(fe_imp *p, int n, fe_imp_match *m)
     if (!head_split(p, fe_imp_in(p, mm2, 1), p0213, &m->ops[2], &hv, m)) return false;
     /* the scores [1, H, T, S] */
     int sc = fe_imp_in(p, sm, 0);
-    const fe_imp_value *sv = &p->values[sc];
-    if (sv->rank != 4) return false;
+    if (sc < 0 || fe_imp_v(p, sc)->rank != 4) return false;
+    const fe_imp_value *sv = fe_imp_v(p, sc);
     int64_t t = sv->dims[2], len = sv->dims[3];
     int x, mm1, sn;
     if (!strip_mask(p, sc, t, len, &x, &m->causal, m)) return false;
     double scale = 1, c;
-    if ((sn = prod(p, x, "Div")) >= 0 && single(p, x) &&
-        fe_imp_const_scalar(p, fe_imp_v(p, fe_imp_in(p, sn, 1)), &c) && c != 0) {
+    if ((sn = prod(p, x, "Div")) >= 0 && single(p, x) && scalar(p, fe_imp_in(p, sn, 1), &c) &&
+        c != 0) {
         scale = 1 / c, x = fe_imp_in(p, sn, 0), cover(m, sn);
     } else if ((sn = prod(p, x, "Mul")) >= 0 && single(p, x)) {
-        int side = fe_imp_const_scalar(p, fe_imp_v(p, fe_imp_in(p, sn, 1)), &c) ? 0 : 1;
-        if (!fe_imp_const_scalar(p, fe_imp_v(p, fe_imp_in(p, sn, 1 - side)), &c)) return false;
+        int side = scalar(p, fe_imp_in(p, sn, 1), &c) ? 0 : 1;
+        if (!scalar(p, fe_imp_in(p, sn, 1 - side), &c)) return false;
         scale = c, x = fe_imp_in(p, sn, side), cover(m, sn);
     }
     if ((mm1 = prod(p, x, "MatMul")) < 0 || !single(p, x)) return false;
@@ -553,7 +558,7 @@ static bool match_attention(fe_imp *p, int n, fe_imp_match *m)
         return false;
     if (m->causal && t > len) return false;
     m->heads = (int)hq;
-    const fe_imp_value *q = &p->values[m->ops[0]];
+    const fe_imp_value *q = fe_imp_v(p, m->ops[0]);
     int64_t d = q->dims[q->rank - 1];
     if (d % hq) return false;
     double dflt = 1 / sqrt((double)(d / hq));

@@ -185,6 +185,9 @@ LLVMValueRef cg_math_silu(cg *c, LLVMValueRef x);
 /* max(0, min(1, alpha·x + beta)), times x if times_x (hardswish with 1/6
  * and 1/2), in the interpreter's order of operations. */
 LLVMValueRef cg_math_hard_sigmoid(cg *c, LLVMValueRef x, float alpha, float beta, bool times_x);
+LLVMValueRef cg_math_log(cg *c, LLVMValueRef x);
+LLVMValueRef cg_math_sigmoid(cg *c, LLVMValueRef x);
+LLVMValueRef cg_math_pow(cg *c, LLVMValueRef a, LLVMValueRef y);
 
 /* ---- emit_linear.c: linear layers with fused dequantization ------------- */
 
@@ -334,6 +337,12 @@ void cg_print_conv_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const c
 /* ---- emit_cnn.c: pooling, batchnorm, resize, pad, prelu, hard activations -- */
 
 void cg_emit_cnn_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch);
+/* ---- emit_pointwise.c: elementwise ops ------------------------------------- */
+
+/* Emits node n (add, sub, mul, div, binary, where, expand, relu, gelu,
+ * silu, tanh, unary) writing out from its operands in[] (a constant's entry
+ * may be anything: its value is folded in). */
+void cg_emit_pointwise(cg *c, const ir_node *n, LLVMValueRef out, LLVMValueRef *in);
 
 /* ---- emit_ops.c: every other op ----------------------------------------- */
 

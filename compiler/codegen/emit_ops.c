@@ -41,167 +41,9 @@ static void split_axis(const ir_node *x, int axis, int64_t *outer, int64_t *dim,
     *dim = x->shape[axis];
 }
 
-/* ---- elementwise -------------------------------------------------------- */
-
-/* An operand of an elementwise op: its value at the current position. */
-typedef struct operand {
-    LLVMValueRef base; /* NULL for a constant */
-    float value;       /* the constant */
-    int64_t strides[IR_MAX_RANK];
-} operand;
-
-static void operand_init(op_ctx *o, int i, operand *op)
-{
-    const ir_node *x = &o->c->g->nodes[o->n->inputs[i]];
-    op->base = o->in[i];
-    op->value = x->attr.value;
-    int rank = o->n->rank;
-    int64_t s = 1;
-    for (int d = rank - 1; d >= 0; d--) {
-        int xd = d - (rank - x->rank);
-        op->strides[d] = xd < 0 || x->shape[xd] == 1 ? 0 : s;
-        if (xd >= 0) s *= x->shape[xd];
-    }
-}
-
-static LLVMValueRef operand_load(cg *c, const operand *op, LLVMValueRef *ivs, int rank)
-{
-    if (!op->base) return cg_f32(c, op->value);
-    LLVMValueRef idx = cg_i64(c, 0);
-    for (int d = 0; d < rank; d++)
-        if (op->strides[d]) idx = cg_add(c, idx, cg_mul_k(c, ivs[d], op->strides[d]));
-    return fload(c, op->base, idx);
-}
-
-static LLVMValueRef binary(cg *c, ir_op op, LLVMValueRef a, LLVMValueRef b)
-{
-    switch (op) {
-    case IR_OP_ADD: return LLVMBuildFAdd(c->b, a, b, "");
-    case IR_OP_SUB: return LLVMBuildFSub(c->b, a, b, "");
-    case IR_OP_MUL: return LLVMBuildFMul(c->b, a, b, "");
-    default: return LLVMBuildFDiv(c->b, a, b, "");
-    }
-}
-
-/* A flat elementwise op over chunks [begin, end) of ELEMENTWISE_CHUNK
- * (vals: a, b, out; a constant operand's value instead of its vals entry). */
-enum { ELEMENTWISE_CHUNK = 4096 };
 enum {
-    PARALLEL_ELEMENTS = 16384
-}; /* elementwise ops and norms take the thread pool from this size */
-
-typedef struct flat_job {
-    ir_op op;
-    int64_t count;
-    const float *a_value, *b_value;
-} flat_job;
-
-static void flat_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
-{
-    const flat_job *f = user;
-    LLVMValueRef hi = cg_mul_k(c, end, ELEMENTWISE_CHUNK);
-    hi = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, hi, cg_i64(c, f->count), ""), hi,
-                         cg_i64(c, f->count), "");
-    cg_loop l = cg_loop_begin(c, cg_mul_k(c, begin, ELEMENTWISE_CHUNK), hi, 1, "i");
-    LLVMValueRef va = f->a_value ? cg_f32(c, *f->a_value) : fload(c, vals[0], l.iv);
-    LLVMValueRef vb = f->b_value ? cg_f32(c, *f->b_value) : fload(c, vals[1], l.iv);
-    fstore(c, binary(c, f->op, va, vb), vals[2], l.iv);
-    cg_loop_end(c, &l);
-}
-
-static void emit_elementwise(op_ctx *o)
-{
-    cg *c = o->c;
-    const ir_node *n = o->n;
-    operand a, b;
-    operand_init(o, 0, &a);
-    operand_init(o, 1, &b);
-    /* one flat loop when both operands are whole or constant */
-    int64_t count = ir_node_count(n);
-    bool flat_a = !a.base || ir_node_count(&c->g->nodes[n->inputs[0]]) == count;
-    bool flat_b = !b.base || ir_node_count(&c->g->nodes[n->inputs[1]]) == count;
-    if (flat_a && flat_b) {
-        flat_job f = {n->op, count, a.base ? NULL : &a.value, b.base ? NULL : &b.value};
-        LLVMValueRef vals[3] = {a.base ? a.base : o->out, b.base ? b.base : o->out, o->out};
-        cg_parallel(c, sup_arena_printf(c->arena, "%s.chunks", n->name), vals, 3,
-                    (count + ELEMENTWISE_CHUNK - 1) / ELEMENTWISE_CHUNK, count >= PARALLEL_ELEMENTS,
-                    flat_chunks, &f);
-        return;
-    }
-    LLVMValueRef ivs[IR_MAX_RANK];
-    cg_loop loops[IR_MAX_RANK];
-    for (int d = 0; d < n->rank; d++) {
-        loops[d] = cg_for(c, 0, n->shape[d], 1, "d");
-        ivs[d] = loops[d].iv;
-    }
-    LLVMValueRef idx = cg_i64(c, 0);
-    int64_t s = 1;
-    for (int d = n->rank - 1; d >= 0; d--)
-        idx = cg_add(c, idx, cg_mul_k(c, ivs[d], s)), s *= n->shape[d];
-    LLVMValueRef v =
-        binary(c, n->op, operand_load(c, &a, ivs, n->rank), operand_load(c, &b, ivs, n->rank));
-    fstore(c, v, o->out, idx);
-    for (int d = n->rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
-}
-
-typedef struct unary_ctx {
-    ir_op op;
-    LLVMValueRef in, out;
-} unary_ctx;
-
-static void unary_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
-{
-    unary_ctx *u = ctx;
-    LLVMValueRef x = cg_vload(c, u->in, i, mask, lanes), y;
-    switch (u->op) {
-    case IR_OP_RELU: {
-        LLVMValueRef zero = LLVMConstNull(LLVMTypeOf(x));
-        y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, zero, ""), x, zero, "");
-        break;
-    }
-    case IR_OP_GELU: y = cg_math_gelu(c, x); break;
-    case IR_OP_SILU: y = cg_math_silu(c, x); break;
-    default: y = cg_math_tanh(c, x); break;
-    }
-    cg_vstore(c, y, u->out, i, mask);
-}
-
-enum { UNARY_CHUNK = 4096 }; /* elements per parallel task */
-
-typedef struct unary_range {
-    ir_op op;
-    int64_t count;
-} unary_range;
-
-static void unary_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
-                         void *user)
-{
-    unary_range *ur = user;
-    cg_loop l = cg_loop_begin(c, begin, end, 1, "chunk");
-    LLVMValueRef at = cg_mul_k(c, l.iv, UNARY_CHUNK);
-    LLVMValueRef rest = LLVMBuildSub(c->b, cg_i64(c, ur->count), at, "");
-    LLVMValueRef len =
-        LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, rest, cg_i64(c, UNARY_CHUNK), ""),
-                        rest, cg_i64(c, UNARY_CHUNK), "");
-    unary_ctx u = {ur->op, fptr(c, vals[0], at), fptr(c, vals[1], at)};
-    cg_vloop(c, len, c->lanes, unary_body, &u);
-    cg_loop_end(c, &l);
-}
-
-static void emit_unary(op_ctx *o)
-{
-    int64_t count = ir_node_count(o->n);
-    if (o->n->op == IR_OP_RELU || count < 4 * UNARY_CHUNK) {
-        unary_ctx u = {o->n->op, o->in[0], o->out};
-        cg_vloop(o->c, cg_i64(o->c, count), o->c->lanes, unary_body, &u);
-        return;
-    }
-    /* transcendental: worth spreading over the thread pool */
-    unary_range ur = {o->n->op, count};
-    LLVMValueRef vals[2] = {o->in[0], o->out};
-    cg_parallel(o->c, sup_arena_printf(o->c->arena, "%s.chunks", o->n->name), vals, 2,
-                (count + UNARY_CHUNK - 1) / UNARY_CHUNK, true, unary_chunks, &ur);
-}
+    PARALLEL_ELEMENTS = 16384 /* norms take the thread pool from this size */
+};
 
 /* ---- reductions over rows ------------------------------------------------- */
 
@@ -279,7 +121,7 @@ static LLVMValueRef softmax_max(cg *c, LLVMValueRef partial)
 /* out[i] = e^(in[i] * scale - max) for i < len; returns 1 / their sum (0
  * when the sum is not positive). */
 static LLVMValueRef softmax_exp(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len,
-                                LLVMValueRef scale, LLVMValueRef max)
+                                LLVMValueRef scale, LLVMValueRef max, LLVMValueRef *sum_out)
 {
     int L = c->lanes;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
@@ -288,26 +130,42 @@ static LLVMValueRef softmax_exp(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMVa
     cg_vloop(c, len, L, exp_body, &s);
     LLVMValueRef sum =
         vreduce(c, "llvm.vector.reduce.fadd", cg_load(c, vt, s.acc, 64), cg_f32(c, 0));
+    if (sum_out) *sum_out = sum;
     LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), sum, "");
     return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, sum, cg_f32(c, 0), ""), inv,
                            cg_f32(c, 0), "");
 }
 
+/* log_softmax's last pass: y = x - (max + log(sum)), the shift in s->max. */
+static void log_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    softmax_ctx *s = ctx;
+    LLVMValueRef y =
+        LLVMBuildFSub(c->b, cg_vload(c, s->in, i, mask, lanes), cg_splat(c, s->max, lanes), "");
+    cg_vstore(c, y, s->out, i, mask);
+}
+
 static void softmax_contiguous(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len,
-                               LLVMValueRef scale)
+                               LLVMValueRef scale, bool log)
 {
     int L = c->lanes;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
     softmax_ctx s = {in, out, scale, cg_alloca(c, vt, "acc"), NULL};
     cg_store(c, cg_splat(c, cg_f32(c, -INFINITY), L), s.acc, 64);
     cg_vloop(c, len, L, max_body, &s);
-    s.max = softmax_exp(c, in, out, len, scale, softmax_max(c, cg_load(c, vt, s.acc, 64)));
+    LLVMValueRef max = softmax_max(c, cg_load(c, vt, s.acc, 64)), sum;
+    s.max = softmax_exp(c, in, out, len, scale, max, &sum);
+    if (log) {
+        s.max = LLVMBuildFAdd(c->b, max, cg_math_log(c, sum), "shift");
+        cg_vloop(c, len, L, log_body, &s);
+        return;
+    }
     cg_vloop(c, len, L, scale_body, &s);
 }
 
 /* Softmax over a strided axis (inner > 1): scalar loops. */
 static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueRef len,
-                            int64_t stride)
+                            int64_t stride, bool log)
 {
     LLVMValueRef mx = cg_alloca(c, c->t_f32, "max");
     cg_store(c, cg_f32(c, -INFINITY), mx, 4);
@@ -329,6 +187,14 @@ static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueR
     cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, sum, 4), ex, ""), sum, 4);
     cg_loop_end(c, &e);
     LLVMValueRef total = cg_load(c, c->t_f32, sum, 4);
+    if (log) {
+        LLVMValueRef shift = LLVMBuildFAdd(c->b, m, cg_math_log(c, total), "shift");
+        cg_loop s = cg_loop_begin(c, cg_i64(c, 0), len, 1, "s");
+        LLVMValueRef at2 = cg_mul_k(c, s.iv, stride);
+        fstore(c, LLVMBuildFSub(c->b, fload(c, in, at2), shift, ""), out, at2);
+        cg_loop_end(c, &s);
+        return;
+    }
     LLVMValueRef inv =
         LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, total, cg_f32(c, 0), ""),
                         LLVMBuildFDiv(c->b, cg_f32(c, 1), total, ""), cg_f32(c, 0), "");
@@ -348,9 +214,10 @@ static void emit_softmax(op_ctx *o)
     LLVMValueRef at = cg_add(c, cg_mul_k(c, lo.iv, dim * inner), li.iv);
     if (inner == 1)
         softmax_contiguous(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim),
-                           cg_f32(c, 1));
+                           cg_f32(c, 1), o->n->attr.log);
     else
-        softmax_strided(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim), inner);
+        softmax_strided(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim), inner,
+                        o->n->attr.log);
     cg_loop_end(c, &li);
     cg_loop_end(c, &lo);
 }
@@ -411,7 +278,108 @@ static void emit_norm(op_ctx *o)
                 count >= PARALLEL_ELEMENTS, norm_rows, (void *)n);
 }
 
+/* reduce_*: per result element, a loop nest over the reduced axes (the
+ * innermost contiguous when the last axes are reduced, so it vectorises:
+ * sums carry reassoc). max and min propagate NaN (llvm.maximum/minimum). */
+static void emit_reduce(op_ctx *o)
+{
+    cg *c = o->c;
+    const ir_node *n = o->n, *x = &c->g->nodes[n->inputs[0]];
+    int64_t xs[IR_MAX_RANK], s = 1, per = 1;
+    for (int d = x->rank - 1; d >= 0; d--) xs[d] = s, s *= x->shape[d];
+    cg_loop kept[IR_MAX_RANK], red[IR_MAX_RANK];
+    int nk = 0, nr = 0;
+    LLVMValueRef base = cg_i64(c, 0), dst = cg_i64(c, 0);
+    for (int d = 0; d < x->rank; d++)
+        if (!(n->attr.axes >> d & 1)) {
+            kept[nk] = cg_for(c, 0, x->shape[d], 1, "k");
+            base = cg_add(c, base, cg_mul_k(c, kept[nk].iv, xs[d]));
+            dst = cg_add(c, cg_mul_k(c, dst, x->shape[d]), kept[nk].iv);
+            nk++;
+        }
+    ir_reduce fn = (ir_reduce)n->attr.fn;
+    LLVMValueRef acc = cg_alloca(c, c->t_f32, "acc");
+    double init = fn == IR_RED_MAX ? -INFINITY : fn == IR_RED_MIN ? INFINITY : 0;
+    cg_store(c, cg_f32(c, init), acc, 4);
+    LLVMValueRef at = base;
+    for (int d = 0; d < x->rank; d++)
+        if (n->attr.axes >> d & 1) {
+            red[nr] = cg_for(c, 0, x->shape[d], 1, "r");
+            at = cg_add(c, at, cg_mul_k(c, red[nr].iv, xs[d]));
+            per *= x->shape[d];
+            nr++;
+        }
+    LLVMValueRef v = fload(c, o->in[0], at), a = cg_load(c, c->t_f32, acc, 4), r;
+    LLVMTypeRef t = c->t_f32;
+    LLVMValueRef args[2] = {a, v};
+    if (fn == IR_RED_MAX)
+        r = cg_intrinsic(c, "llvm.maximum", &t, 1, args, 2);
+    else if (fn == IR_RED_MIN)
+        r = cg_intrinsic(c, "llvm.minimum", &t, 1, args, 2);
+    else
+        r = cg_fast(LLVMBuildFAdd(c->b, a, v, ""));
+    cg_store(c, r, acc, 4);
+    for (int d = nr - 1; d >= 0; d--) cg_loop_end(c, &red[d]);
+    LLVMValueRef y = cg_load(c, c->t_f32, acc, 4);
+    if (fn == IR_RED_MEAN) y = LLVMBuildFDiv(c->b, y, cg_f32(c, (double)per), "mean");
+    fstore(c, y, o->out, dst);
+    for (int d = nk - 1; d >= 0; d--) cg_loop_end(c, &kept[d]);
+}
+
 /* ---- data movement -------------------------------------------------------- */
+
+/* to_f32, to_i32: sitofp, or fptosi.sat (truncation, saturating, NaN to 0). */
+static void emit_cast(op_ctx *o)
+{
+    cg *c = o->c;
+    const ir_node *n = o->n, *x = &c->g->nodes[n->inputs[0]];
+    int64_t count = ir_node_count(n);
+    if (x->dtype == n->dtype) {
+        cg_memcpy(c, o->out, o->in[0], cg_i64(c, count * 4));
+        return;
+    }
+    cg_loop l = cg_for(c, 0, count, 1, "i");
+    LLVMValueRef y;
+    if (n->dtype == QMC_DTYPE_F32) {
+        LLVMValueRef v = cg_load(c, c->t_i32, cg_gep(c, c->t_i32, o->in[0], l.iv), 4);
+        y = LLVMBuildSIToFP(c->b, v, c->t_f32, "");
+    } else {
+        LLVMValueRef v = fload(c, o->in[0], l.iv);
+        LLVMTypeRef types[2] = {c->t_i32, c->t_f32};
+        y = cg_intrinsic(c, "llvm.fptosi.sat", types, 2, &v, 1);
+    }
+    cg_store(c, y, cg_gep(c, LLVMTypeOf(y), o->out, l.iv), 4);
+    cg_loop_end(c, &l);
+}
+
+/* gather: per outer index and index, inner elements copied; an index
+ * outside -dim .. dim - 1 makes the model fail (QMC_ERR_INVALID_ARGUMENT),
+ * as embedding's do. */
+static void emit_gather(op_ctx *o)
+{
+    cg *c = o->c;
+    const ir_node *n = o->n, *x = &c->g->nodes[n->inputs[0]], *ix = &c->g->nodes[n->inputs[1]];
+    int64_t outer = 1, inner = 1, dim = x->shape[n->attr.axis], count = ir_node_count(ix);
+    for (int d = 0; d < n->attr.axis; d++) outer *= x->shape[d];
+    for (int d = n->attr.axis + 1; d < x->rank; d++) inner *= x->shape[d];
+    cg_loop lo = cg_for(c, 0, outer, 1, "o");
+    cg_loop li = cg_for(c, 0, count, 1, "i");
+    LLVMValueRef idx = LLVMBuildSExt(
+        c->b, cg_load(c, c->t_i32, cg_gep(c, c->t_i32, o->in[1], li.iv), 4), c->t_i64, "");
+    LLVMValueRef neg = LLVMBuildICmp(c->b, LLVMIntSLT, idx, cg_i64(c, 0), "");
+    idx = LLVMBuildSelect(c->b, neg, cg_add(c, idx, cg_i64(c, dim)), idx, "");
+    LLVMValueRef bad = LLVMBuildICmp(c->b, LLVMIntUGE, idx, cg_i64(c, dim), "");
+    LLVMBasicBlockRef fail = cg_block(c, "bad_index"), ok = cg_block(c, "copy");
+    LLVMBuildCondBr(c->b, bad, fail, ok);
+    LLVMPositionBuilderAtEnd(c->b, fail);
+    LLVMBuildRet(c->b, cg_i32(c, QMC_ERR_INVALID_ARGUMENT));
+    LLVMPositionBuilderAtEnd(c->b, ok);
+    LLVMValueRef src = cg_mul_k(c, cg_add(c, cg_mul_k(c, lo.iv, dim), idx), inner);
+    LLVMValueRef dst = cg_mul_k(c, cg_add(c, cg_mul_k(c, lo.iv, count), li.iv), inner);
+    cg_memcpy(c, fptr(c, o->out, dst), fptr(c, o->in[0], src), cg_i64(c, inner * 4));
+    cg_loop_end(c, &li);
+    cg_loop_end(c, &lo);
+}
 
 static void emit_embedding(op_ctx *o)
 {
@@ -675,8 +643,8 @@ static void attention_queries(cg *c, attn_ctx *a, LLVMValueRef q0, int qb)
     cg_loop lu = cg_for(c, 0, qb, 1, "query");
     LLVMValueRef visible = visible_keys(c, a, cg_add(c, q0, lu.iv), 0);
     LLVMValueRef row = fptr(c, scores, cg_mul_k(c, lu.iv, a->stride));
-    fstore(c, softmax_exp(c, row, row, visible, cg_f32(c, 1), fload(c, maxima, lu.iv)), a->inv_sum,
-           lu.iv);
+    fstore(c, softmax_exp(c, row, row, visible, cg_f32(c, 1), fload(c, maxima, lu.iv), NULL),
+           a->inv_sum, lu.iv);
     cg_loop_end(c, &lu);
     LLVMValueRef vis0 = visible_keys(c, a, q0, 0);
     int64_t n_vectors = (a->hv + L - 1) / L;
@@ -922,10 +890,28 @@ static void emit_rope(op_ctx *o)
     cg_loop_end(c, &lr);
 }
 
+/* A constant operand of an op that reads memory (relu(1.0), reduce_sum of
+ * a number): its value as a global. */
+static LLVMValueRef const_global(cg *c, const ir_node *k)
+{
+    const char *name = sup_arena_printf(c->arena, "const.%a", (double)k->attr.value);
+    LLVMValueRef gv = LLVMGetNamedGlobal(c->mod, name);
+    if (gv) return gv;
+    gv = LLVMAddGlobal(c->mod, c->t_f32, name);
+    LLVMSetInitializer(gv, cg_f32(c, k->attr.value));
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    return gv;
+}
+
 void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, LLVMValueRef scratch,
                 const cg_state_args *state)
 {
-    op_ctx o = {.c = c, .n = &c->g->nodes[node], .out = out, .in = operands, .scratch = scratch};
+    const ir_node *n = &c->g->nodes[node];
+    for (int j = 0; j < n->n_inputs && j < 64; j++)
+        if (!operands[j] && c->g->nodes[n->inputs[j]].op == IR_OP_CONST)
+            operands[j] = const_global(c, &c->g->nodes[n->inputs[j]]);
+    op_ctx o = {.c = c, .n = n, .out = out, .in = operands, .scratch = scratch};
     if (state) {
         o.pos = state->pos, o.cache_k = state->cache_k, o.cache_v = state->cache_v;
         o.scale_k = state->scale_k, o.scale_v = state->scale_v;
@@ -934,11 +920,18 @@ void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, L
     case IR_OP_ADD:
     case IR_OP_SUB:
     case IR_OP_MUL:
-    case IR_OP_DIV: emit_elementwise(&o); break;
+    case IR_OP_DIV:
+    case IR_OP_BINARY:
+    case IR_OP_WHERE:
+    case IR_OP_EXPAND:
     case IR_OP_RELU:
     case IR_OP_GELU:
     case IR_OP_SILU:
-    case IR_OP_TANH: emit_unary(&o); break;
+    case IR_OP_TANH:
+    case IR_OP_UNARY: cg_emit_pointwise(c, o.n, out, operands); break;
+    case IR_OP_REDUCE: emit_reduce(&o); break;
+    case IR_OP_GATHER: emit_gather(&o); break;
+    case IR_OP_CAST: emit_cast(&o); break;
     case IR_OP_SOFTMAX: emit_softmax(&o); break;
     case IR_OP_LAYERNORM:
     case IR_OP_RMSNORM: emit_norm(&o); break;

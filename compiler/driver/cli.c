@@ -77,3 +77,67 @@ bool cli_kv_cache(cli *c, rt_kv_format *format)
     }
     return true;
 }
+
+/* "1x128" (or "1,128") into dims; false on anything else. */
+static bool parse_dims(const char *s, fe_onnx_shape *out)
+{
+    out->rank = 0;
+    while (*s) {
+        if (out->rank == RT_MAX_RANK) return false;
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s || v < 1 || v > ((long long)1 << 40)) return false;
+        out->dims[out->rank++] = v;
+        s = end;
+        if (*s == 'x' || *s == ',') {
+            s++;
+            if (!*s) return false;
+        } else if (*s) {
+            return false;
+        }
+    }
+    return out->rank > 0;
+}
+
+bool cli_import_flag(cli *c, pass_import_options *o)
+{
+    const char *v;
+    if (cli_flag(c, "--drop-batch")) {
+        o->drop_batch = true;
+        return true;
+    }
+    if (!cli_value(c, "--shape", &v)) return false;
+    const char *eq = strchr(v, '=');
+    fe_onnx_shape *s = &o->shapes[o->n_shapes];
+    if (o->n_shapes == PASS_MAX_SHAPES) {
+        sup_error_plain("too many --shape options");
+        c->failed = true;
+        return true;
+    }
+    if (!eq || eq == v || !parse_dims(eq + 1, s)) {
+        sup_error_plain("--shape '%s': expected NAME=DIMS such as input_ids=1x128", v);
+        c->failed = true;
+        return true;
+    }
+    char *name = malloc((size_t)(eq - v) + 1);
+    QMC_ASSERT(name);
+    memcpy(name, v, (size_t)(eq - v));
+    name[eq - v] = 0;
+    s->name = name;
+    o->n_shapes++;
+    return true;
+}
+
+void cli_import_free(pass_import_options *o)
+{
+    for (int i = 0; i < o->n_shapes; i++) free((char *)o->shapes[i].name);
+    o->n_shapes = 0;
+}
+
+void cli_import_usage(FILE *f)
+{
+    fprintf(f,
+            "MODEL may be an ONNX model (MODEL.onnx), imported in memory as `qmc import` would:\n"
+            "  --shape NAME=DIMS  the static shape of an input with dynamic dimensions (1x128)\n"
+            "  --drop-batch       inputs and outputs lose a leading dimension of size 1\n");
+}

@@ -64,6 +64,7 @@ static void usage(FILE *f)
         "  --dump-ir           print the IR after the last pass\n"
         "  --dump-after PASS   print the IR after PASS (build, shape, calibrate, precision, "
         "quantize)\n");
+    cli_import_usage(f);
 }
 
 static bool parse_args(int argc, char **argv, compile_args *a)
@@ -96,6 +97,8 @@ static bool parse_args(int argc, char **argv, compile_args *a)
                                         "--seq",
                                         "--steps",
                                         "--kv-cache",
+                                        "--shape",
+                                        "--drop-batch",
                                         NULL};
     cli c = {argc, argv, 1, "compile", false};
     a->po.cg.opt_level = 3;
@@ -113,7 +116,8 @@ static bool parse_args(int argc, char **argv, compile_args *a)
             cli_value(&c, "--weights-file", &a->po.cg.weights_file) ||
             cli_value(&c, "--dump-after", &a->po.dump_after) ||
             cli_value(&c, "--depfile", &a->depfile) || cli_seq(&c, &a->po.seq_len) ||
-            cli_value(&c, "--steps", &a->po.steps) || cli_kv_cache(&c, &a->po.kv_format))
+            cli_value(&c, "--steps", &a->po.steps) || cli_kv_cache(&c, &a->po.kv_format) ||
+            cli_import_flag(&c, &a->po.import))
             continue;
         if (cli_flag(&c, "--print-target")) {
             a->po.cg.print_target = true;
@@ -216,6 +220,7 @@ static bool write_depfile(sup_arena *arena, const compile_args *a, const ir_grap
     rule = make_path(arena, rule, a->model);
     for (int i = 0; g->weights && i < g->weights->n_sources; i++) /* a sharded one: each file */
         rule = make_path(arena, rule, g->weights->sources[i]);
+    for (int i = 0; i < a->po.n_data_files; i++) rule = make_path(arena, rule, a->po.data_files[i]);
     for (int i = 0; i < a->po.prec.n_calib; i++) {
         const char *eq = strchr(a->po.prec.calib[i], '=');
         rule = make_path(arena, rule, eq ? eq + 1 : a->po.prec.calib[i]);
@@ -234,6 +239,7 @@ int cli_compile(int argc, char **argv)
     int status = g && (!a.depfile || write_depfile(&arena, &a, g)) ? 0 : 1;
     if (a.po.prec.verbose && !status) sup_stages_print(stderr);
     sup_arena_free(&arena);
+    cli_import_free(&a.po.import);
     return status;
 }
 

@@ -48,6 +48,7 @@ static void usage(FILE *f)
         "  --precision SPEC simulate the weight precision `qmc compile --precision SPEC` "
         "uses\n");
     cli_precision_usage(f);
+    cli_import_usage(f);
 }
 
 static bool parse_args(int argc, char **argv, eval_args *a)
@@ -72,6 +73,8 @@ static bool parse_args(int argc, char **argv, eval_args *a)
                                         "--sensitivity",
                                         "--report",
                                         "-v",
+                                        "--shape",
+                                        "--drop-batch",
                                         NULL};
     cli c = {argc, argv, 1, "eval", false};
     const char *v;
@@ -84,7 +87,8 @@ static bool parse_args(int argc, char **argv, eval_args *a)
             cli_value(&c, "--tokens", &a->tokens) || cli_value(&c, "--output", &a->output) ||
             cli_value(&c, "--predictions", &a->predictions) ||
             cli_value(&c, "--weights", &a->po.weights_override) || cli_seq(&c, &a->po.seq_len) ||
-            cli_kv_cache(&c, &a->po.kv_format) || cli_precision_flag(&c, &a->po.prec))
+            cli_kv_cache(&c, &a->po.kv_format) || cli_precision_flag(&c, &a->po.prec) ||
+            cli_import_flag(&c, &a->po.import))
             continue;
         if (cli_value(&c, "--sequences", &v)) {
             char *end;
@@ -428,5 +432,6 @@ int cli_eval(int argc, char **argv)
                                                        : eval_error(&a, g, it, &arena);
     }
     sup_arena_free(&arena);
+    cli_import_free(&a.po.import);
     return status;
 }

@@ -27,27 +27,6 @@ static void usage(FILE *f)
         "See docs/onnx.md for the operators and patterns qmc translates.\n");
 }
 
-/* "1x128" (or "1,128") into dims; false on anything else. */
-static bool parse_dims(const char *s, fe_onnx_shape *out)
-{
-    out->rank = 0;
-    while (*s) {
-        if (out->rank == RT_MAX_RANK) return false;
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (end == s || v < 1 || v > ((long long)1 << 40)) return false;
-        out->dims[out->rank++] = v;
-        s = end;
-        if (*s == 'x' || *s == ',') {
-            s++;
-            if (!*s) return false;
-        } else if (*s) {
-            return false;
-        }
-    }
-    return out->rank > 0;
-}
-
 /* True if path is a safetensors file written by qmc import (or absent). */
 static bool ours_or_absent(sup_arena *arena, const char *path)
 {
@@ -89,48 +68,24 @@ static char *with_suffix(sup_arena *arena, const char *path, const char *old, co
 
 typedef struct import_args {
     const char *model, *out;
-    fe_onnx_shape shapes[64];
-    int n_shapes;
-    bool force, drop_batch;
+    pass_import_options io;
+    bool force;
 } import_args;
 
 static bool parse_args(int argc, char **argv, import_args *a)
 {
     static const char *const known[] = {"-o", "--shape", "--drop-batch", "--force", "--help", NULL};
     cli c = {argc, argv, 1, "import", false};
-    const char *v;
     while (c.i < c.argc && !c.failed) {
         if (cli_flag(&c, "--help")) {
             usage(stdout);
             exit(0);
         }
-        if (cli_flag(&c, "--drop-batch")) {
-            a->drop_batch = true;
-            continue;
-        }
         if (cli_flag(&c, "--force")) {
             a->force = true;
             continue;
         }
-        if (cli_value(&c, "-o", &a->out)) continue;
-        if (cli_value(&c, "--shape", &v)) {
-            const char *eq = strchr(v, '=');
-            fe_onnx_shape *s = &a->shapes[a->n_shapes];
-            if (a->n_shapes == 64) {
-                sup_error_plain("too many --shape options");
-                return false;
-            }
-            if (!eq || eq == v || !parse_dims(eq + 1, s)) {
-                sup_error_plain("--shape '%s': expected NAME=DIMS such as input_ids=1x128", v);
-                return false;
-            }
-            char *name = malloc((size_t)(eq - v) + 1);
-            memcpy(name, v, (size_t)(eq - v));
-            name[eq - v] = 0;
-            s->name = name;
-            a->n_shapes++;
-            continue;
-        }
+        if (cli_value(&c, "-o", &a->out) || cli_import_flag(&c, &a->io)) continue;
         if (c.failed) break;
         if (c.argv[c.i][0] == '-' || a->model) {
             cli_unknown(&c, known);
@@ -152,9 +107,9 @@ static int import(const import_args *a, sup_arena *arena)
     fe_onnx_import_options o = {.model_name = stem,
                                 .weights_file = base_name(wpath),
                                 .source_name = base_name(a->model),
-                                .shapes = a->shapes,
-                                .n_shapes = a->n_shapes,
-                                .drop_batch = a->drop_batch};
+                                .shapes = a->io.shapes,
+                                .n_shapes = a->io.n_shapes,
+                                .drop_batch = a->io.drop_batch};
     fe_onnx_imported imp;
     int status = 1;
     char err[512];
@@ -191,10 +146,12 @@ done:
 int cli_import(int argc, char **argv)
 {
     import_args a = {0};
-    if (!parse_args(argc, argv, &a)) return 1;
-    sup_arena arena = {0};
-    int status = import(&a, &arena);
-    sup_arena_free(&arena);
-    for (int i = 0; i < a.n_shapes; i++) free((char *)a.shapes[i].name);
+    int status = 1;
+    if (parse_args(argc, argv, &a)) {
+        sup_arena arena = {0};
+        status = import(&a, &arena);
+        sup_arena_free(&arena);
+    }
+    cli_import_free(&a.io);
     return status;
 }

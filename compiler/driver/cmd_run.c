@@ -27,6 +27,7 @@ static void usage(FILE *f)
         "  --precision SPEC    simulate the weight precision `qmc compile --precision SPEC` "
         "uses\n");
     cli_precision_usage(f);
+    cli_import_usage(f);
 }
 
 typedef struct run_args {
@@ -38,11 +39,12 @@ typedef struct run_args {
 
 static bool parse_args(int argc, char **argv, run_args *a)
 {
-    static const char *const known[] = {
-        "--input",        "--output",      "--weights",   "--seq",
-        "--kv-cache",     "--precision",   "--help",      "--calib",
-        "--calib-method", "--budget-bits", "--max-error", "--sensitivity-samples",
-        "--sensitivity",  "--report",      "-v",          NULL};
+    static const char *const known[] = {"--input",       "--output",     "--weights",
+                                        "--seq",         "--kv-cache",   "--precision",
+                                        "--help",        "--calib",      "--calib-method",
+                                        "--budget-bits", "--max-error",  "--sensitivity-samples",
+                                        "--sensitivity", "--report",     "-v",
+                                        "--shape",       "--drop-batch", NULL};
     cli c = {argc, argv, 1, "run", false};
     const char *v;
     while (c.i < c.argc && !c.failed) {
@@ -51,7 +53,8 @@ static bool parse_args(int argc, char **argv, run_args *a)
             exit(0);
         }
         if (cli_value(&c, "--weights", &a->po.weights_override) || cli_seq(&c, &a->po.seq_len) ||
-            cli_kv_cache(&c, &a->po.kv_format) || cli_precision_flag(&c, &a->po.prec))
+            cli_kv_cache(&c, &a->po.kv_format) || cli_precision_flag(&c, &a->po.prec) ||
+            cli_import_flag(&c, &a->po.import))
             continue;
         if (cli_value(&c, "--input", &v)) {
             if (a->n_inputs == MAX_PORTS) {
@@ -169,5 +172,6 @@ int cli_run(int argc, char **argv)
     sup_arena arena = {0};
     int status = run(&a, &arena);
     sup_arena_free(&arena);
+    cli_import_free(&a.po.import);
     return status;
 }

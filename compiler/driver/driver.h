@@ -32,6 +32,15 @@ bool cli_seq(cli *c, int64_t *seq_len);
 /* True (and advances) if argv[i] is `--kv-cache FORMAT` (f32, int8, fp8e4m3). */
 bool cli_kv_cache(cli *c, rt_kv_format *format);
 
+/* True (and advances) if argv[i] is `--shape NAME=DIMS` or `--drop-batch`,
+ * the options of an ONNX model's import (qmc import, and compile, run, eval
+ * and inspect of MODEL.onnx); a malformed value is reported and sets
+ * c->failed. cli_import_free releases the names. */
+bool cli_import_flag(cli *c, pass_import_options *o);
+void cli_import_free(pass_import_options *o);
+/* The usage lines of those options. */
+void cli_import_usage(FILE *f);
+
 /* ---- cli_precision.c: the precision flags of compile, run and eval ------ */
 
 /* True (and advances) if argv[i] is one of --calib, --calib-method,

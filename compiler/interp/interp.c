@@ -486,6 +486,17 @@ static bool eval_embedding(interp *it, const ir_node *n, float *y)
     return true;
 }
 
+static bool eval_gather(interp *it, const ir_node *n, float *y)
+{
+    const ir_node *x = &it->g->nodes[n->inputs[0]], *ix = &it->g->nodes[n->inputs[1]];
+    const int32_t *idx = it->buf[n->inputs[1]];
+    int64_t bad = interp_ref_gather(x, it->buf[n->inputs[0]], ix, idx, n->attr.axis, y);
+    if (bad < 0) return true;
+    sup_error(n->loc, "gather: index %d at position %lld is outside axis %d of size %lld", idx[bad],
+              (long long)bad, n->attr.axis, (long long)x->shape[n->attr.axis]);
+    return false;
+}
+
 /* n vectors of d values into a cache: as they are, or as a quantized
  * cache holds them (each vector's codes times its scale, as generated code
  * reads them back). */
@@ -577,9 +588,30 @@ static bool eval_slot(interp *it, int32_t i)
     case IR_OP_SOFTMAX: {
         int64_t outer, dim, inner;
         around_axis(n, n->attr.axis, &outer, &dim, &inner);
-        interp_ref_softmax(x, y, outer, dim, inner);
+        if (n->attr.log)
+            interp_ref_log_softmax(x, y, outer, dim, inner);
+        else
+            interp_ref_softmax(x, y, outer, dim, inner);
         return true;
     }
+    case IR_OP_UNARY:
+        for (int64_t j = 0; j < count; j++) y[j] = interp_ref_unary(&n->attr, x[j]);
+        return true;
+    case IR_OP_BINARY:
+    case IR_OP_WHERE:
+    case IR_OP_EXPAND: {
+        const ir_node *in[3];
+        const void *vals[3];
+        for (int j = 0; j < n->n_inputs; j++)
+            in[j] = &g->nodes[n->inputs[j]], vals[j] = it->buf[n->inputs[j]];
+        interp_ref_broadcast(n, in, vals, y);
+        return true;
+    }
+    case IR_OP_REDUCE: interp_ref_reduce(&g->nodes[n->inputs[0]], x, n, y); return true;
+    case IR_OP_GATHER: return eval_gather(it, n, y);
+    case IR_OP_CAST:
+        interp_ref_cast(g->nodes[n->inputs[0]].dtype, n->dtype, x, y, count);
+        return true;
     case IR_OP_LAYERNORM:
     case IR_OP_RMSNORM: {
         int64_t d = n->shape[n->rank - 1];

@@ -22,6 +22,7 @@ size_t interp_ref_linear_scratch(int64_t m, int64_t k);
 void interp_ref_matmul(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n);
 void interp_ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t cols);
 void interp_ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner);
+void interp_ref_log_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner);
 void interp_ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows,
                           int64_t d, float eps);
 void interp_ref_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t d,
@@ -84,6 +85,27 @@ size_t interp_cnn_scratch(const ir_graph *g, const ir_node *n);
  * or 0 for each image's own). */
 void interp_eval_cnn(const ir_graph *g, const ir_node *n, const void *const *buf, float *y,
                      float *scratch, bool act8, float act_scale);
+/* ---- ref_math.c: elementwise functions, reductions, indexing ------------ */
+
+float interp_ref_sigmoid(float x);
+/* The function attr->fn of IR_OP_UNARY (ir_unary) with its parameters. */
+float interp_ref_unary(const ir_attrs *attr, float x);
+/* The function of IR_OP_BINARY (comparisons give 1.0 or 0.0). */
+float interp_ref_binary(ir_binary fn, float a, float b);
+/* Node n (binary, where or expand) over its operands in[] with values
+ * vals[], broadcast to n's shape, into out (expand copies 4-byte elements
+ * of any dtype). */
+void interp_ref_broadcast(const ir_node *n, const ir_node *const *in, const void *const *vals,
+                          void *out);
+/* Reduce node n of x's values xv into y. */
+void interp_ref_reduce(const ir_node *x, const float *xv, const ir_node *n, float *y);
+/* count elements of x (from) as to (i32 to f32 rounds; f32 to i32
+ * truncates toward zero, saturating, NaN to 0). */
+void interp_ref_cast(qmc_dtype from, qmc_dtype to, const void *x, void *y, int64_t count);
+/* gather along axis of x (4-byte elements) by idx's values iv into y;
+ * returns the position of the first index outside -dim .. dim - 1, or -1. */
+int64_t interp_ref_gather(const ir_node *x, const void *xv, const ir_node *idx, const int32_t *iv,
+                          int axis, void *y);
 
 /* ---- interp.c: the reference interpreter -------------------------------- */
 

@@ -133,6 +133,23 @@ void interp_ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, in
         }
 }
 
+/* log(softmax(x)) = x - max - log(sum e^(x - max)), the sum in double. */
+void interp_ref_log_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t in = 0; in < inner; in++) {
+            const float *xs = x + o * dim * inner + in;
+            float *ys = y + o * dim * inner + in;
+            float mx = -INFINITY;
+            for (int64_t i = 0; i < dim; i++) mx = fmaxf(mx, xs[i * inner]);
+            if (mx == -INFINITY) mx = 0;
+            double sum = 0;
+            for (int64_t i = 0; i < dim; i++) sum += expf(xs[i * inner] - mx);
+            float ls = logf((float)sum);
+            for (int64_t i = 0; i < dim; i++) ys[i * inner] = xs[i * inner] - mx - ls;
+        }
+}
+
 void interp_ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows,
                           int64_t d, float eps)
 {

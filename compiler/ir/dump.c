@@ -139,7 +139,30 @@ static void print_attrs(FILE *out, const ir_node *n)
     char f[32];
     switch (n->op) {
     case IR_OP_CONST: fprintf(out, " {value=%s}", fmt_float(n->attr.value, f, sizeof f)); break;
-    case IR_OP_SOFTMAX: fprintf(out, " {axis=%d}", n->attr.axis); break;
+    case IR_OP_SOFTMAX:
+    case IR_OP_GATHER: fprintf(out, " {axis=%d}", n->attr.axis); break;
+    case IR_OP_UNARY:
+        if (n->attr.fn == IR_UN_LEAKY_RELU)
+            fprintf(out, " {alpha=%s}", fmt_float(n->attr.alpha, f, sizeof f));
+        if (n->attr.fn == IR_UN_HARD_SIGMOID) {
+            char g[32];
+            fprintf(out, " {alpha=%s, beta=%s}", fmt_float(n->attr.alpha, f, sizeof f),
+                    fmt_float(n->attr.beta, g, sizeof g));
+        }
+        if (n->attr.fn == IR_UN_CLIP) {
+            char g[32];
+            fprintf(out, " {min=%s, max=%s}", fmt_float(n->attr.alpha, f, sizeof f),
+                    fmt_float(n->attr.beta, g, sizeof g));
+        }
+        break;
+    case IR_OP_REDUCE: {
+        const char *sep = "";
+        fprintf(out, " {axes=[");
+        for (int d = 0; d < IR_MAX_RANK; d++)
+            if (n->attr.axes >> d & 1) fprintf(out, "%s%d", sep, d), sep = ", ";
+        fprintf(out, "]%s}", n->attr.keepdims ? ", keepdims" : "");
+        break;
+    }
     case IR_OP_CONCAT: fprintf(out, " {axis=%d}", n->attr.axis); break;
     case IR_OP_LAYERNORM:
     case IR_OP_RMSNORM: fprintf(out, " {eps=%s}", fmt_float(n->attr.eps, f, sizeof f)); break;
@@ -187,7 +210,7 @@ void ir_dump(FILE *out, const ir_graph *g)
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
-        fprintf(out, "%%%d %s = %s", i, n->name ? n->name : "?", ir_op_name(n->op));
+        fprintf(out, "%%%d %s = %s", i, n->name ? n->name : "?", ir_node_op_name(n));
         for (int j = 0; j < n->n_inputs; j++) fprintf(out, "%s%%%d", j ? ", " : " ", n->inputs[j]);
         fprintf(out, " : %s", rt_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape));
         print_attrs(out, n);

@@ -45,8 +45,68 @@ const char *ir_op_name(ir_op op)
         [IR_OP_HARDSIGMOID] = "hardsigmoid",
         [IR_OP_HARDSWISH] = "hardswish",
         [IR_OP_PRELU] = "prelu",
+        [IR_OP_UNARY] = "unary",
+        [IR_OP_BINARY] = "binary",
+        [IR_OP_WHERE] = "where",
+        [IR_OP_REDUCE] = "reduce",
+        [IR_OP_EXPAND] = "expand",
+        [IR_OP_GATHER] = "gather",
+        [IR_OP_CAST] = "cast",
     };
     return (unsigned)op < IR_OP_COUNT ? names[op] : "?";
+}
+
+const char *ir_unary_name(ir_unary fn)
+{
+    static const char *const names[IR_UN_COUNT] = {
+        [IR_UN_EXP] = "exp",
+        [IR_UN_LOG] = "log",
+        [IR_UN_SQRT] = "sqrt",
+        [IR_UN_ERF] = "erf",
+        [IR_UN_SIGMOID] = "sigmoid",
+        [IR_UN_ABS] = "abs",
+        [IR_UN_FLOOR] = "floor",
+        [IR_UN_CEIL] = "ceil",
+        [IR_UN_LEAKY_RELU] = "leaky_relu",
+        [IR_UN_HARD_SIGMOID] = "hard_sigmoid",
+        [IR_UN_HARD_SWISH] = "hard_swish",
+        [IR_UN_CLIP] = "clip",
+    };
+    return (unsigned)fn < IR_UN_COUNT ? names[fn] : "?";
+}
+
+const char *ir_binary_name(ir_binary fn)
+{
+    static const char *const names[IR_BIN_COUNT] = {
+        [IR_BIN_POW] = "pow",         [IR_BIN_MAX] = "maximum",
+        [IR_BIN_MIN] = "minimum",     [IR_BIN_EQUAL] = "equal",
+        [IR_BIN_LESS] = "less",       [IR_BIN_LESS_EQUAL] = "less_equal",
+        [IR_BIN_GREATER] = "greater", [IR_BIN_GREATER_EQUAL] = "greater_equal",
+    };
+    return (unsigned)fn < IR_BIN_COUNT ? names[fn] : "?";
+}
+
+const char *ir_reduce_name(ir_reduce fn)
+{
+    static const char *const names[IR_RED_COUNT] = {
+        [IR_RED_SUM] = "reduce_sum",
+        [IR_RED_MEAN] = "reduce_mean",
+        [IR_RED_MAX] = "reduce_max",
+        [IR_RED_MIN] = "reduce_min",
+    };
+    return (unsigned)fn < IR_RED_COUNT ? names[fn] : "?";
+}
+
+const char *ir_node_op_name(const ir_node *n)
+{
+    switch (n->op) {
+    case IR_OP_UNARY: return ir_unary_name((ir_unary)n->attr.fn);
+    case IR_OP_BINARY: return ir_binary_name((ir_binary)n->attr.fn);
+    case IR_OP_REDUCE: return ir_reduce_name((ir_reduce)n->attr.fn);
+    case IR_OP_SOFTMAX: return n->attr.log ? "log_softmax" : "softmax";
+    case IR_OP_CAST: return n->attr.fn == QMC_DTYPE_I32 ? "to_i32" : "to_f32";
+    default: return ir_op_name(n->op);
+    }
 }
 
 int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, sup_loc loc)

@@ -49,6 +49,18 @@ typedef enum ir_op {
                       * absolute positions pos .. pos+T-1; attr.heads, attr.theta,
                       * attr.interleaved (GPT-J pairs) or not (rotate-half, as HF) */
     IR_OP_POSITIONS, /* no inputs -> i32 [T]: the absolute positions pos .. pos+T-1 */
+    IR_OP_UNARY,     /* elementwise function attr.fn (ir_unary) of x, with attr.alpha, beta */
+    IR_OP_BINARY,    /* elementwise attr.fn (ir_binary) of a, b with broadcasting; the
+                      * comparisons give 1.0 where true, 0.0 where false */
+    IR_OP_WHERE,     /* cond, a, b broadcast: a where cond != 0, else b */
+    IR_OP_REDUCE,    /* attr.fn (ir_reduce) over the axes in the mask attr.axes; kept as
+                      * size 1 with attr.keepdims, else dropped */
+    IR_OP_EXPAND,    /* x broadcast to the node's shape (any dtype) */
+    IR_OP_GATHER,    /* data[..., idx, ...] along attr.axis by i32 indices (negative count
+                      * from the end); data f32 or i32 */
+    IR_OP_CAST,      /* x as dtype attr.fn (QMC_DTYPE_F32 or QMC_DTYPE_I32): i32 to f32
+                      * rounds to nearest; f32 to i32 truncates toward zero, saturating
+                      * (NaN gives 0) */
     /* convolutional networks (attr.win, attr.cnn; shape_cnn.c): x is [N, C, (H,) W], or
      * [N, (H,) W, C] when attr.win.nhwc (the layout pass's channels-last form) */
     IR_OP_CONV,           /* x, w [M, C/groups·kh·kw] (the matrix view of the file's [M, C/groups,
@@ -65,6 +77,39 @@ typedef enum ir_op {
     IR_OP_PRELU,          /* x, slope (broadcast to x) -> x < 0 ? slope·x : x */
     IR_OP_COUNT
 } ir_op;
+
+/* The functions of IR_OP_UNARY (attr.fn). */
+typedef enum ir_unary {
+    IR_UN_EXP,
+    IR_UN_LOG,
+    IR_UN_SQRT,
+    IR_UN_ERF,
+    IR_UN_SIGMOID,
+    IR_UN_ABS,
+    IR_UN_FLOOR,
+    IR_UN_CEIL,
+    IR_UN_LEAKY_RELU,   /* x < 0 ? alpha x : x */
+    IR_UN_HARD_SIGMOID, /* max(0, min(1, alpha x + beta)) */
+    IR_UN_HARD_SWISH,   /* x * max(0, min(1, x / 6 + 1/2)) */
+    IR_UN_CLIP,         /* min(max(x, alpha), beta); NaN stays NaN */
+    IR_UN_COUNT
+} ir_unary;
+
+/* The functions of IR_OP_BINARY (attr.fn). */
+typedef enum ir_binary {
+    IR_BIN_POW,
+    IR_BIN_MAX, /* NaN if either is NaN; -0 < +0 */
+    IR_BIN_MIN,
+    IR_BIN_EQUAL,
+    IR_BIN_LESS,
+    IR_BIN_LESS_EQUAL,
+    IR_BIN_GREATER,
+    IR_BIN_GREATER_EQUAL,
+    IR_BIN_COUNT
+} ir_binary;
+
+/* The reductions of IR_OP_REDUCE (attr.fn). */
+typedef enum ir_reduce { IR_RED_SUM, IR_RED_MEAN, IR_RED_MAX, IR_RED_MIN, IR_RED_COUNT } ir_reduce;
 
 /* An activation fused into a convolution's output (the layout pass). */
 typedef enum ir_act {
@@ -134,6 +179,11 @@ typedef struct ir_attrs {
     int64_t perm[IR_MAX_RANK]; /* transpose */
     ir_window win;             /* conv, conv_transpose, maxpool, avgpool, global_avgpool */
     ir_cnn_attrs cnn;          /* resize, pad, hardsigmoid */
+    int fn;                    /* unary, binary, reduce: which function */
+    float alpha, beta;         /* unary: the function's parameters (clip: min, max) */
+    unsigned axes;             /* reduce: bit d set for each reduced axis d of the input */
+    bool keepdims;             /* reduce: reduced axes stay, of size 1 */
+    bool log;                  /* softmax: log of it (log_softmax) */
 } ir_attrs;
 
 /* The quantized form of a weight matrix W[n, k], in ONNX's conventions:
@@ -226,6 +276,13 @@ typedef struct ir_graph {
 } ir_graph;
 
 const char *ir_op_name(ir_op op);
+/* What the node computes as the language spells it: the op's name, or its
+ * function's for unary, binary and reduce ("sigmoid", "pow",
+ * "reduce_mean"), "log_softmax". */
+const char *ir_node_op_name(const ir_node *n);
+const char *ir_unary_name(ir_unary fn);
+const char *ir_binary_name(ir_binary fn);
+const char *ir_reduce_name(ir_reduce fn);
 /* Appends a node (inputs copied); returns its index. Shape is not set. */
 int32_t ir_add_node(ir_graph *g, ir_op op, const int32_t *inputs, int n_inputs, sup_loc loc);
 int64_t ir_node_count(const ir_node *n); /* number of elements */

@@ -19,9 +19,9 @@ static const char *describe(const ir_graph *g, int32_t i, char *buf, size_t size
     default:
         /* nodes of the statement being built are named when it completes */
         if (n->name)
-            snprintf(buf, size, "the %s '%s'", ir_op_name(n->op), n->name);
+            snprintf(buf, size, "the %s '%s'", ir_node_op_name(n), n->name);
         else
-            snprintf(buf, size, "the result of %s", ir_op_name(n->op));
+            snprintf(buf, size, "the result of %s", ir_node_op_name(n));
         break;
     }
     return buf;
@@ -68,7 +68,7 @@ static bool need_f32(const ir_graph *g, ir_node *n, int32_t op)
 {
     if (g->nodes[op].dtype == QMC_DTYPE_F32) return true;
     return fail_operands(g, n, 1, &op, "%s needs a float tensor, but its operand is %s",
-                         ir_op_name(n->op), qmc_dtype_name(g->nodes[op].dtype));
+                         ir_node_op_name(n), qmc_dtype_name(g->nodes[op].dtype));
 }
 
 static bool infer_linear(ir_graph *g, ir_node *n)
@@ -113,20 +113,86 @@ static bool broadcast(const ir_node *a, const ir_node *b, int core, int *rank, i
     return true;
 }
 
+/* Elementwise ops of two or three float operands (where), broadcast. */
 static bool infer_elementwise(ir_graph *g, ir_node *n)
 {
-    const ir_node *a = &g->nodes[n->inputs[0]], *b = &g->nodes[n->inputs[1]];
-    if (!need_f32(g, n, n->inputs[0]) || !need_f32(g, n, n->inputs[1])) return false;
-    int rank;
+    int rank = 0;
     int64_t shape[IR_MAX_RANK];
-    if (!broadcast(a, b, 0, &rank, shape)) {
-        char sa[RT_SHAPE_STR_MAX], sb[RT_SHAPE_STR_MAX];
-        return fail_operands(g, n, 2, n->inputs, "%s: shapes %s and %s do not broadcast",
-                             ir_op_name(n->op),
-                             rt_shape_str(a->dtype, a->rank, a->shape, sa, sizeof sa),
-                             rt_shape_str(b->dtype, b->rank, b->shape, sb, sizeof sb));
+    for (int i = 0; i < n->n_inputs; i++) {
+        const ir_node *x = &g->nodes[n->inputs[i]];
+        if (!need_f32(g, n, n->inputs[i])) return false;
+        ir_node acc = {.rank = rank};
+        memcpy(acc.shape, shape, sizeof shape);
+        if (i && !broadcast(&acc, x, 0, &rank, shape)) {
+            char sa[RT_SHAPE_STR_MAX], sb[RT_SHAPE_STR_MAX];
+            return fail_operands(g, n, n->n_inputs, n->inputs,
+                                 "%s: shapes %s and %s do not broadcast", ir_node_op_name(n),
+                                 rt_shape_str(QMC_DTYPE_F32, acc.rank, acc.shape, sa, sizeof sa),
+                                 rt_shape_str(x->dtype, x->rank, x->shape, sb, sizeof sb));
+        }
+        if (!i) rank = x->rank, memcpy(shape, x->shape, sizeof shape);
     }
     set_shape(n, QMC_DTYPE_F32, rank, shape);
+    return true;
+}
+
+/* expand: the node's shape is set when it is built; x must broadcast to it. */
+static bool infer_expand(ir_graph *g, ir_node *n)
+{
+    const ir_node *x = &g->nodes[n->inputs[0]];
+    bool ok = x->rank <= n->rank;
+    for (int d = 0; ok && d < x->rank; d++) {
+        int64_t xd = x->shape[d], nd = n->shape[d + n->rank - x->rank];
+        ok = xd == nd || xd == 1;
+    }
+    if (!ok) {
+        char sx[RT_SHAPE_STR_MAX], sn[RT_SHAPE_STR_MAX];
+        return fail_operands(g, n, 1, n->inputs, "expand: shape %s does not broadcast to %s",
+                             rt_shape_str(x->dtype, x->rank, x->shape, sx, sizeof sx),
+                             rt_shape_str(x->dtype, n->rank, n->shape, sn, sizeof sn));
+    }
+    n->dtype = x->dtype;
+    return true;
+}
+
+static bool infer_reduce(ir_graph *g, ir_node *n)
+{
+    const ir_node *x = &g->nodes[n->inputs[0]];
+    if (!need_f32(g, n, n->inputs[0])) return false;
+    if (n->attr.axes >> x->rank)
+        return fail_operands(g, n, 1, n->inputs, "%s: an axis is out of range for %d dimensions",
+                             ir_node_op_name(n), x->rank);
+    int rank = 0;
+    int64_t shape[IR_MAX_RANK];
+    for (int d = 0; d < x->rank; d++) {
+        if (!(n->attr.axes >> d & 1))
+            shape[rank++] = x->shape[d];
+        else if (n->attr.keepdims)
+            shape[rank++] = 1;
+    }
+    set_shape(n, QMC_DTYPE_F32, rank, shape);
+    return true;
+}
+
+static bool infer_gather(ir_graph *g, ir_node *n)
+{
+    const ir_node *x = &g->nodes[n->inputs[0]], *idx = &g->nodes[n->inputs[1]];
+    int axis = n->attr.axis;
+    if (idx->dtype != QMC_DTYPE_I32)
+        return fail_operands(g, n, 1, &n->inputs[1], "gather needs i32 indices, not %s",
+                             qmc_dtype_name(idx->dtype));
+    if (axis < 0 || axis >= x->rank)
+        return fail_operands(g, n, 1, n->inputs,
+                             "gather: axis %d is out of range for %d dimensions", axis, x->rank);
+    if (x->rank - 1 + idx->rank > IR_MAX_RANK)
+        return fail_operands(g, n, 2, n->inputs, "gather: the result has more than %d dimensions",
+                             IR_MAX_RANK);
+    int64_t shape[IR_MAX_RANK];
+    int rank = 0;
+    for (int d = 0; d < axis; d++) shape[rank++] = x->shape[d];
+    for (int d = 0; d < idx->rank; d++) shape[rank++] = idx->shape[d];
+    for (int d = axis + 1; d < x->rank; d++) shape[rank++] = x->shape[d];
+    set_shape(n, x->dtype, rank, shape);
     return true;
 }
 
@@ -358,11 +424,21 @@ static bool infer_op(ir_graph *g, ir_node *n)
     case IR_OP_ADD:
     case IR_OP_SUB:
     case IR_OP_MUL:
-    case IR_OP_DIV: return infer_elementwise(g, n);
+    case IR_OP_DIV:
+    case IR_OP_BINARY:
+    case IR_OP_WHERE: return infer_elementwise(g, n);
+    case IR_OP_EXPAND: return infer_expand(g, n);
+    case IR_OP_REDUCE: return infer_reduce(g, n);
+    case IR_OP_GATHER: return infer_gather(g, n);
+    case IR_OP_CAST:
+        set_shape(n, (qmc_dtype)n->attr.fn, g->nodes[n->inputs[0]].rank,
+                  g->nodes[n->inputs[0]].shape);
+        return true;
     case IR_OP_RELU:
     case IR_OP_GELU:
     case IR_OP_SILU:
     case IR_OP_TANH:
+    case IR_OP_UNARY:
         if (!need_f32(g, n, n->inputs[0])) return false;
         set_shape(n, QMC_DTYPE_F32, g->nodes[n->inputs[0]].rank, g->nodes[n->inputs[0]].shape);
         return true;
@@ -371,8 +447,8 @@ static bool infer_op(ir_graph *g, ir_node *n)
         if (!need_f32(g, n, n->inputs[0])) return false;
         if (n->attr.axis < 0 || n->attr.axis >= x->rank)
             return fail_operands(g, n, 1, n->inputs,
-                                 "softmax: axis %d is out of range for %d dimensions", n->attr.axis,
-                                 x->rank);
+                                 "%s: axis %d is out of range for %d dimensions",
+                                 ir_node_op_name(n), n->attr.axis, x->rank);
         set_shape(n, QMC_DTYPE_F32, x->rank, x->shape);
         return true;
     }

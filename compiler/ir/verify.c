@@ -28,9 +28,12 @@ static int arity_min(ir_op op)
     case IR_OP_MUL:
     case IR_OP_DIV:
     case IR_OP_EMBEDDING:
-    case IR_OP_RMSNORM: return 2;
+    case IR_OP_RMSNORM:
+    case IR_OP_BINARY:
+    case IR_OP_GATHER: return 2;
     case IR_OP_LAYERNORM:
-    case IR_OP_ATTENTION: return 3;
+    case IR_OP_ATTENTION:
+    case IR_OP_WHERE: return 3;
     case IR_OP_CONV:
     case IR_OP_CONV_TRANSPOSE:
     case IR_OP_PRELU: return 2;
@@ -83,6 +86,13 @@ bool ir_verify(const ir_graph *g, const char *after_pass)
             if (n->shape[d] < 1) return broken(after_pass, i, "non-positive dimension");
         if (n->op == IR_OP_WEIGHT && !n->tensor)
             return broken(after_pass, i, "weight without a tensor");
+        int n_fns = n->op == IR_OP_UNARY    ? IR_UN_COUNT
+                    : n->op == IR_OP_BINARY ? IR_BIN_COUNT
+                    : n->op == IR_OP_REDUCE ? IR_RED_COUNT
+                                            : 1;
+        if (n->op == IR_OP_CAST ? n->attr.fn != QMC_DTYPE_F32 && n->attr.fn != QMC_DTYPE_I32
+                                : n->attr.fn < 0 || n->attr.fn >= n_fns)
+            return broken(after_pass, i, "unknown function");
         if (n->op == IR_OP_ATTENTION && n->attr.cached &&
             (!g->context || n->attr.slot < 0 || n->attr.slot >= g->n_caches ||
              g->caches[n->attr.slot].node != i))

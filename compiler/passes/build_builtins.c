@@ -371,17 +371,173 @@ static bool build_positions(pass_builder *b, pass_call_args *a, pass_value *out)
     return tensor_result(b, IR_OP_POSITIONS, NULL, 0, a, NULL, out);
 }
 
-static bool build_sqrt(pass_builder *b, pass_call_args *a, pass_value *out)
+/* An optional number argument (dflt when not given). */
+static bool number_arg(const pass_value *v, const char *what, double dflt, float *out)
 {
-    (void)b;
-    double x = 0;
-    if (!pass_build_want_number(&a->v[0], "the argument of sqrt", &x)) return false;
-    if (x < 0) return pass_build_fail(a->v[0].loc, "sqrt of a negative number");
-    memset(out, 0, sizeof *out);
-    out->kind = PASS_VAL_FLOAT;
-    out->f = sqrt(x);
-    out->loc = a->call->loc;
+    double x = dflt;
+    if (v->kind != PASS_VAL_NONE && !pass_build_want_number(v, what, &x)) return false;
+    if (isnan(x)) return pass_build_fail(v->loc, "%s is not a number", what);
+    *out = (float)x;
     return true;
+}
+
+/* exp, log, sqrt, erf, sigmoid, abs, floor, ceil, leaky_relu, hard_sigmoid,
+ * hard_swish, clip: IR_OP_UNARY with the function named by the call. sqrt
+ * of a number is a number (constants: `1 / sqrt(64)`). */
+static bool build_unary_fn(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    const char *name = a->call->name;
+    ir_attrs attr = {.fn = 0};
+    while (strcmp(ir_unary_name((ir_unary)attr.fn), name) != 0) attr.fn++;
+    if (attr.fn == IR_UN_SQRT && (a->v[0].kind == PASS_VAL_INT || a->v[0].kind == PASS_VAL_FLOAT)) {
+        double x = 0;
+        pass_build_want_number(&a->v[0], "the argument of sqrt", &x);
+        if (x < 0) return pass_build_fail(a->v[0].loc, "sqrt of a negative number");
+        memset(out, 0, sizeof *out);
+        out->kind = PASS_VAL_FLOAT;
+        out->f = sqrt(x);
+        out->loc = a->call->loc;
+        return true;
+    }
+    int32_t x;
+    if (!pass_build_want_tensor(b, &a->v[0], "the input", &x)) return false;
+    bool ok = true;
+    if (attr.fn == IR_UN_LEAKY_RELU) ok = number_arg(&a->v[1], "alpha", 0.01, &attr.alpha);
+    if (attr.fn == IR_UN_HARD_SIGMOID)
+        ok = number_arg(&a->v[1], "alpha", 0.2, &attr.alpha) &&
+             number_arg(&a->v[2], "beta", 0.5, &attr.beta);
+    if (attr.fn == IR_UN_CLIP) {
+        ok = number_arg(&a->v[1], "min", -INFINITY, &attr.alpha) &&
+             number_arg(&a->v[2], "max", INFINITY, &attr.beta);
+        if (ok && attr.alpha > attr.beta)
+            return pass_build_fail(a->call->loc, "clip: min %g is above max %g", (double)attr.alpha,
+                                   (double)attr.beta);
+    }
+    return ok && tensor_result(b, IR_OP_UNARY, &x, 1, a, &attr, out);
+}
+
+/* pow, maximum, minimum and the comparisons: IR_OP_BINARY. */
+static bool build_binary_fn(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    ir_attrs attr = {.fn = 0};
+    while (strcmp(ir_binary_name((ir_binary)attr.fn), a->call->name) != 0) attr.fn++;
+    int32_t in[2];
+    if (!pass_build_want_tensor(b, &a->v[0], "the first operand", &in[0]) ||
+        !pass_build_want_tensor(b, &a->v[1], "the second operand", &in[1]))
+        return false;
+    return tensor_result(b, IR_OP_BINARY, in, 2, a, &attr, out);
+}
+
+static bool build_where(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    int32_t in[3];
+    if (!pass_build_want_tensor(b, &a->v[0], "the condition", &in[0]) ||
+        !pass_build_want_tensor(b, &a->v[1], "the value where true", &in[1]) ||
+        !pass_build_want_tensor(b, &a->v[2], "the value where false", &in[2]))
+        return false;
+    return tensor_result(b, IR_OP_WHERE, in, 3, a, NULL, out);
+}
+
+/* reduce_sum, reduce_mean, reduce_max, reduce_min(x, axes=all, keepdims=false) */
+static bool build_reduce(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    ir_attrs attr = {.fn = 0};
+    while (strcmp(ir_reduce_name((ir_reduce)attr.fn), a->call->name) != 0) attr.fn++;
+    int32_t x;
+    if (!pass_build_want_tensor(b, &a->v[0], "the input", &x)) return false;
+    int rank = rank_of(b, x);
+    if (a->v[1].kind == PASS_VAL_NONE) {
+        attr.axes = (1u << rank) - 1;
+    } else {
+        const pass_value *l = &a->v[1];
+        if (l->kind != PASS_VAL_LIST)
+            return pass_build_fail(l->loc, "the axes must be a list of integers like [-1]");
+        for (int i = 0; i < l->n_items; i++) {
+            int ax = 0;
+            if (!axis_arg(&l->items[i], rank, &ax)) return false;
+            if (attr.axes >> ax & 1)
+                return pass_build_fail(l->items[i].loc, "axis %d is listed twice", ax);
+            attr.axes |= 1u << ax;
+        }
+    }
+    return bool_arg(&a->v[2], "keepdims", &attr.keepdims) &&
+           tensor_result(b, IR_OP_REDUCE, &x, 1, a, &attr, out);
+}
+
+static bool build_log_softmax(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    if (!build_softmax(b, a, out)) return false;
+    ir_node *n = &b->g->nodes[out->node];
+    n->attr.log = true;
+    return true;
+}
+
+/* numpy broadcasting of a's and b's shapes into out; false if they don't. */
+static bool broadcast_shapes(const ir_node *a, const ir_node *b, int *rank, int64_t *out)
+{
+    int r = a->rank > b->rank ? a->rank : b->rank;
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - a->rank), ib = i - (r - b->rank);
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1) return false;
+        out[i] = da == 1 ? db : da;
+    }
+    *rank = r;
+    return true;
+}
+
+/* expand(x, shape): x broadcast (numpy's rules, both ways) with shape. */
+static bool build_expand(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    int32_t x;
+    int64_t dims[IR_MAX_RANK];
+    int n = 0;
+    if (!pass_build_want_tensor(b, &a->v[0], "the input", &x) ||
+        !int_list(&a->v[1], "the shape", dims, &n))
+        return false;
+    for (int i = 0; i < n; i++)
+        if (dims[i] < 1)
+            return pass_build_fail(a->v[1].items[i].loc, "a dimension must be positive");
+    ir_node target = {.rank = n};
+    memcpy(target.shape, dims, sizeof dims[0] * (size_t)n);
+    const ir_node *xn = &b->g->nodes[x];
+    int rank;
+    int64_t shape[IR_MAX_RANK];
+    if (!broadcast_shapes(xn, &target, &rank, shape)) {
+        char sx[RT_SHAPE_STR_MAX], st[RT_SHAPE_STR_MAX];
+        return pass_build_fail(a->v[1].loc, "expand: %s does not broadcast with %s",
+                               rt_shape_str(xn->dtype, xn->rank, xn->shape, sx, sizeof sx),
+                               rt_shape_str(xn->dtype, n, dims, st, sizeof st));
+    }
+    int32_t idx = ir_add_node(b->g, IR_OP_EXPAND, &x, 1, a->call->loc);
+    b->g->nodes[idx].rank = rank;
+    memcpy(b->g->nodes[idx].shape, shape, sizeof shape[0] * (size_t)rank);
+    memset(out, 0, sizeof *out);
+    out->kind = PASS_VAL_TENSOR;
+    out->loc = a->call->loc;
+    out->node = idx;
+    return ir_infer_node_shape(b->g, idx);
+}
+
+/* to_f32(x), to_i32(x) */
+static bool build_cast(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    int32_t x;
+    ir_attrs attr = {.fn = strcmp(a->call->name, "to_i32") == 0 ? QMC_DTYPE_I32 : QMC_DTYPE_F32};
+    if (!pass_build_want_tensor(b, &a->v[0], "the input", &x)) return false;
+    return tensor_result(b, IR_OP_CAST, &x, 1, a, &attr, out);
+}
+
+static bool build_gather(pass_builder *b, pass_call_args *a, pass_value *out)
+{
+    int32_t in[2];
+    ir_attrs attr = {0};
+    if (!pass_build_want_tensor(b, &a->v[0], "the data", &in[0]) ||
+        !pass_build_want_tensor(b, &a->v[1], "the indices", &in[1]))
+        return false;
+    if (a->v[2].kind != PASS_VAL_NONE && !axis_arg(&a->v[2], rank_of(b, in[0]), &attr.axis))
+        return false;
+    return tensor_result(b, IR_OP_GATHER, in, 2, a, &attr, out);
 }
 
 static const pass_builtin builtins[] = {
@@ -410,7 +566,36 @@ static const pass_builtin builtins[] = {
      false},
     {"rope", 1, {"x", "heads", "theta", "interleaved"}, build_rope, false},
     {"positions", 0, {NULL}, build_positions, false},
-    {"sqrt", 1, {"x"}, build_sqrt, false},
+    {"exp", 1, {"x"}, build_unary_fn, false},
+    {"log", 1, {"x"}, build_unary_fn, false},
+    {"sqrt", 1, {"x"}, build_unary_fn, false},
+    {"erf", 1, {"x"}, build_unary_fn, false},
+    {"sigmoid", 1, {"x"}, build_unary_fn, false},
+    {"abs", 1, {"x"}, build_unary_fn, false},
+    {"floor", 1, {"x"}, build_unary_fn, false},
+    {"ceil", 1, {"x"}, build_unary_fn, false},
+    {"leaky_relu", 1, {"x", "alpha"}, build_unary_fn, false},
+    {"hard_sigmoid", 1, {"x", "alpha", "beta"}, build_unary_fn, false},
+    {"hard_swish", 1, {"x"}, build_unary_fn, false},
+    {"clip", 1, {"x", "min", "max"}, build_unary_fn, false},
+    {"pow", 2, {"a", "b"}, build_binary_fn, false},
+    {"maximum", 2, {"a", "b"}, build_binary_fn, false},
+    {"minimum", 2, {"a", "b"}, build_binary_fn, false},
+    {"equal", 2, {"a", "b"}, build_binary_fn, false},
+    {"less", 2, {"a", "b"}, build_binary_fn, false},
+    {"less_equal", 2, {"a", "b"}, build_binary_fn, false},
+    {"greater", 2, {"a", "b"}, build_binary_fn, false},
+    {"greater_equal", 2, {"a", "b"}, build_binary_fn, false},
+    {"where", 3, {"cond", "a", "b"}, build_where, false},
+    {"reduce_sum", 1, {"x", "axes", "keepdims"}, build_reduce, false},
+    {"reduce_mean", 1, {"x", "axes", "keepdims"}, build_reduce, false},
+    {"reduce_max", 1, {"x", "axes", "keepdims"}, build_reduce, false},
+    {"reduce_min", 1, {"x", "axes", "keepdims"}, build_reduce, false},
+    {"log_softmax", 1, {"x", "axis"}, build_log_softmax, false},
+    {"expand", 2, {"x", "shape"}, build_expand, false},
+    {"gather", 2, {"x", "indices", "axis"}, build_gather, false},
+    {"to_f32", 1, {"x"}, build_cast, false},
+    {"to_i32", 1, {"x"}, build_cast, false},
 };
 
 const pass_builtin *pass_builtin_find(const char *name)

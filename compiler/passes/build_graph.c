@@ -120,7 +120,7 @@ static void name_new_nodes(pass_builder *b, int32_t first, int32_t result, const
         ir_node *n = &b->g->nodes[i];
         if (n->name) continue;
         const char *base =
-            i == result ? var : sup_arena_printf(b->arena, "%s.%s", var, ir_op_name(n->op));
+            i == result ? var : sup_arena_printf(b->arena, "%s.%s", var, ir_node_op_name(n));
         if (b->context) base = sup_arena_printf(b->arena, "%s/%s", b->context, base);
         n->name = pass_build_unique_name(b, base);
     }

@@ -19,8 +19,18 @@ static const char *weights_path(pass_builder *b, const char *written)
                             written);
 }
 
+/* The tensor names, for suggestions. */
+static bool remember_names(pass_builder *b)
+{
+    const fe_safetensors *w = b->g->weights;
+    b->weight_names = sup_arena_alloc(b->arena, sizeof *b->weight_names * (size_t)(w->count + 1));
+    for (int i = 0; i < w->count; i++) b->weight_names[i] = w->tensors[i].name;
+    return true;
+}
+
 /* Opens the weights file: --weights if given, else the `weights` statement
- * (stmt, NULL when the model has none and --weights supplies the file). */
+ * (stmt, NULL when the model has none and --weights supplies the file);
+ * an imported ONNX model's weights are a set in memory already. */
 bool pass_build_open_weights(pass_builder *b, const fe_node *stmt)
 {
     ir_graph *g = b->g;
@@ -33,6 +43,12 @@ bool pass_build_open_weights(pass_builder *b, const fe_node *stmt)
         pass_build_fail(stmt->loc, "the model already has a weights file");
         sup_note(g->weights_loc, "the first 'weights' statement is here");
         return false;
+    }
+    if (stmt && b->opts && b->opts->weights_set) {
+        g->weights = b->opts->weights_set;
+        g->weights_loc = stmt->loc;
+        g->weights_spec = g->weights->path;
+        return remember_names(b);
     }
     const char *path = override ? override : weights_path(b, stmt->str);
     g->weights = sup_arena_alloc(b->arena, sizeof *g->weights);
@@ -50,10 +66,7 @@ bool pass_build_open_weights(pass_builder *b, const fe_node *stmt)
         g->weights = NULL;
         return false;
     }
-    b->weight_names =
-        sup_arena_alloc(b->arena, sizeof *b->weight_names * (size_t)(g->weights->count + 1));
-    for (int i = 0; i < g->weights->count; i++) b->weight_names[i] = g->weights->tensors[i].name;
-    return true;
+    return remember_names(b);
 }
 
 /* The node of weight `name`, created on first use; -1 after reporting a

@@ -41,8 +41,21 @@ typedef struct pass_prec_options {
     bool verbose; /* -v: the decisions as a table on stderr (compile: and the kernels) */
 } pass_prec_options;
 
+/* An ONNX model (`qmc compile|run|eval|inspect MODEL.onnx`) is imported in
+ * memory as `qmc import` would write it; these are import's options. */
+#define PASS_MAX_SHAPES 64
+typedef struct pass_import_options {
+    fe_onnx_shape shapes[PASS_MAX_SHAPES]; /* --shape NAME=DIMS */
+    int n_shapes;
+    bool drop_batch; /* --drop-batch */
+} pass_import_options;
+
+/* The most external data files a model names that the pipeline records. */
+#define PASS_MAX_DATA_FILES 64
+
 typedef struct pass_options {
     const char *weights_override; /* --weights */
+    pass_import_options import;   /* an ONNX model: how to import it */
     int64_t seq_len;              /* --seq: a model with a sequence, built for that many tokens */
     const char *steps;            /* --steps: the token counts a compiled step takes, or NULL */
     rt_kv_format kv_format;       /* --kv-cache */
@@ -50,6 +63,10 @@ typedef struct pass_options {
     pass_prec_options prec;       /* calibration and precision selection */
     cg_options cg;                /* emit only: what to write, for which target */
     bool dump_ir;                 /* emit only: --dump-ir, the IR after the last pass */
+    /* filled by the pipeline: files the model was read from besides the
+     * model file and its weights file (an ONNX model's external data) */
+    const char *data_files[PASS_MAX_DATA_FILES];
+    int n_data_files;
 } pass_options;
 
 /* How far pass_pipeline goes. */
@@ -71,8 +88,11 @@ ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *
  * qmc compile runs. */
 extern const char *const pass_names[];
 extern const char *const pass_compile_names[];
-/* Its three stretches. parse -> build graph -> infer shapes. */
-ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pass_options *opts);
+/* Its three stretches. parse (or import, for a path ending in .onnx) ->
+ * build graph -> infer shapes. */
+ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, pass_options *opts);
+/* True for a model path qmc imports from ONNX (ending in .onnx). */
+bool pass_is_onnx(const char *model_path);
 /* calibrate -> select precision -> quantize weights -> report, from
  * opts->prec (a NULL precision: everything f32). */
 bool pass_pipeline_precision(sup_arena *arena, ir_graph *g, const pass_options *opts);
@@ -85,6 +105,7 @@ bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_
 
 typedef struct pass_build_options {
     const char *weights_override; /* --weights FILE, or NULL */
+    fe_safetensors *weights_set;  /* the weights, open already (an imported ONNX model), or NULL */
     int64_t seq_len;              /* a model with `sequence T <= N`: the T to build it for (0: N) */
     rt_kv_format kv_format;       /* ... and how its caches hold keys and values */
 } pass_build_options;

@@ -13,7 +13,11 @@
  * their layout, lower and codegen plan with it, then the weights stream
  * into the output one at a time (quantize, pack, write, forget), and only
  * then is the report (which shows their errors) written. Each stretch ends
- * a stage (-v prints their times and memory). */
+ * a stage (-v prints their times and memory).
+ *
+ * An ONNX model is imported first, in memory: the text `qmc import` would
+ * write is parsed from memory (diagnostics name it "MODEL.onnx (imported)")
+ * and its weights are a tensor set in memory over the ONNX data. */
 #include <string.h>
 
 #include "passes.h"
@@ -29,19 +33,79 @@ static bool after_pass(const ir_graph *g, const char *pass, const pass_options *
     return true;
 }
 
-ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, const pass_options *opts)
+bool pass_is_onnx(const char *model_path)
 {
-    fe_node *ast = fe_parse_file(arena, model_path);
+    size_t n = strlen(model_path);
+    return n > 5 && strcmp(model_path + n - 5, ".onnx") == 0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* `qmc import`, in memory: the syntax tree of the text it would write and
+ * the weights, as a tensor set over the ONNX data (*weights). The model
+ * stays open (the weights read its data) until the process ends. */
+static fe_node *import_onnx(sup_arena *arena, const char *path, pass_options *opts,
+                            fe_safetensors **weights)
+{
+    if (opts && opts->weights_override) {
+        sup_error_plain("--weights cannot replace the weights of an ONNX model (its "
+                        "initializers); `qmc import` it and compile the .qm with --weights");
+        return NULL;
+    }
+    fe_onnx_model *m = sup_arena_alloc(arena, sizeof *m);
+    if (!fe_onnx_open(arena, path, m)) return NULL;
+    const char *base = base_name(path);
+    const char *stem = sup_arena_strndup(arena, base, strlen(base) - 5);
+    const pass_import_options *io = opts ? &opts->import : NULL;
+    fe_onnx_import_options o = {.model_name = stem,
+                                .weights_file = sup_arena_printf(arena, "%s.safetensors", stem),
+                                .source_name = base,
+                                .shapes = io ? io->shapes : NULL,
+                                .n_shapes = io ? io->n_shapes : 0,
+                                .drop_batch = io && io->drop_batch};
+    fe_onnx_imported imp;
+    if (!fe_onnx_import(arena, m, &o, &imp)) {
+        fe_onnx_close(m);
+        return NULL;
+    }
+    if (opts) opts->n_data_files = fe_onnx_data_files(m, opts->data_files, PASS_MAX_DATA_FILES);
+    *weights = sup_arena_alloc(arena, sizeof **weights);
+    fe_onnx_weights_source(arena, &imp, path, *weights);
+    const char *name = sup_arena_printf(arena, "%s (imported)", path);
+    fe_node *ast = fe_parse_text(arena, name, imp.text, imp.len);
+    if (!ast) sup_note((sup_loc){.file = path}, "in the text `qmc import %s` writes", base);
+    return ast;
+}
+
+ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, pass_options *opts)
+{
+    bool onnx = pass_is_onnx(model_path);
+    if (!onnx && opts && (opts->import.n_shapes || opts->import.drop_batch)) {
+        sup_error_plain("--shape and --drop-batch apply to ONNX models (MODEL.onnx)");
+        return NULL;
+    }
+    fe_safetensors *weights = NULL;
+    fe_node *ast =
+        onnx ? import_onnx(arena, model_path, opts, &weights) : fe_parse_file(arena, model_path);
     if (!ast) return NULL;
     pass_build_options bo = {.weights_override = opts ? opts->weights_override : NULL,
+                             .weights_set = weights,
                              .seq_len = opts ? opts->seq_len : 0,
                              .kv_format = opts ? opts->kv_format : RT_KV_F32};
     ir_graph *g = pass_build_graph(arena, ast, &bo);
-    if (!g || !after_pass(g, "build", opts)) return NULL;
-    if (!pass_infer_shapes(g) || !after_pass(g, "shape", opts)) return NULL;
-    g = pass_fold(arena, g);
-    if (!after_pass(g, "fold", opts)) return NULL;
-    return g;
+    if (g && after_pass(g, "build", opts) && pass_infer_shapes(g) && after_pass(g, "shape", opts)) {
+        g = pass_fold(arena, g);
+        return after_pass(g, "fold", opts) ? g : NULL;
+    }
+    if (onnx)
+        sup_note((sup_loc){.file = model_path},
+                 "the model as imported from ONNX: `qmc import %s` writes this text to a file",
+                 base_name(model_path));
+    return NULL;
 }
 
 /* calibrate -> select precision -> quantize weights, on the calibration

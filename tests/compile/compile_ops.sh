@@ -9,7 +9,7 @@ trap 'rm -rf "$t"' EXIT
 here=$QMC_SOURCE/tests/compile
 "$NPYSLICE" "$QMC_SOURCE/examples/digits/test_x.npy" 0 3 "$t/x.npy"
 "$NPYSLICE" "$QMC_SOURCE/examples/digits/test_y.npy" 0 5 "$t/ids.npy"
-outs="a b c d e f g g2 g3"
+outs="a b c d e f g g2 g3 u1 u2 r1 r2 r3 ls gt ex"
 args=""
 for o in $outs; do args="$args --output $o=$t/ref_$o.npy"; done
 "$QMC" run "$here/all_ops.qm" --input x="$t/x.npy" --input ids="$t/ids.npy" $args

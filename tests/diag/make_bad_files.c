@@ -254,7 +254,7 @@ static void npy_files(void)
 {
     float x[12];
     for (int i = 0; i < 12; i++) x[i] = (float)(i % 5) - 2.0f;
-    int32_t k[4] = {0, 3, 1, 9}, k_oob[4] = {0, 3, 10, 1};
+    int32_t k[4] = {0, 3, 1, 9}, k_oob[4] = {0, 3, 10, 1}, k_gather[2] = {-3, -4};
     int64_t k64[4] = {0, 3, 1, 9}, k64_big[4] = {0, 1, (int64_t)1 << 40, 2};
     double x64[4] = {1, 2, 3, 4};
     npy_write("x4.npy", QMC_DTYPE_F32, 1, (int64_t[]){4}, x);
@@ -266,6 +266,7 @@ static void npy_files(void)
     npy_write("x4-f64.npy", QMC_DTYPE_F64, 1, (int64_t[]){4}, x64);
     npy_write("k4.npy", QMC_DTYPE_I32, 1, (int64_t[]){4}, k);
     npy_write("k4-oob.npy", QMC_DTYPE_I32, 1, (int64_t[]){4}, k_oob);
+    npy_write("gather_index.npy", QMC_DTYPE_I32, 1, (int64_t[]){2}, k_gather);
     npy_write("k4-i64.npy", QMC_DTYPE_I64, 1, (int64_t[]){4}, k64);
     npy_write("k4-i64-big.npy", QMC_DTYPE_I64, 1, (int64_t[]){4}, k64_big);
     write_file("npy-bad-magic.npy", "\x93NUMPX\x01\x00\x10\x00{}              ", 26);

@@ -1,7 +1,9 @@
 /* fuzz_onnx: any bytes -> fe_onnx_parse, then the import into qmc's
  * language. Every element of every tensor the reader accepts is read;
  * every weight the import produces is read in full, and the text it writes
- * must parse. Diagnostics go to /dev/null. */
+ * must parse; then the weights become the in-memory set `qmc compile
+ * MODEL.onnx` uses (transposed in place where they lie) and are read
+ * again. Diagnostics go to /dev/null. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 free(buf);
             }
             if (!fe_parse_text(&arena, "fuzz.qm", imp.text, imp.len)) abort();
+            fe_safetensors set;
+            fe_onnx_weights_source(&arena, &imp, "fuzz.onnx", &set);
+            volatile float sum = 0;
+            for (int i = 0; i < set.count; i++) {
+                const fe_tensor *t = &set.tensors[i];
+                if (t->size != sizeof(float) * (size_t)t->count) abort();
+                for (int64_t k = 0; k < t->count; k++) sum += ((const float *)t->data)[k];
+            }
         } else if (sup_error_count() == 0) {
             abort(); /* every failure is reported */
         }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Each generated model of tests/data/onnx/ops (and the external-data model
 # of ext/) imported and run: the outputs match numpy's (make_onnx_tests.py)
-# within 1e-5; the patterns become the built-ins they are.
+# within 1e-5; the patterns become the built-ins they are; the functions
+# model (run-time Where, Trilu, Gather, Expand, Clip, Pow, ...) also compiled.
 . "$(dirname "$0")/../e2e/lib.sh"
 data=$QMC_SOURCE/tests/data/onnx
 check() { # DIR NAME
@@ -33,3 +34,16 @@ grep -q 'r = reshape(x, \[2, 12\])' "$work/shapes.qm" || fail "the shape subgrap
 grep -q '= embedding(table, idx)' "$work/embedding.qm" || fail "no embedding"
 [ "$(grep -c '= layernorm(' "$work/norms.qm")" = 2 ] || fail "expected two layernorm"
 [ "$(grep -c '= rmsnorm(' "$work/norms.qm")" = 2 ] || fail "expected two rmsnorm"
+# the run-time functions (ONNX Runtime gives numpy's values within 3e-7),
+# interpreted and compiled
+f=$data/ops/functions
+"$QMC" import "$f.onnx" -o "$work/fn.qm"
+"$QMC" run "$work/fn.qm" --input x="$f.in.x.npy" --input idx="$f.in.idx.npy" --output y="$work/fy.npy" --output y2="$work/fy2.npy"
+"$NPYCMP" "$work/fy.npy" "$f.out.npy" --atol 1e-5
+"$NPYCMP" "$work/fy2.npy" "$f.out2.npy" --atol 1e-5
+"$QMC" compile "$f.onnx" -o "$work/fn"
+"$work/fn" --input x="$f.in.x.npy" --input idx="$f.in.idx.npy" --output y="$work/cy.npy" --output y2="$work/cy2.npy"
+"$NPYCMP" "$work/cy.npy" "$f.out.npy" --atol 1e-5
+"$NPYCMP" "$work/cy2.npy" "$f.out2.npy" --atol 1e-5
+grep -q 'where(t_mask, w, 0.0)' "$work/fn.qm" || fail "Trilu at run time"
+grep -q 'mean = reduce_mean(x, axes=\[1\], keepdims=true)' "$work/fn.qm" || fail "LayerNormalization's Mean"

@@ -4,6 +4,7 @@
  *   npycmp A.npy B.npy --atol X        float32 (or int) values within X
  *   npycmp A.npy B.npy --rtol R        |a-b| <= R * max(|b|, 1e-6 * max|B|)
  *   npycmp A.npy B.npy --rtol-max R    |a-b| <= R * max|B| (relative to the data's scale)
+ *   npycmp A.npy B.npy --rtol-range R  |a-b| <= R * (max B - min B) (relative to its range)
  *
  * Prints `max_abs_diff=... max_rel_diff=... count=...` and exits 0 when the
  * files agree, 1 when they differ (with the first differing index), 2 on
@@ -59,7 +60,9 @@ static double value_at(const rt_npy_header *h, const uint8_t *base, int64_t i)
 int main(int argc, char **argv)
 {
     if (argc != 3 && argc != 5) {
-        fprintf(stderr, "usage: npycmp A.npy B.npy [--atol X | --rtol R | --rtol-max R]\n");
+        fprintf(
+            stderr,
+            "usage: npycmp A.npy B.npy [--atol X | --rtol R | --rtol-max R | --rtol-range R]\n");
         return 2;
     }
     rt_mapped_file fa, fb;
@@ -74,7 +77,8 @@ int main(int argc, char **argv)
     double tol = exact ? 0 : atof(argv[4]);
     bool relative = !exact && strcmp(argv[3], "--rtol") == 0;
     bool relative_max = !exact && strcmp(argv[3], "--rtol-max") == 0;
-    if (!exact && !relative && !relative_max && strcmp(argv[3], "--atol") != 0) {
+    bool relative_range = !exact && strcmp(argv[3], "--rtol-range") == 0;
+    if (!exact && !relative && !relative_max && !relative_range && strcmp(argv[3], "--atol") != 0) {
         fprintf(stderr, "npycmp: unknown option %s\n", argv[3]);
         return 2;
     }
@@ -95,8 +99,11 @@ int main(int argc, char **argv)
         printf("identical count=%lld\n", (long long)ha.count);
         return 0;
     }
-    double max_b = 0;
-    for (int64_t i = 0; i < hb.count; i++) max_b = fmax(max_b, fabs(value_at(&hb, fb.data, i)));
+    double max_b = 0, hi = -INFINITY, lo = INFINITY;
+    for (int64_t i = 0; i < hb.count; i++) {
+        double b = value_at(&hb, fb.data, i);
+        max_b = fmax(max_b, fabs(b)), hi = fmax(hi, b), lo = fmin(lo, b);
+    }
     double max_abs = 0, max_rel = 0;
     int64_t first_bad = -1;
     for (int64_t i = 0; i < ha.count; i++) {
@@ -108,18 +115,21 @@ int main(int argc, char **argv)
         double d = fabs(a - b), rel = d / fmax(fabs(b), 1e-6 * max_b + 1e-30);
         max_abs = fmax(max_abs, d);
         max_rel = fmax(max_rel, rel);
-        double limit = relative_max ? tol * max_b : tol;
+        double limit = relative_max ? tol * max_b : relative_range ? tol * (hi - lo) : tol;
         if (first_bad < 0 && (relative ? rel > tol : d > limit)) first_bad = i;
     }
-    printf("max_abs_diff=%.3g max_rel_diff=%.3g count=%lld\n", max_abs, max_rel,
-           (long long)ha.count);
+    printf("max_abs_diff=%.3g max_rel_diff=%.3g count=%lld", max_abs, max_rel, (long long)ha.count);
+    if (relative_range)
+        printf(" range=%.6g (max_abs_diff/range=%.3g)", hi - lo, max_abs / (hi - lo));
+    printf("\n");
     if (first_bad >= 0) {
         fprintf(stderr, "npycmp: flat index %lld: %.9g vs %.9g exceeds %s %g\n",
                 (long long)first_bad, value_at(&ha, fa.data, first_bad),
                 value_at(&hb, fb.data, first_bad),
-                relative       ? "rtol"
-                : relative_max ? "rtol-max"
-                               : "atol",
+                relative         ? "rtol"
+                : relative_max   ? "rtol-max"
+                : relative_range ? "rtol-range"
+                                 : "atol",
                 tol);
         return 1;
     }
