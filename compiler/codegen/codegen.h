@@ -286,13 +286,15 @@ typedef struct cg_conv_packed {
     ir_conv_kernel kernel;
     int lanes;
     int64_t m, groups, mg, cg, cgp, kh, kw;
-    int64_t panels, kcols;   /* dense: panels of lanes channels per group; columns (int8: words) */
-    bool transposed;         /* a conv_transpose's weight [C][M/g][kh][kw] */
-    bool int8;               /* int8 codes for integer dot products with int8 activations */
-    bool vnni;               /* ... by vpdpbusd: unsigned activations, the +128 taken back out */
-    bool codes_kept;         /* quantized codes (int8, FP8) decoded in registers, else f32 */
-    q_format fmt;            /* of the codes (QFMT_F32 for values) */
-    int elem;                /* bytes per packed value: 4, or 1 for codes */
+    int64_t panels, kcols; /* dense: panels of lanes channels per group; columns (int8: words) */
+    bool transposed;       /* a conv_transpose's weight [C][M/g][kh][kw] */
+    bool blocks;     /* ... whose stride is its kernel (no padding, dilation or groups): [c][tap·M],
+                      * each input pixel making its own block */
+    bool int8;       /* int8 codes for integer dot products with int8 activations */
+    bool vnni;       /* ... by vpdpbusd: unsigned activations, the +128 taken back out */
+    bool codes_kept; /* quantized codes (int8, FP8) decoded in registers, else f32 */
+    q_format fmt;    /* of the codes (QFMT_F32 for values) */
+    int elem;        /* bytes per packed value: 4, or 1 for codes */
     bool fp8_via_half;       /* FP8 decoded through half precision */
     float scale_factor;      /* multiplies every channel scale (FP8 decoding) */
     int codes, scales, comp; /* blobs: the values or codes; per channel (panel order) scales, and

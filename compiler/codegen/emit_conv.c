@@ -66,6 +66,10 @@ void cg_conv_layout(const ir_graph *g, const cg_target *t, int lanes, int32_t co
         p->transposed = true;
         p->m = w->shape[1] * p->groups;
         p->mg = w->shape[1];
+        p->blocks = p->groups == 1;
+        for (int k = 0; k < 2; k++)
+            p->blocks &= win->stride[k] == win->kernel[k] && win->dilation[k] == 1 &&
+                         win->pad[k] == 0 && win->pad[k + 2] == 0 && win->out_pad[k] == 0;
         p->code_bytes = (size_t)(p->groups * kk * p->cg * p->mg) * 4;
         return;
     }
@@ -165,6 +169,13 @@ static void pack_float(const cg_conv_packed *p, const float *v, float *out)
         int64_t cp = (p->m + p->lanes - 1) / p->lanes * p->lanes;
         for (int64_t ch = 0; ch < p->m; ch++)
             for (int64_t tap = 0; tap < kk; tap++) out[tap * cp + ch] = v[ch * kk + tap];
+        return;
+    }
+    if (p->blocks) { /* [C][M][kh][kw] -> [c][tap][m] */
+        for (int64_t ci = 0; ci < p->cg; ci++)
+            for (int64_t tap = 0; tap < kk; tap++)
+                for (int64_t co = 0; co < p->m; co++)
+                    out[(ci * kk + tap) * p->m + co] = v[(ci * p->m + co) * kk + tap];
         return;
     }
     for (int64_t g = 0; g < p->groups; g++)
@@ -505,11 +516,11 @@ static LLVMValueRef activate(cg *c, const ir_window *w, LLVMValueRef v, int lane
         LLVMValueRef zero = LLVMConstNull(vt);
         return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, v, zero, ""), v, zero, "");
     }
-    case IR_ACT_CLIP: {
-        LLVMValueRef lo[2] = {v, cg_splat(c, cg_f32(c, w->act_min), lanes)};
-        v = cg_intrinsic(c, "llvm.maxnum", &vt, 1, lo, 2);
-        LLVMValueRef hi[2] = {v, cg_splat(c, cg_f32(c, w->act_max), lanes)};
-        return cg_intrinsic(c, "llvm.minnum", &vt, 1, hi, 2);
+    case IR_ACT_CLIP: { /* as clip: NaN stays NaN */
+        LLVMValueRef lo = cg_splat(c, cg_f32(c, w->act_min), lanes),
+                     hi = cg_splat(c, cg_f32(c, w->act_max), lanes);
+        v = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, v, lo, ""), lo, v, "");
+        return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, v, hi, ""), hi, v, "");
     }
     case IR_ACT_HARDSWISH: return cg_math_hard_sigmoid(c, v, 1.0f / 6, 0.5f, true);
     case IR_ACT_NONE: break;
@@ -1152,6 +1163,70 @@ static void convt_pixels(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValu
     cg_loop_end(c, &lq);
 }
 
+typedef struct convt_store {
+    LLVMValueRef y, acc, bias;
+} convt_store;
+
+static void convt_store_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    convt_store *s = ctx;
+    LLVMValueRef v = cg_vload(c, s->acc, i, mask, lanes);
+    if (s->bias) v = LLVMBuildFAdd(c->b, v, cg_vload(c, s->bias, i, mask, lanes), "");
+    cg_vstore(c, v, s->y, i, mask);
+}
+
+/* A stride equal to the kernel (no padding, dilation or groups): input
+ * pixels [begin, end), each making its own kh x kw block of output pixels
+ * as the product of its channels with the weight [c][tap·M]: the row of
+ * tap·M sums in vector registers across the channels, then stored tap by
+ * tap with the bias (vals: x, y, weights, bias). */
+static void convt_blocks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
+                         void *user)
+{
+    const convt_job *j = user;
+    const cg_conv_packed *p = j->p;
+    int L = c->lanes;
+    int64_t kk = p->kh * p->kw, row = kk * p->m, nv = (row + L - 1) / L;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
+    LLVMValueRef sums = cg_alloca(c, LLVMArrayType2(c->t_f32, (uint64_t)(nv * L)), "sums");
+    LLVMValueRef *acc = sup_arena_alloc(c->arena, sizeof *acc * (size_t)nv);
+    for (int64_t v = 0; v < nv; v++) acc[v] = cg_alloca(c, vt, "acc");
+    cg_loop lq = cg_loop_begin(c, begin, end, 1, "pixel");
+    int64_t per_image = j->xi.h * j->xi.w;
+    LLVMValueRef n = LLVMBuildUDiv(c->b, lq.iv, cg_i64(c, per_image), "");
+    LLVMValueRef rem = LLVMBuildURem(c->b, lq.iv, cg_i64(c, per_image), "");
+    LLVMValueRef ih = LLVMBuildUDiv(c->b, rem, cg_i64(c, j->xi.w), "");
+    LLVMValueRef iw = LLVMBuildURem(c->b, rem, cg_i64(c, j->xi.w), "");
+    LLVMValueRef xpix = cg_add(c, cg_mul_k(c, n, j->xi.sn),
+                               cg_add(c, cg_mul_k(c, ih, j->xi.sh), cg_mul_k(c, iw, j->xi.sw)));
+    for (int64_t v = 0; v < nv; v++) cg_store(c, LLVMConstNull(vt), acc[v], 4);
+    cg_loop lc = cg_for(c, 0, p->cg, 1, "c");
+    LLVMValueRef xv = cg_splat(
+        c, cg_load(c, c->t_f32, cg_gep(c, c->t_f32, vals[0], cg_add(c, xpix, lc.iv)), 4), L);
+    LLVMValueRef w = cg_gep(c, c->t_f32, vals[2], cg_mul_k(c, lc.iv, row));
+    for (int64_t v = 0; v < nv; v++) {
+        LLVMValueRef mask = (v + 1) * L > row ? cg_lane_mask(c, L, row - v * L) : NULL;
+        LLVMValueRef wv = cg_vload(c, w, cg_i64(c, v * L), mask, L);
+        cg_store(c, cg_fmuladd(c, xv, wv, cg_load(c, vt, acc[v], 4)), acc[v], 4);
+    }
+    cg_loop_end(c, &lc);
+    for (int64_t v = 0; v < nv; v++)
+        cg_store(c, cg_load(c, vt, acc[v], 4), cg_gep(c, c->t_f32, sums, cg_i64(c, v * L)), 4);
+    for (int64_t kh = 0; kh < p->kh; kh++)
+        for (int64_t kw = 0; kw < p->kw; kw++) {
+            LLVMValueRef oh = cg_add(c, cg_mul_k(c, ih, p->kh), cg_i64(c, kh)),
+                         ow = cg_add(c, cg_mul_k(c, iw, p->kw), cg_i64(c, kw));
+            LLVMValueRef ypix =
+                cg_add(c, cg_mul_k(c, n, j->yi.sn),
+                       cg_add(c, cg_mul_k(c, oh, j->yi.sh), cg_mul_k(c, ow, j->yi.sw)));
+            convt_store st = {.y = cg_gep(c, c->t_f32, vals[1], ypix),
+                              .acc = cg_gep(c, c->t_f32, sums, cg_i64(c, (kh * p->kw + kw) * p->m)),
+                              .bias = j->has_bias ? vals[3] : NULL};
+            cg_vloop(c, cg_i64(c, p->m), L, convt_store_body, &st);
+        }
+    cg_loop_end(c, &lq);
+}
+
 void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in,
                             LLVMValueRef *weight)
 {
@@ -1166,6 +1241,13 @@ void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef 
     QMC_ASSERT(bias);
     LLVMValueRef vals[4] = {in[0], out, weight[0], bias};
     int64_t pixels = j.yi.n * j.yi.h * j.yi.w;
+    if (j.p->blocks) {
+        QMC_ASSERT(j.xi.sc == 1 && j.yi.sc == 1);
+        int64_t inputs = j.xi.n * j.xi.h * j.xi.w;
+        cg_parallel(c, sup_arena_printf(c->arena, "%s.blocks", n->name), vals, 4, inputs,
+                    pixels * j.p->m * j.xi.c >= 1 << 16, convt_blocks, &j);
+        return;
+    }
     cg_parallel(c, sup_arena_printf(c->arena, "%s.pixels", n->name), vals, 4, pixels,
                 pixels * j.p->m * j.xi.c * j.p->kh * j.p->kw >= 1 << 16, convt_pixels, &j);
 }

@@ -27,7 +27,10 @@ float interp_ref_act(const ir_window *w, float v)
 {
     switch (w->act) {
     case IR_ACT_RELU: return v > 0 ? v : 0;
-    case IR_ACT_CLIP: return fminf(fmaxf(v, w->act_min), w->act_max);
+    case IR_ACT_CLIP: { /* as clip: NaN stays NaN */
+        float y = v < w->act_min ? w->act_min : v;
+        return y > w->act_max ? w->act_max : y;
+    }
     case IR_ACT_HARDSWISH: return interp_ref_hardswish(v);
     case IR_ACT_NONE: break;
     }

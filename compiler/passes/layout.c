@@ -14,8 +14,8 @@
  * is reshaped and transposed to match), and a transpose back to the
  * model's [N, C, H, W] is made only where an op needs it (reshape, linear,
  * matmul, ...) or an output is. Model inputs and outputs keep ONNX's
- * layout. A relu or hardswish that is a conv's only reader becomes the
- * conv's fused activation (attr.win.act). The graph computes the same
+ * layout. A relu, clip (relu6) or hardswish that is a conv's only reader
+ * becomes the conv's fused activation (attr.win.act). The graph computes the same
  * values (the interpreter evaluates both forms), verified after the pass. */
 #include <string.h>
 
@@ -120,13 +120,14 @@ static int32_t broadcast_operand(layout *l, int32_t i, int r)
 static bool pointwise_unary(ir_op op)
 {
     return op == IR_OP_RELU || op == IR_OP_GELU || op == IR_OP_SILU || op == IR_OP_TANH ||
-           op == IR_OP_HARDSIGMOID || op == IR_OP_HARDSWISH;
+           op == IR_OP_HARDSIGMOID || op == IR_OP_HARDSWISH || op == IR_OP_UNARY;
 }
 
+/* elementwise ops of several operands, broadcast */
 static bool pointwise_binary(ir_op op)
 {
     return op == IR_OP_ADD || op == IR_OP_SUB || op == IR_OP_MUL || op == IR_OP_DIV ||
-           op == IR_OP_PRELU;
+           op == IR_OP_PRELU || op == IR_OP_BINARY || op == IR_OP_WHERE;
 }
 
 /* old node i with new operands in and attributes changed by the caller */
@@ -137,16 +138,31 @@ static ir_node with_inputs(const ir_node *n, int32_t *in)
     return c;
 }
 
-/* A relu or hardswish reading only a conv without an activation: fused. */
+/* The activation a conv can take in for node n, or IR_ACT_NONE. */
+static ir_act activation_of(const ir_node *n)
+{
+    if (n->op == IR_OP_RELU) return IR_ACT_RELU;
+    if (n->op == IR_OP_HARDSWISH) return IR_ACT_HARDSWISH;
+    if (n->op != IR_OP_UNARY) return IR_ACT_NONE;
+    if (n->attr.fn == IR_UN_HARD_SWISH) return IR_ACT_HARDSWISH;
+    if (n->attr.fn == IR_UN_CLIP) return IR_ACT_CLIP;
+    return IR_ACT_NONE;
+}
+
+/* A relu, clip or hardswish reading only a conv without an activation:
+ * fused. */
 static bool fuse_activation(layout *l, int32_t i)
 {
     const ir_node *n = &l->g->nodes[i];
-    if (n->op != IR_OP_RELU && n->op != IR_OP_HARDSWISH) return false;
+    ir_act act = activation_of(n);
+    if (act == IR_ACT_NONE) return false;
     int32_t c = n->inputs[0];
     if (l->g->nodes[c].op != IR_OP_CONV || l->uses[c] != 1 || !l->native[c]) return false;
     ir_node *conv = &l->rw.dst->nodes[l->nhwc[c]];
     if (conv->attr.win.act != IR_ACT_NONE) return false;
-    conv->attr.win.act = n->op == IR_OP_RELU ? IR_ACT_RELU : IR_ACT_HARDSWISH;
+    conv->attr.win.act = act;
+    if (act == IR_ACT_CLIP)
+        conv->attr.win.act_min = n->attr.alpha, conv->attr.win.act_max = n->attr.beta;
     l->nhwc[i] = l->nhwc[c];
     l->native[i] = true;
     return true;

@@ -21,7 +21,7 @@ here=$QMC_SOURCE/tests/cnn
 cnn_weights "$t/w.safetensors"
 "$MKDATA" "$t/x.npy" 2x3x17x15 3
 "$MKDATA" "$t/calib.npy" 4x2x3x17x15 4
-outs="logits feat side up"
+outs="logits feat side up up2"
 run_ref() { # PRECISION [calib]
     args=""
     for o in $outs; do args="$args --output $o=$t/ref_$o.npy"; done
