@@ -53,17 +53,36 @@ const fe_json *fe_json_get(const fe_json *object, const char *key);
 
 /* ---- safetensors.c: the weights file ----------------------------------- */
 
+/* A weight matrix that arrived quantized (an ONNX model's DequantizeLinear
+ * of integer codes, com.microsoft.MatMulNBits, MatMulInteger): its codes
+ * and scales for the [rows, cols] matrix the tensor holds (linear's
+ * [N, K]), in one of the forms qmc's weight formats store: 8-bit signed
+ * codes with one scale per row, or 4-bit codes in groups of 32, 64 or 128
+ * along a row (signed, or unsigned with a zero point per group). The
+ * tensor's f32 data is exactly (code - zero point) * scale. */
+typedef struct fe_quantized {
+    int bits;                   /* 8 or 4 */
+    bool asym;                  /* codes 0..15 and a zero point per group (4 bits only) */
+    int64_t group;              /* elements per scale along a row (cols for 8 bits) */
+    const uint8_t *codes;       /* rows * cols, one per byte (signed ones as two's complement) */
+    const float *scales;        /* rows * ceil(cols / group), any sign */
+    const uint8_t *zero_points; /* asym: as scales; else NULL */
+    bool act8;                  /* the model quantizes the matrix's input to 8 bits at run time */
+    const char *how;            /* where the codes came from, for reports ("MatMulNBits, ...") */
+} fe_quantized;
+
 typedef struct fe_tensor {
     const char *name;
     qmc_dtype dtype; /* F32, F16 or BF16 */
     int rank;
     int64_t shape[RT_MAX_RANK];
     int64_t count;
-    const void *data;   /* into the mapping; may be misaligned for the dtype */
-    size_t size;        /* bytes */
-    size_t file_offset; /* where the data starts in its file */
-    int file;           /* which file holds it (fe_safetensors.files) */
-    bool mapped;        /* data is in a file mapping (fe_tensor_release drops its pages) */
+    const void *data;          /* into the mapping; may be misaligned for the dtype */
+    size_t size;               /* bytes */
+    size_t file_offset;        /* where the data starts in its file */
+    int file;                  /* which file holds it (fe_safetensors.files) */
+    bool mapped;               /* data is in a file mapping (fe_tensor_release drops its pages) */
+    const fe_quantized *given; /* the codes the model came with (an imported ONNX model) */
 } fe_tensor;
 
 /* The tensors of one safetensors file, or of every shard of a sharded
@@ -407,6 +426,7 @@ typedef struct fe_onnx_weight {
     int64_t shape[RT_MAX_RANK];
     bool transposed;   /* the 2-D transpose of the ONNX value (linear's [N, K]) */
     const void *value; /* private: where the elements come from */
+    bool quantized;    /* the value is a dequantization of integer codes (fe_onnx_weight_given) */
 } fe_onnx_weight;
 
 typedef struct fe_onnx_imported {
@@ -428,6 +448,10 @@ bool fe_onnx_import(sup_arena *arena, const fe_onnx_model *m, const fe_onnx_impo
 
 /* A weight's elements as f32, in its stored layout. */
 void fe_onnx_weight_read(const fe_onnx_weight *w, float *out);
+/* The codes and scales of a weight that arrived quantized, when they have
+ * a form qmc's formats store (fe_quantized); NULL otherwise (the weight is
+ * then its dequantized f32 values, quantized again like any other). */
+const fe_quantized *fe_onnx_weight_given(sup_arena *arena, const fe_onnx_weight *w);
 /* Writes the weights as a safetensors file (F32), atomically: a temporary
  * file beside path, renamed once complete. One tensor is converted at a
  * time. `source` goes into the metadata. On failure, the reason is in err. */

@@ -296,8 +296,12 @@ const char *fe_imp_weight(fe_imp_em *e, fe_imp_value *v, bool transpose, bool fl
         e->cap_weights = cap;
     }
     fe_onnx_weight *w = &e->weights[e->n_weights];
-    *w = (fe_onnx_weight){
-        .name = name, .onnx_name = onnx, .rank = rank, .transposed = transpose, .value = v};
+    *w = (fe_onnx_weight){.name = name,
+                          .onnx_name = onnx,
+                          .rank = rank,
+                          .transposed = transpose,
+                          .value = v,
+                          .quantized = v->quant && rank == 2};
     memcpy(w->shape, dims, sizeof dims);
     *slot = e->n_weights++;
     return name;

@@ -1110,6 +1110,132 @@ static void op_split(ctx *c)
     }
 }
 
+/* ---- QuantizeLinear and DequantizeLinear ---------------------------------------------- */
+
+/* The integer range of a code type; false for other types. */
+static bool code_range(int dtype, int64_t *lo, int64_t *hi)
+{
+    switch (dtype) {
+    case FE_ONNX_INT8: *lo = -128, *hi = 127; return true;
+    case FE_ONNX_UINT8: *lo = 0, *hi = 255; return true;
+    case FE_ONNX_INT16: *lo = -32768, *hi = 32767; return true;
+    case FE_ONNX_UINT16: *lo = 0, *hi = 65535; return true;
+    case FE_ONNX_INT4: *lo = -8, *hi = 7; return true;
+    case FE_ONNX_UINT4: *lo = 0, *hi = 15; return true;
+    default: return false;
+    }
+}
+
+/* The layout of a scale (and zero point) for x with attributes axis and
+ * block_size: *axis -1 for one scale. False if the scale's shape fits none. */
+static bool qdq_layout(ctx *c, const fe_imp_value *x, const fe_imp_value *s, int *axis,
+                       int64_t *block)
+{
+    *block = attr_int(c, "block_size", 0);
+    if (*block < 0 || x->rank < 0 || s->rank < 0) return false;
+    if (fe_imp_count(s) == 1 && s->rank <= 1 && *block == 0) return *axis = -1, true;
+    if (!norm_axis(attr_int(c, "axis", 1), x->rank, axis)) return false;
+    if (*block == 0) return s->rank == 1 && s->dims[0] == x->dims[*axis];
+    if (s->rank != x->rank) return false;
+    for (int d = 0; d < x->rank; d++) {
+        int64_t want = d == *axis ? (x->dims[d] + *block - 1) / *block : x->dims[d];
+        if (s->dims[d] != want) return false;
+    }
+    return true;
+}
+
+static bool same_dims(const fe_imp_value *a, const fe_imp_value *b)
+{
+    if (a->rank != b->rank) return false;
+    for (int d = 0; d < a->rank; d++)
+        if (a->dims[d] != b->dims[d]) return false;
+    return true;
+}
+
+/* The scale index of element co of x (rank r) in that layout. */
+static int64_t qdq_index(const fe_imp_value *s, int axis, int64_t block, int r, const int64_t *co)
+{
+    if (axis < 0) return 0;
+    if (block == 0) return co[axis];
+    int64_t idx = 0;
+    for (int d = 0; d < r; d++) idx = idx * s->dims[d] + (d == axis ? co[d] / block : co[d]);
+    return idx;
+}
+
+/* DequantizeLinear: y = (x - zero_point) * scale in f32; a constant's codes
+ * are remembered (fe_imp_value.quant) for the weight it may become. */
+static void op_dequantize(ctx *c)
+{
+    fe_imp_value *x = in(c, 0), *s = in(c, 1), *z = in(c, 2);
+    int64_t lo, hi;
+    if (!x || !s || s->dtype != FE_ONNX_FLOAT || !code_range(x->dtype, &lo, &hi)) return;
+    if (z && z->dtype != x->dtype) return;
+    int axis;
+    int64_t block;
+    if (!qdq_layout(c, x, s, &axis, &block) || (z && !same_dims(s, z))) return;
+    if (!set_shape(c->out, FE_ONNX_FLOAT, x->rank, x->dims) || !c->consts) return;
+    const int64_t *xi = fe_imp_const_i(c->p, x), *zi = z ? fe_imp_const_i(c->p, z) : NULL;
+    const double *sf = fe_imp_const_f(c->p, s);
+    if (!xi || !sf || (z && !zi)) return;
+    fe_imp_value tmp = *c->out;
+    if (!alloc_const(c->p, &tmp)) return;
+    int64_t co[FE_IMP_MAX_RANK] = {0}, total = fe_imp_count(&tmp);
+    for (int64_t j = 0; j < total; j++, next_coord(x->rank, x->dims, co)) {
+        int64_t k = qdq_index(s, axis, block, x->rank, co);
+        tmp.f[j] = (double)((float)(xi[j] - (zi ? zi[k] : 0)) * (float)sf[k]);
+    }
+    fe_imp_quant *q = sup_arena_alloc(c->p->arena, sizeof *q);
+    const fe_onnx_attr *how = fe_onnx_attr_find(c->node, "qmc_how");
+    *q = (fe_imp_quant){.codes = x,
+                        .scale = s,
+                        .zero_point = z,
+                        .axis = axis,
+                        .block = block,
+                        .act8 = attr_int(c, "qmc_act8", 0) != 0,
+                        .how = how && how->type == FE_ONNX_ATTR_STRING ? how->s : NULL};
+    tmp.quant = q;
+    *c->out = tmp;
+}
+
+/* QuantizeLinear: y = saturate(rint(x / scale) + zero_point), to the zero
+ * point's type (uint8 without one; opset 21's output_dtype). */
+static void op_quantize(ctx *c)
+{
+    fe_imp_value *x = in(c, 0), *s = in(c, 1), *z = in(c, 2);
+    int to = z ? z->dtype : (int)attr_int(c, "output_dtype", 0);
+    if (!to) to = FE_ONNX_UINT8;
+    if (!x || !s || x->dtype != FE_ONNX_FLOAT || s->dtype != FE_ONNX_FLOAT) return;
+    int axis;
+    int64_t block, lo, hi;
+    if (!qdq_layout(c, x, s, &axis, &block) || (z && !same_dims(s, z))) return;
+    if (!set_shape(c->out, to, x->rank, x->dims) || !c->consts || !code_range(to, &lo, &hi)) return;
+    const double *xf = fe_imp_const_f(c->p, x), *sf = fe_imp_const_f(c->p, s);
+    const int64_t *zi = z ? fe_imp_const_i(c->p, z) : NULL;
+    if (!xf || !sf || (z && !zi)) return;
+    fe_imp_value tmp = *c->out;
+    if (!alloc_const(c->p, &tmp)) return;
+    int64_t co[FE_IMP_MAX_RANK] = {0}, total = fe_imp_count(&tmp);
+    for (int64_t j = 0; j < total; j++, next_coord(x->rank, x->dims, co)) {
+        int64_t k = qdq_index(s, axis, block, x->rank, co);
+        float v = rintf((float)xf[j] / (float)sf[k]);
+        double q = isnan(v) ? (double)lo : (double)v + (double)(zi ? zi[k] : 0);
+        tmp.i[j] = q<(double)lo ? lo : q>(double) hi ? hi : (int64_t)q;
+    }
+    *c->out = tmp;
+}
+
+/* DynamicQuantizeLinear: uint8 codes of x's shape, a scale and a zero point. */
+static void op_dynamic_quantize(ctx *c)
+{
+    fe_imp_value *x = in(c, 0);
+    if (!x || x->dtype != FE_ONNX_FLOAT || !set_shape(c->out, FE_ONNX_UINT8, x->rank, x->dims))
+        return;
+    for (int k = 1; k < c->node->n_outputs && k < 3; k++) {
+        fe_imp_value *o = fe_imp_v(c->p, fe_imp_out(c->p, c->n, k));
+        if (o->name) set_shape(o, k == 1 ? FE_ONNX_FLOAT : FE_ONNX_UINT8, 0, NULL);
+    }
+}
+
 /* ---- dispatch ---------------------------------------------------------------------- */
 
 static const struct {
@@ -1146,6 +1272,9 @@ static const struct {
     {"Gemm", op_gemm},
     {"LayerNormalization", op_layernorm},
     {"Split", op_split},
+    {"DequantizeLinear", op_dequantize},
+    {"QuantizeLinear", op_quantize},
+    {"DynamicQuantizeLinear", op_dynamic_quantize},
 };
 
 static void op_squeeze_fn(ctx *c) { op_squeeze(c, false); }

@@ -408,6 +408,9 @@ bool fe_onnx_import(sup_arena *arena, const fe_onnx_model *m, const fe_onnx_impo
                     fe_onnx_imported *out)
 {
     memset(out, 0, sizeof *out);
+    fe_onnx_model lowered;
+    fe_imp_lower_quantized(arena, m, &lowered);
+    m = &lowered;
     fe_imp_em e = {.p = {.arena = arena, .m = m, .budget = FE_IMP_FOLD_BUDGET}, .o = o};
     if (!check_opsets(&e) || !setup_values(&e) || !setup_inputs(&e)) return false;
     for (int n = 0; n < m->n_nodes; n++) fe_imp_fold_node(&e.p, n);

@@ -20,6 +20,17 @@ enum {
     FE_IMP_FOLD_BUDGET = 1 << 25,
 };
 
+/* How a constant was dequantized from integer codes (DequantizeLinear of
+ * constants, and what onnx_lower.c makes of MatMulNBits and MatMulInteger):
+ * value = (codes - zero_point) * scale with ONNX's layouts. */
+typedef struct fe_imp_quant {
+    const struct fe_imp_value *codes, *scale, *zero_point; /* zero_point may be NULL */
+    int axis;      /* per-axis and blocked: the axis; -1: one scale */
+    int64_t block; /* blocked: elements per scale along axis; 0 otherwise */
+    bool act8;     /* its MatMul's input is quantized to 8 bits at run time */
+    const char *how;
+} fe_imp_quant;
+
 typedef struct fe_imp_value {
     const char *name; /* the ONNX name */
     int dtype;        /* FE_ONNX_*; 0 if unknown */
@@ -37,6 +48,7 @@ typedef struct fe_imp_value {
     bool transposed;
     double *f;
     int64_t *i;
+    const fe_imp_quant *quant; /* computed by DequantizeLinear from codes */
     /* emission */
     bool live;
     const char *text; /* how the .qm names it: a variable, a weight, a number */
@@ -104,6 +116,14 @@ const int64_t *fe_imp_const_i(fe_imp *p, fe_imp_value *v);
 bool fe_imp_const_scalar(fe_imp *p, fe_imp_value *v, double *out);
 /* Element i of a constant (row-major over its logical dims), any size. */
 double fe_imp_const_at(fe_imp *p, const fe_imp_value *v, int64_t i);
+
+/* ---- onnx_lower.c ------------------------------------------------------------ */
+
+/* The model with com.microsoft.MatMulNBits and the DynamicQuantizeLinear ->
+ * MatMulInteger -> Cast -> Mul chains ONNX Runtime's quantizers write
+ * replaced by DequantizeLinear of their constant codes followed by MatMul
+ * (the form QDQ models have): *out shares everything else with m. */
+void fe_imp_lower_quantized(sup_arena *arena, const fe_onnx_model *m, fe_onnx_model *out);
 
 /* ---- onnx_match.c ------------------------------------------------------------- */
 

@@ -441,6 +441,10 @@ static bool op_function(fe_imp_node *c)
             c, out0(c), fmt(c, "where(greater(%s, %s), %s, 0.0)", x, fe_imp_number(e, alpha), x));
     if (!strcmp(op, "Sign"))
         return fe_imp_emit(c, out0(c), fmt(c, "greater(%s, 0.0) - less(%s, 0.0)", x, x));
+    if (!strcmp(op, "Round")) /* ties to even: (x + 1.5 * 2^23) - 1.5 * 2^23 below 2^22 */
+        return fe_imp_emit(
+            c, out0(c),
+            fmt(c, "where(less(abs(%s), 4194304.0), (%s + 12582912.0) - 12582912.0, %s)", x, x, x));
     return false;
 }
 
@@ -587,6 +591,105 @@ static bool op_cast(fe_imp_node *c)
             c, out0(c),
             fmt(c, fe_imp_is_f32(x) ? "1.0 - equal(%s, 0.0)" : "1.0 - equal(to_f32(%s), 0.0)", t));
     return fe_imp_no(c, "only casts between float, int32, int64 and bool at run time");
+}
+
+/* A QuantizeLinear or DequantizeLinear's one scale and zero point (false
+ * with a reason when they are per axis, blocked or computed at run time). */
+static bool qdq_params(fe_imp_node *c, double *scale, double *zp, int64_t *lo, int64_t *hi)
+{
+    fe_imp_value *s = fe_imp_val(c, 1), *z = fe_imp_val(c, 2);
+    bool dq = strcmp(c->node->op_type, "DequantizeLinear") == 0;
+    int type = dq  ? fe_imp_val(c, 0)->dtype
+               : z ? z->dtype
+                   : (int)fe_imp_attr_int(c->node, "output_dtype", FE_ONNX_UINT8);
+    if (!type) type = FE_ONNX_UINT8;
+    switch (type) {
+    case FE_ONNX_INT8: *lo = -128, *hi = 127; break;
+    case FE_ONNX_UINT8: *lo = 0, *hi = 255; break;
+    case FE_ONNX_INT4: *lo = -8, *hi = 7; break;
+    case FE_ONNX_UINT4: *lo = 0, *hi = 15; break;
+    default: return fe_imp_no(c, "only int8, uint8, int4 and uint4 codes at run time");
+    }
+    *zp = 0;
+    if (!s || !s->is_const || !fe_imp_const_scalar(&c->e->p, s, scale) ||
+        (z && (!z->is_const || !fe_imp_const_scalar(&c->e->p, z, zp))) ||
+        fe_imp_attr_int(c->node, "block_size", 0) != 0)
+        return fe_imp_no(c, "a value computed at run time takes one constant scale and zero point "
+                            "(not per axis or blocked)");
+    return true;
+}
+
+/* QuantizeLinear of a value computed at run time: the codes as floats,
+ * rint(x / s) (ties to even, by adding and subtracting 1.5 * 2^23 in f32,
+ * exact once clipped to the code range) + zero point, saturated. */
+static bool op_quantize(fe_imp_node *c)
+{
+    double s, z;
+    int64_t lo, hi;
+    fe_imp_em *e = c->e;
+    const char *x = float_in(c);
+    if (!x || !qdq_params(c, &s, &z, &lo, &hi)) return false;
+    const char *v =
+        fmt(c, "(clip(%s / %s, min=%s, max=%s) + 12582912.0) - 12582912.0", x, fe_imp_number(e, s),
+            fe_imp_number(e, (double)lo - z), fe_imp_number(e, (double)hi - z));
+    return fe_imp_emit(c, out0(c), z != 0 ? fmt(c, "%s + %s", v, fe_imp_number(e, z)) : v);
+}
+
+/* DequantizeLinear of codes computed at run time (by QuantizeLinear or
+ * DynamicQuantizeLinear): (q - zero point) * scale, the scale and zero
+ * point constants or (DynamicQuantizeLinear's) run-time scalars. Constant
+ * codes are weights (onnx_fold.c). */
+static bool op_dequantize(fe_imp_node *c)
+{
+    double s, z;
+    int64_t lo, hi;
+    fe_imp_em *e = c->e;
+    const char *q = fe_imp_var_of(c, 0);
+    if (!q) return false;
+    fe_imp_value *sv = fe_imp_val(c, 1), *zv = fe_imp_val(c, 2);
+    if (sv && !sv->is_const && sv->rank == 0 && (!zv || (!zv->is_const && zv->rank == 0))) {
+        const char *st = fe_imp_var_of(c, 1), *zt = zv ? fe_imp_var_of(c, 2) : NULL;
+        if (!st || (zv && !zt)) return false;
+        return fe_imp_emit(c, out0(c),
+                           zt ? fmt(c, "(%s - %s) * %s", q, zt, st) : fmt(c, "%s * %s", q, st));
+    }
+    if (!qdq_params(c, &s, &z, &lo, &hi)) return false;
+    return fe_imp_emit(c, out0(c),
+                       z != 0
+                           ? fmt(c, "(%s - %s) * %s", q, fe_imp_number(e, z), fe_imp_number(e, s))
+                           : fmt(c, "%s * %s", q, fe_imp_number(e, s)));
+}
+
+/* DynamicQuantizeLinear, as ONNX defines it: over the whole tensor,
+ * scale = (max(x, 0) - min(x, 0)) / 255, zero point = rint(-min(x, 0) /
+ * scale), codes = saturate(rint(x / scale) + zero point), as floats (the
+ * roundings to even by adding and subtracting 1.5 * 2^23, exact in the
+ * clipped ranges). */
+static bool op_dynamic_quantize(fe_imp_node *c)
+{
+    fe_imp_em *e = c->e;
+    const char *t = float_in(c);
+    if (!t) return false;
+    int p[3];
+    for (int k = 0; k < 3; k++) p[k] = k < c->node->n_outputs ? fe_imp_out(&e->p, c->n, k) : -1;
+    int sv = p[1] >= 0 && fe_imp_v(&e->p, p[1])->name ? p[1] : -1;
+    int zv = p[2] >= 0 && fe_imp_v(&e->p, p[2])->name ? p[2] : -1;
+    if (sv < 0 || zv < 0) return fe_imp_no(c, "its scale and zero point are not named");
+    /* the scale and zero point first: the codes read them */
+    const char *lo = fmt(c, "minimum(reduce_min(%s), 0.0)", t);
+    if (!fe_imp_emit(c, sv, fmt(c, "(maximum(reduce_max(%s), 0.0) - %s) / 255.0", t, lo)))
+        return false;
+    const char *st = fe_imp_v(&e->p, sv)->text;
+    if (!fe_imp_emit(c, zv,
+                     fmt(c, "(clip((0.0 - %s) / %s, min=0.0, max=255.0) + 12582912.0) - 12582912.0",
+                         lo, st)))
+        return false;
+    const char *zt = fe_imp_v(&e->p, zv)->text;
+    return fe_imp_emit(c, p[0],
+                       fmt(c,
+                           "(minimum(maximum(%s / %s, 0.0 - %s), 255.0 - %s) + 12582912.0) - "
+                           "12582912.0 + %s",
+                           t, st, zt, zt, zt));
 }
 
 /* ReduceSum/Mean/Max/Min with constant axes (an attribute before opset 18,
@@ -828,6 +931,7 @@ static const struct {
     {"Selu", op_function},
     {"Celu", op_function},
     {"Softplus", op_function},
+    {"Round", op_function},
     {"Softsign", op_function},
     {"ThresholdedRelu", op_function},
     {"Sign", op_function},
@@ -878,6 +982,9 @@ static const struct {
     {"Dropout", op_dropout},
     {"Expand", op_expand},
     {"Trilu", op_trilu},
+    {"QuantizeLinear", op_quantize},
+    {"DequantizeLinear", op_dequantize},
+    {"DynamicQuantizeLinear", op_dynamic_quantize},
     {"Range", op_sized},
     {"ConstantOfShape", op_sized},
     {"Shape", op_shape},

@@ -38,6 +38,95 @@ void fe_onnx_weight_read(const fe_onnx_weight *w, float *out)
             out[c * rows + r] = (float)fe_imp_const_at(NULL, v, r * cols + c);
 }
 
+/* ---- codes that arrived with the model ------------------------------------------------------ */
+
+/* Element (r, c) of the stored [rows, cols] matrix as coordinates of the
+ * value (whose dims are [cols, rows] when the weight is transposed). */
+static void value_coord(const fe_onnx_weight *w, int64_t r, int64_t c, int64_t *co)
+{
+    co[0] = w->transposed ? c : r;
+    co[1] = w->transposed ? r : c;
+}
+
+static int64_t scale_index(const fe_imp_quant *q, const int64_t *co)
+{
+    if (q->axis < 0) return 0;
+    if (q->block == 0) return co[q->axis];
+    const int64_t *sd = q->scale->dims;
+    return q->axis == 0 ? co[0] / q->block * sd[1] + co[1] : co[0] * sd[1] + co[1] / q->block;
+}
+
+const fe_quantized *fe_onnx_weight_given(sup_arena *arena, const fe_onnx_weight *w)
+{
+    const fe_imp_value *v = w->value;
+    const fe_imp_quant *q = v->quant;
+    if (!w->quantized || !q || w->rank != 2 || v->rank != 2) return NULL;
+    int dt = q->codes->dtype;
+    int bits = dt == FE_ONNX_INT8 || dt == FE_ONNX_UINT8   ? 8
+               : dt == FE_ONNX_INT4 || dt == FE_ONNX_UINT4 ? 4
+                                                           : 0;
+    bool is_signed = dt == FE_ONNX_INT8 || dt == FE_ONNX_INT4;
+    int64_t rows = w->shape[0], cols = w->shape[1];
+    int row_axis = w->transposed ? 1 : 0;
+    /* how scales run along a stored row: one per row, or blocks of `group` */
+    int64_t group = 0;
+    if (q->axis < 0 || (q->axis == row_axis && q->block == 0))
+        group = cols;
+    else if (q->axis != row_axis && q->block > 0)
+        group = q->block;
+    if (!bits || !group || (bits == 8 && group != cols)) return NULL;
+    if (bits == 4 && group == cols) /* one scale per row: groups that repeat it */
+        group = cols % 128 == 0 ? 128 : cols % 64 == 0 ? 64 : 32;
+    if (bits == 4 && group != 32 && group != 64 && group != 128) return NULL;
+    int64_t ng = (cols + group - 1) / group;
+    const double *sf = q->scale->f;
+    if (!sf || !q->codes->i || (q->zero_point && !q->zero_point->i)) return NULL;
+    uint8_t *codes = sup_arena_alloc(arena, (size_t)(rows * cols));
+    float *scales = sup_arena_alloc(arena, sizeof *scales * (size_t)(rows * ng));
+    uint8_t *zps = sup_arena_alloc(arena, (size_t)(rows * ng));
+    bool symmetric = true; /* every zero point the middle (unsigned) or 0 (signed) */
+    int64_t mid = is_signed ? 0 : bits == 4 ? 8 : 128;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) {
+            int64_t co[2];
+            value_coord(w, r, c, co);
+            int64_t s = scale_index(q, co), i = co[0] * v->dims[1] + co[1];
+            int64_t u = q->codes->i[i], z = q->zero_point ? q->zero_point->i[s] : 0;
+            int64_t g = r * ng + c / group;
+            if (c % group == 0) {
+                scales[g] = (float)sf[s];
+                zps[g] = (uint8_t)(z + (is_signed ? 8 : 0));
+            } else if (scales[g] != (float)sf[s] || zps[g] != (uint8_t)(z + (is_signed ? 8 : 0))) {
+                return NULL; /* not one scale per group */
+            }
+            symmetric &= z == mid;
+            if (bits == 8) {
+                if (u - z < -128 || u - z > 127) return NULL;
+                codes[r * cols + c] = (uint8_t)(int8_t)(u - z);
+            } else {
+                codes[r * cols + c] = (uint8_t)(u + (is_signed ? 8 : 0)); /* 0..15 */
+            }
+        }
+    fe_quantized *out = sup_arena_alloc(arena, sizeof *out);
+    *out = (fe_quantized){.bits = bits,
+                          .group = group,
+                          .codes = codes,
+                          .scales = scales,
+                          .act8 = q->act8,
+                          .how = q->how};
+    if (bits == 4 && symmetric) /* signed codes, no zero point */
+        for (int64_t i = 0; i < rows * cols; i++) codes[i] = (uint8_t)(int8_t)(codes[i] - 8);
+    else if (bits == 4)
+        out->asym = true, out->zero_points = zps;
+    if (!out->how)
+        out->how = sup_arena_printf(
+            arena, "DequantizeLinear of %s codes (%s)", fe_onnx_dtype_name(dt),
+            q->axis < 0 ? "one scale"
+            : q->block  ? sup_arena_printf(arena, "blocks of %lld", (long long)q->block)
+                        : "a scale per output channel");
+    return out;
+}
+
 /* ---- in memory -------------------------------------------------------------------------- */
 
 /* Transposes the rows x cols matrix a in place into cols x rows, following
@@ -122,6 +211,7 @@ void fe_onnx_weights_source(sup_arena *arena, fe_onnx_imported *imp, const char 
         for (int d = 0; d < w->rank; d++) t->shape[d] = w->shape[d], t->count *= w->shape[d];
         t->size = sizeof(float) * (size_t)t->count;
         t->data = weight_data(arena, imp, w, t->count);
+        t->given = fe_onnx_weight_given(arena, w);
     }
     out->count = imp->n_weights;
     qsort(out->tensors, (size_t)out->count, sizeof *out->tensors, by_name);
@@ -156,8 +246,20 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
         snprintf(errbuf, err_size, "out of memory");
         return false;
     }
+    /* the codes weights arrived with, written beside them (fe_safetensors_parse) */
+    sup_arena qa = {0};
+    const fe_quantized **given = sup_arena_alloc(&qa, sizeof *given * (size_t)(imp->n_weights + 1));
     fprintf(h, "{\"__metadata__\":{\"format\":\"pt\",\"generator\":\"qmc import\",\"source\":");
     json_string(h, source ? source : "");
+    for (int i = 0; i < imp->n_weights; i++) {
+        const fe_quantized *q = given[i] = fe_onnx_weight_given(&qa, &imp->weights[i]);
+        if (!q) continue;
+        fputc(',', h);
+        json_string(h, sup_arena_printf(&qa, "qmc:quantized:%s", imp->weights[i].name));
+        fputc(':', h);
+        json_string(h, sup_arena_printf(&qa, "bits=%d group=%lld asym=%d act8=%d; %s", q->bits,
+                                        (long long)q->group, q->asym, q->act8, q->how));
+    }
     fputc('}', h);
     for (int i = 0; i < imp->n_weights; i++) {
         const fe_onnx_weight *w = &imp->weights[i];
@@ -171,6 +273,21 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
         fprintf(h, "],\"data_offsets\":[%zu,%zu]}", offset, offset + bytes);
         offset += bytes;
         if (bytes > max_bytes) max_bytes = bytes;
+        const fe_quantized *q = given[i];
+        if (!q) continue;
+        int64_t rows = w->shape[0], cols = w->shape[1], ng = (cols + q->group - 1) / q->group;
+        static const char *const part[] = {"codes", "scales", "zero_points"};
+        for (int k = 0; k < (q->asym ? 3 : 2); k++) {
+            size_t n = k ? (size_t)(rows * ng) * (k == 1 ? 4 : 1) : (size_t)(rows * cols);
+            fputc(',', h);
+            json_string(h, sup_arena_printf(&qa, "%s:%s", w->name, part[k]));
+            fprintf(h, ":{\"dtype\":\"%s\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
+                    k == 1               ? "F32"
+                    : k == 0 && !q->asym ? "I8"
+                                         : "U8",
+                    (long long)rows, (long long)(k ? ng : cols), offset, offset + n);
+            offset += n;
+        }
     }
     fputc('}', h);
     fflush(h);
@@ -197,6 +314,11 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
         for (int d = 0; d < w->rank; d++) n *= (size_t)w->shape[d];
         fe_onnx_weight_read(w, buf);
         ok = write_all(f, buf, n * sizeof(float));
+        const fe_quantized *q = given[i];
+        if (!ok || !q) continue;
+        size_t ng = (size_t)((w->shape[1] + q->group - 1) / q->group) * (size_t)w->shape[0];
+        ok = write_all(f, q->codes, n) && write_all(f, q->scales, ng * sizeof(float)) &&
+             (!q->asym || write_all(f, q->zero_points, ng));
     }
     if (f && fclose(f) != 0) ok = false;
     if (!f && fd >= 0) close(fd);
@@ -213,5 +335,6 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
     free(tmp);
     free(buf);
     free(hdr);
+    sup_arena_free(&qa);
     return ok;
 }

@@ -45,6 +45,13 @@ static qmc_dtype dtype_from_string(const char *s, bool *known)
     return QMC_DTYPE_INVALID;
 }
 
+/* name ends in suffix after a weight's name */
+static bool is_companion(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
 static qmc_status read_tensor(const char *name, const fe_json *v, size_t data_size, fe_tensor *t,
                               char *err, size_t err_size)
 {
@@ -60,6 +67,10 @@ static qmc_status read_tensor(const char *name, const fe_json *v, size_t data_si
     bool known;
     t->name = name;
     t->dtype = dtype_from_string(dt->string, &known);
+    if (is_companion(name, ":codes") || is_companion(name, ":zero_points")) /* attach_given */
+        t->dtype = strcmp(dt->string, "I8") == 0   ? QMC_DTYPE_I8
+                   : strcmp(dt->string, "U8") == 0 ? QMC_DTYPE_U8
+                                                   : QMC_DTYPE_INVALID;
     if (t->dtype == QMC_DTYPE_INVALID)
         return fail(err, err_size, "tensor '%s' has %s dtype '%s' (qmc reads F32, F16 and BF16)",
                     name, known ? "unsupported" : "unknown", dt->string);
@@ -133,6 +144,87 @@ static qmc_status check_overlaps(sup_arena *arena, const fe_tensor *ts, int n, c
     return QMC_OK;
 }
 
+static fe_tensor *find(fe_safetensors *set, const char *name)
+{
+    fe_tensor key = {.name = name};
+    return bsearch(&key, set->tensors, (size_t)set->count, sizeof key, by_name);
+}
+
+/* The codes a weight arrived with, which `qmc import` writes beside it:
+ * "W:codes" (I8, or U8 with zero points) [rows, cols], "W:scales" (F32)
+ * and "W:zero_points" (U8) [rows, ceil(cols / group)], described by the
+ * metadata entry "qmc:quantized:W" = "bits=B group=G asym=A act8=X; how".
+ * They become W's fe_tensor.given and leave the set. */
+static qmc_status attach_given(sup_arena *arena, fe_safetensors *set, const fe_json *meta,
+                               char *err, size_t err_size)
+{
+    for (int i = 0; i < set->count; i++) {
+        fe_tensor *c = &set->tensors[i];
+        if (!is_companion(c->name, ":codes")) continue;
+        size_t base_len = strlen(c->name) - strlen(":codes");
+        const char *base = sup_arena_strndup(arena, c->name, base_len);
+        fe_tensor *w = find(set, base);
+        fe_tensor *sc = find(set, sup_arena_printf(arena, "%s:scales", base));
+        fe_tensor *zp = find(set, sup_arena_printf(arena, "%s:zero_points", base));
+        const fe_json *d =
+            meta ? fe_json_get(meta, sup_arena_printf(arena, "qmc:quantized:%s", base)) : NULL;
+        int bits, asym, act8, used = 0;
+        long long group;
+        if (!w || w->dtype != QMC_DTYPE_F32 || w->rank != 2 || !sc || sc->dtype != QMC_DTYPE_F32 ||
+            !d || d->kind != FE_JSON_STRING ||
+            sscanf(d->string, "bits=%d group=%lld asym=%d act8=%d;%n", &bits, &group, &asym, &act8,
+                   &used) != 4 ||
+            !used)
+            return fail(err, err_size,
+                        "tensor '%s' holds codes but its weight '%s', scales or metadata "
+                        "'qmc:quantized:%s' are missing or malformed",
+                        c->name, base, base);
+        int64_t rows = w->shape[0], cols = w->shape[1];
+        int64_t ng = group > 0 ? (cols + group - 1) / group : 0;
+        bool ok = (bits == 8 && !asym && group == cols) ||
+                  (bits == 4 && (group == 32 || group == 64 || group == 128));
+        ok = ok && (asym == 0 || asym == 1) && (act8 == 0 || act8 == 1) && c->rank == 2 &&
+             c->shape[0] == rows && c->shape[1] == cols &&
+             c->dtype == (asym ? QMC_DTYPE_U8 : QMC_DTYPE_I8) && sc->rank == 2 &&
+             sc->shape[0] == rows && sc->shape[1] == ng &&
+             (!asym || (zp && zp->dtype == QMC_DTYPE_U8 && zp->rank == 2 && zp->shape[0] == rows &&
+                        zp->shape[1] == ng));
+        const uint8_t *codes = c->data;
+        for (int64_t k = 0; ok && k < rows * cols; k++)
+            ok = asym ? codes[k] < 16
+                      : bits == 8 || ((int8_t)codes[k] >= -8 && (int8_t)codes[k] < 8);
+        if (!ok)
+            return fail(err, err_size,
+                        "tensor '%s' does not hold %d-bit codes of weight '%s' [%lld, %lld] in "
+                        "groups of %lld as its metadata says",
+                        c->name, bits, base, (long long)rows, (long long)cols, group);
+        fe_quantized *q = sup_arena_alloc(arena, sizeof *q);
+        float *scales = sup_arena_alloc(arena, sizeof *scales * (size_t)(rows * ng + 1));
+        memcpy(scales, sc->data, sizeof *scales * (size_t)(rows * ng)); /* may be unaligned */
+        *q = (fe_quantized){
+            .bits = bits,
+            .asym = asym,
+            .group = group,
+            .codes = codes,
+            .scales = scales,
+            .zero_points = asym ? zp->data : NULL,
+            .act8 = act8,
+            .how = sup_arena_strdup(arena, d->string + used + (d->string[used] == ' '))};
+        w->given = q;
+    }
+    int n = 0; /* the companions leave the set */
+    for (int i = 0; i < set->count; i++) {
+        const char *name = set->tensors[i].name;
+        if (is_companion(name, ":codes") || is_companion(name, ":zero_points") ||
+            (is_companion(name, ":scales") &&
+             find(set, sup_arena_printf(arena, "%.*s:codes", (int)(strlen(name) - 7), name))))
+            continue;
+        set->tensors[n++] = set->tensors[i];
+    }
+    set->count = n;
+    return QMC_OK;
+}
+
 qmc_status fe_safetensors_parse(sup_arena *arena, const uint8_t *data, size_t size,
                                 fe_safetensors *out, char *err, size_t err_size)
 {
@@ -150,6 +242,7 @@ qmc_status fe_safetensors_parse(sup_arena *arena, const uint8_t *data, size_t si
                     (unsigned long long)hlen);
     char jerr[96];
     size_t joff = 0;
+    const fe_json *meta = NULL;
     fe_json *root =
         fe_json_parse(arena, (const char *)data + 8, (size_t)hlen, jerr, sizeof jerr, &joff);
     if (!root) return fail(err, err_size, "bad JSON in header at byte %zu: %s", joff + 8, jerr);
@@ -162,6 +255,7 @@ qmc_status fe_safetensors_parse(sup_arena *arena, const uint8_t *data, size_t si
         if (strcmp(name, "__metadata__") == 0) {
             if (root->items[i]->kind != FE_JSON_OBJECT)
                 return fail(err, err_size, "'__metadata__' is not an object");
+            meta = root->items[i];
             continue;
         }
         fe_tensor *t = &out->tensors[out->count];
@@ -174,7 +268,7 @@ qmc_status fe_safetensors_parse(sup_arena *arena, const uint8_t *data, size_t si
     qmc_status st = check_overlaps(arena, out->tensors, out->count, err, err_size);
     if (st != QMC_OK) return st;
     qsort(out->tensors, (size_t)out->count, sizeof *out->tensors, by_name);
-    return QMC_OK;
+    return attach_given(arena, out, meta, err, err_size);
 }
 
 qmc_status fe_safetensors_open(sup_arena *arena, const char *path, fe_safetensors *out, char *err,

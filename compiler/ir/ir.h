@@ -335,6 +335,7 @@ typedef enum ir_origin {
     IR_FROM_ANNOTATION, /* the model's `@int4` */
     IR_FROM_OVERRIDE,   /* GLOB=FORMAT */
     IR_FROM_AUTO,       /* chosen by measurement */
+    IR_FROM_MODEL,      /* the codes the model came with (an imported quantized ONNX model) */
 } ir_origin;
 
 /* ... one format measured for one weight matrix, ... */
@@ -358,8 +359,9 @@ typedef struct ir_candidate {
 typedef struct ir_decision {
     int32_t node;
     ir_origin origin;
-    const char *origin_text; /* the override glob or annotation */
-    ir_candidate *cands;     /* auto: every candidate; otherwise the one format */
+    const char
+        *origin_text;    /* the override glob, annotation, or where the model's codes came from */
+    ir_candidate *cands; /* auto: every candidate; otherwise the one format */
     int n_cands, chosen;
     double sensitivity;     /* of the chosen format, or < 0 if not measured */
     double sensitivity_ref; /* at the reference format int4:g32, for ranking, or < 0 */

@@ -130,7 +130,8 @@ static const ir_decision *decision_of(const ir_graph *g, int32_t node)
 
 static const char *origin_name(ir_origin o)
 {
-    static const char *const names[] = {"none", "default", "annotation", "override", "auto"};
+    static const char *const names[] = {"none",     "default", "annotation",
+                                        "override", "auto",    "model"};
     return names[o];
 }
 

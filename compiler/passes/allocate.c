@@ -69,6 +69,7 @@ static const char *origin_why(sup_arena *a, const ir_decision *d)
         return sup_arena_printf(a, "fixed by the model's annotation @%s", d->origin_text);
     case IR_FROM_OVERRIDE:
         return sup_arena_printf(a, "fixed by the --precision override '%s'", d->origin_text);
+    case IR_FROM_MODEL: return d->origin_text; /* where the model's codes came from */
     case IR_FROM_AUTO: break;
     }
     return "";

@@ -425,6 +425,10 @@ bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data);
 /* Quantizes weight matrix node w of g to format f (not f32) into arena;
  * reports an error at the weight and returns NULL if it cannot. :gptq
  * needs g->calib with second moments. */
+/* The precision that holds a weight's given codes (fe_quantized) as they
+ * are: int8 with a scale per row, or int4 (:asym with zero points) in the
+ * given groups; act8 when the model quantizes the input at run time. */
+q_precision pass_given_precision(const fe_quantized *given);
 ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w,
                                  const q_precision *f);
 /* Quantizes every weight matrix whose precision is not f32 (ir_qweight),

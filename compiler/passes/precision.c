@@ -152,6 +152,13 @@ static bool resolve(ir_node *w, const pass_spec *spec, bool have_spec, ir_decisi
     w->qformat = spec->dflt;
     *is_auto = spec->dflt_automatic;
     d->origin = have_spec ? IR_FROM_DEFAULT : IR_FROM_NONE;
+    const fe_quantized *given = w->tensor ? w->tensor->given : NULL;
+    if (given) { /* the codes the model came with, not quantized again */
+        w->qformat = pass_given_precision(given);
+        *is_auto = false;
+        d->origin = IR_FROM_MODEL;
+        d->origin_text = d->why = given->how;
+    }
     if (w->precision) {
         if (!annotation_format(w, &w->qformat)) return false;
         *is_auto = false;

@@ -22,6 +22,44 @@
 
 #include "passes.h"
 
+q_precision pass_given_precision(const fe_quantized *given)
+{
+    q_precision f = {.format = QFMT_INT8, .clip = Q_CLIP_MINMAX, .act8 = given->act8};
+    if (given->bits == 4) {
+        f.format = given->asym ? QFMT_UINT4 : QFMT_INT4;
+        f.group = (int)given->group;
+    }
+    return f;
+}
+
+/* f holds the given codes as they are (not changed by an override). */
+static bool holds_given(const fe_quantized *given, const q_precision *f)
+{
+    if (!given) return false;
+    q_precision g = pass_given_precision(given);
+    return f->format == g.format && f->group == g.group && !f->gptq;
+}
+
+/* The given codes and scales in q's layout (rows padded to kp with codes
+ * of 0: the zero point for asym); scales rounded to the format's scale type. */
+static void given_params(sup_arena *a, const fe_quantized *given, const q_choice *c,
+                         const ir_qweight *q, q_params *p)
+{
+    int64_t ng = q->f.group ? q->kp / q->group : 1, gg = (q->k + given->group - 1) / given->group;
+    p->scales = sup_arena_alloc(a, sizeof(float) * (size_t)(q->n * ng));
+    p->zero_points = given->asym ? sup_arena_alloc(a, sizeof(int32_t) * (size_t)(q->n * ng)) : NULL;
+    for (int64_t r = 0; r < q->n; r++)
+        for (int64_t g = 0; g < ng; g++) {
+            p->scales[r * ng + g] = q_scale_round(given->scales[r * gg + g], c->scale_dtype);
+            if (p->zero_points) p->zero_points[r * ng + g] = given->zero_points[r * gg + g];
+        }
+    for (int64_t r = 0; r < q->n; r++)
+        for (int64_t k = 0; k < q->kp; k++)
+            q->codes[r * q->kp + k] =
+                k < q->k ? given->codes[r * q->k + k]
+                         : (uint8_t)(p->zero_points ? p->zero_points[r * ng + k / q->group] : 0);
+}
+
 /* The factor of weight node w, computed once per calibration. */
 static bool gptq_prepare(const ir_graph *g, int32_t node)
 {
@@ -110,18 +148,31 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
     q_params p;
     char err[256];
     int64_t shape[2] = {q->n, q->kp};
-    if (!q_choose_params(a, padded, 2, shape, &c, &p, err, sizeof err)) {
+    const fe_quantized *given = w->tensor ? w->tensor->given : NULL;
+    if (given && holds_given(given, f)) { /* the model's codes, as they are */
+        p = (q_params){.format = c.format,
+                       .granularity = c.granularity,
+                       .axis = c.axis,
+                       .block = c.block,
+                       .scale_dtype = c.scale_dtype};
+        QMC_ASSERT(q_params_layout(&p, 2, shape, err, sizeof err));
+        q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
+        given_params(a, given, &c, q, &p);
+    } else if (!q_choose_params(a, padded, 2, shape, &c, &p, err, sizeof err)) {
         sup_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name,
                   q_precision_name(a, &q->f), err);
         return NULL;
     }
     QMC_ASSERT((p.zero_points != NULL) == q->zero_point);
-    q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
-    if (f->gptq) {
+    if (given && holds_given(given, f)) {
+        /* the codes are in place */
+    } else if (f->gptq) {
+        q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
         if (!gptq_prepare(g, node)) return NULL;
         q_gptq_codes(a, orig, q->n, q->k, q->kp, g->calib->gptq_u[node], g->calib->gptq_dead[node],
                      &c, &p, q->codes);
     } else {
+        q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
         q_quantize(padded, 2, shape, &p, q->codes);
     }
     q->scales = p.scales;

@@ -149,6 +149,12 @@ static void weights_files(void)
             "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
             0, 8);
     st_file("st-no-dtype.safetensors", "{\"w\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 0, 4);
+    /* codes `qmc import` writes beside a weight, without their metadata */
+    st_file("st-codes-no-metadata.safetensors",
+            "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,32],\"data_offsets\":[0,256]},"
+            "\"w:codes\":{\"dtype\":\"I8\",\"shape\":[2,32],\"data_offsets\":[256,320]},"
+            "\"w:scales\":{\"dtype\":\"F32\",\"shape\":[2,1],\"data_offsets\":[320,328]}}",
+            0, 328);
 }
 
 /* ---- sharded checkpoints -------------------------------------------------- */

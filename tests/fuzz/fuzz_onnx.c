@@ -23,6 +23,22 @@ static void read_tensor(const fe_onnx_tensor *t)
     }
 }
 
+/* A weight that arrived quantized holds exactly (code - zero point) * scale. */
+static void check_given(const fe_tensor *t)
+{
+    const fe_quantized *q = t->given;
+    int64_t rows = t->shape[0], cols = t->shape[1], ng = (cols + q->group - 1) / q->group;
+    if (t->rank != 2 || (q->bits != 4 && q->bits != 8) || (q->asym && !q->zero_points)) abort();
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) {
+            int64_t g = r * ng + c / q->group;
+            int code = q->asym ? q->codes[r * cols + c] : (int8_t)q->codes[r * cols + c];
+            float want = (float)(code - (q->asym ? q->zero_points[g] : 0)) * q->scales[g],
+                  got = ((const float *)t->data)[r * cols + c];
+            if (memcmp(&want, &got, sizeof want) != 0 && !(want != want && got != got)) abort();
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static FILE *null;
@@ -54,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 const fe_tensor *t = &set.tensors[i];
                 if (t->size != sizeof(float) * (size_t)t->count) abort();
                 for (int64_t k = 0; k < t->count; k++) sum += ((const float *)t->data)[k];
+                if (t->given) check_given(t);
             }
         } else if (sup_error_count() == 0) {
             abort(); /* every failure is reported */

@@ -510,6 +510,153 @@ def types_model():
     with open(path("types", "types.onnx"), "wb") as f:
         f.write(m.SerializeToString())
 
+# ---- quant/: pre-quantized models ------------------------------------------------
+
+
+def save_quant(name, m, ins, out, check=True):
+    if check:
+        onnx.checker.check_model(m)
+    onnx.save_model(m, path("quant", name + ".onnx"))
+    for k, v in ins.items():
+        np.save(path("quant", "%s.in.%s.npy" % (name, k)), v)
+    np.save(path("quant", name + ".out.npy"), out.astype(np.float32))
+
+
+def f16_exact(a):
+    """Scales qmc's int4 groups hold exactly (f16 values)."""
+    return np.asarray(a, np.float32).astype(np.float16).astype(np.float32)
+
+
+def qdq():
+    """QDQ: int8 weights per output channel (DequantizeLinear of codes), a
+    uint8 weight with one scale and zero point 128, a float weight quantized
+    by the model (QuantizeLinear -> DequantizeLinear of an initializer), and
+    a QuantizeLinear -> DequantizeLinear pair on an activation."""
+    rs = np.random.RandomState(7)
+    K, H, N = 64, 48, 16
+    x = f32(4, K, seed=8, scale=1.0)
+    w1q = rs.randint(-127, 128, size=(K, H)).astype(np.int8)
+    w1s = (rs.rand(H) * 0.02 + 0.005).astype(np.float32)
+    b1 = f32(H, seed=9, scale=0.1)
+    w2q = rs.randint(0, 256, size=(H, N)).astype(np.uint8)
+    w2s, w2z = np.float32(0.0123), np.uint8(128)
+    w3 = f32(N, N, seed=10, scale=0.3)
+    w3s = np.float32(0.004)
+    a_s, a_z = np.float32(0.05), np.uint8(100)
+    nodes = [
+        helper.make_node("DequantizeLinear", ["w1q", "w1s"], ["w1"], axis=1),
+        helper.make_node("MatMul", ["x", "w1"], ["h0"]),
+        helper.make_node("Add", ["h0", "b1"], ["h1"]),
+        helper.make_node("Relu", ["h1"], ["h"]),
+        helper.make_node("QuantizeLinear", ["h", "a_s", "a_z"], ["hq"]),
+        helper.make_node("DequantizeLinear", ["hq", "a_s", "a_z"], ["hd"]),
+        helper.make_node("DequantizeLinear", ["w2q", "w2s", "w2z"], ["w2"]),
+        helper.make_node("MatMul", ["hd", "w2"], ["y0"]),
+        helper.make_node("QuantizeLinear", ["w3", "w3s", "w3z"], ["w3q"]),
+        helper.make_node("DequantizeLinear", ["w3q", "w3s", "w3z"], ["w3d"]),
+        helper.make_node("MatMul", ["y0", "w3d"], ["y"]),
+    ]
+    inits = [init("w1q", w1q), init("w1s", w1s), init("b1", b1), init("w2q", w2q), init("w2s", w2s),
+             init("w2z", w2z), init("w3", w3), init("w3s", w3s), init("w3z", np.int8(0)),
+             init("a_s", a_s), init("a_z", a_z)]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [4, K])], [vi("y", TensorProto.FLOAT, [4, N])], inits)
+    w1 = w1q.astype(np.float32) * w1s
+    h = np.maximum(x @ w1 + b1, 0)
+    hq = np.clip(np.rint(h / a_s) + 100, 0, 255)
+    hd = ((hq - 100) * a_s).astype(np.float32)
+    w2 = ((w2q.astype(np.float32) - 128) * w2s).astype(np.float32)
+    w3d = (np.clip(np.rint(w3 / w3s), -128, 127) * w3s).astype(np.float32)
+    save_quant("qdq", m, {"x": x}, (hd @ w2) @ w3d)
+
+
+def nbits_weight(rs, K, N, block, zero_points, name):
+    """MatMulNBits' B, scales and zero points for a random 4-bit matrix,
+    and its dequantized [K, N] matrix."""
+    nb = (K + block - 1) // block
+    codes = rs.randint(0, 16, size=(N, nb * block)).astype(np.uint8)
+    scales = f16_exact(rs.rand(N, nb) * 0.05 + 0.01) * np.where(rs.rand(N, nb) < 0.3, -1, 1).astype(np.float32)
+    zps = rs.randint(0, 16, size=(N, nb)).astype(np.uint8) if zero_points else np.full((N, nb), 8, np.uint8)
+    packed = (codes[:, 0::2] | (codes[:, 1::2] << 4)).reshape(N, nb, block // 2)
+    w = (codes.reshape(N, nb, block).astype(np.float32) - zps[:, :, None]) * scales[:, :, None]
+    w = w.reshape(N, nb * block)[:, :K].T.astype(np.float32)
+    inits = [init(name + "_Q4", packed), init(name + "_scales", scales.reshape(-1))]
+    if zero_points:
+        zp = zps if nb % 2 == 0 else np.concatenate([zps, np.zeros((N, 1), np.uint8)], axis=1)
+        inits.append(init(name + "_zp", (zp[:, 0::2] | (zp[:, 1::2] << 4)).reshape(-1)))
+    return inits, w
+
+
+def nbits():
+    """com.microsoft.MatMulNBits: blocks of 32 with zero points and a bias
+    input, blocks of 64 without (symmetric, signed codes), blocks of 16
+    (no qmc format: dequantized to f32 and quantized again)."""
+    rs = np.random.RandomState(11)
+    K, N1, N2, N3 = 64, 32, 64, 8
+    x = f32(3, K, seed=12, scale=1.0)
+    i1, w1 = nbits_weight(rs, K, N1, 32, True, "w1")
+    i2, w2 = nbits_weight(rs, N1, N2, 64, False, "w2")
+    i3, w3 = nbits_weight(rs, N2, N3, 16, False, "w3")
+    b1 = f32(N1, seed=13, scale=0.1)
+    ms = "com.microsoft"
+    nodes = [
+        helper.make_node("MatMulNBits", ["x", "w1_Q4", "w1_scales", "w1_zp", "", "b1"], ["h"], domain=ms,
+                         K=K, N=N1, bits=4, block_size=32),
+        helper.make_node("MatMulNBits", ["h", "w2_Q4", "w2_scales"], ["g"], domain=ms, K=N1, N=N2, bits=4,
+                         block_size=64),
+        helper.make_node("MatMulNBits", ["g", "w3_Q4", "w3_scales"], ["y"], domain=ms, K=N2, N=N3, bits=4,
+                         block_size=16),
+    ]
+    opset = OPSET + [helper.make_opsetid(ms, 1)]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [3, K])], [vi("y", TensorProto.FLOAT, [3, N3])],
+              i1 + i2 + i3 + [init("b1", b1)], opset=opset)
+    save_quant("nbits", m, {"x": x}, ((x @ w1 + b1) @ w2) @ w3, check=False)
+
+
+def nbits_acc4():
+    """MatMulNBits with accuracy_level 4: ONNX Runtime's kernel quantizes the
+    input to int8 in blocks of 32 along K (symmetric, max|block| / 127)."""
+    rs = np.random.RandomState(16)
+    K, N = 128, 32
+    x = f32(1, 6, K, seed=17, scale=1.0)
+    i1, w1 = nbits_weight(rs, K, N, 32, False, "w")
+    ms = "com.microsoft"
+    nodes = [helper.make_node("MatMulNBits", ["x", "w_Q4", "w_scales"], ["y"], domain=ms, K=K, N=N, bits=4,
+                              block_size=32, accuracy_level=4)]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [1, 6, K])], [vi("y", TensorProto.FLOAT, [1, 6, N])], i1,
+              opset=OPSET + [helper.make_opsetid(ms, 1)])
+    xb = x.reshape(-1, 32)
+    s = (np.abs(xb).max(axis=1, keepdims=True) / np.float32(127)).astype(np.float32)
+    xq = (np.rint(xb * (np.float32(1) / s)) * s).astype(np.float32).reshape(x.shape)
+    save_quant("nbits-acc4", m, {"x": x}, xq @ w1, check=False)
+
+
+def dynamic():
+    """DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul by the product
+    of the scales, as onnxruntime.quantization.quantize_dynamic writes it
+    (int8 weights, a scale per output channel). The reference computes with
+    the input quantized as DynamicQuantizeLinear defines (uint8 over the
+    whole tensor, asymmetric)."""
+    rs = np.random.RandomState(14)
+    K, N = 64, 24
+    x = f32(5, K, seed=15, scale=1.0)
+    wq = rs.randint(-127, 128, size=(K, N)).astype(np.int8)
+    ws = (rs.rand(N) * 0.02 + 0.002).astype(np.float32)
+    nodes = [
+        helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+        helper.make_node("Mul", ["xs", "ws"], ["s"]),
+        helper.make_node("MatMulInteger", ["xq", "wq", "xz", "wz"], ["yi"]),
+        helper.make_node("Cast", ["yi"], ["yf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["yf", "s"], ["y"]),
+    ]
+    inits = [init("wq", wq), init("ws", ws), init("wz", np.zeros(N, np.int8))]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [5, K])], [vi("y", TensorProto.FLOAT, [5, N])], inits)
+    lo, hi = min(x.min(), 0), max(x.max(), 0)
+    xs = np.float32((hi - lo) / np.float32(255))
+    xz = np.clip(np.rint(-lo / xs), 0, 255)
+    xq = np.clip(np.rint(x / xs) + xz, 0, 255)
+    xd = ((xq - xz) * xs).astype(np.float32)
+    save_quant("dynamic", m, {"x": x}, xd @ (wq.astype(np.float32) * ws))
+
 
 if __name__ == "__main__":
     ext_model()
@@ -523,3 +670,7 @@ if __name__ == "__main__":
     bad_models()
     direct_models()
     types_model()
+    qdq()
+    nbits()
+    nbits_acc4()
+    dynamic()

@@ -1,0 +1,86 @@
+#!/bin/sh
+# Pre-quantized ONNX models (tests/data/onnx/quant, made by
+# make_onnx_tests.py; the lm-dev peers ONNX Runtime's quantizers wrote):
+# imported without quantizing again, interpreted and compiled, against
+# numpy and ONNX Runtime (tests/data/onnx/ort, make_quant_refs.mjs).
+. "$(dirname "$0")/../e2e/lib.sh"
+data=$QMC_SOURCE/tests/data/onnx
+ort=$data/ort
+cd "$work"
+for n in qdq nbits nbits-acc4 dynamic; do
+    m=$data/quant/$n.onnx
+    "$QMC" run "$m" --input x="$data/quant/$n.in.x.npy" --output y=$n.run.npy --report $n.json
+    "$NPYCMP" $n.run.npy "$data/quant/$n.out.npy" --rtol-range 1e-6
+    "$NPYCMP" $n.run.npy "$ort/quant-$n.npy" --rtol-range 1e-5
+    "$QMC" compile "$m" -o $n
+    ./$n --input x="$data/quant/$n.in.x.npy" --output y=$n.exe.npy
+    "$NPYCMP" $n.exe.npy "$ort/quant-$n.npy" --rtol-range 1e-5
+    # the codes and scales are the model's: the quantized weights hold
+    # exactly the values of the ONNX model (scales the tests chose
+    # representable in f16 for int4's groups)
+    "$NPYCMP" $n.run.npy "$data/quant/$n.out.npy" --atol 0
+    # `qmc import` writes the codes beside the weights: the .qm model is
+    # the same model, with the same report
+    "$QMC" import "$m" -o $n.qm
+    "$QMC" run $n.qm --input x="$data/quant/$n.in.x.npy" --output y=$n.qm.npy --report $n.qm.json
+    "$NPYCMP" $n.run.npy $n.qm.npy --atol 0
+    grep '"origin"' $n.json >$n.o1
+    grep '"origin"' $n.qm.json >$n.o2
+    cmp -s $n.o1 $n.o2 || fail "$n: the imported .qm's report differs"
+done
+# the report says where each format came from
+want() { # FILE NAME FORMAT ORIGIN
+    tr -d '\n' <"$1" |
+        grep -q "{\"name\": \"$2\", [^}]*\"format\": \"$3\"[^}]*\"origin\": \"$4\", \"why\": \"${5-}" ||
+        fail "$1: $2 is not $3 from $4 (${5-})"
+}
+want qdq.json w1 int8 model "DequantizeLinear of int8 codes (a scale per output channel)"
+want qdq.json w2 int8 model "DequantizeLinear of uint8 codes (one scale)"
+want qdq.json w3d int8 model "DequantizeLinear of int8 codes (one scale)"
+want nbits.json w1 int4:g32:asym model "com.microsoft.MatMulNBits (4 bits, blocks of 32, zero points)"
+want nbits.json w2 int4:g64 model "com.microsoft.MatMulNBits (4 bits, blocks of 64)"
+want nbits.json w3 f32 none ""
+want nbits-acc4.json w int4:g32 model "com.microsoft.MatMulNBits (4 bits, blocks of 32; accuracy_level 4: its input quantized to int8 in blocks)"
+want dynamic.json wq_dequantized int8 model "MatMulInteger (int8 codes, a scale per output channel"
+# an explicit --precision does not quantize the model's weights again, but
+# applies to the others (blocks of 16 have no qmc format: f32 until asked)
+"$QMC" run "$data/quant/nbits.onnx" --input x="$data/quant/nbits.in.x.npy" --output y=p.npy \
+    --precision int8 --report p.json
+want p.json w1 int4:g32:asym model
+want p.json w3 int8 default
+# the activations' QuantizeLinear -> DequantizeLinear and the dynamic
+# quantization are written out in the text
+grep -q '= (clip(h / 0.05, min=(-1e+02), max=155.0) + 12582912.0) - 12582912.0 + 1e+02' qdq.qm ||
+    fail "activation QDQ"
+grep -q 'xs = (maximum(reduce_max(x), 0.0) - minimum(reduce_min(x), 0.0)) / 255.0' dynamic.qm ||
+    fail "DynamicQuantizeLinear's scale"
+
+# ONNX Runtime's quantized lm-dev peers: one 128-token sequence against
+# ORT's logits, interpreted and compiled, and perplexity against ORT's
+# (shared/models/lm-dev/peers.json: 8.7051 dynamic int8, 8.8345 int4;
+# 8.8373 with accuracy_level 4, computed with onnxruntime-node 1.30). The
+# bounds are what qmc reaches (docs/onnx.md): int4's scales are rounded to
+# f16, and a code the activations' quantization rounds the other way (a
+# difference of 1e-7 before it) moves the logits by much more.
+"$NPYSLICE" "$lm/val_tokens.npy" 0 128 s.npy
+"$NPYTOOL" reshape s.npy s1.npy 1 128
+peer() { # NAME BOUND
+    p=$data/lm-dev-peers/lm-dev.$1.onnx
+    "$QMC" run "$p" --input idx=s1.npy --output logits=$1.run.npy
+    echo "$1 interpreted: $("$NPYCMP" $1.run.npy "$ort/lm-dev.$1.seq0.npy" --rtol-range "$2")"
+    "$QMC" compile "$p" -o $1
+    ./$1 --input idx=s1.npy --output logits=$1.exe.npy
+    echo "$1 compiled: $("$NPYCMP" $1.exe.npy "$ort/lm-dev.$1.seq0.npy" --rtol-range "$2")"
+}
+peer ort-int4-b32-acc0 1e-3
+peer ort-dyn-int8 5e-3
+peer ort-int4-b32-acc4 2e-2
+ppl() { # NAME EXPECTED (4 digits)
+    out=$("$QMC" eval "$data/lm-dev-peers/lm-dev.$1.onnx" --drop-batch --metric perplexity \
+        --tokens "$lm/val_tokens.npy")
+    echo "$1: $out"
+    case $out in "perplexity $2"*) ;; *) fail "$1: expected perplexity $2 as ONNX Runtime" ;; esac
+}
+ppl ort-dyn-int8 8.705
+ppl ort-int4-b32-acc0 8.834
+ppl ort-int4-b32-acc4 8.83
