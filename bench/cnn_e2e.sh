@@ -76,7 +76,7 @@ bench_model() {
             local line
             line=$("$C/${name}_$p" --input "x=$C/${name}_x.npy" --threads "$t" --bench "$runs" | grep '^bench:')
             # bench: N runs, min X ms, median Y ms
-            echo "$line" | awk -v m="$name" -v p="$p" -v t="$t" '{gsub(",", ""); printf "{\"model\":\"%s\",\"impl\":\"qmc %s\",\"threads\":%s,\"min_ms\":%s,\"median_ms\":%s}\n", m, p == "int8" ? "int8:a8" : p, t, $6, $9}' >>"$RESULTS"
+            echo "$line" | awk -v m="$name" -v p="$p" -v t="$t" '{gsub(",", ""); printf "{\"model\":\"%s\",\"impl\":\"qmc %s\",\"threads\":%s,\"min_ms\":%s,\"median_ms\":%s}\n", m, p == "int8" ? "int8:a8" : p, t, $5, $8}' >>"$RESULTS"
         done
     done
 }
