@@ -304,8 +304,11 @@ static void emit_outputs(fe_imp_em *e)
         /* float outputs; bool ones as 0 and 1; int32 and int64 ones as
          * floats (to_f32 at run time) */
         bool index = v->dtype == FE_ONNX_INT64 || v->dtype == FE_ONNX_INT32;
+        /* codes of QuantizeLinear and DynamicQuantizeLinear are held as floats */
+        bool codes = v->dtype == FE_ONNX_UINT8 || v->dtype == FE_ONNX_INT8 ||
+                     v->dtype == FE_ONNX_UINT4 || v->dtype == FE_ONNX_INT4;
         if (v->dtype != FE_ONNX_FLOAT && v->dtype != FE_ONNX_BOOL && v->dtype && !v->is_const &&
-            !index) {
+            !index && !codes) {
             err(e, "output '%s' is %s computed at run time; qmc's outputs are float",
                 fe_imp_printable(e, v->name), fe_onnx_dtype_name(v->dtype));
             continue;

@@ -586,11 +586,18 @@ static bool op_cast(fe_imp_node *c)
     if (!t) return false;
     if (xf && fe_imp_is_index(o)) return fe_imp_emit(c, out0(c), fmt(c, "to_i32(%s)", t));
     if (fe_imp_is_index(x) && of) return fe_imp_emit(c, out0(c), fmt(c, "to_f32(%s)", t));
+    bool code = o->dtype == FE_ONNX_UINT8 || o->dtype == FE_ONNX_INT8;
+    if (xf && code) /* 8-bit codes, held as floats: truncated, saturated */
+        return fe_imp_emit(c, out0(c),
+                           fmt(c, "clip(to_f32(to_i32(%s)), min=%s, max=%s)", t,
+                               o->dtype == FE_ONNX_INT8 ? "(-128.0)" : "0.0",
+                               o->dtype == FE_ONNX_INT8 ? "127.0" : "255.0"));
     if ((fe_imp_is_f32(x) || fe_imp_is_index(x)) && is_mask(o))
         return fe_imp_emit(
             c, out0(c),
             fmt(c, fe_imp_is_f32(x) ? "1.0 - equal(%s, 0.0)" : "1.0 - equal(to_f32(%s), 0.0)", t));
-    return fe_imp_no(c, "only casts between float, int32, int64 and bool at run time");
+    return fe_imp_no(c, "only casts between float, int32, int64 and bool, and from float to "
+                        "int8 and uint8 (codes), at run time");
 }
 
 /* A QuantizeLinear or DequantizeLinear's one scale and zero point (false
@@ -628,7 +635,21 @@ static bool op_quantize(fe_imp_node *c)
     int64_t lo, hi;
     fe_imp_em *e = c->e;
     const char *x = float_in(c);
-    if (!x || !qdq_params(c, &s, &z, &lo, &hi)) return false;
+    if (!x) return false;
+    fe_imp_value *sv = fe_imp_val(c, 1), *zv = fe_imp_val(c, 2);
+    if (sv && !sv->is_const && sv->rank == 0 && zv && !zv->is_const && zv->rank == 0 &&
+        (zv->dtype == FE_ONNX_UINT8 || zv->dtype == FE_ONNX_INT8)) {
+        /* a scale and zero point computed at run time (DynamicQuantizeLinear's function) */
+        const char *st = fe_imp_var_of(c, 1), *zt = fe_imp_var_of(c, 2);
+        bool u = zv->dtype == FE_ONNX_UINT8;
+        return st && zt &&
+               fe_imp_emit(c, out0(c),
+                           fmt(c,
+                               "(minimum(maximum(%s / %s, %s - %s), %s - %s) + 12582912.0) - "
+                               "12582912.0 + %s",
+                               x, st, u ? "0.0" : "(-128.0)", zt, u ? "255.0" : "127.0", zt, zt));
+    }
+    if (!qdq_params(c, &s, &z, &lo, &hi)) return false;
     const char *v =
         fmt(c, "(clip(%s / %s, min=%s, max=%s) + 12582912.0) - 12582912.0", x, fe_imp_number(e, s),
             fe_imp_number(e, (double)lo - z), fe_imp_number(e, (double)hi - z));
@@ -1011,6 +1032,12 @@ bool fe_imp_translate(fe_imp_node *c)
     if (e->p.matches[c->n].kind != FE_IMP_PAT_NONE)
         return fe_imp_emit_match(c, &e->p.matches[c->n]);
     int t = translation(nd);
+    if (t < 0 && !strcmp(nd->op_type, "MatMulNBits") && !strcmp(nd->domain, "com.microsoft"))
+        return fe_imp_no(c, "only 4- or 8-bit codes, scales and zero points in initializers as "
+                            "ONNX Runtime writes them, without g_idx");
+    if (t < 0 && !*nd->domain && !strcmp(nd->op_type, "MatMulInteger"))
+        return fe_imp_no(c, "only as DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul by the "
+                            "scales, with constant weights");
     fe_imp_op_fn fn = t >= 0 ? translated[t].fn : fe_imp_cnn_op(nd);
     if (!fn) return false;
     fe_imp_value *o = fe_imp_v(&e->p, out0(c));

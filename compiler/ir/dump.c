@@ -20,13 +20,23 @@ static const char *fmt_float(float v, char *buf, size_t size)
     return buf;
 }
 
-/* A weight's annotation, and once the precision pass has run on a weight
- * matrix its chosen format, and once quantized its bits per weight. */
+/* A weight's annotation, the codes it came with (an imported quantized
+ * model), and once the precision pass has run on a weight matrix its
+ * chosen format, and once quantized its bits per weight. */
 static void print_weight_attrs(FILE *out, const ir_node *n)
 {
     char f[32];
     const char *sep = " {";
     if (n->precision) fprintf(out, "%sprecision=%s", sep, n->precision), sep = ", ";
+    const fe_quantized *q = n->op == IR_OP_WEIGHT && n->tensor ? n->tensor->given : NULL;
+    if (q) /* codes that came with the model (docs/onnx.md) */
+        fprintf(out, "%scodes=\"%s%s%s: %s\"", sep, q->bits == 8 ? "int8" : "int4",
+                q->bits == 4 ? (q->group == 32   ? ":g32"
+                                : q->group == 64 ? ":g64"
+                                                 : ":g128")
+                             : "",
+                q->asym ? ":asym" : "", q->how),
+            sep = ", ";
     if (n->is_matrix) {
         sup_arena scratch = {0};
         fprintf(out, "%sformat=%s", sep, q_precision_name(&scratch, &n->qformat)), sep = ", ";

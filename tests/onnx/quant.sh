@@ -42,6 +42,10 @@ want nbits.json w2 int4:g64 model "com.microsoft.MatMulNBits (4 bits, blocks of 
 want nbits.json w3 f32 none ""
 want nbits-acc4.json w int4:g32 model "com.microsoft.MatMulNBits (4 bits, blocks of 32; accuracy_level 4: its input quantized to int8 in blocks)"
 want dynamic.json wq_dequantized int8 model "MatMulInteger (int8 codes, a scale per output channel"
+# qmc inspect shows the codes a weight came with
+"$QMC" inspect "$data/quant/nbits.onnx" >nbits.ir
+grep -q '^%1 w1 = weight : f32\[32, 64\] {codes="int4:g32:asym: com.microsoft.MatMulNBits (4 bits, blocks of 32, zero points)"}' nbits.ir ||
+    fail "inspect does not show w1's codes"
 # an explicit --precision does not quantize the model's weights again, but
 # applies to the others (blocks of 16 have no qmc format: f32 until asked)
 "$QMC" run "$data/quant/nbits.onnx" --input x="$data/quant/nbits.in.x.npy" --output y=p.npy \

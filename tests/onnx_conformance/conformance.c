@@ -72,7 +72,8 @@ static struct {
 /* ---- parameter inputs ------------------------------------------------------- */
 
 /* (operator, input index): inputs ONNX reads as constants to know shapes
- * (and Clip's bounds, Dropout's ratio and mode). */
+ * (and Clip's bounds, Dropout's ratio and mode, the scales and zero points
+ * of QuantizeLinear and DequantizeLinear, which qmc takes as constants). */
 static const struct {
     const char *op;
     int input;
@@ -116,6 +117,10 @@ static const struct {
     {"CumSum", 1},
     {"Dropout", 1},
     {"Dropout", 2},
+    {"QuantizeLinear", 1},
+    {"QuantizeLinear", 2},
+    {"DequantizeLinear", 1},
+    {"DequantizeLinear", 2},
     {"Shape", 0},
     {"Size", 0},
     /* qmc's convolutions read their weights, and batchnorms their
