@@ -688,7 +688,7 @@ static void direct_query(cg *c, attn_ctx *a, LLVMValueRef q0)
     LLVMValueRef m = cg_load(c, ft, maxp, 4);
     m = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_f32(c, -INFINITY), ""),
                         cg_f32(c, 0), m, "");
-    fstore(c, softmax_exp(c, a->scores, a->scores, visible, cg_f32(c, 1), m), a->inv_sum,
+    fstore(c, softmax_exp(c, a->scores, a->scores, visible, cg_f32(c, 1), m, NULL), a->inv_sum,
            cg_i64(c, 0));
     a->qb = 1;
     a->query = q0;
