@@ -4,13 +4,14 @@
  * order, operands translated. Guarantees: Conv, ConvTranspose,
  * BatchNormalization, MaxPool, AveragePool, GlobalAveragePool,
  * GlobalMaxPool, Resize, Upsample and Pad get their output's shape
- * (fe_imp_cnn_fold, from onnx_fold.c) and become one statement of the
- * language's convolutional builtins (fe_imp_cnn_op, from onnx_ops.c's
- * table) computing what ONNX defines, or are refused with the reason.
- * Windows are written with explicit padding: auto_pad's SAME_UPPER and
- * SAME_LOWER, ConvTranspose's output_shape and pooling's ceil_mode are
- * resolved here, once, by the rules of ONNX's reference
- * (window_of). Only 1-D and 2-D windows translate (the language's). */
+ * (fe_imp_cnn_fold, which onnx_import.c asks before fe_imp_fold_node) and
+ * become one statement of the language's convolutional builtins
+ * (fe_imp_cnn_op, from onnx_ops.c's table) computing what ONNX defines,
+ * or are refused with the reason. Windows are written with explicit
+ * padding: auto_pad's SAME_UPPER and SAME_LOWER, ConvTranspose's
+ * output_shape and pooling's ceil_mode are resolved here, once, by the
+ * rules of ONNX's reference (window_of). Only 1-D and 2-D windows
+ * translate (the language's). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -252,6 +253,8 @@ bool fe_imp_cnn_fold(fe_imp *p, int n)
 {
     const fe_onnx_node *nd = &p->m->nodes[n];
     const char *op = nd->op_type;
+    if (*nd->domain || nd->value || nd->n_outputs < 1 || !*nd->outputs[0] || !fe_imp_cnn_op(nd))
+        return false;
     int xi = fe_imp_in(p, n, 0);
     if (xi < 0) return false;
     fe_imp_value *x = fe_imp_v(p, xi), *o = fe_imp_v(p, fe_imp_out(p, n, 0));

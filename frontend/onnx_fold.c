@@ -1311,7 +1311,7 @@ void fe_imp_fold_node(fe_imp *p, int n)
         c.known &= c.in[k]->rank >= 0;
         c.consts &= c.in[k]->is_const;
     }
-    if (!c.known || fe_imp_cnn_fold(p, n)) return;
+    if (!c.known) return;
     const char *op = nd->op_type;
     if (strcmp(op, "Squeeze") == 0) return op_squeeze_fn(&c);
     if (strcmp(op, "Unsqueeze") == 0) return op_unsqueeze_fn(&c);

@@ -227,7 +227,8 @@ bool fe_imp_translate(fe_imp_node *c);
 
 /* The output shape of node n when it is an operator of convolutional
  * networks (Conv, pooling, BatchNormalization, Resize, Pad, ...): true if
- * it is one (its shape set when it can be known). */
+ * it is one (its shape set when it can be known), false for the others,
+ * which fe_imp_fold_node infers. */
 bool fe_imp_cnn_fold(fe_imp *p, int n);
 /* The translation of an operator of convolutional networks, or NULL. */
 typedef bool (*fe_imp_op_fn)(fe_imp_node *c);
