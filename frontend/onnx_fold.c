@@ -236,7 +236,7 @@ static bool set_shape(fe_imp_value *v, int dtype, int rank, const int64_t *dims)
     if (rank < 0 || rank > FE_IMP_MAX_RANK || !dims_count(rank, dims, &count)) return false;
     v->dtype = dtype;
     v->rank = rank;
-    memmove(v->dims, dims, sizeof *dims * (size_t)rank);
+    if (rank) memmove(v->dims, dims, sizeof *dims * (size_t)rank);
     return true;
 }
 

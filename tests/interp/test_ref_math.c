@@ -54,7 +54,7 @@ static void test_binary(void **state)
 static ir_node node(ir_op op, int rank, const int64_t *shape)
 {
     ir_node n = {.op = op, .rank = rank};
-    memcpy(n.shape, shape, sizeof *shape * (size_t)rank);
+    if (rank) memcpy(n.shape, shape, sizeof *shape * (size_t)rank);
     return n;
 }
 

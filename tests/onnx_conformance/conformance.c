@@ -463,8 +463,8 @@ static void run_test(test *t, bool compile)
         }
     }
     fe_onnx_close(&m);
+    if (t->st == PASS) system(str(&a, "rm -rf %s", dir)); /* dir lives in a */
     sup_arena_free(&a);
-    if (t->st == PASS) system(str(&(sup_arena){0}, "rm -rf %s", dir));
 }
 
 /* ---- the suite ------------------------------------------------------------------- */
