@@ -12,6 +12,7 @@
  *            run; peer: oneDNN u8 x s8 matmul on the int8 build's codes;
  *   gemm     M = 8 and 64, warm; peers: oneDNN u8 x s8 (for the builds
  *            with int8 activations, :a8) and oneDNN f32 (the others);
+ *   conv     convolution layers of ResNet-50 and MobileNet shapes (conv.c);
  *   e2e      tiny-gpt on one 128-token sequence (e2e_qmc.c).
  * Each thread count runs every case; qmc and OpenMP (oneDNN) both get it. */
 #include <math.h>
@@ -493,10 +494,9 @@ int main(int argc, char **argv)
 {
     options o;
     if (!parse(argc, argv, &o)) {
-        fprintf(
-            stderr,
-            "usage: harness --out RESULTS.jsonl [--threads 1,2] [--only machine|gemv|gemm|e2e]\n"
-            "               [--tokens VAL_TOKENS.npy --logits LOGITS.npy]\n");
+        fprintf(stderr, "usage: harness --out RESULTS.jsonl [--threads 1,2] [--only "
+                        "machine|gemv|gemm|conv|e2e]\n"
+                        "               [--tokens VAL_TOKENS.npy --logits LOGITS.npy]\n");
         return 2;
     }
     bench_record_open(o.out);
@@ -515,6 +515,7 @@ int main(int argc, char **argv)
         if (wanted(&o, "machine")) measured_group(machine_job, &job);
         if (wanted(&o, "gemv")) run_group("gemv", threads);
         if (wanted(&o, "gemm")) run_group("gemm", threads);
+        if (wanted(&o, "conv")) conv_run_group(threads, measured_group);
         if (wanted(&o, "e2e") && o.tokens && o.logits) measured_group(e2e_job, &job);
     }
     bench_record_close();

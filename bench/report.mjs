@@ -73,7 +73,7 @@ const statusText = (r) => {
   else if (r.group !== 'scaling' && r.note) parts.push(r.note);
   return parts.join('; ');
 };
-const order = ['machine', 'gemv', 'gemm', 'scaling', 'e2e', 'memory'];
+const order = ['machine', 'gemv', 'gemm', 'scaling', 'conv', 'e2e', 'memory'];
 const rows = recs
   .map((r, i) => ({ r, i }))
   .sort((a, b) => order.indexOf(a.r.group) - order.indexOf(b.r.group) || a.i - b.i)
@@ -170,11 +170,12 @@ if (opt.markdown) {
   }
   md.push('', `${goals.length - missed.length - unmeasured.length} met, ${missed.length} missed, ` +
     `${unmeasured.length} not measured.`, '');
-  // bench/scale.sh's section (scale_report.mjs) is kept, at the end
+  // bench/scale.sh's section (scale_report.mjs) and bench/cnn_e2e.sh's are kept, at the end
   const old = existsSync(opt.markdown) ? readFileSync(opt.markdown, 'utf8').split('\n') : [];
-  const start = old.findIndex((l) => l.trim() === '## Scale: compile time and memory');
-  if (start >= 0) {
-    let end = old.findIndex((l, i) => i > start && /^##? /.test(l));
+  for (const title of ['## Scale: compile time and memory', '## Convolutional networks end to end']) {
+    const start = old.findIndex((l) => l.trim() === title);
+    if (start < 0) continue;
+    let end = old.findIndex((l, i) => i > start && /^## /.test(l));
     if (end < 0) end = old.length;
     md.push(...old.slice(start, end));
   }

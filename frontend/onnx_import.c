@@ -416,7 +416,8 @@ bool fe_onnx_import(sup_arena *arena, const fe_onnx_model *m, const fe_onnx_impo
     m = &lowered;
     fe_imp_em e = {.p = {.arena = arena, .m = m, .budget = FE_IMP_FOLD_BUDGET}, .o = o};
     if (!check_opsets(&e) || !setup_values(&e) || !setup_inputs(&e)) return false;
-    for (int n = 0; n < m->n_nodes; n++) fe_imp_fold_node(&e.p, n);
+    for (int n = 0; n < m->n_nodes; n++)
+        if (!fe_imp_cnn_fold(&e.p, n)) fe_imp_fold_node(&e.p, n);
     for (int n = 0; n < m->n_nodes; n++) fe_imp_match_node(&e.p, n);
     mark_live(&e);
     char *body = NULL;

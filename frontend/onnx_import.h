@@ -223,4 +223,15 @@ bool fe_imp_known_op(const fe_onnx_node *nd);
  * c->why set (or NULL) when it cannot. */
 bool fe_imp_translate(fe_imp_node *c);
 
+/* ---- onnx_conv.c ------------------------------------------------------------------ */
+
+/* The output shape of node n when it is an operator of convolutional
+ * networks (Conv, pooling, BatchNormalization, Resize, Pad, ...): true if
+ * it is one (its shape set when it can be known), false for the others,
+ * which fe_imp_fold_node infers. */
+bool fe_imp_cnn_fold(fe_imp *p, int n);
+/* The translation of an operator of convolutional networks, or NULL. */
+typedef bool (*fe_imp_op_fn)(fe_imp_node *c);
+fe_imp_op_fn fe_imp_cnn_op(const fe_onnx_node *nd);
+
 #endif

@@ -1020,7 +1020,10 @@ static int translation(const fe_onnx_node *nd)
     return -1;
 }
 
-bool fe_imp_known_op(const fe_onnx_node *nd) { return translation(nd) >= 0; }
+bool fe_imp_known_op(const fe_onnx_node *nd)
+{
+    return translation(nd) >= 0 || fe_imp_cnn_op(nd) != NULL;
+}
 
 bool fe_imp_translate(fe_imp_node *c)
 {
@@ -1035,11 +1038,11 @@ bool fe_imp_translate(fe_imp_node *c)
     if (t < 0 && !*nd->domain && !strcmp(nd->op_type, "MatMulInteger"))
         return fe_imp_no(c, "only as DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul by the "
                             "scales, with constant weights");
-    if (t < 0) return false;
+    fe_imp_op_fn fn = t >= 0 ? translated[t].fn : fe_imp_cnn_op(nd);
+    if (!fn) return false;
     fe_imp_value *o = fe_imp_v(&e->p, out0(c));
     if (o->rank < 0) {
-        if (translated[t].fn == op_sized || translated[t].fn == op_shape)
-            return translated[t].fn(c);
+        if (fn == op_sized || fn == op_shape) return fn(c);
         for (int k = 1; k < nd->n_inputs; k++)
             if (fe_imp_val(c, k) && !fe_imp_val(c, k)->is_const)
                 return fe_imp_no(c, "its parameters are computed at run time, not constants");
@@ -1047,5 +1050,5 @@ bool fe_imp_translate(fe_imp_node *c)
     }
     for (int d = 0; d < o->rank; d++)
         if (o->dims[d] == 0) return fe_imp_no(c, "its result is empty");
-    return translated[t].fn(c);
+    return fn(c);
 }

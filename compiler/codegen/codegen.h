@@ -71,6 +71,9 @@ void cg_target_print(FILE *out, sup_arena *arena, const cg_target *t);
 /* The features qmc's kernels choose from on arch (LLVM's names,
  * NULL-terminated): the only ones a compiled model asks the runtime for. */
 const char *const *cg_arch_feature_names(cg_arch arch);
+/* True if `:a8` layers get integer dot products on this target (AVX-512
+ * VNNI, aarch64 dotprod); elsewhere they run in float on the int8 values. */
+bool cg_target_int8_dot(const cg_target *t);
 /* ---- builder.c: helpers over the LLVM builder -------------------------- */
 
 /* The state of one module being emitted. */
@@ -179,6 +182,9 @@ LLVMValueRef cg_math_erf(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_tanh(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_gelu(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_silu(cg *c, LLVMValueRef x);
+/* max(0, min(1, alpha·x + beta)), times x if times_x (hardswish with 1/6
+ * and 1/2), in the interpreter's order of operations. */
+LLVMValueRef cg_math_hard_sigmoid(cg *c, LLVMValueRef x, float alpha, float beta, bool times_x);
 LLVMValueRef cg_math_log(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_sigmoid(cg *c, LLVMValueRef x);
 LLVMValueRef cg_math_pow(cg *c, LLVMValueRef a, LLVMValueRef y);
@@ -235,9 +241,6 @@ typedef struct cg_linear {
     LLVMTypeRef vf, vi;        /* <lanes x float>, <lanes x i32> */
 } cg_linear;
 
-/* True if `:a8` layers get integer dot products on this target (AVX-512
- * VNNI, aarch64 dotprod); elsewhere they run in float on the int8 values. */
-bool cg_target_int8_dot(const cg_target *t);
 /* The layer multiplies int8 activations with integer dot products. */
 static inline bool cg_packed_int_dot(const cg_packed *p)
 {
@@ -272,6 +275,70 @@ void cg_tile_shape(const cg *c, const cg_packed *p, int64_t m, int *mr, int *np)
  * whole input dimension, and stores them (with the bias). */
 void cg_tile(cg_linear *lk, LLVMValueRef m0, int mr, LLVMValueRef p0, int np);
 
+/* ---- emit_conv.c: convolutions --------------------------------------------- */
+
+/* A conv's (or conv_transpose's) weight laid out for its kernel
+ * (ir_conv_kernel_of): dense [group][panel][tap·cg + c][lanes] of f32 or
+ * codes (int8 activations: words of 4 codes, [group][panel][tap·cgp/4 +
+ * word][lanes][4]); depthwise [tap][channel]; generic and conv_transpose
+ * [group][tap][c][channel of the group], f32. */
+typedef struct cg_conv_packed {
+    ir_conv_kernel kernel;
+    int lanes;
+    int64_t m, groups, mg, cg, cgp, kh, kw;
+    int64_t panels, kcols; /* dense: panels of lanes channels per group; columns (int8: words) */
+    bool transposed;       /* a conv_transpose's weight [C][M/g][kh][kw] */
+    bool blocks;     /* ... whose stride is its kernel (no padding, dilation or groups): [c][tap·M],
+                      * each input pixel making its own block */
+    bool int8;       /* int8 codes for integer dot products with int8 activations */
+    bool vnni;       /* ... by vpdpbusd: unsigned activations, the +128 taken back out */
+    bool codes_kept; /* quantized codes (int8, FP8) decoded in registers, else f32 */
+    q_format fmt;    /* of the codes (QFMT_F32 for values) */
+    int elem;        /* bytes per packed value: 4, or 1 for codes */
+    bool fp8_via_half;       /* FP8 decoded through half precision */
+    float scale_factor;      /* multiplies every channel scale (FP8 decoding) */
+    int codes, scales, comp; /* blobs: the values or codes; per channel (panel order) scales, and
+                              * 128 · Σ codes (VNNI's offset), int32; -1 if none */
+    size_t code_bytes, scale_bytes, comp_bytes; /* their sizes (0: none) */
+} cg_conv_packed;
+
+/* The layout of the weight read by conv (or conv_transpose) node `conv`
+ * of g (after the layout pass) for the target and lane count: everything
+ * but the blobs' indices, which weights.c assigns. */
+void cg_conv_layout(const ir_graph *g, const cg_target *t, int lanes, int32_t conv,
+                    cg_conv_packed *p);
+/* Whether packing needs the weight's values although it is quantized
+ * (codes that are not kept: the dequantized matrix, q->dequant). */
+static inline bool cg_conv_needs_dequant(const cg_conv_packed *p, const ir_qweight *q)
+{
+    return q && !p->codes_kept;
+}
+/* Packs the weight: q's codes and scales when p keeps codes, else the
+ * values v (the dequantized matrix, or the tensor's [M][C/g·kh·kw], a
+ * conv_transpose's [C][M/g·kh·kw]); codes, scales and comp hold p's
+ * code_bytes, scale_bytes and comp_bytes. */
+void cg_conv_pack_data(const cg_conv_packed *p, const ir_qweight *q, const float *v, uint8_t *codes,
+                       float *scales, int32_t *comp);
+/* The arguments a conv's (or conv_transpose's) call passes after its
+ * others: its packed weight's codes, scales and offsets (those it has);
+ * returns how many (0 for other nodes); cg_conv_weight_count without
+ * emitting them. */
+int cg_conv_weight_args(cg *c, int32_t node, LLVMValueRef *args);
+int cg_conv_weight_count(const cg *c, int32_t node);
+/* The functions' bodies: out, the operands (those cg_takes_operand), the
+ * scratch (ir_conv_input_layout), the packed weight's pointers
+ * (cg_conv_weight_args). */
+void cg_emit_conv(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch,
+                  LLVMValueRef *weight);
+void cg_emit_conv_transpose(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in,
+                            LLVMValueRef *weight);
+/* -v: one line per kind of conv kernel (dense, depthwise, generic; the
+ * weights' format; how activations enter) with the weights using it. */
+void cg_print_conv_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const cg_target *t);
+
+/* ---- emit_cnn.c: pooling, batchnorm, resize, pad, prelu, hard activations -- */
+
+void cg_emit_cnn_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *in, LLVMValueRef scratch);
 /* ---- emit_pointwise.c: elementwise ops ------------------------------------- */
 
 /* Emits node n (add, sub, mul, div, binary, where, expand, relu, gelu,
@@ -334,14 +401,15 @@ typedef struct cg_weights {
     int lanes;
     cg_blob *blobs; /* in offset order */
     int n_blobs;
-    int32_t *node_blob; /* per node: the blob of a weight's f32 values, or -1 */
-    cg_packed *packed;  /* per node: a weight matrix's packed form (codes -1: none) */
-    int32_t *first;     /* per node: its first blob, or -1 (a node's blobs are adjacent) */
-    int n_nodes, n_put; /* weight nodes with blobs, and how many are written */
-    uint64_t size;      /* all blobs, each padded to 64 bytes */
-    uint64_t checksum;  /* qmc_checksum of those bytes, once every node is put (FILE) */
-    rt_checksum sum;    /* ... as it is computed, a staging buffer at a time */
-    const char *symbol; /* CG_WEIGHTS_OBJECT: the data's symbol ("PREFIX.weights") */
+    int32_t *node_blob;   /* per node: the blob of a weight's f32 values, or -1 */
+    cg_packed *packed;    /* per node: a weight matrix's packed form (codes -1: none) */
+    cg_conv_packed *conv; /* per node: a conv's weight's packed form (codes -1: none) */
+    int32_t *first;       /* per node: its first blob, or -1 (a node's blobs are adjacent) */
+    int n_nodes, n_put;   /* weight nodes with blobs, and how many are written */
+    uint64_t size;        /* all blobs, each padded to 64 bytes */
+    uint64_t checksum;    /* qmc_checksum of those bytes, once every node is put (FILE) */
+    rt_checksum sum;      /* ... as it is computed, a staging buffer at a time */
+    const char *symbol;   /* CG_WEIGHTS_OBJECT: the data's symbol ("PREFIX.weights") */
     /* the file being written (OBJECT, FILE) */
     const char *path; /* FILE: where it goes once committed */
     char *tmp;        /* the temporary file */
@@ -363,6 +431,9 @@ bool cg_weights_open(sup_arena *arena, const ir_graph *g, const cg_target *t, cg
                      const char *path, cg_weights *w);
 /* Whether weight node `node` has blobs to put. */
 bool cg_weights_wants(const cg_weights *w, int32_t node);
+/* Whether cg_weights_put needs node's quantized form with its dequantized
+ * matrix (q->dequant): a conv's weight whose codes are not kept. */
+bool cg_weights_wants_dequant(const cg_weights *w, int32_t node);
 /* Packs and writes node's blobs, the next ones in order: a matrix from q
  * (its codes, scales and zero points; NULL when it stays f32) and f32
  * values read from the node's tensor. Temporary buffers come from tmp.

@@ -118,7 +118,8 @@ static void emit_weights(cg *c)
 
 /* ---- node functions ------------------------------------------------------------ */
 
-/* i32 NAME(ptr out, ptr operand..., [ptr scratch]); constants are folded in. */
+/* i32 NAME(ptr out, ptr operand..., [ptr scratch], [conv weight...], ...): constants
+ * are folded in, a conv's packed weight comes as cg_conv_weight_args. */
 static LLVMValueRef emit_node_fn(cg *c, int32_t i)
 {
     const ir_node *n = &c->g->nodes[i];
@@ -132,6 +133,8 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
     for (int j = 0; j < n->n_inputs; j++)
         if (cg_takes_operand(c, n, j)) params[np++] = c->t_ptr;
     if (cg_takes_scratch(c, i)) params[np++] = c->t_ptr;
+    int n_weight = cg_conv_weight_count(c, i);
+    for (int k = 0; k < n_weight; k++) params[np++] = c->t_ptr;
     bool cached = n->op == IR_OP_ATTENTION && n->attr.cached;
     for (int k = 0; cached && k < 4; k++) params[np++] = c->t_ptr; /* keys, values, scales */
     if (cg_takes_position(n)) params[np++] = c->t_i64;
@@ -143,6 +146,8 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
     for (int j = 0; j < n->n_inputs && j < 64; j++)
         if (cg_takes_operand(c, n, j)) operands[j] = LLVMGetParam(fn, (unsigned)p++);
     LLVMValueRef scratch = cg_takes_scratch(c, i) ? LLVMGetParam(fn, (unsigned)p++) : NULL;
+    LLVMValueRef weight[4] = {0};
+    for (int k = 0; k < n_weight; k++) weight[k] = LLVMGetParam(fn, (unsigned)p++);
     cg_state_args state = {0};
     if (cached) {
         state.cache_k = LLVMGetParam(fn, (unsigned)p++);
@@ -151,7 +156,13 @@ static LLVMValueRef emit_node_fn(cg *c, int32_t i)
         state.scale_v = LLVMGetParam(fn, (unsigned)p++);
     }
     if (cg_takes_position(n)) state.pos = LLVMGetParam(fn, (unsigned)p++);
-    cg_emit_op(c, i, LLVMGetParam(fn, 0), operands, scratch, cg_takes_position(n) ? &state : NULL);
+    if (n->op == IR_OP_CONV)
+        cg_emit_conv(c, i, LLVMGetParam(fn, 0), operands, scratch, weight);
+    else if (n->op == IR_OP_CONV_TRANSPOSE)
+        cg_emit_conv_transpose(c, i, LLVMGetParam(fn, 0), operands, weight);
+    else
+        cg_emit_op(c, i, LLVMGetParam(fn, 0), operands, scratch,
+                   cg_takes_position(n) ? &state : NULL);
     LLVMBuildRet(c->b, cg_i32(c, 0));
     return fn;
 }
@@ -246,6 +257,7 @@ static void call_node(cg *c, int32_t i, LLVMValueRef fn, LLVMValueRef ins, LLVMV
     if (cg_takes_scratch(c, i))
         args[na++] = cg_gep(c, c->t_i8, ws, cg_i64(c, c->plan->buf[i].scratch_offset));
     na += cg_linear_weight_args(c, i, args + na);
+    na += cg_conv_weight_args(c, i, args + na);
     if (n->op == IR_OP_ATTENTION && n->attr.cached) {
         const ir_state *l = sv->layout;
         int s = n->attr.slot;
@@ -526,15 +538,18 @@ static const cg_weights *share_weights(cg *c, const cg_weights *model_w, const i
     size_t n = (size_t)step->n_nodes + 1;
     v->node_blob = sup_arena_alloc(c->arena, sizeof *v->node_blob * n);
     v->packed = sup_arena_alloc(c->arena, sizeof *v->packed * n);
+    v->conv = sup_arena_alloc(c->arena, sizeof *v->conv * n);
     v->first = sup_arena_alloc(c->arena, sizeof *v->first * n);
     for (int32_t i = 0; i < step->n_nodes; i++) {
         v->node_blob[i] = v->first[i] = -1;
         v->packed[i].codes = v->packed[i].scales = v->packed[i].zeros = -1;
+        v->conv[i].codes = v->conv[i].scales = v->conv[i].comp = -1;
         if (step->nodes[i].op != IR_OP_WEIGHT) continue;
         int32_t *m = ir_name_map_slot(c->arena, &by_name, step->nodes[i].name, false);
         QMC_ASSERT(m); /* the same source elaborated again names the same weights */
         v->node_blob[i] = model_w->node_blob[*m];
         v->packed[i] = model_w->packed[*m];
+        v->conv[i] = model_w->conv[*m];
         v->first[i] = model_w->first[*m];
     }
     return v;

@@ -121,13 +121,6 @@ static int a8_kind(const cg_target *t)
     return t->arch == CG_ARCH_AARCH64 ? CG_A8_SDOT : CG_A8_VNNI;
 }
 
-bool cg_target_int8_dot(const cg_target *t)
-{
-    if (t->arch == CG_ARCH_AARCH64) return cg_target_has(t, "dotprod");
-    return cg_target_has(t, "avx512f") &&
-           cg_target_has(t, "avx512vnni"); /* 16 lanes and vpdpbusd */
-}
-
 void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_plan *plan,
                       const cg_target *t)
 {

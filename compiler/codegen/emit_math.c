@@ -171,6 +171,22 @@ LLVMValueRef cg_math_silu(cg *c, LLVMValueRef x)
     return LLVMBuildFDiv(b, x, LLVMBuildFAdd(b, e, splat_f(c, x, 1.0), ""), "");
 }
 
+LLVMValueRef cg_math_hard_sigmoid(cg *c, LLVMValueRef x, float alpha, float beta, bool times_x)
+{
+    LLVMTypeRef vt = LLVMTypeOf(x);
+    int lanes = LLVMGetTypeKind(vt) == LLVMVectorTypeKind ? (int)LLVMGetVectorSize(vt) : 0;
+    LLVMValueRef a = cg_f32(c, alpha), b = cg_f32(c, beta), one = cg_f32(c, 1), zero = cg_f32(c, 0);
+    if (lanes)
+        a = cg_splat(c, a, lanes), b = cg_splat(c, b, lanes), one = cg_splat(c, one, lanes),
+        zero = cg_splat(c, zero, lanes);
+    LLVMValueRef v = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, a, x, ""), b, "");
+    LLVMValueRef lo[2] = {v, one};
+    v = cg_intrinsic(c, "llvm.minnum", &vt, 1, lo, 2);
+    LLVMValueRef hi[2] = {v, zero};
+    v = cg_intrinsic(c, "llvm.maxnum", &vt, 1, hi, 2);
+    return times_x ? LLVMBuildFMul(c->b, x, v, "") : v;
+}
+
 LLVMValueRef cg_math_log(cg *c, LLVMValueRef x)
 {
     static const double p[] = {3.3333331174E-1,  -2.4999993993E-1, 2.0000714765E-1,

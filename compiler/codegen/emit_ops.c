@@ -1022,7 +1022,10 @@ void cg_emit_op(cg *c, int32_t node, LLVMValueRef out, LLVMValueRef *operands, L
     case IR_OP_ATTENTION: emit_attention(&o); break;
     case IR_OP_ROPE: emit_rope(&o); break;
     case IR_OP_POSITIONS: emit_positions(&o); break;
-    default: QMC_ASSERT(!"op has no emitter");
+    default:
+        QMC_ASSERT(ir_is_cnn_op(o.n->op));
+        cg_emit_cnn_op(c, node, out, operands, scratch);
+        break;
     }
 }
 
@@ -1030,6 +1033,8 @@ bool cg_takes_operand(const cg *c, const ir_node *node, int j)
 {
     const ir_node *in = &c->g->nodes[node->inputs[j]];
     if (in->op == IR_OP_CONST) return false;
+    if ((node->op == IR_OP_CONV || node->op == IR_OP_CONV_TRANSPOSE) && j == 1)
+        return false; /* packed: cg_conv_weight_args */
     if (node->op != IR_OP_LINEAR) return true;
     if (j == 1) return in->op != IR_OP_WEIGHT; /* packed: cg_linear_weight_args */
     return true;

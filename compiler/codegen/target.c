@@ -393,3 +393,10 @@ void cg_target_print(FILE *out, sup_arena *arena, const cg_target *t)
     fprintf(out, "target: %s\ncpu: %s\nfeatures: %s\n", t->triple, t->cpu,
             cg_target_feature_list(arena, t));
 }
+
+bool cg_target_int8_dot(const cg_target *t)
+{
+    if (t->arch == CG_ARCH_AARCH64) return cg_target_has(t, "dotprod");
+    return cg_target_has(t, "avx512f") &&
+           cg_target_has(t, "avx512vnni"); /* 16 lanes and vpdpbusd */
+}

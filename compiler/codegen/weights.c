@@ -5,8 +5,10 @@
  * layout (node->qw: shape and groups; the codes need not exist yet).
  * Guarantees: every weight the code reads is one or more blobs (a matrix
  * read by linear layers: its packed codes, scales and zero points,
- * emit_linear.c; a weight read as values: its f32 values), laid out in node
- * order at 64-byte aligned offsets, each padded with zeros to 64 bytes;
+ * emit_linear.c; a conv's weight: its values or codes packed for its
+ * kernel, scales and offsets, emit_conv.c; a weight read as values: its
+ * f32 values), laid out in node order at 64-byte aligned offsets, each
+ * padded with zeros to 64 bytes;
  * cg_weights_open decides the layout from the graph alone, so code can be
  * generated against it before, after or without the bytes. cg_weights_put
  * then packs one node's blobs from its quantized form (passes/ quantize it
@@ -69,16 +71,23 @@ static int add_blob(cg_weights *w, int *cap, int32_t node, const char *name, siz
 }
 
 /* Which weights are read as f32 values: by any op but as a linear layer's
- * weight matrix (packed instead), and as outputs. */
-static bool *read_as_values(sup_arena *arena, const ir_graph *g)
+ * weight matrix or a conv's weight (packed instead), and as outputs; and
+ * per weight the conv that reads it (-1: none). */
+static bool *read_as_values(sup_arena *arena, const ir_graph *g, int32_t *conv)
 {
     bool *raw = sup_arena_alloc(arena, (size_t)g->n_nodes);
+    for (int i = 0; i < g->n_nodes; i++) conv[i] = -1;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         for (int j = 0; j < n->n_inputs; j++) {
             int32_t in = n->inputs[j];
             if (g->nodes[in].op != IR_OP_WEIGHT) continue;
             if (n->op == IR_OP_LINEAR && j == 1) continue; /* packed instead */
+            if ((n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE) && j == 1) {
+                /* the verifier lets no other node read a conv's weight */
+                conv[in] = i;
+                continue;
+            }
             raw[in] = true;
         }
     }
@@ -90,14 +99,26 @@ static bool *read_as_values(sup_arena *arena, const ir_graph *g)
 static void lay_out(cg_weights *w)
 {
     const ir_graph *g = w->g;
-    bool *raw = read_as_values(w->arena, g);
+    int32_t *conv = sup_arena_alloc(w->arena, sizeof *conv * (size_t)(g->n_nodes + 1));
+    bool *raw = read_as_values(w->arena, g, conv);
     int cap = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         w->node_blob[i] = w->first[i] = -1;
         w->packed[i].codes = w->packed[i].scales = w->packed[i].zeros = -1;
+        w->conv[i].codes = w->conv[i].scales = w->conv[i].comp = -1;
         if (n->op != IR_OP_WEIGHT) continue;
-        if (n->is_matrix) {
+        if (conv[i] >= 0) {
+            cg_conv_packed *p = &w->conv[i];
+            cg_conv_layout(g, w->target, w->lanes, conv[i], p);
+            p->codes = add_blob(w, &cap, i, n->name, p->code_bytes);
+            if (p->scale_bytes)
+                p->scales = add_blob(w, &cap, i, sup_arena_printf(w->arena, "%s.scale", n->name),
+                                     p->scale_bytes);
+            if (p->comp_bytes)
+                p->comp = add_blob(w, &cap, i, sup_arena_printf(w->arena, "%s.comp", n->name),
+                                   p->comp_bytes);
+        } else if (n->is_matrix) {
             cg_packed *p = &w->packed[i];
             cg_pack_layout(w->target, w->lanes, n, p);
             p->codes = add_blob(w, &cap, i, n->name, p->code_bytes);
@@ -159,6 +180,7 @@ bool cg_weights_open(sup_arena *arena, const ir_graph *g, const cg_target *t, cg
     w->node_blob = sup_arena_alloc(arena, sizeof *w->node_blob * (size_t)(g->n_nodes + 1));
     w->first = sup_arena_alloc(arena, sizeof *w->first * (size_t)(g->n_nodes + 1));
     w->packed = sup_arena_alloc(arena, sizeof *w->packed * (size_t)(g->n_nodes + 1));
+    w->conv = sup_arena_alloc(arena, sizeof *w->conv * (size_t)(g->n_nodes + 1));
     rt_checksum_begin(&w->sum);
     w->symbol = sup_arena_printf(arena, "%s.weights", cg_symbol_prefix(arena, g));
     w->path = path;
@@ -174,6 +196,11 @@ bool cg_weights_open(sup_arena *arena, const ir_graph *g, const cg_target *t, cg
 }
 
 bool cg_weights_wants(const cg_weights *w, int32_t node) { return w->first[node] >= 0; }
+
+bool cg_weights_wants_dequant(const cg_weights *w, int32_t node)
+{
+    return w->conv[node].codes >= 0 && cg_conv_needs_dequant(&w->conv[node], w->g->nodes[node].qw);
+}
 
 static bool write_at(cg_weights *w, const uint8_t *p, size_t size, uint64_t at)
 {
@@ -306,13 +333,42 @@ static bool put_packed(cg_weights *w, sup_arena *tmp, int32_t node, const ir_qwe
            (!zeros || emit(w, &w->blobs[p->zeros], zeros, p->zero_bytes, true));
 }
 
+/* A conv's weight: its codes (and scales, offsets) or values packed for
+ * its kernel. */
+static bool put_conv(cg_weights *w, sup_arena *tmp, int32_t node, const ir_qweight *q)
+{
+    const ir_node *n = &w->g->nodes[node];
+    const cg_conv_packed *p = &w->conv[node];
+    QMC_ASSERT((q != NULL) == (n->qw != NULL));
+    const float *v = NULL;
+    if (cg_conv_needs_dequant(p, q)) {
+        QMC_ASSERT(q->dequant);
+        v = q->dequant;
+    } else if (!q) {
+        float *f = sup_arena_alloc(tmp, sizeof(float) * (size_t)(n->tensor->count + 1));
+        fe_tensor_to_f32(n->tensor, f);
+        v = f;
+    }
+    uint8_t *codes = sup_arena_alloc(tmp, p->code_bytes + 1);
+    float *scales = p->scale_bytes ? sup_arena_alloc(tmp, p->scale_bytes) : NULL;
+    int32_t *comp = p->comp_bytes ? sup_arena_alloc(tmp, p->comp_bytes) : NULL;
+    cg_conv_pack_data(p, q, v, codes, scales, comp);
+    return emit(w, &w->blobs[p->codes], codes, p->code_bytes, true) &&
+           (!scales || emit(w, &w->blobs[p->scales], scales, p->scale_bytes, true)) &&
+           (!comp || emit(w, &w->blobs[p->comp], comp, p->comp_bytes, true));
+}
+
 bool cg_weights_put(cg_weights *w, sup_arena *tmp, int32_t node, const ir_qweight *q)
 {
     QMC_ASSERT(cg_weights_wants(w, node));
     /* in order: the next blob to write is this node's first */
     QMC_ASSERT(w->kind == CG_WEIGHTS_MEMORY || (uint64_t)w->blobs[w->first[node]].offset == w->at);
     const ir_node *n = &w->g->nodes[node];
-    if (n->is_matrix && !put_packed(w, tmp, node, q)) return false;
+    if (w->conv[node].codes >= 0) {
+        if (!put_conv(w, tmp, node, q)) return false;
+    } else if (n->is_matrix && !put_packed(w, tmp, node, q)) {
+        return false;
+    }
     if (w->node_blob[node] >= 0 && !put_values(w, tmp, &w->blobs[w->node_blob[node]], n->tensor))
         return false;
     w->n_put++;

@@ -156,12 +156,19 @@ static bool parse_args(int argc, char **argv, compile_args *a)
     }
     if (a->po.dump_after) {
         bool ok = false;
-        for (int i = 0; pass_names[i]; i++) ok |= !strcmp(pass_names[i], a->po.dump_after);
+        char names[160] = "";
+        for (int i = 0; pass_names[i]; i++) {
+            ok |= !strcmp(pass_names[i], a->po.dump_after);
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s, ", pass_names[i]);
+        }
+        for (int i = 0; pass_compile_names[i]; i++) {
+            ok |= !strcmp(pass_compile_names[i], a->po.dump_after);
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                     pass_compile_names[i]);
+        }
         if (!ok) {
-            sup_error_plain(
-                "unknown pass '%s' for --dump-after (passes: build, shape, calibrate, precision, "
-                "quantize)",
-                a->po.dump_after);
+            sup_error_plain("unknown pass '%s' for --dump-after (passes: %s)", a->po.dump_after,
+                            names);
             return false;
         }
     }

@@ -85,6 +85,7 @@ static size_t scratch_need(const ir_graph *g, const ir_node *n, int cap)
         int64_t k = g->nodes[n->inputs[1]].shape[1];
         return node_floats(&g->nodes[n->inputs[0]]) * (size_t)cap + (size_t)(k + 3) / 4;
     }
+    if (ir_is_cnn_op(n->op)) return interp_cnn_scratch(g, n);
     return 0;
 }
 
@@ -635,6 +636,14 @@ static bool eval_slot(interp *it, int32_t i)
         for (int64_t j = 0; j < count; j++) ((int32_t *)y)[j] = (int32_t)(it->pos + j);
         return true;
     case IR_OP_COUNT: break;
+    default: {
+        int32_t w = n->op == IR_OP_CONV ? n->inputs[1] : 0;
+        interp_eval_cnn(g, n, it->view, y, it->scratch,
+                        n->op == IR_OP_CONV && it->act8[w] &&
+                            ir_conv_kernel_of(g, n) != IR_CONV_DEPTHWISE,
+                        it->act_scale[w]);
+        return true;
+    }
     }
     QMC_ASSERT(!"unknown op");
     return false;

@@ -50,6 +50,41 @@ void interp_ref_attention(const float *q, const float *k, const float *v, float 
                           int64_t s, int64_t d, int64_t dv, int heads, bool causal, float scale,
                           float *scratch);
 
+/* ---- ref_cnn.c: the convolutional ops in fp32, and their evaluation ------- */
+
+/* The fused activation of a conv (attr.win.act) applied to v. */
+float interp_ref_act(const ir_window *w, float v);
+float interp_ref_hardsigmoid(float x, float alpha, float beta);
+float interp_ref_hardswish(float x);
+/* Floats of scratch interp_ref_conv needs (m output channels). */
+size_t interp_ref_conv_scratch(const ir_image *xi, const ir_image *yi, const ir_window *w,
+                               int64_t m);
+/* y = conv(x, wt [M, C/groups·kh·kw], b) with w's window and activation;
+ * x and y through their images' strides. */
+void interp_ref_conv(const float *x, const ir_image *xi, const float *wt, const float *b, float *y,
+                     const ir_image *yi, const ir_window *w, float *scratch);
+/* wt is [C, M/groups, kh, kw]. */
+void interp_ref_conv_transpose(const float *x, const ir_image *xi, const float *wt, const float *b,
+                               float *y, const ir_image *yi, const ir_window *w);
+/* Max (NaN wins) or average pooling over w's windows. */
+void interp_ref_pool(bool max, const float *x, const ir_image *xi, float *y, const ir_image *yi,
+                     const ir_window *w);
+void interp_ref_global_avgpool(const float *x, const ir_image *xi, float *y, const ir_image *yi);
+/* A batch normalisation as y = x · mul + add per channel. */
+void interp_ref_batchnorm_coeffs(const float *scale, const float *bias, const float *mean,
+                                 const float *var, float eps, int64_t c, float *mul, float *add);
+size_t interp_ref_resize_scratch(const int64_t *yshape, int rank);
+void interp_ref_resize(const float *x, const int64_t *xshape, float *y, const int64_t *yshape,
+                       int rank, const ir_cnn_attrs *a, float *scratch);
+void interp_ref_pad(const float *x, const int64_t *xshape, float *y, const int64_t *yshape,
+                    int rank, const ir_cnn_attrs *a);
+/* Floats of scratch interp_eval_cnn needs for node n. */
+size_t interp_cnn_scratch(const ir_graph *g, const ir_node *n);
+/* Evaluates convolutional node n into y; buf holds every node's values.
+ * act8: a conv whose input is quantized per image (act_scale: calibrated,
+ * or 0 for each image's own). */
+void interp_eval_cnn(const ir_graph *g, const ir_node *n, const void *const *buf, float *y,
+                     float *scratch, bool act8, float act_scale);
 /* ---- ref_math.c: elementwise functions, reductions, indexing ------------ */
 
 float interp_ref_sigmoid(float x);

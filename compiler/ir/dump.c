@@ -64,6 +64,89 @@ static void print_calib(FILE *out, const ir_graph *g, int i)
             fmt_float(s->max, b, sizeof b), fmt_float((float)s->clip, c, sizeof c));
 }
 
+/* [a, b] of a window attribute, [b] for a 1-D op (whose height is 1). */
+static void print_pair(FILE *out, const char *name, const int64_t *v, int spatial)
+{
+    if (spatial == 1)
+        fprintf(out, "%s=[%lld]", name, (long long)v[1]);
+    else
+        fprintf(out, "%s=[%lld, %lld]", name, (long long)v[0], (long long)v[1]);
+}
+
+static void print_window(FILE *out, const ir_node *n)
+{
+    const ir_window *w = &n->attr.win;
+    char f[32], g[32];
+    if (n->op == IR_OP_GLOBAL_AVGPOOL && !w->nhwc) return;
+    fputs(" {", out);
+    if (n->op != IR_OP_GLOBAL_AVGPOOL) {
+        print_pair(out, "kernel", w->kernel, w->spatial);
+        print_pair(out, ", stride", w->stride, w->spatial);
+        if (w->spatial == 1)
+            fprintf(out, ", pads=[%lld, %lld]", (long long)w->pad[1], (long long)w->pad[3]);
+        else
+            fprintf(out, ", pads=[%lld, %lld, %lld, %lld]", (long long)w->pad[0],
+                    (long long)w->pad[1], (long long)w->pad[2], (long long)w->pad[3]);
+        if (w->dilation[0] != 1 || w->dilation[1] != 1)
+            print_pair(out, ", dilation", w->dilation, w->spatial);
+    }
+    if (n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE)
+        fprintf(out, ", groups=%lld", (long long)w->groups);
+    if (n->op == IR_OP_CONV_TRANSPOSE && (w->out_pad[0] || w->out_pad[1]))
+        print_pair(out, ", output_padding", w->out_pad, w->spatial);
+    if (w->ceil_mode) fputs(", ceil_mode", out);
+    if (n->op == IR_OP_AVGPOOL && w->count_include_pad) fputs(", count_include_pad", out);
+    if (w->act == IR_ACT_RELU) fputs(", act=relu", out);
+    if (w->act == IR_ACT_HARDSWISH) fputs(", act=hardswish", out);
+    if (w->act == IR_ACT_CLIP)
+        fprintf(out, ", act=clip(%s, %s)", fmt_float(w->act_min, f, sizeof f),
+                fmt_float(w->act_max, g, sizeof g));
+    if (w->nhwc) fprintf(out, "%slayout=nhwc", n->op == IR_OP_GLOBAL_AVGPOOL ? "" : ", ");
+    fputc('}', out);
+}
+
+static void print_cnn_attrs(FILE *out, const ir_node *n)
+{
+    const ir_cnn_attrs *a = &n->attr.cnn;
+    char f[32], g[32];
+    static const char *const modes[] = {"nearest", "linear"};
+    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners",
+                                         "asymmetric"};
+    static const char *const nearest[] = {"round_prefer_floor", "round_prefer_ceil", "floor",
+                                          "ceil"};
+    static const char *const pad_modes[] = {"constant", "reflect", "edge"};
+    switch (n->op) {
+    case IR_OP_RESIZE:
+        fprintf(out, " {scales=[");
+        for (int d = 0; d < n->rank; d++)
+            fprintf(out, "%s%s", d ? ", " : "", fmt_float(a->scales[d], f, sizeof f));
+        fprintf(out, "], mode=%s, coordinates=%s", modes[a->mode], coords[a->coord]);
+        if (a->mode == IR_RESIZE_NEAREST) fprintf(out, ", nearest=%s", nearest[a->nearest]);
+        fputc('}', out);
+        break;
+    case IR_OP_PAD:
+        fprintf(out, " {pads=[");
+        for (int d = 0; d < 2 * n->rank; d++)
+            fprintf(out, "%s%lld", d ? ", " : "", (long long)a->pads[d]);
+        fprintf(out, "], mode=%s", pad_modes[a->pad_mode]);
+        if (a->pad_mode == IR_PAD_CONSTANT)
+            fprintf(out, ", value=%s", fmt_float(a->pad_value, f, sizeof f));
+        fputc('}', out);
+        break;
+    case IR_OP_HARDSIGMOID:
+        fprintf(out, " {alpha=%s, beta=%s}", fmt_float(a->alpha, f, sizeof f),
+                fmt_float(a->beta, g, sizeof g));
+        break;
+    case IR_OP_BATCHNORM:
+        fprintf(out, " {eps=%s%s}", fmt_float(n->attr.eps, f, sizeof f),
+                n->attr.win.nhwc ? ", layout=nhwc" : "");
+        break;
+    default:
+        if (ir_is_windowed(n->op)) print_window(out, n);
+        break;
+    }
+}
+
 static void print_attrs(FILE *out, const ir_node *n)
 {
     char f[32];
@@ -119,7 +202,9 @@ static void print_attrs(FILE *out, const ir_node *n)
                 fmt_float(n->attr.theta, f, sizeof f), n->attr.interleaved ? ", interleaved" : "");
         break;
     case IR_OP_WEIGHT: print_weight_attrs(out, n); break;
-    default: break;
+    default:
+        if (ir_is_cnn_op(n->op)) print_cnn_attrs(out, n);
+        break;
     }
 }
 

@@ -61,6 +61,20 @@ typedef enum ir_op {
     IR_OP_CAST,      /* x as dtype attr.fn (QMC_DTYPE_F32 or QMC_DTYPE_I32): i32 to f32
                       * rounds to nearest; f32 to i32 truncates toward zero, saturating
                       * (NaN gives 0) */
+    /* convolutional networks (attr.win, attr.cnn; shape_cnn.c): x is [N, C, (H,) W], or
+     * [N, (H,) W, C] when attr.win.nhwc (the layout pass's channels-last form) */
+    IR_OP_CONV,           /* x, w [M, C/groups·kh·kw] (the matrix view of the file's [M, C/groups,
+                           * kh, kw]), optional b [M] -> [N, M, OH, OW]; attr.win.act fused */
+    IR_OP_CONV_TRANSPOSE, /* x, w [C, M/groups, kh, kw], optional b [M] -> [N, M, OH, OW] */
+    IR_OP_BATCHNORM,      /* x, scale, bias, mean, var [C] (inference form); attr.eps */
+    IR_OP_MAXPOOL,        /* x -> windows' maxima; attr.win */
+    IR_OP_AVGPOOL,        /* x -> windows' means; attr.win (count_include_pad) */
+    IR_OP_GLOBAL_AVGPOOL, /* x [N, C, ...] -> [N, C, 1, ...]: the mean over the spatial axes */
+    IR_OP_RESIZE,         /* x -> each axis scaled by attr.cnn.scales, to the node's shape */
+    IR_OP_PAD,            /* x -> attr.cnn.pads added around each axis (attr.cnn.pad_mode) */
+    IR_OP_HARDSIGMOID,    /* max(0, min(1, alpha·x + beta)); attr.cnn.alpha, beta */
+    IR_OP_HARDSWISH,      /* x · max(0, min(1, x/6 + 1/2)) */
+    IR_OP_PRELU,          /* x, slope (broadcast to x) -> x < 0 ? slope·x : x */
     IR_OP_COUNT
 } ir_op;
 
@@ -97,8 +111,60 @@ typedef enum ir_binary {
 /* The reductions of IR_OP_REDUCE (attr.fn). */
 typedef enum ir_reduce { IR_RED_SUM, IR_RED_MEAN, IR_RED_MAX, IR_RED_MIN, IR_RED_COUNT } ir_reduce;
 
+/* An activation fused into a convolution's output (the layout pass). */
+typedef enum ir_act {
+    IR_ACT_NONE,
+    IR_ACT_RELU,
+    IR_ACT_CLIP, /* min(max(x, act_min), act_max) */
+    IR_ACT_HARDSWISH,
+} ir_act;
+
+/* The window of a convolution or pooling, in two spatial dimensions (a
+ * 1-D op has a height of 1: kernel, stride and dilation 1, no padding). */
+typedef struct ir_window {
+    int spatial;       /* 1 or 2: the spatial axes of x */
+    int64_t kernel[2]; /* height, width */
+    int64_t stride[2], dilation[2];
+    int64_t pad[4];         /* top, left, bottom, right (explicit after building) */
+    int64_t out_pad[2];     /* conv_transpose: added at the bottom and right */
+    int64_t groups;         /* conv, conv_transpose */
+    bool ceil_mode;         /* pooling: output size rounded up */
+    bool count_include_pad; /* avgpool: padding counts in the divisor */
+    bool nhwc;              /* channels last: x [N, (H,) W, C] */
+    ir_act act;             /* conv: fused activation */
+    float act_min, act_max; /* IR_ACT_CLIP */
+} ir_window;
+
+typedef enum ir_resize_mode { IR_RESIZE_NEAREST, IR_RESIZE_LINEAR } ir_resize_mode;
+/* How an output coordinate maps to an input one (ONNX's names). */
+typedef enum ir_coord_mode {
+    IR_COORD_HALF_PIXEL,         /* (o + 0.5) / scale - 0.5 */
+    IR_COORD_PYTORCH_HALF_PIXEL, /* the same, but 0 when the output axis has length 1 */
+    IR_COORD_ALIGN_CORNERS,      /* o · (in - 1) / (out - 1) */
+    IR_COORD_ASYMMETRIC,         /* o / scale */
+} ir_coord_mode;
+typedef enum ir_nearest_mode {
+    IR_NEAREST_ROUND_PREFER_FLOOR,
+    IR_NEAREST_ROUND_PREFER_CEIL,
+    IR_NEAREST_FLOOR,
+    IR_NEAREST_CEIL,
+} ir_nearest_mode;
+typedef enum ir_pad_mode { IR_PAD_CONSTANT, IR_PAD_REFLECT, IR_PAD_EDGE } ir_pad_mode;
+
+/* Attributes of resize, pad and the hard activations. */
+typedef struct ir_cnn_attrs {
+    float scales[IR_MAX_RANK]; /* resize: output / input length per axis */
+    ir_resize_mode mode;
+    ir_coord_mode coord;
+    ir_nearest_mode nearest;
+    int64_t pads[2 * IR_MAX_RANK]; /* pad: begin of each axis, then end (ONNX's order) */
+    ir_pad_mode pad_mode;
+    float pad_value;
+    float alpha, beta; /* hardsigmoid */
+} ir_cnn_attrs;
+
 typedef struct ir_attrs {
-    float eps;                 /* layernorm, rmsnorm */
+    float eps;                 /* layernorm, rmsnorm, batchnorm */
     float value;               /* const */
     float scale;               /* attention: multiplies q·kᵀ */
     int axis;                  /* softmax, slice, concat (non-negative after building) */
@@ -111,6 +177,8 @@ typedef struct ir_attrs {
     float theta;               /* rope: the base of the angles */
     int64_t start, end;        /* slice */
     int64_t perm[IR_MAX_RANK]; /* transpose */
+    ir_window win;             /* conv, conv_transpose, maxpool, avgpool, global_avgpool */
+    ir_cnn_attrs cnn;          /* resize, pad, hardsigmoid */
     int fn;                    /* unary, binary, reduce: which function */
     float alpha, beta;         /* unary: the function's parameters (clip: min, max) */
     unsigned axes;             /* reduce: bit d set for each reduced axis d of the input */
@@ -329,6 +397,92 @@ typedef struct ir_selection {
  * attributes. On a mismatch reports an error (with notes on where each
  * operand came from) and returns false. */
 bool ir_infer_node_shape(ir_graph *g, int32_t index);
+
+/* ---- shape_cnn.c: shape rules of the convolutional ops -------------------- */
+
+/* conv .. prelu: the ops of shape_cnn.c; and those of them with a window. */
+bool ir_is_cnn_op(ir_op op);
+bool ir_is_windowed(ir_op op);
+/* An activation of a windowed op seen as images: batch, channels, height
+ * (1 for a 1-D op), width, and the element stride of each. */
+typedef struct ir_image {
+    int64_t n, c, h, w;
+    int64_t sn, sc, sh, sw;
+} ir_image;
+ir_image ir_image_of(const int64_t *shape, int spatial, bool nhwc);
+/* How many windows of k (dilated by dil, sliding by stride) fit in in
+ * padded by pb and pe; with ceil_mode a partial last window counts unless
+ * it would start in the end padding. 0 if none fits. */
+int64_t ir_window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pb, int64_t pe,
+                      bool ceil_mode);
+/* Where output index o of resize's axis d (of input length in) reads: the
+ * neighbours i0 and i1, clamped to the axis, and the weight of i1 (0 for
+ * nearest, where i0 = i1): ONNX's coordinate transforms and rounding. */
+void ir_resize_source(const ir_cnn_attrs *a, int d, int64_t in, int64_t o, int64_t *i0, int64_t *i1,
+                      float *frac);
+/* The input index output index o of a padded axis of length n reads
+ * (begin: the padding before it), or -1 for the constant. */
+int64_t ir_pad_source(ir_pad_mode mode, int64_t o, int64_t begin, int64_t n);
+/* The shape rule of a convolutional op (called by ir_infer_node_shape). */
+bool ir_infer_cnn_shape(ir_graph *g, ir_node *n);
+
+/* ---- plan_cnn.c: what a convolution's kernel reads ------------------------ */
+
+typedef enum ir_conv_kernel {
+    IR_CONV_DENSE,     /* tiles of pixels x output channels of a group */
+    IR_CONV_DEPTHWISE, /* groups = C = M: vectors of channels */
+    IR_CONV_GENERIC,   /* anything else (few output channels per group) */
+} ir_conv_kernel;
+ir_conv_kernel ir_conv_kernel_of(const ir_graph *g, const ir_node *n);
+
+/* Rows of an image whose maximum one task takes (`:a8`'s scales). */
+enum { IR_CONV_MAX_ROWS = 8 };
+/* A channels-last conv's scratch: its input copied with the padding made
+ * explicit and, with `:a8`, quantized (per pixel or per image). The copy
+ * is [N][hp][wp][cs] of f32 or int8 codes (cs = groups · cgp, a group's
+ * channels padded with zeros to cgp); the scales one f32 per image (per
+ * copied pixel); the partial maxima one f32 per image and chunk of
+ * IR_CONV_MAX_ROWS rows. Without a copy the kernel reads x as it is (hp,
+ * wp, cs: x's). Offsets in bytes. */
+typedef struct ir_conv_input {
+    ir_conv_kernel kernel;
+    bool act8;      /* quantized (the weight's precision has :a8) */
+    bool per_pixel; /* ... each pixel read with its own scale (ir_conv_pointwise) */
+    bool int8;      /* the copy holds int8 codes (integer dot products), else floats */
+    bool copy;      /* the kernel reads the copy (padding or :a8), else x */
+    int64_t hp, wp, cs, cgp;
+    int64_t sh, sw; /* the stride of windows in the source (1 in a per-pixel copy) */
+    int64_t scales, partial, bytes;
+} ir_conv_input;
+/* A conv that is a linear layer over pixels (1x1, one group, no padding):
+ * `:a8` quantizes each pixel it reads with its own scale. */
+bool ir_conv_pointwise(const ir_node *n);
+/* Whether conv n quantizes its input to int8 (its weight's precision has
+ * `:a8`, and it is not depthwise: those keep f32 activations). */
+bool ir_conv_act8(const ir_graph *g, const ir_node *n);
+ir_conv_input ir_conv_input_layout(const ir_graph *g, const ir_node *n, bool int8_dot);
+
+/* ---- rewrite.c: a new graph made from an old one -------------------------- */
+
+/* Copying src's nodes in order into dst (src's ports and model data; no
+ * calibration or selection, which name src's nodes): map[old] is the new
+ * index of an old node once copied, or what a pass made it stand for. */
+typedef struct ir_rewrite {
+    const ir_graph *src;
+    ir_graph *dst;
+    int32_t *map;
+} ir_rewrite;
+void ir_rewrite_begin(sup_arena *arena, const ir_graph *src, ir_rewrite *rw);
+/* Copies old node i with its operands renumbered (they must be mapped). */
+int32_t ir_rewrite_copy(ir_rewrite *rw, int32_t i);
+/* Appends a node whose operands are already new indices. */
+int32_t ir_rewrite_add(ir_rewrite *rw, const ir_node *n);
+/* The new graph, its ports and caches renumbered. */
+ir_graph *ir_rewrite_end(ir_rewrite *rw);
+/* g without the nodes no output (or cache) needs; inputs stay. */
+ir_graph *ir_prune(sup_arena *arena, const ir_graph *g);
+/* Per node: how many operands and outputs refer to it. */
+int32_t *ir_use_counts(sup_arena *arena, const ir_graph *g);
 
 /* ---- verify.c: IR invariants ------------------------------------------- */
 

@@ -467,6 +467,7 @@ static bool infer_op(ir_graph *g, ir_node *n)
         return true;
     }
     case IR_OP_COUNT: break;
+    default: return ir_infer_cnn_shape(g, n);
     }
     QMC_ASSERT(!"unknown op");
     return false;

@@ -34,6 +34,10 @@ static int arity_min(ir_op op)
     case IR_OP_LAYERNORM:
     case IR_OP_ATTENTION:
     case IR_OP_WHERE: return 3;
+    case IR_OP_CONV:
+    case IR_OP_CONV_TRANSPOSE:
+    case IR_OP_PRELU: return 2;
+    case IR_OP_BATCHNORM: return 5;
     case IR_OP_CONCAT: return 1;
     default: return 1;
     }
@@ -42,7 +46,9 @@ static int arity_min(ir_op op)
 static int arity_max(ir_op op)
 {
     switch (op) {
-    case IR_OP_LINEAR: return 3;
+    case IR_OP_LINEAR:
+    case IR_OP_CONV:
+    case IR_OP_CONV_TRANSPOSE: return 3;
     case IR_OP_CONCAT: return 1 << 20;
     default: return arity_min(op);
     }

@@ -602,6 +602,8 @@ const pass_builtin *pass_builtin_find(const char *name)
 {
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
         if (strcmp(builtins[i].name, name) == 0) return &builtins[i];
+    for (int i = 0; i < pass_n_cnn_builtins; i++)
+        if (strcmp(pass_cnn_builtins[i].name, name) == 0) return &pass_cnn_builtins[i];
     return NULL;
 }
 
@@ -632,5 +634,6 @@ int pass_builtin_names(const char **names, int max)
     int n = 0;
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0] && n < max; i++)
         names[n++] = builtins[i].name;
+    for (int i = 0; i < pass_n_cnn_builtins && n < max; i++) names[n++] = pass_cnn_builtins[i].name;
     return n;
 }

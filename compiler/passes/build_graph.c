@@ -449,9 +449,9 @@ static bool eval_call(pass_builder *b, scope *s, const fe_node *e, pass_value *o
     if (def) return call_def(b, s, def, e, out);
     const pass_builtin *bi = pass_builtin_find(e->name);
     if (!bi) {
-        const char *names[64];
-        int n = pass_builtin_names(names, 64);
-        for (int i = 0; i < b->n_defs && n < 64; i++) names[n++] = b->defs[i]->name;
+        const char *names[128];
+        int n = pass_builtin_names(names, 128);
+        for (int i = 0; i < b->n_defs && n < 128; i++) names[n++] = b->defs[i]->name;
         const char *best = rt_closest(e->name, names, n);
         sup_loc l = e->loc;
         l.len = (int)strlen(e->name);

@@ -203,6 +203,7 @@ bool pass_calibrate(ir_graph *g, const pass_calib_data *d, bool second_moments)
         const ir_node *n = &g->nodes[i];
         bool weight_matrix = n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].op == IR_OP_WEIGHT;
         if (n->op == IR_OP_LINEAR) observe(g, c, n->inputs[0], weight_matrix);
+        if (n->op == IR_OP_CONV) observe(g, c, n->inputs[0], false);
         if (n->op == IR_OP_MATMUL)
             observe(g, c, n->inputs[0], false), observe(g, c, n->inputs[1], false);
     }
@@ -228,7 +229,8 @@ float pass_calib_act_scale(const ir_graph *g, int32_t w)
     double clip = 0;
     for (int i = 0; g->calib && i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
-        if (n->op != IR_OP_LINEAR || n->inputs[1] != w || !g->calib->of_node[n->inputs[0]])
+        if ((n->op != IR_OP_LINEAR && n->op != IR_OP_CONV) || n->inputs[1] != w ||
+            !g->calib->of_node[n->inputs[0]])
             continue;
         clip = fmax(clip, g->calib->of_node[n->inputs[0]]->clip);
     }

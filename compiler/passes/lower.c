@@ -67,6 +67,7 @@ static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool int8_dot)
 {
     if (n->op == IR_OP_LINEAR && ir_act_int8_rows(g->nodes[n->inputs[1]].qw, int8_dot))
         return ir_act8_scratch_layout(g, n, int8_dot).bytes;
+    if (n->op == IR_OP_CONV) return ir_conv_input_layout(g, n, int8_dot).bytes;
 
     if (n->op == IR_OP_ATTENTION) {
         ir_attn_scratch a = ir_attention_scratch(g, n);

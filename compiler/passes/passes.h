@@ -2,8 +2,8 @@
  * compiler/passes.
  *
  * One file per pass, and pipeline.c that runs them in order:
- *   parse -> build graph -> infer shapes -> calibrate -> select precision
- *   -> quantize weights -> lower -> emit,
+ *   parse -> build graph -> infer shapes -> fold -> calibrate -> select precision
+ *   -> quantize weights -> layout -> lower -> emit,
  * with ir_verify after each. Each pass reads and changes the graph
  * (compiler/ir) using the numerics of compiler/quant, the interpreter of
  * compiler/interp and the emitter of compiler/codegen. Prefix pass_. */
@@ -77,15 +77,17 @@ typedef enum pass_until {
 } pass_until;
 
 /* The whole pipeline, with ir_verify after every pass:
- *   parse -> build graph -> infer shapes -> calibrate -> select precision
+ *   parse -> build graph -> infer shapes -> fold -> calibrate -> select precision
  *   -> quantize weights -> lower -> emit
  * up to `until`. Returns the graph, or NULL after reporting errors. For
  * EMIT the target is resolved (and printed, --print-target) first and
  * opts->cg.output gets the path written. */
 ir_graph *pass_pipeline(sup_arena *arena, const char *model_path, pass_options *opts,
                         pass_until until);
-/* The names --dump-after accepts, NULL-terminated. */
+/* The names --dump-after accepts, NULL-terminated; and those only
+ * qmc compile runs. */
 extern const char *const pass_names[];
+extern const char *const pass_compile_names[];
 /* Its three stretches. parse (or import, for a path ending in .onnx) ->
  * build graph -> infer shapes. */
 ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, pass_options *opts);
@@ -207,6 +209,14 @@ const char *pass_builtin_signature(const pass_builtin *bi, char *buf, size_t siz
 /* The builtins' names (at most max) into names; returns how many. */
 int pass_builtin_names(const char **names, int max);
 
+/* ---- build_cnn.c: the built-in operations of convolutional networks ------ */
+
+/* conv, conv_transpose, batchnorm, maxpool, avgpool, global_avgpool,
+ * resize, pad, hardsigmoid, hardswish, prelu (pass_builtin_find looks
+ * here too). */
+extern const pass_builtin pass_cnn_builtins[];
+extern const int pass_n_cnn_builtins;
+
 /* ---- build_graph.c: syntax tree -> graph (elaboration) ------------------ */
 
 /* Evaluates constants, unrolls loops, inlines functions, resolves names and
@@ -218,6 +228,12 @@ ir_graph *pass_build_graph(sup_arena *arena, const fe_node *file, const pass_bui
 
 /* Re-infers every node in order (ir_infer_node_shape). */
 bool pass_infer_shapes(ir_graph *g);
+
+/* ---- fold.c: the fold pass ------------------------------------------------ */
+
+/* Folds each batchnorm into the conv before it when nothing else reads
+ * the conv (see fold.c); returns the new graph, or g when nothing folds. */
+ir_graph *pass_fold(sup_arena *arena, ir_graph *g);
 
 /* ---- calibrate.c: the calibrate pass ------------------------------------ */
 
@@ -432,6 +448,14 @@ bool pass_quantize_layouts(ir_graph *g);
  * everything. False after
  * reporting (a weight that cannot be quantized, a write error). */
 bool pass_stream_weights(ir_graph *g, cg_weights *out, bool measure);
+
+/* ---- layout.c: the layout pass ------------------------------------------ */
+
+/* Makes the convolutional ops work on channels-last activations, with
+ * transposes where the rest of the model needs ONNX's layout, and fuses a
+ * conv's relu or hardswish into it (see layout.c); returns the new graph,
+ * or g when it has no convolutional op. */
+ir_graph *pass_layout(sup_arena *arena, ir_graph *g);
 
 /* ---- lower.c: the lower pass (memory plan) ------------------------------ */
 

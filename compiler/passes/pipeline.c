@@ -1,7 +1,7 @@
 /* pipeline.c: the compiler's passes, in the order the design names them.
  *
- *   parse -> build graph -> infer shapes -> calibrate -> select precision
- *   -> quantize weights -> (report) -> lower -> emit
+ *   parse -> build graph -> infer shapes -> fold -> calibrate -> select precision
+ *   -> quantize weights -> (report) -> layout -> lower -> emit
  *
  * ir_verify runs after every pass that produces or changes the graph;
  * --dump-after=PASS prints the IR at that point. The calibration samples
@@ -22,7 +22,9 @@
 
 #include "passes.h"
 
-const char *const pass_names[] = {"build", "shape", "calibrate", "precision", "quantize", NULL};
+const char *const pass_names[] = {"build",     "shape",    "fold", "calibrate",
+                                  "precision", "quantize", NULL};
+const char *const pass_compile_names[] = {"layout", "lower", NULL};
 
 static bool after_pass(const ir_graph *g, const char *pass, const pass_options *opts)
 {
@@ -95,8 +97,10 @@ ir_graph *pass_pipeline_load(sup_arena *arena, const char *model_path, pass_opti
                              .seq_len = opts ? opts->seq_len : 0,
                              .kv_format = opts ? opts->kv_format : RT_KV_F32};
     ir_graph *g = pass_build_graph(arena, ast, &bo);
-    if (g && after_pass(g, "build", opts) && pass_infer_shapes(g) && after_pass(g, "shape", opts))
-        return g;
+    if (g && after_pass(g, "build", opts) && pass_infer_shapes(g) && after_pass(g, "shape", opts)) {
+        g = pass_fold(arena, g);
+        return after_pass(g, "fold", opts) ? g : NULL;
+    }
     if (onnx)
         sup_note((sup_loc){.file = model_path},
                  "the model as imported from ONNX: `qmc import %s` writes this text to a file",
@@ -159,13 +163,18 @@ bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_
 {
     ir_plan plan;
     bool int8_dot = cg_target_int8_dot(t);
+    g = pass_layout(arena, g);
+    if (!after_pass(g, "layout", opts)) return false;
     if (!pass_lower(g, &plan, int8_dot) || !after_pass(g, "lower", opts)) return false;
     if (g->context) {
         if (!pass_specialize(arena, g, opts)) return false;
-        for (int s = 0; s < g->n_steps; s++)
-            if (!pass_lower(g->steps[s].g, &g->steps[s].plan, int8_dot) ||
-                !ir_verify(g->steps[s].g, "lower"))
+        for (int s = 0; s < g->n_steps; s++) {
+            ir_step *st = &g->steps[s];
+            st->g = pass_layout(arena, st->g);
+            if (!ir_verify(st->g, "layout") || !pass_lower(st->g, &st->plan, int8_dot) ||
+                !ir_verify(st->g, "lower"))
                 return false;
+        }
     }
     sup_stage_end("lower");
     cg_weights_kind kind;
@@ -179,7 +188,10 @@ bool pass_pipeline_emit(sup_arena *arena, ir_graph *g, const cg_target *t, pass_
         cg_weights_discard(&w);
         return false;
     }
-    if (opts->prec.verbose) cg_print_kernels(stderr, arena, g, &plan, t);
+    if (opts->prec.verbose) {
+        cg_print_kernels(stderr, arena, g, &plan, t);
+        cg_print_conv_kernels(stderr, arena, g, t);
+    }
     if (opts->dump_ir) ir_dump(stdout, g);
     return cg_write_output(arena, g, &plan, t, &opts->cg, &w);
 }

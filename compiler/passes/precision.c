@@ -131,11 +131,12 @@ static void list_matrices(const ir_graph *g)
     fprintf(stderr, shown == 40 ? " ...\n" : "\n");
 }
 
-/* Marks the weight matrices of linear layers; returns how many. */
+/* Marks the weight matrices of linear layers and convs (a conv's weight
+ * is the matrix [M, C/groups·kh·kw]); returns how many. */
 static int mark_matrices(ir_graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].op == IR_OP_LINEAR) {
+        if (g->nodes[i].op == IR_OP_LINEAR || g->nodes[i].op == IR_OP_CONV) {
             ir_node *w = &g->nodes[g->nodes[i].inputs[1]];
             if (w->op == IR_OP_WEIGHT) w->is_matrix = true;
         }
@@ -251,7 +252,7 @@ bool pass_plan_precision(ir_graph *g, const pass_spec *spec, int64_t samples)
         if (w->op == IR_OP_WEIGHT && w->precision && !w->is_matrix) {
             sup_error(w->precision_loc,
                       "'@%s' asks to quantize '%s', but only weights used as a linear layer's "
-                      "weight matrix can be quantized",
+                      "or a conv's weight matrix can be quantized",
                       w->precision, w->name);
             return false;
         }
@@ -266,7 +267,7 @@ bool pass_plan_precision(ir_graph *g, const pass_spec *spec, int64_t samples)
     }
     for (int o = 0; o < spec->n_overrides; o++)
         if (!spec->overrides[o].used) {
-            sup_error_plain("--precision: '%s' matches no weight matrix of a linear layer",
+            sup_error_plain("--precision: '%s' matches no weight matrix of a linear layer or conv",
                             spec->overrides[o].glob);
             list_matrices(g);
             return false;

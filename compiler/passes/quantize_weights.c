@@ -232,7 +232,8 @@ bool pass_stream_weights(ir_graph *g, cg_weights *out, bool measure)
         double t0 = sup_now();
         if (w->qw) {
             /* the quantized form (a layout until now, or the one that was kept) */
-            q = w->qw->codes ? w->qw : quantize(&tmp, g, i, &w->qformat, measure, &t);
+            bool dequant = measure || cg_weights_wants_dequant(out, i);
+            q = w->qw->codes ? w->qw : quantize(&tmp, g, i, &w->qformat, dequant, &t);
             if (q) w->qw->stats = q->stats;
         }
         double t1 = sup_now();

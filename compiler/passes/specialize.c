@@ -86,6 +86,7 @@ bool pass_specialize(sup_arena *arena, ir_graph *g, const pass_options *opts)
                                  .kv_format = opts->kv_format};
         ir_graph *sg = ast ? pass_build_graph(arena, ast, &bo) : NULL;
         if (!sg || !pass_infer_shapes(sg)) return false;
+        sg = pass_fold(arena, sg);
         share_precision(arena, g, sg);
         prefix_names(arena, sg, sizes[s]);
         if (!ir_verify(sg, "specialize")) return false;

@@ -12,7 +12,7 @@
 #   %s  the case file's name     %T  an empty temporary folder for this case
 #   %B  the generated files (tests/diag/make_bad_files)
 #   %src  $QMC_SOURCE   %qmc  $QMC
-#   %npycmp  %npyslice  the test tools
+#   %npycmp  %npyslice  %mkdata  the test tools
 # The command runs in the case's folder, so messages name it relatively.
 # Its stderr, with absolute paths turned back into the placeholders above,
 # must equal CASE-without-extension.err (empty if there is none); its stdout
@@ -56,6 +56,7 @@ substitute() {
         -e "s${sep}%qmc${sep}$(repl_quote "$QMC")${sep}g" \
         -e "s${sep}%npycmp${sep}$(repl_quote "${NPYCMP:-npycmp}")${sep}g" \
         -e "s${sep}%npyslice${sep}$(repl_quote "${NPYSLICE:-npyslice}")${sep}g" \
+        -e "s${sep}%mkdata${sep}$(repl_quote "${MKDATA:-mkdata}")${sep}g" \
         -e "s${sep}%src${sep}$(repl_quote "$QMC_SOURCE")${sep}g" \
         -e "s${sep}%B${sep}$(repl_quote "${QMC_BAD:-}")${sep}g" \
         -e "s${sep}%T${sep}$(repl_quote "$tmp")${sep}g" \

@@ -11,7 +11,9 @@
  * Slice's starts, ends, axes and steps, Expand's shape, Unsqueeze's and
  * the reductions' axes, Clip's bounds, Range's and ConstantOfShape's
  * inputs, Trilu's k, ...: the inputs ONNX's shape inference reads as
- * constants, table `params` below) is bound as an initializer with the
+ * constants; a conv's weight and bias and a batchnorm's parameters, which
+ * qmc reads from the weights: table `params` below) is bound as an
+ * initializer with the
  * test's value, since qmc's shapes are static; every other input stays an
  * input of the model, with the shape of its .pb file (--shape). Bool inputs
  * are fed as floats 0 and 1 (the importer declares them f32), integer ones
@@ -121,6 +123,16 @@ static const struct {
     {"DequantizeLinear", 2},
     {"Shape", 0},
     {"Size", 0},
+    /* qmc's convolutions read their weights, and batchnorms their
+     * parameters, from the weights (as inference models hold them) */
+    {"Conv", 1},
+    {"Conv", 2},
+    {"ConvTranspose", 1},
+    {"ConvTranspose", 2},
+    {"BatchNormalization", 1},
+    {"BatchNormalization", 2},
+    {"BatchNormalization", 3},
+    {"BatchNormalization", 4},
 };
 
 static bool is_param(const fe_onnx_node *n, int k)

@@ -5,6 +5,8 @@
  *   npycmp A.npy B.npy --rtol R        |a-b| <= R * max(|b|, 1e-6 * max|B|)
  *   npycmp A.npy B.npy --rtol-max R    |a-b| <= R * max|B| (relative to the data's scale)
  *   npycmp A.npy B.npy --rtol-range R  |a-b| <= R * (max B - min B) (relative to its range)
+ *   npycmp A.npy B.npy --top1 F        the largest value of each row (last axis) at the
+ *                                      same index in at least the fraction F of the rows
  *
  * Prints `max_abs_diff=... max_rel_diff=... count=...` and exits 0 when the
  * files agree, 1 when they differ (with the first differing index), 2 on
@@ -57,12 +59,35 @@ static double value_at(const rt_npy_header *h, const uint8_t *base, int64_t i)
     }
 }
 
+/* Rows (the last axis) whose largest values are at the same index. */
+static int top1(const rt_npy_header *ha, const uint8_t *a, const rt_npy_header *hb,
+                const uint8_t *b, double min_agree)
+{
+    int64_t cols = ha->rank ? ha->shape[ha->rank - 1] : 1, rows = cols ? ha->count / cols : 0,
+            agree = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t ia = 0, ib = 0;
+        for (int64_t j = 1; j < cols; j++) {
+            if (value_at(ha, a, r * cols + j) > value_at(ha, a, r * cols + ia)) ia = j;
+            if (value_at(hb, b, r * cols + j) > value_at(hb, b, r * cols + ib)) ib = j;
+        }
+        agree += ia == ib;
+    }
+    double f = rows ? (double)agree / (double)rows : 1;
+    printf("top1_agree=%lld/%lld (%.4f)\n", (long long)agree, (long long)rows, f);
+    if (f < min_agree) {
+        fprintf(stderr, "npycmp: top-1 agreement %.4f is below %g\n", f, min_agree);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3 && argc != 5) {
-        fprintf(
-            stderr,
-            "usage: npycmp A.npy B.npy [--atol X | --rtol R | --rtol-max R | --rtol-range R]\n");
+        fprintf(stderr,
+                "usage: npycmp A.npy B.npy [--atol X | --rtol R | --rtol-max R | --rtol-range R | "
+                "--top1 F]\n");
         return 2;
     }
     rt_mapped_file fa, fb;
@@ -75,6 +100,7 @@ int main(int argc, char **argv)
     }
     bool exact = argc == 3;
     double tol = exact ? 0 : atof(argv[4]);
+    if (!exact && strcmp(argv[3], "--top1") == 0) return top1(&ha, fa.data, &hb, fb.data, tol);
     bool relative = !exact && strcmp(argv[3], "--rtol") == 0;
     bool relative_max = !exact && strcmp(argv[3], "--rtol-max") == 0;
     bool relative_range = !exact && strcmp(argv[3], "--rtol-range") == 0;

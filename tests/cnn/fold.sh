@@ -1,0 +1,37 @@
+#!/bin/sh
+# The fold pass: a batchnorm folded into the conv before it computes what
+# the two did apart (the same model with the conv's result also an output,
+# which keeps them apart), within 1e-5 of the largest value; the folded
+# graph has no batchnorm left, the other one keeps it.
+set -eu
+: "${QMC:?}" "${NPYCMP:?}" "${MKDATA:?}"
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+"$MKDATA" "$t/w.safetensors" c.weight=6x3x3x3 c.bias=6 d.weight=5x6x1x1 s=6@0.5,1.5 b=6 \
+    mu=6@-0.3,0.3 var=6@0.2,2 s2=5@0.5,1.5 b2=5 mu2=5 var2=5@0.2,2
+"$MKDATA" "$t/x.npy" 2x3x9x7 1
+model() { # NAME KEEP-APART
+    cat >"$t/$1.qm" <<EOM
+model $1 {
+    weights "w.safetensors"
+    input x: f32[2, 3, 9, 7]
+    output y: f32[2, 5, 5, 4]
+    $([ "$2" = 1 ] && echo "output c: f32[2, 6, 5, 4]")
+    c = conv(x, c.weight, c.bias, stride=2, padding=1)
+    h = relu(batchnorm(c, s, b, mu, var, eps=1e-3))
+    y = batchnorm(conv(h, d.weight), s2, b2, mu2, var2)
+}
+EOM
+}
+model folded 0
+model apart 1
+"$QMC" run "$t/folded.qm" --input x="$t/x.npy" --output y="$t/y_folded.npy"
+"$QMC" run "$t/apart.qm" --input x="$t/x.npy" --output y="$t/y_apart.npy" --output c="$t/c.npy"
+"$NPYCMP" "$t/y_folded.npy" "$t/y_apart.npy" --rtol-max 1e-5
+n=$("$QMC" inspect "$t/folded.qm" | grep -c batchnorm || true)
+[ "$n" = 0 ] || { echo "FAIL: $n batchnorms left in the folded model"; exit 1; }
+n=$("$QMC" inspect "$t/apart.qm" | grep -c "= batchnorm" || true)
+[ "$n" = 1 ] || { echo "FAIL: the model kept apart has $n batchnorms, not 1"; exit 1; }
+"$QMC" inspect "$t/folded.qm" | grep -q "^%[0-9]* y.conv.bias = weight : f32\[5\]" ||
+    { echo "FAIL: the conv without a bias did not get one"; "$QMC" inspect "$t/folded.qm"; exit 1; }
+echo "fold: folded and apart agree"
