@@ -69,6 +69,32 @@ static void pack_nibbles(const cg_packed *p, const ir_qweight *q, uint8_t *out)
             }
 }
 
+/* int2 and int3 steps (kp is a multiple of the step: groups are):
+ *   int2, one word a step: column i of 16 at bits 2i;
+ *   int3, three words a step of 32 columns: the low two bits of columns
+ *   0-15 (bits 2i) and 16-31 (bits 2(i - 16)), then the high bit of each
+ *   (bit i), so that a column takes two shifts and a bit select. */
+static void pack_low_bits(const cg_packed *p, const ir_qweight *q, uint8_t *out)
+{
+    int L = p->lanes, S = p->step_words;
+    int64_t steps = p->words / S;
+    for (int64_t pn = 0; pn < p->panels; pn++)
+        for (int64_t st = 0; st < steps; st++)
+            for (int j = 0; j < L; j++) {
+                int64_t row = pn * L + j;
+                if (row >= p->n) continue;
+                const uint8_t *c = q->codes + row * q->kp + st * p->per_word;
+                uint32_t w[3] = {0, 0, 0};
+                for (int i = 0; i < p->per_word; i++) {
+                    uint32_t v = c[i] & (S == 3 ? 7u : 3u);
+                    w[i / 16] |= (v & 3u) << (2 * (i % 16));
+                    if (S == 3) w[2] |= (v >> 2) << i;
+                }
+                for (int s = 0; s < S; s++)
+                    memcpy(out + ((pn * p->words + st * S + s) * L + j) * 4, &w[s], 4);
+            }
+}
+
 static void pack_scales(const cg_packed *p, const ir_qweight *q, void *scales, uint8_t *zeros)
 {
     int L = p->lanes;
@@ -208,13 +234,14 @@ void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *
     p->act_rows = ir_act_int8_rows(q, cg_target_int8_dot(t));
     p->a8 = p->act_rows ? a8_kind(t) : CG_A8_NONE;
     bool int_dot = cg_packed_int_dot(p);
-    bool four_bit = q && q_format_bits(q->f.format) == 4;
-    p->per_word = four_bit ? 8 : 4;
-    p->kmajor = !four_bit && !int_dot;
+    int bits = q ? q_format_bits(q->f.format) : 32;
+    p->per_word = bits == 4 ? 8 : bits == 3 ? 32 : bits == 2 ? 16 : 4;
+    p->step_words = bits == 3 ? 3 : 1;
+    p->kmajor = bits >= 8 && !int_dot;
     p->elem_bytes = q ? 1 : 4;
     int64_t kp = q ? q->kp : p->k;
-    p->words = (kp + p->per_word - 1) / p->per_word;
-    p->kcols = p->words * p->per_word;
+    p->words = (kp + p->per_word - 1) / p->per_word * p->step_words;
+    p->kcols = p->words / p->step_words * p->per_word;
     p->n_groups = q ? q->n_groups : 1;
     p->group_words = q ? q->group / p->per_word : p->words;
     if (q && !q->f.group) p->group_words = p->words; /* per channel: one group */
@@ -249,8 +276,10 @@ void cg_pack_data(const cg_packed *p, const ir_qweight *q, const float *w32, uin
         pack_codes_a8(p, q, codes);
     else if (p->kmajor)
         pack_kmajor(p, q, w32, codes);
-    else
+    else if (p->per_word == 8)
         pack_nibbles(p, q, codes);
+    else
+        pack_low_bits(p, q, codes);
     if (q) pack_scales(p, q, scales, zeros);
 }
 

@@ -25,7 +25,7 @@
 /* How compiler/quant is asked for a precision's parameters. */
 static q_choice choice_of(const q_precision *f)
 {
-    q_choice c = {.format = f->format, .clip = f->clip, .symmetric = f->format != QFMT_UINT4};
+    q_choice c = {.format = f->format, .clip = f->clip, .symmetric = !q_format_is_asym(f->format)};
     if (f->group) {
         c.granularity = Q_GRAN_BLOCK;
         c.axis = 1;

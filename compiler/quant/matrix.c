@@ -17,7 +17,7 @@
 
 q_choice q_precision_choice(const q_precision *f)
 {
-    q_choice c = {.format = f->format, .clip = f->clip, .symmetric = f->format != QFMT_UINT4};
+    q_choice c = {.format = f->format, .clip = f->clip, .symmetric = !q_format_is_asym(f->format)};
     if (f->group) {
         c.granularity = Q_GRAN_BLOCK;
         c.axis = 1;
@@ -31,7 +31,7 @@ q_choice q_precision_choice(const q_precision *f)
     return c;
 }
 
-static bool is_int4(q_format f) { return f == QFMT_INT4 || f == QFMT_UINT4; }
+static bool is_int4(q_format f) { return f == QFMT_INT4 || f == QFMT_UINT4 || f == QFMT_NF4; }
 
 bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
                        const q_precision *f, const double *u, const bool *dead, q_matrix *out,
@@ -94,16 +94,17 @@ static q_params row_params(const q_params *p, int64_t r, int64_t groups)
     return row;
 }
 
-/* int4 rows, group by group: the arithmetic of q_dequantize (the code minus
- * the zero point, converted, times the scale), without the per-group calls
- * and the unpacked copy. */
+/* int4 (and NF4) rows, group by group: the arithmetic of q_dequantize (the
+ * code minus the zero point, converted, times the scale; NF4 its table
+ * value times the scale), without the per-group calls and the unpacked
+ * copy. */
 static void dequantize_int4_row(const q_matrix *m, int64_t r, float *y)
 {
     int64_t g = m->f.group, groups = m->kp / g;
     const uint8_t *src = m->codes + (size_t)r * m->row_bytes;
     const float *sc = m->p.scales + r * groups;
     const int32_t *zp = m->p.zero_points ? m->p.zero_points + r * groups : NULL;
-    bool is_signed = m->f.format == QFMT_INT4;
+    bool is_signed = m->f.format == QFMT_INT4, nf4 = m->f.format == QFMT_NF4;
     for (int64_t gi = 0; gi < groups; gi++) {
         float s = sc[gi];
         int32_t z = zp ? zp[gi] : 0;
@@ -111,7 +112,7 @@ static void dequantize_int4_row(const q_matrix *m, int64_t r, float *y)
         for (int64_t c = c0; c < c1; c++) {
             int32_t nib = c & 1 ? src[c / 2] >> 4 : src[c / 2] & 0x0F;
             int32_t v = is_signed ? (nib ^ 8) - 8 : nib;
-            y[c] = (float)(v - z) * s;
+            y[c] = nf4 ? q_nf4_table[nib] * s : (float)(v - z) * s;
         }
     }
 }

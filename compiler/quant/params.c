@@ -30,8 +30,15 @@ void q_group_params(q_format format, bool symmetric, qmc_dtype scale_dtype, floa
     float amax = fmaxf(fabsf(mn), fabsf(mx)) * c;
     float s, lo = 0;
     int32_t z = 0;
-    if (q_format_is_fp8(format)) {
-        s = amax / q_format_max(format);
+    if (q_format_is_fp8(format) || format == QFMT_NF4) {
+        s = amax / q_format_max(format); /* NF4: the largest magnitude is code 0 or 15 */
+    } else if (symmetric && q_format_is_low(format) && q_format_qmin(format) < 0) {
+        /* the value of largest magnitude, with its sign, becomes qmin: every
+         * code is used and the step is max|x| / 8 for int4, not / 7 (the
+         * scale is negative when that value is positive). int8 keeps
+         * max|x| / 127: there the two measure the same (test_quant_params) */
+        float m = (fabsf(mn) >= fabsf(mx) ? mn : mx) * c;
+        s = m / (float)q_format_qmin(format);
     } else if (symmetric) {
         int32_t qmax = q_format_qmax(format);
         z = q_format_qmin(format) == 0 ? (qmax + 1) / 2 : 0; /* uint: the middle code */
@@ -41,7 +48,7 @@ void q_group_params(q_format format, bool symmetric, qmc_dtype scale_dtype, floa
         float hi = fmaxf(mx, 0.0f) * c;
         s = (hi - lo) / (float)(q_format_qmax(format) - q_format_qmin(format));
     }
-    if (!(s > 0)) s = 1.0f; /* an all-zero group */
+    if (!(fabsf(s) > 0)) s = 1.0f; /* an all-zero group */
     s = q_scale_round(s, scale_dtype);
     if (!symmetric && q_format_is_int(format)) {
         float zf = (float)q_format_qmin(format) - rintf(lo / s);
@@ -140,6 +147,16 @@ static double sse_int(const float *restrict x, int64_t n, float s, int32_t zp, i
     return total;
 }
 
+static double sse_nf4(const float *x, int64_t n, float s)
+{
+    double total = 0;
+    for (int64_t k = 0; k < n; k++) {
+        double d = (double)(q_nf4_table[q_nf4_encode(x[k] / s)] * s) - x[k];
+        total += d * d;
+    }
+    return total;
+}
+
 static double sse_fp8(const float *x, int64_t n, float s, q_format format)
 {
     double total = 0;
@@ -162,6 +179,7 @@ static double try_clip(const group_job *j, const float *x, int64_t n, float c, f
 {
     q_group_params(j->format, j->symmetric, j->scale_dtype, j->mn, j->mx, c, s, zp);
     if (q_format_is_fp8(j->format)) return sse_fp8(x, n, *s, j->format);
+    if (j->format == QFMT_NF4) return sse_nf4(x, n, *s);
     return sse_int(x, n, *s, *zp, q_format_qmin(j->format), q_format_qmax(j->format));
 }
 
@@ -229,7 +247,7 @@ static bool check_choice(const q_choice *c, char *err, size_t err_size)
         snprintf(err, err_size, "no quantized format given");
         return false;
     }
-    if (q_format_is_fp8(c->format) && !c->symmetric) {
+    if ((q_format_is_fp8(c->format) || c->format == QFMT_NF4) && !c->symmetric) {
         snprintf(err, err_size, "%s is symmetric only (its zero point is 0)",
                  q_format_name(c->format));
         return false;
@@ -263,7 +281,7 @@ bool q_choose_params(sup_arena *arena, const float *x, int rank, const int64_t *
     range_ctx rc = {x, sup_arena_alloc(arena, (size_t)ng * sizeof(float)),
                     sup_arena_alloc(arena, (size_t)ng * sizeof(float))};
     q_walk_spans(out, rank, shape, range_span, &rc);
-    group_job job = {choice->format, choice->symmetric || q_format_is_fp8(choice->format),
+    group_job job = {choice->format, choice->symmetric || !q_format_is_int(choice->format),
                      choice->scale_dtype, 0, 0};
     const float *gx = choice->clip == Q_CLIP_MSE && ng > 0 && count > 0
                           ? groups_contiguous(arena, x, rank, shape, out, count)

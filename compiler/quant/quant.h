@@ -36,6 +36,12 @@ typedef enum q_format {
     QFMT_UINT4,
     QFMT_FP8_E4M3, /* ONNX FLOAT8E4M3FN: bias 7, max 448, no inf, NaN S.1111.111 */
     QFMT_FP8_E5M2, /* ONNX FLOAT8E5M2: bias 15, max 57344, IEEE inf and NaN */
+    /* weight-only low-bit integers (groups along the input dimension) */
+    QFMT_INT3,  /* [-4, 3] */
+    QFMT_UINT3, /* [0, 7] (int3 with zero points) */
+    QFMT_INT2,  /* [-2, 1] */
+    QFMT_UINT2, /* [0, 3] (int2 with zero points) */
+    QFMT_NF4,   /* QLoRA's NormalFloat-4: code c stands for q_nf4_table[c] in [-1, 1] */
     QFMT_COUNT
 } q_format;
 
@@ -46,7 +52,18 @@ q_format q_format_from_name(const char *name);
 /* Bits one code takes in storage (4 for int4/uint4, packed). */
 int q_format_bits(q_format format);
 bool q_format_is_fp8(q_format format);
-bool q_format_is_int(q_format format); /* int8 uint8 int4 uint4 */
+bool q_format_is_int(q_format format); /* int8 uint8 int4 uint4 int3 uint3 int2 uint2 */
+/* The grouped sub-byte integers (int4 uint4 int3 uint3 int2 uint2). */
+bool q_format_is_low(q_format format);
+/* A low format's twin with zero points (int4 -> uint4) and back (uint4 ->
+ * int4); other formats are returned unchanged. */
+q_format q_format_asym(q_format format);
+q_format q_format_sym(q_format format);
+/* Integer codes below zero (int8 int4 int3 int2): codes are two's-complement
+ * bytes outside the packed formats. */
+bool q_format_is_signed(q_format format);
+/* A low format with zero points (uint4 uint3 uint2). */
+static inline bool q_format_is_asym(q_format format) { return q_format_sym(format) != format; }
 /* Integer code range, [-128,127], [0,255], [-8,7], [0,15]; integer formats only. */
 int32_t q_format_qmin(q_format format);
 int32_t q_format_qmax(q_format format);
@@ -104,6 +121,13 @@ size_t q_int4_packed_size(int64_t n);
 void q_int4_pack(const uint8_t *codes, int64_t n, uint8_t *packed);
 /* Unpacks n codes; is_signed sign-extends each nibble (int4), else 0..15. */
 void q_int4_unpack(const uint8_t *packed, int64_t n, bool is_signed, uint8_t *codes);
+
+/* ---- nf4.c: the NormalFloat-4 codebook ---------------------------------- */
+
+/* The 16 values of NF4 codes 0 .. 15, ascending, code 7 exactly 0. */
+extern const float q_nf4_table[16];
+/* The code of the entry nearest v (ties: the smaller code; NaN: 0). */
+uint8_t q_nf4_encode(float v);
 
 /* ---- quantize.c: ONNX-layout quantize and dequantize ------------------- */
 
@@ -175,8 +199,14 @@ typedef struct q_choice {
 } q_choice;
 
 /* Chooses scales (and zero points) for x, one group per scale:
- *   symmetric: scale = c * max|x| / (qmax - z0), z0 = 0 for int8/int4,
- *              128/8 (the middle) for uint8/uint4, max = 448/57344 for FP8;
+ *   symmetric int4/int3/int2: scale = c * m / qmin where m is the group's
+ *              value of largest magnitude, sign included (ties: the
+ *              negative one), so that m is code qmin and every code is used
+ *              (step max|x| / 8 for int4); the scale is negative when m is
+ *              positive;
+ *   symmetric, int8 and uint8/uint4: scale = c * max|x| / (qmax - z0),
+ *              z0 = 0 for int8, 128/8 (the middle) for uint8/uint4; FP8:
+ *              c * max|x| / 448 or / 57344; NF4: c * max|x|;
  *   asymmetric: lo = c * min(min x, 0), hi = c * max(max x, 0),
  *              scale = (hi - lo) / (qmax - qmin), zp = qmin - rint(lo / scale)
  *              clamped to the code range, so 0.0 is exactly representable;
@@ -461,6 +491,97 @@ static_assert(sizeof(q_block_q4a_g32_sf32) == 24, "q_block_q4a_g32_sf32 size");
 static_assert(sizeof(q_block_q4a_g64_sf32) == 40, "q_block_q4a_g64_sf32 size");
 static_assert(sizeof(q_block_q4a_g128_sf32) == 72, "q_block_q4a_g128_sf32 size");
 
+/* int3 and int2 (symmetric, and with a zero point), f16 scale: codes are a
+ * little-endian bit stream, code j at bits [b * j, b * j + b) of qs (b = 3
+ * or 2; an int3 code may straddle two bytes). int3: 3.5 / 3.25 / 3.125
+ * bits per weight (asymmetric 4.0 / 3.5 / 3.25); int2: 2.5 / 2.25 / 2.125
+ * (3.0 / 2.5 / 2.25). */
+typedef struct q_block_q3_g32 {
+    uint16_t d;
+    uint8_t qs[12];
+} q_block_q3_g32;
+typedef struct q_block_q3_g64 {
+    uint16_t d;
+    uint8_t qs[24];
+} q_block_q3_g64;
+typedef struct q_block_q3_g128 {
+    uint16_t d;
+    uint8_t qs[48];
+} q_block_q3_g128;
+typedef struct q_block_q3a_g32 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[12];
+} q_block_q3a_g32;
+typedef struct q_block_q3a_g64 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[24];
+} q_block_q3a_g64;
+typedef struct q_block_q3a_g128 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[48];
+} q_block_q3a_g128;
+typedef struct q_block_q2_g32 {
+    uint16_t d;
+    uint8_t qs[8];
+} q_block_q2_g32;
+typedef struct q_block_q2_g64 {
+    uint16_t d;
+    uint8_t qs[16];
+} q_block_q2_g64;
+typedef struct q_block_q2_g128 {
+    uint16_t d;
+    uint8_t qs[32];
+} q_block_q2_g128;
+typedef struct q_block_q2a_g32 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[8];
+} q_block_q2a_g32;
+typedef struct q_block_q2a_g64 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[16];
+} q_block_q2a_g64;
+typedef struct q_block_q2a_g128 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[32];
+} q_block_q2a_g128;
+static_assert(sizeof(q_block_q3_g32) == 14 && sizeof(q_block_q3_g64) == 26 &&
+                  sizeof(q_block_q3_g128) == 50,
+              "q_block_q3 sizes");
+static_assert(sizeof(q_block_q3a_g32) == 16 && sizeof(q_block_q3a_g64) == 28 &&
+                  sizeof(q_block_q3a_g128) == 52,
+              "q_block_q3a sizes");
+static_assert(sizeof(q_block_q2_g32) == 10 && sizeof(q_block_q2_g64) == 18 &&
+                  sizeof(q_block_q2_g128) == 34,
+              "q_block_q2 sizes");
+static_assert(sizeof(q_block_q2a_g32) == 12 && sizeof(q_block_q2a_g64) == 20 &&
+                  sizeof(q_block_q2a_g128) == 36,
+              "q_block_q2a sizes");
+
+/* NF4 (QLoRA's NormalFloat-4, q_nf4_table), f16 scale (the group's
+ * largest magnitude), codes 0 .. 15 packed as int4's: 4.5 / 4.25 / 4.125
+ * bits per weight. */
+typedef struct q_block_nf4_g32 {
+    uint16_t d;
+    uint8_t qs[16];
+} q_block_nf4_g32;
+typedef struct q_block_nf4_g64 {
+    uint16_t d;
+    uint8_t qs[32];
+} q_block_nf4_g64;
+typedef struct q_block_nf4_g128 {
+    uint16_t d;
+    uint8_t qs[64];
+} q_block_nf4_g128;
+static_assert(sizeof(q_block_nf4_g32) == 18 && sizeof(q_block_nf4_g64) == 34 &&
+                  sizeof(q_block_nf4_g128) == 66,
+              "q_block_nf4 sizes");
+
 /* The packed formats, for table-driven code and tests. */
 typedef enum q_kfmt {
     Q_KFMT_Q8,
@@ -478,14 +599,29 @@ typedef enum q_kfmt {
     Q_KFMT_Q4A_G32_SF32,
     Q_KFMT_Q4A_G64_SF32,
     Q_KFMT_Q4A_G128_SF32,
+    Q_KFMT_Q3_G32,
+    Q_KFMT_Q3_G64,
+    Q_KFMT_Q3_G128,
+    Q_KFMT_Q3A_G32,
+    Q_KFMT_Q3A_G64,
+    Q_KFMT_Q3A_G128,
+    Q_KFMT_Q2_G32,
+    Q_KFMT_Q2_G64,
+    Q_KFMT_Q2_G128,
+    Q_KFMT_Q2A_G32,
+    Q_KFMT_Q2A_G64,
+    Q_KFMT_Q2A_G128,
+    Q_KFMT_NF4_G32,
+    Q_KFMT_NF4_G64,
+    Q_KFMT_NF4_G128,
     Q_KFMT_COUNT
 } q_kfmt;
 
 typedef struct q_kfmt_info {
-    const char *name;      /* "q4_g32", "q4a_g64_sf32", "q8", "f8e4m3" */
-    q_format format;       /* code format: INT8, INT4, UINT4 (asym), FP8_* */
-    int group;             /* elements per scale along K; 0: the whole row */
-    bool asymmetric;       /* has a zero point */
+    const char *name; /* "q4_g32", "q4a_g64_sf32", "q8", "f8e4m3", "q3_g32", "q2a_g64" */
+    q_format format;  /* code format: INT8, INT4, UINT4 (asym), INT3, UINT3, INT2, UINT2, FP8_* */
+    int group;        /* elements per scale along K; 0: the whole row */
+    bool asymmetric;  /* has a zero point */
     qmc_dtype scale_dtype; /* F16 or F32 */
     size_t block_bytes;    /* sizeof the block struct (row formats: the header) */
     size_t z_offset;       /* where the uint8 zero point is (asymmetric) */
@@ -591,6 +727,8 @@ void q_quantize_row_q4a_g128_ref(const float *x, int64_t k, q_block_q4a_g128 *w)
 void q_dequantize_row_q4a_g128_ref(const q_block_q4a_g128 *w, int64_t k, float *y);
 float q_dot_q4a_g128_f32_ref(const q_block_q4a_g128 *w, const float *x, int64_t k);
 float q_dot_q4a_g128_a8_ref(const q_block_q4a_g128 *w, const int8_t *xq, float x_scale, int64_t k);
-/* The _sf32 blocks are reached through the generic forms (Q_KFMT_*_SF32). */
+/* The _sf32, int3, int2 and NF4 blocks are reached through the generic
+ * forms (Q_KFMT_*_SF32, Q_KFMT_Q3*, Q_KFMT_Q2*, Q_KFMT_NF4*). NF4 has no
+ * a8 dot. */
 
 #endif

@@ -146,6 +146,10 @@ static void quant_span(void *vctx, int64_t off, int64_t len, int64_t sidx, bool 
             out[k] = q_fp8_encode(p->format, x[k] / s[per_element ? k : 0], p->saturate);
         return;
     }
+    if (p->format == QFMT_NF4) {
+        for (int64_t k = 0; k < len; k++) out[k] = q_nf4_encode(x[k] / s[per_element ? k : 0]);
+        return;
+    }
     int32_t qmin = q_format_qmin(p->format), qmax = q_format_qmax(p->format);
     if (!per_element) {
         quant_int_uniform(x, len, s[0], z ? z[0] : 0, qmin, qmax, out);
@@ -158,7 +162,7 @@ static void quant_span(void *vctx, int64_t off, int64_t len, int64_t sidx, bool 
 void q_quantize(const float *x, int rank, const int64_t *shape, const q_params *p, uint8_t *codes)
 {
     QMC_ASSERT(p->format != QFMT_F32 && p->format < QFMT_COUNT && p->scales);
-    QMC_ASSERT(!q_format_is_fp8(p->format) || !p->zero_points);
+    QMC_ASSERT(q_format_is_int(p->format) || !p->zero_points);
     quant_ctx c = {p, x, codes};
     q_walk_spans(p, rank, shape, quant_span, &c);
 }
@@ -182,7 +186,9 @@ static void dequant_span(void *vctx, int64_t off, int64_t len, int64_t sidx, boo
     int64_t step = per_element ? 1 : 0;
     if (q_format_is_fp8(p->format)) {
         for (int64_t k = 0; k < len; k++) y[k] = q_fp8_decode(p->format, q[k]) * s[k * step];
-    } else if (p->format == QFMT_INT8 || p->format == QFMT_INT4) {
+    } else if (p->format == QFMT_NF4) {
+        for (int64_t k = 0; k < len; k++) y[k] = q_nf4_table[q[k] & 15] * s[k * step];
+    } else if (q_format_is_signed(p->format)) { /* codes are two's-complement bytes */
         for (int64_t k = 0; k < len; k++)
             y[k] = (float)((int8_t)q[k] - (z ? z[k * step] : 0)) * s[k * step];
     } else {
