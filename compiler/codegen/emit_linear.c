@@ -24,8 +24,8 @@
 
 /* ---- packing ------------------------------------------------------------ */
 
-/* k-major: the panel's values of each column adjacent (f32 or code bytes);
- * rows past n and columns past the data stay zero. */
+/* k-major: the panel's values of each column adjacent (f32, bf16/f16 or
+ * code bytes); rows past n and columns past the data stay zero. */
 static void pack_kmajor(const cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *out)
 {
     int L = p->lanes;
@@ -35,7 +35,11 @@ static void pack_kmajor(const cg_packed *p, const ir_qweight *q, const float *w3
         uint8_t *panel = out + pn * p->kcols * L * (size_t)p->elem_bytes;
         for (int j = 0; j < rows; j++) {
             int64_t row = pn * L + j;
-            if (q) {
+            if (q && p->elem_bytes == 2) { /* bf16, f16 */
+                const uint16_t *src = (const uint16_t *)(const void *)q->codes + row * stride;
+                uint16_t *dst = (uint16_t *)(void *)panel;
+                for (int64_t col = 0; col < cols; col++) dst[col * L + j] = src[col];
+            } else if (q) {
                 const uint8_t *src = q->codes + row * stride;
                 for (int64_t col = 0; col < cols; col++) panel[col * L + j] = src[col];
             } else {
@@ -238,7 +242,7 @@ void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *
     p->per_word = bits == 4 ? 8 : bits == 3 ? 32 : bits == 2 ? 16 : 4;
     p->step_words = bits == 3 ? 3 : 1;
     p->kmajor = bits >= 8 && !int_dot;
-    p->elem_bytes = q ? 1 : 4;
+    p->elem_bytes = q ? q_format_code_bytes(q->f.format) : 4;
     int64_t kp = q ? q->kp : p->k;
     p->words = (kp + p->per_word - 1) / p->per_word * p->step_words;
     p->kcols = p->words / p->step_words * p->per_word;
@@ -260,7 +264,7 @@ void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *
         p->code_offset = int8 ? (p->a8 == CG_A8_VNNI ? 128 : 0) : q->f.format == QFMT_INT4 ? 8 : 0;
         QMC_ASSERT(!(p->code_offset && q->zero_point)); /* the sums of x serve one correction */
     }
-    if (!q) return;
+    if (!q || p->elem_bytes == 2) return; /* f32, bf16, f16: no scales */
     p->scales_f16 = q->f.group != 0;
     size_t n_scales = (size_t)(p->panels * p->n_groups * L);
     p->scale_bytes = n_scales * (p->scales_f16 ? 2 : 4);
@@ -280,7 +284,7 @@ void cg_pack_data(const cg_packed *p, const ir_qweight *q, const float *w32, uin
         pack_nibbles(p, q, codes);
     else
         pack_low_bits(p, q, codes);
-    if (q) pack_scales(p, q, scales, zeros);
+    if (q && p->scale_bytes) pack_scales(p, q, scales, zeros);
 }
 
 /* ---- int8 activations (`:a8`) ------------------------------------------------- */

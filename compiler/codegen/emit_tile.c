@@ -202,6 +202,15 @@ static LLVMValueRef column(cg_linear *lk, LLVMValueRef panel, LLVMValueRef col)
     const cg_packed *p = lk->p;
     LLVMValueRef ptr = column_ptr(lk, panel, col);
     if (p->elem_bytes == 4) return cg_load(c, lk->vf, ptr, 4);
+    if (p->elem_bytes == 2) { /* bf16: the top half of a float; f16: vcvtph2ps / fcvtl */
+        LLVMValueRef h = cg_load(c, cg_vec(c, c->t_i16, L), ptr, 2);
+        if (p->f.format == QFMT_F16)
+            return LLVMBuildFPExt(b, LLVMBuildBitCast(b, h, cg_vec(c, c->t_f16, L), ""), lk->vf,
+                                  "w");
+        LLVMValueRef u =
+            LLVMBuildShl(b, LLVMBuildZExt(b, h, lk->vi, ""), cg_vsplat_i32(c, 16, L), "");
+        return LLVMBuildBitCast(b, u, lk->vf, "w");
+    }
     LLVMValueRef bytes = cg_load(c, cg_vec(c, c->t_i8, L), ptr, 1);
     q_format f = p->f.format;
     if (f == QFMT_INT8) return LLVMBuildSIToFP(b, LLVMBuildSExt(b, bytes, lk->vi, ""), lk->vf, "w");

@@ -133,7 +133,7 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
         return NULL;
     }
     QMC_ASSERT((p.zero_points != NULL) == q->zero_point);
-    q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
+    q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp) * (size_t)q_format_code_bytes(f->format));
     if (f->gptq) {
         if (!gptq_prepare(g, node)) return NULL;
         q_gptq_codes(a, orig, q->n, q->k, q->kp, g->calib->gptq_u[node], g->calib->gptq_dead[node],

@@ -12,8 +12,9 @@
  * combination.
  *
  * Method.
- * 1. Candidates: f32, int8 per channel, FP8 E4M3/E5M2 per channel, NF4
- *    (min-max or MSE) and int4, int3 and int2 (those three not with :a8) in
+ * 1. Candidates: f32, bf16, f16, int8 per channel, FP8 E4M3/E5M2 per
+ *    channel, NF4 (min-max or MSE; not with :a8), int4, and int3 and int2
+ *    (not with :a8) in
  *    groups of 32/64/128 (no larger than the row), symmetric or with zero
  *    points, min-max or MSE clipping, round to nearest or GPTQ; with
  *    auto:a8 the integer formats take int8 activations (dynamic, or
@@ -251,6 +252,8 @@ static void list_candidates(ir_graph *g, ir_decision *d, const q_precision *act,
         (q_precision){.format = QFMT_INT8, .act8 = act->act8, .act_static = act->act_static}, w);
     add_candidate(g->arena, d, (q_precision){.format = QFMT_FP8_E4M3}, w);
     add_candidate(g->arena, d, (q_precision){.format = QFMT_FP8_E5M2}, w);
+    add_candidate(g->arena, d, (q_precision){.format = QFMT_BF16}, w);
+    add_candidate(g->arena, d, (q_precision){.format = QFMT_F16}, w);
     add_candidate(g->arena, d, (q_precision){.format = QFMT_F32}, w);
 }
 

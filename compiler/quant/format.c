@@ -27,6 +27,8 @@ static const format_traits traits[QFMT_COUNT] = {
     [QFMT_INT2] = {"int2", 2, -2, 1, 1.0f, QMC_DTYPE_I8},
     [QFMT_UINT2] = {"uint2", 2, 0, 3, 3.0f, QMC_DTYPE_U8},
     [QFMT_NF4] = {"nf4", 4, 0, 0, 1.0f, QMC_DTYPE_U8},
+    [QFMT_BF16] = {"bf16", 16, 0, 0, 3.38953139e38f, QMC_DTYPE_BF16},
+    [QFMT_F16] = {"f16", 16, 0, 0, 65504.0f, QMC_DTYPE_F16},
 };
 
 static const format_traits *get(q_format format)

@@ -30,6 +30,11 @@ void q_group_params(q_format format, bool symmetric, qmc_dtype scale_dtype, floa
     float amax = fmaxf(fabsf(mn), fabsf(mx)) * c;
     float s, lo = 0;
     int32_t z = 0;
+    if (q_format_code_bytes(format) == 2) {
+        *scale = 1.0f; /* bf16/f16: the values themselves */
+        *zp = 0;
+        return;
+    }
     if (q_format_is_fp8(format) || format == QFMT_NF4) {
         s = amax / q_format_max(format); /* NF4: the largest magnitude is code 0 or 15 */
     } else if (symmetric && q_format_is_low(format) && q_format_qmin(format) < 0) {
@@ -178,6 +183,7 @@ static double try_clip(const group_job *j, const float *x, int64_t n, float c, f
                        int32_t *zp)
 {
     q_group_params(j->format, j->symmetric, j->scale_dtype, j->mn, j->mx, c, s, zp);
+    if (q_format_code_bytes(j->format) == 2) return 0; /* nothing to clip */
     if (q_format_is_fp8(j->format)) return sse_fp8(x, n, *s, j->format);
     if (j->format == QFMT_NF4) return sse_nf4(x, n, *s);
     return sse_int(x, n, *s, *zp, q_format_qmin(j->format), q_format_qmax(j->format));
@@ -247,7 +253,7 @@ static bool check_choice(const q_choice *c, char *err, size_t err_size)
         snprintf(err, err_size, "no quantized format given");
         return false;
     }
-    if ((q_format_is_fp8(c->format) || c->format == QFMT_NF4) && !c->symmetric) {
+    if (!q_format_is_int(c->format) && !c->symmetric) {
         snprintf(err, err_size, "%s is symmetric only (its zero point is 0)",
                  q_format_name(c->format));
         return false;

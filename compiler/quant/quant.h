@@ -11,10 +11,11 @@
  * functions define what generated kernels must compute.
  * docs/quantization.md is the user-facing description.
  *
- * Codes are always one byte per element outside the packed formats: the
- * two's-complement byte for int8/int4 (int4 sign-extended), the value for
- * uint8/uint4, the raw FP8 byte. int4/uint4 pack two per byte only through
- * q_int4_pack and the block structs. */
+ * Codes are one byte per element outside the packed formats: the
+ * two's-complement byte for int8/int4/int3/int2 (sign-extended), the value
+ * for uint8/uint4/uint3/uint2, the NF4 code, the raw FP8 byte; bf16 and f16
+ * codes are two (q_format_code_bytes), in native byte order. int4/uint4
+ * pack two per byte only through q_int4_pack and the block structs. */
 #ifndef QMC_QUANT_H
 #define QMC_QUANT_H
 
@@ -42,6 +43,9 @@ typedef enum q_format {
     QFMT_INT2,  /* [-2, 1] */
     QFMT_UINT2, /* [0, 3] (int2 with zero points) */
     QFMT_NF4,   /* QLoRA's NormalFloat-4: code c stands for q_nf4_table[c] in [-1, 1] */
+    /* 16-bit float weight storage, unscaled (scale 1): two-byte codes */
+    QFMT_BF16, /* bfloat16, round to nearest even */
+    QFMT_F16,  /* IEEE binary16, round to nearest even, saturated to ±65504 */
     QFMT_COUNT
 } q_format;
 
@@ -59,6 +63,11 @@ bool q_format_is_low(q_format format);
  * int4); other formats are returned unchanged. */
 q_format q_format_asym(q_format format);
 q_format q_format_sym(q_format format);
+/* Bytes of one code outside the packed formats: 2 for bf16/f16, else 1. */
+static inline int q_format_code_bytes(q_format format)
+{
+    return format == QFMT_BF16 || format == QFMT_F16 ? 2 : 1;
+}
 /* Integer codes below zero (int8 int4 int3 int2): codes are two's-complement
  * bytes outside the packed formats. */
 bool q_format_is_signed(q_format format);
@@ -101,6 +110,14 @@ bool q_fp8_is_nan(q_format format, uint8_t code);
 /* IEEE binary16, round to nearest even; overflow gives inf, NaN a quiet NaN. */
 uint16_t q_f16_from_f32(float x);
 float q_f16_to_f32(uint16_t h);
+/* bfloat16 (the top half of a float), round to nearest even; NaN stays a
+ * quiet NaN with its sign. */
+uint16_t q_bf16_from_f32(float x);
+float q_bf16_to_f32(uint16_t h);
+/* The code of x in a 16-bit weight format (bf16; f16 saturated to ±65504,
+ * so that a weight never becomes inf) and its value. */
+uint16_t q_f16w_encode(q_format format, float x);
+float q_f16w_decode(q_format format, uint16_t code);
 
 /* ---- intq.c: integer codes and int4 packing ---------------------------- */
 
@@ -174,8 +191,9 @@ typedef void (*q_span_fn)(void *ctx, int64_t off, int64_t len, int64_t sidx, boo
 void q_walk_spans(const q_params *p, int rank, const int64_t *shape, q_span_fn fn, void *ctx);
 
 /* ONNX QuantizeLinear: codes[i] = saturate(rint(x / scale) + zp) for the
- * integer formats, cast_fp8(x / scale, saturate) for FP8; one byte per
- * element (see the top of this file). p must have a valid layout for shape. */
+ * integer formats, cast_fp8(x / scale, saturate) for FP8 (NF4, bf16 and f16
+ * likewise with their own encodings); q_format_code_bytes per element (see
+ * the top of this file). p must have a valid layout for shape. */
 void q_quantize(const float *x, int rank, const int64_t *shape, const q_params *p, uint8_t *codes);
 /* ONNX DequantizeLinear: y = (code - zp) * scale in float32. */
 void q_dequantize(const uint8_t *codes, int rank, const int64_t *shape, const q_params *p,
@@ -614,6 +632,8 @@ typedef enum q_kfmt {
     Q_KFMT_NF4_G32,
     Q_KFMT_NF4_G64,
     Q_KFMT_NF4_G128,
+    Q_KFMT_BF16, /* K bfloat16 values, no scale (rows padded to 4 bytes) */
+    Q_KFMT_F16,  /* K binary16 values (saturated to ±65504), no scale */
     Q_KFMT_COUNT
 } q_kfmt;
 
@@ -727,8 +747,8 @@ void q_quantize_row_q4a_g128_ref(const float *x, int64_t k, q_block_q4a_g128 *w)
 void q_dequantize_row_q4a_g128_ref(const q_block_q4a_g128 *w, int64_t k, float *y);
 float q_dot_q4a_g128_f32_ref(const q_block_q4a_g128 *w, const float *x, int64_t k);
 float q_dot_q4a_g128_a8_ref(const q_block_q4a_g128 *w, const int8_t *xq, float x_scale, int64_t k);
-/* The _sf32, int3, int2 and NF4 blocks are reached through the generic
- * forms (Q_KFMT_*_SF32, Q_KFMT_Q3*, Q_KFMT_Q2*, Q_KFMT_NF4*). NF4 has no
- * a8 dot. */
+/* The _sf32, int3, int2, NF4, bf16 and f16 forms are reached through the
+ * generic functions (Q_KFMT_*_SF32, Q_KFMT_Q3*, Q_KFMT_Q2*, Q_KFMT_NF4*,
+ * Q_KFMT_BF16, Q_KFMT_F16). NF4, bf16 and f16 have no a8 dot. */
 
 #endif

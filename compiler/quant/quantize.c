@@ -141,6 +141,12 @@ static void quant_span(void *vctx, int64_t off, int64_t len, int64_t sidx, bool 
     const float *s = p->scales + sidx;
     const int32_t *z = p->zero_points ? p->zero_points + sidx : NULL;
     uint8_t *out = c->codes + off;
+    if (q_format_code_bytes(p->format) == 2) { /* two-byte codes: element off at 2 off */
+        uint16_t *o = (uint16_t *)(void *)c->codes + off;
+        for (int64_t k = 0; k < len; k++)
+            o[k] = q_f16w_encode(p->format, x[k] / s[per_element ? k : 0]);
+        return;
+    }
     if (q_format_is_fp8(p->format)) {
         for (int64_t k = 0; k < len; k++)
             out[k] = q_fp8_encode(p->format, x[k] / s[per_element ? k : 0], p->saturate);
@@ -184,7 +190,10 @@ static void dequant_span(void *vctx, int64_t off, int64_t len, int64_t sidx, boo
     const int32_t *z = p->zero_points ? p->zero_points + sidx : NULL;
     float *y = c->y + off;
     int64_t step = per_element ? 1 : 0;
-    if (q_format_is_fp8(p->format)) {
+    if (q_format_code_bytes(p->format) == 2) {
+        const uint16_t *h = (const uint16_t *)(const void *)c->codes + off;
+        for (int64_t k = 0; k < len; k++) y[k] = q_f16w_decode(p->format, h[k]) * s[k * step];
+    } else if (q_format_is_fp8(p->format)) {
         for (int64_t k = 0; k < len; k++) y[k] = q_fp8_decode(p->format, q[k]) * s[k * step];
     } else if (p->format == QFMT_NF4) {
         for (int64_t k = 0; k < len; k++) y[k] = q_nf4_table[q[k] & 15] * s[k * step];

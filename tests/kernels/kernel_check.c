@@ -18,8 +18,8 @@
  *   f32 weights: a double-precision dot, within 1e-5 of its magnitude.
  * Rows are padded with zeros to a whole number of groups, as qmc does.
  * On this machine a row of x with a NaN or an inf must give NaN outputs
- * (and leave the other rows alone) with f32, int8, int4, int3, int2 and
- * NF4 weights and dynamic `:a8`.
+ * (and leave the other rows alone) with f32, bf16, f16, int8, int4, int3,
+ * int2 and NF4 weights and dynamic `:a8`.
  *
  * usage: kernel_check (reads QMC and QMC_SOURCE from the environment) */
 #include <math.h>
@@ -63,6 +63,8 @@ static const precision precisions[] = {
     {"int2:g128:asym", Q_KFMT_Q2A_G128, 128, false, false},
     {"nf4", Q_KFMT_NF4_G32, 32, false, false},
     {"nf4:g128", Q_KFMT_NF4_G128, 128, false, false},
+    {"bf16", Q_KFMT_BF16, 0, false, false},
+    {"f16", Q_KFMT_F16, 0, false, false},
 };
 
 static const target targets[] = {

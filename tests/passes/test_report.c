@@ -120,8 +120,8 @@ static void test_spec_parse(void **state)
         "qmc: error: --precision: modifier ':static' needs ':a8' (int8 activations with one "
         "calibrated scale)\n"
         "qmc: error: --precision: modifier ':gptq' does not apply here (formats: f32, int8, int4, "
-        "int4:g64, int4:g128, int3, int2, nf4, fp8e4m3, fp8e5m2, auto; modifiers :g32 :g64 :g128 "
-        ":asym :mse :minmax :gptq :a8 :static)\n");
+        "int4:g64, int4:g128, int3, int2, nf4, fp8e4m3, fp8e5m2, bf16, f16, auto; modifiers :g32 "
+        ":g64 :g128 :asym :mse :minmax :gptq :a8 :static)\n");
     sup_arena_free(&a);
 }
 

@@ -72,6 +72,10 @@ static int32_t code_at(const q_kfmt_info *fi, const uint8_t *row, int64_t j, int
     }
     *zp = fi->asymmetric ? b[fi->z_offset] : 0;
     const uint8_t *qs = b + fi->qs_offset;
+    if (fi->format == QFMT_BF16 || fi->format == QFMT_F16) { /* unscaled 16-bit values */
+        *scale = 1.0f;
+        return qs[2 * jj] | qs[2 * jj + 1] << 8;
+    }
     if (!fi->group) return fi->format == QFMT_INT8 ? (int8_t)qs[jj] : qs[jj];
     /* bits b*jj .. b*jj + b - 1 of the stream, one at a time, low first */
     int nb = q_format_bits(fi->format);
@@ -99,7 +103,7 @@ static void test_rows_match_onnx_layout(void **state)
         q_params p;
         char err[200];
         assert_true(q_choose_params(&a, w, 2, shape, &c, &p, err, sizeof err));
-        uint8_t codes[N * K];
+        uint8_t codes[2 * N * K]; /* bf16/f16: two bytes each */
         float y[N * K], yr[K];
         q_quantize(w, 2, shape, &p, codes);
         q_dequantize(codes, 2, shape, &p, y);
@@ -114,7 +118,9 @@ static void test_rows_match_onnx_layout(void **state)
                 int32_t code = code_at(fi, row, j, &zp, &s);
                 int64_t g = fi->group ? r * (K / fi->group) + j / fi->group : r;
                 if (s != p.scales[g] || zp != (p.zero_points ? p.zero_points[g] : 0) ||
-                    (uint8_t)code != codes[r * K + j])
+                    (q_format_code_bytes(fi->format) == 2
+                         ? code != ((uint16_t *)(void *)codes)[r * K + j]
+                         : (uint8_t)code != codes[r * K + j]))
                     fail_msg("%s row %d element %lld: code %d scale %g zp %d; ONNX layout: "
                              "code %d scale %g",
                              fi->name, r, (long long)j, code, s, zp, codes[r * K + j], p.scales[g]);
@@ -256,10 +262,14 @@ static float fast_dot(const q_kfmt_info *fi, const uint8_t *row, const float *x,
         for (int64_t j = 0; j < gs; j++) {
             int32_t c = code_at(fi, row, g * gs + j, &zp, &s);
             bool nf4 = fi->format == QFMT_NF4;
-            if (bug == 1 && g == 0 && j == 3) c = nf4 ? c ^ 8 : c + 1; /* a wrong code */
+            bool wide = q_format_code_bytes(fi->format) == 2;
+            if (bug == 1 && g == 0 && j == 3) /* a wrong code */
+                c = nf4 ? c ^ 8 : wide ? c ^ 0x8000 : c + 1;
             float v = q_format_is_fp8(fi->format) ? q_fp8_decode(fi->format, (uint8_t)c)
                       : nf4                       ? q_nf4_table[c]
-                                                  : (float)c;
+                      : q_format_code_bytes(fi->format) == 2
+                          ? q_f16w_decode(fi->format, (uint16_t)c)
+                          : (float)c;
             lanes[j % 8] += v * x[g * gs + j];
             xsum += x[g * gs + j];
         }
