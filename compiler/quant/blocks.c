@@ -206,7 +206,8 @@ void q_quantize_row_ref(q_kfmt f, const float *x, int64_t k, void *row)
         }
         float s;
         int32_t z;
-        q_group_params(fi->format, !fi->asymmetric, fi->scale_dtype, mn, mx, 1.0f, &s, &z);
+        q_group_params_data(fi->format, !fi->asymmetric, fi->scale_dtype, xg, v.gsize, mn, mx, 1.0f,
+                            &s, &z);
         set_scale(fi, b, s);
         if (fi->asymmetric) b[fi->z_offset] = (uint8_t)z;
         for (int64_t j = 0; j < v.gsize; j++) {

@@ -179,9 +179,46 @@ typedef struct group_job {
     float mn, mx;
 } group_job;
 
+/* Symmetric int4/int3/int2 have two min-max scales: the signed maximum on
+ * code qmin (q_group_params) and max|x| / qmax (the range symmetric about
+ * 0, code qmin unused). */
+static bool two_scales(q_format format, bool symmetric)
+{
+    return symmetric && q_format_is_low(format) && q_format_qmin(format) < 0;
+}
+
+/* The parameters of the group x[0..n) with clip ratio c, and their squared
+ * error: with two scales, the one of less error (a tie: the signed
+ * maximum's). */
+static double best_params(const group_job *j, const float *x, int64_t n, float c, float *s,
+                          int32_t *zp)
+{
+    q_group_params(j->format, j->symmetric, j->scale_dtype, j->mn, j->mx, c, s, zp);
+    int32_t qmin = q_format_qmin(j->format), qmax = q_format_qmax(j->format);
+    double e = sse_int(x, n, *s, 0, qmin, qmax);
+    if (!two_scales(j->format, j->symmetric)) return e;
+    float alt = fmaxf(fabsf(j->mn), fabsf(j->mx)) * c / (float)qmax;
+    if (!(alt > 0)) return e; /* an all-zero group */
+    alt = q_scale_round(alt, j->scale_dtype);
+    double ea = sse_int(x, n, alt, 0, qmin, qmax);
+    if (ea < e) *s = alt, e = ea;
+    return e;
+}
+
+void q_group_params_data(q_format format, bool symmetric, qmc_dtype scale_dtype, const float *x,
+                         int64_t n, float mn, float mx, float c, float *scale, int32_t *zp)
+{
+    group_job j = {format, symmetric || !q_format_is_int(format), scale_dtype, mn, mx};
+    if (two_scales(format, j.symmetric))
+        best_params(&j, x, n, c, scale, zp);
+    else
+        q_group_params(format, j.symmetric, scale_dtype, mn, mx, c, scale, zp);
+}
+
 static double try_clip(const group_job *j, const float *x, int64_t n, float c, float *s,
                        int32_t *zp)
 {
+    if (two_scales(j->format, j->symmetric)) return best_params(j, x, n, c, s, zp);
     q_group_params(j->format, j->symmetric, j->scale_dtype, j->mn, j->mx, c, s, zp);
     if (q_format_code_bytes(j->format) == 2) return 0; /* nothing to clip */
     if (q_format_is_fp8(j->format)) return sse_fp8(x, n, *s, j->format);
@@ -289,7 +326,8 @@ bool q_choose_params(sup_arena *arena, const float *x, int rank, const int64_t *
     q_walk_spans(out, rank, shape, range_span, &rc);
     group_job job = {choice->format, choice->symmetric || !q_format_is_int(choice->format),
                      choice->scale_dtype, 0, 0};
-    const float *gx = choice->clip == Q_CLIP_MSE && ng > 0 && count > 0
+    bool two = two_scales(job.format, job.symmetric);
+    const float *gx = (choice->clip == Q_CLIP_MSE || two) && ng > 0 && count > 0
                           ? groups_contiguous(arena, x, rank, shape, out, count)
                           : NULL;
     int64_t gsize = ng > 0 ? count / ng : 0;
@@ -297,8 +335,10 @@ bool q_choose_params(sup_arena *arena, const float *x, int rank, const int64_t *
         int32_t *zp = need_zp ? &out->zero_points[g] : &zdummy;
         job.mn = rc.mn[g];
         job.mx = rc.mx[g];
-        if (gx)
+        if (gx && choice->clip == Q_CLIP_MSE)
             search_group(&job, gx + g * gsize, gsize, &out->scales[g], zp);
+        else if (gx)
+            best_params(&job, gx + g * gsize, gsize, 1.0f, &out->scales[g], zp);
         else
             q_group_params(job.format, job.symmetric, job.scale_dtype, job.mn, job.mx, 1.0f,
                            &out->scales[g], zp);

@@ -220,8 +220,9 @@ typedef struct q_choice {
  *   symmetric int4/int3/int2: scale = c * m / qmin where m is the group's
  *              value of largest magnitude, sign included (ties: the
  *              negative one), so that m is code qmin and every code is used
- *              (step max|x| / 8 for int4); the scale is negative when m is
- *              positive;
+ *              (step max|x| / 8 for int4; the scale is negative when m is
+ *              positive), or c * max|x| / qmax when that quantizes the
+ *              group with less squared error (q_group_params_data);
  *   symmetric, int8 and uint8/uint4: scale = c * max|x| / (qmax - z0),
  *              z0 = 0 for int8, 128/8 (the middle) for uint8/uint4; FP8:
  *              c * max|x| / 448 or / 57344; NF4: c * max|x|;
@@ -239,6 +240,13 @@ bool q_choose_params(sup_arena *arena, const float *x, int rank, const int64_t *
  * (the formula above); what q_choose_params and the _ref row quantizers use. */
 void q_group_params(q_format format, bool symmetric, qmc_dtype scale_dtype, float mn, float mx,
                     float c, float *scale, int32_t *zp);
+/* What min-max (c = 1) or one step of the MSE search chooses for a group
+ * x[0..n) with range [mn, mx]: q_group_params, except for symmetric int4,
+ * int3 and int2, which take whichever of c * m / qmin (q_group_params) and
+ * c * max|x| / qmax (code qmin unused) leaves the smaller squared error
+ * after quantization, a tie going to the first. */
+void q_group_params_data(q_format format, bool symmetric, qmc_dtype scale_dtype, const float *x,
+                         int64_t n, float mn, float mx, float c, float *scale, int32_t *zp);
 /* A scale rounded to scale_dtype (F16: nearest even, clamped to
  * [2^-24, 65504]; F32: unchanged). */
 float q_scale_round(float scale, qmc_dtype scale_dtype);
@@ -707,9 +715,10 @@ void q_quantize_row_a8_ref(const float *x, int64_t k, int8_t *xq, float *x_scale
 void q_split_row_a8x3_ref(const float *x, int64_t k, int8_t *xq, float scales[3]);
 
 /* Typed forms, one set per struct. Row quantizers choose min-max
- * parameters per group (q_group_params with c = 1): symmetric scale
- * max|x| / 7 (int4), / 127 (int8), / 448 or / 57344 (FP8); asymmetric
- * (hi - lo) / 15 with zero point -rint(lo / scale). FP8 rows saturate. */
+ * parameters per group (q_group_params_data with c = 1): symmetric scale
+ * the signed maximum / -8 or max|x| / 7 (int4, the better), max|x| / 127
+ * (int8), / 448 or / 57344 (FP8); asymmetric (hi - lo) / 15 with zero
+ * point -rint(lo / scale). FP8 rows saturate. */
 void q_quantize_row_q8_ref(const float *x, int64_t k, q_row_q8 *w);
 void q_dequantize_row_q8_ref(const q_row_q8 *w, int64_t k, float *y);
 float q_dot_q8_f32_ref(const q_row_q8 *w, const float *x, int64_t k);
