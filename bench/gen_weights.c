@@ -151,10 +151,10 @@ int main(int argc, char **argv)
         }
         if (sscanf(argv[i], "%31[^:]:%lld:%lld", name, &n, &k) != 3 ||
             (f = parse_format(name)) < 0 || n <= 0 || k <= 0) {
-            fprintf(
-                stderr,
-                "gen_weights: bad spec '%s' (FORMAT:N:K, formats f32 int8 int4 fp8e4m3 fp8e5m2)\n",
-                argv[i]);
+            fprintf(stderr,
+                    "gen_weights: bad spec '%s' (FORMAT:N:K, formats f32 int8 int4 int3 int2 nf4 "
+                    "bf16 f16 fp8e4m3 fp8e5m2)\n",
+                    argv[i]);
             return 2;
         }
         if (write_one(argv[1], f, n, k)) return 1;

@@ -10,7 +10,11 @@
 // of the same case and thread count ("A|B": the faster of A and B):
 //   goal time<=X  (GEMV)            ratio = qmc time / peer time, lower is better;
 //   goal speed>=X (GEMM, end to end) ratio = peer time / qmc time (throughput
-//                                    ratio), higher is better.
+//                                    ratio), higher is better;
+//   goal bytes<=X (GEMV of int3, int2, NF4; peer: qmc int4:g32)
+//                                    ratio = time / (peer time * bytes / peer
+//                                    bytes): the time over what its weight
+//                                    bytes take at the int4 kernel's GB/s.
 // Scaling rows: two threads' throughput over one thread's, GEMM M = 64.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
@@ -45,6 +49,12 @@ for (const r of recs) {
   if (!p) continue;
   r.peer_used = p.impl;
   const time = r.goal && r.goal.startsWith('time');
+  if (r.goal && r.goal.startsWith('bytes')) {
+    const share = r.weight_bytes / p.weight_bytes;
+    r.ratio = r.median_us / (p.median_us * share);
+    r.ratio_min = r.min_us / (p.min_us * share);
+    continue;
+  }
   r.ratio = time ? r.median_us / p.median_us : p.median_us / r.median_us;
   r.ratio_min = time ? r.min_us / p.min_us : p.min_us / r.min_us;
 }

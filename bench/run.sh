@@ -57,7 +57,7 @@ elif [ -n "$missing" ]; then
 fi
 mkdir -p "$WORK/w" "$WORK/m" "$BENCH/results"
 ORT_PKG=$WORK/node_modules/onnxruntime-node/package.json
-if ! grep -q '"version": "1.30.0"' "$ORT_PKG" 2>/dev/null; then
+if want e2e && ! grep -q '"version": "1.30.0"' "$ORT_PKG" 2>/dev/null; then
     echo "bench: npm install onnxruntime-node@1.30.0"
     (cd "$WORK" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error onnxruntime-node@1.30.0 >/dev/null)
 fi
@@ -75,7 +75,7 @@ gcc $CFLAGS "$BENCH/gen_weights.c" -o "$WORK/gen_weights" -lm
 
 # The cases (N x K shapes; each list can be overridden from the environment).
 GEMV_SHAPES=${BENCH_GEMV_SHAPES:-"4096x4096 11008x4096"}
-GEMV_PRECISIONS=${BENCH_GEMV_PRECISIONS:-"int4:g32 int8 fp8e4m3 fp8e5m2 int4:a8 int8:a8"}
+GEMV_PRECISIONS=${BENCH_GEMV_PRECISIONS:-"int4:g32 int8 fp8e4m3 fp8e5m2 int4:a8 int8:a8 int3 int2 nf4 bf16 f16"}
 GEMM_MS=${BENCH_GEMM_MS:-"8 64"}
 GEMM_SHAPES=${BENCH_GEMM_SHAPES:-"4096x4096"}
 GEMM_PRECISIONS=${BENCH_GEMM_PRECISIONS:-"f32 int8 int4:g32 int4:g64 int4:g128 fp8e4m3 fp8e5m2 int8:a8 int4:a8"}
@@ -90,7 +90,8 @@ mb_dw5_28:240:28:28:240:5:1:2:240"}
 CONV_PRECISIONS=${BENCH_CONV_PRECISIONS:-"f32 int8:a8 int8:a8:static"}
 
 # The weights file a precision is compiled from: lossless for its format.
-wfmt() { case $1 in int8*) echo int8 ;; int4*) echo int4 ;; fp8e4m3*) echo fp8e4m3 ;; fp8e5m2*) echo fp8e5m2 ;; *) echo f32 ;; esac; }
+wfmt() { case $1 in int8*) echo int8 ;; int4*) echo int4 ;; int3*) echo int3 ;; int2*) echo int2 ;; nf4*) echo nf4 ;; bf16*) echo bf16 ;; f16*) echo f16 ;;
+    fp8e4m3*) echo fp8e4m3 ;; fp8e5m2*) echo fp8e5m2 ;; *) echo f32 ;; esac; }
 ident() { echo "$1" | tr ':' '_'; }
 
 step "synthetic weights ($WORK/w)"

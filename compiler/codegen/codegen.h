@@ -200,13 +200,15 @@ typedef struct cg_packed {
     q_precision f;
     int lanes;
     int64_t n, k, panels;
-    int per_word;        /* columns per step: 4 (k-major, 8-bit words), 8 (4-bit words) */
+    int per_word;        /* columns per step: 4 (k-major, 8-bit words), 8 (4-bit words), 16
+                          * (2-bit words), 32 (int3: three words a step) */
+    int step_words;      /* 4-byte words per step and row: 1, or 3 for int3 */
     bool kmajor;         /* codes [panels][kcols][lanes] of elem_bytes (f32, int8, FP8 with f32
                           * activations); else 4-byte words [panels][words][lanes] */
     int elem_bytes;      /* k-major: 4 (f32) or 1 */
     int64_t kcols;       /* k-major: columns stored per panel (a multiple of per_word) */
-    int64_t words;       /* steps per row: ceil(kp / per_word) */
-    int64_t group_words; /* words per group */
+    int64_t words;       /* 4-byte words per row: ceil(kp / per_word) * step_words */
+    int64_t group_words; /* steps per group */
     int64_t n_groups;
     int codes, scales,
         zeros;                                  /* blobs: codes [panels][words][lanes] 4-byte words;

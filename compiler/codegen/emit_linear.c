@@ -24,8 +24,8 @@
 
 /* ---- packing ------------------------------------------------------------ */
 
-/* k-major: the panel's values of each column adjacent (f32 or code bytes);
- * rows past n and columns past the data stay zero. */
+/* k-major: the panel's values of each column adjacent (f32, bf16/f16 or
+ * code bytes); rows past n and columns past the data stay zero. */
 static void pack_kmajor(const cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *out)
 {
     int L = p->lanes;
@@ -35,7 +35,11 @@ static void pack_kmajor(const cg_packed *p, const ir_qweight *q, const float *w3
         uint8_t *panel = out + pn * p->kcols * L * (size_t)p->elem_bytes;
         for (int j = 0; j < rows; j++) {
             int64_t row = pn * L + j;
-            if (q) {
+            if (q && p->elem_bytes == 2) { /* bf16, f16 */
+                const uint16_t *src = (const uint16_t *)(const void *)q->codes + row * stride;
+                uint16_t *dst = (uint16_t *)(void *)panel;
+                for (int64_t col = 0; col < cols; col++) dst[col * L + j] = src[col];
+            } else if (q) {
                 const uint8_t *src = q->codes + row * stride;
                 for (int64_t col = 0; col < cols; col++) panel[col * L + j] = src[col];
             } else {
@@ -66,6 +70,32 @@ static void pack_nibbles(const cg_packed *p, const ir_qweight *q, uint8_t *out)
                 }
                 for (int i = 0; wd * 8 + i < q->kp; i++)
                     word[i / 2] |= (uint8_t)((c[i] & 0xF) << (4 * (i % 2)));
+            }
+}
+
+/* int2 and int3 steps (kp is a multiple of the step: groups are):
+ *   int2, one word a step: column i of 16 at bits 2i;
+ *   int3, three words a step of 32 columns: the low two bits of columns
+ *   0-15 (bits 2i) and 16-31 (bits 2(i - 16)), then the high bit of each
+ *   (bit i), so that a column takes two shifts and a bit select. */
+static void pack_low_bits(const cg_packed *p, const ir_qweight *q, uint8_t *out)
+{
+    int L = p->lanes, S = p->step_words;
+    int64_t steps = p->words / S;
+    for (int64_t pn = 0; pn < p->panels; pn++)
+        for (int64_t st = 0; st < steps; st++)
+            for (int j = 0; j < L; j++) {
+                int64_t row = pn * L + j;
+                if (row >= p->n) continue;
+                const uint8_t *c = q->codes + row * q->kp + st * p->per_word;
+                uint32_t w[3] = {0, 0, 0};
+                for (int i = 0; i < p->per_word; i++) {
+                    uint32_t v = c[i] & (S == 3 ? 7u : 3u);
+                    w[i / 16] |= (v & 3u) << (2 * (i % 16));
+                    if (S == 3) w[2] |= (v >> 2) << i;
+                }
+                for (int s = 0; s < S; s++)
+                    memcpy(out + ((pn * p->words + st * S + s) * L + j) * 4, &w[s], 4);
             }
 }
 
@@ -201,13 +231,14 @@ void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *
     p->act_rows = ir_act_int8_rows(q, cg_target_int8_dot(t));
     p->a8 = p->act_rows ? a8_kind(t) : CG_A8_NONE;
     bool int_dot = cg_packed_int_dot(p);
-    bool four_bit = q && q_format_bits(q->f.format) == 4;
-    p->per_word = four_bit ? 8 : 4;
-    p->kmajor = !four_bit && !int_dot;
-    p->elem_bytes = q ? 1 : 4;
+    int bits = q ? q_format_bits(q->f.format) : 32;
+    p->per_word = bits == 4 ? 8 : bits == 3 ? 32 : bits == 2 ? 16 : 4;
+    p->step_words = bits == 3 ? 3 : 1;
+    p->kmajor = bits >= 8 && !int_dot;
+    p->elem_bytes = q ? q_format_code_bytes(q->f.format) : 4;
     int64_t kp = q ? q->kp : p->k;
-    p->words = (kp + p->per_word - 1) / p->per_word;
-    p->kcols = p->words * p->per_word;
+    p->words = (kp + p->per_word - 1) / p->per_word * p->step_words;
+    p->kcols = p->words / p->step_words * p->per_word;
     p->n_groups = q ? q->n_groups : 1;
     p->group_words = q ? q->group / p->per_word : p->words;
     if (q && !q->f.group) p->group_words = p->words; /* per channel: one group */
@@ -226,7 +257,7 @@ void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *
         p->code_offset = int8 ? (p->a8 == CG_A8_VNNI ? 128 : 0) : q->f.format == QFMT_INT4 ? 8 : 0;
         QMC_ASSERT(!(p->code_offset && q->zero_point)); /* the sums of x serve one correction */
     }
-    if (!q) return;
+    if (!q || p->elem_bytes == 2) return; /* f32, bf16, f16: no scales */
     p->scales_f16 = q->f.group != 0;
     size_t n_scales = (size_t)(p->panels * p->n_groups * L);
     p->scale_bytes = n_scales * (p->scales_f16 ? 2 : 4);
@@ -242,9 +273,11 @@ void cg_pack_data(const cg_packed *p, const ir_qweight *q, const float *w32, uin
         pack_codes_a8(p, q, codes);
     else if (p->kmajor)
         pack_kmajor(p, q, w32, codes);
-    else
+    else if (p->per_word == 8)
         pack_nibbles(p, q, codes);
-    if (q) pack_scales(p, q, scales, zeros);
+    else
+        pack_low_bits(p, q, codes);
+    if (q && p->scale_bytes) pack_scales(p, q, scales, zeros);
 }
 
 /* ---- int8 activations (`:a8`) ------------------------------------------------- */

@@ -49,7 +49,8 @@ static void prefetch(cg_linear *lk, LLVMValueRef ptr, int locality)
     cg_intrinsic(c, "llvm.prefetch", &c->t_ptr, 1, args, 4);
 }
 
-/* Word `step` of panel `panel` (word layouts). */
+/* Word `step` of panel `panel` (word layouts; for int3, word `step` of
+ * its steps' words). */
 static LLVMValueRef load_word(cg_linear *lk, LLVMValueRef panel, LLVMValueRef step,
                               int prefetch_locality)
 {
@@ -60,29 +61,122 @@ static LLVMValueRef load_word(cg_linear *lk, LLVMValueRef panel, LLVMValueRef st
     return cg_load(c, lk->vi, ptr, 4);
 }
 
-/* Column i of a word of int4 codes as floats. */
-static LLVMValueRef nibble(cg_linear *lk, LLVMValueRef word, int i)
+/* word >> n (n may be negative: a left shift; 0: the word). */
+static LLVMValueRef shift_right(cg *c, LLVMValueRef word, int n)
+{
+    if (n > 0) return LLVMBuildLShr(c->b, word, cg_vsplat_i32(c, n, c->lanes), "");
+    if (n < 0) return LLVMBuildShl(c->b, word, cg_vsplat_i32(c, -n, c->lanes), "");
+    return word;
+}
+
+/* Column i of a step's words (emit_linear.c's layouts) as an integer whose
+ * low `bits` bits are the code and whose higher bits are anything: int4
+ * and int2 one shift; int3 the two low bits from word i / 16 and the high
+ * bit from word 2, merged by a bit select. */
+static LLVMValueRef raw_code(cg_linear *lk, LLVMValueRef *words, int i, int bits)
+{
+    cg *c = lk->c;
+    if (bits != 3) return shift_right(c, words[0], bits * i);
+    LLVMValueRef lo = shift_right(c, words[i / 16], 2 * (i % 16));
+    LLVMValueRef hi = shift_right(c, words[2], i - 2); /* the high bit at bit 2 */
+    LLVMValueRef m = cg_vsplat_i32(c, 3, c->lanes);
+    return LLVMBuildOr(c->b, LLVMBuildAnd(c->b, lo, m, ""),
+                       LLVMBuildAnd(c->b, hi, LLVMBuildNot(c->b, m, ""), ""), "");
+}
+
+/* The NF4 values of raw's low 4 bits (L lanes) without AVX-512: AVX2 two
+ * 8-entry vpermps and a blend on bit 3; aarch64 tbl over the table's 64
+ * bytes (each lane's index becomes its value's 4 byte indices); otherwise
+ * (SSE) a select per bit. */
+static LLVMValueRef nf4_lookup(cg *c, LLVMValueRef raw)
+{
+    LLVMBuilderRef b = c->b;
+    int L = c->lanes;
+    LLVMTypeRef vf = cg_vec(c, c->t_f32, L);
+    LLVMValueRef code = LLVMBuildAnd(b, raw, cg_vsplat_i32(c, 15, L), "");
+    if (c->target->arch == CG_ARCH_AARCH64) {
+        LLVMValueRef idx =
+            LLVMBuildAdd(b, LLVMBuildMul(b, code, cg_vsplat_i32(c, 0x04040404, L), ""),
+                         cg_vsplat_i32(c, 0x03020100, L), "");
+        LLVMTypeRef b16 = cg_vec(c, c->t_i8, 16);
+        LLVMValueRef bytes = LLVMBuildBitCast(b, idx, cg_vec(c, c->t_i8, 4 * L), "");
+        LLVMValueRef tab[5], tbytes[16];
+        for (int t = 0; t < 4; t++) {
+            for (int j = 0; j < 16; j++) {
+                uint32_t u;
+                memcpy(&u, &q_nf4_table[t * 4 + j / 4], 4);
+                tbytes[j] = LLVMConstInt(c->t_i8, (u >> (8 * (j % 4))) & 0xFF, 0);
+            }
+            tab[t] = LLVMConstVector(tbytes, 16);
+        }
+        QMC_ASSERT(L == 8); /* two tbl of 16 index bytes */
+        LLVMValueRef parts[2], sel[32];
+        for (int h = 0; h < 2; h++) {
+            for (int j = 0; j < 16; j++) sel[j] = cg_i32(c, 16 * h + j);
+            tab[4] = LLVMBuildShuffleVector(b, bytes, LLVMGetPoison(LLVMTypeOf(bytes)),
+                                            LLVMConstVector(sel, 16), "");
+            parts[h] = cg_intrinsic(c, "llvm.aarch64.neon.tbl4", &b16, 1, tab, 5);
+        }
+        for (int j = 0; j < 32; j++) sel[j] = cg_i32(c, j);
+        LLVMValueRef out =
+            LLVMBuildShuffleVector(b, parts[0], parts[1], LLVMConstVector(sel, 32), "");
+        return LLVMBuildBitCast(b, out, vf, "w");
+    }
+    if (L == 8 && cg_target_has(c->target, "avx2")) {
+        LLVMValueRef lo[8], hi[8];
+        for (int u = 0; u < 8; u++)
+            lo[u] = cg_f32(c, q_nf4_table[u]), hi[u] = cg_f32(c, q_nf4_table[8 + u]);
+        LLVMValueRef a1[2] = {LLVMConstVector(lo, 8), code}, a2[2] = {LLVMConstVector(hi, 8), code};
+        LLVMValueRef vlo = cg_intrinsic(c, "llvm.x86.avx2.permps", NULL, 0, a1, 2);
+        LLVMValueRef vhi = cg_intrinsic(c, "llvm.x86.avx2.permps", NULL, 0, a2, 2);
+        LLVMValueRef top =
+            LLVMBuildICmp(b, LLVMIntNE, LLVMBuildAnd(b, code, cg_vsplat_i32(c, 8, L), ""),
+                          cg_vsplat_i32(c, 0, L), "");
+        return LLVMBuildSelect(b, top, vhi, vlo, "w");
+    }
+    /* a binary tree of selects, bit 0 first */
+    LLVMValueRef level[16];
+    for (int u = 0; u < 16; u++) level[u] = cg_splat(c, cg_f32(c, q_nf4_table[u]), L);
+    for (int bit = 0, n = 16; n > 1; bit++, n /= 2) {
+        LLVMValueRef set =
+            LLVMBuildICmp(b, LLVMIntNE, LLVMBuildAnd(b, code, cg_vsplat_i32(c, 1 << bit, L), ""),
+                          cg_vsplat_i32(c, 0, L), "");
+        for (int u = 0; u < n / 2; u++)
+            level[u] = LLVMBuildSelect(b, set, level[2 * u + 1], level[2 * u], "");
+    }
+    return level[0];
+}
+
+/* Column i of a step of int4, int3, int2 or NF4 codes as floats. */
+static LLVMValueRef nibble(cg_linear *lk, LLVMValueRef *words, int i)
 {
     cg *c = lk->c;
     LLVMBuilderRef b = c->b;
     int L = c->lanes;
     q_format f = lk->p->f.format;
+    int bits = q_format_bits(f);
+    bool is_signed = q_format_is_signed(f), nf4 = f == QFMT_NF4;
+    LLVMValueRef raw = raw_code(lk, words, i, bits);
+    if (nf4 && !(L == 16 && c->target->arch == CG_ARCH_X86_64)) return nf4_lookup(c, raw);
     if (L == 16 && c->target->arch == CG_ARCH_X86_64) {
-        /* vpermps reads only the low 4 bits of each index: the nibble
-         * selects its value from a 16-entry table, no masking needed */
+        /* vpermps reads only the low 4 bits of each index: the code
+         * selects its value from a 16-entry table (repeated every 2^bits
+         * entries, so the bits above the code do not matter), no masking */
         LLVMValueRef table[16];
-        for (int u = 0; u < 16; u++) table[u] = cg_f32(c, f == QFMT_INT4 && u >= 8 ? u - 16 : u);
-        LLVMValueRef idx = i ? LLVMBuildLShr(b, word, cg_vsplat_i32(c, 4 * i, L), "") : word;
-        LLVMValueRef args[2] = {LLVMConstVector(table, 16), idx};
+        for (int u = 0; u < 16; u++) {
+            int v = u & ((1 << bits) - 1);
+            table[u] = nf4 ? cg_f32(c, q_nf4_table[u])
+                           : cg_f32(c, is_signed && v >= 1 << (bits - 1) ? v - (1 << bits) : v);
+        }
+        LLVMValueRef args[2] = {LLVMConstVector(table, 16), raw};
         return cg_intrinsic(c, "llvm.x86.avx512.permvar.sf.512", NULL, 0, args, 2);
     }
-    if (f == QFMT_INT4) {
-        LLVMValueRef v = LLVMBuildShl(b, word, cg_vsplat_i32(c, 28 - 4 * i, L), "");
-        v = LLVMBuildAShr(b, v, cg_vsplat_i32(c, 28, L), "q");
+    if (is_signed) {
+        LLVMValueRef v = LLVMBuildShl(b, raw, cg_vsplat_i32(c, 32 - bits, L), "");
+        v = LLVMBuildAShr(b, v, cg_vsplat_i32(c, 32 - bits, L), "q");
         return LLVMBuildSIToFP(b, v, lk->vf, "w");
     }
-    LLVMValueRef v = LLVMBuildLShr(b, word, cg_vsplat_i32(c, 4 * i, L), "");
-    v = LLVMBuildAnd(b, v, cg_vsplat_i32(c, 15, L), "q");
+    LLVMValueRef v = LLVMBuildAnd(b, raw, cg_vsplat_i32(c, (1 << bits) - 1, L), "q");
     return LLVMBuildUIToFP(b, v, lk->vf, "w");
 }
 
@@ -108,6 +202,15 @@ static LLVMValueRef column(cg_linear *lk, LLVMValueRef panel, LLVMValueRef col)
     const cg_packed *p = lk->p;
     LLVMValueRef ptr = column_ptr(lk, panel, col);
     if (p->elem_bytes == 4) return cg_load(c, lk->vf, ptr, 4);
+    if (p->elem_bytes == 2) { /* bf16: the top half of a float; f16: vcvtph2ps / fcvtl */
+        LLVMValueRef h = cg_load(c, cg_vec(c, c->t_i16, L), ptr, 2);
+        if (p->f.format == QFMT_F16)
+            return LLVMBuildFPExt(b, LLVMBuildBitCast(b, h, cg_vec(c, c->t_f16, L), ""), lk->vf,
+                                  "w");
+        LLVMValueRef u =
+            LLVMBuildShl(b, LLVMBuildZExt(b, h, lk->vi, ""), cg_vsplat_i32(c, 16, L), "");
+        return LLVMBuildBitCast(b, u, lk->vf, "w");
+    }
     LLVMValueRef bytes = cg_load(c, cg_vec(c, c->t_i8, L), ptr, 1);
     q_format f = p->f.format;
     if (f == QFMT_INT8) return LLVMBuildSIToFP(b, LLVMBuildSExt(b, bytes, lk->vi, ""), lk->vf, "w");
@@ -240,9 +343,15 @@ static void float_step(tile *t, LLVMValueRef step, LLVMValueRef col0, int cols)
     cg_linear *lk = t->lk;
     cg *c = lk->c;
     const cg_packed *p = lk->p;
-    LLVMValueRef words[MAX_PANELS] = {0};
+    LLVMValueRef words[MAX_PANELS][3] = {{0}};
     if (!p->kmajor)
-        for (int j = 0; j < t->np; j++) words[j] = load_word(lk, t->panel[j], step, t->prefetch);
+        for (int j = 0; j < t->np; j++)
+            for (int s = 0; s < p->step_words; s++) {
+                LLVMValueRef at = p->step_words == 1
+                                      ? step
+                                      : cg_add(c, cg_mul_k(c, step, p->step_words), cg_i64(c, s));
+                words[j][s] = load_word(lk, t->panel[j], at, s ? 0 : t->prefetch);
+            }
     else if (t->prefetch) /* the step's columns: one prefetch per 64 bytes */
         for (int j = 0; j < t->np; j++)
             for (int at = 0; at < p->per_word * c->lanes * p->elem_bytes; at += 64)

@@ -148,7 +148,7 @@ void cli_precision_usage(FILE *f)
         "int8\n"
         "                      activations, auto:a8:static with calibrated scales); GLOB=FORMAT\n"
         "                      overrides still fix single tensors. Format modifiers :asym :mse\n"
-        "                      :minmax :a8; :gptq (int4 GPTQ rounding) and :a8:static need "
+        "                      :minmax :a8; :gptq (GPTQ rounding) and :a8:static need "
         "--calib\n"
         "  --calib NAME=FILE   calibration samples for input NAME (.npy, leading dimension = "
         "samples)\n"

@@ -44,7 +44,8 @@ static void usage(FILE *f)
         "  --features LIST     add or remove CPU features: +avx512vnni,-avx512f\n"
         "  -O0 .. -O3          optimisation level (default -O3)\n"
         "  --precision SPEC    weight precision: f32 (default), int8, int4, int4:g64, int4:g128,\n"
-        "                      fp8e4m3, fp8e5m2, then GLOB=FORMAT overrides, e.g.\n"
+        "                      int3, int2 (groups :g32 :g64 :g128), fp8e4m3, fp8e5m2, then\n"
+        "                      GLOB=FORMAT overrides, e.g.\n"
         "                      int4,lm_head.weight=int8,*.fc2.weight=fp8e4m3\n");
     cli_precision_usage(f);
     fprintf(

@@ -348,7 +348,7 @@ static bool check_options(const quant_args *a, q_format f)
 static bool parse_format(const char *name, q_format *f)
 {
     *f = q_format_from_name(name);
-    if (*f == QFMT_COUNT || *f == QFMT_F32) {
+    if (*f == QFMT_COUNT || *f == QFMT_F32 || *f > QFMT_FP8_E5M2) { /* ONNX's formats only */
         static const char *const names[] = {"int8", "uint8", "int4", "uint4", "fp8e4m3", "fp8e5m2"};
         const char *best = rt_closest(name, names, 6);
         sup_error_plain("unknown format '%s'%s%s%s (one of int8 uint8 int4 uint4 fp8e4m3 fp8e5m2)",

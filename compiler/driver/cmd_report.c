@@ -95,6 +95,8 @@ static const char *colour(const row *r)
 {
     if (!strcmp(r->base, "int4"))
         return r->group == 32 ? "#2e7d32" : r->group == 64 ? "#66bb6a" : "#a5d6a7";
+    if (!strcmp(r->base, "int3")) return r->group == 32 ? "#6a1b9a" : "#ab47bc";
+    if (!strcmp(r->base, "int2")) return r->group == 32 ? "#c62828" : "#ef5350";
     if (!strcmp(r->base, "int8")) return "#1565c0";
     if (!strcmp(r->base, "fp8e4m3")) return "#ef6c00";
     if (!strcmp(r->base, "fp8e5m2")) return "#ffb74d";

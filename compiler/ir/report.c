@@ -87,13 +87,13 @@ static void json_shape(FILE *f, const ir_node *n)
 
 static void json_format_fields(FILE *f, sup_arena *a, const q_precision *q)
 {
-    const char *base = q->format == QFMT_UINT4 ? "int4" : q_format_name(q->format);
+    const char *base = q_format_name(q_format_sym(q->format));
     fprintf(f, "\"format\": ");
     json_str(f, q_precision_name(a, q));
     fprintf(f,
             ", \"base\": \"%s\", \"group\": %d, \"symmetric\": %s, \"clip\": \"%s\", "
             "\"activations\": \"%s\"",
-            base, q->group, q->format == QFMT_UINT4 ? "false" : "true",
+            base, q->group, q_format_is_asym(q->format) ? "false" : "true",
             q->format == QFMT_F32   ? "none"
             : q->clip == Q_CLIP_MSE ? "mse"
                                     : "minmax",

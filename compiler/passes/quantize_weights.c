@@ -150,6 +150,7 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
     char err[256];
     int64_t shape[2] = {q->n, q->kp};
     const fe_quantized *given = w->tensor ? w->tensor->given : NULL;
+    size_t code_bytes = (size_t)(q->n * q->kp) * (size_t)q_format_code_bytes(f->format);
     if (given && holds_given(given, f)) { /* the model's codes, as they are */
         p = (q_params){.format = c.format,
                        .granularity = c.granularity,
@@ -157,7 +158,7 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
                        .block = c.block,
                        .scale_dtype = c.scale_dtype};
         QMC_ASSERT(q_params_layout(&p, 2, shape, err, sizeof err));
-        q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
+        q->codes = sup_arena_alloc(a, code_bytes);
         given_params(a, given, &c, q, &p);
     } else if (!q_choose_params(a, padded, 2, shape, &c, &p, err, sizeof err)) {
         sup_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name,
@@ -168,12 +169,12 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
     if (given && holds_given(given, f)) {
         /* the codes are in place */
     } else if (f->gptq) {
-        q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
+        q->codes = sup_arena_alloc(a, code_bytes);
         if (!gptq_prepare(g, node)) return NULL;
         q_gptq_codes(a, orig, q->n, q->k, q->kp, g->calib->gptq_u[node], g->calib->gptq_dead[node],
                      &c, &p, q->codes);
     } else {
-        q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
+        q->codes = sup_arena_alloc(a, code_bytes);
         q_quantize(padded, 2, shape, &p, q->codes);
     }
     q->scales = p.scales;

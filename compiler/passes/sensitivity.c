@@ -12,7 +12,9 @@
  * combination.
  *
  * Method.
- * 1. Candidates: f32, int8 per channel, FP8 E4M3/E5M2 per channel, int4 in
+ * 1. Candidates: f32, bf16, f16, int8 per channel, FP8 E4M3/E5M2 per
+ *    channel, NF4 (min-max or MSE; not with :a8), int4, and int3 and int2
+ *    (not with :a8) in
  *    groups of 32/64/128 (no larger than the row), symmetric or with zero
  *    points, min-max or MSE clipping, round to nearest or GPTQ; with
  *    auto:a8 the integer formats take int8 activations (dynamic, or
@@ -217,25 +219,41 @@ static void list_candidates(ir_graph *g, ir_decision *d, const q_precision *act,
     const ir_node *w = &g->nodes[d->node];
     static const int groups[] = {128, 64, 32};
     int rounding = gptq && w->shape[1] <= IR_CALIB_XX_MAX ? 2 : 1;
-    for (int gi = 0; gi < 3; gi++) {
-        if (groups[gi] > w->shape[1] && gi < 2) continue; /* a group wider than the row only pads */
-        for (int asym = 0; asym < 2; asym++)
-            for (int mse = 0; mse < 2; mse++)
-                for (int r = 0; r < rounding; r++)
-                    add_candidate(g->arena, d,
-                                  (q_precision){.format = asym ? QFMT_UINT4 : QFMT_INT4,
-                                                .group = groups[gi],
-                                                .clip = mse ? Q_CLIP_MSE : Q_CLIP_MINMAX,
-                                                .gptq = r,
-                                                .act8 = act->act8,
-                                                .act_static = act->act_static},
-                                  w);
-    }
+    /* int3 and int2 take no :a8 (their kernels decode to float) */
+    static const q_format lows[] = {QFMT_INT4, QFMT_INT3, QFMT_INT2};
+    int n_lows = act->act8 ? 1 : 3;
+    for (int li = 0; li < n_lows; li++)
+        for (int gi = 0; gi < 3; gi++) {
+            if (groups[gi] > w->shape[1] && gi < 2)
+                continue; /* a group wider than the row only pads */
+            for (int asym = 0; asym < 2; asym++)
+                for (int mse = 0; mse < 2; mse++)
+                    for (int r = 0; r < rounding; r++)
+                        add_candidate(
+                            g->arena, d,
+                            (q_precision){.format = asym ? q_format_asym(lows[li]) : lows[li],
+                                          .group = groups[gi],
+                                          .clip = mse ? Q_CLIP_MSE : Q_CLIP_MINMAX,
+                                          .gptq = r,
+                                          .act8 = act->act8,
+                                          .act_static = act->act_static},
+                            w);
+        }
+    for (int gi = 0; gi < 3 && !act->act8; gi++) /* NF4: symmetric, round to nearest */
+        for (int mse = 0; mse < 2; mse++)
+            if (groups[gi] <= w->shape[1] || gi == 2)
+                add_candidate(g->arena, d,
+                              (q_precision){.format = QFMT_NF4,
+                                            .group = groups[gi],
+                                            .clip = mse ? Q_CLIP_MSE : Q_CLIP_MINMAX},
+                              w);
     add_candidate(
         g->arena, d,
         (q_precision){.format = QFMT_INT8, .act8 = act->act8, .act_static = act->act_static}, w);
     add_candidate(g->arena, d, (q_precision){.format = QFMT_FP8_E4M3}, w);
     add_candidate(g->arena, d, (q_precision){.format = QFMT_FP8_E5M2}, w);
+    add_candidate(g->arena, d, (q_precision){.format = QFMT_BF16}, w);
+    add_candidate(g->arena, d, (q_precision){.format = QFMT_F16}, w);
     add_candidate(g->arena, d, (q_precision){.format = QFMT_F32}, w);
 }
 

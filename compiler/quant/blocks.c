@@ -27,6 +27,13 @@
      Q_TOL_DOT_Q4_F32,                                                                             \
      Q_TOL_DOT_Q4_A8}
 
+/* NF4: no a8 dot (tol_dot_a8 0) */
+#define NF4(name_, grp, T)                                                                         \
+    {name_, QFMT_NF4, grp, false, QMC_DTYPE_F16, sizeof(T), 0, offsetof(T, qs), Q_TOL_DOT_Q4_F32, 0}
+
+/* bf16, f16: K values, no header */
+#define F16W(name_, fmt) {name_, fmt, 0, false, QMC_DTYPE_F32, 0, 0, 0, Q_TOL_DOT_F8_F32, 0}
+
 static const q_kfmt_info kinfo[Q_KFMT_COUNT] = {
     [Q_KFMT_Q8] = {"q8", QFMT_INT8, 0, false, QMC_DTYPE_F32, sizeof(q_row_q8), 0,
                    offsetof(q_row_q8, qs), Q_TOL_DOT_Q8_F32, Q_TOL_DOT_Q8_A8},
@@ -52,6 +59,23 @@ static const q_kfmt_info kinfo[Q_KFMT_COUNT] = {
         Q4("q4a_g64_sf32", QFMT_UINT4, 64, true, QMC_DTYPE_F32, q_block_q4a_g64_sf32),
     [Q_KFMT_Q4A_G128_SF32] =
         Q4("q4a_g128_sf32", QFMT_UINT4, 128, true, QMC_DTYPE_F32, q_block_q4a_g128_sf32),
+    [Q_KFMT_Q3_G32] = Q4("q3_g32", QFMT_INT3, 32, false, QMC_DTYPE_F16, q_block_q3_g32),
+    [Q_KFMT_Q3_G64] = Q4("q3_g64", QFMT_INT3, 64, false, QMC_DTYPE_F16, q_block_q3_g64),
+    [Q_KFMT_Q3_G128] = Q4("q3_g128", QFMT_INT3, 128, false, QMC_DTYPE_F16, q_block_q3_g128),
+    [Q_KFMT_Q3A_G32] = Q4("q3a_g32", QFMT_UINT3, 32, true, QMC_DTYPE_F16, q_block_q3a_g32),
+    [Q_KFMT_Q3A_G64] = Q4("q3a_g64", QFMT_UINT3, 64, true, QMC_DTYPE_F16, q_block_q3a_g64),
+    [Q_KFMT_Q3A_G128] = Q4("q3a_g128", QFMT_UINT3, 128, true, QMC_DTYPE_F16, q_block_q3a_g128),
+    [Q_KFMT_Q2_G32] = Q4("q2_g32", QFMT_INT2, 32, false, QMC_DTYPE_F16, q_block_q2_g32),
+    [Q_KFMT_Q2_G64] = Q4("q2_g64", QFMT_INT2, 64, false, QMC_DTYPE_F16, q_block_q2_g64),
+    [Q_KFMT_Q2_G128] = Q4("q2_g128", QFMT_INT2, 128, false, QMC_DTYPE_F16, q_block_q2_g128),
+    [Q_KFMT_Q2A_G32] = Q4("q2a_g32", QFMT_UINT2, 32, true, QMC_DTYPE_F16, q_block_q2a_g32),
+    [Q_KFMT_Q2A_G64] = Q4("q2a_g64", QFMT_UINT2, 64, true, QMC_DTYPE_F16, q_block_q2a_g64),
+    [Q_KFMT_Q2A_G128] = Q4("q2a_g128", QFMT_UINT2, 128, true, QMC_DTYPE_F16, q_block_q2a_g128),
+    [Q_KFMT_NF4_G32] = NF4("nf4_g32", 32, q_block_nf4_g32),
+    [Q_KFMT_NF4_G64] = NF4("nf4_g64", 64, q_block_nf4_g64),
+    [Q_KFMT_NF4_G128] = NF4("nf4_g128", 128, q_block_nf4_g128),
+    [Q_KFMT_BF16] = F16W("bf16", QFMT_BF16),
+    [Q_KFMT_F16] = F16W("f16", QFMT_F16),
 };
 
 const q_kfmt_info *q_kfmt_get(q_kfmt f)
@@ -64,7 +88,8 @@ size_t q_row_size(q_kfmt f, int64_t k)
 {
     const q_kfmt_info *fi = q_kfmt_get(f);
     QMC_ASSERT(k >= 0);
-    if (fi->group == 0) return fi->block_bytes + ((size_t)k + 3) / 4 * 4;
+    size_t cb = (size_t)q_format_code_bytes(fi->format);
+    if (fi->group == 0) return fi->block_bytes + ((size_t)k * cb + 3) / 4 * 4;
     QMC_ASSERT(k % fi->group == 0);
     return (size_t)(k / fi->group) * fi->block_bytes;
 }
@@ -87,6 +112,7 @@ static row_view view_of(q_kfmt f, int64_t k)
 
 static float get_scale(const q_kfmt_info *fi, const uint8_t *b)
 {
+    if (q_format_code_bytes(fi->format) == 2) return 1.0f; /* bf16, f16: unscaled */
     if (fi->scale_dtype == QMC_DTYPE_F16) {
         uint16_t h;
         memcpy(&h, b, sizeof h);
@@ -99,6 +125,7 @@ static float get_scale(const q_kfmt_info *fi, const uint8_t *b)
 
 static void set_scale(const q_kfmt_info *fi, uint8_t *b, float s)
 {
+    if (q_format_code_bytes(fi->format) == 2) return;
     if (fi->scale_dtype == QMC_DTYPE_F16) {
         uint16_t h = q_f16_from_f32(s); /* exact: s is already an f16 value */
         memcpy(b, &h, sizeof h);
@@ -117,8 +144,13 @@ static int32_t get_code(const q_kfmt_info *fi, const uint8_t *qs, int64_t j)
 {
     if (fi->format == QFMT_INT8) return (int8_t)qs[j];
     if (q_format_is_fp8(fi->format)) return qs[j];
-    int32_t nib = j & 1 ? qs[j / 2] >> 4 : qs[j / 2] & 0x0F;
-    return fi->format == QFMT_INT4 && nib >= 8 ? nib - 16 : nib;
+    if (q_format_code_bytes(fi->format) == 2) return qs[2 * j] | qs[2 * j + 1] << 8;
+    /* sub-byte codes: bits [b * j, b * j + b) of the little-endian stream */
+    int b = q_format_bits(fi->format);
+    int64_t bit = b * j;
+    uint32_t two = qs[bit / 8] | (bit % 8 + b > 8 ? (uint32_t)qs[bit / 8 + 1] << 8 : 0);
+    int32_t v = (int32_t)(two >> (bit % 8) & ((1u << b) - 1));
+    return q_format_is_signed(fi->format) && v >= 1 << (b - 1) ? v - (1 << b) : v;
 }
 
 static void set_code(const q_kfmt_info *fi, uint8_t *qs, int64_t j, int32_t c)
@@ -127,15 +159,34 @@ static void set_code(const q_kfmt_info *fi, uint8_t *qs, int64_t j, int32_t c)
         qs[j] = (uint8_t)c;
         return;
     }
-    uint8_t nib = (uint8_t)(c & 0x0F);
-    qs[j / 2] = j & 1 ? (uint8_t)(qs[j / 2] | nib << 4) : (uint8_t)(qs[j / 2] | nib);
+    if (q_format_code_bytes(fi->format) == 2) { /* little-endian */
+        qs[2 * j] = (uint8_t)c;
+        qs[2 * j + 1] = (uint8_t)(c >> 8);
+        return;
+    }
+    int b = q_format_bits(fi->format);
+    int64_t bit = b * j;
+    uint32_t v = ((uint32_t)c & ((1u << b) - 1)) << (bit % 8);
+    qs[bit / 8] |= (uint8_t)v;
+    if (bit % 8 + b > 8) qs[bit / 8 + 1] |= (uint8_t)(v >> 8);
 }
 
 /* The value code c stands for, before scaling. */
 static double code_value(const q_kfmt_info *fi, int32_t c, int32_t z)
 {
     if (q_format_is_fp8(fi->format)) return q_fp8_decode(fi->format, (uint8_t)c);
+    if (fi->format == QFMT_NF4) return q_nf4_table[c];
+    if (q_format_code_bytes(fi->format) == 2) return q_f16w_decode(fi->format, (uint16_t)c);
     return (double)(c - z);
+}
+
+/* The code of v = x / scale (FP8 saturating). */
+static int32_t encode(const q_kfmt_info *fi, float v, int32_t z)
+{
+    if (q_format_is_fp8(fi->format)) return q_fp8_encode(fi->format, v, true);
+    if (fi->format == QFMT_NF4) return q_nf4_encode(v);
+    if (q_format_code_bytes(fi->format) == 2) return q_f16w_encode(fi->format, v);
+    return q_int_encode(v, z, q_format_qmin(fi->format), q_format_qmax(fi->format));
 }
 
 /* ---- the generic _ref functions ----------------------------------------- */
@@ -155,15 +206,12 @@ void q_quantize_row_ref(q_kfmt f, const float *x, int64_t k, void *row)
         }
         float s;
         int32_t z;
-        q_group_params(fi->format, !fi->asymmetric, fi->scale_dtype, mn, mx, 1.0f, &s, &z);
+        q_group_params_data(fi->format, !fi->asymmetric, fi->scale_dtype, xg, v.gsize, mn, mx, 1.0f,
+                            &s, &z);
         set_scale(fi, b, s);
         if (fi->asymmetric) b[fi->z_offset] = (uint8_t)z;
         for (int64_t j = 0; j < v.gsize; j++) {
-            int32_t c = q_format_is_fp8(fi->format)
-                            ? q_fp8_encode(fi->format, xg[j] / s, true)
-                            : q_int_encode(xg[j] / s, z, q_format_qmin(fi->format),
-                                           q_format_qmax(fi->format));
-            set_code(fi, b + fi->qs_offset, j, c);
+            set_code(fi, b + fi->qs_offset, j, encode(fi, xg[j] / s, z));
         }
     }
 }
@@ -178,9 +226,9 @@ void q_dequantize_row_ref(q_kfmt f, const void *row, int64_t k, float *y)
         for (int64_t j = 0; j < v.gsize; j++) {
             int32_t c = get_code(v.fi, b + v.fi->qs_offset, j);
             /* the same float32 operations as q_dequantize */
-            y[g * v.gsize + j] = q_format_is_fp8(v.fi->format)
-                                     ? q_fp8_decode(v.fi->format, (uint8_t)c) * s
-                                     : (float)(c - z) * s;
+            y[g * v.gsize + j] = q_format_is_int(v.fi->format)
+                                     ? (float)(c - z) * s
+                                     : (float)code_value(v.fi, c, z) * s; /* exact in float */
         }
     }
 }

@@ -22,6 +22,13 @@ static const format_traits traits[QFMT_COUNT] = {
     [QFMT_UINT4] = {"uint4", 4, 0, 15, 15.0f, QMC_DTYPE_U8},
     [QFMT_FP8_E4M3] = {"fp8e4m3", 8, 0, 0, 448.0f, QMC_DTYPE_U8},
     [QFMT_FP8_E5M2] = {"fp8e5m2", 8, 0, 0, 57344.0f, QMC_DTYPE_U8},
+    [QFMT_INT3] = {"int3", 3, -4, 3, 3.0f, QMC_DTYPE_I8},
+    [QFMT_UINT3] = {"uint3", 3, 0, 7, 7.0f, QMC_DTYPE_U8},
+    [QFMT_INT2] = {"int2", 2, -2, 1, 1.0f, QMC_DTYPE_I8},
+    [QFMT_UINT2] = {"uint2", 2, 0, 3, 3.0f, QMC_DTYPE_U8},
+    [QFMT_NF4] = {"nf4", 4, 0, 0, 1.0f, QMC_DTYPE_U8},
+    [QFMT_BF16] = {"bf16", 16, 0, 0, 3.38953139e38f, QMC_DTYPE_BF16},
+    [QFMT_F16] = {"f16", 16, 0, 0, 65504.0f, QMC_DTYPE_F16},
 };
 
 static const format_traits *get(q_format format)
@@ -45,8 +52,36 @@ bool q_format_is_fp8(q_format format) { return format == QFMT_FP8_E4M3 || format
 
 bool q_format_is_int(q_format format)
 {
-    return format == QFMT_INT8 || format == QFMT_UINT8 || format == QFMT_INT4 ||
-           format == QFMT_UINT4;
+    return format == QFMT_INT8 || format == QFMT_UINT8 || q_format_is_low(format);
+}
+
+bool q_format_is_signed(q_format format)
+{
+    return q_format_is_int(format) && get(format)->qmin < 0;
+}
+
+bool q_format_is_low(q_format format)
+{
+    return format == QFMT_INT4 || format == QFMT_UINT4 || format == QFMT_INT3 ||
+           format == QFMT_UINT3 || format == QFMT_INT2 || format == QFMT_UINT2;
+}
+
+/* The signed low formats and their twins with zero points. */
+static const q_format twins[][2] = {
+    {QFMT_INT4, QFMT_UINT4}, {QFMT_INT3, QFMT_UINT3}, {QFMT_INT2, QFMT_UINT2}};
+
+q_format q_format_asym(q_format format)
+{
+    for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++)
+        if (twins[i][0] == format) return twins[i][1];
+    return format;
+}
+
+q_format q_format_sym(q_format format)
+{
+    for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++)
+        if (twins[i][1] == format) return twins[i][0];
+    return format;
 }
 
 int32_t q_format_qmin(q_format format)

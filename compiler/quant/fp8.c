@@ -126,6 +126,27 @@ uint16_t q_f16_from_f32(float x)
     return sign | (uint16_t)(r - ((127 - 15) << 10));
 }
 
+uint16_t q_bf16_from_f32(float x)
+{
+    uint32_t b = bits_of(x);
+    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((b >> 16) | 0x0040);
+    return (uint16_t)((b + 0x7FFFu + ((b >> 16) & 1)) >> 16);
+}
+
+float q_bf16_to_f32(uint16_t h) { return float_of((uint32_t)h << 16); }
+
+uint16_t q_f16w_encode(q_format format, float x)
+{
+    if (format == QFMT_BF16) return q_bf16_from_f32(x);
+    uint16_t h = q_f16_from_f32(x);
+    return (h & 0x7FFF) == 0x7C00 ? (uint16_t)((h & 0x8000) | 0x7BFF) : h;
+}
+
+float q_f16w_decode(q_format format, uint16_t code)
+{
+    return format == QFMT_BF16 ? q_bf16_to_f32(code) : q_f16_to_f32(code);
+}
+
 float q_f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;

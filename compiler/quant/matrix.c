@@ -17,7 +17,7 @@
 
 q_choice q_precision_choice(const q_precision *f)
 {
-    q_choice c = {.format = f->format, .clip = f->clip, .symmetric = f->format != QFMT_UINT4};
+    q_choice c = {.format = f->format, .clip = f->clip, .symmetric = !q_format_is_asym(f->format)};
     if (f->group) {
         c.granularity = Q_GRAN_BLOCK;
         c.axis = 1;
@@ -31,7 +31,7 @@ q_choice q_precision_choice(const q_precision *f)
     return c;
 }
 
-static bool is_int4(q_format f) { return f == QFMT_INT4 || f == QFMT_UINT4; }
+static bool is_int4(q_format f) { return f == QFMT_INT4 || f == QFMT_UINT4 || f == QFMT_NF4; }
 
 bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
                        const q_precision *f, const double *u, const bool *dead, q_matrix *out,
@@ -56,7 +56,8 @@ bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
         sup_arena_free(&tmp);
         return false;
     }
-    uint8_t *codes = sup_arena_alloc(&tmp, (size_t)(n * kp));
+    size_t cb = (size_t)q_format_code_bytes(f->format);
+    uint8_t *codes = sup_arena_alloc(&tmp, (size_t)(n * kp) * cb);
     if (f->gptq)
         q_gptq_codes(&tmp, orig, n, k, kp, u, dead, &c, &out->p, codes);
     else
@@ -71,13 +72,14 @@ bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
         out->p.zero_points = zp;
     }
     out->packed = is_int4(f->format);
-    out->row_bytes = out->packed ? q_int4_packed_size(kp) : (size_t)kp;
+    out->row_bytes = out->packed ? q_int4_packed_size(kp) : (size_t)kp * cb;
     out->codes = sup_arena_alloc(keep, out->row_bytes * (size_t)n);
     for (int64_t r = 0; r < n; r++)
         if (out->packed)
             q_int4_pack(codes + r * kp, kp, out->codes + (size_t)r * out->row_bytes);
         else
-            memcpy(out->codes + (size_t)r * out->row_bytes, codes + r * kp, (size_t)kp);
+            memcpy(out->codes + (size_t)r * out->row_bytes, codes + (size_t)r * out->row_bytes,
+                   out->row_bytes);
     sup_arena_free(&tmp);
     return true;
 }
@@ -94,16 +96,17 @@ static q_params row_params(const q_params *p, int64_t r, int64_t groups)
     return row;
 }
 
-/* int4 rows, group by group: the arithmetic of q_dequantize (the code minus
- * the zero point, converted, times the scale), without the per-group calls
- * and the unpacked copy. */
+/* int4 (and NF4) rows, group by group: the arithmetic of q_dequantize (the
+ * code minus the zero point, converted, times the scale; NF4 its table
+ * value times the scale), without the per-group calls and the unpacked
+ * copy. */
 static void dequantize_int4_row(const q_matrix *m, int64_t r, float *y)
 {
     int64_t g = m->f.group, groups = m->kp / g;
     const uint8_t *src = m->codes + (size_t)r * m->row_bytes;
     const float *sc = m->p.scales + r * groups;
     const int32_t *zp = m->p.zero_points ? m->p.zero_points + r * groups : NULL;
-    bool is_signed = m->f.format == QFMT_INT4;
+    bool is_signed = m->f.format == QFMT_INT4, nf4 = m->f.format == QFMT_NF4;
     for (int64_t gi = 0; gi < groups; gi++) {
         float s = sc[gi];
         int32_t z = zp ? zp[gi] : 0;
@@ -111,7 +114,7 @@ static void dequantize_int4_row(const q_matrix *m, int64_t r, float *y)
         for (int64_t c = c0; c < c1; c++) {
             int32_t nib = c & 1 ? src[c / 2] >> 4 : src[c / 2] & 0x0F;
             int32_t v = is_signed ? (nib ^ 8) - 8 : nib;
-            y[c] = (float)(v - z) * s;
+            y[c] = nf4 ? q_nf4_table[nib] * s : (float)(v - z) * s;
         }
     }
 }
@@ -125,14 +128,14 @@ void q_matrix_dequantize_rows(const q_matrix *m, int64_t r0, int64_t rows, float
     }
     int64_t kp = m->kp, groups = m->f.group ? kp / m->f.group : 1;
     uint8_t *codes = scratch;
-    float *y = (float *)((char *)scratch + (kp + 63) / 64 * 64);
+    float *y = (float *)((char *)scratch + (m->row_bytes + 63) / 64 * 64);
     int64_t shape[2] = {1, kp};
     for (int64_t r = r0; r < r0 + rows; r++) {
         const uint8_t *src = m->codes + (size_t)r * m->row_bytes;
         if (m->packed)
             q_int4_unpack(src, kp, m->f.format == QFMT_INT4, codes);
         else
-            memcpy(codes, src, (size_t)kp);
+            memcpy(codes, src, m->row_bytes);
         q_params p = row_params(&m->p, r, groups);
         q_dequantize(codes, 2, shape, &p, kp == m->k ? out + (r - r0) * m->k : y);
         if (kp != m->k) memcpy(out + (r - r0) * m->k, y, sizeof(float) * (size_t)m->k);
@@ -141,7 +144,8 @@ void q_matrix_dequantize_rows(const q_matrix *m, int64_t r0, int64_t rows, float
 
 size_t q_matrix_scratch(const q_matrix *m)
 {
-    return (size_t)(m->kp + 63) / 64 * 64 + sizeof(float) * (size_t)m->kp;
+    size_t codes = (size_t)m->kp * (size_t)q_format_code_bytes(m->f.format);
+    return (codes + 63) / 64 * 64 + sizeof(float) * (size_t)m->kp;
 }
 
 size_t q_matrix_bytes_held(const q_matrix *m)

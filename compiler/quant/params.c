@@ -30,8 +30,20 @@ void q_group_params(q_format format, bool symmetric, qmc_dtype scale_dtype, floa
     float amax = fmaxf(fabsf(mn), fabsf(mx)) * c;
     float s, lo = 0;
     int32_t z = 0;
-    if (q_format_is_fp8(format)) {
-        s = amax / q_format_max(format);
+    if (q_format_code_bytes(format) == 2) {
+        *scale = 1.0f; /* bf16/f16: the values themselves */
+        *zp = 0;
+        return;
+    }
+    if (q_format_is_fp8(format) || format == QFMT_NF4) {
+        s = amax / q_format_max(format); /* NF4: the largest magnitude is code 0 or 15 */
+    } else if (symmetric && q_format_is_low(format) && q_format_qmin(format) < 0) {
+        /* the value of largest magnitude, with its sign, becomes qmin: every
+         * code is used and the step is max|x| / 8 for int4, not / 7 (the
+         * scale is negative when that value is positive). int8 keeps
+         * max|x| / 127: there the two measure the same (test_quant_params) */
+        float m = (fabsf(mn) >= fabsf(mx) ? mn : mx) * c;
+        s = m / (float)q_format_qmin(format);
     } else if (symmetric) {
         int32_t qmax = q_format_qmax(format);
         z = q_format_qmin(format) == 0 ? (qmax + 1) / 2 : 0; /* uint: the middle code */
@@ -41,7 +53,7 @@ void q_group_params(q_format format, bool symmetric, qmc_dtype scale_dtype, floa
         float hi = fmaxf(mx, 0.0f) * c;
         s = (hi - lo) / (float)(q_format_qmax(format) - q_format_qmin(format));
     }
-    if (!(s > 0)) s = 1.0f; /* an all-zero group */
+    if (!(fabsf(s) > 0)) s = 1.0f; /* an all-zero group */
     s = q_scale_round(s, scale_dtype);
     if (!symmetric && q_format_is_int(format)) {
         float zf = (float)q_format_qmin(format) - rintf(lo / s);
@@ -140,6 +152,16 @@ static double sse_int(const float *restrict x, int64_t n, float s, int32_t zp, i
     return total;
 }
 
+static double sse_nf4(const float *x, int64_t n, float s)
+{
+    double total = 0;
+    for (int64_t k = 0; k < n; k++) {
+        double d = (double)(q_nf4_table[q_nf4_encode(x[k] / s)] * s) - x[k];
+        total += d * d;
+    }
+    return total;
+}
+
 static double sse_fp8(const float *x, int64_t n, float s, q_format format)
 {
     double total = 0;
@@ -157,11 +179,50 @@ typedef struct group_job {
     float mn, mx;
 } group_job;
 
+/* Symmetric int4/int3/int2 have two min-max scales: the signed maximum on
+ * code qmin (q_group_params) and max|x| / qmax (the range symmetric about
+ * 0, code qmin unused). */
+static bool two_scales(q_format format, bool symmetric)
+{
+    return symmetric && q_format_is_low(format) && q_format_qmin(format) < 0;
+}
+
+/* The parameters of the group x[0..n) with clip ratio c, and their squared
+ * error: with two scales, the one of less error (a tie: the signed
+ * maximum's). */
+static double best_params(const group_job *j, const float *x, int64_t n, float c, float *s,
+                          int32_t *zp)
+{
+    q_group_params(j->format, j->symmetric, j->scale_dtype, j->mn, j->mx, c, s, zp);
+    int32_t qmin = q_format_qmin(j->format), qmax = q_format_qmax(j->format);
+    double e = sse_int(x, n, *s, 0, qmin, qmax);
+    if (!two_scales(j->format, j->symmetric)) return e;
+    float alt = fmaxf(fabsf(j->mn), fabsf(j->mx)) * c / (float)qmax;
+    if (!(alt > 0)) return e; /* an all-zero group */
+    alt = q_scale_round(alt, j->scale_dtype);
+    double ea = sse_int(x, n, alt, 0, qmin, qmax);
+    if (ea < e) *s = alt, e = ea;
+    return e;
+}
+
+void q_group_params_data(q_format format, bool symmetric, qmc_dtype scale_dtype, const float *x,
+                         int64_t n, float mn, float mx, float c, float *scale, int32_t *zp)
+{
+    group_job j = {format, symmetric || !q_format_is_int(format), scale_dtype, mn, mx};
+    if (two_scales(format, j.symmetric))
+        best_params(&j, x, n, c, scale, zp);
+    else
+        q_group_params(format, j.symmetric, scale_dtype, mn, mx, c, scale, zp);
+}
+
 static double try_clip(const group_job *j, const float *x, int64_t n, float c, float *s,
                        int32_t *zp)
 {
+    if (two_scales(j->format, j->symmetric)) return best_params(j, x, n, c, s, zp);
     q_group_params(j->format, j->symmetric, j->scale_dtype, j->mn, j->mx, c, s, zp);
+    if (q_format_code_bytes(j->format) == 2) return 0; /* nothing to clip */
     if (q_format_is_fp8(j->format)) return sse_fp8(x, n, *s, j->format);
+    if (j->format == QFMT_NF4) return sse_nf4(x, n, *s);
     return sse_int(x, n, *s, *zp, q_format_qmin(j->format), q_format_qmax(j->format));
 }
 
@@ -229,7 +290,7 @@ static bool check_choice(const q_choice *c, char *err, size_t err_size)
         snprintf(err, err_size, "no quantized format given");
         return false;
     }
-    if (q_format_is_fp8(c->format) && !c->symmetric) {
+    if (!q_format_is_int(c->format) && !c->symmetric) {
         snprintf(err, err_size, "%s is symmetric only (its zero point is 0)",
                  q_format_name(c->format));
         return false;
@@ -263,9 +324,10 @@ bool q_choose_params(sup_arena *arena, const float *x, int rank, const int64_t *
     range_ctx rc = {x, sup_arena_alloc(arena, (size_t)ng * sizeof(float)),
                     sup_arena_alloc(arena, (size_t)ng * sizeof(float))};
     q_walk_spans(out, rank, shape, range_span, &rc);
-    group_job job = {choice->format, choice->symmetric || q_format_is_fp8(choice->format),
+    group_job job = {choice->format, choice->symmetric || !q_format_is_int(choice->format),
                      choice->scale_dtype, 0, 0};
-    const float *gx = choice->clip == Q_CLIP_MSE && ng > 0 && count > 0
+    bool two = two_scales(job.format, job.symmetric);
+    const float *gx = (choice->clip == Q_CLIP_MSE || two) && ng > 0 && count > 0
                           ? groups_contiguous(arena, x, rank, shape, out, count)
                           : NULL;
     int64_t gsize = ng > 0 ? count / ng : 0;
@@ -273,8 +335,10 @@ bool q_choose_params(sup_arena *arena, const float *x, int rank, const int64_t *
         int32_t *zp = need_zp ? &out->zero_points[g] : &zdummy;
         job.mn = rc.mn[g];
         job.mx = rc.mx[g];
-        if (gx)
+        if (gx && choice->clip == Q_CLIP_MSE)
             search_group(&job, gx + g * gsize, gsize, &out->scales[g], zp);
+        else if (gx)
+            best_params(&job, gx + g * gsize, gsize, 1.0f, &out->scales[g], zp);
         else
             q_group_params(job.format, job.symmetric, job.scale_dtype, job.mn, job.mx, 1.0f,
                            &out->scales[g], zp);

@@ -11,25 +11,28 @@
 
 #include "quant.h"
 
-static const char valid_formats[] = "f32, int8, int4, int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; "
-                                    "modifiers :asym :mse :minmax :gptq :a8 :static";
+static const char valid_formats[] =
+    "f32, int8, int4, int4:g64, int4:g128, int3, int2, nf4, fp8e4m3, fp8e5m2, bf16, f16, auto; "
+    "modifiers :g32 :g64 :g128 :asym :mse :minmax :gptq :a8 :static";
 
 /* Splits "int4:g64:asym" at ':' and applies each modifier. */
 static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, size_t err_size)
 {
     bool int4 = f->format == QFMT_INT4 || f->format == QFMT_UINT4;
-    if (n == 3 && !strncmp(m, "g32", 3) && int4) return f->group = 32, true;
-    if (n == 3 && !strncmp(m, "g64", 3) && int4) return f->group = 64, true;
-    if (n == 4 && !strncmp(m, "g128", 4) && int4) return f->group = 128, true;
-    if (n == 4 && !strncmp(m, "asym", 4) && int4) return f->format = QFMT_UINT4, true;
-    if (n == 3 && !strncmp(m, "mse", 3) && f->format != QFMT_F32) return f->clip = Q_CLIP_MSE, true;
-    if (n == 6 && !strncmp(m, "minmax", 6) && f->format != QFMT_F32)
-        return f->clip = Q_CLIP_MINMAX, true;
+    bool low = q_format_is_low(f->format); /* int4, int3, int2 */
+    bool grouped = low || f->format == QFMT_NF4;
+    if (n == 3 && !strncmp(m, "g32", 3) && grouped) return f->group = 32, true;
+    if (n == 3 && !strncmp(m, "g64", 3) && grouped) return f->group = 64, true;
+    if (n == 4 && !strncmp(m, "g128", 4) && grouped) return f->group = 128, true;
+    if (n == 4 && !strncmp(m, "asym", 4) && low) return f->format = q_format_asym(f->format), true;
+    bool scaled = f->format != QFMT_F32 && q_format_code_bytes(f->format) == 1;
+    if (n == 3 && !strncmp(m, "mse", 3) && scaled) return f->clip = Q_CLIP_MSE, true;
+    if (n == 6 && !strncmp(m, "minmax", 6) && scaled) return f->clip = Q_CLIP_MINMAX, true;
     if (n == 2 && !strncmp(m, "a8", 2) && (f->format == QFMT_INT8 || int4))
         return f->act8 = true, true;
     if (n == 6 && !strncmp(m, "static", 6) && (f->format == QFMT_INT8 || int4))
         return f->act_static = true, true;
-    if (n == 4 && !strncmp(m, "gptq", 4) && int4) return f->gptq = true, true;
+    if (n == 4 && !strncmp(m, "gptq", 4) && low) return f->gptq = true, true;
     snprintf(err, err_size, "modifier ':%.*s' does not apply here (formats: %s)", (int)n, m,
              valid_formats);
     return false;
@@ -43,10 +46,11 @@ bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err
         const char *name;
         q_format format;
         int group;
-    } bases[] = {{"f32", QFMT_F32, 0},         {"int8", QFMT_INT8, 0},
-                 {"int4", QFMT_INT4, 32},      {"int4g64", QFMT_INT4, 64},
-                 {"int4g128", QFMT_INT4, 128}, {"fp8e4m3", QFMT_FP8_E4M3, 0},
-                 {"fp8e5m2", QFMT_FP8_E5M2, 0}};
+    } bases[] = {
+        {"f32", QFMT_F32, 0},          {"int8", QFMT_INT8, 0},       {"int4", QFMT_INT4, 32},
+        {"int4g64", QFMT_INT4, 64},    {"int4g128", QFMT_INT4, 128}, {"fp8e4m3", QFMT_FP8_E4M3, 0},
+        {"fp8e5m2", QFMT_FP8_E5M2, 0}, {"int3", QFMT_INT3, 32},      {"int2", QFMT_INT2, 32},
+        {"nf4", QFMT_NF4, 32},         {"bf16", QFMT_BF16, 0},       {"f16", QFMT_F16, 0}};
     bool found = false;
     for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++)
         if (strlen(bases[i].name) == n && !strncmp(bases[i].name, text, n)) {
@@ -74,19 +78,20 @@ bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err
 
 const char *q_precision_name(sup_arena *arena, const q_precision *f)
 {
-    const char *base = f->format == QFMT_UINT4 ? "int4" : q_format_name(f->format);
+    const char *base = q_format_name(q_format_sym(f->format));
     return sup_arena_printf(
         arena, "%s%s%s%s%s%s%s", base, f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
-        f->format == QFMT_UINT4 ? ":asym" : "", f->clip == Q_CLIP_MSE ? ":mse" : "",
+        q_format_is_asym(f->format) ? ":asym" : "", f->clip == Q_CLIP_MSE ? ":mse" : "",
         f->gptq ? ":gptq" : "", f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
 }
 
 size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k)
 {
     if (f->format == QFMT_F32) return (size_t)(n * k) * 4;
+    if (q_format_code_bytes(f->format) == 2) return (size_t)(n * k) * 2; /* no scales */
     int64_t kp = f->group ? (k + f->group - 1) / f->group * f->group : k;
     int64_t groups = n * (f->group ? kp / f->group : 1);
     size_t scale_bytes = f->group ? 2 : 4; /* f16 scales for groups, f32 per channel */
     return (size_t)(n * kp) * (size_t)q_format_bits(f->format) / 8 + (size_t)groups * scale_bytes +
-           (f->format == QFMT_UINT4 ? (size_t)groups : 0);
+           (q_format_is_asym(f->format) ? (size_t)groups : 0);
 }

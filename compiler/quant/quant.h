@@ -11,10 +11,11 @@
  * functions define what generated kernels must compute.
  * docs/quantization.md is the user-facing description.
  *
- * Codes are always one byte per element outside the packed formats: the
- * two's-complement byte for int8/int4 (int4 sign-extended), the value for
- * uint8/uint4, the raw FP8 byte. int4/uint4 pack two per byte only through
- * q_int4_pack and the block structs. */
+ * Codes are one byte per element outside the packed formats: the
+ * two's-complement byte for int8/int4/int3/int2 (sign-extended), the value
+ * for uint8/uint4/uint3/uint2, the NF4 code, the raw FP8 byte; bf16 and f16
+ * codes are two (q_format_code_bytes), in native byte order. int4/uint4
+ * pack two per byte only through q_int4_pack and the block structs. */
 #ifndef QMC_QUANT_H
 #define QMC_QUANT_H
 
@@ -36,6 +37,15 @@ typedef enum q_format {
     QFMT_UINT4,
     QFMT_FP8_E4M3, /* ONNX FLOAT8E4M3FN: bias 7, max 448, no inf, NaN S.1111.111 */
     QFMT_FP8_E5M2, /* ONNX FLOAT8E5M2: bias 15, max 57344, IEEE inf and NaN */
+    /* weight-only low-bit integers (groups along the input dimension) */
+    QFMT_INT3,  /* [-4, 3] */
+    QFMT_UINT3, /* [0, 7] (int3 with zero points) */
+    QFMT_INT2,  /* [-2, 1] */
+    QFMT_UINT2, /* [0, 3] (int2 with zero points) */
+    QFMT_NF4,   /* QLoRA's NormalFloat-4: code c stands for q_nf4_table[c] in [-1, 1] */
+    /* 16-bit float weight storage, unscaled (scale 1): two-byte codes */
+    QFMT_BF16, /* bfloat16, round to nearest even */
+    QFMT_F16,  /* IEEE binary16, round to nearest even, saturated to ±65504 */
     QFMT_COUNT
 } q_format;
 
@@ -46,7 +56,23 @@ q_format q_format_from_name(const char *name);
 /* Bits one code takes in storage (4 for int4/uint4, packed). */
 int q_format_bits(q_format format);
 bool q_format_is_fp8(q_format format);
-bool q_format_is_int(q_format format); /* int8 uint8 int4 uint4 */
+bool q_format_is_int(q_format format); /* int8 uint8 int4 uint4 int3 uint3 int2 uint2 */
+/* The grouped sub-byte integers (int4 uint4 int3 uint3 int2 uint2). */
+bool q_format_is_low(q_format format);
+/* A low format's twin with zero points (int4 -> uint4) and back (uint4 ->
+ * int4); other formats are returned unchanged. */
+q_format q_format_asym(q_format format);
+q_format q_format_sym(q_format format);
+/* Bytes of one code outside the packed formats: 2 for bf16/f16, else 1. */
+static inline int q_format_code_bytes(q_format format)
+{
+    return format == QFMT_BF16 || format == QFMT_F16 ? 2 : 1;
+}
+/* Integer codes below zero (int8 int4 int3 int2): codes are two's-complement
+ * bytes outside the packed formats. */
+bool q_format_is_signed(q_format format);
+/* A low format with zero points (uint4 uint3 uint2). */
+static inline bool q_format_is_asym(q_format format) { return q_format_sym(format) != format; }
 /* Integer code range, [-128,127], [0,255], [-8,7], [0,15]; integer formats only. */
 int32_t q_format_qmin(q_format format);
 int32_t q_format_qmax(q_format format);
@@ -84,6 +110,14 @@ bool q_fp8_is_nan(q_format format, uint8_t code);
 /* IEEE binary16, round to nearest even; overflow gives inf, NaN a quiet NaN. */
 uint16_t q_f16_from_f32(float x);
 float q_f16_to_f32(uint16_t h);
+/* bfloat16 (the top half of a float), round to nearest even; NaN stays a
+ * quiet NaN with its sign. */
+uint16_t q_bf16_from_f32(float x);
+float q_bf16_to_f32(uint16_t h);
+/* The code of x in a 16-bit weight format (bf16; f16 saturated to ±65504,
+ * so that a weight never becomes inf) and its value. */
+uint16_t q_f16w_encode(q_format format, float x);
+float q_f16w_decode(q_format format, uint16_t code);
 
 /* ---- intq.c: integer codes and int4 packing ---------------------------- */
 
@@ -104,6 +138,13 @@ size_t q_int4_packed_size(int64_t n);
 void q_int4_pack(const uint8_t *codes, int64_t n, uint8_t *packed);
 /* Unpacks n codes; is_signed sign-extends each nibble (int4), else 0..15. */
 void q_int4_unpack(const uint8_t *packed, int64_t n, bool is_signed, uint8_t *codes);
+
+/* ---- nf4.c: the NormalFloat-4 codebook ---------------------------------- */
+
+/* The 16 values of NF4 codes 0 .. 15, ascending, code 7 exactly 0. */
+extern const float q_nf4_table[16];
+/* The code of the entry nearest v (ties: the smaller code; NaN: 0). */
+uint8_t q_nf4_encode(float v);
 
 /* ---- quantize.c: ONNX-layout quantize and dequantize ------------------- */
 
@@ -150,8 +191,9 @@ typedef void (*q_span_fn)(void *ctx, int64_t off, int64_t len, int64_t sidx, boo
 void q_walk_spans(const q_params *p, int rank, const int64_t *shape, q_span_fn fn, void *ctx);
 
 /* ONNX QuantizeLinear: codes[i] = saturate(rint(x / scale) + zp) for the
- * integer formats, cast_fp8(x / scale, saturate) for FP8; one byte per
- * element (see the top of this file). p must have a valid layout for shape. */
+ * integer formats, cast_fp8(x / scale, saturate) for FP8 (NF4, bf16 and f16
+ * likewise with their own encodings); q_format_code_bytes per element (see
+ * the top of this file). p must have a valid layout for shape. */
 void q_quantize(const float *x, int rank, const int64_t *shape, const q_params *p, uint8_t *codes);
 /* ONNX DequantizeLinear: y = (code - zp) * scale in float32. */
 void q_dequantize(const uint8_t *codes, int rank, const int64_t *shape, const q_params *p,
@@ -175,8 +217,15 @@ typedef struct q_choice {
 } q_choice;
 
 /* Chooses scales (and zero points) for x, one group per scale:
- *   symmetric: scale = c * max|x| / (qmax - z0), z0 = 0 for int8/int4,
- *              128/8 (the middle) for uint8/uint4, max = 448/57344 for FP8;
+ *   symmetric int4/int3/int2: scale = c * m / qmin where m is the group's
+ *              value of largest magnitude, sign included (ties: the
+ *              negative one), so that m is code qmin and every code is used
+ *              (step max|x| / 8 for int4; the scale is negative when m is
+ *              positive), or c * max|x| / qmax when that quantizes the
+ *              group with less squared error (q_group_params_data);
+ *   symmetric, int8 and uint8/uint4: scale = c * max|x| / (qmax - z0),
+ *              z0 = 0 for int8, 128/8 (the middle) for uint8/uint4; FP8:
+ *              c * max|x| / 448 or / 57344; NF4: c * max|x|;
  *   asymmetric: lo = c * min(min x, 0), hi = c * max(max x, 0),
  *              scale = (hi - lo) / (qmax - qmin), zp = qmin - rint(lo / scale)
  *              clamped to the code range, so 0.0 is exactly representable;
@@ -191,6 +240,13 @@ bool q_choose_params(sup_arena *arena, const float *x, int rank, const int64_t *
  * (the formula above); what q_choose_params and the _ref row quantizers use. */
 void q_group_params(q_format format, bool symmetric, qmc_dtype scale_dtype, float mn, float mx,
                     float c, float *scale, int32_t *zp);
+/* What min-max (c = 1) or one step of the MSE search chooses for a group
+ * x[0..n) with range [mn, mx]: q_group_params, except for symmetric int4,
+ * int3 and int2, which take whichever of c * m / qmin (q_group_params) and
+ * c * max|x| / qmax (code qmin unused) leaves the smaller squared error
+ * after quantization, a tie going to the first. */
+void q_group_params_data(q_format format, bool symmetric, qmc_dtype scale_dtype, const float *x,
+                         int64_t n, float mn, float mx, float c, float *scale, int32_t *zp);
 /* A scale rounded to scale_dtype (F16: nearest even, clamped to
  * [2^-24, 65504]; F32: unchanged). */
 float q_scale_round(float scale, qmc_dtype scale_dtype);
@@ -461,6 +517,97 @@ static_assert(sizeof(q_block_q4a_g32_sf32) == 24, "q_block_q4a_g32_sf32 size");
 static_assert(sizeof(q_block_q4a_g64_sf32) == 40, "q_block_q4a_g64_sf32 size");
 static_assert(sizeof(q_block_q4a_g128_sf32) == 72, "q_block_q4a_g128_sf32 size");
 
+/* int3 and int2 (symmetric, and with a zero point), f16 scale: codes are a
+ * little-endian bit stream, code j at bits [b * j, b * j + b) of qs (b = 3
+ * or 2; an int3 code may straddle two bytes). int3: 3.5 / 3.25 / 3.125
+ * bits per weight (asymmetric 4.0 / 3.5 / 3.25); int2: 2.5 / 2.25 / 2.125
+ * (3.0 / 2.5 / 2.25). */
+typedef struct q_block_q3_g32 {
+    uint16_t d;
+    uint8_t qs[12];
+} q_block_q3_g32;
+typedef struct q_block_q3_g64 {
+    uint16_t d;
+    uint8_t qs[24];
+} q_block_q3_g64;
+typedef struct q_block_q3_g128 {
+    uint16_t d;
+    uint8_t qs[48];
+} q_block_q3_g128;
+typedef struct q_block_q3a_g32 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[12];
+} q_block_q3a_g32;
+typedef struct q_block_q3a_g64 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[24];
+} q_block_q3a_g64;
+typedef struct q_block_q3a_g128 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[48];
+} q_block_q3a_g128;
+typedef struct q_block_q2_g32 {
+    uint16_t d;
+    uint8_t qs[8];
+} q_block_q2_g32;
+typedef struct q_block_q2_g64 {
+    uint16_t d;
+    uint8_t qs[16];
+} q_block_q2_g64;
+typedef struct q_block_q2_g128 {
+    uint16_t d;
+    uint8_t qs[32];
+} q_block_q2_g128;
+typedef struct q_block_q2a_g32 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[8];
+} q_block_q2a_g32;
+typedef struct q_block_q2a_g64 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[16];
+} q_block_q2a_g64;
+typedef struct q_block_q2a_g128 {
+    uint16_t d;
+    uint8_t z, reserved;
+    uint8_t qs[32];
+} q_block_q2a_g128;
+static_assert(sizeof(q_block_q3_g32) == 14 && sizeof(q_block_q3_g64) == 26 &&
+                  sizeof(q_block_q3_g128) == 50,
+              "q_block_q3 sizes");
+static_assert(sizeof(q_block_q3a_g32) == 16 && sizeof(q_block_q3a_g64) == 28 &&
+                  sizeof(q_block_q3a_g128) == 52,
+              "q_block_q3a sizes");
+static_assert(sizeof(q_block_q2_g32) == 10 && sizeof(q_block_q2_g64) == 18 &&
+                  sizeof(q_block_q2_g128) == 34,
+              "q_block_q2 sizes");
+static_assert(sizeof(q_block_q2a_g32) == 12 && sizeof(q_block_q2a_g64) == 20 &&
+                  sizeof(q_block_q2a_g128) == 36,
+              "q_block_q2a sizes");
+
+/* NF4 (QLoRA's NormalFloat-4, q_nf4_table), f16 scale (the group's
+ * largest magnitude), codes 0 .. 15 packed as int4's: 4.5 / 4.25 / 4.125
+ * bits per weight. */
+typedef struct q_block_nf4_g32 {
+    uint16_t d;
+    uint8_t qs[16];
+} q_block_nf4_g32;
+typedef struct q_block_nf4_g64 {
+    uint16_t d;
+    uint8_t qs[32];
+} q_block_nf4_g64;
+typedef struct q_block_nf4_g128 {
+    uint16_t d;
+    uint8_t qs[64];
+} q_block_nf4_g128;
+static_assert(sizeof(q_block_nf4_g32) == 18 && sizeof(q_block_nf4_g64) == 34 &&
+                  sizeof(q_block_nf4_g128) == 66,
+              "q_block_nf4 sizes");
+
 /* The packed formats, for table-driven code and tests. */
 typedef enum q_kfmt {
     Q_KFMT_Q8,
@@ -478,14 +625,31 @@ typedef enum q_kfmt {
     Q_KFMT_Q4A_G32_SF32,
     Q_KFMT_Q4A_G64_SF32,
     Q_KFMT_Q4A_G128_SF32,
+    Q_KFMT_Q3_G32,
+    Q_KFMT_Q3_G64,
+    Q_KFMT_Q3_G128,
+    Q_KFMT_Q3A_G32,
+    Q_KFMT_Q3A_G64,
+    Q_KFMT_Q3A_G128,
+    Q_KFMT_Q2_G32,
+    Q_KFMT_Q2_G64,
+    Q_KFMT_Q2_G128,
+    Q_KFMT_Q2A_G32,
+    Q_KFMT_Q2A_G64,
+    Q_KFMT_Q2A_G128,
+    Q_KFMT_NF4_G32,
+    Q_KFMT_NF4_G64,
+    Q_KFMT_NF4_G128,
+    Q_KFMT_BF16, /* K bfloat16 values, no scale (rows padded to 4 bytes) */
+    Q_KFMT_F16,  /* K binary16 values (saturated to ±65504), no scale */
     Q_KFMT_COUNT
 } q_kfmt;
 
 typedef struct q_kfmt_info {
-    const char *name;      /* "q4_g32", "q4a_g64_sf32", "q8", "f8e4m3" */
-    q_format format;       /* code format: INT8, INT4, UINT4 (asym), FP8_* */
-    int group;             /* elements per scale along K; 0: the whole row */
-    bool asymmetric;       /* has a zero point */
+    const char *name; /* "q4_g32", "q4a_g64_sf32", "q8", "f8e4m3", "q3_g32", "q2a_g64" */
+    q_format format;  /* code format: INT8, INT4, UINT4 (asym), INT3, UINT3, INT2, UINT2, FP8_* */
+    int group;        /* elements per scale along K; 0: the whole row */
+    bool asymmetric;  /* has a zero point */
     qmc_dtype scale_dtype; /* F16 or F32 */
     size_t block_bytes;    /* sizeof the block struct (row formats: the header) */
     size_t z_offset;       /* where the uint8 zero point is (asymmetric) */
@@ -551,9 +715,10 @@ void q_quantize_row_a8_ref(const float *x, int64_t k, int8_t *xq, float *x_scale
 void q_split_row_a8x3_ref(const float *x, int64_t k, int8_t *xq, float scales[3]);
 
 /* Typed forms, one set per struct. Row quantizers choose min-max
- * parameters per group (q_group_params with c = 1): symmetric scale
- * max|x| / 7 (int4), / 127 (int8), / 448 or / 57344 (FP8); asymmetric
- * (hi - lo) / 15 with zero point -rint(lo / scale). FP8 rows saturate. */
+ * parameters per group (q_group_params_data with c = 1): symmetric scale
+ * the signed maximum / -8 or max|x| / 7 (int4, the better), max|x| / 127
+ * (int8), / 448 or / 57344 (FP8); asymmetric (hi - lo) / 15 with zero
+ * point -rint(lo / scale). FP8 rows saturate. */
 void q_quantize_row_q8_ref(const float *x, int64_t k, q_row_q8 *w);
 void q_dequantize_row_q8_ref(const q_row_q8 *w, int64_t k, float *y);
 float q_dot_q8_f32_ref(const q_row_q8 *w, const float *x, int64_t k);
@@ -591,6 +756,8 @@ void q_quantize_row_q4a_g128_ref(const float *x, int64_t k, q_block_q4a_g128 *w)
 void q_dequantize_row_q4a_g128_ref(const q_block_q4a_g128 *w, int64_t k, float *y);
 float q_dot_q4a_g128_f32_ref(const q_block_q4a_g128 *w, const float *x, int64_t k);
 float q_dot_q4a_g128_a8_ref(const q_block_q4a_g128 *w, const int8_t *xq, float x_scale, int64_t k);
-/* The _sf32 blocks are reached through the generic forms (Q_KFMT_*_SF32). */
+/* The _sf32, int3, int2, NF4, bf16 and f16 forms are reached through the
+ * generic functions (Q_KFMT_*_SF32, Q_KFMT_Q3*, Q_KFMT_Q2*, Q_KFMT_NF4*,
+ * Q_KFMT_BF16, Q_KFMT_F16). NF4, bf16 and f16 have no a8 dot. */
 
 #endif

@@ -141,9 +141,19 @@ static void quant_span(void *vctx, int64_t off, int64_t len, int64_t sidx, bool 
     const float *s = p->scales + sidx;
     const int32_t *z = p->zero_points ? p->zero_points + sidx : NULL;
     uint8_t *out = c->codes + off;
+    if (q_format_code_bytes(p->format) == 2) { /* two-byte codes: element off at 2 off */
+        uint16_t *o = (uint16_t *)(void *)c->codes + off;
+        for (int64_t k = 0; k < len; k++)
+            o[k] = q_f16w_encode(p->format, x[k] / s[per_element ? k : 0]);
+        return;
+    }
     if (q_format_is_fp8(p->format)) {
         for (int64_t k = 0; k < len; k++)
             out[k] = q_fp8_encode(p->format, x[k] / s[per_element ? k : 0], p->saturate);
+        return;
+    }
+    if (p->format == QFMT_NF4) {
+        for (int64_t k = 0; k < len; k++) out[k] = q_nf4_encode(x[k] / s[per_element ? k : 0]);
         return;
     }
     int32_t qmin = q_format_qmin(p->format), qmax = q_format_qmax(p->format);
@@ -158,7 +168,7 @@ static void quant_span(void *vctx, int64_t off, int64_t len, int64_t sidx, bool 
 void q_quantize(const float *x, int rank, const int64_t *shape, const q_params *p, uint8_t *codes)
 {
     QMC_ASSERT(p->format != QFMT_F32 && p->format < QFMT_COUNT && p->scales);
-    QMC_ASSERT(!q_format_is_fp8(p->format) || !p->zero_points);
+    QMC_ASSERT(q_format_is_int(p->format) || !p->zero_points);
     quant_ctx c = {p, x, codes};
     q_walk_spans(p, rank, shape, quant_span, &c);
 }
@@ -180,9 +190,14 @@ static void dequant_span(void *vctx, int64_t off, int64_t len, int64_t sidx, boo
     const int32_t *z = p->zero_points ? p->zero_points + sidx : NULL;
     float *y = c->y + off;
     int64_t step = per_element ? 1 : 0;
-    if (q_format_is_fp8(p->format)) {
+    if (q_format_code_bytes(p->format) == 2) {
+        const uint16_t *h = (const uint16_t *)(const void *)c->codes + off;
+        for (int64_t k = 0; k < len; k++) y[k] = q_f16w_decode(p->format, h[k]) * s[k * step];
+    } else if (q_format_is_fp8(p->format)) {
         for (int64_t k = 0; k < len; k++) y[k] = q_fp8_decode(p->format, q[k]) * s[k * step];
-    } else if (p->format == QFMT_INT8 || p->format == QFMT_INT4) {
+    } else if (p->format == QFMT_NF4) {
+        for (int64_t k = 0; k < len; k++) y[k] = q_nf4_table[q[k] & 15] * s[k * step];
+    } else if (q_format_is_signed(p->format)) { /* codes are two's-complement bytes */
         for (int64_t k = 0; k < len; k++)
             y[k] = (float)((int8_t)q[k] - (z ? z[k * step] : 0)) * s[k * step];
     } else {

@@ -97,7 +97,7 @@ expect_error "CPUs: .*znver4" --cpu pentium9
 expect_error "known: .*avx512vnni" --features +avx1024
 expect_error "must start with" --features avx2
 expect_error "choices: exe, obj, lib, shared, llvm, bc, asm" --emit wasm
-expect_error "formats: f32, int8, int4" --precision int3
+expect_error "formats: f32, int8, int4" --precision int5
 expect_error "fc1.weight fc2.weight fc3.weight" --precision "int8,fc9.weight=int4"
 expect_error "describes this" --target aarch64-linux-gnu --cpu native
 

@@ -19,7 +19,7 @@ ppl() { "$QMC" eval "$gpt" --weights "$lm/lm-dev.safetensors" --metric perplexit
 
 ppl_f32=$(ppl)
 echo "format      digits-accuracy  tiny-gpt-perplexity"
-for p in f32 int8 int4 int4:g128 fp8e4m3 fp8e5m2 int8:a8 int4:a8; do
+for p in f32 int8 int4 int4:g128 fp8e4m3 fp8e5m2 int8:a8 int4:a8 int3 nf4 bf16; do
     # digits: 500 images as one batch
     "$QMC" compile "$digits/digits.qm" --precision "$p" -o "$t/d"
     "$t/d" --input x="$digits/test_x.npy" --output logits="$t/d.npy"

@@ -32,6 +32,6 @@ touch "$d/calib\$#.npy"
 if make -q libm.a; then fail "make: touching the calibration data did not make libm.a out of date"; fi
 
 # a failed compile writes no depfile
-if "$QMC" compile "$d/digits.qm" --precision int3 -o bad --depfile bad.d 2>/dev/null; then fail "int3 accepted"; fi
+if "$QMC" compile "$d/digits.qm" --precision int5 -o bad --depfile bad.d 2>/dev/null; then fail "int5 accepted"; fi
 [ ! -e bad.d ] || fail "a failed compile wrote its depfile"
 echo ok

@@ -18,8 +18,8 @@
  *   f32 weights: a double-precision dot, within 1e-5 of its magnitude.
  * Rows are padded with zeros to a whole number of groups, as qmc does.
  * On this machine a row of x with a NaN or an inf must give NaN outputs
- * (and leave the other rows alone) with f32 and int8/int4 weights and
- * dynamic `:a8`.
+ * (and leave the other rows alone) with f32, bf16, f16, int8, int4, int3,
+ * int2 and NF4 weights and dynamic `:a8`.
  *
  * usage: kernel_check (reads QMC and QMC_SOURCE from the environment) */
 #include <math.h>
@@ -55,6 +55,16 @@ static const precision precisions[] = {
     {"int4:a8", Q_KFMT_Q4_G32, 32, false, true},
     {"int4:g128:a8", Q_KFMT_Q4_G128, 128, false, true},
     {"int4:asym:a8", Q_KFMT_Q4A_G32, 32, false, true},
+    {"int3", Q_KFMT_Q3_G32, 32, false, false},
+    {"int3:g64:asym", Q_KFMT_Q3A_G64, 64, false, false},
+    {"int3:g128", Q_KFMT_Q3_G128, 128, false, false},
+    {"int2", Q_KFMT_Q2_G32, 32, false, false},
+    {"int2:asym", Q_KFMT_Q2A_G32, 32, false, false},
+    {"int2:g128:asym", Q_KFMT_Q2A_G128, 128, false, false},
+    {"nf4", Q_KFMT_NF4_G32, 32, false, false},
+    {"nf4:g128", Q_KFMT_NF4_G128, 128, false, false},
+    {"bf16", Q_KFMT_BF16, 0, false, false},
+    {"f16", Q_KFMT_F16, 0, false, false},
 };
 
 static const target targets[] = {

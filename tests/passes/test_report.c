@@ -120,8 +120,8 @@ static void test_spec_parse(void **state)
         "qmc: error: --precision: modifier ':static' needs ':a8' (int8 activations with one "
         "calibrated scale)\n"
         "qmc: error: --precision: modifier ':gptq' does not apply here (formats: f32, int8, int4, "
-        "int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; modifiers :asym :mse :minmax :gptq :a8 "
-        ":static)\n");
+        "int4:g64, int4:g128, int3, int2, nf4, fp8e4m3, fp8e5m2, bf16, f16, auto; modifiers :g32 "
+        ":g64 :g128 :asym :mse :minmax :gptq :a8 :static)\n");
     sup_arena_free(&a);
 }
 
@@ -292,16 +292,16 @@ static void test_budget_below_minimum(void **state)
     (void)state;
     sup_arena a = {0};
     ir_graph *g = digits(&a);
-    pass_options po = {.prec = {.precision = "auto", .n_calib = 1, .budget_bits = 3}};
+    pass_options po = {.prec = {.precision = "auto", .n_calib = 1, .budget_bits = 2}};
     po.prec.calib[0] = sup_arena_printf(&a, "x=%s", source(&a, "examples/digits/calib_x.npy"));
     capture c;
     capture_begin(&c);
     assert_false(pass_pipeline_precision(&a, g, &po));
-    /* fc1 (K 64) at int4:g64, 8704 bytes; fc2 and fc3 at int4:g128, 16896 and 660: 26260 bytes of
-     * 50432 weights */
+    /* fc1 (K 64) at int2:g64, fc2 and fc3 at int2:g128: 13652 bytes of 50432 weights (at int4,
+     * the smallest before int3 and int2, 26260) */
     assert_captured(
         &c,
-        "qmc: error: --budget-bits 3 is below the smallest achievable 4.166 bits per weight (every "
+        "qmc: error: --budget-bits 2 is below the smallest achievable 2.166 bits per weight (every "
         "searched weight matrix at its smallest format)\n");
     sup_arena_free(&a);
 }

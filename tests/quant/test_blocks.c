@@ -28,15 +28,21 @@ static void test_sizes(void **state)
     for (int f = 0; f < Q_KFMT_COUNT; f++) {
         const q_kfmt_info *fi = q_kfmt_get((q_kfmt)f);
         assert_non_null(fi->name);
-        if (fi->group) { /* two codes per byte after the header */
-            assert_int_equal(fi->block_bytes - fi->qs_offset >= (size_t)fi->group / 2, 1);
-            assert_int_equal(fi->qs_offset + (size_t)fi->group / 2 <= fi->block_bytes, 1);
+        if (fi->group) { /* the group's codes, bits each, after the header, no gap */
+            size_t code_bytes = (size_t)fi->group * (size_t)q_format_bits(fi->format) / 8;
+            assert_int_equal(fi->block_bytes - fi->qs_offset, code_bytes);
         }
     }
     /* bits per weight of the f16 int4 formats */
     assert_true(q_row_size(Q_KFMT_Q4_G32, 32) * 8.0 / 32 == 4.5);
     assert_true(q_row_size(Q_KFMT_Q4A_G32, 32) * 8.0 / 32 == 5.0);
     assert_true(q_row_size(Q_KFMT_Q4_G128, 128) * 8.0 / 128 == 4.125);
+    /* int3 and int2 */
+    assert_true(q_row_size(Q_KFMT_Q3_G32, 32) * 8.0 / 32 == 3.5);
+    assert_true(q_row_size(Q_KFMT_Q3A_G128, 128) * 8.0 / 128 == 3.25);
+    assert_true(q_row_size(Q_KFMT_Q2_G32, 32) * 8.0 / 32 == 2.5);
+    assert_true(q_row_size(Q_KFMT_Q2_G128, 128) * 8.0 / 128 == 2.125);
+    assert_true(q_row_size(Q_KFMT_Q2A_G64, 64) * 8.0 / 64 == 2.5);
 }
 
 /* A weight matrix whose rows have different magnitudes, a few outliers,
@@ -66,9 +72,20 @@ static int32_t code_at(const q_kfmt_info *fi, const uint8_t *row, int64_t j, int
     }
     *zp = fi->asymmetric ? b[fi->z_offset] : 0;
     const uint8_t *qs = b + fi->qs_offset;
+    if (fi->format == QFMT_BF16 || fi->format == QFMT_F16) { /* unscaled 16-bit values */
+        *scale = 1.0f;
+        return qs[2 * jj] | qs[2 * jj + 1] << 8;
+    }
     if (!fi->group) return fi->format == QFMT_INT8 ? (int8_t)qs[jj] : qs[jj];
-    int32_t nib = jj & 1 ? qs[jj / 2] >> 4 : qs[jj / 2] & 15;
-    return fi->format == QFMT_INT4 && nib > 7 ? nib - 16 : nib;
+    /* bits b*jj .. b*jj + b - 1 of the stream, one at a time, low first */
+    int nb = q_format_bits(fi->format);
+    int32_t v = 0;
+    for (int i = 0; i < nb; i++) {
+        int64_t bit = nb * jj + i;
+        v |= (qs[bit / 8] >> (bit % 8) & 1) << i;
+    }
+    bool is_signed = fi->format == QFMT_INT4 || fi->format == QFMT_INT3 || fi->format == QFMT_INT2;
+    return is_signed && v >= 1 << (nb - 1) ? v - (1 << nb) : v;
 }
 
 static void test_rows_match_onnx_layout(void **state)
@@ -86,7 +103,7 @@ static void test_rows_match_onnx_layout(void **state)
         q_params p;
         char err[200];
         assert_true(q_choose_params(&a, w, 2, shape, &c, &p, err, sizeof err));
-        uint8_t codes[N * K];
+        uint8_t codes[2 * N * K]; /* bf16/f16: two bytes each */
         float y[N * K], yr[K];
         q_quantize(w, 2, shape, &p, codes);
         q_dequantize(codes, 2, shape, &p, y);
@@ -101,7 +118,9 @@ static void test_rows_match_onnx_layout(void **state)
                 int32_t code = code_at(fi, row, j, &zp, &s);
                 int64_t g = fi->group ? r * (K / fi->group) + j / fi->group : r;
                 if (s != p.scales[g] || zp != (p.zero_points ? p.zero_points[g] : 0) ||
-                    (uint8_t)code != codes[r * K + j])
+                    (q_format_code_bytes(fi->format) == 2
+                         ? code != ((uint16_t *)(void *)codes)[r * K + j]
+                         : (uint8_t)code != codes[r * K + j]))
                     fail_msg("%s row %d element %lld: code %d scale %g zp %d; ONNX layout: "
                              "code %d scale %g",
                              fi->name, r, (long long)j, code, s, zp, codes[r * K + j], p.scales[g]);
@@ -132,7 +151,7 @@ static void test_typed_forms(void **state)
     assert_true(q_dot_q4_g32_f32_ref(b32, x, K) == q_dot_f32_ref(Q_KFMT_Q4_G32, generic, x, K));
     _Alignas(4) uint8_t q8[4 + K];
     q_quantize_row_q8_ref(w, K, (q_row_q8 *)q8);
-    assert_true(((q_row_q8 *)q8)->d > 0);
+    assert_true(((q_row_q8 *)q8)->d != 0); /* negative when the largest value is positive */
     int8_t xq[K];
     float xs;
     q_quantize_row_a8_ref(x, K, xq, &xs);
@@ -242,8 +261,15 @@ static float fast_dot(const q_kfmt_info *fi, const uint8_t *row, const float *x,
         int32_t zp = 0;
         for (int64_t j = 0; j < gs; j++) {
             int32_t c = code_at(fi, row, g * gs + j, &zp, &s);
-            if (bug == 1 && g == 0 && j == 3) c += 1; /* a code off by one */
-            float v = q_format_is_fp8(fi->format) ? q_fp8_decode(fi->format, (uint8_t)c) : (float)c;
+            bool nf4 = fi->format == QFMT_NF4;
+            bool wide = q_format_code_bytes(fi->format) == 2;
+            if (bug == 1 && g == 0 && j == 3) /* a wrong code */
+                c = nf4 ? c ^ 8 : wide ? c ^ 0x8000 : c + 1;
+            float v = q_format_is_fp8(fi->format) ? q_fp8_decode(fi->format, (uint8_t)c)
+                      : nf4                       ? q_nf4_table[c]
+                      : q_format_code_bytes(fi->format) == 2
+                          ? q_f16w_decode(fi->format, (uint16_t)c)
+                          : (float)c;
             lanes[j % 8] += v * x[g * gs + j];
             xsum += x[g * gs + j];
         }
