@@ -252,3 +252,21 @@ const double *pass_calib_second_moment(const ir_graph *g, int32_t w, sup_arena *
     for (int64_t j = 0; h && j < k * k; j++) h[j] /= n;
     return h;
 }
+
+const double *pass_calib_mean_sq(const ir_graph *g, int32_t w, sup_arena *arena)
+{
+    int64_t k = g->nodes[w].shape[1];
+    double *m = NULL;
+    int n = 0;
+    for (int i = w + 1; g->calib && i < g->n_nodes; i++) {
+        const ir_node *l = &g->nodes[i];
+        if (l->op != IR_OP_LINEAR || l->inputs[1] != w) continue;
+        const ir_calib_stats *st = g->calib->of_node[l->inputs[0]];
+        if (!st || st->channels != k) continue;
+        if (!m) m = sup_arena_alloc(arena, sizeof(double) * (size_t)k);
+        for (int64_t j = 0; j < k; j++) m[j] += st->mean_sq[j];
+        n++;
+    }
+    for (int64_t j = 0; m && j < k; j++) m[j] /= n;
+    return m;
+}

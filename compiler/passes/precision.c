@@ -113,6 +113,13 @@ bool pass_spec_has_gptq(const pass_spec *spec)
     return any;
 }
 
+bool pass_spec_has_imat(const pass_spec *spec)
+{
+    bool any = spec->dflt.imat;
+    for (int o = 0; o < spec->n_overrides; o++) any |= spec->overrides[o].f.imat;
+    return any;
+}
+
 /* The precision an annotation such as @int4g64 asks for. */
 static bool annotation_format(const ir_node *w, q_precision *f)
 {

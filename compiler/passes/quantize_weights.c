@@ -71,6 +71,17 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
     return true;
 }
 
+const double *pass_imat_importance(const ir_graph *g, int32_t node, sup_arena *arena)
+{
+    const double *m = pass_calib_mean_sq(g, node, arena);
+    if (!m)
+        sup_error(g->nodes[node].loc,
+                  "quantizing '%s' with importance weights (:imat) needs the mean squares of its "
+                  "input from calibration (--calib)",
+                  g->nodes[node].name);
+    return m;
+}
+
 /* The shape, groups and size of f's quantized form of node's matrix. */
 static void layout(const ir_graph *g, int32_t node, const q_precision *f, ir_qweight *q)
 {
@@ -133,6 +144,9 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
         return NULL;
     }
     QMC_ASSERT((p.zero_points != NULL) == q->zero_point);
+    const double *imp = f->imat ? pass_imat_importance(g, node, a) : NULL;
+    if (f->imat && !imp) return NULL;
+    q_method_refine(a, padded, q->n, q->k, q->kp, f, imp, &p);
     q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
     if (f->gptq) {
         if (!gptq_prepare(g, node)) return NULL;

@@ -14,7 +14,8 @@
  * Method.
  * 1. Candidates: f32, int8 per channel, FP8 E4M3/E5M2 per channel, int4 in
  *    groups of 32/64/128 (no larger than the row), symmetric or with zero
- *    points, min-max or MSE clipping, round to nearest or GPTQ; with
+ *    points, min-max or MSE clipping, round to nearest or GPTQ, or the
+ *    parameters of :imat (importance-weighted) or :hqq (half-quadratic); with
  *    auto:a8 the integer formats take int8 activations (dynamic, or
  *    :static from calibration). Each has a proxy: the noise it adds to the
  *    layer's own output relative to the output, tr(dW H dWᵀ) / tr(W H Wᵀ)
@@ -230,6 +231,18 @@ static void list_candidates(ir_graph *g, ir_decision *d, const q_precision *act,
                                                 .act8 = act->act8,
                                                 .act_static = act->act_static},
                                   w);
+        /* the methods with the same storage: importance-weighted, HQQ */
+        for (int asym = 0; asym < 2; asym++)
+            for (int m = 0; m < 2; m++)
+                add_candidate(g->arena, d,
+                              (q_precision){.format = asym ? QFMT_UINT4 : QFMT_INT4,
+                                            .group = groups[gi],
+                                            .clip = m ? Q_CLIP_MINMAX : Q_CLIP_MSE,
+                                            .imat = !m,
+                                            .hqq = m,
+                                            .act8 = act->act8,
+                                            .act_static = act->act_static},
+                              w);
     }
     add_candidate(
         g->arena, d,
@@ -410,8 +423,16 @@ static bool quantize_rows(const ir_graph *g, int32_t node, const float *rows, in
     const double *u = NULL;
     const bool *dead = NULL;
     if (f->gptq && !gptq_factor(g, node, &u, &dead)) return false;
+    sup_arena tmp = {0};
+    const double *imp = f->imat ? pass_imat_importance(g, node, &tmp) : NULL;
+    if (f->imat && !imp) {
+        sup_arena_free(&tmp);
+        return false;
+    }
     char err[256];
-    if (!q_matrix_quantize(keep, rows, n, w->shape[1], f, u, dead, m, err, sizeof err)) {
+    bool ok = q_matrix_quantize(keep, rows, n, w->shape[1], f, u, dead, imp, m, err, sizeof err);
+    sup_arena_free(&tmp);
+    if (!ok) {
         sup_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name,
                   q_precision_name(keep, f), err);
         return false;
@@ -733,26 +754,6 @@ bool pass_sens_verify(pass_sens *c, const int *choice, double *err, double *err_
 
 /* ---- candidates' proxies ---------------------------------------------------------------- */
 
-/* E[x_j^2] of the activations multiplying the columns of w (averaged over
- * its linear layers), or NULL if calibration did not see them. */
-static const double *input_mean_sq(const ir_graph *g, int32_t w, sup_arena *a)
-{
-    int64_t k = g->nodes[w].shape[1];
-    double *m = NULL;
-    int n = 0;
-    for (int i = w + 1; i < g->n_nodes; i++) {
-        const ir_node *l = &g->nodes[i];
-        if (l->op != IR_OP_LINEAR || l->inputs[1] != w) continue;
-        const ir_calib_stats *st = g->calib->of_node[l->inputs[0]];
-        if (!st || st->channels != k) continue;
-        if (!m) m = sup_arena_alloc(a, sizeof(double) * (size_t)k);
-        for (int64_t j = 0; j < k; j++) m[j] += st->mean_sq[j];
-        n++;
-    }
-    for (int64_t j = 0; m && j < k; j++) m[j] /= n;
-    return m;
-}
-
 /* exact: every candidate quantized whole, its dequantized values kept. */
 static bool prepare_exact(pass_sens *c, ir_decision *d, const float *orig, const double *h,
                           const double *m)
@@ -837,7 +838,7 @@ bool pass_sens_prepare_candidates(pass_sens *c, pass_sens_tensor *t)
             d->cands[k].f.act_scale = scale ? scale : (scale = pass_calib_act_scale(c->g, d->node));
     if (c->fast && !t->automatic) return true; /* its format is fixed: nothing to weigh */
     sup_arena hm = {0};
-    const double *m = input_mean_sq(c->g, d->node, &hm);
+    const double *m = pass_calib_mean_sq(c->g, d->node, &hm);
     const double *h = pass_calib_second_moment(c->g, d->node, &hm);
     bool ok = c->fast ? prepare_fast(c, d, h, m) : prepare_exact(c, d, t->orig, h, m);
     sup_arena_free(&hm);

@@ -1,6 +1,6 @@
 /* matrix.c: a weight matrix quantized to a precision, held compactly.
  *
- * Needs: the parameter choice (params.c), ONNX quantize and dequantize
+ * Needs: the parameter choice (params.c, methods.c), ONNX quantize and dequantize
  * (quantize.c), GPTQ (gptq.c), int4 packing (intq.c).
  * Guarantees: q_matrix_quantize chooses codes, scales and zero points for
  * W[n, k] exactly as the quantize-weights pass does (rows padded with
@@ -34,10 +34,10 @@ q_choice q_precision_choice(const q_precision *f)
 static bool is_int4(q_format f) { return f == QFMT_INT4 || f == QFMT_UINT4; }
 
 bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
-                       const q_precision *f, const double *u, const bool *dead, q_matrix *out,
-                       char *err, size_t err_size)
+                       const q_precision *f, const double *u, const bool *dead,
+                       const double *importance, q_matrix *out, char *err, size_t err_size)
 {
-    QMC_ASSERT(f->format != QFMT_F32 && (!f->gptq || (u && dead)));
+    QMC_ASSERT(f->format != QFMT_F32 && (!f->gptq || (u && dead)) && (!f->imat || importance));
     memset(out, 0, sizeof *out);
     out->f = *f;
     out->n = n;
@@ -56,6 +56,7 @@ bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
         sup_arena_free(&tmp);
         return false;
     }
+    q_method_refine(&tmp, padded, n, k, kp, f, importance, &out->p);
     uint8_t *codes = sup_arena_alloc(&tmp, (size_t)(n * kp));
     if (f->gptq)
         q_gptq_codes(&tmp, orig, n, k, kp, u, dead, &c, &out->p, codes);

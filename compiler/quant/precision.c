@@ -12,7 +12,23 @@
 #include "quant.h"
 
 static const char valid_formats[] = "f32, int8, int4, int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; "
-                                    "modifiers :asym :mse :minmax :gptq :a8 :static";
+                                    "modifiers :asym :mse :minmax :gptq :a8 :static"
+                                    " :imat :hqq";
+
+/* At most one of :imat, :hqq and :gptq chooses the codes; :imat's search is
+ * MSE clipping weighted (so it implies :mse). */
+static bool methods_compatible(q_precision *f, char *err, size_t err_size)
+{
+    const char *a = f->imat ? "imat" : f->hqq ? "hqq" : NULL;
+    const char *b = f->gptq && a ? "gptq" : f->imat && f->hqq ? "hqq" : NULL;
+    if (b) {
+        snprintf(err, err_size,
+                 "modifiers ':%s' and ':%s' are two ways to choose the codes; give one", a, b);
+        return false;
+    }
+    if (f->imat) f->clip = Q_CLIP_MSE;
+    return true;
+}
 
 /* Splits "int4:g64:asym" at ':' and applies each modifier. */
 static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, size_t err_size)
@@ -30,6 +46,9 @@ static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, s
     if (n == 6 && !strncmp(m, "static", 6) && (f->format == QFMT_INT8 || int4))
         return f->act_static = true, true;
     if (n == 4 && !strncmp(m, "gptq", 4) && int4) return f->gptq = true, true;
+    bool integer = f->format == QFMT_INT8 || int4;
+    if (n == 4 && !strncmp(m, "imat", 4) && integer) return f->imat = true, true;
+    if (n == 3 && !strncmp(m, "hqq", 3) && integer) return f->hqq = true, true;
     snprintf(err, err_size, "modifier ':%.*s' does not apply here (formats: %s)", (int)n, m,
              valid_formats);
     return false;
@@ -69,16 +88,30 @@ bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err
                  "modifier ':static' needs ':a8' (int8 activations with one calibrated scale)");
         return false;
     }
-    return true;
+    return methods_compatible(out, err, err_size);
 }
 
 const char *q_precision_name(sup_arena *arena, const q_precision *f)
 {
     const char *base = f->format == QFMT_UINT4 ? "int4" : q_format_name(f->format);
-    return sup_arena_printf(
-        arena, "%s%s%s%s%s%s%s", base, f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
-        f->format == QFMT_UINT4 ? ":asym" : "", f->clip == Q_CLIP_MSE ? ":mse" : "",
-        f->gptq ? ":gptq" : "", f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
+    return sup_arena_printf(arena, "%s%s%s%s%s%s%s%s", base,
+                            f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
+                            f->format == QFMT_UINT4 ? ":asym" : "",
+                            f->clip == Q_CLIP_MSE && !f->imat ? ":mse" : "", f->gptq ? ":gptq" : "",
+                            f->imat  ? ":imat"
+                            : f->hqq ? ":hqq"
+                                     : "",
+                            f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
+}
+
+const char *q_precision_method(const q_precision *f)
+{
+    if (f->format == QFMT_F32) return "none";
+    return f->gptq                 ? "gptq"
+           : f->imat               ? "imat"
+           : f->hqq                ? "hqq"
+           : f->clip == Q_CLIP_MSE ? "mse"
+                                   : "rtn";
 }
 
 size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k)
