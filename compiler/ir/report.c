@@ -158,6 +158,11 @@ static void json_tensor(FILE *f, sup_arena *a, const ir_graph *g, const ir_node 
     fprintf(f, ", \"rank\": %d, \"origin\": \"%s\", \"why\": ", d ? d->rank : 0,
             origin_name(d ? d->origin : IR_FROM_NONE));
     json_str(f, d && d->why ? d->why : "");
+    fprintf(f, ", \"scaling\": ");
+    if (d && d->scaling)
+        json_str(f, d->scaling);
+    else
+        fputs("null", f);
     if (d && d->origin == IR_FROM_AUTO) json_candidates(f, a, d);
     fputc('}', f);
 }
@@ -327,7 +332,9 @@ void ir_report_print_table(const ir_graph *g, FILE *out)
                 q_precision_name(&a, &w->qformat), q_precision_method(&w->qformat),
                 8.0 * (double)bytes / (double)(w->shape[0] * w->shape[1]), bytes,
                 num_or_dash(&a, w->qw ? w->qw->stats.sqnr_db : -1, "%.1f"),
-                num_or_dash(&a, d ? d->sensitivity : -1, "%.3g"), d && d->why ? d->why : "");
+                num_or_dash(&a, d ? d->sensitivity : -1, "%.3g"),
+                sup_arena_printf(&a, "%s%s%s", d && d->why ? d->why : "",
+                                 d && d->scaling ? "; " : "", d && d->scaling ? d->scaling : ""));
     }
     fprintf(out, "total: %lld weights in %zu bytes, %.4f bits per weight (f32: %zu bytes)",
             (long long)t.weights, t.bytes,

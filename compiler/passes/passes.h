@@ -237,6 +237,16 @@ const double *pass_calib_mean_sq(const ir_graph *g, int32_t w, sup_arena *arena)
  * activation was all zeros). */
 float pass_calib_act_scale(const ir_graph *g, int32_t w);
 
+/* ---- fold_scales.c: the channel-scaling pass (:awq, :smooth) ------------ */
+
+/* For the linear layers whose format asks for :awq or :smooth: per input
+ * channel scales searched on the calibration statistics and folded into
+ * the norm (or linear) before, the readers' weights multiplied by them,
+ * then the calibration run again on data; each reader's decision says
+ * what was done, or why nothing could be (d->scaling). Nothing without
+ * calibration. */
+bool pass_fold_scales(ir_graph *g, const pass_calib_data *data);
+
 /* ---- precision.c: the select-precision pass ----------------------------- */
 
 /* --precision SPEC: a default format then GLOB=FORMAT overrides, e.g.
@@ -273,6 +283,7 @@ bool pass_spec_has_auto(const pass_spec *spec);
 bool pass_spec_has_static(const pass_spec *spec);
 bool pass_spec_has_gptq(const pass_spec *spec);
 bool pass_spec_has_imat(const pass_spec *spec);
+bool pass_spec_has_scaling(const pass_spec *spec); /* :awq or :smooth */
 
 /* Before calibration (spec NULL: everything f32): marks the weights used as
  * a linear layer's weight matrix and resolves each one's format: spec

@@ -13,7 +13,7 @@
 
 static const char valid_formats[] = "f32, int8, int4, int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; "
                                     "modifiers :asym :mse :minmax :gptq :a8 :static"
-                                    " :imat :hqq";
+                                    " :imat :hqq :awq :smooth";
 
 /* At most one of :imat, :hqq and :gptq chooses the codes; :imat's search is
  * MSE clipping weighted (so it implies :mse). */
@@ -24,6 +24,15 @@ static bool methods_compatible(q_precision *f, char *err, size_t err_size)
     if (b) {
         snprintf(err, err_size,
                  "modifiers ':%s' and ':%s' are two ways to choose the codes; give one", a, b);
+        return false;
+    }
+    if (f->awq && f->smooth) {
+        snprintf(err, err_size,
+                 "modifiers ':awq' and ':smooth' both scale the input channels; give one");
+        return false;
+    }
+    if (f->smooth && !f->act8) {
+        snprintf(err, err_size, "modifier ':smooth' needs ':a8' (it eases int8 activations)");
         return false;
     }
     if (f->imat) f->clip = Q_CLIP_MSE;
@@ -49,6 +58,8 @@ static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, s
     bool integer = f->format == QFMT_INT8 || int4;
     if (n == 4 && !strncmp(m, "imat", 4) && integer) return f->imat = true, true;
     if (n == 3 && !strncmp(m, "hqq", 3) && integer) return f->hqq = true, true;
+    if (n == 3 && !strncmp(m, "awq", 3) && integer) return f->awq = true, true;
+    if (n == 6 && !strncmp(m, "smooth", 6) && integer) return f->smooth = true, true;
     snprintf(err, err_size, "modifier ':%.*s' does not apply here (formats: %s)", (int)n, m,
              valid_formats);
     return false;
@@ -94,24 +105,25 @@ bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err
 const char *q_precision_name(sup_arena *arena, const q_precision *f)
 {
     const char *base = f->format == QFMT_UINT4 ? "int4" : q_format_name(f->format);
-    return sup_arena_printf(arena, "%s%s%s%s%s%s%s%s", base,
+    const char *method = f->imat ? ":imat" : f->hqq ? ":hqq" : "";
+    const char *scaling = f->awq ? ":awq" : f->smooth ? ":smooth" : "";
+    return sup_arena_printf(arena, "%s%s%s%s%s%s%s%s%s", base,
                             f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
                             f->format == QFMT_UINT4 ? ":asym" : "",
-                            f->clip == Q_CLIP_MSE && !f->imat ? ":mse" : "", f->gptq ? ":gptq" : "",
-                            f->imat  ? ":imat"
-                            : f->hqq ? ":hqq"
-                                     : "",
-                            f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
+                            f->clip == Q_CLIP_MSE && !f->imat ? ":mse" : "", scaling,
+                            f->gptq ? ":gptq" : "", method, f->act8 ? ":a8" : "",
+                            f->act_static ? ":static" : "");
 }
 
 const char *q_precision_method(const q_precision *f)
 {
     if (f->format == QFMT_F32) return "none";
-    return f->gptq                 ? "gptq"
-           : f->imat               ? "imat"
-           : f->hqq                ? "hqq"
-           : f->clip == Q_CLIP_MSE ? "mse"
-                                   : "rtn";
+    static const char *const names[3][5] = {
+        {"gptq", "imat", "hqq", "mse", "rtn"},
+        {"awq+gptq", "awq+imat", "awq+hqq", "awq+mse", "awq+rtn"},
+        {"smooth+gptq", "smooth+imat", "smooth+hqq", "smooth+mse", "smooth+rtn"}};
+    int m = f->gptq ? 0 : f->imat ? 1 : f->hqq ? 2 : f->clip == Q_CLIP_MSE ? 3 : 4;
+    return names[f->awq ? 1 : f->smooth ? 2 : 0][m];
 }
 
 size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k)

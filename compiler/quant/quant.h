@@ -219,11 +219,15 @@ typedef struct q_precision {
                       * calibrated second moments of the layer's input; the
                       * format and its storage are unchanged */
     /* methods (integer formats; the storage is unchanged, see methods.c) */
-    bool imat; /* ":imat": scales (and zero points) searched for the least squared
-                * error weighted by each input channel's E[x_j^2] from calibration
-                * (llama.cpp's importance matrix), then refitted; implies :mse */
-    bool hqq;  /* ":hqq": half-quadratic optimisation of scales and zero points
-                * (no data) */
+    bool imat;   /* ":imat": scales (and zero points) searched for the least squared
+                  * error weighted by each input channel's E[x_j^2] from calibration
+                  * (llama.cpp's importance matrix), then refitted; implies :mse */
+    bool hqq;    /* ":hqq": half-quadratic optimisation of scales and zero points
+                  * (no data) */
+    bool awq;    /* ":awq": input channels scaled by AWQ's searched scales, folded
+                  * into the op before (passes/fold_scales.c) */
+    bool smooth; /* ":smooth" (with :a8): SmoothQuant's migration of activation
+                  * outliers into the weight, folded likewise */
 } q_precision;
 
 /* Parses one FORMAT; on failure writes a reason listing the valid formats. */
@@ -231,7 +235,8 @@ bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err
 /* The canonical spelling ("int4:g32", "int8", "fp8e4m3", "int4:g64:asym:mse"). */
 const char *q_precision_name(sup_arena *arena, const q_precision *f);
 /* The method that chose f's codes: "rtn", "mse", "imat", "hqq", "gptq", or
- * "none" for f32 (the report's method column). */
+ * "none" for f32, after "awq+" or "smooth+" when the input channels are
+ * scaled (the report's method column). */
 const char *q_precision_method(const q_precision *f);
 /* Storage of a matrix [n, k] in format f: codes (k padded to the group),
  * scales and zero points; 4 bytes per weight for f32. */

@@ -121,7 +121,7 @@ static void test_spec_parse(void **state)
         "calibrated scale)\n"
         "qmc: error: --precision: modifier ':gptq' does not apply here (formats: f32, int8, int4, "
         "int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; modifiers :asym :mse :minmax :gptq :a8 "
-        ":static :imat :hqq)\n");
+        ":static :imat :hqq :awq :smooth)\n");
     sup_arena_free(&a);
 }
 
