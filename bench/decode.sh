@@ -6,7 +6,7 @@
 # bandwidth), and prefill tokens/s of 128 and 512-token prompts, the
 # int8:a8 build's against oneDNN's u8s8 GEMM on the model's layer shapes.
 #
-#   bench/decode.sh [--size 1b|125m|tiny] [--precisions "int4 int4:a8 int8 fp8e4m3 f32"]
+#   bench/decode.sh [--size 1b|125m|tiny] [--precisions "int4 int4:a8 int8 int8:a8 fp8e4m3 f32"]
 #                   [--threads 1,2] [--no-docs]
 #
 # The checkpoint comes from bench/gen_checkpoint (llama layout, f32; 1b is
@@ -20,7 +20,7 @@ ROOT=$(dirname "$BENCH")
 WORK=$BENCH/work/decode
 BUILD=$ROOT/build-bench
 SIZE=1b
-PRECISIONS="int4 int4:a8 int8 fp8e4m3 f32"
+PRECISIONS="int4 int4:a8 int8 int8:a8 fp8e4m3 f32"
 THREADS=1,2
 DOCS=1
 while [ $# -gt 0 ]; do

@@ -81,7 +81,8 @@ static int tokens(long n, long v, const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 5 && !strcmp(argv[1], "tokens")) return tokens(atol(argv[2]), atol(argv[3]), argv[4]);
+    if (argc >= 5 && !strcmp(argv[1], "tokens"))
+        return tokens(atol(argv[2]), atol(argv[3]), argv[4]);
     if (argc >= 3 && !strcmp(argv[1], "bandwidth")) return bandwidth(atoi(argv[2]));
     if (argc >= 5 && !strcmp(argv[1], "gemm"))
         return gemm(atoi(argv[2]), atoll(argv[3]), argc - 4, argv + 4);

@@ -599,6 +599,13 @@ static void write_text(const char *dir, const char *name, const char *text)
     if (fclose(f) != 0) fail(1, "%s: %s", path, strerror(errno));
 }
 
+/* write_text, then frees text (made by bputs). */
+static void write_owned(const char *dir, const char *name, char *text)
+{
+    write_text(dir, name, text);
+    free(text);
+}
+
 static char *read_small(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -619,11 +626,11 @@ static char *read_small(const char *path)
  * the checkpoint). */
 static void write_side_files(const plan *p, const char *dir)
 {
-    if (p->ns > 1) write_text(dir, "model.safetensors.index.json", index_json(p));
-    if (p->c.layout == LAYOUT_GPT) write_text(dir, "model.qm", gpt_qm(p));
+    if (p->ns > 1) write_owned(dir, "model.safetensors.index.json", index_json(p));
+    if (p->c.layout == LAYOUT_GPT) write_owned(dir, "model.qm", gpt_qm(p));
     if (p->c.layout == LAYOUT_LLAMA) {
-        write_text(dir, "config.json", llama_config(&p->c));
-        write_text(dir, "model.qm", llama_qm(p));
+        write_owned(dir, "config.json", llama_config(&p->c));
+        write_owned(dir, "model.qm", llama_qm(p));
     }
 }
 
@@ -737,6 +744,7 @@ static void generate(plan *p, const char *dir, int dry_run)
     if (up_to_date(p, dir, stamp)) {
         write_side_files(p, dir);
         printf("gen_checkpoint: %s: up to date\n", dir);
+        free(stamp);
         return;
     }
     uint64_t need = check_space(p, dir);
@@ -752,7 +760,9 @@ static void generate(plan *p, const char *dir, int dry_run)
     show(&pr, 1);
     if (pr.tty) fprintf(stderr, "\n");
     write_side_files(p, dir);
-    write_text(dir, "gen_checkpoint.stamp", stamp);
+    write_owned(dir, "gen_checkpoint.stamp", stamp);
+    free(fb);
+    free(hb);
     double dt = now_s() - pr.t0;
     printf("gen_checkpoint: wrote %.3f GB in %.1f s (%.0f MB/s), peak RSS %.1f MB\n", need / 1e9,
            dt, need / 1e6 / (dt + 1e-9), peak_rss_kb() / 1024.0);
@@ -931,6 +941,9 @@ static int main_model(int argc, char **argv)
     plan p = {.c = resolve(&o)};
     check(&p.c);
     generate(&p, o.dir, o.dry_run);
+    for (int k = 0; k < p.ns; k++) free(p.s[k].order), free(p.s[k].header);
+    free(p.s);
+    free(p.t);
     return 0;
 }
 

@@ -22,23 +22,6 @@
 
 #include "passes.h"
 
-/* How compiler/quant is asked for a precision's parameters. */
-static q_choice choice_of(const q_precision *f)
-{
-    q_choice c = {.format = f->format, .clip = f->clip, .symmetric = f->format != QFMT_UINT4};
-    if (f->group) {
-        c.granularity = Q_GRAN_BLOCK;
-        c.axis = 1;
-        c.block = f->group;
-        c.scale_dtype = QMC_DTYPE_F16;
-    } else {
-        c.granularity = Q_GRAN_AXIS;
-        c.axis = 0;
-        c.scale_dtype = QMC_DTYPE_F32;
-    }
-    return c;
-}
-
 /* The factor of weight node w, computed once per calibration. */
 static bool gptq_prepare(const ir_graph *g, int32_t node)
 {
@@ -95,7 +78,7 @@ static void layout(const ir_graph *g, int32_t node, const q_precision *f, ir_qwe
     q->n_groups = q->kp / q->group;
     /* compiler/quant's rule: integer formats without a symmetric range
      * about 0 (uint4) have zero points */
-    q_choice c = choice_of(&q->f);
+    q_choice c = q_precision_choice(&q->f);
     q->zero_point = q_format_is_int(c.format) && (!c.symmetric || q_format_qmin(c.format) == 0);
     q->bytes = q_precision_bytes(&q->f, q->n, q->k);
     q->bits_per_weight = 8.0 * (double)q->bytes / (double)(q->n * q->k);
@@ -134,7 +117,7 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
         for (int64_t r = 0; r < q->n; r++)
             memcpy(padded + r * q->kp, orig + r * q->k, sizeof(float) * (size_t)q->k);
     }
-    q_choice c = choice_of(&q->f);
+    q_choice c = q_precision_choice(&q->f);
     q_params p;
     char err[256];
     int64_t shape[2] = {q->n, q->kp};
