@@ -81,6 +81,22 @@ TEXT
         $1 != model { model = $1; printf "\n| %s (f32 perplexity %s) | bits | KL calib | perplexity | Δ ppl |\n| --- | ---: | ---: | ---: | ---: |\n", $1, $6 }
         { printf "| `%s` | %.4f | %.5f | %.4f | %+.2f%% |\n", $2, $3, $4, $5, 100 * ($5 / $6 - 1) }' "$tmp/rows"
     echo
+    echo 'Against the goals of issue 17 (perplexity increase over f32):'
+    echo
+    awk -F'|' '
+        { d = 100 * ($5 / $6 - 1) }
+        $2 == "int4" { rtn[$1] = d }
+        $2 ~ /^int4(:mse|:imat|:hqq|:awq|:gptq|:awq:gptq)$/ && (!($1 in best) || d < best[$1]) { best[$1] = d; bestp[$1] = $2 }
+        $2 == "int8:a8" { a8[$1] = d }
+        $2 == "int8:a8:smooth" { sm[$1] = d }
+        !($1 in seen) { seen[$1] = 1; order[++n] = $1 }
+        END {
+            for (i = 1; i <= n; i++) {
+                m = order[i]
+                printf "- %s, int4 g32 (4.5 bits): round to nearest %+.2f%%, the best method `%s` %+.2f%% (%s half of round to nearest'"'"'s); int8:a8 %+.2f%%, with `:smooth` %+.2f%% (%s the goal of +0.1%%).\n", m, rtn[m], bestp[m], best[m], best[m] <= rtn[m] / 2 ? "within" : "more than", a8[m], sm[m], sm[m] <= 0.1 ? "within" : "above"
+            }
+        }' "$tmp/rows"
+    echo
     echo '<!-- methods-sweep end -->'
 } >"$tmp/section"
 

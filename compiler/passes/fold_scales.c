@@ -36,7 +36,6 @@
  * No scaling (s = 1) is a candidate too, so the predicted noise never
  * grows. Deterministic: no randomness, fixed order. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "passes.h"
@@ -190,11 +189,10 @@ static void outputs(const float *x, int64_t rows, const float *w, int64_t n, int
 }
 
 /* The rows as the scaled layer reads them: x / s, and rounded to int8 per
- * row (as :a8 computes) when a8. */
-static void scaled_rows(const search *s, const float *sc, bool a8, float *out)
+ * row (as :a8 computes) when a8 (q: k bytes of scratch). */
+static void scaled_rows(const search *s, const float *sc, bool a8, int8_t *q, float *out)
 {
     int64_t k = s->st->channels;
-    int8_t *q = a8 ? malloc((size_t)k) : NULL;
     for (int64_t r = 0; r < s->rows; r++) {
         float *o = out + r * k;
         for (int64_t j = 0; j < k; j++) o[j] = s->x[r * k + j] / sc[j];
@@ -203,7 +201,6 @@ static void scaled_rows(const search *s, const float *sc, bool a8, float *out)
         q_quantize_row_a8_ref(o, k, q, &xs);
         for (int64_t j = 0; j < k; j++) o[j] = (float)q[j] * xs;
     }
-    free(q);
 }
 
 /* The readers' output error on the rows with scales sc, each relative to
@@ -216,6 +213,7 @@ static bool noise_of(const search *s, const float *sc, double *out)
     double *imp = sup_arena_alloc(&tmp, sizeof(double) * (size_t)k);
     for (int64_t j = 0; j < k; j++) imp[j] = s->st->mean_sq[j] / ((double)sc[j] * sc[j]);
     float *xs = sup_arena_alloc(&tmp, sizeof(float) * (size_t)(s->rows * k));
+    int8_t *q8 = sup_arena_alloc(&tmp, (size_t)k);
     for (int i = 0; i < s->f->n_readers; i++) {
         const reader *r = &s->r[i];
         if (r->f.format == QFMT_F32 || !(r->energy > 0)) continue;
@@ -233,7 +231,7 @@ static bool noise_of(const search *s, const float *sc, double *out)
             return false;
         }
         q_matrix_dequantize_rows(&m, 0, r->n, ws, sup_arena_alloc(&tmp, q_matrix_scratch(&m)));
-        scaled_rows(s, sc, r->f.act8, xs);
+        scaled_rows(s, sc, r->f.act8, q8, xs);
         float *y = sup_arena_alloc(&tmp, sizeof(float) * (size_t)(s->rows * r->n));
         outputs(xs, s->rows, ws, r->n, k, y);
         double e = 0;
