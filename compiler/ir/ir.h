@@ -201,10 +201,13 @@ typedef struct ir_calibration {
     double seconds;
     ir_calib_stats **of_node; /* per node: its statistics, or NULL */
     int n_observed;
-    double **gptq_u;  /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */
-    bool **gptq_dead; /* ... and which input channels never fire */
-    float **ref_out;  /* per output port: the f32 model's values on every sample
-                       * (samples x its count), or NULL when too large to keep */
+    double **gptq_u;      /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */
+    bool **gptq_dead;     /* ... and which input channels never fire */
+    double **gptq_u_act;  /* ... the same for act-order (the reordered E[x x^T]), ... */
+    bool **gptq_dead_act; /* ... (in that order) */
+    int64_t **gptq_order; /* ... and the order */
+    float **ref_out;      /* per output port: the f32 model's values on every sample
+                           * (samples x its count), or NULL when too large to keep */
 } ir_calibration;
 
 /* What the select-precision pass records on the graph (g->selection):

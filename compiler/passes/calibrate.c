@@ -214,6 +214,9 @@ bool pass_calibrate(ir_graph *g, const pass_calib_data *d, bool second_moments)
     c->of_node = sup_arena_alloc(g->arena, sizeof *c->of_node * (size_t)g->n_nodes);
     c->gptq_u = sup_arena_alloc(g->arena, sizeof *c->gptq_u * (size_t)g->n_nodes);
     c->gptq_dead = sup_arena_alloc(g->arena, sizeof *c->gptq_dead * (size_t)g->n_nodes);
+    c->gptq_u_act = sup_arena_alloc(g->arena, sizeof *c->gptq_u_act * (size_t)g->n_nodes);
+    c->gptq_dead_act = sup_arena_alloc(g->arena, sizeof *c->gptq_dead_act * (size_t)g->n_nodes);
+    c->gptq_order = sup_arena_alloc(g->arena, sizeof *c->gptq_order * (size_t)g->n_nodes);
     keep_outputs(g, c);
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];

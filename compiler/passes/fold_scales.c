@@ -222,8 +222,8 @@ static bool noise_of(const search *s, const float *sc, double *out)
             for (int64_t j = 0; j < k; j++) ws[a * k + j] = r->w[a * k + j] * sc[j];
         q_matrix m;
         char err[256];
-        if (!q_matrix_quantize(&tmp, ws, r->n, k, &r->f, NULL, NULL, r->f.imat ? imp : NULL, &m,
-                               err, sizeof err)) {
+        if (!q_matrix_quantize(&tmp, ws, r->n, k, &r->f, NULL, NULL, NULL, r->f.imat ? imp : NULL,
+                               &m, err, sizeof err)) {
             const ir_node *w = &s->g->nodes[s->g->nodes[s->f->readers[i]].inputs[1]];
             sup_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name,
                       q_precision_name(&tmp, &r->f), err);
@@ -272,7 +272,7 @@ static void load_readers(search *s, sup_arena *a)
         r->w = sup_arena_alloc(a, sizeof(float) * (size_t)(r->n * k));
         fe_tensor_to_f32(w->tensor, r->w);
         r->f = w->qformat;
-        r->f.gptq = false;
+        r->f.gptq = r->f.act_order = false;
         r->y = sup_arena_alloc(a, sizeof(float) * (size_t)(s->rows * r->n));
         outputs(s->x, s->rows, r->w, r->n, k, r->y);
         r->energy = 0;

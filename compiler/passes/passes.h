@@ -405,6 +405,11 @@ bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data);
  * needs g->calib with second moments, :imat g->calib. */
 ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w,
                                  const q_precision *f);
+/* GPTQ's act-order factor of weight node w and its column order (cached
+ * on g->calib); reports an error at the weight and returns false if it
+ * cannot be had. */
+bool pass_gptq_act_factor(const ir_graph *g, int32_t w, const double **u, const bool **dead,
+                          const int64_t **order);
 /* :imat's importance of weight node w, E[x_j^2] of its input, in arena;
  * reports an error at the weight and returns NULL without calibration. */
 const double *pass_imat_importance(const ir_graph *g, int32_t w, sup_arena *arena);

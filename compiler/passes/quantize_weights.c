@@ -22,12 +22,13 @@
 
 #include "passes.h"
 
-/* The factor of weight node w, computed once per calibration. */
-static bool gptq_prepare(const ir_graph *g, int32_t node)
+/* The factor of weight node w (act: of act-order), computed once per
+ * calibration. */
+static bool gptq_prepare(const ir_graph *g, int32_t node, bool act)
 {
     const ir_node *w = &g->nodes[node];
     ir_calibration *cal = g->calib;
-    if (cal && cal->gptq_u[node]) return true;
+    if (cal && (act ? cal->gptq_u_act : cal->gptq_u)[node]) return true;
     sup_arena tmp = {0};
     const double *h = cal ? pass_calib_second_moment(g, node, &tmp) : NULL;
     if (!h) {
@@ -41,6 +42,8 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
     int64_t k = w->shape[1];
     double *u = sup_arena_alloc(g->arena, sizeof(double) * (size_t)(k * k));
     bool *dead = sup_arena_alloc(g->arena, sizeof(bool) * (size_t)k);
+    int64_t *order = act ? sup_arena_alloc(g->arena, sizeof(int64_t) * (size_t)k) : NULL;
+    if (act) h = q_gptq_act_order(&tmp, h, k, order);
     bool ok = q_gptq_factor(&tmp, h, k, u, dead);
     sup_arena_free(&tmp);
     if (!ok) {
@@ -49,8 +52,19 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
                   w->name);
         return false;
     }
-    cal->gptq_u[node] = u;
-    cal->gptq_dead[node] = dead;
+    (act ? cal->gptq_u_act : cal->gptq_u)[node] = u;
+    (act ? cal->gptq_dead_act : cal->gptq_dead)[node] = dead;
+    if (act) cal->gptq_order[node] = order;
+    return true;
+}
+
+bool pass_gptq_act_factor(const ir_graph *g, int32_t node, const double **u, const bool **dead,
+                          const int64_t **order)
+{
+    if (!gptq_prepare(g, node, true)) return false;
+    *u = g->calib->gptq_u_act[node];
+    *dead = g->calib->gptq_dead_act[node];
+    *order = g->calib->gptq_order[node];
     return true;
 }
 
@@ -132,9 +146,12 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
     q_method_refine(a, padded, q->n, q->k, q->kp, f, imp, &p);
     q->codes = sup_arena_alloc(a, (size_t)(q->n * q->kp));
     if (f->gptq) {
-        if (!gptq_prepare(g, node)) return NULL;
-        q_gptq_codes(a, orig, q->n, q->k, q->kp, g->calib->gptq_u[node], g->calib->gptq_dead[node],
-                     &c, &p, q->codes);
+        bool act = f->act_order;
+        if (!gptq_prepare(g, node, act)) return NULL;
+        ir_calibration *cal = g->calib;
+        q_gptq_codes(a, orig, q->n, q->k, q->kp, (act ? cal->gptq_u_act : cal->gptq_u)[node],
+                     (act ? cal->gptq_dead_act : cal->gptq_dead)[node],
+                     act ? cal->gptq_order[node] : NULL, &c, &p, q->codes);
     } else {
         q_quantize(padded, 2, shape, &p, q->codes);
     }

@@ -14,7 +14,8 @@
  * Method.
  * 1. Candidates: f32, int8 per channel, FP8 E4M3/E5M2 per channel, int4 in
  *    groups of 32/64/128 (no larger than the row), symmetric or with zero
- *    points, min-max or MSE clipping, round to nearest or GPTQ, or the
+ *    points, min-max or MSE clipping, round to nearest or GPTQ (in column
+ *    order or act-order), or the
  *    parameters of :imat (importance-weighted) or :hqq (half-quadratic); with
  *    auto:a8 the integer formats take int8 activations (dynamic, or
  *    :static from calibration). Each has a proxy: the noise it adds to the
@@ -217,7 +218,7 @@ static void list_candidates(ir_graph *g, ir_decision *d, const q_precision *act,
 {
     const ir_node *w = &g->nodes[d->node];
     static const int groups[] = {128, 64, 32};
-    int rounding = gptq && w->shape[1] <= IR_CALIB_XX_MAX ? 2 : 1;
+    int rounding = gptq && w->shape[1] <= IR_CALIB_XX_MAX ? 3 : 1; /* rtn, gptq, gptq:act */
     for (int gi = 0; gi < 3; gi++) {
         if (groups[gi] > w->shape[1] && gi < 2) continue; /* a group wider than the row only pads */
         for (int asym = 0; asym < 2; asym++)
@@ -227,7 +228,8 @@ static void list_candidates(ir_graph *g, ir_decision *d, const q_precision *act,
                                   (q_precision){.format = asym ? QFMT_UINT4 : QFMT_INT4,
                                                 .group = groups[gi],
                                                 .clip = mse ? Q_CLIP_MSE : Q_CLIP_MINMAX,
-                                                .gptq = r,
+                                                .gptq = r > 0,
+                                                .act_order = r == 2,
                                                 .act8 = act->act8,
                                                 .act_static = act->act_static},
                                   w);
@@ -422,7 +424,10 @@ static bool quantize_rows(const ir_graph *g, int32_t node, const float *rows, in
     const ir_node *w = &g->nodes[node];
     const double *u = NULL;
     const bool *dead = NULL;
-    if (f->gptq && !gptq_factor(g, node, &u, &dead)) return false;
+    const int64_t *order = NULL;
+    if (f->gptq && !(f->act_order ? pass_gptq_act_factor(g, node, &u, &dead, &order)
+                                  : gptq_factor(g, node, &u, &dead)))
+        return false;
     sup_arena tmp = {0};
     const double *imp = f->imat ? pass_imat_importance(g, node, &tmp) : NULL;
     if (f->imat && !imp) {
@@ -430,7 +435,8 @@ static bool quantize_rows(const ir_graph *g, int32_t node, const float *rows, in
         return false;
     }
     char err[256];
-    bool ok = q_matrix_quantize(keep, rows, n, w->shape[1], f, u, dead, imp, m, err, sizeof err);
+    bool ok =
+        q_matrix_quantize(keep, rows, n, w->shape[1], f, u, dead, order, imp, m, err, sizeof err);
     sup_arena_free(&tmp);
     if (!ok) {
         sup_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name,

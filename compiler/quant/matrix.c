@@ -35,7 +35,8 @@ static bool is_int4(q_format f) { return f == QFMT_INT4 || f == QFMT_UINT4; }
 
 bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
                        const q_precision *f, const double *u, const bool *dead,
-                       const double *importance, q_matrix *out, char *err, size_t err_size)
+                       const int64_t *order, const double *importance, q_matrix *out, char *err,
+                       size_t err_size)
 {
     QMC_ASSERT(f->format != QFMT_F32 && (!f->gptq || (u && dead)) && (!f->imat || importance));
     memset(out, 0, sizeof *out);
@@ -59,7 +60,7 @@ bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
     q_method_refine(&tmp, padded, n, k, kp, f, importance, &out->p);
     uint8_t *codes = sup_arena_alloc(&tmp, (size_t)(n * kp));
     if (f->gptq)
-        q_gptq_codes(&tmp, orig, n, k, kp, u, dead, &c, &out->p, codes);
+        q_gptq_codes(&tmp, orig, n, k, kp, u, dead, order, &c, &out->p, codes);
     else
         q_quantize(padded, 2, shape, &out->p, codes);
     size_t ng = (size_t)out->p.scale_count;

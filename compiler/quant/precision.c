@@ -13,7 +13,7 @@
 
 static const char valid_formats[] = "f32, int8, int4, int4:g64, int4:g128, fp8e4m3, fp8e5m2, auto; "
                                     "modifiers :asym :mse :minmax :gptq :a8 :static"
-                                    " :imat :hqq :awq :smooth";
+                                    " :imat :hqq :awq :smooth :act";
 
 /* At most one of :imat, :hqq and :gptq chooses the codes; :imat's search is
  * MSE clipping weighted (so it implies :mse). */
@@ -33,6 +33,10 @@ static bool methods_compatible(q_precision *f, char *err, size_t err_size)
     }
     if (f->smooth && !f->act8) {
         snprintf(err, err_size, "modifier ':smooth' needs ':a8' (it eases int8 activations)");
+        return false;
+    }
+    if (f->act_order && !f->gptq) {
+        snprintf(err, err_size, "modifier ':act' orders GPTQ's columns; it needs ':gptq'");
         return false;
     }
     if (f->imat) f->clip = Q_CLIP_MSE;
@@ -60,6 +64,7 @@ static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, s
     if (n == 3 && !strncmp(m, "hqq", 3) && integer) return f->hqq = true, true;
     if (n == 3 && !strncmp(m, "awq", 3) && integer) return f->awq = true, true;
     if (n == 6 && !strncmp(m, "smooth", 6) && integer) return f->smooth = true, true;
+    if (n == 3 && !strncmp(m, "act", 3) && int4) return f->act_order = true, true;
     snprintf(err, err_size, "modifier ':%.*s' does not apply here (formats: %s)", (int)n, m,
              valid_formats);
     return false;
@@ -111,18 +116,24 @@ const char *q_precision_name(sup_arena *arena, const q_precision *f)
                             f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
                             f->format == QFMT_UINT4 ? ":asym" : "",
                             f->clip == Q_CLIP_MSE && !f->imat ? ":mse" : "", scaling,
-                            f->gptq ? ":gptq" : "", method, f->act8 ? ":a8" : "",
-                            f->act_static ? ":static" : "");
+                            f->gptq ? (f->act_order ? ":gptq:act" : ":gptq") : "", method,
+                            f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
 }
 
 const char *q_precision_method(const q_precision *f)
 {
     if (f->format == QFMT_F32) return "none";
-    static const char *const names[3][5] = {
-        {"gptq", "imat", "hqq", "mse", "rtn"},
-        {"awq+gptq", "awq+imat", "awq+hqq", "awq+mse", "awq+rtn"},
-        {"smooth+gptq", "smooth+imat", "smooth+hqq", "smooth+mse", "smooth+rtn"}};
-    int m = f->gptq ? 0 : f->imat ? 1 : f->hqq ? 2 : f->clip == Q_CLIP_MSE ? 3 : 4;
+    static const char *const names[3][6] = {
+        {"gptq", "imat", "hqq", "mse", "rtn", "gptq-act"},
+        {"awq+gptq", "awq+imat", "awq+hqq", "awq+mse", "awq+rtn", "awq+gptq-act"},
+        {"smooth+gptq", "smooth+imat", "smooth+hqq", "smooth+mse", "smooth+rtn",
+         "smooth+gptq-act"}};
+    int m = f->act_order            ? 5
+            : f->gptq               ? 0
+            : f->imat               ? 1
+            : f->hqq                ? 2
+            : f->clip == Q_CLIP_MSE ? 3
+                                    : 4;
     return names[f->awq ? 1 : f->smooth ? 2 : 0][m];
 }
 

@@ -3,7 +3,8 @@
  * fixed-seed matrix with heavy tails (some weights four times larger, as
  * real layers have) and an importance with outlier channels (E[x_j^2]
  * spread over three orders of magnitude, as activations are). Each method
- * must lower the error it minimises below both baselines, keep the storage
+ * must lower the error it minimises below both baselines (GPTQ's
+ * act-order below GPTQ's column order, on inputs with that importance), keep the storage
  * layout (scale count, zero points in the code range, 0.0 exact), give the
  * same bits on every run, and its spelling must parse and print back. */
 #include <math.h>
@@ -60,8 +61,8 @@ static q_matrix quantize(fixture *f, const char *text)
     q_precision p = parse(text);
     q_matrix m;
     char err[256];
-    if (!q_matrix_quantize(&f->a, f->w, ROWS, COLS, &p, NULL, NULL, p.imat ? f->imp : NULL, &m, err,
-                           sizeof err))
+    if (!q_matrix_quantize(&f->a, f->w, ROWS, COLS, &p, NULL, NULL, NULL, p.imat ? f->imp : NULL,
+                           &m, err, sizeof err))
         fail_msg("%s: %s", text, err);
     return m;
 }
@@ -121,6 +122,56 @@ static void test_hqq_beats_rtn(void **state)
     }
 }
 
+/* GPTQ's act-order against GPTQ in column order and round to nearest, on
+ * the output noise tr(dW H dWᵀ) with H = XᵀX / rows of inputs whose channel
+ * scales follow the importance (so the order matters). */
+static void test_gptq_act_order(void **state)
+{
+    fixture *f = *state;
+    enum { XROWS = 512 };
+    const float *z = qt_normal(&f->a, XROWS * COLS, SEED + 2);
+    double *h = sup_arena_alloc(&f->a, sizeof(double) * COLS * COLS);
+    float *x = sup_arena_alloc(&f->a, sizeof(float) * XROWS * COLS);
+    for (int64_t i = 0; i < XROWS * COLS; i++) x[i] = z[i] * (float)sqrt(f->imp[i % COLS]);
+    q_second_moment_add(h, x, XROWS, COLS);
+    for (int a = 0; a < COLS; a++)
+        for (int b = a; b < COLS; b++) h[a * COLS + b] = h[b * COLS + a] = h[a * COLS + b] / XROWS;
+    double *u = sup_arena_alloc(&f->a, sizeof(double) * COLS * COLS),
+           *ua = sup_arena_alloc(&f->a, sizeof(double) * COLS * COLS);
+    bool *dead = sup_arena_alloc(&f->a, COLS), *deada = sup_arena_alloc(&f->a, COLS);
+    int64_t *order = sup_arena_alloc(&f->a, sizeof(int64_t) * COLS);
+    assert_true(q_gptq_factor(&f->a, h, COLS, u, dead));
+    assert_true(q_gptq_factor(&f->a, q_gptq_act_order(&f->a, h, COLS, order), COLS, ua, deada));
+    for (int j = 1; j < COLS; j++)
+        assert_true(h[order[j] * COLS + order[j]] <= h[order[j - 1] * COLS + order[j - 1]]);
+    static const char *const storages4[] = {"int4", "int4:asym", "int4:g128"};
+    for (size_t s = 0; s < sizeof storages4 / sizeof storages4[0]; s++) {
+        q_precision pr = parse(storages4[s]), pg = pr, pa = pr;
+        pg.gptq = pa.gptq = pa.act_order = true;
+        q_matrix mr, mg, ma;
+        char err[256];
+        assert_true(q_matrix_quantize(&f->a, f->w, ROWS, COLS, &pr, NULL, NULL, NULL, NULL, &mr,
+                                      err, sizeof err));
+        assert_true(q_matrix_quantize(&f->a, f->w, ROWS, COLS, &pg, u, dead, NULL, NULL, &mg, err,
+                                      sizeof err));
+        assert_true(q_matrix_quantize(&f->a, f->w, ROWS, COLS, &pa, ua, deada, order, NULL, &ma,
+                                      err, sizeof err));
+        double e[3];
+        const q_matrix *ms[3] = {&mr, &mg, &ma};
+        for (int i = 0; i < 3; i++) {
+            float *y = sup_arena_alloc(&f->a, sizeof(float) * ROWS * COLS);
+            q_matrix_dequantize_rows(ms[i], 0, ROWS, y,
+                                     sup_arena_alloc(&f->a, q_matrix_scratch(ms[i])));
+            e[i] = q_quad_error(f->w, y, h, NULL, ROWS, COLS);
+        }
+        print_message("%-10s output noise: rtn %.5g, gptq %.5g, gptq:act %.5g\n", storages4[s],
+                      e[0], e[1], e[2]);
+        assert_true(e[1] < e[0]);
+        assert_true(e[2] < e[1]);
+        assert_int_equal(ma.p.scale_count, mr.p.scale_count); /* the same storage */
+    }
+}
+
 /* The same weights give the same codes and parameters, bit for bit. */
 static void test_reproducible(void **state)
 {
@@ -146,6 +197,7 @@ static void test_spelling(void **state)
                                                  {"int4:g64:asym:hqq", "int4:g64:asym:hqq"},
                                                  {"int4:mse:hqq", "int4:g32:mse:hqq"},
                                                  {"int8:imat:a8", "int8:imat:a8"},
+                                                 {"int4:act:gptq", "int4:g32:gptq:act"},
                                                  {"int8:hqq", "int8:hqq"}};
     for (size_t i = 0; i < sizeof round_trips / sizeof round_trips[0]; i++) {
         q_precision p = parse(round_trips[i][0]);
@@ -165,7 +217,10 @@ static void test_spelling(void **state)
         {"int4:hqq:imat",
          "modifiers ':imat' and ':hqq' are two ways to choose the codes; give one"},
         {"fp8e4m3:imat", "modifier ':imat' does not apply here"},
-        {"f32:hqq", "modifier ':hqq' does not apply here"}};
+        {"f32:hqq", "modifier ':hqq' does not apply here"},
+        {"int4:act", "modifier ':act' orders GPTQ's columns; it needs ':gptq'"},
+        {"int8:smooth", "modifier ':smooth' needs ':a8'"},
+        {"int4:awq:smooth:a8", "modifiers ':awq' and ':smooth' both scale the input channels"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         q_precision p;
         char err[256];
@@ -181,6 +236,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_imat_beats_rtn_and_mse),
         cmocka_unit_test(test_hqq_beats_rtn),
+        cmocka_unit_test(test_gptq_act_order),
         cmocka_unit_test(test_reproducible),
         cmocka_unit_test(test_spelling),
     };
