@@ -75,8 +75,8 @@ bits per weight, one curve per method over groups of 128, 64 and 32.
 **Δ ppl** is the perplexity increase over f32; **KL calib** the mean KL
 divergence from f32 per position on the calibration set, the steadier
 measure (perplexity differences under about 0.3% are noise). `auto` rows
-are `--precision auto` with `:imat`, `:hqq`, GPTQ and GPTQ's act-order
-among its candidates (`:awq` and `:smooth` are not yet).
+are `--precision auto` with `:imat`, `:hqq` and GPTQ among its candidates
+(`:gptq:act`, `:awq` and `:smooth` are not).
 
 TEXT
     awk -F'|' '
