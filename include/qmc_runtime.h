@@ -155,7 +155,8 @@ qmc_status qmc_check_cpu(const char *features, char *missing, size_t missing_siz
  * checksum, and points the model at it. Call before the first run. */
 qmc_status qmc_load_weights(const qmc_model_desc *model, const char *path);
 
-/* 64-bit FNV-1a over the bytes (the weights-file checksum). */
+/* The weights-file checksum: 64 bits, eight FNV-1a lanes over the data
+ * (runtime/weights.c). */
 uint64_t qmc_checksum(const void *data, size_t size);
 
 /* A 64-byte aligned buffer of at least size bytes for a workspace (free with

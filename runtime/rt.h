@@ -121,6 +121,17 @@ bool rt_cpu_has(const char *feature);
 
 /* ---- weights.c: external weights files ----------------------------------- */
 
+/* qmc_checksum over bytes that arrive in pieces: every piece but the last
+ * a multiple of RT_CHECKSUM_BLOCK bytes. */
+enum { RT_CHECKSUM_BLOCK = 64 };
+typedef struct rt_checksum {
+    uint64_t lane[8];
+    uint64_t bytes;
+} rt_checksum;
+void rt_checksum_begin(rt_checksum *c);
+void rt_checksum_update(rt_checksum *c, const void *data, size_t size);
+uint64_t rt_checksum_end(const rt_checksum *c);
+
 /* qmc_load_weights, with a one-line reason (naming the file) in err on
  * failure: QMC_ERR_IO (cannot open or map), QMC_ERR_CHECKSUM (size or
  * checksum differ), QMC_ERR_INVALID_ARGUMENT (the model has no external

@@ -2,25 +2,69 @@
  *
  * Needs: a model description whose weights_base points at the pointer the
  * generated code reads its weights through.
- * Guarantees: the model is pointed at a file only when its size and 64-bit
- * FNV-1a checksum are those the model was compiled with; the file stays
+ * Guarantees: the model is pointed at a file only when its size and
+ * checksum (qmc_checksum) are those the model was compiled with; the file stays
  * mapped (read-only, page-aligned) for the life of the process. A failed
  * load leaves *weights_base as it was and nothing mapped. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "rt.h"
 
-uint64_t qmc_checksum(const void *data, size_t size)
+/* The checksum: eight 64-bit lanes, each taking every eighth word of the
+ * data's 64-byte blocks by FNV-1a's step (xor, multiply by its prime) and
+ * a shift that folds the high half into the low; the bytes after the last
+ * whole block go to the lanes in turn; the lanes and the length are then
+ * folded by FNV-1a. Eight independent lanes check a file at the speed it
+ * is read (byte-wise FNV-1a ran at ~250 MB/s: 2.5 s to start a 1 B model). */
+enum { LANES = 8 };
+static const uint64_t FNV_BASIS = 0xcbf29ce484222325u, FNV_PRIME = 0x100000001b3u;
+
+static uint64_t mix(uint64_t lane, uint64_t v)
+{
+    lane = (lane ^ v) * FNV_PRIME;
+    return lane ^ (lane >> 32);
+}
+
+void rt_checksum_begin(rt_checksum *c)
+{
+    for (int i = 0; i < LANES; i++) c->lane[i] = FNV_BASIS ^ (uint64_t)i;
+    c->bytes = 0;
+}
+
+void rt_checksum_update(rt_checksum *c, const void *data, size_t size)
 {
     const uint8_t *p = data;
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a 64-bit offset basis */
-    for (size_t i = 0; i < size; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3u; /* FNV prime */
-    }
-    return h;
+    size_t blocks = size / RT_CHECKSUM_BLOCK;
+    uint64_t lane[LANES];
+    memcpy(lane, c->lane, sizeof lane);
+    for (size_t b = 0; b < blocks; b++, p += RT_CHECKSUM_BLOCK)
+        for (int i = 0; i < LANES; i++) {
+            uint64_t w;
+            memcpy(&w, p + 8 * i, 8); /* little-endian hosts only, as the weights */
+            lane[i] = mix(lane[i], w);
+        }
+    for (size_t j = 0; j < size % RT_CHECKSUM_BLOCK; j++)
+        lane[j % LANES] = mix(lane[j % LANES], p[j]);
+    memcpy(c->lane, lane, sizeof lane);
+    c->bytes += size;
+}
+
+uint64_t rt_checksum_end(const rt_checksum *c)
+{
+    uint64_t h = FNV_BASIS;
+    for (int i = 0; i < LANES; i++) h = (h ^ c->lane[i]) * FNV_PRIME;
+    return (h ^ c->bytes) * FNV_PRIME;
+}
+
+uint64_t qmc_checksum(const void *data, size_t size)
+{
+    rt_checksum c;
+    rt_checksum_begin(&c);
+    rt_checksum_update(&c, data, size);
+    return rt_checksum_end(&c);
 }
 
 __attribute__((format(printf, 4, 5))) static qmc_status

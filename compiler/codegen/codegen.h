@@ -329,7 +329,8 @@ typedef struct cg_weights {
     int32_t *first;     /* per node: its first blob, or -1 (a node's blobs are adjacent) */
     int n_nodes, n_put; /* weight nodes with blobs, and how many are written */
     uint64_t size;      /* all blobs, each padded to 64 bytes */
-    uint64_t checksum;  /* qmc_checksum of those bytes, complete once every node is put */
+    uint64_t checksum;  /* qmc_checksum of those bytes, once every node is put (FILE) */
+    rt_checksum sum;    /* ... as it is computed, a staging buffer at a time */
     const char *symbol; /* CG_WEIGHTS_OBJECT: the data's symbol ("PREFIX.weights") */
     /* the file being written (OBJECT, FILE) */
     const char *path; /* FILE: where it goes once committed */

@@ -538,7 +538,11 @@ static void emit_matmul(op_ctx *o)
  * and values are stored at the model's position first, and the keys are
  * the cache's first pos + t: s is known only at run time (scratch rows are
  * laid out for the context). */
-enum { QUERY_BLOCK = 8 }; /* queries whose scores are computed together */
+enum {
+    QUERY_BLOCK = IR_ATTN_QUERY_BLOCK, /* queries whose scores are computed together */
+    KEY_BLOCK = 16,                    /* keys transposed together */
+    DIRECT_QUERIES = 4,                /* fewer queries read the keys as they lie (direct_query) */
+};
 
 typedef struct attn_ctx {
     int64_t t, d, dv, hd, hv, kd, vd; /* q, out row: d, dv; k, v row: kd, vd */
@@ -685,6 +689,47 @@ static void attention_queries(cg *c, attn_ctx *a, LLVMValueRef q0, int qb)
                  (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
 }
 
+/* Query q0 of the current head with its scores straight from the key rows
+ * (decode: a query or two per head, too few to pay for transposing the
+ * keys): each key's dot product a vector of channels at a time, summed
+ * across lanes; then its exponentials and weighted sum of values as
+ * attention_queries does. */
+static void direct_query(cg *c, attn_ctx *a, LLVMValueRef q0)
+{
+    int L = c->lanes;
+    LLVMTypeRef vt = cg_vec(c, c->t_f32, L), ft = c->t_f32;
+    LLVMValueRef qrow =
+        fptr(c, a->q, cg_add(c, cg_mul_k(c, q0, a->d), cg_mul_k(c, a->head, a->hd)));
+    LLVMValueRef kcol = cg_mul_k(c, a->kv_head, a->hd), visible = visible_keys(c, a, q0, 0);
+    LLVMValueRef maxp = cg_alloca(c, ft, "max");
+    cg_store(c, cg_f32(c, -INFINITY), maxp, 4);
+    cg_loop lj = cg_loop_begin(c, cg_i64(c, 0), visible, 1, "key");
+    LLVMValueRef krow = fptr(c, a->k, cg_add(c, cg_mul_k(c, lj.iv, a->kd), kcol));
+    LLVMValueRef acc = LLVMConstNull(vt);
+    for (int64_t c0 = 0; c0 < a->hd; c0 += L) {
+        LLVMValueRef mask = a->hd - c0 < L ? cg_lane_mask(c, L, a->hd - c0) : NULL;
+        acc = cg_fmuladd(c, cg_vload(c, qrow, cg_i64(c, c0), mask, L),
+                         cg_vload(c, krow, cg_i64(c, c0), mask, L), acc);
+    }
+    LLVMValueRef x = LLVMBuildFMul(c->b, vreduce(c, "llvm.vector.reduce.fadd", acc, cg_f32(c, 0)),
+                                   cg_f32(c, a->scale), "score");
+    fstore(c, x, a->scores, lj.iv);
+    LLVMValueRef args[2] = {cg_load(c, ft, maxp, 4), x};
+    cg_store(c, cg_intrinsic(c, "llvm.maxnum", &ft, 1, args, 2), maxp, 4);
+    cg_loop_end(c, &lj);
+    LLVMValueRef m = cg_load(c, ft, maxp, 4);
+    m = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_f32(c, -INFINITY), ""),
+                        cg_f32(c, 0), m, "");
+    fstore(c, softmax_exp(c, a->scores, a->scores, visible, cg_f32(c, 1), m), a->inv_sum,
+           cg_i64(c, 0));
+    a->qb = 1;
+    a->query = q0;
+    int64_t n_vectors = (a->hv + L - 1) / L;
+    for (int64_t c0 = 0; c0 < n_vectors; c0 += PV_VECTORS)
+        pv_block(c, a, q0, 1, visible, a->causal, c0 * L,
+                 (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
+}
+
 /* The shapes of attention node n (s, off: as run-time values). */
 static attn_ctx attention_shape(cg *c, const ir_node *n, LLVMValueRef pos)
 {
@@ -701,12 +746,11 @@ static attn_ctx attention_shape(cg *c, const ir_node *n, LLVMValueRef pos)
                   .scale = n->attr.scale};
     a.hd = a.d / n->attr.heads;
     a.hv = a.dv / n->attr.heads;
+    a.stride = ir_attention_scratch(c->g, n).stride;
     if (n->attr.cached) {
-        a.stride = c->g->context;
         a.off = pos;
         a.s = cg_add(c, pos, cg_i64(c, a.t));
     } else {
-        a.stride = k->shape[0];
         a.off = cg_i64(c, k->shape[0] - a.t);
         a.s = cg_i64(c, k->shape[0]);
     }
@@ -740,8 +784,45 @@ static LLVMValueRef cache_value(cg *c, const attn_ctx *a, LLVMValueRef codes, LL
     return LLVMBuildFMul(c->b, v, s, "");
 }
 
-/* The heads [begin, end), each with its own scratch, so that the thread
- * pool can take heads in parallel (vals: q, k, v, out, scratch, pos). */
+/* The current head's queries in blocks (attention_queries). */
+static void head_queries(cg *c, attn_ctx *a)
+{
+    int qb = c->lanes == 16 ? QUERY_BLOCK : QUERY_BLOCK / 2;
+    int64_t full = a->t / qb * qb;
+    if (full) {
+        cg_loop li = cg_for(c, 0, full, qb, "queries");
+        attention_queries(c, a, li.iv, qb);
+        cg_loop_end(c, &li);
+    }
+    if (a->t % qb) attention_queries(c, a, cg_i64(c, full), (int)(a->t % qb));
+}
+
+/* kT[ch][j] = k[j][kv_head*hd + ch] (a quantized cache's keys decoded),
+ * KEY_BLOCK keys at a time: their rows stay in L1 while every channel of
+ * them is stored, and the stores of a channel are contiguous (storing a
+ * key's channels at once makes scatters; a channel of every key at once
+ * reads the keys from L2 hd times). */
+static void transpose_keys(cg *c, attn_ctx *a, bool quantized)
+{
+    cg_loop lb = cg_loop_begin(c, cg_i64(c, 0), a->s, KEY_BLOCK, "keys");
+    LLVMValueRef block_end = cg_add(c, lb.iv, cg_i64(c, KEY_BLOCK));
+    block_end = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, block_end, a->s, ""),
+                                block_end, a->s, "keys.end");
+    cg_loop lc = cg_for(c, 0, a->hd, 1, "ch");
+    cg_loop lj = cg_loop_begin(c, lb.iv, block_end, 1, "key");
+    LLVMValueRef at =
+        cg_add(c, cg_mul_k(c, lj.iv, a->kd), cg_add(c, cg_mul_k(c, a->kv_head, a->hd), lc.iv));
+    fstore(c, quantized ? cache_value(c, a, a->k, a->k_scale, lj.iv, at) : fload(c, a->k, at),
+           a->kt, cg_add(c, cg_mul_k(c, lc.iv, a->stride), lj.iv));
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lc);
+    cg_loop_end(c, &lb);
+}
+
+/* The key/value heads [begin, end), each with its own scratch, so that the
+ * thread pool can take them in parallel (vals: q, k, v, out, scratch, pos,
+ * k_scale, v_scale): the head's keys transposed once (and a quantized
+ * cache's values decoded once), then the query heads that read them. */
 static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end,
                             void *user)
 {
@@ -754,22 +835,13 @@ static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
     bool quantized = n->attr.cached && c->g->kv_format != RT_KV_F32;
     a.kv = quantized ? c->g->kv_format : RT_KV_F32;
     a.k_scale = vals[6], a.v_scale = vals[7];
-    int64_t per_head = (QUERY_BLOCK + a.hd + (quantized ? a.hv : 0)) * a.stride;
-    cg_loop lh = cg_loop_begin(c, begin, end, 1, "head");
-    a.head = lh.iv;
-    a.kv_head = LLVMBuildSDiv(c->b, lh.iv, cg_i64(c, a.group), "kv_head");
-    a.scores = fptr(c, vals[4], cg_mul_k(c, lh.iv, per_head));
+    cg_loop lh = cg_loop_begin(c, begin, end, 1, "kv_head");
+    a.kv_head = lh.iv;
+    a.scores = fptr(c, vals[4], cg_mul_k(c, lh.iv, ir_attention_scratch(c->g, n).per_kv_head));
     a.kt = fptr(c, a.scores, cg_i64(c, QUERY_BLOCK * a.stride));
     a.v_col = cg_mul_k(c, a.kv_head, a.hv);
-    /* kT[ch][j] = k[j][kv_head*hd + ch] */
-    cg_loop lj = cg_loop_begin(c, cg_i64(c, 0), a.s, 1, "key");
-    cg_loop lc = cg_for(c, 0, a.hd, 1, "ch");
-    LLVMValueRef at =
-        cg_add(c, cg_mul_k(c, lj.iv, a.kd), cg_add(c, cg_mul_k(c, a.kv_head, a.hd), lc.iv));
-    fstore(c, quantized ? cache_value(c, &a, a.k, a.k_scale, lj.iv, at) : fload(c, a.k, at), a.kt,
-           cg_add(c, cg_mul_k(c, lc.iv, a.stride), lj.iv));
-    cg_loop_end(c, &lc);
-    cg_loop_end(c, &lj);
+    bool direct = !quantized && a.t < DIRECT_QUERIES;
+    if (!direct) transpose_keys(c, &a, quantized);
     if (quantized) {
         /* the head's values decoded: vd[j][c] = v[j][kv_head*hv + c] */
         LLVMValueRef vd = fptr(c, a.kt, cg_i64(c, a.hd * a.stride));
@@ -782,14 +854,16 @@ static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
         cg_loop_end(c, &lk);
         a.v = vd, a.vd = a.hv, a.v_col = cg_i64(c, 0);
     }
-    int qb = c->lanes == 16 ? QUERY_BLOCK : QUERY_BLOCK / 2;
-    int64_t full = a.t / qb * qb;
-    if (full) {
-        cg_loop li = cg_for(c, 0, full, qb, "queries");
-        attention_queries(c, &a, li.iv, qb);
+    cg_loop lg = cg_for(c, 0, a.group, 1, "head");
+    a.head = cg_add(c, cg_mul_k(c, lh.iv, a.group), lg.iv);
+    if (direct) {
+        cg_loop li = cg_for(c, 0, a.t, 1, "query");
+        direct_query(c, &a, li.iv);
         cg_loop_end(c, &li);
+    } else {
+        head_queries(c, &a);
     }
-    if (a.t % qb) attention_queries(c, &a, cg_i64(c, full), (int)(a.t % qb));
+    cg_loop_end(c, &lg);
     cg_loop_end(c, &lh);
 }
 
@@ -845,8 +919,9 @@ static void emit_attention(op_ctx *o)
                             LLVMBuildIntToPtr(c->b, pos, c->t_ptr, ""),
                             o->scale_k ? o->scale_k : null,
                             o->scale_v ? o->scale_v : null};
-    cg_parallel(c, sup_arena_printf(c->arena, "%s.heads", n->name), vals, 8, n->attr.heads,
-                q->shape[0] >= 16, attention_heads, (void *)n);
+    cg_parallel(c, sup_arena_printf(c->arena, "%s.heads", n->name), vals, 8,
+                ir_attention_scratch(c->g, n).kv_heads, q->shape[0] >= 16, attention_heads,
+                (void *)n);
 }
 
 /* ---- positions -------------------------------------------------------------- */

@@ -42,6 +42,8 @@ enum {
     DIRECT_ALIGN = 4096,      /* ... O_DIRECT's alignment of memory, offsets and sizes */
 };
 
+_Static_assert(STAGE_BYTES % RT_CHECKSUM_BLOCK == 0, "the checksum takes whole blocks");
+
 static bool flush(cg_weights *w, bool last);
 
 static int choose_lanes(const cg_target *t)
@@ -157,7 +159,7 @@ bool cg_weights_open(sup_arena *arena, const ir_graph *g, const cg_target *t, cg
     w->node_blob = sup_arena_alloc(arena, sizeof *w->node_blob * (size_t)(g->n_nodes + 1));
     w->first = sup_arena_alloc(arena, sizeof *w->first * (size_t)(g->n_nodes + 1));
     w->packed = sup_arena_alloc(arena, sizeof *w->packed * (size_t)(g->n_nodes + 1));
-    w->checksum = 0xcbf29ce484222325u; /* qmc_checksum's FNV-1a offset basis */
+    rt_checksum_begin(&w->sum);
     w->symbol = sup_arena_printf(arena, "%s.weights", cg_symbol_prefix(arena, g));
     w->path = path;
     lay_out(w);
@@ -172,16 +174,6 @@ bool cg_weights_open(sup_arena *arena, const ir_graph *g, const cg_target *t, cg
 }
 
 bool cg_weights_wants(const cg_weights *w, int32_t node) { return w->first[node] >= 0; }
-
-/* FNV-1a over more bytes (qmc_checksum, continued). */
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3u;
-    }
-    return h;
-}
 
 static bool write_at(cg_weights *w, const uint8_t *p, size_t size, uint64_t at)
 {
@@ -210,6 +202,10 @@ static bool write_at(cg_weights *w, const uint8_t *p, size_t size, uint64_t at)
 static bool flush(cg_weights *w, bool last)
 {
     size_t aligned = last ? w->fill / DIRECT_ALIGN * DIRECT_ALIGN : w->fill;
+    if (w->kind == CG_WEIGHTS_FILE) { /* the file's bytes in order, 8 MB at a time */
+        rt_checksum_update(&w->sum, w->stage, w->fill);
+        if (last) w->checksum = rt_checksum_end(&w->sum);
+    }
     if (!write_at(w, w->stage, aligned, w->flushed)) return false;
     if (last && w->fill > aligned) {
         int flags = fcntl(w->fd, F_GETFL);
@@ -230,7 +226,6 @@ static bool flush(cg_weights *w, bool last)
 
 static bool write_bytes(cg_weights *w, const void *data, size_t size)
 {
-    if (w->kind == CG_WEIGHTS_FILE) w->checksum = fnv(w->checksum, data, size);
     for (const uint8_t *p = data; size;) {
         size_t n = STAGE_BYTES - w->fill < size ? STAGE_BYTES - w->fill : size;
         memcpy(w->stage + w->fill, p, n);

@@ -384,6 +384,21 @@ typedef struct ir_act8_scratch {
     int64_t scales, sums, float_rows, bytes;
 } ir_act8_scratch;
 ir_act8_scratch ir_act8_scratch_layout(const ir_graph *g, const ir_node *n, bool int8_dot);
+/* The scratch of an attention node, per key/value head (the thread pool
+ * takes key/value heads, each with the query heads that read it): the
+ * scores of a block of up to IR_ATTN_QUERY_BLOCK queries, the head's keys
+ * transposed (kT[hd][stride]) and, through a quantized cache, its values
+ * decoded ([keys][hv]); every row `stride` floats apart: the keys (the
+ * context through a cache) rounded up to an odd multiple of 16, so that the
+ * rows of kT fall in different L1 sets (a multiple of 4 KB apart they all
+ * share one). */
+enum { IR_ATTN_QUERY_BLOCK = 8 };
+typedef struct ir_attn_scratch {
+    int64_t stride;      /* floats between score rows and kT rows */
+    int64_t per_kv_head; /* floats of one key/value head's scratch */
+    int kv_heads;
+} ir_attn_scratch;
+ir_attn_scratch ir_attention_scratch(const ir_graph *g, const ir_node *n);
 /* v rounded up to a multiple of 64 (the plan's alignment). */
 int64_t ir_align64(int64_t v);
 

@@ -50,6 +50,22 @@ bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, boo
            qa->zero_point == qb->zero_point;
 }
 
+ir_attn_scratch ir_attention_scratch(const ir_graph *g, const ir_node *n)
+{
+    QMC_ASSERT(n->op == IR_OP_ATTENTION);
+    const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
+    int64_t keys = n->attr.cached ? g->context : k->shape[0];
+    int64_t stride = (keys + 15) / 16 * 16;
+    if (stride / 16 % 2 == 0) stride += 16;
+    int64_t hd = q->shape[1] / n->attr.heads, hv = n->shape[1] / n->attr.heads;
+    int64_t rows = IR_ATTN_QUERY_BLOCK + hd;
+    if (n->attr.cached && g->kv_format != RT_KV_F32) rows += hv;
+    ir_attn_scratch a = {.stride = stride,
+                         .per_kv_head = rows * stride,
+                         .kv_heads = n->attr.kv_heads ? n->attr.kv_heads : n->attr.heads};
+    return a;
+}
+
 ir_state ir_state_layout(sup_arena *arena, const ir_graph *g)
 {
     ir_state st;

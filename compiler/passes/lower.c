@@ -69,16 +69,8 @@ static int64_t scratch_bytes(const ir_graph *g, const ir_node *n, bool int8_dot)
         return ir_act8_scratch_layout(g, n, int8_dot).bytes;
 
     if (n->op == IR_OP_ATTENTION) {
-        const ir_node *q = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
-        /* per head: the scores of a block of up to 8 queries and the head's
-         * keys transposed (heads may run in parallel); through a cache, for
-         * as many keys as the context holds */
-        int64_t keys = n->attr.cached ? g->context : k->shape[0];
-        int64_t per_head = (8 + q->shape[1] / n->attr.heads) * keys;
-        /* a quantized cache's values are decoded for the head too */
-        if (n->attr.cached && g->kv_format != RT_KV_F32)
-            per_head += n->shape[1] / n->attr.heads * keys;
-        return (int64_t)sizeof(float) * n->attr.heads * per_head;
+        ir_attn_scratch a = ir_attention_scratch(g, n);
+        return (int64_t)sizeof(float) * a.kv_heads * a.per_kv_head;
     }
     return 0;
 }
