@@ -659,6 +659,18 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
     }
 }
 
+/* The output rows of queries q0 .. q0 + qb - 1 of the current head from
+ * their exponentials (pv_block, PV_VECTORS value vectors at a time). */
+static void weighted_values(cg *c, attn_ctx *a, LLVMValueRef q0, int qb)
+{
+    int L = c->lanes;
+    LLVMValueRef vis0 = visible_keys(c, a, q0, 0);
+    int64_t n_vectors = (a->hv + L - 1) / L;
+    for (int64_t c0 = 0; c0 < n_vectors; c0 += PV_VECTORS)
+        pv_block(c, a, q0, qb, vis0, a->causal, c0 * L,
+                 (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
+}
+
 /* Queries q0 .. q0 + qb - 1 of the current head: their scores and maxima
  * together (over the keys the last of them sees), then each one's
  * exponentials, then their weighted sums of values together. Query i sees
@@ -682,11 +694,7 @@ static void attention_queries(cg *c, attn_ctx *a, LLVMValueRef q0, int qb)
     fstore(c, softmax_exp(c, row, row, visible, cg_f32(c, 1), fload(c, maxima, lu.iv)), a->inv_sum,
            lu.iv);
     cg_loop_end(c, &lu);
-    LLVMValueRef vis0 = visible_keys(c, a, q0, 0);
-    int64_t n_vectors = (a->hv + L - 1) / L;
-    for (int64_t c0 = 0; c0 < n_vectors; c0 += PV_VECTORS)
-        pv_block(c, a, q0, qb, vis0, a->causal, c0 * L,
-                 (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
+    weighted_values(c, a, q0, qb);
 }
 
 /* Query q0 of the current head with its scores straight from the key rows
@@ -722,12 +730,7 @@ static void direct_query(cg *c, attn_ctx *a, LLVMValueRef q0)
                         cg_f32(c, 0), m, "");
     fstore(c, softmax_exp(c, a->scores, a->scores, visible, cg_f32(c, 1), m), a->inv_sum,
            cg_i64(c, 0));
-    a->qb = 1;
-    a->query = q0;
-    int64_t n_vectors = (a->hv + L - 1) / L;
-    for (int64_t c0 = 0; c0 < n_vectors; c0 += PV_VECTORS)
-        pv_block(c, a, q0, 1, visible, a->causal, c0 * L,
-                 (int)(n_vectors - c0 < PV_VECTORS ? n_vectors - c0 : PV_VECTORS));
+    weighted_values(c, a, q0, 1);
 }
 
 /* The shapes of attention node n (s, off: as run-time values). */
