@@ -92,6 +92,8 @@ run "auto --budget-bits 4.5 --sensitivity exact" --precision auto --budget-bits 
 run "auto --max-error 0.005 --sensitivity exact" --precision auto --max-error 0.005 --sensitivity exact
 
 # ---- the table -----------------------------------------------------------
+# (docs/methods-sweep.sh's section of precision.md is kept)
+sed -n '/^<!-- methods-sweep begin/,/^<!-- methods-sweep end/p' "$here/precision.md" >"$tmp/methods"
 {
     cat <<EOF
 # Precision against perplexity: tiny-gpt
@@ -137,6 +139,10 @@ them (\`:gptq\` needs the same \`--calib\`):
 
 EOF
     awk -F'|' '$1 ~ /^auto/ { spec = $9; sub(/^f32,/, "", spec); gsub(/,/, ", ", spec); printf "- `%s`: %s\n", $1, spec }' "$tmp/rows"
+    if [ -s "$tmp/methods" ]; then
+        echo
+        cat "$tmp/methods"
+    fi
 } >"$here/precision.md"
 
 # ---- the plot ------------------------------------------------------------

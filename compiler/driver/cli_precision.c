@@ -90,6 +90,8 @@ bool cli_precision_check(const pass_prec_options *o)
     bool is_auto = ok && o->precision && pass_spec_has_auto(&spec);
     bool is_static = ok && o->precision && pass_spec_has_static(&spec);
     bool is_gptq = ok && o->precision && pass_spec_has_gptq(&spec);
+    bool is_imat = ok && o->precision && pass_spec_has_imat(&spec);
+    bool is_scaling = ok && o->precision && pass_spec_has_scaling(&spec);
     sup_arena_free(&tmp);
     if (!ok) return false;
     q_observer m;
@@ -121,6 +123,16 @@ bool cli_precision_check(const pass_prec_options *o)
         sup_error_plain(
             "--precision: ':gptq' needs --calib NAME=FILE.npy (the second moments of each layer's "
             "input)");
+        return false;
+    }
+    if (is_imat && !o->n_calib) {
+        sup_error_plain("--precision: ':imat' needs --calib NAME=FILE.npy (the mean square of each "
+                        "layer's input channels)");
+        return false;
+    }
+    if (is_scaling && !o->n_calib) {
+        sup_error_plain("--precision: ':awq' and ':smooth' need --calib NAME=FILE.npy (the scales "
+                        "are searched on each layer's input)");
         return false;
     }
     if (is_static && !o->n_calib) {

@@ -306,12 +306,17 @@ typedef struct ir_calib_stats {
     q_hist hist;      /* of |x| */
     int64_t channels; /* size of the last dimension */
     double *mean_sq;  /* per channel: mean of x^2 over samples and rows */
-    double *xx;       /* linear inputs, if second moments were asked for and
-                       * channels <= IR_CALIB_XX_MAX: E[x x^T], channels^2 */
-    double clip;      /* chosen by the method */
+    float *absmax;    /* per channel: the largest |x| (SmoothQuant's migration) */
+    float *rows;      /* inputs of :awq / :smooth layers: every row_stride-th row over
+                       * the samples, at most IR_CALIB_ROWS (their scales' search) */
+    int64_t n_rows, row_stride;
+    double *xx;  /* linear inputs, if second moments were asked for and
+                  * channels <= IR_CALIB_XX_MAX: E[x x^T], channels^2 */
+    double clip; /* chosen by the method */
 } ir_calib_stats;
 
 #define IR_CALIB_XX_MAX 4096
+#define IR_CALIB_ROWS 512
 /* ... and all of them. */
 typedef struct ir_calibration {
     bool second_moments; /* xx collected (for :gptq and auto) */
@@ -321,10 +326,13 @@ typedef struct ir_calibration {
     double seconds;
     ir_calib_stats **of_node; /* per node: its statistics, or NULL */
     int n_observed;
-    double **gptq_u;  /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */
-    bool **gptq_dead; /* ... and which input channels never fire */
-    float **ref_out;  /* per output port: the f32 model's values on every sample
-                       * (samples x its count), or NULL when too large to keep */
+    double **gptq_u;      /* per weight node: GPTQ's factor of its input's E[x x^T]^-1, cached */
+    bool **gptq_dead;     /* ... and which input channels never fire */
+    double **gptq_u_act;  /* ... the same for act-order (the reordered E[x x^T]), ... */
+    bool **gptq_dead_act; /* ... (in that order) */
+    int64_t **gptq_order; /* ... and the order */
+    float **ref_out;      /* per output port: the f32 model's values on every sample
+                           * (samples x its count), or NULL when too large to keep */
 } ir_calibration;
 
 /* What the select-precision pass records on the graph (g->selection):
@@ -368,6 +376,8 @@ typedef struct ir_decision {
     double gain;            /* fast: measured sensitivity / proxy at int4:g32, or < 0 */
     int rank;               /* 1 = most sensitive at int4:g32; 0 unranked */
     const char *why;
+    const char *scaling; /* :awq / :smooth: the scales found and where they went, or why
+                          * none could be folded (fold_scales.c); NULL otherwise */
 } ir_decision;
 
 /* ... and what it decided and measured (the report's contents). */

@@ -92,12 +92,12 @@ static void json_format_fields(FILE *f, sup_arena *a, const q_precision *q)
     json_str(f, q_precision_name(a, q));
     fprintf(f,
             ", \"base\": \"%s\", \"group\": %d, \"symmetric\": %s, \"clip\": \"%s\", "
-            "\"activations\": \"%s\"",
+            "\"method\": \"%s\", \"activations\": \"%s\"",
             base, q->group, q_format_is_asym(q->format) ? "false" : "true",
             q->format == QFMT_F32   ? "none"
             : q->clip == Q_CLIP_MSE ? "mse"
                                     : "minmax",
-            act_name(q));
+            q_precision_method(q), act_name(q));
     if (q->act8 && q->act_scale > 0) fprintf(f, ", \"act_scale\": %.9g", q->act_scale);
 }
 
@@ -159,6 +159,11 @@ static void json_tensor(FILE *f, sup_arena *a, const ir_graph *g, const ir_node 
     fprintf(f, ", \"rank\": %d, \"origin\": \"%s\", \"why\": ", d ? d->rank : 0,
             origin_name(d ? d->origin : IR_FROM_NONE));
     json_str(f, d && d->why ? d->why : "");
+    fprintf(f, ", \"scaling\": ");
+    if (d && d->scaling)
+        json_str(f, d->scaling);
+    else
+        fputs("null", f);
     if (d && d->origin == IR_FROM_AUTO) json_candidates(f, a, d);
     fputc('}', f);
 }
@@ -314,8 +319,8 @@ void ir_report_print_table(const ir_graph *g, FILE *out)
             wn = (int)fmax(wn, (double)strlen(g->nodes[i].name));
             wf = (int)fmax(wf, (double)strlen(q_precision_name(&a, &g->nodes[i].qformat)));
         }
-    fprintf(out, "\n%-*s %-12s %-*s %6s %9s %8s %11s  %s\n", wn, "tensor", "shape", wf, "format",
-            "bits", "bytes", "SQNR dB", "sensitivity", "why");
+    fprintf(out, "\n%-*s %-12s %-*s %-6s %6s %9s %8s %11s  %s\n", wn, "tensor", "shape", wf,
+            "format", "method", "bits", "bytes", "SQNR dB", "sensitivity", "why");
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *w = &g->nodes[i];
         if (!w->is_matrix) continue;
@@ -324,11 +329,13 @@ void ir_report_print_table(const ir_graph *g, FILE *out)
         snprintf(shape, sizeof shape, "[%lld, %lld]", (long long)w->shape[0],
                  (long long)w->shape[1]);
         size_t bytes = matrix_bytes(w);
-        fprintf(out, "%-*s %-12s %-*s %6.3f %9zu %8s %11s  %s\n", wn, w->name, shape, wf,
-                q_precision_name(&a, &w->qformat),
+        fprintf(out, "%-*s %-12s %-*s %-6s %6.3f %9zu %8s %11s  %s\n", wn, w->name, shape, wf,
+                q_precision_name(&a, &w->qformat), q_precision_method(&w->qformat),
                 8.0 * (double)bytes / (double)(w->shape[0] * w->shape[1]), bytes,
                 num_or_dash(&a, w->qw ? w->qw->stats.sqnr_db : -1, "%.1f"),
-                num_or_dash(&a, d ? d->sensitivity : -1, "%.3g"), d && d->why ? d->why : "");
+                num_or_dash(&a, d ? d->sensitivity : -1, "%.3g"),
+                sup_arena_printf(&a, "%s%s%s", d && d->why ? d->why : "",
+                                 d && d->scaling ? "; " : "", d && d->scaling ? d->scaling : ""));
     }
     fprintf(out, "total: %lld weights in %zu bytes, %.4f bits per weight (f32: %zu bytes)",
             (long long)t.weights, t.bytes,

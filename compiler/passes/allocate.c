@@ -113,6 +113,26 @@ static const char *auto_why(sup_arena *a, const ir_selection *sel, const ir_deci
     return s;
 }
 
+/* Why the chosen method: the best other method with the same storage
+ * (format and group), or "" when none was weighed. */
+static const char *method_why(sup_arena *a, const ir_decision *d)
+{
+    const ir_candidate *ch = &d->cands[d->chosen];
+    const char *m = q_precision_method(&ch->f);
+    int other = -1;
+    for (int k = 0; k < d->n_cands && ch->sensitivity >= 0; k++) {
+        const ir_candidate *x = &d->cands[k];
+        if (x->sensitivity < 0 || x->f.format != ch->f.format || x->f.group != ch->f.group ||
+            !strcmp(q_precision_method(&x->f), m))
+            continue;
+        if (other < 0 || x->sensitivity < d->cands[other].sensitivity) other = k;
+    }
+    if (other < 0 || ch->f.format == QFMT_F32) return "";
+    return sup_arena_printf(a, "; method %s: %.2g error, the best other at this size %s %.2g", m,
+                            ch->sensitivity, q_precision_method(&d->cands[other].f),
+                            d->cands[other].sensitivity);
+}
+
 static void explain(ir_graph *g)
 {
     ir_selection *sel = g->selection;
@@ -121,8 +141,10 @@ static void explain(ir_graph *g)
     for (int i = 0; i < sel->n; i++) ranked += sel->d[i].rank > 0;
     for (int i = 0; i < sel->n; i++) {
         ir_decision *d = &sel->d[i];
-        d->why = d->origin == IR_FROM_AUTO ? auto_why(g->arena, sel, d, ranked)
-                                           : origin_why(g->arena, d);
+        d->why = d->origin == IR_FROM_AUTO
+                     ? sup_arena_printf(g->arena, "%s%s", auto_why(g->arena, sel, d, ranked),
+                                        method_why(g->arena, d))
+                     : origin_why(g->arena, d);
         for (int k = 0; k < d->n_cands; k++)
             d->cands[k].dequant = NULL; /* freed with the scratch arena */
     }

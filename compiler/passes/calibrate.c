@@ -46,12 +46,24 @@ static void observe(ir_graph *g, ir_calibration *c, int32_t x, bool linear_input
         q_hist_init(&s->hist);
         s->channels = n->rank ? n->shape[n->rank - 1] : 1;
         s->mean_sq = sup_arena_alloc(g->arena, sizeof(double) * (size_t)s->channels);
+        s->absmax = sup_arena_alloc(g->arena, sizeof(float) * (size_t)s->channels);
         c->of_node[x] = s;
         c->n_observed++;
     }
     /* a node may be seen first as another operand, then as a linear's input */
     if (linear_input && c->second_moments && !s->xx && s->channels <= IR_CALIB_XX_MAX)
         s->xx = sup_arena_alloc(g->arena, sizeof(double) * (size_t)(s->channels * s->channels));
+}
+
+/* Keeps evenly spaced rows of s's node (the input of an :awq or :smooth
+ * layer): every row_stride-th of all the samples' rows. */
+static void want_rows(ir_graph *g, ir_calibration *c, ir_calib_stats *s)
+{
+    if (!s || s->rows) return;
+    int64_t per = ir_node_count(&g->nodes[s->node]) / s->channels, total = per * c->samples;
+    s->row_stride = (total + IR_CALIB_ROWS - 1) / IR_CALIB_ROWS;
+    if (s->row_stride < 1) s->row_stride = 1;
+    s->rows = sup_arena_alloc(g->arena, sizeof(float) * (size_t)(IR_CALIB_ROWS * s->channels));
 }
 
 /* Adds one sample's values of s's node (the second moments: below, for
@@ -72,7 +84,11 @@ static bool accumulate(const ir_graph *g, ir_calib_stats *s, const float *x, int
             s->min = fminf(s->min, v);
             s->max = fmaxf(s->max, v);
             s->mean_sq[j] += (double)v * v; /* sums until the end */
+            s->absmax[j] = fmaxf(s->absmax[j], fabsf(v));
         }
+    for (int64_t r = 0; s->rows && r < n / ch; r++)
+        if ((sample * (n / ch) + r) % s->row_stride == 0 && s->n_rows < IR_CALIB_ROWS)
+            memcpy(s->rows + s->n_rows++ * ch, x + r * ch, sizeof(float) * (size_t)ch);
     q_hist_add(&s->hist, x, n);
     s->count += n;
     return true;
@@ -198,12 +214,18 @@ bool pass_calibrate(ir_graph *g, const pass_calib_data *d, bool second_moments)
     c->of_node = sup_arena_alloc(g->arena, sizeof *c->of_node * (size_t)g->n_nodes);
     c->gptq_u = sup_arena_alloc(g->arena, sizeof *c->gptq_u * (size_t)g->n_nodes);
     c->gptq_dead = sup_arena_alloc(g->arena, sizeof *c->gptq_dead * (size_t)g->n_nodes);
+    c->gptq_u_act = sup_arena_alloc(g->arena, sizeof *c->gptq_u_act * (size_t)g->n_nodes);
+    c->gptq_dead_act = sup_arena_alloc(g->arena, sizeof *c->gptq_dead_act * (size_t)g->n_nodes);
+    c->gptq_order = sup_arena_alloc(g->arena, sizeof *c->gptq_order * (size_t)g->n_nodes);
     keep_outputs(g, c);
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         bool weight_matrix = n->op == IR_OP_LINEAR && g->nodes[n->inputs[1]].op == IR_OP_WEIGHT;
         if (n->op == IR_OP_LINEAR) observe(g, c, n->inputs[0], weight_matrix);
         if (n->op == IR_OP_CONV) observe(g, c, n->inputs[0], false);
+        if (weight_matrix &&
+            (g->nodes[n->inputs[1]].qformat.awq || g->nodes[n->inputs[1]].qformat.smooth))
+            want_rows(g, c, c->of_node[n->inputs[0]]);
         if (n->op == IR_OP_MATMUL)
             observe(g, c, n->inputs[0], false), observe(g, c, n->inputs[1], false);
     }
@@ -253,4 +275,22 @@ const double *pass_calib_second_moment(const ir_graph *g, int32_t w, sup_arena *
     }
     for (int64_t j = 0; h && j < k * k; j++) h[j] /= n;
     return h;
+}
+
+const double *pass_calib_mean_sq(const ir_graph *g, int32_t w, sup_arena *arena)
+{
+    int64_t k = g->nodes[w].shape[1];
+    double *m = NULL;
+    int n = 0;
+    for (int i = w + 1; g->calib && i < g->n_nodes; i++) {
+        const ir_node *l = &g->nodes[i];
+        if (l->op != IR_OP_LINEAR || l->inputs[1] != w) continue;
+        const ir_calib_stats *st = g->calib->of_node[l->inputs[0]];
+        if (!st || st->channels != k) continue;
+        if (!m) m = sup_arena_alloc(arena, sizeof(double) * (size_t)k);
+        for (int64_t j = 0; j < k; j++) m[j] += st->mean_sq[j];
+        n++;
+    }
+    for (int64_t j = 0; m && j < k; j++) m[j] /= n;
+    return m;
 }

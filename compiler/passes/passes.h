@@ -266,10 +266,23 @@ int pass_batch_slots(const ir_graph *g, int64_t samples);
 /* E[x x^T] (k x k) of the inputs of the linear layers using weight node w,
  * averaged over them, in arena; NULL if not collected. */
 const double *pass_calib_second_moment(const ir_graph *g, int32_t w, sup_arena *arena);
+/* E[x_j^2] (k) of the same inputs, averaged likewise (the diagonal, always
+ * collected: :imat's importance), in arena; NULL without calibration. */
+const double *pass_calib_mean_sq(const ir_graph *g, int32_t w, sup_arena *arena);
 /* The int8 activation scale calibration gives the input of the linear
  * layers using weight node w: the largest clip over them / 127 (1 if the
  * activation was all zeros). */
 float pass_calib_act_scale(const ir_graph *g, int32_t w);
+
+/* ---- fold_scales.c: the channel-scaling pass (:awq, :smooth) ------------ */
+
+/* For the linear layers whose format asks for :awq or :smooth: per input
+ * channel scales searched on the calibration statistics and folded into
+ * the norm (or linear) before, the readers' weights multiplied by them,
+ * then the calibration run again on data; each reader's decision says
+ * what was done, or why nothing could be (d->scaling). Nothing without
+ * calibration. */
+bool pass_fold_scales(ir_graph *g, const pass_calib_data *data);
 
 /* ---- precision.c: the select-precision pass ----------------------------- */
 
@@ -306,6 +319,8 @@ bool pass_spec_parse(sup_arena *arena, const char *text, pass_spec *out);
 bool pass_spec_has_auto(const pass_spec *spec);
 bool pass_spec_has_static(const pass_spec *spec);
 bool pass_spec_has_gptq(const pass_spec *spec);
+bool pass_spec_has_imat(const pass_spec *spec);
+bool pass_spec_has_scaling(const pass_spec *spec); /* :awq or :smooth */
 
 /* Before calibration (spec NULL: everything f32): marks the weights used as
  * a linear layer's weight matrix and resolves each one's format: spec
@@ -422,15 +437,23 @@ bool pass_measure_fixed(ir_graph *g, const pass_calib_data *data);
 
 /* ---- quantize_weights.c: the quantize-weights pass ---------------------- */
 
-/* Quantizes weight matrix node w of g to format f (not f32) into arena;
- * reports an error at the weight and returns NULL if it cannot. :gptq
- * needs g->calib with second moments. */
 /* The precision that holds a weight's given codes (fe_quantized) as they
  * are: int8 with a scale per row, or int4 (:asym with zero points) in the
  * given groups; act8 when the model quantizes the input at run time. */
 q_precision pass_given_precision(const fe_quantized *given);
+/* Quantizes weight matrix node w of g to format f (not f32) into arena;
+ * reports an error at the weight and returns NULL if it cannot. :gptq
+ * needs g->calib with second moments, :imat g->calib. */
 ir_qweight *pass_quantize_matrix(sup_arena *arena, const ir_graph *g, int32_t w,
                                  const q_precision *f);
+/* GPTQ's act-order factor of weight node w and its column order (cached
+ * on g->calib); reports an error at the weight and returns false if it
+ * cannot be had. */
+bool pass_gptq_act_factor(const ir_graph *g, int32_t w, const double **u, const bool **dead,
+                          const int64_t **order);
+/* :imat's importance of weight node w, E[x_j^2] of its input, in arena;
+ * reports an error at the weight and returns NULL without calibration. */
+const double *pass_imat_importance(const ir_graph *g, int32_t w, sup_arena *arena);
 /* Quantizes every weight matrix whose precision is not f32 (ir_qweight),
  * with the numerics of compiler/quant. */
 bool pass_quantize_weights(ir_graph *g);

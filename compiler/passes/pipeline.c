@@ -118,7 +118,8 @@ static bool precision_passes(ir_graph *g, const pass_spec *spec, const pass_cali
 {
     const pass_prec_options *o = &opts->prec;
     if (!pass_plan_precision(g, spec, data->n ? data->samples : 0)) return false;
-    if (!pass_calibrate(g, data, g->selection->second_moments) || !after_pass(g, "calibrate", opts))
+    if (!pass_calibrate(g, data, g->selection->second_moments) || !pass_fold_scales(g, data) ||
+        !after_pass(g, "calibrate", opts))
         return false;
     if (!pass_select_precision(g, spec, data)) return false;
     /* a fixed choice is measured too when someone will read the numbers */

@@ -113,6 +113,21 @@ bool pass_spec_has_gptq(const pass_spec *spec)
     return any;
 }
 
+bool pass_spec_has_imat(const pass_spec *spec)
+{
+    bool any = spec->dflt.imat;
+    for (int o = 0; o < spec->n_overrides; o++) any |= spec->overrides[o].f.imat;
+    return any;
+}
+
+bool pass_spec_has_scaling(const pass_spec *spec)
+{
+    bool any = spec->dflt.awq || spec->dflt.smooth;
+    for (int o = 0; o < spec->n_overrides; o++)
+        any |= spec->overrides[o].f.awq || spec->overrides[o].f.smooth;
+    return any;
+}
+
 /* The precision an annotation such as @int4g64 asks for. */
 static bool annotation_format(const ir_node *w, q_precision *f)
 {
@@ -263,7 +278,7 @@ bool pass_plan_precision(ir_graph *g, const pass_spec *spec, int64_t samples)
         bool is_auto;
         if (!resolve(w, spec, have_spec, d, &is_auto)) return false;
         any_auto |= is_auto;
-        sel->second_moments |= !is_auto && w->qformat.gptq;
+        sel->second_moments |= !is_auto && (w->qformat.gptq || w->qformat.awq || w->qformat.smooth);
     }
     for (int o = 0; o < spec->n_overrides; o++)
         if (!spec->overrides[o].used) {

@@ -38,7 +38,8 @@ static bool holds_given(const fe_quantized *given, const q_precision *f)
 {
     if (!given) return false;
     q_precision g = pass_given_precision(given);
-    return f->format == g.format && f->group == g.group && !f->gptq;
+    return f->format == g.format && f->group == g.group && !f->gptq && !f->imat && !f->hqq &&
+           !f->awq && !f->smooth;
 }
 
 /* The given codes and scales in q's layout (rows padded to kp with codes
@@ -61,12 +62,13 @@ static void given_params(sup_arena *a, const fe_quantized *given, const q_choice
                          : (uint8_t)(p->zero_points ? p->zero_points[r * ng + k / q->group] : 0);
 }
 
-/* The factor of weight node w, computed once per calibration. */
-static bool gptq_prepare(const ir_graph *g, int32_t node)
+/* The factor of weight node w (act: of act-order), computed once per
+ * calibration. */
+static bool gptq_prepare(const ir_graph *g, int32_t node, bool act)
 {
     const ir_node *w = &g->nodes[node];
     ir_calibration *cal = g->calib;
-    if (cal && cal->gptq_u[node]) return true;
+    if (cal && (act ? cal->gptq_u_act : cal->gptq_u)[node]) return true;
     sup_arena tmp = {0};
     const double *h = cal ? pass_calib_second_moment(g, node, &tmp) : NULL;
     if (!h) {
@@ -80,6 +82,8 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
     int64_t k = w->shape[1];
     double *u = sup_arena_alloc(g->arena, sizeof(double) * (size_t)(k * k));
     bool *dead = sup_arena_alloc(g->arena, sizeof(bool) * (size_t)k);
+    int64_t *order = act ? sup_arena_alloc(g->arena, sizeof(int64_t) * (size_t)k) : NULL;
+    if (act) h = q_gptq_act_order(&tmp, h, k, order);
     bool ok = q_gptq_factor(&tmp, h, k, u, dead);
     sup_arena_free(&tmp);
     if (!ok) {
@@ -88,9 +92,31 @@ static bool gptq_prepare(const ir_graph *g, int32_t node)
                   w->name);
         return false;
     }
-    cal->gptq_u[node] = u;
-    cal->gptq_dead[node] = dead;
+    (act ? cal->gptq_u_act : cal->gptq_u)[node] = u;
+    (act ? cal->gptq_dead_act : cal->gptq_dead)[node] = dead;
+    if (act) cal->gptq_order[node] = order;
     return true;
+}
+
+bool pass_gptq_act_factor(const ir_graph *g, int32_t node, const double **u, const bool **dead,
+                          const int64_t **order)
+{
+    if (!gptq_prepare(g, node, true)) return false;
+    *u = g->calib->gptq_u_act[node];
+    *dead = g->calib->gptq_dead_act[node];
+    *order = g->calib->gptq_order[node];
+    return true;
+}
+
+const double *pass_imat_importance(const ir_graph *g, int32_t node, sup_arena *arena)
+{
+    const double *m = pass_calib_mean_sq(g, node, arena);
+    if (!m)
+        sup_error(g->nodes[node].loc,
+                  "quantizing '%s' with importance weights (:imat) needs the mean squares of its "
+                  "input from calibration (--calib)",
+                  g->nodes[node].name);
+    return m;
 }
 
 /* The shape, groups and size of f's quantized form of node's matrix. */
@@ -151,7 +177,8 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
     int64_t shape[2] = {q->n, q->kp};
     const fe_quantized *given = w->tensor ? w->tensor->given : NULL;
     size_t code_bytes = (size_t)(q->n * q->kp) * (size_t)q_format_code_bytes(f->format);
-    if (given && holds_given(given, f)) { /* the model's codes, as they are */
+    bool keep_given = holds_given(given, f); /* the model's codes, as they are */
+    if (keep_given) {
         p = (q_params){.format = c.format,
                        .granularity = c.granularity,
                        .axis = c.axis,
@@ -166,13 +193,19 @@ static ir_qweight *quantize(sup_arena *a, const ir_graph *g, int32_t node, const
         return NULL;
     }
     QMC_ASSERT((p.zero_points != NULL) == q->zero_point);
-    if (given && holds_given(given, f)) {
+    const double *imp = f->imat && !keep_given ? pass_imat_importance(g, node, a) : NULL;
+    if (f->imat && !keep_given && !imp) return NULL;
+    if (!keep_given) q_method_refine(a, padded, q->n, q->k, q->kp, f, imp, &p);
+    if (keep_given) {
         /* the codes are in place */
     } else if (f->gptq) {
         q->codes = sup_arena_alloc(a, code_bytes);
-        if (!gptq_prepare(g, node)) return NULL;
-        q_gptq_codes(a, orig, q->n, q->k, q->kp, g->calib->gptq_u[node], g->calib->gptq_dead[node],
-                     &c, &p, q->codes);
+        bool act = f->act_order;
+        if (!gptq_prepare(g, node, act)) return NULL;
+        ir_calibration *cal = g->calib;
+        q_gptq_codes(a, orig, q->n, q->k, q->kp, (act ? cal->gptq_u_act : cal->gptq_u)[node],
+                     (act ? cal->gptq_dead_act : cal->gptq_dead)[node],
+                     act ? cal->gptq_order[node] : NULL, &c, &p, q->codes);
     } else {
         q->codes = sup_arena_alloc(a, code_bytes);
         q_quantize(padded, 2, shape, &p, q->codes);

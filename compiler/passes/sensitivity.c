@@ -16,7 +16,11 @@
  *    channel, NF4 (min-max or MSE; not with :a8), int4, and int3 and int2
  *    (not with :a8) in
  *    groups of 32/64/128 (no larger than the row), symmetric or with zero
- *    points, min-max or MSE clipping, round to nearest or GPTQ; with
+ *    points, min-max or MSE clipping, round to nearest or GPTQ (in column
+ *    order: act-order lowers the calibration error but, on tiny-gpt,
+ *    raises the validation perplexity, so it is a fixed modifier only), or
+ *    the
+ *    parameters of :imat (importance-weighted) or :hqq (half-quadratic); with
  *    auto:a8 the integer formats take int8 activations (dynamic, or
  *    :static from calibration). Each has a proxy: the noise it adds to the
  *    layer's own output relative to the output, tr(dW H dWᵀ) / tr(W H Wᵀ)
@@ -218,7 +222,7 @@ static void list_candidates(ir_graph *g, ir_decision *d, const q_precision *act,
 {
     const ir_node *w = &g->nodes[d->node];
     static const int groups[] = {128, 64, 32};
-    int rounding = gptq && w->shape[1] <= IR_CALIB_XX_MAX ? 2 : 1;
+    int rounding = gptq && w->shape[1] <= IR_CALIB_XX_MAX ? 2 : 1; /* rtn, gptq */
     /* int3 and int2 take no :a8 (their kernels decode to float) */
     static const q_format lows[] = {QFMT_INT4, QFMT_INT3, QFMT_INT2};
     int n_lows = act->act8 ? 1 : 3;
@@ -226,18 +230,30 @@ static void list_candidates(ir_graph *g, ir_decision *d, const q_precision *act,
         for (int gi = 0; gi < 3; gi++) {
             if (groups[gi] > w->shape[1] && gi < 2)
                 continue; /* a group wider than the row only pads */
-            for (int asym = 0; asym < 2; asym++)
+            for (int asym = 0; asym < 2; asym++) {
+                q_format format = asym ? q_format_asym(lows[li]) : lows[li];
                 for (int mse = 0; mse < 2; mse++)
                     for (int r = 0; r < rounding; r++)
-                        add_candidate(
-                            g->arena, d,
-                            (q_precision){.format = asym ? q_format_asym(lows[li]) : lows[li],
-                                          .group = groups[gi],
-                                          .clip = mse ? Q_CLIP_MSE : Q_CLIP_MINMAX,
-                                          .gptq = r,
-                                          .act8 = act->act8,
-                                          .act_static = act->act_static},
-                            w);
+                        add_candidate(g->arena, d,
+                                      (q_precision){.format = format,
+                                                    .group = groups[gi],
+                                                    .clip = mse ? Q_CLIP_MSE : Q_CLIP_MINMAX,
+                                                    .gptq = r > 0,
+                                                    .act8 = act->act8,
+                                                    .act_static = act->act_static},
+                                      w);
+                /* the methods with the same storage: importance-weighted, HQQ */
+                for (int m = 0; m < 2; m++)
+                    add_candidate(g->arena, d,
+                                  (q_precision){.format = format,
+                                                .group = groups[gi],
+                                                .clip = m ? Q_CLIP_MINMAX : Q_CLIP_MSE,
+                                                .imat = !m,
+                                                .hqq = m,
+                                                .act8 = act->act8,
+                                                .act_static = act->act_static},
+                                  w);
+            }
         }
     for (int gi = 0; gi < 3 && !act->act8; gi++) /* NF4: symmetric, round to nearest */
         for (int mse = 0; mse < 2; mse++)
@@ -427,9 +443,21 @@ static bool quantize_rows(const ir_graph *g, int32_t node, const float *rows, in
     const ir_node *w = &g->nodes[node];
     const double *u = NULL;
     const bool *dead = NULL;
-    if (f->gptq && !gptq_factor(g, node, &u, &dead)) return false;
+    const int64_t *order = NULL;
+    if (f->gptq && !(f->act_order ? pass_gptq_act_factor(g, node, &u, &dead, &order)
+                                  : gptq_factor(g, node, &u, &dead)))
+        return false;
+    sup_arena tmp = {0};
+    const double *imp = f->imat ? pass_imat_importance(g, node, &tmp) : NULL;
+    if (f->imat && !imp) {
+        sup_arena_free(&tmp);
+        return false;
+    }
     char err[256];
-    if (!q_matrix_quantize(keep, rows, n, w->shape[1], f, u, dead, m, err, sizeof err)) {
+    bool ok =
+        q_matrix_quantize(keep, rows, n, w->shape[1], f, u, dead, order, imp, m, err, sizeof err);
+    sup_arena_free(&tmp);
+    if (!ok) {
         sup_error(w->loc, "cannot quantize weight '%s' to %s: %s", w->name,
                   q_precision_name(keep, f), err);
         return false;
@@ -751,26 +779,6 @@ bool pass_sens_verify(pass_sens *c, const int *choice, double *err, double *err_
 
 /* ---- candidates' proxies ---------------------------------------------------------------- */
 
-/* E[x_j^2] of the activations multiplying the columns of w (averaged over
- * its linear layers), or NULL if calibration did not see them. */
-static const double *input_mean_sq(const ir_graph *g, int32_t w, sup_arena *a)
-{
-    int64_t k = g->nodes[w].shape[1];
-    double *m = NULL;
-    int n = 0;
-    for (int i = w + 1; i < g->n_nodes; i++) {
-        const ir_node *l = &g->nodes[i];
-        if (l->op != IR_OP_LINEAR || l->inputs[1] != w) continue;
-        const ir_calib_stats *st = g->calib->of_node[l->inputs[0]];
-        if (!st || st->channels != k) continue;
-        if (!m) m = sup_arena_alloc(a, sizeof(double) * (size_t)k);
-        for (int64_t j = 0; j < k; j++) m[j] += st->mean_sq[j];
-        n++;
-    }
-    for (int64_t j = 0; m && j < k; j++) m[j] /= n;
-    return m;
-}
-
 /* exact: every candidate quantized whole, its dequantized values kept. */
 static bool prepare_exact(pass_sens *c, ir_decision *d, const float *orig, const double *h,
                           const double *m)
@@ -855,7 +863,7 @@ bool pass_sens_prepare_candidates(pass_sens *c, pass_sens_tensor *t)
             d->cands[k].f.act_scale = scale ? scale : (scale = pass_calib_act_scale(c->g, d->node));
     if (c->fast && !t->automatic) return true; /* its format is fixed: nothing to weigh */
     sup_arena hm = {0};
-    const double *m = input_mean_sq(c->g, d->node, &hm);
+    const double *m = pass_calib_mean_sq(c->g, d->node, &hm);
     const double *h = pass_calib_second_moment(c->g, d->node, &hm);
     bool ok = c->fast ? prepare_fast(c, d, h, m) : prepare_exact(c, d, t->orig, h, m);
     sup_arena_free(&hm);

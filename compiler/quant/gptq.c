@@ -10,6 +10,12 @@
  * values when its first column is reached. 1% of the mean diagonal is
  * added to H (dampening); channels that never fire get weight 0.
  *
+ * Act-order (`:act`, the GPTQ authors' "desc_act"): the columns are
+ * visited by decreasing E[x_j^2], the most important first, with H and its
+ * factor reordered likewise; every group's parameters are chosen from the
+ * original weights before (static groups), so groups stay runs of
+ * consecutive columns and the storage does not change.
+ *
  * Needs: H from calibration (the caller's); a block layout (q_choice) that
  * q_choose_params accepts for the whole matrix. */
 #include <math.h>
@@ -94,17 +100,59 @@ static void gptq_group_params(sup_arena *a, const double *w, int64_t n, int64_t 
     }
 }
 
+const double *q_gptq_act_order(sup_arena *a, const double *h, int64_t k, int64_t *order)
+{
+    for (int64_t i = 0; i < k; i++) order[i] = i;
+    /* insertion sort: stable, so ties keep their index order */
+    for (int64_t i = 1; i < k; i++)
+        for (int64_t j = i;
+             j > 0 && h[order[j] * k + order[j]] > h[order[j - 1] * k + order[j - 1]]; j--) {
+            int64_t t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    double *hp = sup_arena_alloc(a, sizeof(double) * (size_t)(k * k));
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < k; j++) hp[i * k + j] = h[order[i] * k + order[j]];
+    return hp;
+}
+
+/* act-order: the columns in order[], the groups' parameters chosen first. */
+static void gptq_ordered(sup_arena *a, double *w, int64_t n, int64_t k, int64_t kp, const double *u,
+                         const int64_t *order, const q_choice *ch, q_params *p, uint8_t *codes)
+{
+    int64_t ng = kp / ch->block;
+    int32_t qmin = q_format_qmin(ch->format), qmax = q_format_qmax(ch->format);
+    for (int64_t c = 0; c < k; c += ch->block)
+        gptq_group_params(a, w, n, k, c, ch, p->scales, p->zero_points, ng);
+    for (int64_t t = 0; t < k; t++) {
+        int64_t c = order[t];
+        const double *ur = u + t * k;
+        for (int64_t r = 0; r < n; r++) {
+            float s = p->scales[r * ng + c / ch->block];
+            int32_t z = p->zero_points ? p->zero_points[r * ng + c / ch->block] : 0;
+            double *wr = w + r * k;
+            int32_t q = q_int_encode((float)wr[c] / s, z, qmin, qmax);
+            codes[r * kp + c] = (uint8_t)q;
+            double err = (wr[c] - (double)((float)(q - z) * s)) / ur[t];
+            for (int64_t j = t + 1; j < k; j++) wr[order[j]] -= err * ur[j];
+        }
+    }
+}
+
 /* Codes [n][kp] of orig [n][k] by GPTQ; fills p's scales and zero points. */
 void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t kp,
-                  const double *u, const bool *dead, const q_choice *ch, q_params *p,
-                  uint8_t *codes)
+                  const double *u, const bool *dead, const int64_t *order, const q_choice *ch,
+                  q_params *p, uint8_t *codes)
 {
     double *w = sup_arena_alloc(a, sizeof(double) * (size_t)(n * k));
-    for (int64_t i = 0; i < n * k; i++) w[i] = dead[i % k] ? 0 : orig[i];
+    bool *dead_at = sup_arena_alloc(a, sizeof(bool) * (size_t)k); /* by column */
+    for (int64_t t = 0; t < k; t++) dead_at[order ? order[t] : t] = dead[t];
+    for (int64_t i = 0; i < n * k; i++) w[i] = dead_at[i % k] ? 0 : orig[i];
     int64_t ng = kp / ch->block;
     int32_t qmin = q_format_qmin(ch->format), qmax = q_format_qmax(ch->format);
     memset(codes, 0, (size_t)(n * kp));
-    for (int64_t c = 0; c < k; c++) {
+    if (order) gptq_ordered(a, w, n, k, kp, u, order, ch, p, codes);
+    for (int64_t c = 0; c < k && !order; c++) {
         if (c % ch->block == 0) gptq_group_params(a, w, n, k, c, ch, p->scales, p->zero_points, ng);
         for (int64_t r = 0; r < n; r++) {
             float s = p->scales[r * ng + c / ch->block];

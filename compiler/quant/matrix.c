@@ -1,6 +1,6 @@
 /* matrix.c: a weight matrix quantized to a precision, held compactly.
  *
- * Needs: the parameter choice (params.c), ONNX quantize and dequantize
+ * Needs: the parameter choice (params.c, methods.c), ONNX quantize and dequantize
  * (quantize.c), GPTQ (gptq.c), int4 packing (intq.c).
  * Guarantees: q_matrix_quantize chooses codes, scales and zero points for
  * W[n, k] exactly as the quantize-weights pass does (rows padded with
@@ -34,10 +34,11 @@ q_choice q_precision_choice(const q_precision *f)
 static bool is_int4(q_format f) { return f == QFMT_INT4 || f == QFMT_UINT4 || f == QFMT_NF4; }
 
 bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
-                       const q_precision *f, const double *u, const bool *dead, q_matrix *out,
-                       char *err, size_t err_size)
+                       const q_precision *f, const double *u, const bool *dead,
+                       const int64_t *order, const double *importance, q_matrix *out, char *err,
+                       size_t err_size)
 {
-    QMC_ASSERT(f->format != QFMT_F32 && (!f->gptq || (u && dead)));
+    QMC_ASSERT(f->format != QFMT_F32 && (!f->gptq || (u && dead)) && (!f->imat || importance));
     memset(out, 0, sizeof *out);
     out->f = *f;
     out->n = n;
@@ -56,10 +57,11 @@ bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
         sup_arena_free(&tmp);
         return false;
     }
+    q_method_refine(&tmp, padded, n, k, kp, f, importance, &out->p);
     size_t cb = (size_t)q_format_code_bytes(f->format);
     uint8_t *codes = sup_arena_alloc(&tmp, (size_t)(n * kp) * cb);
     if (f->gptq)
-        q_gptq_codes(&tmp, orig, n, k, kp, u, dead, &c, &out->p, codes);
+        q_gptq_codes(&tmp, orig, n, k, kp, u, dead, order, &c, &out->p, codes);
     else
         q_quantize(padded, 2, shape, &out->p, codes);
     size_t ng = (size_t)out->p.scale_count;

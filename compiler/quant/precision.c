@@ -13,7 +13,35 @@
 
 static const char valid_formats[] =
     "f32, int8, int4, int4:g64, int4:g128, int3, int2, nf4, fp8e4m3, fp8e5m2, bf16, f16, auto; "
-    "modifiers :g32 :g64 :g128 :asym :mse :minmax :gptq :a8 :static";
+    "modifiers :g32 :g64 :g128 :asym :mse :minmax :gptq :a8 :static :imat :hqq :awq :smooth :act";
+
+/* At most one of :imat, :hqq and :gptq chooses the codes; :imat's search is
+ * MSE clipping weighted (so it implies :mse). */
+static bool methods_compatible(q_precision *f, char *err, size_t err_size)
+{
+    const char *a = f->imat ? "imat" : f->hqq ? "hqq" : NULL;
+    const char *b = f->gptq && a ? "gptq" : f->imat && f->hqq ? "hqq" : NULL;
+    if (b) {
+        snprintf(err, err_size,
+                 "modifiers ':%s' and ':%s' are two ways to choose the codes; give one", a, b);
+        return false;
+    }
+    if (f->awq && f->smooth) {
+        snprintf(err, err_size,
+                 "modifiers ':awq' and ':smooth' both scale the input channels; give one");
+        return false;
+    }
+    if (f->smooth && !f->act8) {
+        snprintf(err, err_size, "modifier ':smooth' needs ':a8' (it eases int8 activations)");
+        return false;
+    }
+    if (f->act_order && !f->gptq) {
+        snprintf(err, err_size, "modifier ':act' orders GPTQ's columns; it needs ':gptq'");
+        return false;
+    }
+    if (f->imat) f->clip = Q_CLIP_MSE;
+    return true;
+}
 
 /* Splits "int4:g64:asym" at ':' and applies each modifier. */
 static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, size_t err_size)
@@ -33,6 +61,12 @@ static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, s
     if (n == 6 && !strncmp(m, "static", 6) && (f->format == QFMT_INT8 || int4))
         return f->act_static = true, true;
     if (n == 4 && !strncmp(m, "gptq", 4) && low) return f->gptq = true, true;
+    bool integer = f->format == QFMT_INT8 || low;
+    if (n == 4 && !strncmp(m, "imat", 4) && integer) return f->imat = true, true;
+    if (n == 3 && !strncmp(m, "hqq", 3) && integer) return f->hqq = true, true;
+    if (n == 3 && !strncmp(m, "awq", 3) && integer) return f->awq = true, true;
+    if (n == 6 && !strncmp(m, "smooth", 6) && integer) return f->smooth = true, true;
+    if (n == 3 && !strncmp(m, "act", 3) && low) return f->act_order = true, true;
     snprintf(err, err_size, "modifier ':%.*s' does not apply here (formats: %s)", (int)n, m,
              valid_formats);
     return false;
@@ -73,16 +107,37 @@ bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err
                  "modifier ':static' needs ':a8' (int8 activations with one calibrated scale)");
         return false;
     }
-    return true;
+    return methods_compatible(out, err, err_size);
 }
 
 const char *q_precision_name(sup_arena *arena, const q_precision *f)
 {
     const char *base = q_format_name(q_format_sym(f->format));
-    return sup_arena_printf(
-        arena, "%s%s%s%s%s%s%s", base, f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
-        q_format_is_asym(f->format) ? ":asym" : "", f->clip == Q_CLIP_MSE ? ":mse" : "",
-        f->gptq ? ":gptq" : "", f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
+    const char *method = f->imat ? ":imat" : f->hqq ? ":hqq" : "";
+    const char *scaling = f->awq ? ":awq" : f->smooth ? ":smooth" : "";
+    return sup_arena_printf(arena, "%s%s%s%s%s%s%s%s%s", base,
+                            f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
+                            q_format_is_asym(f->format) ? ":asym" : "",
+                            f->clip == Q_CLIP_MSE && !f->imat ? ":mse" : "", scaling,
+                            f->gptq ? (f->act_order ? ":gptq:act" : ":gptq") : "", method,
+                            f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
+}
+
+const char *q_precision_method(const q_precision *f)
+{
+    if (f->format == QFMT_F32) return "none";
+    static const char *const names[3][6] = {
+        {"gptq", "imat", "hqq", "mse", "rtn", "gptq-act"},
+        {"awq+gptq", "awq+imat", "awq+hqq", "awq+mse", "awq+rtn", "awq+gptq-act"},
+        {"smooth+gptq", "smooth+imat", "smooth+hqq", "smooth+mse", "smooth+rtn",
+         "smooth+gptq-act"}};
+    int m = f->act_order            ? 5
+            : f->gptq               ? 0
+            : f->imat               ? 1
+            : f->hqq                ? 2
+            : f->clip == Q_CLIP_MSE ? 3
+                                    : 4;
+    return names[f->awq ? 1 : f->smooth ? 2 : 0][m];
 }
 
 size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k)

@@ -274,12 +274,29 @@ typedef struct q_precision {
                       * error compensated on the columns after it, using the
                       * calibrated second moments of the layer's input; the
                       * format and its storage are unchanged */
+    /* methods (integer formats; the storage is unchanged, see methods.c) */
+    bool imat;      /* ":imat": scales (and zero points) searched for the least squared
+                     * error weighted by each input channel's E[x_j^2] from calibration
+                     * (llama.cpp's importance matrix), then refitted; implies :mse */
+    bool hqq;       /* ":hqq": half-quadratic optimisation of scales and zero points
+                     * (no data) */
+    bool awq;       /* ":awq": input channels scaled by AWQ's searched scales, folded
+                     * into the op before (passes/fold_scales.c) */
+    bool smooth;    /* ":smooth" (with :a8): SmoothQuant's migration of activation
+                     * outliers into the weight, folded likewise */
+    bool act_order; /* ":act" (with :gptq): GPTQ's columns by decreasing E[x_j^2],
+                     * its groups' parameters chosen before (static groups) */
 } q_precision;
 
 /* Parses one FORMAT; on failure writes a reason listing the valid formats. */
 bool q_precision_parse(const char *text, q_precision *out, char *err, size_t err_size);
 /* The canonical spelling ("int4:g32", "int8", "fp8e4m3", "int4:g64:asym:mse"). */
 const char *q_precision_name(sup_arena *arena, const q_precision *f);
+/* The method that chose f's codes: "rtn", "mse", "imat", "hqq", "gptq",
+ * "gptq-act", or
+ * "none" for f32, after "awq+" or "smooth+" when the input channels are
+ * scaled (the report's method column). */
+const char *q_precision_method(const q_precision *f);
 /* Storage of a matrix [n, k] in format f: codes (k padded to the group),
  * scales and zero points; 4 bytes per weight for f32. */
 size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k);
@@ -290,11 +307,34 @@ size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k);
  * of a layer's input; dead[i]: input channel i never fires (its weights
  * become 0). Scratch in a. False if H is singular. */
 bool q_gptq_factor(sup_arena *a, const double *h, int64_t k, double *u, bool *dead);
+/* GPTQ's act-order: order[k], the columns by decreasing h[j][j] (ties by
+ * index), and h with its rows and columns in that order (in a): the matrix
+ * whose factor q_gptq_codes takes with that order. */
+const double *q_gptq_act_order(sup_arena *a, const double *h, int64_t k, int64_t *order);
 /* Codes [n][kp] of orig [n][k] by GPTQ with factor u (block layout ch);
- * fills p's scales and zero points (allocated like q_choose_params'). */
+ * fills p's scales and zero points (allocated like q_choose_params').
+ * order NULL: columns in order, each group's parameters chosen from the
+ * updated values when its first column is reached; else columns in
+ * order[] (u and dead are then of the reordered H, q_gptq_act_order) and
+ * every group's parameters chosen from orig first (static groups: the
+ * storage keeps groups of consecutive columns). */
 void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t kp,
-                  const double *u, const bool *dead, const q_choice *ch, q_params *p,
-                  uint8_t *codes);
+                  const double *u, const bool *dead, const int64_t *order, const q_choice *ch,
+                  q_params *p, uint8_t *codes);
+
+/* ---- methods.c: importance-weighted and half-quadratic parameters -------- */
+
+/* Refines p, the parameters q_choose_params chose for W[n][kp] (rows of k
+ * values padded with zeros to kp) by f's clip rule, group by group by f's
+ * method: f->imat searches clip ratios and refits each scale (and zero
+ * point) for the least sum over the group of importance[j] * err_j^2
+ * (importance: E[x_j^2] of the k input channels; required); f->hqq runs
+ * HQQ's half-quadratic iterations (a sparse lp<1 residual, then a
+ * least-squares scale and integer zero point). Nothing else changes p: a
+ * group keeps the clip rule's parameters unless the method's have less
+ * (weighted) squared error. No method: p unchanged. Deterministic. */
+void q_method_refine(sup_arena *a, const float *w, int64_t n, int64_t k, int64_t kp,
+                     const q_precision *f, const double *importance, q_params *p);
 
 /* ---- matrix.c: a weight matrix quantized, held compactly ------------------ */
 
@@ -316,11 +356,14 @@ typedef struct q_matrix {
 
 /* Quantizes orig[n][k] to f (not f32) exactly as the quantize-weights pass
  * does; u and dead are GPTQ's factor (q_gptq_factor) when f.gptq, else
- * NULL. The result lives in keep (temporaries do not). False with a reason
- * if the layout is invalid. */
+ * NULL (order: GPTQ's act-order when f.act_order, else NULL);
+ * importance[k] is E[x_j^2] of the input when f.imat, else NULL.
+ * The result lives in keep (temporaries do not). False with a reason if
+ * the layout is invalid. */
 bool q_matrix_quantize(sup_arena *keep, const float *orig, int64_t n, int64_t k,
-                       const q_precision *f, const double *u, const bool *dead, q_matrix *out,
-                       char *err, size_t err_size);
+                       const q_precision *f, const double *u, const bool *dead,
+                       const int64_t *order, const double *importance, q_matrix *out, char *err,
+                       size_t err_size);
 /* Rows r0 .. r0 + rows - 1 dequantized into out[rows][k], bit for bit what
  * the pass's dequantized matrix holds; scratch: q_matrix_scratch bytes. */
 void q_matrix_dequantize_rows(const q_matrix *m, int64_t r0, int64_t rows, float *out,

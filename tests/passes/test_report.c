@@ -121,7 +121,7 @@ static void test_spec_parse(void **state)
         "calibrated scale)\n"
         "qmc: error: --precision: modifier ':gptq' does not apply here (formats: f32, int8, int4, "
         "int4:g64, int4:g128, int3, int2, nf4, fp8e4m3, fp8e5m2, bf16, f16, auto; modifiers :g32 "
-        ":g64 :g128 :asym :mse :minmax :gptq :a8 :static)\n");
+        ":g64 :g128 :asym :mse :minmax :gptq :a8 :static :imat :hqq :awq :smooth :act)\n");
     sup_arena_free(&a);
 }
 
@@ -316,9 +316,22 @@ static void test_held_matrix_matches_pass(void **state)
     pass_calib_data d;
     assert_true(pass_calib_open(g, &o, &d) && pass_calibrate(g, &d, true));
     pass_calib_close(&d);
-    static const char *const formats[] = {
-        "int4", "int4:g64:asym:mse", "int4:g128:mse:gptq", "int4:asym:gptq",
-        "int8", "fp8e4m3",           "fp8e5m2:mse",        "int4:g128:asym"};
+    static const char *const formats[] = {"int4",
+                                          "int4:g64:asym:mse",
+                                          "int4:g128:mse:gptq",
+                                          "int4:asym:gptq",
+                                          "int8",
+                                          "fp8e4m3",
+                                          "fp8e5m2:mse",
+                                          "int4:g128:asym",
+                                          "int4:imat",
+                                          "int4:g64:asym:imat",
+                                          "int8:imat",
+                                          "int4:hqq",
+                                          "int4:gptq:act",
+                                          "int4:g64:asym:gptq:act",
+                                          "int4:g128:asym:hqq",
+                                          "int8:hqq"};
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *w = &g->nodes[i];
         if (w->op != IR_OP_WEIGHT || w->rank != 2 || strstr(w->name, "bias")) continue;
@@ -333,8 +346,13 @@ static void test_held_matrix_matches_pass(void **state)
             ir_qweight *q = pass_quantize_matrix(&a, g, i, &p);
             assert_non_null(q);
             q_matrix m;
-            assert_true(q_matrix_quantize(&a, orig, n, k, &p, g->calib->gptq_u[i],
-                                          g->calib->gptq_dead[i], &m, err, sizeof err));
+            const double *imp = p.imat ? pass_imat_importance(g, i, &a) : NULL;
+            const double *u = g->calib->gptq_u[i];
+            const bool *dead = g->calib->gptq_dead[i];
+            const int64_t *order = NULL;
+            if (p.act_order) assert_true(pass_gptq_act_factor(g, i, &u, &dead, &order));
+            assert_true(
+                q_matrix_quantize(&a, orig, n, k, &p, u, dead, order, imp, &m, err, sizeof err));
             float *y = sup_arena_alloc(&a, sizeof(float) * (size_t)(n * k));
             q_matrix_dequantize_rows(&m, 0, n, y, sup_arena_alloc(&a, q_matrix_scratch(&m)));
             assert_memory_equal(y, q->dequant, sizeof(float) * (size_t)(n * k));
@@ -342,8 +360,8 @@ static void test_held_matrix_matches_pass(void **state)
             q_matrix_dequantize_rows(&m, n / 2, 1, y, sup_arena_alloc(&a, q_matrix_scratch(&m)));
             assert_memory_equal(y, q->dequant + n / 2 * k, sizeof(float) * (size_t)k);
             q_matrix one;
-            assert_true(q_matrix_quantize(&a, orig + n / 2 * k, 1, k, &p, g->calib->gptq_u[i],
-                                          g->calib->gptq_dead[i], &one, err, sizeof err));
+            assert_true(q_matrix_quantize(&a, orig + n / 2 * k, 1, k, &p, u, dead, order, imp, &one,
+                                          err, sizeof err));
             q_matrix_dequantize_rows(&one, 0, 1, y, sup_arena_alloc(&a, q_matrix_scratch(&one)));
             assert_memory_equal(y, q->dequant + n / 2 * k, sizeof(float) * (size_t)k);
         }
