@@ -114,20 +114,34 @@ void interp_ref_transpose_2d(const float *x, float *y, int64_t rows, int64_t col
         for (int64_t c = 0; c < cols; c++) y[c * rows + r] = x[r * cols + c];
 }
 
+/* The largest of a row of dim values inner apart (0 when all are -inf, so
+ * that x - max stays -inf rather than NaN). */
+static float row_max(const float *xs, int64_t dim, int64_t inner)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < dim; i++) mx = fmaxf(mx, xs[i * inner]);
+    return mx == -INFINITY ? 0.0f : mx;
+}
+
+/* sum e^(x - mx) over the row, in double; each term also into es (if not NULL). */
+static double row_exp_sum(const float *xs, int64_t dim, int64_t inner, float mx, float *es)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < dim; i++) {
+        float e = expf(xs[i * inner] - mx);
+        if (es) es[i * inner] = e;
+        sum += e;
+    }
+    return sum;
+}
+
 void interp_ref_softmax(const float *x, float *y, int64_t outer, int64_t dim, int64_t inner)
 {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t in = 0; in < inner; in++) {
             const float *xs = x + o * dim * inner + in;
             float *ys = y + o * dim * inner + in;
-            float mx = -INFINITY;
-            for (int64_t i = 0; i < dim; i++) mx = fmaxf(mx, xs[i * inner]);
-            double sum = 0;
-            for (int64_t i = 0; i < dim; i++) {
-                float e = mx == -INFINITY ? 0.0f : expf(xs[i * inner] - mx);
-                ys[i * inner] = e;
-                sum += e;
-            }
+            double sum = row_exp_sum(xs, dim, inner, row_max(xs, dim, inner), ys);
             float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
             for (int64_t i = 0; i < dim; i++) ys[i * inner] *= inv;
         }
@@ -140,12 +154,8 @@ void interp_ref_log_softmax(const float *x, float *y, int64_t outer, int64_t dim
         for (int64_t in = 0; in < inner; in++) {
             const float *xs = x + o * dim * inner + in;
             float *ys = y + o * dim * inner + in;
-            float mx = -INFINITY;
-            for (int64_t i = 0; i < dim; i++) mx = fmaxf(mx, xs[i * inner]);
-            if (mx == -INFINITY) mx = 0;
-            double sum = 0;
-            for (int64_t i = 0; i < dim; i++) sum += expf(xs[i * inner] - mx);
-            float ls = logf((float)sum);
+            float mx = row_max(xs, dim, inner);
+            float ls = logf((float)row_exp_sum(xs, dim, inner, mx, NULL));
             for (int64_t i = 0; i < dim; i++) ys[i * inner] = xs[i * inner] - mx - ls;
         }
 }
