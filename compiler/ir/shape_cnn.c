@@ -108,56 +108,6 @@ int64_t ir_pad_source(ir_pad_mode mode, int64_t o, int64_t begin, int64_t n)
     return -1;
 }
 
-/* ---- errors ------------------------------------------------------------ */
-
-/* "input 'x'", "weight 'conv1.weight'", "the conv 'h'" */
-static const char *describe(const ir_graph *g, int32_t i, char *buf, size_t size)
-{
-    const ir_node *n = &g->nodes[i];
-    if (n->op == IR_OP_INPUT)
-        snprintf(buf, size, "input '%s'", n->name);
-    else if (n->op == IR_OP_WEIGHT)
-        snprintf(buf, size, "weight '%s'", n->name);
-    else if (n->op == IR_OP_CONST)
-        snprintf(buf, size, "the constant %g", n->attr.value);
-    else if (n->name)
-        snprintf(buf, size, "the %s '%s'", ir_op_name(n->op), n->name);
-    else
-        snprintf(buf, size, "the result of %s", ir_op_name(n->op));
-    return buf;
-}
-
-static bool fail(const ir_graph *g, const ir_node *n, int n_ops, const int32_t *ops,
-                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static bool fail(const ir_graph *g, const ir_node *n, int n_ops, const int32_t *ops,
-                 const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sup_verror("error", n->loc, fmt, ap);
-    va_end(ap);
-    for (int i = 0; i < n_ops; i++) {
-        const ir_node *o = &g->nodes[ops[i]];
-        bool seen = false;
-        for (int j = 0; j < i; j++) seen |= ops[j] == ops[i];
-        if (seen) continue;
-        char what[160], shape[RT_SHAPE_STR_MAX];
-        rt_shape_str(o->dtype, o->rank, o->shape, shape, sizeof shape);
-        describe(g, ops[i], what, sizeof what);
-        if (o->op == IR_OP_WEIGHT && o->tensor && o->tensor->rank != o->rank) {
-            char file_shape[RT_SHAPE_STR_MAX];
-            rt_shape_str(o->dtype, o->tensor->rank, o->tensor->shape, file_shape,
-                         sizeof file_shape);
-            sup_note(o->loc, "%s has shape %s (%s in the weights file)", what, shape, file_shape);
-        } else if (o->op == IR_OP_WEIGHT && g->weights) {
-            sup_note(o->loc, "%s has shape %s in '%s'", what, shape, g->weights->path);
-        } else {
-            sup_note(o->loc, "%s has shape %s", what, shape);
-        }
-    }
-    return false;
-}
-
 static void set_shape(ir_node *n, int rank, const int64_t *shape)
 {
     n->dtype = QMC_DTYPE_F32;
@@ -169,8 +119,9 @@ static bool floats(const ir_graph *g, const ir_node *n)
 {
     for (int i = 0; i < n->n_inputs; i++)
         if (g->nodes[n->inputs[i]].dtype != QMC_DTYPE_F32)
-            return fail(g, n, 1, &n->inputs[i], "%s needs float tensors, but an operand is %s",
-                        ir_op_name(n->op), qmc_dtype_name(g->nodes[n->inputs[i]].dtype));
+            return ir_shape_fail(g, n, 1, &n->inputs[i],
+                                 "%s needs float tensors, but an operand is %s", ir_op_name(n->op),
+                                 qmc_dtype_name(g->nodes[n->inputs[i]].dtype));
     return true;
 }
 
@@ -180,8 +131,8 @@ static bool image_operand(const ir_graph *g, const ir_node *n, ir_image *im)
     const ir_node *x = &g->nodes[n->inputs[0]];
     int spatial = n->attr.win.spatial;
     if (spatial < 1 || spatial > 2 || x->rank != spatial + 2)
-        return fail(g, n, 1, n->inputs, "%s needs a %s input, not %d-D", ir_op_name(n->op),
-                    spatial == 1 ? "3-D [N, C, L]" : "4-D [N, C, H, W]", x->rank);
+        return ir_shape_fail(g, n, 1, n->inputs, "%s needs a %s input, not %d-D", ir_op_name(n->op),
+                             spatial == 1 ? "3-D [N, C, L]" : "4-D [N, C, H, W]", x->rank);
     *im = ir_image_of(x->shape, spatial, n->attr.win.nhwc);
     return true;
 }
@@ -198,11 +149,12 @@ static bool window_out(const ir_graph *g, const ir_node *n, const ir_image *im, 
                         ceil_mode);
     if (*oh >= 1 && *ow >= 1) return true;
     bool h = *oh < 1;
-    return fail(g, n, 1, n->inputs,
-                "%s: the window (%lld with dilation %lld) is larger than the padded %s (%lld)",
-                ir_op_name(n->op), (long long)w->kernel[h ? 0 : 1],
-                (long long)w->dilation[h ? 0 : 1], h ? "height" : "width",
-                (long long)((h ? im->h : im->w) + w->pad[h ? 0 : 1] + w->pad[h ? 2 : 3]));
+    return ir_shape_fail(
+        g, n, 1, n->inputs,
+        "%s: the window (%lld with dilation %lld) is larger than the padded %s (%lld)",
+        ir_op_name(n->op), (long long)w->kernel[h ? 0 : 1], (long long)w->dilation[h ? 0 : 1],
+        h ? "height" : "width",
+        (long long)((h ? im->h : im->w) + w->pad[h ? 0 : 1] + w->pad[h ? 2 : 3]));
 }
 
 static bool bias_operand(const ir_graph *g, const ir_node *n, int64_t m)
@@ -211,8 +163,9 @@ static bool bias_operand(const ir_graph *g, const ir_node *n, int64_t m)
     const ir_node *b = &g->nodes[n->inputs[2]];
     if (b->rank == 1 && b->shape[0] == m) return true;
     int32_t ops[2] = {n->inputs[1], n->inputs[2]};
-    return fail(g, n, 2, ops, "%s: the bias must have shape [%lld], one per output channel",
-                ir_op_name(n->op), (long long)m);
+    return ir_shape_fail(g, n, 2, ops,
+                         "%s: the bias must have shape [%lld], one per output channel",
+                         ir_op_name(n->op), (long long)m);
 }
 
 /* ---- the rules ------------------------------------------------------------ */
@@ -224,24 +177,26 @@ static bool infer_conv(ir_graph *g, ir_node *n)
     ir_image im;
     if (!floats(g, n) || !image_operand(g, n, &im)) return false;
     if (wt->rank != 2)
-        return fail(g, n, 1, &n->inputs[1],
-                    "conv needs its weight as a matrix [out, in/groups·kernel], not %d-D",
-                    wt->rank);
+        return ir_shape_fail(g, n, 1, &n->inputs[1],
+                             "conv needs its weight as a matrix [out, in/groups·kernel], not %d-D",
+                             wt->rank);
     int64_t m = wt->shape[0], gr = w->groups;
     if (gr < 1 || im.c % gr)
-        return fail(g, n, 1, n->inputs, "conv: %lld groups do not divide the %lld input channels",
-                    (long long)gr, (long long)im.c);
+        return ir_shape_fail(g, n, 1, n->inputs,
+                             "conv: %lld groups do not divide the %lld input channels",
+                             (long long)gr, (long long)im.c);
     if (m % gr)
-        return fail(g, n, 1, &n->inputs[1],
-                    "conv: %lld groups do not divide the %lld output channels", (long long)gr,
-                    (long long)m);
+        return ir_shape_fail(g, n, 1, &n->inputs[1],
+                             "conv: %lld groups do not divide the %lld output channels",
+                             (long long)gr, (long long)m);
     int64_t k = im.c / gr * w->kernel[0] * w->kernel[1];
     if (wt->shape[1] != k)
-        return fail(g, n, 2, n->inputs,
-                    "conv: the weight has %lld values per output channel but %lld channels per "
-                    "group and a %lldx%lld kernel need %lld",
-                    (long long)wt->shape[1], (long long)(im.c / gr), (long long)w->kernel[0],
-                    (long long)w->kernel[1], (long long)k);
+        return ir_shape_fail(
+            g, n, 2, n->inputs,
+            "conv: the weight has %lld values per output channel but %lld channels per "
+            "group and a %lldx%lld kernel need %lld",
+            (long long)wt->shape[1], (long long)(im.c / gr), (long long)w->kernel[0],
+            (long long)w->kernel[1], (long long)k);
     if (!bias_operand(g, n, m)) return false;
     int64_t oh, ow, shape[4];
     if (!window_out(g, n, &im, false, &oh, &ow)) return false;
@@ -256,17 +211,19 @@ static bool infer_conv_transpose(ir_graph *g, ir_node *n)
     ir_image im;
     if (!floats(g, n) || !image_operand(g, n, &im)) return false;
     if (wt->rank != w->spatial + 2)
-        return fail(g, n, 2, n->inputs, "conv_transpose needs a %d-D weight [in, out/groups, %s]",
-                    w->spatial + 2, w->spatial == 2 ? "kh, kw" : "k");
+        return ir_shape_fail(g, n, 2, n->inputs,
+                             "conv_transpose needs a %d-D weight [in, out/groups, %s]",
+                             w->spatial + 2, w->spatial == 2 ? "kh, kw" : "k");
     int64_t gr = w->groups;
     if (gr < 1 || im.c % gr)
-        return fail(g, n, 1, n->inputs,
-                    "conv_transpose: %lld groups do not divide the %lld input channels",
-                    (long long)gr, (long long)im.c);
+        return ir_shape_fail(g, n, 1, n->inputs,
+                             "conv_transpose: %lld groups do not divide the %lld input channels",
+                             (long long)gr, (long long)im.c);
     if (wt->shape[0] != im.c)
-        return fail(g, n, 2, n->inputs,
-                    "conv_transpose: the weight has %lld input channels but the input has %lld",
-                    (long long)wt->shape[0], (long long)im.c);
+        return ir_shape_fail(
+            g, n, 2, n->inputs,
+            "conv_transpose: the weight has %lld input channels but the input has %lld",
+            (long long)wt->shape[0], (long long)im.c);
     int64_t m = wt->shape[1] * gr, out[2];
     if (!bias_operand(g, n, m)) return false;
     int64_t in[2] = {im.h, im.w};
@@ -274,7 +231,8 @@ static bool infer_conv_transpose(ir_graph *g, ir_node *n)
         out[d] = w->stride[d] * (in[d] - 1) + w->out_pad[d] + w->dilation[d] * (w->kernel[d] - 1) +
                  1 - w->pad[d] - w->pad[d + 2];
         if (out[d] < 1)
-            return fail(g, n, 1, n->inputs, "conv_transpose: the padding leaves no output");
+            return ir_shape_fail(g, n, 1, n->inputs,
+                                 "conv_transpose: the padding leaves no output");
     }
     int64_t shape[4];
     set_shape(n, image_shape(w->spatial, w->nhwc, im.n, m, out[0], out[1], shape), shape);
@@ -298,15 +256,17 @@ static bool infer_batchnorm(ir_graph *g, ir_node *n)
     const ir_node *x = &g->nodes[n->inputs[0]];
     if (!floats(g, n)) return false;
     if (x->rank < 2)
-        return fail(g, n, 1, n->inputs, "batchnorm needs an input [N, C, ...], not %d-D", x->rank);
+        return ir_shape_fail(g, n, 1, n->inputs, "batchnorm needs an input [N, C, ...], not %d-D",
+                             x->rank);
     int64_t c = x->shape[n->attr.win.nhwc ? x->rank - 1 : 1];
     static const char *const what[5] = {"", "scale", "bias", "mean", "variance"};
     for (int i = 1; i < 5; i++) {
         const ir_node *p = &g->nodes[n->inputs[i]];
         if (p->rank == 1 && p->shape[0] == c) continue;
         int32_t ops[2] = {n->inputs[0], n->inputs[i]};
-        return fail(g, n, 2, ops, "batchnorm: the %s must have shape [%lld], one per channel",
-                    what[i], (long long)c);
+        return ir_shape_fail(g, n, 2, ops,
+                             "batchnorm: the %s must have shape [%lld], one per channel", what[i],
+                             (long long)c);
     }
     set_shape(n, x->rank, x->shape);
     return true;
@@ -317,11 +277,11 @@ static bool infer_resize(ir_graph *g, ir_node *n)
     const ir_node *x = &g->nodes[n->inputs[0]];
     if (!floats(g, n)) return false;
     if (n->rank != x->rank)
-        return fail(g, n, 1, n->inputs, "resize: %d scales or sizes for a %d-D input", n->rank,
-                    x->rank);
+        return ir_shape_fail(g, n, 1, n->inputs, "resize: %d scales or sizes for a %d-D input",
+                             n->rank, x->rank);
     for (int d = 0; d < n->rank; d++)
         if (n->shape[d] < 1 || !(n->attr.cnn.scales[d] > 0))
-            return fail(g, n, 1, n->inputs, "resize: axis %d would have no elements", d);
+            return ir_shape_fail(g, n, 1, n->inputs, "resize: axis %d would have no elements", d);
     n->dtype = QMC_DTYPE_F32; /* the builder set the shape */
     return true;
 }
@@ -336,12 +296,13 @@ static bool infer_pad(ir_graph *g, ir_node *n)
         int64_t b = a->pads[d], e = a->pads[x->rank + d];
         shape[d] = x->shape[d] + b + e;
         if (b < 0 || e < 0)
-            return fail(g, n, 1, n->inputs, "pad: the padding of axis %d is negative", d);
+            return ir_shape_fail(g, n, 1, n->inputs, "pad: the padding of axis %d is negative", d);
         if (a->pad_mode == IR_PAD_REFLECT && (b >= x->shape[d] || e >= x->shape[d]))
-            return fail(g, n, 1, n->inputs,
-                        "pad: axis %d has %lld elements, so reflecting pads it by at most %lld on "
-                        "each side",
-                        d, (long long)x->shape[d], (long long)(x->shape[d] - 1));
+            return ir_shape_fail(
+                g, n, 1, n->inputs,
+                "pad: axis %d has %lld elements, so reflecting pads it by at most %lld on "
+                "each side",
+                d, (long long)x->shape[d], (long long)(x->shape[d] - 1));
     }
     set_shape(n, x->rank, shape);
     return true;
@@ -356,7 +317,9 @@ static bool infer_prelu(ir_graph *g, ir_node *n)
         int64_t sd = s->shape[d], xd = x->shape[x->rank - s->rank + d];
         ok = sd == xd || sd == 1;
     }
-    if (!ok) return fail(g, n, 2, n->inputs, "prelu: the slope does not broadcast to the input");
+    if (!ok)
+        return ir_shape_fail(g, n, 2, n->inputs,
+                             "prelu: the slope does not broadcast to the input");
     set_shape(n, x->rank, x->shape);
     return true;
 }

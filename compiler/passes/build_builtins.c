@@ -12,16 +12,6 @@
 
 #include "passes.h"
 
-static bool tensor_result(pass_builder *b, ir_op op, const int32_t *in, int n, pass_call_args *a,
-                          const ir_attrs *attr, pass_value *out)
-{
-    memset(out, 0, sizeof *out);
-    out->kind = PASS_VAL_TENSOR;
-    out->loc = a->call->loc;
-    out->node = pass_build_op(b, op, in, n, a->call->loc, attr);
-    return out->node >= 0;
-}
-
 static int rank_of(pass_builder *b, int32_t node) { return b->g->nodes[node].rank; }
 
 /* Normalises a possibly negative axis against rank. */
@@ -47,7 +37,7 @@ static bool build_linear(pass_builder *b, pass_call_args *a, pass_value *out)
                                              : "the bias",
                                     &in[i]))
             return false;
-    if (!tensor_result(b, IR_OP_LINEAR, in, n, a, NULL, out)) return false;
+    if (!pass_build_result(b, IR_OP_LINEAR, in, n, a, NULL, out)) return false;
     /* name a linear after its weight, as a user would look for it */
     ir_node *w = &b->g->nodes[in[1]];
     if (w->op == IR_OP_WEIGHT) {
@@ -66,7 +56,7 @@ static bool build_binary(pass_builder *b, pass_call_args *a, pass_value *out, ir
     if (!pass_build_want_tensor(b, &a->v[0], "the first operand", &in[0]) ||
         !pass_build_want_tensor(b, &a->v[1], "the second operand", &in[1]))
         return false;
-    return tensor_result(b, op, in, 2, a, NULL, out);
+    return pass_build_result(b, op, in, 2, a, NULL, out);
 }
 
 static bool build_matmul(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -94,7 +84,7 @@ static bool build_unary(pass_builder *b, pass_call_args *a, pass_value *out, ir_
 {
     int32_t x;
     if (!pass_build_want_tensor(b, &a->v[0], "the input", &x)) return false;
-    return tensor_result(b, op, &x, 1, a, NULL, out);
+    return pass_build_result(b, op, &x, 1, a, NULL, out);
 }
 
 static bool build_relu(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -122,7 +112,7 @@ static bool build_softmax(pass_builder *b, pass_call_args *a, pass_value *out)
     int rank = rank_of(b, x);
     if (a->v[1].kind != PASS_VAL_NONE && !axis_arg(&a->v[1], rank, &attr.axis)) return false;
     if (a->v[1].kind == PASS_VAL_NONE) attr.axis = rank - 1;
-    return tensor_result(b, IR_OP_SOFTMAX, &x, 1, a, &attr, out);
+    return pass_build_result(b, IR_OP_SOFTMAX, &x, 1, a, &attr, out);
 }
 
 static bool eps_arg(const pass_value *v, double dflt, float *out)
@@ -144,7 +134,7 @@ static bool build_layernorm(pass_builder *b, pass_call_args *a, pass_value *out)
         !pass_build_want_tensor(b, &a->v[2], "the bias", &in[2]) ||
         !eps_arg(&a->v[3], 1e-5, &attr.eps))
         return false;
-    return tensor_result(b, IR_OP_LAYERNORM, in, 3, a, &attr, out);
+    return pass_build_result(b, IR_OP_LAYERNORM, in, 3, a, &attr, out);
 }
 
 static bool build_rmsnorm(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -155,7 +145,7 @@ static bool build_rmsnorm(pass_builder *b, pass_call_args *a, pass_value *out)
         !pass_build_want_tensor(b, &a->v[1], "the weight", &in[1]) ||
         !eps_arg(&a->v[2], 1e-6, &attr.eps))
         return false;
-    return tensor_result(b, IR_OP_RMSNORM, in, 2, a, &attr, out);
+    return pass_build_result(b, IR_OP_RMSNORM, in, 2, a, &attr, out);
 }
 
 static bool build_embedding(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -164,7 +154,7 @@ static bool build_embedding(pass_builder *b, pass_call_args *a, pass_value *out)
     if (!pass_build_want_tensor(b, &a->v[0], "the table", &in[0]) ||
         !pass_build_want_tensor(b, &a->v[1], "the indices", &in[1]))
         return false;
-    return tensor_result(b, IR_OP_EMBEDDING, in, 2, a, NULL, out);
+    return pass_build_result(b, IR_OP_EMBEDDING, in, 2, a, NULL, out);
 }
 
 static bool int_list(const pass_value *v, const char *what, int64_t *out, int *n)
@@ -207,15 +197,7 @@ static bool build_reshape(pass_builder *b, pass_call_args *a, pass_value *out)
                 (long long)total, (long long)known);
         dims[infer] = total / known;
     }
-    int32_t idx = ir_add_node(b->g, IR_OP_RESHAPE, &x, 1, a->call->loc);
-    ir_node *node = &b->g->nodes[idx];
-    node->rank = n;
-    memcpy(node->shape, dims, sizeof dims[0] * (size_t)n);
-    memset(out, 0, sizeof *out);
-    out->kind = PASS_VAL_TENSOR;
-    out->loc = a->call->loc;
-    out->node = idx;
-    return ir_infer_node_shape(b->g, idx);
+    return pass_build_shaped_result(b, IR_OP_RESHAPE, x, a, NULL, n, dims, out);
 }
 
 static bool build_transpose(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -237,7 +219,7 @@ static bool build_transpose(pass_builder *b, pass_call_args *a, pass_value *out)
         for (int i = 0; i < n; i++)
             if (attr.perm[i] < 0) attr.perm[i] += rank;
     }
-    return tensor_result(b, IR_OP_TRANSPOSE, &x, 1, a, &attr, out);
+    return pass_build_result(b, IR_OP_TRANSPOSE, &x, 1, a, &attr, out);
 }
 
 static bool build_slice(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -253,7 +235,7 @@ static bool build_slice(pass_builder *b, pass_call_args *a, pass_value *out)
     int64_t dim = n->shape[attr.axis];
     if (attr.start < 0) attr.start += dim;
     if (attr.end < 0) attr.end += dim;
-    return tensor_result(b, IR_OP_SLICE, &x, 1, a, &attr, out);
+    return pass_build_result(b, IR_OP_SLICE, &x, 1, a, &attr, out);
 }
 
 static bool build_concat(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -274,7 +256,7 @@ static bool build_concat(pass_builder *b, pass_call_args *a, pass_value *out)
     } else {
         attr.axis = rank - 1;
     }
-    return tensor_result(b, IR_OP_CONCAT, in, n, a, &attr, out);
+    return pass_build_result(b, IR_OP_CONCAT, in, n, a, &attr, out);
 }
 
 /* heads=: 1 to 4096 (unchanged when not given). */
@@ -331,7 +313,7 @@ static bool build_attention(pass_builder *b, pass_call_args *a, pass_value *out)
                                    "ones before it");
         attr.slot = b->g->n_caches;
     }
-    if (!tensor_result(b, IR_OP_ATTENTION, in, 3, a, &attr, out)) return false;
+    if (!pass_build_result(b, IR_OP_ATTENTION, in, 3, a, &attr, out)) return false;
     if (attr.cached) {
         ir_graph *g = b->g;
         ir_cache c = {.node = out->node,
@@ -360,7 +342,7 @@ static bool build_rope(pass_builder *b, pass_call_args *a, pass_value *out)
         return pass_build_fail(a->v[2].loc, "theta must be a number above 1");
     attr.theta = (float)theta;
     if (!bool_arg(&a->v[3], "interleaved", &attr.interleaved)) return false;
-    return tensor_result(b, IR_OP_ROPE, &x, 1, a, &attr, out);
+    return pass_build_result(b, IR_OP_ROPE, &x, 1, a, &attr, out);
 }
 
 static bool build_positions(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -368,7 +350,7 @@ static bool build_positions(pass_builder *b, pass_call_args *a, pass_value *out)
     if (!b->g->context)
         return pass_build_fail(a->call->loc, "positions() counts the tokens of a call: the model "
                                              "must declare them with `sequence T <= N`");
-    return tensor_result(b, IR_OP_POSITIONS, NULL, 0, a, NULL, out);
+    return pass_build_result(b, IR_OP_POSITIONS, NULL, 0, a, NULL, out);
 }
 
 /* An optional number argument (dflt when not given). */
@@ -413,7 +395,7 @@ static bool build_unary_fn(pass_builder *b, pass_call_args *a, pass_value *out)
             return pass_build_fail(a->call->loc, "clip: min %g is above max %g", (double)attr.alpha,
                                    (double)attr.beta);
     }
-    return ok && tensor_result(b, IR_OP_UNARY, &x, 1, a, &attr, out);
+    return ok && pass_build_result(b, IR_OP_UNARY, &x, 1, a, &attr, out);
 }
 
 /* pow, maximum, minimum and the comparisons: IR_OP_BINARY. */
@@ -425,7 +407,7 @@ static bool build_binary_fn(pass_builder *b, pass_call_args *a, pass_value *out)
     if (!pass_build_want_tensor(b, &a->v[0], "the first operand", &in[0]) ||
         !pass_build_want_tensor(b, &a->v[1], "the second operand", &in[1]))
         return false;
-    return tensor_result(b, IR_OP_BINARY, in, 2, a, &attr, out);
+    return pass_build_result(b, IR_OP_BINARY, in, 2, a, &attr, out);
 }
 
 static bool build_where(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -435,7 +417,7 @@ static bool build_where(pass_builder *b, pass_call_args *a, pass_value *out)
         !pass_build_want_tensor(b, &a->v[1], "the value where true", &in[1]) ||
         !pass_build_want_tensor(b, &a->v[2], "the value where false", &in[2]))
         return false;
-    return tensor_result(b, IR_OP_WHERE, in, 3, a, NULL, out);
+    return pass_build_result(b, IR_OP_WHERE, in, 3, a, NULL, out);
 }
 
 /* reduce_sum, reduce_mean, reduce_max, reduce_min(x, axes=all, keepdims=false) */
@@ -461,7 +443,7 @@ static bool build_reduce(pass_builder *b, pass_call_args *a, pass_value *out)
         }
     }
     return bool_arg(&a->v[2], "keepdims", &attr.keepdims) &&
-           tensor_result(b, IR_OP_REDUCE, &x, 1, a, &attr, out);
+           pass_build_result(b, IR_OP_REDUCE, &x, 1, a, &attr, out);
 }
 
 static bool build_log_softmax(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -509,14 +491,7 @@ static bool build_expand(pass_builder *b, pass_call_args *a, pass_value *out)
                                rt_shape_str(xn->dtype, xn->rank, xn->shape, sx, sizeof sx),
                                rt_shape_str(xn->dtype, n, dims, st, sizeof st));
     }
-    int32_t idx = ir_add_node(b->g, IR_OP_EXPAND, &x, 1, a->call->loc);
-    b->g->nodes[idx].rank = rank;
-    memcpy(b->g->nodes[idx].shape, shape, sizeof shape[0] * (size_t)rank);
-    memset(out, 0, sizeof *out);
-    out->kind = PASS_VAL_TENSOR;
-    out->loc = a->call->loc;
-    out->node = idx;
-    return ir_infer_node_shape(b->g, idx);
+    return pass_build_shaped_result(b, IR_OP_EXPAND, x, a, NULL, rank, shape, out);
 }
 
 /* to_f32(x), to_i32(x) */
@@ -525,7 +500,7 @@ static bool build_cast(pass_builder *b, pass_call_args *a, pass_value *out)
     int32_t x;
     ir_attrs attr = {.fn = strcmp(a->call->name, "to_i32") == 0 ? QMC_DTYPE_I32 : QMC_DTYPE_F32};
     if (!pass_build_want_tensor(b, &a->v[0], "the input", &x)) return false;
-    return tensor_result(b, IR_OP_CAST, &x, 1, a, &attr, out);
+    return pass_build_result(b, IR_OP_CAST, &x, 1, a, &attr, out);
 }
 
 static bool build_gather(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -537,7 +512,7 @@ static bool build_gather(pass_builder *b, pass_call_args *a, pass_value *out)
         return false;
     if (a->v[2].kind != PASS_VAL_NONE && !axis_arg(&a->v[2], rank_of(b, in[0]), &attr.axis))
         return false;
-    return tensor_result(b, IR_OP_GATHER, in, 2, a, &attr, out);
+    return pass_build_result(b, IR_OP_GATHER, in, 2, a, &attr, out);
 }
 
 static const pass_builtin builtins[] = {

@@ -15,16 +15,6 @@
 
 #include "passes.h"
 
-static bool result(pass_builder *b, ir_op op, const int32_t *in, int n, pass_call_args *a,
-                   const ir_attrs *attr, pass_value *out)
-{
-    memset(out, 0, sizeof *out);
-    out->kind = PASS_VAL_TENSOR;
-    out->loc = a->call->loc;
-    out->node = pass_build_op(b, op, in, n, a->call->loc, attr);
-    return out->node >= 0;
-}
-
 static bool given(const pass_value *v) { return v->kind != PASS_VAL_NONE; }
 
 static bool bool_arg(const pass_value *v, const char *what, bool *out)
@@ -219,7 +209,7 @@ static bool build_conv(pass_builder *b, pass_call_args *a, pass_value *out)
         !groups_arg(b, &a->v[6], &im, in[0], &w->groups))
         return false;
     if (mode != PAD_EXPLICIT) same_pads(w, &im, mode);
-    return result(b, IR_OP_CONV, in, n, a, &attr, out);
+    return pass_build_result(b, IR_OP_CONV, in, n, a, &attr, out);
 }
 
 static bool build_conv_transpose(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -267,7 +257,7 @@ static bool build_conv_transpose(pass_builder *b, pass_call_args *a, pass_value 
             w->pad[d + 2] = total - w->pad[d];
         }
     }
-    return result(b, IR_OP_CONV_TRANSPOSE, in, n, a, &attr, out);
+    return pass_build_result(b, IR_OP_CONV_TRANSPOSE, in, n, a, &attr, out);
 }
 
 static bool build_batchnorm(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -283,7 +273,7 @@ static bool build_batchnorm(pass_builder *b, pass_call_args *a, pass_value *out)
     if (!(eps >= 0) || !isfinite(eps))
         return pass_build_fail(a->v[5].loc, "eps must be a finite non-negative number");
     attr.eps = (float)eps;
-    return result(b, IR_OP_BATCHNORM, in, 5, a, &attr, out);
+    return pass_build_result(b, IR_OP_BATCHNORM, in, 5, a, &attr, out);
 }
 
 /* ---- pooling ---------------------------------------------------------------- */
@@ -320,7 +310,7 @@ static bool build_maxpool(pass_builder *b, pass_call_args *a, pass_value *out)
         !pair_arg(&a->v[4], "dilation", attr.win.spatial, 1, 1, attr.win.dilation) ||
         !bool_arg(&a->v[5], "ceil_mode", &attr.win.ceil_mode))
         return false;
-    return result(b, IR_OP_MAXPOOL, &x, 1, a, &attr, out);
+    return pass_build_result(b, IR_OP_MAXPOOL, &x, 1, a, &attr, out);
 }
 
 static bool build_avgpool(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -331,7 +321,7 @@ static bool build_avgpool(pass_builder *b, pass_call_args *a, pass_value *out)
         !bool_arg(&a->v[4], "ceil_mode", &attr.win.ceil_mode) ||
         !bool_arg(&a->v[5], "count_include_pad", &attr.win.count_include_pad))
         return false;
-    return result(b, IR_OP_AVGPOOL, &x, 1, a, &attr, out);
+    return pass_build_result(b, IR_OP_AVGPOOL, &x, 1, a, &attr, out);
 }
 
 static bool build_global_avgpool(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -344,7 +334,7 @@ static bool build_global_avgpool(pass_builder *b, pass_call_args *a, pass_value 
         return pass_build_fail(a->v[0].loc,
                                "global_avgpool needs an input [N, C, H, W] or [N, C, L]");
     attr.win.spatial = rank - 2;
-    return result(b, IR_OP_GLOBAL_AVGPOOL, &x, 1, a, &attr, out);
+    return pass_build_result(b, IR_OP_GLOBAL_AVGPOOL, &x, 1, a, &attr, out);
 }
 
 /* ---- resize ------------------------------------------------------------------- */
@@ -411,16 +401,7 @@ static bool build_resize(pass_builder *b, pass_call_args *a, pass_value *out)
         c->scales[d] = (float)s;
         shape[d] = len;
     }
-    int32_t idx = ir_add_node(b->g, IR_OP_RESIZE, &x, 1, a->call->loc);
-    ir_node *node = &b->g->nodes[idx];
-    node->attr = attr;
-    node->rank = xn->rank;
-    memcpy(node->shape, shape, sizeof shape[0] * (size_t)xn->rank);
-    memset(out, 0, sizeof *out);
-    out->kind = PASS_VAL_TENSOR;
-    out->loc = a->call->loc;
-    out->node = idx;
-    return ir_infer_node_shape(b->g, idx);
+    return pass_build_shaped_result(b, IR_OP_RESIZE, x, a, &attr, xn->rank, shape, out);
 }
 
 /* ---- pad and the activations --------------------------------------------------- */
@@ -447,7 +428,7 @@ static bool build_pad(pass_builder *b, pass_call_args *a, pass_value *out)
     double value = 0;
     if (given(&a->v[3]) && !pass_build_want_number(&a->v[3], "value", &value)) return false;
     attr.cnn.pad_value = (float)value;
-    return result(b, IR_OP_PAD, &x, 1, a, &attr, out);
+    return pass_build_result(b, IR_OP_PAD, &x, 1, a, &attr, out);
 }
 
 static bool build_hardsigmoid(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -460,14 +441,14 @@ static bool build_hardsigmoid(pass_builder *b, pass_call_args *a, pass_value *ou
         (given(&a->v[2]) && !pass_build_want_number(&a->v[2], "beta", &beta)))
         return false;
     attr.cnn.alpha = (float)alpha, attr.cnn.beta = (float)beta;
-    return result(b, IR_OP_HARDSIGMOID, &x, 1, a, &attr, out);
+    return pass_build_result(b, IR_OP_HARDSIGMOID, &x, 1, a, &attr, out);
 }
 
 static bool build_hardswish(pass_builder *b, pass_call_args *a, pass_value *out)
 {
     int32_t x;
     if (!pass_build_want_tensor(b, &a->v[0], "the input", &x)) return false;
-    return result(b, IR_OP_HARDSWISH, &x, 1, a, NULL, out);
+    return pass_build_result(b, IR_OP_HARDSWISH, &x, 1, a, NULL, out);
 }
 
 static bool build_prelu(pass_builder *b, pass_call_args *a, pass_value *out)
@@ -476,7 +457,7 @@ static bool build_prelu(pass_builder *b, pass_call_args *a, pass_value *out)
     if (!pass_build_want_tensor(b, &a->v[0], "the input", &in[0]) ||
         !pass_build_want_tensor(b, &a->v[1], "the slope", &in[1]))
         return false;
-    return result(b, IR_OP_PRELU, in, 2, a, NULL, out);
+    return pass_build_result(b, IR_OP_PRELU, in, 2, a, NULL, out);
 }
 
 const pass_builtin pass_cnn_builtins[] = {

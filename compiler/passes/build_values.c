@@ -55,6 +55,31 @@ int32_t pass_build_op(pass_builder *b, ir_op op, const int32_t *inputs, int n, s
     return idx;
 }
 
+bool pass_build_result(pass_builder *b, ir_op op, const int32_t *in, int n, pass_call_args *a,
+                       const ir_attrs *attr, pass_value *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = PASS_VAL_TENSOR;
+    out->loc = a->call->loc;
+    out->node = pass_build_op(b, op, in, n, a->call->loc, attr);
+    return out->node >= 0;
+}
+
+bool pass_build_shaped_result(pass_builder *b, ir_op op, int32_t x, pass_call_args *a,
+                              const ir_attrs *attr, int rank, const int64_t *shape, pass_value *out)
+{
+    int32_t idx = ir_add_node(b->g, op, &x, 1, a->call->loc);
+    ir_node *node = &b->g->nodes[idx];
+    if (attr) node->attr = *attr;
+    node->rank = rank;
+    memcpy(node->shape, shape, sizeof shape[0] * (size_t)rank);
+    memset(out, 0, sizeof *out);
+    out->kind = PASS_VAL_TENSOR;
+    out->loc = a->call->loc;
+    out->node = idx;
+    return ir_infer_node_shape(b->g, idx);
+}
+
 int32_t pass_build_const(pass_builder *b, double v, sup_loc loc)
 {
     int32_t idx = ir_add_node(b->g, IR_OP_CONST, NULL, 0, loc);

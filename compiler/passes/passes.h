@@ -192,6 +192,16 @@ typedef struct pass_call_args {
 
 typedef bool (*pass_builtin_fn)(pass_builder *b, pass_call_args *a, pass_value *out);
 
+/* (build_values.c) out = the tensor of a new op node on in[0..n) at the call (shape
+ * inferred); false after reporting an error. */
+bool pass_build_result(pass_builder *b, ir_op op, const int32_t *in, int n, pass_call_args *a,
+                       const ir_attrs *attr, pass_value *out);
+/* The same for an op on x whose result shape the builder computed
+ * (reshape, expand, resize), checked by the shape rules. */
+bool pass_build_shaped_result(pass_builder *b, ir_op op, int32_t x, pass_call_args *a,
+                              const ir_attrs *attr, int rank, const int64_t *shape,
+                              pass_value *out);
+
 typedef struct pass_builtin {
     const char *name;
     int n_required;
