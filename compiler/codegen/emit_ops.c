@@ -352,6 +352,27 @@ static void emit_cast(op_ctx *o)
     cg_loop_end(c, &l);
 }
 
+/* The index at ix[i] (i32) as i64; -dim .. -1 count from the end when
+ * negatives_wrap. The model returns QMC_ERR_INVALID_ARGUMENT from here on
+ * an index outside the table; code after this continues in bounds. */
+static LLVMValueRef checked_index(cg *c, LLVMValueRef ix, LLVMValueRef i, int64_t dim,
+                                  bool negatives_wrap)
+{
+    LLVMValueRef idx =
+        LLVMBuildSExt(c->b, cg_load(c, c->t_i32, cg_gep(c, c->t_i32, ix, i), 4), c->t_i64, "");
+    if (negatives_wrap) {
+        LLVMValueRef neg = LLVMBuildICmp(c->b, LLVMIntSLT, idx, cg_i64(c, 0), "");
+        idx = LLVMBuildSelect(c->b, neg, cg_add(c, idx, cg_i64(c, dim)), idx, "");
+    }
+    LLVMValueRef bad = LLVMBuildICmp(c->b, LLVMIntUGE, idx, cg_i64(c, dim), "");
+    LLVMBasicBlockRef fail = cg_block(c, "bad_index"), ok = cg_block(c, "copy");
+    LLVMBuildCondBr(c->b, bad, fail, ok);
+    LLVMPositionBuilderAtEnd(c->b, fail);
+    LLVMBuildRet(c->b, cg_i32(c, QMC_ERR_INVALID_ARGUMENT));
+    LLVMPositionBuilderAtEnd(c->b, ok);
+    return idx;
+}
+
 /* gather: per outer index and index, inner elements copied; an index
  * outside -dim .. dim - 1 makes the model fail (QMC_ERR_INVALID_ARGUMENT),
  * as embedding's do. */
@@ -364,16 +385,7 @@ static void emit_gather(op_ctx *o)
     for (int d = n->attr.axis + 1; d < x->rank; d++) inner *= x->shape[d];
     cg_loop lo = cg_for(c, 0, outer, 1, "o");
     cg_loop li = cg_for(c, 0, count, 1, "i");
-    LLVMValueRef idx = LLVMBuildSExt(
-        c->b, cg_load(c, c->t_i32, cg_gep(c, c->t_i32, o->in[1], li.iv), 4), c->t_i64, "");
-    LLVMValueRef neg = LLVMBuildICmp(c->b, LLVMIntSLT, idx, cg_i64(c, 0), "");
-    idx = LLVMBuildSelect(c->b, neg, cg_add(c, idx, cg_i64(c, dim)), idx, "");
-    LLVMValueRef bad = LLVMBuildICmp(c->b, LLVMIntUGE, idx, cg_i64(c, dim), "");
-    LLVMBasicBlockRef fail = cg_block(c, "bad_index"), ok = cg_block(c, "copy");
-    LLVMBuildCondBr(c->b, bad, fail, ok);
-    LLVMPositionBuilderAtEnd(c->b, fail);
-    LLVMBuildRet(c->b, cg_i32(c, QMC_ERR_INVALID_ARGUMENT));
-    LLVMPositionBuilderAtEnd(c->b, ok);
+    LLVMValueRef idx = checked_index(c, o->in[1], li.iv, dim, true);
     LLVMValueRef src = cg_mul_k(c, cg_add(c, cg_mul_k(c, lo.iv, dim), idx), inner);
     LLVMValueRef dst = cg_mul_k(c, cg_add(c, cg_mul_k(c, lo.iv, count), li.iv), inner);
     cg_memcpy(c, fptr(c, o->out, dst), fptr(c, o->in[0], src), cg_i64(c, inner * 4));
@@ -387,14 +399,7 @@ static void emit_embedding(op_ctx *o)
     const ir_node *t = &c->g->nodes[o->n->inputs[0]], *ix = &c->g->nodes[o->n->inputs[1]];
     int64_t rows = t->shape[0], d = t->shape[1];
     cg_loop l = cg_for(c, 0, ir_node_count(ix), 1, "i");
-    LLVMValueRef idx = LLVMBuildSExt(
-        c->b, cg_load(c, c->t_i32, cg_gep(c, c->t_i32, o->in[1], l.iv), 4), c->t_i64, "");
-    LLVMValueRef bad = LLVMBuildICmp(c->b, LLVMIntUGE, idx, cg_i64(c, rows), "");
-    LLVMBasicBlockRef fail = cg_block(c, "bad_index"), ok = cg_block(c, "copy");
-    LLVMBuildCondBr(c->b, bad, fail, ok);
-    LLVMPositionBuilderAtEnd(c->b, fail);
-    LLVMBuildRet(c->b, cg_i32(c, QMC_ERR_INVALID_ARGUMENT));
-    LLVMPositionBuilderAtEnd(c->b, ok);
+    LLVMValueRef idx = checked_index(c, o->in[1], l.iv, rows, false);
     cg_memcpy(c, fptr(c, o->out, cg_mul_k(c, l.iv, d)), fptr(c, o->in[0], cg_mul_k(c, idx, d)),
               cg_i64(c, d * 4));
     cg_loop_end(c, &l);
