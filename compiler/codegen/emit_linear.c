@@ -5,11 +5,12 @@
  * Layouts (cg_pack_layout, cg_pack_data): output rows are grouped in
  * panels of `lanes` rows. f32, int8 and FP8 weights (f32 activations) are
  * k-major within a panel: the panel's values of one input column are
- * adjacent, so one load brings a column for all its rows. int4 weights, and
- * int8 weights for integer dot products, come in 4-byte words per row (8
- * nibbles or 4 bytes of consecutive columns) with the panel's words
- * adjacent. Scales (and zero points) per group are vectors in panel order,
- * in arrays of their own.
+ * adjacent, so one load brings a column for all its rows. int4, int3 and
+ * int2 weights, and int8 weights for integer dot products, come in 4-byte
+ * words per row (int3: steps of three words) with the panel's words
+ * adjacent; for integer dot products the words hold parts of 4 columns
+ * that a shift and a mask spread to bytes (pack_codes_a8). Scales (and zero points) per group are
+ * vectors in panel order, in arrays of their own.
  *
  * This file lays out and packs weights (one at a time, for weights.c),
  * turns activation rows into int8 rows (`:a8` codes, or the three digits of
@@ -117,31 +118,53 @@ static void pack_scales(const cg_packed *p, const ir_qweight *q, void *scales, u
 }
 
 /* a8 layouts: weight bytes are unsigned (code + 128 for int8 on VNNI,
- * code + 8 for symmetric int4, the code itself with zero points) so one
- * integer dot product instruction multiplies them with signed activation
- * bytes; int4 word bytes hold columns b (low nibble) and b + 4 (high), so
- * that masking and shifting give 4 consecutive columns each. */
+ * code + 2^(bits - 1) for symmetric low-bit codes, the code itself with
+ * zero points) so one integer dot product instruction multiplies them
+ * with signed activation bytes. A step's words hold parts of 4
+ * consecutive columns, part p's column 4p + b in byte b of every word,
+ * which a shift and a mask (emit_tile.c) spread to the bytes:
+ *   int8: one part, the bytes themselves;
+ *   int4: part p at bits 4p (2 parts);
+ *   int2: part p at bits 2p (4 parts);
+ *   int3, three words a step of 32 columns (8 parts): parts 0-5 at bits
+ *   3(p % 2) of word p / 2; parts 6 and 7 have their low two bits at bits
+ *   6-7 of words 0 and 1 and their high bit at bit p of word 2. */
+static void place_a8(uint8_t *words, int per_word, int i, uint32_t u)
+{
+    int part = i / 4, b = i % 4;
+    switch (per_word) {
+    case 4: words[b] = (uint8_t)u; return;
+    case 8: words[b] |= (uint8_t)((u & 0xF) << (4 * part)); return;
+    case 16: words[b] |= (uint8_t)((u & 3) << (2 * part)); return;
+    default: break;
+    }
+    QMC_ASSERT(per_word == 32);
+    if (part < 6) {
+        words[part / 2 * 4 + b] |= (uint8_t)((u & 7) << (3 * (part % 2)));
+        return;
+    }
+    words[(part - 6) * 4 + b] |= (uint8_t)((u & 3) << 6);
+    words[8 + b] |= (uint8_t)((u >> 2 & 1) << part);
+}
+
 static void pack_codes_a8(const cg_packed *p, const ir_qweight *q, uint8_t *out)
 {
-    int L = p->lanes;
-    bool int4 = p->per_word == 8;
+    int L = p->lanes, S = p->step_words;
+    bool is_signed = q_format_is_signed(q->f.format);
     for (int64_t pn = 0; pn < p->panels; pn++)
-        for (int64_t wd = 0; wd < p->words; wd++)
+        for (int64_t st = 0; st < p->words / S; st++)
             for (int j = 0; j < L; j++) {
                 int64_t row = pn * L + j;
-                uint8_t *word = out + ((pn * p->words + wd) * L + j) * 4;
                 if (row >= p->n) continue;
+                uint8_t w[12] = {0};
                 for (int i = 0; i < p->per_word; i++) {
-                    int64_t col = wd * p->per_word + i;
-                    int32_t code = col < q->kp ? (int32_t)(int8_t)q->codes[row * q->kp + col] : 0;
-                    if (q->f.format == QFMT_UINT4)
-                        code = col < q->kp ? q->codes[row * q->kp + col] : 0;
-                    uint8_t u = (uint8_t)(code + p->code_offset);
-                    if (!int4)
-                        word[i] = u;
-                    else
-                        word[i % 4] |= (uint8_t)((u & 0xF) << (4 * (i / 4)));
+                    int64_t col = st * p->per_word + i;
+                    const uint8_t *c = q->codes + row * q->kp + col;
+                    int32_t code = col >= q->kp ? 0 : is_signed ? (int32_t)(int8_t)*c : *c;
+                    place_a8(w, p->per_word, i, (uint32_t)(code + p->code_offset));
                 }
+                for (int s = 0; s < S; s++)
+                    memcpy(out + ((pn * p->words + st * S + s) * L + j) * 4, w + 4 * s, 4);
             }
 }
 
@@ -254,7 +277,10 @@ void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *
                               : (size_t)(p->panels * p->words * L * 4);
     if (int_dot) {
         bool int8 = q->f.format == QFMT_INT8;
-        p->code_offset = int8 ? (p->a8 == CG_A8_VNNI ? 128 : 0) : q->f.format == QFMT_INT4 ? 8 : 0;
+        p->code_offset = int8                              ? (p->a8 == CG_A8_VNNI ? 128 : 0)
+                         : q_format_is_signed(q->f.format) ? 1 << (bits - 1)
+                                                           : 0;
+        QMC_ASSERT(bits >= 4 || q->f.group);            /* kp is a multiple of the step */
         QMC_ASSERT(!(p->code_offset && q->zero_point)); /* the sums of x serve one correction */
     }
     if (!q || p->elem_bytes == 2) return; /* f32, bf16, f16: no scales */

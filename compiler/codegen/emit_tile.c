@@ -13,9 +13,10 @@
  *   int8 rows of x (VNNI / sdot): integer dot products of 4 byte pairs
  *   per lane into int32 sums per group, corrected for the codes' offset and
  *   zero points with the row's code sums, then scaled into float. With
- *   `:a8` each row of x is one int8 row; f32 activations for int8/int4
- *   weights are three (its digits, q_split_row_a8x3_ref), the tile runs
- *   over all of them and each row of y adds its digits' scaled sums.
+ *   `:a8` each row of x is one int8 row; f32 activations for int8, int4,
+ *   int3 and int2 weights are three (its digits, q_split_row_a8x3_ref),
+ *   the tile runs over all of them and each row of y adds its digits'
+ *   scaled sums.
  *
  * When mr * np is small (GEMV) each accumulator is split into several
  * chains (columns mod chains) so that enough FMAs are in flight. */
@@ -476,36 +477,56 @@ static LLVMValueRef int_dot(cg_linear *lk, LLVMValueRef acc, LLVMValueRef a, LLV
     return out;
 }
 
-/* One word step: 4 or 8 columns of every row and panel into the int sums. */
+/* (word >> shift) & the byte mask repeated in every byte. */
+static LLVMValueRef byte_field(cg *c, LLVMValueRef word, int shift, uint8_t mask)
+{
+    return LLVMBuildAnd(c->b, shift_right(c, word, shift),
+                        cg_vsplat_i32(c, (int32_t)(mask * 0x01010101u), c->lanes), "part");
+}
+
+/* Part p of a step's words (emit_linear.c's a8 layouts): 4 consecutive
+ * columns' codes, one per byte. */
+static LLVMValueRef int_part(cg *c, LLVMValueRef *words, int per_word, int p)
+{
+    switch (per_word) {
+    case 4: return words[0];
+    case 8: return byte_field(c, words[0], 4 * p, 0x0F);
+    case 16: return byte_field(c, words[0], 2 * p, 0x03);
+    default: break;
+    }
+    if (p < 6) return byte_field(c, words[p / 2], 3 * (p % 2), 0x07);
+    return LLVMBuildOr(c->b, byte_field(c, words[p - 6], 6, 0x03),
+                       byte_field(c, words[2], p - 2, 0x04), "");
+}
+
+/* One step: per_word columns of every row and panel into the int sums,
+ * 4 columns (a part) per integer dot product. */
 static void int_step(tile *t, LLVMValueRef step)
 {
     cg_linear *lk = t->lk;
     cg *c = lk->c;
-    int L = c->lanes;
-    LLVMValueRef parts[2][MAX_PANELS];
-    int n_parts = lk->p->per_word == 8 ? 2 : 1;
-    for (int j = 0; j < t->np; j++) {
-        LLVMValueRef word = load_word(lk, t->panel[j], step, t->prefetch);
-        if (n_parts == 1) {
-            parts[0][j] = word;
-            continue;
-        }
-        LLVMValueRef m = cg_vsplat_i32(c, 0x0F0F0F0F, L);
-        parts[0][j] = LLVMBuildAnd(c->b, word, m, "lo");
-        parts[1][j] =
-            LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, word, cg_vsplat_i32(c, 4, L), ""), m, "hi");
-    }
-    LLVMValueRef col = cg_mul_k(c, step, lk->p->per_word);
-    for (int pi = 0; pi < n_parts; pi++)
+    const cg_packed *p = lk->p;
+    int L = c->lanes, S = p->step_words, n_parts = p->per_word / 4;
+    LLVMValueRef words[MAX_PANELS][3];
+    for (int j = 0; j < t->np; j++)
+        for (int s = 0; s < S; s++)
+            words[j][s] = load_word(lk, t->panel[j],
+                                    S == 1 ? step : cg_add(c, cg_mul_k(c, step, S), cg_i64(c, s)),
+                                    t->prefetch);
+    LLVMValueRef col = cg_mul_k(c, step, p->per_word);
+    for (int pi = 0; pi < n_parts; pi++) {
+        LLVMValueRef part[MAX_PANELS];
+        for (int j = 0; j < t->np; j++) part[j] = int_part(c, words[j], p->per_word, pi);
         for (int r = 0; r < t->mr; r++) {
-            LLVMValueRef off = cg_add(c, cg_mul_k(c, row_of(t, r), lk->p->kcols),
-                                      cg_add(c, col, cg_i64(c, 4 * pi)));
+            LLVMValueRef off =
+                cg_add(c, cg_mul_k(c, row_of(t, r), p->kcols), cg_add(c, col, cg_i64(c, 4 * pi)));
             LLVMValueRef xb =
                 cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, lk->x, off), 1), L);
             for (int j = 0; j < t->np; j++)
-                cg_store(c, int_dot(lk, cg_load(c, lk->vi, t->isum[r][j], 64), parts[pi][j], xb),
+                cg_store(c, int_dot(lk, cg_load(c, lk->vi, t->isum[r][j], 64), part[j], xb),
                          t->isum[r][j], 64);
         }
+    }
 }
 
 /* isum - offset * xsum - z * xsum as floats, for row r, panel j, group gi
@@ -526,15 +547,15 @@ static LLVMValueRef corrected(tile *t, int r, int j, LLVMValueRef gi)
     return LLVMBuildSIToFP(c->b, v, lk->vf, "");
 }
 
-/* The int sums of group gi over its words, folded into the float sums. */
-static void int_group(tile *t, LLVMValueRef gi, LLVMValueRef w0, int64_t n_words)
+/* The int sums of group gi over its steps, folded into the float sums. */
+static void int_group(tile *t, LLVMValueRef gi, LLVMValueRef s0, int64_t n_steps)
 {
     cg_linear *lk = t->lk;
     cg *c = lk->c;
     for (int r = 0; r < t->mr; r++)
         for (int j = 0; j < t->np; j++) cg_store(c, LLVMConstNull(lk->vi), t->isum[r][j], 64);
-    cg_loop l = cg_for(c, 0, n_words, 1, "word");
-    int_step(t, cg_add(c, l.iv, w0));
+    cg_loop l = cg_for(c, 0, n_steps, 1, "step");
+    int_step(t, cg_add(c, l.iv, s0));
     cg_loop_end(c, &l);
     for (int j = 0; j < t->np; j++) {
         LLVMValueRef s = group_vec(lk, lk->scales, t->panel[j], gi, false);
@@ -559,7 +580,7 @@ static void int_tile(tile *t)
         cg_loop_end(c, &gl);
     }
     int_group(t, cg_i64(c, last), cg_i64(c, last * p->group_words),
-              p->words - last * p->group_words);
+              p->words / p->step_words - last * p->group_words);
     /* each row of y: its int8 rows' sums times their scales, the smallest
      * digit first */
     int D = p->act_rows;

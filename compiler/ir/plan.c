@@ -20,8 +20,8 @@ int ir_act_int8_rows(const ir_qweight *q, bool int8_dot)
     /* a group's int32 sum of byte products (codes up to 255, digits down
      * to -128) must not overflow */
     bool fits = q->group * 255 * 128 < INT32_MAX;
-    /* (int3 and int2 are decoded to float) */
-    bool bytes = q_format_is_int(q->f.format) && q_format_bits(q->f.format) >= 4;
+    /* int8 and the grouped low-bit integers spread their codes to bytes */
+    bool bytes = q_format_is_int(q->f.format) && (q_format_bits(q->f.format) >= 4 || q->f.group);
     return int8_dot && bytes && fits ? IR_A8X3_DIGITS : 0;
 }
 

@@ -223,7 +223,7 @@ static void list_candidates(ir_graph *g, ir_decision *d, const q_precision *act,
     const ir_node *w = &g->nodes[d->node];
     static const int groups[] = {128, 64, 32};
     int rounding = gptq && w->shape[1] <= IR_CALIB_XX_MAX ? 2 : 1; /* rtn, gptq */
-    /* int3 and int2 take no :a8 (their kernels decode to float) */
+    /* int3 and int2 take no :a8 (the precision grammar allows it for int8 and int4) */
     static const q_format lows[] = {QFMT_INT4, QFMT_INT3, QFMT_INT2};
     int n_lows = act->act8 ? 1 : 3;
     for (int li = 0; li < n_lows; li++)

@@ -30,6 +30,13 @@ static void test_act_int8_rows(void **state)
     assert_int_equal(ir_act_int8_rows(&asym, true), IR_A8X3_DIGITS);
     assert_int_equal(ir_act_int8_rows(&int4, false), 0);
     assert_int_equal(ir_act_int8_rows(&fp8, true), 0);
+    /* int3 and int2 (grouped) spread their codes to bytes too; NF4 decodes to float */
+    ir_qweight int3 = weight(QFMT_INT3, 4096, 32, false),
+               int2 = weight(QFMT_UINT2, 4096, 128, false), nf4 = weight(QFMT_NF4, 4096, 32, false);
+    assert_int_equal(ir_act_int8_rows(&int3, true), IR_A8X3_DIGITS);
+    assert_int_equal(ir_act_int8_rows(&int2, true), IR_A8X3_DIGITS);
+    assert_int_equal(ir_act_int8_rows(&int3, false), 0);
+    assert_int_equal(ir_act_int8_rows(&nf4, true), 0);
     /* :a8: one int8 row with or without integer dot products */
     ir_qweight a8 = weight(QFMT_INT4, 4096, 32, true);
     assert_int_equal(ir_act_int8_rows(&a8, true), 1);
