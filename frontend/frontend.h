@@ -69,6 +69,11 @@ typedef struct fe_quantized {
     const float *scales;        /* rows * ceil(cols / group), any sign */
     const uint8_t *zero_points; /* asym: as scales; else NULL */
     bool act8;                  /* the model quantizes the matrix's input to 8 bits at run time */
+    bool act_static;            /* ... with one scale and zero point of its own (QuantizeLinear ->
+                                 * DequantizeLinear of the input: static quantization) */
+    float act_scale;            /* act_static: the input's scale */
+    int act_zero;               /* act_static: its zero point as an int8 code (a uint8 zero
+                                 * point minus 128), in [-128, 127] */
     const char *how;            /* where the codes came from, for reports ("MatMulNBits, ...") */
 } fe_quantized;
 
@@ -428,6 +433,12 @@ typedef struct fe_onnx_weight {
     bool transposed;   /* the 2-D transpose of the ONNX value (linear's [N, K]) */
     const void *value; /* private: where the elements come from */
     bool quantized;    /* the value is a dequantization of integer codes (fe_onnx_weight_given) */
+    /* the input of the linear layer it is the weight of arrives through a
+     * QuantizeLinear -> DequantizeLinear pair (fe_quantized.act_static) */
+    bool act_static;
+    float act_scale;
+    int act_zero; /* as an int8 code */
+    int act_type; /* the codes' ONNX type: FE_ONNX_INT8 or FE_ONNX_UINT8 */
 } fe_onnx_weight;
 
 typedef struct fe_onnx_imported {

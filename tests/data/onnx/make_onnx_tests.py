@@ -696,6 +696,70 @@ def dynamic():
     save_quant("dynamic", m, {"x": x}, xd @ (wq.astype(np.float32) * ws))
 
 
+def qdq_codes(x, s, z, lo, hi):
+    """ONNX's QuantizeLinear of f32 values: saturate(rint(x / s) + z)."""
+    return np.clip(np.rint(x / np.float32(s)) + z, lo, hi)
+
+
+def static_mlp():
+    """A small MLP statically quantized in QDQ format, as
+    onnxruntime.quantization.quantize_static writes it: every MatMul/Gemm
+    input through QuantizeLinear -> DequantizeLinear with one scale and zero
+    point (uint8 with zero points 120 and 0, int8 symmetric with a scale
+    small enough that codes saturate at -128), int8 weights per output
+    channel and per tensor, one pair read by two MatMuls, a Gemm with
+    transB. qmc maps each pair onto its layers' `:a8:static`."""
+    rs = np.random.RandomState(21)
+    K, H, M, N = 64, 48, 32, 16
+    x = f32(6, K, seed=22, scale=1.0)
+    w1q = rs.randint(-127, 128, size=(K, H)).astype(np.int8)
+    w1s = (rs.rand(H) * 0.01 + 0.004).astype(np.float32)
+    b1 = f32(H, seed=23, scale=0.2)
+    w2q = rs.randint(-127, 128, size=(H, M)).astype(np.int8)
+    w2s = np.float32(0.011)
+    w4q = rs.randint(-127, 128, size=(H, M)).astype(np.int8)
+    w4s = (rs.rand(M) * 0.01 + 0.005).astype(np.float32)
+    w3q = rs.randint(-127, 128, size=(N, M)).astype(np.int8)
+    w3s = (rs.rand(N) * 0.02 + 0.01).astype(np.float32)
+    b3 = f32(N, seed=24, scale=0.1)
+    s0, z0 = np.float32(0.02), np.uint8(120)
+    s1, z1 = np.float32(0.03), np.uint8(0)
+    s2, z2 = np.float32(0.0075), np.int8(0)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s0", "z0"], ["xq"], name="q0"),
+        helper.make_node("DequantizeLinear", ["xq", "s0", "z0"], ["xd"], name="dq0"),
+        helper.make_node("DequantizeLinear", ["w1q", "w1s"], ["w1"], axis=1, name="w1_dq"),
+        helper.make_node("MatMul", ["xd", "w1"], ["h0"], name="mm1"),
+        helper.make_node("Add", ["h0", "b1"], ["h1a"], name="add1"),
+        helper.make_node("Relu", ["h1a"], ["h1"], name="relu1"),
+        helper.make_node("QuantizeLinear", ["h1", "s1", "z1"], ["h1q"], name="q1"),
+        helper.make_node("DequantizeLinear", ["h1q", "s1", "z1"], ["h1d"], name="dq1"),
+        helper.make_node("DequantizeLinear", ["w2q", "w2s"], ["w2"], name="w2_dq"),
+        helper.make_node("DequantizeLinear", ["w4q", "w4s"], ["w4"], axis=1, name="w4_dq"),
+        helper.make_node("MatMul", ["h1d", "w2"], ["ga"], name="mm2"),
+        helper.make_node("MatMul", ["h1d", "w4"], ["gb"], name="mm4"),
+        helper.make_node("Add", ["ga", "gb"], ["g0"], name="add2"),
+        helper.make_node("Tanh", ["g0"], ["g"], name="tanh"),
+        helper.make_node("QuantizeLinear", ["g", "s2", "z2"], ["gq"], name="q2"),
+        helper.make_node("DequantizeLinear", ["gq", "s2", "z2"], ["gd"], name="dq2"),
+        helper.make_node("DequantizeLinear", ["w3q", "w3s"], ["w3"], axis=0, name="w3_dq"),
+        helper.make_node("Gemm", ["gd", "w3", "b3"], ["y"], transB=1, name="gemm"),
+    ]
+    inits = [init("w1q", w1q), init("w1s", w1s), init("b1", b1), init("w2q", w2q), init("w2s", w2s),
+             init("w4q", w4q), init("w4s", w4s), init("w3q", w3q), init("w3s", w3s), init("b3", b3),
+             init("s0", s0), init("z0", z0), init("s1", s1), init("z1", z1), init("s2", s2),
+             init("z2", z2)]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [6, K])], [vi("y", TensorProto.FLOAT, [6, N])], inits)
+    xd = ((qdq_codes(x, s0, 120, 0, 255) - 120) * s0).astype(np.float32)
+    h1 = np.maximum(xd @ (w1q.astype(np.float32) * w1s) + b1, 0).astype(np.float32)
+    h1d = (qdq_codes(h1, s1, 0, 0, 255) * s1).astype(np.float32)
+    g = np.tanh(h1d @ (w2q.astype(np.float32) * w2s) + h1d @ (w4q.astype(np.float32) * w4s))
+    gc = qdq_codes(g.astype(np.float32), s2, 0, -128, 127)
+    assert (gc == -128).any() and (gc == 127).any()  # codes saturate at both ends
+    gd = (gc * s2).astype(np.float32)
+    save_quant("static", m, {"x": x}, gd @ (w3q.astype(np.float32) * w3s[:, None]).T + b3)
+
+
 if __name__ == "__main__":
     ext_model()
     gelu_silu()
@@ -713,3 +777,4 @@ if __name__ == "__main__":
     nbits_acc4()
     fp8()
     dynamic()
+    static_mlp()
