@@ -68,6 +68,8 @@ typedef struct fe_quantized {
     const uint8_t *codes;       /* rows * cols, one per byte (signed ones as two's complement) */
     const float *scales;        /* rows * ceil(cols / group), any sign */
     const uint8_t *zero_points; /* asym: as scales; else NULL */
+    bool scales_f32;            /* 4 bits: a scale that f16 does not hold exactly (qmc's groups then
+                                 * keep f32 scales, :sf32) */
     bool act8;                  /* the model quantizes the matrix's input to 8 bits at run time */
     bool act_static;            /* ... with one scale and zero point of its own (QuantizeLinear ->
                                  * DequantizeLinear of the input: static quantization) */
@@ -104,6 +106,10 @@ typedef struct fe_safetensors {
     fe_tensor *tensors; /* sorted by name */
     int count;
 } fe_safetensors;
+
+/* Some of the n scales is not exactly an IEEE binary16 value (f16 would
+ * round it). */
+bool fe_scales_need_f32(const float *scales, int64_t n);
 
 /* Opens and fully validates a safetensors file: header length, JSON,
  * dtypes, shapes, offsets in range, no overlaps, sizes consistent. On

@@ -170,9 +170,12 @@ static uint8_t nibble(const uint8_t *p, int64_t i)
 
 /* accuracy_level 4: ONNX Runtime's kernel quantizes the input to int8 in
  * blocks of bs along K, symmetric, scale = max|block| / 127, codes
- * rint(x * (1 / scale)) (equal to what it computes up to the order of the
- * sums): a's blocks so quantized and dequantized, in nine nodes written to
- * out from *n; returns the result's name. */
+ * rint(x * (127 / max|block|)) (MLAS's QuantizeARow_CompInt8: one
+ * division, not the reciprocal of the scale, which can differ by an ulp
+ * and move a code), and multiplies the codes in integers: a's blocks so
+ * quantized and dequantized (equal to what it computes up to the order of
+ * the sums), in nine nodes written to out from *n; returns the result's
+ * name. */
 static const char *int8_blocks(lower *l, const fe_onnx_node *nd, const char *a, int64_t bs,
                                fe_onnx_node *out, int *n)
 {
@@ -187,11 +190,13 @@ static const char *int8_blocks(lower *l, const fe_onnx_node *nd, const char *a, 
     static const char *const what[] = {"r", "abs", "max", "scale", "safe", "inv", "v", "q", "d"};
     for (int i = 0; i < 9; i++) v[i] = fresh(l, sup_arena_printf(l->a, "%s_%s", base, what[i]));
     fe_onnx_attr keep = int_attr("keepdims", 1);
-    const char *in[9][2] = {{a, shape}, {v[0], ""},   {v[1], ax}, {v[2], c127}, {v[3], ctiny},
-                            {v[4], ""}, {v[0], v[5]}, {v[6], ""}, {v[7], v[3]}};
-    static const char *const ops[] = {"Reshape",    "Abs", "ReduceMax", "Div", "Max",
-                                      "Reciprocal", "Mul", "Round",     "Mul"};
-    static const int n_in[] = {2, 1, 2, 2, 2, 1, 2, 1, 2};
+    /* r, |r|, max, scale = max / 127, safe = max(max, tiny), inv = 127 / safe,
+     * v = r * inv, q = rint(v), d = q * scale (an all-zero block: codes 0) */
+    const char *in[9][2] = {{a, shape},   {v[0], ""},   {v[1], ax}, {v[2], c127}, {v[2], ctiny},
+                            {c127, v[4]}, {v[0], v[5]}, {v[6], ""}, {v[7], v[3]}};
+    static const char *const ops[] = {"Reshape", "Abs", "ReduceMax", "Div", "Max",
+                                      "Div",     "Mul", "Round",     "Mul"};
+    static const int n_in[] = {2, 1, 2, 2, 2, 2, 2, 1, 2};
     for (int i = 0; i < 9; i++) {
         out[*n] = make_node(l, nd, ops[i], n_in[i], in[i], v[i], i == 2 ? &keep : NULL, i == 2);
         if (i == 2) out[*n].opset = 18; /* axes as an input */

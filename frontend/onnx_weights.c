@@ -127,6 +127,7 @@ const fe_quantized *fe_onnx_weight_given(sup_arena *arena, const fe_onnx_weight 
                           .act_scale = w->act_scale,
                           .act_zero = w->act_zero,
                           .how = q->how};
+    out->scales_f32 = bits == 4 && fe_scales_need_f32(scales, rows * ng);
     if (bits == 4 && symmetric) /* signed codes, no zero point */
         for (int64_t i = 0; i < rows * cols; i++) codes[i] = (uint8_t)(int8_t)(codes[i] - 8);
     else if (bits == 4)

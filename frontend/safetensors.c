@@ -151,6 +151,25 @@ static fe_tensor *find(fe_safetensors *set, const char *name)
     return bsearch(&key, set->tensors, (size_t)set->count, sizeof key, by_name);
 }
 
+static bool f16_exact(float x)
+{
+    if (x == 0) return true;
+    float a = fabsf(x);
+    if (!(a <= 65504.0f)) return false;
+    int e;
+    frexpf(a, &e); /* a = m * 2^e, m in [0.5, 1): 11 significant bits, or 2^-24 steps */
+    int quantum = e - 11 < -24 ? -24 : e - 11;
+    float t = ldexpf(a, -quantum);
+    return t == floorf(t);
+}
+
+bool fe_scales_need_f32(const float *scales, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!f16_exact(scales[i])) return true;
+    return false;
+}
+
 /* The codes a weight arrived with, which `qmc import` writes beside it:
  * "W:codes" (I8, or U8 with zero points) [rows, cols], "W:scales" (F32)
  * and "W:zero_points" (U8) [rows, ceil(cols / group)], described by the
@@ -226,6 +245,7 @@ static qmc_status attach_given(sup_arena *arena, fe_safetensors *set, const fe_j
             .codes = codes,
             .scales = scales,
             .zero_points = asym ? zp->data : NULL,
+            .scales_f32 = bits == 4 && fe_scales_need_f32(scales, rows * ng),
             .act8 = act8 || act_used,
             .act_static = act_used > 0,
             .act_scale = act_scale,

@@ -262,7 +262,7 @@ void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *
     if (q && p->act_rows == 1 && q->f.act_model && q->f.act_zero != 0)
         p->shift_bytes = (size_t)(p->panels * L) * sizeof(float);
     if (!q || p->elem_bytes == 2) return; /* f32, bf16, f16: no scales */
-    p->scales_f16 = q->f.group != 0;
+    p->scales_f16 = q->f.group != 0 && !q->f.scale_f32;
     size_t n_scales = (size_t)(p->panels * p->n_groups * L);
     p->scale_bytes = n_scales * (p->scales_f16 ? 2 : 4);
     p->zero_bytes = q->zero_point ? n_scales : 0;

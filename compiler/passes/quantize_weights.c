@@ -35,6 +35,7 @@ q_precision pass_given_precision(const fe_quantized *given)
     if (given->bits == 4) {
         f.format = given->asym ? QFMT_UINT4 : QFMT_INT4;
         f.group = (int)given->group;
+        f.scale_f32 = given->scales_f32; /* the model's scales, exactly */
     }
     return f;
 }

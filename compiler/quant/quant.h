@@ -276,6 +276,8 @@ typedef struct q_precision {
                       * (code - act_zero) * act_scale, as ONNX's QuantizeLinear and
                       * DequantizeLinear (uint8 codes are these plus 128) */
     int act_zero;    /* act_model: the zero point as an int8 code, in [-128, 127] */
+    bool scale_f32;  /* grouped formats: f32 group scales (":sf32"; an imported model's
+                      * scales exactly) instead of f16 */
     bool gptq;       /* int4 codes chosen by GPTQ (":gptq"): each column's rounding
                       * error compensated on the columns after it, using the
                       * calibrated second moments of the layer's input; the

@@ -624,10 +624,55 @@ def nbits_acc4():
                               block_size=32, accuracy_level=4)]
     m = model(nodes, [vi("x", TensorProto.FLOAT, [1, 6, K])], [vi("y", TensorProto.FLOAT, [1, 6, N])], i1,
               opset=OPSET + [helper.make_opsetid(ms, 1)])
-    xb = x.reshape(-1, 32)
-    s = (np.abs(xb).max(axis=1, keepdims=True) / np.float32(127)).astype(np.float32)
-    xq = (np.rint(xb * (np.float32(1) / s)) * s).astype(np.float32).reshape(x.shape)
-    save_quant("nbits-acc4", m, {"x": x}, xq @ w1, check=False)
+    save_quant("nbits-acc4", m, {"x": x}, int8_blocks(x, 32) @ w1, check=False)
+
+
+def int8_blocks(x, bs):
+    """accuracy_level 4's input: int8 codes per block of bs, rint(x * (127 /
+    max|block|)) (MLAS's QuantizeARow_CompInt8), times the scale max / 127."""
+    xb = x.reshape(-1, bs)
+    amax = np.abs(xb).max(axis=1, keepdims=True)
+    s = (amax / np.float32(127)).astype(np.float32)
+    return (np.rint(xb * (np.float32(127) / amax)) * s).astype(np.float32).reshape(x.shape)
+
+
+def nbits_f32():
+    """MatMulNBits with scales as ONNX Runtime's quantizer writes them, f32
+    values that f16 does not hold (qmc keeps them: int4:g32:sf32), with zero
+    points, and with accuracy_level 4."""
+    rs = np.random.RandomState(25)
+    K, N1, N2 = 64, 32, 16
+    x = f32(2, 3, K, seed=26, scale=1.0)
+
+    def scales_f32(inits, w, name, nb, block, zero_points):
+        s = (rs.rand(w.shape[1], nb) * 0.05 + 0.01).astype(np.float32)
+        assert (s.astype(np.float16).astype(np.float32) != s).any()
+        codes = inits[0]
+        inits[1] = init(name + "_scales", s.reshape(-1))
+        old = np.frombuffer(numpy_helper.to_array(codes).tobytes(), np.uint8).reshape(w.shape[1], nb, block // 2)
+        c = np.empty((w.shape[1], nb, block), np.float32)
+        c[:, :, 0::2], c[:, :, 1::2] = old & 15, old >> 4
+        z = 8 if not zero_points else zps[name]
+        return inits, ((c - z) * s[:, :, None]).reshape(w.shape[1], -1)[:, :w.shape[0]].T.astype(np.float32)
+
+    zps = {}
+    i1, w1 = nbits_weight(rs, K, N1, 32, True, "w1")
+    zp = numpy_helper.to_array(i1[2]).reshape(N1, -1)
+    zps["w1"] = np.stack([zp & 15, zp >> 4], axis=2).reshape(N1, -1)[:, :K // 32, None].astype(np.float32)
+    i1, w1 = scales_f32(i1, w1, "w1", K // 32, 32, True)
+    i2, w2 = nbits_weight(rs, N1, N2, 32, False, "w2")
+    i2, w2 = scales_f32(i2, w2, "w2", N1 // 32, 32, False)
+    ms = "com.microsoft"
+    nodes = [
+        helper.make_node("MatMulNBits", ["x", "w1_Q4", "w1_scales", "w1_zp"], ["h"], domain=ms, K=K, N=N1,
+                         bits=4, block_size=32),
+        helper.make_node("MatMulNBits", ["h", "w2_Q4", "w2_scales"], ["y"], domain=ms, K=N1, N=N2, bits=4,
+                         block_size=32, accuracy_level=4),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [2, 3, K])], [vi("y", TensorProto.FLOAT, [2, 3, N2])],
+              i1 + i2, opset=OPSET + [helper.make_opsetid(ms, 1)])
+    h = (x @ w1).astype(np.float32)
+    save_quant("nbits-f32", m, {"x": x}, int8_blocks(h, 32) @ w2, check=False)
 
 
 def fp8_decode(codes, e5m2):
@@ -775,6 +820,7 @@ if __name__ == "__main__":
     qdq()
     nbits()
     nbits_acc4()
+    nbits_f32()
     fp8()
     dynamic()
     static_mlp()
