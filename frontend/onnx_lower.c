@@ -12,6 +12,8 @@
  *        (the same products, summed in f32 rather than int32)
  *   DequantizeLinear(Gather(codes, idx), one scale)
  *     -> Gather(DequantizeLinear(codes), idx)   (a quantized embedding)
+ *   QLinearMatMul, QLinearConv, com.microsoft.QLinearAdd, QLinearMul
+ *     -> QuantizeLinear(Op(DequantizeLinear(a), DequantizeLinear(b)))
  *
  * The weights' DequantizeLinear nodes made here carry an attribute of
  * their own, `qmc_how` (where the codes came from, for reports), which
@@ -291,6 +293,81 @@ static int lower_nbits(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
     return n_out;
 }
 
+/* QLinearMatMul and QLinearConv (ai.onnx), QLinearAdd and QLinearMul
+ * (com.microsoft: what quantize_static's QOperator format writes): the
+ * float operator between DequantizeLinear of its two quantized operands
+ * (x, scale, zero point at inputs 0-2 and 3-5; a MatMul's per-column or a
+ * Conv's per-channel weight scales along the last or first axis) and
+ * QuantizeLinear of its result (inputs 6, 7), which is ONNX's definition
+ * of them up to the order of the sums; a Conv's int32 bias (input 8) is
+ * dequantized with scale x_scale * w_scale, zero point 0, into a float
+ * initializer. Into out: up to four nodes; how many, 0 if it stays. */
+static int lower_qlinear(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
+{
+    bool ms = strcmp(nd->domain, "com.microsoft") == 0;
+    const char *op = NULL;
+    if (!*nd->domain && strcmp(nd->op_type, "QLinearMatMul") == 0) op = "MatMul";
+    if (!*nd->domain && strcmp(nd->op_type, "QLinearConv") == 0) op = "Conv";
+    if (ms && strcmp(nd->op_type, "QLinearAdd") == 0) op = "Add";
+    if (ms && strcmp(nd->op_type, "QLinearMul") == 0) op = "Mul";
+    bool conv = op && strcmp(op, "Conv") == 0;
+    if (!op || nd->n_outputs != 1 || nd->n_inputs < 7 || nd->n_inputs > (conv ? 9 : 8) ||
+        !*in_name(nd, 0) || !*in_name(nd, 1) || !*in_name(nd, 3) || !*in_name(nd, 4) ||
+        !*in_name(nd, 6))
+        return 0;
+    const char *bias = conv ? in_name(nd, 8) : "";
+    float *bf = NULL;
+    int64_t m = 0;
+    if (*bias) { /* B * x_scale * w_scale[m], as a float initializer */
+        const fe_onnx_tensor *b = init_of(l, bias), *xs = init_of(l, in_name(nd, 1)),
+                             *ws = init_of(l, in_name(nd, 4));
+        if (!b || !xs || !ws || b->dtype != FE_ONNX_INT32 || b->rank != 1 ||
+            xs->dtype != FE_ONNX_FLOAT || xs->count != 1 || ws->dtype != FE_ONNX_FLOAT ||
+            (ws->count != 1 && ws->count != b->count))
+            return 0;
+        m = b->count;
+        bf = sup_arena_alloc(l->a, sizeof *bf * (size_t)(m + 1));
+        float x_scale;
+        memcpy(&x_scale, xs->data, 4);
+        for (int64_t i = 0; i < m; i++) {
+            int32_t q;
+            float w_scale;
+            memcpy(&q, (const uint8_t *)b->data + 4 * i, 4);
+            memcpy(&w_scale, (const uint8_t *)ws->data + 4 * (ws->count == 1 ? 0 : i), 4);
+            bf[i] = (float)q * (x_scale * w_scale);
+        }
+    }
+    const char *deq[3];
+    int n = 0;
+    for (int i = 0; i < 2; i++) {
+        const char *codes = in_name(nd, 3 * i), *zp = in_name(nd, 3 * i + 2);
+        deq[i] = init_of(l, codes) ? weight_name(l, codes)
+                                   : fresh(l, sup_arena_printf(l->a, "%s_dequantized", codes));
+        const char *dq_in[3] = {codes, in_name(nd, 3 * i + 1), zp};
+        const fe_onnx_tensor *c = init_of(l, codes);
+        const char *how = sup_arena_printf(l->a, "%s (%s codes)", nd->op_type,
+                                           c ? fe_onnx_dtype_name(c->dtype) : "");
+        fe_onnx_attr at[2] = {int_attr("axis", conv ? 0 : -1), /* per channel / per column */
+                              string_attr("qmc_how", how)};
+        out[n++] = make_node(l, nd, "DequantizeLinear", *zp ? 3 : 2, dq_in, deq[i], at, c ? 2 : 1);
+    }
+    int n_in = 2;
+    if (bf) {
+        const char *bn = new_init(l, sup_arena_printf(l->a, "%s_dequantized", bias), FE_ONNX_FLOAT,
+                                  m, 1, bf, sizeof *bf * (size_t)m);
+        l->new_inits[l->n_new - 1].rank = 1;
+        l->new_inits[l->n_new - 1].count = m;
+        deq[n_in++] = bn;
+    }
+    const char *r = fresh(l, sup_arena_printf(l->a, "%s_float", nd->outputs[0]));
+    out[n] = make_node(l, nd, op, n_in, deq, r, conv ? nd->attrs : NULL, conv ? nd->n_attrs : 0);
+    n++;
+    const char *q_in[3] = {r, in_name(nd, 6), in_name(nd, 7)};
+    out[n++] =
+        make_node(l, nd, "QuantizeLinear", *in_name(nd, 7) ? 3 : 2, q_in, nd->outputs[0], NULL, 0);
+    return n;
+}
+
 /* The only node reading name, or -1. */
 static int only_reader(lower *l, const char *name, int after)
 {
@@ -402,6 +479,7 @@ void fe_imp_lower_quantized(sup_arena *arena, const fe_onnx_model *m, fe_onnx_mo
     bool any = false;
     for (int i = 0; i < m->n_nodes && !any; i++)
         any = is_op(&m->nodes[i], "MatMulInteger") || is_op(&m->nodes[i], "DequantizeLinear") ||
+              strncmp(m->nodes[i].op_type, "QLinear", 7) == 0 ||
               (strcmp(m->nodes[i].domain, "com.microsoft") == 0 &&
                strcmp(m->nodes[i].op_type, "MatMulNBits") == 0);
     if (!any) return;
@@ -451,6 +529,11 @@ void fe_imp_lower_quantized(sup_arena *arena, const fe_onnx_model *m, fe_onnx_mo
                 n_out += k;
                 continue;
             }
+        }
+        int k = lower_qlinear(&l, nd, nodes + n_out);
+        if (k) {
+            n_out += k;
+            continue;
         }
         int mul, dq;
         if (is_op(nd, "Gather") && lower_gather(&l, i, &dq, nodes + n_out)) {

@@ -7,7 +7,7 @@
 data=$QMC_SOURCE/tests/data/onnx
 ort=$data/ort
 cd "$work"
-for n in qdq nbits nbits-acc4 nbits-f32 fp8 dynamic static; do
+for n in qdq nbits nbits-acc4 nbits-f32 fp8 dynamic static qoperator; do
     m=$data/quant/$n.onnx
     "$QMC" run "$m" --input x="$data/quant/$n.in.x.npy" --output y=$n.run.npy --report $n.json
     "$NPYCMP" $n.run.npy "$data/quant/$n.out.npy" --rtol-range 1e-6
@@ -63,6 +63,14 @@ act static.json w1 0.0199999996 -8
 act static.json w2 0.0299999993 -128
 act static.json w3 0.00749999983 0
 act qdq.json w2 0.0500000007 -28
+# QOperator format: QLinearConv, QLinearAdd and QLinearMatMul as their float
+# operators between DequantizeLinear and QuantizeLinear; a QLinearMatMul
+# whose input codes come from a QuantizeLinear (or the QLinearMatMul
+# before) is an `:a8:static` layer
+want qoperator.json mq_dequantized int8:a8:static model "QLinearMatMul (int8 codes); its input quantized by QuantizeLinear (uint8, scale 0.0700000003, zero point 90)"
+want qoperator.json nq_dequantized int8:a8:static model "QLinearMatMul (int8 codes); its input quantized by QuantizeLinear (uint8, scale 0.100000001, zero point 110)"
+grep -q '^    cq_float = conv(xq_dequantized, wq_dequantized, bq_dequantized, ' qoperator.qm ||
+    fail "qoperator.qm: QLinearConv is not a conv of the dequantized operands"
 grep -q '^    y = linear(g, w3, b3)    # .gemm. (Gemm); its input through .q2., .dq2. (int8, scale 0.0075, zero point 0): :a8:static$' static.qm ||
     fail "static.qm: the Gemm's comment does not name the pair it absorbed"
 "$QMC" inspect "$data/quant/static.onnx" --dump-after quantize >static.ir

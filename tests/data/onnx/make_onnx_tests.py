@@ -805,6 +805,72 @@ def static_mlp():
     save_quant("static", m, {"x": x}, gd @ (w3q.astype(np.float32) * w3s[:, None]).T + b3)
 
 
+def qoperator():
+    """QOperator format (quantize_static with QuantFormat.QOperator): a
+    QuantizeLinear, QLinearConv (int8 weights per output channel, an int32
+    bias), com.microsoft.QLinearAdd, a DequantizeLinear, a Reshape and a
+    QuantizeLinear, two QLinearMatMul (int8 weights per column, then one
+    scale) on the codes, and a DequantizeLinear at the end. The two
+    products become `:a8:static` layers."""
+    rs = np.random.RandomState(27)
+    x = f32(1, 2, 6, 6, seed=28, scale=1.0)
+    wq = rs.randint(-127, 128, size=(4, 2, 3, 3)).astype(np.int8)
+    ws = (rs.rand(4) * 0.01 + 0.01).astype(np.float32)
+    bq = rs.randint(-300, 300, size=4).astype(np.int32)
+    mq = rs.randint(-127, 128, size=(64, 24)).astype(np.int8)
+    msc = (rs.rand(24) * 0.01 + 0.005).astype(np.float32)
+    nq = rs.randint(-127, 128, size=(24, 10)).astype(np.int8)
+    nsc = np.float32(0.008)
+    s = {"x": (0.02, 128), "c": (0.05, 100), "d": (0.07, 90), "f": (0.07, 90), "h": (0.1, 110),
+         "y": (0.05, 120)}
+    inits = [init("wq", wq), init("ws", ws), init("wz", np.zeros(4, np.int8)), init("bq", bq), init("mq", mq),
+             init("mz", np.zeros(24, np.int8)), init("ms", msc), init("nq", nq), init("nz", np.int8(0)),
+             init("ns", nsc), init("shape", np.array([1, 64], np.int64))]
+    for k, (sc, z) in s.items():
+        inits += [init(k + "_s", np.float32(sc)), init(k + "_z", np.uint8(z))]
+    ms = "com.microsoft"
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_s", "x_z"], ["xq"], name="quant"),
+        helper.make_node("QLinearConv", ["xq", "x_s", "x_z", "wq", "ws", "wz", "c_s", "c_z", "bq"], ["cq"],
+                         pads=[0, 0, 0, 0], strides=[1, 1], name="conv"),
+        helper.make_node("QLinearAdd", ["cq", "c_s", "c_z", "cq", "c_s", "c_z", "d_s", "d_z"], ["dq"], domain=ms,
+                         name="add"),
+        helper.make_node("DequantizeLinear", ["dq", "d_s", "d_z"], ["d"], name="dequant_d"),
+        helper.make_node("Reshape", ["d", "shape"], ["f"], name="flatten"),
+        helper.make_node("QuantizeLinear", ["f", "f_s", "f_z"], ["fq"], name="quant_f"),
+        helper.make_node("QLinearMatMul", ["fq", "f_s", "f_z", "mq", "ms", "mz", "h_s", "h_z"], ["hq"],
+                         name="matmul1"),
+        helper.make_node("QLinearMatMul", ["hq", "h_s", "h_z", "nq", "ns", "nz", "y_s", "y_z"], ["yq"],
+                         name="matmul2"),
+        helper.make_node("DequantizeLinear", ["yq", "y_s", "y_z"], ["y"], name="dequant"),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [1, 2, 6, 6])], [vi("y", TensorProto.FLOAT, [1, 10])], inits,
+              opset=[helper.make_opsetid("", 13), helper.make_opsetid(ms, 1)])
+
+    def q(v, k):
+        sc, z = s[k]
+        return np.clip(np.rint(v / np.float32(sc)) + z, 0, 255)
+
+    def dq(c, k):
+        sc, z = s[k]
+        return ((c - z) * np.float32(sc)).astype(np.float32)
+
+    xd = dq(q(x, "x"), "x")
+    w = (wq.astype(np.float32) * ws[:, None, None, None]).astype(np.float32)
+    conv = np.zeros((1, 4, 4, 4), np.float32)
+    for o in range(4):
+        for i in range(4):
+            for j in range(4):
+                conv[0, o, i, j] = (xd[0, :, i:i + 3, j:j + 3] * w[o]).sum()
+    conv += (bq.astype(np.float32) * (np.float32(0.02) * ws))[None, :, None, None]
+    cd = dq(q(conv, "c"), "c")
+    dd = dq(q(cd + cd, "d"), "d")
+    fd = dq(q(dd.reshape(1, 64), "f"), "f")
+    hd = dq(q(fd @ (mq.astype(np.float32) * msc), "h"), "h")
+    yd = dq(q(hd @ (nq.astype(np.float32) * nsc), "y"), "y")
+    save_quant("qoperator", m, {"x": x}, yd, check=False)
+
+
 if __name__ == "__main__":
     ext_model()
     gelu_silu()
@@ -824,3 +890,4 @@ if __name__ == "__main__":
     fp8()
     dynamic()
     static_mlp()
+    qoperator()
