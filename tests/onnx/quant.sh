@@ -7,7 +7,7 @@
 data=$QMC_SOURCE/tests/data/onnx
 ort=$data/ort
 cd "$work"
-for n in qdq nbits nbits-acc4 nbits-f32 fp8 dynamic static qoperator; do
+for n in qdq nbits nbits-acc4 nbits-f32 fp8 dynamic static static-int4 qoperator; do
     m=$data/quant/$n.onnx
     "$QMC" run "$m" --input x="$data/quant/$n.in.x.npy" --output y=$n.run.npy --report $n.json
     "$NPYCMP" $n.run.npy "$data/quant/$n.out.npy" --rtol-range 1e-6
@@ -63,6 +63,8 @@ act static.json w1 0.0199999996 -8
 act static.json w2 0.0299999993 -128
 act static.json w3 0.00749999983 0
 act qdq.json w2 0.0500000007 -28
+want static-int4.json w int4:g32:asym:sf32:a8:static model "DequantizeLinear of int4 codes (blocks of 32); its input quantized by QuantizeLinear (uint8, scale 0.0250000004, zero point 77)"
+act static-int4.json w 0.0250000004 -51
 # QOperator format: QLinearConv, QLinearAdd and QLinearMatMul as their float
 # operators between DequantizeLinear and QuantizeLinear; a QLinearMatMul
 # whose input codes come from a QuantizeLinear (or the QLinearMatMul
@@ -81,6 +83,9 @@ grep -q '^%1 w1 = weight : f32\[48, 64\] {codes="int8: DequantizeLinear of int8 
 "$QMC" compile "$data/quant/static.onnx" -o static-v3 --cpu x86-64-v3
 ./static-v3 --input x="$data/quant/static.in.x.npy" --output y=static.v3.npy
 "$NPYCMP" static.v3.npy "$ort/quant-static.npy" --rtol-range 1e-6
+"$QMC" compile "$data/quant/static-int4.onnx" -o static-int4-v3 --cpu x86-64-v3
+./static-int4-v3 --input x="$data/quant/static-int4.in.x.npy" --output y=static-int4.v3.npy
+"$NPYCMP" static-int4.v3.npy "$ort/quant-static-int4.npy" --rtol-range 1e-6
 # qmc inspect shows the codes a weight came with
 "$QMC" inspect "$data/quant/nbits.onnx" >nbits.ir
 grep -q '^%1 w1 = weight : f32\[32, 64\] {codes="int4:g32:asym: com.microsoft.MatMulNBits (4 bits, blocks of 32, zero points)"}' nbits.ir ||

@@ -805,6 +805,39 @@ def static_mlp():
     save_quant("static", m, {"x": x}, gd @ (w3q.astype(np.float32) * w3s[:, None]).T + b3)
 
 
+def static_int4():
+    """Static quantization into int4 weights (opset 21's blocked
+    DequantizeLinear of int4 codes with int4 zero points, f32 scales): the
+    layer is int4:g32:asym:sf32:a8:static with the pair's scale and zero
+    point."""
+    rs = np.random.RandomState(29)
+    K, N, B = 64, 16, 32
+    x = f32(3, K, seed=30, scale=1.0)
+    codes = rs.randint(-8, 8, size=(K, N)).astype(np.int8)
+    zps = rs.randint(-8, 8, size=(K // B, N)).astype(np.int8)
+    sc = (rs.rand(K // B, N) * 0.05 + 0.01).astype(np.float32)
+
+    def int4(name, a):
+        u = (a.reshape(-1).astype(np.int64) & 15).astype(np.uint8)
+        if u.size % 2:
+            u = np.concatenate([u, np.zeros(1, np.uint8)])
+        return TensorProto(name=name, data_type=22, dims=list(a.shape), raw_data=(u[0::2] | (u[1::2] << 4)).tobytes())
+
+    s0, z0 = np.float32(0.025), np.uint8(77)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s0", "z0"], ["xq"], name="q0"),
+        helper.make_node("DequantizeLinear", ["xq", "s0", "z0"], ["xd"], name="dq0"),
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=0, block_size=B, name="w_dq"),
+        helper.make_node("MatMul", ["xd", "w"], ["y"], name="mm"),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [3, K])], [vi("y", TensorProto.FLOAT, [3, N])],
+              [int4("wq", codes), int4("wz", zps), init("ws", sc), init("s0", s0), init("z0", z0)],
+              opset=[helper.make_opsetid("", 21)], ir=10)
+    xd = ((np.clip(np.rint(x / s0) + 77, 0, 255) - 77) * s0).astype(np.float32)
+    w = ((codes.astype(np.float32) - np.repeat(zps, B, axis=0)) * np.repeat(sc, B, axis=0)).astype(np.float32)
+    save_quant("static-int4", m, {"x": x}, xd @ w, check=False)
+
+
 def qoperator():
     """QOperator format (quantize_static with QuantFormat.QOperator): a
     QuantizeLinear, QLinearConv (int8 weights per output channel, an int32
@@ -891,3 +924,4 @@ if __name__ == "__main__":
     dynamic()
     static_mlp()
     qoperator()
+    static_int4()
