@@ -12,7 +12,7 @@
  *        (the same products, summed in f32 rather than int32)
  *   DequantizeLinear(Gather(codes, idx), one scale)
  *     -> Gather(DequantizeLinear(codes), idx)   (a quantized embedding)
- *   QLinearMatMul, QLinearConv, com.microsoft.QLinearAdd, QLinearMul
+ *   QLinearMatMul, QLinearConv, com.microsoft.QLinearAdd, QLinearMul, QGemm
  *     -> QuantizeLinear(Op(DequantizeLinear(a), DequantizeLinear(b)))
  *
  * The weights' DequantizeLinear nodes made here carry an attribute of
@@ -293,15 +293,17 @@ static int lower_nbits(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
     return n_out;
 }
 
-/* QLinearMatMul and QLinearConv (ai.onnx), QLinearAdd and QLinearMul
- * (com.microsoft: what quantize_static's QOperator format writes): the
- * float operator between DequantizeLinear of its two quantized operands
- * (x, scale, zero point at inputs 0-2 and 3-5; a MatMul's per-column or a
- * Conv's per-channel weight scales along the last or first axis) and
- * QuantizeLinear of its result (inputs 6, 7), which is ONNX's definition
- * of them up to the order of the sums; a Conv's int32 bias (input 8) is
- * dequantized with scale x_scale * w_scale, zero point 0, into a float
- * initializer. Into out: up to four nodes; how many, 0 if it stays. */
+/* QLinearMatMul and QLinearConv (ai.onnx), QLinearAdd, QLinearMul and
+ * QGemm (com.microsoft: what quantize_static's QOperator format writes):
+ * the float operator between DequantizeLinear of its two quantized
+ * operands (x, scale, zero point at inputs 0-2 and 3-5; a MatMul's
+ * per-column, a Conv's per-channel, a Gemm's per-column weight scales
+ * along their axis) and QuantizeLinear of its result (scale and zero
+ * point at inputs 6, 7; QGemm's at 7, 8, or none: a float result), which
+ * is ONNX's definition of them up to the order of the sums; an int32 bias
+ * (Conv's input 8, QGemm's 6) is dequantized with scale x_scale *
+ * w_scale, zero point 0, into a float initializer. Into out: up to four
+ * nodes; how many, 0 if it stays. */
 static int lower_qlinear(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
 {
     bool ms = strcmp(nd->domain, "com.microsoft") == 0;
@@ -310,12 +312,17 @@ static int lower_qlinear(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
     if (!*nd->domain && strcmp(nd->op_type, "QLinearConv") == 0) op = "Conv";
     if (ms && strcmp(nd->op_type, "QLinearAdd") == 0) op = "Add";
     if (ms && strcmp(nd->op_type, "QLinearMul") == 0) op = "Mul";
-    bool conv = op && strcmp(op, "Conv") == 0;
-    if (!op || nd->n_outputs != 1 || nd->n_inputs < 7 || nd->n_inputs > (conv ? 9 : 8) ||
-        !*in_name(nd, 0) || !*in_name(nd, 1) || !*in_name(nd, 3) || !*in_name(nd, 4) ||
-        !*in_name(nd, 6))
+    if (ms && strcmp(nd->op_type, "QGemm") == 0) op = "Gemm";
+    bool conv = op && strcmp(op, "Conv") == 0, gemm = op && strcmp(op, "Gemm") == 0;
+    int ys = gemm ? 7 : 6; /* the output's scale and zero point */
+    if (!op || nd->n_outputs != 1 || nd->n_inputs < (gemm ? 6 : 7) ||
+        nd->n_inputs > (conv || gemm ? 9 : 8) || !*in_name(nd, 0) || !*in_name(nd, 1) ||
+        !*in_name(nd, 3) || !*in_name(nd, 4) || (!gemm && !*in_name(nd, 6)))
         return 0;
-    const char *bias = conv ? in_name(nd, 8) : "";
+    const fe_onnx_attr *alpha = fe_onnx_attr_find(nd, "alpha");
+    if (gemm && (node_int(nd, "transA", 0) || (alpha && alpha->f != 1.0f))) return 0;
+    int waxis = conv ? 0 : gemm ? (node_int(nd, "transB", 0) ? 0 : 1) : -1;
+    const char *bias = conv ? in_name(nd, 8) : gemm ? in_name(nd, 6) : "";
     float *bf = NULL;
     int64_t m = 0;
     if (*bias) { /* B * x_scale * w_scale[m], as a float initializer */
@@ -347,7 +354,7 @@ static int lower_qlinear(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
         const fe_onnx_tensor *c = init_of(l, codes);
         const char *how = sup_arena_printf(l->a, "%s (%s codes)", nd->op_type,
                                            c ? fe_onnx_dtype_name(c->dtype) : "");
-        fe_onnx_attr at[2] = {int_attr("axis", conv ? 0 : -1), /* per channel / per column */
+        fe_onnx_attr at[2] = {int_attr("axis", waxis), /* per channel / per column */
                               string_attr("qmc_how", how)};
         out[n++] = make_node(l, nd, "DequantizeLinear", *zp ? 3 : 2, dq_in, deq[i], at, c ? 2 : 1);
     }
@@ -359,12 +366,20 @@ static int lower_qlinear(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
         l->new_inits[l->n_new - 1].count = m;
         deq[n_in++] = bn;
     }
-    const char *r = fresh(l, sup_arena_printf(l->a, "%s_float", nd->outputs[0]));
-    out[n] = make_node(l, nd, op, n_in, deq, r, conv ? nd->attrs : NULL, conv ? nd->n_attrs : 0);
+    bool quantized = *in_name(nd, ys);
+    const char *r =
+        quantized ? fresh(l, sup_arena_printf(l->a, "%s_float", nd->outputs[0])) : nd->outputs[0];
+    fe_onnx_attr tb = int_attr("transB", node_int(nd, "transB", 0));
+    out[n] = make_node(l, nd, op, n_in, deq, r,
+                       conv   ? nd->attrs
+                       : gemm ? &tb
+                              : NULL,
+                       conv ? nd->n_attrs : gemm);
     n++;
-    const char *q_in[3] = {r, in_name(nd, 6), in_name(nd, 7)};
-    out[n++] =
-        make_node(l, nd, "QuantizeLinear", *in_name(nd, 7) ? 3 : 2, q_in, nd->outputs[0], NULL, 0);
+    if (!quantized) return n;
+    const char *q_in[3] = {r, in_name(nd, ys), in_name(nd, ys + 1)};
+    out[n++] = make_node(l, nd, "QuantizeLinear", *in_name(nd, ys + 1) ? 3 : 2, q_in,
+                         nd->outputs[0], NULL, 0);
     return n;
 }
 

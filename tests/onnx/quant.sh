@@ -65,12 +65,12 @@ act static.json w3 0.00749999983 0
 act qdq.json w2 0.0500000007 -28
 want static-int4.json w int4:g32:asym:sf32:a8:static model "DequantizeLinear of int4 codes (blocks of 32); its input quantized by QuantizeLinear (uint8, scale 0.0250000004, zero point 77)"
 act static-int4.json w 0.0250000004 -51
-# QOperator format: QLinearConv, QLinearAdd and QLinearMatMul as their float
-# operators between DequantizeLinear and QuantizeLinear; a QLinearMatMul
-# whose input codes come from a QuantizeLinear (or the QLinearMatMul
+# QOperator format: QLinearConv, QLinearAdd, QLinearMatMul and QGemm as
+# their float operators between DequantizeLinear and QuantizeLinear; a
+# product whose input codes come from a QuantizeLinear (or the product
 # before) is an `:a8:static` layer
 want qoperator.json mq_dequantized int8:a8:static model "QLinearMatMul (int8 codes); its input quantized by QuantizeLinear (uint8, scale 0.0700000003, zero point 90)"
-want qoperator.json nq_dequantized int8:a8:static model "QLinearMatMul (int8 codes); its input quantized by QuantizeLinear (uint8, scale 0.100000001, zero point 110)"
+want qoperator.json nq_dequantized int8:a8:static model "QGemm (int8 codes); its input quantized by QuantizeLinear (uint8, scale 0.100000001, zero point 110)"
 grep -q '^    cq_float = conv(xq_dequantized, wq_dequantized, bq_dequantized, ' qoperator.qm ||
     fail "qoperator.qm: QLinearConv is not a conv of the dequantized operands"
 grep -q '^    y = linear(g, w3, b3)    # .gemm. (Gemm); its input through .q2., .dq2. (int8, scale 0.0075, zero point 0): :a8:static$' static.qm ||

@@ -842,9 +842,10 @@ def qoperator():
     """QOperator format (quantize_static with QuantFormat.QOperator): a
     QuantizeLinear, QLinearConv (int8 weights per output channel, an int32
     bias), com.microsoft.QLinearAdd, a DequantizeLinear, a Reshape and a
-    QuantizeLinear, two QLinearMatMul (int8 weights per column, then one
-    scale) on the codes, and a DequantizeLinear at the end. The two
-    products become `:a8:static` layers."""
+    QuantizeLinear, a QLinearMatMul (int8 weights per column) and a
+    com.microsoft.QGemm (transB, int8 weights per output, an int32 bias) on
+    the codes, and a DequantizeLinear at the end. The two products become
+    `:a8:static` layers."""
     rs = np.random.RandomState(27)
     x = f32(1, 2, 6, 6, seed=28, scale=1.0)
     wq = rs.randint(-127, 128, size=(4, 2, 3, 3)).astype(np.int8)
@@ -852,13 +853,14 @@ def qoperator():
     bq = rs.randint(-300, 300, size=4).astype(np.int32)
     mq = rs.randint(-127, 128, size=(64, 24)).astype(np.int8)
     msc = (rs.rand(24) * 0.01 + 0.005).astype(np.float32)
-    nq = rs.randint(-127, 128, size=(24, 10)).astype(np.int8)
-    nsc = np.float32(0.008)
+    nq = rs.randint(-127, 128, size=(10, 24)).astype(np.int8)
+    nsc = (rs.rand(10) * 0.004 + 0.006).astype(np.float32)
+    nb = rs.randint(-500, 500, size=10).astype(np.int32)
     s = {"x": (0.02, 128), "c": (0.05, 100), "d": (0.07, 90), "f": (0.07, 90), "h": (0.1, 110),
          "y": (0.05, 120)}
     inits = [init("wq", wq), init("ws", ws), init("wz", np.zeros(4, np.int8)), init("bq", bq), init("mq", mq),
-             init("mz", np.zeros(24, np.int8)), init("ms", msc), init("nq", nq), init("nz", np.int8(0)),
-             init("ns", nsc), init("shape", np.array([1, 64], np.int64))]
+             init("mz", np.zeros(24, np.int8)), init("ms", msc), init("nq", nq), init("nz", np.zeros(10, np.int8)),
+             init("ns", nsc), init("nb", nb), init("shape", np.array([1, 64], np.int64))]
     for k, (sc, z) in s.items():
         inits += [init(k + "_s", np.float32(sc)), init(k + "_z", np.uint8(z))]
     ms = "com.microsoft"
@@ -873,8 +875,8 @@ def qoperator():
         helper.make_node("QuantizeLinear", ["f", "f_s", "f_z"], ["fq"], name="quant_f"),
         helper.make_node("QLinearMatMul", ["fq", "f_s", "f_z", "mq", "ms", "mz", "h_s", "h_z"], ["hq"],
                          name="matmul1"),
-        helper.make_node("QLinearMatMul", ["hq", "h_s", "h_z", "nq", "ns", "nz", "y_s", "y_z"], ["yq"],
-                         name="matmul2"),
+        helper.make_node("QGemm", ["hq", "h_s", "h_z", "nq", "ns", "nz", "nb", "y_s", "y_z"], ["yq"],
+                         domain=ms, transB=1, name="gemm"),
         helper.make_node("DequantizeLinear", ["yq", "y_s", "y_z"], ["y"], name="dequant"),
     ]
     m = model(nodes, [vi("x", TensorProto.FLOAT, [1, 2, 6, 6])], [vi("y", TensorProto.FLOAT, [1, 10])], inits,
@@ -900,7 +902,8 @@ def qoperator():
     dd = dq(q(cd + cd, "d"), "d")
     fd = dq(q(dd.reshape(1, 64), "f"), "f")
     hd = dq(q(fd @ (mq.astype(np.float32) * msc), "h"), "h")
-    yd = dq(q(hd @ (nq.astype(np.float32) * nsc), "y"), "y")
+    nbd = (nb.astype(np.float32) * (np.float32(0.1) * nsc)).astype(np.float32)
+    yd = dq(q(hd @ (nq.astype(np.float32) * nsc[:, None]).T + nbd, "y"), "y")
     save_quant("qoperator", m, {"x": x}, yd, check=False)
 
 
