@@ -320,7 +320,9 @@ static int lower_qlinear(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
         !*in_name(nd, 3) || !*in_name(nd, 4) || (!gemm && !*in_name(nd, 6)))
         return 0;
     const fe_onnx_attr *alpha = fe_onnx_attr_find(nd, "alpha");
-    if (gemm && (node_int(nd, "transA", 0) || (alpha && alpha->f != 1.0f))) return 0;
+    if (gemm && (node_int(nd, "transA", 0) ||
+                 (alpha && (alpha->type != FE_ONNX_ATTR_FLOAT || alpha->f != 1.0f))))
+        return 0;
     int waxis = conv ? 0 : gemm ? (node_int(nd, "transB", 0) ? 0 : 1) : -1;
     const char *bias = conv ? in_name(nd, 8) : gemm ? in_name(nd, 6) : "";
     float *bf = NULL;
