@@ -68,7 +68,14 @@ typedef struct fe_quantized {
     const uint8_t *codes;       /* rows * cols, one per byte (signed ones as two's complement) */
     const float *scales;        /* rows * ceil(cols / group), any sign */
     const uint8_t *zero_points; /* asym: as scales; else NULL */
+    bool scales_f32;            /* 4 bits: a scale that f16 does not hold exactly (qmc's groups then
+                                 * keep f32 scales, :sf32) */
     bool act8;                  /* the model quantizes the matrix's input to 8 bits at run time */
+    bool act_static;            /* ... with one scale and zero point of its own (QuantizeLinear ->
+                                 * DequantizeLinear of the input: static quantization) */
+    float act_scale;            /* act_static: the input's scale */
+    int act_zero;               /* act_static: its zero point as an int8 code (a uint8 zero
+                                 * point minus 128), in [-128, 127] */
     const char *how;            /* where the codes came from, for reports ("MatMulNBits, ...") */
 } fe_quantized;
 
@@ -99,6 +106,10 @@ typedef struct fe_safetensors {
     fe_tensor *tensors; /* sorted by name */
     int count;
 } fe_safetensors;
+
+/* Some of the n scales is not exactly an IEEE binary16 value (f16 would
+ * round it). */
+bool fe_scales_need_f32(const float *scales, int64_t n);
 
 /* Opens and fully validates a safetensors file: header length, JSON,
  * dtypes, shapes, offsets in range, no overlaps, sizes consistent. On
@@ -428,6 +439,12 @@ typedef struct fe_onnx_weight {
     bool transposed;   /* the 2-D transpose of the ONNX value (linear's [N, K]) */
     const void *value; /* private: where the elements come from */
     bool quantized;    /* the value is a dequantization of integer codes (fe_onnx_weight_given) */
+    /* the input of the linear layer it is the weight of arrives through a
+     * QuantizeLinear -> DequantizeLinear pair (fe_quantized.act_static) */
+    bool act_static;
+    float act_scale;
+    int act_zero; /* as an int8 code */
+    int act_type; /* the codes' ONNX type: FE_ONNX_INT8 or FE_ONNX_UINT8 */
 } fe_onnx_weight;
 
 typedef struct fe_onnx_imported {

@@ -474,6 +474,14 @@ bool fe_imp_emit_match(fe_imp_node *c, const fe_imp_match *m)
     switch (m->kind) {
     case FE_IMP_PAT_LINEAR: {
         const char *w = fe_imp_weight(e, fe_imp_v(&e->p, m->ops[1]), m->transpose_w, false);
+        for (int i = e->n_weights - 1; m->act_static && i >= 0; i--)
+            if (e->weights[i].name == w) { /* its input's scale and zero point */
+                e->weights[i].act_static = true;
+                e->weights[i].act_scale = m->act_scale;
+                e->weights[i].act_zero = m->act_zero;
+                e->weights[i].act_type = m->act_type;
+                break;
+            }
         expr = m->ops[2] >= 0
                    ? sup_arena_printf(a, "linear(%s, %s, %s)", x, w,
                                       fe_imp_weight(e, fe_imp_v(&e->p, m->ops[2]), false, true))
@@ -525,6 +533,16 @@ bool fe_imp_emit_match(fe_imp_node *c, const fe_imp_match *m)
     }
     case FE_IMP_PAT_NONE: return false;
     }
-    assign(c, out, expr, origin(e, m->first, m->root, m->n_nodes));
+    const char *from = origin(e, m->first, m->root, m->n_nodes);
+    if (m->act_static) { /* the QuantizeLinear -> DequantizeLinear pair it absorbed */
+        const fe_onnx_model *om = e->p.m;
+        from = sup_arena_printf(
+            a, "%s; its input through %s, %s (%s, scale %s, zero point %d): :a8:static", from,
+            fe_imp_printable(e, fe_onnx_node_label(a, om, &om->nodes[m->act_q])),
+            fe_imp_printable(e, fe_onnx_node_label(a, om, &om->nodes[m->act_dq])),
+            m->act_type == FE_ONNX_UINT8 ? "uint8" : "int8", fe_imp_number(e, m->act_scale),
+            m->act_zero + (m->act_type == FE_ONNX_UINT8 ? 128 : 0));
+    }
+    assign(c, out, expr, from);
     return true;
 }

@@ -76,6 +76,14 @@ typedef struct fe_imp_match {
     int heads;
     bool causal;
     double scale; /* attention: 0 when it is the default 1/sqrt(head size); norms: eps */
+    /* linear: ops[0] came through QuantizeLinear -> DequantizeLinear nodes
+     * act_q, act_dq (static quantization) into a weight whose codes are kept:
+     * ops[0] is the QuantizeLinear's input, and the weight carries the pair's
+     * scale and zero point (fe_onnx_weight.act_static) */
+    bool act_static;
+    float act_scale;
+    int act_zero, act_type; /* as an int8 code; FE_ONNX_INT8 or FE_ONNX_UINT8 */
+    int act_q, act_dq;
 } fe_imp_match;
 
 typedef struct fe_imp {
@@ -124,6 +132,13 @@ double fe_imp_const_at(fe_imp *p, const fe_imp_value *v, int64_t i);
  * replaced by DequantizeLinear of their constant codes followed by MatMul
  * (the form QDQ models have): *out shares everything else with m. */
 void fe_imp_lower_quantized(sup_arena *arena, const fe_onnx_model *m, fe_onnx_model *out);
+
+/* ---- onnx_weights.c ----------------------------------------------------------- */
+
+/* The weight matrix that constant v (a dequantization of codes) becomes,
+ * [N, K] (transpose: of v's [K, N]), keeps its codes in a qmc format of
+ * integers (fe_onnx_weight_given, not FP8). */
+bool fe_imp_keeps_int_codes(const fe_imp_value *v, bool transpose);
 
 /* ---- onnx_match.c ------------------------------------------------------------- */
 

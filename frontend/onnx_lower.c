@@ -12,6 +12,8 @@
  *        (the same products, summed in f32 rather than int32)
  *   DequantizeLinear(Gather(codes, idx), one scale)
  *     -> Gather(DequantizeLinear(codes), idx)   (a quantized embedding)
+ *   QLinearMatMul, QLinearConv, com.microsoft.QLinearAdd, QLinearMul, QGemm
+ *     -> QuantizeLinear(Op(DequantizeLinear(a), DequantizeLinear(b)))
  *
  * The weights' DequantizeLinear nodes made here carry an attribute of
  * their own, `qmc_how` (where the codes came from, for reports), which
@@ -170,9 +172,12 @@ static uint8_t nibble(const uint8_t *p, int64_t i)
 
 /* accuracy_level 4: ONNX Runtime's kernel quantizes the input to int8 in
  * blocks of bs along K, symmetric, scale = max|block| / 127, codes
- * rint(x * (1 / scale)) (equal to what it computes up to the order of the
- * sums): a's blocks so quantized and dequantized, in nine nodes written to
- * out from *n; returns the result's name. */
+ * rint(x * (127 / max|block|)) (MLAS's QuantizeARow_CompInt8: one
+ * division, not the reciprocal of the scale, which can differ by an ulp
+ * and move a code), and multiplies the codes in integers: a's blocks so
+ * quantized and dequantized (equal to what it computes up to the order of
+ * the sums), in nine nodes written to out from *n; returns the result's
+ * name. */
 static const char *int8_blocks(lower *l, const fe_onnx_node *nd, const char *a, int64_t bs,
                                fe_onnx_node *out, int *n)
 {
@@ -187,11 +192,13 @@ static const char *int8_blocks(lower *l, const fe_onnx_node *nd, const char *a, 
     static const char *const what[] = {"r", "abs", "max", "scale", "safe", "inv", "v", "q", "d"};
     for (int i = 0; i < 9; i++) v[i] = fresh(l, sup_arena_printf(l->a, "%s_%s", base, what[i]));
     fe_onnx_attr keep = int_attr("keepdims", 1);
-    const char *in[9][2] = {{a, shape}, {v[0], ""},   {v[1], ax}, {v[2], c127}, {v[3], ctiny},
-                            {v[4], ""}, {v[0], v[5]}, {v[6], ""}, {v[7], v[3]}};
-    static const char *const ops[] = {"Reshape",    "Abs", "ReduceMax", "Div", "Max",
-                                      "Reciprocal", "Mul", "Round",     "Mul"};
-    static const int n_in[] = {2, 1, 2, 2, 2, 1, 2, 1, 2};
+    /* r, |r|, max, scale = max / 127, safe = max(max, tiny), inv = 127 / safe,
+     * v = r * inv, q = rint(v), d = q * scale (an all-zero block: codes 0) */
+    const char *in[9][2] = {{a, shape},   {v[0], ""},   {v[1], ax}, {v[2], c127}, {v[2], ctiny},
+                            {c127, v[4]}, {v[0], v[5]}, {v[6], ""}, {v[7], v[3]}};
+    static const char *const ops[] = {"Reshape", "Abs", "ReduceMax", "Div", "Max",
+                                      "Div",     "Mul", "Round",     "Mul"};
+    static const int n_in[] = {2, 1, 2, 2, 2, 2, 2, 1, 2};
     for (int i = 0; i < 9; i++) {
         out[*n] = make_node(l, nd, ops[i], n_in[i], in[i], v[i], i == 2 ? &keep : NULL, i == 2);
         if (i == 2) out[*n].opset = 18; /* axes as an input */
@@ -284,6 +291,98 @@ static int lower_nbits(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
     const char *add_in[2] = {mm, bias};
     out[n_out++] = make_node(l, nd, "Add", 2, add_in, y, NULL, 0);
     return n_out;
+}
+
+/* QLinearMatMul and QLinearConv (ai.onnx), QLinearAdd, QLinearMul and
+ * QGemm (com.microsoft: what quantize_static's QOperator format writes):
+ * the float operator between DequantizeLinear of its two quantized
+ * operands (x, scale, zero point at inputs 0-2 and 3-5; a MatMul's
+ * per-column, a Conv's per-channel, a Gemm's per-column weight scales
+ * along their axis) and QuantizeLinear of its result (scale and zero
+ * point at inputs 6, 7; QGemm's at 7, 8, or none: a float result), which
+ * is ONNX's definition of them up to the order of the sums; an int32 bias
+ * (Conv's input 8, QGemm's 6) is dequantized with scale x_scale *
+ * w_scale, zero point 0, into a float initializer. Into out: up to four
+ * nodes; how many, 0 if it stays. */
+static int lower_qlinear(lower *l, const fe_onnx_node *nd, fe_onnx_node *out)
+{
+    bool ms = strcmp(nd->domain, "com.microsoft") == 0;
+    const char *op = NULL;
+    if (!*nd->domain && strcmp(nd->op_type, "QLinearMatMul") == 0) op = "MatMul";
+    if (!*nd->domain && strcmp(nd->op_type, "QLinearConv") == 0) op = "Conv";
+    if (ms && strcmp(nd->op_type, "QLinearAdd") == 0) op = "Add";
+    if (ms && strcmp(nd->op_type, "QLinearMul") == 0) op = "Mul";
+    if (ms && strcmp(nd->op_type, "QGemm") == 0) op = "Gemm";
+    bool conv = op && strcmp(op, "Conv") == 0, gemm = op && strcmp(op, "Gemm") == 0;
+    int ys = gemm ? 7 : 6; /* the output's scale and zero point */
+    if (!op || nd->n_outputs != 1 || nd->n_inputs < (gemm ? 6 : 7) ||
+        nd->n_inputs > (conv || gemm ? 9 : 8) || !*in_name(nd, 0) || !*in_name(nd, 1) ||
+        !*in_name(nd, 3) || !*in_name(nd, 4) || (!gemm && !*in_name(nd, 6)))
+        return 0;
+    const fe_onnx_attr *alpha = fe_onnx_attr_find(nd, "alpha");
+    if (gemm && (node_int(nd, "transA", 0) ||
+                 (alpha && (alpha->type != FE_ONNX_ATTR_FLOAT || alpha->f != 1.0f))))
+        return 0;
+    int waxis = conv ? 0 : gemm ? (node_int(nd, "transB", 0) ? 0 : 1) : -1;
+    const char *bias = conv ? in_name(nd, 8) : gemm ? in_name(nd, 6) : "";
+    float *bf = NULL;
+    int64_t m = 0;
+    if (*bias) { /* B * x_scale * w_scale[m], as a float initializer */
+        const fe_onnx_tensor *b = init_of(l, bias), *xs = init_of(l, in_name(nd, 1)),
+                             *ws = init_of(l, in_name(nd, 4));
+        if (!b || !xs || !ws || b->dtype != FE_ONNX_INT32 || b->rank != 1 ||
+            xs->dtype != FE_ONNX_FLOAT || xs->count != 1 || ws->dtype != FE_ONNX_FLOAT ||
+            (ws->count != 1 && ws->count != b->count))
+            return 0;
+        m = b->count;
+        bf = sup_arena_alloc(l->a, sizeof *bf * (size_t)(m + 1));
+        float x_scale;
+        memcpy(&x_scale, xs->data, 4);
+        for (int64_t i = 0; i < m; i++) {
+            int32_t q;
+            float w_scale;
+            memcpy(&q, (const uint8_t *)b->data + 4 * i, 4);
+            memcpy(&w_scale, (const uint8_t *)ws->data + 4 * (ws->count == 1 ? 0 : i), 4);
+            bf[i] = (float)q * (x_scale * w_scale);
+        }
+    }
+    const char *deq[3];
+    int n = 0;
+    for (int i = 0; i < 2; i++) {
+        const char *codes = in_name(nd, 3 * i), *zp = in_name(nd, 3 * i + 2);
+        deq[i] = init_of(l, codes) ? weight_name(l, codes)
+                                   : fresh(l, sup_arena_printf(l->a, "%s_dequantized", codes));
+        const char *dq_in[3] = {codes, in_name(nd, 3 * i + 1), zp};
+        const fe_onnx_tensor *c = init_of(l, codes);
+        const char *how = sup_arena_printf(l->a, "%s (%s codes)", nd->op_type,
+                                           c ? fe_onnx_dtype_name(c->dtype) : "");
+        fe_onnx_attr at[2] = {int_attr("axis", waxis), /* per channel / per column */
+                              string_attr("qmc_how", how)};
+        out[n++] = make_node(l, nd, "DequantizeLinear", *zp ? 3 : 2, dq_in, deq[i], at, c ? 2 : 1);
+    }
+    int n_in = 2;
+    if (bf) {
+        const char *bn = new_init(l, sup_arena_printf(l->a, "%s_dequantized", bias), FE_ONNX_FLOAT,
+                                  m, 1, bf, sizeof *bf * (size_t)m);
+        l->new_inits[l->n_new - 1].rank = 1;
+        l->new_inits[l->n_new - 1].count = m;
+        deq[n_in++] = bn;
+    }
+    bool quantized = *in_name(nd, ys);
+    const char *r =
+        quantized ? fresh(l, sup_arena_printf(l->a, "%s_float", nd->outputs[0])) : nd->outputs[0];
+    fe_onnx_attr tb = int_attr("transB", node_int(nd, "transB", 0));
+    out[n] = make_node(l, nd, op, n_in, deq, r,
+                       conv   ? nd->attrs
+                       : gemm ? &tb
+                              : NULL,
+                       conv ? nd->n_attrs : gemm);
+    n++;
+    if (!quantized) return n;
+    const char *q_in[3] = {r, in_name(nd, ys), in_name(nd, ys + 1)};
+    out[n++] = make_node(l, nd, "QuantizeLinear", *in_name(nd, ys + 1) ? 3 : 2, q_in,
+                         nd->outputs[0], NULL, 0);
+    return n;
 }
 
 /* The only node reading name, or -1. */
@@ -397,6 +496,7 @@ void fe_imp_lower_quantized(sup_arena *arena, const fe_onnx_model *m, fe_onnx_mo
     bool any = false;
     for (int i = 0; i < m->n_nodes && !any; i++)
         any = is_op(&m->nodes[i], "MatMulInteger") || is_op(&m->nodes[i], "DequantizeLinear") ||
+              strncmp(m->nodes[i].op_type, "QLinear", 7) == 0 ||
               (strcmp(m->nodes[i].domain, "com.microsoft") == 0 &&
                strcmp(m->nodes[i].op_type, "MatMulNBits") == 0);
     if (!any) return;
@@ -446,6 +546,11 @@ void fe_imp_lower_quantized(sup_arena *arena, const fe_onnx_model *m, fe_onnx_mo
                 n_out += k;
                 continue;
             }
+        }
+        int k = lower_qlinear(&l, nd, nodes + n_out);
+        if (k) {
+            n_out += k;
+            continue;
         }
         int mul, dq;
         if (is_op(nd, "Gather") && lower_gather(&l, i, &dq, nodes + n_out)) {

@@ -113,6 +113,41 @@ static bool weight_like(const fe_imp *p, int w)
     return const_float(p, w) && fe_imp_v(p, w)->rank == 2;
 }
 
+/* Static quantization of a linear layer's input: ops[0] is
+ * DequantizeLinear(QuantizeLinear(x0, s, z), s, z) of run-time int8 or
+ * uint8 codes with one constant scale and zero point, the same in both,
+ * and the weight (read by nothing else) keeps its integer codes. Then the
+ * layer reads x0 and its weight carries s and z (`:a8:static`); the two
+ * nodes stay only if something else reads them. */
+static void match_act_qdq(fe_imp *p, fe_imp_match *m)
+{
+    int dq = prod(p, m->ops[0], "DequantizeLinear");
+    int codes = dq >= 0 ? fe_imp_in(p, dq, 0) : -1;
+    int q = prod(p, codes, "QuantizeLinear");
+    if (q < 0 || !runtime_float(p, fe_imp_in(p, q, 0))) return;
+    const fe_imp_value *cv = fe_imp_v(p, codes), *w = fe_imp_v(p, m->ops[1]);
+    if (cv->dtype != FE_ONNX_INT8 && cv->dtype != FE_ONNX_UINT8) return;
+    double s[2], z[2] = {0, 0};
+    int nodes[2] = {q, dq};
+    for (int i = 0; i < 2; i++) {
+        int zi = fe_imp_in(p, nodes[i], 2);
+        if (!scalar(p, fe_imp_in(p, nodes[i], 1), &s[i]) || (zi >= 0 && !scalar(p, zi, &z[i])) ||
+            (zi >= 0 && fe_imp_v(p, zi)->dtype != cv->dtype) ||
+            attr_int(&p->m->nodes[nodes[i]], "block_size", 0) != 0)
+            return;
+    }
+    if (s[0] != s[1] || z[0] != z[1] || !(s[0] > 0) || !isfinite(s[0]) || (float)s[0] <= 0 ||
+        w->n_uses != 1 || w->is_output || !fe_imp_keeps_int_codes(w, m->transpose_w))
+        return;
+    m->act_static = true;
+    m->act_scale = (float)s[0];
+    m->act_type = cv->dtype;
+    m->act_zero = (int)z[0] - (cv->dtype == FE_ONNX_UINT8 ? 128 : 0);
+    m->act_q = q;
+    m->act_dq = dq;
+    m->ops[0] = fe_imp_in(p, q, 0);
+}
+
 static bool match_matmul(fe_imp *p, int n, fe_imp_match *m)
 {
     int x = fe_imp_in(p, n, 0), w = fe_imp_in(p, n, 1);
@@ -124,6 +159,7 @@ static bool match_matmul(fe_imp *p, int n, fe_imp_match *m)
                         .n_ops = 3,
                         .ops = {x, w, -1},
                         .transpose_w = true};
+    match_act_qdq(p, m);
     return true;
 }
 
@@ -159,6 +195,7 @@ static bool match_gemm(fe_imp *p, int n, fe_imp_match *m)
                         .n_ops = 3,
                         .ops = {x, w, b},
                         .transpose_w = !tb};
+    match_act_qdq(p, m);
     return true;
 }
 

@@ -122,8 +122,12 @@ const fe_quantized *fe_onnx_weight_given(sup_arena *arena, const fe_onnx_weight 
                           .group = group,
                           .codes = codes,
                           .scales = scales,
-                          .act8 = q->act8,
+                          .act8 = q->act8 || w->act_static,
+                          .act_static = w->act_static,
+                          .act_scale = w->act_scale,
+                          .act_zero = w->act_zero,
                           .how = q->how};
+    out->scales_f32 = bits == 4 && fe_scales_need_f32(scales, rows * ng);
     if (bits == 4 && symmetric) /* signed codes, no zero point */
         for (int64_t i = 0; i < rows * cols; i++) codes[i] = (uint8_t)(int8_t)(codes[i] - 8);
     else if (bits == 4)
@@ -134,7 +138,32 @@ const fe_quantized *fe_onnx_weight_given(sup_arena *arena, const fe_onnx_weight 
             q->axis < 0 ? "one scale"
             : q->block  ? sup_arena_printf(arena, "blocks of %lld", (long long)q->block)
                         : "a scale per output channel");
+    if (w->act_static) {
+        char sc[32];
+        snprintf(sc, sizeof sc, "%.9g", (double)w->act_scale);
+        out->how = sup_arena_printf(
+            arena, "%s; its input quantized by QuantizeLinear (%s, scale %s, zero point %d)",
+            out->how, w->act_type == FE_ONNX_UINT8 ? "uint8" : "int8", sc,
+            w->act_zero + (w->act_type == FE_ONNX_UINT8 ? 128 : 0));
+    }
     return out;
+}
+
+bool fe_imp_keeps_int_codes(const fe_imp_value *v, bool transpose)
+{
+    if (!v->quant || v->rank != 2) return false;
+    fe_onnx_weight w = {.name = v->name,
+                        .onnx_name = v->name,
+                        .rank = 2,
+                        .shape = {v->dims[transpose ? 1 : 0], v->dims[transpose ? 0 : 1]},
+                        .transposed = transpose,
+                        .value = v,
+                        .quantized = true};
+    sup_arena tmp = {0};
+    const fe_quantized *q = fe_onnx_weight_given(&tmp, &w);
+    bool ok = q && !q->fp8;
+    sup_arena_free(&tmp);
+    return ok;
 }
 
 /* ---- in memory -------------------------------------------------------------------------- */
@@ -267,9 +296,12 @@ bool fe_onnx_write_weights(const fe_onnx_imported *imp, const char *path, const 
         fputc(',', h);
         json_string(h, sup_arena_printf(&qa, "qmc:quantized:%s", imp->weights[i].name));
         fputc(':', h);
-        json_string(h,
-                    sup_arena_printf(&qa, "bits=%d group=%lld asym=%d act8=%d fp8=%d; %s", q->bits,
-                                     (long long)q->group, q->asym, q->act8, q->fp8, q->how));
+        const char *act = q->act_static ? sup_arena_printf(&qa, " act_scale=%a act_zero=%d",
+                                                           (double)q->act_scale, q->act_zero)
+                                        : "";
+        json_string(h, sup_arena_printf(&qa, "bits=%d group=%lld asym=%d act8=%d fp8=%d%s; %s",
+                                        q->bits, (long long)q->group, q->asym, q->act8, q->fp8, act,
+                                        q->how));
     }
     fputc('}', h);
     for (int i = 0; i < imp->n_weights; i++) {

@@ -11,6 +11,7 @@
  * mapping, where it may be misaligned for its element type
  * (fe_tensor_to_f32 reads it either way), and fe_tensor_release gives a
  * tensor's pages back once it has been read. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -150,11 +151,33 @@ static fe_tensor *find(fe_safetensors *set, const char *name)
     return bsearch(&key, set->tensors, (size_t)set->count, sizeof key, by_name);
 }
 
+static bool f16_exact(float x)
+{
+    if (x == 0) return true;
+    float a = fabsf(x);
+    if (!(a <= 65504.0f)) return false;
+    int e;
+    frexpf(a, &e); /* a = m * 2^e, m in [0.5, 1): 11 significant bits, or 2^-24 steps */
+    int quantum = e - 11 < -24 ? -24 : e - 11;
+    float t = ldexpf(a, -quantum);
+    return t == floorf(t);
+}
+
+bool fe_scales_need_f32(const float *scales, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!f16_exact(scales[i])) return true;
+    return false;
+}
+
 /* The codes a weight arrived with, which `qmc import` writes beside it:
  * "W:codes" (I8, or U8 with zero points) [rows, cols], "W:scales" (F32)
  * and "W:zero_points" (U8) [rows, ceil(cols / group)], described by the
  * metadata entry "qmc:quantized:W" = "bits=B group=G asym=A act8=X fp8=F; how"
- * (F: 0, or the ONNX type of FP8 codes, which are held as U8).
+ * (F: 0, or the ONNX type of FP8 codes, which are held as U8), with
+ * " act_scale=S act_zero=Z" (S a C hexadecimal float) before the ';' when
+ * the model quantizes the weight's input with that scale and zero point
+ * (fe_quantized.act_static).
  * They become W's fe_tensor.given and leave the set. */
 static qmc_status attach_given(sup_arena *arena, fe_safetensors *set, const fe_json *meta,
                                char *err, size_t err_size)
@@ -169,13 +192,24 @@ static qmc_status attach_given(sup_arena *arena, fe_safetensors *set, const fe_j
         fe_tensor *zp = find(set, sup_arena_printf(arena, "%s:zero_points", base));
         const fe_json *d =
             meta ? fe_json_get(meta, sup_arena_printf(arena, "qmc:quantized:%s", base)) : NULL;
-        int bits, asym, act8, fp8, used = 0;
+        int bits, asym, act8, fp8, used = 0, act_used = 0, act_zero = 0;
+        float act_scale = 0;
         long long group;
+        bool parsed = d && d->kind == FE_JSON_STRING &&
+                      sscanf(d->string, "bits=%d group=%lld asym=%d act8=%d fp8=%d%n", &bits,
+                             &group, &asym, &act8, &fp8, &used) == 5 &&
+                      used;
+        /* the input's static quantization (an optional part) */
+        if (parsed && strncmp(d->string + used, " act_scale=", 11) == 0)
+            parsed = sscanf(d->string + used, " act_scale=%a act_zero=%d%n", &act_scale, &act_zero,
+                            &act_used) == 2 &&
+                     act_used && act_scale > 0 && isfinite(act_scale) && act_zero >= -128 &&
+                     act_zero <= 127;
+        used += act_used;
+        parsed = parsed && d->string[used] == ';';
+        used += parsed;
         if (!w || w->dtype != QMC_DTYPE_F32 || w->rank != 2 || !sc || sc->dtype != QMC_DTYPE_F32 ||
-            !d || d->kind != FE_JSON_STRING ||
-            sscanf(d->string, "bits=%d group=%lld asym=%d act8=%d fp8=%d;%n", &bits, &group, &asym,
-                   &act8, &fp8, &used) != 5 ||
-            !used)
+            !parsed)
             return fail(err, err_size,
                         "tensor '%s' holds codes but its weight '%s', scales or metadata "
                         "'qmc:quantized:%s' are missing or malformed",
@@ -211,7 +245,11 @@ static qmc_status attach_given(sup_arena *arena, fe_safetensors *set, const fe_j
             .codes = codes,
             .scales = scales,
             .zero_points = asym ? zp->data : NULL,
-            .act8 = act8,
+            .scales_f32 = bits == 4 && fe_scales_need_f32(scales, rows * ng),
+            .act8 = act8 || act_used,
+            .act_static = act_used > 0,
+            .act_scale = act_scale,
+            .act_zero = act_zero,
             .how = sup_arena_strdup(arena, d->string + used + (d->string[used] == ' '))};
         w->given = q;
     }

@@ -215,6 +215,10 @@ typedef struct cg_packed {
                                                  * scales [panels][n_groups][lanes] f32, or f16 for int4 groups (-1 for f32);
                                                  * zero points [panels][n_groups][lanes] uint8 (-1 if symmetric) */
     size_t code_bytes, scale_bytes, zero_bytes; /* their sizes (0: none) */
+    int shift;          /* blob: with the model's activation zero point z (act_model), what
+                         * each output adds: -z * act_scale * (the row of the quantized
+                         * weight summed), f32 [panels][lanes]; -1 if none */
+    size_t shift_bytes; /* its size (0: none) */
     bool scales_f16;
     float scale_factor; /* multiplies every scale (FP8 decoding folds 2^8 into it) */
     bool fp8_via_half;  /* FP8 decoded through half precision (F16C / aarch64) */
@@ -238,6 +242,7 @@ typedef struct cg_linear {
     const cg_packed *p;
     int64_t m, k, n;
     LLVMValueRef x, y, codes, scales, zeros, bias;
+    LLVMValueRef shift;        /* cg_packed.shift, or NULL */
     LLVMValueRef xscale, xsum; /* a8: per int8 row scale; per int8 row and group sums of the codes
                                 * (times code_offset when the weights have one) */
     LLVMTypeRef vf, vi;        /* <lanes x float>, <lanes x i32> */
@@ -258,10 +263,10 @@ void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_pla
  * blobs' indices, which weights.c assigns. */
 void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *p);
 /* Packs the values: q's codes, scales and zero points, or (f32) w32
- * [n][k]; codes, scales and zeros hold p's code_bytes, scale_bytes and
- * zero_bytes. */
+ * [n][k]; codes, scales, zeros and shift hold p's code_bytes, scale_bytes,
+ * zero_bytes and shift_bytes. */
 void cg_pack_data(const cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *codes,
-                  void *scales, uint8_t *zeros);
+                  void *scales, uint8_t *zeros, float *shift);
 /* Emits the function of a linear node: y[m, :] = x[m, :]·Wᵀ + b. */
 void cg_emit_linear(cg *c, int32_t node, const char *name);
 /* The arguments a linear node's call passes after its others: its packed

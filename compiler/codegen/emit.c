@@ -542,7 +542,7 @@ static const cg_weights *share_weights(cg *c, const cg_weights *model_w, const i
     v->first = sup_arena_alloc(c->arena, sizeof *v->first * n);
     for (int32_t i = 0; i < step->n_nodes; i++) {
         v->node_blob[i] = v->first[i] = -1;
-        v->packed[i].codes = v->packed[i].scales = v->packed[i].zeros = -1;
+        v->packed[i].codes = v->packed[i].scales = v->packed[i].zeros = v->packed[i].shift = -1;
         v->conv[i].codes = v->conv[i].scales = v->conv[i].comp = -1;
         if (step->nodes[i].op != IR_OP_WEIGHT) continue;
         int32_t *m = ir_name_map_slot(c->arena, &by_name, step->nodes[i].name, false);

@@ -199,7 +199,9 @@ void cg_print_kernels(FILE *f, sup_arena *arena, const ir_graph *g, const ir_pla
                 instr);
         else if (rows == 1)
             k = sup_arena_printf(arena, "%s codes x int8 activations (%s scale), %s", fmt,
-                                 q->f.act_scale > 0 ? "calibrated" : "per-row",
+                                 q->f.act_model       ? "the model's"
+                                 : q->f.act_scale > 0 ? "calibrated"
+                                                      : "per-row",
                                  dot ? instr : "in float (no integer dot product)");
         else
             k = sup_arena_printf(arena, "%s codes decoded to float in registers, FMA", fmt);
@@ -250,7 +252,7 @@ void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *
     p->k = w->shape[1];
     p->panels = (p->n + L - 1) / L;
     p->scale_factor = 1.0f;
-    p->codes = p->scales = p->zeros = -1;
+    p->codes = p->scales = p->zeros = p->shift = -1;
     p->act_rows = ir_act_int8_rows(q, cg_target_int8_dot(t));
     p->a8 = p->act_rows ? a8_kind(t) : CG_A8_NONE;
     bool int_dot = cg_packed_int_dot(p);
@@ -283,15 +285,38 @@ void cg_pack_layout(const cg_target *t, int lanes, const ir_node *w, cg_packed *
         QMC_ASSERT(bits >= 4 || q->f.group);            /* kp is a multiple of the step */
         QMC_ASSERT(!(p->code_offset && q->zero_point)); /* the sums of x serve one correction */
     }
+    if (q && p->act_rows == 1 && q->f.act_model && q->f.act_zero != 0)
+        p->shift_bytes = (size_t)(p->panels * L) * sizeof(float);
     if (!q || p->elem_bytes == 2) return; /* f32, bf16, f16: no scales */
-    p->scales_f16 = q->f.group != 0;
+    p->scales_f16 = q->f.group != 0 && !q->f.scale_f32;
     size_t n_scales = (size_t)(p->panels * p->n_groups * L);
     p->scale_bytes = n_scales * (p->scales_f16 ? 2 : 4);
     p->zero_bytes = q->zero_point ? n_scales : 0;
 }
 
+/* The model's activation zero point z (act_model): the kernels multiply
+ * the codes c, whose values are (c - z) * s, so each output adds
+ * -z * s * (the sum of its row of the quantized weight), computed here in
+ * double from the codes, scales and zero points. */
+static void pack_shift(const cg_packed *p, const ir_qweight *q, float *shift)
+{
+    int L = p->lanes;
+    for (int64_t r = 0; r < p->panels * L; r++) {
+        double sum = 0;
+        for (int64_t g = 0; r < p->n && g < q->n_groups; g++) {
+            int64_t part = 0, z = q->zero_points ? q->zero_points[r * q->n_groups + g] : 0;
+            for (int64_t j = g * q->group; j < (g + 1) * q->group && j < q->kp; j++) {
+                uint8_t b = q->codes[r * q->kp + j];
+                part += (q->f.format == QFMT_UINT4 ? (int64_t)b : (int64_t)(int8_t)b) - z;
+            }
+            sum += (double)q->scales[r * q->n_groups + g] * (double)part;
+        }
+        shift[r] = (float)(-(double)q->f.act_zero * (double)q->f.act_scale * sum);
+    }
+}
+
 void cg_pack_data(const cg_packed *p, const ir_qweight *q, const float *w32, uint8_t *codes,
-                  void *scales, uint8_t *zeros)
+                  void *scales, uint8_t *zeros, float *shift)
 {
     QMC_ASSERT(q ? q->codes && q->scales && (q->zero_points != NULL) == (zeros != NULL) : !!w32);
     memset(codes, 0, p->code_bytes);
@@ -304,6 +329,8 @@ void cg_pack_data(const cg_packed *p, const ir_qweight *q, const float *w32, uin
     else
         pack_low_bits(p, q, codes);
     if (q && p->scale_bytes) pack_scales(p, q, scales, zeros);
+    QMC_ASSERT((shift != NULL) == (p->shift_bytes > 0));
+    if (shift) pack_shift(p, q, shift);
 }
 
 /* ---- int8 activations (`:a8`) ------------------------------------------------- */
@@ -318,6 +345,7 @@ enum {
     A8_CTX_CODES,
     A8_CTX_SCALES,
     A8_CTX_ZEROS,
+    A8_CTX_SHIFT,
     A8_CTX_SIZE
 };
 
@@ -328,6 +356,7 @@ typedef struct quant_row {
     LLVMValueRef inv;                  /* three digits: units of scale / 65536 per unit of x */
     LLVMValueRef total;                /* sum of x * 0: 0, or NaN when x has a NaN or an inf */
     int digits;                        /* int8 rows made of the row (ir_act_int8_rows) */
+    int32_t lo, hi, zero;              /* `:a8` codes: clamp(rint(x / scale) + zero, lo, hi) */
     LLVMValueRef q8[MAX_DIGITS], acc[MAX_DIGITS]; /* int8 codes out and their sums, per digit */
 } quant_row;
 
@@ -378,13 +407,25 @@ static void store_bytes(cg *c, LLVMValueRef q, LLVMValueRef base, LLVMValueRef i
     }
 }
 
-/* x's `:a8` codes, clamp(rint(x / scale), -127, 127), as i32 lanes. */
+/* x's `:a8` codes, clamp(rint(x / scale), -127, 127), or with the model's
+ * zero point z clamp(rint(x / scale) + z, -128, 127), as i32 lanes. */
 static LLVMValueRef a8_codes(cg *c, const quant_row *qr, LLVMValueRef x, LLVMValueRef mask,
                              int lanes)
 {
-    return to_int(
-        c, round_clamp(c, LLVMBuildFDiv(c->b, x, cg_splat(c, qr->scale, lanes), ""), lanes, 127),
-        mask, lanes);
+    LLVMValueRef v = LLVMBuildFDiv(c->b, x, cg_splat(c, qr->scale, lanes), "");
+    if (qr->lo == -127 && qr->zero == 0)
+        return to_int(c, round_clamp(c, v, lanes, 127), mask, lanes);
+    /* clamped to [lo - z, hi - z] first (integers: the same as after
+     * rounding), NaN to lo - z as q_int_encode */
+    LLVMTypeRef vt = LLVMTypeOf(v);
+    v = cg_intrinsic(c, "llvm.rint", &vt, 1, &v, 1);
+    LLVMValueRef hi[2] = {v, cg_splat(c, cg_f32(c, (float)(qr->hi - qr->zero)), lanes)};
+    v = cg_intrinsic(c, "llvm.minnum", &vt, 1, hi, 2);
+    LLVMValueRef lo[2] = {v, cg_splat(c, cg_f32(c, (float)(qr->lo - qr->zero)), lanes)};
+    v = cg_intrinsic(c, "llvm.maxnum", &vt, 1, lo, 2);
+    LLVMValueRef q = LLVMBuildAdd(c->b, LLVMBuildFPToSI(c->b, v, cg_vec(c, c->t_i32, lanes), ""),
+                                  cg_vsplat_i32(c, qr->zero, lanes), "q");
+    return mask ? LLVMBuildSelect(c->b, mask, q, LLVMConstNull(LLVMTypeOf(q)), "") : q;
 }
 
 /* One int8 row (`:a8`: q_quantize_row_a8_ref) or three digits
@@ -518,8 +559,12 @@ static void emit_quantize_rows(cg_linear *lk, LLVMValueRef x, LLVMValueRef xq, L
     const cg_packed *p = lk->p;
     int L = c->lanes, D = p->act_rows;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
-    quant_row qr = {
-        .amax = cg_alloca(c, vt, "amax"), .total = cg_alloca(c, vt, "total"), .digits = D};
+    quant_row qr = {.amax = cg_alloca(c, vt, "amax"),
+                    .total = cg_alloca(c, vt, "total"),
+                    .digits = D,
+                    .lo = p->f.act_model ? -128 : -127,
+                    .hi = 127,
+                    .zero = p->f.act_model ? p->f.act_zero : 0};
     for (int d = 0; d < D; d++) qr.acc[d] = cg_alloca(c, cg_vec(c, c->t_i32, L), "qsum");
     cg_loop lm = cg_loop_begin(c, begin, end, 1, "row");
     LLVMValueRef row_x = cg_gep(c, c->t_f32, x, LLVMBuildMul(c->b, lm.iv, cg_i64(c, lk->k), ""));
@@ -629,6 +674,7 @@ static LLVMValueRef emit_panels_fn(cg *c, const cg_packed *p, const ir_node *n, 
     lk.codes = ctx_load(c, ctx, A8_CTX_CODES);
     lk.scales = p->scale_bytes ? ctx_load(c, ctx, A8_CTX_SCALES) : NULL;
     lk.zeros = p->zero_bytes ? ctx_load(c, ctx, A8_CTX_ZEROS) : NULL;
+    lk.shift = p->shift_bytes ? ctx_load(c, ctx, A8_CTX_SHIFT) : NULL;
     int mr, np;
     cg_tile_shape(c, p, lk.m, &mr, &np);
     if (np > p->panels) np = (int)p->panels;
@@ -744,6 +790,7 @@ int cg_linear_weight_args(cg *c, int32_t node, LLVMValueRef *args)
     args[na++] = cg_blob_ptr(c, p->codes);
     if (p->scales >= 0) args[na++] = cg_blob_ptr(c, p->scales);
     if (p->zeros >= 0) args[na++] = cg_blob_ptr(c, p->zeros);
+    if (p->shift >= 0) args[na++] = cg_blob_ptr(c, p->shift);
     return na;
 }
 
@@ -758,9 +805,10 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     bool act8 = p && p->a8 != CG_A8_NONE, scratch = cg_takes_scratch(c, node);
     QMC_ASSERT(act8 == scratch); /* lower.c plans scratch for exactly these */
     /* i32 name(ptr y, ptr x [, ptr w] [, ptr b] [, ptr scratch]
-     *          [, ptr codes [, ptr scales] [, ptr zeros]]): a packed weight
+     *          [, ptr codes [, ptr scales] [, ptr zeros] [, ptr shift]]): a packed weight
      * comes last (cg_linear_weight_args) */
-    int n_weight = packed ? 1 + (p->scale_bytes > 0) + (p->zero_bytes > 0) : 0;
+    int n_weight =
+        packed ? 1 + (p->scale_bytes > 0) + (p->zero_bytes > 0) + (p->shift_bytes > 0) : 0;
     int np = 2 + !packed + bias_param + scratch, at_weight = np;
     LLVMTypeRef params[8];
     for (int i = 0; i < np + n_weight; i++) params[i] = c->t_ptr;
@@ -785,7 +833,12 @@ void cg_emit_linear(cg *c, int32_t node, const char *name)
     cg_store(c, x, ctx, 8);
     cg_store(c, y, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_Y)), 8);
     if (b) cg_store(c, b, cg_gep(c, c->t_ptr, ctx, cg_i64(c, A8_CTX_BIAS)), 8);
-    int slot[3] = {A8_CTX_CODES, p->scale_bytes ? A8_CTX_SCALES : A8_CTX_ZEROS, A8_CTX_ZEROS};
+    int slot[4], ns = 0;
+    slot[ns++] = A8_CTX_CODES;
+    if (p->scale_bytes) slot[ns++] = A8_CTX_SCALES;
+    if (p->zero_bytes) slot[ns++] = A8_CTX_ZEROS;
+    if (p->shift_bytes) slot[ns++] = A8_CTX_SHIFT;
+    QMC_ASSERT(ns == n_weight);
     for (int i = 0; i < n_weight; i++)
         cg_store(c, LLVMGetParam(fn, (unsigned)(at_weight + i)),
                  cg_gep(c, c->t_ptr, ctx, cg_i64(c, slot[i])), 8);

@@ -271,6 +271,8 @@ static void store(cg_linear *lk, LLVMValueRef row, LLVMValueRef panel, LLVMValue
     LLVMValueRef col = cg_mul_k(c, panel, L);
     LLVMValueRef yp = cg_gep(c, c->t_f32, lk->y, cg_add(c, cg_mul_k(c, row, lk->n), col));
     LLVMValueRef bp = lk->bias ? cg_gep(c, c->t_f32, lk->bias, col) : NULL;
+    if (lk->shift) /* the model's activation zero point (act_model), whole panels */
+        v = LLVMBuildFAdd(c->b, v, cg_load(c, lk->vf, cg_gep(c, c->t_f32, lk->shift, col), 4), "");
     if (!rem) {
         if (bp) v = LLVMBuildFAdd(c->b, v, cg_load(c, lk->vf, bp, 4), "");
         cg_store(c, v, yp, 4);

@@ -105,7 +105,7 @@ static void lay_out(cg_weights *w)
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         w->node_blob[i] = w->first[i] = -1;
-        w->packed[i].codes = w->packed[i].scales = w->packed[i].zeros = -1;
+        w->packed[i].codes = w->packed[i].scales = w->packed[i].zeros = w->packed[i].shift = -1;
         w->conv[i].codes = w->conv[i].scales = w->conv[i].comp = -1;
         if (n->op != IR_OP_WEIGHT) continue;
         if (conv[i] >= 0) {
@@ -128,6 +128,9 @@ static void lay_out(cg_weights *w)
             if (p->zero_bytes)
                 p->zeros = add_blob(w, &cap, i, sup_arena_printf(w->arena, "%s.zero", n->name),
                                     p->zero_bytes);
+            if (p->shift_bytes)
+                p->shift = add_blob(w, &cap, i, sup_arena_printf(w->arena, "%s.shift", n->name),
+                                    p->shift_bytes);
         }
         if (raw[i]) {
             /* a matrix that is also read as plain data keeps both forms */
@@ -327,10 +330,12 @@ static bool put_packed(cg_weights *w, sup_arena *tmp, int32_t node, const ir_qwe
     uint8_t *codes = sup_arena_alloc(tmp, p->code_bytes);
     void *scales = p->scale_bytes ? sup_arena_alloc(tmp, p->scale_bytes) : NULL;
     uint8_t *zeros = p->zero_bytes ? sup_arena_alloc(tmp, p->zero_bytes) : NULL;
-    cg_pack_data(p, q, w32, codes, scales, zeros);
+    float *shift = p->shift_bytes ? sup_arena_alloc(tmp, p->shift_bytes) : NULL;
+    cg_pack_data(p, q, w32, codes, scales, zeros, shift);
     return emit(w, &w->blobs[p->codes], codes, p->code_bytes, true) &&
            (!scales || emit(w, &w->blobs[p->scales], scales, p->scale_bytes, true)) &&
-           (!zeros || emit(w, &w->blobs[p->zeros], zeros, p->zero_bytes, true));
+           (!zeros || emit(w, &w->blobs[p->zeros], zeros, p->zero_bytes, true)) &&
+           (!shift || emit(w, &w->blobs[p->shift], shift, p->shift_bytes, true));
 }
 
 /* A conv's weight: its codes (and scales, offsets) or values packed for

@@ -50,6 +50,8 @@ struct interp {
     bool release;      /* drop mapped pages after the last use */
     bool *act8;        /* per weight node: simulate int8 activations (qformat.act8) */
     float *act_scale;  /* ... with this fixed scale, or 0 per row */
+    int32_t *act_zero; /* ... and the model's zero point, codes in [-128, 127] (act_model),
+                        * or INT32_MIN: symmetric codes in [-127, 127] */
     const void **view; /* per node, while a node runs: the slot it works on */
     float **use;       /* per-use conversion buffers, one per weight operand */
     int n_use;
@@ -100,20 +102,25 @@ static size_t xt_need(const ir_graph *g, const ir_node *n, int cap)
 
 /* `:a8`: each row of x quantized to int8 with its own scale (as the
  * generated kernels do, q_quantize_row_a8_ref) or the fixed calibrated
- * one, and dequantized, into scratch; returns the rows to multiply. */
+ * one, and dequantized, into scratch; returns the rows to multiply. With
+ * a model's zero point (zero > INT32_MIN): ONNX's QuantizeLinear to
+ * [-128, 127] and DequantizeLinear, (code - zero) * scale. */
 static const float *act8_rows(interp *it, const float *x, int64_t rows, int64_t k,
-                              float fixed_scale)
+                              float fixed_scale, int32_t zero)
 {
     float *xs = it->scratch;
     int8_t *xq = (int8_t *)(it->scratch + rows * k);
+    bool model = zero != INT32_MIN;
     for (int64_t m = 0; m < rows; m++) {
         float scale = fixed_scale;
         if (fixed_scale > 0)
             for (int64_t j = 0; j < k; j++)
-                xq[j] = (int8_t)q_int_encode(x[m * k + j] / scale, 0, -127, 127);
+                xq[j] = (int8_t)q_int_encode(x[m * k + j] / scale, model ? zero : 0,
+                                             model ? -128 : -127, 127);
         else
             q_quantize_row_a8_ref(x + m * k, k, xq, &scale);
-        for (int64_t j = 0; j < k; j++) xs[m * k + j] = (float)xq[j] * scale;
+        for (int64_t j = 0; j < k; j++)
+            xs[m * k + j] = (float)((int32_t)xq[j] - (model ? zero : 0)) * scale;
     }
     return xs;
 }
@@ -166,6 +173,7 @@ interp *interp_new_batch(sup_arena *arena, const ir_graph *g, int cap)
     it->last_use = sup_arena_alloc(arena, sizeof *it->last_use * nn);
     it->act8 = sup_arena_alloc(arena, sizeof *it->act8 * nn);
     it->act_scale = sup_arena_alloc(arena, sizeof *it->act_scale * nn);
+    it->act_zero = sup_arena_alloc(arena, sizeof *it->act_zero * nn);
     it->view = sup_arena_alloc(arena, sizeof *it->view * nn);
     plan_weights(it);
     for (int i = 0; i < g->n_nodes; i++) {
@@ -177,6 +185,7 @@ interp *interp_new_batch(sup_arena *arena, const ir_graph *g, int cap)
             it->buf[i] = (void *)weight_f32(it, n);
             it->act8[i] = n->qformat.act8;
             it->act_scale[i] = n->qformat.act_scale;
+            it->act_zero[i] = n->qformat.act_model ? n->qformat.act_zero : INT32_MIN;
         } else if (n->op == IR_OP_CONST) {
             float *c = sup_arena_alloc(arena, sizeof(float));
             *c = n->attr.value;
@@ -251,6 +260,7 @@ void interp_set_act8(interp *it, int32_t w, bool act8, float act_scale)
     QMC_ASSERT(it->g->nodes[w].op == IR_OP_WEIGHT);
     it->act8[w] = act8;
     it->act_scale[w] = act_scale;
+    it->act_zero[w] = INT32_MIN;
 }
 
 void interp_release_weights(interp *it, bool on) { it->release = on; }
@@ -655,7 +665,8 @@ static void eval_linear(interp *it, const ir_node *n, float *y)
     const ir_node *w = &it->g->nodes[n->inputs[1]];
     int64_t nn = w->shape[0], k = w->shape[1], rows = ir_node_count(n) / nn * it->batch;
     const float *x = it->buf[n->inputs[0]];
-    if (it->act8[n->inputs[1]]) x = act8_rows(it, x, rows, k, it->act_scale[n->inputs[1]]);
+    int32_t wi = n->inputs[1];
+    if (it->act8[wi]) x = act8_rows(it, x, rows, k, it->act_scale[wi], it->act_zero[wi]);
     interp_ref_linear(x, it->view[n->inputs[1]], n->n_inputs == 3 ? it->view[n->inputs[2]] : NULL,
                       y, rows, k, nn, it->xt);
 }

@@ -48,6 +48,8 @@ static void print_weight_attrs(FILE *out, const ir_node *n)
     if (n->is_matrix && n->qformat.act8 && n->qformat.act_scale > 0)
         fprintf(out, "%sact_scale=%s", sep, fmt_float(n->qformat.act_scale, f, sizeof f)),
             sep = ", ";
+    if (n->is_matrix && n->qformat.act8 && n->qformat.act_model)
+        fprintf(out, "%sact_zero=%d, act_origin=model", sep, n->qformat.act_zero), sep = ", ";
     if (n->qw)
         fprintf(out, "%sbits=%s", sep, fmt_float((float)n->qw->bits_per_weight, f, sizeof f)),
             sep = ", ";

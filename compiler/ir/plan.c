@@ -49,6 +49,7 @@ bool ir_same_act_rows(const ir_graph *g, const ir_node *a, const ir_node *b, boo
     return ir_node_count(a) / qa->n == ir_node_count(b) / qb->n && qa->k == qb->k &&
            qa->kp == qb->kp && qa->group == qb->group && qa->f.format == qb->f.format &&
            qa->f.act8 == qb->f.act8 && qa->f.act_scale == qb->f.act_scale &&
+           qa->f.act_model == qb->f.act_model && qa->f.act_zero == qb->f.act_zero &&
            qa->zero_point == qb->zero_point;
 }
 

@@ -99,6 +99,8 @@ static void json_format_fields(FILE *f, sup_arena *a, const q_precision *q)
                                     : "minmax",
             q_precision_method(q), act_name(q));
     if (q->act8 && q->act_scale > 0) fprintf(f, ", \"act_scale\": %.9g", q->act_scale);
+    if (q->act8 && q->act_model) /* the scale and zero point of the model's QuantizeLinear */
+        fprintf(f, ", \"act_zero\": %d, \"act_origin\": \"model\"", q->act_zero);
 }
 
 static void json_candidates(FILE *f, sup_arena *a, const ir_decision *d)

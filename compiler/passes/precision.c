@@ -198,7 +198,9 @@ static bool static_scales(ir_graph *g)
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *w = &g->nodes[i];
         /* (auto's placeholder is f32: the search sets the scale) */
-        if (!w->is_matrix || !w->qformat.act_static || w->qformat.format == QFMT_F32) continue;
+        if (!w->is_matrix || !w->qformat.act_static || w->qformat.format == QFMT_F32 ||
+            w->qformat.act_model) /* the model's scale */
+            continue;
         if (!g->calib) {
             sup_error_plain("--precision: '%s' needs a calibrated activation scale for '%s'; pass "
                             "--calib NAME=FILE.npy",

@@ -24,11 +24,18 @@
 
 q_precision pass_given_precision(const fe_quantized *given)
 {
-    q_precision f = {.format = QFMT_INT8, .clip = Q_CLIP_MINMAX, .act8 = given->act8};
+    q_precision f = {.format = QFMT_INT8,
+                     .clip = Q_CLIP_MINMAX,
+                     .act8 = given->act8 || given->act_static,
+                     .act_static = given->act_static,
+                     .act_model = given->act_static,
+                     .act_scale = given->act_static ? given->act_scale : 0,
+                     .act_zero = given->act_static ? given->act_zero : 0};
     if (given->fp8) f.format = given->fp8 == FE_ONNX_FLOAT8E5M2 ? QFMT_FP8_E5M2 : QFMT_FP8_E4M3;
     if (given->bits == 4) {
         f.format = given->asym ? QFMT_UINT4 : QFMT_INT4;
         f.group = (int)given->group;
+        f.scale_f32 = given->scales_f32; /* the model's scales, exactly */
     }
     return f;
 }

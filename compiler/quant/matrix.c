@@ -22,7 +22,7 @@ q_choice q_precision_choice(const q_precision *f)
         c.granularity = Q_GRAN_BLOCK;
         c.axis = 1;
         c.block = f->group;
-        c.scale_dtype = QMC_DTYPE_F16;
+        c.scale_dtype = f->scale_f32 ? QMC_DTYPE_F32 : QMC_DTYPE_F16;
     } else {
         c.granularity = Q_GRAN_AXIS;
         c.axis = 0;

@@ -13,7 +13,8 @@
 
 static const char valid_formats[] =
     "f32, int8, int4, int4:g64, int4:g128, int3, int2, nf4, fp8e4m3, fp8e5m2, bf16, f16, auto; "
-    "modifiers :g32 :g64 :g128 :asym :mse :minmax :gptq :a8 :static :imat :hqq :awq :smooth :act";
+    "modifiers :g32 :g64 :g128 :asym :mse :minmax :gptq :a8 :static :imat :hqq :awq :smooth :act "
+    ":sf32";
 
 /* At most one of :imat, :hqq and :gptq chooses the codes; :imat's search is
  * MSE clipping weighted (so it implies :mse). */
@@ -53,6 +54,7 @@ static bool apply_modifier(const char *m, size_t n, q_precision *f, char *err, s
     if (n == 3 && !strncmp(m, "g64", 3) && grouped) return f->group = 64, true;
     if (n == 4 && !strncmp(m, "g128", 4) && grouped) return f->group = 128, true;
     if (n == 4 && !strncmp(m, "asym", 4) && low) return f->format = q_format_asym(f->format), true;
+    if (n == 4 && !strncmp(m, "sf32", 4) && int4) return f->scale_f32 = true, true;
     bool scaled = f->format != QFMT_F32 && q_format_code_bytes(f->format) == 1;
     if (n == 3 && !strncmp(m, "mse", 3) && scaled) return f->clip = Q_CLIP_MSE, true;
     if (n == 6 && !strncmp(m, "minmax", 6) && scaled) return f->clip = Q_CLIP_MINMAX, true;
@@ -115,9 +117,10 @@ const char *q_precision_name(sup_arena *arena, const q_precision *f)
     const char *base = q_format_name(q_format_sym(f->format));
     const char *method = f->imat ? ":imat" : f->hqq ? ":hqq" : "";
     const char *scaling = f->awq ? ":awq" : f->smooth ? ":smooth" : "";
-    return sup_arena_printf(arena, "%s%s%s%s%s%s%s%s%s", base,
+    return sup_arena_printf(arena, "%s%s%s%s%s%s%s%s%s%s", base,
                             f->group ? sup_arena_printf(arena, ":g%d", f->group) : "",
                             q_format_is_asym(f->format) ? ":asym" : "",
+                            f->scale_f32 && f->group ? ":sf32" : "",
                             f->clip == Q_CLIP_MSE && !f->imat ? ":mse" : "", scaling,
                             f->gptq ? (f->act_order ? ":gptq:act" : ":gptq") : "", method,
                             f->act8 ? ":a8" : "", f->act_static ? ":static" : "");
@@ -146,7 +149,7 @@ size_t q_precision_bytes(const q_precision *f, int64_t n, int64_t k)
     if (q_format_code_bytes(f->format) == 2) return (size_t)(n * k) * 2; /* no scales */
     int64_t kp = f->group ? (k + f->group - 1) / f->group * f->group : k;
     int64_t groups = n * (f->group ? kp / f->group : 1);
-    size_t scale_bytes = f->group ? 2 : 4; /* f16 scales for groups, f32 per channel */
+    size_t scale_bytes = f->group && !f->scale_f32 ? 2 : 4; /* f16 for groups unless :sf32 */
     return (size_t)(n * kp) * (size_t)q_format_bits(f->format) / 8 + (size_t)groups * scale_bytes +
            (q_format_is_asym(f->format) ? (size_t)groups : 0);
 }

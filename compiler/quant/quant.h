@@ -270,6 +270,14 @@ typedef struct q_precision {
                       * each row's own, max|row| / 127, computed as it runs */
     bool act_static; /* act8 with act_scale from calibration (":a8:static"); the
                       * select-precision pass sets act_scale */
+    bool act_model;  /* act_static with the scale and zero point an imported model's
+                      * QuantizeLinear gives (ONNX's static quantization): codes
+                      * clamp(rint(x / act_scale) + act_zero, -128, 127), values
+                      * (code - act_zero) * act_scale, as ONNX's QuantizeLinear and
+                      * DequantizeLinear (uint8 codes are these plus 128) */
+    int act_zero;    /* act_model: the zero point as an int8 code, in [-128, 127] */
+    bool scale_f32;  /* grouped formats: f32 group scales (":sf32"; an imported model's
+                      * scales exactly) instead of f16 */
     bool gptq;       /* int4 codes chosen by GPTQ (":gptq"): each column's rounding
                       * error compensated on the columns after it, using the
                       * calibrated second moments of the layer's input; the

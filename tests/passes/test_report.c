@@ -121,7 +121,7 @@ static void test_spec_parse(void **state)
         "calibrated scale)\n"
         "qmc: error: --precision: modifier ':gptq' does not apply here (formats: f32, int8, int4, "
         "int4:g64, int4:g128, int3, int2, nf4, fp8e4m3, fp8e5m2, bf16, f16, auto; modifiers :g32 "
-        ":g64 :g128 :asym :mse :minmax :gptq :a8 :static :imat :hqq :awq :smooth :act)\n");
+        ":g64 :g128 :asym :mse :minmax :gptq :a8 :static :imat :hqq :awq :smooth :act :sf32)\n");
     sup_arena_free(&a);
 }
 

@@ -200,7 +200,8 @@ static void test_spelling(void **state)
                                                  {"int4:mse:hqq", "int4:g32:mse:hqq"},
                                                  {"int8:imat:a8", "int8:imat:a8"},
                                                  {"int4:act:gptq", "int4:g32:gptq:act"},
-                                                 {"int8:hqq", "int8:hqq"}};
+                                                 {"int8:hqq", "int8:hqq"},
+                                                 {"int4:sf32:asym:a8", "int4:g32:asym:sf32:a8"}};
     for (size_t i = 0; i < sizeof round_trips / sizeof round_trips[0]; i++) {
         q_precision p = parse(round_trips[i][0]);
         const char *name = q_precision_name(&a, &p);
@@ -213,6 +214,11 @@ static void test_spelling(void **state)
     assert_string_equal(q_precision_method(&(q_precision){.format = QFMT_INT4, .imat = true}),
                         "imat");
     assert_string_equal(q_precision_method(&(q_precision){.format = QFMT_F32}), "none");
+    /* :sf32: f32 group scales, 4 bytes a group instead of 2 */
+    q_precision f16 = parse("int4"), f32 = parse("int4:sf32");
+    assert_true(q_precision_bytes(&f32, 8, 64) == q_precision_bytes(&f16, 8, 64) + 8 * 2 * 2);
+    assert_true(q_precision_choice(&f32).scale_dtype == QMC_DTYPE_F32 &&
+                q_precision_choice(&f16).scale_dtype == QMC_DTYPE_F16);
     static const char *const bad[][2] = {
         {"int4:gptq:imat", "modifiers ':imat' and ':gptq' are two ways to choose the codes; give "
                            "one"},
@@ -222,7 +228,8 @@ static void test_spelling(void **state)
         {"f32:hqq", "modifier ':hqq' does not apply here"},
         {"int4:act", "modifier ':act' orders GPTQ's columns; it needs ':gptq'"},
         {"int8:smooth", "modifier ':smooth' needs ':a8'"},
-        {"int4:awq:smooth:a8", "modifiers ':awq' and ':smooth' both scale the input channels"}};
+        {"int4:awq:smooth:a8", "modifiers ':awq' and ':smooth' both scale the input channels"},
+        {"int8:sf32", "modifier ':sf32' does not apply here"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         q_precision p;
         char err[256];

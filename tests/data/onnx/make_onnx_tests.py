@@ -624,10 +624,55 @@ def nbits_acc4():
                               block_size=32, accuracy_level=4)]
     m = model(nodes, [vi("x", TensorProto.FLOAT, [1, 6, K])], [vi("y", TensorProto.FLOAT, [1, 6, N])], i1,
               opset=OPSET + [helper.make_opsetid(ms, 1)])
-    xb = x.reshape(-1, 32)
-    s = (np.abs(xb).max(axis=1, keepdims=True) / np.float32(127)).astype(np.float32)
-    xq = (np.rint(xb * (np.float32(1) / s)) * s).astype(np.float32).reshape(x.shape)
-    save_quant("nbits-acc4", m, {"x": x}, xq @ w1, check=False)
+    save_quant("nbits-acc4", m, {"x": x}, int8_blocks(x, 32) @ w1, check=False)
+
+
+def int8_blocks(x, bs):
+    """accuracy_level 4's input: int8 codes per block of bs, rint(x * (127 /
+    max|block|)) (MLAS's QuantizeARow_CompInt8), times the scale max / 127."""
+    xb = x.reshape(-1, bs)
+    amax = np.abs(xb).max(axis=1, keepdims=True)
+    s = (amax / np.float32(127)).astype(np.float32)
+    return (np.rint(xb * (np.float32(127) / amax)) * s).astype(np.float32).reshape(x.shape)
+
+
+def nbits_f32():
+    """MatMulNBits with scales as ONNX Runtime's quantizer writes them, f32
+    values that f16 does not hold (qmc keeps them: int4:g32:sf32), with zero
+    points, and with accuracy_level 4."""
+    rs = np.random.RandomState(25)
+    K, N1, N2 = 64, 32, 16
+    x = f32(2, 3, K, seed=26, scale=1.0)
+
+    def scales_f32(inits, w, name, nb, block, zero_points):
+        s = (rs.rand(w.shape[1], nb) * 0.05 + 0.01).astype(np.float32)
+        assert (s.astype(np.float16).astype(np.float32) != s).any()
+        codes = inits[0]
+        inits[1] = init(name + "_scales", s.reshape(-1))
+        old = np.frombuffer(numpy_helper.to_array(codes).tobytes(), np.uint8).reshape(w.shape[1], nb, block // 2)
+        c = np.empty((w.shape[1], nb, block), np.float32)
+        c[:, :, 0::2], c[:, :, 1::2] = old & 15, old >> 4
+        z = 8 if not zero_points else zps[name]
+        return inits, ((c - z) * s[:, :, None]).reshape(w.shape[1], -1)[:, :w.shape[0]].T.astype(np.float32)
+
+    zps = {}
+    i1, w1 = nbits_weight(rs, K, N1, 32, True, "w1")
+    zp = numpy_helper.to_array(i1[2]).reshape(N1, -1)
+    zps["w1"] = np.stack([zp & 15, zp >> 4], axis=2).reshape(N1, -1)[:, :K // 32, None].astype(np.float32)
+    i1, w1 = scales_f32(i1, w1, "w1", K // 32, 32, True)
+    i2, w2 = nbits_weight(rs, N1, N2, 32, False, "w2")
+    i2, w2 = scales_f32(i2, w2, "w2", N1 // 32, 32, False)
+    ms = "com.microsoft"
+    nodes = [
+        helper.make_node("MatMulNBits", ["x", "w1_Q4", "w1_scales", "w1_zp"], ["h"], domain=ms, K=K, N=N1,
+                         bits=4, block_size=32),
+        helper.make_node("MatMulNBits", ["h", "w2_Q4", "w2_scales"], ["y"], domain=ms, K=N1, N=N2, bits=4,
+                         block_size=32, accuracy_level=4),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [2, 3, K])], [vi("y", TensorProto.FLOAT, [2, 3, N2])],
+              i1 + i2, opset=OPSET + [helper.make_opsetid(ms, 1)])
+    h = (x @ w1).astype(np.float32)
+    save_quant("nbits-f32", m, {"x": x}, int8_blocks(h, 32) @ w2, check=False)
 
 
 def fp8_decode(codes, e5m2):
@@ -696,6 +741,172 @@ def dynamic():
     save_quant("dynamic", m, {"x": x}, xd @ (wq.astype(np.float32) * ws))
 
 
+def qdq_codes(x, s, z, lo, hi):
+    """ONNX's QuantizeLinear of f32 values: saturate(rint(x / s) + z)."""
+    return np.clip(np.rint(x / np.float32(s)) + z, lo, hi)
+
+
+def static_mlp():
+    """A small MLP statically quantized in QDQ format, as
+    onnxruntime.quantization.quantize_static writes it: every MatMul/Gemm
+    input through QuantizeLinear -> DequantizeLinear with one scale and zero
+    point (uint8 with zero points 120 and 0, int8 symmetric with a scale
+    small enough that codes saturate at -128), int8 weights per output
+    channel and per tensor, one pair read by two MatMuls, a Gemm with
+    transB. qmc maps each pair onto its layers' `:a8:static`."""
+    rs = np.random.RandomState(21)
+    K, H, M, N = 64, 48, 32, 16
+    x = f32(6, K, seed=22, scale=1.0)
+    w1q = rs.randint(-127, 128, size=(K, H)).astype(np.int8)
+    w1s = (rs.rand(H) * 0.01 + 0.004).astype(np.float32)
+    b1 = f32(H, seed=23, scale=0.2)
+    w2q = rs.randint(-127, 128, size=(H, M)).astype(np.int8)
+    w2s = np.float32(0.011)
+    w4q = rs.randint(-127, 128, size=(H, M)).astype(np.int8)
+    w4s = (rs.rand(M) * 0.01 + 0.005).astype(np.float32)
+    w3q = rs.randint(-127, 128, size=(N, M)).astype(np.int8)
+    w3s = (rs.rand(N) * 0.02 + 0.01).astype(np.float32)
+    b3 = f32(N, seed=24, scale=0.1)
+    s0, z0 = np.float32(0.02), np.uint8(120)
+    s1, z1 = np.float32(0.03), np.uint8(0)
+    s2, z2 = np.float32(0.0075), np.int8(0)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s0", "z0"], ["xq"], name="q0"),
+        helper.make_node("DequantizeLinear", ["xq", "s0", "z0"], ["xd"], name="dq0"),
+        helper.make_node("DequantizeLinear", ["w1q", "w1s"], ["w1"], axis=1, name="w1_dq"),
+        helper.make_node("MatMul", ["xd", "w1"], ["h0"], name="mm1"),
+        helper.make_node("Add", ["h0", "b1"], ["h1a"], name="add1"),
+        helper.make_node("Relu", ["h1a"], ["h1"], name="relu1"),
+        helper.make_node("QuantizeLinear", ["h1", "s1", "z1"], ["h1q"], name="q1"),
+        helper.make_node("DequantizeLinear", ["h1q", "s1", "z1"], ["h1d"], name="dq1"),
+        helper.make_node("DequantizeLinear", ["w2q", "w2s"], ["w2"], name="w2_dq"),
+        helper.make_node("DequantizeLinear", ["w4q", "w4s"], ["w4"], axis=1, name="w4_dq"),
+        helper.make_node("MatMul", ["h1d", "w2"], ["ga"], name="mm2"),
+        helper.make_node("MatMul", ["h1d", "w4"], ["gb"], name="mm4"),
+        helper.make_node("Add", ["ga", "gb"], ["g0"], name="add2"),
+        helper.make_node("Tanh", ["g0"], ["g"], name="tanh"),
+        helper.make_node("QuantizeLinear", ["g", "s2", "z2"], ["gq"], name="q2"),
+        helper.make_node("DequantizeLinear", ["gq", "s2", "z2"], ["gd"], name="dq2"),
+        helper.make_node("DequantizeLinear", ["w3q", "w3s"], ["w3"], axis=0, name="w3_dq"),
+        helper.make_node("Gemm", ["gd", "w3", "b3"], ["y"], transB=1, name="gemm"),
+    ]
+    inits = [init("w1q", w1q), init("w1s", w1s), init("b1", b1), init("w2q", w2q), init("w2s", w2s),
+             init("w4q", w4q), init("w4s", w4s), init("w3q", w3q), init("w3s", w3s), init("b3", b3),
+             init("s0", s0), init("z0", z0), init("s1", s1), init("z1", z1), init("s2", s2),
+             init("z2", z2)]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [6, K])], [vi("y", TensorProto.FLOAT, [6, N])], inits)
+    xd = ((qdq_codes(x, s0, 120, 0, 255) - 120) * s0).astype(np.float32)
+    h1 = np.maximum(xd @ (w1q.astype(np.float32) * w1s) + b1, 0).astype(np.float32)
+    h1d = (qdq_codes(h1, s1, 0, 0, 255) * s1).astype(np.float32)
+    g = np.tanh(h1d @ (w2q.astype(np.float32) * w2s) + h1d @ (w4q.astype(np.float32) * w4s))
+    gc = qdq_codes(g.astype(np.float32), s2, 0, -128, 127)
+    assert (gc == -128).any() and (gc == 127).any()  # codes saturate at both ends
+    gd = (gc * s2).astype(np.float32)
+    save_quant("static", m, {"x": x}, gd @ (w3q.astype(np.float32) * w3s[:, None]).T + b3)
+
+
+def static_int4():
+    """Static quantization into int4 weights (opset 21's blocked
+    DequantizeLinear of int4 codes with int4 zero points, f32 scales): the
+    layer is int4:g32:asym:sf32:a8:static with the pair's scale and zero
+    point."""
+    rs = np.random.RandomState(29)
+    K, N, B = 64, 16, 32
+    x = f32(3, K, seed=30, scale=1.0)
+    codes = rs.randint(-8, 8, size=(K, N)).astype(np.int8)
+    zps = rs.randint(-8, 8, size=(K // B, N)).astype(np.int8)
+    sc = (rs.rand(K // B, N) * 0.05 + 0.01).astype(np.float32)
+
+    def int4(name, a):
+        u = (a.reshape(-1).astype(np.int64) & 15).astype(np.uint8)
+        if u.size % 2:
+            u = np.concatenate([u, np.zeros(1, np.uint8)])
+        return TensorProto(name=name, data_type=22, dims=list(a.shape), raw_data=(u[0::2] | (u[1::2] << 4)).tobytes())
+
+    s0, z0 = np.float32(0.025), np.uint8(77)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s0", "z0"], ["xq"], name="q0"),
+        helper.make_node("DequantizeLinear", ["xq", "s0", "z0"], ["xd"], name="dq0"),
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=0, block_size=B, name="w_dq"),
+        helper.make_node("MatMul", ["xd", "w"], ["y"], name="mm"),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [3, K])], [vi("y", TensorProto.FLOAT, [3, N])],
+              [int4("wq", codes), int4("wz", zps), init("ws", sc), init("s0", s0), init("z0", z0)],
+              opset=[helper.make_opsetid("", 21)], ir=10)
+    xd = ((np.clip(np.rint(x / s0) + 77, 0, 255) - 77) * s0).astype(np.float32)
+    w = ((codes.astype(np.float32) - np.repeat(zps, B, axis=0)) * np.repeat(sc, B, axis=0)).astype(np.float32)
+    save_quant("static-int4", m, {"x": x}, xd @ w, check=False)
+
+
+def qoperator():
+    """QOperator format (quantize_static with QuantFormat.QOperator): a
+    QuantizeLinear, QLinearConv (int8 weights per output channel, an int32
+    bias), com.microsoft.QLinearAdd, a DequantizeLinear, a Reshape and a
+    QuantizeLinear, a QLinearMatMul (int8 weights per column) and a
+    com.microsoft.QGemm (transB, int8 weights per output, an int32 bias) on
+    the codes, and a DequantizeLinear at the end. The two products become
+    `:a8:static` layers."""
+    rs = np.random.RandomState(27)
+    x = f32(1, 2, 6, 6, seed=28, scale=1.0)
+    wq = rs.randint(-127, 128, size=(4, 2, 3, 3)).astype(np.int8)
+    ws = (rs.rand(4) * 0.01 + 0.01).astype(np.float32)
+    bq = rs.randint(-300, 300, size=4).astype(np.int32)
+    mq = rs.randint(-127, 128, size=(64, 24)).astype(np.int8)
+    msc = (rs.rand(24) * 0.01 + 0.005).astype(np.float32)
+    nq = rs.randint(-127, 128, size=(10, 24)).astype(np.int8)
+    nsc = (rs.rand(10) * 0.004 + 0.006).astype(np.float32)
+    nb = rs.randint(-500, 500, size=10).astype(np.int32)
+    s = {"x": (0.02, 128), "c": (0.05, 100), "d": (0.07, 90), "f": (0.07, 90), "h": (0.1, 110),
+         "y": (0.05, 120)}
+    inits = [init("wq", wq), init("ws", ws), init("wz", np.zeros(4, np.int8)), init("bq", bq), init("mq", mq),
+             init("mz", np.zeros(24, np.int8)), init("ms", msc), init("nq", nq), init("nz", np.zeros(10, np.int8)),
+             init("ns", nsc), init("nb", nb), init("shape", np.array([1, 64], np.int64))]
+    for k, (sc, z) in s.items():
+        inits += [init(k + "_s", np.float32(sc)), init(k + "_z", np.uint8(z))]
+    ms = "com.microsoft"
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_s", "x_z"], ["xq"], name="quant"),
+        helper.make_node("QLinearConv", ["xq", "x_s", "x_z", "wq", "ws", "wz", "c_s", "c_z", "bq"], ["cq"],
+                         pads=[0, 0, 0, 0], strides=[1, 1], name="conv"),
+        helper.make_node("QLinearAdd", ["cq", "c_s", "c_z", "cq", "c_s", "c_z", "d_s", "d_z"], ["dq"], domain=ms,
+                         name="add"),
+        helper.make_node("DequantizeLinear", ["dq", "d_s", "d_z"], ["d"], name="dequant_d"),
+        helper.make_node("Reshape", ["d", "shape"], ["f"], name="flatten"),
+        helper.make_node("QuantizeLinear", ["f", "f_s", "f_z"], ["fq"], name="quant_f"),
+        helper.make_node("QLinearMatMul", ["fq", "f_s", "f_z", "mq", "ms", "mz", "h_s", "h_z"], ["hq"],
+                         name="matmul1"),
+        helper.make_node("QGemm", ["hq", "h_s", "h_z", "nq", "ns", "nz", "nb", "y_s", "y_z"], ["yq"],
+                         domain=ms, transB=1, name="gemm"),
+        helper.make_node("DequantizeLinear", ["yq", "y_s", "y_z"], ["y"], name="dequant"),
+    ]
+    m = model(nodes, [vi("x", TensorProto.FLOAT, [1, 2, 6, 6])], [vi("y", TensorProto.FLOAT, [1, 10])], inits,
+              opset=[helper.make_opsetid("", 13), helper.make_opsetid(ms, 1)])
+
+    def q(v, k):
+        sc, z = s[k]
+        return np.clip(np.rint(v / np.float32(sc)) + z, 0, 255)
+
+    def dq(c, k):
+        sc, z = s[k]
+        return ((c - z) * np.float32(sc)).astype(np.float32)
+
+    xd = dq(q(x, "x"), "x")
+    w = (wq.astype(np.float32) * ws[:, None, None, None]).astype(np.float32)
+    conv = np.zeros((1, 4, 4, 4), np.float32)
+    for o in range(4):
+        for i in range(4):
+            for j in range(4):
+                conv[0, o, i, j] = (xd[0, :, i:i + 3, j:j + 3] * w[o]).sum()
+    conv += (bq.astype(np.float32) * (np.float32(0.02) * ws))[None, :, None, None]
+    cd = dq(q(conv, "c"), "c")
+    dd = dq(q(cd + cd, "d"), "d")
+    fd = dq(q(dd.reshape(1, 64), "f"), "f")
+    hd = dq(q(fd @ (mq.astype(np.float32) * msc), "h"), "h")
+    nbd = (nb.astype(np.float32) * (np.float32(0.1) * nsc)).astype(np.float32)
+    yd = dq(q(hd @ (nq.astype(np.float32) * nsc[:, None]).T + nbd, "y"), "y")
+    save_quant("qoperator", m, {"x": x}, yd, check=False)
+
+
 if __name__ == "__main__":
     ext_model()
     gelu_silu()
@@ -711,5 +922,9 @@ if __name__ == "__main__":
     qdq()
     nbits()
     nbits_acc4()
+    nbits_f32()
     fp8()
     dynamic()
+    static_mlp()
+    qoperator()
+    static_int4()

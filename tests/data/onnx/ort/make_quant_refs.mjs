@@ -6,7 +6,8 @@
 //   lm-dev.ort-dyn-int8.seq0.npy, lm-dev.ort-int4-b32-acc0.seq0.npy,
 //   lm-dev.ort-int4-b32-acc4.seq0.npy: the peers of tests/data/onnx/lm-dev-peers
 //     on val_tokens[0:128] as int64 [1, 128]: logits [1, 128, 256]
-//   quant-qdq.npy, quant-nbits.npy, quant-nbits-acc4.npy, quant-fp8.npy, quant-dynamic.npy: the models of
+//   quant-qdq.npy, quant-nbits.npy, quant-nbits-acc4.npy, quant-nbits-f32.npy, quant-fp8.npy,
+//   quant-dynamic.npy, quant-static.npy, quant-static-int4.npy, quant-qoperator.npy: the models of
 //     tests/data/onnx/quant on their inputs (NAME.in.x.npy)
 // One thread, sequential execution; all graph optimisations for the peers
 // (the same outputs as none, within 5e-8 of the range), the basic ones for
@@ -51,7 +52,7 @@ for (const peer of ['ort-dyn-int8', 'ort-int4-b32-acc0', 'ort-int4-b32-acc4']) {
   writeNpy(join(out, `lm-dev.${peer}.seq0.npy`), logits.data, logits.dims);
   console.log(`lm-dev.${peer}: [${logits.dims}]`);
 }
-for (const name of ['qdq', 'nbits', 'nbits-acc4', 'fp8', 'dynamic']) {
+for (const name of ['qdq', 'nbits', 'nbits-acc4', 'nbits-f32', 'fp8', 'dynamic', 'static', 'static-int4', 'qoperator']) {
   const dir = join(src, 'tests/data/onnx/quant');
   const s = await ort.InferenceSession.create(join(dir, `${name}.onnx`), { ...opts, graphOptimizationLevel: 'basic' });
   const x = readNpy(join(dir, `${name}.in.x.npy`));
