@@ -259,7 +259,7 @@ static void max_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueR
     cg_store(c, cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2), acc, 64);
     cg_loop_end(c, &lv);
     LLVMValueRef av = cg_load(c, vt, acc, 64);
-    LLVMValueRef m = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
+    LLVMValueRef m = cg_reduce_max_nonneg(c, av);
     LLVMValueRef mp = cg_alloca(c, c->t_f32, "m");
     cg_store(c, m, mp, 4);
     cg_loop lt = cg_loop_begin(c, full, count, 1, "t");
@@ -446,7 +446,7 @@ static void copy_pixels(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValue
         cg_store(c, LLVMConstNull(vt), acc, 64);
         cg_vloop(c, cg_i64(c, j->xi.c), L, pixel_max_body, &m);
         LLVMValueRef av = cg_load(c, vt, acc, 64);
-        LLVMValueRef mx = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
+        LLVMValueRef mx = cg_reduce_max_nonneg(c, av);
         cp.scale = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, mx, cg_f32(c, 0), ""),
                                    LLVMBuildFDiv(c->b, mx, cg_f32(c, 127), ""), cg_f32(c, 1), "");
     }
