@@ -510,6 +510,13 @@ static LLVMValueRef window_base(cg *c, const conv_job *j, LLVMValueRef q, LLVMVa
 /* The fused activation of a vector. */
 static LLVMValueRef activate(cg *c, const ir_window *w, LLVMValueRef v, int lanes)
 {
+    if (w->post) { /* then y · post_mul + post_add, rounded twice as the interpreter does */
+        ir_window a = *w;
+        a.post = false;
+        v = LLVMBuildFMul(c->b, activate(c, &a, v, lanes),
+                          cg_splat(c, cg_f32(c, w->post_mul), lanes), "");
+        return LLVMBuildFAdd(c->b, v, cg_splat(c, cg_f32(c, w->post_add), lanes), "");
+    }
     LLVMTypeRef vt = LLVMTypeOf(v);
     switch (w->act) {
     case IR_ACT_RELU: {
@@ -593,7 +600,7 @@ static void generic_pixels(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMVa
             cg_loop_end(c, &lc);
             cg_loop_end(c, &lg);
         }
-    if (w->act != IR_ACT_NONE) cg_vloop(c, cg_i64(c, p->m), c->lanes, generic_act, &gp);
+    if (w->act != IR_ACT_NONE || w->post) cg_vloop(c, cg_i64(c, p->m), c->lanes, generic_act, &gp);
     cg_loop_end(c, &lq);
 }
 

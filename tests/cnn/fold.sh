@@ -6,7 +6,8 @@
 # elementwise chains: scalar multiplications and additions after a conv
 # (PP-LCNet's affine blocks) folded into its weight and bias, and
 # hardswish written out as x * clip(x + 3, 0, 6) / 6 made one op, which
-# the compiled model fuses into the conv (act=hardswish): the folded model,
+# the compiled model fuses into the conv (act=hardswish) with the scalar
+# multiplication and addition after it (post=...): the folded model,
 # the one kept apart and the compiled one agree; the folded graph has no
 # clip, mul, add or div left.
 set -eu
@@ -55,7 +56,7 @@ model $1 {
     a = (c * 1.75 + 0.25 - 0.5) / 2
     m = a * clip(a + 3, 0, 6)
     h = m / 6
-    y = conv(h, d.weight, d.bias)
+    y = conv(h * 0.5 + 0.125, d.weight, d.bias)
 }
 EOM
 }
@@ -66,16 +67,18 @@ model2 apart2 1
     --output m="$t/m.npy" --output c="$t/c.npy"
 "$NPYCMP" "$t/y2_folded.npy" "$t/y2_apart.npy" --rtol-max 1e-5
 "$QMC" inspect "$t/folded2.qm" >"$t/folded2.ir"
-if grep -E "= (clip|mul|add|sub|div) " "$t/folded2.ir"; then
-    echo "FAIL: elementwise ops left in the folded model"
-    exit 1
-fi
+n=$(grep -c -E "= (clip|mul|add|sub|div) " "$t/folded2.ir" || true)
+[ "$n" = 2 ] || { echo "FAIL: the folded model has $n elementwise ops, not 2"; exit 1; }
 grep -q "= hardswish %" "$t/folded2.ir" || { echo "FAIL: no hardswish"; cat "$t/folded2.ir"; exit 1; }
 n=$("$QMC" inspect "$t/apart2.qm" | grep -c -E "= (clip|mul|add|sub|div) " || true)
-[ "$n" = 8 ] || { echo "FAIL: the model kept apart has $n elementwise ops, not 8"; exit 1; }
+[ "$n" = 10 ] || { echo "FAIL: the model kept apart has $n elementwise ops, not 10"; exit 1; }
 "$QMC" compile "$t/folded2.qm" -o "$t/folded2" --dump-ir >"$t/compiled2.ir"
-grep -q "act=hardswish" "$t/compiled2.ir" ||
-    { echo "FAIL: the compiled conv has no fused hardswish"; cat "$t/compiled2.ir"; exit 1; }
+grep -q "act=hardswish, post=(\* 0.5 + 0.125)" "$t/compiled2.ir" ||
+    { echo "FAIL: the compiled conv has no fused hardswish and affine map"; cat "$t/compiled2.ir"; exit 1; }
+if grep -E "= (clip|mul|add|sub|div) " "$t/compiled2.ir"; then
+    echo "FAIL: elementwise ops left in the compiled model"
+    exit 1
+fi
 "$t/folded2" --input x="$t/x.npy" --output y="$t/y2_compiled.npy"
 "$NPYCMP" "$t/y2_compiled.npy" "$t/y2_apart.npy" --rtol-max 1e-5
 echo "fold: folded and apart agree"
