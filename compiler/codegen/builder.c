@@ -185,6 +185,15 @@ LLVMValueRef cg_fast(LLVMValueRef inst)
     return inst;
 }
 
+LLVMValueRef cg_reduce_max_nonneg(cg *c, LLVMValueRef v)
+{
+    unsigned lanes = LLVMGetVectorSize(LLVMTypeOf(v));
+    LLVMTypeRef it = LLVMVectorType(c->t_i32, lanes);
+    LLVMValueRef bits = LLVMBuildBitCast(c->b, v, it, "");
+    LLVMValueRef m = cg_intrinsic(c, "llvm.vector.reduce.umax", &it, 1, &bits, 1);
+    return LLVMBuildBitCast(c->b, m, c->t_f32, "");
+}
+
 LLVMValueRef cg_blob_ptr(cg *c, int blob)
 {
     QMC_ASSERT(blob >= 0 && blob < c->w->n_blobs);

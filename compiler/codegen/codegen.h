@@ -148,6 +148,10 @@ bool cg_write_file(const char *path, const void *data, size_t len);
 /* A libm function float(float) (expf, erff, tanhf), declared on first use. */
 /* Adds reassoc/contract so a reduction may be vectorised. */
 LLVMValueRef cg_fast(LLVMValueRef inst);
+/* The largest lane of a vector of floats that are >= 0 (absolute values)
+ * or NaN, compared as integers: a tree of vector maxima (reduce.fmax
+ * without nnan is a chain of NaN-checking scalar steps); a NaN lane wins. */
+LLVMValueRef cg_reduce_max_nonneg(cg *c, LLVMValueRef v);
 /* The address of a blob's data in the function being emitted: the
  * weights' base pointer plus the blob's offset, or (weights in memory) its
  * constant. */

@@ -255,11 +255,12 @@ static void max_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueR
     cg_loop lv = cg_loop_begin(c, cg_i64(c, 0), full, L, "v");
     LLVMValueRef x = cg_vload(c, vals[0], cg_add(c, base, lv.iv), NULL, L);
     LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", &vt, 1, &x, 1);
-    LLVMValueRef args[2] = {cg_load(c, vt, acc, 64), ax};
-    cg_store(c, cg_intrinsic(c, "llvm.maxnum", &vt, 1, args, 2), acc, 64);
+    LLVMValueRef old = cg_load(c, vt, acc, 64); /* maxnum as acc (never NaN) has it */
+    cg_store(c, LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, ax, old, ""), ax, old, ""),
+             acc, 64);
     cg_loop_end(c, &lv);
     LLVMValueRef av = cg_load(c, vt, acc, 64);
-    LLVMValueRef m = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
+    LLVMValueRef m = cg_reduce_max_nonneg(c, av);
     LLVMValueRef mp = cg_alloca(c, c->t_f32, "m");
     cg_store(c, m, mp, 4);
     cg_loop lt = cg_loop_begin(c, full, count, 1, "t");
@@ -412,45 +413,65 @@ static void pixel_max_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, 
     pixel_max *m = ctx;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, lanes);
     LLVMValueRef x = cg_vload(c, m->src, i, mask, lanes);
-    LLVMValueRef a[2] = {cg_load(c, vt, m->acc, 64), cg_intrinsic(c, "llvm.fabs", &vt, 1, &x, 1)};
-    cg_store(c, cg_intrinsic(c, "llvm.maxnum", &vt, 1, a, 2), m->acc, 64);
+    LLVMValueRef acc = cg_load(c, vt, m->acc, 64), ax = cg_intrinsic(c, "llvm.fabs", &vt, 1, &x, 1);
+    /* maxnum as the accumulator (never NaN) has it: a NaN lane keeps acc; one vmaxps */
+    LLVMValueRef gt = LLVMBuildFCmp(c->b, LLVMRealOGT, ax, acc, "");
+    cg_store(c, LLVMBuildSelect(c->b, gt, ax, acc, ""), m->acc, 64);
+}
+
+/* Where the copy's pixel lw of row l (n·hp + oh) reads, and the copy's
+ * pixel index (*q). */
+static LLVMValueRef pixel_src(cg *c, const conv_job *j, LLVMValueRef x, LLVMValueRef row,
+                              LLVMValueRef lw, LLVMValueRef *q)
+{
+    const ir_window *w = &j->n->attr.win;
+    LLVMValueRef n = LLVMBuildUDiv(c->b, row, cg_i64(c, j->in.hp), "");
+    LLVMValueRef ih = cg_mul_k(c, LLVMBuildURem(c->b, row, cg_i64(c, j->in.hp), ""), w->stride[0]);
+    *q = cg_add(c, cg_mul_k(c, row, j->in.wp), lw);
+    return cg_gep(
+        c, c->t_f32, x,
+        cg_add(c, cg_mul_k(c, n, j->xi.sn),
+               cg_add(c, cg_mul_k(c, ih, j->xi.sh), cg_mul_k(c, lw, w->stride[1] * j->xi.sw))));
 }
 
 /* rows [begin, end) of a pointwise conv's per-pixel copy (n·hp + oh): each
  * pixel the output reads, quantized with its own scale max|x| / 127 (or
- * the calibrated one), which goes to scales (vals: x, copy, scales) */
+ * the calibrated one), which goes to scales (vals: x, copy, scales). A row's
+ * scales are all found first, then its pixels quantized: the maximum's
+ * reduction and the divisions are then no chain from one pixel's loads to
+ * its stores, which would stall every pixel of few channels. */
 static void copy_pixels(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
 {
     const conv_job *j = user;
-    const ir_window *w = &j->n->attr.win;
     int esize = j->in.int8 ? 1 : 4, L = c->lanes;
     int zero = j->in.int8 && c->target->arch != CG_ARCH_AARCH64 ? 128 : 0;
     float fixed = c->g->nodes[j->n->inputs[1]].qformat.act_scale;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L);
-    LLVMValueRef acc = cg_alloca(c, vt, "amax");
+    LLVMValueRef acc = cg_alloca(c, vt, "amax"), q;
     cg_loop l = cg_loop_begin(c, begin, end, 1, "row");
-    LLVMValueRef n = LLVMBuildUDiv(c->b, l.iv, cg_i64(c, j->in.hp), "");
-    LLVMValueRef ih = cg_mul_k(c, LLVMBuildURem(c->b, l.iv, cg_i64(c, j->in.hp), ""), w->stride[0]);
-    cg_loop lw = cg_for(c, 0, j->in.wp, 1, "ow");
-    LLVMValueRef q = cg_add(c, cg_mul_k(c, l.iv, j->in.wp), lw.iv); /* the copy's pixel */
-    copy_pixel cp = {.j = j, .zero = zero};
-    cp.src = cg_gep(
-        c, c->t_f32, vals[0],
-        cg_add(c, cg_mul_k(c, n, j->xi.sn),
-               cg_add(c, cg_mul_k(c, ih, j->xi.sh), cg_mul_k(c, lw.iv, w->stride[1] * j->xi.sw))));
-    cp.dst = cg_gep(c, c->t_i8, vals[1], cg_mul_k(c, q, j->in.cs * esize));
-    if (fixed > 0) {
-        cp.scale = cg_f32(c, fixed);
-    } else {
-        pixel_max m = {cp.src, acc};
+    if (fixed <= 0) {
+        cg_loop lm = cg_for(c, 0, j->in.wp, 1, "ow");
+        pixel_max m = {pixel_src(c, j, vals[0], l.iv, lm.iv, &q), acc};
         cg_store(c, LLVMConstNull(vt), acc, 64);
         cg_vloop(c, cg_i64(c, j->xi.c), L, pixel_max_body, &m);
-        LLVMValueRef av = cg_load(c, vt, acc, 64);
-        LLVMValueRef mx = cg_fast(cg_intrinsic(c, "llvm.vector.reduce.fmax", &vt, 1, &av, 1));
-        cp.scale = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, mx, cg_f32(c, 0), ""),
-                                   LLVMBuildFDiv(c->b, mx, cg_f32(c, 127), ""), cg_f32(c, 1), "");
+        LLVMValueRef mx = cg_reduce_max_nonneg(c, cg_load(c, vt, acc, 64));
+        LLVMValueRef s =
+            LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, mx, cg_f32(c, 0), ""),
+                            LLVMBuildFDiv(c->b, mx, cg_f32(c, 127), ""), cg_f32(c, 1), "");
+        cg_store(c, s, cg_gep(c, c->t_f32, vals[2], q), 4);
+        cg_loop_end(c, &lm);
     }
-    cg_store(c, cp.scale, cg_gep(c, c->t_f32, vals[2], q), 4);
+    cg_loop lw = cg_for(c, 0, j->in.wp, 1, "ow");
+    copy_pixel cp = {.j = j, .zero = zero};
+    cp.src = pixel_src(c, j, vals[0], l.iv, lw.iv, &q);
+    cp.dst = cg_gep(c, c->t_i8, vals[1], cg_mul_k(c, q, j->in.cs * esize));
+    LLVMValueRef sp = cg_gep(c, c->t_f32, vals[2], q);
+    if (fixed > 0) {
+        cp.scale = cg_f32(c, fixed);
+        cg_store(c, cp.scale, sp, 4);
+    } else {
+        cp.scale = cg_load(c, c->t_f32, sp, 4);
+    }
     cp.inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), cp.scale, "inv");
     if (j->in.cgp != j->p->cg) { /* channels beyond C: zero codes */
         for (int64_t k = j->p->cg; k < j->in.cgp; k++)
@@ -510,6 +531,13 @@ static LLVMValueRef window_base(cg *c, const conv_job *j, LLVMValueRef q, LLVMVa
 /* The fused activation of a vector. */
 static LLVMValueRef activate(cg *c, const ir_window *w, LLVMValueRef v, int lanes)
 {
+    if (w->post) { /* then y · post_mul + post_add, rounded twice as the interpreter does */
+        ir_window a = *w;
+        a.post = false;
+        v = LLVMBuildFMul(c->b, activate(c, &a, v, lanes),
+                          cg_splat(c, cg_f32(c, w->post_mul), lanes), "");
+        return LLVMBuildFAdd(c->b, v, cg_splat(c, cg_f32(c, w->post_add), lanes), "");
+    }
     LLVMTypeRef vt = LLVMTypeOf(v);
     switch (w->act) {
     case IR_ACT_RELU: {
@@ -593,7 +621,7 @@ static void generic_pixels(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMVa
             cg_loop_end(c, &lc);
             cg_loop_end(c, &lg);
         }
-    if (w->act != IR_ACT_NONE) cg_vloop(c, cg_i64(c, p->m), c->lanes, generic_act, &gp);
+    if (w->act != IR_ACT_NONE || w->post) cg_vloop(c, cg_i64(c, p->m), c->lanes, generic_act, &gp);
     cg_loop_end(c, &lq);
 }
 

@@ -4,8 +4,10 @@
  * functions).
  *
  * Operands that are whole (or a constant, folded in) run as one flat loop,
- * split over the thread pool when large; broadcast operands run as nested
- * loops over the result's dimensions. Unary functions run as explicit
+ * split over the thread pool when large; broadcast operands of add, sub,
+ * mul and div run in rows (the dimensions merged where the operands allow,
+ * each row a vector loop; rows_plan), others as nested loops over the
+ * result's dimensions. Unary functions run as explicit
  * vector loops over emit_math.c's functions. Each computes what the
  * interpreter's definition (interp.c, ref_math.c) does. */
 #include <math.h>
@@ -120,6 +122,91 @@ static void flat_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValue
     cg_loop_end(c, &l);
 }
 
+/* Broadcast operands in rows: the result's dimensions merged where every
+ * operand walks them as one (contiguous, or not at all), the last merged
+ * dimension a vector loop in which each operand is a vector (stride 1) or
+ * one value (stride 0): a channel scale [1, 1, 1, C] times [N, H, W, C] is
+ * N·H·W rows of C, not a scalar loop nest. */
+typedef struct rows_job {
+    const ir_node *n;
+    int k, dims;               /* operands; merged dimensions (the last: a row) */
+    int64_t size[IR_MAX_RANK]; /* of each merged dimension */
+    int64_t stride[MAX_OPERANDS][IR_MAX_RANK];
+    operand ops[MAX_OPERANDS];
+    LLVMValueRef at[MAX_OPERANDS], base[MAX_OPERANDS + 1]; /* the current row's */
+} rows_job;
+
+static void row_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int lanes)
+{
+    rows_job *r = ctx;
+    LLVMValueRef v[MAX_OPERANDS];
+    for (int j = 0; j < r->k; j++) {
+        if (!r->ops[j].base)
+            v[j] = cg_splat(c, cg_f32(c, r->ops[j].value), lanes);
+        else if (r->stride[j][r->dims - 1])
+            v[j] = cg_vload(c, r->base[j], cg_add(c, r->at[j], i), mask, lanes);
+        else
+            v[j] = cg_splat(c, fload(c, r->base[j], r->at[j]), lanes);
+    }
+    cg_vstore(c, combine(c, r->n, v), r->base[r->k], cg_add(c, r->at[r->k], i), mask);
+}
+
+/* rows [begin, end) (vals: the operands, then out) */
+static void rows_range(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRef end, void *user)
+{
+    rows_job *r = user;
+    int64_t row = r->size[r->dims - 1];
+    cg_loop l = cg_loop_begin(c, begin, end, 1, "row");
+    for (int j = 0; j <= r->k; j++) {
+        r->base[j] = vals[j];
+        r->at[j] = cg_i64(c, 0);
+    }
+    r->at[r->k] = cg_mul_k(c, l.iv, row);
+    LLVMValueRef rest = l.iv; /* the row's index in the outer dimensions, last fastest */
+    for (int d = r->dims - 2; d >= 0; d--) {
+        LLVMValueRef id = d ? LLVMBuildURem(c->b, rest, cg_i64(c, r->size[d]), "") : rest;
+        if (d) rest = LLVMBuildUDiv(c->b, rest, cg_i64(c, r->size[d]), "");
+        for (int j = 0; j < r->k; j++)
+            if (r->ops[j].base && r->stride[j][d])
+                r->at[j] = cg_add(c, r->at[j], cg_mul_k(c, id, r->stride[j][d]));
+    }
+    cg_vloop(c, cg_i64(c, row), c->lanes, row_body, r);
+    cg_loop_end(c, &l);
+}
+
+/* Whether n can run in rows (an arithmetic op whose merged last dimension
+ * is a row of at least a few values); fills r. */
+static bool rows_plan(cg *c, const ir_node *n, const operand *ops, rows_job *r)
+{
+    if (n->op != IR_OP_ADD && n->op != IR_OP_SUB && n->op != IR_OP_MUL && n->op != IR_OP_DIV)
+        return false;
+    int k = n->n_inputs;
+    *r = (rows_job){.n = n, .k = k};
+    for (int d = 0; d < n->rank; d++) {
+        bool merge = r->dims > 0;
+        for (int j = 0; j < k && merge; j++) {
+            int64_t prev = r->stride[j][r->dims - 1], cur = ops[j].base ? ops[j].strides[d] : 0;
+            merge = (prev == 0 && cur == 0) || (cur != 0 && prev == cur * n->shape[d]);
+        }
+        if (merge) {
+            r->size[r->dims - 1] *= n->shape[d];
+            for (int j = 0; j < k; j++)
+                if (ops[j].base) r->stride[j][r->dims - 1] = ops[j].strides[d];
+        } else {
+            r->size[r->dims] = n->shape[d];
+            for (int j = 0; j < k; j++) r->stride[j][r->dims] = ops[j].base ? ops[j].strides[d] : 0;
+            r->dims++;
+        }
+    }
+    if (r->dims < 2 || r->size[r->dims - 1] < 8) return false;
+    for (int j = 0; j < k; j++) {
+        r->ops[j] = ops[j];
+        if (r->stride[j][r->dims - 1] > 1) return false;
+    }
+    (void)c;
+    return true;
+}
+
 static void emit_broadcast(cg *c, const ir_node *n, LLVMValueRef out, LLVMValueRef *in)
 {
     int k = n->n_inputs;
@@ -138,6 +225,16 @@ static void emit_broadcast(cg *c, const ir_node *n, LLVMValueRef out, LLVMValueR
         cg_parallel(c, sup_arena_printf(c->arena, "%s.chunks", n->name), vals, k + 1,
                     (count + ELEMENTWISE_CHUNK - 1) / ELEMENTWISE_CHUNK, count >= PARALLEL_ELEMENTS,
                     flat_chunks, &f);
+        return;
+    }
+    rows_job *r = sup_arena_alloc(c->arena, sizeof *r);
+    if (rows_plan(c, n, ops, r)) {
+        LLVMValueRef vals[MAX_OPERANDS + 1];
+        for (int j = 0; j < k; j++) vals[j] = ops[j].base ? ops[j].base : out;
+        vals[k] = out;
+        int64_t row = r->size[r->dims - 1], rows = count / row;
+        cg_parallel(c, sup_arena_printf(c->arena, "%s.rows", n->name), vals, k + 1, rows,
+                    count >= PARALLEL_ELEMENTS, rows_range, r);
         return;
     }
     LLVMValueRef ivs[IR_MAX_RANK], v[MAX_OPERANDS];

@@ -25,6 +25,11 @@ static int64_t at(const ir_image *im, int64_t n, int64_t c, int64_t h, int64_t w
 
 float interp_ref_act(const ir_window *w, float v)
 {
+    if (w->post) {
+        ir_window a = *w;
+        a.post = false;
+        return interp_ref_act(&a, v) * w->post_mul + w->post_add;
+    }
     switch (w->act) {
     case IR_ACT_RELU: return v > 0 ? v : 0;
     case IR_ACT_CLIP: { /* as clip: NaN stays NaN */

@@ -103,6 +103,9 @@ static void print_window(FILE *out, const ir_node *n)
     if (w->act == IR_ACT_CLIP)
         fprintf(out, ", act=clip(%s, %s)", fmt_float(w->act_min, f, sizeof f),
                 fmt_float(w->act_max, g, sizeof g));
+    if (w->post)
+        fprintf(out, ", post=(* %s + %s)", fmt_float(w->post_mul, f, sizeof f),
+                fmt_float(w->post_add, g, sizeof g));
     if (w->nhwc) fprintf(out, "%slayout=nhwc", n->op == IR_OP_GLOBAL_AVGPOOL ? "" : ", ");
     fputc('}', out);
 }

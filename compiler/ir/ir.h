@@ -133,6 +133,10 @@ typedef struct ir_window {
     bool nhwc;              /* channels last: x [N, (H,) W, C] */
     ir_act act;             /* conv: fused activation */
     float act_min, act_max; /* IR_ACT_CLIP */
+    /* conv: y · post_mul + post_add after the activation (the layout pass
+     * fuses an affine map by scalar constants that follows it) */
+    bool post;
+    float post_mul, post_add;
 } ir_window;
 
 typedef enum ir_resize_mode { IR_RESIZE_NEAREST, IR_RESIZE_LINEAR } ir_resize_mode;

@@ -15,8 +15,12 @@
  * model's [N, C, H, W] is made only where an op needs it (reshape, linear,
  * matmul, ...) or an output is. Model inputs and outputs keep ONNX's
  * layout. A relu, clip (relu6) or hardswish that is a conv's only reader
- * becomes the conv's fused activation (attr.win.act). The graph computes the same
+ * becomes the conv's fused activation (attr.win.act), and multiplications,
+ * additions, subtractions and divisions by scalar constants after that
+ * (each the only reader of what it reads) its post affine map
+ * (attr.win.post: PP-LCNet's learnable affine blocks after hardswish). The graph computes the same
  * values (the interpreter evaluates both forms), verified after the pass. */
+#include <math.h>
 #include <string.h>
 
 #include "passes.h"
@@ -168,6 +172,39 @@ static bool fuse_activation(layout *l, int32_t i)
     return true;
 }
 
+/* A multiplication, addition, subtraction or division by a scalar
+ * constant whose other operand is a conv's value that nothing else reads
+ * (after its fused activation): fused into the conv as its post affine
+ * map (attr.win.post). */
+static bool fuse_post(layout *l, int32_t i)
+{
+    const ir_node *n = &l->g->nodes[i];
+    if (n->n_inputs != 2 ||
+        (n->op != IR_OP_MUL && n->op != IR_OP_ADD && n->op != IR_OP_SUB && n->op != IR_OP_DIV))
+        return false;
+    int side = l->g->nodes[n->inputs[1]].op == IR_OP_CONST ? 0 : 1; /* where x is */
+    int32_t x = n->inputs[side];
+    const ir_node *k = &l->g->nodes[n->inputs[1 - side]];
+    if (k->op != IR_OP_CONST || !isfinite(k->attr.value) || !l->native[x] || l->uses[x] != 1)
+        return false;
+    if (side == 1 && (n->op == IR_OP_SUB || n->op == IR_OP_DIV)) return false;
+    if (n->op == IR_OP_DIV && k->attr.value == 0) return false;
+    ir_node *conv = &l->rw.dst->nodes[l->nhwc[x]];
+    if (conv->op != IR_OP_CONV) return false;
+    ir_window *w = &conv->attr.win;
+    if (!w->post) w->post = true, w->post_mul = 1, w->post_add = 0;
+    float v = k->attr.value;
+    switch (n->op) {
+    case IR_OP_MUL: w->post_mul *= v, w->post_add *= v; break;
+    case IR_OP_DIV: w->post_mul /= v, w->post_add /= v; break;
+    case IR_OP_ADD: w->post_add += v; break;
+    default: w->post_add -= v; break;
+    }
+    l->nhwc[i] = l->nhwc[x];
+    l->native[i] = true;
+    return true;
+}
+
 /* Old node i channels-last if its op can be and an operand is; false if
  * it stays as it is. */
 static bool to_channels_last(layout *l, int32_t i)
@@ -189,6 +226,7 @@ static bool to_channels_last(layout *l, int32_t i)
         in[0] = l->nhwc[n->inputs[0]];
         c = with_inputs(n, in);
     } else if (pointwise_binary(n->op) || n->op == IR_OP_CONCAT) {
+        if (fuse_post(l, i)) return true;
         bool any = false, fits = image_rank(n->rank);
         for (int j = 0; j < n->n_inputs; j++) {
             any |= l->native[n->inputs[j]];

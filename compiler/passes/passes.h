@@ -241,8 +241,10 @@ bool pass_infer_shapes(ir_graph *g);
 
 /* ---- fold.c: the fold pass ------------------------------------------------ */
 
-/* Folds each batchnorm into the conv before it when nothing else reads
- * the conv (see fold.c); returns the new graph, or g when nothing folds. */
+/* Folds each batchnorm, and each chain of scalar multiplications and
+ * additions, into the conv before it when nothing else reads the conv,
+ * and makes the hardswish exporters write out as four ops one op (see
+ * fold.c); returns the new graph, or g when nothing folds. */
 ir_graph *pass_fold(sup_arena *arena, ir_graph *g);
 
 /* ---- calibrate.c: the calibrate pass ------------------------------------ */
