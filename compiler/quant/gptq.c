@@ -23,6 +23,10 @@
 
 #include "quant.h"
 
+/* The scale refit needs H (k x k) from the factor, k^3 / 2 multiply-adds:
+ * skipped for wider inputs, where it would cost more than GPTQ itself. */
+enum { REFIT_MAX_K = 2048 };
+
 /* a = L L^T in place (lower triangle, row-major k x k). */
 static bool cholesky(double *a, int64_t k)
 {
@@ -139,6 +143,129 @@ static void gptq_ordered(sup_arena *a, double *w, int64_t n, int64_t k, int64_t 
     }
 }
 
+/* H (k x k, the columns' order) from the factor: u^T u = H^-1 gives
+ * H = u^-1 u^-T, u^-1 upper by back substitution; with order, h[order[i]]
+ * [order[j]] is the (reordered) factor's element (i, j). */
+static double *hessian_of(sup_arena *a, const double *u, int64_t k, const int64_t *order)
+{
+    /* vt[c] = column c of u^-1, rows 0 .. c (upper) */
+    double *vt = sup_arena_alloc(a, sizeof(double) * (size_t)(k * k));
+    memset(vt, 0, sizeof(double) * (size_t)(k * k));
+    for (int64_t c = 0; c < k; c++) {
+        double *col = vt + c * k;
+        for (int64_t i = c; i >= 0; i--) {
+            double v = i == c ? 1 : 0;
+            const double *ui = u + i * k;
+            for (int64_t p = i + 1; p <= c; p++) v -= ui[p] * col[p];
+            col[i] = v / ui[i];
+        }
+    }
+    /* H[i][j] = sum_p v[i][p] v[j][p], p >= max(i, j) */
+    double *h = sup_arena_alloc(a, sizeof(double) * (size_t)(k * k));
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j <= i; j++) {
+            double v = 0;
+            for (int64_t p = i; p < k; p++) v += vt[p * k + i] * vt[p * k + j];
+            int64_t oi = order ? order[i] : i, oj = order ? order[j] : j;
+            h[oi * k + oj] = h[oj * k + oi] = v;
+        }
+    return h;
+}
+
+/* Solves a x = b (m x m, symmetric positive definite, overwritten) by
+ * Cholesky; false if it is not. */
+static bool solve_spd(double *a, double *b, int64_t m)
+{
+    for (int64_t j = 0; j < m; j++) {
+        double d = a[j * m + j];
+        for (int64_t p = 0; p < j; p++) d -= a[j * m + p] * a[j * m + p];
+        if (!(d > 0)) return false;
+        a[j * m + j] = sqrt(d);
+        for (int64_t i = j + 1; i < m; i++) {
+            double v = a[i * m + j];
+            for (int64_t p = 0; p < j; p++) v -= a[i * m + p] * a[j * m + p];
+            a[i * m + j] = v / a[j * m + j];
+        }
+    }
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t p = 0; p < i; p++) b[i] -= a[i * m + p] * b[p];
+        b[i] /= a[i * m + i];
+    }
+    for (int64_t i = m - 1; i >= 0; i--) {
+        for (int64_t p = i + 1; p < m; p++) b[i] -= a[p * m + i] * b[p];
+        b[i] /= a[i * m + i];
+    }
+    return true;
+}
+
+/* The scales refitted to the codes: for each row, the group scales s that
+ * minimise (w - D s)^T H (w - D s), D the codes minus the zero points, one
+ * column per group; kept (rounded to the scale type) where all are positive
+ * and the error is less than with GPTQ's scales. */
+static void refit_scales(sup_arena *a, const double *w0, int64_t n, int64_t k, int64_t kp,
+                         const double *h, const q_choice *ch, q_params *p, const uint8_t *codes)
+{
+    int64_t g = ch->block, ng = kp / g;
+    bool is_signed = q_format_qmin(ch->format) < 0;
+    double *d = sup_arena_alloc(a, sizeof(double) * (size_t)k);
+    double *hw = sup_arena_alloc(a, sizeof(double) * (size_t)k);
+    double *t = sup_arena_alloc(a, sizeof(double) * (size_t)(k * ng)); /* t[i][c] = (H D)[i][c] */
+    double *am = sup_arena_alloc(a, sizeof(double) * (size_t)(ng * ng));
+    double *chol = sup_arena_alloc(a, sizeof(double) * (size_t)(ng * ng));
+    double *b = sup_arena_alloc(a, sizeof(double) * (size_t)ng);
+    double *s = sup_arena_alloc(a, sizeof(double) * (size_t)ng);
+    for (int64_t r = 0; r < n; r++) {
+        const double *w = w0 + r * k;
+        float *sc = p->scales + r * ng;
+        for (int64_t j = 0; j < k; j++) {
+            uint8_t c = codes[r * kp + j];
+            int32_t z = p->zero_points ? p->zero_points[r * ng + j / g] : 0;
+            d[j] = (double)((is_signed ? (int32_t)(int8_t)c : (int32_t)c) - z);
+        }
+        memset(t, 0, sizeof(double) * (size_t)(k * ng));
+        for (int64_t i = 0; i < k; i++) {
+            const double *hi = h + i * k;
+            double v = 0;
+            for (int64_t j = 0; j < k; j++) {
+                t[i * ng + j / g] += hi[j] * d[j];
+                v += hi[j] * w[j];
+            }
+            hw[i] = v;
+        }
+        memset(am, 0, sizeof(double) * (size_t)(ng * ng));
+        memset(b, 0, sizeof(double) * (size_t)ng);
+        double wHw = 0;
+        for (int64_t i = 0; i < k; i++) {
+            wHw += w[i] * hw[i];
+            b[i / g] += d[i] * hw[i];
+            for (int64_t c = 0; c < ng; c++) am[(i / g) * ng + c] += d[i] * t[i * ng + c];
+        }
+        /* the error of scales x: wHw - 2 x.b + x^T A x */
+        double trace = 0;
+        for (int64_t c = 0; c < ng; c++) trace += am[c * ng + c];
+        memcpy(chol, am, sizeof(double) * (size_t)(ng * ng));
+        for (int64_t c = 0; c < ng; c++) chol[c * ng + c] += 1e-9 * trace / (double)ng + 1e-30;
+        memcpy(s, b, sizeof(double) * (size_t)ng);
+        if (!solve_spd(chol, s, ng)) continue;
+        bool same_sign = true; /* a scale's sign is the rounding's (params.c) */
+        for (int64_t c = 0; c < ng && same_sign; c++) {
+            s[c] = q_scale_round((float)s[c], ch->scale_dtype);
+            same_sign = s[c] * sc[c] > 0 && isfinite(s[c]);
+        }
+        if (!same_sign) continue;
+        double e_old = wHw, e_new = wHw;
+        for (int64_t c = 0; c < ng; c++) {
+            e_old -= 2 * (double)sc[c] * b[c], e_new -= 2 * s[c] * b[c];
+            for (int64_t c2 = 0; c2 < ng; c2++) {
+                e_old += (double)sc[c] * am[c * ng + c2] * sc[c2];
+                e_new += s[c] * am[c * ng + c2] * s[c2];
+            }
+        }
+        if (e_new < e_old)
+            for (int64_t c = 0; c < ng; c++) sc[c] = (float)s[c];
+    }
+}
+
 /* Codes [n][kp] of orig [n][k] by GPTQ; fills p's scales and zero points. */
 void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t kp,
                   const double *u, const bool *dead, const int64_t *order, const q_choice *ch,
@@ -151,6 +278,11 @@ void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t
     int64_t ng = kp / ch->block;
     int32_t qmin = q_format_qmin(ch->format), qmax = q_format_qmax(ch->format);
     memset(codes, 0, (size_t)(n * kp));
+    double *w0 = NULL;
+    if (ch->granularity == Q_GRAN_BLOCK && k <= REFIT_MAX_K) {
+        w0 = sup_arena_alloc(a, sizeof(double) * (size_t)(n * k));
+        memcpy(w0, w, sizeof(double) * (size_t)(n * k));
+    }
     if (order) gptq_ordered(a, w, n, k, kp, u, order, ch, p, codes);
     for (int64_t c = 0; c < k && !order; c++) {
         if (c % ch->block == 0) gptq_group_params(a, w, n, k, c, ch, p->scales, p->zero_points, ng);
@@ -165,6 +297,7 @@ void q_gptq_codes(sup_arena *a, const float *orig, int64_t n, int64_t k, int64_t
             for (int64_t j = c + 1; j < k; j++) wr[j] -= err * ur[j];
         }
     }
+    if (w0) refit_scales(a, w0, n, k, kp, hessian_of(a, u, k, order), ch, p, codes);
     /* padding columns quantize 0 exactly */
     for (int64_t r = 0; r < n; r++)
         for (int64_t c = k; c < kp; c++)
