@@ -1,8 +1,9 @@
 /* test_fold.c: the channel-scaling pass (fold_scales.c) on the two example
  * language models. With the first block's matrices at int4:awq (tiny-gpt:
- * scales folded into the layer norms) or int8:a8:smooth (llama-dev: into
- * the RMS norms and into SwiGLU's up projection; the embedding tied to the
- * output cannot take them), the folded model computed in f32 gives
+ * scales folded into the layer norms and the value projection) or
+ * int8:a8:smooth (llama-dev: into the RMS norms, SwiGLU's up projection
+ * and, through grouped-query attention, the value projection; the
+ * embedding tied to the output cannot take them), the folded model computed in f32 gives
  * the outputs of the model before folding (the scales cancel), at least one
  * activation was scaled, every reader of a folded activation says where its
  * scales went, the others why none could be folded; and the search gives
@@ -89,6 +90,9 @@ static void test_awq_tiny_gpt(void **state)
     assert_true(scaled >= 3);
     assert_non_null(strstr(notes, "blocks.0.q.weight: awq: alpha"));
     assert_non_null(strstr(notes, "scales divided into 'blocks.0.ln1.weight'"));
+    /* the attention's output: into the value projection's rows */
+    assert_non_null(strstr(notes, "blocks.0.o.weight: awq: alpha"));
+    assert_non_null(strstr(notes, "scales divided into the rows of 'blocks.0.v.weight'"));
     assert_non_null(strstr(
         notes, "blocks.0.fc2.weight: awq not applied: its input comes from gelu, which has no "
                "weight to take the scales"));
@@ -110,6 +114,10 @@ static void test_smooth_llama(void **state)
     assert_true(scaled >= 3);
     assert_non_null(strstr(notes, "scales divided into the rows of "
                                   "'model.layers.0.mlp.up_proj.weight'"));
+    /* grouped-query attention: two query heads share each value head's scales */
+    assert_non_null(strstr(notes, "model.layers.0.self_attn.o_proj.weight: smooth: alpha"));
+    assert_non_null(strstr(notes, "scales divided into the rows of "
+                                  "'model.layers.0.self_attn.v_proj.weight'"));
     assert_non_null(strstr(notes, "model.embed_tokens.weight: smooth not applied: its weight "
                                   "'model.embed_tokens.weight' is used elsewhere too"));
     sup_arena_free(&a);
