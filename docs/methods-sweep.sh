@@ -59,9 +59,15 @@ sweep() {
     done
 }
 
-: >"$tmp/rows"
-sweep tiny-gpt "$ex/tiny-gpt" "$ex/tiny-gpt/tiny-gpt.qm" --weights "$ex/tiny-gpt/lm-dev.safetensors"
-sweep llama-dev "$ex/llama" "$ex/llama/llama.qm"
+# ROWS_IN=FILE: no measuring, the section and the figure from rows kept
+# before (ROWS below)
+if [ -n "${ROWS_IN:-}" ]; then
+    cp "$ROWS_IN" "$tmp/rows"
+else
+    : >"$tmp/rows"
+    sweep tiny-gpt "$ex/tiny-gpt" "$ex/tiny-gpt/tiny-gpt.qm" --weights "$ex/tiny-gpt/lm-dev.safetensors"
+    sweep llama-dev "$ex/llama" "$ex/llama/llama.qm"
+fi
 # ROWS=FILE keeps the measured rows (model|precision|bits|KL|ppl|f32 ppl)
 [ -z "${ROWS:-}" ] || cp "$tmp/rows" "$ROWS"
 
@@ -95,7 +101,8 @@ TEXT
     awk -F'|' '
         { d = 100 * ($5 / $6 - 1) }
         $2 == "int4" { rtn[$1] = d }
-        $2 ~ /^int4(:mse|:imat|:hqq|:awq|:gptq|:gptq:act|:awq:gptq|:mse:gptq|:mse:gptq:act)$/ && (!($1 in best) || d < best[$1]) { best[$1] = d; bestp[$1] = $2 }
+        $2 ~ /^int4(:mse|:imat|:hqq|:awq|:gptq|:gptq:act|:awq:gptq|:mse:gptq|:mse:gptq:act)$/ && (!($1 in best) || d < best[$1]) { best[$1] = d; bestp[$1] = $2; bestkl[$1] = $4 }
+        $2 ~ /^int4(:mse|:imat|:hqq|:awq|:gptq|:gptq:act|:awq:gptq|:mse:gptq|:mse:gptq:act)$/ && (!($1 in lkl) || $4 < lkl[$1]) { lkl[$1] = $4; lklp[$1] = $2 }
         $2 == "int8:a8" { a8[$1] = d }
         $2 == "int8:a8:smooth" { sm[$1] = d; smkl[$1] = $4 }
         $2 == "int8:a8" { a8kl[$1] = $4 }
@@ -107,7 +114,7 @@ TEXT
             for (i = 1; i <= n; i++) {
                 m = order[i]
                 printf "- %s:\n", m
-                printf "  - int4 g32 (4.5 bits), the best method at most half of round to nearest'"'"'s increase: round to nearest %+.2f%%, the best method `%s` %+.2f%%: %s.\n", rtn[m], bestp[m], best[m], met(best[m] <= rtn[m] / 2)
+                printf "  - int4 g32 (4.5 bits), the best method at most half of round to nearest'"'"'s increase: round to nearest %+.2f%% (KL calib %.5f), the best method `%s` %+.2f%% (KL calib %.5f): %s; the least KL calib `%s` %.5f (%.2f of round to nearest'"'"'s).\n", rtn[m], rtnkl[m], bestp[m], best[m], bestkl[m], met(best[m] <= rtn[m] / 2), lklp[m], lkl[m], lkl[m] / rtnkl[m]
                 printf "  - `auto` at 4.0 bits at most int4 g32 round to nearest'"'"'s %+.2f%%: %+.2f%% (KL calib %.5f against %.5f): %s.\n", rtn[m], au[m, "4"], aukl[m, "4"], rtnkl[m], met(au[m, "4"] <= rtn[m])
                 printf "  - `auto` at 3.5 bits at most +3%%: %+.2f%%: %s; at 3.0 bits at most +6%%: %+.2f%%: %s.\n", au[m, "3.5"], met(au[m, "3.5"] <= 3), au[m, "3"], met(au[m, "3"] <= 6)
                 printf "  - W8A8 with `:smooth` at most +0.1%%: int8:a8 %+.2f%% (KL calib %.5f), `int8:a8:smooth` %+.2f%% (KL calib %.5f): %s.\n", a8[m], a8kl[m], sm[m], smkl[m], met(sm[m] <= 0.1)
