@@ -411,8 +411,12 @@ typedef struct ir_selection {
  * attributes. On a mismatch reports an error (with notes on where each
  * operand came from) and returns false. */
 bool ir_infer_node_shape(ir_graph *g, int32_t index);
-/* Reports fmt at node n, then a note at each distinct operand ops[0..n_ops)
- * with its shape and origin; returns false (for the shape rules). */
+/* (shape_errors.c) "input 'x'", "weight 'fc1.weight'", "the result of
+ * linear 'h'": node i as an error message names it, in buf. */
+const char *ir_node_describe(const ir_graph *g, int32_t i, char *buf, size_t size);
+/* (shape_errors.c) Reports fmt at node n, then a note at each distinct
+ * operand ops[0..n_ops) with its shape and origin; returns false (for the
+ * shape rules). */
 bool ir_shape_fail(const ir_graph *g, const ir_node *n, int n_ops, const int32_t *ops,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

@@ -8,58 +8,6 @@
 
 #include "ir.h"
 
-/* "input 'x'", "weight 'fc1.weight'", "the result of linear 'h'" */
-static const char *describe(const ir_graph *g, int32_t i, char *buf, size_t size)
-{
-    const ir_node *n = &g->nodes[i];
-    switch (n->op) {
-    case IR_OP_INPUT: snprintf(buf, size, "input '%s'", n->name); break;
-    case IR_OP_WEIGHT: snprintf(buf, size, "weight '%s'", n->name); break;
-    case IR_OP_CONST: snprintf(buf, size, "the constant %g", n->attr.value); break;
-    default:
-        /* nodes of the statement being built are named when it completes */
-        if (n->name)
-            snprintf(buf, size, "the %s '%s'", ir_node_op_name(n), n->name);
-        else
-            snprintf(buf, size, "the result of %s", ir_node_op_name(n));
-        break;
-    }
-    return buf;
-}
-
-/* A note at operand i's origin: "weight 'fc1.weight' has shape f32[256, 64]". */
-static void note_operand(const ir_graph *g, int32_t i)
-{
-    const ir_node *n = &g->nodes[i];
-    char what[160], shape[RT_SHAPE_STR_MAX];
-    rt_shape_str(n->dtype, n->rank, n->shape, shape, sizeof shape);
-    describe(g, i, what, sizeof what);
-    if (n->op == IR_OP_WEIGHT && n->tensor && n->tensor->rank != n->rank) {
-        char file_shape[RT_SHAPE_STR_MAX];
-        rt_shape_str(n->dtype, n->tensor->rank, n->tensor->shape, file_shape, sizeof file_shape);
-        sup_note(n->loc, "%s has shape %s (%s in the weights file)", what, shape, file_shape);
-    } else if (n->op == IR_OP_WEIGHT && g->weights) {
-        sup_note(n->loc, "%s has shape %s in '%s'", what, shape, g->weights->path);
-    } else {
-        sup_note(n->loc, "%s has shape %s", what, shape);
-    }
-}
-
-bool ir_shape_fail(const ir_graph *g, const ir_node *n, int n_ops, const int32_t *ops,
-                   const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sup_verror("error", n->loc, fmt, ap);
-    va_end(ap);
-    for (int i = 0; i < n_ops; i++) {
-        bool seen = false; /* one note per operand, also when it is used twice */
-        for (int j = 0; j < i; j++) seen |= ops[j] == ops[i];
-        if (!seen) note_operand(g, ops[i]);
-    }
-    return false;
-}
-
 static void set_shape(ir_node *n, qmc_dtype dtype, int rank, const int64_t *shape)
 {
     n->dtype = dtype;
@@ -410,7 +358,7 @@ static bool check_size(ir_graph *g, ir_node *n)
         if (__builtin_mul_overflow(count, n->shape[d], &count) || count > IR_MAX_ELEMENTS) {
             char what[160];
             return ir_shape_fail(g, n, 0, NULL, "%s would have more than %lld elements",
-                                 describe(g, (int32_t)(n - g->nodes), what, sizeof what),
+                                 ir_node_describe(g, (int32_t)(n - g->nodes), what, sizeof what),
                                  (long long)IR_MAX_ELEMENTS);
         }
     return true;
