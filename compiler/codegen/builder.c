@@ -312,3 +312,47 @@ void cg_parallel(cg *c, const char *name, LLVMValueRef *vals, int n_vals, int64_
     LLVMPositionBuilderAtEnd(c->b, here);
     cg_call_range(c, fn, ctx, n, parallel);
 }
+
+LLVMValueRef cg_int_dot(cg *c, bool vnni, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b)
+{
+    if (vnni) {
+        LLVMValueRef args[3] = {acc, a, b};
+        return cg_intrinsic(c, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, args, 3);
+    }
+    /* sdot works on 4 lanes: split the vector */
+    int L = c->lanes;
+    LLVMTypeRef b16 = cg_vec(c, c->t_i8, 16), i4 = cg_vec(c, c->t_i32, 4);
+    LLVMValueRef out = LLVMGetPoison(LLVMTypeOf(acc));
+    for (int h = 0; h < L / 4; h++) {
+        LLVMValueRef idx[4], part[3];
+        for (int k = 0; k < 4; k++) idx[k] = cg_i32(c, h * 4 + k);
+        LLVMValueRef sel = LLVMConstVector(idx, 4);
+        part[0] = LLVMBuildShuffleVector(c->b, acc, LLVMGetPoison(LLVMTypeOf(acc)), sel, "");
+        part[1] = LLVMBuildBitCast(
+            c->b, LLVMBuildShuffleVector(c->b, a, LLVMGetPoison(LLVMTypeOf(a)), sel, ""), b16, "");
+        part[2] = LLVMBuildBitCast(
+            c->b, LLVMBuildShuffleVector(c->b, b, LLVMGetPoison(LLVMTypeOf(b)), sel, ""), b16, "");
+        LLVMTypeRef tys[2] = {i4, b16};
+        LLVMValueRef r = cg_intrinsic(c, "llvm.aarch64.neon.sdot", tys, 2, part, 3);
+        for (int k = 0; k < 4; k++)
+            out = LLVMBuildInsertElement(c->b, out,
+                                         LLVMBuildExtractElement(c->b, r, cg_i32(c, k), ""),
+                                         cg_i32(c, h * 4 + k), "");
+    }
+    return out;
+}
+
+LLVMValueRef cg_fptr(cg *c, LLVMValueRef base, LLVMValueRef idx)
+{
+    return cg_gep(c, c->t_f32, base, idx);
+}
+
+LLVMValueRef cg_fload(cg *c, LLVMValueRef base, LLVMValueRef idx)
+{
+    return cg_load(c, c->t_f32, cg_fptr(c, base, idx), 4);
+}
+
+void cg_fstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx)
+{
+    cg_store(c, v, cg_fptr(c, base, idx), 4);
+}

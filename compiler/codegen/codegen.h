@@ -128,6 +128,13 @@ cg_loop cg_for(cg *c, int64_t start, int64_t end, int64_t step, const char *name
 /* Address of element `index` (i64) of an array of `elem` at base. */
 LLVMValueRef cg_gep(cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef index);
 LLVMValueRef cg_load(cg *c, LLVMTypeRef type, LLVMValueRef ptr, unsigned align);
+/* &base[idx], base[idx] and base[idx] = v for an f32 array (align 4). */
+LLVMValueRef cg_fptr(cg *c, LLVMValueRef base, LLVMValueRef idx);
+LLVMValueRef cg_fload(cg *c, LLVMValueRef base, LLVMValueRef idx);
+void cg_fstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
+/* acc (i32 lanes) += the sums over 4-byte groups of a (unsigned with
+ * vnni: vpdpbusd; signed otherwise: sdot, 4 lanes at a time) times b (signed). */
+LLVMValueRef cg_int_dot(cg *c, bool vnni, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b);
 void cg_store(cg *c, LLVMValueRef value, LLVMValueRef ptr, unsigned align);
 /* Calls an intrinsic by name with overloaded types. */
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef *types, int n_types,

@@ -773,35 +773,6 @@ static LLVMValueRef weight_column(cg *c, tile *t, int jp, LLVMValueRef k)
     return LLVMBuildBitCast(b, s, t->vf, "");
 }
 
-/* acc += a (unsigned on VNNI) · b (signed) over 4-byte groups */
-static LLVMValueRef int_dot(cg *c, bool vnni, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b)
-{
-    if (vnni) {
-        LLVMValueRef args[3] = {acc, a, b};
-        return cg_intrinsic(c, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, args, 3);
-    }
-    int L = c->lanes;
-    LLVMTypeRef b16 = cg_vec(c, c->t_i8, 16), i4 = cg_vec(c, c->t_i32, 4);
-    LLVMValueRef out = LLVMGetPoison(LLVMTypeOf(acc));
-    for (int h = 0; h < L / 4; h++) {
-        LLVMValueRef idx[4], part[3];
-        for (int k = 0; k < 4; k++) idx[k] = cg_i32(c, h * 4 + k);
-        LLVMValueRef sel = LLVMConstVector(idx, 4);
-        part[0] = LLVMBuildShuffleVector(c->b, acc, LLVMGetPoison(LLVMTypeOf(acc)), sel, "");
-        part[1] = LLVMBuildBitCast(
-            c->b, LLVMBuildShuffleVector(c->b, a, LLVMGetPoison(LLVMTypeOf(a)), sel, ""), b16, "");
-        part[2] = LLVMBuildBitCast(
-            c->b, LLVMBuildShuffleVector(c->b, b, LLVMGetPoison(LLVMTypeOf(b)), sel, ""), b16, "");
-        LLVMTypeRef tys[2] = {i4, b16};
-        LLVMValueRef r = cg_intrinsic(c, "llvm.aarch64.neon.sdot", tys, 2, part, 3);
-        for (int k = 0; k < 4; k++)
-            out = LLVMBuildInsertElement(c->b, out,
-                                         LLVMBuildExtractElement(c->b, r, cg_i32(c, k), ""),
-                                         cg_i32(c, h * 4 + k), "");
-    }
-    return out;
-}
-
 /* The sums over the group's input channels at tap offset `off`. */
 static void tile_tap(cg *c, tile *t, int64_t tap, int64_t off)
 {
@@ -823,9 +794,9 @@ static void tile_tap(cg *c, tile *t, int64_t tap, int64_t off)
             LLVMValueRef xb =
                 cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, t->src, at), 1), L);
             for (int jp = 0; jp < t->np; jp++)
-                cg_store(c,
-                         int_dot(c, t->j->vnni, cg_load(c, t->vi, t->acc[r][jp], 64), xb, wv[jp]),
-                         t->acc[r][jp], 64);
+                cg_store(
+                    c, cg_int_dot(c, t->j->vnni, cg_load(c, t->vi, t->acc[r][jp], 64), xb, wv[jp]),
+                    t->acc[r][jp], 64);
         }
         cg_loop_end(c, &l);
         return;

@@ -20,19 +20,6 @@ typedef struct op_ctx {
     LLVMValueRef scale_k, scale_v; /* ... and their scales (quantized caches) */
 } op_ctx;
 
-static LLVMValueRef fptr(cg *c, LLVMValueRef base, LLVMValueRef idx)
-{
-    return cg_gep(c, c->t_f32, base, idx);
-}
-static LLVMValueRef fload(cg *c, LLVMValueRef base, LLVMValueRef idx)
-{
-    return cg_load(c, c->t_f32, fptr(c, base, idx), 4);
-}
-static void fstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx)
-{
-    cg_store(c, v, fptr(c, base, idx), 4);
-}
-
 static void split_axis(const ir_node *x, int axis, int64_t *outer, int64_t *dim, int64_t *inner)
 {
     *outer = *inner = 1;
@@ -170,7 +157,7 @@ static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueR
     LLVMValueRef mx = cg_alloca(c, c->t_f32, "max");
     cg_store(c, cg_f32(c, -INFINITY), mx, 4);
     cg_loop l = cg_loop_begin(c, cg_i64(c, 0), len, 1, "r");
-    LLVMValueRef x = fload(c, in, cg_mul_k(c, l.iv, stride));
+    LLVMValueRef x = cg_fload(c, in, cg_mul_k(c, l.iv, stride));
     LLVMTypeRef t = c->t_f32;
     LLVMValueRef args[2] = {cg_load(c, c->t_f32, mx, 4), x};
     cg_store(c, cg_intrinsic(c, "llvm.maxnum", &t, 1, args, 2), mx, 4);
@@ -182,8 +169,8 @@ static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueR
     cg_store(c, cg_f32(c, 0), sum, 4);
     cg_loop e = cg_loop_begin(c, cg_i64(c, 0), len, 1, "e");
     LLVMValueRef at = cg_mul_k(c, e.iv, stride);
-    LLVMValueRef ex = cg_math_exp(c, LLVMBuildFSub(c->b, fload(c, in, at), m, ""));
-    fstore(c, ex, out, at);
+    LLVMValueRef ex = cg_math_exp(c, LLVMBuildFSub(c->b, cg_fload(c, in, at), m, ""));
+    cg_fstore(c, ex, out, at);
     cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, c->t_f32, sum, 4), ex, ""), sum, 4);
     cg_loop_end(c, &e);
     LLVMValueRef total = cg_load(c, c->t_f32, sum, 4);
@@ -191,7 +178,7 @@ static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueR
         LLVMValueRef shift = LLVMBuildFAdd(c->b, m, cg_math_log(c, total), "shift");
         cg_loop s = cg_loop_begin(c, cg_i64(c, 0), len, 1, "s");
         LLVMValueRef at2 = cg_mul_k(c, s.iv, stride);
-        fstore(c, LLVMBuildFSub(c->b, fload(c, in, at2), shift, ""), out, at2);
+        cg_fstore(c, LLVMBuildFSub(c->b, cg_fload(c, in, at2), shift, ""), out, at2);
         cg_loop_end(c, &s);
         return;
     }
@@ -200,7 +187,7 @@ static void softmax_strided(cg *c, LLVMValueRef in, LLVMValueRef out, LLVMValueR
                         LLVMBuildFDiv(c->b, cg_f32(c, 1), total, ""), cg_f32(c, 0), "");
     cg_loop s = cg_loop_begin(c, cg_i64(c, 0), len, 1, "s");
     LLVMValueRef at2 = cg_mul_k(c, s.iv, stride);
-    fstore(c, LLVMBuildFMul(c->b, fload(c, out, at2), inv, ""), out, at2);
+    cg_fstore(c, LLVMBuildFMul(c->b, cg_fload(c, out, at2), inv, ""), out, at2);
     cg_loop_end(c, &s);
 }
 
@@ -213,10 +200,10 @@ static void emit_softmax(op_ctx *o)
     cg_loop li = cg_for(c, 0, inner, 1, "in");
     LLVMValueRef at = cg_add(c, cg_mul_k(c, lo.iv, dim * inner), li.iv);
     if (inner == 1)
-        softmax_contiguous(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim),
+        softmax_contiguous(c, cg_fptr(c, o->in[0], at), cg_fptr(c, o->out, at), cg_i64(c, dim),
                            cg_f32(c, 1), o->n->attr.log);
     else
-        softmax_strided(c, fptr(c, o->in[0], at), fptr(c, o->out, at), cg_i64(c, dim), inner,
+        softmax_strided(c, cg_fptr(c, o->in[0], at), cg_fptr(c, o->out, at), cg_i64(c, dim), inner,
                         o->n->attr.log);
     cg_loop_end(c, &li);
     cg_loop_end(c, &lo);
@@ -228,13 +215,13 @@ typedef struct norm_ctx {
 
 static LLVMValueRef term_x(cg *c, void *ctx, LLVMValueRef i)
 {
-    return fload(c, ((norm_ctx *)ctx)->row, i);
+    return cg_fload(c, ((norm_ctx *)ctx)->row, i);
 }
 
 static LLVMValueRef term_sq_dev(cg *c, void *ctx, LLVMValueRef i)
 {
     norm_ctx *nc = ctx;
-    LLVMValueRef d = fload(c, nc->row, i);
+    LLVMValueRef d = cg_fload(c, nc->row, i);
     if (nc->mean) d = LLVMBuildFSub(c->b, d, nc->mean, "");
     return LLVMBuildFMul(c->b, d, d, "");
 }
@@ -247,7 +234,7 @@ static void norm_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRe
     int64_t d = n->shape[n->rank - 1];
     bool ln = n->op == IR_OP_LAYERNORM;
     cg_loop lr = cg_loop_begin(c, begin, end, 1, "row");
-    norm_ctx nc = {fptr(c, vals[0], cg_mul_k(c, lr.iv, d)), NULL};
+    norm_ctx nc = {cg_fptr(c, vals[0], cg_mul_k(c, lr.iv, d)), NULL};
     LLVMValueRef inv_d = cg_f32(c, 1.0 / (double)d);
     if (ln) nc.mean = LLVMBuildFMul(c->b, reduce_sum(c, cg_i64(c, d), term_x, &nc), inv_d, "mean");
     LLVMValueRef var =
@@ -256,14 +243,14 @@ static void norm_rows(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValueRe
     LLVMValueRef arg = LLVMBuildFAdd(c->b, var, cg_f32(c, n->attr.eps), "");
     LLVMValueRef inv =
         LLVMBuildFDiv(c->b, cg_f32(c, 1), cg_intrinsic(c, "llvm.sqrt", &t, 1, &arg, 1), "inv");
-    LLVMValueRef yrow = fptr(c, vals[3], cg_mul_k(c, lr.iv, d));
+    LLVMValueRef yrow = cg_fptr(c, vals[3], cg_mul_k(c, lr.iv, d));
     cg_loop li = cg_for(c, 0, d, 1, "i");
-    LLVMValueRef x = fload(c, nc.row, li.iv);
+    LLVMValueRef x = cg_fload(c, nc.row, li.iv);
     if (ln) x = LLVMBuildFSub(c->b, x, nc.mean, "");
     LLVMValueRef y =
-        LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, x, inv, ""), fload(c, vals[1], li.iv), "");
-    if (ln) y = LLVMBuildFAdd(c->b, y, fload(c, vals[2], li.iv), "");
-    fstore(c, y, yrow, li.iv);
+        LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, x, inv, ""), cg_fload(c, vals[1], li.iv), "");
+    if (ln) y = LLVMBuildFAdd(c->b, y, cg_fload(c, vals[2], li.iv), "");
+    cg_fstore(c, y, yrow, li.iv);
     cg_loop_end(c, &li);
     cg_loop_end(c, &lr);
 }
@@ -309,7 +296,7 @@ static void emit_reduce(op_ctx *o)
             per *= x->shape[d];
             nr++;
         }
-    LLVMValueRef v = fload(c, o->in[0], at), a = cg_load(c, c->t_f32, acc, 4), r;
+    LLVMValueRef v = cg_fload(c, o->in[0], at), a = cg_load(c, c->t_f32, acc, 4), r;
     LLVMTypeRef t = c->t_f32;
     LLVMValueRef args[2] = {a, v};
     if (fn == IR_RED_MAX)
@@ -322,7 +309,7 @@ static void emit_reduce(op_ctx *o)
     for (int d = nr - 1; d >= 0; d--) cg_loop_end(c, &red[d]);
     LLVMValueRef y = cg_load(c, c->t_f32, acc, 4);
     if (fn == IR_RED_MEAN) y = LLVMBuildFDiv(c->b, y, cg_f32(c, (double)per), "mean");
-    fstore(c, y, o->out, dst);
+    cg_fstore(c, y, o->out, dst);
     for (int d = nk - 1; d >= 0; d--) cg_loop_end(c, &kept[d]);
 }
 
@@ -344,7 +331,7 @@ static void emit_cast(op_ctx *o)
         LLVMValueRef v = cg_load(c, c->t_i32, cg_gep(c, c->t_i32, o->in[0], l.iv), 4);
         y = LLVMBuildSIToFP(c->b, v, c->t_f32, "");
     } else {
-        LLVMValueRef v = fload(c, o->in[0], l.iv);
+        LLVMValueRef v = cg_fload(c, o->in[0], l.iv);
         LLVMTypeRef types[2] = {c->t_i32, c->t_f32};
         y = cg_intrinsic(c, "llvm.fptosi.sat", types, 2, &v, 1);
     }
@@ -388,7 +375,7 @@ static void emit_gather(op_ctx *o)
     LLVMValueRef idx = checked_index(c, o->in[1], li.iv, dim, true);
     LLVMValueRef src = cg_mul_k(c, cg_add(c, cg_mul_k(c, lo.iv, dim), idx), inner);
     LLVMValueRef dst = cg_mul_k(c, cg_add(c, cg_mul_k(c, lo.iv, count), li.iv), inner);
-    cg_memcpy(c, fptr(c, o->out, dst), fptr(c, o->in[0], src), cg_i64(c, inner * 4));
+    cg_memcpy(c, cg_fptr(c, o->out, dst), cg_fptr(c, o->in[0], src), cg_i64(c, inner * 4));
     cg_loop_end(c, &li);
     cg_loop_end(c, &lo);
 }
@@ -400,8 +387,8 @@ static void emit_embedding(op_ctx *o)
     int64_t rows = t->shape[0], d = t->shape[1];
     cg_loop l = cg_for(c, 0, ir_node_count(ix), 1, "i");
     LLVMValueRef idx = checked_index(c, o->in[1], l.iv, rows, false);
-    cg_memcpy(c, fptr(c, o->out, cg_mul_k(c, l.iv, d)), fptr(c, o->in[0], cg_mul_k(c, idx, d)),
-              cg_i64(c, d * 4));
+    cg_memcpy(c, cg_fptr(c, o->out, cg_mul_k(c, l.iv, d)),
+              cg_fptr(c, o->in[0], cg_mul_k(c, idx, d)), cg_i64(c, d * 4));
     cg_loop_end(c, &l);
 }
 
@@ -418,7 +405,7 @@ static void emit_transpose(op_ctx *o)
         src = cg_add(c, src, cg_mul_k(c, loops[d].iv, xs[n->attr.perm[d]]));
         dst = cg_add(c, cg_mul_k(c, dst, n->shape[d]), loops[d].iv);
     }
-    fstore(c, fload(c, o->in[0], src), o->out, dst);
+    cg_fstore(c, cg_fload(c, o->in[0], src), o->out, dst);
     for (int d = n->rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
 }
 
@@ -431,7 +418,7 @@ static void emit_slice(op_ctx *o)
     cg_loop l = cg_for(c, 0, outer, 1, "o");
     LLVMValueRef src =
         cg_add(c, cg_mul_k(c, l.iv, dim * inner), cg_i64(c, o->n->attr.start * inner));
-    cg_memcpy(c, fptr(c, o->out, cg_mul_k(c, l.iv, len * inner)), fptr(c, o->in[0], src),
+    cg_memcpy(c, cg_fptr(c, o->out, cg_mul_k(c, l.iv, len * inner)), cg_fptr(c, o->in[0], src),
               cg_i64(c, len * inner * 4));
     cg_loop_end(c, &l);
 }
@@ -445,7 +432,7 @@ static void emit_concat(op_ctx *o)
         int64_t len = c->g->nodes[o->n->inputs[i]].shape[o->n->attr.axis];
         cg_loop l = cg_for(c, 0, outer, 1, "o");
         LLVMValueRef dst = cg_add(c, cg_mul_k(c, l.iv, dim * inner), cg_i64(c, at * inner));
-        cg_memcpy(c, fptr(c, o->out, dst), fptr(c, o->in[i], cg_mul_k(c, l.iv, len * inner)),
+        cg_memcpy(c, cg_fptr(c, o->out, dst), cg_fptr(c, o->in[i], cg_mul_k(c, l.iv, len * inner)),
                   cg_i64(c, len * inner * 4));
         cg_loop_end(c, &l);
         at += len;
@@ -482,18 +469,19 @@ static void emit_matmul(op_ctx *o)
         oa = cg_add(c, oa, cg_mul_k(c, i, sa[d]));
         ob = cg_add(c, ob, cg_mul_k(c, i, sb[d]));
     }
-    LLVMValueRef A = fptr(c, o->in[0], oa), B = fptr(c, o->in[1], ob),
-                 Y = fptr(c, o->out, cg_mul_k(c, lb.iv, m * nn));
+    LLVMValueRef A = cg_fptr(c, o->in[0], oa), B = cg_fptr(c, o->in[1], ob),
+                 Y = cg_fptr(c, o->out, cg_mul_k(c, lb.iv, m * nn));
     cg_loop lm = cg_for(c, 0, m, 1, "m");
-    LLVMValueRef yrow = fptr(c, Y, cg_mul_k(c, lm.iv, nn));
+    LLVMValueRef yrow = cg_fptr(c, Y, cg_mul_k(c, lm.iv, nn));
     cg_loop lz = cg_for(c, 0, nn, 1, "z");
-    fstore(c, cg_f32(c, 0), yrow, lz.iv);
+    cg_fstore(c, cg_f32(c, 0), yrow, lz.iv);
     cg_loop_end(c, &lz);
     cg_loop lk = cg_for(c, 0, k, 1, "k");
-    LLVMValueRef av = fload(c, A, cg_add(c, cg_mul_k(c, lm.iv, k), lk.iv));
-    LLVMValueRef brow = fptr(c, B, cg_mul_k(c, lk.iv, nn));
+    LLVMValueRef av = cg_fload(c, A, cg_add(c, cg_mul_k(c, lm.iv, k), lk.iv));
+    LLVMValueRef brow = cg_fptr(c, B, cg_mul_k(c, lk.iv, nn));
     cg_loop ln = cg_for(c, 0, nn, 1, "n");
-    fstore(c, cg_fmuladd(c, av, fload(c, brow, ln.iv), fload(c, yrow, ln.iv)), yrow, ln.iv);
+    cg_fstore(c, cg_fmuladd(c, av, cg_fload(c, brow, ln.iv), cg_fload(c, yrow, ln.iv)), yrow,
+              ln.iv);
     cg_loop_end(c, &ln);
     cg_loop_end(c, &lk);
     cg_loop_end(c, &lm);
@@ -551,15 +539,15 @@ static void scores_body(cg *c, void *ctx, LLVMValueRef j, LLVMValueRef mask, int
     LLVMValueRef acc[QUERY_BLOCK], qrow[QUERY_BLOCK];
     for (int u = 0; u < a->qb; u++) {
         acc[u] = LLVMConstNull(cg_vec(c, c->t_f32, lanes));
-        qrow[u] = fptr(c, a->q,
-                       cg_add(c, cg_mul_k(c, cg_add(c, a->query, cg_i64(c, u)), a->d),
-                              cg_mul_k(c, a->head, a->hd)));
+        qrow[u] = cg_fptr(c, a->q,
+                          cg_add(c, cg_mul_k(c, cg_add(c, a->query, cg_i64(c, u)), a->d),
+                                 cg_mul_k(c, a->head, a->hd)));
     }
     for (int64_t ch = 0; ch < a->hd; ch++) {
         LLVMValueRef kv = cg_vload(c, a->kt, cg_add(c, cg_i64(c, ch * a->stride), j), mask, lanes);
         for (int u = 0; u < a->qb; u++)
             acc[u] =
-                cg_fmuladd(c, cg_splat(c, fload(c, qrow[u], cg_i64(c, ch)), lanes), kv, acc[u]);
+                cg_fmuladd(c, cg_splat(c, cg_fload(c, qrow[u], cg_i64(c, ch)), lanes), kv, acc[u]);
     }
     LLVMTypeRef vt = cg_vec(c, c->t_f32, lanes);
     for (int u = 0; u < a->qb; u++) {
@@ -615,7 +603,7 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
                 mask[cv], L);
         for (int u = u0; u < qb; u++) {
             LLVMValueRef p =
-                cg_splat(c, fload(c, a->scores, cg_add(c, cg_i64(c, u * a->stride), lj.iv)), L);
+                cg_splat(c, cg_fload(c, a->scores, cg_add(c, cg_i64(c, u * a->stride), lj.iv)), L);
             for (int cv = 0; cv < n_cv; cv++)
                 cg_store(c, cg_fmuladd(c, p, vv[cv], cg_load(c, vt, acc[u][cv], 64)), acc[u][cv],
                          64);
@@ -623,7 +611,7 @@ static void pv_block(cg *c, attn_ctx *a, LLVMValueRef q0, int qb, LLVMValueRef v
         cg_loop_end(c, &lj);
     }
     for (int u = 0; u < qb; u++) {
-        LLVMValueRef inv = cg_splat(c, fload(c, a->inv_sum, cg_i64(c, u)), L);
+        LLVMValueRef inv = cg_splat(c, cg_fload(c, a->inv_sum, cg_i64(c, u)), L);
         for (int cv = 0; cv < n_cv; cv++)
             cg_vstore(c, LLVMBuildFMul(c->b, cg_load(c, vt, acc[u][cv], 64), inv, ""), a->out,
                       cg_add(c, cg_mul_k(c, cg_add(c, q0, cg_i64(c, u)), a->dv),
@@ -659,13 +647,13 @@ static void attention_queries(cg *c, attn_ctx *a, LLVMValueRef q0, int qb)
     for (int u = 0; u < qb; u++) cg_store(c, cg_splat(c, cg_f32(c, -INFINITY), L), a->max[u], 64);
     cg_vloop(c, visible_keys(c, a, q0, qb - 1), L, scores_body, a);
     for (int u = 0; u < qb; u++)
-        fstore(c, softmax_max(c, cg_load(c, vt, a->max[u], 64)), maxima, cg_i64(c, u));
+        cg_fstore(c, softmax_max(c, cg_load(c, vt, a->max[u], 64)), maxima, cg_i64(c, u));
     /* a loop, not unrolled: the code of one query's exponentials is large */
     cg_loop lu = cg_for(c, 0, qb, 1, "query");
     LLVMValueRef visible = visible_keys(c, a, cg_add(c, q0, lu.iv), 0);
-    LLVMValueRef row = fptr(c, scores, cg_mul_k(c, lu.iv, a->stride));
-    fstore(c, softmax_exp(c, row, row, visible, cg_f32(c, 1), fload(c, maxima, lu.iv), NULL),
-           a->inv_sum, lu.iv);
+    LLVMValueRef row = cg_fptr(c, scores, cg_mul_k(c, lu.iv, a->stride));
+    cg_fstore(c, softmax_exp(c, row, row, visible, cg_f32(c, 1), cg_fload(c, maxima, lu.iv), NULL),
+              a->inv_sum, lu.iv);
     cg_loop_end(c, &lu);
     weighted_values(c, a, q0, qb);
 }
@@ -680,12 +668,12 @@ static void direct_query(cg *c, attn_ctx *a, LLVMValueRef q0)
     int L = c->lanes;
     LLVMTypeRef vt = cg_vec(c, c->t_f32, L), ft = c->t_f32;
     LLVMValueRef qrow =
-        fptr(c, a->q, cg_add(c, cg_mul_k(c, q0, a->d), cg_mul_k(c, a->head, a->hd)));
+        cg_fptr(c, a->q, cg_add(c, cg_mul_k(c, q0, a->d), cg_mul_k(c, a->head, a->hd)));
     LLVMValueRef kcol = cg_mul_k(c, a->kv_head, a->hd), visible = visible_keys(c, a, q0, 0);
     LLVMValueRef maxp = cg_alloca(c, ft, "max");
     cg_store(c, cg_f32(c, -INFINITY), maxp, 4);
     cg_loop lj = cg_loop_begin(c, cg_i64(c, 0), visible, 1, "key");
-    LLVMValueRef krow = fptr(c, a->k, cg_add(c, cg_mul_k(c, lj.iv, a->kd), kcol));
+    LLVMValueRef krow = cg_fptr(c, a->k, cg_add(c, cg_mul_k(c, lj.iv, a->kd), kcol));
     LLVMValueRef acc = LLVMConstNull(vt);
     for (int64_t c0 = 0; c0 < a->hd; c0 += L) {
         LLVMValueRef mask = a->hd - c0 < L ? cg_lane_mask(c, L, a->hd - c0) : NULL;
@@ -694,15 +682,15 @@ static void direct_query(cg *c, attn_ctx *a, LLVMValueRef q0)
     }
     LLVMValueRef x = LLVMBuildFMul(c->b, vreduce(c, "llvm.vector.reduce.fadd", acc, cg_f32(c, 0)),
                                    cg_f32(c, a->scale), "score");
-    fstore(c, x, a->scores, lj.iv);
+    cg_fstore(c, x, a->scores, lj.iv);
     LLVMValueRef args[2] = {cg_load(c, ft, maxp, 4), x};
     cg_store(c, cg_intrinsic(c, "llvm.maxnum", &ft, 1, args, 2), maxp, 4);
     cg_loop_end(c, &lj);
     LLVMValueRef m = cg_load(c, ft, maxp, 4);
     m = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_f32(c, -INFINITY), ""),
                         cg_f32(c, 0), m, "");
-    fstore(c, softmax_exp(c, a->scores, a->scores, visible, cg_f32(c, 1), m, NULL), a->inv_sum,
-           cg_i64(c, 0));
+    cg_fstore(c, softmax_exp(c, a->scores, a->scores, visible, cg_f32(c, 1), m, NULL), a->inv_sum,
+              cg_i64(c, 0));
     weighted_values(c, a, q0, 1);
 }
 
@@ -754,9 +742,9 @@ static LLVMValueRef cache_value(cg *c, const attn_ctx *a, LLVMValueRef codes, LL
             LLVMSetLinkage(table, LLVMInternalLinkage);
             LLVMSetAlignment(table, 64);
         }
-        v = fload(c, table, LLVMBuildZExt(c->b, code, c->t_i64, ""));
+        v = cg_fload(c, table, LLVMBuildZExt(c->b, code, c->t_i64, ""));
     }
-    LLVMValueRef s = fload(c, scales, cg_add(c, cg_mul_k(c, j, a->kd / a->hd), a->kv_head));
+    LLVMValueRef s = cg_fload(c, scales, cg_add(c, cg_mul_k(c, j, a->kd / a->hd), a->kv_head));
     return LLVMBuildFMul(c->b, v, s, "");
 }
 
@@ -788,8 +776,8 @@ static void transpose_keys(cg *c, attn_ctx *a, bool quantized)
     cg_loop lj = cg_loop_begin(c, lb.iv, block_end, 1, "key");
     LLVMValueRef at =
         cg_add(c, cg_mul_k(c, lj.iv, a->kd), cg_add(c, cg_mul_k(c, a->kv_head, a->hd), lc.iv));
-    fstore(c, quantized ? cache_value(c, a, a->k, a->k_scale, lj.iv, at) : fload(c, a->k, at),
-           a->kt, cg_add(c, cg_mul_k(c, lc.iv, a->stride), lj.iv));
+    cg_fstore(c, quantized ? cache_value(c, a, a->k, a->k_scale, lj.iv, at) : cg_fload(c, a->k, at),
+              a->kt, cg_add(c, cg_mul_k(c, lc.iv, a->stride), lj.iv));
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lc);
     cg_loop_end(c, &lb);
@@ -813,19 +801,19 @@ static void attention_heads(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMV
     a.k_scale = vals[6], a.v_scale = vals[7];
     cg_loop lh = cg_loop_begin(c, begin, end, 1, "kv_head");
     a.kv_head = lh.iv;
-    a.scores = fptr(c, vals[4], cg_mul_k(c, lh.iv, ir_attention_scratch(c->g, n).per_kv_head));
-    a.kt = fptr(c, a.scores, cg_i64(c, QUERY_BLOCK * a.stride));
+    a.scores = cg_fptr(c, vals[4], cg_mul_k(c, lh.iv, ir_attention_scratch(c->g, n).per_kv_head));
+    a.kt = cg_fptr(c, a.scores, cg_i64(c, QUERY_BLOCK * a.stride));
     a.v_col = cg_mul_k(c, a.kv_head, a.hv);
     bool direct = !quantized && a.t < DIRECT_QUERIES;
     if (!direct) transpose_keys(c, &a, quantized);
     if (quantized) {
         /* the head's values decoded: vd[j][c] = v[j][kv_head*hv + c] */
-        LLVMValueRef vd = fptr(c, a.kt, cg_i64(c, a.hd * a.stride));
+        LLVMValueRef vd = cg_fptr(c, a.kt, cg_i64(c, a.hd * a.stride));
         cg_loop lk = cg_loop_begin(c, cg_i64(c, 0), a.s, 1, "key");
         cg_loop lv = cg_for(c, 0, a.hv, 1, "col");
         LLVMValueRef src = cg_add(c, cg_mul_k(c, lk.iv, a.vd), cg_add(c, a.v_col, lv.iv));
-        fstore(c, cache_value(c, &a, a.v, a.v_scale, lk.iv, src), vd,
-               cg_add(c, cg_mul_k(c, lk.iv, a.hv), lv.iv));
+        cg_fstore(c, cache_value(c, &a, a.v, a.v_scale, lk.iv, src), vd,
+                  cg_add(c, cg_mul_k(c, lk.iv, a.hv), lv.iv));
         cg_loop_end(c, &lv);
         cg_loop_end(c, &lk);
         a.v = vd, a.vd = a.hv, a.v_col = cg_i64(c, 0);
@@ -858,10 +846,10 @@ static void store_quantized(cg *c, LLVMValueRef codes, LLVMValueRef scales, LLVM
     cg_loop lh = cg_for(c, 0, kv_heads, 1, "kv_head");
     LLVMValueRef at = cg_add(c, cg_mul_k(c, lr.iv, dim), cg_mul_k(c, lh.iv, hd));
     LLVMValueRef to = cg_add(c, cg_mul_k(c, cg_add(c, pos, lr.iv), dim), cg_mul_k(c, lh.iv, hd));
-    LLVMValueRef args[4] = {cg_i32(c, c->g->kv_format), fptr(c, x, at), cg_i64(c, hd),
+    LLVMValueRef args[4] = {cg_i32(c, c->g->kv_format), cg_fptr(c, x, at), cg_i64(c, hd),
                             cg_gep(c, c->t_i8, codes, to)};
     LLVMValueRef s = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 4, "");
-    fstore(c, s, scales, cg_add(c, cg_mul_k(c, cg_add(c, pos, lr.iv), kv_heads), lh.iv));
+    cg_fstore(c, s, scales, cg_add(c, cg_mul_k(c, cg_add(c, pos, lr.iv), kv_heads), lh.iv));
     cg_loop_end(c, &lh);
     cg_loop_end(c, &lr);
 }
@@ -876,9 +864,9 @@ static void emit_attention(op_ctx *o)
         const ir_cache *cache = &c->g->caches[n->attr.slot];
         int64_t t = q->shape[0];
         if (c->g->kv_format == RT_KV_F32) {
-            cg_memcpy(c, fptr(c, o->cache_k, cg_mul_k(c, pos, cache->k_dim)), k,
+            cg_memcpy(c, cg_fptr(c, o->cache_k, cg_mul_k(c, pos, cache->k_dim)), k,
                       cg_i64(c, t * cache->k_dim * 4));
-            cg_memcpy(c, fptr(c, o->cache_v, cg_mul_k(c, pos, cache->v_dim)), v,
+            cg_memcpy(c, cg_fptr(c, o->cache_v, cg_mul_k(c, pos, cache->v_dim)), v,
                       cg_i64(c, t * cache->v_dim * 4));
         } else {
             store_quantized(c, o->cache_k, o->scale_k, k, pos, t, cache->k_dim, cache->kv_heads);
@@ -953,18 +941,18 @@ static void emit_rope(op_ctx *o)
     cg_loop lh = cg_for(c, 0, n->attr.heads, 1, "head");
     LLVMValueRef base = cg_add(c, cg_mul_k(c, lr.iv, d), cg_mul_k(c, lh.iv, hd));
     cg_loop lj = cg_for(c, 0, half, 1, "pair");
-    LLVMValueRef cs = fload(c, table, cg_add(c, trow, cg_mul_k(c, lj.iv, 2)));
+    LLVMValueRef cs = cg_fload(c, table, cg_add(c, trow, cg_mul_k(c, lj.iv, 2)));
     LLVMValueRef sn =
-        fload(c, table, cg_add(c, trow, cg_add(c, cg_mul_k(c, lj.iv, 2), cg_i64(c, 1))));
+        cg_fload(c, table, cg_add(c, trow, cg_add(c, cg_mul_k(c, lj.iv, 2), cg_i64(c, 1))));
     LLVMValueRef i0 =
         n->attr.interleaved ? cg_add(c, base, cg_mul_k(c, lj.iv, 2)) : cg_add(c, base, lj.iv);
     LLVMValueRef i1 = cg_add(c, i0, cg_i64(c, n->attr.interleaved ? 1 : half));
-    LLVMValueRef x0 = fload(c, o->in[0], i0), x1 = fload(c, o->in[0], i1);
-    fstore(
+    LLVMValueRef x0 = cg_fload(c, o->in[0], i0), x1 = cg_fload(c, o->in[0], i1);
+    cg_fstore(
         c,
         LLVMBuildFSub(c->b, LLVMBuildFMul(c->b, x0, cs, ""), LLVMBuildFMul(c->b, x1, sn, ""), ""),
         o->out, i0);
-    fstore(
+    cg_fstore(
         c,
         LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, x1, cs, ""), LLVMBuildFMul(c->b, x0, sn, ""), ""),
         o->out, i1);

@@ -14,19 +14,6 @@
 
 #include "codegen.h"
 
-static LLVMValueRef fptr(cg *c, LLVMValueRef base, LLVMValueRef idx)
-{
-    return cg_gep(c, c->t_f32, base, idx);
-}
-static LLVMValueRef fload(cg *c, LLVMValueRef base, LLVMValueRef idx)
-{
-    return cg_load(c, c->t_f32, fptr(c, base, idx), 4);
-}
-static void fstore(cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx)
-{
-    cg_store(c, v, fptr(c, base, idx), 4);
-}
-
 /* ---- broadcasting ops ------------------------------------------------------ */
 
 enum {
@@ -61,7 +48,7 @@ static LLVMValueRef operand_load(cg *c, const operand *op, LLVMValueRef *ivs, in
     LLVMValueRef idx = cg_i64(c, 0);
     for (int d = 0; d < rank; d++)
         if (op->strides[d]) idx = cg_add(c, idx, cg_mul_k(c, ivs[d], op->strides[d]));
-    return fload(c, op->base, idx);
+    return cg_fload(c, op->base, idx);
 }
 
 static LLVMValueRef binary_fn(cg *c, ir_binary fn, LLVMValueRef a, LLVMValueRef b)
@@ -117,8 +104,8 @@ static void flat_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValue
     cg_loop l = cg_loop_begin(c, cg_mul_k(c, begin, ELEMENTWISE_CHUNK), hi, 1, "i");
     LLVMValueRef v[MAX_OPERANDS];
     for (int j = 0; j < f->k; j++)
-        v[j] = f->ops[j].base ? fload(c, vals[j], l.iv) : cg_f32(c, f->ops[j].value);
-    fstore(c, combine(c, f->n, v), vals[f->k], l.iv);
+        v[j] = f->ops[j].base ? cg_fload(c, vals[j], l.iv) : cg_f32(c, f->ops[j].value);
+    cg_fstore(c, combine(c, f->n, v), vals[f->k], l.iv);
     cg_loop_end(c, &l);
 }
 
@@ -146,7 +133,7 @@ static void row_body(cg *c, void *ctx, LLVMValueRef i, LLVMValueRef mask, int la
         else if (r->stride[j][r->dims - 1])
             v[j] = cg_vload(c, r->base[j], cg_add(c, r->at[j], i), mask, lanes);
         else
-            v[j] = cg_splat(c, fload(c, r->base[j], r->at[j]), lanes);
+            v[j] = cg_splat(c, cg_fload(c, r->base[j], r->at[j]), lanes);
     }
     cg_vstore(c, combine(c, r->n, v), r->base[r->k], cg_add(c, r->at[r->k], i), mask);
 }
@@ -248,7 +235,7 @@ static void emit_broadcast(cg *c, const ir_node *n, LLVMValueRef out, LLVMValueR
     for (int d = n->rank - 1; d >= 0; d--)
         idx = cg_add(c, idx, cg_mul_k(c, ivs[d], s)), s *= n->shape[d];
     for (int j = 0; j < k; j++) v[j] = operand_load(c, &ops[j], ivs, n->rank);
-    fstore(c, combine(c, n, v), out, idx);
+    cg_fstore(c, combine(c, n, v), out, idx);
     for (int d = n->rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
 }
 
@@ -344,7 +331,7 @@ static void unary_chunks(cg *c, LLVMValueRef *vals, LLVMValueRef begin, LLVMValu
     LLVMValueRef len =
         LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, rest, cg_i64(c, UNARY_CHUNK), ""),
                         rest, cg_i64(c, UNARY_CHUNK), "");
-    unary_ctx u = {n, fptr(c, vals[0], at), fptr(c, vals[1], at)};
+    unary_ctx u = {n, cg_fptr(c, vals[0], at), cg_fptr(c, vals[1], at)};
     cg_vloop(c, len, c->lanes, unary_body, &u);
     cg_loop_end(c, &l);
 }

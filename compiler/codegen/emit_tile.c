@@ -448,37 +448,6 @@ static void float_tile(tile *t)
 
 /* ---- int8 activations ------------------------------------------------------------- */
 
-/* acc += sum over 4-byte groups of a (unsigned for VNNI) times b (signed). */
-static LLVMValueRef int_dot(cg_linear *lk, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b)
-{
-    cg *c = lk->c;
-    int L = c->lanes;
-    if (lk->p->a8 == CG_A8_VNNI) {
-        LLVMValueRef args[3] = {acc, a, b};
-        return cg_intrinsic(c, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, args, 3);
-    }
-    /* sdot works on 4 lanes: split the vector */
-    LLVMTypeRef b16 = cg_vec(c, c->t_i8, 16), i4 = cg_vec(c, c->t_i32, 4);
-    LLVMValueRef out = LLVMGetPoison(LLVMTypeOf(acc));
-    for (int h = 0; h < L / 4; h++) {
-        LLVMValueRef idx[4], part[3];
-        for (int j = 0; j < 4; j++) idx[j] = cg_i32(c, h * 4 + j);
-        LLVMValueRef sel = LLVMConstVector(idx, 4);
-        part[0] = LLVMBuildShuffleVector(c->b, acc, LLVMGetPoison(LLVMTypeOf(acc)), sel, "");
-        part[1] = LLVMBuildBitCast(
-            c->b, LLVMBuildShuffleVector(c->b, a, LLVMGetPoison(LLVMTypeOf(a)), sel, ""), b16, "");
-        part[2] = LLVMBuildBitCast(
-            c->b, LLVMBuildShuffleVector(c->b, b, LLVMGetPoison(LLVMTypeOf(b)), sel, ""), b16, "");
-        LLVMTypeRef tys[2] = {i4, b16};
-        LLVMValueRef r = cg_intrinsic(c, "llvm.aarch64.neon.sdot", tys, 2, part, 3);
-        for (int j = 0; j < 4; j++)
-            out = LLVMBuildInsertElement(c->b, out,
-                                         LLVMBuildExtractElement(c->b, r, cg_i32(c, j), ""),
-                                         cg_i32(c, h * 4 + j), "");
-    }
-    return out;
-}
-
 /* (word >> shift) & the byte mask repeated in every byte. */
 static LLVMValueRef byte_field(cg *c, LLVMValueRef word, int shift, uint8_t mask)
 {
@@ -525,7 +494,9 @@ static void int_step(tile *t, LLVMValueRef step)
             LLVMValueRef xb =
                 cg_splat(c, cg_load(c, c->t_i32, cg_gep(c, c->t_i8, lk->x, off), 1), L);
             for (int j = 0; j < t->np; j++)
-                cg_store(c, int_dot(lk, cg_load(c, lk->vi, t->isum[r][j], 64), part[j], xb),
+                cg_store(c,
+                         cg_int_dot(c, lk->p->a8 == CG_A8_VNNI,
+                                    cg_load(c, lk->vi, t->isum[r][j], 64), part[j], xb),
                          t->isum[r][j], 64);
         }
     }
